@@ -1,0 +1,48 @@
+// Secrets: key material and passphrases kept in libsodium's guarded memory and wiped when dropped.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+namespace tsunagu {
+
+// Makes sure libsodium is initialised; safe to call from any thread, any number of times.
+// Aborts the process if libsodium cannot start (no entropy source): nothing secure could run.
+void ensure_sodium();
+
+// Owns `size` bytes of sodium_malloc'd memory (guard pages, mlock'd where the OS allows), wiped
+// and freed on destruction. Move-only: a secret is never copied by accident.
+class Secret {
+public:
+    Secret() = default;
+    explicit Secret(std::size_t size);  // zero-filled
+    static Secret random(std::size_t size);
+    static Secret copy_of(std::span<const std::uint8_t> bytes);
+    static Secret copy_of(std::string_view text);
+
+    Secret(Secret&& other) noexcept;
+    Secret& operator=(Secret&& other) noexcept;
+    Secret(const Secret&) = delete;
+    Secret& operator=(const Secret&) = delete;
+    ~Secret();
+
+    std::uint8_t* data() noexcept { return data_; }
+    const std::uint8_t* data() const noexcept { return data_; }
+    std::size_t size() const noexcept { return size_; }
+    bool empty() const noexcept { return size_ == 0; }
+    std::span<const std::uint8_t> bytes() const noexcept { return {data_, size_}; }
+    std::string_view view() const noexcept {
+        return {reinterpret_cast<const char*>(data_), size_};
+    }
+
+private:
+    std::uint8_t* data_ = nullptr;
+    std::size_t size_ = 0;
+};
+
+// Constant-time equality of two byte strings of equal length (false if lengths differ).
+bool constant_time_equal(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) noexcept;
+
+}  // namespace tsunagu

@@ -1,0 +1,572 @@
+// The encrypting VFS shim. See encrypting_vfs.h for the contract.
+//
+// File layouts it understands (page size P = 4096, fixed):
+//   main database  [8 KiB key header][page 1][page 2]...; SQLite's offset o is file offset o+8192.
+//   WAL            [32-byte header] then frames of [24-byte frame header][P-byte page body].
+//                  Bodies are sealed with the frame's page number and salts as associated data.
+//   rollback journal  [sector-sized header] then records of [4-byte page number][P bytes][4-byte
+//                  checksum]. Bodies sit at offsets = 4 (mod 8), which no other write uses.
+// An authentication failure reads as an error in the main file (it is damage or tampering) and as
+// a torn frame or record in the WAL and journal (zeros: SQLite's own checksum then ends recovery
+// there, exactly as after a crash mid-write).
+#include "crypto/src/encrypting_vfs.h"
+
+#include <sqlite3.h>
+
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include "crypto/src/key_header.h"
+#include "crypto/src/page_cipher.h"
+
+namespace tsunagu::crypto_detail {
+namespace {
+
+constexpr sqlite3_int64 kPage = static_cast<sqlite3_int64>(kPageSize);
+constexpr sqlite3_int64 kMainOffset = static_cast<sqlite3_int64>(kHeaderBytes);
+constexpr sqlite3_int64 kWalHeader = 32;
+constexpr sqlite3_int64 kFrameHeader = 24;
+constexpr sqlite3_int64 kFrame = kFrameHeader + kPage;
+
+std::uint32_t get_be32(const std::uint8_t* p) {
+    return (std::uint32_t(p[0]) << 24) | (std::uint32_t(p[1]) << 16) | (std::uint32_t(p[2]) << 8) |
+           std::uint32_t(p[3]);
+}
+
+// ---- key registry -------------------------------------------------------------------------
+
+struct RegistryEntry {
+    std::shared_ptr<FileKeys> keys;
+    int users = 0;
+};
+
+std::mutex& registry_mutex() {
+    static std::mutex m;
+    return m;
+}
+std::map<std::string, RegistryEntry>& registry() {
+    static std::map<std::string, RegistryEntry> r;
+    return r;
+}
+
+std::shared_ptr<FileKeys> find_keys(const char* path) {
+    if (path == nullptr) return nullptr;
+    std::lock_guard lock(registry_mutex());
+    auto it = registry().find(path);
+    return it == registry().end() ? nullptr : it->second.keys;
+}
+
+// ---- files ------------------------------------------------------------------------------
+
+struct FileState {
+    sqlite3_file* real = nullptr;
+    FileKind kind = FileKind::none;
+    std::shared_ptr<FileKeys> keys;
+    std::vector<std::uint8_t> scratch = std::vector<std::uint8_t>(kFrame);
+    // The last small metadata write, so sealing the body that follows needs no read-back:
+    // a WAL frame header (24 bytes) or a journal record's page number (4 bytes).
+    sqlite3_int64 last_meta_offset = -1;
+    std::uint8_t last_meta[kFrameHeader] = {};
+    int last_meta_size = 0;
+
+    const std::uint8_t* key() const { return keys->data_key.data(); }
+
+    void note_corrupt(std::uint32_t page, FileKind where) {
+        keys->corrupt_page.store(page);
+        keys->corrupt_kind.store(static_cast<int>(where));
+    }
+    // Bytes [offset, offset+size) as last written, or read back from the file.
+    int metadata_at(sqlite3_int64 offset, int size, std::uint8_t* out) {
+        if (last_meta_offset == offset && last_meta_size == size) {
+            std::memcpy(out, last_meta, static_cast<std::size_t>(size));
+            return SQLITE_OK;
+        }
+        return real->pMethods->xRead(real, out, size, offset);
+    }
+    void remember_metadata(const void* data, int size, sqlite3_int64 offset) {
+        if (size != kFrameHeader && size != 4) return;
+        std::memcpy(last_meta, data, static_cast<std::size_t>(size));
+        last_meta_offset = offset;
+        last_meta_size = size;
+    }
+};
+
+struct EncryptedFile {
+    sqlite3_file base;  // what SQLite sees; must be first
+    FileState* state;
+};
+
+FileState& state_of(sqlite3_file* f) { return *reinterpret_cast<EncryptedFile*>(f)->state; }
+
+bool all_zero(const std::uint8_t* p, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i)
+        if (p[i]) return false;
+    return true;
+}
+
+// Page 1 must carry the fixed page size and reserve, or pages could not hold nonce and tag.
+bool page_one_layout_ok(const std::uint8_t* page) {
+    const unsigned page_size = (unsigned(page[16]) << 8) | page[17];
+    return page_size == kPageSize && page[20] == kReservedBytes;
+}
+
+// ---- main database file ------------------------------------------------------------------
+
+int read_main_page(FileState& s, std::uint8_t* page, sqlite3_int64 page_index) {
+    const auto page_number = static_cast<std::uint32_t>(page_index + 1);
+    int rc = s.real->pMethods->xRead(s.real, page, static_cast<int>(kPage),
+                                     page_index * kPage + kMainOffset);
+    if (rc == SQLITE_IOERR_SHORT_READ) {
+        if (all_zero(page, kPageSize)) return rc;  // past the end: SQLite expects zeros
+        s.note_corrupt(page_number, FileKind::main);  // the file ends inside this page
+        return SQLITE_IOERR_DATA;
+    }
+    if (rc != SQLITE_OK) return rc;
+    if (!open_page(s.key(), page, page, PageBinding::main_page(page_number))) {
+        s.note_corrupt(page_number, FileKind::main);
+        return SQLITE_IOERR_DATA;
+    }
+    return SQLITE_OK;
+}
+
+int read_main(FileState& s, std::uint8_t* out, int amount, sqlite3_int64 offset) {
+    if (offset % kPage == 0 && amount == kPage) return read_main_page(s, out, offset / kPage);
+    // Partial reads (the 100-byte header, the change counter): whole pages through scratch.
+    const sqlite3_int64 end = offset + amount;
+    for (sqlite3_int64 start = offset - offset % kPage; start < end; start += kPage) {
+        int rc = read_main_page(s, s.scratch.data(), start / kPage);
+        const sqlite3_int64 from = std::max(start, offset);
+        const sqlite3_int64 to = std::min(start + kPage, end);
+        if (rc == SQLITE_IOERR_SHORT_READ) {
+            std::memset(out + (from - offset), 0, static_cast<std::size_t>(end - from));
+            return rc;
+        }
+        if (rc != SQLITE_OK) return rc;
+        std::memcpy(out + (from - offset), s.scratch.data() + (from - start),
+                    static_cast<std::size_t>(to - from));
+    }
+    return SQLITE_OK;
+}
+
+int write_main(FileState& s, const std::uint8_t* in, int amount, sqlite3_int64 offset) {
+    if (offset % kPage != 0 || amount % kPage != 0) return SQLITE_IOERR_WRITE;
+    for (sqlite3_int64 done = 0; done < amount; done += kPage) {
+        const sqlite3_int64 page_index = (offset + done) / kPage;
+        const std::uint8_t* page = in + done;
+        if (page_index == 0 && !page_one_layout_ok(page)) {
+            s.keys->bad_layout.store(true);
+            return SQLITE_IOERR_WRITE;
+        }
+        seal_page(s.key(), page, s.scratch.data(),
+                  PageBinding::main_page(static_cast<std::uint32_t>(page_index + 1)));
+        int rc = s.real->pMethods->xWrite(s.real, s.scratch.data(), static_cast<int>(kPage),
+                                          page_index * kPage + kMainOffset);
+        if (rc != SQLITE_OK) return rc;
+    }
+    return SQLITE_OK;
+}
+
+// ---- WAL file ----------------------------------------------------------------------------
+
+sqlite3_int64 frame_start(sqlite3_int64 frame) { return kWalHeader + frame * kFrame; }
+
+PageBinding wal_binding(const std::uint8_t* frame_header) {
+    return PageBinding::wal_frame(get_be32(frame_header), frame_header + 8);
+}
+
+int read_wal(FileState& s, std::uint8_t* out, int amount, sqlite3_int64 offset) {
+    int rc = s.real->pMethods->xRead(s.real, out, amount, offset);
+    if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ) return rc;
+    const sqlite3_int64 end = offset + amount;
+    if (end <= kWalHeader) return rc;
+    const sqlite3_int64 first = offset <= kWalHeader ? 0 : (offset - kWalHeader) / kFrame;
+    for (sqlite3_int64 frame = first; frame_start(frame) < end; ++frame) {
+        const sqlite3_int64 header_at = frame_start(frame);
+        const sqlite3_int64 body_at = header_at + kFrameHeader;
+        if (body_at >= end || body_at + kPage <= offset) continue;  // no body bytes in range
+        const bool header_in_range = header_at >= offset;
+        if (body_at >= offset && body_at + kPage <= end) {
+            std::uint8_t header[kFrameHeader];
+            if (header_in_range) {
+                std::memcpy(header, out + (header_at - offset), kFrameHeader);
+            } else if (s.real->pMethods->xRead(s.real, header, kFrameHeader, header_at) != SQLITE_OK) {
+                std::memset(header, 0, sizeof header);
+            }
+            std::uint8_t* body = out + (body_at - offset);
+            if (!open_page(s.key(), body, body, wal_binding(header)) && !header_in_range) {
+                // A frame SQLite already validated no longer authenticates: damage, not a tear.
+                s.note_corrupt(get_be32(header), FileKind::wal);
+                return SQLITE_IOERR_DATA;
+            }
+            // Failed whole-frame reads (recovery) return a zero body: a torn frame.
+        } else {
+            // A read that cuts through a body: open the whole frame in scratch, copy the slice.
+            std::uint8_t* frame_buf = s.scratch.data();
+            int frc = s.real->pMethods->xRead(s.real, frame_buf, static_cast<int>(kFrame), header_at);
+            if (frc != SQLITE_OK && frc != SQLITE_IOERR_SHORT_READ) return frc;
+            open_page(s.key(), frame_buf + kFrameHeader, frame_buf + kFrameHeader,
+                      wal_binding(frame_buf));
+            const sqlite3_int64 from = std::max(body_at, offset);
+            const sqlite3_int64 to = std::min(body_at + kPage, end);
+            std::memcpy(out + (from - offset), frame_buf + (from - header_at),
+                        static_cast<std::size_t>(to - from));
+        }
+    }
+    return rc;
+}
+
+int write_wal(FileState& s, const std::uint8_t* in, int amount, sqlite3_int64 offset) {
+    const sqlite3_int64 end = offset + amount;
+    std::vector<std::uint8_t> sealed;  // only when the write carries a body
+    if (end > kWalHeader) {
+        const sqlite3_int64 first = offset <= kWalHeader ? 0 : (offset - kWalHeader) / kFrame;
+        for (sqlite3_int64 frame = first; frame_start(frame) < end; ++frame) {
+            const sqlite3_int64 header_at = frame_start(frame);
+            const sqlite3_int64 body_at = header_at + kFrameHeader;
+            if (body_at >= end || body_at + kPage <= offset) continue;
+            if (body_at < offset || body_at + kPage > end) return SQLITE_IOERR_WRITE;  // partial body
+            if (sealed.empty()) sealed.assign(in, in + amount);
+            std::uint8_t header[kFrameHeader];
+            if (header_at >= offset) {
+                std::memcpy(header, sealed.data() + (header_at - offset), kFrameHeader);
+            } else if (s.metadata_at(header_at, kFrameHeader, header) != SQLITE_OK) {
+                return SQLITE_IOERR_WRITE;
+            }
+            std::uint8_t* body = sealed.data() + (body_at - offset);
+            if (get_be32(header) == 1 && !page_one_layout_ok(body)) {
+                s.keys->bad_layout.store(true);
+                return SQLITE_IOERR_WRITE;
+            }
+            seal_page(s.key(), body, body, wal_binding(header));
+        }
+    }
+    const std::uint8_t* data = sealed.empty() ? in : sealed.data();
+    int rc = s.real->pMethods->xWrite(s.real, data, amount, offset);
+    if (rc == SQLITE_OK && sealed.empty()) s.remember_metadata(in, amount, offset);
+    return rc;
+}
+
+// ---- rollback journal --------------------------------------------------------------------
+
+bool is_journal_body(int amount, sqlite3_int64 offset) {
+    return amount == kPage && offset % 8 == 4;
+}
+
+int read_journal(FileState& s, std::uint8_t* out, int amount, sqlite3_int64 offset) {
+    int rc = s.real->pMethods->xRead(s.real, out, amount, offset);
+    if (!is_journal_body(amount, offset) || (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ)) {
+        return rc;
+    }
+    std::uint8_t number[4] = {};
+    if (s.real->pMethods->xRead(s.real, number, 4, offset - 4) != SQLITE_OK ||
+        !open_page(s.key(), out, out, PageBinding::journal_page(get_be32(number)))) {
+        std::memset(out, 0, kPageSize);  // a torn record: SQLite's checksum ends playback here
+    }
+    return rc;
+}
+
+int write_journal(FileState& s, const std::uint8_t* in, int amount, sqlite3_int64 offset) {
+    if (!is_journal_body(amount, offset)) {
+        int rc = s.real->pMethods->xWrite(s.real, in, amount, offset);
+        if (rc == SQLITE_OK) s.remember_metadata(in, amount, offset);
+        return rc;
+    }
+    std::uint8_t number[4];
+    if (s.metadata_at(offset - 4, 4, number) != SQLITE_OK) return SQLITE_IOERR_WRITE;
+    seal_page(s.key(), in, s.scratch.data(), PageBinding::journal_page(get_be32(number)));
+    return s.real->pMethods->xWrite(s.real, s.scratch.data(), amount, offset);
+}
+
+// ---- sqlite3_io_methods --------------------------------------------------------------------
+
+int x_close(sqlite3_file* f) {
+    FileState* s = reinterpret_cast<EncryptedFile*>(f)->state;
+    int rc = s->real->pMethods ? s->real->pMethods->xClose(s->real) : SQLITE_OK;
+    delete s;
+    reinterpret_cast<EncryptedFile*>(f)->state = nullptr;
+    return rc;
+}
+
+int x_read(sqlite3_file* f, void* out, int amount, sqlite3_int64 offset) {
+    FileState& s = state_of(f);
+    auto* buf = static_cast<std::uint8_t*>(out);
+    switch (s.kind) {
+        case FileKind::main: return read_main(s, buf, amount, offset);
+        case FileKind::wal: return read_wal(s, buf, amount, offset);
+        case FileKind::journal: return read_journal(s, buf, amount, offset);
+        case FileKind::none: break;
+    }
+    return SQLITE_IOERR_READ;
+}
+
+int x_write(sqlite3_file* f, const void* in, int amount, sqlite3_int64 offset) {
+    FileState& s = state_of(f);
+    const auto* buf = static_cast<const std::uint8_t*>(in);
+    switch (s.kind) {
+        case FileKind::main: return write_main(s, buf, amount, offset);
+        case FileKind::wal: return write_wal(s, buf, amount, offset);
+        case FileKind::journal: return write_journal(s, buf, amount, offset);
+        case FileKind::none: break;
+    }
+    return SQLITE_IOERR_WRITE;
+}
+
+sqlite3_int64 offset_of(const FileState& s) { return s.kind == FileKind::main ? kMainOffset : 0; }
+
+int x_truncate(sqlite3_file* f, sqlite3_int64 size) {
+    FileState& s = state_of(f);
+    return s.real->pMethods->xTruncate(s.real, size + offset_of(s));
+}
+
+int x_sync(sqlite3_file* f, int flags) {
+    FileState& s = state_of(f);
+    return s.real->pMethods->xSync(s.real, flags);
+}
+
+int x_file_size(sqlite3_file* f, sqlite3_int64* size) {
+    FileState& s = state_of(f);
+    int rc = s.real->pMethods->xFileSize(s.real, size);
+    if (rc == SQLITE_OK) *size = std::max<sqlite3_int64>(0, *size - offset_of(s));
+    return rc;
+}
+
+int x_lock(sqlite3_file* f, int level) {
+    FileState& s = state_of(f);
+    return s.real->pMethods->xLock(s.real, level);
+}
+int x_unlock(sqlite3_file* f, int level) {
+    FileState& s = state_of(f);
+    return s.real->pMethods->xUnlock(s.real, level);
+}
+int x_check_reserved_lock(sqlite3_file* f, int* out) {
+    FileState& s = state_of(f);
+    return s.real->pMethods->xCheckReservedLock(s.real, out);
+}
+
+int x_file_control(sqlite3_file* f, int op, void* arg) {
+    FileState& s = state_of(f);
+    if (op == SQLITE_FCNTL_SIZE_HINT && s.kind == FileKind::main) {
+        sqlite3_int64 hint = *static_cast<sqlite3_int64*>(arg) + kMainOffset;
+        return s.real->pMethods->xFileControl(s.real, op, &hint);
+    }
+    if (op == SQLITE_FCNTL_MMAP_SIZE) {
+        // Memory-mapped I/O would bypass decryption: never.
+        *static_cast<sqlite3_int64*>(arg) = 0;
+        return SQLITE_OK;
+    }
+    return s.real->pMethods->xFileControl(s.real, op, arg);
+}
+
+int x_sector_size(sqlite3_file* f) {
+    FileState& s = state_of(f);
+    return s.real->pMethods->xSectorSize(s.real);
+}
+
+int x_device_characteristics(sqlite3_file* f) {
+    FileState& s = state_of(f);
+    int caps = s.real->pMethods->xDeviceCharacteristics(s.real);
+    // Atomic batch writes would let SQLite skip the journal; keep every write going through us.
+    return caps & ~(SQLITE_IOCAP_BATCH_ATOMIC | SQLITE_IOCAP_ATOMIC | SQLITE_IOCAP_ATOMIC512 |
+                    SQLITE_IOCAP_ATOMIC1K | SQLITE_IOCAP_ATOMIC2K | SQLITE_IOCAP_ATOMIC4K |
+                    SQLITE_IOCAP_ATOMIC8K | SQLITE_IOCAP_ATOMIC16K | SQLITE_IOCAP_ATOMIC32K |
+                    SQLITE_IOCAP_ATOMIC64K);
+}
+
+int x_shm_map(sqlite3_file* f, int region, int size, int extend, void volatile** out) {
+    FileState& s = state_of(f);
+    return s.real->pMethods->xShmMap(s.real, region, size, extend, out);
+}
+int x_shm_lock(sqlite3_file* f, int offset, int n, int flags) {
+    FileState& s = state_of(f);
+    return s.real->pMethods->xShmLock(s.real, offset, n, flags);
+}
+void x_shm_barrier(sqlite3_file* f) {
+    FileState& s = state_of(f);
+    s.real->pMethods->xShmBarrier(s.real);
+}
+int x_shm_unmap(sqlite3_file* f, int delete_flag) {
+    FileState& s = state_of(f);
+    return s.real->pMethods->xShmUnmap(s.real, delete_flag);
+}
+
+// Version 2: shared memory for WAL, but no xFetch, so SQLite never memory-maps the file.
+const sqlite3_io_methods kIoMethods = {
+    2,         x_close,      x_read,          x_write,      x_truncate,
+    x_sync,    x_file_size,  x_lock,          x_unlock,     x_check_reserved_lock,
+    x_file_control, x_sector_size, x_device_characteristics, x_shm_map, x_shm_lock,
+    x_shm_barrier,  x_shm_unmap,   nullptr,   nullptr,
+};
+
+// ---- sqlite3_vfs -------------------------------------------------------------------------
+
+sqlite3_vfs* base_of(sqlite3_vfs* vfs) { return static_cast<sqlite3_vfs*>(vfs->pAppData); }
+
+std::size_t real_file_offset() {
+    return (sizeof(EncryptedFile) + 15) & ~std::size_t(15);
+}
+
+int x_open(sqlite3_vfs* vfs, const char* name, sqlite3_file* file, int flags, int* out_flags) {
+    auto* enc = reinterpret_cast<EncryptedFile*>(file);
+    enc->base.pMethods = nullptr;
+    enc->state = nullptr;
+
+    FileKind kind = FileKind::none;
+    if (flags & SQLITE_OPEN_MAIN_DB) kind = FileKind::main;
+    else if (flags & SQLITE_OPEN_WAL) kind = FileKind::wal;
+    else if (flags & SQLITE_OPEN_MAIN_JOURNAL) kind = FileKind::journal;
+    // Temp databases, sort spills, statement and super journals would hold plaintext: refuse.
+    if (kind == FileKind::none || name == nullptr) return SQLITE_CANTOPEN;
+
+    const char* database = kind == FileKind::main ? name : sqlite3_filename_database(name);
+    std::shared_ptr<FileKeys> keys = find_keys(database);
+    if (!keys) return SQLITE_CANTOPEN;  // no key registered: never open in the clear
+
+    sqlite3_vfs* base = base_of(vfs);
+    auto* real = reinterpret_cast<sqlite3_file*>(reinterpret_cast<char*>(file) + real_file_offset());
+    std::memset(real, 0, static_cast<std::size_t>(base->szOsFile));
+    int rc = base->xOpen(base, name, real, flags, out_flags);
+    if (rc != SQLITE_OK) {
+        if (real->pMethods) real->pMethods->xClose(real);
+        return rc;
+    }
+    auto* state = new FileState();
+    state->real = real;
+    state->kind = kind;
+    state->keys = std::move(keys);
+    enc->state = state;
+    enc->base.pMethods = &kIoMethods;
+    return SQLITE_OK;
+}
+
+int x_delete(sqlite3_vfs* vfs, const char* name, int sync_dir) {
+    return base_of(vfs)->xDelete(base_of(vfs), name, sync_dir);
+}
+int x_access(sqlite3_vfs* vfs, const char* name, int flags, int* out) {
+    return base_of(vfs)->xAccess(base_of(vfs), name, flags, out);
+}
+int x_full_pathname(sqlite3_vfs* vfs, const char* name, int size, char* out) {
+    return base_of(vfs)->xFullPathname(base_of(vfs), name, size, out);
+}
+void* x_dl_open(sqlite3_vfs* vfs, const char* name) {
+    return base_of(vfs)->xDlOpen(base_of(vfs), name);
+}
+void x_dl_error(sqlite3_vfs* vfs, int n, char* out) { base_of(vfs)->xDlError(base_of(vfs), n, out); }
+void (*x_dl_sym(sqlite3_vfs* vfs, void* handle, const char* symbol))(void) {
+    return base_of(vfs)->xDlSym(base_of(vfs), handle, symbol);
+}
+void x_dl_close(sqlite3_vfs* vfs, void* handle) { base_of(vfs)->xDlClose(base_of(vfs), handle); }
+int x_randomness(sqlite3_vfs* vfs, int n, char* out) {
+    return base_of(vfs)->xRandomness(base_of(vfs), n, out);
+}
+int x_sleep(sqlite3_vfs* vfs, int micros) { return base_of(vfs)->xSleep(base_of(vfs), micros); }
+int x_current_time(sqlite3_vfs* vfs, double* out) {
+    return base_of(vfs)->xCurrentTime(base_of(vfs), out);
+}
+int x_get_last_error(sqlite3_vfs* vfs, int n, char* out) {
+    sqlite3_vfs* base = base_of(vfs);
+    return base->xGetLastError ? base->xGetLastError(base, n, out) : 0;
+}
+int x_current_time_int64(sqlite3_vfs* vfs, sqlite3_int64* out) {
+    sqlite3_vfs* base = base_of(vfs);
+    if (base->iVersion >= 2 && base->xCurrentTimeInt64) return base->xCurrentTimeInt64(base, out);
+    double day = 0;
+    int rc = base->xCurrentTime(base, &day);
+    *out = static_cast<sqlite3_int64>(day * 86400000.0);
+    return rc;
+}
+
+struct VfsEntry {
+    std::string name;
+    sqlite3_vfs vfs{};
+};
+
+}  // namespace
+
+Result<std::string> encrypting_vfs_over(const std::string& base_name) {
+    static std::mutex mutex;
+    static std::map<std::string, std::unique_ptr<VfsEntry>> entries;
+    std::lock_guard lock(mutex);
+    auto it = entries.find(base_name);
+    if (it != entries.end()) return it->second->name;
+
+    sqlite3_vfs* base = sqlite3_vfs_find(base_name.empty() ? nullptr : base_name.c_str());
+    if (base == nullptr) {
+        return Status(ErrorCode::invalid_argument, "no SQLite VFS named \"" + base_name + "\"");
+    }
+    auto entry = std::make_unique<VfsEntry>();
+    entry->name = "tsunagu-encrypted:" + std::string(base->zName);
+    sqlite3_vfs& v = entry->vfs;
+    v.iVersion = 2;
+    v.szOsFile = static_cast<int>(real_file_offset()) + base->szOsFile;
+    v.mxPathname = base->mxPathname;
+    v.zName = entry->name.c_str();
+    v.pAppData = base;
+    v.xOpen = x_open;
+    v.xDelete = x_delete;
+    v.xAccess = x_access;
+    v.xFullPathname = x_full_pathname;
+    v.xDlOpen = x_dl_open;
+    v.xDlError = x_dl_error;
+    v.xDlSym = x_dl_sym;
+    v.xDlClose = x_dl_close;
+    v.xRandomness = x_randomness;
+    v.xSleep = x_sleep;
+    v.xCurrentTime = x_current_time;
+    v.xGetLastError = x_get_last_error;
+    v.xCurrentTimeInt64 = x_current_time_int64;
+    if (sqlite3_vfs_register(&v, 0) != SQLITE_OK) {
+        return Status(ErrorCode::internal, "cannot register the encrypting SQLite VFS");
+    }
+    std::string name = entry->name;
+    entries.emplace(base_name, std::move(entry));
+    return name;
+}
+
+Result<KeyRegistration> KeyRegistration::add(const std::string& path, Secret data_key) {
+    std::lock_guard lock(registry_mutex());
+    RegistryEntry& entry = registry()[path];
+    if (entry.keys) {
+        if (!constant_time_equal(entry.keys->data_key.bytes(), data_key.bytes())) {
+            if (entry.users == 0) registry().erase(path);
+            return Status(ErrorCode::busy, "store " + path +
+                                               " is already open in this process under another "
+                                               "data key; close it first");
+        }
+    } else {
+        entry.keys = std::make_shared<FileKeys>(std::move(data_key));
+    }
+    ++entry.users;
+    KeyRegistration r;
+    r.path_ = path;
+    r.keys_ = entry.keys;
+    return r;
+}
+
+KeyRegistration::KeyRegistration(KeyRegistration&& other) noexcept
+    : path_(std::move(other.path_)), keys_(std::move(other.keys_)) {
+    other.keys_.reset();
+}
+
+KeyRegistration& KeyRegistration::operator=(KeyRegistration&& other) noexcept {
+    if (this != &other) {
+        release();
+        path_ = std::move(other.path_);
+        keys_ = std::move(other.keys_);
+        other.keys_.reset();
+    }
+    return *this;
+}
+
+KeyRegistration::~KeyRegistration() { release(); }
+
+void KeyRegistration::release() noexcept {
+    if (!keys_) return;
+    std::lock_guard lock(registry_mutex());
+    auto it = registry().find(path_);
+    if (it != registry().end() && --it->second.users <= 0) registry().erase(it);
+    keys_.reset();
+}
+
+}  // namespace tsunagu::crypto_detail

@@ -1,0 +1,55 @@
+// The encrypting VFS shim and the registry that tells it which data key belongs to which file.
+//
+// SQLite never sees ciphertext and the disk never sees plaintext: the shim seals every page of
+// the main database (after the 8 KiB key header), every WAL frame body and every rollback-journal
+// page record on write, and opens them on read. It refuses to open any other kind of file (temp
+// databases, sort spills, statement and super journals), so no plaintext can reach the disk.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "crypto/secret.h"
+#include "crypto/status.h"
+
+namespace tsunagu::crypto_detail {
+
+// Where an authentication failure was met, for "corrupt page N in <file>" messages.
+enum class FileKind : int { none = 0, main = 1, wal = 2, journal = 3 };
+
+// The keys and failure notes shared by one database's main, WAL and journal files.
+struct FileKeys {
+    explicit FileKeys(Secret key) : data_key(std::move(key)) {}
+    Secret data_key;
+    std::atomic<std::uint32_t> corrupt_page{0};
+    std::atomic<int> corrupt_kind{0};
+    std::atomic<bool> bad_layout{false};  // a page 1 without the fixed page size or reserve
+};
+
+// Registers (once per base) an encrypting VFS layered over the VFS named `base` ("" = default)
+// and returns its name, to pass to sqlite3_open_v2.
+Result<std::string> encrypting_vfs_over(const std::string& base);
+
+// While alive, the VFS can open the database at `path` (absolute) and its WAL and journal.
+// Registrations of one path share one FileKeys; the last one to go removes it.
+class KeyRegistration {
+public:
+    KeyRegistration() = default;
+    // Fails when `path` is already registered with a different key.
+    static Result<KeyRegistration> add(const std::string& path, Secret data_key);
+    KeyRegistration(KeyRegistration&& other) noexcept;
+    KeyRegistration& operator=(KeyRegistration&& other) noexcept;
+    KeyRegistration(const KeyRegistration&) = delete;
+    KeyRegistration& operator=(const KeyRegistration&) = delete;
+    ~KeyRegistration();
+
+    FileKeys* keys() const noexcept { return keys_.get(); }
+    void release() noexcept;
+
+private:
+    std::string path_;
+    std::shared_ptr<FileKeys> keys_;
+};
+
+}  // namespace tsunagu::crypto_detail

@@ -1,0 +1,78 @@
+// POSIX helpers for the store's own file I/O.
+#include "crypto/src/file_util.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+namespace tsunagu::crypto_detail {
+
+Status errno_status(const std::string& what) {
+    return Status(ErrorCode::io_error, what + ": " + std::strerror(errno));
+}
+
+Status write_all_at(int fd, const void* data, std::size_t size, off_t offset, const std::string& path) {
+    const auto* p = static_cast<const std::uint8_t*>(data);
+    while (size > 0) {
+        ssize_t n = ::pwrite(fd, p, size, offset);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return errno_status("cannot write " + path);
+        }
+        p += n;
+        size -= static_cast<std::size_t>(n);
+        offset += n;
+    }
+    return Status::ok();
+}
+
+Result<std::size_t> read_at(int fd, void* data, std::size_t size, off_t offset, const std::string& path) {
+    auto* p = static_cast<std::uint8_t*>(data);
+    std::size_t done = 0;
+    while (done < size) {
+        ssize_t n = ::pread(fd, p + done, size - done, offset + static_cast<off_t>(done));
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return errno_status("cannot read " + path);
+        }
+        if (n == 0) break;
+        done += static_cast<std::size_t>(n);
+    }
+    return done;
+}
+
+Status sync_fd(int fd, const std::string& path) {
+    if (::fsync(fd) != 0) return errno_status("cannot sync " + path);
+    return Status::ok();
+}
+
+Status sync_parent_dir(const std::string& path) {
+    std::filesystem::path dir = std::filesystem::path(path).parent_path();
+    if (dir.empty()) dir = ".";
+    UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return errno_status(std::string("cannot open folder ").append(dir.string()));
+    return sync_fd(fd.get(), dir.string());
+}
+
+Result<std::string> absolute_path(const std::string& path) {
+    std::filesystem::path p(path);
+    std::filesystem::path dir = p.parent_path();
+    if (dir.empty()) dir = ".";
+    char resolved[PATH_MAX];
+    if (::realpath(dir.c_str(), resolved) == nullptr) {
+        return Status(ErrorCode::not_found, "folder " + dir.string() + " does not exist: create it first");
+    }
+    return (std::filesystem::path(resolved) / p.filename()).string();
+}
+
+bool file_exists(const std::string& path) {
+    struct stat st;
+    return ::stat(path.c_str(), &st) == 0;
+}
+
+}  // namespace tsunagu::crypto_detail

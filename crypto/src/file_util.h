@@ -1,0 +1,60 @@
+// Small POSIX helpers for the store's own file I/O (key header, key files, fsync of folders).
+#pragma once
+
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "crypto/status.h"
+
+namespace tsunagu::crypto_detail {
+
+// Owns a file descriptor; closes it on destruction.
+class UniqueFd {
+public:
+    UniqueFd() = default;
+    explicit UniqueFd(int fd) : fd_(fd) {}
+    UniqueFd(UniqueFd&& o) noexcept : fd_(o.release()) {}
+    UniqueFd& operator=(UniqueFd&& o) noexcept {
+        if (this != &o) {
+            reset();
+            fd_ = o.release();
+        }
+        return *this;
+    }
+    UniqueFd(const UniqueFd&) = delete;
+    UniqueFd& operator=(const UniqueFd&) = delete;
+    ~UniqueFd() { reset(); }
+    int get() const { return fd_; }
+    explicit operator bool() const { return fd_ >= 0; }
+    int release() {
+        int f = fd_;
+        fd_ = -1;
+        return f;
+    }
+    void reset() {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = -1;
+    }
+
+private:
+    int fd_ = -1;
+};
+
+// io_error carrying strerror(errno) after `what`.
+Status errno_status(const std::string& what);
+Status write_all_at(int fd, const void* data, std::size_t size, off_t offset, const std::string& path);
+// Reads up to `size` bytes; returns how many were read (short only at end of file).
+Result<std::size_t> read_at(int fd, void* data, std::size_t size, off_t offset, const std::string& path);
+Status sync_fd(int fd, const std::string& path);
+// fsync of the folder holding `path`, so a create, rename or unlink in it is durable.
+Status sync_parent_dir(const std::string& path);
+// The absolute, symlink-free form of `path` (its folder must exist; the file need not).
+Result<std::string> absolute_path(const std::string& path);
+bool file_exists(const std::string& path);
+
+}  // namespace tsunagu::crypto_detail

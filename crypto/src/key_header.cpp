@@ -1,0 +1,205 @@
+// Key header slots: layout, wrapping with XChaCha20-Poly1305, BLAKE2b checksums.
+//
+// Slot layout (little-endian), 4096 bytes, the rest zero:
+//   0  magic "TSUNAGU1"      8  format version (1)   12 page cipher (1 = XChaCha20-Poly1305)
+//   16 generation            24 KEK kind             28 reserved
+//   32 Argon2id ops limit    40 Argon2id mem limit   48 salt (16)
+//   64 wrap nonce (24)       88 wrapped data key (32 + 16 tag)
+//   136 BLAKE2b-256 of bytes [0, 136)
+// The wrap authenticates bytes [0, 64) as associated data, so no parameter can be altered.
+#include "crypto/src/key_header.h"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "crypto/src/file_util.h"
+#include "crypto/src/page_cipher.h"
+
+namespace tsunagu::crypto_detail {
+namespace {
+
+constexpr char kMagic[8] = {'T', 'S', 'U', 'N', 'A', 'G', 'U', '1'};
+constexpr std::uint32_t kFormatVersion = 1;
+constexpr std::uint32_t kPageCipherXChaCha = 1;
+constexpr std::size_t kAdBytes = 64;
+constexpr std::size_t kNonceAt = 64;
+constexpr std::size_t kWrappedAt = 88;
+constexpr std::size_t kChecksumAt = 136;
+constexpr std::size_t kChecksumBytes = 32;
+
+void put_le(std::uint8_t* p, std::uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
+}
+std::uint64_t get_le(const std::uint8_t* p, int bytes) {
+    std::uint64_t v = 0;
+    for (int i = 0; i < bytes; ++i) v |= static_cast<std::uint64_t>(p[i]) << (8 * i);
+    return v;
+}
+
+bool has_magic(const std::uint8_t* slot) { return std::memcmp(slot, kMagic, 8) == 0; }
+
+bool checksum_holds(const std::uint8_t* slot) {
+    std::uint8_t sum[kChecksumBytes];
+    crypto_generichash(sum, sizeof sum, slot, kChecksumAt, nullptr, 0);
+    return sodium_memcmp(sum, slot + kChecksumAt, kChecksumBytes) == 0;
+}
+
+}  // namespace
+
+KekRecipe KekRecipe::fresh_for(const KeySource& source) {
+    ensure_sodium();
+    KekRecipe r;
+    if (source.kind() == KeySource::Kind::passphrase) {
+        r.kind = KekKind::passphrase;
+        r.kdf = source.kdf_params();
+    } else {
+        r.kind = KekKind::raw_key;
+    }
+    randombytes_buf(r.salt, sizeof r.salt);
+    return r;
+}
+
+Result<Secret> derive_kek(const KeySource& source, const KekRecipe& recipe, const std::string& path) {
+    const bool source_is_passphrase = source.kind() == KeySource::Kind::passphrase;
+    const bool store_is_passphrase = recipe.kind == KekKind::passphrase;
+    if (source_is_passphrase != store_is_passphrase) {
+        return Status(ErrorCode::wrong_key,
+                      "wrong key for store " + path + ": it is protected by " +
+                          (store_is_passphrase ? "a passphrase" : "a key file or device key") +
+                          ", and " + (source_is_passphrase ? "a passphrase" : "a raw key") +
+                          " was given");
+    }
+    if (!store_is_passphrase) return Secret::copy_of(source.material().bytes());
+
+    Secret kek(kDataKeyBytes);
+    const Secret& pass = source.material();
+    if (crypto_pwhash(kek.data(), kek.size(), reinterpret_cast<const char*>(pass.data()),
+                      pass.size(), recipe.salt, recipe.kdf.ops_limit, recipe.kdf.mem_limit,
+                      crypto_pwhash_ALG_ARGON2ID13) != 0) {
+        return Status(ErrorCode::io_error,
+                      "cannot derive the key for " + path +
+                          ": Argon2id ran out of memory (needs " +
+                          std::to_string(recipe.kdf.mem_limit >> 20) + " MiB)");
+    }
+    return kek;
+}
+
+Result<KeySlot> read_newest_slot(std::span<const std::uint8_t> header, const std::string& path) {
+    if (header.size() < kHeaderBytes) {
+        return Status(ErrorCode::not_a_store, path + " is not an encrypted Tsunagu store (too short)");
+    }
+    const std::uint8_t* best = nullptr;
+    std::uint64_t best_generation = 0;
+    bool any_magic = false;
+    for (std::size_t i = 0; i < 2; ++i) {
+        const std::uint8_t* slot = header.data() + i * kSlotBytes;
+        if (!has_magic(slot)) continue;
+        any_magic = true;
+        if (!checksum_holds(slot)) continue;
+        const std::uint64_t generation = get_le(slot + 16, 8);
+        if (best == nullptr || generation > best_generation) {
+            best = slot;
+            best_generation = generation;
+        }
+    }
+    if (!any_magic) {
+        return Status(ErrorCode::not_a_store,
+                      path + " is not an encrypted Tsunagu store (no key header); "
+                             "a plain SQLite file must be imported, not opened");
+    }
+    if (best == nullptr) {
+        return Status(ErrorCode::corrupt, "corrupt key header in " + path +
+                                              ": both key slots fail their checksum; restore the "
+                                              "store from a backup");
+    }
+    if (get_le(best + 8, 4) != kFormatVersion || get_le(best + 12, 4) != kPageCipherXChaCha) {
+        return Status(ErrorCode::not_a_store, path + " uses a store format this build does not "
+                                                     "know; upgrade Tsunagu to open it");
+    }
+    KeySlot slot;
+    slot.generation = best_generation;
+    const auto kind = static_cast<std::uint32_t>(get_le(best + 24, 4));
+    if (kind != static_cast<std::uint32_t>(KekKind::passphrase) &&
+        kind != static_cast<std::uint32_t>(KekKind::raw_key)) {
+        return Status(ErrorCode::corrupt, "corrupt key header in " + path + ": unknown key kind");
+    }
+    slot.recipe.kind = static_cast<KekKind>(kind);
+    slot.recipe.kdf.ops_limit = get_le(best + 32, 8);
+    slot.recipe.kdf.mem_limit = static_cast<std::size_t>(get_le(best + 40, 8));
+    std::memcpy(slot.recipe.salt, best + 48, kSaltBytes);
+    std::memcpy(slot.nonce, best + kNonceAt, sizeof slot.nonce);
+    std::memcpy(slot.wrapped, best + kWrappedAt, sizeof slot.wrapped);
+    // Rebuild the associated data from the parsed fields: what was authenticated is what we use.
+    return slot;
+}
+
+namespace {
+void write_slot_ad(std::uint8_t* slot, const KekRecipe& recipe, std::uint64_t generation) {
+    std::memcpy(slot, kMagic, 8);
+    put_le(slot + 8, kFormatVersion, 4);
+    put_le(slot + 12, kPageCipherXChaCha, 4);
+    put_le(slot + 16, generation, 8);
+    put_le(slot + 24, static_cast<std::uint32_t>(recipe.kind), 4);
+    put_le(slot + 28, 0, 4);
+    put_le(slot + 32, recipe.kdf.ops_limit, 8);
+    put_le(slot + 40, recipe.kdf.mem_limit, 8);
+    std::memcpy(slot + 48, recipe.salt, kSaltBytes);
+}
+}  // namespace
+
+Result<Secret> unwrap_data_key(const KeySlot& slot, const Secret& kek, const std::string& path) {
+    std::uint8_t ad[kAdBytes];
+    write_slot_ad(ad, slot.recipe, slot.generation);
+    Secret data_key(kDataKeyBytes);
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(data_key.data(), nullptr, nullptr, slot.wrapped,
+                                                   sizeof slot.wrapped, ad, sizeof ad, slot.nonce,
+                                                   kek.data()) != 0) {
+        return Status(ErrorCode::wrong_key, "wrong key for store " + path);
+    }
+    return data_key;
+}
+
+std::vector<std::uint8_t> seal_slot(const KekRecipe& recipe, std::uint64_t generation,
+                                    const Secret& kek, const Secret& data_key) {
+    std::vector<std::uint8_t> slot(kSlotBytes, 0);
+    write_slot_ad(slot.data(), recipe, generation);
+    randombytes_buf(slot.data() + kNonceAt, 24);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(slot.data() + kWrappedAt, nullptr, data_key.data(),
+                                               data_key.size(), slot.data(), kAdBytes, nullptr,
+                                               slot.data() + kNonceAt, kek.data());
+    crypto_generichash(slot.data() + kChecksumAt, kChecksumBytes, slot.data(), kChecksumAt,
+                       nullptr, 0);
+    return slot;
+}
+
+Status write_new_header(int fd, const KekRecipe& recipe, const Secret& kek, const Secret& data_key,
+                        const std::string& path) {
+    // Generation n lives in slot n % 2: generation 1 in slot 1, generation 2 in slot 0.
+    std::vector<std::uint8_t> header(kHeaderBytes, 0);
+    auto first = seal_slot(recipe, 1, kek, data_key);
+    auto second = seal_slot(recipe, 2, kek, data_key);
+    std::memcpy(header.data() + kSlotBytes, first.data(), kSlotBytes);
+    std::memcpy(header.data(), second.data(), kSlotBytes);
+    TSUNAGU_TRY(write_all_at(fd, header.data(), header.size(), 0, path));
+    return sync_fd(fd, path);
+}
+
+Status rewrite_slots(const std::string& path, const KekRecipe& recipe, const Secret& kek,
+                     const Secret& data_key, std::uint64_t current_generation) {
+    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+    if (!fd) return errno_status("cannot open " + path + " to rewrite its key");
+    for (std::uint64_t generation = current_generation + 1; generation <= current_generation + 2;
+         ++generation) {
+        auto slot = seal_slot(recipe, generation, kek, data_key);
+        TSUNAGU_TRY(write_all_at(fd.get(), slot.data(), slot.size(),
+                                 static_cast<off_t>((generation % 2) * kSlotBytes), path));
+        TSUNAGU_TRY(sync_fd(fd.get(), path));
+    }
+    return Status::ok();
+}
+
+}  // namespace tsunagu::crypto_detail

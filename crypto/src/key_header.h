@@ -1,0 +1,67 @@
+// The key header: the first 8 KiB of every encrypted store file, before SQLite's first page.
+// Two 4 KiB slots each hold the data key wrapped under the key-encryption key (KEK), with the
+// KDF parameters, a generation number and a checksum. The newest slot whose checksum holds is
+// the one in force; the older slot only covers a torn write of the newer one. Changing the key
+// writes the older slot with a higher generation, syncs, then mirrors it into the other slot,
+// so the old key stops working the moment the first write is durable.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "crypto/secret.h"
+#include "crypto/status.h"
+#include "crypto/store.h"
+
+namespace tsunagu::crypto_detail {
+
+constexpr std::size_t kHeaderBytes = 8192;
+constexpr std::size_t kSlotBytes = 4096;
+constexpr std::size_t kSaltBytes = 16;
+
+enum class KekKind : std::uint32_t { passphrase = 1, raw_key = 2 };
+
+// How the KEK of a store is made: recorded in clear in each slot.
+struct KekRecipe {
+    KekKind kind = KekKind::raw_key;
+    KdfParams kdf;  // zero for raw keys
+    std::uint8_t salt[kSaltBytes] = {};
+
+    // A fresh recipe (new random salt) for the given key source.
+    static KekRecipe fresh_for(const KeySource& source);
+};
+
+// Derives the KEK from a key source following a recipe. Fails with wrong_key when the source is
+// of another kind than the store expects (e.g. a key file for a passphrase-protected store).
+Result<Secret> derive_kek(const KeySource& source, const KekRecipe& recipe, const std::string& path);
+
+// The slot in force of a header, still wrapped.
+struct KeySlot {
+    KekRecipe recipe;
+    std::uint64_t generation = 0;
+    std::uint8_t nonce[24] = {};
+    std::uint8_t wrapped[32 + 16] = {};
+};
+
+// Parses an 8 KiB header. not_a_store when neither slot carries the magic, corrupt when slots
+// carry it but neither checksum holds.
+Result<KeySlot> read_newest_slot(std::span<const std::uint8_t> header, const std::string& path);
+
+// Unwraps the data key; wrong_key when the KEK does not authenticate.
+Result<Secret> unwrap_data_key(const KeySlot& slot, const Secret& kek, const std::string& path);
+
+// Serialises one slot wrapping `data_key` under `kek`.
+std::vector<std::uint8_t> seal_slot(const KekRecipe& recipe, std::uint64_t generation,
+                                    const Secret& kek, const Secret& data_key);
+
+// Writes a complete new header (both slots) to an open file descriptor at offset 0 and syncs.
+Status write_new_header(int fd, const KekRecipe& recipe, const Secret& kek, const Secret& data_key,
+                        const std::string& path);
+
+// Rewraps the data key in an existing store file: the older slot first (synced), then the other.
+Status rewrite_slots(const std::string& path, const KekRecipe& recipe, const Secret& kek,
+                     const Secret& data_key, std::uint64_t current_generation);
+
+}  // namespace tsunagu::crypto_detail

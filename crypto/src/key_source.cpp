@@ -1,0 +1,80 @@
+// Key sources: passphrases (Argon2id), key files and app-provided keys.
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdio>
+
+#include "crypto/src/file_util.h"
+#include "crypto/src/page_cipher.h"
+#include "crypto/store.h"
+
+namespace tsunagu {
+
+using crypto_detail::kDataKeyBytes;
+
+KdfParams KdfParams::phone() {
+    return {crypto_pwhash_OPSLIMIT_MODERATE, crypto_pwhash_MEMLIMIT_INTERACTIVE};
+}
+
+KdfParams KdfParams::fast_for_tests() {
+    return {crypto_pwhash_OPSLIMIT_MIN, crypto_pwhash_MEMLIMIT_MIN};
+}
+
+KeySource KeySource::passphrase(std::string_view passphrase, KdfParams params) {
+    return KeySource(Kind::passphrase, Secret::copy_of(passphrase), params);
+}
+
+Result<KeySource> KeySource::raw_key(std::span<const std::uint8_t> key) {
+    if (key.size() != kDataKeyBytes) {
+        return Status(ErrorCode::invalid_argument,
+                      "a device key must be exactly 32 bytes, got " + std::to_string(key.size()));
+    }
+    return KeySource(Kind::raw_key, Secret::copy_of(key), {});
+}
+
+Result<KeySource> KeySource::key_file(const std::string& path) {
+    crypto_detail::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) {
+        return Status(ErrorCode::not_found, "cannot open key file " + path +
+                                                ": it must exist (make one with --key-file on "
+                                                "first start)");
+    }
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0) return crypto_detail::errno_status("cannot stat " + path);
+    if (st.st_mode & 077) {
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 0777));
+        return Status(ErrorCode::invalid_argument, "key file " + path + " is readable by others (mode " +
+                                                       mode + "); run: chmod 600 " + path);
+    }
+    if (st.st_size != static_cast<off_t>(kDataKeyBytes)) {
+        return Status(ErrorCode::invalid_argument,
+                      "key file " + path + " must hold exactly 32 bytes, it holds " +
+                          std::to_string(st.st_size));
+    }
+    Secret key(kDataKeyBytes);
+    auto got = crypto_detail::read_at(fd.get(), key.data(), key.size(), 0, path);
+    if (!got) return got.status();
+    if (*got != kDataKeyBytes) return Status(ErrorCode::io_error, "short read of key file " + path);
+    return KeySource(Kind::raw_key, std::move(key), {});
+}
+
+Status create_key_file(const std::string& path) {
+    ensure_sodium();
+    crypto_detail::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    if (!fd) {
+        if (errno == EEXIST) {
+            return Status(ErrorCode::already_exists,
+                          "key file " + path + " already exists; refusing to overwrite a key");
+        }
+        return crypto_detail::errno_status("cannot create key file " + path);
+    }
+    Secret key = Secret::random(kDataKeyBytes);
+    TSUNAGU_TRY(crypto_detail::write_all_at(fd.get(), key.data(), key.size(), 0, path));
+    TSUNAGU_TRY(crypto_detail::sync_fd(fd.get(), path));
+    return crypto_detail::sync_parent_dir(path);
+}
+
+}  // namespace tsunagu

@@ -1,0 +1,148 @@
+// Store maintenance: key change, re-key, encrypted backup, integrity check, destruction.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "crypto/src/file_util.h"
+#include "crypto/src/page_cipher.h"
+#include "crypto/src/store_impl.h"
+
+namespace tsunagu {
+
+using namespace crypto_detail;
+
+namespace {
+
+// VACUUM INTO `target` (already created with its key header and registered with its key).
+Status vacuum_into(StoreImpl& s, const std::string& target) {
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v2(s.db, "VACUUM INTO ?1", -1, &stmt, nullptr);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(stmt, 1, target.c_str(), -1, SQLITE_TRANSIENT);
+        rc = sqlite3_step(stmt);
+        if (rc == SQLITE_DONE) rc = SQLITE_OK;
+    }
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_OK) return s.error(rc, "copying into " + target);
+    UniqueFd fd(::open(target.c_str(), O_RDWR | O_CLOEXEC));
+    if (!fd) return errno_status("cannot reopen " + target);
+    return sync_fd(fd.get(), target);
+}
+
+// Writes an encrypted copy of `s` to `target` under a fresh data key wrapped by `kek`.
+// On failure nothing is left at `target`.
+Status copy_encrypted(StoreImpl& s, const std::string& target, const KekRecipe& recipe,
+                      const Secret& kek, const Secret& data_key) {
+    TSUNAGU_TRY(create_store_file(target, recipe, kek, data_key));
+    Status copied = [&]() -> Status {
+        auto registration = KeyRegistration::add(target, Secret::copy_of(data_key.bytes()));
+        if (!registration) return registration.status();
+        return vacuum_into(s, target);
+    }();
+    if (!copied.is_ok()) ::unlink(target.c_str());
+    return copied;
+}
+
+}  // namespace
+
+Status Store::change_key(const KeySource& new_key) {
+    StoreImpl& s = *impl_;
+    KekRecipe recipe = KekRecipe::fresh_for(new_key);
+    auto kek = derive_kek(new_key, recipe, s.path);
+    if (!kek) return kek.status();
+    TSUNAGU_TRY(rewrite_slots(s.path, recipe, *kek, s.registration.keys()->data_key, s.generation));
+    s.generation += 2;
+    s.recipe = recipe;
+    s.kek = std::move(*kek);
+    return Status::ok();
+}
+
+Status Store::rekey() {
+    StoreImpl& s = *impl_;
+    if (in_transaction()) {
+        return Status(ErrorCode::invalid_argument, "cannot re-key " + s.path +
+                                                       " inside a transaction; commit first");
+    }
+    const std::string temporary = s.path + ".rekey";
+    ::unlink(temporary.c_str());
+    Secret new_key = Secret::random(kDataKeyBytes);
+    TSUNAGU_TRY(copy_encrypted(s, temporary, s.recipe, s.kek, new_key));
+
+    // Until the rename the old store is complete; after it, the new one is.
+    if (s.options.journal_mode == JournalMode::wal) {
+        (void)exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    }
+    Secret old_key = Secret::copy_of(s.registration.keys()->data_key.bytes());
+    s.close_connection();
+    if (::rename(temporary.c_str(), s.path.c_str()) != 0) {
+        Status failed = errno_status("cannot replace " + s.path + " with its re-keyed copy");
+        ::unlink(temporary.c_str());
+        auto registration = KeyRegistration::add(s.path, std::move(old_key));
+        if (!registration) return registration.status();
+        s.registration = std::move(*registration);
+        TSUNAGU_TRY(open_connection(s));
+        return failed;
+    }
+    TSUNAGU_TRY(sync_parent_dir(s.path));
+    // Frames or records under the old key could never be read again: remove them.
+    ::unlink((s.path + "-wal").c_str());
+    ::unlink((s.path + "-shm").c_str());
+    ::unlink((s.path + "-journal").c_str());
+    s.generation = 2;
+
+    auto registration = KeyRegistration::add(s.path, std::move(new_key));
+    if (!registration) return registration.status();
+    s.registration = std::move(*registration);
+    return open_connection(s);
+}
+
+Status Store::backup_to(const std::string& target, const KeySource& key) {
+    StoreImpl& s = *impl_;
+    auto absolute = absolute_path(target);
+    if (!absolute) return absolute.status();
+    if (file_exists(*absolute)) {
+        return Status(ErrorCode::already_exists,
+                      "backup target " + *absolute + " already exists; choose a new name");
+    }
+    KekRecipe recipe = KekRecipe::fresh_for(key);
+    auto kek = derive_kek(key, recipe, *absolute);
+    if (!kek) return kek.status();
+    return copy_encrypted(s, *absolute, recipe, *kek, Secret::random(kDataKeyBytes));
+}
+
+Status Store::integrity_check() {
+    auto& check = cached("PRAGMA integrity_check");
+    auto row = check.step();
+    if (!row) return row.status();
+    std::string verdict = *row ? std::string(check.column_text(0)) : "no answer";
+    check.reset();
+    if (verdict == "ok") return Status::ok();
+    return Status(ErrorCode::corrupt, "integrity check of " + impl_->path + " failed: " + verdict);
+}
+
+Status Store::destroy(const std::string& path) {
+    ensure_sodium();
+    auto absolute = absolute_path(path);
+    if (!absolute) return Status::ok();  // no folder, so no store
+    const std::string& p = *absolute;
+    UniqueFd fd(::open(p.c_str(), O_RDWR | O_CLOEXEC));
+    if (fd) {
+        // Without the wrapped data key no page can be decrypted, wherever copies of them survive.
+        Secret noise = Secret::random(kHeaderBytes);
+        TSUNAGU_TRY(write_all_at(fd.get(), noise.data(), noise.size(), 0, p));
+        TSUNAGU_TRY(sync_fd(fd.get(), p));
+        fd.reset();
+    } else if (errno != ENOENT) {
+        return errno_status("cannot open " + p + " to destroy it");
+    }
+    for (const char* suffix : {"", "-wal", "-shm", "-journal", ".rekey"}) {
+        const std::string file = p + suffix;
+        if (::unlink(file.c_str()) != 0 && errno != ENOENT) {
+            return errno_status("cannot remove " + file);
+        }
+    }
+    return sync_parent_dir(p);
+}
+
+}  // namespace tsunagu

@@ -1,0 +1,306 @@
+// Store: opening, connection rules, error mapping and transactions.
+#include "crypto/store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "crypto/src/file_util.h"
+#include "crypto/src/page_cipher.h"
+#include "crypto/src/store_impl.h"
+
+namespace tsunagu {
+
+using namespace crypto_detail;
+
+void StoreImpl::close_connection() noexcept {
+    cache.clear();
+    if (db) sqlite3_close_v2(db);
+    db = nullptr;
+    registration.release();
+}
+
+Status StoreImpl::error(int rc) const { return error(rc, ""); }
+
+Status StoreImpl::error(int rc, const std::string& doing) const {
+    const std::string context = doing.empty() ? "" : " while " + doing;
+    FileKeys* keys = registration.keys();
+    if (keys && (rc == SQLITE_IOERR_DATA || rc == SQLITE_CORRUPT || rc == SQLITE_IOERR) &&
+        keys->corrupt_kind.load() != 0) {
+        const auto kind = static_cast<FileKind>(keys->corrupt_kind.exchange(0));
+        const std::string file = kind == FileKind::wal ? path + "-wal"
+                                 : kind == FileKind::journal ? path + "-journal"
+                                                             : path;
+        return Status(ErrorCode::corrupt, "corrupt page " + std::to_string(keys->corrupt_page.load()) +
+                                              " in " + file + context +
+                                              ": it fails authentication (damaged or tampered); "
+                                              "restore the store from a backup");
+    }
+    if (keys && keys->bad_layout.exchange(false)) {
+        return Status(ErrorCode::internal,
+                      "refused to write " + path +
+                          ": page 1 lacks the 4096-byte page size and 40 reserved bytes that "
+                          "encryption needs (they must be set before the first write)");
+    }
+    const char* message = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    switch (rc & 0xff) {
+        case SQLITE_CORRUPT:
+        case SQLITE_NOTADB:
+            return Status(ErrorCode::corrupt, "corrupt store " + path + context + ": " + message +
+                                                  " (truncated or damaged; restore from a backup)");
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED:
+            return Status(ErrorCode::busy, "store " + path + " is busy" + context +
+                                               " (another connection holds the lock); retry");
+        case SQLITE_CONSTRAINT:
+            return Status(ErrorCode::constraint, std::string(message) + context);
+        case SQLITE_FULL:
+            return Status(ErrorCode::io_error, "disk full writing " + path + context +
+                                                   "; free space and retry (nothing was lost)");
+        case SQLITE_IOERR:
+        case SQLITE_CANTOPEN:
+        case SQLITE_READONLY:
+        case SQLITE_PROTOCOL:
+            return Status(ErrorCode::io_error,
+                          "I/O error on " + path + context + ": " + message);
+        default:
+            return Status(ErrorCode::internal, "SQLite error on " + path + context + ": " + message);
+    }
+}
+
+Status create_store_file(const std::string& path, const KekRecipe& recipe, const Secret& kek,
+                         const Secret& data_key) {
+    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!fd) return errno_status("cannot create store " + path);
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0) return errno_status("cannot stat " + path);
+    if (st.st_size != 0) {
+        return Status(ErrorCode::already_exists, "refusing to create store " + path +
+                                                     ": the file already has content");
+    }
+    TSUNAGU_TRY(write_new_header(fd.get(), recipe, kek, data_key, path));
+    return sync_parent_dir(path);
+}
+
+namespace {
+
+Result<std::string> pragma_text(StoreImpl& s, const char* sql) {
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v2(s.db, sql, -1, &stmt, nullptr);
+    if (rc != SQLITE_OK) return s.error(rc, "reading settings");
+    rc = sqlite3_step(stmt);
+    std::string value;
+    if (rc == SQLITE_ROW) {
+        const auto* text = sqlite3_column_text(stmt, 0);
+        value = text ? reinterpret_cast<const char*>(text) : "";
+        rc = SQLITE_DONE;
+    }
+    int final_rc = sqlite3_finalize(stmt);
+    if (rc != SQLITE_DONE) return s.error(rc, "reading settings");
+    if (final_rc != SQLITE_OK) return s.error(final_rc, "reading settings");
+    return value;
+}
+
+Status exec_raw(StoreImpl& s, const char* sql, const char* doing) {
+    int rc = sqlite3_exec(s.db, sql, nullptr, nullptr, nullptr);
+    return rc == SQLITE_OK ? Status::ok() : s.error(rc, doing);
+}
+
+}  // namespace
+
+Status open_connection(StoreImpl& s) {
+    int rc = sqlite3_open_v2(s.path.c_str(), &s.db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_PRIVATECACHE,
+                             s.vfs_name.c_str());
+    if (rc != SQLITE_OK) {
+        Status status = s.error(rc, "opening");
+        s.close_connection();
+        return status;
+    }
+    sqlite3_extended_result_codes(s.db, 1);
+    sqlite3_db_config(s.db, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
+    sqlite3_db_config(s.db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, nullptr);
+    sqlite3_db_config(s.db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, nullptr);
+    sqlite3_busy_timeout(s.db, s.options.busy_timeout_ms);
+    // Sorts, temp tables and VACUUM must never spill plaintext; the VFS also refuses temp files.
+    TSUNAGU_TRY(exec_raw(s, "PRAGMA temp_store=MEMORY; PRAGMA mmap_size=0; PRAGMA cell_size_check=ON;",
+                         "configuring"));
+
+    auto pages = pragma_text(s, "PRAGMA page_count");  // reads and authenticates page 1
+    if (!pages) return pages.status();
+    if (std::stoll(*pages) == 0) {
+        // A new store: fix the page layout before anything is written.
+        TSUNAGU_TRY(exec_raw(s, "PRAGMA page_size=4096", "setting the page size"));
+        int reserve = static_cast<int>(kReservedBytes);
+        sqlite3_file_control(s.db, "main", SQLITE_FCNTL_RESERVE_BYTES, &reserve);
+        // Writing the application id makes page 1 exist, with the fixed layout, at once.
+        TSUNAGU_TRY(exec_raw(s, "PRAGMA application_id=1414745671", "initialising"));  // 'TSNG'
+    } else {
+        auto page_size = pragma_text(s, "PRAGMA page_size");
+        if (!page_size) return page_size.status();
+        int reserve = -1;
+        sqlite3_file_control(s.db, "main", SQLITE_FCNTL_RESERVE_BYTES, &reserve);
+        if (std::stoll(*page_size) != static_cast<long long>(kPageSize) ||
+            reserve != static_cast<int>(kReservedBytes)) {
+            return Status(ErrorCode::corrupt, "store " + s.path + " has page size " + *page_size +
+                                                  " and " + std::to_string(reserve) +
+                                                  " reserved bytes; an encrypted store needs 4096 "
+                                                  "and 40");
+        }
+    }
+    const char* mode = s.options.journal_mode == JournalMode::wal ? "wal" : "delete";
+    auto set_mode = pragma_text(s, s.options.journal_mode == JournalMode::wal
+                                       ? "PRAGMA journal_mode=WAL"
+                                       : "PRAGMA journal_mode=DELETE");
+    if (!set_mode) return set_mode.status();
+    if (*set_mode != mode) {
+        return Status(ErrorCode::io_error, "cannot switch " + s.path + " to journal mode " + mode +
+                                               " (got " + *set_mode + ")");
+    }
+    // FULL: a transaction that reported commit survives a crash or power cut. Field work that was
+    // saved must never vanish; the cost is one fsync per commit.
+    return exec_raw(s, "PRAGMA synchronous=FULL", "configuring");
+}
+
+Result<Store> Store::open(const std::string& path, const KeySource& key, const StoreOptions& options) {
+    ensure_sodium();
+    auto absolute = absolute_path(path);
+    if (!absolute) return absolute.status();
+    auto vfs = encrypting_vfs_over(options.base_vfs);
+    if (!vfs) return vfs.status();
+
+    auto impl = std::make_unique<StoreImpl>();
+    impl->path = *absolute;
+    impl->options = options;
+    impl->vfs_name = *vfs;
+    const std::string& p = impl->path;
+
+    // A re-key that crashed before its rename leaves a partial copy: the original is intact.
+    ::unlink((p + ".rekey").c_str());
+
+    struct stat st;
+    const bool exists = ::stat(p.c_str(), &st) == 0;
+    Secret data_key;
+    if (!exists || st.st_size == 0) {
+        if (!exists && !options.create_if_missing) {
+            return Status(ErrorCode::not_found, "no store at " + p + "; create it first");
+        }
+        impl->recipe = KekRecipe::fresh_for(key);
+        auto kek = derive_kek(key, impl->recipe, p);
+        if (!kek) return kek.status();
+        impl->kek = std::move(*kek);
+        data_key = Secret::random(kDataKeyBytes);
+        TSUNAGU_TRY(create_store_file(p, impl->recipe, impl->kek, data_key));
+        impl->generation = 2;
+    } else {
+        UniqueFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+        if (!fd) return errno_status("cannot open store " + p);
+        std::vector<std::uint8_t> header(kHeaderBytes);
+        auto got = read_at(fd.get(), header.data(), header.size(), 0, p);
+        if (!got) return got.status();
+        if (*got >= 16 && std::memcmp(header.data(), "SQLite format 3", 15) == 0) {
+            return Status(ErrorCode::not_a_store,
+                          p + " is a plain SQLite database, not an encrypted Tsunagu store");
+        }
+        if (*got < kHeaderBytes) {
+            return Status(ErrorCode::corrupt, "corrupt store " + p +
+                                                  ": truncated inside its key header; restore "
+                                                  "from a backup");
+        }
+        auto slot = read_newest_slot(header, p);
+        if (!slot) return slot.status();
+        auto kek = derive_kek(key, slot->recipe, p);
+        if (!kek) return kek.status();
+        auto unwrapped = unwrap_data_key(*slot, *kek, p);
+        if (!unwrapped) return unwrapped.status();
+        const auto body = static_cast<std::uint64_t>(st.st_size) - kHeaderBytes;
+        if (body % kPageSize != 0) {
+            return Status(ErrorCode::corrupt,
+                          "corrupt store " + p + ": truncated inside page " +
+                              std::to_string(body / kPageSize + 1) + "; restore from a backup");
+        }
+        impl->recipe = slot->recipe;
+        impl->kek = std::move(*kek);
+        impl->generation = slot->generation;
+        data_key = std::move(*unwrapped);
+    }
+
+    auto registration = KeyRegistration::add(p, std::move(data_key));
+    if (!registration) return registration.status();
+    impl->registration = std::move(*registration);
+    TSUNAGU_TRY(open_connection(*impl));
+    return Store(std::move(impl));
+}
+
+Store::Store(std::unique_ptr<StoreImpl> impl) : impl_(std::move(impl)) {}
+Store::Store(Store&&) noexcept = default;
+Store& Store::operator=(Store&&) noexcept = default;
+Store::~Store() = default;
+
+void Store::close() noexcept { impl_.reset(); }
+
+const std::string& Store::path() const noexcept { return impl_->path; }
+JournalMode Store::journal_mode() const noexcept { return impl_->options.journal_mode; }
+sqlite3* Store::handle() const noexcept { return impl_->db; }
+
+Status Store::exec(std::string_view sql) {
+    std::string text(sql);
+    int rc = sqlite3_exec(impl_->db, text.c_str(), nullptr, nullptr, nullptr);
+    return rc == SQLITE_OK ? Status::ok() : impl_->error(rc);
+}
+
+Result<Statement> Store::prepare(std::string_view sql) {
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v3(impl_->db, sql.data(), static_cast<int>(sql.size()),
+                                SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+    if (rc != SQLITE_OK) return impl_->error(rc, "preparing a statement");
+    return Statement(impl_.get(), stmt, Status::ok());
+}
+
+Statement& Store::cached(std::string_view sql) {
+    auto it = impl_->cache.find(std::string(sql));
+    if (it == impl_->cache.end()) {
+        auto prepared = prepare(sql);
+        auto statement = prepared ? std::make_unique<Statement>(std::move(*prepared))
+                                  : std::unique_ptr<Statement>(new Statement(
+                                        impl_.get(), nullptr, prepared.status()));
+        it = impl_->cache.emplace(std::string(sql), std::move(statement)).first;
+    }
+    it->second->reset();
+    return *it->second;
+}
+
+Status Store::begin_immediate() { return exec("BEGIN IMMEDIATE"); }
+Status Store::begin_deferred() { return exec("BEGIN DEFERRED"); }
+Status Store::commit() { return exec("COMMIT"); }
+Status Store::rollback() {
+    if (!in_transaction()) return Status::ok();
+    return exec("ROLLBACK");
+}
+bool Store::in_transaction() const { return sqlite3_get_autocommit(impl_->db) == 0; }
+
+std::int64_t Store::last_insert_rowid() const { return sqlite3_last_insert_rowid(impl_->db); }
+int Store::changes() const { return sqlite3_changes(impl_->db); }
+
+Status with_transaction(Store& store, const std::function<Status()>& body) {
+    TSUNAGU_TRY(store.begin_immediate());
+    Status outcome;
+    try {
+        outcome = body();
+    } catch (...) {
+        (void)store.rollback();
+        throw;
+    }
+    if (!outcome.is_ok()) {
+        (void)store.rollback();
+        return outcome;
+    }
+    Status committed = store.commit();
+    if (!committed.is_ok()) (void)store.rollback();
+    return committed;
+}
+
+}  // namespace tsunagu

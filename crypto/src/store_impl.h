@@ -1,0 +1,45 @@
+// The state behind a Store handle, shared by store.cpp, statement.cpp and maintenance.cpp.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "crypto/src/encrypting_vfs.h"
+#include "crypto/src/key_header.h"
+#include "crypto/store.h"
+
+namespace tsunagu {
+
+struct StoreImpl {
+    std::string path;  // absolute; the name SQLite and the key registry know the file by
+    StoreOptions options;
+    std::string vfs_name;
+    crypto_detail::KekRecipe recipe;
+    Secret kek;                     // kept so re-key and repair need no second Argon2 run
+    std::uint64_t generation = 0;   // of the key slot in force
+    crypto_detail::KeyRegistration registration;
+    sqlite3* db = nullptr;
+    std::unordered_map<std::string, std::unique_ptr<Statement>> cache;
+
+    ~StoreImpl() { close_connection(); }
+    void close_connection() noexcept;
+
+    // Maps an SQLite result code to a Status naming this store (corrupt page N, busy, ...).
+    Status error(int rc) const;
+    Status error(int rc, const std::string& doing) const;
+};
+
+// Opens the SQLite connection over the registered keys and applies every per-connection rule
+// (defensive mode, trusted_schema off, temp_store memory, no mmap, fixed page layout, journal
+// mode, synchronous FULL). `fresh` is true when the file has no pages yet.
+Status open_connection(StoreImpl& store);
+
+// Creates `path` (which must not exist, or be empty) holding only a key header that wraps
+// `data_key` under `kek`.
+Status create_store_file(const std::string& path, const crypto_detail::KekRecipe& recipe,
+                         const Secret& kek, const Secret& data_key);
+
+}  // namespace tsunagu

@@ -1,0 +1,192 @@
+// The encrypted SQLite store: the one place in Tsunagu that touches sqlite3* directly.
+//
+// Every page of the database file, its WAL and its rollback journal is encrypted on its way to
+// disk by an SQLite VFS shim (XChaCha20-Poly1305, random nonce and tag in the page's reserved
+// bytes, page number bound as associated data). The random 256-bit data key lives wrapped in a
+// key header at the front of the database file, under a key-encryption key that comes from a
+// KeySource: a passphrase (Argon2id), a 32-byte key file, or 32 bytes from the app (Android
+// Keystore, iOS Keychain).
+//
+// Thread safety: a Store is one SQLite connection; use it from one thread at a time. Several
+// Stores may open the same file (in one or several processes); SQLite's locking coordinates them.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "crypto/secret.h"
+#include "crypto/status.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace tsunagu {
+
+struct StoreImpl;
+
+// Argon2id cost, recorded beside the wrapped key so the store opens with the cost it was made with.
+struct KdfParams {
+    std::uint64_t ops_limit = 0;
+    std::size_t mem_limit = 0;
+
+    // Fit for a mid-range phone: about half a second, 64 MiB (libsodium's "interactive" limits
+    // are the floor; this is one step harder).
+    static KdfParams phone();
+    // The cheapest cost libsodium accepts: for tests only, never for real stores.
+    static KdfParams fast_for_tests();
+};
+
+// Where the key-encryption key comes from. Move-only: it owns secret material.
+class KeySource {
+public:
+    enum class Kind { passphrase, raw_key };
+
+    // A passphrase typed by the worker; the key-encryption key is derived with Argon2id.
+    static KeySource passphrase(std::string_view passphrase, KdfParams params = KdfParams::phone());
+    // A 32-byte key file (servers). Refuses a file of another size or readable by group/others.
+    static Result<KeySource> key_file(const std::string& path);
+    // 32 bytes handed in by the app, e.g. unwrapped by the Android Keystore or iOS Keychain.
+    static Result<KeySource> raw_key(std::span<const std::uint8_t> key);
+
+    Kind kind() const noexcept { return kind_; }
+    const KdfParams& kdf_params() const noexcept { return params_; }
+    const Secret& material() const noexcept { return material_; }
+
+private:
+    KeySource(Kind kind, Secret material, KdfParams params)
+        : kind_(kind), material_(std::move(material)), params_(params) {}
+    Kind kind_;
+    Secret material_;
+    KdfParams params_;
+};
+
+// Creates a key file of 32 random bytes with mode 0600. Refuses to overwrite an existing file.
+Status create_key_file(const std::string& path);
+
+enum class JournalMode { wal, rollback };
+
+struct StoreOptions {
+    JournalMode journal_mode = JournalMode::wal;
+    // Create the store (with a fresh data key) when the file does not exist.
+    bool create_if_missing = true;
+    // Name of an already registered SQLite VFS to encrypt on top of ("" = the platform default).
+    // Tests layer a fault-injecting VFS here.
+    std::string base_vfs;
+    int busy_timeout_ms = 5000;
+};
+
+class Store;
+
+// A prepared statement. Bind errors are remembered and reported by the next step().
+// Columns and parameters are 0-based for columns, 1-based for parameters (as in SQLite).
+class Statement {
+public:
+    Statement() = default;
+    Statement(Statement&& other) noexcept;
+    Statement& operator=(Statement&& other) noexcept;
+    Statement(const Statement&) = delete;
+    Statement& operator=(const Statement&) = delete;
+    ~Statement();
+
+    Statement& bind(int index, std::int64_t value);
+    Statement& bind(int index, int value) { return bind(index, static_cast<std::int64_t>(value)); }
+    Statement& bind(int index, double value);
+    Statement& bind(int index, std::string_view text);  // copied by SQLite
+    Statement& bind(int index, const char* text) { return bind(index, std::string_view(text)); }
+    Statement& bind_blob(int index, std::span<const std::uint8_t> bytes);
+    Statement& bind_null(int index);
+    // Binds the index of a named parameter (":name"); -1 when absent.
+    int parameter_index(const char* name) const;
+
+    // Advances: true when a row is available, false when the statement is done.
+    Result<bool> step();
+    // Steps until done, ignoring rows; then resets the statement for reuse.
+    Status run();
+    // Clears bindings and rewinds, ready for the next use.
+    void reset();
+
+    int column_count() const;
+    bool column_is_null(int column) const;
+    std::int64_t column_int(int column) const;
+    double column_double(int column) const;
+    std::string_view column_text(int column) const;  // valid until the next step/reset
+    std::span<const std::uint8_t> column_blob(int column) const;
+
+private:
+    friend class Store;
+    Statement(const StoreImpl* store, sqlite3_stmt* stmt, Status error);
+    const StoreImpl* store_ = nullptr;
+    sqlite3_stmt* stmt_ = nullptr;
+    Status error_;
+};
+
+// An open encrypted store. Move-only; closing is destruction (or close()).
+class Store {
+public:
+    // Opens (or creates, per options) the store at `path`. Fails with wrong_key when the key does
+    // not unwrap the data key (the file is not modified), not_a_store for a file that is not an
+    // encrypted Tsunagu store, corrupt for a damaged header or page.
+    static Result<Store> open(const std::string& path, const KeySource& key,
+                              const StoreOptions& options = {});
+    // Overwrites the key header with random bytes, then removes the database, WAL, shared-memory
+    // and journal files: after this nothing on disk can be decrypted, even if blocks survive.
+    static Status destroy(const std::string& path);
+
+    Store(Store&& other) noexcept;
+    Store& operator=(Store&& other) noexcept;
+    Store(const Store&) = delete;
+    Store& operator=(const Store&) = delete;
+    ~Store();
+    void close() noexcept;
+
+    // Runs one or more statements that return no rows.
+    Status exec(std::string_view sql);
+    // A fresh prepared statement owned by the caller.
+    Result<Statement> prepare(std::string_view sql);
+    // A prepared statement kept by the store for reuse, reset and with bindings cleared.
+    // A prepare failure is reported by the statement's first step(). Valid until close().
+    Statement& cached(std::string_view sql);
+
+    // Transactions. `begin_immediate` takes the write lock at once (use it for read-modify-write).
+    Status begin_immediate();
+    Status begin_deferred();
+    Status commit();
+    Status rollback();
+    bool in_transaction() const;
+
+    std::int64_t last_insert_rowid() const;
+    int changes() const;
+
+    // Rewraps the data key under a new key source; the database pages are not rewritten.
+    // Afterwards the old key no longer opens the store.
+    Status change_key(const KeySource& new_key);
+    // Replaces the data key: the whole database is re-encrypted into a new file which then
+    // atomically replaces the old one. A crash at any point leaves either the old or the new
+    // store, complete. The key source stays the same.
+    Status rekey();
+    // Writes a consistent, encrypted copy to `target` (which must not exist) under `key`, with
+    // its own fresh data key (VACUUM INTO through the encrypting VFS; never plaintext).
+    Status backup_to(const std::string& target, const KeySource& key);
+    // PRAGMA integrity_check; ok or corrupt with SQLite's first complaint.
+    Status integrity_check();
+
+    const std::string& path() const noexcept;
+    JournalMode journal_mode() const noexcept;
+    // The raw handle, for the few SQLite calls this API does not wrap (e.g. session extension).
+    sqlite3* handle() const noexcept;
+
+private:
+    explicit Store(std::unique_ptr<StoreImpl> impl);
+    std::unique_ptr<StoreImpl> impl_;
+};
+
+// Runs `body` inside BEGIN IMMEDIATE ... COMMIT; rolls back when body fails or throws.
+Status with_transaction(Store& store, const std::function<Status()>& body);
+
+}  // namespace tsunagu

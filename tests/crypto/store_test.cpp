@@ -1,0 +1,269 @@
+// The encrypted store: round trips, keys, and what reaches the disk.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "crypto/store.h"
+#include "support/temp_dir.h"
+
+using namespace tsunagu;
+using tsunagu::testing::TempDir;
+
+namespace {
+
+KeySource test_key(std::uint8_t fill = 1) {
+    return std::move(*KeySource::raw_key(std::vector<std::uint8_t>(32, fill)));
+}
+
+KeySource test_passphrase(const char* text) {
+    return KeySource::passphrase(text, KdfParams::fast_for_tests());
+}
+
+Store open_ok(const std::string& path, const KeySource& key, StoreOptions options = {}) {
+    auto store = Store::open(path, key, options);
+    INFO(store.status().to_string());
+    REQUIRE(store.is_ok());
+    return std::move(*store);
+}
+
+void write_rows(Store& store, int from, int count, const std::string& marker) {
+    REQUIRE(store.exec("CREATE TABLE IF NOT EXISTS note(id INTEGER PRIMARY KEY, body TEXT)").is_ok());
+    Status s = with_transaction(store, [&]() -> Status {
+        for (int i = from; i < from + count; ++i) {
+            auto& insert = store.cached("INSERT INTO note(id, body) VALUES(?1, ?2)");
+            insert.bind(1, i).bind(2, marker + "-" + std::to_string(i) + std::string(200, 'x'));
+            TSUNAGU_TRY(insert.run());
+        }
+        return Status::ok();
+    });
+    REQUIRE(s.is_ok());
+}
+
+std::int64_t count_rows(Store& store) {
+    auto& q = store.cached("SELECT count(*) FROM note");
+    auto row = q.step();
+    REQUIRE(row.is_ok());
+    REQUIRE(*row);
+    return q.column_int(0);
+}
+
+std::string read_file(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+}  // namespace
+
+TEST_CASE("rows survive close and reopen in WAL mode") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    {
+        Store store = open_ok(path, test_key());
+        write_rows(store, 0, 500, "wal");
+    }
+    Store store = open_ok(path, test_key());
+    CHECK(count_rows(store) == 500);
+    CHECK(store.integrity_check().is_ok());
+}
+
+TEST_CASE("rows survive close and reopen in rollback-journal mode") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    StoreOptions options;
+    options.journal_mode = JournalMode::rollback;
+    {
+        Store store = open_ok(path, test_key(), options);
+        write_rows(store, 0, 500, "journal");
+        write_rows(store, 500, 10, "journal");  // a second transaction goes through the journal
+    }
+    Store store = open_ok(path, test_key(), options);
+    CHECK(count_rows(store) == 510);
+    CHECK(store.integrity_check().is_ok());
+}
+
+TEST_CASE("no plaintext reaches the database, WAL or journal files") {
+    for (JournalMode mode : {JournalMode::wal, JournalMode::rollback}) {
+        TempDir dir;
+        const auto path = dir.file("s.db");
+        StoreOptions options;
+        options.journal_mode = mode;
+        Store store = open_ok(path, test_key(), options);
+        write_rows(store, 0, 300, "MARKER-kokoro");
+        // Keep a transaction open so the journal (rollback mode) exists while we scan.
+        REQUIRE(store.begin_immediate().is_ok());
+        REQUIRE(store.exec("UPDATE note SET body = 'MARKER-kokoro-updated' WHERE id < 50").is_ok());
+        std::size_t files = 0;
+        for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+            const std::string bytes = read_file(entry.path());
+            ++files;
+            INFO(entry.path().string());
+            CHECK(bytes.find("MARKER-kokoro") == std::string::npos);
+            CHECK(bytes.find("SQLite format 3") == std::string::npos);
+            CHECK(bytes.find("CREATE TABLE") == std::string::npos);
+        }
+        CHECK(files >= 2);  // the store and its WAL or journal
+        REQUIRE(store.commit().is_ok());
+    }
+}
+
+TEST_CASE("a wrong key is refused as wrong key and leaves the file untouched") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    {
+        Store store = open_ok(path, test_key(1));
+        write_rows(store, 0, 10, "k");
+    }
+    const std::string before = read_file(path);
+    auto wrong = Store::open(path, test_key(2));
+    REQUIRE_FALSE(wrong.is_ok());
+    CHECK(wrong.status().code() == ErrorCode::wrong_key);
+    CHECK(wrong.status().message().find("wrong key") != std::string::npos);
+    CHECK(read_file(path) == before);
+}
+
+TEST_CASE("a passphrase store refuses a wrong passphrase and opens with the right one") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    {
+        Store store = open_ok(path, test_passphrase("correct horse"));
+        write_rows(store, 0, 5, "p");
+    }
+    auto wrong = Store::open(path, test_passphrase("correct hors"));
+    REQUIRE_FALSE(wrong.is_ok());
+    CHECK(wrong.status().code() == ErrorCode::wrong_key);
+    auto raw = Store::open(path, test_key());
+    REQUIRE_FALSE(raw.is_ok());
+    CHECK(raw.status().code() == ErrorCode::wrong_key);
+    Store store = open_ok(path, test_passphrase("correct horse"));
+    CHECK(count_rows(store) == 5);
+}
+
+TEST_CASE("changing the passphrase rewraps the key without rewriting pages") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    Store store = open_ok(path, test_passphrase("old"));
+    write_rows(store, 0, 100, "c");
+    REQUIRE(store.exec("PRAGMA wal_checkpoint(TRUNCATE)").is_ok());
+    const std::string pages_before = read_file(path).substr(8192);
+    REQUIRE(store.change_key(test_passphrase("new")).is_ok());
+    CHECK(read_file(path).substr(8192) == pages_before);
+    CHECK(count_rows(store) == 100);
+    store.close();
+
+    auto old_pass = Store::open(path, test_passphrase("old"));
+    REQUIRE_FALSE(old_pass.is_ok());
+    CHECK(old_pass.status().code() == ErrorCode::wrong_key);
+    Store reopened = open_ok(path, test_passphrase("new"));
+    CHECK(count_rows(reopened) == 100);
+}
+
+TEST_CASE("re-keying re-encrypts every page under a new data key") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    Store store = open_ok(path, test_key());
+    write_rows(store, 0, 200, "r");
+    REQUIRE(store.exec("PRAGMA wal_checkpoint(TRUNCATE)").is_ok());
+    const std::string before = read_file(path);
+    REQUIRE(store.rekey().is_ok());
+    CHECK(count_rows(store) == 200);
+    write_rows(store, 200, 5, "r");
+    store.close();
+    const std::string after = read_file(path);
+    CHECK(after.substr(8192, 4096) != before.substr(8192, 4096));
+    CHECK_FALSE(std::filesystem::exists(path + ".rekey"));
+    Store reopened = open_ok(path, test_key());
+    CHECK(count_rows(reopened) == 205);
+    CHECK(reopened.integrity_check().is_ok());
+}
+
+TEST_CASE("a key file opens the store, and a world-readable or short key file is refused") {
+    TempDir dir;
+    const auto key_path = dir.file("server.key");
+    REQUIRE(create_key_file(key_path).is_ok());
+    CHECK((std::filesystem::status(key_path).permissions() & std::filesystem::perms::all) ==
+          (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
+    CHECK(create_key_file(key_path).code() == ErrorCode::already_exists);
+    {
+        auto key = KeySource::key_file(key_path);
+        REQUIRE(key.is_ok());
+        Store store = open_ok(dir.file("s.db"), *key);
+        write_rows(store, 0, 3, "f");
+    }
+    std::filesystem::permissions(key_path, std::filesystem::perms::group_read,
+                                 std::filesystem::perm_options::add);
+    auto readable = KeySource::key_file(key_path);
+    REQUIRE_FALSE(readable.is_ok());
+    CHECK(readable.status().message().find("chmod 600") != std::string::npos);
+
+    const auto short_path = dir.file("short.key");
+    { std::ofstream(short_path) << "too short"; }
+    std::filesystem::permissions(short_path, std::filesystem::perms::owner_read,
+                                 std::filesystem::perm_options::replace);
+    auto short_key = KeySource::key_file(short_path);
+    REQUIRE_FALSE(short_key.is_ok());
+    CHECK(short_key.status().message().find("exactly 32 bytes") != std::string::npos);
+}
+
+TEST_CASE("a plain SQLite file is not an encrypted store") {
+    TempDir dir;
+    const auto path = dir.file("plain.db");
+    {
+        std::ofstream out(path, std::ios::binary);
+        out << "SQLite format 3" << '\0' << std::string(4080, '\0');
+    }
+    auto store = Store::open(path, test_key());
+    REQUIRE_FALSE(store.is_ok());
+    CHECK(store.status().code() == ErrorCode::not_a_store);
+}
+
+TEST_CASE("a backup is an encrypted copy under its own key") {
+    TempDir dir;
+    Store store = open_ok(dir.file("s.db"), test_key(1));
+    write_rows(store, 0, 50, "BACKUP-MARKER");
+    const auto backup = dir.file("backup.db");
+    REQUIRE(store.backup_to(backup, test_key(9)).is_ok());
+    CHECK(store.backup_to(backup, test_key(9)).code() == ErrorCode::already_exists);
+    const std::string bytes = read_file(backup);
+    CHECK(bytes.find("BACKUP-MARKER") == std::string::npos);
+    CHECK(bytes.find("SQLite format 3") == std::string::npos);
+    CHECK(Store::open(backup, test_key(1)).status().code() == ErrorCode::wrong_key);
+    Store copy = open_ok(backup, test_key(9));
+    CHECK(count_rows(copy) == 50);
+}
+
+TEST_CASE("destroying a store removes its files and its key") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    {
+        Store store = open_ok(path, test_key());
+        write_rows(store, 0, 10, "d");
+    }
+    REQUIRE(Store::destroy(path).is_ok());
+    CHECK_FALSE(std::filesystem::exists(path));
+    CHECK_FALSE(std::filesystem::exists(path + "-wal"));
+    CHECK(Store::destroy(path).is_ok());  // idempotent
+}
+
+TEST_CASE("temp tables and large sorts never reach the disk") {
+    TempDir dir;
+    Store store = open_ok(dir.file("s.db"), test_key());
+    write_rows(store, 0, 2000, "SORT-MARKER");
+    REQUIRE(store.exec("CREATE TEMP TABLE scratch AS SELECT * FROM note").is_ok());
+    auto q = store.prepare("SELECT body FROM note ORDER BY body DESC");
+    REQUIRE(q.is_ok());
+    int rows = 0;
+    while (true) {
+        auto r = q->step();
+        REQUIRE(r.is_ok());
+        if (!*r) break;
+        ++rows;
+    }
+    CHECK(rows == 2000);
+    for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+        CHECK(read_file(entry.path()).find("SORT-MARKER") == std::string::npos);
+    }
+}
