@@ -1,0 +1,53 @@
+// The HTTP boundary of the server in plain C++: what the adapter hands in and what it sends back.
+// Nothing here knows the HTTP library; replacing cpprestsdk means rewriting one adapter file.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace tsunagu::api {
+
+struct HttpRequest {
+    std::string method;  // "GET", "POST", ...
+    std::string path;    // decoded path without the query, e.g. "/v1/sync/pull"
+    std::map<std::string, std::string> query;    // decoded query parameters
+    std::map<std::string, std::string> headers;  // names lower-cased
+    std::string body;
+    std::string remote_address;
+    std::string request_id;  // assigned by the adapter, echoed as X-Request-Id
+
+    // The header's value, or "" when absent. `name` must be lower-case.
+    const std::string& header(const std::string& name) const;
+};
+
+struct HttpResponse {
+    int status = 200;
+    std::string content_type = "application/json";
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;
+
+    // {"error": code, "message": message}
+    static HttpResponse error(int status, const std::string& code, const std::string& message);
+};
+
+// Called by the adapter on a worker thread (never on an I/O thread): may block, must not throw.
+using HttpHandler = std::function<HttpResponse(HttpRequest&)>;
+
+struct ListenerLimits {
+    std::size_t max_body_bytes = 4 << 20;  // refused with 413 from Content-Length, before reading
+    std::size_t io_threads = 4;            // cpprestsdk's pool (it only moves bytes)
+    std::size_t worker_threads = 4;        // run handlers (SQLite work)
+    std::size_t queue_capacity = 2048;     // requests waiting for a worker; beyond: 503
+    int request_timeout_seconds = 30;
+};
+
+struct TlsFiles {
+    std::string certificate_chain;  // PEM
+    std::string private_key;        // PEM
+};
+
+}  // namespace tsunagu::api

@@ -1,0 +1,93 @@
+// tsunagu-server: the sync server over the embedded encrypted store.
+//   tsunagu-server --data DIR --listen URL [--tls-cert F --tls-key F] [--key-file F]
+#include <signal.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "api/server.h"
+
+namespace {
+
+void usage() {
+    std::fputs(
+        "usage: tsunagu-server --data DIR --listen URL [--tls-cert FILE --tls-key FILE]\n"
+        "                      [--key-file FILE] [--max-body BYTES] [--workers N] [--quiet]\n"
+        "  --data DIR        folder of the encrypted store (created on first start)\n"
+        "  --listen URL      http://127.0.0.1:8080 (loopback only) or https://HOST:PORT\n"
+        "  --tls-cert FILE   PEM certificate chain for https\n"
+        "  --tls-key FILE    PEM private key for https\n"
+        "  --key-file FILE   32-byte store key (default DIR/tsunagu.key, made 0600 on first start)\n",
+        stderr);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    tsunagu::api::ServerConfig config;
+    std::string cert, key;
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc) {
+                std::fprintf(stderr, "tsunagu-server: %s needs a value\n", arg.c_str());
+                std::exit(2);
+            }
+            return argv[++i];
+        };
+        try {
+            if (arg == "--data") config.data_dir = value();
+            else if (arg == "--listen") config.listen_url = value();
+            else if (arg == "--tls-cert") cert = value();
+            else if (arg == "--tls-key") key = value();
+            else if (arg == "--key-file") config.key_file = value();
+            else if (arg == "--max-body") config.limits.max_body_bytes = std::stoul(value());
+            else if (arg == "--workers") config.limits.worker_threads = std::stoul(value());
+            else if (arg == "--quiet") config.log_requests = false;
+            else if (arg == "--help" || arg == "-h") { usage(); return 0; }
+            else {
+                std::fprintf(stderr, "tsunagu-server: unknown option %s\n", arg.c_str());
+                usage();
+                return 2;
+            }
+        } catch (const std::exception&) {
+            std::fprintf(stderr, "tsunagu-server: %s needs a number\n", arg.c_str());
+            return 2;
+        }
+    }
+    if (cert.empty() != key.empty()) {
+        std::fputs("tsunagu-server: give both --tls-cert and --tls-key, or neither\n", stderr);
+        return 2;
+    }
+    if (!cert.empty()) config.tls = tsunagu::api::TlsFiles{cert, key};
+
+    // Block the stop signals before any thread starts, so only sigwait below receives them.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+
+    auto started = tsunagu::api::start_server(config);
+    if (!started) {
+        std::fprintf(stderr, "tsunagu-server: %s\n", started.status().message().c_str());
+        return 1;
+    }
+    std::printf("tsunagu-server listening on %s (store: %s/tsunagu.db, encrypted)\n",
+                started->server->url().c_str(), config.data_dir.c_str());
+    if (started->first_admin_password) {
+        std::printf("first start: administrator \"admin\" created with one-time password %s\n"
+                    "(shown once; sign in and change it)\n",
+                    started->first_admin_password->c_str());
+    }
+    std::fflush(stdout);
+
+    int received = 0;
+    sigwait(&stop_signals, &received);
+    std::fprintf(stderr, "tsunagu-server: %s received, finishing requests in flight\n",
+                 received == SIGINT ? "SIGINT" : "SIGTERM");
+    started->server->stop();
+    return 0;
+}

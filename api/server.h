@@ -1,0 +1,47 @@
+// tsunagu-server as a library: start it over a data folder, stop it. Used by the executable, the
+// integration tests and the benchmarks.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "api/http.h"
+#include "crypto/status.h"
+
+namespace tsunagu::api {
+
+struct ServerConfig {
+    std::string data_dir = "data";
+    std::string listen_url = "http://127.0.0.1:8080";
+    std::optional<TlsFiles> tls;
+    std::string key_file;  // "" = <data_dir>/tsunagu.key, created 0600 on first start
+    ListenerLimits limits;
+    // Argon2id cost for stored passwords; tests lower it, never production.
+    std::uint64_t pwhash_ops = 2;
+    std::size_t pwhash_mem = 19u << 20;
+    bool log_requests = true;
+};
+
+class Server {
+public:
+    virtual ~Server() = default;
+    // Stops accepting, finishes requests in flight, closes the store. Idempotent.
+    virtual void stop() = 0;
+    virtual const std::string& url() const = 0;
+};
+
+struct StartedServer {
+    std::unique_ptr<Server> server;
+    // Set on first start only: the administrator's one-time password, to print once.
+    std::optional<std::string> first_admin_password;
+};
+
+// Opens (or on first start creates) the encrypted store under config.data_dir and listens.
+// Refuses plain HTTP on anything but a loopback address.
+Result<StartedServer> start_server(const ServerConfig& config);
+
+// True when `url`'s host is 127.0.0.0/8, [::1] or localhost.
+bool is_loopback_url(const std::string& url);
+
+}  // namespace tsunagu::api

@@ -1,0 +1,480 @@
+// Accounts, devices and sessions over the server's encrypted store.
+#include "api/src/accounts.h"
+
+#include <sodium.h>
+
+#include <algorithm>
+
+namespace tsunagu::api {
+namespace {
+
+constexpr const char* kTokenPrefix = "tsn_";
+constexpr std::size_t kTokenSecretBytes = 32;
+
+std::string hex(const unsigned char* bytes, std::size_t n) {
+    std::string out(n * 2 + 1, '\0');
+    sodium_bin2hex(out.data(), out.size(), bytes, n);
+    out.pop_back();
+    return out;
+}
+
+std::vector<std::uint8_t> token_hash(std::string_view secret) {
+    std::vector<std::uint8_t> h(crypto_generichash_BYTES);
+    crypto_generichash(h.data(), h.size(), reinterpret_cast<const unsigned char*>(secret.data()),
+                       secret.size(), nullptr, 0);
+    return h;
+}
+
+// A hash to verify against when the user does not exist, so timing does not reveal names.
+const std::string& dummy_hash(const SignInPolicy& policy) {
+    static const std::string hash = [&] {
+        char out[crypto_pwhash_STRBYTES] = {};
+        if (crypto_pwhash_str(out, "not a password", 14, policy.pwhash_ops, policy.pwhash_mem) != 0) {
+            return std::string();  // out of memory: verification against "" simply fails
+        }
+        return std::string(out);
+    }();
+    return hash;
+}
+
+constexpr const char* kUserColumns =
+    "id, username, display_name, role, coalesce(team_id, ''), disabled, must_change_password";
+
+User read_user(const Statement& q) {
+    User u;
+    u.id = std::string(q.column_text(0));
+    u.username = std::string(q.column_text(1));
+    u.display_name = std::string(q.column_text(2));
+    u.role = parse_role(std::string(q.column_text(3))).value_or(Role::peer_supporter);
+    u.team_id = std::string(q.column_text(4));
+    u.disabled = q.column_int(5) != 0;
+    u.must_change_password = q.column_int(6) != 0;
+    return u;
+}
+
+Device read_device(const Statement& q) {
+    Device d;
+    d.id = std::string(q.column_text(0));
+    d.user_id = std::string(q.column_text(1));
+    d.name = std::string(q.column_text(2));
+    d.registered_at = q.column_int(3);
+    d.last_seen_at = q.column_int(4);
+    d.revoked = !q.column_is_null(5);
+    return d;
+}
+
+Result<std::optional<User>> query_user(Store& store, const std::string& where, const std::string& value) {
+    auto& q = store.cached(std::string("SELECT ") + kUserColumns + " FROM account WHERE " + where + " = ?1");
+    q.bind(1, value);
+    auto row = q.step();
+    if (!row) return row.status();
+    if (!*row) return std::optional<User>();
+    User u = read_user(q);
+    q.reset();
+    return std::optional<User>(std::move(u));
+}
+
+Result<std::string> hash_password(const std::string& password, const SignInPolicy& policy) {
+    if (password.size() < 10) {
+        return Status(ErrorCode::validation, "password: must be at least 10 characters");
+    }
+    if (password.size() > 1024) {
+        return Status(ErrorCode::validation, "password: must be at most 1024 characters");
+    }
+    char out[crypto_pwhash_STRBYTES];
+    if (crypto_pwhash_str(out, password.data(), password.size(), policy.pwhash_ops,
+                          policy.pwhash_mem) != 0) {
+        return Status(ErrorCode::io_error, "out of memory while hashing a password");
+    }
+    return std::string(out);
+}
+
+}  // namespace
+
+const char* role_name(Role role) {
+    switch (role) {
+        case Role::peer_supporter: return "peer_supporter";
+        case Role::home_visitor: return "home_visitor";
+        case Role::staff: return "staff";
+        case Role::supervisor: return "supervisor";
+        case Role::admin: return "admin";
+    }
+    return "peer_supporter";
+}
+
+std::optional<Role> parse_role(const std::string& name) {
+    for (Role r : {Role::peer_supporter, Role::home_visitor, Role::staff, Role::supervisor, Role::admin}) {
+        if (name == role_name(r)) return r;
+    }
+    return std::nullopt;
+}
+
+bool is_field_worker(Role role) {
+    return role == Role::peer_supporter || role == Role::home_visitor || role == Role::staff;
+}
+
+std::string random_id() {
+    unsigned char bytes[16];
+    randombytes_buf(bytes, sizeof bytes);
+    return hex(bytes, sizeof bytes);
+}
+
+Accounts::Accounts(Store& store, SignInPolicy policy) : store_(store), policy_(policy) {}
+
+Status Accounts::create_schema(Store& store) {
+    return store.exec(R"sql(
+CREATE TABLE IF NOT EXISTS team(
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS account(
+  id TEXT PRIMARY KEY,
+  username TEXT NOT NULL UNIQUE,
+  display_name TEXT NOT NULL,
+  role TEXT NOT NULL,
+  team_id TEXT REFERENCES team(id),
+  password_hash TEXT NOT NULL,
+  must_change_password INTEGER NOT NULL DEFAULT 0,
+  failed_sign_ins INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL DEFAULT 0,
+  disabled INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL DEFAULT (unixepoch()));
+CREATE TABLE IF NOT EXISTS device(
+  id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL REFERENCES account(id),
+  name TEXT NOT NULL,
+  registered_at INTEGER NOT NULL,
+  last_seen_at INTEGER NOT NULL,
+  revoked_at INTEGER);
+CREATE INDEX IF NOT EXISTS device_by_user ON device(user_id);
+CREATE TABLE IF NOT EXISTS session(
+  id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL REFERENCES account(id),
+  device_id TEXT NOT NULL REFERENCES device(id),
+  token_hash BLOB NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS session_by_device ON session(device_id);
+)sql");
+}
+
+Result<User> Accounts::create_user(const std::string& username, const std::string& display_name,
+                                   Role role, const std::string& team_id, const std::string& password) {
+    if (username.empty() || username.size() > 64 ||
+        !std::all_of(username.begin(), username.end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+        })) {
+        return Status(ErrorCode::validation,
+                      "username: 1 to 64 characters of letters, digits, '.', '_' or '-'");
+    }
+    auto hash = hash_password(password, policy_);
+    if (!hash) return hash.status();
+    User u;
+    u.id = random_id();
+    u.username = username;
+    u.display_name = display_name.empty() ? username : display_name;
+    u.role = role;
+    u.team_id = team_id;
+    auto& insert = store_.cached(
+        "INSERT INTO account(id, username, display_name, role, team_id, password_hash) "
+        "VALUES(?1, ?2, ?3, ?4, nullif(?5, ''), ?6)");
+    insert.bind(1, u.id).bind(2, u.username).bind(3, u.display_name).bind(4, role_name(role));
+    insert.bind(5, team_id).bind(6, *hash);
+    Status s = insert.run();
+    if (s.code() == ErrorCode::constraint) {
+        return Status(ErrorCode::already_exists,
+                      "username: \"" + username + "\" is taken, or team \"" + team_id + "\" does not exist");
+    }
+    if (!s) return s;
+    return u;
+}
+
+Result<User> Accounts::find_user_by_name(const std::string& username) {
+    auto u = query_user(store_, "username", username);
+    if (!u) return u.status();
+    if (!*u) return Status(ErrorCode::not_found, "no user named \"" + username + "\"");
+    return std::move(**u);
+}
+
+Result<User> Accounts::find_user(const std::string& id) {
+    auto u = query_user(store_, "id", id);
+    if (!u) return u.status();
+    if (!*u) return Status(ErrorCode::not_found, "no user with id " + id);
+    return std::move(**u);
+}
+
+Result<std::vector<User>> Accounts::list_users() {
+    auto& q = store_.cached(std::string("SELECT ") + kUserColumns + " FROM account ORDER BY username");
+    std::vector<User> users;
+    while (true) {
+        auto row = q.step();
+        if (!row) return row.status();
+        if (!*row) break;
+        users.push_back(read_user(q));
+    }
+    return users;
+}
+
+Status Accounts::set_password(const std::string& user_id, const std::string& password) {
+    auto hash = hash_password(password, policy_);
+    if (!hash) return hash.status();
+    auto& q = store_.cached(
+        "UPDATE account SET password_hash = ?2, must_change_password = 0, failed_sign_ins = 0, "
+        "next_attempt_at = 0 WHERE id = ?1");
+    q.bind(1, user_id).bind(2, *hash);
+    TSUNAGU_TRY(q.run());
+    if (store_.changes() == 0) return Status(ErrorCode::not_found, "no user with id " + user_id);
+    return Status::ok();
+}
+
+Status Accounts::set_disabled(const std::string& user_id, bool disabled) {
+    auto& q = store_.cached("UPDATE account SET disabled = ?2 WHERE id = ?1");
+    q.bind(1, user_id).bind(2, disabled ? 1 : 0);
+    TSUNAGU_TRY(q.run());
+    if (store_.changes() == 0) return Status(ErrorCode::not_found, "no user with id " + user_id);
+    return Status::ok();
+}
+
+Status Accounts::set_team(const std::string& user_id, const std::string& team_id) {
+    auto& q = store_.cached("UPDATE account SET team_id = nullif(?2, '') WHERE id = ?1");
+    q.bind(1, user_id).bind(2, team_id);
+    Status s = q.run();
+    if (s.code() == ErrorCode::constraint) {
+        return Status(ErrorCode::not_found, "team_id: no team " + team_id);
+    }
+    TSUNAGU_TRY(s);
+    if (store_.changes() == 0) return Status(ErrorCode::not_found, "no user with id " + user_id);
+    return Status::ok();
+}
+
+bool Accounts::any_admin() {
+    auto& q = store_.cached("SELECT 1 FROM account WHERE role = 'admin' LIMIT 1");
+    auto row = q.step();
+    bool found = row.is_ok() && *row;
+    q.reset();
+    return found;
+}
+
+Result<std::string> Accounts::create_team(const std::string& name) {
+    if (name.empty() || name.size() > 100) {
+        return Status(ErrorCode::validation, "name: a team needs a name of 1 to 100 characters");
+    }
+    std::string id = random_id();
+    auto& q = store_.cached("INSERT INTO team(id, name) VALUES(?1, ?2)");
+    q.bind(1, id).bind(2, name);
+    Status s = q.run();
+    if (s.code() == ErrorCode::constraint) {
+        return Status(ErrorCode::already_exists, "name: a team called \"" + name + "\" exists");
+    }
+    if (!s) return s;
+    return id;
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> Accounts::list_teams() {
+    auto& q = store_.cached("SELECT id, name FROM team ORDER BY name");
+    std::vector<std::pair<std::string, std::string>> teams;
+    while (true) {
+        auto row = q.step();
+        if (!row) return row.status();
+        if (!*row) break;
+        teams.emplace_back(std::string(q.column_text(0)), std::string(q.column_text(1)));
+    }
+    return teams;
+}
+
+Result<SignIn> Accounts::sign_in(const std::string& username, const std::string& password,
+                                 const std::string& device_name, const std::string& device_id,
+                                 std::int64_t now) {
+    SignIn result;
+    auto& q = store_.cached(
+        "SELECT id, password_hash, failed_sign_ins, next_attempt_at, disabled FROM account "
+        "WHERE username = ?1");
+    q.bind(1, username);
+    auto row = q.step();
+    if (!row) return row.status();
+    if (!*row) {
+        q.reset();
+        // Same work as for a real account, so the answer's timing does not reveal the name.
+        if (crypto_pwhash_str_verify(dummy_hash(policy_).c_str(), password.data(), password.size()) == 0) {
+            // Impossible: the dummy hash is of a fixed non-password. Either way: no such user.
+        }
+        result.outcome = SignIn::Outcome::bad_credentials;
+        return result;
+    }
+    const std::string user_id(q.column_text(0));
+    const std::string hash(q.column_text(1));
+    const int failures = static_cast<int>(q.column_int(2));
+    const std::int64_t next_attempt_at = q.column_int(3);
+    const bool disabled = q.column_int(4) != 0;
+    q.reset();
+
+    if (now < next_attempt_at) {
+        result.outcome = failures >= policy_.lock_after ? SignIn::Outcome::locked : SignIn::Outcome::wait;
+        result.retry_after_s = next_attempt_at - now;
+        return result;
+    }
+    const bool password_ok =
+        crypto_pwhash_str_verify(hash.c_str(), password.data(), password.size()) == 0;
+    if (!password_ok) {
+        const int now_failures = failures + 1;
+        std::int64_t wait = 0;
+        if (now_failures >= policy_.lock_after) {
+            wait = policy_.lock_seconds;
+        } else if (now_failures >= policy_.free_attempts) {
+            wait = std::int64_t(1) << std::min(now_failures - policy_.free_attempts, 8);  // 1 s .. 256 s
+        }
+        auto& update = store_.cached(
+            "UPDATE account SET failed_sign_ins = ?2, next_attempt_at = ?3 WHERE id = ?1");
+        update.bind(1, user_id).bind(2, now_failures).bind(3, now + wait);
+        TSUNAGU_TRY(update.run());
+        result.outcome = now_failures >= policy_.lock_after ? SignIn::Outcome::locked
+                                                            : SignIn::Outcome::bad_credentials;
+        result.retry_after_s = wait;
+        return result;
+    }
+    if (disabled) {
+        result.outcome = SignIn::Outcome::disabled;
+        return result;
+    }
+
+    Status done = with_transaction(store_, [&]() -> Status {
+        auto& reset = store_.cached(
+            "UPDATE account SET failed_sign_ins = 0, next_attempt_at = 0 WHERE id = ?1");
+        reset.bind(1, user_id);
+        TSUNAGU_TRY(reset.run());
+
+        Device device;
+        bool reuse = false;
+        if (!device_id.empty()) {
+            auto& find = store_.cached(
+                "SELECT id, user_id, name, registered_at, last_seen_at, revoked_at FROM device "
+                "WHERE id = ?1");
+            find.bind(1, device_id);
+            auto found = find.step();
+            if (!found) return found.status();
+            if (*found) {
+                device = read_device(find);
+                reuse = device.user_id == user_id && !device.revoked;
+            }
+            find.reset();
+        }
+        if (!reuse) {
+            device = Device{random_id(), user_id, device_name.empty() ? "device" : device_name, now, now, false};
+            auto& insert = store_.cached(
+                "INSERT INTO device(id, user_id, name, registered_at, last_seen_at) "
+                "VALUES(?1, ?2, ?3, ?4, ?4)");
+            insert.bind(1, device.id).bind(2, user_id).bind(3, device.name).bind(4, now);
+            TSUNAGU_TRY(insert.run());
+        }
+
+        unsigned char secret_bytes[kTokenSecretBytes];
+        randombytes_buf(secret_bytes, sizeof secret_bytes);
+        const std::string secret = hex(secret_bytes, sizeof secret_bytes);
+        sodium_memzero(secret_bytes, sizeof secret_bytes);
+        const std::string session_id = random_id();
+        auto hashed = token_hash(secret);
+        auto& session = store_.cached(
+            "INSERT INTO session(id, user_id, device_id, token_hash, created_at, expires_at) "
+            "VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
+        session.bind(1, session_id).bind(2, user_id).bind(3, device.id).bind_blob(4, hashed);
+        session.bind(5, now).bind(6, now + policy_.session_seconds);
+        TSUNAGU_TRY(session.run());
+
+        auto user = find_user(user_id);
+        if (!user) return user.status();
+        result.outcome = SignIn::Outcome::ok;
+        result.token = kTokenPrefix + session_id + "." + secret;
+        result.principal = Principal{std::move(*user), device, session_id};
+        return Status::ok();
+    });
+    if (!done) return done;
+    return result;
+}
+
+Result<Authentication> Accounts::authenticate(const std::string& bearer_token, std::int64_t now) {
+    Authentication result;
+    if (bearer_token.empty()) return result;  // missing
+    result.outcome = Authentication::Outcome::invalid;
+    const std::string prefix = kTokenPrefix;
+    const auto dot = bearer_token.find('.');
+    if (bearer_token.rfind(prefix, 0) != 0 || dot == std::string::npos || dot <= prefix.size()) {
+        return result;
+    }
+    const std::string session_id = bearer_token.substr(prefix.size(), dot - prefix.size());
+    const std::string secret = bearer_token.substr(dot + 1);
+
+    auto& q = store_.cached(
+        "SELECT s.token_hash, s.expires_at, d.id, d.user_id, d.name, d.registered_at, "
+        "d.last_seen_at, d.revoked_at FROM session s JOIN device d ON d.id = s.device_id "
+        "WHERE s.id = ?1");
+    q.bind(1, session_id);
+    auto row = q.step();
+    if (!row) return row.status();
+    if (!*row) return result;
+    auto stored = q.column_blob(0);
+    std::vector<std::uint8_t> stored_hash(stored.begin(), stored.end());
+    const std::int64_t expires_at = q.column_int(1);
+    Statement& device_row = q;
+    Device device;
+    device.id = std::string(device_row.column_text(2));
+    device.user_id = std::string(device_row.column_text(3));
+    device.name = std::string(device_row.column_text(4));
+    device.registered_at = device_row.column_int(5);
+    device.last_seen_at = device_row.column_int(6);
+    device.revoked = !device_row.column_is_null(7);
+    q.reset();
+
+    if (!constant_time_equal(stored_hash, token_hash(secret))) return result;
+    // A revoked device is told to wipe even if its session would otherwise have expired.
+    if (device.revoked) {
+        result.outcome = Authentication::Outcome::wipe;
+        return result;
+    }
+    if (now >= expires_at) {
+        result.outcome = Authentication::Outcome::expired;
+        return result;
+    }
+    auto user = find_user(device.user_id);
+    if (!user) return user.status();
+    if (user->disabled) return result;
+    if (now - device.last_seen_at >= 60) {  // coarse, so authentication is not a write per request
+        auto& seen = store_.cached("UPDATE device SET last_seen_at = ?2 WHERE id = ?1");
+        seen.bind(1, device.id).bind(2, now);
+        TSUNAGU_TRY(seen.run());
+        device.last_seen_at = now;
+    }
+    result.outcome = Authentication::Outcome::ok;
+    result.principal = Principal{std::move(*user), std::move(device), session_id};
+    return result;
+}
+
+Status Accounts::sign_out(const std::string& session_id) {
+    auto& q = store_.cached("DELETE FROM session WHERE id = ?1");
+    q.bind(1, session_id);
+    return q.run();
+}
+
+Result<std::vector<Device>> Accounts::list_devices(const std::string& user_id) {
+    auto& q = store_.cached(
+        "SELECT id, user_id, name, registered_at, last_seen_at, revoked_at FROM device "
+        "WHERE ?1 = '' OR user_id = ?1 ORDER BY registered_at");
+    q.bind(1, user_id);
+    std::vector<Device> devices;
+    while (true) {
+        auto row = q.step();
+        if (!row) return row.status();
+        if (!*row) break;
+        devices.push_back(read_device(q));
+    }
+    return devices;
+}
+
+Status Accounts::revoke_device(const std::string& device_id, std::int64_t now) {
+    auto& q = store_.cached(
+        "UPDATE device SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1");
+    q.bind(1, device_id).bind(2, now);
+    TSUNAGU_TRY(q.run());
+    if (store_.changes() == 0) return Status(ErrorCode::not_found, "no device with id " + device_id);
+    return Status::ok();
+}
+
+}  // namespace tsunagu::api

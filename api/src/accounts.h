@@ -1,0 +1,113 @@
+// Accounts, teams, devices and sessions, kept in the server's encrypted store.
+// Passwords are hashed with crypto_pwhash_str (Argon2id); session tokens are random, shown to
+// the client once, and stored only as a BLAKE2b hash; comparisons are constant-time.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "crypto/store.h"
+
+namespace tsunagu::api {
+
+enum class Role { peer_supporter, home_visitor, staff, supervisor, admin };
+
+const char* role_name(Role role);
+std::optional<Role> parse_role(const std::string& name);
+// Field workers: peer supporters, home visitors, staff. They hold their caseload only.
+bool is_field_worker(Role role);
+
+struct User {
+    std::string id;
+    std::string username;
+    std::string display_name;
+    Role role = Role::peer_supporter;
+    std::string team_id;  // "" when none
+    bool disabled = false;
+    bool must_change_password = false;
+};
+
+struct Device {
+    std::string id;
+    std::string user_id;
+    std::string name;
+    std::int64_t registered_at = 0;
+    std::int64_t last_seen_at = 0;
+    bool revoked = false;
+};
+
+// Who is calling, once a bearer token checked out.
+struct Principal {
+    User user;
+    Device device;
+    std::string session_id;
+};
+
+struct SignInPolicy {
+    int free_attempts = 3;            // failures before each further attempt must wait
+    int lock_after = 10;              // failures before the account locks
+    std::int64_t lock_seconds = 900;  // how long the lock lasts
+    std::int64_t session_seconds = 30 * 24 * 3600;
+    std::uint64_t pwhash_ops = 2;     // Argon2id cost for stored passwords (OWASP: t=2, m=19 MiB)
+    std::size_t pwhash_mem = 19u << 20;
+};
+
+// Outcome of a sign-in attempt.
+struct SignIn {
+    enum class Outcome { ok, bad_credentials, wait, locked, disabled } outcome = Outcome::bad_credentials;
+    std::string token;              // only when ok; never stored in clear
+    Principal principal;            // only when ok
+    std::int64_t retry_after_s = 0;  // wait / locked
+};
+
+// Outcome of checking a bearer token.
+struct Authentication {
+    enum class Outcome { ok, missing, invalid, expired, wipe } outcome = Outcome::missing;
+    Principal principal;
+};
+
+// All account operations. Each call is one short transaction on `store`; not thread-safe (one
+// Accounts per worker thread, each over its own Store connection).
+class Accounts {
+public:
+    Accounts(Store& store, SignInPolicy policy);
+
+    // Creates the tables when missing. Idempotent.
+    static Status create_schema(Store& store);
+
+    Result<User> create_user(const std::string& username, const std::string& display_name, Role role,
+                             const std::string& team_id, const std::string& password);
+    Result<User> find_user_by_name(const std::string& username);
+    Result<User> find_user(const std::string& id);
+    Result<std::vector<User>> list_users();
+    Status set_password(const std::string& user_id, const std::string& password);
+    Status set_disabled(const std::string& user_id, bool disabled);
+    Status set_team(const std::string& user_id, const std::string& team_id);
+    bool any_admin();
+
+    Result<std::string> create_team(const std::string& name);
+    Result<std::vector<std::pair<std::string, std::string>>> list_teams();  // (id, name)
+
+    // Verifies the password, applies throttling and lockout, registers the device (or reuses the
+    // caller's device id when it belongs to the same user and is not revoked), opens a session.
+    Result<SignIn> sign_in(const std::string& username, const std::string& password,
+                           const std::string& device_name, const std::string& device_id,
+                           std::int64_t now);
+    Result<Authentication> authenticate(const std::string& bearer_token, std::int64_t now);
+    Status sign_out(const std::string& session_id);
+
+    Result<std::vector<Device>> list_devices(const std::string& user_id /* "" = all */);
+    // Revokes the device and ends its sessions; its next request is told to wipe.
+    Status revoke_device(const std::string& device_id, std::int64_t now);
+
+private:
+    Store& store_;
+    SignInPolicy policy_;
+};
+
+// 128-bit random id as 32 lower-case hex characters.
+std::string random_id();
+
+}  // namespace tsunagu::api

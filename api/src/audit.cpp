@@ -1,0 +1,128 @@
+// Hash-chained audit log.
+#include "api/src/audit.h"
+
+#include <sodium.h>
+
+namespace tsunagu::api {
+namespace {
+
+std::vector<std::uint8_t> chain_hash(std::span<const std::uint8_t> previous, const AuditEntry& e) {
+    crypto_generichash_state state;
+    crypto_generichash_init(&state, nullptr, 0, crypto_generichash_BYTES);
+    crypto_generichash_update(&state, previous.data(), previous.size());
+    auto add = [&](const std::string& field) {
+        const std::uint64_t n = field.size();
+        crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(&n), sizeof n);
+        crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(field.data()), n);
+    };
+    add(std::to_string(e.seq));
+    add(std::to_string(e.at));
+    add(e.user_id);
+    add(e.device_id);
+    add(e.action);
+    add(e.target);
+    add(e.detail);
+    std::vector<std::uint8_t> out(crypto_generichash_BYTES);
+    crypto_generichash_final(&state, out.data(), out.size());
+    return out;
+}
+
+AuditEntry read_entry(const Statement& q) {
+    AuditEntry e;
+    e.seq = q.column_int(0);
+    e.at = q.column_int(1);
+    e.user_id = std::string(q.column_text(2));
+    e.device_id = std::string(q.column_text(3));
+    e.action = std::string(q.column_text(4));
+    e.target = std::string(q.column_text(5));
+    e.detail = std::string(q.column_text(6));
+    return e;
+}
+
+}  // namespace
+
+Status AuditLog::create_schema(Store& store) {
+    return store.exec(R"sql(
+CREATE TABLE IF NOT EXISTS audit(
+  seq INTEGER PRIMARY KEY,
+  at INTEGER NOT NULL,
+  user_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  hash BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_by_target ON audit(target, seq);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+  BEGIN SELECT raise(ABORT, 'the audit trail is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+  BEGIN SELECT raise(ABORT, 'the audit trail is append-only'); END;
+)sql");
+}
+
+Status AuditLog::append(Store& store, AuditEntry entry) {
+    auto body = [&]() -> Status {
+        auto& last = store.cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
+        auto row = last.step();
+        if (!row) return row.status();
+        std::vector<std::uint8_t> previous;
+        entry.seq = 1;
+        if (*row) {
+            entry.seq = last.column_int(0) + 1;
+            auto h = last.column_blob(1);
+            previous.assign(h.begin(), h.end());
+        }
+        last.reset();
+        auto hash = chain_hash(previous, entry);
+        auto& insert = store.cached(
+            "INSERT INTO audit(seq, at, user_id, device_id, action, target, detail, hash) "
+            "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+        insert.bind(1, entry.seq).bind(2, entry.at).bind(3, entry.user_id).bind(4, entry.device_id);
+        insert.bind(5, entry.action).bind(6, entry.target).bind(7, entry.detail).bind_blob(8, hash);
+        return insert.run();
+    };
+    if (store.in_transaction()) return body();
+    return with_transaction(store, body);
+}
+
+Result<std::vector<AuditEntry>> AuditLog::list(Store& store, std::int64_t after, int limit,
+                                               const std::string& target, const std::string& user_id) {
+    auto& q = store.cached(
+        "SELECT seq, at, user_id, device_id, action, target, detail FROM audit "
+        "WHERE seq > ?1 AND (?3 = '' OR target = ?3) AND (?4 = '' OR user_id = ?4) "
+        "ORDER BY seq LIMIT ?2");
+    q.bind(1, after).bind(2, limit).bind(3, target).bind(4, user_id);
+    std::vector<AuditEntry> entries;
+    while (true) {
+        auto row = q.step();
+        if (!row) return row.status();
+        if (!*row) break;
+        entries.push_back(read_entry(q));
+    }
+    return entries;
+}
+
+Status AuditLog::verify(Store& store) {
+    auto q = store.prepare(
+        "SELECT seq, at, user_id, device_id, action, target, detail, hash FROM audit ORDER BY seq");
+    if (!q) return q.status();
+    std::vector<std::uint8_t> previous;
+    std::int64_t expected_seq = 1;
+    while (true) {
+        auto row = q->step();
+        if (!row) return row.status();
+        if (!*row) break;
+        AuditEntry e = read_entry(*q);
+        auto stored = q->column_blob(7);
+        if (e.seq != expected_seq ||
+            !constant_time_equal(stored, chain_hash(previous, e))) {
+            return Status(ErrorCode::corrupt, "audit trail broken at entry " + std::to_string(e.seq) +
+                                                  ": it was altered, removed or reordered");
+        }
+        previous.assign(stored.begin(), stored.end());
+        ++expected_seq;
+    }
+    return Status::ok();
+}
+
+}  // namespace tsunagu::api

@@ -1,0 +1,72 @@
+// Prometheus text exposition and JSON-lines logging.
+#include "api/src/observability.h"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <sstream>
+
+namespace tsunagu::api {
+
+void Metrics::observe_request(const std::string& route, int status, double seconds) {
+    std::lock_guard lock(mutex_);
+    RouteStats& r = routes_[route];
+    ++r.by_status[status];
+    ++r.count;
+    r.seconds += seconds;
+    std::size_t i = 0;
+    while (i < kBuckets.size() && seconds > kBuckets[i]) ++i;
+    ++r.buckets[i];
+}
+
+std::string Metrics::render(std::size_t in_flight, std::size_t queue_depth) const {
+    std::ostringstream out;
+    out << "# HELP tsunagu_requests_total Requests answered, by route and status.\n"
+           "# TYPE tsunagu_requests_total counter\n";
+    std::lock_guard lock(mutex_);
+    for (const auto& [route, r] : routes_)
+        for (const auto& [status, n] : r.by_status)
+            out << "tsunagu_requests_total{route=\"" << route << "\",status=\"" << status << "\"} " << n << "\n";
+    out << "# HELP tsunagu_request_seconds Request latency.\n"
+           "# TYPE tsunagu_request_seconds histogram\n";
+    for (const auto& [route, r] : routes_) {
+        std::uint64_t cumulative = 0;
+        for (std::size_t i = 0; i < kBuckets.size(); ++i) {
+            cumulative += r.buckets[i];
+            out << "tsunagu_request_seconds_bucket{route=\"" << route << "\",le=\"" << kBuckets[i]
+                << "\"} " << cumulative << "\n";
+        }
+        cumulative += r.buckets[kBuckets.size()];
+        out << "tsunagu_request_seconds_bucket{route=\"" << route << "\",le=\"+Inf\"} " << cumulative << "\n";
+        out << "tsunagu_request_seconds_sum{route=\"" << route << "\"} " << r.seconds << "\n";
+        out << "tsunagu_request_seconds_count{route=\"" << route << "\"} " << r.count << "\n";
+    }
+    out << "# TYPE tsunagu_sync_changes_pushed_total counter\n"
+        << "tsunagu_sync_changes_pushed_total " << changes_pushed_.load() << "\n"
+        << "# TYPE tsunagu_sync_changes_pulled_total counter\n"
+        << "tsunagu_sync_changes_pulled_total " << changes_pulled_.load() << "\n"
+        << "# TYPE tsunagu_sync_conflicts_total counter\n"
+        << "tsunagu_sync_conflicts_total " << conflicts_.load() << "\n"
+        << "# TYPE tsunagu_requests_in_flight gauge\n"
+        << "tsunagu_requests_in_flight " << in_flight << "\n"
+        << "# TYPE tsunagu_worker_queue_depth gauge\n"
+        << "tsunagu_worker_queue_depth " << queue_depth << "\n";
+    return out.str();
+}
+
+void log_event(const std::string& level, const std::string& event,
+               const std::map<std::string, std::string>& fields) {
+    static std::mutex mutex;
+    nlohmann::json line;
+    const auto now = std::chrono::system_clock::now();
+    line["ts"] = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+    line["level"] = level;
+    line["event"] = event;
+    for (const auto& [k, v] : fields) line[k] = v;
+    const std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    std::lock_guard lock(mutex);
+    std::fputs(text.c_str(), stderr);
+}
+
+}  // namespace tsunagu::api

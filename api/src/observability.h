@@ -1,0 +1,42 @@
+// Metrics in Prometheus text format and JSON-lines logs. Logs carry request ids, routes,
+// statuses and durations; never a record's content, a password or a token.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+
+namespace tsunagu::api {
+
+class Metrics {
+public:
+    // One finished request: its route pattern (not the raw path), status and duration.
+    void observe_request(const std::string& route, int status, double seconds);
+    void add_changes_pushed(std::uint64_t n) { changes_pushed_ += n; }
+    void add_changes_pulled(std::uint64_t n) { changes_pulled_ += n; }
+    void add_conflicts(std::uint64_t n) { conflicts_ += n; }
+    // The exposition text for GET /metrics.
+    std::string render(std::size_t in_flight, std::size_t queue_depth) const;
+
+private:
+    static constexpr std::array<double, 10> kBuckets = {0.001, 0.005, 0.01, 0.025, 0.05,
+                                                         0.1,   0.25,  0.5,  1.0,   5.0};
+    struct RouteStats {
+        std::map<int, std::uint64_t> by_status;
+        std::array<std::uint64_t, kBuckets.size() + 1> buckets{};
+        double seconds = 0;
+        std::uint64_t count = 0;
+    };
+    mutable std::mutex mutex_;
+    std::map<std::string, RouteStats> routes_;
+    std::atomic<std::uint64_t> changes_pushed_{0}, changes_pulled_{0}, conflicts_{0};
+};
+
+// Writes one JSON object per line to stderr. Thread-safe.
+void log_event(const std::string& level, const std::string& event,
+               const std::map<std::string, std::string>& fields);
+
+}  // namespace tsunagu::api

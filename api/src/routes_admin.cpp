@@ -1,0 +1,144 @@
+// Administration: users, teams, devices and the audit trail. Admins manage accounts; they read
+// no care records through these routes.
+#include "api/src/audit.h"
+#include "api/src/server_core.h"
+
+namespace tsunagu::api {
+
+Json user_json(const User& u);  // routes_auth.cpp
+
+namespace {
+
+Json device_json(const Device& d) {
+    return {{"id", d.id},           {"user_id", d.user_id},         {"name", d.name},
+            {"registered_at", d.registered_at}, {"last_seen_at", d.last_seen_at}, {"revoked", d.revoked}};
+}
+
+void audit(RequestContext& ctx, const std::string& action, const std::string& target) {
+    (void)AuditLog::append(ctx.store, {0, ctx.now, ctx.who().user.id, ctx.who().device.id, action, target, ""});
+}
+
+HttpResponse create_user(RequestContext& ctx) {
+    auto body = parse_json_object(ctx.request.body);
+    if (!body) return error_response(body.status());
+    Status shape = check_fields(*body, {{"username", JsonType::string, true},
+                                        {"display_name", JsonType::string, false},
+                                        {"role", JsonType::string, true},
+                                        {"team_id", JsonType::string, false},
+                                        {"password", JsonType::string, true}});
+    if (!shape) return error_response(shape);
+    auto role = parse_role((*body)["role"]);
+    if (!role) {
+        return HttpResponse::error(400, "invalid",
+                                   "field \"role\": one of peer_supporter, home_visitor, staff, "
+                                   "supervisor, admin");
+    }
+    auto user = ctx.accounts.create_user((*body)["username"], body->value("display_name", ""), *role,
+                                         body->value("team_id", ""), (*body)["password"]);
+    if (!user) return error_response(user.status());
+    audit(ctx, "admin.user_created", user->id);
+    return json_response(201, {{"user", user_json(*user)}});
+}
+
+HttpResponse update_user(RequestContext& ctx) {
+    auto body = parse_json_object(ctx.request.body);
+    if (!body) return error_response(body.status());
+    Status shape = check_fields(*body, {{"password", JsonType::string, false},
+                                        {"disabled", JsonType::boolean, false},
+                                        {"team_id", JsonType::string, false}});
+    if (!shape) return error_response(shape);
+    const std::string& id = ctx.params["id"];
+    Status s = with_transaction(ctx.store, [&]() -> Status {
+        if (body->contains("password")) TSUNAGU_TRY(ctx.accounts.set_password(id, (*body)["password"]));
+        if (body->contains("disabled")) TSUNAGU_TRY(ctx.accounts.set_disabled(id, (*body)["disabled"]));
+        if (body->contains("team_id")) TSUNAGU_TRY(ctx.accounts.set_team(id, (*body)["team_id"]));
+        audit(ctx, "admin.user_updated", id);
+        return Status::ok();
+    });
+    if (!s) return error_response(s);
+    auto user = ctx.accounts.find_user(id);
+    if (!user) return error_response(user.status());
+    return json_response(200, {{"user", user_json(*user)}});
+}
+
+}  // namespace
+
+std::vector<Route> admin_routes() {
+    return {
+        {"GET", "/v1/admin/users", Access::admin,
+         [](RequestContext& ctx) {
+             auto users = ctx.accounts.list_users();
+             if (!users) return error_response(users.status());
+             Json list = Json::array();
+             for (const auto& u : *users) list.push_back(user_json(u));
+             return json_response(200, {{"users", list}});
+         }},
+        {"POST", "/v1/admin/users", Access::admin, create_user},
+        {"PATCH", "/v1/admin/users/{id}", Access::admin, update_user},
+        {"GET", "/v1/admin/teams", Access::admin,
+         [](RequestContext& ctx) {
+             auto teams = ctx.accounts.list_teams();
+             if (!teams) return error_response(teams.status());
+             Json list = Json::array();
+             for (const auto& [id, name] : *teams) list.push_back({{"id", id}, {"name", name}});
+             return json_response(200, {{"teams", list}});
+         }},
+        {"POST", "/v1/admin/teams", Access::admin,
+         [](RequestContext& ctx) {
+             auto body = parse_json_object(ctx.request.body);
+             if (!body) return error_response(body.status());
+             Status shape = check_fields(*body, {{"name", JsonType::string, true}});
+             if (!shape) return error_response(shape);
+             auto id = ctx.accounts.create_team((*body)["name"]);
+             if (!id) return error_response(id.status());
+             audit(ctx, "admin.team_created", *id);
+             return json_response(201, {{"team", {{"id", *id}, {"name", (*body)["name"]}}}});
+         }},
+        {"GET", "/v1/admin/devices", Access::admin,
+         [](RequestContext& ctx) {
+             auto it = ctx.request.query.find("user_id");
+             auto devices = ctx.accounts.list_devices(it == ctx.request.query.end() ? "" : it->second);
+             if (!devices) return error_response(devices.status());
+             Json list = Json::array();
+             for (const auto& d : *devices) list.push_back(device_json(d));
+             return json_response(200, {{"devices", list}});
+         }},
+        {"POST", "/v1/admin/devices/{id}/revoke", Access::admin,
+         [](RequestContext& ctx) {
+             Status s = ctx.accounts.revoke_device(ctx.params["id"], ctx.now);
+             if (!s) return error_response(s);
+             audit(ctx, "admin.device_revoked", ctx.params["id"]);
+             return json_response(200, {{"revoked", true}});
+         }},
+        {"GET", "/v1/admin/audit", Access::admin,
+         [](RequestContext& ctx) {
+             auto q = ctx.request.query;
+             std::int64_t after = 0;
+             int limit = 200;
+             try {
+                 if (q.count("after")) after = std::stoll(q["after"]);
+                 if (q.count("limit")) limit = std::clamp(std::stoi(q["limit"]), 1, 1000);
+             } catch (const std::exception&) {
+                 return HttpResponse::error(400, "invalid", "after and limit must be integers");
+             }
+             auto entries = AuditLog::list(ctx.store, after, limit, q["target"], q["user_id"]);
+             if (!entries) return error_response(entries.status());
+             Json list = Json::array();
+             for (const auto& e : *entries) {
+                 list.push_back({{"seq", e.seq}, {"at", e.at}, {"user_id", e.user_id},
+                                 {"device_id", e.device_id}, {"action", e.action},
+                                 {"target", e.target}, {"detail", e.detail}});
+             }
+             return json_response(200, {{"entries", list}});
+         }},
+        {"GET", "/v1/admin/audit/verify", Access::admin,
+         [](RequestContext& ctx) {
+             Status chain = AuditLog::verify(ctx.store);
+             return json_response(200, {{"intact", chain.is_ok()},
+                                        {"message", chain ? "every entry follows its predecessor"
+                                                          : chain.message()}});
+         }},
+    };
+}
+
+}  // namespace tsunagu::api

@@ -1,0 +1,97 @@
+// Sign-in, sign-out and "who am I".
+#include "api/src/audit.h"
+#include "api/src/server_core.h"
+
+namespace tsunagu::api {
+
+Json user_json(const User& u) {
+    return {{"id", u.id},
+            {"username", u.username},
+            {"display_name", u.display_name},
+            {"role", role_name(u.role)},
+            {"team_id", u.team_id},
+            {"disabled", u.disabled}};
+}
+
+namespace {
+
+HttpResponse sign_in(RequestContext& ctx) {
+    auto body = parse_json_object(ctx.request.body);
+    if (!body) return error_response(body.status());
+    Status shape = check_fields(*body, {{"username", JsonType::string, true},
+                                        {"password", JsonType::string, true},
+                                        {"device_name", JsonType::string, false},
+                                        {"device_id", JsonType::string, false}});
+    if (!shape) return error_response(shape);
+    const std::string username = (*body)["username"];
+    const std::string password = (*body)["password"];
+    const std::string device_name = body->value("device_name", "");
+    const std::string device_id = body->value("device_id", "");
+    if (username.size() > 64 || device_name.size() > 100 || device_id.size() > 64) {
+        return HttpResponse::error(400, "invalid", "username, device_name or device_id is too long");
+    }
+
+    auto result = ctx.accounts.sign_in(username, password, device_name, device_id, ctx.now);
+    if (!result) return error_response(result.status());
+    switch (result->outcome) {
+        case SignIn::Outcome::ok: break;
+        case SignIn::Outcome::bad_credentials:
+        case SignIn::Outcome::wait:
+        case SignIn::Outcome::locked: {
+            (void)AuditLog::append(ctx.store, {0, ctx.now, "", "", "auth.sign_in_failed", username, ""});
+            if (result->outcome == SignIn::Outcome::bad_credentials && result->retry_after_s == 0) {
+                return HttpResponse::error(401, "bad_credentials", "wrong username or password");
+            }
+            HttpResponse r = result->outcome == SignIn::Outcome::locked
+                                 ? HttpResponse::error(423, "locked",
+                                                       "too many failed sign-ins: the account is "
+                                                       "locked for a while; ask an administrator "
+                                                       "or wait")
+                                 : HttpResponse::error(429, "slow_down",
+                                                       "too many failed sign-ins: wait before "
+                                                       "trying again");
+            r.headers.emplace_back("Retry-After", std::to_string(result->retry_after_s));
+            return r;
+        }
+        case SignIn::Outcome::disabled:
+            return HttpResponse::error(403, "disabled", "this account is disabled; ask an administrator");
+    }
+    const Principal& p = result->principal;
+    (void)AuditLog::append(ctx.store, {0, ctx.now, p.user.id, p.device.id, "auth.sign_in", p.device.id, ""});
+    return json_response(200, {{"token", result->token},
+                               {"user", user_json(p.user)},
+                               {"device_id", p.device.id},
+                               {"must_change_password", p.user.must_change_password},
+                               {"server_time_ms", ctx.now * 1000}});
+}
+
+}  // namespace
+
+std::vector<Route> auth_routes() {
+    return {
+        {"POST", "/v1/auth/sign-in", Access::anyone, sign_in},
+        {"POST", "/v1/auth/sign-out", Access::signed_in,
+         [](RequestContext& ctx) {
+             Status s = ctx.accounts.sign_out(ctx.who().session_id);
+             if (!s) return error_response(s);
+             return json_response(200, {{"signed_out", true}});
+         }},
+        {"GET", "/v1/me", Access::signed_in,
+         [](RequestContext& ctx) {
+             return json_response(200, {{"user", user_json(ctx.who().user)},
+                                        {"device_id", ctx.who().device.id}});
+         }},
+        {"POST", "/v1/me/password", Access::signed_in,
+         [](RequestContext& ctx) {
+             auto body = parse_json_object(ctx.request.body);
+             if (!body) return error_response(body.status());
+             Status shape = check_fields(*body, {{"password", JsonType::string, true}});
+             if (!shape) return error_response(shape);
+             Status s = ctx.accounts.set_password(ctx.who().user.id, (*body)["password"]);
+             if (!s) return error_response(s);
+             return json_response(200, {{"changed", true}});
+         }},
+    };
+}
+
+}  // namespace tsunagu::api

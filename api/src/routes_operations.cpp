@@ -1,0 +1,39 @@
+// Operations: health and metrics.
+#include "api/src/server_core.h"
+
+namespace tsunagu::api {
+namespace {
+
+bool is_loopback(const std::string& address) {
+    return address.rfind("127.", 0) == 0 || address == "::1" || address.rfind("::ffff:127.", 0) == 0;
+}
+
+}  // namespace
+
+std::vector<Route> operations_routes() {
+    return {
+        {"GET", "/healthz", Access::anyone,
+         [](RequestContext& ctx) {
+             auto& q = ctx.store.cached("SELECT 1");
+             auto row = q.step();
+             if (!row) return HttpResponse::error(503, "unhealthy", "the store does not answer");
+             q.reset();
+             return json_response(200, {{"status", "ok"}});
+         }},
+        {"GET", "/metrics", Access::anyone,
+         [](RequestContext& ctx) {
+             // Scraped from the machine itself; nginx does not forward /metrics.
+             if (!is_loopback(ctx.request.remote_address)) {
+                 return HttpResponse::error(403, "forbidden", "metrics are served on loopback only");
+             }
+             auto gauges = ctx.core.load_gauges ? ctx.core.load_gauges()
+                                                : std::pair<std::size_t, std::size_t>{0, 0};
+             HttpResponse r;
+             r.content_type = "text/plain; version=0.0.4";
+             r.body = ctx.core.metrics().render(gauges.first, gauges.second);
+             return r;
+         }},
+    };
+}
+
+}  // namespace tsunagu::api

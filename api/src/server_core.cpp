@@ -1,0 +1,189 @@
+// Request handling: route match, authentication, role gate, error mapping, metrics, logs.
+#include "api/src/server_core.h"
+
+#include <chrono>
+#include <ctime>
+#include <sstream>
+
+namespace tsunagu::api {
+
+// ---- StorePool --------------------------------------------------------------------------
+
+StorePool::StorePool(std::string path, std::function<Result<KeySource>()> key, StoreOptions options)
+    : path_(std::move(path)), key_(std::move(key)), options_(std::move(options)) {}
+
+Result<StorePool::Lease> StorePool::borrow() {
+    {
+        std::lock_guard lock(mutex_);
+        if (!idle_.empty()) {
+            auto store = std::move(idle_.back());
+            idle_.pop_back();
+            return Lease(*this, std::move(store));
+        }
+    }
+    auto key = key_();
+    if (!key) return key.status();
+    auto store = Store::open(path_, *key, options_);
+    if (!store) return store.status();
+    return Lease(*this, std::make_unique<Store>(std::move(*store)));
+}
+
+void StorePool::give_back(std::unique_ptr<Store> store) {
+    if (store->in_transaction()) (void)store->rollback();  // never hand on an open transaction
+    std::lock_guard lock(mutex_);
+    idle_.push_back(std::move(store));
+}
+
+void StorePool::close_all() {
+    std::lock_guard lock(mutex_);
+    idle_.clear();
+}
+
+// ---- responses --------------------------------------------------------------------------
+
+HttpResponse json_response(int status, const Json& body) {
+    HttpResponse r;
+    r.status = status;
+    r.body = body.dump(-1, ' ', false, Json::error_handler_t::replace);
+    return r;
+}
+
+HttpResponse error_response(const Status& status) {
+    switch (status.code()) {
+        case ErrorCode::invalid_argument:
+        case ErrorCode::validation: return HttpResponse::error(400, "invalid", status.message());
+        case ErrorCode::not_found: return HttpResponse::error(404, "not_found", status.message());
+        case ErrorCode::already_exists:
+        case ErrorCode::constraint:
+        case ErrorCode::conflict: return HttpResponse::error(409, "conflict", status.message());
+        case ErrorCode::forbidden: return HttpResponse::error(403, "forbidden", status.message());
+        case ErrorCode::busy:
+        case ErrorCode::unavailable:
+            return HttpResponse::error(503, "busy", "the server is busy; retry shortly");
+        default:
+            // Internal details (paths, SQLite messages) stay in the log, not in the answer.
+            return HttpResponse::error(500, "internal", "unexpected server error; it was logged");
+    }
+}
+
+// ---- ServerCore -------------------------------------------------------------------------
+
+ServerCore::ServerCore(StorePool& pool, SignInPolicy policy) : pool_(pool), policy_(policy) {}
+
+void ServerCore::add_routes(std::vector<Route> routes) {
+    for (auto& r : routes) routes_.push_back(std::move(r));
+}
+
+namespace {
+
+std::vector<std::string> split_path(const std::string& path) {
+    std::vector<std::string> parts;
+    std::string current;
+    std::istringstream in(path);
+    while (std::getline(in, current, '/'))
+        if (!current.empty()) parts.push_back(current);
+    return parts;
+}
+
+std::string bearer_token(const HttpRequest& request) {
+    const std::string& h = request.header("authorization");
+    const std::string prefix = "Bearer ";
+    if (h.size() > prefix.size() && h.compare(0, prefix.size(), prefix) == 0) return h.substr(prefix.size());
+    return {};
+}
+
+}  // namespace
+
+const Route* ServerCore::match(const HttpRequest& request, std::map<std::string, std::string>& params,
+                               bool& path_known) const {
+    const auto parts = split_path(request.path);
+    path_known = false;
+    for (const auto& route : routes_) {
+        const auto pattern = split_path(route.pattern);
+        if (pattern.size() != parts.size()) continue;
+        std::map<std::string, std::string> found;
+        bool ok = true;
+        for (std::size_t i = 0; i < parts.size() && ok; ++i) {
+            if (pattern[i].front() == '{') {
+                found[pattern[i].substr(1, pattern[i].size() - 2)] = parts[i];
+            } else {
+                ok = pattern[i] == parts[i];
+            }
+        }
+        if (!ok) continue;
+        path_known = true;
+        if (route.method != request.method) continue;
+        params = std::move(found);
+        return &route;
+    }
+    return nullptr;
+}
+
+HttpResponse ServerCore::handle(HttpRequest& request) {
+    const auto started = std::chrono::steady_clock::now();
+    std::map<std::string, std::string> params;
+    bool path_known = false;
+    const Route* route = match(request, params, path_known);
+    std::string route_name = route ? route->pattern : "unmatched";
+    std::string user_id;
+
+    HttpResponse response = [&]() -> HttpResponse {
+        if (!route) {
+            return path_known ? HttpResponse::error(405, "method_not_allowed",
+                                                    request.method + " is not allowed on " + request.path)
+                              : HttpResponse::error(404, "not_found", "no such endpoint: " + request.path);
+        }
+        auto lease = pool_.borrow();
+        if (!lease) {
+            log_event("error", "store_unavailable",
+                      {{"request_id", request.request_id}, {"error", lease.status().to_string()}});
+            return HttpResponse::error(503, "unavailable", "the store is unavailable; retry shortly");
+        }
+        Store& store = **lease;
+        Accounts accounts(store, policy_);
+        RequestContext ctx{request, store, accounts, std::nullopt, std::move(params),
+                           static_cast<std::int64_t>(std::time(nullptr)), *this};
+        if (route->access != Access::anyone) {
+            auto auth = accounts.authenticate(bearer_token(request), ctx.now);
+            if (!auth) return error_response(auth.status());
+            switch (auth->outcome) {
+                case Authentication::Outcome::ok: break;
+                case Authentication::Outcome::missing:
+                    return HttpResponse::error(401, "unauthenticated",
+                                               "sign in first: send Authorization: Bearer <token>");
+                case Authentication::Outcome::expired:
+                    return HttpResponse::error(401, "session_expired", "your session expired; sign in again");
+                case Authentication::Outcome::wipe:
+                    return HttpResponse::error(401, "wipe",
+                                               "this device was revoked: erase its local data now");
+                case Authentication::Outcome::invalid:
+                    return HttpResponse::error(401, "unauthenticated", "the token is not valid; sign in again");
+            }
+            ctx.principal = std::move(auth->principal);
+            user_id = ctx.principal->user.id;
+            const Role role = ctx.principal->user.role;
+            if (route->access == Access::admin && role != Role::admin) {
+                return HttpResponse::error(403, "forbidden", "only administrators may do this");
+            }
+            if (route->access == Access::supervisor && role != Role::supervisor) {
+                return HttpResponse::error(403, "forbidden", "only supervisors may do this");
+            }
+        }
+        return route->handler(ctx);
+    }();
+
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    metrics_.observe_request(route_name, response.status, seconds);
+    if (!log_requests && response.status < 500) return response;
+    log_event(response.status >= 500 ? "error" : "info", "request",
+              {{"request_id", request.request_id},
+               {"method", request.method},
+               {"route", route_name},
+               {"status", std::to_string(response.status)},
+               {"ms", std::to_string(static_cast<long long>(seconds * 1000))},
+               {"user", user_id}});
+    return response;
+}
+
+}  // namespace tsunagu::api
