@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
             else if (arg == "--max-body") config.limits.max_body_bytes = std::stoul(value());
             else if (arg == "--workers") config.limits.worker_threads = std::stoul(value());
             else if (arg == "--quiet") config.log_requests = false;
+            else if (arg == "--lock-after") config.lock_after = std::stoi(value());
             else if (arg == "--help" || arg == "-h") { usage(); return 0; }
             else {
                 std::fprintf(stderr, "tsunagu-server: unknown option %s\n", arg.c_str());

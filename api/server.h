@@ -21,6 +21,8 @@ struct ServerConfig {
     std::uint64_t pwhash_ops = 2;
     std::size_t pwhash_mem = 19u << 20;
     bool log_requests = true;
+    // Failed sign-ins before an account locks (the first few are free, then each waits longer).
+    int lock_after = 10;
 };
 
 class Server {

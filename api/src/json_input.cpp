@@ -42,7 +42,8 @@ Result<Json> parse_json_object(const std::string& body, int max_depth) {
             },
             /*allow_exceptions=*/true);
     } catch (const Json::parse_error& e) {
-        std::string why = e.id == 316 ? "the body is not valid UTF-8" : "the body is not valid JSON";
+        const bool utf8 = std::string(e.what()).find("UTF-8") != std::string::npos;
+        std::string why = utf8 ? "the body is not valid UTF-8" : "the body is not valid JSON";
         return Status(ErrorCode::validation, why + " (at byte " + std::to_string(e.byte) + ")");
     }
     if (too_deep) {

@@ -39,17 +39,16 @@ HttpResponse sign_in(RequestContext& ctx) {
         case SignIn::Outcome::wait:
         case SignIn::Outcome::locked: {
             (void)AuditLog::append(ctx.store, {0, ctx.now, "", "", "auth.sign_in_failed", username, ""});
-            if (result->outcome == SignIn::Outcome::bad_credentials && result->retry_after_s == 0) {
-                return HttpResponse::error(401, "bad_credentials", "wrong username or password");
-            }
-            HttpResponse r = result->outcome == SignIn::Outcome::locked
-                                 ? HttpResponse::error(423, "locked",
-                                                       "too many failed sign-ins: the account is "
-                                                       "locked for a while; ask an administrator "
-                                                       "or wait")
-                                 : HttpResponse::error(429, "slow_down",
-                                                       "too many failed sign-ins: wait before "
-                                                       "trying again");
+            HttpResponse r =
+                result->outcome == SignIn::Outcome::bad_credentials
+                    ? HttpResponse::error(401, "bad_credentials", "wrong username or password")
+                : result->outcome == SignIn::Outcome::locked
+                    ? HttpResponse::error(423, "locked",
+                                          "too many failed sign-ins: the account is locked for a "
+                                          "while; ask an administrator or wait")
+                    : HttpResponse::error(429, "slow_down",
+                                          "too many failed sign-ins: wait before trying again");
+            if (result->retry_after_s == 0) return r;
             r.headers.emplace_back("Retry-After", std::to_string(result->retry_after_s));
             return r;
         }

@@ -91,6 +91,8 @@ Result<StartedServer> start_server(const ServerConfig& config) {
     SignInPolicy policy;
     policy.pwhash_ops = config.pwhash_ops;
     policy.pwhash_mem = config.pwhash_mem;
+    policy.lock_after = std::max(1, config.lock_after);
+    policy.free_attempts = std::min(policy.free_attempts, policy.lock_after - 1);
 
     StartedServer started;
     {

@@ -1,0 +1,250 @@
+// tsunagu-server, started for real on a loopback port and driven over HTTP.
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <thread>
+
+#include "api_client.h"
+#include "support/server_process.h"
+#include "support/temp_dir.h"
+
+using namespace tsunagu::testing;
+using nlohmann::json;
+
+namespace {
+
+std::string read_file(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// A temp folder, a running server in it, and an administrator client signed in.
+struct Fixture {
+    TempDir dir{"tsunagu-api"};
+    std::string data = dir.file("data");
+    std::string log = dir.file("server.log");
+    ServerProcess server{TSUNAGU_SERVER_PATH, data, log};
+    std::unique_ptr<ApiClient> admin;
+
+    explicit Fixture(std::vector<std::string> extra = {}) {
+        server.start(extra);
+        admin = std::make_unique<ApiClient>(server.url());
+        Reply r = admin->sign_in("admin", server.admin_password(), "office-pc");
+        REQUIRE(r.status == 200);
+    }
+
+    // Creates a user and returns a client signed in as them.
+    std::unique_ptr<ApiClient> user(const std::string& name, const std::string& role,
+                                    const std::string& team_id = "") {
+        json body = {{"username", name}, {"role", role}, {"password", name + "-password-1"}};
+        if (!team_id.empty()) body["team_id"] = team_id;
+        Reply created = admin->post("/v1/admin/users", body);
+        REQUIRE(created.status == 201);
+        auto client = std::make_unique<ApiClient>(server.url());
+        REQUIRE(client->sign_in(name, name + "-password-1", name + "-phone").status == 200);
+        return client;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("first start creates an encrypted store, a 0600 key file and a one-time admin password") {
+    Fixture f;
+    CHECK(f.server.admin_password().size() == 16);
+    const auto key = std::filesystem::path(f.data) / "tsunagu.key";
+    CHECK(std::filesystem::file_size(key) == 32);
+    CHECK((std::filesystem::status(key).permissions() & std::filesystem::perms::all) ==
+          (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
+    Reply health = f.admin->get("/healthz");
+    CHECK(health.status == 200);
+    CHECK(health.body["status"] == "ok");
+    CHECK(f.admin->get("/v1/me").body["user"]["role"] == "admin");
+}
+
+TEST_CASE("sign-in refuses wrong passwords and unknown users alike") {
+    Fixture f;
+    ApiClient c(f.server.url());
+    Reply wrong = c.sign_in("admin", "not-the-password");
+    CHECK(wrong.status == 401);
+    CHECK(wrong.body["error"] == "bad_credentials");
+    Reply nobody = c.sign_in("nobody", "whatever-password");
+    CHECK(nobody.status == 401);
+    CHECK(nobody.body["error"] == "bad_credentials");
+    CHECK(c.get("/v1/me").status == 401);
+}
+
+TEST_CASE("repeated failed sign-ins are slowed, then the account locks") {
+    Fixture f({"--lock-after", "4"});
+    f.user("akiko", "peer_supporter");
+    ApiClient c(f.server.url());
+    CHECK(c.sign_in("akiko", "wrong-1-password").status == 401);
+    CHECK(c.sign_in("akiko", "wrong-2-password").status == 401);
+    CHECK(c.sign_in("akiko", "wrong-3-password").status == 401);  // now each attempt must wait
+    Reply slowed = c.sign_in("akiko", "akiko-password-1");
+    CHECK(slowed.status == 429);  // even the right password waits its turn
+    CHECK(slowed.headers.count("retry-after") == 1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    Reply locked = c.sign_in("akiko", "wrong-4-password");
+    CHECK(locked.status == 423);
+    CHECK(c.sign_in("akiko", "akiko-password-1").status == 423);
+}
+
+TEST_CASE("bad input gets a clear 4xx JSON error and leaves the server unaffected") {
+    Fixture f;
+    ApiClient c(f.server.url());
+    struct Case {
+        std::string body;
+        std::string mentions;
+    };
+    const std::vector<Case> cases = {
+        {"{\"username\": \"admin\", \"password\": ", "not valid JSON"},
+        {"[1, 2, 3]", "must be a JSON object"},
+        {"{\"username\": 42, \"password\": \"x\"}", "\"username\": must be a string"},
+        {"{\"username\": \"a\", \"password\": \"b\", \"colour\": \"red\"}", "unknown field \"colour\""},
+        {"{\"password\": \"b\"}", "\"username\": required"},
+        {std::string("{\"username\": \"\xff\xfe\", \"password\": \"b\"}"), "UTF-8"},
+        {std::string(100, '[') + std::string(100, ']'), "deeper than"},
+    };
+    for (const auto& bad : cases) {
+        Reply r = c.raw("POST", "/v1/auth/sign-in", bad.body);
+        INFO(bad.body.substr(0, 60));
+        CHECK(r.status == 400);
+        CHECK(r.body["error"] == "invalid");
+        CHECK(r.body["message"].get<std::string>().find(bad.mentions) != std::string::npos);
+    }
+    CHECK(c.get("/v1/nothing-here").status == 404);
+    Reply wrong_method = c.raw("DELETE", "/v1/auth/sign-in");
+    CHECK(wrong_method.status == 405);
+    CHECK(wrong_method.body["error"] == "method_not_allowed");
+    CHECK(c.get("/healthz").status == 200);
+}
+
+TEST_CASE("a body over the limit is refused with 413 before it is read") {
+    Fixture f({"--max-body", "65536"});
+    ApiClient c(f.server.url());
+    Reply r = c.raw("POST", "/v1/auth/sign-in", std::string(200000, ' '));
+    CHECK(r.status == 413);
+    CHECK(r.body["error"] == "body_too_large");
+    CHECK(c.get("/healthz").status == 200);
+}
+
+TEST_CASE("admin endpoints refuse anonymous callers and every other role") {
+    Fixture f;
+    ApiClient anonymous(f.server.url());
+    CHECK(anonymous.get("/v1/admin/users").status == 401);
+    for (const std::string role : {"peer_supporter", "home_visitor", "staff", "supervisor"}) {
+        auto c = f.user("u-" + role, role);
+        INFO(role);
+        CHECK(c->get("/v1/admin/users").status == 403);
+        CHECK(c->post("/v1/admin/teams", {{"name", "x"}}).status == 403);
+        CHECK(c->post("/v1/admin/devices/" + c->device_id + "/revoke", json::object()).status == 403);
+        CHECK(c->get("/v1/admin/audit").status == 403);
+    }
+    CHECK(f.admin->get("/v1/admin/users").body["users"].size() == 5);
+}
+
+TEST_CASE("a revoked device is told to wipe on its next request") {
+    Fixture f;
+    auto worker = f.user("hiro", "home_visitor");
+    CHECK(worker->get("/v1/me").status == 200);
+    Reply revoked = f.admin->post("/v1/admin/devices/" + worker->device_id + "/revoke", json::object());
+    REQUIRE(revoked.status == 200);
+    Reply next = worker->get("/v1/me");
+    CHECK(next.status == 401);
+    CHECK(next.body["error"] == "wipe");
+}
+
+TEST_CASE("accounts survive a restart and the data folder holds no plaintext") {
+    TempDir dir{"tsunagu-api"};
+    const std::string data = dir.file("data");
+    std::string password;
+    {
+        ServerProcess server(TSUNAGU_SERVER_PATH, data, dir.file("log"));
+        server.start();
+        password = server.admin_password();
+        ApiClient admin(server.url());
+        REQUIRE(admin.sign_in("admin", password).status == 200);
+        REQUIRE(admin.post("/v1/admin/teams", {{"name", "Kita-ku MARKER-TEAM"}}).status == 201);
+        REQUIRE(admin.post("/v1/admin/users", {{"username", "marker-user-sachiko"},
+                                               {"display_name", "MARKER Sachiko"},
+                                               {"role", "staff"},
+                                               {"password", "sachiko-password"}})
+                    .status == 201);
+        CHECK(server.stop(SIGTERM) == 0);
+    }
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(data)) {
+        const std::string bytes = read_file(entry.path());
+        INFO(entry.path().string());
+        CHECK(bytes.find("MARKER") == std::string::npos);
+        CHECK(bytes.find("marker-user-sachiko") == std::string::npos);
+        CHECK(bytes.find("SQLite format 3") == std::string::npos);
+    }
+    ServerProcess again(TSUNAGU_SERVER_PATH, data, dir.file("log"));
+    again.start();
+    CHECK(again.admin_password().empty());  // printed on first start only
+    ApiClient admin(again.url());
+    REQUIRE(admin.sign_in("admin", password).status == 200);
+    CHECK(admin.get("/v1/admin/teams").body["teams"][0]["name"] == "Kita-ku MARKER-TEAM");
+    ApiClient sachiko(again.url());
+    CHECK(sachiko.sign_in("marker-user-sachiko", "sachiko-password").status == 200);
+}
+
+TEST_CASE("logs carry request ids but never passwords or tokens") {
+    Fixture f;
+    auto worker = f.user("kenji", "peer_supporter");
+    ApiClient c(f.server.url());
+    c.sign_in("kenji", "a-wrong-password-that-must-not-be-logged");
+    worker->get("/v1/me");
+    f.server.stop(SIGTERM);
+    const std::string log = read_file(f.log);
+    CHECK(log.find("\"request_id\"") != std::string::npos);
+    CHECK(log.find("a-wrong-password-that-must-not-be-logged") == std::string::npos);
+    CHECK(log.find("kenji-password-1") == std::string::npos);
+    CHECK(log.find(worker->token.substr(4, 20)) == std::string::npos);
+    CHECK(log.find(f.server.admin_password()) == std::string::npos);
+}
+
+TEST_CASE("the audit trail is hash-chained and lists sign-ins") {
+    Fixture f;
+    f.user("mika", "staff");
+    Reply audit = f.admin->get("/v1/admin/audit");
+    REQUIRE(audit.status == 200);
+    bool saw_sign_in = false;
+    for (const auto& e : audit.body["entries"]) saw_sign_in |= e["action"] == "auth.sign_in";
+    CHECK(saw_sign_in);
+    CHECK(f.admin->get("/v1/admin/audit/verify").body["intact"] == true);
+}
+
+TEST_CASE("connections that send nothing do not pin the server") {
+    Fixture f;
+    std::vector<int> idle;
+    for (int i = 0; i < 200; ++i) {
+        int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(static_cast<uint16_t>(f.server.port()));
+        ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+        if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) idle.push_back(fd);
+        else ::close(fd);
+    }
+    CHECK(idle.size() == 200);
+    const auto started = std::chrono::steady_clock::now();
+    CHECK(f.admin->get("/healthz").status == 200);
+    CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(1));
+    for (int fd : idle) ::close(fd);
+}
+
+TEST_CASE("plain HTTP on an address other than loopback is refused at start") {
+    TempDir dir{"tsunagu-api"};
+    const std::string command = std::string(TSUNAGU_SERVER_PATH) + " --data " + dir.file("d") +
+                                " --listen http://0.0.0.0:18999 2>" + dir.file("err");
+    CHECK(std::system(command.c_str()) != 0);
+    CHECK(read_file(dir.file("err")).find("plain HTTP is only allowed on loopback") != std::string::npos);
+}

@@ -1,0 +1,110 @@
+// Runs the real tsunagu-server binary on a free loopback port, for integration tests.
+#pragma once
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace tsunagu::testing {
+
+// A loopback TCP port nobody listens on right now.
+inline int free_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    ::close(fd);
+    return ntohs(addr.sin_port);
+}
+
+class ServerProcess {
+public:
+    ServerProcess(std::string binary, std::string data_dir, std::string log_file)
+        : binary_(std::move(binary)), data_dir_(std::move(data_dir)), log_file_(std::move(log_file)) {}
+    ServerProcess(const ServerProcess&) = delete;
+    ServerProcess& operator=(const ServerProcess&) = delete;
+    ~ServerProcess() { stop(SIGKILL); }
+
+    // Starts the server and waits until it listens. Extra arguments follow --data and --listen.
+    void start(const std::vector<std::string>& extra = {}, int port = 0) {
+        port_ = port ? port : free_port();
+        url_ = "http://127.0.0.1:" + std::to_string(port_);
+        int out[2];
+        if (::pipe(out) != 0) throw std::runtime_error("pipe failed");
+        pid_ = ::fork();
+        if (pid_ == 0) {
+            ::dup2(out[1], STDOUT_FILENO);
+            int log = ::open(log_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+            ::dup2(log, STDERR_FILENO);
+            ::close(out[0]);
+            std::vector<std::string> args = {binary_, "--data", data_dir_, "--listen", url_};
+            args.insert(args.end(), extra.begin(), extra.end());
+            std::vector<char*> argv;
+            for (auto& a : args) argv.push_back(a.data());
+            argv.push_back(nullptr);
+            ::execv(binary_.c_str(), argv.data());
+            ::_exit(127);
+        }
+        ::close(out[1]);
+        stdout_fd_ = out[0];
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        std::string seen;
+        while (seen.find("listening on") == std::string::npos ||
+               (seen.find("one-time password") != std::string::npos &&
+                seen.find("(shown once") == std::string::npos)) {
+            if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("server did not start: " + seen);
+            pollfd p{stdout_fd_, POLLIN, 0};
+            if (::poll(&p, 1, 100) > 0) {
+                char buf[512];
+                ssize_t n = ::read(stdout_fd_, buf, sizeof buf);
+                if (n <= 0) throw std::runtime_error("server exited at start: " + seen);
+                seen.append(buf, static_cast<std::size_t>(n));
+            }
+        }
+        const auto at = seen.find("one-time password ");
+        if (at != std::string::npos) {
+            admin_password_ = seen.substr(at + 18, seen.find_first_of(" \n", at + 18) - (at + 18));
+        }
+        startup_output_ = seen;
+    }
+
+    // Sends `signal` and waits for the process; returns its exit status (or -1 if not running).
+    int stop(int signal = SIGTERM) {
+        if (pid_ <= 0) return -1;
+        ::kill(pid_, signal);
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
+        pid_ = -1;
+        if (stdout_fd_ >= 0) ::close(stdout_fd_);
+        stdout_fd_ = -1;
+        return status;
+    }
+
+    const std::string& url() const { return url_; }
+    int port() const { return port_; }
+    pid_t pid() const { return pid_; }
+    const std::string& admin_password() const { return admin_password_; }
+    const std::string& startup_output() const { return startup_output_; }
+
+private:
+    std::string binary_, data_dir_, log_file_;
+    std::string url_, admin_password_, startup_output_;
+    int port_ = 0;
+    pid_t pid_ = -1;
+    int stdout_fd_ = -1;
+};
+
+}  // namespace tsunagu::testing
