@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libcpprest-dev libssl-dev libsqlite3-dev libsodium-dev nlohmann-json3-dev catch2
+  nginx-light openssl
 )
 
 missing=()

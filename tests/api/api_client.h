@@ -20,7 +20,8 @@ struct Reply {
 
 class ApiClient {
 public:
-    explicit ApiClient(const std::string& url) : transport_(client::make_http_transport(url)) {}
+    explicit ApiClient(const std::string& url, bool verify_tls = true)
+        : transport_(client::make_http_transport(url, client::TransportOptions{std::chrono::seconds(30), verify_tls})) {}
 
     Reply raw(const std::string& method, const std::string& path, const std::string& body = "",
               std::map<std::string, std::string> headers = {}) {

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "api_client.h"
+#include "support/certificates.h"
 #include "support/server_process.h"
 #include "support/temp_dir.h"
 
@@ -247,4 +248,16 @@ TEST_CASE("plain HTTP on an address other than loopback is refused at start") {
                                 " --listen http://0.0.0.0:18999 2>" + dir.file("err");
     CHECK(std::system(command.c_str()) != 0);
     CHECK(read_file(dir.file("err")).find("plain HTTP is only allowed on loopback") != std::string::npos);
+}
+
+TEST_CASE("the server speaks HTTPS itself with a given certificate") {
+    TempDir dir{"tsunagu-api"};
+    const auto cert = make_self_signed_certificate(dir.path().string());
+    ServerProcess server(TSUNAGU_SERVER_PATH, dir.file("data"), dir.file("log"));
+    server.start({"--tls-cert", cert.certificate, "--tls-key", cert.private_key}, 0, /*https=*/true);
+    ApiClient admin(server.url(), /*verify_tls=*/false);
+    REQUIRE(admin.sign_in("admin", server.admin_password()).status == 200);
+    CHECK(admin.get("/v1/me").body["user"]["role"] == "admin");
+    ApiClient strict(server.url());  // verifies certificates: a self-signed one is refused
+    CHECK(strict.get("/healthz").status == -1);
 }

@@ -39,9 +39,9 @@ public:
     ~ServerProcess() { stop(SIGKILL); }
 
     // Starts the server and waits until it listens. Extra arguments follow --data and --listen.
-    void start(const std::vector<std::string>& extra = {}, int port = 0) {
+    void start(const std::vector<std::string>& extra = {}, int port = 0, bool https = false) {
         port_ = port ? port : free_port();
-        url_ = "http://127.0.0.1:" + std::to_string(port_);
+        url_ = std::string(https ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_);
         int out[2];
         if (::pipe(out) != 0) throw std::runtime_error("pipe failed");
         pid_ = ::fork();
