@@ -84,11 +84,13 @@ private:
 }  // namespace tsunagu
 
 // Returns the failed Status of an expression (a Status or a Result) from the enclosing function.
-#define TSUNAGU_TRY(expr)                                  \
-    do {                                                   \
-        auto&& tsunagu_try_result_ = (expr);               \
-        if (!tsunagu_try_result_.is_ok())                  \
-            return ::tsunagu::detail::status_of(tsunagu_try_result_); \
+#define TSUNAGU_TRY(expr) TSUNAGU_TRY_IMPL(expr, TSUNAGU_CONCAT(tsunagu_try_, __COUNTER__))
+#define TSUNAGU_CONCAT(a, b) TSUNAGU_CONCAT_IMPL(a, b)
+#define TSUNAGU_CONCAT_IMPL(a, b) a##b
+#define TSUNAGU_TRY_IMPL(expr, name)                              \
+    do {                                                          \
+        auto&& name = (expr);                                     \
+        if (!name.is_ok()) return ::tsunagu::detail::status_of(name); \
     } while (0)
 
 namespace tsunagu::detail {

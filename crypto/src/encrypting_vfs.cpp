@@ -176,7 +176,28 @@ PageBinding wal_binding(const std::uint8_t* frame_header) {
     return PageBinding::wal_frame(get_be32(frame_header), frame_header + 8);
 }
 
+// True when [offset, offset + amount) is exactly one frame's page body.
+bool is_frame_body(int amount, sqlite3_int64 offset) {
+    return amount == kPage && offset >= kWalHeader + kFrameHeader &&
+           (offset - kWalHeader) % kFrame == kFrameHeader;
+}
+
+// The pager's and the checkpoint's read of one body: the frame header comes in the same read.
+int read_wal_body(FileState& s, std::uint8_t* out, sqlite3_int64 offset) {
+    std::uint8_t* frame = s.scratch.data();
+    int rc =
+        s.real->pMethods->xRead(s.real, frame, static_cast<int>(kFrame), offset - kFrameHeader);
+    if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ) return rc;
+    if (!open_page(s.key(), frame + kFrameHeader, out, wal_binding(frame))) {
+        // A frame SQLite already validated no longer authenticates: damage, not a tear.
+        s.note_corrupt(get_be32(frame), FileKind::wal);
+        return SQLITE_IOERR_DATA;
+    }
+    return SQLITE_OK;
+}
+
 int read_wal(FileState& s, std::uint8_t* out, int amount, sqlite3_int64 offset) {
+    if (is_frame_body(amount, offset)) return read_wal_body(s, out, offset);
     int rc = s.real->pMethods->xRead(s.real, out, amount, offset);
     if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ) return rc;
     const sqlite3_int64 end = offset + amount;
@@ -191,8 +212,9 @@ int read_wal(FileState& s, std::uint8_t* out, int amount, sqlite3_int64 offset) 
             std::uint8_t header[kFrameHeader];
             if (header_in_range) {
                 std::memcpy(header, out + (header_at - offset), kFrameHeader);
-            } else if (s.real->pMethods->xRead(s.real, header, kFrameHeader, header_at) != SQLITE_OK) {
-                std::memset(header, 0, sizeof header);
+            } else if (int hrc = s.real->pMethods->xRead(s.real, header, kFrameHeader, header_at);
+                       hrc != SQLITE_OK) {
+                return hrc;  // the disk refused: an I/O error, not a frame that fails to open
             }
             std::uint8_t* body = out + (body_at - offset);
             if (!open_page(s.key(), body, body, wal_binding(header)) && !header_in_range) {
@@ -217,7 +239,22 @@ int read_wal(FileState& s, std::uint8_t* out, int amount, sqlite3_int64 offset) 
     return rc;
 }
 
+// The usual write of a body, right after its frame header: sealed straight into scratch.
+int write_wal_body(FileState& s, const std::uint8_t* in, sqlite3_int64 offset) {
+    std::uint8_t header[kFrameHeader];
+    if (s.metadata_at(offset - kFrameHeader, kFrameHeader, header) != SQLITE_OK) {
+        return SQLITE_IOERR_WRITE;
+    }
+    if (get_be32(header) == 1 && !page_one_layout_ok(in)) {
+        s.keys->bad_layout.store(true);
+        return SQLITE_IOERR_WRITE;
+    }
+    seal_page(s.key(), in, s.scratch.data(), wal_binding(header));
+    return s.real->pMethods->xWrite(s.real, s.scratch.data(), static_cast<int>(kPage), offset);
+}
+
 int write_wal(FileState& s, const std::uint8_t* in, int amount, sqlite3_int64 offset) {
+    if (is_frame_body(amount, offset)) return write_wal_body(s, in, offset);
     const sqlite3_int64 end = offset + amount;
     std::vector<std::uint8_t> sealed;  // only when the write carries a body
     if (end > kWalHeader) {
@@ -260,8 +297,12 @@ int read_journal(FileState& s, std::uint8_t* out, int amount, sqlite3_int64 offs
         return rc;
     }
     std::uint8_t number[4] = {};
-    if (s.real->pMethods->xRead(s.real, number, 4, offset - 4) != SQLITE_OK ||
-        !open_page(s.key(), out, out, PageBinding::journal_page(get_be32(number)))) {
+    // A refused read must stay an error: read as a torn record it would end playback early and
+    // leave the rollback half done.
+    if (int nrc = s.real->pMethods->xRead(s.real, number, 4, offset - 4); nrc != SQLITE_OK) {
+        return nrc;
+    }
+    if (!open_page(s.key(), out, out, PageBinding::journal_page(get_be32(number)))) {
         std::memset(out, 0, kPageSize);  // a torn record: SQLite's checksum ends playback here
     }
     return rc;

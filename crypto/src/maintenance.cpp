@@ -136,7 +136,7 @@ Status Store::destroy(const std::string& path) {
     } else if (errno != ENOENT) {
         return errno_status("cannot open " + p + " to destroy it");
     }
-    for (const char* suffix : {"", "-wal", "-shm", "-journal", ".rekey"}) {
+    for (const char* suffix : {"", "-wal", "-shm", "-journal", ".rekey", ".new"}) {
         const std::string file = p + suffix;
         if (::unlink(file.c_str()) != 0 && errno != ENOENT) {
             return errno_status("cannot remove " + file);

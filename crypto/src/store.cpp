@@ -85,6 +85,32 @@ Status create_store_file(const std::string& path, const KekRecipe& recipe, const
     return sync_parent_dir(path);
 }
 
+Status create_initialised_store(const StoreImpl& s, const Secret& data_key) {
+    const std::string building = s.path + ".new";
+    ::unlink(building.c_str());  // left by a creation that crashed before its link
+    TSUNAGU_TRY(create_store_file(building, s.recipe, s.kek, data_key));
+    Status built = [&]() -> Status {
+        StoreImpl fresh;
+        fresh.path = building;
+        fresh.options = s.options;
+        fresh.vfs_name = s.vfs_name;
+        auto registration = KeyRegistration::add(building, Secret::copy_of(data_key.bytes()));
+        if (!registration) return registration.status();
+        fresh.registration = std::move(*registration);
+        return open_connection(fresh);  // writes page 1; closing makes the main file complete
+    }();
+    // link, not rename: a store another process created meanwhile is never replaced.
+    if (built.is_ok() && ::link(building.c_str(), s.path.c_str()) != 0) {
+        built = errno == EEXIST ? Status(ErrorCode::busy, "store " + s.path +
+                                                              " was created by another process "
+                                                              "meanwhile; open it again")
+                                : errno_status("cannot create store " + s.path);
+    }
+    ::unlink(building.c_str());
+    TSUNAGU_TRY(built);
+    return sync_parent_dir(s.path);
+}
+
 namespace {
 
 Result<std::string> pragma_text(StoreImpl& s, const char* sql) {
@@ -184,8 +210,8 @@ Result<Store> Store::open(const std::string& path, const KeySource& key, const S
     struct stat st;
     const bool exists = ::stat(p.c_str(), &st) == 0;
     Secret data_key;
-    if (!exists || st.st_size == 0) {
-        if (!exists && !options.create_if_missing) {
+    if (!exists) {
+        if (!options.create_if_missing) {
             return Status(ErrorCode::not_found, "no store at " + p + "; create it first");
         }
         impl->recipe = KekRecipe::fresh_for(key);
@@ -193,14 +219,22 @@ Result<Store> Store::open(const std::string& path, const KeySource& key, const S
         if (!kek) return kek.status();
         impl->kek = std::move(*kek);
         data_key = Secret::random(kDataKeyBytes);
-        TSUNAGU_TRY(create_store_file(p, impl->recipe, impl->kek, data_key));
+        TSUNAGU_TRY(create_initialised_store(*impl, data_key));
         impl->generation = 2;
     } else {
+        // A creation that crashed after its link leaves its temporary name behind.
+        ::unlink((p + ".new").c_str());
         UniqueFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
         if (!fd) return errno_status("cannot open store " + p);
         std::vector<std::uint8_t> header(kHeaderBytes);
         auto got = read_at(fd.get(), header.data(), header.size(), 0, p);
         if (!got) return got.status();
+        if (*got == 0) {
+            // Never a fresh store (those are made complete before they get this name): a loss.
+            return Status(ErrorCode::corrupt, "corrupt store " + p +
+                                                  ": the file is empty (truncated); restore it "
+                                                  "from a backup, or remove it to start afresh");
+        }
         if (*got >= 16 && std::memcmp(header.data(), "SQLite format 3", 15) == 0) {
             return Status(ErrorCode::not_a_store,
                           p + " is a plain SQLite database, not an encrypted Tsunagu store");
@@ -217,6 +251,11 @@ Result<Store> Store::open(const std::string& path, const KeySource& key, const S
         auto unwrapped = unwrap_data_key(*slot, *kek, p);
         if (!unwrapped) return unwrapped.status();
         const auto body = static_cast<std::uint64_t>(st.st_size) - kHeaderBytes;
+        if (body == 0) {
+            return Status(ErrorCode::corrupt, "corrupt store " + p +
+                                                  ": truncated to its key header, no page is "
+                                                  "left; restore from a backup");
+        }
         if (body % kPageSize != 0) {
             return Status(ErrorCode::corrupt,
                           "corrupt store " + p + ": truncated inside page " +

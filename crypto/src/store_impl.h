@@ -42,4 +42,9 @@ Status open_connection(StoreImpl& store);
 Status create_store_file(const std::string& path, const crypto_detail::KekRecipe& recipe,
                          const Secret& kek, const Secret& data_key);
 
+// Creates the store at `store.path` (which must not exist) under `store.recipe` and `store.kek`,
+// with page 1 already written: it is built under a temporary name and linked into place only when
+// complete, so a store file always holds pages and a key header alone means truncation.
+Status create_initialised_store(const StoreImpl& store, const Secret& data_key);
+
 }  // namespace tsunagu

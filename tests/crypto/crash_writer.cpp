@@ -1,0 +1,98 @@
+// crash_writer: the process crash_test kills with SIGKILL. It opens (or creates) a store, prints
+// "ready", and works in a loop until killed, reporting on stdout one line per event, each line
+// written with a single write(2) so a line in the pipe is always whole:
+//   write <store> <wal|rollback> <key hex>   commits transactions of kRowsPerTransaction rows,
+//                                            numbered on from the highest already stored;
+//                                            prints "<n>" once COMMIT of transaction n returned ok.
+//   rekey <store> <wal|rollback> <key hex>   re-keys again and again, printing "rekeyed" after
+//   each.
+// Exit status 2 on any error (message on stderr); it never ends by itself otherwise.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "crypto/store.h"
+
+using namespace tsunagu;
+
+namespace {
+
+constexpr int kRowsPerTransaction = 8;
+
+int fail(const Status& s) {
+    std::fprintf(stderr, "crash_writer: %s\n", s.to_string().c_str());
+    return 2;
+}
+
+void report(const std::string& line) {
+    const std::string text = line + "\n";
+    if (::write(STDOUT_FILENO, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+        _exit(3);  // the test stopped listening
+    }
+}
+
+std::vector<std::uint8_t> parse_hex(const std::string& hex) {
+    std::vector<std::uint8_t> bytes;
+    for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
+        bytes.push_back(static_cast<std::uint8_t>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+    }
+    return bytes;
+}
+
+Status write_forever(Store& store) {
+    TSUNAGU_TRY(
+        store.exec("CREATE TABLE IF NOT EXISTS entry(txn INTEGER NOT NULL, "
+                   "seq INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY(txn, seq))"));
+    auto& highest = store.cached("SELECT coalesce(max(txn), 0) FROM entry");
+    auto row = highest.step();
+    if (!row) return row.status();
+    std::int64_t transaction = highest.column_int(0);
+    highest.reset();
+    report("ready");
+    while (true) {
+        ++transaction;
+        Status committed = with_transaction(store, [&]() -> Status {
+            for (int seq = 0; seq < kRowsPerTransaction; ++seq) {
+                auto& insert = store.cached("INSERT INTO entry(txn, seq, body) VALUES(?1, ?2, ?3)");
+                insert.bind(1, transaction)
+                    .bind(2, seq)
+                    .bind(3, "visit note " + std::to_string(transaction) + "/" +
+                                 std::to_string(seq) + std::string(400 + 37 * seq, 'v'));
+                TSUNAGU_TRY(insert.run());
+            }
+            return Status::ok();
+        });
+        TSUNAGU_TRY(committed);
+        report(std::to_string(transaction));
+    }
+}
+
+Status rekey_forever(Store& store) {
+    report("ready");
+    while (true) {
+        TSUNAGU_TRY(store.rekey());
+        report("rekeyed");
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc != 5 || (std::strcmp(argv[1], "write") != 0 && std::strcmp(argv[1], "rekey") != 0)) {
+        std::fprintf(stderr, "usage: crash_writer write|rekey <store> wal|rollback <key hex>\n");
+        return 2;
+    }
+    auto key = KeySource::raw_key(parse_hex(argv[4]));
+    if (!key) return fail(key.status());
+    StoreOptions options;
+    options.journal_mode =
+        std::strcmp(argv[3], "wal") == 0 ? JournalMode::wal : JournalMode::rollback;
+    auto store = Store::open(argv[2], *key, options);
+    if (!store) return fail(store.status());
+    Status ended =
+        std::strcmp(argv[1], "write") == 0 ? write_forever(*store) : rekey_forever(*store);
+    return fail(ended);
+}

@@ -1,0 +1,100 @@
+// Shared by the crypto tests: test keys, opening a store, and the raw bytes of its files on disk.
+// The on-disk layout these helpers know: an 8 KiB key header (two 4 KiB slots), then SQLite's
+// 4096-byte pages, page N at 8192 + (N-1)*4096.
+#pragma once
+
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "crypto/store.h"
+
+namespace tsunagu::testing {
+
+constexpr std::uintmax_t kKeyHeaderBytes = 8192;
+constexpr std::uintmax_t kKeySlotBytes = 4096;
+constexpr std::uintmax_t kPageBytes = 4096;
+
+inline std::uintmax_t page_offset(std::uint32_t page_number) {
+    return kKeyHeaderBytes + (page_number - 1) * kPageBytes;
+}
+
+inline KeySource test_key(std::uint8_t fill = 1) {
+    return std::move(*KeySource::raw_key(std::vector<std::uint8_t>(32, fill)));
+}
+
+inline StoreOptions options_for(JournalMode mode) {
+    StoreOptions options;
+    options.journal_mode = mode;
+    return options;
+}
+
+inline const char* mode_name(JournalMode mode) {
+    return mode == JournalMode::wal ? "WAL" : "rollback journal";
+}
+
+inline Store open_ok(const std::string& path, const KeySource& key,
+                     const StoreOptions& options = {}) {
+    auto store = Store::open(path, key, options);
+    INFO(store.status().to_string());
+    REQUIRE(store.is_ok());
+    return std::move(*store);
+}
+
+inline std::string read_bytes(const std::filesystem::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+inline void write_bytes(const std::filesystem::path& file, const std::string& bytes) {
+    std::ofstream out(file, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    REQUIRE(out.good());
+}
+
+// Inverts every bit of the byte at `offset`, in place.
+inline void flip_byte(const std::filesystem::path& file, std::uintmax_t offset) {
+    std::string bytes = read_bytes(file);
+    REQUIRE(offset < bytes.size());
+    bytes[offset] = static_cast<char>(~bytes[offset]);
+    write_bytes(file, bytes);
+}
+
+// The single integer a query returns (count(*), max(...)); fails the test on any error.
+inline std::int64_t query_int(Store& store, const std::string& sql) {
+    auto statement = store.prepare(sql);
+    INFO(sql << ": " << statement.status().to_string());
+    REQUIRE(statement.is_ok());
+    auto row = statement->step();
+    INFO(row.status().to_string());
+    REQUIRE(row.is_ok());
+    REQUIRE(*row);
+    return statement->column_int(0);
+}
+
+// For stores whose table entry(txn, seq, body) holds rows written by numbered transactions: the
+// number of rows of each transaction present (empty when the table was never committed).
+inline std::map<std::int64_t, std::int64_t> rows_per_transaction(Store& store) {
+    std::map<std::int64_t, std::int64_t> rows;
+    if (query_int(store, "SELECT count(*) FROM sqlite_schema WHERE name = 'entry'") == 0) {
+        return rows;
+    }
+    auto q = store.prepare("SELECT txn, count(*) FROM entry GROUP BY txn");
+    REQUIRE(q.is_ok());
+    while (true) {
+        auto row = q->step();
+        INFO(row.status().to_string());
+        REQUIRE(row.is_ok());
+        if (!*row) break;
+        rows[q->column_int(0)] = q->column_int(1);
+    }
+    return rows;
+}
+
+}  // namespace tsunagu::testing

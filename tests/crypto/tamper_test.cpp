@@ -1,0 +1,382 @@
+// Damage and tampering: a flipped, moved or missing byte of the store is a clear error naming what
+// is wrong, never a crash and never a silently empty or shortened table.
+#include <sqlite3.h>
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "crypto/src/key_header.h"
+#include "crypto/src/page_cipher.h"
+#include "crypto/store.h"
+#include "support/temp_dir.h"
+#include "tests/crypto/store_files.h"
+
+using namespace tsunagu;
+using namespace tsunagu::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int kRows = 400;  // about 30 pages of 300-byte rows, no overflow pages
+
+Status insert_rows(Store& store, int from, int count) {
+    return with_transaction(store, [&]() -> Status {
+        for (int i = from; i < from + count; ++i) {
+            auto& insert = store.cached("INSERT INTO note(id, body) VALUES(?1, ?2)");
+            insert.bind(1, i).bind(2, "note " + std::to_string(i) + std::string(300, 'n'));
+            TSUNAGU_TRY(insert.run());
+        }
+        return Status::ok();
+    });
+}
+
+// A store of one table holding kRows rows, all in the main file (checkpointed), closed.
+// Pages: 1 is the schema, every other page belongs to the table and is read by a full scan.
+std::uint32_t make_store(const std::string& path, JournalMode mode) {
+    Store store = open_ok(path, test_key(), options_for(mode));
+    REQUIRE(store.exec("CREATE TABLE note(id INTEGER PRIMARY KEY, body TEXT NOT NULL)").is_ok());
+    REQUIRE(insert_rows(store, 0, kRows).is_ok());
+    if (mode == JournalMode::wal) REQUIRE(store.exec("PRAGMA wal_checkpoint(TRUNCATE)").is_ok());
+    const auto pages = static_cast<std::uint32_t>(query_int(store, "PRAGMA page_count"));
+    REQUIRE(query_int(store, "PRAGMA freelist_count") == 0);
+    store.close();
+    REQUIRE(fs::file_size(path) == page_offset(pages + 1));
+    return pages;
+}
+
+// Reads every row: the number of rows, or the error met on the way.
+Result<std::int64_t> scan_all(Store& store) {
+    auto scan = store.prepare("SELECT id, body FROM note");
+    if (!scan) return scan.status();
+    std::int64_t rows = 0;
+    while (true) {
+        auto row = scan->step();
+        if (!row) return row.status();
+        if (!*row) return rows;
+        ++rows;
+    }
+}
+
+// "corrupt page 7 in /tmp/.../s.db" (the space after the number keeps 7 from matching 70).
+std::string corrupt_page_message(std::uint32_t page, const std::string& file) {
+    return "corrupt page " + std::to_string(page) + " in " + file;
+}
+
+void truncate_file(const std::string& path, std::uintmax_t size) {
+    fs::resize_file(path, size);
+}
+
+}  // namespace
+
+TEST_CASE("a flipped byte in a data page is reported as corrupt page N by the read that meets it") {
+    for (JournalMode mode : {JournalMode::wal, JournalMode::rollback}) {
+        TempDir dir;
+        const auto path = dir.file("s.db");
+        const std::uint32_t pages = make_store(path, mode);
+        const std::string pristine = read_bytes(path);
+        for (std::uint32_t page : {2u, 3u, pages / 2, pages}) {
+            INFO(mode_name(mode) << ", page " << page << " of " << pages);
+            write_bytes(path, pristine);
+            flip_byte(path, page_offset(page) + 1000);
+            Store store = open_ok(path, test_key(), options_for(mode));  // page 1 is intact
+            auto scanned = scan_all(store);
+            INFO(scanned.status().to_string());
+            REQUIRE_FALSE(scanned.is_ok());
+            CHECK(scanned.status().code() == ErrorCode::corrupt);
+            CHECK_THAT(scanned.status().message(),
+                       Catch::Contains(corrupt_page_message(page, path)));
+        }
+    }
+}
+
+TEST_CASE("a flipped byte in page 1 is reported as corrupt page 1 at open") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    make_store(path, JournalMode::wal);
+    flip_byte(path, page_offset(1) + 50);  // inside the SQLite header
+    auto store = Store::open(path, test_key());
+    REQUIRE_FALSE(store.is_ok());
+    CHECK(store.status().code() == ErrorCode::corrupt);
+    CHECK_THAT(store.status().message(), Catch::Contains(corrupt_page_message(1, path)));
+}
+
+TEST_CASE("a flipped byte in a page's nonce or tag is reported as a corrupt page") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    const std::uint32_t pages = make_store(path, JournalMode::wal);
+    const std::string pristine = read_bytes(path);
+    for (std::uintmax_t at_end : {40u, 17u, 1u}) {  // nonce start, inside the tag, last tag byte
+        INFO("byte " << at_end << " from the end of page " << pages);
+        write_bytes(path, pristine);
+        flip_byte(path, page_offset(pages) + kPageBytes - at_end);
+        Store store = open_ok(path, test_key());
+        auto scanned = scan_all(store);
+        REQUIRE_FALSE(scanned.is_ok());
+        CHECK_THAT(scanned.status().message(), Catch::Contains(corrupt_page_message(pages, path)));
+    }
+}
+
+TEST_CASE("two swapped pages are reported as a corrupt page, not read in each other's place") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    const std::uint32_t pages = make_store(path, JournalMode::wal);
+    REQUIRE(pages >= 6);
+    std::string bytes = read_bytes(path);
+    const std::uint32_t a = 3;
+    const std::uint32_t b = pages - 1;
+    const std::string page_a = bytes.substr(page_offset(a), kPageBytes);
+    bytes.replace(page_offset(a), kPageBytes, bytes.substr(page_offset(b), kPageBytes));
+    bytes.replace(page_offset(b), kPageBytes, page_a);
+    write_bytes(path, bytes);
+
+    Store store = open_ok(path, test_key());
+    auto scanned = scan_all(store);
+    INFO(scanned.status().to_string());
+    REQUIRE_FALSE(scanned.is_ok());
+    CHECK(scanned.status().code() == ErrorCode::corrupt);
+    const std::string& message = scanned.status().message();
+    CHECK((message.find(corrupt_page_message(a, path)) != std::string::npos ||
+           message.find(corrupt_page_message(b, path)) != std::string::npos));
+}
+
+TEST_CASE("a page copied from another store under another key is reported as a corrupt page") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    const auto other = dir.file("other.db");
+    const std::uint32_t pages = make_store(path, JournalMode::wal);
+    make_store(other, JournalMode::wal);  // same content, its own random data key
+    std::string bytes = read_bytes(path);
+    bytes.replace(page_offset(4), kPageBytes, read_bytes(other).substr(page_offset(4), kPageBytes));
+    write_bytes(path, bytes);
+    REQUIRE(pages >= 4);
+
+    Store store = open_ok(path, test_key());
+    auto scanned = scan_all(store);
+    REQUIRE_FALSE(scanned.is_ok());
+    CHECK_THAT(scanned.status().message(), Catch::Contains(corrupt_page_message(4, path)));
+}
+
+TEST_CASE("a file truncated inside a page or inside its key header is refused at open") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    const std::uint32_t pages = make_store(path, JournalMode::wal);
+    const std::string pristine = read_bytes(path);
+    for (std::uintmax_t size :
+         {page_offset(pages) + 100, page_offset(pages / 2) + kPageBytes - 1, page_offset(1) + 1,
+          kKeyHeaderBytes - 1, kKeySlotBytes, std::uintmax_t{100}}) {
+        INFO("truncated to " << size << " bytes");
+        write_bytes(path, pristine);
+        truncate_file(path, size);
+        auto store = Store::open(path, test_key());
+        INFO(store.status().to_string());
+        REQUIRE_FALSE(store.is_ok());
+        CHECK(store.status().code() == ErrorCode::corrupt);
+        CHECK_THAT(store.status().message(), Catch::Contains("truncated"));
+    }
+}
+
+TEST_CASE("a file truncated at a page boundary fails at open or on read, never as fewer rows") {
+    for (JournalMode mode : {JournalMode::wal, JournalMode::rollback}) {
+        TempDir dir;
+        const auto path = dir.file("s.db");
+        const std::uint32_t pages = make_store(path, mode);
+        const std::string pristine = read_bytes(path);
+        // Keep 0 .. pages-1 pages: every loss, from all pages down to only the last one.
+        for (std::uint32_t kept = 0; kept < pages; ++kept) {
+            INFO(mode_name(mode) << ": truncated to " << kept << " of " << pages << " pages");
+            write_bytes(path, pristine);
+            truncate_file(path, page_offset(kept + 1));
+            auto store = Store::open(path, test_key(), options_for(mode));
+            if (!store.is_ok()) {
+                CHECK(store.status().code() == ErrorCode::corrupt);
+                continue;
+            }
+            auto scanned = scan_all(*store);
+            INFO(scanned.status().to_string());
+            REQUIRE_FALSE(scanned.is_ok());
+            CHECK(scanned.status().code() == ErrorCode::corrupt);
+        }
+        // The untouched file still reads in full: the failures above come from the truncation.
+        write_bytes(path, pristine);
+        Store store = open_ok(path, test_key(), options_for(mode));
+        auto scanned = scan_all(store);
+        REQUIRE(scanned.is_ok());
+        CHECK(*scanned == kRows);
+    }
+}
+
+TEST_CASE("an emptied store file is refused, not silently recreated as an empty store") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    make_store(path, JournalMode::wal);
+    truncate_file(path, 0);
+    auto store = Store::open(path, test_key());
+    INFO(store.status().to_string());
+    REQUIRE_FALSE(store.is_ok());
+    CHECK(store.status().code() == ErrorCode::corrupt);
+    CHECK(fs::file_size(path) == 0);  // left as found, for whoever investigates
+}
+
+TEST_CASE(
+    "a tampered WAL frame of an unindexed commit reads as torn at recovery, dropping "
+    "that transaction and every later one and keeping the earlier ones") {
+    // By design: in the WAL an authentication failure during recovery is indistinguishable from a
+    // frame torn by a crash, so recovery ends the log before it, exactly as SQLite does for a
+    // frame whose checksum fails. The store stays consistent, at the last intact commit.
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    const auto wal = path + "-wal";
+    std::vector<std::uintmax_t> wal_size_after;  // WAL bytes after commits 1, 2, 3, 4
+    {
+        Store store = open_ok(path, test_key());
+        REQUIRE(store.exec("PRAGMA wal_autocheckpoint=0").is_ok());
+        REQUIRE(
+            store.exec("CREATE TABLE note(id INTEGER PRIMARY KEY, body TEXT NOT NULL)").is_ok());
+        REQUIRE(insert_rows(store, 0, 100).is_ok());  // transaction 1: checkpointed, in the file
+        REQUIRE(store.exec("PRAGMA wal_checkpoint(TRUNCATE)").is_ok());
+        for (int transaction = 2; transaction <= 4; ++transaction) {
+            REQUIRE(insert_rows(store, transaction * 100, 100).is_ok());
+            wal_size_after.push_back(fs::file_size(wal));
+        }
+        // Leave the WAL as a crash would: committed, never checkpointed.
+        REQUIRE(sqlite3_db_config(store.handle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr) ==
+                SQLITE_OK);
+    }
+    REQUIRE(fs::file_size(wal) == wal_size_after[2]);
+    const std::uintmax_t transaction_3_first_frame = wal_size_after[0];
+    REQUIRE(wal_size_after[1] > transaction_3_first_frame);
+    flip_byte(wal, transaction_3_first_frame + 24 + 500);  // inside the frame's sealed body
+
+    Store store = open_ok(path, test_key());
+    CHECK(store.integrity_check().is_ok());
+    CHECK(query_int(store, "SELECT count(*) FROM note WHERE id < 100") == 100);
+    CHECK(query_int(store, "SELECT count(*) FROM note WHERE id BETWEEN 200 AND 299") == 100);
+    CHECK(query_int(store, "SELECT count(*) FROM note WHERE id >= 300") == 0);
+    CHECK(query_int(store, "SELECT count(*) FROM note") == 200);
+}
+
+TEST_CASE(
+    "a WAL frame tampered after readers indexed it is reported as a corrupt page of the WAL") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    Store writer = open_ok(path, test_key());
+    REQUIRE(writer.exec("PRAGMA wal_autocheckpoint=0").is_ok());
+    REQUIRE(writer.exec("CREATE TABLE note(id INTEGER PRIMARY KEY, body TEXT NOT NULL)").is_ok());
+    REQUIRE(insert_rows(writer, 0, 100).is_ok());
+    REQUIRE(writer.exec("PRAGMA wal_checkpoint(TRUNCATE)").is_ok());
+    REQUIRE(insert_rows(writer, 100, 100).is_ok());
+    // Every frame is now indexed in shared memory. Tamper with the first one that holds a table
+    // page (page 1 would already fail the reader's open, which is right too but tests less).
+    const std::string wal = read_bytes(path + "-wal");
+    std::uintmax_t frame = 32;  // after the WAL header; frames are a 24-byte header + a page
+    auto page_of = [&](std::uintmax_t at) {
+        const auto* p = reinterpret_cast<const unsigned char*>(wal.data() + at);
+        return (std::uint32_t(p[0]) << 24) | (std::uint32_t(p[1]) << 16) |
+               (std::uint32_t(p[2]) << 8) | std::uint32_t(p[3]);
+    };
+    while (frame + 24 + kPageBytes <= wal.size() && page_of(frame) == 1) frame += 24 + kPageBytes;
+    REQUIRE(frame + 24 + kPageBytes <= wal.size());
+    const std::uint32_t page = page_of(frame);
+    flip_byte(path + "-wal", frame + 24 + 500);
+
+    Store reader = open_ok(path, test_key());  // its own page cache: must read the WAL frame
+    auto scanned = scan_all(reader);
+    INFO(scanned.status().to_string());
+    REQUIRE_FALSE(scanned.is_ok());
+    CHECK(scanned.status().code() == ErrorCode::corrupt);
+    CHECK_THAT(scanned.status().message(),
+               Catch::Contains(corrupt_page_message(page, path + "-wal")));
+}
+
+TEST_CASE("a key slot failing its checksum is skipped and the other slot opens the store") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    make_store(path, JournalMode::wal);
+    const std::string pristine = read_bytes(path);
+    for (std::uintmax_t slot : {0u, 1u}) {
+        for (std::uintmax_t byte : {20u, 100u, 140u}) {  // generation, wrapped key, checksum
+            INFO("slot " << slot << ", byte " << byte);
+            write_bytes(path, pristine);
+            flip_byte(path, slot * kKeySlotBytes + byte);
+            Store store = open_ok(path, test_key());
+            CHECK(query_int(store, "SELECT count(*) FROM note") == kRows);
+        }
+    }
+}
+
+TEST_CASE("a key header with both slots damaged is refused as a corrupt key header") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    make_store(path, JournalMode::wal);
+    flip_byte(path, 100);
+    flip_byte(path, kKeySlotBytes + 140);
+    auto store = Store::open(path, test_key());
+    REQUIRE_FALSE(store.is_ok());
+    CHECK(store.status().code() == ErrorCode::corrupt);
+    CHECK_THAT(store.status().message(), Catch::Contains("corrupt key header in " + path));
+}
+
+TEST_CASE("a store whose page 1 lacks the 40 reserved bytes is refused at open") {
+    // Crafted from the parts: a valid key header and a correctly sealed page 1 of an SQLite
+    // database made without the reserve, as a build that forgot to set it would have written.
+    TempDir dir;
+    const auto plain = dir.file("plain.db");
+    {
+        sqlite3* db = nullptr;
+        REQUIRE(sqlite3_open(plain.c_str(), &db) == SQLITE_OK);
+        REQUIRE(sqlite3_exec(db, "PRAGMA page_size=4096; PRAGMA application_id=7", nullptr, nullptr,
+                             nullptr) == SQLITE_OK);
+        sqlite3_close(db);
+    }
+    std::string page = read_bytes(plain);
+    REQUIRE(page.size() == kPageBytes);
+    REQUIRE(page[20] == 0);  // no reserved bytes
+
+    const auto path = dir.file("s.db");
+    const KeySource key = test_key();
+    const auto recipe = crypto_detail::KekRecipe::fresh_for(key);
+    const Secret kek = Secret::copy_of(key.material().bytes());
+    const Secret data_key = Secret::random(crypto_detail::kDataKeyBytes);
+    {
+        const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+        REQUIRE(fd >= 0);
+        Status written = crypto_detail::write_new_header(fd, recipe, kek, data_key, path);
+        ::close(fd);
+        REQUIRE(written.is_ok());
+    }
+    auto* bytes = reinterpret_cast<std::uint8_t*>(page.data());
+    crypto_detail::seal_page(data_key.data(), bytes, bytes,
+                             crypto_detail::PageBinding::main_page(1));
+    write_bytes(path, read_bytes(path) + page);
+
+    auto store = Store::open(path, key);
+    INFO(store.status().to_string());
+    REQUIRE_FALSE(store.is_ok());
+    CHECK(store.status().code() == ErrorCode::corrupt);
+    CHECK_THAT(store.status().message(), Catch::Contains("0 reserved bytes"));
+}
+
+TEST_CASE("writing page 1 with another page size is refused and the store stays intact") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    make_store(path, JournalMode::rollback);
+    {
+        Store store = open_ok(path, test_key(), options_for(JournalMode::rollback));
+        for (const char* resize :
+             {"PRAGMA page_size=8192; VACUUM", "PRAGMA page_size=1024; VACUUM"}) {
+            INFO(resize);
+            Status refused = store.exec(resize);
+            REQUIRE_FALSE(refused.is_ok());
+            CHECK_THAT(refused.message(), Catch::Contains("40 reserved bytes"));
+            CHECK(query_int(store, "PRAGMA page_size") == 4096);
+        }
+    }
+    Store store = open_ok(path, test_key(), options_for(JournalMode::rollback));
+    CHECK(store.integrity_check().is_ok());
+    CHECK(query_int(store, "SELECT count(*) FROM note") == kRows);
+}
