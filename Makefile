@@ -18,9 +18,11 @@ $(BUILD_DIR)/CMakeCache.txt:
 build: deps $(BUILD_DIR)/CMakeCache.txt
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-# Starts the main program on its embedded default (an encrypted store under ./data).
+LISTEN ?= http://127.0.0.1:8080
+
+# Starts the server on its embedded default: an encrypted store under ./data, loopback only.
 serve: build
-	$(BUILD_DIR)/crypto/tsunagu-store-demo --data $(DATA_DIR)
+	$(BUILD_DIR)/api/tsunagu-server --data $(DATA_DIR) --listen $(LISTEN)
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600

@@ -358,7 +358,12 @@ Result<SignIn> Accounts::sign_in(const std::string& username, const std::string&
             find.reset();
         }
         if (!reuse) {
-            device = Device{random_id(), user_id, device_name.empty() ? "device" : device_name, now, now, false};
+            // A device proposes its own replica id on first sign-in, so the id its changes carry
+            // is the id the server knows it by; one already taken gets a fresh id instead.
+            const bool proposed = device_id.size() == 32 && device.id.empty() &&
+                                  device_id.find_first_not_of("0123456789abcdef") == std::string::npos;
+            device = Device{proposed ? device_id : random_id(), user_id,
+                            device_name.empty() ? "device" : device_name, now, now, false};
             auto& insert = store_.cached(
                 "INSERT INTO device(id, user_id, name, registered_at, last_seen_at) "
                 "VALUES(?1, ?2, ?3, ?4, ?4)");

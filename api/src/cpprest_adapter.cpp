@@ -40,9 +40,12 @@ std::string lower(std::string s) {
 
 class CpprestServer final : public HttpServer {
 public:
-    CpprestServer(const ListenerLimits& limits, HttpHandler handler)
-        : limits_(limits), handler_(std::move(handler)),
-          workers_(limits.worker_threads, limits.queue_capacity) {}
+    CpprestServer(const ListenerLimits& limits, HttpHandler handler, BulkClassifier is_bulk)
+        : limits_(limits), handler_(std::move(handler)), is_bulk_(std::move(is_bulk)) {
+        if (limits.worker_threads > 0) {
+            workers_ = std::make_unique<WorkerQueue>(limits.worker_threads, limits.queue_capacity);
+        }
+    }
 
     ~CpprestServer() override { stop(0); }
 
@@ -88,12 +91,12 @@ public:
         } catch (...) {
             // Closing a listener whose connections already failed is not an error worth a crash.
         }
-        workers_.drain_and_stop();
+        if (workers_) workers_->drain_and_stop();
         listener_.reset();
     }
 
     std::size_t in_flight() const override { return in_flight_.load(); }
-    std::size_t queue_depth() const override { return workers_.depth(); }
+    std::size_t queue_depth() const override { return workers_ ? workers_->depth() : 0; }
 
 private:
     struct Exchange {
@@ -147,6 +150,7 @@ private:
                     return;
                 }
                 plain.request_id = exchange->request_id;
+                const Lane lane = is_bulk_ && is_bulk_(plain) ? Lane::bulk : Lane::interactive;
                 auto job = [this, exchange, plain = std::move(plain)]() mutable {
                     HttpResponse response;
                     try {
@@ -157,7 +161,11 @@ private:
                     }
                     reply(exchange, response);
                 };
-                if (!workers_.submit(std::move(job))) {
+                if (!workers_) {
+                    job();  // inline mode: trivial handlers only
+                    return;
+                }
+                if (!workers_->submit(std::move(job), lane)) {
                     reply(exchange, HttpResponse::error(503, "busy",
                                                         "the server is at capacity; retry after a "
                                                         "short wait"));
@@ -207,7 +215,8 @@ private:
 
     ListenerLimits limits_;
     HttpHandler handler_;
-    WorkerQueue workers_;
+    BulkClassifier is_bulk_;
+    std::unique_ptr<WorkerQueue> workers_;
     std::unique_ptr<http_listener> listener_;
     std::atomic<std::size_t> in_flight_{0};
     std::atomic<bool> stopping_{false};
@@ -219,7 +228,8 @@ private:
 Result<std::unique_ptr<HttpServer>> start_http_server(const std::string& url,
                                                       const std::optional<TlsFiles>& tls,
                                                       const ListenerLimits& limits,
-                                                      HttpHandler handler) {
+                                                      HttpHandler handler,
+                                                      BulkClassifier is_bulk) {
     static std::once_flag pool_sized;
     std::call_once(pool_sized, [&] {
         // cpprestsdk's pool only moves bytes; handlers run on our own workers.
@@ -229,7 +239,7 @@ Result<std::unique_ptr<HttpServer>> start_http_server(const std::string& url,
         return Status(ErrorCode::invalid_argument,
                       "https needs --tls-cert and --tls-key (PEM files)");
     }
-    auto server = std::make_unique<CpprestServer>(limits, std::move(handler));
+    auto server = std::make_unique<CpprestServer>(limits, std::move(handler), std::move(is_bulk));
     TSUNAGU_TRY(server->open(url, tls));
     return std::unique_ptr<HttpServer>(std::move(server));
 }

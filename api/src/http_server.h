@@ -28,6 +28,7 @@ public:
 Result<std::unique_ptr<HttpServer>> start_http_server(const std::string& url,
                                                       const std::optional<TlsFiles>& tls,
                                                       const ListenerLimits& limits,
-                                                      HttpHandler handler);
+                                                      HttpHandler handler,
+                                                      BulkClassifier is_bulk = {});
 
 }  // namespace tsunagu::api

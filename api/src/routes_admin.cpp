@@ -1,6 +1,7 @@
 // Administration: users, teams, devices and the audit trail. Admins manage accounts; they read
 // no care records through these routes.
 #include "api/src/audit.h"
+#include "api/src/caseload.h"
 #include "api/src/server_core.h"
 
 namespace tsunagu::api {
@@ -16,6 +17,44 @@ Json device_json(const Device& d) {
 
 void audit(RequestContext& ctx, const std::string& action, const std::string& target) {
     (void)AuditLog::append(ctx.store, {0, ctx.now, ctx.who().user.id, ctx.who().device.id, action, target, ""});
+}
+
+// A user's own scope and their team supervisors' depend on who is in which team.
+Status refresh_team_scopes(RequestContext& ctx, const std::string& user_id,
+                           const std::vector<std::string>& teams) {
+    std::vector<std::string> affected = {user_id};
+    for (const auto& team : teams) {
+        if (team.empty()) continue;
+        auto sups = Caseloads::supervisors_of(ctx.store, team);
+        if (!sups) return sups.status();
+        affected.insert(affected.end(), sups->begin(), sups->end());
+    }
+    return Caseloads::refresh(ctx.store, ctx.upstream, affected);
+}
+
+HttpResponse put_caseload(RequestContext& ctx) {
+    auto body = parse_json_object(ctx.request.body);
+    if (!body) return error_response(body.status());
+    Status shape = check_fields(*body, {{"team_id", JsonType::string, true},
+                                        {"worker_ids", JsonType::array, true}});
+    if (!shape) return error_response(shape);
+    Caseload caseload{ctx.params["id"], (*body)["team_id"], {}};
+    for (const auto& w : (*body)["worker_ids"]) {
+        if (!w.is_string()) return HttpResponse::error(400, "invalid", "field \"worker_ids\": user ids (strings)");
+        auto user = ctx.accounts.find_user(w);
+        if (!user) return HttpResponse::error(400, "invalid", "field \"worker_ids\": no user " + w.get<std::string>());
+        if (!is_field_worker(user->role)) {
+            return HttpResponse::error(400, "invalid", "field \"worker_ids\": " + user->username +
+                                                           " is not a field worker");
+        }
+        caseload.worker_ids.push_back(w);
+    }
+    Status s = Caseloads::assign(ctx.store, ctx.upstream, caseload);
+    if (!s) return error_response(s);
+    audit(ctx, "admin.caseload_assigned", caseload.client_id);
+    return json_response(200, {{"client_id", caseload.client_id},
+                               {"team_id", caseload.team_id},
+                               {"worker_ids", caseload.worker_ids}});
 }
 
 HttpResponse create_user(RequestContext& ctx) {
@@ -36,6 +75,7 @@ HttpResponse create_user(RequestContext& ctx) {
     auto user = ctx.accounts.create_user((*body)["username"], body->value("display_name", ""), *role,
                                          body->value("team_id", ""), (*body)["password"]);
     if (!user) return error_response(user.status());
+    if (Status s = refresh_team_scopes(ctx, user->id, {user->team_id}); !s) return error_response(s);
     audit(ctx, "admin.user_created", user->id);
     return json_response(201, {{"user", user_json(*user)}});
 }
@@ -48,6 +88,8 @@ HttpResponse update_user(RequestContext& ctx) {
                                         {"team_id", JsonType::string, false}});
     if (!shape) return error_response(shape);
     const std::string& id = ctx.params["id"];
+    auto before = ctx.accounts.find_user(id);
+    if (!before) return error_response(before.status());
     Status s = with_transaction(ctx.store, [&]() -> Status {
         if (body->contains("password")) TSUNAGU_TRY(ctx.accounts.set_password(id, (*body)["password"]));
         if (body->contains("disabled")) TSUNAGU_TRY(ctx.accounts.set_disabled(id, (*body)["disabled"]));
@@ -58,6 +100,9 @@ HttpResponse update_user(RequestContext& ctx) {
     if (!s) return error_response(s);
     auto user = ctx.accounts.find_user(id);
     if (!user) return error_response(user.status());
+    if (Status refreshed = refresh_team_scopes(ctx, id, {before->team_id, user->team_id}); !refreshed) {
+        return error_response(refreshed);
+    }
     return json_response(200, {{"user", user_json(*user)}});
 }
 
@@ -93,6 +138,14 @@ std::vector<Route> admin_routes() {
              if (!id) return error_response(id.status());
              audit(ctx, "admin.team_created", *id);
              return json_response(201, {{"team", {{"id", *id}, {"name", (*body)["name"]}}}});
+         }},
+        {"PUT", "/v1/admin/clients/{id}/caseload", Access::admin, put_caseload},
+        {"GET", "/v1/admin/clients/{id}/caseload", Access::admin,
+         [](RequestContext& ctx) {
+             auto c = Caseloads::get(ctx.store, ctx.params["id"]);
+             if (!c) return error_response(c.status());
+             return json_response(200, {{"client_id", c->client_id}, {"team_id", c->team_id},
+                                        {"worker_ids", c->worker_ids}});
          }},
         {"GET", "/v1/admin/devices", Access::admin,
          [](RequestContext& ctx) {

@@ -19,7 +19,8 @@ std::vector<Route> operations_routes() {
              if (!row) return HttpResponse::error(503, "unhealthy", "the store does not answer");
              q.reset();
              return json_response(200, {{"status", "ok"}});
-         }},
+         },
+         /*read_only=*/true},
         {"GET", "/metrics", Access::anyone,
          [](RequestContext& ctx) {
              // Scraped from the machine itself; nginx does not forward /metrics.
@@ -32,7 +33,8 @@ std::vector<Route> operations_routes() {
              r.content_type = "text/plain; version=0.0.4";
              r.body = ctx.core.metrics().render(gauges.first, gauges.second);
              return r;
-         }},
+         },
+         /*read_only=*/true},
     };
 }
 

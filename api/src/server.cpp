@@ -7,6 +7,8 @@
 #include <filesystem>
 
 #include "api/src/audit.h"
+#include "api/src/caseload.h"
+#include "domain/care_schema.h"
 #include "api/src/http_server.h"
 #include "api/src/server_core.h"
 
@@ -33,7 +35,7 @@ std::string one_time_password() {
 
 class RunningServer final : public Server {
 public:
-    RunningServer(std::string url, std::unique_ptr<StorePool> pool, std::unique_ptr<ServerCore> core)
+    RunningServer(std::string url, std::unique_ptr<ConnectionPool> pool, std::unique_ptr<ServerCore> core)
         : url_(std::move(url)), pool_(std::move(pool)), core_(std::move(core)) {}
     ~RunningServer() override { stop(); }
 
@@ -49,7 +51,7 @@ public:
 
 private:
     std::string url_;
-    std::unique_ptr<StorePool> pool_;
+    std::unique_ptr<ConnectionPool> pool_;
     std::unique_ptr<ServerCore> core_;
     std::unique_ptr<HttpServer> http_;
 };
@@ -102,6 +104,9 @@ Result<StartedServer> start_server(const ServerConfig& config) {
         if (!store) return store.status();
         TSUNAGU_TRY(Accounts::create_schema(*store));
         TSUNAGU_TRY(AuditLog::create_schema(*store));
+        TSUNAGU_TRY(Caseloads::create_schema(*store));
+        auto upstream = sync::Upstream::open(*store, domain::care_schema());
+        if (!upstream) return upstream.status();
         Accounts accounts(*store, policy);
         if (!accounts.any_admin()) {
             std::string password = one_time_password();
@@ -114,17 +119,31 @@ Result<StartedServer> start_server(const ServerConfig& config) {
         }
     }
 
-    auto pool = std::make_unique<StorePool>(store_path, key_source, StoreOptions{});
+    auto pool = std::make_unique<ConnectionPool>(
+        [store_path, key_source]() -> Result<std::unique_ptr<ServerConnection>> {
+            auto key = key_source();
+            if (!key) return key.status();
+            auto store = Store::open(store_path, *key);
+            if (!store) return store.status();
+            auto connection = std::make_unique<ServerConnection>(std::move(*store));
+            auto upstream = sync::Upstream::open(connection->store, domain::care_schema());
+            if (!upstream) return upstream.status();
+            connection->upstream.emplace(std::move(*upstream));
+            return connection;
+        });
     auto core = std::make_unique<ServerCore>(*pool, policy);
     core->add_routes(operations_routes());
     core->add_routes(auth_routes());
     core->add_routes(admin_routes());
+    core->add_routes(sync_routes());
+    core->add_routes(supervisor_routes());
     core->log_requests = config.log_requests;
     ServerCore* core_ptr = core.get();
     auto running = std::make_unique<RunningServer>(config.listen_url, std::move(pool), std::move(core));
 
     auto http = start_http_server(config.listen_url, config.tls, config.limits,
-                                  [core_ptr](HttpRequest& r) { return core_ptr->handle(r); });
+                                  [core_ptr](HttpRequest& r) { return core_ptr->handle(r); },
+                                  [](const HttpRequest& r) { return r.path == "/v1/sync/pull"; });
     if (!http) return http.status();
     HttpServer* http_ptr = http->get();
     core_ptr->load_gauges = [http_ptr] {

@@ -7,34 +7,29 @@
 
 namespace tsunagu::api {
 
-// ---- StorePool --------------------------------------------------------------------------
+// ---- ConnectionPool ---------------------------------------------------------------------
 
-StorePool::StorePool(std::string path, std::function<Result<KeySource>()> key, StoreOptions options)
-    : path_(std::move(path)), key_(std::move(key)), options_(std::move(options)) {}
-
-Result<StorePool::Lease> StorePool::borrow() {
+Result<ConnectionPool::Lease> ConnectionPool::borrow() {
     {
         std::lock_guard lock(mutex_);
         if (!idle_.empty()) {
-            auto store = std::move(idle_.back());
+            auto c = std::move(idle_.back());
             idle_.pop_back();
-            return Lease(*this, std::move(store));
+            return Lease(*this, std::move(c));
         }
     }
-    auto key = key_();
-    if (!key) return key.status();
-    auto store = Store::open(path_, *key, options_);
-    if (!store) return store.status();
-    return Lease(*this, std::make_unique<Store>(std::move(*store)));
+    auto opened = open_();
+    if (!opened) return opened.status();
+    return Lease(*this, std::move(*opened));
 }
 
-void StorePool::give_back(std::unique_ptr<Store> store) {
-    if (store->in_transaction()) (void)store->rollback();  // never hand on an open transaction
+void ConnectionPool::give_back(std::unique_ptr<ServerConnection> c) {
+    if (c->store.in_transaction()) (void)c->store.rollback();  // never hand on an open transaction
     std::lock_guard lock(mutex_);
-    idle_.push_back(std::move(store));
+    idle_.push_back(std::move(c));
 }
 
-void StorePool::close_all() {
+void ConnectionPool::close_all() {
     std::lock_guard lock(mutex_);
     idle_.clear();
 }
@@ -68,7 +63,7 @@ HttpResponse error_response(const Status& status) {
 
 // ---- ServerCore -------------------------------------------------------------------------
 
-ServerCore::ServerCore(StorePool& pool, SignInPolicy policy) : pool_(pool), policy_(policy) {}
+ServerCore::ServerCore(ConnectionPool& pool, SignInPolicy policy) : pool_(pool), policy_(policy) {}
 
 void ServerCore::add_routes(std::vector<Route> routes) {
     for (auto& r : routes) routes_.push_back(std::move(r));
@@ -133,15 +128,17 @@ HttpResponse ServerCore::handle(HttpRequest& request) {
                                                     request.method + " is not allowed on " + request.path)
                               : HttpResponse::error(404, "not_found", "no such endpoint: " + request.path);
         }
+        std::unique_lock<std::mutex> writing(writer_, std::defer_lock);
+        if (!route->read_only) writing.lock();
         auto lease = pool_.borrow();
         if (!lease) {
             log_event("error", "store_unavailable",
                       {{"request_id", request.request_id}, {"error", lease.status().to_string()}});
             return HttpResponse::error(503, "unavailable", "the store is unavailable; retry shortly");
         }
-        Store& store = **lease;
+        Store& store = (*lease)->store;
         Accounts accounts(store, policy_);
-        RequestContext ctx{request, store, accounts, std::nullopt, std::move(params),
+        RequestContext ctx{request, store, *(*lease)->upstream, accounts, std::nullopt, std::move(params),
                            static_cast<std::int64_t>(std::time(nullptr)), *this};
         if (route->access != Access::anyone) {
             auto auth = accounts.authenticate(bearer_token(request), ctx.now);

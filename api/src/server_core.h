@@ -16,15 +16,24 @@
 #include "api/src/json_input.h"
 #include "api/src/observability.h"
 #include "crypto/store.h"
+#include "sync/engine.h"
 
 namespace tsunagu::api {
 
 class ServerCore;
 
+// One connection to the server's database with the sync engine's upstream over it.
+struct ServerConnection {
+    explicit ServerConnection(Store s) : store(std::move(s)) {}
+    Store store;
+    std::optional<sync::Upstream> upstream;
+};
+
 // Everything a route handler needs for one request.
 struct RequestContext {
     HttpRequest& request;
     Store& store;                       // this worker's connection, for this request only
+    sync::Upstream& upstream;           // the sync engine over that connection
     Accounts& accounts;
     std::optional<Principal> principal;  // set for routes that require sign-in
     std::map<std::string, std::string> params;  // path parameters, e.g. {"id": "..."}
@@ -48,35 +57,40 @@ struct Route {
     std::string pattern;  // "/v1/admin/devices/{id}/revoke"
     Access access;
     RouteHandler handler;
+    // Routes that may write take the server's writer lock: one writer at a time, queued in
+    // process, instead of several SQLite connections polling for the database lock with sleeps.
+    bool read_only = false;
 };
 
-// A pool of open Store connections to the server's database, one borrowed per request.
-class StorePool {
+// A pool of open connections to the server's database, one borrowed per request. Each holds
+// its own Store and Upstream: SQLite serialises writers, and the engine re-reads shared state in
+// each transaction, so connections never share mutable state in memory.
+class ConnectionPool {
 public:
-    StorePool(std::string path, std::function<Result<KeySource>()> key, StoreOptions options);
+    using Opener = std::function<Result<std::unique_ptr<ServerConnection>>()>;
+    explicit ConnectionPool(Opener open) : open_(std::move(open)) {}
     class Lease {
     public:
-        Lease(StorePool& pool, std::unique_ptr<Store> store) : pool_(&pool), store_(std::move(store)) {}
+        Lease(ConnectionPool& pool, std::unique_ptr<ServerConnection> c) : pool_(&pool), c_(std::move(c)) {}
         Lease(Lease&&) = default;
         ~Lease() {
-            if (store_) pool_->give_back(std::move(store_));
+            if (c_) pool_->give_back(std::move(c_));
         }
-        Store& operator*() { return *store_; }
+        ServerConnection& operator*() { return *c_; }
+        ServerConnection* operator->() { return c_.get(); }
 
     private:
-        StorePool* pool_;
-        std::unique_ptr<Store> store_;
+        ConnectionPool* pool_;
+        std::unique_ptr<ServerConnection> c_;
     };
     Result<Lease> borrow();
     void close_all();
 
 private:
-    void give_back(std::unique_ptr<Store> store);
-    std::string path_;
-    std::function<Result<KeySource>()> key_;
-    StoreOptions options_;
+    void give_back(std::unique_ptr<ServerConnection> c);
+    Opener open_;
     std::mutex mutex_;
-    std::vector<std::unique_ptr<Store>> idle_;
+    std::vector<std::unique_ptr<ServerConnection>> idle_;
 };
 
 // Maps a Status to the HTTP answer a client can act on.
@@ -85,7 +99,7 @@ HttpResponse json_response(int status, const Json& body);
 
 class ServerCore {
 public:
-    ServerCore(StorePool& pool, SignInPolicy policy);
+    ServerCore(ConnectionPool& pool, SignInPolicy policy);
     void add_routes(std::vector<Route> routes);
     // The adapter's entry point: never throws, always answers.
     HttpResponse handle(HttpRequest& request);
@@ -100,15 +114,18 @@ public:
 private:
     const Route* match(const HttpRequest& request, std::map<std::string, std::string>& params,
                        bool& path_known) const;
-    StorePool& pool_;
+    ConnectionPool& pool_;
     SignInPolicy policy_;
     std::vector<Route> routes_;
     Metrics metrics_;
+    std::mutex writer_;
 };
 
 // Route tables, one per concern.
 std::vector<Route> operations_routes();
 std::vector<Route> auth_routes();
 std::vector<Route> admin_routes();
+std::vector<Route> sync_routes();
+std::vector<Route> supervisor_routes();
 
 }  // namespace tsunagu::api

@@ -1,0 +1,40 @@
+// Caseloads and the scopes they give: which clients each worker holds, which area (team) each
+// client belongs to, and from those, the scope keys the sync engine filters every pull and push by.
+//   field worker: "user:<self>" and "client:<id>" of each client assigned to them
+//   supervisor:   "user:<self>", "client:<id>" of every client of their team, and
+//                 "user:<member>" of every member of their team
+//   admin:        nothing (administrators read no care records)
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "api/src/accounts.h"
+#include "crypto/store.h"
+#include "sync/engine.h"
+
+namespace tsunagu::api {
+
+struct Caseload {
+    std::string client_id;
+    std::string team_id;                 // the client's area
+    std::vector<std::string> worker_ids;  // assigned workers
+};
+
+class Caseloads {
+public:
+    static Status create_schema(Store& store);
+
+    // Replaces a client's area and assigned workers, then refreshes the scopes of everyone
+    // affected (old and new workers, supervisors of the old and new area).
+    static Status assign(Store& store, sync::Upstream& upstream, const Caseload& caseload);
+    static Result<Caseload> get(Store& store, const std::string& client_id);
+    // Scope keys of one user, computed from the tables above.
+    static Result<std::vector<std::string>> scope_keys(Store& store, const User& user);
+    // Recomputes and hands to the engine the scopes of these users.
+    static Status refresh(Store& store, sync::Upstream& upstream, const std::vector<std::string>& user_ids);
+    // The supervisors of a team.
+    static Result<std::vector<std::string>> supervisors_of(Store& store, const std::string& team_id);
+};
+
+}  // namespace tsunagu::api

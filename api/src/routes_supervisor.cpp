@@ -1,0 +1,199 @@
+// Supervisors: read their team's records with filters, review them, settle conflicts.
+// Every record they open is audited; every answer is limited to their scope.
+#include <algorithm>
+#include <set>
+
+#include "api/src/audit.h"
+#include "api/src/caseload.h"
+#include "api/src/server_core.h"
+#include "domain/care_schema.h"
+
+namespace tsunagu::api {
+namespace {
+
+Result<std::set<std::string>> scope_of(RequestContext& ctx) {
+    auto keys = Caseloads::scope_keys(ctx.store, ctx.who().user);
+    if (!keys) return keys.status();
+    return std::set<std::string>(keys->begin(), keys->end());
+}
+
+// The record, when it exists and the supervisor may see it; not_found otherwise, so that
+// records outside the scope are indistinguishable from records that do not exist.
+Result<sync::Record> visible_record(RequestContext& ctx, const std::string& id) {
+    auto scope = scope_of(ctx);
+    if (!scope) return scope.status();
+    auto record = ctx.upstream.get(id);
+    if (!record) return record.status();
+    if (!*record || !scope->count((*record)->scope_key)) {
+        return Status(ErrorCode::not_found, "no record " + id + " in your team");
+    }
+    return std::move(**record);
+}
+
+std::string newest_change(const sync::Record& r) {
+    sync::Hlc newest;
+    for (const auto& [field, v] : r.versions) newest = std::max(newest, v.hlc);
+    return newest.to_string();
+}
+
+bool matches(const sync::Record& r, const std::map<std::string, std::string>& q) {
+    auto get = [&](const char* k) -> std::string {
+        auto it = q.find(k);
+        return it == q.end() ? "" : it->second;
+    };
+    const std::string status = get("status"), owner = get("worker"), from = get("from"), to = get("to");
+    if (!status.empty() && r.fields.value("review_status", std::string("draft")) != status) return false;
+    if (!owner.empty() && r.owner != owner) return false;
+    const std::string date = r.fields.contains("date") && r.fields["date"].is_string()
+                                 ? r.fields["date"].get<std::string>()
+                                 : r.fields.value("start_date", std::string());
+    if (!from.empty() && (date.empty() || date < from)) return false;
+    if (!to.empty() && (date.empty() || date > to)) return false;
+    return true;
+}
+
+HttpResponse list_records(RequestContext& ctx) {
+    auto scope = scope_of(ctx);
+    if (!scope) return error_response(scope.status());
+    auto& q = ctx.request.query;
+    std::vector<std::string> collections;
+    if (q.count("collection")) {
+        if (!domain::care_schema().find(q["collection"])) {
+            return HttpResponse::error(400, "invalid", "query parameter \"collection\": no such record type");
+        }
+        collections.push_back(q["collection"]);
+    } else {
+        for (const auto& c : domain::care_schema().collections) collections.push_back(c.name);
+    }
+    std::vector<std::pair<std::string, Json>> rows;
+    std::map<std::string, int> counts;
+    for (const auto& collection : collections) {
+        auto records = ctx.upstream.list(collection);
+        if (!records) return error_response(records.status());
+        for (const auto& r : *records) {
+            if (!scope->count(r.scope_key)) continue;
+            ++counts[r.fields.value("review_status", std::string("draft"))];
+            if (!matches(r, q)) continue;
+            // Listing shows what a supervisor needs to pick a record, never free-text content.
+            Json row = {{"id", r.id},
+                        {"collection", r.collection},
+                        {"owner", r.owner},
+                        {"review_status", r.fields.value("review_status", std::string("draft"))},
+                        {"date", r.fields.value("date", r.fields.value("start_date", std::string()))},
+                        {"client", r.fields.value("client", std::string())},
+                        {"conflicts", r.conflicts.size()},
+                        {"updated", newest_change(r)}};
+            rows.emplace_back(newest_change(r), std::move(row));
+        }
+    }
+    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    Json list = Json::array();
+    for (auto& [_, row] : rows) list.push_back(std::move(row));
+    return json_response(200, {{"records", list}, {"counts", counts}});
+}
+
+HttpResponse read_record(RequestContext& ctx) {
+    auto record = visible_record(ctx, ctx.params["id"]);
+    if (!record) return error_response(record.status());
+    auto history = ctx.upstream.history(record->id);
+    if (!history) return error_response(history.status());
+    (void)AuditLog::append(ctx.store, {0, ctx.now, ctx.who().user.id, ctx.who().device.id, "record.read",
+                                       record->id, ""});
+    Json out = {{"record", *record}, {"history", *history}};
+    return json_response(200, out);
+}
+
+HttpResponse review(RequestContext& ctx) {
+    auto body = parse_json_object(ctx.request.body);
+    if (!body) return error_response(body.status());
+    Status shape = check_fields(*body, {{"decision", JsonType::string, true}, {"comment", JsonType::string, false}});
+    if (!shape) return error_response(shape);
+    const std::string decision = (*body)["decision"];
+    if (decision != "approve" && decision != "return") {
+        return HttpResponse::error(400, "invalid", "field \"decision\": approve or return");
+    }
+    const std::string comment = body->value("comment", "");
+    if (decision == "return" && comment.empty()) {
+        return HttpResponse::error(400, "invalid", "field \"comment\": say what to fix when returning a record");
+    }
+    auto record = visible_record(ctx, ctx.params["id"]);
+    if (!record) return error_response(record.status());
+    if (record->collection == "client") {
+        return HttpResponse::error(400, "invalid", "client records are not reviewed");
+    }
+    const std::string status = record->fields.value("review_status", std::string("draft"));
+    if (status != "submitted") {
+        return HttpResponse::error(409, "not_submitted",
+                                   "only submitted records can be reviewed; this one is " + status);
+    }
+    Json fields = {{"review_status", decision == "approve" ? "approved" : "returned"},
+                   {"review_comment", comment.empty() ? Json() : Json(comment)}};
+    Status s = ctx.upstream.update(ctx.who().user.id, record->id, fields);
+    if (!s) return error_response(s);
+    (void)AuditLog::append(ctx.store, {0, ctx.now, ctx.who().user.id, ctx.who().device.id,
+                                       "record.review", record->id, decision});
+    return json_response(200, {{"id", record->id}, {"review_status", fields["review_status"]}});
+}
+
+HttpResponse list_conflicts(RequestContext& ctx) {
+    auto scope = scope_of(ctx);
+    if (!scope) return error_response(scope.status());
+    auto conflicts = ctx.upstream.conflicts();
+    if (!conflicts) return error_response(conflicts.status());
+    Json list = Json::array();
+    std::map<std::string, bool> visible;
+    for (const auto& c : *conflicts) {
+        if (!visible.count(c.record)) {
+            auto r = ctx.upstream.get(c.record);
+            visible[c.record] = r && *r && scope->count((*r)->scope_key);
+        }
+        if (visible[c.record]) list.push_back(c);
+    }
+    return json_response(200, {{"conflicts", list}});
+}
+
+HttpResponse resolve_conflict(RequestContext& ctx) {
+    auto body = parse_json_object(ctx.request.body);
+    if (!body) return error_response(body.status());
+    Status shape = check_fields(*body, {{"record", JsonType::string, true},
+                                        {"field", JsonType::string, false},
+                                        {"value", JsonType::any, false},
+                                        {"deletion", JsonType::string, false}});
+    if (!shape) return error_response(shape);
+    auto record = visible_record(ctx, (*body)["record"]);
+    if (!record) return error_response(record.status());
+    Status s;
+    if (body->contains("deletion")) {
+        const std::string how = (*body)["deletion"];
+        if (how != "keep_deleted" && how != "restore") {
+            return HttpResponse::error(400, "invalid", "field \"deletion\": keep_deleted or restore");
+        }
+        s = ctx.upstream.resolve_deletion(ctx.who().user.id, record->id,
+                                          how == "restore" ? sync::DeletionResolution::restore
+                                                           : sync::DeletionResolution::keep_deleted);
+    } else {
+        if (!body->contains("field") || !body->contains("value")) {
+            return HttpResponse::error(400, "invalid", "give \"field\" and \"value\", or \"deletion\"");
+        }
+        s = ctx.upstream.resolve(ctx.who().user.id, record->id, (*body)["field"].get<std::string>(),
+                                 (*body)["value"]);
+    }
+    if (!s) return error_response(s);
+    (void)AuditLog::append(ctx.store, {0, ctx.now, ctx.who().user.id, ctx.who().device.id,
+                                       "conflict.resolve", record->id, ""});
+    return json_response(200, {{"resolved", true}});
+}
+
+}  // namespace
+
+std::vector<Route> supervisor_routes() {
+    return {
+        {"GET", "/v1/records", Access::supervisor, list_records},
+        {"GET", "/v1/records/{id}", Access::supervisor, read_record},
+        {"POST", "/v1/records/{id}/review", Access::supervisor, review},
+        {"GET", "/v1/conflicts", Access::supervisor, list_conflicts},
+        {"POST", "/v1/conflicts/resolve", Access::supervisor, resolve_conflict},
+    };
+}
+
+}  // namespace tsunagu::api

@@ -1,0 +1,156 @@
+// Sync: push a batch of change sets, pull pages after a cursor, read the schema.
+// The replica and user of every request are the session's device and user, never the body's.
+#include <algorithm>
+
+#include "api/src/audit.h"
+#include "api/src/caseload.h"
+#include "api/src/server_core.h"
+#include "domain/care_schema.h"
+#include "sync/protocol.h"
+
+namespace tsunagu::api {
+namespace {
+
+constexpr std::size_t kMaxPushChanges = 1000;
+constexpr std::size_t kMaxPullLimit = 5000;
+
+// Administrators manage accounts; they hold and write no care records.
+bool holds_care_records(const Principal& p) { return p.user.role != Role::admin; }
+
+HttpResponse no_care_records() {
+    return HttpResponse::error(403, "forbidden",
+                               "administrators hold no care records; sign in as a worker or supervisor");
+}
+
+// A client created on a worker's device joins that worker's caseload and area before the push,
+// so the worker can keep recording about them offline. An existing client is never reassigned.
+Status adopt_new_clients(RequestContext& ctx, const sync::PushBatch& batch) {
+    std::vector<std::string> added;
+    for (const auto& change : batch.changes) {
+        if (change.collection != "client" || !change.create) continue;
+        auto existing = Caseloads::get(ctx.store, change.record);
+        if (!existing) return existing.status();
+        if (!existing->team_id.empty() || !existing->worker_ids.empty()) continue;
+        Caseload caseload{change.record, ctx.who().user.team_id, {}};
+        if (is_field_worker(ctx.who().user.role)) caseload.worker_ids.push_back(ctx.who().user.id);
+        if (caseload.team_id.empty() && caseload.worker_ids.empty()) continue;
+        TSUNAGU_TRY(Caseloads::assign(ctx.store, ctx.upstream, caseload));
+    }
+    return Status::ok();
+}
+
+std::string record_list(const std::vector<std::string>& ids) {
+    Json list = ids;
+    return list.dump();
+}
+
+HttpResponse push(RequestContext& ctx) {
+    if (!holds_care_records(ctx.who())) return no_care_records();
+    auto body = parse_json_object(ctx.request.body, 24);
+    if (!body) return error_response(body.status());
+    Status shape = check_fields(*body, {{"changes", JsonType::array, true}});
+    if (!shape) return error_response(shape);
+    if ((*body)["changes"].size() > kMaxPushChanges) {
+        return HttpResponse::error(413, "batch_too_large",
+                                   "a push carries at most " + std::to_string(kMaxPushChanges) +
+                                       " change sets; push in smaller batches");
+    }
+    Json wire = {{"replica", ctx.who().device.id}, {"user", ctx.who().user.id}, {"changes", (*body)["changes"]}};
+    auto batch = sync::parse_push_batch(wire);
+    if (!batch) return error_response(batch.status());
+    if (Status adopted = adopt_new_clients(ctx, *batch); !adopted) return error_response(adopted);
+
+    auto result = ctx.upstream.push(*batch);
+    if (!result) return error_response(result.status());
+    std::size_t accepted = 0, refused = 0;
+    std::vector<std::string> records;
+    for (const auto& o : result->outcomes) {
+        if (o.status == sync::PushStatus::refused) ++refused;
+        else ++accepted;
+        records.push_back(o.record);
+    }
+    ctx.core.metrics().add_changes_pushed(accepted);
+    (void)AuditLog::append(ctx.store, {0, ctx.now, ctx.who().user.id, ctx.who().device.id, "sync.push",
+                                       "", record_list(records)});
+    Json out = *result;
+    return json_response(200, out);
+}
+
+Result<std::int64_t> integer_parameter(const HttpRequest& r, const std::string& name, std::int64_t fallback,
+                                       std::int64_t lo, std::int64_t hi) {
+    auto it = r.query.find(name);
+    if (it == r.query.end()) return fallback;
+    try {
+        std::size_t used = 0;
+        const long long v = std::stoll(it->second, &used);
+        if (used != it->second.size() || v < lo || v > hi) throw std::out_of_range(name);
+        return static_cast<std::int64_t>(v);
+    } catch (const std::exception&) {
+        return Status(ErrorCode::validation, "query parameter \"" + name + "\": must be an integer from " +
+                                                 std::to_string(lo) + " to " + std::to_string(hi));
+    }
+}
+
+HttpResponse pull(RequestContext& ctx) {
+    if (!holds_care_records(ctx.who())) return no_care_records();
+    sync::PullRequest request;
+    if (ctx.request.method == "GET") {
+        auto after = integer_parameter(ctx.request, "after", 0, 0, INT64_MAX);
+        if (!after) return error_response(after.status());
+        auto limit = integer_parameter(ctx.request, "limit", 1000, 1, kMaxPullLimit);
+        if (!limit) return error_response(limit.status());
+        request.after = *after;
+        request.limit = static_cast<std::size_t>(*limit);
+        request.outbox_floor = *after;
+    } else {
+        auto body = parse_json_object(ctx.request.body);
+        if (!body) return error_response(body.status());
+        Status shape = check_fields(*body, {{"after", JsonType::integer, true},
+                                            {"limit", JsonType::integer, false},
+                                            {"sent", JsonType::array, false},
+                                            {"outbox_floor", JsonType::integer, false}});
+        if (!shape) return error_response(shape);
+        Json wire = *body;
+        wire["replica"] = ctx.who().device.id;
+        wire["user"] = ctx.who().user.id;
+        if (!wire.contains("limit")) wire["limit"] = 1000;
+        if (!wire.contains("sent")) wire["sent"] = Json::array();
+        if (!wire.contains("outbox_floor")) wire["outbox_floor"] = wire["after"];
+        auto parsed = sync::parse_pull_request(wire);
+        if (!parsed) return error_response(parsed.status());
+        request = std::move(*parsed);
+        if (request.after < 0 || request.limit < 1 || request.limit > kMaxPullLimit) {
+            return HttpResponse::error(400, "invalid", "after must be >= 0 and limit from 1 to 5000");
+        }
+    }
+    request.replica = ctx.who().device.id;
+    request.user = ctx.who().user.id;
+    auto page = ctx.upstream.pull(request);
+    if (!page) return error_response(page.status());
+    std::vector<std::string> records;
+    records.reserve(page->records.size());
+    for (const auto& r : page->records) records.push_back(r.id);
+    ctx.core.metrics().add_changes_pulled(page->records.size());
+    (void)AuditLog::append(ctx.store, {0, ctx.now, ctx.who().user.id, ctx.who().device.id, "sync.pull",
+                                       "", record_list(records)});
+    Json out = *page;
+    return json_response(200, out);
+}
+
+}  // namespace
+
+std::vector<Route> sync_routes() {
+    return {
+        {"POST", "/v1/sync/push", Access::signed_in, push},
+        {"GET", "/v1/sync/pull", Access::signed_in, pull},
+        {"POST", "/v1/sync/pull", Access::signed_in, pull},
+        {"GET", "/v1/sync/schema", Access::signed_in,
+         [](RequestContext&) {
+             HttpResponse r;
+             r.body = domain::care_schema_json();
+             return r;
+         }},
+    };
+}
+
+}  // namespace tsunagu::api

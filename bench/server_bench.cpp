@@ -1,0 +1,350 @@
+// server_bench: how fast is tsunagu-server, next to a bare HTTP echo on the same adapter, and does
+// a small push stay fast while hundreds of devices do their initial sync?
+//
+// In one run:
+//  1. N simulated devices (default 50) each push a batch of 10 home visits (about 500 bytes each)
+//     then pull after their cursor, in a loop, for --seconds: changes/s, requests/s, p50/p99 and
+//     the server's peak RSS;
+//  2. the same request mix against a bare echo endpoint (the cpprestsdk listener answering inline
+//     with the body it got), in a separate process too: the ratio of the two request rates;
+//  3. the morning rush: 300 devices do their initial pull at once while one more device pushes
+//     small batches: that device's p99 latency during the rush.
+//
+// Usage: server_bench [--json] [--devices N] [--seconds S] [--rush N]
+//        server_bench --echo PORT   (internal: the echo endpoint process)
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "api/src/http_server.h"
+#include "clients/src/http_transport.h"
+#include "support/server_process.h"
+#include "support/temp_dir.h"
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+using tsunagu::client::HttpTransport;
+using tsunagu::client::make_http_transport;
+
+namespace {
+
+std::string hex_id() {
+    static std::mt19937_64 rng{std::random_device{}()};
+    static std::mutex m;
+    std::lock_guard lock(m);
+    char buf[33];
+    std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(rng()),
+                  static_cast<unsigned long long>(rng()));
+    return buf;
+}
+
+struct Latencies {
+    std::mutex m;
+    std::vector<double> ms;
+    void add(double v) {
+        std::lock_guard lock(m);
+        ms.push_back(v);
+    }
+    double percentile(double p) {
+        std::lock_guard lock(m);
+        if (ms.empty()) return 0;
+        std::sort(ms.begin(), ms.end());
+        return ms[std::min(ms.size() - 1, static_cast<std::size_t>(p * static_cast<double>(ms.size())))];
+    }
+};
+
+// One signed-in device: its transport, token, device id and user id.
+struct Session {
+    std::unique_ptr<HttpTransport> http;
+    std::string token, device_id, user_id, client_id;
+    std::int64_t cursor = 0;
+    std::int64_t clock_ms = 1'750'000'000'000;
+
+    tsunagu::Result<tsunagu::client::HttpAnswer> call(const std::string& method, const std::string& path,
+                                                      const std::string& body) {
+        return http->send(method, path, body, {{"Authorization", "Bearer " + token}});
+    }
+};
+
+Session sign_in(const std::string& url, const std::string& user, const std::string& password) {
+    Session s;
+    s.http = make_http_transport(url);
+    auto r = s.http->send("POST", "/v1/auth/sign-in",
+                          json{{"username", user}, {"password", password}, {"device_name", "bench"},
+                               {"device_id", hex_id()}}.dump(), {});
+    if (!r || r->status != 200) {
+        std::fprintf(stderr, "server_bench: sign-in of %s failed\n", user.c_str());
+        std::exit(1);
+    }
+    json body = json::parse(r->body);
+    s.token = body["token"];
+    s.device_id = body["device_id"];
+    s.user_id = body["user"]["id"];
+    return s;
+}
+
+json change_set(Session& s, const std::string& collection, const std::string& record, json fields) {
+    return {{"id", hex_id()}, {"collection", collection}, {"record", record},
+            {"hlc", std::to_string(++s.clock_ms) + "-0"}, {"replica", s.device_id}, {"user", s.user_id},
+            {"schema", 1}, {"create", true}, {"set", std::move(fields)}};
+}
+
+json home_visit(const std::string& client, int i) {
+    return {{"client", client},
+            {"date", "2020-06-" + std::to_string(10 + i % 18)},
+            {"duration_min", 30 + i % 60},
+            {"purpose", "check_in"},
+            {"observations", std::string(300, 'o')},
+            {"risk_flags", json::array({"isolation"})},
+            {"next_visit", "2020-07-01"},
+            {"review_status", "submitted"}};
+}
+
+// The push body of one batch of `n` visits (the first batch of a session also creates its client).
+std::string push_body(Session& s, int n) {
+    json changes = json::array();
+    if (s.client_id.empty()) {
+        s.client_id = hex_id();
+        changes.push_back(change_set(s, "client", s.client_id, {{"pseudonym", "B-" + s.client_id.substr(0, 6)}, {"area", "bench"}}));
+    }
+    for (int i = 0; i < n; ++i) changes.push_back(change_set(s, "home_visit", hex_id(), home_visit(s.client_id, i)));
+    return json{{"changes", changes}}.dump();
+}
+
+double since_ms(Clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+struct LoadResult {
+    double seconds = 0;
+    std::uint64_t requests = 0, changes = 0, errors = 0;
+    double p50 = 0, p99 = 0;
+};
+
+// Each device: push a batch of 10, then pull after its cursor; repeat until the time is up.
+LoadResult run_devices(std::vector<Session>& sessions, double seconds, bool echo) {
+    std::atomic<std::uint64_t> requests{0}, changes{0}, errors{0};
+    Latencies lat;
+    const auto start = Clock::now();
+    const auto stop_at = start + std::chrono::duration<double>(seconds);
+    std::vector<std::thread> threads;
+    for (auto& s : sessions) {
+        threads.emplace_back([&, sp = &s] {
+            Session& d = *sp;
+            while (Clock::now() < stop_at) {
+                auto t = Clock::now();
+                auto pushed = d.call("POST", echo ? "/echo" : "/v1/sync/push", push_body(d, 10));
+                lat.add(since_ms(t));
+                ++requests;
+                if (!pushed || pushed->status != 200) { ++errors; continue; }
+                changes += 10;
+                t = Clock::now();
+                auto pulled = d.call("POST", echo ? "/echo" : "/v1/sync/pull",
+                                     json{{"after", d.cursor}, {"limit", 500}}.dump());
+                lat.add(since_ms(t));
+                ++requests;
+                if (!pulled || pulled->status != 200) { ++errors; continue; }
+                if (!echo) d.cursor = json::parse(pulled->body)["next"].get<std::int64_t>();
+            }
+        });
+    }
+    for (auto& t : threads) t.join();
+    LoadResult r;
+    r.seconds = since_ms(start) / 1000.0;
+    r.requests = requests;
+    r.changes = changes;
+    r.errors = errors;
+    r.p50 = lat.percentile(0.50);
+    r.p99 = lat.percentile(0.99);
+    return r;
+}
+
+double peak_rss_mb(pid_t pid) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+    }
+    return 0;
+}
+
+int run_echo(int port) {
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+    tsunagu::api::ListenerLimits limits;
+    limits.worker_threads = 0;  // bare: answer inline, on the listener's own threads
+    auto server = tsunagu::api::start_http_server(
+        "http://127.0.0.1:" + std::to_string(port), std::nullopt, limits,
+        [](tsunagu::api::HttpRequest& r) {
+            tsunagu::api::HttpResponse out;
+            out.body = std::move(r.body);
+            return out;
+        });
+    if (!server) return 1;
+    std::printf("tsunagu-server listening on echo\n");
+    std::fflush(stdout);
+    int sig = 0;
+    sigwait(&stop, &sig);
+    (*server)->stop(0);
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    bool as_json = false;
+    int devices = 50, rush = 300;
+    double seconds = 10;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--echo" && i + 1 < argc) return run_echo(std::atoi(argv[i + 1]));
+        if (a == "--json") as_json = true;
+        else if (a == "--devices" && i + 1 < argc) devices = std::atoi(argv[++i]);
+        else if (a == "--seconds" && i + 1 < argc) seconds = std::atof(argv[++i]);
+        else if (a == "--rush" && i + 1 < argc) rush = std::atoi(argv[++i]);
+    }
+    signal(SIGPIPE, SIG_IGN);
+    tsunagu::testing::TempDir dir("tsunagu-server-bench");
+    tsunagu::testing::ServerProcess server(TSUNAGU_SERVER_PATH, dir.file("data"), dir.file("server.log"));
+    server.start({"--quiet"});
+    const std::string url = server.url();
+
+    // Accounts: one team, a worker per simulated device (each with their own client and visits).
+    Session admin = sign_in(url, "admin", server.admin_password());
+    auto answer = admin.call("POST", "/v1/admin/teams", json{{"name", "Bench"}}.dump());
+    const std::string team = json::parse(answer->body)["team"]["id"];
+    const int workers = std::max(devices, 30) + 1;
+    for (int i = 0; i < workers; ++i) {
+        (void)admin.call("POST", "/v1/admin/users",
+                   json{{"username", "w" + std::to_string(i)}, {"role", "peer_supporter"}, {"team_id", team},
+                        {"password", "bench-password-" + std::to_string(i)}}.dump());
+    }
+    auto sign_in_all = [&](int count, int first_user, int users) {
+        std::vector<Session> sessions(static_cast<std::size_t>(count));
+        std::vector<std::thread> threads;
+        std::atomic<int> next{0};
+        for (int t = 0; t < 4; ++t) {
+            threads.emplace_back([&] {
+                for (int i = next++; i < count; i = next++) {
+                    const int u = first_user + i % users;
+                    sessions[static_cast<std::size_t>(i)] =
+                        sign_in(url, "w" + std::to_string(u), "bench-password-" + std::to_string(u));
+                }
+            });
+        }
+        for (auto& t : threads) t.join();
+        return sessions;
+    };
+
+    // 1. the sync mix against the real server.
+    std::vector<Session> sessions = sign_in_all(devices, 0, devices);
+    LoadResult sync = run_devices(sessions, seconds, false);
+    const double rss = peak_rss_mb(server.pid());
+
+    // 2. the same mix against the bare echo endpoint, in its own process.
+    tsunagu::testing::ServerProcess echo_process(argv[0], "", dir.file("echo.log"));
+    const int echo_port = tsunagu::testing::free_port();
+    pid_t echo_pid = ::fork();
+    if (echo_pid == 0) {
+        ::execl(argv[0], argv[0], "--echo", std::to_string(echo_port).c_str(), static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    std::vector<Session> echo_sessions(static_cast<std::size_t>(devices));
+    for (std::size_t i = 0; i < echo_sessions.size(); ++i) {
+        echo_sessions[i].http = make_http_transport("http://127.0.0.1:" + std::to_string(echo_port));
+        echo_sessions[i].device_id = sessions[i].device_id;
+        echo_sessions[i].user_id = sessions[i].user_id;
+    }
+    LoadResult echo = run_devices(echo_sessions, seconds, true);
+    ::kill(echo_pid, SIGTERM);
+    ::waitpid(echo_pid, nullptr, 0);
+
+    // 3. the morning rush: `rush` devices pull everything at once; one more pushes small batches.
+    std::vector<Session> rushing = sign_in_all(rush, 0, std::max(devices, 30));
+    Session pusher = sign_in(url, "w" + std::to_string(workers - 1), "bench-password-" + std::to_string(workers - 1));
+    std::atomic<bool> rush_done{false};
+    Latencies push_latency;
+    std::thread pushing([&] {
+        while (!rush_done) {
+            auto t = Clock::now();
+            auto pushed = pusher.call("POST", "/v1/sync/push", push_body(pusher, 3));
+            if (!pushed || pushed->status != 200) std::fprintf(stderr, "server_bench: a rush push failed\n");
+            push_latency.add(since_ms(t));
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+    });
+    const auto rush_start = Clock::now();
+    std::vector<std::thread> pulls;
+    std::atomic<std::uint64_t> rush_records{0};
+    for (auto& s : rushing) {
+        pulls.emplace_back([&, sp = &s] {
+            bool more = true;
+            while (more) {
+                auto page = sp->call("POST", "/v1/sync/pull", json{{"after", sp->cursor}, {"limit", 500}}.dump());
+                if (!page || page->status != 200) break;
+                json body = json::parse(page->body);
+                sp->cursor = body["next"];
+                more = body["more"];
+                rush_records += body["records"].size();
+            }
+        });
+    }
+    for (auto& t : pulls) t.join();
+    const double rush_seconds = since_ms(rush_start) / 1000.0;
+    rush_done = true;
+    pushing.join();
+
+    const double changes_per_s = static_cast<double>(sync.changes) / sync.seconds;
+    const double requests_per_s = static_cast<double>(sync.requests) / sync.seconds;
+    const double echo_per_s = static_cast<double>(echo.requests) / echo.seconds;
+    std::printf("sync mix, %d devices, %.1f s: %.0f changes/s, %.0f requests/s, p50 %.1f ms, p99 %.1f ms, "
+                "%llu errors\n",
+                devices, sync.seconds, changes_per_s, requests_per_s, sync.p50, sync.p99,
+                static_cast<unsigned long long>(sync.errors));
+    std::printf("server peak RSS: %.1f MB\n", rss);
+    std::printf("bare echo, same mix: %.0f requests/s, p50 %.1f ms, p99 %.1f ms\n", echo_per_s, echo.p50, echo.p99);
+    std::printf("sync / echo request rate: %.2f (target >= 0.70)\n", requests_per_s / echo_per_s);
+    std::printf("morning rush: %d devices pulled %llu records in %.1f s; a pushing device's p99: %.1f ms "
+                "(p50 %.1f ms, target p99 < 1000 ms)\n",
+                rush, static_cast<unsigned long long>(rush_records.load()), rush_seconds,
+                push_latency.percentile(0.99), push_latency.percentile(0.5));
+    if (as_json) {
+        json out = {{"devices", devices},
+                    {"changes_per_s", changes_per_s},
+                    {"requests_per_s", requests_per_s},
+                    {"p50_ms", sync.p50},
+                    {"p99_ms", sync.p99},
+                    {"rss_mb", rss},
+                    {"echo_requests_per_s", echo_per_s},
+                    {"echo_ratio", requests_per_s / echo_per_s},
+                    {"rush_devices", rush},
+                    {"rush_seconds", rush_seconds},
+                    {"rush_push_p99_ms", push_latency.percentile(0.99)}};
+        std::printf("%s\n", out.dump().c_str());
+    }
+    if (std::getenv("TSUNAGU_BENCH_METRICS")) {
+        auto metrics = make_http_transport(url)->send("GET", "/metrics", "", {});
+        if (metrics) std::fprintf(stderr, "%s", metrics->body.c_str());
+    }
+    server.stop(SIGTERM);
+    return 0;
+}

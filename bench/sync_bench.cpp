@@ -1,0 +1,420 @@
+// sync_bench: what does the sync engine cost over plain storage? In one process:
+//  - apply: 100k change sets (60% new records of ten fields, about 500 bytes; 40% edits of one to
+//    three fields of existing records) pushed to an upstream on the encrypted store, in batches of
+//    500 (one transaction each), as ten devices would;
+//  - pull: every resulting record pulled into a fresh device replica on the encrypted store, in
+//    pages of 1,000 (each applied with its cursor in one transaction); and the same pull carried
+//    through the JSON wire form, as the server will;
+//  - baselines: the same rows (one per change set: its id, record id, collection and JSON values;
+//    one per pulled record) inserted with plain SQLite in the same batches, with the store's
+//    settings (page_size 4096, WAL, synchronous=FULL), and through the encrypted store.
+//
+// Usage: sync_bench [--json] [--changes N] [--dir FOLDER]
+// Prints readable lines; with --json, one JSON object on the last line, each cost ratio (elapsed
+// time over the baseline's; 1.0 = no overhead) under a key ending in "_ratio".
+#include <sqlite3.h>
+#include <sys/resource.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "crypto/store.h"
+#include "sync/engine.h"
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using namespace tsunagu;
+using namespace tsunagu::sync;
+
+namespace {
+
+constexpr std::size_t kBatch = 500;
+// Every connection, baselines included, gets a 64 MiB page cache, so that no batch spills dirty
+// pages into the WAL mid-transaction: on the encrypted store, a transaction that rewrites a page it
+// had already spilled currently leaves a WAL frame that fails authentication ("corrupt page N in
+// ...-wal"; reported with a reproduction). Same setting on both sides, so the ratios stay fair.
+constexpr const char* kCacheSize = "PRAGMA cache_size=-65536";
+constexpr std::size_t kPage = 1000;
+constexpr int kDevices = 10;
+
+[[noreturn]] void fail(const std::string& what) {
+    std::fprintf(stderr, "sync_bench: %s\n", what.c_str());
+    std::exit(1);
+}
+template <typename T>
+T must(Result<T> r, const char* doing) {
+    if (!r) fail(std::string(doing) + ": " + r.status().to_string());
+    return std::move(r).value();
+}
+void must(const Status& s, const char* doing) {
+    if (!s) fail(std::string(doing) + ": " + s.to_string());
+}
+
+double seconds_since(Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+long peak_rss_mb() {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return usage.ru_maxrss / 1024;
+}
+
+// ---- the workload ------------------------------------------------------------------------------
+
+Schema bench_schema() {
+    Schema schema;
+    CollectionSchema visit{"home_visit", {}, {ScopeRule::Kind::field, "client", "client:"}, 1};
+    visit.fields = {
+        {.name = "date", .type = FieldType::date, .required = true},
+        {.name = "client", .type = FieldType::reference, .target = "client"},
+        {.name = "visitor", .type = FieldType::string},
+        {.name = "duration_min", .type = FieldType::integer, .min = 1, .max = 1440},
+        {.name = "purpose", .type = FieldType::enumeration, .choices = {"post_discharge", "crisis_follow_up", "check_in"}},
+        {.name = "observations", .type = FieldType::text, .max = 4000},
+        {.name = "risk_flags", .type = FieldType::list, .max = 5, .choices = {"self_harm", "housing", "medication", "isolation"},
+         .item = FieldType::enumeration},
+        {.name = "next_visit", .type = FieldType::date},
+        {.name = "location", .type = FieldType::string},
+        {.name = "follow_up", .type = FieldType::enumeration, .choices = {"none", "phone", "visit", "referral"}},
+    };
+    schema.collections = {visit};
+    return schema;
+}
+
+struct Workload {
+    std::vector<std::string> devices;
+    std::vector<PushBatch> batches;  // as the devices push them
+    std::size_t records = 0;
+};
+
+class Generator {
+public:
+    explicit Generator(std::uint64_t seed) : rng_(seed) {}
+
+    std::string id() {
+        static constexpr char kHex[] = "0123456789abcdef";
+        std::string out(32, '0');
+        for (char& c : out) c = kHex[rng_() & 15];
+        return out;
+    }
+    int below(int n) { return static_cast<int>(rng_() % static_cast<std::uint64_t>(n)); }
+
+    std::string words(std::size_t length) {
+        static const char* kWords[] = {"client", "calm", "visit", "reported", "sleep", "better", "meds",
+                                       "taken", "family", "present", "follow", "up", "anxious", "walk",
+                                       "talked", "about", "work", "plan"};
+        std::string out;
+        while (out.size() < length) {
+            out += kWords[below(18)];
+            out += ' ';
+        }
+        out.resize(length);
+        return out;
+    }
+
+    Json value_of(const std::string& field) {
+        if (field == "date" || field == "next_visit") {
+            char date[11];
+            std::snprintf(date, sizeof date, "2020-%02d-%02d", 1 + below(12), 1 + below(28));
+            return date;
+        }
+        if (field == "client") return id();
+        if (field == "visitor") return "worker-" + id().substr(0, 8);
+        if (field == "duration_min") return 5 + below(120);
+        if (field == "purpose") return std::vector<std::string>{"post_discharge", "crisis_follow_up", "check_in"}[below(3)];
+        if (field == "observations") return words(200 + below(150));
+        if (field == "risk_flags") return below(2) ? Json::array({"housing"}) : Json::array();
+        if (field == "location") return "area " + std::to_string(below(6));
+        return std::vector<std::string>{"none", "phone", "visit", "referral"}[below(4)];
+    }
+
+private:
+    std::mt19937_64 rng_;
+};
+
+// 60% creates, 40% edits of one to three fields of a random existing record, with correct bases.
+Workload make_workload(std::size_t changes, const Schema& schema) {
+    Generator g(20261125);
+    Workload w;
+    for (int d = 0; d < kDevices; ++d) w.devices.push_back(g.id());
+    const auto& fields = schema.collections[0].fields;
+    struct Known {
+        std::string id;
+        std::array<std::string, 10> version;  // per field: the change set that wrote it
+    };
+    std::vector<Known> known;
+    known.reserve(changes);
+    const std::int64_t start_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count() -
+        static_cast<std::int64_t>(changes) - 3'600'000;
+    for (std::size_t i = 0; i < changes; ++i) {
+        if (i % kBatch == 0) {
+            const std::string& device = w.devices[(i / kBatch) % kDevices];
+            w.batches.push_back({device, "worker", 0, {}});
+        }
+        PushBatch& batch = w.batches.back();
+        ChangeSet c;
+        c.id = g.id();
+        c.collection = "home_visit";
+        c.hlc = Hlc{start_ms + static_cast<std::int64_t>(i), 0};
+        c.replica = batch.replica;
+        c.user = batch.user;
+        c.schema_version = 1;
+        if (known.empty() || g.below(10) < 6) {
+            Known k{g.id(), {}};
+            c.record = k.id;
+            c.create = true;
+            for (std::size_t f = 0; f < fields.size(); ++f) {
+                c.set[fields[f].name] = g.value_of(fields[f].name);
+                k.version[f] = c.id;
+            }
+            known.push_back(std::move(k));
+        } else {
+            Known& k = known[static_cast<std::size_t>(g.below(static_cast<int>(known.size())))];
+            c.record = k.id;
+            const int n = 1 + g.below(3);
+            for (int e = 0; e < n; ++e) {
+                const auto f = static_cast<std::size_t>(2 + g.below(8));  // not date or client
+                c.set[fields[f].name] = g.value_of(fields[f].name);
+                c.base[fields[f].name] = {k.version[f]};
+                k.version[f] = c.id;
+            }
+        }
+        batch.changes.push_back(std::move(c));
+    }
+    w.records = known.size();
+    return w;
+}
+
+// ---- baselines: plain SQLite, and the encrypted store, inserting the same rows ----------------
+
+struct Row {
+    std::array<std::uint8_t, 16> id;
+    std::array<std::uint8_t, 16> record;
+    std::string fields;
+};
+
+std::array<std::uint8_t, 16> bytes_of(const std::string& hex) {
+    std::array<std::uint8_t, 16> out{};
+    for (std::size_t i = 0; i < 16; ++i) out[i] = static_cast<std::uint8_t>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
+    return out;
+}
+
+constexpr const char* kBaselineTable =
+    "CREATE TABLE rows(id BLOB PRIMARY KEY, record BLOB NOT NULL, collection TEXT NOT NULL, fields TEXT NOT NULL)";
+constexpr const char* kBaselineInsert = "INSERT INTO rows(id, record, collection, fields) VALUES (?1, ?2, ?3, ?4)";
+
+// Inserts rows in transactions of `batch` on a raw connection; returns seconds.
+double insert_rows(sqlite3* db, const std::vector<Row>& rows, std::size_t batch) {
+    auto exec = [&](const char* sql) {
+        if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK) fail(std::string(sql) + ": " + sqlite3_errmsg(db));
+    };
+    exec(kBaselineTable);
+    sqlite3_stmt* insert = nullptr;
+    if (sqlite3_prepare_v2(db, kBaselineInsert, -1, &insert, nullptr) != SQLITE_OK) fail(sqlite3_errmsg(db));
+    const auto start = Clock::now();
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        if (i % batch == 0) exec("BEGIN IMMEDIATE");
+        const Row& r = rows[i];
+        sqlite3_bind_blob(insert, 1, r.id.data(), 16, SQLITE_STATIC);
+        sqlite3_bind_blob(insert, 2, r.record.data(), 16, SQLITE_STATIC);
+        sqlite3_bind_text(insert, 3, "home_visit", -1, SQLITE_STATIC);
+        sqlite3_bind_text(insert, 4, r.fields.data(), static_cast<int>(r.fields.size()), SQLITE_STATIC);
+        if (sqlite3_step(insert) != SQLITE_DONE) fail(sqlite3_errmsg(db));
+        sqlite3_reset(insert);
+        if (i % batch == batch - 1 || i + 1 == rows.size()) exec("COMMIT");
+    }
+    const double elapsed = seconds_since(start);
+    sqlite3_finalize(insert);
+    return elapsed;
+}
+
+double plain_sqlite(const fs::path& path, const std::vector<Row>& rows, std::size_t batch) {
+    sqlite3* db = nullptr;
+    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK) fail("open");
+    sqlite3_exec(db, "PRAGMA page_size=4096; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                     " PRAGMA temp_store=MEMORY; PRAGMA mmap_size=0;", nullptr, nullptr, nullptr);
+    sqlite3_exec(db, kCacheSize, nullptr, nullptr, nullptr);
+    const double elapsed = insert_rows(db, rows, batch);
+    sqlite3_close_v2(db);
+    return elapsed;
+}
+
+KeySource bench_key() {
+    std::vector<std::uint8_t> key(32, 0x42);
+    return must(KeySource::raw_key(key), "key");
+}
+
+Store open_encrypted(const fs::path& path) {
+    Store store = must(Store::open(path.string(), bench_key()), "opening an encrypted store");
+    must(store.exec(kCacheSize), "setting the cache size");
+    return store;
+}
+
+double encrypted_store(const fs::path& path, const std::vector<Row>& rows, std::size_t batch) {
+    Store store = open_encrypted(path);
+    return insert_rows(store.handle(), rows, batch);
+}
+
+// ---- the engine --------------------------------------------------------------------------------
+
+struct Figures {
+    double apply_s = 0, plain_apply_s = 0, encrypted_apply_s = 0;
+    double pull_s = 0, pull_json_s = 0, plain_pull_s = 0, encrypted_pull_s = 0;
+    std::size_t changes = 0, records = 0;
+    long rss_mb = 0;
+};
+
+// Pulls everything into a fresh device; with `wire`, every request and page goes through JSON text.
+double pull_into_fresh_device(Upstream& upstream, const fs::path& path, const Schema& schema, bool wire,
+                              std::size_t expected) {
+    Store store = open_encrypted(path);
+    Device device = must(Device::open(store, schema, DeviceOptions{.user = "supervisor"}), "opening the device");
+    const auto start = Clock::now();
+    while (true) {
+        PullRequest request = must(device.prepare_pull(kPage), "prepare_pull");
+        if (wire) request = must(parse_pull_request(Json::parse(Json(request).dump())), "request JSON");
+        PullPage page = must(upstream.pull(request), "pull");
+        if (wire) page = must(parse_pull_page(Json::parse(Json(page).dump())), "page JSON");
+        must(device.apply_pull(page), "apply_pull");
+        if (!page.more) break;
+    }
+    const double elapsed = seconds_since(start);
+    Statement& count = store.cached("SELECT count(*) FROM sync_records");
+    if (!must(count.step(), "count") || static_cast<std::size_t>(count.column_int(0)) != expected) {
+        fail("the device holds " + std::to_string(count.column_int(0)) + " records, expected " + std::to_string(expected));
+    }
+    count.reset();
+    return elapsed;
+}
+
+Figures run(const fs::path& dir, std::size_t changes) {
+    const Schema schema = bench_schema();
+    const Workload work = make_workload(changes, schema);
+    Figures f;
+    f.changes = changes;
+    f.records = work.records;
+
+    // Upstream: apply every batch.
+    Store upstream_store = open_encrypted(dir / "upstream.db");
+    Upstream upstream = must(Upstream::open(upstream_store, schema), "opening the upstream");
+    must(upstream.set_scope("worker", {"*"}), "scope");
+    must(upstream.set_scope("supervisor", {"*"}), "scope");
+    auto start = Clock::now();
+    for (const PushBatch& batch : work.batches) {
+        PushResult result = must(upstream.push(batch), "push");
+        for (const auto& o : result.outcomes) {
+            if (o.status != PushStatus::accepted) fail("a change was not accepted: " + o.reason);
+        }
+    }
+    f.apply_s = seconds_since(start);
+
+    // Baselines for apply: one row per change set.
+    std::vector<Row> change_rows;
+    change_rows.reserve(changes);
+    for (const auto& batch : work.batches) {
+        for (const auto& c : batch.changes) change_rows.push_back({bytes_of(c.id), bytes_of(c.record), c.set.dump()});
+    }
+    f.plain_apply_s = plain_sqlite(dir / "plain_apply.db", change_rows, kBatch);
+    f.encrypted_apply_s = encrypted_store(dir / "encrypted_apply.db", change_rows, kBatch);
+    change_rows.clear();
+    change_rows.shrink_to_fit();
+
+    // Pull into fresh devices, in process and through JSON.
+    f.pull_s = pull_into_fresh_device(upstream, dir / "device.db", schema, false, work.records);
+    f.pull_json_s = pull_into_fresh_device(upstream, dir / "device_json.db", schema, true, work.records);
+
+    // Baselines for pull: one row per record, its current values.
+    std::vector<Row> record_rows;
+    record_rows.reserve(work.records);
+    Statement& all = upstream_store.cached("SELECT id, fields FROM sync_records ORDER BY seq");
+    while (must(all.step(), "reading records")) {
+        Row r{};
+        auto blob = all.column_blob(0);
+        std::copy_n(blob.begin(), 16, r.id.begin());
+        r.record = r.id;
+        r.fields = std::string(all.column_text(1));
+        record_rows.push_back(std::move(r));
+    }
+    all.reset();
+    f.plain_pull_s = plain_sqlite(dir / "plain_pull.db", record_rows, kPage);
+    f.encrypted_pull_s = encrypted_store(dir / "encrypted_pull.db", record_rows, kPage);
+    f.rss_mb = peak_rss_mb();
+    return f;
+}
+
+void line(const char* what, std::size_t n, double s, double baseline, const char* against) {
+    std::printf("%-44s %8zu in %7.3f s %9.0f /s   %.2fx %s\n", what, n, s, static_cast<double>(n) / s,
+                s / baseline, against);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    bool json = false;
+    std::size_t changes = 100'000;
+    std::string dir_arg;
+    for (int i = 1; i < argc; ++i) {
+        if (std::strcmp(argv[i], "--json") == 0) {
+            json = true;
+        } else if (std::strcmp(argv[i], "--changes") == 0 && i + 1 < argc) {
+            changes = std::stoul(argv[++i]);
+        } else if (std::strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
+            dir_arg = argv[++i];
+        } else {
+            std::fprintf(stderr, "usage: sync_bench [--json] [--changes N] [--dir FOLDER]\n");
+            return 2;
+        }
+    }
+    std::error_code ignored;
+    const fs::path parent = dir_arg.empty() ? fs::temp_directory_path() : fs::path(dir_arg);
+    const fs::path dir = parent / ("sync_bench-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const Figures f = run(dir, changes);
+    fs::remove_all(dir, ignored);
+
+    std::printf("sync_bench: %zu change sets (%zu new records of 10 fields, ~500 bytes; the rest edits),\n"
+                "batches of %zu, pages of %zu; WAL, synchronous=FULL, page_size 4096\n",
+                f.changes, f.records, kBatch, kPage);
+    line("plain SQLite: insert one row per change", f.changes, f.plain_apply_s, f.plain_apply_s, "");
+    line("encrypted store: insert one row per change", f.changes, f.encrypted_apply_s, f.plain_apply_s, "plain SQLite");
+    line("upstream applies the change sets", f.changes, f.apply_s, f.plain_apply_s, "plain SQLite");
+    line("", f.changes, f.apply_s, f.encrypted_apply_s, "encrypted inserts");
+    line("plain SQLite: insert one row per record", f.records, f.plain_pull_s, f.plain_pull_s, "");
+    line("encrypted store: insert one row per record", f.records, f.encrypted_pull_s, f.plain_pull_s, "plain SQLite");
+    line("fresh device pulls every record", f.records, f.pull_s, f.plain_pull_s, "plain SQLite");
+    line("", f.records, f.pull_s, f.encrypted_pull_s, "encrypted inserts");
+    line("  ... through the JSON wire form", f.records, f.pull_json_s, f.plain_pull_s, "plain SQLite");
+    std::printf("peak RSS %ld MB\n", f.rss_mb);
+    if (json) {
+        const Json out = {
+            {"changes", f.changes},
+            {"records", f.records},
+            {"apply_s", f.apply_s},
+            {"apply_changes_per_s", static_cast<double>(f.changes) / f.apply_s},
+            {"plain_apply_s", f.plain_apply_s},
+            {"encrypted_apply_s", f.encrypted_apply_s},
+            {"apply_ratio", f.apply_s / f.plain_apply_s},
+            {"apply_vs_encrypted_ratio", f.apply_s / f.encrypted_apply_s},
+            {"pull_s", f.pull_s},
+            {"pull_records_per_s", static_cast<double>(f.records) / f.pull_s},
+            {"pull_json_s", f.pull_json_s},
+            {"plain_pull_s", f.plain_pull_s},
+            {"encrypted_pull_s", f.encrypted_pull_s},
+            {"pull_ratio", f.pull_s / f.plain_pull_s},
+            {"pull_vs_encrypted_ratio", f.pull_s / f.encrypted_pull_s},
+            {"pull_json_ratio", f.pull_json_s / f.plain_pull_s},
+            {"encryption_ratio", f.encrypted_apply_s / f.plain_apply_s},
+            {"rss_mb", f.rss_mb},
+        };
+        std::printf("%s\n", out.dump().c_str());
+    }
+    return 0;
+}

@@ -1,0 +1,223 @@
+// The sync engine: one replica of Tsunagu's records over an encrypted Store, in one of two roles.
+//
+//  - Upstream (the server): accepts pushes from many devices and users, gives every accepted
+//    change set the next sequence number, and serves each user's devices pulls filtered by scope.
+//  - Device (a phone): saves local edits and queues them in an outbox, pushes the outbox in
+//    batches, pulls pages after its cursor, and evicts what left its user's scope.
+//
+// Both merge with the rules of merge.h and validate with schema.h. Everything they exchange is a
+// plain struct of protocol.h. Neither talks to a network: the caller carries the structs.
+//
+// Storage: the engine keeps its tables (named sync_*) in the given Store, which the caller owns and
+// must keep open for the engine's lifetime. One engine per Store, used from one thread; every
+// public call is its own transaction, so the Store must not be inside one when it is called.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "crypto/status.h"
+#include "crypto/store.h"
+#include "sync/change.h"
+#include "sync/hlc.h"
+#include "sync/protocol.h"
+#include "sync/schema.h"
+
+namespace tsunagu::sync {
+
+// How a delete that conflicts (with a concurrent edit or restore) is settled.
+enum class DeletionResolution {
+    keep_deleted,  // the record stays deleted; the concurrent edits are discarded knowingly
+    restore,       // the record comes back with its current values
+};
+
+struct UpstreamOptions {
+    WallClock wall = system_wall_clock();
+    // The upstream never adopts a device's clock reading further ahead of its own wall clock than
+    // this. Such a change is not refused: it is re-stamped, with the device's skew (measured from
+    // PushBatch::sent_at_ms) taken off, or else with the upstream's own time; in batch order.
+    std::int64_t max_clock_ahead_ms = 60'000;
+    // Upper bound on PullRequest::limit.
+    std::size_t max_page = 5'000;
+    IdSource ids = new_id;
+};
+
+struct CompactionReport {
+    std::size_t history_purged = 0;     // history entries of superseded versions
+    std::size_t tombstones_purged = 0;  // deleted records without open conflicts
+    std::size_t log_purged = 0;         // scope-move and scope-removal entries
+};
+
+class Upstream {
+public:
+    // Opens (creating its tables on first use) the upstream replica kept in `store`. Fails when the
+    // store holds a device replica, or the schema does not pass Schema::check().
+    static Result<Upstream> open(Store& store, Schema schema, UpstreamOptions options = {});
+    Upstream(Upstream&&) noexcept;
+    Upstream& operator=(Upstream&&) noexcept;
+    ~Upstream();
+
+    const std::string& replica_id() const;
+    const Schema& schema() const;
+    // The last sequence number given out.
+    Result<std::int64_t> sequence();
+
+    // Applies a device's batch in one transaction. Each change set is accepted (next sequence
+    // number), a duplicate of one accepted before (same outcome again, nothing changes), or refused
+    // with a reason (validation; forbidden when it is not the pusher's own change or its record is
+    // outside the pusher's scope). Fails as a whole only when storage fails.
+    // A refused change set holds back the later ones of the batch for the same record.
+    Result<PushResult> push(const PushBatch& batch);
+
+    // The next page of in-scope records changed after request.after, the records and scope keys
+    // that left the user's scope since, and answers for the device's unanswered pushes. Also
+    // records the device's progress, which compaction waits for.
+    Result<PullPage> pull(const PullRequest& request);
+
+    // Sets the scope keys whose records `user` may see and write (e.g. "client:<id>" for each
+    // assigned client, "user:<self>" for their own records; "*" for everything). A key taken away
+    // is reported to the user's devices on their next pull, which evict its records; a key added
+    // brings its records on the next pull.
+    Status set_scope(std::string_view user, std::vector<std::string> scope_keys);
+    Result<std::vector<std::string>> scope_of(std::string_view user);
+    // Stops waiting for a device (revoked or lost) before compacting.
+    Status forget_replica(std::string_view replica);
+
+    // Reads. get() answers nullopt for an unknown (or purged) record.
+    Result<std::optional<Record>> get(std::string_view record);
+    Result<std::vector<Record>> list(std::string_view collection, bool include_deleted = false);
+    Result<std::vector<Conflict>> conflicts();
+    // Who changed which fields of a record, when, from which device: oldest first, until
+    // compaction purges superseded entries.
+    Result<std::vector<HistoryEntry>> history(std::string_view record);
+
+    // Edits by people working on the server (a supervisor resolving a conflict). Validated, checked
+    // against `user`'s scope, and sequenced like pushed changes. An update that changes nothing
+    // makes no change set.
+    Result<std::string> create(std::string_view user, std::string_view collection, const Json& fields);
+    Status update(std::string_view user, std::string_view record, const Json& fields);
+    Status remove(std::string_view user, std::string_view record);
+    Status resolve(std::string_view user, std::string_view record, std::string_view field,
+                   const Json& value);
+    Status resolve_deletion(std::string_view user, std::string_view record,
+                            DeletionResolution resolution);
+
+    // Purges history entries of superseded versions, and tombstones without open conflicts, once
+    // every device whose user has the record's scope key has pulled past them and has nothing
+    // older in its outbox; and scope log entries every device has passed.
+    Result<CompactionReport> compact();
+
+    struct Impl;
+
+private:
+    explicit Upstream(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+struct DeviceOptions {
+    std::string user;  // the person signed in on this device; a replica belongs to one user
+    WallClock wall = system_wall_clock();
+    // Outbox changes stamped further ahead of the upstream's time than this are re-stamped before
+    // they are pushed. Use the upstream's max_clock_ahead_ms.
+    std::int64_t max_clock_ahead_ms = 60'000;
+    IdSource ids = new_id;
+    // The replica's id when the store is new ("" = a fresh id). A device library passes the id the
+    // server registered the device under, so the replica and the device are one identity. An
+    // existing replica with another id is refused.
+    std::string replica_id = {};
+};
+
+enum class PendingState {
+    unsent,   // not pushed yet
+    sent,     // pushed, no answer yet: pushed again until answered
+    refused,  // the upstream refused it (see reason); held with later changes to its record
+    evicted,  // its record left the user's scope; held until it comes back
+};
+const char* pending_state_name(PendingState state) noexcept;
+
+struct PendingChange {
+    ChangeSet change;
+    PendingState state = PendingState::unsent;
+    ErrorCode code = ErrorCode::ok;  // refused: why
+    std::string reason;
+};
+
+struct PushReport {
+    std::size_t acknowledged = 0;  // accepted or duplicate: removed from the outbox
+    std::size_t refused = 0;
+    std::size_t restamped = 0;     // local versions given the upstream's stamp
+};
+
+struct PullReport {
+    bool stale = false;  // the page was not for this device's cursor: nothing applied
+    std::size_t records = 0;
+    std::size_t acknowledged = 0;
+    std::size_t evicted = 0;
+    // Unsynced outbox changes whose records were evicted: kept, not pushed, until they return.
+    std::vector<std::string> evicted_pending;
+    std::size_t restamped = 0;  // outbox changes re-stamped after learning the upstream's time
+};
+
+class Device {
+public:
+    // Opens (creating its tables on first use) the device replica kept in `store`. Fails when the
+    // store holds an upstream, belongs to another user, or the schema is unsound.
+    static Result<Device> open(Store& store, Schema schema, DeviceOptions options);
+    Device(Device&&) noexcept;
+    Device& operator=(Device&&) noexcept;
+    ~Device();
+
+    const std::string& replica_id() const;
+    const Schema& schema() const;
+    // The sequence number up to which this device has applied the upstream's changes.
+    Result<std::int64_t> cursor();
+
+    // Local edits, offline: validated against the schema (errors name the field), applied to the
+    // replica and queued in the outbox, in one transaction. `fields` is an object of field values;
+    // null clears a field. An update that changes nothing queues nothing.
+    Result<std::string> create(std::string_view collection, const Json& fields);
+    Status update(std::string_view record, const Json& fields);
+    Status remove(std::string_view record);
+    // Settles a concurrent_edit conflict on `field` with `value` (one of the competing values or a
+    // new one). The resolution syncs and clears the conflict everywhere.
+    Status resolve(std::string_view record, std::string_view field, const Json& value);
+    // Settles an edit_vs_delete or delete_vs_restore conflict.
+    Status resolve_deletion(std::string_view record, DeletionResolution resolution);
+
+    Result<std::optional<Record>> get(std::string_view record);
+    Result<std::vector<Record>> list(std::string_view collection, bool include_deleted = false);
+    Result<std::vector<Conflict>> conflicts();
+
+    // The next batch to push (at most max_changes, oldest first; empty when nothing is due).
+    // Its changes are marked sent; they stay in the outbox until the upstream answers.
+    Result<PushBatch> prepare_push(std::size_t max_changes = 500);
+    // Takes the upstream's answer: accepted and duplicate changes leave the outbox, refused ones
+    // stay with their reason. Learns the upstream's time.
+    Result<PushReport> apply_push_result(const PushResult& result);
+    // A request for the page after this device's cursor.
+    Result<PullRequest> prepare_pull(std::size_t limit = 1000);
+    // Applies one page and moves the cursor, in one transaction: acknowledged outbox changes leave
+    // the outbox, evicted records go (their unsynced changes stay, reported), records are stored
+    // with this device's unsynced changes re-applied on top. Learns the upstream's time; outbox
+    // changes stamped by a clock found to be ahead are re-stamped, in order.
+    Result<PullReport> apply_pull(const PullPage& page);
+
+    // The outbox, oldest first.
+    Result<std::vector<PendingChange>> outbox();
+    // Makes refused changes due again (e.g. after the upstream was upgraded).
+    Status retry_refused();
+    // Drops tombstones without open conflicts or outbox entries. Returns how many.
+    Result<std::size_t> compact();
+
+    struct Impl;
+
+private:
+    explicit Device(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tsunagu::sync

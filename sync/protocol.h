@@ -1,0 +1,117 @@
+// What travels between a device and the upstream: push batches and their results, pull requests
+// and pages. Plain structs with JSON forms, so that the server can carry them over HTTP.
+//
+// Identity: `replica` and `user` in requests are taken as given. The server must set them from the
+// authenticated session, never from the request body.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "crypto/status.h"
+#include "sync/change.h"
+
+namespace tsunagu::sync {
+
+// A device's outbox entries, oldest first.
+struct PushBatch {
+    std::string replica;
+    std::string user;
+    // The device's clock (as it stamps changes) when it made the batch; 0 when unknown. The
+    // upstream measures the device's skew with it, to correct readings that are too far ahead.
+    std::int64_t sent_at_ms = 0;
+    std::vector<ChangeSet> changes;
+};
+
+enum class PushStatus {
+    accepted,   // applied now, with sequence number `seq`
+    duplicate,  // applied by an earlier push (a retry after a lost answer): harmless
+    refused,    // not applied; `code` and `reason` say why (validation, forbidden). Kept by the
+                // device and reported; never silently dropped.
+};
+const char* push_status_name(PushStatus status) noexcept;
+
+struct PushOutcome {
+    std::string change_id;
+    std::string record;
+    PushStatus status = PushStatus::accepted;
+    std::int64_t seq = 0;  // accepted or duplicate: the upstream's sequence number
+    Hlc hlc;               // accepted or duplicate: the stamp the upstream keeps (see Upstream)
+    ErrorCode code = ErrorCode::ok;
+    std::string reason;
+};
+
+struct PushResult {
+    Hlc upstream_time;  // the upstream's clock when it answered: devices correct skew with it
+    std::vector<PushOutcome> outcomes;  // one per change, in the batch's order
+};
+
+// A change set the device sent and has no answer for (a lost response): the upstream says
+// whether it has it, so the device can drop it from its outbox.
+struct SentChange {
+    std::string record;
+    std::string change_id;
+};
+
+struct PullRequest {
+    std::string replica;
+    std::string user;
+    std::int64_t after = 0;  // the device's cursor: the last sequence number it applied
+    std::size_t limit = 1000;  // records per page
+    std::vector<SentChange> sent;
+    // The cursor the device had when it made its oldest unsent change (or its cursor when the
+    // outbox is empty): the upstream compacts nothing that change might still be based on.
+    std::int64_t outbox_floor = 0;
+};
+
+// A record's full merged state (see encode_state in merge.h), as of sequence number `seq`.
+struct RecordSnapshot {
+    std::string id;
+    std::string collection;
+    std::string scope_key;
+    std::int64_t seq = 0;
+    bool deleted = false;
+    std::size_t conflicts = 0;  // open conflicts (see conflicts_of in merge.h)
+    std::string fields;  // JSON object text
+    std::string meta;    // JSON object text
+};
+
+// One page of a pull. Applying it and moving the cursor to `next` is one transaction on the
+// device; a page whose `after` is not the device's cursor is stale and ignored.
+struct PullPage {
+    std::int64_t after = 0;
+    std::int64_t next = 0;
+    bool more = false;  // another page follows now
+    Hlc upstream_time;
+    std::vector<RecordSnapshot> records;         // in-scope records changed after `after`
+    std::vector<std::string> evicted_records;    // records that left the user's scope
+    std::vector<std::string> evicted_scopes;     // scope keys the user no longer has
+    std::vector<PushOutcome> acks;               // answers for PullRequest::sent
+};
+
+void to_json(Json& out, const PushBatch& batch);
+void to_json(Json& out, const PushOutcome& outcome);
+void to_json(Json& out, const PushResult& result);
+void to_json(Json& out, const SentChange& sent);
+void to_json(Json& out, const PullRequest& request);
+void to_json(Json& out, const RecordSnapshot& snapshot);
+void to_json(Json& out, const PullPage& page);
+
+// Throwing forms for nlohmann's get<T>(): they throw std::exception on malformed input.
+void from_json(const Json& in, PushBatch& batch);
+void from_json(const Json& in, PushOutcome& outcome);
+void from_json(const Json& in, PushResult& result);
+void from_json(const Json& in, SentChange& sent);
+void from_json(const Json& in, PullRequest& request);
+void from_json(const Json& in, RecordSnapshot& snapshot);
+void from_json(const Json& in, PullPage& page);
+
+// Non-throwing forms: invalid_argument naming what is malformed.
+Result<ChangeSet> parse_change_set(const Json& in);
+Result<PushBatch> parse_push_batch(const Json& in);
+Result<PushResult> parse_push_result(const Json& in);
+Result<PullRequest> parse_pull_request(const Json& in);
+Result<PullPage> parse_pull_page(const Json& in);
+
+}  // namespace tsunagu::sync

@@ -1,0 +1,118 @@
+// build_change: the base each kind of edit records, and what each refuses.
+#include "sync/src/authoring.h"
+
+namespace tsunagu::sync::detail {
+namespace {
+
+Status refuse(ErrorCode code, const Edit& edit, const std::string& what) {
+    return Status(code, "record " + edit.record + ": " + what);
+}
+
+ChangeSet blank(const EditContext& context, const std::string& collection, const std::string& record) {
+    ChangeSet change;
+    change.id = context.ids();
+    change.collection = collection;
+    change.record = record;
+    change.hlc = context.hlc;
+    change.replica = context.replica;
+    change.user = context.user;
+    change.schema_version = context.schema.version;
+    return change;
+}
+
+bool has_deletion_conflict(const RecordState& state) {
+    for (const Conflict& c : conflicts_of(state, {}, {})) {
+        if (c.kind != ConflictKind::concurrent_edit) return true;
+    }
+    return false;
+}
+
+Status check_fields_object(const Edit& edit) {
+    if (!edit.fields.is_object()) {
+        return refuse(ErrorCode::invalid_argument, edit, "fields must be a JSON object of field values");
+    }
+    for (const auto& item : edit.fields.items()) {
+        if (!item.key().empty() && item.key()[0] == '_') {
+            return refuse(ErrorCode::validation, edit, "field \"" + item.key() + "\" is reserved");
+        }
+    }
+    return Status::ok();
+}
+
+}  // namespace
+
+Result<std::optional<ChangeSet>> build_change(const EditContext& context, const Edit& edit,
+                                              const EditTarget& target) {
+    using Kind = Edit::Kind;
+    if (edit.kind == Kind::create) {
+        TSUNAGU_TRY(check_fields_object(edit));
+        ChangeSet change = blank(context, edit.collection, context.ids());
+        change.create = true;
+        for (const auto& item : edit.fields.items()) {
+            if (!item.value().is_null()) change.set[item.key()] = item.value();
+        }
+        TSUNAGU_TRY(validate_change(context.schema, change));
+        return std::optional<ChangeSet>(std::move(change));
+    }
+
+    if (!is_id(edit.record)) {
+        return refuse(ErrorCode::invalid_argument, edit, "is not a record id (32 lower-case hex characters)");
+    }
+    if (!target.state) return refuse(ErrorCode::not_found, edit, "no such record on this replica");
+    const RecordState& state = *target.state;
+    ChangeSet change = blank(context, *target.collection, edit.record);
+    const bool deleted = state.deleted();
+
+    switch (edit.kind) {
+        case Kind::update:
+            TSUNAGU_TRY(check_fields_object(edit));
+            if (deleted) {
+                return refuse(ErrorCode::conflict, edit, "was deleted; it cannot be edited");
+            }
+            for (const auto& item : edit.fields.items()) {
+                const Head* current = state.winner(item.key());
+                const bool unchanged = current ? current->value == item.value() : item.value().is_null();
+                if (unchanged) continue;
+                change.set[item.key()] = item.value();
+                auto base = current_base(state, item.key());
+                if (!base.empty()) change.base[item.key()] = std::move(base);
+            }
+            if (change.set.empty()) return std::optional<ChangeSet>();
+            break;
+        case Kind::remove:
+            if (deleted) return refuse(ErrorCode::conflict, edit, "is already deleted");
+            change.set[kDeletedField] = true;
+            change.base[kDeletedField] = head_ids(state, kDeletedField);
+            change.seen = all_field_head_ids(state);
+            break;
+        case Kind::resolve: {
+            if (deleted) {
+                return refuse(ErrorCode::conflict, edit,
+                              "is deleted: settle the deletion with resolve_deletion first");
+            }
+            auto heads = head_ids(state, edit.field);
+            bool open = false;
+            for (const Conflict& c : conflicts_of(state, {}, {})) open |= c.field == edit.field;
+            if (!open) {
+                return refuse(ErrorCode::conflict, edit, "field \"" + edit.field + "\" has no conflict to resolve");
+            }
+            change.set[edit.field] = edit.value;
+            change.base[edit.field] = std::move(heads);
+            break;
+        }
+        case Kind::resolve_deletion:
+            if (!has_deletion_conflict(state)) {
+                return refuse(ErrorCode::conflict, edit, "has no conflict between a delete and an edit or restore");
+            }
+            change.set[kDeletedField] = edit.resolution == DeletionResolution::keep_deleted;
+            change.base[kDeletedField] = head_ids(state, kDeletedField);
+            if (edit.resolution == DeletionResolution::keep_deleted) change.seen = all_field_head_ids(state);
+            break;
+        case Kind::create:
+            break;
+    }
+    TSUNAGU_TRY(validate_change(context.schema, change));
+    return std::optional<ChangeSet>(std::move(change));
+}
+
+}  // namespace tsunagu::sync::detail

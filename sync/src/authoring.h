@@ -1,0 +1,46 @@
+// Turning what a person did (create, edit, delete, resolve) into a change set against the
+// record's current state. Shared by both roles; pure, no storage.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "crypto/status.h"
+#include "sync/engine.h"
+#include "sync/merge.h"
+
+namespace tsunagu::sync::detail {
+
+struct Edit {
+    enum class Kind { create, update, remove, resolve, resolve_deletion };
+    Kind kind = Kind::update;
+    std::string collection;  // create
+    std::string record;      // all but create (create makes a new id)
+    Json fields = Json::object();  // create, update
+    std::string field;       // resolve
+    Json value;              // resolve
+    DeletionResolution resolution = DeletionResolution::keep_deleted;  // resolve_deletion
+};
+
+// Who is editing, with which schema, at which clock reading.
+struct EditContext {
+    const Schema& schema;
+    const IdSource& ids;
+    std::string replica;
+    std::string user;
+    Hlc hlc;
+};
+
+// The record being edited, as the editing replica holds it (null: it does not).
+struct EditTarget {
+    const std::string* collection = nullptr;
+    const RecordState* state = nullptr;
+};
+
+// The change set for `edit`, validated against the schema; nullopt when it changes nothing.
+// Refusals say what to do: not_found, validation (naming the field), conflict (e.g. resolving a
+// field that has no conflict, editing a deleted record).
+Result<std::optional<ChangeSet>> build_change(const EditContext& context, const Edit& edit,
+                                              const EditTarget& target);
+
+}  // namespace tsunagu::sync::detail

@@ -1,0 +1,202 @@
+// The device: opening, local edits (applied and queued in the outbox), reads, outbox views.
+#include "sync/src/device_impl.h"
+#include "sync/src/ids_bytes.h"
+#include "sync/src/tables.h"
+
+namespace tsunagu::sync {
+
+const char* pending_state_name(PendingState state) noexcept {
+    switch (state) {
+        case PendingState::unsent: return "unsent";
+        case PendingState::sent: return "sent";
+        case PendingState::refused: return "refused";
+        case PendingState::evicted: return "evicted";
+    }
+    return "unknown";
+}
+
+Device::Device(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Device::Device(Device&&) noexcept = default;
+Device& Device::operator=(Device&&) noexcept = default;
+Device::~Device() = default;
+
+Result<Device> Device::open(Store& store, Schema schema, DeviceOptions options) {
+    TSUNAGU_TRY(schema.check());
+    if (options.user.empty()) {
+        return Status(ErrorCode::invalid_argument, "a device replica needs the signed-in user");
+    }
+    IdSource replica_ids = options.ids;
+    if (!options.replica_id.empty()) {
+        if (!is_id(options.replica_id)) {
+            return Status(ErrorCode::invalid_argument,
+                          "replica id \"" + options.replica_id + "\" is not 32 lower-case hex characters");
+        }
+        replica_ids = [id = options.replica_id] { return id; };
+    }
+    auto replica = detail::open_tables(store, detail::Role::device, options.user, replica_ids);
+    TSUNAGU_TRY(replica);
+    if (!options.replica_id.empty() && *replica != options.replica_id) {
+        return Status(ErrorCode::invalid_argument,
+                      "store " + store.path() + " holds replica " + *replica + ", not " +
+                          options.replica_id + "; start a new replica for this device");
+    }
+    auto impl = std::make_unique<Impl>(store, std::move(schema), std::move(options), *replica);
+    auto clock = detail::meta_int(store, detail::kMetaClock, 0);
+    TSUNAGU_TRY(clock);
+    auto offset = detail::meta_int(store, detail::kMetaOffset, 0);
+    TSUNAGU_TRY(offset);
+    impl->clock.observe(Hlc::from_packed(*clock));
+    impl->clock.set_offset_ms(*offset);
+    return Device(std::move(impl));
+}
+
+const std::string& Device::replica_id() const { return impl_->replica; }
+const Schema& Device::schema() const { return impl_->schema; }
+
+Result<std::int64_t> Device::cursor() { return detail::meta_int(impl_->store, detail::kMetaCursor, 0); }
+
+Status Device::Impl::save_clock() {
+    return detail::set_meta_int(store, detail::kMetaClock, clock.last().packed());
+}
+
+Result<std::string> Device::Impl::edit(const detail::Edit& edit) {
+    std::string record_id;
+    Status status = with_transaction(store, [&]() -> Status {
+        std::optional<detail::LoadedRecord> current;
+        if (edit.kind != detail::Edit::Kind::create && is_id(edit.record)) {
+            auto loaded = records.load(edit.record);
+            TSUNAGU_TRY(loaded);
+            current = std::move(*loaded);
+        }
+        const detail::EditContext context{schema, options.ids, replica, options.user, clock.tick()};
+        const detail::EditTarget target{current ? &current->stored.collection : nullptr,
+                                        current ? &current->state : nullptr};
+        auto change = detail::build_change(context, edit, target);
+        TSUNAGU_TRY(change);
+        record_id = *change ? (*change)->record : edit.record;
+        if (!*change) return Status::ok();
+        const ChangeSet& made = **change;
+
+        detail::StoredRecord row;
+        RecordState state;
+        if (current) {
+            row = std::move(current->stored);
+            state = std::move(current->state);
+        } else {
+            row.id = made.record;
+            row.collection = made.collection;
+        }
+        apply_change(state, made);
+        // A record from the upstream keeps the upstream's scope key until the upstream has judged
+        // the change (it decides evictions); a record made here has only its own.
+        if (row.seq == 0) row.scope_key = detail::scope_key_for(schema, row.collection, row.id, state);
+        TSUNAGU_TRY(records.save(row, encode_state(state)));
+
+        auto cursor = detail::meta_int(store, detail::kMetaCursor, 0);
+        TSUNAGU_TRY(cursor);
+        Statement& queue = store.cached(
+            "INSERT INTO sync_outbox(change_id, record_id, state, hlc, raw_wall_ms, cursor, change)"
+            " VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6)");
+        const detail::IdBytes id = detail::id_to_bytes(made.id);
+        const detail::IdBytes record = detail::id_to_bytes(made.record);
+        queue.bind_blob(1, id).bind_blob(2, record).bind(3, made.hlc.packed());
+        queue.bind(4, options.wall()).bind(5, *cursor).bind(6, Json(made).dump());
+        TSUNAGU_TRY(queue.run());
+        return save_clock();
+    });
+    TSUNAGU_TRY(status);
+    return record_id;
+}
+
+Result<std::string> Device::create(std::string_view collection, const Json& fields) {
+    detail::Edit edit;
+    edit.kind = detail::Edit::Kind::create;
+    edit.collection = collection;
+    edit.fields = fields;
+    return impl_->edit(edit);
+}
+
+Status Device::update(std::string_view record, const Json& fields) {
+    detail::Edit edit;
+    edit.record = record;
+    edit.fields = fields;
+    return impl_->edit(edit).status();
+}
+
+Status Device::remove(std::string_view record) {
+    detail::Edit edit;
+    edit.kind = detail::Edit::Kind::remove;
+    edit.record = record;
+    return impl_->edit(edit).status();
+}
+
+Status Device::resolve(std::string_view record, std::string_view field, const Json& value) {
+    detail::Edit edit;
+    edit.kind = detail::Edit::Kind::resolve;
+    edit.record = record;
+    edit.field = field;
+    edit.value = value;
+    return impl_->edit(edit).status();
+}
+
+Status Device::resolve_deletion(std::string_view record, DeletionResolution resolution) {
+    detail::Edit edit;
+    edit.kind = detail::Edit::Kind::resolve_deletion;
+    edit.record = record;
+    edit.resolution = resolution;
+    return impl_->edit(edit).status();
+}
+
+Result<std::optional<Record>> Device::get(std::string_view record) {
+    if (!is_id(record)) return std::optional<Record>();
+    return impl_->records.get(record);
+}
+
+Result<std::vector<Record>> Device::list(std::string_view collection, bool include_deleted) {
+    return impl_->records.list(collection, include_deleted);
+}
+
+Result<std::vector<Conflict>> Device::conflicts() { return impl_->records.conflicts(); }
+
+Result<std::vector<PendingChange>> Device::outbox() {
+    Statement& s = impl_->store.cached("SELECT state, code, reason, change FROM sync_outbox ORDER BY pos");
+    std::vector<PendingChange> out;
+    while (true) {
+        auto row = s.step();
+        if (!row) {
+            s.reset();
+            return row.status();
+        }
+        if (!*row) break;
+        PendingChange pending;
+        pending.state = static_cast<PendingState>(s.column_int(0));
+        pending.reason = std::string(s.column_text(2));
+        const std::string code(s.column_text(1));
+        for (int c = 0; c <= static_cast<int>(ErrorCode::internal); ++c) {
+            if (code == error_code_name(static_cast<ErrorCode>(c))) pending.code = static_cast<ErrorCode>(c);
+        }
+        auto change = parse_change_set(Json::parse(s.column_text(3), nullptr, false));
+        if (!change) {
+            s.reset();
+            return Status(ErrorCode::corrupt, "outbox entry unreadable: " + change.status().message());
+        }
+        pending.change = std::move(*change);
+        out.push_back(std::move(pending));
+    }
+    s.reset();
+    return out;
+}
+
+Status Device::retry_refused() {
+    return impl_->store.cached("UPDATE sync_outbox SET state = 0, code = NULL, reason = NULL WHERE state = 2").run();
+}
+
+Result<std::size_t> Device::compact() {
+    Status status = impl_->store.cached(
+        "DELETE FROM sync_records WHERE deleted = 1 AND conflicts = 0"
+        " AND id NOT IN (SELECT record_id FROM sync_outbox)").run();
+    TSUNAGU_TRY(status);
+    return static_cast<std::size_t>(impl_->store.changes());
+}
+
+}  // namespace tsunagu::sync

@@ -1,0 +1,41 @@
+// The device's private state, shared by its source files (local edits, sync).
+#pragma once
+
+#include <string>
+
+#include "sync/engine.h"
+#include "sync/src/authoring.h"
+#include "sync/src/record_table.h"
+
+namespace tsunagu::sync {
+
+struct Device::Impl {
+    Store& store;
+    Schema schema;
+    DeviceOptions options;
+    HybridClock clock;
+    std::string replica;
+    detail::RecordTable records;
+
+    Impl(Store& s, Schema sc, DeviceOptions o, std::string id)
+        : store(s), schema(std::move(sc)), options(std::move(o)), clock(options.wall),
+          replica(std::move(id)), records(s) {}
+
+    // A local edit: applied and queued, in one transaction. Returns the record id.
+    Result<std::string> edit(const detail::Edit& edit);
+    // Inside a transaction: takes the upstream's clock reading; corrects the wall-clock offset and,
+    // when this device's clock proves ahead, re-stamps its unsent changes. Returns how many.
+    Result<std::size_t> learn_time(Hlc upstream);
+    Status save_clock();
+    // Inside a transaction: the record stored with every outbox change for it re-applied on top.
+    Status rebase(const RecordSnapshot& snapshot);
+    // Inside a transaction: drops a record that left the scope; returns its held outbox changes.
+    Result<std::vector<std::string>> evict(const std::string& record);
+};
+
+namespace detail {
+
+enum class OutboxState { unsent = 0, sent = 1, refused = 2, evicted = 3 };
+
+}  // namespace detail
+}  // namespace tsunagu::sync

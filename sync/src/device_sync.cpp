@@ -1,0 +1,315 @@
+// The device's side of sync: pushing the outbox, applying answers and pages, evicting, and
+// correcting a skewed clock against the upstream's time.
+#include <algorithm>
+#include <cstdlib>
+
+#include "sync/src/device_impl.h"
+#include "sync/src/ids_bytes.h"
+#include "sync/src/tables.h"
+
+namespace tsunagu::sync {
+namespace {
+
+using detail::OutboxState;
+
+// Below this, the difference between the upstream's time and ours is network delay, not skew.
+constexpr std::int64_t kOffsetSlackMs = 1'000;
+
+template <typename Row>
+Status each_row(Statement& s, Row&& row) {
+    while (true) {
+        auto more = s.step();
+        if (!more) {
+            s.reset();
+            return more.status();
+        }
+        if (!*more) break;
+        TSUNAGU_TRY(row(s));
+    }
+    s.reset();
+    return Status::ok();
+}
+
+Result<ChangeSet> read_change(std::string_view text) {
+    auto change = parse_change_set(Json::parse(text, nullptr, false));
+    if (!change) return Status(ErrorCode::corrupt, "outbox entry unreadable: " + change.status().message());
+    return change;
+}
+
+struct OutboxEntry {
+    std::int64_t pos = 0;
+    OutboxState state = OutboxState::unsent;
+    ChangeSet change;
+    std::int64_t raw_wall_ms = 0;
+};
+
+}  // namespace
+
+Result<PushBatch> Device::prepare_push(std::size_t max_changes) {
+    Impl& im = *impl_;
+    PushBatch batch;
+    batch.replica = im.replica;
+    batch.user = im.options.user;
+    batch.sent_at_ms = im.clock.wall_now();
+    Status status = with_transaction(im.store, [&]() -> Status {
+        // A change refused or held for eviction holds back the later changes of its record, which
+        // may build on it.
+        std::set<std::string> held;
+        TSUNAGU_TRY(each_row(im.store.cached("SELECT DISTINCT record_id FROM sync_outbox WHERE state >= 2"),
+                             [&](const Statement& s) {
+                                 held.insert(detail::id_from_bytes(s.column_blob(0)));
+                                 return Status::ok();
+                             }));
+        std::vector<std::int64_t> newly_sent;
+        Statement& due = im.store.cached(
+            "SELECT pos, state, record_id, change FROM sync_outbox WHERE state <= 1 ORDER BY pos");
+        Status scanned = each_row(due, [&](const Statement& s) {
+            if (batch.changes.size() >= max_changes) return Status::ok();
+            if (!held.empty() && held.contains(detail::id_from_bytes(s.column_blob(2)))) return Status::ok();
+            auto change = read_change(s.column_text(3));
+            TSUNAGU_TRY(change);
+            batch.changes.push_back(std::move(*change));
+            if (s.column_int(1) == static_cast<int>(OutboxState::unsent)) newly_sent.push_back(s.column_int(0));
+            return Status::ok();
+        });
+        TSUNAGU_TRY(scanned);
+        for (std::int64_t pos : newly_sent) {
+            TSUNAGU_TRY(im.store.cached("UPDATE sync_outbox SET state = 1 WHERE pos = ?1").bind(1, pos).run());
+        }
+        return Status::ok();
+    });
+    TSUNAGU_TRY(status);
+    return batch;
+}
+
+Result<PushReport> Device::apply_push_result(const PushResult& result) {
+    Impl& im = *impl_;
+    PushReport report;
+    Status status = with_transaction(im.store, [&]() -> Status {
+        auto restamped = im.learn_time(result.upstream_time);
+        TSUNAGU_TRY(restamped);
+        for (const PushOutcome& outcome : result.outcomes) {
+            if (!is_id(outcome.change_id)) continue;
+            const detail::IdBytes id = detail::id_to_bytes(outcome.change_id);
+            if (outcome.status == PushStatus::refused) {
+                Statement& refuse = im.store.cached(
+                    "UPDATE sync_outbox SET state = 2, code = ?2, reason = ?3 WHERE change_id = ?1");
+                TSUNAGU_TRY(refuse.bind_blob(1, id).bind(2, error_code_name(outcome.code)).bind(3, outcome.reason).run());
+                report.refused += static_cast<std::size_t>(im.store.changes());
+                continue;
+            }
+            Statement& find = im.store.cached("SELECT record_id, hlc FROM sync_outbox WHERE change_id = ?1");
+            find.bind_blob(1, id);
+            auto row = find.step();
+            TSUNAGU_TRY(row);
+            if (!*row) {
+                find.reset();
+                continue;  // answered before (a repeated answer)
+            }
+            const std::string record = detail::id_from_bytes(find.column_blob(0));
+            const Hlc stamped = Hlc::from_packed(find.column_int(1));
+            find.reset();
+            TSUNAGU_TRY(im.store.cached("DELETE FROM sync_outbox WHERE change_id = ?1").bind_blob(1, id).run());
+            ++report.acknowledged;
+            if (outcome.hlc == stamped) continue;
+            // The upstream re-stamped it (our clock was ahead): hold the same stamp as everyone.
+            auto loaded = im.records.load(record);
+            TSUNAGU_TRY(loaded);
+            if (*loaded && restamp((*loaded)->state, outcome.change_id, outcome.hlc)) {
+                TSUNAGU_TRY(im.records.save((*loaded)->stored, encode_state((*loaded)->state)));
+                ++report.restamped;
+            }
+        }
+        report.restamped += *restamped;
+        return im.save_clock();
+    });
+    TSUNAGU_TRY(status);
+    return report;
+}
+
+Result<PullRequest> Device::prepare_pull(std::size_t limit) {
+    Impl& im = *impl_;
+    PullRequest request;
+    request.replica = im.replica;
+    request.user = im.options.user;
+    request.limit = limit;
+    auto cursor = detail::meta_int(im.store, detail::kMetaCursor, 0);
+    TSUNAGU_TRY(cursor);
+    request.after = *cursor;
+    request.outbox_floor = *cursor;
+    TSUNAGU_TRY(each_row(im.store.cached("SELECT record_id, change_id, state, cursor FROM sync_outbox"),
+                         [&](const Statement& s) {
+                             if (s.column_int(2) == static_cast<int>(OutboxState::sent)) {
+                                 request.sent.push_back({detail::id_from_bytes(s.column_blob(0)),
+                                                         detail::id_from_bytes(s.column_blob(1))});
+                             }
+                             request.outbox_floor = std::min(request.outbox_floor, s.column_int(3));
+                             return Status::ok();
+                         }));
+    return request;
+}
+
+Result<PullReport> Device::apply_pull(const PullPage& page) {
+    Impl& im = *impl_;
+    PullReport report;
+    Status status = with_transaction(im.store, [&]() -> Status {
+        auto cursor = detail::meta_int(im.store, detail::kMetaCursor, 0);
+        TSUNAGU_TRY(cursor);
+        if (page.after != *cursor || page.next < page.after) {
+            report.stale = true;
+            return Status::ok();
+        }
+        auto restamped = im.learn_time(page.upstream_time);
+        TSUNAGU_TRY(restamped);
+        report.restamped = *restamped;
+        for (const PushOutcome& ack : page.acks) {
+            if (!is_id(ack.change_id)) continue;
+            const detail::IdBytes id = detail::id_to_bytes(ack.change_id);
+            TSUNAGU_TRY(im.store.cached("DELETE FROM sync_outbox WHERE change_id = ?1").bind_blob(1, id).run());
+            report.acknowledged += static_cast<std::size_t>(im.store.changes());
+        }
+        std::vector<std::string> evicted = page.evicted_records;
+        for (const auto& key : page.evicted_scopes) {
+            auto ids = im.records.ids_in_scope(key);
+            TSUNAGU_TRY(ids);
+            evicted.insert(evicted.end(), ids->begin(), ids->end());
+        }
+        for (const auto& record : evicted) {
+            if (!is_id(record)) continue;
+            auto held = im.evict(record);
+            TSUNAGU_TRY(held);
+            ++report.evicted;
+            report.evicted_pending.insert(report.evicted_pending.end(), held->begin(), held->end());
+        }
+        Statement& count = im.store.cached("SELECT count(*) FROM sync_outbox");
+        auto counted = count.step();
+        TSUNAGU_TRY(counted);
+        const bool outbox_empty = count.column_int(0) == 0;
+        count.reset();
+        for (const RecordSnapshot& snapshot : page.records) {
+            if (!is_id(snapshot.id)) {
+                return Status(ErrorCode::invalid_argument, "pull page holds a malformed record id");
+            }
+            if (outbox_empty) {
+                TSUNAGU_TRY(im.records.put(snapshot));
+            } else {
+                TSUNAGU_TRY(im.rebase(snapshot));
+            }
+            ++report.records;
+        }
+        TSUNAGU_TRY(detail::set_meta_int(im.store, detail::kMetaCursor, page.next));
+        return im.save_clock();
+    });
+    TSUNAGU_TRY(status);
+    return report;
+}
+
+Status Device::Impl::rebase(const RecordSnapshot& snapshot) {
+    std::vector<std::pair<std::int64_t, std::string>> entries;  // (pos, change) of this record
+    const detail::IdBytes id = detail::id_to_bytes(snapshot.id);
+    Statement& s = store.cached("SELECT pos, change FROM sync_outbox WHERE record_id = ?1 ORDER BY pos");
+    s.bind_blob(1, id);
+    TSUNAGU_TRY(each_row(s, [&](const Statement& row) {
+        entries.emplace_back(row.column_int(0), std::string(row.column_text(1)));
+        return Status::ok();
+    }));
+    if (entries.empty()) return records.put(snapshot);
+
+    auto state = decode_state(snapshot.fields, snapshot.meta);
+    TSUNAGU_TRY(state);
+    for (const auto& [pos, text] : entries) {
+        auto change = read_change(text);
+        TSUNAGU_TRY(change);
+        apply_change(*state, *change);
+    }
+    // Held because the record had left the scope: it is back, so they are due again.
+    TSUNAGU_TRY(store.cached("UPDATE sync_outbox SET state = 0 WHERE record_id = ?1 AND state = 3").bind_blob(1, id).run());
+    auto existing = records.find(snapshot.id);
+    TSUNAGU_TRY(existing);
+    detail::StoredRecord row;
+    row.rid = *existing ? (*existing)->rid : 0;
+    row.id = snapshot.id;
+    row.collection = snapshot.collection;
+    row.scope_key = snapshot.scope_key;
+    row.seq = snapshot.seq;
+    return records.save(row, encode_state(*state));
+}
+
+Result<std::vector<std::string>> Device::Impl::evict(const std::string& record) {
+    std::vector<std::string> held;
+    const detail::IdBytes id = detail::id_to_bytes(record);
+    Statement& s = store.cached("SELECT change_id FROM sync_outbox WHERE record_id = ?1 ORDER BY pos");
+    s.bind_blob(1, id);
+    TSUNAGU_TRY(each_row(s, [&](const Statement& row) {
+        held.push_back(detail::id_from_bytes(row.column_blob(0)));
+        return Status::ok();
+    }));
+    TSUNAGU_TRY(store.cached("UPDATE sync_outbox SET state = 3 WHERE record_id = ?1 AND state <= 1").bind_blob(1, id).run());
+    TSUNAGU_TRY(records.erase(record));
+    return held;
+}
+
+Result<std::size_t> Device::Impl::learn_time(Hlc upstream) {
+    const std::int64_t bound = options.max_clock_ahead_ms;
+    const std::int64_t offset = upstream.wall_ms - options.wall();
+    if (std::llabs(offset - clock.offset_ms()) > kOffsetSlackMs) {
+        clock.set_offset_ms(offset);
+        TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaOffset, offset));
+    }
+    TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaUpstreamTime, upstream.packed()));
+    if (clock.last().wall_ms <= upstream.wall_ms + bound) {
+        clock.observe(upstream);
+        return std::size_t{0};
+    }
+
+    // Our clock ran ahead of the upstream's: its readings would win every later edit. Re-stamp the
+    // unsent changes from the first skewed one on, in outbox order, each at the time it was made
+    // as corrected by the offset (never ahead of the upstream), after its predecessor and after
+    // the versions it was based on.
+    std::vector<OutboxEntry> entries;
+    Status scanned = each_row(
+        store.cached("SELECT pos, change, raw_wall_ms FROM sync_outbox WHERE state = 0 ORDER BY pos"),
+        [&](const Statement& s) {
+            auto change = read_change(s.column_text(1));
+            TSUNAGU_TRY(change);
+            entries.push_back({s.column_int(0), OutboxState::unsent, std::move(*change), s.column_int(2)});
+            return Status::ok();
+        });
+    TSUNAGU_TRY(scanned);
+    std::size_t count = 0;
+    Hlc previous;
+    bool restamping = false;
+    for (OutboxEntry& entry : entries) {
+        ChangeSet& change = entry.change;
+        restamping = restamping || change.hlc.wall_ms > upstream.wall_ms + bound;
+        if (!restamping || (change.hlc > previous && change.hlc.wall_ms <= upstream.wall_ms + bound)) {
+            previous = std::max(previous, change.hlc);
+            continue;
+        }
+        auto loaded = records.load(change.record);
+        TSUNAGU_TRY(loaded);
+        Hlc stamp{std::min(entry.raw_wall_ms + clock.offset_ms(), upstream.wall_ms), 0};
+        stamp = std::max(stamp, previous.next());
+        if (*loaded) {
+            const RecordState& state = (*loaded)->state;
+            for (const auto& [field, ids] : change.base) {
+                for (const auto& v : state.versions) {
+                    const bool is_base = std::find(ids.begin(), ids.end(), v.version.change_id) != ids.end();
+                    if (is_base && v.version.change_id != change.id) stamp = std::max(stamp, v.version.hlc.next());
+                }
+            }
+        }
+        change.hlc = stamp;
+        Statement& update = store.cached("UPDATE sync_outbox SET hlc = ?2, change = ?3 WHERE pos = ?1");
+        TSUNAGU_TRY(update.bind(1, entry.pos).bind(2, stamp.packed()).bind(3, Json(change).dump()).run());
+        if (*loaded && restamp((*loaded)->state, change.id, stamp)) {
+            TSUNAGU_TRY(records.save((*loaded)->stored, encode_state((*loaded)->state)));
+        }
+        previous = stamp;
+        ++count;
+    }
+    clock.rewind_to(std::max(upstream, previous));
+    return count;
+}
+
+}  // namespace tsunagu::sync

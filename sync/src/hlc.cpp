@@ -1,0 +1,56 @@
+// Hybrid logical clock: ticks, observation of peers' readings and the wire form.
+#include "sync/hlc.h"
+
+#include <charconv>
+#include <chrono>
+
+namespace tsunagu::sync {
+
+std::string Hlc::to_string() const {
+    return std::to_string(wall_ms) + "-" + std::to_string(counter);
+}
+
+std::optional<Hlc> Hlc::parse(std::string_view text) {
+    const auto dash = text.find('-');
+    if (dash == std::string_view::npos || dash == 0 || dash + 1 == text.size()) return std::nullopt;
+    Hlc out;
+    const char* wall_end = text.data() + dash;
+    auto [p1, e1] = std::from_chars(text.data(), wall_end, out.wall_ms);
+    if (e1 != std::errc() || p1 != wall_end || out.wall_ms < 0) return std::nullopt;
+    // Keep packed() within int64.
+    if (out.wall_ms > INT64_MAX / static_cast<std::int64_t>(kCounterLimit) - 1) return std::nullopt;
+    const char* end = text.data() + text.size();
+    auto [p2, e2] = std::from_chars(wall_end + 1, end, out.counter);
+    if (e2 != std::errc() || p2 != end || out.counter >= kCounterLimit) return std::nullopt;
+    return out;
+}
+
+WallClock system_wall_clock() {
+    return [] {
+        using namespace std::chrono;
+        return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+    };
+}
+
+HybridClock::HybridClock(WallClock wall, Hlc last) : wall_(std::move(wall)), last_(last) {}
+
+std::int64_t HybridClock::wall_now() const {
+    const std::int64_t now = wall_() + offset_ms_;
+    return now < 0 ? 0 : now;
+}
+
+Hlc HybridClock::tick() {
+    const std::int64_t now = wall_now();
+    last_ = now > last_.wall_ms ? Hlc{now, 0} : last_.next();
+    return last_;
+}
+
+void HybridClock::observe(Hlc remote) {
+    if (remote > last_) last_ = remote;
+}
+
+bool HybridClock::is_too_far_ahead(Hlc remote, std::int64_t max_ahead_ms) const {
+    return remote.wall_ms > wall_now() + max_ahead_ms;
+}
+
+}  // namespace tsunagu::sync

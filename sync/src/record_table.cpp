@@ -1,0 +1,200 @@
+// sync_records rows: load, save, snapshots, and the read views (get, list, conflicts).
+#include "sync/src/record_table.h"
+
+#include "sync/src/ids_bytes.h"
+
+namespace tsunagu::sync::detail {
+namespace {
+
+constexpr const char* kColumns =
+    "rid, id, collection, scope_key, seq, deleted, conflicts, fields, meta, log";
+
+StoredRecord read_row(const Statement& s) {
+    StoredRecord row;
+    row.rid = s.column_int(0);
+    row.id = id_from_bytes(s.column_blob(1));
+    row.collection = std::string(s.column_text(2));
+    row.scope_key = std::string(s.column_text(3));
+    row.seq = s.column_int(4);
+    row.deleted = s.column_int(5) != 0;
+    row.conflicts = static_cast<std::size_t>(s.column_int(6));
+    row.fields = std::string(s.column_text(7));
+    row.meta = std::string(s.column_text(8));
+    row.log = std::string(s.column_text(9));
+    row.stored_scope_key = row.scope_key;
+    return row;
+}
+
+Result<Record> to_view(const StoredRecord& row) {
+    auto state = decode_state(row.fields, row.meta);
+    TSUNAGU_TRY(state);
+    return to_record(*state, row.id, row.collection, row.scope_key);
+}
+
+// Runs a query of full rows and collects them.
+Result<std::vector<StoredRecord>> rows_of(Statement& s) {
+    std::vector<StoredRecord> rows;
+    while (true) {
+        auto more = s.step();
+        if (!more) {
+            s.reset();
+            return more.status();
+        }
+        if (!*more) break;
+        rows.push_back(read_row(s));
+    }
+    s.reset();
+    return rows;
+}
+
+}  // namespace
+
+Result<std::optional<StoredRecord>> RecordTable::find(std::string_view id) {
+    static const std::string kFind = std::string("SELECT ") + kColumns + " FROM sync_records WHERE id = ?1";
+    Statement& s = store_.cached(kFind);
+    const IdBytes key = id_to_bytes(id);
+    s.bind_blob(1, key);
+    auto row = s.step();
+    TSUNAGU_TRY(row);
+    std::optional<StoredRecord> out;
+    if (*row) out = read_row(s);
+    s.reset();
+    return out;
+}
+
+Result<std::optional<LoadedRecord>> RecordTable::load(std::string_view id) {
+    auto row = find(id);
+    TSUNAGU_TRY(row);
+    if (!*row) return std::optional<LoadedRecord>();
+    auto state = decode_state((*row)->fields, (*row)->meta);
+    if (!state) {
+        return Status(state.status().code(), "record " + std::string(id) + ": " + state.status().message());
+    }
+    return std::optional<LoadedRecord>(LoadedRecord{std::move(**row), std::move(*state)});
+}
+
+Status RecordTable::save(const StoredRecord& row, const EncodedState& state) {
+    auto bind_log = [&](Statement& s, int index) {
+        if (row.log.empty()) {
+            s.bind_null(index);
+        } else {
+            s.bind(index, row.log);
+        }
+    };
+    if (row.rid == 0) {
+        Statement& s = store_.cached(
+            "INSERT INTO sync_records(id, collection, scope_key, seq, deleted, conflicts, fields, meta, log)"
+            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+        const IdBytes key = id_to_bytes(row.id);
+        s.bind_blob(1, key).bind(2, row.collection).bind(3, row.scope_key).bind(4, row.seq);
+        s.bind(5, state.deleted ? 1 : 0).bind(6, static_cast<std::int64_t>(state.conflicts));
+        s.bind(7, state.fields).bind(8, state.meta);
+        bind_log(s, 9);
+        return s.run();
+    }
+    // Setting an indexed column rewrites its index entry even when the value is unchanged: the
+    // scope key is set only when it changed.
+    const bool moved = row.scope_key != row.stored_scope_key;
+    Statement& s = moved
+        ? store_.cached("UPDATE sync_records SET seq = ?2, deleted = ?3, conflicts = ?4,"
+                        " fields = ?5, meta = ?6, log = ?7, scope_key = ?8 WHERE rid = ?1")
+        : store_.cached("UPDATE sync_records SET seq = ?2, deleted = ?3, conflicts = ?4,"
+                        " fields = ?5, meta = ?6, log = ?7 WHERE rid = ?1");
+    s.bind(1, row.rid).bind(2, row.seq).bind(3, state.deleted ? 1 : 0);
+    s.bind(4, static_cast<std::int64_t>(state.conflicts)).bind(5, state.fields).bind(6, state.meta);
+    bind_log(s, 7);
+    if (moved) s.bind(8, row.scope_key);
+    return s.run();
+}
+
+Status RecordTable::put(const RecordSnapshot& snapshot) {
+    Statement& s = store_.cached(
+        "INSERT INTO sync_records(id, collection, scope_key, seq, deleted, conflicts, fields, meta)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(id) DO UPDATE SET"
+        " collection = excluded.collection, scope_key = excluded.scope_key, seq = excluded.seq,"
+        " deleted = excluded.deleted, conflicts = excluded.conflicts, fields = excluded.fields,"
+        " meta = excluded.meta");
+    const IdBytes key = id_to_bytes(snapshot.id);
+    s.bind_blob(1, key).bind(2, snapshot.collection).bind(3, snapshot.scope_key);
+    s.bind(4, snapshot.seq).bind(5, snapshot.deleted ? 1 : 0);
+    s.bind(6, static_cast<std::int64_t>(snapshot.conflicts));
+    s.bind(7, snapshot.fields).bind(8, snapshot.meta);
+    return s.run();
+}
+
+Status RecordTable::erase(std::string_view id) {
+    Statement& s = store_.cached("DELETE FROM sync_records WHERE id = ?1");
+    const IdBytes key = id_to_bytes(id);
+    return s.bind_blob(1, key).run();
+}
+
+Result<std::vector<std::string>> RecordTable::ids_in_scope(std::string_view scope_key) {
+    Statement& s = store_.cached("SELECT id FROM sync_records WHERE scope_key = ?1");
+    s.bind(1, scope_key);
+    std::vector<std::string> ids;
+    while (true) {
+        auto more = s.step();
+        if (!more) {
+            s.reset();
+            return more.status();
+        }
+        if (!*more) break;
+        ids.push_back(id_from_bytes(s.column_blob(0)));
+    }
+    s.reset();
+    return ids;
+}
+
+Result<std::optional<Record>> RecordTable::get(std::string_view id) {
+    auto row = find(id);
+    TSUNAGU_TRY(row);
+    if (!*row) return std::optional<Record>();
+    auto view = to_view(**row);
+    TSUNAGU_TRY(view);
+    return std::optional<Record>(std::move(*view));
+}
+
+Result<std::vector<Record>> RecordTable::list(std::string_view collection, bool include_deleted) {
+    Statement& s = store_.cached(std::string("SELECT ") + kColumns +
+                                 " FROM sync_records WHERE collection = ?1 AND deleted <= ?2"
+                                 " ORDER BY rid");
+    s.bind(1, collection).bind(2, include_deleted ? 1 : 0);
+    auto rows = rows_of(s);
+    TSUNAGU_TRY(rows);
+    std::vector<Record> records;
+    records.reserve(rows->size());
+    for (const auto& row : *rows) {
+        auto view = to_view(row);
+        TSUNAGU_TRY(view);
+        records.push_back(std::move(*view));
+    }
+    return records;
+}
+
+Result<std::vector<Conflict>> RecordTable::conflicts() {
+    Statement& s = store_.cached(std::string("SELECT ") + kColumns +
+                                 " FROM sync_records WHERE conflicts > 0 ORDER BY rid");
+    auto rows = rows_of(s);
+    TSUNAGU_TRY(rows);
+    std::vector<Conflict> out;
+    for (const auto& row : *rows) {
+        auto state = decode_state(row.fields, row.meta);
+        TSUNAGU_TRY(state);
+        auto found = conflicts_of(*state, row.id, row.collection);
+        out.insert(out.end(), found.begin(), found.end());
+    }
+    return out;
+}
+
+}  // namespace tsunagu::sync::detail
+
+namespace tsunagu::sync::detail {
+
+std::string scope_key_for(const Schema& schema, const std::string& collection,
+                          const std::string& record_id, const RecordState& state) {
+    const CollectionSchema* c = schema.find(collection);
+    const Head* value = c && c->scope.kind == ScopeRule::Kind::field ? state.winner(c->scope.field) : nullptr;
+    return scope_key_of(c, record_id, value ? &value->value : nullptr, state.owner);
+}
+
+}  // namespace tsunagu::sync::detail

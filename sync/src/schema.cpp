@@ -1,0 +1,267 @@
+// Schema validation, shared by both ends: values, change sets, and scope keys.
+#include "sync/schema.h"
+
+#include <algorithm>
+#include <set>
+
+namespace tsunagu::sync {
+namespace {
+
+constexpr std::int64_t kDefaultStringMax = 200;
+constexpr std::int64_t kDefaultTextMax = 10'000;
+constexpr std::int64_t kDefaultListMax = 1'000;
+
+Status invalid(const FieldSchema& field, const std::string& what) {
+    return Status(ErrorCode::validation, "field \"" + field.name + "\": " + what);
+}
+
+std::string shown(const Json& value) {
+    std::string text = value.dump();
+    if (text.size() > 60) text = text.substr(0, 57) + "...";
+    return text;
+}
+
+std::size_t characters(const std::string& utf8) {
+    std::size_t count = 0;
+    for (unsigned char c : utf8) count += (c & 0xC0) != 0x80;
+    return count;
+}
+
+bool is_date(const std::string& text) {
+    if (text.size() != 10 || text[4] != '-' || text[7] != '-') return false;
+    for (std::size_t i : {0, 1, 2, 3, 5, 6, 8, 9}) {
+        if (text[i] < '0' || text[i] > '9') return false;
+    }
+    const int year = std::stoi(text.substr(0, 4));
+    const int month = std::stoi(text.substr(5, 2));
+    const int day = std::stoi(text.substr(8, 2));
+    if (year < 1 || month < 1 || month > 12 || day < 1) return false;
+    static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    return day <= kDays[month - 1] + (month == 2 && leap ? 1 : 0);
+}
+
+std::string joined(const std::vector<std::string>& items) {
+    std::string out;
+    for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
+    return out;
+}
+
+Status validate_length(const FieldSchema& field, const Json& value, std::int64_t default_max,
+                       const char* kind) {
+    if (!value.is_string()) return invalid(field, std::string("must be ") + kind + ", got " + shown(value));
+    const auto& text = value.get_ref<const std::string&>();
+    const auto length = static_cast<std::int64_t>(characters(text));
+    const std::int64_t min = field.min.value_or(0);
+    const std::int64_t max = field.max.value_or(default_max);
+    if (length < min || length > max) {
+        return invalid(field, std::string("must be ") + kind + " of " + std::to_string(min) +
+                                  " to " + std::to_string(max) + " characters, got " +
+                                  std::to_string(length));
+    }
+    if (field.type == FieldType::string && text.find('\n') != std::string::npos) {
+        return invalid(field, "must be one line (no line breaks); use a text field for notes");
+    }
+    return Status::ok();
+}
+
+Status validate_scalar(const FieldSchema& field, FieldType type, const Json& value) {
+    switch (type) {
+        case FieldType::string:
+            return validate_length(field, value, kDefaultStringMax, "a string");
+        case FieldType::text:
+            return validate_length(field, value, kDefaultTextMax, "text");
+        case FieldType::integer: {
+            const std::int64_t min = field.min.value_or(std::numeric_limits<std::int64_t>::min());
+            const std::int64_t max = field.max.value_or(std::numeric_limits<std::int64_t>::max());
+            const bool integral = value.is_number_integer();
+            if (!integral || (value.is_number_unsigned() && value.get<std::uint64_t>() >
+                                                                static_cast<std::uint64_t>(max)) ||
+                value.get<std::int64_t>() < min || value.get<std::int64_t>() > max) {
+                std::string range = field.min || field.max ? " from " + std::to_string(min) +
+                                                                 " to " + std::to_string(max)
+                                                           : "";
+                return invalid(field, "must be an integer" + range + ", got " + shown(value));
+            }
+            return Status::ok();
+        }
+        case FieldType::date:
+            if (!value.is_string() || !is_date(value.get_ref<const std::string&>())) {
+                return invalid(field, "must be a date written YYYY-MM-DD, got " + shown(value));
+            }
+            return Status::ok();
+        case FieldType::enumeration:
+            if (!value.is_string() ||
+                std::find(field.choices.begin(), field.choices.end(),
+                          value.get_ref<const std::string&>()) == field.choices.end()) {
+                return invalid(field, "must be one of " + joined(field.choices) + ", got " +
+                                          shown(value));
+            }
+            return Status::ok();
+        case FieldType::reference:
+            if (!value.is_string() || !is_id(value.get_ref<const std::string&>())) {
+                return invalid(field, "must be a record id (32 lower-case hex characters)" +
+                                          std::string(field.target.empty() ? "" : " of a " + field.target) +
+                                          ", got " + shown(value));
+            }
+            return Status::ok();
+        case FieldType::list:
+            return invalid(field, "lists of lists are not supported");
+    }
+    return invalid(field, "has an unknown type");
+}
+
+}  // namespace
+
+const char* field_type_name(FieldType type) noexcept {
+    switch (type) {
+        case FieldType::string: return "string";
+        case FieldType::integer: return "integer";
+        case FieldType::date: return "date";
+        case FieldType::enumeration: return "enumeration";
+        case FieldType::text: return "text";
+        case FieldType::reference: return "reference";
+        case FieldType::list: return "list";
+    }
+    return "unknown";
+}
+
+const FieldSchema* CollectionSchema::find(std::string_view field) const {
+    for (const auto& f : fields) {
+        if (f.name == field) return &f;
+    }
+    return nullptr;
+}
+
+const CollectionSchema* Schema::find(std::string_view collection) const {
+    for (const auto& c : collections) {
+        if (c.name == collection) return &c;
+    }
+    return nullptr;
+}
+
+Status Schema::check() const {
+    std::set<std::string> names;
+    for (const auto& c : collections) {
+        const std::string where = "schema v" + std::to_string(version) + ", collection \"" + c.name + "\"";
+        if (c.name.empty() || c.name[0] == '_') {
+            return Status(ErrorCode::invalid_argument, where + ": names must not be empty or start with '_'");
+        }
+        if (!names.insert(c.name).second) {
+            return Status(ErrorCode::invalid_argument, where + ": declared twice");
+        }
+        std::set<std::string> fields;
+        for (const auto& f : c.fields) {
+            if (f.name.empty() || f.name[0] == '_' || !fields.insert(f.name).second) {
+                return Status(ErrorCode::invalid_argument,
+                              where + ": field \"" + f.name +
+                                  "\" is empty, starts with '_', or is declared twice");
+            }
+            const bool enumerated = f.type == FieldType::enumeration ||
+                                    (f.type == FieldType::list && f.item == FieldType::enumeration);
+            if (enumerated && f.choices.empty()) {
+                return Status(ErrorCode::invalid_argument,
+                              where + ": enumeration field \"" + f.name + "\" has no choices");
+            }
+            if (f.type == FieldType::list && f.item == FieldType::list) {
+                return Status(ErrorCode::invalid_argument,
+                              where + ": field \"" + f.name + "\" is a list of lists");
+            }
+            if (f.since > version) {
+                return Status(ErrorCode::invalid_argument,
+                              where + ": field \"" + f.name + "\" is newer than the schema");
+            }
+        }
+        if (c.scope.kind == ScopeRule::Kind::field && !c.find(c.scope.field)) {
+            return Status(ErrorCode::invalid_argument,
+                          where + ": scope field \"" + c.scope.field + "\" is not declared");
+        }
+    }
+    return Status::ok();
+}
+
+Status validate_value(const FieldSchema& field, const Json& value) {
+    if (field.type != FieldType::list) return validate_scalar(field, field.type, value);
+    if (!value.is_array()) return invalid(field, "must be a list, got " + shown(value));
+    const std::int64_t min = field.min.value_or(0);
+    const std::int64_t max = field.max.value_or(kDefaultListMax);
+    const auto size = static_cast<std::int64_t>(value.size());
+    if (size < min || size > max) {
+        return invalid(field, "must hold " + std::to_string(min) + " to " + std::to_string(max) +
+                                  " items, got " + std::to_string(size));
+    }
+    FieldSchema item = field;
+    item.min.reset();
+    item.max.reset();
+    for (std::size_t i = 0; i < value.size(); ++i) {
+        item.name = field.name + "[" + std::to_string(i) + "]";
+        TSUNAGU_TRY(validate_scalar(item, field.item, value[i]));
+    }
+    return Status::ok();
+}
+
+Status validate_change(const Schema& schema, const ChangeSet& change) {
+    const std::string who = "record " + change.record + " (" + change.collection + ")";
+    const bool newer = change.schema_version > schema.version;
+    const std::string versions = "; the change was made with schema v" +
+                                 std::to_string(change.schema_version) + " and this peer has v" +
+                                 std::to_string(schema.version);
+    const std::string upgrade = newer ? versions + ": upgrade this peer to accept it" : versions;
+    const CollectionSchema* collection = schema.find(change.collection);
+    if (!collection) {
+        if (newer) return Status::ok();  // kept and passed on
+        return Status(ErrorCode::validation,
+                      who + ": collection \"" + change.collection + "\" is not in the schema" + versions);
+    }
+    for (const auto& item : change.set.items()) {
+        const std::string& name = item.key();
+        const Json& value = item.value();
+        if (name == kDeletedField) {
+            if (!value.is_boolean()) {
+                return Status(ErrorCode::validation, who + ": " + kDeletedField + " must be true or false");
+            }
+            continue;
+        }
+        const FieldSchema* field = collection->find(name);
+        if (!field) {
+            if (newer) continue;  // a field from a newer schema: kept and passed on
+            return Status(ErrorCode::validation, who + ": field \"" + name +
+                                                     "\" is not part of " + change.collection + versions);
+        }
+        if (value.is_null()) {
+            if (field->required && change.schema_version >= field->since) {
+                return Status(ErrorCode::validation,
+                              who + ": field \"" + name + "\" is required and cannot be cleared");
+            }
+            continue;
+        }
+        Status valid = validate_value(*field, value);
+        if (!valid) return Status(ErrorCode::validation, who + ": " + valid.message() + (newer ? upgrade : ""));
+    }
+    if (change.create) {
+        for (const auto& field : collection->fields) {
+            if (!field.required || field.since > change.schema_version) continue;
+            if (!change.set.contains(field.name) || change.set[field.name].is_null()) {
+                return Status(ErrorCode::validation,
+                              who + ": field \"" + field.name + "\" is required");
+            }
+        }
+    }
+    return Status::ok();
+}
+
+std::string scope_key_of(const CollectionSchema* collection, std::string_view record_id,
+                         const Json* scope_field_value, std::string_view owner) {
+    if (collection) {
+        const ScopeRule& rule = collection->scope;
+        if (rule.kind == ScopeRule::Kind::self) return rule.prefix + std::string(record_id);
+        if (rule.kind == ScopeRule::Kind::field && scope_field_value &&
+            scope_field_value->is_string() &&
+            !scope_field_value->get_ref<const std::string&>().empty()) {
+            return rule.prefix + scope_field_value->get<std::string>();
+        }
+    }
+    return "user:" + std::string(owner);
+}
+
+}  // namespace tsunagu::sync

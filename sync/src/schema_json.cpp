@@ -1,0 +1,111 @@
+// Schemas as JSON, so the upstream can publish the schema its peers validate with.
+#include "sync/schema.h"
+
+namespace tsunagu::sync {
+namespace {
+
+constexpr std::pair<FieldType, const char*> kTypes[] = {
+    {FieldType::string, "string"},       {FieldType::integer, "integer"},
+    {FieldType::date, "date"},           {FieldType::enumeration, "enumeration"},
+    {FieldType::text, "text"},           {FieldType::reference, "reference"},
+    {FieldType::list, "list"},
+};
+
+constexpr std::pair<ScopeRule::Kind, const char*> kScopes[] = {
+    {ScopeRule::Kind::owner, "owner"},
+    {ScopeRule::Kind::field, "field"},
+    {ScopeRule::Kind::self, "self"},
+};
+
+std::optional<FieldType> type_named(const std::string& name) {
+    for (auto [type, text] : kTypes) {
+        if (name == text) return type;
+    }
+    return std::nullopt;
+}
+
+Json field_to_json(const FieldSchema& f) {
+    Json out = {{"name", f.name}, {"type", field_type_name(f.type)}};
+    if (f.required) out["required"] = true;
+    if (f.min) out["min"] = *f.min;
+    if (f.max) out["max"] = *f.max;
+    if (!f.choices.empty()) out["choices"] = f.choices;
+    if (!f.target.empty()) out["target"] = f.target;
+    if (f.type == FieldType::list) out["item"] = field_type_name(f.item);
+    if (f.since != 1) out["since"] = f.since;
+    return out;
+}
+
+FieldSchema field_from_json(const Json& in) {
+    FieldSchema f;
+    f.name = in.at("name").get<std::string>();
+    auto type = type_named(in.at("type").get<std::string>());
+    if (!type) throw std::invalid_argument("field \"" + f.name + "\": unknown type");
+    f.type = *type;
+    f.required = in.value("required", false);
+    if (in.contains("min")) f.min = in["min"].get<std::int64_t>();
+    if (in.contains("max")) f.max = in["max"].get<std::int64_t>();
+    f.choices = in.value("choices", std::vector<std::string>{});
+    f.target = in.value("target", std::string());
+    if (in.contains("item")) {
+        auto item = type_named(in["item"].get<std::string>());
+        if (!item) throw std::invalid_argument("field \"" + f.name + "\": unknown item type");
+        f.item = *item;
+    }
+    f.since = in.value("since", 1);
+    return f;
+}
+
+}  // namespace
+
+void to_json(Json& out, const Schema& schema) {
+    Json collections = Json::array();
+    for (const auto& c : schema.collections) {
+        Json fields = Json::array();
+        for (const auto& f : c.fields) fields.push_back(field_to_json(f));
+        Json scope = Json::object();
+        for (auto [kind, name] : kScopes) {
+            if (kind == c.scope.kind) scope["kind"] = name;
+        }
+        if (!c.scope.field.empty()) scope["field"] = c.scope.field;
+        if (!c.scope.prefix.empty()) scope["prefix"] = c.scope.prefix;
+        Json entry = {{"name", c.name}, {"fields", std::move(fields)}, {"scope", std::move(scope)}};
+        if (c.since != 1) entry["since"] = c.since;
+        collections.push_back(std::move(entry));
+    }
+    out = {{"version", schema.version}, {"collections", std::move(collections)}};
+}
+
+Result<Schema> schema_from_json(const Json& in) {
+    Schema schema;
+    try {
+        schema.version = in.at("version").get<int>();
+        for (const Json& c : in.at("collections")) {
+            CollectionSchema collection;
+            collection.name = c.at("name").get<std::string>();
+            collection.since = c.value("since", 1);
+            for (const Json& f : c.at("fields")) collection.fields.push_back(field_from_json(f));
+            if (c.contains("scope")) {
+                const Json& scope = c["scope"];
+                const std::string kind = scope.value("kind", std::string("owner"));
+                bool known = false;
+                for (auto [k, name] : kScopes) {
+                    if (kind == name) {
+                        collection.scope.kind = k;
+                        known = true;
+                    }
+                }
+                if (!known) throw std::invalid_argument("collection \"" + collection.name + "\": unknown scope kind");
+                collection.scope.field = scope.value("field", std::string());
+                collection.scope.prefix = scope.value("prefix", std::string());
+            }
+            schema.collections.push_back(std::move(collection));
+        }
+    } catch (const std::exception& e) {
+        return Status(ErrorCode::invalid_argument, std::string("malformed schema: ") + e.what());
+    }
+    TSUNAGU_TRY(schema.check());
+    return schema;
+}
+
+}  // namespace tsunagu::sync

@@ -1,0 +1,152 @@
+// Schema of the engine's own tables, and its metadata.
+#include "sync/src/tables.h"
+
+#include "sync/change.h"
+
+namespace tsunagu::sync::detail {
+namespace {
+
+// Both roles. A record is one row whatever its number of fields: `fields` holds the current
+// values, `meta` the versions and conflicts (see encode_state), `log` (upstream only) the change
+// sets applied to it (see ChangeList). `seq` is the sequence number of the last change set applied
+// (upstream) or of the snapshot last pulled (device; 0: made here, never pulled).
+//
+// Every index costs a page write per change, so there are few: records by id (the one random
+// index, as any keyed table has), by collection (appends), those in conflict (rarely written).
+constexpr const char* kCommonTables = R"sql(
+CREATE TABLE IF NOT EXISTS sync_meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sync_records(
+  rid INTEGER PRIMARY KEY,
+  id BLOB NOT NULL UNIQUE,
+  collection TEXT NOT NULL,
+  scope_key TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  deleted INTEGER NOT NULL,
+  conflicts INTEGER NOT NULL,
+  fields TEXT NOT NULL,
+  meta TEXT NOT NULL,
+  log TEXT);
+CREATE INDEX IF NOT EXISTS sync_records_by_collection ON sync_records(collection);
+CREATE INDEX IF NOT EXISTS sync_records_in_conflict ON sync_records(conflicts) WHERE conflicts > 0;
+)sql";
+
+// The upstream's change log: one row per accepted change set (its history line) or per record given
+// a fresh sequence number (kind 100: its scope key was granted to someone), appended in sequence
+// order. Pulls walk it by sequence number. Scope members, moves and removals decide what each
+// user's devices see and evict.
+constexpr const char* kUpstreamTables = R"sql(
+CREATE TABLE IF NOT EXISTS sync_log(
+  seq INTEGER PRIMARY KEY,
+  record_id BLOB NOT NULL,
+  change_id BLOB,
+  hlc INTEGER,
+  replica BLOB,
+  user TEXT,
+  kind INTEGER NOT NULL,
+  fields TEXT);
+CREATE TABLE IF NOT EXISTS sync_scope_members(
+  user TEXT NOT NULL,
+  scope_key TEXT NOT NULL,
+  PRIMARY KEY(user, scope_key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sync_scope_moves(
+  seq INTEGER PRIMARY KEY,
+  record_id BLOB NOT NULL,
+  old_key TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sync_scope_removals(
+  seq INTEGER PRIMARY KEY,
+  user TEXT NOT NULL,
+  scope_key TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sync_replicas(
+  replica BLOB PRIMARY KEY,
+  user TEXT NOT NULL,
+  cursor INTEGER NOT NULL,
+  outbox_floor INTEGER NOT NULL,
+  last_seen_ms INTEGER NOT NULL) WITHOUT ROWID;
+)sql";
+
+// The device: records by scope key (evicting a key), and the outbox, oldest first, each change set
+// as its JSON wire form.
+constexpr const char* kDeviceTables = R"sql(
+CREATE INDEX IF NOT EXISTS sync_records_by_scope ON sync_records(scope_key);
+CREATE TABLE IF NOT EXISTS sync_outbox(
+  pos INTEGER PRIMARY KEY,
+  change_id BLOB NOT NULL UNIQUE,
+  record_id BLOB NOT NULL,
+  state INTEGER NOT NULL,
+  hlc INTEGER NOT NULL,
+  raw_wall_ms INTEGER NOT NULL,
+  cursor INTEGER NOT NULL,
+  change TEXT NOT NULL,
+  code TEXT,
+  reason TEXT);
+CREATE INDEX IF NOT EXISTS sync_outbox_by_record ON sync_outbox(record_id);
+)sql";
+
+const char* role_name(Role role) { return role == Role::upstream ? "upstream" : "device"; }
+
+}  // namespace
+
+Result<std::int64_t> meta_int(Store& store, std::string_view key, std::int64_t fallback) {
+    Statement& s = store.cached("SELECT value FROM sync_meta WHERE key = ?1");
+    s.bind(1, key);
+    auto row = s.step();
+    TSUNAGU_TRY(row);
+    const std::int64_t value = *row ? s.column_int(0) : fallback;
+    s.reset();
+    return value;
+}
+
+Status set_meta_int(Store& store, std::string_view key, std::int64_t value) {
+    Statement& s = store.cached("INSERT OR REPLACE INTO sync_meta(key, value) VALUES (?1, ?2)");
+    return s.bind(1, key).bind(2, value).run();
+}
+
+Result<std::string> meta_text(Store& store, std::string_view key) {
+    Statement& s = store.cached("SELECT value FROM sync_meta WHERE key = ?1");
+    s.bind(1, key);
+    auto row = s.step();
+    TSUNAGU_TRY(row);
+    std::string value = *row ? std::string(s.column_text(0)) : std::string();
+    s.reset();
+    return value;
+}
+
+Status set_meta_text(Store& store, std::string_view key, std::string_view value) {
+    Statement& s = store.cached("INSERT OR REPLACE INTO sync_meta(key, value) VALUES (?1, ?2)");
+    return s.bind(1, key).bind(2, value).run();
+}
+
+Result<std::string> open_tables(Store& store, Role role, std::string_view user, const IdSource& ids) {
+    std::string replica;
+    Status status = with_transaction(store, [&]() -> Status {
+        TSUNAGU_TRY(store.exec(kCommonTables));
+        auto stored_role = meta_text(store, kMetaRole);
+        TSUNAGU_TRY(stored_role);
+        if (!stored_role->empty() && *stored_role != role_name(role)) {
+            return Status(ErrorCode::invalid_argument,
+                          "store " + store.path() + " holds a " + *stored_role +
+                              " replica, not a " + role_name(role) + " one");
+        }
+        TSUNAGU_TRY(store.exec(role == Role::upstream ? kUpstreamTables : kDeviceTables));
+        if (role == Role::device) {
+            auto stored_user = meta_text(store, kMetaUser);
+            TSUNAGU_TRY(stored_user);
+            if (!stored_user->empty() && *stored_user != user) {
+                return Status(ErrorCode::forbidden,
+                              "store " + store.path() + " is the replica of another user; "
+                              "sign in as that user or start a new replica");
+            }
+            TSUNAGU_TRY(set_meta_text(store, kMetaUser, user));
+        }
+        TSUNAGU_TRY(set_meta_text(store, kMetaRole, role_name(role)));
+        auto id = meta_text(store, kMetaReplica);
+        TSUNAGU_TRY(id);
+        replica = id->empty() ? ids() : *id;
+        if (id->empty()) TSUNAGU_TRY(set_meta_text(store, kMetaReplica, replica));
+        return Status::ok();
+    });
+    TSUNAGU_TRY(status);
+    return replica;
+}
+
+}  // namespace tsunagu::sync::detail

@@ -1,0 +1,40 @@
+// The engine's tables (all named sync_*) and its small key-value metadata table.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "crypto/store.h"
+#include "sync/change.h"
+#include "sync/hlc.h"
+
+namespace tsunagu::sync::detail {
+
+enum class Role { upstream, device };
+
+// Metadata keys.
+inline constexpr const char* kMetaRole = "role";
+inline constexpr const char* kMetaReplica = "replica";
+inline constexpr const char* kMetaUser = "user";
+inline constexpr const char* kMetaClock = "clock";             // packed Hlc: the last reading
+inline constexpr const char* kMetaSequence = "sequence";       // upstream: last sequence number
+inline constexpr const char* kMetaCursor = "cursor";           // device: last applied sequence
+inline constexpr const char* kMetaOffset = "clock_offset_ms";  // device: wall clock correction
+inline constexpr const char* kMetaUpstreamTime = "upstream_time";  // device: packed Hlc
+
+// sync_log.kind of a row that only gives a record a fresh sequence number (other rows hold a
+// ChangeKind).
+inline constexpr int kTouchKind = 100;
+
+// Creates the tables and indexes of `role` if missing, and checks that the store was not made for
+// the other role (or, on a device, for another user). Returns this replica's id, made on first use.
+// Runs in its own transaction.
+Result<std::string> open_tables(Store& store, Role role, std::string_view user, const IdSource& ids);
+
+Result<std::int64_t> meta_int(Store& store, std::string_view key, std::int64_t fallback);
+Status set_meta_int(Store& store, std::string_view key, std::int64_t value);
+Result<std::string> meta_text(Store& store, std::string_view key);  // "" when absent
+Status set_meta_text(Store& store, std::string_view key, std::string_view value);
+
+}  // namespace tsunagu::sync::detail

@@ -1,0 +1,392 @@
+// The upstream: opening, accepting pushed change sets, server-side edits, reads and history.
+#include <algorithm>
+
+#include "sync/src/change_list.h"
+#include "sync/src/ids_bytes.h"
+#include "sync/src/tables.h"
+#include "sync/src/upstream_impl.h"
+
+namespace tsunagu::sync {
+namespace {
+
+PushOutcome refused(const ChangeSet& change, ErrorCode code, std::string reason) {
+    PushOutcome out;
+    out.change_id = change.id;
+    out.record = change.record;
+    out.status = PushStatus::refused;
+    out.code = code;
+    out.reason = std::move(reason);
+    return out;
+}
+
+ChangeKind kind_of(const ChangeSet& change) {
+    if (change.create) return ChangeKind::create;
+    if (change.deletes()) return ChangeKind::remove;
+    if (change.restores()) return ChangeKind::restore;
+    for (const auto& [field, ids] : change.base) {
+        if (ids.size() > 1) return ChangeKind::resolve;
+    }
+    return ChangeKind::edit;
+}
+
+std::string field_list(const ChangeSet& change) {
+    std::string out;
+    for (const auto& item : change.set.items()) {
+        if (item.key() == kDeletedField) continue;
+        if (!out.empty()) out += ',';
+        out += item.key();
+    }
+    return out;
+}
+
+// Appends the change set's line to the change log (its history entry, and what pulls walk).
+Status append_log(Store& store, const ChangeSet& change, std::int64_t seq) {
+    Statement& s = store.cached(
+        "INSERT INTO sync_log(seq, record_id, change_id, hlc, replica, user, kind, fields)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    const detail::IdBytes record = detail::id_to_bytes(change.record);
+    const detail::IdBytes id = detail::id_to_bytes(change.id);
+    const detail::IdBytes replica = detail::id_to_bytes(change.replica);
+    s.bind(1, seq).bind_blob(2, record).bind_blob(3, id).bind(4, change.hlc.packed());
+    s.bind_blob(5, replica).bind(6, change.user).bind(7, static_cast<int>(kind_of(change)));
+    s.bind(8, field_list(change));
+    return s.run();
+}
+
+Status check_well_formed(const ChangeSet& change) {
+    if (!is_id(change.id) || !is_id(change.record) || !is_id(change.replica)) {
+        return Status(ErrorCode::invalid_argument,
+                      "change set " + change.id + ": ids must be 32 lower-case hex characters");
+    }
+    if (!change.set.is_object() || change.set.empty()) {
+        return Status(ErrorCode::invalid_argument,
+                      "change set " + change.id + ": \"set\" must be a non-empty object");
+    }
+    for (const auto& [field, ids] : change.base) {
+        for (const auto& id : ids) {
+            if (!is_id(id)) {
+                return Status(ErrorCode::invalid_argument,
+                              "change set " + change.id + ": base of \"" + field + "\" holds a malformed id");
+            }
+        }
+    }
+    return Status::ok();
+}
+
+}  // namespace
+
+Upstream::Upstream(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Upstream::Upstream(Upstream&&) noexcept = default;
+Upstream& Upstream::operator=(Upstream&&) noexcept = default;
+Upstream::~Upstream() = default;
+
+Result<Upstream> Upstream::open(Store& store, Schema schema, UpstreamOptions options) {
+    TSUNAGU_TRY(schema.check());
+    auto replica = detail::open_tables(store, detail::Role::upstream, "", options.ids);
+    TSUNAGU_TRY(replica);
+    auto impl = std::make_unique<Impl>(store, std::move(schema), std::move(options), *replica);
+    auto clock = detail::meta_int(store, detail::kMetaClock, 0);
+    TSUNAGU_TRY(clock);
+    impl->clock.observe(Hlc::from_packed(*clock));
+    return Upstream(std::move(impl));
+}
+
+const std::string& Upstream::replica_id() const { return impl_->replica; }
+const Schema& Upstream::schema() const { return impl_->schema; }
+
+Result<std::int64_t> Upstream::sequence() {
+    return detail::meta_int(impl_->store, detail::kMetaSequence, 0);
+}
+
+Status Upstream::Impl::begin_write() {
+    auto last = detail::meta_int(store, detail::kMetaSequence, 0);
+    TSUNAGU_TRY(last);
+    seq = *last;
+    auto stored_clock = detail::meta_int(store, detail::kMetaClock, 0);
+    TSUNAGU_TRY(stored_clock);
+    clock.observe(Hlc::from_packed(*stored_clock));
+    return Status::ok();
+}
+
+Status Upstream::Impl::end_write() {
+    TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaSequence, seq));
+    return detail::set_meta_int(store, detail::kMetaClock, clock.last().packed());
+}
+
+Result<ScopeSet> Upstream::Impl::scope_set(std::string_view user) {
+    Statement& s = store.cached("SELECT scope_key FROM sync_scope_members WHERE user = ?1");
+    s.bind(1, user);
+    ScopeSet scope;
+    while (true) {
+        auto row = s.step();
+        if (!row) {
+            s.reset();
+            return row.status();
+        }
+        if (!*row) break;
+        std::string key(s.column_text(0));
+        if (key == "*") scope.everything = true;
+        scope.keys.insert(std::move(key));
+    }
+    s.reset();
+    return scope;
+}
+
+Hlc Upstream::Impl::corrected_stamp(Hlc stamped, DeviceSkew& skew) {
+    const std::int64_t now = clock.wall_now();
+    Hlc out;
+    if (skew.ahead_ms > options.max_clock_ahead_ms) {
+        out = Hlc{std::clamp<std::int64_t>(stamped.wall_ms - skew.ahead_ms, 0, now), stamped.counter};
+        if (out <= skew.last) out = skew.last.next();
+        if (out.wall_ms > now) out = clock.tick();
+    } else {
+        out = clock.tick();
+    }
+    skew.last = out;
+    return out;
+}
+
+Result<PushOutcome> Upstream::Impl::accept(const ChangeSet& change, const std::string& pusher_replica,
+                                           const std::string& pusher_user, const ScopeSet& scope,
+                                           DeviceSkew& skew) {
+    if (Status formed = check_well_formed(change); !formed) {
+        return refused(change, formed.code(), formed.message());
+    }
+    if (change.replica != pusher_replica || change.user != pusher_user) {
+        return refused(change, ErrorCode::forbidden,
+                       "change set " + change.id + " was made by another user or device");
+    }
+    auto current = records.load(change.record);
+    TSUNAGU_TRY(current);
+    // Applied before (a repeated push)? Or seen already by an applied change set (a late one)?
+    std::set<std::string> superseded;
+    if (*current && detail::ChangeList::may_mention((*current)->stored.log, change.id)) {
+        auto applied = detail::ChangeList::parse((*current)->stored.log);
+        TSUNAGU_TRY(applied);
+        if (const detail::AppliedChange* known = applied->find(change.id)) {
+            PushOutcome out;
+            out.change_id = change.id;
+            out.record = change.record;
+            out.status = PushStatus::duplicate;
+            out.seq = known->seq;
+            out.hlc = known->hlc;
+            return out;
+        }
+        superseded = applied->superseded(change.id);
+    }
+    if (Status valid = validate_change(schema, change); !valid) {
+        return refused(change, valid.code(), valid.message());
+    }
+    if (*current && (*current)->stored.collection != change.collection) {
+        return refused(change, ErrorCode::invalid_argument,
+                       "record " + change.record + " is a " + (*current)->stored.collection +
+                           ", not a " + change.collection);
+    }
+    if (*current && !scope.contains((*current)->stored.scope_key)) {
+        return refused(change, ErrorCode::forbidden,
+                       "record " + change.record + " is outside " + pusher_user + "'s scope");
+    }
+
+    // A reading too far ahead comes from a wrong clock: keep the change, but do not adopt the
+    // reading; stamp it with the time it was made as far as we can tell.
+    const ChangeSet* effective = &change;
+    ChangeSet restamped;
+    if (clock.is_too_far_ahead(change.hlc, options.max_clock_ahead_ms)) {
+        restamped = change;
+        restamped.hlc = corrected_stamp(change.hlc, skew);
+        effective = &restamped;
+    }
+
+    detail::StoredRecord row;
+    RecordState state;
+    if (*current) {
+        row = std::move((*current)->stored);
+        state = std::move((*current)->state);
+    } else {
+        row.id = change.record;
+        row.collection = change.collection;
+    }
+    const std::string old_key = row.scope_key;
+    apply_change(state, *effective, superseded);
+    row.scope_key = detail::scope_key_for(schema, row.collection, row.id, state);
+    if (!scope.contains(row.scope_key)) {
+        return refused(change, ErrorCode::forbidden,
+                       "record " + change.record + " would belong to scope " + row.scope_key +
+                           ", outside " + pusher_user + "'s scope");
+    }
+
+    row.seq = ++seq;
+    detail::ChangeList::append(row.log, {row.seq, change.id, effective->hlc, change.base});
+    TSUNAGU_TRY(records.save(row, encode_state(state)));
+    TSUNAGU_TRY(append_log(store, *effective, row.seq));
+    if (row.rid != 0 && old_key != row.scope_key) {
+        Statement& move = store.cached(
+            "INSERT INTO sync_scope_moves(seq, record_id, old_key) VALUES (?1, ?2, ?3)");
+        const detail::IdBytes id = detail::id_to_bytes(row.id);
+        TSUNAGU_TRY(move.bind(1, row.seq).bind_blob(2, id).bind(3, old_key).run());
+    }
+    if (effective == &change) clock.observe(change.hlc);
+
+    PushOutcome out;
+    out.change_id = change.id;
+    out.record = change.record;
+    out.status = PushStatus::accepted;
+    out.seq = row.seq;
+    out.hlc = effective->hlc;
+    return out;
+}
+
+Result<PushResult> Upstream::push(const PushBatch& batch) {
+    PushResult result;
+    result.outcomes.reserve(batch.changes.size());
+    Status status = with_transaction(impl_->store, [&]() -> Status {
+        TSUNAGU_TRY(impl_->begin_write());
+        auto scope = impl_->scope_set(batch.user);
+        TSUNAGU_TRY(scope);
+        DeviceSkew skew;
+        if (batch.sent_at_ms > 0) skew.ahead_ms = batch.sent_at_ms - impl_->clock.wall_now();
+        // A refused change holds back the batch's later changes to its record: they may build on it.
+        std::set<std::string> held;
+        for (const ChangeSet& change : batch.changes) {
+            if (held.contains(change.record)) {
+                result.outcomes.push_back(refused(change, ErrorCode::conflict,
+                                                  "record " + change.record +
+                                                      ": held behind an earlier change to it that was refused"));
+                continue;
+            }
+            auto outcome = impl_->accept(change, batch.replica, batch.user, *scope, skew);
+            TSUNAGU_TRY(outcome);
+            if (outcome->status == PushStatus::refused) held.insert(change.record);
+            result.outcomes.push_back(std::move(*outcome));
+        }
+        result.upstream_time = impl_->clock.tick();
+        return impl_->end_write();
+    });
+    TSUNAGU_TRY(status);
+    return result;
+}
+
+Result<std::string> Upstream::Impl::edit(std::string_view user, const detail::Edit& edit) {
+    std::string record_id;
+    Status status = with_transaction(store, [&]() -> Status {
+        TSUNAGU_TRY(begin_write());
+        std::optional<detail::LoadedRecord> current;
+        if (edit.kind != detail::Edit::Kind::create && is_id(edit.record)) {
+            auto loaded = records.load(edit.record);
+            TSUNAGU_TRY(loaded);
+            current = std::move(*loaded);
+        }
+        const detail::EditContext context{schema, options.ids, replica, std::string(user), clock.tick()};
+        const detail::EditTarget target{current ? &current->stored.collection : nullptr,
+                                        current ? &current->state : nullptr};
+        auto change = detail::build_change(context, edit, target);
+        TSUNAGU_TRY(change);
+        record_id = *change ? (*change)->record : edit.record;
+        if (!*change) return Status::ok();
+        auto scope = scope_set(user);
+        TSUNAGU_TRY(scope);
+        DeviceSkew none;
+        auto outcome = accept(**change, replica, context.user, *scope, none);
+        TSUNAGU_TRY(outcome);
+        if (outcome->status == PushStatus::refused) return Status(outcome->code, outcome->reason);
+        return end_write();
+    });
+    TSUNAGU_TRY(status);
+    return record_id;
+}
+
+Result<std::string> Upstream::create(std::string_view user, std::string_view collection,
+                                     const Json& fields) {
+    detail::Edit edit;
+    edit.kind = detail::Edit::Kind::create;
+    edit.collection = collection;
+    edit.fields = fields;
+    return impl_->edit(user, edit);
+}
+
+Status Upstream::update(std::string_view user, std::string_view record, const Json& fields) {
+    detail::Edit edit;
+    edit.record = record;
+    edit.fields = fields;
+    return impl_->edit(user, edit).status();
+}
+
+Status Upstream::remove(std::string_view user, std::string_view record) {
+    detail::Edit edit;
+    edit.kind = detail::Edit::Kind::remove;
+    edit.record = record;
+    return impl_->edit(user, edit).status();
+}
+
+Status Upstream::resolve(std::string_view user, std::string_view record, std::string_view field,
+                         const Json& value) {
+    detail::Edit edit;
+    edit.kind = detail::Edit::Kind::resolve;
+    edit.record = record;
+    edit.field = field;
+    edit.value = value;
+    return impl_->edit(user, edit).status();
+}
+
+Status Upstream::resolve_deletion(std::string_view user, std::string_view record,
+                                  DeletionResolution resolution) {
+    detail::Edit edit;
+    edit.kind = detail::Edit::Kind::resolve_deletion;
+    edit.record = record;
+    edit.resolution = resolution;
+    return impl_->edit(user, edit).status();
+}
+
+Result<std::optional<Record>> Upstream::get(std::string_view record) {
+    if (!is_id(record)) return std::optional<Record>();
+    return impl_->records.get(record);
+}
+
+Result<std::vector<Record>> Upstream::list(std::string_view collection, bool include_deleted) {
+    return impl_->records.list(collection, include_deleted);
+}
+
+Result<std::vector<Conflict>> Upstream::conflicts() { return impl_->records.conflicts(); }
+
+Result<std::vector<HistoryEntry>> Upstream::history(std::string_view record) {
+    std::vector<HistoryEntry> entries;
+    if (!is_id(record)) return entries;
+    auto row = impl_->records.find(record);
+    TSUNAGU_TRY(row);
+    if (!*row) return entries;
+    auto applied = detail::ChangeList::parse((*row)->log);
+    TSUNAGU_TRY(applied);
+    Statement& s = impl_->store.cached(
+        "SELECT change_id, hlc, replica, user, kind, fields FROM sync_log WHERE seq = ?1");
+    for (const detail::AppliedChange& change : applied->entries) {
+        s.bind(1, change.seq);
+        auto found = s.step();
+        if (!found) {
+            s.reset();
+            return found.status();
+        }
+        if (!*found) {  // purged by compaction
+            s.reset();
+            continue;
+        }
+        HistoryEntry entry;
+        entry.seq = change.seq;
+        entry.change_id = detail::id_from_bytes(s.column_blob(0));
+        entry.hlc = Hlc::from_packed(s.column_int(1));
+        entry.replica = detail::id_from_bytes(s.column_blob(2));
+        entry.user = std::string(s.column_text(3));
+        entry.kind = static_cast<ChangeKind>(s.column_int(4));
+        const std::string_view fields = s.column_text(5);
+        for (std::size_t start = 0; start < fields.size();) {
+            std::size_t comma = fields.find(',', start);
+            if (comma == std::string_view::npos) comma = fields.size();
+            entry.fields.emplace_back(fields.substr(start, comma - start));
+            start = comma + 1;
+        }
+        s.reset();
+        entries.push_back(std::move(entry));
+    }
+    return entries;
+}
+
+}  // namespace tsunagu::sync

@@ -1,0 +1,59 @@
+// The upstream's private state, shared by its source files (push, pull and scopes, compaction).
+#pragma once
+
+#include <string>
+#include <unordered_set>
+
+#include "sync/engine.h"
+#include "sync/src/authoring.h"
+#include "sync/src/record_table.h"
+
+namespace tsunagu::sync {
+
+// The scope keys a user may see and write.
+struct ScopeSet {
+    bool everything = false;  // holds "*"
+    std::unordered_set<std::string> keys;
+
+    bool contains(const std::string& key) const { return everything || keys.contains(key); }
+};
+
+// What the upstream measured of a pushing device's clock: how far ahead of its own it runs (from
+// PushBatch::sent_at_ms; 0 when unknown), and the last stamp it gave one of the batch's changes, so
+// that corrected stamps keep the batch's order.
+struct DeviceSkew {
+    std::int64_t ahead_ms = 0;
+    Hlc last;
+};
+
+struct Upstream::Impl {
+    Store& store;
+    Schema schema;
+    UpstreamOptions options;
+    HybridClock clock;
+    std::string replica;
+    detail::RecordTable records;
+    std::int64_t seq = 0;  // the last sequence number given out; valid inside a write
+
+    Impl(Store& s, Schema sc, UpstreamOptions o, std::string id)
+        : store(s), schema(std::move(sc)), options(std::move(o)), clock(options.wall),
+          replica(std::move(id)), records(s) {}
+
+    // Inside a transaction: reads the sequence number and clock another connection may have moved.
+    Status begin_write();
+    // Inside a transaction: stores them back.
+    Status end_write();
+    Result<ScopeSet> scope_set(std::string_view user);
+    // Applies one pushed (or server-made) change set: accepted, duplicate, or refused. Fails only
+    // when storage fails; then the caller rolls the batch back.
+    Result<PushOutcome> accept(const ChangeSet& change, const std::string& pusher_replica,
+                               const std::string& pusher_user, const ScopeSet& scope,
+                               DeviceSkew& skew);
+    // The stamp for a change whose reading is too far ahead: the reading with the device's
+    // measured skew taken off (never later than now), or else the upstream's own next tick.
+    Hlc corrected_stamp(Hlc stamped, DeviceSkew& skew);
+    // A server-side user's edit, sequenced like a pushed change. Returns the record id.
+    Result<std::string> edit(std::string_view user, const detail::Edit& edit);
+};
+
+}  // namespace tsunagu::sync

@@ -1,0 +1,219 @@
+// The upstream's pulls and scopes: which records each user's devices receive, and which they
+// must evict.
+//
+// A record's scope key is computed from its values (see ScopeRule); a user sees the records whose
+// key is in their set (sync_scope_members). Pulls walk the change log (sync_log) by sequence
+// number and send each record at its latest entry, filtered by the set. When a record moves to
+// another key, the move is logged with its sequence number; when a user loses a key, the removal is
+// logged. A pull reports, among those logged after the device's cursor, the records and keys the
+// user cannot see now: the device evicts them. When a user gains a key, that key's records get
+// fresh sequence numbers (a log entry each), so every device pulls them again.
+#include <algorithm>
+
+#include "sync/src/change_list.h"
+#include "sync/src/ids_bytes.h"
+#include "sync/src/tables.h"
+#include "sync/src/upstream_impl.h"
+
+namespace tsunagu::sync {
+namespace {
+
+RecordSnapshot read_snapshot(const Statement& s) {
+    RecordSnapshot out;
+    out.id = detail::id_from_bytes(s.column_blob(0));
+    out.collection = std::string(s.column_text(1));
+    out.scope_key = std::string(s.column_text(2));
+    out.seq = s.column_int(3);
+    out.deleted = s.column_int(4) != 0;
+    out.conflicts = static_cast<std::size_t>(s.column_int(5));
+    out.fields = std::string(s.column_text(6));
+    out.meta = std::string(s.column_text(7));
+    return out;
+}
+
+Status check_request(const PullRequest& request, std::int64_t last_seq) {
+    if (!is_id(request.replica)) {
+        return Status(ErrorCode::invalid_argument, "pull: replica must be an id of 32 hex characters");
+    }
+    if (request.after < 0 || request.after > last_seq) {
+        return Status(ErrorCode::invalid_argument,
+                      "pull: cursor " + std::to_string(request.after) +
+                          " is not in this upstream's log (last " + std::to_string(last_seq) +
+                          "); the device must start again from 0");
+    }
+    return Status::ok();
+}
+
+template <typename Row>
+Status each_row(Statement& s, Row&& row) {
+    while (true) {
+        auto more = s.step();
+        if (!more) {
+            s.reset();
+            return more.status();
+        }
+        if (!*more) break;
+        row(s);
+    }
+    s.reset();
+    return Status::ok();
+}
+
+}  // namespace
+
+Result<PullPage> Upstream::pull(const PullRequest& request) {
+    Impl& im = *impl_;
+    PullPage page;
+    page.after = request.after;
+    const auto limit = static_cast<std::int64_t>(std::clamp<std::size_t>(request.limit, 1, im.options.max_page));
+    Status status = with_transaction(im.store, [&]() -> Status {
+        TSUNAGU_TRY(im.begin_write());
+        TSUNAGU_TRY(check_request(request, im.seq));
+        auto scope = im.scope_set(request.user);
+        TSUNAGU_TRY(scope);
+
+        Statement& seen = im.store.cached(
+            "INSERT OR REPLACE INTO sync_replicas(replica, user, cursor, outbox_floor, last_seen_ms)"
+            " VALUES (?1, ?2, ?3, ?4, ?5)");
+        const detail::IdBytes replica = detail::id_to_bytes(request.replica);
+        TSUNAGU_TRY(seen.bind_blob(1, replica).bind(2, request.user).bind(3, request.after)
+                        .bind(4, std::min(request.outbox_floor, request.after))
+                        .bind(5, im.clock.wall_now()).run());
+
+        // Each record once, at its latest log entry.
+        Statement& records = scope->everything
+            ? im.store.cached(
+                  "SELECT r.id, r.collection, r.scope_key, r.seq, r.deleted, r.conflicts, r.fields, r.meta"
+                  " FROM sync_log l JOIN sync_records r ON r.id = l.record_id"
+                  " WHERE l.seq > ?1 AND r.seq = l.seq ORDER BY l.seq LIMIT ?2")
+            : im.store.cached(
+                  "SELECT r.id, r.collection, r.scope_key, r.seq, r.deleted, r.conflicts, r.fields, r.meta"
+                  " FROM sync_log l JOIN sync_records r ON r.id = l.record_id"
+                  " WHERE l.seq > ?1 AND r.seq = l.seq AND r.scope_key IN"
+                  " (SELECT scope_key FROM sync_scope_members WHERE user = ?3)"
+                  " ORDER BY l.seq LIMIT ?2");
+        records.bind(1, request.after).bind(2, limit);
+        if (!scope->everything) records.bind(3, request.user);
+        TSUNAGU_TRY(each_row(records, [&](const Statement& s) { page.records.push_back(read_snapshot(s)); }));
+        page.more = static_cast<std::int64_t>(page.records.size()) == limit;
+        page.next = page.more ? page.records.back().seq : im.seq;
+
+        Statement& moves = im.store.cached(
+            "SELECT m.record_id, m.old_key, r.scope_key FROM sync_scope_moves m"
+            " LEFT JOIN sync_records r ON r.id = m.record_id WHERE m.seq > ?1 AND m.seq <= ?2");
+        moves.bind(1, page.after).bind(2, page.next);
+        TSUNAGU_TRY(each_row(moves, [&](const Statement& s) {
+            const std::string old_key(s.column_text(1));
+            const bool gone = s.column_is_null(2) || !scope->contains(std::string(s.column_text(2)));
+            if (gone && scope->contains(old_key)) {
+                page.evicted_records.push_back(detail::id_from_bytes(s.column_blob(0)));
+            }
+        }));
+        Statement& removals = im.store.cached(
+            "SELECT DISTINCT scope_key FROM sync_scope_removals WHERE user = ?1 AND seq > ?2 AND seq <= ?3");
+        removals.bind(1, request.user).bind(2, page.after).bind(3, page.next);
+        TSUNAGU_TRY(each_row(removals, [&](const Statement& s) {
+            std::string key(s.column_text(0));
+            if (!scope->contains(key)) page.evicted_scopes.push_back(std::move(key));
+        }));
+
+        for (const SentChange& sent : request.sent) {
+            if (!is_id(sent.record) || !is_id(sent.change_id)) continue;
+            auto row = im.records.find(sent.record);
+            TSUNAGU_TRY(row);
+            if (!*row || !detail::ChangeList::may_mention((*row)->log, sent.change_id)) continue;
+            auto applied = detail::ChangeList::parse((*row)->log);
+            TSUNAGU_TRY(applied);
+            if (const detail::AppliedChange* known = applied->find(sent.change_id)) {
+                PushOutcome ack;
+                ack.change_id = sent.change_id;
+                ack.record = sent.record;
+                ack.status = PushStatus::duplicate;
+                ack.seq = known->seq;
+                ack.hlc = known->hlc;
+                page.acks.push_back(std::move(ack));
+            }
+        }
+        page.upstream_time = im.clock.tick();
+        return im.end_write();
+    });
+    TSUNAGU_TRY(status);
+    return page;
+}
+
+Result<std::vector<std::string>> Upstream::scope_of(std::string_view user) {
+    auto scope = impl_->scope_set(user);
+    TSUNAGU_TRY(scope);
+    std::vector<std::string> keys(scope->keys.begin(), scope->keys.end());
+    std::sort(keys.begin(), keys.end());
+    return keys;
+}
+
+Status Upstream::set_scope(std::string_view user, std::vector<std::string> scope_keys) {
+    Impl& im = *impl_;
+    return with_transaction(im.store, [&]() -> Status {
+        TSUNAGU_TRY(im.begin_write());
+        auto before = im.scope_set(user);
+        TSUNAGU_TRY(before);
+        ScopeSet after;
+        for (const auto& key : scope_keys) {
+            if (key == "*") after.everything = true;
+            after.keys.insert(key);
+        }
+        // The keys whose visibility changes: those named on either side, and with "*" on either
+        // side every key a record has.
+        std::set<std::string> candidates(before->keys.begin(), before->keys.end());
+        candidates.insert(after.keys.begin(), after.keys.end());
+        if (before->everything != after.everything) {
+            TSUNAGU_TRY(each_row(im.store.cached("SELECT DISTINCT scope_key FROM sync_records"),
+                                 [&](const Statement& s) { candidates.emplace(s.column_text(0)); }));
+        }
+        for (const auto& key : candidates) {
+            if (key == "*") continue;
+            const bool was = before->contains(key);
+            const bool is = after.contains(key);
+            if (was && !is) {
+                Statement& removal = im.store.cached(
+                    "INSERT INTO sync_scope_removals(seq, user, scope_key) VALUES (?1, ?2, ?3)");
+                TSUNAGU_TRY(removal.bind(1, ++im.seq).bind(2, user).bind(3, key).run());
+            } else if (!was && is) {
+                // Fresh sequence numbers, one per record, so pages stay well ordered. (A full scan:
+                // granting a key is rare, and an index by scope would cost every change a write.)
+                std::vector<std::pair<std::int64_t, detail::IdBytes>> touched;
+                Statement& rows = im.store.cached("SELECT rid, id FROM sync_records WHERE scope_key = ?1");
+                rows.bind(1, key);
+                TSUNAGU_TRY(each_row(rows, [&](const Statement& s) {
+                    detail::IdBytes id{};
+                    auto blob = s.column_blob(1);
+                    std::copy_n(blob.begin(), std::min(blob.size(), id.size()), id.begin());
+                    touched.emplace_back(s.column_int(0), id);
+                }));
+                for (const auto& [rid, id] : touched) {
+                    ++im.seq;
+                    Statement& touch = im.store.cached("UPDATE sync_records SET seq = ?2 WHERE rid = ?1");
+                    TSUNAGU_TRY(touch.bind(1, rid).bind(2, im.seq).run());
+                    Statement& log = im.store.cached(
+                        "INSERT INTO sync_log(seq, record_id, kind) VALUES (?1, ?2, ?3)");
+                    TSUNAGU_TRY(log.bind(1, im.seq).bind_blob(2, id).bind(3, detail::kTouchKind).run());
+                }
+            }
+        }
+        Statement& clear = im.store.cached("DELETE FROM sync_scope_members WHERE user = ?1");
+        TSUNAGU_TRY(clear.bind(1, user).run());
+        for (const auto& key : after.keys) {
+            Statement& add = im.store.cached(
+                "INSERT INTO sync_scope_members(user, scope_key) VALUES (?1, ?2)");
+            TSUNAGU_TRY(add.bind(1, user).bind(2, key).run());
+        }
+        return im.end_write();
+    });
+}
+
+Status Upstream::forget_replica(std::string_view replica) {
+    if (!is_id(replica)) return Status(ErrorCode::invalid_argument, "forget_replica: not a replica id");
+    Statement& s = impl_->store.cached("DELETE FROM sync_replicas WHERE replica = ?1");
+    const detail::IdBytes id = detail::id_to_bytes(replica);
+    return s.bind_blob(1, id).run();
+}
+
+}  // namespace tsunagu::sync

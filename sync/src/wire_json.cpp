@@ -1,0 +1,219 @@
+// JSON forms of change sets, record views and the push/pull protocol.
+#include <stdexcept>
+
+#include "sync/protocol.h"
+
+namespace tsunagu::sync {
+namespace {
+
+Hlc hlc_from(const Json& in, const char* key) {
+    auto hlc = Hlc::parse(in.at(key).get<std::string>());
+    if (!hlc) throw std::invalid_argument(std::string("\"") + key + "\" is not a clock reading like \"1732500000000-0\"");
+    return *hlc;
+}
+
+std::string id_from(const Json& in, const char* key) {
+    std::string id = in.at(key).get<std::string>();
+    if (!is_id(id)) throw std::invalid_argument(std::string("\"") + key + "\" is not an id of 32 lower-case hex characters");
+    return id;
+}
+
+ErrorCode code_named(const std::string& name) {
+    for (int c = 0; c <= static_cast<int>(ErrorCode::internal); ++c) {
+        if (name == error_code_name(static_cast<ErrorCode>(c))) return static_cast<ErrorCode>(c);
+    }
+    throw std::invalid_argument("unknown error code \"" + name + "\"");
+}
+
+PushStatus status_named(const std::string& name) {
+    for (PushStatus s : {PushStatus::accepted, PushStatus::duplicate, PushStatus::refused}) {
+        if (name == push_status_name(s)) return s;
+    }
+    throw std::invalid_argument("unknown push status \"" + name + "\"");
+}
+
+template <typename T>
+Result<T> parse_as(const Json& in, const char* what) {
+    try {
+        return in.get<T>();
+    } catch (const std::exception& e) {
+        return Status(ErrorCode::invalid_argument, std::string("malformed ") + what + ": " + e.what());
+    }
+}
+
+}  // namespace
+
+void to_json(Json& out, const ChangeSet& c) {
+    out = {{"id", c.id},           {"collection", c.collection}, {"record", c.record},
+           {"hlc", c.hlc.to_string()}, {"replica", c.replica},   {"user", c.user},
+           {"schema", c.schema_version}, {"set", c.set}};
+    if (c.create) out["create"] = true;
+    if (!c.base.empty()) out["base"] = c.base;
+    if (!c.seen.empty()) out["seen"] = c.seen;
+}
+
+void from_json(const Json& in, ChangeSet& c) {
+    c.id = id_from(in, "id");
+    c.collection = in.at("collection").get<std::string>();
+    c.record = id_from(in, "record");
+    c.hlc = hlc_from(in, "hlc");
+    c.replica = id_from(in, "replica");
+    c.user = in.at("user").get<std::string>();
+    c.schema_version = in.at("schema").get<int>();
+    c.create = in.value("create", false);
+    c.set = in.at("set");
+    if (!c.set.is_object()) throw std::invalid_argument("\"set\" must be an object");
+    c.base = in.value("base", std::map<std::string, std::vector<std::string>>{});
+    c.seen = in.value("seen", std::vector<std::string>{});
+    for (const auto& [field, ids] : c.base) {
+        for (const auto& id : ids) {
+            if (!is_id(id)) throw std::invalid_argument("base of \"" + field + "\" holds a malformed id");
+        }
+    }
+    for (const auto& id : c.seen) {
+        if (!is_id(id)) throw std::invalid_argument("\"seen\" holds a malformed id");
+    }
+}
+
+void to_json(Json& out, const Version& v) {
+    out = {{"change", v.change_id}, {"hlc", v.hlc.to_string()}, {"replica", v.replica}, {"user", v.user}};
+}
+
+void to_json(Json& out, const Conflict& c) {
+    out = {{"record", c.record},
+           {"collection", c.collection},
+           {"field", c.field},
+           {"kind", conflict_kind_name(c.kind)},
+           {"current", {{"value", c.current.value}, {"version", c.current.version}}},
+           {"losing", {{"value", c.losing.value}, {"version", c.losing.version}}}};
+}
+
+void to_json(Json& out, const Record& r) {
+    out = {{"id", r.id},         {"collection", r.collection}, {"scope", r.scope_key},
+           {"owner", r.owner},   {"deleted", r.deleted},       {"fields", r.fields},
+           {"versions", r.versions}, {"conflicts", r.conflicts}};
+}
+
+void to_json(Json& out, const HistoryEntry& h) {
+    out = {{"change", h.change_id}, {"seq", h.seq},   {"hlc", h.hlc.to_string()},
+           {"replica", h.replica},  {"user", h.user}, {"kind", change_kind_name(h.kind)},
+           {"fields", h.fields}};
+}
+
+void to_json(Json& out, const PushBatch& b) {
+    out = {{"replica", b.replica}, {"user", b.user}, {"sent_at", b.sent_at_ms}, {"changes", b.changes}};
+}
+
+void from_json(const Json& in, PushBatch& b) {
+    b.replica = id_from(in, "replica");
+    b.user = in.at("user").get<std::string>();
+    b.sent_at_ms = in.value("sent_at", std::int64_t{0});
+    b.changes = in.at("changes").get<std::vector<ChangeSet>>();
+}
+
+void to_json(Json& out, const PushOutcome& o) {
+    out = {{"change", o.change_id}, {"record", o.record}, {"status", push_status_name(o.status)}};
+    if (o.status != PushStatus::refused) {
+        out["seq"] = o.seq;
+        out["hlc"] = o.hlc.to_string();
+    } else {
+        out["code"] = error_code_name(o.code);
+        out["reason"] = o.reason;
+    }
+}
+
+void from_json(const Json& in, PushOutcome& o) {
+    o.change_id = id_from(in, "change");
+    o.record = id_from(in, "record");
+    o.status = status_named(in.at("status").get<std::string>());
+    if (o.status != PushStatus::refused) {
+        o.seq = in.at("seq").get<std::int64_t>();
+        o.hlc = hlc_from(in, "hlc");
+    } else {
+        o.code = code_named(in.at("code").get<std::string>());
+        o.reason = in.at("reason").get<std::string>();
+    }
+}
+
+void to_json(Json& out, const PushResult& r) {
+    out = {{"upstream_time", r.upstream_time.to_string()}, {"outcomes", r.outcomes}};
+}
+
+void from_json(const Json& in, PushResult& r) {
+    r.upstream_time = hlc_from(in, "upstream_time");
+    r.outcomes = in.at("outcomes").get<std::vector<PushOutcome>>();
+}
+
+void to_json(Json& out, const SentChange& s) { out = {{"record", s.record}, {"change", s.change_id}}; }
+
+void from_json(const Json& in, SentChange& s) {
+    s.record = id_from(in, "record");
+    s.change_id = id_from(in, "change");
+}
+
+void to_json(Json& out, const PullRequest& r) {
+    out = {{"replica", r.replica}, {"user", r.user},   {"after", r.after},
+           {"limit", r.limit},     {"sent", r.sent}, {"outbox_floor", r.outbox_floor}};
+}
+
+void from_json(const Json& in, PullRequest& r) {
+    r.replica = id_from(in, "replica");
+    r.user = in.at("user").get<std::string>();
+    r.after = in.at("after").get<std::int64_t>();
+    r.limit = in.value("limit", std::size_t{1000});
+    r.sent = in.value("sent", std::vector<SentChange>{});
+    r.outbox_floor = in.value("outbox_floor", r.after);
+}
+
+void to_json(Json& out, const RecordSnapshot& s) {
+    out = {{"id", s.id},   {"collection", s.collection}, {"scope", s.scope_key},
+           {"seq", s.seq}, {"deleted", s.deleted}, {"conflicts", s.conflicts},
+           {"fields", Json::parse(s.fields)}, {"meta", Json::parse(s.meta)}};
+}
+
+void from_json(const Json& in, RecordSnapshot& s) {
+    s.id = id_from(in, "id");
+    s.collection = in.at("collection").get<std::string>();
+    s.scope_key = in.at("scope").get<std::string>();
+    s.seq = in.at("seq").get<std::int64_t>();
+    s.deleted = in.at("deleted").get<bool>();
+    s.conflicts = in.value("conflicts", std::size_t{0});
+    const Json& fields = in.at("fields");
+    const Json& meta = in.at("meta");
+    if (!fields.is_object() || !meta.is_object()) throw std::invalid_argument("\"fields\" and \"meta\" must be objects");
+    s.fields = fields.dump();
+    s.meta = meta.dump();
+}
+
+void to_json(Json& out, const PullPage& p) {
+    out = {{"after", p.after},
+           {"next", p.next},
+           {"more", p.more},
+           {"upstream_time", p.upstream_time.to_string()},
+           {"records", p.records},
+           {"evicted_records", p.evicted_records},
+           {"evicted_scopes", p.evicted_scopes},
+           {"acks", p.acks}};
+}
+
+void from_json(const Json& in, PullPage& p) {
+    p.after = in.at("after").get<std::int64_t>();
+    p.next = in.at("next").get<std::int64_t>();
+    p.more = in.at("more").get<bool>();
+    p.upstream_time = hlc_from(in, "upstream_time");
+    p.records = in.at("records").get<std::vector<RecordSnapshot>>();
+    p.evicted_records = in.value("evicted_records", std::vector<std::string>{});
+    p.evicted_scopes = in.value("evicted_scopes", std::vector<std::string>{});
+    p.acks = in.value("acks", std::vector<PushOutcome>{});
+    for (const auto& id : p.evicted_records) {
+        if (!is_id(id)) throw std::invalid_argument("\"evicted_records\" holds a malformed id");
+    }
+}
+
+Result<ChangeSet> parse_change_set(const Json& in) { return parse_as<ChangeSet>(in, "change set"); }
+Result<PushBatch> parse_push_batch(const Json& in) { return parse_as<PushBatch>(in, "push batch"); }
+Result<PushResult> parse_push_result(const Json& in) { return parse_as<PushResult>(in, "push result"); }
+Result<PullRequest> parse_pull_request(const Json& in) { return parse_as<PullRequest>(in, "pull request"); }
+Result<PullPage> parse_pull_page(const Json& in) { return parse_as<PullPage>(in, "pull page"); }
+
+}  // namespace tsunagu::sync

@@ -1,0 +1,243 @@
+// Push, pull, scopes, review and conflicts through the real server, with real device replicas.
+#include <catch2/catch.hpp>
+
+#include "support/server_process.h"
+#include "support/temp_dir.h"
+#include "synced_device.h"
+
+using namespace tsunagu::testing;
+using nlohmann::json;
+
+namespace {
+
+// Two areas. Kita: supervisor sato, workers aoi and ben. Minami: supervisor mori, worker chie.
+struct Organisation {
+    TempDir dir{"tsunagu-sync-api"};
+    ServerProcess server{TSUNAGU_SERVER_PATH, dir.file("data"), dir.file("server.log")};
+    std::unique_ptr<ApiClient> admin;
+    std::string kita, minami;
+    std::map<std::string, std::string> ids;  // username -> user id
+
+    Organisation() {
+        server.start();
+        admin = std::make_unique<ApiClient>(server.url());
+        REQUIRE(admin->sign_in("admin", server.admin_password()).status == 200);
+        kita = admin->post("/v1/admin/teams", {{"name", "Kita"}}).body["team"]["id"];
+        minami = admin->post("/v1/admin/teams", {{"name", "Minami"}}).body["team"]["id"];
+        add("sato", "supervisor", kita);
+        add("aoi", "peer_supporter", kita);
+        add("ben", "home_visitor", kita);
+        add("mori", "supervisor", minami);
+        add("chie", "staff", minami);
+    }
+    void add(const std::string& name, const std::string& role, const std::string& team) {
+        Reply r = admin->post("/v1/admin/users", {{"username", name}, {"role", role}, {"team_id", team},
+                                                  {"password", name + "-password-1"}});
+        REQUIRE(r.status == 201);
+        ids[name] = r.body["user"]["id"];
+    }
+    std::unique_ptr<SyncedDevice> device(const std::string& name) {
+        return std::make_unique<SyncedDevice>(server.url(), dir.file(name + "-" + std::to_string(++devices) + ".db"),
+                                              name, name + "-password-1");
+    }
+    void assign(const std::string& client, const std::string& team, std::vector<std::string> workers) {
+        json ids_json = json::array();
+        for (auto& w : workers) ids_json.push_back(ids[w]);
+        Reply r = admin->raw("PUT", "/v1/admin/clients/" + client + "/caseload",
+                             json{{"team_id", team}, {"worker_ids", ids_json}}.dump());
+        REQUIRE(r.status == 200);
+    }
+    int devices = 0;
+};
+
+json visit(const std::string& client, const std::string& date = "2020-06-01") {
+    return {{"client", client}, {"date", date}, {"duration_min", 45}, {"purpose", "check_in"},
+            {"review_status", "submitted"}};
+}
+
+}  // namespace
+
+TEST_CASE("a worker's new client and visits reach the server and the worker's second device") {
+    Organisation org;
+    auto phone = org.device("aoi");
+    const auto client = phone->create("client", {{"pseudonym", "K-001"}, {"area", "kita"}});
+    const auto v = phone->create("home_visit", visit(client));
+    phone->sync();
+    CHECK(org.admin->get("/v1/admin/clients/" + client + "/caseload").body["worker_ids"][0] == org.ids["aoi"]);
+    auto tablet = org.device("aoi");
+    tablet->sync();
+    CHECK(tablet->holds(client));
+    CHECK(tablet->holds(v));
+}
+
+TEST_CASE("a push repeated after a lost answer is harmless") {
+    Organisation org;
+    auto phone = org.device("aoi");
+    const auto client = phone->create("client", {{"pseudonym", "K-002"}, {"area", "kita"}});
+    auto batch = phone->device->prepare_push();
+    REQUIRE(batch.is_ok());
+    json wire = *batch;
+    Reply first = phone->client.post("/v1/sync/push", {{"changes", wire["changes"]}});
+    Reply again = phone->client.post("/v1/sync/push", {{"changes", wire["changes"]}});
+    REQUIRE(first.status == 200);
+    REQUIRE(again.status == 200);
+    CHECK(first.body["outcomes"][0]["status"] == "accepted");
+    CHECK(again.body["outcomes"][0]["status"] == "duplicate");
+    CHECK(again.body["outcomes"][0]["seq"] == first.body["outcomes"][0]["seq"]);
+    phone->sync();
+    auto other = org.device("sato");
+    other->sync();
+    CHECK(other->holds(client));
+}
+
+TEST_CASE("scopes: workers hold their caseload, supervisors their area, admins no care records") {
+    Organisation org;
+    auto aoi = org.device("aoi");
+    const auto client = aoi->create("client", {{"pseudonym", "K-003"}, {"area", "kita"}});
+    const auto v = aoi->create("home_visit", visit(client));
+    aoi->sync();
+
+    auto ben = org.device("ben");    // same area, not assigned
+    auto sato = org.device("sato");  // Kita's supervisor
+    auto mori = org.device("mori");  // Minami's supervisor
+    auto chie = org.device("chie");  // a worker of Minami
+    for (auto* d : {ben.get(), sato.get(), mori.get(), chie.get()}) d->sync();
+    CHECK_FALSE(ben->holds(v));
+    CHECK(sato->holds(client));
+    CHECK(sato->holds(v));
+    CHECK_FALSE(mori->holds(v));
+    CHECK_FALSE(chie->holds(client));
+
+    SECTION("writing outside one's scope is refused, and the refusal is reported") {
+        json forged = json::parse(aoi->last_push.dump());  // a shape to copy
+        auto bens_visit = ben->create("home_visit", visit(client, "2020-07-01"));
+        auto batch = ben->device->prepare_push();
+        REQUIRE(batch.is_ok());
+        json wire = *batch;
+        Reply r = ben->client.post("/v1/sync/push", {{"changes", wire["changes"]}});
+        REQUIRE(r.status == 200);
+        CHECK(r.body["outcomes"][0]["status"] == "refused");
+        CHECK(r.body["outcomes"][0]["code"] == "forbidden");
+        sato->sync();
+        CHECK_FALSE(sato->holds(bens_visit));
+    }
+    SECTION("supervisor endpoints follow the same scope; other roles are refused") {
+        CHECK(sato->client.get("/v1/records/" + v).status == 200);
+        CHECK(mori->client.get("/v1/records/" + v).status == 404);
+        CHECK(aoi->client.get("/v1/records/" + v).status == 403);
+        CHECK(org.admin->get("/v1/records/" + v).status == 403);
+        CHECK(org.admin->post("/v1/sync/pull", {{"after", 0}}).status == 403);
+        CHECK(org.admin->post("/v1/sync/push", {{"changes", json::array()}}).status == 403);
+        json listed = sato->client.get("/v1/records?collection=home_visit").body["records"];
+        REQUIRE(listed.size() == 1);
+        CHECK(listed[0]["id"] == v);
+        CHECK(listed[0].contains("observations") == false);
+        CHECK(mori->client.get("/v1/records?collection=home_visit").body["records"].empty());
+    }
+}
+
+TEST_CASE("reassigning a client moves its records on the next sync") {
+    Organisation org;
+    auto aoi = org.device("aoi");
+    const auto client = aoi->create("client", {{"pseudonym", "K-004"}, {"area", "kita"}});
+    const auto v = aoi->create("home_visit", visit(client));
+    aoi->sync();
+    auto ben = org.device("ben");
+    ben->sync();
+    CHECK_FALSE(ben->holds(v));
+
+    org.assign(client, org.kita, {"ben"});
+    json page = aoi->sync();
+    CHECK_FALSE(aoi->holds(client));
+    CHECK_FALSE(aoi->holds(v));
+    ben->sync();
+    CHECK(ben->holds(client));
+    CHECK(ben->holds(v));
+}
+
+TEST_CASE("a supervisor approves one record and returns another, and the worker's device sees both") {
+    Organisation org;
+    auto aoi = org.device("aoi");
+    const auto client = aoi->create("client", {{"pseudonym", "K-005"}, {"area", "kita"}});
+    const auto first = aoi->create("home_visit", visit(client, "2020-06-01"));
+    const auto second = aoi->create("home_visit", visit(client, "2020-06-02"));
+    aoi->sync();
+    auto sato = org.device("sato");
+    CHECK(sato->client.post("/v1/records/" + first + "/review", {{"decision", "approve"}}).status == 200);
+    Reply no_comment = sato->client.post("/v1/records/" + second + "/review", {{"decision", "return"}});
+    CHECK(no_comment.status == 400);
+    CHECK(sato->client.post("/v1/records/" + second + "/review",
+                            {{"decision", "return"}, {"comment", "add the duration of the call"}})
+              .status == 200);
+    CHECK(sato->client.post("/v1/records/" + first + "/review", {{"decision", "approve"}}).status == 409);
+    aoi->sync();
+    auto approved = aoi->device->get(first);
+    auto returned = aoi->device->get(second);
+    REQUIRE(approved.is_ok());
+    REQUIRE(returned.is_ok());
+    CHECK((*approved)->fields["review_status"] == "approved");
+    CHECK((*returned)->fields["review_status"] == "returned");
+    CHECK((*returned)->fields["review_comment"] == "add the duration of the call");
+    json history = sato->client.get("/v1/records/" + second).body["history"];
+    CHECK(history.size() >= 2);
+}
+
+TEST_CASE("concurrent offline edits become a conflict the supervisor resolves, and devices converge") {
+    Organisation org;
+    auto aoi = org.device("aoi");
+    const auto client = aoi->create("client", {{"pseudonym", "K-006"}, {"area", "kita"}});
+    org.assign(client, org.kita, {"aoi", "ben"});
+    const auto v = aoi->create("home_visit", visit(client));
+    aoi->sync();
+    org.assign(client, org.kita, {"aoi", "ben"});
+    auto ben = org.device("ben");
+    ben->sync();
+    REQUIRE(ben->holds(v));
+
+    REQUIRE(aoi->device->update(v, {{"duration_min", 60}}).is_ok());
+    REQUIRE(ben->device->update(v, {{"duration_min", 90}}).is_ok());
+    aoi->sync();
+    ben->sync();
+    aoi->sync();
+
+    auto sato = org.device("sato");
+    json conflicts = sato->client.get("/v1/conflicts").body["conflicts"];
+    REQUIRE(conflicts.size() == 1);
+    CHECK(conflicts[0]["field"] == "duration_min");
+    CHECK(org.device("mori")->client.get("/v1/conflicts").body["conflicts"].empty());
+    Reply resolved = sato->client.post("/v1/conflicts/resolve",
+                                       {{"record", v}, {"field", "duration_min"}, {"value", 75}});
+    REQUIRE(resolved.status == 200);
+    aoi->sync();
+    ben->sync();
+    CHECK((*aoi->device->get(v))->fields["duration_min"] == 75);
+    CHECK((*ben->device->get(v))->fields["duration_min"] == 75);
+    CHECK((*aoi->device->conflicts()).empty());
+    CHECK(sato->client.get("/v1/conflicts").body["conflicts"].empty());
+}
+
+TEST_CASE("invalid change sets are refused naming the field, and oversized batches with 413") {
+    Organisation org;
+    auto aoi = org.device("aoi");
+    const auto client = aoi->create("client", {{"pseudonym", "K-007"}, {"area", "kita"}});
+    aoi->sync();
+    auto batch_shape = aoi->last_push;
+    json change = {{"id", tsunagu::sync::new_id()}, {"collection", "home_visit"},
+                   {"record", tsunagu::sync::new_id()}, {"hlc", "1750000000000-0"},
+                   {"replica", aoi->client.device_id}, {"user", aoi->user_id}, {"schema", 1},
+                   {"create", true},
+                   {"set", {{"client", client}, {"date", "2020-02-30"}, {"duration_min", 30},
+                            {"purpose", "check_in"}}}};
+    Reply r = aoi->client.post("/v1/sync/push", {{"changes", json::array({change})}});
+    REQUIRE(r.status == 200);
+    CHECK(r.body["outcomes"][0]["status"] == "refused");
+    CHECK(r.body["outcomes"][0]["reason"].get<std::string>().find("date") != std::string::npos);
+
+    Reply malformed = aoi->client.post("/v1/sync/push", {{"changes", json::array({{{"id", "nope"}}})}});
+    CHECK(malformed.status == 400);
+    json many = json::array();
+    for (int i = 0; i < 1001; ++i) many.push_back(change);
+    CHECK(aoi->client.post("/v1/sync/push", {{"changes", many}}).status == 413);
+    CHECK(aoi->client.get("/v1/sync/pull?after=-1").status == 400);
+    CHECK(aoi->client.get("/v1/sync/pull?after=0&limit=999999").status == 400);
+}

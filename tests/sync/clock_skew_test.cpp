@@ -1,0 +1,118 @@
+// Wrong device clocks: changes are never refused or lost, and do not win by accident.
+#include <catch2/catch.hpp>
+
+#include "sync_fixture.h"
+
+namespace tsunagu::sync {
+namespace {
+
+using namespace testing;
+
+const Json kVisit = {{"date", "2020-04-01"}, {"notes", "start"}};
+
+struct Pair {
+    World w;
+    Device& skewed = w.add_device("alice");
+    Device& honest = w.add_device("bob");
+    std::string id;
+
+    Pair() {
+        ok(w.upstream.set_scope("alice", {"*"}));
+        ok(w.upstream.set_scope("bob", {"*"}));
+        id = ok(honest.create("visit", kVisit));
+        sync(honest, w.upstream);
+        sync(skewed, w.upstream);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("the upstream re-stamps a change from a clock hours ahead instead of refusing it") {
+    Pair p;
+    p.w.clock_of(0).advance(5 * kHourMs);  // alice's phone is five hours ahead, and never synced since
+    ok(p.skewed.update(p.id, {{"notes", "from the future"}}));
+    PushBatch batch = ok(p.skewed.prepare_push());
+    REQUIRE(batch.changes[0].hlc.wall_ms == kStartMs + 5 * kHourMs);
+    PushResult result = ok(p.w.upstream.push(batch));
+    REQUIRE(result.outcomes[0].status == PushStatus::accepted);
+    CHECK(result.outcomes[0].hlc.wall_ms <= kStartMs);  // stamped when it was made, in upstream time
+    CHECK(ok(p.skewed.apply_push_result(result)).restamped == 1);
+    // The upstream did not adopt the wrong clock: an honest edit a minute later wins.
+    p.w.advance(60'000);
+    sync(p.honest, p.w.upstream);
+    ok(p.honest.update(p.id, {{"notes", "a minute later"}}));
+    sync(p.honest, p.w.upstream);
+    sync(p.skewed, p.w.upstream);
+    CHECK(ok(p.w.upstream.get(p.id))->fields["notes"] == "a minute later");
+    CHECK(ok(p.skewed.get(p.id))->fields["notes"] == "a minute later");
+    CHECK(ok(p.skewed.get(p.id))->conflicts.empty());  // the honest edit had seen it
+}
+
+TEST_CASE("a device whose clock is hours ahead re-stamps its outbox in order before pushing") {
+    Pair p;
+    p.w.clock_of(0).advance(3 * kHourMs);
+    ok(p.skewed.update(p.id, {{"notes", "one"}}));
+    p.w.clock_of(0).advance(1000);
+    ok(p.skewed.update(p.id, {{"notes", "two"}, {"duration", 20}}));
+    p.w.clock_of(0).advance(1000);
+    const std::string other = ok(p.skewed.create("visit", kVisit));
+    // A sync starts by learning the upstream's time from a pull.
+    PullReport report = ok(p.skewed.apply_pull(ok(p.w.upstream.pull(ok(p.skewed.prepare_pull())))));
+    CHECK(report.restamped == 3);
+    auto pending = ok(p.skewed.outbox());
+    REQUIRE(pending.size() == 3);
+    for (const auto& change : pending) CHECK(change.change.hlc.wall_ms <= kStartMs + 60'000);
+    CHECK(pending[0].change.hlc < pending[1].change.hlc);
+    CHECK(pending[1].change.hlc < pending[2].change.hlc);
+    PushResult result = ok(p.w.upstream.push(ok(p.skewed.prepare_push())));
+    for (std::size_t i = 0; i < 3; ++i) CHECK(result.outcomes[i].hlc == pending[i].change.hlc);  // kept as is
+    ok(p.skewed.apply_push_result(result));
+    CHECK(ok(p.w.upstream.get(p.id))->fields["notes"] == "two");
+    CHECK(ok(p.w.upstream.get(other)).has_value());
+    // And new edits are stamped with the corrected clock.
+    ok(p.skewed.update(p.id, {{"notes", "three"}}));
+    CHECK(ok(p.skewed.outbox())[0].change.hlc.wall_ms < kStartMs + 60'000);
+}
+
+TEST_CASE("a device clock jumping backwards keeps its edits in order") {
+    Pair p;
+    ok(p.skewed.update(p.id, {{"notes", "before the jump"}}));
+    p.w.clock_of(0).advance(-6 * kHourMs);
+    ok(p.skewed.update(p.id, {{"notes", "after the jump"}}));
+    sync(p.skewed, p.w.upstream);
+    sync(p.honest, p.w.upstream);
+    CHECK(ok(p.honest.get(p.id))->fields["notes"] == "after the jump");
+    CHECK(ok(p.honest.get(p.id))->conflicts.empty());
+}
+
+TEST_CASE("a device whose clock is hours behind still syncs its work") {
+    Pair p;
+    p.w.clock_of(0).advance(-4 * kHourMs);
+    ok(p.skewed.update(p.id, {{"duration", 15}}));
+    sync(p.skewed, p.w.upstream);
+    sync(p.honest, p.w.upstream);
+    CHECK(ok(p.honest.get(p.id))->fields["duration"] == 15);
+    // Having learned the upstream's time, its next edits are stamped correctly.
+    p.w.advance(10'000);
+    ok(p.skewed.update(p.id, {{"notes", "corrected"}}));
+    CHECK(ok(p.skewed.outbox())[0].change.hlc.wall_ms >= kStartMs + 10'000 - 1'000);
+}
+
+TEST_CASE("a skewed change concurrent with an honest one does not win by accident") {
+    Pair p;
+    p.w.clock_of(0).advance(8 * kHourMs);
+    ok(p.skewed.update(p.id, {{"notes", "skewed, earlier in real time"}}));
+    p.w.advance(30'000);
+    ok(p.honest.update(p.id, {{"notes", "honest, later"}}));
+    sync(p.honest, p.w.upstream);
+    sync(p.skewed, p.w.upstream);  // learns the time, re-stamps, pushes
+    sync(p.honest, p.w.upstream);
+    for (Device* d : {&p.skewed, &p.honest}) {
+        auto record = ok(d->get(p.id));
+        CHECK(record->fields["notes"] == "honest, later");
+        REQUIRE(record->conflicts.size() == 1);  // and nothing was lost
+        CHECK(record->conflicts[0].losing.value == "skewed, earlier in real time");
+    }
+}
+
+}  // namespace tsunagu::sync

@@ -1,0 +1,179 @@
+// Compaction: superseded history and old tombstones go once no device can still need them.
+#include <catch2/catch.hpp>
+
+#include "sync_fixture.h"
+
+namespace tsunagu::sync {
+namespace {
+
+using namespace testing;
+
+const Json kVisit = {{"date", "2020-04-01"}, {"notes", "v1"}};
+
+}  // namespace
+
+TEST_CASE("compaction purges superseded history only after every device has passed it") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    ok(w.upstream.set_scope("bob", {"*"}));
+    Device& alice = w.add_device("alice");
+    Device& bob = w.add_device("bob");
+    pull_all(bob, w.upstream);  // bob's device is known to the upstream, at cursor 0
+    const std::string id = ok(alice.create("visit", kVisit));
+    ok(alice.update(id, {{"notes", "v2"}}));
+    ok(alice.update(id, {{"notes", "v3"}}));
+    sync(alice, w.upstream);
+    REQUIRE(ok(w.upstream.history(id)).size() == 3);
+
+    CompactionReport early = ok(w.upstream.compact());
+    CHECK(early.history_purged == 0);  // bob has not pulled them yet
+    CHECK(ok(w.upstream.history(id)).size() == 3);
+
+    pull_all(bob, w.upstream);
+    // A device's progress is known from its next pull (the cursor it pulls after).
+    pull_all(bob, w.upstream);
+    pull_all(alice, w.upstream);
+    CompactionReport report = ok(w.upstream.compact());
+    CHECK(report.history_purged == 1);  // "v2": the create still holds the date, "v3" the notes
+    auto history = ok(w.upstream.history(id));
+    REQUIRE(history.size() == 2);
+    CHECK(history[0].kind == ChangeKind::create);
+    CHECK(history[1].fields == std::vector<std::string>{"notes"});
+    // Nothing observable changed.
+    ok(bob.update(id, {{"notes", "v4"}}));
+    sync(bob, w.upstream);
+    sync(alice, w.upstream);
+    CHECK(ok(alice.get(id))->fields["notes"] == "v4");
+    CHECK(ok(alice.get(id))->conflicts.empty());
+}
+
+TEST_CASE("tombstones are purged once every device in scope has pulled them") {
+    World w;
+    Device& alice = w.add_device("alice");
+    Device& bob = w.add_device("bob");
+    Device& carol = w.add_device("carol");
+    const std::string client = std::string(32, 'b');
+    ok(w.upstream.set_scope("alice", {"client:" + client}));
+    ok(w.upstream.set_scope("bob", {"client:" + client}));
+    ok(w.upstream.set_scope("carol", {"user:carol"}));
+    pull_all(carol, w.upstream);  // known, but never sees the client: does not hold anything back
+    Json fields = kVisit;
+    fields["client"] = client;
+    const std::string id = ok(alice.create("visit", fields));
+    sync(alice, w.upstream);
+    pull_all(bob, w.upstream);
+    ok(alice.remove(id));
+    sync(alice, w.upstream);
+    CHECK(ok(w.upstream.compact()).tombstones_purged == 0);  // bob has the record, not the delete
+    REQUIRE(ok(w.upstream.get(id)).has_value());
+    pull_all(bob, w.upstream);
+    CHECK(ok(bob.get(id))->deleted);
+    pull_all(bob, w.upstream);
+    pull_all(alice, w.upstream);
+    CompactionReport report = ok(w.upstream.compact());
+    CHECK(report.tombstones_purged == 1);
+    CHECK(report.history_purged == 2);
+    CHECK_FALSE(ok(w.upstream.get(id)).has_value());
+    CHECK(ok(w.upstream.history(id)).empty());
+    // Devices drop their own tombstones.
+    CHECK(ok(bob.compact()) == 1);
+    CHECK_FALSE(ok(bob.get(id)).has_value());
+}
+
+TEST_CASE("a tombstone with an open conflict is kept") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    ok(w.upstream.set_scope("bob", {"*"}));
+    Device& alice = w.add_device("alice");
+    Device& bob = w.add_device("bob");
+    const std::string id = ok(alice.create("visit", kVisit));
+    sync(alice, w.upstream);
+    sync(bob, w.upstream);
+    ok(alice.remove(id));
+    ok(bob.update(id, {{"notes", "kept"}}));
+    sync(alice, w.upstream);
+    sync(bob, w.upstream);
+    sync(alice, w.upstream);
+    sync(bob, w.upstream);
+    CHECK(ok(w.upstream.compact()).tombstones_purged == 0);
+    CHECK(ok(bob.compact()) == 0);
+    REQUIRE(ok(w.upstream.get(id)).has_value());
+    CHECK(ok(w.upstream.get(id))->conflicts.size() == 1);
+}
+
+TEST_CASE("a device's unsynced old change holds compaction back") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    ok(w.upstream.set_scope("bob", {"*"}));
+    Device& alice = w.add_device("alice");
+    Device& bob = w.add_device("bob");
+    const std::string id = ok(alice.create("visit", kVisit));
+    sync(alice, w.upstream);
+    sync(bob, w.upstream);
+    ok(bob.update(id, {{"duration", 10}}));  // made now; pushed much later
+    ok(alice.update(id, {{"notes", "v2"}}));
+    ok(alice.remove(id));
+    sync(alice, w.upstream);
+    pull_all(bob, w.upstream);
+    pull_all(bob, w.upstream);  // bob is up to date, but his outbox is older
+    pull_all(alice, w.upstream);
+    CompactionReport held = ok(w.upstream.compact());
+    CHECK(held.tombstones_purged == 0);
+    CHECK(held.history_purged == 0);
+    sync(bob, w.upstream);  // the old change arrives: an edit concurrent with the delete
+    auto record = ok(w.upstream.get(id));
+    REQUIRE(record.has_value());
+    REQUIRE(record->conflicts.size() == 1);
+    CHECK(record->conflicts[0].kind == ConflictKind::edit_vs_delete);
+    CHECK(record->conflicts[0].losing.value == 10);
+}
+
+TEST_CASE("a forgotten device no longer holds compaction back") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    ok(w.upstream.set_scope("lost", {"*"}));
+    Device& alice = w.add_device("alice");
+    Device& lost = w.add_device("lost");
+    pull_all(lost, w.upstream);
+    const std::string id = ok(alice.create("visit", kVisit));
+    ok(alice.remove(id));
+    sync(alice, w.upstream);
+    pull_all(alice, w.upstream);
+    CHECK(ok(w.upstream.compact()).tombstones_purged == 0);
+    ok(w.upstream.forget_replica(lost.replica_id()));
+    CHECK(ok(w.upstream.compact()).tombstones_purged == 1);
+}
+
+}  // namespace tsunagu::sync
+
+namespace tsunagu::sync {
+
+TEST_CASE("compaction keeps open conflicts intact") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    ok(w.upstream.set_scope("bob", {"*"}));
+    Device& alice = w.add_device("alice");
+    Device& bob = w.add_device("bob");
+    const std::string id = ok(alice.create("visit", kVisit));
+    sync(alice, w.upstream);
+    sync(bob, w.upstream);
+    ok(alice.update(id, {{"notes", "alice"}}));
+    ok(alice.update(id, {{"duration", 10}}));
+    ok(alice.update(id, {{"duration", 20}}));
+    ok(bob.update(id, {{"notes", "bob"}}));
+    for (int i = 0; i < 2; ++i) {
+        sync(alice, w.upstream);
+        sync(bob, w.upstream);
+    }
+    const Json before = *ok(w.upstream.get(id));
+    REQUIRE(before["conflicts"].size() == 1);
+    CompactionReport report = ok(w.upstream.compact());
+    CHECK(report.history_purged == 1);  // duration 10
+    CHECK(Json(*ok(w.upstream.get(id))) == before);
+    ok(alice.resolve(id, "notes", "both"));
+    sync(alice, w.upstream);
+    sync(bob, w.upstream);
+    CHECK(ok(bob.conflicts()).empty());
+}
+
+}  // namespace tsunagu::sync

@@ -1,0 +1,464 @@
+// The engine over real encrypted stores: pushes, pulls, outbox, cursors, conflicts, history.
+#include <catch2/catch.hpp>
+
+#include "sync_fixture.h"
+
+namespace tsunagu::sync {
+namespace {
+
+using namespace testing;
+
+const Json kVisit = {{"date", "2020-04-01"}, {"duration", 30}, {"purpose", "check_in"}, {"notes", "first visit"}};
+
+std::int64_t rows(Store& store, const char* table) {
+    Statement& s = store.cached(std::string("SELECT count(*) FROM ") + table);
+    REQUIRE(ok(s.step()));
+    const std::int64_t n = s.column_int(0);
+    s.reset();
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("a record created offline reaches another device through the upstream") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"user:alice", "*"}));
+    ok(w.upstream.set_scope("bob", {"*"}));
+    Device& alice = w.add_device("alice");
+    Device& bob = w.add_device("bob");
+    const std::string id = ok(alice.create("visit", kVisit));
+    CHECK(ok(alice.get(id))->fields == kVisit);
+    sync(alice, w.upstream);
+    sync(bob, w.upstream);
+    auto received = ok(bob.get(id));
+    REQUIRE(received.has_value());
+    CHECK(received->fields == kVisit);
+    CHECK(received->owner == "alice");
+    CHECK(received->versions.at("notes").user == "alice");
+    CHECK(received->versions.at("notes").replica == alice.replica_id());
+    CHECK(ok(alice.outbox()).empty());
+}
+
+TEST_CASE("a ten-field record is one change set, one history entry and one row") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    Device& alice = w.add_device("alice");
+    Json fields = kVisit;
+    fields["client"] = std::string(32, 'b');
+    fields["flags"] = {"risk"};
+    const std::string id = ok(alice.create("visit", fields));
+    CHECK(ok(alice.outbox()).size() == 1);
+    PushBatch batch = ok(alice.prepare_push());
+    REQUIRE(batch.changes.size() == 1);
+    CHECK(batch.changes[0].set.size() == fields.size());
+    ok(alice.apply_push_result(ok(w.upstream.push(batch))));
+    CHECK(ok(w.upstream.history(id)).size() == 1);
+    CHECK(rows(w.upstream_store, "sync_log") == 1);
+    CHECK(rows(w.upstream_store, "sync_records") == 1);
+}
+
+TEST_CASE("repeating a push is harmless") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    Device& alice = w.add_device("alice");
+    ok(alice.create("visit", kVisit));
+    PushBatch batch = ok(alice.prepare_push());
+    PushResult first = ok(w.upstream.push(batch));
+    PushResult again = ok(w.upstream.push(batch));
+    REQUIRE(again.outcomes.size() == 1);
+    CHECK(first.outcomes[0].status == PushStatus::accepted);
+    CHECK(again.outcomes[0].status == PushStatus::duplicate);
+    CHECK(again.outcomes[0].seq == first.outcomes[0].seq);
+    CHECK(ok(w.upstream.sequence()) == 1);
+    ok(alice.apply_push_result(again));
+    ok(alice.apply_push_result(first));  // a late copy of the first answer changes nothing
+    CHECK(ok(alice.outbox()).empty());
+}
+
+TEST_CASE("outbox entries stay until the upstream acknowledges them") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    Device& alice = w.add_device("alice");
+    ok(alice.create("visit", kVisit));
+    PushBatch batch = ok(alice.prepare_push());
+    ok(w.upstream.push(batch));  // the answer is lost
+    auto pending = ok(alice.outbox());
+    REQUIRE(pending.size() == 1);
+    CHECK(pending[0].state == PendingState::sent);
+    // Pushed again next time, and answered as a duplicate.
+    PushBatch retry = ok(alice.prepare_push());
+    REQUIRE(retry.changes.size() == 1);
+    CHECK(retry.changes[0].id == batch.changes[0].id);
+    PushReport report = ok(alice.apply_push_result(ok(w.upstream.push(retry))));
+    CHECK(report.acknowledged == 1);
+    CHECK(ok(alice.outbox()).empty());
+}
+
+TEST_CASE("a lost push answer is recovered by the next pull") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    Device& alice = w.add_device("alice");
+    ok(alice.create("visit", kVisit));
+    ok(w.upstream.push(ok(alice.prepare_push())));  // answer lost
+    PullRequest request = ok(alice.prepare_pull());
+    REQUIRE(request.sent.size() == 1);
+    PullReport report = ok(alice.apply_pull(ok(w.upstream.pull(request))));
+    CHECK(report.acknowledged == 1);
+    CHECK(ok(alice.outbox()).empty());
+    CHECK(ok(w.upstream.sequence()) == 1);
+}
+
+TEST_CASE("a pull page is applied with its cursor or not at all") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    ok(w.upstream.set_scope("bob", {"*"}));
+    Device& alice = w.add_device("alice");
+    Device& bob = w.add_device("bob");
+    for (int i = 0; i < 5; ++i) ok(alice.create("visit", kVisit));
+    push_all(alice, w.upstream);
+
+    PullPage page = ok(w.upstream.pull(ok(bob.prepare_pull(2))));
+    CHECK(page.records.size() == 2);
+    CHECK(page.more);
+    // The page is lost on the way: the cursor did not move, so the same page comes again.
+    PullPage again = ok(w.upstream.pull(ok(bob.prepare_pull(2))));
+    CHECK(again.next == page.next);
+    CHECK(ok(bob.apply_pull(again)).records == 2);
+    CHECK(ok(bob.cursor()) == page.next);
+    // A duplicated delivery of the first copy is stale and changes nothing.
+    CHECK(ok(bob.apply_pull(page)).stale);
+    CHECK(ok(bob.cursor()) == page.next);
+    pull_all(bob, w.upstream, 2);
+    CHECK(ok(bob.list("visit")).size() == 5);
+    CHECK(ok(bob.cursor()) == ok(w.upstream.sequence()));
+}
+
+TEST_CASE("pull and push structs travel as JSON") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    Device& alice = w.add_device("alice");
+    Device& bob = w.add_device("alice");
+    ok(alice.create("visit", kVisit));
+    const Json batch = ok(alice.prepare_push());
+    const Json result = ok(w.upstream.push(ok(parse_push_batch(Json::parse(batch.dump())))));
+    ok(alice.apply_push_result(ok(parse_push_result(Json::parse(result.dump())))));
+    const Json request = ok(bob.prepare_pull());
+    const Json page = ok(w.upstream.pull(ok(parse_pull_request(Json::parse(request.dump())))));
+    CHECK(ok(bob.apply_pull(ok(parse_pull_page(Json::parse(page.dump()))))).records == 1);
+    CHECK(ok(bob.list("visit")).size() == 1);
+    CHECK_FALSE(parse_push_batch(Json{{"replica", "zz"}}).is_ok());
+    CHECK_THAT(parse_pull_page(Json::object()).status().message(), Catch::Contains("malformed pull page"));
+}
+
+TEST_CASE("concurrent offline edits of one field converge with the loser kept as a conflict") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    ok(w.upstream.set_scope("bob", {"*"}));
+    Device& alice = w.add_device("alice");
+    Device& bob = w.add_device("bob");
+    const std::string id = ok(alice.create("visit", kVisit));
+    sync(alice, w.upstream);
+    sync(bob, w.upstream);
+    w.advance(1000);
+    ok(alice.update(id, {{"notes", "alice's notes"}}));
+    w.advance(1000);
+    ok(bob.update(id, {{"notes", "bob's notes"}, {"duration", 45}}));
+    sync(bob, w.upstream);
+    sync(alice, w.upstream);
+    sync(bob, w.upstream);
+    for (Device* d : {&alice, &bob}) {
+        auto record = ok(d->get(id));
+        REQUIRE(record.has_value());
+        CHECK(record->fields["notes"] == "bob's notes");
+        CHECK(record->fields["duration"] == 45);
+        REQUIRE(record->conflicts.size() == 1);
+        CHECK(record->conflicts[0].losing.value == "alice's notes");
+        CHECK(record->conflicts[0].losing.version.user == "alice");
+    }
+    REQUIRE(ok(w.upstream.conflicts()).size() == 1);
+}
+
+TEST_CASE("resolving a conflict on one device clears it everywhere") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    ok(w.upstream.set_scope("bob", {"*"}));
+    Device& alice = w.add_device("alice");
+    Device& bob = w.add_device("bob");
+    const std::string id = ok(alice.create("visit", kVisit));
+    sync(alice, w.upstream);
+    sync(bob, w.upstream);
+    ok(alice.update(id, {{"notes", "alice"}}));
+    ok(bob.update(id, {{"notes", "bob"}}));
+    sync(alice, w.upstream);
+    sync(bob, w.upstream);
+    sync(alice, w.upstream);
+    REQUIRE(ok(alice.conflicts()).size() == 1);
+    CHECK_FALSE(alice.resolve(id, "duration", 5).is_ok());  // no conflict there
+    ok(alice.resolve(id, "notes", "alice and bob"));
+    CHECK(ok(alice.conflicts()).empty());
+    sync(alice, w.upstream);
+    sync(bob, w.upstream);
+    CHECK(ok(bob.conflicts()).empty());
+    CHECK(ok(w.upstream.conflicts()).empty());
+    CHECK(ok(bob.get(id))->fields["notes"] == "alice and bob");
+    CHECK(ok(w.upstream.history(id)).back().kind == ChangeKind::resolve);
+}
+
+TEST_CASE("a supervisor resolves a conflict on the upstream and devices see it cleared") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    ok(w.upstream.set_scope("bob", {"*"}));
+    ok(w.upstream.set_scope("sachiko", {"*"}));
+    Device& alice = w.add_device("alice");
+    Device& bob = w.add_device("bob");
+    const std::string id = ok(alice.create("visit", kVisit));
+    sync(alice, w.upstream);
+    sync(bob, w.upstream);
+    ok(alice.update(id, {{"duration", 40}}));
+    ok(bob.update(id, {{"duration", 50}}));
+    sync(alice, w.upstream);
+    sync(bob, w.upstream);
+    REQUIRE(ok(w.upstream.conflicts()).size() == 1);
+    ok(w.upstream.resolve("sachiko", id, "duration", 45));
+    sync(alice, w.upstream);
+    sync(bob, w.upstream);
+    CHECK(ok(alice.conflicts()).empty());
+    CHECK(ok(bob.get(id))->fields["duration"] == 45);
+    CHECK(ok(bob.get(id))->versions.at("duration").user == "sachiko");
+}
+
+TEST_CASE("an edit concurrent with a delete is a conflict on every replica") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    ok(w.upstream.set_scope("bob", {"*"}));
+    Device& alice = w.add_device("alice");
+    Device& bob = w.add_device("bob");
+    const std::string id = ok(alice.create("visit", kVisit));
+    sync(alice, w.upstream);
+    sync(bob, w.upstream);
+    ok(alice.remove(id));
+    ok(bob.update(id, {{"notes", "important"}}));
+    CHECK_FALSE(alice.update(id, {{"notes", "x"}}).is_ok());  // deleted here
+    sync(alice, w.upstream);
+    sync(bob, w.upstream);
+    sync(alice, w.upstream);
+    for (Device* d : {&alice, &bob}) {
+        auto record = ok(d->get(id));
+        REQUIRE(record.has_value());
+        CHECK(record->deleted);
+        REQUIRE(record->conflicts.size() == 1);
+        CHECK(record->conflicts[0].kind == ConflictKind::edit_vs_delete);
+        CHECK(record->conflicts[0].losing.value == "important");
+    }
+    ok(bob.resolve_deletion(id, DeletionResolution::restore));
+    sync(bob, w.upstream);
+    sync(alice, w.upstream);
+    auto restored = ok(alice.get(id));
+    CHECK_FALSE(restored->deleted);
+    CHECK(restored->fields["notes"] == "important");
+    CHECK(restored->conflicts.empty());
+    CHECK(ok(alice.list("visit")).size() == 1);
+}
+
+TEST_CASE("history lists who changed which field, when and from which device") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    ok(w.upstream.set_scope("bob", {"*"}));
+    Device& alice = w.add_device("alice");
+    Device& bob = w.add_device("bob");
+    const std::string id = ok(alice.create("visit", kVisit));
+    sync(alice, w.upstream);
+    sync(bob, w.upstream);
+    w.advance(60'000);
+    ok(bob.update(id, {{"duration", 45}, {"notes", "longer"}}));
+    sync(bob, w.upstream);
+    w.advance(60'000);
+    ok(alice.remove(id));
+    sync(alice, w.upstream);
+    auto history = ok(w.upstream.history(id));
+    REQUIRE(history.size() == 3);
+    CHECK(history[0].kind == ChangeKind::create);
+    CHECK(history[0].user == "alice");
+    CHECK(history[0].replica == alice.replica_id());
+    CHECK(history[0].fields.size() == kVisit.size());
+    CHECK(history[1].kind == ChangeKind::edit);
+    CHECK(history[1].user == "bob");
+    CHECK(history[1].replica == bob.replica_id());
+    CHECK(history[1].fields == std::vector<std::string>{"duration", "notes"});
+    CHECK(history[1].hlc.wall_ms == kStartMs + 60'000);
+    CHECK(history[2].kind == ChangeKind::remove);
+    CHECK(history[0].seq < history[1].seq);
+    CHECK(history[1].seq < history[2].seq);
+    CHECK(Json(history[1])["user"] == "bob");
+}
+
+TEST_CASE("an update that changes nothing queues nothing") {
+    World w;
+    Device& alice = w.add_device("alice");
+    const std::string id = ok(alice.create("visit", kVisit));
+    ok(alice.update(id, {{"notes", "first visit"}, {"flags", nullptr}}));
+    CHECK(ok(alice.outbox()).size() == 1);
+}
+
+TEST_CASE("local edits are validated and errors name the field") {
+    World w;
+    Device& alice = w.add_device("alice");
+    auto missing = alice.create("visit", {{"duration", 30}});
+    CHECK(missing.status().code() == ErrorCode::validation);
+    CHECK_THAT(missing.status().message(), Catch::Contains(R"(field "date" is required)"));
+    auto bad = alice.create("visit", {{"date", "2020-04-01"}, {"duration", 0}});
+    CHECK_THAT(bad.status().message(), Catch::Contains(R"(field "duration": must be an integer from 1 to 1440, got 0)"));
+    const std::string id = ok(alice.create("visit", kVisit));
+    CHECK_THAT(alice.update(id, {{"purpose", "phone"}}).message(), Catch::Contains(R"(field "purpose")"));
+    CHECK(alice.update(std::string(32, 'f'), {{"notes", "x"}}).code() == ErrorCode::not_found);
+    CHECK(alice.update("nonsense", {{"notes", "x"}}).code() == ErrorCode::invalid_argument);
+    CHECK(alice.update(id, Json::array()).code() == ErrorCode::invalid_argument);
+    CHECK(ok(alice.outbox()).size() == 1);
+}
+
+TEST_CASE("an older peer refuses a newer device's change and the device keeps it with the reason") {
+    World w;  // the upstream runs schema v1
+    ok(w.upstream.set_scope("alice", {"*"}));
+    Device& alice = w.add_device("alice", test_schema(2));
+    const std::string id = ok(alice.create("visit", kVisit));
+    push_all(alice, w.upstream);
+    ok(alice.update(id, {{"purpose", "phone"}}));
+    ok(alice.update(id, {{"notes", "after the call"}}));
+    push_all(alice, w.upstream);
+    auto pending = ok(alice.outbox());
+    REQUIRE(pending.size() == 2);
+    CHECK(pending[0].state == PendingState::refused);
+    CHECK(pending[0].code == ErrorCode::validation);
+    CHECK_THAT(pending[0].reason, Catch::Contains(R"(field "purpose")"));
+    CHECK_THAT(pending[0].reason, Catch::Contains("upgrade this peer"));
+    CHECK(pending[1].state == PendingState::refused);  // held behind it, not lost
+    CHECK_THAT(pending[1].reason, Catch::Contains("held behind"));
+    CHECK(ok(alice.get(id))->fields["notes"] == "after the call");
+    // After the upstream upgrades, both go through.
+    Upstream upgraded = ok(Upstream::open(w.upstream_store, test_schema(2), UpstreamOptions{.wall = w.upstream_clock.wall()}));
+    ok(alice.retry_refused());
+    push_all(alice, upgraded);
+    CHECK(ok(alice.outbox()).empty());
+    CHECK(ok(upgraded.get(id))->fields["purpose"] == "phone");
+}
+
+TEST_CASE("a field from a newer schema survives an older device's edit") {
+    World w;
+    Upstream upstream = ok(Upstream::open(w.upstream_store, test_schema(2), UpstreamOptions{.wall = w.upstream_clock.wall()}));
+    ok(upstream.set_scope("new", {"*"}));
+    ok(upstream.set_scope("old", {"*"}));
+    Device& newer = w.add_device("new", test_schema(2));
+    Device& older = w.add_device("old", test_schema(1));
+    Json fields = kVisit;
+    fields["mood"] = "good";
+    const std::string id = ok(newer.create("visit", fields));
+    sync(newer, upstream);
+    sync(older, upstream);
+    CHECK(ok(older.get(id))->fields["mood"] == "good");  // kept though unknown
+    ok(older.update(id, {{"notes", "edited on the old app"}}));
+    sync(older, upstream);
+    sync(newer, upstream);
+    auto record = ok(newer.get(id));
+    CHECK(record->fields["mood"] == "good");
+    CHECK(record->fields["notes"] == "edited on the old app");
+}
+
+TEST_CASE("a store holds one replica of one role and one user") {
+    World w;
+    Device& alice = w.add_device("alice");
+    (void)alice;
+    Store& device_store = *w.members[0]->store;
+    auto as_upstream = Upstream::open(device_store, test_schema());
+    CHECK(as_upstream.status().code() == ErrorCode::invalid_argument);
+    CHECK_THAT(as_upstream.status().message(), Catch::Contains("holds a device replica"));
+    auto other_user = Device::open(device_store, test_schema(), DeviceOptions{.user = "bob"});
+    CHECK(other_user.status().code() == ErrorCode::forbidden);
+    auto as_device = Device::open(w.upstream_store, test_schema(), DeviceOptions{.user = "alice"});
+    CHECK_FALSE(as_device.is_ok());
+    // Reopened, the device keeps its identity.
+    Device again = ok(Device::open(device_store, test_schema(), DeviceOptions{.user = "alice"}));
+    CHECK(again.replica_id() == w.members[0]->device->replica_id());
+}
+
+TEST_CASE("a push of someone else's change sets is refused") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    ok(w.upstream.set_scope("mallory", {"*"}));
+    Device& alice = w.add_device("alice");
+    ok(alice.create("visit", kVisit));
+    PushBatch batch = ok(alice.prepare_push());
+    batch.user = "mallory";
+    PushResult result = ok(w.upstream.push(batch));
+    CHECK(result.outcomes[0].status == PushStatus::refused);
+    CHECK(result.outcomes[0].code == ErrorCode::forbidden);
+    CHECK(ok(w.upstream.sequence()) == 0);
+}
+
+}  // namespace tsunagu::sync
+
+namespace tsunagu::sync {
+
+TEST_CASE("a pulled record keeps the device's unsynced changes on top") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    ok(w.upstream.set_scope("bob", {"*"}));
+    Device& alice = w.add_device("alice");
+    Device& bob = w.add_device("bob");
+    const std::string id = ok(alice.create("visit", kVisit));
+    sync(alice, w.upstream);
+    sync(bob, w.upstream);
+    ok(alice.update(id, {{"notes", "alice, not pushed yet"}}));
+    ok(bob.update(id, {{"duration", 90}}));
+    sync(bob, w.upstream);
+    pull_all(alice, w.upstream);
+    auto record = ok(alice.get(id));
+    CHECK(record->fields["notes"] == "alice, not pushed yet");
+    CHECK(record->fields["duration"] == 90);
+    CHECK(record->conflicts.empty());
+    sync(alice, w.upstream);
+    sync(bob, w.upstream);
+    CHECK(ok(bob.get(id))->fields == record->fields);
+}
+
+TEST_CASE("a change the upstream already superseded does not come back with a pulled record") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    ok(w.upstream.set_scope("bob", {"*"}));
+    Device& alice = w.add_device("alice");
+    Device& bob = w.add_device("bob");
+    const std::string id = ok(alice.create("visit", kVisit));
+    sync(alice, w.upstream);
+    ok(alice.update(id, {{"notes", "alice"}}));
+    ok(w.upstream.push(ok(alice.prepare_push())));  // the answer is lost
+    sync(bob, w.upstream);
+    ok(bob.update(id, {{"notes", "bob, having read alice's"}}));
+    sync(bob, w.upstream);
+    PullReport report = ok(alice.apply_pull(ok(w.upstream.pull(ok(alice.prepare_pull())))));
+    CHECK(report.acknowledged == 1);
+    auto record = ok(alice.get(id));
+    CHECK(record->fields["notes"] == "bob, having read alice's");
+    CHECK(record->conflicts.empty());
+    CHECK(ok(alice.outbox()).empty());
+}
+
+TEST_CASE("a record moved by an unsynced local edit is evicted by its upstream scope, not the local one") {
+    World w;
+    Device& alice = w.add_device("alice");
+    const std::string tanaka(32, 'a'), sato(32, 'b');
+    ok(w.upstream.set_scope("alice", {"client:" + tanaka, "client:" + sato}));
+    Json fields = kVisit;
+    fields["client"] = tanaka;
+    const std::string id = ok(alice.create("visit", fields));
+    sync(alice, w.upstream);
+    ok(alice.update(id, {{"client", sato}}));  // moved here, not pushed yet
+    ok(w.upstream.set_scope("alice", {"client:" + tanaka}));
+    pull_all(alice, w.upstream);  // sato's records go; this one is still tanaka's upstream
+    REQUIRE(ok(alice.get(id)).has_value());
+    push_all(alice, w.upstream);
+    auto pending = ok(alice.outbox());
+    REQUIRE(pending.size() == 1);
+    CHECK(pending[0].code == ErrorCode::forbidden);  // moving it out of alice's scope is refused
+    CHECK(ok(w.upstream.get(id))->fields["client"] == tanaka);
+}
+
+}  // namespace tsunagu::sync

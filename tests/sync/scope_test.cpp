@@ -1,0 +1,159 @@
+// Scopes: which records a user's devices receive, and eviction when records leave the scope.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+
+#include "sync_fixture.h"
+
+namespace tsunagu::sync {
+namespace {
+
+using namespace testing;
+
+Json visit_for(const std::string& client, const char* notes = "visit") {
+    return {{"date", "2020-04-01"}, {"client", client}, {"notes", notes}};
+}
+
+std::vector<std::string> ids_of(const std::vector<Record>& records) {
+    std::vector<std::string> ids;
+    for (const auto& r : records) ids.push_back(r.id);
+    std::sort(ids.begin(), ids.end());
+    return ids;
+}
+
+// Two clients: Tanaka assigned to alice, Sato to bob; the supervisor sees both.
+struct Caseload {
+    World w;
+    Device& supervisor = w.add_device("sachiko");
+    Device& alice = w.add_device("alice");
+    Device& bob = w.add_device("bob");
+    std::string tanaka, sato;
+
+    Caseload() {
+        ok(w.upstream.set_scope("sachiko", {"*"}));
+        tanaka = ok(supervisor.create("client", {{"name", "Tanaka"}}));
+        sato = ok(supervisor.create("client", {{"name", "Sato"}}));
+        ok(w.upstream.set_scope("alice", {"user:alice", "client:" + tanaka}));
+        ok(w.upstream.set_scope("bob", {"user:bob", "client:" + sato}));
+        sync(supervisor, w.upstream);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("a pull returns only records in the user's scope") {
+    Caseload c;
+    const std::string visit = ok(c.supervisor.create("visit", visit_for(c.tanaka)));
+    const std::string meeting = ok(c.alice.create("meeting", {{"kind", "council"}}));
+    sync(c.supervisor, c.w.upstream);
+    sync(c.alice, c.w.upstream);
+    sync(c.bob, c.w.upstream);
+    CHECK(ids_of(ok(c.alice.list("client"))) == std::vector<std::string>{c.tanaka});
+    CHECK(ids_of(ok(c.alice.list("visit"))) == std::vector<std::string>{visit});
+    CHECK(ok(c.alice.list("meeting")).size() == 1);
+    CHECK(ids_of(ok(c.bob.list("client"))) == std::vector<std::string>{c.sato});
+    CHECK(ok(c.bob.list("visit")).empty());
+    CHECK(ok(c.bob.list("meeting")).empty());  // alice's own record
+    sync(c.supervisor, c.w.upstream);
+    CHECK(ok(c.supervisor.get(meeting)).has_value());
+}
+
+TEST_CASE("a device evicts the records of a client taken from its user") {
+    Caseload c;
+    const std::string visit = ok(c.alice.create("visit", visit_for(c.tanaka)));
+    sync(c.alice, c.w.upstream);
+    REQUIRE(ok(c.alice.list("client")).size() == 1);
+    ok(c.w.upstream.set_scope("alice", {"user:alice"}));
+    PullPage page = ok(c.w.upstream.pull(ok(c.alice.prepare_pull())));
+    CHECK(page.evicted_scopes == std::vector<std::string>{"client:" + c.tanaka});
+    PullReport report = ok(c.alice.apply_pull(page));
+    CHECK(report.evicted == 2);
+    CHECK(report.evicted_pending.empty());
+    CHECK(ok(c.alice.list("client")).empty());
+    CHECK_FALSE(ok(c.alice.get(visit)).has_value());
+}
+
+TEST_CASE("a record that moves to another client is evicted by one worker and delivered to the other") {
+    Caseload c;
+    const std::string visit = ok(c.alice.create("visit", visit_for(c.tanaka, "recorded on the wrong client")));
+    sync(c.alice, c.w.upstream);
+    sync(c.bob, c.w.upstream);
+    CHECK_FALSE(ok(c.bob.get(visit)).has_value());
+    sync(c.supervisor, c.w.upstream);  // the supervisor sees both clients
+    ok(c.supervisor.update(visit, {{"client", c.sato}}));
+    sync(c.supervisor, c.w.upstream);
+    PullPage page = ok(c.w.upstream.pull(ok(c.alice.prepare_pull())));
+    CHECK(page.evicted_records == std::vector<std::string>{visit});
+    ok(c.alice.apply_pull(page));
+    CHECK_FALSE(ok(c.alice.get(visit)).has_value());
+    sync(c.bob, c.w.upstream);
+    auto moved = ok(c.bob.get(visit));
+    REQUIRE(moved.has_value());
+    CHECK(moved->scope_key == "client:" + c.sato);
+    CHECK(moved->fields["notes"] == "recorded on the wrong client");
+}
+
+TEST_CASE("evicted records' unsynced changes are kept and reported") {
+    Caseload c;
+    const std::string visit = ok(c.alice.create("visit", visit_for(c.tanaka)));
+    sync(c.alice, c.w.upstream);
+    ok(c.alice.update(visit, {{"notes", "written offline"}}));  // not pushed yet
+    ok(c.w.upstream.set_scope("alice", {"user:alice"}));
+    PullReport report = ok(c.alice.apply_pull(ok(c.w.upstream.pull(ok(c.alice.prepare_pull())))));
+    REQUIRE(report.evicted_pending.size() == 1);
+    auto pending = ok(c.alice.outbox());
+    REQUIRE(pending.size() == 1);
+    CHECK(pending[0].state == PendingState::evicted);
+    CHECK(pending[0].change.set["notes"] == "written offline");
+    CHECK(pending[0].change.id == report.evicted_pending[0]);
+    CHECK(ok(c.alice.prepare_push()).changes.empty());  // not pushed while out of scope
+    // The client comes back: the change is re-applied and pushed.
+    ok(c.w.upstream.set_scope("alice", {"user:alice", "client:" + c.tanaka}));
+    pull_all(c.alice, c.w.upstream);
+    CHECK(ok(c.alice.get(visit))->fields["notes"] == "written offline");
+    push_all(c.alice, c.w.upstream);
+    CHECK(ok(c.alice.outbox()).empty());
+    CHECK(ok(c.w.upstream.get(visit))->fields["notes"] == "written offline");
+}
+
+TEST_CASE("a push to a record outside the user's scope is refused and kept") {
+    Caseload c;
+    ok(c.alice.create("visit", visit_for(c.sato)));  // bob's client
+    push_all(c.alice, c.w.upstream);
+    auto pending = ok(c.alice.outbox());
+    REQUIRE(pending.size() == 1);
+    CHECK(pending[0].state == PendingState::refused);
+    CHECK(pending[0].code == ErrorCode::forbidden);
+    CHECK_THAT(pending[0].reason, Catch::Contains("scope client:" + c.sato));
+    CHECK_THAT(pending[0].reason, Catch::Contains("outside alice's scope"));
+}
+
+TEST_CASE("a scope key given to a user brings its existing records") {
+    Caseload c;
+    ok(c.bob.create("visit", visit_for(c.sato)));
+    sync(c.bob, c.w.upstream);
+    sync(c.alice, c.w.upstream);
+    CHECK(ok(c.alice.list("visit")).empty());
+    ok(c.w.upstream.set_scope("alice", {"user:alice", "client:" + c.tanaka, "client:" + c.sato}));
+    sync(c.alice, c.w.upstream);
+    CHECK(ok(c.alice.list("visit")).size() == 1);
+    CHECK(ok(c.alice.list("client")).size() == 2);
+    // Others just receive the same records again, unchanged.
+    sync(c.bob, c.w.upstream);
+    CHECK(ok(c.bob.list("visit")).size() == 1);
+}
+
+TEST_CASE("losing the wildcard evicts everything outside the remaining keys") {
+    Caseload c;
+    ok(c.bob.create("visit", visit_for(c.sato)));
+    sync(c.bob, c.w.upstream);
+    sync(c.supervisor, c.w.upstream);
+    CHECK(ok(c.supervisor.list("client")).size() == 2);
+    ok(c.w.upstream.set_scope("sachiko", {"client:" + c.tanaka}));
+    sync(c.supervisor, c.w.upstream);
+    CHECK(ids_of(ok(c.supervisor.list("client"))) == std::vector<std::string>{c.tanaka});
+    CHECK(ok(c.supervisor.list("visit")).empty());
+    CHECK(ok(c.w.upstream.scope_of("sachiko")) == std::vector<std::string>{"client:" + c.tanaka});
+}
+
+}  // namespace tsunagu::sync
