@@ -186,7 +186,9 @@ private:
     std::unique_ptr<StoreImpl> impl_;
 };
 
-// Runs `body` inside BEGIN IMMEDIATE ... COMMIT; rolls back when body fails or throws.
+// Runs `body` inside BEGIN IMMEDIATE ... COMMIT; rolls back when body fails or throws. Called
+// inside a transaction already, it runs `body` in a savepoint of that transaction instead, so the
+// outer caller's COMMIT (or rollback) decides for both.
 Status with_transaction(Store& store, const std::function<Status()>& body);
 
 }  // namespace tsunagu

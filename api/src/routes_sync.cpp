@@ -142,8 +142,8 @@ HttpResponse pull(RequestContext& ctx) {
 std::vector<Route> sync_routes() {
     return {
         {"POST", "/v1/sync/push", Access::signed_in, push},
-        {"GET", "/v1/sync/pull", Access::signed_in, pull},
-        {"POST", "/v1/sync/pull", Access::signed_in, pull},
+        {"GET", "/v1/sync/pull", Access::signed_in, pull, /*read_only=*/false, /*own_transactions=*/true},
+        {"POST", "/v1/sync/pull", Access::signed_in, pull, /*read_only=*/false, /*own_transactions=*/true},
         {"GET", "/v1/sync/schema", Access::signed_in,
          [](RequestContext&) {
              HttpResponse r;

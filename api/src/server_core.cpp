@@ -56,7 +56,9 @@ HttpResponse error_response(const Status& status) {
         case ErrorCode::unavailable:
             return HttpResponse::error(503, "busy", "the server is busy; retry shortly");
         default:
-            // Internal details (paths, SQLite messages) stay in the log, not in the answer.
+            // Internal details (paths, SQLite messages; never record content) go to the log,
+            // not into the answer.
+            log_event("error", "internal_error", {{"error", status.to_string()}});
             return HttpResponse::error(500, "internal", "unexpected server error; it was logged");
     }
 }
@@ -166,7 +168,23 @@ HttpResponse ServerCore::handle(HttpRequest& request) {
                 return HttpResponse::error(403, "forbidden", "only supervisors may do this");
             }
         }
-        return route->handler(ctx);
+        if (route->read_only || route->own_transactions) return route->handler(ctx);
+        // A writing request is one transaction, so its writes (the engine's, the audit entry's,
+        // a failed sign-in's counter) cost one commit and land together. Steps that need their
+        // own atomicity nest as savepoints. Only a server error rolls the request back.
+        if (Status began = store.begin_immediate(); !began) return error_response(began);
+        HttpResponse answer = route->handler(ctx);
+        if (answer.status >= 500) {
+            (void)store.rollback();
+            return answer;
+        }
+        if (Status committed = store.commit(); !committed) {
+            (void)store.rollback();
+            log_event("error", "commit_failed",
+                      {{"request_id", request.request_id}, {"error", committed.to_string()}});
+            return error_response(committed);
+        }
+        return answer;
     }();
 
     const double seconds =

@@ -60,6 +60,9 @@ struct Route {
     // Routes that may write take the server's writer lock: one writer at a time, queued in
     // process, instead of several SQLite connections polling for the database lock with sleeps.
     bool read_only = false;
+    // A writing route runs in one transaction per request, unless it manages its own (the sync
+    // pull reads its page in a read transaction and records progress separately).
+    bool own_transactions = false;
 };
 
 // A pool of open connections to the server's database, one borrowed per request. Each holds

@@ -325,6 +325,23 @@ std::int64_t Store::last_insert_rowid() const { return sqlite3_last_insert_rowid
 int Store::changes() const { return sqlite3_changes(impl_->db); }
 
 Status with_transaction(Store& store, const std::function<Status()>& body) {
+    if (store.in_transaction()) {
+        // Nested: a savepoint inside the caller's transaction, so a caller can make several
+        // steps (e.g. a sync push and its audit entry) one atomic commit.
+        TSUNAGU_TRY(store.exec("SAVEPOINT tsunagu_nested"));
+        Status outcome;
+        try {
+            outcome = body();
+        } catch (...) {
+            (void)store.exec("ROLLBACK TO tsunagu_nested; RELEASE tsunagu_nested");
+            throw;
+        }
+        if (!outcome.is_ok()) {
+            (void)store.exec("ROLLBACK TO tsunagu_nested; RELEASE tsunagu_nested");
+            return outcome;
+        }
+        return store.exec("RELEASE tsunagu_nested");
+    }
     TSUNAGU_TRY(store.begin_immediate());
     Status outcome;
     try {

@@ -1,6 +1,10 @@
 // Push, pull, scopes, review and conflicts through the real server, with real device replicas.
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
 #include "support/server_process.h"
 #include "support/temp_dir.h"
 #include "synced_device.h"
@@ -240,4 +244,79 @@ TEST_CASE("invalid change sets are refused naming the field, and oversized batch
     CHECK(aoi->client.post("/v1/sync/push", {{"changes", many}}).status == 413);
     CHECK(aoi->client.get("/v1/sync/pull?after=-1").status == 400);
     CHECK(aoi->client.get("/v1/sync/pull?after=0&limit=999999").status == 400);
+}
+
+TEST_CASE("every endpoint checks the caller's role, as a matrix") {
+    Organisation org;
+    auto aoi = org.device("aoi");
+    const auto client = aoi->create("client", {{"pseudonym", "K-008"}, {"area", "kita"}});
+    const auto v = aoi->create("home_visit", visit(client));
+    aoi->sync();
+
+    std::map<std::string, std::unique_ptr<ApiClient>> callers;
+    callers["anonymous"] = std::make_unique<ApiClient>(org.server.url());
+    for (const std::string name : {"aoi", "ben", "chie", "sato"}) {
+        callers[name] = std::make_unique<ApiClient>(org.server.url());
+        REQUIRE(callers[name]->sign_in(name, name + "-password-1").status == 200);
+    }
+    callers["admin"] = std::make_unique<ApiClient>(org.server.url());
+    REQUIRE(callers["admin"]->sign_in("admin", org.server.admin_password()).status == 200);
+
+    struct Endpoint {
+        std::string method, path, body;
+    };
+    const std::vector<Endpoint> endpoints = {
+        {"POST", "/v1/sync/push", R"({"changes": []})"},
+        {"POST", "/v1/sync/pull", R"({"after": 0})"},
+        {"GET", "/v1/sync/schema", ""},
+        {"GET", "/v1/records", ""},
+        {"GET", "/v1/records/" + v, ""},
+        {"GET", "/v1/conflicts", ""},
+        {"GET", "/v1/admin/users", ""},
+        {"GET", "/v1/admin/teams", ""},
+        {"GET", "/v1/admin/clients/" + client + "/caseload", ""},
+        {"GET", "/v1/admin/devices", ""},
+        {"GET", "/v1/admin/audit", ""},
+    };
+    // Expected status per caller, endpoint by endpoint (aoi: peer supporter, ben: home visitor,
+    // chie: staff of another area, sato: Kita's supervisor).
+    const std::map<std::string, std::vector<int>> expected = {
+        {"anonymous", {401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401}},
+        {"aoi", {200, 200, 200, 403, 403, 403, 403, 403, 403, 403, 403}},
+        {"ben", {200, 200, 200, 403, 403, 403, 403, 403, 403, 403, 403}},
+        {"chie", {200, 200, 200, 403, 403, 403, 403, 403, 403, 403, 403}},
+        {"sato", {200, 200, 200, 200, 200, 200, 403, 403, 403, 403, 403}},
+        {"admin", {403, 403, 200, 403, 403, 403, 200, 200, 200, 200, 200}},
+    };
+    for (const auto& [caller, statuses] : expected) {
+        for (std::size_t i = 0; i < endpoints.size(); ++i) {
+            const auto& e = endpoints[i];
+            Reply r = callers[caller]->raw(e.method, e.path, e.body);
+            INFO(caller << " " << e.method << " " << e.path);
+            CHECK(r.status == statuses[i]);
+        }
+    }
+}
+
+TEST_CASE("pushed care records are not readable anywhere in the server's data folder") {
+    Organisation org;
+    auto aoi = org.device("aoi");
+    const auto client = aoi->create("client", {{"pseudonym", "MARKER-PSEUDONYM"}, {"area", "kita"}});
+    json v = visit(client);
+    v["observations"] = "MARKER-OBSERVATION slept badly, mentioned stopping medication";
+    aoi->create("home_visit", v);
+    aoi->sync();
+    org.server.stop(SIGTERM);
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(org.dir.file("data"))) {
+        std::ifstream in(entry.path(), std::ios::binary);
+        const std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+        INFO(entry.path().string());
+        CHECK(bytes.find("MARKER") == std::string::npos);
+        CHECK(bytes.find("medication") == std::string::npos);
+    }
+    const std::string log = [&] {
+        std::ifstream in(org.dir.file("server.log"));
+        return std::string{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    }();
+    CHECK(log.find("MARKER") == std::string::npos);
 }

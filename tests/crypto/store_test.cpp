@@ -267,3 +267,33 @@ TEST_CASE("temp tables and large sorts never reach the disk") {
         CHECK(read_file(entry.path()).find("SORT-MARKER") == std::string::npos);
     }
 }
+
+TEST_CASE("a transaction inside a transaction is a savepoint the outer commit decides for") {
+    TempDir dir;
+    Store store = open_ok(dir.file("s.db"), test_key());
+    write_rows(store, 0, 1, "n");
+    auto insert = [&](int id) {
+        auto& q = store.cached("INSERT INTO note(id, body) VALUES(?1, 'nested')");
+        q.bind(1, id);
+        return q.run();
+    };
+    Status outer = with_transaction(store, [&]() -> Status {
+        TSUNAGU_TRY(insert(10));
+        Status inner_failed = with_transaction(store, [&]() -> Status {
+            TSUNAGU_TRY(insert(11));
+            return Status(ErrorCode::validation, "inner step refused");
+        });
+        CHECK(inner_failed.code() == ErrorCode::validation);
+        return with_transaction(store, [&]() { return insert(12); });
+    });
+    REQUIRE(outer.is_ok());
+    CHECK(count_rows(store) == 3);  // 0, 10 and 12; the refused inner step left nothing
+
+    Status rolled_back = with_transaction(store, [&]() -> Status {
+        TSUNAGU_TRY(with_transaction(store, [&]() { return insert(20); }));
+        return Status(ErrorCode::conflict, "outer step refused");
+    });
+    CHECK(rolled_back.code() == ErrorCode::conflict);
+    CHECK(count_rows(store) == 3);  // the inner step's commit was the outer's to make
+    CHECK_FALSE(store.in_transaction());
+}

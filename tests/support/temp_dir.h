@@ -19,6 +19,7 @@ public:
     TempDir(const TempDir&) = delete;
     TempDir& operator=(const TempDir&) = delete;
     ~TempDir() {
+        if (std::getenv("TSUNAGU_KEEP_TEST_DIRS")) return;  // for a look after a failure
         std::error_code ignored;
         std::filesystem::remove_all(path_, ignored);
     }
