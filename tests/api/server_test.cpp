@@ -261,3 +261,20 @@ TEST_CASE("the server speaks HTTPS itself with a given certificate") {
     ApiClient strict(server.url());  // verifies certificates: a self-signed one is refused
     CHECK(strict.get("/healthz").status == -1);
 }
+
+TEST_CASE("admins set yearly targets per indicator and fiscal year") {
+    Fixture f;
+    Reply set = f.admin->raw("PUT", "/v1/admin/targets?fy=2020",
+                             json{{"targets", {{"dispatch_requests", 88}, {"peer_supporters_trained", 20}}}}.dump());
+    REQUIRE(set.status == 200);
+    CHECK(set.body["targets"]["dispatch_requests"] == 88);
+    f.admin->raw("PUT", "/v1/admin/targets?fy=2020", json{{"targets", {{"dispatch_requests", 90}}}}.dump());
+    Reply got = f.admin->get("/v1/admin/targets?fy=2020");
+    CHECK(got.body["targets"]["dispatch_requests"] == 90);
+    CHECK(got.body["targets"]["peer_supporters_trained"] == 20);
+    CHECK(f.admin->get("/v1/admin/targets?fy=2021").body["targets"].empty());
+    CHECK(f.admin->get("/v1/admin/targets?fy=twenty").status == 400);
+    CHECK(f.admin->raw("PUT", "/v1/admin/targets?fy=2020", json{{"targets", {{"x", -1}}}}.dump()).status == 400);
+    auto supervisor = f.user("kei", "supervisor");
+    CHECK(supervisor->get("/v1/admin/targets?fy=2020").status == 403);
+}
