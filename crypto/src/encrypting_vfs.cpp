@@ -3,7 +3,8 @@
 // File layouts it understands (page size P = 4096, fixed):
 //   main database  [8 KiB key header][page 1][page 2]...; SQLite's offset o is file offset o+8192.
 //   WAL            [32-byte header] then frames of [24-byte frame header][P-byte page body].
-//                  Bodies are sealed with the frame's page number and salts as associated data.
+//                  Bodies are sealed with the frame's page number as associated data (not the
+//                  salts: SQLite zeroes them in headers it rewrites at commit, see page_cipher.h).
 //   rollback journal  [sector-sized header] then records of [4-byte page number][P bytes][4-byte
 //                  checksum]. Bodies sit at offsets = 4 (mod 8), which no other write uses.
 // An authentication failure reads as an error in the main file (it is damage or tampering) and as
@@ -173,7 +174,7 @@ int write_main(FileState& s, const std::uint8_t* in, int amount, sqlite3_int64 o
 sqlite3_int64 frame_start(sqlite3_int64 frame) { return kWalHeader + frame * kFrame; }
 
 PageBinding wal_binding(const std::uint8_t* frame_header) {
-    return PageBinding::wal_frame(get_be32(frame_header), frame_header + 8);
+    return PageBinding::wal_frame(get_be32(frame_header));
 }
 
 // True when [offset, offset + amount) is exactly one frame's page body.

@@ -64,11 +64,8 @@ PageBinding PageBinding::journal_page(std::uint32_t page_number) {
     return make_binding('J', page_number);
 }
 
-PageBinding PageBinding::wal_frame(std::uint32_t page_number, const std::uint8_t salts[8]) {
-    PageBinding b = make_binding('W', page_number);
-    std::memcpy(b.bytes + 5, salts, 8);
-    b.size = 13;
-    return b;
+PageBinding PageBinding::wal_frame(std::uint32_t page_number) {
+    return make_binding('W', page_number);
 }
 
 void seal_page(const std::uint8_t* key, const std::uint8_t* in, std::uint8_t* out,

@@ -1,5 +1,5 @@
 // Page sealing: XChaCha20-Poly1305 over the usable part of a page; nonce and tag in its reserved
-// tail. Associated data binds where the page may live (file kind, page number, WAL salts).
+// tail. Associated data binds where the page may live (file kind and page number).
 #pragma once
 
 #include <cstddef>
@@ -15,14 +15,16 @@ constexpr std::size_t kReservedBytes = kNonceBytes + kTagBytes;  // SQLite's per
 constexpr std::size_t kUsableBytes = kPageSize - kReservedBytes;
 constexpr std::size_t kDataKeyBytes = 32;
 
-// Associated data of one page: a domain byte, the page number, and for WAL frames the salts.
+// Associated data of one page: a domain byte and the page number. WAL frames do not bind their
+// salts: after SQLite rewrites a frame in place within a transaction, it writes the following
+// frames' headers with zeroed salts and fills them in at commit, without rewriting the bodies.
 struct PageBinding {
-    std::uint8_t bytes[13];
+    std::uint8_t bytes[5];
     std::size_t size;
 
     static PageBinding main_page(std::uint32_t page_number);
     static PageBinding journal_page(std::uint32_t page_number);
-    static PageBinding wal_frame(std::uint32_t page_number, const std::uint8_t salts[8]);
+    static PageBinding wal_frame(std::uint32_t page_number);
 };
 
 // Encrypts the plaintext page `in` into `out` (kPageSize bytes each; may be the same buffer).
