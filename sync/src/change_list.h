@@ -20,6 +20,8 @@ struct AppliedChange {
     std::int64_t seq = 0;
     std::string change_id;
     Hlc hlc;  // as stamped by the upstream
+    // The part of its base not applied to the record when it was (a change set that may still
+    // arrive, late): field -> change-set ids.
     std::map<std::string, std::vector<std::string>> base;
 };
 

@@ -162,7 +162,17 @@ std::vector<Conflict> conflicts_of(const RecordState& state, const std::string& 
 }
 
 std::size_t conflict_count(const RecordState& state) {
-    return conflicts_of(state, {}, {}).size();
+    std::size_t count = 0;
+    const bool deleted = state.deleted();
+    const std::set<std::string> seen = deleted ? seen_by_deletes(state) : std::set<std::string>{};
+    for (const auto& [field, heads] : state.fields) {
+        if (deleted && field != kDeletedField) {
+            for (const Head& head : heads) count += !seen.contains(state.version_of(head).change_id);
+            continue;
+        }
+        for (std::size_t i = 1; i < heads.size(); ++i) count += heads[i].value != heads.front().value;
+    }
+    return count;
 }
 
 Json current_values(const RecordState& state) {

@@ -45,7 +45,7 @@ public:
     // Stores a pulled snapshot as is, replacing any local row.
     Status put(const RecordSnapshot& snapshot);
     Status erase(std::string_view id);
-    // Ids of the records with a given scope key.
+    // Ids of the records with a given scope key (a full scan: evictions are rare).
     Result<std::vector<std::string>> ids_in_scope(std::string_view scope_key);
 
     Result<std::optional<Record>> get(std::string_view id);

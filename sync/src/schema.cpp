@@ -201,49 +201,53 @@ Status validate_value(const FieldSchema& field, const Json& value) {
 }
 
 Status validate_change(const Schema& schema, const ChangeSet& change) {
-    const std::string who = "record " + change.record + " (" + change.collection + ")";
+    // Messages are built only on refusal: this runs for every change set applied.
     const bool newer = change.schema_version > schema.version;
-    const std::string versions = "; the change was made with schema v" +
-                                 std::to_string(change.schema_version) + " and this peer has v" +
-                                 std::to_string(schema.version);
-    const std::string upgrade = newer ? versions + ": upgrade this peer to accept it" : versions;
+    auto who = [&] { return "record " + change.record + " (" + change.collection + ")"; };
+    auto versions = [&] {
+        return "; the change was made with schema v" + std::to_string(change.schema_version) +
+               " and this peer has v" + std::to_string(schema.version);
+    };
     const CollectionSchema* collection = schema.find(change.collection);
     if (!collection) {
         if (newer) return Status::ok();  // kept and passed on
         return Status(ErrorCode::validation,
-                      who + ": collection \"" + change.collection + "\" is not in the schema" + versions);
+                      who() + ": collection \"" + change.collection + "\" is not in the schema" + versions());
     }
     for (const auto& item : change.set.items()) {
         const std::string& name = item.key();
         const Json& value = item.value();
         if (name == kDeletedField) {
             if (!value.is_boolean()) {
-                return Status(ErrorCode::validation, who + ": " + kDeletedField + " must be true or false");
+                return Status(ErrorCode::validation, who() + ": " + kDeletedField + " must be true or false");
             }
             continue;
         }
         const FieldSchema* field = collection->find(name);
         if (!field) {
             if (newer) continue;  // a field from a newer schema: kept and passed on
-            return Status(ErrorCode::validation, who + ": field \"" + name +
-                                                     "\" is not part of " + change.collection + versions);
+            return Status(ErrorCode::validation, who() + ": field \"" + name +
+                                                     "\" is not part of " + change.collection + versions());
         }
         if (value.is_null()) {
             if (field->required && change.schema_version >= field->since) {
                 return Status(ErrorCode::validation,
-                              who + ": field \"" + name + "\" is required and cannot be cleared");
+                              who() + ": field \"" + name + "\" is required and cannot be cleared");
             }
             continue;
         }
         Status valid = validate_value(*field, value);
-        if (!valid) return Status(ErrorCode::validation, who + ": " + valid.message() + (newer ? upgrade : ""));
+        if (!valid) {
+            return Status(ErrorCode::validation, who() + ": " + valid.message() +
+                                                     (newer ? versions() + ": upgrade this peer to accept it" : ""));
+        }
     }
     if (change.create) {
         for (const auto& field : collection->fields) {
             if (!field.required || field.since > change.schema_version) continue;
-            if (!change.set.contains(field.name) || change.set[field.name].is_null()) {
-                return Status(ErrorCode::validation,
-                              who + ": field \"" + field.name + "\" is required");
+            auto it = change.set.find(field.name);
+            if (it == change.set.end() || it->is_null()) {
+                return Status(ErrorCode::validation, who() + ": field \"" + field.name + "\" is required");
             }
         }
     }

@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "sync/merge.h"
+#include "sync/src/json_writer.h"
 
 namespace tsunagu::sync {
 namespace {
@@ -14,7 +15,7 @@ Status malformed(const std::string& what) {
 }  // namespace
 
 EncodedState encode_state(const RecordState& state) {
-    // Renumber the versions still referenced by a head, in first-use order.
+    // Number the versions still referenced by a head, in first-use order.
     std::vector<std::size_t> renumbered(state.versions.size(), SIZE_MAX);
     std::vector<std::size_t> order;
     auto number = [&](std::size_t index) {
@@ -24,56 +25,101 @@ EncodedState encode_state(const RecordState& state) {
         }
         return renumbered[index];
     };
-
-    Json fields = Json::object();
-    Json winners = Json::object();
-    Json losers = Json::object();
-    Json existence = Json::array();
-    std::map<std::size_t, std::size_t> winner_uses;
+    std::vector<std::size_t> winner_uses;
     for (const auto& [field, heads] : state.fields) {
-        if (field == kDeletedField) {
-            for (const Head& head : heads) existence.push_back({number(head.version), head.value});
-            continue;
-        }
-        fields[field] = heads.front().value;
+        for (const Head& head : heads) number(head.version);
+        if (field == kDeletedField) continue;
         const std::size_t winner = number(heads.front().version);
-        winners[field] = winner;
+        if (winner_uses.size() <= winner) winner_uses.resize(winner + 1);
         ++winner_uses[winner];
-        if (heads.size() > 1) {
-            Json& list = losers[field];
-            for (std::size_t i = 1; i < heads.size(); ++i) {
-                list.push_back({number(heads[i].version), heads[i].value});
-            }
-        }
     }
-
-    Json meta = Json::object();
-    if (!state.owner.empty()) meta["o"] = state.owner;
-    Json versions = Json::array();
-    for (std::size_t index : order) {
-        const StateVersion& v = state.versions[index];
-        Json entry = {v.version.change_id, v.version.hlc.packed(), v.version.replica,
-                      v.version.user};
-        if (!v.seen.empty()) entry.push_back(v.seen);
-        versions.push_back(std::move(entry));
-    }
-    meta["v"] = std::move(versions);
-    if (!winner_uses.empty()) {
-        auto common = std::max_element(winner_uses.begin(), winner_uses.end(),
-                                       [](auto& a, auto& b) { return a.second < b.second; });
-        meta["d"] = common->first;
-        Json exceptions = Json::object();
-        for (auto& [field, winner] : winners.items()) {
-            if (winner.get<std::size_t>() != common->first) exceptions[field] = winner;
-        }
-        if (!exceptions.empty()) meta["w"] = std::move(exceptions);
-    }
-    if (!losers.empty()) meta["l"] = std::move(losers);
-    if (!existence.empty()) meta["x"] = std::move(existence);
+    const std::size_t common = winner_uses.empty()
+        ? 0
+        : static_cast<std::size_t>(std::max_element(winner_uses.begin(), winner_uses.end()) - winner_uses.begin());
+    auto write_number = [](std::string& out, std::size_t n) { out.append(std::to_string(n)); };
 
     EncodedState out;
-    out.fields = fields.dump();
-    out.meta = meta.dump();
+    std::string& fields = out.fields;
+    fields.reserve(512);
+    fields.push_back('{');
+    std::string winners, losers, existence;
+    for (const auto& [field, heads] : state.fields) {
+        if (field == kDeletedField) {
+            for (const Head& head : heads) {
+                existence.append(existence.empty() ? "[" : ",");
+                existence.push_back('[');
+                write_number(existence, renumbered[head.version]);
+                existence.append(head.value == Json(true) ? ",true]" : ",false]");
+            }
+            continue;
+        }
+        if (fields.size() > 1) fields.push_back(',');
+        detail::write_json_string(fields, field);
+        fields.push_back(':');
+        detail::write_json(fields, heads.front().value);
+        if (renumbered[heads.front().version] != common) {
+            winners.append(winners.empty() ? "{" : ",");
+            detail::write_json_string(winners, field);
+            winners.push_back(':');
+            write_number(winners, renumbered[heads.front().version]);
+        }
+        if (heads.size() > 1) {
+            losers.append(losers.empty() ? "{" : ",");
+            detail::write_json_string(losers, field);
+            losers.append(":[");
+            for (std::size_t i = 1; i < heads.size(); ++i) {
+                if (i > 1) losers.push_back(',');
+                losers.push_back('[');
+                write_number(losers, renumbered[heads[i].version]);
+                losers.push_back(',');
+                detail::write_json(losers, heads[i].value);
+                losers.push_back(']');
+            }
+            losers.push_back(']');
+        }
+    }
+    fields.push_back('}');
+
+    std::string& meta = out.meta;
+    meta.reserve(160);
+    meta.push_back('{');
+    if (!state.owner.empty()) {
+        meta.append("\"o\":");
+        detail::write_json_string(meta, state.owner);
+        meta.push_back(',');
+    }
+    meta.append("\"v\":[");
+    for (std::size_t n = 0; n < order.size(); ++n) {
+        const StateVersion& v = state.versions[order[n]];
+        if (n > 0) meta.push_back(',');
+        meta.push_back('[');
+        detail::write_json_string(meta, v.version.change_id);
+        meta.push_back(',');
+        meta.append(std::to_string(v.version.hlc.packed()));
+        meta.push_back(',');
+        detail::write_json_string(meta, v.version.replica);
+        meta.push_back(',');
+        detail::write_json_string(meta, v.version.user);
+        if (!v.seen.empty()) {
+            meta.append(",[");
+            for (std::size_t i = 0; i < v.seen.size(); ++i) {
+                if (i > 0) meta.push_back(',');
+                detail::write_json_string(meta, v.seen[i]);
+            }
+            meta.push_back(']');
+        }
+        meta.push_back(']');
+    }
+    meta.push_back(']');
+    if (!winner_uses.empty()) {
+        meta.append(",\"d\":");
+        write_number(meta, common);
+    }
+    if (!winners.empty()) meta.append(",\"w\":").append(winners).push_back('}');
+    if (!losers.empty()) meta.append(",\"l\":").append(losers).push_back('}');
+    if (!existence.empty()) meta.append(",\"x\":").append(existence).push_back(']');
+    meta.push_back('}');
+
     out.deleted = state.deleted();
     out.conflicts = conflict_count(state);
     return out;

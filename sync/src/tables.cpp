@@ -30,7 +30,8 @@ CREATE INDEX IF NOT EXISTS sync_records_by_collection ON sync_records(collection
 CREATE INDEX IF NOT EXISTS sync_records_in_conflict ON sync_records(conflicts) WHERE conflicts > 0;
 )sql";
 
-// The upstream's change log: one row per accepted change set (its history line) or per record given
+// The upstream's change log: one row per accepted change set (its history line; its id is in the
+// record's ChangeList) or per record given
 // a fresh sequence number (kind 100: its scope key was granted to someone), appended in sequence
 // order. Pulls walk it by sequence number. Scope members, moves and removals decide what each
 // user's devices see and evict.
@@ -38,7 +39,6 @@ constexpr const char* kUpstreamTables = R"sql(
 CREATE TABLE IF NOT EXISTS sync_log(
   seq INTEGER PRIMARY KEY,
   record_id BLOB NOT NULL,
-  change_id BLOB,
   hlc INTEGER,
   replica BLOB,
   user TEXT,
@@ -64,10 +64,9 @@ CREATE TABLE IF NOT EXISTS sync_replicas(
   last_seen_ms INTEGER NOT NULL) WITHOUT ROWID;
 )sql";
 
-// The device: records by scope key (evicting a key), and the outbox, oldest first, each change set
-// as its JSON wire form.
+// The device: the outbox, oldest first, each change set as its JSON wire form. (No index by scope
+// key: it would cost a fresh device a page write per record pulled; evicting a key scans.)
 constexpr const char* kDeviceTables = R"sql(
-CREATE INDEX IF NOT EXISTS sync_records_by_scope ON sync_records(scope_key);
 CREATE TABLE IF NOT EXISTS sync_outbox(
   pos INTEGER PRIMARY KEY,
   change_id BLOB NOT NULL UNIQUE,

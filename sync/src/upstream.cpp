@@ -42,14 +42,13 @@ std::string field_list(const ChangeSet& change) {
 // Appends the change set's line to the change log (its history entry, and what pulls walk).
 Status append_log(Store& store, const ChangeSet& change, std::int64_t seq) {
     Statement& s = store.cached(
-        "INSERT INTO sync_log(seq, record_id, change_id, hlc, replica, user, kind, fields)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+        "INSERT INTO sync_log(seq, record_id, hlc, replica, user, kind, fields)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
     const detail::IdBytes record = detail::id_to_bytes(change.record);
-    const detail::IdBytes id = detail::id_to_bytes(change.id);
     const detail::IdBytes replica = detail::id_to_bytes(change.replica);
-    s.bind(1, seq).bind_blob(2, record).bind_blob(3, id).bind(4, change.hlc.packed());
-    s.bind_blob(5, replica).bind(6, change.user).bind(7, static_cast<int>(kind_of(change)));
-    s.bind(8, field_list(change));
+    s.bind(1, seq).bind_blob(2, record).bind(3, change.hlc.packed());
+    s.bind_blob(4, replica).bind(5, change.user).bind(6, static_cast<int>(kind_of(change)));
+    s.bind(7, field_list(change));
     return s.run();
 }
 
@@ -216,7 +215,14 @@ Result<PushOutcome> Upstream::Impl::accept(const ChangeSet& change, const std::s
     }
 
     row.seq = ++seq;
-    detail::ChangeList::append(row.log, {row.seq, change.id, effective->hlc, change.base});
+    // A base already applied here cannot arrive late: only unknown ones are worth remembering.
+    std::map<std::string, std::vector<std::string>> unknown_base;
+    for (const auto& [field, ids] : change.base) {
+        for (const auto& id : ids) {
+            if (!detail::ChangeList::may_mention(row.log, id)) unknown_base[field].push_back(id);
+        }
+    }
+    detail::ChangeList::append(row.log, {row.seq, change.id, effective->hlc, std::move(unknown_base)});
     TSUNAGU_TRY(records.save(row, encode_state(state)));
     TSUNAGU_TRY(append_log(store, *effective, row.seq));
     if (row.rid != 0 && old_key != row.scope_key) {
@@ -357,7 +363,7 @@ Result<std::vector<HistoryEntry>> Upstream::history(std::string_view record) {
     auto applied = detail::ChangeList::parse((*row)->log);
     TSUNAGU_TRY(applied);
     Statement& s = impl_->store.cached(
-        "SELECT change_id, hlc, replica, user, kind, fields FROM sync_log WHERE seq = ?1");
+        "SELECT hlc, replica, user, kind, fields FROM sync_log WHERE seq = ?1");
     for (const detail::AppliedChange& change : applied->entries) {
         s.bind(1, change.seq);
         auto found = s.step();
@@ -371,12 +377,12 @@ Result<std::vector<HistoryEntry>> Upstream::history(std::string_view record) {
         }
         HistoryEntry entry;
         entry.seq = change.seq;
-        entry.change_id = detail::id_from_bytes(s.column_blob(0));
-        entry.hlc = Hlc::from_packed(s.column_int(1));
-        entry.replica = detail::id_from_bytes(s.column_blob(2));
-        entry.user = std::string(s.column_text(3));
-        entry.kind = static_cast<ChangeKind>(s.column_int(4));
-        const std::string_view fields = s.column_text(5);
+        entry.change_id = change.change_id;
+        entry.hlc = Hlc::from_packed(s.column_int(0));
+        entry.replica = detail::id_from_bytes(s.column_blob(1));
+        entry.user = std::string(s.column_text(2));
+        entry.kind = static_cast<ChangeKind>(s.column_int(3));
+        const std::string_view fields = s.column_text(4);
         for (std::size_t start = 0; start < fields.size();) {
             std::size_t comma = fields.find(',', start);
             if (comma == std::string_view::npos) comma = fields.size();

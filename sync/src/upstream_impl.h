@@ -40,6 +40,7 @@ struct Upstream::Impl {
           replica(std::move(id)), records(s) {}
 
     // Inside a transaction: reads the sequence number and clock another connection may have moved.
+    // (Also the start of a read: pulls use the sequence number.)
     Status begin_write();
     // Inside a transaction: stores them back.
     Status end_write();

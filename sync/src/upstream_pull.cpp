@@ -66,19 +66,13 @@ Result<PullPage> Upstream::pull(const PullRequest& request) {
     PullPage page;
     page.after = request.after;
     const auto limit = static_cast<std::int64_t>(std::clamp<std::size_t>(request.limit, 1, im.options.max_page));
-    Status status = with_transaction(im.store, [&]() -> Status {
+    // A page is read in one read transaction: a consistent snapshot, no write lock, no sync to disk.
+    TSUNAGU_TRY(im.store.begin_deferred());
+    Status status = [&]() -> Status {
         TSUNAGU_TRY(im.begin_write());
         TSUNAGU_TRY(check_request(request, im.seq));
         auto scope = im.scope_set(request.user);
         TSUNAGU_TRY(scope);
-
-        Statement& seen = im.store.cached(
-            "INSERT OR REPLACE INTO sync_replicas(replica, user, cursor, outbox_floor, last_seen_ms)"
-            " VALUES (?1, ?2, ?3, ?4, ?5)");
-        const detail::IdBytes replica = detail::id_to_bytes(request.replica);
-        TSUNAGU_TRY(seen.bind_blob(1, replica).bind(2, request.user).bind(3, request.after)
-                        .bind(4, std::min(request.outbox_floor, request.after))
-                        .bind(5, im.clock.wall_now()).run());
 
         // Each record once, at its latest log entry.
         Statement& records = scope->everything
@@ -135,9 +129,26 @@ Result<PullPage> Upstream::pull(const PullRequest& request) {
             }
         }
         page.upstream_time = im.clock.tick();
-        return im.end_write();
-    });
-    TSUNAGU_TRY(status);
+        return Status::ok();
+    }();
+    if (!status) {
+        (void)im.store.rollback();
+        return status;
+    }
+    TSUNAGU_TRY(im.store.commit());
+    // The device's progress, which compaction waits for, is recorded once per pull (at its last
+    // page): a progress recorded late only makes compaction wait longer.
+    if (!page.more) {
+        TSUNAGU_TRY(with_transaction(im.store, [&]() -> Status {
+            Statement& seen = im.store.cached(
+                "INSERT OR REPLACE INTO sync_replicas(replica, user, cursor, outbox_floor, last_seen_ms)"
+                " VALUES (?1, ?2, ?3, ?4, ?5)");
+            const detail::IdBytes replica = detail::id_to_bytes(request.replica);
+            return seen.bind_blob(1, replica).bind(2, request.user).bind(3, request.after)
+                .bind(4, std::min(request.outbox_floor, request.after))
+                .bind(5, im.clock.wall_now()).run();
+        }));
+    }
     return page;
 }
 

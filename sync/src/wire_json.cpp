@@ -168,7 +168,7 @@ void from_json(const Json& in, PullRequest& r) {
 void to_json(Json& out, const RecordSnapshot& s) {
     out = {{"id", s.id},   {"collection", s.collection}, {"scope", s.scope_key},
            {"seq", s.seq}, {"deleted", s.deleted}, {"conflicts", s.conflicts},
-           {"fields", Json::parse(s.fields)}, {"meta", Json::parse(s.meta)}};
+           {"fields", s.fields}, {"meta", s.meta}};
 }
 
 void from_json(const Json& in, RecordSnapshot& s) {
@@ -178,11 +178,11 @@ void from_json(const Json& in, RecordSnapshot& s) {
     s.seq = in.at("seq").get<std::int64_t>();
     s.deleted = in.at("deleted").get<bool>();
     s.conflicts = in.value("conflicts", std::size_t{0});
-    const Json& fields = in.at("fields");
-    const Json& meta = in.at("meta");
-    if (!fields.is_object() || !meta.is_object()) throw std::invalid_argument("\"fields\" and \"meta\" must be objects");
-    s.fields = fields.dump();
-    s.meta = meta.dump();
+    s.fields = in.at("fields").get<std::string>();
+    s.meta = in.at("meta").get<std::string>();
+    if (s.fields.empty() || s.fields.front() != '{' || s.meta.empty() || s.meta.front() != '{') {
+        throw std::invalid_argument("\"fields\" and \"meta\" must hold JSON objects");
+    }
 }
 
 void to_json(Json& out, const PullPage& p) {

@@ -150,6 +150,45 @@ TEST_CASE("pull and push structs travel as JSON") {
     CHECK_THAT(parse_pull_page(Json::object()).status().message(), Catch::Contains("malformed pull page"));
 }
 
+TEST_CASE("the fast text form of a pull page is the same JSON as its document form") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    Device& alice = w.add_device("alice");
+    Device& bob = w.add_device("alice");
+    const std::string id = ok(alice.create("visit", {{"date", "2020-04-01"}, {"notes", "quotes \" and \\ and\nlines, \u8a2a\u554f"}}));
+    ok(alice.update(id, {{"duration", 30}}));
+    ok(w.upstream.push(ok(alice.prepare_push())));  // the answer is lost: the page will ack it
+    PullPage page = ok(w.upstream.pull(ok(alice.prepare_pull())));
+    page.evicted_records = {std::string(32, 'a')};
+    page.evicted_scopes = {"client:x"};
+    REQUIRE(page.records.size() == 1);
+    REQUIRE(page.acks.size() == 2);
+    const std::string text = pull_page_text(page);
+    CHECK(Json::parse(text) == Json(page));
+    PullPage back = ok(parse_pull_page_text(text));
+    CHECK(Json(back) == Json(page));
+    // The ordinary reader takes the fast writer's text, and the fast reader the ordinary text.
+    CHECK(Json(ok(parse_pull_page(Json::parse(text)))) == Json(page));
+    CHECK(Json(ok(parse_pull_page_text(Json(page).dump()))) == Json(page));
+    CHECK(ok(bob.apply_pull(back)).records == 1);
+    CHECK(ok(bob.get(id))->fields["notes"] == "quotes \" and \\ and\nlines, \u8a2a\u554f");
+
+    for (const char* bad : {"", "[]", "{}", "{\"after\":0}", "{\"after\":\"0\",\"next\":0,\"more\":false,\"upstream_time\":\"1-0\",\"records\":[]}",
+                            "{\"after\":0,\"next\":0,\"more\":false,\"upstream_time\":\"1-0\",\"records\":[{\"id\":\"x\",\"fields\":\"{}\",\"meta\":\"{}\"}]}",
+                            "{\"after\":0,\"next\":0,\"more\":false,\"upstream_time\":\"1-0\",\"records\":[{\"seq\":\"1\"}]}",
+                            "{\"after\":0,\"next\":0,\"more\":false,\"upstream_time\":\"1-0\",\"records\":[],\"acks\":[{\"change\":1}]}",
+                            "{\"after\":0,"}) {
+        INFO(bad);
+        auto parsed = parse_pull_page_text(bad);
+        CHECK(parsed.status().code() == ErrorCode::invalid_argument);
+        CHECK_THAT(parsed.status().message(), Catch::Contains("malformed pull page"));
+    }
+    // Members a newer upstream may add are ignored.
+    auto extended = ok(parse_pull_page_text(
+        "{\"after\":0,\"next\":0,\"more\":false,\"upstream_time\":\"1-0\",\"records\":[],\"hint\":{\"a\":[1,{\"b\":2}]}}"));
+    CHECK(extended.records.empty());
+}
+
 TEST_CASE("concurrent offline edits of one field converge with the loser kept as a conflict") {
     World w;
     ok(w.upstream.set_scope("alice", {"*"}));

@@ -1,0 +1,313 @@
+// The commands: open the replica, do one thing, print it for people (or as JSON with --json).
+// Nothing here prints a passphrase, a password or a token.
+#include "clients/cli/commands.h"
+
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+
+#include "clients/cli/field_values.h"
+#include "clients/cli/terminal.h"
+#include "clients/device.h"
+
+namespace tsunagu::cli {
+namespace {
+
+using client::Device;
+using sync::Json;
+
+int exit_code_for(const Status& status) {
+    switch (status.code()) {
+        case ErrorCode::wrong_key: return kExitWrongKey;
+        case ErrorCode::unavailable: return kExitUnavailable;
+        default: return kExitFailed;
+    }
+}
+
+int fail(const Invocation& inv, const Status& status) {
+    if (inv.json) {
+        std::cout << Json{{"error", error_code_name(status.code())}, {"message", status.message()}}.dump() << "\n";
+    }
+    std::cerr << "tsunagu: " << status.message() << "\n";
+    return exit_code_for(status);
+}
+
+int usage(const Invocation& inv, const std::string& message) {
+    (void)fail(inv, Status(ErrorCode::invalid_argument, message + " (see tsunagu --help)"));
+    return kExitUsage;
+}
+
+Result<Device> open_replica(const Invocation& inv, bool creating) {
+    auto passphrase = read_secret("TSUNAGU_PASSPHRASE", creating ? "New passphrase for this device's replica: "
+                                                                 : "Passphrase: ");
+    if (!passphrase || passphrase->empty()) {
+        return Status(ErrorCode::invalid_argument,
+                      "a passphrase is needed: type it at the prompt or set TSUNAGU_PASSPHRASE");
+    }
+    if (creating && !std::getenv("TSUNAGU_PASSPHRASE")) {
+        auto again = read_secret("TSUNAGU_PASSPHRASE", "Repeat the passphrase: ");
+        if (!again || *again != *passphrase) {
+            return Status(ErrorCode::invalid_argument, "the two passphrases differ; run tsunagu init again");
+        }
+    }
+    auto device = Device::open(inv.home, *passphrase);
+    if (!device) return device.status();
+    if (!creating) {
+        auto status = device->status();
+        if (status && !status->signed_in) {
+            return Status(ErrorCode::invalid_argument,
+                          "no device in " + inv.home + " yet: run tsunagu init --server URL --user NAME first");
+        }
+    }
+    return device;
+}
+
+std::string format_time(std::int64_t ms) {
+    if (ms == 0) return "never";
+    std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+    std::tm local{};
+    localtime_r(&seconds, &local);
+    char buf[64];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &local);
+    return buf;
+}
+
+std::string summary(const sync::Record& r) {
+    std::string line = r.id + "  " + r.collection;
+    int shown = 0;
+    for (const auto& [name, value] : r.fields.items()) {
+        if (shown++ == 5) {
+            line += " ...";
+            break;
+        }
+        line += "  " + name + "=" + display_value(value);
+    }
+    return line;
+}
+
+const sync::CollectionSchema* collection_of(Device& device, const std::string& name, Status& error) {
+    const auto* c = device.schema().find(name);
+    if (!c) {
+        std::string names;
+        for (const auto& known : device.schema().collections) names += (names.empty() ? "" : ", ") + known.name;
+        error = Status(ErrorCode::invalid_argument, "unknown collection \"" + name + "\" (known: " + names + ")");
+    }
+    return c;
+}
+
+int cmd_init(const Invocation& inv) {
+    auto server = inv.options.find("server");
+    auto user = inv.options.find("user");
+    if (server == inv.options.end() || user == inv.options.end()) {
+        return usage(inv, "init needs --server URL and --user NAME");
+    }
+    auto device = open_replica(inv, true);
+    if (!device) return fail(inv, device.status());
+    auto password = read_secret("TSUNAGU_PASSWORD", "Password for " + user->second + ": ");
+    if (!password || password->empty()) {
+        return fail(inv, Status(ErrorCode::invalid_argument,
+                                "a password is needed: type it at the prompt or set TSUNAGU_PASSWORD"));
+    }
+    auto name = inv.options.count("device-name") ? inv.options.at("device-name") : "tsunagu cli";
+    if (Status s = device->sign_in(server->second, user->second, *password, name); !s) return fail(inv, s);
+    auto status = device->status();
+    if (!status) return fail(inv, status.status());
+    if (inv.json) {
+        std::cout << Json(*status).dump() << "\n";
+    } else {
+        std::cout << "signed in as " << status->username << " (" << status->role << ") on " << status->server_url
+                  << "\nreplica: " << inv.home << "\nnext: tsunagu sync\n";
+    }
+    return kExitOk;
+}
+
+int cmd_record(const Invocation& inv) {
+    if (inv.words.empty()) return usage(inv, "record needs a collection, then field=value words");
+    auto device = open_replica(inv, false);
+    if (!device) return fail(inv, device.status());
+    Status error;
+    const auto* collection = collection_of(*device, inv.words[0], error);
+    if (!collection) return fail(inv, error);
+    auto fields = parse_assignments(*collection, {inv.words.begin() + 1, inv.words.end()});
+    if (!fields) return fail(inv, fields.status());
+    auto id = device->create(collection->name, *fields);
+    if (!id) return fail(inv, id.status());
+    if (inv.json) std::cout << Json{{"id", *id}, {"collection", collection->name}}.dump() << "\n";
+    else std::cout << "recorded " << collection->name << " " << *id << " (sends on the next tsunagu sync)\n";
+    return kExitOk;
+}
+
+int cmd_edit(const Invocation& inv) {
+    if (inv.words.size() < 2) return usage(inv, "edit needs a record id, then field=value words");
+    auto device = open_replica(inv, false);
+    if (!device) return fail(inv, device.status());
+    auto record = device->get(inv.words[0]);
+    if (!record) return fail(inv, record.status());
+    Status error;
+    const auto* collection = collection_of(*device, record->collection, error);
+    if (!collection) return fail(inv, error);
+    auto fields = parse_assignments(*collection, {inv.words.begin() + 1, inv.words.end()});
+    if (!fields) return fail(inv, fields.status());
+    if (Status s = device->update(record->id, *fields); !s) return fail(inv, s);
+    if (inv.json) std::cout << Json{{"id", record->id}, {"updated", fields->size()}}.dump() << "\n";
+    else std::cout << "edited " << record->collection << " " << record->id << "\n";
+    return kExitOk;
+}
+
+int cmd_delete(const Invocation& inv) {
+    if (inv.words.size() != 1) return usage(inv, "delete needs one record id");
+    auto device = open_replica(inv, false);
+    if (!device) return fail(inv, device.status());
+    if (Status s = device->remove(inv.words[0]); !s) return fail(inv, s);
+    if (inv.json) std::cout << Json{{"id", inv.words[0]}, {"deleted", true}}.dump() << "\n";
+    else std::cout << "deleted " << inv.words[0] << "\n";
+    return kExitOk;
+}
+
+int cmd_list(const Invocation& inv) {
+    if (inv.words.empty()) return usage(inv, "list needs a collection, then optional field=value filters");
+    auto device = open_replica(inv, false);
+    if (!device) return fail(inv, device.status());
+    Status error;
+    const auto* collection = collection_of(*device, inv.words[0], error);
+    if (!collection) return fail(inv, error);
+    auto filter = parse_assignments(*collection, {inv.words.begin() + 1, inv.words.end()});
+    if (!filter) return fail(inv, filter.status());
+    // A one-item list filter means "contains the item".
+    for (auto& [name, value] : filter->items()) {
+        if (value.is_array() && value.size() == 1) value = value[0];
+    }
+    auto records = device->list(collection->name, *filter);
+    if (!records) return fail(inv, records.status());
+    if (inv.json) {
+        std::cout << Json(*records).dump() << "\n";
+    } else {
+        for (const auto& r : *records) std::cout << summary(r) << "\n";
+        std::cout << records->size() << " " << collection->name << " record(s)\n";
+    }
+    return kExitOk;
+}
+
+int cmd_show(const Invocation& inv) {
+    if (inv.words.size() != 1) return usage(inv, "show needs one record id");
+    auto device = open_replica(inv, false);
+    if (!device) return fail(inv, device.status());
+    auto record = device->get(inv.words[0]);
+    if (!record) return fail(inv, record.status());
+    if (inv.json) {
+        std::cout << Json(*record).dump() << "\n";
+        return kExitOk;
+    }
+    std::cout << record->collection << " " << record->id << (record->deleted ? " (deleted)" : "") << "\n";
+    for (const auto& [name, value] : record->fields.items()) std::cout << "  " << name << ": " << display_value(value) << "\n";
+    for (const auto& c : record->conflicts) {
+        std::cout << "  conflict on " << c.field << ": " << display_value(c.current.value) << " (in force) vs "
+                  << display_value(c.losing.value) << "; settle with tsunagu resolve " << record->id << " "
+                  << c.field << " VALUE\n";
+    }
+    return kExitOk;
+}
+
+int cmd_sync(const Invocation& inv) {
+    auto device = open_replica(inv, false);
+    if (!device) return fail(inv, device.status());
+    ProgressBar bar;
+    const bool show_bar = !inv.json && stdout_is_terminal();
+    auto report = device->sync([&](const client::SyncProgress& p) {
+        if (show_bar) bar.draw(p.phase == client::SyncProgress::Phase::push ? "push" : "pull", p.done, p.total);
+    });
+    bar.finish();
+    if (!report) return fail(inv, report.status());
+    if (inv.json) std::cout << Json(*report).dump() << "\n";
+    if (report->wiped) {
+        std::cerr << "tsunagu: this device was revoked by an administrator; its replica in " << inv.home
+                  << " was erased. Ask your supervisor, then run tsunagu init again.\n";
+        return kExitWiped;
+    }
+    if (!inv.json) {
+        std::cout << "synced: pushed " << report->pushed << ", received " << report->pulled << ", removed "
+                  << report->evicted << " no longer in your caseload\n";
+        if (!report->new_conflicts.empty()) {
+            std::cout << report->new_conflicts.size() << " new conflict(s): see tsunagu conflicts\n";
+        }
+        for (const auto& r : report->refused) {
+            std::cout << "refused " << r.collection << " " << r.record << ": " << r.reason
+                      << " (fix it with tsunagu edit, then sync)\n";
+        }
+    }
+    return kExitOk;
+}
+
+int cmd_conflicts(const Invocation& inv) {
+    auto device = open_replica(inv, false);
+    if (!device) return fail(inv, device.status());
+    auto conflicts = device->conflicts();
+    if (!conflicts) return fail(inv, conflicts.status());
+    if (inv.json) {
+        std::cout << Json(*conflicts).dump() << "\n";
+        return kExitOk;
+    }
+    for (const auto& c : *conflicts) {
+        std::cout << c.collection << " " << c.record << " " << c.field << ": " << display_value(c.current.value)
+                  << " (in force) vs " << display_value(c.losing.value) << " (" << conflict_kind_name(c.kind) << ")\n";
+    }
+    std::cout << conflicts->size() << " open conflict(s)"
+              << (conflicts->empty() ? "" : "; settle one with tsunagu resolve ID FIELD VALUE") << "\n";
+    return kExitOk;
+}
+
+int cmd_resolve(const Invocation& inv) {
+    if (inv.words.size() != 3) return usage(inv, "resolve needs a record id, a field and a value");
+    auto device = open_replica(inv, false);
+    if (!device) return fail(inv, device.status());
+    auto record = device->get(inv.words[0]);
+    if (!record) return fail(inv, record.status());
+    Status error;
+    const auto* collection = collection_of(*device, record->collection, error);
+    if (!collection) return fail(inv, error);
+    const auto* field = collection->find(inv.words[1]);
+    if (!field) {
+        return fail(inv, Status(ErrorCode::validation, "field \"" + inv.words[1] + "\": " + collection->name +
+                                                           " has no such field"));
+    }
+    auto value = parse_field_value(*field, inv.words[2]);
+    if (!value) return fail(inv, value.status());
+    if (Status s = device->resolve(record->id, field->name, *value); !s) return fail(inv, s);
+    if (inv.json) std::cout << Json{{"id", record->id}, {"field", field->name}, {"resolved", true}}.dump() << "\n";
+    else std::cout << "resolved " << field->name << " of " << record->id << "; tsunagu sync sends it\n";
+    return kExitOk;
+}
+
+int cmd_status(const Invocation& inv) {
+    auto device = open_replica(inv, false);
+    if (!device) return fail(inv, device.status());
+    auto status = device->status();
+    if (!status) return fail(inv, status.status());
+    if (inv.json) {
+        std::cout << Json(*status).dump() << "\n";
+        return kExitOk;
+    }
+    std::cout << "signed in as " << status->username << " (" << status->role << ") on " << status->server_url
+              << "\ndevice: " << status->device_id << "\npending changes: " << status->pending
+              << "\nrefused changes: " << status->refused << "\nopen conflicts: " << status->conflicts
+              << "\nlast sync: " << format_time(status->last_sync_ms) << "\n";
+    return kExitOk;
+}
+
+}  // namespace
+
+int run_command(const Invocation& inv) {
+    if (inv.command == "init") return cmd_init(inv);
+    if (inv.command == "record") return cmd_record(inv);
+    if (inv.command == "edit") return cmd_edit(inv);
+    if (inv.command == "delete") return cmd_delete(inv);
+    if (inv.command == "list") return cmd_list(inv);
+    if (inv.command == "show") return cmd_show(inv);
+    if (inv.command == "sync") return cmd_sync(inv);
+    if (inv.command == "conflicts") return cmd_conflicts(inv);
+    if (inv.command == "resolve") return cmd_resolve(inv);
+    if (inv.command == "status") return cmd_status(inv);
+    return usage(inv, "unknown command \"" + inv.command + "\"");
+}
+
+}  // namespace tsunagu::cli

@@ -1,0 +1,79 @@
+// tsunagu: the command-line client of the device library, for scripting, demos and load tests.
+#include <cstdlib>
+#include <iostream>
+#include <string>
+
+#include "clients/cli/commands.h"
+
+namespace {
+
+constexpr const char* kUsage = R"(usage: tsunagu [--home DIR] [--json] COMMAND ...
+
+  init --server URL --user NAME [--device-name NAME]
+                              create this device's encrypted replica and sign in
+  record COLLECTION field=value ...   record offline (lists: a,b,c; empty value clears)
+  edit ID field=value ...     change fields of a record
+  delete ID                   delete a record
+  list COLLECTION [field=value ...]   records, optionally filtered
+  show ID                     one record, with its conflicts
+  sync                        send pending changes and receive updates
+  conflicts                   open conflicts
+  resolve ID FIELD VALUE      settle a conflict with VALUE
+  status                      pending changes, last sync
+
+The replica lives in --home DIR, else $TSUNAGU_HOME, else ~/.tsunagu. The passphrase and the
+password are asked at the terminal without echo, or read from TSUNAGU_PASSPHRASE and
+TSUNAGU_PASSWORD. --json prints one JSON value per command.
+Exit codes: 0 ok, 1 failed, 2 wrong command line, 3 wrong passphrase, 4 server unreachable
+(nothing lost, sync later), 5 device revoked and erased.
+)";
+
+std::string default_home() {
+    if (const char* home = std::getenv("TSUNAGU_HOME"); home && *home) return home;
+    if (const char* user_home = std::getenv("HOME"); user_home && *user_home) return std::string(user_home) + "/.tsunagu";
+    return ".tsunagu";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    tsunagu::cli::Invocation inv;
+    inv.home = default_home();
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        auto value = [&](const char* name) -> const char* {
+            if (i + 1 >= argc) {
+                std::cerr << "tsunagu: " << name << " needs a value (see tsunagu --help)\n";
+                std::exit(tsunagu::cli::kExitUsage);
+            }
+            return argv[++i];
+        };
+        if (arg == "--help" || arg == "-h") {
+            std::cout << kUsage;
+            return 0;
+        } else if (arg == "--json") {
+            inv.json = true;
+        } else if (arg == "--home") {
+            inv.home = value("--home");
+        } else if (arg == "--server" || arg == "--user" || arg == "--device-name") {
+            inv.options[arg.substr(2)] = value(arg.c_str());
+        } else if (arg.rfind("--", 0) == 0) {
+            std::cerr << "tsunagu: unknown option " << arg << " (see tsunagu --help)\n";
+            return tsunagu::cli::kExitUsage;
+        } else if (inv.command.empty()) {
+            inv.command = arg;
+        } else {
+            inv.words.push_back(arg);
+        }
+    }
+    if (inv.command.empty()) {
+        std::cerr << kUsage;
+        return tsunagu::cli::kExitUsage;
+    }
+    try {
+        return tsunagu::cli::run_command(inv);
+    } catch (const std::exception& e) {
+        std::cerr << "tsunagu: internal error: " << e.what() << "\n";
+        return tsunagu::cli::kExitFailed;
+    }
+}

@@ -1,0 +1,54 @@
+// Terminal input without echo, and the progress bar.
+#include "clients/cli/terminal.h"
+
+#include <fcntl.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace tsunagu::cli {
+
+std::optional<std::string> read_secret(const char* env, const std::string& prompt) {
+    if (const char* value = std::getenv(env); value && *value) return std::string(value);
+    const int tty = ::open("/dev/tty", O_RDWR | O_NOCTTY);
+    if (tty < 0) return std::nullopt;
+    termios saved{};
+    const bool is_tty = ::tcgetattr(tty, &saved) == 0;
+    if (is_tty) {
+        termios quiet = saved;
+        quiet.c_lflag &= static_cast<tcflag_t>(~ECHO);
+        quiet.c_lflag |= ECHONL;
+        ::tcsetattr(tty, TCSAFLUSH, &quiet);
+    }
+    if (::write(tty, prompt.data(), prompt.size()) < 0) {
+        // The prompt is a courtesy; reading still works.
+    }
+    std::string line;
+    char c = 0;
+    while (::read(tty, &c, 1) == 1 && c != '\n') line.push_back(c);
+    if (is_tty) ::tcsetattr(tty, TCSAFLUSH, &saved);
+    ::close(tty);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    return line;
+}
+
+bool stdout_is_terminal() { return ::isatty(STDOUT_FILENO) == 1; }
+
+void ProgressBar::draw(const char* phase, std::size_t done, std::size_t total) {
+    constexpr std::size_t kWidth = 30;
+    const std::size_t filled = total ? std::min(kWidth, done * kWidth / total) : 0;
+    std::string bar(filled, '#');
+    bar.append(kWidth - filled, '.');
+    std::printf("\r%-4s [%s] %zu/%zu", phase, bar.c_str(), done, total);
+    std::fflush(stdout);
+    drawn_ = true;
+}
+
+void ProgressBar::finish() {
+    if (drawn_) std::printf("\n");
+    drawn_ = false;
+}
+
+}  // namespace tsunagu::cli

@@ -1,0 +1,160 @@
+// The device library: what a field worker's phone runs. An encrypted local replica (opened with
+// the worker's passphrase), offline edits queued in an outbox, and a sync loop against
+// tsunagu-server that resumes cleanly after a cut at any point.
+//
+// Thread safety: a Device is one replica on one Store; use it from one thread at a time.
+// Errors: expected failures are values (Status/Result), never exceptions.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "crypto/status.h"
+#include "crypto/store.h"
+#include "sync/change.h"
+#include "sync/engine.h"
+#include "sync/schema.h"
+
+namespace tsunagu::client {
+
+class HttpTransport;  // clients/src/http_transport.h
+
+// How a request that could not reach the server (or got 502/503/504) is retried: exponential
+// backoff from `initial_delay`, doubling up to `max_delay`, each wait drawn in [delay/2, delay)
+// ("equal jitter"), at most `max_attempts` tries per request. `sleep` and `random` are injected
+// by tests; empty means std::this_thread::sleep_for and a uniform generator in [0, 1).
+struct RetryPolicy {
+    int max_attempts = 5;
+    std::chrono::milliseconds initial_delay{250};
+    std::chrono::milliseconds max_delay{8000};
+    std::function<void(std::chrono::milliseconds)> sleep;
+    std::function<double()> random;
+};
+
+// Makes the transport to a server URL. Empty means the cpprestsdk transport.
+using TransportFactory = std::function<std::unique_ptr<HttpTransport>(const std::string& url)>;
+
+struct DeviceOptions {
+    // Argon2id cost used when the replica is created (an existing replica keeps its own).
+    KdfParams kdf = KdfParams::phone();
+    RetryPolicy retry;
+    TransportFactory transport;
+    // WAL by default. Rollback is the workaround for the WAL authentication failure seen on large
+    // syncs (see issue 6 report); it is chosen when the replica is opened.
+    JournalMode journal_mode = JournalMode::wal;
+    std::size_t push_batch = 1000;  // change sets per push request (the server takes at most 1000)
+    std::size_t pull_page = 1000;   // records per pull page (the server gives at most 5000)
+};
+
+// Where a sync is. For pushes `total` is exact (the outbox at the start of the sync). For pulls
+// the server does not say how many records remain, so `total` is `done` plus one more page while
+// the server reports more: an estimate that only grows.
+struct SyncProgress {
+    enum class Phase { push, pull };
+    Phase phase = Phase::push;
+    std::size_t done = 0;
+    std::size_t total = 0;
+};
+using ProgressCallback = std::function<void(const SyncProgress&)>;
+
+// A change the server refused (validation, out of scope): kept in the outbox, reported.
+struct RefusedChange {
+    std::string change_id;
+    std::string record;
+    std::string collection;
+    ErrorCode code = ErrorCode::ok;
+    std::string reason;
+};
+
+struct SyncReport {
+    std::size_t pushed = 0;    // change sets the server acknowledged (accepted or duplicate)
+    std::size_t pulled = 0;    // records received
+    std::size_t evicted = 0;   // records removed because they left this worker's scope
+    std::size_t retries = 0;   // requests repeated after a network failure
+    std::vector<RefusedChange> refused;          // newly refused in this sync
+    std::vector<sync::Conflict> new_conflicts;   // conflicts this replica did not hold before
+    std::vector<std::string> evicted_pending;    // records evicted with unsynced changes (kept)
+    // The server said this device is revoked: the replica's key and files were destroyed. Every
+    // later call on this Device fails; open the home again to start afresh.
+    bool wiped = false;
+};
+
+struct DeviceStatus {
+    bool signed_in = false;
+    std::string server_url;
+    std::string username;
+    std::string user_id;
+    std::string role;
+    std::string device_id;
+    std::size_t pending = 0;    // outbox changes waiting to be pushed (unsent or sent unanswered)
+    std::size_t refused = 0;    // outbox changes the server refused
+    std::size_t held = 0;       // outbox changes of evicted records
+    std::size_t conflicts = 0;  // open conflicts on this replica
+    std::int64_t cursor = 0;    // the server sequence number this replica has pulled up to
+    std::int64_t last_sync_ms = 0;  // when the last complete sync finished (0 = never)
+};
+
+class Device {
+public:
+    // Opens the replica in folder `home` (created if missing, mode 0700), creating the encrypted
+    // store on first use with a data key wrapped under `passphrase`. A wrong passphrase fails with
+    // ErrorCode::wrong_key and changes nothing on disk.
+    static Result<Device> open(const std::string& home, std::string_view passphrase,
+                               DeviceOptions options = {});
+    Device(Device&&) noexcept;
+    Device& operator=(Device&&) noexcept;
+    ~Device();
+
+    // Signs in to the server at `server_url`, registering this device (or reusing its
+    // registration). The session token, URL, user and device id are kept inside the encrypted
+    // replica. A replica belongs to one user: signing in as another user is refused (forbidden).
+    Status sign_in(const std::string& server_url, const std::string& username,
+                   std::string_view password, const std::string& device_name = "tsunagu device");
+
+    const sync::Schema& schema() const;
+
+    // Offline edits, validated against the schema (errors name the field) and queued.
+    // All need a signed-in replica (the replica's user authors the changes).
+    Result<std::string> create(std::string_view collection, const sync::Json& fields);
+    Status update(std::string_view record, const sync::Json& fields);
+    Status remove(std::string_view record);
+    Status resolve(std::string_view record, std::string_view field, const sync::Json& value);
+
+    // Reads. get() fails with not_found for an unknown record. list() keeps records whose fields
+    // equal every entry of `filter` (for a list field: contain the value); deleted ones excluded.
+    Result<sync::Record> get(std::string_view record);
+    Result<std::vector<sync::Record>> list(std::string_view collection,
+                                           const sync::Json& filter = sync::Json::object());
+    Result<std::vector<sync::Conflict>> conflicts();
+    Result<DeviceStatus> status();
+
+    // Pushes the outbox in batches, then pulls pages until up to date (applying evictions).
+    // Network failures are retried per RetryPolicy; when they persist the sync fails with
+    // unavailable and a later sync resumes where this one stopped, losing and duplicating nothing.
+    // A revoked device is wiped (see SyncReport::wiped). An expired session fails with forbidden.
+    Result<SyncReport> sync(const ProgressCallback& progress = {});
+
+    // The folder and database file of the replica.
+    const std::string& home() const;
+    std::string database_path() const;
+
+    struct Impl;
+
+private:
+    explicit Device(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+// JSON forms (for the C API and `tsunagu --json`). Never contain the session token.
+void to_json(sync::Json& out, const RefusedChange& refused);
+void to_json(sync::Json& out, const SyncReport& report);
+void to_json(sync::Json& out, const DeviceStatus& status);
+
+}  // namespace tsunagu::client

@@ -1,0 +1,131 @@
+/*
+ * tsunagu.h: the stable C API of the Tsunagu device library, for Swift, Kotlin (JNI) and C.
+ *
+ * Conventions
+ *  - Handles are opaque. A tsunagu_device is used from one thread at a time.
+ *  - Strings in and out are UTF-8, NUL-terminated. Structured data travels as JSON text.
+ *  - Every fallible function returns a tsunagu_code (TSUNAGU_OK = 0) and, when `err` is not NULL,
+ *    fills it: err->code is the same code, err->message a human-readable sentence saying what
+ *    happened and what to do next (NULL on success). Messages never contain passphrases,
+ *    passwords, tokens or record contents.
+ *  - Every `char**` output and err->message is allocated by the library and owned by the caller,
+ *    who frees it with tsunagu_free(). On failure outputs are set to NULL.
+ *  - No C++ exception crosses this API: failures, including unexpected ones, become codes.
+ *
+ * A typical session:
+ *     tsunagu_error err = {0};
+ *     tsunagu_device* dev = tsunagu_open("/data/app/tsunagu", passphrase, &err);
+ *     tsunagu_sign_in(dev, "https://tsunagu.example.org", "aoi", password, "aoi's phone", &err);
+ *     char* id = NULL;
+ *     tsunagu_create(dev, "client", "{\"pseudonym\":\"K-001\",\"area\":\"kita\"}", &id, &err);
+ *     char* report = NULL;
+ *     tsunagu_sync(dev, NULL, NULL, &report, &err);
+ *     tsunagu_free(id); tsunagu_free(report); tsunagu_free(err.message);
+ *     tsunagu_close(dev);
+ */
+#ifndef TSUNAGU_H
+#define TSUNAGU_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Error codes. Stable: values never change, new ones are only appended. */
+typedef enum tsunagu_code {
+    TSUNAGU_OK = 0,
+    TSUNAGU_INVALID_ARGUMENT = 1, /* malformed input; the message names it */
+    TSUNAGU_NOT_FOUND = 2,        /* no such record */
+    TSUNAGU_ALREADY_EXISTS = 3,
+    TSUNAGU_WRONG_KEY = 4,        /* wrong passphrase: nothing was changed */
+    TSUNAGU_CORRUPT = 5,          /* the replica failed authentication (tampered or damaged) */
+    TSUNAGU_NOT_A_STORE = 6,
+    TSUNAGU_IO_ERROR = 7,
+    TSUNAGU_BUSY = 8,
+    TSUNAGU_CONSTRAINT = 9,
+    TSUNAGU_VALIDATION = 10,      /* a value does not satisfy the schema; the message names the field */
+    TSUNAGU_FORBIDDEN = 11,       /* wrong credentials, expired session, revoked device, other user */
+    TSUNAGU_CONFLICT = 12,
+    TSUNAGU_UNAVAILABLE = 13,     /* the server could not be reached after retries: sync again later */
+    TSUNAGU_INTERNAL = 14         /* a bug; please report it */
+} tsunagu_code;
+
+typedef struct tsunagu_error {
+    tsunagu_code code;
+    char* message; /* caller-owned: free with tsunagu_free (NULL when code is TSUNAGU_OK) */
+} tsunagu_error;
+
+typedef struct tsunagu_device tsunagu_device;
+
+/* Stable lower-case name of a code ("wrong_key"). Static storage: do not free. */
+const char* tsunagu_code_name(tsunagu_code code);
+
+/* Frees anything the library handed out (strings, err->message). NULL is ignored. */
+void tsunagu_free(void* buffer);
+
+/* Opens the replica in folder `home` (created if missing), creating it on first use with a key
+ * wrapped under `passphrase` (Argon2id). Wrong passphrase: NULL with TSUNAGU_WRONG_KEY, nothing
+ * changed on disk. Returns NULL on failure. */
+tsunagu_device* tsunagu_open(const char* home, const char* passphrase, tsunagu_error* err);
+
+/* Closes the handle (NULL is ignored). Pending changes stay in the replica for the next sync. */
+void tsunagu_close(tsunagu_device* device);
+
+/* Signs in to `server_url` as `username` and registers this device. The session token is kept
+ * inside the encrypted replica; `password` is not stored. `device_name` may be NULL. */
+tsunagu_code tsunagu_sign_in(tsunagu_device* device, const char* server_url, const char* username,
+                             const char* password, const char* device_name, tsunagu_error* err);
+
+/* Creates a record of `collection` from a JSON object of fields, offline. `*id_out` receives the
+ * new record's id (32 hex characters). */
+tsunagu_code tsunagu_create(tsunagu_device* device, const char* collection, const char* fields_json,
+                            char** id_out, tsunagu_error* err);
+
+/* Sets the given fields of record `id` (a JSON object; null clears a field), offline. */
+tsunagu_code tsunagu_update(tsunagu_device* device, const char* id, const char* fields_json,
+                            tsunagu_error* err);
+
+/* Deletes record `id`, offline. */
+tsunagu_code tsunagu_delete(tsunagu_device* device, const char* id, tsunagu_error* err);
+
+/* The record as JSON: {"id","collection","owner","deleted","fields":{...},"conflicts":[...], ...}.
+ * TSUNAGU_NOT_FOUND when this device does not hold it. */
+tsunagu_code tsunagu_get(tsunagu_device* device, const char* id, char** record_json_out,
+                         tsunagu_error* err);
+
+/* The records of `collection` as a JSON array. `filter_json` (may be NULL) is a JSON object of
+ * field values a record must equal (for list fields: contain). */
+tsunagu_code tsunagu_list(tsunagu_device* device, const char* collection, const char* filter_json,
+                          char** records_json_out, tsunagu_error* err);
+
+/* Progress of a sync: `phase` is "push" or "pull"; `total` is exact for push and an estimate
+ * (done plus one more page while more follow) for pull. Called on the syncing thread. */
+typedef void (*tsunagu_progress_fn)(const char* phase, size_t done, size_t total, void* user_data);
+
+/* Pushes the outbox, pulls until up to date, applies evictions. Retries network failures with
+ * backoff; TSUNAGU_UNAVAILABLE when they persist (nothing is lost: sync again later).
+ * `*report_json_out` (may be NULL to ignore) receives
+ *   {"pushed","pulled","evicted","retries","wiped","refused":[...],"new_conflicts":[...]}.
+ * When "wiped" is true the server revoked this device and the replica was destroyed: the handle
+ * refuses everything after that; close it. */
+tsunagu_code tsunagu_sync(tsunagu_device* device, tsunagu_progress_fn progress, void* user_data,
+                          char** report_json_out, tsunagu_error* err);
+
+/* Open conflicts on this replica as a JSON array of
+ * {"record","collection","field","kind","current":{"value",...},"losing":{"value",...}}. */
+tsunagu_code tsunagu_conflicts(tsunagu_device* device, char** conflicts_json_out, tsunagu_error* err);
+
+/* Settles the conflict on `field` of record `id` with `value_json` (any JSON value). */
+tsunagu_code tsunagu_resolve(tsunagu_device* device, const char* id, const char* field,
+                             const char* value_json, tsunagu_error* err);
+
+/* {"signed_in","server","username","role","device_id","pending","refused","held","conflicts",
+ *  "cursor","last_sync_ms"}. Never contains the token. */
+tsunagu_code tsunagu_status(tsunagu_device* device, char** status_json_out, tsunagu_error* err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TSUNAGU_H */

@@ -1,0 +1,261 @@
+// The device library: opening the encrypted replica, signing in, offline edits and reads.
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "clients/src/device_impl.h"
+#include "domain/care_schema.h"
+
+namespace tsunagu::client {
+
+namespace {
+
+constexpr const char* kDatabaseName = "replica.db";
+
+bool matches(const sync::Json& value, const sync::Json& wanted) {
+    if (value == wanted) return true;
+    if (value.is_array() && !wanted.is_array()) {
+        for (const auto& item : value) {
+            if (item == wanted) return true;
+        }
+    }
+    return false;
+}
+
+}  // namespace
+
+Status Device::Impl::ready_for_records() const {
+    if (wiped) {
+        return Status(ErrorCode::forbidden,
+                      "this device was revoked and its replica erased; sign in again to start afresh");
+    }
+    if (!engine) {
+        return Status(ErrorCode::invalid_argument,
+                      "this replica is not signed in yet; sign in first (tsunagu init --server URL --user NAME)");
+    }
+    return Status::ok();
+}
+
+Status Device::Impl::open_engine() {
+    sync::DeviceOptions engine_options;
+    engine_options.user = session.user_id;
+    engine_options.replica_id = session.device_id;
+    auto opened = sync::Device::open(*store, domain::care_schema(), engine_options);
+    if (!opened) return opened.status();
+    engine = std::make_unique<sync::Device>(std::move(*opened));
+    return Status::ok();
+}
+
+ServerLink& Device::Impl::server() {
+    if (!link) {
+        auto transport = options.transport ? options.transport(session.server_url)
+                                           : make_http_transport(session.server_url);
+        link = std::make_unique<ServerLink>(std::move(transport), options.retry);
+    }
+    return *link;
+}
+
+Status Device::Impl::wipe() {
+    engine.reset();
+    store->close();
+    store.reset();
+    session = Session{};
+    link.reset();
+    wiped = true;
+    return Store::destroy(db_path);
+}
+
+Result<Device> Device::open(const std::string& home, std::string_view passphrase, DeviceOptions options) {
+    if (home.empty()) return Status(ErrorCode::invalid_argument, "the replica's home folder is empty");
+    if (passphrase.empty()) return Status(ErrorCode::invalid_argument, "the passphrase is empty");
+    std::error_code ec;
+    std::filesystem::create_directories(home, ec);
+    if (ec) return Status(ErrorCode::io_error, "cannot create the folder " + home + ": " + ec.message());
+    ::chmod(home.c_str(), 0700);
+
+    auto impl = std::make_unique<Impl>();
+    impl->home = home;
+    impl->db_path = (std::filesystem::path(home) / kDatabaseName).string();
+    impl->options = std::move(options);
+    StoreOptions store_options;
+    store_options.journal_mode = impl->options.journal_mode;
+    auto store = Store::open(impl->db_path, KeySource::passphrase(passphrase, impl->options.kdf), store_options);
+    if (!store) {
+        if (store.status().code() == ErrorCode::wrong_key) {
+            return Status(ErrorCode::wrong_key,
+                          "wrong passphrase for the replica in " + home + "; nothing was changed, try again");
+        }
+        return store.status();
+    }
+    impl->store = std::make_unique<Store>(std::move(*store));
+    TSUNAGU_TRY(prepare_session_table(*impl->store));
+    auto session = load_session(*impl->store);
+    if (!session) return session.status();
+    impl->session = std::move(*session);
+    if (!impl->session.user_id.empty()) TSUNAGU_TRY(impl->open_engine());
+    return Device(std::move(impl));
+}
+
+Device::Device(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Device::Device(Device&&) noexcept = default;
+Device& Device::operator=(Device&&) noexcept = default;
+Device::~Device() = default;
+
+const std::string& Device::home() const { return impl_->home; }
+std::string Device::database_path() const { return impl_->db_path; }
+const sync::Schema& Device::schema() const { return domain::care_schema(); }
+
+Status Device::sign_in(const std::string& server_url, const std::string& username, std::string_view password,
+                       const std::string& device_name) {
+    if (impl_->wiped) return impl_->ready_for_records();
+    if (server_url.rfind("http://", 0) != 0 && server_url.rfind("https://", 0) != 0) {
+        return Status(ErrorCode::invalid_argument,
+                      "server URL \"" + server_url + "\": must start with https:// (or http:// on loopback)");
+    }
+    std::string url = server_url;
+    while (!url.empty() && url.back() == '/') url.pop_back();
+    if (url != impl_->session.server_url) impl_->link.reset();
+    const std::string previous_url = impl_->session.server_url;
+    impl_->session.server_url = url;
+
+    sync::Json body = {{"username", username}, {"password", std::string(password)}, {"device_name", device_name}};
+    if (!impl_->session.device_id.empty()) body["device_id"] = impl_->session.device_id;
+    auto answer = impl_->server().send("POST", "/v1/auth/sign-in", body, "");
+    body["password"] = "";
+    if (!answer) {
+        impl_->session.server_url = previous_url;
+        impl_->link.reset();
+        return answer.status();
+    }
+    if (answer->status != 200) {
+        impl_->session.server_url = previous_url;
+        impl_->link.reset();
+        const std::string code = answer->error();
+        if (code == "bad_credentials") {
+            return Status(ErrorCode::forbidden, "wrong username or password for " + url + "; check both and try again");
+        }
+        return Status(answer->status == 401 || answer->status == 403 || answer->status == 423 || answer->status == 429
+                          ? ErrorCode::forbidden
+                          : ErrorCode::unavailable,
+                      "sign-in refused: " + answer->message());
+    }
+    const auto& b = answer->body;
+    if (!b.is_object() || !b.contains("token") || !b.contains("device_id") || !b.contains("user")) {
+        return Status(ErrorCode::unavailable, "the server's sign-in answer is malformed; is " + url + " a Tsunagu server?");
+    }
+    Session next = impl_->session;
+    next.token = b["token"].get<std::string>();
+    next.device_id = b["device_id"].get<std::string>();
+    next.user_id = b["user"].value("id", "");
+    next.username = b["user"].value("username", username);
+    next.role = b["user"].value("role", "");
+    next.team_id = b["user"].value("team_id", "");
+    if (!impl_->session.user_id.empty() && impl_->session.user_id != next.user_id) {
+        impl_->session.server_url = previous_url;
+        return Status(ErrorCode::forbidden,
+                      "this replica belongs to " + impl_->session.username +
+                          "; use another home folder (--home) for " + username);
+    }
+    if (impl_->engine && impl_->engine->replica_id() != next.device_id) {
+        return Status(ErrorCode::conflict,
+                      "the server registered this replica as a new device (was it revoked?); use a new home folder");
+    }
+    TSUNAGU_TRY(save_session(*impl_->store, next));
+    impl_->session = std::move(next);
+    if (!impl_->engine) TSUNAGU_TRY(impl_->open_engine());
+    return Status::ok();
+}
+
+Result<std::string> Device::create(std::string_view collection, const sync::Json& fields) {
+    TSUNAGU_TRY(impl_->ready_for_records());
+    return impl_->engine->create(collection, fields);
+}
+
+Status Device::update(std::string_view record, const sync::Json& fields) {
+    TSUNAGU_TRY(impl_->ready_for_records());
+    return impl_->engine->update(record, fields);
+}
+
+Status Device::remove(std::string_view record) {
+    TSUNAGU_TRY(impl_->ready_for_records());
+    return impl_->engine->remove(record);
+}
+
+Status Device::resolve(std::string_view record, std::string_view field, const sync::Json& value) {
+    TSUNAGU_TRY(impl_->ready_for_records());
+    return impl_->engine->resolve(record, field, value);
+}
+
+Result<sync::Record> Device::get(std::string_view record) {
+    TSUNAGU_TRY(impl_->ready_for_records());
+    auto found = impl_->engine->get(record);
+    if (!found) return found.status();
+    if (!found->has_value()) {
+        return Status(ErrorCode::not_found, "no record " + std::string(record) + " on this device");
+    }
+    return std::move(**found);
+}
+
+Result<std::vector<sync::Record>> Device::list(std::string_view collection, const sync::Json& filter) {
+    TSUNAGU_TRY(impl_->ready_for_records());
+    if (!schema().find(collection)) {
+        return Status(ErrorCode::invalid_argument, "unknown collection \"" + std::string(collection) + "\"");
+    }
+    if (!filter.is_null() && !filter.is_object()) {
+        return Status(ErrorCode::invalid_argument, "a filter must be a JSON object of field values");
+    }
+    auto all = impl_->engine->list(collection);
+    if (!all) return all.status();
+    if (filter.is_null() || filter.empty()) return all;
+    std::vector<sync::Record> kept;
+    for (auto& r : *all) {
+        bool ok = true;
+        for (const auto& [field, wanted] : filter.items()) {
+            auto it = r.fields.find(field);
+            if (it == r.fields.end() ? !wanted.is_null() : !matches(*it, wanted)) {
+                ok = false;
+                break;
+            }
+        }
+        if (ok) kept.push_back(std::move(r));
+    }
+    return kept;
+}
+
+Result<std::vector<sync::Conflict>> Device::conflicts() {
+    TSUNAGU_TRY(impl_->ready_for_records());
+    return impl_->engine->conflicts();
+}
+
+Result<DeviceStatus> Device::status() {
+    if (impl_->wiped) return impl_->ready_for_records();
+    DeviceStatus s;
+    const Session& session = impl_->session;
+    s.signed_in = session.signed_in();
+    s.server_url = session.server_url;
+    s.username = session.username;
+    s.user_id = session.user_id;
+    s.role = session.role;
+    s.device_id = session.device_id;
+    s.last_sync_ms = session.last_sync_ms;
+    if (!impl_->engine) return s;
+    auto outbox = impl_->engine->outbox();
+    if (!outbox) return outbox.status();
+    for (const auto& p : *outbox) {
+        switch (p.state) {
+            case sync::PendingState::unsent:
+            case sync::PendingState::sent: ++s.pending; break;
+            case sync::PendingState::refused: ++s.refused; break;
+            case sync::PendingState::evicted: ++s.held; break;
+        }
+    }
+    auto conflicts = impl_->engine->conflicts();
+    if (!conflicts) return conflicts.status();
+    s.conflicts = conflicts->size();
+    auto cursor = impl_->engine->cursor();
+    if (!cursor) return cursor.status();
+    s.cursor = *cursor;
+    return s;
+}
+
+}  // namespace tsunagu::client

@@ -1,0 +1,35 @@
+// Device's private state, shared by device.cpp (replica, sign-in, records) and sync_loop.cpp.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "clients/device.h"
+#include "clients/src/server_link.h"
+#include "clients/src/session.h"
+#include "crypto/store.h"
+#include "sync/engine.h"
+
+namespace tsunagu::client {
+
+struct Device::Impl {
+    std::string home;
+    std::string db_path;
+    DeviceOptions options;
+    std::unique_ptr<Store> store;
+    std::unique_ptr<sync::Device> engine;  // opened once the replica has a user (after sign-in)
+    Session session;
+    std::unique_ptr<ServerLink> link;
+    bool wiped = false;
+
+    // Fails unless the replica is usable (not wiped) and signed in.
+    Status ready_for_records() const;
+    // Opens the engine for the stored session's user and device id.
+    Status open_engine();
+    // The link to the session's server, made on first use.
+    ServerLink& server();
+    // Destroys the replica: engine and store closed, key header overwritten, files removed.
+    Status wipe();
+};
+
+}  // namespace tsunagu::client

@@ -1,0 +1,24 @@
+// JSON forms of the device library's reports.
+#include "clients/device.h"
+
+namespace tsunagu::client {
+
+void to_json(sync::Json& out, const RefusedChange& r) {
+    out = {{"change", r.change_id}, {"record", r.record}, {"collection", r.collection},
+           {"code", error_code_name(r.code)}, {"reason", r.reason}};
+}
+
+void to_json(sync::Json& out, const SyncReport& r) {
+    out = {{"pushed", r.pushed},   {"pulled", r.pulled},   {"evicted", r.evicted},
+           {"retries", r.retries}, {"wiped", r.wiped},     {"refused", r.refused},
+           {"new_conflicts", r.new_conflicts}, {"evicted_pending", r.evicted_pending}};
+}
+
+void to_json(sync::Json& out, const DeviceStatus& s) {
+    out = {{"signed_in", s.signed_in}, {"server", s.server_url}, {"username", s.username},
+           {"user_id", s.user_id},     {"role", s.role},         {"device_id", s.device_id},
+           {"pending", s.pending},     {"refused", s.refused},   {"held", s.held},
+           {"conflicts", s.conflicts}, {"cursor", s.cursor},     {"last_sync_ms", s.last_sync_ms}};
+}
+
+}  // namespace tsunagu::client

@@ -1,0 +1,73 @@
+// Requests to the server with retry, backoff and jitter.
+#include "clients/src/server_link.h"
+
+#include <algorithm>
+#include <random>
+#include <thread>
+
+namespace tsunagu::client {
+
+std::string ServerAnswer::error() const {
+    if (body.is_object() && body.contains("error") && body["error"].is_string()) return body["error"];
+    return {};
+}
+
+std::string ServerAnswer::message() const {
+    if (body.is_object() && body.contains("message") && body["message"].is_string()) return body["message"];
+    return "the server answered HTTP " + std::to_string(status);
+}
+
+ServerLink::ServerLink(std::unique_ptr<HttpTransport> transport, RetryPolicy policy)
+    : transport_(std::move(transport)), policy_(std::move(policy)) {
+    if (!policy_.sleep) policy_.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
+    if (!policy_.random) {
+        policy_.random = [engine = std::make_shared<std::mt19937_64>(std::random_device{}())]() {
+            return std::uniform_real_distribution<double>(0.0, 1.0)(*engine);
+        };
+    }
+    policy_.max_attempts = std::max(policy_.max_attempts, 1);
+}
+
+std::chrono::milliseconds ServerLink::delay_before(int attempt) {
+    // attempt 1 is the first retry: initial, 2x, 4x, ... capped; then half fixed, half random.
+    auto delay = policy_.initial_delay;
+    for (int i = 1; i < attempt && delay < policy_.max_delay; ++i) delay *= 2;
+    delay = std::min(delay, policy_.max_delay);
+    const double r = std::clamp(policy_.random(), 0.0, 1.0);
+    return std::chrono::milliseconds(delay.count() / 2 +
+                                     static_cast<std::int64_t>(r * static_cast<double>(delay.count()) / 2));
+}
+
+Result<ServerAnswer> ServerLink::send(const std::string& method, const std::string& path,
+                                      const sync::Json& body, const std::string& token,
+                                      std::size_t* retries) {
+    std::map<std::string, std::string> headers;
+    if (!token.empty()) headers["Authorization"] = "Bearer " + token;
+    const std::string text = body.is_null() ? std::string() : body.dump();
+    std::string last_failure;
+    for (int attempt = 0; attempt < policy_.max_attempts; ++attempt) {
+        if (attempt > 0) {
+            if (retries) ++*retries;
+            policy_.sleep(delay_before(attempt));
+        }
+        auto answer = transport_->send(method, path, text, headers);
+        if (!answer) {
+            last_failure = answer.status().message();
+            continue;
+        }
+        if (answer->status == 502 || answer->status == 503 || answer->status == 504) {
+            last_failure = "the server answered HTTP " + std::to_string(answer->status);
+            continue;
+        }
+        ServerAnswer out;
+        out.status = answer->status;
+        out.body = sync::Json::parse(answer->body, nullptr, false);
+        return out;
+    }
+    return Status(ErrorCode::unavailable,
+                  "the server could not be reached after " + std::to_string(policy_.max_attempts) +
+                      " attempts (" + last_failure +
+                      "); nothing is lost: your changes stay on this device, sync again later");
+}
+
+}  // namespace tsunagu::client

@@ -1,0 +1,41 @@
+// One signed-in conversation with tsunagu-server: JSON requests with the session's bearer token,
+// retried with exponential backoff and jitter when the network (or a proxy) fails.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "clients/device.h"
+#include "clients/src/http_transport.h"
+#include "sync/change.h"
+
+namespace tsunagu::client {
+
+struct ServerAnswer {
+    int status = 0;
+    sync::Json body;  // the parsed answer (discarded value when the body was not JSON)
+
+    // The server's error code ("wipe", "session_expired", ...) or "".
+    std::string error() const;
+    // The server's message, or a fallback naming the HTTP status.
+    std::string message() const;
+};
+
+class ServerLink {
+public:
+    ServerLink(std::unique_ptr<HttpTransport> transport, RetryPolicy policy);
+
+    // Sends one request (an empty token sends none). A network failure or a 502, 503 or 504 is
+    // retried up to the policy's attempts, counting repeats in `retries`; after that the answer
+    // is unavailable. Any other HTTP status is returned as is.
+    Result<ServerAnswer> send(const std::string& method, const std::string& path,
+                              const sync::Json& body, const std::string& token,
+                              std::size_t* retries = nullptr);
+
+private:
+    std::chrono::milliseconds delay_before(int attempt);
+    std::unique_ptr<HttpTransport> transport_;
+    RetryPolicy policy_;
+};
+
+}  // namespace tsunagu::client

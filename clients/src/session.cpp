@@ -1,0 +1,65 @@
+// The session table: name/value rows in the encrypted replica.
+#include "clients/src/session.h"
+
+#include <map>
+
+namespace tsunagu::client {
+namespace {
+
+Status put(Store& store, const char* name, const std::string& value) {
+    auto& q = store.cached("INSERT INTO client_session(name, value) VALUES(?1, ?2) "
+                           "ON CONFLICT(name) DO UPDATE SET value = excluded.value");
+    q.bind(1, name).bind(2, value);
+    return q.run();
+}
+
+}  // namespace
+
+Status prepare_session_table(Store& store) {
+    return store.exec("CREATE TABLE IF NOT EXISTS client_session(name TEXT PRIMARY KEY, value TEXT NOT NULL)");
+}
+
+Result<Session> load_session(Store& store) {
+    auto& q = store.cached("SELECT name, value FROM client_session");
+    std::map<std::string, std::string> values;
+    while (true) {
+        auto row = q.step();
+        if (!row) {
+            q.reset();
+            return row.status();
+        }
+        if (!*row) break;
+        values[std::string(q.column_text(0))] = std::string(q.column_text(1));
+    }
+    q.reset();
+    Session s;
+    s.server_url = values["server_url"];
+    s.token = values["token"];
+    s.user_id = values["user_id"];
+    s.username = values["username"];
+    s.role = values["role"];
+    s.team_id = values["team_id"];
+    s.device_id = values["device_id"];
+    if (!values["last_sync_ms"].empty()) s.last_sync_ms = std::stoll(values["last_sync_ms"]);
+    return s;
+}
+
+Status save_session(Store& store, const Session& s) {
+    return with_transaction(store, [&]() -> Status {
+        TSUNAGU_TRY(put(store, "server_url", s.server_url));
+        TSUNAGU_TRY(put(store, "token", s.token));
+        TSUNAGU_TRY(put(store, "user_id", s.user_id));
+        TSUNAGU_TRY(put(store, "username", s.username));
+        TSUNAGU_TRY(put(store, "role", s.role));
+        TSUNAGU_TRY(put(store, "team_id", s.team_id));
+        TSUNAGU_TRY(put(store, "device_id", s.device_id));
+        TSUNAGU_TRY(put(store, "last_sync_ms", std::to_string(s.last_sync_ms)));
+        return Status::ok();
+    });
+}
+
+Status save_last_sync(Store& store, std::int64_t when_ms) {
+    return put(store, "last_sync_ms", std::to_string(when_ms));
+}
+
+}  // namespace tsunagu::client

@@ -1,0 +1,34 @@
+// The device's session with its server (URL, token, user, device id, last sync), kept in a small
+// table inside the same encrypted Store as the replica: nothing of it is ever plaintext on disk.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "crypto/status.h"
+#include "crypto/store.h"
+
+namespace tsunagu::client {
+
+struct Session {
+    std::string server_url;
+    std::string token;  // a bearer secret: never logged or printed
+    std::string user_id;
+    std::string username;
+    std::string role;
+    std::string team_id;
+    std::string device_id;
+    std::int64_t last_sync_ms = 0;
+
+    bool signed_in() const { return !token.empty() && !device_id.empty(); }
+};
+
+// Creates the table on first use.
+Status prepare_session_table(Store& store);
+// The stored session (empty fields when never signed in).
+Result<Session> load_session(Store& store);
+// Replaces the stored session, in one transaction.
+Status save_session(Store& store, const Session& session);
+Status save_last_sync(Store& store, std::int64_t when_ms);
+
+}  // namespace tsunagu::client

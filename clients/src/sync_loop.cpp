@@ -1,0 +1,151 @@
+// Device::sync(): push the outbox in batches, then pull pages until up to date. Every step is one
+// engine transaction, and a batch whose answer was lost is sent again (the engine keeps it marked
+// sent; the server answers a repeat as duplicate), so a cut at any point resumes without loss or
+// duplication.
+#include <chrono>
+#include <set>
+#include <tuple>
+
+#include "clients/src/device_impl.h"
+#include "sync/protocol.h"
+
+namespace tsunagu::client {
+namespace {
+
+using ConflictKey = std::tuple<std::string, std::string, std::string>;
+
+ConflictKey key_of(const sync::Conflict& c) { return {c.record, c.field, c.losing.version.change_id}; }
+
+std::int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// Why the server did not answer 200, as a Status; `wiped` is set for a revoked device.
+Status refusal(const ServerAnswer& answer, const std::string& what) {
+    const std::string code = answer.error();
+    if (answer.status == 401) {
+        return Status(ErrorCode::forbidden,
+                      "the server refused this device's session (" + answer.message() +
+                          "); sign in again (tsunagu init), nothing on this device is lost");
+    }
+    if (answer.status == 403) return Status(ErrorCode::forbidden, what + " refused: " + answer.message());
+    return Status(ErrorCode::unavailable, what + " failed: " + answer.message() + " (HTTP " +
+                                              std::to_string(answer.status) + "); sync again later");
+}
+
+bool is_wipe(const ServerAnswer& answer) { return answer.status == 401 && answer.error() == "wipe"; }
+
+}  // namespace
+
+Result<SyncReport> Device::sync(const ProgressCallback& progress) {
+    TSUNAGU_TRY(impl_->ready_for_records());
+    Impl& d = *impl_;
+    sync::Device& engine = *d.engine;
+    SyncReport report;
+    auto notify = [&](SyncProgress::Phase phase, std::size_t done, std::size_t total) {
+        if (progress) progress(SyncProgress{phase, done, total});
+    };
+
+    std::set<ConflictKey> known;
+    {
+        auto before = engine.conflicts();
+        if (!before) return before.status();
+        for (const auto& c : *before) known.insert(key_of(c));
+    }
+    std::set<std::string> refused_before;
+    std::size_t push_total = 0;
+    {
+        auto outbox = engine.outbox();
+        if (!outbox) return outbox.status();
+        for (const auto& p : *outbox) {
+            if (p.state == sync::PendingState::refused) refused_before.insert(p.change.id);
+            if (p.state == sync::PendingState::unsent || p.state == sync::PendingState::sent) ++push_total;
+        }
+    }
+
+    // Push. A batch is repeated until answered; the loop ends when nothing is due, or when a
+    // batch makes no progress (every change held back), so it cannot spin.
+    notify(SyncProgress::Phase::push, 0, push_total);
+    while (true) {
+        auto batch = engine.prepare_push(d.options.push_batch);
+        if (!batch) return batch.status();
+        if (batch->changes.empty()) break;
+        sync::Json wire = *batch;
+        auto answer = d.server().send("POST", "/v1/sync/push", {{"changes", std::move(wire["changes"])}},
+                                      d.session.token, &report.retries);
+        if (!answer) return answer.status();
+        if (is_wipe(*answer)) {
+            TSUNAGU_TRY(d.wipe());
+            report.wiped = true;
+            return report;
+        }
+        if (answer->status != 200) return refusal(*answer, "push");
+        auto result = sync::parse_push_result(answer->body);
+        if (!result) {
+            return Status(ErrorCode::unavailable, "the server's push answer is malformed: " + result.status().message());
+        }
+        auto applied = engine.apply_push_result(*result);
+        if (!applied) return applied.status();
+        report.pushed += applied->acknowledged;
+        notify(SyncProgress::Phase::push, std::min(report.pushed, push_total), push_total);
+        if (applied->acknowledged == 0 && applied->refused == 0) break;
+    }
+
+    // Pull. Each page is applied (records, evictions, acknowledgements) with the cursor in one
+    // transaction; a stale page is ignored and asked for again.
+    int stale_pages = 0;
+    notify(SyncProgress::Phase::pull, 0, 0);
+    while (true) {
+        auto request = engine.prepare_pull(d.options.pull_page);
+        if (!request) return request.status();
+        sync::Json wire = *request;
+        wire.erase("replica");
+        wire.erase("user");
+        auto answer = d.server().send("POST", "/v1/sync/pull", wire, d.session.token, &report.retries);
+        if (!answer) return answer.status();
+        if (is_wipe(*answer)) {
+            TSUNAGU_TRY(d.wipe());
+            report.wiped = true;
+            return report;
+        }
+        if (answer->status != 200) return refusal(*answer, "pull");
+        auto page = sync::parse_pull_page(answer->body);
+        if (!page) {
+            return Status(ErrorCode::unavailable, "the server's pull answer is malformed: " + page.status().message());
+        }
+        answer->body = sync::Json();  // the page's structs are all we keep: memory stays one page
+        auto applied = engine.apply_pull(*page);
+        if (!applied) return applied.status();
+        if (applied->stale) {
+            if (++stale_pages > 3) {
+                return Status(ErrorCode::internal, "the server keeps answering pulls for another cursor; sync again");
+            }
+            continue;
+        }
+        report.pulled += applied->records;
+        report.evicted += applied->evicted;
+        for (auto& r : applied->evicted_pending) report.evicted_pending.push_back(std::move(r));
+        notify(SyncProgress::Phase::pull, report.pulled, report.pulled + (page->more ? request->limit : 0));
+        if (!page->more) break;
+    }
+
+    auto after = engine.conflicts();
+    if (!after) return after.status();
+    for (auto& c : *after) {
+        if (!known.count(key_of(c))) report.new_conflicts.push_back(std::move(c));
+    }
+    auto outbox = engine.outbox();
+    if (!outbox) return outbox.status();
+    for (const auto& p : *outbox) {
+        if (p.state == sync::PendingState::refused && !refused_before.count(p.change.id)) {
+            report.refused.push_back({p.change.id, p.change.record, p.change.collection, p.code, p.reason});
+        }
+    }
+    d.session.last_sync_ms = now_ms();
+    TSUNAGU_TRY(save_last_sync(*d.store, d.session.last_sync_ms));
+    return report;
+}
+
+}  // namespace tsunagu::client

@@ -1,0 +1,18 @@
+// Writing JSON text straight into a string: the hot path of storing record states, without the
+// temporary objects and allocations of building an nlohmann::json first.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "sync/change.h"
+
+namespace tsunagu::sync::detail {
+
+// Appends `value` as compact JSON, the same text nlohmann::json::dump() writes (object keys in
+// order), except that invalid UTF-8 in strings is replaced by U+FFFD instead of throwing.
+void write_json(std::string& out, const Json& value);
+// Appends a JSON string literal.
+void write_json_string(std::string& out, std::string_view text);
+
+}  // namespace tsunagu::sync::detail

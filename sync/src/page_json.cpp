@@ -1,0 +1,291 @@
+// pull_page_text and parse_pull_page_text: a pull page as JSON text without a JSON document in
+// between (a streaming writer, and nlohmann's SAX reader with a small state machine).
+#include <charconv>
+
+#include "sync/protocol.h"
+#include "sync/src/json_writer.h"
+
+namespace tsunagu::sync {
+namespace {
+
+using detail::write_json_string;
+
+void write_key(std::string& out, const char* key) {
+    out.push_back('"');
+    out.append(key);
+    out.append("\":");
+}
+
+void write_int(std::string& out, std::int64_t n) {
+    char buffer[24];
+    auto end = std::to_chars(buffer, buffer + sizeof buffer, n).ptr;
+    out.append(buffer, end);
+}
+
+void write_strings(std::string& out, const std::vector<std::string>& items) {
+    out.push_back('[');
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        if (i > 0) out.push_back(',');
+        write_json_string(out, items[i]);
+    }
+    out.push_back(']');
+}
+
+// Reads the page's known shape; ignores unknown members (a newer upstream may add some).
+class PageReader : public nlohmann::json_sax<Json> {
+public:
+    explicit PageReader(PullPage& page) : page_(page) {}
+    std::string error;
+
+    // The members every page has, or "" when all were there.
+    std::string missing() const {
+        static const char* kRequired[] = {"after", "next", "more", "upstream_time", "records"};
+        for (int i = 0; i < 5; ++i) {
+            if (!(seen_ & (1 << i))) return kRequired[i];
+        }
+        return "";
+    }
+
+    bool null() override { return scalar(Json()); }
+    bool boolean(bool value) override { return scalar(Json(value)); }
+    bool number_integer(number_integer_t value) override { return scalar(Json(value)); }
+    bool number_unsigned(number_unsigned_t value) override { return scalar(Json(value)); }
+    bool number_float(number_float_t value, const string_t&) override { return scalar(Json(value)); }
+    bool binary(binary_t&) override { return fail("unexpected binary value"); }
+    bool string(string_t& value) override {
+        if (skipping()) return true;
+        if (depth_ == 3 && list_ == List::records) return record_string(value);
+        if (depth_ == 2 && (list_ == List::evicted_records || list_ == List::evicted_scopes)) {
+            (list_ == List::evicted_records ? page_.evicted_records : page_.evicted_scopes).push_back(std::move(value));
+            return true;
+        }
+        return scalar(Json(std::move(value)));
+    }
+    bool start_object(std::size_t) override {
+        ++depth_;
+        if (skipping()) return true;
+        if (depth_ == 1) return true;
+        if (depth_ == 2) {
+            if (key_ == "records" || key_ == "acks" || key_.starts_with("evicted_")) {
+                return fail("\"" + key_ + "\" must be a list");
+            }
+            return skip_from(depth_);
+        }
+        if (depth_ == 3 && list_ == List::records) {
+            page_.records.emplace_back();
+            return true;
+        }
+        if (depth_ == 3 && list_ == List::acks) {
+            ack_ = Json::object();
+            return true;
+        }
+        return skip_from(depth_);
+    }
+    bool end_object() override {
+        if (depth_ == 3 && list_ == List::acks && !skipping()) {
+            try {
+                page_.acks.push_back(ack_.get<PushOutcome>());
+            } catch (const std::exception& e) {
+                return fail(std::string("an ack: ") + e.what());
+            }
+        }
+        return leave();
+    }
+    bool start_array(std::size_t) override {
+        ++depth_;
+        if (skipping()) return true;
+        if (depth_ == 1) return fail("a pull page is a JSON object");
+        if (depth_ == 2) {
+            if (key_ == "records") {
+                list_ = List::records;
+                seen_ |= 1 << 4;
+            }
+            else if (key_ == "evicted_records") list_ = List::evicted_records;
+            else if (key_ == "evicted_scopes") list_ = List::evicted_scopes;
+            else if (key_ == "acks") list_ = List::acks;
+            else return skip_from(depth_);
+            return true;
+        }
+        if (depth_ == 4 && list_ == List::acks) return skip_from(depth_);
+        return skip_from(depth_);
+    }
+    bool end_array() override {
+        if (depth_ == 2) list_ = List::none;
+        return leave();
+    }
+    bool key(string_t& value) override {
+        if (skipping()) return true;
+        if (depth_ == 1) key_ = value;
+        else if (depth_ == 3) member_ = value;
+        return true;
+    }
+    bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& e) override {
+        return fail("not JSON at byte " + std::to_string(position) + ": " + e.what());
+    }
+
+private:
+    enum class List { none, records, evicted_records, evicted_scopes, acks };
+    PullPage& page_;
+    int depth_ = 0;
+    int skip_below_ = 0;  // > 0: skipping an unknown value opened at this depth
+    List list_ = List::none;
+    int seen_ = 0;
+    std::string key_, member_;
+    Json ack_;
+
+    bool skipping() const { return skip_below_ > 0 && depth_ >= skip_below_; }
+    bool skip_from(int depth) {
+        skip_below_ = depth;
+        return true;
+    }
+    bool leave() {
+        if (skip_below_ == depth_) skip_below_ = 0;
+        --depth_;
+        return true;
+    }
+    bool fail(std::string what) {
+        error = std::move(what);
+        return false;
+    }
+
+    bool scalar(const Json& value) {
+        if (skipping()) return true;
+        try {
+            if (depth_ == 1) {
+                if (key_ == "after") {
+                    page_.after = value.get<std::int64_t>();
+                    seen_ |= 1;
+                } else if (key_ == "next") {
+                    page_.next = value.get<std::int64_t>();
+                    seen_ |= 2;
+                } else if (key_ == "more") {
+                    page_.more = value.get<bool>();
+                    seen_ |= 4;
+                } else if (key_ == "upstream_time") {
+                    auto hlc = Hlc::parse(value.get_ref<const std::string&>());
+                    if (!hlc) return fail("\"upstream_time\" is not a clock reading");
+                    page_.upstream_time = *hlc;
+                    seen_ |= 8;
+                }
+                return true;
+            }
+            if (depth_ == 3 && list_ == List::records) {
+                RecordSnapshot& r = page_.records.back();
+                if (member_ == "seq") r.seq = value.get<std::int64_t>();
+                else if (member_ == "deleted") r.deleted = value.get<bool>();
+                else if (member_ == "conflicts") r.conflicts = value.get<std::size_t>();
+                return true;
+            }
+            if (depth_ == 3 && list_ == List::acks) {
+                ack_[member_] = value;
+                return true;
+            }
+        } catch (const std::exception& e) {
+            return fail("\"" + (depth_ == 1 ? key_ : member_) + "\": " + e.what());
+        }
+        return fail("unexpected value in a pull page");
+    }
+
+    bool record_string(std::string& value) {
+        RecordSnapshot& r = page_.records.back();
+        if (member_ == "id") r.id = std::move(value);
+        else if (member_ == "collection") r.collection = std::move(value);
+        else if (member_ == "scope") r.scope_key = std::move(value);
+        else if (member_ == "fields") r.fields = std::move(value);
+        else if (member_ == "meta") r.meta = std::move(value);
+        else if (member_ == "seq" || member_ == "deleted" || member_ == "conflicts") {
+            return fail("record member \"" + member_ + "\" has the wrong type");
+        }
+        return true;
+    }
+};
+
+}  // namespace
+
+std::string pull_page_text(const PullPage& page) {
+    std::string out;
+    std::size_t size = 256;
+    for (const auto& r : page.records) size += r.fields.size() + r.meta.size() + 200;
+    out.reserve(size + size / 8);
+    out.push_back('{');
+    write_key(out, "acks");
+    out.push_back('[');
+    for (std::size_t i = 0; i < page.acks.size(); ++i) {
+        if (i > 0) out.push_back(',');
+        out.append(Json(page.acks[i]).dump());
+    }
+    out.append("],");
+    write_key(out, "after");
+    write_int(out, page.after);
+    out.push_back(',');
+    write_key(out, "evicted_records");
+    write_strings(out, page.evicted_records);
+    out.push_back(',');
+    write_key(out, "evicted_scopes");
+    write_strings(out, page.evicted_scopes);
+    out.push_back(',');
+    write_key(out, "more");
+    out.append(page.more ? "true," : "false,");
+    write_key(out, "next");
+    write_int(out, page.next);
+    out.push_back(',');
+    write_key(out, "records");
+    out.push_back('[');
+    for (std::size_t i = 0; i < page.records.size(); ++i) {
+        const RecordSnapshot& r = page.records[i];
+        if (i > 0) out.push_back(',');
+        out.push_back('{');
+        write_key(out, "collection");
+        write_json_string(out, r.collection);
+        out.push_back(',');
+        write_key(out, "conflicts");
+        write_int(out, static_cast<std::int64_t>(r.conflicts));
+        out.push_back(',');
+        write_key(out, "deleted");
+        out.append(r.deleted ? "true," : "false,");
+        write_key(out, "fields");
+        write_json_string(out, r.fields);
+        out.push_back(',');
+        write_key(out, "id");
+        write_json_string(out, r.id);
+        out.push_back(',');
+        write_key(out, "meta");
+        write_json_string(out, r.meta);
+        out.push_back(',');
+        write_key(out, "scope");
+        write_json_string(out, r.scope_key);
+        out.push_back(',');
+        write_key(out, "seq");
+        write_int(out, r.seq);
+        out.push_back('}');
+    }
+    out.append("],");
+    write_key(out, "upstream_time");
+    write_json_string(out, page.upstream_time.to_string());
+    out.push_back('}');
+    return out;
+}
+
+Result<PullPage> parse_pull_page_text(std::string_view text) {
+    PullPage page;
+    PageReader reader(page);
+    const bool parsed = Json::sax_parse(text, &reader, nlohmann::detail::input_format_t::json, true, false);
+    if (!parsed) {
+        return Status(ErrorCode::invalid_argument,
+                      "malformed pull page: " + (reader.error.empty() ? std::string("not a pull page") : reader.error));
+    }
+    if (const std::string missing = reader.missing(); !missing.empty()) {
+        return Status(ErrorCode::invalid_argument, "malformed pull page: \"" + missing + "\" is missing");
+    }
+    for (const auto& r : page.records) {
+        if (!is_id(r.id) || r.fields.empty() || r.fields.front() != '{' || r.meta.empty() || r.meta.front() != '{') {
+            return Status(ErrorCode::invalid_argument, "malformed pull page: a record without a valid id, fields or meta");
+        }
+    }
+    for (const auto& id : page.evicted_records) {
+        if (!is_id(id)) return Status(ErrorCode::invalid_argument, "malformed pull page: \"evicted_records\" holds a malformed id");
+    }
+    return page;
+}
+
+}  // namespace tsunagu::sync

@@ -1,0 +1,23 @@
+// Runs the C test program (c_api_test.c, compiled as C) against a real server.
+#include "field_org.h"
+#include "run_program.h"
+
+using namespace tsunagu;
+using namespace tsunagu::testing;
+
+TEST_CASE("the C API program records, edits, queries, syncs and deletes against a real server") {
+    FieldOrganisation org;
+    const auto run = run_program(TSUNAGU_C_PROGRAM_PATH,
+                                 {org.server.url(), "aoi", FieldOrganisation::password_of("aoi"), org.new_home("c")});
+    INFO(run.out << run.err);
+    CHECK(run.exit_code == 0);
+    CHECK(run.out.find("c api ok") != std::string::npos);
+    CHECK(run.out.find("FAILED") == std::string::npos);
+    const auto at = run.out.find("client: ");
+    REQUIRE(at != std::string::npos);
+    const std::string client = run.out.substr(at + 8, 32);
+    auto sato = org.device("sato");
+    synced(*sato);
+    CHECK(holds(*sato, client));
+    CHECK(sato->list("home_visit")->empty());
+}

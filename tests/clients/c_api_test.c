@@ -1,0 +1,150 @@
+/* The C API end to end, compiled as C11: open, sign in, record, edit, query, sync, delete.
+ * Usage: clients_c_api_program SERVER_URL USERNAME PASSWORD HOME
+ * Prints one line per step and "c api ok" at the end; exits non-zero at the first failure. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tsunagu.h"
+
+static int failures = 0;
+
+static int expect(int condition, const char* what, tsunagu_error* err) {
+    if (condition) {
+        printf("ok: %s\n", what);
+    } else {
+        printf("FAILED: %s (%s: %s)\n", what, err ? tsunagu_code_name(err->code) : "-",
+               err && err->message ? err->message : "");
+        ++failures;
+    }
+    if (err) {
+        tsunagu_free(err->message);
+        err->message = NULL;
+    }
+    return condition;
+}
+
+static void on_progress(const char* phase, size_t done, size_t total, void* user_data) {
+    size_t* calls = (size_t*)user_data;
+    ++*calls;
+    if (done > total && strcmp(phase, "push") == 0) printf("FAILED: push progress %zu of %zu\n", done, total);
+}
+
+int main(int argc, char** argv) {
+    if (argc != 5) {
+        fprintf(stderr, "usage: %s SERVER_URL USERNAME PASSWORD HOME\n", argv[0]);
+        return 2;
+    }
+    const char* url = argv[1];
+    const char* user = argv[2];
+    const char* password = argv[3];
+    const char* home = argv[4];
+    tsunagu_error err = {TSUNAGU_OK, NULL};
+
+    tsunagu_device* dev = tsunagu_open(home, "a long passphrase", &err);
+    if (!expect(dev != NULL, "open creates the replica", &err)) return 1;
+    tsunagu_device* wrong = tsunagu_open(home, "not the passphrase", &err);
+    expect(wrong == NULL && err.code == TSUNAGU_WRONG_KEY && err.message != NULL,
+           "a wrong passphrase is TSUNAGU_WRONG_KEY with a message", &err);
+
+    char* id = NULL;
+    expect(tsunagu_create(dev, "client", "{\"pseudonym\":\"C-1\",\"area\":\"kita\"}", &id, &err) != TSUNAGU_OK &&
+               id == NULL,
+           "records need a signed-in replica", &err);
+    expect(tsunagu_sign_in(dev, url, user, password, "c phone", &err) == TSUNAGU_OK, "sign in", &err);
+
+    char* client_id = NULL;
+    expect(tsunagu_create(dev, "client", "{\"pseudonym\":\"C-1\",\"area\":\"kita\"}", &client_id, &err) ==
+                   TSUNAGU_OK &&
+               client_id && strlen(client_id) == 32,
+           "create a client", &err);
+    char fields[512];
+    snprintf(fields, sizeof fields,
+             "{\"client\":\"%s\",\"date\":\"2020-06-01\",\"duration_min\":45,\"purpose\":\"check_in\","
+             "\"risk_flags\":[\"housing\"]}",
+             client_id);
+    char* visit_id = NULL;
+    expect(tsunagu_create(dev, "home_visit", fields, &visit_id, &err) == TSUNAGU_OK, "create a home visit", &err);
+
+    char* none = NULL;
+    tsunagu_code code = tsunagu_create(dev, "home_visit", "{\"date\":\"2020-02-30\"}", &none, &err);
+    expect(code == TSUNAGU_VALIDATION && err.code == TSUNAGU_VALIDATION && err.message &&
+               strstr(err.message, "date") != NULL && none == NULL,
+           "an invalid visit is TSUNAGU_VALIDATION naming the field", &err);
+    expect(tsunagu_create(dev, "home_visit", "{not json", &none, &err) == TSUNAGU_INVALID_ARGUMENT,
+           "malformed JSON is TSUNAGU_INVALID_ARGUMENT", &err);
+    expect(tsunagu_create(NULL, "client", "{}", &none, &err) == TSUNAGU_INVALID_ARGUMENT,
+           "a NULL handle is TSUNAGU_INVALID_ARGUMENT", &err);
+
+    expect(tsunagu_update(dev, visit_id, "{\"duration_min\":50}", &err) == TSUNAGU_OK, "edit the visit", &err);
+    char* record = NULL;
+    expect(tsunagu_get(dev, visit_id, &record, &err) == TSUNAGU_OK && record &&
+               strstr(record, "\"duration_min\":50") != NULL,
+           "get returns the edited visit as JSON", &err);
+    tsunagu_free(record);
+    char* missing = NULL;
+    expect(tsunagu_get(dev, "00000000000000000000000000000000", &missing, &err) == TSUNAGU_NOT_FOUND &&
+               missing == NULL,
+           "get of an unknown record is TSUNAGU_NOT_FOUND", &err);
+
+    char* listed = NULL;
+    expect(tsunagu_list(dev, "home_visit", "{\"purpose\":\"check_in\"}", &listed, &err) == TSUNAGU_OK && listed &&
+               strstr(listed, visit_id) != NULL,
+           "list with a filter finds the visit", &err);
+    tsunagu_free(listed);
+    expect(tsunagu_list(dev, "home_visit", "{\"purpose\":\"crisis_follow_up\"}", &listed, &err) == TSUNAGU_OK &&
+               listed && strcmp(listed, "[]") == 0,
+           "list with a filter that matches nothing is []", &err);
+    tsunagu_free(listed);
+
+    char* status = NULL;
+    expect(tsunagu_status(dev, &status, &err) == TSUNAGU_OK && strstr(status, "\"pending\":3") != NULL &&
+               strstr(status, "token") == NULL,
+           "status shows three pending changes and no token", &err);
+    tsunagu_free(status);
+
+    size_t calls = 0;
+    char* report = NULL;
+    expect(tsunagu_sync(dev, on_progress, &calls, &report, &err) == TSUNAGU_OK && report &&
+               strstr(report, "\"pushed\":3") != NULL && strstr(report, "\"wiped\":false") != NULL,
+           "sync pushes the three changes", &err);
+    expect(calls >= 2, "sync reports progress", NULL);
+    printf("report: %s\n", report ? report : "(none)");
+    tsunagu_free(report);
+
+    expect(tsunagu_status(dev, &status, &err) == TSUNAGU_OK && strstr(status, "\"pending\":0") != NULL,
+           "nothing pending after sync", &err);
+    tsunagu_free(status);
+    char* conflicts = NULL;
+    expect(tsunagu_conflicts(dev, &conflicts, &err) == TSUNAGU_OK && strcmp(conflicts, "[]") == 0,
+           "no conflicts", &err);
+    tsunagu_free(conflicts);
+    expect(tsunagu_resolve(dev, visit_id, "duration_min", "{bad", &err) == TSUNAGU_INVALID_ARGUMENT,
+           "resolve with malformed JSON is refused", &err);
+
+    expect(tsunagu_delete(dev, visit_id, &err) == TSUNAGU_OK, "delete the visit", &err);
+    expect(tsunagu_sync(dev, NULL, NULL, NULL, &err) == TSUNAGU_OK, "sync the delete", &err);
+    tsunagu_close(dev);
+
+    dev = tsunagu_open(home, "a long passphrase", &err);
+    expect(dev != NULL, "reopen with the passphrase", &err);
+    expect(tsunagu_list(dev, "home_visit", NULL, &listed, &err) == TSUNAGU_OK && strcmp(listed, "[]") == 0,
+           "the deleted visit is gone after reopening", &err);
+    tsunagu_free(listed);
+    expect(tsunagu_list(dev, "client", NULL, &listed, &err) == TSUNAGU_OK && strstr(listed, client_id) != NULL,
+           "the client is still there after reopening", &err);
+    tsunagu_free(listed);
+    printf("client: %s\n", client_id);
+    tsunagu_free(client_id);
+    tsunagu_free(visit_id);
+    tsunagu_close(dev);
+    tsunagu_close(NULL);
+    tsunagu_free(NULL);
+
+    if (failures) {
+        printf("%d failure(s)\n", failures);
+        return 1;
+    }
+    printf("c api ok\n");
+    return 0;
+}

@@ -1,0 +1,163 @@
+// The real `tsunagu` binary, with its replica in a temporary TSUNAGU_HOME, against a real server.
+#include "field_org.h"
+#include "run_program.h"
+
+using namespace tsunagu;
+using namespace tsunagu::testing;
+using nlohmann::json;
+
+namespace {
+
+struct Cli {
+    FieldOrganisation& org;
+    std::string home;
+    std::string passphrase = "cli passphrase for aoi";
+    std::string password = FieldOrganisation::password_of("aoi");
+
+    ProgramRun operator()(const std::vector<std::string>& args) const {
+        auto run = run_program(TSUNAGU_CLI_PATH, args,
+                               {{"TSUNAGU_HOME", home}, {"TSUNAGU_PASSPHRASE", passphrase},
+                                {"TSUNAGU_PASSWORD", password}});
+        // Nothing the command prints may carry a secret.
+        CHECK(run.out.find(passphrase) == std::string::npos);
+        CHECK(run.err.find(passphrase) == std::string::npos);
+        CHECK(run.out.find(password) == std::string::npos);
+        CHECK(run.err.find(password) == std::string::npos);
+        CHECK(run.out.find("token") == std::string::npos);
+        return run;
+    }
+    json as_json(const std::vector<std::string>& args) const {
+        auto with_json = args;
+        with_json.insert(with_json.begin(), "--json");
+        auto run = (*this)(with_json);
+        INFO(run.out << run.err);
+        REQUIRE(run.exit_code == 0);
+        json j = json::parse(run.out, nullptr, false);
+        REQUIRE_FALSE(j.is_discarded());
+        return j;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("the command line signs in, records offline, lists, syncs and reports status") {
+    FieldOrganisation org;
+    Cli cli{org, org.new_home("cli")};
+    auto init = cli({"init", "--server", org.server.url(), "--user", "aoi"});
+    INFO(init.out << init.err);
+    REQUIRE(init.exit_code == 0);
+    CHECK(init.out.find("signed in as aoi") != std::string::npos);
+
+    const std::string client = cli.as_json({"record", "client", "pseudonym=K-301", "area=kita"})["id"];
+    auto recorded = cli({"record", "home_visit", "client=" + client, "date=2020-06-01", "duration_min=45",
+                         "purpose=check_in", "risk_flags=housing,isolation"});
+    INFO(recorded.out << recorded.err);
+    REQUIRE(recorded.exit_code == 0);
+    CHECK(recorded.out.find("recorded home_visit") != std::string::npos);
+
+    json visits = cli.as_json({"list", "home_visit"});
+    REQUIRE(visits.size() == 1);
+    CHECK(visits[0]["fields"]["duration_min"] == 45);
+    CHECK(visits[0]["fields"]["risk_flags"] == json::array({"housing", "isolation"}));
+    CHECK(cli.as_json({"list", "home_visit", "purpose=crisis_follow_up"}).empty());
+    CHECK(cli.as_json({"list", "home_visit", "risk_flags=isolation"}).size() == 1);
+    const std::string visit = visits[0]["id"];
+
+    auto edited = cli({"edit", visit, "duration_min=50"});
+    CHECK(edited.exit_code == 0);
+    auto shown = cli({"show", visit});
+    CHECK(shown.exit_code == 0);
+    CHECK(shown.out.find("duration_min: 50") != std::string::npos);
+    CHECK(shown.out.find("risk_flags: housing,isolation") != std::string::npos);
+
+    json before = cli.as_json({"status"});
+    CHECK(before["pending"] == 3);
+    CHECK(before["last_sync_ms"] == 0);
+    CHECK(before["username"] == "aoi");
+    auto human_status = cli({"status"});
+    CHECK(human_status.out.find("pending changes: 3") != std::string::npos);
+    CHECK(human_status.out.find("last sync: never") != std::string::npos);
+
+    auto synced_run = cli({"sync"});
+    INFO(synced_run.out << synced_run.err);
+    REQUIRE(synced_run.exit_code == 0);
+    CHECK(synced_run.out.find("pushed 3") != std::string::npos);
+    CHECK(synced_run.out.find('[') == std::string::npos);  // no progress bar when not a terminal
+    json after = cli.as_json({"status"});
+    CHECK(after["pending"] == 0);
+    CHECK(after["last_sync_ms"] > 0);
+    CHECK(cli.as_json({"sync"})["pushed"] == 0);
+    CHECK(cli.as_json({"conflicts"}).empty());
+
+    auto sato = org.device("sato");
+    synced(*sato);
+    CHECK(sato->get(visit)->fields["duration_min"] == 50);
+
+    auto deleted = cli({"delete", visit});
+    CHECK(deleted.exit_code == 0);
+    CHECK(cli.as_json({"list", "home_visit"}).empty());
+}
+
+TEST_CASE("the command line refuses a bad value naming the field and says what to do") {
+    FieldOrganisation org;
+    Cli cli{org, org.new_home("cli")};
+    REQUIRE(cli({"init", "--server", org.server.url(), "--user", "aoi"}).exit_code == 0);
+    const std::string client = cli.as_json({"record", "client", "pseudonym=K-302", "area=kita"})["id"];
+
+    auto not_number = cli({"record", "home_visit", "client=" + client, "date=2020-06-01", "duration_min=abc",
+                           "purpose=check_in"});
+    CHECK(not_number.exit_code == 1);
+    CHECK(not_number.err.find("duration_min") != std::string::npos);
+    CHECK(not_number.err.find("whole number") != std::string::npos);
+
+    auto out_of_range = cli({"record", "home_visit", "client=" + client, "date=2020-06-01", "duration_min=5000",
+                             "purpose=check_in"});
+    CHECK(out_of_range.exit_code == 1);
+    CHECK(out_of_range.err.find("duration_min") != std::string::npos);
+
+    auto unknown_field = cli({"record", "client", "pseudonym=K-303", "area=kita", "colour=blue"});
+    CHECK(unknown_field.exit_code == 1);
+    CHECK(unknown_field.err.find("colour") != std::string::npos);
+    CHECK(unknown_field.err.find("pseudonym") != std::string::npos);  // lists the fields there are
+
+    auto missing_required = cli({"--json", "record", "home_visit", "client=" + client});
+    CHECK(missing_required.exit_code == 1);
+    json error = json::parse(missing_required.out, nullptr, false);
+    REQUIRE_FALSE(error.is_discarded());
+    CHECK(error["error"] == "validation");
+
+    auto unknown_collection = cli({"list", "visits"});
+    CHECK(unknown_collection.exit_code == 1);
+    CHECK(unknown_collection.err.find("home_visit") != std::string::npos);
+
+    auto usage = cli({"frobnicate"});
+    CHECK(usage.exit_code == 2);
+    CHECK(usage.err.find("--help") != std::string::npos);
+    CHECK(cli.as_json({"status"})["pending"] == 1);
+}
+
+TEST_CASE("the command line reports a wrong passphrase, a missing init and an unreachable server with distinct exit codes") {
+    FieldOrganisation org;
+    Cli cli{org, org.new_home("cli")};
+    auto before_init = cli({"status"});
+    CHECK(before_init.exit_code == 1);
+    CHECK(before_init.err.find("tsunagu init") != std::string::npos);
+
+    REQUIRE(cli({"init", "--server", org.server.url(), "--user", "aoi"}).exit_code == 0);
+    Cli wrong = cli;
+    wrong.passphrase = "some other passphrase";
+    auto refused = wrong({"status"});
+    CHECK(refused.exit_code == 3);
+    CHECK(refused.err.find("wrong passphrase") != std::string::npos);
+
+    auto asked = run_program(TSUNAGU_CLI_PATH, {"status"}, {{"TSUNAGU_HOME", cli.home}});
+    CHECK(asked.exit_code == 1);
+    CHECK(asked.err.find("TSUNAGU_PASSPHRASE") != std::string::npos);
+
+    REQUIRE(cli({"record", "client", "pseudonym=K-304", "area=kita"}).exit_code == 0);
+    org.server.stop(SIGKILL);
+    auto offline = cli({"sync"});
+    CHECK(offline.exit_code == 4);
+    CHECK(offline.err.find("nothing is lost") != std::string::npos);
+    CHECK(cli.as_json({"status"})["pending"] == 1);
+}

@@ -1,0 +1,249 @@
+// The device library against the real server: offline work, convergence, conflicts, evictions,
+// revocation and the encrypted replica's passphrase.
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "field_org.h"
+
+using namespace tsunagu;
+using namespace tsunagu::testing;
+using nlohmann::json;
+
+namespace {
+
+std::string file_bytes(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream out;
+    out << in.rdbuf();
+    return out.str();
+}
+
+}  // namespace
+
+TEST_CASE("two workers edit one visit offline and converge whichever reconnects first, and the supervisor sees the overwritten value") {
+    FieldOrganisation org;
+    auto aoi = org.device("aoi");
+    const auto client = created(*aoi, "client", {{"pseudonym", "K-101"}, {"area", "kita"}});
+    const auto v = created(*aoi, "home_visit", visit(client));
+    synced(*aoi);
+    org.assign(client, {"aoi", "ben"});
+    auto ben = org.device("ben");
+    synced(*ben);
+    REQUIRE(holds(*ben, v));
+
+    REQUIRE(aoi->update(v, {{"duration_min", 60}}).is_ok());
+    REQUIRE(ben->update(v, {{"duration_min", 90}}).is_ok());
+    const bool aoi_first = GENERATE(true, false);
+    client::Device& first = aoi_first ? *aoi : *ben;
+    client::Device& second = aoi_first ? *ben : *aoi;
+    synced(first);
+    const auto late = synced(second);
+    synced(first);
+
+    const json a = aoi->get(v)->fields["duration_min"];
+    const json b = ben->get(v)->fields["duration_min"];
+    CHECK(a == b);
+    CHECK((a == 60 || a == 90));
+    CHECK(late.new_conflicts.size() == 1);
+    REQUIRE(aoi->conflicts()->size() == 1);
+    REQUIRE(ben->conflicts()->size() == 1);
+
+    ApiClient sato(org.server.url());
+    REQUIRE(sato.sign_in("sato", FieldOrganisation::password_of("sato")).status == 200);
+    json conflicts = sato.get("/v1/conflicts").body["conflicts"];
+    REQUIRE(conflicts.size() == 1);
+    CHECK(conflicts[0]["record"] == v);
+    CHECK(conflicts[0]["field"] == "duration_min");
+    CHECK(conflicts[0]["losing"]["value"] == (a == 60 ? 90 : 60));
+    CHECK(conflicts[0]["current"]["value"] == a);
+
+    SECTION("a worker's resolution clears the conflict everywhere") {
+        REQUIRE(ben->resolve(v, "duration_min", 75).is_ok());
+        synced(*ben);
+        synced(*aoi);
+        CHECK(aoi->get(v)->fields["duration_min"] == 75);
+        CHECK(aoi->conflicts()->empty());
+        CHECK(sato.get("/v1/conflicts").body["conflicts"].empty());
+    }
+}
+
+TEST_CASE("a week of offline work arrives once in one sync, with progress reported") {
+    FieldOrganisation org;
+    auto options = test_options();
+    options.push_batch = 64;
+    auto aoi = org.device("aoi", options);
+    const auto client = created(*aoi, "client", {{"pseudonym", "K-102"}, {"area", "kita"}});
+    std::set<std::string> visits;
+    for (int i = 0; i < 300; ++i) visits.insert(created(*aoi, "home_visit", visit(client, i)));
+    REQUIRE(aoi->status()->pending == 301);
+
+    std::vector<client::SyncProgress> seen;
+    const auto report = synced(*aoi, [&](const client::SyncProgress& p) { seen.push_back(p); });
+    CHECK(report.pushed == 301);
+    CHECK(report.refused.empty());
+    CHECK(aoi->status()->pending == 0);
+    CHECK(aoi->status()->last_sync_ms > 0);
+    std::size_t last_push = 0;
+    std::size_t pushes = 0;
+    for (const auto& p : seen) {
+        if (p.phase != client::SyncProgress::Phase::push) continue;
+        CHECK(p.total == 301);
+        CHECK(p.done >= last_push);
+        last_push = p.done;
+        ++pushes;
+    }
+    CHECK(last_push == 301);
+    CHECK(pushes >= 5);  // 301 changes in batches of 64, each reported
+
+    auto sato = org.device("sato");
+    const auto pulled = synced(*sato);
+    CHECK(pulled.pulled == 301);
+    auto held = sato->list("home_visit");
+    REQUIRE(held.is_ok());
+    std::set<std::string> ids;
+    for (const auto& r : *held) ids.insert(r.id);
+    CHECK(held->size() == 300);
+    CHECK(ids == visits);
+    CHECK(synced(*aoi).pushed == 0);
+}
+
+TEST_CASE("a client reassigned to another worker is evicted from the first worker's device on its next sync") {
+    FieldOrganisation org;
+    auto aoi = org.device("aoi");
+    const auto client = created(*aoi, "client", {{"pseudonym", "K-103"}, {"area", "kita"}});
+    const auto v = created(*aoi, "home_visit", visit(client));
+    synced(*aoi);
+    org.assign(client, {"ben"});
+    const auto report = synced(*aoi);
+    CHECK(report.evicted >= 2);
+    CHECK_FALSE(holds(*aoi, client));
+    CHECK_FALSE(holds(*aoi, v));
+    CHECK(aoi->list("home_visit")->empty());
+    auto ben = org.device("ben");
+    synced(*ben);
+    CHECK(holds(*ben, v));
+}
+
+TEST_CASE("a revoked device is wiped on its next sync and its files are gone") {
+    FieldOrganisation org;
+    auto aoi = org.device("aoi");
+    created(*aoi, "client", {{"pseudonym", "K-104"}, {"area", "kita"}});
+    synced(*aoi);
+    const std::string db = aoi->database_path();
+    REQUIRE(std::filesystem::exists(db));
+    const std::string device_id = aoi->status()->device_id;
+    REQUIRE(org.admin->post("/v1/admin/devices/" + device_id + "/revoke", json::object()).status == 200);
+
+    created(*aoi, "client", {{"pseudonym", "K-105"}, {"area", "kita"}});
+    const auto report = synced(*aoi);
+    CHECK(report.wiped);
+    CHECK_FALSE(std::filesystem::exists(db));
+    CHECK_FALSE(std::filesystem::exists(db + "-wal"));
+    CHECK_FALSE(std::filesystem::exists(db + "-journal"));
+    auto after = aoi->list("client");
+    REQUIRE_FALSE(after.is_ok());
+    CHECK(after.status().code() == ErrorCode::forbidden);
+    CHECK_FALSE(aoi->sync().is_ok());
+}
+
+TEST_CASE("a wrong passphrase is refused with wrong_key and changes nothing") {
+    FieldOrganisation org;
+    std::string home, db, id;
+    {
+        auto aoi = org.device("aoi");
+        id = created(*aoi, "client", {{"pseudonym", "K-106"}, {"area", "kita"}});
+        home = aoi->home();
+        db = aoi->database_path();
+    }
+    const std::string before = file_bytes(db);
+    auto wrong = client::Device::open(home, "not aoi's passphrase", test_options());
+    REQUIRE_FALSE(wrong.is_ok());
+    CHECK(wrong.status().code() == ErrorCode::wrong_key);
+    CHECK(wrong.status().message().find("passphrase") != std::string::npos);
+    CHECK(file_bytes(db) == before);
+    auto right = client::Device::open(home, "aoi passphrase", test_options());
+    REQUIRE(right.is_ok());
+    CHECK(holds(*right, id));
+    CHECK(right->status()->signed_in);
+    CHECK(right->status()->pending == 1);
+}
+
+TEST_CASE("the session token is kept inside the encrypted replica, never in plain text on disk") {
+    FieldOrganisation org;
+    std::string home;
+    {
+        auto aoi = org.device("aoi");
+        home = aoi->home();
+        synced(*aoi);
+    }
+    REQUIRE(std::filesystem::exists(home + "/replica.db"));
+    for (const auto& entry : std::filesystem::directory_iterator(home)) {
+        const std::string bytes = file_bytes(entry.path().string());
+        CHECK(bytes.find("aoi-password-1") == std::string::npos);
+        CHECK(bytes.find(org.server.url()) == std::string::npos);
+        CHECK(bytes.find(org.ids["aoi"]) == std::string::npos);
+        CHECK(bytes.find("\"token\"") == std::string::npos);
+    }
+    // Reopened, the replica syncs with the stored session: no password needed.
+    auto again = client::Device::open(home, "aoi passphrase", test_options());
+    REQUIRE(again.is_ok());
+    CHECK(again->sync().is_ok());
+}
+
+TEST_CASE("a change the server refuses is reported and kept in the outbox") {
+    FieldOrganisation org;
+    auto aoi = org.device("aoi");
+    const auto client = created(*aoi, "client", {{"pseudonym", "K-107"}, {"area", "kita"}});
+    synced(*aoi);
+    auto ben = org.device("ben");  // not in this client's caseload
+    const auto v = created(*ben, "home_visit", visit(client));
+    const auto report = synced(*ben);
+    REQUIRE(report.refused.size() == 1);
+    CHECK(report.refused[0].record == v);
+    CHECK(report.refused[0].code == ErrorCode::forbidden);
+    CHECK(ben->status()->refused == 1);
+    CHECK(synced(*ben).refused.empty());  // reported once, still kept
+    CHECK(ben->status()->refused == 1);
+}
+
+TEST_CASE("records cannot be made before signing in, and another worker cannot take over a replica") {
+    FieldOrganisation org;
+    const std::string home = org.new_home("aoi");
+    {
+        auto fresh = client::Device::open(home, "aoi passphrase", test_options());
+        REQUIRE(fresh.is_ok());
+        auto id = fresh->create("client", {{"pseudonym", "K-108"}, {"area", "kita"}});
+        REQUIRE_FALSE(id.is_ok());
+        CHECK(id.status().message().find("sign in") != std::string::npos);
+        CHECK_FALSE(fresh->sync().is_ok());
+        REQUIRE(fresh->sign_in(org.server.url(), "aoi", FieldOrganisation::password_of("aoi")).is_ok());
+        Status other = fresh->sign_in(org.server.url(), "ben", FieldOrganisation::password_of("ben"));
+        CHECK(other.code() == ErrorCode::forbidden);
+        Status bad = fresh->sign_in(org.server.url(), "aoi", "wrong-password-1");
+        CHECK(bad.code() == ErrorCode::forbidden);
+        CHECK(fresh->status()->username == "aoi");
+    }
+    auto reopened = client::Device::open(home, "aoi passphrase", test_options());
+    REQUIRE(reopened.is_ok());
+    CHECK(reopened->status()->username == "aoi");
+    CHECK(reopened->create("client", {{"pseudonym", "K-109"}, {"area", "kita"}}).is_ok());
+}
+
+TEST_CASE("invalid records are refused offline naming the field") {
+    FieldOrganisation org;
+    auto aoi = org.device("aoi");
+    const auto client = created(*aoi, "client", {{"pseudonym", "K-110"}, {"area", "kita"}});
+    json bad = visit(client);
+    bad["duration_min"] = 5000;
+    auto id = aoi->create("home_visit", bad);
+    REQUIRE_FALSE(id.is_ok());
+    CHECK(id.status().code() == ErrorCode::validation);
+    CHECK(id.status().message().find("duration_min") != std::string::npos);
+    CHECK(aoi->status()->pending == 1);
+    auto filtered = aoi->list("client", {{"pseudonym", "K-110"}});
+    REQUIRE(filtered.is_ok());
+    CHECK(filtered->size() == 1);
+    CHECK(aoi->list("client", {{"pseudonym", "nobody"}})->empty());
+}

@@ -1,0 +1,165 @@
+// Cuts: the server killed with SIGKILL in the middle of a device's push and of its pull, network
+// failures retried with backoff and jitter. Nothing may be lost or applied twice.
+#include <signal.h>
+
+#include <set>
+
+#include "field_org.h"
+
+using namespace tsunagu;
+using namespace tsunagu::testing;
+using nlohmann::json;
+
+namespace {
+
+// Forwards to the real transport; on the n-th request to `path` it kills the server, either before
+// the request leaves (it never arrives) or after the server answered (the answer is lost).
+class KillingTransport final : public client::HttpTransport {
+public:
+    enum class When { before_request, after_answer };
+    KillingTransport(const std::string& url, ServerProcess& server, std::string path, int n, When when)
+        : inner_(client::make_http_transport(url)), server_(server), path_(std::move(path)), n_(n), when_(when) {}
+
+    Result<client::HttpAnswer> send(const std::string& method, const std::string& path, const std::string& body,
+                                    const std::map<std::string, std::string>& headers) override {
+        const bool kill_now = path == path_ && ++count_ == n_;
+        if (kill_now && when_ == When::before_request) server_.stop(SIGKILL);
+        auto answer = inner_->send(method, path, body, headers);
+        if (kill_now && when_ == When::after_answer) {
+            REQUIRE(answer.is_ok());
+            REQUIRE(answer->status == 200);
+            server_.stop(SIGKILL);
+            return Status(ErrorCode::unavailable, "connection reset (the server was killed)");
+        }
+        return answer;
+    }
+
+private:
+    std::unique_ptr<client::HttpTransport> inner_;
+    ServerProcess& server_;
+    std::string path_;
+    int n_;
+    int count_ = 0;
+    When when_;
+};
+
+client::DeviceOptions killing(FieldOrganisation& org, const std::string& path, int n, KillingTransport::When when) {
+    auto options = test_options();
+    options.transport = [&org, path, n, when](const std::string& url) {
+        return std::make_unique<KillingTransport>(url, org.server, path, n, when);
+    };
+    return options;
+}
+
+std::set<std::string> ids_of(client::Device& device, const std::string& collection) {
+    auto records = device.list(collection);
+    REQUIRE(records.is_ok());
+    std::set<std::string> ids;
+    for (const auto& r : *records) ids.insert(r.id);
+    CHECK(ids.size() == records->size());
+    return ids;
+}
+
+}  // namespace
+
+TEST_CASE("a server killed in the middle of a push loses and duplicates nothing once restarted") {
+    FieldOrganisation org;
+    const auto when = GENERATE(KillingTransport::When::before_request, KillingTransport::When::after_answer);
+    auto options = killing(org, "/v1/sync/push", 3, when);
+    options.push_batch = 50;
+    auto aoi = org.device("aoi", options);
+    const auto client = created(*aoi, "client", {{"pseudonym", "K-201"}, {"area", "kita"}});
+    std::set<std::string> visits;
+    for (int i = 0; i < 250; ++i) visits.insert(created(*aoi, "home_visit", visit(client, i)));
+
+    auto cut = aoi->sync();
+    REQUIRE_FALSE(cut.is_ok());
+    CHECK(cut.status().code() == ErrorCode::unavailable);
+    CHECK(aoi->status()->pending == 251 - 100);  // two batches answered before the cut
+
+    org.server.start({}, org.server.port());
+    const auto resumed = synced(*aoi);
+    CHECK(resumed.pushed == 151);
+    CHECK(aoi->status()->pending == 0);
+    CHECK(ids_of(*aoi, "home_visit") == visits);
+
+    auto sato = org.device("sato");
+    synced(*sato);
+    CHECK(ids_of(*sato, "home_visit") == visits);
+    CHECK(ids_of(*sato, "client").size() == 1);
+    CHECK(sato->conflicts()->empty());
+    ApiClient supervisor(org.server.url());
+    REQUIRE(supervisor.sign_in("sato", FieldOrganisation::password_of("sato")).status == 200);
+    CHECK(supervisor.get("/v1/conflicts").body["conflicts"].empty());
+}
+
+TEST_CASE("a server killed in the middle of a pull loses and duplicates nothing once restarted") {
+    FieldOrganisation org;
+    auto aoi = org.device("aoi");
+    const auto client = created(*aoi, "client", {{"pseudonym", "K-202"}, {"area", "kita"}});
+    std::set<std::string> visits;
+    for (int i = 0; i < 400; ++i) visits.insert(created(*aoi, "home_visit", visit(client, i)));
+    synced(*aoi);
+
+    const auto when = GENERATE(KillingTransport::When::before_request, KillingTransport::When::after_answer);
+    auto options = killing(org, "/v1/sync/pull", 3, when);
+    options.pull_page = 100;
+    auto sato = org.device("sato", options);
+    auto cut = sato->sync();
+    REQUIRE_FALSE(cut.is_ok());
+    CHECK(cut.status().code() == ErrorCode::unavailable);
+    const auto partial = ids_of(*sato, "home_visit").size();
+    CHECK(partial > 0);
+    CHECK(partial < 400);
+
+    org.server.start({}, org.server.port());
+    const auto resumed = synced(*sato);
+    CHECK(resumed.pulled + partial + 1 >= 401);
+    CHECK(ids_of(*sato, "home_visit") == visits);
+    CHECK(ids_of(*sato, "client").size() == 1);
+    CHECK(synced(*sato).pulled == 0);
+}
+
+TEST_CASE("a sync rides out a server restart by retrying with backoff") {
+    FieldOrganisation org;
+    auto options = test_options();
+    std::vector<std::chrono::milliseconds> waits;
+    options.retry.max_attempts = 6;
+    options.retry.sleep = [&](std::chrono::milliseconds d) {
+        waits.push_back(d);
+        if (waits.size() == 2) org.server.start({}, org.server.port());
+    };
+    auto aoi = org.device("aoi", options);
+    const auto client = created(*aoi, "client", {{"pseudonym", "K-203"}, {"area", "kita"}});
+    org.server.stop(SIGKILL);
+    const auto report = synced(*aoi);
+    CHECK(report.retries == 2);
+    CHECK(report.pushed == 1);
+    CHECK(waits.size() == 2);
+    CHECK(holds(*aoi, client));
+}
+
+TEST_CASE("retries back off exponentially with jitter and give up after the policy's attempts") {
+    FieldOrganisation org;
+    auto options = test_options();
+    std::vector<std::int64_t> waits;
+    double next_random = 0.0;
+    options.retry.max_attempts = 5;
+    options.retry.initial_delay = std::chrono::milliseconds(100);
+    options.retry.max_delay = std::chrono::milliseconds(300);
+    options.retry.random = [&] { return next_random; };
+    options.retry.sleep = [&](std::chrono::milliseconds d) {
+        waits.push_back(d.count());
+        next_random = 1.0;
+    };
+    auto aoi = org.device("aoi", options);
+    created(*aoi, "client", {{"pseudonym", "K-204"}, {"area", "kita"}});
+    org.server.stop(SIGKILL);
+    auto failed = aoi->sync();
+    REQUIRE_FALSE(failed.is_ok());
+    CHECK(failed.status().code() == ErrorCode::unavailable);
+    CHECK(failed.status().message().find("sync again") != std::string::npos);
+    // First wait with jitter 0 (half of 100 ms), then 200 and 300 (capped) with jitter 1.
+    CHECK(waits == std::vector<std::int64_t>{50, 200, 300, 300});
+    CHECK(aoi->status()->pending == 1);
+}

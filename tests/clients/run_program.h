@@ -1,0 +1,60 @@
+// Runs a program with arguments and extra environment, capturing its exit code, stdout and stderr.
+#pragma once
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "support/temp_dir.h"
+
+namespace tsunagu::testing {
+
+struct ProgramRun {
+    int exit_code = -1;
+    std::string out;
+    std::string err;
+};
+
+inline std::string slurp(const std::string& path) {
+    std::ifstream in(path);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+// No terminal: stdin is /dev/null and the child has no controlling terminal (setsid), so prompts
+// cannot block the test.
+inline ProgramRun run_program(const std::string& binary, const std::vector<std::string>& args,
+                              const std::map<std::string, std::string>& env = {}) {
+    TempDir io("tsunagu-run");
+    const std::string out_path = io.file("out"), err_path = io.file("err");
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        ::setsid();
+        std::freopen("/dev/null", "r", stdin);
+        std::freopen(out_path.c_str(), "w", stdout);
+        std::freopen(err_path.c_str(), "w", stderr);
+        for (const auto& [name, value] : env) ::setenv(name.c_str(), value.c_str(), 1);
+        std::vector<std::string> all = {binary};
+        all.insert(all.end(), args.begin(), args.end());
+        std::vector<char*> argv;
+        for (auto& a : all) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        ::execv(binary.c_str(), argv.data());
+        ::_exit(127);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ProgramRun run;
+    run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    run.out = slurp(out_path);
+    run.err = slurp(err_path);
+    return run;
+}
+
+}  // namespace tsunagu::testing
