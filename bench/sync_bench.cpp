@@ -5,13 +5,16 @@
 //  - pull: every resulting record pulled into a fresh device replica on the encrypted store, in
 //    pages of 1,000 (each applied with its cursor in one transaction); and the same pull carried
 //    through the JSON wire form, as the server will;
-//  - baselines: the same rows (one per change set: its id, record id, collection and JSON values;
-//    one per pulled record) inserted with plain SQLite in the same batches, with the store's
-//    settings (page_size 4096, WAL, synchronous=FULL), and through the encrypted store.
+//  - baselines, with plain SQLite (the store's settings: page_size 4096, WAL, synchronous=FULL) and
+//    through the encrypted store, in the same batches: the same rows inserted (one per change set:
+//    its id, record id, collection and JSON values; one per pulled record); and, for apply, what a
+//    plain app storing the records would write (a record's row inserted when new, its values
+//    replaced when edited).
 //
-// Usage: sync_bench [--json] [--changes N] [--dir FOLDER]
+// Usage: sync_bench [--json] [--changes N] [--dir FOLDER] [--cache-mb N]
 // Prints readable lines; with --json, one JSON object on the last line, each cost ratio (elapsed
 // time over the baseline's; 1.0 = no overhead) under a key ending in "_ratio".
+#include <malloc.h>
 #include <sqlite3.h>
 #include <sys/resource.h>
 
@@ -35,11 +38,9 @@ using namespace tsunagu::sync;
 namespace {
 
 constexpr std::size_t kBatch = 500;
-// Every connection, baselines included, gets a 64 MiB page cache, so that no batch spills dirty
-// pages into the WAL mid-transaction: on the encrypted store, a transaction that rewrites a page it
-// had already spilled currently leaves a WAL frame that fails authentication ("corrupt page N in
-// ...-wal"; reported with a reproduction). Same setting on both sides, so the ratios stay fair.
-constexpr const char* kCacheSize = "PRAGMA cache_size=-65536";
+// Every connection, baselines included, gets the same page cache: SQLite's default (about 2 MB)
+// unless --cache-mb says otherwise.
+std::string g_cache_pragma;
 constexpr std::size_t kPage = 1000;
 constexpr int kDevices = 10;
 
@@ -66,6 +67,26 @@ long peak_rss_mb() {
     return usage.ru_maxrss / 1024;
 }
 
+// Linux: resets the peak resident size that vm_hwm_mb() reports (so a phase can be measured alone).
+void reset_peak_rss() {
+    if (FILE* f = std::fopen("/proc/self/clear_refs", "w")) {
+        std::fputs("5", f);
+        std::fclose(f);
+    }
+}
+
+long vm_hwm_mb() {
+    long kb = 0;
+    if (FILE* f = std::fopen("/proc/self/status", "r")) {
+        char line[256];
+        while (std::fgets(line, sizeof line, f)) {
+            if (std::sscanf(line, "VmHWM: %ld kB", &kb) == 1) break;
+        }
+        std::fclose(f);
+    }
+    return kb / 1024;
+}
+
 // ---- the workload ------------------------------------------------------------------------------
 
 Schema bench_schema() {
@@ -76,13 +97,20 @@ Schema bench_schema() {
         {.name = "client", .type = FieldType::reference, .target = "client"},
         {.name = "visitor", .type = FieldType::string},
         {.name = "duration_min", .type = FieldType::integer, .min = 1, .max = 1440},
-        {.name = "purpose", .type = FieldType::enumeration, .choices = {"post_discharge", "crisis_follow_up", "check_in"}},
+        {.name = "purpose",
+         .type = FieldType::enumeration,
+         .choices = {"post_discharge", "crisis_follow_up", "check_in"}},
         {.name = "observations", .type = FieldType::text, .max = 4000},
-        {.name = "risk_flags", .type = FieldType::list, .max = 5, .choices = {"self_harm", "housing", "medication", "isolation"},
+        {.name = "risk_flags",
+         .type = FieldType::list,
+         .max = 5,
+         .choices = {"self_harm", "housing", "medication", "isolation"},
          .item = FieldType::enumeration},
         {.name = "next_visit", .type = FieldType::date},
         {.name = "location", .type = FieldType::string},
-        {.name = "follow_up", .type = FieldType::enumeration, .choices = {"none", "phone", "visit", "referral"}},
+        {.name = "follow_up",
+         .type = FieldType::enumeration,
+         .choices = {"none", "phone", "visit", "referral"}},
     };
     schema.collections = {visit};
     return schema;
@@ -92,10 +120,13 @@ struct Workload {
     std::vector<std::string> devices;
     std::vector<PushBatch> batches;  // as the devices push them
     std::size_t records = 0;
+    // For each change set, in order, the record's whole current values after it (the row a plain
+    // app storing records would insert or update).
+    std::vector<std::string> record_after;
 };
 
 class Generator {
-public:
+  public:
     explicit Generator(std::uint64_t seed) : rng_(seed) {
         for (int c = 0; c < 2000; ++c) clients_.push_back(id());  // a city's caseload
     }
@@ -109,9 +140,9 @@ public:
     int below(int n) { return static_cast<int>(rng_() % static_cast<std::uint64_t>(n)); }
 
     std::string words(std::size_t length) {
-        static const char* kWords[] = {"client", "calm", "visit", "reported", "sleep", "better", "meds",
-                                       "taken", "family", "present", "follow", "up", "anxious", "walk",
-                                       "talked", "about", "work", "plan"};
+        static const char* kWords[] = {"client",  "calm",  "visit",  "reported", "sleep",  "better",
+                                       "meds",    "taken", "family", "present",  "follow", "up",
+                                       "anxious", "walk",  "talked", "about",    "work",   "plan"};
         std::string out;
         while (out.size() < length) {
             out += kWords[below(18)];
@@ -127,17 +158,20 @@ public:
             std::snprintf(date, sizeof date, "2020-%02d-%02d", 1 + below(12), 1 + below(28));
             return date;
         }
-        if (field == "client") return clients_[static_cast<std::size_t>(below(static_cast<int>(clients_.size())))];
+        if (field == "client")
+            return clients_[static_cast<std::size_t>(below(static_cast<int>(clients_.size())))];
         if (field == "visitor") return "worker-" + id().substr(0, 8);
         if (field == "duration_min") return 5 + below(120);
-        if (field == "purpose") return std::vector<std::string>{"post_discharge", "crisis_follow_up", "check_in"}[below(3)];
+        if (field == "purpose")
+            return std::vector<std::string>{"post_discharge", "crisis_follow_up",
+                                            "check_in"}[below(3)];
         if (field == "observations") return words(200 + below(150));
         if (field == "risk_flags") return below(2) ? Json::array({"housing"}) : Json::array();
         if (field == "location") return "area " + std::to_string(below(6));
         return std::vector<std::string>{"none", "phone", "visit", "referral"}[below(4)];
     }
 
-private:
+  private:
     std::mt19937_64 rng_;
     std::vector<std::string> clients_;
 };
@@ -151,12 +185,14 @@ Workload make_workload(std::size_t changes, const Schema& schema) {
     struct Known {
         std::string id;
         std::array<std::string, 10> version;  // per field: the change set that wrote it
+        Json values;
     };
     std::vector<Known> known;
     known.reserve(changes);
-    const std::int64_t start_ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count() -
-        static_cast<std::int64_t>(changes) - 3'600'000;
+    const std::int64_t start_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      std::chrono::system_clock::now().time_since_epoch())
+                                      .count() -
+                                  static_cast<std::int64_t>(changes) - 3'600'000;
     for (std::size_t i = 0; i < changes; ++i) {
         if (i % kBatch == 0) {
             const std::string& device = w.devices[(i / kBatch) % kDevices];
@@ -171,13 +207,15 @@ Workload make_workload(std::size_t changes, const Schema& schema) {
         c.user = batch.user;
         c.schema_version = 1;
         if (known.empty() || g.below(10) < 6) {
-            Known k{g.id(), {}};
+            Known k{g.id(), {}, {}};
             c.record = k.id;
             c.create = true;
             for (std::size_t f = 0; f < fields.size(); ++f) {
                 c.set[fields[f].name] = g.value_of(fields[f].name);
                 k.version[f] = c.id;
             }
+            k.values = c.set;
+            w.record_after.push_back(k.values.dump());
             known.push_back(std::move(k));
         } else {
             Known& k = known[static_cast<std::size_t>(g.below(static_cast<int>(known.size())))];
@@ -189,7 +227,9 @@ Workload make_workload(std::size_t changes, const Schema& schema) {
                 c.set[fields[f].name] = g.value_of(fields[f].name);
                 c.base[fields[f].name] = {k.version[f]};
                 k.version[f] = c.id;
+                k.values[fields[f].name] = c.set[fields[f].name];
             }
+            w.record_after.push_back(k.values.dump());
         }
         batch.changes.push_back(std::move(c));
     }
@@ -207,30 +247,44 @@ struct Row {
 
 std::array<std::uint8_t, 16> bytes_of(const std::string& hex) {
     std::array<std::uint8_t, 16> out{};
-    for (std::size_t i = 0; i < 16; ++i) out[i] = static_cast<std::uint8_t>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
+    for (std::size_t i = 0; i < 16; ++i)
+        out[i] = static_cast<std::uint8_t>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
     return out;
 }
 
 constexpr const char* kBaselineTable =
-    "CREATE TABLE rows(id BLOB PRIMARY KEY, record BLOB NOT NULL, collection TEXT NOT NULL, fields TEXT NOT NULL)";
-constexpr const char* kBaselineInsert = "INSERT INTO rows(id, record, collection, fields) VALUES (?1, ?2, ?3, ?4)";
+    "CREATE TABLE rows(id BLOB PRIMARY KEY, record BLOB NOT NULL, collection TEXT NOT NULL, fields "
+    "TEXT NOT NULL)";
+constexpr const char* kBaselineInsert =
+    "INSERT INTO rows(id, record, collection, fields) VALUES (?1, ?2, ?3, ?4)";
+// A plain app storing records: the record's row is inserted, or replaced by its new values.
+constexpr const char* kBaselineUpsert =
+    "INSERT INTO rows(id, record, collection, fields) VALUES (?2, ?2, ?3, ?4)"
+    " ON CONFLICT(id) DO UPDATE SET fields = excluded.fields";
 
-// Inserts rows in transactions of `batch` on a raw connection; returns seconds.
-double insert_rows(sqlite3* db, const std::vector<Row>& rows, std::size_t batch) {
+// Inserts (or upserts by record id) rows in transactions of `batch` on a raw connection; returns
+// seconds.
+double insert_rows(sqlite3* db, const std::vector<Row>& rows, std::size_t batch,
+                   bool upsert = false) {
     auto exec = [&](const char* sql) {
-        if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK) fail(std::string(sql) + ": " + sqlite3_errmsg(db));
+        if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK)
+            fail(std::string(sql) + ": " + sqlite3_errmsg(db));
     };
     exec(kBaselineTable);
     sqlite3_stmt* insert = nullptr;
-    if (sqlite3_prepare_v2(db, kBaselineInsert, -1, &insert, nullptr) != SQLITE_OK) fail(sqlite3_errmsg(db));
+    if (sqlite3_prepare_v2(db, upsert ? kBaselineUpsert : kBaselineInsert, -1, &insert, nullptr) !=
+        SQLITE_OK) {
+        fail(sqlite3_errmsg(db));
+    }
     const auto start = Clock::now();
     for (std::size_t i = 0; i < rows.size(); ++i) {
         if (i % batch == 0) exec("BEGIN IMMEDIATE");
         const Row& r = rows[i];
-        sqlite3_bind_blob(insert, 1, r.id.data(), 16, SQLITE_STATIC);
+        if (!upsert) sqlite3_bind_blob(insert, 1, r.id.data(), 16, SQLITE_STATIC);
         sqlite3_bind_blob(insert, 2, r.record.data(), 16, SQLITE_STATIC);
         sqlite3_bind_text(insert, 3, "home_visit", -1, SQLITE_STATIC);
-        sqlite3_bind_text(insert, 4, r.fields.data(), static_cast<int>(r.fields.size()), SQLITE_STATIC);
+        sqlite3_bind_text(insert, 4, r.fields.data(), static_cast<int>(r.fields.size()),
+                          SQLITE_STATIC);
         if (sqlite3_step(insert) != SQLITE_DONE) fail(sqlite3_errmsg(db));
         sqlite3_reset(insert);
         if (i % batch == batch - 1 || i + 1 == rows.size()) exec("COMMIT");
@@ -240,13 +294,19 @@ double insert_rows(sqlite3* db, const std::vector<Row>& rows, std::size_t batch)
     return elapsed;
 }
 
-double plain_sqlite(const fs::path& path, const std::vector<Row>& rows, std::size_t batch) {
+double plain_sqlite(const fs::path& path, const std::vector<Row>& rows, std::size_t batch,
+                    bool upsert = false) {
     sqlite3* db = nullptr;
-    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK) fail("open");
-    sqlite3_exec(db, "PRAGMA page_size=4096; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                     " PRAGMA temp_store=MEMORY; PRAGMA mmap_size=0;", nullptr, nullptr, nullptr);
-    sqlite3_exec(db, kCacheSize, nullptr, nullptr, nullptr);
-    const double elapsed = insert_rows(db, rows, batch);
+    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
+        SQLITE_OK)
+        fail("open");
+    sqlite3_exec(db,
+                 "PRAGMA page_size=4096; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                 " PRAGMA temp_store=MEMORY; PRAGMA mmap_size=0;",
+                 nullptr, nullptr, nullptr);
+    if (!g_cache_pragma.empty())
+        sqlite3_exec(db, g_cache_pragma.c_str(), nullptr, nullptr, nullptr);
+    const double elapsed = insert_rows(db, rows, batch, upsert);
     sqlite3_close_v2(db);
     return elapsed;
 }
@@ -258,33 +318,38 @@ KeySource bench_key() {
 
 Store open_encrypted(const fs::path& path) {
     Store store = must(Store::open(path.string(), bench_key()), "opening an encrypted store");
-    must(store.exec(kCacheSize), "setting the cache size");
+    if (!g_cache_pragma.empty()) must(store.exec(g_cache_pragma), "setting the cache size");
     return store;
 }
 
-double encrypted_store(const fs::path& path, const std::vector<Row>& rows, std::size_t batch) {
+double encrypted_store(const fs::path& path, const std::vector<Row>& rows, std::size_t batch,
+                       bool upsert = false) {
     Store store = open_encrypted(path);
-    return insert_rows(store.handle(), rows, batch);
+    return insert_rows(store.handle(), rows, batch, upsert);
 }
 
 // ---- the engine --------------------------------------------------------------------------------
 
 struct Figures {
-    double apply_s = 0, plain_apply_s = 0, encrypted_apply_s = 0;
+    double apply_s = 0, plain_apply_s = 0, encrypted_apply_s = 0, plain_upsert_s = 0,
+           encrypted_upsert_s = 0;
     double pull_s = 0, pull_json_s = 0, plain_pull_s = 0, encrypted_pull_s = 0;
     std::size_t changes = 0, records = 0;
-    long rss_mb = 0;
+    long rss_mb = 0;       // peak resident size of the whole run (the generated workload included)
+    long pull_rss_mb = 0;  // peak resident size while pulling (the workload freed)
 };
 
 // Pulls everything into a fresh device; with `wire`, every request and page goes through JSON text.
-double pull_into_fresh_device(Upstream& upstream, const fs::path& path, const Schema& schema, bool wire,
-                              std::size_t expected) {
+double pull_into_fresh_device(Upstream& upstream, const fs::path& path, const Schema& schema,
+                              bool wire, std::size_t expected) {
     Store store = open_encrypted(path);
-    Device device = must(Device::open(store, schema, DeviceOptions{.user = "supervisor"}), "opening the device");
+    Device device = must(Device::open(store, schema, DeviceOptions{.user = "supervisor"}),
+                         "opening the device");
     const auto start = Clock::now();
     while (true) {
         PullRequest request = must(device.prepare_pull(kPage), "prepare_pull");
-        if (wire) request = must(parse_pull_request(Json::parse(Json(request).dump())), "request JSON");
+        if (wire)
+            request = must(parse_pull_request(Json::parse(Json(request).dump())), "request JSON");
         PullPage page = must(upstream.pull(request), "pull");
         if (wire) page = must(parse_pull_page_text(pull_page_text(page)), "page JSON");
         must(device.apply_pull(page), "apply_pull");
@@ -293,7 +358,8 @@ double pull_into_fresh_device(Upstream& upstream, const fs::path& path, const Sc
     const double elapsed = seconds_since(start);
     Statement& count = store.cached("SELECT count(*) FROM sync_records");
     if (!must(count.step(), "count") || static_cast<std::size_t>(count.column_int(0)) != expected) {
-        fail("the device holds " + std::to_string(count.column_int(0)) + " records, expected " + std::to_string(expected));
+        fail("the device holds " + std::to_string(count.column_int(0)) + " records, expected " +
+             std::to_string(expected));
     }
     count.reset();
     return elapsed;
@@ -301,7 +367,7 @@ double pull_into_fresh_device(Upstream& upstream, const fs::path& path, const Sc
 
 Figures run(const fs::path& dir, std::size_t changes) {
     const Schema schema = bench_schema();
-    const Workload work = make_workload(changes, schema);
+    Workload work = make_workload(changes, schema);
     Figures f;
     f.changes = changes;
     f.records = work.records;
@@ -320,24 +386,36 @@ Figures run(const fs::path& dir, std::size_t changes) {
     }
     f.apply_s = seconds_since(start);
 
-    // Baselines for apply: one row per change set.
+    // Baselines for apply: one row per change set; and each record's row stored as a plain app
+    // would (inserted when new, its values replaced when edited).
     std::vector<Row> change_rows;
     change_rows.reserve(changes);
     for (const auto& batch : work.batches) {
-        for (const auto& c : batch.changes) change_rows.push_back({bytes_of(c.id), bytes_of(c.record), c.set.dump()});
+        for (const auto& c : batch.changes)
+            change_rows.push_back({bytes_of(c.id), bytes_of(c.record), c.set.dump()});
     }
     f.plain_apply_s = plain_sqlite(dir / "plain_apply.db", change_rows, kBatch);
     f.encrypted_apply_s = encrypted_store(dir / "encrypted_apply.db", change_rows, kBatch);
+    for (std::size_t i = 0; i < change_rows.size(); ++i)
+        change_rows[i].fields = work.record_after[i];
+    f.plain_upsert_s = plain_sqlite(dir / "plain_upsert.db", change_rows, kBatch, true);
+    f.encrypted_upsert_s = encrypted_store(dir / "encrypted_upsert.db", change_rows, kBatch, true);
     change_rows.clear();
     change_rows.shrink_to_fit();
+    f.rss_mb = peak_rss_mb();
+    const std::size_t records = work.records;
+    work = Workload{};
+    malloc_trim(0);
+    reset_peak_rss();
 
     // Pull into fresh devices, in process and through JSON.
-    f.pull_s = pull_into_fresh_device(upstream, dir / "device.db", schema, false, work.records);
-    f.pull_json_s = pull_into_fresh_device(upstream, dir / "device_json.db", schema, true, work.records);
+    f.pull_s = pull_into_fresh_device(upstream, dir / "device.db", schema, false, records);
+    f.pull_json_s = pull_into_fresh_device(upstream, dir / "device_json.db", schema, true, records);
+    f.pull_rss_mb = vm_hwm_mb();
 
     // Baselines for pull: one row per record, its current values.
     std::vector<Row> record_rows;
-    record_rows.reserve(work.records);
+    record_rows.reserve(records);
     Statement& all = upstream_store.cached("SELECT id, fields FROM sync_records ORDER BY seq");
     while (must(all.step(), "reading records")) {
         Row r{};
@@ -350,13 +428,12 @@ Figures run(const fs::path& dir, std::size_t changes) {
     all.reset();
     f.plain_pull_s = plain_sqlite(dir / "plain_pull.db", record_rows, kPage);
     f.encrypted_pull_s = encrypted_store(dir / "encrypted_pull.db", record_rows, kPage);
-    f.rss_mb = peak_rss_mb();
     return f;
 }
 
 void line(const char* what, std::size_t n, double s, double baseline, const char* against) {
-    std::printf("%-44s %8zu in %7.3f s %9.0f /s   %.2fx %s\n", what, n, s, static_cast<double>(n) / s,
-                s / baseline, against);
+    std::printf("%-44s %8zu in %7.3f s %9.0f /s   %.2fx %s\n", what, n, s,
+                static_cast<double>(n) / s, s / baseline, against);
 }
 
 }  // namespace
@@ -372,8 +449,11 @@ int main(int argc, char** argv) {
             changes = std::stoul(argv[++i]);
         } else if (std::strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
             dir_arg = argv[++i];
+        } else if (std::strcmp(argv[i], "--cache-mb") == 0 && i + 1 < argc) {
+            g_cache_pragma = "PRAGMA cache_size=-" + std::to_string(std::stoul(argv[++i]) * 1024);
         } else {
-            std::fprintf(stderr, "usage: sync_bench [--json] [--changes N] [--dir FOLDER]\n");
+            std::fprintf(
+                stderr, "usage: sync_bench [--json] [--changes N] [--dir FOLDER] [--cache-mb N]\n");
             return 2;
         }
     }
@@ -384,19 +464,32 @@ int main(int argc, char** argv) {
     const Figures f = run(dir, changes);
     fs::remove_all(dir, ignored);
 
-    std::printf("sync_bench: %zu change sets (%zu new records of 10 fields, ~500 bytes; the rest edits),\n"
-                "batches of %zu, pages of %zu; WAL, synchronous=FULL, page_size 4096\n",
-                f.changes, f.records, kBatch, kPage);
-    line("plain SQLite: insert one row per change", f.changes, f.plain_apply_s, f.plain_apply_s, "");
-    line("encrypted store: insert one row per change", f.changes, f.encrypted_apply_s, f.plain_apply_s, "plain SQLite");
-    line("upstream applies the change sets", f.changes, f.apply_s, f.plain_apply_s, "plain SQLite");
+    std::printf(
+        "sync_bench: %zu change sets (%zu new records of 10 fields, ~500 bytes; the rest edits),\n"
+        "batches of %zu, pages of %zu; WAL, synchronous=FULL, page_size 4096\n",
+        f.changes, f.records, kBatch, kPage);
+    line("plain SQLite: insert one row per change", f.changes, f.plain_apply_s, f.plain_apply_s,
+         "");
+    line("encrypted store: insert one row per change", f.changes, f.encrypted_apply_s,
+         f.plain_apply_s, "plain SQLite");
+    line("plain SQLite: insert or update each record", f.changes, f.plain_upsert_s, f.plain_apply_s,
+         "plain SQLite inserts");
+    line("encrypted store: insert or update each record", f.changes, f.encrypted_upsert_s,
+         f.plain_apply_s, "plain SQLite inserts");
+    line("upstream applies the change sets", f.changes, f.apply_s, f.plain_apply_s,
+         "plain SQLite inserts");
     line("", f.changes, f.apply_s, f.encrypted_apply_s, "encrypted inserts");
+    line("", f.changes, f.apply_s, f.plain_upsert_s, "plain SQLite record upserts");
+    line("", f.changes, f.apply_s, f.encrypted_upsert_s, "encrypted record upserts");
     line("plain SQLite: insert one row per record", f.records, f.plain_pull_s, f.plain_pull_s, "");
-    line("encrypted store: insert one row per record", f.records, f.encrypted_pull_s, f.plain_pull_s, "plain SQLite");
+    line("encrypted store: insert one row per record", f.records, f.encrypted_pull_s,
+         f.plain_pull_s, "plain SQLite");
     line("fresh device pulls every record", f.records, f.pull_s, f.plain_pull_s, "plain SQLite");
     line("", f.records, f.pull_s, f.encrypted_pull_s, "encrypted inserts");
-    line("  ... through the JSON wire form", f.records, f.pull_json_s, f.plain_pull_s, "plain SQLite");
-    std::printf("peak RSS %ld MB\n", f.rss_mb);
+    line("  ... through the JSON wire form", f.records, f.pull_json_s, f.plain_pull_s,
+         "plain SQLite");
+    std::printf("peak RSS %ld MB (the generated workload included); while pulling %ld MB\n",
+                f.rss_mb, f.pull_rss_mb);
     if (json) {
         const Json out = {
             {"changes", f.changes},
@@ -405,8 +498,12 @@ int main(int argc, char** argv) {
             {"apply_changes_per_s", static_cast<double>(f.changes) / f.apply_s},
             {"plain_apply_s", f.plain_apply_s},
             {"encrypted_apply_s", f.encrypted_apply_s},
+            {"plain_upsert_s", f.plain_upsert_s},
+            {"encrypted_upsert_s", f.encrypted_upsert_s},
             {"apply_ratio", f.apply_s / f.plain_apply_s},
             {"apply_vs_encrypted_ratio", f.apply_s / f.encrypted_apply_s},
+            {"apply_vs_upsert_ratio", f.apply_s / f.plain_upsert_s},
+            {"apply_vs_encrypted_upsert_ratio", f.apply_s / f.encrypted_upsert_s},
             {"pull_s", f.pull_s},
             {"pull_records_per_s", static_cast<double>(f.records) / f.pull_s},
             {"pull_json_s", f.pull_json_s},
@@ -417,6 +514,7 @@ int main(int argc, char** argv) {
             {"pull_json_ratio", f.pull_json_s / f.plain_pull_s},
             {"encryption_ratio", f.encrypted_apply_s / f.plain_apply_s},
             {"rss_mb", f.rss_mb},
+            {"pull_rss_mb", f.pull_rss_mb},
         };
         std::printf("%s\n", out.dump().c_str());
     }

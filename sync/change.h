@@ -88,10 +88,10 @@ struct Conflict {
 struct Record {
     std::string id;
     std::string collection;
-    std::string scope_key;  // which scope the record belongs to (see Upstream::set_scope)
-    std::string owner;      // the user who created it
-    bool deleted = false;   // a tombstone: kept until compaction
-    Json fields = Json::object();             // field -> current value
+    std::string scope_key;         // which scope the record belongs to (see Upstream::set_scope)
+    std::string owner;             // the user who created it
+    bool deleted = false;          // a tombstone: kept until compaction
+    Json fields = Json::object();  // field -> current value
     std::map<std::string, Version> versions;  // field -> who wrote the current value
     std::vector<Conflict> conflicts;
 };

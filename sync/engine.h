@@ -9,8 +9,11 @@
 // plain struct of protocol.h. Neither talks to a network: the caller carries the structs.
 //
 // Storage: the engine keeps its tables (named sync_*) in the given Store, which the caller owns and
-// must keep open for the engine's lifetime. One engine per Store, used from one thread; every
-// public call is its own transaction, so the Store must not be inside one when it is called.
+// must keep open for the engine's lifetime. One engine per Store, used from one thread. Every
+// public call is atomic: its own transaction, or, when the caller has one open, a savepoint of it
+// (see with_transaction in crypto/store.h), so a server can commit a push with its audit entry.
+// A record is one row, however many fields it has; an upstream also appends one change-log row per
+// accepted change set (its history line, and what pulls walk in sequence order).
 #pragma once
 
 #include <cstdint>
@@ -53,7 +56,7 @@ struct CompactionReport {
 };
 
 class Upstream {
-public:
+  public:
     // Opens (creating its tables on first use) the upstream replica kept in `store`. Fails when the
     // store holds a device replica, or the schema does not pass Schema::check().
     static Result<Upstream> open(Store& store, Schema schema, UpstreamOptions options = {});
@@ -73,9 +76,10 @@ public:
     // A refused change set holds back the later ones of the batch for the same record.
     Result<PushResult> push(const PushBatch& batch);
 
-    // The next page of in-scope records changed after request.after, the records and scope keys
-    // that left the user's scope since, and answers for the device's unanswered pushes. Also
-    // records the device's progress, which compaction waits for.
+    // The next page of in-scope records changed after request.after (each record once, with its
+    // whole merged state), the records and scope keys that left the user's scope since, and
+    // answers for the device's unanswered pushes. Read in one read transaction. The last page of a
+    // pull also records the device's progress, which compaction waits for.
     Result<PullPage> pull(const PullRequest& request);
 
     // Sets the scope keys whose records `user` may see and write (e.g. "client:<id>" for each
@@ -98,7 +102,8 @@ public:
     // Edits by people working on the server (a supervisor resolving a conflict). Validated, checked
     // against `user`'s scope, and sequenced like pushed changes. An update that changes nothing
     // makes no change set.
-    Result<std::string> create(std::string_view user, std::string_view collection, const Json& fields);
+    Result<std::string> create(std::string_view user, std::string_view collection,
+                               const Json& fields);
     Status update(std::string_view user, std::string_view record, const Json& fields);
     Status remove(std::string_view user, std::string_view record);
     Status resolve(std::string_view user, std::string_view record, std::string_view field,
@@ -113,7 +118,7 @@ public:
 
     struct Impl;
 
-private:
+  private:
     explicit Upstream(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };
@@ -149,7 +154,7 @@ struct PendingChange {
 struct PushReport {
     std::size_t acknowledged = 0;  // accepted or duplicate: removed from the outbox
     std::size_t refused = 0;
-    std::size_t restamped = 0;     // local versions given the upstream's stamp
+    std::size_t restamped = 0;  // local versions given the upstream's stamp
 };
 
 struct PullReport {
@@ -163,7 +168,7 @@ struct PullReport {
 };
 
 class Device {
-public:
+  public:
     // Opens (creating its tables on first use) the device replica kept in `store`. Fails when the
     // store holds an upstream, belongs to another user, or the schema is unsound.
     static Result<Device> open(Store& store, Schema schema, DeviceOptions options);
@@ -215,7 +220,7 @@ public:
 
     struct Impl;
 
-private:
+  private:
     explicit Device(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };

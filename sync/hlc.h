@@ -43,7 +43,7 @@ WallClock system_wall_clock();
 // A replica's clock. Every tick() is strictly greater than every earlier tick and every reading
 // passed to observe(), whatever the wall clock does. Not thread-safe: one owner.
 class HybridClock {
-public:
+  public:
     explicit HybridClock(WallClock wall, Hlc last = {});
 
     // A fresh reading for a local event.
@@ -67,7 +67,7 @@ public:
     // from a skewed wall clock and are being re-stamped (see Device). Later ticks follow `to`.
     void rewind_to(Hlc to) noexcept { last_ = to; }
 
-private:
+  private:
     WallClock wall_;
     std::int64_t offset_ms_ = 0;
     Hlc last_;

@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -33,9 +34,35 @@ struct StateVersion {
     std::vector<std::string> seen;  // only for a change set that deletes
 };
 
+// A field value as a state holds it: a JSON value, or the JSON text it was stored as, parsed on
+// first use (most values of a record pass through a merge untouched and are written back as is).
+// Two values compare equal when their JSON values are equal; two stored texts compare as text
+// (they are written in one canonical form).
+class FieldValue {
+  public:
+    FieldValue() = default;
+    FieldValue(Json value)
+        : json_(std::move(value)), parsed_(true) {}  // NOLINT: implicit by design
+    static FieldValue from_text(std::string text);
+
+    // The value (null for a text that is not JSON: a damaged store, which the encryption's
+    // authentication would have refused already).
+    const Json& json() const;
+    bool is_text() const noexcept { return !parsed_; }
+    const std::string& text() const noexcept { return text_; }
+
+    friend bool operator==(const FieldValue& a, const FieldValue& b);
+    friend bool operator==(const FieldValue& a, const Json& b) { return a.json() == b; }
+
+  private:
+    mutable Json json_;
+    mutable bool parsed_ = true;
+    std::string text_;
+};
+
 struct Head {
     std::size_t version = 0;  // index into RecordState::versions
-    Json value;
+    FieldValue value;
 };
 
 // Everything a replica keeps about one record.

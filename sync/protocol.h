@@ -57,7 +57,7 @@ struct SentChange {
 struct PullRequest {
     std::string replica;
     std::string user;
-    std::int64_t after = 0;  // the device's cursor: the last sequence number it applied
+    std::int64_t after = 0;    // the device's cursor: the last sequence number it applied
     std::size_t limit = 1000;  // records per page
     std::vector<SentChange> sent;
     // The cursor the device had when it made its oldest unsent change (or its cursor when the
@@ -75,8 +75,8 @@ struct RecordSnapshot {
     std::int64_t seq = 0;
     bool deleted = false;
     std::size_t conflicts = 0;  // open conflicts (see conflicts_of in merge.h)
-    std::string fields;  // JSON object text
-    std::string meta;    // JSON object text
+    std::string fields;         // JSON object text
+    std::string meta;           // JSON object text
 };
 
 // One page of a pull. Applying it and moving the cursor to `next` is one transaction on the
@@ -86,10 +86,10 @@ struct PullPage {
     std::int64_t next = 0;
     bool more = false;  // another page follows now
     Hlc upstream_time;
-    std::vector<RecordSnapshot> records;         // in-scope records changed after `after`
-    std::vector<std::string> evicted_records;    // records that left the user's scope
-    std::vector<std::string> evicted_scopes;     // scope keys the user no longer has
-    std::vector<PushOutcome> acks;               // answers for PullRequest::sent
+    std::vector<RecordSnapshot> records;       // in-scope records changed after `after`
+    std::vector<std::string> evicted_records;  // records that left the user's scope
+    std::vector<std::string> evicted_scopes;   // scope keys the user no longer has
+    std::vector<PushOutcome> acks;             // answers for PullRequest::sent
 };
 
 void to_json(Json& out, const PushBatch& batch);

@@ -16,13 +16,13 @@
 namespace tsunagu::sync {
 
 enum class FieldType {
-    string,     // one line of text, up to `max` characters (default 200)
-    integer,    // a JSON integer in [min, max]
-    date,       // "YYYY-MM-DD", a real calendar date
+    string,       // one line of text, up to `max` characters (default 200)
+    integer,      // a JSON integer in [min, max]
+    date,         // "YYYY-MM-DD", a real calendar date
     enumeration,  // one of `choices`
-    text,       // free text, up to `max` characters (default 10,000)
-    reference,  // the id of a record (of collection `target` when set)
-    list,       // a JSON array of up to `max` items, each validated as `item`
+    text,         // free text, up to `max` characters (default 10,000)
+    reference,    // the id of a record (of collection `target` when set)
+    list,         // a JSON array of up to `max` items, each validated as `item`
 };
 const char* field_type_name(FieldType type) noexcept;
 

@@ -8,7 +8,8 @@ Status refuse(ErrorCode code, const Edit& edit, const std::string& what) {
     return Status(code, "record " + edit.record + ": " + what);
 }
 
-ChangeSet blank(const EditContext& context, const std::string& collection, const std::string& record) {
+ChangeSet blank(const EditContext& context, const std::string& collection,
+                const std::string& record) {
     ChangeSet change;
     change.id = context.ids();
     change.collection = collection;
@@ -29,7 +30,8 @@ bool has_deletion_conflict(const RecordState& state) {
 
 Status check_fields_object(const Edit& edit) {
     if (!edit.fields.is_object()) {
-        return refuse(ErrorCode::invalid_argument, edit, "fields must be a JSON object of field values");
+        return refuse(ErrorCode::invalid_argument, edit,
+                      "fields must be a JSON object of field values");
     }
     for (const auto& item : edit.fields.items()) {
         if (!item.key().empty() && item.key()[0] == '_') {
@@ -56,7 +58,8 @@ Result<std::optional<ChangeSet>> build_change(const EditContext& context, const 
     }
 
     if (!is_id(edit.record)) {
-        return refuse(ErrorCode::invalid_argument, edit, "is not a record id (32 lower-case hex characters)");
+        return refuse(ErrorCode::invalid_argument, edit,
+                      "is not a record id (32 lower-case hex characters)");
     }
     if (!target.state) return refuse(ErrorCode::not_found, edit, "no such record on this replica");
     const RecordState& state = *target.state;
@@ -71,7 +74,8 @@ Result<std::optional<ChangeSet>> build_change(const EditContext& context, const 
             }
             for (const auto& item : edit.fields.items()) {
                 const Head* current = state.winner(item.key());
-                const bool unchanged = current ? current->value == item.value() : item.value().is_null();
+                const bool unchanged =
+                    current ? current->value.json() == item.value() : item.value().is_null();
                 if (unchanged) continue;
                 change.set[item.key()] = item.value();
                 auto base = current_base(state, item.key());
@@ -94,7 +98,8 @@ Result<std::optional<ChangeSet>> build_change(const EditContext& context, const 
             bool open = false;
             for (const Conflict& c : conflicts_of(state, {}, {})) open |= c.field == edit.field;
             if (!open) {
-                return refuse(ErrorCode::conflict, edit, "field \"" + edit.field + "\" has no conflict to resolve");
+                return refuse(ErrorCode::conflict, edit,
+                              "field \"" + edit.field + "\" has no conflict to resolve");
             }
             change.set[edit.field] = edit.value;
             change.base[edit.field] = std::move(heads);
@@ -102,11 +107,13 @@ Result<std::optional<ChangeSet>> build_change(const EditContext& context, const 
         }
         case Kind::resolve_deletion:
             if (!has_deletion_conflict(state)) {
-                return refuse(ErrorCode::conflict, edit, "has no conflict between a delete and an edit or restore");
+                return refuse(ErrorCode::conflict, edit,
+                              "has no conflict between a delete and an edit or restore");
             }
             change.set[kDeletedField] = edit.resolution == DeletionResolution::keep_deleted;
             change.base[kDeletedField] = head_ids(state, kDeletedField);
-            if (edit.resolution == DeletionResolution::keep_deleted) change.seen = all_field_head_ids(state);
+            if (edit.resolution == DeletionResolution::keep_deleted)
+                change.seen = all_field_head_ids(state);
             break;
         case Kind::create:
             break;

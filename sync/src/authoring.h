@@ -14,11 +14,11 @@ namespace tsunagu::sync::detail {
 struct Edit {
     enum class Kind { create, update, remove, resolve, resolve_deletion };
     Kind kind = Kind::update;
-    std::string collection;  // create
-    std::string record;      // all but create (create makes a new id)
+    std::string collection;        // create
+    std::string record;            // all but create (create makes a new id)
     Json fields = Json::object();  // create, update
-    std::string field;       // resolve
-    Json value;              // resolve
+    std::string field;             // resolve
+    Json value;                    // resolve
     DeletionResolution resolution = DeletionResolution::keep_deleted;  // resolve_deletion
 };
 

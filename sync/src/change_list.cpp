@@ -26,11 +26,13 @@ Result<ChangeList> ChangeList::parse(std::string_view text) {
             entry.seq = e.at(0).get<std::int64_t>();
             entry.change_id = e.at(1).get<std::string>();
             entry.hlc = Hlc::from_packed(e.at(2).get<std::int64_t>());
-            if (e.size() > 3) entry.base = e.at(3).get<std::map<std::string, std::vector<std::string>>>();
+            if (e.size() > 3)
+                entry.base = e.at(3).get<std::map<std::string, std::vector<std::string>>>();
             list.entries.push_back(std::move(entry));
         }
     } catch (const std::exception& e) {
-        return Status(ErrorCode::corrupt, std::string("malformed change list of a record: ") + e.what());
+        return Status(ErrorCode::corrupt,
+                      std::string("malformed change list of a record: ") + e.what());
     }
     if (!parsed.is_array()) return Status(ErrorCode::corrupt, "malformed change list of a record");
     return list;

@@ -27,7 +27,7 @@ struct AppliedChange {
 
 // Text form: a JSON array of [seq, change_id, packed_hlc, base?].
 class ChangeList {
-public:
+  public:
     static Result<ChangeList> parse(std::string_view text);
     // Appends an entry to a list's text without parsing it.
     static void append(std::string& text, const AppliedChange& entry);

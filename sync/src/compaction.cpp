@@ -99,7 +99,7 @@ Result<CompactionReport> Upstream::compact() {
     Impl& im = *impl_;
     CompactionReport report;
     Status status = with_transaction(im.store, [&]() -> Status {
-        TSUNAGU_TRY(im.begin_write());
+        TSUNAGU_TRY(im.read_counters());
         auto h = horizons(im.store);
         TSUNAGU_TRY(h);
 
@@ -113,13 +113,16 @@ Result<CompactionReport> Upstream::compact() {
         };
         std::vector<Candidate> candidates;
         TSUNAGU_TRY(each_row(
-            im.store.cached("SELECT rid, scope_key, seq, deleted, conflicts, meta, log FROM sync_records"),
+            im.store.cached(
+                "SELECT rid, scope_key, seq, deleted, conflicts, meta, log FROM sync_records"),
             [&](const Statement& s) {
                 const std::int64_t seq = s.column_int(2);
                 const std::int64_t horizon = h->of(std::string(s.column_text(1)), im.seq);
-                const bool tombstone = s.column_int(3) != 0 && s.column_int(4) == 0 && seq <= horizon;
+                const bool tombstone =
+                    s.column_int(3) != 0 && s.column_int(4) == 0 && seq <= horizon;
                 candidates.push_back({s.column_int(0), seq, horizon, tombstone,
-                                      std::string(s.column_text(5)), std::string(s.column_text(6))});
+                                      std::string(s.column_text(5)),
+                                      std::string(s.column_text(6))});
                 return Status::ok();
             }));
 
@@ -128,9 +131,12 @@ Result<CompactionReport> Upstream::compact() {
             auto applied = detail::ChangeList::parse(c.log);
             TSUNAGU_TRY(applied);
             if (c.tombstone) {
-                for (const auto& entry : applied->entries) TSUNAGU_TRY(drop_line.bind(1, entry.seq).run());
+                for (const auto& entry : applied->entries)
+                    TSUNAGU_TRY(drop_line.bind(1, entry.seq).run());
                 report.history_purged += applied->entries.size();
-                TSUNAGU_TRY(im.store.cached("DELETE FROM sync_records WHERE rid = ?1").bind(1, c.rid).run());
+                TSUNAGU_TRY(im.store.cached("DELETE FROM sync_records WHERE rid = ?1")
+                                .bind(1, c.rid)
+                                .run());
                 ++report.tombstones_purged;
                 continue;
             }
@@ -141,8 +147,9 @@ Result<CompactionReport> Upstream::compact() {
             detail::ChangeList kept;
             for (auto& entry : applied->entries) {
                 const detail::IdBytes id = detail::id_to_bytes(entry.change_id);
-                const bool needed = entry.seq > c.horizon || entry.seq == c.seq ||
-                                    std::find(current->begin(), current->end(), id) != current->end();
+                const bool needed =
+                    entry.seq > c.horizon || entry.seq == c.seq ||
+                    std::find(current->begin(), current->end(), id) != current->end();
                 if (needed) {
                     kept.entries.push_back(std::move(entry));
                 } else {
@@ -151,23 +158,29 @@ Result<CompactionReport> Upstream::compact() {
                 }
             }
             if (kept.entries.size() != applied->entries.size()) {
-                Statement& rewrite = im.store.cached("UPDATE sync_records SET log = ?2 WHERE rid = ?1");
+                Statement& rewrite =
+                    im.store.cached("UPDATE sync_records SET log = ?2 WHERE rid = ?1");
                 TSUNAGU_TRY(rewrite.bind(1, c.rid).bind(2, kept.text()).run());
             }
         }
         // Fresh-sequence entries that are no longer a record's latest (or whose record is gone).
-        TSUNAGU_TRY(im.store.cached(
-                        "DELETE FROM sync_log WHERE kind = ?1 AND NOT EXISTS (SELECT 1 FROM sync_records r"
-                        " WHERE r.id = sync_log.record_id AND r.seq = sync_log.seq)")
+        TSUNAGU_TRY(im.store
+                        .cached("DELETE FROM sync_log WHERE kind = ?1 AND NOT EXISTS (SELECT 1 "
+                                "FROM sync_records r"
+                                " WHERE r.id = sync_log.record_id AND r.seq = sync_log.seq)")
                         .bind(1, detail::kTouchKind)
                         .run());
 
         const std::int64_t everyone = std::min(h->any, im.seq);
-        TSUNAGU_TRY(im.store.cached("DELETE FROM sync_scope_moves WHERE seq <= ?1").bind(1, everyone).run());
+        TSUNAGU_TRY(im.store.cached("DELETE FROM sync_scope_moves WHERE seq <= ?1")
+                        .bind(1, everyone)
+                        .run());
         report.log_purged += static_cast<std::size_t>(im.store.changes());
-        TSUNAGU_TRY(im.store.cached("DELETE FROM sync_scope_removals WHERE seq <= ?1").bind(1, everyone).run());
+        TSUNAGU_TRY(im.store.cached("DELETE FROM sync_scope_removals WHERE seq <= ?1")
+                        .bind(1, everyone)
+                        .run());
         report.log_purged += static_cast<std::size_t>(im.store.changes());
-        return im.end_write();
+        return im.write_counters();
     });
     TSUNAGU_TRY(status);
     return report;

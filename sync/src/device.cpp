@@ -7,10 +7,14 @@ namespace tsunagu::sync {
 
 const char* pending_state_name(PendingState state) noexcept {
     switch (state) {
-        case PendingState::unsent: return "unsent";
-        case PendingState::sent: return "sent";
-        case PendingState::refused: return "refused";
-        case PendingState::evicted: return "evicted";
+        case PendingState::unsent:
+            return "unsent";
+        case PendingState::sent:
+            return "sent";
+        case PendingState::refused:
+            return "refused";
+        case PendingState::evicted:
+            return "evicted";
     }
     return "unknown";
 }
@@ -28,17 +32,18 @@ Result<Device> Device::open(Store& store, Schema schema, DeviceOptions options) 
     IdSource replica_ids = options.ids;
     if (!options.replica_id.empty()) {
         if (!is_id(options.replica_id)) {
-            return Status(ErrorCode::invalid_argument,
-                          "replica id \"" + options.replica_id + "\" is not 32 lower-case hex characters");
+            return Status(
+                ErrorCode::invalid_argument,
+                "replica id \"" + options.replica_id + "\" is not 32 lower-case hex characters");
         }
         replica_ids = [id = options.replica_id] { return id; };
     }
     auto replica = detail::open_tables(store, detail::Role::device, options.user, replica_ids);
     TSUNAGU_TRY(replica);
     if (!options.replica_id.empty() && *replica != options.replica_id) {
-        return Status(ErrorCode::invalid_argument,
-                      "store " + store.path() + " holds replica " + *replica + ", not " +
-                          options.replica_id + "; start a new replica for this device");
+        return Status(ErrorCode::invalid_argument, "store " + store.path() + " holds replica " +
+                                                       *replica + ", not " + options.replica_id +
+                                                       "; start a new replica for this device");
     }
     auto impl = std::make_unique<Impl>(store, std::move(schema), std::move(options), *replica);
     auto clock = detail::meta_int(store, detail::kMetaClock, 0);
@@ -50,10 +55,16 @@ Result<Device> Device::open(Store& store, Schema schema, DeviceOptions options) 
     return Device(std::move(impl));
 }
 
-const std::string& Device::replica_id() const { return impl_->replica; }
-const Schema& Device::schema() const { return impl_->schema; }
+const std::string& Device::replica_id() const {
+    return impl_->replica;
+}
+const Schema& Device::schema() const {
+    return impl_->schema;
+}
 
-Result<std::int64_t> Device::cursor() { return detail::meta_int(impl_->store, detail::kMetaCursor, 0); }
+Result<std::int64_t> Device::cursor() {
+    return detail::meta_int(impl_->store, detail::kMetaCursor, 0);
+}
 
 Status Device::Impl::save_clock() {
     return detail::set_meta_int(store, detail::kMetaClock, clock.last().packed());
@@ -89,7 +100,8 @@ Result<std::string> Device::Impl::edit(const detail::Edit& edit) {
         apply_change(state, made);
         // A record from the upstream keeps the upstream's scope key until the upstream has judged
         // the change (it decides evictions); a record made here has only its own.
-        if (row.seq == 0) row.scope_key = detail::scope_key_for(schema, row.collection, row.id, state);
+        if (row.seq == 0)
+            row.scope_key = detail::scope_key_for(schema, row.collection, row.id, state);
         TSUNAGU_TRY(records.save(row, encode_state(state)));
 
         auto cursor = detail::meta_int(store, detail::kMetaCursor, 0);
@@ -156,10 +168,13 @@ Result<std::vector<Record>> Device::list(std::string_view collection, bool inclu
     return impl_->records.list(collection, include_deleted);
 }
 
-Result<std::vector<Conflict>> Device::conflicts() { return impl_->records.conflicts(); }
+Result<std::vector<Conflict>> Device::conflicts() {
+    return impl_->records.conflicts();
+}
 
 Result<std::vector<PendingChange>> Device::outbox() {
-    Statement& s = impl_->store.cached("SELECT state, code, reason, change FROM sync_outbox ORDER BY pos");
+    Statement& s =
+        impl_->store.cached("SELECT state, code, reason, change FROM sync_outbox ORDER BY pos");
     std::vector<PendingChange> out;
     while (true) {
         auto row = s.step();
@@ -173,12 +188,14 @@ Result<std::vector<PendingChange>> Device::outbox() {
         pending.reason = std::string(s.column_text(2));
         const std::string code(s.column_text(1));
         for (int c = 0; c <= static_cast<int>(ErrorCode::internal); ++c) {
-            if (code == error_code_name(static_cast<ErrorCode>(c))) pending.code = static_cast<ErrorCode>(c);
+            if (code == error_code_name(static_cast<ErrorCode>(c)))
+                pending.code = static_cast<ErrorCode>(c);
         }
         auto change = parse_change_set(Json::parse(s.column_text(3), nullptr, false));
         if (!change) {
             s.reset();
-            return Status(ErrorCode::corrupt, "outbox entry unreadable: " + change.status().message());
+            return Status(ErrorCode::corrupt,
+                          "outbox entry unreadable: " + change.status().message());
         }
         pending.change = std::move(*change);
         out.push_back(std::move(pending));
@@ -188,13 +205,17 @@ Result<std::vector<PendingChange>> Device::outbox() {
 }
 
 Status Device::retry_refused() {
-    return impl_->store.cached("UPDATE sync_outbox SET state = 0, code = NULL, reason = NULL WHERE state = 2").run();
+    return impl_->store
+        .cached("UPDATE sync_outbox SET state = 0, code = NULL, reason = NULL WHERE state = 2")
+        .run();
 }
 
 Result<std::size_t> Device::compact() {
-    Status status = impl_->store.cached(
-        "DELETE FROM sync_records WHERE deleted = 1 AND conflicts = 0"
-        " AND id NOT IN (SELECT record_id FROM sync_outbox)").run();
+    Status status = impl_->store
+                        .cached(
+                            "DELETE FROM sync_records WHERE deleted = 1 AND conflicts = 0"
+                            " AND id NOT IN (SELECT record_id FROM sync_outbox)")
+                        .run();
     TSUNAGU_TRY(status);
     return static_cast<std::size_t>(impl_->store.changes());
 }

@@ -18,8 +18,12 @@ struct Device::Impl {
     detail::RecordTable records;
 
     Impl(Store& s, Schema sc, DeviceOptions o, std::string id)
-        : store(s), schema(std::move(sc)), options(std::move(o)), clock(options.wall),
-          replica(std::move(id)), records(s) {}
+        : store(s),
+          schema(std::move(sc)),
+          options(std::move(o)),
+          clock(options.wall),
+          replica(std::move(id)),
+          records(s) {}
 
     // A local edit: applied and queued, in one transaction. Returns the record id.
     Result<std::string> edit(const detail::Edit& edit);

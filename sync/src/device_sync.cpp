@@ -32,7 +32,8 @@ Status each_row(Statement& s, Row&& row) {
 
 Result<ChangeSet> read_change(std::string_view text) {
     auto change = parse_change_set(Json::parse(text, nullptr, false));
-    if (!change) return Status(ErrorCode::corrupt, "outbox entry unreadable: " + change.status().message());
+    if (!change)
+        return Status(ErrorCode::corrupt, "outbox entry unreadable: " + change.status().message());
     return change;
 }
 
@@ -55,26 +56,31 @@ Result<PushBatch> Device::prepare_push(std::size_t max_changes) {
         // A change refused or held for eviction holds back the later changes of its record, which
         // may build on it.
         std::set<std::string> held;
-        TSUNAGU_TRY(each_row(im.store.cached("SELECT DISTINCT record_id FROM sync_outbox WHERE state >= 2"),
-                             [&](const Statement& s) {
-                                 held.insert(detail::id_from_bytes(s.column_blob(0)));
-                                 return Status::ok();
-                             }));
+        TSUNAGU_TRY(
+            each_row(im.store.cached("SELECT DISTINCT record_id FROM sync_outbox WHERE state >= 2"),
+                     [&](const Statement& s) {
+                         held.insert(detail::id_from_bytes(s.column_blob(0)));
+                         return Status::ok();
+                     }));
         std::vector<std::int64_t> newly_sent;
         Statement& due = im.store.cached(
             "SELECT pos, state, record_id, change FROM sync_outbox WHERE state <= 1 ORDER BY pos");
         Status scanned = each_row(due, [&](const Statement& s) {
             if (batch.changes.size() >= max_changes) return Status::ok();
-            if (!held.empty() && held.contains(detail::id_from_bytes(s.column_blob(2)))) return Status::ok();
+            if (!held.empty() && held.contains(detail::id_from_bytes(s.column_blob(2))))
+                return Status::ok();
             auto change = read_change(s.column_text(3));
             TSUNAGU_TRY(change);
             batch.changes.push_back(std::move(*change));
-            if (s.column_int(1) == static_cast<int>(OutboxState::unsent)) newly_sent.push_back(s.column_int(0));
+            if (s.column_int(1) == static_cast<int>(OutboxState::unsent))
+                newly_sent.push_back(s.column_int(0));
             return Status::ok();
         });
         TSUNAGU_TRY(scanned);
         for (std::int64_t pos : newly_sent) {
-            TSUNAGU_TRY(im.store.cached("UPDATE sync_outbox SET state = 1 WHERE pos = ?1").bind(1, pos).run());
+            TSUNAGU_TRY(im.store.cached("UPDATE sync_outbox SET state = 1 WHERE pos = ?1")
+                            .bind(1, pos)
+                            .run());
         }
         return Status::ok();
     });
@@ -93,12 +99,17 @@ Result<PushReport> Device::apply_push_result(const PushResult& result) {
             const detail::IdBytes id = detail::id_to_bytes(outcome.change_id);
             if (outcome.status == PushStatus::refused) {
                 Statement& refuse = im.store.cached(
-                    "UPDATE sync_outbox SET state = 2, code = ?2, reason = ?3 WHERE change_id = ?1");
-                TSUNAGU_TRY(refuse.bind_blob(1, id).bind(2, error_code_name(outcome.code)).bind(3, outcome.reason).run());
+                    "UPDATE sync_outbox SET state = 2, code = ?2, reason = ?3 WHERE change_id = "
+                    "?1");
+                TSUNAGU_TRY(refuse.bind_blob(1, id)
+                                .bind(2, error_code_name(outcome.code))
+                                .bind(3, outcome.reason)
+                                .run());
                 report.refused += static_cast<std::size_t>(im.store.changes());
                 continue;
             }
-            Statement& find = im.store.cached("SELECT record_id, hlc FROM sync_outbox WHERE change_id = ?1");
+            Statement& find =
+                im.store.cached("SELECT record_id, hlc FROM sync_outbox WHERE change_id = ?1");
             find.bind_blob(1, id);
             auto row = find.step();
             TSUNAGU_TRY(row);
@@ -109,7 +120,9 @@ Result<PushReport> Device::apply_push_result(const PushResult& result) {
             const std::string record = detail::id_from_bytes(find.column_blob(0));
             const Hlc stamped = Hlc::from_packed(find.column_int(1));
             find.reset();
-            TSUNAGU_TRY(im.store.cached("DELETE FROM sync_outbox WHERE change_id = ?1").bind_blob(1, id).run());
+            TSUNAGU_TRY(im.store.cached("DELETE FROM sync_outbox WHERE change_id = ?1")
+                            .bind_blob(1, id)
+                            .run());
             ++report.acknowledged;
             if (outcome.hlc == stamped) continue;
             // The upstream re-stamped it (our clock was ahead): hold the same stamp as everyone.
@@ -137,15 +150,16 @@ Result<PullRequest> Device::prepare_pull(std::size_t limit) {
     TSUNAGU_TRY(cursor);
     request.after = *cursor;
     request.outbox_floor = *cursor;
-    TSUNAGU_TRY(each_row(im.store.cached("SELECT record_id, change_id, state, cursor FROM sync_outbox"),
-                         [&](const Statement& s) {
-                             if (s.column_int(2) == static_cast<int>(OutboxState::sent)) {
-                                 request.sent.push_back({detail::id_from_bytes(s.column_blob(0)),
-                                                         detail::id_from_bytes(s.column_blob(1))});
-                             }
-                             request.outbox_floor = std::min(request.outbox_floor, s.column_int(3));
-                             return Status::ok();
-                         }));
+    TSUNAGU_TRY(
+        each_row(im.store.cached("SELECT record_id, change_id, state, cursor FROM sync_outbox"),
+                 [&](const Statement& s) {
+                     if (s.column_int(2) == static_cast<int>(OutboxState::sent)) {
+                         request.sent.push_back({detail::id_from_bytes(s.column_blob(0)),
+                                                 detail::id_from_bytes(s.column_blob(1))});
+                     }
+                     request.outbox_floor = std::min(request.outbox_floor, s.column_int(3));
+                     return Status::ok();
+                 }));
     return request;
 }
 
@@ -165,7 +179,9 @@ Result<PullReport> Device::apply_pull(const PullPage& page) {
         for (const PushOutcome& ack : page.acks) {
             if (!is_id(ack.change_id)) continue;
             const detail::IdBytes id = detail::id_to_bytes(ack.change_id);
-            TSUNAGU_TRY(im.store.cached("DELETE FROM sync_outbox WHERE change_id = ?1").bind_blob(1, id).run());
+            TSUNAGU_TRY(im.store.cached("DELETE FROM sync_outbox WHERE change_id = ?1")
+                            .bind_blob(1, id)
+                            .run());
             report.acknowledged += static_cast<std::size_t>(im.store.changes());
         }
         std::vector<std::string> evicted = page.evicted_records;
@@ -207,7 +223,8 @@ Result<PullReport> Device::apply_pull(const PullPage& page) {
 Status Device::Impl::rebase(const RecordSnapshot& snapshot) {
     std::vector<std::pair<std::int64_t, std::string>> entries;  // (pos, change) of this record
     const detail::IdBytes id = detail::id_to_bytes(snapshot.id);
-    Statement& s = store.cached("SELECT pos, change FROM sync_outbox WHERE record_id = ?1 ORDER BY pos");
+    Statement& s =
+        store.cached("SELECT pos, change FROM sync_outbox WHERE record_id = ?1 ORDER BY pos");
     s.bind_blob(1, id);
     TSUNAGU_TRY(each_row(s, [&](const Statement& row) {
         entries.emplace_back(row.column_int(0), std::string(row.column_text(1)));
@@ -223,7 +240,9 @@ Status Device::Impl::rebase(const RecordSnapshot& snapshot) {
         apply_change(*state, *change);
     }
     // Held because the record had left the scope: it is back, so they are due again.
-    TSUNAGU_TRY(store.cached("UPDATE sync_outbox SET state = 0 WHERE record_id = ?1 AND state = 3").bind_blob(1, id).run());
+    TSUNAGU_TRY(store.cached("UPDATE sync_outbox SET state = 0 WHERE record_id = ?1 AND state = 3")
+                    .bind_blob(1, id)
+                    .run());
     auto existing = records.find(snapshot.id);
     TSUNAGU_TRY(existing);
     detail::StoredRecord row;
@@ -238,13 +257,16 @@ Status Device::Impl::rebase(const RecordSnapshot& snapshot) {
 Result<std::vector<std::string>> Device::Impl::evict(const std::string& record) {
     std::vector<std::string> held;
     const detail::IdBytes id = detail::id_to_bytes(record);
-    Statement& s = store.cached("SELECT change_id FROM sync_outbox WHERE record_id = ?1 ORDER BY pos");
+    Statement& s =
+        store.cached("SELECT change_id FROM sync_outbox WHERE record_id = ?1 ORDER BY pos");
     s.bind_blob(1, id);
     TSUNAGU_TRY(each_row(s, [&](const Statement& row) {
         held.push_back(detail::id_from_bytes(row.column_blob(0)));
         return Status::ok();
     }));
-    TSUNAGU_TRY(store.cached("UPDATE sync_outbox SET state = 3 WHERE record_id = ?1 AND state <= 1").bind_blob(1, id).run());
+    TSUNAGU_TRY(store.cached("UPDATE sync_outbox SET state = 3 WHERE record_id = ?1 AND state <= 1")
+                    .bind_blob(1, id)
+                    .run());
     TSUNAGU_TRY(records.erase(record));
     return held;
 }
@@ -268,11 +290,13 @@ Result<std::size_t> Device::Impl::learn_time(Hlc upstream) {
     // the versions it was based on.
     std::vector<OutboxEntry> entries;
     Status scanned = each_row(
-        store.cached("SELECT pos, change, raw_wall_ms FROM sync_outbox WHERE state = 0 ORDER BY pos"),
+        store.cached(
+            "SELECT pos, change, raw_wall_ms FROM sync_outbox WHERE state = 0 ORDER BY pos"),
         [&](const Statement& s) {
             auto change = read_change(s.column_text(1));
             TSUNAGU_TRY(change);
-            entries.push_back({s.column_int(0), OutboxState::unsent, std::move(*change), s.column_int(2)});
+            entries.push_back(
+                {s.column_int(0), OutboxState::unsent, std::move(*change), s.column_int(2)});
             return Status::ok();
         });
     TSUNAGU_TRY(scanned);
@@ -282,7 +306,8 @@ Result<std::size_t> Device::Impl::learn_time(Hlc upstream) {
     for (OutboxEntry& entry : entries) {
         ChangeSet& change = entry.change;
         restamping = restamping || change.hlc.wall_ms > upstream.wall_ms + bound;
-        if (!restamping || (change.hlc > previous && change.hlc.wall_ms <= upstream.wall_ms + bound)) {
+        if (!restamping ||
+            (change.hlc > previous && change.hlc.wall_ms <= upstream.wall_ms + bound)) {
             previous = std::max(previous, change.hlc);
             continue;
         }
@@ -294,14 +319,22 @@ Result<std::size_t> Device::Impl::learn_time(Hlc upstream) {
             const RecordState& state = (*loaded)->state;
             for (const auto& [field, ids] : change.base) {
                 for (const auto& v : state.versions) {
-                    const bool is_base = std::find(ids.begin(), ids.end(), v.version.change_id) != ids.end();
-                    if (is_base && v.version.change_id != change.id) stamp = std::max(stamp, v.version.hlc.next());
+                    // (A base stamped ahead too is one of ours, not yet answered: the base link
+                    // orders the two, whatever their stamps.)
+                    const bool is_base =
+                        std::find(ids.begin(), ids.end(), v.version.change_id) != ids.end();
+                    if (is_base && v.version.change_id != change.id &&
+                        v.version.hlc.wall_ms <= upstream.wall_ms + bound) {
+                        stamp = std::max(stamp, v.version.hlc.next());
+                    }
                 }
             }
         }
         change.hlc = stamp;
-        Statement& update = store.cached("UPDATE sync_outbox SET hlc = ?2, change = ?3 WHERE pos = ?1");
-        TSUNAGU_TRY(update.bind(1, entry.pos).bind(2, stamp.packed()).bind(3, Json(change).dump()).run());
+        Statement& update =
+            store.cached("UPDATE sync_outbox SET hlc = ?2, change = ?3 WHERE pos = ?1");
+        TSUNAGU_TRY(
+            update.bind(1, entry.pos).bind(2, stamp.packed()).bind(3, Json(change).dump()).run());
         if (*loaded && restamp((*loaded)->state, change.id, stamp)) {
             TSUNAGU_TRY(records.save((*loaded)->stored, encode_state((*loaded)->state)));
         }

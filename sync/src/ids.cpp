@@ -40,29 +40,40 @@ bool ChangeSet::restores() const {
 
 const char* conflict_kind_name(ConflictKind kind) noexcept {
     switch (kind) {
-        case ConflictKind::concurrent_edit: return "concurrent_edit";
-        case ConflictKind::edit_vs_delete: return "edit_vs_delete";
-        case ConflictKind::delete_vs_restore: return "delete_vs_restore";
+        case ConflictKind::concurrent_edit:
+            return "concurrent_edit";
+        case ConflictKind::edit_vs_delete:
+            return "edit_vs_delete";
+        case ConflictKind::delete_vs_restore:
+            return "delete_vs_restore";
     }
     return "unknown";
 }
 
 const char* change_kind_name(ChangeKind kind) noexcept {
     switch (kind) {
-        case ChangeKind::create: return "create";
-        case ChangeKind::edit: return "edit";
-        case ChangeKind::remove: return "delete";
-        case ChangeKind::restore: return "restore";
-        case ChangeKind::resolve: return "resolve";
+        case ChangeKind::create:
+            return "create";
+        case ChangeKind::edit:
+            return "edit";
+        case ChangeKind::remove:
+            return "delete";
+        case ChangeKind::restore:
+            return "restore";
+        case ChangeKind::resolve:
+            return "resolve";
     }
     return "unknown";
 }
 
 const char* push_status_name(PushStatus status) noexcept {
     switch (status) {
-        case PushStatus::accepted: return "accepted";
-        case PushStatus::duplicate: return "duplicate";
-        case PushStatus::refused: return "refused";
+        case PushStatus::accepted:
+            return "accepted";
+        case PushStatus::duplicate:
+            return "duplicate";
+        case PushStatus::refused:
+            return "refused";
     }
     return "unknown";
 }

@@ -64,13 +64,27 @@ void write_json_string(std::string& out, std::string_view text) {
             continue;
         }
         switch (c) {
-            case '"': out.append("\\\""); break;
-            case '\\': out.append("\\\\"); break;
-            case '\b': out.append("\\b"); break;
-            case '\f': out.append("\\f"); break;
-            case '\n': out.append("\\n"); break;
-            case '\r': out.append("\\r"); break;
-            case '\t': out.append("\\t"); break;
+            case '"':
+                out.append("\\\"");
+                break;
+            case '\\':
+                out.append("\\\\");
+                break;
+            case '\b':
+                out.append("\\b");
+                break;
+            case '\f':
+                out.append("\\f");
+                break;
+            case '\n':
+                out.append("\\n");
+                break;
+            case '\r':
+                out.append("\\r");
+                break;
+            case '\t':
+                out.append("\\t");
+                break;
             default:
                 out.append("\\u00");
                 out.push_back(kHex[c >> 4]);
@@ -93,9 +107,10 @@ void write_json(std::string& out, const Json& value) {
         case Json::value_t::number_integer:
         case Json::value_t::number_unsigned: {
             char buffer[24];
-            auto result = value.is_number_unsigned()
-                              ? std::to_chars(buffer, buffer + sizeof buffer, value.get<std::uint64_t>())
-                              : std::to_chars(buffer, buffer + sizeof buffer, value.get<std::int64_t>());
+            auto result =
+                value.is_number_unsigned()
+                    ? std::to_chars(buffer, buffer + sizeof buffer, value.get<std::uint64_t>())
+                    : std::to_chars(buffer, buffer + sizeof buffer, value.get<std::int64_t>());
             out.append(buffer, result.ptr);
             return;
         }

@@ -24,7 +24,7 @@ void sort_heads(const RecordState& state, std::vector<Head>& heads) {
 }
 
 FieldVersion field_version(const RecordState& state, const Head& head) {
-    return {head.value, state.version_of(head)};
+    return {head.value.json(), state.version_of(head)};
 }
 
 // Every change-set id that a true (deleting) head of kDeletedField saw.
@@ -41,6 +41,27 @@ std::set<std::string> seen_by_deletes(const RecordState& state) {
 }
 
 }  // namespace
+
+FieldValue FieldValue::from_text(std::string text) {
+    FieldValue value;
+    value.text_ = std::move(text);
+    value.parsed_ = false;
+    return value;
+}
+
+const Json& FieldValue::json() const {
+    if (!parsed_) {
+        json_ = Json::parse(text_, nullptr, false);
+        if (json_.is_discarded()) json_ = nullptr;
+        parsed_ = true;
+    }
+    return json_;
+}
+
+bool operator==(const FieldValue& a, const FieldValue& b) {
+    if (a.is_text() && b.is_text()) return a.text_ == b.text_;
+    return a.json() == b.json();
+}
 
 bool RecordState::deleted() const {
     const Head* head = winner(kDeletedField);
@@ -108,7 +129,7 @@ std::vector<std::string> current_base(const RecordState& state, std::string_view
     std::vector<std::string> ids;
     auto it = state.fields.find(std::string(field));
     if (it == state.fields.end()) return ids;
-    const Json& current = it->second.front().value;
+    const FieldValue& current = it->second.front().value;
     for (const Head& head : it->second) {
         if (head.value == current) ids.push_back(state.version_of(head).change_id);
     }
@@ -152,10 +173,10 @@ std::vector<Conflict> conflicts_of(const RecordState& state, const std::string& 
         }
         for (std::size_t i = 1; i < heads.size(); ++i) {
             if (heads[i].value == heads.front().value) continue;  // nothing would be lost
-            out.push_back({record, collection, field,
-                           existence ? ConflictKind::delete_vs_restore
-                                     : ConflictKind::concurrent_edit,
-                           field_version(state, heads.front()), field_version(state, heads[i])});
+            out.push_back(
+                {record, collection, field,
+                 existence ? ConflictKind::delete_vs_restore : ConflictKind::concurrent_edit,
+                 field_version(state, heads.front()), field_version(state, heads[i])});
         }
     }
     return out;
@@ -167,10 +188,12 @@ std::size_t conflict_count(const RecordState& state) {
     const std::set<std::string> seen = deleted ? seen_by_deletes(state) : std::set<std::string>{};
     for (const auto& [field, heads] : state.fields) {
         if (deleted && field != kDeletedField) {
-            for (const Head& head : heads) count += !seen.contains(state.version_of(head).change_id);
+            for (const Head& head : heads)
+                count += !seen.contains(state.version_of(head).change_id);
             continue;
         }
-        for (std::size_t i = 1; i < heads.size(); ++i) count += heads[i].value != heads.front().value;
+        for (std::size_t i = 1; i < heads.size(); ++i)
+            count += heads[i].value != heads.front().value;
     }
     return count;
 }
@@ -178,7 +201,7 @@ std::size_t conflict_count(const RecordState& state) {
 Json current_values(const RecordState& state) {
     Json values = Json::object();
     for (const auto& [field, heads] : state.fields) {
-        if (field != kDeletedField) values[field] = heads.front().value;
+        if (field != kDeletedField) values[field] = heads.front().value.json();
     }
     return values;
 }

@@ -33,7 +33,7 @@ void write_strings(std::string& out, const std::vector<std::string>& items) {
 
 // Reads the page's known shape; ignores unknown members (a newer upstream may add some).
 class PageReader : public nlohmann::json_sax<Json> {
-public:
+  public:
     explicit PageReader(PullPage& page) : page_(page) {}
     std::string error;
 
@@ -50,13 +50,16 @@ public:
     bool boolean(bool value) override { return scalar(Json(value)); }
     bool number_integer(number_integer_t value) override { return scalar(Json(value)); }
     bool number_unsigned(number_unsigned_t value) override { return scalar(Json(value)); }
-    bool number_float(number_float_t value, const string_t&) override { return scalar(Json(value)); }
+    bool number_float(number_float_t value, const string_t&) override {
+        return scalar(Json(value));
+    }
     bool binary(binary_t&) override { return fail("unexpected binary value"); }
     bool string(string_t& value) override {
         if (skipping()) return true;
         if (depth_ == 3 && list_ == List::records) return record_string(value);
         if (depth_ == 2 && (list_ == List::evicted_records || list_ == List::evicted_scopes)) {
-            (list_ == List::evicted_records ? page_.evicted_records : page_.evicted_scopes).push_back(std::move(value));
+            (list_ == List::evicted_records ? page_.evicted_records : page_.evicted_scopes)
+                .push_back(std::move(value));
             return true;
         }
         return scalar(Json(std::move(value)));
@@ -99,11 +102,14 @@ public:
             if (key_ == "records") {
                 list_ = List::records;
                 seen_ |= 1 << 4;
-            }
-            else if (key_ == "evicted_records") list_ = List::evicted_records;
-            else if (key_ == "evicted_scopes") list_ = List::evicted_scopes;
-            else if (key_ == "acks") list_ = List::acks;
-            else return skip_from(depth_);
+            } else if (key_ == "evicted_records")
+                list_ = List::evicted_records;
+            else if (key_ == "evicted_scopes")
+                list_ = List::evicted_scopes;
+            else if (key_ == "acks")
+                list_ = List::acks;
+            else
+                return skip_from(depth_);
             return true;
         }
         if (depth_ == 4 && list_ == List::acks) return skip_from(depth_);
@@ -115,15 +121,18 @@ public:
     }
     bool key(string_t& value) override {
         if (skipping()) return true;
-        if (depth_ == 1) key_ = value;
-        else if (depth_ == 3) member_ = value;
+        if (depth_ == 1)
+            key_ = value;
+        else if (depth_ == 3)
+            member_ = value;
         return true;
     }
-    bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& e) override {
+    bool parse_error(std::size_t position, const std::string&,
+                     const nlohmann::detail::exception& e) override {
         return fail("not JSON at byte " + std::to_string(position) + ": " + e.what());
     }
 
-private:
+  private:
     enum class List { none, records, evicted_records, evicted_scopes, acks };
     PullPage& page_;
     int depth_ = 0;
@@ -171,9 +180,12 @@ private:
             }
             if (depth_ == 3 && list_ == List::records) {
                 RecordSnapshot& r = page_.records.back();
-                if (member_ == "seq") r.seq = value.get<std::int64_t>();
-                else if (member_ == "deleted") r.deleted = value.get<bool>();
-                else if (member_ == "conflicts") r.conflicts = value.get<std::size_t>();
+                if (member_ == "seq")
+                    r.seq = value.get<std::int64_t>();
+                else if (member_ == "deleted")
+                    r.deleted = value.get<bool>();
+                else if (member_ == "conflicts")
+                    r.conflicts = value.get<std::size_t>();
                 return true;
             }
             if (depth_ == 3 && list_ == List::acks) {
@@ -188,11 +200,16 @@ private:
 
     bool record_string(std::string& value) {
         RecordSnapshot& r = page_.records.back();
-        if (member_ == "id") r.id = std::move(value);
-        else if (member_ == "collection") r.collection = std::move(value);
-        else if (member_ == "scope") r.scope_key = std::move(value);
-        else if (member_ == "fields") r.fields = std::move(value);
-        else if (member_ == "meta") r.meta = std::move(value);
+        if (member_ == "id")
+            r.id = std::move(value);
+        else if (member_ == "collection")
+            r.collection = std::move(value);
+        else if (member_ == "scope")
+            r.scope_key = std::move(value);
+        else if (member_ == "fields")
+            r.fields = std::move(value);
+        else if (member_ == "meta")
+            r.meta = std::move(value);
         else if (member_ == "seq" || member_ == "deleted" || member_ == "conflicts") {
             return fail("record member \"" + member_ + "\" has the wrong type");
         }
@@ -269,21 +286,28 @@ std::string pull_page_text(const PullPage& page) {
 Result<PullPage> parse_pull_page_text(std::string_view text) {
     PullPage page;
     PageReader reader(page);
-    const bool parsed = Json::sax_parse(text, &reader, nlohmann::detail::input_format_t::json, true, false);
+    const bool parsed =
+        Json::sax_parse(text, &reader, nlohmann::detail::input_format_t::json, true, false);
     if (!parsed) {
         return Status(ErrorCode::invalid_argument,
-                      "malformed pull page: " + (reader.error.empty() ? std::string("not a pull page") : reader.error));
+                      "malformed pull page: " +
+                          (reader.error.empty() ? std::string("not a pull page") : reader.error));
     }
     if (const std::string missing = reader.missing(); !missing.empty()) {
-        return Status(ErrorCode::invalid_argument, "malformed pull page: \"" + missing + "\" is missing");
+        return Status(ErrorCode::invalid_argument,
+                      "malformed pull page: \"" + missing + "\" is missing");
     }
     for (const auto& r : page.records) {
-        if (!is_id(r.id) || r.fields.empty() || r.fields.front() != '{' || r.meta.empty() || r.meta.front() != '{') {
-            return Status(ErrorCode::invalid_argument, "malformed pull page: a record without a valid id, fields or meta");
+        if (!is_id(r.id) || r.fields.empty() || r.fields.front() != '{' || r.meta.empty() ||
+            r.meta.front() != '{') {
+            return Status(ErrorCode::invalid_argument,
+                          "malformed pull page: a record without a valid id, fields or meta");
         }
     }
     for (const auto& id : page.evicted_records) {
-        if (!is_id(id)) return Status(ErrorCode::invalid_argument, "malformed pull page: \"evicted_records\" holds a malformed id");
+        if (!is_id(id))
+            return Status(ErrorCode::invalid_argument,
+                          "malformed pull page: \"evicted_records\" holds a malformed id");
     }
     return page;
 }

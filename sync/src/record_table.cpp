@@ -50,7 +50,8 @@ Result<std::vector<StoredRecord>> rows_of(Statement& s) {
 }  // namespace
 
 Result<std::optional<StoredRecord>> RecordTable::find(std::string_view id) {
-    static const std::string kFind = std::string("SELECT ") + kColumns + " FROM sync_records WHERE id = ?1";
+    static const std::string kFind =
+        std::string("SELECT ") + kColumns + " FROM sync_records WHERE id = ?1";
     Statement& s = store_.cached(kFind);
     const IdBytes key = id_to_bytes(id);
     s.bind_blob(1, key);
@@ -68,7 +69,8 @@ Result<std::optional<LoadedRecord>> RecordTable::load(std::string_view id) {
     if (!*row) return std::optional<LoadedRecord>();
     auto state = decode_state((*row)->fields, (*row)->meta);
     if (!state) {
-        return Status(state.status().code(), "record " + std::string(id) + ": " + state.status().message());
+        return Status(state.status().code(),
+                      "record " + std::string(id) + ": " + state.status().message());
     }
     return std::optional<LoadedRecord>(LoadedRecord{std::move(**row), std::move(*state)});
 }
@@ -83,7 +85,8 @@ Status RecordTable::save(const StoredRecord& row, const EncodedState& state) {
     };
     if (row.rid == 0) {
         Statement& s = store_.cached(
-            "INSERT INTO sync_records(id, collection, scope_key, seq, deleted, conflicts, fields, meta, log)"
+            "INSERT INTO sync_records(id, collection, scope_key, seq, deleted, conflicts, fields, "
+            "meta, log)"
             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
         const IdBytes key = id_to_bytes(row.id);
         s.bind_blob(1, key).bind(2, row.collection).bind(3, row.scope_key).bind(4, row.seq);
@@ -95,11 +98,12 @@ Status RecordTable::save(const StoredRecord& row, const EncodedState& state) {
     // Setting an indexed column rewrites its index entry even when the value is unchanged: the
     // scope key is set only when it changed.
     const bool moved = row.scope_key != row.stored_scope_key;
-    Statement& s = moved
-        ? store_.cached("UPDATE sync_records SET seq = ?2, deleted = ?3, conflicts = ?4,"
-                        " fields = ?5, meta = ?6, log = ?7, scope_key = ?8 WHERE rid = ?1")
-        : store_.cached("UPDATE sync_records SET seq = ?2, deleted = ?3, conflicts = ?4,"
-                        " fields = ?5, meta = ?6, log = ?7 WHERE rid = ?1");
+    Statement& s = moved ? store_.cached(
+                               "UPDATE sync_records SET seq = ?2, deleted = ?3, conflicts = ?4,"
+                               " fields = ?5, meta = ?6, log = ?7, scope_key = ?8 WHERE rid = ?1")
+                         : store_.cached(
+                               "UPDATE sync_records SET seq = ?2, deleted = ?3, conflicts = ?4,"
+                               " fields = ?5, meta = ?6, log = ?7 WHERE rid = ?1");
     s.bind(1, row.rid).bind(2, row.seq).bind(3, state.deleted ? 1 : 0);
     s.bind(4, static_cast<std::int64_t>(state.conflicts)).bind(5, state.fields).bind(6, state.meta);
     bind_log(s, 7);
@@ -193,8 +197,9 @@ namespace tsunagu::sync::detail {
 std::string scope_key_for(const Schema& schema, const std::string& collection,
                           const std::string& record_id, const RecordState& state) {
     const CollectionSchema* c = schema.find(collection);
-    const Head* value = c && c->scope.kind == ScopeRule::Kind::field ? state.winner(c->scope.field) : nullptr;
-    return scope_key_of(c, record_id, value ? &value->value : nullptr, state.owner);
+    const Head* value =
+        c && c->scope.kind == ScopeRule::Kind::field ? state.winner(c->scope.field) : nullptr;
+    return scope_key_of(c, record_id, value ? &value->value.json() : nullptr, state.owner);
 }
 
 }  // namespace tsunagu::sync::detail

@@ -25,7 +25,8 @@ struct StoredRecord {
     std::string fields;
     std::string meta;
     std::string log;  // upstream: the record's ChangeList text
-    std::string stored_scope_key;  // as read, so that saving rewrites the scope index only on a move
+    std::string
+        stored_scope_key;  // as read, so that saving rewrites the scope index only on a move
 };
 
 // A stored record with its merge state decoded.
@@ -35,7 +36,7 @@ struct LoadedRecord {
 };
 
 class RecordTable {
-public:
+  public:
     explicit RecordTable(Store& store) : store_(store) {}
 
     Result<std::optional<StoredRecord>> find(std::string_view id);
@@ -52,7 +53,7 @@ public:
     Result<std::vector<Record>> list(std::string_view collection, bool include_deleted);
     Result<std::vector<Conflict>> conflicts();
 
-private:
+  private:
     Store& store_;
 };
 

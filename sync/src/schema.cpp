@@ -49,7 +49,8 @@ std::string joined(const std::vector<std::string>& items) {
 
 Status validate_length(const FieldSchema& field, const Json& value, std::int64_t default_max,
                        const char* kind) {
-    if (!value.is_string()) return invalid(field, std::string("must be ") + kind + ", got " + shown(value));
+    if (!value.is_string())
+        return invalid(field, std::string("must be ") + kind + ", got " + shown(value));
     const auto& text = value.get_ref<const std::string&>();
     const auto length = static_cast<std::int64_t>(characters(text));
     const std::int64_t min = field.min.value_or(0);
@@ -75,8 +76,9 @@ Status validate_scalar(const FieldSchema& field, FieldType type, const Json& val
             const std::int64_t min = field.min.value_or(std::numeric_limits<std::int64_t>::min());
             const std::int64_t max = field.max.value_or(std::numeric_limits<std::int64_t>::max());
             const bool integral = value.is_number_integer();
-            if (!integral || (value.is_number_unsigned() && value.get<std::uint64_t>() >
-                                                                static_cast<std::uint64_t>(max)) ||
+            if (!integral ||
+                (value.is_number_unsigned() &&
+                 value.get<std::uint64_t>() > static_cast<std::uint64_t>(max)) ||
                 value.get<std::int64_t>() < min || value.get<std::int64_t>() > max) {
                 std::string range = field.min || field.max ? " from " + std::to_string(min) +
                                                                  " to " + std::to_string(max)
@@ -94,15 +96,16 @@ Status validate_scalar(const FieldSchema& field, FieldType type, const Json& val
             if (!value.is_string() ||
                 std::find(field.choices.begin(), field.choices.end(),
                           value.get_ref<const std::string&>()) == field.choices.end()) {
-                return invalid(field, "must be one of " + joined(field.choices) + ", got " +
-                                          shown(value));
+                return invalid(field,
+                               "must be one of " + joined(field.choices) + ", got " + shown(value));
             }
             return Status::ok();
         case FieldType::reference:
             if (!value.is_string() || !is_id(value.get_ref<const std::string&>())) {
-                return invalid(field, "must be a record id (32 lower-case hex characters)" +
-                                          std::string(field.target.empty() ? "" : " of a " + field.target) +
-                                          ", got " + shown(value));
+                return invalid(
+                    field, "must be a record id (32 lower-case hex characters)" +
+                               std::string(field.target.empty() ? "" : " of a " + field.target) +
+                               ", got " + shown(value));
             }
             return Status::ok();
         case FieldType::list:
@@ -115,13 +118,20 @@ Status validate_scalar(const FieldSchema& field, FieldType type, const Json& val
 
 const char* field_type_name(FieldType type) noexcept {
     switch (type) {
-        case FieldType::string: return "string";
-        case FieldType::integer: return "integer";
-        case FieldType::date: return "date";
-        case FieldType::enumeration: return "enumeration";
-        case FieldType::text: return "text";
-        case FieldType::reference: return "reference";
-        case FieldType::list: return "list";
+        case FieldType::string:
+            return "string";
+        case FieldType::integer:
+            return "integer";
+        case FieldType::date:
+            return "date";
+        case FieldType::enumeration:
+            return "enumeration";
+        case FieldType::text:
+            return "text";
+        case FieldType::reference:
+            return "reference";
+        case FieldType::list:
+            return "list";
     }
     return "unknown";
 }
@@ -143,9 +153,11 @@ const CollectionSchema* Schema::find(std::string_view collection) const {
 Status Schema::check() const {
     std::set<std::string> names;
     for (const auto& c : collections) {
-        const std::string where = "schema v" + std::to_string(version) + ", collection \"" + c.name + "\"";
+        const std::string where =
+            "schema v" + std::to_string(version) + ", collection \"" + c.name + "\"";
         if (c.name.empty() || c.name[0] == '_') {
-            return Status(ErrorCode::invalid_argument, where + ": names must not be empty or start with '_'");
+            return Status(ErrorCode::invalid_argument,
+                          where + ": names must not be empty or start with '_'");
         }
         if (!names.insert(c.name).second) {
             return Status(ErrorCode::invalid_argument, where + ": declared twice");
@@ -211,15 +223,16 @@ Status validate_change(const Schema& schema, const ChangeSet& change) {
     const CollectionSchema* collection = schema.find(change.collection);
     if (!collection) {
         if (newer) return Status::ok();  // kept and passed on
-        return Status(ErrorCode::validation,
-                      who() + ": collection \"" + change.collection + "\" is not in the schema" + versions());
+        return Status(ErrorCode::validation, who() + ": collection \"" + change.collection +
+                                                 "\" is not in the schema" + versions());
     }
     for (const auto& item : change.set.items()) {
         const std::string& name = item.key();
         const Json& value = item.value();
         if (name == kDeletedField) {
             if (!value.is_boolean()) {
-                return Status(ErrorCode::validation, who() + ": " + kDeletedField + " must be true or false");
+                return Status(ErrorCode::validation,
+                              who() + ": " + kDeletedField + " must be true or false");
             }
             continue;
         }
@@ -227,7 +240,8 @@ Status validate_change(const Schema& schema, const ChangeSet& change) {
         if (!field) {
             if (newer) continue;  // a field from a newer schema: kept and passed on
             return Status(ErrorCode::validation, who() + ": field \"" + name +
-                                                     "\" is not part of " + change.collection + versions());
+                                                     "\" is not part of " + change.collection +
+                                                     versions());
         }
         if (value.is_null()) {
             if (field->required && change.schema_version >= field->since) {
@@ -238,8 +252,9 @@ Status validate_change(const Schema& schema, const ChangeSet& change) {
         }
         Status valid = validate_value(*field, value);
         if (!valid) {
-            return Status(ErrorCode::validation, who() + ": " + valid.message() +
-                                                     (newer ? versions() + ": upgrade this peer to accept it" : ""));
+            return Status(ErrorCode::validation,
+                          who() + ": " + valid.message() +
+                              (newer ? versions() + ": upgrade this peer to accept it" : ""));
         }
     }
     if (change.create) {
@@ -247,7 +262,8 @@ Status validate_change(const Schema& schema, const ChangeSet& change) {
             if (!field.required || field.since > change.schema_version) continue;
             auto it = change.set.find(field.name);
             if (it == change.set.end() || it->is_null()) {
-                return Status(ErrorCode::validation, who() + ": field \"" + field.name + "\" is required");
+                return Status(ErrorCode::validation,
+                              who() + ": field \"" + field.name + "\" is required");
             }
         }
     }

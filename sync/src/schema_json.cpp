@@ -5,9 +5,9 @@ namespace tsunagu::sync {
 namespace {
 
 constexpr std::pair<FieldType, const char*> kTypes[] = {
-    {FieldType::string, "string"},       {FieldType::integer, "integer"},
-    {FieldType::date, "date"},           {FieldType::enumeration, "enumeration"},
-    {FieldType::text, "text"},           {FieldType::reference, "reference"},
+    {FieldType::string, "string"}, {FieldType::integer, "integer"},
+    {FieldType::date, "date"},     {FieldType::enumeration, "enumeration"},
+    {FieldType::text, "text"},     {FieldType::reference, "reference"},
     {FieldType::list, "list"},
 };
 
@@ -95,7 +95,9 @@ Result<Schema> schema_from_json(const Json& in) {
                         known = true;
                     }
                 }
-                if (!known) throw std::invalid_argument("collection \"" + collection.name + "\": unknown scope kind");
+                if (!known)
+                    throw std::invalid_argument("collection \"" + collection.name +
+                                                "\": unknown scope kind");
                 collection.scope.field = scope.value("field", std::string());
                 collection.scope.prefix = scope.value("prefix", std::string());
             }

@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "sync/merge.h"
+#include "sync/src/json_scan.h"
 #include "sync/src/json_writer.h"
 
 namespace tsunagu::sync {
@@ -10,6 +11,14 @@ namespace {
 Status malformed(const std::string& what) {
     return Status(ErrorCode::corrupt, "malformed record state: " + what +
                                           " (the store or the upstream sent damaged data)");
+}
+
+void write_value(std::string& out, const FieldValue& value) {
+    if (value.is_text()) {
+        out.append(value.text());
+    } else {
+        detail::write_json(out, value.json());
+    }
 }
 
 }  // namespace
@@ -33,9 +42,11 @@ EncodedState encode_state(const RecordState& state) {
         if (winner_uses.size() <= winner) winner_uses.resize(winner + 1);
         ++winner_uses[winner];
     }
-    const std::size_t common = winner_uses.empty()
-        ? 0
-        : static_cast<std::size_t>(std::max_element(winner_uses.begin(), winner_uses.end()) - winner_uses.begin());
+    const std::size_t common =
+        winner_uses.empty()
+            ? 0
+            : static_cast<std::size_t>(std::max_element(winner_uses.begin(), winner_uses.end()) -
+                                       winner_uses.begin());
     auto write_number = [](std::string& out, std::size_t n) { out.append(std::to_string(n)); };
 
     EncodedState out;
@@ -56,7 +67,7 @@ EncodedState encode_state(const RecordState& state) {
         if (fields.size() > 1) fields.push_back(',');
         detail::write_json_string(fields, field);
         fields.push_back(':');
-        detail::write_json(fields, heads.front().value);
+        write_value(fields, heads.front().value);
         if (renumbered[heads.front().version] != common) {
             winners.append(winners.empty() ? "{" : ",");
             detail::write_json_string(winners, field);
@@ -72,7 +83,7 @@ EncodedState encode_state(const RecordState& state) {
                 losers.push_back('[');
                 write_number(losers, renumbered[heads[i].version]);
                 losers.push_back(',');
-                detail::write_json(losers, heads[i].value);
+                write_value(losers, heads[i].value);
                 losers.push_back(']');
             }
             losers.push_back(']');
@@ -126,9 +137,19 @@ EncodedState encode_state(const RecordState& state) {
 }
 
 Result<RecordState> decode_state(std::string_view fields_text, std::string_view meta_text) {
-    Json fields = Json::parse(fields_text, nullptr, false);
+    // The values stay text until used; only what does not scan as an object is parsed here.
+    std::vector<std::pair<std::string, FieldValue>> fields;
+    if (auto members = detail::scan_object(fields_text)) {
+        fields.reserve(members->size());
+        for (auto& [key, value] : *members)
+            fields.emplace_back(std::move(key), FieldValue::from_text(std::string(value)));
+    } else {
+        Json parsed = Json::parse(fields_text, nullptr, false);
+        if (!parsed.is_object()) return malformed("fields are not a JSON object");
+        for (auto& item : parsed.items())
+            fields.emplace_back(item.key(), FieldValue(std::move(item.value())));
+    }
     Json meta = Json::parse(meta_text, nullptr, false);
-    if (!fields.is_object()) return malformed("fields are not a JSON object");
     if (!meta.is_object()) return malformed("metadata is not a JSON object");
     RecordState state;
     try {
@@ -149,15 +170,20 @@ Result<RecordState> decode_state(std::string_view fields_text, std::string_view 
             return i;
         };
         const Json* winners = meta.contains("w") ? &meta["w"] : nullptr;
-        for (auto& item : fields.items()) {
-            const Json& index = winners && winners->contains(item.key()) ? (*winners)[item.key()]
-                                                                          : meta.at("d");
-            state.fields[item.key()].push_back({checked(index), std::move(item.value())});
+        for (auto& [key, value] : fields) {
+            const Json* index = nullptr;
+            if (winners) {
+                auto winner = winners->find(key);
+                if (winner != winners->end()) index = &*winner;
+            }
+            state.fields[key].push_back({checked(index ? *index : meta.at("d")), std::move(value)});
         }
         if (meta.contains("l")) {
             for (auto& item : meta["l"].items()) {
                 auto it = state.fields.find(item.key());
-                if (it == state.fields.end()) return malformed("a losing value of \"" + item.key() + "\" without a current one");
+                if (it == state.fields.end())
+                    return malformed("a losing value of \"" + item.key() +
+                                     "\" without a current one");
                 for (Json& loser : item.value()) {
                     it->second.push_back({checked(loser.at(0)), std::move(loser.at(1))});
                 }

@@ -81,7 +81,9 @@ CREATE TABLE IF NOT EXISTS sync_outbox(
 CREATE INDEX IF NOT EXISTS sync_outbox_by_record ON sync_outbox(record_id);
 )sql";
 
-const char* role_name(Role role) { return role == Role::upstream ? "upstream" : "device"; }
+const char* role_name(Role role) {
+    return role == Role::upstream ? "upstream" : "device";
+}
 
 }  // namespace
 
@@ -115,16 +117,17 @@ Status set_meta_text(Store& store, std::string_view key, std::string_view value)
     return s.bind(1, key).bind(2, value).run();
 }
 
-Result<std::string> open_tables(Store& store, Role role, std::string_view user, const IdSource& ids) {
+Result<std::string> open_tables(Store& store, Role role, std::string_view user,
+                                const IdSource& ids) {
     std::string replica;
     Status status = with_transaction(store, [&]() -> Status {
         TSUNAGU_TRY(store.exec(kCommonTables));
         auto stored_role = meta_text(store, kMetaRole);
         TSUNAGU_TRY(stored_role);
         if (!stored_role->empty() && *stored_role != role_name(role)) {
-            return Status(ErrorCode::invalid_argument,
-                          "store " + store.path() + " holds a " + *stored_role +
-                              " replica, not a " + role_name(role) + " one");
+            return Status(ErrorCode::invalid_argument, "store " + store.path() + " holds a " +
+                                                           *stored_role + " replica, not a " +
+                                                           role_name(role) + " one");
         }
         TSUNAGU_TRY(store.exec(role == Role::upstream ? kUpstreamTables : kDeviceTables));
         if (role == Role::device) {
@@ -132,8 +135,9 @@ Result<std::string> open_tables(Store& store, Role role, std::string_view user, 
             TSUNAGU_TRY(stored_user);
             if (!stored_user->empty() && *stored_user != user) {
                 return Status(ErrorCode::forbidden,
-                              "store " + store.path() + " is the replica of another user; "
-                              "sign in as that user or start a new replica");
+                              "store " + store.path() +
+                                  " is the replica of another user; "
+                                  "sign in as that user or start a new replica");
             }
             TSUNAGU_TRY(set_meta_text(store, kMetaUser, user));
         }

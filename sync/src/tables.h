@@ -17,10 +17,10 @@ enum class Role { upstream, device };
 inline constexpr const char* kMetaRole = "role";
 inline constexpr const char* kMetaReplica = "replica";
 inline constexpr const char* kMetaUser = "user";
-inline constexpr const char* kMetaClock = "clock";             // packed Hlc: the last reading
-inline constexpr const char* kMetaSequence = "sequence";       // upstream: last sequence number
-inline constexpr const char* kMetaCursor = "cursor";           // device: last applied sequence
-inline constexpr const char* kMetaOffset = "clock_offset_ms";  // device: wall clock correction
+inline constexpr const char* kMetaClock = "clock";                 // packed Hlc: the last reading
+inline constexpr const char* kMetaSequence = "sequence";           // upstream: last sequence number
+inline constexpr const char* kMetaCursor = "cursor";               // device: last applied sequence
+inline constexpr const char* kMetaOffset = "clock_offset_ms";      // device: wall clock correction
 inline constexpr const char* kMetaUpstreamTime = "upstream_time";  // device: packed Hlc
 
 // sync_log.kind of a row that only gives a record a fresh sequence number (other rows hold a
@@ -30,7 +30,8 @@ inline constexpr int kTouchKind = 100;
 // Creates the tables and indexes of `role` if missing, and checks that the store was not made for
 // the other role (or, on a device, for another user). Returns this replica's id, made on first use.
 // Runs in its own transaction.
-Result<std::string> open_tables(Store& store, Role role, std::string_view user, const IdSource& ids);
+Result<std::string> open_tables(Store& store, Role role, std::string_view user,
+                                const IdSource& ids);
 
 Result<std::int64_t> meta_int(Store& store, std::string_view key, std::int64_t fallback);
 Status set_meta_int(Store& store, std::string_view key, std::int64_t value);

@@ -64,9 +64,16 @@ Status check_well_formed(const ChangeSet& change) {
     for (const auto& [field, ids] : change.base) {
         for (const auto& id : ids) {
             if (!is_id(id)) {
-                return Status(ErrorCode::invalid_argument,
-                              "change set " + change.id + ": base of \"" + field + "\" holds a malformed id");
+                return Status(
+                    ErrorCode::invalid_argument,
+                    "change set " + change.id + ": base of \"" + field + "\" holds a malformed id");
             }
+        }
+    }
+    for (const auto& id : change.seen) {
+        if (!is_id(id)) {
+            return Status(ErrorCode::invalid_argument,
+                          "change set " + change.id + ": \"seen\" holds a malformed id");
         }
     }
     return Status::ok();
@@ -90,14 +97,18 @@ Result<Upstream> Upstream::open(Store& store, Schema schema, UpstreamOptions opt
     return Upstream(std::move(impl));
 }
 
-const std::string& Upstream::replica_id() const { return impl_->replica; }
-const Schema& Upstream::schema() const { return impl_->schema; }
+const std::string& Upstream::replica_id() const {
+    return impl_->replica;
+}
+const Schema& Upstream::schema() const {
+    return impl_->schema;
+}
 
 Result<std::int64_t> Upstream::sequence() {
     return detail::meta_int(impl_->store, detail::kMetaSequence, 0);
 }
 
-Status Upstream::Impl::begin_write() {
+Status Upstream::Impl::read_counters() {
     auto last = detail::meta_int(store, detail::kMetaSequence, 0);
     TSUNAGU_TRY(last);
     seq = *last;
@@ -107,7 +118,7 @@ Status Upstream::Impl::begin_write() {
     return Status::ok();
 }
 
-Status Upstream::Impl::end_write() {
+Status Upstream::Impl::write_counters() {
     TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaSequence, seq));
     return detail::set_meta_int(store, detail::kMetaClock, clock.last().packed());
 }
@@ -135,7 +146,8 @@ Hlc Upstream::Impl::corrected_stamp(Hlc stamped, DeviceSkew& skew) {
     const std::int64_t now = clock.wall_now();
     Hlc out;
     if (skew.ahead_ms > options.max_clock_ahead_ms) {
-        out = Hlc{std::clamp<std::int64_t>(stamped.wall_ms - skew.ahead_ms, 0, now), stamped.counter};
+        out =
+            Hlc{std::clamp<std::int64_t>(stamped.wall_ms - skew.ahead_ms, 0, now), stamped.counter};
         if (out <= skew.last) out = skew.last.next();
         if (out.wall_ms > now) out = clock.tick();
     } else {
@@ -145,7 +157,8 @@ Hlc Upstream::Impl::corrected_stamp(Hlc stamped, DeviceSkew& skew) {
     return out;
 }
 
-Result<PushOutcome> Upstream::Impl::accept(const ChangeSet& change, const std::string& pusher_replica,
+Result<PushOutcome> Upstream::Impl::accept(const ChangeSet& change,
+                                           const std::string& pusher_replica,
                                            const std::string& pusher_user, const ScopeSet& scope,
                                            DeviceSkew& skew) {
     if (Status formed = check_well_formed(change); !formed) {
@@ -222,7 +235,8 @@ Result<PushOutcome> Upstream::Impl::accept(const ChangeSet& change, const std::s
             if (!detail::ChangeList::may_mention(row.log, id)) unknown_base[field].push_back(id);
         }
     }
-    detail::ChangeList::append(row.log, {row.seq, change.id, effective->hlc, std::move(unknown_base)});
+    detail::ChangeList::append(row.log,
+                               {row.seq, change.id, effective->hlc, std::move(unknown_base)});
     TSUNAGU_TRY(records.save(row, encode_state(state)));
     TSUNAGU_TRY(append_log(store, *effective, row.seq));
     if (row.rid != 0 && old_key != row.scope_key) {
@@ -246,18 +260,20 @@ Result<PushResult> Upstream::push(const PushBatch& batch) {
     PushResult result;
     result.outcomes.reserve(batch.changes.size());
     Status status = with_transaction(impl_->store, [&]() -> Status {
-        TSUNAGU_TRY(impl_->begin_write());
+        TSUNAGU_TRY(impl_->read_counters());
         auto scope = impl_->scope_set(batch.user);
         TSUNAGU_TRY(scope);
         DeviceSkew skew;
         if (batch.sent_at_ms > 0) skew.ahead_ms = batch.sent_at_ms - impl_->clock.wall_now();
-        // A refused change holds back the batch's later changes to its record: they may build on it.
+        // A refused change holds back the batch's later changes to its record: they may build on
+        // it.
         std::set<std::string> held;
         for (const ChangeSet& change : batch.changes) {
             if (held.contains(change.record)) {
-                result.outcomes.push_back(refused(change, ErrorCode::conflict,
-                                                  "record " + change.record +
-                                                      ": held behind an earlier change to it that was refused"));
+                result.outcomes.push_back(
+                    refused(change, ErrorCode::conflict,
+                            "record " + change.record +
+                                ": held behind an earlier change to it that was refused"));
                 continue;
             }
             auto outcome = impl_->accept(change, batch.replica, batch.user, *scope, skew);
@@ -266,7 +282,7 @@ Result<PushResult> Upstream::push(const PushBatch& batch) {
             result.outcomes.push_back(std::move(*outcome));
         }
         result.upstream_time = impl_->clock.tick();
-        return impl_->end_write();
+        return impl_->write_counters();
     });
     TSUNAGU_TRY(status);
     return result;
@@ -275,14 +291,15 @@ Result<PushResult> Upstream::push(const PushBatch& batch) {
 Result<std::string> Upstream::Impl::edit(std::string_view user, const detail::Edit& edit) {
     std::string record_id;
     Status status = with_transaction(store, [&]() -> Status {
-        TSUNAGU_TRY(begin_write());
+        TSUNAGU_TRY(read_counters());
         std::optional<detail::LoadedRecord> current;
         if (edit.kind != detail::Edit::Kind::create && is_id(edit.record)) {
             auto loaded = records.load(edit.record);
             TSUNAGU_TRY(loaded);
             current = std::move(*loaded);
         }
-        const detail::EditContext context{schema, options.ids, replica, std::string(user), clock.tick()};
+        const detail::EditContext context{schema, options.ids, replica, std::string(user),
+                                          clock.tick()};
         const detail::EditTarget target{current ? &current->stored.collection : nullptr,
                                         current ? &current->state : nullptr};
         auto change = detail::build_change(context, edit, target);
@@ -295,7 +312,7 @@ Result<std::string> Upstream::Impl::edit(std::string_view user, const detail::Ed
         auto outcome = accept(**change, replica, context.user, *scope, none);
         TSUNAGU_TRY(outcome);
         if (outcome->status == PushStatus::refused) return Status(outcome->code, outcome->reason);
-        return end_write();
+        return write_counters();
     });
     TSUNAGU_TRY(status);
     return record_id;
@@ -352,7 +369,9 @@ Result<std::vector<Record>> Upstream::list(std::string_view collection, bool inc
     return impl_->records.list(collection, include_deleted);
 }
 
-Result<std::vector<Conflict>> Upstream::conflicts() { return impl_->records.conflicts(); }
+Result<std::vector<Conflict>> Upstream::conflicts() {
+    return impl_->records.conflicts();
+}
 
 Result<std::vector<HistoryEntry>> Upstream::history(std::string_view record) {
     std::vector<HistoryEntry> entries;
@@ -362,8 +381,8 @@ Result<std::vector<HistoryEntry>> Upstream::history(std::string_view record) {
     if (!*row) return entries;
     auto applied = detail::ChangeList::parse((*row)->log);
     TSUNAGU_TRY(applied);
-    Statement& s = impl_->store.cached(
-        "SELECT hlc, replica, user, kind, fields FROM sync_log WHERE seq = ?1");
+    Statement& s =
+        impl_->store.cached("SELECT hlc, replica, user, kind, fields FROM sync_log WHERE seq = ?1");
     for (const detail::AppliedChange& change : applied->entries) {
         s.bind(1, change.seq);
         auto found = s.step();

@@ -36,14 +36,18 @@ struct Upstream::Impl {
     std::int64_t seq = 0;  // the last sequence number given out; valid inside a write
 
     Impl(Store& s, Schema sc, UpstreamOptions o, std::string id)
-        : store(s), schema(std::move(sc)), options(std::move(o)), clock(options.wall),
-          replica(std::move(id)), records(s) {}
+        : store(s),
+          schema(std::move(sc)),
+          options(std::move(o)),
+          clock(options.wall),
+          replica(std::move(id)),
+          records(s) {}
 
-    // Inside a transaction: reads the sequence number and clock another connection may have moved.
-    // (Also the start of a read: pulls use the sequence number.)
-    Status begin_write();
-    // Inside a transaction: stores them back.
-    Status end_write();
+    // Inside a transaction: reads the sequence number and the clock, which another connection may
+    // have moved since.
+    Status read_counters();
+    // Inside a write transaction: stores them back.
+    Status write_counters();
     Result<ScopeSet> scope_set(std::string_view user);
     // Applies one pushed (or server-made) change set: accepted, duplicate, or refused. Fails only
     // when storage fails; then the caller rolls the batch back.

@@ -33,13 +33,14 @@ RecordSnapshot read_snapshot(const Statement& s) {
 
 Status check_request(const PullRequest& request, std::int64_t last_seq) {
     if (!is_id(request.replica)) {
-        return Status(ErrorCode::invalid_argument, "pull: replica must be an id of 32 hex characters");
+        return Status(ErrorCode::invalid_argument,
+                      "pull: replica must be an id of 32 hex characters");
     }
     if (request.after < 0 || request.after > last_seq) {
-        return Status(ErrorCode::invalid_argument,
-                      "pull: cursor " + std::to_string(request.after) +
-                          " is not in this upstream's log (last " + std::to_string(last_seq) +
-                          "); the device must start again from 0");
+        return Status(ErrorCode::invalid_argument, "pull: cursor " + std::to_string(request.after) +
+                                                       " is not in this upstream's log (last " +
+                                                       std::to_string(last_seq) +
+                                                       "); the device must start again from 0");
     }
     return Status::ok();
 }
@@ -65,30 +66,36 @@ Result<PullPage> Upstream::pull(const PullRequest& request) {
     Impl& im = *impl_;
     PullPage page;
     page.after = request.after;
-    const auto limit = static_cast<std::int64_t>(std::clamp<std::size_t>(request.limit, 1, im.options.max_page));
-    // A page is read in one read transaction: a consistent snapshot, no write lock, no sync to disk.
-    TSUNAGU_TRY(im.store.begin_deferred());
+    const auto limit =
+        static_cast<std::int64_t>(std::clamp<std::size_t>(request.limit, 1, im.options.max_page));
+    // A page is read in one read transaction: a consistent snapshot, no write lock, no sync to
+    // disk. (Inside a caller's transaction, in that one.)
+    const bool own_transaction = !im.store.in_transaction();
+    if (own_transaction) TSUNAGU_TRY(im.store.begin_deferred());
     Status status = [&]() -> Status {
-        TSUNAGU_TRY(im.begin_write());
+        TSUNAGU_TRY(im.read_counters());
         TSUNAGU_TRY(check_request(request, im.seq));
         auto scope = im.scope_set(request.user);
         TSUNAGU_TRY(scope);
 
         // Each record once, at its latest log entry.
-        Statement& records = scope->everything
-            ? im.store.cached(
-                  "SELECT r.id, r.collection, r.scope_key, r.seq, r.deleted, r.conflicts, r.fields, r.meta"
-                  " FROM sync_log l JOIN sync_records r ON r.id = l.record_id"
-                  " WHERE l.seq > ?1 AND r.seq = l.seq ORDER BY l.seq LIMIT ?2")
-            : im.store.cached(
-                  "SELECT r.id, r.collection, r.scope_key, r.seq, r.deleted, r.conflicts, r.fields, r.meta"
-                  " FROM sync_log l JOIN sync_records r ON r.id = l.record_id"
-                  " WHERE l.seq > ?1 AND r.seq = l.seq AND r.scope_key IN"
-                  " (SELECT scope_key FROM sync_scope_members WHERE user = ?3)"
-                  " ORDER BY l.seq LIMIT ?2");
+        Statement& records =
+            scope->everything ? im.store.cached(
+                                    "SELECT r.id, r.collection, r.scope_key, r.seq, r.deleted, "
+                                    "r.conflicts, r.fields, r.meta"
+                                    " FROM sync_log l JOIN sync_records r ON r.id = l.record_id"
+                                    " WHERE l.seq > ?1 AND r.seq = l.seq ORDER BY l.seq LIMIT ?2")
+                              : im.store.cached(
+                                    "SELECT r.id, r.collection, r.scope_key, r.seq, r.deleted, "
+                                    "r.conflicts, r.fields, r.meta"
+                                    " FROM sync_log l JOIN sync_records r ON r.id = l.record_id"
+                                    " WHERE l.seq > ?1 AND r.seq = l.seq AND r.scope_key IN"
+                                    " (SELECT scope_key FROM sync_scope_members WHERE user = ?3)"
+                                    " ORDER BY l.seq LIMIT ?2");
         records.bind(1, request.after).bind(2, limit);
         if (!scope->everything) records.bind(3, request.user);
-        TSUNAGU_TRY(each_row(records, [&](const Statement& s) { page.records.push_back(read_snapshot(s)); }));
+        TSUNAGU_TRY(each_row(
+            records, [&](const Statement& s) { page.records.push_back(read_snapshot(s)); }));
         page.more = static_cast<std::int64_t>(page.records.size()) == limit;
         page.next = page.more ? page.records.back().seq : im.seq;
 
@@ -98,13 +105,15 @@ Result<PullPage> Upstream::pull(const PullRequest& request) {
         moves.bind(1, page.after).bind(2, page.next);
         TSUNAGU_TRY(each_row(moves, [&](const Statement& s) {
             const std::string old_key(s.column_text(1));
-            const bool gone = s.column_is_null(2) || !scope->contains(std::string(s.column_text(2)));
+            const bool gone =
+                s.column_is_null(2) || !scope->contains(std::string(s.column_text(2)));
             if (gone && scope->contains(old_key)) {
                 page.evicted_records.push_back(detail::id_from_bytes(s.column_blob(0)));
             }
         }));
         Statement& removals = im.store.cached(
-            "SELECT DISTINCT scope_key FROM sync_scope_removals WHERE user = ?1 AND seq > ?2 AND seq <= ?3");
+            "SELECT DISTINCT scope_key FROM sync_scope_removals WHERE user = ?1 AND seq > ?2 AND "
+            "seq <= ?3");
         removals.bind(1, request.user).bind(2, page.after).bind(3, page.next);
         TSUNAGU_TRY(each_row(removals, [&](const Statement& s) {
             std::string key(s.column_text(0));
@@ -132,21 +141,25 @@ Result<PullPage> Upstream::pull(const PullRequest& request) {
         return Status::ok();
     }();
     if (!status) {
-        (void)im.store.rollback();
+        if (own_transaction) (void)im.store.rollback();
         return status;
     }
-    TSUNAGU_TRY(im.store.commit());
+    if (own_transaction) TSUNAGU_TRY(im.store.commit());
     // The device's progress, which compaction waits for, is recorded once per pull (at its last
     // page): a progress recorded late only makes compaction wait longer.
     if (!page.more) {
         TSUNAGU_TRY(with_transaction(im.store, [&]() -> Status {
             Statement& seen = im.store.cached(
-                "INSERT OR REPLACE INTO sync_replicas(replica, user, cursor, outbox_floor, last_seen_ms)"
+                "INSERT OR REPLACE INTO sync_replicas(replica, user, cursor, outbox_floor, "
+                "last_seen_ms)"
                 " VALUES (?1, ?2, ?3, ?4, ?5)");
             const detail::IdBytes replica = detail::id_to_bytes(request.replica);
-            return seen.bind_blob(1, replica).bind(2, request.user).bind(3, request.after)
+            return seen.bind_blob(1, replica)
+                .bind(2, request.user)
+                .bind(3, request.after)
                 .bind(4, std::min(request.outbox_floor, request.after))
-                .bind(5, im.clock.wall_now()).run();
+                .bind(5, im.clock.wall_now())
+                .run();
         }));
     }
     return page;
@@ -163,7 +176,7 @@ Result<std::vector<std::string>> Upstream::scope_of(std::string_view user) {
 Status Upstream::set_scope(std::string_view user, std::vector<std::string> scope_keys) {
     Impl& im = *impl_;
     return with_transaction(im.store, [&]() -> Status {
-        TSUNAGU_TRY(im.begin_write());
+        TSUNAGU_TRY(im.read_counters());
         auto before = im.scope_set(user);
         TSUNAGU_TRY(before);
         ScopeSet after;
@@ -176,8 +189,9 @@ Status Upstream::set_scope(std::string_view user, std::vector<std::string> scope
         std::set<std::string> candidates(before->keys.begin(), before->keys.end());
         candidates.insert(after.keys.begin(), after.keys.end());
         if (before->everything != after.everything) {
-            TSUNAGU_TRY(each_row(im.store.cached("SELECT DISTINCT scope_key FROM sync_records"),
-                                 [&](const Statement& s) { candidates.emplace(s.column_text(0)); }));
+            TSUNAGU_TRY(
+                each_row(im.store.cached("SELECT DISTINCT scope_key FROM sync_records"),
+                         [&](const Statement& s) { candidates.emplace(s.column_text(0)); }));
         }
         for (const auto& key : candidates) {
             if (key == "*") continue;
@@ -191,7 +205,8 @@ Status Upstream::set_scope(std::string_view user, std::vector<std::string> scope
                 // Fresh sequence numbers, one per record, so pages stay well ordered. (A full scan:
                 // granting a key is rare, and an index by scope would cost every change a write.)
                 std::vector<std::pair<std::int64_t, detail::IdBytes>> touched;
-                Statement& rows = im.store.cached("SELECT rid, id FROM sync_records WHERE scope_key = ?1");
+                Statement& rows =
+                    im.store.cached("SELECT rid, id FROM sync_records WHERE scope_key = ?1");
                 rows.bind(1, key);
                 TSUNAGU_TRY(each_row(rows, [&](const Statement& s) {
                     detail::IdBytes id{};
@@ -201,27 +216,30 @@ Status Upstream::set_scope(std::string_view user, std::vector<std::string> scope
                 }));
                 for (const auto& [rid, id] : touched) {
                     ++im.seq;
-                    Statement& touch = im.store.cached("UPDATE sync_records SET seq = ?2 WHERE rid = ?1");
+                    Statement& touch =
+                        im.store.cached("UPDATE sync_records SET seq = ?2 WHERE rid = ?1");
                     TSUNAGU_TRY(touch.bind(1, rid).bind(2, im.seq).run());
                     Statement& log = im.store.cached(
                         "INSERT INTO sync_log(seq, record_id, kind) VALUES (?1, ?2, ?3)");
-                    TSUNAGU_TRY(log.bind(1, im.seq).bind_blob(2, id).bind(3, detail::kTouchKind).run());
+                    TSUNAGU_TRY(
+                        log.bind(1, im.seq).bind_blob(2, id).bind(3, detail::kTouchKind).run());
                 }
             }
         }
         Statement& clear = im.store.cached("DELETE FROM sync_scope_members WHERE user = ?1");
         TSUNAGU_TRY(clear.bind(1, user).run());
         for (const auto& key : after.keys) {
-            Statement& add = im.store.cached(
-                "INSERT INTO sync_scope_members(user, scope_key) VALUES (?1, ?2)");
+            Statement& add =
+                im.store.cached("INSERT INTO sync_scope_members(user, scope_key) VALUES (?1, ?2)");
             TSUNAGU_TRY(add.bind(1, user).bind(2, key).run());
         }
-        return im.end_write();
+        return im.write_counters();
     });
 }
 
 Status Upstream::forget_replica(std::string_view replica) {
-    if (!is_id(replica)) return Status(ErrorCode::invalid_argument, "forget_replica: not a replica id");
+    if (!is_id(replica))
+        return Status(ErrorCode::invalid_argument, "forget_replica: not a replica id");
     Statement& s = impl_->store.cached("DELETE FROM sync_replicas WHERE replica = ?1");
     const detail::IdBytes id = detail::id_to_bytes(replica);
     return s.bind_blob(1, id).run();

@@ -8,13 +8,17 @@ namespace {
 
 Hlc hlc_from(const Json& in, const char* key) {
     auto hlc = Hlc::parse(in.at(key).get<std::string>());
-    if (!hlc) throw std::invalid_argument(std::string("\"") + key + "\" is not a clock reading like \"1732500000000-0\"");
+    if (!hlc)
+        throw std::invalid_argument(std::string("\"") + key +
+                                    "\" is not a clock reading like \"1732500000000-0\"");
     return *hlc;
 }
 
 std::string id_from(const Json& in, const char* key) {
     std::string id = in.at(key).get<std::string>();
-    if (!is_id(id)) throw std::invalid_argument(std::string("\"") + key + "\" is not an id of 32 lower-case hex characters");
+    if (!is_id(id))
+        throw std::invalid_argument(std::string("\"") + key +
+                                    "\" is not an id of 32 lower-case hex characters");
     return id;
 }
 
@@ -37,16 +41,22 @@ Result<T> parse_as(const Json& in, const char* what) {
     try {
         return in.get<T>();
     } catch (const std::exception& e) {
-        return Status(ErrorCode::invalid_argument, std::string("malformed ") + what + ": " + e.what());
+        return Status(ErrorCode::invalid_argument,
+                      std::string("malformed ") + what + ": " + e.what());
     }
 }
 
 }  // namespace
 
 void to_json(Json& out, const ChangeSet& c) {
-    out = {{"id", c.id},           {"collection", c.collection}, {"record", c.record},
-           {"hlc", c.hlc.to_string()}, {"replica", c.replica},   {"user", c.user},
-           {"schema", c.schema_version}, {"set", c.set}};
+    out = {{"id", c.id},
+           {"collection", c.collection},
+           {"record", c.record},
+           {"hlc", c.hlc.to_string()},
+           {"replica", c.replica},
+           {"user", c.user},
+           {"schema", c.schema_version},
+           {"set", c.set}};
     if (c.create) out["create"] = true;
     if (!c.base.empty()) out["base"] = c.base;
     if (!c.seen.empty()) out["seen"] = c.seen;
@@ -67,7 +77,8 @@ void from_json(const Json& in, ChangeSet& c) {
     c.seen = in.value("seen", std::vector<std::string>{});
     for (const auto& [field, ids] : c.base) {
         for (const auto& id : ids) {
-            if (!is_id(id)) throw std::invalid_argument("base of \"" + field + "\" holds a malformed id");
+            if (!is_id(id))
+                throw std::invalid_argument("base of \"" + field + "\" holds a malformed id");
         }
     }
     for (const auto& id : c.seen) {
@@ -76,7 +87,10 @@ void from_json(const Json& in, ChangeSet& c) {
 }
 
 void to_json(Json& out, const Version& v) {
-    out = {{"change", v.change_id}, {"hlc", v.hlc.to_string()}, {"replica", v.replica}, {"user", v.user}};
+    out = {{"change", v.change_id},
+           {"hlc", v.hlc.to_string()},
+           {"replica", v.replica},
+           {"user", v.user}};
 }
 
 void to_json(Json& out, const Conflict& c) {
@@ -89,9 +103,14 @@ void to_json(Json& out, const Conflict& c) {
 }
 
 void to_json(Json& out, const Record& r) {
-    out = {{"id", r.id},         {"collection", r.collection}, {"scope", r.scope_key},
-           {"owner", r.owner},   {"deleted", r.deleted},       {"fields", r.fields},
-           {"versions", r.versions}, {"conflicts", r.conflicts}};
+    out = {{"id", r.id},
+           {"collection", r.collection},
+           {"scope", r.scope_key},
+           {"owner", r.owner},
+           {"deleted", r.deleted},
+           {"fields", r.fields},
+           {"versions", r.versions},
+           {"conflicts", r.conflicts}};
 }
 
 void to_json(Json& out, const HistoryEntry& h) {
@@ -101,7 +120,10 @@ void to_json(Json& out, const HistoryEntry& h) {
 }
 
 void to_json(Json& out, const PushBatch& b) {
-    out = {{"replica", b.replica}, {"user", b.user}, {"sent_at", b.sent_at_ms}, {"changes", b.changes}};
+    out = {{"replica", b.replica},
+           {"user", b.user},
+           {"sent_at", b.sent_at_ms},
+           {"changes", b.changes}};
 }
 
 void from_json(const Json& in, PushBatch& b) {
@@ -144,7 +166,9 @@ void from_json(const Json& in, PushResult& r) {
     r.outcomes = in.at("outcomes").get<std::vector<PushOutcome>>();
 }
 
-void to_json(Json& out, const SentChange& s) { out = {{"record", s.record}, {"change", s.change_id}}; }
+void to_json(Json& out, const SentChange& s) {
+    out = {{"record", s.record}, {"change", s.change_id}};
+}
 
 void from_json(const Json& in, SentChange& s) {
     s.record = id_from(in, "record");
@@ -152,7 +176,7 @@ void from_json(const Json& in, SentChange& s) {
 }
 
 void to_json(Json& out, const PullRequest& r) {
-    out = {{"replica", r.replica}, {"user", r.user},   {"after", r.after},
+    out = {{"replica", r.replica}, {"user", r.user}, {"after", r.after},
            {"limit", r.limit},     {"sent", r.sent}, {"outbox_floor", r.outbox_floor}};
 }
 
@@ -166,9 +190,10 @@ void from_json(const Json& in, PullRequest& r) {
 }
 
 void to_json(Json& out, const RecordSnapshot& s) {
-    out = {{"id", s.id},   {"collection", s.collection}, {"scope", s.scope_key},
-           {"seq", s.seq}, {"deleted", s.deleted}, {"conflicts", s.conflicts},
-           {"fields", s.fields}, {"meta", s.meta}};
+    out = {{"id", s.id},           {"collection", s.collection},
+           {"scope", s.scope_key}, {"seq", s.seq},
+           {"deleted", s.deleted}, {"conflicts", s.conflicts},
+           {"fields", s.fields},   {"meta", s.meta}};
 }
 
 void from_json(const Json& in, RecordSnapshot& s) {
@@ -210,10 +235,20 @@ void from_json(const Json& in, PullPage& p) {
     }
 }
 
-Result<ChangeSet> parse_change_set(const Json& in) { return parse_as<ChangeSet>(in, "change set"); }
-Result<PushBatch> parse_push_batch(const Json& in) { return parse_as<PushBatch>(in, "push batch"); }
-Result<PushResult> parse_push_result(const Json& in) { return parse_as<PushResult>(in, "push result"); }
-Result<PullRequest> parse_pull_request(const Json& in) { return parse_as<PullRequest>(in, "pull request"); }
-Result<PullPage> parse_pull_page(const Json& in) { return parse_as<PullPage>(in, "pull page"); }
+Result<ChangeSet> parse_change_set(const Json& in) {
+    return parse_as<ChangeSet>(in, "change set");
+}
+Result<PushBatch> parse_push_batch(const Json& in) {
+    return parse_as<PushBatch>(in, "push batch");
+}
+Result<PushResult> parse_push_result(const Json& in) {
+    return parse_as<PushResult>(in, "push result");
+}
+Result<PullRequest> parse_pull_request(const Json& in) {
+    return parse_as<PullRequest>(in, "pull request");
+}
+Result<PullPage> parse_pull_page(const Json& in) {
+    return parse_as<PullPage>(in, "pull page");
+}
 
 }  // namespace tsunagu::sync

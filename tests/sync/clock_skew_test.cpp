@@ -29,13 +29,15 @@ struct Pair {
 
 TEST_CASE("the upstream re-stamps a change from a clock hours ahead instead of refusing it") {
     Pair p;
-    p.w.clock_of(0).advance(5 * kHourMs);  // alice's phone is five hours ahead, and never synced since
+    p.w.clock_of(0).advance(5 *
+                            kHourMs);  // alice's phone is five hours ahead, and never synced since
     ok(p.skewed.update(p.id, {{"notes", "from the future"}}));
     PushBatch batch = ok(p.skewed.prepare_push());
     REQUIRE(batch.changes[0].hlc.wall_ms == kStartMs + 5 * kHourMs);
     PushResult result = ok(p.w.upstream.push(batch));
     REQUIRE(result.outcomes[0].status == PushStatus::accepted);
-    CHECK(result.outcomes[0].hlc.wall_ms <= kStartMs);  // stamped when it was made, in upstream time
+    CHECK(result.outcomes[0].hlc.wall_ms <=
+          kStartMs);  // stamped when it was made, in upstream time
     CHECK(ok(p.skewed.apply_push_result(result)).restamped == 1);
     // The upstream did not adopt the wrong clock: an honest edit a minute later wins.
     p.w.advance(60'000);
@@ -65,7 +67,8 @@ TEST_CASE("a device whose clock is hours ahead re-stamps its outbox in order bef
     CHECK(pending[0].change.hlc < pending[1].change.hlc);
     CHECK(pending[1].change.hlc < pending[2].change.hlc);
     PushResult result = ok(p.w.upstream.push(ok(p.skewed.prepare_push())));
-    for (std::size_t i = 0; i < 3; ++i) CHECK(result.outcomes[i].hlc == pending[i].change.hlc);  // kept as is
+    for (std::size_t i = 0; i < 3; ++i)
+        CHECK(result.outcomes[i].hlc == pending[i].change.hlc);  // kept as is
     ok(p.skewed.apply_push_result(result));
     CHECK(ok(p.w.upstream.get(p.id))->fields["notes"] == "two");
     CHECK(ok(p.w.upstream.get(other)).has_value());

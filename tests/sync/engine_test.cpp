@@ -8,7 +8,8 @@ namespace {
 
 using namespace testing;
 
-const Json kVisit = {{"date", "2020-04-01"}, {"duration", 30}, {"purpose", "check_in"}, {"notes", "first visit"}};
+const Json kVisit = {
+    {"date", "2020-04-01"}, {"duration", 30}, {"purpose", "check_in"}, {"notes", "first visit"}};
 
 std::int64_t rows(Store& store, const char* table) {
     Statement& s = store.cached(std::string("SELECT count(*) FROM ") + table);
@@ -147,7 +148,8 @@ TEST_CASE("pull and push structs travel as JSON") {
     CHECK(ok(bob.apply_pull(ok(parse_pull_page(Json::parse(page.dump()))))).records == 1);
     CHECK(ok(bob.list("visit")).size() == 1);
     CHECK_FALSE(parse_push_batch(Json{{"replica", "zz"}}).is_ok());
-    CHECK_THAT(parse_pull_page(Json::object()).status().message(), Catch::Contains("malformed pull page"));
+    CHECK_THAT(parse_pull_page(Json::object()).status().message(),
+               Catch::Contains("malformed pull page"));
 }
 
 TEST_CASE("the fast text form of a pull page is the same JSON as its document form") {
@@ -155,7 +157,8 @@ TEST_CASE("the fast text form of a pull page is the same JSON as its document fo
     ok(w.upstream.set_scope("alice", {"*"}));
     Device& alice = w.add_device("alice");
     Device& bob = w.add_device("alice");
-    const std::string id = ok(alice.create("visit", {{"date", "2020-04-01"}, {"notes", "quotes \" and \\ and\nlines, \u8a2a\u554f"}}));
+    const std::string id = ok(alice.create(
+        "visit", {{"date", "2020-04-01"}, {"notes", "quotes \" and \\ and\nlines, \u8a2a\u554f"}}));
     ok(alice.update(id, {{"duration", 30}}));
     ok(w.upstream.push(ok(alice.prepare_push())));  // the answer is lost: the page will ack it
     PullPage page = ok(w.upstream.pull(ok(alice.prepare_pull())));
@@ -173,19 +176,25 @@ TEST_CASE("the fast text form of a pull page is the same JSON as its document fo
     CHECK(ok(bob.apply_pull(back)).records == 1);
     CHECK(ok(bob.get(id))->fields["notes"] == "quotes \" and \\ and\nlines, \u8a2a\u554f");
 
-    for (const char* bad : {"", "[]", "{}", "{\"after\":0}", "{\"after\":\"0\",\"next\":0,\"more\":false,\"upstream_time\":\"1-0\",\"records\":[]}",
-                            "{\"after\":0,\"next\":0,\"more\":false,\"upstream_time\":\"1-0\",\"records\":[{\"id\":\"x\",\"fields\":\"{}\",\"meta\":\"{}\"}]}",
-                            "{\"after\":0,\"next\":0,\"more\":false,\"upstream_time\":\"1-0\",\"records\":[{\"seq\":\"1\"}]}",
-                            "{\"after\":0,\"next\":0,\"more\":false,\"upstream_time\":\"1-0\",\"records\":[],\"acks\":[{\"change\":1}]}",
-                            "{\"after\":0,"}) {
+    for (const char* bad :
+         {"", "[]", "{}", "{\"after\":0}",
+          "{\"after\":\"0\",\"next\":0,\"more\":false,\"upstream_time\":\"1-0\",\"records\":[]}",
+          "{\"after\":0,\"next\":0,\"more\":false,\"upstream_time\":\"1-0\",\"records\":[{\"id\":"
+          "\"x\",\"fields\":\"{}\",\"meta\":\"{}\"}]}",
+          "{\"after\":0,\"next\":0,\"more\":false,\"upstream_time\":\"1-0\",\"records\":[{\"seq\":"
+          "\"1\"}]}",
+          "{\"after\":0,\"next\":0,\"more\":false,\"upstream_time\":\"1-0\",\"records\":[],"
+          "\"acks\":[{\"change\":1}]}",
+          "{\"after\":0,"}) {
         INFO(bad);
         auto parsed = parse_pull_page_text(bad);
         CHECK(parsed.status().code() == ErrorCode::invalid_argument);
         CHECK_THAT(parsed.status().message(), Catch::Contains("malformed pull page"));
     }
     // Members a newer upstream may add are ignored.
-    auto extended = ok(parse_pull_page_text(
-        "{\"after\":0,\"next\":0,\"more\":false,\"upstream_time\":\"1-0\",\"records\":[],\"hint\":{\"a\":[1,{\"b\":2}]}}"));
+    auto extended =
+        ok(parse_pull_page_text("{\"after\":0,\"next\":0,\"more\":false,\"upstream_time\":\"1-0\","
+                                "\"records\":[],\"hint\":{\"a\":[1,{\"b\":2}]}}"));
     CHECK(extended.records.empty());
 }
 
@@ -346,9 +355,11 @@ TEST_CASE("local edits are validated and errors name the field") {
     CHECK(missing.status().code() == ErrorCode::validation);
     CHECK_THAT(missing.status().message(), Catch::Contains(R"(field "date" is required)"));
     auto bad = alice.create("visit", {{"date", "2020-04-01"}, {"duration", 0}});
-    CHECK_THAT(bad.status().message(), Catch::Contains(R"(field "duration": must be an integer from 1 to 1440, got 0)"));
+    CHECK_THAT(bad.status().message(),
+               Catch::Contains(R"(field "duration": must be an integer from 1 to 1440, got 0)"));
     const std::string id = ok(alice.create("visit", kVisit));
-    CHECK_THAT(alice.update(id, {{"purpose", "phone"}}).message(), Catch::Contains(R"(field "purpose")"));
+    CHECK_THAT(alice.update(id, {{"purpose", "phone"}}).message(),
+               Catch::Contains(R"(field "purpose")"));
     CHECK(alice.update(std::string(32, 'f'), {{"notes", "x"}}).code() == ErrorCode::not_found);
     CHECK(alice.update("nonsense", {{"notes", "x"}}).code() == ErrorCode::invalid_argument);
     CHECK(alice.update(id, Json::array()).code() == ErrorCode::invalid_argument);
@@ -374,7 +385,8 @@ TEST_CASE("an older peer refuses a newer device's change and the device keeps it
     CHECK_THAT(pending[1].reason, Catch::Contains("held behind"));
     CHECK(ok(alice.get(id))->fields["notes"] == "after the call");
     // After the upstream upgrades, both go through.
-    Upstream upgraded = ok(Upstream::open(w.upstream_store, test_schema(2), UpstreamOptions{.wall = w.upstream_clock.wall()}));
+    Upstream upgraded = ok(Upstream::open(w.upstream_store, test_schema(2),
+                                          UpstreamOptions{.wall = w.upstream_clock.wall()}));
     ok(alice.retry_refused());
     push_all(alice, upgraded);
     CHECK(ok(alice.outbox()).empty());
@@ -383,7 +395,8 @@ TEST_CASE("an older peer refuses a newer device's change and the device keeps it
 
 TEST_CASE("a field from a newer schema survives an older device's edit") {
     World w;
-    Upstream upstream = ok(Upstream::open(w.upstream_store, test_schema(2), UpstreamOptions{.wall = w.upstream_clock.wall()}));
+    Upstream upstream = ok(Upstream::open(w.upstream_store, test_schema(2),
+                                          UpstreamOptions{.wall = w.upstream_clock.wall()}));
     ok(upstream.set_scope("new", {"*"}));
     ok(upstream.set_scope("old", {"*"}));
     Device& newer = w.add_device("new", test_schema(2));
@@ -480,7 +493,9 @@ TEST_CASE("a change the upstream already superseded does not come back with a pu
     CHECK(ok(alice.outbox()).empty());
 }
 
-TEST_CASE("a record moved by an unsynced local edit is evicted by its upstream scope, not the local one") {
+TEST_CASE(
+    "a record moved by an unsynced local edit is evicted by its upstream scope, not the local "
+    "one") {
     World w;
     Device& alice = w.add_device("alice");
     const std::string tanaka(32, 'a'), sato(32, 'b');
@@ -498,6 +513,31 @@ TEST_CASE("a record moved by an unsynced local edit is evicted by its upstream s
     REQUIRE(pending.size() == 1);
     CHECK(pending[0].code == ErrorCode::forbidden);  // moving it out of alice's scope is refused
     CHECK(ok(w.upstream.get(id))->fields["client"] == tanaka);
+}
+
+}  // namespace tsunagu::sync
+
+namespace tsunagu::sync {
+
+TEST_CASE("engine calls run inside a caller's transaction and roll back with it") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    Device& alice = w.add_device("alice");
+    ok(alice.create("visit", kVisit));
+    PushBatch batch = ok(alice.prepare_push());
+
+    ok(w.upstream_store.begin_immediate());
+    REQUIRE(ok(w.upstream.push(batch)).outcomes[0].status == PushStatus::accepted);
+    CHECK(ok(w.upstream.pull(ok(alice.prepare_pull()))).records.size() == 1);
+    ok(w.upstream_store.rollback());
+    CHECK(ok(w.upstream.sequence()) == 0);  // the push went with the caller's transaction
+
+    ok(w.upstream_store.begin_immediate());
+    PushResult result = ok(w.upstream.push(batch));
+    ok(w.upstream_store.commit());
+    CHECK(result.outcomes[0].status == PushStatus::accepted);
+    ok(alice.apply_push_result(result));
+    CHECK(ok(alice.outbox()).empty());
 }
 
 }  // namespace tsunagu::sync

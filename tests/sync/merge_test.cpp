@@ -64,7 +64,8 @@ std::pair<std::string, std::string> stored(const RecordState& state) {
 }
 
 const ChangeSet kCreate = [] {
-    ChangeSet c = change("c1", 100, kAlice, {{"date", "2020-04-01"}, {"notes", "first"}, {"duration", 30}});
+    ChangeSet c =
+        change("c1", 100, kAlice, {{"date", "2020-04-01"}, {"notes", "first"}, {"duration", 30}});
     c.create = true;
     return c;
 }();
@@ -72,23 +73,27 @@ const ChangeSet kCreate = [] {
 }  // namespace
 
 TEST_CASE("last writer wins by clock reading") {
-    auto state = apply_all({kCreate, change("a2", 300, kAlice, {{"notes", "alice"}}, {{"notes", {id("c1")}}}),
-                            change("b2", 200, kBob, {{"notes", "bob"}}, {{"notes", {id("c1")}}})});
+    auto state = apply_all(
+        {kCreate, change("a2", 300, kAlice, {{"notes", "alice"}}, {{"notes", {id("c1")}}}),
+         change("b2", 200, kBob, {{"notes", "bob"}}, {{"notes", {id("c1")}}})});
     CHECK(current_values(state)["notes"] == "alice");
-    auto flipped = apply_all({kCreate, change("a2", 200, kAlice, {{"notes", "alice"}}, {{"notes", {id("c1")}}}),
-                              change("b2", 300, kBob, {{"notes", "bob"}}, {{"notes", {id("c1")}}})});
+    auto flipped = apply_all(
+        {kCreate, change("a2", 200, kAlice, {{"notes", "alice"}}, {{"notes", {id("c1")}}}),
+         change("b2", 300, kBob, {{"notes", "bob"}}, {{"notes", {id("c1")}}})});
     CHECK(current_values(flipped)["notes"] == "bob");
 }
 
 TEST_CASE("equal clock readings are decided by replica id") {
-    auto state = apply_all({kCreate, change("a2", 200, kAlice, {{"notes", "alice"}}, {{"notes", {id("c1")}}}),
-                            change("b2", 200, kBob, {{"notes", "bob"}}, {{"notes", {id("c1")}}})});
+    auto state = apply_all(
+        {kCreate, change("a2", 200, kAlice, {{"notes", "alice"}}, {{"notes", {id("c1")}}}),
+         change("b2", 200, kBob, {{"notes", "bob"}}, {{"notes", {id("c1")}}})});
     CHECK(current_values(state)["notes"] == "bob");  // "bb..." > "aa..."
 }
 
 TEST_CASE("merge keeps the losing value as a conflict") {
-    auto state = apply_all({kCreate, change("a2", 200, kAlice, {{"notes", "alice"}}, {{"notes", {id("c1")}}}),
-                            change("b2", 300, kBob, {{"notes", "bob"}}, {{"notes", {id("c1")}}})});
+    auto state = apply_all(
+        {kCreate, change("a2", 200, kAlice, {{"notes", "alice"}}, {{"notes", {id("c1")}}}),
+         change("b2", 300, kBob, {{"notes", "bob"}}, {{"notes", {id("c1")}}})});
     auto conflicts = conflicts_of(state, kRecord, "visit");
     REQUIRE(conflicts.size() == 1);
     const Conflict& c = conflicts[0];
@@ -105,8 +110,9 @@ TEST_CASE("merge keeps the losing value as a conflict") {
 }
 
 TEST_CASE("an edit that saw the current value replaces it without a conflict") {
-    auto state = apply_all({kCreate, change("b2", 200, kBob, {{"notes", "bob"}}, {{"notes", {id("c1")}}}),
-                            change("a2", 300, kAlice, {{"notes", "alice"}}, {{"notes", {id("b2")}}})});
+    auto state =
+        apply_all({kCreate, change("b2", 200, kBob, {{"notes", "bob"}}, {{"notes", {id("c1")}}}),
+                   change("a2", 300, kAlice, {{"notes", "alice"}}, {{"notes", {id("b2")}}})});
     CHECK(current_values(state)["notes"] == "alice");
     CHECK(conflicts_of(state, kRecord, "visit").empty());
     // Only the current version of each field is kept.
@@ -137,7 +143,8 @@ TEST_CASE("a change arriving after an edit that saw it is knowingly overwritten"
 TEST_CASE("change sets applied in any order give the same state") {
     std::vector<ChangeSet> changes = {
         kCreate,
-        change("a2", 200, kAlice, {{"notes", "alice"}, {"duration", 45}}, {{"notes", {id("c1")}}, {"duration", {id("c1")}}}),
+        change("a2", 200, kAlice, {{"notes", "alice"}, {"duration", 45}},
+               {{"notes", {id("c1")}}, {"duration", {id("c1")}}}),
         change("b2", 250, kBob, {{"notes", "bob"}, {"purpose", "crisis"}}, {{"notes", {id("c1")}}}),
         change("b3", 400, kBob, {{"duration", 50}}, {{"duration", {id("a2")}}}),
         deletion("a4", 500, kAlice, {id("c1"), id("a2")}),
@@ -153,17 +160,20 @@ TEST_CASE("change sets applied in any order give the same state") {
 }
 
 TEST_CASE("resolving a conflict clears it") {
-    RecordState state = apply_all({kCreate, change("a2", 200, kAlice, {{"notes", "alice"}}, {{"notes", {id("c1")}}}),
-                                   change("b2", 300, kBob, {{"notes", "bob"}}, {{"notes", {id("c1")}}})});
+    RecordState state = apply_all(
+        {kCreate, change("a2", 200, kAlice, {{"notes", "alice"}}, {{"notes", {id("c1")}}}),
+         change("b2", 300, kBob, {{"notes", "bob"}}, {{"notes", {id("c1")}}})});
     REQUIRE(conflict_count(state) == 1);
-    apply_change(state, change("r1", 400, kBob, {{"notes", "alice and bob"}}, {{"notes", head_ids(state, "notes")}}));
+    apply_change(state, change("r1", 400, kBob, {{"notes", "alice and bob"}},
+                               {{"notes", head_ids(state, "notes")}}));
     CHECK(conflict_count(state) == 0);
     CHECK(current_values(state)["notes"] == "alice and bob");
 }
 
 TEST_CASE("concurrent edits writing the same value are not a conflict") {
-    RecordState state = apply_all({kCreate, change("a2", 200, kAlice, {{"notes", "same"}}, {{"notes", {id("c1")}}}),
-                                   change("b2", 300, kBob, {{"notes", "same"}}, {{"notes", {id("c1")}}})});
+    RecordState state =
+        apply_all({kCreate, change("a2", 200, kAlice, {{"notes", "same"}}, {{"notes", {id("c1")}}}),
+                   change("b2", 300, kBob, {{"notes", "same"}}, {{"notes", {id("c1")}}})});
     CHECK(conflict_count(state) == 0);
     // An edit that saw the value saw both versions of it.
     CHECK(current_base(state, "notes").size() == 2);
@@ -171,8 +181,9 @@ TEST_CASE("concurrent edits writing the same value are not a conflict") {
 
 TEST_CASE("an edit concurrent with a delete is kept as a conflict") {
     // Bob deletes having seen only the create; Alice edits the notes meanwhile.
-    RecordState state = apply_all({kCreate, change("a2", 300, kAlice, {{"notes", "alice"}}, {{"notes", {id("c1")}}}),
-                                   deletion("b2", 200, kBob, {id("c1")})});
+    RecordState state = apply_all(
+        {kCreate, change("a2", 300, kAlice, {{"notes", "alice"}}, {{"notes", {id("c1")}}}),
+         deletion("b2", 200, kBob, {id("c1")})});
     CHECK(state.deleted());
     auto conflicts = conflicts_of(state, kRecord, "visit");
     REQUIRE(conflicts.size() == 1);
@@ -194,15 +205,18 @@ TEST_CASE("a deleted record stays deleted when an older edit arrives later") {
 }
 
 TEST_CASE("keeping a record deleted settles the conflict and restoring brings back its values") {
-    RecordState state = apply_all({kCreate, change("a2", 300, kAlice, {{"notes", "alice"}}, {{"notes", {id("c1")}}}),
-                                   deletion("b2", 200, kBob, {id("c1")})});
+    RecordState state = apply_all(
+        {kCreate, change("a2", 300, kAlice, {{"notes", "alice"}}, {{"notes", {id("c1")}}}),
+         deletion("b2", 200, kBob, {id("c1")})});
     RecordState kept = state;
-    apply_change(kept, deletion("r1", 400, kBob, all_field_head_ids(kept), head_ids(kept, kDeletedField)));
+    apply_change(
+        kept, deletion("r1", 400, kBob, all_field_head_ids(kept), head_ids(kept, kDeletedField)));
     CHECK(kept.deleted());
     CHECK(conflict_count(kept) == 0);
 
     RecordState restored = state;
-    apply_change(restored, change("r2", 400, kBob, {{kDeletedField, false}}, {{kDeletedField, head_ids(restored, kDeletedField)}}));
+    apply_change(restored, change("r2", 400, kBob, {{kDeletedField, false}},
+                                  {{kDeletedField, head_ids(restored, kDeletedField)}}));
     CHECK_FALSE(restored.deleted());
     CHECK(conflict_count(restored) == 0);
     CHECK(current_values(restored)["notes"] == "alice");
@@ -212,7 +226,8 @@ TEST_CASE("keeping a record deleted settles the conflict and restoring brings ba
 TEST_CASE("a delete and a concurrent restore are a conflict") {
     RecordState state = apply_all({kCreate, deletion("b2", 200, kBob, {id("c1")})});
     const auto del = head_ids(state, kDeletedField);
-    apply_change(state, change("a3", 300, kAlice, {{kDeletedField, false}}, {{kDeletedField, del}}));
+    apply_change(state,
+                 change("a3", 300, kAlice, {{kDeletedField, false}}, {{kDeletedField, del}}));
     apply_change(state, deletion("b3", 350, kBob, {id("c1")}, del));
     auto conflicts = conflicts_of(state, kRecord, "visit");
     REQUIRE(conflicts.size() == 1);
@@ -221,8 +236,9 @@ TEST_CASE("a delete and a concurrent restore are a conflict") {
 }
 
 TEST_CASE("restamping a version re-orders the heads it is in") {
-    RecordState state = apply_all({kCreate, change("a2", 200, kAlice, {{"notes", "alice"}}, {{"notes", {id("c1")}}}),
-                                   change("b2", 300, kBob, {{"notes", "bob"}}, {{"notes", {id("c1")}}})});
+    RecordState state = apply_all(
+        {kCreate, change("a2", 200, kAlice, {{"notes", "alice"}}, {{"notes", {id("c1")}}}),
+         change("b2", 300, kBob, {{"notes", "bob"}}, {{"notes", {id("c1")}}})});
     CHECK(current_values(state)["notes"] == "bob");
     CHECK(restamp(state, id("a2"), Hlc{400, 0}));
     CHECK(current_values(state)["notes"] == "alice");
@@ -230,16 +246,20 @@ TEST_CASE("restamping a version re-orders the heads it is in") {
 }
 
 TEST_CASE("a record state survives encoding and decoding") {
-    RecordState state = apply_all({kCreate, change("a2", 300, kAlice, {{"notes", "alice"}, {"flags", {"risk"}}}, {{"notes", {id("c1")}}}),
-                                   change("b2", 250, kBob, {{"notes", "bob"}}, {{"notes", {id("c1")}}}),
-                                   deletion("b3", 260, kBob, {id("c1"), id("b2")})});
+    RecordState state =
+        apply_all({kCreate,
+                   change("a2", 300, kAlice, {{"notes", "alice"}, {"flags", {"risk"}}},
+                          {{"notes", {id("c1")}}}),
+                   change("b2", 250, kBob, {{"notes", "bob"}}, {{"notes", {id("c1")}}}),
+                   deletion("b3", 260, kBob, {id("c1"), id("b2")})});
     const EncodedState encoded = encode_state(state);
     CHECK(encoded.deleted);
     CHECK(encoded.conflicts == conflict_count(state));
     auto decoded = decode_state(encoded.fields, encoded.meta);
     REQUIRE(decoded.is_ok());
     CHECK(stored(*decoded) == stored(state));
-    CHECK(conflicts_of(*decoded, kRecord, "visit").size() == conflicts_of(state, kRecord, "visit").size());
+    CHECK(conflicts_of(*decoded, kRecord, "visit").size() ==
+          conflicts_of(state, kRecord, "visit").size());
     CHECK(decoded->owner == "alice");
 }
 
@@ -263,7 +283,8 @@ TEST_CASE("a ten-field save is stored as one version") {
 TEST_CASE("damaged stored state is an error, not a crash") {
     CHECK(decode_state("[]", "{}").status().code() == ErrorCode::corrupt);
     CHECK(decode_state("{\"a\":1}", "{\"v\":[]}").status().code() == ErrorCode::corrupt);
-    CHECK(decode_state("{\"a\":1}", "{\"v\":[[\"x\",1,\"r\",\"u\"]],\"d\":5}").status().code() == ErrorCode::corrupt);
+    CHECK(decode_state("{\"a\":1}", "{\"v\":[[\"x\",1,\"r\",\"u\"]],\"d\":5}").status().code() ==
+          ErrorCode::corrupt);
     CHECK(decode_state("{", "{}").status().code() == ErrorCode::corrupt);
 }
 

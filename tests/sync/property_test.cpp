@@ -28,10 +28,11 @@ constexpr int kMaxDevices = 8;
 // thousands of files would spend the run in fsync). Not durable (synchronous=OFF): this test checks
 // merging, not crash safety.
 class StorePool {
-public:
+  public:
     StorePool() {
         for (int i = 0; i <= kMaxDevices; ++i) {
-            stores_.push_back(std::make_unique<Store>(open_store(dir_.file("store" + std::to_string(i) + ".db"))));
+            stores_.push_back(std::make_unique<Store>(
+                open_store(dir_.file("store" + std::to_string(i) + ".db"))));
             REQUIRE(stores_.back()->exec("PRAGMA synchronous=OFF").is_ok());
         }
     }
@@ -44,7 +45,7 @@ public:
         return out;
     }
 
-private:
+  private:
     tsunagu::testing::TempDir dir_{"tsunagu-property"};
     std::vector<std::unique_ptr<Store>> stores_;
 };
@@ -57,7 +58,8 @@ std::uint64_t env_number(const char* name, std::uint64_t fallback) {
 std::uint64_t base_seed() {
     static const std::uint64_t seed = env_number(
         "TSUNAGU_PROPERTY_SEED",
-        static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()) % 1'000'000'000);
+        static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()) %
+            1'000'000'000);
     return seed;
 }
 
@@ -85,7 +87,7 @@ IdSource reproducible_ids(std::uint64_t seed) {
 }
 
 class Scenario {
-public:
+  public:
     Scenario(std::uint64_t seed, std::vector<Store*> stores)
         : rng_(seed), w_(std::move(stores), reproducible_ids(seed)) {}
 
@@ -102,10 +104,12 @@ public:
         ok(w_.upstream.set_scope("admin", {"*"}));
         if (caseload_) {
             for (int c = 0; c < 3; ++c) {
-                clients_.push_back(ok(w_.upstream.create("admin", "client", {{"name", "client " + std::to_string(c)}})));
+                clients_.push_back(ok(w_.upstream.create(
+                    "admin", "client", {{"name", "client " + std::to_string(c)}})));
             }
         }
-        for (const auto& user : distinct_users()) ok(w_.upstream.set_scope(user, random_scope(user)));
+        for (const auto& user : distinct_users())
+            ok(w_.upstream.set_scope(user, random_scope(user)));
         // A few shared records to begin with, so that edits meet.
         for (int i = 0; i < 3; ++i) {
             Json fields = {{"date", "2020-04-01"}, {"notes", "shared"}};
@@ -132,14 +136,18 @@ public:
 
     const std::vector<std::string>& log() const { return log_; }
 
-private:
+  private:
     // ---- randomness ----
     std::mt19937_64 rng_;
     int pick(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng_); }
     bool chance(double p) { return std::uniform_real_distribution<double>(0, 1)(rng_) < p; }
-    std::size_t pick_device() { return static_cast<std::size_t>(pick(0, static_cast<int>(w_.members.size()) - 1)); }
+    std::size_t pick_device() {
+        return static_cast<std::size_t>(pick(0, static_cast<int>(w_.members.size()) - 1));
+    }
     template <typename T>
-    const T& one_of(const std::vector<T>& items) { return items[static_cast<std::size_t>(pick(0, static_cast<int>(items.size()) - 1))]; }
+    const T& one_of(const std::vector<T>& items) {
+        return items[static_cast<std::size_t>(pick(0, static_cast<int>(items.size()) - 1))];
+    }
 
     World w_;
     bool caseload_ = false;
@@ -192,9 +200,11 @@ private:
     }
 
     Json random_value(const std::string& field) {
-        if (field == "notes") return chance(0.1) ? Json(nullptr) : Json("note " + std::to_string(pick(0, 4)));
+        if (field == "notes")
+            return chance(0.1) ? Json(nullptr) : Json("note " + std::to_string(pick(0, 4)));
         if (field == "duration") return pick(1, 5) * 15;
-        if (field == "purpose") return one_of(std::vector<std::string>{"check_in", "crisis", "discharge"});
+        if (field == "purpose")
+            return one_of(std::vector<std::string>{"check_in", "crisis", "discharge"});
         if (field == "flags") return chance(0.5) ? Json::array() : Json::array({"risk"});
         if (field == "date") return chance(0.5) ? "2020-04-01" : "2020-05-02";
         return nullptr;
@@ -212,12 +222,17 @@ private:
         if (!conflicts.empty() && roll < 40) {
             const Conflict& c = one_of(conflicts);
             if (c.kind == ConflictKind::concurrent_edit) {
-                const Json value = chance(0.4) ? c.losing.value : chance(0.5) ? c.current.value : random_value(c.field);
-                log_.push_back("device " + std::to_string(d) + " resolves " + c.field + " of " + c.record.substr(0, 6));
+                const Json value = chance(0.4)   ? c.losing.value
+                                   : chance(0.5) ? c.current.value
+                                                 : random_value(c.field);
+                log_.push_back("device " + std::to_string(d) + " resolves " + c.field + " of " +
+                               c.record.substr(0, 6));
                 done = dev.resolve(c.record, c.field, value);
             } else {
-                log_.push_back("device " + std::to_string(d) + " settles deletion of " + c.record.substr(0, 6));
-                done = dev.resolve_deletion(c.record, chance(0.5) ? DeletionResolution::keep_deleted : DeletionResolution::restore);
+                log_.push_back("device " + std::to_string(d) + " settles deletion of " +
+                               c.record.substr(0, 6));
+                done = dev.resolve_deletion(c.record, chance(0.5) ? DeletionResolution::keep_deleted
+                                                                  : DeletionResolution::restore);
             }
         } else if (records.empty() || roll < 55) {
             Json fields = {{"date", random_value("date")}};
@@ -230,24 +245,29 @@ private:
             }
             auto id = dev.create("visit", fields);
             done = id.status();
-            log_.push_back("device " + std::to_string(d) + " creates " + (id ? id->substr(0, 6) : "?"));
+            log_.push_back("device " + std::to_string(d) + " creates " +
+                           (id ? id->substr(0, 6) : "?"));
         } else if (roll < 93) {
             const Record& r = one_of(records);
             Json fields = Json::object();
             const int n = pick(1, 3);
             for (int i = 0; i < n; ++i) {
-                const std::string f = one_of(std::vector<std::string>{"notes", "duration", "purpose", "flags", "date"});
+                const std::string f = one_of(
+                    std::vector<std::string>{"notes", "duration", "purpose", "flags", "date"});
                 fields[f] = random_value(f);
             }
             if (caseload_ && !clients.empty() && chance(0.15)) fields["client"] = one_of(clients);
-            log_.push_back("device " + std::to_string(d) + " edits " + r.id.substr(0, 6) + " " + fields.dump());
+            log_.push_back("device " + std::to_string(d) + " edits " + r.id.substr(0, 6) + " " +
+                           fields.dump());
             done = dev.update(r.id, fields);
         } else {
             const Record& r = one_of(records);
             log_.push_back("device " + std::to_string(d) + " deletes " + r.id.substr(0, 6));
             done = dev.remove(r.id);
         }
-        if (!done) return "device " + std::to_string(d) + ": a valid local edit failed: " + done.to_string();
+        if (!done)
+            return "device " + std::to_string(d) +
+                   ": a valid local edit failed: " + done.to_string();
         g_stats[log_.back().substr(9, 6)]++;
         auto pending = ok(dev.outbox());
         if (pending.size() > before) written_.push_back({pending.back().change, d});
@@ -258,15 +278,18 @@ private:
         if (chance(0.1)) ok(device(d).retry_refused());
         PushBatch batch = ok(device(d).prepare_push(static_cast<std::size_t>(pick(1, 4))));
         if (batch.changes.empty()) return "";
-        log_.push_back("device " + std::to_string(d) + " pushes " + std::to_string(batch.changes.size()));
+        log_.push_back("device " + std::to_string(d) + " pushes " +
+                       std::to_string(batch.changes.size()));
         if (chance(0.1)) return "";  // the request never arrives
         in_flight_.push_back({d, std::move(batch)});
         return "";
     }
 
     std::string send_pull(std::size_t d) {
-        PullPage page = ok(w_.upstream.pull(ok(device(d).prepare_pull(static_cast<std::size_t>(pick(1, 5))))));
-        log_.push_back("device " + std::to_string(d) + " pulls after " + std::to_string(page.after));
+        PullPage page =
+            ok(w_.upstream.pull(ok(device(d).prepare_pull(static_cast<std::size_t>(pick(1, 5))))));
+        log_.push_back("device " + std::to_string(d) + " pulls after " +
+                       std::to_string(page.after));
         if (chance(0.1)) return "";  // the answer is lost
         in_flight_.push_back({d, std::move(page)});
         return "";
@@ -282,21 +305,33 @@ private:
         if (candidates.empty()) return "";
         const std::size_t index = one_of(candidates);
         InFlight message = in_flight_[index];
-        if (!chance(0.15)) in_flight_.erase(in_flight_.begin() + static_cast<std::ptrdiff_t>(index));
+        if (!chance(0.15))
+            in_flight_.erase(in_flight_.begin() + static_cast<std::ptrdiff_t>(index));
         const std::size_t d = message.device;
         if (auto* batch = std::get_if<PushBatch>(&message.message)) {
             PushResult result = ok(w_.upstream.push(*batch));
-            for (auto& o : result.outcomes) { g_stats[std::string("push_") + push_status_name(o.status)]++; }
-            for (std::size_t i = 0; i < result.outcomes.size(); ++i) if (result.outcomes[i].hlc != batch->changes[i].hlc && result.outcomes[i].status == PushStatus::accepted) g_stats["upstream_restamp"]++;
+            for (auto& o : result.outcomes) {
+                g_stats[std::string("push_") + push_status_name(o.status)]++;
+            }
+            for (std::size_t i = 0; i < result.outcomes.size(); ++i)
+                if (result.outcomes[i].hlc != batch->changes[i].hlc &&
+                    result.outcomes[i].status == PushStatus::accepted)
+                    g_stats["upstream_restamp"]++;
             log_.push_back("upstream takes a push of device " + std::to_string(d));
-            if (!chance(0.2)) in_flight_.push_back({d, std::move(result)});  // else: the answer is lost
+            if (!chance(0.2))
+                in_flight_.push_back({d, std::move(result)});  // else: the answer is lost
         } else if (auto* result = std::get_if<PushResult>(&message.message)) {
             log_.push_back("device " + std::to_string(d) + " gets a push answer");
             ok(device(d).apply_push_result(*result));
         } else {
             PullReport report = ok(device(d).apply_pull(std::get<PullPage>(message.message)));
-            log_.push_back("device " + std::to_string(d) + " gets a page" + (report.stale ? " (stale)" : ""));
-            g_stats["stale"] += report.stale; g_stats["evicted"] += report.evicted; g_stats["evicted_pending"] += report.evicted_pending.size(); g_stats["restamped_pull"] += report.restamped; g_stats["acks"] += report.acknowledged;
+            log_.push_back("device " + std::to_string(d) + " gets a page" +
+                           (report.stale ? " (stale)" : ""));
+            g_stats["stale"] += report.stale;
+            g_stats["evicted"] += report.evicted;
+            g_stats["evicted_pending"] += report.evicted_pending.size();
+            g_stats["restamped_pull"] += report.restamped;
+            g_stats["acks"] += report.acknowledged;
         }
         return "";
     }
@@ -305,9 +340,11 @@ private:
         const std::size_t d = pick_device();
         const int roll = pick(0, 2);
         if (roll == 0) {
-            const std::int64_t skew = static_cast<std::int64_t>(pick(-10, 10)) * kHourMs + pick(-59, 59) * 60'000;
+            const std::int64_t skew =
+                static_cast<std::int64_t>(pick(-10, 10)) * kHourMs + pick(-59, 59) * 60'000;
             w_.clock_of(d).set(*w_.upstream_clock.now + skew);
-            log_.push_back("device " + std::to_string(d) + " clock skewed by " + std::to_string(skew / 60'000) + " min");
+            log_.push_back("device " + std::to_string(d) + " clock skewed by " +
+                           std::to_string(skew / 60'000) + " min");
         } else if (roll == 1) {
             w_.clock_of(d).advance(-static_cast<std::int64_t>(pick(1, 6)) * kHourMs);
             log_.push_back("device " + std::to_string(d) + " clock jumps back");
@@ -335,12 +372,15 @@ private:
         // The upstream's records, and each change set still held in some outbox.
         std::map<std::string, Record> upstream;
         for (const char* collection : {"visit", "client"}) {
-            for (auto& r : ok(w_.upstream.list(collection, true))) upstream.emplace(r.id, std::move(r));
+            for (auto& r : ok(w_.upstream.list(collection, true)))
+                upstream.emplace(r.id, std::move(r));
         }
         std::set<std::string> held;
         for (std::size_t d = 0; d < w_.members.size(); ++d) {
             for (const auto& p : ok(device(d).outbox())) {
-                if (!caseload_) return "device " + std::to_string(d) + " still holds change " + p.change.id + " (" + pending_state_name(p.state) + ": " + p.reason + ")";
+                if (!caseload_)
+                    return "device " + std::to_string(d) + " still holds change " + p.change.id +
+                           " (" + pending_state_name(p.state) + ": " + p.reason + ")";
                 held.insert(p.change.id);
             }
         }
@@ -353,40 +393,52 @@ private:
             for (const auto& p : ok(device(d).outbox())) local_pending.insert(p.change.record);
             std::map<std::string, Record> local;
             for (const char* collection : {"visit", "client"}) {
-                for (auto& r : ok(device(d).list(collection, true))) local.emplace(r.id, std::move(r));
+                for (auto& r : ok(device(d).list(collection, true)))
+                    local.emplace(r.id, std::move(r));
             }
             for (const auto& [id, record] : upstream) {
                 const bool visible = keys.contains("*") || keys.contains(record.scope_key);
                 auto it = local.find(id);
                 if (!visible) {
                     if (it != local.end() && !local_pending.contains(id)) {
-                        return "device " + std::to_string(d) + " kept record " + id + " outside its scope (" + record.scope_key + ")";
+                        return "device " + std::to_string(d) + " kept record " + id +
+                               " outside its scope (" + record.scope_key + ")";
                     }
                     continue;
                 }
                 if (it == local.end()) {
-                    // After compaction a device may have dropped a tombstone the upstream still keeps.
+                    // After compaction a device may have dropped a tombstone the upstream still
+                    // keeps.
                     if (compacted && record.deleted && record.conflicts.empty()) continue;
                     std::string held_here;
                     for (const auto& p : ok(device(d).outbox())) {
-                        if (p.change.record == id) held_here += std::string(" ") + pending_state_name(p.state);
+                        if (p.change.record == id)
+                            held_here += std::string(" ") + pending_state_name(p.state);
                     }
-                    return "device " + std::to_string(d) + " lacks record " + id + " (scope " + record.scope_key +
-                           ", outbox:" + held_here + ", cursor " + std::to_string(ok(device(d).cursor())) + ")";
+                    return "device " + std::to_string(d) + " lacks record " + id + " (scope " +
+                           record.scope_key + ", outbox:" + held_here + ", cursor " +
+                           std::to_string(ok(device(d).cursor())) + ")";
                 }
                 if (local_pending.contains(id)) continue;  // its own held changes sit on top
                 if (Json(it->second) != Json(record)) {
-                    return "device " + std::to_string(d) + " differs on record " + id + ":\n  device:   " +
-                           Json(it->second).dump() + "\n  upstream: " + Json(record).dump();
+                    return "device " + std::to_string(d) + " differs on record " + id +
+                           ":\n  device:   " + Json(it->second).dump() +
+                           "\n  upstream: " + Json(record).dump();
                 }
             }
             for (const auto& [id, record] : local) {
                 if (!upstream.contains(id) && !local_pending.contains(id)) {
-                    return "device " + std::to_string(d) + " holds record " + id + " the upstream does not have";
+                    return "device " + std::to_string(d) + " holds record " + id +
+                           " the upstream does not have";
                 }
             }
         }
-        for (auto& [id, r] : upstream) { for (auto& c : r.conflicts) g_stats[std::string("final_conflict_") + conflict_kind_name(c.kind)]++; g_stats["records"]++; g_stats["deleted"] += r.deleted; }
+        for (auto& [id, r] : upstream) {
+            for (auto& c : r.conflicts)
+                g_stats[std::string("final_conflict_") + conflict_kind_name(c.kind)]++;
+            g_stats["records"]++;
+            g_stats["deleted"] += r.deleted;
+        }
         g_stats["held"] += held.size();
         if (compacted) return "";  // history was purged: the checks below need all of it
 
@@ -394,23 +446,29 @@ private:
         std::map<std::string, std::set<std::string>> history;  // record -> change ids
         for (const auto& [id, record] : upstream) {
             for (const auto& entry : ok(w_.upstream.history(id))) {
-                if (!history[id].insert(entry.change_id).second) return "change " + entry.change_id + " applied twice";
+                if (!history[id].insert(entry.change_id).second)
+                    return "change " + entry.change_id + " applied twice";
             }
         }
 
         // 3. Zero silent loss: every value written is current, or in a conflict, or was seen by a
         //    later change set that wrote over it (its base, or a delete's seen list), or is still
         //    held in an outbox.
-        std::map<std::string, std::set<std::string>> overwritten;  // field -> change ids named in bases
+        std::map<std::string, std::set<std::string>>
+            overwritten;  // field -> change ids named in bases
         std::set<std::string> seen_by_delete;
         for (const auto& w : written_) {
-            for (const auto& [field, ids] : w.change.base) overwritten[field].insert(ids.begin(), ids.end());
-            if (w.change.deletes()) seen_by_delete.insert(w.change.seen.begin(), w.change.seen.end());
+            for (const auto& [field, ids] : w.change.base)
+                overwritten[field].insert(ids.begin(), ids.end());
+            if (w.change.deletes())
+                seen_by_delete.insert(w.change.seen.begin(), w.change.seen.end());
         }
         for (const auto& w : written_) {
             const ChangeSet& c = w.change;
             if (held.contains(c.id)) continue;
-            if (!history[c.record].contains(c.id)) return "change " + c.id + " of device " + std::to_string(w.device) + " never reached the upstream";
+            if (!history[c.record].contains(c.id))
+                return "change " + c.id + " of device " + std::to_string(w.device) +
+                       " never reached the upstream";
             const Record& record = upstream.at(c.record);
             for (const auto& item : c.set.items()) {
                 const std::string& field = item.key();
@@ -424,11 +482,13 @@ private:
                 }
                 bool in_conflict = false;
                 for (const auto& conflict : record.conflicts) {
-                    in_conflict |= conflict.field == field && conflict.losing.version.change_id == c.id;
+                    in_conflict |=
+                        conflict.field == field && conflict.losing.version.change_id == c.id;
                 }
                 if (!in_conflict) {
-                    return "value lost: change " + c.id + " set " + field + " = " + item.value().dump() +
-                           " on record " + c.record + ", which now is " + Json(record).dump();
+                    return "value lost: change " + c.id + " set " + field + " = " +
+                           item.value().dump() + " on record " + c.record + ", which now is " +
+                           Json(record).dump();
                 }
             }
         }
@@ -454,8 +514,10 @@ void run_scenarios(int which) {
         }
         if (!failure.empty()) {
             std::ostringstream out;
-            out << "scenario with seed " << seed << " failed (run it alone with TSUNAGU_PROPERTY_SEED=" << seed
-                << " TSUNAGU_PROPERTY_SCENARIOS=1):\n" << failure << "\nsteps:\n";
+            out << "scenario with seed " << seed
+                << " failed (run it alone with TSUNAGU_PROPERTY_SEED=" << seed
+                << " TSUNAGU_PROPERTY_SCENARIOS=1):\n"
+                << failure << "\nsteps:\n";
             for (const auto& line : scenario->log()) out << "  " << line << "\n";
             FAIL(out.str());
         }
@@ -464,13 +526,30 @@ void run_scenarios(int which) {
 
 }  // namespace
 
-TEST_CASE("random multi-device scenarios converge without loss (part 1 of 8)") { run_scenarios(0); }
-TEST_CASE("random multi-device scenarios converge without loss (part 2 of 8)") { run_scenarios(1); }
-TEST_CASE("random multi-device scenarios converge without loss (part 3 of 8)") { run_scenarios(2); }
-TEST_CASE("random multi-device scenarios converge without loss (part 4 of 8)") { run_scenarios(3); }
-TEST_CASE("random multi-device scenarios converge without loss (part 5 of 8)") { run_scenarios(4); }
-TEST_CASE("random multi-device scenarios converge without loss (part 6 of 8)") { run_scenarios(5); }
-TEST_CASE("random multi-device scenarios converge without loss (part 7 of 8)") { run_scenarios(6); }
-TEST_CASE("random multi-device scenarios converge without loss (part 8 of 8)") { run_scenarios(7); for (auto& [k, v] : g_stats) std::printf("%s: %ld\n", k.c_str(), v); }
+TEST_CASE("random multi-device scenarios converge without loss (part 1 of 8)") {
+    run_scenarios(0);
+}
+TEST_CASE("random multi-device scenarios converge without loss (part 2 of 8)") {
+    run_scenarios(1);
+}
+TEST_CASE("random multi-device scenarios converge without loss (part 3 of 8)") {
+    run_scenarios(2);
+}
+TEST_CASE("random multi-device scenarios converge without loss (part 4 of 8)") {
+    run_scenarios(3);
+}
+TEST_CASE("random multi-device scenarios converge without loss (part 5 of 8)") {
+    run_scenarios(4);
+}
+TEST_CASE("random multi-device scenarios converge without loss (part 6 of 8)") {
+    run_scenarios(5);
+}
+TEST_CASE("random multi-device scenarios converge without loss (part 7 of 8)") {
+    run_scenarios(6);
+}
+TEST_CASE("random multi-device scenarios converge without loss (part 8 of 8)") {
+    run_scenarios(7);
+    for (auto& [k, v] : g_stats) std::printf("%s: %ld\n", k.c_str(), v);
+}
 
 }  // namespace tsunagu::sync

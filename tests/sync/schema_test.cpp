@@ -35,22 +35,30 @@ std::string refusal(const ChangeSet& change, const Schema& schema = test_schema(
 
 TEST_CASE("each field type accepts valid values and refuses invalid ones naming the field") {
     const std::string client(32, 'b');
-    CHECK(refusal(visit({{"date", "2020-04-01"}, {"client", client}, {"duration", 90}, {"purpose", "crisis"},
-                         {"notes", "slept better"}, {"flags", {"risk", "housing"}}})) == "");
+    CHECK(refusal(visit({{"date", "2020-04-01"},
+                         {"client", client},
+                         {"duration", 90},
+                         {"purpose", "crisis"},
+                         {"notes", "slept better"},
+                         {"flags", {"risk", "housing"}}})) == "");
     struct Case {
         Json set;
         const char* expected;
     };
     const Case cases[] = {
-        {{{"date", "2020-02-30"}}, R"(field "date": must be a date written YYYY-MM-DD, got "2020-02-30")"},
+        {{{"date", "2020-02-30"}},
+         R"(field "date": must be a date written YYYY-MM-DD, got "2020-02-30")"},
         {{{"date", 20200401}}, R"(field "date": must be a date)"},
         {{{"duration", -5}}, R"(field "duration": must be an integer from 1 to 1440, got -5)"},
         {{{"duration", 1.5}}, R"(field "duration": must be an integer)"},
         {{{"duration", "30"}}, R"(field "duration": must be an integer)"},
-        {{{"purpose", "party"}}, R"(field "purpose": must be one of check_in, crisis, discharge, got "party")"},
-        {{{"client", "not-an-id"}}, R"(field "client": must be a record id (32 lower-case hex characters) of a client)"},
+        {{{"purpose", "party"}},
+         R"(field "purpose": must be one of check_in, crisis, discharge, got "party")"},
+        {{{"client", "not-an-id"}},
+         R"(field "client": must be a record id (32 lower-case hex characters) of a client)"},
         {{{"flags", "risk"}}, R"(field "flags": must be a list)"},
-        {{{"flags", {"risk", "weather"}}}, R"(field "flags[1]": must be one of risk, housing, medication)"},
+        {{{"flags", {"risk", "weather"}}},
+         R"(field "flags[1]": must be one of risk, housing, medication)"},
         {{{"notes", 7}}, R"(field "notes": must be text)"},
     };
     for (const Case& c : cases) {
@@ -65,25 +73,29 @@ TEST_CASE("limits on integers, lengths and list sizes are enforced") {
     CHECK(refusal(visit({{"duration", 1440}})) == "");
     CHECK_THAT(refusal(visit({{"duration", 1441}})), Catch::Contains("from 1 to 1440, got 1441"));
     CHECK(refusal(visit({{"notes", std::string(2000, 'x')}})) == "");
-    CHECK_THAT(refusal(visit({{"notes", std::string(2001, 'x')}})), Catch::Contains("0 to 2000 characters, got 2001"));
+    CHECK_THAT(refusal(visit({{"notes", std::string(2001, 'x')}})),
+               Catch::Contains("0 to 2000 characters, got 2001"));
     // Lengths count characters, not bytes: 2000 Japanese characters fit.
     std::string japanese;
     for (int i = 0; i < 2000; ++i) japanese += "\u8a2a";  // 訪
     CHECK(refusal(visit({{"notes", japanese}})) == "");
-    CHECK_THAT(refusal(visit({{"flags", {"risk", "risk", "risk", "risk"}}})), Catch::Contains("0 to 3 items, got 4"));
+    CHECK_THAT(refusal(visit({{"flags", {"risk", "risk", "risk", "risk"}}})),
+               Catch::Contains("0 to 3 items, got 4"));
     ChangeSet client = visit({{"name", "one\ntwo"}});
     client.collection = "client";
     CHECK_THAT(refusal(client), Catch::Contains(R"(field "name": must be one line)"));
 }
 
 TEST_CASE("a create must carry every required field") {
-    CHECK_THAT(refusal(visit({{"duration", 30}}, 1, true)), Catch::Contains(R"(field "date" is required)"));
+    CHECK_THAT(refusal(visit({{"duration", 30}}, 1, true)),
+               Catch::Contains(R"(field "date" is required)"));
     CHECK(refusal(visit({{"date", "2020-04-01"}}, 1, true)) == "");
     CHECK(refusal(visit({{"duration", 30}}, 1, false)) == "");  // an edit need not repeat it
 }
 
 TEST_CASE("a required field cannot be cleared") {
-    CHECK_THAT(refusal(visit({{"date", nullptr}})), Catch::Contains(R"(field "date" is required and cannot be cleared)"));
+    CHECK_THAT(refusal(visit({{"date", nullptr}})),
+               Catch::Contains(R"(field "date" is required and cannot be cleared)"));
     CHECK(refusal(visit({{"notes", nullptr}})) == "");
 }
 
@@ -95,18 +107,27 @@ TEST_CASE("a field from a newer schema is kept and passed on") {
 }
 
 TEST_CASE("a field unknown to the schema of the change itself is refused") {
-    CHECK_THAT(refusal(visit({{"mood", "ok"}}, 1)),
-               Catch::Contains(R"(field "mood" is not part of visit; the change was made with schema v1 and this peer has v1)"));
+    CHECK_THAT(
+        refusal(visit({{"mood", "ok"}}, 1)),
+        Catch::Contains(
+            R"(field "mood" is not part of visit; the change was made with schema v1 and this peer has v1)"));
     ChangeSet unknown_collection = visit({{"anything", 1}}, 1);
     unknown_collection.collection = "training";
-    CHECK_THAT(refusal(unknown_collection), Catch::Contains(R"(collection "training" is not in the schema)"));
-    CHECK_THAT(refusal(visit({{"_secret", 1}})), Catch::Contains(R"(field "_secret" is not part of visit)"));
+    CHECK_THAT(refusal(unknown_collection),
+               Catch::Contains(R"(collection "training" is not in the schema)"));
+    CHECK_THAT(refusal(visit({{"_secret", 1}})),
+               Catch::Contains(R"(field "_secret" is not part of visit)"));
 }
 
-TEST_CASE("a value an older peer cannot validate is refused with a reason naming the field and versions") {
+TEST_CASE(
+    "a value an older peer cannot validate is refused with a reason naming the field and "
+    "versions") {
     const std::string message = refusal(visit({{"purpose", "phone"}}, 2));
-    CHECK_THAT(message, Catch::Contains(R"(field "purpose": must be one of check_in, crisis, discharge, got "phone")"));
-    CHECK_THAT(message, Catch::Contains("made with schema v2 and this peer has v1: upgrade this peer"));
+    CHECK_THAT(message,
+               Catch::Contains(
+                   R"(field "purpose": must be one of check_in, crisis, discharge, got "phone")"));
+    CHECK_THAT(message,
+               Catch::Contains("made with schema v2 and this peer has v1: upgrade this peer"));
     CHECK(refusal(visit({{"purpose", "phone"}}, 2), test_schema(2)) == "");
 }
 
@@ -114,7 +135,8 @@ TEST_CASE("a field added by a later version is required only of changes made wit
     Schema v2 = test_schema(2);
     v2.collections[1].fields.back().required = true;  // mood, since v2
     CHECK(refusal(visit({{"date", "2020-04-01"}}, 1, true), v2) == "");
-    CHECK_THAT(refusal(visit({{"date", "2020-04-01"}}, 2, true), v2), Catch::Contains(R"(field "mood" is required)"));
+    CHECK_THAT(refusal(visit({{"date", "2020-04-01"}}, 2, true), v2),
+               Catch::Contains(R"(field "mood" is required)"));
 }
 
 TEST_CASE("schemas round-trip through JSON") {
@@ -141,13 +163,18 @@ TEST_CASE("unsound schemas are refused") {
     Schema bad_scope = test_schema();
     bad_scope.collections[1].scope.field = "nowhere";
     CHECK_THAT(bad_scope.check().message(), Catch::Contains("scope field \"nowhere\""));
-    CHECK_FALSE(schema_from_json(Json{{"version", 1}, {"collections", {{{"name", "x"}, {"fields", {{{"name", "a"}, {"type", "float"}}}}}}}}).is_ok());
+    CHECK_FALSE(schema_from_json(
+                    Json{{"version", 1},
+                         {"collections",
+                          {{{"name", "x"}, {"fields", {{{"name", "a"}, {"type", "float"}}}}}}}})
+                    .is_ok());
 }
 
 TEST_CASE("a record's scope key follows its collection's rule") {
     const Schema schema = test_schema();
     const Json client = std::string(32, 'b');
-    CHECK(scope_key_of(schema.find("visit"), kRecord, &client, "alice") == "client:" + client.get<std::string>());
+    CHECK(scope_key_of(schema.find("visit"), kRecord, &client, "alice") ==
+          "client:" + client.get<std::string>());
     CHECK(scope_key_of(schema.find("visit"), kRecord, nullptr, "alice") == "user:alice");
     CHECK(scope_key_of(schema.find("client"), kRecord, nullptr, "alice") == "client:" + kRecord);
     CHECK(scope_key_of(schema.find("meeting"), kRecord, nullptr, "alice") == "user:alice");

@@ -73,9 +73,11 @@ TEST_CASE("a device evicts the records of a client taken from its user") {
     CHECK_FALSE(ok(c.alice.get(visit)).has_value());
 }
 
-TEST_CASE("a record that moves to another client is evicted by one worker and delivered to the other") {
+TEST_CASE(
+    "a record that moves to another client is evicted by one worker and delivered to the other") {
     Caseload c;
-    const std::string visit = ok(c.alice.create("visit", visit_for(c.tanaka, "recorded on the wrong client")));
+    const std::string visit =
+        ok(c.alice.create("visit", visit_for(c.tanaka, "recorded on the wrong client")));
     sync(c.alice, c.w.upstream);
     sync(c.bob, c.w.upstream);
     CHECK_FALSE(ok(c.bob.get(visit)).has_value());

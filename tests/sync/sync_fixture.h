@@ -46,14 +46,21 @@ inline Schema test_schema(int version = 1) {
         {.name = "date", .type = FieldType::date, .required = true},
         {.name = "client", .type = FieldType::reference, .target = "client"},
         {.name = "duration", .type = FieldType::integer, .min = 1, .max = 1440},
-        {.name = "purpose", .type = FieldType::enumeration, .choices = {"check_in", "crisis", "discharge"}},
+        {.name = "purpose",
+         .type = FieldType::enumeration,
+         .choices = {"check_in", "crisis", "discharge"}},
         {.name = "notes", .type = FieldType::text, .max = 2000},
-        {.name = "flags", .type = FieldType::list, .max = 3, .choices = {"risk", "housing", "medication"},
+        {.name = "flags",
+         .type = FieldType::list,
+         .max = 3,
+         .choices = {"risk", "housing", "medication"},
          .item = FieldType::enumeration},
     };
     CollectionSchema meeting{"meeting", {}, {}, 1};
     meeting.fields = {
-        {.name = "kind", .type = FieldType::enumeration, .required = true,
+        {.name = "kind",
+         .type = FieldType::enumeration,
+         .required = true,
          .choices = {"subcommittee", "working_group", "council"}},
         {.name = "date", .type = FieldType::date},
         {.name = "participants", .type = FieldType::integer, .min = 0, .max = 500},
@@ -61,8 +68,10 @@ inline Schema test_schema(int version = 1) {
     schema.collections = {client, visit, meeting};
     if (version >= 2) {
         // v2: a new field, and a new choice for purpose.
-        schema.collections[1].fields.push_back(
-            {.name = "mood", .type = FieldType::enumeration, .choices = {"low", "ok", "good"}, .since = 2});
+        schema.collections[1].fields.push_back({.name = "mood",
+                                                .type = FieldType::enumeration,
+                                                .choices = {"low", "ok", "good"},
+                                                .since = 2});
         schema.collections[1].fields[3].choices.push_back("phone");
     }
     return schema;
@@ -116,11 +125,14 @@ inline void sync(Device& device, Upstream& upstream) {
 // Drops the engine's tables, so a store can serve a fresh replica (the property test reuses its
 // store files rather than creating thousands).
 inline void reset_store(Store& store) {
-    REQUIRE(store.exec("DROP TABLE IF EXISTS sync_meta; DROP TABLE IF EXISTS sync_records;"
-                       " DROP TABLE IF EXISTS sync_log; DROP TABLE IF EXISTS sync_scope_members;"
-                       " DROP TABLE IF EXISTS sync_scope_moves; DROP TABLE IF EXISTS sync_scope_removals;"
-                       " DROP TABLE IF EXISTS sync_replicas; DROP TABLE IF EXISTS sync_outbox;")
-                .is_ok());
+    REQUIRE(
+        store
+            .exec(
+                "DROP TABLE IF EXISTS sync_meta; DROP TABLE IF EXISTS sync_records;"
+                " DROP TABLE IF EXISTS sync_log; DROP TABLE IF EXISTS sync_scope_members;"
+                " DROP TABLE IF EXISTS sync_scope_moves; DROP TABLE IF EXISTS sync_scope_removals;"
+                " DROP TABLE IF EXISTS sync_replicas; DROP TABLE IF EXISTS sync_outbox;")
+            .is_ok());
 }
 
 // A test world: one upstream and devices, each over its own encrypted store file. The stores are
@@ -136,8 +148,8 @@ struct World {
     FakeClock upstream_clock;
     Store& upstream_store;
     IdSource ids = new_id;  // set before the first add_device() for reproducible ids
-    Upstream upstream = ok(Upstream::open(upstream_store, test_schema(),
-                                          UpstreamOptions{.wall = upstream_clock.wall(), .ids = ids}));
+    Upstream upstream = ok(Upstream::open(
+        upstream_store, test_schema(), UpstreamOptions{.wall = upstream_clock.wall(), .ids = ids}));
     struct Member {
         FakeClock clock;
         Store* store;
@@ -150,9 +162,9 @@ struct World {
         const std::size_t index = members.size() + 1;
         member->store = borrowed.empty() ? &own(dir.file("device" + std::to_string(index) + ".db"))
                                          : borrowed.at(index);
-        member->device = std::make_unique<Device>(ok(Device::open(
-            *member->store, std::move(schema),
-            DeviceOptions{.user = user, .wall = member->clock.wall(), .ids = ids})));
+        member->device = std::make_unique<Device>(ok(
+            Device::open(*member->store, std::move(schema),
+                         DeviceOptions{.user = user, .wall = member->clock.wall(), .ids = ids})));
         members.push_back(std::move(member));
         return *members.back()->device;
     }
@@ -163,7 +175,7 @@ struct World {
         for (auto& m : members) m->clock.advance(ms);
     }
 
-private:
+  private:
     Store& own(const std::string& path) {
         owned.push_back(std::make_unique<Store>(open_store(path)));
         return *owned.back();

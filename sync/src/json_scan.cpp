@@ -1,0 +1,136 @@
+// scan_object: a structural scan of a JSON object.
+#include "sync/src/json_scan.h"
+
+#include <nlohmann/json.hpp>
+
+namespace tsunagu::sync::detail {
+namespace {
+
+bool is_space(char c) {
+    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+class Scanner {
+  public:
+    explicit Scanner(std::string_view text) : text_(text) {}
+
+    std::optional<std::vector<Member>> object() {
+        std::vector<Member> members;
+        skip_space();
+        if (!take('{')) return std::nullopt;
+        skip_space();
+        if (take('}')) return finish(std::move(members));
+        while (true) {
+            skip_space();
+            const std::size_t key_start = pos_;
+            bool escaped = false;
+            if (!string(escaped)) return std::nullopt;
+            std::string key;
+            if (escaped) {
+                const auto parsed = nlohmann::json::parse(text_.substr(key_start, pos_ - key_start),
+                                                          nullptr, false);
+                if (!parsed.is_string()) return std::nullopt;
+                key = parsed.get<std::string>();
+            } else {
+                key = std::string(text_.substr(key_start + 1, pos_ - key_start - 2));
+            }
+            skip_space();
+            if (!take(':')) return std::nullopt;
+            skip_space();
+            const std::size_t value_start = pos_;
+            if (!value(0)) return std::nullopt;
+            members.emplace_back(std::move(key), text_.substr(value_start, pos_ - value_start));
+            skip_space();
+            if (take(',')) continue;
+            if (take('}')) return finish(std::move(members));
+            return std::nullopt;
+        }
+    }
+
+  private:
+    std::string_view text_;
+    std::size_t pos_ = 0;
+
+    std::optional<std::vector<Member>> finish(std::vector<Member> members) {
+        skip_space();
+        if (pos_ != text_.size()) return std::nullopt;
+        return members;
+    }
+    void skip_space() {
+        while (pos_ < text_.size() && is_space(text_[pos_])) ++pos_;
+    }
+    bool take(char c) {
+        if (pos_ < text_.size() && text_[pos_] == c) {
+            ++pos_;
+            return true;
+        }
+        return false;
+    }
+    bool string(bool& escaped) {
+        if (!take('"')) return false;
+        while (pos_ < text_.size()) {
+            const char c = text_[pos_++];
+            if (c == '"') return true;
+            if (static_cast<unsigned char>(c) < 0x20) return false;
+            if (c == '\\') {
+                escaped = true;
+                if (pos_ >= text_.size()) return false;
+                ++pos_;
+            }
+        }
+        return false;
+    }
+    bool scalar() {
+        const std::size_t start = pos_;
+        while (pos_ < text_.size()) {
+            const char c = text_[pos_];
+            const bool number =
+                (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
+            const bool letter = c >= 'a' && c <= 'z';
+            if (!number && !letter) break;
+            ++pos_;
+        }
+        const std::string_view token = text_.substr(start, pos_ - start);
+        if (token.empty()) return false;
+        if (token == "true" || token == "false" || token == "null") return true;
+        const char first = token.front();
+        return first == '-' || (first >= '0' && first <= '9');
+    }
+    bool value(int depth) {
+        if (depth > 64 || pos_ >= text_.size()) return false;
+        const char c = text_[pos_];
+        if (c == '"') {
+            bool escaped = false;
+            return string(escaped);
+        }
+        if (c == '{' || c == '[') {
+            const char close = c == '{' ? '}' : ']';
+            ++pos_;
+            skip_space();
+            if (take(close)) return true;
+            while (true) {
+                skip_space();
+                if (c == '{') {
+                    bool escaped = false;
+                    if (!string(escaped)) return false;
+                    skip_space();
+                    if (!take(':')) return false;
+                    skip_space();
+                }
+                if (!value(depth + 1)) return false;
+                skip_space();
+                if (take(',')) continue;
+                return take(close);
+            }
+        }
+        return scalar();
+    }
+};
+
+}  // namespace
+
+std::optional<std::vector<Member>> scan_object(std::string_view text) {
+    return Scanner(text).object();
+}
+
+}  // namespace tsunagu::sync::detail

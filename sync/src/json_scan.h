@@ -1,0 +1,20 @@
+// Splitting a JSON object's text into its members without parsing their values: most of a
+// record's values pass through a merge untouched, so they can stay text.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace tsunagu::sync::detail {
+
+using Member = std::pair<std::string, std::string_view>;  // key, value's JSON text
+
+// The members of the object `text`, in order; nullopt when `text` is not a JSON object as far as a
+// structural scan can tell (strings terminated, brackets balanced, scalars well formed): callers
+// then parse it properly. Keys with escapes are unescaped.
+std::optional<std::vector<Member>> scan_object(std::string_view text);
+
+}  // namespace tsunagu::sync::detail
