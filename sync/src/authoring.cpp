@@ -43,6 +43,45 @@ Status check_fields_object(const Edit& edit) {
 
 }  // namespace
 
+Edit Edit::create(std::string_view collection, const Json& fields) {
+    Edit edit;
+    edit.kind = Kind::create;
+    edit.collection = collection;
+    edit.fields = fields;
+    return edit;
+}
+
+Edit Edit::update(std::string_view record, const Json& fields) {
+    Edit edit;
+    edit.record = record;
+    edit.fields = fields;
+    return edit;
+}
+
+Edit Edit::remove(std::string_view record) {
+    Edit edit;
+    edit.kind = Kind::remove;
+    edit.record = record;
+    return edit;
+}
+
+Edit Edit::resolve(std::string_view record, std::string_view field, const Json& value) {
+    Edit edit;
+    edit.kind = Kind::resolve;
+    edit.record = record;
+    edit.field = field;
+    edit.value = value;
+    return edit;
+}
+
+Edit Edit::resolve_deletion(std::string_view record, DeletionResolution resolution) {
+    Edit edit;
+    edit.kind = Kind::resolve_deletion;
+    edit.record = record;
+    edit.resolution = resolution;
+    return edit;
+}
+
 Result<std::optional<ChangeSet>> build_change(const EditContext& context, const Edit& edit,
                                               const EditTarget& target) {
     using Kind = Edit::Kind;

@@ -20,6 +20,12 @@ struct Edit {
     std::string field;             // resolve
     Json value;                    // resolve
     DeletionResolution resolution = DeletionResolution::keep_deleted;  // resolve_deletion
+
+    static Edit create(std::string_view collection, const Json& fields);
+    static Edit update(std::string_view record, const Json& fields);
+    static Edit remove(std::string_view record);
+    static Edit resolve(std::string_view record, std::string_view field, const Json& value);
+    static Edit resolve_deletion(std::string_view record, DeletionResolution resolution);
 };
 
 // Who is editing, with which schema, at which clock reading.

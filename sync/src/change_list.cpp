@@ -63,6 +63,16 @@ std::set<std::string> ChangeList::superseded(std::string_view change_id) const {
     return fields;
 }
 
+PushOutcome answer_again(const AppliedChange& applied, const std::string& record) {
+    PushOutcome out;
+    out.change_id = applied.change_id;
+    out.record = record;
+    out.status = PushStatus::duplicate;
+    out.seq = applied.seq;
+    out.hlc = applied.hlc;
+    return out;
+}
+
 std::string ChangeList::text() const {
     Json out = Json::array();
     for (const auto& e : entries) out.push_back(entry_json(e));

@@ -13,6 +13,7 @@
 
 #include "crypto/status.h"
 #include "sync/hlc.h"
+#include "sync/protocol.h"
 
 namespace tsunagu::sync::detail {
 
@@ -43,5 +44,8 @@ class ChangeList {
 
     std::vector<AppliedChange> entries;
 };
+
+// The answer for a change set applied before (a repeated push, or an answer the device lost).
+PushOutcome answer_again(const AppliedChange& applied, const std::string& record);
 
 }  // namespace tsunagu::sync::detail

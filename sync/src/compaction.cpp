@@ -13,6 +13,7 @@
 
 #include "sync/src/change_list.h"
 #include "sync/src/ids_bytes.h"
+#include "sync/src/rows.h"
 #include "sync/src/tables.h"
 #include "sync/src/upstream_impl.h"
 
@@ -30,21 +31,6 @@ struct Horizons {
         return h;
     }
 };
-
-template <typename Row>
-Status each_row(Statement& s, Row&& row) {
-    while (true) {
-        auto more = s.step();
-        if (!more) {
-            s.reset();
-            return more.status();
-        }
-        if (!*more) break;
-        TSUNAGU_TRY(row(s));
-    }
-    s.reset();
-    return Status::ok();
-}
 
 // The change sets a record's state still refers to (see encode_state: the "v" list of its meta).
 Result<std::vector<detail::IdBytes>> referenced_versions(const std::string& meta) {
@@ -67,7 +53,8 @@ Result<std::vector<detail::IdBytes>> referenced_versions(const std::string& meta
 Result<Horizons> horizons(Store& store) {
     Horizons out;
     std::map<std::string, std::int64_t> by_user;
-    TSUNAGU_TRY(each_row(store.cached("SELECT user, min(cursor, outbox_floor) FROM sync_replicas"),
+    TSUNAGU_TRY(
+        detail::each_row(store.cached("SELECT user, min(cursor, outbox_floor) FROM sync_replicas"),
                          [&](const Statement& s) {
                              std::string user(s.column_text(0));
                              const std::int64_t h = s.column_int(1);
@@ -79,7 +66,7 @@ Result<Horizons> horizons(Store& store) {
     Statement& keys = store.cached("SELECT scope_key FROM sync_scope_members WHERE user = ?1");
     for (const auto& [user, h] : by_user) {
         keys.bind(1, user);
-        TSUNAGU_TRY(each_row(keys, [&](const Statement& s) {
+        TSUNAGU_TRY(detail::each_row(keys, [&](const Statement& s) {
             std::string key(s.column_text(0));
             if (key == "*") {
                 out.everything = std::min(out.everything, h);
@@ -112,7 +99,7 @@ Result<CompactionReport> Upstream::compact() {
             std::string log;
         };
         std::vector<Candidate> candidates;
-        TSUNAGU_TRY(each_row(
+        TSUNAGU_TRY(detail::each_row(
             im.store.cached(
                 "SELECT rid, scope_key, seq, deleted, conflicts, meta, log FROM sync_records"),
             [&](const Statement& s) {

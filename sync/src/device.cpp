@@ -1,6 +1,8 @@
 // The device: opening, local edits (applied and queued in the outbox), reads, outbox views.
 #include "sync/src/device_impl.h"
 #include "sync/src/ids_bytes.h"
+#include "sync/src/names.h"
+#include "sync/src/rows.h"
 #include "sync/src/tables.h"
 
 namespace tsunagu::sync {
@@ -23,6 +25,18 @@ Device::Device(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Device::Device(Device&&) noexcept = default;
 Device& Device::operator=(Device&&) noexcept = default;
 Device::~Device() = default;
+
+namespace detail {
+
+Result<ChangeSet> read_outbox_change(std::string_view text) {
+    auto change = parse_change_set(Json::parse(text, nullptr, false));
+    if (!change) {
+        return Status(ErrorCode::corrupt, "outbox entry unreadable: " + change.status().message());
+    }
+    return change;
+}
+
+}  // namespace detail
 
 Result<Device> Device::open(Store& store, Schema schema, DeviceOptions options) {
     TSUNAGU_TRY(schema.check());
@@ -121,42 +135,23 @@ Result<std::string> Device::Impl::edit(const detail::Edit& edit) {
 }
 
 Result<std::string> Device::create(std::string_view collection, const Json& fields) {
-    detail::Edit edit;
-    edit.kind = detail::Edit::Kind::create;
-    edit.collection = collection;
-    edit.fields = fields;
-    return impl_->edit(edit);
+    return impl_->edit(detail::Edit::create(collection, fields));
 }
 
 Status Device::update(std::string_view record, const Json& fields) {
-    detail::Edit edit;
-    edit.record = record;
-    edit.fields = fields;
-    return impl_->edit(edit).status();
+    return impl_->edit(detail::Edit::update(record, fields)).status();
 }
 
 Status Device::remove(std::string_view record) {
-    detail::Edit edit;
-    edit.kind = detail::Edit::Kind::remove;
-    edit.record = record;
-    return impl_->edit(edit).status();
+    return impl_->edit(detail::Edit::remove(record)).status();
 }
 
 Status Device::resolve(std::string_view record, std::string_view field, const Json& value) {
-    detail::Edit edit;
-    edit.kind = detail::Edit::Kind::resolve;
-    edit.record = record;
-    edit.field = field;
-    edit.value = value;
-    return impl_->edit(edit).status();
+    return impl_->edit(detail::Edit::resolve(record, field, value)).status();
 }
 
 Status Device::resolve_deletion(std::string_view record, DeletionResolution resolution) {
-    detail::Edit edit;
-    edit.kind = detail::Edit::Kind::resolve_deletion;
-    edit.record = record;
-    edit.resolution = resolution;
-    return impl_->edit(edit).status();
+    return impl_->edit(detail::Edit::resolve_deletion(record, resolution)).status();
 }
 
 Result<std::optional<Record>> Device::get(std::string_view record) {
@@ -176,31 +171,17 @@ Result<std::vector<PendingChange>> Device::outbox() {
     Statement& s =
         impl_->store.cached("SELECT state, code, reason, change FROM sync_outbox ORDER BY pos");
     std::vector<PendingChange> out;
-    while (true) {
-        auto row = s.step();
-        if (!row) {
-            s.reset();
-            return row.status();
-        }
-        if (!*row) break;
+    TSUNAGU_TRY(detail::each_row(s, [&](const Statement& row) -> Status {
         PendingChange pending;
-        pending.state = static_cast<PendingState>(s.column_int(0));
-        pending.reason = std::string(s.column_text(2));
-        const std::string code(s.column_text(1));
-        for (int c = 0; c <= static_cast<int>(ErrorCode::internal); ++c) {
-            if (code == error_code_name(static_cast<ErrorCode>(c)))
-                pending.code = static_cast<ErrorCode>(c);
-        }
-        auto change = parse_change_set(Json::parse(s.column_text(3), nullptr, false));
-        if (!change) {
-            s.reset();
-            return Status(ErrorCode::corrupt,
-                          "outbox entry unreadable: " + change.status().message());
-        }
+        pending.state = static_cast<PendingState>(row.column_int(0));
+        pending.code = detail::error_code_named(row.column_text(1)).value_or(ErrorCode::ok);
+        pending.reason = std::string(row.column_text(2));
+        auto change = detail::read_outbox_change(row.column_text(3));
+        TSUNAGU_TRY(change);
         pending.change = std::move(*change);
         out.push_back(std::move(pending));
-    }
-    s.reset();
+        return Status::ok();
+    }));
     return out;
 }
 

@@ -41,5 +41,8 @@ namespace detail {
 
 enum class OutboxState { unsent = 0, sent = 1, refused = 2, evicted = 3 };
 
+// An outbox entry's change set, from its stored JSON form.
+Result<ChangeSet> read_outbox_change(std::string_view text);
+
 }  // namespace detail
 }  // namespace tsunagu::sync

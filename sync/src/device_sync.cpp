@@ -5,6 +5,7 @@
 
 #include "sync/src/device_impl.h"
 #include "sync/src/ids_bytes.h"
+#include "sync/src/rows.h"
 #include "sync/src/tables.h"
 
 namespace tsunagu::sync {
@@ -14,28 +15,6 @@ using detail::OutboxState;
 
 // Below this, the difference between the upstream's time and ours is network delay, not skew.
 constexpr std::int64_t kOffsetSlackMs = 1'000;
-
-template <typename Row>
-Status each_row(Statement& s, Row&& row) {
-    while (true) {
-        auto more = s.step();
-        if (!more) {
-            s.reset();
-            return more.status();
-        }
-        if (!*more) break;
-        TSUNAGU_TRY(row(s));
-    }
-    s.reset();
-    return Status::ok();
-}
-
-Result<ChangeSet> read_change(std::string_view text) {
-    auto change = parse_change_set(Json::parse(text, nullptr, false));
-    if (!change)
-        return Status(ErrorCode::corrupt, "outbox entry unreadable: " + change.status().message());
-    return change;
-}
 
 struct OutboxEntry {
     std::int64_t pos = 0;
@@ -56,20 +35,20 @@ Result<PushBatch> Device::prepare_push(std::size_t max_changes) {
         // A change refused or held for eviction holds back the later changes of its record, which
         // may build on it.
         std::set<std::string> held;
-        TSUNAGU_TRY(
-            each_row(im.store.cached("SELECT DISTINCT record_id FROM sync_outbox WHERE state >= 2"),
-                     [&](const Statement& s) {
-                         held.insert(detail::id_from_bytes(s.column_blob(0)));
-                         return Status::ok();
-                     }));
+        TSUNAGU_TRY(detail::each_row(
+            im.store.cached("SELECT DISTINCT record_id FROM sync_outbox WHERE state >= 2"),
+            [&](const Statement& s) {
+                held.insert(detail::id_from_bytes(s.column_blob(0)));
+                return Status::ok();
+            }));
         std::vector<std::int64_t> newly_sent;
         Statement& due = im.store.cached(
             "SELECT pos, state, record_id, change FROM sync_outbox WHERE state <= 1 ORDER BY pos");
-        Status scanned = each_row(due, [&](const Statement& s) {
+        Status scanned = detail::each_row(due, [&](const Statement& s) {
             if (batch.changes.size() >= max_changes) return Status::ok();
             if (!held.empty() && held.contains(detail::id_from_bytes(s.column_blob(2))))
                 return Status::ok();
-            auto change = read_change(s.column_text(3));
+            auto change = detail::read_outbox_change(s.column_text(3));
             TSUNAGU_TRY(change);
             batch.changes.push_back(std::move(*change));
             if (s.column_int(1) == static_cast<int>(OutboxState::unsent))
@@ -150,16 +129,16 @@ Result<PullRequest> Device::prepare_pull(std::size_t limit) {
     TSUNAGU_TRY(cursor);
     request.after = *cursor;
     request.outbox_floor = *cursor;
-    TSUNAGU_TRY(
-        each_row(im.store.cached("SELECT record_id, change_id, state, cursor FROM sync_outbox"),
-                 [&](const Statement& s) {
-                     if (s.column_int(2) == static_cast<int>(OutboxState::sent)) {
-                         request.sent.push_back({detail::id_from_bytes(s.column_blob(0)),
-                                                 detail::id_from_bytes(s.column_blob(1))});
-                     }
-                     request.outbox_floor = std::min(request.outbox_floor, s.column_int(3));
-                     return Status::ok();
-                 }));
+    TSUNAGU_TRY(detail::each_row(
+        im.store.cached("SELECT record_id, change_id, state, cursor FROM sync_outbox"),
+        [&](const Statement& s) {
+            if (s.column_int(2) == static_cast<int>(OutboxState::sent)) {
+                request.sent.push_back({detail::id_from_bytes(s.column_blob(0)),
+                                        detail::id_from_bytes(s.column_blob(1))});
+            }
+            request.outbox_floor = std::min(request.outbox_floor, s.column_int(3));
+            return Status::ok();
+        }));
     return request;
 }
 
@@ -226,7 +205,7 @@ Status Device::Impl::rebase(const RecordSnapshot& snapshot) {
     Statement& s =
         store.cached("SELECT pos, change FROM sync_outbox WHERE record_id = ?1 ORDER BY pos");
     s.bind_blob(1, id);
-    TSUNAGU_TRY(each_row(s, [&](const Statement& row) {
+    TSUNAGU_TRY(detail::each_row(s, [&](const Statement& row) {
         entries.emplace_back(row.column_int(0), std::string(row.column_text(1)));
         return Status::ok();
     }));
@@ -235,7 +214,7 @@ Status Device::Impl::rebase(const RecordSnapshot& snapshot) {
     auto state = decode_state(snapshot.fields, snapshot.meta);
     TSUNAGU_TRY(state);
     for (const auto& [pos, text] : entries) {
-        auto change = read_change(text);
+        auto change = detail::read_outbox_change(text);
         TSUNAGU_TRY(change);
         apply_change(*state, *change);
     }
@@ -260,7 +239,7 @@ Result<std::vector<std::string>> Device::Impl::evict(const std::string& record) 
     Statement& s =
         store.cached("SELECT change_id FROM sync_outbox WHERE record_id = ?1 ORDER BY pos");
     s.bind_blob(1, id);
-    TSUNAGU_TRY(each_row(s, [&](const Statement& row) {
+    TSUNAGU_TRY(detail::each_row(s, [&](const Statement& row) {
         held.push_back(detail::id_from_bytes(row.column_blob(0)));
         return Status::ok();
     }));
@@ -289,11 +268,11 @@ Result<std::size_t> Device::Impl::learn_time(Hlc upstream) {
     // as corrected by the offset (never ahead of the upstream), after its predecessor and after
     // the versions it was based on.
     std::vector<OutboxEntry> entries;
-    Status scanned = each_row(
+    Status scanned = detail::each_row(
         store.cached(
             "SELECT pos, change, raw_wall_ms FROM sync_outbox WHERE state = 0 ORDER BY pos"),
         [&](const Statement& s) {
-            auto change = read_change(s.column_text(1));
+            auto change = detail::read_outbox_change(s.column_text(1));
             TSUNAGU_TRY(change);
             entries.push_back(
                 {s.column_int(0), OutboxState::unsent, std::move(*change), s.column_int(2)});

@@ -2,6 +2,7 @@
 #include "sync/src/record_table.h"
 
 #include "sync/src/ids_bytes.h"
+#include "sync/src/rows.h"
 
 namespace tsunagu::sync::detail {
 namespace {
@@ -34,16 +35,7 @@ Result<Record> to_view(const StoredRecord& row) {
 // Runs a query of full rows and collects them.
 Result<std::vector<StoredRecord>> rows_of(Statement& s) {
     std::vector<StoredRecord> rows;
-    while (true) {
-        auto more = s.step();
-        if (!more) {
-            s.reset();
-            return more.status();
-        }
-        if (!*more) break;
-        rows.push_back(read_row(s));
-    }
-    s.reset();
+    TSUNAGU_TRY(each_row(s, [&](const Statement& row) { rows.push_back(read_row(row)); }));
     return rows;
 }
 
@@ -136,16 +128,8 @@ Result<std::vector<std::string>> RecordTable::ids_in_scope(std::string_view scop
     Statement& s = store_.cached("SELECT id FROM sync_records WHERE scope_key = ?1");
     s.bind(1, scope_key);
     std::vector<std::string> ids;
-    while (true) {
-        auto more = s.step();
-        if (!more) {
-            s.reset();
-            return more.status();
-        }
-        if (!*more) break;
-        ids.push_back(id_from_bytes(s.column_blob(0)));
-    }
-    s.reset();
+    TSUNAGU_TRY(each_row(
+        s, [&](const Statement& row) { ids.push_back(id_from_bytes(row.column_blob(0))); }));
     return ids;
 }
 
@@ -189,10 +173,6 @@ Result<std::vector<Conflict>> RecordTable::conflicts() {
     }
     return out;
 }
-
-}  // namespace tsunagu::sync::detail
-
-namespace tsunagu::sync::detail {
 
 std::string scope_key_for(const Schema& schema, const std::string& collection,
                           const std::string& record_id, const RecordState& state) {

@@ -57,10 +57,6 @@ class RecordTable {
     Store& store_;
 };
 
-}  // namespace tsunagu::sync::detail
-
-namespace tsunagu::sync::detail {
-
 // The scope key a record has in `state` (see scope_key_of).
 std::string scope_key_for(const Schema& schema, const std::string& collection,
                           const std::string& record_id, const RecordState& state);

@@ -31,10 +31,9 @@ CREATE INDEX IF NOT EXISTS sync_records_in_conflict ON sync_records(conflicts) W
 )sql";
 
 // The upstream's change log: one row per accepted change set (its history line; its id is in the
-// record's ChangeList) or per record given
-// a fresh sequence number (kind 100: its scope key was granted to someone), appended in sequence
-// order. Pulls walk it by sequence number. Scope members, moves and removals decide what each
-// user's devices see and evict.
+// record's ChangeList) or per record given a fresh sequence number (kind 100: its scope key was
+// granted to someone), appended in sequence order. Pulls walk it by sequence number. Scope
+// members, moves and removals decide what each user's devices see and evict.
 constexpr const char* kUpstreamTables = R"sql(
 CREATE TABLE IF NOT EXISTS sync_log(
   seq INTEGER PRIMARY KEY,
@@ -121,7 +120,8 @@ Result<std::string> open_tables(Store& store, Role role, std::string_view user,
                                 const IdSource& ids) {
     std::string replica;
     Status status = with_transaction(store, [&]() -> Status {
-        TSUNAGU_TRY(store.exec(kCommonTables));
+        TSUNAGU_TRY(store.exec(
+            "CREATE TABLE IF NOT EXISTS sync_meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID"));
         auto stored_role = meta_text(store, kMetaRole);
         TSUNAGU_TRY(stored_role);
         if (!stored_role->empty() && *stored_role != role_name(role)) {
@@ -129,6 +129,16 @@ Result<std::string> open_tables(Store& store, Role role, std::string_view user,
                                                            *stored_role + " replica, not a " +
                                                            role_name(role) + " one");
         }
+        auto format = meta_int(store, kMetaFormat, 0);
+        TSUNAGU_TRY(format);
+        if (!stored_role->empty() && *format != kFormat) {
+            return Status(ErrorCode::invalid_argument,
+                          "store " + store.path() + " holds sync tables of format " +
+                              std::to_string(*format) + "; this engine reads format " +
+                              std::to_string(kFormat) + " (no migration yet): start a new store");
+        }
+        TSUNAGU_TRY(store.exec(kCommonTables));
+        TSUNAGU_TRY(set_meta_int(store, kMetaFormat, kFormat));
         TSUNAGU_TRY(store.exec(role == Role::upstream ? kUpstreamTables : kDeviceTables));
         if (role == Role::device) {
             auto stored_user = meta_text(store, kMetaUser);

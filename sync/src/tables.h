@@ -13,7 +13,11 @@ namespace tsunagu::sync::detail {
 
 enum class Role { upstream, device };
 
+// The layout of the tables; a store of another format is refused, not misread.
+inline constexpr std::int64_t kFormat = 2;
+
 // Metadata keys.
+inline constexpr const char* kMetaFormat = "format";
 inline constexpr const char* kMetaRole = "role";
 inline constexpr const char* kMetaReplica = "replica";
 inline constexpr const char* kMetaUser = "user";

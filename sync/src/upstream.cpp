@@ -3,6 +3,7 @@
 
 #include "sync/src/change_list.h"
 #include "sync/src/ids_bytes.h"
+#include "sync/src/rows.h"
 #include "sync/src/tables.h"
 #include "sync/src/upstream_impl.h"
 
@@ -127,18 +128,11 @@ Result<ScopeSet> Upstream::Impl::scope_set(std::string_view user) {
     Statement& s = store.cached("SELECT scope_key FROM sync_scope_members WHERE user = ?1");
     s.bind(1, user);
     ScopeSet scope;
-    while (true) {
-        auto row = s.step();
-        if (!row) {
-            s.reset();
-            return row.status();
-        }
-        if (!*row) break;
-        std::string key(s.column_text(0));
+    TSUNAGU_TRY(detail::each_row(s, [&](const Statement& row) {
+        std::string key(row.column_text(0));
         if (key == "*") scope.everything = true;
         scope.keys.insert(std::move(key));
-    }
-    s.reset();
+    }));
     return scope;
 }
 
@@ -176,13 +170,7 @@ Result<PushOutcome> Upstream::Impl::accept(const ChangeSet& change,
         auto applied = detail::ChangeList::parse((*current)->stored.log);
         TSUNAGU_TRY(applied);
         if (const detail::AppliedChange* known = applied->find(change.id)) {
-            PushOutcome out;
-            out.change_id = change.id;
-            out.record = change.record;
-            out.status = PushStatus::duplicate;
-            out.seq = known->seq;
-            out.hlc = known->hlc;
-            return out;
+            return detail::answer_again(*known, change.record);
         }
         superseded = applied->superseded(change.id);
     }
@@ -320,44 +308,25 @@ Result<std::string> Upstream::Impl::edit(std::string_view user, const detail::Ed
 
 Result<std::string> Upstream::create(std::string_view user, std::string_view collection,
                                      const Json& fields) {
-    detail::Edit edit;
-    edit.kind = detail::Edit::Kind::create;
-    edit.collection = collection;
-    edit.fields = fields;
-    return impl_->edit(user, edit);
+    return impl_->edit(user, detail::Edit::create(collection, fields));
 }
 
 Status Upstream::update(std::string_view user, std::string_view record, const Json& fields) {
-    detail::Edit edit;
-    edit.record = record;
-    edit.fields = fields;
-    return impl_->edit(user, edit).status();
+    return impl_->edit(user, detail::Edit::update(record, fields)).status();
 }
 
 Status Upstream::remove(std::string_view user, std::string_view record) {
-    detail::Edit edit;
-    edit.kind = detail::Edit::Kind::remove;
-    edit.record = record;
-    return impl_->edit(user, edit).status();
+    return impl_->edit(user, detail::Edit::remove(record)).status();
 }
 
 Status Upstream::resolve(std::string_view user, std::string_view record, std::string_view field,
                          const Json& value) {
-    detail::Edit edit;
-    edit.kind = detail::Edit::Kind::resolve;
-    edit.record = record;
-    edit.field = field;
-    edit.value = value;
-    return impl_->edit(user, edit).status();
+    return impl_->edit(user, detail::Edit::resolve(record, field, value)).status();
 }
 
 Status Upstream::resolve_deletion(std::string_view user, std::string_view record,
                                   DeletionResolution resolution) {
-    detail::Edit edit;
-    edit.kind = detail::Edit::Kind::resolve_deletion;
-    edit.record = record;
-    edit.resolution = resolution;
-    return impl_->edit(user, edit).status();
+    return impl_->edit(user, detail::Edit::resolve_deletion(record, resolution)).status();
 }
 
 Result<std::optional<Record>> Upstream::get(std::string_view record) {

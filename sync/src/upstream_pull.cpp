@@ -12,6 +12,7 @@
 
 #include "sync/src/change_list.h"
 #include "sync/src/ids_bytes.h"
+#include "sync/src/rows.h"
 #include "sync/src/tables.h"
 #include "sync/src/upstream_impl.h"
 
@@ -42,21 +43,6 @@ Status check_request(const PullRequest& request, std::int64_t last_seq) {
                                                        std::to_string(last_seq) +
                                                        "); the device must start again from 0");
     }
-    return Status::ok();
-}
-
-template <typename Row>
-Status each_row(Statement& s, Row&& row) {
-    while (true) {
-        auto more = s.step();
-        if (!more) {
-            s.reset();
-            return more.status();
-        }
-        if (!*more) break;
-        row(s);
-    }
-    s.reset();
     return Status::ok();
 }
 
@@ -94,7 +80,7 @@ Result<PullPage> Upstream::pull(const PullRequest& request) {
                                     " ORDER BY l.seq LIMIT ?2");
         records.bind(1, request.after).bind(2, limit);
         if (!scope->everything) records.bind(3, request.user);
-        TSUNAGU_TRY(each_row(
+        TSUNAGU_TRY(detail::each_row(
             records, [&](const Statement& s) { page.records.push_back(read_snapshot(s)); }));
         page.more = static_cast<std::int64_t>(page.records.size()) == limit;
         page.next = page.more ? page.records.back().seq : im.seq;
@@ -103,7 +89,7 @@ Result<PullPage> Upstream::pull(const PullRequest& request) {
             "SELECT m.record_id, m.old_key, r.scope_key FROM sync_scope_moves m"
             " LEFT JOIN sync_records r ON r.id = m.record_id WHERE m.seq > ?1 AND m.seq <= ?2");
         moves.bind(1, page.after).bind(2, page.next);
-        TSUNAGU_TRY(each_row(moves, [&](const Statement& s) {
+        TSUNAGU_TRY(detail::each_row(moves, [&](const Statement& s) {
             const std::string old_key(s.column_text(1));
             const bool gone =
                 s.column_is_null(2) || !scope->contains(std::string(s.column_text(2)));
@@ -115,7 +101,7 @@ Result<PullPage> Upstream::pull(const PullRequest& request) {
             "SELECT DISTINCT scope_key FROM sync_scope_removals WHERE user = ?1 AND seq > ?2 AND "
             "seq <= ?3");
         removals.bind(1, request.user).bind(2, page.after).bind(3, page.next);
-        TSUNAGU_TRY(each_row(removals, [&](const Statement& s) {
+        TSUNAGU_TRY(detail::each_row(removals, [&](const Statement& s) {
             std::string key(s.column_text(0));
             if (!scope->contains(key)) page.evicted_scopes.push_back(std::move(key));
         }));
@@ -128,13 +114,7 @@ Result<PullPage> Upstream::pull(const PullRequest& request) {
             auto applied = detail::ChangeList::parse((*row)->log);
             TSUNAGU_TRY(applied);
             if (const detail::AppliedChange* known = applied->find(sent.change_id)) {
-                PushOutcome ack;
-                ack.change_id = sent.change_id;
-                ack.record = sent.record;
-                ack.status = PushStatus::duplicate;
-                ack.seq = known->seq;
-                ack.hlc = known->hlc;
-                page.acks.push_back(std::move(ack));
+                page.acks.push_back(detail::answer_again(*known, sent.record));
             }
         }
         page.upstream_time = im.clock.tick();
@@ -189,9 +169,9 @@ Status Upstream::set_scope(std::string_view user, std::vector<std::string> scope
         std::set<std::string> candidates(before->keys.begin(), before->keys.end());
         candidates.insert(after.keys.begin(), after.keys.end());
         if (before->everything != after.everything) {
-            TSUNAGU_TRY(
-                each_row(im.store.cached("SELECT DISTINCT scope_key FROM sync_records"),
-                         [&](const Statement& s) { candidates.emplace(s.column_text(0)); }));
+            TSUNAGU_TRY(detail::each_row(
+                im.store.cached("SELECT DISTINCT scope_key FROM sync_records"),
+                [&](const Statement& s) { candidates.emplace(s.column_text(0)); }));
         }
         for (const auto& key : candidates) {
             if (key == "*") continue;
@@ -208,7 +188,7 @@ Status Upstream::set_scope(std::string_view user, std::vector<std::string> scope
                 Statement& rows =
                     im.store.cached("SELECT rid, id FROM sync_records WHERE scope_key = ?1");
                 rows.bind(1, key);
-                TSUNAGU_TRY(each_row(rows, [&](const Statement& s) {
+                TSUNAGU_TRY(detail::each_row(rows, [&](const Statement& s) {
                     detail::IdBytes id{};
                     auto blob = s.column_blob(1);
                     std::copy_n(blob.begin(), std::min(blob.size(), id.size()), id.begin());

@@ -2,6 +2,7 @@
 #include <stdexcept>
 
 #include "sync/protocol.h"
+#include "sync/src/names.h"
 
 namespace tsunagu::sync {
 namespace {
@@ -23,9 +24,7 @@ std::string id_from(const Json& in, const char* key) {
 }
 
 ErrorCode code_named(const std::string& name) {
-    for (int c = 0; c <= static_cast<int>(ErrorCode::internal); ++c) {
-        if (name == error_code_name(static_cast<ErrorCode>(c))) return static_cast<ErrorCode>(c);
-    }
+    if (auto code = detail::error_code_named(name)) return *code;
     throw std::invalid_argument("unknown error code \"" + name + "\"");
 }
 

@@ -427,6 +427,10 @@ TEST_CASE("a store holds one replica of one role and one user") {
     CHECK(other_user.status().code() == ErrorCode::forbidden);
     auto as_device = Device::open(w.upstream_store, test_schema(), DeviceOptions{.user = "alice"});
     CHECK_FALSE(as_device.is_ok());
+    // A store written by another format of the engine is refused, not misread.
+    ok(w.upstream_store.exec("UPDATE sync_meta SET value = 1 WHERE key = 'format'"));
+    auto old_format = Upstream::open(w.upstream_store, test_schema());
+    CHECK_THAT(old_format.status().message(), Catch::Contains("format 1"));
     // Reopened, the device keeps its identity.
     Device again = ok(Device::open(device_store, test_schema(), DeviceOptions{.user = "alice"}));
     CHECK(again.replica_id() == w.members[0]->device->replica_id());
