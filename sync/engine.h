@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,6 +28,7 @@
 #include "crypto/store.h"
 #include "sync/change.h"
 #include "sync/hlc.h"
+#include "sync/merge.h"
 #include "sync/protocol.h"
 #include "sync/schema.h"
 
@@ -55,6 +57,12 @@ struct CompactionReport {
     std::size_t log_purged = 0;         // scope-move and scope-removal entries
 };
 
+// A server's own rule on top of the schema and scopes, asked about each pushed change set that
+// passed them: ok to accept it, or the reason to refuse it (the device keeps the change set in its
+// outbox, refused, with that reason). `current` is the record's state before the change, or null
+// for a record the upstream has not seen. Must not touch the engine.
+using PushGate = std::function<Status(const ChangeSet& change, const RecordState* current)>;
+
 class Upstream {
   public:
     // Opens (creating its tables on first use) the upstream replica kept in `store`. Fails when the
@@ -74,7 +82,8 @@ class Upstream {
     // with a reason (validation; forbidden when it is not the pusher's own change or its record is
     // outside the pusher's scope). Fails as a whole only when storage fails.
     // A refused change set holds back the later ones of the batch for the same record.
-    Result<PushResult> push(const PushBatch& batch);
+    // `gate`, when set, may refuse change sets on the server's own grounds (see PushGate).
+    Result<PushResult> push(const PushBatch& batch, const PushGate& gate = {});
 
     // The next page of in-scope records changed after request.after (each record once, with its
     // whole merged state), the records and scope keys that left the user's scope since, and

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,6 +27,12 @@ enum class FieldType {
 };
 const char* field_type_name(FieldType type) noexcept;
 
+// What people see instead of a machine name, in Japanese and in English ("" = not given).
+struct Labels {
+    std::string ja;
+    std::string en;
+};
+
 struct FieldSchema {
     std::string name;  // never starts with '_'
     FieldType type = FieldType::string;
@@ -38,6 +45,11 @@ struct FieldSchema {
     std::string target{};                // reference: the collection referred to
     FieldType item = FieldType::string;  // list: the type of each item
     int since = 1;                       // the schema version that added the field
+    Labels label{};
+    std::map<std::string, Labels> choice_labels{};  // enumeration: how each choice is shown
+
+    // How messages name the field: `"date" (日付 / Date)`, or `"date"` without labels.
+    std::string title() const;
 };
 
 // Where a record belongs, for scopes (see Upstream::set_scope): its scope key.
@@ -57,6 +69,7 @@ struct CollectionSchema {
     std::vector<FieldSchema> fields;
     ScopeRule scope;
     int since = 1;
+    Labels label{};
 
     const FieldSchema* find(std::string_view field) const;
 };

@@ -33,11 +33,6 @@ CREATE TABLE IF NOT EXISTS caseload(
   user_id TEXT NOT NULL REFERENCES account(id),
   PRIMARY KEY(client_id, user_id));
 CREATE INDEX IF NOT EXISTS caseload_by_user ON caseload(user_id);
-CREATE TABLE IF NOT EXISTS yearly_target(
-  fiscal_year INTEGER NOT NULL,
-  indicator TEXT NOT NULL,
-  target INTEGER NOT NULL,
-  PRIMARY KEY(fiscal_year, indicator));
 )sql");
 }
 

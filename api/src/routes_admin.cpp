@@ -2,6 +2,7 @@
 // no care records through these routes.
 #include "api/src/audit.h"
 #include "api/src/caseload.h"
+#include "api/src/reports.h"
 #include "api/src/server_core.h"
 
 namespace tsunagu::api {
@@ -106,62 +107,31 @@ HttpResponse update_user(RequestContext& ctx) {
     return json_response(200, {{"user", user_json(*user)}});
 }
 
-Result<int> fiscal_year(const HttpRequest& r) {
-    auto it = r.query.find("fy");
-    try {
-        std::size_t used = 0;
-        const int fy = it == r.query.end() ? -1 : std::stoi(it->second, &used);
-        if (fy < 2000 || fy > 2100 || used != it->second.size()) throw std::out_of_range("fy");
-        return fy;
-    } catch (const std::exception&) {
-        return Status(ErrorCode::validation, "query parameter \"fy\": a fiscal year such as 2020 (April to March)");
-    }
-}
-
 HttpResponse get_targets(RequestContext& ctx) {
-    auto fy = fiscal_year(ctx.request);
+    auto fy = fiscal_year_parameter(ctx.request);
     if (!fy) return error_response(fy.status());
-    auto& q = ctx.store.cached("SELECT indicator, target FROM yearly_target WHERE fiscal_year = ?1 ORDER BY indicator");
-    q.bind(1, *fy);
-    Json targets = Json::object();
-    while (true) {
-        auto row = q.step();
-        if (!row) return error_response(row.status());
-        if (!*row) break;
-        targets[std::string(q.column_text(0))] = q.column_int(1);
-    }
-    return json_response(200, {{"fiscal_year", *fy}, {"targets", targets}});
+    auto targets = Targets::of_year(ctx.store, *fy);
+    if (!targets) return error_response(targets.status());
+    return json_response(200, {{"fiscal_year", *fy}, {"targets", *targets}});
 }
 
-// Replaces the listed indicators' targets for a fiscal year: {"targets": {"dispatch_requests": 88}}.
+// Sets the listed indicators' targets for a fiscal year: {"targets": {"dispatch_requests": 88}}.
 HttpResponse put_targets(RequestContext& ctx) {
-    auto fy = fiscal_year(ctx.request);
+    auto fy = fiscal_year_parameter(ctx.request);
     if (!fy) return error_response(fy.status());
     auto body = parse_json_object(ctx.request.body);
     if (!body) return error_response(body.status());
     Status shape = check_fields(*body, {{"targets", JsonType::object, true}});
     if (!shape) return error_response(shape);
+    std::map<std::string, std::int64_t> targets;
     for (const auto& [indicator, value] : (*body)["targets"].items()) {
-        if (indicator.empty() || indicator.size() > 64 ||
-            indicator.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos) {
-            return HttpResponse::error(400, "invalid", "targets: indicator names are lower_snake_case, got \"" +
-                                                           indicator.substr(0, 64) + "\"");
+        if (!value.is_number_integer()) {
+            return HttpResponse::error(400, "invalid", "targets." + indicator.substr(0, 64) +
+                                                           ": a whole number from 0 to 1000000");
         }
-        if (!value.is_number_integer() || value.get<std::int64_t>() < 0 || value.get<std::int64_t>() > 1000000) {
-            return HttpResponse::error(400, "invalid", "targets." + indicator + ": a whole number from 0 to 1000000");
-        }
+        targets[indicator] = value.get<std::int64_t>();
     }
-    Status s = with_transaction(ctx.store, [&]() -> Status {
-        for (const auto& [indicator, value] : (*body)["targets"].items()) {
-            auto& q = ctx.store.cached(
-                "INSERT INTO yearly_target(fiscal_year, indicator, target) VALUES(?1, ?2, ?3) "
-                "ON CONFLICT(fiscal_year, indicator) DO UPDATE SET target = excluded.target");
-            q.bind(1, *fy).bind(2, indicator).bind(3, value.get<std::int64_t>());
-            TSUNAGU_TRY(q.run());
-        }
-        return Status::ok();
-    });
-    if (!s) return error_response(s);
+    if (Status s = Targets::set(ctx.store, *fy, targets); !s) return error_response(s);
     audit(ctx, "admin.targets_set", "fy" + std::to_string(*fy));
     return get_targets(ctx);
 }

@@ -7,6 +7,7 @@
 #include "api/src/caseload.h"
 #include "api/src/server_core.h"
 #include "domain/care_schema.h"
+#include "domain/review.h"
 
 namespace tsunagu::api {
 namespace {
@@ -109,30 +110,24 @@ HttpResponse review(RequestContext& ctx) {
     Status shape = check_fields(*body, {{"decision", JsonType::string, true}, {"comment", JsonType::string, false}});
     if (!shape) return error_response(shape);
     const std::string decision = (*body)["decision"];
-    if (decision != "approve" && decision != "return") {
-        return HttpResponse::error(400, "invalid", "field \"decision\": approve or return");
-    }
     const std::string comment = body->value("comment", "");
-    if (decision == "return" && comment.empty()) {
-        return HttpResponse::error(400, "invalid", "field \"comment\": say what to fix when returning a record");
-    }
     auto record = visible_record(ctx, ctx.params["id"]);
     if (!record) return error_response(record.status());
-    if (record->collection == "client") {
+    if (!domain::is_reviewed(record->collection)) {
         return HttpResponse::error(400, "invalid", "client records are not reviewed");
     }
-    const std::string status = record->fields.value("review_status", std::string("draft"));
-    if (status != "submitted") {
-        return HttpResponse::error(409, "not_submitted",
-                                   "only submitted records can be reviewed; this one is " + status);
+    auto fields = domain::review_fields(domain::review_status_of(*record), decision, comment);
+    if (!fields) {
+        if (fields.status().code() == ErrorCode::conflict) {
+            return HttpResponse::error(409, "not_submitted", fields.status().message());
+        }
+        return error_response(fields.status());
     }
-    Json fields = {{"review_status", decision == "approve" ? "approved" : "returned"},
-                   {"review_comment", comment.empty() ? Json() : Json(comment)}};
-    Status s = ctx.upstream.update(ctx.who().user.id, record->id, fields);
+    Status s = ctx.upstream.update(ctx.who().user.id, record->id, *fields);
     if (!s) return error_response(s);
     (void)AuditLog::append(ctx.store, {0, ctx.now, ctx.who().user.id, ctx.who().device.id,
                                        "record.review", record->id, decision});
-    return json_response(200, {{"id", record->id}, {"review_status", fields["review_status"]}});
+    return json_response(200, {{"id", record->id}, {"review_status", (*fields)["review_status"]}});
 }
 
 HttpResponse list_conflicts(RequestContext& ctx) {

@@ -6,6 +6,7 @@
 #include "api/src/caseload.h"
 #include "api/src/server_core.h"
 #include "domain/care_schema.h"
+#include "domain/review.h"
 #include "sync/protocol.h"
 
 namespace tsunagu::api {
@@ -48,19 +49,26 @@ HttpResponse push(RequestContext& ctx) {
     if (!holds_care_records(ctx.who())) return no_care_records();
     auto body = parse_json_object(ctx.request.body, 24);
     if (!body) return error_response(body.status());
-    Status shape = check_fields(*body, {{"changes", JsonType::array, true}});
+    Status shape = check_fields(*body, {{"changes", JsonType::array, true}, {"sent_at", JsonType::integer, false}});
     if (!shape) return error_response(shape);
     if ((*body)["changes"].size() > kMaxPushChanges) {
         return HttpResponse::error(413, "batch_too_large",
                                    "a push carries at most " + std::to_string(kMaxPushChanges) +
                                        " change sets; push in smaller batches");
     }
-    Json wire = {{"replica", ctx.who().device.id}, {"user", ctx.who().user.id}, {"changes", (*body)["changes"]}};
+    // The device's clock reading when it sent the batch lets the engine measure its skew.
+    Json wire = {{"replica", ctx.who().device.id},
+                 {"user", ctx.who().user.id},
+                 {"changes", std::move((*body)["changes"])},
+                 {"sent_at", body->value("sent_at", std::int64_t{0})}};
     auto batch = sync::parse_push_batch(wire);
     if (!batch) return error_response(batch.status());
     if (Status adopted = adopt_new_clients(ctx, *batch); !adopted) return error_response(adopted);
 
-    auto result = ctx.upstream.push(*batch);
+    // Field workers' changes also follow the review workflow (an approved record is locked).
+    sync::PushGate gate;
+    if (is_field_worker(ctx.who().user.role)) gate = domain::check_worker_change;
+    auto result = ctx.upstream.push(*batch, gate);
     if (!result) return error_response(result.status());
     std::size_t accepted = 0, refused = 0;
     std::vector<std::string> records;

@@ -8,6 +8,7 @@
 
 #include "api/src/audit.h"
 #include "api/src/caseload.h"
+#include "api/src/reports.h"
 #include "domain/care_schema.h"
 #include "api/src/http_server.h"
 #include "api/src/server_core.h"
@@ -105,6 +106,7 @@ Result<StartedServer> start_server(const ServerConfig& config) {
         TSUNAGU_TRY(Accounts::create_schema(*store));
         TSUNAGU_TRY(AuditLog::create_schema(*store));
         TSUNAGU_TRY(Caseloads::create_schema(*store));
+        TSUNAGU_TRY(Targets::create_schema(*store));
         auto upstream = sync::Upstream::open(*store, domain::care_schema());
         if (!upstream) return upstream.status();
         Accounts accounts(*store, policy);
@@ -137,6 +139,7 @@ Result<StartedServer> start_server(const ServerConfig& config) {
     core->add_routes(admin_routes());
     core->add_routes(sync_routes());
     core->add_routes(supervisor_routes());
+    core->add_routes(report_routes());
     core->log_requests = config.log_requests;
     ServerCore* core_ptr = core.get();
     auto running = std::make_unique<RunningServer>(config.listen_url, std::move(pool), std::move(core));

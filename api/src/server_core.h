@@ -130,5 +130,6 @@ std::vector<Route> auth_routes();
 std::vector<Route> admin_routes();
 std::vector<Route> sync_routes();
 std::vector<Route> supervisor_routes();
+std::vector<Route> report_routes();
 
 }  // namespace tsunagu::api

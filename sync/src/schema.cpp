@@ -12,7 +12,7 @@ constexpr std::int64_t kDefaultTextMax = 10'000;
 constexpr std::int64_t kDefaultListMax = 1'000;
 
 Status invalid(const FieldSchema& field, const std::string& what) {
-    return Status(ErrorCode::validation, "field \"" + field.name + "\": " + what);
+    return Status(ErrorCode::validation, "field " + field.title() + ": " + what);
 }
 
 std::string shown(const Json& value) {
@@ -136,6 +136,13 @@ const char* field_type_name(FieldType type) noexcept {
     return "unknown";
 }
 
+std::string FieldSchema::title() const {
+    std::string out = "\"" + name + "\"";
+    if (label.ja.empty() && label.en.empty()) return out;
+    if (label.ja.empty() || label.en.empty()) return out + " (" + label.ja + label.en + ")";
+    return out + " (" + label.ja + " / " + label.en + ")";
+}
+
 const FieldSchema* CollectionSchema::find(std::string_view field) const {
     for (const auto& f : fields) {
         if (f.name == field) return &f;
@@ -174,6 +181,13 @@ Status Schema::check() const {
             if (enumerated && f.choices.empty()) {
                 return Status(ErrorCode::invalid_argument,
                               where + ": enumeration field \"" + f.name + "\" has no choices");
+            }
+            for (const auto& [choice, label] : f.choice_labels) {
+                if (std::find(f.choices.begin(), f.choices.end(), choice) == f.choices.end()) {
+                    return Status(ErrorCode::invalid_argument,
+                                  where + ": field \"" + f.name + "\" labels \"" + choice +
+                                      "\", which is not one of its choices");
+                }
             }
             if (f.type == FieldType::list && f.item == FieldType::list) {
                 return Status(ErrorCode::invalid_argument,
@@ -246,7 +260,7 @@ Status validate_change(const Schema& schema, const ChangeSet& change) {
         if (value.is_null()) {
             if (field->required && change.schema_version >= field->since) {
                 return Status(ErrorCode::validation,
-                              who() + ": field \"" + name + "\" is required and cannot be cleared");
+                              who() + ": field " + field->title() + " is required and cannot be cleared");
             }
             continue;
         }
@@ -263,7 +277,7 @@ Status validate_change(const Schema& schema, const ChangeSet& change) {
             auto it = change.set.find(field.name);
             if (it == change.set.end() || it->is_null()) {
                 return Status(ErrorCode::validation,
-                              who() + ": field \"" + field.name + "\" is required");
+                              who() + ": field " + field.title() + " is required");
             }
         }
     }

@@ -24,8 +24,18 @@ std::optional<FieldType> type_named(const std::string& name) {
     return std::nullopt;
 }
 
+void labels_to_json(Json& out, const Labels& label) {
+    if (!label.ja.empty()) out["label_ja"] = label.ja;
+    if (!label.en.empty()) out["label_en"] = label.en;
+}
+
+Labels labels_from_json(const Json& in) {
+    return {in.value("label_ja", std::string()), in.value("label_en", std::string())};
+}
+
 Json field_to_json(const FieldSchema& f) {
     Json out = {{"name", f.name}, {"type", field_type_name(f.type)}};
+    labels_to_json(out, f.label);
     if (f.required) out["required"] = true;
     if (f.min) out["min"] = *f.min;
     if (f.max) out["max"] = *f.max;
@@ -33,6 +43,13 @@ Json field_to_json(const FieldSchema& f) {
     if (!f.target.empty()) out["target"] = f.target;
     if (f.type == FieldType::list) out["item"] = field_type_name(f.item);
     if (f.since != 1) out["since"] = f.since;
+    if (!f.choice_labels.empty()) {
+        Json choices = Json::object();
+        for (const auto& [choice, label] : f.choice_labels) {
+            choices[choice] = {{"ja", label.ja}, {"en", label.en}};
+        }
+        out["choice_labels"] = std::move(choices);
+    }
     return out;
 }
 
@@ -53,6 +70,13 @@ FieldSchema field_from_json(const Json& in) {
         f.item = *item;
     }
     f.since = in.value("since", 1);
+    f.label = labels_from_json(in);
+    if (in.contains("choice_labels")) {
+        for (const auto& item : in["choice_labels"].items()) {
+            f.choice_labels[item.key()] = {item.value().value("ja", std::string()),
+                                           item.value().value("en", std::string())};
+        }
+    }
     return f;
 }
 
@@ -70,6 +94,7 @@ void to_json(Json& out, const Schema& schema) {
         if (!c.scope.field.empty()) scope["field"] = c.scope.field;
         if (!c.scope.prefix.empty()) scope["prefix"] = c.scope.prefix;
         Json entry = {{"name", c.name}, {"fields", std::move(fields)}, {"scope", std::move(scope)}};
+        labels_to_json(entry, c.label);
         if (c.since != 1) entry["since"] = c.since;
         collections.push_back(std::move(entry));
     }
@@ -84,6 +109,7 @@ Result<Schema> schema_from_json(const Json& in) {
             CollectionSchema collection;
             collection.name = c.at("name").get<std::string>();
             collection.since = c.value("since", 1);
+            collection.label = labels_from_json(c);
             for (const Json& f : c.at("fields")) collection.fields.push_back(field_from_json(f));
             if (c.contains("scope")) {
                 const Json& scope = c["scope"];

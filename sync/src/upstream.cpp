@@ -154,7 +154,7 @@ Hlc Upstream::Impl::corrected_stamp(Hlc stamped, DeviceSkew& skew) {
 Result<PushOutcome> Upstream::Impl::accept(const ChangeSet& change,
                                            const std::string& pusher_replica,
                                            const std::string& pusher_user, const ScopeSet& scope,
-                                           DeviceSkew& skew) {
+                                           DeviceSkew& skew, const PushGate& gate) {
     if (Status formed = check_well_formed(change); !formed) {
         return refused(change, formed.code(), formed.message());
     }
@@ -185,6 +185,11 @@ Result<PushOutcome> Upstream::Impl::accept(const ChangeSet& change,
     if (*current && !scope.contains((*current)->stored.scope_key)) {
         return refused(change, ErrorCode::forbidden,
                        "record " + change.record + " is outside " + pusher_user + "'s scope");
+    }
+    if (gate) {
+        if (Status allowed = gate(change, *current ? &(*current)->state : nullptr); !allowed) {
+            return refused(change, allowed.code(), allowed.message());
+        }
     }
 
     // A reading too far ahead comes from a wrong clock: keep the change, but do not adopt the
@@ -244,7 +249,7 @@ Result<PushOutcome> Upstream::Impl::accept(const ChangeSet& change,
     return out;
 }
 
-Result<PushResult> Upstream::push(const PushBatch& batch) {
+Result<PushResult> Upstream::push(const PushBatch& batch, const PushGate& gate) {
     PushResult result;
     result.outcomes.reserve(batch.changes.size());
     Status status = with_transaction(impl_->store, [&]() -> Status {
@@ -264,7 +269,7 @@ Result<PushResult> Upstream::push(const PushBatch& batch) {
                                 ": held behind an earlier change to it that was refused"));
                 continue;
             }
-            auto outcome = impl_->accept(change, batch.replica, batch.user, *scope, skew);
+            auto outcome = impl_->accept(change, batch.replica, batch.user, *scope, skew, gate);
             TSUNAGU_TRY(outcome);
             if (outcome->status == PushStatus::refused) held.insert(change.record);
             result.outcomes.push_back(std::move(*outcome));

@@ -53,7 +53,7 @@ struct Upstream::Impl {
     // when storage fails; then the caller rolls the batch back.
     Result<PushOutcome> accept(const ChangeSet& change, const std::string& pusher_replica,
                                const std::string& pusher_user, const ScopeSet& scope,
-                               DeviceSkew& skew);
+                               DeviceSkew& skew, const PushGate& gate = {});
     // The stamp for a change whose reading is too far ahead: the reading with the device's
     // measured skew taken off (never later than now), or else the upstream's own next tick.
     Hlc corrected_stamp(Hlc stamped, DeviceSkew& skew);

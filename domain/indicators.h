@@ -1,0 +1,88 @@
+// The yearly indicators a supervisor reports to the council (../shared/DOMAIN.md), computed from
+// approved records of one fiscal year (April 1 to March 31) and set against the year's targets.
+//
+// Only records whose review_status is "approved" and that are not deleted count: a draft, a
+// submitted record awaiting review or a returned one does not, and a record returned and then
+// approved counts once, with its values as approved. Each indicator dates a record by one of its
+// fields (a dispatch by its date, a training course by its end date or else its start date); a
+// record dated outside the fiscal year does not count.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sync/change.h"
+
+namespace tsunagu::domain {
+
+// One line of the report's definition.
+struct IndicatorDefinition {
+    std::string id;        // stable, lower_snake_case: the key of targets and of JSON rows
+    std::string label_ja;  // as the city's status sheet words it
+    std::string label_en;
+};
+
+// Every indicator, in the order of the city's table.
+const std::vector<IndicatorDefinition>& indicator_definitions();
+const IndicatorDefinition* find_indicator(std::string_view id);
+
+// An area (team) of the organisation, for the breakdown.
+struct Area {
+    std::string id;
+    std::string name;
+};
+
+struct IndicatorRow {
+    IndicatorDefinition definition;
+    std::optional<std::int64_t> target;  // none when the admins set no target for the year
+    std::int64_t actual = 0;
+    // actual / target; none without a target or with a target of 0.
+    std::optional<double> rate;
+    std::map<std::string, std::int64_t> by_area;  // area id -> actual ("" = no area)
+    std::array<std::int64_t, 12> by_month{};      // April first
+};
+
+struct IndicatorReport {
+    int fiscal_year = 0;  // 2020 = April 1 2020 to March 31 2021
+    std::vector<Area> areas;
+    std::vector<IndicatorRow> rows;
+
+    std::string first_day() const;  // "2020-04-01"
+    std::string last_day() const;   // "2021-03-31"
+    const IndicatorRow* row(std::string_view id) const;
+};
+
+// What the computation needs to know besides the records.
+struct ReportInputs {
+    int fiscal_year = 0;
+    std::vector<Area> areas;                        // shown in this order
+    std::map<std::string, std::int64_t> targets;    // indicator id -> target for the year
+    // The area a record counts in (e.g. its client's area, else its author's team); "" = none.
+    std::function<std::string(const sync::Record&)> area_of;
+};
+
+// Computes the report from the records of every collection (any order; records of other
+// collections, deleted and unapproved records are skipped).
+IndicatorReport compute_indicators(const std::vector<sync::Record>& records, const ReportInputs& inputs);
+
+// {"fiscal_year", "from", "to", "rows": [{"id", "label_ja", "label_en", "target", "actual",
+// "rate"}], "areas": [{"id", "name", "values": {indicator: n}}], "months": [{"month": "2020-04",
+// "values": {...}}]}; target and rate are null when unknown.
+sync::Json report_to_json(const IndicatorReport& report);
+// The rows alone, as `tsunagu-server report --json` prints them.
+sync::Json report_rows_to_json(const IndicatorReport& report);
+// One table that opens in Excel on a Japanese Windows PC: UTF-8 with a byte-order mark, CRLF line
+// ends, RFC 4180 quoting. Columns: id, 指標, Indicator, 目標, 実績, 達成率 (a percentage with one
+// decimal, e.g. "63.6%", empty without a target), then one column per area and one per month.
+std::string report_to_csv(const IndicatorReport& report);
+
+// The fiscal year a "YYYY-MM-DD" date falls in (April 1 starts a year); none for a non-date.
+std::optional<int> fiscal_year_of(std::string_view date);
+
+}  // namespace tsunagu::domain

@@ -1,0 +1,42 @@
+// The review workflow of field records (every collection but client):
+//
+//   draft ──submit──▶ submitted ──approve──▶ approved (locked for workers)
+//     ▲                  │   ▲
+//     └──withdraw────────┘   └──resubmit── returned ◀──return (with a comment)── submitted
+//
+// Each transition is an ordinary synced change of review_status (and review_comment), so the
+// record's history shows who moved it and when, from which device.
+//
+// Field workers move their records between draft and submitted and resubmit returned ones; only
+// supervisors approve and return. An approved record is locked for workers: the server refuses a
+// worker's change set to it, with a reason naming the lock. The device keeps the refused change in
+// its outbox, visible with its reason; it is sent again when the supervisor returns the record
+// (the device then sees the record change), so no offline work is lost, and nothing a worker does
+// silently alters what a supervisor approved.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "crypto/status.h"
+#include "sync/change.h"
+#include "sync/merge.h"
+
+namespace tsunagu::domain {
+
+// True for collections that go through review (all but client).
+bool is_reviewed(std::string_view collection);
+
+// A record's review status ("draft" when never set).
+std::string review_status_of(const sync::Record& record);
+
+// The server's rule for a change set pushed by a field worker; `current` is the record's state
+// before it (null for a new record). Refusals are `forbidden` and say what to do.
+Status check_worker_change(const sync::ChangeSet& change, const sync::RecordState* current);
+
+// A supervisor's decision on a submitted record: the fields to set. `decision` is "approve" or
+// "return"; returning needs a comment. Refuses, naming the status, a record not submitted.
+Result<sync::Json> review_fields(std::string_view current_status, std::string_view decision,
+                                 const std::string& comment);
+
+}  // namespace tsunagu::domain

@@ -1,0 +1,215 @@
+// The indicators: which approved records each one counts, and how.
+#include "domain/indicators.h"
+
+#include <set>
+
+namespace tsunagu::domain {
+namespace {
+
+// How one indicator is measured: the records of `collection` whose `match_field` equals
+// `match_value` (when given), dated by `date_field` (or `fallback_date_field` when unset),
+// counted, or summed over `sum_field`, or counted once per distinct `distinct_field` value.
+struct Measure {
+    IndicatorDefinition definition;
+    std::string collection;
+    std::string match_field;
+    std::string match_value;
+    std::string date_field;
+    std::string fallback_date_field;
+    std::string sum_field;
+    std::string distinct_field;
+};
+
+// Builders, so that the table below reads as what each indicator counts.
+Measure count(IndicatorDefinition d, std::string collection, std::string date_field,
+              std::string match_field = {}, std::string match_value = {}) {
+    Measure m;
+    m.definition = std::move(d);
+    m.collection = std::move(collection);
+    m.date_field = std::move(date_field);
+    m.match_field = std::move(match_field);
+    m.match_value = std::move(match_value);
+    return m;
+}
+
+Measure meetings(IndicatorDefinition d, std::string kind) {
+    return count(std::move(d), "meeting", "date", "kind", std::move(kind));
+}
+
+Measure dispatches(IndicatorDefinition d, std::string field = {}, std::string value = {}) {
+    return count(std::move(d), "peer_support_dispatch", "date", std::move(field), std::move(value));
+}
+
+Measure summed(Measure m, std::string field) {
+    m.sum_field = std::move(field);
+    return m;
+}
+
+const std::vector<Measure>& measures() {
+    static const std::vector<Measure> all = [] {
+        std::vector<Measure> v;
+        v.push_back(meetings({"subcommittee_meetings", "精神保健福祉部会 定例会議", "Subcommittee regular meetings"},
+                             "subcommittee"));
+        v.push_back(meetings({"practitioner_liaison_meetings", "関係実務者連携会議",
+                              "Practitioners' liaison meetings"},
+                             "liaison"));
+        v.push_back(meetings({"working_group_meetings", "地域移行支援促進ワーキング",
+                              "Community-transition working group meetings"},
+                             "working_group"));
+        v.push_back(meetings({"council_meetings", "精神保健福祉審議会", "Council meetings"}, "council"));
+        Measure trained = summed(count({"peer_supporters_trained", "ピアサポーター養成者数", "Peer supporters trained"},
+                                       "training_course", "end_date"),
+                                 "completed");
+        trained.fallback_date_field = "start_date";
+        v.push_back(std::move(trained));
+        v.push_back(dispatches({"dispatch_requests", "ピアサポーター派遣依頼件数", "Peer-support dispatch requests"}));
+        v.push_back(dispatches({"dispatch_requests_medical", "派遣依頼件数(医療機関から)",
+                                "Dispatch requests from medical institutions"},
+                               "request_source", "医療機関"));
+        v.push_back(dispatches({"dispatch_requests_provider", "派遣依頼件数(地域援助事業者から)",
+                                "Dispatch requests from community support providers"},
+                               "request_source", "地域援助事業者"));
+        v.push_back(dispatches({"dispatch_requests_home", "派遣依頼件数(本人・在宅)",
+                                "Dispatch requests from people at home"},
+                               "request_source", "本人・在宅"));
+        v.push_back(dispatches({"dispatch_group", "派遣(集団)", "Dispatches, group"}, "format", "group"));
+        v.push_back(dispatches({"dispatch_individual", "派遣(個別)", "Dispatches, individual"}, "format", "individual"));
+        v.push_back(dispatches({"dispatch_online", "派遣(オンライン)", "Dispatches, online"}, "format", "online"));
+        Measure transition = count({"community_transition", "退院支援により地域移行支援の利用に至った長期入院患者数",
+                                    "Long-term inpatients who reached community transition support"},
+                                   "discharge_support_case", "outcome_date", "outcome", "community_transition_support");
+        transition.distinct_field = "client";
+        v.push_back(std::move(transition));
+        v.push_back(meetings({"post_discharge_liaison_meetings", "退院後支援担当者連絡会",
+                              "Post-discharge liaison meetings"},
+                             "post_discharge_liaison"));
+        v.push_back(summed(meetings({"post_discharge_liaison_organisations", "退院後支援担当者連絡会 参加機関数",
+                                     "Post-discharge liaison meetings: organisations"},
+                                    "post_discharge_liaison"),
+                           "organisations"));
+        v.push_back(summed(meetings({"post_discharge_liaison_participants", "退院後支援担当者連絡会 参加者数",
+                                     "Post-discharge liaison meetings: participants"},
+                                    "post_discharge_liaison"),
+                           "participants"));
+        v.push_back(meetings({"regional_liaison_meetings", "地域精神保健福祉連絡会 定例会議",
+                              "Regional liaison regular meetings"},
+                             "regional_liaison"));
+        return v;
+    }();
+    return all;
+}
+
+const std::string* string_field(const sync::Record& r, const std::string& name) {
+    if (name.empty()) return nullptr;
+    auto it = r.fields.find(name);
+    if (it == r.fields.end() || !it->is_string()) return nullptr;
+    return &it->get_ref<const std::string&>();
+}
+
+bool is_approved(const sync::Record& r) {
+    const std::string* status = string_field(r, "review_status");
+    return !r.deleted && status && *status == "approved";
+}
+
+// The month's index in the fiscal year: April 0 ... March 11.
+int fiscal_month(std::string_view date) {
+    const int month = (date[5] - '0') * 10 + (date[6] - '0');
+    return (month + 8) % 12;
+}
+
+}  // namespace
+
+std::optional<int> fiscal_year_of(std::string_view date) {
+    if (date.size() != 10 || date[4] != '-' || date[7] != '-') return std::nullopt;
+    for (std::size_t i : {0, 1, 2, 3, 5, 6, 8, 9}) {
+        if (date[i] < '0' || date[i] > '9') return std::nullopt;
+    }
+    const int year = std::stoi(std::string(date.substr(0, 4)));
+    const int month = (date[5] - '0') * 10 + (date[6] - '0');
+    if (month < 1 || month > 12) return std::nullopt;
+    return month >= 4 ? year : year - 1;
+}
+
+const std::vector<IndicatorDefinition>& indicator_definitions() {
+    static const std::vector<IndicatorDefinition> all = [] {
+        std::vector<IndicatorDefinition> out;
+        for (const auto& m : measures()) out.push_back(m.definition);
+        return out;
+    }();
+    return all;
+}
+
+const IndicatorDefinition* find_indicator(std::string_view id) {
+    for (const auto& d : indicator_definitions()) {
+        if (d.id == id) return &d;
+    }
+    return nullptr;
+}
+
+std::string IndicatorReport::first_day() const { return std::to_string(fiscal_year) + "-04-01"; }
+std::string IndicatorReport::last_day() const { return std::to_string(fiscal_year + 1) + "-03-31"; }
+
+const IndicatorRow* IndicatorReport::row(std::string_view id) const {
+    for (const auto& r : rows) {
+        if (r.definition.id == id) return &r;
+    }
+    return nullptr;
+}
+
+IndicatorReport compute_indicators(const std::vector<sync::Record>& records, const ReportInputs& inputs) {
+    IndicatorReport report;
+    report.fiscal_year = inputs.fiscal_year;
+    report.areas = inputs.areas;
+    for (const Measure& m : measures()) {
+        IndicatorRow row;
+        row.definition = m.definition;
+        if (auto t = inputs.targets.find(m.definition.id); t != inputs.targets.end()) row.target = t->second;
+        // Distinct counts are kept per bucket: a client counted in April and in May counts once
+        // in the year, once in each month.
+        std::set<std::string> seen_year;
+        std::map<std::string, std::set<std::string>> seen_area;
+        std::array<std::set<std::string>, 12> seen_month;
+        for (const sync::Record& r : records) {
+            if (r.collection != m.collection || !is_approved(r)) continue;
+            if (!m.match_field.empty()) {
+                const std::string* value = string_field(r, m.match_field);
+                if (!value || *value != m.match_value) continue;
+            }
+            const std::string* date = string_field(r, m.date_field);
+            if (!date) date = string_field(r, m.fallback_date_field);
+            if (!date || fiscal_year_of(*date) != inputs.fiscal_year) continue;
+            std::int64_t amount = 1;
+            if (!m.sum_field.empty()) {
+                auto it = r.fields.find(m.sum_field);
+                amount = it != r.fields.end() && it->is_number_integer() ? it->get<std::int64_t>() : 0;
+            }
+            const std::string area = inputs.area_of ? inputs.area_of(r) : std::string();
+            const int month = fiscal_month(*date);
+            if (!m.distinct_field.empty()) {
+                const std::string* key = string_field(r, m.distinct_field);
+                const std::string who = key ? *key : r.id;
+                row.actual += seen_year.insert(who).second ? 1 : 0;
+                row.by_area[area] += seen_area[area].insert(who).second ? 1 : 0;
+                row.by_month[month] += seen_month[month].insert(who).second ? 1 : 0;
+                continue;
+            }
+            row.actual += amount;
+            row.by_area[area] += amount;
+            row.by_month[month] += amount;
+        }
+        if (row.target && *row.target > 0) {
+            row.rate = static_cast<double>(row.actual) / static_cast<double>(*row.target);
+        }
+        report.rows.push_back(std::move(row));
+    }
+    // Records that count in no area still show in the breakdown, so its columns add up.
+    for (const auto& row : report.rows) {
+        if (auto it = row.by_area.find(""); it != row.by_area.end() && it->second != 0) {
+            report.areas.push_back({"", "地域未設定 (no area)"});
+            break;
+        }
+    }
+    return report;
+}
+
+}  // namespace tsunagu::domain

@@ -1,0 +1,106 @@
+// The indicator report as JSON (for the API and scripts) and as CSV (for Excel).
+#include <cstdio>
+
+#include "domain/indicators.h"
+
+namespace tsunagu::domain {
+namespace {
+
+constexpr const char* kBom = "\xEF\xBB\xBF";
+
+std::string month_name(int fiscal_year, int index) {
+    const int month = (index + 3) % 12 + 1;
+    const int year = month >= 4 ? fiscal_year : fiscal_year + 1;
+    char text[8];
+    std::snprintf(text, sizeof text, "%04d-%02d", year % 10000, month);
+    return text;
+}
+
+sync::Json optional_json(const std::optional<std::int64_t>& v) { return v ? sync::Json(*v) : sync::Json(); }
+
+// RFC 4180: quote a field holding a comma, quote, or line break; double inner quotes.
+std::string csv_field(const std::string& text) {
+    if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+    std::string out = "\"";
+    for (char c : text) {
+        if (c == '"') out += '"';
+        out += c;
+    }
+    return out + "\"";
+}
+
+std::string percentage(double rate) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.1f%%", rate * 100.0);
+    return text;
+}
+
+std::int64_t value_in(const std::map<std::string, std::int64_t>& by_area, const std::string& area) {
+    auto it = by_area.find(area);
+    return it == by_area.end() ? 0 : it->second;
+}
+
+}  // namespace
+
+sync::Json report_rows_to_json(const IndicatorReport& report) {
+    sync::Json rows = sync::Json::array();
+    for (const auto& r : report.rows) {
+        rows.push_back({{"id", r.definition.id},
+                        {"label_ja", r.definition.label_ja},
+                        {"label_en", r.definition.label_en},
+                        {"target", optional_json(r.target)},
+                        {"actual", r.actual},
+                        {"rate", r.rate ? sync::Json(*r.rate) : sync::Json()}});
+    }
+    return rows;
+}
+
+sync::Json report_to_json(const IndicatorReport& report) {
+    sync::Json areas = sync::Json::array();
+    for (const auto& area : report.areas) {
+        sync::Json values = sync::Json::object();
+        for (const auto& r : report.rows) values[r.definition.id] = value_in(r.by_area, area.id);
+        areas.push_back({{"id", area.id}, {"name", area.name}, {"values", std::move(values)}});
+    }
+    sync::Json months = sync::Json::array();
+    for (int m = 0; m < 12; ++m) {
+        sync::Json values = sync::Json::object();
+        for (const auto& r : report.rows) values[r.definition.id] = r.by_month[m];
+        months.push_back({{"month", month_name(report.fiscal_year, m)}, {"values", std::move(values)}});
+    }
+    return {{"fiscal_year", report.fiscal_year},
+            {"from", report.first_day()},
+            {"to", report.last_day()},
+            {"rows", report_rows_to_json(report)},
+            {"areas", std::move(areas)},
+            {"months", std::move(months)}};
+}
+
+std::string report_to_csv(const IndicatorReport& report) {
+    std::string out = kBom;
+    auto line = [&out](const std::vector<std::string>& cells) {
+        for (std::size_t i = 0; i < cells.size(); ++i) {
+            if (i) out += ',';
+            out += csv_field(cells[i]);
+        }
+        out += "\r\n";
+    };
+    std::vector<std::string> header = {"id", "指標", "Indicator", "目標", "実績", "達成率"};
+    for (const auto& area : report.areas) header.push_back(area.name);
+    for (int m = 0; m < 12; ++m) header.push_back(month_name(report.fiscal_year, m));
+    line(header);
+    for (const auto& r : report.rows) {
+        std::vector<std::string> cells = {r.definition.id,
+                                          r.definition.label_ja,
+                                          r.definition.label_en,
+                                          r.target ? std::to_string(*r.target) : "",
+                                          std::to_string(r.actual),
+                                          r.rate ? percentage(*r.rate) : ""};
+        for (const auto& area : report.areas) cells.push_back(std::to_string(value_in(r.by_area, area.id)));
+        for (int m = 0; m < 12; ++m) cells.push_back(std::to_string(r.by_month[m]));
+        line(cells);
+    }
+    return out;
+}
+
+}  // namespace tsunagu::domain

@@ -1,0 +1,62 @@
+// The review workflow's rules (see domain/review.h).
+#include "domain/review.h"
+
+namespace tsunagu::domain {
+namespace {
+
+std::string status_in(const sync::RecordState* state) {
+    if (!state) return "draft";
+    const sync::Head* head = state->winner("review_status");
+    if (!head || !head->value.json().is_string()) return "draft";
+    return head->value.json().get<std::string>();
+}
+
+}  // namespace
+
+bool is_reviewed(std::string_view collection) { return collection != "client"; }
+
+std::string review_status_of(const sync::Record& record) {
+    auto it = record.fields.find("review_status");
+    return it != record.fields.end() && it->is_string() ? it->get<std::string>() : "draft";
+}
+
+Status check_worker_change(const sync::ChangeSet& change, const sync::RecordState* current) {
+    if (!is_reviewed(change.collection)) return Status::ok();
+    if (status_in(current) == "approved") {
+        return Status(ErrorCode::forbidden,
+                      "record " + change.record +
+                          " was approved by a supervisor and is locked: ask them to return it "
+                          "if it needs a change (your change is kept on your device)");
+    }
+    if (auto it = change.set.find("review_status"); it != change.set.end()) {
+        if (*it != "draft" && *it != "submitted") {
+            return Status(ErrorCode::forbidden,
+                          "field \"review_status\" (確認状況 / Review status): workers may set draft or "
+                          "submitted; only a supervisor approves or returns a record");
+        }
+    }
+    if (change.set.contains("review_comment")) {
+        return Status(ErrorCode::forbidden,
+                      "field \"review_comment\" (確認コメント / Review comment): only a supervisor writes it");
+    }
+    return Status::ok();
+}
+
+Result<sync::Json> review_fields(std::string_view current_status, std::string_view decision,
+                                 const std::string& comment) {
+    if (decision != "approve" && decision != "return") {
+        return Status(ErrorCode::invalid_argument, "field \"decision\": approve or return");
+    }
+    if (decision == "return" && comment.empty()) {
+        return Status(ErrorCode::invalid_argument,
+                      "field \"comment\": say what to fix when returning a record");
+    }
+    if (current_status != "submitted") {
+        return Status(ErrorCode::conflict, "only submitted records can be reviewed; this one is " +
+                                               std::string(current_status));
+    }
+    return sync::Json{{"review_status", decision == "approve" ? "approved" : "returned"},
+                      {"review_comment", comment.empty() ? sync::Json() : sync::Json(comment)}};
+}
+
+}  // namespace tsunagu::domain
