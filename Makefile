@@ -21,8 +21,11 @@ build: deps $(BUILD_DIR)/CMakeCache.txt
 LISTEN ?= http://127.0.0.1:8080
 
 # Starts the server on its embedded default: an encrypted store under ./data, loopback only.
+# On first run (no store yet) it creates the demo organisation and prints how to sign in; later
+# runs serve what is there (the demo's sign-in details stay in $(DATA_DIR)/demo-accounts.txt).
 serve: build
-	$(BUILD_DIR)/api/tsunagu-server --data $(DATA_DIR) --listen $(LISTEN)
+	@if [ ! -e $(DATA_DIR)/tsunagu.db ] || [ -e $(DATA_DIR)/demo-accounts.txt ]; then demo=--demo; fi; \
+	exec $(BUILD_DIR)/api/tsunagu-server --data $(DATA_DIR) --listen $(LISTEN) $$demo
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600

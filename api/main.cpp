@@ -1,5 +1,6 @@
 // tsunagu-server: the sync server over the embedded encrypted store.
-//   tsunagu-server --data DIR --listen URL [--tls-cert F --tls-key F] [--key-file F]
+//   tsunagu-server --data DIR --listen URL [--tls-cert F --tls-key F] [--key-file F] [--demo]
+//   tsunagu-server report --data DIR --fy YEAR [--csv|--json] [--key-file F]
 #include <signal.h>
 
 #include <cstdio>
@@ -18,13 +19,77 @@ void usage() {
         "  --listen URL      http://127.0.0.1:8080 (loopback only) or https://HOST:PORT\n"
         "  --tls-cert FILE   PEM certificate chain for https\n"
         "  --tls-key FILE    PEM private key for https\n"
-        "  --key-file FILE   32-byte store key (default DIR/tsunagu.key, made 0600 on first start)\n",
+        "  --key-file FILE   32-byte store key (default DIR/tsunagu.key, made 0600 on first start)\n"
+        "  --demo            in a new DIR, create the demo organisation first (then serve it)\n"
+        "\n"
+        "usage: tsunagu-server report --data DIR --fy YEAR [--csv|--json] [--key-file FILE]\n"
+        "  prints the yearly indicators against targets, without a running server;\n"
+        "  --json: an array of rows {id, label_ja, label_en, target, actual, rate};\n"
+        "  --csv: UTF-8 with BOM for Excel\n",
         stderr);
+}
+
+// `tsunagu-server report ...`: the indicator report straight from the store.
+int report_command(int argc, char** argv) {
+    std::string data = "data", key_file, format = "text";
+    int fy = -1;
+    for (int i = 2; i < argc; ++i) {
+        const std::string arg = argv[i];
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc) {
+                std::fprintf(stderr, "tsunagu-server report: %s needs a value\n", arg.c_str());
+                std::exit(2);
+            }
+            return argv[++i];
+        };
+        if (arg == "--data") data = value();
+        else if (arg == "--key-file") key_file = value();
+        else if (arg == "--csv") format = "csv";
+        else if (arg == "--json") format = "json";
+        else if (arg == "--fy") {
+            const std::string text = value();
+            try {
+                std::size_t used = 0;
+                fy = std::stoi(text, &used);
+                if (used != text.size()) fy = -1;
+            } catch (const std::exception&) {
+                fy = -1;
+            }
+            if (fy < 2000 || fy > 2100) {
+                std::fprintf(stderr, "tsunagu-server report: --fy takes a fiscal year such as 2020, got %s\n",
+                             text.c_str());
+                return 2;
+            }
+        } else if (arg == "--help" || arg == "-h") {
+            usage();
+            return 0;
+        } else {
+            std::fprintf(stderr, "tsunagu-server report: unknown option %s\n", arg.c_str());
+            usage();
+            return 2;
+        }
+    }
+    if (fy < 0) {
+        std::fputs("tsunagu-server report: give the fiscal year, e.g. --fy 2020 (April 2020 to March 2021)\n", stderr);
+        return 2;
+    }
+    auto report = tsunagu::api::read_indicator_report(data, key_file, fy);
+    if (!report) {
+        std::fprintf(stderr, "tsunagu-server report: %s\n", report.status().message().c_str());
+        return 1;
+    }
+    std::string out;
+    if (format == "json") out = tsunagu::domain::report_rows_to_json(*report).dump(2) + "\n";
+    else if (format == "csv") out = tsunagu::domain::report_to_csv(*report);
+    else out = tsunagu::domain::report_to_text(*report);
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    return std::fflush(stdout) == 0 ? 0 : 1;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc > 1 && std::strcmp(argv[1], "report") == 0) return report_command(argc, argv);
     tsunagu::api::ServerConfig config;
     std::string cert, key;
     for (int i = 1; i < argc; ++i) {
@@ -45,6 +110,7 @@ int main(int argc, char** argv) {
             else if (arg == "--max-body") config.limits.max_body_bytes = std::stoul(value());
             else if (arg == "--workers") config.limits.worker_threads = std::stoul(value());
             else if (arg == "--quiet") config.log_requests = false;
+            else if (arg == "--demo") config.demo = true;
             else if (arg == "--lock-after") config.lock_after = std::stoi(value());
             else if (arg == "--help" || arg == "-h") { usage(); return 0; }
             else {
@@ -78,10 +144,15 @@ int main(int argc, char** argv) {
     }
     std::printf("tsunagu-server listening on %s (store: %s/tsunagu.db, encrypted)\n",
                 started->server->url().c_str(), config.data_dir.c_str());
-    if (started->first_admin_password) {
+    if (started->first_admin_password && started->demo_guide.empty()) {
         std::printf("first start: administrator \"admin\" created with one-time password %s\n"
                     "(shown once; sign in and change it)\n",
                     started->first_admin_password->c_str());
+    }
+    if (!started->demo_guide.empty()) {
+        std::printf("%s(kept in %s)\n", started->demo_guide.c_str(), started->demo_accounts_file.c_str());
+    } else if (!started->demo_accounts_file.empty()) {
+        std::printf("demo organisation: sign-in details are in %s\n", started->demo_accounts_file.c_str());
     }
     std::fflush(stdout);
 

@@ -8,6 +8,7 @@
 
 #include "api/http.h"
 #include "crypto/status.h"
+#include "domain/indicators.h"
 
 namespace tsunagu::api {
 
@@ -23,6 +24,9 @@ struct ServerConfig {
     bool log_requests = true;
     // Failed sign-ins before an account locks (the first few are free, then each waits longer).
     int lock_after = 10;
+    // Create the demo organisation (api/src/demo_org.h) in a new data folder, then serve it. On a
+    // folder that already holds the demo, just serve; on one holding other data, refuse.
+    bool demo = false;
 };
 
 class Server {
@@ -37,11 +41,19 @@ struct StartedServer {
     std::unique_ptr<Server> server;
     // Set on first start only: the administrator's one-time password, to print once.
     std::optional<std::string> first_admin_password;
+    // With ServerConfig::demo: how to sign in to the demo (also kept, 0600, in the file below).
+    std::string demo_guide;
+    std::string demo_accounts_file;
 };
 
 // Opens (or on first start creates) the encrypted store under config.data_dir and listens.
 // Refuses plain HTTP on anything but a loopback address.
 Result<StartedServer> start_server(const ServerConfig& config);
+
+// The yearly indicator report of the store under `data_dir`, read directly (no server needed; a
+// running server may hold the same store). `key_file` "" = <data_dir>/tsunagu.key.
+Result<domain::IndicatorReport> read_indicator_report(const std::string& data_dir, const std::string& key_file,
+                                                      int fiscal_year);
 
 // True when `url`'s host is 127.0.0.0/8, [::1] or localhost.
 bool is_loopback_url(const std::string& url);

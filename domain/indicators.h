@@ -82,6 +82,10 @@ sync::Json report_rows_to_json(const IndicatorReport& report);
 // decimal, e.g. "63.6%", empty without a target), then one column per area and one per month.
 std::string report_to_csv(const IndicatorReport& report);
 
+// For a terminal: one line per indicator, figures first (they align whatever the label's width):
+// "    88      56   63.6%  ピアサポーター派遣依頼件数 (Peer-support dispatch requests)".
+std::string report_to_text(const IndicatorReport& report);
+
 // The fiscal year a "YYYY-MM-DD" date falls in (April 1 starts a year); none for a non-date.
 std::optional<int> fiscal_year_of(std::string_view date);
 

@@ -1,8 +1,9 @@
 // The review workflow of field records (every collection but client):
 //
 //   draft ──submit──▶ submitted ──approve──▶ approved (locked for workers)
-//     ▲                  │   ▲
-//     └──withdraw────────┘   └──resubmit── returned ◀──return (with a comment)── submitted
+//     ▲                  │   ▲                    │
+//     └──withdraw────────┘   │                    │ return (reopen, with a comment)
+//                            └──resubmit── returned ◀──return (with a comment)── submitted
 //
 // Each transition is an ordinary synced change of review_status (and review_comment), so the
 // record's history shows who moved it and when, from which device.
@@ -34,8 +35,9 @@ std::string review_status_of(const sync::Record& record);
 // before it (null for a new record). Refusals are `forbidden` and say what to do.
 Status check_worker_change(const sync::ChangeSet& change, const sync::RecordState* current);
 
-// A supervisor's decision on a submitted record: the fields to set. `decision` is "approve" or
-// "return"; returning needs a comment. Refuses, naming the status, a record not submitted.
+// A supervisor's decision: the fields to set. `decision` is "approve" (a submitted record) or
+// "return" (a submitted or approved one, with a comment). Refuses other moves with `conflict`,
+// naming the record's status.
 Result<sync::Json> review_fields(std::string_view current_status, std::string_view decision,
                                  const std::string& comment);
 

@@ -157,6 +157,13 @@ CREATE INDEX IF NOT EXISTS session_by_device ON session(device_id);
 )sql");
 }
 
+std::string random_password() {
+    static const char alphabet[] = "abcdefghjkmnpqrstuvwxyzACDEFGHJKLMNPQRTUVWXY34679";
+    std::string out;
+    for (int i = 0; i < 16; ++i) out += alphabet[randombytes_uniform(sizeof alphabet - 1)];
+    return out;
+}
+
 Result<User> Accounts::create_user(const std::string& username, const std::string& display_name,
                                    Role role, const std::string& team_id, const std::string& password) {
     if (username.empty() || username.size() > 64 ||

@@ -19,6 +19,10 @@ std::optional<Role> parse_role(const std::string& name);
 // Field workers: peer supporters, home visitors, staff. They hold their caseload only.
 bool is_field_worker(Role role);
 
+// A password for a new account (the first administrator's, demo accounts'): 16 characters from
+// an alphabet without look-alikes, about 90 bits, from libsodium's generator.
+std::string random_password();
+
 struct User {
     std::string id;
     std::string username;

@@ -33,6 +33,16 @@ Status refresh_team_scopes(RequestContext& ctx, const std::string& user_id,
     return Caseloads::refresh(ctx.store, ctx.upstream, affected);
 }
 
+Json caseload_json(const Caseload& c) {
+    return {{"client_id", c.client_id}, {"team_id", c.team_id}, {"worker_ids", c.worker_ids}};
+}
+
+HttpResponse get_caseload(RequestContext& ctx) {
+    auto caseload = Caseloads::get(ctx.store, ctx.params["id"]);
+    if (!caseload) return error_response(caseload.status());
+    return json_response(200, caseload_json(*caseload));
+}
+
 HttpResponse put_caseload(RequestContext& ctx) {
     auto body = parse_json_object(ctx.request.body);
     if (!body) return error_response(body.status());
@@ -53,9 +63,7 @@ HttpResponse put_caseload(RequestContext& ctx) {
     Status s = Caseloads::assign(ctx.store, ctx.upstream, caseload);
     if (!s) return error_response(s);
     audit(ctx, "admin.caseload_assigned", caseload.client_id);
-    return json_response(200, {{"client_id", caseload.client_id},
-                               {"team_id", caseload.team_id},
-                               {"worker_ids", caseload.worker_ids}});
+    return json_response(200, caseload_json(caseload));
 }
 
 HttpResponse create_user(RequestContext& ctx) {
@@ -169,6 +177,7 @@ std::vector<Route> admin_routes() {
              audit(ctx, "admin.team_created", *id);
              return json_response(201, {{"team", {{"id", *id}, {"name", (*body)["name"]}}}});
          }},
+        {"GET", "/v1/admin/clients/{id}/caseload", Access::admin, get_caseload, /*read_only=*/true},
         {"PUT", "/v1/admin/clients/{id}/caseload", Access::admin, put_caseload},
         {"GET", "/v1/admin/clients/{id}/caseload", Access::admin,
          [](RequestContext& ctx) {

@@ -2,12 +2,18 @@
 #include "api/server.h"
 
 #include <sodium.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <filesystem>
 
 #include "api/src/audit.h"
 #include "api/src/caseload.h"
+#include "api/src/demo_org.h"
 #include "api/src/reports.h"
 #include "domain/care_schema.h"
 #include "api/src/http_server.h"
@@ -26,13 +32,6 @@ std::string host_of(const std::string& url) {
     return rest.substr(0, rest.find(':'));
 }
 
-std::string one_time_password() {
-    // 16 characters from an alphabet without look-alikes, about 80 bits.
-    static const char alphabet[] = "abcdefghjkmnpqrstuvwxyzACDEFGHJKLMNPQRTUVWXY34679";
-    std::string out;
-    for (int i = 0; i < 16; ++i) out += alphabet[randombytes_uniform(sizeof alphabet - 1)];
-    return out;
-}
 
 class RunningServer final : public Server {
 public:
@@ -57,7 +56,81 @@ private:
     std::unique_ptr<HttpServer> http_;
 };
 
+// Writes `text` to a new file readable by its owner only (replacing an older one).
+Status write_private_file(const std::string& path, const std::string& text) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return Status(ErrorCode::io_error, "cannot write " + path + ": " + std::strerror(errno));
+    std::size_t done = 0;
+    while (done < text.size()) {
+        const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            ::close(fd);
+            return Status(ErrorCode::io_error, "cannot write " + path + ": " + std::strerror(errno));
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    ::fchmod(fd, 0600);
+    return ::close(fd) == 0 ? Status::ok() : Status(ErrorCode::io_error, "cannot write " + path);
+}
+
+std::string store_path_in(const std::string& data_dir) {
+    return (std::filesystem::path(data_dir) / kStoreFile).string();
+}
+
+std::string key_path_for(const std::string& data_dir, const std::string& key_file) {
+    return key_file.empty() ? (std::filesystem::path(data_dir) / "tsunagu.key").string() : key_file;
+}
+
+// Creates the demo organisation in a new store and writes how to sign in to it, once, to
+// DIR/demo-accounts.txt (0600: demo passwords, pseudonymous data, still not for others' eyes).
+Status prepare_demo(Store& store, Accounts& accounts, const std::string& data_dir, StartedServer& started) {
+    const std::string guide_path = (std::filesystem::path(data_dir) / "demo-accounts.txt").string();
+    started.demo_accounts_file = guide_path;
+    auto held = holds_demo_organisation(store);
+    if (!held) return held.status();
+    if (*held) return Status::ok();
+    auto demo = create_demo_organisation(store, accounts, (std::filesystem::path(data_dir) / "demo-devices.tmp").string());
+    if (!demo) return demo.status();
+    std::string guide = "Demo organisation: 6 areas, " + std::to_string(demo->clients) + " clients, " +
+                        std::to_string(demo->records) + " records (fiscal year 2020 and its edges), " +
+                        std::to_string(demo->conflicts) + " conflicts waiting for review.\n";
+    if (started.first_admin_password) {
+        guide += "  admin                        admin          one-time password " + *started.first_admin_password +
+                 " (change it at first sign-in)\n";
+    }
+    for (const auto& a : demo->accounts) {
+        std::string line = "  " + a.username;
+        line.resize(std::max<std::size_t>(line.size() + 1, 31), ' ');
+        line += a.role;
+        line.resize(std::max<std::size_t>(line.size() + 1, 46), ' ');
+        guide += line + "password " + a.password + "\n";
+    }
+    guide += "Sign in as a supervisor: kita-chuo.supervisor; as a field worker: kita-chuo.visitor "
+             "(passwords above).\n";
+    TSUNAGU_TRY(write_private_file(guide_path, guide));
+    started.demo_guide = std::move(guide);
+    return Status::ok();
+}
+
 }  // namespace
+
+Result<domain::IndicatorReport> read_indicator_report(const std::string& data_dir, const std::string& key_file,
+                                                      int fiscal_year) {
+    ensure_sodium();
+    const std::string store_path = store_path_in(data_dir);
+    if (!std::filesystem::exists(store_path)) {
+        return Status(ErrorCode::not_found, "no store in " + data_dir + " (expected " + store_path + ")");
+    }
+    auto key = KeySource::key_file(key_path_for(data_dir, key_file));
+    if (!key) return key.status();
+    auto store = Store::open(store_path, *key);
+    if (!store) return store.status();
+    TSUNAGU_TRY(Targets::create_schema(*store));
+    auto upstream = sync::Upstream::open(*store, domain::care_schema());
+    if (!upstream) return upstream.status();
+    return indicator_report(*store, *upstream, fiscal_year);
+}
 
 bool is_loopback_url(const std::string& url) {
     const std::string host = host_of(url);
@@ -77,10 +150,8 @@ Result<StartedServer> start_server(const ServerConfig& config) {
     if (ec) return Status(ErrorCode::io_error, "cannot create data folder " + config.data_dir + ": " + ec.message());
     ::chmod(config.data_dir.c_str(), 0700);
 
-    const std::string store_path = (std::filesystem::path(config.data_dir) / kStoreFile).string();
-    const std::string key_path = config.key_file.empty()
-                                     ? (std::filesystem::path(config.data_dir) / "tsunagu.key").string()
-                                     : config.key_file;
+    const std::string store_path = store_path_in(config.data_dir);
+    const std::string key_path = key_path_for(config.data_dir, config.key_file);
     const bool fresh = !std::filesystem::exists(store_path);
     if (!std::filesystem::exists(key_path)) {
         if (!fresh) {
@@ -111,7 +182,7 @@ Result<StartedServer> start_server(const ServerConfig& config) {
         if (!upstream) return upstream.status();
         Accounts accounts(*store, policy);
         if (!accounts.any_admin()) {
-            std::string password = one_time_password();
+            std::string password = random_password();
             auto admin = accounts.create_user("admin", "Administrator", Role::admin, "", password);
             if (!admin) return admin.status();
             auto& flag = store->cached("UPDATE account SET must_change_password = 1 WHERE id = ?1");
@@ -119,6 +190,7 @@ Result<StartedServer> start_server(const ServerConfig& config) {
             TSUNAGU_TRY(flag.run());
             started.first_admin_password = password;
         }
+        if (config.demo) TSUNAGU_TRY(prepare_demo(*store, accounts, config.data_dir, started));
     }
 
     auto pool = std::make_unique<ConnectionPool>(

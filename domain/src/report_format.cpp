@@ -11,9 +11,7 @@ constexpr const char* kBom = "\xEF\xBB\xBF";
 std::string month_name(int fiscal_year, int index) {
     const int month = (index + 3) % 12 + 1;
     const int year = month >= 4 ? fiscal_year : fiscal_year + 1;
-    char text[8];
-    std::snprintf(text, sizeof text, "%04d-%02d", year % 10000, month);
-    return text;
+    return std::to_string(year) + (month < 10 ? "-0" : "-") + std::to_string(month);
 }
 
 sync::Json optional_json(const std::optional<std::int64_t>& v) { return v ? sync::Json(*v) : sync::Json(); }
@@ -99,6 +97,19 @@ std::string report_to_csv(const IndicatorReport& report) {
         for (const auto& area : report.areas) cells.push_back(std::to_string(value_in(r.by_area, area.id)));
         for (int m = 0; m < 12; ++m) cells.push_back(std::to_string(r.by_month[m]));
         line(cells);
+    }
+    return out;
+}
+
+std::string report_to_text(const IndicatorReport& report) {
+    std::string out = "Fiscal year " + std::to_string(report.fiscal_year) + " (" + report.first_day() + " to " +
+                      report.last_day() + "), approved records\n";
+    out += "  target  actual    rate  indicator\n";
+    for (const auto& r : report.rows) {
+        char figures[64];
+        std::snprintf(figures, sizeof figures, "%8s%8lld%8s  ", r.target ? std::to_string(*r.target).c_str() : "-",
+                      static_cast<long long>(r.actual), r.rate ? percentage(*r.rate).c_str() : "-");
+        out += figures + r.definition.label_ja + " (" + r.definition.label_en + ")\n";
     }
     return out;
 }

@@ -51,9 +51,13 @@ Result<sync::Json> review_fields(std::string_view current_status, std::string_vi
         return Status(ErrorCode::invalid_argument,
                       "field \"comment\": say what to fix when returning a record");
     }
-    if (current_status != "submitted") {
-        return Status(ErrorCode::conflict, "only submitted records can be reviewed; this one is " +
-                                               std::string(current_status));
+    // A submitted record is approved or returned; an approved one may be returned (reopened) when
+    // it needs a change, which unlocks it for its author.
+    const bool allowed = current_status == "submitted" || (decision == "return" && current_status == "approved");
+    if (!allowed) {
+        return Status(ErrorCode::conflict, std::string(decision == "approve" ? "only submitted records can be approved"
+                                                                            : "only submitted or approved records can be returned") +
+                                               "; this one is " + std::string(current_status));
     }
     return sync::Json{{"review_status", decision == "approve" ? "approved" : "returned"},
                       {"review_comment", comment.empty() ? sync::Json() : sync::Json(comment)}};

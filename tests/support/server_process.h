@@ -62,9 +62,11 @@ public:
         stdout_fd_ = out[0];
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
         std::string seen;
+        // Started once it listens and has printed the first start's password note (plain: ends
+        // "(shown once...", demo: ends "(kept in ...").
         while (seen.find("listening on") == std::string::npos ||
                (seen.find("one-time password") != std::string::npos &&
-                seen.find("(shown once") == std::string::npos)) {
+                seen.find("(shown once") == std::string::npos && seen.find("(kept in") == std::string::npos)) {
             if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("server did not start: " + seen);
             pollfd p{stdout_fd_, POLLIN, 0};
             if (::poll(&p, 1, 100) > 0) {

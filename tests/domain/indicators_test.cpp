@@ -1,0 +1,271 @@
+// The yearly indicators: which records count, in which fiscal year, area and month; and the
+// report's JSON and CSV forms.
+#include <catch2/catch.hpp>
+
+#include <sstream>
+
+#include "domain/indicators.h"
+
+namespace tsunagu::domain {
+namespace {
+
+using sync::Json;
+using sync::Record;
+
+Record record(const std::string& collection, Json fields, const std::string& status = "approved") {
+    static int next = 0;
+    Record r;
+    r.id = "r" + std::to_string(++next);
+    r.collection = collection;
+    r.owner = "worker";
+    r.fields = std::move(fields);
+    r.fields["review_status"] = status;
+    return r;
+}
+
+Record dispatch(const std::string& date, const std::string& status = "approved",
+                const std::string& source = "医療機関", const std::string& format = "group") {
+    return record("peer_support_dispatch",
+                  {{"date", date}, {"duration_min", 60}, {"request_source", source}, {"format", format}}, status);
+}
+
+IndicatorReport report(const std::vector<Record>& records, int fy = 2020,
+                       std::map<std::string, std::int64_t> targets = {}) {
+    ReportInputs in;
+    in.fiscal_year = fy;
+    in.targets = std::move(targets);
+    in.areas = {{"north", "北区"}, {"south", "南区"}};
+    in.area_of = [](const Record& r) { return r.fields.value("area_hint", std::string("north")); };
+    return compute_indicators(records, in);
+}
+
+std::int64_t actual(const IndicatorReport& r, const std::string& id) {
+    const IndicatorRow* row = r.row(id);
+    REQUIRE(row);
+    return row->actual;
+}
+
+// Splits CSV text (no quoted line breaks) into cells.
+std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
+    std::vector<std::vector<std::string>> rows;
+    std::istringstream lines(text);
+    std::string line;
+    while (std::getline(lines, line)) {
+        REQUIRE(!line.empty());
+        REQUIRE(line.back() == '\r');  // CRLF line ends, for Excel
+        line.pop_back();
+        std::vector<std::string> cells;
+        std::string cell;
+        bool quoted = false;
+        for (std::size_t i = 0; i < line.size(); ++i) {
+            const char c = line[i];
+            if (quoted) {
+                if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') cell += '"', ++i;
+                else if (c == '"') quoted = false;
+                else cell += c;
+            } else if (c == '"') {
+                quoted = true;
+            } else if (c == ',') {
+                cells.push_back(cell), cell.clear();
+            } else {
+                cell += c;
+            }
+        }
+        cells.push_back(cell);
+        rows.push_back(cells);
+    }
+    return rows;
+}
+
+}  // namespace
+
+TEST_CASE("the fiscal year runs from April 1 to March 31") {
+    CHECK(fiscal_year_of("2020-04-01") == 2020);
+    CHECK(fiscal_year_of("2021-03-31") == 2020);
+    CHECK(fiscal_year_of("2020-03-31") == 2019);
+    CHECK(fiscal_year_of("2021-04-01") == 2021);
+    CHECK_FALSE(fiscal_year_of("2020-13-01"));
+    CHECK_FALSE(fiscal_year_of("yesterday"));
+}
+
+TEST_CASE("records dated March 31 and April 1 count in different fiscal years") {
+    std::vector<Record> records = {dispatch("2020-03-31"), dispatch("2020-04-01"), dispatch("2021-03-31"),
+                                   dispatch("2021-04-01")};
+    CHECK(actual(report(records, 2019), "dispatch_requests") == 1);
+    CHECK(actual(report(records, 2020), "dispatch_requests") == 2);
+    CHECK(actual(report(records, 2021), "dispatch_requests") == 1);
+}
+
+TEST_CASE("only approved records that are not deleted count") {
+    Record deleted = dispatch("2020-05-01");
+    deleted.deleted = true;
+    std::vector<Record> records = {dispatch("2020-05-01", "draft"), dispatch("2020-05-01", "submitted"),
+                                   dispatch("2020-05-01", "returned"), deleted, dispatch("2020-05-01")};
+    CHECK(actual(report(records), "dispatch_requests") == 1);
+}
+
+TEST_CASE("a record returned, resubmitted and approved counts once, with its approved values") {
+    // The engine keeps one record per id, whatever its history: it is counted as it stands.
+    Record r = dispatch("2020-06-10", "approved", "本人・在宅", "individual");
+    IndicatorReport got = report({r});
+    CHECK(actual(got, "dispatch_requests") == 1);
+    CHECK(actual(got, "dispatch_requests_home") == 1);
+    CHECK(actual(got, "dispatch_individual") == 1);
+    CHECK(actual(got, "dispatch_requests_medical") == 0);
+}
+
+TEST_CASE("dispatches break down by request source and by format") {
+    std::vector<Record> records = {dispatch("2020-04-02", "approved", "医療機関", "group"),
+                                   dispatch("2020-04-03", "approved", "地域援助事業者", "online"),
+                                   dispatch("2020-04-04", "approved", "本人・在宅", "individual"),
+                                   dispatch("2020-04-05", "approved", "本人・在宅", "online")};
+    IndicatorReport got = report(records);
+    CHECK(actual(got, "dispatch_requests") == 4);
+    CHECK(actual(got, "dispatch_requests_medical") == 1);
+    CHECK(actual(got, "dispatch_requests_provider") == 1);
+    CHECK(actual(got, "dispatch_requests_home") == 2);
+    CHECK(actual(got, "dispatch_group") == 1);
+    CHECK(actual(got, "dispatch_individual") == 1);
+    CHECK(actual(got, "dispatch_online") == 2);
+}
+
+TEST_CASE("meetings count by kind, and the post-discharge liaison meeting sums organisations and participants") {
+    auto meeting = [](const std::string& kind, const std::string& date, int orgs = 0, int people = 0) {
+        return record("meeting", {{"kind", kind}, {"date", date}, {"organisations", orgs}, {"participants", people}});
+    };
+    std::vector<Record> records = {meeting("subcommittee", "2020-05-20"), meeting("subcommittee", "2020-06-20"),
+                                   meeting("working_group", "2020-07-01"), meeting("council", "2021-03-01"),
+                                   meeting("regional_liaison", "2020-09-09"), meeting("liaison", "2020-10-10"),
+                                   meeting("post_discharge_liaison", "2020-11-17", 14, 28),
+                                   meeting("case_conference", "2020-12-01")};
+    IndicatorReport got = report(records);
+    CHECK(actual(got, "subcommittee_meetings") == 2);
+    CHECK(actual(got, "working_group_meetings") == 1);
+    CHECK(actual(got, "council_meetings") == 1);
+    CHECK(actual(got, "regional_liaison_meetings") == 1);
+    CHECK(actual(got, "practitioner_liaison_meetings") == 1);
+    CHECK(actual(got, "post_discharge_liaison_meetings") == 1);
+    CHECK(actual(got, "post_discharge_liaison_organisations") == 14);
+    CHECK(actual(got, "post_discharge_liaison_participants") == 28);
+}
+
+TEST_CASE("trainees count when their course ends in the year, or starts in it without an end date") {
+    std::vector<Record> records = {
+        record("training_course", {{"course", "a"}, {"start_date", "2020-03-01"}, {"end_date", "2020-05-01"}, {"completed", 5}}),
+        record("training_course", {{"course", "b"}, {"start_date", "2021-02-01"}, {"end_date", "2021-04-10"}, {"completed", 7}}),
+        record("training_course", {{"course", "c"}, {"start_date", "2020-10-01"}, {"completed", 3}})};
+    CHECK(actual(report(records), "peer_supporters_trained") == 8);
+}
+
+TEST_CASE("community transition counts each inpatient once, by the date of the outcome") {
+    auto discharge = [](const std::string& client, const std::string& outcome, const std::string& date) {
+        return record("discharge_support_case", {{"client", client}, {"hospital", "h"}, {"outcome", outcome},
+                                                 {"outcome_date", date}});
+    };
+    std::vector<Record> records = {discharge("c1", "community_transition_support", "2020-05-01"),
+                                   discharge("c1", "community_transition_support", "2020-08-01"),
+                                   discharge("c2", "community_transition_support", "2020-09-01"),
+                                   discharge("c3", "ongoing", "2020-09-01"),
+                                   discharge("c4", "community_transition_support", "2021-04-01")};
+    IndicatorReport got = report(records);
+    CHECK(actual(got, "community_transition") == 2);
+    const IndicatorRow* row = got.row("community_transition");
+    CHECK(row->by_month[1] == 1);  // May
+    CHECK(row->by_month[4] == 1);  // August: c1 again, once in that month
+}
+
+TEST_CASE("targets give achievement rates, and indicators without a target have none") {
+    std::vector<Record> records;
+    for (int i = 0; i < 56; ++i) records.push_back(dispatch("2020-07-01"));
+    IndicatorReport got = report(records, 2020, {{"dispatch_requests", 88}, {"council_meetings", 0}});
+    const IndicatorRow* row = got.row("dispatch_requests");
+    REQUIRE(row->target == 88);
+    REQUIRE(row->rate);
+    CHECK(*row->rate == Approx(56.0 / 88.0));
+    CHECK_FALSE(got.row("council_meetings")->rate);
+    CHECK_FALSE(got.row("subcommittee_meetings")->target);
+}
+
+TEST_CASE("the breakdown by area and month adds up to the year") {
+    Record south = dispatch("2021-03-15");
+    south.fields["area_hint"] = "south";
+    Record nowhere = dispatch("2020-04-15");
+    nowhere.fields["area_hint"] = "";
+    IndicatorReport got = report({dispatch("2020-04-01"), dispatch("2020-04-30"), south, nowhere});
+    const IndicatorRow* row = got.row("dispatch_requests");
+    CHECK(row->actual == 4);
+    CHECK(row->by_area.at("north") == 2);
+    CHECK(row->by_area.at("south") == 1);
+    CHECK(row->by_area.at("") == 1);
+    CHECK(row->by_month[0] == 3);   // April 2020
+    CHECK(row->by_month[11] == 1);  // March 2021
+    REQUIRE(got.areas.size() == 3);  // the records without an area get a column of their own
+    CHECK(got.areas.back().id.empty());
+
+    Json json = report_to_json(got);
+    CHECK(json["from"] == "2020-04-01");
+    CHECK(json["to"] == "2021-03-31");
+    CHECK(json["months"].size() == 12);
+    CHECK(json["months"][0]["month"] == "2020-04");
+    CHECK(json["months"][11]["month"] == "2021-03");
+    CHECK(json["months"][0]["values"]["dispatch_requests"] == 3);
+    CHECK(json["areas"][1]["name"] == "南区");
+    CHECK(json["areas"][1]["values"]["dispatch_requests"] == 1);
+}
+
+TEST_CASE("report rows in JSON carry id, both labels, target, actual and rate") {
+    Json rows = report_rows_to_json(report({dispatch("2020-07-01")}, 2020, {{"dispatch_requests", 4}}));
+    REQUIRE(rows.is_array());
+    REQUIRE(rows.size() == indicator_definitions().size());
+    for (const Json& row : rows) {
+        for (const char* key : {"id", "label_ja", "label_en", "target", "actual", "rate"}) CHECK(row.contains(key));
+    }
+    const Json& dispatches = *std::find_if(rows.begin(), rows.end(), [](const Json& r) { return r["id"] == "dispatch_requests"; });
+    CHECK(dispatches["label_ja"] == "ピアサポーター派遣依頼件数");
+    CHECK(dispatches["target"] == 4);
+    CHECK(dispatches["actual"] == 1);
+    CHECK(dispatches["rate"] == 0.25);
+    CHECK(rows[0]["target"].is_null());
+    CHECK(rows[0]["rate"].is_null());
+}
+
+TEST_CASE("the CSV starts with a byte-order mark and parses back to the same figures") {
+    std::vector<Record> records;
+    for (int i = 0; i < 56; ++i) records.push_back(dispatch("2020-0" + std::to_string(4 + i % 6) + "-10"));
+    IndicatorReport got = report(records, 2020, {{"dispatch_requests", 88}, {"peer_supporters_trained", 20}});
+    const std::string csv = report_to_csv(got);
+    REQUIRE(csv.rfind("\xEF\xBB\xBF", 0) == 0);
+    auto rows = parse_csv(csv.substr(3));
+    REQUIRE(rows.size() == got.rows.size() + 1);
+    CHECK(rows[0][0] == "id");
+    CHECK(rows[0][1] == "指標");
+    CHECK(rows[0][3] == "目標");
+    CHECK(rows[0][4] == "実績");
+    CHECK(rows[0][5] == "達成率");
+    CHECK(rows[0][6] == "北区");
+    CHECK(rows[0].back() == "2021-03");
+    for (std::size_t i = 0; i < got.rows.size(); ++i) {
+        const auto& cells = rows[i + 1];
+        const IndicatorRow& row = got.rows[i];
+        REQUIRE(cells.size() == rows[0].size());
+        CHECK(cells[0] == row.definition.id);
+        CHECK(cells[1] == row.definition.label_ja);
+        CHECK(cells[2] == row.definition.label_en);
+        CHECK(cells[3] == (row.target ? std::to_string(*row.target) : ""));
+        CHECK(std::stoll(cells[4]) == row.actual);
+        std::int64_t months = 0;
+        for (std::size_t m = 0; m < 12; ++m) months += std::stoll(cells[cells.size() - 12 + m]);
+        CHECK(months == row.actual);
+    }
+    const auto& dispatch_row = rows[1 + static_cast<std::size_t>(got.row("dispatch_requests") - got.rows.data())];
+    CHECK(dispatch_row[5] == "63.6%");
+}
+
+TEST_CASE("CSV cells with commas and quotes are quoted") {
+    IndicatorReport got = report({});
+    got.areas = {{"a", "North, \"old\" town"}};
+    const std::string csv = report_to_csv(got);
+    CHECK(csv.find(",\"North, \"\"old\"\" town\",") != std::string::npos);
+}
+
+}  // namespace tsunagu::domain
