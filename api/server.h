@@ -23,6 +23,8 @@ struct ServerConfig {
     bool log_requests = true;
     // Failed sign-ins before an account locks (the first few are free, then each waits longer).
     int lock_after = 10;
+    // The web page's sessions end after this long without a request (tests shorten it).
+    std::int64_t web_idle_seconds = 15 * 60;
 };
 
 class Server {
