@@ -153,6 +153,12 @@ async function signInOnPage(username, password) {
 }
 
 try {
+  await step('Japanese and English name the same texts', async () => {
+    const ja = (await import('../../web/assets/i18n/ja.js')).default;
+    const en = (await import('../../web/assets/i18n/en.js')).default;
+    const missing = [...Object.keys(ja).filter((k) => !(k in en)), ...Object.keys(en).filter((k) => !(k in ja))];
+    check(missing.length === 0, `keys in one language only: ${missing.join(', ')}`);
+  });
   await step('the organisation, its records and a conflict are set up through the API', setUp);
 
   await step('Debian\'s Chromium starts headless', async () => {

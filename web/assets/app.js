@@ -50,6 +50,9 @@ function notify(text, kind = 'info') {
   elements.notice.hidden = !text;
 }
 
+// The record view belongs to the inbox's tab.
+const isCurrent = (name) => name === state.screen || (name === 'inbox' && state.screen === 'record');
+
 function renderHeader() {
   elements.language.textContent = t('language.other');
   elements.signOut.textContent = t('sign_out');
@@ -59,7 +62,8 @@ function renderHeader() {
   const items = user ? navigation[user.role] ?? [] : [];
   replace(elements.nav, items.map((name) => h('button', {
     type: 'button',
-    class: name === state.screen || (name === 'inbox' && state.screen === 'record') ? 'nav-item current' : 'nav-item',
+    class: isCurrent(name) ? 'nav-item current' : 'nav-item',
+    'aria-current': isCurrent(name) ? 'page' : null,
     dataset: { screen: name },
     onclick: () => { notify(''); show(name); },
   }, t(`nav.${name}`))));
@@ -118,7 +122,9 @@ async function signOut() {
 whenSessionEnds((error) => {
   if (!state.session) return;
   const minutes = Math.round((state.session.idle_seconds || 900) / 60);
-  showSignIn(error.code === 'session_expired' ? { key: 'sign_in.expired', values: { minutes } } : { text: error.message });
+  if (error.code === 'session_expired') showSignIn({ key: 'sign_in.expired', values: { minutes } });
+  else if (error.code === 'wipe') showSignIn({ key: 'sign_in.revoked' });
+  else showSignIn({ text: error.message });
 });
 
 elements.language.addEventListener('click', () => {

@@ -21,14 +21,12 @@ export function rateOf(rate) {
   return `${(rate * 100).toFixed(1)}%`;
 }
 
-// A field's value as text; `field` (from the schema) names choices' labels when it has them.
-export function valueOf(value, field) {
+// A field's value as text (lists joined, nothing as a dash).
+export function valueOf(value) {
   if (value === null || value === undefined || value === '') return t('value.none');
-  if (Array.isArray(value)) return value.length ? value.map((v) => valueOf(v, field)).join('、') : t('value.none');
+  if (Array.isArray(value)) return value.length ? value.map((v) => valueOf(v)).join('、') : t('value.none');
   if (typeof value === 'boolean') return value ? t('value.yes') : t('value.no');
   if (typeof value === 'object') return JSON.stringify(value);
-  const labels = field?.[language() === 'en' ? 'choice_labels_en' : 'choice_labels_ja'];
-  if (labels && typeof labels === 'object' && value in labels) return labels[value];
   return String(value);
 }
 

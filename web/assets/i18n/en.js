@@ -26,6 +26,7 @@ export default {
   'sign_in.slow_down': 'Too many failed sign-ins. Wait a moment and try again.',
   'sign_in.disabled': 'This account is disabled. Ask an administrator.',
   'sign_in.expired': 'You were signed out after {minutes} minutes without activity. Sign in again.',
+  'sign_in.revoked': 'An administrator revoked this browser\'s sign-in. Sign in again.',
   'sign_in.signed_out': 'You are signed out.',
 
   'password.title': 'Change your password',

@@ -29,10 +29,10 @@ async function resolve(app, body) {
   }
 }
 
-function side(directory, definition, label, version, value, deleted, button) {
+function side(directory, label, version, value, deleted, button) {
   return h('div', { class: 'side' },
     h('h3', {}, label),
-    h('p', { class: 'conflict-value' }, deleted ? t('conflicts.deleted') : valueOf(value, definition)),
+    h('p', { class: 'conflict-value' }, deleted ? t('conflicts.deleted') : valueOf(value)),
     h('p', { class: 'muted' }, t('conflicts.by', { name: personName(directory, version.user), device: deviceName(directory, version.replica) })),
     h('p', { class: 'muted' }, t('conflicts.at', { time: timeOf(version.hlc) })),
     button);
@@ -49,8 +49,8 @@ function card(app, schema, directory, conflict) {
     return h('article', { class: 'conflict panel', dataset: { field: conflict.field } },
       h('h2', {}, collectionLabel(schema, conflict.collection)), about,
       h('div', { class: 'sides' },
-        side(directory, definition, t('conflicts.current'), conflict.current.version, conflict.current.value, conflict.kind === 'edit_vs_delete' || conflict.current.value === true, null),
-        side(directory, definition, t('conflicts.other'), conflict.losing.version, conflict.losing.value, conflict.losing.value === true, null)),
+        side(directory, t('conflicts.current'), conflict.current.version, conflict.current.value, conflict.kind === 'edit_vs_delete' || conflict.current.value === true, null),
+        side(directory, t('conflicts.other'), conflict.losing.version, conflict.losing.value, conflict.losing.value === true, null)),
       h('div', { class: 'actions' },
         h('button', { type: 'button', onclick: () => resolve(app, { ...target, deletion: 'keep_deleted' }) }, t('conflicts.keep_deleted')),
         h('button', { type: 'button', onclick: () => resolve(app, { ...target, deletion: 'restore' }) }, t('conflicts.restore'))));
@@ -75,8 +75,8 @@ function card(app, schema, directory, conflict) {
     h('h2', {}, collectionLabel(schema, conflict.collection), ' — ', t('conflicts.field', { field: fieldLabel(schema, conflict.collection, conflict.field) })),
     about,
     h('div', { class: 'sides' },
-      side(directory, definition, t('conflicts.current'), conflict.current.version, conflict.current.value, false, keep(conflict.current.value, 'current')),
-      side(directory, definition, t('conflicts.other'), conflict.losing.version, conflict.losing.value, false, keep(conflict.losing.value, 'other'))),
+      side(directory, t('conflicts.current'), conflict.current.version, conflict.current.value, false, keep(conflict.current.value, 'current')),
+      side(directory, t('conflicts.other'), conflict.losing.version, conflict.losing.value, false, keep(conflict.losing.value, 'other'))),
     mergedForm);
 }
 

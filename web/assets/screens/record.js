@@ -49,7 +49,7 @@ function fieldsTable(schema, collection, record, directory) {
     h('thead', {}, h('tr', {}, h('th', {}, t('record.field')), h('th', {}, t('record.value')))),
     h('tbody', {}, names.map((name) => {
       const definition = collection?.fields.find((f) => f.name === name);
-      let value = valueOf(record.fields[name], definition);
+      let value = valueOf(record.fields[name]);
       if (definition?.type === 'reference' && record.fields[name]) {
         value = clientOf(directory, record.fields[name])?.pseudonym ?? shortId(record.fields[name]);
       }
