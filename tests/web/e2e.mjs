@@ -248,6 +248,8 @@ try {
     await page.locator('#record-status', { hasText: '承認済み' }).waitFor();
     await page.locator('table.history', { hasText: 'サーバー' }).waitFor();
     check(page.url() === `${server.url}/`, `the address changed: ${page.url()}`);
+    const { data: trail } = await admin.call('GET', `/v1/admin/audit?target=${records.approve}`, undefined, { expect: 200 });
+    check(trail.entries.some((e) => e.action === 'record.read' && e.user_id === people.sato), 'the view was not audited');
   });
 
   await step('another record is returned with a comment (and not without one)', async () => {
