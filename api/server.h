@@ -27,6 +27,8 @@ struct ServerConfig {
     // Create the demo organisation (api/src/demo_org.h) in a new data folder, then serve it. On a
     // folder that already holds the demo, just serve; on one holding other data, refuse.
     bool demo = false;
+    // The web page's sessions end after this long without a request (tests shorten it).
+    std::int64_t web_idle_seconds = 15 * 60;
 };
 
 class Server {

@@ -7,7 +7,15 @@ packages=(
   build-essential cmake pkg-config
   libcpprest-dev libssl-dev libsqlite3-dev libsodium-dev nlohmann-json3-dev catch2
   nginx-light openssl
+  # The web page's end-to-end tests: Debian's Chromium (never a downloaded browser) and a
+  # Japanese font, so that screenshots show the page as a supervisor sees it.
+  chromium fonts-ipafont-gothic
 )
+# node and npm run the end-to-end tests (playwright-core comes from npm at build time). A node
+# installed another way (e.g. with its own npm) is used as it is.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

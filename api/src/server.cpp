@@ -178,6 +178,7 @@ Result<StartedServer> start_server(const ServerConfig& config) {
         TSUNAGU_TRY(AuditLog::create_schema(*store));
         TSUNAGU_TRY(Caseloads::create_schema(*store));
         TSUNAGU_TRY(Targets::create_schema(*store));
+        TSUNAGU_TRY(WebSessions::create_schema(*store));
         auto upstream = sync::Upstream::open(*store, domain::care_schema());
         if (!upstream) return upstream.status();
         Accounts accounts(*store, policy);
@@ -212,6 +213,8 @@ Result<StartedServer> start_server(const ServerConfig& config) {
     core->add_routes(sync_routes());
     core->add_routes(supervisor_routes());
     core->add_routes(report_routes());
+    core->add_routes(web_routes());
+    core->web_sessions.idle_seconds = std::max<std::int64_t>(1, config.web_idle_seconds);
     core->log_requests = config.log_requests;
     ServerCore* core_ptr = core.get();
     auto running = std::make_unique<RunningServer>(config.listen_url, std::move(pool), std::move(core));

@@ -143,7 +143,13 @@ HttpResponse ServerCore::handle(HttpRequest& request) {
         RequestContext ctx{request, store, *(*lease)->upstream, accounts, std::nullopt, std::move(params),
                            static_cast<std::int64_t>(std::time(nullptr)), *this};
         if (route->access != Access::anyone) {
-            auto auth = accounts.authenticate(bearer_token(request), ctx.now);
+            // A bearer header (devices, scripts) wins; else the web page's session cookie.
+            std::string token = bearer_token(request);
+            if (token.empty()) {
+                token = session_token_from_cookie(request.header("cookie"));
+                ctx.via_session_cookie = !token.empty();
+            }
+            auto auth = accounts.authenticate(token, ctx.now);
             if (!auth) return error_response(auth.status());
             switch (auth->outcome) {
                 case Authentication::Outcome::ok: break;
@@ -160,6 +166,7 @@ HttpResponse ServerCore::handle(HttpRequest& request) {
             }
             ctx.principal = std::move(auth->principal);
             user_id = ctx.principal->user.id;
+            if (auto refused = check_web_session(ctx, token, !route->read_only)) return *refused;
             const Role role = ctx.principal->user.role;
             if (route->access == Access::admin && role != Role::admin) {
                 return HttpResponse::error(403, "forbidden", "only administrators may do this");
@@ -187,6 +194,7 @@ HttpResponse ServerCore::handle(HttpRequest& request) {
         return answer;
     }();
 
+    add_security_headers(response);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     metrics_.observe_request(route_name, response.status, seconds);

@@ -15,6 +15,7 @@
 #include "api/src/accounts.h"
 #include "api/src/json_input.h"
 #include "api/src/observability.h"
+#include "api/src/web_session.h"
 #include "crypto/store.h"
 #include "sync/engine.h"
 
@@ -39,6 +40,8 @@ struct RequestContext {
     std::map<std::string, std::string> params;  // path parameters, e.g. {"id": "..."}
     std::int64_t now = 0;               // unix seconds
     ServerCore& core;
+    // True when the session token came in the web page's cookie rather than a bearer header.
+    bool via_session_cookie = false;
 
     const Principal& who() const { return *principal; }
 };
@@ -113,6 +116,8 @@ public:
     std::function<std::pair<std::size_t, std::size_t>()> load_gauges;
     // Whether successful requests are logged (errors always are).
     bool log_requests = true;
+    // Idle and lifetime limits of the web page's sessions.
+    WebSessionPolicy web_sessions;
 
 private:
     const Route* match(const HttpRequest& request, std::map<std::string, std::string>& params,
@@ -131,5 +136,16 @@ std::vector<Route> admin_routes();
 std::vector<Route> sync_routes();
 std::vector<Route> supervisor_routes();
 std::vector<Route> report_routes();
+std::vector<Route> web_routes();
+
+// The web page's session rules, for an authenticated request (web_gate.cpp): a web session ends
+// after its idle time or lifetime (and is then signed out, when `may_write`); the session cookie
+// carries web sessions only; a state-changing request made with the cookie must carry the
+// session's CSRF token. Returns the refusal to send, or nullopt to go on.
+std::optional<HttpResponse> check_web_session(RequestContext& ctx, const std::string& token, bool may_write);
+
+// Adds the headers every answer carries unless it set its own: a Content-Security-Policy that
+// allows nothing (JSON needs nothing), no referrer, no framing (web_gate.cpp).
+void add_security_headers(HttpResponse& response);
 
 }  // namespace tsunagu::api

@@ -1,0 +1,241 @@
+// The supervisor's web page: the page and its assets (compiled in), its sign-in into a cookie
+// session, and the directory of names the page shows instead of ids. Every other request the
+// page makes goes to the same /v1 endpoints as any client, under the same scope checks.
+#include <algorithm>
+#include <set>
+
+#include "api/src/audit.h"
+#include "api/src/caseload.h"
+#include "api/src/server_core.h"
+#include "api/src/web_assets.h"
+
+namespace tsunagu::api {
+
+Json user_json(const User& u);  // routes_auth.cpp
+
+namespace {
+
+// No inline script or style anywhere, nothing from elsewhere, never inside a frame.
+constexpr const char* kPagePolicy =
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+HttpResponse asset_response(const WebAsset& asset) {
+    HttpResponse r;
+    r.content_type = std::string(asset.content_type);
+    r.body = std::string(asset.body);
+    r.headers = {{"Content-Security-Policy", kPagePolicy},
+                 {"Cross-Origin-Opener-Policy", "same-origin"}};
+    return r;
+}
+
+// The page is for the office: supervisors review, administrators manage.
+bool may_use_page(Role role) {
+    return role == Role::supervisor || role == Role::admin;
+}
+
+std::string text_field(const Json& fields, const char* name) {
+    auto it = fields.find(name);
+    return it != fields.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+bool is_json_body(const std::string& content_type) {
+    return content_type.rfind("application/json", 0) == 0;
+}
+
+// Ends the web sessions that ran out, so that their tokens stop working as bearer tokens too.
+Status end_ran_out_sessions(RequestContext& ctx) {
+    auto ran_out = WebSessions::ran_out(ctx.store, ctx.now, ctx.core.web_sessions);
+    if (!ran_out) return ran_out.status();
+    for (const auto& id : *ran_out) {
+        TSUNAGU_TRY(ctx.accounts.sign_out(id));
+        TSUNAGU_TRY(WebSessions::forget(ctx.store, id));
+    }
+    return Status::ok();
+}
+
+// Each user's web sign-ins share one registered device, so the device list stays readable and
+// revoking it ends every web session of that user.
+std::string web_device_of(RequestContext& ctx, const std::string& username) {
+    auto user = ctx.accounts.find_user_by_name(username);
+    if (!user) return {};
+    auto devices = ctx.accounts.list_devices(user->id);
+    if (!devices) return {};
+    for (const auto& d : *devices) {
+        if (d.name == kWebDeviceName && !d.revoked) return d.id;
+    }
+    return {};
+}
+
+HttpResponse refused_sign_in(RequestContext& ctx, const std::string& username,
+                             const SignIn& result) {
+    (void)AuditLog::append(ctx.store, {0, ctx.now, "", "", "auth.sign_in_failed", username, "web"});
+    HttpResponse r;
+    switch (result.outcome) {
+        case SignIn::Outcome::locked:
+            r = HttpResponse::error(423, "locked",
+                                    "too many failed sign-ins: the account is locked for a while; "
+                                    "ask an administrator or wait");
+            break;
+        case SignIn::Outcome::wait:
+            r = HttpResponse::error(429, "slow_down",
+                                    "too many failed sign-ins: wait before trying again");
+            break;
+        case SignIn::Outcome::disabled:
+            return HttpResponse::error(403, "disabled",
+                                       "this account is disabled; ask an administrator");
+        default:
+            r = HttpResponse::error(401, "bad_credentials", "wrong username or password");
+    }
+    if (result.retry_after_s > 0)
+        r.headers.emplace_back("Retry-After", std::to_string(result.retry_after_s));
+    return r;
+}
+
+// POST /v1/web/sign-in {username, password}: a web session in the cookie, the CSRF token in the
+// answer. Field workers are refused after their password checked out, with nothing registered.
+HttpResponse sign_in(RequestContext& ctx) {
+    // A cross-site form can post text/plain but not application/json: no sign-in forgery.
+    if (!is_json_body(ctx.request.header("content-type"))) {
+        return HttpResponse::error(415, "unsupported_media_type",
+                                   "send the sign-in as Content-Type: application/json");
+    }
+    const std::string& site = ctx.request.header("sec-fetch-site");
+    if (site == "cross-site" || site == "same-site") {
+        return HttpResponse::error(403, "csrf", "sign-ins from other sites are refused");
+    }
+    auto body = parse_json_object(ctx.request.body);
+    if (!body) return error_response(body.status());
+    Status shape = check_fields(
+        *body, {{"username", JsonType::string, true}, {"password", JsonType::string, true}});
+    if (!shape) return error_response(shape);
+    const std::string username = (*body)["username"];
+    const std::string password = (*body)["password"];
+    if (username.size() > 64)
+        return HttpResponse::error(400, "invalid", "field \"username\": at most 64 bytes");
+    if (Status s = end_ran_out_sessions(ctx); !s) return error_response(s);
+
+    const std::string device_id = web_device_of(ctx, username);
+    std::optional<SignIn> result;
+    bool field_worker = false;
+    // A savepoint: a field worker's successful sign-in is undone, device and session alike.
+    Status signed_in = with_transaction(ctx.store, [&]() -> Status {
+        auto attempt = ctx.accounts.sign_in(username, password, kWebDeviceName, device_id, ctx.now);
+        if (!attempt) return attempt.status();
+        result = std::move(*attempt);
+        if (result->outcome == SignIn::Outcome::ok && !may_use_page(result->principal.user.role)) {
+            field_worker = true;
+            return Status(ErrorCode::forbidden, "field workers do not use the web page");
+        }
+        return Status::ok();
+    });
+    if (field_worker) {
+        (void)AuditLog::append(ctx.store,
+                               {0, ctx.now, result->principal.user.id, "", "web.sign_in_refused",
+                                result->principal.user.id, "field worker"});
+        return HttpResponse::error(
+            403, "not_for_field_workers",
+            "this page is for supervisors and administrators; field workers record "
+            "and sync with the Tsunagu app on their phone");
+    }
+    if (!signed_in) return error_response(signed_in);
+    if (result->outcome != SignIn::Outcome::ok) return refused_sign_in(ctx, username, *result);
+
+    const Principal& p = result->principal;
+    if (Status s = WebSessions::open(ctx.store, p.session_id, ctx.now); !s)
+        return error_response(s);
+    (void)AuditLog::append(
+        ctx.store, {0, ctx.now, p.user.id, p.device.id, "auth.sign_in", p.device.id, "web"});
+    HttpResponse r = json_response(200, {{"user", user_json(p.user)},
+                                         {"csrf_token", csrf_token_for(result->token)},
+                                         {"idle_seconds", ctx.core.web_sessions.idle_seconds},
+                                         {"must_change_password", p.user.must_change_password}});
+    r.headers.emplace_back("Set-Cookie", session_cookie(result->token));
+    return r;
+}
+
+// GET /v1/web/session: who is signed in with this cookie, and the CSRF token, so that a reload
+// keeps the session. Only a same-origin script can read the answer.
+HttpResponse current_session(RequestContext& ctx) {
+    if (!ctx.via_session_cookie) {
+        return HttpResponse::error(400, "invalid",
+                                   "this endpoint is for the web page's cookie session");
+    }
+    const std::string token = session_token_from_cookie(ctx.request.header("cookie"));
+    return json_response(200, {{"user", user_json(ctx.who().user)},
+                               {"csrf_token", csrf_token_for(token)},
+                               {"idle_seconds", ctx.core.web_sessions.idle_seconds},
+                               {"must_change_password", ctx.who().user.must_change_password}});
+}
+
+HttpResponse sign_out(RequestContext& ctx) {
+    if (Status s = ctx.accounts.sign_out(ctx.who().session_id); !s) return error_response(s);
+    if (Status s = WebSessions::forget(ctx.store, ctx.who().session_id); !s)
+        return error_response(s);
+    HttpResponse r = json_response(200, {{"signed_out", true}});
+    r.headers.emplace_back("Set-Cookie", expired_session_cookie());
+    return r;
+}
+
+// GET /v1/web/directory: the names the supervisor's screens show instead of ids: their team, its
+// members and their devices, the server's replica, and the pseudonym and area of each client in
+// their scope.
+HttpResponse directory(RequestContext& ctx) {
+    const User& me = ctx.who().user;
+    Json team = {{"id", me.team_id}, {"name", ""}};
+    auto teams = ctx.accounts.list_teams();
+    if (!teams) return error_response(teams.status());
+    for (const auto& [id, name] : *teams) {
+        if (id == me.team_id) team["name"] = name;
+    }
+    auto users = ctx.accounts.list_users();
+    if (!users) return error_response(users.status());
+    Json members = Json::array(), devices = Json::array();
+    for (const auto& u : *users) {
+        if (u.id != me.id && (me.team_id.empty() || u.team_id != me.team_id)) continue;
+        members.push_back({{"id", u.id},
+                           {"username", u.username},
+                           {"display_name", u.display_name},
+                           {"role", role_name(u.role)}});
+        auto owned = ctx.accounts.list_devices(u.id);
+        if (!owned) return error_response(owned.status());
+        for (const auto& d : *owned)
+            devices.push_back({{"id", d.id}, {"name", d.name}, {"user_id", d.user_id}});
+    }
+    auto keys = Caseloads::scope_keys(ctx.store, me);
+    if (!keys) return error_response(keys.status());
+    const std::set<std::string> scope(keys->begin(), keys->end());
+    auto records = ctx.upstream.list("client");
+    if (!records) return error_response(records.status());
+    Json clients = Json::array();
+    for (const auto& r : *records) {
+        if (r.deleted || !scope.count(r.scope_key)) continue;
+        clients.push_back({{"id", r.id},
+                           {"pseudonym", text_field(r.fields, "pseudonym")},
+                           {"area", text_field(r.fields, "area")}});
+    }
+    // Reviews and resolutions made on this page are changes of the server's own replica.
+    return json_response(200, {{"team", team},
+                               {"members", members},
+                               {"devices", devices},
+                               {"server_replica", ctx.upstream.replica_id()},
+                               {"clients", clients}});
+}
+
+}  // namespace
+
+std::vector<Route> web_routes() {
+    std::vector<Route> routes;
+    for (const WebAsset& asset : web_assets()) {
+        routes.push_back({"GET", std::string(asset.path), Access::anyone,
+                          [&asset](RequestContext&) { return asset_response(asset); },
+                          /*read_only=*/true});
+    }
+    routes.push_back({"POST", "/v1/web/sign-in", Access::anyone, sign_in});
+    routes.push_back({"GET", "/v1/web/session", Access::signed_in, current_session});
+    routes.push_back({"POST", "/v1/web/sign-out", Access::signed_in, sign_out});
+    routes.push_back({"GET", "/v1/web/directory", Access::supervisor, directory});
+    return routes;
+}
+
+}  // namespace tsunagu::api

@@ -1,0 +1,32 @@
+// The care schema (GET /v1/sync/schema): record types and their fields, with Japanese and
+// English labels where the schema has them (label_ja, label_en), else the names.
+import { get } from './api.js';
+import { labelOf } from './i18n.js';
+
+let loaded = null;
+
+export async function loadSchema() {
+  if (!loaded) loaded = get('/v1/sync/schema').catch((error) => { loaded = null; throw error; });
+  return loaded;
+}
+
+export function collectionOf(schema, name) {
+  return schema.collections.find((c) => c.name === name);
+}
+
+export function fieldOf(schema, collection, name) {
+  return collectionOf(schema, collection)?.fields.find((f) => f.name === name);
+}
+
+export function collectionLabel(schema, name) {
+  return labelOf(collectionOf(schema, name), name);
+}
+
+export function fieldLabel(schema, collection, name) {
+  return labelOf(fieldOf(schema, collection, name), name);
+}
+
+// Record types a supervisor reviews (clients are not reviewed).
+export function reviewedCollections(schema) {
+  return schema.collections.filter((c) => c.fields.some((f) => f.name === 'review_status'));
+}

@@ -1,0 +1,102 @@
+// Conflicts: the value in force and the value that lost, side by side with who wrote each, when
+// and on which device. The supervisor keeps one, the other, or writes a merged value; the
+// resolution is a change like any other and reaches every device on its next sync.
+import { get, post } from '../api.js';
+import { field, h, replace } from '../dom.js';
+import { deviceName, loadDirectory, personName } from '../directory.js';
+import { shortId, timeOf, valueOf } from '../format.js';
+import { t } from '../i18n.js';
+import { collectionLabel, fieldLabel, fieldOf, loadSchema } from '../schema.js';
+
+export async function render(root, app) {
+  const [schema, directory, answer] = await Promise.all([loadSchema(), loadDirectory({ fresh: true }), get('/v1/conflicts')]);
+  const conflicts = answer.conflicts;
+  replace(root,
+    h('h1', {}, t('conflicts.title')),
+    h('p', { class: 'lead' }, t('conflicts.lead')),
+    conflicts.length === 0
+      ? h('p', { class: 'empty' }, t('conflicts.none'))
+      : h('div', { class: 'conflict-list' }, conflicts.map((c) => card(app, schema, directory, c))));
+}
+
+async function resolve(app, body) {
+  try {
+    await post('/v1/conflicts/resolve', body);
+    app.notify(t('conflicts.resolved'));
+    app.show('conflicts');
+  } catch (error) {
+    app.notify(error.message, 'error');
+  }
+}
+
+function side(directory, label, version, value, deleted, button) {
+  return h('div', { class: 'side' },
+    h('h3', {}, label),
+    h('p', { class: 'conflict-value' }, deleted ? t('conflicts.deleted') : valueOf(value)),
+    h('p', { class: 'muted' }, t('conflicts.by', { name: personName(directory, version.user), device: deviceName(directory, version.replica) })),
+    h('p', { class: 'muted' }, t('conflicts.at', { time: timeOf(version.hlc) })),
+    button);
+}
+
+function card(app, schema, directory, conflict) {
+  const definition = fieldOf(schema, conflict.collection, conflict.field);
+  const target = { record: conflict.record };
+  const about = h('p', { class: 'muted' }, t(`conflicts.kind.${conflict.kind}`), ' · ', shortId(conflict.record), ' ',
+    h('button', { type: 'button', class: 'quiet', onclick: () => app.show('record', { id: conflict.record }) }, t('inbox.open')));
+
+  if (conflict.kind !== 'concurrent_edit') {
+    // A delete against an edit or a restore: the record stays deleted, or comes back.
+    return h('article', { class: 'conflict panel', dataset: { field: conflict.field } },
+      h('h2', {}, collectionLabel(schema, conflict.collection)), about,
+      h('div', { class: 'sides' },
+        side(directory, t('conflicts.current'), conflict.current.version, conflict.current.value, conflict.kind === 'edit_vs_delete' || conflict.current.value === true, null),
+        side(directory, t('conflicts.other'), conflict.losing.version, conflict.losing.value, conflict.losing.value === true, null)),
+      h('div', { class: 'actions' },
+        h('button', { type: 'button', onclick: () => resolve(app, { ...target, deletion: 'keep_deleted' }) }, t('conflicts.keep_deleted')),
+        h('button', { type: 'button', onclick: () => resolve(app, { ...target, deletion: 'restore' }) }, t('conflicts.restore'))));
+  }
+
+  const keep = (value, name) => h('button', { type: 'button', class: `keep keep-${name}`, onclick: () => resolve(app, { ...target, field: conflict.field, value }) }, t('conflicts.keep'));
+  const merged = mergedInput(definition, conflict.current.value);
+  const mergedForm = h('form', {
+    class: 'merged',
+    onsubmit: (event) => {
+      event.preventDefault();
+      const value = merged.read();
+      if (value === undefined) {
+        merged.control.reportValidity();
+        return;
+      }
+      resolve(app, { ...target, field: conflict.field, value });
+    },
+  }, field(t('conflicts.merged'), merged.control), h('button', { type: 'submit', class: 'primary' }, t('conflicts.save_merged')));
+
+  return h('article', { class: 'conflict panel', dataset: { field: conflict.field } },
+    h('h2', {}, collectionLabel(schema, conflict.collection), ' — ', t('conflicts.field', { field: fieldLabel(schema, conflict.collection, conflict.field) })),
+    about,
+    h('div', { class: 'sides' },
+      side(directory, t('conflicts.current'), conflict.current.version, conflict.current.value, false, keep(conflict.current.value, 'current')),
+      side(directory, t('conflicts.other'), conflict.losing.version, conflict.losing.value, false, keep(conflict.losing.value, 'other'))),
+    mergedForm);
+}
+
+// An input for a merged value of the field's type, and how to read it back (undefined: invalid).
+function mergedInput(definition, start) {
+  const type = definition?.type ?? 'string';
+  if (type === 'integer') {
+    const control = h('input', { type: 'number', name: 'merged', step: 1, min: definition.min, max: definition.max, value: start ?? '', required: true });
+    return { control, read: () => (control.checkValidity() && control.value !== '' ? Number(control.value) : undefined) };
+  }
+  if (type === 'list') {
+    const control = h('input', { name: 'merged', value: Array.isArray(start) ? start.join(', ') : '' });
+    return { control, read: () => control.value.split(/[,、]/).map((s) => s.trim()).filter(Boolean) };
+  }
+  if (type === 'date') {
+    const control = h('input', { type: 'date', name: 'merged', value: start ?? '', required: true });
+    return { control, read: () => (control.value ? control.value : undefined) };
+  }
+  const control = type === 'text'
+    ? h('textarea', { name: 'merged', rows: 3, maxlength: definition?.max, value: start ?? '' })
+    : h('input', { name: 'merged', maxlength: definition?.max, value: start ?? '' });
+  return { control, read: () => control.value };
+}
