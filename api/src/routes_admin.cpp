@@ -179,13 +179,6 @@ std::vector<Route> admin_routes() {
          }},
         {"GET", "/v1/admin/clients/{id}/caseload", Access::admin, get_caseload, /*read_only=*/true},
         {"PUT", "/v1/admin/clients/{id}/caseload", Access::admin, put_caseload},
-        {"GET", "/v1/admin/clients/{id}/caseload", Access::admin,
-         [](RequestContext& ctx) {
-             auto c = Caseloads::get(ctx.store, ctx.params["id"]);
-             if (!c) return error_response(c.status());
-             return json_response(200, {{"client_id", c->client_id}, {"team_id", c->team_id},
-                                        {"worker_ids", c->worker_ids}});
-         }},
         {"GET", "/v1/admin/targets", Access::admin, get_targets},
         {"PUT", "/v1/admin/targets", Access::admin, put_targets},
         {"GET", "/v1/admin/devices", Access::admin,

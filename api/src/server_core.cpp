@@ -2,6 +2,8 @@
 #include "api/src/server_core.h"
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <sstream>
 
@@ -68,7 +70,17 @@ HttpResponse error_response(const Status& status) {
 ServerCore::ServerCore(ConnectionPool& pool, SignInPolicy policy) : pool_(pool), policy_(policy) {}
 
 void ServerCore::add_routes(std::vector<Route> routes) {
-    for (auto& r : routes) routes_.push_back(std::move(r));
+    for (auto& r : routes) {
+        // Two handlers for one method and pattern would leave one unreachable: a build defect.
+        for (const auto& known : routes_) {
+            if (known.method == r.method && known.pattern == r.pattern) {
+                std::fprintf(stderr, "tsunagu-server: route %s %s declared twice\n", r.method.c_str(),
+                             r.pattern.c_str());
+                std::abort();
+            }
+        }
+        routes_.push_back(std::move(r));
+    }
 }
 
 namespace {
