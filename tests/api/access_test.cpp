@@ -83,7 +83,7 @@ const Call kCalls[] = {
 
 }  // namespace
 
-TEST_CASE("every endpoint admits exactly the roles it is for") {
+TEST_CASE("the role gate of every route in the route table admits exactly the roles it is for") {
     Team t;
     ApiClient anonymous(t.server.url());
     auto worker = t.as("aoi");
