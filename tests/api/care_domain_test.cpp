@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <regex>
 
 #include "api_client.h"
@@ -226,6 +228,12 @@ TEST_CASE("an approved record is locked for its worker: the change is refused wi
     REQUIRE(record.status == 200);
     CHECK(record.body["record"]["fields"]["observations"] == "書き足し");
     CHECK(record.body["record"]["fields"]["review_status"] == "returned");
+    // Free text (notes, review comments) never reaches the server's log.
+    std::ifstream log(demo.dir.file("server.log"));
+    const std::string logged{std::istreambuf_iterator<char>(log), std::istreambuf_iterator<char>()};
+    CHECK_FALSE(logged.empty());
+    CHECK(logged.find("書き足し") == std::string::npos);
+    CHECK(logged.find("追記してください") == std::string::npos);
 }
 
 TEST_CASE("scopes as a matrix: who holds and reads which records") {
