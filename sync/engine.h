@@ -90,6 +90,12 @@ class Upstream {
     // answers for the device's unanswered pushes. Read in one read transaction. The last page of a
     // pull also records the device's progress, which compaction waits for.
     Result<PullPage> pull(const PullRequest& request);
+    // pull() in its two steps, for a server that commits writes in groups: read_page() only
+    // reads (one read transaction, no write lock) and sets PullPage::progress_due when
+    // record_progress() should write the device's progress (pull() does so). Progress is
+    // advisory: recorded late or lost, it only makes compaction wait longer.
+    Result<PullPage> read_page(const PullRequest& request);
+    Status record_progress(const PullRequest& request);
 
     // Sets the scope keys whose records `user` may see and write (e.g. "client:<id>" for each
     // assigned client, "user:<self>" for their own records; "*" for everything). A key taken away

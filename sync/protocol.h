@@ -90,6 +90,10 @@ struct PullPage {
     std::vector<std::string> evicted_records;  // records that left the user's scope
     std::vector<std::string> evicted_scopes;   // scope keys the user no longer has
     std::vector<PushOutcome> acks;             // answers for PullRequest::sent
+    // Upstream side only, never sent: the device's progress must be recorded
+    // (Upstream::record_progress) because this is its last page and what it reported differs
+    // from what is stored, or was last recorded a while ago.
+    bool progress_due = false;
 };
 
 void to_json(Json& out, const PushBatch& batch);

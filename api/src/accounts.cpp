@@ -448,15 +448,17 @@ Result<Authentication> Accounts::authenticate(const std::string& bearer_token, s
     auto user = find_user(device.user_id);
     if (!user) return user.status();
     if (user->disabled) return result;
-    if (now - device.last_seen_at >= 60) {  // coarse, so authentication is not a write per request
-        auto& seen = store_.cached("UPDATE device SET last_seen_at = ?2 WHERE id = ?1");
-        seen.bind(1, device.id).bind(2, now);
-        TSUNAGU_TRY(seen.run());
-        device.last_seen_at = now;
-    }
+    // Coarse, so that authentication is not a write per request.
+    result.seen_due = now - device.last_seen_at >= 60;
     result.outcome = Authentication::Outcome::ok;
     result.principal = Principal{std::move(*user), std::move(device), session_id};
     return result;
+}
+
+Status Accounts::mark_seen(const std::string& device_id, std::int64_t now) {
+    auto& seen = store_.cached("UPDATE device SET last_seen_at = ?2 WHERE id = ?1");
+    seen.bind(1, device_id).bind(2, now);
+    return seen.run();
 }
 
 Status Accounts::sign_out(const std::string& session_id) {

@@ -70,6 +70,9 @@ struct SignIn {
 struct Authentication {
     enum class Outcome { ok, missing, invalid, expired, wipe } outcome = Outcome::missing;
     Principal principal;
+    // The device's last-seen time is a minute or more old: the caller records it with
+    // Accounts::mark_seen() where it may write (authentication itself only reads).
+    bool seen_due = false;
 };
 
 // All account operations. Each call is one short transaction on `store`; not thread-safe (one
@@ -99,7 +102,10 @@ public:
     Result<SignIn> sign_in(const std::string& username, const std::string& password,
                            const std::string& device_name, const std::string& device_id,
                            std::int64_t now);
+    // Reads only: safe on a connection outside the writer's group.
     Result<Authentication> authenticate(const std::string& bearer_token, std::int64_t now);
+    // Records that the device was seen at `now` (coarse: see Authentication::seen_due).
+    Status mark_seen(const std::string& device_id, std::int64_t now);
     Status sign_out(const std::string& session_id);
 
     Result<std::vector<Device>> list_devices(const std::string& user_id /* "" = all */);

@@ -133,14 +133,25 @@ HttpResponse pull(RequestContext& ctx) {
     }
     request.replica = ctx.who().device.id;
     request.user = ctx.who().user.id;
-    auto page = ctx.upstream.pull(request);
+    // The page is read on this request's connection, concurrently with other readers and with
+    // the writers. Its writes (the audit entry when it delivers records, the device's progress
+    // when due) join the next group commit, and the page is answered once they are durable; a
+    // device polling with nothing new costs no write.
+    auto page = ctx.upstream.read_page(request);
     if (!page) return error_response(page.status());
-    std::vector<std::string> records;
-    records.reserve(page->records.size());
-    for (const auto& r : page->records) records.push_back(r.id);
+    if (!page->records.empty() || page->progress_due) {
+        std::vector<std::string> records;
+        records.reserve(page->records.size());
+        for (const auto& r : page->records) records.push_back(r.id);
+        const AuditEntry entry{0, ctx.now, ctx.who().user.id, ctx.who().device.id, "sync.pull", "",
+                               record_list(records)};
+        Status written = ctx.core.commit_group().write([&](ServerConnection& connection) {
+            if (!records.empty()) TSUNAGU_TRY(AuditLog::append(connection.store, entry));
+            return page->progress_due ? connection.upstream->record_progress(request) : Status::ok();
+        });
+        if (!written) return error_response(written);
+    }
     ctx.core.metrics().add_changes_pulled(page->records.size());
-    (void)AuditLog::append(ctx.store, {0, ctx.now, ctx.who().user.id, ctx.who().device.id, "sync.pull",
-                                       "", record_list(records)});
     Json out = *page;
     return json_response(200, out);
 }
@@ -150,8 +161,8 @@ HttpResponse pull(RequestContext& ctx) {
 std::vector<Route> sync_routes() {
     return {
         {"POST", "/v1/sync/push", Access::signed_in, push},
-        {"GET", "/v1/sync/pull", Access::signed_in, pull, /*read_only=*/false, /*own_transactions=*/true},
-        {"POST", "/v1/sync/pull", Access::signed_in, pull, /*read_only=*/false, /*own_transactions=*/true},
+        {"GET", "/v1/sync/pull", Access::signed_in, pull, /*read_only=*/true},
+        {"POST", "/v1/sync/pull", Access::signed_in, pull, /*read_only=*/true},
         {"GET", "/v1/sync/schema", Access::signed_in,
          [](RequestContext&) {
              HttpResponse r;

@@ -1,6 +1,8 @@
 // Request handling: route match, authentication, role gate, error mapping, metrics, logs.
 #include "api/src/server_core.h"
 
+#include "api/src/commit_group.h"
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -8,33 +10,6 @@
 #include <sstream>
 
 namespace tsunagu::api {
-
-// ---- ConnectionPool ---------------------------------------------------------------------
-
-Result<ConnectionPool::Lease> ConnectionPool::borrow() {
-    {
-        std::lock_guard lock(mutex_);
-        if (!idle_.empty()) {
-            auto c = std::move(idle_.back());
-            idle_.pop_back();
-            return Lease(*this, std::move(c));
-        }
-    }
-    auto opened = open_();
-    if (!opened) return opened.status();
-    return Lease(*this, std::move(*opened));
-}
-
-void ConnectionPool::give_back(std::unique_ptr<ServerConnection> c) {
-    if (c->store.in_transaction()) (void)c->store.rollback();  // never hand on an open transaction
-    std::lock_guard lock(mutex_);
-    idle_.push_back(std::move(c));
-}
-
-void ConnectionPool::close_all() {
-    std::lock_guard lock(mutex_);
-    idle_.clear();
-}
 
 // ---- responses --------------------------------------------------------------------------
 
@@ -67,7 +42,8 @@ HttpResponse error_response(const Status& status) {
 
 // ---- ServerCore -------------------------------------------------------------------------
 
-ServerCore::ServerCore(ConnectionPool& pool, SignInPolicy policy) : pool_(pool), policy_(policy) {}
+ServerCore::ServerCore(ConnectionPool& pool, SignInPolicy policy)
+    : pool_(pool), policy_(policy), commits_(pool, writer_) {}
 
 void ServerCore::add_routes(std::vector<Route> routes) {
     for (auto& r : routes) {
@@ -128,6 +104,54 @@ const Route* ServerCore::match(const HttpRequest& request, std::map<std::string,
     return nullptr;
 }
 
+HttpResponse ServerCore::serve(const Route& route, HttpRequest& request, std::map<std::string, std::string> params,
+                               ServerConnection& connection, std::string& user_id) {
+    Store& store = connection.store;
+    Accounts accounts(store, policy_);
+    RequestContext ctx{request, store, *connection.upstream, accounts, std::nullopt, std::move(params),
+                       static_cast<std::int64_t>(std::time(nullptr)), *this};
+    if (route.access != Access::anyone) {
+        // A bearer header (devices, scripts) wins; else the web page's session cookie.
+        std::string token = bearer_token(request);
+        if (token.empty()) {
+            token = session_token_from_cookie(request.header("cookie"));
+            ctx.via_session_cookie = !token.empty();
+        }
+        auto auth = accounts.authenticate(token, ctx.now);
+        if (!auth) return error_response(auth.status());
+        switch (auth->outcome) {
+            case Authentication::Outcome::ok: break;
+            case Authentication::Outcome::missing:
+                return HttpResponse::error(401, "unauthenticated", "sign in first: send Authorization: Bearer <token>");
+            case Authentication::Outcome::expired:
+                return HttpResponse::error(401, "session_expired", "your session expired; sign in again");
+            case Authentication::Outcome::wipe:
+                return HttpResponse::error(401, "wipe", "this device was revoked: erase its local data now");
+            case Authentication::Outcome::invalid:
+                return HttpResponse::error(401, "unauthenticated", "the token is not valid; sign in again");
+        }
+        ctx.principal = std::move(auth->principal);
+        user_id = ctx.principal->user.id;
+        if (auth->seen_due) {
+            // A writing route is inside the group already; a reading one hands the write to it.
+            const std::string& device_id = ctx.principal->device.id;
+            auto mark = [&](Store& s) { return Accounts(s, policy_).mark_seen(device_id, ctx.now); };
+            Status seen = route.read_only ? commits_.write([&](ServerConnection& c) { return mark(c.store); })
+                                          : mark(store);
+            if (!seen) return error_response(seen);
+        }
+        if (auto refused = check_web_session(ctx, token, !route.read_only)) return *refused;
+        const Role role = ctx.principal->user.role;
+        if (route.access == Access::admin && role != Role::admin) {
+            return HttpResponse::error(403, "forbidden", "only administrators may do this");
+        }
+        if (route.access == Access::supervisor && role != Role::supervisor) {
+            return HttpResponse::error(403, "forbidden", "only supervisors may do this");
+        }
+    }
+    return route.handler(ctx);
+}
+
 HttpResponse ServerCore::handle(HttpRequest& request) {
     const auto started = std::chrono::steady_clock::now();
     std::map<std::string, std::string> params;
@@ -142,68 +166,21 @@ HttpResponse ServerCore::handle(HttpRequest& request) {
                                                     request.method + " is not allowed on " + request.path)
                               : HttpResponse::error(404, "not_found", "no such endpoint: " + request.path);
         }
-        std::unique_lock<std::mutex> writing(writer_, std::defer_lock);
-        if (!route->read_only) writing.lock();
-        auto lease = pool_.borrow();
-        if (!lease) {
-            log_event("error", "store_unavailable",
-                      {{"request_id", request.request_id}, {"error", lease.status().to_string()}});
-            return HttpResponse::error(503, "unavailable", "the store is unavailable; retry shortly");
-        }
-        Store& store = (*lease)->store;
-        Accounts accounts(store, policy_);
-        RequestContext ctx{request, store, *(*lease)->upstream, accounts, std::nullopt, std::move(params),
-                           static_cast<std::int64_t>(std::time(nullptr)), *this};
-        if (route->access != Access::anyone) {
-            // A bearer header (devices, scripts) wins; else the web page's session cookie.
-            std::string token = bearer_token(request);
-            if (token.empty()) {
-                token = session_token_from_cookie(request.header("cookie"));
-                ctx.via_session_cookie = !token.empty();
+        if (route->read_only) {
+            auto lease = pool_.borrow();
+            if (!lease) {
+                log_event("error", "store_unavailable",
+                          {{"request_id", request.request_id}, {"error", lease.status().to_string()}});
+                return HttpResponse::error(503, "unavailable", "the store is unavailable; retry shortly");
             }
-            auto auth = accounts.authenticate(token, ctx.now);
-            if (!auth) return error_response(auth.status());
-            switch (auth->outcome) {
-                case Authentication::Outcome::ok: break;
-                case Authentication::Outcome::missing:
-                    return HttpResponse::error(401, "unauthenticated",
-                                               "sign in first: send Authorization: Bearer <token>");
-                case Authentication::Outcome::expired:
-                    return HttpResponse::error(401, "session_expired", "your session expired; sign in again");
-                case Authentication::Outcome::wipe:
-                    return HttpResponse::error(401, "wipe",
-                                               "this device was revoked: erase its local data now");
-                case Authentication::Outcome::invalid:
-                    return HttpResponse::error(401, "unauthenticated", "the token is not valid; sign in again");
-            }
-            ctx.principal = std::move(auth->principal);
-            user_id = ctx.principal->user.id;
-            if (auto refused = check_web_session(ctx, token, !route->read_only)) return *refused;
-            const Role role = ctx.principal->user.role;
-            if (route->access == Access::admin && role != Role::admin) {
-                return HttpResponse::error(403, "forbidden", "only administrators may do this");
-            }
-            if (route->access == Access::supervisor && role != Role::supervisor) {
-                return HttpResponse::error(403, "forbidden", "only supervisors may do this");
-            }
+            return serve(*route, request, std::move(params), **lease, user_id);
         }
-        if (route->read_only || route->own_transactions) return route->handler(ctx);
-        // A writing request is one transaction, so its writes (the engine's, the audit entry's,
-        // a failed sign-in's counter) cost one commit and land together. Steps that need their
-        // own atomicity nest as savepoints. Only a server error rolls the request back.
-        if (Status began = store.begin_immediate(); !began) return error_response(began);
-        HttpResponse answer = route->handler(ctx);
-        if (answer.status >= 500) {
-            (void)store.rollback();
-            return answer;
-        }
-        if (Status committed = store.commit(); !committed) {
-            (void)store.rollback();
-            log_event("error", "commit_failed",
-                      {{"request_id", request.request_id}, {"error", committed.to_string()}});
-            return error_response(committed);
-        }
-        return answer;
+        // A writing request's writes (the engine's, the audit entry's, a failed sign-in's
+        // counter) land together, in a savepoint of a group transaction committed once for every
+        // request of the group. Only a server error rolls the request back.
+        return commits_.run([&](ServerConnection& connection) {
+            return serve(*route, request, std::move(params), connection, user_id);
+        });
     }();
 
     add_security_headers(response);

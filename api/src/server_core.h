@@ -13,6 +13,8 @@
 
 #include "api/http.h"
 #include "api/src/accounts.h"
+#include "api/src/commit_group.h"
+#include "api/src/connection_pool.h"
 #include "api/src/json_input.h"
 #include "api/src/observability.h"
 #include "api/src/web_session.h"
@@ -22,13 +24,6 @@
 namespace tsunagu::api {
 
 class ServerCore;
-
-// One connection to the server's database with the sync engine's upstream over it.
-struct ServerConnection {
-    explicit ServerConnection(Store s) : store(std::move(s)) {}
-    Store store;
-    std::optional<sync::Upstream> upstream;
-};
 
 // Everything a route handler needs for one request.
 struct RequestContext {
@@ -60,43 +55,11 @@ struct Route {
     std::string pattern;  // "/v1/admin/devices/{id}/revoke"
     Access access;
     RouteHandler handler;
-    // Routes that may write take the server's writer lock: one writer at a time, queued in
-    // process, instead of several SQLite connections polling for the database lock with sleeps.
+    // A writing route (the default) runs in a savepoint of a group transaction (commit_group.h):
+    // one writer at a time, queued in process, and one commit to disk for a whole group, instead
+    // of several SQLite connections polling for the database lock with sleeps. A read-only route
+    // runs on its own connection, concurrently; it may hand writes to ServerCore::commit_group().
     bool read_only = false;
-    // A writing route runs in one transaction per request, unless it manages its own (the sync
-    // pull reads its page in a read transaction and records progress separately).
-    bool own_transactions = false;
-};
-
-// A pool of open connections to the server's database, one borrowed per request. Each holds
-// its own Store and Upstream: SQLite serialises writers, and the engine re-reads shared state in
-// each transaction, so connections never share mutable state in memory.
-class ConnectionPool {
-public:
-    using Opener = std::function<Result<std::unique_ptr<ServerConnection>>()>;
-    explicit ConnectionPool(Opener open) : open_(std::move(open)) {}
-    class Lease {
-    public:
-        Lease(ConnectionPool& pool, std::unique_ptr<ServerConnection> c) : pool_(&pool), c_(std::move(c)) {}
-        Lease(Lease&&) = default;
-        ~Lease() {
-            if (c_) pool_->give_back(std::move(c_));
-        }
-        ServerConnection& operator*() { return *c_; }
-        ServerConnection* operator->() { return c_.get(); }
-
-    private:
-        ConnectionPool* pool_;
-        std::unique_ptr<ServerConnection> c_;
-    };
-    Result<Lease> borrow();
-    void close_all();
-
-private:
-    void give_back(std::unique_ptr<ServerConnection> c);
-    Opener open_;
-    std::mutex mutex_;
-    std::vector<std::unique_ptr<ServerConnection>> idle_;
 };
 
 // Maps a Status to the HTTP answer a client can act on.
@@ -111,6 +74,7 @@ public:
     HttpResponse handle(HttpRequest& request);
 
     Metrics& metrics() { return metrics_; }
+    CommitGroup& commit_group() { return commits_; }
     const SignInPolicy& sign_in_policy() const { return policy_; }
     // Set by the server once the adapter runs, for /metrics gauges.
     std::function<std::pair<std::size_t, std::size_t>()> load_gauges;
@@ -120,6 +84,9 @@ public:
     WebSessionPolicy web_sessions;
 
 private:
+    // Authenticates, checks the route's role, and runs its handler on `connection`.
+    HttpResponse serve(const Route& route, HttpRequest& request, std::map<std::string, std::string> params,
+                       ServerConnection& connection, std::string& user_id);
     const Route* match(const HttpRequest& request, std::map<std::string, std::string>& params,
                        bool& path_known) const;
     ConnectionPool& pool_;
@@ -127,6 +94,7 @@ private:
     std::vector<Route> routes_;
     Metrics metrics_;
     std::mutex writer_;
+    CommitGroup commits_;
 };
 
 // Route tables, one per concern.

@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS sync_log(
   replica BLOB,
   user TEXT,
   kind INTEGER NOT NULL,
-  fields TEXT);
+  fields TEXT,
+  scope_key TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sync_scope_members(
   user TEXT NOT NULL,
   scope_key TEXT NOT NULL,

@@ -48,7 +48,7 @@ Status check_request(const PullRequest& request, std::int64_t last_seq) {
 
 }  // namespace
 
-Result<PullPage> Upstream::pull(const PullRequest& request) {
+Result<PullPage> Upstream::read_page(const PullRequest& request) {
     Impl& im = *impl_;
     PullPage page;
     page.after = request.after;
@@ -75,9 +75,9 @@ Result<PullPage> Upstream::pull(const PullRequest& request) {
                                     "SELECT r.id, r.collection, r.scope_key, r.seq, r.deleted, "
                                     "r.conflicts, r.fields, r.meta"
                                     " FROM sync_log l JOIN sync_records r ON r.id = l.record_id"
-                                    " WHERE l.seq > ?1 AND r.seq = l.seq AND r.scope_key IN"
+                                    " WHERE l.seq > ?1 AND l.scope_key IN"
                                     " (SELECT scope_key FROM sync_scope_members WHERE user = ?3)"
-                                    " ORDER BY l.seq LIMIT ?2");
+                                    " AND r.seq = l.seq ORDER BY l.seq LIMIT ?2");
         records.bind(1, request.after).bind(2, limit);
         if (!scope->everything) records.bind(3, request.user);
         TSUNAGU_TRY(detail::each_row(
@@ -117,6 +117,22 @@ Result<PullPage> Upstream::pull(const PullRequest& request) {
                 page.acks.push_back(detail::answer_again(*known, sent.record));
             }
         }
+        if (!page.more) {
+            // Progress is written when it changed, and at least every kProgressRefreshMs so that
+            // the device's last contact stays current; a device polling with nothing new costs
+            // the upstream no write.
+            constexpr std::int64_t kProgressRefreshMs = 60'000;
+            Statement& stored = im.store.cached(
+                "SELECT cursor, outbox_floor, last_seen_ms FROM sync_replicas WHERE replica = ?1");
+            const detail::IdBytes replica = detail::id_to_bytes(request.replica);
+            stored.bind_blob(1, replica);
+            auto row = stored.step();
+            TSUNAGU_TRY(row);
+            page.progress_due = !*row || stored.column_int(0) != request.after ||
+                                stored.column_int(1) != std::min(request.outbox_floor, request.after) ||
+                                im.clock.wall_now() - stored.column_int(2) >= kProgressRefreshMs;
+            stored.reset();
+        }
         page.upstream_time = im.clock.tick();
         return Status::ok();
     }();
@@ -125,23 +141,31 @@ Result<PullPage> Upstream::pull(const PullRequest& request) {
         return status;
     }
     if (own_transaction) TSUNAGU_TRY(im.store.commit());
+    return page;
+}
+
+Status Upstream::record_progress(const PullRequest& request) {
+    Impl& im = *impl_;
+    return with_transaction(im.store, [&]() -> Status {
+        Statement& seen = im.store.cached(
+            "INSERT OR REPLACE INTO sync_replicas(replica, user, cursor, outbox_floor, last_seen_ms)"
+            " VALUES (?1, ?2, ?3, ?4, ?5)");
+        const detail::IdBytes replica = detail::id_to_bytes(request.replica);
+        return seen.bind_blob(1, replica)
+            .bind(2, request.user)
+            .bind(3, request.after)
+            .bind(4, std::min(request.outbox_floor, request.after))
+            .bind(5, im.clock.wall_now())
+            .run();
+    });
+}
+
+Result<PullPage> Upstream::pull(const PullRequest& request) {
+    auto page = read_page(request);
+    if (!page) return page.status();
     // The device's progress, which compaction waits for, is recorded once per pull (at its last
     // page): a progress recorded late only makes compaction wait longer.
-    if (!page.more) {
-        TSUNAGU_TRY(with_transaction(im.store, [&]() -> Status {
-            Statement& seen = im.store.cached(
-                "INSERT OR REPLACE INTO sync_replicas(replica, user, cursor, outbox_floor, "
-                "last_seen_ms)"
-                " VALUES (?1, ?2, ?3, ?4, ?5)");
-            const detail::IdBytes replica = detail::id_to_bytes(request.replica);
-            return seen.bind_blob(1, replica)
-                .bind(2, request.user)
-                .bind(3, request.after)
-                .bind(4, std::min(request.outbox_floor, request.after))
-                .bind(5, im.clock.wall_now())
-                .run();
-        }));
-    }
+    if (page->progress_due) TSUNAGU_TRY(record_progress(request));
     return page;
 }
 
@@ -200,9 +224,12 @@ Status Upstream::set_scope(std::string_view user, std::vector<std::string> scope
                         im.store.cached("UPDATE sync_records SET seq = ?2 WHERE rid = ?1");
                     TSUNAGU_TRY(touch.bind(1, rid).bind(2, im.seq).run());
                     Statement& log = im.store.cached(
-                        "INSERT INTO sync_log(seq, record_id, kind) VALUES (?1, ?2, ?3)");
-                    TSUNAGU_TRY(
-                        log.bind(1, im.seq).bind_blob(2, id).bind(3, detail::kTouchKind).run());
+                        "INSERT INTO sync_log(seq, record_id, kind, scope_key) VALUES (?1, ?2, ?3, ?4)");
+                    TSUNAGU_TRY(log.bind(1, im.seq)
+                                    .bind_blob(2, id)
+                                    .bind(3, detail::kTouchKind)
+                                    .bind(4, key)
+                                    .run());
                 }
             }
         }

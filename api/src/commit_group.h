@@ -1,0 +1,63 @@
+// Group commit for writing requests. A commit that reaches the disk (fsync) costs milliseconds,
+// while the work of a push costs tens of microseconds: one commit per request would cap the
+// server at a few hundred writes per second, whatever the CPU. So writing requests that arrive
+// while a group is committing wait; the next of them to lead runs all waiting work in one
+// transaction, each piece under its own savepoint, and commits once for all.
+//
+// Contract: run() answers only after the work's writes are durable (the group committed), or,
+// when the group's commit failed, with an error and none of its writes kept. A piece of work
+// whose answer is a server error (5xx), or that throws, has its own writes rolled back; the
+// others in its group are unaffected. Work runs on whichever thread leads the group, one piece
+// after another, on one connection; it must not keep references to the connection after it
+// returns.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <mutex>
+
+#include "api/http.h"
+#include "api/src/connection_pool.h"
+
+namespace tsunagu::api {
+
+class CommitGroup {
+public:
+    using Work = std::function<HttpResponse(ServerConnection&)>;
+
+    // `writer` serialises every writer of the database in this process (the group's leader holds
+    // it while its transaction is open). At most `max_group` pieces of work share one commit.
+    CommitGroup(ConnectionPool& pool, std::mutex& writer, std::size_t max_group = 64)
+        : pool_(pool), writer_(writer), max_group_(max_group) {}
+
+    HttpResponse run(Work work);
+    // run() for work that answers a Status: a failure undoes the work's writes and is returned;
+    // ok means its writes are durable.
+    Status write(const std::function<Status(ServerConnection&)>& work);
+
+    // Commits so far, and pieces of work committed: their ratio is the mean group size.
+    std::size_t commits() const;
+    std::size_t committed_work() const;
+
+private:
+    struct Item {
+        Work work;
+        HttpResponse answer;
+        bool done = false;
+    };
+    void execute(std::deque<Item*>& group);
+
+    ConnectionPool& pool_;
+    std::mutex& writer_;
+    const std::size_t max_group_;
+    mutable std::mutex mutex_;
+    std::condition_variable finished_;
+    std::deque<Item*> waiting_;
+    bool leading_ = false;
+    std::size_t commits_ = 0;
+    std::size_t committed_work_ = 0;
+};
+
+}  // namespace tsunagu::api

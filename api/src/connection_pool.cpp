@@ -1,0 +1,31 @@
+// The connection pool (see connection_pool.h).
+#include "api/src/connection_pool.h"
+
+namespace tsunagu::api {
+
+Result<ConnectionPool::Lease> ConnectionPool::borrow() {
+    {
+        std::lock_guard lock(mutex_);
+        if (!idle_.empty()) {
+            auto c = std::move(idle_.back());
+            idle_.pop_back();
+            return Lease(*this, std::move(c));
+        }
+    }
+    auto opened = open_();
+    if (!opened) return opened.status();
+    return Lease(*this, std::move(*opened));
+}
+
+void ConnectionPool::give_back(std::unique_ptr<ServerConnection> c) {
+    if (c->store.in_transaction()) (void)c->store.rollback();  // never hand on an open transaction
+    std::lock_guard lock(mutex_);
+    idle_.push_back(std::move(c));
+}
+
+void ConnectionPool::close_all() {
+    std::lock_guard lock(mutex_);
+    idle_.clear();
+}
+
+}  // namespace tsunagu::api
