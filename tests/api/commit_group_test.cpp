@@ -1,0 +1,120 @@
+// The server's group commit: writing requests that arrive together share one transaction and one
+// commit to disk, each in a savepoint of its own, and each is answered only once it is durable.
+// (Catch2's assertions are not thread-safe: the request threads count, the test thread checks.)
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "api/src/commit_group.h"
+#include "support/temp_dir.h"
+
+using namespace tsunagu;
+using namespace tsunagu::api;
+
+namespace {
+
+KeySource test_key() { return std::move(*KeySource::raw_key(std::vector<std::uint8_t>(32, 7))); }
+
+// A pool over one real encrypted store holding one table of written names.
+struct GroupFixture {
+    testing::TempDir dir{"tsunagu-commit-group"};
+    std::string path = dir.file("server.db");
+    ConnectionPool pool{[this]() -> Result<std::unique_ptr<ServerConnection>> {
+        auto store = Store::open(path, test_key());
+        if (!store) return store.status();
+        return std::make_unique<ServerConnection>(std::move(*store));
+    }};
+    std::mutex writer;
+    CommitGroup group{pool, writer};
+
+    GroupFixture() {
+        auto lease = pool.borrow();
+        REQUIRE(lease);
+        REQUIRE((*lease)->store.exec("CREATE TABLE written(name TEXT PRIMARY KEY)"));
+    }
+
+    static Status insert(ServerConnection& c, const std::string& name) {
+        return c.store.cached("INSERT INTO written(name) VALUES (?1)").bind(1, name).run();
+    }
+
+    // What a fresh connection (another process, after a restart) reads.
+    std::set<std::string> durable_names() {
+        auto store = Store::open(path, test_key());
+        std::set<std::string> names;
+        if (!store) return names;
+        Statement& q = store->cached("SELECT name FROM written");
+        while (*q.step()) names.emplace(q.column_text(0));
+        q.reset();
+        return names;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("writing requests that arrive together share one commit, and each is answered after it") {
+    GroupFixture f;
+    constexpr int kRequests = 24;
+    std::atomic<int> answered_before_durable{0}, failed{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kRequests; ++i) {
+        threads.emplace_back([&, i] {
+            const std::string name = "request-" + std::to_string(i);
+            HttpResponse answer = f.group.run([&](ServerConnection& c) {
+                if (!GroupFixture::insert(c, name)) ++failed;
+                // Long enough for others to queue behind this group.
+                std::this_thread::sleep_for(std::chrono::milliseconds(2));
+                return HttpResponse{};
+            });
+            if (answer.status != 200) ++failed;
+            if (!f.durable_names().contains(name)) ++answered_before_durable;
+        });
+    }
+    for (auto& t : threads) t.join();
+    CHECK(failed == 0);
+    CHECK(answered_before_durable == 0);
+    CHECK(f.durable_names().size() == kRequests);
+    CHECK(f.group.committed_work() == kRequests);
+    CHECK(f.group.commits() < kRequests);  // requests that waited were committed together
+}
+
+TEST_CASE("a request answered with a server error loses its own writes, not its group's") {
+    GroupFixture f;
+    std::atomic<int> failed{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 12; ++i) {
+        threads.emplace_back([&, i] {
+            const std::string name = "request-" + std::to_string(i);
+            HttpResponse answer = f.group.run([&](ServerConnection& c) -> HttpResponse {
+                if (!GroupFixture::insert(c, name)) ++failed;
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                if (i % 3 == 1) return HttpResponse::error(500, "internal", "a bug");
+                if (i % 3 == 2) throw std::runtime_error("a handler threw");
+                return HttpResponse::error(409, "conflict", "a client error keeps what was written");
+            });
+            if (answer.status != (i % 3 == 0 ? 409 : 500)) ++failed;
+        });
+    }
+    for (auto& t : threads) t.join();
+    CHECK(failed == 0);
+    std::set<std::string> expected;
+    for (int i = 0; i < 12; i += 3) expected.insert("request-" + std::to_string(i));
+    CHECK(f.durable_names() == expected);
+}
+
+TEST_CASE("work that answers a failed Status has its writes undone and the failure returned") {
+    GroupFixture f;
+    Status kept = f.group.write([](ServerConnection& c) { return GroupFixture::insert(c, "kept"); });
+    CHECK(kept);
+    Status failed = f.group.write([](ServerConnection& c) -> Status {
+        TSUNAGU_TRY(GroupFixture::insert(c, "undone"));
+        return GroupFixture::insert(c, "kept");  // a duplicate: constraint
+    });
+    CHECK(failed.code() == ErrorCode::constraint);
+    CHECK(f.durable_names() == std::set<std::string>{"kept"});
+}
