@@ -42,7 +42,7 @@ using BulkClassifier = std::function<bool(const HttpRequest&)>;
 struct ListenerLimits {
     std::size_t max_body_bytes = 4 << 20;  // refused with 413 from Content-Length, before reading
     std::size_t io_threads = 4;            // cpprestsdk's pool (it only moves bytes)
-    std::size_t worker_threads = 4;        // run handlers (SQLite work); 0 = inline on the I/O
+    std::size_t worker_threads = 8;        // run handlers (SQLite work); 0 = inline on the I/O
                                            // thread, only for trivial handlers (benchmark echo)
     std::size_t queue_capacity = 2048;     // requests waiting for a worker; beyond: 503
     int request_timeout_seconds = 30;

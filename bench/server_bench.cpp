@@ -213,6 +213,7 @@ int main(int argc, char** argv) {
     bool as_json = false;
     int devices = 50, rush = 300;
     double seconds = 10;
+    std::string server_workers;  // the server's default unless given
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--echo" && i + 1 < argc) return run_echo(std::atoi(argv[i + 1]));
@@ -220,11 +221,14 @@ int main(int argc, char** argv) {
         else if (a == "--devices" && i + 1 < argc) devices = std::atoi(argv[++i]);
         else if (a == "--seconds" && i + 1 < argc) seconds = std::atof(argv[++i]);
         else if (a == "--rush" && i + 1 < argc) rush = std::atoi(argv[++i]);
+        else if (a == "--server-workers" && i + 1 < argc) server_workers = argv[++i];
     }
     signal(SIGPIPE, SIG_IGN);
     tsunagu::testing::TempDir dir("tsunagu-server-bench");
     tsunagu::testing::ServerProcess server(TSUNAGU_SERVER_PATH, dir.file("data"), dir.file("server.log"));
-    server.start({"--quiet"});
+    std::vector<std::string> server_args{"--quiet"};
+    if (!server_workers.empty()) server_args.insert(server_args.end(), {"--workers", server_workers});
+    server.start(server_args);
     const std::string url = server.url();
 
     // Accounts: one team, a worker per simulated device (each with their own client and visits).
