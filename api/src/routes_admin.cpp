@@ -177,7 +177,7 @@ std::vector<Route> admin_routes() {
              audit(ctx, "admin.team_created", *id);
              return json_response(201, {{"team", {{"id", *id}, {"name", (*body)["name"]}}}});
          }},
-        {"GET", "/v1/admin/clients/{id}/caseload", Access::admin, get_caseload, /*read_only=*/true},
+        {"GET", "/v1/admin/clients/{id}/caseload", Access::admin, get_caseload, /*outside_group=*/true},
         {"PUT", "/v1/admin/clients/{id}/caseload", Access::admin, put_caseload},
         {"GET", "/v1/admin/targets", Access::admin, get_targets},
         {"PUT", "/v1/admin/targets", Access::admin, put_targets},

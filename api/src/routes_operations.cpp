@@ -20,7 +20,7 @@ std::vector<Route> operations_routes() {
              q.reset();
              return json_response(200, {{"status", "ok"}});
          },
-         /*read_only=*/true},
+         /*outside_group=*/true},
         {"GET", "/metrics", Access::anyone,
          [](RequestContext& ctx) {
              // Scraped from the machine itself; nginx does not forward /metrics.
@@ -34,7 +34,7 @@ std::vector<Route> operations_routes() {
              r.body = ctx.core.metrics().render(gauges.first, gauges.second);
              return r;
          },
-         /*read_only=*/true},
+         /*outside_group=*/true},
     };
 }
 

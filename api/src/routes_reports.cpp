@@ -35,7 +35,7 @@ HttpResponse indicators(RequestContext& ctx) {
 
 std::vector<Route> report_routes() {
     return {
-        {"GET", "/v1/reports/indicators", Access::signed_in, indicators, /*read_only=*/true},
+        {"GET", "/v1/reports/indicators", Access::signed_in, indicators, /*outside_group=*/true},
     };
 }
 

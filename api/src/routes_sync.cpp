@@ -25,17 +25,16 @@ HttpResponse no_care_records() {
 
 // A client created on a worker's device joins that worker's caseload and area before the push,
 // so the worker can keep recording about them offline. An existing client is never reassigned.
-Status adopt_new_clients(RequestContext& ctx, const sync::PushBatch& batch) {
-    std::vector<std::string> added;
+Status adopt_new_clients(const Principal& who, ServerConnection& connection, const sync::PushBatch& batch) {
     for (const auto& change : batch.changes) {
         if (change.collection != "client" || !change.create) continue;
-        auto existing = Caseloads::get(ctx.store, change.record);
+        auto existing = Caseloads::get(connection.store, change.record);
         if (!existing) return existing.status();
         if (!existing->team_id.empty() || !existing->worker_ids.empty()) continue;
-        Caseload caseload{change.record, ctx.who().user.team_id, {}};
-        if (is_field_worker(ctx.who().user.role)) caseload.worker_ids.push_back(ctx.who().user.id);
+        Caseload caseload{change.record, who.user.team_id, {}};
+        if (is_field_worker(who.user.role)) caseload.worker_ids.push_back(who.user.id);
         if (caseload.team_id.empty() && caseload.worker_ids.empty()) continue;
-        TSUNAGU_TRY(Caseloads::assign(ctx.store, ctx.upstream, caseload));
+        TSUNAGU_TRY(Caseloads::assign(connection.store, *connection.upstream, caseload));
     }
     return Status::ok();
 }
@@ -45,6 +44,7 @@ std::string record_list(const std::vector<std::string>& ids) {
     return list.dump();
 }
 
+// The body is parsed and checked outside the writers' group; the group only applies the batch.
 HttpResponse push(RequestContext& ctx) {
     if (!holds_care_records(ctx.who())) return no_care_records();
     auto body = parse_json_object(ctx.request.body, 24);
@@ -63,23 +63,30 @@ HttpResponse push(RequestContext& ctx) {
                  {"sent_at", body->value("sent_at", std::int64_t{0})}};
     auto batch = sync::parse_push_batch(wire);
     if (!batch) return error_response(batch.status());
-    if (Status adopted = adopt_new_clients(ctx, *batch); !adopted) return error_response(adopted);
 
     // Field workers' changes also follow the review workflow (an approved record is locked).
     sync::PushGate gate;
     if (is_field_worker(ctx.who().user.role)) gate = domain::check_worker_change;
-    auto result = ctx.upstream.push(*batch, gate);
-    if (!result) return error_response(result.status());
-    std::size_t accepted = 0, refused = 0;
-    std::vector<std::string> records;
+    const Principal& who = ctx.who();
+    std::optional<sync::PushResult> result;
+    Status applied = ctx.core.commit_group().write([&](ServerConnection& connection) -> Status {
+        TSUNAGU_TRY(adopt_new_clients(who, connection, *batch));
+        auto pushed = connection.upstream->push(*batch, gate);
+        TSUNAGU_TRY(pushed);
+        std::vector<std::string> records;
+        records.reserve(pushed->outcomes.size());
+        for (const auto& o : pushed->outcomes) records.push_back(o.record);
+        TSUNAGU_TRY(AuditLog::append(connection.store, {0, ctx.now, who.user.id, who.device.id, "sync.push", "",
+                                                        record_list(records)}));
+        result = std::move(*pushed);
+        return Status::ok();
+    });
+    if (!applied) return error_response(applied);
+    std::size_t accepted = 0;
     for (const auto& o : result->outcomes) {
-        if (o.status == sync::PushStatus::refused) ++refused;
-        else ++accepted;
-        records.push_back(o.record);
+        if (o.status != sync::PushStatus::refused) ++accepted;
     }
     ctx.core.metrics().add_changes_pushed(accepted);
-    (void)AuditLog::append(ctx.store, {0, ctx.now, ctx.who().user.id, ctx.who().device.id, "sync.push",
-                                       "", record_list(records)});
     Json out = *result;
     return json_response(200, out);
 }
@@ -160,9 +167,9 @@ HttpResponse pull(RequestContext& ctx) {
 
 std::vector<Route> sync_routes() {
     return {
-        {"POST", "/v1/sync/push", Access::signed_in, push},
-        {"GET", "/v1/sync/pull", Access::signed_in, pull, /*read_only=*/true},
-        {"POST", "/v1/sync/pull", Access::signed_in, pull, /*read_only=*/true},
+        {"POST", "/v1/sync/push", Access::signed_in, push, /*outside_group=*/true},
+        {"GET", "/v1/sync/pull", Access::signed_in, pull, /*outside_group=*/true},
+        {"POST", "/v1/sync/pull", Access::signed_in, pull, /*outside_group=*/true},
         {"GET", "/v1/sync/schema", Access::signed_in,
          [](RequestContext&) {
              HttpResponse r;

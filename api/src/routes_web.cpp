@@ -229,7 +229,7 @@ std::vector<Route> web_routes() {
     for (const WebAsset& asset : web_assets()) {
         routes.push_back({"GET", std::string(asset.path), Access::anyone,
                           [&asset](RequestContext&) { return asset_response(asset); },
-                          /*read_only=*/true});
+                          /*outside_group=*/true});
     }
     routes.push_back({"POST", "/v1/web/sign-in", Access::anyone, sign_in});
     routes.push_back({"GET", "/v1/web/session", Access::signed_in, current_session});

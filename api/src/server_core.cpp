@@ -136,11 +136,11 @@ HttpResponse ServerCore::serve(const Route& route, HttpRequest& request, std::ma
             // A writing route is inside the group already; a reading one hands the write to it.
             const std::string& device_id = ctx.principal->device.id;
             auto mark = [&](Store& s) { return Accounts(s, policy_).mark_seen(device_id, ctx.now); };
-            Status seen = route.read_only ? commits_.write([&](ServerConnection& c) { return mark(c.store); })
+            Status seen = route.outside_group ? commits_.write([&](ServerConnection& c) { return mark(c.store); })
                                           : mark(store);
             if (!seen) return error_response(seen);
         }
-        if (auto refused = check_web_session(ctx, token, !route.read_only)) return *refused;
+        if (auto refused = check_web_session(ctx, token, !route.outside_group)) return *refused;
         const Role role = ctx.principal->user.role;
         if (route.access == Access::admin && role != Role::admin) {
             return HttpResponse::error(403, "forbidden", "only administrators may do this");
@@ -166,7 +166,7 @@ HttpResponse ServerCore::handle(HttpRequest& request) {
                                                     request.method + " is not allowed on " + request.path)
                               : HttpResponse::error(404, "not_found", "no such endpoint: " + request.path);
         }
-        if (route->read_only) {
+        if (route->outside_group) {
             auto lease = pool_.borrow();
             if (!lease) {
                 log_event("error", "store_unavailable",

@@ -55,11 +55,13 @@ struct Route {
     std::string pattern;  // "/v1/admin/devices/{id}/revoke"
     Access access;
     RouteHandler handler;
-    // A writing route (the default) runs in a savepoint of a group transaction (commit_group.h):
-    // one writer at a time, queued in process, and one commit to disk for a whole group, instead
-    // of several SQLite connections polling for the database lock with sleeps. A read-only route
-    // runs on its own connection, concurrently; it may hand writes to ServerCore::commit_group().
-    bool read_only = false;
+    // A route runs, by default, in a savepoint of a group transaction (commit_group.h): one
+    // writer at a time, queued in process, and one commit to disk for a whole group, instead of
+    // several SQLite connections polling for the database lock with sleeps. A route outside the
+    // group runs on a connection of its own, concurrently with others: it reads there, and hands
+    // any writes to ServerCore::commit_group() (the sync routes parse and check a push, or read a
+    // pull page, outside, so that the group's serial work is the database's only).
+    bool outside_group = false;
 };
 
 // Maps a Status to the HTTP answer a client can act on.
