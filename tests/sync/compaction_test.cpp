@@ -176,4 +176,39 @@ TEST_CASE("compaction keeps open conflicts intact") {
     CHECK(ok(bob.conflicts()).empty());
 }
 
+TEST_CASE("a pull records the device's progress only when it changed or has grown old") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    Device& alice = w.add_device("alice");
+    ok(alice.create("visit", kVisit));
+    sync(alice, w.upstream);
+
+    // The device's first pull after its cursor moved reports the new cursor: recorded once...
+    PullRequest poll = ok(alice.prepare_pull(100));
+    PullPage first = ok(w.upstream.read_page(poll));
+    REQUIRE_FALSE(first.more);
+    REQUIRE(first.progress_due);
+    ok(w.upstream.record_progress(poll));
+    // ...and polling again with nothing new writes nothing.
+    CHECK_FALSE(ok(w.upstream.read_page(poll)).progress_due);
+    CHECK_FALSE(ok(w.upstream.pull(poll)).progress_due);
+
+    // A minute later, the same cursor is recorded again so the device's last contact stays current.
+    w.advance(61'000);
+    CHECK(ok(w.upstream.read_page(poll)).progress_due);
+    ok(w.upstream.pull(poll));  // pull() records what is due
+    CHECK_FALSE(ok(w.upstream.read_page(poll)).progress_due);
+
+    // A page that is not the last never records progress.
+    for (int i = 0; i < 3; ++i) ok(alice.create("visit", kVisit));
+    sync(alice, w.upstream);
+    PullRequest from_start = poll;
+    from_start.after = 0;
+    from_start.outbox_floor = 0;
+    from_start.limit = 1;
+    PullPage partial = ok(w.upstream.read_page(from_start));
+    REQUIRE(partial.more);
+    CHECK_FALSE(partial.progress_due);
+}
+
 }  // namespace tsunagu::sync
