@@ -159,8 +159,10 @@ HttpResponse pull(RequestContext& ctx) {
         if (!written) return error_response(written);
     }
     ctx.core.metrics().add_changes_pulled(page->records.size());
-    Json out = *page;
-    return json_response(200, out);
+    // Written straight to text: record fields are stored as JSON text, never parsed here.
+    HttpResponse answer;
+    answer.body = sync::pull_page_text(*page);
+    return answer;
 }
 
 }  // namespace

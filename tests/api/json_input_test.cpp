@@ -1,0 +1,47 @@
+// Request bodies: parsed as one JSON object, refused with a reason when malformed or too deep.
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "api/src/json_input.h"
+
+using namespace tsunagu;
+using namespace tsunagu::api;
+
+namespace {
+
+std::string nested_arrays(int depth) { return std::string(depth, '[') + "1" + std::string(depth, ']'); }
+
+}  // namespace
+
+TEST_CASE("a body nested up to the limit parses, one level more is refused before parsing") {
+    // Depth counts the arrays and objects around an element: {"a": [[1]]} holds 1 at depth 3.
+    auto at_limit = parse_json_object("{\"a\":" + nested_arrays(15) + "}", 16);
+    REQUIRE(at_limit);
+    auto beyond = parse_json_object("{\"a\":" + nested_arrays(16) + "}", 16);
+    REQUIRE_FALSE(beyond);
+    CHECK(beyond.status().code() == ErrorCode::validation);
+    CHECK(beyond.status().message().find("deeper than 16") != std::string::npos);
+    // A million open brackets are refused without building anything.
+    CHECK_FALSE(parse_json_object(std::string(1'000'000, '['), 16));
+}
+
+TEST_CASE("brackets and quotes inside strings do not count as nesting") {
+    const std::string text = R"({"note":"[[[[{{{{ \" ]]]] \\","list":[["a"]]})";
+    auto parsed = parse_json_object(text, 3);  // "a" is at depth 3: the object and two lists
+    REQUIRE(parsed);
+    CHECK_FALSE(parse_json_object(text, 2));
+    CHECK((*parsed)["note"] == "[[[[{{{{ \" ]]]] \\");
+}
+
+TEST_CASE("malformed JSON, invalid UTF-8 and non-objects are refused with what is wrong") {
+    auto broken = parse_json_object("{\"a\": }");
+    REQUIRE_FALSE(broken);
+    CHECK(broken.status().message().find("not valid JSON") != std::string::npos);
+    auto latin1 = parse_json_object("{\"a\":\"caf\xe9\"}");
+    REQUIRE_FALSE(latin1);
+    CHECK(latin1.status().message().find("UTF-8") != std::string::npos);
+    auto array = parse_json_object("[1,2]");
+    REQUIRE_FALSE(array);
+    CHECK(array.status().message().find("must be a JSON object") != std::string::npos);
+}
