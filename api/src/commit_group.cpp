@@ -52,15 +52,19 @@ void CommitGroup::execute(std::deque<Item*>& group) {
         for (Item* item : group) item->answer = HttpResponse::error(503, "unavailable", "the store could not commit; retry shortly");
     };
     std::lock_guard writing(writer_);
-    auto lease = pool_.borrow();
-    if (!lease) return fail_all(lease.status());
-    Store& store = (*lease)->store;
+    if (!connection_) {
+        auto opened = pool_.open_dedicated();
+        if (!opened) return fail_all(opened.status());
+        connection_ = std::move(*opened);
+    }
+    ServerConnection& connection = *connection_;
+    Store& store = connection.store;
     if (Status began = store.begin_immediate(); !began) return fail_all(began);
     for (Item* item : group) {
         // Each piece in a savepoint of the group's transaction: a server error undoes its writes only.
         Status kept = with_transaction(store, [&]() -> Status {
             try {
-                item->answer = item->work(**lease);
+                item->answer = item->work(connection);
             } catch (const std::exception& e) {
                 log_event("error", "handler_threw", {{"error", e.what()}});
                 item->answer = HttpResponse::error(500, "internal", "unexpected server error; it was logged");
@@ -76,6 +80,11 @@ void CommitGroup::execute(std::deque<Item*>& group) {
     std::lock_guard lock(mutex_);
     ++commits_;
     committed_work_ += group.size();
+}
+
+void CommitGroup::close() {
+    std::lock_guard writing(writer_);
+    connection_.reset();
 }
 
 std::size_t CommitGroup::commits() const {

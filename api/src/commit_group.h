@@ -8,8 +8,8 @@
 // when the group's commit failed, with an error and none of its writes kept. A piece of work
 // whose answer is a server error (5xx), or that throws, has its own writes rolled back; the
 // others in its group are unaffected. Work runs on whichever thread leads the group, one piece
-// after another, on one connection; it must not keep references to the connection after it
-// returns.
+// after another, on the group's own connection; it must not keep references to the connection
+// after it returns.
 #pragma once
 
 #include <condition_variable>
@@ -37,6 +37,10 @@ public:
     // ok means its writes are durable.
     Status write(const std::function<Status(ServerConnection&)>& work);
 
+    // Closes the group's connection (at shutdown, once no request runs). A later run() opens
+    // another.
+    void close();
+
     // Commits so far, and pieces of work committed: their ratio is the mean group size.
     std::size_t commits() const;
     std::size_t committed_work() const;
@@ -51,6 +55,10 @@ private:
 
     ConnectionPool& pool_;
     std::mutex& writer_;
+    // The group's own connection, opened on first use and kept: as the only writer's, its page
+    // cache stays valid from one group to the next (another connection's commit would make
+    // SQLite drop it, and every page read again is a page decrypted again).
+    std::unique_ptr<ServerConnection> connection_;
     const std::size_t max_group_;
     mutable std::mutex mutex_;
     std::condition_variable finished_;

@@ -42,6 +42,8 @@ public:
         std::unique_ptr<ServerConnection> c_;
     };
     Result<Lease> borrow();
+    // A connection of its own for one long-lived user (the writers' group), outside the pool.
+    Result<std::unique_ptr<ServerConnection>> open_dedicated() { return open_(); }
     void close_all();
 
 private:

@@ -44,6 +44,7 @@ public:
     void stop() override {
         if (http_) http_->stop();
         http_.reset();
+        if (core_) core_->commit_group().close();
         if (pool_) pool_->close_all();
     }
     const std::string& url() const override { return url_; }
