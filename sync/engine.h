@@ -66,7 +66,9 @@ using PushGate = std::function<Status(const ChangeSet& change, const RecordState
 class Upstream {
   public:
     // Opens (creating its tables on first use) the upstream replica kept in `store`. Fails when the
-    // store holds a device replica, or the schema does not pass Schema::check().
+    // store holds a device replica, or the schema does not pass Schema::check(). Raises the
+    // connection's page cache to 32 MiB and its WAL checkpoint interval to 10,000 pages (a server's
+    // working set), unless the caller set them higher (or turned automatic checkpoints off).
     static Result<Upstream> open(Store& store, Schema schema, UpstreamOptions options = {});
     Upstream(Upstream&&) noexcept;
     Upstream& operator=(Upstream&&) noexcept;

@@ -26,21 +26,24 @@ struct AppliedChange {
     std::map<std::string, std::vector<std::string>> base;
 };
 
-// Text form: a JSON array of [seq, change_id, packed_hlc, base?].
+// Stored form (a BLOB), one entry after another, nothing between them:
+//   varint seq, 16-byte change id, 8-byte packed hlc (big-endian),
+//   varint field count, then per field: varint name length, name, varint id count, 16-byte ids.
+// (varint: unsigned LEB128.) About 30 bytes an entry: the list grows with every change set
+// applied to the record, and its row is rewritten each time.
 class ChangeList {
   public:
-    static Result<ChangeList> parse(std::string_view text);
-    // Appends an entry to a list's text without parsing it.
-    static void append(std::string& text, const AppliedChange& entry);
-    // True when `change_id` may be in the list's text (a cheap test before parsing it).
-    static bool may_mention(std::string_view text, std::string_view change_id) {
-        return text.find(change_id) != std::string_view::npos;
-    }
+    static Result<ChangeList> parse(std::string_view bytes);
+    // Appends an entry to a list's stored form without parsing it. Precondition: ids well formed.
+    static void append(std::string& bytes, const AppliedChange& entry);
+    // True when `change_id` is an entry's or in an entry's base (a walk, cheaper than parsing);
+    // also true for a damaged list, so that parsing it reports the damage.
+    static bool may_mention(std::string_view bytes, std::string_view change_id);
 
     const AppliedChange* find(std::string_view change_id) const;
     // The fields for which an applied change set listed `change_id` in its base.
     std::set<std::string> superseded(std::string_view change_id) const;
-    std::string text() const;
+    std::string encoded() const;
 
     std::vector<AppliedChange> entries;
 };

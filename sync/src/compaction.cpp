@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <limits>
 #include <map>
+#include <span>
 
 #include "sync/src/change_list.h"
 #include "sync/src/ids_bytes.h"
@@ -31,6 +32,13 @@ struct Horizons {
         return h;
     }
 };
+
+std::string_view as_chars(std::span<const std::uint8_t> bytes) {
+    return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+std::span<const std::uint8_t> as_bytes(const std::string& chars) {
+    return {reinterpret_cast<const std::uint8_t*>(chars.data()), chars.size()};
+}
 
 // The change sets a record's state still refers to (see encode_state: the "v" list of its meta).
 Result<std::vector<detail::IdBytes>> referenced_versions(const std::string& meta) {
@@ -109,7 +117,7 @@ Result<CompactionReport> Upstream::compact() {
                     s.column_int(3) != 0 && s.column_int(4) == 0 && seq <= horizon;
                 candidates.push_back({s.column_int(0), seq, horizon, tombstone,
                                       std::string(s.column_text(5)),
-                                      std::string(s.column_text(6))});
+                                      std::string(as_chars(s.column_blob(6)))});
                 return Status::ok();
             }));
 
@@ -147,7 +155,8 @@ Result<CompactionReport> Upstream::compact() {
             if (kept.entries.size() != applied->entries.size()) {
                 Statement& rewrite =
                     im.store.cached("UPDATE sync_records SET log = ?2 WHERE rid = ?1");
-                TSUNAGU_TRY(rewrite.bind(1, c.rid).bind(2, kept.text()).run());
+                const std::string bytes = kept.encoded();
+                TSUNAGU_TRY(rewrite.bind(1, c.rid).bind_blob(2, as_bytes(bytes)).run());
             }
         }
         // Fresh-sequence entries that are no longer a record's latest (or whose record is gone).

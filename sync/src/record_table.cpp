@@ -21,7 +21,8 @@ StoredRecord read_row(const Statement& s) {
     row.conflicts = static_cast<std::size_t>(s.column_int(6));
     row.fields = std::string(s.column_text(7));
     row.meta = std::string(s.column_text(8));
-    row.log = std::string(s.column_text(9));
+    const auto log = s.column_blob(9);
+    row.log.assign(reinterpret_cast<const char*>(log.data()), log.size());
     row.stored_scope_key = row.scope_key;
     return row;
 }
@@ -72,7 +73,8 @@ Status RecordTable::save(const StoredRecord& row, const EncodedState& state) {
         if (row.log.empty()) {
             s.bind_null(index);
         } else {
-            s.bind(index, row.log);
+            s.bind_blob(index,
+                        {reinterpret_cast<const std::uint8_t*>(row.log.data()), row.log.size()});
         }
     };
     if (row.rid == 0) {

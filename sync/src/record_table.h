@@ -24,7 +24,7 @@ struct StoredRecord {
     std::size_t conflicts = 0;
     std::string fields;
     std::string meta;
-    std::string log;  // upstream: the record's ChangeList text
+    std::string log;  // upstream: the record's ChangeList, stored form (bytes)
     std::string
         stored_scope_key;  // as read, so that saving rewrites the scope index only on a move
 };

@@ -1,5 +1,7 @@
 // The stored and wire form of a RecordState (see encode_state in merge.h).
 #include <algorithm>
+#include <charconv>
+#include <optional>
 
 #include "sync/merge.h"
 #include "sync/src/json_scan.h"
@@ -20,6 +22,130 @@ void write_value(std::string& out, const FieldValue& value) {
         detail::write_json(out, value.json());
     }
 }
+
+// The metadata of the common case, read without building a JSON tree: owner, versions, the
+// default version and per-field winners (no losing values, no deletion heads). Anything else (and
+// anything unexpected: escapes, non-ASCII text, repeated or unknown keys) answers nullopt, and
+// the caller parses the text with the full JSON parser, which also reports damage.
+struct PlainMeta {
+    std::string owner;
+    std::vector<StateVersion> versions;
+    std::optional<std::size_t> common;
+    std::vector<std::pair<std::string_view, std::size_t>> winners;
+};
+
+class MetaReader {
+  public:
+    explicit MetaReader(std::string_view text) : text_(text) {}
+
+    std::optional<PlainMeta> read() {
+        PlainMeta meta;
+        bool seen_o = false, seen_v = false, seen_w = false;
+        if (!take('{')) return std::nullopt;
+        if (take('}')) return std::nullopt;  // no "v": the full parser reports it
+        do {
+            std::string_view key;
+            if (!string(key) || !take(':')) return std::nullopt;
+            if (key == "o" && !seen_o) {
+                seen_o = true;
+                std::string_view owner;
+                if (!string(owner)) return std::nullopt;
+                meta.owner = owner;
+            } else if (key == "v" && !seen_v) {
+                seen_v = true;
+                if (!versions(meta.versions)) return std::nullopt;
+            } else if (key == "d" && !meta.common) {
+                std::size_t d = 0;
+                if (!number(d)) return std::nullopt;
+                meta.common = d;
+            } else if (key == "w" && !seen_w) {
+                seen_w = true;
+                if (!take('{')) return std::nullopt;
+                do {
+                    std::string_view field;
+                    std::size_t index = 0;
+                    if (!string(field) || !take(':') || !number(index)) return std::nullopt;
+                    meta.winners.emplace_back(field, index);
+                } while (take(','));
+                if (!take('}')) return std::nullopt;
+            } else {
+                return std::nullopt;
+            }
+        } while (take(','));
+        if (!take('}') || at_ < text_.size() || !seen_v) return std::nullopt;
+        return meta;
+    }
+
+  private:
+    bool take(char c) {
+        if (at_ < text_.size() && text_[at_] == c) {
+            ++at_;
+            return true;
+        }
+        return false;
+    }
+    // A string of printable ASCII without escapes.
+    bool string(std::string_view& out) {
+        if (!take('"')) return false;
+        const std::size_t start = at_;
+        while (at_ < text_.size() && text_[at_] != '"') {
+            const auto c = static_cast<unsigned char>(text_[at_]);
+            if (c < 0x20 || c >= 0x80 || c == '\\') return false;
+            ++at_;
+        }
+        if (at_ == text_.size()) return false;
+        out = text_.substr(start, at_ - start);
+        ++at_;
+        return true;
+    }
+    template <typename Int>
+    bool number(Int& out) {
+        const char* begin = text_.data() + at_;
+        const char* end = text_.data() + text_.size();
+        if (begin == end || *begin == '-' || *begin == '+') return false;
+        if (*begin == '0' && begin + 1 != end && begin[1] >= '0' && begin[1] <= '9') return false;
+        auto [next, error] = std::from_chars(begin, end, out);
+        if (error != std::errc() || next == begin) return false;
+        if (next != end && (*next == '.' || *next == 'e' || *next == 'E')) return false;
+        at_ += static_cast<std::size_t>(next - begin);
+        return true;
+    }
+    // [[change_id, packed_hlc, replica, user, [seen...]?], ...]
+    bool versions(std::vector<StateVersion>& out) {
+        if (!take('[')) return false;
+        if (take(']')) return true;
+        do {
+            StateVersion v;
+            std::string_view id, replica, user;
+            std::int64_t hlc = 0;
+            if (!take('[') || !string(id) || !take(',') || !number(hlc) || !take(',') ||
+                !string(replica) || !take(',') || !string(user)) {
+                return false;
+            }
+            if (take(',')) {
+                if (!take('[')) return false;
+                if (!take(']')) {
+                    do {
+                        std::string_view seen;
+                        if (!string(seen)) return false;
+                        v.seen.emplace_back(seen);
+                    } while (take(','));
+                    if (!take(']')) return false;
+                }
+            }
+            if (!take(']')) return false;
+            v.version.change_id = id;
+            v.version.hlc = Hlc::from_packed(hlc);
+            v.version.replica = replica;
+            v.version.user = user;
+            out.push_back(std::move(v));
+        } while (take(','));
+        return take(']');
+    }
+
+    std::string_view text_;
+    std::size_t at_ = 0;
+};
 
 }  // namespace
 
@@ -149,9 +275,29 @@ Result<RecordState> decode_state(std::string_view fields_text, std::string_view 
         for (auto& item : parsed.items())
             fields.emplace_back(item.key(), FieldValue(std::move(item.value())));
     }
+    RecordState state;
+    if (auto plain = MetaReader(meta_text).read()) {
+        // Every value must name a version; if one does not, the full parser below reports it.
+        std::vector<std::size_t> indexes;
+        indexes.reserve(fields.size());
+        for (const auto& [key, value] : fields) {
+            std::optional<std::size_t> index = plain->common;
+            for (const auto& [field, winner] : plain->winners) {
+                if (field == key) index = winner;
+            }
+            if (!index || *index >= plain->versions.size()) break;
+            indexes.push_back(*index);
+        }
+        if (indexes.size() == fields.size()) {
+            state.owner = std::move(plain->owner);
+            state.versions = std::move(plain->versions);
+            for (std::size_t i = 0; i < fields.size(); ++i)
+                state.fields[fields[i].first].push_back({indexes[i], std::move(fields[i].second)});
+            return state;
+        }
+    }
     Json meta = Json::parse(meta_text, nullptr, false);
     if (!meta.is_object()) return malformed("metadata is not a JSON object");
-    RecordState state;
     try {
         if (meta.contains("o")) state.owner = meta["o"].get<std::string>();
         for (const Json& entry : meta.at("v")) {

@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS sync_records(
   conflicts INTEGER NOT NULL,
   fields TEXT NOT NULL,
   meta TEXT NOT NULL,
-  log TEXT);
+  log BLOB);
 CREATE INDEX IF NOT EXISTS sync_records_by_collection ON sync_records(collection);
 CREATE INDEX IF NOT EXISTS sync_records_in_conflict ON sync_records(conflicts) WHERE conflicts > 0;
 )sql";

@@ -263,6 +263,37 @@ TEST_CASE("a record state survives encoding and decoding") {
     CHECK(decoded->owner == "alice");
 }
 
+TEST_CASE("a record state without conflicts or deletion survives encoding whatever its names") {
+    // The common metadata (no losing values, no deletion) is read without a JSON tree; names
+    // with escapes or outside ASCII, a delete's seen list, and damage take the full parser.
+    for (const std::string user : {"alice", "a \"quoted\" name", "\xe5\x8d\x94\xe5\x8a\x9b"}) {
+        ChangeSet create = kCreate;
+        create.user = user;
+        ChangeSet edit = change("a2", 300, kAlice, {{"notes", "alice"}}, {{"notes", {id("c1")}}});
+        edit.user = user;
+        const RecordState state = apply_all({create, edit});
+        const EncodedState encoded = encode_state(state);
+        auto decoded = decode_state(encoded.fields, encoded.meta);
+        REQUIRE(decoded.is_ok());
+        CHECK(stored(*decoded) == stored(state));
+        CHECK(decoded->owner == user);
+        REQUIRE(decoded->versions.size() == 2);
+        CHECK(decoded->versions[1].version.user == user);
+        CHECK(decoded->versions[1].version.hlc == Hlc{300, 0});
+        CHECK(decoded->winner("notes")->value == Json("alice"));
+        CHECK(decoded->winner("date")->value == Json("2020-04-01"));
+    }
+    const RecordState deleted = apply_all({kCreate, deletion("b3", 260, kBob, {id("c1")})});
+    auto decoded = decode_state(encode_state(deleted).fields, encode_state(deleted).meta);
+    REQUIRE(decoded.is_ok());
+    CHECK(stored(*decoded) == stored(deleted));
+    const auto& versions = decoded->versions;
+    auto del = std::find_if(versions.begin(), versions.end(),
+                            [](const StateVersion& v) { return v.version.change_id == id("b3"); });
+    REQUIRE(del != versions.end());
+    CHECK(del->seen == std::vector<std::string>{id("c1")});
+}
+
 TEST_CASE("a ten-field save is stored as one version") {
     Json fields;
     for (int i = 0; i < 10; ++i) {
@@ -286,6 +317,17 @@ TEST_CASE("damaged stored state is an error, not a crash") {
     CHECK(decode_state("{\"a\":1}", "{\"v\":[[\"x\",1,\"r\",\"u\"]],\"d\":5}").status().code() ==
           ErrorCode::corrupt);
     CHECK(decode_state("{", "{}").status().code() == ErrorCode::corrupt);
+    // A field without a version, a winner out of range, a truncated or trailing text.
+    CHECK(decode_state("{\"a\":1}", "{\"v\":[[\"x\",1,\"r\",\"u\"]]}").status().code() ==
+          ErrorCode::corrupt);
+    CHECK(decode_state("{\"a\":1}", "{\"v\":[[\"x\",1,\"r\",\"u\"]],\"d\":0,\"w\":{\"a\":1}}")
+              .status()
+              .code() == ErrorCode::corrupt);
+    CHECK(decode_state("{\"a\":1}", "{\"v\":[[\"x\",1,\"r\",\"u\"]],\"d\":0").status().code() ==
+          ErrorCode::corrupt);
+    CHECK(decode_state("{\"a\":1}", "{\"v\":[[\"x\",1,\"r\",\"u\"]],\"d\":0}x").status().code() ==
+          ErrorCode::corrupt);
+    CHECK(decode_state("{\"a\":1}", "{\"v\":[[\"x\",1,\"r\",\"u\"]],\"d\":0}").is_ok());
 }
 
 }  // namespace tsunagu::sync
