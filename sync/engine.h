@@ -49,6 +49,11 @@ struct UpstreamOptions {
     // Upper bound on PullRequest::limit.
     std::size_t max_page = 5'000;
     IdSource ids = new_id;
+    // The page cache open() gives the store's connection (never lowering a larger one): the
+    // connection that writes wants the records' hot pages, and a miss costs a read and a
+    // decryption. A server's read-only connections, whose caches SQLite drops at every commit of
+    // another connection, need little.
+    std::int64_t cache_kib = 32 * 1024;
 };
 
 struct CompactionReport {

@@ -12,7 +12,7 @@ Result<ConnectionPool::Lease> ConnectionPool::borrow() {
             return Lease(*this, std::move(c));
         }
     }
-    auto opened = open_();
+    auto opened = open_(Use::reading);
     if (!opened) return opened.status();
     return Lease(*this, std::move(*opened));
 }

@@ -25,7 +25,9 @@ struct ServerConnection {
 // each transaction, so connections never share mutable state in memory.
 class ConnectionPool {
 public:
-    using Opener = std::function<Result<std::unique_ptr<ServerConnection>>()>;
+    // Opens a connection for reading requests (pooled), or for the one writer (dedicated).
+    enum class Use { reading, writing };
+    using Opener = std::function<Result<std::unique_ptr<ServerConnection>>(Use)>;
     explicit ConnectionPool(Opener open) : open_(std::move(open)) {}
     class Lease {
     public:
@@ -43,7 +45,7 @@ public:
     };
     Result<Lease> borrow();
     // A connection of its own for one long-lived user (the writers' group), outside the pool.
-    Result<std::unique_ptr<ServerConnection>> open_dedicated() { return open_(); }
+    Result<std::unique_ptr<ServerConnection>> open_dedicated() { return open_(Use::writing); }
     void close_all();
 
 private:

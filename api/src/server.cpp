@@ -196,13 +196,17 @@ Result<StartedServer> start_server(const ServerConfig& config) {
     }
 
     auto pool = std::make_unique<ConnectionPool>(
-        [store_path, key_source]() -> Result<std::unique_ptr<ServerConnection>> {
+        [store_path, key_source](ConnectionPool::Use use) -> Result<std::unique_ptr<ServerConnection>> {
             auto key = key_source();
             if (!key) return key.status();
             auto store = Store::open(store_path, *key);
             if (!store) return store.status();
             auto connection = std::make_unique<ServerConnection>(std::move(*store));
-            auto upstream = sync::Upstream::open(connection->store, domain::care_schema());
+            // The writer keeps the hot pages of every push; a reader's cache lives only until
+            // the next commit, so SQLite's default (about 2 MB) serves it.
+            sync::UpstreamOptions options;
+            options.cache_kib = use == ConnectionPool::Use::writing ? 32 * 1024 : 2 * 1024;
+            auto upstream = sync::Upstream::open(connection->store, domain::care_schema(), options);
             if (!upstream) return upstream.status();
             connection->upstream.emplace(std::move(*upstream));
             return connection;

@@ -14,7 +14,7 @@ namespace tsunagu::sync::detail {
 enum class Role { upstream, device };
 
 // The layout of the tables; a store of another format is refused, not misread.
-inline constexpr std::int64_t kFormat = 3;
+inline constexpr std::int64_t kFormat = 4;
 
 // Metadata keys.
 inline constexpr const char* kMetaFormat = "format";

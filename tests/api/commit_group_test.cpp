@@ -25,7 +25,7 @@ KeySource test_key() { return std::move(*KeySource::raw_key(std::vector<std::uin
 struct GroupFixture {
     testing::TempDir dir{"tsunagu-commit-group"};
     std::string path = dir.file("server.db");
-    ConnectionPool pool{[this]() -> Result<std::unique_ptr<ServerConnection>> {
+    ConnectionPool pool{[this](ConnectionPool::Use) -> Result<std::unique_ptr<ServerConnection>> {
         auto store = Store::open(path, test_key());
         if (!store) return store.status();
         return std::make_unique<ServerConnection>(std::move(*store));
