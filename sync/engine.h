@@ -160,6 +160,15 @@ struct PendingChange {
     std::string reason;
 };
 
+// A push batch (see Device::prepare_push_text) whose change sets are already JSON text.
+struct PushBatchText {
+    std::string replica;
+    std::string user;
+    std::int64_t sent_at_ms = 0;
+    std::size_t count = 0;  // change sets in `changes`
+    std::string changes;    // a JSON array of change sets (their wire form)
+};
+
 struct PushReport {
     std::size_t acknowledged = 0;  // accepted or duplicate: removed from the outbox
     std::size_t refused = 0;
@@ -209,6 +218,9 @@ class Device {
     // The next batch to push (at most max_changes, oldest first; empty when nothing is due).
     // Its changes are marked sent; they stay in the outbox until the upstream answers.
     Result<PushBatch> prepare_push(std::size_t max_changes = 500);
+    // The same batch as prepare_push(), marked sent the same way, with its change sets as the
+    // JSON text of their array (as the outbox stores them: no parsing, no JSON document).
+    Result<PushBatchText> prepare_push_text(std::size_t max_changes = 500);
     // Takes the upstream's answer: accepted and duplicate changes leave the outbox, refused ones
     // stay with their reason. Learns the upstream's time.
     Result<PushReport> apply_push_result(const PushResult& result);
@@ -222,6 +234,11 @@ class Device {
 
     // The outbox, oldest first.
     Result<std::vector<PendingChange>> outbox();
+    // The outbox entries in one state, oldest first.
+    Result<std::vector<PendingChange>> outbox(PendingState only);
+    // How many outbox entries are unsent or sent (due, or held back by a refused or evicted
+    // change to their record), without reading the entries.
+    Result<std::size_t> outbox_to_push();
     // Makes refused changes due again (e.g. after the upstream was upgraded).
     Status retry_refused();
     // Drops tombstones without open conflicts or outbox entries. Returns how many.

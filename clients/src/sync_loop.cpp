@@ -3,6 +3,7 @@
 // sent; the server answers a repeat as duplicate), so a cut at any point resumes without loss or
 // duplication.
 #include <chrono>
+#include <optional>
 #include <set>
 #include <tuple>
 
@@ -57,24 +58,25 @@ Result<SyncReport> Device::sync(const ProgressCallback& progress) {
     std::set<std::string> refused_before;
     std::size_t push_total = 0;
     {
-        auto outbox = engine.outbox();
-        if (!outbox) return outbox.status();
-        for (const auto& p : *outbox) {
-            if (p.state == sync::PendingState::refused) refused_before.insert(p.change.id);
-            if (p.state == sync::PendingState::unsent || p.state == sync::PendingState::sent) ++push_total;
-        }
+        auto refused = engine.outbox(sync::PendingState::refused);
+        if (!refused) return refused.status();
+        for (const auto& p : *refused) refused_before.insert(p.change.id);
+        auto due = engine.outbox_to_push();
+        if (!due) return due.status();
+        push_total = *due;
     }
 
     // Push. A batch is repeated until answered; the loop ends when nothing is due, or when a
-    // batch makes no progress (every change held back), so it cannot spin.
+    // batch makes no progress (every change held back), so it cannot spin. The change sets travel
+    // as the outbox stores them, and an answer is applied with the next batch's preparation in one
+    // transaction: one commit per round trip.
     notify(SyncProgress::Phase::push, 0, push_total);
+    std::optional<Result<sync::PushBatchText>> batch = engine.prepare_push_text(d.options.push_batch);
     while (true) {
-        auto batch = engine.prepare_push(d.options.push_batch);
-        if (!batch) return batch.status();
-        if (batch->changes.empty()) break;
-        sync::Json wire = *batch;
-        auto answer = d.server().send("POST", "/v1/sync/push", {{"changes", std::move(wire["changes"])}},
-                                      d.session.token, &report.retries);
+        if (!*batch) return batch->status();
+        if ((*batch)->count == 0) break;
+        const std::string body = "{\"changes\":" + (*batch)->changes + "}";
+        auto answer = d.server().send_text("POST", "/v1/sync/push", body, d.session.token, &report.retries);
         if (!answer) return answer.status();
         if (is_wipe(*answer)) {
             TSUNAGU_TRY(d.wipe());
@@ -82,15 +84,24 @@ Result<SyncReport> Device::sync(const ProgressCallback& progress) {
             return report;
         }
         if (answer->status != 200) return refusal(*answer, "push");
-        auto result = sync::parse_push_result(answer->body);
+        auto result = sync::parse_push_result_text(answer->text);
         if (!result) {
             return Status(ErrorCode::unavailable, "the server's push answer is malformed: " + result.status().message());
         }
-        auto applied = engine.apply_push_result(*result);
-        if (!applied) return applied.status();
-        report.pushed += applied->acknowledged;
+        std::optional<Result<sync::PushReport>> applied;
+        bool progressed = false;
+        Status step = with_transaction(*d.store, [&]() -> Status {
+            applied = engine.apply_push_result(*result);
+            if (!*applied) return applied->status();
+            progressed = (*applied)->acknowledged > 0 || (*applied)->refused > 0;
+            if (!progressed) return Status::ok();
+            batch = engine.prepare_push_text(d.options.push_batch);
+            return batch->status();
+        });
+        if (!step) return step;
+        report.pushed += (*applied)->acknowledged;
         notify(SyncProgress::Phase::push, std::min(report.pushed, push_total), push_total);
-        if (applied->acknowledged == 0 && applied->refused == 0) break;
+        if (!progressed) break;
     }
 
     // Pull. Each page is applied (records, evictions, acknowledgements) with the cursor in one
@@ -136,10 +147,10 @@ Result<SyncReport> Device::sync(const ProgressCallback& progress) {
     for (auto& c : *after) {
         if (!known.count(key_of(c))) report.new_conflicts.push_back(std::move(c));
     }
-    auto outbox = engine.outbox();
-    if (!outbox) return outbox.status();
-    for (const auto& p : *outbox) {
-        if (p.state == sync::PendingState::refused && !refused_before.count(p.change.id)) {
+    auto refused = engine.outbox(sync::PendingState::refused);
+    if (!refused) return refused.status();
+    for (const auto& p : *refused) {
+        if (!refused_before.count(p.change.id)) {
             report.refused.push_back({p.change.id, p.change.record, p.change.collection, p.code, p.reason});
         }
     }

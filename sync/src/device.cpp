@@ -167,9 +167,9 @@ Result<std::vector<Conflict>> Device::conflicts() {
     return impl_->records.conflicts();
 }
 
-Result<std::vector<PendingChange>> Device::outbox() {
-    Statement& s =
-        impl_->store.cached("SELECT state, code, reason, change FROM sync_outbox ORDER BY pos");
+namespace {
+
+Result<std::vector<PendingChange>> read_outbox(Statement& s) {
     std::vector<PendingChange> out;
     TSUNAGU_TRY(detail::each_row(s, [&](const Statement& row) -> Status {
         PendingChange pending;
@@ -183,6 +183,32 @@ Result<std::vector<PendingChange>> Device::outbox() {
         return Status::ok();
     }));
     return out;
+}
+
+}  // namespace
+
+Result<std::vector<PendingChange>> Device::outbox() {
+    return read_outbox(
+        impl_->store.cached("SELECT state, code, reason, change FROM sync_outbox ORDER BY pos"));
+}
+
+Result<std::vector<PendingChange>> Device::outbox(PendingState only) {
+    Statement& s = impl_->store.cached(
+        "SELECT state, code, reason, change FROM sync_outbox WHERE state = ?1 ORDER BY pos");
+    s.bind(1, static_cast<int>(only));
+    return read_outbox(s);
+}
+
+Result<std::size_t> Device::outbox_to_push() {
+    // Counting all entries reads the smallest index; the others are few, in their partial index.
+    Statement& s = impl_->store.cached(
+        "SELECT (SELECT count(*) FROM sync_outbox) -"
+        " (SELECT count(*) FROM sync_outbox WHERE state >= 2)");
+    auto row = s.step();
+    TSUNAGU_TRY(row);
+    const std::int64_t count = *row ? s.column_int(0) : 0;
+    s.reset();
+    return static_cast<std::size_t>(count);
 }
 
 Status Device::retry_refused() {

@@ -2,6 +2,7 @@
 // correcting a skewed clock against the upstream's time.
 #include <algorithm>
 #include <cstdlib>
+#include <set>
 
 #include "sync/src/device_impl.h"
 #include "sync/src/ids_bytes.h"
@@ -25,6 +26,55 @@ struct OutboxEntry {
 
 }  // namespace
 
+namespace {
+
+// Inside a transaction: passes the stored text of each outbox entry due in the next batch to
+// `take`, oldest first and at most max_changes, then marks them sent. A change refused or held for
+// eviction holds back the later changes of its record, which may build on it. Reads only the
+// entries it takes (and the held records, through their partial index).
+template <typename Take>
+Status take_due(Store& store, std::size_t max_changes, Take&& take) {
+    std::set<std::string> held;
+    TSUNAGU_TRY(detail::each_row(
+        store.cached("SELECT DISTINCT record_id FROM sync_outbox WHERE state >= 2"),
+        [&](const Statement& s) {
+            held.insert(detail::id_from_bytes(s.column_blob(0)));
+            return Status::ok();
+        }));
+    Statement& due = store.cached(
+        "SELECT pos, state, record_id, change FROM sync_outbox WHERE state <= 1 ORDER BY pos");
+    std::size_t taken = 0;
+    std::int64_t last = 0;
+    bool any_unsent = false;
+    Status scanned;
+    while (taken < max_changes) {
+        auto row = due.step();
+        if (!row) {
+            scanned = row.status();
+            break;
+        }
+        if (!*row) break;
+        if (!held.empty() && held.contains(detail::id_from_bytes(due.column_blob(2)))) continue;
+        scanned = take(due.column_text(3));
+        if (!scanned) break;
+        ++taken;
+        last = due.column_int(0);
+        any_unsent = any_unsent || due.column_int(1) == static_cast<int>(OutboxState::unsent);
+    }
+    due.reset();
+    TSUNAGU_TRY(scanned);
+    if (!any_unsent) return Status::ok();
+    // Exactly the batch's unsent entries: every entry up to its last one that is not held back.
+    return store
+        .cached(
+            "UPDATE sync_outbox SET state = 1 WHERE state = 0 AND pos <= ?1 AND record_id NOT IN"
+            " (SELECT record_id FROM sync_outbox WHERE state >= 2)")
+        .bind(1, last)
+        .run();
+}
+
+}  // namespace
+
 Result<PushBatch> Device::prepare_push(std::size_t max_changes) {
     Impl& im = *impl_;
     PushBatch batch;
@@ -32,38 +82,39 @@ Result<PushBatch> Device::prepare_push(std::size_t max_changes) {
     batch.user = im.options.user;
     batch.sent_at_ms = im.clock.wall_now();
     Status status = with_transaction(im.store, [&]() -> Status {
-        // A change refused or held for eviction holds back the later changes of its record, which
-        // may build on it.
-        std::set<std::string> held;
-        TSUNAGU_TRY(detail::each_row(
-            im.store.cached("SELECT DISTINCT record_id FROM sync_outbox WHERE state >= 2"),
-            [&](const Statement& s) {
-                held.insert(detail::id_from_bytes(s.column_blob(0)));
-                return Status::ok();
-            }));
-        std::vector<std::int64_t> newly_sent;
-        Statement& due = im.store.cached(
-            "SELECT pos, state, record_id, change FROM sync_outbox WHERE state <= 1 ORDER BY pos");
-        Status scanned = detail::each_row(due, [&](const Statement& s) {
-            if (batch.changes.size() >= max_changes) return Status::ok();
-            if (!held.empty() && held.contains(detail::id_from_bytes(s.column_blob(2))))
-                return Status::ok();
-            auto change = detail::read_outbox_change(s.column_text(3));
+        return take_due(im.store, max_changes, [&](std::string_view text) -> Status {
+            auto change = detail::read_outbox_change(text);
             TSUNAGU_TRY(change);
             batch.changes.push_back(std::move(*change));
-            if (s.column_int(1) == static_cast<int>(OutboxState::unsent))
-                newly_sent.push_back(s.column_int(0));
             return Status::ok();
         });
-        TSUNAGU_TRY(scanned);
-        for (std::int64_t pos : newly_sent) {
-            TSUNAGU_TRY(im.store.cached("UPDATE sync_outbox SET state = 1 WHERE pos = ?1")
-                            .bind(1, pos)
-                            .run());
-        }
-        return Status::ok();
     });
     TSUNAGU_TRY(status);
+    return batch;
+}
+
+Result<PushBatchText> Device::prepare_push_text(std::size_t max_changes) {
+    Impl& im = *impl_;
+    PushBatchText batch;
+    batch.replica = im.replica;
+    batch.user = im.options.user;
+    batch.sent_at_ms = im.clock.wall_now();
+    batch.changes.push_back('[');
+    Status status = with_transaction(im.store, [&]() -> Status {
+        return take_due(im.store, max_changes, [&](std::string_view text) -> Status {
+            // Written by this engine as one JSON object (edit, re-stamp); the upstream validates
+            // it like any change set. This only keeps a damaged entry from garbling the array.
+            if (text.size() < 2 || text.front() != '{' || text.back() != '}') {
+                return Status(ErrorCode::corrupt, "outbox entry unreadable: not a JSON object");
+            }
+            if (batch.count > 0) batch.changes.push_back(',');
+            batch.changes.append(text);
+            ++batch.count;
+            return Status::ok();
+        });
+    });
+    TSUNAGU_TRY(status);
+    batch.changes.push_back(']');
     return batch;
 }
 
@@ -73,13 +124,14 @@ Result<PushReport> Device::apply_push_result(const PushResult& result) {
     Status status = with_transaction(im.store, [&]() -> Status {
         auto restamped = im.learn_time(result.upstream_time);
         TSUNAGU_TRY(restamped);
+        Statement& refuse = im.store.cached(
+            "UPDATE sync_outbox SET state = 2, code = ?2, reason = ?3 WHERE change_id = ?1");
+        Statement& remove = im.store.cached(
+            "DELETE FROM sync_outbox WHERE change_id = ?1 RETURNING record_id, hlc");
         for (const PushOutcome& outcome : result.outcomes) {
             if (!is_id(outcome.change_id)) continue;
             const detail::IdBytes id = detail::id_to_bytes(outcome.change_id);
             if (outcome.status == PushStatus::refused) {
-                Statement& refuse = im.store.cached(
-                    "UPDATE sync_outbox SET state = 2, code = ?2, reason = ?3 WHERE change_id = "
-                    "?1");
                 TSUNAGU_TRY(refuse.bind_blob(1, id)
                                 .bind(2, error_code_name(outcome.code))
                                 .bind(3, outcome.reason)
@@ -87,21 +139,19 @@ Result<PushReport> Device::apply_push_result(const PushResult& result) {
                 report.refused += static_cast<std::size_t>(im.store.changes());
                 continue;
             }
-            Statement& find =
-                im.store.cached("SELECT record_id, hlc FROM sync_outbox WHERE change_id = ?1");
-            find.bind_blob(1, id);
-            auto row = find.step();
-            TSUNAGU_TRY(row);
+            remove.bind_blob(1, id);
+            auto row = remove.step();
+            if (!row) {
+                remove.reset();
+                return row.status();
+            }
             if (!*row) {
-                find.reset();
+                remove.reset();
                 continue;  // answered before (a repeated answer)
             }
-            const std::string record = detail::id_from_bytes(find.column_blob(0));
-            const Hlc stamped = Hlc::from_packed(find.column_int(1));
-            find.reset();
-            TSUNAGU_TRY(im.store.cached("DELETE FROM sync_outbox WHERE change_id = ?1")
-                            .bind_blob(1, id)
-                            .run());
+            const std::string record = detail::id_from_bytes(remove.column_blob(0));
+            const Hlc stamped = Hlc::from_packed(remove.column_int(1));
+            TSUNAGU_TRY(remove.run());  // steps the statement to its end, then resets it
             ++report.acknowledged;
             if (outcome.hlc == stamped) continue;
             // The upstream re-stamped it (our clock was ahead): hold the same stamp as everyone.
