@@ -167,6 +167,10 @@ struct PushBatchText {
     std::int64_t sent_at_ms = 0;
     std::size_t count = 0;  // change sets in `changes`
     std::string changes;    // a JSON array of change sets (their wire form)
+    // Where the batch ends in the outbox, and the entries its preparation marked sent: for the
+    // Device calls that take a batch back; opaque to callers.
+    std::int64_t last_position = 0;
+    std::vector<std::int64_t> marked;
 };
 
 struct PushReport {
@@ -221,6 +225,14 @@ class Device {
     // The same batch as prepare_push(), marked sent the same way, with its change sets as the
     // JSON text of their array (as the outbox stores them: no parsing, no JSON document).
     Result<PushBatchText> prepare_push_text(std::size_t max_changes = 500);
+    // The batch that follows `in_flight` (sent, not answered yet): the next due entries after
+    // in_flight's, marked sent. Lets a caller prepare it while the upstream works on in_flight.
+    // Send it only after in_flight's answer, and only if that answer refused nothing (a refusal
+    // holds back its record's later changes, which this batch may hold); else withdraw it.
+    Result<PushBatchText> prepare_push_text(std::size_t max_changes, const PushBatchText& in_flight);
+    // Takes back a prepared batch that will not be sent: the entries its preparation marked sent
+    // are unsent again.
+    Status withdraw_push(const PushBatchText& batch);
     // Takes the upstream's answer: accepted and duplicate changes leave the outbox, refused ones
     // stay with their reason. Learns the upstream's time.
     Result<PushReport> apply_push_result(const PushResult& result);

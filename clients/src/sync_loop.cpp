@@ -2,7 +2,9 @@
 // engine transaction, and a batch whose answer was lost is sent again (the engine keeps it marked
 // sent; the server answers a repeat as duplicate), so a cut at any point resumes without loss or
 // duplication.
+#include <algorithm>
 #include <chrono>
+#include <future>
 #include <optional>
 #include <set>
 #include <tuple>
@@ -66,17 +68,39 @@ Result<SyncReport> Device::sync(const ProgressCallback& progress) {
         push_total = *due;
     }
 
-    // Push. A batch is repeated until answered; the loop ends when nothing is due, or when a
-    // batch makes no progress (every change held back), so it cannot spin. The change sets travel
-    // as the outbox stores them, and an answer is applied with the next batch's preparation in one
-    // transaction: one commit per round trip.
+    // Push. A batch is repeated until answered; the loop ends when nothing is due, or when an
+    // answer makes no progress (every change held back), so it cannot spin. The change sets travel
+    // as the outbox stores them. Pipelined: while the server works on one batch, the device
+    // applies the previous answer and prepares the next batch (one transaction, one commit); that
+    // batch goes as soon as the answer before it is in, unless that answer refused something (a
+    // refusal holds back its record's later changes): then it is withdrawn and prepared again.
     notify(SyncProgress::Phase::push, 0, push_total);
-    std::optional<Result<sync::PushBatchText>> batch = engine.prepare_push_text(d.options.push_batch);
-    while (true) {
-        if (!*batch) return batch->status();
-        if ((*batch)->count == 0) break;
-        const std::string body = "{\"changes\":" + (*batch)->changes + "}";
-        auto answer = d.server().send_text("POST", "/v1/sync/push", body, d.session.token, &report.retries);
+    ServerLink& link = d.server();
+    std::future<Result<ServerAnswer>> flight;
+    std::optional<sync::PushBatchText> flying;  // sent, not answered
+    std::optional<sync::PushBatchText> next;    // prepared (marked sent), not sent
+    auto launch = [&](sync::PushBatchText batch) {
+        flight = std::async(std::launch::async,
+                            [&link, &report, token = d.session.token,
+                             body = "{\"changes\":" + batch.changes + "}"] {
+                                return link.send_text("POST", "/v1/sync/push", body, token,
+                                                      &report.retries);
+                            });
+        flying = std::move(batch);
+    };
+    {
+        auto first = engine.prepare_push_text(d.options.push_batch);
+        if (!first) return first.status();
+        if (first->count > 0) {
+            launch(std::move(*first));
+            auto second = engine.prepare_push_text(d.options.push_batch, *flying);
+            if (!second) return second.status();
+            next = std::move(*second);
+        }
+    }
+    while (flying) {
+        auto answer = flight.get();
+        flying.reset();
         if (!answer) return answer.status();
         if (is_wipe(*answer)) {
             TSUNAGU_TRY(d.wipe());
@@ -88,20 +112,39 @@ Result<SyncReport> Device::sync(const ProgressCallback& progress) {
         if (!result) {
             return Status(ErrorCode::unavailable, "the server's push answer is malformed: " + result.status().message());
         }
+        const bool refused_any = std::any_of(result->outcomes.begin(), result->outcomes.end(), [](const auto& o) {
+            return o.status == sync::PushStatus::refused;
+        });
+        if (!refused_any && next && next->count > 0) {
+            launch(std::move(*next));
+            next.reset();
+        }
         std::optional<Result<sync::PushReport>> applied;
         bool progressed = false;
         Status step = with_transaction(*d.store, [&]() -> Status {
             applied = engine.apply_push_result(*result);
             if (!*applied) return applied->status();
             progressed = (*applied)->acknowledged > 0 || (*applied)->refused > 0;
-            if (!progressed) return Status::ok();
-            batch = engine.prepare_push_text(d.options.push_batch);
-            return batch->status();
+            Result<sync::PushBatchText> prepared = sync::PushBatchText{};
+            if (flying) {
+                prepared = engine.prepare_push_text(d.options.push_batch, *flying);
+            } else {
+                if (next) TSUNAGU_TRY(engine.withdraw_push(*next));
+                if (progressed) prepared = engine.prepare_push_text(d.options.push_batch);
+            }
+            if (!prepared) return prepared.status();
+            next = std::move(*prepared);
+            return Status::ok();
         });
         if (!step) return step;
         report.pushed += (*applied)->acknowledged;
         notify(SyncProgress::Phase::push, std::min(report.pushed, push_total), push_total);
-        if (!progressed) break;
+        if (!flying && next && next->count > 0) {
+            launch(std::move(*next));
+            auto following = engine.prepare_push_text(d.options.push_batch, *flying);
+            if (!following) return following.status();
+            next = std::move(*following);
+        }
     }
 
     // Pull. Each page is applied (records, evictions, acknowledgements) with the cursor in one

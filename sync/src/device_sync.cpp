@@ -29,11 +29,13 @@ struct OutboxEntry {
 namespace {
 
 // Inside a transaction: passes the stored text of each outbox entry due in the next batch to
-// `take`, oldest first and at most max_changes, then marks them sent. A change refused or held for
-// eviction holds back the later changes of its record, which may build on it. Reads only the
+// `take`, oldest first, after position `after` and at most max_changes, then marks them sent;
+// notes the batch's last position and the entries it marked in `batch`. A change refused or held
+// for eviction holds back the later changes of its record, which may build on it. Reads only the
 // entries it takes (and the held records, through their partial index).
 template <typename Take>
-Status take_due(Store& store, std::size_t max_changes, Take&& take) {
+Status take_due(Store& store, std::size_t max_changes, std::int64_t after, PushBatchText& batch,
+                Take&& take) {
     std::set<std::string> held;
     TSUNAGU_TRY(detail::each_row(
         store.cached("SELECT DISTINCT record_id FROM sync_outbox WHERE state >= 2"),
@@ -42,10 +44,11 @@ Status take_due(Store& store, std::size_t max_changes, Take&& take) {
             return Status::ok();
         }));
     Statement& due = store.cached(
-        "SELECT pos, state, record_id, change FROM sync_outbox WHERE state <= 1 ORDER BY pos");
+        "SELECT pos, state, record_id, change FROM sync_outbox WHERE state <= 1 AND pos > ?1"
+        " ORDER BY pos");
+    due.bind(1, after);
     std::size_t taken = 0;
-    std::int64_t last = 0;
-    bool any_unsent = false;
+    std::int64_t last = after;
     Status scanned;
     while (taken < max_changes) {
         auto row = due.step();
@@ -59,18 +62,33 @@ Status take_due(Store& store, std::size_t max_changes, Take&& take) {
         if (!scanned) break;
         ++taken;
         last = due.column_int(0);
-        any_unsent = any_unsent || due.column_int(1) == static_cast<int>(OutboxState::unsent);
+        if (due.column_int(1) == static_cast<int>(OutboxState::unsent)) batch.marked.push_back(last);
     }
     due.reset();
     TSUNAGU_TRY(scanned);
-    if (!any_unsent) return Status::ok();
-    // Exactly the batch's unsent entries: every entry up to its last one that is not held back.
+    batch.last_position = last;
+    if (batch.marked.empty()) return Status::ok();
+    // Exactly the batch's unsent entries: every entry in its range that is not held back.
     return store
         .cached(
-            "UPDATE sync_outbox SET state = 1 WHERE state = 0 AND pos <= ?1 AND record_id NOT IN"
-            " (SELECT record_id FROM sync_outbox WHERE state >= 2)")
-        .bind(1, last)
+            "UPDATE sync_outbox SET state = 1 WHERE state = 0 AND pos > ?1 AND pos <= ?2 AND"
+            " record_id NOT IN (SELECT record_id FROM sync_outbox WHERE state >= 2)")
+        .bind(1, after)
+        .bind(2, last)
         .run();
+}
+
+// Appends a stored change text to the batch's JSON array.
+Status append_change(PushBatchText& batch, std::string_view text) {
+    // Written by this engine as one JSON object (edit, re-stamp); the upstream validates it like
+    // any change set. This only keeps a damaged entry from garbling the array.
+    if (text.size() < 2 || text.front() != '{' || text.back() != '}') {
+        return Status(ErrorCode::corrupt, "outbox entry unreadable: not a JSON object");
+    }
+    batch.changes.push_back(batch.count == 0 ? '[' : ',');
+    batch.changes.append(text);
+    ++batch.count;
+    return Status::ok();
 }
 
 }  // namespace
@@ -81,8 +99,9 @@ Result<PushBatch> Device::prepare_push(std::size_t max_changes) {
     batch.replica = im.replica;
     batch.user = im.options.user;
     batch.sent_at_ms = im.clock.wall_now();
+    PushBatchText range;
     Status status = with_transaction(im.store, [&]() -> Status {
-        return take_due(im.store, max_changes, [&](std::string_view text) -> Status {
+        return take_due(im.store, max_changes, 0, range, [&](std::string_view text) -> Status {
             auto change = detail::read_outbox_change(text);
             TSUNAGU_TRY(change);
             batch.changes.push_back(std::move(*change));
@@ -94,28 +113,35 @@ Result<PushBatch> Device::prepare_push(std::size_t max_changes) {
 }
 
 Result<PushBatchText> Device::prepare_push_text(std::size_t max_changes) {
+    return prepare_push_text(max_changes, PushBatchText{});
+}
+
+Result<PushBatchText> Device::prepare_push_text(std::size_t max_changes,
+                                                const PushBatchText& in_flight) {
     Impl& im = *impl_;
     PushBatchText batch;
     batch.replica = im.replica;
     batch.user = im.options.user;
     batch.sent_at_ms = im.clock.wall_now();
-    batch.changes.push_back('[');
     Status status = with_transaction(im.store, [&]() -> Status {
-        return take_due(im.store, max_changes, [&](std::string_view text) -> Status {
-            // Written by this engine as one JSON object (edit, re-stamp); the upstream validates
-            // it like any change set. This only keeps a damaged entry from garbling the array.
-            if (text.size() < 2 || text.front() != '{' || text.back() != '}') {
-                return Status(ErrorCode::corrupt, "outbox entry unreadable: not a JSON object");
-            }
-            if (batch.count > 0) batch.changes.push_back(',');
-            batch.changes.append(text);
-            ++batch.count;
-            return Status::ok();
-        });
+        return take_due(im.store, max_changes, in_flight.last_position, batch,
+                        [&](std::string_view text) { return append_change(batch, text); });
     });
     TSUNAGU_TRY(status);
-    batch.changes.push_back(']');
+    batch.changes.append(batch.count == 0 ? "[]" : "]");
     return batch;
+}
+
+Status Device::withdraw_push(const PushBatchText& batch) {
+    Impl& im = *impl_;
+    return with_transaction(im.store, [&]() -> Status {
+        for (std::int64_t pos : batch.marked) {
+            TSUNAGU_TRY(im.store.cached("UPDATE sync_outbox SET state = 0 WHERE pos = ?1 AND state = 1")
+                            .bind(1, pos)
+                            .run());
+        }
+        return Status::ok();
+    });
 }
 
 Result<PushReport> Device::apply_push_result(const PushResult& result) {

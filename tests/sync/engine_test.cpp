@@ -274,6 +274,43 @@ TEST_CASE("a refused change holds back its record's later changes in the text ba
     CHECK(ok(alice.outbox(PendingState::unsent)).size() == 1);
 }
 
+TEST_CASE("the batch after one in flight takes the next entries, and a withdrawn batch is unsent again") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    Device& alice = w.add_device("alice");
+    for (int i = 0; i < 5; ++i) ok(alice.create("visit", kVisit));
+    const PushBatchText first = ok(alice.prepare_push_text(2));
+    const PushBatchText second = ok(alice.prepare_push_text(2, first));
+    const PushBatchText third = ok(alice.prepare_push_text(2, second));
+    CHECK(ok(alice.prepare_push_text(2, third)).count == 0);
+    std::vector<std::string> ids;
+    for (const auto* batch : {&first, &second, &third}) {
+        for (const Json& change : Json::parse(batch->changes)) ids.push_back(change["id"]);
+    }
+    std::vector<std::string> outbox_ids;
+    for (const auto& pending : ok(alice.outbox())) {
+        outbox_ids.push_back(pending.change.id);
+        CHECK(pending.state == PendingState::sent);
+    }
+    CHECK(ids == outbox_ids);
+
+    // The first is answered; the second was withdrawn (never sent): it is unsent again.
+    ok(alice.apply_push_result(ok(w.upstream.push(ok(parse_push_batch(Json{
+        {"replica", first.replica}, {"user", first.user}, {"changes", Json::parse(first.changes)}}))))));
+    ok(alice.withdraw_push(second));
+    auto pending = ok(alice.outbox());
+    REQUIRE(pending.size() == 3);
+    CHECK(pending[0].state == PendingState::unsent);
+    CHECK(pending[1].state == PendingState::unsent);
+    CHECK(pending[2].state == PendingState::sent);  // the third: sent for all this device knows
+    // Prepared again from the start: the withdrawn entries, then the third (still unanswered).
+    const PushBatchText again = ok(alice.prepare_push_text(5));
+    CHECK(again.count == 3);
+    push_all(alice, w.upstream);
+    CHECK(ok(alice.outbox()).empty());
+    CHECK(ok(w.upstream.list("visit")).size() == 5);
+}
+
 TEST_CASE("concurrent offline edits of one field converge with the loser kept as a conflict") {
     World w;
     ok(w.upstream.set_scope("alice", {"*"}));
