@@ -192,7 +192,9 @@ struct PullReport {
 class Device {
   public:
     // Opens (creating its tables on first use) the device replica kept in `store`. Fails when the
-    // store holds an upstream, belongs to another user, or the schema is unsound.
+    // store holds an upstream, belongs to another user, or the schema is unsound. Raises the
+    // connection's page cache to 8 MiB and its WAL checkpoint interval to 10,000 pages, unless the
+    // caller set them higher (or turned automatic checkpoints off).
     static Result<Device> open(Store& store, Schema schema, DeviceOptions options);
     Device(Device&&) noexcept;
     Device& operator=(Device&&) noexcept;
@@ -229,7 +231,8 @@ class Device {
     // in_flight's, marked sent. Lets a caller prepare it while the upstream works on in_flight.
     // Send it only after in_flight's answer, and only if that answer refused nothing (a refusal
     // holds back its record's later changes, which this batch may hold); else withdraw it.
-    Result<PushBatchText> prepare_push_text(std::size_t max_changes, const PushBatchText& in_flight);
+    Result<PushBatchText> prepare_push_text(std::size_t max_changes,
+                                            const PushBatchText& in_flight);
     // Takes back a prepared batch that will not be sent: the entries its preparation marked sent
     // are unsent again.
     Status withdraw_push(const PushBatchText& batch);

@@ -62,7 +62,8 @@ Status take_due(Store& store, std::size_t max_changes, std::int64_t after, PushB
         if (!scanned) break;
         ++taken;
         last = due.column_int(0);
-        if (due.column_int(1) == static_cast<int>(OutboxState::unsent)) batch.marked.push_back(last);
+        if (due.column_int(1) == static_cast<int>(OutboxState::unsent))
+            batch.marked.push_back(last);
     }
     due.reset();
     TSUNAGU_TRY(scanned);
@@ -136,9 +137,10 @@ Status Device::withdraw_push(const PushBatchText& batch) {
     Impl& im = *impl_;
     return with_transaction(im.store, [&]() -> Status {
         for (std::int64_t pos : batch.marked) {
-            TSUNAGU_TRY(im.store.cached("UPDATE sync_outbox SET state = 0 WHERE pos = ?1 AND state = 1")
-                            .bind(1, pos)
-                            .run());
+            TSUNAGU_TRY(
+                im.store.cached("UPDATE sync_outbox SET state = 0 WHERE pos = ?1 AND state = 1")
+                    .bind(1, pos)
+                    .run());
         }
         return Status::ok();
     });

@@ -87,7 +87,8 @@ class ResultReader : public nlohmann::json_sax<Json> {
             return true;
         }
         if (depth_ == 2 && key_ == "outcomes") return fail("\"outcomes\" must be a list");
-        if (depth_ == 2 && key_ == "upstream_time") return fail("\"upstream_time\" must be a string");
+        if (depth_ == 2 && key_ == "upstream_time")
+            return fail("\"upstream_time\" must be a string");
         return skip_from(depth_);
     }
     bool end_object() override {
@@ -103,7 +104,8 @@ class ResultReader : public nlohmann::json_sax<Json> {
             has_outcomes = true;
             return true;
         }
-        if (depth_ == 2 && key_ == "upstream_time") return fail("\"upstream_time\" must be a string");
+        if (depth_ == 2 && key_ == "upstream_time")
+            return fail("\"upstream_time\" must be a string");
         if (depth_ == 3 && in_outcomes_) return fail("an outcome must be an object");
         return skip_from(depth_);
     }
@@ -125,8 +127,15 @@ class ResultReader : public nlohmann::json_sax<Json> {
     }
 
   private:
-    enum : unsigned { kChange = 1, kRecord = 2, kStatus = 4, kSeq = 8, kHlc = 16, kCode = 32,
-                      kReason = 64 };
+    enum : unsigned {
+        kChange = 1,
+        kRecord = 2,
+        kStatus = 4,
+        kSeq = 8,
+        kHlc = 16,
+        kCode = 32,
+        kReason = 64
+    };
     PushResult& result_;
     int depth_ = 0;
     int skip_below_ = 0;  // > 0: skipping an unknown value opened at this depth
@@ -214,7 +223,8 @@ Result<PushResult> parse_push_result_text(std::string_view text) {
                       "malformed push result: \"upstream_time\" is missing");
     }
     if (!reader.has_outcomes) {
-        return Status(ErrorCode::invalid_argument, "malformed push result: \"outcomes\" is missing");
+        return Status(ErrorCode::invalid_argument,
+                      "malformed push result: \"outcomes\" is missing");
     }
     return result;
 }
