@@ -237,8 +237,13 @@ Result<std::vector<PendingChange>> Device::outbox() {
 }
 
 Result<std::vector<PendingChange>> Device::outbox(PendingState only) {
+    // Refused and evicted entries are few, in their partial index: a sync asks for them without
+    // reading the outbox.
+    const bool held = only == PendingState::refused || only == PendingState::evicted;
     Statement& s = impl_->store.cached(
-        "SELECT state, code, reason, change FROM sync_outbox WHERE state = ?1 ORDER BY pos");
+        held ? "SELECT state, code, reason, change FROM sync_outbox INDEXED BY sync_outbox_held"
+               " WHERE state >= 2 AND state = ?1 ORDER BY pos"
+             : "SELECT state, code, reason, change FROM sync_outbox WHERE state = ?1 ORDER BY pos");
     s.bind(1, static_cast<int>(only));
     return read_outbox(s);
 }
