@@ -173,6 +173,19 @@ struct PendingChange {
     std::string reason;
 };
 
+// A push batch (see Device::prepare_push_text) whose change sets are already JSON text.
+struct PushBatchText {
+    std::string replica;
+    std::string user;
+    std::int64_t sent_at_ms = 0;
+    std::size_t count = 0;  // change sets in `changes`
+    std::string changes;    // a JSON array of change sets (their wire form)
+    // Where the batch ends in the outbox, and the entries its preparation marked sent: for the
+    // Device calls that take a batch back; opaque to callers.
+    std::int64_t last_position = 0;
+    std::vector<std::int64_t> marked;
+};
+
 struct PushReport {
     std::size_t acknowledged = 0;  // accepted or duplicate: removed from the outbox
     std::size_t refused = 0;
@@ -192,7 +205,9 @@ struct PullReport {
 class Device {
   public:
     // Opens (creating its tables on first use) the device replica kept in `store`. Fails when the
-    // store holds an upstream, belongs to another user, or the schema is unsound.
+    // store holds an upstream, belongs to another user, or the schema is unsound. Raises the
+    // connection's page cache to 8 MiB and its WAL checkpoint interval to 10,000 pages, unless the
+    // caller set them higher (or turned automatic checkpoints off).
     static Result<Device> open(Store& store, Schema schema, DeviceOptions options);
     Device(Device&&) noexcept;
     Device& operator=(Device&&) noexcept;
@@ -222,6 +237,18 @@ class Device {
     // The next batch to push (at most max_changes, oldest first; empty when nothing is due).
     // Its changes are marked sent; they stay in the outbox until the upstream answers.
     Result<PushBatch> prepare_push(std::size_t max_changes = 500);
+    // The same batch as prepare_push(), marked sent the same way, with its change sets as the
+    // JSON text of their array (as the outbox stores them: no parsing, no JSON document).
+    Result<PushBatchText> prepare_push_text(std::size_t max_changes = 500);
+    // The batch that follows `in_flight` (sent, not answered yet): the next due entries after
+    // in_flight's, marked sent. Lets a caller prepare it while the upstream works on in_flight.
+    // Send it only after in_flight's answer, and only if that answer refused nothing (a refusal
+    // holds back its record's later changes, which this batch may hold); else withdraw it.
+    Result<PushBatchText> prepare_push_text(std::size_t max_changes,
+                                            const PushBatchText& in_flight);
+    // Takes back a prepared batch that will not be sent: the entries its preparation marked sent
+    // are unsent again.
+    Status withdraw_push(const PushBatchText& batch);
     // Takes the upstream's answer: accepted and duplicate changes leave the outbox, refused ones
     // stay with their reason. Learns the upstream's time.
     Result<PushReport> apply_push_result(const PushResult& result);
@@ -235,6 +262,11 @@ class Device {
 
     // The outbox, oldest first.
     Result<std::vector<PendingChange>> outbox();
+    // The outbox entries in one state, oldest first.
+    Result<std::vector<PendingChange>> outbox(PendingState only);
+    // How many outbox entries are unsent or sent (due, or held back by a refused or evicted
+    // change to their record), without reading the entries.
+    Result<std::size_t> outbox_to_push();
     // Makes refused changes due again (e.g. after the upstream was upgraded).
     Status retry_refused();
     // Drops tombstones without open conflicts or outbox entries. Returns how many.

@@ -118,6 +118,10 @@ void from_json(const Json& in, PullPage& page);
 std::string pull_page_text(const PullPage& page);
 Result<PullPage> parse_pull_page_text(std::string_view text);
 
+// The fast form of a push answer, read by a device once per batch: the same checks as
+// parse_push_result(), without building a JSON document.
+Result<PushResult> parse_push_result_text(std::string_view text);
+
 // Non-throwing forms: invalid_argument naming what is malformed.
 Result<ChangeSet> parse_change_set(const Json& in);
 Result<PushBatch> parse_push_batch(const Json& in);

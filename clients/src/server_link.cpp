@@ -38,12 +38,11 @@ std::chrono::milliseconds ServerLink::delay_before(int attempt) {
                                      static_cast<std::int64_t>(r * static_cast<double>(delay.count()) / 2));
 }
 
-Result<ServerAnswer> ServerLink::send(const std::string& method, const std::string& path,
-                                      const sync::Json& body, const std::string& token,
-                                      std::size_t* retries) {
+Result<HttpAnswer> ServerLink::exchange(const std::string& method, const std::string& path,
+                                        const std::string& text, const std::string& token,
+                                        std::size_t* retries) {
     std::map<std::string, std::string> headers;
     if (!token.empty()) headers["Authorization"] = "Bearer " + token;
-    const std::string text = body.is_null() ? std::string() : body.dump();
     std::string last_failure;
     for (int attempt = 0; attempt < policy_.max_attempts; ++attempt) {
         if (attempt > 0) {
@@ -59,15 +58,39 @@ Result<ServerAnswer> ServerLink::send(const std::string& method, const std::stri
             last_failure = "the server answered HTTP " + std::to_string(answer->status);
             continue;
         }
-        ServerAnswer out;
-        out.status = answer->status;
-        out.body = sync::Json::parse(answer->body, nullptr, false);
-        return out;
+        return answer;
     }
     return Status(ErrorCode::unavailable,
                   "the server could not be reached after " + std::to_string(policy_.max_attempts) +
                       " attempts (" + last_failure +
                       "); nothing is lost: your changes stay on this device, sync again later");
+}
+
+Result<ServerAnswer> ServerLink::send(const std::string& method, const std::string& path,
+                                      const sync::Json& body, const std::string& token,
+                                      std::size_t* retries) {
+    const std::string text = body.is_null() ? std::string() : body.dump();
+    auto answer = exchange(method, path, text, token, retries);
+    if (!answer) return answer.status();
+    ServerAnswer out;
+    out.status = answer->status;
+    out.body = sync::Json::parse(answer->body, nullptr, false);
+    return out;
+}
+
+Result<ServerAnswer> ServerLink::send_text(const std::string& method, const std::string& path,
+                                           const std::string& text, const std::string& token,
+                                           std::size_t* retries) {
+    auto answer = exchange(method, path, text, token, retries);
+    if (!answer) return answer.status();
+    ServerAnswer out;
+    out.status = answer->status;
+    if (out.status == 200) {
+        out.text = std::move(answer->body);
+    } else {
+        out.body = sync::Json::parse(answer->body, nullptr, false);
+    }
+    return out;
 }
 
 }  // namespace tsunagu::client

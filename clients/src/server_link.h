@@ -14,6 +14,7 @@ namespace tsunagu::client {
 struct ServerAnswer {
     int status = 0;
     sync::Json body;  // the parsed answer (discarded value when the body was not JSON)
+    std::string text;  // send_text(): a 200 answer's body, unparsed (body is then null)
 
     // The server's error code ("wipe", "session_expired", ...) or "".
     std::string error() const;
@@ -31,8 +32,16 @@ public:
     Result<ServerAnswer> send(const std::string& method, const std::string& path,
                               const sync::Json& body, const std::string& token,
                               std::size_t* retries = nullptr);
+    // send() with a body that is JSON text already. A 200 answer is left as text, for the
+    // caller's own reader; any other is parsed into `body` as send() does.
+    Result<ServerAnswer> send_text(const std::string& method, const std::string& path,
+                                   const std::string& text, const std::string& token,
+                                   std::size_t* retries = nullptr);
 
 private:
+    Result<HttpAnswer> exchange(const std::string& method, const std::string& path,
+                                const std::string& text, const std::string& token,
+                                std::size_t* retries);
     std::chrono::milliseconds delay_before(int attempt);
     std::unique_ptr<HttpTransport> transport_;
     RetryPolicy policy_;

@@ -2,7 +2,10 @@
 // engine transaction, and a batch whose answer was lost is sent again (the engine keeps it marked
 // sent; the server answers a repeat as duplicate), so a cut at any point resumes without loss or
 // duplication.
+#include <algorithm>
 #include <chrono>
+#include <future>
+#include <optional>
 #include <set>
 #include <tuple>
 
@@ -57,24 +60,47 @@ Result<SyncReport> Device::sync(const ProgressCallback& progress) {
     std::set<std::string> refused_before;
     std::size_t push_total = 0;
     {
-        auto outbox = engine.outbox();
-        if (!outbox) return outbox.status();
-        for (const auto& p : *outbox) {
-            if (p.state == sync::PendingState::refused) refused_before.insert(p.change.id);
-            if (p.state == sync::PendingState::unsent || p.state == sync::PendingState::sent) ++push_total;
-        }
+        auto refused = engine.outbox(sync::PendingState::refused);
+        if (!refused) return refused.status();
+        for (const auto& p : *refused) refused_before.insert(p.change.id);
+        auto due = engine.outbox_to_push();
+        if (!due) return due.status();
+        push_total = *due;
     }
 
-    // Push. A batch is repeated until answered; the loop ends when nothing is due, or when a
-    // batch makes no progress (every change held back), so it cannot spin.
+    // Push. A batch is repeated until answered; the loop ends when nothing is due, or when an
+    // answer makes no progress (every change held back), so it cannot spin. The change sets travel
+    // as the outbox stores them. Pipelined: while the server works on one batch, the device
+    // applies the previous answer and prepares the next batch (one transaction, one commit); that
+    // batch goes as soon as the answer before it is in, unless that answer refused something (a
+    // refusal holds back its record's later changes): then it is withdrawn and prepared again.
     notify(SyncProgress::Phase::push, 0, push_total);
-    while (true) {
-        auto batch = engine.prepare_push(d.options.push_batch);
-        if (!batch) return batch.status();
-        if (batch->changes.empty()) break;
-        sync::Json wire = *batch;
-        auto answer = d.server().send("POST", "/v1/sync/push", {{"changes", std::move(wire["changes"])}},
-                                      d.session.token, &report.retries);
+    ServerLink& link = d.server();
+    std::future<Result<ServerAnswer>> flight;
+    std::optional<sync::PushBatchText> flying;  // sent, not answered
+    std::optional<sync::PushBatchText> next;    // prepared (marked sent), not sent
+    auto launch = [&](sync::PushBatchText batch) {
+        flight = std::async(std::launch::async,
+                            [&link, &report, token = d.session.token,
+                             body = "{\"changes\":" + batch.changes + "}"] {
+                                return link.send_text("POST", "/v1/sync/push", body, token,
+                                                      &report.retries);
+                            });
+        flying = std::move(batch);
+    };
+    {
+        auto first = engine.prepare_push_text(d.options.push_batch);
+        if (!first) return first.status();
+        if (first->count > 0) {
+            launch(std::move(*first));
+            auto second = engine.prepare_push_text(d.options.push_batch, *flying);
+            if (!second) return second.status();
+            next = std::move(*second);
+        }
+    }
+    while (flying) {
+        auto answer = flight.get();
+        flying.reset();
         if (!answer) return answer.status();
         if (is_wipe(*answer)) {
             TSUNAGU_TRY(d.wipe());
@@ -82,15 +108,43 @@ Result<SyncReport> Device::sync(const ProgressCallback& progress) {
             return report;
         }
         if (answer->status != 200) return refusal(*answer, "push");
-        auto result = sync::parse_push_result(answer->body);
+        auto result = sync::parse_push_result_text(answer->text);
         if (!result) {
             return Status(ErrorCode::unavailable, "the server's push answer is malformed: " + result.status().message());
         }
-        auto applied = engine.apply_push_result(*result);
-        if (!applied) return applied.status();
-        report.pushed += applied->acknowledged;
+        const bool refused_any = std::any_of(result->outcomes.begin(), result->outcomes.end(), [](const auto& o) {
+            return o.status == sync::PushStatus::refused;
+        });
+        if (!refused_any && next && next->count > 0) {
+            launch(std::move(*next));
+            next.reset();
+        }
+        std::optional<Result<sync::PushReport>> applied;
+        bool progressed = false;
+        Status step = with_transaction(*d.store, [&]() -> Status {
+            applied = engine.apply_push_result(*result);
+            if (!*applied) return applied->status();
+            progressed = (*applied)->acknowledged > 0 || (*applied)->refused > 0;
+            Result<sync::PushBatchText> prepared = sync::PushBatchText{};
+            if (flying) {
+                prepared = engine.prepare_push_text(d.options.push_batch, *flying);
+            } else {
+                if (next) TSUNAGU_TRY(engine.withdraw_push(*next));
+                if (progressed) prepared = engine.prepare_push_text(d.options.push_batch);
+            }
+            if (!prepared) return prepared.status();
+            next = std::move(*prepared);
+            return Status::ok();
+        });
+        if (!step) return step;
+        report.pushed += (*applied)->acknowledged;
         notify(SyncProgress::Phase::push, std::min(report.pushed, push_total), push_total);
-        if (applied->acknowledged == 0 && applied->refused == 0) break;
+        if (!flying && next && next->count > 0) {
+            launch(std::move(*next));
+            auto following = engine.prepare_push_text(d.options.push_batch, *flying);
+            if (!following) return following.status();
+            next = std::move(*following);
+        }
     }
 
     // Pull. Each page is applied (records, evictions, acknowledgements) with the cursor in one
@@ -136,10 +190,10 @@ Result<SyncReport> Device::sync(const ProgressCallback& progress) {
     for (auto& c : *after) {
         if (!known.count(key_of(c))) report.new_conflicts.push_back(std::move(c));
     }
-    auto outbox = engine.outbox();
-    if (!outbox) return outbox.status();
-    for (const auto& p : *outbox) {
-        if (p.state == sync::PendingState::refused && !refused_before.count(p.change.id)) {
+    auto refused = engine.outbox(sync::PendingState::refused);
+    if (!refused) return refused.status();
+    for (const auto& p : *refused) {
+        if (!refused_before.count(p.change.id)) {
             report.refused.push_back({p.change.id, p.change.record, p.change.collection, p.code, p.reason});
         }
     }

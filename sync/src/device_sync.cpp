@@ -2,6 +2,7 @@
 // correcting a skewed clock against the upstream's time.
 #include <algorithm>
 #include <cstdlib>
+#include <set>
 
 #include "sync/src/device_impl.h"
 #include "sync/src/ids_bytes.h"
@@ -25,46 +26,124 @@ struct OutboxEntry {
 
 }  // namespace
 
+namespace {
+
+// Inside a transaction: passes the stored text of each outbox entry due in the next batch to
+// `take`, oldest first, after position `after` and at most max_changes, then marks them sent;
+// notes the batch's last position and the entries it marked in `batch`. A change refused or held
+// for eviction holds back the later changes of its record, which may build on it. Reads only the
+// entries it takes (and the held records, through their partial index).
+template <typename Take>
+Status take_due(Store& store, std::size_t max_changes, std::int64_t after, PushBatchText& batch,
+                Take&& take) {
+    std::set<std::string> held;
+    TSUNAGU_TRY(detail::each_row(
+        store.cached("SELECT DISTINCT record_id FROM sync_outbox WHERE state >= 2"),
+        [&](const Statement& s) {
+            held.insert(detail::id_from_bytes(s.column_blob(0)));
+            return Status::ok();
+        }));
+    Statement& due = store.cached(
+        "SELECT pos, state, record_id, change FROM sync_outbox WHERE state <= 1 AND pos > ?1"
+        " ORDER BY pos");
+    due.bind(1, after);
+    std::size_t taken = 0;
+    std::int64_t last = after;
+    Status scanned;
+    while (taken < max_changes) {
+        auto row = due.step();
+        if (!row) {
+            scanned = row.status();
+            break;
+        }
+        if (!*row) break;
+        if (!held.empty() && held.contains(detail::id_from_bytes(due.column_blob(2)))) continue;
+        scanned = take(due.column_text(3));
+        if (!scanned) break;
+        ++taken;
+        last = due.column_int(0);
+        if (due.column_int(1) == static_cast<int>(OutboxState::unsent))
+            batch.marked.push_back(last);
+    }
+    due.reset();
+    TSUNAGU_TRY(scanned);
+    batch.last_position = last;
+    if (batch.marked.empty()) return Status::ok();
+    // Exactly the batch's unsent entries: every entry in its range that is not held back.
+    return store
+        .cached(
+            "UPDATE sync_outbox SET state = 1 WHERE state = 0 AND pos > ?1 AND pos <= ?2 AND"
+            " record_id NOT IN (SELECT record_id FROM sync_outbox WHERE state >= 2)")
+        .bind(1, after)
+        .bind(2, last)
+        .run();
+}
+
+// Appends a stored change text to the batch's JSON array.
+Status append_change(PushBatchText& batch, std::string_view text) {
+    // Written by this engine as one JSON object (edit, re-stamp); the upstream validates it like
+    // any change set. This only keeps a damaged entry from garbling the array.
+    if (text.size() < 2 || text.front() != '{' || text.back() != '}') {
+        return Status(ErrorCode::corrupt, "outbox entry unreadable: not a JSON object");
+    }
+    batch.changes.push_back(batch.count == 0 ? '[' : ',');
+    batch.changes.append(text);
+    ++batch.count;
+    return Status::ok();
+}
+
+}  // namespace
+
 Result<PushBatch> Device::prepare_push(std::size_t max_changes) {
     Impl& im = *impl_;
     PushBatch batch;
     batch.replica = im.replica;
     batch.user = im.options.user;
     batch.sent_at_ms = im.clock.wall_now();
+    PushBatchText range;
     Status status = with_transaction(im.store, [&]() -> Status {
-        // A change refused or held for eviction holds back the later changes of its record, which
-        // may build on it.
-        std::set<std::string> held;
-        TSUNAGU_TRY(detail::each_row(
-            im.store.cached("SELECT DISTINCT record_id FROM sync_outbox WHERE state >= 2"),
-            [&](const Statement& s) {
-                held.insert(detail::id_from_bytes(s.column_blob(0)));
-                return Status::ok();
-            }));
-        std::vector<std::int64_t> newly_sent;
-        Statement& due = im.store.cached(
-            "SELECT pos, state, record_id, change FROM sync_outbox WHERE state <= 1 ORDER BY pos");
-        Status scanned = detail::each_row(due, [&](const Statement& s) {
-            if (batch.changes.size() >= max_changes) return Status::ok();
-            if (!held.empty() && held.contains(detail::id_from_bytes(s.column_blob(2))))
-                return Status::ok();
-            auto change = detail::read_outbox_change(s.column_text(3));
+        return take_due(im.store, max_changes, 0, range, [&](std::string_view text) -> Status {
+            auto change = detail::read_outbox_change(text);
             TSUNAGU_TRY(change);
             batch.changes.push_back(std::move(*change));
-            if (s.column_int(1) == static_cast<int>(OutboxState::unsent))
-                newly_sent.push_back(s.column_int(0));
             return Status::ok();
         });
-        TSUNAGU_TRY(scanned);
-        for (std::int64_t pos : newly_sent) {
-            TSUNAGU_TRY(im.store.cached("UPDATE sync_outbox SET state = 1 WHERE pos = ?1")
-                            .bind(1, pos)
-                            .run());
-        }
-        return Status::ok();
     });
     TSUNAGU_TRY(status);
     return batch;
+}
+
+Result<PushBatchText> Device::prepare_push_text(std::size_t max_changes) {
+    return prepare_push_text(max_changes, PushBatchText{});
+}
+
+Result<PushBatchText> Device::prepare_push_text(std::size_t max_changes,
+                                                const PushBatchText& in_flight) {
+    Impl& im = *impl_;
+    PushBatchText batch;
+    batch.replica = im.replica;
+    batch.user = im.options.user;
+    batch.sent_at_ms = im.clock.wall_now();
+    Status status = with_transaction(im.store, [&]() -> Status {
+        return take_due(im.store, max_changes, in_flight.last_position, batch,
+                        [&](std::string_view text) { return append_change(batch, text); });
+    });
+    TSUNAGU_TRY(status);
+    batch.changes.append(batch.count == 0 ? "[]" : "]");
+    return batch;
+}
+
+Status Device::withdraw_push(const PushBatchText& batch) {
+    Impl& im = *impl_;
+    return with_transaction(im.store, [&]() -> Status {
+        for (std::int64_t pos : batch.marked) {
+            TSUNAGU_TRY(
+                im.store.cached("UPDATE sync_outbox SET state = 0 WHERE pos = ?1 AND state = 1")
+                    .bind(1, pos)
+                    .run());
+        }
+        return Status::ok();
+    });
 }
 
 Result<PushReport> Device::apply_push_result(const PushResult& result) {
@@ -73,13 +152,14 @@ Result<PushReport> Device::apply_push_result(const PushResult& result) {
     Status status = with_transaction(im.store, [&]() -> Status {
         auto restamped = im.learn_time(result.upstream_time);
         TSUNAGU_TRY(restamped);
+        Statement& refuse = im.store.cached(
+            "UPDATE sync_outbox SET state = 2, code = ?2, reason = ?3 WHERE change_id = ?1");
+        Statement& remove = im.store.cached(
+            "DELETE FROM sync_outbox WHERE change_id = ?1 RETURNING record_id, hlc");
         for (const PushOutcome& outcome : result.outcomes) {
             if (!is_id(outcome.change_id)) continue;
             const detail::IdBytes id = detail::id_to_bytes(outcome.change_id);
             if (outcome.status == PushStatus::refused) {
-                Statement& refuse = im.store.cached(
-                    "UPDATE sync_outbox SET state = 2, code = ?2, reason = ?3 WHERE change_id = "
-                    "?1");
                 TSUNAGU_TRY(refuse.bind_blob(1, id)
                                 .bind(2, error_code_name(outcome.code))
                                 .bind(3, outcome.reason)
@@ -87,21 +167,19 @@ Result<PushReport> Device::apply_push_result(const PushResult& result) {
                 report.refused += static_cast<std::size_t>(im.store.changes());
                 continue;
             }
-            Statement& find =
-                im.store.cached("SELECT record_id, hlc FROM sync_outbox WHERE change_id = ?1");
-            find.bind_blob(1, id);
-            auto row = find.step();
-            TSUNAGU_TRY(row);
+            remove.bind_blob(1, id);
+            auto row = remove.step();
+            if (!row) {
+                remove.reset();
+                return row.status();
+            }
             if (!*row) {
-                find.reset();
+                remove.reset();
                 continue;  // answered before (a repeated answer)
             }
-            const std::string record = detail::id_from_bytes(find.column_blob(0));
-            const Hlc stamped = Hlc::from_packed(find.column_int(1));
-            find.reset();
-            TSUNAGU_TRY(im.store.cached("DELETE FROM sync_outbox WHERE change_id = ?1")
-                            .bind_blob(1, id)
-                            .run());
+            const std::string record = detail::id_from_bytes(remove.column_blob(0));
+            const Hlc stamped = Hlc::from_packed(remove.column_int(1));
+            TSUNAGU_TRY(remove.run());  // steps the statement to its end, then resets it
             ++report.acknowledged;
             if (outcome.hlc == stamped) continue;
             // The upstream re-stamped it (our clock was ahead): hold the same stamp as everyone.

@@ -163,7 +163,8 @@ Result<std::vector<Record>> RecordTable::list(std::string_view collection, bool 
 
 Result<std::vector<Conflict>> RecordTable::conflicts() {
     Statement& s = store_.cached(std::string("SELECT ") + kColumns +
-                                 " FROM sync_records WHERE conflicts > 0 ORDER BY rid");
+                                 " FROM sync_records INDEXED BY sync_records_in_conflict"
+                                 " WHERE conflicts > 0 ORDER BY rid");
     auto rows = rows_of(s);
     TSUNAGU_TRY(rows);
     std::vector<Conflict> out;

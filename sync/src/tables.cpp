@@ -65,7 +65,9 @@ CREATE TABLE IF NOT EXISTS sync_replicas(
 )sql";
 
 // The device: the outbox, oldest first, each change set as its JSON wire form. (No index by scope
-// key: it would cost a fresh device a page write per record pulled; evicting a key scans.)
+// key: it would cost a fresh device a page write per record pulled; evicting a key scans.) The
+// partial index holds only refused and evicted entries (rare), which hold back their records'
+// later changes: preparing a push finds them without reading the outbox.
 constexpr const char* kDeviceTables = R"sql(
 CREATE TABLE IF NOT EXISTS sync_outbox(
   pos INTEGER PRIMARY KEY,
@@ -79,6 +81,7 @@ CREATE TABLE IF NOT EXISTS sync_outbox(
   code TEXT,
   reason TEXT);
 CREATE INDEX IF NOT EXISTS sync_outbox_by_record ON sync_outbox(record_id);
+CREATE INDEX IF NOT EXISTS sync_outbox_held ON sync_outbox(record_id) WHERE state >= 2;
 )sql";
 
 const char* role_name(Role role) {

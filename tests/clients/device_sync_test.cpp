@@ -208,6 +208,28 @@ TEST_CASE("a change the server refuses is reported and kept in the outbox") {
     CHECK(ben->status()->refused == 1);
 }
 
+TEST_CASE("a refused change holds back its record's later changes even when the next batch was prepared in advance") {
+    FieldOrganisation org;
+    auto aoi = org.device("aoi");
+    const auto client = created(*aoi, "client", {{"pseudonym", "K-108"}, {"area", "kita"}});
+    synced(*aoi);
+    auto options = test_options();
+    options.push_batch = 1;  // every batch's successor is prepared while it is in flight
+    auto ben = org.device("ben", options);  // not in this client's caseload
+    const auto v = created(*ben, "home_visit", visit(client));
+    REQUIRE(ben->update(v, {{"duration_min", 50}}).is_ok());  // prepared next, then held back
+    const auto own = created(*ben, "client", {{"pseudonym", "K-109"}, {"area", "kita"}});
+    created(*ben, "home_visit", visit(own));
+    const auto report = synced(*ben);
+    REQUIRE(report.refused.size() == 1);  // the update never reached the server
+    CHECK(report.refused[0].record == v);
+    CHECK(report.pushed == 2);
+    CHECK(ben->status()->refused == 1);
+    const auto again = synced(*ben);
+    CHECK(again.refused.empty());
+    CHECK(again.pushed == 0);
+}
+
 TEST_CASE("records cannot be made before signing in, and another worker cannot take over a replica") {
     FieldOrganisation org;
     const std::string home = org.new_home("aoi");

@@ -198,6 +198,119 @@ TEST_CASE("the fast text form of a pull page is the same JSON as its document fo
     CHECK(extended.records.empty());
 }
 
+TEST_CASE("the fast text forms of a push are the same JSON as their document forms") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    Device& alice = w.add_device("alice");
+    const std::string id = ok(alice.create(
+        "visit", {{"date", "2020-04-01"}, {"notes", "quotes \" and \\ and\nlines, \u8a2a\u554f"}}));
+    ok(alice.update(id, {{"duration", 30}}));
+    ok(alice.create("visit", kVisit));
+    CHECK(ok(alice.outbox_to_push()) == 3);
+
+    // The text batch is the outbox's stored text; marked sent like the document batch.
+    const PushBatchText text = ok(alice.prepare_push_text(2));
+    CHECK(text.count == 2);
+    for (const auto& pending : ok(alice.outbox(PendingState::sent))) CHECK(pending.change.record == id);
+    const PushBatch batch = ok(alice.prepare_push(2));  // sent, unanswered: the same two again
+    CHECK(Json::parse(text.changes) == Json(batch)["changes"]);
+    CHECK(text.replica == batch.replica);
+    CHECK(ok(alice.outbox(PendingState::sent)).size() == 2);
+    CHECK(ok(alice.outbox(PendingState::unsent)).size() == 1);
+
+    const PushResult result = ok(w.upstream.push(batch));
+    const PushResult back = ok(parse_push_result_text(Json(result).dump()));
+    CHECK(Json(back) == Json(result));
+    PushResult refused = result;
+    refused.outcomes[1].status = PushStatus::refused;
+    refused.outcomes[1].code = ErrorCode::validation;
+    refused.outcomes[1].reason = "field \"duration\": too long";
+    CHECK(Json(ok(parse_push_result_text(Json(refused).dump()))) == Json(refused));
+    CHECK(ok(alice.apply_push_result(back)).acknowledged == 2);
+    CHECK(ok(alice.outbox_to_push()) == 1);
+
+    for (const char* bad :
+         {"", "[]", "{}", "{\"outcomes\":[]}", "{\"upstream_time\":\"1-0\"}",
+          "{\"upstream_time\":1,\"outcomes\":[]}",
+          "{\"upstream_time\":\"1-0\",\"outcomes\":{}}",
+          "{\"upstream_time\":\"1-0\",\"outcomes\":[1]}",
+          "{\"upstream_time\":\"1-0\",\"outcomes\":[{\"change\":\"x\"}]}",
+          "{\"upstream_time\":\"1-0\",\"outcomes\":[{\"change\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+          "\"record\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"status\":\"accepted\",\"seq\":\"1\","
+          "\"hlc\":\"1-0\"}]}",
+          "{\"upstream_time\":\"1-0\",\"outcomes\":[{\"change\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+          "\"record\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"status\":\"refused\"}]}",
+          "{\"upstream_time\":\"1-0\",\"outcomes\":[{\"change\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+          "\"record\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"status\":\"lost\"}]}",
+          "{\"upstream_time\":\"1-0\","}) {
+        INFO(bad);
+        auto parsed = parse_push_result_text(bad);
+        CHECK(parsed.status().code() == ErrorCode::invalid_argument);
+        CHECK_THAT(parsed.status().message(), Catch::Contains("malformed push result"));
+        CHECK_FALSE(parse_push_result(Json::parse(bad, nullptr, false)).is_ok());
+    }
+    // Members a newer upstream may add are ignored.
+    auto extended = ok(parse_push_result_text(
+        "{\"upstream_time\":\"1-0\",\"outcomes\":[],\"hint\":{\"a\":[1,{\"b\":2}]}}"));
+    CHECK(extended.outcomes.empty());
+}
+
+TEST_CASE("a refused change holds back its record's later changes in the text batch too") {
+    World w;  // the upstream runs schema v1
+    ok(w.upstream.set_scope("alice", {"*"}));
+    Device& alice = w.add_device("alice", test_schema(2));
+    const std::string id = ok(alice.create("visit", kVisit));
+    push_all(alice, w.upstream);
+    ok(alice.update(id, {{"purpose", "phone"}}));  // refused by the older upstream
+    const PushBatch first = ok(alice.prepare_push());
+    ok(alice.apply_push_result(ok(w.upstream.push(first))));
+    ok(alice.update(id, {{"notes", "after the call"}}));  // builds on the refused one: held
+    const std::string other = ok(alice.create("visit", kVisit));
+    const PushBatchText text = ok(alice.prepare_push_text());
+    REQUIRE(text.count == 1);
+    CHECK(Json::parse(text.changes)[0]["record"] == other);
+    CHECK(ok(alice.outbox_to_push()) == 2);  // the held one and the one just sent
+    CHECK(ok(alice.outbox(PendingState::refused)).size() == 1);
+    CHECK(ok(alice.outbox(PendingState::unsent)).size() == 1);
+}
+
+TEST_CASE("the batch after one in flight takes the next entries, and a withdrawn batch is unsent again") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    Device& alice = w.add_device("alice");
+    for (int i = 0; i < 5; ++i) ok(alice.create("visit", kVisit));
+    const PushBatchText first = ok(alice.prepare_push_text(2));
+    const PushBatchText second = ok(alice.prepare_push_text(2, first));
+    const PushBatchText third = ok(alice.prepare_push_text(2, second));
+    CHECK(ok(alice.prepare_push_text(2, third)).count == 0);
+    std::vector<std::string> ids;
+    for (const auto* batch : {&first, &second, &third}) {
+        for (const Json& change : Json::parse(batch->changes)) ids.push_back(change["id"]);
+    }
+    std::vector<std::string> outbox_ids;
+    for (const auto& pending : ok(alice.outbox())) {
+        outbox_ids.push_back(pending.change.id);
+        CHECK(pending.state == PendingState::sent);
+    }
+    CHECK(ids == outbox_ids);
+
+    // The first is answered; the second was withdrawn (never sent): it is unsent again.
+    ok(alice.apply_push_result(ok(w.upstream.push(ok(parse_push_batch(Json{
+        {"replica", first.replica}, {"user", first.user}, {"changes", Json::parse(first.changes)}}))))));
+    ok(alice.withdraw_push(second));
+    auto pending = ok(alice.outbox());
+    REQUIRE(pending.size() == 3);
+    CHECK(pending[0].state == PendingState::unsent);
+    CHECK(pending[1].state == PendingState::unsent);
+    CHECK(pending[2].state == PendingState::sent);  // the third: sent for all this device knows
+    // Prepared again from the start: the withdrawn entries, then the third (still unanswered).
+    const PushBatchText again = ok(alice.prepare_push_text(5));
+    CHECK(again.count == 3);
+    push_all(alice, w.upstream);
+    CHECK(ok(alice.outbox()).empty());
+    CHECK(ok(w.upstream.list("visit")).size() == 5);
+}
+
 TEST_CASE("concurrent offline edits of one field converge with the loser kept as a conflict") {
     World w;
     ok(w.upstream.set_scope("alice", {"*"}));

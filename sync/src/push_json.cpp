@@ -1,0 +1,232 @@
+// parse_push_result_text: a push answer read with nlohmann's SAX reader straight into its structs,
+// without a JSON document in between (a device reads one per batch of up to 1000 change sets).
+#include <limits>
+
+#include "sync/protocol.h"
+#include "sync/src/names.h"
+
+namespace tsunagu::sync {
+namespace {
+
+// Reads the answer's known shape, the same checks as from_json(PushResult); ignores unknown
+// members (a newer upstream may add some).
+class ResultReader : public nlohmann::json_sax<Json> {
+  public:
+    explicit ResultReader(PushResult& result) : result_(result) {}
+    std::string error;
+    bool has_time = false;
+    bool has_outcomes = false;
+
+    bool null() override { return other("null"); }
+    bool boolean(bool) override { return other("a boolean"); }
+    bool number_integer(number_integer_t value) override { return integer(value); }
+    bool number_unsigned(number_unsigned_t value) override {
+        if (value > static_cast<number_unsigned_t>(std::numeric_limits<std::int64_t>::max())) {
+            return other("a number out of range");
+        }
+        return integer(static_cast<std::int64_t>(value));
+    }
+    bool number_float(number_float_t, const string_t&) override { return other("a fraction"); }
+    bool binary(binary_t&) override { return fail("unexpected binary value"); }
+
+    bool string(string_t& value) override {
+        if (skipping()) return true;
+        if (depth_ == 1) {
+            if (key_ == "outcomes") return fail("\"outcomes\" must be a list");
+            if (key_ != "upstream_time") return true;
+            auto hlc = Hlc::parse(value);
+            if (!hlc) return fail("\"upstream_time\" is not a clock reading");
+            result_.upstream_time = *hlc;
+            has_time = true;
+            return true;
+        }
+        if (!in_outcome()) return fail("unexpected string in a push answer");
+        PushOutcome& o = result_.outcomes.back();
+        if (member_ == "change") {
+            o.change_id = std::move(value);
+            seen_ |= kChange;
+        } else if (member_ == "record") {
+            o.record = std::move(value);
+            seen_ |= kRecord;
+        } else if (member_ == "status") {
+            if (value == "accepted")
+                o.status = PushStatus::accepted;
+            else if (value == "duplicate")
+                o.status = PushStatus::duplicate;
+            else if (value == "refused")
+                o.status = PushStatus::refused;
+            else
+                return fail("unknown push status \"" + value + "\"");
+            seen_ |= kStatus;
+        } else if (member_ == "hlc") {
+            auto hlc = Hlc::parse(value);
+            if (!hlc) return fail("\"hlc\" is not a clock reading like \"1732500000000-0\"");
+            o.hlc = *hlc;
+            seen_ |= kHlc;
+        } else if (member_ == "code") {
+            auto code = detail::error_code_named(value);
+            if (!code) return fail("unknown error code \"" + value + "\"");
+            o.code = *code;
+            seen_ |= kCode;
+        } else if (member_ == "reason") {
+            o.reason = std::move(value);
+            seen_ |= kReason;
+        } else if (member_ == "seq") {
+            return fail("\"seq\" must be a number");
+        }
+        return true;
+    }
+
+    bool start_object(std::size_t) override {
+        ++depth_;
+        if (skipping()) return true;
+        if (depth_ == 1) return true;
+        if (depth_ == 3 && in_outcomes_) {
+            result_.outcomes.emplace_back();
+            seen_ = 0;
+            return true;
+        }
+        if (depth_ == 2 && key_ == "outcomes") return fail("\"outcomes\" must be a list");
+        if (depth_ == 2 && key_ == "upstream_time")
+            return fail("\"upstream_time\" must be a string");
+        return skip_from(depth_);
+    }
+    bool end_object() override {
+        if (depth_ == 3 && in_outcomes_ && !skipping() && !outcome_complete()) return false;
+        return leave();
+    }
+    bool start_array(std::size_t) override {
+        ++depth_;
+        if (skipping()) return true;
+        if (depth_ == 1) return fail("a push answer is a JSON object");
+        if (depth_ == 2 && key_ == "outcomes") {
+            in_outcomes_ = true;
+            has_outcomes = true;
+            return true;
+        }
+        if (depth_ == 2 && key_ == "upstream_time")
+            return fail("\"upstream_time\" must be a string");
+        if (depth_ == 3 && in_outcomes_) return fail("an outcome must be an object");
+        return skip_from(depth_);
+    }
+    bool end_array() override {
+        if (depth_ == 2) in_outcomes_ = false;
+        return leave();
+    }
+    bool key(string_t& value) override {
+        if (skipping()) return true;
+        if (depth_ == 1)
+            key_ = std::move(value);
+        else if (depth_ == 3)
+            member_ = std::move(value);
+        return true;
+    }
+    bool parse_error(std::size_t position, const std::string&,
+                     const nlohmann::detail::exception& e) override {
+        return fail("not JSON at byte " + std::to_string(position) + ": " + e.what());
+    }
+
+  private:
+    enum : unsigned {
+        kChange = 1,
+        kRecord = 2,
+        kStatus = 4,
+        kSeq = 8,
+        kHlc = 16,
+        kCode = 32,
+        kReason = 64
+    };
+    PushResult& result_;
+    int depth_ = 0;
+    int skip_below_ = 0;  // > 0: skipping an unknown value opened at this depth
+    bool in_outcomes_ = false;
+    unsigned seen_ = 0;
+    std::string key_, member_;
+
+    bool in_outcome() const { return depth_ == 3 && in_outcomes_; }
+    bool skipping() const { return skip_below_ > 0 && depth_ >= skip_below_; }
+    bool skip_from(int depth) {
+        skip_below_ = depth;
+        return true;
+    }
+    bool leave() {
+        if (skip_below_ == depth_) skip_below_ = 0;
+        --depth_;
+        return true;
+    }
+    bool fail(std::string what) {
+        error = std::move(what);
+        return false;
+    }
+
+    bool integer(std::int64_t value) {
+        if (skipping()) return true;
+        if (depth_ == 1) {
+            if (key_ == "upstream_time") return fail("\"upstream_time\" must be a string");
+            if (key_ == "outcomes") return fail("\"outcomes\" must be a list");
+            return true;
+        }
+        if (!in_outcome()) return fail("unexpected number in a push answer");
+        if (member_ == "seq") {
+            result_.outcomes.back().seq = value;
+            seen_ |= kSeq;
+            return true;
+        }
+        return other("a number");
+    }
+
+    // A scalar that no known member takes: fine for unknown members, an error for known ones.
+    bool other(const char* what) {
+        if (skipping()) return true;
+        const std::string& name = depth_ == 1 ? key_ : member_;
+        if (depth_ == 1 && name != "upstream_time" && name != "outcomes") return true;
+        if (depth_ == 3 && in_outcomes_ && name != "change" && name != "record" &&
+            name != "status" && name != "seq" && name != "hlc" && name != "code" &&
+            name != "reason") {
+            return true;
+        }
+        if (depth_ == 2 && in_outcomes_) return fail("an outcome must be an object");
+        return fail("\"" + name + "\" holds " + what);
+    }
+
+    bool outcome_complete() {
+        const PushOutcome& o = result_.outcomes.back();
+        if (!(seen_ & kChange) || !is_id(o.change_id))
+            return fail("\"change\" is not an id of 32 lower-case hex characters");
+        if (!(seen_ & kRecord) || !is_id(o.record))
+            return fail("\"record\" is not an id of 32 lower-case hex characters");
+        if (!(seen_ & kStatus)) return fail("an outcome without \"status\"");
+        if (o.status == PushStatus::refused) {
+            if (!(seen_ & kCode) || !(seen_ & kReason))
+                return fail("a refused outcome without \"code\" and \"reason\"");
+        } else if (!(seen_ & kSeq) || !(seen_ & kHlc)) {
+            return fail("an outcome without \"seq\" and \"hlc\"");
+        }
+        return true;
+    }
+};
+
+}  // namespace
+
+Result<PushResult> parse_push_result_text(std::string_view text) {
+    PushResult result;
+    ResultReader reader(result);
+    const bool parsed =
+        Json::sax_parse(text, &reader, nlohmann::detail::input_format_t::json, true, false);
+    if (!parsed) {
+        return Status(ErrorCode::invalid_argument,
+                      "malformed push result: " +
+                          (reader.error.empty() ? std::string("not a push result") : reader.error));
+    }
+    if (!reader.has_time) {
+        return Status(ErrorCode::invalid_argument,
+                      "malformed push result: \"upstream_time\" is missing");
+    }
+    if (!reader.has_outcomes) {
+        return Status(ErrorCode::invalid_argument,
+                      "malformed push result: \"outcomes\" is missing");
+    }
+    return result;
+}
+
+}  // namespace tsunagu::sync
