@@ -51,6 +51,9 @@ struct DeviceOptions {
     JournalMode journal_mode = JournalMode::wal;
     std::size_t push_batch = 1000;  // change sets per push request (the server takes at most 1000)
     std::size_t pull_page = 1000;   // records per pull page (the server gives at most 5000)
+    // The phone's clock, which may be wrong by hours or days: the server measures its skew from
+    // each push and corrects the stamps it finds too far ahead (tests give a wrong one).
+    sync::WallClock wall = sync::system_wall_clock();
 };
 
 // Where a sync is. For pushes `total` is exact (the outbox at the start of the sync). For pulls

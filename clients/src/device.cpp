@@ -40,6 +40,7 @@ Status Device::Impl::open_engine() {
     sync::DeviceOptions engine_options;
     engine_options.user = session.user_id;
     engine_options.replica_id = session.device_id;
+    engine_options.wall = options.wall;
     auto opened = sync::Device::open(*store, domain::care_schema(), engine_options);
     if (!opened) return opened.status();
     engine = std::make_unique<sync::Device>(std::move(*opened));

@@ -82,7 +82,7 @@ Result<SyncReport> Device::sync(const ProgressCallback& progress) {
     auto launch = [&](sync::PushBatchText batch) {
         flight = std::async(std::launch::async,
                             [&link, &report, token = d.session.token,
-                             body = "{\"changes\":" + batch.changes + "}"] {
+                             body = "{\"changes\":" + batch.changes + ",\"sent_at\":" + std::to_string(batch.sent_at_ms) + "}"] {
                                 return link.send_text("POST", "/v1/sync/push", body, token,
                                                       &report.retries);
                             });

@@ -40,44 +40,16 @@ Result<ChangeSet> read_outbox_change(std::string_view text) {
 
 namespace {
 
-// What a device's connection needs beyond SQLite's defaults, set when the device opens it (never
-// lowering what the caller chose):
+// What a device's connection needs beyond SQLite's defaults (detail::tune_connection), set when
+// the device opens it:
 //  - a page cache of 8 MiB rather than about 2 MB: a push batch of 1000 change sets marks and
 //    then deletes about 250 outbox pages plus their index pages, which otherwise fall out of the
 //    cache between the two and are read and decrypted again;
 //  - a checkpoint every 10,000 WAL pages (about 40 MB) rather than every 1,000: pages rewritten
-//    by successive batches are copied into the database (decrypted and re-encrypted) once per
-//    checkpoint, not once every other batch. Durability does not change: a commit is durable once
-//    its frames are in the synced WAL, whenever the checkpoint runs.
+//    by successive batches are copied into the database once per checkpoint, not once every
+//    other batch.
 constexpr std::int64_t kCacheKiB = 8 * 1024;
 constexpr std::int64_t kCheckpointPages = 10'000;
-
-Result<std::int64_t> pragma_int(Store& store, const std::string& sql) {
-    auto statement = store.prepare(sql);
-    TSUNAGU_TRY(statement);
-    auto row = statement->step();
-    TSUNAGU_TRY(row);
-    return *row ? statement->column_int(0) : 0;
-}
-
-Status tune_connection(Store& store) {
-    auto cache = pragma_int(store, "PRAGMA cache_size");  // < 0: KiB; > 0: pages
-    TSUNAGU_TRY(cache);
-    auto page_size = pragma_int(store, "PRAGMA page_size");
-    TSUNAGU_TRY(page_size);
-    const std::int64_t cache_kib = *cache < 0 ? -*cache : *cache * *page_size / 1024;
-    if (cache_kib < kCacheKiB) {
-        TSUNAGU_TRY(store.exec("PRAGMA cache_size=-" + std::to_string(kCacheKiB)));
-    }
-    auto checkpoint = pragma_int(store, "PRAGMA wal_autocheckpoint");  // 0: the caller's own
-    TSUNAGU_TRY(checkpoint);
-    if (*checkpoint > 0 && *checkpoint < kCheckpointPages) {
-        TSUNAGU_TRY(
-            pragma_int(store, "PRAGMA wal_autocheckpoint=" + std::to_string(kCheckpointPages))
-                .status());
-    }
-    return Status::ok();
-}
 
 }  // namespace
 
@@ -102,7 +74,7 @@ Result<Device> Device::open(Store& store, Schema schema, DeviceOptions options) 
                                                        *replica + ", not " + options.replica_id +
                                                        "; start a new replica for this device");
     }
-    TSUNAGU_TRY(tune_connection(store));
+    TSUNAGU_TRY(detail::tune_connection(store, kCacheKiB, kCheckpointPages));
     auto impl = std::make_unique<Impl>(store, std::move(schema), std::move(options), *replica);
     auto clock = detail::meta_int(store, detail::kMetaClock, 0);
     TSUNAGU_TRY(clock);

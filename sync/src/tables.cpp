@@ -166,4 +166,33 @@ Result<std::string> open_tables(Store& store, Role role, std::string_view user,
     return replica;
 }
 
+namespace {
+
+Result<std::int64_t> pragma_int(Store& store, const std::string& sql) {
+    auto statement = store.prepare(sql);
+    TSUNAGU_TRY(statement);
+    auto row = statement->step();
+    TSUNAGU_TRY(row);
+    return *row ? statement->column_int(0) : 0;
+}
+
+}  // namespace
+
+Status tune_connection(Store& store, std::int64_t cache_kib, std::int64_t checkpoint_pages) {
+    auto cache = pragma_int(store, "PRAGMA cache_size");  // < 0: KiB; > 0: pages
+    TSUNAGU_TRY(cache);
+    auto page_size = pragma_int(store, "PRAGMA page_size");
+    TSUNAGU_TRY(page_size);
+    const std::int64_t current_kib = *cache < 0 ? -*cache : *cache * *page_size / 1024;
+    if (current_kib < cache_kib) {
+        TSUNAGU_TRY(store.exec("PRAGMA cache_size=-" + std::to_string(cache_kib)));
+    }
+    auto checkpoint = pragma_int(store, "PRAGMA wal_autocheckpoint");  // 0: the caller's own
+    TSUNAGU_TRY(checkpoint);
+    if (*checkpoint > 0 && *checkpoint < checkpoint_pages) {
+        TSUNAGU_TRY(pragma_int(store, "PRAGMA wal_autocheckpoint=" + std::to_string(checkpoint_pages)).status());
+    }
+    return Status::ok();
+}
+
 }  // namespace tsunagu::sync::detail

@@ -38,6 +38,14 @@ Result<std::string> open_tables(Store& store, Role role, std::string_view user,
                                 const IdSource& ids);
 
 Result<std::int64_t> meta_int(Store& store, std::string_view key, std::int64_t fallback);
+
+// Raises the connection's page cache to at least `cache_kib` and its WAL auto-checkpoint interval
+// to at least `checkpoint_pages` (never lowering what the caller chose, and leaving automatic
+// checkpoints off when the caller turned them off). A cache miss costs a read and a decryption;
+// a checkpoint copies every page rewritten since the last one (decrypted and re-encrypted), so
+// fewer checkpoints copy hot pages fewer times. Durability does not change: a commit is durable
+// once its frames are in the synced WAL, whenever the checkpoint runs.
+Status tune_connection(Store& store, std::int64_t cache_kib, std::int64_t checkpoint_pages);
 Status set_meta_int(Store& store, std::string_view key, std::int64_t value);
 Result<std::string> meta_text(Store& store, std::string_view key);  // "" when absent
 Status set_meta_text(Store& store, std::string_view key, std::string_view value);

@@ -81,43 +81,15 @@ Status check_well_formed(const ChangeSet& change) {
     return Status::ok();
 }
 
-// What the connection of a server's store needs beyond SQLite's defaults, set when an upstream
-// opens it (never lowering what the caller chose):
+// What the connection of a server's store needs beyond SQLite's defaults (detail::tune_connection),
+// set when an upstream opens it:
 //  - a page cache of UpstreamOptions::cache_kib (32 MiB) rather than about 2 MB: pushes read and
-//    rewrite records all over the
-//    table and insert into the id index at random; every page that misses the cache is a read and
-//    a decryption, and the index alone outgrows 2 MB at about 80,000 records;
+//    rewrite records all over the table and insert into the id index at random, and the index
+//    alone outgrows 2 MB at about 80,000 records;
 //  - a checkpoint every 10,000 WAL pages (about 40 MB) rather than every 1,000: the index pages
-//    every batch rewrites are copied into the database (decrypted and re-encrypted) once per
-//    checkpoint, not once every other batch. Durability does not change: a commit is durable
-//    once its frames are in the synced WAL, whenever the checkpoint runs.
+//    every batch rewrites are copied into the database once per checkpoint, not once every other
+//    batch.
 constexpr std::int64_t kCheckpointPages = 10'000;
-
-Result<std::int64_t> pragma_int(Store& store, const char* sql) {
-    auto statement = store.prepare(sql);
-    TSUNAGU_TRY(statement);
-    auto row = statement->step();
-    TSUNAGU_TRY(row);
-    return *row ? statement->column_int(0) : 0;
-}
-
-Status tune_connection(Store& store, std::int64_t cache_kib_wanted) {
-    auto cache = pragma_int(store, "PRAGMA cache_size");  // < 0: KiB; > 0: pages
-    TSUNAGU_TRY(cache);
-    auto page_size = pragma_int(store, "PRAGMA page_size");
-    TSUNAGU_TRY(page_size);
-    const std::int64_t cache_kib = *cache < 0 ? -*cache : *cache * *page_size / 1024;
-    if (cache_kib < cache_kib_wanted) {
-        TSUNAGU_TRY(store.exec("PRAGMA cache_size=-" + std::to_string(cache_kib_wanted)));
-    }
-    auto checkpoint = pragma_int(store, "PRAGMA wal_autocheckpoint");  // 0: the caller's own
-    TSUNAGU_TRY(checkpoint);
-    if (*checkpoint > 0 && *checkpoint < kCheckpointPages) {
-        const std::string set = "PRAGMA wal_autocheckpoint=" + std::to_string(kCheckpointPages);
-        TSUNAGU_TRY(pragma_int(store, set.c_str()).status());
-    }
-    return Status::ok();
-}
 
 }  // namespace
 
@@ -128,7 +100,7 @@ Upstream::~Upstream() = default;
 
 Result<Upstream> Upstream::open(Store& store, Schema schema, UpstreamOptions options) {
     TSUNAGU_TRY(schema.check());
-    TSUNAGU_TRY(tune_connection(store, options.cache_kib));
+    TSUNAGU_TRY(detail::tune_connection(store, options.cache_kib, kCheckpointPages));
     auto replica = detail::open_tables(store, detail::Role::upstream, "", options.ids);
     TSUNAGU_TRY(replica);
     auto impl = std::make_unique<Impl>(store, std::move(schema), std::move(options), *replica);

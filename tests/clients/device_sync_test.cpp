@@ -4,6 +4,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "field_org.h"
 
@@ -228,6 +229,35 @@ TEST_CASE("a refused change holds back its record's later changes even when the 
     const auto again = synced(*ben);
     CHECK(again.refused.empty());
     CHECK(again.pushed == 0);
+}
+
+TEST_CASE("a phone whose clock runs a day ahead keeps the real time of its offline edits") {
+    FieldOrganisation org;
+    const auto real_now = [] {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    };
+    constexpr std::int64_t kDay = 24 * 3'600'000;
+    client::DeviceOptions options = test_options();
+    options.wall = [real_now] { return real_now() + kDay; };
+    auto aoi = org.device("aoi", options);
+    const auto client = created(*aoi, "client", {{"pseudonym", "K-120"}, {"area", "kita"}});
+    const std::int64_t edited_at = real_now();
+    std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // offline a while
+    synced(*aoi);
+
+    ApiClient sato(org.server.url());
+    REQUIRE(sato.sign_in("sato", FieldOrganisation::password_of("sato")).status == 200);
+    Reply read = sato.get("/v1/records/" + client);
+    REQUIRE(read.status == 200);
+    const auto stamp = sync::Hlc::parse(read.body["history"][0]["hlc"].get<std::string>());
+    REQUIRE(stamp);
+    // Not a day ahead (it would win every later edit), and not the time of the sync either: the
+    // push carries the phone's clock reading, the server measures the skew from it and takes it
+    // off, so the edit keeps its real time.
+    CHECK(stamp->wall_ms >= edited_at - 1000);
+    CHECK(stamp->wall_ms <= edited_at + 1000);
 }
 
 TEST_CASE("records cannot be made before signing in, and another worker cannot take over a replica") {
