@@ -202,10 +202,11 @@ Result<StartedServer> start_server(const ServerConfig& config) {
             auto store = Store::open(store_path, *key);
             if (!store) return store.status();
             auto connection = std::make_unique<ServerConnection>(std::move(*store));
-            // The writer keeps the hot pages of every push; a reader's cache lives only until
-            // the next commit, so SQLite's default (about 2 MB) serves it.
+            // The writer keeps the hot pages of pushes (16 MiB: the id index of about 300,000
+            // records, within the server's memory budget of 50 MB); a reader's cache lives only
+            // until the next commit, so SQLite's default (about 2 MB) serves it.
             sync::UpstreamOptions options;
-            options.cache_kib = use == ConnectionPool::Use::writing ? 32 * 1024 : 2 * 1024;
+            options.cache_kib = use == ConnectionPool::Use::writing ? 16 * 1024 : 2 * 1024;
             auto upstream = sync::Upstream::open(connection->store, domain::care_schema(), options);
             if (!upstream) return upstream.status();
             connection->upstream.emplace(std::move(*upstream));
