@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "sync/protocol.h"
+#include "sync/src/sax_reader.h"
 #include "sync/src/json_writer.h"
 
 namespace tsunagu::sync {
@@ -32,10 +33,9 @@ void write_strings(std::string& out, const std::vector<std::string>& items) {
 }
 
 // Reads the page's known shape; ignores unknown members (a newer upstream may add some).
-class PageReader : public nlohmann::json_sax<Json> {
+class PageReader : public detail::SaxReader {
   public:
     explicit PageReader(PullPage& page) : page_(page) {}
-    std::string error;
 
     // The members every page has, or "" when all were there.
     std::string missing() const {
@@ -127,35 +127,15 @@ class PageReader : public nlohmann::json_sax<Json> {
             member_ = value;
         return true;
     }
-    bool parse_error(std::size_t position, const std::string&,
-                     const nlohmann::detail::exception& e) override {
-        return fail("not JSON at byte " + std::to_string(position) + ": " + e.what());
-    }
 
   private:
     enum class List { none, records, evicted_records, evicted_scopes, acks };
     PullPage& page_;
-    int depth_ = 0;
-    int skip_below_ = 0;  // > 0: skipping an unknown value opened at this depth
     List list_ = List::none;
     int seen_ = 0;
     std::string key_, member_;
     Json ack_;
 
-    bool skipping() const { return skip_below_ > 0 && depth_ >= skip_below_; }
-    bool skip_from(int depth) {
-        skip_below_ = depth;
-        return true;
-    }
-    bool leave() {
-        if (skip_below_ == depth_) skip_below_ = 0;
-        --depth_;
-        return true;
-    }
-    bool fail(std::string what) {
-        error = std::move(what);
-        return false;
-    }
 
     bool scalar(const Json& value) {
         if (skipping()) return true;

@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "sync/protocol.h"
+#include "sync/src/sax_reader.h"
 #include "sync/src/names.h"
 
 namespace tsunagu::sync {
@@ -10,10 +11,9 @@ namespace {
 
 // Reads the answer's known shape, the same checks as from_json(PushResult); ignores unknown
 // members (a newer upstream may add some).
-class ResultReader : public nlohmann::json_sax<Json> {
+class ResultReader : public detail::SaxReader {
   public:
     explicit ResultReader(PushResult& result) : result_(result) {}
-    std::string error;
     bool has_time = false;
     bool has_outcomes = false;
 
@@ -121,10 +121,6 @@ class ResultReader : public nlohmann::json_sax<Json> {
             member_ = std::move(value);
         return true;
     }
-    bool parse_error(std::size_t position, const std::string&,
-                     const nlohmann::detail::exception& e) override {
-        return fail("not JSON at byte " + std::to_string(position) + ": " + e.what());
-    }
 
   private:
     enum : unsigned {
@@ -137,27 +133,11 @@ class ResultReader : public nlohmann::json_sax<Json> {
         kReason = 64
     };
     PushResult& result_;
-    int depth_ = 0;
-    int skip_below_ = 0;  // > 0: skipping an unknown value opened at this depth
     bool in_outcomes_ = false;
     unsigned seen_ = 0;
     std::string key_, member_;
 
     bool in_outcome() const { return depth_ == 3 && in_outcomes_; }
-    bool skipping() const { return skip_below_ > 0 && depth_ >= skip_below_; }
-    bool skip_from(int depth) {
-        skip_below_ = depth;
-        return true;
-    }
-    bool leave() {
-        if (skip_below_ == depth_) skip_below_ = 0;
-        --depth_;
-        return true;
-    }
-    bool fail(std::string what) {
-        error = std::move(what);
-        return false;
-    }
 
     bool integer(std::int64_t value) {
         if (skipping()) return true;
