@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -87,6 +88,10 @@ TEST_CASE("repeated failed sign-ins are slowed, then the account locks") {
     ApiClient c(f.server.url());
     CHECK(c.sign_in("akiko", "wrong-1-password").status == 401);
     CHECK(c.sign_in("akiko", "wrong-2-password").status == 401);
+    // The server counts waits in whole seconds: the third failure comes early in a second, so
+    // that the next attempt falls inside its one-second wait however the clock ticks.
+    const auto into_second = std::chrono::system_clock::now().time_since_epoch() % std::chrono::seconds(1);
+    std::this_thread::sleep_for(std::chrono::seconds(1) - into_second + std::chrono::milliseconds(20));
     CHECK(c.sign_in("akiko", "wrong-3-password").status == 401);  // now each attempt must wait
     Reply slowed = c.sign_in("akiko", "akiko-password-1");
     CHECK(slowed.status == 429);  // even the right password waits its turn
