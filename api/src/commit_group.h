@@ -27,10 +27,8 @@ class CommitGroup {
 public:
     using Work = std::function<HttpResponse(ServerConnection&)>;
 
-    // `writer` serialises every writer of the database in this process (the group's leader holds
-    // it while its transaction is open). At most `max_group` pieces of work share one commit.
-    CommitGroup(ConnectionPool& pool, std::mutex& writer, std::size_t max_group = 64)
-        : pool_(pool), writer_(writer), max_group_(max_group) {}
+    // At most `max_group` pieces of work share one commit.
+    explicit CommitGroup(ConnectionPool& pool, std::size_t max_group = 64) : pool_(pool), max_group_(max_group) {}
 
     HttpResponse run(Work work);
     // run() for work that answers a Status: a failure undoes the work's writes and is returned;
@@ -54,7 +52,7 @@ private:
     void execute(std::deque<Item*>& group);
 
     ConnectionPool& pool_;
-    std::mutex& writer_;
+    std::mutex writer_;  // held while a group's transaction is open, and by close()
     // The group's own connection, opened on first use and kept: as the only writer's, its page
     // cache stays valid from one group to the next (another connection's commit would make
     // SQLite drop it, and every page read again is a page decrypted again).

@@ -39,8 +39,11 @@ Status adopt_new_clients(const Principal& who, ServerConnection& connection, con
     return Status::ok();
 }
 
-std::string record_list(const std::vector<std::string>& ids) {
-    Json list = ids;
+// The audit entry's detail: the ids of the records a push or pull carried, as a JSON list.
+template <typename Items, typename RecordOf>
+std::string record_list(const Items& items, RecordOf record_of) {
+    Json list = Json::array();
+    for (const auto& item : items) list.push_back(record_of(item));
     return list.dump();
 }
 
@@ -73,11 +76,10 @@ HttpResponse push(RequestContext& ctx) {
         TSUNAGU_TRY(adopt_new_clients(who, connection, *batch));
         auto pushed = connection.upstream->push(*batch, gate);
         TSUNAGU_TRY(pushed);
-        std::vector<std::string> records;
-        records.reserve(pushed->outcomes.size());
-        for (const auto& o : pushed->outcomes) records.push_back(o.record);
-        TSUNAGU_TRY(AuditLog::append(connection.store, {0, ctx.now, who.user.id, who.device.id, "sync.push", "",
-                                                        record_list(records)}));
+        const std::string records =
+            record_list(pushed->outcomes, [](const sync::PushOutcome& o) -> const std::string& { return o.record; });
+        TSUNAGU_TRY(
+            AuditLog::append(connection.store, {0, ctx.now, who.user.id, who.device.id, "sync.push", "", records}));
         result = std::move(*pushed);
         return Status::ok();
     });
@@ -147,13 +149,11 @@ HttpResponse pull(RequestContext& ctx) {
     auto page = ctx.upstream.read_page(request);
     if (!page) return error_response(page.status());
     if (!page->records.empty() || page->progress_due) {
-        std::vector<std::string> records;
-        records.reserve(page->records.size());
-        for (const auto& r : page->records) records.push_back(r.id);
-        const AuditEntry entry{0, ctx.now, ctx.who().user.id, ctx.who().device.id, "sync.pull", "",
-                               record_list(records)};
+        const AuditEntry entry{
+            0, ctx.now, ctx.who().user.id, ctx.who().device.id, "sync.pull", "",
+            record_list(page->records, [](const sync::RecordSnapshot& r) -> const std::string& { return r.id; })};
         Status written = ctx.core.commit_group().write([&](ServerConnection& connection) {
-            if (!records.empty()) TSUNAGU_TRY(AuditLog::append(connection.store, entry));
+            if (!page->records.empty()) TSUNAGU_TRY(AuditLog::append(connection.store, entry));
             return page->progress_due ? connection.upstream->record_progress(request) : Status::ok();
         });
         if (!written) return error_response(written);

@@ -43,7 +43,7 @@ HttpResponse error_response(const Status& status) {
 // ---- ServerCore -------------------------------------------------------------------------
 
 ServerCore::ServerCore(ConnectionPool& pool, SignInPolicy policy)
-    : pool_(pool), policy_(policy), commits_(pool, writer_) {}
+    : pool_(pool), policy_(policy), commits_(pool) {}
 
 void ServerCore::add_routes(std::vector<Route> routes) {
     for (auto& r : routes) {

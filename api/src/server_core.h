@@ -95,7 +95,6 @@ private:
     SignInPolicy policy_;
     std::vector<Route> routes_;
     Metrics metrics_;
-    std::mutex writer_;
     CommitGroup commits_;
 };
 

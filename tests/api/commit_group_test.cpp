@@ -30,8 +30,7 @@ struct GroupFixture {
         if (!store) return store.status();
         return std::make_unique<ServerConnection>(std::move(*store));
     }};
-    std::mutex writer;
-    CommitGroup group{pool, writer};
+    CommitGroup group{pool};
 
     GroupFixture() {
         auto lease = pool.borrow();
