@@ -72,8 +72,8 @@ class Upstream {
   public:
     // Opens (creating its tables on first use) the upstream replica kept in `store`. Fails when the
     // store holds a device replica, or the schema does not pass Schema::check(). Raises the
-    // connection's page cache to 32 MiB and its WAL checkpoint interval to 10,000 pages (a server's
-    // working set), unless the caller set them higher (or turned automatic checkpoints off).
+    // connection's page cache to UpstreamOptions::cache_kib and its WAL checkpoint interval to
+    // 10,000 pages, unless the caller set them higher (or turned automatic checkpoints off).
     static Result<Upstream> open(Store& store, Schema schema, UpstreamOptions options = {});
     Upstream(Upstream&&) noexcept;
     Upstream& operator=(Upstream&&) noexcept;
@@ -95,7 +95,7 @@ class Upstream {
     // The next page of in-scope records changed after request.after (each record once, with its
     // whole merged state), the records and scope keys that left the user's scope since, and
     // answers for the device's unanswered pushes. Read in one read transaction. The last page of a
-    // pull also records the device's progress, which compaction waits for.
+    // pull also records the device's progress, which compaction waits for, when it is due.
     Result<PullPage> pull(const PullRequest& request);
     // pull() in its two steps, for a server that commits writes in groups: read_page() only
     // reads (one read transaction, no write lock) and sets PullPage::progress_due when
