@@ -7,6 +7,9 @@ packages=(
   build-essential cmake pkg-config
   libcpprest-dev libssl-dev libsqlite3-dev libsodium-dev nlohmann-json3-dev catch2
   nginx-light openssl
+  # PostgreSQL: libpq for the scale-out storage, and the server itself, which the tests run in a
+  # temporary cluster of their own (initdb, pg_ctl, a Unix socket in the test's directory).
+  libpq-dev postgresql
   # The web page's end-to-end tests: Debian's Chromium (never a downloaded browser) and a
   # Japanese font, so that screenshots show the page as a supervisor sees it.
   chromium fonts-ipafont-gothic

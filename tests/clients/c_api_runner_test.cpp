@@ -1,6 +1,6 @@
 // Runs the C test program (c_api_test.c, compiled as C) against a real server.
 #include "field_org.h"
-#include "run_program.h"
+#include "support/run_program.h"
 
 using namespace tsunagu;
 using namespace tsunagu::testing;

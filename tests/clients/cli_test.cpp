@@ -1,6 +1,6 @@
 // The real `tsunagu` binary, with its replica in a temporary TSUNAGU_HOME, against a real server.
 #include "field_org.h"
-#include "run_program.h"
+#include "support/run_program.h"
 
 using namespace tsunagu;
 using namespace tsunagu::testing;

@@ -1,0 +1,35 @@
+// Versioned schema migrations, applied when a server starts.
+//
+// The database records the versions applied (tsunagu_schema_versions). migrate() applies the
+// missing ones in order, each in its own transaction together with its version row, so a failure
+// leaves the database at the version before it, and the next start resumes there. Servers that
+// start together serialise on one advisory lock: each migration runs exactly once, and every
+// server returns only once the database is at the newest version. A database at a version newer
+// than the code is refused: an older server must not write to a schema it does not know.
+#pragma once
+
+#include <span>
+#include <string>
+#include <vector>
+
+#include "pg/pg.h"
+
+namespace tsunagu::pg {
+
+struct Migration {
+    int version = 0;    // 1, 2, 3, ... without gaps
+    std::string name;   // what it does, for the record
+    std::string sql;    // one or more statements
+};
+
+// The tables of this library itself (log sequences, tenant keys): version 1 of every list.
+std::vector<Migration> base_migrations();
+
+// Brings the database to the last version of `migrations` (versions 1..N in order). Returns the
+// number of migrations this call applied (0 when another server had applied them).
+Result<int> migrate(Connection& connection, std::span<const Migration> migrations);
+
+// The version the database is at (0 for an empty database).
+Result<int> schema_version(Connection& connection);
+
+}  // namespace tsunagu::pg

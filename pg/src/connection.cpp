@@ -1,0 +1,198 @@
+// libpq behind pg/pg.h.
+#include "pg/pg.h"
+
+#include <libpq-fe.h>
+
+#include <charconv>
+#include <cstring>
+#include <utility>
+
+namespace tsunagu::pg {
+namespace {
+
+// SQLSTATE classes a caller can act on; everything else is a storage failure.
+ErrorCode code_of(const char* sqlstate) {
+    if (sqlstate == nullptr) return ErrorCode::unavailable;  // no answer: the connection broke
+    const std::string_view state(sqlstate);
+    if (state == "23505") return ErrorCode::already_exists;           // unique_violation
+    if (state.starts_with("23")) return ErrorCode::constraint;        // other integrity rules
+    if (state == "40001" || state == "40P01") return ErrorCode::conflict;  // retry the transaction
+    if (state.starts_with("08") || state.starts_with("57P")) return ErrorCode::unavailable;
+    if (state == "53100" || state == "53200") return ErrorCode::io_error;  // disk full, out of memory
+    return ErrorCode::internal;
+}
+
+// The primary message only (DETAIL may quote row values), with the SQLSTATE.
+Status status_of(pg_conn* conn, PGresult* result, std::string_view doing) {
+    const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+    const char* primary = result ? PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
+    std::string message = "PostgreSQL ";
+    message += doing;
+    message += ": ";
+    if (primary != nullptr) {
+        message += primary;
+    } else {
+        // No result: libpq's own message (connection lost, out of memory); it holds no row data.
+        std::string own = conn ? PQerrorMessage(conn) : "no connection";
+        while (!own.empty() && (own.back() == '\n' || own.back() == ' ')) own.pop_back();
+        message += own.empty() ? "no answer from the server" : own;
+    }
+    if (state != nullptr) message += std::string(" (SQLSTATE ") + state + ")";
+    if (conn != nullptr && PQstatus(conn) == CONNECTION_BAD) {
+        return Status(ErrorCode::unavailable, message + "; the connection is lost: reconnect");
+    }
+    return Status(code_of(state), std::move(message));
+}
+
+// "SELECT ...", "INSERT ..." for messages: the statement's first word, never its parameters.
+std::string_view verb_of(std::string_view sql) {
+    std::size_t start = sql.find_first_not_of(" \t\r\n(");
+    if (start == std::string_view::npos) return "statement";
+    std::size_t end = sql.find_first_of(" \t\r\n(;", start);
+    return sql.substr(start, end == std::string_view::npos ? sql.size() - start : end - start);
+}
+
+}  // namespace
+
+Rows::Rows(Rows&& other) noexcept : result_(std::exchange(other.result_, nullptr)) {}
+Rows& Rows::operator=(Rows&& other) noexcept {
+    if (this != &other) {
+        if (result_) PQclear(result_);
+        result_ = std::exchange(other.result_, nullptr);
+    }
+    return *this;
+}
+Rows::~Rows() {
+    if (result_) PQclear(result_);
+}
+
+int Rows::size() const noexcept { return result_ ? PQntuples(result_) : 0; }
+
+std::int64_t Rows::affected() const noexcept {
+    if (!result_) return 0;
+    const char* n = PQcmdTuples(result_);
+    std::int64_t value = 0;
+    std::from_chars(n, n + std::strlen(n), value);
+    return value;
+}
+
+bool Rows::is_null(int row, int column) const { return PQgetisnull(result_, row, column) != 0; }
+
+std::string_view Rows::text(int row, int column) const {
+    return {PQgetvalue(result_, row, column), static_cast<std::size_t>(PQgetlength(result_, row, column))};
+}
+
+std::int64_t Rows::integer(int row, int column) const {
+    const std::string_view t = text(row, column);
+    std::int64_t value = 0;
+    std::from_chars(t.data(), t.data() + t.size(), value);
+    return value;
+}
+
+std::vector<std::uint8_t> Rows::bytes(int row, int column) const {
+    std::size_t length = 0;
+    auto* raw = reinterpret_cast<const unsigned char*>(PQgetvalue(result_, row, column));
+    unsigned char* decoded = PQunescapeBytea(raw, &length);
+    if (decoded == nullptr) return {};
+    std::vector<std::uint8_t> out(decoded, decoded + length);
+    PQfreemem(decoded);
+    return out;
+}
+
+Result<Connection> Connection::open(const std::string& conninfo) {
+    pg_conn* conn = PQconnectdb(conninfo.c_str());
+    if (conn == nullptr) return Status(ErrorCode::io_error, "libpq could not allocate a connection");
+    Connection connection(conn);
+    if (PQstatus(conn) != CONNECTION_OK) {
+        std::string why = PQerrorMessage(conn);
+        while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+        return Status(ErrorCode::unavailable,
+                      "cannot connect to PostgreSQL (" + why +
+                          "): check that it runs and that --postgres names its host and database");
+    }
+    // Server-side timestamps in UTC and no notices on stderr: logs are the server's, as JSON.
+    PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+    TSUNAGU_TRY(connection.exec("SET TIME ZONE 'UTC'"));
+    return connection;
+}
+
+Connection::Connection(Connection&& other) noexcept
+    : conn_(std::exchange(other.conn_, nullptr)), broken_(other.broken_) {}
+Connection& Connection::operator=(Connection&& other) noexcept {
+    if (this != &other) {
+        if (conn_) PQfinish(conn_);
+        conn_ = std::exchange(other.conn_, nullptr);
+        broken_ = other.broken_;
+    }
+    return *this;
+}
+Connection::~Connection() {
+    if (conn_) PQfinish(conn_);
+}
+
+Status Connection::exec(std::string_view sql) {
+    const std::string text(sql);
+    PGresult* result = PQexec(conn_, text.c_str());
+    Rows owned(result);
+    const auto status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return failed(status_of(conn_, result, verb_of(sql)));
+    return Status::ok();
+}
+
+Result<Rows> Connection::query(std::string_view sql, std::initializer_list<Param> params) {
+    return query(sql, std::vector<Param>(params));
+}
+
+Result<Rows> Connection::query(std::string_view sql, const std::vector<Param>& params) {
+    std::vector<const char*> values;
+    std::vector<int> lengths, formats;
+    values.reserve(params.size());
+    for (const Param& p : params) {
+        values.push_back(p.is_null() ? nullptr : p.data().data());
+        lengths.push_back(static_cast<int>(p.data().size()));
+        formats.push_back(p.is_binary() ? 1 : 0);
+    }
+    const std::string text(sql);
+    PGresult* result = PQexecParams(conn_, text.c_str(), static_cast<int>(params.size()), nullptr,
+                                    values.data(), lengths.data(), formats.data(), 0);
+    Rows rows(result);
+    const auto status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return failed(status_of(conn_, result, verb_of(sql)));
+    return rows;
+}
+
+Status Connection::begin() { return exec("BEGIN ISOLATION LEVEL READ COMMITTED"); }
+Status Connection::begin_snapshot() { return exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); }
+Status Connection::commit() { return exec("COMMIT"); }
+Status Connection::rollback() { return exec("ROLLBACK"); }
+
+bool Connection::in_transaction() const noexcept {
+    const auto state = PQtransactionStatus(conn_);
+    return state == PQTRANS_INTRANS || state == PQTRANS_INERROR || state == PQTRANS_ACTIVE;
+}
+
+bool Connection::healthy() const noexcept {
+    return conn_ != nullptr && !broken_ && PQstatus(conn_) == CONNECTION_OK;
+}
+
+Status with_transaction(Connection& connection, const std::function<Status()>& body, int attempts) {
+    Status last;
+    for (int attempt = 0; attempt < attempts; ++attempt) {
+        TSUNAGU_TRY(connection.begin());
+        Status outcome;
+        try {
+            outcome = body();
+        } catch (...) {
+            (void)connection.rollback();
+            throw;
+        }
+        if (outcome) outcome = connection.commit();
+        if (outcome) return outcome;
+        if (connection.in_transaction()) (void)connection.rollback();
+        if (outcome.code() != ErrorCode::conflict) return outcome;
+        last = outcome;  // serialization failure or deadlock: PostgreSQL asks for a retry
+    }
+    return last;
+}
+
+}  // namespace tsunagu::pg

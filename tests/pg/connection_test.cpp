@@ -1,0 +1,76 @@
+// pg::Connection against a real PostgreSQL: parameters, results, transactions, and errors that say
+// what happened without quoting row values.
+#include <catch2/catch.hpp>
+
+#include "pg/pg.h"
+#include "pg_fixture.h"
+
+using namespace tsunagu;
+using namespace tsunagu::testing;
+
+TEST_CASE("parameters and results round-trip text, integers, bytes and NULL") {
+    PostgresCluster cluster;
+    pg::Connection c = connect_ok(cluster.conninfo());
+    ok(c.exec("CREATE TABLE t(id BIGINT PRIMARY KEY, name TEXT, data BYTEA)"));
+    const std::vector<std::uint8_t> bytes = {0, 1, 2, 0xff, 0, '\\', 'x'};
+    const std::string name = "O'Brien; DROP TABLE t; -- 日本語";
+    ok(c.query("INSERT INTO t VALUES ($1, $2, $3)", {std::int64_t{1} << 40, name, pg::Param::bytes(bytes)}).status());
+    ok(c.query("INSERT INTO t VALUES ($1, $2, $3)", {-5, nullptr, nullptr}).status());
+
+    auto rows = value_ok(c.query("SELECT id, name, data FROM t ORDER BY id"));
+    REQUIRE(rows.size() == 2);
+    CHECK(rows.integer(0, 0) == -5);
+    CHECK(rows.is_null(0, 1));
+    CHECK(rows.is_null(0, 2));
+    CHECK(rows.integer(1, 0) == (std::int64_t{1} << 40));
+    CHECK(rows.text(1, 1) == name);
+    CHECK(rows.bytes(1, 2) == bytes);
+    CHECK(value_ok(c.query("UPDATE t SET name = 'x'")).affected() == 2);
+}
+
+TEST_CASE("a rolled-back transaction leaves nothing; a committed one stays") {
+    PostgresCluster cluster;
+    pg::Connection c = connect_ok(cluster.conninfo());
+    ok(c.exec("CREATE TABLE t(id INT PRIMARY KEY)"));
+    Status failed = pg::with_transaction(c, [&]() -> Status {
+        TSUNAGU_TRY(c.query("INSERT INTO t VALUES (1)").status());
+        return Status(ErrorCode::validation, "the body refused");
+    });
+    CHECK(failed.code() == ErrorCode::validation);
+    CHECK_FALSE(c.in_transaction());
+    ok(pg::with_transaction(c, [&]() { return c.query("INSERT INTO t VALUES (2)").status(); }));
+    auto rows = value_ok(c.query("SELECT id FROM t"));
+    REQUIRE(rows.size() == 1);
+    CHECK(rows.integer(0, 0) == 2);
+}
+
+TEST_CASE("errors carry PostgreSQL's message and SQLSTATE but never the row's values") {
+    PostgresCluster cluster;
+    pg::Connection c = connect_ok(cluster.conninfo());
+    ok(c.exec("CREATE TABLE t(name TEXT PRIMARY KEY)"));
+    ok(c.query("INSERT INTO t VALUES ($1)", {"secret-marker"}).status());
+
+    auto duplicate = c.query("INSERT INTO t VALUES ($1)", {"secret-marker"});
+    CHECK(duplicate.status().code() == ErrorCode::already_exists);
+    CHECK_THAT(duplicate.status().message(), Catch::Contains("23505"));
+    CHECK_THAT(duplicate.status().message(), !Catch::Contains("secret-marker"));
+
+    auto syntax = c.query("SELEC 1");
+    CHECK(syntax.status().code() == ErrorCode::internal);
+    CHECK_THAT(syntax.status().message(), Catch::Contains("syntax error"));
+    // The connection is still usable after a failed statement outside a transaction.
+    CHECK(value_ok(c.query("SELECT 1")).integer(0, 0) == 1);
+}
+
+TEST_CASE("an unreachable PostgreSQL is a clear 'unavailable', and a server gone mid-session too") {
+    PostgresCluster cluster;
+    auto nowhere = pg::Connection::open("host=/nonexistent-dir dbname=x connect_timeout=2");
+    CHECK(nowhere.status().code() == ErrorCode::unavailable);
+    CHECK_THAT(nowhere.status().message(), Catch::Contains("--postgres"));
+
+    pg::Connection c = connect_ok(cluster.conninfo());
+    cluster.stop();  // immediate: as if the database machine crashed
+    auto lost = c.query("SELECT 1");
+    CHECK(lost.status().code() == ErrorCode::unavailable);
+    CHECK_FALSE(c.healthy());
+}

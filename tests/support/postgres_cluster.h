@@ -1,0 +1,108 @@
+// A real PostgreSQL server for one test: a fresh cluster (initdb) in a temporary directory,
+// listening only on a Unix socket in that directory (no TCP port), stopped and removed at the end.
+// Uses Debian's postgresql package (scripts/install-deps.sh installs it). PostgreSQL refuses to
+// run as root, so when the tests run as root the cluster runs as the package's `postgres` user.
+#pragma once
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "support/run_program.h"
+#include "support/temp_dir.h"
+
+namespace tsunagu::testing {
+
+class PostgresCluster {
+public:
+    PostgresCluster() : dir_("tsunagu-pg") {
+        bin_ = find_bin_dir();
+        data_ = dir_.file("data");
+        socket_dir_ = dir_.path().string();
+        if (::geteuid() == 0) {
+            // The postgres user must reach its files: the directory is root's, mode 0700.
+            ::chmod(socket_dir_.c_str(), 0755);
+            std::filesystem::create_directories(data_);
+            run_checked("/usr/bin/chown", {"postgres:postgres", socket_dir_, data_});
+        }
+        run_pg("initdb", {"-D", data_, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8",
+                          "--locale=C"});
+        start();
+    }
+    PostgresCluster(const PostgresCluster&) = delete;
+    PostgresCluster& operator=(const PostgresCluster&) = delete;
+    ~PostgresCluster() {
+        try {
+            stop();
+        } catch (...) {
+        }
+    }
+
+    // A libpq connection string for `database` on this cluster.
+    std::string conninfo(const std::string& database = "postgres") const {
+        return "host=" + socket_dir_ + " port=5432 user=postgres dbname=" + database;
+    }
+    void create_database(const std::string& name) {
+        run_pg("createdb", {"-h", socket_dir_, "-U", "postgres", name});
+    }
+    // Everything a database administrator (or a stolen backup) would see: pg_dump's plain SQL.
+    std::string dump(const std::string& database) {
+        return run_pg("pg_dump", {"-h", socket_dir_, "-U", "postgres", "--no-owner", database});
+    }
+    // Stops the server at once, as a crash would (no checkpoint), or cleanly.
+    void stop(bool immediate = true) {
+        if (!running_) return;
+        running_ = false;
+        run_pg("pg_ctl", {"-D", data_, "-m", immediate ? "immediate" : "fast", "-w", "stop"});
+    }
+    void start() {
+        run_pg("pg_ctl", {"-D", data_, "-l", dir_.file("server.log"), "-w", "-t", "60", "-o",
+                          "-k " + socket_dir_ + " -c listen_addresses='' -c fsync=off"
+                          " -c max_connections=300 -c shared_buffers=32MB",
+                          "start"});
+        running_ = true;
+    }
+    const std::string& bin_dir() const { return bin_; }
+
+private:
+    static std::string find_bin_dir() {
+        const std::filesystem::path root = "/usr/lib/postgresql";
+        std::error_code ec;
+        std::string best;
+        for (const auto& entry : std::filesystem::directory_iterator(root, ec)) {
+            const auto candidate = entry.path() / "bin";
+            if (std::filesystem::exists(candidate / "initdb") && candidate.string() > best) best = candidate.string();
+        }
+        if (best.empty()) {
+            throw std::runtime_error("PostgreSQL's server programs are not installed under /usr/lib/postgresql: "
+                                     "run scripts/install-deps.sh as root");
+        }
+        return best;
+    }
+    static std::string run_checked(const std::string& program, const std::vector<std::string>& args) {
+        ProgramRun run = run_program(program, args);
+        if (run.exit_code != 0) {
+            throw std::runtime_error(program + " failed (" + std::to_string(run.exit_code) + "): " + run.err + run.out);
+        }
+        return run.out;
+    }
+    // Runs one of PostgreSQL's programs, as the postgres user when we are root.
+    std::string run_pg(const std::string& program, std::vector<std::string> args) const {
+        const std::string path = bin_ + "/" + program;
+        if (::geteuid() != 0) return run_checked(path, args);
+        args.insert(args.begin(), {"-u", "postgres", "--", path});
+        return run_checked("/usr/sbin/runuser", args);
+    }
+
+    TempDir dir_;
+    std::string bin_;
+    std::string data_;
+    std::string socket_dir_;
+    bool running_ = false;
+};
+
+}  // namespace tsunagu::testing
