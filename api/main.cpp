@@ -20,9 +20,13 @@ void usage() {
         "  --tls-cert FILE   PEM certificate chain for https\n"
         "  --tls-key FILE    PEM private key for https\n"
         "  --key-file FILE   32-byte store key (default DIR/tsunagu.key, made 0600 on first start)\n"
+        "  --postgres CONN   keep the data in PostgreSQL (libpq string, e.g. \"host=/run/postgresql\n"
+        "                    dbname=tsunagu\"), shared by every server given the same key file\n"
+        "  --tenant NAME     whose data in that database (default \"default\")\n"
         "  --demo            in a new DIR, create the demo organisation first (then serve it)\n"
         "\n"
         "usage: tsunagu-server report --data DIR --fy YEAR [--csv|--json] [--key-file FILE]\n"
+        "                             [--postgres CONN [--tenant NAME]]\n"
         "  prints the yearly indicators against targets, without a running server;\n"
         "  --json: an array of rows {id, label_ja, label_en, target, actual, rate};\n"
         "  --csv: UTF-8 with BOM for Excel\n",
@@ -31,7 +35,7 @@ void usage() {
 
 // `tsunagu-server report ...`: the indicator report straight from the store.
 int report_command(int argc, char** argv) {
-    std::string data = "data", key_file, format = "text";
+    std::string data = "data", key_file, format = "text", postgres, tenant = "default";
     int fy = -1;
     for (int i = 2; i < argc; ++i) {
         const std::string arg = argv[i];
@@ -44,6 +48,8 @@ int report_command(int argc, char** argv) {
         };
         if (arg == "--data") data = value();
         else if (arg == "--key-file") key_file = value();
+        else if (arg == "--postgres") postgres = value();
+        else if (arg == "--tenant") tenant = value();
         else if (arg == "--csv") format = "csv";
         else if (arg == "--json") format = "json";
         else if (arg == "--fy") {
@@ -73,7 +79,7 @@ int report_command(int argc, char** argv) {
         std::fputs("tsunagu-server report: give the fiscal year, e.g. --fy 2020 (April 2020 to March 2021)\n", stderr);
         return 2;
     }
-    auto report = tsunagu::api::read_indicator_report(data, key_file, fy);
+    auto report = tsunagu::api::read_indicator_report(data, key_file, fy, postgres, tenant);
     if (!report) {
         std::fprintf(stderr, "tsunagu-server report: %s\n", report.status().message().c_str());
         return 1;
@@ -107,6 +113,8 @@ int main(int argc, char** argv) {
             else if (arg == "--tls-cert") cert = value();
             else if (arg == "--tls-key") key = value();
             else if (arg == "--key-file") config.key_file = value();
+            else if (arg == "--postgres") config.postgres = value();
+            else if (arg == "--tenant") config.tenant = value();
             else if (arg == "--max-body") config.limits.max_body_bytes = std::stoul(value());
             else if (arg == "--workers") config.limits.worker_threads = std::stoul(value());
             else if (arg == "--quiet") config.log_requests = false;
@@ -142,8 +150,14 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "tsunagu-server: %s\n", started.status().message().c_str());
         return 1;
     }
-    std::printf("tsunagu-server listening on %s (store: %s/tsunagu.db, encrypted)\n",
-                started->server->url().c_str(), config.data_dir.c_str());
+    if (config.postgres.empty()) {
+        std::printf("tsunagu-server listening on %s (store: %s/tsunagu.db, encrypted)\n",
+                    started->server->url().c_str(), config.data_dir.c_str());
+    } else {
+        // The connection string may hold a password: it is not printed.
+        std::printf("tsunagu-server listening on %s (store: PostgreSQL, tenant \"%s\", contents sealed)\n",
+                    started->server->url().c_str(), config.tenant.c_str());
+    }
     if (started->first_admin_password && started->demo_guide.empty()) {
         std::printf("first start: administrator \"admin\" created with one-time password %s\n"
                     "(shown once; sign in and change it)\n",

@@ -17,6 +17,11 @@ struct ServerConfig {
     std::string listen_url = "http://127.0.0.1:8080";
     std::optional<TlsFiles> tls;
     std::string key_file;  // "" = <data_dir>/tsunagu.key, created 0600 on first start
+    // Set: the data lives in this PostgreSQL database (a libpq connection string) instead of the
+    // encrypted SQLite store under data_dir, shared by every server started on it with the same
+    // key file, which then seals the tenant's record contents (pg/pg_store.h).
+    std::string postgres;
+    std::string tenant = "default";
     ListenerLimits limits;
     // Argon2id cost for stored passwords; tests lower it, never production.
     std::uint64_t pwhash_ops = 2;
@@ -53,9 +58,11 @@ struct StartedServer {
 Result<StartedServer> start_server(const ServerConfig& config);
 
 // The yearly indicator report of the store under `data_dir`, read directly (no server needed; a
-// running server may hold the same store). `key_file` "" = <data_dir>/tsunagu.key.
+// running server may hold the same store). `key_file` "" = <data_dir>/tsunagu.key. With
+// `postgres` set, the report of that PostgreSQL database's `tenant` instead.
 Result<domain::IndicatorReport> read_indicator_report(const std::string& data_dir, const std::string& key_file,
-                                                      int fiscal_year);
+                                                      int fiscal_year, const std::string& postgres = "",
+                                                      const std::string& tenant = "default");
 
 // True when `url`'s host is 127.0.0.0/8, [::1] or localhost.
 bool is_loopback_url(const std::string& url);

@@ -83,6 +83,45 @@ struct StoreOptions {
 
 class Store;
 
+// Another database behind the Store API: the server's PostgreSQL storage (pg/pg_store.h) runs the
+// engine's and the server's SQL through it unchanged. A backend translates the SQL it is given
+// into its own dialect and seals record contents itself; Store and Statement only forward to it.
+class StatementBackend {
+public:
+    virtual ~StatementBackend() = default;
+    // Bind failures are remembered and reported by step(), as for SQLite.
+    virtual void bind_int(int index, std::int64_t value) = 0;
+    virtual void bind_double(int index, double value) = 0;
+    virtual void bind_text(int index, std::string_view text) = 0;
+    virtual void bind_blob(int index, std::span<const std::uint8_t> bytes) = 0;
+    virtual void bind_null(int index) = 0;
+    virtual int parameter_index(const char* name) const = 0;
+    virtual Result<bool> step() = 0;
+    virtual void reset() = 0;
+    virtual int column_count() const = 0;
+    virtual bool column_is_null(int column) const = 0;
+    virtual std::int64_t column_int(int column) const = 0;
+    virtual double column_double(int column) const = 0;
+    virtual std::string_view column_text(int column) const = 0;
+    virtual std::span<const std::uint8_t> column_blob(int column) const = 0;
+};
+
+class StoreBackend {
+public:
+    virtual ~StoreBackend() = default;
+    virtual Status exec(std::string_view sql) = 0;
+    virtual Result<std::unique_ptr<StatementBackend>> prepare(std::string_view sql) = 0;
+    virtual Status begin_immediate() = 0;
+    virtual Status begin_deferred() = 0;
+    virtual Status commit() = 0;
+    virtual Status rollback() = 0;
+    virtual bool in_transaction() const = 0;
+    virtual std::int64_t last_insert_rowid() const = 0;
+    virtual int changes() const = 0;
+    // What Store::path() answers: where the data is, without any password.
+    virtual const std::string& describe() const = 0;
+};
+
 // A prepared statement. Bind errors are remembered and reported by the next step().
 // Columns and parameters are 0-based for columns, 1-based for parameters (as in SQLite).
 class Statement {
@@ -121,9 +160,11 @@ public:
 private:
     friend class Store;
     Statement(const StoreImpl* store, sqlite3_stmt* stmt, Status error);
+    explicit Statement(std::unique_ptr<StatementBackend> backend);
     const StoreImpl* store_ = nullptr;
     sqlite3_stmt* stmt_ = nullptr;
     Status error_;
+    std::unique_ptr<StatementBackend> backend_;  // set for a Store over a StoreBackend
 };
 
 // An open encrypted store. Move-only; closing is destruction (or close()).
@@ -137,6 +178,9 @@ public:
     // Overwrites the key header with random bytes, then removes the database, WAL, shared-memory
     // and journal files: after this nothing on disk can be decrypted, even if blocks survive.
     static Status destroy(const std::string& path);
+    // A Store over another database (see StoreBackend). Key changes, re-keying, backups and the
+    // integrity check belong to that database's own tools: they answer invalid_argument here.
+    static Store over(std::unique_ptr<StoreBackend> backend);
 
     Store(Store&& other) noexcept;
     Store& operator=(Store&& other) noexcept;
@@ -178,8 +222,11 @@ public:
 
     const std::string& path() const noexcept;
     JournalMode journal_mode() const noexcept;
-    // The raw handle, for the few SQLite calls this API does not wrap (e.g. session extension).
+    // The raw handle, for the few SQLite calls this API does not wrap (e.g. session extension);
+    // null for a Store over another backend.
     sqlite3* handle() const noexcept;
+    // Whether this Store is an encrypted SQLite file (false: over a StoreBackend).
+    bool is_sqlite() const noexcept;
 
 private:
     explicit Store(std::unique_ptr<StoreImpl> impl);

@@ -65,6 +65,11 @@ public:
     // Rows a statement without a result set touched (INSERT/UPDATE/DELETE).
     std::int64_t affected() const noexcept;
 
+    int columns() const noexcept;
+    std::string_view column_name(int column) const;
+    // The table a result column was read from (its OID; 0 for an expression).
+    unsigned column_table(int column) const;
+
     bool is_null(int row, int column) const;
     std::string_view text(int row, int column) const;
     std::int64_t integer(int row, int column) const;
@@ -99,6 +104,8 @@ public:
     Status commit();
     Status rollback();
     bool in_transaction() const noexcept;
+    // The libpq handle, for pg/'s own sources only.
+    pg_conn* native() const noexcept { return conn_; }
     // Whether the connection is still usable: false once a call failed with unavailable (the
     // server went away or ended the session); a pool drops such a connection.
     bool healthy() const noexcept;

@@ -11,6 +11,7 @@
 
 #include <filesystem>
 
+#include "pg/pg_store.h"
 #include "api/src/audit.h"
 #include "api/src/caseload.h"
 #include "api/src/demo_org.h"
@@ -21,6 +22,9 @@
 
 namespace tsunagu::api {
 namespace {
+
+// Opens one connection to the server's database: the encrypted SQLite store, or PostgreSQL.
+using StoreOpener = std::function<Result<Store>()>;
 
 constexpr const char* kStoreFile = "tsunagu.db";
 
@@ -117,15 +121,21 @@ Status prepare_demo(Store& store, Accounts& accounts, const std::string& data_di
 }  // namespace
 
 Result<domain::IndicatorReport> read_indicator_report(const std::string& data_dir, const std::string& key_file,
-                                                      int fiscal_year) {
+                                                      int fiscal_year, const std::string& postgres,
+                                                      const std::string& tenant) {
     ensure_sodium();
     const std::string store_path = store_path_in(data_dir);
-    if (!std::filesystem::exists(store_path)) {
+    if (postgres.empty() && !std::filesystem::exists(store_path)) {
         return Status(ErrorCode::not_found, "no store in " + data_dir + " (expected " + store_path + ")");
     }
     auto key = KeySource::key_file(key_path_for(data_dir, key_file));
     if (!key) return key.status();
-    auto store = Store::open(store_path, *key);
+    auto store = [&]() -> Result<Store> {
+        if (postgres.empty()) return Store::open(store_path, *key);
+        auto sealer = pg::prepare_database(postgres, tenant, key->material(), [](Store&) { return Status::ok(); });
+        if (!sealer) return sealer.status();
+        return pg::open_store({postgres, tenant, *sealer});
+    }();
     if (!store) return store.status();
     TSUNAGU_TRY(Targets::create_schema(*store));
     auto upstream = sync::Upstream::open(*store, domain::care_schema());
@@ -153,7 +163,8 @@ Result<StartedServer> start_server(const ServerConfig& config) {
 
     const std::string store_path = store_path_in(config.data_dir);
     const std::string key_path = key_path_for(config.data_dir, config.key_file);
-    const bool fresh = !std::filesystem::exists(store_path);
+    const bool on_postgres = !config.postgres.empty();
+    const bool fresh = on_postgres || !std::filesystem::exists(store_path);
     if (!std::filesystem::exists(key_path)) {
         if (!fresh) {
             return Status(ErrorCode::not_found, "the store " + store_path + " exists but its key file " +
@@ -170,36 +181,51 @@ Result<StartedServer> start_server(const ServerConfig& config) {
     policy.free_attempts = std::min(policy.free_attempts, policy.lock_after - 1);
 
     StartedServer started;
-    {
-        auto key = key_source();
-        if (!key) return key.status();
-        auto store = Store::open(store_path, *key);
-        if (!store) return store.status();
-        TSUNAGU_TRY(Accounts::create_schema(*store));
-        TSUNAGU_TRY(AuditLog::create_schema(*store));
-        TSUNAGU_TRY(Caseloads::create_schema(*store));
-        TSUNAGU_TRY(Targets::create_schema(*store));
-        TSUNAGU_TRY(WebSessions::create_schema(*store));
-        auto upstream = sync::Upstream::open(*store, domain::care_schema());
+    // The schema, the first administrator and the demo: once per database.
+    auto create_schema = [&](Store& store) -> Status {
+        TSUNAGU_TRY(Accounts::create_schema(store));
+        TSUNAGU_TRY(AuditLog::create_schema(store));
+        TSUNAGU_TRY(Caseloads::create_schema(store));
+        TSUNAGU_TRY(Targets::create_schema(store));
+        TSUNAGU_TRY(WebSessions::create_schema(store));
+        auto upstream = sync::Upstream::open(store, domain::care_schema());
         if (!upstream) return upstream.status();
-        Accounts accounts(*store, policy);
+        Accounts accounts(store, policy);
         if (!accounts.any_admin()) {
             std::string password = random_password();
             auto admin = accounts.create_user("admin", "Administrator", Role::admin, "", password);
             if (!admin) return admin.status();
-            auto& flag = store->cached("UPDATE account SET must_change_password = 1 WHERE id = ?1");
+            auto& flag = store.cached("UPDATE account SET must_change_password = 1 WHERE id = ?1");
             flag.bind(1, admin->id);
             TSUNAGU_TRY(flag.run());
             started.first_admin_password = password;
         }
-        if (config.demo) TSUNAGU_TRY(prepare_demo(*store, accounts, config.data_dir, started));
+        if (config.demo) TSUNAGU_TRY(prepare_demo(store, accounts, config.data_dir, started));
+        return Status::ok();
+    };
+    StoreOpener open_store;
+    if (on_postgres) {
+        auto key = key_source();
+        if (!key) return key.status();
+        auto sealer = pg::prepare_database(config.postgres, config.tenant, key->material(), create_schema);
+        if (!sealer) return sealer.status();
+        open_store = [options = pg::PgStoreOptions{config.postgres, config.tenant, *sealer}]() {
+            return pg::open_store(options);
+        };
+    } else {
+        open_store = [store_path, key_source]() -> Result<Store> {
+            auto key = key_source();
+            if (!key) return key.status();
+            return Store::open(store_path, *key);
+        };
+        auto store = open_store();
+        if (!store) return store.status();
+        TSUNAGU_TRY(create_schema(*store));
     }
 
     auto pool = std::make_unique<ConnectionPool>(
-        [store_path, key_source](ConnectionPool::Use use) -> Result<std::unique_ptr<ServerConnection>> {
-            auto key = key_source();
-            if (!key) return key.status();
-            auto store = Store::open(store_path, *key);
+        [open_store](ConnectionPool::Use use) -> Result<std::unique_ptr<ServerConnection>> {
+            auto store = open_store();
             if (!store) return store.status();
             auto connection = std::make_unique<ServerConnection>(std::move(*store));
             // The writer keeps the hot pages of pushes (16 MiB: the id index of about 300,000

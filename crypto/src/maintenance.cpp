@@ -9,6 +9,15 @@
 #include "crypto/src/store_impl.h"
 
 namespace tsunagu {
+namespace {
+
+Status not_on_backend(const char* what, const std::string& where) {
+    return Status(ErrorCode::invalid_argument, std::string(what) + " is for encrypted SQLite stores; " + where +
+                                                   " has its own tools for it");
+}
+
+}  // namespace
+
 
 using namespace crypto_detail;
 
@@ -47,6 +56,7 @@ Status copy_encrypted(StoreImpl& s, const std::string& target, const KekRecipe& 
 }  // namespace
 
 Status Store::change_key(const KeySource& new_key) {
+    if (!is_sqlite()) return not_on_backend("change_key", path());
     StoreImpl& s = *impl_;
     KekRecipe recipe = KekRecipe::fresh_for(new_key);
     auto kek = derive_kek(new_key, recipe, s.path);
@@ -59,6 +69,7 @@ Status Store::change_key(const KeySource& new_key) {
 }
 
 Status Store::rekey() {
+    if (!is_sqlite()) return not_on_backend("rekey", path());
     StoreImpl& s = *impl_;
     if (in_transaction()) {
         return Status(ErrorCode::invalid_argument, "cannot re-key " + s.path +
@@ -98,6 +109,7 @@ Status Store::rekey() {
 }
 
 Status Store::backup_to(const std::string& target, const KeySource& key) {
+    if (!is_sqlite()) return not_on_backend("backup_to", path());
     StoreImpl& s = *impl_;
     auto absolute = absolute_path(target);
     if (!absolute) return absolute.status();
@@ -112,6 +124,7 @@ Status Store::backup_to(const std::string& target, const KeySource& key) {
 }
 
 Status Store::integrity_check() {
+    if (!is_sqlite()) return not_on_backend("integrity_check", path());
     auto& check = cached("PRAGMA integrity_check");
     auto row = check.step();
     if (!row) return row.status();

@@ -281,17 +281,31 @@ Store::~Store() = default;
 
 void Store::close() noexcept { impl_.reset(); }
 
+Store Store::over(std::unique_ptr<StoreBackend> backend) {
+    auto impl = std::make_unique<StoreImpl>();
+    impl->path = backend->describe();
+    impl->backend = std::move(backend);
+    return Store(std::move(impl));
+}
+
+bool Store::is_sqlite() const noexcept { return impl_->backend == nullptr; }
 const std::string& Store::path() const noexcept { return impl_->path; }
 JournalMode Store::journal_mode() const noexcept { return impl_->options.journal_mode; }
 sqlite3* Store::handle() const noexcept { return impl_->db; }
 
 Status Store::exec(std::string_view sql) {
+    if (impl_->backend) return impl_->backend->exec(sql);
     std::string text(sql);
     int rc = sqlite3_exec(impl_->db, text.c_str(), nullptr, nullptr, nullptr);
     return rc == SQLITE_OK ? Status::ok() : impl_->error(rc);
 }
 
 Result<Statement> Store::prepare(std::string_view sql) {
+    if (impl_->backend) {
+        auto statement = impl_->backend->prepare(sql);
+        TSUNAGU_TRY(statement);
+        return Statement(std::move(*statement));
+    }
     sqlite3_stmt* stmt = nullptr;
     int rc = sqlite3_prepare_v3(impl_->db, sql.data(), static_cast<int>(sql.size()),
                                 SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
@@ -312,17 +326,28 @@ Statement& Store::cached(std::string_view sql) {
     return *it->second;
 }
 
-Status Store::begin_immediate() { return exec("BEGIN IMMEDIATE"); }
-Status Store::begin_deferred() { return exec("BEGIN DEFERRED"); }
-Status Store::commit() { return exec("COMMIT"); }
+Status Store::begin_immediate() {
+    return impl_->backend ? impl_->backend->begin_immediate() : exec("BEGIN IMMEDIATE");
+}
+Status Store::begin_deferred() {
+    return impl_->backend ? impl_->backend->begin_deferred() : exec("BEGIN DEFERRED");
+}
+Status Store::commit() { return impl_->backend ? impl_->backend->commit() : exec("COMMIT"); }
 Status Store::rollback() {
+    if (impl_->backend) return impl_->backend->rollback();
     if (!in_transaction()) return Status::ok();
     return exec("ROLLBACK");
 }
-bool Store::in_transaction() const { return sqlite3_get_autocommit(impl_->db) == 0; }
+bool Store::in_transaction() const {
+    return impl_->backend ? impl_->backend->in_transaction() : sqlite3_get_autocommit(impl_->db) == 0;
+}
 
-std::int64_t Store::last_insert_rowid() const { return sqlite3_last_insert_rowid(impl_->db); }
-int Store::changes() const { return sqlite3_changes(impl_->db); }
+std::int64_t Store::last_insert_rowid() const {
+    return impl_->backend ? impl_->backend->last_insert_rowid() : sqlite3_last_insert_rowid(impl_->db);
+}
+int Store::changes() const {
+    return impl_->backend ? impl_->backend->changes() : sqlite3_changes(impl_->db);
+}
 
 Status with_transaction(Store& store, const std::function<Status()>& body) {
     if (store.in_transaction()) {

@@ -23,6 +23,7 @@ struct StoreImpl {
     crypto_detail::KeyRegistration registration;
     sqlite3* db = nullptr;
     std::unordered_map<std::string, std::unique_ptr<Statement>> cache;
+    std::unique_ptr<StoreBackend> backend;  // set instead of db for Store::over()
 
     ~StoreImpl() { close_connection(); }
     void close_connection() noexcept;

@@ -76,6 +76,10 @@ std::int64_t Rows::affected() const noexcept {
     return value;
 }
 
+int Rows::columns() const noexcept { return result_ ? PQnfields(result_) : 0; }
+std::string_view Rows::column_name(int column) const { return PQfname(result_, column); }
+unsigned Rows::column_table(int column) const { return PQftable(result_, column); }
+
 bool Rows::is_null(int row, int column) const { return PQgetisnull(result_, row, column) != 0; }
 
 std::string_view Rows::text(int row, int column) const {

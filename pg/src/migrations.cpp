@@ -47,6 +47,8 @@ private:
 
 }  // namespace
 
+std::int64_t migration_lock_key() { return kMigrationLock; }
+
 std::vector<Migration> base_migrations() {
     return {{1, "log sequences and tenant keys",
              "CREATE TABLE tsunagu_log_sequences("
@@ -85,7 +87,9 @@ Result<int> migrate(Connection& connection, std::span<const Migration> migration
     for (int v = *current + 1; v <= newest; ++v) {
         const Migration& m = migrations[static_cast<std::size_t>(v - 1)];
         Status status = with_transaction(connection, [&]() -> Status {
-            TSUNAGU_TRY(connection.exec(m.sql));
+            // An empty migration marks tables that the server's own code creates idempotently
+            // under the same lock (pg_store.h's prepare_database).
+            if (!m.sql.empty()) TSUNAGU_TRY(connection.exec(m.sql));
             return connection.query("INSERT INTO tsunagu_schema_versions(version, name) VALUES ($1, $2)",
                                     {m.version, m.name})
                 .status();

@@ -140,13 +140,13 @@ TEST_CASE("the indicator CSV from the API starts with a BOM, names the columns i
 TEST_CASE("tsunagu-server report prints the same table without a server, as JSON rows or CSV") {
     Demo demo;
     demo.server.stop();
-    auto [status, out] = run(std::string(TSUNAGU_SERVER_PATH) + " report --data " + demo.data + " --fy 2020 --json");
+    auto [status, out] = run(std::string(TSUNAGU_SERVER_PATH) + " report --data " + demo.data + postgres_option(demo.data) + " --fy 2020 --json");
     REQUIRE(status == 0);
     check_fy2020_rows(json::parse(out));
-    auto [csv_status, csv] = run(std::string(TSUNAGU_SERVER_PATH) + " report --data " + demo.data + " --fy 2020 --csv");
+    auto [csv_status, csv] = run(std::string(TSUNAGU_SERVER_PATH) + " report --data " + demo.data + postgres_option(demo.data) + " --fy 2020 --csv");
     CHECK(csv_status == 0);
     CHECK(csv.rfind("\xEF\xBB\xBF", 0) == 0);
-    auto [text_status, text] = run(std::string(TSUNAGU_SERVER_PATH) + " report --data " + demo.data + " --fy 2020");
+    auto [text_status, text] = run(std::string(TSUNAGU_SERVER_PATH) + " report --data " + demo.data + postgres_option(demo.data) + " --fy 2020");
     CHECK(text_status == 0);
     CHECK(text.find("63.6%") != std::string::npos);
     // Mistakes say what to do.
@@ -172,7 +172,7 @@ TEST_CASE("demo mode refuses a data folder that holds another organisation, and 
     REQUIRE(admin.post("/v1/admin/teams", {{"name", "Kita"}}).status == 201);
     plain.stop();
     auto [status, out] = run(std::string(TSUNAGU_SERVER_PATH) + " --data " + other.file("data") +
-                             " --listen http://127.0.0.1:1 --demo 2>&1");
+                             postgres_option(other.file("data")) + " --listen http://127.0.0.1:1 --demo 2>&1");
     CHECK(status == 1);
     CHECK(out.find("needs a new data folder") != std::string::npos);
 }

@@ -10,11 +10,33 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <map>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "support/postgres_cluster.h"
+
 namespace tsunagu::testing {
+
+// Whether the server tests run against PostgreSQL (TSUNAGU_TEST_BACKEND=postgres; tests/CMakeLists.txt
+// registers the server's integration suites once for each backend).
+inline bool testing_on_postgres() {
+    const char* backend = std::getenv("TSUNAGU_TEST_BACKEND");
+    return backend != nullptr && std::string(backend) == "postgres";
+}
+
+// The PostgreSQL cluster that stands for a data folder's store when testing on PostgreSQL: one
+// per folder, so that a server restarted on the folder finds its data again; all stopped and
+// removed when the test process ends.
+inline PostgresCluster& postgres_for(const std::string& data_dir) {
+    static std::map<std::string, std::unique_ptr<PostgresCluster>> clusters;
+    auto& cluster = clusters[data_dir];
+    if (!cluster) cluster = std::make_unique<PostgresCluster>();
+    return *cluster;
+}
 
 // A loopback TCP port nobody listens on right now.
 inline int free_port() {
@@ -30,6 +52,11 @@ inline int free_port() {
     return ntohs(addr.sin_port);
 }
 
+// " --postgres '<conninfo>'" for a command line run by a shell when testing on PostgreSQL, else "".
+inline std::string postgres_option(const std::string& data_dir) {
+    return testing_on_postgres() ? " --postgres '" + postgres_for(data_dir).conninfo() + "'" : "";
+}
+
 class ServerProcess {
 public:
     ServerProcess(std::string binary, std::string data_dir, std::string log_file)
@@ -42,6 +69,7 @@ public:
     void start(const std::vector<std::string>& extra = {}, int port = 0, bool https = false) {
         port_ = port ? port : free_port();
         url_ = std::string(https ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_);
+        if (testing_on_postgres()) postgres_ = postgres_for(data_dir_).conninfo();
         int out[2];
         if (::pipe(out) != 0) throw std::runtime_error("pipe failed");
         pid_ = ::fork();
@@ -51,6 +79,7 @@ public:
             ::dup2(log, STDERR_FILENO);
             ::close(out[0]);
             std::vector<std::string> args = {binary_, "--data", data_dir_, "--listen", url_};
+            if (!postgres_.empty()) args.insert(args.end(), {"--postgres", postgres_});
             args.insert(args.end(), extra.begin(), extra.end());
             std::vector<char*> argv;
             for (auto& a : args) argv.push_back(a.data());
@@ -104,6 +133,7 @@ public:
 private:
     std::string binary_, data_dir_, log_file_;
     std::string url_, admin_password_, startup_output_;
+    std::string postgres_;  // the --postgres connection string, when testing on PostgreSQL
     int port_ = 0;
     pid_t pid_ = -1;
     int stdout_fd_ = -1;

@@ -1,0 +1,45 @@
+// The server's storage on PostgreSQL: a Store (crypto/store.h) whose SQL runs on a PostgreSQL
+// database, so that the sync engine and the server run on it unchanged, and several servers can
+// share one database.
+//
+// What it guarantees:
+//  - Record contents (sync_records.fields and .meta: current values, and every version with its
+//    losing, conflicting values) are sealed with the tenant's data key before PostgreSQL sees
+//    them, the record's id and the column's name bound as associated data; they are opened again
+//    as they are read. Ids, clocks, sequence numbers and scope keys stay in clear, for indexes.
+//  - Writers are serialised per tenant across every server: begin_immediate() takes the tenant's
+//    transaction-scoped advisory lock, as SQLite's BEGIN IMMEDIATE takes its write lock. The
+//    engine reads and advances its sequence number inside that lock, so sequence numbers commit
+//    in order: a device that pulled up to S never later misses a change numbered below S.
+//  - A reading transaction (begin_deferred) is one REPEATABLE READ snapshot, like SQLite's.
+//  - A statement's failure never quotes row values (pg/pg.h).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "crypto/sealed.h"
+#include "crypto/store.h"
+
+namespace tsunagu::pg {
+
+struct PgStoreOptions {
+    std::string conninfo;               // libpq connection string
+    std::string tenant = "default";     // whose data key seals, and whose writers queue together
+    std::shared_ptr<const Sealer> sealer;  // the tenant's (see prepare_database)
+};
+
+// Opens one connection as a Store.
+Result<Store> open_store(const PgStoreOptions& options);
+
+// Readies the database for a server starting on it, safely when several start at once: under the
+// migration lock (pg/migrations.h) it applies the versioned migrations, unwraps (or, on first
+// start, creates) the tenant's data key with `kek` (the servers' key file), and runs
+// `create_schema` on a Store over the database (the server's idempotent schema, first admin...).
+// Returns the tenant's sealer, for open_store.
+Result<std::shared_ptr<const Sealer>> prepare_database(const std::string& conninfo, const std::string& tenant,
+                                                       const Secret& kek,
+                                                       const std::function<Status(Store&)>& create_schema);
+
+}  // namespace tsunagu::pg

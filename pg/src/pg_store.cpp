@@ -1,0 +1,385 @@
+// A Store over PostgreSQL (pg/pg_store.h): SQLite's SQL translated (sql_dialect.h), record
+// contents sealed on the way in and opened on the way out.
+#include "pg/pg_store.h"
+
+#include <libpq-fe.h>
+
+#include <cstdlib>
+#include <optional>
+#include <unordered_map>
+
+#include "pg/migrations.h"
+#include "pg/pg.h"
+#include "pg/src/sql_dialect.h"
+#include "pg/tenant_key.h"
+
+namespace tsunagu::pg {
+namespace {
+
+using detail::InsertMode;
+using detail::Translated;
+
+// A stable 64-bit key for a name (FNV-1a): every server derives the same advisory lock.
+std::int64_t lock_key(std::string_view domain, std::string_view name) {
+    std::uint64_t h = 1469598103934665603ull;
+    for (std::string_view part : {domain, std::string_view("/"), name}) {
+        for (unsigned char c : part) {
+            h ^= c;
+            h *= 1099511628211ull;
+        }
+    }
+    return static_cast<std::int64_t>(h >> 1);
+}
+
+class PgBackend;
+
+class PgStatement final : public StatementBackend {
+public:
+    PgStatement(PgBackend& backend, Translated translated)
+        : backend_(backend), t_(std::move(translated)), params_(static_cast<std::size_t>(t_.parameters), nullptr) {}
+
+    void bind_int(int index, std::int64_t value) override { set(index, Param(value)); }
+    void bind_double(int index, double value) override {
+        char text[32];
+        std::snprintf(text, sizeof text, "%.17g", value);
+        set(index, Param(std::string_view(text)));
+    }
+    void bind_text(int index, std::string_view text) override { set(index, Param(text)); }
+    void bind_blob(int index, std::span<const std::uint8_t> bytes) override { set(index, Param::bytes(bytes)); }
+    void bind_null(int index) override { set(index, Param(nullptr)); }
+    int parameter_index(const char*) const override { return -1; }  // Tsunagu binds by number
+
+    Result<bool> step() override;
+    void reset() override {
+        rows_ = Rows();
+        row_ = -1;
+        executed_ = false;
+        error_ = Status::ok();
+        for (auto& p : params_) p = Param(nullptr);
+    }
+
+    int column_count() const override { return rows_.columns(); }
+    bool column_is_null(int c) const override { return rows_.is_null(row_, c); }
+    std::int64_t column_int(int c) const override {
+        const std::string_view t = rows_.text(row_, c);
+        if (t == "t") return 1;  // booleans read as SQLite's integers
+        if (t == "f") return 0;
+        return rows_.integer(row_, c);
+    }
+    double column_double(int c) const override { return std::strtod(std::string(rows_.text(row_, c)).c_str(), nullptr); }
+    std::string_view column_text(int c) const override {
+        if (c < static_cast<int>(opened_.size()) && opened_[static_cast<std::size_t>(c)]) return *opened_[static_cast<std::size_t>(c)];
+        return rows_.text(row_, c);
+    }
+    std::span<const std::uint8_t> column_blob(int c) const override {
+        auto& slot = blobs_[static_cast<std::size_t>(c)];
+        if (!slot) slot = rows_.is_null(row_, c) ? std::vector<std::uint8_t>() : rows_.bytes(row_, c);
+        return *slot;
+    }
+
+private:
+    void set(int index, Param value) {
+        if (index < 1 || index > static_cast<int>(params_.size())) {
+            if (error_) error_ = Status(ErrorCode::internal, "parameter " + std::to_string(index) + " is not in the statement");
+            return;
+        }
+        params_[static_cast<std::size_t>(index - 1)] = std::move(value);
+    }
+    Status execute();
+    Status seal_parameters();
+    Status open_row();
+
+    PgBackend& backend_;
+    Translated t_;
+    std::vector<Param> params_;
+    Status error_;
+    bool executed_ = false;
+    Rows rows_;
+    int row_ = -1;
+    // The current row's sealed columns, opened; and bytea columns, decoded (on first access).
+    std::vector<std::optional<std::string>> opened_;
+    mutable std::vector<std::optional<std::vector<std::uint8_t>>> blobs_;
+    // Result columns: sealed ones (by index) and the column holding their row's id.
+    std::vector<std::pair<int, std::string>> sealed_columns_;
+    int id_column_ = -1;
+};
+
+class PgBackend final : public StoreBackend {
+public:
+    PgBackend(Connection connection, PgStoreOptions options)
+        : connection_(std::move(connection)),
+          options_(std::move(options)),
+          writer_lock_(lock_key("tsunagu-writers", options_.tenant)),
+          describe_("PostgreSQL database of tenant '" + options_.tenant + "'") {}
+
+    Status exec(std::string_view sql) override {
+        for (const std::string& statement : detail::split_statements(sql)) {
+            const std::string lowered = lower(statement);
+            if (lowered == "begin immediate") {
+                TSUNAGU_TRY(begin_immediate());
+                continue;
+            }
+            if (lowered == "begin" || lowered == "begin deferred") {
+                TSUNAGU_TRY(begin_deferred());
+                continue;
+            }
+            Translated t;
+            try {
+                t = detail::translate(statement, detail::tsunagu_sealed_columns());
+            } catch (const std::exception& e) {
+                return untranslatable(statement, e.what());
+            }
+            if (t.is_pragma) continue;
+            TSUNAGU_TRY(connection_.exec(t.sql));
+        }
+        return Status::ok();
+    }
+
+    Result<std::unique_ptr<StatementBackend>> prepare(std::string_view sql) override {
+        try {
+            return std::unique_ptr<StatementBackend>(
+                new PgStatement(*this, detail::translate(sql, detail::tsunagu_sealed_columns())));
+        } catch (const std::exception& e) {
+            return untranslatable(sql, e.what());
+        }
+    }
+
+    Status begin_immediate() override {
+        TSUNAGU_TRY(connection_.exec("BEGIN ISOLATION LEVEL READ COMMITTED"));
+        auto locked = connection_.query("SELECT pg_advisory_xact_lock($1)", {writer_lock_});
+        if (!locked) {
+            (void)connection_.exec("ROLLBACK");
+            return locked.status();
+        }
+        return Status::ok();
+    }
+    Status begin_deferred() override { return connection_.exec("BEGIN ISOLATION LEVEL REPEATABLE READ"); }
+    Status commit() override { return connection_.exec("COMMIT"); }
+    Status rollback() override { return in_transaction() ? connection_.exec("ROLLBACK") : Status::ok(); }
+    bool in_transaction() const override { return connection_.in_transaction(); }
+    // Nothing in the server reads it; PostgreSQL's lastval() is not SQLite's rowid.
+    std::int64_t last_insert_rowid() const override { return 0; }
+    int changes() const override { return changes_; }
+    const std::string& describe() const override { return describe_; }
+
+    Connection& connection() { return connection_; }
+    const Sealer& sealer() const { return *options_.sealer; }
+    void set_changes(std::int64_t n) { changes_ = static_cast<int>(n); }
+
+    // The OID of a table (cached), to recognise its columns in results.
+    unsigned table_oid(const std::string& table) {
+        auto it = oids_.find(table);
+        if (it != oids_.end()) return it->second;
+        auto rows = connection_.query("SELECT COALESCE(to_regclass($1)::oid, 0)", {table});
+        const unsigned oid = rows && !rows->empty() ? static_cast<unsigned>(rows->integer(0, 0)) : 0;
+        if (oid != 0) oids_[table] = oid;
+        return oid;
+    }
+
+    // A table's primary key columns (cached), for INSERT OR REPLACE.
+    Result<std::vector<std::string>> primary_key(const std::string& table) {
+        auto it = keys_.find(table);
+        if (it != keys_.end()) return it->second;
+        auto rows = connection_.query(
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
+            " AND a.attnum = ANY(i.indkey) WHERE i.indrelid = to_regclass($1) AND i.indisprimary",
+            {table});
+        TSUNAGU_TRY(rows);
+        std::vector<std::string> key;
+        for (int i = 0; i < rows->size(); ++i) key.emplace_back(rows->text(i, 0));
+        if (key.empty()) return Status(ErrorCode::internal, "table " + table + " has no primary key to replace on");
+        keys_[table] = key;
+        return key;
+    }
+
+    // The id of the row an UPDATE selects by another unique column (e.g. sync_records' rid),
+    // for sealing: remembered from the rows read (the engine reads a record before it writes it).
+    std::unordered_map<std::string, std::string>& remembered_ids() { return ids_; }
+
+private:
+    static std::string lower(std::string s) {
+        for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        return s;
+    }
+    Status untranslatable(std::string_view sql, const char* why) {
+        return Status(ErrorCode::internal, std::string("no PostgreSQL form for the statement (") + why + "): " +
+                                               std::string(sql.substr(0, 80)));
+    }
+
+    Connection connection_;
+    PgStoreOptions options_;
+    std::int64_t writer_lock_;
+    std::string describe_;
+    int changes_ = 0;
+    std::unordered_map<std::string, unsigned> oids_;
+    std::unordered_map<std::string, std::vector<std::string>> keys_;
+    std::unordered_map<std::string, std::string> ids_;
+};
+
+Result<bool> PgStatement::step() {
+    if (!executed_) {
+        executed_ = true;
+        if (!error_) return error_;
+        if (t_.is_pragma) return false;
+        error_ = execute();
+        if (!error_) return error_;
+    }
+    ++row_;
+    if (row_ >= rows_.size()) return false;
+    Status opened = open_row();
+    if (!opened) return opened;
+    return true;
+}
+
+Status PgStatement::seal_parameters() {
+    const auto& sealed = detail::tsunagu_sealed_columns();
+    const auto table = sealed.find(t_.table);
+    if (table == sealed.end()) return Status::ok();
+    const std::string& id_column = table->second.id_column;
+    std::vector<std::pair<int, std::string>> to_seal;  // parameter number, column
+    std::string id;
+    if (!t_.insert_columns.empty()) {
+        for (std::size_t i = 0; i < t_.insert_columns.size() && i < t_.insert_params.size(); ++i) {
+            const std::string& column = t_.insert_columns[i];
+            const int param = t_.insert_params[i];
+            if (column == id_column && param > 0) id = params_[static_cast<std::size_t>(param - 1)].data();
+            if (table->second.columns.contains(column)) {
+                if (param <= 0) return Status(ErrorCode::internal, "a sealed column must be set from a parameter");
+                to_seal.emplace_back(param, column);
+            }
+        }
+    } else {
+        for (const auto& [column, param] : t_.set_params)
+            if (table->second.columns.contains(column)) to_seal.emplace_back(param, column);
+        if (to_seal.empty()) return Status::ok();
+        const Param& key = params_[static_cast<std::size_t>(t_.where_param - 1)];
+        if (t_.where_column == id_column) {
+            id = key.data();
+        } else {
+            auto& known = backend_.remembered_ids();
+            auto it = known.find(t_.where_column + "=" + key.data());
+            if (it != known.end()) {
+                id = it->second;
+            } else {
+                auto rows = backend_.connection().query(
+                    "SELECT " + id_column + " FROM " + t_.table + " WHERE " + t_.where_column + " = $1", {key});
+                TSUNAGU_TRY(rows);
+                if (rows->empty()) return Status::ok();  // no row: the UPDATE changes nothing
+                const auto bytes = rows->bytes(0, 0);
+                id.assign(bytes.begin(), bytes.end());
+            }
+        }
+    }
+    if (to_seal.empty()) return Status::ok();
+    if (id.empty()) return Status(ErrorCode::internal, "a write of sealed columns of " + t_.table + " without the row's id");
+    for (const auto& [param, column] : to_seal) {
+        Param& p = params_[static_cast<std::size_t>(param - 1)];
+        if (p.is_null()) continue;
+        p = Param::bytes(backend_.sealer().seal(p.data(), id, column));
+    }
+    return Status::ok();
+}
+
+Status PgStatement::execute() {
+    TSUNAGU_TRY(seal_parameters());
+    std::string sql = t_.sql;
+    if (t_.insert == InsertMode::replace) {
+        auto key = backend_.primary_key(t_.table);
+        TSUNAGU_TRY(key);
+        sql += detail::upsert_clause(*key, t_.insert_columns);
+    }
+    auto rows = backend_.connection().query(sql, params_);
+    TSUNAGU_TRY(rows);
+    rows_ = std::move(*rows);
+    backend_.set_changes(rows_.affected());
+    if (t_.insert == InsertMode::plain && rows_.affected() == 0) {
+        // SQLite fails only the statement; PostgreSQL would abort the transaction. ON CONFLICT DO
+        // NOTHING kept it alive, and the caller hears what SQLite would have said.
+        return Status(ErrorCode::constraint, "UNIQUE constraint failed: " + t_.table);
+    }
+    // Which result columns are sealed, and where their row's id is.
+    sealed_columns_.clear();
+    id_column_ = -1;
+    opened_.assign(static_cast<std::size_t>(rows_.columns()), std::nullopt);
+    blobs_.assign(static_cast<std::size_t>(rows_.columns()), std::nullopt);
+    int rid_column = -1;
+    for (const auto& [table, spec] : detail::tsunagu_sealed_columns()) {
+        const unsigned oid = backend_.table_oid(table);
+        if (oid == 0) continue;
+        for (int c = 0; c < rows_.columns(); ++c) {
+            if (rows_.column_table(c) != oid) continue;
+            const std::string name(rows_.column_name(c));
+            if (name == spec.id_column) id_column_ = c;
+            if (name == "rid") rid_column = c;
+            if (spec.columns.contains(name)) sealed_columns_.emplace_back(c, name);
+        }
+        if (!sealed_columns_.empty() && id_column_ < 0) {
+            return Status(ErrorCode::internal, "a query reads sealed columns of " + table + " without its " +
+                                                   spec.id_column + " column, which they are bound to");
+        }
+    }
+    if (rid_column >= 0 && id_column_ >= 0) {
+        auto& known = backend_.remembered_ids();
+        if (known.size() > 100'000) known.clear();
+        for (int r = 0; r < rows_.size(); ++r) {
+            const auto id = rows_.bytes(r, id_column_);
+            known["rid=" + std::string(rows_.text(r, rid_column))] = std::string(id.begin(), id.end());
+        }
+    }
+    return Status::ok();
+}
+
+Status PgStatement::open_row() {
+    for (auto& slot : blobs_) slot.reset();
+    if (sealed_columns_.empty()) return Status::ok();
+    const auto id_bytes = rows_.bytes(row_, id_column_);
+    const std::string id(id_bytes.begin(), id_bytes.end());
+    for (const auto& [c, name] : sealed_columns_) {
+        auto& slot = opened_[static_cast<std::size_t>(c)];
+        slot.reset();
+        if (rows_.is_null(row_, c)) continue;
+        auto plain = backend_.sealer().open(rows_.bytes(row_, c), id, name);
+        if (!plain) return plain.status();
+        slot = std::move(*plain);
+    }
+    return Status::ok();
+}
+
+}  // namespace
+
+Result<Store> open_store(const PgStoreOptions& options) {
+    if (!options.sealer) return Status(ErrorCode::internal, "open_store needs the tenant's sealer");
+    auto connection = Connection::open(options.conninfo);
+    TSUNAGU_TRY(connection);
+    return Store::over(std::make_unique<PgBackend>(std::move(*connection), options));
+}
+
+Result<std::shared_ptr<const Sealer>> prepare_database(const std::string& conninfo, const std::string& tenant,
+                                                       const Secret& kek,
+                                                       const std::function<Status(Store&)>& create_schema) {
+    auto admin = Connection::open(conninfo);
+    TSUNAGU_TRY(admin);
+    // Held (re-entrantly) across the migrations and the server's own schema: servers starting
+    // together each find the work done, or wait while one does it.
+    const std::int64_t lock = migration_lock_key();
+    TSUNAGU_TRY(admin->query("SELECT pg_advisory_lock($1)", {lock}).status());
+    auto run = [&]() -> Result<std::shared_ptr<const Sealer>> {
+        std::vector<Migration> migrations = base_migrations();
+        migrations.push_back({2, "the sync engine's and the server's tables (created by their own code)", ""});
+        TSUNAGU_TRY(migrate(*admin, migrations).status());
+        auto key = tenant_data_key(*admin, tenant, kek);
+        TSUNAGU_TRY(key);
+        auto sealer = Sealer::with_key(std::move(*key));
+        TSUNAGU_TRY(sealer);
+        auto shared = std::make_shared<const Sealer>(std::move(*sealer));
+        auto store = open_store({conninfo, tenant, shared});
+        TSUNAGU_TRY(store);
+        TSUNAGU_TRY(create_schema(*store));
+        return shared;
+    };
+    auto outcome = run();
+    (void)admin->query("SELECT pg_advisory_unlock($1)", {lock});
+    return outcome;
+}
+
+}  // namespace tsunagu::pg

@@ -1,0 +1,228 @@
+// The server on PostgreSQL, as a deployment beyond one machine runs it: several tsunagu-server
+// processes on one database, one of them killed mid-sync, and a database whose dump shows no care
+// data. (The server's whole integration suite also runs on PostgreSQL: tests/api/CMakeLists.txt.)
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <iterator>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "api_client.h"
+#include "support/postgres_cluster.h"
+#include "support/server_process.h"
+#include "support/temp_dir.h"
+#include "synced_device.h"
+
+using namespace tsunagu;
+using namespace tsunagu::testing;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Servers sharing one PostgreSQL database and one key file; the first one started creates the
+// first administrator.
+struct Deployment {
+    TempDir dir{"tsunagu-pg-servers"};
+    PostgresCluster database;
+    std::vector<std::unique_ptr<ServerProcess>> servers;
+    std::unique_ptr<ApiClient> admin;
+    std::string team;
+    std::map<std::string, std::string> ids;
+
+    explicit Deployment(int count) {
+        for (int i = 0; i < count; ++i) {
+            const std::string name = "server" + std::to_string(i);
+            servers.push_back(std::make_unique<ServerProcess>(TSUNAGU_SERVER_PATH, dir.file(name), dir.file(name + ".log")));
+            start(i);
+        }
+        admin = std::make_unique<ApiClient>(servers[0]->url());
+        REQUIRE(admin->sign_in("admin", servers[0]->admin_password()).status == 200);
+        team = admin->post("/v1/admin/teams", {{"name", "Kita"}}).body["team"]["id"];
+    }
+    // Starts (or restarts, on its old port) server i.
+    void start(int i, int port = 0) {
+        servers[static_cast<std::size_t>(i)]->start(
+            {"--postgres", database.conninfo(), "--key-file", dir.file("tsunagu.key")}, port);
+    }
+    void add(const std::string& name, const std::string& role) {
+        Reply r = admin->post("/v1/admin/users", {{"username", name}, {"role", role}, {"team_id", team},
+                                                  {"password", name + "-password-1"}});
+        REQUIRE(r.status == 201);
+        ids[name] = r.body["user"]["id"];
+    }
+    std::unique_ptr<SyncedDevice> device(const std::string& name, int server) {
+        return std::make_unique<SyncedDevice>(servers[static_cast<std::size_t>(server)]->url(),
+                                              dir.file(name + "-" + std::to_string(++devices) + ".db"), name,
+                                              name + "-password-1");
+    }
+    int devices = 0;
+};
+
+// One sync through the device's server: false when a request got no 200 (the server was down or
+// went down), leaving the outbox and cursor for the next try, as the device library does.
+bool try_sync(SyncedDevice& d) {
+    while (true) {
+        auto batch = d.device->prepare_push(50);
+        if (!batch) return false;
+        if (batch->changes.empty()) break;
+        json wire = *batch;
+        Reply r = d.client.post("/v1/sync/push", {{"changes", wire["changes"]}});
+        if (r.status != 200) return false;
+        auto result = sync::parse_push_result(r.body);
+        if (!result || !d.device->apply_push_result(*result)) return false;
+    }
+    while (true) {
+        auto request = d.device->prepare_pull(200);
+        if (!request) return false;
+        json wire = *request;
+        wire.erase("replica");
+        wire.erase("user");
+        Reply r = d.client.post("/v1/sync/pull", wire);
+        if (r.status != 200) return false;
+        auto page = sync::parse_pull_page(r.body);
+        if (!page || !d.device->apply_pull(*page)) return false;
+        if (!page->more) return true;
+    }
+}
+
+bool sync_until_done(SyncedDevice& d) {
+    for (int attempt = 0; attempt < 100; ++attempt) {
+        if (try_sync(d)) return true;
+        std::this_thread::sleep_for(100ms);
+    }
+    return false;
+}
+
+std::size_t meetings_held(SyncedDevice& d) {
+    auto list = d.device->list("meeting");
+    REQUIRE(list.is_ok());
+    return list->size();
+}
+
+}  // namespace
+
+TEST_CASE("three servers on one PostgreSQL: devices syncing through different ones converge, "
+          "with one server killed and restarted mid-sync") {
+    Deployment deployment(3);
+    constexpr int kWorkers = 6;
+    for (int i = 0; i < kWorkers; ++i) deployment.add("w" + std::to_string(i), "home_visitor");
+    deployment.add("sato", "supervisor");
+    std::vector<std::unique_ptr<SyncedDevice>> phones;
+    for (int i = 0; i < kWorkers; ++i) phones.push_back(deployment.device("w" + std::to_string(i), i % 3));
+    // The supervisor pulls through the third server all along: a change committed with a number
+    // below its cursor would be lost to it for good.
+    auto supervisor = deployment.device("sato", 2);
+
+    std::vector<std::vector<std::string>> created(kWorkers);
+    std::atomic<bool> done{false}, workers_stop{false};
+    std::atomic<int> failed_creates{0}, failed_syncs{0};
+    std::vector<std::thread> workers;
+    for (int i = 0; i < kWorkers; ++i) {
+        workers.emplace_back([&, i] {
+            SyncedDevice& phone = *phones[static_cast<std::size_t>(i)];
+            // Until a second after the restart: server 1 dies under traffic.
+            while (!workers_stop) {
+                for (int k = 0; k < 5; ++k) {
+                    auto id = phone.device->create(
+                        "meeting", {{"kind", "case_conference"}, {"date", "2020-10-01"}, {"participants", k}});
+                    if (!id) {
+                        ++failed_creates;
+                        return;
+                    }
+                    created[static_cast<std::size_t>(i)].push_back(*id);
+                }
+                if (!try_sync(phone)) ++failed_syncs;  // server 1 down: retried next round
+            }
+        });
+    }
+    std::thread puller([&] {
+        while (!done) (void)try_sync(*supervisor);
+    });
+
+    std::this_thread::sleep_for(1000ms);
+    const int port = deployment.servers[1]->port();
+    deployment.servers[1]->stop(SIGKILL);  // mid-push or mid-pull for the phones on server 1
+    std::this_thread::sleep_for(1000ms);
+    deployment.start(1, port);
+    std::this_thread::sleep_for(1000ms);
+    workers_stop = true;
+    for (auto& t : workers) t.join();
+    done = true;
+    puller.join();
+    REQUIRE(failed_creates == 0);
+
+    std::size_t total = 0;
+    for (auto& phone : phones) REQUIRE(sync_until_done(*phone));
+    REQUIRE(sync_until_done(*supervisor));
+    for (const auto& ids : created) {
+        total += ids.size();
+        for (const auto& id : ids) REQUIRE(supervisor->holds(id));
+    }
+    INFO("records created: " << total << ", syncs cut by the kill: " << failed_syncs);
+    CHECK(failed_syncs > 0);  // the kill did cut syncs short
+    CHECK(total > 200);
+    CHECK(meetings_held(*supervisor) == total);  // each record once
+    // Every phone holds exactly its own records, each once.
+    for (int i = 0; i < kWorkers; ++i) CHECK(meetings_held(*phones[static_cast<std::size_t>(i)]) == created[static_cast<std::size_t>(i)].size());
+    // Nothing duplicated in the change log either: each record has the one change that made it.
+    Reply read = supervisor->client.get("/v1/records/" + created[1].front());
+    REQUIRE(read.status == 200);
+    CHECK(read.body["history"].size() == 1);
+}
+
+TEST_CASE("PostgreSQL holds no care data in clear: a dump shows neither notes nor conflicting values") {
+    Deployment deployment(1);
+    deployment.add("aoi", "home_visitor");
+    deployment.add("sato", "supervisor");
+    auto phone = deployment.device("aoi", 0);
+    const std::string note = "MARKER-note-slept-badly-4c1d";
+    const auto id = phone->create("meeting", {{"kind", "case_conference"}, {"date", "2020-10-01"}, {"notes", note}});
+    REQUIRE(sync_until_done(*phone));
+    // A conflict: the worker's second phone and the first edit the note offline.
+    auto second = deployment.device("aoi", 0);
+    REQUIRE(sync_until_done(*second));
+    REQUIRE(phone->device->update(id, {{"notes", "MARKER-first-phone-91ab"}}).is_ok());
+    REQUIRE(second->device->update(id, {{"notes", "MARKER-second-phone-77e0"}}).is_ok());
+    REQUIRE(sync_until_done(*phone));
+    REQUIRE(sync_until_done(*second));
+
+    // The contents are there, for those allowed to read them...
+    auto sato = deployment.device("sato", 0);
+    REQUIRE(sync_until_done(*sato));
+    auto record = sato->device->get(id);
+    REQUIRE(record.is_ok());
+    REQUIRE(record->has_value());
+    const std::string current = (**record).fields["notes"].get<std::string>();
+    CHECK(current.starts_with("MARKER-"));
+    auto conflicts = sato->client.get("/v1/conflicts");
+    REQUIRE(conflicts.status == 200);
+    CHECK(conflicts.raw.find("MARKER-") != std::string::npos);
+
+    // ...and nowhere in what the database administrator or a backup sees.
+    const std::string dump = deployment.database.dump("postgres");
+    CHECK(dump.find("sync_records") != std::string::npos);
+    CHECK(dump.find("MARKER") == std::string::npos);
+    CHECK(dump.find("slept-badly") == std::string::npos);
+    CHECK(dump.find("first-phone") == std::string::npos);
+    CHECK(dump.find("second-phone") == std::string::npos);
+}
+
+TEST_CASE("a server started on the database with another key file is refused") {
+    Deployment deployment(1);
+    TempDir other{"tsunagu-pg-other-key"};
+    ServerProcess intruder{TSUNAGU_SERVER_PATH, other.file("data"), other.file("server.log")};
+    CHECK_THROWS(intruder.start({"--postgres", deployment.database.conninfo()}));
+    std::ifstream log(other.file("server.log"));
+    const std::string said{std::istreambuf_iterator<char>(log), std::istreambuf_iterator<char>()};
+    CHECK_THAT(said, Catch::Contains("does not open the data key") && Catch::Contains("key file"));
+    // The deployment's own server still serves.
+    CHECK(deployment.admin->get("/v1/admin/teams").status == 200);
+}
