@@ -120,6 +120,12 @@ int main(int argc, char** argv) {
             else if (arg == "--quiet") config.log_requests = false;
             else if (arg == "--demo") config.demo = true;
             else if (arg == "--lock-after") config.lock_after = std::stoi(value());
+            else if (arg == "--weak-password-hashing-for-benchmarks") {
+                // Thousands of simulated devices sign in: Argon2id at its floor. Never in production.
+                config.pwhash_ops = 1;
+                config.pwhash_mem = 8192;
+                std::fputs("tsunagu-server: WARNING: weak password hashing (benchmarks only)\n", stderr);
+            }
             else if (arg == "--help" || arg == "-h") { usage(); return 0; }
             else {
                 std::fprintf(stderr, "tsunagu-server: unknown option %s\n", arg.c_str());

@@ -10,7 +10,16 @@
 //  3. the morning rush: 300 devices do their initial pull at once while one more device pushes
 //     small batches: that device's p99 latency during the rush.
 //
+//  4. with --postgres, scale: the same mix for 50, 500 and 5,000 simulated devices (--scale) on the
+//     embedded store (one server), then with the data in PostgreSQL (a temporary cluster that
+//     fsyncs its commits, as the embedded store does) behind 1, 2 and 3 servers (--servers):
+//     changes/s and p99 for each, and how throughput grows with servers. Simulated devices each
+//     keep their own session and cursor; at most --concurrency of them sync at one moment (a
+//     thousand phones do not all press "sync" in the same second).
+//
 // Usage: server_bench [--json] [--devices N] [--seconds S] [--rush N]
+//                     [--postgres [--servers N] [--scale 50,500,5000] [--scale-seconds S]
+//                      [--concurrency N]]
 //        server_bench --echo PORT   (internal: the echo endpoint process)
 #include <signal.h>
 #include <sys/wait.h>
@@ -207,6 +216,173 @@ int run_echo(int port) {
     return 0;
 }
 
+
+// ---- 4. scale: the embedded store and PostgreSQL behind several servers ------------------------
+
+// A simulated device of the scale runs: its session on the shared database, and which server
+// it talks to. The connection is its syncing thread's, to that server.
+struct ScaleDevice {
+    Session session;
+    std::size_t server = 0;
+};
+
+struct ScaleCell {
+    std::string backend;
+    int servers = 0, devices = 0;
+    double changes_per_s = 0, requests_per_s = 0, p99_ms = 0;
+    std::uint64_t errors = 0;
+};
+
+// `concurrency` threads share the devices; each thread cycles through its devices: push 10, pull.
+LoadResult run_scale(const std::vector<ScaleDevice*>& devices, const std::vector<std::string>& urls, double seconds,
+                     int concurrency) {
+    std::atomic<std::uint64_t> requests{0}, changes{0}, errors{0};
+    Latencies lat;
+    const auto start = Clock::now();
+    const auto stop_at = start + std::chrono::duration<double>(seconds);
+    const int threads_n = std::min<int>(concurrency, static_cast<int>(devices.size()));
+    std::vector<std::thread> threads;
+    for (int t = 0; t < threads_n; ++t) {
+        threads.emplace_back([&, t] {
+            std::vector<std::unique_ptr<HttpTransport>> http;
+            for (const auto& u : urls) http.push_back(make_http_transport(u));
+            for (std::size_t i = static_cast<std::size_t>(t); Clock::now() < stop_at;) {
+                ScaleDevice& d = *devices[i];
+                auto call = [&](const std::string& path, const std::string& body) {
+                    auto t0 = Clock::now();
+                    auto answer = http[d.server]->send("POST", path, body, {{"Authorization", "Bearer " + d.session.token}});
+                    lat.add(since_ms(t0));
+                    ++requests;
+                    return answer;
+                };
+                auto pushed = call("/v1/sync/push", push_body(d.session, 10));
+                if (pushed && pushed->status == 200) changes += 10; else ++errors;
+                auto pulled = call("/v1/sync/pull", json{{"after", d.session.cursor}, {"limit", 500}}.dump());
+                if (pulled && pulled->status == 200) {
+                    d.session.cursor = json::parse(pulled->body)["next"].get<std::int64_t>();
+                } else {
+                    ++errors;
+                }
+                i += static_cast<std::size_t>(threads_n);
+                if (i >= devices.size()) i = static_cast<std::size_t>(t);
+            }
+        });
+    }
+    for (auto& t : threads) t.join();
+    LoadResult r;
+    r.seconds = since_ms(start) / 1000.0;
+    r.requests = requests;
+    r.changes = changes;
+    r.errors = errors;
+    r.p50 = lat.percentile(0.50);
+    r.p99 = lat.percentile(0.99);
+    return r;
+}
+
+// A deployment for the scale runs: `servers` tsunagu-server processes on one database, with
+// `users` workers in one team and `devices` signed-in simulated devices (spread over the servers).
+struct ScaleDeployment {
+    tsunagu::testing::TempDir dir{"tsunagu-scale-bench"};
+    std::vector<std::unique_ptr<tsunagu::testing::ServerProcess>> servers;
+    std::vector<std::string> urls;
+    std::vector<ScaleDevice> devices;
+
+    ScaleDeployment(const std::string& postgres, int server_count, int device_count, int users) {
+        for (int i = 0; i < server_count; ++i) {
+            const std::string name = "server" + std::to_string(i);
+            servers.push_back(std::make_unique<tsunagu::testing::ServerProcess>(TSUNAGU_SERVER_PATH, dir.file(name),
+                                                                                dir.file(name + ".log")));
+            std::vector<std::string> args{"--quiet", "--weak-password-hashing-for-benchmarks", "--key-file",
+                                          dir.file("tsunagu.key")};
+            if (!postgres.empty()) args.insert(args.end(), {"--postgres", postgres});
+            servers.back()->start(args);
+            urls.push_back(servers.back()->url());
+        }
+        Session admin = sign_in(urls[0], "admin", servers[0]->admin_password());
+        auto answer = admin.call("POST", "/v1/admin/teams", json{{"name", "Scale"}}.dump());
+        const std::string team = json::parse(answer->body)["team"]["id"];
+        for (int i = 0; i < users; ++i) {
+            (void)admin.call("POST", "/v1/admin/users",
+                             json{{"username", "s" + std::to_string(i)}, {"role", "home_visitor"}, {"team_id", team},
+                                  {"password", "scale-password-" + std::to_string(i)}}.dump());
+        }
+        add_devices(device_count, users);
+    }
+    // Signs in more devices, up to `total`.
+    void add_devices(int total, int users) {
+        const std::size_t first = devices.size();
+        devices.resize(static_cast<std::size_t>(total));
+        std::atomic<std::size_t> next{first};
+        std::vector<std::thread> threads;
+        for (int t = 0; t < 8; ++t) {
+            threads.emplace_back([&] {
+                for (std::size_t i = next++; i < devices.size(); i = next++) {
+                    const int u = static_cast<int>(i) % users;
+                    devices[i].server = i % urls.size();
+                    devices[i].session = sign_in(urls[devices[i].server], "s" + std::to_string(u),
+                                                 "scale-password-" + std::to_string(u));
+                    devices[i].session.http.reset();  // the syncing thread's connection serves it
+                }
+            });
+        }
+        for (auto& t : threads) t.join();
+    }
+    void stop() {
+        for (auto& s : servers) s->stop(SIGTERM);
+    }
+};
+
+std::vector<ScaleCell> run_scale_matrix(const std::vector<int>& device_counts, int max_servers, double seconds,
+                                        int concurrency, const std::string& postgres) {
+    std::vector<ScaleCell> cells;
+    const int users = 500;
+    const int most = *std::max_element(device_counts.begin(), device_counts.end());
+    auto measure = [&](ScaleDeployment& d, const std::string& backend, int servers) {
+        for (int n : device_counts) {
+            // The first n devices, spread over the servers of this cell.
+            std::vector<ScaleDevice*> subset;
+            for (std::size_t i = 0; i < static_cast<std::size_t>(n); ++i) {
+                d.devices[i].server = i % static_cast<std::size_t>(servers);
+                subset.push_back(&d.devices[i]);
+            }
+            std::vector<std::string> urls(d.urls.begin(), d.urls.begin() + servers);
+            LoadResult r = run_scale(subset, urls, seconds, concurrency);
+            ScaleCell cell{backend, servers, n, static_cast<double>(r.changes) / r.seconds,
+                           static_cast<double>(r.requests) / r.seconds, r.p99, r.errors};
+            std::printf("scale: %-8s %d server%s %5d devices: %6.0f changes/s, %5.0f requests/s, p99 %6.1f ms, "
+                        "%llu errors\n",
+                        backend.c_str(), servers, servers == 1 ? " " : "s", n, cell.changes_per_s,
+                        cell.requests_per_s, cell.p99_ms, static_cast<unsigned long long>(cell.errors));
+            std::fflush(stdout);
+            cells.push_back(cell);
+        }
+    };
+    {
+        ScaleDeployment embedded("", 1, most, users);
+        measure(embedded, "embedded", 1);
+        embedded.stop();
+    }
+    tsunagu::testing::PostgresCluster database(/*durable=*/true);
+    const std::string conninfo = postgres.empty() ? database.conninfo() : postgres;
+    ScaleDeployment shared(conninfo, max_servers, most, users);
+    for (int servers = 1; servers <= max_servers; ++servers) measure(shared, "postgres", servers);
+    shared.stop();
+    return cells;
+}
+
+std::vector<int> parse_counts(const std::string& list) {
+    std::vector<int> out;
+    std::size_t start = 0;
+    while (start <= list.size()) {
+        const auto comma = list.find(',', start);
+        const std::string item = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        if (!item.empty()) out.push_back(std::max(1, std::atoi(item.c_str())));
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -214,6 +390,10 @@ int main(int argc, char** argv) {
     int devices = 50, rush = 300;
     double seconds = 10;
     std::string server_workers;  // the server's default unless given
+    bool scale = false;
+    int max_servers = 3, concurrency = 64;
+    double scale_seconds = 5;
+    std::vector<int> scale_counts{50, 500, 5000};
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--echo" && i + 1 < argc) return run_echo(std::atoi(argv[i + 1]));
@@ -222,6 +402,11 @@ int main(int argc, char** argv) {
         else if (a == "--seconds" && i + 1 < argc) seconds = std::atof(argv[++i]);
         else if (a == "--rush" && i + 1 < argc) rush = std::atoi(argv[++i]);
         else if (a == "--server-workers" && i + 1 < argc) server_workers = argv[++i];
+        else if (a == "--postgres") scale = true;
+        else if (a == "--servers" && i + 1 < argc) max_servers = std::max(1, std::atoi(argv[++i]));
+        else if (a == "--scale" && i + 1 < argc) scale_counts = parse_counts(argv[++i]);
+        else if (a == "--scale-seconds" && i + 1 < argc) scale_seconds = std::atof(argv[++i]);
+        else if (a == "--concurrency" && i + 1 < argc) concurrency = std::max(1, std::atoi(argv[++i]));
     }
     signal(SIGPIPE, SIG_IGN);
     tsunagu::testing::TempDir dir("tsunagu-server-bench");
@@ -316,6 +501,14 @@ int main(int argc, char** argv) {
     const double rush_seconds = since_ms(rush_start) / 1000.0;
     rush_done = true;
     pushing.join();
+    if (std::getenv("TSUNAGU_BENCH_METRICS")) {
+        auto metrics = make_http_transport(url)->send("GET", "/metrics", "", {});
+        if (metrics) std::fprintf(stderr, "%s", metrics->body.c_str());
+    }
+
+    server.stop(SIGTERM);
+    std::vector<ScaleCell> cells;
+    if (scale) cells = run_scale_matrix(scale_counts, max_servers, scale_seconds, concurrency, "");
 
     const double changes_per_s = static_cast<double>(sync.changes) / sync.seconds;
     const double requests_per_s = static_cast<double>(sync.requests) / sync.seconds;
@@ -331,6 +524,23 @@ int main(int argc, char** argv) {
                 "(p50 %.1f ms, target p99 < 1000 ms)\n",
                 rush, static_cast<unsigned long long>(rush_records.load()), rush_seconds,
                 push_latency.percentile(0.99), push_latency.percentile(0.5));
+    // How PostgreSQL's throughput grows with servers, at the largest device count.
+    json scale_json = json::array();
+    double one_server = 0, most_servers = 0, embedded_most = 0;
+    for (const auto& c : cells) {
+        scale_json.push_back({{"backend", c.backend}, {"servers", c.servers}, {"devices", c.devices},
+                              {"changes_per_s", c.changes_per_s}, {"requests_per_s", c.requests_per_s},
+                              {"p99_ms", c.p99_ms}, {"errors", c.errors}});
+        if (c.devices != scale_counts.back()) continue;
+        if (c.backend == "embedded") embedded_most = c.changes_per_s;
+        if (c.backend == "postgres" && c.servers == 1) one_server = c.changes_per_s;
+        if (c.backend == "postgres" && c.servers == max_servers) most_servers = c.changes_per_s;
+    }
+    if (!cells.empty() && one_server > 0) {
+        std::printf("postgres, %d devices: %d servers / 1 server = %.2f; postgres (1 server) / embedded = %.2f\n",
+                    scale_counts.back(), max_servers, most_servers / one_server,
+                    embedded_most > 0 ? one_server / embedded_most : 0.0);
+    }
     if (as_json) {
         json out = {{"devices", devices},
                     {"changes_per_s", changes_per_s},
@@ -343,12 +553,12 @@ int main(int argc, char** argv) {
                     {"rush_devices", rush},
                     {"rush_seconds", rush_seconds},
                     {"rush_push_p99_ms", push_latency.percentile(0.99)}};
+        if (!cells.empty()) {
+            out["scale"] = scale_json;
+            out["postgres_servers_growth_ratio"] = one_server > 0 ? most_servers / one_server : 0.0;
+            out["postgres_vs_embedded_ratio"] = embedded_most > 0 ? one_server / embedded_most : 0.0;
+        }
         std::printf("%s\n", out.dump().c_str());
     }
-    if (std::getenv("TSUNAGU_BENCH_METRICS")) {
-        auto metrics = make_http_transport(url)->send("GET", "/metrics", "", {});
-        if (metrics) std::fprintf(stderr, "%s", metrics->body.c_str());
-    }
-    server.stop(SIGTERM);
     return 0;
 }

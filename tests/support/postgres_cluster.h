@@ -19,7 +19,9 @@ namespace tsunagu::testing {
 
 class PostgresCluster {
 public:
-    PostgresCluster() : dir_("tsunagu-pg") {
+    // `durable`: every commit reaches the disk (fsync), as in production and as the embedded
+    // store does; benchmarks want it. Tests run without fsync, for speed.
+    explicit PostgresCluster(bool durable = false) : dir_("tsunagu-pg"), durable_(durable) {
         bin_ = find_bin_dir();
         data_ = dir_.file("data");
         socket_dir_ = dir_.path().string();
@@ -30,7 +32,7 @@ public:
             run_checked("/usr/bin/chown", {"postgres:postgres", socket_dir_, data_});
         }
         run_pg("initdb", {"-D", data_, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8",
-                          "--locale=C"});
+                          "--locale=C"});  // --no-sync: initdb's own files only
         start();
     }
     PostgresCluster(const PostgresCluster&) = delete;
@@ -61,8 +63,10 @@ public:
     }
     void start() {
         run_pg("pg_ctl", {"-D", data_, "-l", dir_.file("server.log"), "-w", "-t", "60", "-o",
-                          "-k " + socket_dir_ + " -c listen_addresses='' -c fsync=off"
-                          " -c max_connections=300 -c shared_buffers=32MB",
+                          "-k " + socket_dir_ + " -c listen_addresses=''" +
+                              (durable_ ? std::string(" -c fsync=on -c synchronous_commit=on")
+                                        : std::string(" -c fsync=off")) +
+                              " -c max_connections=300 -c shared_buffers=64MB",
                           "start"});
         running_ = true;
     }
@@ -102,6 +106,7 @@ private:
     std::string bin_;
     std::string data_;
     std::string socket_dir_;
+    bool durable_ = false;
     bool running_ = false;
 };
 
