@@ -258,8 +258,13 @@ Translated translate(std::string_view sqlite_sql, const SealedColumns& sealed) {
     }
     std::string out;
     int next_anonymous = 0;
+    bool after_dropped = false;  // a dropped word takes its following space with it
     for (const Token& token : tokens) {
-        if (dropped.contains(&token)) continue;
+        if (dropped.contains(&token) || (after_dropped && token.kind == Kind::space)) {
+            after_dropped = dropped.contains(&token);
+            continue;
+        }
+        after_dropped = false;
         if (token.kind == Kind::param) {
             int n = token.text.size() > 1 ? std::stoi(token.text.substr(1)) : ++next_anonymous;
             t.parameters = std::max(t.parameters, n);
