@@ -143,6 +143,11 @@ struct LoadResult {
     double seconds = 0;
     std::uint64_t requests = 0, changes = 0, errors = 0;
     double p50 = 0, p99 = 0;
+
+    static LoadResult of(Clock::time_point start, std::uint64_t requests, std::uint64_t changes,
+                         std::uint64_t errors, Latencies& lat) {
+        return {since_ms(start) / 1000.0, requests, changes, errors, lat.percentile(0.50), lat.percentile(0.99)};
+    }
 };
 
 // Each device: push a batch of 10, then pull after its cursor; repeat until the time is up.
@@ -173,14 +178,7 @@ LoadResult run_devices(std::vector<Session>& sessions, double seconds, bool echo
         });
     }
     for (auto& t : threads) t.join();
-    LoadResult r;
-    r.seconds = since_ms(start) / 1000.0;
-    r.requests = requests;
-    r.changes = changes;
-    r.errors = errors;
-    r.p50 = lat.percentile(0.50);
-    r.p99 = lat.percentile(0.99);
-    return r;
+    return LoadResult::of(start, requests, changes, errors, lat);
 }
 
 double peak_rss_mb(pid_t pid) {
@@ -269,14 +267,7 @@ LoadResult run_scale(const std::vector<ScaleDevice*>& devices, const std::vector
         });
     }
     for (auto& t : threads) t.join();
-    LoadResult r;
-    r.seconds = since_ms(start) / 1000.0;
-    r.requests = requests;
-    r.changes = changes;
-    r.errors = errors;
-    r.p50 = lat.percentile(0.50);
-    r.p99 = lat.percentile(0.99);
-    return r;
+    return LoadResult::of(start, requests, changes, errors, lat);
 }
 
 // A deployment for the scale runs: `servers` tsunagu-server processes on one database, with

@@ -4,6 +4,7 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <optional>
 #include <unordered_map>
@@ -157,8 +158,22 @@ public:
     Status commit() override { return connection_.exec("COMMIT"); }
     Status rollback() override { return in_transaction() ? connection_.exec("ROLLBACK") : Status::ok(); }
     bool in_transaction() const override { return connection_.in_transaction(); }
-    // Nothing in the server reads it; PostgreSQL's lastval() is not SQLite's rowid.
-    std::int64_t last_insert_rowid() const override { return 0; }
+    // The value the last INSERT drew from an identity column (an INTEGER PRIMARY KEY left to the
+    // database, as SQLite's rowid): such INSERTs return it (see PgStatement::execute).
+    std::int64_t last_insert_rowid() const override { return last_rowid_; }
+    void set_last_rowid(std::int64_t rowid) { last_rowid_ = rowid; }
+
+    // A table's identity column (cached), or "" when it has none.
+    Result<std::string> identity_column(const std::string& table) {
+        auto it = identities_.find(table);
+        if (it != identities_.end()) return it->second;
+        auto rows = connection_.query(
+            "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) AND attidentity <> ''", {table});
+        TSUNAGU_TRY(rows);
+        std::string column = rows->empty() ? "" : std::string(rows->text(0, 0));
+        identities_[table] = column;
+        return column;
+    }
     int changes() const override { return changes_; }
     const std::string& describe() const override { return describe_; }
 
@@ -211,6 +226,8 @@ private:
     std::int64_t writer_lock_;
     std::string describe_;
     int changes_ = 0;
+    std::int64_t last_rowid_ = 0;
+    std::unordered_map<std::string, std::string> identities_;
     std::unordered_map<std::string, unsigned> oids_;
     std::unordered_map<std::string, std::vector<std::string>> keys_;
     std::unordered_map<std::string, std::string> ids_;
@@ -288,10 +305,34 @@ Status PgStatement::execute() {
         TSUNAGU_TRY(key);
         sql += detail::upsert_clause(*key, t_.insert_columns);
     }
+    // An INSERT that leaves the identity column to the database returns what it drew.
+    std::string identity;
+    if (t_.insert != InsertMode::none && t_.insert != InsertMode::other) {
+        auto column = backend_.identity_column(t_.table);
+        TSUNAGU_TRY(column);
+        if (!column->empty() &&
+            std::find(t_.insert_columns.begin(), t_.insert_columns.end(), *column) == t_.insert_columns.end()) {
+            identity = *column;
+            sql += " RETURNING \"" + identity + "\"";
+        }
+    }
     auto rows = backend_.connection().query(sql, params_);
     TSUNAGU_TRY(rows);
     rows_ = std::move(*rows);
     backend_.set_changes(rows_.affected());
+    if (!identity.empty() && !rows_.empty()) {
+        backend_.set_last_rowid(rows_.integer(0, 0));
+        // Remember the new row's id for sealing later updates that select it by this column.
+        const auto sealed = detail::tsunagu_sealed_columns().find(t_.table);
+        if (sealed != detail::tsunagu_sealed_columns().end()) {
+            for (std::size_t i = 0; i < t_.insert_columns.size() && i < t_.insert_params.size(); ++i) {
+                if (t_.insert_columns[i] == sealed->second.id_column && t_.insert_params[i] > 0) {
+                    backend_.remembered_ids()[identity + "=" + std::string(rows_.text(0, 0))] =
+                        params_[static_cast<std::size_t>(t_.insert_params[i] - 1)].data();
+                }
+            }
+        }
+    }
     if (t_.insert == InsertMode::plain && rows_.affected() == 0) {
         // SQLite fails only the statement; PostgreSQL would abort the transaction. ON CONFLICT DO
         // NOTHING kept it alive, and the caller hears what SQLite would have said.

@@ -89,6 +89,10 @@ std::string rewrite_functions(std::string sql) {
         for (std::size_t at = sql.find(from); at != std::string::npos; at = sql.find(from, at + std::strlen(to)))
             sql.replace(at, std::strlen(from), to);
     }
+    // zeroblob(?N): room for a row to grow in place, which SQLite's pages want and PostgreSQL's
+    // heap (a new row version at every update) does not. NULL, with the parameter still used.
+    static const std::regex kZeroBlob(R"(zeroblob\(\s*\?(\d+)\s*\))", std::regex::icase);
+    sql = std::regex_replace(sql, kZeroBlob, "(CASE WHEN CAST(?$1 AS BIGINT) IS NULL THEN NULL END)::bytea");
     return sql;
 }
 
@@ -288,9 +292,20 @@ Translated translate(std::string_view sqlite_sql, const SealedColumns& sealed) {
         const std::string rest = lower_of(sql);
         const bool values = j < words.size() && is_word(words[j], "values");
         if (values && j + 1 < words.size() && words[j + 1]->text == "(") {
-            for (std::size_t k = j + 2; k < words.size() && words[k]->text != ")"; ++k) {
-                if (words[k]->kind == Kind::param) t.insert_params.push_back(param_number(words[k]));
-                else if (words[k]->text != ",") t.insert_params.push_back(0);  // a literal or expression
+            // Each top-level item of the VALUES list: a lone parameter's number, else 0.
+            int depth = 0, item_param = 0, item_tokens = 0;
+            for (std::size_t k = j + 2; k < words.size(); ++k) {
+                const std::string& text = words[k]->text;
+                if (depth == 0 && (text == "," || text == ")")) {
+                    t.insert_params.push_back(item_tokens == 1 ? item_param : 0);
+                    item_param = item_tokens = 0;
+                    if (text == ")") break;
+                    continue;
+                }
+                if (text == "(") ++depth;
+                if (text == ")") --depth;
+                ++item_tokens;
+                if (words[k]->kind == Kind::param) item_param = param_number(words[k]);
             }
         }
         const bool own_conflict = rest.find("on conflict") != std::string::npos || rest.find("returning") != std::string::npos;

@@ -10,7 +10,8 @@
 //   in CREATE TABLE: INTEGER -> BIGINT (INTEGER PRIMARY KEY an identity), BLOB -> BYTEA, REAL ->
 //     DOUBLE PRECISION, no type -> TEXT, sealed columns -> BYTEA;
 //   SQLite's append-only triggers (RAISE(ABORT, ...)) -> a PL/pgSQL trigger that raises;
-//   a few SQLite functions by name (unixepoch(), strftime('%s','now'), two-argument min()).
+//   a few SQLite functions by name (unixepoch(), strftime('%s','now'), two-argument min());
+//     zeroblob(?N) (room for a row to grow in place) -> NULL, its parameter still bound.
 // A statement using anything else fails on PostgreSQL with its error, caught by the server's
 // integration suite, which runs on both backends.
 #pragma once
