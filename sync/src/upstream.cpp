@@ -233,11 +233,12 @@ Result<PushOutcome> Upstream::Impl::accept(const ChangeSet& change,
     }
 
     row.seq = ++seq;
-    // A base already applied here cannot arrive late: only unknown ones are worth remembering.
+    // A base already applied here cannot arrive late: only unknown ones are worth remembering
+    // (one named only in another entry's base is unknown too: it is remembered per field).
     std::map<std::string, std::vector<std::string>> unknown_base;
     for (const auto& [field, ids] : change.base) {
         for (const auto& id : ids) {
-            if (!detail::ChangeList::may_mention(row.log, id)) unknown_base[field].push_back(id);
+            if (!detail::ChangeList::holds(row.log, id)) unknown_base[field].push_back(id);
         }
     }
     detail::ChangeList::append(row.log,

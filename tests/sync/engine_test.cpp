@@ -632,6 +632,62 @@ TEST_CASE(
     CHECK(ok(w.upstream.get(id))->fields["client"] == tanaka);
 }
 
+namespace {
+
+// A change set made by hand on replica `replica` of user "alice", for the late-delivery tests.
+ChangeSet hand_made(const std::string& id, const std::string& record, const std::string& replica,
+                    std::int64_t wall_ms, Json set,
+                    std::map<std::string, std::vector<std::string>> base = {}) {
+    ChangeSet c;
+    c.id = id;
+    c.collection = "client";
+    c.record = record;
+    c.hlc = Hlc{wall_ms, 0};
+    c.replica = replica;
+    c.user = "alice";
+    c.schema_version = 1;
+    c.create = base.empty();
+    c.set = std::move(set);
+    c.base = std::move(base);
+    return c;
+}
+
+void push_one(Upstream& upstream, const ChangeSet& change) {
+    PushResult result = ok(upstream.push(PushBatch{change.replica, change.user, 0, {change}}));
+    REQUIRE(result.outcomes.at(0).status == PushStatus::accepted);
+}
+
+}  // namespace
+
+TEST_CASE("a late change set that two later edits overwrote, in different fields, loses both") {
+    // x edits area and notes; e1 (having seen x) overwrites area, e2 (having seen x) notes. On a
+    // device that applies them in order nothing conflicts; the upstream, receiving x last, must
+    // reach the same state: x's values are superseded in both fields, though x's id is in e1's
+    // not-yet-applied base when e2 arrives.
+    const std::string record(32, '1'), create(32, 'c'), x(32, 'a'), e1(32, 'b'), e2(32, 'd');
+    const std::string phone(32, 'e'), tablet(32, 'f');
+    const ChangeSet made = hand_made(create, record, phone, kStartMs,
+                                     {{"name", "Tanaka"}, {"area", "north"}, {"notes", "new"}});
+    const ChangeSet late = hand_made(x, record, phone, kStartMs + 1000,
+                                     {{"area", "south"}, {"notes", "moved"}},
+                                     {{"area", {create}}, {"notes", {create}}});
+    const ChangeSet area = hand_made(e1, record, tablet, kStartMs + 2000, {{"area", "east"}},
+                                     {{"area", {x}}});
+    const ChangeSet notes = hand_made(e2, record, tablet, kStartMs + 3000,
+                                      {{"notes", "moved east"}}, {{"notes", {x}}});
+
+    World reordered, in_order;
+    for (World* w : {&reordered, &in_order}) ok(w->upstream.set_scope("alice", {"*"}));
+    for (const ChangeSet* c : {&made, &area, &notes, &late}) push_one(reordered.upstream, *c);
+    for (const ChangeSet* c : {&made, &late, &area, &notes}) push_one(in_order.upstream, *c);
+
+    const Record got = ok(reordered.upstream.get(record)).value();
+    CHECK(got.conflicts.empty());
+    CHECK(got.fields == Json{{"name", "Tanaka"}, {"area", "east"}, {"notes", "moved east"}});
+    CHECK(got.fields == ok(in_order.upstream.get(record)).value().fields);
+    CHECK(ok(in_order.upstream.get(record)).value().conflicts.empty());
+}
+
 }  // namespace tsunagu::sync
 
 namespace tsunagu::sync {
