@@ -42,18 +42,30 @@ Result<std::vector<StoredRecord>> rows_of(Statement& s) {
 
 }  // namespace
 
+// Every lookup by id goes through the key index, then compares the id (keys may collide).
 Result<std::optional<StoredRecord>> RecordTable::find(std::string_view id) {
     static const std::string kFind =
-        std::string("SELECT ") + kColumns + " FROM sync_records WHERE id = ?1";
+        std::string("SELECT ") + kColumns + " FROM sync_records WHERE key = ?1 AND id = ?2";
     Statement& s = store_.cached(kFind);
-    const IdBytes key = id_to_bytes(id);
-    s.bind_blob(1, key);
+    const IdBytes bytes = id_to_bytes(id);
+    s.bind(1, key_.of(bytes)).bind_blob(2, bytes);
     auto row = s.step();
     TSUNAGU_TRY(row);
     std::optional<StoredRecord> out;
     if (*row) out = read_row(s);
     s.reset();
     return out;
+}
+
+Result<std::int64_t> RecordTable::rid_of(std::string_view id) {
+    Statement& s = store_.cached("SELECT rid FROM sync_records WHERE key = ?1 AND id = ?2");
+    const IdBytes bytes = id_to_bytes(id);
+    s.bind(1, key_.of(bytes)).bind_blob(2, bytes);
+    auto row = s.step();
+    TSUNAGU_TRY(row);
+    const std::int64_t rid = *row ? s.column_int(0) : 0;
+    s.reset();
+    return rid;
 }
 
 Result<std::optional<LoadedRecord>> RecordTable::load(std::string_view id) {
@@ -68,7 +80,7 @@ Result<std::optional<LoadedRecord>> RecordTable::load(std::string_view id) {
     return std::optional<LoadedRecord>(LoadedRecord{std::move(**row), std::move(*state)});
 }
 
-Status RecordTable::save(const StoredRecord& row, const EncodedState& state) {
+Result<std::int64_t> RecordTable::save(const StoredRecord& row, const EncodedState& state) {
     auto bind_log = [&](Statement& s, int index) {
         if (row.log.empty()) {
             s.bind_null(index);
@@ -80,14 +92,16 @@ Status RecordTable::save(const StoredRecord& row, const EncodedState& state) {
     if (row.rid == 0) {
         Statement& s = store_.cached(
             "INSERT INTO sync_records(id, collection, scope_key, seq, deleted, conflicts, fields, "
-            "meta, log)"
-            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
-        const IdBytes key = id_to_bytes(row.id);
-        s.bind_blob(1, key).bind(2, row.collection).bind(3, row.scope_key).bind(4, row.seq);
+            "meta, log, key)"
+            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+        const IdBytes bytes = id_to_bytes(row.id);
+        s.bind_blob(1, bytes).bind(2, row.collection).bind(3, row.scope_key).bind(4, row.seq);
         s.bind(5, state.deleted ? 1 : 0).bind(6, static_cast<std::int64_t>(state.conflicts));
         s.bind(7, state.fields).bind(8, state.meta);
         bind_log(s, 9);
-        return s.run();
+        s.bind(10, key_.of(bytes));
+        TSUNAGU_TRY(s.run());
+        return store_.last_insert_rowid();
     }
     // Setting an indexed column rewrites its index entry even when the value is unchanged: the
     // scope key is set only when it changed.
@@ -102,28 +116,38 @@ Status RecordTable::save(const StoredRecord& row, const EncodedState& state) {
     s.bind(4, static_cast<std::int64_t>(state.conflicts)).bind(5, state.fields).bind(6, state.meta);
     bind_log(s, 7);
     if (moved) s.bind(8, row.scope_key);
-    return s.run();
+    TSUNAGU_TRY(s.run());
+    return row.rid;
 }
 
 Status RecordTable::put(const RecordSnapshot& snapshot) {
+    auto rid = rid_of(snapshot.id);
+    TSUNAGU_TRY(rid);
+    if (*rid != 0) {
+        Statement& s = store_.cached(
+            "UPDATE sync_records SET collection = ?2, scope_key = ?3, seq = ?4, deleted = ?5,"
+            " conflicts = ?6, fields = ?7, meta = ?8 WHERE rid = ?1");
+        s.bind(1, *rid).bind(2, snapshot.collection).bind(3, snapshot.scope_key);
+        s.bind(4, snapshot.seq).bind(5, snapshot.deleted ? 1 : 0);
+        s.bind(6, static_cast<std::int64_t>(snapshot.conflicts));
+        s.bind(7, snapshot.fields).bind(8, snapshot.meta);
+        return s.run();
+    }
     Statement& s = store_.cached(
-        "INSERT INTO sync_records(id, collection, scope_key, seq, deleted, conflicts, fields, meta)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(id) DO UPDATE SET"
-        " collection = excluded.collection, scope_key = excluded.scope_key, seq = excluded.seq,"
-        " deleted = excluded.deleted, conflicts = excluded.conflicts, fields = excluded.fields,"
-        " meta = excluded.meta");
-    const IdBytes key = id_to_bytes(snapshot.id);
-    s.bind_blob(1, key).bind(2, snapshot.collection).bind(3, snapshot.scope_key);
+        "INSERT INTO sync_records(id, collection, scope_key, seq, deleted, conflicts, fields, meta,"
+        " key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+    const IdBytes bytes = id_to_bytes(snapshot.id);
+    s.bind_blob(1, bytes).bind(2, snapshot.collection).bind(3, snapshot.scope_key);
     s.bind(4, snapshot.seq).bind(5, snapshot.deleted ? 1 : 0);
     s.bind(6, static_cast<std::int64_t>(snapshot.conflicts));
-    s.bind(7, snapshot.fields).bind(8, snapshot.meta);
+    s.bind(7, snapshot.fields).bind(8, snapshot.meta).bind(9, key_.of(bytes));
     return s.run();
 }
 
 Status RecordTable::erase(std::string_view id) {
-    Statement& s = store_.cached("DELETE FROM sync_records WHERE id = ?1");
-    const IdBytes key = id_to_bytes(id);
-    return s.bind_blob(1, key).run();
+    Statement& s = store_.cached("DELETE FROM sync_records WHERE key = ?1 AND id = ?2");
+    const IdBytes bytes = id_to_bytes(id);
+    return s.bind(1, key_.of(bytes)).bind_blob(2, bytes).run();
 }
 
 Result<std::vector<std::string>> RecordTable::ids_in_scope(std::string_view scope_key) {

@@ -634,6 +634,54 @@ TEST_CASE(
 
 namespace {
 
+// Adds a row that shares the index key of record `id` (as a rare, unchoosable collision of two
+// ids' 64-bit keys would) and comes before it in the index, holding another id and other values.
+const std::string kPhantom(32, 'f');
+void add_colliding_row(Store& store, const std::string& id) {
+    ok(store.exec("INSERT INTO sync_records(rid, key, id, collection, scope_key, seq, deleted,"
+                  " conflicts, fields, meta) SELECT -1, key, x'" + kPhantom + "', collection,"
+                  " scope_key, seq, deleted, conflicts, '{\"name\":\"Phantom\"}', meta"
+                  " FROM sync_records WHERE id = x'" + id + "'"));
+    REQUIRE(store.changes() == 1);
+}
+
+std::string phantom_fields(Store& store) {
+    Statement& s = store.cached("SELECT fields FROM sync_records WHERE rid = -1");
+    REQUIRE(ok(s.step()));
+    std::string fields(s.column_text(0));
+    s.reset();
+    return fields;
+}
+
+}  // namespace
+
+TEST_CASE("records whose ids share an index key are told apart by their ids") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    Device& alice = w.add_device("alice");
+    const std::string id = ok(alice.create("client", {{"name", "Tanaka"}}));
+    sync(alice, w.upstream);
+    Store& device_store = *w.members[0]->store;
+    add_colliding_row(w.upstream_store, id);
+    add_colliding_row(device_store, id);
+
+    ok(alice.update(id, {{"name", "Tanaka Ken"}}));  // found, saved and pushed by its id
+    sync(alice, w.upstream);
+    ok(w.upstream.update("alice", id, {{"notes", "moved house"}}));  // pulled into its own row
+    pull_all(alice, w.upstream);
+
+    const Json expected = {{"name", "Tanaka Ken"}, {"notes", "moved house"}};
+    CHECK(ok(w.upstream.get(id))->fields == expected);
+    CHECK(ok(alice.get(id))->fields == expected);
+    CHECK(ok(w.upstream.history(id)).size() == 3);
+    for (Store* store : {&w.upstream_store, &device_store}) {
+        CHECK(phantom_fields(*store) == R"({"name":"Phantom"})");
+        CHECK(rows(*store, "sync_records") == 2);
+    }
+}
+
+namespace {
+
 // A change set made by hand on replica `replica` of user "alice", for the late-delivery tests.
 ChangeSet hand_made(const std::string& id, const std::string& record, const std::string& replica,
                     std::int64_t wall_ms, Json set,
