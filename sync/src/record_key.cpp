@@ -15,7 +15,7 @@ static_assert(crypto_shorthash_KEYBYTES == sizeof(RecordKey::Secret));
 std::int64_t RecordKey::of(const IdBytes& id) const {
     unsigned char hash[crypto_shorthash_BYTES];
     crypto_shorthash(hash, id.data(), id.size(), secret_.data());
-    std::int64_t key = 0;
+    std::int32_t key = 0;  // SQLite stores it in 4 bytes
     std::memcpy(&key, hash, sizeof key);
     return key;
 }

@@ -1,6 +1,8 @@
 // sync_records rows: load, save, snapshots, and the read views (get, list, conflicts).
 #include "sync/src/record_table.h"
 
+#include <algorithm>
+
 #include "sync/src/ids_bytes.h"
 #include "sync/src/rows.h"
 
@@ -8,7 +10,19 @@ namespace tsunagu::sync::detail {
 namespace {
 
 constexpr const char* kColumns =
-    "rid, id, collection, scope_key, seq, deleted, conflicts, fields, meta, log";
+    "rid, id, collection, scope_key, seq, deleted, conflicts, fields, meta, log, length(spare)";
+
+// The bytes of a row that an edit may change the size of.
+std::size_t changing_bytes(const std::string& scope_key, const std::string& fields,
+                           const std::string& meta, const std::string& log) {
+    return scope_key.size() + fields.size() + meta.size() + log.size();
+}
+
+// The spare bytes of a row (see sync_records.spare): a little more than what an edit of one
+// field adds (a version in the metadata, about 100 bytes; an entry in the change list, 30).
+// Measured on sync_bench: they save a tenth of the pages written (an edit that outgrows its page
+// splits it, writing three or four), for 2% more pages appended by creates.
+constexpr std::size_t kSpareBytes = 160;
 
 StoredRecord read_row(const Statement& s) {
     StoredRecord row;
@@ -24,6 +38,8 @@ StoredRecord read_row(const Statement& s) {
     const auto log = s.column_blob(9);
     row.log.assign(reinterpret_cast<const char*>(log.data()), log.size());
     row.stored_scope_key = row.scope_key;
+    row.stored_bytes = changing_bytes(row.scope_key, row.fields, row.meta, row.log);
+    row.spare = static_cast<std::size_t>(s.column_int(10));
     return row;
 }
 
@@ -92,14 +108,14 @@ Result<std::int64_t> RecordTable::save(const StoredRecord& row, const EncodedSta
     if (row.rid == 0) {
         Statement& s = store_.cached(
             "INSERT INTO sync_records(id, collection, scope_key, seq, deleted, conflicts, fields, "
-            "meta, log, key)"
-            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+            "meta, log, key, spare)"
+            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, zeroblob(?11))");
         const IdBytes bytes = id_to_bytes(row.id);
         s.bind_blob(1, bytes).bind(2, row.collection).bind(3, row.scope_key).bind(4, row.seq);
         s.bind(5, state.deleted ? 1 : 0).bind(6, static_cast<std::int64_t>(state.conflicts));
         s.bind(7, state.fields).bind(8, state.meta);
         bind_log(s, 9);
-        s.bind(10, key_.of(bytes));
+        s.bind(10, key_.of(bytes)).bind(11, static_cast<std::int64_t>(kSpareBytes));
         TSUNAGU_TRY(s.run());
         return store_.last_insert_rowid();
     }
@@ -108,14 +124,22 @@ Result<std::int64_t> RecordTable::save(const StoredRecord& row, const EncodedSta
     const bool moved = row.scope_key != row.stored_scope_key;
     Statement& s = moved ? store_.cached(
                                "UPDATE sync_records SET seq = ?2, deleted = ?3, conflicts = ?4,"
-                               " fields = ?5, meta = ?6, log = ?7, scope_key = ?8 WHERE rid = ?1")
+                               " fields = ?5, meta = ?6, log = ?7, spare = zeroblob(?8),"
+                               " scope_key = ?9 WHERE rid = ?1")
                          : store_.cached(
                                "UPDATE sync_records SET seq = ?2, deleted = ?3, conflicts = ?4,"
-                               " fields = ?5, meta = ?6, log = ?7 WHERE rid = ?1");
+                               " fields = ?5, meta = ?6, log = ?7, spare = zeroblob(?8)"
+                               " WHERE rid = ?1");
+    // The spare bytes take up what the row grew by (or give back what it shrank by), so that
+    // its size, and the page it is on, stay as they were.
+    const std::size_t before = row.stored_bytes + row.spare;
+    const std::size_t after = changing_bytes(row.scope_key, state.fields, state.meta, row.log);
+    const std::size_t spare = after >= before ? 0 : std::min(before - after, kSpareBytes);
     s.bind(1, row.rid).bind(2, row.seq).bind(3, state.deleted ? 1 : 0);
     s.bind(4, static_cast<std::int64_t>(state.conflicts)).bind(5, state.fields).bind(6, state.meta);
     bind_log(s, 7);
-    if (moved) s.bind(8, row.scope_key);
+    s.bind(8, static_cast<std::int64_t>(spare));
+    if (moved) s.bind(9, row.scope_key);
     TSUNAGU_TRY(s.run());
     return row.rid;
 }

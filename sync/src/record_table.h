@@ -28,6 +28,8 @@ struct StoredRecord {
     std::string log;  // upstream: the record's ChangeList, stored form (bytes)
     std::string
         stored_scope_key;  // as read, so that saving rewrites the scope index only on a move
+    std::size_t stored_bytes = 0;  // as read: the size of the columns an edit may resize
+    std::size_t spare = 0;         // as read: the row's spare bytes (see sync_records.spare)
 };
 
 // A stored record with its merge state decoded.

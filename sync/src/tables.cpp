@@ -9,11 +9,14 @@ namespace {
 // Both roles. A record is one row whatever its number of fields: `fields` holds the current
 // values, `meta` the versions and conflicts (see encode_state), `log` (upstream only) the change
 // sets applied to it (see ChangeList). `seq` is the sequence number of the last change set applied
-// (upstream) or of the snapshot last pulled (device; 0: made here, never pulled).
+// (upstream) or of the snapshot last pulled (device; 0: made here, never pulled). `spare` (zero
+// bytes, or NULL) is room for the row to grow in: an edit takes what it adds from it, so the row
+// keeps its size and is rewritten in place, where a row outgrowing a full page would split it
+// and rewrite three or four pages.
 //
 // Every index costs a page write per change, so there are few: records by key (the one random
 // index, as any keyed table has; `key` is an 8-byte hash of the id, see RecordKey, and the engine
-// keeps ids unique), by collection (appends), those in conflict (rarely written).
+// keeps ids unique; 4 bytes, as SQLite stores a 32-bit value), by collection (appends), those in conflict (rarely written).
 constexpr const char* kCommonTables = R"sql(
 CREATE TABLE IF NOT EXISTS sync_meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sync_records(
@@ -27,7 +30,8 @@ CREATE TABLE IF NOT EXISTS sync_records(
   conflicts INTEGER NOT NULL,
   fields TEXT NOT NULL,
   meta TEXT NOT NULL,
-  log BLOB);
+  log BLOB,
+  spare BLOB);
 CREATE INDEX IF NOT EXISTS sync_records_by_key ON sync_records(key);
 CREATE INDEX IF NOT EXISTS sync_records_by_collection ON sync_records(collection);
 CREATE INDEX IF NOT EXISTS sync_records_in_conflict ON sync_records(conflicts) WHERE conflicts > 0;

@@ -634,6 +634,51 @@ TEST_CASE(
 
 namespace {
 
+struct RowSize {
+    std::int64_t total = 0;  // the bytes an edit may resize, spare bytes included
+    std::int64_t spare = 0;
+};
+
+RowSize row_size(Store& store, const std::string& id) {
+    Statement& s = store.cached(
+        "SELECT length(CAST(scope_key AS BLOB)) + length(CAST(fields AS BLOB)) +"
+        " length(CAST(meta AS BLOB)) + coalesce(length(log), 0) + coalesce(length(spare), 0),"
+        " coalesce(length(spare), 0) FROM sync_records WHERE id = x'" + id + "'");
+    REQUIRE(ok(s.step()));
+    RowSize size{s.column_int(0), s.column_int(1)};
+    s.reset();
+    return size;
+}
+
+}  // namespace
+
+TEST_CASE("an edit takes the room it needs from its row's spare bytes, so the row keeps its size") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    Device& alice = w.add_device("alice");
+    const std::string id = ok(alice.create("visit", kVisit));
+    sync(alice, w.upstream);
+    const RowSize created = row_size(w.upstream_store, id);
+    CHECK(created.spare > 0);
+
+    ok(alice.update(id, {{"duration", 45}}));
+    sync(alice, w.upstream);
+    const RowSize edited = row_size(w.upstream_store, id);
+    CHECK(edited.total == created.total);  // rewritten in place
+    CHECK(edited.spare < created.spare);
+
+    // An edit larger than what is left grows the row; nothing is lost either way.
+    ok(alice.update(id, {{"notes", std::string(2 * created.spare, 'n')}}));
+    sync(alice, w.upstream);
+    const RowSize grown = row_size(w.upstream_store, id);
+    CHECK(grown.spare == 0);
+    CHECK(grown.total > created.total);
+    CHECK(ok(w.upstream.get(id))->fields["notes"] == std::string(2 * created.spare, 'n'));
+    CHECK(ok(w.upstream.get(id))->fields["duration"] == 45);
+}
+
+namespace {
+
 // Adds a row that shares the index key of record `id` (as a rare, unchoosable collision of two
 // ids' 64-bit keys would) and comes before it in the index, holding another id and other values.
 const std::string kPhantom(32, 'f');
