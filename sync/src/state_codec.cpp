@@ -262,6 +262,36 @@ EncodedState encode_state(const RecordState& state) {
     return out;
 }
 
+bool makes_whole_record(const ChangeSet& change) {
+    return change.create && change.base.empty() && change.set.is_object() && !change.set.empty() &&
+           !change.set.contains(kDeletedField);
+}
+
+EncodedState encode_created(const ChangeSet& change) {
+    // As encode_state: one version (index 0), the winner of every field, so the default.
+    EncodedState out;
+    out.fields.reserve(512);
+    detail::write_json(out.fields, change.set);
+    std::string& meta = out.meta;
+    meta.reserve(160);
+    meta.push_back('{');
+    if (!change.user.empty()) {
+        meta.append("\"o\":");
+        detail::write_json_string(meta, change.user);
+        meta.push_back(',');
+    }
+    meta.append("\"v\":[[");
+    detail::write_json_string(meta, change.id);
+    meta.push_back(',');
+    meta.append(std::to_string(change.hlc.packed()));
+    meta.push_back(',');
+    detail::write_json_string(meta, change.replica);
+    meta.push_back(',');
+    detail::write_json_string(meta, change.user);
+    meta.append("]],\"d\":0}");
+    return out;
+}
+
 Result<RecordState> decode_state(std::string_view fields_text, std::string_view meta_text) {
     // The values stay text until used; only what does not scan as an object is parsed here.
     std::vector<std::pair<std::string, FieldValue>> fields;

@@ -217,6 +217,9 @@ Result<PushOutcome> Upstream::Impl::accept(const ChangeSet& change,
 
     detail::StoredRecord row;
     RecordState state;
+    // A create of a record not seen before (most of a push) is encoded straight from the change
+    // set, without building the merge state.
+    const bool whole = !*current && makes_whole_record(*effective);
     if (*current) {
         row = std::move((*current)->stored);
         state = std::move((*current)->state);
@@ -225,8 +228,12 @@ Result<PushOutcome> Upstream::Impl::accept(const ChangeSet& change,
         row.collection = change.collection;
     }
     const std::string old_key = row.scope_key;
-    apply_change(state, *effective, superseded);
-    row.scope_key = detail::scope_key_for(schema, row.collection, row.id, state);
+    if (whole) {
+        row.scope_key = detail::scope_key_for(schema, *effective);
+    } else {
+        apply_change(state, *effective, superseded);
+        row.scope_key = detail::scope_key_for(schema, row.collection, row.id, state);
+    }
     if (!scope.contains(row.scope_key)) {
         return refused(change, ErrorCode::forbidden,
                        "record " + change.record + " would belong to scope " + row.scope_key +
@@ -244,7 +251,7 @@ Result<PushOutcome> Upstream::Impl::accept(const ChangeSet& change,
     }
     detail::ChangeList::append(row.log,
                                {row.seq, change.id, effective->hlc, std::move(unknown_base)});
-    auto rid = records.save(row, encode_state(state));
+    auto rid = records.save(row, whole ? encode_created(*effective) : encode_state(state));
     TSUNAGU_TRY(rid);
     TSUNAGU_TRY(append_log(store, *effective, row.seq, *rid, row.scope_key));
     if (row.rid != 0 && old_key != row.scope_key) {
