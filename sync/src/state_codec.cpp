@@ -177,7 +177,7 @@ EncodedState encode_state(const RecordState& state) {
 
     EncodedState out;
     std::string& fields = out.fields;
-    fields.reserve(512);
+    fields.reserve(1024);
     fields.push_back('{');
     std::string winners, losers, existence;
     for (const auto& [field, heads] : state.fields) {
@@ -270,7 +270,7 @@ bool makes_whole_record(const ChangeSet& change) {
 EncodedState encode_created(const ChangeSet& change) {
     // As encode_state: one version (index 0), the winner of every field, so the default.
     EncodedState out;
-    out.fields.reserve(512);
+    out.fields.reserve(1024);  // one allocation for a record of ten fields
     detail::write_json(out.fields, change.set);
     std::string& meta = out.meta;
     meta.reserve(160);
