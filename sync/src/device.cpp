@@ -126,6 +126,14 @@ Result<std::string> Device::Impl::edit(const detail::Edit& edit) {
             row = std::move(current->stored);
             state = std::move(current->state);
         } else {
+            // Ids are unique (the records' index does not enforce it): a new id must be new.
+            auto taken = records.rid_of(made.record);
+            TSUNAGU_TRY(taken);
+            if (*taken != 0) {
+                return Status(ErrorCode::internal, "record id " + made.record +
+                                                       " is already in use: the id source repeated"
+                                                       " an id; nothing was saved");
+            }
             row.id = made.record;
             row.collection = made.collection;
         }

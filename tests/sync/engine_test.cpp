@@ -632,6 +632,25 @@ TEST_CASE(
     CHECK(ok(w.upstream.get(id))->fields["client"] == tanaka);
 }
 
+TEST_CASE("a create given an id already in use is refused and changes nothing") {
+    tsunagu::testing::TempDir dir{"tsunagu-sync"};
+    Store store = open_store(dir.file("device.db"));
+    // The replica's id, then the same two ids for every change set: a broken id source.
+    auto calls = std::make_shared<int>(0);
+    IdSource repeating = [calls] {
+        const int n = (*calls)++;
+        return std::string(32, n == 0 ? 'a' : n % 2 ? 'b' : 'c');
+    };
+    Device device = ok(Device::open(store, test_schema(), DeviceOptions{.user = "alice", .ids = repeating}));
+    const std::string first = ok(device.create("client", {{"name", "Tanaka"}}));
+    auto again = device.create("client", {{"name", "Sato"}});
+    REQUIRE_FALSE(again.is_ok());
+    CHECK_THAT(again.status().message(), Catch::Contains("already in use"));
+    CHECK(ok(device.get(first))->fields == Json{{"name", "Tanaka"}});
+    CHECK(ok(device.outbox()).size() == 1);
+    CHECK(rows(store, "sync_records") == 1);
+}
+
 namespace {
 
 struct RowSize {
