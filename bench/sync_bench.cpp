@@ -11,9 +11,10 @@
 //    plain app storing the records would write (a record's row inserted when new, its values
 //    replaced when edited).
 //
-// Usage: sync_bench [--json] [--changes N] [--dir FOLDER] [--cache-mb N]
+// Usage: sync_bench [--json] [--changes N] [--dir FOLDER] [--cache-mb N] [--apply-only]
 // Prints readable lines; with --json, one JSON object on the last line, each cost ratio (elapsed
-// time over the baseline's; 1.0 = no overhead) under a key ending in "_ratio".
+// time over the baseline's; 1.0 = no overhead) under a key ending in "_ratio". --apply-only runs
+// the engine's apply phase alone and prints its time (for profiling).
 #include <malloc.h>
 #include <sqlite3.h>
 #include <sys/resource.h>
@@ -59,6 +60,14 @@ void must(const Status& s, const char* doing) {
 
 double seconds_since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// CPU seconds this process has used (user and system), to tell computing from waiting on the disk.
+double cpu_seconds() {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
 long peak_rss_mb() {
@@ -331,6 +340,7 @@ double encrypted_store(const fs::path& path, const std::vector<Row>& rows, std::
 // ---- the engine --------------------------------------------------------------------------------
 
 struct Figures {
+    double apply_cpu_s = 0;  // CPU time of the apply phase: the rest of apply_s is waiting (fsync)
     double apply_s = 0, plain_apply_s = 0, encrypted_apply_s = 0, plain_upsert_s = 0,
            encrypted_upsert_s = 0;
     double pull_s = 0, pull_json_s = 0, plain_pull_s = 0, encrypted_pull_s = 0;
@@ -365,7 +375,7 @@ double pull_into_fresh_device(Upstream& upstream, const fs::path& path, const Sc
     return elapsed;
 }
 
-Figures run(const fs::path& dir, std::size_t changes) {
+Figures run(const fs::path& dir, std::size_t changes, bool apply_only) {
     const Schema schema = bench_schema();
     Workload work = make_workload(changes, schema);
     Figures f;
@@ -377,6 +387,7 @@ Figures run(const fs::path& dir, std::size_t changes) {
     Upstream upstream = must(Upstream::open(upstream_store, schema), "opening the upstream");
     must(upstream.set_scope("worker", {"*"}), "scope");
     must(upstream.set_scope("supervisor", {"*"}), "scope");
+    const double cpu_before = cpu_seconds();
     auto start = Clock::now();
     for (const PushBatch& batch : work.batches) {
         PushResult result = must(upstream.push(batch), "push");
@@ -385,6 +396,8 @@ Figures run(const fs::path& dir, std::size_t changes) {
         }
     }
     f.apply_s = seconds_since(start);
+    f.apply_cpu_s = cpu_seconds() - cpu_before;
+    if (apply_only) return f;
 
     // Baselines for apply: one row per change set; and each record's row stored as a plain app
     // would (inserted when new, its values replaced when edited).
@@ -440,11 +453,14 @@ void line(const char* what, std::size_t n, double s, double baseline, const char
 
 int main(int argc, char** argv) {
     bool json = false;
+    bool apply_only = false;
     std::size_t changes = 100'000;
     std::string dir_arg;
     for (int i = 1; i < argc; ++i) {
         if (std::strcmp(argv[i], "--json") == 0) {
             json = true;
+        } else if (std::strcmp(argv[i], "--apply-only") == 0) {
+            apply_only = true;
         } else if (std::strcmp(argv[i], "--changes") == 0 && i + 1 < argc) {
             changes = std::stoul(argv[++i]);
         } else if (std::strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
@@ -453,7 +469,8 @@ int main(int argc, char** argv) {
             g_cache_pragma = "PRAGMA cache_size=-" + std::to_string(std::stoul(argv[++i]) * 1024);
         } else {
             std::fprintf(
-                stderr, "usage: sync_bench [--json] [--changes N] [--dir FOLDER] [--cache-mb N]\n");
+                stderr, "usage: sync_bench [--json] [--changes N] [--dir FOLDER] [--cache-mb N]"
+                " [--apply-only]\n");
             return 2;
         }
     }
@@ -461,8 +478,13 @@ int main(int argc, char** argv) {
     const fs::path parent = dir_arg.empty() ? fs::temp_directory_path() : fs::path(dir_arg);
     const fs::path dir = parent / ("sync_bench-" + std::to_string(::getpid()));
     fs::create_directories(dir);
-    const Figures f = run(dir, changes);
+    const Figures f = run(dir, changes, apply_only);
     fs::remove_all(dir, ignored);
+    if (apply_only) {
+        std::printf("upstream applies %zu change sets: %.3f s, %.3f s of CPU\n", f.changes, f.apply_s,
+                    f.apply_cpu_s);
+        return 0;
+    }
 
     std::printf(
         "sync_bench: %zu change sets (%zu new records of 10 fields, ~500 bytes; the rest edits),\n"
@@ -481,6 +503,7 @@ int main(int argc, char** argv) {
     line("", f.changes, f.apply_s, f.encrypted_apply_s, "encrypted inserts");
     line("", f.changes, f.apply_s, f.plain_upsert_s, "plain SQLite record upserts");
     line("", f.changes, f.apply_s, f.encrypted_upsert_s, "encrypted record upserts");
+    std::printf("%-44s %.3f s of CPU; the rest waits on the disk\n", "", f.apply_cpu_s);
     line("plain SQLite: insert one row per record", f.records, f.plain_pull_s, f.plain_pull_s, "");
     line("encrypted store: insert one row per record", f.records, f.encrypted_pull_s,
          f.plain_pull_s, "plain SQLite");
@@ -495,6 +518,7 @@ int main(int argc, char** argv) {
             {"changes", f.changes},
             {"records", f.records},
             {"apply_s", f.apply_s},
+            {"apply_cpu_s", f.apply_cpu_s},
             {"apply_changes_per_s", static_cast<double>(f.changes) / f.apply_s},
             {"plain_apply_s", f.plain_apply_s},
             {"encrypted_apply_s", f.encrypted_apply_s},

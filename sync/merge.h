@@ -125,6 +125,11 @@ struct EncodedState {
     std::size_t conflicts = 0;
 };
 EncodedState encode_state(const RecordState& state);
+// True when `change` alone makes a whole record: a create that names no base and does not delete.
+bool makes_whole_record(const ChangeSet& change);
+// Precondition: makes_whole_record(change). What encode_state gives for a record to which only
+// `change` was applied, written straight from the change set (the common case of a push).
+EncodedState encode_created(const ChangeSet& change);
 Result<RecordState> decode_state(std::string_view fields, std::string_view meta);
 
 }  // namespace tsunagu::sync

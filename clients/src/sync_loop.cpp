@@ -157,7 +157,7 @@ Result<SyncReport> Device::sync(const ProgressCallback& progress) {
         sync::Json wire = *request;
         wire.erase("replica");
         wire.erase("user");
-        auto answer = d.server().send("POST", "/v1/sync/pull", wire, d.session.token, &report.retries);
+        auto answer = d.server().send_text("POST", "/v1/sync/pull", wire.dump(), d.session.token, &report.retries);
         if (!answer) return answer.status();
         if (is_wipe(*answer)) {
             TSUNAGU_TRY(d.wipe());
@@ -165,11 +165,12 @@ Result<SyncReport> Device::sync(const ProgressCallback& progress) {
             return report;
         }
         if (answer->status != 200) return refusal(*answer, "pull");
-        auto page = sync::parse_pull_page(answer->body);
+        // Read as it streams in, without a JSON document: memory stays one page's structs.
+        auto page = sync::parse_pull_page_text(answer->text);
         if (!page) {
             return Status(ErrorCode::unavailable, "the server's pull answer is malformed: " + page.status().message());
         }
-        answer->body = sync::Json();  // the page's structs are all we keep: memory stays one page
+        answer->text = std::string();
         auto applied = engine.apply_pull(*page);
         if (!applied) return applied.status();
         if (applied->stale) {

@@ -139,6 +139,18 @@ bool ChangeList::may_mention(std::string_view bytes, std::string_view change_id)
     return found || !whole;
 }
 
+bool ChangeList::holds(std::string_view bytes, std::string_view change_id) {
+    if (bytes.empty()) return false;
+    const IdBytes wanted = id_to_bytes(change_id);
+    const std::string_view raw(reinterpret_cast<const char*>(wanted.data()), wanted.size());
+    bool found = false;
+    walk(bytes, [&](std::uint64_t, std::string_view id, std::uint64_t, const auto&) {
+        found = id == raw;
+        return !found;
+    });
+    return found;
+}
+
 const AppliedChange* ChangeList::find(std::string_view change_id) const {
     for (const auto& e : entries) {
         if (e.change_id == change_id) return &e;

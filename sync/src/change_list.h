@@ -39,6 +39,9 @@ class ChangeList {
     // True when `change_id` is an entry's or in an entry's base (a walk, cheaper than parsing);
     // also true for a damaged list, so that parsing it reports the damage.
     static bool may_mention(std::string_view bytes, std::string_view change_id);
+    // True when `change_id` is an entry's own id: a change set applied to the record (a walk).
+    // An id named only in an entry's base is not applied: it may still arrive, late.
+    static bool holds(std::string_view bytes, std::string_view change_id);
 
     const AppliedChange* find(std::string_view change_id) const;
     // The fields for which an applied change set listed `change_id` in its base.

@@ -163,7 +163,7 @@ Result<CompactionReport> Upstream::compact() {
         TSUNAGU_TRY(im.store
                         .cached("DELETE FROM sync_log WHERE kind = ?1 AND NOT EXISTS (SELECT 1 "
                                 "FROM sync_records r"
-                                " WHERE r.id = sync_log.record_id AND r.seq = sync_log.seq)")
+                                " WHERE r.rid = sync_log.rid AND r.seq = sync_log.seq)")
                         .bind(1, detail::kTouchKind)
                         .run());
 

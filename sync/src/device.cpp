@@ -67,15 +67,17 @@ Result<Device> Device::open(Store& store, Schema schema, DeviceOptions options) 
         }
         replica_ids = [id = options.replica_id] { return id; };
     }
-    auto replica = detail::open_tables(store, detail::Role::device, options.user, replica_ids);
-    TSUNAGU_TRY(replica);
-    if (!options.replica_id.empty() && *replica != options.replica_id) {
+    auto tables = detail::open_tables(store, detail::Role::device, options.user, replica_ids);
+    TSUNAGU_TRY(tables);
+    if (!options.replica_id.empty() && tables->replica != options.replica_id) {
         return Status(ErrorCode::invalid_argument, "store " + store.path() + " holds replica " +
-                                                       *replica + ", not " + options.replica_id +
+                                                       tables->replica + ", not " +
+                                                       options.replica_id +
                                                        "; start a new replica for this device");
     }
     TSUNAGU_TRY(detail::tune_connection(store, kCacheKiB, kCheckpointPages));
-    auto impl = std::make_unique<Impl>(store, std::move(schema), std::move(options), *replica);
+    auto impl = std::make_unique<Impl>(store, std::move(schema), std::move(options),
+                                       std::move(*tables));
     auto clock = detail::meta_int(store, detail::kMetaClock, 0);
     TSUNAGU_TRY(clock);
     auto offset = detail::meta_int(store, detail::kMetaOffset, 0);
@@ -124,6 +126,14 @@ Result<std::string> Device::Impl::edit(const detail::Edit& edit) {
             row = std::move(current->stored);
             state = std::move(current->state);
         } else {
+            // Ids are unique (the records' index does not enforce it): a new id must be new.
+            auto taken = records.rid_of(made.record);
+            TSUNAGU_TRY(taken);
+            if (*taken != 0) {
+                return Status(ErrorCode::internal, "record id " + made.record +
+                                                       " is already in use: the id source repeated"
+                                                       " an id; nothing was saved");
+            }
             row.id = made.record;
             row.collection = made.collection;
         }

@@ -6,6 +6,7 @@
 #include "sync/engine.h"
 #include "sync/src/authoring.h"
 #include "sync/src/record_table.h"
+#include "sync/src/tables.h"
 
 namespace tsunagu::sync {
 
@@ -17,13 +18,13 @@ struct Device::Impl {
     std::string replica;
     detail::RecordTable records;
 
-    Impl(Store& s, Schema sc, DeviceOptions o, std::string id)
+    Impl(Store& s, Schema sc, DeviceOptions o, detail::OpenedTables tables)
         : store(s),
           schema(std::move(sc)),
           options(std::move(o)),
           clock(options.wall),
-          replica(std::move(id)),
-          records(s) {}
+          replica(std::move(tables.replica)),
+          records(s, tables.record_key) {}
 
     // A local edit: applied and queued, in one transaction. Returns the record id.
     Result<std::string> edit(const detail::Edit& edit);

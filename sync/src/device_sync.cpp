@@ -308,7 +308,7 @@ Status Device::Impl::rebase(const RecordSnapshot& snapshot) {
     row.collection = snapshot.collection;
     row.scope_key = snapshot.scope_key;
     row.seq = snapshot.seq;
-    return records.save(row, encode_state(*state));
+    return records.save(row, encode_state(*state)).status();
 }
 
 Result<std::vector<std::string>> Device::Impl::evict(const std::string& record) {

@@ -49,10 +49,29 @@ FieldValue FieldValue::from_text(std::string text) {
     return value;
 }
 
+namespace {
+
+// A stored string of printable ASCII without escapes (most are) is its text between the quotes.
+// (Anything else goes through the parser, which also checks the UTF-8.)
+bool is_plain_string(std::string_view text) {
+    if (text.size() < 2 || text.front() != '"' || text.back() != '"') return false;
+    for (std::size_t i = 1; i + 1 < text.size(); ++i) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) return false;
+    }
+    return true;
+}
+
+}  // namespace
+
 const Json& FieldValue::json() const {
     if (!parsed_) {
-        json_ = Json::parse(text_, nullptr, false);
-        if (json_.is_discarded()) json_ = nullptr;
+        if (is_plain_string(text_)) {
+            json_ = text_.substr(1, text_.size() - 2);
+        } else {
+            json_ = Json::parse(text_, nullptr, false);
+            if (json_.is_discarded()) json_ = nullptr;
+        }
         parsed_ = true;
     }
     return json_;

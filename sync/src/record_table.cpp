@@ -1,6 +1,8 @@
 // sync_records rows: load, save, snapshots, and the read views (get, list, conflicts).
 #include "sync/src/record_table.h"
 
+#include <algorithm>
+
 #include "sync/src/ids_bytes.h"
 #include "sync/src/rows.h"
 
@@ -8,7 +10,19 @@ namespace tsunagu::sync::detail {
 namespace {
 
 constexpr const char* kColumns =
-    "rid, id, collection, scope_key, seq, deleted, conflicts, fields, meta, log";
+    "rid, id, collection, scope_key, seq, deleted, conflicts, fields, meta, log, length(spare)";
+
+// The bytes of a row that an edit may change the size of.
+std::size_t changing_bytes(const std::string& scope_key, const std::string& fields,
+                           const std::string& meta, const std::string& log) {
+    return scope_key.size() + fields.size() + meta.size() + log.size();
+}
+
+// The spare bytes of a row (see sync_records.spare): a little more than what an edit of one
+// field adds (a version in the metadata, about 100 bytes; an entry in the change list, 30).
+// Measured on sync_bench: they save a tenth of the pages written (an edit that outgrows its page
+// splits it, writing three or four), for 2% more pages appended by creates.
+constexpr std::size_t kSpareBytes = 160;
 
 StoredRecord read_row(const Statement& s) {
     StoredRecord row;
@@ -24,6 +38,8 @@ StoredRecord read_row(const Statement& s) {
     const auto log = s.column_blob(9);
     row.log.assign(reinterpret_cast<const char*>(log.data()), log.size());
     row.stored_scope_key = row.scope_key;
+    row.stored_bytes = changing_bytes(row.scope_key, row.fields, row.meta, row.log);
+    row.spare = static_cast<std::size_t>(s.column_int(10));
     return row;
 }
 
@@ -42,18 +58,30 @@ Result<std::vector<StoredRecord>> rows_of(Statement& s) {
 
 }  // namespace
 
+// Every lookup by id goes through the key index, then compares the id (keys may collide).
 Result<std::optional<StoredRecord>> RecordTable::find(std::string_view id) {
     static const std::string kFind =
-        std::string("SELECT ") + kColumns + " FROM sync_records WHERE id = ?1";
+        std::string("SELECT ") + kColumns + " FROM sync_records WHERE key = ?1 AND id = ?2";
     Statement& s = store_.cached(kFind);
-    const IdBytes key = id_to_bytes(id);
-    s.bind_blob(1, key);
+    const IdBytes bytes = id_to_bytes(id);
+    s.bind(1, key_.of(bytes)).bind_blob(2, bytes);
     auto row = s.step();
     TSUNAGU_TRY(row);
     std::optional<StoredRecord> out;
     if (*row) out = read_row(s);
     s.reset();
     return out;
+}
+
+Result<std::int64_t> RecordTable::rid_of(std::string_view id) {
+    Statement& s = store_.cached("SELECT rid FROM sync_records WHERE key = ?1 AND id = ?2");
+    const IdBytes bytes = id_to_bytes(id);
+    s.bind(1, key_.of(bytes)).bind_blob(2, bytes);
+    auto row = s.step();
+    TSUNAGU_TRY(row);
+    const std::int64_t rid = *row ? s.column_int(0) : 0;
+    s.reset();
+    return rid;
 }
 
 Result<std::optional<LoadedRecord>> RecordTable::load(std::string_view id) {
@@ -68,7 +96,7 @@ Result<std::optional<LoadedRecord>> RecordTable::load(std::string_view id) {
     return std::optional<LoadedRecord>(LoadedRecord{std::move(**row), std::move(*state)});
 }
 
-Status RecordTable::save(const StoredRecord& row, const EncodedState& state) {
+Result<std::int64_t> RecordTable::save(const StoredRecord& row, const EncodedState& state) {
     auto bind_log = [&](Statement& s, int index) {
         if (row.log.empty()) {
             s.bind_null(index);
@@ -80,50 +108,70 @@ Status RecordTable::save(const StoredRecord& row, const EncodedState& state) {
     if (row.rid == 0) {
         Statement& s = store_.cached(
             "INSERT INTO sync_records(id, collection, scope_key, seq, deleted, conflicts, fields, "
-            "meta, log)"
-            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
-        const IdBytes key = id_to_bytes(row.id);
-        s.bind_blob(1, key).bind(2, row.collection).bind(3, row.scope_key).bind(4, row.seq);
+            "meta, log, key, spare)"
+            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, zeroblob(?11))");
+        const IdBytes bytes = id_to_bytes(row.id);
+        s.bind_blob(1, bytes).bind(2, row.collection).bind(3, row.scope_key).bind(4, row.seq);
         s.bind(5, state.deleted ? 1 : 0).bind(6, static_cast<std::int64_t>(state.conflicts));
         s.bind(7, state.fields).bind(8, state.meta);
         bind_log(s, 9);
-        return s.run();
+        s.bind(10, key_.of(bytes)).bind(11, static_cast<std::int64_t>(kSpareBytes));
+        TSUNAGU_TRY(s.run());
+        return store_.last_insert_rowid();
     }
     // Setting an indexed column rewrites its index entry even when the value is unchanged: the
     // scope key is set only when it changed.
     const bool moved = row.scope_key != row.stored_scope_key;
     Statement& s = moved ? store_.cached(
                                "UPDATE sync_records SET seq = ?2, deleted = ?3, conflicts = ?4,"
-                               " fields = ?5, meta = ?6, log = ?7, scope_key = ?8 WHERE rid = ?1")
+                               " fields = ?5, meta = ?6, log = ?7, spare = zeroblob(?8),"
+                               " scope_key = ?9 WHERE rid = ?1")
                          : store_.cached(
                                "UPDATE sync_records SET seq = ?2, deleted = ?3, conflicts = ?4,"
-                               " fields = ?5, meta = ?6, log = ?7 WHERE rid = ?1");
+                               " fields = ?5, meta = ?6, log = ?7, spare = zeroblob(?8)"
+                               " WHERE rid = ?1");
+    // The spare bytes take up what the row grew by (or give back what it shrank by), so that
+    // its size, and the page it is on, stay as they were.
+    const std::size_t before = row.stored_bytes + row.spare;
+    const std::size_t after = changing_bytes(row.scope_key, state.fields, state.meta, row.log);
+    const std::size_t spare = after >= before ? 0 : std::min(before - after, kSpareBytes);
     s.bind(1, row.rid).bind(2, row.seq).bind(3, state.deleted ? 1 : 0);
     s.bind(4, static_cast<std::int64_t>(state.conflicts)).bind(5, state.fields).bind(6, state.meta);
     bind_log(s, 7);
-    if (moved) s.bind(8, row.scope_key);
-    return s.run();
+    s.bind(8, static_cast<std::int64_t>(spare));
+    if (moved) s.bind(9, row.scope_key);
+    TSUNAGU_TRY(s.run());
+    return row.rid;
 }
 
 Status RecordTable::put(const RecordSnapshot& snapshot) {
+    auto rid = rid_of(snapshot.id);
+    TSUNAGU_TRY(rid);
+    if (*rid != 0) {
+        Statement& s = store_.cached(
+            "UPDATE sync_records SET collection = ?2, scope_key = ?3, seq = ?4, deleted = ?5,"
+            " conflicts = ?6, fields = ?7, meta = ?8 WHERE rid = ?1");
+        s.bind(1, *rid).bind(2, snapshot.collection).bind(3, snapshot.scope_key);
+        s.bind(4, snapshot.seq).bind(5, snapshot.deleted ? 1 : 0);
+        s.bind(6, static_cast<std::int64_t>(snapshot.conflicts));
+        s.bind(7, snapshot.fields).bind(8, snapshot.meta);
+        return s.run();
+    }
     Statement& s = store_.cached(
-        "INSERT INTO sync_records(id, collection, scope_key, seq, deleted, conflicts, fields, meta)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(id) DO UPDATE SET"
-        " collection = excluded.collection, scope_key = excluded.scope_key, seq = excluded.seq,"
-        " deleted = excluded.deleted, conflicts = excluded.conflicts, fields = excluded.fields,"
-        " meta = excluded.meta");
-    const IdBytes key = id_to_bytes(snapshot.id);
-    s.bind_blob(1, key).bind(2, snapshot.collection).bind(3, snapshot.scope_key);
+        "INSERT INTO sync_records(id, collection, scope_key, seq, deleted, conflicts, fields, meta,"
+        " key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+    const IdBytes bytes = id_to_bytes(snapshot.id);
+    s.bind_blob(1, bytes).bind(2, snapshot.collection).bind(3, snapshot.scope_key);
     s.bind(4, snapshot.seq).bind(5, snapshot.deleted ? 1 : 0);
     s.bind(6, static_cast<std::int64_t>(snapshot.conflicts));
-    s.bind(7, snapshot.fields).bind(8, snapshot.meta);
+    s.bind(7, snapshot.fields).bind(8, snapshot.meta).bind(9, key_.of(bytes));
     return s.run();
 }
 
 Status RecordTable::erase(std::string_view id) {
-    Statement& s = store_.cached("DELETE FROM sync_records WHERE id = ?1");
-    const IdBytes key = id_to_bytes(id);
-    return s.bind_blob(1, key).run();
+    Statement& s = store_.cached("DELETE FROM sync_records WHERE key = ?1 AND id = ?2");
+    const IdBytes bytes = id_to_bytes(id);
+    return s.bind(1, key_.of(bytes)).bind_blob(2, bytes).run();
 }
 
 Result<std::vector<std::string>> RecordTable::ids_in_scope(std::string_view scope_key) {
@@ -183,6 +231,16 @@ std::string scope_key_for(const Schema& schema, const std::string& collection,
     const Head* value =
         c && c->scope.kind == ScopeRule::Kind::field ? state.winner(c->scope.field) : nullptr;
     return scope_key_of(c, record_id, value ? &value->value.json() : nullptr, state.owner);
+}
+
+std::string scope_key_for(const Schema& schema, const ChangeSet& change) {
+    const CollectionSchema* c = schema.find(change.collection);
+    const Json* value = nullptr;
+    if (c && c->scope.kind == ScopeRule::Kind::field) {
+        auto it = change.set.find(c->scope.field);
+        if (it != change.set.end()) value = &*it;
+    }
+    return scope_key_of(c, change.record, value, change.user);
 }
 
 }  // namespace tsunagu::sync::detail

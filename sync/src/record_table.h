@@ -11,6 +11,7 @@
 #include "sync/merge.h"
 #include "sync/protocol.h"
 #include "sync/schema.h"
+#include "sync/src/record_key.h"
 
 namespace tsunagu::sync::detail {
 
@@ -27,6 +28,8 @@ struct StoredRecord {
     std::string log;  // upstream: the record's ChangeList, stored form (bytes)
     std::string
         stored_scope_key;  // as read, so that saving rewrites the scope index only on a move
+    std::size_t stored_bytes = 0;  // as read: the size of the columns an edit may resize
+    std::size_t spare = 0;         // as read: the row's spare bytes (see sync_records.spare)
 };
 
 // A stored record with its merge state decoded.
@@ -37,12 +40,15 @@ struct LoadedRecord {
 
 class RecordTable {
   public:
-    explicit RecordTable(Store& store) : store_(store) {}
+    RecordTable(Store& store, RecordKey key) : store_(store), key_(key) {}
 
     Result<std::optional<StoredRecord>> find(std::string_view id);
+    // The row id of a record; 0 when absent.
+    Result<std::int64_t> rid_of(std::string_view id);
     Result<std::optional<LoadedRecord>> load(std::string_view id);
     // Inserts a new row (rid 0) or rewrites an existing one (by rid) with an encoded state.
-    Status save(const StoredRecord& row, const EncodedState& state);
+    // Returns the row's rid. Precondition for an insert: no row holds the id (ids are unique).
+    Result<std::int64_t> save(const StoredRecord& row, const EncodedState& state);
     // Stores a pulled snapshot as is, replacing any local row.
     Status put(const RecordSnapshot& snapshot);
     Status erase(std::string_view id);
@@ -55,10 +61,13 @@ class RecordTable {
 
   private:
     Store& store_;
+    RecordKey key_;
 };
 
 // The scope key a record has in `state` (see scope_key_of).
 std::string scope_key_for(const Schema& schema, const std::string& collection,
                           const std::string& record_id, const RecordState& state);
+// The same, for a record that only `change` wrote (see makes_whole_record).
+std::string scope_key_for(const Schema& schema, const ChangeSet& change);
 
 }  // namespace tsunagu::sync::detail

@@ -177,7 +177,7 @@ EncodedState encode_state(const RecordState& state) {
 
     EncodedState out;
     std::string& fields = out.fields;
-    fields.reserve(512);
+    fields.reserve(1024);
     fields.push_back('{');
     std::string winners, losers, existence;
     for (const auto& [field, heads] : state.fields) {
@@ -259,6 +259,36 @@ EncodedState encode_state(const RecordState& state) {
 
     out.deleted = state.deleted();
     out.conflicts = conflict_count(state);
+    return out;
+}
+
+bool makes_whole_record(const ChangeSet& change) {
+    return change.create && change.base.empty() && change.set.is_object() && !change.set.empty() &&
+           !change.set.contains(kDeletedField);
+}
+
+EncodedState encode_created(const ChangeSet& change) {
+    // As encode_state: one version (index 0), the winner of every field, so the default.
+    EncodedState out;
+    out.fields.reserve(1024);  // one allocation for a record of ten fields
+    detail::write_json(out.fields, change.set);
+    std::string& meta = out.meta;
+    meta.reserve(160);
+    meta.push_back('{');
+    if (!change.user.empty()) {
+        meta.append("\"o\":");
+        detail::write_json_string(meta, change.user);
+        meta.push_back(',');
+    }
+    meta.append("\"v\":[[");
+    detail::write_json_string(meta, change.id);
+    meta.push_back(',');
+    meta.append(std::to_string(change.hlc.packed()));
+    meta.push_back(',');
+    detail::write_json_string(meta, change.replica);
+    meta.push_back(',');
+    detail::write_json_string(meta, change.user);
+    meta.append("]],\"d\":0}");
     return out;
 }
 

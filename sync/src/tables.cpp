@@ -9,15 +9,20 @@ namespace {
 // Both roles. A record is one row whatever its number of fields: `fields` holds the current
 // values, `meta` the versions and conflicts (see encode_state), `log` (upstream only) the change
 // sets applied to it (see ChangeList). `seq` is the sequence number of the last change set applied
-// (upstream) or of the snapshot last pulled (device; 0: made here, never pulled).
+// (upstream) or of the snapshot last pulled (device; 0: made here, never pulled). `spare` (zero
+// bytes, or NULL) is room for the row to grow in: an edit takes what it adds from it, so the row
+// keeps its size and is rewritten in place, where a row outgrowing a full page would split it
+// and rewrite three or four pages.
 //
-// Every index costs a page write per change, so there are few: records by id (the one random
-// index, as any keyed table has), by collection (appends), those in conflict (rarely written).
+// Every index costs a page write per change, so there are few: records by key (the one random
+// index, as any keyed table has; `key` is an 8-byte hash of the id, see RecordKey, and the engine
+// keeps ids unique; 4 bytes, as SQLite stores a 32-bit value), by collection (appends), those in conflict (rarely written).
 constexpr const char* kCommonTables = R"sql(
 CREATE TABLE IF NOT EXISTS sync_meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sync_records(
   rid INTEGER PRIMARY KEY,
-  id BLOB NOT NULL UNIQUE,
+  key INTEGER NOT NULL,
+  id BLOB NOT NULL,
   collection TEXT NOT NULL,
   scope_key TEXT NOT NULL,
   seq INTEGER NOT NULL,
@@ -25,19 +30,23 @@ CREATE TABLE IF NOT EXISTS sync_records(
   conflicts INTEGER NOT NULL,
   fields TEXT NOT NULL,
   meta TEXT NOT NULL,
-  log BLOB);
+  log BLOB,
+  spare BLOB);
+CREATE INDEX IF NOT EXISTS sync_records_by_key ON sync_records(key);
 CREATE INDEX IF NOT EXISTS sync_records_by_collection ON sync_records(collection);
 CREATE INDEX IF NOT EXISTS sync_records_in_conflict ON sync_records(conflicts) WHERE conflicts > 0;
 )sql";
 
 // The upstream's change log: one row per accepted change set (its history line; its id is in the
 // record's ChangeList) or per record given a fresh sequence number (kind 100: its scope key was
-// granted to someone), appended in sequence order. Pulls walk it by sequence number. Scope
-// members, moves and removals decide what each user's devices see and evict.
+// granted to someone), appended in sequence order. Pulls walk it by sequence number and find
+// its record by `rid` (a row id may be reused once its record is purged, so a line's record is
+// the one whose `seq` is the line's). Scope members, moves and removals decide what each user's
+// devices see and evict.
 constexpr const char* kUpstreamTables = R"sql(
 CREATE TABLE IF NOT EXISTS sync_log(
   seq INTEGER PRIMARY KEY,
-  record_id BLOB NOT NULL,
+  rid INTEGER NOT NULL,
   hlc INTEGER,
   replica BLOB,
   user TEXT,
@@ -120,9 +129,10 @@ Status set_meta_text(Store& store, std::string_view key, std::string_view value)
     return s.bind(1, key).bind(2, value).run();
 }
 
-Result<std::string> open_tables(Store& store, Role role, std::string_view user,
-                                const IdSource& ids) {
+Result<OpenedTables> open_tables(Store& store, Role role, std::string_view user,
+                                 const IdSource& ids) {
     std::string replica;
+    RecordKey::Secret secret{};
     Status status = with_transaction(store, [&]() -> Status {
         TSUNAGU_TRY(store.exec(
             "CREATE TABLE IF NOT EXISTS sync_meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID"));
@@ -160,10 +170,19 @@ Result<std::string> open_tables(Store& store, Role role, std::string_view user,
         TSUNAGU_TRY(id);
         replica = id->empty() ? ids() : *id;
         if (id->empty()) TSUNAGU_TRY(set_meta_text(store, kMetaReplica, replica));
+        auto stored_secret = meta_text(store, kMetaRecordKey);
+        TSUNAGU_TRY(stored_secret);
+        if (stored_secret->empty()) {
+            secret = RecordKey::fresh_secret();
+            return set_meta_text(store, kMetaRecordKey, RecordKey::to_text(secret));
+        }
+        auto read = RecordKey::from_text(*stored_secret);
+        TSUNAGU_TRY(read);
+        secret = *read;
         return Status::ok();
     });
     TSUNAGU_TRY(status);
-    return replica;
+    return OpenedTables{std::move(replica), RecordKey(secret)};
 }
 
 namespace {

@@ -8,19 +8,21 @@
 #include "crypto/store.h"
 #include "sync/change.h"
 #include "sync/hlc.h"
+#include "sync/src/record_key.h"
 
 namespace tsunagu::sync::detail {
 
 enum class Role { upstream, device };
 
 // The layout of the tables; a store of another format is refused, not misread.
-inline constexpr std::int64_t kFormat = 4;
+inline constexpr std::int64_t kFormat = 5;
 
 // Metadata keys.
 inline constexpr const char* kMetaFormat = "format";
 inline constexpr const char* kMetaRole = "role";
 inline constexpr const char* kMetaReplica = "replica";
 inline constexpr const char* kMetaUser = "user";
+inline constexpr const char* kMetaRecordKey = "record_key";        // RecordKey's secret, hex
 inline constexpr const char* kMetaClock = "clock";                 // packed Hlc: the last reading
 inline constexpr const char* kMetaSequence = "sequence";           // upstream: last sequence number
 inline constexpr const char* kMetaCursor = "cursor";               // device: last applied sequence
@@ -31,11 +33,16 @@ inline constexpr const char* kMetaUpstreamTime = "upstream_time";  // device: pa
 // ChangeKind).
 inline constexpr int kTouchKind = 100;
 
+struct OpenedTables {
+    std::string replica;  // this replica's id
+    RecordKey record_key;
+};
+
 // Creates the tables and indexes of `role` if missing, and checks that the store was not made for
-// the other role (or, on a device, for another user). Returns this replica's id, made on first use.
-// Runs in its own transaction.
-Result<std::string> open_tables(Store& store, Role role, std::string_view user,
-                                const IdSource& ids);
+// the other role (or, on a device, for another user). Returns this replica's id and the hash of
+// the records' index, both made on first use. Runs in its own transaction.
+Result<OpenedTables> open_tables(Store& store, Role role, std::string_view user,
+                                 const IdSource& ids);
 
 Result<std::int64_t> meta_int(Store& store, std::string_view key, std::int64_t fallback);
 

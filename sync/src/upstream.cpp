@@ -41,14 +41,14 @@ std::string field_list(const ChangeSet& change) {
 }
 
 // Appends the change set's line to the change log (its history entry, and what pulls walk).
-// `scope_key` is the record's key after the change: pulls filter the log on it.
-Status append_log(Store& store, const ChangeSet& change, std::int64_t seq, const std::string& scope_key) {
+// `rid` is the record's row; `scope_key` its key after the change: pulls filter the log on it.
+Status append_log(Store& store, const ChangeSet& change, std::int64_t seq, std::int64_t rid,
+                  const std::string& scope_key) {
     Statement& s = store.cached(
-        "INSERT INTO sync_log(seq, record_id, hlc, replica, user, kind, fields, scope_key)"
+        "INSERT INTO sync_log(seq, rid, hlc, replica, user, kind, fields, scope_key)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
-    const detail::IdBytes record = detail::id_to_bytes(change.record);
     const detail::IdBytes replica = detail::id_to_bytes(change.replica);
-    s.bind(1, seq).bind_blob(2, record).bind(3, change.hlc.packed());
+    s.bind(1, seq).bind(2, rid).bind(3, change.hlc.packed());
     s.bind_blob(4, replica).bind(5, change.user).bind(6, static_cast<int>(kind_of(change)));
     s.bind(7, field_list(change)).bind(8, scope_key);
     return s.run();
@@ -101,9 +101,10 @@ Upstream::~Upstream() = default;
 Result<Upstream> Upstream::open(Store& store, Schema schema, UpstreamOptions options) {
     TSUNAGU_TRY(schema.check());
     TSUNAGU_TRY(detail::tune_connection(store, options.cache_kib, kCheckpointPages));
-    auto replica = detail::open_tables(store, detail::Role::upstream, "", options.ids);
-    TSUNAGU_TRY(replica);
-    auto impl = std::make_unique<Impl>(store, std::move(schema), std::move(options), *replica);
+    auto tables = detail::open_tables(store, detail::Role::upstream, "", options.ids);
+    TSUNAGU_TRY(tables);
+    auto impl =
+        std::make_unique<Impl>(store, std::move(schema), std::move(options), std::move(*tables));
     auto clock = detail::meta_int(store, detail::kMetaClock, 0);
     TSUNAGU_TRY(clock);
     impl->clock.observe(Hlc::from_packed(*clock));
@@ -216,6 +217,9 @@ Result<PushOutcome> Upstream::Impl::accept(const ChangeSet& change,
 
     detail::StoredRecord row;
     RecordState state;
+    // A create of a record not seen before (most of a push) is encoded straight from the change
+    // set, without building the merge state.
+    const bool whole = !*current && makes_whole_record(*effective);
     if (*current) {
         row = std::move((*current)->stored);
         state = std::move((*current)->state);
@@ -224,8 +228,12 @@ Result<PushOutcome> Upstream::Impl::accept(const ChangeSet& change,
         row.collection = change.collection;
     }
     const std::string old_key = row.scope_key;
-    apply_change(state, *effective, superseded);
-    row.scope_key = detail::scope_key_for(schema, row.collection, row.id, state);
+    if (whole) {
+        row.scope_key = detail::scope_key_for(schema, *effective);
+    } else {
+        apply_change(state, *effective, superseded);
+        row.scope_key = detail::scope_key_for(schema, row.collection, row.id, state);
+    }
     if (!scope.contains(row.scope_key)) {
         return refused(change, ErrorCode::forbidden,
                        "record " + change.record + " would belong to scope " + row.scope_key +
@@ -233,17 +241,19 @@ Result<PushOutcome> Upstream::Impl::accept(const ChangeSet& change,
     }
 
     row.seq = ++seq;
-    // A base already applied here cannot arrive late: only unknown ones are worth remembering.
+    // A base already applied here cannot arrive late: only unknown ones are worth remembering
+    // (one named only in another entry's base is unknown too: it is remembered per field).
     std::map<std::string, std::vector<std::string>> unknown_base;
     for (const auto& [field, ids] : change.base) {
         for (const auto& id : ids) {
-            if (!detail::ChangeList::may_mention(row.log, id)) unknown_base[field].push_back(id);
+            if (!detail::ChangeList::holds(row.log, id)) unknown_base[field].push_back(id);
         }
     }
     detail::ChangeList::append(row.log,
                                {row.seq, change.id, effective->hlc, std::move(unknown_base)});
-    TSUNAGU_TRY(records.save(row, encode_state(state)));
-    TSUNAGU_TRY(append_log(store, *effective, row.seq, row.scope_key));
+    auto rid = records.save(row, whole ? encode_created(*effective) : encode_state(state));
+    TSUNAGU_TRY(rid);
+    TSUNAGU_TRY(append_log(store, *effective, row.seq, *rid, row.scope_key));
     if (row.rid != 0 && old_key != row.scope_key) {
         Statement& move = store.cached(
             "INSERT INTO sync_scope_moves(seq, record_id, old_key) VALUES (?1, ?2, ?3)");

@@ -7,6 +7,7 @@
 #include "sync/engine.h"
 #include "sync/src/authoring.h"
 #include "sync/src/record_table.h"
+#include "sync/src/tables.h"
 
 namespace tsunagu::sync {
 
@@ -35,13 +36,13 @@ struct Upstream::Impl {
     detail::RecordTable records;
     std::int64_t seq = 0;  // the last sequence number given out; valid inside a write
 
-    Impl(Store& s, Schema sc, UpstreamOptions o, std::string id)
+    Impl(Store& s, Schema sc, UpstreamOptions o, detail::OpenedTables tables)
         : store(s),
           schema(std::move(sc)),
           options(std::move(o)),
           clock(options.wall),
-          replica(std::move(id)),
-          records(s) {}
+          replica(std::move(tables.replica)),
+          records(s, tables.record_key) {}
 
     // Inside a transaction: reads the sequence number and the clock, which another connection may
     // have moved since.

@@ -69,12 +69,12 @@ Result<PullPage> Upstream::read_page(const PullRequest& request) {
             scope->everything ? im.store.cached(
                                     "SELECT r.id, r.collection, r.scope_key, r.seq, r.deleted, "
                                     "r.conflicts, r.fields, r.meta"
-                                    " FROM sync_log l JOIN sync_records r ON r.id = l.record_id"
+                                    " FROM sync_log l JOIN sync_records r ON r.rid = l.rid"
                                     " WHERE l.seq > ?1 AND r.seq = l.seq ORDER BY l.seq LIMIT ?2")
                               : im.store.cached(
                                     "SELECT r.id, r.collection, r.scope_key, r.seq, r.deleted, "
                                     "r.conflicts, r.fields, r.meta"
-                                    " FROM sync_log l JOIN sync_records r ON r.id = l.record_id"
+                                    " FROM sync_log l JOIN sync_records r ON r.rid = l.rid"
                                     " WHERE l.seq > ?1 AND l.scope_key IN"
                                     " (SELECT scope_key FROM sync_scope_members WHERE user = ?3)"
                                     " AND r.seq = l.seq ORDER BY l.seq LIMIT ?2");
@@ -85,18 +85,21 @@ Result<PullPage> Upstream::read_page(const PullRequest& request) {
         page.more = static_cast<std::int64_t>(page.records.size()) == limit;
         page.next = page.more ? page.records.back().seq : im.seq;
 
+        // Moves are rare: each record is looked up on its own.
+        std::vector<std::pair<std::string, std::string>> moved;  // (record, old key)
         Statement& moves = im.store.cached(
-            "SELECT m.record_id, m.old_key, r.scope_key FROM sync_scope_moves m"
-            " LEFT JOIN sync_records r ON r.id = m.record_id WHERE m.seq > ?1 AND m.seq <= ?2");
+            "SELECT record_id, old_key FROM sync_scope_moves WHERE seq > ?1 AND seq <= ?2");
         moves.bind(1, page.after).bind(2, page.next);
         TSUNAGU_TRY(detail::each_row(moves, [&](const Statement& s) {
-            const std::string old_key(s.column_text(1));
-            const bool gone =
-                s.column_is_null(2) || !scope->contains(std::string(s.column_text(2)));
-            if (gone && scope->contains(old_key)) {
-                page.evicted_records.push_back(detail::id_from_bytes(s.column_blob(0)));
-            }
+            std::string old_key(s.column_text(1));
+            if (scope->contains(old_key))
+                moved.emplace_back(detail::id_from_bytes(s.column_blob(0)), std::move(old_key));
         }));
+        for (const auto& [record, old_key] : moved) {
+            auto row = im.records.find(record);
+            TSUNAGU_TRY(row);
+            if (!*row || !scope->contains((*row)->scope_key)) page.evicted_records.push_back(record);
+        }
         Statement& removals = im.store.cached(
             "SELECT DISTINCT scope_key FROM sync_scope_removals WHERE user = ?1 AND seq > ?2 AND "
             "seq <= ?3");
@@ -208,25 +211,21 @@ Status Upstream::set_scope(std::string_view user, std::vector<std::string> scope
             } else if (!was && is) {
                 // Fresh sequence numbers, one per record, so pages stay well ordered. (A full scan:
                 // granting a key is rare, and an index by scope would cost every change a write.)
-                std::vector<std::pair<std::int64_t, detail::IdBytes>> touched;
+                std::vector<std::int64_t> touched;
                 Statement& rows =
-                    im.store.cached("SELECT rid, id FROM sync_records WHERE scope_key = ?1");
+                    im.store.cached("SELECT rid FROM sync_records WHERE scope_key = ?1");
                 rows.bind(1, key);
-                TSUNAGU_TRY(detail::each_row(rows, [&](const Statement& s) {
-                    detail::IdBytes id{};
-                    auto blob = s.column_blob(1);
-                    std::copy_n(blob.begin(), std::min(blob.size(), id.size()), id.begin());
-                    touched.emplace_back(s.column_int(0), id);
-                }));
-                for (const auto& [rid, id] : touched) {
+                TSUNAGU_TRY(detail::each_row(
+                    rows, [&](const Statement& s) { touched.push_back(s.column_int(0)); }));
+                for (const std::int64_t rid : touched) {
                     ++im.seq;
                     Statement& touch =
                         im.store.cached("UPDATE sync_records SET seq = ?2 WHERE rid = ?1");
                     TSUNAGU_TRY(touch.bind(1, rid).bind(2, im.seq).run());
                     Statement& log = im.store.cached(
-                        "INSERT INTO sync_log(seq, record_id, kind, scope_key) VALUES (?1, ?2, ?3, ?4)");
+                        "INSERT INTO sync_log(seq, rid, kind, scope_key) VALUES (?1, ?2, ?3, ?4)");
                     TSUNAGU_TRY(log.bind(1, im.seq)
-                                    .bind_blob(2, id)
+                                    .bind(2, rid)
                                     .bind(3, detail::kTouchKind)
                                     .bind(4, key)
                                     .run());

@@ -120,6 +120,49 @@ TEST_CASE("a server killed in the middle of a pull loses and duplicates nothing 
     CHECK(synced(*sato).pulled == 0);
 }
 
+// Forwards to the real transport, and cuts the body of the n-th pull answer in half (a proxy or
+// a network that damaged it): the answer is still HTTP 200.
+class DamagingTransport final : public client::HttpTransport {
+public:
+    DamagingTransport(const std::string& url, int n) : inner_(client::make_http_transport(url)), n_(n) {}
+
+    Result<client::HttpAnswer> send(const std::string& method, const std::string& path, const std::string& body,
+                                    const std::map<std::string, std::string>& headers) override {
+        auto answer = inner_->send(method, path, body, headers);
+        if (answer && path == "/v1/sync/pull" && ++count_ == n_) answer->body.resize(answer->body.size() / 2);
+        return answer;
+    }
+
+private:
+    std::unique_ptr<client::HttpTransport> inner_;
+    int n_;
+    int count_ = 0;
+};
+
+TEST_CASE("a damaged pull answer is reported as malformed, applies nothing, and the next sync completes") {
+    FieldOrganisation org;
+    auto aoi = org.device("aoi");
+    const auto client = created(*aoi, "client", {{"pseudonym", "K-202"}, {"area", "kita"}});
+    std::set<std::string> visits;
+    for (int i = 0; i < 250; ++i) visits.insert(created(*aoi, "home_visit", visit(client, i)));
+    synced(*aoi);
+
+    auto options = test_options();
+    options.pull_page = 100;
+    options.transport = [](const std::string& url) { return std::make_unique<DamagingTransport>(url, 2); };
+    auto sato = org.device("sato", options);
+    auto damaged = sato->sync();
+    REQUIRE_FALSE(damaged.is_ok());
+    CHECK(damaged.status().code() == ErrorCode::unavailable);
+    CHECK_THAT(damaged.status().message(), Catch::Contains("malformed"));
+    const auto first_page = ids_of(*sato, "home_visit").size() + ids_of(*sato, "client").size();
+    CHECK(first_page == 100);  // the first page only: the damaged second one applied nothing
+
+    const auto resumed = synced(*sato);  // the transport damages only the second pull
+    CHECK(resumed.pulled == 151);
+    CHECK(ids_of(*sato, "home_visit") == visits);
+}
+
 TEST_CASE("a sync rides out a server restart by retrying with backoff") {
     FieldOrganisation org;
     auto options = test_options();

@@ -632,6 +632,174 @@ TEST_CASE(
     CHECK(ok(w.upstream.get(id))->fields["client"] == tanaka);
 }
 
+TEST_CASE("a create given an id already in use is refused and changes nothing") {
+    tsunagu::testing::TempDir dir{"tsunagu-sync"};
+    Store store = open_store(dir.file("device.db"));
+    // The replica's id, then the same two ids for every change set: a broken id source.
+    auto calls = std::make_shared<int>(0);
+    IdSource repeating = [calls] {
+        const int n = (*calls)++;
+        return std::string(32, n == 0 ? 'a' : n % 2 ? 'b' : 'c');
+    };
+    Device device = ok(Device::open(store, test_schema(), DeviceOptions{.user = "alice", .ids = repeating}));
+    const std::string first = ok(device.create("client", {{"name", "Tanaka"}}));
+    auto again = device.create("client", {{"name", "Sato"}});
+    REQUIRE_FALSE(again.is_ok());
+    CHECK_THAT(again.status().message(), Catch::Contains("already in use"));
+    CHECK(ok(device.get(first))->fields == Json{{"name", "Tanaka"}});
+    CHECK(ok(device.outbox()).size() == 1);
+    CHECK(rows(store, "sync_records") == 1);
+}
+
+namespace {
+
+struct RowSize {
+    std::int64_t total = 0;  // the bytes an edit may resize, spare bytes included
+    std::int64_t spare = 0;
+};
+
+RowSize row_size(Store& store, const std::string& id) {
+    Statement& s = store.cached(
+        "SELECT length(CAST(scope_key AS BLOB)) + length(CAST(fields AS BLOB)) +"
+        " length(CAST(meta AS BLOB)) + coalesce(length(log), 0) + coalesce(length(spare), 0),"
+        " coalesce(length(spare), 0) FROM sync_records WHERE id = x'" + id + "'");
+    REQUIRE(ok(s.step()));
+    RowSize size{s.column_int(0), s.column_int(1)};
+    s.reset();
+    return size;
+}
+
+}  // namespace
+
+TEST_CASE("an edit takes the room it needs from its row's spare bytes, so the row keeps its size") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    Device& alice = w.add_device("alice");
+    const std::string id = ok(alice.create("visit", kVisit));
+    sync(alice, w.upstream);
+    const RowSize created = row_size(w.upstream_store, id);
+    CHECK(created.spare > 0);
+
+    ok(alice.update(id, {{"duration", 45}}));
+    sync(alice, w.upstream);
+    const RowSize edited = row_size(w.upstream_store, id);
+    CHECK(edited.total == created.total);  // rewritten in place
+    CHECK(edited.spare < created.spare);
+
+    // An edit larger than what is left grows the row; nothing is lost either way.
+    ok(alice.update(id, {{"notes", std::string(2 * created.spare, 'n')}}));
+    sync(alice, w.upstream);
+    const RowSize grown = row_size(w.upstream_store, id);
+    CHECK(grown.spare == 0);
+    CHECK(grown.total > created.total);
+    CHECK(ok(w.upstream.get(id))->fields["notes"] == std::string(2 * created.spare, 'n'));
+    CHECK(ok(w.upstream.get(id))->fields["duration"] == 45);
+}
+
+namespace {
+
+// Adds a row that shares the index key of record `id` (as a rare, unchoosable collision of two
+// ids' 64-bit keys would) and comes before it in the index, holding another id and other values.
+const std::string kPhantom(32, 'f');
+void add_colliding_row(Store& store, const std::string& id) {
+    ok(store.exec("INSERT INTO sync_records(rid, key, id, collection, scope_key, seq, deleted,"
+                  " conflicts, fields, meta) SELECT -1, key, x'" + kPhantom + "', collection,"
+                  " scope_key, seq, deleted, conflicts, '{\"name\":\"Phantom\"}', meta"
+                  " FROM sync_records WHERE id = x'" + id + "'"));
+    REQUIRE(store.changes() == 1);
+}
+
+std::string phantom_fields(Store& store) {
+    Statement& s = store.cached("SELECT fields FROM sync_records WHERE rid = -1");
+    REQUIRE(ok(s.step()));
+    std::string fields(s.column_text(0));
+    s.reset();
+    return fields;
+}
+
+}  // namespace
+
+TEST_CASE("records whose ids share an index key are told apart by their ids") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    Device& alice = w.add_device("alice");
+    const std::string id = ok(alice.create("client", {{"name", "Tanaka"}}));
+    sync(alice, w.upstream);
+    Store& device_store = *w.members[0]->store;
+    add_colliding_row(w.upstream_store, id);
+    add_colliding_row(device_store, id);
+
+    ok(alice.update(id, {{"name", "Tanaka Ken"}}));  // found, saved and pushed by its id
+    sync(alice, w.upstream);
+    ok(w.upstream.update("alice", id, {{"notes", "moved house"}}));  // pulled into its own row
+    pull_all(alice, w.upstream);
+
+    const Json expected = {{"name", "Tanaka Ken"}, {"notes", "moved house"}};
+    CHECK(ok(w.upstream.get(id))->fields == expected);
+    CHECK(ok(alice.get(id))->fields == expected);
+    CHECK(ok(w.upstream.history(id)).size() == 3);
+    for (Store* store : {&w.upstream_store, &device_store}) {
+        CHECK(phantom_fields(*store) == R"({"name":"Phantom"})");
+        CHECK(rows(*store, "sync_records") == 2);
+    }
+}
+
+namespace {
+
+// A change set made by hand on replica `replica` of user "alice", for the late-delivery tests.
+ChangeSet hand_made(const std::string& id, const std::string& record, const std::string& replica,
+                    std::int64_t wall_ms, Json set,
+                    std::map<std::string, std::vector<std::string>> base = {}) {
+    ChangeSet c;
+    c.id = id;
+    c.collection = "client";
+    c.record = record;
+    c.hlc = Hlc{wall_ms, 0};
+    c.replica = replica;
+    c.user = "alice";
+    c.schema_version = 1;
+    c.create = base.empty();
+    c.set = std::move(set);
+    c.base = std::move(base);
+    return c;
+}
+
+void push_one(Upstream& upstream, const ChangeSet& change) {
+    PushResult result = ok(upstream.push(PushBatch{change.replica, change.user, 0, {change}}));
+    REQUIRE(result.outcomes.at(0).status == PushStatus::accepted);
+}
+
+}  // namespace
+
+TEST_CASE("a late change set that two later edits overwrote, in different fields, loses both") {
+    // x edits area and notes; e1 (having seen x) overwrites area, e2 (having seen x) notes. On a
+    // device that applies them in order nothing conflicts; the upstream, receiving x last, must
+    // reach the same state: x's values are superseded in both fields, though x's id is in e1's
+    // not-yet-applied base when e2 arrives.
+    const std::string record(32, '1'), create(32, 'c'), x(32, 'a'), e1(32, 'b'), e2(32, 'd');
+    const std::string phone(32, 'e'), tablet(32, 'f');
+    const ChangeSet made = hand_made(create, record, phone, kStartMs,
+                                     {{"name", "Tanaka"}, {"area", "north"}, {"notes", "new"}});
+    const ChangeSet late = hand_made(x, record, phone, kStartMs + 1000,
+                                     {{"area", "south"}, {"notes", "moved"}},
+                                     {{"area", {create}}, {"notes", {create}}});
+    const ChangeSet area = hand_made(e1, record, tablet, kStartMs + 2000, {{"area", "east"}},
+                                     {{"area", {x}}});
+    const ChangeSet notes = hand_made(e2, record, tablet, kStartMs + 3000,
+                                      {{"notes", "moved east"}}, {{"notes", {x}}});
+
+    World reordered, in_order;
+    for (World* w : {&reordered, &in_order}) ok(w->upstream.set_scope("alice", {"*"}));
+    for (const ChangeSet* c : {&made, &area, &notes, &late}) push_one(reordered.upstream, *c);
+    for (const ChangeSet* c : {&made, &late, &area, &notes}) push_one(in_order.upstream, *c);
+
+    const Record got = ok(reordered.upstream.get(record)).value();
+    CHECK(got.conflicts.empty());
+    CHECK(got.fields == Json{{"name", "Tanaka"}, {"area", "east"}, {"notes", "moved east"}});
+    CHECK(got.fields == ok(in_order.upstream.get(record)).value().fields);
+    CHECK(ok(in_order.upstream.get(record)).value().conflicts.empty());
+}
+
 }  // namespace tsunagu::sync
 
 namespace tsunagu::sync {

@@ -331,3 +331,73 @@ TEST_CASE("damaged stored state is an error, not a crash") {
 }
 
 }  // namespace tsunagu::sync
+
+namespace tsunagu::sync {
+
+TEST_CASE("a record made by one create is encoded from the change set as the merge would encode it") {
+    const std::vector<Json> sets = {
+        {{"date", "2020-04-01"}, {"notes", "first visit"}, {"duration", 30}},
+        {{"notes", "quote \" backslash \\ tab \t newline \n and \u00e9\u4e16"},
+         {"flags", Json::array({"risk", "housing"})},
+         {"empty", Json::array()},
+         {"cleared", nullptr},
+         {"ratio", 0.25},
+         {"big", std::int64_t{1} << 60},
+         {"nested", {{"b", 1}, {"a", {true, false}}}}},
+    };
+    for (const std::string& user : {std::string("alice"), std::string()}) {
+        for (const Json& set : sets) {
+            ChangeSet c;
+            c.id = std::string(32, 'c');
+            c.collection = "visit";
+            c.record = std::string(32, 'r');
+            c.hlc = Hlc{1'750'000'000'000, 7};
+            c.replica = std::string(32, 'a');
+            c.user = user;
+            c.create = true;
+            c.set = set;
+            REQUIRE(makes_whole_record(c));
+            RecordState state;
+            apply_change(state, c);
+            const EncodedState merged = encode_state(state);
+            const EncodedState direct = encode_created(c);
+            CHECK(direct.fields == merged.fields);
+            CHECK(direct.meta == merged.meta);
+            CHECK(direct.deleted == merged.deleted);
+            CHECK(direct.conflicts == merged.conflicts);
+        }
+    }
+}
+
+TEST_CASE("only a create without base that does not delete makes a whole record") {
+    ChangeSet c;
+    c.create = true;
+    c.set = {{"notes", "x"}};
+    CHECK(makes_whole_record(c));
+    ChangeSet edit = c;
+    edit.create = false;
+    CHECK_FALSE(makes_whole_record(edit));
+    ChangeSet based = c;
+    based.base["notes"] = {std::string(32, 'b')};
+    CHECK_FALSE(makes_whole_record(based));
+    ChangeSet deleting = c;
+    deleting.set[kDeletedField] = true;
+    CHECK_FALSE(makes_whole_record(deleting));
+}
+
+}  // namespace tsunagu::sync
+
+namespace tsunagu::sync {
+
+TEST_CASE("a stored value reads back as the JSON value its text holds") {
+    const std::vector<std::string> texts = {
+        R"("plain words")", R"("")", R"("quote \" inside")", R"("back\\slash")", R"("tab\tnew\nline")",
+        "\"caf\xC3\xA9\"", R"("\u00e9")", "42", "-1.5", "true", "null", R"(["a","b"])", R"({"k":"v"})"};
+    for (const std::string& text : texts) {
+        CHECK(FieldValue::from_text(text).json() == Json::parse(text));
+    }
+    CHECK(FieldValue::from_text("\"unterminated").json().is_null());  // damaged: null
+    CHECK(FieldValue::from_text("\"bad \xFF byte\"").json().is_null());
+}
+
+}  // namespace tsunagu::sync
