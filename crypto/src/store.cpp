@@ -314,7 +314,7 @@ Result<Statement> Store::prepare(std::string_view sql) {
 }
 
 Statement& Store::cached(std::string_view sql) {
-    auto it = impl_->cache.find(std::string(sql));
+    auto it = impl_->cache.find(sql);
     if (it == impl_->cache.end()) {
         auto prepared = prepare(sql);
         auto statement = prepared ? std::make_unique<Statement>(std::move(*prepared))

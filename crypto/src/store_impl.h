@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "crypto/src/encrypting_vfs.h"
@@ -22,7 +23,12 @@ struct StoreImpl {
     std::uint64_t generation = 0;   // of the key slot in force
     crypto_detail::KeyRegistration registration;
     sqlite3* db = nullptr;
-    std::unordered_map<std::string, std::unique_ptr<Statement>> cache;
+    // Looked up by the caller's string_view: no string is built per call (heterogeneous lookup).
+    struct SqlHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view sql) const noexcept { return std::hash<std::string_view>{}(sql); }
+    };
+    std::unordered_map<std::string, std::unique_ptr<Statement>, SqlHash, std::equal_to<>> cache;
     std::unique_ptr<StoreBackend> backend;  // set instead of db for Store::over()
 
     ~StoreImpl() { close_connection(); }
