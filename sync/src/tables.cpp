@@ -42,9 +42,7 @@ CREATE INDEX IF NOT EXISTS sync_records_in_conflict ON sync_records(conflicts) W
 // granted to someone), appended in sequence order. Pulls walk it by sequence number and find
 // its record by `rid` (a row id may be reused once its record is purged, so a line's record is
 // the one whose `seq` is the line's). Scope members, moves and removals decide what each user's
-// devices see and evict. The log's scope index (sync_log_by_scope) serves a user's pull, which
-// walks its own keys' lines rather than everyone's since its cursor, and a key granted to a user
-// (every client a worker creates), which finds the key's records without scanning all records.
+// devices see and evict.
 constexpr const char* kUpstreamTables = R"sql(
 CREATE TABLE IF NOT EXISTS sync_log(
   seq INTEGER PRIMARY KEY,
@@ -55,7 +53,6 @@ CREATE TABLE IF NOT EXISTS sync_log(
   kind INTEGER NOT NULL,
   fields TEXT,
   scope_key TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS sync_log_by_scope ON sync_log(scope_key, seq);
 CREATE TABLE IF NOT EXISTS sync_scope_members(
   user TEXT NOT NULL,
   scope_key TEXT NOT NULL,
