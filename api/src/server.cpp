@@ -118,6 +118,31 @@ Status prepare_demo(Store& store, Accounts& accounts, const std::string& data_di
     return Status::ok();
 }
 
+
+// Readies the server's database with `create_schema`, run once on a connection to it: the
+// encrypted SQLite store at `store_path`, or, with `postgres` set, that PostgreSQL database's
+// `tenant` (under the start-up lock several servers share). Returns how to open connections.
+Result<StoreOpener> ready_database(const std::string& store_path, const std::function<Result<KeySource>()>& key_source,
+                                   const std::string& postgres, const std::string& tenant,
+                                   const std::function<Status(Store&)>& create_schema) {
+    if (!postgres.empty()) {
+        auto key = key_source();
+        if (!key) return key.status();
+        auto sealer = pg::prepare_database(postgres, tenant, key->material(), create_schema);
+        if (!sealer) return sealer.status();
+        return StoreOpener([options = pg::PgStoreOptions{postgres, tenant, *sealer}]() { return pg::open_store(options); });
+    }
+    StoreOpener open_store = [store_path, key_source]() -> Result<Store> {
+        auto key = key_source();
+        if (!key) return key.status();
+        return Store::open(store_path, *key);
+    };
+    auto store = open_store();
+    if (!store) return store.status();
+    TSUNAGU_TRY(create_schema(*store));
+    return open_store;
+}
+
 }  // namespace
 
 Result<domain::IndicatorReport> read_indicator_report(const std::string& data_dir, const std::string& key_file,
@@ -128,16 +153,12 @@ Result<domain::IndicatorReport> read_indicator_report(const std::string& data_di
     if (postgres.empty() && !std::filesystem::exists(store_path)) {
         return Status(ErrorCode::not_found, "no store in " + data_dir + " (expected " + store_path + ")");
     }
-    auto key = KeySource::key_file(key_path_for(data_dir, key_file));
-    if (!key) return key.status();
-    auto store = [&]() -> Result<Store> {
-        if (postgres.empty()) return Store::open(store_path, *key);
-        auto sealer = pg::prepare_database(postgres, tenant, key->material(), [](Store&) { return Status::ok(); });
-        if (!sealer) return sealer.status();
-        return pg::open_store({postgres, tenant, *sealer});
-    }();
+    const std::string key_path = key_path_for(data_dir, key_file);
+    auto opener = ready_database(store_path, [key_path]() { return KeySource::key_file(key_path); }, postgres,
+                                 tenant, [](Store& store) { return Targets::create_schema(store); });
+    if (!opener) return opener.status();
+    auto store = (*opener)();
     if (!store) return store.status();
-    TSUNAGU_TRY(Targets::create_schema(*store));
     auto upstream = sync::Upstream::open(*store, domain::care_schema());
     if (!upstream) return upstream.status();
     return indicator_report(*store, *upstream, fiscal_year);
@@ -163,8 +184,7 @@ Result<StartedServer> start_server(const ServerConfig& config) {
 
     const std::string store_path = store_path_in(config.data_dir);
     const std::string key_path = key_path_for(config.data_dir, config.key_file);
-    const bool on_postgres = !config.postgres.empty();
-    const bool fresh = on_postgres || !std::filesystem::exists(store_path);
+    const bool fresh = !config.postgres.empty() || !std::filesystem::exists(store_path);
     if (!std::filesystem::exists(key_path)) {
         if (!fresh) {
             return Status(ErrorCode::not_found, "the store " + store_path + " exists but its key file " +
@@ -203,28 +223,11 @@ Result<StartedServer> start_server(const ServerConfig& config) {
         if (config.demo) TSUNAGU_TRY(prepare_demo(store, accounts, config.data_dir, started));
         return Status::ok();
     };
-    StoreOpener open_store;
-    if (on_postgres) {
-        auto key = key_source();
-        if (!key) return key.status();
-        auto sealer = pg::prepare_database(config.postgres, config.tenant, key->material(), create_schema);
-        if (!sealer) return sealer.status();
-        open_store = [options = pg::PgStoreOptions{config.postgres, config.tenant, *sealer}]() {
-            return pg::open_store(options);
-        };
-    } else {
-        open_store = [store_path, key_source]() -> Result<Store> {
-            auto key = key_source();
-            if (!key) return key.status();
-            return Store::open(store_path, *key);
-        };
-        auto store = open_store();
-        if (!store) return store.status();
-        TSUNAGU_TRY(create_schema(*store));
-    }
+    auto open_store = ready_database(store_path, key_source, config.postgres, config.tenant, create_schema);
+    if (!open_store) return open_store.status();
 
     auto pool = std::make_unique<ConnectionPool>(
-        [open_store](ConnectionPool::Use use) -> Result<std::unique_ptr<ServerConnection>> {
+        [open_store = std::move(*open_store)](ConnectionPool::Use use) -> Result<std::unique_ptr<ServerConnection>> {
             auto store = open_store();
             if (!store) return store.status();
             auto connection = std::make_unique<ServerConnection>(std::move(*store));

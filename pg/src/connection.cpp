@@ -10,6 +10,13 @@
 namespace tsunagu::pg {
 namespace {
 
+// libpq's own message for the connection, without its trailing newline.
+std::string libpq_message(pg_conn* conn) {
+    std::string message = conn ? PQerrorMessage(conn) : "no connection";
+    while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+    return message;
+}
+
 // SQLSTATE classes a caller can act on; everything else is a storage failure.
 ErrorCode code_of(const char* sqlstate) {
     if (sqlstate == nullptr) return ErrorCode::unavailable;  // no answer: the connection broke
@@ -33,8 +40,7 @@ Status status_of(pg_conn* conn, PGresult* result, std::string_view doing) {
         message += primary;
     } else {
         // No result: libpq's own message (connection lost, out of memory); it holds no row data.
-        std::string own = conn ? PQerrorMessage(conn) : "no connection";
-        while (!own.empty() && (own.back() == '\n' || own.back() == ' ')) own.pop_back();
+        const std::string own = libpq_message(conn);
         message += own.empty() ? "no answer from the server" : own;
     }
     if (state != nullptr) message += std::string(" (SQLSTATE ") + state + ")";
@@ -108,10 +114,8 @@ Result<Connection> Connection::open(const std::string& conninfo) {
     if (conn == nullptr) return Status(ErrorCode::io_error, "libpq could not allocate a connection");
     Connection connection(conn);
     if (PQstatus(conn) != CONNECTION_OK) {
-        std::string why = PQerrorMessage(conn);
-        while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
         return Status(ErrorCode::unavailable,
-                      "cannot connect to PostgreSQL (" + why +
+                      "cannot connect to PostgreSQL (" + libpq_message(conn) +
                           "): check that it runs and that --postgres names its host and database");
     }
     // Server-side timestamps in UTC and no notices on stderr: logs are the server's, as JSON.

@@ -88,6 +88,8 @@ private:
     }
     Status execute();
     Status seal_parameters();
+    // The value an INSERT binds to `column`, or "" when it binds none from a parameter.
+    std::string inserted(const std::string& column) const;
     Status open_row();
 
     PgBackend& backend_;
@@ -115,7 +117,7 @@ public:
 
     Status exec(std::string_view sql) override {
         for (const std::string& statement : detail::split_statements(sql)) {
-            const std::string lowered = lower(statement);
+            const std::string lowered = detail::lower_of(statement);
             if (lowered == "begin immediate") {
                 TSUNAGU_TRY(begin_immediate());
                 continue;
@@ -207,15 +209,19 @@ public:
         return key;
     }
 
-    // The id of the row an UPDATE selects by another unique column (e.g. sync_records' rid),
-    // for sealing: remembered from the rows read (the engine reads a record before it writes it).
-    std::unordered_map<std::string, std::string>& remembered_ids() { return ids_; }
+    // Row ids for sealing an UPDATE that selects its row by another unique column (sync_records'
+    // rid): remembered from the rows read and inserted (the engine reads a record before it
+    // writes it), at most 100,000 at a time; recalled_id() answers "" for one not remembered.
+    void remember_id(std::string_view column, std::string_view value, std::string id) {
+        if (ids_.size() >= 100'000) ids_.clear();
+        ids_[std::string(column) + "=" + std::string(value)] = std::move(id);
+    }
+    std::string recalled_id(std::string_view column, std::string_view value) const {
+        auto it = ids_.find(std::string(column) + "=" + std::string(value));
+        return it == ids_.end() ? std::string() : it->second;
+    }
 
 private:
-    static std::string lower(std::string s) {
-        for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        return s;
-    }
     Status untranslatable(std::string_view sql, const char* why) {
         return Status(ErrorCode::internal, std::string("no PostgreSQL form for the statement (") + why + "): " +
                                                std::string(sql.substr(0, 80)));
@@ -256,10 +262,10 @@ Status PgStatement::seal_parameters() {
     std::vector<std::pair<int, std::string>> to_seal;  // parameter number, column
     std::string id;
     if (!t_.insert_columns.empty()) {
+        id = inserted(id_column);
         for (std::size_t i = 0; i < t_.insert_columns.size() && i < t_.insert_params.size(); ++i) {
             const std::string& column = t_.insert_columns[i];
             const int param = t_.insert_params[i];
-            if (column == id_column && param > 0) id = params_[static_cast<std::size_t>(param - 1)].data();
             if (table->second.columns.contains(column)) {
                 if (param <= 0) return Status(ErrorCode::internal, "a sealed column must be set from a parameter");
                 to_seal.emplace_back(param, column);
@@ -273,11 +279,8 @@ Status PgStatement::seal_parameters() {
         if (t_.where_column == id_column) {
             id = key.data();
         } else {
-            auto& known = backend_.remembered_ids();
-            auto it = known.find(t_.where_column + "=" + key.data());
-            if (it != known.end()) {
-                id = it->second;
-            } else {
+            id = backend_.recalled_id(t_.where_column, key.data());
+            if (id.empty()) {
                 auto rows = backend_.connection().query(
                     "SELECT " + id_column + " FROM " + t_.table + " WHERE " + t_.where_column + " = $1", {key});
                 TSUNAGU_TRY(rows);
@@ -325,12 +328,8 @@ Status PgStatement::execute() {
         // Remember the new row's id for sealing later updates that select it by this column.
         const auto sealed = detail::tsunagu_sealed_columns().find(t_.table);
         if (sealed != detail::tsunagu_sealed_columns().end()) {
-            for (std::size_t i = 0; i < t_.insert_columns.size() && i < t_.insert_params.size(); ++i) {
-                if (t_.insert_columns[i] == sealed->second.id_column && t_.insert_params[i] > 0) {
-                    backend_.remembered_ids()[identity + "=" + std::string(rows_.text(0, 0))] =
-                        params_[static_cast<std::size_t>(t_.insert_params[i] - 1)].data();
-                }
-            }
+            std::string id = inserted(sealed->second.id_column);
+            if (!id.empty()) backend_.remember_id(identity, rows_.text(0, 0), std::move(id));
         }
     }
     if (t_.insert == InsertMode::plain && rows_.affected() == 0) {
@@ -343,31 +342,40 @@ Status PgStatement::execute() {
     id_column_ = -1;
     opened_.assign(static_cast<std::size_t>(rows_.columns()), std::nullopt);
     blobs_.assign(static_cast<std::size_t>(rows_.columns()), std::nullopt);
-    int rid_column = -1;
     for (const auto& [table, spec] : detail::tsunagu_sealed_columns()) {
         const unsigned oid = backend_.table_oid(table);
         if (oid == 0) continue;
+        auto table_identity = backend_.identity_column(table);
+        TSUNAGU_TRY(table_identity);
+        int identity_column = -1;
         for (int c = 0; c < rows_.columns(); ++c) {
             if (rows_.column_table(c) != oid) continue;
             const std::string name(rows_.column_name(c));
             if (name == spec.id_column) id_column_ = c;
-            if (name == "rid") rid_column = c;
+            if (name == *table_identity) identity_column = c;
             if (spec.columns.contains(name)) sealed_columns_.emplace_back(c, name);
         }
         if (!sealed_columns_.empty() && id_column_ < 0) {
             return Status(ErrorCode::internal, "a query reads sealed columns of " + table + " without its " +
                                                    spec.id_column + " column, which they are bound to");
         }
-    }
-    if (rid_column >= 0 && id_column_ >= 0) {
-        auto& known = backend_.remembered_ids();
-        if (known.size() > 100'000) known.clear();
-        for (int r = 0; r < rows_.size(); ++r) {
-            const auto id = rows_.bytes(r, id_column_);
-            known["rid=" + std::string(rows_.text(r, rid_column))] = std::string(id.begin(), id.end());
+        if (identity_column >= 0 && id_column_ >= 0) {
+            for (int r = 0; r < rows_.size(); ++r) {
+                const auto id = rows_.bytes(r, id_column_);
+                backend_.remember_id(*table_identity, rows_.text(r, identity_column),
+                                     std::string(id.begin(), id.end()));
+            }
         }
     }
     return Status::ok();
+}
+
+std::string PgStatement::inserted(const std::string& column) const {
+    for (std::size_t i = 0; i < t_.insert_columns.size() && i < t_.insert_params.size(); ++i) {
+        if (t_.insert_columns[i] == column && t_.insert_params[i] > 0)
+            return params_[static_cast<std::size_t>(t_.insert_params[i] - 1)].data();
+    }
+    return {};
 }
 
 Status PgStatement::open_row() {

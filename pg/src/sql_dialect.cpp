@@ -8,6 +8,13 @@
 #include <stdexcept>
 
 namespace tsunagu::pg::detail {
+
+std::string lower_of(std::string_view s) {
+    std::string out(s);
+    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+    return out;
+}
+
 namespace {
 
 enum class Kind { word, param, string, quoted, space, other };
@@ -17,12 +24,6 @@ struct Token {
     std::string text;
     std::string lower;  // words only
 };
-
-std::string lower_of(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-    return out;
-}
 
 std::vector<Token> tokenize(std::string_view sql) {
     std::vector<Token> tokens;
