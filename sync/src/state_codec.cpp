@@ -147,6 +147,31 @@ class MetaReader {
     std::size_t at_ = 0;
 };
 
+// The start of a state's meta: `{"o":owner,` (no owner: nothing) and the versions' list, `"v":[`.
+void open_meta(std::string& meta, std::string_view owner) {
+    meta.reserve(160);
+    meta.push_back('{');
+    if (!owner.empty()) {
+        meta.append("\"o\":");
+        detail::write_json_string(meta, owner);
+        meta.push_back(',');
+    }
+    meta.append("\"v\":[");
+}
+
+// A version's entry up to its optional seen list, left open: `[change_id,hlc,replica,user`.
+void open_version(std::string& meta, std::string_view change_id, const Hlc& hlc, std::string_view replica,
+                  std::string_view user) {
+    meta.push_back('[');
+    detail::write_json_string(meta, change_id);
+    meta.push_back(',');
+    meta.append(std::to_string(hlc.packed()));
+    meta.push_back(',');
+    detail::write_json_string(meta, replica);
+    meta.push_back(',');
+    detail::write_json_string(meta, user);
+}
+
 }  // namespace
 
 EncodedState encode_state(const RecordState& state) {
@@ -218,25 +243,11 @@ EncodedState encode_state(const RecordState& state) {
     fields.push_back('}');
 
     std::string& meta = out.meta;
-    meta.reserve(160);
-    meta.push_back('{');
-    if (!state.owner.empty()) {
-        meta.append("\"o\":");
-        detail::write_json_string(meta, state.owner);
-        meta.push_back(',');
-    }
-    meta.append("\"v\":[");
+    open_meta(meta, state.owner);
     for (std::size_t n = 0; n < order.size(); ++n) {
         const StateVersion& v = state.versions[order[n]];
         if (n > 0) meta.push_back(',');
-        meta.push_back('[');
-        detail::write_json_string(meta, v.version.change_id);
-        meta.push_back(',');
-        meta.append(std::to_string(v.version.hlc.packed()));
-        meta.push_back(',');
-        detail::write_json_string(meta, v.version.replica);
-        meta.push_back(',');
-        detail::write_json_string(meta, v.version.user);
+        open_version(meta, v.version.change_id, v.version.hlc, v.version.replica, v.version.user);
         if (!v.seen.empty()) {
             meta.append(",[");
             for (std::size_t i = 0; i < v.seen.size(); ++i) {
@@ -273,21 +284,8 @@ EncodedState encode_created(const ChangeSet& change) {
     out.fields.reserve(1024);  // one allocation for a record of ten fields
     detail::write_json(out.fields, change.set);
     std::string& meta = out.meta;
-    meta.reserve(160);
-    meta.push_back('{');
-    if (!change.user.empty()) {
-        meta.append("\"o\":");
-        detail::write_json_string(meta, change.user);
-        meta.push_back(',');
-    }
-    meta.append("\"v\":[[");
-    detail::write_json_string(meta, change.id);
-    meta.push_back(',');
-    meta.append(std::to_string(change.hlc.packed()));
-    meta.push_back(',');
-    detail::write_json_string(meta, change.replica);
-    meta.push_back(',');
-    detail::write_json_string(meta, change.user);
+    open_meta(meta, change.user);
+    open_version(meta, change.id, change.hlc, change.replica, change.user);
     meta.append("]],\"d\":0}");
     return out;
 }
