@@ -29,9 +29,21 @@ std::vector<Migration> base_migrations();
 // number of migrations this call applied (0 when another server had applied them).
 Result<int> migrate(Connection& connection, std::span<const Migration> migrations);
 
-// The session-level advisory lock migrate() holds; a caller may hold it around more start-up
-// work (it is re-entrant within one session).
-std::int64_t migration_lock_key();
+// The session-level advisory lock migrate() holds, for as long as it lives; a caller may hold it
+// around more start-up work (it is re-entrant within one session).
+class MigrationLock {
+public:
+    static Result<MigrationLock> take(Connection& connection);
+    MigrationLock(MigrationLock&& other) noexcept;
+    MigrationLock(const MigrationLock&) = delete;
+    MigrationLock& operator=(const MigrationLock&) = delete;
+    MigrationLock& operator=(MigrationLock&&) = delete;
+    ~MigrationLock();
+
+private:
+    explicit MigrationLock(Connection& connection) : c_(&connection) {}
+    Connection* c_;
+};
 
 // The version the database is at (0 for an empty database).
 Result<int> schema_version(Connection& connection);

@@ -1,6 +1,8 @@
 // Versioned migrations under an advisory lock (pg/migrations.h).
 #include "pg/migrations.h"
 
+#include <utility>
+
 namespace tsunagu::pg {
 namespace {
 
@@ -24,30 +26,19 @@ Status check_list(std::span<const Migration> migrations) {
     return Status::ok();
 }
 
-// Holds the session-level advisory lock for its lifetime.
-class MigrationLock {
-public:
-    static Result<MigrationLock> take(Connection& c) {
-        auto rows = c.query("SELECT pg_advisory_lock($1)", {kMigrationLock});
-        TSUNAGU_TRY(rows);
-        return MigrationLock(c);
-    }
-    MigrationLock(MigrationLock&& other) noexcept : c_(std::exchange(other.c_, nullptr)) {}
-    MigrationLock(const MigrationLock&) = delete;
-    MigrationLock& operator=(const MigrationLock&) = delete;
-    MigrationLock& operator=(MigrationLock&&) = delete;
-    ~MigrationLock() {
-        if (c_ != nullptr && c_->healthy()) (void)c_->query("SELECT pg_advisory_unlock($1)", {kMigrationLock});
-    }
-
-private:
-    explicit MigrationLock(Connection& c) : c_(&c) {}
-    Connection* c_;
-};
 
 }  // namespace
 
-std::int64_t migration_lock_key() { return kMigrationLock; }
+Result<MigrationLock> MigrationLock::take(Connection& connection) {
+    TSUNAGU_TRY(connection.query("SELECT pg_advisory_lock($1)", {kMigrationLock}).status());
+    return MigrationLock(connection);
+}
+
+MigrationLock::MigrationLock(MigrationLock&& other) noexcept : c_(std::exchange(other.c_, nullptr)) {}
+
+MigrationLock::~MigrationLock() {
+    if (c_ != nullptr && c_->healthy()) (void)c_->query("SELECT pg_advisory_unlock($1)", {kMigrationLock});
+}
 
 std::vector<Migration> base_migrations() {
     return {{1, "log sequences and tenant keys",

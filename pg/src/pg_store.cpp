@@ -410,25 +410,20 @@ Result<std::shared_ptr<const Sealer>> prepare_database(const std::string& connin
     TSUNAGU_TRY(admin);
     // Held (re-entrantly) across the migrations and the server's own schema: servers starting
     // together each find the work done, or wait while one does it.
-    const std::int64_t lock = migration_lock_key();
-    TSUNAGU_TRY(admin->query("SELECT pg_advisory_lock($1)", {lock}).status());
-    auto run = [&]() -> Result<std::shared_ptr<const Sealer>> {
-        std::vector<Migration> migrations = base_migrations();
-        migrations.push_back({2, "the sync engine's and the server's tables (created by their own code)", ""});
-        TSUNAGU_TRY(migrate(*admin, migrations).status());
-        auto key = tenant_data_key(*admin, tenant, kek);
-        TSUNAGU_TRY(key);
-        auto sealer = Sealer::with_key(std::move(*key));
-        TSUNAGU_TRY(sealer);
-        auto shared = std::make_shared<const Sealer>(std::move(*sealer));
-        auto store = open_store({conninfo, tenant, shared});
-        TSUNAGU_TRY(store);
-        TSUNAGU_TRY(create_schema(*store));
-        return shared;
-    };
-    auto outcome = run();
-    (void)admin->query("SELECT pg_advisory_unlock($1)", {lock});
-    return outcome;
+    auto lock = MigrationLock::take(*admin);
+    TSUNAGU_TRY(lock);
+    std::vector<Migration> migrations = base_migrations();
+    migrations.push_back({2, "the sync engine's and the server's tables (created by their own code)", ""});
+    TSUNAGU_TRY(migrate(*admin, migrations).status());
+    auto key = tenant_data_key(*admin, tenant, kek);
+    TSUNAGU_TRY(key);
+    auto sealer = Sealer::with_key(std::move(*key));
+    TSUNAGU_TRY(sealer);
+    auto shared = std::make_shared<const Sealer>(std::move(*sealer));
+    auto store = open_store({conninfo, tenant, shared});
+    TSUNAGU_TRY(store);
+    TSUNAGU_TRY(create_schema(*store));
+    return shared;
 }
 
 }  // namespace tsunagu::pg
