@@ -32,6 +32,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <random>
 #include <string>
@@ -105,6 +106,18 @@ Session sign_in(const std::string& url, const std::string& user, const std::stri
     s.device_id = body["device_id"];
     s.user_id = body["user"]["id"];
     return s;
+}
+
+// Runs work(i) for every i below `count` on `threads` threads.
+void in_parallel(std::size_t count, int threads, const std::function<void(std::size_t)>& work) {
+    std::atomic<std::size_t> next{0};
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+        pool.emplace_back([&] {
+            for (std::size_t i = next++; i < count; i = next++) work(i);
+        });
+    }
+    for (auto& t : pool) t.join();
 }
 
 json change_set(Session& s, const std::string& collection, const std::string& record, json fields) {
@@ -297,26 +310,19 @@ struct ScaleDeployment {
                              json{{"username", "s" + std::to_string(i)}, {"role", "home_visitor"}, {"team_id", team},
                                   {"password", "scale-password-" + std::to_string(i)}}.dump());
         }
-        add_devices(device_count, users);
+        sign_in_devices(device_count, users);
     }
     // Signs in more devices, up to `total`.
-    void add_devices(int total, int users) {
-        const std::size_t first = devices.size();
-        devices.resize(static_cast<std::size_t>(total));
-        std::atomic<std::size_t> next{first};
-        std::vector<std::thread> threads;
-        for (int t = 0; t < 8; ++t) {
-            threads.emplace_back([&] {
-                for (std::size_t i = next++; i < devices.size(); i = next++) {
-                    const int u = static_cast<int>(i) % users;
-                    devices[i].server = i % urls.size();
-                    devices[i].session = sign_in(urls[devices[i].server], "s" + std::to_string(u),
-                                                 "scale-password-" + std::to_string(u));
-                    devices[i].session.http.reset();  // the syncing thread's connection serves it
-                }
-            });
-        }
-        for (auto& t : threads) t.join();
+    // Signs in `count` devices, spread over the servers and the users.
+    void sign_in_devices(int count, int users) {
+        devices.resize(static_cast<std::size_t>(count));
+        in_parallel(devices.size(), 8, [&](std::size_t i) {
+            const int u = static_cast<int>(i) % users;
+            devices[i].server = i % urls.size();
+            devices[i].session = sign_in(urls[devices[i].server], "s" + std::to_string(u),
+                                         "scale-password-" + std::to_string(u));
+            devices[i].session.http.reset();  // the syncing thread's connection serves it
+        });
     }
     void stop() {
         for (auto& s : servers) s->stop(SIGTERM);
@@ -419,18 +425,10 @@ int main(int argc, char** argv) {
     }
     auto sign_in_all = [&](int count, int first_user, int users) {
         std::vector<Session> sessions(static_cast<std::size_t>(count));
-        std::vector<std::thread> threads;
-        std::atomic<int> next{0};
-        for (int t = 0; t < 4; ++t) {
-            threads.emplace_back([&] {
-                for (int i = next++; i < count; i = next++) {
-                    const int u = first_user + i % users;
-                    sessions[static_cast<std::size_t>(i)] =
-                        sign_in(url, "w" + std::to_string(u), "bench-password-" + std::to_string(u));
-                }
-            });
-        }
-        for (auto& t : threads) t.join();
+        in_parallel(sessions.size(), 4, [&](std::size_t i) {
+            const int u = first_user + static_cast<int>(i) % users;
+            sessions[i] = sign_in(url, "w" + std::to_string(u), "bench-password-" + std::to_string(u));
+        });
         return sessions;
     };
 
