@@ -116,16 +116,8 @@ public:
           describe_("PostgreSQL database of tenant '" + options_.tenant + "'") {}
 
     Status exec(std::string_view sql) override {
+        // (Transactions begin through begin_immediate() and begin_deferred(), never through here.)
         for (const std::string& statement : detail::split_statements(sql)) {
-            const std::string lowered = detail::lower_of(statement);
-            if (lowered == "begin immediate") {
-                TSUNAGU_TRY(begin_immediate());
-                continue;
-            }
-            if (lowered == "begin" || lowered == "begin deferred") {
-                TSUNAGU_TRY(begin_deferred());
-                continue;
-            }
             Translated t;
             try {
                 t = detail::translate(statement, detail::tsunagu_sealed_columns());

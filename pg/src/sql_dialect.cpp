@@ -9,13 +9,14 @@
 
 namespace tsunagu::pg::detail {
 
+namespace {
+
 std::string lower_of(std::string_view s) {
     std::string out(s);
     std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
     return out;
 }
 
-namespace {
 
 enum class Kind { word, param, string, quoted, space, other };
 

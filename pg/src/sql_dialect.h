@@ -59,9 +59,6 @@ struct Translated {
     int parameters = 0;            // the highest $N
 };
 
-// ASCII lower case (SQL keywords and identifiers).
-std::string lower_of(std::string_view s);
-
 // Splits SQL text holding several statements at their top-level semicolons (a trigger's
 // BEGIN ... END stays whole).
 std::vector<std::string> split_statements(std::string_view sql);
