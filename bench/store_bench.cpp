@@ -5,8 +5,8 @@
 // reads both with a warm page cache (the whole database cached) and a cold one (cache_size=-256:
 // nearly every page is read and, on the encrypted store, decrypted again). Both run the very same
 // sqlite3 calls; the store's connection is reached through Store::handle(). Also the raw cost of
-// sealing and opening one 4 KiB page with XChaCha20-Poly1305 (what the store uses) and
-// AES-256-GCM (where the CPU has AES-NI).
+// sealing and opening one 4 KiB page with each of the store's page ciphers: XChaCha20-Poly1305,
+// and AES-256-GCM under per-page subkeys (where the CPU has AES-NI; new stores take it there).
 //
 // Usage: store_bench [--json] [--rows N] [--dir FOLDER]
 // Prints readable lines; with --json, one JSON object of every figure on the last line, each
@@ -27,10 +27,12 @@
 #include <string>
 #include <vector>
 
+#include "crypto/src/page_cipher.h"
 #include "crypto/store.h"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
+namespace crypto_detail = tsunagu::crypto_detail;
 
 namespace {
 
@@ -205,69 +207,35 @@ tsunagu::Store open_encrypted(const std::string& path) {
 
 // ---- raw page sealing --------------------------------------------------------------------------
 
-constexpr std::size_t kPage = 4096;
-constexpr std::size_t kUsable = kPage - 40;  // as in the store: nonce and tag in 40 reserved bytes
-
 struct PageCost {
     double seal_us;
     double open_us;
 };
 
-template <typename Seal, typename Open>
-PageCost time_page_cipher(Seal seal, Open open) {
+// The store's own seal_page/open_page with `cipher`: nonce draw (batched, as in the store), the
+// AES-GCM subkey derivation where that applies, and the AEAD itself.
+PageCost page_cipher_cost(crypto_detail::PageCipher cipher) {
     constexpr int kPages = 20000;
-    std::vector<std::uint8_t> plain(kPage), sealed(kPage), opened(kPage);
+    std::uint8_t key[crypto_detail::kDataKeyBytes];
+    randombytes_buf(key, sizeof key);
+    const crypto_detail::PageKey page_key{key, cipher};
+    const auto binding = crypto_detail::PageBinding::main_page(7);
+    std::vector<std::uint8_t> plain(crypto_detail::kPageSize), sealed(plain.size()), opened(plain.size());
     randombytes_buf(plain.data(), plain.size());
-    for (int i = 0; i < 200; ++i) seal(plain.data(), sealed.data());  // warm up
+    for (int i = 0; i < 200; ++i) crypto_detail::seal_page(page_key, plain.data(), sealed.data(), binding);
     const double seal_s = seconds_of([&] {
-        for (int i = 0; i < kPages; ++i) seal(plain.data(), sealed.data());
+        for (int i = 0; i < kPages; ++i) crypto_detail::seal_page(page_key, plain.data(), sealed.data(), binding);
     });
     const double open_s = seconds_of([&] {
         for (int i = 0; i < kPages; ++i) {
-            if (!open(sealed.data(), opened.data())) {
+            if (!crypto_detail::open_page(page_key, sealed.data(), opened.data(), binding)) {
                 std::fprintf(stderr, "store_bench: a sealed page did not open\n");
                 std::exit(1);
             }
         }
     });
+    sodium_memzero(key, sizeof key);
     return {seal_s / kPages * 1e6, open_s / kPages * 1e6};
-}
-
-const std::uint8_t kAd[5] = {'D', 0, 0, 0, 7};  // domain and page number, as the store binds
-
-// The cipher alone: the nonce's random draw is timed apart (the store draws nonces in batches).
-PageCost xchacha_cost() {
-    std::uint8_t key[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
-    crypto_aead_xchacha20poly1305_ietf_keygen(key);
-    auto seal = [&](const std::uint8_t* in, std::uint8_t* out) {
-        std::uint8_t* nonce = out + kUsable;  // 24 bytes, then the 16-byte tag
-        crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
-            out, out + kUsable + 24, nullptr, in, kUsable, kAd, sizeof kAd, nullptr, nonce, key);
-    };
-    auto open = [&](const std::uint8_t* in, std::uint8_t* out) {
-        return crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
-                   out, nullptr, in, kUsable, in + kUsable + 24, kAd, sizeof kAd, in + kUsable,
-                   key) == 0;
-    };
-    return time_page_cipher(seal, open);
-}
-
-PageCost aes_gcm_cost() {
-    std::uint8_t key[crypto_aead_aes256gcm_KEYBYTES];
-    crypto_aead_aes256gcm_keygen(key);
-    crypto_aead_aes256gcm_state state;
-    crypto_aead_aes256gcm_beforenm(&state, key);
-    auto seal = [&](const std::uint8_t* in, std::uint8_t* out) {
-        std::uint8_t* nonce = out + kUsable;  // 12 bytes; the tag follows at +24 as for XChaCha
-        crypto_aead_aes256gcm_encrypt_detached_afternm(
-            out, out + kUsable + 24, nullptr, in, kUsable, kAd, sizeof kAd, nullptr, nonce, &state);
-    };
-    auto open = [&](const std::uint8_t* in, std::uint8_t* out) {
-        return crypto_aead_aes256gcm_decrypt_detached_afternm(out, nullptr, in, kUsable,
-                                                              in + kUsable + 24, kAd, sizeof kAd,
-                                                              in + kUsable, &state) == 0;
-    };
-    return time_page_cipher(seal, open);
 }
 
 // One randombytes_buf of a 24-byte nonce: a getrandom(2) system call with Debian's libsodium.
@@ -466,20 +434,18 @@ int main(int argc, char** argv) {
     figures.add("file_size_encrypted_bytes", static_cast<double>(encrypted_size));
     fs::remove_all(dir);
 
-    const PageCost xchacha = xchacha_cost();
-    std::printf("%-34s seal %6.2f us/page | open %6.2f us/page\n",
-                "XChaCha20-Poly1305 (the store's)", xchacha.seal_us, xchacha.open_us);
-    figures.add("xchacha20poly1305_seal_us_per_page", xchacha.seal_us);
-    figures.add("xchacha20poly1305_open_us_per_page", xchacha.open_us);
-    if (crypto_aead_aes256gcm_is_available()) {
-        const PageCost aes = aes_gcm_cost();
-        std::printf("%-34s seal %6.2f us/page | open %6.2f us/page\n", "AES-256-GCM (AES-NI)",
-                    aes.seal_us, aes.open_us);
-        figures.add("aes256gcm_seal_us_per_page", aes.seal_us);
-        figures.add("aes256gcm_open_us_per_page", aes.open_us);
-    } else {
-        std::printf("%-34s not available on this CPU (libsodium needs AES-NI and PCLMUL)\n",
-                    "AES-256-GCM");
+    for (auto cipher : {crypto_detail::PageCipher::xchacha20_poly1305, crypto_detail::PageCipher::aes256gcm}) {
+        const std::string name = crypto_detail::page_cipher_name(cipher);
+        const std::string key = cipher == crypto_detail::PageCipher::aes256gcm ? "aes256gcm" : "xchacha20poly1305";
+        const std::string label = name + (cipher == crypto_detail::fastest_page_cipher() ? " (new stores')" : "");
+        if (!crypto_detail::page_cipher_runs_here(cipher)) {
+            std::printf("%-34s not available on this CPU (libsodium needs AES-NI and PCLMUL)\n", name.c_str());
+            continue;
+        }
+        const PageCost cost = page_cipher_cost(cipher);
+        std::printf("%-34s seal %6.2f us/page | open %6.2f us/page\n", label.c_str(), cost.seal_us, cost.open_us);
+        figures.add(key + "_seal_us_per_page", cost.seal_us);
+        figures.add(key + "_open_us_per_page", cost.open_us);
     }
     const double draw = nonce_draw_us();
     std::printf("%-34s %6.2f us (randombytes_buf; the store draws 64 nonces at a time)\n",

@@ -1,8 +1,9 @@
 // The encrypted SQLite store: the one place in Tsunagu that touches sqlite3* directly.
 //
 // Every page of the database file, its WAL and its rollback journal is encrypted on its way to
-// disk by an SQLite VFS shim (XChaCha20-Poly1305, random nonce and tag in the page's reserved
-// bytes, page number bound as associated data). The random 256-bit data key lives wrapped in a
+// disk by an SQLite VFS shim (AES-256-GCM under per-page subkeys, or XChaCha20-Poly1305: see
+// StoreOptions::portable_cipher; random nonce and tag in the page's reserved bytes, page number
+// bound as associated data). The random 256-bit data key lives wrapped in a
 // key header at the front of the database file, under a key-encryption key that comes from a
 // KeySource: a passphrase (Argon2id), a 32-byte key file, or 32 bytes from the app (Android
 // Keystore, iOS Keychain).
@@ -79,6 +80,11 @@ struct StoreOptions {
     // Tests layer a fault-injecting VFS here.
     std::string base_vfs;
     int busy_timeout_ms = 5000;
+    // A new store's pages are sealed with the fastest cipher this machine runs: AES-256-GCM on
+    // x86-64 CPUs with AES-NI, XChaCha20-Poly1305 elsewhere (phones). Set this to seal them with
+    // XChaCha20-Poly1305 anyway, so that the file opens on any machine. An existing store keeps
+    // the cipher its key header records; backups always take XChaCha20-Poly1305.
+    bool portable_cipher = false;
 };
 
 class Store;
@@ -215,13 +221,17 @@ public:
     // store, complete. The key source stays the same.
     Status rekey();
     // Writes a consistent, encrypted copy to `target` (which must not exist) under `key`, with
-    // its own fresh data key (VACUUM INTO through the encrypting VFS; never plaintext).
+    // its own fresh data key (VACUUM INTO through the encrypting VFS; never plaintext), sealed
+    // with XChaCha20-Poly1305 so that it can be restored on any machine.
     Status backup_to(const std::string& target, const KeySource& key);
     // PRAGMA integrity_check; ok or corrupt with SQLite's first complaint.
     Status integrity_check();
 
     const std::string& path() const noexcept;
     JournalMode journal_mode() const noexcept;
+    // The cipher sealing this store's pages: "AES-256-GCM" or "XChaCha20-Poly1305" ("" for a
+    // Store over another backend, which seals record contents its own way).
+    const char* page_cipher() const noexcept;
     // The raw handle, for the few SQLite calls this API does not wrap (e.g. session extension);
     // null for a Store over another backend.
     sqlite3* handle() const noexcept;

@@ -72,7 +72,7 @@ struct FileState {
     std::uint8_t last_meta[kFrameHeader] = {};
     int last_meta_size = 0;
 
-    const std::uint8_t* key() const { return keys->data_key.data(); }
+    PageKey key() const { return {keys->data_key.data(), keys->cipher}; }
 
     void note_corrupt(std::uint32_t page, FileKind where) {
         keys->corrupt_page.store(page);
@@ -566,18 +566,20 @@ Result<std::string> encrypting_vfs_over(const std::string& base_name) {
     return name;
 }
 
-Result<KeyRegistration> KeyRegistration::add(const std::string& path, Secret data_key) {
+Result<KeyRegistration> KeyRegistration::add(const std::string& path, Secret data_key,
+                                             PageCipher cipher) {
     std::lock_guard lock(registry_mutex());
     RegistryEntry& entry = registry()[path];
     if (entry.keys) {
-        if (!constant_time_equal(entry.keys->data_key.bytes(), data_key.bytes())) {
+        if (!constant_time_equal(entry.keys->data_key.bytes(), data_key.bytes()) ||
+            entry.keys->cipher != cipher) {
             if (entry.users == 0) registry().erase(path);
             return Status(ErrorCode::busy, "store " + path +
                                                " is already open in this process under another "
                                                "data key; close it first");
         }
     } else {
-        entry.keys = std::make_shared<FileKeys>(std::move(data_key));
+        entry.keys = std::make_shared<FileKeys>(std::move(data_key), cipher);
     }
     ++entry.users;
     KeyRegistration r;

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "crypto/secret.h"
+#include "crypto/src/page_cipher.h"
 #include "crypto/status.h"
 
 namespace tsunagu::crypto_detail {
@@ -20,8 +21,9 @@ enum class FileKind : int { none = 0, main = 1, wal = 2, journal = 3 };
 
 // The keys and failure notes shared by one database's main, WAL and journal files.
 struct FileKeys {
-    explicit FileKeys(Secret key) : data_key(std::move(key)) {}
+    FileKeys(Secret key, PageCipher page_cipher) : data_key(std::move(key)), cipher(page_cipher) {}
     Secret data_key;
+    const PageCipher cipher;
     std::atomic<std::uint32_t> corrupt_page{0};
     std::atomic<int> corrupt_kind{0};
     std::atomic<bool> bad_layout{false};  // a page 1 without the fixed page size or reserve
@@ -36,8 +38,8 @@ Result<std::string> encrypting_vfs_over(const std::string& base);
 class KeyRegistration {
 public:
     KeyRegistration() = default;
-    // Fails when `path` is already registered with a different key.
-    static Result<KeyRegistration> add(const std::string& path, Secret data_key);
+    // Fails when `path` is already registered with a different key or cipher.
+    static Result<KeyRegistration> add(const std::string& path, Secret data_key, PageCipher cipher);
     KeyRegistration(KeyRegistration&& other) noexcept;
     KeyRegistration& operator=(KeyRegistration&& other) noexcept;
     KeyRegistration(const KeyRegistration&) = delete;

@@ -1,7 +1,8 @@
 // Key header slots: layout, wrapping with XChaCha20-Poly1305, BLAKE2b checksums.
 //
 // Slot layout (little-endian), 4096 bytes, the rest zero:
-//   0  magic "TSUNAGU1"      8  format version (1)   12 page cipher (1 = XChaCha20-Poly1305)
+//   0  magic "TSUNAGU1"      8  format version (1)   12 page cipher (PageCipher: 1 =
+//                                                        XChaCha20-Poly1305, 2 = AES-256-GCM)
 //   16 generation            24 KEK kind             28 reserved
 //   32 Argon2id ops limit    40 Argon2id mem limit   48 salt (16)
 //   64 wrap nonce (24)       88 wrapped data key (32 + 16 tag)
@@ -24,7 +25,6 @@ namespace {
 
 constexpr char kMagic[8] = {'T', 'S', 'U', 'N', 'A', 'G', 'U', '1'};
 constexpr std::uint32_t kFormatVersion = 1;
-constexpr std::uint32_t kPageCipherXChaCha = 1;
 constexpr std::size_t kAdBytes = 64;
 constexpr std::size_t kNonceAt = 64;
 constexpr std::size_t kWrappedAt = 88;
@@ -116,11 +116,21 @@ Result<KeySlot> read_newest_slot(std::span<const std::uint8_t> header, const std
                                               ": both key slots fail their checksum; restore the "
                                               "store from a backup");
     }
-    if (get_le(best + 8, 4) != kFormatVersion || get_le(best + 12, 4) != kPageCipherXChaCha) {
+    const auto cipher = static_cast<PageCipher>(get_le(best + 12, 4));
+    if (get_le(best + 8, 4) != kFormatVersion || (cipher != PageCipher::xchacha20_poly1305 &&
+                                                  cipher != PageCipher::aes256gcm)) {
         return Status(ErrorCode::not_a_store, path + " uses a store format this build does not "
                                                      "know; upgrade Tsunagu to open it");
     }
+    if (!page_cipher_runs_here(cipher)) {
+        return Status(ErrorCode::not_a_store,
+                      path + " is sealed with " + page_cipher_name(cipher) +
+                          ", which this machine cannot run (it needs an x86-64 CPU with AES-NI); "
+                          "open it where it was made, or restore a backup (backups are sealed "
+                          "with XChaCha20-Poly1305, which runs everywhere)");
+    }
     KeySlot slot;
+    slot.cipher = cipher;
     slot.generation = best_generation;
     const auto kind = static_cast<std::uint32_t>(get_le(best + 24, 4));
     if (kind != static_cast<std::uint32_t>(KekKind::passphrase) &&
@@ -138,10 +148,11 @@ Result<KeySlot> read_newest_slot(std::span<const std::uint8_t> header, const std
 }
 
 namespace {
-void write_slot_ad(std::uint8_t* slot, const KekRecipe& recipe, std::uint64_t generation) {
+void write_slot_ad(std::uint8_t* slot, const KekRecipe& recipe, std::uint64_t generation,
+                   PageCipher cipher) {
     std::memcpy(slot, kMagic, 8);
     put_le(slot + 8, kFormatVersion, 4);
-    put_le(slot + 12, kPageCipherXChaCha, 4);
+    put_le(slot + 12, static_cast<std::uint32_t>(cipher), 4);
     put_le(slot + 16, generation, 8);
     put_le(slot + 24, static_cast<std::uint32_t>(recipe.kind), 4);
     put_le(slot + 28, 0, 4);
@@ -153,7 +164,7 @@ void write_slot_ad(std::uint8_t* slot, const KekRecipe& recipe, std::uint64_t ge
 
 Result<Secret> unwrap_data_key(const KeySlot& slot, const Secret& kek, const std::string& path) {
     std::uint8_t ad[kAdBytes];
-    write_slot_ad(ad, slot.recipe, slot.generation);
+    write_slot_ad(ad, slot.recipe, slot.generation, slot.cipher);
     Secret data_key(kDataKeyBytes);
     if (crypto_aead_xchacha20poly1305_ietf_decrypt(data_key.data(), nullptr, nullptr, slot.wrapped,
                                                    sizeof slot.wrapped, ad, sizeof ad, slot.nonce,
@@ -164,9 +175,9 @@ Result<Secret> unwrap_data_key(const KeySlot& slot, const Secret& kek, const std
 }
 
 std::vector<std::uint8_t> seal_slot(const KekRecipe& recipe, std::uint64_t generation,
-                                    const Secret& kek, const Secret& data_key) {
+                                    const Secret& kek, const Secret& data_key, PageCipher cipher) {
     std::vector<std::uint8_t> slot(kSlotBytes, 0);
-    write_slot_ad(slot.data(), recipe, generation);
+    write_slot_ad(slot.data(), recipe, generation, cipher);
     randombytes_buf(slot.data() + kNonceAt, 24);
     crypto_aead_xchacha20poly1305_ietf_encrypt(slot.data() + kWrappedAt, nullptr, data_key.data(),
                                                data_key.size(), slot.data(), kAdBytes, nullptr,
@@ -177,11 +188,11 @@ std::vector<std::uint8_t> seal_slot(const KekRecipe& recipe, std::uint64_t gener
 }
 
 Status write_new_header(int fd, const KekRecipe& recipe, const Secret& kek, const Secret& data_key,
-                        const std::string& path) {
+                        PageCipher cipher, const std::string& path) {
     // Generation n lives in slot n % 2: generation 1 in slot 1, generation 2 in slot 0.
     std::vector<std::uint8_t> header(kHeaderBytes, 0);
-    auto first = seal_slot(recipe, 1, kek, data_key);
-    auto second = seal_slot(recipe, 2, kek, data_key);
+    auto first = seal_slot(recipe, 1, kek, data_key, cipher);
+    auto second = seal_slot(recipe, 2, kek, data_key, cipher);
     std::memcpy(header.data() + kSlotBytes, first.data(), kSlotBytes);
     std::memcpy(header.data(), second.data(), kSlotBytes);
     TSUNAGU_TRY(write_all_at(fd, header.data(), header.size(), 0, path));
@@ -189,12 +200,12 @@ Status write_new_header(int fd, const KekRecipe& recipe, const Secret& kek, cons
 }
 
 Status rewrite_slots(const std::string& path, const KekRecipe& recipe, const Secret& kek,
-                     const Secret& data_key, std::uint64_t current_generation) {
+                     const Secret& data_key, PageCipher cipher, std::uint64_t current_generation) {
     UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
     if (!fd) return errno_status("cannot open " + path + " to rewrite its key");
     for (std::uint64_t generation = current_generation + 1; generation <= current_generation + 2;
          ++generation) {
-        auto slot = seal_slot(recipe, generation, kek, data_key);
+        auto slot = seal_slot(recipe, generation, kek, data_key, cipher);
         TSUNAGU_TRY(write_all_at(fd.get(), slot.data(), slot.size(),
                                  static_cast<off_t>((generation % 2) * kSlotBytes), path));
         TSUNAGU_TRY(sync_fd(fd.get(), path));

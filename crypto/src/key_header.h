@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "crypto/secret.h"
+#include "crypto/src/page_cipher.h"
 #include "crypto/status.h"
 #include "crypto/store.h"
 
@@ -40,28 +41,30 @@ Result<Secret> derive_kek(const KeySource& source, const KekRecipe& recipe, cons
 // The slot in force of a header, still wrapped.
 struct KeySlot {
     KekRecipe recipe;
+    PageCipher cipher = PageCipher::xchacha20_poly1305;  // seals the store's pages
     std::uint64_t generation = 0;
     std::uint8_t nonce[24] = {};
     std::uint8_t wrapped[32 + 16] = {};
 };
 
 // Parses an 8 KiB header. not_a_store when neither slot carries the magic, corrupt when slots
-// carry it but neither checksum holds.
+// carry it but neither checksum holds; not_a_store too when its format is unknown or its page
+// cipher cannot run on this machine.
 Result<KeySlot> read_newest_slot(std::span<const std::uint8_t> header, const std::string& path);
 
 // Unwraps the data key; wrong_key when the KEK does not authenticate.
 Result<Secret> unwrap_data_key(const KeySlot& slot, const Secret& kek, const std::string& path);
 
-// Serialises one slot wrapping `data_key` under `kek`.
+// Serialises one slot wrapping `data_key` (which seals pages with `cipher`) under `kek`.
 std::vector<std::uint8_t> seal_slot(const KekRecipe& recipe, std::uint64_t generation,
-                                    const Secret& kek, const Secret& data_key);
+                                    const Secret& kek, const Secret& data_key, PageCipher cipher);
 
 // Writes a complete new header (both slots) to an open file descriptor at offset 0 and syncs.
 Status write_new_header(int fd, const KekRecipe& recipe, const Secret& kek, const Secret& data_key,
-                        const std::string& path);
+                        PageCipher cipher, const std::string& path);
 
 // Rewraps the data key in an existing store file: the older slot first (synced), then the other.
 Status rewrite_slots(const std::string& path, const KekRecipe& recipe, const Secret& kek,
-                     const Secret& data_key, std::uint64_t current_generation);
+                     const Secret& data_key, PageCipher cipher, std::uint64_t current_generation);
 
 }  // namespace tsunagu::crypto_detail

@@ -39,13 +39,13 @@ Status vacuum_into(StoreImpl& s, const std::string& target) {
     return sync_fd(fd.get(), target);
 }
 
-// Writes an encrypted copy of `s` to `target` under a fresh data key wrapped by `kek`.
-// On failure nothing is left at `target`.
+// Writes an encrypted copy of `s` to `target`, its pages sealed with `cipher` under a fresh data
+// key wrapped by `kek`. On failure nothing is left at `target`.
 Status copy_encrypted(StoreImpl& s, const std::string& target, const KekRecipe& recipe,
-                      const Secret& kek, const Secret& data_key) {
-    TSUNAGU_TRY(create_store_file(target, recipe, kek, data_key));
+                      const Secret& kek, const Secret& data_key, PageCipher cipher) {
+    TSUNAGU_TRY(create_store_file(target, recipe, kek, data_key, cipher));
     Status copied = [&]() -> Status {
-        auto registration = KeyRegistration::add(target, Secret::copy_of(data_key.bytes()));
+        auto registration = KeyRegistration::add(target, Secret::copy_of(data_key.bytes()), cipher);
         if (!registration) return registration.status();
         return vacuum_into(s, target);
     }();
@@ -61,7 +61,8 @@ Status Store::change_key(const KeySource& new_key) {
     KekRecipe recipe = KekRecipe::fresh_for(new_key);
     auto kek = derive_kek(new_key, recipe, s.path);
     if (!kek) return kek.status();
-    TSUNAGU_TRY(rewrite_slots(s.path, recipe, *kek, s.registration.keys()->data_key, s.generation));
+    TSUNAGU_TRY(rewrite_slots(s.path, recipe, *kek, s.registration.keys()->data_key, s.cipher,
+                              s.generation));
     s.generation += 2;
     s.recipe = recipe;
     s.kek = std::move(*kek);
@@ -78,7 +79,9 @@ Status Store::rekey() {
     const std::string temporary = s.path + ".rekey";
     ::unlink(temporary.c_str());
     Secret new_key = Secret::random(kDataKeyBytes);
-    TSUNAGU_TRY(copy_encrypted(s, temporary, s.recipe, s.kek, new_key));
+    // Every page is sealed afresh, so the copy takes the fastest cipher this machine runs.
+    const PageCipher new_cipher = cipher_for_new_pages(s.options);
+    TSUNAGU_TRY(copy_encrypted(s, temporary, s.recipe, s.kek, new_key, new_cipher));
 
     // Until the rename the old store is complete; after it, the new one is.
     if (s.options.journal_mode == JournalMode::wal) {
@@ -89,7 +92,7 @@ Status Store::rekey() {
     if (::rename(temporary.c_str(), s.path.c_str()) != 0) {
         Status failed = errno_status("cannot replace " + s.path + " with its re-keyed copy");
         ::unlink(temporary.c_str());
-        auto registration = KeyRegistration::add(s.path, std::move(old_key));
+        auto registration = KeyRegistration::add(s.path, std::move(old_key), s.cipher);
         if (!registration) return registration.status();
         s.registration = std::move(*registration);
         TSUNAGU_TRY(open_connection(s));
@@ -101,8 +104,9 @@ Status Store::rekey() {
     ::unlink((s.path + "-shm").c_str());
     ::unlink((s.path + "-journal").c_str());
     s.generation = 2;
+    s.cipher = new_cipher;
 
-    auto registration = KeyRegistration::add(s.path, std::move(new_key));
+    auto registration = KeyRegistration::add(s.path, std::move(new_key), s.cipher);
     if (!registration) return registration.status();
     s.registration = std::move(*registration);
     return open_connection(s);
@@ -120,7 +124,9 @@ Status Store::backup_to(const std::string& target, const KeySource& key) {
     KekRecipe recipe = KekRecipe::fresh_for(key);
     auto kek = derive_kek(key, recipe, *absolute);
     if (!kek) return kek.status();
-    return copy_encrypted(s, *absolute, recipe, *kek, Secret::random(kDataKeyBytes));
+    // Sealed with the cipher every machine runs: a backup may be restored anywhere.
+    return copy_encrypted(s, *absolute, recipe, *kek, Secret::random(kDataKeyBytes),
+                          PageCipher::xchacha20_poly1305);
 }
 
 Status Store::integrity_check() {

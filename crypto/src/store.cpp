@@ -71,8 +71,12 @@ Status StoreImpl::error(int rc, const std::string& doing) const {
     }
 }
 
+PageCipher cipher_for_new_pages(const StoreOptions& options) {
+    return options.portable_cipher ? PageCipher::xchacha20_poly1305 : fastest_page_cipher();
+}
+
 Status create_store_file(const std::string& path, const KekRecipe& recipe, const Secret& kek,
-                         const Secret& data_key) {
+                         const Secret& data_key, PageCipher cipher) {
     UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
     if (!fd) return errno_status("cannot create store " + path);
     struct stat st;
@@ -81,20 +85,21 @@ Status create_store_file(const std::string& path, const KekRecipe& recipe, const
         return Status(ErrorCode::already_exists, "refusing to create store " + path +
                                                      ": the file already has content");
     }
-    TSUNAGU_TRY(write_new_header(fd.get(), recipe, kek, data_key, path));
+    TSUNAGU_TRY(write_new_header(fd.get(), recipe, kek, data_key, cipher, path));
     return sync_parent_dir(path);
 }
 
 Status create_initialised_store(const StoreImpl& s, const Secret& data_key) {
     const std::string building = s.path + ".new";
     ::unlink(building.c_str());  // left by a creation that crashed before its link
-    TSUNAGU_TRY(create_store_file(building, s.recipe, s.kek, data_key));
+    TSUNAGU_TRY(create_store_file(building, s.recipe, s.kek, data_key, s.cipher));
     Status built = [&]() -> Status {
         StoreImpl fresh;
         fresh.path = building;
         fresh.options = s.options;
         fresh.vfs_name = s.vfs_name;
-        auto registration = KeyRegistration::add(building, Secret::copy_of(data_key.bytes()));
+        auto registration =
+            KeyRegistration::add(building, Secret::copy_of(data_key.bytes()), s.cipher);
         if (!registration) return registration.status();
         fresh.registration = std::move(*registration);
         return open_connection(fresh);  // writes page 1; closing makes the main file complete
@@ -215,6 +220,7 @@ Result<Store> Store::open(const std::string& path, const KeySource& key, const S
             return Status(ErrorCode::not_found, "no store at " + p + "; create it first");
         }
         impl->recipe = KekRecipe::fresh_for(key);
+        impl->cipher = cipher_for_new_pages(options);
         auto kek = derive_kek(key, impl->recipe, p);
         if (!kek) return kek.status();
         impl->kek = std::move(*kek);
@@ -262,12 +268,13 @@ Result<Store> Store::open(const std::string& path, const KeySource& key, const S
                               std::to_string(body / kPageSize + 1) + "; restore from a backup");
         }
         impl->recipe = slot->recipe;
+        impl->cipher = slot->cipher;
         impl->kek = std::move(*kek);
         impl->generation = slot->generation;
         data_key = std::move(*unwrapped);
     }
 
-    auto registration = KeyRegistration::add(p, std::move(data_key));
+    auto registration = KeyRegistration::add(p, std::move(data_key), impl->cipher);
     if (!registration) return registration.status();
     impl->registration = std::move(*registration);
     TSUNAGU_TRY(open_connection(*impl));
@@ -291,6 +298,10 @@ Store Store::over(std::unique_ptr<StoreBackend> backend) {
 bool Store::is_sqlite() const noexcept { return impl_->backend == nullptr; }
 const std::string& Store::path() const noexcept { return impl_->path; }
 JournalMode Store::journal_mode() const noexcept { return impl_->options.journal_mode; }
+
+const char* Store::page_cipher() const noexcept {
+    return is_sqlite() ? page_cipher_name(impl_->cipher) : "";
+}
 sqlite3* Store::handle() const noexcept { return impl_->db; }
 
 Status Store::exec(std::string_view sql) {

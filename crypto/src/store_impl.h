@@ -19,6 +19,7 @@ struct StoreImpl {
     StoreOptions options;
     std::string vfs_name;
     crypto_detail::KekRecipe recipe;
+    crypto_detail::PageCipher cipher = crypto_detail::PageCipher::xchacha20_poly1305;
     Secret kek;                     // kept so re-key and repair need no second Argon2 run
     std::uint64_t generation = 0;   // of the key slot in force
     crypto_detail::KeyRegistration registration;
@@ -45,11 +46,16 @@ struct StoreImpl {
 Status open_connection(StoreImpl& store);
 
 // Creates `path` (which must not exist, or be empty) holding only a key header that wraps
-// `data_key` under `kek`.
+// `data_key` (sealing pages with `cipher`) under `kek`.
 Status create_store_file(const std::string& path, const crypto_detail::KekRecipe& recipe,
-                         const Secret& kek, const Secret& data_key);
+                         const Secret& kek, const Secret& data_key,
+                         crypto_detail::PageCipher cipher);
 
-// Creates the store at `store.path` (which must not exist) under `store.recipe` and `store.kek`,
+// The cipher a new store, or a re-keyed one, gets under these options.
+crypto_detail::PageCipher cipher_for_new_pages(const StoreOptions& options);
+
+// Creates the store at `store.path` (which must not exist) under `store.recipe`, `store.kek` and
+// `store.cipher`,
 // with page 1 already written: it is built under a temporary name and linked into place only when
 // complete, so a store file always holds pages and a key header alone means truncation.
 Status create_initialised_store(const StoreImpl& store, const Secret& data_key);

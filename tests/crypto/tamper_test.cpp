@@ -342,15 +342,16 @@ TEST_CASE("a store whose page 1 lacks the 40 reserved bytes is refused at open")
     const auto recipe = crypto_detail::KekRecipe::fresh_for(key);
     const Secret kek = Secret::copy_of(key.material().bytes());
     const Secret data_key = Secret::random(crypto_detail::kDataKeyBytes);
+    const auto cipher = crypto_detail::fastest_page_cipher();
     {
         const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
         REQUIRE(fd >= 0);
-        Status written = crypto_detail::write_new_header(fd, recipe, kek, data_key, path);
+        Status written = crypto_detail::write_new_header(fd, recipe, kek, data_key, cipher, path);
         ::close(fd);
         REQUIRE(written.is_ok());
     }
     auto* bytes = reinterpret_cast<std::uint8_t*>(page.data());
-    crypto_detail::seal_page(data_key.data(), bytes, bytes,
+    crypto_detail::seal_page({data_key.data(), cipher}, bytes, bytes,
                              crypto_detail::PageBinding::main_page(1));
     write_bytes(path, read_bytes(path) + page);
 
