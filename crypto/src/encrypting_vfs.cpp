@@ -71,6 +71,9 @@ struct FileState {
     sqlite3_int64 last_meta_offset = -1;
     std::uint8_t last_meta[kFrameHeader] = {};
     int last_meta_size = 0;
+    // A WAL frame header held back (in last_meta) to go to disk in one write with its body:
+    // see hold_frame_header().
+    bool header_held = false;
 
     PageKey key() const { return {keys->data_key.data(), keys->cipher}; }
 
@@ -100,6 +103,64 @@ struct EncryptedFile {
 };
 
 FileState& state_of(sqlite3_file* f) { return *reinterpret_cast<EncryptedFile*>(f)->state; }
+
+// ---- held frame headers ------------------------------------------------------------------------
+// SQLite writes each WAL frame as two writes, its 24-byte header and then its page. The shim holds
+// the header back and writes it together with the sealed page: one system call per frame instead
+// of two. A held header reaches the disk before anything else can observe the file: before any
+// other operation on the WAL file, and before this thread publishes the WAL index (shared-memory
+// lock or barrier, file lock or unlock, sync, on any file), since SQLite writes frames and then
+// publishes them on one thread within one call.
+
+thread_local FileState* held_on_this_thread = nullptr;
+
+// Writes the held header, if any. On failure it stays held and the error is returned (so it is
+// reported again by the next operation rather than lost).
+int write_held_header(FileState& s) {
+    if (!s.header_held) return SQLITE_OK;
+    int rc = s.real->pMethods->xWrite(s.real, s.last_meta, static_cast<int>(kFrameHeader),
+                                      s.last_meta_offset);
+    if (rc != SQLITE_OK) return rc;
+    s.header_held = false;
+    if (held_on_this_thread == &s) held_on_this_thread = nullptr;
+    return SQLITE_OK;
+}
+
+// Before anything that can publish frames to other connections.
+int write_headers_held_by_this_thread() {
+    return held_on_this_thread ? write_held_header(*held_on_this_thread) : SQLITE_OK;
+}
+
+void hold_frame_header(FileState& s, const std::uint8_t* header, sqlite3_int64 offset) {
+    std::memcpy(s.last_meta, header, kFrameHeader);
+    s.last_meta_offset = offset;
+    s.last_meta_size = kFrameHeader;
+    s.header_held = true;
+    held_on_this_thread = &s;
+}
+
+int write_held_headers(FileState& s) {
+    if (int rc = write_held_header(s); rc != SQLITE_OK) return rc;
+    return write_headers_held_by_this_thread();
+}
+
+// Runs `op` on the state of `f` once the headers it and this thread hold are on disk.
+template <typename Op>
+int after_held_headers(sqlite3_file* f, Op op) {
+    FileState& s = state_of(f);
+    if (int rc = write_held_headers(s); rc != SQLITE_OK) return rc;
+    return op(s);
+}
+
+// For releasing a lock: `op` runs even when writing a held header fails (a lock must never be
+// kept by an error), and that failure is returned after it.
+template <typename Op>
+int releasing_after_held_headers(sqlite3_file* f, Op op) {
+    FileState& s = state_of(f);
+    const int held = write_held_headers(s);
+    const int rc = op(s);
+    return rc != SQLITE_OK ? rc : held;
+}
 
 bool all_zero(const std::uint8_t* p, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i)
@@ -240,22 +301,43 @@ int read_wal(FileState& s, std::uint8_t* out, int amount, sqlite3_int64 offset) 
     return rc;
 }
 
-// The usual write of a body, right after its frame header: sealed straight into scratch.
+// True when [offset, offset + amount) is exactly one frame's header.
+bool is_frame_header(int amount, sqlite3_int64 offset) {
+    return amount == kFrameHeader && offset >= kWalHeader && (offset - kWalHeader) % kFrame == 0;
+}
+
+// The usual write of a body, right after its frame header: sealed straight into scratch, behind
+// the header when that is held, and written with it.
 int write_wal_body(FileState& s, const std::uint8_t* in, sqlite3_int64 offset) {
-    std::uint8_t header[kFrameHeader];
-    if (s.metadata_at(offset - kFrameHeader, kFrameHeader, header) != SQLITE_OK) {
+    const bool with_header = s.header_held && s.last_meta_offset == offset - kFrameHeader;
+    if (!with_header) {
+        if (int rc = write_held_header(s); rc != SQLITE_OK) return rc;
+    }
+    std::uint8_t* frame = s.scratch.data();
+    if (s.metadata_at(offset - kFrameHeader, kFrameHeader, frame) != SQLITE_OK) {
         return SQLITE_IOERR_WRITE;
     }
-    if (get_be32(header) == 1 && !page_one_layout_ok(in)) {
+    if (get_be32(frame) == 1 && !page_one_layout_ok(in)) {
         s.keys->bad_layout.store(true);
         return SQLITE_IOERR_WRITE;
     }
-    seal_page(s.key(), in, s.scratch.data(), wal_binding(header));
-    return s.real->pMethods->xWrite(s.real, s.scratch.data(), static_cast<int>(kPage), offset);
+    seal_page(s.key(), in, frame + kFrameHeader, wal_binding(frame));
+    if (!with_header) {
+        return s.real->pMethods->xWrite(s.real, frame + kFrameHeader, static_cast<int>(kPage), offset);
+    }
+    // Written or failed, the header goes with this write: SQLite handles the failure of the frame.
+    s.header_held = false;
+    if (held_on_this_thread == &s) held_on_this_thread = nullptr;
+    return s.real->pMethods->xWrite(s.real, frame, static_cast<int>(kFrame), offset - kFrameHeader);
 }
 
 int write_wal(FileState& s, const std::uint8_t* in, int amount, sqlite3_int64 offset) {
     if (is_frame_body(amount, offset)) return write_wal_body(s, in, offset);
+    if (int rc = write_held_header(s); rc != SQLITE_OK) return rc;
+    if (is_frame_header(amount, offset)) {
+        hold_frame_header(s, in, offset);
+        return SQLITE_OK;
+    }
     const sqlite3_int64 end = offset + amount;
     std::vector<std::uint8_t> sealed;  // only when the write carries a body
     if (end > kWalHeader) {
@@ -325,22 +407,26 @@ int write_journal(FileState& s, const std::uint8_t* in, int amount, sqlite3_int6
 
 int x_close(sqlite3_file* f) {
     FileState* s = reinterpret_cast<EncryptedFile*>(f)->state;
+    int held_rc = s->real->pMethods ? write_held_header(*s) : SQLITE_OK;
+    if (held_on_this_thread == s) held_on_this_thread = nullptr;
     int rc = s->real->pMethods ? s->real->pMethods->xClose(s->real) : SQLITE_OK;
+    if (rc == SQLITE_OK) rc = held_rc;
     delete s;
     reinterpret_cast<EncryptedFile*>(f)->state = nullptr;
     return rc;
 }
 
 int x_read(sqlite3_file* f, void* out, int amount, sqlite3_int64 offset) {
-    FileState& s = state_of(f);
-    auto* buf = static_cast<std::uint8_t*>(out);
-    switch (s.kind) {
-        case FileKind::main: return read_main(s, buf, amount, offset);
-        case FileKind::wal: return read_wal(s, buf, amount, offset);
-        case FileKind::journal: return read_journal(s, buf, amount, offset);
-        case FileKind::none: break;
-    }
-    return SQLITE_IOERR_READ;
+    return after_held_headers(f, [&](FileState& s) {
+        auto* buf = static_cast<std::uint8_t*>(out);
+        switch (s.kind) {
+            case FileKind::main: return read_main(s, buf, amount, offset);
+            case FileKind::wal: return read_wal(s, buf, amount, offset);
+            case FileKind::journal: return read_journal(s, buf, amount, offset);
+            case FileKind::none: break;
+        }
+        return SQLITE_IOERR_READ;
+    });
 }
 
 int x_write(sqlite3_file* f, const void* in, int amount, sqlite3_int64 offset) {
@@ -358,29 +444,29 @@ int x_write(sqlite3_file* f, const void* in, int amount, sqlite3_int64 offset) {
 sqlite3_int64 offset_of(const FileState& s) { return s.kind == FileKind::main ? kMainOffset : 0; }
 
 int x_truncate(sqlite3_file* f, sqlite3_int64 size) {
-    FileState& s = state_of(f);
-    return s.real->pMethods->xTruncate(s.real, size + offset_of(s));
+    return after_held_headers(f, [&](FileState& s) {
+        return s.real->pMethods->xTruncate(s.real, size + offset_of(s));
+    });
 }
 
 int x_sync(sqlite3_file* f, int flags) {
-    FileState& s = state_of(f);
-    return s.real->pMethods->xSync(s.real, flags);
+    return after_held_headers(f, [&](FileState& s) { return s.real->pMethods->xSync(s.real, flags); });
 }
 
 int x_file_size(sqlite3_file* f, sqlite3_int64* size) {
-    FileState& s = state_of(f);
-    int rc = s.real->pMethods->xFileSize(s.real, size);
-    if (rc == SQLITE_OK) *size = std::max<sqlite3_int64>(0, *size - offset_of(s));
-    return rc;
+    return after_held_headers(f, [&](FileState& s) {
+        int rc = s.real->pMethods->xFileSize(s.real, size);
+        if (rc == SQLITE_OK) *size = std::max<sqlite3_int64>(0, *size - offset_of(s));
+        return rc;
+    });
 }
 
 int x_lock(sqlite3_file* f, int level) {
-    FileState& s = state_of(f);
-    return s.real->pMethods->xLock(s.real, level);
+    return after_held_headers(f, [&](FileState& s) { return s.real->pMethods->xLock(s.real, level); });
 }
 int x_unlock(sqlite3_file* f, int level) {
-    FileState& s = state_of(f);
-    return s.real->pMethods->xUnlock(s.real, level);
+    return releasing_after_held_headers(
+        f, [&](FileState& s) { return s.real->pMethods->xUnlock(s.real, level); });
 }
 int x_check_reserved_lock(sqlite3_file* f, int* out) {
     FileState& s = state_of(f);
@@ -417,16 +503,20 @@ int x_device_characteristics(sqlite3_file* f) {
 }
 
 int x_shm_map(sqlite3_file* f, int region, int size, int extend, void volatile** out) {
-    FileState& s = state_of(f);
-    return s.real->pMethods->xShmMap(s.real, region, size, extend, out);
+    return after_held_headers(
+        f, [&](FileState& s) { return s.real->pMethods->xShmMap(s.real, region, size, extend, out); });
 }
 int x_shm_lock(sqlite3_file* f, int offset, int n, int flags) {
-    FileState& s = state_of(f);
-    return s.real->pMethods->xShmLock(s.real, offset, n, flags);
+    auto lock = [&](FileState& s) { return s.real->pMethods->xShmLock(s.real, offset, n, flags); };
+    return (flags & SQLITE_SHM_UNLOCK) ? releasing_after_held_headers(f, lock)
+                                       : after_held_headers(f, lock);
 }
 void x_shm_barrier(sqlite3_file* f) {
-    FileState& s = state_of(f);
-    s.real->pMethods->xShmBarrier(s.real);
+    // A failed write stays held, and the next operation reports it.
+    (void)releasing_after_held_headers(f, [](FileState& s) {
+        s.real->pMethods->xShmBarrier(s.real);
+        return SQLITE_OK;
+    });
 }
 int x_shm_unmap(sqlite3_file* f, int delete_flag) {
     FileState& s = state_of(f);
