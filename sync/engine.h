@@ -20,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -180,9 +181,11 @@ struct PushBatchText {
     std::int64_t sent_at_ms = 0;
     std::size_t count = 0;  // change sets in `changes`
     std::string changes;    // a JSON array of change sets (their wire form)
-    // Where the batch ends in the outbox, and the entries its preparation marked sent: for the
-    // Device calls that take a batch back; opaque to callers.
+    // Where the batch ends in the outbox, the records it carries changes to, and the entries its
+    // preparation marked sent: for the Device calls that take a batch back or prepare the next
+    // one; opaque to callers.
     std::int64_t last_position = 0;
+    std::set<std::string> records;
     std::vector<std::int64_t> marked;
 };
 
@@ -240,10 +243,13 @@ class Device {
     // The same batch as prepare_push(), marked sent the same way, with its change sets as the
     // JSON text of their array (as the outbox stores them: no parsing, no JSON document).
     Result<PushBatchText> prepare_push_text(std::size_t max_changes = 500);
-    // The batch that follows `in_flight` (sent, not answered yet): the next due entries after
-    // in_flight's, marked sent. Lets a caller prepare it while the upstream works on in_flight.
-    // Send it only after in_flight's answer, and only if that answer refused nothing (a refusal
-    // holds back its record's later changes, which this batch may hold); else withdraw it.
+    // The batch to send beside the batches `in_flight` (sent, not answered yet): the next due
+    // entries after theirs, marked sent, leaving out every record they carry changes to (those
+    // entries wait for a later batch). Sharing no record with them, it may be sent at once: their
+    // answers may come back in any order, and a refusal in one of them (which holds back its
+    // record's later changes) concerns nothing in it. Lets a caller keep the upstream busy.
+    Result<PushBatchText> prepare_push_text(std::size_t max_changes,
+                                            const std::vector<const PushBatchText*>& in_flight);
     Result<PushBatchText> prepare_push_text(std::size_t max_changes,
                                             const PushBatchText& in_flight);
     // Takes back a prepared batch that will not be sent: the entries its preparation marked sent

@@ -4,6 +4,7 @@
 // duplication.
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <future>
 #include <optional>
 #include <set>
@@ -16,6 +17,10 @@ namespace tsunagu::client {
 namespace {
 
 using ConflictKey = std::tuple<std::string, std::string, std::string>;
+
+// Push batches sent before the first is answered: two keep the server busy (it reads one while
+// it applies the other) without queueing more of one device's work than that.
+constexpr std::size_t kPushesInFlight = 2;
 
 ConflictKey key_of(const sync::Conflict& c) { return {c.record, c.field, c.losing.version.change_id}; }
 
@@ -68,41 +73,46 @@ Result<SyncReport> Device::sync(const ProgressCallback& progress) {
         push_total = *due;
     }
 
-    // Push. A batch is repeated until answered; the loop ends when nothing is due, or when an
-    // answer makes no progress (every change held back), so it cannot spin. The change sets travel
-    // as the outbox stores them. Pipelined: while the server works on one batch, the device
-    // applies the previous answer and prepares the next batch (one transaction, one commit); that
-    // batch goes as soon as the answer before it is in, unless that answer refused something (a
-    // refusal holds back its record's later changes): then it is withdrawn and prepared again.
+    // Push. Up to kPushesInFlight batches fly at once. They share no record (the engine leaves
+    // the records of the batches in flight out of the next one), so their answers may come back
+    // in any order, a refusal in one (which holds back its record's later changes) concerns
+    // nothing in another, and the server reads one batch while it applies the other. Each answer
+    // is applied together with preparing the batch that takes its place (one transaction, one
+    // commit). A batch is repeated until answered: one whose answer is lost stays marked sent,
+    // and the next sync sends it again. The loop ends when nothing is due, or when an answer
+    // makes no progress (every change held back), so it cannot spin.
     notify(SyncProgress::Phase::push, 0, push_total);
     ServerLink& link = d.server();
-    std::future<Result<ServerAnswer>> flight;
-    std::optional<sync::PushBatchText> flying;  // sent, not answered
-    std::optional<sync::PushBatchText> next;    // prepared (marked sent), not sent
-    auto launch = [&](sync::PushBatchText batch) {
-        flight = std::async(std::launch::async,
-                            [&link, &report, token = d.session.token,
-                             body = "{\"changes\":" + batch.changes + ",\"sent_at\":" + std::to_string(batch.sent_at_ms) + "}"] {
-                                return link.send_text("POST", "/v1/sync/push", body, token,
-                                                      &report.retries);
-                            });
-        flying = std::move(batch);
+    struct Flight {
+        std::future<Result<ServerAnswer>> answer;
+        sync::PushBatchText batch;
     };
-    {
-        auto first = engine.prepare_push_text(d.options.push_batch);
-        if (!first) return first.status();
-        if (first->count > 0) {
-            launch(std::move(*first));
-            auto second = engine.prepare_push_text(d.options.push_batch, *flying);
-            if (!second) return second.status();
-            next = std::move(*second);
-        }
+    std::deque<Flight> flights;
+    auto launch = [&](sync::PushBatchText batch) {
+        std::string body = "{\"changes\":" + batch.changes + ",\"sent_at\":" + std::to_string(batch.sent_at_ms) + "}";
+        auto answer = std::async(std::launch::async, [&link, &report, token = d.session.token, body = std::move(body)] {
+            return link.send_text("POST", "/v1/sync/push", body, token, &report.retries);
+        });
+        flights.push_back({std::move(answer), std::move(batch)});
+    };
+    auto in_flight = [&] {
+        std::vector<const sync::PushBatchText*> batches;
+        for (const Flight& f : flights) batches.push_back(&f.batch);
+        return batches;
+    };
+    while (flights.size() < kPushesInFlight) {
+        auto batch = engine.prepare_push_text(d.options.push_batch, in_flight());
+        if (!batch) return batch.status();
+        if (batch->count == 0) break;
+        launch(std::move(*batch));
     }
-    while (flying) {
-        auto answer = flight.get();
-        flying.reset();
+    while (!flights.empty()) {
+        Flight landed = std::move(flights.front());
+        flights.pop_front();
+        auto answer = landed.answer.get();
         if (!answer) return answer.status();
         if (is_wipe(*answer)) {
+            flights.clear();  // waits for the other answers: the replica goes only after them
             TSUNAGU_TRY(d.wipe());
             report.wiped = true;
             return report;
@@ -112,39 +122,21 @@ Result<SyncReport> Device::sync(const ProgressCallback& progress) {
         if (!result) {
             return Status(ErrorCode::unavailable, "the server's push answer is malformed: " + result.status().message());
         }
-        const bool refused_any = std::any_of(result->outcomes.begin(), result->outcomes.end(), [](const auto& o) {
-            return o.status == sync::PushStatus::refused;
-        });
-        if (!refused_any && next && next->count > 0) {
-            launch(std::move(*next));
-            next.reset();
-        }
         std::optional<Result<sync::PushReport>> applied;
-        bool progressed = false;
+        Result<sync::PushBatchText> replacement = sync::PushBatchText{};
         Status step = with_transaction(*d.store, [&]() -> Status {
             applied = engine.apply_push_result(*result);
             if (!*applied) return applied->status();
-            progressed = (*applied)->acknowledged > 0 || (*applied)->refused > 0;
-            Result<sync::PushBatchText> prepared = sync::PushBatchText{};
-            if (flying) {
-                prepared = engine.prepare_push_text(d.options.push_batch, *flying);
-            } else {
-                if (next) TSUNAGU_TRY(engine.withdraw_push(*next));
-                if (progressed) prepared = engine.prepare_push_text(d.options.push_batch);
+            const bool progressed = (*applied)->acknowledged > 0 || (*applied)->refused > 0;
+            if (progressed || !flights.empty()) {
+                replacement = engine.prepare_push_text(d.options.push_batch, in_flight());
             }
-            if (!prepared) return prepared.status();
-            next = std::move(*prepared);
-            return Status::ok();
+            return replacement.status();
         });
         if (!step) return step;
         report.pushed += (*applied)->acknowledged;
         notify(SyncProgress::Phase::push, std::min(report.pushed, push_total), push_total);
-        if (!flying && next && next->count > 0) {
-            launch(std::move(*next));
-            auto following = engine.prepare_push_text(d.options.push_batch, *flying);
-            if (!following) return following.status();
-            next = std::move(*following);
-        }
+        if (replacement->count > 0) launch(std::move(*replacement));
     }
 
     // Pull. Each page is applied (records, evictions, acknowledgements) with the cursor in one

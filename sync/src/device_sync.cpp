@@ -28,15 +28,35 @@ struct OutboxEntry {
 
 namespace {
 
+// Whether the JSON text of a change set names one of `records` anywhere (its record, or a value
+// such as a visit's client): each quoted string of an id's length is looked up.
+bool names_any(std::string_view text, const std::set<std::string>& records) {
+    constexpr std::size_t kIdChars = 32;
+    for (std::size_t open = text.find('"'); open != std::string_view::npos;) {
+        const std::size_t close = text.find('"', open + 1);
+        if (close == std::string_view::npos) break;
+        if (close - open - 1 == kIdChars) {
+            const std::string_view quoted = text.substr(open + 1, kIdChars);
+            if (is_id(quoted) && records.contains(std::string(quoted))) return true;
+        }
+        open = text.find('"', close + 1);
+    }
+    return false;
+}
+
 // Inside a transaction: passes the stored text of each outbox entry due in the next batch to
 // `take`, oldest first, after position `after` and at most max_changes, then marks them sent;
-// notes the batch's last position and the entries it marked in `batch`. A change refused or held
-// for eviction holds back the later changes of its record, which may build on it. Reads only the
-// entries it takes (and the held records, through their partial index).
+// notes the batch's last position, its records and the entries it marked in `batch`. A change
+// refused or held for eviction holds back the later changes of its record, which may build on
+// it. A change that names a record of a batch still flying (`flying_records`) waits too, and so
+// does every later change naming its record: batches in flight share no record, and none needs
+// another's records first (a visit its new client), so they may be applied in any order. Reads
+// only the entries it takes (and the held records, through their partial index).
 template <typename Take>
-Status take_due(Store& store, std::size_t max_changes, std::int64_t after, PushBatchText& batch,
-                Take&& take) {
+Status take_due(Store& store, std::size_t max_changes, std::int64_t after,
+                const std::set<std::string>& flying_records, PushBatchText& batch, Take&& take) {
     std::set<std::string> held;
+    std::set<std::string> waiting = flying_records;
     TSUNAGU_TRY(detail::each_row(
         store.cached("SELECT DISTINCT record_id FROM sync_outbox WHERE state >= 2"),
         [&](const Statement& s) {
@@ -57,26 +77,26 @@ Status take_due(Store& store, std::size_t max_changes, std::int64_t after, PushB
             break;
         }
         if (!*row) break;
-        if (!held.empty() && held.contains(detail::id_from_bytes(due.column_blob(2)))) continue;
+        std::string record = detail::id_from_bytes(due.column_blob(2));
+        if (!held.empty() && held.contains(record)) continue;
+        if (!waiting.empty() && names_any(due.column_text(3), waiting)) {
+            waiting.insert(std::move(record));  // so do the changes that build on this one
+            continue;
+        }
         scanned = take(due.column_text(3));
         if (!scanned) break;
         ++taken;
         last = due.column_int(0);
+        batch.records.insert(std::move(record));
         if (due.column_int(1) == static_cast<int>(OutboxState::unsent))
             batch.marked.push_back(last);
     }
     due.reset();
     TSUNAGU_TRY(scanned);
     batch.last_position = last;
-    if (batch.marked.empty()) return Status::ok();
-    // Exactly the batch's unsent entries: every entry in its range that is not held back.
-    return store
-        .cached(
-            "UPDATE sync_outbox SET state = 1 WHERE state = 0 AND pos > ?1 AND pos <= ?2 AND"
-            " record_id NOT IN (SELECT record_id FROM sync_outbox WHERE state >= 2)")
-        .bind(1, after)
-        .bind(2, last)
-        .run();
+    Statement& mark = store.cached("UPDATE sync_outbox SET state = 1 WHERE pos = ?1 AND state = 0");
+    for (std::int64_t pos : batch.marked) TSUNAGU_TRY(mark.bind(1, pos).run());
+    return Status::ok();
 }
 
 // Appends a stored change text to the batch's JSON array.
@@ -102,7 +122,7 @@ Result<PushBatch> Device::prepare_push(std::size_t max_changes) {
     batch.sent_at_ms = im.clock.wall_now();
     PushBatchText range;
     Status status = with_transaction(im.store, [&]() -> Status {
-        return take_due(im.store, max_changes, 0, range, [&](std::string_view text) -> Status {
+        return take_due(im.store, max_changes, 0, {}, range, [&](std::string_view text) -> Status {
             auto change = detail::read_outbox_change(text);
             TSUNAGU_TRY(change);
             batch.changes.push_back(std::move(*change));
@@ -114,18 +134,29 @@ Result<PushBatch> Device::prepare_push(std::size_t max_changes) {
 }
 
 Result<PushBatchText> Device::prepare_push_text(std::size_t max_changes) {
-    return prepare_push_text(max_changes, PushBatchText{});
+    return prepare_push_text(max_changes, std::vector<const PushBatchText*>{});
 }
 
 Result<PushBatchText> Device::prepare_push_text(std::size_t max_changes,
                                                 const PushBatchText& in_flight) {
+    return prepare_push_text(max_changes, std::vector<const PushBatchText*>{&in_flight});
+}
+
+Result<PushBatchText> Device::prepare_push_text(std::size_t max_changes,
+                                                const std::vector<const PushBatchText*>& in_flight) {
     Impl& im = *impl_;
     PushBatchText batch;
     batch.replica = im.replica;
     batch.user = im.options.user;
     batch.sent_at_ms = im.clock.wall_now();
+    std::int64_t after = 0;
+    std::set<std::string> flying_records;
+    for (const PushBatchText* flying : in_flight) {
+        after = std::max(after, flying->last_position);
+        flying_records.insert(flying->records.begin(), flying->records.end());
+    }
     Status status = with_transaction(im.store, [&]() -> Status {
-        return take_due(im.store, max_changes, in_flight.last_position, batch,
+        return take_due(im.store, max_changes, after, flying_records, batch,
                         [&](std::string_view text) { return append_change(batch, text); });
     });
     TSUNAGU_TRY(status);

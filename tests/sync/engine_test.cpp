@@ -311,6 +311,46 @@ TEST_CASE("the batch after one in flight takes the next entries, and a withdrawn
     CHECK(ok(w.upstream.list("visit")).size() == 5);
 }
 
+TEST_CASE("a batch sent beside another shares none of its records and needs none of them first") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    Device& alice = w.add_device("alice");
+    const std::string client = ok(alice.create("client", {{"name", "Sakura"}}));
+    Json visit = kVisit;
+    visit["client"] = client;
+    const std::string first_visit = ok(alice.create("visit", visit));       // needs the client
+    const std::string meeting = ok(alice.create("meeting", {{"kind", "council"}}));
+    ok(alice.update(first_visit, {{"duration", 45}}));                      // builds on the visit
+    ok(alice.update(client, {{"area", "north"}}));                          // the client again
+    const std::string other = ok(alice.create("meeting", {{"kind", "working_group"}}));
+
+    auto records_of = [](const PushBatchText& batch) {
+        std::vector<std::string> out;
+        for (const Json& change : Json::parse(batch.changes)) out.push_back(change["record"]);
+        return out;
+    };
+    const PushBatchText flying = ok(alice.prepare_push_text(1));
+    CHECK(records_of(flying) == std::vector<std::string>{client});
+    // Beside it: neither the visit naming the client, nor that visit's edit, nor the client's.
+    const PushBatchText beside = ok(alice.prepare_push_text(10, flying));
+    CHECK(records_of(beside) == std::vector<std::string>{meeting, other});
+    CHECK(ok(alice.prepare_push_text(10, std::vector<const PushBatchText*>{&flying, &beside})).count == 0);
+
+    // Answered in the other order, both apply; the waiting changes go once nothing flies.
+    auto push_text = [&](const PushBatchText& batch) {
+        return ok(w.upstream.push(ok(parse_push_batch(
+            Json{{"replica", batch.replica}, {"user", batch.user}, {"changes", Json::parse(batch.changes)}}))));
+    };
+    ok(alice.apply_push_result(push_text(beside)));
+    ok(alice.apply_push_result(push_text(flying)));
+    const PushBatchText rest = ok(alice.prepare_push_text(10));
+    CHECK(records_of(rest) == std::vector<std::string>{first_visit, first_visit, client});
+    ok(alice.apply_push_result(push_text(rest)));
+    CHECK(ok(alice.outbox()).empty());
+    CHECK(ok(w.upstream.get(first_visit))->fields["duration"] == 45);
+    CHECK(ok(w.upstream.get(client))->fields["area"] == "north");
+}
+
 TEST_CASE("concurrent offline edits of one field converge with the loser kept as a conflict") {
     World w;
     ok(w.upstream.set_scope("alice", {"*"}));
