@@ -123,6 +123,10 @@ Result<PullPage> parse_pull_page_text(std::string_view text);
 // parse_push_result(), without building a JSON document.
 Result<PushResult> parse_push_result_text(std::string_view text);
 
+// The fast form of a push answer, written by the upstream once per batch: the same JSON text as
+// Json(result).dump().
+std::string push_result_text(const PushResult& result);
+
 // What a server allows in a push request's body.
 struct PushBodyLimits {
     int max_depth = 24;              // arrays and objects any element may sit inside
