@@ -5,6 +5,7 @@
 // at the end in the order that path would have met them.
 #include <array>
 #include <map>
+#include <optional>
 
 #include "sync/protocol.h"
 #include "sync/src/sax_reader.h"
