@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "crypto/status.h"
@@ -121,6 +122,36 @@ Result<PullPage> parse_pull_page_text(std::string_view text);
 // The fast form of a push answer, read by a device once per batch: the same checks as
 // parse_push_result(), without building a JSON document.
 Result<PushResult> parse_push_result_text(std::string_view text);
+
+// The fast form of a push answer, written by the upstream once per batch: the same JSON text as
+// Json(result).dump().
+std::string push_result_text(const PushResult& result);
+
+// What a server allows in a push request's body.
+struct PushBodyLimits {
+    int max_depth = 24;              // arrays and objects any element may sit inside
+    std::size_t max_changes = 1000;  // change sets per batch
+};
+
+// A push request's body read into a batch, or why it is refused.
+struct PushBody {
+    Status refusal;                 // ok, or validation / invalid_argument naming what is wrong
+    bool too_many_changes = false;  // refused for carrying more than max_changes change sets
+    PushBatch batch;                // the batch when the body is accepted
+};
+
+// Reads a push request's body, {"changes": [change sets], "sent_at": ms} and nothing else, into a
+// batch from `replica` and `user` (the session's, never the body's), without building a JSON
+// document. Refuses, in this order and with these words: nesting deeper than max_depth (before
+// anything else), text that is not JSON or not UTF-8, a body that is not an object, an unknown or
+// wrongly typed member (the first by name), a missing "changes", more than max_changes change sets,
+// then the first change set that parse_change_set() would refuse.
+PushBody parse_push_batch_text(std::string_view body, std::string replica, std::string user,
+                               const PushBodyLimits& limits);
+
+// True when some element of the JSON `text` sits inside more than `max_depth` arrays and objects:
+// a scan of the bytes, so that a hostile body is refused before it becomes a deep document.
+bool json_nests_deeper_than(std::string_view text, int max_depth);
 
 // Non-throwing forms: invalid_argument naming what is malformed.
 Result<ChangeSet> parse_change_set(const Json& in);

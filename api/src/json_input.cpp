@@ -1,6 +1,8 @@
 // Strict JSON input checks.
 #include "api/src/json_input.h"
 
+#include "sync/protocol.h"
+
 namespace tsunagu::api {
 namespace {
 
@@ -28,41 +30,10 @@ bool has_type(const Json& v, JsonType t) {
     return false;
 }
 
-// True when an element of `text` sits inside more than `max_depth` arrays and objects. A scan of
-// the bytes before parsing, so that a hostile body never becomes a deep document in memory, and
-// the parse itself runs without a per-event callback (about half the cost).
-bool nests_deeper_than(std::string_view text, int max_depth) {
-    int open = 0;
-    bool in_string = false, escaped = false;
-    for (const char c : text) {
-        if (in_string) {
-            if (escaped) escaped = false;
-            else if (c == '\\') escaped = true;
-            else if (c == '"') in_string = false;
-            continue;
-        }
-        switch (c) {
-            case ']':
-            case '}': --open; break;
-            case ' ':
-            case '\t':
-            case '\n':
-            case '\r':
-            case ',':
-            case ':': break;
-            default:  // the start or the inside of an element
-                if (open > max_depth) return true;
-                if (c == '"') in_string = true;
-                if (c == '[' || c == '{') ++open;
-        }
-    }
-    return false;
-}
-
 }  // namespace
 
 Result<Json> parse_json_object(const std::string& body, int max_depth) {
-    if (nests_deeper_than(body, max_depth)) {
+    if (sync::json_nests_deeper_than(body, max_depth)) {
         return Status(ErrorCode::validation,
                       "the body nests deeper than " + std::to_string(max_depth) + " levels");
     }

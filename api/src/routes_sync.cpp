@@ -13,6 +13,7 @@ namespace tsunagu::api {
 namespace {
 
 constexpr std::size_t kMaxPushChanges = 1000;
+constexpr int kMaxPushDepth = 24;
 constexpr std::size_t kMaxPullLimit = 5000;
 
 // Administrators manage accounts; they hold and write no care records.
@@ -42,30 +43,34 @@ Status adopt_new_clients(const Principal& who, ServerConnection& connection, con
 // The audit entry's detail: the ids of the records a push or pull carried, as a JSON list.
 template <typename Items, typename RecordOf>
 std::string record_list(const Items& items, RecordOf record_of) {
-    Json list = Json::array();
-    for (const auto& item : items) list.push_back(record_of(item));
-    return list.dump();
+    std::string list = "[";
+    list.reserve(items.size() * 35 + 2);
+    for (const auto& item : items) {
+        if (list.size() > 1) list.push_back(',');
+        const std::string& id = record_of(item);
+        // An id needs no escaping (and a push carries 1000 of them); anything else goes through the
+        // JSON library.
+        if (sync::is_id(id)) {
+            list.push_back('"');
+            list.append(id);
+            list.push_back('"');
+        } else {
+            list.append(Json(id).dump());
+        }
+    }
+    list.push_back(']');
+    return list;
 }
 
-// The body is parsed and checked outside the writers' group; the group only applies the batch.
+// The body is read and checked outside the writers' group; the group only applies the batch.
 HttpResponse push(RequestContext& ctx) {
     if (!holds_care_records(ctx.who())) return no_care_records();
-    auto body = parse_json_object(ctx.request.body, 24);
-    if (!body) return error_response(body.status());
-    Status shape = check_fields(*body, {{"changes", JsonType::array, true}, {"sent_at", JsonType::integer, false}});
-    if (!shape) return error_response(shape);
-    if ((*body)["changes"].size() > kMaxPushChanges) {
-        return HttpResponse::error(413, "batch_too_large",
-                                   "a push carries at most " + std::to_string(kMaxPushChanges) +
-                                       " change sets; push in smaller batches");
-    }
-    // The device's clock reading when it sent the batch lets the engine measure its skew.
-    Json wire = {{"replica", ctx.who().device.id},
-                 {"user", ctx.who().user.id},
-                 {"changes", std::move((*body)["changes"])},
-                 {"sent_at", body->value("sent_at", std::int64_t{0})}};
-    auto batch = sync::parse_push_batch(wire);
-    if (!batch) return error_response(batch.status());
+    // The device's clock reading when it sent the batch ("sent_at") lets the engine measure its skew.
+    auto body = sync::parse_push_batch_text(ctx.request.body, ctx.who().device.id, ctx.who().user.id,
+                                            {kMaxPushDepth, kMaxPushChanges});
+    if (body.too_many_changes) return HttpResponse::error(413, "batch_too_large", body.refusal.message());
+    if (!body.refusal) return error_response(body.refusal);
+    const sync::PushBatch& batch = body.batch;
 
     // Field workers' changes also follow the review workflow (an approved record is locked).
     sync::PushGate gate;
@@ -73,8 +78,8 @@ HttpResponse push(RequestContext& ctx) {
     const Principal& who = ctx.who();
     std::optional<sync::PushResult> result;
     Status applied = ctx.core.commit_group().write([&](ServerConnection& connection) -> Status {
-        TSUNAGU_TRY(adopt_new_clients(who, connection, *batch));
-        auto pushed = connection.upstream->push(*batch, gate);
+        TSUNAGU_TRY(adopt_new_clients(who, connection, batch));
+        auto pushed = connection.upstream->push(batch, gate);
         TSUNAGU_TRY(pushed);
         const std::string records =
             record_list(pushed->outcomes, [](const sync::PushOutcome& o) -> const std::string& { return o.record; });
@@ -89,8 +94,10 @@ HttpResponse push(RequestContext& ctx) {
         if (o.status != sync::PushStatus::refused) ++accepted;
     }
     ctx.core.metrics().add_changes_pushed(accepted);
-    Json out = *result;
-    return json_response(200, out);
+    // Written straight to text, as pull pages are.
+    HttpResponse answer;
+    answer.body = sync::push_result_text(*result);
+    return answer;
 }
 
 Result<std::int64_t> integer_parameter(const HttpRequest& r, const std::string& name, std::int64_t fallback,

@@ -1,5 +1,7 @@
-// scan_object: a structural scan of a JSON object.
+// scan_object and json_nests_deeper_than: structural scans of JSON text.
 #include "sync/src/json_scan.h"
+
+#include "sync/protocol.h"
 
 #include <nlohmann/json.hpp>
 
@@ -134,3 +136,37 @@ std::optional<std::vector<Member>> scan_object(std::string_view text) {
 }
 
 }  // namespace tsunagu::sync::detail
+
+namespace tsunagu::sync {
+
+// A scan of the bytes before parsing, so that a hostile body never becomes a deep document in
+// memory, and the parse itself runs without a per-event callback (about half the cost).
+bool json_nests_deeper_than(std::string_view text, int max_depth) {
+    int open = 0;
+    bool in_string = false, escaped = false;
+    for (const char c : text) {
+        if (in_string) {
+            if (escaped) escaped = false;
+            else if (c == '\\') escaped = true;
+            else if (c == '"') in_string = false;
+            continue;
+        }
+        switch (c) {
+            case ']':
+            case '}': --open; break;
+            case ' ':
+            case '\t':
+            case '\n':
+            case '\r':
+            case ',':
+            case ':': break;
+            default:  // the start or the inside of an element
+                if (open > max_depth) return true;
+                if (c == '"') in_string = true;
+                if (c == '[' || c == '{') ++open;
+        }
+    }
+    return false;
+}
+
+}  // namespace tsunagu::sync

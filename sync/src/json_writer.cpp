@@ -95,6 +95,18 @@ void write_json_string(std::string& out, std::string_view text) {
     out.push_back('"');
 }
 
+void write_key(std::string& out, const char* key) {
+    out.push_back('"');
+    out.append(key);
+    out.append("\":");
+}
+
+void write_int(std::string& out, std::int64_t n) {
+    char buffer[24];
+    auto end = std::to_chars(buffer, buffer + sizeof buffer, n).ptr;
+    out.append(buffer, end);
+}
+
 void write_json(std::string& out, const Json& value) {
     switch (value.type()) {
         case Json::value_t::null:

@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "sync/change.h"
+#include "sync/protocol.h"
 
 namespace tsunagu::sync::detail {
 
@@ -14,5 +14,10 @@ namespace tsunagu::sync::detail {
 void write_json(std::string& out, const Json& value);
 // Appends a JSON string literal.
 void write_json_string(std::string& out, std::string_view text);
+// Appends an object member's key and its colon: `key` needs no escaping.
+void write_key(std::string& out, const char* key);
+void write_int(std::string& out, std::int64_t n);
+// Appends the text of Json(outcome).dump().
+void write_push_outcome(std::string& out, const PushOutcome& outcome);
 
 }  // namespace tsunagu::sync::detail

@@ -1,7 +1,5 @@
 // pull_page_text and parse_pull_page_text: a pull page as JSON text without a JSON document in
 // between (a streaming writer, and nlohmann's SAX reader with a small state machine).
-#include <charconv>
-
 #include "sync/protocol.h"
 #include "sync/src/sax_reader.h"
 #include "sync/src/json_writer.h"
@@ -9,19 +7,9 @@
 namespace tsunagu::sync {
 namespace {
 
+using detail::write_int;
 using detail::write_json_string;
-
-void write_key(std::string& out, const char* key) {
-    out.push_back('"');
-    out.append(key);
-    out.append("\":");
-}
-
-void write_int(std::string& out, std::int64_t n) {
-    char buffer[24];
-    auto end = std::to_chars(buffer, buffer + sizeof buffer, n).ptr;
-    out.append(buffer, end);
-}
+using detail::write_key;
 
 void write_strings(std::string& out, const std::vector<std::string>& items) {
     out.push_back('[');
@@ -209,7 +197,7 @@ std::string pull_page_text(const PullPage& page) {
     out.push_back('[');
     for (std::size_t i = 0; i < page.acks.size(); ++i) {
         if (i > 0) out.push_back(',');
-        out.append(Json(page.acks[i]).dump());
+        detail::write_push_outcome(out, page.acks[i]);
     }
     out.append("],");
     write_key(out, "after");

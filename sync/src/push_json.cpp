@@ -1,10 +1,12 @@
-// parse_push_result_text: a push answer read with nlohmann's SAX reader straight into its structs,
-// without a JSON document in between (a device reads one per batch of up to 1000 change sets).
+// push_result_text and parse_push_result_text: a push answer written straight to text, and read
+// with nlohmann's SAX reader straight into its structs, without a JSON document in between (the
+// server writes and a device reads one per batch of up to 1000 change sets).
 #include <limits>
 
 #include "sync/protocol.h"
-#include "sync/src/sax_reader.h"
+#include "sync/src/json_writer.h"
 #include "sync/src/names.h"
+#include "sync/src/sax_reader.h"
 
 namespace tsunagu::sync {
 namespace {
@@ -187,6 +189,58 @@ class ResultReader : public detail::SaxReader {
 };
 
 }  // namespace
+
+namespace detail {
+
+// Members in key order, as a JSON document writes them.
+void write_push_outcome(std::string& out, const PushOutcome& o) {
+    out.push_back('{');
+    write_key(out, "change");
+    write_json_string(out, o.change_id);
+    out.push_back(',');
+    if (o.status == PushStatus::refused) {
+        write_key(out, "code");
+        write_json_string(out, error_code_name(o.code));
+        out.push_back(',');
+        write_key(out, "reason");
+        write_json_string(out, o.reason);
+        out.push_back(',');
+    } else {
+        write_key(out, "hlc");
+        write_json_string(out, o.hlc.to_string());
+        out.push_back(',');
+    }
+    write_key(out, "record");
+    write_json_string(out, o.record);
+    out.push_back(',');
+    if (o.status != PushStatus::refused) {
+        write_key(out, "seq");
+        write_int(out, o.seq);
+        out.push_back(',');
+    }
+    write_key(out, "status");
+    write_json_string(out, push_status_name(o.status));
+    out.push_back('}');
+}
+
+}  // namespace detail
+
+std::string push_result_text(const PushResult& result) {
+    std::string out;
+    out.reserve(64 + result.outcomes.size() * 160);
+    out.push_back('{');
+    detail::write_key(out, "outcomes");
+    out.push_back('[');
+    for (std::size_t i = 0; i < result.outcomes.size(); ++i) {
+        if (i > 0) out.push_back(',');
+        detail::write_push_outcome(out, result.outcomes[i]);
+    }
+    out.append("],");
+    detail::write_key(out, "upstream_time");
+    detail::write_json_string(out, result.upstream_time.to_string());
+    out.push_back('}');
+    return out;
+}
 
 Result<PushResult> parse_push_result_text(std::string_view text) {
     PushResult result;

@@ -1,6 +1,8 @@
 // Push, pull, scopes, review and conflicts through the real server, with real device replicas.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -72,6 +74,18 @@ TEST_CASE("a worker's new client and visits reach the server and the worker's se
     tablet->sync();
     CHECK(tablet->holds(client));
     CHECK(tablet->holds(v));
+    // The audit trail names the records each push and pull carried, as a JSON list of ids.
+    std::vector<json> pushed, pulled;
+    Reply audit = org.admin->get("/v1/admin/audit");
+    INFO(audit.raw.substr(0, 2000));
+    for (const auto& e : audit.body["entries"]) {
+        if (e["action"] == "sync.push") pushed.push_back(json::parse(e["detail"].get<std::string>()));
+        if (e["action"] == "sync.pull") pulled.push_back(json::parse(e["detail"].get<std::string>()));
+    }
+    REQUIRE(pushed.size() == 1);
+    CHECK(pushed[0] == json::array({client, v}));
+    REQUIRE_FALSE(pulled.empty());
+    CHECK(std::find(pulled.back().begin(), pulled.back().end(), json(v)) != pulled.back().end());
 }
 
 TEST_CASE("a push repeated after a lost answer is harmless") {

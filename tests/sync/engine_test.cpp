@@ -226,6 +226,13 @@ TEST_CASE("the fast text forms of a push are the same JSON as their document for
     refused.outcomes[1].code = ErrorCode::validation;
     refused.outcomes[1].reason = "field \"duration\": too long";
     CHECK(Json(ok(parse_push_result_text(Json(refused).dump()))) == Json(refused));
+    // The upstream's writer gives the document's text, byte for byte.
+    CHECK(push_result_text(result) == Json(result).dump());
+    refused.outcomes[0].status = PushStatus::refused;
+    refused.outcomes[0].code = ErrorCode::forbidden;
+    refused.outcomes[0].reason = "quotes \" and \\ and\nlines, \u8a2a\u554f";
+    CHECK(push_result_text(refused) == Json(refused).dump());
+    CHECK(push_result_text(PushResult{}) == Json(PushResult{}).dump());
     CHECK(ok(alice.apply_push_result(back)).acknowledged == 2);
     CHECK(ok(alice.outbox_to_push()) == 1);
 

@@ -1,0 +1,226 @@
+// A push request's body read straight into a batch (parse_push_batch_text) accepts and refuses
+// exactly what the server's document path did (parse the body, check its fields, count the change
+// sets, parse_push_batch), with the same words: compared on chosen and on randomly broken bodies.
+#include <catch2/catch.hpp>
+
+#include <random>
+#include <string>
+
+#include "api/src/json_input.h"
+#include "sync/protocol.h"
+
+using namespace tsunagu;
+using Json = nlohmann::json;
+
+namespace {
+
+const std::string kReplica(32, 'd');
+const std::string kUser = "user-1";
+const sync::PushBodyLimits kLimits{24, 1000};
+
+// The push route's reading of a body before parse_push_batch_text, as the reference.
+sync::PushBody document_path(const std::string& text) {
+    sync::PushBody out;
+    auto body = api::parse_json_object(text, kLimits.max_depth);
+    if (!body) {
+        out.refusal = body.status();
+        return out;
+    }
+    Status shape = api::check_fields(*body, {{"changes", api::JsonType::array, true},
+                                             {"sent_at", api::JsonType::integer, false}});
+    if (!shape) {
+        out.refusal = shape;
+        return out;
+    }
+    if ((*body)["changes"].size() > kLimits.max_changes) {
+        out.too_many_changes = true;
+        out.refusal = Status(ErrorCode::validation, "a push carries at most 1000 change sets; push in smaller batches");
+        return out;
+    }
+    Json wire = {{"replica", kReplica},
+                 {"user", kUser},
+                 {"changes", std::move((*body)["changes"])},
+                 {"sent_at", body->value("sent_at", std::int64_t{0})}};
+    auto batch = sync::parse_push_batch(wire);
+    if (!batch) {
+        out.refusal = batch.status();
+        return out;
+    }
+    out.batch = std::move(*batch);
+    return out;
+}
+
+sync::PushBody text_path(const std::string& text) {
+    return sync::parse_push_batch_text(text, kReplica, kUser, kLimits);
+}
+
+// Both paths give the same answer for `text`: the same refusal in the same words, or the same batch.
+void check_same(const std::string& text) {
+    INFO("body: " << text.substr(0, 600));
+    const sync::PushBody expected = document_path(text);
+    const sync::PushBody got = text_path(text);
+    CHECK(got.refusal.code() == expected.refusal.code());
+    CHECK(got.refusal.message() == expected.refusal.message());
+    CHECK(got.too_many_changes == expected.too_many_changes);
+    if (expected.refusal.is_ok()) CHECK(Json(got.batch).dump() == Json(expected.batch).dump());
+}
+
+std::string id(char c) { return std::string(32, c); }
+
+Json change_set(int i) {
+    Json c = {{"id", id('a' + i % 6)},
+              {"collection", "home_visit"},
+              {"record", id('0' + i % 10)},
+              {"hlc", "1750000000000-" + std::to_string(i)},
+              {"replica", kReplica},
+              {"user", kUser},
+              {"schema", 1},
+              {"set", {{"date", "2026-01-02"}, {"duration_min", 30}, {"ratio", 0.25},
+                       {"flags", {"housing", nullptr, true}}, {"nested", {{"a", {{"b", {1, 2}}}}}},
+                       {"note", "caf\u00e9 \"quoted\" \\ \n"}}}};
+    if (i % 2 == 0) c["create"] = true;
+    if (i % 3 == 0) c["base"] = {{"date", {id('e')}}, {"note", {id('f'), id('e')}}};
+    if (i % 3 == 1) c["seen"] = {id('c')};
+    return c;
+}
+
+Json valid_body(int changes = 4) {
+    Json body = {{"changes", Json::array()}, {"sent_at", 1750000000123}};
+    for (int i = 0; i < changes; ++i) body["changes"].push_back(change_set(i));
+    return body;
+}
+
+std::string nested(int depth, const std::string& inner) {
+    return std::string(depth, '[') + inner + std::string(depth, ']');
+}
+
+}  // namespace
+
+TEST_CASE("a well-formed push body reads into the same batch as through a JSON document") {
+    const std::string text = valid_body().dump();
+    check_same(text);
+    const auto got = text_path(text);
+    REQUIRE(got.refusal.is_ok());
+    CHECK(got.batch.replica == kReplica);
+    CHECK(got.batch.user == kUser);
+    CHECK(got.batch.sent_at_ms == 1750000000123);
+    REQUIRE(got.batch.changes.size() == 4);
+    CHECK(got.batch.changes[0].set["nested"]["a"]["b"] == Json({1, 2}));
+    CHECK(got.batch.changes[0].base.at("note") == std::vector<std::string>{id('f'), id('e')});
+    check_same(R"({"changes": []})");
+    check_same(" {\"sent_at\": 18446744073709551615, \"changes\": [] } ");
+    // A repeated member keeps its last value, as in a document.
+    check_same(R"({"changes": 1, "changes": [], "sent_at": "x", "sent_at": 5})");
+    // Unknown members of a change set are ignored, as parse_push_batch() ignores them.
+    Json extra = valid_body(1);
+    extra["changes"][0]["future_member"] = {{"deep", {1, 2, {{"x", nullptr}}}}};
+    check_same(extra.dump());
+}
+
+TEST_CASE("a push body is refused with the same words as through a JSON document") {
+    const std::vector<std::string> bodies = {
+        "",
+        "[]",
+        "17",
+        "\"changes\"",
+        "{}",
+        "{\"changes\": {}}",
+        "{\"changes\": [], \"sent_at\": 1.5}",
+        "{\"changes\": [], \"sent_at\": null}",
+        "{\"changes\": [], \"extra\": 1}",
+        "{\"aaa\": 1, \"changes\": 5}",
+        "{\"zzz\": 1, \"changes\": 5}",
+        "{\"changes\": [1]}",
+        "{\"changes\": [null, {}]}",
+        "{\"changes\": [[1, 2]]}",
+        "{\"changes\": [{}]}",
+        "{\"changes\": [{\"id\": \"nope\"}]}",
+        "{\"changes\": [], }",
+        "{\"changes\": []} trailing",
+        "{\"changes\": [\"\xff\xfe\"]}",
+        "{\"changes\": [\"caf\xc3\"]}",
+        "{\"changes\": [\"\\ud800\"]}",
+        "{\"changes\": " + nested(23, "1") + "}",
+        "{\"changes\": " + nested(24, "1") + "}",
+        "{\"changes\": " + nested(24, "") + "}",
+        "{\"changes\": [1, " + nested(40, "") + "}",     // too deep, and broken later
+        "{\"changes\": [1,, " + nested(40, "1") + "]}",  // broken, and too deep later
+        std::string(100000, '['),
+    };
+    for (const auto& text : bodies) check_same(text);
+}
+
+TEST_CASE("each member of a change set is checked in parse_push_batch's order and words") {
+    const std::vector<Json> odd_values = {
+        nullptr, true, false, 7, -7, 2.5, 18446744073709551615u, "", "x", id('a'), "1750000000000-0",
+        Json::array(), Json{"x"}, Json{1}, Json{id('b'), 2}, Json::array({Json::array({id('c')})}),
+        Json::object(), Json{{"f", Json{id('a')}}}, Json{{"f", "x"}}, Json{{"f", Json{1}}},
+        Json{{"a", Json{id('a'), "bad"}}, {"b", 5}}, Json{{"z", Json::object()}, {"y", Json{nullptr}}},
+    };
+    const std::vector<std::string> members = {"id", "collection", "record", "hlc", "replica", "user",
+                                              "schema", "create", "set", "base", "seen", "other"};
+    for (const auto& member : members) {
+        for (const auto& value : odd_values) {
+            Json body = valid_body(2);
+            body["changes"][1][member] = value;
+            check_same(body.dump());
+        }
+        Json body = valid_body(2);
+        body["changes"][0].erase(member);
+        check_same(body.dump());
+    }
+}
+
+TEST_CASE("more than 1000 change sets are refused as too many before any change set is read") {
+    Json body = {{"changes", Json::array()}};
+    for (int i = 0; i < 1001; ++i) body["changes"].push_back(i == 5 ? Json(5) : change_set(i));
+    check_same(body.dump());
+    CHECK(text_path(body.dump()).too_many_changes);
+    body["changes"].erase(body["changes"].size() - 1);
+    check_same(body.dump());  // 1000: read, and the malformed sixth is named
+    body["extra"] = 1;
+    body["changes"].push_back(1);
+    check_same(body.dump());  // an unknown member outranks the count
+}
+
+TEST_CASE("a number too large for a double is refused as not JSON") {
+    // The document path threw out of the handler here (a 500); the text path refuses it.
+    const auto got = text_path(R"({"changes": [{"set": {"n": 1e999}}]})");
+    CHECK(got.refusal.code() == ErrorCode::validation);
+    CHECK(got.refusal.message().starts_with("the body is not valid JSON (at byte"));
+}
+
+TEST_CASE("randomly broken push bodies are refused or read the same as through a JSON document") {
+    const auto seed = std::random_device{}();
+    INFO("seed " << seed);
+    std::mt19937 random(seed);
+    const std::vector<Json> values = {nullptr, true, 3, -1, 0.5, "x", id('a'), "1750000000000-1",
+                                      Json::array(), Json{id('b')}, Json{1}, Json::object(),
+                                      Json{{"f", Json{id('c')}}}, Json{{"f", Json{"no"}}}};
+    const std::vector<std::string> members = {"id", "collection", "record", "hlc", "replica", "user",
+                                              "schema", "create", "set", "base", "seen", "other"};
+    auto pick = [&](std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n - 1)(random); };
+    for (int round = 0; round < 3000; ++round) {
+        Json body = valid_body(3);
+        for (int edits = 1 + static_cast<int>(pick(3)); edits > 0; --edits) {
+            Json& change = body["changes"][pick(3)];
+            if (!change.is_object()) continue;  // replaced by an earlier edit
+            if (change.contains("base") && !change["base"].is_object()) change.erase("base");
+            switch (pick(5)) {
+                case 0: change[members[pick(members.size())]] = values[pick(values.size())]; break;
+                case 1: change.erase(members[pick(members.size())]); break;
+                case 2: body[pick(2) ? "sent_at" : "other"] = values[pick(values.size())]; break;
+                case 3: change = values[pick(values.size())]; break;
+                default: change["base"][pick(2) ? "a" : "b"] = values[pick(values.size())]; break;
+            }
+        }
+        std::string text = body.dump();
+        switch (pick(6)) {
+            case 0: text.resize(pick(text.size())); break;
+            case 1: text[pick(text.size())] = "{}[],:\"\\x\xff 1"[pick(13)]; break;
+            case 2: text.insert(pick(text.size()), "\"id\":5,"); break;
+            default: break;
+        }
+        check_same(text);
+    }
+}
