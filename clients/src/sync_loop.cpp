@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 #include <tuple>
+#include <utility>
 
 #include "clients/src/device_impl.h"
 #include "sync/protocol.h"
@@ -73,14 +74,15 @@ Result<SyncReport> Device::sync(const ProgressCallback& progress) {
         push_total = *due;
     }
 
-    // Push. Up to kPushesInFlight batches fly at once. They share no record (the engine leaves
-    // the records of the batches in flight out of the next one), so their answers may come back
-    // in any order, a refusal in one (which holds back its record's later changes) concerns
-    // nothing in another, and the server reads one batch while it applies the other. Each answer
-    // is applied together with preparing the batch that takes its place (one transaction, one
-    // commit). A batch is repeated until answered: one whose answer is lost stays marked sent,
-    // and the next sync sends it again. The loop ends when nothing is due, or when an answer
-    // makes no progress (every change held back), so it cannot spin.
+    // Push. Up to kPushesInFlight batches fly at once, and one more waits prepared, sent the
+    // moment an answer lands, so the server never waits for the device. They share no record (the
+    // engine leaves the records of the batches flying or prepared out of the next one), so their
+    // answers may come back in any order, a refusal in one (which holds back its record's later
+    // changes) concerns nothing in another, and the server reads one batch while it applies the
+    // other. Each answer is applied together with preparing the next batch (one transaction, one
+    // commit). A batch is repeated until answered: one whose answer is lost, or prepared and never
+    // sent, stays marked sent, and the next sync sends it again. The loop ends when nothing is due,
+    // or when an answer makes no progress (every change held back), so it cannot spin.
     notify(SyncProgress::Phase::push, 0, push_total);
     ServerLink& link = d.server();
     struct Flight {
@@ -88,6 +90,7 @@ Result<SyncReport> Device::sync(const ProgressCallback& progress) {
         sync::PushBatchText batch;
     };
     std::deque<Flight> flights;
+    sync::PushBatchText next;  // prepared while the others fly (count 0: none)
     auto launch = [&](sync::PushBatchText batch) {
         std::string body = "{\"changes\":" + batch.changes + ",\"sent_at\":" + std::to_string(batch.sent_at_ms) + "}";
         auto answer = std::async(std::launch::async, [&link, &report, token = d.session.token, body = std::move(body)] {
@@ -95,16 +98,22 @@ Result<SyncReport> Device::sync(const ProgressCallback& progress) {
         });
         flights.push_back({std::move(answer), std::move(batch)});
     };
-    auto in_flight = [&] {
-        std::vector<const sync::PushBatchText*> batches;
-        for (const Flight& f : flights) batches.push_back(&f.batch);
-        return batches;
+    // Prepares the next batch (none is prepared), beside those flying.
+    auto prepare = [&]() -> Status {
+        std::vector<const sync::PushBatchText*> beside;
+        for (const Flight& f : flights) beside.push_back(&f.batch);
+        auto batch = engine.prepare_push_text(d.options.push_batch, beside);
+        TSUNAGU_TRY(batch);
+        next = std::move(*batch);
+        return Status::ok();
     };
-    while (flights.size() < kPushesInFlight) {
-        auto batch = engine.prepare_push_text(d.options.push_batch, in_flight());
-        if (!batch) return batch.status();
-        if (batch->count == 0) break;
-        launch(std::move(*batch));
+    auto send_prepared = [&] {
+        if (next.count > 0 && flights.size() < kPushesInFlight) launch(std::exchange(next, sync::PushBatchText{}));
+    };
+    TSUNAGU_TRY(prepare());  // then as many as may fly, and one more prepared
+    while (next.count > 0 && flights.size() < kPushesInFlight) {
+        send_prepared();
+        TSUNAGU_TRY(prepare());
     }
     while (!flights.empty()) {
         Flight landed = std::move(flights.front());
@@ -118,25 +127,22 @@ Result<SyncReport> Device::sync(const ProgressCallback& progress) {
             return report;
         }
         if (answer->status != 200) return refusal(*answer, "push");
+        send_prepared();
         auto result = sync::parse_push_result_text(answer->text);
         if (!result) {
             return Status(ErrorCode::unavailable, "the server's push answer is malformed: " + result.status().message());
         }
         std::optional<Result<sync::PushReport>> applied;
-        Result<sync::PushBatchText> replacement = sync::PushBatchText{};
         Status step = with_transaction(*d.store, [&]() -> Status {
             applied = engine.apply_push_result(*result);
             if (!*applied) return applied->status();
             const bool progressed = (*applied)->acknowledged > 0 || (*applied)->refused > 0;
-            if (progressed || !flights.empty()) {
-                replacement = engine.prepare_push_text(d.options.push_batch, in_flight());
-            }
-            return replacement.status();
+            return (progressed || !flights.empty()) && next.count == 0 ? prepare() : Status::ok();
         });
         if (!step) return step;
+        send_prepared();
         report.pushed += (*applied)->acknowledged;
         notify(SyncProgress::Phase::push, std::min(report.pushed, push_total), push_total);
-        if (replacement->count > 0) launch(std::move(*replacement));
     }
 
     // Pull. Each page is applied (records, evictions, acknowledgements) with the cursor in one
