@@ -131,12 +131,15 @@ int write_headers_held_by_this_thread() {
     return held_on_this_thread ? write_held_header(*held_on_this_thread) : SQLITE_OK;
 }
 
-void hold_frame_header(FileState& s, const std::uint8_t* header, sqlite3_int64 offset) {
+// Called with no header held by `s`. One held header per thread: another file's goes first.
+int hold_frame_header(FileState& s, const std::uint8_t* header, sqlite3_int64 offset) {
+    if (int rc = write_headers_held_by_this_thread(); rc != SQLITE_OK) return rc;
     std::memcpy(s.last_meta, header, kFrameHeader);
     s.last_meta_offset = offset;
     s.last_meta_size = kFrameHeader;
     s.header_held = true;
     held_on_this_thread = &s;
+    return SQLITE_OK;
 }
 
 int write_held_headers(FileState& s) {
@@ -334,10 +337,7 @@ int write_wal_body(FileState& s, const std::uint8_t* in, sqlite3_int64 offset) {
 int write_wal(FileState& s, const std::uint8_t* in, int amount, sqlite3_int64 offset) {
     if (is_frame_body(amount, offset)) return write_wal_body(s, in, offset);
     if (int rc = write_held_header(s); rc != SQLITE_OK) return rc;
-    if (is_frame_header(amount, offset)) {
-        hold_frame_header(s, in, offset);
-        return SQLITE_OK;
-    }
+    if (is_frame_header(amount, offset)) return hold_frame_header(s, in, offset);
     const sqlite3_int64 end = offset + amount;
     std::vector<std::uint8_t> sealed;  // only when the write carries a body
     if (end > kWalHeader) {
