@@ -1,6 +1,9 @@
 // The engine over real encrypted stores: pushes, pulls, outbox, cursors, conflicts, history.
 #include <catch2/catch.hpp>
 
+#include <random>
+#include <set>
+
 #include "sync_fixture.h"
 
 namespace tsunagu::sync {
@@ -356,6 +359,73 @@ TEST_CASE("a batch sent beside another shares none of its records and needs none
     CHECK(ok(alice.outbox()).empty());
     CHECK(ok(w.upstream.get(first_visit))->fields["duration"] == 45);
     CHECK(ok(w.upstream.get(client))->fields["area"] == "north");
+}
+
+TEST_CASE("batches kept in flight beside each other, answered in any order, lose and refuse nothing") {
+    const auto seed = static_cast<std::uint32_t>(std::random_device{}());
+    INFO("seed " << seed);
+    std::mt19937 rng(seed);
+    auto below = [&](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
+    auto records_named = [](const PushBatchText& batch) {
+        std::set<std::string> named;
+        for (const Json& change : Json::parse(batch.changes)) {
+            named.insert(change["record"].get<std::string>());
+            if (change["set"].contains("client")) named.insert(change["set"]["client"].get<std::string>());
+        }
+        return named;
+    };
+    for (int scenario = 0; scenario < 40; ++scenario) {
+        World w;
+        ok(w.upstream.set_scope("alice", {"*"}));
+        ok(w.upstream.set_scope("bob", {"*"}));
+        Device& alice = w.add_device("alice");
+        std::vector<std::string> clients, visits;
+        std::vector<PushBatchText> flying;
+        for (int step = 0; step < 120; ++step) {
+            const std::size_t action = below(10);
+            if (action < 2 || clients.empty()) {
+                clients.push_back(ok(alice.create("client", {{"name", "c" + std::to_string(step)}})));
+            } else if (action < 5) {
+                Json visit = kVisit;
+                visit["client"] = clients[below(clients.size())];
+                visits.push_back(ok(alice.create("visit", visit)));
+            } else if (action < 7 && !visits.empty()) {
+                ok(alice.update(visits[below(visits.size())], {{"duration", 1 + static_cast<int>(below(600))}}));
+            } else if (action < 8) {
+                ok(alice.update(clients[below(clients.size())], {{"area", below(2) ? "north" : "south"}}));
+            } else if (flying.size() < 2 && below(2)) {
+                std::vector<const PushBatchText*> beside;
+                for (const auto& f : flying) beside.push_back(&f);
+                PushBatchText batch = ok(alice.prepare_push_text(1 + below(6), beside));
+                if (batch.count == 0) continue;
+                // It shares no record with those in flight, and names none of theirs.
+                for (const auto& f : flying) {
+                    for (const std::string& named : records_named(batch)) CHECK_FALSE(f.records.contains(named));
+                }
+                flying.push_back(std::move(batch));
+            } else if (!flying.empty()) {
+                const std::size_t landed = below(flying.size());  // answers come in any order
+                const PushBatchText& batch = flying[landed];
+                ok(alice.apply_push_result(ok(w.upstream.push(ok(parse_push_batch(
+                    Json{{"replica", batch.replica}, {"user", batch.user}, {"changes", Json::parse(batch.changes)}}))))));
+                flying.erase(flying.begin() + static_cast<std::ptrdiff_t>(landed));
+            }
+        }
+        for (const auto& batch : flying) {
+            ok(alice.apply_push_result(ok(w.upstream.push(ok(parse_push_batch(
+                Json{{"replica", batch.replica}, {"user", batch.user}, {"changes", Json::parse(batch.changes)}}))))));
+        }
+        push_all(alice, w.upstream);
+        CHECK(ok(alice.outbox()).empty());  // nothing refused, nothing left
+        Device& bob = w.add_device("bob");
+        pull_all(bob, w.upstream);
+        for (const auto* ids : {&clients, &visits}) {
+            for (const std::string& id : *ids) {
+                INFO("record " << id);
+                CHECK(ok(bob.get(id))->fields == ok(alice.get(id))->fields);
+            }
+        }
+    }
 }
 
 TEST_CASE("concurrent offline edits of one field converge with the loser kept as a conflict") {
