@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "support/exec.h"
 #include "support/temp_dir.h"
 
 namespace tsunagu::testing {
@@ -40,13 +41,9 @@ inline ProgramRun run_program(const std::string& binary, const std::vector<std::
         std::freopen(out_path.c_str(), "w", stdout);
         std::freopen(err_path.c_str(), "w", stderr);
         for (const auto& [name, value] : env) ::setenv(name.c_str(), value.c_str(), 1);
-        std::vector<std::string> all = {binary};
-        all.insert(all.end(), args.begin(), args.end());
-        std::vector<char*> argv;
-        for (auto& a : all) argv.push_back(a.data());
-        argv.push_back(nullptr);
-        ::execv(binary.c_str(), argv.data());
-        ::_exit(127);
+        std::vector<std::string> command = {binary};
+        command.insert(command.end(), args.begin(), args.end());
+        exec_or_exit(std::move(command));
     }
     int status = 0;
     ::waitpid(pid, &status, 0);

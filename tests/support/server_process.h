@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "support/exec.h"
 #include "support/postgres_cluster.h"
 
 namespace tsunagu::testing {
@@ -81,11 +82,7 @@ public:
             std::vector<std::string> args = {binary_, "--data", data_dir_, "--listen", url_};
             if (!postgres_.empty()) args.insert(args.end(), {"--postgres", postgres_});
             args.insert(args.end(), extra.begin(), extra.end());
-            std::vector<char*> argv;
-            for (auto& a : args) argv.push_back(a.data());
-            argv.push_back(nullptr);
-            ::execv(binary_.c_str(), argv.data());
-            ::_exit(127);
+            exec_or_exit(std::move(args));
         }
         ::close(out[1]);
         stdout_fd_ = out[0];
