@@ -244,10 +244,12 @@ class Device {
     // JSON text of their array (as the outbox stores them: no parsing, no JSON document).
     Result<PushBatchText> prepare_push_text(std::size_t max_changes = 500);
     // The batch to send beside the batches `in_flight` (sent, not answered yet): the next due
-    // entries after theirs, marked sent, leaving out every record they carry changes to (those
-    // entries wait for a later batch). Sharing no record with them, it may be sent at once: their
-    // answers may come back in any order, and a refusal in one of them (which holds back its
-    // record's later changes) concerns nothing in it. Lets a caller keep the upstream busy.
+    // entries after theirs, marked sent, leaving out every change that names a record they carry
+    // changes to (its own record, or a value such as a visit's client) and the later changes that
+    // build on those (they wait for a later batch). Sharing and needing none of their records, it
+    // may be sent at once: their answers may come back in any order, and a refusal in one of them
+    // (which holds back its record's later changes) concerns nothing in it. Lets a caller keep the
+    // upstream busy.
     Result<PushBatchText> prepare_push_text(std::size_t max_changes,
                                             const std::vector<const PushBatchText*>& in_flight);
     Result<PushBatchText> prepare_push_text(std::size_t max_changes,

@@ -76,7 +76,7 @@ Result<SyncReport> Device::sync(const ProgressCallback& progress) {
 
     // Push. Up to kPushesInFlight batches fly at once, and one more waits prepared, sent the
     // moment an answer lands, so the server never waits for the device. They share no record (the
-    // engine leaves the records of the batches flying or prepared out of the next one), so their
+    // engine leaves the records of the batches flying out of the one it prepares), so their
     // answers may come back in any order, a refusal in one (which holds back its record's later
     // changes) concerns nothing in another, and the server reads one batch while it applies the
     // other. Each answer is applied together with preparing the next batch (one transaction, one

@@ -114,6 +114,12 @@ FileState& state_of(sqlite3_file* f) { return *reinterpret_cast<EncryptedFile*>(
 
 thread_local FileState* held_on_this_thread = nullptr;
 
+// `s` holds no header any more: it was written, goes with its body, or the file is closing.
+void let_go_of_header(FileState& s) {
+    s.header_held = false;
+    if (held_on_this_thread == &s) held_on_this_thread = nullptr;
+}
+
 // Writes the held header, if any. On failure it stays held and the error is returned (so it is
 // reported again by the next operation rather than lost).
 int write_held_header(FileState& s) {
@@ -121,8 +127,7 @@ int write_held_header(FileState& s) {
     int rc = s.real->pMethods->xWrite(s.real, s.last_meta, static_cast<int>(kFrameHeader),
                                       s.last_meta_offset);
     if (rc != SQLITE_OK) return rc;
-    s.header_held = false;
-    if (held_on_this_thread == &s) held_on_this_thread = nullptr;
+    let_go_of_header(s);
     return SQLITE_OK;
 }
 
@@ -329,8 +334,7 @@ int write_wal_body(FileState& s, const std::uint8_t* in, sqlite3_int64 offset) {
         return s.real->pMethods->xWrite(s.real, frame + kFrameHeader, static_cast<int>(kPage), offset);
     }
     // Written or failed, the header goes with this write: SQLite handles the failure of the frame.
-    s.header_held = false;
-    if (held_on_this_thread == &s) held_on_this_thread = nullptr;
+    let_go_of_header(s);
     return s.real->pMethods->xWrite(s.real, frame, static_cast<int>(kFrame), offset - kFrameHeader);
 }
 
@@ -408,7 +412,7 @@ int write_journal(FileState& s, const std::uint8_t* in, int amount, sqlite3_int6
 int x_close(sqlite3_file* f) {
     FileState* s = reinterpret_cast<EncryptedFile*>(f)->state;
     int held_rc = s->real->pMethods ? write_held_header(*s) : SQLITE_OK;
-    if (held_on_this_thread == s) held_on_this_thread = nullptr;
+    let_go_of_header(*s);
     int rc = s->real->pMethods ? s->real->pMethods->xClose(s->real) : SQLITE_OK;
     if (rc == SQLITE_OK) rc = held_rc;
     delete s;
