@@ -42,7 +42,10 @@ CREATE INDEX IF NOT EXISTS sync_records_in_conflict ON sync_records(conflicts) W
 // granted to someone), appended in sequence order. Pulls walk it by sequence number and find
 // its record by `rid` (a row id may be reused once its record is purged, so a line's record is
 // the one whose `seq` is the line's). Scope members, moves and removals decide what each user's
-// devices see and evict.
+// devices see and evict. sync_scope_keys lists every scope key a record has had (a key whose
+// records are all gone may stay): granting a key not in it sends nothing, and costs no search for
+// its records (new clients' keys are granted all day; records have no index by scope key, which
+// would cost every change a page write).
 constexpr const char* kUpstreamTables = R"sql(
 CREATE TABLE IF NOT EXISTS sync_log(
   seq INTEGER PRIMARY KEY,
@@ -53,6 +56,7 @@ CREATE TABLE IF NOT EXISTS sync_log(
   kind INTEGER NOT NULL,
   fields TEXT,
   scope_key TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sync_scope_keys(scope_key TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sync_scope_members(
   user TEXT NOT NULL,
   scope_key TEXT NOT NULL,
@@ -129,6 +133,34 @@ Status set_meta_text(Store& store, std::string_view key, std::string_view value)
     return s.bind(1, key).bind(2, value).run();
 }
 
+namespace {
+
+// A store made before sync_scope_keys existed lists its records' keys once, on first open.
+Status list_scope_keys_once(Store& store) {
+    auto listed = meta_int(store, kMetaScopeKeysListed, 0);
+    TSUNAGU_TRY(listed);
+    if (*listed == 1) return Status::ok();
+    TSUNAGU_TRY(store.exec(
+        "INSERT OR IGNORE INTO sync_scope_keys(scope_key) SELECT DISTINCT scope_key FROM sync_records"));
+    return set_meta_int(store, kMetaScopeKeysListed, 1);
+}
+
+}  // namespace
+
+Status note_scope_key(Store& store, const std::string& scope_key) {
+    Statement& s = store.cached("INSERT OR IGNORE INTO sync_scope_keys(scope_key) VALUES (?1)");
+    return s.bind(1, scope_key).run();
+}
+
+Result<bool> scope_key_may_have_records(Store& store, const std::string& scope_key) {
+    Statement& s = store.cached("SELECT 1 FROM sync_scope_keys WHERE scope_key = ?1");
+    s.bind(1, scope_key);
+    auto row = s.step();
+    TSUNAGU_TRY(row);
+    s.reset();
+    return *row;
+}
+
 Result<OpenedTables> open_tables(Store& store, Role role, std::string_view user,
                                  const IdSource& ids) {
     std::string replica;
@@ -154,6 +186,7 @@ Result<OpenedTables> open_tables(Store& store, Role role, std::string_view user,
         TSUNAGU_TRY(store.exec(kCommonTables));
         TSUNAGU_TRY(set_meta_int(store, kMetaFormat, kFormat));
         TSUNAGU_TRY(store.exec(role == Role::upstream ? kUpstreamTables : kDeviceTables));
+        if (role == Role::upstream) TSUNAGU_TRY(list_scope_keys_once(store));
         if (role == Role::device) {
             auto stored_user = meta_text(store, kMetaUser);
             TSUNAGU_TRY(stored_user);

@@ -28,10 +28,19 @@ inline constexpr const char* kMetaSequence = "sequence";           // upstream: 
 inline constexpr const char* kMetaCursor = "cursor";               // device: last applied sequence
 inline constexpr const char* kMetaOffset = "clock_offset_ms";      // device: wall clock correction
 inline constexpr const char* kMetaUpstreamTime = "upstream_time";  // device: packed Hlc
+// upstream: 1 once sync_scope_keys lists every scope key a record has (stores made before it
+// existed fill it on their first open)
+inline constexpr const char* kMetaScopeKeysListed = "scope_keys_listed";
 
 // sync_log.kind of a row that only gives a record a fresh sequence number (other rows hold a
 // ChangeKind).
 inline constexpr int kTouchKind = 100;
+
+// Upstream: notes that a record now has `scope_key` (it was created, or moved there), so that
+// granting the key knows it has records to send (see sync_scope_keys).
+Status note_scope_key(Store& store, const std::string& scope_key);
+// Upstream: whether any record may have `scope_key`. False means certainly none.
+Result<bool> scope_key_may_have_records(Store& store, const std::string& scope_key);
 
 struct OpenedTables {
     std::string replica;  // this replica's id

@@ -125,6 +125,7 @@ Result<std::int64_t> Upstream::sequence() {
 }
 
 Status Upstream::Impl::read_counters() {
+    keys_noted.clear();
     auto last = detail::meta_int(store, detail::kMetaSequence, 0);
     TSUNAGU_TRY(last);
     seq = *last;
@@ -256,6 +257,9 @@ Result<PushOutcome> Upstream::Impl::accept(const ChangeSet& change,
     auto rid = records.save(row, whole ? encode_created(*effective) : encode_state(state));
     TSUNAGU_TRY(rid);
     TSUNAGU_TRY(append_log(store, *effective, row.seq, *rid, row.scope_key));
+    if ((row.rid == 0 || old_key != row.scope_key) && keys_noted.insert(row.scope_key).second) {
+        TSUNAGU_TRY(detail::note_scope_key(store, row.scope_key));
+    }
     if (row.rid != 0 && old_key != row.scope_key) {
         Statement& move = store.cached(
             "INSERT INTO sync_scope_moves(seq, record_id, old_key) VALUES (?1, ?2, ?3)");

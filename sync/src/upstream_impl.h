@@ -35,6 +35,9 @@ struct Upstream::Impl {
     std::string replica;
     detail::RecordTable records;
     std::int64_t seq = 0;  // the last sequence number given out; valid inside a write
+    // The scope keys this transaction has noted in sync_scope_keys (a push of ten visits to one
+    // client notes its key once); emptied by read_counters(), which each transaction starts with.
+    std::unordered_set<std::string> keys_noted;
 
     Impl(Store& s, Schema sc, UpstreamOptions o, detail::OpenedTables tables)
         : store(s),
@@ -44,8 +47,8 @@ struct Upstream::Impl {
           replica(std::move(tables.replica)),
           records(s, tables.record_key) {}
 
-    // Inside a transaction: reads the sequence number and the clock, which another connection may
-    // have moved since.
+    // Inside a transaction, first: reads the sequence number and the clock, which another
+    // connection may have moved since.
     Status read_counters();
     // Inside a write transaction: stores them back.
     Status write_counters();

@@ -209,8 +209,12 @@ Status Upstream::set_scope(std::string_view user, std::vector<std::string> scope
                     "INSERT INTO sync_scope_removals(seq, user, scope_key) VALUES (?1, ?2, ?3)");
                 TSUNAGU_TRY(removal.bind(1, ++im.seq).bind(2, user).bind(3, key).run());
             } else if (!was && is) {
-                // Fresh sequence numbers, one per record, so pages stay well ordered. (A full scan:
-                // granting a key is rare, and an index by scope would cost every change a write.)
+                // Fresh sequence numbers, one per record, so pages stay well ordered. A key no
+                // record has (a new client's) needs no search; otherwise a full scan, as records
+                // have no index by scope key (see sync_scope_keys).
+                auto has_records = detail::scope_key_may_have_records(im.store, key);
+                TSUNAGU_TRY(has_records);
+                if (!*has_records) continue;
                 std::vector<std::int64_t> touched;
                 Statement& rows =
                     im.store.cached("SELECT rid FROM sync_records WHERE scope_key = ?1");

@@ -158,4 +158,49 @@ TEST_CASE("losing the wildcard evicts everything outside the remaining keys") {
     CHECK(ok(c.w.upstream.scope_of("sachiko")) == std::vector<std::string>{"client:" + c.tanaka});
 }
 
+TEST_CASE("a key granted before any record has it brings the records written under it later") {
+    Caseload c;
+    const std::string kato = "0123456789abcdef0123456789abcdef";  // no record names this client yet
+    ok(c.w.upstream.set_scope("alice", {"user:alice", "client:" + c.tanaka, "client:" + kato}));
+    sync(c.alice, c.w.upstream);
+    CHECK(ok(c.alice.list("visit")).empty());
+    const std::string visit = ok(c.supervisor.create("visit", visit_for(kato)));
+    sync(c.supervisor, c.w.upstream);
+    sync(c.alice, c.w.upstream);
+    CHECK(ids_of(ok(c.alice.list("visit"))) == std::vector<std::string>{visit});
+}
+
+TEST_CASE("a key given to a user brings a record that only moved into it") {
+    Caseload c;
+    const std::string kato = "0123456789abcdef0123456789abcdef";
+    const std::string visit = ok(c.supervisor.create("visit", visit_for(c.tanaka)));
+    sync(c.supervisor, c.w.upstream);
+    ok(c.supervisor.update(visit, {{"client", kato}}));  // the first record under client:kato
+    sync(c.supervisor, c.w.upstream);
+    sync(c.alice, c.w.upstream);
+    CHECK(ok(c.alice.list("visit")).empty());
+    ok(c.w.upstream.set_scope("alice", {"user:alice", "client:" + kato}));
+    sync(c.alice, c.w.upstream);
+    CHECK(ids_of(ok(c.alice.list("visit"))) == std::vector<std::string>{visit});
+}
+
+TEST_CASE("an upstream made before it listed its scope keys lists them when opened") {
+    Caseload c;
+    const std::string visit = ok(c.bob.create("visit", visit_for(c.sato)));
+    sync(c.bob, c.w.upstream);
+    sync(c.alice, c.w.upstream);  // her cursor is past the visit: only the grant can bring it
+    CHECK(ok(c.alice.list("visit")).empty());
+    // What a store of the previous release holds: records, and no list of their keys.
+    ok(c.w.upstream_store.exec("DELETE FROM sync_scope_keys"));
+    ok(c.w.upstream_store.exec("DELETE FROM sync_meta WHERE key = 'scope_keys_listed'"));
+
+    Upstream reopened = ok(Upstream::open(c.w.upstream_store, test_schema(),
+                                          UpstreamOptions{.wall = c.w.upstream_clock.wall(), .ids = c.w.ids}));
+    ok(reopened.set_scope("alice", {"user:alice", "client:" + c.tanaka, "client:" + c.sato}));
+    sync(c.alice, reopened);
+    CHECK(ids_of(ok(c.alice.list("visit"))) == std::vector<std::string>{visit});
+    CHECK(ids_of(ok(c.alice.list("client"))) == ids_of({ok(c.w.upstream.get(c.tanaka)).value(),
+                                                        ok(c.w.upstream.get(c.sato)).value()}));
+}
+
 }  // namespace tsunagu::sync
