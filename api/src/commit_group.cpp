@@ -8,12 +8,12 @@
 namespace tsunagu::api {
 
 HttpResponse CommitGroup::run(Work work) {
-    Item item{std::move(work), {}, false};
+    Item item(std::move(work));
     std::unique_lock lock(mutex_);
     waiting_.push_back(&item);
     while (!item.done) {
         if (leading_) {
-            finished_.wait(lock);
+            item.wake.wait(lock);
             continue;
         }
         // Lead the next group: everything waiting now (this item among it, unless an earlier
@@ -27,9 +27,14 @@ HttpResponse CommitGroup::run(Work work) {
         lock.unlock();
         execute(group);
         lock.lock();
-        for (Item* done : group) done->done = true;
         leading_ = false;
-        finished_.notify_all();
+        // Wake exactly the threads that have an answer, and the one that leads next: each waits
+        // on its own item, so the others sleep on.
+        for (Item* done : group) {
+            done->done = true;
+            if (done != &item) done->wake.notify_one();
+        }
+        if (!waiting_.empty()) waiting_.front()->wake.notify_one();
     }
     return std::move(item.answer);
 }

@@ -45,9 +45,11 @@ public:
 
 private:
     struct Item {
+        explicit Item(Work w) : work(std::move(w)) {}
         Work work;
         HttpResponse answer;
         bool done = false;
+        std::condition_variable wake;  // its thread waits here, with mutex_, until done or asked to lead
     };
     void execute(std::deque<Item*>& group);
 
@@ -59,7 +61,6 @@ private:
     std::unique_ptr<ServerConnection> connection_;
     const std::size_t max_group_;
     mutable std::mutex mutex_;
-    std::condition_variable finished_;
     std::deque<Item*> waiting_;
     bool leading_ = false;
     std::size_t commits_ = 0;
