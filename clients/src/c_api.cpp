@@ -98,7 +98,8 @@ tsunagu_device* tsunagu_open(const char* home, const char* passphrase, tsunagu_e
     guarded(err, [&]() -> tsunagu_code {
         if (!home) return missing(err, "home");
         if (!passphrase) return missing(err, "passphrase");
-        auto device = tsunagu::client::Device::open(home, passphrase);
+        tsunagu::client::DeviceOptions options;  // named: GCC 12 misreads a defaulted one as uninitialised
+        auto device = tsunagu::client::Device::open(home, passphrase, std::move(options));
         if (!device) return report(err, device.status());
         opened = new tsunagu_device{std::move(*device)};
         return TSUNAGU_OK;
