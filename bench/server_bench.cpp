@@ -6,7 +6,9 @@
 //     then pull after their cursor, in a loop, for --seconds: changes/s, requests/s, p50/p99 and
 //     the server's peak RSS;
 //  2. the same request mix against a bare echo endpoint (the cpprestsdk listener answering inline
-//     with the body it got), in a separate process too: the ratio of the two request rates;
+//     with the body it got), in a separate process too: the ratio of the two request rates, and
+//     for both runs the CPU each request cost the server and the simulated devices (which share
+//     the machine's cores, so together they bound the rate);
 //  3. the morning rush: 300 devices do their initial pull at once while one more device pushes
 //     small batches: that device's p99 latency during the rush.
 //
@@ -22,6 +24,7 @@
 //                      [--concurrency N]]
 //        server_bench --echo PORT   (internal: the echo endpoint process)
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,6 +38,7 @@
 #include <functional>
 #include <mutex>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -201,6 +205,47 @@ double peak_rss_mb(pid_t pid) {
         if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
     }
     return 0;
+}
+
+// CPU time (user + system) a process has used so far, in seconds; 0 when it cannot be read.
+double cpu_seconds_of(pid_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) return 0;
+    // Fields after the command name (which may hold spaces, so after its closing parenthesis):
+    // utime and stime are the 14th and 15th fields of the line, in clock ticks.
+    const auto close = line.rfind(')');
+    if (close == std::string::npos) return 0;
+    std::istringstream rest(line.substr(close + 2));
+    std::string field;
+    double ticks = 0;
+    for (int i = 3; i <= 15 && rest >> field; ++i) {
+        if (i >= 14) ticks += std::stod(field);
+    }
+    return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// CPU time this process (the simulated devices) has used so far, in seconds.
+double own_cpu_seconds() {
+    rusage usage{};
+    ::getrusage(RUSAGE_SELF, &usage);
+    auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+// Where the CPU went during a load run: milliseconds of CPU per request in the server and in the
+// simulated devices (this process). On a machine whose cores the two share, this bounds the rate.
+struct CpuSplit {
+    double server_ms = 0, devices_ms = 0;
+};
+
+template <typename Run>
+CpuSplit measure_cpu(pid_t server, Run run, LoadResult& result) {
+    const double server_before = cpu_seconds_of(server), devices_before = own_cpu_seconds();
+    result = run();
+    const double requests = std::max<double>(1, static_cast<double>(result.requests));
+    return {(cpu_seconds_of(server) - server_before) * 1000 / requests,
+            (own_cpu_seconds() - devices_before) * 1000 / requests};
 }
 
 int run_echo(int port) {
@@ -434,7 +479,8 @@ int main(int argc, char** argv) {
 
     // 1. the sync mix against the real server.
     std::vector<Session> sessions = sign_in_all(devices, 0, devices);
-    LoadResult sync = run_devices(sessions, seconds, false);
+    LoadResult sync;
+    const CpuSplit sync_cpu = measure_cpu(server.pid(), [&] { return run_devices(sessions, seconds, false); }, sync);
     const double rss = peak_rss_mb(server.pid());
 
     // 2. the same mix against the bare echo endpoint, in its own process.
@@ -452,7 +498,8 @@ int main(int argc, char** argv) {
         echo_sessions[i].device_id = sessions[i].device_id;
         echo_sessions[i].user_id = sessions[i].user_id;
     }
-    LoadResult echo = run_devices(echo_sessions, seconds, true);
+    LoadResult echo;
+    const CpuSplit echo_cpu = measure_cpu(echo_pid, [&] { return run_devices(echo_sessions, seconds, true); }, echo);
     ::kill(echo_pid, SIGTERM);
     ::waitpid(echo_pid, nullptr, 0);
 
@@ -509,6 +556,8 @@ int main(int argc, char** argv) {
     std::printf("server peak RSS: %.1f MB\n", rss);
     std::printf("bare echo, same mix: %.0f requests/s, p50 %.1f ms, p99 %.1f ms\n", echo_per_s, echo.p50, echo.p99);
     std::printf("sync / echo request rate: %.2f (target >= 0.70)\n", requests_per_s / echo_per_s);
+    std::printf("CPU per request: sync server %.3f ms, its devices %.3f ms; echo server %.3f ms, its devices %.3f ms\n",
+                sync_cpu.server_ms, sync_cpu.devices_ms, echo_cpu.server_ms, echo_cpu.devices_ms);
     std::printf("morning rush: %d devices pulled %llu records in %.1f s; a pushing device's p99: %.1f ms "
                 "(p50 %.1f ms, target p99 < 1000 ms)\n",
                 rush, static_cast<unsigned long long>(rush_records.load()), rush_seconds,
@@ -539,6 +588,10 @@ int main(int argc, char** argv) {
                     {"rss_mb", rss},
                     {"echo_requests_per_s", echo_per_s},
                     {"echo_ratio", requests_per_s / echo_per_s},
+                    {"server_cpu_ms_per_request", sync_cpu.server_ms},
+                    {"devices_cpu_ms_per_request", sync_cpu.devices_ms},
+                    {"echo_server_cpu_ms_per_request", echo_cpu.server_ms},
+                    {"echo_devices_cpu_ms_per_request", echo_cpu.devices_ms},
                     {"rush_devices", rush},
                     {"rush_seconds", rush_seconds},
                     {"rush_push_p99_ms", push_latency.percentile(0.99)}};
