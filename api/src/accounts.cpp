@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "api/src/session_cache.h"
+
 namespace tsunagu::api {
 namespace {
 
@@ -122,7 +124,7 @@ std::string random_id() {
 Accounts::Accounts(Store& store, SignInPolicy policy) : store_(store), policy_(policy) {}
 
 Status Accounts::create_schema(Store& store) {
-    return store.exec(R"sql(
+    TSUNAGU_TRY(store.exec(R"sql(
 CREATE TABLE IF NOT EXISTS team(
   id TEXT PRIMARY KEY,
   name TEXT NOT NULL UNIQUE);
@@ -154,6 +156,28 @@ CREATE TABLE IF NOT EXISTS session(
   created_at INTEGER NOT NULL,
   expires_at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS session_by_device ON session(device_id);
+)sql"));
+    if (!store.is_sqlite()) return Status::ok();  // PostgreSQL: sessions are not cached (see SessionCache)
+    // The accounts generation (see SessionCache): bumped by any change to an account, a device or
+    // a session that a cached session could depend on. A device's last-seen time, and an
+    // account's failed sign-in count and next allowed attempt, are left out: they change all day
+    // and no session check reads them from the cache.
+    return store.exec(R"sql(
+CREATE TABLE IF NOT EXISTS auth_generation(id INTEGER PRIMARY KEY, n INTEGER NOT NULL);
+INSERT OR IGNORE INTO auth_generation(id, n) VALUES (1, 0);
+CREATE TRIGGER IF NOT EXISTS account_updated AFTER UPDATE OF
+  id, username, display_name, role, team_id, password_hash, must_change_password, disabled, created_at ON account
+  BEGIN UPDATE auth_generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER IF NOT EXISTS account_deleted AFTER DELETE ON account
+  BEGIN UPDATE auth_generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER IF NOT EXISTS device_updated AFTER UPDATE OF id, user_id, name, registered_at, revoked_at ON device
+  BEGIN UPDATE auth_generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER IF NOT EXISTS device_deleted AFTER DELETE ON device
+  BEGIN UPDATE auth_generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER IF NOT EXISTS session_updated AFTER UPDATE ON session
+  BEGIN UPDATE auth_generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER IF NOT EXISTS session_deleted AFTER DELETE ON session
+  BEGIN UPDATE auth_generation SET n = n + 1 WHERE id = 1; END;
 )sql");
 }
 
@@ -402,7 +426,8 @@ Result<SignIn> Accounts::sign_in(const std::string& username, const std::string&
     return result;
 }
 
-Result<Authentication> Accounts::authenticate(const std::string& bearer_token, std::int64_t now) {
+Result<Authentication> Accounts::authenticate(const std::string& bearer_token, std::int64_t now,
+                                              SessionCache* cache) {
     Authentication result;
     if (bearer_token.empty()) return result;  // missing
     result.outcome = Authentication::Outcome::invalid;
@@ -414,6 +439,43 @@ Result<Authentication> Accounts::authenticate(const std::string& bearer_token, s
     const std::string session_id = bearer_token.substr(prefix.size(), dot - prefix.size());
     const std::string secret = bearer_token.substr(dot + 1);
 
+    // The generation first: the rows read after it are at least as new as their label.
+    std::int64_t generation = 0;
+    if (cache) {
+        auto& g = store_.cached("SELECT n FROM auth_generation WHERE id = 1");
+        auto row = g.step();
+        if (!row) return row.status();
+        generation = *row ? g.column_int(0) : 0;
+        g.reset();
+    }
+    std::optional<StoredSession> session = cache ? cache->find(session_id, generation) : std::nullopt;
+    if (!session) {
+        auto read = read_session(session_id);
+        if (!read) return read.status();
+        if (!*read) return result;
+        session = std::move(*read);
+        if (cache) cache->keep(session_id, generation, *session);
+    }
+
+    if (!constant_time_equal(session->token_hash, token_hash(secret))) return result;
+    // A revoked device is told to wipe even if its session would otherwise have expired.
+    if (session->device.revoked) {
+        result.outcome = Authentication::Outcome::wipe;
+        return result;
+    }
+    if (now >= session->expires_at) {
+        result.outcome = Authentication::Outcome::expired;
+        return result;
+    }
+    if (session->user.disabled) return result;
+    // Coarse, so that authentication is not a write per request.
+    result.seen_due = now - session->device.last_seen_at >= 60;
+    result.outcome = Authentication::Outcome::ok;
+    result.principal = Principal{std::move(session->user), std::move(session->device), session_id};
+    return result;
+}
+
+Result<std::optional<StoredSession>> Accounts::read_session(const std::string& session_id) {
     auto& q = store_.cached(
         "SELECT s.token_hash, s.expires_at, d.id, d.user_id, d.name, d.registered_at, "
         "d.last_seen_at, d.revoked_at FROM session s JOIN device d ON d.id = s.device_id "
@@ -421,38 +483,22 @@ Result<Authentication> Accounts::authenticate(const std::string& bearer_token, s
     q.bind(1, session_id);
     auto row = q.step();
     if (!row) return row.status();
-    if (!*row) return result;
+    if (!*row) return std::optional<StoredSession>();
+    StoredSession entry;
     auto stored = q.column_blob(0);
-    std::vector<std::uint8_t> stored_hash(stored.begin(), stored.end());
-    const std::int64_t expires_at = q.column_int(1);
-    Statement& device_row = q;
-    Device device;
-    device.id = std::string(device_row.column_text(2));
-    device.user_id = std::string(device_row.column_text(3));
-    device.name = std::string(device_row.column_text(4));
-    device.registered_at = device_row.column_int(5);
-    device.last_seen_at = device_row.column_int(6);
-    device.revoked = !device_row.column_is_null(7);
+    entry.token_hash.assign(stored.begin(), stored.end());
+    entry.expires_at = q.column_int(1);
+    entry.device.id = std::string(q.column_text(2));
+    entry.device.user_id = std::string(q.column_text(3));
+    entry.device.name = std::string(q.column_text(4));
+    entry.device.registered_at = q.column_int(5);
+    entry.device.last_seen_at = q.column_int(6);
+    entry.device.revoked = !q.column_is_null(7);
     q.reset();
-
-    if (!constant_time_equal(stored_hash, token_hash(secret))) return result;
-    // A revoked device is told to wipe even if its session would otherwise have expired.
-    if (device.revoked) {
-        result.outcome = Authentication::Outcome::wipe;
-        return result;
-    }
-    if (now >= expires_at) {
-        result.outcome = Authentication::Outcome::expired;
-        return result;
-    }
-    auto user = find_user(device.user_id);
+    auto user = find_user(entry.device.user_id);
     if (!user) return user.status();
-    if (user->disabled) return result;
-    // Coarse, so that authentication is not a write per request.
-    result.seen_due = now - device.last_seen_at >= 60;
-    result.outcome = Authentication::Outcome::ok;
-    result.principal = Principal{std::move(*user), std::move(device), session_id};
-    return result;
+    entry.user = std::move(*user);
+    return std::optional<StoredSession>(std::move(entry));
 }
 
 Status Accounts::mark_seen(const std::string& device_id, std::int64_t now) {

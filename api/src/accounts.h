@@ -58,6 +58,16 @@ struct SignInPolicy {
     std::size_t pwhash_mem = 19u << 20;
 };
 
+class SessionCache;
+
+// A session as stored: its token's hash, its expiry, its device and its user.
+struct StoredSession {
+    std::vector<std::uint8_t> token_hash;
+    std::int64_t expires_at = 0;
+    Device device;
+    User user;
+};
+
 // Outcome of a sign-in attempt.
 struct SignIn {
     enum class Outcome { ok, bad_credentials, wait, locked, disabled } outcome = Outcome::bad_credentials;
@@ -102,8 +112,11 @@ public:
     Result<SignIn> sign_in(const std::string& username, const std::string& password,
                            const std::string& device_name, const std::string& device_id,
                            std::int64_t now);
-    // Reads only: safe on a connection outside the writer's group.
-    Result<Authentication> authenticate(const std::string& bearer_token, std::int64_t now);
+    // Reads only: safe on a connection outside the writer's group. With a cache (SQLite stores
+    // only: its generation comes from their triggers), a session checked before is not read again
+    // until an account, device or session changes.
+    Result<Authentication> authenticate(const std::string& bearer_token, std::int64_t now,
+                                        SessionCache* cache = nullptr);
     // Records that the device was seen at `now` (coarse: see Authentication::seen_due).
     Status mark_seen(const std::string& device_id, std::int64_t now);
     Status sign_out(const std::string& session_id);
@@ -113,6 +126,9 @@ public:
     Status revoke_device(const std::string& device_id, std::int64_t now);
 
 private:
+    // The session with its device and user; empty when no session has this id.
+    Result<std::optional<StoredSession>> read_session(const std::string& session_id);
+
     Store& store_;
     SignInPolicy policy_;
 };

@@ -117,7 +117,7 @@ HttpResponse ServerCore::serve(const Route& route, HttpRequest& request, std::ma
             token = session_token_from_cookie(request.header("cookie"));
             ctx.via_session_cookie = !token.empty();
         }
-        auto auth = accounts.authenticate(token, ctx.now);
+        auto auth = accounts.authenticate(token, ctx.now, store.is_sqlite() ? &sessions_ : nullptr);
         if (!auth) return error_response(auth.status());
         switch (auth->outcome) {
             case Authentication::Outcome::ok: break;
@@ -139,6 +139,7 @@ HttpResponse ServerCore::serve(const Route& route, HttpRequest& request, std::ma
             Status seen = route.outside_group ? commits_.write([&](ServerConnection& c) { return mark(c.store); })
                                           : mark(store);
             if (!seen) return error_response(seen);
+            sessions_.seen(ctx.principal->session_id, ctx.now);
         }
         if (auto refused = check_web_session(ctx, token, !route.outside_group)) return *refused;
         const Role role = ctx.principal->user.role;

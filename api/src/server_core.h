@@ -17,6 +17,7 @@
 #include "api/src/connection_pool.h"
 #include "api/src/json_input.h"
 #include "api/src/observability.h"
+#include "api/src/session_cache.h"
 #include "api/src/web_session.h"
 #include "crypto/store.h"
 #include "sync/engine.h"
@@ -96,6 +97,7 @@ private:
     std::vector<Route> routes_;
     Metrics metrics_;
     CommitGroup commits_;
+    SessionCache sessions_;  // used on SQLite stores, whose triggers keep its generation
 };
 
 // Route tables, one per concern.
