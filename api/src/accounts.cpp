@@ -439,6 +439,8 @@ Result<Authentication> Accounts::authenticate(const std::string& bearer_token, s
     const std::string session_id = bearer_token.substr(prefix.size(), dot - prefix.size());
     const std::string secret = bearer_token.substr(dot + 1);
 
+    // Inside a transaction (the writers' group) what is read may still roll back: no cache.
+    if (store_.in_transaction()) cache = nullptr;
     // The generation first: the rows read after it are at least as new as their label.
     std::int64_t generation = 0;
     if (cache) {

@@ -113,8 +113,8 @@ public:
                            const std::string& device_name, const std::string& device_id,
                            std::int64_t now);
     // Reads only: safe on a connection outside the writer's group. With a cache (SQLite stores
-    // only: its generation comes from their triggers), a session checked before is not read again
-    // until an account, device or session changes.
+    // only, as its generation comes from their triggers; outside any transaction), a session
+    // checked before is not read again until an account, device or session changes.
     Result<Authentication> authenticate(const std::string& bearer_token, std::int64_t now,
                                         SessionCache* cache = nullptr);
     // Records that the device was seen at `now` (coarse: see Authentication::seen_due).

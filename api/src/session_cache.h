@@ -7,7 +7,9 @@
 // a session or a device changes (a device's last-seen time excepted), whoever changes it, this
 // process or another one: a revoked device, a disabled or changed account, or an ended session is
 // never answered from here. Read the generation before the rows it labels, so that the rows are
-// never older than their label. The cache holds token hashes, never tokens. Thread-safe.
+// never older than their label, and read both outside any transaction: what an uncommitted
+// transaction saw must not be kept, as it may roll back and its generation be given out again
+// to other contents. The cache holds token hashes, never tokens. Thread-safe.
 #pragma once
 
 #include <cstdint>

@@ -118,6 +118,24 @@ TEST_CASE("a cached session is refused at once when another connection revokes, 
     }
 }
 
+TEST_CASE("what a transaction that rolls back read is never kept, though its generation is given out again") {
+    Signed s;
+    REQUIRE(s.check().outcome == Authentication::Outcome::ok);
+    REQUIRE(s.store.begin_immediate());
+    REQUIRE(s.accounts.revoke_device(s.signed_in.principal.device.id, kNow + 2));
+    CHECK(s.check(kNow + 3).outcome == Authentication::Outcome::wipe);  // seen inside, uncommitted
+    const std::int64_t uncommitted = s.generation();
+    REQUIRE(s.store.rollback());
+    // Other changes, committed, take the generation number the rolled-back revocation had.
+    auto team = s.other.create_team("中区");
+    REQUIRE(team);
+    while (s.generation() < uncommitted) REQUIRE(s.other.set_team(s.worker.id, *team));
+    REQUIRE(s.generation() == uncommitted);
+    const Authentication after = s.check(kNow + 4);
+    CHECK(after.outcome == Authentication::Outcome::ok);
+    CHECK(after.principal.user.team_id == *team);
+}
+
 TEST_CASE("writing any column a session check reads bumps the generation, but not a device's last-seen time") {
     Signed s;
     const std::set<std::string> left_out = {"device.last_seen_at", "account.failed_sign_ins",
