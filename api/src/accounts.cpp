@@ -439,15 +439,20 @@ Result<Authentication> Accounts::authenticate(const std::string& bearer_token, s
     const std::string session_id = bearer_token.substr(prefix.size(), dot - prefix.size());
     const std::string secret = bearer_token.substr(dot + 1);
 
-    // Inside a transaction (the writers' group) what is read may still roll back: no cache.
-    if (store_.in_transaction()) cache = nullptr;
+    // The cache needs the generation the SQLite store's triggers keep (PostgreSQL has none), and a
+    // read outside any transaction: inside one (the writers' group) what is read may roll back.
+    if (!store_.is_sqlite() || store_.in_transaction()) cache = nullptr;
     // The generation first: the rows read after it are at least as new as their label.
     std::int64_t generation = 0;
     if (cache) {
         auto& g = store_.cached("SELECT n FROM auth_generation WHERE id = 1");
         auto row = g.step();
         if (!row) return row.status();
-        generation = *row ? g.column_int(0) : 0;
+        if (*row) {
+            generation = g.column_int(0);
+        } else {
+            cache = nullptr;  // no generation row: nothing would tell the cache of a change
+        }
         g.reset();
     }
     std::optional<StoredSession> session = cache ? cache->find(session_id, generation) : std::nullopt;

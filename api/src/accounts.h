@@ -112,9 +112,9 @@ public:
     Result<SignIn> sign_in(const std::string& username, const std::string& password,
                            const std::string& device_name, const std::string& device_id,
                            std::int64_t now);
-    // Reads only: safe on a connection outside the writer's group. With a cache (SQLite stores
-    // only, as its generation comes from their triggers; outside any transaction), a session
-    // checked before is not read again until an account, device or session changes.
+    // Reads only: safe on a connection outside the writer's group. With a cache, a session checked
+    // before is not read again until an account, device or session changes; the cache is used on
+    // SQLite stores only (its generation comes from their triggers), outside any transaction.
     Result<Authentication> authenticate(const std::string& bearer_token, std::int64_t now,
                                         SessionCache* cache = nullptr);
     // Records that the device was seen at `now` (coarse: see Authentication::seen_due).

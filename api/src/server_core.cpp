@@ -117,7 +117,7 @@ HttpResponse ServerCore::serve(const Route& route, HttpRequest& request, std::ma
             token = session_token_from_cookie(request.header("cookie"));
             ctx.via_session_cookie = !token.empty();
         }
-        auto auth = accounts.authenticate(token, ctx.now, store.is_sqlite() ? &sessions_ : nullptr);
+        auto auth = accounts.authenticate(token, ctx.now, &sessions_);
         if (!auth) return error_response(auth.status());
         switch (auth->outcome) {
             case Authentication::Outcome::ok: break;

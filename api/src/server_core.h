@@ -97,7 +97,7 @@ private:
     std::vector<Route> routes_;
     Metrics metrics_;
     CommitGroup commits_;
-    SessionCache sessions_;  // used on SQLite stores, whose triggers keep its generation
+    SessionCache sessions_;  // Accounts::authenticate uses it where it may (SQLite, no transaction)
 };
 
 // Route tables, one per concern.

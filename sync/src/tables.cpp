@@ -42,12 +42,14 @@ CREATE INDEX IF NOT EXISTS sync_records_in_conflict ON sync_records(conflicts) W
 // granted to someone), appended in sequence order. Pulls walk it by sequence number and find
 // its record by `rid` (a row id may be reused once its record is purged, so a line's record is
 // the one whose `seq` is the line's). Scope members, moves and removals decide what each user's
-// devices see and evict. Pulls walk the log through sync_log_walk, which holds only what a walk
-// needs (sequence, scope key, record row): three times as many lines to a page as the log's own
-// rows, and appended at its end like them, so it costs a change little. sync_scope_keys lists every scope key a record has had (a key whose
-// records are all gone may stay): granting a key not in it sends nothing, and costs no search for
-// its records (new clients' keys are granted all day; records have no index by scope key, which
-// would cost every change a page write).
+// devices see and evict.
+//
+// Pulls walk the log through sync_log_walk, which holds only what a walk needs (sequence, scope
+// key, record row): three times as many lines to a page as the log's own rows, and appended at
+// its end like them, so it costs a change little. sync_scope_keys lists every scope key a record
+// has had (a key whose records are all gone may stay): granting a key not in it sends nothing,
+// and costs no search for its records (new clients' keys are granted all day; records have no
+// index by scope key, which would cost every change a page write).
 constexpr const char* kUpstreamTables = R"sql(
 CREATE TABLE IF NOT EXISTS sync_log(
   seq INTEGER PRIMARY KEY,

@@ -257,10 +257,12 @@ Result<PushOutcome> Upstream::Impl::accept(const ChangeSet& change,
     auto rid = records.save(row, whole ? encode_created(*effective) : encode_state(state));
     TSUNAGU_TRY(rid);
     TSUNAGU_TRY(append_log(store, *effective, row.seq, *rid, row.scope_key));
-    if ((row.rid == 0 || old_key != row.scope_key) && keys_noted.insert(row.scope_key).second) {
+    const bool moved = row.rid != 0 && old_key != row.scope_key;
+    // A new record or a moved one: its key now has records (noted once per transaction).
+    if ((row.rid == 0 || moved) && keys_noted.insert(row.scope_key).second) {
         TSUNAGU_TRY(detail::note_scope_key(store, row.scope_key));
     }
-    if (row.rid != 0 && old_key != row.scope_key) {
+    if (moved) {
         Statement& move = store.cached(
             "INSERT INTO sync_scope_moves(seq, record_id, old_key) VALUES (?1, ?2, ?3)");
         const detail::IdBytes id = detail::id_to_bytes(row.id);

@@ -136,6 +136,14 @@ TEST_CASE("what a transaction that rolls back read is never kept, though its gen
     CHECK(after.principal.user.team_id == *team);
 }
 
+TEST_CASE("without its generation row the cache is not used, so a revocation still acts at once") {
+    Signed s;
+    REQUIRE(s.elsewhere.exec("DELETE FROM auth_generation"));
+    REQUIRE(s.check().outcome == Authentication::Outcome::ok);
+    REQUIRE(s.other.revoke_device(s.signed_in.principal.device.id, kNow + 2));  // no generation to bump
+    CHECK(s.check(kNow + 3).outcome == Authentication::Outcome::wipe);
+}
+
 TEST_CASE("writing any column a session check reads bumps the generation, but not a device's last-seen time") {
     Signed s;
     const std::set<std::string> left_out = {"device.last_seen_at", "account.failed_sign_ins",
