@@ -3,7 +3,8 @@
 //
 // In one run:
 //  1. N simulated devices (default 50) each push a batch of 10 home visits (about 500 bytes each)
-//     then pull after their cursor, in a loop, for --seconds: changes/s, requests/s, p50/p99 and
+//     then pull after their cursor, naming the visits they pushed as held (PullRequest::held: the
+//     server does not send them back), in a loop, for --seconds: changes/s, requests/s, p50/p99 and
 //     the server's peak RSS;
 //  2. the same request mix against a bare echo endpoint (the cpprestsdk listener answering inline
 //     with the body it got), in a separate process too: the ratio of the two request rates, and
@@ -87,6 +88,7 @@ struct Session {
     std::unique_ptr<HttpTransport> http;
     std::string token, device_id, user_id, client_id;
     std::int64_t cursor = 0;
+    std::vector<std::string> held;  // records pushed since the last pull, named in the next one
     std::int64_t clock_ms = 1'750'000'000'000;
 
     tsunagu::Result<tsunagu::client::HttpAnswer> call(const std::string& method, const std::string& path,
@@ -147,9 +149,23 @@ std::string push_body(Session& s, int n) {
     if (s.client_id.empty()) {
         s.client_id = hex_id();
         changes.push_back(change_set(s, "client", s.client_id, {{"pseudonym", "B-" + s.client_id.substr(0, 6)}, {"area", "bench"}}));
+        s.held.push_back(s.client_id);
     }
-    for (int i = 0; i < n; ++i) changes.push_back(change_set(s, "home_visit", hex_id(), home_visit(s.client_id, i)));
+    for (int i = 0; i < n; ++i) {
+        s.held.push_back(hex_id());
+        changes.push_back(change_set(s, "home_visit", s.held.back(), home_visit(s.client_id, i)));
+    }
     return json{{"changes", changes}}.dump();
+}
+
+// The pull body after the device's cursor, naming the records it pushed since its last pull as
+// held (all under its client's scope key), as the device library does; the server leaves them
+// out of the page.
+std::string pull_body(Session& s) {
+    json body = {{"after", s.cursor}, {"limit", 500}};
+    if (!s.held.empty()) body["held"]["client:" + s.client_id] = std::move(s.held);
+    s.held.clear();
+    return body.dump();
 }
 
 double since_ms(Clock::time_point t) {
@@ -185,8 +201,7 @@ LoadResult run_devices(std::vector<Session>& sessions, double seconds, bool echo
                 if (!pushed || pushed->status != 200) { ++errors; continue; }
                 changes += 10;
                 t = Clock::now();
-                auto pulled = d.call("POST", echo ? "/echo" : "/v1/sync/pull",
-                                     json{{"after", d.cursor}, {"limit", 500}}.dump());
+                auto pulled = d.call("POST", echo ? "/echo" : "/v1/sync/pull", pull_body(d));
                 lat.add(since_ms(t));
                 ++requests;
                 if (!pulled || pulled->status != 200) { ++errors; continue; }
@@ -313,7 +328,7 @@ LoadResult run_scale(const std::vector<ScaleDevice*>& devices, const std::vector
                 };
                 auto pushed = call("/v1/sync/push", push_body(d.session, 10));
                 if (pushed && pushed->status == 200) changes += 10; else ++errors;
-                auto pulled = call("/v1/sync/pull", json{{"after", d.session.cursor}, {"limit", 500}}.dump());
+                auto pulled = call("/v1/sync/pull", pull_body(d.session));
                 if (pulled && pulled->status == 200) {
                     d.session.cursor = json::parse(pulled->body)["next"].get<std::int64_t>();
                 } else {
@@ -512,6 +527,7 @@ int main(int argc, char** argv) {
         while (!rush_done) {
             auto t = Clock::now();
             auto pushed = pusher.call("POST", "/v1/sync/push", push_body(pusher, 3));
+            pusher.held.clear();  // it does not pull
             if (!pushed || pushed->status != 200) std::fprintf(stderr, "server_bench: a rush push failed\n");
             push_latency.add(since_ms(t));
             std::this_thread::sleep_for(std::chrono::milliseconds(20));

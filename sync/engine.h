@@ -198,6 +198,8 @@ struct PushReport {
 struct PullReport {
     bool stale = false;  // the page was not for this device's cursor: nothing applied
     std::size_t records = 0;
+    // Records this device pushed that the page left out because it holds them as they are.
+    std::size_t kept = 0;
     std::size_t acknowledged = 0;
     std::size_t evicted = 0;
     // Unsynced outbox changes whose records were evicted: kept, not pushed, until they return.
@@ -260,12 +262,15 @@ class Device {
     // Takes the upstream's answer: accepted and duplicate changes leave the outbox, refused ones
     // stay with their reason. Learns the upstream's time.
     Result<PushReport> apply_push_result(const PushResult& result);
-    // A request for the page after this device's cursor.
+    // A request for the page after this device's cursor. It names as held (up to `limit`) the
+    // records whose pushed changes the upstream acknowledged after the cursor, so that the page
+    // does not send back what this device wrote (see PullRequest::held).
     Result<PullRequest> prepare_pull(std::size_t limit = 1000);
     // Applies one page and moves the cursor, in one transaction: acknowledged outbox changes leave
     // the outbox, evicted records go (their unsynced changes stay, reported), records are stored
-    // with this device's unsynced changes re-applied on top. Learns the upstream's time; outbox
-    // changes stamped by a clock found to be ahead are re-stamped, in order.
+    // with this device's unsynced changes re-applied on top, and kept records (held as the
+    // upstream has them) are filed as pulled. Learns the upstream's time; outbox changes stamped
+    // by a clock found to be ahead are re-stamped, in order.
     Result<PullReport> apply_pull(const PullPage& page);
 
     // The outbox, oldest first.

@@ -131,5 +131,9 @@ bool makes_whole_record(const ChangeSet& change);
 // `change` was applied, written straight from the change set (the common case of a push).
 EncodedState encode_created(const ChangeSet& change);
 Result<RecordState> decode_state(std::string_view fields, std::string_view meta);
+// True when every version the encoded state `meta` references (every head, current or losing,
+// and any deletion) was made by `replica`: that replica then holds this very state, since merge
+// is deterministic and it made every change it is built of. False for damaged metadata.
+bool made_only_by(std::string_view meta, std::string_view replica);
 
 }  // namespace tsunagu::sync

@@ -55,15 +55,34 @@ struct SentChange {
     std::string change_id;
 };
 
+// A record the device holds whose changes it pushed and the upstream acknowledged, with the scope
+// key the device files it under.
+struct HeldRecord {
+    std::string record;
+    std::string scope_key;
+};
+
 struct PullRequest {
     std::string replica;
     std::string user;
     std::int64_t after = 0;    // the device's cursor: the last sequence number it applied
     std::size_t limit = 1000;  // records per page
     std::vector<SentChange> sent;
+    // Records the device pushed to since its cursor and holds. The upstream leaves out of the page
+    // each of them whose every version this device made and whose scope key is the same: the
+    // device's copy already is the upstream's (or newer), so a device is not sent back what it
+    // just wrote. A record anyone else wrote to, or that moved, comes in full; a device that names
+    // nothing is sent everything. On the wire: "held": {scope key: [record id, ...], ...}.
+    std::vector<HeldRecord> held;
     // The cursor the device had when it made its oldest unsent change (or its cursor when the
     // outbox is empty): the upstream compacts nothing that change might still be based on.
     std::int64_t outbox_floor = 0;
+};
+
+// A record of a pull page that the device holds as the upstream has it (see PullRequest::held).
+struct KeptRecord {
+    std::string record;
+    std::int64_t seq = 0;
 };
 
 // A record's full merged state (see encode_state in merge.h), as of sequence number `seq`. On the
@@ -91,6 +110,10 @@ struct PullPage {
     std::vector<std::string> evicted_records;  // records that left the user's scope
     std::vector<std::string> evicted_scopes;   // scope keys the user no longer has
     std::vector<PushOutcome> acks;             // answers for PullRequest::sent
+    // Records the device named as held and holds as they are (so they are not in `records`),
+    // with the sequence number they have upstream: the device files them as pulled at it. On the
+    // wire: "kept": [[record id, sequence number], ...].
+    std::vector<KeptRecord> kept;
     // Upstream side only, never sent: the device's progress must be recorded
     // (Upstream::record_progress) because this is its last page and what it reported differs
     // from what is stored, or was last recorded a while ago.
@@ -101,6 +124,7 @@ void to_json(Json& out, const PushBatch& batch);
 void to_json(Json& out, const PushOutcome& outcome);
 void to_json(Json& out, const PushResult& result);
 void to_json(Json& out, const SentChange& sent);
+void to_json(Json& out, const KeptRecord& kept);
 void to_json(Json& out, const PullRequest& request);
 void to_json(Json& out, const RecordSnapshot& snapshot);
 void to_json(Json& out, const PullPage& page);
@@ -110,6 +134,7 @@ void from_json(const Json& in, PushBatch& batch);
 void from_json(const Json& in, PushOutcome& outcome);
 void from_json(const Json& in, PushResult& result);
 void from_json(const Json& in, SentChange& sent);
+void from_json(const Json& in, KeptRecord& kept);
 void from_json(const Json& in, PullRequest& request);
 void from_json(const Json& in, RecordSnapshot& snapshot);
 void from_json(const Json& in, PullPage& page);

@@ -100,6 +100,14 @@ HttpResponse push(RequestContext& ctx) {
     return answer;
 }
 
+// How many record ids a pull's "held" names ({scope key: [record id, ...]}; a value of another
+// shape counts one, and is refused when the request is parsed).
+std::size_t held_count(const Json& held) {
+    std::size_t n = 0;
+    for (const auto& [key, records] : held.items()) n += records.is_array() ? records.size() : 1;
+    return n;
+}
+
 Result<std::int64_t> integer_parameter(const HttpRequest& r, const std::string& name, std::int64_t fallback,
                                        std::int64_t lo, std::int64_t hi) {
     auto it = r.query.find(name);
@@ -132,9 +140,14 @@ HttpResponse pull(RequestContext& ctx) {
         Status shape = check_fields(*body, {{"after", JsonType::integer, true},
                                             {"limit", JsonType::integer, false},
                                             {"sent", JsonType::array, false},
+                                            {"held", JsonType::object, false},
                                             {"outbox_floor", JsonType::integer, false}});
         if (!shape) return error_response(shape);
-        Json wire = *body;
+        if (body->contains("held") && held_count((*body)["held"]) > kMaxPullLimit) {
+            return HttpResponse::error(400, "invalid", "held may name at most 5000 records (a page's worth); "
+                                                       "name the rest in later pulls");
+        }
+        Json& wire = *body;
         wire["replica"] = ctx.who().device.id;
         wire["user"] = ctx.who().user.id;
         if (!wire.contains("limit")) wire["limit"] = 1000;

@@ -36,6 +36,8 @@ struct Device::Impl {
     Status rebase(const RecordSnapshot& snapshot);
     // Inside a transaction: drops a record that left the scope; returns its held outbox changes.
     Result<std::vector<std::string>> evict(const std::string& record);
+    // Notes that the upstream acknowledged a change to `record` at `seq` (see sync_acked).
+    Status note_acked(const std::string& record, std::int64_t seq);
 };
 
 namespace detail {

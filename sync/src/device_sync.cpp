@@ -212,6 +212,7 @@ Result<PushReport> Device::apply_push_result(const PushResult& result) {
             const Hlc stamped = Hlc::from_packed(remove.column_int(1));
             TSUNAGU_TRY(remove.run());  // steps the statement to its end, then resets it
             ++report.acknowledged;
+            TSUNAGU_TRY(im.note_acked(record, outcome.seq));
             if (outcome.hlc == stamped) continue;
             // The upstream re-stamped it (our clock was ahead): hold the same stamp as everyone.
             auto loaded = im.records.load(record);
@@ -248,7 +249,31 @@ Result<PullRequest> Device::prepare_pull(std::size_t limit) {
             request.outbox_floor = std::min(request.outbox_floor, s.column_int(3));
             return Status::ok();
         }));
+    // The records pushed to since the cursor, under the keys they are filed under here (a page
+    // names at most as many as it may hold; the others come back whole). An evicted one is not
+    // named: it is not held.
+    Statement& acked = im.store.cached(
+        "SELECT record_id FROM sync_acked WHERE seq > ?1 GROUP BY record_id ORDER BY min(seq)"
+        " LIMIT ?2");
+    acked.bind(1, *cursor).bind(2, static_cast<std::int64_t>(std::max<std::size_t>(limit, 1)));
+    std::vector<std::string> pushed;
+    TSUNAGU_TRY(detail::each_row(
+        acked, [&](const Statement& s) { pushed.push_back(detail::id_from_bytes(s.column_blob(0))); }));
+    for (auto& record : pushed) {
+        auto key = im.records.scope_key_of(record);
+        TSUNAGU_TRY(key);
+        if (*key) request.held.push_back({std::move(record), std::move(**key)});
+    }
     return request;
+}
+
+Status Device::Impl::note_acked(const std::string& record, std::int64_t seq) {
+    if (seq <= 0) return Status::ok();
+    const detail::IdBytes id = detail::id_to_bytes(record);
+    return store.cached("INSERT INTO sync_acked(record_id, seq) VALUES (?1, ?2)")
+        .bind_blob(1, id)
+        .bind(2, seq)
+        .run();
 }
 
 Result<PullReport> Device::apply_pull(const PullPage& page) {
@@ -290,6 +315,12 @@ Result<PullReport> Device::apply_pull(const PullPage& page) {
         TSUNAGU_TRY(counted);
         const bool outbox_empty = count.column_int(0) == 0;
         count.reset();
+        // Held as the upstream has them: what a pulled snapshot would change is their sequence
+        // number (which makes the upstream's scope key govern them from now on).
+        for (const KeptRecord& kept : page.kept) {
+            if (is_id(kept.record)) TSUNAGU_TRY(im.records.set_seq(kept.record, kept.seq));
+        }
+        report.kept = page.kept.size();
         for (const RecordSnapshot& snapshot : page.records) {
             if (!is_id(snapshot.id)) {
                 return Status(ErrorCode::invalid_argument, "pull page holds a malformed record id");
@@ -302,6 +333,7 @@ Result<PullReport> Device::apply_pull(const PullPage& page) {
             ++report.records;
         }
         TSUNAGU_TRY(detail::set_meta_int(im.store, detail::kMetaCursor, page.next));
+        TSUNAGU_TRY(im.store.cached("DELETE FROM sync_acked WHERE seq <= ?1").bind(1, page.next).run());
         return im.save_clock();
     });
     TSUNAGU_TRY(status);

@@ -45,6 +45,10 @@ class PageReader : public detail::SaxReader {
     bool string(string_t& value) override {
         if (skipping()) return true;
         if (depth_ == 3 && list_ == List::records) return record_string(value);
+        if (depth_ == 3 && list_ == List::kept) {
+            page_.kept.back().record = std::move(value);
+            return true;
+        }
         if (depth_ == 2 && (list_ == List::evicted_records || list_ == List::evicted_scopes)) {
             (list_ == List::evicted_records ? page_.evicted_records : page_.evicted_scopes)
                 .push_back(std::move(value));
@@ -57,7 +61,7 @@ class PageReader : public detail::SaxReader {
         if (skipping()) return true;
         if (depth_ == 1) return true;
         if (depth_ == 2) {
-            if (key_ == "records" || key_ == "acks" || key_.starts_with("evicted_")) {
+            if (key_ == "records" || key_ == "acks" || key_ == "kept" || key_.starts_with("evicted_")) {
                 return fail("\"" + key_ + "\" must be a list");
             }
             return skip_from(depth_);
@@ -96,11 +100,16 @@ class PageReader : public detail::SaxReader {
                 list_ = List::evicted_scopes;
             else if (key_ == "acks")
                 list_ = List::acks;
+            else if (key_ == "kept")
+                list_ = List::kept;
             else
                 return skip_from(depth_);
             return true;
         }
-        if (depth_ == 4 && list_ == List::acks) return skip_from(depth_);
+        if (depth_ == 3 && list_ == List::kept) {
+            page_.kept.emplace_back();  // [record id, sequence number]
+            return true;
+        }
         return skip_from(depth_);
     }
     bool end_array() override {
@@ -117,7 +126,7 @@ class PageReader : public detail::SaxReader {
     }
 
   private:
-    enum class List { none, records, evicted_records, evicted_scopes, acks };
+    enum class List { none, records, evicted_records, evicted_scopes, acks, kept };
     PullPage& page_;
     List list_ = List::none;
     int seen_ = 0;
@@ -158,6 +167,10 @@ class PageReader : public detail::SaxReader {
             }
             if (depth_ == 3 && list_ == List::acks) {
                 ack_[member_] = value;
+                return true;
+            }
+            if (depth_ == 3 && list_ == List::kept) {
+                page_.kept.back().seq = value.get<std::int64_t>();
                 return true;
             }
         } catch (const std::exception& e) {
@@ -209,6 +222,19 @@ std::string pull_page_text(const PullPage& page) {
     write_key(out, "evicted_scopes");
     write_strings(out, page.evicted_scopes);
     out.push_back(',');
+    if (!page.kept.empty()) {
+        write_key(out, "kept");
+        out.push_back('[');
+        for (std::size_t i = 0; i < page.kept.size(); ++i) {
+            if (i > 0) out.push_back(',');
+            out.push_back('[');
+            write_json_string(out, page.kept[i].record);
+            out.push_back(',');
+            write_int(out, page.kept[i].seq);
+            out.push_back(']');
+        }
+        out.append("],");
+    }
     write_key(out, "more");
     out.append(page.more ? "true," : "false,");
     write_key(out, "next");

@@ -84,6 +84,18 @@ Result<std::int64_t> RecordTable::rid_of(std::string_view id) {
     return rid;
 }
 
+Result<std::optional<std::string>> RecordTable::scope_key_of(std::string_view id) {
+    Statement& s = store_.cached("SELECT scope_key FROM sync_records WHERE key = ?1 AND id = ?2");
+    const IdBytes bytes = id_to_bytes(id);
+    s.bind(1, key_.of(bytes)).bind_blob(2, bytes);
+    auto row = s.step();
+    TSUNAGU_TRY(row);
+    std::optional<std::string> key;
+    if (*row) key = std::string(s.column_text(0));
+    s.reset();
+    return key;
+}
+
 Result<std::optional<LoadedRecord>> RecordTable::load(std::string_view id) {
     auto row = find(id);
     TSUNAGU_TRY(row);
@@ -166,6 +178,12 @@ Status RecordTable::put(const RecordSnapshot& snapshot) {
     s.bind(6, static_cast<std::int64_t>(snapshot.conflicts));
     s.bind(7, snapshot.fields).bind(8, snapshot.meta).bind(9, key_.of(bytes));
     return s.run();
+}
+
+Status RecordTable::set_seq(std::string_view id, std::int64_t seq) {
+    Statement& s = store_.cached("UPDATE sync_records SET seq = ?3 WHERE key = ?1 AND id = ?2");
+    const IdBytes bytes = id_to_bytes(id);
+    return s.bind(1, key_.of(bytes)).bind_blob(2, bytes).bind(3, seq).run();
 }
 
 Status RecordTable::erase(std::string_view id) {

@@ -45,12 +45,16 @@ class RecordTable {
     Result<std::optional<StoredRecord>> find(std::string_view id);
     // The row id of a record; 0 when absent.
     Result<std::int64_t> rid_of(std::string_view id);
+    // The scope key a record is filed under; nullopt when absent.
+    Result<std::optional<std::string>> scope_key_of(std::string_view id);
     Result<std::optional<LoadedRecord>> load(std::string_view id);
     // Inserts a new row (rid 0) or rewrites an existing one (by rid) with an encoded state.
     // Returns the row's rid. Precondition for an insert: no row holds the id (ids are unique).
     Result<std::int64_t> save(const StoredRecord& row, const EncodedState& state);
     // Stores a pulled snapshot as is, replacing any local row.
     Status put(const RecordSnapshot& snapshot);
+    // Files a record held as the upstream has it as pulled at `seq` (see PullPage::kept).
+    Status set_seq(std::string_view id, std::int64_t seq);
     Status erase(std::string_view id);
     // Ids of the records with a given scope key (a full scan: evictions are rare).
     Result<std::vector<std::string>> ids_in_scope(std::string_view scope_key);

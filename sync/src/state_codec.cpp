@@ -375,4 +375,23 @@ Result<RecordState> decode_state(std::string_view fields_text, std::string_view 
     return state;
 }
 
+bool made_only_by(std::string_view meta_text, std::string_view replica) {
+    // Most records were written by someone else: their metadata does not even name the replica.
+    if (replica.empty() || meta_text.find(replica) == std::string_view::npos) return false;
+    // "v" lists exactly the versions some head references (encode_state drops the others).
+    if (auto plain = MetaReader(meta_text).read()) {
+        return !plain->versions.empty() &&
+               std::all_of(plain->versions.begin(), plain->versions.end(),
+                           [&](const StateVersion& v) { return v.version.replica == replica; });
+    }
+    const Json meta = Json::parse(meta_text, nullptr, false);
+    if (!meta.is_object()) return false;
+    const auto versions = meta.find("v");
+    if (versions == meta.end() || !versions->is_array() || versions->empty()) return false;
+    return std::all_of(versions->begin(), versions->end(), [&](const Json& entry) {
+        return entry.is_array() && entry.size() > 2 && entry[2].is_string() &&
+               entry[2].get_ref<const std::string&>() == replica;
+    });
+}
+
 }  // namespace tsunagu::sync

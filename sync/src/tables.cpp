@@ -82,7 +82,11 @@ CREATE TABLE IF NOT EXISTS sync_replicas(
   last_seen_ms INTEGER NOT NULL) WITHOUT ROWID;
 )sql";
 
-// The device: the outbox, oldest first, each change set as its JSON wire form. (No index by scope
+// The device: the outbox, oldest first, each change set as its JSON wire form. sync_acked lists
+// the records whose pushed changes the upstream acknowledged at a sequence number the device has
+// not pulled past (appended, one line per acknowledgement, so that a push pays one append for
+// it): pulls name them as held, so that the upstream need not send them back (see
+// PullRequest::held). (No index by scope
 // key: it would cost a fresh device a page write per record pulled; evicting a key scans.) The
 // partial index holds only refused and evicted entries (rare), which hold back their records'
 // later changes: preparing a push finds them without reading the outbox.
@@ -100,6 +104,10 @@ CREATE TABLE IF NOT EXISTS sync_outbox(
   reason TEXT);
 CREATE INDEX IF NOT EXISTS sync_outbox_by_record ON sync_outbox(record_id);
 CREATE INDEX IF NOT EXISTS sync_outbox_held ON sync_outbox(record_id) WHERE state >= 2;
+CREATE TABLE IF NOT EXISTS sync_acked(
+  pos INTEGER PRIMARY KEY,
+  record_id BLOB NOT NULL,
+  seq INTEGER NOT NULL);
 )sql";
 
 const char* role_name(Role role) {

@@ -8,7 +8,14 @@
 // logged. A pull reports, among those logged after the device's cursor, the records and keys the
 // user cannot see now: the device evicts them. When a user gains a key, that key's records get
 // fresh sequence numbers (a log entry each), so every device pulls them again.
+//
+// A device names the records it pushed to since its cursor (PullRequest::held); those it made
+// alone, still under the key it files them under, are left out of its pages: it already holds
+// them as they are, and a worker's phone on a weak signal does not download again the visits it
+// has just uploaded. Anything it cannot be sure the device holds (another author's version, a
+// move, a record the device does not name, as after an eviction) is sent in full.
 #include <algorithm>
+#include <unordered_map>
 
 #include "sync/src/change_list.h"
 #include "sync/src/ids_bytes.h"
@@ -30,6 +37,15 @@ RecordSnapshot read_snapshot(const Statement& s) {
     out.fields = std::string(s.column_text(6));
     out.meta = std::string(s.column_text(7));
     return out;
+}
+
+// True when the device that named `held` holds the record on row `s` (of the page query) as the
+// upstream has it: it named the record under the same scope key, and made every version of it.
+bool holds_as_is(const std::unordered_map<std::string, std::string_view>& held, const Statement& s,
+                 std::string_view replica) {
+    const auto named = held.find(detail::id_from_bytes(s.column_blob(0)));
+    return named != held.end() && named->second == s.column_text(2) &&
+           made_only_by(s.column_text(7), replica);
 }
 
 Status check_request(const PullRequest& request, std::int64_t last_seq) {
@@ -80,10 +96,21 @@ Result<PullPage> Upstream::read_page(const PullRequest& request) {
                                     " AND r.seq = l.seq ORDER BY l.seq LIMIT ?2");
         records.bind(1, request.after).bind(2, limit);
         if (!scope->everything) records.bind(3, request.user);
-        TSUNAGU_TRY(detail::each_row(
-            records, [&](const Statement& s) { page.records.push_back(read_snapshot(s)); }));
-        page.more = static_cast<std::int64_t>(page.records.size()) == limit;
-        page.next = page.more ? page.records.back().seq : im.seq;
+        // What the device holds as the upstream has it is left out, but counts toward the page.
+        std::unordered_map<std::string, std::string_view> held;
+        for (const HeldRecord& h : request.held) held.emplace(h.record, h.scope_key);
+        std::int64_t rows = 0, last_seq = 0;
+        TSUNAGU_TRY(detail::each_row(records, [&](const Statement& s) {
+            ++rows;
+            last_seq = s.column_int(3);
+            if (!held.empty() && holds_as_is(held, s, request.replica)) {
+                page.kept.push_back({detail::id_from_bytes(s.column_blob(0)), last_seq});
+                return;
+            }
+            page.records.push_back(read_snapshot(s));
+        }));
+        page.more = rows == limit;
+        page.next = page.more ? last_seq : im.seq;
 
         // Moves are rare: each record is looked up on its own.
         std::vector<std::pair<std::string, std::string>> moved;  // (record, old key)

@@ -174,9 +174,46 @@ void from_json(const Json& in, SentChange& s) {
     s.change_id = id_from(in, "change");
 }
 
+namespace {
+
+// Held records travel grouped by scope key, {"key": [record, ...], ...}: a device's pushes since
+// its last pull are mostly about a few clients, so each key is written once.
+void to_json(Json& out, const std::vector<HeldRecord>& held) {
+    out = Json::object();
+    for (const auto& h : held) out[h.scope_key].push_back(h.record);
+}
+
+std::vector<HeldRecord> held_from(const Json& in) {
+    std::vector<HeldRecord> held;
+    if (!in.is_object()) throw std::invalid_argument("\"held\" must map scope keys to lists of record ids");
+    for (const auto& [key, records] : in.items()) {
+        if (!records.is_array()) throw std::invalid_argument("\"held\" must map scope keys to lists of record ids");
+        for (const auto& record : records) {
+            if (!record.is_string() || !is_id(record.get_ref<const std::string&>()))
+                throw std::invalid_argument("\"held\" holds a malformed record id");
+            held.push_back({record.get<std::string>(), key});
+        }
+    }
+    return held;
+}
+
+}  // namespace
+
+void to_json(Json& out, const KeptRecord& k) {
+    out = Json::array({k.record, k.seq});
+}
+
+void from_json(const Json& in, KeptRecord& k) {
+    if (!in.is_array() || in.size() != 2 || !in[0].is_string() || !is_id(in[0].get_ref<const std::string&>()))
+        throw std::invalid_argument("\"kept\" holds an entry that is not [record id, sequence number]");
+    k.record = in[0].get<std::string>();
+    k.seq = in[1].get<std::int64_t>();
+}
+
 void to_json(Json& out, const PullRequest& r) {
     out = {{"replica", r.replica}, {"user", r.user}, {"after", r.after},
            {"limit", r.limit},     {"sent", r.sent}, {"outbox_floor", r.outbox_floor}};
+    if (!r.held.empty()) to_json(out["held"], r.held);
 }
 
 void from_json(const Json& in, PullRequest& r) {
@@ -186,6 +223,7 @@ void from_json(const Json& in, PullRequest& r) {
     r.limit = in.value("limit", std::size_t{1000});
     r.sent = in.value("sent", std::vector<SentChange>{});
     r.outbox_floor = in.value("outbox_floor", r.after);
+    if (in.contains("held")) r.held = held_from(in["held"]);
 }
 
 void to_json(Json& out, const RecordSnapshot& s) {
@@ -218,6 +256,7 @@ void to_json(Json& out, const PullPage& p) {
            {"evicted_records", p.evicted_records},
            {"evicted_scopes", p.evicted_scopes},
            {"acks", p.acks}};
+    if (!p.kept.empty()) out["kept"] = p.kept;
 }
 
 void from_json(const Json& in, PullPage& p) {
@@ -229,6 +268,7 @@ void from_json(const Json& in, PullPage& p) {
     p.evicted_records = in.value("evicted_records", std::vector<std::string>{});
     p.evicted_scopes = in.value("evicted_scopes", std::vector<std::string>{});
     p.acks = in.value("acks", std::vector<PushOutcome>{});
+    p.kept = in.value("kept", std::vector<KeptRecord>{});
     for (const auto& id : p.evicted_records) {
         if (!is_id(id)) throw std::invalid_argument("\"evicted_records\" holds a malformed id");
     }

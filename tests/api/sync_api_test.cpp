@@ -334,3 +334,38 @@ TEST_CASE("pushed care records are not readable anywhere in the server's data fo
     }();
     CHECK(log.find("MARKER") == std::string::npos);
 }
+
+TEST_CASE("a device's pull does not bring back what it just pushed, and malformed held lists are refused") {
+    Organisation org;
+    auto phone = org.device("aoi");
+    const auto client = phone->create("client", {{"pseudonym", "K-003"}, {"area", "kita"}});
+    const auto v = phone->create("home_visit", visit(client));
+    json page = phone->sync();
+    CHECK(page["records"].empty());
+    REQUIRE(page["kept"].size() == 2);
+    CHECK(page["kept"][0][0] == client);
+    CHECK(page["kept"][1][0] == v);
+    // The supervisor's device receives them whole.
+    auto supervisor = org.device("sato");
+    supervisor->sync();
+    CHECK(supervisor->holds(v));
+
+    const std::string key = "client:" + client;
+    CHECK(phone->client.post("/v1/sync/pull", {{"after", 0}, {"held", "all"}}).status == 400);
+    CHECK(phone->client.post("/v1/sync/pull", {{"after", 0}, {"held", json::array({v})}}).status == 400);
+    Reply bad_id = phone->client.post("/v1/sync/pull", {{"after", 0}, {"held", {{key, {"x"}}}}});
+    CHECK(bad_id.status == 400);
+    CHECK(bad_id.body["error"] == "invalid");
+    CHECK(phone->client.post("/v1/sync/pull", {{"after", 0}, {"held", {{key, v}}}}).status == 400);
+    CHECK(phone->client.post("/v1/sync/pull", {{"after", 0}, {"held", json::object()}}).status == 200);
+    json many = json::array();
+    for (int i = 0; i < 5001; ++i) many.push_back(v);
+    Reply too_many = phone->client.post("/v1/sync/pull", {{"after", 0}, {"held", {{key, many}}}});
+    CHECK(too_many.status == 400);
+    CHECK(too_many.body["message"].get<std::string>().find("5000") != std::string::npos);
+    // Naming a record does not reveal one outside the caller's scope: it is neither sent nor kept.
+    auto other = org.device("chie");
+    json foreign = other->client.post("/v1/sync/pull", {{"after", 0}, {"held", {{key, {v}}}}}).body;
+    CHECK(foreign["records"].empty());
+    CHECK_FALSE(foreign.contains("kept"));
+}

@@ -131,7 +131,8 @@ inline void reset_store(Store& store) {
                 "DROP TABLE IF EXISTS sync_meta; DROP TABLE IF EXISTS sync_records;"
                 " DROP TABLE IF EXISTS sync_log; DROP TABLE IF EXISTS sync_scope_members;"
                 " DROP TABLE IF EXISTS sync_scope_moves; DROP TABLE IF EXISTS sync_scope_removals;"
-                " DROP TABLE IF EXISTS sync_replicas; DROP TABLE IF EXISTS sync_outbox;")
+                " DROP TABLE IF EXISTS sync_replicas; DROP TABLE IF EXISTS sync_outbox;"
+                " DROP TABLE IF EXISTS sync_scope_keys; DROP TABLE IF EXISTS sync_acked;")
             .is_ok());
 }
 

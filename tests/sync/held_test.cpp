@@ -1,0 +1,176 @@
+// What a device wrote is not sent back to it: a pull leaves out the records the device names as
+// held when it made every version of them, and the device files them as pulled. Everything it
+// cannot be sure the device holds as is comes whole.
+#include <catch2/catch.hpp>
+
+#include "sync_fixture.h"
+
+namespace tsunagu::sync {
+namespace {
+
+using namespace testing;
+
+Json visit_for(const std::string& client, const char* notes = "visit") {
+    return {{"date", "2020-04-01"}, {"client", client}, {"notes", notes}};
+}
+
+// The record as the device holds it is the record as the upstream holds it: values, who wrote
+// each and when, conflicts and scope key.
+void same_on_both(Device& device, Upstream& upstream, const std::string& id) {
+    auto mine = ok(device.get(id));
+    auto theirs = ok(upstream.get(id));
+    REQUIRE(mine.has_value());
+    REQUIRE(theirs.has_value());
+    CHECK(Json(*mine) == Json(*theirs));
+}
+
+std::vector<std::string> ids_of(const PullPage& page) {
+    std::vector<std::string> ids;
+    for (const auto& r : page.records) ids.push_back(r.id);
+    return ids;
+}
+
+struct Team {
+    World w;
+    Device& alice = w.add_device("alice");
+    Device& bob = w.add_device("bob");
+    Team() {
+        ok(w.upstream.set_scope("alice", {"*"}));
+        ok(w.upstream.set_scope("bob", {"*"}));
+    }
+};
+
+}  // namespace
+
+TEST_CASE("a device is not sent back the records it pushed, and files them as pulled") {
+    Team t;
+    const std::string client = ok(t.alice.create("client", {{"name", "Tanaka"}}));
+    const std::string first = ok(t.alice.create("visit", visit_for(client, "first")));
+    const std::string second = ok(t.alice.create("visit", visit_for(client, "second")));
+    push_all(t.alice, t.w.upstream);
+
+    PullRequest request = ok(t.alice.prepare_pull());
+    CHECK(request.held.size() == 3);
+    PullPage page = ok(t.w.upstream.pull(request));
+    CHECK(page.records.empty());
+    REQUIRE(page.kept.size() == 3);
+    PullReport report = ok(t.alice.apply_pull(page));
+    CHECK(report.kept == 3);
+    CHECK(report.records == 0);
+    for (const auto& id : {client, first, second}) same_on_both(t.alice, t.w.upstream, id);
+    // Once pulled past, they are not named again.
+    CHECK(ok(t.alice.prepare_pull()).held.empty());
+
+    // Another device of the team receives them whole.
+    PullPage bobs = ok(t.w.upstream.pull(ok(t.bob.prepare_pull())));
+    CHECK(bobs.records.size() == 3);
+    CHECK(bobs.kept.empty());
+}
+
+TEST_CASE("a record another device also wrote comes back whole") {
+    Team t;
+    const std::string id = ok(t.alice.create("visit", visit_for(std::string(32, 'c'), "alice's")));
+    sync(t.alice, t.w.upstream);
+    sync(t.bob, t.w.upstream);
+    ok(t.bob.update(id, {{"duration", 45}}));
+    sync(t.bob, t.w.upstream);
+    ok(t.alice.update(id, {{"notes", "alice's, edited"}}));
+    push_all(t.alice, t.w.upstream);
+
+    PullRequest request = ok(t.alice.prepare_pull());
+    REQUIRE(request.held.size() == 1);
+    PullPage page = ok(t.w.upstream.pull(request));
+    CHECK(ids_of(page) == std::vector<std::string>{id});
+    CHECK(page.kept.empty());
+    ok(t.alice.apply_pull(page));
+    same_on_both(t.alice, t.w.upstream, id);
+    CHECK(ok(t.alice.get(id))->fields["duration"] == 45);
+}
+
+TEST_CASE("a device that names nothing is sent its own records too, as before") {
+    Team t;
+    const std::string id = ok(t.alice.create("visit", visit_for(std::string(32, 'c'))));
+    push_all(t.alice, t.w.upstream);
+    PullRequest request = ok(t.alice.prepare_pull());
+    request.held.clear();  // a device library from before held records
+    PullPage page = ok(t.w.upstream.pull(request));
+    CHECK(ids_of(page) == std::vector<std::string>{id});
+    CHECK(page.kept.empty());
+}
+
+TEST_CASE("a record the device files under another scope key comes back whole") {
+    Team t;
+    const std::string id = ok(t.alice.create("visit", visit_for(std::string(32, 'c'))));
+    push_all(t.alice, t.w.upstream);
+    PullRequest request = ok(t.alice.prepare_pull());
+    REQUIRE(request.held.size() == 1);
+    CHECK(request.held[0].scope_key == "client:" + std::string(32, 'c'));
+    request.held[0].scope_key = "client:" + std::string(32, 'd');
+    PullPage page = ok(t.w.upstream.pull(request));
+    CHECK(ids_of(page) == std::vector<std::string>{id});
+    CHECK(page.kept.empty());
+}
+
+TEST_CASE("a change the upstream re-stamped is left out only with the device holding the new stamp") {
+    Team t;
+    t.w.clock_of(0).advance(5 * kHourMs);  // alice's phone is five hours ahead
+    const std::string id = ok(t.alice.create("visit", visit_for(std::string(32, 'c'))));
+    PushResult result = ok(t.w.upstream.push(ok(t.alice.prepare_push())));
+    REQUIRE(result.outcomes[0].hlc.wall_ms <= kStartMs);
+    CHECK(ok(t.alice.apply_push_result(result)).restamped == 1);
+    PullPage page = ok(t.w.upstream.pull(ok(t.alice.prepare_pull())));
+    CHECK(page.kept.size() == 1);
+    ok(t.alice.apply_pull(page));
+    same_on_both(t.alice, t.w.upstream, id);
+}
+
+TEST_CASE("a push whose answer was lost brings its records back whole") {
+    Team t;
+    const std::string id = ok(t.alice.create("visit", visit_for(std::string(32, 'c'))));
+    ok(t.w.upstream.push(ok(t.alice.prepare_push())));  // the answer is lost
+    PullRequest request = ok(t.alice.prepare_pull());
+    CHECK(request.held.empty());  // acknowledged by nothing yet
+    PullPage page = ok(t.w.upstream.pull(request));
+    CHECK(ids_of(page) == std::vector<std::string>{id});
+    PullReport report = ok(t.alice.apply_pull(page));
+    CHECK(report.acknowledged == 1);
+    same_on_both(t.alice, t.w.upstream, id);
+}
+
+TEST_CASE("a record evicted, then granted again, comes back whole") {
+    World w;
+    Device& alice = w.add_device("alice");
+    const std::string tanaka(32, 'a');
+    ok(w.upstream.set_scope("alice", {"client:" + tanaka}));
+    const std::string id = ok(alice.create("visit", visit_for(tanaka, "kept through a reassignment")));
+    push_all(alice, w.upstream);
+    ok(w.upstream.set_scope("alice", {}));
+    pull_all(alice, w.upstream);
+    REQUIRE_FALSE(ok(alice.get(id)).has_value());
+    ok(w.upstream.set_scope("alice", {"client:" + tanaka}));
+    PullRequest request = ok(alice.prepare_pull());
+    CHECK(request.held.empty());
+    PullPage page = ok(w.upstream.pull(request));
+    CHECK(ids_of(page) == std::vector<std::string>{id});
+    ok(alice.apply_pull(page));
+    same_on_both(alice, w.upstream, id);
+}
+
+TEST_CASE("a kept record is governed by the upstream's scope key, as a pulled one is") {
+    // Filed as pulled, a later local move does not evict it by the key it moved to before the
+    // upstream accepts the move (the same rule as for records pulled whole).
+    World w;
+    Device& alice = w.add_device("alice");
+    const std::string tanaka(32, 'a'), sato(32, 'b');
+    ok(w.upstream.set_scope("alice", {"client:" + tanaka, "client:" + sato}));
+    const std::string id = ok(alice.create("visit", visit_for(tanaka)));
+    push_all(alice, w.upstream);
+    PullReport kept = ok(alice.apply_pull(ok(w.upstream.pull(ok(alice.prepare_pull())))));
+    REQUIRE(kept.kept == 1);
+    ok(alice.update(id, {{"client", sato}}));  // moved here, not pushed yet
+    ok(w.upstream.set_scope("alice", {"client:" + tanaka}));
+    pull_all(alice, w.upstream);  // sato's records go; this one is still tanaka's upstream
+    CHECK(ok(alice.get(id)).has_value());
+}
+
+}  // namespace tsunagu::sync
