@@ -167,6 +167,7 @@ TEST_CASE("the fast text form of a pull page is the same JSON as its document fo
     PullPage page = ok(w.upstream.pull(ok(alice.prepare_pull())));
     page.evicted_records = {std::string(32, 'a')};
     page.evicted_scopes = {"client:x"};
+    page.kept = {{std::string(32, 'b'), 7}, {std::string(32, 'c'), 9}};
     REQUIRE(page.records.size() == 1);
     REQUIRE(page.acks.size() == 2);
     const std::string text = pull_page_text(page);
@@ -188,6 +189,10 @@ TEST_CASE("the fast text form of a pull page is the same JSON as its document fo
           "\"1\"}]}",
           "{\"after\":0,\"next\":0,\"more\":false,\"upstream_time\":\"1-0\",\"records\":[],"
           "\"acks\":[{\"change\":1}]}",
+          "{\"after\":0,\"next\":0,\"more\":false,\"upstream_time\":\"1-0\",\"records\":[],"
+          "\"kept\":[7]}",
+          "{\"after\":0,\"next\":0,\"more\":false,\"upstream_time\":\"1-0\",\"records\":[],"
+          "\"kept\":{}}",
           "{\"after\":0,"}) {
         INFO(bad);
         auto parsed = parse_pull_page_text(bad);

@@ -58,6 +58,15 @@ TEST_CASE("a device is not sent back the records it pushed, and files them as pu
     CHECK(report.kept == 3);
     CHECK(report.records == 0);
     for (const auto& id : {client, first, second}) same_on_both(t.alice, t.w.upstream, id);
+    // On the wire, grouped by scope key; a malformed list is refused.
+    const Json wire = request;
+    CHECK(wire["held"]["client:" + client].size() == 3);
+    CHECK(Json(ok(parse_pull_request(wire))) == wire);
+    for (const Json& bad : {Json::array(), Json{{"client:x", "not a list"}}, Json{{"client:x", {"x"}}}}) {
+        Json broken = wire;
+        broken["held"] = bad;
+        CHECK(parse_pull_request(broken).status().code() == ErrorCode::invalid_argument);
+    }
     // Once pulled past, they are not named again.
     CHECK(ok(t.alice.prepare_pull()).held.empty());
 
