@@ -2,6 +2,7 @@
 #include "api/src/commit_group.h"
 
 #include <exception>
+#include <memory>
 
 #include "api/src/observability.h"
 
@@ -11,32 +12,67 @@ HttpResponse CommitGroup::run(Work work) {
     Item item(std::move(work));
     std::unique_lock lock(mutex_);
     waiting_.push_back(&item);
-    while (!item.done) {
+    // Until this item is answered, and then while only posted work waits with nobody leading.
+    while (!item.done || (!leading_ && only_posted_waiting())) {
         if (leading_) {
             item.wake.wait(lock);
             continue;
         }
-        // Lead the next group: everything waiting now (this item among it, unless an earlier
-        // group was full), up to the limit.
-        leading_ = true;
-        std::deque<Item*> group;
-        while (!waiting_.empty() && group.size() < max_group_) {
-            group.push_back(waiting_.front());
-            waiting_.pop_front();
-        }
-        lock.unlock();
-        execute(group);
-        lock.lock();
-        leading_ = false;
-        // Wake exactly the threads that have an answer, and the one that leads next: each waits
-        // on its own item, so the others sleep on.
-        for (Item* done : group) {
-            done->done = true;
-            if (done != &item) done->wake.notify_one();
-        }
-        if (!waiting_.empty()) waiting_.front()->wake.notify_one();
+        lead(lock, &item);
     }
     return std::move(item.answer);
+}
+
+void CommitGroup::post(Work work) {
+    std::unique_lock lock(mutex_);
+    if (leading_) {
+        waiting_.push_back(std::make_unique<Item>(std::move(work), /*posted=*/true).release());
+        return;
+    }
+    lock.unlock();
+    const HttpResponse answer = run(std::move(work));
+    if (answer.status >= 500) log_event("error", "posted_write_failed", {{"status", std::to_string(answer.status)}});
+}
+
+bool CommitGroup::only_posted_waiting() const {
+    if (waiting_.empty()) return false;
+    for (const Item* waiting : waiting_) {
+        if (!waiting->posted) return false;
+    }
+    return true;
+}
+
+void CommitGroup::lead(std::unique_lock<std::mutex>& lock, const Item* self) {
+    // The next group: everything waiting now, up to the limit.
+    leading_ = true;
+    std::deque<Item*> group;
+    while (!waiting_.empty() && group.size() < max_group_) {
+        group.push_back(waiting_.front());
+        waiting_.pop_front();
+    }
+    lock.unlock();
+    execute(group);
+    lock.lock();
+    leading_ = false;
+    // Wake exactly the threads that have an answer, and one waiting thread to lead next: each
+    // waits on its own item, so the others sleep on.
+    for (Item* done : group) {
+        if (done->posted) {
+            const std::unique_ptr<Item> owned(done);
+            if (owned->answer.status >= 500) {
+                log_event("error", "posted_write_failed", {{"status", std::to_string(owned->answer.status)}});
+            }
+            continue;
+        }
+        done->done = true;
+        if (done != self) done->wake.notify_one();
+    }
+    for (Item* next : waiting_) {
+        if (!next->posted) {
+            next->wake.notify_one();
+            break;
+        }
+    }
 }
 
 Status CommitGroup::write(const std::function<Status(ServerConnection&)>& work) {
@@ -88,6 +124,11 @@ void CommitGroup::execute(std::deque<Item*>& group) {
 }
 
 void CommitGroup::close() {
+    {
+        // Posted work still waiting (none should: its group's leader runs it) is run first.
+        std::unique_lock lock(mutex_);
+        while (!leading_ && !waiting_.empty()) lead(lock, nullptr);
+    }
     std::lock_guard writing(writer_);
     connection_.reset();
 }

@@ -34,6 +34,12 @@ public:
     // run() for work that answers a Status: a failure undoes the work's writes and is returned;
     // ok means its writes are durable.
     Status write(const std::function<Status(ServerConnection&)>& work);
+    // Work whose caller need not wait for the disk (bookkeeping that may be lost in a crash, such
+    // as a device's pull progress, which compaction only waits longer for): while a group is being
+    // led it joins the next one and post() returns at once; otherwise it runs now as a group of
+    // its own. Posted work is always run: the thread that leads a group leads another before it
+    // returns when only posted work waits. A failure undoes its writes and is logged.
+    void post(Work work);
 
     // Closes the group's connection (at shutdown, once no request runs). A later run() opens
     // another.
@@ -45,12 +51,18 @@ public:
 
 private:
     struct Item {
-        explicit Item(Work w) : work(std::move(w)) {}
+        explicit Item(Work w, bool posted_ = false) : work(std::move(w)), posted(posted_) {}
         Work work;
+        const bool posted;  // owned by the group (post()): no thread waits for it
         HttpResponse answer;
         bool done = false;
         std::condition_variable wake;  // its thread waits here, with mutex_, until done or asked to lead
     };
+    // With mutex_ held (by `lock`): runs the next group and answers it. `self` is the caller's
+    // own item, answered without a wake-up.
+    void lead(std::unique_lock<std::mutex>& lock, const Item* self);
+    // With mutex_ held: work waits that only posted items hold, so no waiting thread would lead it.
+    bool only_posted_waiting() const;
     void execute(std::deque<Item*>& group);
 
     ConnectionPool& pool_;

@@ -163,12 +163,24 @@ HttpResponse pull(RequestContext& ctx) {
     request.replica = ctx.who().device.id;
     request.user = ctx.who().user.id;
     // The page is read on this request's connection, concurrently with other readers and with
-    // the writers. Its writes (the audit entry when it delivers records, the device's progress
-    // when due) join the next group commit, and the page is answered once they are durable; a
-    // device polling with nothing new costs no write.
+    // the writers. Its writes join the next group commit: the audit entry when it delivers
+    // records, and the page is answered once that is durable (no record leaves unaudited); the
+    // device's progress alone, when due, is posted to the group without waiting for the disk
+    // (progress lost in a crash only makes compaction wait longer). A device polling with nothing
+    // new costs no write.
     auto page = ctx.upstream.read_page(request);
     if (!page) return error_response(page.status());
-    if (!page->records.empty() || page->progress_due) {
+    if (page->records.empty() && page->progress_due) {
+        sync::PullRequest progress;
+        progress.replica = request.replica;
+        progress.user = request.user;
+        progress.after = request.after;
+        progress.outbox_floor = request.outbox_floor;
+        ctx.core.commit_group().post([progress = std::move(progress)](ServerConnection& connection) {
+            Status recorded = connection.upstream->record_progress(progress);
+            return recorded ? HttpResponse{} : error_response(recorded);
+        });
+    } else if (!page->records.empty()) {
         const AuditEntry entry{
             0, ctx.now, ctx.who().user.id, ctx.who().device.id, "sync.pull", "",
             record_list(page->records, [](const sync::RecordSnapshot& r) -> const std::string& { return r.id; })};

@@ -117,3 +117,61 @@ TEST_CASE("work that answers a failed Status has its writes undone and the failu
     CHECK(failed.code() == ErrorCode::constraint);
     CHECK(f.durable_names() == std::set<std::string>{"kept"});
 }
+
+TEST_CASE("posted work joins the group being led, its poster does not wait, and it is committed") {
+    GroupFixture f;
+    std::atomic<bool> leading{false}, release{false};
+    std::thread leader([&] {
+        (void)f.group.run([&](ServerConnection& c) {
+            (void)GroupFixture::insert(c, "request");
+            leading = true;
+            while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            return HttpResponse{};
+        });
+    });
+    while (!leading) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    // A group is being led (and holds the writer): post() returns without waiting for it.
+    f.group.post([](ServerConnection& c) {
+        return GroupFixture::insert(c, "posted") ? HttpResponse{} : HttpResponse::error(500, "internal", "failed");
+    });
+    CHECK_FALSE(f.durable_names().contains("posted"));
+    release = true;
+    leader.join();
+    // Only posted work was waiting when the group ended: its leader led one more before returning.
+    CHECK(f.durable_names() == std::set<std::string>{"request", "posted"});
+    CHECK(f.group.commits() == 2);
+}
+
+TEST_CASE("posted work with no group being led is committed before post returns") {
+    GroupFixture f;
+    f.group.post([](ServerConnection& c) {
+        return GroupFixture::insert(c, "posted") ? HttpResponse{} : HttpResponse::error(500, "internal", "failed");
+    });
+    CHECK(f.durable_names() == std::set<std::string>{"posted"});
+}
+
+TEST_CASE("posted work that fails is undone, and the group's other work is kept") {
+    GroupFixture f;
+    std::atomic<bool> leading{false}, release{false};
+    std::thread leader([&] {
+        (void)f.group.run([&](ServerConnection& c) {
+            (void)GroupFixture::insert(c, "request");
+            leading = true;
+            while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            return HttpResponse{};
+        });
+    });
+    while (!leading) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    f.group.post([](ServerConnection& c) {
+        (void)GroupFixture::insert(c, "undone");
+        return HttpResponse::error(500, "internal", "a bug");
+    });
+    std::thread second([&] {
+        (void)f.group.write([](ServerConnection& c) { return GroupFixture::insert(c, "second"); });
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    release = true;
+    leader.join();
+    second.join();
+    CHECK(f.durable_names() == std::set<std::string>{"request", "second"});
+}
