@@ -71,8 +71,9 @@ struct PullRequest {
     // Records the device pushed to since its cursor and holds. The upstream leaves out of the page
     // each of them whose every version this device made and whose scope key is the same: the
     // device's copy already is the upstream's (or newer), so a device is not sent back what it
-    // just wrote. A record anyone else wrote to, or that moved, comes in full; a device that names
-    // nothing is sent everything. On the wire: "held": {scope key: [record id, ...], ...}.
+    // just wrote. A record anyone else wrote to, or filed upstream under another key, comes in
+    // full; a device that names nothing is sent everything.
+    // On the wire: "held": {scope key: [record id, ...], ...}.
     std::vector<HeldRecord> held;
     // The cursor the device had when it made its oldest unsent change (or its cursor when the
     // outbox is empty): the upstream compacts nothing that change might still be based on.

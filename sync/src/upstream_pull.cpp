@@ -12,8 +12,9 @@
 // A device names the records it pushed to since its cursor (PullRequest::held); those it made
 // alone, still under the key it files them under, are left out of its pages: it already holds
 // them as they are, and a worker's phone on a weak signal does not download again the visits it
-// has just uploaded. Anything it cannot be sure the device holds (another author's version, a
-// move, a record the device does not name, as after an eviction) is sent in full.
+// has just uploaded. Anything it cannot be sure the device holds as is (another author's version,
+// a key other than the device's, as after a move the upstream judged, a record the device does not
+// name, as after an eviction) is sent in full.
 #include <algorithm>
 #include <unordered_map>
 
@@ -39,11 +40,11 @@ RecordSnapshot read_snapshot(const Statement& s) {
     return out;
 }
 
-// True when the device that named `held` holds the record on row `s` (of the page query) as the
+// True when the device that named `held` holds record `id`, on row `s` of the page query, as the
 // upstream has it: it named the record under the same scope key, and made every version of it.
-bool holds_as_is(const std::unordered_map<std::string, std::string_view>& held, const Statement& s,
-                 std::string_view replica) {
-    const auto named = held.find(detail::id_from_bytes(s.column_blob(0)));
+bool holds_as_is(const std::unordered_map<std::string, std::string_view>& held, const std::string& id,
+                 const Statement& s, std::string_view replica) {
+    const auto named = held.find(id);
     return named != held.end() && named->second == s.column_text(2) &&
            made_only_by(s.column_text(7), replica);
 }
@@ -103,9 +104,12 @@ Result<PullPage> Upstream::read_page(const PullRequest& request) {
         TSUNAGU_TRY(detail::each_row(records, [&](const Statement& s) {
             ++rows;
             last_seq = s.column_int(3);
-            if (!held.empty() && holds_as_is(held, s, request.replica)) {
-                page.kept.push_back({detail::id_from_bytes(s.column_blob(0)), last_seq});
-                return;
+            if (!held.empty()) {
+                std::string id = detail::id_from_bytes(s.column_blob(0));
+                if (holds_as_is(held, id, s, request.replica)) {
+                    page.kept.push_back({std::move(id), last_seq});
+                    return;
+                }
             }
             page.records.push_back(read_snapshot(s));
         }));
