@@ -50,7 +50,8 @@ Result<Device> open_replica(const Invocation& inv, bool creating) {
             return Status(ErrorCode::invalid_argument, "the two passphrases differ; run tsunagu init again");
         }
     }
-    auto device = Device::open(inv.home, *passphrase);
+    client::DeviceOptions options;  // named: GCC 12 misreads a defaulted one as uninitialised
+    auto device = Device::open(inv.home, *passphrase, std::move(options));
     if (!device) return device.status();
     if (!creating) {
         auto status = device->status();
