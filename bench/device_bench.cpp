@@ -4,7 +4,9 @@
 //
 // In one run:
 //  1. a worker's device records N home visits offline (about ten fields, about 500 bytes each),
-//     then pushes them: push_s (the push phase of sync(), until the first pull request);
+//     then pushes them: push_s (the push phase of sync(), until the first pull request), and
+//     sync_s, the whole sync (its pull names the pushed visits as held: they come back as kept
+//     record ids, not whole);
 //  2. another worker sharing the client syncs a fresh replica: pull_s (in a child process, whose
 //     peak RSS is pull_rss_mb);
 //  3. the worker records and pushes more, up to BIG records; the supervisor's fresh replica pulls
@@ -270,6 +272,7 @@ int main(int argc, char** argv) {
         json out = {{"records", records},
                     {"push_s", push_s},
                     {"pull_s", pull.seconds},
+                    {"sync_s", sync_s},
                     {"push_records_per_s", push_rate},
                     {"pull_records_per_s", pull_rate},
                     {"push_server_s", push_server_s},
