@@ -36,8 +36,14 @@ struct Device::Impl {
     Status rebase(const RecordSnapshot& snapshot);
     // Inside a transaction: drops a record that left the scope; returns its held outbox changes.
     Result<std::vector<std::string>> evict(const std::string& record);
-    // Notes that the upstream acknowledged a change to `record` at `seq` (see sync_acked).
-    Status note_acked(const std::string& record, std::int64_t seq);
+    // Inside a transaction: takes the upstream's answer that it applied an outbox change (from a
+    // push answer, or a pull's acks when that answer was lost). The change leaves the outbox, its
+    // record is noted in sync_acked, and a stamp the upstream corrected replaces the device's.
+    struct Acknowledged {
+        bool removed = false;    // false: answered before
+        bool restamped = false;  // the stamp was corrected
+    };
+    Result<Acknowledged> acknowledge(const PushOutcome& outcome);
 };
 
 namespace detail {

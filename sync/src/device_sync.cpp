@@ -185,12 +185,10 @@ Result<PushReport> Device::apply_push_result(const PushResult& result) {
         TSUNAGU_TRY(restamped);
         Statement& refuse = im.store.cached(
             "UPDATE sync_outbox SET state = 2, code = ?2, reason = ?3 WHERE change_id = ?1");
-        Statement& remove = im.store.cached(
-            "DELETE FROM sync_outbox WHERE change_id = ?1 RETURNING record_id, hlc");
         for (const PushOutcome& outcome : result.outcomes) {
             if (!is_id(outcome.change_id)) continue;
-            const detail::IdBytes id = detail::id_to_bytes(outcome.change_id);
             if (outcome.status == PushStatus::refused) {
+                const detail::IdBytes id = detail::id_to_bytes(outcome.change_id);
                 TSUNAGU_TRY(refuse.bind_blob(1, id)
                                 .bind(2, error_code_name(outcome.code))
                                 .bind(3, outcome.reason)
@@ -198,29 +196,10 @@ Result<PushReport> Device::apply_push_result(const PushResult& result) {
                 report.refused += static_cast<std::size_t>(im.store.changes());
                 continue;
             }
-            remove.bind_blob(1, id);
-            auto row = remove.step();
-            if (!row) {
-                remove.reset();
-                return row.status();
-            }
-            if (!*row) {
-                remove.reset();
-                continue;  // answered before (a repeated answer)
-            }
-            const std::string record = detail::id_from_bytes(remove.column_blob(0));
-            const Hlc stamped = Hlc::from_packed(remove.column_int(1));
-            TSUNAGU_TRY(remove.run());  // steps the statement to its end, then resets it
-            ++report.acknowledged;
-            TSUNAGU_TRY(im.note_acked(record, outcome.seq));
-            if (outcome.hlc == stamped) continue;
-            // The upstream re-stamped it (our clock was ahead): hold the same stamp as everyone.
-            auto loaded = im.records.load(record);
-            TSUNAGU_TRY(loaded);
-            if (*loaded && restamp((*loaded)->state, outcome.change_id, outcome.hlc)) {
-                TSUNAGU_TRY(im.records.save((*loaded)->stored, encode_state((*loaded)->state)));
-                ++report.restamped;
-            }
+            auto settled = im.acknowledge(outcome);
+            TSUNAGU_TRY(settled);
+            report.acknowledged += settled->removed;
+            report.restamped += settled->restamped;
         }
         report.restamped += *restamped;
         return im.save_clock();
@@ -267,13 +246,40 @@ Result<PullRequest> Device::prepare_pull(std::size_t limit) {
     return request;
 }
 
-Status Device::Impl::note_acked(const std::string& record, std::int64_t seq) {
-    if (seq <= 0) return Status::ok();
-    const detail::IdBytes id = detail::id_to_bytes(record);
-    return store.cached("INSERT INTO sync_acked(record_id, seq) VALUES (?1, ?2)")
-        .bind_blob(1, id)
-        .bind(2, seq)
-        .run();
+Result<Device::Impl::Acknowledged> Device::Impl::acknowledge(const PushOutcome& outcome) {
+    Acknowledged out;
+    const detail::IdBytes id = detail::id_to_bytes(outcome.change_id);
+    Statement& remove =
+        store.cached("DELETE FROM sync_outbox WHERE change_id = ?1 RETURNING record_id, hlc");
+    remove.bind_blob(1, id);
+    auto row = remove.step();
+    if (!row) {
+        remove.reset();
+        return row.status();
+    }
+    if (!*row) {
+        remove.reset();
+        return out;  // answered before (a repeated answer)
+    }
+    const std::string record = detail::id_from_bytes(remove.column_blob(0));
+    const Hlc stamped = Hlc::from_packed(remove.column_int(1));
+    TSUNAGU_TRY(remove.run());  // steps the statement to its end, then resets it
+    out.removed = true;
+    if (outcome.seq > 0) {
+        TSUNAGU_TRY(store.cached("INSERT INTO sync_acked(record_id, seq) VALUES (?1, ?2)")
+                        .bind_blob(1, detail::id_to_bytes(record))
+                        .bind(2, outcome.seq)
+                        .run());
+    }
+    if (outcome.hlc == stamped) return out;
+    // The upstream re-stamped it (our clock was ahead): hold the same stamp as everyone.
+    auto loaded = records.load(record);
+    TSUNAGU_TRY(loaded);
+    if (*loaded && restamp((*loaded)->state, outcome.change_id, outcome.hlc)) {
+        TSUNAGU_TRY(records.save((*loaded)->stored, encode_state((*loaded)->state)));
+        out.restamped = true;
+    }
+    return out;
 }
 
 Result<PullReport> Device::apply_pull(const PullPage& page) {
@@ -289,13 +295,14 @@ Result<PullReport> Device::apply_pull(const PullPage& page) {
         auto restamped = im.learn_time(page.upstream_time);
         TSUNAGU_TRY(restamped);
         report.restamped = *restamped;
+        // Answers to pushes whose own answers were lost: the same as those answers, re-stamps
+        // included (a kept record is not sent again to carry them).
         for (const PushOutcome& ack : page.acks) {
             if (!is_id(ack.change_id)) continue;
-            const detail::IdBytes id = detail::id_to_bytes(ack.change_id);
-            TSUNAGU_TRY(im.store.cached("DELETE FROM sync_outbox WHERE change_id = ?1")
-                            .bind_blob(1, id)
-                            .run());
-            report.acknowledged += static_cast<std::size_t>(im.store.changes());
+            auto settled = im.acknowledge(ack);
+            TSUNAGU_TRY(settled);
+            report.acknowledged += settled->removed;
+            report.restamped += settled->restamped;
         }
         std::vector<std::string> evicted = page.evicted_records;
         for (const auto& key : page.evicted_scopes) {

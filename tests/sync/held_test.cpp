@@ -133,6 +133,24 @@ TEST_CASE("a change the upstream re-stamped is left out only with the device hol
     same_on_both(t.alice, t.w.upstream, id);
 }
 
+TEST_CASE("a re-stamp answered through a pull, the push answer lost, reaches a kept record") {
+    // Found by the property test: the record is held for an earlier change, so the page keeps it
+    // rather than sending it; the corrected stamp of the later change arrives only as an ack.
+    Team t;
+    const std::string id = ok(t.alice.create("visit", visit_for(std::string(32, 'c'))));
+    push_all(t.alice, t.w.upstream);                 // acknowledged: held from now on
+    t.w.clock_of(0).advance(5 * kHourMs);            // then alice's phone runs five hours ahead
+    ok(t.alice.update(id, {{"flags", {"risk"}}}));
+    ok(t.w.upstream.push(ok(t.alice.prepare_push())));  // re-stamped upstream; the answer is lost
+    PullPage page = ok(t.w.upstream.pull(ok(t.alice.prepare_pull())));
+    REQUIRE(page.kept.size() == 1);
+    REQUIRE(page.acks.size() == 1);
+    PullReport report = ok(t.alice.apply_pull(page));
+    CHECK(report.acknowledged == 1);
+    CHECK(report.restamped == 1);
+    same_on_both(t.alice, t.w.upstream, id);
+}
+
 TEST_CASE("a push whose answer was lost brings its records back whole") {
     Team t;
     const std::string id = ok(t.alice.create("visit", visit_for(std::string(32, 'c'))));

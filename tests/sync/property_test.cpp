@@ -187,7 +187,7 @@ class Scenario {
             const std::size_t d = pick_device();
             log_.push_back("device " + std::to_string(d) + " syncs");
             push_all(device(d), w_.upstream, 3);
-            pull_all(device(d), w_.upstream, 4);
+            g_stats["kept"] += pull_all(device(d), w_.upstream, 4).kept;
             return "";
         }
         if (roll < 97) return clock_event();
@@ -332,6 +332,7 @@ class Scenario {
             g_stats["evicted_pending"] += report.evicted_pending.size();
             g_stats["restamped_pull"] += report.restamped;
             g_stats["acks"] += report.acknowledged;
+            g_stats["kept"] += report.kept;  // own records a page left out (PullRequest::held)
         }
         return "";
     }

@@ -106,15 +106,23 @@ inline void push_all(Device& device, Upstream& upstream, std::size_t batch = 100
     FAIL("push did not finish");
 }
 
-// Pulls pages until the device is up to date.
-inline void pull_all(Device& device, Upstream& upstream, std::size_t page = 100) {
+// Pulls pages until the device is up to date. Returns how many records came whole and how many
+// were kept (held by the device as they are).
+struct PullTotals {
+    std::size_t records = 0, kept = 0;
+};
+inline PullTotals pull_all(Device& device, Upstream& upstream, std::size_t page = 100) {
+    PullTotals totals;
     for (int round = 0; round < 10'000; ++round) {
         PullPage got = ok(upstream.pull(ok(device.prepare_pull(page))));
         PullReport report = ok(device.apply_pull(got));
         REQUIRE_FALSE(report.stale);
-        if (!got.more) return;
+        totals.records += report.records;
+        totals.kept += report.kept;
+        if (!got.more) return totals;
     }
     FAIL("pull did not finish");
+    return totals;
 }
 
 inline void sync(Device& device, Upstream& upstream) {
