@@ -54,6 +54,30 @@ struct GroupFixture {
     }
 };
 
+// A request leading a group (it wrote "request") that holds it open until finish().
+struct BlockedLeader {
+    std::atomic<bool> leading{false}, release{false};
+    std::thread thread;
+    explicit BlockedLeader(GroupFixture& f)
+        : thread([this, &f] {
+              (void)f.group.run([this](ServerConnection& c) {
+                  (void)GroupFixture::insert(c, "request");
+                  leading = true;
+                  while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                  return HttpResponse{};
+              });
+          }) {
+        while (!leading) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    void finish() {
+        release = true;
+        thread.join();
+    }
+    ~BlockedLeader() {
+        if (thread.joinable()) finish();
+    }
+};
+
 }  // namespace
 
 TEST_CASE("writing requests that arrive together share one commit, and each is answered after it") {
@@ -120,23 +144,13 @@ TEST_CASE("work that answers a failed Status has its writes undone and the failu
 
 TEST_CASE("posted work joins the group being led, its poster does not wait, and it is committed") {
     GroupFixture f;
-    std::atomic<bool> leading{false}, release{false};
-    std::thread leader([&] {
-        (void)f.group.run([&](ServerConnection& c) {
-            (void)GroupFixture::insert(c, "request");
-            leading = true;
-            while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-            return HttpResponse{};
-        });
-    });
-    while (!leading) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    BlockedLeader leader(f);
     // A group is being led (and holds the writer): post() returns without waiting for it.
     f.group.post([](ServerConnection& c) {
         return GroupFixture::insert(c, "posted") ? HttpResponse{} : HttpResponse::error(500, "internal", "failed");
     });
     CHECK_FALSE(f.durable_names().contains("posted"));
-    release = true;
-    leader.join();
+    leader.finish();
     // Only posted work was waiting when the group ended: its leader led one more before returning.
     CHECK(f.durable_names() == std::set<std::string>{"request", "posted"});
     CHECK(f.group.commits() == 2);
@@ -152,16 +166,7 @@ TEST_CASE("posted work with no group being led is committed before post returns"
 
 TEST_CASE("posted work that fails is undone, and the group's other work is kept") {
     GroupFixture f;
-    std::atomic<bool> leading{false}, release{false};
-    std::thread leader([&] {
-        (void)f.group.run([&](ServerConnection& c) {
-            (void)GroupFixture::insert(c, "request");
-            leading = true;
-            while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-            return HttpResponse{};
-        });
-    });
-    while (!leading) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    BlockedLeader leader(f);
     f.group.post([](ServerConnection& c) {
         (void)GroupFixture::insert(c, "undone");
         return HttpResponse::error(500, "internal", "a bug");
@@ -170,8 +175,7 @@ TEST_CASE("posted work that fails is undone, and the group's other work is kept"
         (void)f.group.write([](ServerConnection& c) { return GroupFixture::insert(c, "second"); });
     });
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    release = true;
-    leader.join();
+    leader.finish();
     second.join();
     CHECK(f.durable_names() == std::set<std::string>{"request", "second"});
 }
