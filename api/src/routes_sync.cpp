@@ -185,7 +185,7 @@ HttpResponse pull(RequestContext& ctx) {
             0, ctx.now, ctx.who().user.id, ctx.who().device.id, "sync.pull", "",
             record_list(page->records, [](const sync::RecordSnapshot& r) -> const std::string& { return r.id; })};
         Status written = ctx.core.commit_group().write([&](ServerConnection& connection) {
-            if (!page->records.empty()) TSUNAGU_TRY(AuditLog::append(connection.store, entry));
+            TSUNAGU_TRY(AuditLog::append(connection.store, entry));
             return page->progress_due ? connection.upstream->record_progress(request) : Status::ok();
         });
         if (!written) return error_response(written);

@@ -82,14 +82,15 @@ CREATE TABLE IF NOT EXISTS sync_replicas(
   last_seen_ms INTEGER NOT NULL) WITHOUT ROWID;
 )sql";
 
-// The device: the outbox, oldest first, each change set as its JSON wire form. sync_acked lists
-// the records whose pushed changes the upstream acknowledged at a sequence number the device has
-// not pulled past (appended, one line per acknowledgement, so that a push pays one append for
-// it): pulls name them as held, so that the upstream need not send them back (see
-// PullRequest::held). (No index by scope
+// The device: the outbox, oldest first, each change set as its JSON wire form. (No index by scope
 // key: it would cost a fresh device a page write per record pulled; evicting a key scans.) The
 // partial index holds only refused and evicted entries (rare), which hold back their records'
 // later changes: preparing a push finds them without reading the outbox.
+//
+// sync_acked lists the records whose pushed changes the upstream acknowledged at a sequence number
+// the device has not pulled past (appended, one line per acknowledgement, so that a push pays one
+// append for it): pulls name them as held, so that the upstream need not send them back (see
+// PullRequest::held).
 constexpr const char* kDeviceTables = R"sql(
 CREATE TABLE IF NOT EXISTS sync_outbox(
   pos INTEGER PRIMARY KEY,
