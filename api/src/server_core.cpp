@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
-#include <sstream>
+#include <string_view>
 
 namespace tsunagu::api {
 
@@ -42,6 +42,23 @@ HttpResponse error_response(const Status& status) {
 
 // ---- ServerCore -------------------------------------------------------------------------
 
+namespace {
+
+// The non-empty segments of a path: "/v1/sync//push" -> {"v1", "sync", "push"}.
+std::vector<std::string> split_path(std::string_view path) {
+    std::vector<std::string> parts;
+    while (!path.empty()) {
+        const auto slash = path.find('/');
+        const std::string_view part = path.substr(0, slash);
+        if (!part.empty()) parts.emplace_back(part);
+        if (slash == std::string_view::npos) break;
+        path.remove_prefix(slash + 1);
+    }
+    return parts;
+}
+
+}  // namespace
+
 ServerCore::ServerCore(ConnectionPool& pool, SignInPolicy policy)
     : pool_(pool), policy_(policy), commits_(pool) {}
 
@@ -55,20 +72,12 @@ void ServerCore::add_routes(std::vector<Route> routes) {
                 std::abort();
             }
         }
+        patterns_.push_back(split_path(r.pattern));
         routes_.push_back(std::move(r));
     }
 }
 
 namespace {
-
-std::vector<std::string> split_path(const std::string& path) {
-    std::vector<std::string> parts;
-    std::string current;
-    std::istringstream in(path);
-    while (std::getline(in, current, '/'))
-        if (!current.empty()) parts.push_back(current);
-    return parts;
-}
 
 std::string bearer_token(const HttpRequest& request) {
     const std::string& h = request.header("authorization");
@@ -83,8 +92,9 @@ const Route* ServerCore::match(const HttpRequest& request, std::map<std::string,
                                bool& path_known) const {
     const auto parts = split_path(request.path);
     path_known = false;
-    for (const auto& route : routes_) {
-        const auto pattern = split_path(route.pattern);
+    for (std::size_t r = 0; r < routes_.size(); ++r) {
+        const Route& route = routes_[r];
+        const std::vector<std::string>& pattern = patterns_[r];
         if (pattern.size() != parts.size()) continue;
         std::map<std::string, std::string> found;
         bool ok = true;

@@ -95,6 +95,7 @@ private:
     ConnectionPool& pool_;
     SignInPolicy policy_;
     std::vector<Route> routes_;
+    std::vector<std::vector<std::string>> patterns_;  // each route's pattern, split at '/'
     Metrics metrics_;
     CommitGroup commits_;
     SessionCache sessions_;  // Accounts::authenticate uses it where it may (SQLite, no transaction)
