@@ -41,6 +41,12 @@ enum class DeletionResolution {
     restore,       // the record comes back with its current values
 };
 
+// How a pull page finds the change log's lines in the user's scope: by walking the log after the
+// device's cursor, or, for the lines filed by key so far (UpstreamOptions::file_log_every), by
+// looking up each of the user's scope keys and walking the rest. Both give the same page; which is
+// cheaper depends on how far behind the device is and how many keys its user has.
+enum class PullLines { automatic, walk_log, by_key };
+
 struct UpstreamOptions {
     WallClock wall = system_wall_clock();
     // The upstream never adopts a device's clock reading further ahead of its own wall clock than
@@ -55,6 +61,13 @@ struct UpstreamOptions {
     // decryption. A server's read-only connections, whose caches SQLite drops at every commit of
     // another connection, need little.
     std::int64_t cache_kib = 32 * 1024;
+    // How pull pages find their log lines (see PullLines): the engine chooses, unless a test or
+    // a benchmark pins one way.
+    PullLines pull_lines = PullLines::automatic;
+    // The change log is filed by scope key in chunks of this many lines (on a SQLite store; 0:
+    // never, and pulls always walk). A device further behind than the last chunk's end looks its
+    // user's keys up to there, and walks only the rest.
+    std::int64_t file_log_every = 4096;
 };
 
 struct CompactionReport {

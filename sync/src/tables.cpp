@@ -44,12 +44,21 @@ CREATE INDEX IF NOT EXISTS sync_records_in_conflict ON sync_records(conflicts) W
 // the one whose `seq` is the line's). Scope members, moves and removals decide what each user's
 // devices see and evict.
 //
-// Pulls walk the log through sync_log_walk, which holds only what a walk needs (sequence, scope
-// key, record row): three times as many lines to a page as the log's own rows, and appended at
-// its end like them, so it costs a change little. sync_scope_keys lists every scope key a record
-// has had (a key whose records are all gone may stay): granting a key not in it sends nothing,
-// and costs no search for its records (new clients' keys are granted all day; records have no
-// index by scope key, which would cost every change a page write).
+// A pull finds its lines one of two ways (see PullLines). It walks the log after the device's
+// cursor through sync_log_walk, which holds only what a walk needs (sequence, scope key, record
+// row): three times as many lines to a page as the log's own rows, and appended at its end like
+// them. Or, for the lines filed so far, it looks up the user's scope keys in sync_log_by_key and
+// walks only the rest. The log is filed in chunks of UpstreamOptions::file_log_every lines
+// (Upstream::Impl::file_log_by_key), each chunk sorted by key and appended after the last, named
+// by the sequence number it starts after: a chunk's lines all precede the next chunk's, so a
+// lookup reads chunk after chunk, a seek per key in each, and filing writes only new pages. (An
+// index by key, filed line by line, dirtied a page of the key's run wherever it was for every
+// change set: it cost sync_bench's apply 42%.) Lines that compaction drops may stay filed: a
+// lookup joins each line to its record at the line's sequence number, which no other line has.
+// sync_scope_keys lists every scope key a record has had (a key whose records are all gone may
+// stay): granting a key not in it sends nothing, and costs no search for its records (new
+// clients' keys are granted all day; records have no index by scope key, which would cost every
+// change a page write).
 constexpr const char* kUpstreamTables = R"sql(
 CREATE TABLE IF NOT EXISTS sync_log(
   seq INTEGER PRIMARY KEY,
@@ -61,6 +70,12 @@ CREATE TABLE IF NOT EXISTS sync_log(
   fields TEXT,
   scope_key TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS sync_log_walk ON sync_log(seq, scope_key, rid);
+CREATE TABLE IF NOT EXISTS sync_log_by_key(
+  chunk INTEGER NOT NULL,
+  scope_key TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  rid INTEGER NOT NULL,
+  PRIMARY KEY(chunk, scope_key, seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sync_scope_keys(scope_key TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sync_scope_members(
   user TEXT NOT NULL,

@@ -25,6 +25,7 @@ inline constexpr const char* kMetaUser = "user";
 inline constexpr const char* kMetaRecordKey = "record_key";        // RecordKey's secret, hex
 inline constexpr const char* kMetaClock = "clock";                 // packed Hlc: the last reading
 inline constexpr const char* kMetaSequence = "sequence";           // upstream: last sequence number
+inline constexpr const char* kMetaLogFiled = "log_filed";          // upstream: lines filed by key
 inline constexpr const char* kMetaCursor = "cursor";               // device: last applied sequence
 inline constexpr const char* kMetaOffset = "clock_offset_ms";      // device: wall clock correction
 inline constexpr const char* kMetaUpstreamTime = "upstream_time";  // device: packed Hlc

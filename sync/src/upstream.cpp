@@ -136,8 +136,27 @@ Status Upstream::Impl::read_counters() {
 }
 
 Status Upstream::Impl::write_counters() {
+    TSUNAGU_TRY(file_log_by_key());
     TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaSequence, seq));
     return detail::set_meta_int(store, detail::kMetaClock, clock.last().packed());
+}
+
+Status Upstream::Impl::file_log_by_key() {
+    const std::int64_t chunk = options.file_log_every;
+    if (chunk <= 0 || !store.is_sqlite()) return Status::ok();
+    auto filed = detail::meta_int(store, detail::kMetaLogFiled, 0);
+    TSUNAGU_TRY(filed);
+    if (seq - *filed < chunk) return Status::ok();
+    // A store opened with a long log unfiled catches up a chunk per write, not all at once.
+    const std::int64_t through = std::min(seq, *filed + chunk);
+    // One chunk, named by the sequence number it starts after, sorted by key: appended after the
+    // chunks before it.
+    Statement& file = store.cached(
+        "INSERT OR REPLACE INTO sync_log_by_key(chunk, scope_key, seq, rid)"
+        " SELECT ?1, scope_key, seq, rid FROM sync_log INDEXED BY sync_log_walk"
+        " WHERE seq > ?1 AND seq <= ?2 ORDER BY scope_key, seq");
+    TSUNAGU_TRY(file.bind(1, *filed).bind(2, through).run());
+    return detail::set_meta_int(store, detail::kMetaLogFiled, through);
 }
 
 Result<ScopeSet> Upstream::Impl::scope_set(std::string_view user) {

@@ -50,8 +50,10 @@ struct Upstream::Impl {
     // Inside a transaction, first: reads the sequence number and the clock, which another
     // connection may have moved since.
     Status read_counters();
-    // Inside a write transaction: stores them back.
+    // Inside a write transaction: stores them back, and files the log by key when a chunk of
+    // lines is due (UpstreamOptions::file_log_every; sync_log_by_key).
     Status write_counters();
+    Status file_log_by_key();
     Result<ScopeSet> scope_set(std::string_view user);
     // Applies one pushed (or server-made) change set: accepted, duplicate, or refused. Fails only
     // when storage fails; then the caller rolls the batch back.

@@ -89,7 +89,19 @@ IdSource reproducible_ids(std::uint64_t seed) {
 class Scenario {
   public:
     Scenario(std::uint64_t seed, std::vector<Store*> stores)
-        : rng_(seed), w_(std::move(stores), reproducible_ids(seed)) {}
+        : rng_(seed),
+          w_(std::move(stores), reproducible_ids(seed), pull_lines_of(seed), file_every_of(seed)) {}
+
+    // Pages find their lines each way in turn (by the engine's choice, walking the log, by key),
+    // with the log filed by key line by line, in small chunks, or not within the scenario.
+    static PullLines pull_lines_of(std::uint64_t seed) {
+        constexpr PullLines kWays[] = {PullLines::automatic, PullLines::walk_log, PullLines::by_key};
+        return kWays[seed % 3];
+    }
+    static std::int64_t file_every_of(std::uint64_t seed) {
+        constexpr std::int64_t kChunks[] = {1, 5, 4096};
+        return kChunks[seed / 3 % 3];
+    }
 
     // Runs the scenario; returns "" or what went wrong.
     std::string run() {

@@ -140,7 +140,8 @@ inline void reset_store(Store& store) {
                 " DROP TABLE IF EXISTS sync_log; DROP TABLE IF EXISTS sync_scope_members;"
                 " DROP TABLE IF EXISTS sync_scope_moves; DROP TABLE IF EXISTS sync_scope_removals;"
                 " DROP TABLE IF EXISTS sync_replicas; DROP TABLE IF EXISTS sync_outbox;"
-                " DROP TABLE IF EXISTS sync_scope_keys; DROP TABLE IF EXISTS sync_acked;")
+                " DROP TABLE IF EXISTS sync_scope_keys; DROP TABLE IF EXISTS sync_acked;"
+                " DROP TABLE IF EXISTS sync_log_by_key;")
             .is_ok());
 }
 
@@ -148,8 +149,13 @@ inline void reset_store(Store& store) {
 // made in a fresh directory, or borrowed (index 0 for the upstream, then one per device).
 struct World {
     World() : upstream_store(own(dir.file("upstream.db"))) {}
-    World(std::vector<Store*> stores, IdSource id_source)
-        : borrowed(std::move(stores)), upstream_store(*borrowed.at(0)), ids(std::move(id_source)) {}
+    World(PullLines lines, std::int64_t file_every)
+        : upstream_store(own(dir.file("upstream.db"))), pull_lines(lines), file_log_every(file_every) {}
+    // `lines` and `file_every`: how the upstream's pulls find their lines (UpstreamOptions).
+    World(std::vector<Store*> stores, IdSource id_source, PullLines lines = PullLines::automatic,
+          std::int64_t file_every = UpstreamOptions{}.file_log_every)
+        : borrowed(std::move(stores)), upstream_store(*borrowed.at(0)), ids(std::move(id_source)),
+          pull_lines(lines), file_log_every(file_every) {}
 
     tsunagu::testing::TempDir dir{"tsunagu-sync"};
     std::vector<std::unique_ptr<Store>> owned;
@@ -157,8 +163,13 @@ struct World {
     FakeClock upstream_clock;
     Store& upstream_store;
     IdSource ids = new_id;  // set before the first add_device() for reproducible ids
-    Upstream upstream = ok(Upstream::open(
-        upstream_store, test_schema(), UpstreamOptions{.wall = upstream_clock.wall(), .ids = ids}));
+    PullLines pull_lines = PullLines::automatic;
+    std::int64_t file_log_every = UpstreamOptions{}.file_log_every;
+    Upstream upstream = ok(Upstream::open(upstream_store, test_schema(),
+                                          UpstreamOptions{.wall = upstream_clock.wall(),
+                                                          .ids = ids,
+                                                          .pull_lines = pull_lines,
+                                                          .file_log_every = file_log_every}));
     struct Member {
         FakeClock clock;
         Store* store;
