@@ -37,13 +37,13 @@ Upstream open_upstream(World& w, PullLines lines) {
 // earlier lines behind, a visit moved to another client, a client granted to a worker late (its
 // records get fresh lines), and one revoked.
 struct TeamLog {
-    World w{PullLines::automatic, kFileEvery};
+    World w;
     Device& sachiko = w.add_device("sachiko");
     Device& alice = w.add_device("alice");
     Device& bob = w.add_device("bob");
     std::string tanaka, sato, suzuki;
 
-    TeamLog() {
+    explicit TeamLog(std::int64_t file_every = kFileEvery) : w(PullLines::automatic, file_every) {
         ok(w.upstream.set_scope("sachiko", {"*"}));
         tanaka = ok(sachiko.create("client", {{"name", "Tanaka"}}));
         sato = ok(sachiko.create("client", {{"name", "Sato"}}));
@@ -92,7 +92,7 @@ TEST_CASE("walking the log and looking up scope keys give the same pages") {
 
     const PullRequest alices_pull = ok(t.alice.prepare_pull());
     REQUIRE(alices_pull.held.size() == 2);
-    std::size_t pages = 0, records = 0, kept = 0;
+    std::size_t pages = 0, records = 0, kept = 0, evicted = 0;
     for (Device* device : {&t.alice, &t.bob}) {
         for (std::int64_t after = 0; after <= last; ++after) {
             for (std::size_t limit : {1, 2, 3, 7, 1000}) {
@@ -108,6 +108,7 @@ TEST_CASE("walking the log and looking up scope keys give the same pages") {
                 ++pages;
                 records += walked.records.size();
                 kept += walked.kept.size();
+                evicted += walked.evicted_records.size() + walked.evicted_scopes.size();
             }
         }
     }
@@ -115,6 +116,7 @@ TEST_CASE("walking the log and looking up scope keys give the same pages") {
     CHECK(pages > 200);
     CHECK(records > 100);
     CHECK(kept > 10);
+    CHECK(evicted > 0);
 }
 
 TEST_CASE("pages looked up by key carry a device through the whole log in any page size") {
@@ -134,6 +136,34 @@ TEST_CASE("pages looked up by key carry a device through the whole log in any pa
         CHECK(a.size() == 9);
         for (const auto& record : a) {
             CHECK(Json(*ok(fresh_by_key.get(record.id))) == Json(*ok(t.w.upstream.get(record.id))));
+        }
+    }
+}
+
+TEST_CASE("a log written before filing is filed a chunk per write, and its pages stay the same") {
+    TeamLog t(/*file_every=*/0);  // as a store from before filing: nothing filed
+    auto filed = [&] {
+        auto& q = t.w.upstream_store.cached("SELECT value FROM sync_meta WHERE key = 'log_filed'");
+        std::int64_t value = 0;
+        while (ok(q.step())) value = q.column_int(0);
+        q.reset();
+        return value;
+    };
+    REQUIRE(filed() == 0);
+    Upstream upgraded = open_upstream(t.w, PullLines::by_key);
+    Upstream walk = open_upstream(t.w, PullLines::walk_log);
+    const std::string client = ok(t.alice.list("client")).at(0).id;
+    for (std::int64_t expected = kFileEvery; expected < 30; expected += kFileEvery) {
+        (void)ok(t.alice.create("visit", visit_for(client, "after the upgrade")));
+        push_all(t.alice, upgraded);
+        CHECK(filed() == expected);
+        for (std::int64_t after = 0; after < expected; ++after) {
+            PullRequest request;
+            request.replica = t.bob.replica_id();
+            request.user = "bob";
+            request.after = after;
+            request.limit = 2;
+            CHECK(said(ok(upgraded.read_page(request))) == said(ok(walk.read_page(request))));
         }
     }
 }
