@@ -5,6 +5,8 @@
 //  - pull: every resulting record pulled into a fresh device replica on the encrypted store, in
 //    pages of 1,000 (each applied with its cursor in one transaction); and the same pull carried
 //    through the JSON wire form, as the server will;
+//  - a case worker's first pull (30 of the 2,000 clients), as the upstream reads its pages: walking
+//    the whole log against looking the worker's keys up in the log filed by key;
 //  - baselines, with plain SQLite (the store's settings: page_size 4096, WAL, synchronous=FULL) and
 //    through the encrypted store, in the same batches: the same rows inserted (one per change set:
 //    its id, record id, collection and JSON values; one per pulled record); and, for apply, what a
@@ -44,6 +46,7 @@ constexpr std::size_t kBatch = 500;
 std::string g_cache_pragma;
 constexpr std::size_t kPage = 1000;
 constexpr int kDevices = 10;
+constexpr std::size_t kCaseload = 30;  // a case worker's clients
 
 [[noreturn]] void fail(const std::string& what) {
     std::fprintf(stderr, "sync_bench: %s\n", what.c_str());
@@ -132,6 +135,7 @@ struct Workload {
     // For each change set, in order, the record's whole current values after it (the row a plain
     // app storing records would insert or update).
     std::vector<std::string> record_after;
+    std::vector<std::string> clients;  // every client the visits are about
 };
 
 class Generator {
@@ -179,6 +183,8 @@ class Generator {
         if (field == "location") return "area " + std::to_string(below(6));
         return std::vector<std::string>{"none", "phone", "visit", "referral"}[below(4)];
     }
+
+    const std::vector<std::string>& clients() const { return clients_; }
 
   private:
     std::mt19937_64 rng_;
@@ -243,6 +249,7 @@ Workload make_workload(std::size_t changes, const Schema& schema) {
         batch.changes.push_back(std::move(c));
     }
     w.records = known.size();
+    w.clients = g.clients();
     return w;
 }
 
@@ -344,6 +351,8 @@ struct Figures {
     double apply_s = 0, plain_apply_s = 0, encrypted_apply_s = 0, plain_upsert_s = 0,
            encrypted_upsert_s = 0;
     double pull_s = 0, pull_json_s = 0, plain_pull_s = 0, encrypted_pull_s = 0;
+    double caseload_walk_s = 0, caseload_by_key_s = 0;
+    std::size_t caseload_records = 0;
     std::size_t changes = 0, records = 0;
     long rss_mb = 0;       // peak resident size of the whole run (the generated workload included)
     long pull_rss_mb = 0;  // peak resident size while pulling (the workload freed)
@@ -375,6 +384,26 @@ double pull_into_fresh_device(Upstream& upstream, const fs::path& path, const Sc
     return elapsed;
 }
 
+// A case worker's first pull, page by page, as the upstream reads it (no device): every record of
+// their caseload's clients, found the way `lines` says. Returns the time; counts the records.
+double caseload_first_pull(Store& store, const Schema& schema, PullLines lines, std::size_t& records) {
+    Upstream upstream = must(Upstream::open(store, schema, UpstreamOptions{.pull_lines = lines}),
+                             "opening the upstream");
+    PullRequest request;
+    request.replica = "0123456789abcdef0123456789abcdef";
+    request.user = "caseworker";
+    request.limit = kPage;
+    records = 0;
+    const auto start = Clock::now();
+    while (true) {
+        PullPage page = must(upstream.read_page(request), "read_page");
+        records += page.records.size();
+        if (!page.more) break;
+        request.after = page.next;
+    }
+    return seconds_since(start);
+}
+
 Figures run(const fs::path& dir, std::size_t changes, bool apply_only) {
     const Schema schema = bench_schema();
     Workload work = make_workload(changes, schema);
@@ -387,6 +416,9 @@ Figures run(const fs::path& dir, std::size_t changes, bool apply_only) {
     Upstream upstream = must(Upstream::open(upstream_store, schema), "opening the upstream");
     must(upstream.set_scope("worker", {"*"}), "scope");
     must(upstream.set_scope("supervisor", {"*"}), "scope");
+    std::vector<std::string> caseload;  // 30 of the city's 2,000 clients
+    for (std::size_t c = 0; c < kCaseload; ++c) caseload.push_back("client:" + work.clients[c]);
+    must(upstream.set_scope("caseworker", caseload), "scope");
     const double cpu_before = cpu_seconds();
     auto start = Clock::now();
     for (const PushBatch& batch : work.batches) {
@@ -425,6 +457,13 @@ Figures run(const fs::path& dir, std::size_t changes, bool apply_only) {
     f.pull_s = pull_into_fresh_device(upstream, dir / "device.db", schema, false, records);
     f.pull_json_s = pull_into_fresh_device(upstream, dir / "device_json.db", schema, true, records);
     f.pull_rss_mb = vm_hwm_mb();
+
+    // A case worker's first pull, walking the whole log and looking their clients up.
+    std::size_t walked = 0, looked_up = 0;
+    f.caseload_walk_s = caseload_first_pull(upstream_store, schema, PullLines::walk_log, walked);
+    f.caseload_by_key_s = caseload_first_pull(upstream_store, schema, PullLines::by_key, looked_up);
+    if (walked != looked_up) fail("the two ways of pulling a caseload found different records");
+    f.caseload_records = walked;
 
     // Baselines for pull: one row per record, its current values.
     std::vector<Row> record_rows;
@@ -511,6 +550,10 @@ int main(int argc, char** argv) {
     line("", f.records, f.pull_s, f.encrypted_pull_s, "encrypted inserts");
     line("  ... through the JSON wire form", f.records, f.pull_json_s, f.plain_pull_s,
          "plain SQLite");
+    std::printf("a case worker's first pull, 30 of 2,000 clients: %zu records; walking the log "
+                "%.3f s, looking their keys up %.3f s (%.2fx)\n",
+                f.caseload_records, f.caseload_walk_s, f.caseload_by_key_s,
+                f.caseload_by_key_s / f.caseload_walk_s);
     std::printf("peak RSS %ld MB (the generated workload included); while pulling %ld MB\n",
                 f.rss_mb, f.pull_rss_mb);
     if (json) {
@@ -537,6 +580,10 @@ int main(int argc, char** argv) {
             {"pull_vs_encrypted_ratio", f.pull_s / f.encrypted_pull_s},
             {"pull_json_ratio", f.pull_json_s / f.plain_pull_s},
             {"encryption_ratio", f.encrypted_apply_s / f.plain_apply_s},
+            {"caseload_records", f.caseload_records},
+            {"caseload_walk_s", f.caseload_walk_s},
+            {"caseload_by_key_s", f.caseload_by_key_s},
+            {"caseload_by_key_ratio", f.caseload_by_key_s / f.caseload_walk_s},
             {"rss_mb", f.rss_mb},
             {"pull_rss_mb", f.pull_rss_mb},
         };
