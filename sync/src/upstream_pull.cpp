@@ -103,6 +103,44 @@ Result<std::int64_t> read_filed_lines(Store& store, const std::string& user, std
     return read;
 }
 
+// The rows of the records whose scope key is `key` now. Records have no index by scope key, but
+// a record's latest log line carries its key: where the log is filed by key, the key's lines in
+// each chunk and the lines after the last chunk give them, a seek per chunk; otherwise (nothing
+// filed, as on PostgreSQL) a scan of every record.
+Result<std::vector<std::int64_t>> records_under(Store& store, const std::string& key) {
+    std::vector<std::int64_t> rows;
+    auto keep = [&](const Statement& s) { rows.push_back(s.column_int(0)); };
+    auto filed = detail::meta_int(store, detail::kMetaLogFiled, 0);
+    TSUNAGU_TRY(filed);
+    if (*filed == 0) {
+        Statement& scan = store.cached("SELECT rid FROM sync_records WHERE scope_key = ?1");
+        scan.bind(1, key);
+        TSUNAGU_TRY(detail::each_row(scan, keep));
+        return rows;
+    }
+    Statement& in_chunk = store.cached(
+        "SELECT l.rid FROM sync_log_by_key l JOIN sync_records r ON r.rid = l.rid AND r.seq = l.seq"
+        " WHERE l.chunk = ?1 AND l.scope_key = ?2");
+    Statement& next = store.cached("SELECT chunk FROM sync_log_by_key WHERE chunk > ?1 ORDER BY chunk LIMIT 1");
+    for (std::int64_t chunk = -1;;) {
+        bool more = false;
+        next.bind(1, chunk);
+        TSUNAGU_TRY(detail::each_row(next, [&](const Statement& s) {
+            chunk = s.column_int(0);
+            more = true;
+        }));
+        if (!more) break;
+        in_chunk.bind(1, chunk).bind(2, key);
+        TSUNAGU_TRY(detail::each_row(in_chunk, keep));
+    }
+    Statement& after = store.cached(
+        "SELECT l.rid FROM sync_log l JOIN sync_records r ON r.rid = l.rid AND r.seq = l.seq"
+        " WHERE l.seq > ?1 AND l.scope_key = ?2");
+    after.bind(1, *filed).bind(2, key);
+    TSUNAGU_TRY(detail::each_row(after, keep));
+    return rows;
+}
+
 Status check_request(const PullRequest& request, std::int64_t last_seq) {
     if (!is_id(request.replica)) {
         return Status(ErrorCode::invalid_argument,
@@ -317,17 +355,13 @@ Status Upstream::set_scope(std::string_view user, std::vector<std::string> scope
                 TSUNAGU_TRY(removal.bind(1, ++im.seq).bind(2, user).bind(3, key).run());
             } else if (!was && is) {
                 // Fresh sequence numbers, one per record, so pages stay well ordered. A key no
-                // record has (a new client's) needs no search; otherwise a full scan, as records
-                // have no index by scope key (see sync_scope_keys).
+                // record has (a new client's) needs no search (see sync_scope_keys).
                 auto has_records = detail::scope_key_may_have_records(im.store, key);
                 TSUNAGU_TRY(has_records);
                 if (!*has_records) continue;
-                std::vector<std::int64_t> touched;
-                Statement& rows =
-                    im.store.cached("SELECT rid FROM sync_records WHERE scope_key = ?1");
-                rows.bind(1, key);
-                TSUNAGU_TRY(detail::each_row(
-                    rows, [&](const Statement& s) { touched.push_back(s.column_int(0)); }));
+                auto found = records_under(im.store, key);
+                TSUNAGU_TRY(found);
+                const std::vector<std::int64_t>& touched = *found;
                 for (const std::int64_t rid : touched) {
                     ++im.seq;
                     Statement& touch =

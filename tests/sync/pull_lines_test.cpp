@@ -140,6 +140,43 @@ TEST_CASE("pages looked up by key carry a device through the whole log in any pa
     }
 }
 
+TEST_CASE("a client granted late is found in the filed chunks and in the lines after them") {
+    TeamLog t;
+    const std::string kato = ok(t.sachiko.create("client", {{"name", "Kato"}}));
+    std::vector<std::string> records{kato};
+    for (int i = 0; i < 7; ++i) {
+        records.push_back(ok(t.sachiko.create("visit", visit_for(kato))));
+        push_all(t.sachiko, t.w.upstream, 1);  // a write each: the log is filed as it grows
+    }
+    // Some of Kato's records have their lines filed, and the last ones are after the last chunk.
+    auto filed = [&] {
+        auto& q = t.w.upstream_store.cached("SELECT value FROM sync_meta WHERE key = 'log_filed'");
+        REQUIRE(ok(q.step()));
+        const std::int64_t value = q.column_int(0);
+        q.reset();
+        return value;
+    };
+    auto seq_of = [&](const std::string& id) {
+        PullRequest everything;
+        everything.replica = t.sachiko.replica_id();
+        everything.user = "sachiko";
+        for (const auto& r : ok(t.w.upstream.read_page(everything)).records)
+            if (r.id == id) return r.seq;
+        FAIL("no record " << id);
+        return std::int64_t{0};
+    };
+    for (int more = 0; more < kFileEvery && seq_of(records.back()) <= filed(); ++more) {
+        records.push_back(ok(t.sachiko.create("visit", visit_for(kato))));
+        push_all(t.sachiko, t.w.upstream, 1);
+    }
+    REQUIRE(seq_of(records.front()) <= filed());
+    REQUIRE(seq_of(records.back()) > filed());
+
+    ok(t.w.upstream.set_scope("bob", {"user:bob", "client:" + t.sato, "client:" + kato}));
+    pull_all(t.bob, t.w.upstream);
+    for (const auto& id : records) CHECK(ok(t.bob.get(id)).has_value());
+}
+
 TEST_CASE("a log written before filing is filed a chunk per write, and its pages stay the same") {
     TeamLog t(/*file_every=*/0);  // as a store from before filing: nothing filed
     auto filed = [&] {
