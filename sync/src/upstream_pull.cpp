@@ -53,9 +53,11 @@ bool holds_as_is(const std::unordered_map<std::string, std::string_view>& held, 
 // Whether a page looks up the lines filed by key (sync_log_by_key) up to `filed`, rather than
 // walk the log from the cursor there (sync_log_walk); the lines after `filed` are walked either way.
 // A walk reads every line anyone in the organisation wrote, at about a quarter of a microsecond
-// each; a lookup reads only the user's own lines, at the cost of a seek per key in each chunk. So
-// a device far behind (a first pull, a phone a week offline) looks its user's keys up, and a
-// supervisor of thousands of keys who syncs often walks. Both read the same page.
+// each; a lookup reads only the user's own lines, at the cost of a query per chunk (about as much
+// as walking 256 lines: fresh pages to read and decrypt, a sort) and a seek per key in it. So a
+// device far behind (a first pull, a phone a week offline) looks its user's keys up, a device a
+// few hundred lines behind walks, and so does a supervisor of thousands of keys, for whom a
+// chunk's seeks cost more than its lines. Both read the same page.
 bool reads_by_key(const UpstreamOptions& options, const ScopeSet& scope, std::int64_t after,
                   std::int64_t filed) {
     if (scope.everything || after >= filed) return false;
@@ -64,10 +66,12 @@ bool reads_by_key(const UpstreamOptions& options, const ScopeSet& scope, std::in
         case PullLines::by_key: return true;
         case PullLines::automatic: break;
     }
-    constexpr std::int64_t kWalkedLinesPerSeek = 4;  // a seek costs about as much
+    // Costs in lines walked.
+    constexpr std::int64_t kPerChunk = 256, kPerSeek = 4;
     const std::int64_t behind = filed - after;
     const std::int64_t chunks = 1 + behind / std::max<std::int64_t>(1, options.file_log_every);
-    return static_cast<std::int64_t>(scope.keys.size()) * chunks * kWalkedLinesPerSeek < behind;
+    const auto keys = static_cast<std::int64_t>(scope.keys.size());
+    return chunks * (kPerChunk + keys * kPerSeek) < behind;
 }
 
 // Reads, chunk by chunk, the user's filed lines in (after, filed] that are their records' latest
