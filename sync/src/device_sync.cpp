@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <set>
+#include <unordered_map>
 
 #include "sync/src/device_impl.h"
 #include "sync/src/ids_bytes.h"
@@ -328,9 +329,24 @@ Result<PullReport> Device::apply_pull(const PullPage& page) {
             if (is_id(kept.record)) TSUNAGU_TRY(im.records.set_seq(kept.record, kept.seq));
         }
         report.kept = page.kept.size();
+        // A snapshot older than a change of ours the upstream acknowledged (a page read before it
+        // took our push, applied after the answer) would put back what that change wrote over:
+        // our copy stays, and the next pull names the record as held, which sends it whole unless
+        // we hold it as the upstream has it.
+        std::unordered_map<std::string, std::int64_t> acked;  // record -> latest acknowledged seq
+        if (!page.records.empty()) {
+            Statement& all = im.store.cached("SELECT record_id, seq FROM sync_acked");
+            TSUNAGU_TRY(detail::each_row(all, [&](const Statement& row) {
+                std::int64_t& seq = acked[detail::id_from_bytes(row.column_blob(0))];
+                seq = std::max(seq, row.column_int(1));
+            }));
+        }
         for (const RecordSnapshot& snapshot : page.records) {
             if (!is_id(snapshot.id)) {
                 return Status(ErrorCode::invalid_argument, "pull page holds a malformed record id");
+            }
+            if (const auto ours = acked.find(snapshot.id); ours != acked.end() && ours->second > snapshot.seq) {
+                continue;
             }
             if (outbox_empty) {
                 TSUNAGU_TRY(im.records.put(snapshot));
