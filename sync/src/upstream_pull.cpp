@@ -17,6 +17,7 @@
 // name, as after an eviction) is sent in full.
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <unordered_map>
 
 #include "sync/src/change_list.h"
@@ -74,35 +75,42 @@ bool reads_by_key(const UpstreamOptions& options, const ScopeSet& scope, std::in
     return chunks * (kPerChunk + keys * kPerSeek) < behind;
 }
 
+// The first chunk of sync_log_by_key that starts after `chunk` (a chunk's name is the sequence
+// number it starts after), or nothing after the last.
+Result<std::optional<std::int64_t>> next_chunk(Store& store, std::int64_t chunk) {
+    Statement& next = store.cached("SELECT chunk FROM sync_log_by_key WHERE chunk > ?1 ORDER BY chunk LIMIT 1");
+    next.bind(1, chunk);
+    std::optional<std::int64_t> found;
+    TSUNAGU_TRY(detail::each_row(next, [&](const Statement& s) { found = s.column_int(0); }));
+    return found;
+}
+
 // Reads, chunk by chunk, the user's filed lines in (after, filed] that are their records' latest
-// (the lines a walk would find), in sequence order, calling line(seq, rid) for each, until `room`
-// lines are read. Returns how many were.
-template <typename Line>
+// (the lines a walk would find), in sequence order, calling row(s) with each line's record in the
+// page query's columns, until `room` are read. Returns how many were.
+template <typename Row>
 Result<std::int64_t> read_filed_lines(Store& store, const std::string& user, std::int64_t after,
-                                      std::int64_t room, Line&& line) {
+                                      std::int64_t room, Row&& row) {
     // The chunk holding the line after the cursor: the last to start at or before the cursor.
     Statement& first = store.cached("SELECT max(chunk) FROM sync_log_by_key WHERE chunk <= ?1");
     first.bind(1, after);
-    std::int64_t chunk = 0;
+    std::optional<std::int64_t> chunk = 0;
     TSUNAGU_TRY(detail::each_row(first, [&](const Statement& s) { chunk = s.column_int(0); }));
     Statement& lines = store.cached(
-        "SELECT l.seq, l.rid FROM sync_log_by_key l JOIN sync_records r ON r.rid = l.rid AND r.seq = l.seq"
+        "SELECT r.id, r.collection, r.scope_key, r.seq, r.deleted, r.conflicts, r.fields, r.meta"
+        " FROM sync_log_by_key l JOIN sync_records r ON r.rid = l.rid AND r.seq = l.seq"
         " WHERE l.chunk = ?1 AND l.scope_key IN (SELECT scope_key FROM sync_scope_members WHERE user = ?2)"
         " AND l.seq > ?3 ORDER BY l.seq LIMIT ?4");
-    Statement& next = store.cached("SELECT chunk FROM sync_log_by_key WHERE chunk > ?1 ORDER BY chunk LIMIT 1");
     std::int64_t read = 0;
-    for (bool more = true; more && read < room;) {
-        lines.bind(1, chunk).bind(2, user).bind(3, after).bind(4, room - read);
-        TSUNAGU_TRY(detail::each_row(lines, [&](const Statement& s) -> Status {
+    while (chunk && read < room) {
+        lines.bind(1, *chunk).bind(2, user).bind(3, after).bind(4, room - read);
+        TSUNAGU_TRY(detail::each_row(lines, [&](const Statement& s) {
             ++read;
-            return line(s.column_int(0), s.column_int(1));
+            row(s);
         }));
-        more = false;
-        next.bind(1, chunk);
-        TSUNAGU_TRY(detail::each_row(next, [&](const Statement& s) {
-            chunk = s.column_int(0);
-            more = true;
-        }));
+        auto next = next_chunk(store, *chunk);
+        TSUNAGU_TRY(next);
+        chunk = *next;
     }
     return read;
 }
@@ -125,17 +133,13 @@ Result<std::vector<std::int64_t>> records_under(Store& store, const std::string&
     Statement& in_chunk = store.cached(
         "SELECT l.rid FROM sync_log_by_key l JOIN sync_records r ON r.rid = l.rid AND r.seq = l.seq"
         " WHERE l.chunk = ?1 AND l.scope_key = ?2");
-    Statement& next = store.cached("SELECT chunk FROM sync_log_by_key WHERE chunk > ?1 ORDER BY chunk LIMIT 1");
-    for (std::int64_t chunk = -1;;) {
-        bool more = false;
-        next.bind(1, chunk);
-        TSUNAGU_TRY(detail::each_row(next, [&](const Statement& s) {
-            chunk = s.column_int(0);
-            more = true;
-        }));
-        if (!more) break;
-        in_chunk.bind(1, chunk).bind(2, key);
+    auto chunk = next_chunk(store, -1);
+    TSUNAGU_TRY(chunk);
+    while (*chunk) {
+        in_chunk.bind(1, **chunk).bind(2, key);
         TSUNAGU_TRY(detail::each_row(in_chunk, keep));
+        chunk = next_chunk(store, **chunk);
+        TSUNAGU_TRY(chunk);
     }
     Statement& after = store.cached(
         "SELECT l.rid FROM sync_log l JOIN sync_records r ON r.rid = l.rid AND r.seq = l.seq"
@@ -196,14 +200,10 @@ Result<PullPage> Upstream::read_page(const PullRequest& request) {
         auto filed = detail::meta_int(im.store, detail::kMetaLogFiled, 0);
         TSUNAGU_TRY(filed);
         if (reads_by_key(im.options, *scope, request.after, *filed)) {
-            Statement& record = im.store.cached(
-                "SELECT id, collection, scope_key, seq, deleted, conflicts, fields, meta"
-                " FROM sync_records WHERE rid = ?1 AND seq = ?2");
             auto read = read_filed_lines(im.store, request.user, request.after, limit,
-                                         [&](std::int64_t seq, std::int64_t rid) -> Status {
-                                             last_seq = seq;
-                                             record.bind(1, rid).bind(2, seq);
-                                             return detail::each_row(record, take);
+                                         [&](const Statement& s) {
+                                             last_seq = s.column_int(3);
+                                             take(s);
                                          });
             TSUNAGU_TRY(read);
             room -= *read;
