@@ -164,6 +164,26 @@ TEST_CASE("a push whose answer was lost brings its records back whole") {
     same_on_both(t.alice, t.w.upstream, id);
 }
 
+TEST_CASE("a page read before the upstream took our push does not undo the push once applied") {
+    // Found by the property test (seed 292629775): the stale page carries an older snapshot of a
+    // record whose every version this device made; applied after the push's answer, it replaced
+    // our copy, and the next pull kept the record as held, so the older copy stayed for good.
+    Team t;
+    const std::string id = ok(t.alice.create("visit", visit_for(std::string(32, 'c'), "first")));
+    ok(t.w.upstream.push(ok(t.alice.prepare_push())));  // the answer is lost
+    PullPage stale = ok(t.w.upstream.pull(ok(t.alice.prepare_pull())));
+    REQUIRE(ids_of(stale) == std::vector<std::string>{id});  // sent whole: acknowledged by nothing yet
+    ok(t.alice.update(id, {{"notes", "edited before the page arrived"}}));
+    push_all(t.alice, t.w.upstream);  // the outbox is empty, the edit acknowledged
+
+    PullReport report = ok(t.alice.apply_pull(stale));
+    CHECK(report.records == 0);
+    CHECK(ok(t.alice.get(id))->fields["notes"] == "edited before the page arrived");
+    pull_all(t.alice, t.w.upstream);
+    same_on_both(t.alice, t.w.upstream, id);
+    CHECK(ok(t.alice.get(id))->fields["notes"] == "edited before the page arrived");
+}
+
 TEST_CASE("a record evicted, then granted again, comes back whole") {
     World w;
     Device& alice = w.add_device("alice");
