@@ -74,6 +74,7 @@ struct CompactionReport {
     std::size_t history_purged = 0;     // history entries of superseded versions
     std::size_t tombstones_purged = 0;  // deleted records without open conflicts
     std::size_t log_purged = 0;         // scope-move and scope-removal entries
+    std::size_t filed_purged = 0;       // lines filed by key that are no longer a record's latest
 };
 
 // A server's own rule on top of the schema and scopes, asked about each pushed change set that

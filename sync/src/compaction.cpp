@@ -166,6 +166,16 @@ Result<CompactionReport> Upstream::compact() {
                                 " WHERE r.rid = sync_log.rid AND r.seq = sync_log.seq)")
                         .bind(1, detail::kTouchKind)
                         .run());
+        // Filed copies of lines that are no longer their record's latest (or whose record is
+        // gone): lookups ignore them, but kept they would hold every line ever written.
+        if (im.store.is_sqlite()) {
+            TSUNAGU_TRY(im.store
+                            .cached("DELETE FROM sync_log_by_key WHERE NOT EXISTS (SELECT 1 "
+                                    "FROM sync_records r"
+                                    " WHERE r.rid = sync_log_by_key.rid AND r.seq = sync_log_by_key.seq)")
+                            .run());
+            report.filed_purged = static_cast<std::size_t>(im.store.changes());
+        }
 
         const std::int64_t everyone = std::min(h->any, im.seq);
         TSUNAGU_TRY(im.store.cached("DELETE FROM sync_scope_moves WHERE seq <= ?1")
