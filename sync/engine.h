@@ -75,6 +75,24 @@ struct CompactionReport {
     std::size_t tombstones_purged = 0;  // deleted records without open conflicts
     std::size_t log_purged = 0;         // scope-move and scope-removal entries
     std::size_t filed_purged = 0;       // lines filed by key that are no longer a record's latest
+
+    CompactionReport& operator+=(const CompactionReport& more) {
+        history_purged += more.history_purged;
+        tombstones_purged += more.tombstones_purged;
+        log_purged += more.log_purged;
+        filed_purged += more.filed_purged;
+        return *this;
+    }
+};
+
+// Where a compaction run in slices is (Upstream::compact_some): start from a default one and call
+// again until done. What each slice purged adds up in `report`.
+struct CompactionProgress {
+    enum class Phase { records, log, done };
+    Phase phase = Phase::records;
+    std::int64_t after = 0;  // the last record row (records) or sequence number (log) passed
+    CompactionReport report;
+    bool done() const { return phase == Phase::done; }
 };
 
 // A server's own rule on top of the schema and scopes, asked about each pushed change set that
@@ -152,6 +170,11 @@ class Upstream {
     // every device whose user has the record's scope key has pulled past them and has nothing
     // older in its outbox; and scope log entries every device has passed.
     Result<CompactionReport> compact();
+    // The same in slices, each its own transaction, so that a server keeps taking pushes between
+    // them: the next `records` records (their history and tombstones), then the log clean-up
+    // `records` * 16 lines at a time. Each slice is correct alone (it reads the devices' progress
+    // afresh), so a run may stop anywhere and start over later.
+    Status compact_some(CompactionProgress& progress, std::size_t records);
 
     struct Impl;
 

@@ -88,108 +88,159 @@ Result<Horizons> horizons(Store& store) {
     return out;
 }
 
+// Which records a slice went through: how many, and the last one's row.
+struct RecordsPassed {
+    std::int64_t count = 0;
+    std::int64_t last = 0;
+};
+
+// The records after `after` (by row), at most `limit` of them: their superseded history entries,
+// and the tombstones every device in scope has.
+Result<RecordsPassed> compact_records(Upstream::Impl& im, const Horizons& h, std::int64_t after,
+                                                    std::int64_t limit, CompactionReport& report) {
+    struct Candidate {
+        std::int64_t rid;
+        std::int64_t seq;
+        std::int64_t horizon;
+        bool tombstone;
+        std::string meta;
+        std::string log;
+    };
+    std::vector<Candidate> candidates;
+    TSUNAGU_TRY(detail::each_row(
+        im.store.cached("SELECT rid, scope_key, seq, deleted, conflicts, meta, log FROM sync_records"
+                        " WHERE rid > ?1 ORDER BY rid LIMIT ?2")
+            .bind(1, after)
+            .bind(2, limit),
+        [&](const Statement& s) {
+            const std::int64_t seq = s.column_int(2);
+            const std::int64_t horizon = h.of(std::string(s.column_text(1)), im.seq);
+            const bool tombstone = s.column_int(3) != 0 && s.column_int(4) == 0 && seq <= horizon;
+            candidates.push_back({s.column_int(0), seq, horizon, tombstone, std::string(s.column_text(5)),
+                                  std::string(as_chars(s.column_blob(6)))});
+            return Status::ok();
+        }));
+    if (candidates.empty()) return RecordsPassed{};
+
+    Statement& drop_line = im.store.cached("DELETE FROM sync_log WHERE seq = ?1");
+    for (const Candidate& c : candidates) {
+        auto applied = detail::ChangeList::parse(c.log);
+        TSUNAGU_TRY(applied);
+        if (c.tombstone) {
+            for (const auto& entry : applied->entries) TSUNAGU_TRY(drop_line.bind(1, entry.seq).run());
+            report.history_purged += applied->entries.size();
+            TSUNAGU_TRY(im.store.cached("DELETE FROM sync_records WHERE rid = ?1").bind(1, c.rid).run());
+            ++report.tombstones_purged;
+            continue;
+        }
+        // Keep the entries of the versions still current (or in conflict): they say who wrote
+        // what the record holds; and the latest, which pulls walk to.
+        auto current = referenced_versions(c.meta);
+        TSUNAGU_TRY(current);
+        detail::ChangeList kept;
+        for (auto& entry : applied->entries) {
+            const detail::IdBytes id = detail::id_to_bytes(entry.change_id);
+            const bool needed = entry.seq > c.horizon || entry.seq == c.seq ||
+                                std::find(current->begin(), current->end(), id) != current->end();
+            if (needed) {
+                kept.entries.push_back(std::move(entry));
+            } else {
+                TSUNAGU_TRY(drop_line.bind(1, entry.seq).run());
+                ++report.history_purged;
+            }
+        }
+        if (kept.entries.size() != applied->entries.size()) {
+            Statement& rewrite = im.store.cached("UPDATE sync_records SET log = ?2 WHERE rid = ?1");
+            const std::string bytes = kept.encoded();
+            TSUNAGU_TRY(rewrite.bind(1, c.rid).bind_blob(2, as_bytes(bytes)).run());
+        }
+    }
+    return RecordsPassed{static_cast<std::int64_t>(candidates.size()), candidates.back().rid};
+}
+
+// The log's lines in (after, until] that no record needs: fresh-sequence lines that are no longer
+// their record's latest (or whose record is gone).
+Status compact_log(Upstream::Impl& im, std::int64_t after, std::int64_t until) {
+    TSUNAGU_TRY(im.store
+                    .cached("DELETE FROM sync_log WHERE seq > ?2 AND seq <= ?3 AND kind = ?1 AND NOT EXISTS"
+                            " (SELECT 1 FROM sync_records r WHERE r.rid = sync_log.rid AND r.seq = sync_log.seq)")
+                    .bind(1, detail::kTouchKind)
+                    .bind(2, after)
+                    .bind(3, until)
+                    .run());
+    return Status::ok();
+}
+
+// The lines filed by key in the chunks named in [after, until) (a chunk is named by the sequence
+// number it starts after, the first 0) that are not their record's latest: lookups ignore them,
+// but kept they would hold every line ever written.
+Result<std::size_t> compact_filed(Upstream::Impl& im, std::int64_t after, std::int64_t until) {
+    if (!im.store.is_sqlite()) return std::size_t{0};  // only SQLite stores file the log
+    TSUNAGU_TRY(im.store
+                    .cached("DELETE FROM sync_log_by_key WHERE chunk >= ?1 AND chunk < ?2 AND NOT EXISTS"
+                            " (SELECT 1 FROM sync_records r"
+                            " WHERE r.rid = sync_log_by_key.rid AND r.seq = sync_log_by_key.seq)")
+                    .bind(1, after)
+                    .bind(2, until)
+                    .run());
+    return static_cast<std::size_t>(im.store.changes());
+}
+
+constexpr std::int64_t kLinesPerRecord = 16;  // a log slice's lines, per record of a records slice
+
 }  // namespace
 
-Result<CompactionReport> Upstream::compact() {
+Status Upstream::compact_some(CompactionProgress& progress, std::size_t records) {
+    if (progress.done()) return Status::ok();
     Impl& im = *impl_;
-    CompactionReport report;
+    constexpr std::int64_t kAll = std::numeric_limits<std::int64_t>::max();
+    const std::int64_t limit =
+        records >= static_cast<std::size_t>(kAll / kLinesPerRecord) ? kAll : std::max<std::int64_t>(1, static_cast<std::int64_t>(records));
+    CompactionProgress next;  // progress is only advanced by a slice that committed
     Status status = with_transaction(im.store, [&]() -> Status {
+        next = progress;
+        CompactionReport& report = next.report;
         TSUNAGU_TRY(im.read_counters());
         auto h = horizons(im.store);
         TSUNAGU_TRY(h);
-
-        struct Candidate {
-            std::int64_t rid;
-            std::int64_t seq;
-            std::int64_t horizon;
-            bool tombstone;
-            std::string meta;
-            std::string log;
-        };
-        std::vector<Candidate> candidates;
-        TSUNAGU_TRY(detail::each_row(
-            im.store.cached(
-                "SELECT rid, scope_key, seq, deleted, conflicts, meta, log FROM sync_records"),
-            [&](const Statement& s) {
-                const std::int64_t seq = s.column_int(2);
-                const std::int64_t horizon = h->of(std::string(s.column_text(1)), im.seq);
-                const bool tombstone =
-                    s.column_int(3) != 0 && s.column_int(4) == 0 && seq <= horizon;
-                candidates.push_back({s.column_int(0), seq, horizon, tombstone,
-                                      std::string(s.column_text(5)),
-                                      std::string(as_chars(s.column_blob(6)))});
-                return Status::ok();
-            }));
-
-        Statement& drop_line = im.store.cached("DELETE FROM sync_log WHERE seq = ?1");
-        for (const Candidate& c : candidates) {
-            auto applied = detail::ChangeList::parse(c.log);
-            TSUNAGU_TRY(applied);
-            if (c.tombstone) {
-                for (const auto& entry : applied->entries)
-                    TSUNAGU_TRY(drop_line.bind(1, entry.seq).run());
-                report.history_purged += applied->entries.size();
-                TSUNAGU_TRY(im.store.cached("DELETE FROM sync_records WHERE rid = ?1")
-                                .bind(1, c.rid)
-                                .run());
-                ++report.tombstones_purged;
-                continue;
+        if (next.phase == CompactionProgress::Phase::records) {
+            auto passed = compact_records(im, *h, next.after, limit, report);
+            TSUNAGU_TRY(passed);
+            if (passed->count == limit) {
+                next.after = passed->last;
+            } else {  // the last records (new ones come with nothing to purge yet)
+                next.phase = CompactionProgress::Phase::log;
+                next.after = 0;
             }
-            // Keep the entries of the versions still current (or in conflict): they say who wrote
-            // what the record holds; and the latest, which pulls walk to.
-            auto current = referenced_versions(c.meta);
-            TSUNAGU_TRY(current);
-            detail::ChangeList kept;
-            for (auto& entry : applied->entries) {
-                const detail::IdBytes id = detail::id_to_bytes(entry.change_id);
-                const bool needed =
-                    entry.seq > c.horizon || entry.seq == c.seq ||
-                    std::find(current->begin(), current->end(), id) != current->end();
-                if (needed) {
-                    kept.entries.push_back(std::move(entry));
-                } else {
-                    TSUNAGU_TRY(drop_line.bind(1, entry.seq).run());
-                    ++report.history_purged;
-                }
-            }
-            if (kept.entries.size() != applied->entries.size()) {
-                Statement& rewrite =
-                    im.store.cached("UPDATE sync_records SET log = ?2 WHERE rid = ?1");
-                const std::string bytes = kept.encoded();
-                TSUNAGU_TRY(rewrite.bind(1, c.rid).bind_blob(2, as_bytes(bytes)).run());
-            }
+            return im.write_counters();
         }
-        // Fresh-sequence entries that are no longer a record's latest (or whose record is gone).
-        TSUNAGU_TRY(im.store
-                        .cached("DELETE FROM sync_log WHERE kind = ?1 AND NOT EXISTS (SELECT 1 "
-                                "FROM sync_records r"
-                                " WHERE r.rid = sync_log.rid AND r.seq = sync_log.seq)")
-                        .bind(1, detail::kTouchKind)
-                        .run());
-        // Filed copies of lines that are no longer their record's latest (or whose record is
-        // gone): lookups ignore them, but kept they would hold every line ever written.
-        if (im.store.is_sqlite()) {
-            TSUNAGU_TRY(im.store
-                            .cached("DELETE FROM sync_log_by_key WHERE NOT EXISTS (SELECT 1 "
-                                    "FROM sync_records r"
-                                    " WHERE r.rid = sync_log_by_key.rid AND r.seq = sync_log_by_key.seq)")
-                            .run());
-            report.filed_purged = static_cast<std::size_t>(im.store.changes());
+        const std::int64_t until = limit == kAll ? kAll : next.after + limit * kLinesPerRecord;
+        TSUNAGU_TRY(compact_log(im, next.after, until));
+        auto filed = compact_filed(im, next.after, until);
+        TSUNAGU_TRY(filed);
+        report.filed_purged += *filed;
+        if (until < im.seq) {
+            next.after = until;
+            return im.write_counters();
         }
-
+        // Scope moves and removals every device has passed.
         const std::int64_t everyone = std::min(h->any, im.seq);
-        TSUNAGU_TRY(im.store.cached("DELETE FROM sync_scope_moves WHERE seq <= ?1")
-                        .bind(1, everyone)
-                        .run());
+        TSUNAGU_TRY(im.store.cached("DELETE FROM sync_scope_moves WHERE seq <= ?1").bind(1, everyone).run());
         report.log_purged += static_cast<std::size_t>(im.store.changes());
-        TSUNAGU_TRY(im.store.cached("DELETE FROM sync_scope_removals WHERE seq <= ?1")
-                        .bind(1, everyone)
-                        .run());
+        TSUNAGU_TRY(im.store.cached("DELETE FROM sync_scope_removals WHERE seq <= ?1").bind(1, everyone).run());
         report.log_purged += static_cast<std::size_t>(im.store.changes());
+        next.phase = CompactionProgress::Phase::done;
         return im.write_counters();
     });
     TSUNAGU_TRY(status);
-    return report;
+    progress = std::move(next);
+    return Status::ok();
+}
+
+Result<CompactionReport> Upstream::compact() {
+    CompactionProgress progress;
+    while (!progress.done()) TSUNAGU_TRY(compact_some(progress, std::numeric_limits<std::size_t>::max()));
+    return progress.report;
 }
 
 }  // namespace tsunagu::sync

@@ -10,7 +10,105 @@ using namespace testing;
 
 const Json kVisit = {{"date", "2020-04-01"}, {"notes", "v1"}};
 
+std::int64_t rows(Store& store, const char* table) {
+    Statement& s = store.cached(std::string("SELECT count(*) FROM ") + table);
+    REQUIRE(ok(s.step()));
+    const std::int64_t n = s.column_int(0);
+    s.reset();
+    return n;
+}
+
+// Records as JSON, in the order of their ids (devices list them in the order they got them).
+Json by_id(std::vector<Record> records) {
+    std::sort(records.begin(), records.end(), [](const Record& a, const Record& b) { return a.id < b.id; });
+    return Json(records);
+}
+
+// A day of a team's work, every device synced past it twice: visits edited several times, some
+// deleted, a client moved from one worker's caseload to another's (its records get fresh lines).
+struct BusyDay {
+    World w{PullLines::automatic, /*file_every=*/4};
+    Device& alice = w.add_device("alice");
+    Device& bob = w.add_device("bob");
+    const std::string tanaka = std::string(32, 'a'), sato = std::string(32, 'b');
+    std::vector<std::string> visits;
+
+    BusyDay() {
+        ok(w.upstream.set_scope("alice", {"client:" + tanaka, "client:" + sato}));
+        ok(w.upstream.set_scope("bob", {"client:" + sato}));
+        for (int i = 0; i < 12; ++i) {
+            Json fields = kVisit;
+            fields["client"] = i % 3 ? tanaka : sato;
+            visits.push_back(ok(alice.create("visit", fields)));
+            sync(alice, w.upstream);
+            ok(alice.update(visits.back(), {{"notes", "v2"}}));
+            ok(alice.update(visits.back(), {{"duration", 10 + i}}));
+            if (i % 4 == 0) ok(alice.remove(visits.back()));
+            sync(alice, w.upstream);
+        }
+        ok(w.upstream.set_scope("bob", {"client:" + sato, "client:" + tanaka}));
+        for (int round = 0; round < 2; ++round) {
+            sync(alice, w.upstream);
+            sync(bob, w.upstream);
+        }
+    }
+};
+
 }  // namespace
+
+TEST_CASE("compaction in slices purges what one compaction does, whatever the slice") {
+    BusyDay whole;
+    const CompactionReport all = ok(whole.w.upstream.compact());
+    CHECK(all.history_purged > 10);
+    CHECK(all.tombstones_purged == 3);
+    CHECK(all.filed_purged > 5);
+    for (std::size_t records : {1, 2, 5}) {
+        INFO("slices of " << records << " records");
+        BusyDay day;
+        CompactionProgress progress;
+        int slices = 0;
+        while (!progress.done()) {
+            ok(day.w.upstream.compact_some(progress, records));
+            ++slices;
+        }
+        CHECK(slices > 12 / static_cast<int>(records));
+        CHECK(Json{progress.report.history_purged, progress.report.tombstones_purged, progress.report.log_purged,
+                   progress.report.filed_purged} ==
+              Json{all.history_purged, all.tombstones_purged, all.log_purged, all.filed_purged});
+        for (const char* table : {"sync_records", "sync_log", "sync_log_by_key", "sync_scope_moves"}) {
+            CHECK(rows(day.w.upstream_store, table) == rows(whole.w.upstream_store, table));
+        }
+        // Nothing a device sees changed: a new one gets what the others hold.
+        Device& fresh = day.w.add_device("bob");
+        pull_all(fresh, day.w.upstream);
+        CHECK(by_id(ok(fresh.list("visit"))) == by_id(ok(day.bob.list("visit"))));
+        CHECK(ok(fresh.list("visit")).size() == 9);
+    }
+}
+
+TEST_CASE("pushes and pulls between the slices of a compaction lose nothing") {
+    BusyDay day;
+    CompactionProgress progress;
+    ok(day.w.upstream.compact_some(progress, 3));
+    ok(day.bob.update(day.visits[1], {{"notes", "bob's, between two slices"}}));
+    sync(day.bob, day.w.upstream);
+    while (!progress.done()) {
+        ok(day.w.upstream.compact_some(progress, 3));
+        Json fields = kVisit;
+        fields["client"] = day.tanaka;
+        (void)ok(day.alice.create("visit", fields));
+        sync(day.alice, day.w.upstream);
+    }
+    sync(day.alice, day.w.upstream);
+    CHECK(ok(day.alice.get(day.visits[1]))->fields["notes"] == "bob's, between two slices");
+    Device& fresh = day.w.add_device("alice");
+    pull_all(fresh, day.w.upstream);
+    CHECK(by_id(ok(fresh.list("visit"))) == by_id(ok(day.alice.list("visit"))));
+    // A later run purges what the slices could not yet: the edit bob's overwrote, once every
+    // device has pulled past it (a device's progress is known from its next pull).
+    for (Device* device : {&day.bob, &day.alice, &fresh}) pull_all(*device, day.w.upstream);
+    CHECK(ok(day.w.upstream.compact()).history_purged == 1);
+}
 
 TEST_CASE("compaction purges superseded history only after every device has passed it") {
     World w;
