@@ -34,6 +34,9 @@ struct ServerConfig {
     bool demo = false;
     // The web page's sessions end after this long without a request (tests shorten it).
     std::int64_t web_idle_seconds = 15 * 60;
+    // Compaction (superseded history, tombstones every device has, the log lines no record needs)
+    // runs this often, in slices between pushes; 0: only when an administrator asks.
+    std::int64_t compact_every_seconds = 60 * 60;
 };
 
 class Server {

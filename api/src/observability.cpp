@@ -20,6 +20,13 @@ void Metrics::observe_request(const std::string& route, int status, double secon
     ++r.buckets[i];
 }
 
+void Metrics::add_compaction(const sync::CompactionReport& purged, double seconds) {
+    std::lock_guard lock(mutex_);
+    ++compactions_;
+    compacted_ += purged;
+    last_compaction_seconds_ = seconds;
+}
+
 std::string Metrics::render(std::size_t in_flight, std::size_t queue_depth) const {
     std::ostringstream out;
     out << "# HELP tsunagu_requests_total Requests answered, by route and status.\n"
@@ -48,6 +55,17 @@ std::string Metrics::render(std::size_t in_flight, std::size_t queue_depth) cons
         << "tsunagu_sync_changes_pulled_total " << changes_pulled_.load() << "\n"
         << "# TYPE tsunagu_sync_conflicts_total counter\n"
         << "tsunagu_sync_conflicts_total " << conflicts_.load() << "\n"
+        << "# HELP tsunagu_compactions_total Whole compaction runs (timer and administrators').\n"
+        << "# TYPE tsunagu_compactions_total counter\n"
+        << "tsunagu_compactions_total " << compactions_ << "\n"
+        << "# HELP tsunagu_compaction_purged_total What compaction purged, by kind.\n"
+        << "# TYPE tsunagu_compaction_purged_total counter\n"
+        << "tsunagu_compaction_purged_total{what=\"history\"} " << compacted_.history_purged << "\n"
+        << "tsunagu_compaction_purged_total{what=\"tombstones\"} " << compacted_.tombstones_purged << "\n"
+        << "tsunagu_compaction_purged_total{what=\"scope_log\"} " << compacted_.log_purged << "\n"
+        << "tsunagu_compaction_purged_total{what=\"filed_lines\"} " << compacted_.filed_purged << "\n"
+        << "# TYPE tsunagu_compaction_last_seconds gauge\n"
+        << "tsunagu_compaction_last_seconds " << last_compaction_seconds_ << "\n"
         << "# TYPE tsunagu_requests_in_flight gauge\n"
         << "tsunagu_requests_in_flight " << in_flight << "\n"
         << "# TYPE tsunagu_worker_queue_depth gauge\n"

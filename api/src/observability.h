@@ -9,6 +9,8 @@
 #include <mutex>
 #include <string>
 
+#include "sync/engine.h"
+
 namespace tsunagu::api {
 
 class Metrics {
@@ -18,6 +20,8 @@ public:
     void add_changes_pushed(std::uint64_t n) { changes_pushed_ += n; }
     void add_changes_pulled(std::uint64_t n) { changes_pulled_ += n; }
     void add_conflicts(std::uint64_t n) { conflicts_ += n; }
+    // One whole compaction run: what it purged and how long it took.
+    void add_compaction(const sync::CompactionReport& purged, double seconds);
     // The exposition text for GET /metrics.
     std::string render(std::size_t in_flight, std::size_t queue_depth) const;
 
@@ -33,6 +37,9 @@ private:
     mutable std::mutex mutex_;
     std::map<std::string, RouteStats> routes_;
     std::atomic<std::uint64_t> changes_pushed_{0}, changes_pulled_{0}, conflicts_{0};
+    std::uint64_t compactions_ = 0;  // with mutex_, as the two below
+    sync::CompactionReport compacted_;
+    double last_compaction_seconds_ = 0;
 };
 
 // Writes one JSON object per line to stderr. Thread-safe.

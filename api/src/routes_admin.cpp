@@ -194,9 +194,31 @@ std::vector<Route> admin_routes() {
          [](RequestContext& ctx) {
              Status s = ctx.accounts.revoke_device(ctx.params["id"], ctx.now);
              if (!s) return error_response(s);
+             // Wiped at its next request, it will never pull again: compaction stops waiting for it.
+             if (Status forgot = ctx.upstream.forget_replica(ctx.params["id"]); !forgot) return error_response(forgot);
              audit(ctx, "admin.device_revoked", ctx.params["id"]);
              return json_response(200, {{"revoked", true}});
          }},
+        // Compacts now, rather than at the next tick of the timer, in slices between pushes; answers
+        // what was purged once the whole run is done.
+        {"POST", "/v1/admin/compact", Access::admin,
+         [](RequestContext& ctx) {
+             auto run = ctx.core.compactor().run();
+             if (!run) return error_response(run.status());
+             const Principal& who = ctx.who();
+             (void)ctx.core.commit_group().write([&](ServerConnection& connection) {
+                 return AuditLog::append(connection.store,
+                                         {0, ctx.now, who.user.id, who.device.id, "admin.compacted", "", ""});
+             });
+             const sync::CompactionReport& r = run->report;
+             return json_response(200, {{"history_purged", r.history_purged},
+                                        {"tombstones_purged", r.tombstones_purged},
+                                        {"scope_log_purged", r.log_purged},
+                                        {"filed_lines_purged", r.filed_purged},
+                                        {"slices", run->slices},
+                                        {"seconds", run->seconds}});
+         },
+         /*outside_group=*/true},
         {"GET", "/v1/admin/audit", Access::admin,
          [](RequestContext& ctx) {
              auto q = ctx.request.query;

@@ -46,6 +46,7 @@ public:
     void attach(std::unique_ptr<HttpServer> http) { http_ = std::move(http); }
 
     void stop() override {
+        if (core_) core_->compactor().stop();  // first: a run in a request ends after its slice
         if (http_) http_->stop();
         http_.reset();
         if (core_) core_->commit_group().close();
@@ -263,6 +264,7 @@ Result<StartedServer> start_server(const ServerConfig& config) {
         return std::pair<std::size_t, std::size_t>{http_ptr->in_flight(), http_ptr->queue_depth()};
     };
     running->attach(std::move(*http));
+    core_ptr->compactor().start(std::chrono::seconds(config.compact_every_seconds));
     started.server = std::move(running);
     return started;
 }

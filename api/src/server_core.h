@@ -14,6 +14,7 @@
 #include "api/http.h"
 #include "api/src/accounts.h"
 #include "api/src/commit_group.h"
+#include "api/src/compactor.h"
 #include "api/src/connection_pool.h"
 #include "api/src/json_input.h"
 #include "api/src/observability.h"
@@ -78,6 +79,7 @@ public:
 
     Metrics& metrics() { return metrics_; }
     CommitGroup& commit_group() { return commits_; }
+    Compactor& compactor() { return compactor_; }
     const SignInPolicy& sign_in_policy() const { return policy_; }
     // Set by the server once the adapter runs, for /metrics gauges.
     std::function<std::pair<std::size_t, std::size_t>()> load_gauges;
@@ -98,6 +100,7 @@ private:
     std::vector<std::vector<std::string>> patterns_;  // each route's pattern, split at '/'
     Metrics metrics_;
     CommitGroup commits_;
+    Compactor compactor_{commits_, metrics_};
     SessionCache sessions_;  // Accounts::authenticate uses it where it may (SQLite, no transaction)
 };
 

@@ -108,7 +108,8 @@ Result<RecordsPassed> compact_records(Upstream::Impl& im, const Horizons& h, std
     };
     std::vector<Candidate> candidates;
     TSUNAGU_TRY(detail::each_row(
-        im.store.cached("SELECT rid, scope_key, seq, deleted, conflicts, meta, log FROM sync_records"
+        // (id: on PostgreSQL, meta is sealed bound to it, and opened with it.)
+        im.store.cached("SELECT rid, scope_key, seq, deleted, conflicts, meta, log, id FROM sync_records"
                         " WHERE rid > ?1 ORDER BY rid LIMIT ?2")
             .bind(1, after)
             .bind(2, limit),

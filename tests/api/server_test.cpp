@@ -151,6 +151,7 @@ TEST_CASE("admin endpoints refuse anonymous callers and every other role") {
         CHECK(c->get("/v1/admin/users").status == 403);
         CHECK(c->post("/v1/admin/teams", {{"name", "x"}}).status == 403);
         CHECK(c->post("/v1/admin/devices/" + c->device_id + "/revoke", json::object()).status == 403);
+        CHECK(c->post("/v1/admin/compact", json::object()).status == 403);
         CHECK(c->get("/v1/admin/audit").status == 403);
     }
     CHECK(f.admin->get("/v1/admin/users").body["users"].size() == 5);

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <thread>
 
 #include "support/server_process.h"
 #include "support/temp_dir.h"
@@ -24,8 +25,8 @@ struct Organisation {
     std::string kita, minami;
     std::map<std::string, std::string> ids;  // username -> user id
 
-    Organisation() {
-        server.start();
+    explicit Organisation(const std::vector<std::string>& server_options = {}) {
+        server.start(server_options);
         admin = std::make_unique<ApiClient>(server.url());
         REQUIRE(admin->sign_in("admin", server.admin_password()).status == 200);
         kita = admin->post("/v1/admin/teams", {{"name", "Kita"}}).body["team"]["id"];
@@ -55,6 +56,13 @@ struct Organisation {
     }
     int devices = 0;
 };
+
+// A counter's value in the server's /metrics text (-1 when absent).
+double metric(ApiClient& client, const std::string& name) {
+    const std::string text = client.get("/metrics").raw;
+    const auto at = text.find("\n" + name + " ");
+    return at == std::string::npos ? -1 : std::stod(text.substr(at + name.size() + 2));
+}
 
 json visit(const std::string& client, const std::string& date = "2020-06-01") {
     return {{"client", client}, {"date", date}, {"duration_min", 45}, {"purpose", "check_in"},
@@ -368,4 +376,73 @@ TEST_CASE("a device's pull does not bring back what it just pushed, and malforme
     json foreign = other->client.post("/v1/sync/pull", {{"after", 0}, {"held", {{key, {v}}}}}).body;
     CHECK(foreign["records"].empty());
     CHECK_FALSE(foreign.contains("kept"));
+}
+
+TEST_CASE("an administrator compacts history every device has, and a lost phone holds it back until revoked") {
+    Organisation org({"--compact-every", "0"});
+    auto aoi = org.device("aoi");
+    auto lost = org.device("aoi");  // her old phone: it pulled once, then was lost
+    lost->sync();
+    const auto client = aoi->create("client", {{"pseudonym", "K-011"}, {"area", "kita"}});
+    const auto v = aoi->create("home_visit", visit(client));
+    aoi->sync();
+    for (int minutes : {50, 55}) {
+        REQUIRE(aoi->device->update(v, {{"duration_min", minutes}}).is_ok());
+        aoi->sync();
+    }
+    aoi->sync();  // a device's progress is known from its next pull
+    ApiClient sato(org.server.url());
+    REQUIRE(sato.sign_in("sato", "sato-password-1").status == 200);
+    auto history = [&] { return sato.get("/v1/records/" + v).body["history"].size(); };
+    REQUIRE(history() == 3);
+
+    ApiClient worker(org.server.url());
+    REQUIRE(worker.sign_in("aoi", "aoi-password-1").status == 200);
+    CHECK(worker.post("/v1/admin/compact", json::object()).status == 403);
+    CHECK(sato.post("/v1/admin/compact", json::object()).status == 403);
+
+    Reply held = org.admin->post("/v1/admin/compact", json::object());
+    REQUIRE(held.status == 200);
+    CHECK(held.body["history_purged"] == 0);  // the lost phone has not pulled the edits
+    CHECK(held.body["slices"] >= 2);
+    CHECK(history() == 3);
+
+    REQUIRE(org.admin->post("/v1/admin/devices/" + lost->client.device_id + "/revoke", json::object()).status == 200);
+    Reply done = org.admin->post("/v1/admin/compact", json::object());
+    REQUIRE(done.status == 200);
+    CHECK(done.body["history_purged"] == 1);  // the 50 minutes, overwritten by the 55
+    CHECK(history() == 2);
+    CHECK(sato.get("/v1/records/" + v).body["record"]["fields"]["duration_min"] == 55);
+    // Devices sync on as before, and a new one gets the record whole.
+    auto second = org.device("aoi");
+    second->sync();
+    CHECK(second->holds(v));
+
+    CHECK(metric(*org.admin, "tsunagu_compactions_total") == 2);
+    CHECK(metric(*org.admin, "tsunagu_compaction_purged_total{what=\"history\"}") == 1);
+    const auto audit = org.admin->get("/v1/admin/audit").body.dump();
+    CHECK(audit.find("admin.compacted") != std::string::npos);
+}
+
+TEST_CASE("the server compacts on its own timer, between pushes") {
+    Organisation org({"--compact-every", "1"});
+    auto aoi = org.device("aoi");
+    const auto client = aoi->create("client", {{"pseudonym", "K-012"}, {"area", "kita"}});
+    const auto v = aoi->create("home_visit", visit(client));
+    aoi->sync();
+    REQUIRE(aoi->device->update(v, {{"duration_min", 50}}).is_ok());
+    aoi->sync();
+    REQUIRE(aoi->device->update(v, {{"duration_min", 55}}).is_ok());
+    aoi->sync();
+    aoi->sync();
+    double purged = 0;
+    for (int tries = 0; tries < 100 && purged < 1; ++tries) {
+        (void)aoi->create("home_visit", visit(client, "2020-06-02"));  // pushes go on meanwhile
+        aoi->sync();
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        purged = metric(*org.admin, "tsunagu_compaction_purged_total{what=\"history\"}");
+    }
+    CHECK(purged == 1);
+    CHECK(metric(*org.admin, "tsunagu_compactions_total") >= 1);
+    CHECK(aoi->holds(v));
 }

@@ -1,0 +1,58 @@
+// Server-side compaction: slices through the commit group, on a timer and on request.
+#include "api/src/compactor.h"
+
+namespace tsunagu::api {
+
+Result<Compactor::Run> Compactor::run() {
+    std::lock_guard one_at_a_time(running_);
+    const auto start = std::chrono::steady_clock::now();
+    sync::CompactionProgress progress;
+    Run done;
+    while (!progress.done()) {
+        Status slice = group_.write([&](ServerConnection& connection) {
+            return connection.upstream->compact_some(progress, records_per_slice_);
+        });
+        if (!slice) {
+            log_event("error", "compaction_failed", {{"slices", std::to_string(done.slices)}, {"reason", slice.message()}});
+            return slice;
+        }
+        ++done.slices;
+        // Stop between slices when the server is stopping: the next start runs it again.
+        std::lock_guard lock(timer_mutex_);
+        if (stopping_) return Status(ErrorCode::unavailable, "compaction stopped: the server is shutting down");
+    }
+    done.report = progress.report;
+    done.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    metrics_.add_compaction(done.report, done.seconds);
+    log_event("info", "compaction",
+              {{"slices", std::to_string(done.slices)},
+               {"history_purged", std::to_string(done.report.history_purged)},
+               {"tombstones_purged", std::to_string(done.report.tombstones_purged)},
+               {"log_purged", std::to_string(done.report.log_purged)},
+               {"filed_purged", std::to_string(done.report.filed_purged)},
+               {"ms", std::to_string(static_cast<long long>(done.seconds * 1000))}});
+    return done;
+}
+
+void Compactor::start(std::chrono::seconds every) {
+    if (every.count() <= 0 || timer_.joinable()) return;
+    timer_ = std::thread([this, every] {
+        std::unique_lock lock(timer_mutex_);
+        while (!timer_wake_.wait_for(lock, every, [this] { return stopping_; })) {
+            lock.unlock();
+            (void)run();  // logged by run(); the next tick tries again
+            lock.lock();
+        }
+    });
+}
+
+void Compactor::stop() {
+    {
+        std::lock_guard lock(timer_mutex_);
+        stopping_ = true;
+    }
+    timer_wake_.notify_all();
+    if (timer_.joinable()) timer_.join();
+}
+
+}  // namespace tsunagu::api

@@ -1,0 +1,57 @@
+// Compaction on a running server (sync::Upstream::compact_some): in slices, each a piece of work
+// of the commit group, so that pushes and pulls go on between them; on a timer and when an
+// administrator asks, one run at a time.
+//
+// Contract: run() returns once a whole compaction has run, or with the first slice's error (a
+// later run starts over: every slice is correct alone). A slice whose group commit failed is lost
+// with it, and only leaves its part to the next run.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "api/src/commit_group.h"
+#include "api/src/observability.h"
+#include "sync/engine.h"
+
+namespace tsunagu::api {
+
+class Compactor {
+public:
+    struct Run {
+        sync::CompactionReport report;
+        std::size_t slices = 0;
+        double seconds = 0;
+    };
+
+    // Slices of `records_per_slice` records (2,000: about 10 ms of a group's time on this
+    // machine's store benchmark, so a push that shares a group with one waits little longer).
+    Compactor(CommitGroup& group, Metrics& metrics, std::size_t records_per_slice = 2000)
+        : group_(group), metrics_(metrics), records_per_slice_(records_per_slice) {}
+    ~Compactor() { stop(); }
+    Compactor(const Compactor&) = delete;
+    Compactor& operator=(const Compactor&) = delete;
+
+    // Runs a whole compaction now (after the one in progress, if any), and logs and counts it.
+    Result<Run> run();
+    // From now on, runs one every `every` on a thread of its own, until stop(). Zero: never.
+    // Once only.
+    void start(std::chrono::seconds every);
+    // At shutdown: stops the timer's thread, and any run, after the slice in progress (run()
+    // then answers `unavailable`). Idempotent.
+    void stop();
+
+private:
+    CommitGroup& group_;
+    Metrics& metrics_;
+    const std::size_t records_per_slice_;
+    std::mutex running_;  // one run at a time
+    std::mutex timer_mutex_;
+    std::condition_variable timer_wake_;
+    bool stopping_ = false;
+    std::thread timer_;
+};
+
+}  // namespace tsunagu::api
