@@ -8,6 +8,9 @@
 //  - a case worker's first pull (30 of the 2,000 clients), as the upstream reads its pages: walking
 //    the whole log against looking the worker's keys up in the log filed by key; and that caseload
 //    handed to a second worker, against the scan of every record per client it took before;
+//  - compaction as the server runs it, in slices of 500 records with every device past
+//    everything: the whole run and its longest slice (what a push sharing its group waits), against
+//    one read of every record's state and history;
 //  - baselines, with plain SQLite (the store's settings: page_size 4096, WAL, synchronous=FULL) and
 //    through the encrypted store, in the same batches: the same rows inserted (one per change set:
 //    its id, record id, collection and JSON values; one per pulled record); and, for apply, what a
@@ -354,6 +357,10 @@ struct Figures {
     double pull_s = 0, pull_json_s = 0, plain_pull_s = 0, encrypted_pull_s = 0;
     double caseload_walk_s = 0, caseload_by_key_s = 0;
     double grant_s = 0, grant_scan_s = 0;
+    // Compaction in the server's slices: the whole run, its longest slice, and the read of every
+    // record's state and history it cannot avoid.
+    double compact_s = 0, compact_slice_max_s = 0, compact_scan_s = 0;
+    std::size_t compact_slices = 0, compact_history_purged = 0, compact_filed_purged = 0;
     std::size_t caseload_records = 0;
     std::size_t changes = 0, records = 0;
     long rss_mb = 0;       // peak resident size of the whole run (the generated workload included)
@@ -499,6 +506,31 @@ Figures run(const fs::path& dir, std::size_t changes, bool apply_only) {
     all.reset();
     f.plain_pull_s = plain_sqlite(dir / "plain_pull.db", record_rows, kPage);
     f.encrypted_pull_s = encrypted_store(dir / "encrypted_pull.db", record_rows, kPage);
+
+    // Compaction, as the server runs it (slices of 500 records, each its own transaction), with
+    // every device past everything (their progress dropped: no device holds anything back);
+    // against one read of every record's state and history, which compaction cannot avoid.
+    const auto start_read = Clock::now();
+    std::size_t state_bytes = 0;
+    Statement& states = upstream_store.cached("SELECT meta, log FROM sync_records");
+    while (must(states.step(), "reading record states"))
+        state_bytes += states.column_text(0).size() + states.column_blob(1).size();
+    states.reset();
+    f.compact_scan_s = seconds_since(start_read);
+    if (state_bytes == 0) fail("no record states to read");
+    if (Status dropped = upstream_store.cached("DELETE FROM sync_replicas").run(); !dropped)
+        fail("dropping the devices' progress: " + dropped.to_string());
+    CompactionProgress progress;
+    const auto start_compact = Clock::now();
+    while (!progress.done()) {
+        const auto slice = Clock::now();
+        if (Status s = upstream.compact_some(progress, 500); !s) fail("compacting: " + s.to_string());
+        f.compact_slice_max_s = std::max(f.compact_slice_max_s, seconds_since(slice));
+        ++f.compact_slices;
+    }
+    f.compact_s = seconds_since(start_compact);
+    f.compact_history_purged = progress.report.history_purged;
+    f.compact_filed_purged = progress.report.filed_purged;
     return f;
 }
 
@@ -576,6 +608,10 @@ int main(int argc, char** argv) {
     std::printf("the caseload handed to a second worker (its records found and given fresh lines): "
                 "%.3f s; a scan of every record per client, alone: %.3f s (%.2fx)\n",
                 f.grant_s, f.grant_scan_s, f.grant_s / f.grant_scan_s);
+    std::printf("compaction in %zu slices of 500 records: %.3f s, the longest slice %.1f ms; %zu history "
+                "entries and %zu filed lines purged; one read of every record's state, alone: %.3f s (%.2fx)\n",
+                f.compact_slices, f.compact_s, f.compact_slice_max_s * 1000, f.compact_history_purged,
+                f.compact_filed_purged, f.compact_scan_s, f.compact_s / f.compact_scan_s);
     std::printf("peak RSS %ld MB (the generated workload included); while pulling %ld MB\n",
                 f.rss_mb, f.pull_rss_mb);
     if (json) {
@@ -609,6 +645,13 @@ int main(int argc, char** argv) {
             {"grant_s", f.grant_s},
             {"grant_scan_s", f.grant_scan_s},
             {"grant_vs_scan_ratio", f.grant_s / f.grant_scan_s},
+            {"compact_s", f.compact_s},
+            {"compact_slices", f.compact_slices},
+            {"compact_slice_max_ms", f.compact_slice_max_s * 1000},
+            {"compact_history_purged", f.compact_history_purged},
+            {"compact_filed_purged", f.compact_filed_purged},
+            {"compact_scan_s", f.compact_scan_s},
+            {"compact_vs_scan_ratio", f.compact_s / f.compact_scan_s},
             {"rss_mb", f.rss_mb},
             {"pull_rss_mb", f.pull_rss_mb},
         };

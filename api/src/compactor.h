@@ -26,9 +26,9 @@ public:
         double seconds = 0;
     };
 
-    // Slices of `records_per_slice` records (2,000: about 10 ms of a group's time on this
-    // machine's store benchmark, so a push that shares a group with one waits little longer).
-    Compactor(CommitGroup& group, Metrics& metrics, std::size_t records_per_slice = 2000)
+    // Slices of `records_per_slice` records (500: at most about 8 ms of a group's time in
+    // sync_bench's store, so a push that shares a group with one waits little longer).
+    Compactor(CommitGroup& group, Metrics& metrics, std::size_t records_per_slice = 500)
         : group_(group), metrics_(metrics), records_per_slice_(records_per_slice) {}
     ~Compactor() { stop(); }
     Compactor(const Compactor&) = delete;
