@@ -382,8 +382,11 @@ Status Device::Impl::rebase(const RecordSnapshot& snapshot) {
         TSUNAGU_TRY(change);
         apply_change(*state, *change);
     }
-    // Held because the record had left the scope: it is back, so they are due again.
-    TSUNAGU_TRY(store.cached("UPDATE sync_outbox SET state = 0 WHERE record_id = ?1 AND state = 3")
+    // Held because the record had left the scope: it is back, so they are due again. Refused:
+    // the record changed upstream since, so the reason may no longer hold (a supervisor returned
+    // the approved record the change was refused for): due again, to be taken or refused anew.
+    TSUNAGU_TRY(store.cached("UPDATE sync_outbox SET state = 0, code = NULL, reason = NULL"
+                             " WHERE record_id = ?1 AND state IN (2, 3)")
                     .bind_blob(1, id)
                     .run());
     auto existing = records.find(snapshot.id);

@@ -216,14 +216,18 @@ TEST_CASE("an approved record is locked for its worker: the change is refused wi
     visitor->sync();
     CHECK(visitor->last_push["outcomes"][0]["reason"].get<std::string>().find("only a supervisor") != std::string::npos);
 
-    // The supervisor reopens the record; the worker's kept change then goes through.
+    // The supervisor reopens the record; the worker's kept change then goes through on its own:
+    // the record changed upstream, so its refused change is due again.
     auto supervisor = demo.sign_in("naka.supervisor");
     Reply reopened = supervisor->post("/v1/records/" + approved + "/review",
                                       {{"decision", "return"}, {"comment", "追記してください"}});
     REQUIRE(reopened.status == 200);
-    visitor->sync();
-    REQUIRE(visitor->device->retry_refused().is_ok());
-    visitor->sync();
+    visitor->sync();  // pulls the returned record: the change is due again
+    visitor->sync();  // and pushed
+    auto left = visitor->device->outbox();
+    REQUIRE(left.is_ok());
+    CHECK(left->size() == 1);  // the new visit marked approved: refused again, for its own reason
+    CHECK(left->front().change.record != approved);
     Reply record = supervisor->get("/v1/records/" + approved);
     REQUIRE(record.status == 200);
     CHECK(record.body["record"]["fields"]["observations"] == "書き足し");

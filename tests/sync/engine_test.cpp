@@ -628,6 +628,42 @@ TEST_CASE("an older peer refuses a newer device's change and the device keeps it
     CHECK(ok(upgraded.get(id))->fields["purpose"] == "phone");
 }
 
+TEST_CASE("a refused change is due again once its record changes upstream, and refused anew while its reason holds") {
+    World w;  // the upstream runs schema v1
+    ok(w.upstream.set_scope("alice", {"*"}));
+    ok(w.upstream.set_scope("bob", {"*"}));
+    Device& alice = w.add_device("alice", test_schema(2));
+    Device& bob = w.add_device("bob");
+    const std::string id = ok(alice.create("visit", kVisit));
+    sync(alice, w.upstream);
+    sync(bob, w.upstream);
+    ok(alice.update(id, {{"purpose", "phone"}}));
+    push_all(alice, w.upstream);
+    REQUIRE(ok(alice.outbox(PendingState::refused)).size() == 1);
+
+    ok(bob.update(id, {{"notes", "bob's"}}));
+    sync(bob, w.upstream);
+    pull_all(alice, w.upstream);  // the record changed upstream: the refusal may no longer hold
+    CHECK(ok(alice.outbox(PendingState::unsent)).size() == 1);
+    CHECK(ok(alice.get(id))->fields["notes"] == "bob's");
+    push_all(alice, w.upstream);  // it still does: refused anew, with the reason
+    auto refused = ok(alice.outbox(PendingState::refused));
+    REQUIRE(refused.size() == 1);
+    CHECK_THAT(refused[0].reason, Catch::Contains(R"(field "purpose")"));
+    pull_all(alice, w.upstream);  // nothing changed upstream: it stays refused, no loop
+    CHECK(ok(alice.outbox(PendingState::refused)).size() == 1);
+
+    Upstream upgraded = ok(Upstream::open(w.upstream_store, test_schema(2),
+                                          UpstreamOptions{.wall = w.upstream_clock.wall()}));
+    ok(bob.update(id, {{"duration", 50}}));
+    sync(bob, upgraded);
+    sync(alice, upgraded);  // due again, and taken
+    push_all(alice, upgraded);
+    CHECK(ok(alice.outbox()).empty());
+    CHECK(ok(upgraded.get(id))->fields["purpose"] == "phone");
+    CHECK(ok(upgraded.get(id))->fields["notes"] == "bob's");
+}
+
 TEST_CASE("a field from a newer schema survives an older device's edit") {
     World w;
     Upstream upstream = ok(Upstream::open(w.upstream_store, test_schema(2),
