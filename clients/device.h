@@ -144,6 +144,11 @@ public:
     // A revoked device is wiped (see SyncReport::wiped). An expired session fails with forbidden.
     Result<SyncReport> sync(const ProgressCallback& progress = {});
 
+    // Makes every change the server refused due again at the next sync: after the server was
+    // upgraded, or the client of a refused record joined this worker's caseload. (A change refused
+    // for a record the server has changed since is due again on its own.) Returns how many.
+    Result<std::size_t> retry_refused();
+
     // The folder and database file of the replica.
     const std::string& home() const;
     std::string database_path() const;

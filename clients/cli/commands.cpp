@@ -233,9 +233,21 @@ int cmd_sync(const Invocation& inv) {
         }
         for (const auto& r : report->refused) {
             std::cout << "refused " << r.collection << " " << r.record << ": " << r.reason
-                      << " (fix it with tsunagu edit, then sync)\n";
+                      << " (kept on this device: sent again when the record changes on the server,"
+                         " or with tsunagu retry)\n";
         }
     }
+    return kExitOk;
+}
+
+int cmd_retry(const Invocation& inv) {
+    if (!inv.words.empty()) return usage(inv, "retry takes no arguments");
+    auto device = open_replica(inv, false);
+    if (!device) return fail(inv, device.status());
+    auto count = device->retry_refused();
+    if (!count) return fail(inv, count.status());
+    if (inv.json) std::cout << Json{{"retried", *count}}.dump() << "\n";
+    else std::cout << *count << " refused change(s) will be sent again at the next tsunagu sync\n";
     return kExitOk;
 }
 
@@ -308,6 +320,7 @@ int run_command(const Invocation& inv) {
     if (inv.command == "conflicts") return cmd_conflicts(inv);
     if (inv.command == "resolve") return cmd_resolve(inv);
     if (inv.command == "status") return cmd_status(inv);
+    if (inv.command == "retry") return cmd_retry(inv);
     return usage(inv, "unknown command \"" + inv.command + "\"");
 }
 

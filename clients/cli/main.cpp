@@ -20,6 +20,7 @@ constexpr const char* kUsage = R"(usage: tsunagu [--home DIR] [--json] COMMAND .
   conflicts                   open conflicts
   resolve ID FIELD VALUE      settle a conflict with VALUE
   status                      pending changes, last sync
+  retry                       send the changes the server refused again at the next sync
 
 The replica lives in --home DIR, else $TSUNAGU_HOME, else ~/.tsunagu. The passphrase and the
 password are asked at the terminal without echo, or read from TSUNAGU_PASSPHRASE and

@@ -120,6 +120,12 @@ tsunagu_code tsunagu_conflicts(tsunagu_device* device, char** conflicts_json_out
 tsunagu_code tsunagu_resolve(tsunagu_device* device, const char* id, const char* field,
                              const char* value_json, tsunagu_error* err);
 
+/* Makes every change the server refused due again at the next sync (after the server was upgraded,
+ * or the client of a refused record joined this worker's caseload); `*count_out` (may be NULL)
+ * receives how many. A change refused for a record the server has changed since is due again on
+ * its own. */
+tsunagu_code tsunagu_retry_refused(tsunagu_device* device, size_t* count_out, tsunagu_error* err);
+
 /* {"signed_in","server","username","role","device_id","pending","refused","held","conflicts",
  *  "cursor","last_sync_ms"}. Never contains the token. */
 tsunagu_code tsunagu_status(tsunagu_device* device, char** status_json_out, tsunagu_error* err);

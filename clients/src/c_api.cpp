@@ -200,6 +200,17 @@ tsunagu_code tsunagu_sync(tsunagu_device* device, tsunagu_progress_fn progress, 
     });
 }
 
+tsunagu_code tsunagu_retry_refused(tsunagu_device* device, size_t* count_out, tsunagu_error* err) {
+    if (count_out) *count_out = 0;
+    return guarded(err, [&]() -> tsunagu_code {
+        if (!device) return missing(err, "device");
+        auto count = device->device.retry_refused();
+        if (!count) return report(err, count.status());
+        if (count_out) *count_out = *count;
+        return TSUNAGU_OK;
+    });
+}
+
 tsunagu_code tsunagu_conflicts(tsunagu_device* device, char** conflicts_json_out, tsunagu_error* err) {
     if (conflicts_json_out) *conflicts_json_out = nullptr;
     return guarded(err, [&]() -> tsunagu_code {

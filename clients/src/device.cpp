@@ -228,6 +228,14 @@ Result<std::vector<sync::Conflict>> Device::conflicts() {
     return impl_->engine->conflicts();
 }
 
+Result<std::size_t> Device::retry_refused() {
+    TSUNAGU_TRY(impl_->ready_for_records());
+    auto refused = impl_->engine->outbox(sync::PendingState::refused);
+    if (!refused) return refused.status();
+    TSUNAGU_TRY(impl_->engine->retry_refused());
+    return refused->size();
+}
+
 Result<DeviceStatus> Device::status() {
     if (impl_->wiped) return impl_->ready_for_records();
     DeviceStatus s;

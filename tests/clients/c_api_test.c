@@ -119,6 +119,10 @@ int main(int argc, char** argv) {
     expect(tsunagu_conflicts(dev, &conflicts, &err) == TSUNAGU_OK && strcmp(conflicts, "[]") == 0,
            "no conflicts", &err);
     tsunagu_free(conflicts);
+    size_t retried = 99;
+    expect(tsunagu_retry_refused(dev, &retried, &err) == TSUNAGU_OK && retried == 0,
+           "nothing refused to send again", &err);
+    expect(tsunagu_retry_refused(NULL, &retried, &err) == TSUNAGU_INVALID_ARGUMENT, "retry needs a device", &err);
     expect(tsunagu_resolve(dev, visit_id, "duration_min", "{bad", &err) == TSUNAGU_INVALID_ARGUMENT,
            "resolve with malformed JSON is refused", &err);
 

@@ -88,6 +88,9 @@ TEST_CASE("the command line signs in, records offline, lists, syncs and reports 
     CHECK(after["last_sync_ms"] > 0);
     CHECK(cli.as_json({"sync"})["pushed"] == 0);
     CHECK(cli.as_json({"conflicts"}).empty());
+    CHECK(cli.as_json({"retry"})["retried"] == 0);
+    CHECK(cli({"retry"}).out.find("0 refused change(s) will be sent again") != std::string::npos);
+    CHECK(cli({"retry", "now"}).exit_code == 2);
 
     auto sato = org.device("sato");
     synced(*sato);

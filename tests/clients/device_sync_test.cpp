@@ -207,6 +207,17 @@ TEST_CASE("a change the server refuses is reported and kept in the outbox") {
     CHECK(ben->status()->refused == 1);
     CHECK(synced(*ben).refused.empty());  // reported once, still kept
     CHECK(ben->status()->refused == 1);
+    // The client joins ben's caseload: asked to, the device sends the kept change again.
+    org.assign(client, {"aoi", "ben"});
+    CHECK(synced(*ben).pushed == 0);  // not on its own: the visit never reached the server
+    auto retried = ben->retry_refused();
+    REQUIRE(retried.is_ok());
+    CHECK(*retried == 1);
+    const auto again = synced(*ben);
+    CHECK(again.pushed == 1);
+    CHECK(again.refused.empty());
+    CHECK(ben->status()->refused == 0);
+    CHECK(ben->status()->pending == 0);
 }
 
 TEST_CASE("a refused change holds back its record's later changes even when the next batch was prepared in advance") {
