@@ -525,7 +525,7 @@ Figures run(const fs::path& dir, std::size_t changes, bool apply_only) {
     while (!progress.done()) {
         const auto slice = Clock::now();
         if (Status s = upstream.compact_some(progress, 500); !s) fail("compacting: " + s.to_string());
-        f.compact_slice_max_s = std::max(f.compact_slice_max_s, seconds_since(slice)); fprintf(stderr, "DBG %d %lld %.1f\n", int(progress.phase), (long long)progress.after, seconds_since(slice)*1000);
+        f.compact_slice_max_s = std::max(f.compact_slice_max_s, seconds_since(slice));
         ++f.compact_slices;
     }
     f.compact_s = seconds_since(start_compact);

@@ -172,7 +172,7 @@ class Upstream {
     Result<CompactionReport> compact();
     // The same in slices, each its own transaction, so that a server keeps taking pushes between
     // them: the next `records` records (their history and tombstones), then the log clean-up
-    // `records` * 16 lines at a time. Each slice is correct alone (it reads the devices' progress
+    // `records` * 4 lines at a time. Each slice is correct alone (it reads the devices' progress
     // afresh), so a run may stop anywhere and start over later.
     Status compact_some(CompactionProgress& progress, std::size_t records);
 

@@ -192,7 +192,7 @@ Result<std::size_t> compact_filed(Upstream::Impl& im, std::int64_t after, std::i
     return static_cast<std::size_t>(im.store.changes());
 }
 
-constexpr std::int64_t kLinesPerRecord = 16;  // a log slice's lines, per record of a records slice
+constexpr std::int64_t kLinesPerRecord = 4;  // a log slice's lines, per record of a records slice
 
 }  // namespace
 
