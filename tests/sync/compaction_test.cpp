@@ -10,14 +10,6 @@ using namespace testing;
 
 const Json kVisit = {{"date", "2020-04-01"}, {"notes", "v1"}};
 
-std::int64_t rows(Store& store, const char* table) {
-    Statement& s = store.cached(std::string("SELECT count(*) FROM ") + table);
-    REQUIRE(ok(s.step()));
-    const std::int64_t n = s.column_int(0);
-    s.reset();
-    return n;
-}
-
 // Records as JSON, in the order of their ids (devices list them in the order they got them).
 Json by_id(std::vector<Record> records) {
     std::sort(records.begin(), records.end(), [](const Record& a, const Record& b) { return a.id < b.id; });

@@ -14,14 +14,6 @@ using namespace testing;
 const Json kVisit = {
     {"date", "2020-04-01"}, {"duration", 30}, {"purpose", "check_in"}, {"notes", "first visit"}};
 
-std::int64_t rows(Store& store, const char* table) {
-    Statement& s = store.cached(std::string("SELECT count(*) FROM ") + table);
-    REQUIRE(ok(s.step()));
-    const std::int64_t n = s.column_int(0);
-    s.reset();
-    return n;
-}
-
 }  // namespace
 
 TEST_CASE("a record created offline reaches another device through the upstream") {

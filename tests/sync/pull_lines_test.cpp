@@ -114,14 +114,6 @@ Compared same_pages_both_ways(TeamLog& t, Upstream& walk, Upstream& by_key) {
     return seen;
 }
 
-std::int64_t count(Store& store, const char* sql) {
-    Statement& q = store.cached(sql);
-    REQUIRE(ok(q.step()));
-    const std::int64_t n = q.column_int(0);
-    q.reset();
-    return n;
-}
-
 }  // namespace
 
 TEST_CASE("walking the log and looking up scope keys give the same pages") {
@@ -142,14 +134,14 @@ TEST_CASE("compaction drops the filed lines that are no longer a record's latest
     const char* stale =
         "SELECT count(*) FROM sync_log_by_key l WHERE NOT EXISTS"
         " (SELECT 1 FROM sync_records r WHERE r.rid = l.rid AND r.seq = l.seq)";
-    const std::int64_t filed_before = count(t.w.upstream_store, "SELECT count(*) FROM sync_log_by_key");
-    const std::int64_t stale_before = count(t.w.upstream_store, stale);
+    const std::int64_t filed_before = scalar(t.w.upstream_store, "SELECT count(*) FROM sync_log_by_key");
+    const std::int64_t stale_before = scalar(t.w.upstream_store, stale);
     REQUIRE(stale_before > 0);  // the edit, the move and the late grant left lines behind
 
     const CompactionReport report = ok(t.w.upstream.compact());
     CHECK(report.filed_purged == static_cast<std::size_t>(stale_before));
-    CHECK(count(t.w.upstream_store, stale) == 0);
-    CHECK(count(t.w.upstream_store, "SELECT count(*) FROM sync_log_by_key") == filed_before - stale_before);
+    CHECK(scalar(t.w.upstream_store, stale) == 0);
+    CHECK(scalar(t.w.upstream_store, "SELECT count(*) FROM sync_log_by_key") == filed_before - stale_before);
 
     Upstream walk = open_upstream(t.w, PullLines::walk_log);
     Upstream by_key = open_upstream(t.w, PullLines::by_key);

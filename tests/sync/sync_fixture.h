@@ -130,6 +130,22 @@ inline void sync(Device& device, Upstream& upstream) {
     pull_all(device, upstream);
 }
 
+// The one number a query answers ("SELECT count(*) FROM ...").
+inline std::int64_t scalar(Store& store, const std::string& sql) {
+    Statement& q = store.cached(sql);
+    auto stepped = q.step();
+    REQUIRE(stepped.is_ok());
+    REQUIRE(*stepped);
+    const std::int64_t n = q.column_int(0);
+    q.reset();
+    return n;
+}
+
+// How many rows `table` holds.
+inline std::int64_t rows(Store& store, const std::string& table) {
+    return scalar(store, "SELECT count(*) FROM " + table);
+}
+
 // Drops the engine's tables, so a store can serve a fresh replica (the property test reuses its
 // store files rather than creating thousands).
 inline void reset_store(Store& store) {
