@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <limits>
 #include <random>
 #include <sstream>
 
@@ -136,8 +137,18 @@ class Scenario {
         if (auto failure = settle(); !failure.empty()) return failure;
         if (auto failure = check(false); !failure.empty()) return failure;
         if (chance(0.3)) {
-            // Compaction changes nothing anyone can see, and syncing goes on afterwards.
-            ok(w_.upstream.compact());
+            // Compaction changes nothing anyone can see, and syncing goes on afterwards: run whole,
+            // or in slices of a few records with edits, syncs and scope changes between them, as
+            // a server runs it between pushes.
+            const bool sliced = chance(0.5);
+            const auto records = static_cast<std::size_t>(pick(1, 4));
+            CompactionProgress progress;
+            while (!progress.done()) {
+                ok(w_.upstream.compact_some(progress, sliced ? records : std::numeric_limits<std::size_t>::max()));
+                if (sliced && chance(0.5)) {
+                    if (auto failure = this->step(); !failure.empty()) return "between compaction slices: " + failure;
+                }
+            }
             for (std::size_t d = 0; d < w_.members.size(); ++d) ok(device(d).compact());
             for (int i = 0; i < 3; ++i) edit(pick_device());
             if (auto failure = settle(); !failure.empty()) return failure;
