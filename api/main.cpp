@@ -26,6 +26,7 @@ void usage() {
         "  --tenant NAME     whose data in that database (default \"default\")\n"
         "  --demo            in a new DIR, create the demo organisation first (then serve it)\n"
         "  --compact-every S compact every S seconds (default 3600; 0: only when an admin asks)\n"
+        "  --keep-history D  compaction leaves history and deleted records D days (default 90)\n"
         "\n"
         "usage: tsunagu-server report --data DIR --fy YEAR [--csv|--json] [--key-file FILE]\n"
         "                             [--postgres CONN [--tenant NAME]]\n"
@@ -132,6 +133,7 @@ int main(int argc, char** argv) {
             else if (arg == "--demo") config.demo = true;
             else if (arg == "--lock-after") config.lock_after = std::stoi(value());
             else if (arg == "--compact-every") config.compact_every_seconds = std::stoll(value());
+            else if (arg == "--keep-history") config.keep_history_days = std::stoll(value());
             else if (arg == "--weak-password-hashing-for-benchmarks") {
                 // Thousands of simulated devices sign in: Argon2id at its floor. Never in production.
                 config.pwhash_ops = 1;

@@ -37,6 +37,9 @@ struct ServerConfig {
     // Compaction (superseded history, tombstones every device has, the log lines no record needs)
     // runs this often, in slices between pushes; 0: only when an administrator asks.
     std::int64_t compact_every_seconds = 60 * 60;
+    // What compaction could purge stays this long after the server took it: superseded history
+    // entries (who changed which field, when) and deleted records, for supervisors to see.
+    std::int64_t keep_history_days = 90;
 };
 
 class Server {

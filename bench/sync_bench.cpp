@@ -422,7 +422,9 @@ Figures run(const fs::path& dir, std::size_t changes, bool apply_only) {
 
     // Upstream: apply every batch.
     Store upstream_store = open_encrypted(dir / "upstream.db");
-    Upstream upstream = must(Upstream::open(upstream_store, schema), "opening the upstream");
+    UpstreamOptions upstream_options;
+    upstream_options.keep_history_ms = 0;  // compaction below purges what every device allows
+    Upstream upstream = must(Upstream::open(upstream_store, schema, upstream_options), "opening the upstream");
     must(upstream.set_scope("worker", {"*"}), "scope");
     must(upstream.set_scope("supervisor", {"*"}), "scope");
     std::vector<std::string> caseload;  // 30 of the city's 2,000 clients

@@ -68,6 +68,10 @@ struct UpstreamOptions {
     // never, and pulls always walk). A device further behind than the last chunk's end looks its
     // user's keys up to there, and walks only the rest.
     std::int64_t file_log_every = 4096;
+    // Compaction leaves what it could purge for this long after the upstream took it (by its
+    // clock): a superseded history entry (who changed which field, when) and a tombstone stay
+    // visible to supervisors for 90 days, whatever the devices' progress.
+    std::int64_t keep_history_ms = 90LL * 24 * 60 * 60 * 1000;
 };
 
 struct CompactionReport {
@@ -168,7 +172,8 @@ class Upstream {
 
     // Purges history entries of superseded versions, and tombstones without open conflicts, once
     // every device whose user has the record's scope key has pulled past them and has nothing
-    // older in its outbox; and scope log entries every device has passed.
+    // older in its outbox, and they are older than UpstreamOptions::keep_history_ms; and scope
+    // log entries every device has passed.
     Result<CompactionReport> compact();
     // The same in slices, each its own transaction, so that a server keeps taking pushes between
     // them: the next `records` records (their history and tombstones), then the log clean-up

@@ -227,8 +227,10 @@ Result<StartedServer> start_server(const ServerConfig& config) {
     auto open_store = ready_database(store_path, key_source, config.postgres, config.tenant, create_schema);
     if (!open_store) return open_store.status();
 
+    const std::int64_t keep_history_ms = std::max<std::int64_t>(0, config.keep_history_days) * 24 * 60 * 60 * 1000;
     auto pool = std::make_unique<ConnectionPool>(
-        [open_store = std::move(*open_store)](ConnectionPool::Use use) -> Result<std::unique_ptr<ServerConnection>> {
+        [open_store = std::move(*open_store), keep_history_ms](ConnectionPool::Use use)
+            -> Result<std::unique_ptr<ServerConnection>> {
             auto store = open_store();
             if (!store) return store.status();
             auto connection = std::make_unique<ServerConnection>(std::move(*store));
@@ -237,6 +239,7 @@ Result<StartedServer> start_server(const ServerConfig& config) {
             // until the next commit, so SQLite's default (about 2 MB) serves it.
             sync::UpstreamOptions options;
             options.cache_kib = use == ConnectionPool::Use::writing ? 16 * 1024 : 2 * 1024;
+            options.keep_history_ms = keep_history_ms;
             auto upstream = sync::Upstream::open(connection->store, domain::care_schema(), options);
             if (!upstream) return upstream.status();
             connection->upstream.emplace(std::move(*upstream));

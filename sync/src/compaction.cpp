@@ -124,10 +124,14 @@ Result<RecordsPassed> compact_records(Upstream::Impl& im, const Horizons& h, std
     if (candidates.empty()) return RecordsPassed{};
 
     Statement& drop_line = im.store.cached("DELETE FROM sync_log WHERE seq = ?1");
+    // Nothing the upstream took after this time is purged (UpstreamOptions::keep_history_ms).
+    const std::int64_t kept_after = im.clock.wall_now() - std::max<std::int64_t>(0, im.options.keep_history_ms);
     for (const Candidate& c : candidates) {
         auto applied = detail::ChangeList::parse(c.log);
         TSUNAGU_TRY(applied);
-        if (c.tombstone) {
+        const bool deleted_long_ago = std::all_of(applied->entries.begin(), applied->entries.end(),
+                                                  [&](const auto& entry) { return entry.hlc.wall_ms <= kept_after; });
+        if (c.tombstone && deleted_long_ago) {
             for (const auto& entry : applied->entries) TSUNAGU_TRY(drop_line.bind(1, entry.seq).run());
             report.history_purged += applied->entries.size();
             TSUNAGU_TRY(im.store.cached("DELETE FROM sync_records WHERE rid = ?1").bind(1, c.rid).run());
@@ -137,17 +141,17 @@ Result<RecordsPassed> compact_records(Upstream::Impl& im, const Horizons& h, std
         // Keep the entries of the versions still current (or in conflict): they say who wrote
         // what the record holds; and the latest, which pulls walk to. (Most records have no other
         // entry at or below their horizon, and need no look at their state.)
-        const bool any_old = std::any_of(applied->entries.begin(), applied->entries.end(), [&](const auto& entry) {
-            return entry.seq <= c.horizon && entry.seq != c.seq;
-        });
+        auto old = [&](const detail::AppliedChange& entry) {
+            return entry.seq <= c.horizon && entry.seq != c.seq && entry.hlc.wall_ms <= kept_after;
+        };
+        const bool any_old = std::any_of(applied->entries.begin(), applied->entries.end(), old);
         if (!any_old) continue;
         auto current = referenced_versions(c.meta);
         TSUNAGU_TRY(current);
         detail::ChangeList kept;
         for (auto& entry : applied->entries) {
             const detail::IdBytes id = detail::id_to_bytes(entry.change_id);
-            const bool needed = entry.seq > c.horizon || entry.seq == c.seq ||
-                                std::find(current->begin(), current->end(), id) != current->end();
+            const bool needed = !old(entry) || std::find(current->begin(), current->end(), id) != current->end();
             if (needed) {
                 kept.entries.push_back(std::move(entry));
             } else {

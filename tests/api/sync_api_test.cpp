@@ -379,7 +379,7 @@ TEST_CASE("a device's pull does not bring back what it just pushed, and malforme
 }
 
 TEST_CASE("an administrator compacts history every device has, and a lost phone holds it back until revoked") {
-    Organisation org({"--compact-every", "0"});
+    Organisation org({"--compact-every", "0", "--keep-history", "0"});
     auto aoi = org.device("aoi");
     auto lost = org.device("aoi");  // her old phone: it pulled once, then was lost
     lost->sync();
@@ -425,7 +425,7 @@ TEST_CASE("an administrator compacts history every device has, and a lost phone 
 }
 
 TEST_CASE("the server compacts on its own timer, between pushes") {
-    Organisation org({"--compact-every", "1"});
+    Organisation org({"--compact-every", "1", "--keep-history", "0"});
     auto aoi = org.device("aoi");
     const auto client = aoi->create("client", {{"pseudonym", "K-012"}, {"area", "kita"}});
     const auto v = aoi->create("home_visit", visit(client));

@@ -137,6 +137,34 @@ TEST_CASE("compaction purges superseded history only after every device has pass
     CHECK(ok(alice.get(id))->conflicts.empty());
 }
 
+TEST_CASE("compaction leaves superseded history and deleted records for the retention period") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    Device& alice = w.add_device("alice");
+    const std::string edited = ok(alice.create("visit", kVisit));
+    ok(alice.update(edited, {{"notes", "v2"}}));
+    ok(alice.update(edited, {{"notes", "v3"}}));
+    const std::string deleted = ok(alice.create("visit", kVisit));
+    ok(alice.remove(deleted));
+    sync(alice, w.upstream);
+    pull_all(alice, w.upstream);  // every device is past everything
+    Upstream keeping = ok(Upstream::open(w.upstream_store, test_schema(),
+                                         UpstreamOptions{.wall = w.upstream_clock.wall(), .keep_history_ms = kHourMs}));
+
+    const CompactionReport early = ok(keeping.compact());
+    CHECK(early.history_purged == 0);
+    CHECK(early.tombstones_purged == 0);
+    CHECK(ok(keeping.history(edited)).size() == 3);
+    CHECK(ok(keeping.get(deleted))->deleted);
+
+    w.upstream_clock.advance(kHourMs + 1);
+    const CompactionReport later = ok(keeping.compact());
+    CHECK(later.history_purged == 1 + 2);  // "v2"; the deleted record's create and delete
+    CHECK(later.tombstones_purged == 1);
+    CHECK(ok(keeping.history(edited)).size() == 2);
+    CHECK_FALSE(ok(keeping.get(deleted)).has_value());
+}
+
 TEST_CASE("tombstones are purged once every device in scope has pulled them") {
     World w;
     Device& alice = w.add_device("alice");

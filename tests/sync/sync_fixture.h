@@ -185,7 +185,11 @@ struct World {
                                           UpstreamOptions{.wall = upstream_clock.wall(),
                                                           .ids = ids,
                                                           .pull_lines = pull_lines,
-                                                          .file_log_every = file_log_every}));
+                                                          .file_log_every = file_log_every,
+                                                          // Compaction purges as soon as every
+                                                          // device allows (the retention has
+                                                          // a test of its own).
+                                                          .keep_history_ms = 0}));
     struct Member {
         FakeClock clock;
         Store* store;
