@@ -28,8 +28,8 @@ Result<Compactor::Run> Compactor::run() {
               {{"slices", std::to_string(done.slices)},
                {"history_purged", std::to_string(done.report.history_purged)},
                {"tombstones_purged", std::to_string(done.report.tombstones_purged)},
-               {"log_purged", std::to_string(done.report.log_purged)},
-               {"filed_purged", std::to_string(done.report.filed_purged)},
+               {"scope_log_purged", std::to_string(done.report.log_purged)},
+               {"filed_lines_purged", std::to_string(done.report.filed_purged)},
                {"ms", std::to_string(static_cast<long long>(done.seconds * 1000))}});
     return done;
 }

@@ -3,7 +3,8 @@
 // administrator asks, one run at a time.
 //
 // Contract: run() returns once a whole compaction has run, or with the first slice's error (a
-// later run starts over: every slice is correct alone). A slice whose group commit failed is lost
+// later run starts over: every slice is correct alone). It runs on the caller's thread: the
+// timer's, or the worker serving an administrator's request, which waits for the whole run. A slice whose group commit failed is lost
 // with it, and only leaves its part to the next run.
 #pragma once
 
