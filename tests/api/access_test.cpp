@@ -77,6 +77,7 @@ const Call kCalls[] = {
     {"PUT", "/v1/admin/targets?fy=2020", R"({"targets": {}})", false, false, false, true},
     {"GET", "/v1/admin/devices", "", false, false, false, true},
     {"POST", "/v1/admin/devices/00000000000000000000000000000000/revoke", "", false, false, false, true},
+    {"POST", "/v1/admin/compact", "", false, false, false, true},
     {"GET", "/v1/admin/audit", "", false, false, false, true},
     {"GET", "/v1/admin/audit/verify", "", false, false, false, true},
 };
