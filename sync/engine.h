@@ -322,8 +322,8 @@ class Device {
     // How many outbox entries are unsent or sent (due, or held back by a refused or evicted
     // change to their record), without reading the entries.
     Result<std::size_t> outbox_to_push();
-    // Makes refused changes due again (e.g. after the upstream was upgraded).
-    Status retry_refused();
+    // Makes refused changes due again (e.g. after the upstream was upgraded). Returns how many.
+    Result<std::size_t> retry_refused();
     // Drops tombstones without open conflicts or outbox entries. Returns how many.
     Result<std::size_t> compact();
 

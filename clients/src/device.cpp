@@ -230,10 +230,7 @@ Result<std::vector<sync::Conflict>> Device::conflicts() {
 
 Result<std::size_t> Device::retry_refused() {
     TSUNAGU_TRY(impl_->ready_for_records());
-    auto refused = impl_->engine->outbox(sync::PendingState::refused);
-    if (!refused) return refused.status();
-    TSUNAGU_TRY(impl_->engine->retry_refused());
-    return refused->size();
+    return impl_->engine->retry_refused();
 }
 
 Result<DeviceStatus> Device::status() {

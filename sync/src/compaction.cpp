@@ -129,9 +129,9 @@ Result<RecordsPassed> compact_records(Upstream::Impl& im, const Horizons& h, std
     for (const Candidate& c : candidates) {
         auto applied = detail::ChangeList::parse(c.log);
         TSUNAGU_TRY(applied);
-        const bool deleted_long_ago = std::all_of(applied->entries.begin(), applied->entries.end(),
-                                                  [&](const auto& entry) { return entry.hlc.wall_ms <= kept_after; });
-        if (c.tombstone && deleted_long_ago) {
+        if (c.tombstone && std::all_of(applied->entries.begin(), applied->entries.end(), [&](const auto& entry) {
+                return entry.hlc.wall_ms <= kept_after;  // deleted, and written, before the retention
+            })) {
             for (const auto& entry : applied->entries) TSUNAGU_TRY(drop_line.bind(1, entry.seq).run());
             report.history_purged += applied->entries.size();
             TSUNAGU_TRY(im.store.cached("DELETE FROM sync_records WHERE rid = ?1").bind(1, c.rid).run());
@@ -171,14 +171,13 @@ Result<RecordsPassed> compact_records(Upstream::Impl& im, const Horizons& h, std
 // The log's lines in (after, until] that no record needs: fresh-sequence lines that are no longer
 // their record's latest (or whose record is gone).
 Status compact_log(Upstream::Impl& im, std::int64_t after, std::int64_t until) {
-    TSUNAGU_TRY(im.store
-                    .cached("DELETE FROM sync_log WHERE seq > ?2 AND seq <= ?3 AND kind = ?1 AND NOT EXISTS"
-                            " (SELECT 1 FROM sync_records r WHERE r.rid = sync_log.rid AND r.seq = sync_log.seq)")
-                    .bind(1, detail::kTouchKind)
-                    .bind(2, after)
-                    .bind(3, until)
-                    .run());
-    return Status::ok();
+    return im.store
+        .cached("DELETE FROM sync_log WHERE seq > ?2 AND seq <= ?3 AND kind = ?1 AND NOT EXISTS"
+                " (SELECT 1 FROM sync_records r WHERE r.rid = sync_log.rid AND r.seq = sync_log.seq)")
+        .bind(1, detail::kTouchKind)
+        .bind(2, after)
+        .bind(3, until)
+        .run();
 }
 
 // The lines filed by key in the chunks named in [after, until) (a chunk is named by the sequence
@@ -211,9 +210,10 @@ Status Upstream::compact_some(CompactionProgress& progress, std::size_t records)
         next = progress;
         CompactionReport& report = next.report;
         TSUNAGU_TRY(im.read_counters());
-        auto h = horizons(im.store);
-        TSUNAGU_TRY(h);
+        // The devices' progress (every replica and its user's keys): read by the slices that use it.
         if (next.phase == CompactionProgress::Phase::records) {
+            auto h = horizons(im.store);
+            TSUNAGU_TRY(h);
             auto passed = compact_records(im, *h, next.after, limit, report);
             TSUNAGU_TRY(passed);
             if (passed->count == limit) {
@@ -234,6 +234,8 @@ Status Upstream::compact_some(CompactionProgress& progress, std::size_t records)
             return im.write_counters();
         }
         // Scope moves and removals every device has passed.
+        auto h = horizons(im.store);
+        TSUNAGU_TRY(h);
         const std::int64_t everyone = std::min(h->any, im.seq);
         TSUNAGU_TRY(im.store.cached("DELETE FROM sync_scope_moves WHERE seq <= ?1").bind(1, everyone).run());
         report.log_purged += static_cast<std::size_t>(im.store.changes());

@@ -242,10 +242,11 @@ Result<std::size_t> Device::outbox_to_push() {
     return static_cast<std::size_t>(count);
 }
 
-Status Device::retry_refused() {
-    return impl_->store
-        .cached("UPDATE sync_outbox SET state = 0, code = NULL, reason = NULL WHERE state = 2")
-        .run();
+Result<std::size_t> Device::retry_refused() {
+    TSUNAGU_TRY(impl_->store
+                    .cached("UPDATE sync_outbox SET state = 0, code = NULL, reason = NULL WHERE state = 2")
+                    .run());
+    return static_cast<std::size_t>(impl_->store.changes());
 }
 
 Result<std::size_t> Device::compact() {
