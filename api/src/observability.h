@@ -20,6 +20,12 @@ public:
     void add_changes_pushed(std::uint64_t n) { changes_pushed_ += n; }
     void add_changes_pulled(std::uint64_t n) { changes_pulled_ += n; }
     void add_conflicts(std::uint64_t n) { conflicts_ += n; }
+    // Refused change sets kept for supervisors, and those refused without being kept (a device
+    // over its limit; see RefusedChanges).
+    void add_refusals(std::uint64_t kept, std::uint64_t not_kept) {
+        refusals_kept_ += kept;
+        refusals_not_kept_ += not_kept;
+    }
     // One whole compaction run: what it purged and how long it took.
     void add_compaction(const sync::CompactionReport& purged, double seconds);
     // The exposition text for GET /metrics.
@@ -37,6 +43,7 @@ private:
     mutable std::mutex mutex_;
     std::map<std::string, RouteStats> routes_;
     std::atomic<std::uint64_t> changes_pushed_{0}, changes_pulled_{0}, conflicts_{0};
+    std::atomic<std::uint64_t> refusals_kept_{0}, refusals_not_kept_{0};
     std::uint64_t compactions_ = 0;  // with mutex_, as the two below
     sync::CompactionReport compacted_;
     double last_compaction_seconds_ = 0;

@@ -4,6 +4,7 @@
 
 #include "api/src/audit.h"
 #include "api/src/caseload.h"
+#include "api/src/refused_changes.h"
 #include "api/src/server_core.h"
 #include "domain/care_schema.h"
 #include "domain/review.h"
@@ -77,10 +78,14 @@ HttpResponse push(RequestContext& ctx) {
     if (is_field_worker(ctx.who().user.role)) gate = domain::check_worker_change;
     const Principal& who = ctx.who();
     std::optional<sync::PushResult> result;
+    KeptRefusals kept;
     Status applied = ctx.core.commit_group().write([&](ServerConnection& connection) -> Status {
         TSUNAGU_TRY(adopt_new_clients(who, connection, batch));
         auto pushed = connection.upstream->push(batch, gate);
         TSUNAGU_TRY(pushed);
+        auto refusals = RefusedChanges::keep(connection.store, batch, pushed->outcomes, who.user.team_id, ctx.now);
+        TSUNAGU_TRY(refusals);
+        kept = *refusals;
         const std::string records =
             record_list(pushed->outcomes, [](const sync::PushOutcome& o) -> const std::string& { return o.record; });
         TSUNAGU_TRY(
@@ -94,6 +99,13 @@ HttpResponse push(RequestContext& ctx) {
         if (o.status != sync::PushStatus::refused) ++accepted;
     }
     ctx.core.metrics().add_changes_pushed(accepted);
+    if (kept.kept || kept.not_kept) {
+        ctx.core.metrics().add_refusals(kept.kept, kept.not_kept);
+        if (kept.not_kept) {
+            log_event("warn", "refusals_not_kept", {{"device", who.device.id},
+                                                   {"not_kept", std::to_string(kept.not_kept)}});
+        }
+    }
     // Written straight to text, as pull pages are.
     HttpResponse answer;
     answer.body = sync::push_result_text(*result);

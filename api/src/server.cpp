@@ -15,6 +15,7 @@
 #include "api/src/audit.h"
 #include "api/src/caseload.h"
 #include "api/src/demo_org.h"
+#include "api/src/refused_changes.h"
 #include "api/src/reports.h"
 #include "domain/care_schema.h"
 #include "api/src/http_server.h"
@@ -207,6 +208,7 @@ Result<StartedServer> start_server(const ServerConfig& config) {
         TSUNAGU_TRY(Accounts::create_schema(store));
         TSUNAGU_TRY(AuditLog::create_schema(store));
         TSUNAGU_TRY(Caseloads::create_schema(store));
+        TSUNAGU_TRY(RefusedChanges::create_schema(store));
         TSUNAGU_TRY(Targets::create_schema(store));
         TSUNAGU_TRY(WebSessions::create_schema(store));
         auto upstream = sync::Upstream::open(store, domain::care_schema());
@@ -251,6 +253,7 @@ Result<StartedServer> start_server(const ServerConfig& config) {
     core->add_routes(admin_routes());
     core->add_routes(sync_routes());
     core->add_routes(supervisor_routes());
+    core->add_routes(refused_routes());
     core->add_routes(report_routes());
     core->add_routes(web_routes());
     core->web_sessions.idle_seconds = std::max<std::int64_t>(1, config.web_idle_seconds);

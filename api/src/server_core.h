@@ -110,6 +110,7 @@ std::vector<Route> auth_routes();
 std::vector<Route> admin_routes();
 std::vector<Route> sync_routes();
 std::vector<Route> supervisor_routes();
+std::vector<Route> refused_routes();
 std::vector<Route> report_routes();
 std::vector<Route> web_routes();
 

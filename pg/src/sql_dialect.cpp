@@ -200,7 +200,11 @@ Translated create_trigger(const std::string& sql) {
 }  // namespace
 
 const SealedColumns& tsunagu_sealed_columns() {
-    static const SealedColumns kSealed = {{"sync_records", {"id", {"fields", "meta"}}}};
+    static const SealedColumns kSealed = {
+        {"sync_records", {"id", {"fields", "meta"}}},
+        // Refused change sets kept for supervisors (api/src/refused_changes.h), and what was said of them.
+        {"refused_change", {"change_id", {"change", "reason", "comment"}}},
+    };
     return kSealed;
 }
 

@@ -33,7 +33,8 @@ struct SealedTable {
 using SealedColumns = std::map<std::string, SealedTable>;
 
 // The engine's record contents: current field values, and the versions with every losing
-// (conflict) value. Ids, clocks, sequence numbers and scope keys stay in clear, for indexes.
+// (conflict) value; and the server's kept refused change sets, with their reasons and comments.
+// Ids, clocks, sequence numbers and scope keys stay in clear, for indexes.
 const SealedColumns& tsunagu_sealed_columns();
 
 enum class InsertMode {

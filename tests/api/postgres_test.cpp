@@ -205,6 +205,17 @@ TEST_CASE("PostgreSQL holds no care data in clear: a dump shows neither notes no
     auto conflicts = sato->client.get("/v1/conflicts");
     REQUIRE(conflicts.status == 200);
     CHECK(conflicts.raw.find("MARKER-") != std::string::npos);
+    // A refused change (a date that does not exist) is kept for the supervisor, sealed too.
+    const nlohmann::json refused = {
+        {"id", tsunagu::sync::new_id()}, {"collection", "meeting"}, {"record", tsunagu::sync::new_id()},
+        {"hlc", "1750000000000-0"}, {"replica", phone->client.device_id}, {"user", phone->user_id},
+        {"schema", 1}, {"create", true},
+        {"set", {{"kind", "case_conference"}, {"date", "2020-02-30"}, {"notes", "MARKER-refused-night-shift"}}}};
+    Reply pushed = phone->client.post("/v1/sync/push", {{"changes", nlohmann::json::array({refused})}});
+    REQUIRE(pushed.body["outcomes"][0]["status"] == "refused");
+    Reply kept = sato->client.get("/v1/refused/" + refused["id"].get<std::string>());
+    REQUIRE(kept.status == 200);
+    CHECK(kept.body["refused"]["change"]["set"]["notes"] == "MARKER-refused-night-shift");
 
     // ...and nowhere in what the database administrator or a backup sees.
     const std::string dump = deployment.database.dump("postgres");
@@ -213,6 +224,8 @@ TEST_CASE("PostgreSQL holds no care data in clear: a dump shows neither notes no
     CHECK(dump.find("slept-badly") == std::string::npos);
     CHECK(dump.find("first-phone") == std::string::npos);
     CHECK(dump.find("second-phone") == std::string::npos);
+    CHECK(dump.find("refused_change") != std::string::npos);
+    CHECK(dump.find("night-shift") == std::string::npos);
 }
 
 TEST_CASE("a server started on the database with another key file is refused") {

@@ -268,6 +268,95 @@ TEST_CASE("invalid change sets are refused naming the field, and oversized batch
     CHECK(aoi->client.get("/v1/sync/pull?after=0&limit=999999").status == 400);
 }
 
+TEST_CASE("a refused change is kept for the worker's supervisors until it is accepted; they read it and dismiss it") {
+    Organisation org;
+    auto aoi = org.device("aoi");
+    const auto client = aoi->create("client", {{"pseudonym", "K-013"}, {"area", "kita"}});
+    const auto v = aoi->create("home_visit", visit(client));
+    aoi->sync();
+    // Offline, aoi adds to her visit; meanwhile the client moves to ben, so the server refuses it.
+    REQUIRE(aoi->device->update(v, {{"observations", "MARKER-REFUSED asked about the night shift"}}).is_ok());
+    org.assign(client, org.kita, {"ben"});
+    auto batch = aoi->device->prepare_push();
+    REQUIRE(batch.is_ok());
+    const json changes = json(*batch)["changes"];
+    Reply refused = aoi->client.post("/v1/sync/push", {{"changes", changes}});
+    REQUIRE(refused.status == 200);
+    REQUIRE(refused.body["outcomes"][0]["status"] == "refused");
+    const std::string change_id = changes[0]["id"];
+
+    ApiClient sato(org.server.url()), mori(org.server.url()), worker(org.server.url());
+    REQUIRE(sato.sign_in("sato", "sato-password-1").status == 200);
+    REQUIRE(mori.sign_in("mori", "mori-password-1").status == 200);
+    REQUIRE(worker.sign_in("aoi", "aoi-password-1").status == 200);
+    Reply listed = sato.get("/v1/refused");
+    REQUIRE(listed.status == 200);
+    REQUIRE(listed.body["refused"].size() == 1);
+    const json entry = listed.body["refused"][0];
+    CHECK(entry["change_id"] == change_id);
+    CHECK(entry["record"] == v);
+    CHECK(entry["worker"] == org.ids["aoi"]);
+    CHECK(entry["device"] == aoi->client.device_id);
+    CHECK(entry["code"] == "forbidden");
+    CHECK(entry["times"] == 1);
+    CHECK(entry["status"] == "open");
+    CHECK_FALSE(entry.contains("change"));  // a list never shows content
+    // Read whole by its team's supervisor only, and audited; another team's sees nothing.
+    Reply whole = sato.get("/v1/refused/" + change_id);
+    REQUIRE(whole.status == 200);
+    CHECK(whole.body["refused"]["change"]["set"]["observations"] == "MARKER-REFUSED asked about the night shift");
+    CHECK(mori.get("/v1/refused").body["refused"].empty());
+    CHECK(mori.get("/v1/refused/" + change_id).status == 404);
+    CHECK(mori.post("/v1/refused/" + change_id + "/dismiss", {{"comment", "no"}}).status == 404);
+    CHECK(worker.get("/v1/refused").status == 403);
+    CHECK(org.admin->get("/v1/refused").status == 403);
+    CHECK(sato.get("/v1/refused?status=everything").status == 400);
+    CHECK(sato.get("/v1/refused?limit=0").status == 400);
+    CHECK(org.admin->get("/v1/admin/audit").body.dump().find("refused.read") != std::string::npos);
+
+    // Sent again (the device retries when its record changes): counted, still one entry.
+    REQUIRE(aoi->client.post("/v1/sync/push", {{"changes", changes}}).body["outcomes"][0]["status"] == "refused");
+    CHECK(sato.get("/v1/refused").body["refused"][0]["times"] == 2);
+    CHECK(metric(*org.admin, "tsunagu_sync_refusals_kept_total") == 2);
+
+    // Dismissed with a comment: it stays, listed as dismissed, and a retry hears the comment.
+    CHECK(sato.post("/v1/refused/" + change_id + "/dismiss", json::object()).status == 400);
+    Reply dismissed = sato.post("/v1/refused/" + change_id + "/dismiss", {{"comment", "ben visits her now"}});
+    REQUIRE(dismissed.status == 200);
+    CHECK(sato.post("/v1/refused/" + change_id + "/dismiss", {{"comment", "again"}}).status == 409);
+    CHECK(sato.get("/v1/refused").body["refused"].empty());
+    REQUIRE(sato.get("/v1/refused?status=dismissed").body["refused"].size() == 1);
+    CHECK(sato.get("/v1/refused/" + change_id).body["refused"]["comment"] == "ben visits her now");
+    Reply retried = aoi->client.post("/v1/sync/push", {{"changes", changes}});
+    CHECK(retried.body["outcomes"][0]["status"] == "refused");
+    CHECK(retried.body["outcomes"][0]["reason"].get<std::string>().find("ben visits her now") != std::string::npos);
+    CHECK(sato.get("/v1/refused?status=dismissed").body["refused"][0]["status"] == "dismissed");
+
+    // The client comes back to aoi: the change is accepted, and no longer kept.
+    org.assign(client, org.kita, {"aoi"});
+    Reply accepted = aoi->client.post("/v1/sync/push", {{"changes", changes}});
+    CHECK(accepted.body["outcomes"][0]["status"] == "accepted");
+    CHECK(sato.get("/v1/refused?status=dismissed").body["refused"].empty());
+    CHECK(sato.get("/v1/refused/" + change_id).status == 404);
+    CHECK(sato.get("/v1/records/" + v).body["record"]["fields"]["observations"] ==
+          "MARKER-REFUSED asked about the night shift");
+
+    org.server.stop(SIGTERM);
+    const std::string log = [&] {
+        std::ifstream in(org.dir.file("server.log"));
+        return std::string{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    }();
+    CHECK(log.find("MARKER") == std::string::npos);
+    if (std::filesystem::exists(org.dir.file("data"))) {
+        for (const auto& file : std::filesystem::recursive_directory_iterator(org.dir.file("data"))) {
+            std::ifstream in(file.path(), std::ios::binary);
+            const std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+            INFO(file.path().string());
+            CHECK(bytes.find("MARKER") == std::string::npos);
+        }
+    }
+}
+
 TEST_CASE("every endpoint checks the caller's role, as a matrix") {
     Organisation org;
     auto aoi = org.device("aoi");

@@ -1,0 +1,204 @@
+// Refused changes, kept for the worker's supervisors (see refused_changes.h).
+#include "api/src/refused_changes.h"
+
+#include <nlohmann/json.hpp>
+
+#include "sync/change.h"
+
+namespace tsunagu::api {
+namespace {
+
+// Every query names change_id first: on PostgreSQL the sealed columns are opened with it.
+constexpr const char* kColumns =
+    "change_id, record_id, collection, user_id, device_id, team_id, code, reason, first_at, last_at, times, "
+    "dismissed_by, dismissed_at, comment, change";
+
+RefusedChange read_row(const Statement& q) {
+    RefusedChange r;
+    r.change_id = std::string(q.column_text(0));
+    r.record = std::string(q.column_text(1));
+    r.collection = std::string(q.column_text(2));
+    r.user_id = std::string(q.column_text(3));
+    r.device_id = std::string(q.column_text(4));
+    r.team_id = std::string(q.column_text(5));
+    r.code = std::string(q.column_text(6));
+    r.reason = std::string(q.column_text(7));
+    r.first_at = q.column_int(8);
+    r.last_at = q.column_int(9);
+    r.times = q.column_int(10);
+    r.dismissed_by = std::string(q.column_text(11));
+    r.dismissed_at = q.column_int(12);
+    r.comment = std::string(q.column_text(13));
+    r.change = std::string(q.column_text(14));
+    return r;
+}
+
+// Drops the kept entries of this device's change sets that were now taken (accepted, or known
+// already): they are in their record's history. One probe when the device has none kept.
+Status drop_taken(Store& store, const std::string& device_id, const std::vector<sync::PushOutcome>& outcomes) {
+    auto& probe = store.cached("SELECT 1 FROM refused_change WHERE device_id = ?1 LIMIT 1");
+    probe.bind(1, device_id);
+    auto any = probe.step();
+    probe.reset();
+    if (!any) return any.status();
+    if (!*any) return Status::ok();
+    auto& drop = store.cached("DELETE FROM refused_change WHERE change_id = ?1 AND device_id = ?2");
+    for (const auto& o : outcomes) {
+        if (o.status == sync::PushStatus::refused) continue;
+        drop.bind(1, o.change_id).bind(2, device_id);
+        TSUNAGU_TRY(drop.run());
+    }
+    return Status::ok();
+}
+
+Result<std::int64_t> open_count(Store& store, const std::string& device_id) {
+    auto& count = store.cached("SELECT count(*) FROM refused_change WHERE device_id = ?1 AND dismissed_by = ''");
+    count.bind(1, device_id);
+    auto row = count.step();
+    const std::int64_t n = row && *row ? count.column_int(0) : 0;
+    count.reset();
+    if (!row) return row.status();
+    return n;
+}
+
+}  // namespace
+
+Status RefusedChanges::create_schema(Store& store) {
+    return store.exec(R"sql(
+CREATE TABLE IF NOT EXISTS refused_change(
+  change_id TEXT PRIMARY KEY,
+  record_id TEXT NOT NULL,
+  collection TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  team_id TEXT NOT NULL,
+  code TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  first_at INTEGER NOT NULL,
+  last_at INTEGER NOT NULL,
+  times INTEGER NOT NULL,
+  dismissed_by TEXT NOT NULL,
+  dismissed_at INTEGER NOT NULL,
+  comment TEXT NOT NULL,
+  change TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS refused_change_by_device ON refused_change(device_id);
+CREATE INDEX IF NOT EXISTS refused_change_by_team ON refused_change(team_id, last_at);
+)sql");
+}
+
+Result<KeptRefusals> RefusedChanges::keep(Store& store, const sync::PushBatch& batch,
+                                          std::vector<sync::PushOutcome>& outcomes, const std::string& team_id,
+                                          std::int64_t now) {
+    KeptRefusals result;
+    bool any_refused = false, any_taken = false;
+    for (const auto& o : outcomes) (o.status == sync::PushStatus::refused ? any_refused : any_taken) = true;
+    if (any_taken) TSUNAGU_TRY(drop_taken(store, batch.replica, outcomes));
+    if (!any_refused) return result;
+
+    auto open = open_count(store, batch.replica);
+    TSUNAGU_TRY(open);
+    std::int64_t room = static_cast<std::int64_t>(kMaxKeptPerDevice) - *open;
+    auto& known = store.cached("SELECT change_id, device_id, dismissed_by, comment FROM refused_change WHERE change_id = ?1");
+    auto& again = store.cached(
+        "UPDATE refused_change SET last_at = ?2, times = times + 1, code = ?3, reason = ?4 WHERE change_id = ?1");
+    auto& insert = store.cached(
+        "INSERT INTO refused_change(change_id, record_id, collection, user_id, device_id, team_id, code, reason, "
+        "first_at, last_at, times, dismissed_by, dismissed_at, comment, change) "
+        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 1, '', 0, ?11, ?10)");  // (sealed columns come from parameters)
+    for (std::size_t i = 0; i < outcomes.size() && i < batch.changes.size(); ++i) {
+        sync::PushOutcome& outcome = outcomes[i];
+        if (outcome.status != sync::PushStatus::refused) continue;
+        const sync::ChangeSet& change = batch.changes[i];
+        const char* code = error_code_name(outcome.code);
+        known.bind(1, change.id);
+        auto row = known.step();
+        if (!row) {
+            known.reset();
+            return row.status();
+        }
+        if (*row) {
+            const bool same_device = known.column_text(1) == batch.replica;
+            const std::string dismissed_by(known.column_text(2)), comment(known.column_text(3));
+            known.reset();
+            if (!same_device) {  // another device's id: nothing of its entry is touched
+                ++result.not_kept;
+                continue;
+            }
+            again.bind(1, change.id).bind(2, now).bind(3, code).bind(4, outcome.reason);
+            TSUNAGU_TRY(again.run());
+            ++result.kept;
+            if (!dismissed_by.empty()) {
+                outcome.reason += comment.empty() ? " (your supervisor dismissed this change)"
+                                                  : " (your supervisor dismissed this change: " + comment + ")";
+            }
+            continue;
+        }
+        known.reset();
+        sync::Json wire;
+        sync::to_json(wire, change);
+        const std::string text = wire.dump();
+        if (room <= 0 || text.size() > kMaxKeptBytes) {
+            ++result.not_kept;
+            continue;
+        }
+        insert.bind(1, change.id).bind(2, change.record).bind(3, change.collection).bind(4, batch.user);
+        insert.bind(5, batch.replica).bind(6, team_id).bind(7, code).bind(8, outcome.reason).bind(9, now);
+        insert.bind(10, text).bind(11, "");
+        TSUNAGU_TRY(insert.run());
+        --room;
+        ++result.kept;
+    }
+    return result;
+}
+
+Result<std::vector<RefusedChange>> RefusedChanges::list(Store& store, const std::string& team_id, bool dismissed,
+                                                        std::size_t limit) {
+    std::vector<RefusedChange> out;
+    if (team_id.empty()) return out;
+    auto& q = store.cached(std::string("SELECT ") + kColumns +
+                           " FROM refused_change WHERE team_id = ?1 AND "
+                           "((?2 = 0 AND dismissed_by = '') OR (?2 = 1 AND dismissed_by <> '')) "
+                           "ORDER BY last_at DESC, change_id LIMIT ?3");
+    q.bind(1, team_id).bind(2, dismissed ? 1 : 0).bind(3, static_cast<std::int64_t>(limit));
+    while (true) {
+        auto row = q.step();
+        if (!row) {
+            q.reset();
+            return row.status();
+        }
+        if (!*row) break;
+        out.push_back(read_row(q));
+    }
+    q.reset();
+    return out;
+}
+
+Result<std::optional<RefusedChange>> RefusedChanges::get(Store& store, const std::string& change_id) {
+    auto& q = store.cached(std::string("SELECT ") + kColumns + " FROM refused_change WHERE change_id = ?1");
+    q.bind(1, change_id);
+    auto row = q.step();
+    if (!row) {
+        q.reset();
+        return row.status();
+    }
+    std::optional<RefusedChange> out;
+    if (*row) out = read_row(q);
+    q.reset();
+    return out;
+}
+
+Status RefusedChanges::dismiss(Store& store, const std::string& change_id, const std::string& by,
+                               const std::string& comment, std::int64_t now) {
+    auto current = get(store, change_id);
+    TSUNAGU_TRY(current);
+    if (!*current) return Status(ErrorCode::not_found, "no refused change " + change_id);
+    if (!(*current)->dismissed_by.empty()) {
+        return Status(ErrorCode::conflict, "refused change " + change_id + " was dismissed already");
+    }
+    auto& update = store.cached(
+        "UPDATE refused_change SET dismissed_by = ?2, dismissed_at = ?3, comment = ?4 WHERE change_id = ?1");
+    update.bind(1, change_id).bind(2, by).bind(3, now).bind(4, comment);
+    return update.run();
+}
+
+}  // namespace tsunagu::api
