@@ -149,6 +149,13 @@ public:
     // for a record the server has changed since is due again on its own.) Returns how many.
     Result<std::size_t> retry_refused();
 
+    // Gives up this device's refused changes to `record`: the worker takes the server's version
+    // (the server keeps what was refused for the worker's supervisors). They leave the outbox, and
+    // the next sync brings the record back as the server has it, with this device's other changes
+    // to it on top; a record the server does not hold for this worker leaves the device. Returns
+    // how many changes were discarded; not_found when the record has no refused change.
+    Result<std::size_t> discard_refused(const std::string& record);
+
     // The folder and database file of the replica.
     const std::string& home() const;
     std::string database_path() const;

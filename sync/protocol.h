@@ -78,6 +78,13 @@ struct PullRequest {
     // The cursor the device had when it made its oldest unsent change (or its cursor when the
     // outbox is empty): the upstream compacts nothing that change might still be based on.
     std::int64_t outbox_floor = 0;
+    // Records the device wants whole again, whatever its cursor (at most kMaxRefetch): it discarded
+    // refused changes to them (Device::discard_refused) and must go back to the upstream's version.
+    // Each comes in the page's records when it is in the user's scope, and in its evicted records
+    // otherwise (the device holds no version of it then). On the wire: "refetch": [record id, ...],
+    // only when not empty.
+    std::vector<std::string> refetch;
+    static constexpr std::size_t kMaxRefetch = 100;
 };
 
 // A record of a pull page that the device holds as the upstream has it (see PullRequest::held).

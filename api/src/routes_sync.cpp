@@ -153,7 +153,8 @@ HttpResponse pull(RequestContext& ctx) {
                                             {"limit", JsonType::integer, false},
                                             {"sent", JsonType::array, false},
                                             {"held", JsonType::object, false},
-                                            {"outbox_floor", JsonType::integer, false}});
+                                            {"outbox_floor", JsonType::integer, false},
+                                            {"refetch", JsonType::array, false}});
         if (!shape) return error_response(shape);
         if (body->contains("held") && held_count((*body)["held"]) > kMaxPullLimit) {
             return HttpResponse::error(400, "invalid", "held may name at most 5000 records (a page's worth); "

@@ -233,8 +233,9 @@ int cmd_sync(const Invocation& inv) {
         }
         for (const auto& r : report->refused) {
             std::cout << "refused " << r.collection << " " << r.record << ": " << r.reason
-                      << " (kept on this device: sent again when the record changes on the server,"
-                         " or with tsunagu retry)\n";
+                      << " (kept on this device and, for your supervisor, on the server: sent again when"
+                         " the record changes on the server, or with tsunagu retry; tsunagu discard "
+                      << r.record << " takes the server's version)\n";
         }
     }
     return kExitOk;
@@ -248,6 +249,22 @@ int cmd_retry(const Invocation& inv) {
     if (!count) return fail(inv, count.status());
     if (inv.json) std::cout << Json{{"retried", *count}}.dump() << "\n";
     else std::cout << *count << " refused change(s) will be sent again at the next tsunagu sync\n";
+    return kExitOk;
+}
+
+int cmd_discard(const Invocation& inv) {
+    if (inv.words.size() != 1) return usage(inv, "discard takes one record id");
+    auto device = open_replica(inv, false);
+    if (!device) return fail(inv, device.status());
+    auto count = device->discard_refused(inv.words[0]);
+    if (!count) return fail(inv, count.status());
+    if (inv.json) {
+        std::cout << Json{{"discarded", *count}, {"record", inv.words[0]}}.dump() << "\n";
+    } else {
+        std::cout << *count << " refused change(s) to " << inv.words[0]
+                  << " discarded on this device (the server keeps them for your supervisor); the record"
+                     " returns to the server's version at the next tsunagu sync\n";
+    }
     return kExitOk;
 }
 
@@ -321,6 +338,7 @@ int run_command(const Invocation& inv) {
     if (inv.command == "resolve") return cmd_resolve(inv);
     if (inv.command == "status") return cmd_status(inv);
     if (inv.command == "retry") return cmd_retry(inv);
+    if (inv.command == "discard") return cmd_discard(inv);
     return usage(inv, "unknown command \"" + inv.command + "\"");
 }
 

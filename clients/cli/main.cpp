@@ -21,6 +21,7 @@ constexpr const char* kUsage = R"(usage: tsunagu [--home DIR] [--json] COMMAND .
   resolve ID FIELD VALUE      settle a conflict with VALUE
   status                      pending changes, last sync
   retry                       send the changes the server refused again at the next sync
+  discard ID                  give up the refused changes to a record: take the server's version
 
 The replica lives in --home DIR, else $TSUNAGU_HOME, else ~/.tsunagu. The passphrase and the
 password are asked at the terminal without echo, or read from TSUNAGU_PASSPHRASE and

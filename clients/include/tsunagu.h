@@ -126,6 +126,13 @@ tsunagu_code tsunagu_resolve(tsunagu_device* device, const char* id, const char*
  * its own. */
 tsunagu_code tsunagu_retry_refused(tsunagu_device* device, size_t* count_out, tsunagu_error* err);
 
+/* Gives up this device's refused changes to record `id` and takes the server's version at the next
+ * sync (the server keeps what was refused for the worker's supervisors); `*count_out` (may be
+ * NULL) receives how many changes were discarded. TSUNAGU_NOT_FOUND when the record has no
+ * refused change. */
+tsunagu_code tsunagu_discard_refused(tsunagu_device* device, const char* id, size_t* count_out,
+                                     tsunagu_error* err);
+
 /* {"signed_in","server","username","role","device_id","pending","refused","held","conflicts",
  *  "cursor","last_sync_ms"}. Never contains the token. */
 tsunagu_code tsunagu_status(tsunagu_device* device, char** status_json_out, tsunagu_error* err);

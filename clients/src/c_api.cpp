@@ -211,6 +211,19 @@ tsunagu_code tsunagu_retry_refused(tsunagu_device* device, size_t* count_out, ts
     });
 }
 
+tsunagu_code tsunagu_discard_refused(tsunagu_device* device, const char* id, size_t* count_out,
+                                     tsunagu_error* err) {
+    if (count_out) *count_out = 0;
+    return guarded(err, [&]() -> tsunagu_code {
+        if (!device) return missing(err, "device");
+        if (!id) return missing(err, "id");
+        auto count = device->device.discard_refused(id);
+        if (!count) return report(err, count.status());
+        if (count_out) *count_out = *count;
+        return TSUNAGU_OK;
+    });
+}
+
 tsunagu_code tsunagu_conflicts(tsunagu_device* device, char** conflicts_json_out, tsunagu_error* err) {
     if (conflicts_json_out) *conflicts_json_out = nullptr;
     return guarded(err, [&]() -> tsunagu_code {

@@ -233,6 +233,11 @@ Result<std::size_t> Device::retry_refused() {
     return impl_->engine->retry_refused();
 }
 
+Result<std::size_t> Device::discard_refused(const std::string& record) {
+    TSUNAGU_TRY(impl_->ready_for_records());
+    return impl_->engine->discard_refused(record);
+}
+
 Result<DeviceStatus> Device::status() {
     if (impl_->wiped) return impl_->ready_for_records();
     DeviceStatus s;

@@ -249,6 +249,27 @@ Result<std::size_t> Device::retry_refused() {
     return static_cast<std::size_t>(impl_->store.changes());
 }
 
+Result<std::size_t> Device::discard_refused(std::string_view record) {
+    if (!is_id(record)) {
+        return Status(ErrorCode::invalid_argument, "record id must be 32 hex characters");
+    }
+    const detail::IdBytes id = detail::id_to_bytes(record);
+    std::size_t discarded = 0;
+    Status status = with_transaction(impl_->store, [&]() -> Status {
+        TSUNAGU_TRY(impl_->store.cached("DELETE FROM sync_outbox WHERE record_id = ?1 AND state = 2")
+                        .bind_blob(1, id)
+                        .run());
+        discarded = static_cast<std::size_t>(impl_->store.changes());
+        if (discarded == 0) {
+            return Status(ErrorCode::not_found, "record " + std::string(record) +
+                                                    " has no refused change on this device (see the outbox)");
+        }
+        return impl_->store.cached("INSERT OR IGNORE INTO sync_refetch(record_id) VALUES (?1)").bind_blob(1, id).run();
+    });
+    TSUNAGU_TRY(status);
+    return discarded;
+}
+
 Result<std::size_t> Device::compact() {
     Status status = impl_->store
                         .cached(

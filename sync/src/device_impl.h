@@ -34,6 +34,8 @@ struct Device::Impl {
     Status save_clock();
     // Inside a transaction: the record stored with every outbox change for it re-applied on top.
     Status rebase(const RecordSnapshot& snapshot);
+    // Inside a transaction: drops from sync_refetch the records `page` brought whole or evicted.
+    Status answered_refetch(const PullPage& page);
     // Inside a transaction: drops a record that left the scope; returns its held outbox changes.
     Result<std::vector<std::string>> evict(const std::string& record);
     // Inside a transaction: takes the upstream's answer that it applied an outbox change (from a

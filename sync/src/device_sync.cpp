@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "sync/src/device_impl.h"
 #include "sync/src/ids_bytes.h"
@@ -244,6 +245,11 @@ Result<PullRequest> Device::prepare_pull(std::size_t limit) {
         TSUNAGU_TRY(key);
         if (*key) request.held.push_back({std::move(record), std::move(**key)});
     }
+    Statement& refetch = im.store.cached("SELECT record_id FROM sync_refetch LIMIT ?1");
+    refetch.bind(1, static_cast<std::int64_t>(PullRequest::kMaxRefetch));
+    TSUNAGU_TRY(detail::each_row(refetch, [&](const Statement& s) {
+        request.refetch.push_back(detail::id_from_bytes(s.column_blob(0)));
+    }));
     return request;
 }
 
@@ -357,6 +363,7 @@ Result<PullReport> Device::apply_pull(const PullPage& page) {
         }
         TSUNAGU_TRY(detail::set_meta_int(im.store, detail::kMetaCursor, page.next));
         TSUNAGU_TRY(im.store.cached("DELETE FROM sync_acked WHERE seq <= ?1").bind(1, page.next).run());
+        TSUNAGU_TRY(im.answered_refetch(page));
         return im.save_clock();
     });
     TSUNAGU_TRY(status);
@@ -398,6 +405,21 @@ Status Device::Impl::rebase(const RecordSnapshot& snapshot) {
     row.scope_key = snapshot.scope_key;
     row.seq = snapshot.seq;
     return records.save(row, encode_state(*state)).status();
+}
+
+Status Device::Impl::answered_refetch(const PullPage& page) {
+    std::vector<std::string> asked;
+    TSUNAGU_TRY(detail::each_row(store.cached("SELECT record_id FROM sync_refetch"), [&](const Statement& s) {
+        asked.push_back(detail::id_from_bytes(s.column_blob(0)));
+    }));
+    if (asked.empty()) return Status::ok();
+    std::unordered_set<std::string> answered(page.evicted_records.begin(), page.evicted_records.end());
+    for (const RecordSnapshot& r : page.records) answered.insert(r.id);
+    Statement& done = store.cached("DELETE FROM sync_refetch WHERE record_id = ?1");
+    for (const std::string& id : asked) {
+        if (answered.contains(id)) TSUNAGU_TRY(done.bind_blob(1, detail::id_to_bytes(id)).run());
+    }
+    return Status::ok();
 }
 
 Result<std::vector<std::string>> Device::Impl::evict(const std::string& record) {

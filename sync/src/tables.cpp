@@ -106,6 +106,9 @@ CREATE TABLE IF NOT EXISTS sync_replicas(
 // the device has not pulled past (appended, one line per acknowledgement, so that a push pays one
 // append for it): pulls name them as held, so that the upstream need not send them back (see
 // PullRequest::held).
+//
+// sync_refetch lists the records whose refused changes the worker discarded: pulls ask for them
+// whole (PullRequest::refetch) until a page brings them, or evicts them.
 constexpr const char* kDeviceTables = R"sql(
 CREATE TABLE IF NOT EXISTS sync_outbox(
   pos INTEGER PRIMARY KEY,
@@ -124,6 +127,7 @@ CREATE TABLE IF NOT EXISTS sync_acked(
   pos INTEGER PRIMARY KEY,
   record_id BLOB NOT NULL,
   seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sync_refetch(record_id BLOB PRIMARY KEY) WITHOUT ROWID;
 )sql";
 
 const char* role_name(Role role) {

@@ -149,6 +149,26 @@ Result<std::vector<std::int64_t>> records_under(Store& store, const std::string&
     return rows;
 }
 
+// The records the device asked for whole again (PullRequest::refetch): in the page whole when in
+// the user's scope, whatever the cursor (and whatever the device named as held); evicted otherwise.
+Status add_refetched(Upstream::Impl& im, const PullRequest& request, const ScopeSet& scope, PullPage& page) {
+    for (const std::string& id : request.refetch) {
+        if (!is_id(id)) continue;
+        const auto same = [&](const auto& r) { return r.id == id; };
+        if (std::any_of(page.records.begin(), page.records.end(), same)) continue;
+        auto row = im.records.find(id);
+        TSUNAGU_TRY(row);
+        if (*row && scope.contains((*row)->scope_key)) {
+            const detail::StoredRecord& r = **row;
+            page.records.push_back({r.id, r.collection, r.scope_key, r.seq, r.deleted, r.conflicts, r.fields, r.meta});
+        } else if (std::find(page.evicted_records.begin(), page.evicted_records.end(), id) ==
+                   page.evicted_records.end()) {
+            page.evicted_records.push_back(id);
+        }
+    }
+    return Status::ok();
+}
+
 Status check_request(const PullRequest& request, std::int64_t last_seq) {
     if (!is_id(request.replica)) {
         return Status(ErrorCode::invalid_argument,
@@ -269,6 +289,7 @@ Result<PullPage> Upstream::read_page(const PullRequest& request) {
                 page.acks.push_back(detail::answer_again(*known, sent.record));
             }
         }
+        TSUNAGU_TRY(add_refetched(im, request, *scope, page));
         if (!page.more) {
             // Progress is written when it changed, and at least every kProgressRefreshMs so that
             // the device's last contact stays current; a device polling with nothing new costs

@@ -214,6 +214,7 @@ void to_json(Json& out, const PullRequest& r) {
     out = {{"replica", r.replica}, {"user", r.user}, {"after", r.after},
            {"limit", r.limit},     {"sent", r.sent}, {"outbox_floor", r.outbox_floor}};
     if (!r.held.empty()) to_json(out["held"], r.held);
+    if (!r.refetch.empty()) out["refetch"] = r.refetch;
 }
 
 void from_json(const Json& in, PullRequest& r) {
@@ -224,6 +225,13 @@ void from_json(const Json& in, PullRequest& r) {
     r.sent = in.value("sent", std::vector<SentChange>{});
     r.outbox_floor = in.value("outbox_floor", r.after);
     if (in.contains("held")) r.held = held_from(in["held"]);
+    r.refetch = in.value("refetch", std::vector<std::string>{});
+    if (r.refetch.size() > PullRequest::kMaxRefetch) {
+        throw std::invalid_argument("\"refetch\" may name at most 100 records; name the rest in later pulls");
+    }
+    for (const auto& id : r.refetch) {
+        if (!is_id(id)) throw std::invalid_argument("\"refetch\" holds something that is not a record id");
+    }
 }
 
 void to_json(Json& out, const RecordSnapshot& s) {

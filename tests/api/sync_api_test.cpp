@@ -357,6 +357,50 @@ TEST_CASE("a refused change is kept for the worker's supervisors until it is acc
     }
 }
 
+TEST_CASE("a worker discards a refused change: her device takes the server's version, her supervisor still sees it") {
+    Organisation org;
+    auto aoi = org.device("aoi");
+    const auto client = aoi->create("client", {{"pseudonym", "K-014"}, {"area", "kita"}});
+    const auto v = aoi->create("home_visit", visit(client));
+    const auto other = aoi->create("home_visit", visit(client, "2020-06-03"));
+    aoi->sync();
+    org.assign(client, org.kita, {"aoi", "ben"});
+    // Approved, so locked for aoi; her offline addition to it is refused, and kept.
+    ApiClient sato(org.server.url());
+    REQUIRE(sato.sign_in("sato", "sato-password-1").status == 200);
+    REQUIRE(sato.post("/v1/records/" + v + "/review", {{"decision", "approve"}}).status == 200);
+    REQUIRE(aoi->device->update(v, {{"observations", "written after the approval"}}).is_ok());
+    REQUIRE(aoi->device->update(other, {{"duration_min", 50}}).is_ok());
+    aoi->sync();  // refused; the pull then brings the approval, so it is due again once
+    aoi->sync();  // refused again, and it stays so
+    REQUIRE(aoi->device->outbox(tsunagu::sync::PendingState::refused)->size() == 1);
+    CHECK(aoi->device->get(v)->value().fields["observations"] == "written after the approval");
+
+    REQUIRE(*aoi->device->discard_refused(v) == 1);
+    aoi->sync();
+    CHECK(aoi->device->outbox()->empty());
+    const json mine = aoi->device->get(v)->value().fields;
+    const json server = sato.get("/v1/records/" + v).body["record"]["fields"];
+    CHECK(mine == server);
+    CHECK_FALSE(mine.contains("observations"));
+    CHECK(mine["review_status"] == "approved");
+    CHECK(sato.get("/v1/records/" + other).body["record"]["fields"]["duration_min"] == 50);
+    // What she wrote is still on the server, for her supervisor.
+    Reply kept = sato.get("/v1/refused");
+    REQUIRE(kept.body["refused"].size() == 1);
+    CHECK(kept.body["refused"][0]["record"] == v);
+    // A pull naming something that is not a record id is refused, and the device syncs on.
+    Reply bad = aoi->client.post("/v1/sync/pull", {{"after", 0}, {"refetch", json::array({"nope"})}});
+    CHECK(bad.status == 400);
+    CHECK(bad.body["message"].get<std::string>().find("refetch") != std::string::npos);
+    // Another area's record, named by id, is not sent: it is evicted as absent.
+    auto chie = org.device("chie");
+    Reply foreign = chie->client.post("/v1/sync/pull", {{"after", 0}, {"refetch", json::array({v})}});
+    REQUIRE(foreign.status == 200);
+    CHECK(foreign.body["records"].empty());
+    CHECK(foreign.body["evicted_records"] == json::array({v}));
+}
+
 TEST_CASE("every endpoint checks the caller's role, as a matrix") {
     Organisation org;
     auto aoi = org.device("aoi");

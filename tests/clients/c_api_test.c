@@ -123,6 +123,10 @@ int main(int argc, char** argv) {
     expect(tsunagu_retry_refused(dev, &retried, &err) == TSUNAGU_OK && retried == 0,
            "nothing refused to send again", &err);
     expect(tsunagu_retry_refused(NULL, &retried, &err) == TSUNAGU_INVALID_ARGUMENT, "retry needs a device", &err);
+    size_t discarded = 99;
+    expect(tsunagu_discard_refused(dev, visit_id, &discarded, &err) == TSUNAGU_NOT_FOUND && discarded == 0,
+           "nothing refused to discard", &err);
+    expect(tsunagu_discard_refused(dev, NULL, &discarded, &err) == TSUNAGU_INVALID_ARGUMENT, "discard needs an id", &err);
     expect(tsunagu_resolve(dev, visit_id, "duration_min", "{bad", &err) == TSUNAGU_INVALID_ARGUMENT,
            "resolve with malformed JSON is refused", &err);
 

@@ -220,6 +220,24 @@ TEST_CASE("a change the server refuses is reported and kept in the outbox") {
     CHECK(ben->status()->pending == 0);
 }
 
+TEST_CASE("a worker discards a refused change: it leaves the device, and the server keeps it for the supervisor") {
+    FieldOrganisation org;
+    auto aoi = org.device("aoi");
+    const auto client = created(*aoi, "client", {{"pseudonym", "K-110"}, {"area", "kita"}});
+    synced(*aoi);
+    auto ben = org.device("ben");  // not in this client's caseload
+    const auto v = created(*ben, "home_visit", visit(client));
+    REQUIRE(synced(*ben).refused.size() == 1);
+    CHECK(ben->discard_refused(client).status().code() == ErrorCode::not_found);
+    auto discarded = ben->discard_refused(v);
+    REQUIRE(discarded.is_ok());
+    CHECK(*discarded == 1);
+    CHECK(ben->status()->refused == 0);
+    synced(*ben);
+    CHECK(ben->get(v).status().code() == ErrorCode::not_found);  // the server never had it for ben
+    CHECK(ben->status()->pending == 0);
+}
+
 TEST_CASE("a refused change holds back its record's later changes even when the next batch was prepared in advance") {
     FieldOrganisation org;
     auto aoi = org.device("aoi");

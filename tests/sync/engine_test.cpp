@@ -656,6 +656,63 @@ TEST_CASE("a refused change is due again once its record changes upstream, and r
     CHECK(ok(upgraded.get(id))->fields["notes"] == "bob's");
 }
 
+TEST_CASE("a worker discards refused changes: the record goes back to the upstream's version, later edits kept") {
+    World w;  // the upstream runs schema v1
+    ok(w.upstream.set_scope("alice", {"*"}));
+    Device& alice = w.add_device("alice", test_schema(2));
+    const std::string id = ok(alice.create("visit", kVisit));
+    sync(alice, w.upstream);
+    ok(alice.update(id, {{"purpose", "phone"}}));            // refused by the older upstream
+    ok(alice.update(id, {{"notes", "built on the refused"}}));  // sent with it: refused, held behind
+    push_all(alice, w.upstream);
+    REQUIRE(ok(alice.outbox(PendingState::refused)).size() == 2);
+    ok(alice.update(id, {{"duration", 50}}));  // made after: held back on the device, never sent
+
+    CHECK(alice.discard_refused(std::string(32, 'a')).status().code() == ErrorCode::not_found);
+    CHECK(alice.discard_refused("nonsense").status().code() == ErrorCode::invalid_argument);
+    CHECK(ok(alice.discard_refused(id)) == 2);
+    CHECK(alice.discard_refused(id).status().code() == ErrorCode::not_found);
+    auto request = ok(alice.prepare_pull());
+    CHECK(request.refetch == std::vector<std::string>{id});
+    sync(alice, w.upstream);
+    CHECK(ok(alice.outbox()).empty());
+    const Record mine = *ok(alice.get(id));
+    const Record theirs = *ok(w.upstream.get(id));
+    CHECK(mine.fields == theirs.fields);
+    CHECK(mine.fields["purpose"] == kVisit["purpose"]);
+    CHECK(mine.fields["notes"] == "first visit");
+    CHECK(mine.fields["duration"] == 50);  // the later edit went through
+    CHECK(ok(alice.prepare_pull()).refetch.empty());  // asked once, answered
+}
+
+TEST_CASE("discarding a refused new record removes it from the device, as the upstream never had it") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    Device& alice = w.add_device("alice", test_schema(2));
+    Json fields = kVisit;
+    fields["purpose"] = "phone";
+    const std::string id = ok(alice.create("visit", fields));
+    push_all(alice, w.upstream);
+    REQUIRE(ok(alice.outbox(PendingState::refused)).size() == 1);
+    CHECK(ok(alice.discard_refused(id)) == 1);
+    CHECK(ok(alice.get(id)).has_value());  // until the next pull
+    sync(alice, w.upstream);
+    CHECK_FALSE(ok(alice.get(id)).has_value());
+    CHECK(ok(alice.outbox()).empty());
+    CHECK(ok(alice.prepare_pull()).refetch.empty());
+}
+
+TEST_CASE("a refetch names at most 100 records and only ids, or the request is malformed") {
+    Json request = {{"replica", std::string(32, 'a')}, {"user", "alice"}, {"after", 0}};
+    request["refetch"] = Json::array({std::string(32, 'b')});
+    CHECK(ok(parse_pull_request(request)).refetch.size() == 1);
+    request["refetch"] = Json::array({"nope"});
+    CHECK(parse_pull_request(request).status().code() == ErrorCode::invalid_argument);
+    request["refetch"] = Json::array();
+    for (int i = 0; i < 101; ++i) request["refetch"].push_back(std::string(32, 'b'));
+    CHECK(parse_pull_request(request).status().code() == ErrorCode::invalid_argument);
+}
+
 TEST_CASE("a field from a newer schema survives an older device's edit") {
     World w;
     Upstream upstream = ok(Upstream::open(w.upstream_store, test_schema(2),
