@@ -177,6 +177,7 @@ class Scenario {
     std::vector<std::string> users_;
     std::vector<std::string> clients_;
     std::vector<Written> written_;
+    std::set<std::string> discarded_;  // change sets a worker gave up after their refusal
     std::vector<InFlight> in_flight_;
     std::vector<std::string> log_;
 
@@ -297,8 +298,23 @@ class Scenario {
         return "";
     }
 
+    // The worker gives up the refused changes to one record: the device must come back to the
+    // upstream's version of it (or drop it), and what it gave up is no longer owed to the upstream.
+    void discard_one(std::size_t d) {
+        auto refused = ok(device(d).outbox(PendingState::refused));
+        if (refused.empty()) return;
+        const std::string record = one_of(refused).change.record;
+        for (const auto& p : refused) {
+            if (p.change.record == record) discarded_.insert(p.change.id);
+        }
+        log_.push_back("device " + std::to_string(d) + " discards its refused changes to " + record.substr(0, 6));
+        ok(device(d).discard_refused(record));
+        g_stats["discards"]++;
+    }
+
     std::string send_push(std::size_t d) {
         if (chance(0.1)) ok(device(d).retry_refused());
+        if (chance(0.5)) discard_one(d);
         PushBatch batch = ok(device(d).prepare_push(static_cast<std::size_t>(pick(1, 4))));
         if (batch.changes.empty()) return "";
         log_.push_back("device " + std::to_string(d) + " pushes " +
@@ -489,7 +505,7 @@ class Scenario {
         }
         for (const auto& w : written_) {
             const ChangeSet& c = w.change;
-            if (held.contains(c.id)) continue;
+            if (held.contains(c.id) || discarded_.contains(c.id)) continue;
             if (!history[c.record].contains(c.id))
                 return "change " + c.id + " of device " + std::to_string(w.device) +
                        " never reached the upstream";
