@@ -1,7 +1,8 @@
 // End-to-end test of the supervisor's web page: the real tsunagu-server on loopback, an
 // organisation set up through the API, records pushed from a worker's devices (two of them
-// editing one field at once), then Debian's headless Chromium, driven by playwright-core, doing
-// what a supervisor and an administrator do. Screenshots of each screen go to --out.
+// editing one field at once) and one the server refuses from another worker's phone, then
+// Debian's headless Chromium, driven by playwright-core, doing what a supervisor and an
+// administrator do. Screenshots of each screen go to --out.
 //
 //   node tests/web/e2e.mjs --server build/api/tsunagu-server --modules build/tests/web/node_modules \
 //        --out build/tests/web/e2e-output [--chromium /usr/bin/chromium]
@@ -59,7 +60,8 @@ const server = await startServer(resolve(options.server), join(out, 'server.log'
 const admin = new ApiClient(server.url);
 const people = {};
 const records = {};
-let phone, tablet, supervisorApi;
+let phone, tablet, benPhone, supervisorApi;
+let refusedVisit;  // Ben's visit to a client outside his caseload, as his phone sent it
 let adminPassword = server.adminPassword;
 let browser;
 
@@ -122,6 +124,20 @@ async function setUp() {
   await supervisorApi.signIn('sato', 'sato-password-1', 'e2e checks');
   const { data } = await supervisorApi.call('GET', '/v1/conflicts', undefined, { expect: 200 });
   check(data.conflicts.length === 1, `expected one conflict, got ${JSON.stringify(data.conflicts)}`);
+
+  // Ben covers a visit to K-001, who is not on his caseload: the server refuses it from his phone
+  // and keeps it for the team's supervisors.
+  benPhone = new Device(server.url);
+  await benPhone.signIn('ben', 'ben-password-1', 'ben phone');
+  refusedVisit = benPhone.change('home_visit', newId(), {
+    client: clientA, date: '2020-09-03', duration_min: 20, purpose: 'check_in',
+    observations: '青井さんの代わりに訪問。食欲が戻ってきている。', review_status: 'submitted',
+  }, { create: true });
+  const { outcomes } = await benPhone.offer([refusedVisit]);
+  check(outcomes.length === 1 && outcomes[0].status === 'refused' && outcomes[0].code === 'forbidden',
+    `Ben's visit to K-001 was answered ${JSON.stringify(outcomes)}`);
+  const { data: kept } = await supervisorApi.call('GET', '/v1/refused', undefined, { expect: 200 });
+  check(kept.refused.length === 1 && kept.refused[0].change_id === refusedVisit.id, `kept: ${JSON.stringify(kept.refused)}`);
 }
 
 // ---- the browser ----------------------------------------------------------------------------------
@@ -158,7 +174,7 @@ try {
     const missing = [...Object.keys(ja).filter((k) => !(k in en)), ...Object.keys(en).filter((k) => !(k in ja))];
     check(missing.length === 0, `keys in one language only: ${missing.join(', ')}`);
   });
-  await step('the organisation, its records and a conflict are set up through the API', setUp);
+  await step('the organisation, its records, a conflict and a refused change are set up through the API', setUp);
 
   await step('Debian\'s Chromium starts headless', async () => {
     // Never a downloaded browser. Playwright gives every launch a fresh temporary
@@ -288,6 +304,50 @@ try {
     check(visit.conflicts === 0, `conflicts left on the phone: ${visit.conflicts}`);
   });
 
+  await step('a refused change shows what the worker wrote and is dismissed with a comment the device hears', async () => {
+    await page.click('#nav button[data-screen=refused]');
+    const card = page.locator(`article.refused[data-change="${refusedVisit.id}"]`);
+    await card.waitFor();
+    check(await page.locator('article.refused').count() === 1, 'one open refused change');
+    const { data: schema } = await supervisorApi.call('GET', '/v1/sync/schema', undefined, { expect: 200 });
+    const homeVisit = schema.collections.find((c) => c.name === 'home_visit');
+    const listed = await card.textContent();
+    check(listed.includes(homeVisit.label_ja ?? 'home_visit') && listed.includes('権限外'), `type and why: ${listed}`);
+    check(listed.includes('別府 勉') && listed.includes('ben phone'), `who and which device: ${listed}`);
+    check(!listed.includes('食欲'), `the list shows what the change holds: ${listed}`);
+
+    await card.locator('button.show-change').click();
+    const written = (name) => card.locator(`table.refused-values tr[data-field=${name}]`);
+    await written('observations').waitFor();
+    check(await written('observations').locator('td').textContent() === refusedVisit.set.observations, 'the observations as written');
+    check(await written('client').locator('td').textContent() === 'K-001', 'the client by pseudonym');
+    check(await written('date').locator('td').textContent() === '2020-09-03', 'the date as written');
+    const duration = homeVisit.fields.find((f) => f.name === 'duration_min');
+    check(await written('duration_min').locator('th').textContent() === (duration.label_ja ?? 'duration_min'), 'the schema\'s label');
+    const { data: trail } = await admin.call('GET', `/v1/admin/audit?target=${refusedVisit.record}`, undefined, { expect: 200 });
+    check(trail.entries.some((e) => e.action === 'refused.read' && e.user_id === people.sato), 'the read was not audited');
+    await shot('06-refused');
+
+    await card.locator('form.dismiss button[type=submit]').click();
+    await page.locator('#notice', { hasText: '担当者へのコメントを書いてください' }).waitFor();
+    const comment = 'K-001 さんは青井さんの担当です。訪問の記録は青井さんに伝えてください。';
+    await card.locator('textarea[name=comment]').fill(comment);
+    await card.locator('form.dismiss button[type=submit]').click();
+    await page.locator('p.empty', { hasText: '受け付けられなかった変更はありません' }).waitFor();
+
+    await page.click('.tabs button[data-status=dismissed]');
+    const dismissed = page.locator(`article.refused[data-status=dismissed][data-change="${refusedVisit.id}"]`);
+    await dismissed.waitFor();
+    check((await dismissed.textContent()).includes('佐藤 花子 が'), 'who dismissed it');
+    await dismissed.locator('button.show-change').click();
+    await dismissed.locator('.refused-comment', { hasText: comment }).waitFor();
+    check(await dismissed.locator('form.dismiss').count() === 0, 'a dismissed change offers to dismiss it again');
+    await shot('07-refused-dismissed');
+
+    const { outcomes } = await benPhone.offer([refusedVisit]);
+    check(outcomes[0].status === 'refused' && outcomes[0].reason.includes(comment), `Ben's phone was told: ${JSON.stringify(outcomes)}`);
+  });
+
   await step('the indicators show the table, the chart and the breakdowns, and download as CSV', async () => {
     const probe = await supervisorApi.call('GET', '/v1/reports/indicators?fy=2020');
     check(probe.status === 200, `the report answered ${probe.status}`);
@@ -301,7 +361,7 @@ try {
     check(await page.locator('svg.chart rect.bar-actual').count() >= expected, 'a bar per indicator');
     check(await page.locator('table.breakdown').nth(1).locator('tbody tr').count() === 12, 'twelve months');
     check((await page.textContent('table.indicators')).includes('ピアサポーター派遣依頼件数'), 'Japanese labels');
-    await shot('06-indicators');
+    await shot('08-indicators');
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-csv')]);
     check(download.suggestedFilename() === 'indicators-FY2020.csv', `file name ${download.suggestedFilename()}`);
     const bytes = readFileSync(await download.path());
@@ -315,7 +375,8 @@ try {
     check((await page.locator('html').getAttribute('lang')) === 'en', 'lang=en');
     await page.click('#nav button[data-screen=inbox]');
     await page.locator('.count[data-status=approved]', { hasText: 'Approved: 1' }).waitFor();
-    await shot('07-inbox-english');
+    check(await page.textContent('#nav button[data-screen=refused]') === 'Refused changes', 'the navigation in English');
+    await shot('09-inbox-english');
     await page.click('#language');
     await page.locator('h1', { hasText: '受信箱' }).waitFor();
   });
@@ -335,7 +396,7 @@ try {
     await page.click('form.change-password button[type=submit]');
     await page.locator('form.change-password').waitFor({ state: 'detached' });
     await page.locator('table.users tr[data-username=sato]').waitFor();
-    await shot('08-users');
+    await shot('10-users');
     await page.fill('form.create-user input[name=username]', 'chie');
     await page.fill('form.create-user input[name=display_name]', '千恵');
     await page.selectOption('form.create-user select[name=role]', 'staff');
@@ -348,7 +409,7 @@ try {
     await page.click('form.create-team button[type=submit]');
     await page.locator('table.teams tr[data-team=南区]').waitFor();
     check((await page.textContent('table.teams tr[data-team=北区] td.number')) === '4', 'Kita has 4 members');
-    await shot('09-teams');
+    await shot('11-teams');
   });
 
   await step('the administrator assigns a caseload', async () => {
@@ -356,18 +417,27 @@ try {
     await page.fill('input[name=client]', records.clientA);
     await page.click('form.filters button[type=submit]');
     await page.locator('label[data-username=ben] input').check();
-    await shot('10-caseload');
+    await shot('12-caseload');
     await page.click('.caseload-editor button[type=submit]');
     await page.locator('#notice', { hasText: '割当を保存しました' }).waitFor();
     const { data } = await admin.call('GET', `/v1/admin/clients/${records.clientA}/caseload`, undefined, { expect: 200 });
     check(data.worker_ids.includes(people.ben) && data.worker_ids.includes(people.aoi), `caseload: ${JSON.stringify(data)}`);
   });
 
+  await step('K-001 now on his caseload, Ben\'s phone sends the refused visit again: it is taken and no longer kept', async () => {
+    const { outcomes } = await benPhone.offer([refusedVisit]);
+    check(outcomes[0].status === 'accepted', `Ben's phone was told: ${JSON.stringify(outcomes)}`);
+    for (const status of ['open', 'dismissed']) {
+      const { data } = await supervisorApi.call('GET', `/v1/refused?status=${status}`, undefined, { expect: 200 });
+      check(data.refused.length === 0, `still kept as ${status}: ${JSON.stringify(data.refused)}`);
+    }
+  });
+
   await step('the administrator revokes a device, which is then told to wipe', async () => {
     await page.click('#nav button[data-screen=devices]');
     const row = page.locator('tr[data-device="aoi tablet"]');
     await row.locator('button.revoke').click();
-    await shot('11-devices');
+    await shot('13-devices');
     await page.click('#confirm-revoke');
     await page.locator('tr[data-device="aoi tablet"][data-revoked=true]').waitFor();
     const answer = await tablet.call('POST', '/v1/sync/pull', { after: 0 });
@@ -384,7 +454,7 @@ try {
       await page.click('form.add-indicator button[type=submit]');
     }
     await page.fill('tr[data-indicator=dispatch_requests] input', '88');
-    await shot('12-targets');
+    await shot('14-targets');
     await page.click('form.targets button[type=submit]');
     await page.locator('#notice', { hasText: '目標値を保存しました' }).waitFor();
     const { data } = await admin.call('GET', '/v1/admin/targets?fy=2020', undefined, { expect: 200 });
@@ -400,7 +470,7 @@ try {
     await page.locator('tr.record-row').first().waitFor();
     await page.clock.fastForward('15:01');
     await page.locator('#sign-in-message', { hasText: '15分間操作がなかったため' }).waitFor();
-    await shot('13-signed-out-idle');
+    await shot('15-signed-out-idle');
     const session = await idleContext.request.get(`${server.url}/v1/web/session`);
     check(session.status() === 401, `the idle session still works on the server: ${session.status()}`);
     await idleContext.close();

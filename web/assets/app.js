@@ -11,6 +11,7 @@ import * as password from './screens/password.js';
 import * as inbox from './screens/inbox.js';
 import * as record from './screens/record.js';
 import * as conflicts from './screens/conflicts.js';
+import * as refused from './screens/refused.js';
 import * as indicators from './screens/indicators.js';
 import * as users from './screens/users.js';
 import * as teams from './screens/teams.js';
@@ -18,10 +19,10 @@ import * as caseload from './screens/caseload.js';
 import * as devices from './screens/devices.js';
 import * as targets from './screens/targets.js';
 
-const screens = { inbox, record, conflicts, indicators, users, teams, caseload, devices, targets };
+const screens = { inbox, record, conflicts, refused, indicators, users, teams, caseload, devices, targets };
 // Which screens each role's navigation offers, the first being where a sign-in lands.
 const navigation = {
-  supervisor: ['inbox', 'conflicts', 'indicators'],
+  supervisor: ['inbox', 'conflicts', 'refused', 'indicators'],
   admin: ['users', 'teams', 'caseload', 'devices', 'targets', 'indicators'],
 };
 

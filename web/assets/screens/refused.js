@@ -1,0 +1,174 @@
+// Refused changes: the change sets the server refused from the team's workers' devices (a record
+// outside the worker's caseload, an approved record, a value the schema does not allow, ...), kept
+// until the worker's device gets them accepted. The list says who, from which device, why, when
+// and how often, never what the change holds; opening one reads it whole (audited by the server)
+// into this card only, and an open one is dismissed with a comment the device hears when it sends
+// the change again. Which list shows (open or dismissed) stays in page memory.
+import { ApiError, get, post, withQuery } from '../api.js';
+import { field, h, replace } from '../dom.js';
+import { clientOf, deviceName, loadDirectory, personName } from '../directory.js';
+import { shortId, timeOf, valueOf } from '../format.js';
+import { t } from '../i18n.js';
+import { collectionLabel, collectionOf, fieldLabel, fieldOf, loadSchema } from '../schema.js';
+
+const statuses = ['open', 'dismissed'];
+// Error codes with a label of their own; any other shows as the server names it.
+const labelledCodes = ['forbidden', 'validation', 'invalid_argument', 'conflict', 'not_found'];
+// The server's limit on a dismissal's comment, in bytes of UTF-8.
+const maxCommentBytes = 2000;
+
+export async function render(root, app) {
+  const shown = app.memory.refused ??= { status: 'open' };
+  const [schema, directory, answer] = await Promise.all([loadSchema(), loadDirectory({ fresh: true }),
+    get(withQuery('/v1/refused', { status: shown.status }))]);
+  const refused = answer.refused;
+  replace(root,
+    h('h1', {}, t('refused.title')),
+    h('p', { class: 'lead' }, t('refused.lead')),
+    tabs(app, shown),
+    refused.length === 0
+      ? h('p', { class: 'empty' }, t(`refused.none.${shown.status}`))
+      : h('div', { class: 'refused-list' }, refused.map((r) => card(app, schema, directory, r))));
+}
+
+// The open / dismissed switch; the chosen list is read again from the server.
+function tabs(app, shown) {
+  return h('div', { class: 'tabs', role: 'group', 'aria-label': t('refused.which') }, statuses.map((status) => h('button', {
+    type: 'button',
+    class: status === shown.status ? 'tab current' : 'tab',
+    'aria-pressed': String(status === shown.status),
+    dataset: { status },
+    onclick: () => {
+      shown.status = status;
+      app.notify('');
+      app.show('refused');
+    },
+  }, t(`refused.tab.${status}`))));
+}
+
+function codeLabel(code) {
+  return labelledCodes.includes(code) ? t(`refused.code.${code}`) : code;
+}
+
+// One kept change as the list has it, and a place for the whole change once opened.
+function card(app, schema, directory, refusal) {
+  const detail = h('div', { class: 'refused-detail' });
+  const toggle = h('button', {
+    type: 'button',
+    class: 'show-change',
+    'aria-expanded': 'false',
+    onclick: async () => {
+      if (toggle.getAttribute('aria-expanded') === 'true') {
+        replace(detail);
+        toggle.setAttribute('aria-expanded', 'false');
+        replace(toggle, t('refused.show'));
+        return;
+      }
+      toggle.disabled = true;
+      try {
+        if (await showChange(app, schema, directory, refusal, detail)) {
+          toggle.setAttribute('aria-expanded', 'true');
+          replace(toggle, t('refused.hide'));
+        }
+      } finally {
+        toggle.disabled = false;
+      }
+    },
+  }, t('refused.show'));
+
+  return h('article', { class: 'refused panel', dataset: { change: refusal.change_id, status: refusal.status } },
+    h('h2', {}, collectionLabel(schema, refusal.collection), ' ',
+      h('span', { class: 'badge refused-code' }, codeLabel(refusal.code))),
+    h('p', { class: 'muted' }, t('refused.by', { name: personName(directory, refusal.worker), device: deviceName(directory, refusal.device) })),
+    h('p', { class: 'refused-reason' }, refusal.reason),
+    h('p', { class: 'muted refused-when' }, refusal.times > 1
+      ? t('refused.when_again', { first: timeOf(refusal.first_refused_at), last: timeOf(refusal.last_refused_at), times: refusal.times })
+      : t('refused.when', { time: timeOf(refusal.last_refused_at) })),
+    refusal.status === 'dismissed'
+      ? h('p', { class: 'muted refused-dismissed' }, t('refused.dismissed_by', { name: personName(directory, refusal.dismissed_by), time: timeOf(refusal.dismissed_at) }))
+      : null,
+    h('div', { class: 'actions' }, toggle),
+    detail);
+}
+
+// Reads the change whole (GET /v1/refused/{id}) into `detail`: the values the worker wrote,
+// field by field, then the supervisor's comment (dismissed) or the dismissal form (open). An
+// entry gone meanwhile (accepted since, or moved to another team) says so. False when nothing
+// could be shown (the error is in the notice).
+async function showChange(app, schema, directory, refusal, detail) {
+  let answer;
+  try {
+    answer = await get(`/v1/refused/${encodeURIComponent(refusal.change_id)}`);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) {
+      replace(detail, h('p', { class: 'error' }, t('refused.gone')));
+      return true;
+    }
+    app.notify(error.message, 'error');
+    return false;
+  }
+  const { change, comment, status } = answer.refused;
+  const set = change && typeof change.set === 'object' && change.set ? change.set : null;
+  replace(detail,
+    h('p', { class: 'muted' }, t(change?.create ? 'refused.creates' : 'refused.edits', { record: shortId(refusal.record) }), ' ',
+      change?.create ? null : h('button', { type: 'button', class: 'quiet', onclick: () => app.show('record', { id: refusal.record }) }, t('refused.open_record'))),
+    set ? valuesTable(schema, directory, refusal.collection, set) : h('p', { class: 'empty' }, t('refused.no_content')),
+    status === 'dismissed'
+      ? h('p', { class: 'panel refused-comment' }, t('refused.comment_was', { comment: comment || t('value.none') }))
+      : dismissForm(app, refusal));
+  return true;
+}
+
+// The fields the change sets, in the schema's order (fields the schema does not know last, as
+// the device sent them), each with its label; a client by pseudonym; a delete or restore as such.
+function valuesTable(schema, directory, collection, set) {
+  const known = collectionOf(schema, collection)?.fields.map((f) => f.name).filter((name) => name in set) ?? [];
+  const names = [...known, ...Object.keys(set).filter((name) => !known.includes(name))];
+  return h('table', { class: 'fields refused-values' },
+    h('thead', {}, h('tr', {}, h('th', {}, t('record.field')), h('th', {}, t('refused.written')))),
+    h('tbody', {}, names.map((name) => h('tr', { dataset: { field: name } },
+      h('th', { scope: 'row' }, name === '_deleted' ? t('refused.deletion') : fieldLabel(schema, collection, name)),
+      h('td', { class: 'value' }, shownValue(schema, directory, collection, name, set[name]))))));
+}
+
+function shownValue(schema, directory, collection, name, value) {
+  if (name === '_deleted') return t(value === true ? 'refused.deletes' : 'refused.restores');
+  if (fieldOf(schema, collection, name)?.type === 'reference' && typeof value === 'string' && value) {
+    return clientOf(directory, value)?.pseudonym ?? shortId(value);
+  }
+  return valueOf(value);
+}
+
+// Dismissing needs a comment: the worker's device hears it when it sends the change again.
+function dismissForm(app, refusal) {
+  const comment = h('textarea', { name: 'comment', rows: 3, maxlength: maxCommentBytes });
+  return h('form', {
+    class: 'panel dismiss',
+    onsubmit: async (event) => {
+      event.preventDefault();
+      const text = comment.value.trim();
+      if (!text) {
+        app.notify(t('refused.comment_needed'), 'error');
+        comment.focus();
+        return;
+      }
+      if (new TextEncoder().encode(text).length > maxCommentBytes) {
+        app.notify(t('refused.comment_too_long'), 'error');
+        comment.focus();
+        return;
+      }
+      try {
+        await post(`/v1/refused/${encodeURIComponent(refusal.change_id)}/dismiss`, { comment: text });
+        app.notify(t('refused.dismissed'));
+        app.show('refused');
+      } catch (error) {
+        app.notify(error.message, 'error');
+        if (error instanceof ApiError && (error.status === 409 || error.status === 404)) app.show('refused');
+      }
+    },
+  },
+  h('h3', {}, t('refused.dismiss_title')),
+  h('p', { class: 'muted' }, t('refused.dismiss_lead')),
+  field(t('refused.comment'), comment),
+  h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'danger' }, t('refused.dismiss'))));
+}
