@@ -20,6 +20,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "crypto/secret.h"
 #include "crypto/status.h"
@@ -247,5 +248,29 @@ private:
 // inside a transaction already, it runs `body` in a savepoint of that transaction instead, so the
 // outer caller's COMMIT (or rollback) decides for both.
 Status with_transaction(Store& store, const std::function<Status()>& body);
+
+// Steps `statement` to its end, calling `row(statement)` for each row; `row` returns nothing or a
+// Status (a failure stops the walk and is returned). The statement is reset either way, so a
+// cached statement never stays mid-walk (holding its read) after an early return.
+template <typename Row>
+Status each_row(Statement& statement, Row&& row) {
+    Status outcome;
+    while (true) {
+        auto more = statement.step();
+        if (!more) {
+            outcome = more.status();
+            break;
+        }
+        if (!*more) break;
+        if constexpr (std::is_void_v<std::invoke_result_t<Row&, const Statement&>>) {
+            row(static_cast<const Statement&>(statement));
+        } else {
+            outcome = row(static_cast<const Statement&>(statement));
+            if (!outcome) break;
+        }
+    }
+    statement.reset();
+    return outcome;
+}
 
 }  // namespace tsunagu

@@ -236,12 +236,9 @@ Result<User> Accounts::find_user(const std::string& id) {
 Result<std::vector<User>> Accounts::list_users() {
     auto& q = store_.cached(std::string("SELECT ") + kUserColumns + " FROM account ORDER BY username");
     std::vector<User> users;
-    while (true) {
-        auto row = q.step();
-        if (!row) return row.status();
-        if (!*row) break;
+    TSUNAGU_TRY(each_row(q, [&](const Statement&) {
         users.push_back(read_user(q));
-    }
+    }));
     return users;
 }
 
@@ -303,12 +300,9 @@ Result<std::string> Accounts::create_team(const std::string& name) {
 Result<std::vector<std::pair<std::string, std::string>>> Accounts::list_teams() {
     auto& q = store_.cached("SELECT id, name FROM team ORDER BY name");
     std::vector<std::pair<std::string, std::string>> teams;
-    while (true) {
-        auto row = q.step();
-        if (!row) return row.status();
-        if (!*row) break;
+    TSUNAGU_TRY(each_row(q, [&](const Statement&) {
         teams.emplace_back(std::string(q.column_text(0)), std::string(q.column_text(1)));
-    }
+    }));
     return teams;
 }
 
@@ -526,12 +520,9 @@ Result<std::vector<Device>> Accounts::list_devices(const std::string& user_id) {
         "WHERE ?1 = '' OR user_id = ?1 ORDER BY registered_at");
     q.bind(1, user_id);
     std::vector<Device> devices;
-    while (true) {
-        auto row = q.step();
-        if (!row) return row.status();
-        if (!*row) break;
+    TSUNAGU_TRY(each_row(q, [&](const Statement&) {
         devices.push_back(read_device(q));
-    }
+    }));
     return devices;
 }
 

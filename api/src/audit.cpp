@@ -93,12 +93,9 @@ Result<std::vector<AuditEntry>> AuditLog::list(Store& store, std::int64_t after,
         "ORDER BY seq LIMIT ?2");
     q.bind(1, after).bind(2, limit).bind(3, target).bind(4, user_id);
     std::vector<AuditEntry> entries;
-    while (true) {
-        auto row = q.step();
-        if (!row) return row.status();
-        if (!*row) break;
+    TSUNAGU_TRY(each_row(q, [&](const Statement&) {
         entries.push_back(read_entry(q));
-    }
+    }));
     return entries;
 }
 

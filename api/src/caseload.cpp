@@ -11,12 +11,9 @@ Result<std::vector<std::string>> column(Store& store, const char* sql, const std
     auto& q = store.cached(sql);
     q.bind(1, arg);
     std::vector<std::string> out;
-    while (true) {
-        auto row = q.step();
-        if (!row) return row.status();
-        if (!*row) break;
+    TSUNAGU_TRY(each_row(q, [&](const Statement&) {
         out.emplace_back(q.column_text(0));
-    }
+    }));
     return out;
 }
 

@@ -160,16 +160,9 @@ Result<std::vector<RefusedChange>> RefusedChanges::list(Store& store, const std:
                            "((?2 = 0 AND dismissed_by = '') OR (?2 = 1 AND dismissed_by <> '')) "
                            "ORDER BY last_at DESC, change_id LIMIT ?3");
     q.bind(1, team_id).bind(2, dismissed ? 1 : 0).bind(3, static_cast<std::int64_t>(limit));
-    while (true) {
-        auto row = q.step();
-        if (!row) {
-            q.reset();
-            return row.status();
-        }
-        if (!*row) break;
+    TSUNAGU_TRY(each_row(q, [&](const Statement&) {
         out.push_back(read_row(q));
-    }
-    q.reset();
+    }));
     return out;
 }
 

@@ -13,12 +13,9 @@ namespace {
 Result<std::unordered_map<std::string, std::string>> pairs(Store& store, const char* sql) {
     auto& q = store.cached(sql);
     std::unordered_map<std::string, std::string> out;
-    while (true) {
-        auto row = q.step();
-        if (!row) return row.status();
-        if (!*row) break;
+    TSUNAGU_TRY(each_row(q, [&](const Statement&) {
         out.emplace(std::string(q.column_text(0)), std::string(q.column_text(1)));
-    }
+    }));
     return out;
 }
 
@@ -38,12 +35,9 @@ Result<std::map<std::string, std::int64_t>> Targets::of_year(Store& store, int f
     auto& q = store.cached("SELECT indicator, target FROM yearly_target WHERE fiscal_year = ?1");
     q.bind(1, fiscal_year);
     std::map<std::string, std::int64_t> out;
-    while (true) {
-        auto row = q.step();
-        if (!row) return row.status();
-        if (!*row) break;
+    TSUNAGU_TRY(each_row(q, [&](const Statement&) {
         out[std::string(q.column_text(0))] = q.column_int(1);
-    }
+    }));
     return out;
 }
 
@@ -77,12 +71,9 @@ Result<domain::IndicatorReport> indicator_report(Store& store, sync::Upstream& u
     inputs.targets = std::move(*targets);
 
     auto& teams = store.cached("SELECT id, name FROM team ORDER BY name");
-    while (true) {
-        auto row = teams.step();
-        if (!row) return row.status();
-        if (!*row) break;
+    TSUNAGU_TRY(each_row(teams, [&](const Statement&) {
         inputs.areas.push_back({std::string(teams.column_text(0)), std::string(teams.column_text(1))});
-    }
+    }));
     auto client_area = pairs(store, "SELECT client_id, team_id FROM client_area");
     if (!client_area) return client_area.status();
     auto author_team = pairs(store, "SELECT id, team_id FROM account WHERE team_id IS NOT NULL AND team_id <> ''");

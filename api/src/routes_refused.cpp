@@ -13,13 +13,13 @@ constexpr std::int64_t kMaxListLimit = 1000;
 
 Json status_of(const RefusedChange& r) { return r.dismissed_by.empty() ? "open" : "dismissed"; }
 
-// What a list shows: enough to pick one, never the change's content or a comment.
+// What a list shows: enough to pick one, never the change's content, its reason (a refused value
+// is quoted there) or a comment; those come with the audited read of one.
 Json summary(const RefusedChange& r) {
     return {{"change_id", r.change_id}, {"record", r.record},    {"collection", r.collection},
             {"worker", r.user_id},      {"device", r.device_id}, {"code", r.code},
-            {"reason", r.reason},       {"first_refused_at", r.first_at},
-            {"last_refused_at", r.last_at}, {"times", r.times},  {"status", status_of(r)},
-            {"dismissed_by", r.dismissed_by}, {"dismissed_at", r.dismissed_at}};
+            {"first_refused_at", r.first_at}, {"last_refused_at", r.last_at}, {"times", r.times},
+            {"status", status_of(r)},   {"dismissed_by", r.dismissed_by}, {"dismissed_at", r.dismissed_at}};
 }
 
 // The entry, when it exists and belongs to the supervisor's team; not_found otherwise.
@@ -66,6 +66,7 @@ HttpResponse read_refused(RequestContext& ctx) {
     (void)AuditLog::append(ctx.store, {0, ctx.now, ctx.who().user.id, ctx.who().device.id, "refused.read",
                                        refusal->record, refusal->change_id});
     Json out = summary(*refusal);
+    out["reason"] = refusal->reason;
     out["comment"] = refusal->comment;
     out["change"] = Json::parse(refusal->change, nullptr, /*allow_exceptions=*/false);
     return json_response(200, {{"refused", out}});
@@ -79,6 +80,9 @@ HttpResponse dismiss_refused(RequestContext& ctx) {
     const std::string comment = (*body)["comment"];
     if (comment.size() > 2000) {
         return HttpResponse::error(400, "invalid", "field \"comment\": at most 2000 bytes");
+    }
+    if (comment.find_first_not_of(" \t\r\n") == std::string::npos) {
+        return HttpResponse::error(400, "invalid", "field \"comment\": say why the change is dismissed, for the worker");
     }
     auto refusal = visible_refusal(ctx, ctx.params["id"]);
     if (!refusal) return error_response(refusal.status());

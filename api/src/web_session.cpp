@@ -119,12 +119,9 @@ Result<std::vector<std::string>> WebSessions::ran_out(Store& store, std::int64_t
         "SELECT session_id FROM web_session WHERE last_active_at <= ?1 OR opened_at <= ?2");
     q.bind(1, now - policy.idle_seconds).bind(2, now - policy.lifetime_seconds);
     std::vector<std::string> ids;
-    while (true) {
-        auto row = q.step();
-        if (!row) return row.status();
-        if (!*row) break;
+    TSUNAGU_TRY(each_row(q, [&](const Statement&) {
         ids.emplace_back(q.column_text(0));
-    }
+    }));
     return ids;
 }
 

@@ -22,16 +22,9 @@ Status prepare_session_table(Store& store) {
 Result<Session> load_session(Store& store) {
     auto& q = store.cached("SELECT name, value FROM client_session");
     std::map<std::string, std::string> values;
-    while (true) {
-        auto row = q.step();
-        if (!row) {
-            q.reset();
-            return row.status();
-        }
-        if (!*row) break;
+    TSUNAGU_TRY(each_row(q, [&](const Statement&) {
         values[std::string(q.column_text(0))] = std::string(q.column_text(1));
-    }
-    q.reset();
+    }));
     Session s;
     s.server_url = values["server_url"];
     s.token = values["token"];

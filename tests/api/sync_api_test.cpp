@@ -300,11 +300,13 @@ TEST_CASE("a refused change is kept for the worker's supervisors until it is acc
     CHECK(entry["code"] == "forbidden");
     CHECK(entry["times"] == 1);
     CHECK(entry["status"] == "open");
-    CHECK_FALSE(entry.contains("change"));  // a list never shows content
+    CHECK_FALSE(entry.contains("change"));  // a list never shows content, nor a reason quoting it
+    CHECK_FALSE(entry.contains("reason"));
     // Read whole by its team's supervisor only, and audited; another team's sees nothing.
     Reply whole = sato.get("/v1/refused/" + change_id);
     REQUIRE(whole.status == 200);
     CHECK(whole.body["refused"]["change"]["set"]["observations"] == "MARKER-REFUSED asked about the night shift");
+    CHECK(whole.body["refused"]["reason"].get<std::string>().find("scope") != std::string::npos);
     CHECK(mori.get("/v1/refused").body["refused"].empty());
     CHECK(mori.get("/v1/refused/" + change_id).status == 404);
     CHECK(mori.post("/v1/refused/" + change_id + "/dismiss", {{"comment", "no"}}).status == 404);
@@ -321,6 +323,7 @@ TEST_CASE("a refused change is kept for the worker's supervisors until it is acc
 
     // Dismissed with a comment: it stays, listed as dismissed, and a retry hears the comment.
     CHECK(sato.post("/v1/refused/" + change_id + "/dismiss", json::object()).status == 400);
+    CHECK(sato.post("/v1/refused/" + change_id + "/dismiss", {{"comment", "  \n"}}).status == 400);
     Reply dismissed = sato.post("/v1/refused/" + change_id + "/dismiss", {{"comment", "ben visits her now"}});
     REQUIRE(dismissed.status == 200);
     CHECK(sato.post("/v1/refused/" + change_id + "/dismiss", {{"comment", "again"}}).status == 409);

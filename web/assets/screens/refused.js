@@ -80,7 +80,6 @@ function card(app, schema, directory, refusal) {
     h('h2', {}, collectionLabel(schema, refusal.collection), ' ',
       h('span', { class: 'badge refused-code' }, codeLabel(refusal.code))),
     h('p', { class: 'muted' }, t('refused.by', { name: personName(directory, refusal.worker), device: deviceName(directory, refusal.device) })),
-    h('p', { class: 'refused-reason' }, refusal.reason),
     h('p', { class: 'muted refused-when' }, refusal.times > 1
       ? t('refused.when_again', { first: timeOf(refusal.first_refused_at), last: timeOf(refusal.last_refused_at), times: refusal.times })
       : t('refused.when', { time: timeOf(refusal.last_refused_at) })),
@@ -107,9 +106,10 @@ async function showChange(app, schema, directory, refusal, detail) {
     app.notify(error.message, 'error');
     return false;
   }
-  const { change, comment, status } = answer.refused;
+  const { change, comment, reason, status } = answer.refused;
   const set = change && typeof change.set === 'object' && change.set ? change.set : null;
   replace(detail,
+    h('p', { class: 'refused-reason' }, reason),
     h('p', { class: 'muted' }, t(change?.create ? 'refused.creates' : 'refused.edits', { record: shortId(refusal.record) }), ' ',
       change?.create ? null : h('button', { type: 'button', class: 'quiet', onclick: () => app.show('record', { id: refusal.record }) }, t('refused.open_record'))),
     set ? valuesTable(schema, directory, refusal.collection, set) : h('p', { class: 'empty' }, t('refused.no_content')),
