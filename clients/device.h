@@ -136,6 +136,10 @@ public:
     Result<std::vector<sync::Record>> list(std::string_view collection,
                                            const sync::Json& filter = sync::Json::object());
     Result<std::vector<sync::Conflict>> conflicts();
+    // The changes the server refused that this device still keeps, oldest first, each with why
+    // (a supervisor's dismissal comment included): to send again (retry_refused) or give up
+    // (discard_refused).
+    Result<std::vector<RefusedChange>> refused();
     Result<DeviceStatus> status();
 
     // Pushes the outbox in batches, then pulls pages until up to date (applying evictions).

@@ -102,9 +102,11 @@ Result<KeptRefusals> RefusedChanges::keep(Store& store, const sync::PushBatch& b
     auto& again = store.cached(
         "UPDATE refused_change SET last_at = ?2, times = times + 1, code = ?3, reason = ?4 WHERE change_id = ?1");
     auto& insert = store.cached(
-        "INSERT INTO refused_change(change_id, record_id, collection, user_id, device_id, team_id, code, reason, "
+        "INSERT OR IGNORE INTO refused_change(change_id, record_id, collection, user_id, device_id, team_id, code, reason, "
         "first_at, last_at, times, dismissed_by, dismissed_at, comment, change) "
-        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 1, '', 0, ?11, ?10)");  // (sealed columns come from parameters)
+        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 1, '', 0, ?11, ?10)");
+    // (Sealed columns come from parameters. OR IGNORE: on PostgreSQL, two servers may take the
+    // same retried push at once; the first one keeps the change.)
     for (std::size_t i = 0; i < outcomes.size() && i < batch.changes.size(); ++i) {
         sync::PushOutcome& outcome = outcomes[i];
         if (outcome.status != sync::PushStatus::refused) continue;

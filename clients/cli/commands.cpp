@@ -252,6 +252,26 @@ int cmd_retry(const Invocation& inv) {
     return kExitOk;
 }
 
+int cmd_refused(const Invocation& inv) {
+    if (!inv.words.empty()) return usage(inv, "refused takes no arguments");
+    auto device = open_replica(inv, false);
+    if (!device) return fail(inv, device.status());
+    auto refused = device->refused();
+    if (!refused) return fail(inv, refused.status());
+    if (inv.json) {
+        std::cout << Json(*refused).dump() << "\n";
+        return kExitOk;
+    }
+    for (const auto& r : *refused) {
+        std::cout << r.collection << " " << r.record << ": " << r.reason << "\n";
+    }
+    std::cout << refused->size() << " refused change(s), kept on this device and for your supervisor on the server"
+              << (refused->empty() ? "" : "; send them again with tsunagu retry, or take the server's version of"
+                                          " a record with tsunagu discard ID")
+              << "\n";
+    return kExitOk;
+}
+
 int cmd_discard(const Invocation& inv) {
     if (inv.words.size() != 1) return usage(inv, "discard takes one record id");
     auto device = open_replica(inv, false);
@@ -339,6 +359,7 @@ int run_command(const Invocation& inv) {
     if (inv.command == "status") return cmd_status(inv);
     if (inv.command == "retry") return cmd_retry(inv);
     if (inv.command == "discard") return cmd_discard(inv);
+    if (inv.command == "refused") return cmd_refused(inv);
     return usage(inv, "unknown command \"" + inv.command + "\"");
 }
 

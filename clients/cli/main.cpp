@@ -20,6 +20,7 @@ constexpr const char* kUsage = R"(usage: tsunagu [--home DIR] [--json] COMMAND .
   conflicts                   open conflicts
   resolve ID FIELD VALUE      settle a conflict with VALUE
   status                      pending changes, last sync
+  refused                     the changes the server refused, and why
   retry                       send the changes the server refused again at the next sync
   discard ID                  give up the refused changes to a record: take the server's version
 

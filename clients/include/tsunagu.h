@@ -126,6 +126,11 @@ tsunagu_code tsunagu_resolve(tsunagu_device* device, const char* id, const char*
  * its own. */
 tsunagu_code tsunagu_retry_refused(tsunagu_device* device, size_t* count_out, tsunagu_error* err);
 
+/* The changes the server refused that this device keeps, oldest first, as a JSON array of
+ * {"change","record","collection","code","reason"} in `*refused_json_out` (free with
+ * tsunagu_free). */
+tsunagu_code tsunagu_refused(tsunagu_device* device, char** refused_json_out, tsunagu_error* err);
+
 /* Gives up this device's refused changes to record `id` and takes the server's version at the next
  * sync (the server keeps what was refused for the worker's supervisors); `*count_out` (may be
  * NULL) receives how many changes were discarded. TSUNAGU_NOT_FOUND when the record has no

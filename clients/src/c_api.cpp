@@ -211,6 +211,16 @@ tsunagu_code tsunagu_retry_refused(tsunagu_device* device, size_t* count_out, ts
     });
 }
 
+tsunagu_code tsunagu_refused(tsunagu_device* device, char** refused_json_out, tsunagu_error* err) {
+    if (refused_json_out) *refused_json_out = nullptr;
+    return guarded(err, [&]() -> tsunagu_code {
+        if (!device || !refused_json_out) return missing(err, "device and refused_json_out");
+        auto refused = device->device.refused();
+        if (!refused) return report(err, refused.status());
+        return emit(*refused, refused_json_out, err);
+    });
+}
+
 tsunagu_code tsunagu_discard_refused(tsunagu_device* device, const char* id, size_t* count_out,
                                      tsunagu_error* err) {
     if (count_out) *count_out = 0;

@@ -123,6 +123,9 @@ int main(int argc, char** argv) {
     expect(tsunagu_retry_refused(dev, &retried, &err) == TSUNAGU_OK && retried == 0,
            "nothing refused to send again", &err);
     expect(tsunagu_retry_refused(NULL, &retried, &err) == TSUNAGU_INVALID_ARGUMENT, "retry needs a device", &err);
+    char* refused = NULL;
+    expect(tsunagu_refused(dev, &refused, &err) == TSUNAGU_OK && strcmp(refused, "[]") == 0, "nothing refused", &err);
+    tsunagu_free(refused);
     size_t discarded = 99;
     expect(tsunagu_discard_refused(dev, visit_id, &discarded, &err) == TSUNAGU_NOT_FOUND && discarded == 0,
            "nothing refused to discard", &err);

@@ -92,6 +92,8 @@ TEST_CASE("the command line signs in, records offline, lists, syncs and reports 
     CHECK(cli({"retry"}).out.find("0 refused change(s) will be sent again") != std::string::npos);
     CHECK(cli({"retry", "now"}).exit_code == 2);
     CHECK(cli({"discard"}).exit_code == 2);
+    CHECK(cli.as_json({"refused"}).empty());
+    CHECK(cli({"refused"}).out.find("0 refused change(s)") != std::string::npos);
     auto nothing_to_discard = cli({"discard", visit});
     CHECK(nothing_to_discard.exit_code == 1);
     CHECK(nothing_to_discard.err.find("no refused change") != std::string::npos);

@@ -228,11 +228,18 @@ TEST_CASE("a worker discards a refused change: it leaves the device, and the ser
     auto ben = org.device("ben");  // not in this client's caseload
     const auto v = created(*ben, "home_visit", visit(client));
     REQUIRE(synced(*ben).refused.size() == 1);
+    auto listed = ben->refused();
+    REQUIRE(listed.is_ok());
+    REQUIRE(listed->size() == 1);
+    CHECK((*listed)[0].record == v);
+    CHECK((*listed)[0].code == ErrorCode::forbidden);
+    CHECK((*listed)[0].reason.find("scope") != std::string::npos);
     CHECK(ben->discard_refused(client).status().code() == ErrorCode::not_found);
     auto discarded = ben->discard_refused(v);
     REQUIRE(discarded.is_ok());
     CHECK(*discarded == 1);
     CHECK(ben->status()->refused == 0);
+    CHECK(ben->refused()->empty());
     synced(*ben);
     CHECK(ben->get(v).status().code() == ErrorCode::not_found);  // the server never had it for ben
     CHECK(ben->status()->pending == 0);
