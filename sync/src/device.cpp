@@ -262,7 +262,7 @@ Result<std::size_t> Device::discard_refused(std::string_view record) {
         discarded = static_cast<std::size_t>(impl_->store.changes());
         if (discarded == 0) {
             return Status(ErrorCode::not_found, "record " + std::string(record) +
-                                                    " has no refused change on this device (see the outbox)");
+                                                    " has no refused change on this device");
         }
         return impl_->store.cached("INSERT OR IGNORE INTO sync_refetch(record_id) VALUES (?1)").bind_blob(1, id).run();
     });
