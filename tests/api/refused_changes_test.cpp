@@ -60,7 +60,7 @@ struct Kept {
 
 }  // namespace
 
-TEST_CASE("refused change sets are kept with the change whole; accepted ones are dropped") {
+TEST_CASE("refused change sets are kept with the change whole, and accepted ones are dropped") {
     Kept k;
     auto refused = Kept::batch("phone-1", 2, sync::PushStatus::refused);
     auto kept = k.keep(refused);
@@ -87,7 +87,7 @@ TEST_CASE("refused change sets are kept with the change whole; accepted ones are
     CHECK_FALSE(gone->has_value());
 }
 
-TEST_CASE("a device keeps at most 1,000 open refusals, each at most 64 KiB; the rest is answered, not kept") {
+TEST_CASE("a device keeps at most 1,000 open refusals, each at most 64 KiB: the rest is answered, not kept") {
     Kept k;
     auto many = Kept::batch("phone-1", RefusedChanges::kMaxKeptPerDevice + 1, sync::PushStatus::refused);
     auto kept = k.keep(many);

@@ -103,7 +103,7 @@ TEST_CASE("each page cipher seals a page that opens only unaltered, in its place
     }
 }
 
-TEST_CASE("a new store takes the fastest cipher this machine runs; a portable one XChaCha20-Poly1305") {
+TEST_CASE("a new store takes the fastest cipher this machine runs, a portable one XChaCha20-Poly1305") {
     TempDir dir;
     Store fast = open_ok(dir.file("fast.db"), test_key(), portable(false));
     CHECK(std::string(fast.page_cipher()) ==
@@ -155,7 +155,7 @@ TEST_CASE("a tampered page is refused under either cipher") {
     }
 }
 
-TEST_CASE("a backup is sealed with the portable cipher; re-keying moves a store to the fastest") {
+TEST_CASE("a backup is sealed with the portable cipher, and re-keying moves a store to the fastest") {
     TempDir dir;
     Store store = open_ok(dir.file("s.db"), test_key(), portable(true));
     write_notes(store, "b", 50);

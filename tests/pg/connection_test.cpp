@@ -28,7 +28,7 @@ TEST_CASE("parameters and results round-trip text, integers, bytes and NULL") {
     CHECK(value_ok(c.query("UPDATE t SET name = 'x'")).affected() == 2);
 }
 
-TEST_CASE("a rolled-back transaction leaves nothing; a committed one stays") {
+TEST_CASE("a rolled-back transaction leaves nothing, and a committed one stays") {
     PostgresCluster cluster;
     pg::Connection c = connect_ok(cluster.conninfo());
     ok(c.exec("CREATE TABLE t(id INT PRIMARY KEY)"));

@@ -1,9 +1,10 @@
 // Refused changes: the change sets the server refused from the team's workers' devices (a record
 // outside the worker's caseload, an approved record, a value the schema does not allow, ...), kept
-// until the worker's device gets them accepted. The list says who, from which device, why, when
-// and how often, never what the change holds; opening one reads it whole (audited by the server)
-// into this card only, and an open one is dismissed with a comment the device hears when it sends
-// the change again. Which list shows (open or dismissed) stays in page memory.
+// until the worker's device gets them accepted. The list says who, from which device, what kind of
+// refusal, when and how often, never what the change holds nor the server's reason (which may quote
+// a refused value); opening one reads it whole, reason included (audited by the server), into this
+// card only, and an open one is dismissed with a comment the device hears when it sends the change
+// again. Which list shows (open or dismissed) stays in page memory.
 import { ApiError, get, post, withQuery } from '../api.js';
 import { field, h, replace } from '../dom.js';
 import { clientOf, deviceName, loadDirectory, personName } from '../directory.js';
