@@ -222,15 +222,11 @@ std::vector<Route> admin_routes() {
         {"GET", "/v1/admin/audit", Access::admin,
          [](RequestContext& ctx) {
              auto q = ctx.request.query;
-             std::int64_t after = 0;
-             int limit = 200;
-             try {
-                 if (q.count("after")) after = std::stoll(q["after"]);
-                 if (q.count("limit")) limit = std::clamp(std::stoi(q["limit"]), 1, 1000);
-             } catch (const std::exception&) {
-                 return HttpResponse::error(400, "invalid", "after and limit must be integers");
-             }
-             auto entries = AuditLog::list(ctx.store, after, limit, q["target"], q["user_id"]);
+             auto after = integer_parameter(ctx.request, "after", 0, 0, INT64_MAX);
+             if (!after) return error_response(after.status());
+             auto limit = integer_parameter(ctx.request, "limit", 200, 1, 1000);
+             if (!limit) return error_response(limit.status());
+             auto entries = AuditLog::list(ctx.store, *after, static_cast<int>(*limit), q["target"], q["user_id"]);
              if (!entries) return error_response(entries.status());
              Json list = Json::array();
              for (const auto& e : *entries) {

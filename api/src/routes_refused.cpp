@@ -39,21 +39,10 @@ HttpResponse list_refused(RequestContext& ctx) {
     if (status != "open" && status != "dismissed") {
         return HttpResponse::error(400, "invalid", "query parameter \"status\": open or dismissed");
     }
-    std::int64_t limit = kDefaultListLimit;
-    if (q.count("limit")) {
-        try {
-            std::size_t used = 0;
-            limit = std::stoll(q["limit"], &used);
-            if (used != q["limit"].size()) throw std::invalid_argument("limit");
-        } catch (const std::exception&) {
-            limit = 0;
-        }
-        if (limit < 1 || limit > kMaxListLimit) {
-            return HttpResponse::error(400, "invalid", "query parameter \"limit\": an integer from 1 to 1000");
-        }
-    }
+    auto limit = integer_parameter(ctx.request, "limit", kDefaultListLimit, 1, kMaxListLimit);
+    if (!limit) return error_response(limit.status());
     auto kept = RefusedChanges::list(ctx.store, ctx.who().user.team_id, status == "dismissed",
-                                     static_cast<std::size_t>(limit));
+                                     static_cast<std::size_t>(*limit));
     if (!kept) return error_response(kept.status());
     Json list = Json::array();
     for (const auto& r : *kept) list.push_back(summary(r));

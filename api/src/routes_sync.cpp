@@ -120,20 +120,6 @@ std::size_t held_count(const Json& held) {
     return n;
 }
 
-Result<std::int64_t> integer_parameter(const HttpRequest& r, const std::string& name, std::int64_t fallback,
-                                       std::int64_t lo, std::int64_t hi) {
-    auto it = r.query.find(name);
-    if (it == r.query.end()) return fallback;
-    try {
-        std::size_t used = 0;
-        const long long v = std::stoll(it->second, &used);
-        if (used != it->second.size() || v < lo || v > hi) throw std::out_of_range(name);
-        return static_cast<std::int64_t>(v);
-    } catch (const std::exception&) {
-        return Status(ErrorCode::validation, "query parameter \"" + name + "\": must be an integer from " +
-                                                 std::to_string(lo) + " to " + std::to_string(hi));
-    }
-}
 
 HttpResponse pull(RequestContext& ctx) {
     if (!holds_care_records(ctx.who())) return no_care_records();

@@ -68,6 +68,10 @@ struct Route {
 
 // Maps a Status to the HTTP answer a client can act on.
 HttpResponse error_response(const Status& status);
+// The query parameter `name` as an integer from `lo` to `hi`, `fallback` when absent; a validation
+// error naming the parameter and the range otherwise.
+Result<std::int64_t> integer_parameter(const HttpRequest& request, const std::string& name, std::int64_t fallback,
+                                       std::int64_t lo, std::int64_t hi);
 HttpResponse json_response(int status, const Json& body);
 
 class ServerCore {

@@ -227,6 +227,18 @@ TEST_CASE("the audit trail is hash-chained and lists sign-ins") {
     for (const auto& e : audit.body["entries"]) saw_sign_in |= e["action"] == "auth.sign_in";
     CHECK(saw_sign_in);
     CHECK(f.admin->get("/v1/admin/audit/verify").body["intact"] == true);
+    // Paged by sequence number; a malformed or out-of-range page is refused, naming the parameter.
+    const auto first = audit.body["entries"][0]["seq"].get<std::int64_t>();
+    Reply after = f.admin->get("/v1/admin/audit?after=" + std::to_string(first) + "&limit=1");
+    REQUIRE(after.status == 200);
+    REQUIRE(after.body["entries"].size() == 1);
+    CHECK(after.body["entries"][0]["seq"] == first + 1);
+    for (const std::string bad : {"after=12abc", "after=-1", "limit=0", "limit=1001", "limit=x"}) {
+        Reply refused = f.admin->get("/v1/admin/audit?" + bad);
+        INFO(bad);
+        CHECK(refused.status == 400);
+        CHECK(refused.body["message"].get<std::string>().find("query parameter") != std::string::npos);
+    }
 }
 
 TEST_CASE("connections that send nothing do not pin the server") {
