@@ -41,6 +41,12 @@ struct PushOutcome {
     Hlc hlc;               // accepted or duplicate: the stamp the upstream keeps (see Upstream)
     ErrorCode code = ErrorCode::ok;
     std::string reason;
+    // Refused: which check refused it, as a stable word for programs to explain it in the
+    // reader's language (the reason is for people, in English): "malformed", "not_yours" (made by
+    // another user or device), "invalid_value", "wrong_collection", "outside_scope", "held_behind"
+    // (an earlier change to its record in the batch was refused), or "rule" (the PushGate's).
+    // Upstream side only: not on the wire.
+    std::string cause;
 };
 
 struct PushResult {

@@ -11,7 +11,7 @@ namespace {
 // Every query names change_id first: on PostgreSQL the sealed columns are opened with it.
 constexpr const char* kColumns =
     "change_id, record_id, collection, user_id, device_id, team_id, code, reason, first_at, last_at, times, "
-    "dismissed_by, dismissed_at, comment, change";
+    "dismissed_by, dismissed_at, comment, change, cause";
 
 RefusedChange read_row(const Statement& q) {
     RefusedChange r;
@@ -30,6 +30,7 @@ RefusedChange read_row(const Statement& q) {
     r.dismissed_at = q.column_int(12);
     r.comment = std::string(q.column_text(13));
     r.change = std::string(q.column_text(14));
+    r.cause = std::string(q.column_text(15));
     return r;
 }
 
@@ -80,7 +81,8 @@ CREATE TABLE IF NOT EXISTS refused_change(
   dismissed_by TEXT NOT NULL,
   dismissed_at INTEGER NOT NULL,
   comment TEXT NOT NULL,
-  change TEXT NOT NULL);
+  change TEXT NOT NULL,
+  cause TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS refused_change_by_device ON refused_change(device_id);
 CREATE INDEX IF NOT EXISTS refused_change_by_team ON refused_change(team_id, last_at);
 )sql");
@@ -100,11 +102,12 @@ Result<KeptRefusals> RefusedChanges::keep(Store& store, const sync::PushBatch& b
     std::int64_t room = static_cast<std::int64_t>(kMaxKeptPerDevice) - *open;
     auto& known = store.cached("SELECT change_id, device_id, dismissed_by, comment FROM refused_change WHERE change_id = ?1");
     auto& again = store.cached(
-        "UPDATE refused_change SET last_at = ?2, times = times + 1, code = ?3, reason = ?4 WHERE change_id = ?1");
+        "UPDATE refused_change SET last_at = ?2, times = times + 1, code = ?3, reason = ?4, cause = ?5 "
+        "WHERE change_id = ?1");
     auto& insert = store.cached(
         "INSERT OR IGNORE INTO refused_change(change_id, record_id, collection, user_id, device_id, team_id, code, reason, "
-        "first_at, last_at, times, dismissed_by, dismissed_at, comment, change) "
-        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 1, '', 0, ?11, ?10)");
+        "first_at, last_at, times, dismissed_by, dismissed_at, comment, change, cause) "
+        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 1, '', 0, ?11, ?10, ?12)");
     // (Sealed columns come from parameters. OR IGNORE: on PostgreSQL, two servers may take the
     // same retried push at once; the first one keeps the change.)
     for (std::size_t i = 0; i < outcomes.size() && i < batch.changes.size(); ++i) {
@@ -126,7 +129,7 @@ Result<KeptRefusals> RefusedChanges::keep(Store& store, const sync::PushBatch& b
                 ++result.not_kept;
                 continue;
             }
-            again.bind(1, change.id).bind(2, now).bind(3, code).bind(4, outcome.reason);
+            again.bind(1, change.id).bind(2, now).bind(3, code).bind(4, outcome.reason).bind(5, outcome.cause);
             TSUNAGU_TRY(again.run());
             ++result.kept;
             if (!dismissed_by.empty()) {
@@ -145,7 +148,7 @@ Result<KeptRefusals> RefusedChanges::keep(Store& store, const sync::PushBatch& b
         }
         insert.bind(1, change.id).bind(2, change.record).bind(3, change.collection).bind(4, batch.user);
         insert.bind(5, batch.replica).bind(6, team_id).bind(7, code).bind(8, outcome.reason).bind(9, now);
-        insert.bind(10, text).bind(11, "");
+        insert.bind(10, text).bind(11, "").bind(12, outcome.cause);
         TSUNAGU_TRY(insert.run());
         --room;
         ++result.kept;

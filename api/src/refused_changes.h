@@ -35,7 +35,8 @@ struct RefusedChange {
     std::string user_id;    // the worker who made it
     std::string device_id;  // the device that sent it
     std::string team_id;    // the worker's team when it was refused
-    std::string code;       // error code name ("forbidden", "invalid", ...)
+    std::string code;       // error code name ("forbidden", "validation", ...)
+    std::string cause;      // which check refused it (sync::PushOutcome::cause: "outside_scope", ...)
     std::string reason;
     std::int64_t first_at = 0, last_at = 0;  // unix seconds: first and latest refusal
     std::int64_t times = 0;                  // how many times it was refused

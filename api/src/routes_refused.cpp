@@ -17,7 +17,7 @@ Json status_of(const RefusedChange& r) { return r.dismissed_by.empty() ? "open" 
 // is quoted there) or a comment; those come with the audited read of one.
 Json summary(const RefusedChange& r) {
     return {{"change_id", r.change_id}, {"record", r.record},    {"collection", r.collection},
-            {"worker", r.user_id},      {"device", r.device_id}, {"code", r.code},
+            {"worker", r.user_id},      {"device", r.device_id}, {"code", r.code}, {"cause", r.cause},
             {"first_refused_at", r.first_at}, {"last_refused_at", r.last_at}, {"times", r.times},
             {"status", status_of(r)},   {"dismissed_by", r.dismissed_by}, {"dismissed_at", r.dismissed_at}};
 }

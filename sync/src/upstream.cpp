@@ -10,13 +10,14 @@
 namespace tsunagu::sync {
 namespace {
 
-PushOutcome refused(const ChangeSet& change, ErrorCode code, std::string reason) {
+PushOutcome refused(const ChangeSet& change, const char* cause, ErrorCode code, std::string reason) {
     PushOutcome out;
     out.change_id = change.id;
     out.record = change.record;
     out.status = PushStatus::refused;
     out.code = code;
     out.reason = std::move(reason);
+    out.cause = cause;
     return out;
 }
 
@@ -191,10 +192,10 @@ Result<PushOutcome> Upstream::Impl::accept(const ChangeSet& change,
                                            const std::string& pusher_user, const ScopeSet& scope,
                                            DeviceSkew& skew, const PushGate& gate) {
     if (Status formed = check_well_formed(change); !formed) {
-        return refused(change, formed.code(), formed.message());
+        return refused(change, "malformed", formed.code(), formed.message());
     }
     if (change.replica != pusher_replica || change.user != pusher_user) {
-        return refused(change, ErrorCode::forbidden,
+        return refused(change, "not_yours", ErrorCode::forbidden,
                        "change set " + change.id + " was made by another user or device");
     }
     auto current = records.load(change.record);
@@ -210,20 +211,20 @@ Result<PushOutcome> Upstream::Impl::accept(const ChangeSet& change,
         superseded = applied->superseded(change.id);
     }
     if (Status valid = validate_change(schema, change); !valid) {
-        return refused(change, valid.code(), valid.message());
+        return refused(change, "invalid_value", valid.code(), valid.message());
     }
     if (*current && (*current)->stored.collection != change.collection) {
-        return refused(change, ErrorCode::invalid_argument,
+        return refused(change, "wrong_collection", ErrorCode::invalid_argument,
                        "record " + change.record + " is a " + (*current)->stored.collection +
                            ", not a " + change.collection);
     }
     if (*current && !scope.contains((*current)->stored.scope_key)) {
-        return refused(change, ErrorCode::forbidden,
+        return refused(change, "outside_scope", ErrorCode::forbidden,
                        "record " + change.record + " is outside " + pusher_user + "'s scope");
     }
     if (gate) {
         if (Status allowed = gate(change, *current ? &(*current)->state : nullptr); !allowed) {
-            return refused(change, allowed.code(), allowed.message());
+            return refused(change, "rule", allowed.code(), allowed.message());
         }
     }
 
@@ -257,7 +258,7 @@ Result<PushOutcome> Upstream::Impl::accept(const ChangeSet& change,
         row.scope_key = detail::scope_key_for(schema, row.collection, row.id, state);
     }
     if (!scope.contains(row.scope_key)) {
-        return refused(change, ErrorCode::forbidden,
+        return refused(change, "outside_scope", ErrorCode::forbidden,
                        "record " + change.record + " would belong to scope " + row.scope_key +
                            ", outside " + pusher_user + "'s scope");
     }
@@ -313,7 +314,7 @@ Result<PushResult> Upstream::push(const PushBatch& batch, const PushGate& gate) 
         for (const ChangeSet& change : batch.changes) {
             if (held.contains(change.record)) {
                 result.outcomes.push_back(
-                    refused(change, ErrorCode::conflict,
+                    refused(change, "held_behind", ErrorCode::conflict,
                             "record " + change.record +
                                 ": held behind an earlier change to it that was refused"));
                 continue;

@@ -36,7 +36,7 @@ struct Kept {
             c.replica = device;
             c.user = b.user;
             c.set = {{"observations", note}};
-            outcomes.push_back({c.id, c.record, status, 0, {}, ErrorCode::forbidden, "outside the caseload"});
+            outcomes.push_back({c.id, c.record, status, 0, {}, ErrorCode::forbidden, "outside the caseload", "outside_scope"});
             b.changes.push_back(std::move(c));
         }
         return {std::move(b), std::move(outcomes)};
@@ -73,6 +73,7 @@ TEST_CASE("refused change sets are kept with the change whole, and accepted ones
     REQUIRE(one->has_value());
     CHECK((*one)->reason == "outside the caseload");
     CHECK((*one)->code == "forbidden");
+    CHECK((*one)->cause == "outside_scope");
     CHECK(nlohmann::json::parse((*one)->change)["set"]["observations"] == "note");
 
     // The first is accepted later (its cause was fixed): it is in its record's history now.

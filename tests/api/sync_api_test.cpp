@@ -298,6 +298,7 @@ TEST_CASE("a refused change is kept for the worker's supervisors until it is acc
     CHECK(entry["worker"] == org.ids["aoi"]);
     CHECK(entry["device"] == aoi->client.device_id);
     CHECK(entry["code"] == "forbidden");
+    CHECK(entry["cause"] == "outside_scope");
     CHECK(entry["times"] == 1);
     CHECK(entry["status"] == "open");
     CHECK_FALSE(entry.contains("change"));  // a list never shows content, nor a reason quoting it
@@ -392,6 +393,7 @@ TEST_CASE("a worker discards a refused change: her device takes the server's ver
     Reply kept = sato.get("/v1/refused");
     REQUIRE(kept.body["refused"].size() == 1);
     CHECK(kept.body["refused"][0]["record"] == v);
+    CHECK(kept.body["refused"][0]["cause"] == "rule");  // the review workflow's lock
     // A pull naming something that is not a record id is refused, and the device syncs on.
     Reply bad = aoi->client.post("/v1/sync/pull", {{"after", 0}, {"refetch", json::array({"nope"})}});
     CHECK(bad.status == 400);

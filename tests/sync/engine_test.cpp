@@ -593,6 +593,39 @@ TEST_CASE("local edits are validated and errors name the field") {
     CHECK(ok(alice.outbox()).size() == 1);
 }
 
+TEST_CASE("each refusal names the check that refused it, for programs to explain it in the reader's language") {
+    World w;  // the upstream runs schema v1
+    ok(w.upstream.set_scope("alice", {"*"}));
+    Device& alice = w.add_device("alice", test_schema(2));
+    const std::string id = ok(alice.create("visit", kVisit));
+    ok(alice.update(id, {{"purpose", "phone"}}));            // a value this upstream does not know
+    ok(alice.update(id, {{"notes", "built on the refused"}}));  // behind it
+    const std::string other = ok(alice.create("visit", kVisit));
+    PushBatch batch = ok(alice.prepare_push());
+    REQUIRE(batch.changes.size() == 4);
+    batch.changes[3].replica = std::string(32, 'e');  // claims another device made it
+    const PushGate no_deletes = [](const ChangeSet& change, const RecordState*) {
+        return change.deletes() ? Status(ErrorCode::forbidden, "no deletes here") : Status::ok();
+    };
+    PushResult result = ok(w.upstream.push(batch, no_deletes));
+    REQUIRE(result.outcomes.size() == 4);
+    CHECK(result.outcomes[0].status == PushStatus::accepted);
+    CHECK(result.outcomes[0].cause.empty());
+    CHECK(result.outcomes[1].cause == "invalid_value");
+    CHECK(result.outcomes[2].cause == "held_behind");
+    CHECK(result.outcomes[3].cause == "not_yours");
+    CHECK(Json(result).dump().find("cause") == std::string::npos);  // not on the wire
+
+    ok(alice.apply_push_result(result));
+    ok(alice.remove(id));  // refused by the gate (and the upstream's schema would take it)
+    ok(alice.discard_refused(id));
+    PushBatch removal = ok(alice.prepare_push());
+    REQUIRE(removal.changes.size() == 1);
+    const PushResult gated = ok(w.upstream.push(removal, no_deletes));
+    CHECK(gated.outcomes[0].status == PushStatus::refused);
+    CHECK(gated.outcomes[0].cause == "rule");
+}
+
 TEST_CASE("an older peer refuses a newer device's change and the device keeps it with the reason") {
     World w;  // the upstream runs schema v1
     ok(w.upstream.set_scope("alice", {"*"}));

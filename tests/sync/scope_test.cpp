@@ -128,6 +128,10 @@ TEST_CASE("a push to a record outside the user's scope is refused and kept") {
     CHECK(pending[0].code == ErrorCode::forbidden);
     CHECK_THAT(pending[0].reason, Catch::Contains("scope client:" + c.sato));
     CHECK_THAT(pending[0].reason, Catch::Contains("outside alice's scope"));
+    ok(c.alice.retry_refused());
+    PushBatch again = ok(c.alice.prepare_push());
+    REQUIRE(again.changes.size() == 1);
+    CHECK(ok(c.w.upstream.push(again)).outcomes[0].cause == "outside_scope");
 }
 
 TEST_CASE("a scope key given to a user brings its existing records") {

@@ -312,7 +312,7 @@ try {
     const { data: schema } = await supervisorApi.call('GET', '/v1/sync/schema', undefined, { expect: 200 });
     const homeVisit = schema.collections.find((c) => c.name === 'home_visit');
     const listed = await card.textContent();
-    check(listed.includes(homeVisit.label_ja ?? 'home_visit') && listed.includes('権限外'), `type and why: ${listed}`);
+    check(listed.includes(homeVisit.label_ja ?? 'home_visit') && listed.includes('担当外の記録'), `type and why: ${listed}`);
     check(listed.includes('別府 勉') && listed.includes('ben phone'), `who and which device: ${listed}`);
     check(!listed.includes('食欲'), `the list shows what the change holds: ${listed}`);
 

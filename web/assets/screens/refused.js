@@ -13,7 +13,9 @@ import { t } from '../i18n.js';
 import { collectionLabel, collectionOf, fieldLabel, fieldOf, loadSchema } from '../schema.js';
 
 const statuses = ['open', 'dismissed'];
-// Error codes with a label of their own; any other shows as the server names it.
+// Which check refused a change (the server's "cause"), each with a label of its own; a change kept
+// without one shows its error code's label, and any other code as the server names it.
+const labelledCauses = ['outside_scope', 'rule', 'invalid_value', 'held_behind', 'wrong_collection', 'malformed', 'not_yours'];
 const labelledCodes = ['forbidden', 'validation', 'invalid_argument', 'conflict', 'not_found'];
 // The server's limit on a dismissal's comment, in bytes of UTF-8.
 const maxCommentBytes = 2000;
@@ -47,8 +49,9 @@ function tabs(app, shown) {
   }, t(`refused.tab.${status}`))));
 }
 
-function codeLabel(code) {
-  return labelledCodes.includes(code) ? t(`refused.code.${code}`) : code;
+function whyLabel(refusal) {
+  if (labelledCauses.includes(refusal.cause)) return t(`refused.cause.${refusal.cause}`);
+  return labelledCodes.includes(refusal.code) ? t(`refused.code.${refusal.code}`) : refusal.code;
 }
 
 // One kept change as the list has it, and a place for the whole change once opened.
@@ -79,7 +82,7 @@ function card(app, schema, directory, refusal) {
 
   return h('article', { class: 'refused panel', dataset: { change: refusal.change_id, status: refusal.status } },
     h('h2', {}, collectionLabel(schema, refusal.collection), ' ',
-      h('span', { class: 'badge refused-code' }, codeLabel(refusal.code))),
+      h('span', { class: 'badge refused-code' }, whyLabel(refusal))),
     h('p', { class: 'muted' }, t('refused.by', { name: personName(directory, refusal.worker), device: deviceName(directory, refusal.device) })),
     h('p', { class: 'muted refused-when' }, refusal.times > 1
       ? t('refused.when_again', { first: timeOf(refusal.first_refused_at), last: timeOf(refusal.last_refused_at), times: refusal.times })
