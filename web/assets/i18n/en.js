@@ -131,6 +131,7 @@ export default {
   'refused.tab.dismissed': 'Dismissed',
   'refused.none.open': 'No refused changes are waiting.',
   'refused.none.dismissed': 'No dismissed changes.',
+  'refused.reason': 'The server\'s words: {reason}',
   'refused.cause.outside_scope': 'Outside the worker\'s caseload',
   'refused.cause.rule': 'Not allowed by a rule',
   'refused.cause.invalid_value': 'Invalid value',

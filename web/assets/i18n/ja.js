@@ -131,6 +131,7 @@ export default {
   'refused.tab.dismissed': '却下済み',
   'refused.none.open': '受け付けられなかった変更はありません。',
   'refused.none.dismissed': '却下した変更はありません。',
+  'refused.reason': 'サーバーの説明（英語）: {reason}',
   'refused.cause.outside_scope': '担当外の記録',
   'refused.cause.rule': '規則により不可',
   'refused.cause.invalid_value': '値が不正',

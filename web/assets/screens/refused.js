@@ -113,7 +113,7 @@ async function showChange(app, schema, directory, refusal, detail) {
   const { change, comment, reason, status } = answer.refused;
   const set = change && typeof change.set === 'object' && change.set ? change.set : null;
   replace(detail,
-    h('p', { class: 'refused-reason' }, reason),
+    h('p', { class: 'muted refused-reason' }, t('refused.reason', { reason })),
     h('p', { class: 'muted' }, t(change?.create ? 'refused.creates' : 'refused.edits', { record: shortId(refusal.record) }), ' ',
       change?.create ? null : h('button', { type: 'button', class: 'quiet', onclick: () => app.show('record', { id: refusal.record }) }, t('refused.open_record'))),
     set ? valuesTable(schema, directory, refusal.collection, set) : h('p', { class: 'empty' }, t('refused.no_content')),
