@@ -6,14 +6,17 @@
 #include <sodium.h>
 
 #include <array>
+#include <ctime>
 #include <filesystem>
 #include <memory>
 #include <optional>
 #include <utility>
 
 #include "api/src/caseload.h"
+#include "api/src/refused_changes.h"
 #include "api/src/reports.h"
 #include "domain/care_schema.h"
+#include "domain/review.h"
 
 namespace tsunagu::api {
 namespace {
@@ -351,7 +354,9 @@ Status DemoBuilder::targets() {
 
 // Two workers sharing a client each edit the same home visit on their phones, offline; both
 // sync. The later edit wins the field, and the other stays visible as a conflict for the
-// supervisor. Real device replicas make the edits, in `scratch_dir`, removed afterwards.
+// supervisor. In the first area the visitor also adds to a visit already approved: the server
+// refuses it (approved records are locked) and keeps it for the supervisor. Real device replicas
+// make the edits, in `scratch_dir`, removed afterwards.
 Status DemoBuilder::conflicting_edits(const std::string& scratch_dir) {
     std::error_code ec;
     std::filesystem::create_directories(scratch_dir, ec);
@@ -422,6 +427,18 @@ Status DemoBuilder::conflicting_edits(const std::string& scratch_dir) {
                              {"observations", "訪問を実施。"}},
                             Outcome::submitted);
         TSUNAGU_TRY(visit);
+        std::string locked;
+        if (i == 0) {
+            auto approved_visit = approved(area.visitor, area, "home_visit",
+                                           {{"client", client},
+                                            {"visitor", area.visitor.id},
+                                            {"date", fy2020(10, 7)},
+                                            {"duration_min", 30},
+                                            {"purpose", "check_in"},
+                                            {"observations", "体調は安定。"}});
+            TSUNAGU_TRY(approved_visit);
+            locked = *approved_visit;
+        }
         auto first = open_device(area.visitor, "visitor-" + std::to_string(i) + ".db");
         TSUNAGU_TRY(first);
         auto second = open_device(area.staff, "staff-" + std::to_string(i) + ".db");
@@ -432,6 +449,17 @@ Status DemoBuilder::conflicting_edits(const std::string& scratch_dir) {
         TSUNAGU_TRY(second->device->update(*visit, {{"observations", observations[i][1]}}));
         TSUNAGU_TRY(sync_device(*first->device));
         TSUNAGU_TRY(sync_device(*second->device));
+        if (!locked.empty()) {
+            TSUNAGU_TRY(first->device->update(locked, {{"observations", "体調は安定。帰り際に、来月から就労支援を受けたいと話があった。"}}));
+            auto batch = first->device->prepare_push();
+            TSUNAGU_TRY(batch);
+            auto pushed = upstream_.push(*batch, domain::check_worker_change);
+            TSUNAGU_TRY(pushed);
+            auto kept = RefusedChanges::keep(store_, *batch, pushed->outcomes, area.team_id, std::time(nullptr));
+            TSUNAGU_TRY(kept);
+            TSUNAGU_TRY(first->device->apply_push_result(*pushed));
+            result.refused += kept->kept;
+        }
         TSUNAGU_TRY(upstream_.forget_replica(first->device->replica_id()));
         TSUNAGU_TRY(upstream_.forget_replica(second->device->replica_id()));
         ++result.conflicts;

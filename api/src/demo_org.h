@@ -27,6 +27,7 @@ struct DemoOrganisation {
     std::size_t clients = 0;
     std::size_t records = 0;
     std::size_t conflicts = 0;
+    std::size_t refused = 0;  // refused changes kept for review
 };
 
 // Creates the demo in a store that holds no teams yet (refused otherwise), in one transaction.

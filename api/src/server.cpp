@@ -101,7 +101,8 @@ Status prepare_demo(Store& store, Accounts& accounts, const std::string& data_di
     if (!demo) return demo.status();
     std::string guide = "Demo organisation: 6 areas, " + std::to_string(demo->clients) + " clients, " +
                         std::to_string(demo->records) + " records (fiscal year 2020 and its edges), " +
-                        std::to_string(demo->conflicts) + " conflicts waiting for review.\n";
+                        std::to_string(demo->conflicts) + " conflicts and " + std::to_string(demo->refused) +
+                        " refused change waiting for review.\n";
     if (started.first_admin_password) {
         guide += "  admin                        admin          one-time password " + *started.first_admin_password +
                  " (change it at first sign-in)\n";

@@ -177,7 +177,7 @@ TEST_CASE("demo mode refuses a data folder that holds another organisation, and 
     CHECK(out.find("needs a new data folder") != std::string::npos);
 }
 
-TEST_CASE("the demo has records awaiting review and conflicting offline edits for supervisors") {
+TEST_CASE("the demo has records awaiting review, conflicting offline edits and a refused change for supervisors") {
     Demo demo;
     auto supervisor = demo.sign_in("kita-chuo.supervisor");
     Reply waiting = supervisor->get("/v1/records?status=submitted");
@@ -187,6 +187,14 @@ TEST_CASE("the demo has records awaiting review and conflicting offline edits fo
     Reply conflicts = supervisor->get("/v1/conflicts");
     REQUIRE(conflicts.status == 200);
     CHECK(conflicts.body["conflicts"].size() == 1);  // one in each of three areas
+    // The visitor's addition to an approved visit, refused (locked) and kept for the supervisor.
+    Reply refused = supervisor->get("/v1/refused");
+    REQUIRE(refused.status == 200);
+    REQUIRE(refused.body["refused"].size() == 1);
+    CHECK(refused.body["refused"][0]["cause"] == "rule");
+    CHECK(refused.body["refused"][0]["collection"] == "home_visit");
+    CHECK(demo.sign_in("naka.supervisor")->get("/v1/refused").body["refused"].empty());
+    CHECK(demo.server.startup_output().find("1 refused change waiting for review") != std::string::npos);
 }
 
 TEST_CASE("an approved record is locked for its worker: the change is refused with the reason and kept, until the supervisor returns it") {
