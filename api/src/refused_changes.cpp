@@ -39,10 +39,9 @@ RefusedChange read_row(const Statement& q) {
 Status drop_taken(Store& store, const std::string& device_id, const std::vector<sync::PushOutcome>& outcomes) {
     auto& probe = store.cached("SELECT 1 FROM refused_change WHERE device_id = ?1 LIMIT 1");
     probe.bind(1, device_id);
-    auto any = probe.step();
-    probe.reset();
-    if (!any) return any.status();
-    if (!*any) return Status::ok();
+    bool any = false;
+    TSUNAGU_TRY(each_row(probe, [&](const Statement&) { any = true; }));
+    if (!any) return Status::ok();
     auto& drop = store.cached("DELETE FROM refused_change WHERE change_id = ?1 AND device_id = ?2");
     for (const auto& o : outcomes) {
         if (o.status == sync::PushStatus::refused) continue;
@@ -55,10 +54,8 @@ Status drop_taken(Store& store, const std::string& device_id, const std::vector<
 Result<std::int64_t> open_count(Store& store, const std::string& device_id) {
     auto& count = store.cached("SELECT count(*) FROM refused_change WHERE device_id = ?1 AND dismissed_by = ''");
     count.bind(1, device_id);
-    auto row = count.step();
-    const std::int64_t n = row && *row ? count.column_int(0) : 0;
-    count.reset();
-    if (!row) return row.status();
+    std::int64_t n = 0;
+    TSUNAGU_TRY(each_row(count, [&](const Statement& row) { n = row.column_int(0); }));
     return n;
 }
 
@@ -115,17 +112,17 @@ Result<KeptRefusals> RefusedChanges::keep(Store& store, const sync::PushBatch& b
         if (outcome.status != sync::PushStatus::refused) continue;
         const sync::ChangeSet& change = batch.changes[i];
         const char* code = error_code_name(outcome.code);
+        // Kept already: by which device, and whether (and why) a supervisor dismissed it.
+        std::optional<std::string> kept_for;
+        std::string dismissed_by, comment;
         known.bind(1, change.id);
-        auto row = known.step();
-        if (!row) {
-            known.reset();
-            return row.status();
-        }
-        if (*row) {
-            const bool same_device = known.column_text(1) == batch.replica;
-            const std::string dismissed_by(known.column_text(2)), comment(known.column_text(3));
-            known.reset();
-            if (!same_device) {  // another device's id: nothing of its entry is touched
+        TSUNAGU_TRY(each_row(known, [&](const Statement& row) {
+            kept_for = std::string(row.column_text(1));
+            dismissed_by = std::string(row.column_text(2));
+            comment = std::string(row.column_text(3));
+        }));
+        if (kept_for) {
+            if (*kept_for != batch.replica) {  // another device's id: nothing of its entry is touched
                 ++result.not_kept;
                 continue;
             }
@@ -138,7 +135,6 @@ Result<KeptRefusals> RefusedChanges::keep(Store& store, const sync::PushBatch& b
             }
             continue;
         }
-        known.reset();
         sync::Json wire;
         sync::to_json(wire, change);
         const std::string text = wire.dump();
@@ -165,23 +161,15 @@ Result<std::vector<RefusedChange>> RefusedChanges::list(Store& store, const std:
                            "((?2 = 0 AND dismissed_by = '') OR (?2 = 1 AND dismissed_by <> '')) "
                            "ORDER BY last_at DESC, change_id LIMIT ?3");
     q.bind(1, team_id).bind(2, dismissed ? 1 : 0).bind(3, static_cast<std::int64_t>(limit));
-    TSUNAGU_TRY(each_row(q, [&](const Statement&) {
-        out.push_back(read_row(q));
-    }));
+    TSUNAGU_TRY(each_row(q, [&](const Statement& row) { out.push_back(read_row(row)); }));
     return out;
 }
 
 Result<std::optional<RefusedChange>> RefusedChanges::get(Store& store, const std::string& change_id) {
     auto& q = store.cached(std::string("SELECT ") + kColumns + " FROM refused_change WHERE change_id = ?1");
     q.bind(1, change_id);
-    auto row = q.step();
-    if (!row) {
-        q.reset();
-        return row.status();
-    }
     std::optional<RefusedChange> out;
-    if (*row) out = read_row(q);
-    q.reset();
+    TSUNAGU_TRY(each_row(q, [&](const Statement& row) { out = read_row(row); }));
     return out;
 }
 

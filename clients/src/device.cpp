@@ -228,14 +228,18 @@ Result<std::vector<sync::Conflict>> Device::conflicts() {
     return impl_->engine->conflicts();
 }
 
-Result<std::vector<RefusedChange>> Device::refused() {
-    TSUNAGU_TRY(impl_->ready_for_records());
-    auto kept = impl_->engine->outbox(sync::PendingState::refused);
+Result<std::vector<RefusedChange>> Device::Impl::refused() const {
+    auto kept = engine->outbox(sync::PendingState::refused);
     TSUNAGU_TRY(kept);
     std::vector<RefusedChange> out;
     out.reserve(kept->size());
     for (const auto& p : *kept) out.push_back({p.change.id, p.change.record, p.change.collection, p.code, p.reason});
     return out;
+}
+
+Result<std::vector<RefusedChange>> Device::refused() {
+    TSUNAGU_TRY(impl_->ready_for_records());
+    return impl_->refused();
 }
 
 Result<std::size_t> Device::retry_refused() {

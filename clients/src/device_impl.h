@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "clients/device.h"
 #include "clients/src/server_link.h"
@@ -30,6 +31,8 @@ struct Device::Impl {
     ServerLink& server();
     // Destroys the replica: engine and store closed, key header overwritten, files removed.
     Status wipe();
+    // The engine's refused outbox entries, oldest first, as the library reports them.
+    Result<std::vector<RefusedChange>> refused() const;
 };
 
 }  // namespace tsunagu::client

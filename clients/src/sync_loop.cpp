@@ -66,9 +66,9 @@ Result<SyncReport> Device::sync(const ProgressCallback& progress) {
     std::set<std::string> refused_before;
     std::size_t push_total = 0;
     {
-        auto refused = engine.outbox(sync::PendingState::refused);
+        auto refused = d.refused();
         if (!refused) return refused.status();
-        for (const auto& p : *refused) refused_before.insert(p.change.id);
+        for (const auto& r : *refused) refused_before.insert(r.change_id);
         auto due = engine.outbox_to_push();
         if (!due) return due.status();
         push_total = *due;
@@ -189,12 +189,10 @@ Result<SyncReport> Device::sync(const ProgressCallback& progress) {
     for (auto& c : *after) {
         if (!known.count(key_of(c))) report.new_conflicts.push_back(std::move(c));
     }
-    auto refused = engine.outbox(sync::PendingState::refused);
+    auto refused = d.refused();
     if (!refused) return refused.status();
-    for (const auto& p : *refused) {
-        if (!refused_before.count(p.change.id)) {
-            report.refused.push_back({p.change.id, p.change.record, p.change.collection, p.code, p.reason});
-        }
+    for (auto& r : *refused) {
+        if (!refused_before.count(r.change_id)) report.refused.push_back(std::move(r));
     }
     d.session.last_sync_ms = now_ms();
     TSUNAGU_TRY(save_last_sync(*d.store, d.session.last_sync_ms));
