@@ -73,7 +73,12 @@ struct RefusedChange {
     std::string record;
     std::string collection;
     ErrorCode code = ErrorCode::ok;
-    std::string reason;
+    std::string reason;  // the server's words, in English
+    // The server's word for the check that refused it, for an app to explain in its reader's
+    // language: "outside_scope", "rule" (e.g. the record was approved and is locked),
+    // "invalid_value", "held_behind", "wrong_collection", "malformed", "not_yours"; "" from a
+    // server older than this library. A newer server may send other words.
+    std::string cause;
 };
 
 struct SyncReport {

@@ -214,6 +214,7 @@ struct PendingChange {
     PendingState state = PendingState::unsent;
     ErrorCode code = ErrorCode::ok;  // refused: why
     std::string reason;
+    std::string cause;  // refused: the upstream's word for the check (PushOutcome::cause), or ""
 };
 
 // A push batch (see Device::prepare_push_text) whose change sets are already JSON text.

@@ -32,6 +32,9 @@ enum class PushStatus {
                 // device and reported; never silently dropped.
 };
 const char* push_status_name(PushStatus status) noexcept;
+// Whether `word` can be a refusal's cause (PushOutcome::cause): 1 to 32 lower-case ASCII letters
+// and underscores.
+bool is_cause_word(std::string_view word) noexcept;
 
 struct PushOutcome {
     std::string change_id;
@@ -45,7 +48,9 @@ struct PushOutcome {
     // reader's language (the reason is for people, in English): "malformed", "not_yours" (made by
     // another user or device), "invalid_value", "wrong_collection", "outside_scope", "held_behind"
     // (an earlier change to its record in the batch was refused), or "rule" (the PushGate's).
-    // Upstream side only: not on the wire.
+    // On the wire as "cause" since format 6; empty from an older upstream. A device keeps any
+    // word of lower-case letters and underscores (a newer upstream may have more causes) and
+    // drops anything else.
     std::string cause;
 };
 

@@ -73,6 +73,26 @@ std::string format_time(std::int64_t ms) {
     return buf;
 }
 
+// What the worker can do about a refused change, by the server's word for its cause ("" when the
+// server sent none, or a word this version does not know).
+const char* advice_for(const client::RefusedChange& r) {
+    if (r.cause == "outside_scope") return "the client is not in your caseload now: ask your supervisor";
+    if (r.cause == "rule") return "the server's rules refuse it (an approved record is locked): ask your supervisor";
+    if (r.cause == "invalid_value") return "the server does not accept a value: check the app is up to date";
+    if (r.cause == "held_behind") return "it waits behind an earlier refused change to the same record";
+    if (r.cause == "wrong_collection" || r.cause == "malformed" || r.cause == "not_yours") {
+        return "this app sent something the server cannot take: report it to your administrator";
+    }
+    return "";
+}
+
+// One refused change as a line: record, the server's reason and what to do.
+std::string refused_line(const client::RefusedChange& r) {
+    std::string line = r.collection + " " + r.record + ": " + r.reason;
+    if (const char* advice = advice_for(r); *advice != '\0') line += " (" + std::string(advice) + ")";
+    return line;
+}
+
 std::string summary(const sync::Record& r) {
     std::string line = r.id + "  " + r.collection;
     int shown = 0;
@@ -232,10 +252,10 @@ int cmd_sync(const Invocation& inv) {
             std::cout << report->new_conflicts.size() << " new conflict(s): see tsunagu conflicts\n";
         }
         for (const auto& r : report->refused) {
-            std::cout << "refused " << r.collection << " " << r.record << ": " << r.reason
-                      << " (kept on this device and, for your supervisor, on the server: sent again when"
-                         " the record changes on the server, or with tsunagu retry; tsunagu discard "
-                      << r.record << " takes the server's version)\n";
+            std::cout << "refused " << refused_line(r)
+                      << "\n  kept on this device and, for your supervisor, on the server; sent again when the"
+                         " record changes on the server, or with tsunagu retry; tsunagu discard "
+                      << r.record << " takes the server's version\n";
         }
     }
     return kExitOk;
@@ -263,7 +283,7 @@ int cmd_refused(const Invocation& inv) {
         return kExitOk;
     }
     for (const auto& r : *refused) {
-        std::cout << r.collection << " " << r.record << ": " << r.reason << "\n";
+        std::cout << refused_line(r) << "\n";
     }
     std::cout << refused->size() << " refused change(s), kept on this device and for your supervisor on the server"
               << (refused->empty() ? "" : "; send them again with tsunagu retry, or take the server's version of"

@@ -127,8 +127,10 @@ tsunagu_code tsunagu_resolve(tsunagu_device* device, const char* id, const char*
 tsunagu_code tsunagu_retry_refused(tsunagu_device* device, size_t* count_out, tsunagu_error* err);
 
 /* The changes the server refused that this device keeps, oldest first, as a JSON array of
- * {"change","record","collection","code","reason"} in `*refused_json_out` (free with
- * tsunagu_free). */
+ * {"change","record","collection","code","reason","cause"} in `*refused_json_out` (free with
+ * tsunagu_free). "reason" is the server's, in English; "cause" is a word to explain it by in the
+ * reader's language ("outside_scope", "rule", "invalid_value", "held_behind", ...; a newer server
+ * may send others, an older one ""). */
 tsunagu_code tsunagu_refused(tsunagu_device* device, char** refused_json_out, tsunagu_error* err);
 
 /* Gives up this device's refused changes to record `id` and takes the server's version at the next

@@ -233,7 +233,9 @@ Result<std::vector<RefusedChange>> Device::Impl::refused() const {
     TSUNAGU_TRY(kept);
     std::vector<RefusedChange> out;
     out.reserve(kept->size());
-    for (const auto& p : *kept) out.push_back({p.change.id, p.change.record, p.change.collection, p.code, p.reason});
+    for (const auto& p : *kept) {
+        out.push_back({p.change.id, p.change.record, p.change.collection, p.code, p.reason, p.cause});
+    }
     return out;
 }
 

@@ -5,7 +5,7 @@ namespace tsunagu::client {
 
 void to_json(sync::Json& out, const RefusedChange& r) {
     out = {{"change", r.change_id}, {"record", r.record}, {"collection", r.collection},
-           {"code", error_code_name(r.code)}, {"reason", r.reason}};
+           {"code", error_code_name(r.code)}, {"reason", r.reason}, {"cause", r.cause}};
 }
 
 void to_json(sync::Json& out, const SyncReport& r) {

@@ -202,7 +202,8 @@ Result<std::vector<PendingChange>> read_outbox(Statement& s) {
         pending.state = static_cast<PendingState>(row.column_int(0));
         pending.code = detail::error_code_named(row.column_text(1)).value_or(ErrorCode::ok);
         pending.reason = std::string(row.column_text(2));
-        auto change = detail::read_outbox_change(row.column_text(3));
+        pending.cause = std::string(row.column_text(3));
+        auto change = detail::read_outbox_change(row.column_text(4));
         TSUNAGU_TRY(change);
         pending.change = std::move(*change);
         out.push_back(std::move(pending));
@@ -215,7 +216,7 @@ Result<std::vector<PendingChange>> read_outbox(Statement& s) {
 
 Result<std::vector<PendingChange>> Device::outbox() {
     return read_outbox(
-        impl_->store.cached("SELECT state, code, reason, change FROM sync_outbox ORDER BY pos"));
+        impl_->store.cached("SELECT state, code, reason, cause, change FROM sync_outbox ORDER BY pos"));
 }
 
 Result<std::vector<PendingChange>> Device::outbox(PendingState only) {
@@ -223,9 +224,9 @@ Result<std::vector<PendingChange>> Device::outbox(PendingState only) {
     // reading the outbox.
     const bool held = only == PendingState::refused || only == PendingState::evicted;
     Statement& s = impl_->store.cached(
-        held ? "SELECT state, code, reason, change FROM sync_outbox INDEXED BY sync_outbox_held"
+        held ? "SELECT state, code, reason, cause, change FROM sync_outbox INDEXED BY sync_outbox_held"
                " WHERE state >= 2 AND state = ?1 ORDER BY pos"
-             : "SELECT state, code, reason, change FROM sync_outbox WHERE state = ?1 ORDER BY pos");
+             : "SELECT state, code, reason, cause, change FROM sync_outbox WHERE state = ?1 ORDER BY pos");
     s.bind(1, static_cast<int>(only));
     return read_outbox(s);
 }
@@ -244,7 +245,8 @@ Result<std::size_t> Device::outbox_to_push() {
 
 Result<std::size_t> Device::retry_refused() {
     TSUNAGU_TRY(impl_->store
-                    .cached("UPDATE sync_outbox SET state = 0, code = NULL, reason = NULL WHERE state = 2")
+                    .cached("UPDATE sync_outbox SET state = 0, code = NULL, reason = NULL, cause = NULL"
+                            " WHERE state = 2")
                     .run());
     return static_cast<std::size_t>(impl_->store.changes());
 }

@@ -186,7 +186,7 @@ Result<PushReport> Device::apply_push_result(const PushResult& result) {
         auto restamped = im.learn_time(result.upstream_time);
         TSUNAGU_TRY(restamped);
         Statement& refuse = im.store.cached(
-            "UPDATE sync_outbox SET state = 2, code = ?2, reason = ?3 WHERE change_id = ?1");
+            "UPDATE sync_outbox SET state = 2, code = ?2, reason = ?3, cause = ?4 WHERE change_id = ?1");
         for (const PushOutcome& outcome : result.outcomes) {
             if (!is_id(outcome.change_id)) continue;
             if (outcome.status == PushStatus::refused) {
@@ -194,6 +194,7 @@ Result<PushReport> Device::apply_push_result(const PushResult& result) {
                 TSUNAGU_TRY(refuse.bind_blob(1, id)
                                 .bind(2, error_code_name(outcome.code))
                                 .bind(3, outcome.reason)
+                                .bind(4, outcome.cause)
                                 .run());
                 report.refused += static_cast<std::size_t>(im.store.changes());
                 continue;
@@ -392,7 +393,7 @@ Status Device::Impl::rebase(const RecordSnapshot& snapshot) {
     // Held because the record had left the scope: it is back, so they are due again. Refused:
     // the record changed upstream since, so the reason may no longer hold (a supervisor returned
     // the approved record the change was refused for): due again, to be taken or refused anew.
-    TSUNAGU_TRY(store.cached("UPDATE sync_outbox SET state = 0, code = NULL, reason = NULL"
+    TSUNAGU_TRY(store.cached("UPDATE sync_outbox SET state = 0, code = NULL, reason = NULL, cause = NULL"
                              " WHERE record_id = ?1 AND state IN (2, 3)")
                     .bind_blob(1, id)
                     .run());

@@ -73,6 +73,8 @@ class ResultReader : public detail::SaxReader {
         } else if (member_ == "reason") {
             o.reason = std::move(value);
             seen_ |= kReason;
+        } else if (member_ == "cause") {
+            if (is_cause_word(value)) o.cause = std::move(value);  // advisory: a bad one is dropped
         } else if (member_ == "seq") {
             return fail("\"seq\" must be a number");
         }
@@ -164,7 +166,7 @@ class ResultReader : public detail::SaxReader {
         if (depth_ == 1 && name != "upstream_time" && name != "outcomes") return true;
         if (depth_ == 3 && in_outcomes_ && name != "change" && name != "record" &&
             name != "status" && name != "seq" && name != "hlc" && name != "code" &&
-            name != "reason") {
+            name != "reason") {  // "cause" too is advisory: anything but a word is dropped
             return true;
         }
         if (depth_ == 2 && in_outcomes_) return fail("an outcome must be an object");
@@ -195,6 +197,11 @@ namespace detail {
 // Members in key order, as a JSON document writes them.
 void write_push_outcome(std::string& out, const PushOutcome& o) {
     out.push_back('{');
+    if (o.status == PushStatus::refused && !o.cause.empty()) {
+        write_key(out, "cause");
+        write_json_string(out, o.cause);
+        out.push_back(',');
+    }
     write_key(out, "change");
     write_json_string(out, o.change_id);
     out.push_back(',');

@@ -1,6 +1,8 @@
 // Schema of the engine's own tables, and its metadata.
 #include "sync/src/tables.h"
 
+#include <iterator>
+
 #include "sync/change.h"
 
 namespace tsunagu::sync::detail {
@@ -120,7 +122,8 @@ CREATE TABLE IF NOT EXISTS sync_outbox(
   cursor INTEGER NOT NULL,
   change TEXT NOT NULL,
   code TEXT,
-  reason TEXT);
+  reason TEXT,
+  cause TEXT);
 CREATE INDEX IF NOT EXISTS sync_outbox_by_record ON sync_outbox(record_id);
 CREATE INDEX IF NOT EXISTS sync_outbox_held ON sync_outbox(record_id) WHERE state >= 2;
 CREATE TABLE IF NOT EXISTS sync_acked(
@@ -132,6 +135,58 @@ CREATE TABLE IF NOT EXISTS sync_refetch(record_id BLOB PRIMARY KEY) WITHOUT ROWI
 
 const char* role_name(Role role) {
     return role == Role::upstream ? "upstream" : "device";
+}
+
+// One step of a store's layout, from format `from` to the next: the statements for each role
+// (nullptr: nothing changes for it). Steps only add (columns, tables, indexes), so that a device
+// whose outbox holds unsent work keeps it through an upgrade of the app. New tables and indexes
+// need no step: the CREATE ... IF NOT EXISTS above make them.
+struct Migration {
+    std::int64_t from;
+    const char* device;
+    const char* upstream;
+};
+
+constexpr Migration kMigrations[] = {
+    // 5 -> 6: the outbox keeps the word for why a change was refused (PushOutcome::cause).
+    {5, "ALTER TABLE sync_outbox ADD COLUMN cause TEXT", nullptr},
+};
+static_assert(std::size(kMigrations) == kFormat - kFirstMigratedFormat,
+              "every format from kFirstMigratedFormat has a step to the next");
+
+// Brings a store of format `format` (kFirstMigratedFormat..kFormat) to kFormat, in the caller's
+// transaction.
+Status migrate(Store& store, Role role, std::int64_t format) {
+    for (const Migration& step : kMigrations) {
+        if (step.from < format) continue;
+        const char* sql = role == Role::upstream ? step.upstream : step.device;
+        if (sql == nullptr) continue;
+        Status status = store.exec(sql);
+        if (!status.is_ok()) {
+            return Status(status.code(), "store " + store.path() + ": bringing the sync tables from format " +
+                                             std::to_string(step.from) + " to " + std::to_string(step.from + 1) +
+                                             " failed (the store is unchanged): " + status.message());
+        }
+    }
+    return Status::ok();
+}
+
+// Whether a store of `format` can be opened: the same, or an older one that migrate() takes.
+Status check_format(Store& store, std::int64_t format) {
+    if (format > kFormat) {
+        return Status(ErrorCode::invalid_argument,
+                      "store " + store.path() + " holds sync tables of format " + std::to_string(format) +
+                          ", written by a newer Tsunagu; this one reads formats up to " +
+                          std::to_string(kFormat) + ": update it (the store is unchanged)");
+    }
+    if (format < kFirstMigratedFormat) {
+        return Status(ErrorCode::invalid_argument,
+                      "store " + store.path() + " holds sync tables of format " + std::to_string(format) +
+                          ", from before the first release; this engine migrates formats from " +
+                          std::to_string(kFirstMigratedFormat) + " to " + std::to_string(kFormat) +
+                          ": start a new store");
+    }
+    return Status::ok();
 }
 
 }  // namespace
@@ -210,11 +265,9 @@ Result<OpenedTables> open_tables(Store& store, Role role, std::string_view user,
         }
         auto format = meta_int(store, kMetaFormat, 0);
         TSUNAGU_TRY(format);
-        if (!stored_role->empty() && *format != kFormat) {
-            return Status(ErrorCode::invalid_argument,
-                          "store " + store.path() + " holds sync tables of format " +
-                              std::to_string(*format) + "; this engine reads format " +
-                              std::to_string(kFormat) + " (no migration yet): start a new store");
+        if (!stored_role->empty()) {
+            TSUNAGU_TRY(check_format(store, *format));
+            TSUNAGU_TRY(migrate(store, role, *format));
         }
         TSUNAGU_TRY(store.exec(kCommonTables));
         TSUNAGU_TRY(set_meta_int(store, kMetaFormat, kFormat));

@@ -14,8 +14,10 @@ namespace tsunagu::sync::detail {
 
 enum class Role { upstream, device };
 
-// The layout of the tables; a store of another format is refused, not misread.
-inline constexpr std::int64_t kFormat = 5;
+// The layout of the tables. A store of an older format from kFirstMigratedFormat on is brought
+// up to date when opened (see open_tables); older ones, and newer ones, are refused, not misread.
+inline constexpr std::int64_t kFormat = 6;
+inline constexpr std::int64_t kFirstMigratedFormat = 5;
 
 // Metadata keys.
 inline constexpr const char* kMetaFormat = "format";
@@ -48,8 +50,8 @@ struct OpenedTables {
     RecordKey record_key;
 };
 
-// Creates the tables and indexes of `role` if missing, and checks that the store was not made for
-// the other role (or, on a device, for another user). Returns this replica's id and the hash of
+// Creates the tables and indexes of `role` if missing, migrates a store of an older format, and
+// checks that the store was not made for the other role (or, on a device, for another user). Returns this replica's id and the hash of
 // the records' index, both made on first use. Runs in its own transaction.
 Result<OpenedTables> open_tables(Store& store, Role role, std::string_view user,
                                  const IdSource& ids);

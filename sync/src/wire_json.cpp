@@ -5,6 +5,15 @@
 #include "sync/src/names.h"
 
 namespace tsunagu::sync {
+
+bool is_cause_word(std::string_view word) noexcept {
+    if (word.empty() || word.size() > 32) return false;
+    for (char c : word) {
+        if (!((c >= 'a' && c <= 'z') || c == '_')) return false;
+    }
+    return true;
+}
+
 namespace {
 
 Hlc hlc_from(const Json& in, const char* key) {
@@ -140,6 +149,7 @@ void to_json(Json& out, const PushOutcome& o) {
     } else {
         out["code"] = error_code_name(o.code);
         out["reason"] = o.reason;
+        if (!o.cause.empty()) out["cause"] = o.cause;
     }
 }
 
@@ -153,6 +163,10 @@ void from_json(const Json& in, PushOutcome& o) {
     } else {
         o.code = code_named(in.at("code").get<std::string>());
         o.reason = in.at("reason").get<std::string>();
+        if (auto cause = in.find("cause"); cause != in.end() && cause->is_string() &&
+                                           is_cause_word(cause->get_ref<const std::string&>())) {
+            o.cause = cause->get<std::string>();
+        }
     }
 }
 

@@ -107,6 +107,34 @@ TEST_CASE("the command line signs in, records offline, lists, syncs and reports 
     CHECK(cli.as_json({"list", "home_visit"}).empty());
 }
 
+TEST_CASE("the command line says why the server refused a change and what the worker can do") {
+    FieldOrganisation org;
+    auto aoi = org.device("aoi");
+    const auto client = created(*aoi, "client", {{"pseudonym", "K-311"}, {"area", "kita"}});
+    synced(*aoi);
+    Cli cli{org, org.new_home("cli")};
+    cli.password = FieldOrganisation::password_of("ben");  // not in this client's caseload
+    REQUIRE(cli({"init", "--server", org.server.url(), "--user", "ben"}).exit_code == 0);
+    const std::string visit = cli.as_json({"record", "home_visit", "client=" + client, "date=2020-06-01",
+                                           "duration_min=30", "purpose=check_in"})["id"];
+
+    auto run = cli({"sync"});
+    INFO(run.out << run.err);
+    CHECK(run.exit_code == 0);
+    CHECK(run.out.find("refused home_visit " + visit + ": ") != std::string::npos);
+    CHECK(run.out.find("(the client is not in your caseload now: ask your supervisor)") != std::string::npos);
+    CHECK(run.out.find("tsunagu discard " + visit + " takes the server's version") != std::string::npos);
+    auto listed = cli({"refused"});
+    CHECK(listed.out.find("home_visit " + visit + ": ") != std::string::npos);
+    CHECK(listed.out.find("ask your supervisor") != std::string::npos);
+    CHECK(listed.out.find("1 refused change(s)") != std::string::npos);
+    json refused = cli.as_json({"refused"});
+    REQUIRE(refused.size() == 1);
+    CHECK(refused[0]["record"] == visit);
+    CHECK(refused[0]["cause"] == "outside_scope");
+    CHECK(refused[0]["code"] == "forbidden");
+}
+
 TEST_CASE("the command line refuses a bad value naming the field and says what to do") {
     FieldOrganisation org;
     Cli cli{org, org.new_home("cli")};

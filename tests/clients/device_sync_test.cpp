@@ -204,6 +204,7 @@ TEST_CASE("a change the server refuses is reported and kept in the outbox") {
     REQUIRE(report.refused.size() == 1);
     CHECK(report.refused[0].record == v);
     CHECK(report.refused[0].code == ErrorCode::forbidden);
+    CHECK(report.refused[0].cause == "outside_scope");  // for the app to explain in Japanese
     CHECK(ben->status()->refused == 1);
     CHECK(synced(*ben).refused.empty());  // reported once, still kept
     CHECK(ben->status()->refused == 1);
@@ -234,6 +235,7 @@ TEST_CASE("a worker discards a refused change: it leaves the device, and the ser
     CHECK((*listed)[0].record == v);
     CHECK((*listed)[0].code == ErrorCode::forbidden);
     CHECK((*listed)[0].reason.find("scope") != std::string::npos);
+    CHECK((*listed)[0].cause == "outside_scope");
     CHECK(ben->discard_refused(client).status().code() == ErrorCode::not_found);
     auto discarded = ben->discard_refused(v);
     REQUIRE(discarded.is_ok());

@@ -232,6 +232,10 @@ TEST_CASE("the fast text forms of a push are the same JSON as their document for
     refused.outcomes[0].code = ErrorCode::forbidden;
     refused.outcomes[0].reason = "quotes \" and \\ and\nlines, \u8a2a\u554f";
     CHECK(push_result_text(refused) == Json(refused).dump());
+    refused.outcomes[0].cause = "rule";  // the word for the check travels with the refusal
+    CHECK(push_result_text(refused) == Json(refused).dump());
+    CHECK(ok(parse_push_result_text(push_result_text(refused))).outcomes[0].cause == "rule");
+    CHECK(ok(parse_push_result(Json(refused))).outcomes[0].cause == "rule");
     CHECK(push_result_text(PushResult{}) == Json(PushResult{}).dump());
     CHECK(ok(alice.apply_push_result(back)).acknowledged == 2);
     CHECK(ok(alice.outbox_to_push()) == 1);
@@ -260,6 +264,19 @@ TEST_CASE("the fast text forms of a push are the same JSON as their document for
     auto extended = ok(parse_push_result_text(
         "{\"upstream_time\":\"1-0\",\"outcomes\":[],\"hint\":{\"a\":[1,{\"b\":2}]}}"));
     CHECK(extended.outcomes.empty());
+    // A cause is advisory: one that is not a word is dropped, and the refusal still read; a cause
+    // that is a word this version does not know is kept for the app to show as it can.
+    for (const auto& [cause, kept] : std::vector<std::pair<std::string, std::string>>{
+             {"\"outside_scope\"", "outside_scope"}, {"\"a_newer_word\"", "a_newer_word"},
+             {"\"Not A Word\"", ""}, {"\"\"", ""}, {"\"" + std::string(33, 'x') + "\"", ""}, {"7", ""}}) {
+        INFO(cause);
+        const std::string answer =
+            "{\"upstream_time\":\"1-0\",\"outcomes\":[{\"cause\":" + cause +
+            ",\"change\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"code\":\"forbidden\",\"reason\":\"no\","
+            "\"record\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"status\":\"refused\"}]}";
+        CHECK(ok(parse_push_result_text(answer)).outcomes.at(0).cause == kept);
+        CHECK(ok(parse_push_result(Json::parse(answer))).outcomes.at(0).cause == kept);
+    }
 }
 
 TEST_CASE("a refused change holds back its record's later changes in the text batch too") {
@@ -614,8 +631,19 @@ TEST_CASE("each refusal names the check that refused it, for programs to explain
     CHECK(result.outcomes[1].cause == "invalid_value");
     CHECK(result.outcomes[2].cause == "held_behind");
     CHECK(result.outcomes[3].cause == "not_yours");
-    CHECK(Json(result).dump().find("cause") == std::string::npos);  // not on the wire
+    // On the wire, and kept with the refused change on the device.
+    CHECK(Json(result)["outcomes"][1]["cause"] == "invalid_value");
+    CHECK_FALSE(Json(result)["outcomes"][0].contains("cause"));
 
+    ok(alice.apply_push_result(ok(parse_push_result_text(push_result_text(result)))));
+    auto kept = ok(alice.outbox(PendingState::refused));
+    REQUIRE(kept.size() == 3);
+    CHECK(kept[0].cause == "invalid_value");
+    CHECK(kept[1].cause == "held_behind");
+    CHECK(kept[2].cause == "not_yours");
+    // Sent again, a refused change carries no cause until it is answered again.
+    CHECK(ok(alice.retry_refused()) == 3);
+    for (const auto& pending : ok(alice.outbox())) CHECK(pending.cause.empty());
     ok(alice.apply_push_result(result));
     ok(alice.remove(id));  // refused by the gate (and the upstream's schema would take it)
     ok(alice.discard_refused(id));
@@ -780,13 +808,80 @@ TEST_CASE("a store holds one replica of one role and one user") {
     CHECK(other_user.status().code() == ErrorCode::forbidden);
     auto as_device = Device::open(w.upstream_store, test_schema(), DeviceOptions{.user = "alice"});
     CHECK_FALSE(as_device.is_ok());
-    // A store written by another format of the engine is refused, not misread.
+    // A store written by a format from before the first release is refused, not misread.
     ok(w.upstream_store.exec("UPDATE sync_meta SET value = 1 WHERE key = 'format'"));
     auto old_format = Upstream::open(w.upstream_store, test_schema());
     CHECK_THAT(old_format.status().message(), Catch::Contains("format 1"));
+    CHECK_THAT(old_format.status().message(), Catch::Contains("start a new store"));
     // Reopened, the device keeps its identity.
     Device again = ok(Device::open(device_store, test_schema(), DeviceOptions{.user = "alice"}));
     CHECK(again.replica_id() == w.members[0]->device->replica_id());
+}
+
+namespace {
+
+std::int64_t format_of(Store& store) {
+    auto s = ok(store.prepare("SELECT value FROM sync_meta WHERE key = 'format'"));
+    REQUIRE(ok(s.step()));
+    return s.column_int(0);
+}
+
+}  // namespace
+
+TEST_CASE("an upgraded app opens its older device store in place with its unsent work") {
+    World w;  // the upstream runs schema v1
+    ok(w.upstream.set_scope("alice", {"*"}));
+    Device& alice = w.add_device("alice", test_schema(2));
+    const std::string id = ok(alice.create("visit", kVisit));
+    push_all(alice, w.upstream);
+    ok(alice.update(id, {{"purpose", "phone"}}));  // refused by the upstream: kept
+    push_all(alice, w.upstream);
+    const std::string offline = ok(alice.create("visit", kVisit));  // not sent yet
+    Store& store = *w.members[0]->store;
+    // The store as format 5 left it: the outbox without the refusal's cause.
+    ok(store.exec("ALTER TABLE sync_outbox DROP COLUMN cause"));
+    ok(store.exec("UPDATE sync_meta SET value = 5 WHERE key = 'format'"));
+
+    Device upgraded = ok(Device::open(store, test_schema(2), DeviceOptions{.user = "alice"}));
+    CHECK(format_of(store) == 6);
+    auto outbox = ok(upgraded.outbox());
+    REQUIRE(outbox.size() == 2);
+    CHECK(outbox[0].state == PendingState::refused);
+    CHECK(outbox[0].reason.find("purpose") != std::string::npos);
+    CHECK(outbox[0].cause.empty());  // refused before the device kept causes
+    CHECK(outbox[1].change.record == offline);
+    // It syncs on: the unsent visit reaches the upstream.
+    PushBatch batch = ok(upgraded.prepare_push());
+    REQUIRE(batch.changes.size() == 1);
+    ok(upgraded.apply_push_result(ok(w.upstream.push(batch))));
+    CHECK(ok(upgraded.outbox()).size() == 1);
+    // An upstream store of format 5 has nothing to change but its format.
+    ok(w.upstream_store.exec("UPDATE sync_meta SET value = 5 WHERE key = 'format'"));
+    ok(Upstream::open(w.upstream_store, test_schema()));
+    CHECK(format_of(w.upstream_store) == 6);
+}
+
+TEST_CASE("a store from a newer app or whose migration fails is refused and left as it was") {
+    World w;
+    Device& alice = w.add_device("alice");
+    ok(alice.create("visit", kVisit));
+    Store& store = *w.members[0]->store;
+    ok(store.exec("UPDATE sync_meta SET value = 7 WHERE key = 'format'"));
+    auto newer = Device::open(store, test_schema(), DeviceOptions{.user = "alice"});
+    CHECK(newer.status().code() == ErrorCode::invalid_argument);
+    CHECK_THAT(newer.status().message(), Catch::Contains("format 7, written by a newer Tsunagu"));
+    CHECK_THAT(newer.status().message(), Catch::Contains("update it"));
+    CHECK(format_of(store) == 7);
+
+    // A step that cannot run (here: the column it adds is already there) changes nothing.
+    ok(store.exec("UPDATE sync_meta SET value = 5 WHERE key = 'format'"));
+    auto failed = Device::open(store, test_schema(), DeviceOptions{.user = "alice"});
+    CHECK_FALSE(failed.is_ok());
+    CHECK_THAT(failed.status().message(), Catch::Contains("from format 5 to 6 failed (the store is unchanged)"));
+    CHECK(format_of(store) == 5);
+    ok(store.exec("UPDATE sync_meta SET value = 6 WHERE key = 'format'"));
+    Device reopened = ok(Device::open(store, test_schema(), DeviceOptions{.user = "alice"}));
+    CHECK(ok(reopened.outbox()).size() == 1);
 }
 
 TEST_CASE("a push of someone else's change sets is refused") {
