@@ -173,6 +173,16 @@ Result<std::optional<RefusedChange>> RefusedChanges::get(Store& store, const std
     return out;
 }
 
+Result<std::vector<RefusedChange>> RefusedChanges::open_for_record(Store& store, const std::string& device_id,
+                                                                   const std::string& record) {
+    auto& q = store.cached(std::string("SELECT ") + kColumns +
+                           " FROM refused_change WHERE device_id = ?1 AND record_id = ?2 AND dismissed_by = ''");
+    q.bind(1, device_id).bind(2, record);
+    std::vector<RefusedChange> out;
+    TSUNAGU_TRY(each_row(q, [&](const Statement& row) { out.push_back(read_row(row)); }));
+    return out;
+}
+
 Status RefusedChanges::dismiss(Store& store, const std::string& change_id, const std::string& by,
                                const std::string& comment, std::int64_t now) {
     auto current = get(store, change_id);

@@ -15,6 +15,8 @@
 //   list it, read it whole and dismiss it; nobody else does.
 // - A dismissed change stays (it is still someone's work, with the supervisor's comment); if the
 //   device sends it again it is refused again with the supervisor's comment, and stays dismissed.
+// - A supervisor may also apply an open one on its worker's behalf (routes_refused.cpp), as the
+//   worker's device would on a retry: it is then taken, or refused and kept again.
 // - Its change set and the texts (reason, comment) are sealed on PostgreSQL, like records.
 #pragma once
 
@@ -69,6 +71,10 @@ public:
     static Result<std::vector<RefusedChange>> list(Store& store, const std::string& team_id, bool dismissed,
                                                    std::size_t limit);
     static Result<std::optional<RefusedChange>> get(Store& store, const std::string& change_id);
+    // The open kept changes of `record` from device `device_id`, in no particular order (each
+    // change set's hlc says when the device made it).
+    static Result<std::vector<RefusedChange>> open_for_record(Store& store, const std::string& device_id,
+                                                              const std::string& record);
     // conflict when already dismissed; not_found when not kept.
     static Status dismiss(Store& store, const std::string& change_id, const std::string& by,
                           const std::string& comment, std::int64_t now);

@@ -1,9 +1,14 @@
 // Supervisors: the change sets the server refused from their team's workers (refused_changes.h).
 // A supervisor lists them, reads one whole (audited, as a record read is) and dismisses it with a
-// comment. Another team's entries answer 404, as if they did not exist.
+// comment, or applies it on the worker's behalf. Another team's entries answer 404, as if they did
+// not exist.
+#include <algorithm>
+
 #include "api/src/audit.h"
 #include "api/src/refused_changes.h"
 #include "api/src/server_core.h"
+#include "api/src/worker_push.h"
+#include "sync/protocol.h"
 
 namespace tsunagu::api {
 namespace {
@@ -82,6 +87,78 @@ HttpResponse dismiss_refused(RequestContext& ctx) {
     return json_response(200, {{"change_id", refusal->change_id}, {"status", "dismissed"}});
 }
 
+// The batch the worker's device would send again for this refusal's record: the record's open kept
+// changes from that device, in the order the device made them (a later one may build on an
+// earlier one, and is refused as held behind it when sent alone).
+Result<sync::PushBatch> retry_batch(Store& store, const RefusedChange& refusal) {
+    auto kept = RefusedChanges::open_for_record(store, refusal.device_id, refusal.record);
+    TSUNAGU_TRY(kept);
+    sync::PushBatch batch;
+    batch.replica = refusal.device_id;
+    batch.user = refusal.user_id;
+    for (const auto& r : *kept) {
+        auto change = sync::parse_change_set(Json::parse(r.change, nullptr, /*allow_exceptions=*/false));
+        if (!change) {
+            return Status(ErrorCode::internal, "kept refused change " + r.change_id + " does not parse: " +
+                                                   change.status().message());
+        }
+        batch.changes.push_back(std::move(*change));
+    }
+    std::sort(batch.changes.begin(), batch.changes.end(),
+              [](const sync::ChangeSet& a, const sync::ChangeSet& b) { return a.hlc < b.hlc; });
+    return batch;
+}
+
+// Applies an open refused change now, on its worker's behalf: for a phone lost, wiped by a
+// revocation, or far from any signal, once the supervisor has removed the cause (assigned the
+// client to the worker, returned the record, upgraded the server). The record's other open kept
+// changes from the same device go with it, in order, as the device's own retry would send them,
+// and the checks are the worker's own push's (apply_worker_push): scope, review lock, schema.
+// Applied changes are the worker's, made on that device; the device, if it syncs again, hears
+// they are known and drops them. Audited as refused.apply. Nothing applied: 409, with why.
+HttpResponse apply_refused(RequestContext& ctx) {
+    auto refusal = visible_refusal(ctx, ctx.params["id"]);
+    if (!refusal) return error_response(refusal.status());
+    if (!refusal->dismissed_by.empty()) {
+        return HttpResponse::error(409, "conflict", "refused change " + refusal->change_id +
+                                                        " was dismissed; a dismissed change is not applied");
+    }
+    auto worker = ctx.accounts.find_user(refusal->user_id);
+    if (!worker) return error_response(worker.status());
+    auto batch = retry_batch(ctx.store, *refusal);
+    if (!batch) return error_response(batch.status());
+    auto applied = apply_worker_push(ctx.store, ctx.upstream, *worker, *batch, ctx.now);
+    if (!applied) return error_response(applied.status());
+
+    Json outcomes = Json::array(), ids = Json::array();
+    const sync::PushOutcome* first_refusal = nullptr;
+    for (const auto& o : applied->result.outcomes) {
+        Json one = {{"change_id", o.change_id}, {"status", sync::push_status_name(o.status)}};
+        if (o.status == sync::PushStatus::refused) {
+            one["cause"] = o.cause;
+            one["reason"] = o.reason;
+            if (!first_refusal) first_refusal = &o;
+        }
+        outcomes.push_back(std::move(one));
+        ids.push_back(o.change_id);
+    }
+    Status audited = AuditLog::append(ctx.store, {0, ctx.now, ctx.who().user.id, ctx.who().device.id,
+                                                  "refused.apply", refusal->record, ids.dump()});
+    if (!audited) return error_response(audited);  // a server error: the savepoint undoes the apply
+    count_worker_push(ctx.core.metrics(), *applied, refusal->device_id);
+    if (applied->accepted == 0 && first_refusal) {
+        return HttpResponse::error(409, "still_refused",
+                                   "the server still refuses it (" + first_refusal->cause + "): " +
+                                       first_refusal->reason +
+                                       ". Remove the cause first (assign the client to the worker, return the "
+                                       "record, or upgrade the server), then apply it again");
+    }
+    return json_response(200, {{"record", refusal->record},
+                               {"applied", applied->accepted},
+                               {"refused", applied->result.outcomes.size() - applied->accepted},
+                               {"outcomes", outcomes}});
+}
+
 }  // namespace
 
 std::vector<Route> refused_routes() {
@@ -89,6 +166,7 @@ std::vector<Route> refused_routes() {
         {"GET", "/v1/refused", Access::supervisor, list_refused},
         {"GET", "/v1/refused/{id}", Access::supervisor, read_refused},
         {"POST", "/v1/refused/{id}/dismiss", Access::supervisor, dismiss_refused},
+        {"POST", "/v1/refused/{id}/apply", Access::supervisor, apply_refused},
     };
 }
 

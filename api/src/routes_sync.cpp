@@ -3,11 +3,9 @@
 #include <algorithm>
 
 #include "api/src/audit.h"
-#include "api/src/caseload.h"
-#include "api/src/refused_changes.h"
 #include "api/src/server_core.h"
+#include "api/src/worker_push.h"
 #include "domain/care_schema.h"
-#include "domain/review.h"
 #include "sync/protocol.h"
 
 namespace tsunagu::api {
@@ -23,22 +21,6 @@ bool holds_care_records(const Principal& p) { return p.user.role != Role::admin;
 HttpResponse no_care_records() {
     return HttpResponse::error(403, "forbidden",
                                "administrators hold no care records; sign in as a worker or supervisor");
-}
-
-// A client created on a worker's device joins that worker's caseload and area before the push,
-// so the worker can keep recording about them offline. An existing client is never reassigned.
-Status adopt_new_clients(const Principal& who, ServerConnection& connection, const sync::PushBatch& batch) {
-    for (const auto& change : batch.changes) {
-        if (change.collection != "client" || !change.create) continue;
-        auto existing = Caseloads::get(connection.store, change.record);
-        if (!existing) return existing.status();
-        if (!existing->team_id.empty() || !existing->worker_ids.empty()) continue;
-        Caseload caseload{change.record, who.user.team_id, {}};
-        if (is_field_worker(who.user.role)) caseload.worker_ids.push_back(who.user.id);
-        if (caseload.team_id.empty() && caseload.worker_ids.empty()) continue;
-        TSUNAGU_TRY(Caseloads::assign(connection.store, *connection.upstream, caseload));
-    }
-    return Status::ok();
 }
 
 // The audit entry's detail: the ids of the records a push or pull carried, as a JSON list.
@@ -73,42 +55,23 @@ HttpResponse push(RequestContext& ctx) {
     if (!body.refusal) return error_response(body.refusal);
     const sync::PushBatch& batch = body.batch;
 
-    // Field workers' changes also follow the review workflow (an approved record is locked).
-    sync::PushGate gate;
-    if (is_field_worker(ctx.who().user.role)) gate = domain::check_worker_change;
     const Principal& who = ctx.who();
-    std::optional<sync::PushResult> result;
-    KeptRefusals kept;
-    Status applied = ctx.core.commit_group().write([&](ServerConnection& connection) -> Status {
-        TSUNAGU_TRY(adopt_new_clients(who, connection, batch));
-        auto pushed = connection.upstream->push(batch, gate);
+    std::optional<WorkerPush> applied;
+    Status written = ctx.core.commit_group().write([&](ServerConnection& connection) -> Status {
+        auto pushed = apply_worker_push(connection.store, *connection.upstream, who.user, batch, ctx.now);
         TSUNAGU_TRY(pushed);
-        auto refusals = RefusedChanges::keep(connection.store, batch, pushed->outcomes, who.user.team_id, ctx.now);
-        TSUNAGU_TRY(refusals);
-        kept = *refusals;
-        const std::string records =
-            record_list(pushed->outcomes, [](const sync::PushOutcome& o) -> const std::string& { return o.record; });
+        const std::string records = record_list(
+            pushed->result.outcomes, [](const sync::PushOutcome& o) -> const std::string& { return o.record; });
         TSUNAGU_TRY(
             AuditLog::append(connection.store, {0, ctx.now, who.user.id, who.device.id, "sync.push", "", records}));
-        result = std::move(*pushed);
+        applied = std::move(*pushed);
         return Status::ok();
     });
-    if (!applied) return error_response(applied);
-    std::size_t accepted = 0;
-    for (const auto& o : result->outcomes) {
-        if (o.status != sync::PushStatus::refused) ++accepted;
-    }
-    ctx.core.metrics().add_changes_pushed(accepted);
-    if (kept.kept || kept.not_kept) {
-        ctx.core.metrics().add_refusals(kept.kept, kept.not_kept);
-        if (kept.not_kept) {
-            log_event("warn", "refusals_not_kept", {{"device", who.device.id},
-                                                   {"not_kept", std::to_string(kept.not_kept)}});
-        }
-    }
+    if (!written) return error_response(written);
+    count_worker_push(ctx.core.metrics(), *applied, who.device.id);
     // Written straight to text, as pull pages are.
     HttpResponse answer;
-    answer.body = sync::push_result_text(*result);
+    answer.body = sync::push_result_text(applied->result);
     return answer;
 }
 

@@ -67,6 +67,7 @@ const Call kCalls[] = {
     {"GET", "/v1/refused", "", false, false, true, false},
     {"GET", "/v1/refused/00000000000000000000000000000000", "", false, false, true, false},
     {"POST", "/v1/refused/00000000000000000000000000000000/dismiss", R"({"comment": "x"})", false, false, true, false},
+    {"POST", "/v1/refused/00000000000000000000000000000000/apply", "{}", false, false, true, false},
     {"GET", "/v1/reports/indicators?fy=2020", "", false, false, true, true},
     {"GET", "/v1/web/directory", "", false, false, true, false},
     {"GET", "/v1/admin/users", "", false, false, false, true},

@@ -406,6 +406,112 @@ TEST_CASE("a worker discards a refused change: her device takes the server's ver
     CHECK(foreign.body["evicted_records"] == json::array({v}));
 }
 
+TEST_CASE("a supervisor applies the refused work of a lost phone once the cause is removed") {
+    Organisation org;
+    auto aoi = org.device("aoi");
+    const auto client = aoi->create("client", {{"pseudonym", "K-015"}, {"area", "kita"}});
+    const auto v = aoi->create("home_visit", visit(client));
+    aoi->sync();
+    ApiClient sato(org.server.url()), mori(org.server.url()), worker(org.server.url());
+    REQUIRE(sato.sign_in("sato", "sato-password-1").status == 200);
+    REQUIRE(mori.sign_in("mori", "mori-password-1").status == 200);
+    REQUIRE(worker.sign_in("aoi", "aoi-password-1").status == 200);
+    REQUIRE(sato.post("/v1/records/" + v + "/review", {{"decision", "approve"}}).status == 200);
+    // Offline, aoi adds two things to the approved visit: the lock refuses the first, and the
+    // second, which builds on it, is held behind it. Both are kept.
+    REQUIRE(aoi->device->update(v, {{"observations", "slept better this week"}}).is_ok());
+    REQUIRE(aoi->device->update(v, {{"duration_min", 70}}).is_ok());
+    aoi->sync();
+    json kept = sato.get("/v1/refused").body["refused"];
+    REQUIRE(kept.size() == 2);
+    std::string held_behind;
+    for (const auto& k : kept) {
+        if (k["cause"] == "held_behind") held_behind = k["change_id"];
+    }
+    REQUIRE_FALSE(held_behind.empty());
+
+    // While the record is locked, applying refuses with the reason and what to do, and changes nothing.
+    Reply locked = sato.post("/v1/refused/" + held_behind + "/apply", json::object());
+    CHECK(locked.status == 409);
+    CHECK(locked.body["error"] == "still_refused");
+    CHECK(locked.body["message"].get<std::string>().find("(rule)") != std::string::npos);
+    CHECK(locked.body["message"].get<std::string>().find("Remove the cause first") != std::string::npos);
+    CHECK(sato.get("/v1/refused").body["refused"].size() == 2);
+    // Only the worker's own team's supervisors may apply it.
+    CHECK(mori.post("/v1/refused/" + held_behind + "/apply", json::object()).status == 404);
+    CHECK(worker.post("/v1/refused/" + held_behind + "/apply", json::object()).status == 403);
+    CHECK(org.admin->post("/v1/refused/" + held_behind + "/apply", json::object()).status == 403);
+
+    // The phone is lost and revoked. The supervisor returns the visit and applies aoi's work:
+    // both changes, in the order she made them, as hers.
+    REQUIRE(org.admin->post("/v1/admin/devices/" + aoi->client.device_id + "/revoke", json::object()).status == 200);
+    REQUIRE(sato.post("/v1/records/" + v + "/review", {{"decision", "return"}, {"comment", "add what you noted"}})
+                .status == 200);
+    Reply applied = sato.post("/v1/refused/" + held_behind + "/apply", json::object());
+    INFO(applied.raw);
+    REQUIRE(applied.status == 200);
+    CHECK(applied.body["applied"] == 2);
+    CHECK(applied.body["refused"] == 0);
+    CHECK(applied.body["outcomes"].size() == 2);
+    CHECK(sato.get("/v1/refused").body["refused"].empty());
+    const json fields = sato.get("/v1/records/" + v).body["record"]["fields"];
+    CHECK(fields["observations"] == "slept better this week");
+    CHECK(fields["duration_min"] == 70);
+    CHECK(org.admin->get("/v1/admin/audit").body.dump().find("refused.apply") != std::string::npos);
+    CHECK(sato.post("/v1/refused/" + held_behind + "/apply", json::object()).status == 404);  // taken: gone
+
+    // On her new phone, aoi finds her work.
+    auto replacement = org.device("aoi");
+    replacement->sync();
+    auto mine = replacement->device->get(v);
+    REQUIRE(mine.is_ok());
+    CHECK((*mine)->fields["observations"] == "slept better this week");
+}
+
+TEST_CASE("a change the supervisor applied is known to the worker's phone when it syncs again and a dismissed one is not applied") {
+    Organisation org;
+    auto aoi = org.device("aoi");
+    const auto client = aoi->create("client", {{"pseudonym", "K-016"}, {"area", "kita"}});
+    const auto v = aoi->create("home_visit", visit(client));
+    aoi->sync();
+    ApiClient sato(org.server.url());
+    REQUIRE(sato.sign_in("sato", "sato-password-1").status == 200);
+    // The client moves to ben while aoi, offline, adds to her visit: refused, outside her caseload.
+    org.assign(client, org.kita, {"ben"});
+    REQUIRE(aoi->device->update(v, {{"observations", "asked for a second visit"}}).is_ok());
+    aoi->sync();
+    REQUIRE(aoi->device->outbox(tsunagu::sync::PendingState::refused)->size() == 1);
+    json kept = sato.get("/v1/refused").body["refused"];
+    REQUIRE(kept.size() == 1);
+    const std::string change_id = kept[0]["change_id"];
+    CHECK(kept[0]["cause"] == "outside_scope");
+
+    // Assigned back to aoi, the supervisor applies it before aoi's phone retries.
+    org.assign(client, org.kita, {"aoi", "ben"});
+    Reply applied = sato.post("/v1/refused/" + change_id + "/apply", json::object());
+    REQUIRE(applied.status == 200);
+    CHECK(applied.body["outcomes"][0]["status"] == "accepted");
+    aoi->sync();  // the record changed on the server: the phone sends it again, and hears it is known
+    aoi->sync();
+    CHECK(aoi->device->outbox()->empty());
+    CHECK(aoi->device->get(v)->value().fields["observations"] == "asked for a second visit");
+
+    // A dismissed change is not applied.
+    auto ben = org.device("ben");
+    auto chie = org.device("chie");
+    const auto theirs = chie->create("client", {{"pseudonym", "M-001"}, {"area", "minami"}});
+    chie->sync();
+    REQUIRE(ben->device->create("home_visit", visit(theirs)).is_ok());
+    ben->sync();
+    json open = sato.get("/v1/refused").body["refused"];
+    REQUIRE(open.size() == 1);
+    const std::string bens = open[0]["change_id"];
+    REQUIRE(sato.post("/v1/refused/" + bens + "/dismiss", {{"comment", "not our client"}}).status == 200);
+    Reply dismissed = sato.post("/v1/refused/" + bens + "/apply", json::object());
+    CHECK(dismissed.status == 409);
+    CHECK(dismissed.body["message"].get<std::string>().find("dismissed") != std::string::npos);
+}
+
 TEST_CASE("every endpoint checks the caller's role, as a matrix") {
     Organisation org;
     auto aoi = org.device("aoi");

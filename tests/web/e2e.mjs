@@ -328,6 +328,13 @@ try {
     check(trail.entries.some((e) => e.action === 'refused.read' && e.user_id === people.sato), 'the read was not audited');
     await shot('06-refused');
 
+    // Applying it for Ben is refused while K-001 is not on his caseload: the page says what to do.
+    await card.locator('.apply-for-worker button.apply').click();
+    await page.locator('#notice', { hasText: 'サーバーはまだ受け付けません' }).waitFor();
+    const { data: attempt } = await admin.call('GET', `/v1/admin/audit?target=${refusedVisit.record}`, undefined, { expect: 200 });
+    check(attempt.entries.some((e) => e.action === 'refused.apply' && e.user_id === people.sato), 'the attempt was not audited');
+    check(await page.locator(`article.refused[data-change="${refusedVisit.id}"]`).count() === 1, 'the refused change is still listed');
+
     await card.locator('form.dismiss button[type=submit]').click();
     await page.locator('#notice', { hasText: '担当者へのコメントを書いてください' }).waitFor();
     const comment = 'K-001 さんは青井さんの担当です。訪問の記録は青井さんに伝えてください。';
@@ -342,6 +349,7 @@ try {
     await dismissed.locator('button.show-change').click();
     await dismissed.locator('.refused-comment', { hasText: comment }).waitFor();
     check(await dismissed.locator('form.dismiss').count() === 0, 'a dismissed change offers to dismiss it again');
+    check(await dismissed.locator('.apply-for-worker').count() === 0, 'a dismissed change offers to apply it');
     await shot('07-refused-dismissed');
 
     const { outcomes } = await benPhone.offer([refusedVisit]);

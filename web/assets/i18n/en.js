@@ -167,6 +167,12 @@ export default {
   'refused.comment_too_long': 'The comment is too long: at most 2,000 bytes (about 650 Japanese characters).',
   'refused.dismiss': 'Dismiss',
   'refused.dismissed': 'Dismissed. The worker\'s device hears your comment when it next sends the change.',
+  'refused.apply_title': 'Apply for the worker',
+  'refused.apply_lead': 'Once the cause is removed, apply the change now instead of waiting for the worker\'s device to send it again: for a phone that is lost, wiped or out of signal. The record\'s other refused changes from the same device go with it, in the order the worker made them, and the server checks them as it checks the worker\'s own changes.',
+  'refused.apply': 'Apply now',
+  'refused.applied': 'Applied: {applied} change(s) are now part of the record.',
+  'refused.applied_partly': 'Applied {applied} change(s); {refused} still refused.',
+  'refused.still_refused': 'The server still refuses it. Remove the cause first (an administrator adds the client to the worker\'s caseload, or you return the record), then apply it again.',
 
   'indicators.title': 'Indicators by fiscal year',
   'indicators.fy': 'Fiscal year',

@@ -167,6 +167,12 @@ export default {
   'refused.comment_too_long': 'コメントが長すぎます（2000 バイト、日本語でおよそ 650 文字まで）。',
   'refused.dismiss': '却下する',
   'refused.dismissed': '却下しました。担当者の端末が次にこの変更を送ったときに、コメントが届きます。',
+  'refused.apply_title': '担当者に代わって反映',
+  'refused.apply_lead': '原因を解消したら、担当者の端末がもう一度送るのを待たずに、ここで反映できます（端末の紛失・消去や、電波の届かない場所にいるときなど）。同じ端末からのこの記録への他の未受付の変更も、担当者が行った順に一緒に反映されます。サーバーは担当者自身の変更と同じ確認を行います。',
+  'refused.apply': '今すぐ反映する',
+  'refused.applied': '反映しました（{applied} 件の変更が記録に加わりました）。',
+  'refused.applied_partly': '{applied} 件を反映しました。{refused} 件はまだ受け付けられません。',
+  'refused.still_refused': 'サーバーはまだ受け付けません。先に原因を解消してから（管理者に対象者を担当者の担当に加えてもらう、記録を差し戻すなど）、もう一度反映してください。',
 
   'indicators.title': '指標（年度別）',
   'indicators.fy': '年度',

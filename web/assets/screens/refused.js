@@ -3,8 +3,8 @@
 // until the worker's device gets them accepted. The list says who, from which device, what kind of
 // refusal, when and how often, never what the change holds nor the server's reason (which may quote
 // a refused value); opening one reads it whole, reason included (audited by the server), into this
-// card only, and an open one is dismissed with a comment the device hears when it sends the change
-// again. Which list shows (open or dismissed) stays in page memory.
+// card only; an open one is applied on the worker's behalf once its cause is removed, or dismissed
+// with a comment the device hears when it sends the change again. Which list shows (open or dismissed) stays in page memory.
 import { ApiError, get, post, withQuery } from '../api.js';
 import { field, h, replace } from '../dom.js';
 import { clientOf, deviceName, loadDirectory, personName } from '../directory.js';
@@ -119,7 +119,7 @@ async function showChange(app, schema, directory, refusal, detail) {
     set ? valuesTable(schema, directory, refusal.collection, set) : h('p', { class: 'empty' }, t('refused.no_content')),
     status === 'dismissed'
       ? h('p', { class: 'panel refused-comment' }, t('refused.comment_was', { comment: comment || t('value.none') }))
-      : dismissForm(app, refusal));
+      : [applyPanel(app, refusal), dismissForm(app, refusal)]);
   return true;
 }
 
@@ -141,6 +141,36 @@ function shownValue(schema, directory, collection, name, value) {
     return clientOf(directory, value)?.pseudonym ?? shortId(value);
   }
   return valueOf(value);
+}
+
+// Applying the change now, on the worker's behalf (POST /v1/refused/{id}/apply): the server checks
+// it as the worker's own push, and answers 409 while the cause is still there.
+function applyPanel(app, refusal) {
+  const button = h('button', {
+    type: 'button',
+    class: 'apply',
+    onclick: async () => {
+      button.disabled = true;
+      try {
+        const done = await post(`/v1/refused/${encodeURIComponent(refusal.change_id)}/apply`, {});
+        app.notify(done.refused > 0 ? t('refused.applied_partly', done) : t('refused.applied', done));
+        app.show('refused');
+      } catch (error) {
+        if (error instanceof ApiError && error.code === 'still_refused') {
+          app.notify(t('refused.still_refused'), 'error');
+        } else {
+          app.notify(error.message, 'error');
+          if (error instanceof ApiError && (error.status === 409 || error.status === 404)) app.show('refused');
+        }
+      } finally {
+        button.disabled = false;
+      }
+    },
+  }, t('refused.apply'));
+  return h('div', { class: 'panel apply-for-worker' },
+    h('h3', {}, t('refused.apply_title')),
+    h('p', { class: 'muted' }, t('refused.apply_lead')),
+    h('div', { class: 'actions' }, button));
 }
 
 // Dismissing needs a comment: the worker's device hears it when it sends the change again.

@@ -1,0 +1,56 @@
+// A batch applied as its worker's push (see worker_push.h).
+#include "api/src/worker_push.h"
+
+#include "api/src/caseload.h"
+#include "domain/review.h"
+
+namespace tsunagu::api {
+namespace {
+
+// A client created on a worker's device joins that worker's caseload and area before the push,
+// so the worker can keep recording about them offline. An existing client is never reassigned.
+Status adopt_new_clients(Store& store, sync::Upstream& upstream, const User& worker, const sync::PushBatch& batch) {
+    for (const auto& change : batch.changes) {
+        if (change.collection != "client" || !change.create) continue;
+        auto existing = Caseloads::get(store, change.record);
+        if (!existing) return existing.status();
+        if (!existing->team_id.empty() || !existing->worker_ids.empty()) continue;
+        Caseload caseload{change.record, worker.team_id, {}};
+        if (is_field_worker(worker.role)) caseload.worker_ids.push_back(worker.id);
+        if (caseload.team_id.empty() && caseload.worker_ids.empty()) continue;
+        TSUNAGU_TRY(Caseloads::assign(store, upstream, caseload));
+    }
+    return Status::ok();
+}
+
+}  // namespace
+
+Result<WorkerPush> apply_worker_push(Store& store, sync::Upstream& upstream, const User& worker,
+                                     const sync::PushBatch& batch, std::int64_t now) {
+    TSUNAGU_TRY(adopt_new_clients(store, upstream, worker, batch));
+    sync::PushGate gate;
+    if (is_field_worker(worker.role)) gate = domain::check_worker_change;
+    auto pushed = upstream.push(batch, gate);
+    TSUNAGU_TRY(pushed);
+    WorkerPush out;
+    auto refusals = RefusedChanges::keep(store, batch, pushed->outcomes, worker.team_id, now);
+    TSUNAGU_TRY(refusals);
+    out.refusals = *refusals;
+    for (const auto& o : pushed->outcomes) {
+        if (o.status != sync::PushStatus::refused) ++out.accepted;
+    }
+    out.result = std::move(*pushed);
+    return out;
+}
+
+void count_worker_push(Metrics& metrics, const WorkerPush& push, const std::string& device_id) {
+    metrics.add_changes_pushed(push.accepted);
+    const KeptRefusals& kept = push.refusals;
+    if (kept.kept == 0 && kept.not_kept == 0) return;
+    metrics.add_refusals(kept.kept, kept.not_kept);
+    if (kept.not_kept) {
+        log_event("warn", "refusals_not_kept", {{"device", device_id}, {"not_kept", std::to_string(kept.not_kept)}});
+    }
+}
+
+}  // namespace tsunagu::api
