@@ -27,6 +27,8 @@ void usage() {
         "  --demo            in a new DIR, create the demo organisation first (then serve it)\n"
         "  --compact-every S compact every S seconds (default 3600; 0: only when an admin asks)\n"
         "  --keep-history D  compaction leaves history and deleted records D days (default 90)\n"
+        "  --keep-dismissed D  compaction purges refused changes D days after their dismissal\n"
+        "                    (default 365; 0: never)\n"
         "\n"
         "usage: tsunagu-server report --data DIR --fy YEAR [--csv|--json] [--key-file FILE]\n"
         "                             [--postgres CONN [--tenant NAME]]\n"
@@ -134,6 +136,7 @@ int main(int argc, char** argv) {
             else if (arg == "--lock-after") config.lock_after = std::stoi(value());
             else if (arg == "--compact-every") config.compact_every_seconds = std::stoll(value());
             else if (arg == "--keep-history") config.keep_history_days = std::stoll(value());
+            else if (arg == "--keep-dismissed") config.keep_dismissed_days = std::stoll(value());
             else if (arg == "--weak-password-hashing-for-benchmarks") {
                 // Thousands of simulated devices sign in: Argon2id at its floor. Never in production.
                 config.pwhash_ops = 1;

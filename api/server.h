@@ -40,6 +40,9 @@ struct ServerConfig {
     // What compaction could purge stays this long after the server took it: superseded history
     // entries (who changed which field, when) and deleted records, for supervisors to see.
     std::int64_t keep_history_days = 90;
+    // Refused changes a supervisor dismissed are purged by compaction this long after the
+    // dismissal (the audit trail keeps who dismissed which); 0: kept for ever.
+    std::int64_t keep_dismissed_days = 365;
 };
 
 class Server {

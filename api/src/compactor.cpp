@@ -21,15 +21,30 @@ Result<Compactor::Run> Compactor::run() {
         std::lock_guard lock(timer_mutex_);
         if (stopping_) return Status(ErrorCode::unavailable, "compaction stopped: the server is shutting down");
     }
+    if (keep_dismissed_.count() > 0) {
+        const std::int64_t now =
+            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+        Status purged = group_.write([&](ServerConnection& connection) -> Status {
+            auto n = RefusedChanges::purge_dismissed(connection.store, now - keep_dismissed_.count());
+            TSUNAGU_TRY(n);
+            done.dismissed_purged = *n;
+            return Status::ok();
+        });
+        if (!purged) {
+            log_event("error", "compaction_failed", {{"slices", std::to_string(done.slices)}, {"reason", purged.message()}});
+            return purged;
+        }
+    }
     done.report = progress.report;
     done.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    metrics_.add_compaction(done.report, done.seconds);
+    metrics_.add_compaction(done.report, done.dismissed_purged, done.seconds);
     log_event("info", "compaction",
               {{"slices", std::to_string(done.slices)},
                {"history_purged", std::to_string(done.report.history_purged)},
                {"tombstones_purged", std::to_string(done.report.tombstones_purged)},
                {"scope_log_purged", std::to_string(done.report.log_purged)},
                {"filed_lines_purged", std::to_string(done.report.filed_purged)},
+               {"dismissed_refusals_purged", std::to_string(done.dismissed_purged)},
                {"ms", std::to_string(static_cast<long long>(done.seconds * 1000))}});
     return done;
 }

@@ -15,6 +15,7 @@
 
 #include "api/src/commit_group.h"
 #include "api/src/observability.h"
+#include "api/src/refused_changes.h"
 #include "sync/engine.h"
 
 namespace tsunagu::api {
@@ -23,6 +24,7 @@ class Compactor {
 public:
     struct Run {
         sync::CompactionReport report;
+        std::size_t dismissed_purged = 0;  // refused changes dismissed longer than kept
         std::size_t slices = 0;
         double seconds = 0;
     };
@@ -35,6 +37,9 @@ public:
     Compactor(const Compactor&) = delete;
     Compactor& operator=(const Compactor&) = delete;
 
+    // Dismissed refused changes are purged once dismissed this long (RefusedChanges); zero or
+    // less: kept for ever. Before start() and the first run.
+    void keep_dismissed_for(std::chrono::seconds how_long) { keep_dismissed_ = how_long; }
     // Runs a whole compaction now (after the one in progress, if any), and logs and counts it.
     Result<Run> run();
     // From now on, runs one every `every` on a thread of its own, until stop(). Zero: never.
@@ -48,6 +53,7 @@ private:
     CommitGroup& group_;
     Metrics& metrics_;
     const std::size_t records_per_slice_;
+    std::chrono::seconds keep_dismissed_{365 * 24 * 60 * 60};
     std::mutex running_;  // one run at a time
     std::mutex timer_mutex_;
     std::condition_variable timer_wake_;

@@ -20,10 +20,11 @@ void Metrics::observe_request(const std::string& route, int status, double secon
     ++r.buckets[i];
 }
 
-void Metrics::add_compaction(const sync::CompactionReport& purged, double seconds) {
+void Metrics::add_compaction(const sync::CompactionReport& purged, std::uint64_t dismissed_purged, double seconds) {
     std::lock_guard lock(mutex_);
     ++compactions_;
     compacted_ += purged;
+    dismissed_purged_ += dismissed_purged;
     last_compaction_seconds_ = seconds;
 }
 
@@ -70,6 +71,7 @@ std::string Metrics::render(std::size_t in_flight, std::size_t queue_depth) cons
         << "tsunagu_compaction_purged_total{what=\"tombstones\"} " << compacted_.tombstones_purged << "\n"
         << "tsunagu_compaction_purged_total{what=\"scope_log\"} " << compacted_.log_purged << "\n"
         << "tsunagu_compaction_purged_total{what=\"filed_lines\"} " << compacted_.filed_purged << "\n"
+        << "tsunagu_compaction_purged_total{what=\"dismissed_refusals\"} " << dismissed_purged_ << "\n"
         << "# TYPE tsunagu_compaction_last_seconds gauge\n"
         << "tsunagu_compaction_last_seconds " << last_compaction_seconds_ << "\n"
         << "# TYPE tsunagu_requests_in_flight gauge\n"

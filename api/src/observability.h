@@ -27,7 +27,7 @@ public:
         refusals_not_kept_ += not_kept;
     }
     // One whole compaction run: what it purged and how long it took.
-    void add_compaction(const sync::CompactionReport& purged, double seconds);
+    void add_compaction(const sync::CompactionReport& purged, std::uint64_t dismissed_purged, double seconds);
     // The exposition text for GET /metrics.
     std::string render(std::size_t in_flight, std::size_t queue_depth) const;
 
@@ -46,6 +46,7 @@ private:
     std::atomic<std::uint64_t> refusals_kept_{0}, refusals_not_kept_{0};
     std::uint64_t compactions_ = 0;  // with mutex_, as the two below
     sync::CompactionReport compacted_;
+    std::uint64_t dismissed_purged_ = 0;
     double last_compaction_seconds_ = 0;
 };
 

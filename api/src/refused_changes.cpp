@@ -183,6 +183,12 @@ Result<std::vector<RefusedChange>> RefusedChanges::open_for_record(Store& store,
     return out;
 }
 
+Result<std::size_t> RefusedChanges::purge_dismissed(Store& store, std::int64_t before) {
+    auto& purge = store.cached("DELETE FROM refused_change WHERE dismissed_by <> '' AND dismissed_at < ?1");
+    TSUNAGU_TRY(purge.bind(1, before).run());
+    return static_cast<std::size_t>(store.changes());
+}
+
 Status RefusedChanges::dismiss(Store& store, const std::string& change_id, const std::string& by,
                                const std::string& comment, std::int64_t now) {
     auto current = get(store, change_id);

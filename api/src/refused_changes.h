@@ -17,6 +17,8 @@
 //   device sends it again it is refused again with the supervisor's comment, and stays dismissed.
 // - A supervisor may also apply an open one on its worker's behalf (routes_refused.cpp), as the
 //   worker's device would on a retry: it is then taken, or refused and kept again.
+// - A dismissed change is purged once it has been dismissed longer than the server keeps them
+//   (compaction, --keep-dismissed DAYS); an open one stays until it is taken.
 // - Its change set and the texts (reason, comment) are sealed on PostgreSQL, like records.
 #pragma once
 
@@ -75,6 +77,9 @@ public:
     // change set's hlc says when the device made it).
     static Result<std::vector<RefusedChange>> open_for_record(Store& store, const std::string& device_id,
                                                               const std::string& record);
+    // Purges the dismissed changes dismissed before `before` (unix seconds); returns how many.
+    // A device that still holds one and sends it again has it kept anew, open.
+    static Result<std::size_t> purge_dismissed(Store& store, std::int64_t before);
     // conflict when already dismissed; not_found when not kept.
     static Status dismiss(Store& store, const std::string& change_id, const std::string& by,
                           const std::string& comment, std::int64_t now);

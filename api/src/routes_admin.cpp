@@ -215,6 +215,7 @@ std::vector<Route> admin_routes() {
                                         {"tombstones_purged", r.tombstones_purged},
                                         {"scope_log_purged", r.log_purged},
                                         {"filed_lines_purged", r.filed_purged},
+                                        {"dismissed_refusals_purged", run->dismissed_purged},
                                         {"slices", run->slices},
                                         {"seconds", run->seconds}});
          },

@@ -259,6 +259,8 @@ Result<StartedServer> start_server(const ServerConfig& config) {
     core->add_routes(web_routes());
     core->web_sessions.idle_seconds = std::max<std::int64_t>(1, config.web_idle_seconds);
     core->log_requests = config.log_requests;
+    core->compactor().keep_dismissed_for(
+        std::chrono::seconds(std::max<std::int64_t>(0, config.keep_dismissed_days) * 24 * 60 * 60));
     ServerCore* core_ptr = core.get();
     auto running = std::make_unique<RunningServer>(config.listen_url, std::move(pool), std::move(core));
 

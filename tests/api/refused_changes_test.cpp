@@ -153,3 +153,31 @@ TEST_CASE("a dismissed change stays dismissed when sent again, and its refusal c
     CHECK(dismissed->front().reason == "outside the caseload");
     CHECK(dismissed->front().dismissed_by == "sato");
 }
+
+TEST_CASE("dismissed changes are purged once dismissed longer than kept and open ones stay") {
+    Kept k;
+    auto refused = Kept::batch("phone-1", 3, sync::PushStatus::refused);
+    REQUIRE(k.keep(refused));
+    const std::string old_one = refused.first.changes[0].id, recent = refused.first.changes[1].id;
+    REQUIRE(k.with_result([&] { return RefusedChanges::dismiss(k.store, old_one, "sato", "not ours", 2000); }));
+    REQUIRE(k.with_result([&] { return RefusedChanges::dismiss(k.store, recent, "sato", "not ours", 5000); }));
+
+    auto purged = k.with_result([&] { return RefusedChanges::purge_dismissed(k.store, 5000); });
+    REQUIRE(purged);
+    CHECK(*purged == 1);
+    CHECK_FALSE(RefusedChanges::get(k.store, old_one)->has_value());
+    CHECK(RefusedChanges::get(k.store, recent)->has_value());  // dismissed at 5000: not before it
+    CHECK(k.open() == 1);                                      // open ones are work: never purged
+    CHECK(*k.with_result([&] { return RefusedChanges::purge_dismissed(k.store, 5000); }) == 0);
+
+    // The worker's device still held the purged one and sends it again: kept anew, open.
+    auto again = Kept::batch("phone-1", 1, sync::PushStatus::refused);
+    again.first.changes[0] = refused.first.changes[0];
+    again.second[0].change_id = old_one;
+    REQUIRE(k.keep(again));
+    auto back = RefusedChanges::get(k.store, old_one);
+    REQUIRE(back->has_value());
+    CHECK((*back)->dismissed_by.empty());
+    CHECK((*back)->times == 1);
+    CHECK(k.open() == 2);
+}

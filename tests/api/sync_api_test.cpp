@@ -664,6 +664,8 @@ TEST_CASE("an administrator compacts history every device has, and a lost phone 
 
     CHECK(metric(*org.admin, "tsunagu_compactions_total") == 2);
     CHECK(metric(*org.admin, "tsunagu_compaction_purged_total{what=\"history\"}") == 1);
+    CHECK(done.body["dismissed_refusals_purged"] == 0);  // none dismissed, and kept 365 days by default
+    CHECK(metric(*org.admin, "tsunagu_compaction_purged_total{what=\"dismissed_refusals\"}") == 0);
     const auto audit = org.admin->get("/v1/admin/audit").body.dump();
     CHECK(audit.find("admin.compacted") != std::string::npos);
 }
