@@ -215,7 +215,7 @@ Workload make_workload(std::size_t changes, const Schema& schema) {
     for (std::size_t i = 0; i < changes; ++i) {
         if (i % kBatch == 0) {
             const std::string& device = w.devices[(i / kBatch) % kDevices];
-            w.batches.push_back({device, "worker", 0, {}});
+            w.batches.push_back({device, "worker", 0, {}, {}});
         }
         PushBatch& batch = w.batches.back();
         ChangeSet c;

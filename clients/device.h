@@ -107,6 +107,10 @@ struct DeviceStatus {
     std::size_t conflicts = 0;  // open conflicts on this replica
     std::int64_t cursor = 0;    // the server sequence number this replica has pulled up to
     std::int64_t last_sync_ms = 0;  // when the last complete sync finished (0 = never)
+    // How far the server's clock is ahead of this device's (negative: behind), as the last sync
+    // showed; none before the first. Changes are stamped with the corrected time, so a wrong clock
+    // loses no work, but the worker should set it right (the administrator sees it too).
+    std::optional<std::int64_t> clock_offset_ms;
 };
 
 class Device {

@@ -222,6 +222,7 @@ struct PushBatchText {
     std::string replica;
     std::string user;
     std::int64_t sent_at_ms = 0;
+    std::optional<std::int64_t> clock_offset_ms;  // as PushBatch::clock_offset_ms
     std::size_t count = 0;  // change sets in `changes`
     std::string changes;    // a JSON array of change sets (their wire form)
     // Where the batch ends in the outbox, the records it carries changes to, and the entries its
@@ -262,6 +263,11 @@ class Device {
     ~Device();
 
     const std::string& replica_id() const;
+    // How far the upstream's clock is ahead of this device's own wall clock (negative: behind), as
+    // the device last learnt it from an answer; none before it first heard the upstream's time.
+    // The device stamps its changes with the corrected time, so a wrong clock loses no work; this
+    // tells the worker (and, sent with each push, the administrator) to set the clock right.
+    std::optional<std::int64_t> clock_offset_ms() const;
     const Schema& schema() const;
     // The sequence number up to which this device has applied the upstream's changes.
     Result<std::int64_t> cursor();

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -23,6 +24,10 @@ struct PushBatch {
     // upstream measures the device's skew with it, to correct readings that are too far ahead.
     std::int64_t sent_at_ms = 0;
     std::vector<ChangeSet> changes;
+    // How far the upstream's clock was ahead of the device's own wall clock when the device last
+    // learnt it (Device::clock_offset_ms; "clock_offset" on the wire); none when the device has not
+    // yet. Not used by the engine: for operators, to see which phones have wrong clocks.
+    std::optional<std::int64_t> clock_offset_ms;
 };
 
 enum class PushStatus {
@@ -184,7 +189,8 @@ struct PushBody {
     PushBatch batch;                // the batch when the body is accepted
 };
 
-// Reads a push request's body, {"changes": [change sets], "sent_at": ms} and nothing else, into a
+// Reads a push request's body, {"changes": [change sets], "sent_at": ms, "clock_offset": ms} and
+// nothing else (only "changes" required), into a
 // batch from `replica` and `user` (the session's, never the body's), without building a JSON
 // document. Refuses, in this order and with these words: nesting deeper than max_depth (before
 // anything else), text that is not JSON or not UTF-8, a body that is not an object, an unknown or

@@ -1,6 +1,7 @@
 // Accounts, devices and sessions over the server's encrypted store.
 #include "api/src/accounts.h"
 
+#include <cstdlib>
 #include <sodium.h>
 
 #include <algorithm>
@@ -62,6 +63,8 @@ Device read_device(const Statement& q) {
     d.registered_at = q.column_int(3);
     d.last_seen_at = q.column_int(4);
     d.revoked = !q.column_is_null(5);
+    d.clock_ahead_ms = q.column_int(6);
+    d.clock_read_at = q.column_int(7);
     return d;
 }
 
@@ -123,6 +126,8 @@ std::string random_id() {
 
 Accounts::Accounts(Store& store, SignInPolicy policy) : store_(store), policy_(policy) {}
 
+// Version 1 of these tables, frozen: later columns (the device's clock reading) are steps in
+// server_schema.cpp.
 Status Accounts::create_schema(Store& store) {
     TSUNAGU_TRY(store.exec(R"sql(
 CREATE TABLE IF NOT EXISTS team(
@@ -371,7 +376,8 @@ Result<SignIn> Accounts::sign_in(const std::string& username, const std::string&
         bool reuse = false;
         if (!device_id.empty()) {
             auto& find = store_.cached(
-                "SELECT id, user_id, name, registered_at, last_seen_at, revoked_at FROM device "
+                "SELECT id, user_id, name, registered_at, last_seen_at, revoked_at, clock_ahead_ms, clock_read_at "
+                "FROM device "
                 "WHERE id = ?1");
             find.bind(1, device_id);
             auto found = find.step();
@@ -479,7 +485,8 @@ Result<Authentication> Accounts::authenticate(const std::string& bearer_token, s
 Result<std::optional<StoredSession>> Accounts::read_session(const std::string& session_id) {
     auto& q = store_.cached(
         "SELECT s.token_hash, s.expires_at, d.id, d.user_id, d.name, d.registered_at, "
-        "d.last_seen_at, d.revoked_at FROM session s JOIN device d ON d.id = s.device_id "
+        "d.last_seen_at, d.revoked_at, d.clock_ahead_ms, d.clock_read_at "
+        "FROM session s JOIN device d ON d.id = s.device_id "
         "WHERE s.id = ?1");
     q.bind(1, session_id);
     auto row = q.step();
@@ -495,6 +502,8 @@ Result<std::optional<StoredSession>> Accounts::read_session(const std::string& s
     entry.device.registered_at = q.column_int(5);
     entry.device.last_seen_at = q.column_int(6);
     entry.device.revoked = !q.column_is_null(7);
+    entry.device.clock_ahead_ms = q.column_int(8);
+    entry.device.clock_read_at = q.column_int(9);
     q.reset();
     auto user = find_user(entry.device.user_id);
     if (!user) return user.status();
@@ -508,6 +517,17 @@ Status Accounts::mark_seen(const std::string& device_id, std::int64_t now) {
     return seen.run();
 }
 
+bool Accounts::clock_reading_due(const Device& device, std::int64_t ahead_ms, std::int64_t now) {
+    return device.clock_read_at == 0 || now - device.clock_read_at >= 24 * 60 * 60 ||
+           std::llabs(ahead_ms - device.clock_ahead_ms) >= 60'000;
+}
+
+Status Accounts::record_clock(Store& store, const std::string& device_id, std::int64_t ahead_ms, std::int64_t now) {
+    auto& q = store.cached("UPDATE device SET clock_ahead_ms = ?2, clock_read_at = ?3 WHERE id = ?1");
+    q.bind(1, device_id).bind(2, ahead_ms).bind(3, now);
+    return q.run();
+}
+
 Status Accounts::sign_out(const std::string& session_id) {
     auto& q = store_.cached("DELETE FROM session WHERE id = ?1");
     q.bind(1, session_id);
@@ -516,7 +536,8 @@ Status Accounts::sign_out(const std::string& session_id) {
 
 Result<std::vector<Device>> Accounts::list_devices(const std::string& user_id) {
     auto& q = store_.cached(
-        "SELECT id, user_id, name, registered_at, last_seen_at, revoked_at FROM device "
+        "SELECT id, user_id, name, registered_at, last_seen_at, revoked_at, clock_ahead_ms, clock_read_at "
+                "FROM device "
         "WHERE ?1 = '' OR user_id = ?1 ORDER BY registered_at");
     q.bind(1, user_id);
     std::vector<Device> devices;

@@ -40,6 +40,11 @@ struct Device {
     std::int64_t registered_at = 0;
     std::int64_t last_seen_at = 0;
     bool revoked = false;
+    // How far the device's clock was ahead of the server's (negative: behind) when it last pushed,
+    // in milliseconds, and when that was read (unix seconds; 0: never). A phone with a wrong clock
+    // loses no work (the engine corrects its stamps), but its worker should set it right.
+    std::int64_t clock_ahead_ms = 0;
+    std::int64_t clock_read_at = 0;
 };
 
 // Who is calling, once a bearer token checked out.
@@ -119,6 +124,10 @@ public:
                                         SessionCache* cache = nullptr);
     // Records that the device was seen at `now` (coarse: see Authentication::seen_due).
     Status mark_seen(const std::string& device_id, std::int64_t now);
+    // Whether a push showing the device's clock `ahead_ms` ahead is worth recording: never read,
+    // read over a day ago, or a minute or more off the last reading (so most pushes write nothing).
+    static bool clock_reading_due(const Device& device, std::int64_t ahead_ms, std::int64_t now);
+    static Status record_clock(Store& store, const std::string& device_id, std::int64_t ahead_ms, std::int64_t now);
     Status sign_out(const std::string& session_id);
 
     Result<std::vector<Device>> list_devices(const std::string& user_id /* "" = all */);

@@ -13,7 +13,8 @@ namespace {
 
 Json device_json(const Device& d) {
     return {{"id", d.id},           {"user_id", d.user_id},         {"name", d.name},
-            {"registered_at", d.registered_at}, {"last_seen_at", d.last_seen_at}, {"revoked", d.revoked}};
+            {"registered_at", d.registered_at}, {"last_seen_at", d.last_seen_at}, {"revoked", d.revoked},
+            {"clock_ahead_ms", d.clock_ahead_ms}, {"clock_read_at", d.clock_read_at}};
 }
 
 void audit(RequestContext& ctx, const std::string& action, const std::string& target) {

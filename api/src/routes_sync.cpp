@@ -56,8 +56,16 @@ HttpResponse push(RequestContext& ctx) {
     const sync::PushBatch& batch = body.batch;
 
     const Principal& who = ctx.who();
+    // The device's own clock against the server's, as the device last learnt it: recorded when
+    // worth it, so that an administrator sees which phones have wrong clocks.
+    std::optional<std::int64_t> clock_ahead;
+    if (batch.clock_offset_ms) {
+        const std::int64_t ahead = -*batch.clock_offset_ms;
+        if (Accounts::clock_reading_due(who.device, ahead, ctx.now)) clock_ahead = ahead;
+    }
     std::optional<WorkerPush> applied;
     Status written = ctx.core.commit_group().write([&](ServerConnection& connection) -> Status {
+        if (clock_ahead) TSUNAGU_TRY(Accounts::record_clock(connection.store, who.device.id, *clock_ahead, ctx.now));
         auto pushed = apply_worker_push(connection.store, *connection.upstream, who.user, batch, ctx.now);
         TSUNAGU_TRY(pushed);
         const std::string records = record_list(
@@ -68,6 +76,7 @@ HttpResponse push(RequestContext& ctx) {
         return Status::ok();
     });
     if (!written) return error_response(written);
+    if (clock_ahead) ctx.core.sessions().clock_read(who.session_id, *clock_ahead, ctx.now);
     count_worker_push(ctx.core.metrics(), *applied, who.device.id);
     // Written straight to text, as pull pages are.
     HttpResponse answer;

@@ -20,6 +20,7 @@
 #include "domain/care_schema.h"
 #include "api/src/http_server.h"
 #include "api/src/server_core.h"
+#include "api/src/server_schema.h"
 
 namespace tsunagu::api {
 namespace {
@@ -206,12 +207,7 @@ Result<StartedServer> start_server(const ServerConfig& config) {
     StartedServer started;
     // The schema, the first administrator and the demo: once per database.
     auto create_schema = [&](Store& store) -> Status {
-        TSUNAGU_TRY(Accounts::create_schema(store));
-        TSUNAGU_TRY(AuditLog::create_schema(store));
-        TSUNAGU_TRY(Caseloads::create_schema(store));
-        TSUNAGU_TRY(RefusedChanges::create_schema(store));
-        TSUNAGU_TRY(Targets::create_schema(store));
-        TSUNAGU_TRY(WebSessions::create_schema(store));
+        TSUNAGU_TRY(create_server_tables(store));
         auto upstream = sync::Upstream::open(store, domain::care_schema());
         if (!upstream) return upstream.status();
         Accounts accounts(store, policy);

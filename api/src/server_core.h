@@ -84,6 +84,7 @@ public:
     Metrics& metrics() { return metrics_; }
     CommitGroup& commit_group() { return commits_; }
     Compactor& compactor() { return compactor_; }
+    SessionCache& sessions() { return sessions_; }
     const SignInPolicy& sign_in_policy() const { return policy_; }
     // Set by the server once the adapter runs, for /metrics gauges.
     std::function<std::pair<std::size_t, std::size_t>()> load_gauges;

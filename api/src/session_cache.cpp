@@ -22,6 +22,14 @@ void SessionCache::keep(const std::string& session_id, std::int64_t generation, 
     entries_.insert_or_assign(session_id, std::move(entry));
 }
 
+void SessionCache::clock_read(const std::string& session_id, std::int64_t ahead_ms, std::int64_t at) {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(session_id);
+    if (it == entries_.end()) return;
+    it->second.device.clock_ahead_ms = ahead_ms;
+    it->second.device.clock_read_at = at;
+}
+
 void SessionCache::seen(const std::string& session_id, std::int64_t at) {
     std::lock_guard lock(mutex_);
     auto it = entries_.find(session_id);

@@ -36,6 +36,8 @@ public:
     void keep(const std::string& session_id, std::int64_t generation, Entry entry);
     // Its device's last-seen time was recorded as `at` (a change the generation leaves out).
     void seen(const std::string& session_id, std::int64_t at);
+    // Its device's clock was read (Accounts::record_clock), another change the generation leaves out.
+    void clock_read(const std::string& session_id, std::int64_t ahead_ms, std::int64_t at);
 
 private:
     const std::size_t capacity_;

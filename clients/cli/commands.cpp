@@ -2,6 +2,7 @@
 // Nothing here prints a passphrase, a password or a token.
 #include "clients/cli/commands.h"
 
+#include <cstdlib>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
@@ -91,6 +92,24 @@ std::string refused_line(const client::RefusedChange& r) {
     std::string line = r.collection + " " + r.record + ": " + r.reason;
     if (const char* advice = advice_for(r); *advice != '\0') line += " (" + std::string(advice) + ")";
     return line;
+}
+
+// A duration, coarsely: "3 days 2 hours", "5 hours 10 minutes", "4 minutes".
+std::string rough_duration(std::int64_t ms) {
+    const std::int64_t minutes = ms / 60'000, hours = minutes / 60, days = hours / 24;
+    auto part = [](std::int64_t n, const char* unit) {
+        return std::to_string(n) + " " + unit + (n == 1 ? "" : "s");
+    };
+    if (days > 0) return part(days, "day") + (hours % 24 ? " " + part(hours % 24, "hour") : "");
+    if (hours > 0) return part(hours, "hour") + (minutes % 60 ? " " + part(minutes % 60, "minute") : "");
+    return part(minutes, "minute");
+}
+
+// This device's clock against the server's (`offset_ms`: how far the server's is ahead).
+std::string clock_line(std::int64_t offset_ms) {
+    if (std::llabs(offset_ms) < 60'000) return "right (within a minute of the server's)";
+    return rough_duration(std::llabs(offset_ms)) + (offset_ms < 0 ? " ahead of" : " behind") +
+           " the server's: set this device's clock (meanwhile your changes are stamped with the server's time)";
 }
 
 std::string summary(const sync::Record& r) {
@@ -361,6 +380,7 @@ int cmd_status(const Invocation& inv) {
               << "\ndevice: " << status->device_id << "\npending changes: " << status->pending
               << "\nrefused changes: " << status->refused << "\nopen conflicts: " << status->conflicts
               << "\nlast sync: " << format_time(status->last_sync_ms) << "\n";
+    if (status->clock_offset_ms) std::cout << "clock: " << clock_line(*status->clock_offset_ms) << "\n";
     return kExitOk;
 }
 

@@ -141,7 +141,9 @@ tsunagu_code tsunagu_discard_refused(tsunagu_device* device, const char* id, siz
                                      tsunagu_error* err);
 
 /* {"signed_in","server","username","role","device_id","pending","refused","held","conflicts",
- *  "cursor","last_sync_ms"}. Never contains the token. */
+ *  "cursor","last_sync_ms","clock_offset_ms"}. Never contains the token. "clock_offset_ms" is how
+ * far the server's clock is ahead of this device's (negative: behind), null before the first
+ * sync: an app can ask the worker to set the clock right (no work is lost meanwhile). */
 tsunagu_code tsunagu_status(tsunagu_device* device, char** status_json_out, tsunagu_error* err);
 
 #ifdef __cplusplus

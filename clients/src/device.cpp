@@ -279,6 +279,7 @@ Result<DeviceStatus> Device::status() {
     auto conflicts = impl_->engine->conflicts();
     if (!conflicts) return conflicts.status();
     s.conflicts = conflicts->size();
+    s.clock_offset_ms = impl_->engine->clock_offset_ms();
     auto cursor = impl_->engine->cursor();
     if (!cursor) return cursor.status();
     s.cursor = *cursor;

@@ -19,6 +19,7 @@ void to_json(sync::Json& out, const DeviceStatus& s) {
            {"user_id", s.user_id},     {"role", s.role},         {"device_id", s.device_id},
            {"pending", s.pending},     {"refused", s.refused},   {"held", s.held},
            {"conflicts", s.conflicts}, {"cursor", s.cursor},     {"last_sync_ms", s.last_sync_ms}};
+    out["clock_offset_ms"] = s.clock_offset_ms ? sync::Json(*s.clock_offset_ms) : sync::Json(nullptr);
 }
 
 }  // namespace tsunagu::client

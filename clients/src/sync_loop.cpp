@@ -92,7 +92,9 @@ Result<SyncReport> Device::sync(const ProgressCallback& progress) {
     std::deque<Flight> flights;
     sync::PushBatchText next;  // prepared while the others fly (count 0: none)
     auto launch = [&](sync::PushBatchText batch) {
-        std::string body = "{\"changes\":" + batch.changes + ",\"sent_at\":" + std::to_string(batch.sent_at_ms) + "}";
+        std::string body = "{\"changes\":" + batch.changes + ",\"sent_at\":" + std::to_string(batch.sent_at_ms);
+        if (batch.clock_offset_ms) body += ",\"clock_offset\":" + std::to_string(*batch.clock_offset_ms);
+        body += "}";
         auto answer = std::async(std::launch::async, [&link, &report, token = d.session.token, body = std::move(body)] {
             return link.send_text("POST", "/v1/sync/push", body, token, &report.retries);
         });

@@ -84,7 +84,15 @@ Result<Device> Device::open(Store& store, Schema schema, DeviceOptions options) 
     TSUNAGU_TRY(offset);
     impl->clock.observe(Hlc::from_packed(*clock));
     impl->clock.set_offset_ms(*offset);
+    auto upstream_time = detail::meta_int(store, detail::kMetaUpstreamTime, 0);
+    TSUNAGU_TRY(upstream_time);
+    impl->knows_upstream_time = *upstream_time != 0;
     return Device(std::move(impl));
+}
+
+std::optional<std::int64_t> Device::clock_offset_ms() const {
+    if (!impl_->knows_upstream_time) return std::nullopt;
+    return impl_->clock.offset_ms();
 }
 
 const std::string& Device::replica_id() const {

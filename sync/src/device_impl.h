@@ -15,6 +15,7 @@ struct Device::Impl {
     Schema schema;
     DeviceOptions options;
     HybridClock clock;
+    bool knows_upstream_time = false;  // an answer told it the upstream's clock (the offset holds)
     std::string replica;
     detail::RecordTable records;
 

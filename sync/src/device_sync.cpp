@@ -122,6 +122,7 @@ Result<PushBatch> Device::prepare_push(std::size_t max_changes) {
     batch.replica = im.replica;
     batch.user = im.options.user;
     batch.sent_at_ms = im.clock.wall_now();
+    batch.clock_offset_ms = clock_offset_ms();
     PushBatchText range;
     Status status = with_transaction(im.store, [&]() -> Status {
         return take_due(im.store, max_changes, 0, {}, range, [&](std::string_view text) -> Status {
@@ -151,6 +152,7 @@ Result<PushBatchText> Device::prepare_push_text(std::size_t max_changes,
     batch.replica = im.replica;
     batch.user = im.options.user;
     batch.sent_at_ms = im.clock.wall_now();
+    batch.clock_offset_ms = clock_offset_ms();
     std::int64_t after = 0;
     std::set<std::string> flying_records;
     for (const PushBatchText* flying : in_flight) {
@@ -448,6 +450,7 @@ Result<std::size_t> Device::Impl::learn_time(Hlc upstream) {
         TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaOffset, offset));
     }
     TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaUpstreamTime, upstream.packed()));
+    knows_upstream_time = true;
     if (clock.last().wall_ms <= upstream.wall_ms + bound) {
         clock.observe(upstream);
         return std::size_t{0};

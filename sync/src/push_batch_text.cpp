@@ -180,6 +180,8 @@ class BatchReader : public detail::SaxReader {
             field_errors[name] = "field \"changes\": must be an array";
         } else if (name == "sent_at") {
             field_errors[name] = "field \"sent_at\": must be an integer";
+        } else if (name == "clock_offset") {
+            field_errors[name] = "field \"clock_offset\": must be an integer";
         } else {
             field_errors[name] = "unknown field \"" + name + "\"";
         }
@@ -321,6 +323,9 @@ class BatchReader : public detail::SaxReader {
         if (top_field_ == "sent_at" && value.is_number_integer()) {
             field_errors[top_field_].clear();
             batch_.sent_at_ms = value.get<std::int64_t>();
+        } else if (top_field_ == "clock_offset" && value.is_number_integer()) {
+            field_errors[top_field_].clear();
+            batch_.clock_offset_ms = value.get<std::int64_t>();
         }
         return true;
     }

@@ -132,12 +132,14 @@ void to_json(Json& out, const PushBatch& b) {
            {"user", b.user},
            {"sent_at", b.sent_at_ms},
            {"changes", b.changes}};
+    if (b.clock_offset_ms) out["clock_offset"] = *b.clock_offset_ms;
 }
 
 void from_json(const Json& in, PushBatch& b) {
     b.replica = id_from(in, "replica");
     b.user = in.at("user").get<std::string>();
     b.sent_at_ms = in.value("sent_at", std::int64_t{0});
+    if (auto offset = in.find("clock_offset"); offset != in.end()) b.clock_offset_ms = offset->get<std::int64_t>();
     b.changes = in.at("changes").get<std::vector<ChangeSet>>();
 }
 

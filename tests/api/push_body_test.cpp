@@ -27,7 +27,8 @@ sync::PushBody document_path(const std::string& text) {
         return out;
     }
     Status shape = api::check_fields(*body, {{"changes", api::JsonType::array, true},
-                                             {"sent_at", api::JsonType::integer, false}});
+                                             {"sent_at", api::JsonType::integer, false},
+                                             {"clock_offset", api::JsonType::integer, false}});
     if (!shape) {
         out.refusal = shape;
         return out;
@@ -41,6 +42,7 @@ sync::PushBody document_path(const std::string& text) {
                  {"user", kUser},
                  {"changes", std::move((*body)["changes"])},
                  {"sent_at", body->value("sent_at", std::int64_t{0})}};
+    if (body->contains("clock_offset")) wire["clock_offset"] = (*body)["clock_offset"];
     auto batch = sync::parse_push_batch(wire);
     if (!batch) {
         out.refusal = batch.status();
@@ -85,7 +87,7 @@ Json change_set(int i) {
 }
 
 Json valid_body(int changes = 4) {
-    Json body = {{"changes", Json::array()}, {"sent_at", 1750000000123}};
+    Json body = {{"changes", Json::array()}, {"sent_at", 1750000000123}, {"clock_offset", -86'400'000}};
     for (int i = 0; i < changes; ++i) body["changes"].push_back(change_set(i));
     return body;
 }
@@ -104,6 +106,7 @@ TEST_CASE("a well-formed push body reads into the same batch as through a JSON d
     CHECK(got.batch.replica == kReplica);
     CHECK(got.batch.user == kUser);
     CHECK(got.batch.sent_at_ms == 1750000000123);
+    CHECK(got.batch.clock_offset_ms == -86'400'000);  // the phone's clock is a day ahead
     REQUIRE(got.batch.changes.size() == 4);
     CHECK(got.batch.changes[0].set["nested"]["a"]["b"] == Json({1, 2}));
     CHECK(got.batch.changes[0].base.at("note") == std::vector<std::string>{id('f'), id('e')});
@@ -126,6 +129,8 @@ TEST_CASE("a push body is refused with the same words as through a JSON document
         "{}",
         "{\"changes\": {}}",
         "{\"changes\": [], \"sent_at\": 1.5}",
+        "{\"changes\": [], \"clock_offset\": \"a day\"}",
+        "{\"changes\": [], \"clock_offset\": null}",
         "{\"changes\": [], \"sent_at\": null}",
         "{\"changes\": [], \"extra\": 1}",
         "{\"aaa\": 1, \"changes\": 5}",

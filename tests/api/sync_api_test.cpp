@@ -512,6 +512,36 @@ TEST_CASE("a change the supervisor applied is known to the worker's phone when i
     CHECK(dismissed.body["message"].get<std::string>().find("dismissed") != std::string::npos);
 }
 
+TEST_CASE("a push says how wrong the phone's clock is and the administrator sees it") {
+    Organisation org;
+    auto aoi = org.device("aoi");
+    const auto client = aoi->create("client", {{"pseudonym", "K-017"}, {"area", "kita"}});
+    auto batch = aoi->device->prepare_push();
+    REQUIRE(batch.is_ok());
+    const json changes = json(*batch)["changes"];
+    // Thirty days behind: more than 32 bits of milliseconds, on both backends.
+    constexpr std::int64_t kThirtyDays = 30LL * 24 * 3'600'000;
+    Reply bad = aoi->client.post("/v1/sync/push", {{"changes", changes}, {"clock_offset", "a month"}});
+    CHECK(bad.status == 400);
+    CHECK(bad.body["message"].get<std::string>().find("clock_offset") != std::string::npos);
+    auto device_entry = [&] {
+        const json devices = org.admin->get("/v1/admin/devices").body["devices"];
+        for (const auto& d : devices) {
+            if (d["id"] == aoi->client.device_id) return d;
+        }
+        FAIL("the device is not listed: " << devices.dump());
+        return json();
+    };
+    CHECK(device_entry()["clock_read_at"] == 0);  // never read yet
+    Reply pushed = aoi->client.post("/v1/sync/push", {{"changes", changes}, {"clock_offset", kThirtyDays}});
+    REQUIRE(pushed.status == 200);
+    CHECK(pushed.body["outcomes"][0]["status"] == "accepted");
+    const json entry = device_entry();
+    CHECK(entry["clock_ahead_ms"] == -kThirtyDays);  // the phone's clock is behind the server's
+    CHECK(entry["clock_read_at"].get<std::int64_t>() > 0);
+    (void)client;
+}
+
 TEST_CASE("every endpoint checks the caller's role, as a matrix") {
     Organisation org;
     auto aoi = org.device("aoi");

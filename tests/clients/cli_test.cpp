@@ -74,6 +74,7 @@ TEST_CASE("the command line signs in, records offline, lists, syncs and reports 
     CHECK(before["pending"] == 3);
     CHECK(before["last_sync_ms"] == 0);
     CHECK(before["username"] == "aoi");
+    CHECK(before["clock_offset_ms"].is_null());  // not known before the first sync
     auto human_status = cli({"status"});
     CHECK(human_status.out.find("pending changes: 3") != std::string::npos);
     CHECK(human_status.out.find("last sync: never") != std::string::npos);
@@ -86,6 +87,8 @@ TEST_CASE("the command line signs in, records offline, lists, syncs and reports 
     json after = cli.as_json({"status"});
     CHECK(after["pending"] == 0);
     CHECK(after["last_sync_ms"] > 0);
+    CHECK(after["clock_offset_ms"].is_number_integer());
+    CHECK(cli({"status"}).out.find("clock: right (within a minute of the server's)") != std::string::npos);
     CHECK(cli.as_json({"sync"})["pushed"] == 0);
     CHECK(cli.as_json({"conflicts"}).empty());
     CHECK(cli.as_json({"retry"})["retried"] == 0);

@@ -296,6 +296,23 @@ TEST_CASE("a phone whose clock runs a day ahead keeps the real time of its offli
     // off, so the edit keeps its real time.
     CHECK(stamp->wall_ms >= edited_at - 1000);
     CHECK(stamp->wall_ms <= edited_at + 1000);
+
+    // The phone knows its clock is a day ahead, and says so with its next push: the administrator
+    // sees which phone's clock to set right.
+    const auto offset = aoi->status()->clock_offset_ms;
+    REQUIRE(offset);
+    CHECK(std::llabs(*offset + kDay) < 5000);
+    created(*aoi, "client", {{"pseudonym", "K-121"}, {"area", "kita"}});
+    synced(*aoi);
+    json devices = org.admin->get("/v1/admin/devices").body["devices"];
+    bool seen = false;
+    for (const auto& d : devices) {
+        if (d["id"] != aoi->status()->device_id) continue;
+        seen = true;
+        CHECK(std::llabs(d["clock_ahead_ms"].get<std::int64_t>() - kDay) < 5000);
+        CHECK(d["clock_read_at"].get<std::int64_t>() > 0);
+    }
+    CHECK(seen);
 }
 
 TEST_CASE("records cannot be made before signing in, and another worker cannot take over a replica") {

@@ -118,4 +118,26 @@ TEST_CASE("a skewed change concurrent with an honest one does not win by acciden
     }
 }
 
+TEST_CASE("a device knows how far its clock is off and says so with its pushes") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    Device& alice = w.add_device("alice");
+    w.clock_of(0).advance(-3 * kHourMs);  // the phone's clock is three hours behind
+    CHECK_FALSE(alice.clock_offset_ms().has_value());  // it has not heard the upstream yet
+    ok(alice.create("visit", kVisit));
+    CHECK_FALSE(ok(alice.prepare_push()).clock_offset_ms.has_value());
+    sync(alice, w.upstream);
+    REQUIRE(alice.clock_offset_ms().has_value());
+    CHECK(*alice.clock_offset_ms() == 3 * kHourMs);  // the upstream's clock is ahead of it
+    ok(alice.create("visit", kVisit));
+    const PushBatch batch = ok(alice.prepare_push());
+    CHECK(batch.clock_offset_ms == 3 * kHourMs);
+    CHECK(ok(alice.prepare_push_text()).clock_offset_ms == 3 * kHourMs);
+    CHECK(Json(batch)["clock_offset"] == 3 * kHourMs);
+    CHECK(ok(parse_push_batch(Json(batch))).clock_offset_ms == 3 * kHourMs);
+    // Reopened, it still knows.
+    Device again = ok(Device::open(*w.members[0]->store, test_schema(), DeviceOptions{.user = "alice"}));
+    CHECK(again.clock_offset_ms() == 3 * kHourMs);
+}
+
 }  // namespace tsunagu::sync

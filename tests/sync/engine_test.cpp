@@ -1100,7 +1100,7 @@ ChangeSet hand_made(const std::string& id, const std::string& record, const std:
 }
 
 void push_one(Upstream& upstream, const ChangeSet& change) {
-    PushResult result = ok(upstream.push(PushBatch{change.replica, change.user, 0, {change}}));
+    PushResult result = ok(upstream.push(PushBatch{change.replica, change.user, 0, {change}, {}}));
     REQUIRE(result.outcomes.at(0).status == PushStatus::accepted);
 }
 

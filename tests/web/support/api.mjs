@@ -58,17 +58,19 @@ export class Device extends ApiClient {
     return { id, collection, record, hlc: this.clock(), replica: this.deviceId, user: this.user.id, schema: 1, create, set, base };
   }
 
-  // Pushes change sets every one of which must be taken; throws on any refusal.
-  async push(changes) {
-    const data = await this.offer(changes);
+  // Pushes change sets every one of which must be taken; throws on any refusal. `clockOffset`:
+  // how far the server's clock is ahead of this device's, as a device library reports it.
+  async push(changes, { clockOffset } = {}) {
+    const data = await this.offer(changes, { clockOffset });
     const refused = data.outcomes.filter((o) => o.status === 'refused');
     if (refused.length) throw new Error(`push refused: ${JSON.stringify(refused)}`);
     return data;
   }
 
   // Pushes change sets the server may refuse: the answer, one outcome per change set, as it came.
-  async offer(changes) {
-    const { data } = await this.call('POST', '/v1/sync/push', { changes }, { expect: 200 });
+  async offer(changes, { clockOffset } = {}) {
+    const body = clockOffset === undefined ? { changes } : { changes, clock_offset: clockOffset };
+    const { data } = await this.call('POST', '/v1/sync/push', body, { expect: 200 });
     return data;
   }
 

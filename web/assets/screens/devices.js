@@ -1,5 +1,6 @@
-// Devices (administrators): every registered device with its user and last connection; revoking
-// one ends its sessions, and its next request tells it to erase its replica.
+// Devices (administrators): every registered device with its user, last connection and how wrong
+// its clock was at its last push (a phone whose clock is off loses no work, but its worker should
+// set it right); revoking one ends its sessions, and its next request tells it to erase its replica.
 import { get, post } from '../api.js';
 import { h, replace } from '../dom.js';
 import { timeOf } from '../format.js';
@@ -37,12 +38,34 @@ export async function render(root, app) {
     h('h1', {}, t('devices.title')),
     confirmBox,
     h('table', { class: 'devices' },
-      h('thead', {}, h('tr', {}, ['user', 'name', 'registered', 'last_seen', 'state'].map((c) => h('th', {}, t(`devices.${c}`))), h('th', {}))),
+      h('thead', {}, h('tr', {}, ['user', 'name', 'registered', 'last_seen', 'clock', 'state'].map((c) => h('th', {}, t(`devices.${c}`))), h('th', {}))),
       h('tbody', {}, newestFirst.map((device) => h('tr', { dataset: { user: nameOf(device.user_id), device: device.name, revoked: String(device.revoked) } },
         h('td', {}, nameOf(device.user_id)),
         h('td', {}, device.name),
         h('td', {}, timeOf(device.registered_at)),
         h('td', {}, timeOf(device.last_seen_at)),
+        clockCell(device),
         h('td', {}, device.revoked ? t('devices.revoked') : t('devices.active')),
         h('td', {}, device.revoked ? null : h('button', { type: 'button', class: 'danger revoke', onclick: () => askToRevoke(device) }, t('devices.revoke'))))))));
+}
+
+// Off by less than this, a clock counts as right (a push's reading includes the network's delay).
+const clockSlackMs = 2 * 60 * 1000;
+
+// The device's clock at its last push: unknown, right, or how far ahead or behind, coarsely.
+function clockCell(device) {
+  if (!device.clock_read_at) return h('td', { class: 'muted clock' }, t('devices.clock_unknown'));
+  const ahead = device.clock_ahead_ms;
+  if (Math.abs(ahead) < clockSlackMs) return h('td', { class: 'clock' }, t('devices.clock_right'));
+  const text = t(ahead > 0 ? 'devices.clock_ahead' : 'devices.clock_behind', { by: roughDuration(Math.abs(ahead)) });
+  return h('td', { class: 'clock clock-wrong', dataset: { clockAheadMs: String(ahead) }, title: t('devices.clock_hint') }, text);
+}
+
+function roughDuration(ms) {
+  const minutes = Math.floor(ms / 60000);
+  const hours = Math.floor(minutes / 60);
+  const days = Math.floor(hours / 24);
+  if (days > 0) return t('duration.days', { n: days });
+  if (hours > 0) return t('duration.hours', { n: hours });
+  return t('duration.minutes', { n: minutes });
 }

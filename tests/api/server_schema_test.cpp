@@ -1,0 +1,81 @@
+// The server's own tables carry a version, and an upgraded server opens an older one's data in
+// place (api/src/server_schema.h), on a real encrypted store.
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include "api/src/accounts.h"
+#include "api/src/audit.h"
+#include "api/src/server_schema.h"
+#include "support/temp_dir.h"
+
+using namespace tsunagu;
+using namespace tsunagu::api;
+
+namespace {
+
+struct ServerStore {
+    testing::TempDir dir{"tsunagu-server-schema"};
+    Store store = std::move(*Store::open(dir.file("server.db"),
+                                         std::move(*KeySource::raw_key(std::vector<std::uint8_t>(32, 5)))));
+    // The tables as a server before versions made them, with a device on them.
+    ServerStore() {
+        REQUIRE(Accounts::create_schema(store));
+        REQUIRE(store.exec("INSERT INTO account(id, username, display_name, role, team_id, password_hash, created_at) "
+                           "VALUES ('u1', 'aoi', 'Aoi', 'peer_supporter', NULL, 'x', 1)"));
+        REQUIRE(store.exec("INSERT INTO device(id, user_id, name, registered_at, last_seen_at) "
+                           "VALUES ('d1', 'u1', 'phone', 1, 1)"));
+    }
+    int version() {
+        auto v = server_schema_version(store);
+        REQUIRE(v);
+        return *v;
+    }
+    bool has_column(const std::string& column) {
+        return store.prepare("SELECT " + column + " FROM device").is_ok();
+    }
+};
+
+}  // namespace
+
+TEST_CASE("an upgraded server brings an older server's tables up to date and keeps their rows") {
+    ServerStore s;
+    CHECK(s.version() == 1);
+    CHECK_FALSE(s.has_column("clock_ahead_ms"));
+    REQUIRE(migrate_server_tables(s.store));
+    CHECK(s.version() == kServerSchemaVersion);
+    REQUIRE(s.has_column("clock_ahead_ms"));
+    auto q = s.store.prepare("SELECT name, clock_ahead_ms, clock_read_at FROM device WHERE id = 'd1'");
+    REQUIRE(q);
+    REQUIRE(*q->step());
+    CHECK(q->column_text(0) == "phone");
+    CHECK(q->column_int(1) == 0);
+    CHECK(q->column_int(2) == 0);
+    // Started again, there is nothing to do.
+    REQUIRE(migrate_server_tables(s.store));
+    CHECK(s.version() == kServerSchemaVersion);
+}
+
+TEST_CASE("a failed step leaves the server's tables as they were") {
+    ServerStore s;
+    // Half of step 1 -> 2 already there (a hand-made change): the second statement fails, and
+    // the first is undone with it.
+    REQUIRE(s.store.exec("ALTER TABLE device ADD COLUMN clock_read_at INTEGER NOT NULL DEFAULT 0"));
+    Status failed = migrate_server_tables(s.store);
+    CHECK_FALSE(failed);
+    CHECK_THAT(failed.message(), Catch::Contains("upgrading the server's tables from version 1"));
+    CHECK_THAT(failed.message(), Catch::Contains("nothing was changed"));
+    CHECK_FALSE(s.has_column("clock_ahead_ms"));
+    CHECK(s.version() == 1);
+}
+
+TEST_CASE("tables of a newer server are refused and not written") {
+    ServerStore s;
+    REQUIRE(migrate_server_tables(s.store));
+    REQUIRE(s.store.exec("UPDATE server_meta SET value = 99 WHERE key = 'schema_version'"));
+    Status refused = migrate_server_tables(s.store);
+    CHECK(refused.code() == ErrorCode::invalid_argument);
+    CHECK_THAT(refused.message(), Catch::Contains("version 99, written by a newer tsunagu-server"));
+    CHECK(s.version() == 99);
+}
