@@ -155,7 +155,11 @@ std::string push_body(Session& s, int n) {
         s.held.push_back(hex_id());
         changes.push_back(change_set(s, "home_visit", s.held.back(), home_visit(s.client_id, i)));
     }
-    return json{{"changes", changes}}.dump();
+    // As the device library sends it: its clock when it sent the batch, and how far the server's
+    // clock was ahead of its own at the last answer (a device with a right clock).
+    const std::int64_t now_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return json{{"changes", changes}, {"sent_at", now_ms}, {"clock_offset", 0}}.dump();
 }
 
 // The pull body after the device's cursor, naming the records it pushed since its last pull as
