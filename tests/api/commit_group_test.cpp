@@ -13,20 +13,19 @@
 
 #include "api/src/commit_group.h"
 #include "support/temp_dir.h"
+#include "support/test_store.h"
 
 using namespace tsunagu;
 using namespace tsunagu::api;
 
 namespace {
 
-KeySource test_key() { return std::move(*KeySource::raw_key(std::vector<std::uint8_t>(32, 7))); }
-
 // A pool over one real encrypted store holding one table of written names.
 struct GroupFixture {
     testing::TempDir dir{"tsunagu-commit-group"};
     std::string path = dir.file("server.db");
     ConnectionPool pool{[this](ConnectionPool::Use) -> Result<std::unique_ptr<ServerConnection>> {
-        auto store = Store::open(path, test_key());
+        auto store = Store::open(path, testing::test_key());
         if (!store) return store.status();
         return std::make_unique<ServerConnection>(std::move(*store));
     }};
@@ -44,7 +43,7 @@ struct GroupFixture {
 
     // What a fresh connection (another process, after a restart) reads.
     std::set<std::string> durable_names() {
-        auto store = Store::open(path, test_key());
+        auto store = Store::open(path, testing::test_key());
         std::set<std::string> names;
         if (!store) return names;
         Statement& q = store->cached("SELECT name FROM written");

@@ -7,6 +7,7 @@
 
 #include "api/src/refused_changes.h"
 #include "support/temp_dir.h"
+#include "support/test_store.h"
 #include "sync/change.h"
 
 using namespace tsunagu;
@@ -16,8 +17,7 @@ namespace {
 
 struct Kept {
     testing::TempDir dir{"tsunagu-refused"};
-    Store store = std::move(*Store::open(dir.file("server.db"),
-                                         std::move(*KeySource::raw_key(std::vector<std::uint8_t>(32, 9)))));
+    Store store = testing::open_test_store(dir.file("server.db"));
     Kept() { REQUIRE(RefusedChanges::create_schema(store)); }
 
     // A batch of `n` change sets from `device`, and one outcome for each.

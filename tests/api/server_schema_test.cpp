@@ -9,6 +9,7 @@
 #include "api/src/audit.h"
 #include "api/src/server_schema.h"
 #include "support/temp_dir.h"
+#include "support/test_store.h"
 
 using namespace tsunagu;
 using namespace tsunagu::api;
@@ -17,8 +18,7 @@ namespace {
 
 struct ServerStore {
     testing::TempDir dir{"tsunagu-server-schema"};
-    Store store = std::move(*Store::open(dir.file("server.db"),
-                                         std::move(*KeySource::raw_key(std::vector<std::uint8_t>(32, 5)))));
+    Store store = testing::open_test_store(dir.file("server.db"));
     // The tables as a server before versions made them, with a device on them.
     ServerStore() {
         REQUIRE(Accounts::create_schema(store));

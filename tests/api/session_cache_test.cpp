@@ -11,13 +11,12 @@
 #include "api/src/server_schema.h"
 #include "api/src/session_cache.h"
 #include "support/temp_dir.h"
+#include "support/test_store.h"
 
 using namespace tsunagu;
 using namespace tsunagu::api;
 
 namespace {
-
-KeySource test_key() { return std::move(*KeySource::raw_key(std::vector<std::uint8_t>(32, 9))); }
 
 SignInPolicy fast_hashing() {
     SignInPolicy policy;
@@ -47,11 +46,7 @@ struct Signed {
         signed_in = *accounts.sign_in("aiko", "a long enough password", "phone", "", kNow);
         REQUIRE(signed_in.outcome == SignIn::Outcome::ok);
     }
-    Store open() {
-        auto s = Store::open(path, test_key());
-        REQUIRE(s);
-        return std::move(*s);
-    }
+    Store open() { return testing::open_test_store(path); }
     std::int64_t generation() {
         Statement& q = store.cached("SELECT n FROM auth_generation WHERE id = 1");
         auto row = q.step();
