@@ -81,6 +81,23 @@ struct RefusedChange {
     std::string cause;
 };
 
+// One of this worker's refused changes as the server keeps it (from any of her devices): what a
+// new phone learns of the work its predecessor left behind. Never the change's content.
+struct KeptRefusal {
+    std::string change_id;
+    std::string record;
+    std::string collection;
+    std::string device_id;     // the device that sent it
+    bool this_device = false;  // sent from this one (it is also in refused())
+    ErrorCode code = ErrorCode::ok;
+    std::string cause;   // as RefusedChange::cause
+    std::string reason;  // the server's, in English
+    std::int64_t first_refused_at = 0, last_refused_at = 0;  // unix seconds
+    std::int64_t times = 0;
+    bool dismissed = false;
+    std::string comment;  // the supervisor's, on dismissal
+};
+
 struct SyncReport {
     std::size_t pushed = 0;    // change sets the server acknowledged (accepted or duplicate)
     std::size_t pulled = 0;    // records received
@@ -149,6 +166,11 @@ public:
     // (a supervisor's dismissal comment included): to send again (retry_refused) or give up
     // (discard_refused).
     Result<std::vector<RefusedChange>> refused();
+    // This worker's refused changes the server keeps for her supervisors, from all her devices,
+    // newest first (open ones, or dismissed ones): on a new phone, what the old one left behind
+    // (her supervisor can apply it once its cause is gone). Needs the network; a revoked device
+    // is erased, as by sync().
+    Result<std::vector<KeptRefusal>> refused_on_server(bool dismissed = false);
     Result<DeviceStatus> status();
 
     // Pushes the outbox in batches, then pulls pages until up to date (applying evictions).
@@ -182,6 +204,7 @@ private:
 
 // JSON forms (for the C API and `tsunagu --json`). Never contain the session token.
 void to_json(sync::Json& out, const RefusedChange& refused);
+void to_json(sync::Json& out, const KeptRefusal& kept);
 void to_json(sync::Json& out, const SyncReport& report);
 void to_json(sync::Json& out, const DeviceStatus& status);
 

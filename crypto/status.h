@@ -5,6 +5,7 @@
 #include <cassert>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
@@ -30,6 +31,8 @@ enum class ErrorCode {
 
 // Stable lower-case name of a code, as used in JSON errors and logs ("wrong_key").
 const char* error_code_name(ErrorCode code) noexcept;
+// The code whose error_code_name() is `name`, if any.
+std::optional<ErrorCode> error_code_named(std::string_view name) noexcept;
 
 // The outcome of an operation that returns no value. Cheap to copy when ok.
 class [[nodiscard]] Status {

@@ -152,17 +152,32 @@ Result<KeptRefusals> RefusedChanges::keep(Store& store, const sync::PushBatch& b
     return result;
 }
 
-Result<std::vector<RefusedChange>> RefusedChanges::list(Store& store, const std::string& team_id, bool dismissed,
-                                                        std::size_t limit) {
+namespace {
+
+// The kept changes whose `column` (team_id or user_id, from the code, never from input) is `value`:
+// open or dismissed, newest refusal first.
+Result<std::vector<RefusedChange>> list_by(Store& store, const char* column, const std::string& value,
+                                           bool dismissed, std::size_t limit) {
     std::vector<RefusedChange> out;
-    if (team_id.empty()) return out;
-    auto& q = store.cached(std::string("SELECT ") + kColumns +
-                           " FROM refused_change WHERE team_id = ?1 AND "
-                           "((?2 = 0 AND dismissed_by = '') OR (?2 = 1 AND dismissed_by <> '')) "
+    if (value.empty()) return out;
+    auto& q = store.cached(std::string("SELECT ") + kColumns + " FROM refused_change WHERE " + column +
+                           " = ?1 AND ((?2 = 0 AND dismissed_by = '') OR (?2 = 1 AND dismissed_by <> '')) "
                            "ORDER BY last_at DESC, change_id LIMIT ?3");
-    q.bind(1, team_id).bind(2, dismissed ? 1 : 0).bind(3, static_cast<std::int64_t>(limit));
+    q.bind(1, value).bind(2, dismissed ? 1 : 0).bind(3, static_cast<std::int64_t>(limit));
     TSUNAGU_TRY(each_row(q, [&](const Statement& row) { out.push_back(read_row(row)); }));
     return out;
+}
+
+}  // namespace
+
+Result<std::vector<RefusedChange>> RefusedChanges::list(Store& store, const std::string& team_id, bool dismissed,
+                                                        std::size_t limit) {
+    return list_by(store, "team_id", team_id, dismissed, limit);
+}
+
+Result<std::vector<RefusedChange>> RefusedChanges::list_for_worker(Store& store, const std::string& user_id,
+                                                                   bool dismissed, std::size_t limit) {
+    return list_by(store, "user_id", user_id, dismissed, limit);
 }
 
 Result<std::optional<RefusedChange>> RefusedChanges::get(Store& store, const std::string& change_id) {

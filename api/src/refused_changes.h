@@ -72,6 +72,9 @@ public:
     // A team's kept changes, newest refusal first: open ones, or dismissed ones.
     static Result<std::vector<RefusedChange>> list(Store& store, const std::string& team_id, bool dismissed,
                                                    std::size_t limit);
+    // A worker's own kept changes, from all her devices, newest refusal first: open or dismissed.
+    static Result<std::vector<RefusedChange>> list_for_worker(Store& store, const std::string& user_id,
+                                                              bool dismissed, std::size_t limit);
     static Result<std::optional<RefusedChange>> get(Store& store, const std::string& change_id);
     // The open kept changes of `record` from device `device_id`, in no particular order (each
     // change set's hlc says when the device made it).

@@ -38,19 +38,54 @@ Result<RefusedChange> visible_refusal(RequestContext& ctx, const std::string& ch
     return std::move(**found);
 }
 
-HttpResponse list_refused(RequestContext& ctx) {
+// A list's query: ?status=open|dismissed (open by default) and ?limit=N.
+struct ListQuery {
+    bool dismissed = false;
+    std::size_t limit = 0;
+};
+
+Result<ListQuery> list_query(RequestContext& ctx) {
     auto& q = ctx.request.query;
     const std::string status = q.count("status") ? q["status"] : "open";
     if (status != "open" && status != "dismissed") {
-        return HttpResponse::error(400, "invalid", "query parameter \"status\": open or dismissed");
+        return Status(ErrorCode::validation, "query parameter \"status\": open or dismissed");
     }
     auto limit = integer_parameter(ctx.request, "limit", kDefaultListLimit, 1, kMaxListLimit);
-    if (!limit) return error_response(limit.status());
-    auto kept = RefusedChanges::list(ctx.store, ctx.who().user.team_id, status == "dismissed",
-                                     static_cast<std::size_t>(*limit));
+    if (!limit) return limit.status();
+    return ListQuery{status == "dismissed", static_cast<std::size_t>(*limit)};
+}
+
+HttpResponse list_refused(RequestContext& ctx) {
+    auto query = list_query(ctx);
+    if (!query) return error_response(query.status());
+    auto kept = RefusedChanges::list(ctx.store, ctx.who().user.team_id, query->dismissed, query->limit);
     if (!kept) return error_response(kept.status());
     Json list = Json::array();
     for (const auto& r : *kept) list.push_back(summary(r));
+    return json_response(200, {{"refused", list}});
+}
+
+// A worker's own kept changes, from all her devices (a new phone learns what the old one left
+// behind): with the reason and the supervisor's comment, which are hers to read, but never the
+// content (the phone that made it holds it; for a lost one, the supervisor reads it).
+HttpResponse list_own_refused(RequestContext& ctx) {
+    if (ctx.who().user.role == Role::admin) {
+        return HttpResponse::error(403, "forbidden", "administrators hold no care records; sign in as a worker or supervisor");
+    }
+    auto query = list_query(ctx);
+    if (!query) return error_response(query.status());
+    auto kept = RefusedChanges::list_for_worker(ctx.store, ctx.who().user.id, query->dismissed, query->limit);
+    if (!kept) return error_response(kept.status());
+    Json list = Json::array();
+    for (const auto& r : *kept) {
+        Json one = summary(r);
+        one.erase("worker");
+        one.erase("dismissed_by");
+        one["this_device"] = r.device_id == ctx.who().device.id;
+        one["reason"] = r.reason;
+        one["comment"] = r.comment;
+        list.push_back(std::move(one));
+    }
     return json_response(200, {{"refused", list}});
 }
 
@@ -167,6 +202,7 @@ std::vector<Route> refused_routes() {
         {"GET", "/v1/refused/{id}", Access::supervisor, read_refused},
         {"POST", "/v1/refused/{id}/dismiss", Access::supervisor, dismiss_refused},
         {"POST", "/v1/refused/{id}/apply", Access::supervisor, apply_refused},
+        {"GET", "/v1/sync/refused", Access::signed_in, list_own_refused},
     };
 }
 

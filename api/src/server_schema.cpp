@@ -26,6 +26,9 @@ constexpr Step kSteps[] = {
     // PostgreSQL's INTEGER holds 24 days of milliseconds.)
     {1, "devices' clock readings", "ALTER TABLE device ADD COLUMN clock_ahead_ms BIGINT NOT NULL DEFAULT 0"},
     {1, "devices' clock readings", "ALTER TABLE device ADD COLUMN clock_read_at BIGINT NOT NULL DEFAULT 0"},
+    // 2 -> 3: a worker's own kept refusals, newest first (GET /v1/sync/refused).
+    {2, "refused changes by worker",
+     "CREATE INDEX IF NOT EXISTS refused_change_by_user ON refused_change(user_id, last_at)"},
 };
 static_assert(std::size(kSteps) > 0 && std::rbegin(kSteps)->from + 1 == kServerSchemaVersion,
               "the last step reaches kServerSchemaVersion");

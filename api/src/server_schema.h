@@ -15,7 +15,7 @@
 
 namespace tsunagu::api {
 
-inline constexpr int kServerSchemaVersion = 2;
+inline constexpr int kServerSchemaVersion = 3;
 
 Status migrate_server_tables(Store& store);
 

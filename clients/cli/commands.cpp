@@ -291,10 +291,40 @@ int cmd_retry(const Invocation& inv) {
     return kExitOk;
 }
 
+// tsunagu refused --on-server [--dismissed]: what the server keeps of this worker's refused work,
+// from all her devices (on a new phone, what the old one left behind).
+int refused_on_server(const Invocation& inv, client::Device& device) {
+    const bool dismissed = inv.options.count("dismissed") > 0;
+    auto kept = device.refused_on_server(dismissed);
+    if (!kept) return fail(inv, kept.status());
+    if (inv.json) {
+        std::cout << Json(*kept).dump() << "\n";
+        return kExitOk;
+    }
+    std::size_t elsewhere = 0;
+    for (const auto& k : *kept) {
+        if (!k.this_device) ++elsewhere;
+        client::RefusedChange as_refused{k.change_id, k.record, k.collection, k.code, k.reason, k.cause};
+        std::cout << refused_line(as_refused) << "\n  " << (k.this_device ? "from this device" : "from another device")
+                  << ", last refused " << format_time(k.last_refused_at * 1000);
+        if (k.dismissed && !k.comment.empty()) std::cout << "; your supervisor dismissed it: " << k.comment;
+        std::cout << "\n";
+    }
+    std::cout << kept->size() << (dismissed ? " dismissed" : " open") << " refused change(s) kept on the server, "
+              << elsewhere << " of them from your other devices"
+              << (dismissed || elsewhere == 0 ? "" : "; your supervisor can apply those once the cause is gone")
+              << "\n";
+    return kExitOk;
+}
+
 int cmd_refused(const Invocation& inv) {
-    if (!inv.words.empty()) return usage(inv, "refused takes no arguments");
+    if (!inv.words.empty()) return usage(inv, "refused takes no arguments (but --on-server [--dismissed])");
+    if (inv.options.count("dismissed") && !inv.options.count("on-server")) {
+        return usage(inv, "--dismissed lists what the server keeps: use it with --on-server");
+    }
     auto device = open_replica(inv, false);
     if (!device) return fail(inv, device.status());
+    if (inv.options.count("on-server")) return refused_on_server(inv, *device);
     auto refused = device->refused();
     if (!refused) return fail(inv, refused.status());
     if (inv.json) {

@@ -21,6 +21,8 @@ constexpr const char* kUsage = R"(usage: tsunagu [--home DIR] [--json] COMMAND .
   resolve ID FIELD VALUE      settle a conflict with VALUE
   status                      pending changes, last sync
   refused                     the changes the server refused, and why
+  refused --on-server [--dismissed]
+                              what the server keeps of your refused work, from all your devices
   retry                       send the changes the server refused again at the next sync
   discard ID                  give up the refused changes to a record: take the server's version
 
@@ -58,6 +60,8 @@ int main(int argc, char** argv) {
             inv.json = true;
         } else if (arg == "--home") {
             inv.home = value("--home");
+        } else if (arg == "--on-server" || arg == "--dismissed") {
+            inv.options[arg.substr(2)] = "yes";
         } else if (arg == "--server" || arg == "--user" || arg == "--device-name") {
             inv.options[arg.substr(2)] = value(arg.c_str());
         } else if (arg.rfind("--", 0) == 0) {

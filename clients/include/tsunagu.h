@@ -133,6 +133,15 @@ tsunagu_code tsunagu_retry_refused(tsunagu_device* device, size_t* count_out, ts
  * may send others, an older one ""). */
 tsunagu_code tsunagu_refused(tsunagu_device* device, char** refused_json_out, tsunagu_error* err);
 
+/* This worker's refused changes the server keeps, from all her devices, newest first (open ones,
+ * or dismissed ones when `dismissed` is non-zero): on a new phone, what the old one left behind
+ * (her supervisor can apply it once the cause is gone). Needs the network. A JSON array of
+ * {"change","record","collection","device","this_device","code","cause","reason",
+ *  "first_refused_at","last_refused_at","times","status","comment"}, never the change's content,
+ * in `*refused_json_out` (free with tsunagu_free). A revoked device is erased, as by tsunagu_sync. */
+tsunagu_code tsunagu_refused_on_server(tsunagu_device* device, int dismissed, char** refused_json_out,
+                                       tsunagu_error* err);
+
 /* Gives up this device's refused changes to record `id` and takes the server's version at the next
  * sync (the server keeps what was refused for the worker's supervisors); `*count_out` (may be
  * NULL) receives how many changes were discarded. TSUNAGU_NOT_FOUND when the record has no

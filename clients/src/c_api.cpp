@@ -221,6 +221,17 @@ tsunagu_code tsunagu_refused(tsunagu_device* device, char** refused_json_out, ts
     });
 }
 
+tsunagu_code tsunagu_refused_on_server(tsunagu_device* device, int dismissed, char** refused_json_out,
+                                       tsunagu_error* err) {
+    if (refused_json_out) *refused_json_out = nullptr;
+    return guarded(err, [&]() -> tsunagu_code {
+        if (!device || !refused_json_out) return missing(err, "device and refused_json_out");
+        auto kept = device->device.refused_on_server(dismissed != 0);
+        if (!kept) return report(err, kept.status());
+        return emit(*kept, refused_json_out, err);
+    });
+}
+
 tsunagu_code tsunagu_discard_refused(tsunagu_device* device, const char* id, size_t* count_out,
                                      tsunagu_error* err) {
     if (count_out) *count_out = 0;

@@ -8,6 +8,22 @@ void to_json(sync::Json& out, const RefusedChange& r) {
            {"code", error_code_name(r.code)}, {"reason", r.reason}, {"cause", r.cause}};
 }
 
+void to_json(sync::Json& out, const KeptRefusal& k) {
+    out = {{"change", k.change_id},
+           {"record", k.record},
+           {"collection", k.collection},
+           {"device", k.device_id},
+           {"this_device", k.this_device},
+           {"code", error_code_name(k.code)},
+           {"cause", k.cause},
+           {"reason", k.reason},
+           {"first_refused_at", k.first_refused_at},
+           {"last_refused_at", k.last_refused_at},
+           {"times", k.times},
+           {"status", k.dismissed ? "dismissed" : "open"},
+           {"comment", k.comment}};
+}
+
 void to_json(sync::Json& out, const SyncReport& r) {
     out = {{"pushed", r.pushed},   {"pulled", r.pulled},   {"evicted", r.evicted},
            {"retries", r.retries}, {"wiped", r.wiped},     {"refused", r.refused},

@@ -7,6 +7,20 @@
 
 namespace tsunagu::client {
 
+Status refusal(const ServerAnswer& answer, const std::string& what) {
+    if (answer.status == 401) {
+        return Status(ErrorCode::forbidden,
+                      "the server refused this device's session (" + answer.message() +
+                          "); sign in again (tsunagu init), nothing on this device is lost");
+    }
+    if (answer.status == 403) return Status(ErrorCode::forbidden, what + " refused: " + answer.message());
+    return Status(ErrorCode::unavailable, what + " failed: " + answer.message() + " (HTTP " +
+                                              std::to_string(answer.status) + "); sync again later");
+}
+
+bool is_wipe(const ServerAnswer& answer) { return answer.status == 401 && answer.error() == "wipe"; }
+
+
 std::string ServerAnswer::error() const {
     if (body.is_object() && body.contains("error") && body["error"].is_string()) return body["error"];
     return {};

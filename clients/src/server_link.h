@@ -22,6 +22,12 @@ struct ServerAnswer {
     std::string message() const;
 };
 
+// Why the server did not answer 200, as a Status: a session refused (sign in again), `what`
+// refused (403), or failed (anything else: try again later).
+Status refusal(const ServerAnswer& answer, const std::string& what);
+// Whether the answer tells this device it was revoked and must erase its replica.
+bool is_wipe(const ServerAnswer& answer);
+
 class ServerLink {
 public:
     ServerLink(std::unique_ptr<HttpTransport> transport, RetryPolicy policy);

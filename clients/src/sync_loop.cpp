@@ -31,21 +31,6 @@ std::int64_t now_ms() {
         .count();
 }
 
-// Why the server did not answer 200, as a Status; `wiped` is set for a revoked device.
-Status refusal(const ServerAnswer& answer, const std::string& what) {
-    const std::string code = answer.error();
-    if (answer.status == 401) {
-        return Status(ErrorCode::forbidden,
-                      "the server refused this device's session (" + answer.message() +
-                          "); sign in again (tsunagu init), nothing on this device is lost");
-    }
-    if (answer.status == 403) return Status(ErrorCode::forbidden, what + " refused: " + answer.message());
-    return Status(ErrorCode::unavailable, what + " failed: " + answer.message() + " (HTTP " +
-                                              std::to_string(answer.status) + "); sync again later");
-}
-
-bool is_wipe(const ServerAnswer& answer) { return answer.status == 401 && answer.error() == "wipe"; }
-
 }  // namespace
 
 Result<SyncReport> Device::sync(const ProgressCallback& progress) {

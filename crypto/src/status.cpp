@@ -3,6 +3,13 @@
 
 namespace tsunagu {
 
+std::optional<ErrorCode> error_code_named(std::string_view name) noexcept {
+    for (int c = 0; c <= static_cast<int>(ErrorCode::internal); ++c) {
+        if (name == error_code_name(static_cast<ErrorCode>(c))) return static_cast<ErrorCode>(c);
+    }
+    return std::nullopt;
+}
+
 const char* error_code_name(ErrorCode code) noexcept {
     switch (code) {
         case ErrorCode::ok: return "ok";

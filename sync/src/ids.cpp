@@ -67,17 +67,6 @@ const char* change_kind_name(ChangeKind kind) noexcept {
     return "unknown";
 }
 
-namespace detail {
-
-std::optional<ErrorCode> error_code_named(std::string_view name) {
-    for (int c = 0; c <= static_cast<int>(ErrorCode::internal); ++c) {
-        if (name == error_code_name(static_cast<ErrorCode>(c))) return static_cast<ErrorCode>(c);
-    }
-    return std::nullopt;
-}
-
-}  // namespace detail
-
 const char* push_status_name(PushStatus status) noexcept {
     switch (status) {
         case PushStatus::accepted:

@@ -8,7 +8,6 @@
 
 namespace tsunagu::sync::detail {
 
-// The code whose error_code_name() is `name`.
-std::optional<ErrorCode> error_code_named(std::string_view name);
+using ::tsunagu::error_code_named;  // crypto/status.h
 
 }  // namespace tsunagu::sync::detail

@@ -55,6 +55,7 @@ const Call kCalls[] = {
     {"GET", "/healthz", "", true, true, true, true},
     {"GET", "/v1/me", "", false, true, true, true},
     {"GET", "/v1/sync/schema", "", false, true, true, true},
+    {"GET", "/v1/sync/refused", "", false, true, true, false},
     {"POST", "/v1/sync/push", R"({"changes": []})", false, true, true, false},
     {"POST", "/v1/sync/pull", R"({"after": 0})", false, true, true, false},
     {"GET", "/v1/sync/pull?after=0", "", false, true, true, false},

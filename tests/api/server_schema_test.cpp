@@ -7,7 +7,11 @@
 
 #include "api/src/accounts.h"
 #include "api/src/audit.h"
+#include "api/src/caseload.h"
+#include "api/src/refused_changes.h"
+#include "api/src/reports.h"
 #include "api/src/server_schema.h"
+#include "api/src/web_session.h"
 #include "support/temp_dir.h"
 #include "support/test_store.h"
 
@@ -22,6 +26,11 @@ struct ServerStore {
     // The tables as a server before versions made them, with a device on them.
     ServerStore() {
         REQUIRE(Accounts::create_schema(store));
+        REQUIRE(AuditLog::create_schema(store));
+        REQUIRE(Caseloads::create_schema(store));
+        REQUIRE(RefusedChanges::create_schema(store));
+        REQUIRE(Targets::create_schema(store));
+        REQUIRE(WebSessions::create_schema(store));
         REQUIRE(store.exec("INSERT INTO account(id, username, display_name, role, team_id, password_hash, created_at) "
                            "VALUES ('u1', 'aoi', 'Aoi', 'peer_supporter', NULL, 'x', 1)"));
         REQUIRE(store.exec("INSERT INTO device(id, user_id, name, registered_at, last_seen_at) "
@@ -52,6 +61,13 @@ TEST_CASE("an upgraded server brings an older server's tables up to date and kee
     CHECK(q->column_text(0) == "phone");
     CHECK(q->column_int(1) == 0);
     CHECK(q->column_int(2) == 0);
+    // Step 2 -> 3's index is there: a worker's refusals are read through it.
+    auto plan = s.store.prepare("EXPLAIN QUERY PLAN SELECT change_id FROM refused_change WHERE user_id = 'u1' "
+                                "ORDER BY last_at DESC");
+    REQUIRE(plan);
+    std::string steps;
+    while (*plan->step()) steps += std::string(plan->column_text(3)) + "\n";
+    CHECK_THAT(steps, Catch::Contains("refused_change_by_user"));
     // Started again, there is nothing to do.
     REQUIRE(migrate_server_tables(s.store));
     CHECK(s.version() == kServerSchemaVersion);

@@ -447,6 +447,25 @@ TEST_CASE("a supervisor applies the refused work of a lost phone once the cause 
     REQUIRE(org.admin->post("/v1/admin/devices/" + aoi->client.device_id + "/revoke", json::object()).status == 200);
     REQUIRE(sato.post("/v1/records/" + v + "/review", {{"decision", "return"}, {"comment", "add what you noted"}})
                 .status == 200);
+    // Aoi, signed in on a new phone, learns what the lost one left on the server: her own
+    // entries, with why, never the content; nobody else's.
+    ApiClient new_phone(org.server.url());
+    REQUIRE(new_phone.sign_in("aoi", "aoi-password-1", "new phone").status == 200);
+    Reply own = new_phone.get("/v1/sync/refused");
+    REQUIRE(own.status == 200);
+    REQUIRE(own.body["refused"].size() == 2);
+    for (const auto& k : own.body["refused"]) {
+        CHECK(k["record"] == v);
+        CHECK(k["this_device"] == false);
+        CHECK(k["device"] == aoi->client.device_id);
+        CHECK_FALSE(k["reason"].get<std::string>().empty());
+        CHECK_FALSE(k.contains("change"));
+    }
+    ApiClient ben(org.server.url());
+    REQUIRE(ben.sign_in("ben", "ben-password-1").status == 200);
+    CHECK(ben.get("/v1/sync/refused").body["refused"].empty());
+    CHECK(org.admin->get("/v1/sync/refused").status == 403);
+    CHECK(new_phone.get("/v1/sync/refused?status=all").status == 400);
     Reply applied = sato.post("/v1/refused/" + held_behind + "/apply", json::object());
     INFO(applied.raw);
     REQUIRE(applied.status == 200);
@@ -459,6 +478,7 @@ TEST_CASE("a supervisor applies the refused work of a lost phone once the cause 
     CHECK(fields["duration_min"] == 70);
     CHECK(org.admin->get("/v1/admin/audit").body.dump().find("refused.apply") != std::string::npos);
     CHECK(sato.post("/v1/refused/" + held_behind + "/apply", json::object()).status == 404);  // taken: gone
+    CHECK(new_phone.get("/v1/sync/refused").body["refused"].empty());
 
     // On her new phone, aoi finds her work.
     auto replacement = org.device("aoi");

@@ -126,6 +126,16 @@ int main(int argc, char** argv) {
     char* refused = NULL;
     expect(tsunagu_refused(dev, &refused, &err) == TSUNAGU_OK && strcmp(refused, "[]") == 0, "nothing refused", &err);
     tsunagu_free(refused);
+    refused = NULL;
+    expect(tsunagu_refused_on_server(dev, 0, &refused, &err) == TSUNAGU_OK && strcmp(refused, "[]") == 0,
+           "nothing refused kept on the server", &err);
+    tsunagu_free(refused);
+    refused = NULL;
+    expect(tsunagu_refused_on_server(dev, 1, &refused, &err) == TSUNAGU_OK && strcmp(refused, "[]") == 0,
+           "nothing dismissed on the server", &err);
+    tsunagu_free(refused);
+    expect(tsunagu_refused_on_server(dev, 0, NULL, &err) == TSUNAGU_INVALID_ARGUMENT,
+           "listing needs somewhere to put the list", &err);
     size_t discarded = 99;
     expect(tsunagu_discard_refused(dev, visit_id, &discarded, &err) == TSUNAGU_NOT_FOUND && discarded == 0,
            "nothing refused to discard", &err);

@@ -136,6 +136,21 @@ TEST_CASE("the command line says why the server refused a change and what the wo
     CHECK(refused[0]["record"] == visit);
     CHECK(refused[0]["cause"] == "outside_scope");
     CHECK(refused[0]["code"] == "forbidden");
+    // What the server keeps of it, as a new phone would ask.
+    auto on_server = cli({"refused", "--on-server"});
+    INFO(on_server.out << on_server.err);
+    CHECK(on_server.exit_code == 0);
+    CHECK(on_server.out.find("home_visit " + visit + ": ") != std::string::npos);
+    CHECK(on_server.out.find("from this device") != std::string::npos);
+    CHECK(on_server.out.find("1 open refused change(s) kept on the server, 0 of them from your other devices") !=
+          std::string::npos);
+    json kept = cli.as_json({"refused", "--on-server"});
+    REQUIRE(kept.size() == 1);
+    CHECK(kept[0]["this_device"] == true);
+    CHECK(kept[0]["cause"] == "outside_scope");
+    CHECK_FALSE(kept[0].contains("set"));  // never the content
+    CHECK(cli.as_json({"refused", "--on-server", "--dismissed"}).empty());
+    CHECK(cli({"refused", "--dismissed"}).exit_code == 2);
 }
 
 TEST_CASE("the command line refuses a bad value naming the field and says what to do") {

@@ -221,6 +221,55 @@ TEST_CASE("a change the server refuses is reported and kept in the outbox") {
     CHECK(ben->status()->pending == 0);
 }
 
+TEST_CASE("a worker's new phone lists the refused work the server keeps from her other phone") {
+    FieldOrganisation org;
+    auto aoi = org.device("aoi");
+    const auto client = created(*aoi, "client", {{"pseudonym", "K-112"}, {"area", "kita"}});
+    synced(*aoi);
+    auto ben = org.device("ben");  // not in this client's caseload
+    const auto v = created(*ben, "home_visit", visit(client));
+    REQUIRE(synced(*ben).refused.size() == 1);
+    auto mine = ben->refused_on_server();
+    REQUIRE(mine.is_ok());
+    REQUIRE(mine->size() == 1);
+    CHECK((*mine)[0].this_device);
+
+    auto new_phone = org.device("ben");
+    synced(*new_phone);
+    CHECK(new_phone->refused()->empty());  // nothing of it on the new phone itself
+    auto kept = new_phone->refused_on_server();
+    REQUIRE(kept.is_ok());
+    REQUIRE(kept->size() == 1);
+    const client::KeptRefusal& k = (*kept)[0];
+    CHECK(k.record == v);
+    CHECK(k.collection == "home_visit");
+    CHECK_FALSE(k.this_device);
+    CHECK(k.code == ErrorCode::forbidden);
+    CHECK(k.cause == "outside_scope");
+    CHECK(k.reason.find("scope") != std::string::npos);
+    CHECK(k.times == 1);
+    CHECK_FALSE(k.dismissed);
+    CHECK(aoi->refused_on_server()->empty());  // only her own
+
+    // Dismissed by the supervisor: it moves to the dismissed list, with the comment for her.
+    ApiClient sato(org.server.url());
+    REQUIRE(sato.sign_in("sato", FieldOrganisation::password_of("sato")).status == 200);
+    REQUIRE(sato.post("/v1/refused/" + k.change_id + "/dismiss", {{"comment", "Aoi visits K-112"}}).status == 200);
+    CHECK(new_phone->refused_on_server()->empty());
+    auto dismissed = new_phone->refused_on_server(true);
+    REQUIRE(dismissed.is_ok());
+    REQUIRE(dismissed->size() == 1);
+    CHECK((*dismissed)[0].dismissed);
+    CHECK((*dismissed)[0].comment == "Aoi visits K-112");
+
+    // A revoked phone asking is erased, as by a sync.
+    REQUIRE(org.admin->post("/v1/admin/devices/" + ben->status()->device_id + "/revoke", json::object()).status == 200);
+    auto revoked = ben->refused_on_server();
+    CHECK(revoked.status().code() == ErrorCode::forbidden);
+    CHECK(revoked.status().message().find("erased") != std::string::npos);
+    CHECK_FALSE(ben->status().is_ok());
+}
+
 TEST_CASE("a worker discards a refused change: it leaves the device, and the server keeps it for the supervisor") {
     FieldOrganisation org;
     auto aoi = org.device("aoi");
