@@ -21,6 +21,23 @@ std::string file_bytes(const std::string& path) {
     return out.str();
 }
 
+// Aoi's client, and Ben's visit to them synced from his phone: refused, since the client is not in
+// his caseload, and kept on his phone and on the server.
+struct BenRefused {
+    FieldOrganisation org;
+    std::unique_ptr<client::Device> aoi, ben;
+    std::string client, visit_id;
+
+    explicit BenRefused(const std::string& pseudonym) {
+        aoi = org.device("aoi");
+        client = created(*aoi, "client", {{"pseudonym", pseudonym}, {"area", "kita"}});
+        synced(*aoi);
+        ben = org.device("ben");
+        visit_id = created(*ben, "home_visit", visit(client));
+        REQUIRE(synced(*ben).refused.size() == 1);
+    }
+};
+
 }  // namespace
 
 TEST_CASE("two workers edit one visit offline and converge whichever reconnects first, and the supervisor sees the overwritten value") {
@@ -222,13 +239,8 @@ TEST_CASE("a change the server refuses is reported and kept in the outbox") {
 }
 
 TEST_CASE("a worker's new phone lists the refused work the server keeps from her other phone") {
-    FieldOrganisation org;
-    auto aoi = org.device("aoi");
-    const auto client = created(*aoi, "client", {{"pseudonym", "K-112"}, {"area", "kita"}});
-    synced(*aoi);
-    auto ben = org.device("ben");  // not in this client's caseload
-    const auto v = created(*ben, "home_visit", visit(client));
-    REQUIRE(synced(*ben).refused.size() == 1);
+    BenRefused r("K-112");
+    auto& [org, aoi, ben, client, v] = r;
     auto mine = ben->refused_on_server();
     REQUIRE(mine.is_ok());
     REQUIRE(mine->size() == 1);
@@ -271,13 +283,8 @@ TEST_CASE("a worker's new phone lists the refused work the server keeps from her
 }
 
 TEST_CASE("a worker discards a refused change: it leaves the device, and the server keeps it for the supervisor") {
-    FieldOrganisation org;
-    auto aoi = org.device("aoi");
-    const auto client = created(*aoi, "client", {{"pseudonym", "K-110"}, {"area", "kita"}});
-    synced(*aoi);
-    auto ben = org.device("ben");  // not in this client's caseload
-    const auto v = created(*ben, "home_visit", visit(client));
-    REQUIRE(synced(*ben).refused.size() == 1);
+    BenRefused r("K-110");
+    auto& [org, aoi, ben, client, v] = r;
     auto listed = ben->refused();
     REQUIRE(listed.is_ok());
     REQUIRE(listed->size() == 1);
