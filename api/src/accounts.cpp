@@ -55,6 +55,10 @@ User read_user(const Statement& q) {
     return u;
 }
 
+// The device columns read_device() reads, in its order.
+constexpr const char* kDeviceColumns =
+    "id, user_id, name, registered_at, last_seen_at, revoked_at, clock_ahead_ms, clock_read_at";
+
 Device read_device(const Statement& q) {
     Device d;
     d.id = std::string(q.column_text(0));
@@ -375,10 +379,7 @@ Result<SignIn> Accounts::sign_in(const std::string& username, const std::string&
         Device device;
         bool reuse = false;
         if (!device_id.empty()) {
-            auto& find = store_.cached(
-                "SELECT id, user_id, name, registered_at, last_seen_at, revoked_at, clock_ahead_ms, clock_read_at "
-                "FROM device "
-                "WHERE id = ?1");
+            auto& find = store_.cached(std::string("SELECT ") + kDeviceColumns + " FROM device WHERE id = ?1");
             find.bind(1, device_id);
             auto found = find.step();
             if (!found) return found.status();
@@ -535,10 +536,8 @@ Status Accounts::sign_out(const std::string& session_id) {
 }
 
 Result<std::vector<Device>> Accounts::list_devices(const std::string& user_id) {
-    auto& q = store_.cached(
-        "SELECT id, user_id, name, registered_at, last_seen_at, revoked_at, clock_ahead_ms, clock_read_at "
-                "FROM device "
-        "WHERE ?1 = '' OR user_id = ?1 ORDER BY registered_at");
+    auto& q = store_.cached(std::string("SELECT ") + kDeviceColumns +
+                            " FROM device WHERE ?1 = '' OR user_id = ?1 ORDER BY registered_at");
     q.bind(1, user_id);
     std::vector<Device> devices;
     TSUNAGU_TRY(each_row(q, [&](const Statement&) {

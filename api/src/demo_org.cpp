@@ -13,10 +13,9 @@
 #include <utility>
 
 #include "api/src/caseload.h"
-#include "api/src/refused_changes.h"
 #include "api/src/reports.h"
+#include "api/src/worker_push.h"
 #include "domain/care_schema.h"
-#include "domain/review.h"
 
 namespace tsunagu::api {
 namespace {
@@ -453,12 +452,11 @@ Status DemoBuilder::conflicting_edits(const std::string& scratch_dir) {
             TSUNAGU_TRY(first->device->update(locked, {{"observations", "体調は安定。帰り際に、来月から就労支援を受けたいと話があった。"}}));
             auto batch = first->device->prepare_push();
             TSUNAGU_TRY(batch);
-            auto pushed = upstream_.push(*batch, domain::check_worker_change);
+            // As POST /v1/sync/push applies it: the review lock refuses it, and it is kept.
+            auto pushed = apply_worker_push(store_, upstream_, area.visitor, *batch, std::time(nullptr));
             TSUNAGU_TRY(pushed);
-            auto kept = RefusedChanges::keep(store_, *batch, pushed->outcomes, area.team_id, std::time(nullptr));
-            TSUNAGU_TRY(kept);
-            TSUNAGU_TRY(first->device->apply_push_result(*pushed));
-            result.refused += kept->kept;
+            TSUNAGU_TRY(first->device->apply_push_result(pushed->result));
+            result.refused += pushed->refusals.kept;
         }
         TSUNAGU_TRY(upstream_.forget_replica(first->device->replica_id()));
         TSUNAGU_TRY(upstream_.forget_replica(second->device->replica_id()));

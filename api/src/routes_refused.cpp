@@ -69,9 +69,7 @@ HttpResponse list_refused(RequestContext& ctx) {
 // behind): with the reason and the supervisor's comment, which are hers to read, but never the
 // content (the phone that made it holds it; for a lost one, the supervisor reads it).
 HttpResponse list_own_refused(RequestContext& ctx) {
-    if (ctx.who().user.role == Role::admin) {
-        return HttpResponse::error(403, "forbidden", "administrators hold no care records; sign in as a worker or supervisor");
-    }
+    if (!holds_care_records(ctx.who())) return no_care_records();
     auto query = list_query(ctx);
     if (!query) return error_response(query.status());
     auto kept = RefusedChanges::list_for_worker(ctx.store, ctx.who().user.id, query->dismissed, query->limit);

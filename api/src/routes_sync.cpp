@@ -15,14 +15,6 @@ constexpr std::size_t kMaxPushChanges = 1000;
 constexpr int kMaxPushDepth = 24;
 constexpr std::size_t kMaxPullLimit = 5000;
 
-// Administrators manage accounts; they hold and write no care records.
-bool holds_care_records(const Principal& p) { return p.user.role != Role::admin; }
-
-HttpResponse no_care_records() {
-    return HttpResponse::error(403, "forbidden",
-                               "administrators hold no care records; sign in as a worker or supervisor");
-}
-
 // The audit entry's detail: the ids of the records a push or pull carried, as a JSON list.
 template <typename Items, typename RecordOf>
 std::string record_list(const Items& items, RecordOf record_of) {

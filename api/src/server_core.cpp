@@ -35,6 +35,13 @@ Result<std::int64_t> integer_parameter(const HttpRequest& r, const std::string& 
     }
 }
 
+bool holds_care_records(const Principal& p) { return p.user.role != Role::admin; }
+
+HttpResponse no_care_records() {
+    return HttpResponse::error(403, "forbidden",
+                               "administrators hold no care records; sign in as a worker or supervisor");
+}
+
 HttpResponse error_response(const Status& status) {
     switch (status.code()) {
         case ErrorCode::invalid_argument:

@@ -68,6 +68,10 @@ struct Route {
 
 // Maps a Status to the HTTP answer a client can act on.
 HttpResponse error_response(const Status& status);
+// Administrators manage accounts; they hold and write no care records: routes open to every
+// signed-in user that carry care records answer them no_care_records() (403).
+bool holds_care_records(const Principal& p);
+HttpResponse no_care_records();
 // The query parameter `name` as an integer from `lo` to `hi`, `fallback` when absent; a validation
 // error naming the parameter and the range otherwise.
 Result<std::int64_t> integer_parameter(const HttpRequest& request, const std::string& name, std::int64_t fallback,

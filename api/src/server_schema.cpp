@@ -73,13 +73,17 @@ Status migrate_server_tables(Store& store) {
     });
 }
 
-Status create_server_tables(Store& store) {
+Status create_version_1_tables(Store& store) {
     TSUNAGU_TRY(Accounts::create_schema(store));
     TSUNAGU_TRY(AuditLog::create_schema(store));
     TSUNAGU_TRY(Caseloads::create_schema(store));
     TSUNAGU_TRY(RefusedChanges::create_schema(store));
     TSUNAGU_TRY(Targets::create_schema(store));
-    TSUNAGU_TRY(WebSessions::create_schema(store));
+    return WebSessions::create_schema(store);
+}
+
+Status create_server_tables(Store& store) {
+    TSUNAGU_TRY(create_version_1_tables(store));
     return migrate_server_tables(store);
 }
 

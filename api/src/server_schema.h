@@ -19,8 +19,12 @@ inline constexpr int kServerSchemaVersion = 3;
 
 Status migrate_server_tables(Store& store);
 
-// The server's tables at kServerSchemaVersion, whatever the store held: every table's
-// create_schema, then migrate_server_tables(). What a server runs at start, and tests too.
+// Every table's create_schema: the server's tables at version 1 (the steps come after), as a
+// server made them before versions existed.
+Status create_version_1_tables(Store& store);
+
+// The server's tables at kServerSchemaVersion, whatever the store held: create_version_1_tables,
+// then migrate_server_tables(). What a server runs at start, and tests too.
 Status create_server_tables(Store& store);
 
 // The version the store's server tables are at (1 before the first step was applied).

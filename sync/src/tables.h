@@ -51,8 +51,9 @@ struct OpenedTables {
 };
 
 // Creates the tables and indexes of `role` if missing, migrates a store of an older format, and
-// checks that the store was not made for the other role (or, on a device, for another user). Returns this replica's id and the hash of
-// the records' index, both made on first use. Runs in its own transaction.
+// checks that the store was not made for the other role (or, on a device, for another user).
+// Returns this replica's id and the hash of the records' index, both made on first use. Runs in
+// its own transaction.
 Result<OpenedTables> open_tables(Store& store, Role role, std::string_view user,
                                  const IdSource& ids);
 

@@ -5,13 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "api/src/accounts.h"
-#include "api/src/audit.h"
-#include "api/src/caseload.h"
-#include "api/src/refused_changes.h"
-#include "api/src/reports.h"
 #include "api/src/server_schema.h"
-#include "api/src/web_session.h"
 #include "support/temp_dir.h"
 #include "support/test_store.h"
 
@@ -25,12 +19,7 @@ struct ServerStore {
     Store store = testing::open_test_store(dir.file("server.db"));
     // The tables as a server before versions made them, with a device on them.
     ServerStore() {
-        REQUIRE(Accounts::create_schema(store));
-        REQUIRE(AuditLog::create_schema(store));
-        REQUIRE(Caseloads::create_schema(store));
-        REQUIRE(RefusedChanges::create_schema(store));
-        REQUIRE(Targets::create_schema(store));
-        REQUIRE(WebSessions::create_schema(store));
+        REQUIRE(create_version_1_tables(store));
         REQUIRE(store.exec("INSERT INTO account(id, username, display_name, role, team_id, password_hash, created_at) "
                            "VALUES ('u1', 'aoi', 'Aoi', 'peer_supporter', NULL, 'x', 1)"));
         REQUIRE(store.exec("INSERT INTO device(id, user_id, name, registered_at, last_seen_at) "
