@@ -29,6 +29,8 @@ void usage() {
         "  --keep-history D  compaction leaves history and deleted records D days (default 90)\n"
         "  --keep-dismissed D  compaction purges refused changes D days after their dismissal\n"
         "                    (default 365; 0: never)\n"
+        "  --stale-after D   flag devices that have not synced for D days as probably lost\n"
+        "                    (default 30; fractions allowed; 0: never)\n"
         "\n"
         "usage: tsunagu-server report --data DIR --fy YEAR [--csv|--json] [--key-file FILE]\n"
         "                             [--postgres CONN [--tenant NAME]]\n"
@@ -137,6 +139,7 @@ int main(int argc, char** argv) {
             else if (arg == "--compact-every") config.compact_every_seconds = std::stoll(value());
             else if (arg == "--keep-history") config.keep_history_days = std::stoll(value());
             else if (arg == "--keep-dismissed") config.keep_dismissed_days = std::stoll(value());
+            else if (arg == "--stale-after") config.stale_device_days = std::stod(value());
             else if (arg == "--weak-password-hashing-for-benchmarks") {
                 // Thousands of simulated devices sign in: Argon2id at its floor. Never in production.
                 config.pwhash_ops = 1;
@@ -153,6 +156,10 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "tsunagu-server: %s needs a number\n", arg.c_str());
             return 2;
         }
+    }
+    if (!(config.stale_device_days >= 0 && config.stale_device_days <= 36'500)) {
+        std::fputs("tsunagu-server: --stale-after takes a number of days from 0 (never) to 36500\n", stderr);
+        return 2;
     }
     if (cert.empty() != key.empty()) {
         std::fputs("tsunagu-server: give both --tls-cert and --tls-key, or neither\n", stderr);

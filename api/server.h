@@ -43,6 +43,10 @@ struct ServerConfig {
     // Refused changes a supervisor dismissed are purged by compaction this long after the
     // dismissal (the audit trail keeps who dismissed which); 0: kept for ever.
     std::int64_t keep_dismissed_days = 365;
+    // A device that has not synced for this long is flagged as stale (probably lost) to
+    // administrators, in the devices list, the metrics and the compaction's log: until it is
+    // revoked, compaction keeps its user's records' history for it. May be fractional; 0: never.
+    double stale_device_days = 30;
 };
 
 class Server {

@@ -164,9 +164,9 @@ std::string push_body(Session& s, int n) {
 
 // The pull body after the device's cursor, naming the records it pushed since its last pull as
 // held (all under its client's scope key), as the device library does; the server leaves them
-// out of the page.
+// out of the page. Like a push, it carries the device's clock offset (a device with a right clock).
 std::string pull_body(Session& s) {
-    json body = {{"after", s.cursor}, {"limit", 500}};
+    json body = {{"after", s.cursor}, {"limit", 500}, {"clock_offset", 0}};
     if (!s.held.empty()) body["held"]["client:" + s.client_id] = std::move(s.held);
     s.held.clear();
     return body.dump();

@@ -99,6 +99,15 @@ struct CompactionProgress {
     bool done() const { return phase == Phase::done; }
 };
 
+// A device the upstream waits for before compacting (Upstream::replicas).
+struct ReplicaProgress {
+    std::string replica;
+    std::string user;
+    std::int64_t cursor = 0;   // the last sequence number it reported applied
+    std::int64_t horizon = 0;  // the lower of its cursor and its outbox floor: compaction keeps what is above
+    std::int64_t last_pull_ms = 0;  // the upstream's wall clock when its progress was last recorded
+};
+
 // A server's own rule on top of the schema and scopes, asked about each pushed change set that
 // passed them: ok to accept it, or the reason to refuse it (the device keeps the change set in its
 // outbox, refused, with that reason). `current` is the record's state before the change, or null
@@ -149,6 +158,10 @@ class Upstream {
     Result<std::vector<std::string>> scope_of(std::string_view user);
     // Stops waiting for a device (revoked or lost) before compacting.
     Status forget_replica(std::string_view replica);
+    // The devices compaction waits for, with how far each has pulled and when it last recorded
+    // progress (see ReplicaProgress): a device lost without being revoked shows here as one whose
+    // last pull grows old, and holds back compaction of its user's records until forgotten.
+    Result<std::vector<ReplicaProgress>> replicas();
 
     // Reads. get() answers nullopt for an unknown (or purged) record.
     Result<std::optional<Record>> get(std::string_view record);

@@ -101,6 +101,9 @@ struct PullRequest {
     // only when not empty.
     std::vector<std::string> refetch;
     static constexpr std::size_t kMaxRefetch = 100;
+    // As PushBatch::clock_offset_ms, so that a device that only pulls (a supervisor's phone) has
+    // its clock read too. On the wire: "clock_offset", only when known. Not used by the engine.
+    std::optional<std::int64_t> clock_offset_ms;
 };
 
 // A record of a pull page that the device holds as the upstream has it (see PullRequest::held).

@@ -1,6 +1,8 @@
 // Server-side compaction: slices through the commit group, on a timer and on request.
 #include "api/src/compactor.h"
 
+#include <algorithm>
+
 namespace tsunagu::api {
 
 Result<Compactor::Run> Compactor::run() {
@@ -21,23 +23,30 @@ Result<Compactor::Run> Compactor::run() {
         std::lock_guard lock(timer_mutex_);
         if (stopping_) return Status(ErrorCode::unavailable, "compaction stopped: the server is shutting down");
     }
-    if (keep_dismissed_.count() > 0) {
-        const std::int64_t now =
-            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-        Status purged = group_.write([&](ServerConnection& connection) -> Status {
-            auto n = RefusedChanges::purge_dismissed(connection.store, now - keep_dismissed_.count());
+    // Then, in one piece of the group: refused changes dismissed long enough ago, and how many of
+    // the devices it waited for are stale.
+    const std::int64_t now_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    Status after = group_.write([&](ServerConnection& connection) -> Status {
+        if (keep_dismissed_.count() > 0) {
+            auto n = RefusedChanges::purge_dismissed(connection.store, now_ms / 1000 - keep_dismissed_.count());
             TSUNAGU_TRY(n);
             done.dismissed_purged = *n;
-            return Status::ok();
-        });
-        if (!purged) {
-            log_event("error", "compaction_failed", {{"slices", std::to_string(done.slices)}, {"reason", purged.message()}});
-            return purged;
         }
+        auto replicas = connection.upstream->replicas();
+        TSUNAGU_TRY(replicas);
+        done.stale_devices = static_cast<std::size_t>(std::count_if(
+            replicas->begin(), replicas->end(),
+            [&](const sync::ReplicaProgress& r) { return is_stale(r.last_pull_ms, now_ms); }));
+        return Status::ok();
+    });
+    if (!after) {
+        log_event("error", "compaction_failed", {{"slices", std::to_string(done.slices)}, {"reason", after.message()}});
+        return after;
     }
     done.report = progress.report;
     done.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    metrics_.add_compaction(done.report, done.dismissed_purged, done.seconds);
+    metrics_.add_compaction(done.report, done.dismissed_purged, done.stale_devices, done.seconds);
     log_event("info", "compaction",
               {{"slices", std::to_string(done.slices)},
                {"history_purged", std::to_string(done.report.history_purged)},
@@ -45,7 +54,14 @@ Result<Compactor::Run> Compactor::run() {
                {"scope_log_purged", std::to_string(done.report.log_purged)},
                {"filed_lines_purged", std::to_string(done.report.filed_purged)},
                {"dismissed_refusals_purged", std::to_string(done.dismissed_purged)},
+               {"stale_devices", std::to_string(done.stale_devices)},
                {"ms", std::to_string(static_cast<long long>(done.seconds * 1000))}});
+    if (done.stale_devices > 0) {
+        log_event("warning", "stale_devices",
+                  {{"count", std::to_string(done.stale_devices)},
+                   {"hint", "devices that have not synced for long hold back compaction of their users' records: "
+                            "an administrator revokes the lost ones (Devices, or POST /v1/admin/devices/{id}/revoke)"}});
+    }
     return done;
 }
 

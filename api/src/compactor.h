@@ -25,6 +25,7 @@ public:
     struct Run {
         sync::CompactionReport report;
         std::size_t dismissed_purged = 0;  // refused changes dismissed longer than kept
+        std::size_t stale_devices = 0;     // devices it waited for that have not pulled for stale_after()
         std::size_t slices = 0;
         double seconds = 0;
     };
@@ -40,6 +41,15 @@ public:
     // Dismissed refused changes are purged once dismissed this long (RefusedChanges); zero or
     // less: kept for ever. Before start() and the first run.
     void keep_dismissed_for(std::chrono::seconds how_long) { keep_dismissed_ = how_long; }
+    // A device that has not pulled for this long is stale: probably lost, and until an
+    // administrator revokes it, compaction keeps all its user's records' history for it. Zero:
+    // none is. Before start() and the first run.
+    void stale_after(std::chrono::milliseconds how_long) { stale_after_ = how_long; }
+    std::chrono::milliseconds stale_after() const { return stale_after_; }
+    // Whether a device whose progress was last recorded at `last_pull_ms` is stale at `now_ms`.
+    bool is_stale(std::int64_t last_pull_ms, std::int64_t now_ms) const {
+        return stale_after_.count() > 0 && now_ms - last_pull_ms > stale_after_.count();
+    }
     // Runs a whole compaction now (after the one in progress, if any), and logs and counts it.
     Result<Run> run();
     // From now on, runs one every `every` on a thread of its own, until stop(). Zero: never.
@@ -54,6 +64,7 @@ private:
     Metrics& metrics_;
     const std::size_t records_per_slice_;
     std::chrono::seconds keep_dismissed_{365 * 24 * 60 * 60};
+    std::chrono::milliseconds stale_after_{30LL * 24 * 60 * 60 * 1000};
     std::mutex running_;  // one run at a time
     std::mutex timer_mutex_;
     std::condition_variable timer_wake_;

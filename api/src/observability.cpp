@@ -20,8 +20,10 @@ void Metrics::observe_request(const std::string& route, int status, double secon
     ++r.buckets[i];
 }
 
-void Metrics::add_compaction(const sync::CompactionReport& purged, std::uint64_t dismissed_purged, double seconds) {
+void Metrics::add_compaction(const sync::CompactionReport& purged, std::uint64_t dismissed_purged,
+                             std::uint64_t stale_devices, double seconds) {
     std::lock_guard lock(mutex_);
+    stale_devices_ = stale_devices;
     ++compactions_;
     compacted_ += purged;
     dismissed_purged_ += dismissed_purged;
@@ -74,6 +76,10 @@ std::string Metrics::render(std::size_t in_flight, std::size_t queue_depth) cons
         << "tsunagu_compaction_purged_total{what=\"dismissed_refusals\"} " << dismissed_purged_ << "\n"
         << "# TYPE tsunagu_compaction_last_seconds gauge\n"
         << "tsunagu_compaction_last_seconds " << last_compaction_seconds_ << "\n"
+        << "# HELP tsunagu_devices_stale Devices compaction waits for that have not synced for --stale-after days "
+           "(as of the last compaction): revoke the lost ones.\n"
+        << "# TYPE tsunagu_devices_stale gauge\n"
+        << "tsunagu_devices_stale " << stale_devices_ << "\n"
         << "# TYPE tsunagu_requests_in_flight gauge\n"
         << "tsunagu_requests_in_flight " << in_flight << "\n"
         << "# TYPE tsunagu_worker_queue_depth gauge\n"

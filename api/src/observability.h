@@ -27,7 +27,9 @@ public:
         refusals_not_kept_ += not_kept;
     }
     // One whole compaction run: what it purged and how long it took.
-    void add_compaction(const sync::CompactionReport& purged, std::uint64_t dismissed_purged, double seconds);
+    // `stale_devices`: how many of the devices it waited for had not pulled for long (a gauge).
+    void add_compaction(const sync::CompactionReport& purged, std::uint64_t dismissed_purged,
+                        std::uint64_t stale_devices, double seconds);
     // The exposition text for GET /metrics.
     std::string render(std::size_t in_flight, std::size_t queue_depth) const;
 
@@ -48,6 +50,7 @@ private:
     sync::CompactionReport compacted_;
     std::uint64_t dismissed_purged_ = 0;
     double last_compaction_seconds_ = 0;
+    std::uint64_t stale_devices_ = 0;
 };
 
 // Writes one JSON object per line to stderr. Thread-safe.

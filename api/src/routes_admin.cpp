@@ -1,5 +1,8 @@
 // Administration: users, teams, devices and the audit trail. Admins manage accounts; they read
 // no care records through these routes.
+#include <chrono>
+#include <map>
+
 #include "api/src/audit.h"
 #include "api/src/caseload.h"
 #include "api/src/reports.h"
@@ -11,10 +14,20 @@ Json user_json(const User& u);  // routes_auth.cpp
 
 namespace {
 
-Json device_json(const Device& d) {
-    return {{"id", d.id},           {"user_id", d.user_id},         {"name", d.name},
-            {"registered_at", d.registered_at}, {"last_seen_at", d.last_seen_at}, {"revoked", d.revoked},
-            {"clock_ahead_ms", d.clock_ahead_ms}, {"clock_read_at", d.clock_read_at}};
+// A device, with when it last pulled (`synced_at`, unix seconds; 0: it never has, or it was
+// revoked) and whether that is so long ago that it is probably lost (Compactor::is_stale).
+Json device_json(const Device& d, const sync::ReplicaProgress* replica, const Compactor& compactor, std::int64_t now_ms) {
+    const std::int64_t synced_at = replica ? replica->last_pull_ms / 1000 : 0;
+    return {{"id", d.id},
+            {"user_id", d.user_id},
+            {"name", d.name},
+            {"registered_at", d.registered_at},
+            {"last_seen_at", d.last_seen_at},
+            {"revoked", d.revoked},
+            {"clock_ahead_ms", d.clock_ahead_ms},
+            {"clock_read_at", d.clock_read_at},
+            {"synced_at", synced_at},
+            {"stale", replica != nullptr && compactor.is_stale(replica->last_pull_ms, now_ms)}};
 }
 
 void audit(RequestContext& ctx, const std::string& action, const std::string& target) {
@@ -187,9 +200,22 @@ std::vector<Route> admin_routes() {
              auto it = ctx.request.query.find("user_id");
              auto devices = ctx.accounts.list_devices(it == ctx.request.query.end() ? "" : it->second);
              if (!devices) return error_response(devices.status());
+             auto replicas = ctx.upstream.replicas();
+             if (!replicas) return error_response(replicas.status());
+             std::map<std::string, const sync::ReplicaProgress*> by_device;  // a device's replica has its id
+             for (const auto& r : *replicas) by_device[r.replica] = &r;
+             const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             std::chrono::system_clock::now().time_since_epoch())
+                                             .count();
              Json list = Json::array();
-             for (const auto& d : *devices) list.push_back(device_json(d));
-             return json_response(200, {{"devices", list}});
+             for (const auto& d : *devices) {
+                 const auto replica = by_device.find(d.id);
+                 list.push_back(device_json(d, replica == by_device.end() ? nullptr : replica->second,
+                                            ctx.core.compactor(), now_ms));
+             }
+             const auto stale_after = ctx.core.compactor().stale_after();
+             return json_response(200, {{"devices", list},
+                                        {"stale_after_days", static_cast<double>(stale_after.count()) / 86'400'000.0}});
          }},
         {"POST", "/v1/admin/devices/{id}/revoke", Access::admin,
          [](RequestContext& ctx) {
@@ -217,6 +243,7 @@ std::vector<Route> admin_routes() {
                                         {"scope_log_purged", r.log_purged},
                                         {"filed_lines_purged", r.filed_purged},
                                         {"dismissed_refusals_purged", run->dismissed_purged},
+                                        {"stale_devices", run->stale_devices},
                                         {"slices", run->slices},
                                         {"seconds", run->seconds}});
          },

@@ -37,6 +37,16 @@ std::string record_list(const Items& items, RecordOf record_of) {
     return list;
 }
 
+// How far the device's clock is ahead of the server's, from the offset the device last learnt
+// (a push's or pull's "clock_offset"), when that reading is worth recording
+// (Accounts::clock_reading_due), so that an administrator sees which phones have wrong clocks.
+std::optional<std::int64_t> clock_reading_due(const RequestContext& ctx, std::optional<std::int64_t> offset_ms) {
+    if (!offset_ms) return std::nullopt;
+    const std::int64_t ahead = -*offset_ms;
+    if (!Accounts::clock_reading_due(ctx.who().device, ahead, ctx.now)) return std::nullopt;
+    return ahead;
+}
+
 // The body is read and checked outside the writers' group; the group only applies the batch.
 HttpResponse push(RequestContext& ctx) {
     if (!holds_care_records(ctx.who())) return no_care_records();
@@ -48,13 +58,7 @@ HttpResponse push(RequestContext& ctx) {
     const sync::PushBatch& batch = body.batch;
 
     const Principal& who = ctx.who();
-    // The device's own clock against the server's, as the device last learnt it: recorded when
-    // worth it, so that an administrator sees which phones have wrong clocks.
-    std::optional<std::int64_t> clock_ahead;
-    if (batch.clock_offset_ms) {
-        const std::int64_t ahead = -*batch.clock_offset_ms;
-        if (Accounts::clock_reading_due(who.device, ahead, ctx.now)) clock_ahead = ahead;
-    }
+    const std::optional<std::int64_t> clock_ahead = clock_reading_due(ctx, batch.clock_offset_ms);
     std::optional<WorkerPush> applied;
     Status written = ctx.core.commit_group().write([&](ServerConnection& connection) -> Status {
         if (clock_ahead) TSUNAGU_TRY(Accounts::record_clock(connection.store, who.device.id, *clock_ahead, ctx.now));
@@ -104,7 +108,8 @@ HttpResponse pull(RequestContext& ctx) {
                                             {"sent", JsonType::array, false},
                                             {"held", JsonType::object, false},
                                             {"outbox_floor", JsonType::integer, false},
-                                            {"refetch", JsonType::array, false}});
+                                            {"refetch", JsonType::array, false},
+                                            {"clock_offset", JsonType::any, false}});
         if (!shape) return error_response(shape);
         if (body->contains("held") && held_count((*body)["held"]) > kMaxPullLimit) {
             return HttpResponse::error(400, "invalid", "held may name at most 5000 records (a page's worth); "
@@ -131,16 +136,21 @@ HttpResponse pull(RequestContext& ctx) {
     // device's progress alone, when due, is posted to the group without waiting for the disk
     // (progress lost in a crash only makes compaction wait longer). A device polling with nothing
     // new costs no write.
+    // A device's clock reading, like its progress, is bookkeeping: it joins whichever write the
+    // page makes, or is posted without waiting for the disk.
     auto page = ctx.upstream.read_page(request);
     if (!page) return error_response(page.status());
-    if (page->records.empty() && page->progress_due) {
+    const std::optional<std::int64_t> clock_ahead = clock_reading_due(ctx, request.clock_offset_ms);
+    if (page->records.empty() && (page->progress_due || clock_ahead)) {
         sync::PullRequest progress;
         progress.replica = request.replica;
         progress.user = request.user;
         progress.after = request.after;
         progress.outbox_floor = request.outbox_floor;
-        ctx.core.commit_group().post([progress = std::move(progress)](ServerConnection& connection) {
-            Status recorded = connection.upstream->record_progress(progress);
+        ctx.core.commit_group().post([progress = std::move(progress), due = page->progress_due, clock_ahead,
+                                      now = ctx.now](ServerConnection& connection) {
+            Status recorded = due ? connection.upstream->record_progress(progress) : Status::ok();
+            if (recorded && clock_ahead) recorded = Accounts::record_clock(connection.store, progress.replica, *clock_ahead, now);
             return recorded ? HttpResponse{} : error_response(recorded);
         });
     } else if (!page->records.empty()) {
@@ -149,10 +159,12 @@ HttpResponse pull(RequestContext& ctx) {
             record_list(page->records, [](const sync::RecordSnapshot& r) -> const std::string& { return r.id; })};
         Status written = ctx.core.commit_group().write([&](ServerConnection& connection) {
             TSUNAGU_TRY(AuditLog::append(connection.store, entry));
+            if (clock_ahead) TSUNAGU_TRY(Accounts::record_clock(connection.store, ctx.who().device.id, *clock_ahead, ctx.now));
             return page->progress_due ? connection.upstream->record_progress(request) : Status::ok();
         });
         if (!written) return error_response(written);
     }
+    if (clock_ahead) ctx.core.sessions().clock_read(ctx.who().session_id, *clock_ahead, ctx.now);
     ctx.core.metrics().add_changes_pulled(page->records.size());
     // Written straight to text: record fields are stored as JSON text, never parsed here.
     HttpResponse answer;

@@ -257,6 +257,8 @@ Result<StartedServer> start_server(const ServerConfig& config) {
     core->log_requests = config.log_requests;
     core->compactor().keep_dismissed_for(
         std::chrono::seconds(std::max<std::int64_t>(0, config.keep_dismissed_days) * 24 * 60 * 60));
+    core->compactor().stale_after(
+        std::chrono::milliseconds(static_cast<std::int64_t>(std::max(0.0, config.stale_device_days) * 86'400'000.0)));
     ServerCore* core_ptr = core.get();
     auto running = std::make_unique<RunningServer>(config.listen_url, std::move(pool), std::move(core));
 

@@ -253,6 +253,7 @@ Result<PullRequest> Device::prepare_pull(std::size_t limit) {
     TSUNAGU_TRY(detail::each_row(refetch, [&](const Statement& s) {
         request.refetch.push_back(detail::id_from_bytes(s.column_blob(0)));
     }));
+    request.clock_offset_ms = clock_offset_ms();
     return request;
 }
 

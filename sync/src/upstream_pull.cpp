@@ -421,4 +421,15 @@ Status Upstream::forget_replica(std::string_view replica) {
     return s.bind_blob(1, id).run();
 }
 
+Result<std::vector<ReplicaProgress>> Upstream::replicas() {
+    std::vector<ReplicaProgress> out;
+    Statement& s = impl_->store.cached(
+        "SELECT replica, user, cursor, min(cursor, outbox_floor), last_seen_ms FROM sync_replicas");
+    TSUNAGU_TRY(detail::each_row(s, [&](const Statement& row) {
+        out.push_back({detail::id_from_bytes(row.column_blob(0)), std::string(row.column_text(1)), row.column_int(2),
+                       row.column_int(3), row.column_int(4)});
+    }));
+    return out;
+}
+
 }  // namespace tsunagu::sync

@@ -231,6 +231,7 @@ void to_json(Json& out, const PullRequest& r) {
            {"limit", r.limit},     {"sent", r.sent}, {"outbox_floor", r.outbox_floor}};
     if (!r.held.empty()) to_json(out["held"], r.held);
     if (!r.refetch.empty()) out["refetch"] = r.refetch;
+    if (r.clock_offset_ms) out["clock_offset"] = *r.clock_offset_ms;
 }
 
 void from_json(const Json& in, PullRequest& r) {
@@ -247,6 +248,10 @@ void from_json(const Json& in, PullRequest& r) {
     }
     for (const auto& id : r.refetch) {
         if (!is_id(id)) throw std::invalid_argument("\"refetch\" holds something that is not a record id");
+    }
+    if (auto offset = in.find("clock_offset"); offset != in.end() && !offset->is_null()) {
+        if (!offset->is_number_integer()) throw std::invalid_argument("field \"clock_offset\": must be an integer");
+        r.clock_offset_ms = offset->get<std::int64_t>();
     }
 }
 

@@ -562,6 +562,72 @@ TEST_CASE("a push says how wrong the phone's clock is and the administrator sees
     (void)client;
 }
 
+TEST_CASE("a phone that only pulls has its clock read too") {
+    Organisation org;
+    auto sato = org.device("sato");  // a supervisor's phone: it reads, and never pushes
+    sato->sync();
+    constexpr std::int64_t kTwoHours = 2LL * 3'600'000;
+    Reply bad = sato->client.post("/v1/sync/pull", {{"after", 0}, {"clock_offset", "two hours"}});
+    CHECK(bad.status == 400);
+    CHECK(bad.body["message"].get<std::string>().find("clock_offset") != std::string::npos);
+    // The server's clock is two hours ahead of the phone's, as the phone learnt at its last sync.
+    Reply pulled = sato->client.post("/v1/sync/pull", {{"after", 0}, {"clock_offset", kTwoHours}});
+    REQUIRE(pulled.status == 200);
+    json entry;
+    const json devices = org.admin->get("/v1/admin/devices").body["devices"];
+    for (const auto& d : devices) {
+        if (d["id"] == sato->client.device_id) entry = d;
+    }
+    REQUIRE(entry.is_object());
+    CHECK(entry["clock_ahead_ms"] == -kTwoHours);
+    CHECK(entry["clock_read_at"].get<std::int64_t>() > 0);
+    CHECK(entry["synced_at"].get<std::int64_t>() > 0);
+}
+
+TEST_CASE("a device that has not synced for --stale-after is flagged to administrators until revoked") {
+    // A short --stale-after (0.00002 days: 1.7 s) stands for the default 30 days.
+    Organisation org({"--compact-every", "0", "--stale-after", "0.00002"});
+    auto lost = org.device("aoi");  // her old phone: it synced once, then was lost
+    lost->sync();
+    auto aoi = org.device("aoi");
+    std::this_thread::sleep_for(std::chrono::milliseconds(2'200));
+    aoi->create("client", {{"pseudonym", "K-031"}, {"area", "kita"}});
+    aoi->sync();  // her phone in use: it has synced just now
+
+    auto listed = [&] {
+        std::map<std::string, json> by_id;
+        const Reply r = org.admin->get("/v1/admin/devices");
+        REQUIRE(r.status == 200);
+        CHECK(r.body["stale_after_days"] == Approx(0.00002));
+        for (const auto& d : r.body["devices"]) by_id[d["id"]] = d;
+        return by_id;
+    };
+    auto devices = listed();
+    CHECK(devices[lost->client.device_id]["stale"] == true);
+    CHECK(devices[lost->client.device_id]["synced_at"].get<std::int64_t>() > 0);
+    CHECK(devices[aoi->client.device_id]["stale"] == false);
+    CHECK(devices[aoi->client.device_id]["synced_at"] >= devices[lost->client.device_id]["synced_at"]);
+    // The administrator's own session never syncs: never stale, never synced.
+    CHECK(devices[org.admin->device_id]["synced_at"] == 0);
+    CHECK(devices[org.admin->device_id]["stale"] == false);
+
+    Reply compacted = org.admin->post("/v1/admin/compact", json::object());
+    REQUIRE(compacted.status == 200);
+    CHECK(compacted.body["stale_devices"] == 1);
+    CHECK(metric(*org.admin, "tsunagu_devices_stale") == 1);
+    std::ifstream log_file(org.dir.file("server.log"));
+    const std::string log{std::istreambuf_iterator<char>(log_file), {}};
+    CHECK(log.find("\"event\":\"stale_devices\"") != std::string::npos);  // a warning, with the count
+
+    REQUIRE(org.admin->post("/v1/admin/devices/" + lost->client.device_id + "/revoke", json::object()).status == 200);
+    devices = listed();
+    CHECK(devices[lost->client.device_id]["revoked"] == true);
+    CHECK(devices[lost->client.device_id]["stale"] == false);  // compaction no longer waits for it
+    CHECK(devices[lost->client.device_id]["synced_at"] == 0);
+    REQUIRE(org.admin->post("/v1/admin/compact", json::object()).body["stale_devices"] == 0);
+    CHECK(metric(*org.admin, "tsunagu_devices_stale") == 0);
+}
+
 TEST_CASE("every endpoint checks the caller's role, as a matrix") {
     Organisation org;
     auto aoi = org.device("aoi");

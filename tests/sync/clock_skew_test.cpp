@@ -140,4 +140,30 @@ TEST_CASE("a device knows how far its clock is off and says so with its pushes")
     CHECK(again.clock_offset_ms() == 3 * kHourMs);
 }
 
+TEST_CASE("a device says how far its clock is off with its pulls too, for phones that only read") {
+    World w;
+    ok(w.upstream.set_scope("sato", {"*"}));
+    Device& sato = w.add_device("sato");
+    w.clock_of(0).advance(2 * kHourMs);  // two hours ahead
+    CHECK_FALSE(ok(sato.prepare_pull(100)).clock_offset_ms.has_value());  // not known before the first sync
+    CHECK_FALSE(Json(ok(sato.prepare_pull(100))).contains("clock_offset"));
+    pull_all(sato, w.upstream);
+    const PullRequest request = ok(sato.prepare_pull(100));
+    CHECK(request.clock_offset_ms == -2 * kHourMs);
+    const Json wire = request;
+    CHECK(wire["clock_offset"] == -2 * kHourMs);
+    CHECK(ok(parse_pull_request(wire)).clock_offset_ms == -2 * kHourMs);
+
+    Json null_offset = wire;
+    null_offset["clock_offset"] = nullptr;  // as "not known"
+    CHECK_FALSE(ok(parse_pull_request(null_offset)).clock_offset_ms.has_value());
+    for (const Json& bad : {Json("two hours"), Json(1.5), Json::array()}) {
+        Json malformed = wire;
+        malformed["clock_offset"] = bad;
+        auto parsed = parse_pull_request(malformed);
+        REQUIRE_FALSE(parsed.is_ok());
+        CHECK(parsed.status().message().find("clock_offset") != std::string::npos);
+    }
+}
+
 }  // namespace tsunagu::sync

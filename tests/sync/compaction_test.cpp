@@ -262,6 +262,41 @@ TEST_CASE("a forgotten device no longer holds compaction back") {
     CHECK(ok(w.upstream.compact()).tombstones_purged == 1);
 }
 
+TEST_CASE("the upstream lists the devices compaction waits for, with when each last pulled") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    ok(w.upstream.set_scope("lost", {"*"}));
+    Device& alice = w.add_device("alice");
+    Device& lost = w.add_device("lost");
+    CHECK(ok(w.upstream.replicas()).empty());  // none has pulled yet
+    pull_all(lost, w.upstream);
+    const std::int64_t lost_pulled_at = *w.upstream_clock.now;
+    w.advance(40LL * 24 * 3'600'000);  // forty days later
+    const std::string id = ok(alice.create("visit", kVisit));
+    sync(alice, w.upstream);
+    ok(alice.update(id, {{"notes", "v2"}}));  // made now, not pushed: the outbox floor stays behind
+    ok(w.upstream.create("alice", "visit", kVisit));  // and someone else's new record
+    pull_all(alice, w.upstream);
+    pull_all(alice, w.upstream);  // a device's progress is known from its next pull
+
+    std::vector<ReplicaProgress> listed = ok(w.upstream.replicas());
+    std::sort(listed.begin(), listed.end(), [](const auto& a, const auto& b) { return a.user < b.user; });
+    REQUIRE(listed.size() == 2);
+    CHECK(listed[0].replica == alice.replica_id());
+    CHECK(listed[0].user == "alice");
+    CHECK(listed[0].cursor == ok(w.upstream.sequence()));
+    CHECK(listed[0].horizon < listed[0].cursor);  // its unsent edit is based on an older state
+    CHECK(listed[0].last_pull_ms == *w.upstream_clock.now);
+    CHECK(listed[1].replica == lost.replica_id());
+    CHECK(listed[1].cursor == 0);
+    CHECK(listed[1].last_pull_ms == lost_pulled_at);
+
+    ok(w.upstream.forget_replica(lost.replica_id()));
+    listed = ok(w.upstream.replicas());
+    REQUIRE(listed.size() == 1);
+    CHECK(listed[0].user == "alice");
+}
+
 }  // namespace tsunagu::sync
 
 namespace tsunagu::sync {

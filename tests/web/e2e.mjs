@@ -447,6 +447,10 @@ try {
     const row = page.locator('tr[data-device="aoi tablet"]');
     const clock = await row.locator('td.clock-wrong').textContent();
     check(clock === '2 日進んでいる', `the tablet's clock shows as ${clock}`);
+    // A web page's session never syncs: no clock to read, and never stale.
+    const webClock = await page.locator('tr[data-device="web page"] td.clock').first().textContent();
+    check(webClock === '—', `a web session's clock shows as ${webClock}`);
+    check(await page.locator('#stale-devices').count() === 0, 'a device synced minutes ago is flagged as stale');
     await row.locator('button.revoke').click();
     await shot('13-devices');
     await page.click('#confirm-revoke');
