@@ -118,6 +118,14 @@ std::optional<Role> parse_role(const std::string& name) {
     return std::nullopt;
 }
 
+namespace {
+// Supervisors see, review and report their team's records, and keep the changes the server refuses
+// from their team's workers: a field worker outside every team would work unseen.
+constexpr const char* kFieldWorkerNeedsTeam =
+    "team_id: a field worker (peer_supporter, home_visitor, staff) needs a team (area), whose supervisors "
+    "review her records and see what the server refuses from her; create the team first";
+}  // namespace
+
 bool is_field_worker(Role role) {
     return role == Role::peer_supporter || role == Role::home_visitor || role == Role::staff;
 }
@@ -206,6 +214,7 @@ Result<User> Accounts::create_user(const std::string& username, const std::strin
         return Status(ErrorCode::validation,
                       "username: 1 to 64 characters of letters, digits, '.', '_' or '-'");
     }
+    if (is_field_worker(role) && team_id.empty()) return Status(ErrorCode::validation, kFieldWorkerNeedsTeam);
     auto hash = hash_password(password, policy_);
     if (!hash) return hash.status();
     User u;
@@ -272,6 +281,11 @@ Status Accounts::set_disabled(const std::string& user_id, bool disabled) {
 }
 
 Status Accounts::set_team(const std::string& user_id, const std::string& team_id) {
+    if (team_id.empty()) {
+        auto user = find_user(user_id);
+        TSUNAGU_TRY(user);
+        if (is_field_worker(user->role)) return Status(ErrorCode::validation, kFieldWorkerNeedsTeam);
+    }
     auto& q = store_.cached("UPDATE account SET team_id = nullif(?2, '') WHERE id = ?1");
     q.bind(1, user_id).bind(2, team_id);
     Status s = q.run();

@@ -42,10 +42,12 @@ struct Fixture {
         REQUIRE(r.status == 200);
     }
 
-    // Creates a user and returns a client signed in as them.
+    // Creates a user and returns a client signed in as them. A field worker without a team named
+    // joins the fixture's own team (every field worker has one).
     std::unique_ptr<ApiClient> user(const std::string& name, const std::string& role,
-                                    const std::string& team_id = "") {
+                                    std::string team_id = "") {
         json body = {{"username", name}, {"role", role}, {"password", name + "-password-1"}};
+        if (team_id.empty() && role != "supervisor" && role != "admin") team_id = default_team();
         if (!team_id.empty()) body["team_id"] = team_id;
         Reply created = admin->post("/v1/admin/users", body);
         REQUIRE(created.status == 201);
@@ -53,6 +55,11 @@ struct Fixture {
         REQUIRE(client->sign_in(name, name + "-password-1", name + "-phone").status == 200);
         return client;
     }
+    const std::string& default_team() {
+        if (team.empty()) team = admin->post("/v1/admin/teams", {{"name", "Honcho"}}).body["team"]["id"];
+        return team;
+    }
+    std::string team;
 };
 
 }  // namespace
@@ -157,6 +164,34 @@ TEST_CASE("admin endpoints refuse anonymous callers and every other role") {
     CHECK(f.admin->get("/v1/admin/users").body["users"].size() == 5);
 }
 
+TEST_CASE("every field worker has a team, whose supervisors see her work") {
+    Fixture f;
+    for (const std::string role : {"peer_supporter", "home_visitor", "staff"}) {
+        Reply teamless = f.admin->post("/v1/admin/users",
+                                       {{"username", "x-" + role}, {"role", role}, {"password", "a-password-1"}});
+        CHECK(teamless.status == 400);
+        CHECK(teamless.body["message"].get<std::string>().find("team_id") != std::string::npos);
+    }
+    // Supervisors and administrators need none.
+    f.user("kei", "supervisor");
+    f.user("root2", "admin");
+    f.user("hiro", "home_visitor");
+    std::string hiro;
+    const json users = f.admin->get("/v1/admin/users").body["users"];
+    for (const auto& u : users) {
+        if (u["username"] == "hiro") hiro = u["id"];
+    }
+    REQUIRE_FALSE(hiro.empty());
+    // Taking her team away is refused; moving her to another team is not.
+    Reply removed = f.admin->patch("/v1/admin/users/" + hiro, {{"team_id", ""}});
+    CHECK(removed.status == 400);
+    CHECK(removed.body["message"].get<std::string>().find("team_id") != std::string::npos);
+    const std::string minami = f.admin->post("/v1/admin/teams", {{"name", "Minami"}}).body["team"]["id"];
+    Reply moved = f.admin->patch("/v1/admin/users/" + hiro, {{"team_id", minami}});
+    REQUIRE(moved.status == 200);
+    CHECK(moved.body["user"]["team_id"] == minami);
+}
+
 TEST_CASE("a revoked device is told to wipe on its next request") {
     Fixture f;
     auto worker = f.user("hiro", "home_visitor");
@@ -178,10 +213,12 @@ TEST_CASE("accounts survive a restart and the data folder holds no plaintext") {
         password = server.admin_password();
         ApiClient admin(server.url());
         REQUIRE(admin.sign_in("admin", password).status == 200);
-        REQUIRE(admin.post("/v1/admin/teams", {{"name", "Kita-ku MARKER-TEAM"}}).status == 201);
+        const Reply team = admin.post("/v1/admin/teams", {{"name", "Kita-ku MARKER-TEAM"}});
+        REQUIRE(team.status == 201);
         REQUIRE(admin.post("/v1/admin/users", {{"username", "marker-user-sachiko"},
                                                {"display_name", "MARKER Sachiko"},
                                                {"role", "staff"},
+                                               {"team_id", team.body["team"]["id"]},
                                                {"password", "sachiko-password"}})
                     .status == 201);
         CHECK(server.stop(SIGTERM) == 0);

@@ -42,7 +42,8 @@ struct Signed {
 
     Signed() {
         REQUIRE(create_server_tables(store));
-        worker = *accounts.create_user("aiko", "Aiko", Role::peer_supporter, "", "a long enough password");
+        const std::string team = *accounts.create_team("Kita");
+        worker = *accounts.create_user("aiko", "Aiko", Role::peer_supporter, team, "a long enough password");
         signed_in = *accounts.sign_in("aiko", "a long enough password", "phone", "", kNow);
         REQUIRE(signed_in.outcome == SignIn::Outcome::ok);
     }
@@ -106,7 +107,7 @@ TEST_CASE("a cached session is refused at once when another connection revokes, 
     }
     SECTION("its user moves to another team: the principal says so") {
         Signed s;
-        REQUIRE(s.check().principal.user.team_id.empty());
+        REQUIRE(s.check().principal.user.team_id == s.worker.team_id);
         auto team = s.other.create_team("北区");
         REQUIRE(team);
         REQUIRE(s.other.set_team(s.worker.id, *team));

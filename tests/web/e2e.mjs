@@ -409,6 +409,13 @@ try {
     await page.fill('form.create-user input[name=username]', 'chie');
     await page.fill('form.create-user input[name=display_name]', '千恵');
     await page.selectOption('form.create-user select[name=role]', 'staff');
+    // A field worker without a team is refused, before the server (which refuses it too) is asked.
+    await page.fill('form.create-user input[name=password]', 'chie-password-1');
+    await page.click('form.create-user button[type=submit]');
+    await page.locator('#notice', { hasText: 'チームが必要です' }).waitFor();
+    const teamless = await admin.call('POST', '/v1/admin/users',
+      { username: 'chie', role: 'staff', password: 'chie-password-1' });
+    check(teamless.status === 400 && teamless.data.message.includes('team_id'), `a teamless worker: ${teamless.status}`);
     await page.selectOption('form.create-user select[name=team_id]', people.kita);
     await page.fill('form.create-user input[name=password]', 'chie-password-1');
     await page.click('form.create-user button[type=submit]');

@@ -204,6 +204,7 @@ export default {
   'users.disable': 'Disable',
   'users.enable': 'Enable',
   'users.no_team': '(none)',
+  'users.team_required': 'A field worker needs a team: its supervisors review her records. Choose one.',
   'users.add': 'Add a user',
   'users.password': 'First password',
   'users.create': 'Add',

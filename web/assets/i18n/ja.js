@@ -204,6 +204,7 @@ export default {
   'users.disable': '無効にする',
   'users.enable': '有効にする',
   'users.no_team': '（なし）',
+  'users.team_required': '現場の担当者にはチームが必要です（チームのスーパーバイザーが記録を確認します）。チームを選んでください。',
   'users.add': 'ユーザーを追加',
   'users.password': '初期パスワード',
   'users.create': '追加する',

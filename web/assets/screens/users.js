@@ -1,14 +1,18 @@
 // Users (administrators): everyone's role, team and state; add a user; move a user to another
-// team; disable or enable an account.
+// team; disable or enable an account. A field worker always has a team (the server refuses one
+// without): its supervisors review her records. One left without by an older version is flagged.
 import { get, patch, post } from '../api.js';
 import { field, h, replace, select } from '../dom.js';
 import { t } from '../i18n.js';
 
 export const roles = ['peer_supporter', 'home_visitor', 'staff', 'supervisor', 'admin'];
+const isFieldWorker = (role) => ['peer_supporter', 'home_visitor', 'staff'].includes(role);
 
 export async function render(root, app) {
   const [{ users }, { teams }] = await Promise.all([get('/v1/admin/users'), get('/v1/admin/teams')]);
   const teamOptions = [{ value: '', label: t('users.no_team') }, ...teams.map((team) => ({ value: team.id, label: team.name }))];
+  // A field worker's choices: the teams only, unless she has none yet.
+  const teamOptionsFor = (user) => (isFieldWorker(user.role) && user.team_id ? teamOptions.slice(1) : teamOptions);
 
   const update = async (user, change) => {
     try {
@@ -24,7 +28,8 @@ export async function render(root, app) {
     h('td', {}, user.username),
     h('td', {}, user.display_name),
     h('td', {}, t(`role.${user.role}`)),
-    h('td', {}, select({ 'aria-label': t('users.team'), class: 'team', onchange: (event) => update(user, { team_id: event.target.value }) }, teamOptions, user.team_id)),
+    h('td', isFieldWorker(user.role) && !user.team_id ? { class: 'no-team', title: t('users.team_required') } : {},
+      select({ 'aria-label': t('users.team'), class: 'team', onchange: (event) => update(user, { team_id: event.target.value }) }, teamOptionsFor(user), user.team_id)),
     h('td', {}, user.disabled ? t('users.disabled') : t('users.active')),
     h('td', {}, user.id === app.user.id ? null : h('button', { type: 'button', class: user.disabled ? '' : 'danger', onclick: () => update(user, { disabled: !user.disabled }) },
       user.disabled ? t('users.enable') : t('users.disable')))));
@@ -41,6 +46,10 @@ export async function render(root, app) {
     onsubmit: async (event) => {
       event.preventDefault();
       const body = Object.fromEntries(Object.entries(inputs).map(([name, input]) => [name, input.value]));
+      if (isFieldWorker(body.role) && !body.team_id) {
+        app.notify(t('users.team_required'), 'error');
+        return;
+      }
       try {
         await post('/v1/admin/users', body);
         app.notify(t('users.created', { name: body.username }));
