@@ -1,12 +1,18 @@
 // tsunagu-server: the sync server over the embedded encrypted store.
 //   tsunagu-server --data DIR --listen URL [--tls-cert F --tls-key F] [--key-file F] [--demo]
 //   tsunagu-server report --data DIR --fy YEAR [--csv|--json] [--key-file F]
+//   tsunagu-server backup --data DIR --to FILE [--key-file F]
+//   tsunagu-server restore --from FILE --data DIR [--key-file F]
 #include <malloc.h>
 #include <signal.h>
 
 #include <cstdio>
 #include <cstring>
+#include <map>
+#include <optional>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "api/server.h"
 
@@ -36,56 +42,124 @@ void usage() {
         "                             [--postgres CONN [--tenant NAME]]\n"
         "  prints the yearly indicators against targets, without a running server;\n"
         "  --json: an array of rows {id, label_ja, label_en, target, actual, rate};\n"
-        "  --csv: UTF-8 with BOM for Excel\n",
+        "  --csv: UTF-8 with BOM for Excel\n"
+        "\n"
+        "usage: tsunagu-server backup --data DIR --to FILE [--key-file FILE]\n"
+        "  writes a consistent, encrypted copy of the store (the server may be running), sealed\n"
+        "  under the key file; keep a copy of the key file apart: without it no backup can be read\n"
+        "\n"
+        "usage: tsunagu-server restore --from FILE --data DIR [--key-file FILE]\n"
+        "  restores a backup into DIR, which must hold no store; then start the server on DIR\n",
         stderr);
+}
+
+// A subcommand's options: "--name value" pairs and bare flags, each declared. Answers nullopt
+// with the exit code to return for --help (0) or a mistake (2, said on stderr).
+struct Options {
+    std::map<std::string, std::string> values;
+    std::set<std::string> flags;
+    std::string value(const std::string& name, const std::string& fallback = "") const {
+        auto it = values.find(name);
+        return it == values.end() ? fallback : it->second;
+    }
+};
+
+std::optional<Options> parse_options(int argc, char** argv, const char* command, const std::set<std::string>& with_value,
+                                     const std::set<std::string>& flags, int& exit_code) {
+    Options options;
+    for (int i = 2; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if (arg == "--help" || arg == "-h") {
+            usage();
+            exit_code = 0;
+            return std::nullopt;
+        }
+        if (flags.count(arg)) {
+            options.flags.insert(arg);
+        } else if (with_value.count(arg)) {
+            if (i + 1 >= argc) {
+                std::fprintf(stderr, "tsunagu-server %s: %s needs a value\n", command, arg.c_str());
+                exit_code = 2;
+                return std::nullopt;
+            }
+            options.values[arg] = argv[++i];
+        } else {
+            std::fprintf(stderr, "tsunagu-server %s: unknown option %s\n", command, arg.c_str());
+            usage();
+            exit_code = 2;
+            return std::nullopt;
+        }
+    }
+    return options;
+}
+
+// `tsunagu-server backup ...`: an encrypted copy of the embedded store, while the server runs.
+int backup_command(int argc, char** argv) {
+    int exit_code = 0;
+    auto options = parse_options(argc, argv, "backup", {"--data", "--to", "--key-file"}, {}, exit_code);
+    if (!options) return exit_code;
+    if (options->value("--to").empty()) {
+        std::fputs("tsunagu-server backup: name the backup file to write, e.g. --to /backups/tsunagu-2026-12-04.db\n",
+                   stderr);
+        return 2;
+    }
+    auto written = tsunagu::api::back_up_data(options->value("--data", "data"), options->value("--key-file"),
+                                              options->value("--to"));
+    if (!written) {
+        std::fprintf(stderr, "tsunagu-server backup: %s\n", written.status().message().c_str());
+        return 1;
+    }
+    std::printf("backup written and read back whole: %s (%.1f MB), sealed with XChaCha20-Poly1305 under the key "
+                "file; keep a copy of the key file apart from the backups\n",
+                written->path.c_str(), static_cast<double>(written->bytes) / 1e6);
+    return 0;
+}
+
+// `tsunagu-server restore ...`: a backup into a new data folder.
+int restore_command(int argc, char** argv) {
+    int exit_code = 0;
+    auto options = parse_options(argc, argv, "restore", {"--data", "--from", "--key-file"}, {}, exit_code);
+    if (!options) return exit_code;
+    if (options->value("--from").empty() || options->value("--data").empty()) {
+        std::fputs("tsunagu-server restore: give the backup (--from FILE) and a new data folder (--data DIR)\n", stderr);
+        return 2;
+    }
+    const std::string data = options->value("--data"), key_file = options->value("--key-file");
+    if (tsunagu::Status restored = tsunagu::api::restore_data(options->value("--from"), data, key_file); !restored) {
+        std::fprintf(stderr, "tsunagu-server restore: %s\n", restored.message().c_str());
+        return 1;
+    }
+    std::printf("restored into %s; start the server on it: tsunagu-server --data %s%s --listen URL\n", data.c_str(),
+                data.c_str(), key_file.empty() ? "" : (" --key-file " + key_file).c_str());
+    return 0;
 }
 
 // `tsunagu-server report ...`: the indicator report straight from the store.
 int report_command(int argc, char** argv) {
-    std::string data = "data", key_file, format = "text", postgres, tenant = "default";
-    int fy = -1;
-    for (int i = 2; i < argc; ++i) {
-        const std::string arg = argv[i];
-        auto value = [&]() -> std::string {
-            if (i + 1 >= argc) {
-                std::fprintf(stderr, "tsunagu-server report: %s needs a value\n", arg.c_str());
-                std::exit(2);
-            }
-            return argv[++i];
-        };
-        if (arg == "--data") data = value();
-        else if (arg == "--key-file") key_file = value();
-        else if (arg == "--postgres") postgres = value();
-        else if (arg == "--tenant") tenant = value();
-        else if (arg == "--csv") format = "csv";
-        else if (arg == "--json") format = "json";
-        else if (arg == "--fy") {
-            const std::string text = value();
-            try {
-                std::size_t used = 0;
-                fy = std::stoi(text, &used);
-                if (used != text.size()) fy = -1;
-            } catch (const std::exception&) {
-                fy = -1;
-            }
-            if (fy < 2000 || fy > 2100) {
-                std::fprintf(stderr, "tsunagu-server report: --fy takes a fiscal year such as 2020, got %s\n",
-                             text.c_str());
-                return 2;
-            }
-        } else if (arg == "--help" || arg == "-h") {
-            usage();
-            return 0;
-        } else {
-            std::fprintf(stderr, "tsunagu-server report: unknown option %s\n", arg.c_str());
-            usage();
-            return 2;
-        }
-    }
-    if (fy < 0) {
+    int exit_code = 0;
+    auto options = parse_options(argc, argv, "report", {"--data", "--key-file", "--postgres", "--tenant", "--fy"},
+                                 {"--csv", "--json"}, exit_code);
+    if (!options) return exit_code;
+    const std::string format = options->flags.count("--json") ? "json" : options->flags.count("--csv") ? "csv" : "text";
+    const std::string fy_text = options->value("--fy");
+    if (fy_text.empty()) {
         std::fputs("tsunagu-server report: give the fiscal year, e.g. --fy 2020 (April 2020 to March 2021)\n", stderr);
         return 2;
     }
+    int fy = -1;
+    try {
+        std::size_t used = 0;
+        fy = std::stoi(fy_text, &used);
+        if (used != fy_text.size()) fy = -1;
+    } catch (const std::exception&) {
+        fy = -1;
+    }
+    if (fy < 2000 || fy > 2100) {
+        std::fprintf(stderr, "tsunagu-server report: --fy takes a fiscal year such as 2020, got %s\n", fy_text.c_str());
+        return 2;
+    }
+    const std::string data = options->value("--data", "data"), key_file = options->value("--key-file"),
+                      postgres = options->value("--postgres"), tenant = options->value("--tenant", "default");
     auto report = tsunagu::api::read_indicator_report(data, key_file, fy, postgres, tenant);
     if (!report) {
         std::fprintf(stderr, "tsunagu-server report: %s\n", report.status().message().c_str());
@@ -112,6 +186,8 @@ constexpr int kTrimThresholdBytes = 256 * 1024 * 1024;
 int main(int argc, char** argv) {
     mallopt(M_TRIM_THRESHOLD, kTrimThresholdBytes);
     if (argc > 1 && std::strcmp(argv[1], "report") == 0) return report_command(argc, argv);
+    if (argc > 1 && std::strcmp(argv[1], "backup") == 0) return backup_command(argc, argv);
+    if (argc > 1 && std::strcmp(argv[1], "restore") == 0) return restore_command(argc, argv);
     tsunagu::api::ServerConfig config;
     std::string cert, key;
     for (int i = 1; i < argc; ++i) {

@@ -2,6 +2,7 @@
 // integration tests and the benchmarks.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -76,6 +77,26 @@ Result<StartedServer> start_server(const ServerConfig& config);
 Result<domain::IndicatorReport> read_indicator_report(const std::string& data_dir, const std::string& key_file,
                                                       int fiscal_year, const std::string& postgres = "",
                                                       const std::string& tenant = "default");
+
+// Backs up the embedded store under `data_dir` to `target` (which must not exist): a consistent
+// copy, taken while a server may be running on it, sealed with XChaCha20-Poly1305 under a fresh
+// data key wrapped by the same key file (`key_file` "" = <data_dir>/tsunagu.key), so that it
+// restores on any machine that has the key file and nowhere else. The copy is checked (opened and
+// integrity-checked) before this answers; a process killed meanwhile leaves no file at `target`.
+// A server on PostgreSQL is backed up with pg_dump instead (record contents stay sealed in it).
+struct BackupWritten {
+    std::string path;
+    std::uintmax_t bytes = 0;
+};
+Result<BackupWritten> back_up_data(const std::string& data_dir, const std::string& key_file, const std::string& target);
+
+// Restores a backup made by back_up_data into `data_dir`, which must hold no store (a server is
+// then started on it): checked whole first (a wrong key, a tampered or truncated file are refused
+// and nothing is written), then re-sealed with a fresh data key and this machine's fastest cipher
+// under the same key file, and moved into place only once complete. The backup is only read.
+// Sequence numbers then jump past any a device may have pulled from the lost server
+// (sync::Upstream::after_restore), so devices that synced after the backup miss nothing new.
+Status restore_data(const std::string& backup, const std::string& data_dir, const std::string& key_file);
 
 // True when `url`'s host is 127.0.0.0/8, [::1] or localhost.
 bool is_loopback_url(const std::string& url);

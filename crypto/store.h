@@ -223,7 +223,9 @@ public:
     Status rekey();
     // Writes a consistent, encrypted copy to `target` (which must not exist) under `key`, with
     // its own fresh data key (VACUUM INTO through the encrypting VFS; never plaintext), sealed
-    // with XChaCha20-Poly1305 so that it can be restored on any machine.
+    // with XChaCha20-Poly1305 so that it can be restored on any machine. The copy is made as
+    // `target`.partial and renamed once durable: `target` appears complete or not at all, even if
+    // the process is killed. Other connections, in this process or others, go on meanwhile.
     Status backup_to(const std::string& target, const KeySource& key);
     // PRAGMA integrity_check; ok or corrupt with SQLite's first complaint.
     Status integrity_check();

@@ -130,6 +130,16 @@ class Upstream {
     // The last sequence number given out.
     Result<std::int64_t> sequence();
 
+    // Run once on a store just restored from a backup, before any device syncs with it. Devices
+    // may have pulled, from the server that was lost, sequence numbers beyond the backup's; were
+    // they given out again, those devices would never pull what gets them (it would be at or
+    // below their cursors). So numbering jumps by kRestoreGap, above any cursor a device can hold,
+    // and every change from now on reaches every device in scope.
+    Status after_restore();
+    // 2^40: more changes than a server takes in a lifetime; 8,000 restores stay below 2^53, the
+    // largest integer a JavaScript client reads exactly.
+    static constexpr std::int64_t kRestoreGap = std::int64_t{1} << 40;
+
     // Applies a device's batch in one transaction. Each change set is accepted (next sequence
     // number), a duplicate of one accepted before (same outcome again, nothing changes), or refused
     // with a reason (validation; forbidden when it is not the pusher's own change or its record is

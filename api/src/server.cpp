@@ -14,6 +14,7 @@
 #include "pg/pg_store.h"
 #include "api/src/audit.h"
 #include "api/src/caseload.h"
+#include "api/src/data_folder.h"
 #include "api/src/demo_org.h"
 #include "api/src/refused_changes.h"
 #include "api/src/reports.h"
@@ -28,7 +29,6 @@ namespace {
 // Opens one connection to the server's database: the encrypted SQLite store, or PostgreSQL.
 using StoreOpener = std::function<Result<Store>()>;
 
-constexpr const char* kStoreFile = "tsunagu.db";
 
 std::string host_of(const std::string& url) {
     auto scheme_end = url.find("://");
@@ -80,14 +80,6 @@ Status write_private_file(const std::string& path, const std::string& text) {
     }
     ::fchmod(fd, 0600);
     return ::close(fd) == 0 ? Status::ok() : Status(ErrorCode::io_error, "cannot write " + path);
-}
-
-std::string store_path_in(const std::string& data_dir) {
-    return (std::filesystem::path(data_dir) / kStoreFile).string();
-}
-
-std::string key_path_for(const std::string& data_dir, const std::string& key_file) {
-    return key_file.empty() ? (std::filesystem::path(data_dir) / "tsunagu.key").string() : key_file;
 }
 
 // Creates the demo organisation in a new store and writes how to sign in to it, once, to

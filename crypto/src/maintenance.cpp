@@ -124,9 +124,20 @@ Status Store::backup_to(const std::string& target, const KeySource& key) {
     KekRecipe recipe = KekRecipe::fresh_for(key);
     auto kek = derive_kek(key, recipe, *absolute);
     if (!kek) return kek.status();
+    // Written beside the target and renamed onto it once complete and on disk, so that a process
+    // killed mid-copy leaves no file at `target` that looks like a backup (a stale partial copy of
+    // an earlier attempt is replaced).
+    const std::string partial = *absolute + ".partial";
+    ::unlink(partial.c_str());
     // Sealed with the cipher every machine runs: a backup may be restored anywhere.
-    return copy_encrypted(s, *absolute, recipe, *kek, Secret::random(kDataKeyBytes),
-                          PageCipher::xchacha20_poly1305);
+    TSUNAGU_TRY(copy_encrypted(s, partial, recipe, *kek, Secret::random(kDataKeyBytes),
+                               PageCipher::xchacha20_poly1305));
+    if (::rename(partial.c_str(), absolute->c_str()) != 0) {
+        Status failed = errno_status("cannot move the finished backup " + partial + " to " + *absolute);
+        ::unlink(partial.c_str());
+        return failed;
+    }
+    return sync_parent_dir(*absolute);
 }
 
 Status Store::integrity_check() {

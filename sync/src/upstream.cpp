@@ -150,14 +150,36 @@ Status Upstream::Impl::file_log_by_key() {
     if (seq - *filed < chunk) return Status::ok();
     // A store opened with a long log unfiled catches up a chunk per write, not all at once.
     const std::int64_t through = std::min(seq, *filed + chunk);
+    TSUNAGU_TRY(file_lines(*filed, through));
+    return detail::set_meta_int(store, detail::kMetaLogFiled, through);
+}
+
+Status Upstream::Impl::file_lines(std::int64_t after, std::int64_t through) {
     // One chunk, named by the sequence number it starts after, sorted by key: appended after the
     // chunks before it.
     Statement& file = store.cached(
         "INSERT OR REPLACE INTO sync_log_by_key(chunk, scope_key, seq, rid)"
         " SELECT ?1, scope_key, seq, rid FROM sync_log INDEXED BY sync_log_walk"
         " WHERE seq > ?1 AND seq <= ?2 ORDER BY scope_key, seq");
-    TSUNAGU_TRY(file.bind(1, *filed).bind(2, through).run());
-    return detail::set_meta_int(store, detail::kMetaLogFiled, through);
+    return file.bind(1, after).bind(2, through).run();
+}
+
+Status Upstream::after_restore() {
+    Impl& im = *impl_;
+    return with_transaction(im.store, [&]() -> Status {
+        TSUNAGU_TRY(im.read_counters());
+        const bool files_log = im.options.file_log_every > 0 && im.store.is_sqlite();
+        if (files_log) {
+            // Every line below the gap is filed (the last chunk may be short), so that the
+            // lines after `log_filed` are exactly those after the gap.
+            auto filed = detail::meta_int(im.store, detail::kMetaLogFiled, 0);
+            TSUNAGU_TRY(filed);
+            if (*filed < im.seq) TSUNAGU_TRY(im.file_lines(*filed, im.seq));
+        }
+        im.seq += kRestoreGap;
+        if (files_log) TSUNAGU_TRY(detail::set_meta_int(im.store, detail::kMetaLogFiled, im.seq));
+        return im.write_counters();
+    });
 }
 
 Result<ScopeSet> Upstream::Impl::scope_set(std::string_view user) {

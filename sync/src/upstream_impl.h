@@ -54,6 +54,8 @@ struct Upstream::Impl {
     // lines is due (UpstreamOptions::file_log_every; sync_log_by_key).
     Status write_counters();
     Status file_log_by_key();
+    // Files the log's lines in (after, through] as one chunk named `after` (sync_log_by_key).
+    Status file_lines(std::int64_t after, std::int64_t through);
     Result<ScopeSet> scope_set(std::string_view user);
     // Applies one pushed (or server-made) change set: accepted, duplicate, or refused. Fails only
     // when storage fails; then the caller rolls the batch back.

@@ -1,0 +1,249 @@
+// tsunagu-server backup / restore: a consistent encrypted copy of a running server's store, and
+// a restore into a new folder that a server then runs on, with the real binary and real files.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <set>
+#include <thread>
+
+#include "support/exec.h"
+#include "support/run_program.h"
+#include "support/server_process.h"
+#include "support/temp_dir.h"
+#include "synced_device.h"
+
+using namespace tsunagu::testing;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A key file of 32 bytes, 0600, that is not the one sealing the data.
+std::string wrong_key_file(const TempDir& dir) {
+    const std::string path = dir.file("wrong.key");
+    std::ofstream(path, std::ios::binary) << std::string(32, 'k');
+    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
+    return path;
+}
+
+std::string bytes_of(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+ProgramRun server_command(const std::vector<std::string>& args) { return run_program(TSUNAGU_SERVER_PATH, args); }
+
+json visit(const std::string& client, int i) {
+    return {{"client", client},         {"date", "2020-06-" + std::to_string(10 + i % 18)},
+            {"duration_min", 30 + i},   {"purpose", "check_in"},
+            {"observations", "MARKER-OBSERVATION " + std::to_string(i)}, {"review_status", "submitted"}};
+}
+
+// A server with one team and one worker, Aoi, whose phone has synced a client and its visits.
+struct Office {
+    TempDir dir{"tsunagu-backup"};
+    std::string data = dir.file("data");
+    ServerProcess server{TSUNAGU_SERVER_PATH, data, dir.file("server.log")};
+    std::unique_ptr<ApiClient> admin;
+    std::unique_ptr<SyncedDevice> phone;
+    std::string client;
+
+    Office() {
+        server.start();
+        admin = std::make_unique<ApiClient>(server.url());
+        REQUIRE(admin->sign_in("admin", server.admin_password()).status == 200);
+        const std::string team = admin->post("/v1/admin/teams", {{"name", "Kita"}}).body["team"]["id"];
+        REQUIRE(admin->post("/v1/admin/users", {{"username", "aoi"}, {"role", "peer_supporter"}, {"team_id", team},
+                                                {"password", "aoi-password-1"}})
+                    .status == 201);
+        phone = std::make_unique<SyncedDevice>(server.url(), dir.file("phone.db"), "aoi", "aoi-password-1");
+        client = phone->create("client", {{"pseudonym", "MARKER-PSEUDONYM"}, {"area", "kita"}});
+        for (int i = 0; i < 20; ++i) phone->create("home_visit", visit(client, i));
+        phone->sync();
+    }
+    std::string key_file() const { return data + "/tsunagu.key"; }
+};
+
+}  // namespace
+
+TEST_CASE("a backup taken while a worker pushes restores every visit the server had taken, and none of it is readable") {
+    Office office;
+    std::set<std::string> taken_before;  // visits the server acknowledged before the backup began
+    {
+        auto listed = office.phone->device->list("home_visit");
+        REQUIRE(listed.is_ok());
+        for (const auto& r : *listed) taken_before.insert(r.id);
+    }
+    REQUIRE(taken_before.size() == 20);
+
+    // The worker goes on syncing while the backup is taken.
+    std::atomic<bool> done{false};
+    std::thread pushing([&] {
+        for (int i = 20; !done && i < 200; ++i) {
+            office.phone->create("home_visit", visit(office.client, i));
+            office.phone->sync();
+        }
+    });
+    const std::string backup = office.dir.file("tsunagu-backup.db");
+    const ProgramRun run = server_command({"backup", "--data", office.data, "--to", backup});
+    done = true;
+    pushing.join();
+    INFO(run.err);
+    REQUIRE(run.exit_code == 0);
+    CHECK(run.out.find("read back whole") != std::string::npos);
+    CHECK_FALSE(fs::exists(backup + ".partial"));
+
+    const std::string copy = bytes_of(backup);
+    CHECK(copy.size() > 4096);
+    CHECK(copy.find("MARKER") == std::string::npos);
+    CHECK(copy.find("aoi-password") == std::string::npos);
+    CHECK(copy.find("SQLite format") == std::string::npos);
+
+    // The office's machine is gone; a new folder is restored from the backup and the key file.
+    const std::string admin_password = office.server.admin_password();
+    office.server.stop(SIGTERM);
+    const std::string restored = office.dir.file("restored");
+    const ProgramRun restore =
+        server_command({"restore", "--from", backup, "--data", restored, "--key-file", office.key_file()});
+    INFO(restore.err);
+    REQUIRE(restore.exit_code == 0);
+    CHECK(restore.out.find("start the server on it") != std::string::npos);
+    CHECK(bytes_of(backup) == copy);  // the backup is only read
+    CHECK(bytes_of(restored + "/tsunagu.db").find("MARKER") == std::string::npos);
+
+    // Served again at the same address: the phones know no other.
+    ServerProcess again{TSUNAGU_SERVER_PATH, restored, office.dir.file("restored.log")};
+    again.start({"--key-file", office.key_file()}, office.server.port());
+    ApiClient admin(again.url());
+    CHECK(admin.sign_in("admin", admin_password).status == 200);  // the accounts came back too
+    SyncedDevice new_phone(again.url(), office.dir.file("new-phone.db"), "aoi", "aoi-password-1");
+    new_phone.sync();
+    for (const auto& id : taken_before) CHECK(new_phone.holds(id));
+    CHECK(new_phone.holds(office.client));
+    // The old phone pulled beyond the backup from the lost server; it still gets what is new.
+    const std::string after_restore = new_phone.create("home_visit", visit(office.client, 500));
+    new_phone.sync();
+    ApiClient reconnected(again.url());  // its connection to the lost server is gone
+    reconnected.token = office.phone->client.token;
+    reconnected.device_id = office.phone->client.device_id;
+    office.phone->client = std::move(reconnected);
+    office.phone->sync();
+    CHECK(office.phone->holds(after_restore));
+}
+
+TEST_CASE("a backup or restore that cannot be done is refused with what to do, and changes nothing") {
+    Office office;
+    const std::string backup = office.dir.file("good.db");
+    REQUIRE(server_command({"backup", "--data", office.data, "--to", backup}).exit_code == 0);
+    const std::string good = bytes_of(backup);
+
+    SECTION("a backup over an existing file") {
+        const ProgramRun run = server_command({"backup", "--data", office.data, "--to", backup});
+        CHECK(run.exit_code == 1);
+        CHECK(run.err.find("already exists") != std::string::npos);
+        CHECK(bytes_of(backup) == good);
+    }
+    SECTION("a backup with the wrong key file") {
+        const std::string wrong_key = wrong_key_file(office.dir);
+        const ProgramRun run =
+            server_command({"backup", "--data", office.data, "--to", office.dir.file("b.db"), "--key-file", wrong_key});
+        CHECK(run.exit_code == 1);
+        CHECK(run.err.find("wrong key") != std::string::npos);
+        CHECK_FALSE(fs::exists(office.dir.file("b.db")));
+        CHECK_FALSE(fs::exists(office.dir.file("b.db.partial")));
+    }
+    SECTION("a backup of a folder without a store, or without naming the file") {
+        const ProgramRun none = server_command({"backup", "--data", office.dir.file("empty"), "--to", office.dir.file("b.db")});
+        CHECK(none.exit_code == 1);
+        CHECK(none.err.find("no store in") != std::string::npos);
+        const ProgramRun unnamed = server_command({"backup", "--data", office.data});
+        CHECK(unnamed.exit_code == 2);
+        CHECK(unnamed.err.find("--to") != std::string::npos);
+    }
+    SECTION("a restore with the wrong key file, or none") {
+        const std::string wrong_key = wrong_key_file(office.dir);
+        const std::string target = office.dir.file("restored");
+        const ProgramRun run = server_command({"restore", "--from", backup, "--data", target, "--key-file", wrong_key});
+        CHECK(run.exit_code == 1);
+        CHECK(run.err.find("wrong key") != std::string::npos);
+        CHECK_FALSE(fs::exists(target + "/tsunagu.db"));
+        CHECK_FALSE(fs::exists(target + "/tsunagu.db.restoring"));
+        const ProgramRun keyless = server_command({"restore", "--from", backup, "--data", office.dir.file("other")});
+        CHECK(keyless.exit_code == 1);
+        CHECK(keyless.err.find("--key-file") != std::string::npos);
+    }
+    SECTION("a restore of a tampered, a truncated or a foreign file") {
+        std::string tampered = good;
+        tampered[tampered.size() / 2] ^= 0x01;
+        std::ofstream(office.dir.file("tampered.db"), std::ios::binary) << tampered;
+        std::ofstream(office.dir.file("truncated.db"), std::ios::binary) << good.substr(0, good.size() / 2);
+        std::ofstream(office.dir.file("notes.txt"), std::ios::binary) << "not a backup";
+        for (const std::string name : {"tampered.db", "truncated.db", "notes.txt"}) {
+            const std::string target = office.dir.file("restored-" + name);
+            const ProgramRun run = server_command(
+                {"restore", "--from", office.dir.file(name), "--data", target, "--key-file", office.key_file()});
+            INFO(name << ": " << run.err);
+            CHECK(run.exit_code == 1);
+            CHECK(run.err.find("cannot be restored") != std::string::npos);
+            CHECK_FALSE(fs::exists(target + "/tsunagu.db"));
+            CHECK_FALSE(fs::exists(target + "/tsunagu.db.restoring"));
+        }
+    }
+    SECTION("a restore over a store") {
+        const std::string live = bytes_of(office.data + "/tsunagu.db");
+        const ProgramRun run = server_command({"restore", "--from", backup, "--data", office.data});
+        CHECK(run.exit_code == 1);
+        CHECK(run.err.find("never overwrites") != std::string::npos);
+        CHECK(bytes_of(office.data + "/tsunagu.db") == live);
+    }
+}
+
+TEST_CASE("a backup or a restore killed part way leaves nothing that passes for one, and the next one succeeds") {
+    Office office;
+    const std::string backup = office.dir.file("nightly.db");
+    const std::string restored = office.dir.file("restored");
+    // Killed after 0 to 40 ms: before, during or after the copy. Whatever the moment, what is
+    // at the target afterwards is complete (it restores) or absent.
+    for (int delay_ms : {0, 5, 10, 20, 40}) {
+        for (const std::vector<std::string>& command :
+             {std::vector<std::string>{TSUNAGU_SERVER_PATH, "backup", "--data", office.data, "--to", backup},
+              std::vector<std::string>{TSUNAGU_SERVER_PATH, "restore", "--from", backup, "--data", restored,
+                                       "--key-file", office.key_file()}}) {
+            if (command[1] == "restore" && !fs::exists(backup)) continue;
+            const pid_t pid = ::fork();
+            if (pid == 0) {
+                std::freopen("/dev/null", "w", stdout);
+                std::freopen("/dev/null", "w", stderr);
+                exec_or_exit(command);
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, nullptr, 0);
+        }
+        if (fs::exists(backup)) {
+            const std::string check = office.dir.file("check-" + std::to_string(delay_ms));
+            INFO("killed after " << delay_ms << " ms");
+            CHECK(server_command({"restore", "--from", backup, "--data", check, "--key-file", office.key_file()})
+                      .exit_code == 0);
+        }
+        if (fs::exists(restored + "/tsunagu.db")) {
+            ServerProcess started{TSUNAGU_SERVER_PATH, restored, office.dir.file("restored.log")};
+            started.start({"--key-file", office.key_file()});
+            started.stop(SIGTERM);
+            fs::remove_all(restored);
+        }
+        fs::remove(backup);
+    }
+    // The next backup and restore replace whatever the killed ones left.
+    REQUIRE(server_command({"backup", "--data", office.data, "--to", backup}).exit_code == 0);
+    CHECK_FALSE(fs::exists(backup + ".partial"));
+    REQUIRE(server_command({"restore", "--from", backup, "--data", restored, "--key-file", office.key_file()})
+                .exit_code == 0);
+    CHECK_FALSE(fs::exists(restored + "/tsunagu.db.restoring"));
+}
