@@ -103,6 +103,10 @@ struct SyncReport {
     std::size_t pulled = 0;    // records received
     std::size_t evicted = 0;   // records removed because they left this worker's scope
     std::size_t retries = 0;   // requests repeated after a network failure
+    // Changes the server had acknowledged, sent again because it was restored from a backup that
+    // may predate them (see sync::DeviceOptions::keep_acknowledged_ms); those it still had are
+    // answered as duplicates.
+    std::size_t resent = 0;
     std::vector<RefusedChange> refused;          // newly refused in this sync
     std::vector<sync::Conflict> new_conflicts;   // conflicts this replica did not hold before
     std::vector<std::string> evicted_pending;    // records evicted with unsynced changes (kept)

@@ -134,8 +134,13 @@ class Upstream {
     // may have pulled, from the server that was lost, sequence numbers beyond the backup's; were
     // they given out again, those devices would never pull what gets them (it would be at or
     // below their cursors). So numbering jumps by kRestoreGap, above any cursor a device can hold,
-    // and every change from now on reaches every device in scope.
+    // and every change from now on reaches every device in scope. The upstream also takes a new
+    // epoch, which its answers carry: a device hearing it sends again the changes this upstream
+    // had acknowledged that it still keeps (see DeviceOptions::keep_acknowledged_ms), since the
+    // backup may predate them.
     Status after_restore();
+    // Which life of this upstream answers: its replica id, or the id the last restore drew.
+    const std::string& epoch() const;
     // 2^40: more changes than a server takes in a lifetime; 8,000 restores stay below 2^53, the
     // largest integer a JavaScript client reads exactly.
     static constexpr std::int64_t kRestoreGap = std::int64_t{1} << 40;
@@ -222,6 +227,10 @@ struct DeviceOptions {
     // server registered the device under, so the replica and the device are one identity. An
     // existing replica with another id is refused.
     std::string replica_id = {};
+    // How long a change the upstream acknowledged stays in the device's journal (sync_journal), to
+    // be sent again should the upstream be restored from a backup older than it (an answer with
+    // another PushResult::epoch). Longer than the time between the server's backups. 0: not kept.
+    std::int64_t keep_acknowledged_ms = 30LL * 24 * 3'600'000;
 };
 
 enum class PendingState {
@@ -260,6 +269,9 @@ struct PushReport {
     std::size_t acknowledged = 0;  // accepted or duplicate: removed from the outbox
     std::size_t refused = 0;
     std::size_t restamped = 0;  // local versions given the upstream's stamp
+    // Acknowledged changes queued again, first, because the upstream answered with a new epoch
+    // (it was restored from a backup): the next prepare_push() sends them.
+    std::size_t resent = 0;
 };
 
 struct PullReport {
@@ -272,6 +284,7 @@ struct PullReport {
     // Unsynced outbox changes whose records were evicted: kept, not pushed, until they return.
     std::vector<std::string> evicted_pending;
     std::size_t restamped = 0;  // outbox changes re-stamped after learning the upstream's time
+    std::size_t resent = 0;     // as PushReport::resent: push again
 };
 
 class Device {

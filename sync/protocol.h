@@ -62,6 +62,11 @@ struct PushOutcome {
 struct PushResult {
     Hlc upstream_time;  // the upstream's clock when it answered: devices correct skew with it
     std::vector<PushOutcome> outcomes;  // one per change, in the batch's order
+    // Which life of the upstream answered (Upstream::epoch): another one than a device last heard
+    // means the upstream was restored from a backup, and may lack changes it had acknowledged.
+    // On the wire "epoch", advisory: a device keeps it when it is an id, and ignores it otherwise
+    // ("" from an upstream that sends none).
+    std::string epoch;
 };
 
 // A change set the device sent and has no answer for (a lost response): the upstream says
@@ -141,6 +146,7 @@ struct PullPage {
     // with the sequence number they have upstream: the device files them as pulled at it. On the
     // wire: "kept": [[record id, sequence number], ...].
     std::vector<KeptRecord> kept;
+    std::string epoch;  // as PushResult::epoch
     // Upstream side only, never sent: the device's progress must be recorded
     // (Upstream::record_progress) because this is its last page and what it reported differs
     // from what is stored, or was last recorded a while ago.

@@ -267,6 +267,10 @@ int cmd_sync(const Invocation& inv) {
     if (!inv.json) {
         std::cout << "synced: pushed " << report->pushed << ", received " << report->pulled << ", removed "
                   << report->evicted << " no longer in your caseload\n";
+        if (report->resent > 0) {
+            std::cout << report->resent << " change(s) sent again: the server was restored from a backup, and now"
+                                           " has all your work again\n";
+        }
         if (!report->new_conflicts.empty()) {
             std::cout << report->new_conflicts.size() << " new conflict(s): see tsunagu conflicts\n";
         }

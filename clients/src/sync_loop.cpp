@@ -59,116 +59,124 @@ Result<SyncReport> Device::sync(const ProgressCallback& progress) {
         push_total = *due;
     }
 
-    // Push. Up to kPushesInFlight batches fly at once, and one more waits prepared, sent the
-    // moment an answer lands, so the server never waits for the device. They share no record (the
-    // engine leaves the records of the batches flying out of the one it prepares), so their
-    // answers may come back in any order, a refusal in one (which holds back its record's later
-    // changes) concerns nothing in another, and the server reads one batch while it applies the
-    // other. Each answer is applied together with preparing the next batch (one transaction, one
-    // commit). A batch is repeated until answered: one whose answer is lost, or prepared and never
-    // sent, stays marked sent, and the next sync sends it again. The loop ends when nothing is due,
-    // or when an answer makes no progress (every change held back), so it cannot spin.
-    notify(SyncProgress::Phase::push, 0, push_total);
-    ServerLink& link = d.server();
-    struct Flight {
-        std::future<Result<ServerAnswer>> answer;
-        sync::PushBatchText batch;
-    };
-    std::deque<Flight> flights;
-    sync::PushBatchText next;  // prepared while the others fly (count 0: none)
-    auto launch = [&](sync::PushBatchText batch) {
-        std::string body = "{\"changes\":" + batch.changes + ",\"sent_at\":" + std::to_string(batch.sent_at_ms);
-        if (batch.clock_offset_ms) body += ",\"clock_offset\":" + std::to_string(*batch.clock_offset_ms);
-        body += "}";
-        auto answer = std::async(std::launch::async, [&link, &report, token = d.session.token, body = std::move(body)] {
-            return link.send_text("POST", "/v1/sync/push", body, token, &report.retries);
-        });
-        flights.push_back({std::move(answer), std::move(batch)});
-    };
-    // Prepares the next batch (none is prepared), beside those flying.
-    auto prepare = [&]() -> Status {
-        std::vector<const sync::PushBatchText*> beside;
-        for (const Flight& f : flights) beside.push_back(&f.batch);
-        auto batch = engine.prepare_push_text(d.options.push_batch, beside);
-        TSUNAGU_TRY(batch);
-        next = std::move(*batch);
-        return Status::ok();
-    };
-    auto send_prepared = [&] {
-        if (next.count > 0 && flights.size() < kPushesInFlight) launch(std::exchange(next, sync::PushBatchText{}));
-    };
-    TSUNAGU_TRY(prepare());  // then as many as may fly, and one more prepared
-    while (next.count > 0 && flights.size() < kPushesInFlight) {
-        send_prepared();
-        TSUNAGU_TRY(prepare());
-    }
-    while (!flights.empty()) {
-        Flight landed = std::move(flights.front());
-        flights.pop_front();
-        auto answer = landed.answer.get();
-        if (!answer) return answer.status();
-        if (is_wipe(*answer)) {
-            flights.clear();  // waits for the other answers: the replica goes only after them
-            TSUNAGU_TRY(d.wipe());
-            report.wiped = true;
-            return report;
+    // Push, then pull; once more when an answer came from a server restored from a backup (a new
+    // epoch): the changes it had acknowledged, which the engine queued again, go first.
+    for (int round = 0; round < 2; ++round) {
+        const std::size_t resent_before = report.resent;
+        // Push. Up to kPushesInFlight batches fly at once, and one more waits prepared, sent the
+        // moment an answer lands, so the server never waits for the device. They share no record (the
+        // engine leaves the records of the batches flying out of the one it prepares), so their
+        // answers may come back in any order, a refusal in one (which holds back its record's later
+        // changes) concerns nothing in another, and the server reads one batch while it applies the
+        // other. Each answer is applied together with preparing the next batch (one transaction, one
+        // commit). A batch is repeated until answered: one whose answer is lost, or prepared and never
+        // sent, stays marked sent, and the next sync sends it again. The loop ends when nothing is due,
+        // or when an answer makes no progress (every change held back), so it cannot spin.
+        notify(SyncProgress::Phase::push, 0, push_total);
+        ServerLink& link = d.server();
+        struct Flight {
+            std::future<Result<ServerAnswer>> answer;
+            sync::PushBatchText batch;
+        };
+        std::deque<Flight> flights;
+        sync::PushBatchText next;  // prepared while the others fly (count 0: none)
+        auto launch = [&](sync::PushBatchText batch) {
+            std::string body = "{\"changes\":" + batch.changes + ",\"sent_at\":" + std::to_string(batch.sent_at_ms);
+            if (batch.clock_offset_ms) body += ",\"clock_offset\":" + std::to_string(*batch.clock_offset_ms);
+            body += "}";
+            auto answer = std::async(std::launch::async, [&link, &report, token = d.session.token, body = std::move(body)] {
+                return link.send_text("POST", "/v1/sync/push", body, token, &report.retries);
+            });
+            flights.push_back({std::move(answer), std::move(batch)});
+        };
+        // Prepares the next batch (none is prepared), beside those flying.
+        auto prepare = [&]() -> Status {
+            std::vector<const sync::PushBatchText*> beside;
+            for (const Flight& f : flights) beside.push_back(&f.batch);
+            auto batch = engine.prepare_push_text(d.options.push_batch, beside);
+            TSUNAGU_TRY(batch);
+            next = std::move(*batch);
+            return Status::ok();
+        };
+        auto send_prepared = [&] {
+            if (next.count > 0 && flights.size() < kPushesInFlight) launch(std::exchange(next, sync::PushBatchText{}));
+        };
+        TSUNAGU_TRY(prepare());  // then as many as may fly, and one more prepared
+        while (next.count > 0 && flights.size() < kPushesInFlight) {
+            send_prepared();
+            TSUNAGU_TRY(prepare());
         }
-        if (answer->status != 200) return refusal(*answer, "push");
-        send_prepared();
-        auto result = sync::parse_push_result_text(answer->text);
-        if (!result) {
-            return Status(ErrorCode::unavailable, "the server's push answer is malformed: " + result.status().message());
-        }
-        std::optional<Result<sync::PushReport>> applied;
-        Status step = with_transaction(*d.store, [&]() -> Status {
-            applied = engine.apply_push_result(*result);
-            if (!*applied) return applied->status();
-            const bool progressed = (*applied)->acknowledged > 0 || (*applied)->refused > 0;
-            return (progressed || !flights.empty()) && next.count == 0 ? prepare() : Status::ok();
-        });
-        if (!step) return step;
-        send_prepared();
-        report.pushed += (*applied)->acknowledged;
-        notify(SyncProgress::Phase::push, std::min(report.pushed, push_total), push_total);
-    }
-
-    // Pull. Each page is applied (records, evictions, acknowledgements) with the cursor in one
-    // transaction; a stale page is ignored and asked for again.
-    int stale_pages = 0;
-    notify(SyncProgress::Phase::pull, 0, 0);
-    while (true) {
-        auto request = engine.prepare_pull(d.options.pull_page);
-        if (!request) return request.status();
-        sync::Json wire = *request;
-        wire.erase("replica");
-        wire.erase("user");
-        auto answer = d.server().send_text("POST", "/v1/sync/pull", wire.dump(), d.session.token, &report.retries);
-        if (!answer) return answer.status();
-        if (is_wipe(*answer)) {
-            TSUNAGU_TRY(d.wipe());
-            report.wiped = true;
-            return report;
-        }
-        if (answer->status != 200) return refusal(*answer, "pull");
-        // Read as it streams in, without a JSON document: memory stays one page's structs.
-        auto page = sync::parse_pull_page_text(answer->text);
-        if (!page) {
-            return Status(ErrorCode::unavailable, "the server's pull answer is malformed: " + page.status().message());
-        }
-        answer->text = std::string();
-        auto applied = engine.apply_pull(*page);
-        if (!applied) return applied.status();
-        if (applied->stale) {
-            if (++stale_pages > 3) {
-                return Status(ErrorCode::internal, "the server keeps answering pulls for another cursor; sync again");
+        while (!flights.empty()) {
+            Flight landed = std::move(flights.front());
+            flights.pop_front();
+            auto answer = landed.answer.get();
+            if (!answer) return answer.status();
+            if (is_wipe(*answer)) {
+                flights.clear();  // waits for the other answers: the replica goes only after them
+                TSUNAGU_TRY(d.wipe());
+                report.wiped = true;
+                return report;
             }
-            continue;
+            if (answer->status != 200) return refusal(*answer, "push");
+            send_prepared();
+            auto result = sync::parse_push_result_text(answer->text);
+            if (!result) {
+                return Status(ErrorCode::unavailable, "the server's push answer is malformed: " + result.status().message());
+            }
+            std::optional<Result<sync::PushReport>> applied;
+            Status step = with_transaction(*d.store, [&]() -> Status {
+                applied = engine.apply_push_result(*result);
+                if (!*applied) return applied->status();
+                const bool progressed = (*applied)->acknowledged > 0 || (*applied)->refused > 0;
+                return (progressed || !flights.empty()) && next.count == 0 ? prepare() : Status::ok();
+            });
+            if (!step) return step;
+            send_prepared();
+            report.pushed += (*applied)->acknowledged;
+            report.resent += (*applied)->resent;
+            notify(SyncProgress::Phase::push, std::min(report.pushed, push_total), push_total);
         }
-        report.pulled += applied->records;
-        report.evicted += applied->evicted;
-        for (auto& r : applied->evicted_pending) report.evicted_pending.push_back(std::move(r));
-        notify(SyncProgress::Phase::pull, report.pulled, report.pulled + (page->more ? request->limit : 0));
-        if (!page->more) break;
+
+        // Pull. Each page is applied (records, evictions, acknowledgements) with the cursor in one
+        // transaction; a stale page is ignored and asked for again.
+        int stale_pages = 0;
+        notify(SyncProgress::Phase::pull, 0, 0);
+        while (true) {
+            auto request = engine.prepare_pull(d.options.pull_page);
+            if (!request) return request.status();
+            sync::Json wire = *request;
+            wire.erase("replica");
+            wire.erase("user");
+            auto answer = d.server().send_text("POST", "/v1/sync/pull", wire.dump(), d.session.token, &report.retries);
+            if (!answer) return answer.status();
+            if (is_wipe(*answer)) {
+                TSUNAGU_TRY(d.wipe());
+                report.wiped = true;
+                return report;
+            }
+            if (answer->status != 200) return refusal(*answer, "pull");
+            // Read as it streams in, without a JSON document: memory stays one page's structs.
+            auto page = sync::parse_pull_page_text(answer->text);
+            if (!page) {
+                return Status(ErrorCode::unavailable, "the server's pull answer is malformed: " + page.status().message());
+            }
+            answer->text = std::string();
+            auto applied = engine.apply_pull(*page);
+            if (!applied) return applied.status();
+            if (applied->stale) {
+                if (++stale_pages > 3) {
+                    return Status(ErrorCode::internal, "the server keeps answering pulls for another cursor; sync again");
+                }
+                continue;
+            }
+            report.pulled += applied->records;
+            report.resent += applied->resent;
+            report.evicted += applied->evicted;
+            for (auto& r : applied->evicted_pending) report.evicted_pending.push_back(std::move(r));
+            notify(SyncProgress::Phase::pull, report.pulled, report.pulled + (page->more ? request->limit : 0));
+            if (!page->more) break;
+        }
+        if (report.resent == resent_before) break;
     }
 
     auto after = engine.conflicts();

@@ -37,7 +37,8 @@ struct Device::Impl {
     Status rebase(const RecordSnapshot& snapshot);
     // Inside a transaction: drops from sync_refetch the records `page` brought whole or evicted.
     Status answered_refetch(const PullPage& page);
-    // Inside a transaction: drops a record that left the scope; returns its held outbox changes.
+    // Inside a transaction: drops a record that left the scope, and what the journal keeps of it;
+    // returns its held outbox changes.
     Result<std::vector<std::string>> evict(const std::string& record);
     // Inside a transaction: takes the upstream's answer that it applied an outbox change (from a
     // push answer, or a pull's acks when that answer was lost). The change leaves the outbox, its
@@ -47,6 +48,13 @@ struct Device::Impl {
         bool restamped = false;  // the stamp was corrected
     };
     Result<Acknowledged> acknowledge(const PushOutcome& outcome);
+    // Inside a transaction: notes the epoch an answer came with (PushResult::epoch). When it is
+    // not the one last heard, the upstream was restored from a backup: the acknowledged changes
+    // the journal keeps go back to the outbox, ahead of the unsent ones, to be sent again (those
+    // the backup held are answered as duplicates). Returns how many.
+    Result<std::size_t> heard_epoch(const std::string& epoch);
+    // Inside a transaction: drops journal entries older than options.keep_acknowledged_ms.
+    Status prune_journal();
 };
 
 namespace detail {

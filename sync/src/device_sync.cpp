@@ -185,6 +185,9 @@ Result<PushReport> Device::apply_push_result(const PushResult& result) {
     Impl& im = *impl_;
     PushReport report;
     Status status = with_transaction(im.store, [&]() -> Status {
+        auto resent = im.heard_epoch(result.epoch);
+        TSUNAGU_TRY(resent);
+        report.resent = *resent;
         auto restamped = im.learn_time(result.upstream_time);
         TSUNAGU_TRY(restamped);
         Statement& refuse = im.store.cached(
@@ -207,6 +210,7 @@ Result<PushReport> Device::apply_push_result(const PushResult& result) {
             report.restamped += settled->restamped;
         }
         report.restamped += *restamped;
+        TSUNAGU_TRY(im.prune_journal());
         return im.save_clock();
     });
     TSUNAGU_TRY(status);
@@ -260,8 +264,8 @@ Result<PullRequest> Device::prepare_pull(std::size_t limit) {
 Result<Device::Impl::Acknowledged> Device::Impl::acknowledge(const PushOutcome& outcome) {
     Acknowledged out;
     const detail::IdBytes id = detail::id_to_bytes(outcome.change_id);
-    Statement& remove =
-        store.cached("DELETE FROM sync_outbox WHERE change_id = ?1 RETURNING record_id, hlc");
+    Statement& remove = store.cached(
+        "DELETE FROM sync_outbox WHERE change_id = ?1 RETURNING record_id, hlc, raw_wall_ms, cursor, change");
     remove.bind_blob(1, id);
     auto row = remove.step();
     if (!row) {
@@ -274,6 +278,20 @@ Result<Device::Impl::Acknowledged> Device::Impl::acknowledge(const PushOutcome& 
     }
     const std::string record = detail::id_from_bytes(remove.column_blob(0));
     const Hlc stamped = Hlc::from_packed(remove.column_int(1));
+    if (options.keep_acknowledged_ms > 0) {
+        // Journaled as the outbox held it (the change as it was sent), should the upstream lose it.
+        TSUNAGU_TRY(store
+                        .cached("INSERT OR REPLACE INTO sync_journal(change_id, record_id, hlc, raw_wall_ms, cursor,"
+                                " change, acked_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+                        .bind_blob(1, id)
+                        .bind_blob(2, remove.column_blob(0))
+                        .bind(3, remove.column_int(1))
+                        .bind(4, remove.column_int(2))
+                        .bind(5, remove.column_int(3))
+                        .bind(6, remove.column_text(4))
+                        .bind(7, options.wall())
+                        .run());
+    }
     TSUNAGU_TRY(remove.run());  // steps the statement to its end, then resets it
     out.removed = true;
     if (outcome.seq > 0) {
@@ -293,6 +311,43 @@ Result<Device::Impl::Acknowledged> Device::Impl::acknowledge(const PushOutcome& 
     return out;
 }
 
+Result<std::size_t> Device::Impl::heard_epoch(const std::string& epoch) {
+    if (epoch.empty()) return std::size_t{0};  // an upstream that does not say
+    auto last = detail::meta_text(store, detail::kMetaUpstreamEpoch);
+    TSUNAGU_TRY(last);
+    if (*last == epoch) return std::size_t{0};
+    TSUNAGU_TRY(detail::set_meta_text(store, detail::kMetaUpstreamEpoch, epoch));
+    if (last->empty()) return std::size_t{0};  // the first answer heard
+    // Ahead of everything in the outbox, oldest first (a record's later unsent changes were made
+    // on top of these): the outbox moves up to make room (positions stay positive, as pushes
+    // count from 0), in two steps so that no two rows ever share a position.
+    Statement& first = store.cached("SELECT coalesce(min(pos), 1), (SELECT count(*) FROM sync_journal) FROM sync_outbox");
+    auto row = first.step();
+    TSUNAGU_TRY(row);
+    const std::int64_t lowest = first.column_int(0), journaled = first.column_int(1);
+    first.reset();
+    if (journaled == 0) return std::size_t{0};
+    TSUNAGU_TRY(store.cached("UPDATE sync_outbox SET pos = -(pos + ?1)").bind(1, journaled).run());
+    TSUNAGU_TRY(store.exec("UPDATE sync_outbox SET pos = -pos"));
+    Statement& requeue = store.cached(
+        "INSERT INTO sync_outbox(pos, change_id, record_id, state, hlc, raw_wall_ms, cursor, change)"
+        " SELECT ?1 + row_number() OVER (ORDER BY pos), change_id, record_id, ?2, hlc, raw_wall_ms, cursor, change"
+        " FROM sync_journal WHERE true ORDER BY pos"
+        " ON CONFLICT(change_id) DO NOTHING");
+    TSUNAGU_TRY(requeue.bind(1, lowest - 1).bind(2, static_cast<int>(detail::OutboxState::unsent)).run());
+    const auto resent = static_cast<std::size_t>(store.changes());
+    TSUNAGU_TRY(store.exec("DELETE FROM sync_journal"));
+    return resent;
+}
+
+Status Device::Impl::prune_journal() {
+    // From the oldest, a bounded slice at a time (a push adds at most a batch).
+    Statement& prune = store.cached(
+        "DELETE FROM sync_journal WHERE pos IN (SELECT pos FROM sync_journal ORDER BY pos LIMIT 1000)"
+        " AND acked_ms < ?1");
+    return prune.bind(1, options.wall() - options.keep_acknowledged_ms).run();
+}
+
 Result<PullReport> Device::apply_pull(const PullPage& page) {
     Impl& im = *impl_;
     PullReport report;
@@ -303,6 +358,9 @@ Result<PullReport> Device::apply_pull(const PullPage& page) {
             report.stale = true;
             return Status::ok();
         }
+        auto resent = im.heard_epoch(page.epoch);
+        TSUNAGU_TRY(resent);
+        report.resent = *resent;
         auto restamped = im.learn_time(page.upstream_time);
         TSUNAGU_TRY(restamped);
         report.restamped = *restamped;
@@ -439,6 +497,9 @@ Result<std::vector<std::string>> Device::Impl::evict(const std::string& record) 
     TSUNAGU_TRY(store.cached("UPDATE sync_outbox SET state = 3 WHERE record_id = ?1 AND state <= 1")
                     .bind_blob(1, id)
                     .run());
+    // What the upstream acknowledged of it goes too: a device holds nothing of a record outside
+    // its scope but unsent work (a restored upstream would refuse it from this user anyway).
+    TSUNAGU_TRY(store.cached("DELETE FROM sync_journal WHERE record_id = ?1").bind_blob(1, id).run());
     TSUNAGU_TRY(records.erase(record));
     return held;
 }

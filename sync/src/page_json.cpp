@@ -152,6 +152,8 @@ class PageReader : public detail::SaxReader {
                     if (!hlc) return fail("\"upstream_time\" is not a clock reading");
                     page_.upstream_time = *hlc;
                     seen_ |= 8;
+                } else if (key_ == "epoch" && value.is_string() && is_id(value.get_ref<const std::string&>())) {
+                    page_.epoch = value.get<std::string>();  // advisory: anything else is ignored
                 }
                 return true;
             }
@@ -216,6 +218,11 @@ std::string pull_page_text(const PullPage& page) {
     write_key(out, "after");
     write_int(out, page.after);
     out.push_back(',');
+    if (!page.epoch.empty()) {  // in the document form's order: its keys sorted
+        write_key(out, "epoch");
+        write_json_string(out, page.epoch);
+        out.push_back(',');
+    }
     write_key(out, "evicted_records");
     write_strings(out, page.evicted_records);
     out.push_back(',');

@@ -35,6 +35,10 @@ class ResultReader : public detail::SaxReader {
         if (skipping()) return true;
         if (depth_ == 1) {
             if (key_ == "outcomes") return fail("\"outcomes\" must be a list");
+            if (key_ == "epoch") {
+                if (is_id(value)) result_.epoch = std::move(value);  // advisory: anything else is ignored
+                return true;
+            }
             if (key_ != "upstream_time") return true;
             auto hlc = Hlc::parse(value);
             if (!hlc) return fail("\"upstream_time\" is not a clock reading");
@@ -236,6 +240,11 @@ std::string push_result_text(const PushResult& result) {
     std::string out;
     out.reserve(64 + result.outcomes.size() * 160);
     out.push_back('{');
+    if (!result.epoch.empty()) {  // in the document form's order: its keys sorted
+        detail::write_key(out, "epoch");
+        detail::write_json_string(out, result.epoch);
+        out.push_back(',');
+    }
     detail::write_key(out, "outcomes");
     out.push_back('[');
     for (std::size_t i = 0; i < result.outcomes.size(); ++i) {

@@ -111,6 +111,10 @@ CREATE TABLE IF NOT EXISTS sync_replicas(
 //
 // sync_refetch lists the records whose refused changes the worker discarded: pulls ask for them
 // whole (PullRequest::refetch) until a page brings them, or evicts them.
+//
+// sync_journal keeps the changes the upstream acknowledged, as the outbox held them, for
+// DeviceOptions::keep_acknowledged_ms: should the upstream be restored from an older backup, they
+// go back to the outbox and are sent again (Device::Impl::heard_epoch). Oldest first.
 constexpr const char* kDeviceTables = R"sql(
 CREATE TABLE IF NOT EXISTS sync_outbox(
   pos INTEGER PRIMARY KEY,
@@ -131,6 +135,15 @@ CREATE TABLE IF NOT EXISTS sync_acked(
   record_id BLOB NOT NULL,
   seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS sync_refetch(record_id BLOB PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sync_journal(
+  pos INTEGER PRIMARY KEY,
+  change_id BLOB NOT NULL UNIQUE,
+  record_id BLOB NOT NULL,
+  hlc INTEGER NOT NULL,
+  raw_wall_ms INTEGER NOT NULL,
+  cursor INTEGER NOT NULL,
+  change TEXT NOT NULL,
+  acked_ms INTEGER NOT NULL);
 )sql";
 
 const char* role_name(Role role) {
@@ -150,6 +163,12 @@ struct Migration {
 constexpr Migration kMigrations[] = {
     // 5 -> 6: the outbox keeps the word for why a change was refused (PushOutcome::cause).
     {5, "ALTER TABLE sync_outbox ADD COLUMN cause TEXT", nullptr},
+    // 6 -> 7: the device keeps the changes the upstream acknowledged, in case it is restored.
+    {6,
+     "CREATE TABLE IF NOT EXISTS sync_journal(pos INTEGER PRIMARY KEY, change_id BLOB NOT NULL UNIQUE,"
+     " record_id BLOB NOT NULL, hlc INTEGER NOT NULL, raw_wall_ms INTEGER NOT NULL, cursor INTEGER NOT NULL,"
+     " change TEXT NOT NULL, acked_ms INTEGER NOT NULL)",
+     nullptr},
 };
 static_assert(std::size(kMigrations) == kFormat - kFirstMigratedFormat,
               "every format from kFirstMigratedFormat has a step to the next");

@@ -16,7 +16,7 @@ enum class Role { upstream, device };
 
 // The layout of the tables. A store of an older format from kFirstMigratedFormat on is brought
 // up to date when opened (see open_tables); older ones, and newer ones, are refused, not misread.
-inline constexpr std::int64_t kFormat = 6;
+inline constexpr std::int64_t kFormat = 7;
 inline constexpr std::int64_t kFirstMigratedFormat = 5;
 
 // Metadata keys.
@@ -28,6 +28,8 @@ inline constexpr const char* kMetaRecordKey = "record_key";        // RecordKey'
 inline constexpr const char* kMetaClock = "clock";                 // packed Hlc: the last reading
 inline constexpr const char* kMetaSequence = "sequence";           // upstream: last sequence number
 inline constexpr const char* kMetaLogFiled = "log_filed";          // upstream: lines filed by key
+inline constexpr const char* kMetaEpoch = "epoch";                  // upstream: set by a restore
+inline constexpr const char* kMetaUpstreamEpoch = "upstream_epoch";  // device: the epoch last heard
 inline constexpr const char* kMetaCursor = "cursor";               // device: last applied sequence
 inline constexpr const char* kMetaOffset = "clock_offset_ms";      // device: wall clock correction
 inline constexpr const char* kMetaUpstreamTime = "upstream_time";  // device: packed Hlc

@@ -111,6 +111,9 @@ Result<Upstream> Upstream::open(Store& store, Schema schema, UpstreamOptions opt
     auto clock = detail::meta_int(store, detail::kMetaClock, 0);
     TSUNAGU_TRY(clock);
     impl->clock.observe(Hlc::from_packed(*clock));
+    auto epoch = detail::meta_text(store, detail::kMetaEpoch);
+    TSUNAGU_TRY(epoch);
+    impl->epoch = epoch->empty() ? impl->replica : *epoch;
     return Upstream(std::move(impl));
 }
 
@@ -178,8 +181,16 @@ Status Upstream::after_restore() {
         }
         im.seq += kRestoreGap;
         if (files_log) TSUNAGU_TRY(detail::set_meta_int(im.store, detail::kMetaLogFiled, im.seq));
-        return im.write_counters();
+        const std::string epoch = im.options.ids();
+        TSUNAGU_TRY(detail::set_meta_text(im.store, detail::kMetaEpoch, epoch));
+        TSUNAGU_TRY(im.write_counters());
+        im.epoch = epoch;
+        return Status::ok();
     });
+}
+
+const std::string& Upstream::epoch() const {
+    return impl_->epoch;
 }
 
 Result<ScopeSet> Upstream::Impl::scope_set(std::string_view user) {
@@ -347,6 +358,7 @@ Result<PushResult> Upstream::push(const PushBatch& batch, const PushGate& gate) 
             result.outcomes.push_back(std::move(*outcome));
         }
         result.upstream_time = impl_->clock.tick();
+        result.epoch = impl_->epoch;
         return impl_->write_counters();
     });
     TSUNAGU_TRY(status);

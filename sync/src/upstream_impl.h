@@ -33,6 +33,9 @@ struct Upstream::Impl {
     UpstreamOptions options;
     HybridClock clock;
     std::string replica;
+    // Which life of this upstream answers (Upstream::epoch): its replica id until a restore from
+    // a backup gives it a new one (after_restore).
+    std::string epoch;
     detail::RecordTable records;
     std::int64_t seq = 0;  // the last sequence number given out; valid inside a write
     // The scope keys this transaction has noted in sync_scope_keys (a push of ten visits to one

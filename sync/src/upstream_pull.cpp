@@ -307,6 +307,7 @@ Result<PullPage> Upstream::read_page(const PullRequest& request) {
             stored.reset();
         }
         page.upstream_time = im.clock.tick();
+        page.epoch = im.epoch;
         return Status::ok();
     }();
     if (!status) {

@@ -54,6 +54,13 @@ Result<T> parse_as(const Json& in, const char* what) {
     }
 }
 
+// An answer's "epoch" (PushResult::epoch): an id, or "" for anything else.
+std::string epoch_from(const Json& in) {
+    auto it = in.find("epoch");
+    if (it == in.end() || !it->is_string() || !is_id(it->get_ref<const std::string&>())) return "";
+    return it->get<std::string>();
+}
+
 }  // namespace
 
 void to_json(Json& out, const ChangeSet& c) {
@@ -174,11 +181,13 @@ void from_json(const Json& in, PushOutcome& o) {
 
 void to_json(Json& out, const PushResult& r) {
     out = {{"upstream_time", r.upstream_time.to_string()}, {"outcomes", r.outcomes}};
+    if (!r.epoch.empty()) out["epoch"] = r.epoch;
 }
 
 void from_json(const Json& in, PushResult& r) {
     r.upstream_time = hlc_from(in, "upstream_time");
     r.outcomes = in.at("outcomes").get<std::vector<PushOutcome>>();
+    r.epoch = epoch_from(in);
 }
 
 void to_json(Json& out, const SentChange& s) {
@@ -286,6 +295,7 @@ void to_json(Json& out, const PullPage& p) {
            {"evicted_scopes", p.evicted_scopes},
            {"acks", p.acks}};
     if (!p.kept.empty()) out["kept"] = p.kept;
+    if (!p.epoch.empty()) out["epoch"] = p.epoch;
 }
 
 void from_json(const Json& in, PullPage& p) {
@@ -298,6 +308,7 @@ void from_json(const Json& in, PullPage& p) {
     p.evicted_scopes = in.value("evicted_scopes", std::vector<std::string>{});
     p.acks = in.value("acks", std::vector<PushOutcome>{});
     p.kept = in.value("kept", std::vector<KeptRecord>{});
+    p.epoch = epoch_from(in);
     for (const auto& id : p.evicted_records) {
         if (!is_id(id)) throw std::invalid_argument("\"evicted_records\" holds a malformed id");
     }

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "field_org.h"
+#include "support/run_program.h"
 
 using namespace tsunagu;
 using namespace tsunagu::testing;
@@ -125,6 +126,43 @@ TEST_CASE("a week of offline work arrives once in one sync, with progress report
     CHECK(held->size() == 300);
     CHECK(ids == visits);
     CHECK(synced(*aoi).pushed == 0);
+}
+
+TEST_CASE("after the server is restored from an older backup, a phone's next sync sends again what the server lost") {
+    FieldOrganisation org;
+    auto aoi = org.device("aoi");
+    const auto client = created(*aoi, "client", {{"pseudonym", "K-207"}, {"area", "kita"}});
+    std::set<std::string> visits;
+    for (int i = 0; i < 5; ++i) visits.insert(created(*aoi, "home_visit", visit(client, i)));
+    synced(*aoi);
+    const std::string backup = org.dir.file("nightly.db");
+    const std::string data = org.dir.file("data"), key = data + "/tsunagu.key";
+    REQUIRE(run_program(TSUNAGU_SERVER_PATH, {"backup", "--data", data, "--to", backup}).exit_code == 0);
+    for (int i = 5; i < 8; ++i) visits.insert(created(*aoi, "home_visit", visit(client, i)));
+    CHECK(synced(*aoi).pushed == 3);  // acknowledged by the server about to be lost
+
+    // The server's disk dies; the backup is restored and served at the same address.
+    const int port = org.server.port();
+    org.server.stop(SIGTERM);
+    const std::string restored = org.dir.file("restored");
+    REQUIRE(run_program(TSUNAGU_SERVER_PATH, {"restore", "--from", backup, "--data", restored, "--key-file", key})
+                .exit_code == 0);
+    ServerProcess again{TSUNAGU_SERVER_PATH, restored, org.dir.file("restored.log")};
+    again.start({"--key-file", key}, port);
+
+    const auto report = synced(*aoi);
+    // Everything it still journals: 3 visits lost; the client and 5 visits answered as duplicates.
+    CHECK(report.resent == 9);
+    CHECK(report.pushed == 9);
+    CHECK(aoi->status()->pending == 0);
+    auto sato = org.device("sato");
+    synced(*sato);
+    auto held = sato->list("home_visit");
+    REQUIRE(held.is_ok());
+    std::set<std::string> ids;
+    for (const auto& r : *held) ids.insert(r.id);
+    CHECK(ids == visits);  // nothing Aoi did is lost
+    CHECK(synced(*aoi).resent == 0);  // once only
 }
 
 TEST_CASE("a client reassigned to another worker is evicted from the first worker's device on its next sync") {

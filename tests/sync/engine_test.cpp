@@ -838,12 +838,13 @@ TEST_CASE("an upgraded app opens its older device store in place with its unsent
     push_all(alice, w.upstream);
     const std::string offline = ok(alice.create("visit", kVisit));  // not sent yet
     Store& store = *w.members[0]->store;
-    // The store as format 5 left it: the outbox without the refusal's cause.
+    // The store as format 5 left it: the outbox without the refusal's cause, and no journal.
     ok(store.exec("ALTER TABLE sync_outbox DROP COLUMN cause"));
+    ok(store.exec("DROP TABLE sync_journal"));
     ok(store.exec("UPDATE sync_meta SET value = 5 WHERE key = 'format'"));
 
     Device upgraded = ok(Device::open(store, test_schema(2), DeviceOptions{.user = "alice"}));
-    CHECK(format_of(store) == 6);
+    CHECK(format_of(store) == 7);
     auto outbox = ok(upgraded.outbox());
     REQUIRE(outbox.size() == 2);
     CHECK(outbox[0].state == PendingState::refused);
@@ -855,10 +856,11 @@ TEST_CASE("an upgraded app opens its older device store in place with its unsent
     REQUIRE(batch.changes.size() == 1);
     ok(upgraded.apply_push_result(ok(w.upstream.push(batch))));
     CHECK(ok(upgraded.outbox()).size() == 1);
+    CHECK(rows(store, "sync_journal") == 1);  // the journal (format 7) keeps what was acknowledged
     // An upstream store of format 5 has nothing to change but its format.
     ok(w.upstream_store.exec("UPDATE sync_meta SET value = 5 WHERE key = 'format'"));
     ok(Upstream::open(w.upstream_store, test_schema()));
-    CHECK(format_of(w.upstream_store) == 6);
+    CHECK(format_of(w.upstream_store) == 7);
 }
 
 TEST_CASE("a store from a newer app or whose migration fails is refused and left as it was") {
@@ -866,12 +868,12 @@ TEST_CASE("a store from a newer app or whose migration fails is refused and left
     Device& alice = w.add_device("alice");
     ok(alice.create("visit", kVisit));
     Store& store = *w.members[0]->store;
-    ok(store.exec("UPDATE sync_meta SET value = 7 WHERE key = 'format'"));
+    ok(store.exec("UPDATE sync_meta SET value = 8 WHERE key = 'format'"));
     auto newer = Device::open(store, test_schema(), DeviceOptions{.user = "alice"});
     CHECK(newer.status().code() == ErrorCode::invalid_argument);
-    CHECK_THAT(newer.status().message(), Catch::Contains("format 7, written by a newer Tsunagu"));
+    CHECK_THAT(newer.status().message(), Catch::Contains("format 8, written by a newer Tsunagu"));
     CHECK_THAT(newer.status().message(), Catch::Contains("update it"));
-    CHECK(format_of(store) == 7);
+    CHECK(format_of(store) == 8);
 
     // A step that cannot run (here: the column it adds is already there) changes nothing.
     ok(store.exec("UPDATE sync_meta SET value = 5 WHERE key = 'format'"));

@@ -71,6 +71,75 @@ TEST_CASE("after a restore, numbering jumps past every cursor, so devices that p
     CHECK(ok(carol.get(made_after))->fields["notes"] == "v2");
 }
 
+TEST_CASE("a device sends again the changes the restored upstream had lost, and every device gets them back") {
+    RestoredTeam team(/*run_after_restore=*/true);
+    CHECK(rows(*team.w.members[0]->store, "sync_journal") == 9);  // alice's acknowledged visits
+    // Alice's next sync hears the new epoch in the pull (she has nothing to push): her journal
+    // goes back to her outbox, and her next push sends it.
+    PullPage page = ok(team.restored->pull(ok(team.alice.prepare_pull(100))));
+    CHECK(page.epoch == team.restored->epoch());
+    CHECK(page.epoch != team.w.upstream.epoch());
+    CHECK(ok(team.alice.apply_pull(page)).resent == 9);
+    CHECK(rows(*team.w.members[0]->store, "sync_journal") == 0);
+    PushResult answer = ok(team.restored->push(ok(team.alice.prepare_push(100))));
+    std::size_t accepted = 0, duplicate = 0;
+    for (const auto& o : answer.outcomes) (o.status == PushStatus::accepted ? accepted : duplicate) += 1;
+    CHECK(accepted == 3);   // lost with the server
+    CHECK(duplicate == 6);  // in the backup
+    CHECK(ok(team.alice.apply_push_result(answer)).resent == 0);  // the same epoch since
+    CHECK(rows(*team.w.members[0]->store, "sync_journal") == 9);
+    for (const auto& id : team.lost) CHECK(ok(team.restored->get(id)).has_value());
+
+    ok(team.restored->set_scope("carol", {"*"}));
+    Device& carol = team.w.add_device("carol");
+    pull_all(carol, *team.restored);
+    for (const auto& id : team.before) CHECK(holds(carol, id));
+    for (const auto& id : team.lost) CHECK(holds(carol, id));
+    pull_all(team.bob, *team.restored);
+    for (const auto& id : team.lost) CHECK(holds(team.bob, id));
+}
+
+TEST_CASE("a device hearing a new epoch in a push answer sends its journal first, then its unsent changes") {
+    RestoredTeam team(/*run_after_restore=*/true);
+    ok(team.alice.update(team.lost[0], {{"notes", "v2"}}));  // made on top of a lost visit, not sent
+    PushReport first = ok(team.alice.apply_push_result(ok(team.restored->push(ok(team.alice.prepare_push(1))))));
+    CHECK(first.resent == 9);
+    push_all(team.alice, *team.restored);
+    auto visit = ok(team.restored->get(team.lost[0]));
+    REQUIRE(visit.has_value());
+    CHECK(visit->fields["notes"] == "v2");  // the lost visit, then the edit on top of it
+    CHECK(visit->conflicts.empty());
+}
+
+TEST_CASE("the journal keeps acknowledged changes for a month, then lets them go") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    Device& alice = w.add_device("alice");
+    for (int i = 0; i < 2; ++i) ok(alice.create("visit", kVisit));
+    sync(alice, w.upstream);
+    CHECK(rows(*w.members[0]->store, "sync_journal") == 2);
+    w.advance(31LL * 24 * kHourMs);
+    ok(alice.create("visit", kVisit));
+    sync(alice, w.upstream);
+    CHECK(rows(*w.members[0]->store, "sync_journal") == 1);  // only this month's
+}
+
+TEST_CASE("an answer's epoch is advisory: anything but an id is ignored, never a failure") {
+    for (const std::string epoch : {R"(5)", R"("not an id")", R"(null)", R"({"a":1})", R"([])"}) {
+        INFO(epoch);
+        const std::string push = R"({"epoch":)" + epoch + R"(,"outcomes":[],"upstream_time":"1750000000000-0"})";
+        CHECK(ok(parse_push_result_text(push)).epoch.empty());
+        CHECK(ok(parse_push_result(Json::parse(push))).epoch.empty());
+        const std::string page = R"({"acks":[],"after":0,"epoch":)" + epoch +
+                                 R"(,"evicted_records":[],"evicted_scopes":[],"more":false,"next":0,"records":[],)"
+                                 R"("upstream_time":"1750000000000-0"})";
+        CHECK(ok(parse_pull_page_text(page)).epoch.empty());
+        CHECK(ok(parse_pull_page(Json::parse(page))).epoch.empty());
+    }
+    const std::string id = std::string(32, 'e');
+    CHECK(ok(parse_push_result_text(R"({"epoch":")" + id + R"(","outcomes":[],"upstream_time":"1-0"})")).epoch == id);
+}
+
 TEST_CASE("without the jump, a device that pulled beyond the backup would never see what the restored upstream numbers again") {
     // Why after_restore() exists: the restored upstream gives out the lost server's numbers again.
     // (A cursor beyond the log is refused; once the log has grown past it, nothing tells.)

@@ -66,11 +66,13 @@ TEST_CASE("a device evicts the records of a client taken from its user") {
     ok(c.w.upstream.set_scope("alice", {"user:alice"}));
     PullPage page = ok(c.w.upstream.pull(ok(c.alice.prepare_pull())));
     CHECK(page.evicted_scopes == std::vector<std::string>{"client:" + c.tanaka});
+    REQUIRE(rows(*c.w.members[1]->store, "sync_journal") == 1);  // her visit, acknowledged
     PullReport report = ok(c.alice.apply_pull(page));
     CHECK(report.evicted == 2);
     CHECK(report.evicted_pending.empty());
     CHECK(ok(c.alice.list("client")).empty());
     CHECK_FALSE(ok(c.alice.get(visit)).has_value());
+    CHECK(rows(*c.w.members[1]->store, "sync_journal") == 0);  // nothing of it stays on her phone
 }
 
 TEST_CASE(
