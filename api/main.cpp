@@ -49,7 +49,9 @@ void usage() {
         "  under the key file; keep a copy of the key file apart: without it no backup can be read\n"
         "\n"
         "usage: tsunagu-server restore --from FILE --data DIR [--key-file FILE]\n"
-        "  restores a backup into DIR, which must hold no store; then start the server on DIR\n",
+        "  restores a backup into DIR, which must hold no store; then start the server on DIR\n"
+        "usage: tsunagu-server restore --postgres CONN [--tenant NAME] [--data DIR] [--key-file FILE]\n"
+        "  after restoring a PostgreSQL dump, once, before any server starts on it\n",
         stderr);
 }
 
@@ -118,8 +120,26 @@ int backup_command(int argc, char** argv) {
 // `tsunagu-server restore ...`: a backup into a new data folder.
 int restore_command(int argc, char** argv) {
     int exit_code = 0;
-    auto options = parse_options(argc, argv, "restore", {"--data", "--from", "--key-file"}, {}, exit_code);
+    auto options =
+        parse_options(argc, argv, "restore", {"--data", "--from", "--key-file", "--postgres", "--tenant"}, {}, exit_code);
     if (!options) return exit_code;
+    if (!options->value("--postgres").empty()) {
+        if (!options->value("--from").empty()) {
+            std::fputs("tsunagu-server restore: a PostgreSQL database is restored with pg_restore or psql; then run "
+                       "this with --postgres and without --from\n",
+                       stderr);
+            return 2;
+        }
+        tsunagu::Status marked = tsunagu::api::mark_restored_database(
+            options->value("--postgres"), options->value("--tenant", "default"), options->value("--data", "data"),
+            options->value("--key-file"));
+        if (!marked) {
+            std::fprintf(stderr, "tsunagu-server restore: %s\n", marked.message().c_str());
+            return 1;
+        }
+        std::puts("the restored database is ready: start the servers on it; phones send again what the dump lacked");
+        return 0;
+    }
     if (options->value("--from").empty() || options->value("--data").empty()) {
         std::fputs("tsunagu-server restore: give the backup (--from FILE) and a new data folder (--data DIR)\n", stderr);
         return 2;

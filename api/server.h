@@ -98,6 +98,13 @@ Result<BackupWritten> back_up_data(const std::string& data_dir, const std::strin
 // (sync::Upstream::after_restore), so devices that synced after the backup miss nothing new.
 Status restore_data(const std::string& backup, const std::string& data_dir, const std::string& key_file);
 
+// After a PostgreSQL database was restored from a dump (pg_restore or psql), before any server
+// starts on it: what restore_data does for the embedded store, the jump in sequence numbers and a
+// new epoch, for `tenant`, so that phones miss nothing new and send again what the dump lacked.
+// The key file is the servers' (`key_file` "" = <data_dir>/tsunagu.key).
+Status mark_restored_database(const std::string& postgres, const std::string& tenant, const std::string& data_dir,
+                              const std::string& key_file);
+
 // True when `url`'s host is 127.0.0.0/8, [::1] or localhost.
 bool is_loopback_url(const std::string& url);
 

@@ -160,6 +160,20 @@ Result<domain::IndicatorReport> read_indicator_report(const std::string& data_di
     return indicator_report(*store, *upstream, fiscal_year);
 }
 
+Status mark_restored_database(const std::string& postgres, const std::string& tenant, const std::string& data_dir,
+                              const std::string& key_file) {
+    ensure_sodium();
+    const std::string key_path = key_path_for(data_dir, key_file);
+    auto opener = ready_database("", [key_path]() { return KeySource::key_file(key_path); }, postgres, tenant,
+                                 [](Store&) { return Status::ok(); });
+    TSUNAGU_TRY(opener);
+    auto store = (*opener)();
+    TSUNAGU_TRY(store);
+    auto upstream = sync::Upstream::open(*store, domain::care_schema());
+    TSUNAGU_TRY(upstream);
+    return upstream->after_restore();
+}
+
 bool is_loopback_url(const std::string& url) {
     const std::string host = host_of(url);
     return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;

@@ -281,7 +281,7 @@ Result<Device::Impl::Acknowledged> Device::Impl::acknowledge(const PushOutcome& 
     if (options.keep_acknowledged_ms > 0) {
         // Journaled as the outbox held it (the change as it was sent), should the upstream lose it.
         TSUNAGU_TRY(store
-                        .cached("INSERT OR REPLACE INTO sync_journal(change_id, record_id, hlc, raw_wall_ms, cursor,"
+                        .cached("INSERT INTO sync_journal(change_id, record_id, hlc, raw_wall_ms, cursor,"
                                 " change, acked_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
                         .bind_blob(1, id)
                         .bind_blob(2, remove.column_blob(0))
@@ -341,11 +341,17 @@ Result<std::size_t> Device::Impl::heard_epoch(const std::string& epoch) {
 }
 
 Status Device::Impl::prune_journal() {
+    const std::int64_t cutoff = options.wall() - options.keep_acknowledged_ms;
+    // Usually the oldest entry is young enough, and one row read says so.
+    Statement& oldest = store.cached("SELECT acked_ms FROM sync_journal ORDER BY pos LIMIT 1");
+    bool due = false;
+    TSUNAGU_TRY(detail::each_row(oldest, [&](const Statement& s) { due = s.column_int(0) < cutoff; }));
+    if (!due) return Status::ok();
     // From the oldest, a bounded slice at a time (a push adds at most a batch).
     Statement& prune = store.cached(
         "DELETE FROM sync_journal WHERE pos IN (SELECT pos FROM sync_journal ORDER BY pos LIMIT 1000)"
         " AND acked_ms < ?1");
-    return prune.bind(1, options.wall() - options.keep_acknowledged_ms).run();
+    return prune.bind(1, cutoff).run();
 }
 
 Result<PullReport> Device::apply_pull(const PullPage& page) {

@@ -114,7 +114,8 @@ CREATE TABLE IF NOT EXISTS sync_replicas(
 //
 // sync_journal keeps the changes the upstream acknowledged, as the outbox held them, for
 // DeviceOptions::keep_acknowledged_ms: should the upstream be restored from an older backup, they
-// go back to the outbox and are sent again (Device::Impl::heard_epoch). Oldest first.
+// go back to the outbox and are sent again (Device::Impl::heard_epoch). Oldest first; appended
+// only (no index: a change is journaled once, when it leaves the outbox).
 constexpr const char* kDeviceTables = R"sql(
 CREATE TABLE IF NOT EXISTS sync_outbox(
   pos INTEGER PRIMARY KEY,
@@ -137,7 +138,7 @@ CREATE TABLE IF NOT EXISTS sync_acked(
 CREATE TABLE IF NOT EXISTS sync_refetch(record_id BLOB PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sync_journal(
   pos INTEGER PRIMARY KEY,
-  change_id BLOB NOT NULL UNIQUE,
+  change_id BLOB NOT NULL,
   record_id BLOB NOT NULL,
   hlc INTEGER NOT NULL,
   raw_wall_ms INTEGER NOT NULL,
@@ -165,7 +166,7 @@ constexpr Migration kMigrations[] = {
     {5, "ALTER TABLE sync_outbox ADD COLUMN cause TEXT", nullptr},
     // 6 -> 7: the device keeps the changes the upstream acknowledged, in case it is restored.
     {6,
-     "CREATE TABLE IF NOT EXISTS sync_journal(pos INTEGER PRIMARY KEY, change_id BLOB NOT NULL UNIQUE,"
+     "CREATE TABLE IF NOT EXISTS sync_journal(pos INTEGER PRIMARY KEY, change_id BLOB NOT NULL,"
      " record_id BLOB NOT NULL, hlc INTEGER NOT NULL, raw_wall_ms INTEGER NOT NULL, cursor INTEGER NOT NULL,"
      " change TEXT NOT NULL, acked_ms INTEGER NOT NULL)",
      nullptr},

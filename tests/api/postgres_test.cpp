@@ -16,6 +16,7 @@
 
 #include "api_client.h"
 #include "support/postgres_cluster.h"
+#include "support/run_program.h"
 #include "support/server_process.h"
 #include "support/temp_dir.h"
 #include "synced_device.h"
@@ -226,6 +227,45 @@ TEST_CASE("PostgreSQL holds no care data in clear: a dump shows neither notes no
     CHECK(dump.find("second-phone") == std::string::npos);
     CHECK(dump.find("refused_change") != std::string::npos);
     CHECK(dump.find("night-shift") == std::string::npos);
+}
+
+TEST_CASE("a database restored from a dump: phones miss nothing new and send again what the dump lacked") {
+    Deployment deployment(1);
+    deployment.add("aoi", "home_visitor");
+    auto phone = deployment.device("aoi", 0);
+    const std::string client = phone->create("client", {{"pseudonym", "K-301"}, {"area", "kita"}});
+    std::vector<std::string> visits;
+    auto visit = [&] {
+        visits.push_back(phone->create("home_visit", {{"client", client}, {"date", "2020-06-01"}, {"duration_min", 30},
+                                                      {"purpose", "check_in"}, {"review_status", "submitted"}}));
+    };
+    for (int i = 0; i < 3; ++i) visit();
+    REQUIRE(sync_until_done(*phone));
+    const std::string dump = deployment.database.dump("postgres");  // the nightly backup
+    for (int i = 0; i < 2; ++i) visit();
+    REQUIRE(sync_until_done(*phone));  // acknowledged by the database about to be lost
+
+    // The database is lost; the dump goes into a new one, marked restored, and served again.
+    const int port = deployment.servers[0]->port();
+    deployment.servers[0]->stop(SIGTERM);
+    deployment.database.create_database("restored");
+    deployment.database.load("restored", dump);
+    const std::string restored = deployment.database.conninfo("restored");
+    ProgramRun marked = run_program(TSUNAGU_SERVER_PATH, {"restore", "--postgres", restored, "--key-file",
+                                                          deployment.dir.file("tsunagu.key")});
+    INFO(marked.err);
+    REQUIRE(marked.exit_code == 0);
+    deployment.servers[0]->start({"--postgres", restored, "--key-file", deployment.dir.file("tsunagu.key")}, port);
+
+    ApiClient reconnected(deployment.servers[0]->url());  // the phone's connection to the old server is gone
+    reconnected.token = phone->client.token;
+    reconnected.device_id = phone->client.device_id;
+    phone->client = std::move(reconnected);
+    REQUIRE(sync_until_done(*phone));  // hears the new epoch: its journal goes back to its outbox
+    REQUIRE(sync_until_done(*phone));  // and is sent
+    auto second = deployment.device("aoi", 0);
+    REQUIRE(sync_until_done(*second));
+    for (const auto& id : visits) CHECK(second->holds(id));
 }
 
 TEST_CASE("a server started on the database with another key file is refused") {

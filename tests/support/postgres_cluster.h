@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -54,6 +55,13 @@ public:
     // Everything a database administrator (or a stolen backup) would see: pg_dump's plain SQL.
     std::string dump(const std::string& database) {
         return run_pg("pg_dump", {"-h", socket_dir_, "-U", "postgres", "--no-owner", database});
+    }
+    // Loads pg_dump's plain SQL (dump()) into `database`, as restoring a backup does.
+    void load(const std::string& database, const std::string& sql) {
+        const std::string file = dir_.file("load-" + database + ".sql");
+        std::ofstream(file) << sql;
+        ::chmod(file.c_str(), 0644);  // read by psql, as the postgres user when we are root
+        run_pg("psql", {"-h", socket_dir_, "-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1", "-q", "-f", file});
     }
     // Stops the server at once, as a crash would (no checkpoint), or cleanly.
     void stop(bool immediate = true) {

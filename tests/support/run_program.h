@@ -34,6 +34,7 @@ inline ProgramRun run_program(const std::string& binary, const std::vector<std::
                               const std::map<std::string, std::string>& env = {}) {
     TempDir io("tsunagu-run");
     const std::string out_path = io.file("out"), err_path = io.file("err");
+    std::fflush(nullptr);  // else the child's freopen writes the parent's pending output a second time
     pid_t pid = ::fork();
     if (pid == 0) {
         ::setsid();
