@@ -6,14 +6,17 @@
 // nearly every page is read and, on the encrypted store, decrypted again). Both run the very same
 // sqlite3 calls; the store's connection is reached through Store::handle(). Also the raw cost of
 // sealing and opening one 4 KiB page with each of the store's page ciphers: XChaCha20-Poly1305,
-// and AES-256-GCM under per-page subkeys (where the CPU has AES-NI; new stores take it there).
+// and AES-256-GCM under per-page subkeys (where the CPU has AES-NI; new stores take it there). And
+// a backup of the live database: VACUUM INTO against Store::backup_to.
 //
 // Usage: store_bench [--json] [--rows N] [--dir FOLDER]
 // Prints readable lines; with --json, one JSON object of every figure on the last line, each
 // encrypted/plain ratio (of elapsed times; 1.0 = no cost) under a key ending in "_ratio".
+#include <fcntl.h>
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -107,6 +110,16 @@ class Query {
     sqlite3* db_;
     sqlite3_stmt* stmt_ = nullptr;
 };
+
+// fsync of a file, as the store does for what it writes.
+void sync_file(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0 || ::fsync(fd) != 0) {
+        std::fprintf(stderr, "store_bench: cannot sync %s\n", path.c_str());
+        std::exit(1);
+    }
+    ::close(fd);
+}
 
 double seconds_of(const std::function<void()>& work) {
     const auto start = Clock::now();
@@ -425,6 +438,26 @@ int main(int argc, char** argv) {
         compare(figures, warm ? "full_scan_warm" : "full_scan_cold",
                 (std::string("full scan (rows/s), ") + cache + " cache").c_str(), total, scan_p,
                 scan_e);
+    }
+    // A consistent copy of the live database, as a nightly backup takes it: SQLite's VACUUM INTO,
+    // then an fsync, against Store::backup_to (the same through the encrypting VFS, sealed with
+    // XChaCha20-Poly1305 under a fresh data key, fsynced and renamed into place).
+    {
+        const fs::path plain_copy = dir / "plain-backup.db", sealed_copy = dir / "encrypted-backup.db";
+        const double p = seconds_of([&] {
+            exec(databases.plain, ("VACUUM INTO '" + plain_copy.string() + "'").c_str());
+            sync_file(plain_copy.string());
+        });
+        std::vector<std::uint8_t> backup_key(32);
+        randombytes_buf(backup_key.data(), backup_key.size());
+        const double e = seconds_of([&] {
+            if (tsunagu::Status s = databases.store->backup_to(sealed_copy.string(), *tsunagu::KeySource::raw_key(backup_key));
+                !s) {
+                std::fprintf(stderr, "store_bench: backup: %s\n", s.to_string().c_str());
+                std::exit(1);
+            }
+        });
+        compare(figures, "backup", "backup of the database (rows/s)", total, p, e);
     }
     const auto [plain_size, encrypted_size] = databases.close_and_measure();
     std::printf("%-34s plain %9.1f MiB | encrypted %9.1f MiB | ratio %.3f\n", "file size",
