@@ -44,11 +44,12 @@ void usage() {
         "  --json: an array of rows {id, label_ja, label_en, target, actual, rate};\n"
         "  --csv: UTF-8 with BOM for Excel\n"
         "\n"
-        "usage: tsunagu-server backup --data DIR --to FILE [--key-file FILE]\n"
+        "usage: tsunagu-server backup --data DIR --to FILE [--key-file FILE] [--passphrase-file P]\n"
         "  writes a consistent, encrypted copy of the store (the server may be running), sealed\n"
-        "  under the key file; keep a copy of the key file apart: without it no backup can be read\n"
+        "  under the key file (keep a copy of it apart: without it no backup can be read), or with\n"
+        "  --passphrase-file under the passphrase in P's first line (a 0600 file)\n"
         "\n"
-        "usage: tsunagu-server restore --from FILE --data DIR [--key-file FILE]\n"
+        "usage: tsunagu-server restore --from FILE --data DIR [--key-file FILE] [--passphrase-file P]\n"
         "  restores a backup into DIR, which must hold no store; then start the server on DIR\n"
         "usage: tsunagu-server restore --postgres CONN [--tenant NAME] [--data DIR] [--key-file FILE]\n"
         "  after restoring a PostgreSQL dump, once, before any server starts on it\n",
@@ -98,22 +99,25 @@ std::optional<Options> parse_options(int argc, char** argv, const char* command,
 // `tsunagu-server backup ...`: an encrypted copy of the embedded store, while the server runs.
 int backup_command(int argc, char** argv) {
     int exit_code = 0;
-    auto options = parse_options(argc, argv, "backup", {"--data", "--to", "--key-file"}, {}, exit_code);
+    auto options =
+        parse_options(argc, argv, "backup", {"--data", "--to", "--key-file", "--passphrase-file"}, {}, exit_code);
     if (!options) return exit_code;
     if (options->value("--to").empty()) {
         std::fputs("tsunagu-server backup: name the backup file to write, e.g. --to /backups/tsunagu-2026-12-04.db\n",
                    stderr);
         return 2;
     }
+    const std::string passphrase_file = options->value("--passphrase-file");
     auto written = tsunagu::api::back_up_data(options->value("--data", "data"), options->value("--key-file"),
-                                              options->value("--to"));
+                                              options->value("--to"), passphrase_file);
     if (!written) {
         std::fprintf(stderr, "tsunagu-server backup: %s\n", written.status().message().c_str());
         return 1;
     }
-    std::printf("backup written and read back whole: %s (%.1f MB), sealed with XChaCha20-Poly1305 under the key "
-                "file; keep a copy of the key file apart from the backups\n",
-                written->path.c_str(), static_cast<double>(written->bytes) / 1e6);
+    std::printf("backup written and read back whole: %s (%.1f MB), sealed with XChaCha20-Poly1305 under %s\n",
+                written->path.c_str(), static_cast<double>(written->bytes) / 1e6,
+                passphrase_file.empty() ? "the key file; keep a copy of the key file apart from the backups"
+                                        : "the passphrase; keep it where the backups' readers can find it");
     return 0;
 }
 
@@ -121,7 +125,8 @@ int backup_command(int argc, char** argv) {
 int restore_command(int argc, char** argv) {
     int exit_code = 0;
     auto options =
-        parse_options(argc, argv, "restore", {"--data", "--from", "--key-file", "--postgres", "--tenant"}, {}, exit_code);
+        parse_options(argc, argv, "restore", {"--data", "--from", "--key-file", "--postgres", "--tenant", "--passphrase-file"},
+                      {}, exit_code);
     if (!options) return exit_code;
     if (!options->value("--postgres").empty()) {
         if (!options->value("--from").empty()) {
@@ -145,7 +150,9 @@ int restore_command(int argc, char** argv) {
         return 2;
     }
     const std::string data = options->value("--data"), key_file = options->value("--key-file");
-    if (tsunagu::Status restored = tsunagu::api::restore_data(options->value("--from"), data, key_file); !restored) {
+    if (tsunagu::Status restored =
+            tsunagu::api::restore_data(options->value("--from"), data, key_file, options->value("--passphrase-file"));
+        !restored) {
         std::fprintf(stderr, "tsunagu-server restore: %s\n", restored.message().c_str());
         return 1;
     }

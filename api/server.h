@@ -88,7 +88,11 @@ struct BackupWritten {
     std::string path;
     std::uintmax_t bytes = 0;
 };
-Result<BackupWritten> back_up_data(const std::string& data_dir, const std::string& key_file, const std::string& target);
+// With `passphrase_file` (a 0600 file whose first line is the passphrase), the backup is sealed
+// under that passphrase (Argon2id) instead: it then restores from the backup and the passphrase
+// alone, on a new machine, without the key file that died with the old one.
+Result<BackupWritten> back_up_data(const std::string& data_dir, const std::string& key_file, const std::string& target,
+                                   const std::string& passphrase_file = "");
 
 // Restores a backup made by back_up_data into `data_dir`, which must hold no store (a server is
 // then started on it): checked whole first (a wrong key, a tampered or truncated file are refused
@@ -96,7 +100,10 @@ Result<BackupWritten> back_up_data(const std::string& data_dir, const std::strin
 // under the same key file, and moved into place only once complete. The backup is only read.
 // Sequence numbers then jump past any a device may have pulled from the lost server
 // (sync::Upstream::after_restore), so devices that synced after the backup miss nothing new.
-Status restore_data(const std::string& backup, const std::string& data_dir, const std::string& key_file);
+// A backup sealed under a passphrase (`passphrase_file`) is re-sealed under the key file, which
+// is created (0600) when there is none yet.
+Status restore_data(const std::string& backup, const std::string& data_dir, const std::string& key_file,
+                    const std::string& passphrase_file = "");
 
 // After a PostgreSQL database was restored from a dump (pg_restore or psql), before any server
 // starts on it: what restore_data does for the embedded store, the jump in sequence numbers and a

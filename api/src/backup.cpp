@@ -28,6 +28,40 @@ Result<KeySource> key_of(const std::string& key_path, const char* doing) {
     return KeySource::key_file(key_path);
 }
 
+// The passphrase in the first line of `path`, read straight into secure memory. The file must be
+// readable by its owner only, as a key file.
+Result<KeySource> passphrase_from(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return Status(ErrorCode::not_found, "no passphrase file at " + path);
+    if (st.st_mode & 077) {
+        return Status(ErrorCode::invalid_argument,
+                      "passphrase file " + path + " is readable by others; run: chmod 600 " + path);
+    }
+    constexpr std::size_t kMaxBytes = 1024;
+    if (st.st_size <= 0 || static_cast<std::size_t>(st.st_size) > kMaxBytes) {
+        return Status(ErrorCode::invalid_argument, "passphrase file " + path + " must hold one line of 1 to 1024 bytes");
+    }
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Status(ErrorCode::io_error, "cannot read the passphrase file " + path);
+    Secret text(static_cast<std::size_t>(st.st_size));
+    const ssize_t got = ::read(fd, text.data(), text.size());
+    ::close(fd);
+    if (got != st.st_size) return Status(ErrorCode::io_error, "cannot read the passphrase file " + path);
+    std::string_view line = text.view();
+    line = line.substr(0, line.find_first_of("\r\n"));
+    if (line.size() < 12) {
+        return Status(ErrorCode::invalid_argument,
+                      "the passphrase in " + path + " is shorter than 12 characters: a backup deserves a long one");
+    }
+    return KeySource::passphrase(line);
+}
+
+// The key that seals a backup: the passphrase when a passphrase file is named, else the key file.
+Result<KeySource> backup_key_of(const std::string& key_path, const std::string& passphrase_file, const char* doing) {
+    if (!passphrase_file.empty()) return passphrase_from(passphrase_file);
+    return key_of(key_path, doing);
+}
+
 // Opens the store file at `path` only to read it whole: no journal-mode change, nothing created.
 Status check_whole(const std::string& path, const KeySource& key) {
     StoreOptions read_only;
@@ -54,7 +88,8 @@ void discard(const std::string& path) { (void)Store::destroy(path); }
 
 }  // namespace
 
-Result<BackupWritten> back_up_data(const std::string& data_dir, const std::string& key_file, const std::string& target) {
+Result<BackupWritten> back_up_data(const std::string& data_dir, const std::string& key_file, const std::string& target,
+                                   const std::string& passphrase_file) {
     ensure_sodium();
     const std::string store_path = store_path_in(data_dir);
     if (!fs::exists(store_path)) {
@@ -64,13 +99,15 @@ Result<BackupWritten> back_up_data(const std::string& data_dir, const std::strin
     if (target.empty()) return Status(ErrorCode::invalid_argument, "name the backup file to write with --to");
     auto key = key_of(key_path_for(data_dir, key_file), "a backup");
     TSUNAGU_TRY(key);
+    auto sealing = backup_key_of(key_path_for(data_dir, key_file), passphrase_file, "a backup");
+    TSUNAGU_TRY(sealing);
     StoreOptions live;  // as the server opens it (WAL): a running server goes on meanwhile
     live.create_if_missing = false;
     auto store = Store::open(store_path, *key, live);
     TSUNAGU_TRY(store);
-    TSUNAGU_TRY(store->backup_to(target, *key));
+    TSUNAGU_TRY(store->backup_to(target, *sealing));
     store->close();
-    if (Status checked = check_whole(target, *key); !checked) {
+    if (Status checked = check_whole(target, *sealing); !checked) {
         discard(target);
         return Status(checked.code(), "the backup written to " + target + " did not read back whole, and was "
                                           "removed: " + checked.message());
@@ -80,7 +117,8 @@ Result<BackupWritten> back_up_data(const std::string& data_dir, const std::strin
     return BackupWritten{target, ec ? 0 : bytes};
 }
 
-Status restore_data(const std::string& backup, const std::string& data_dir, const std::string& key_file) {
+Status restore_data(const std::string& backup, const std::string& data_dir, const std::string& key_file,
+                    const std::string& passphrase_file) {
     ensure_sodium();
     if (!fs::is_regular_file(backup)) return Status(ErrorCode::not_found, "no backup file at " + backup);
     const std::string store_path = store_path_in(data_dir);
@@ -89,8 +127,9 @@ Status restore_data(const std::string& backup, const std::string& data_dir, cons
                       data_dir + " already holds a store, which a restore never overwrites: restore into a new "
                                  "folder, then start the server there");
     }
-    auto key = key_of(key_path_for(data_dir, key_file), "restoring a backup");
-    TSUNAGU_TRY(key);
+    const std::string key_path = key_path_for(data_dir, key_file);
+    auto sealed_with = backup_key_of(key_path, passphrase_file, "restoring a backup");
+    TSUNAGU_TRY(sealed_with);
     std::error_code ec;
     fs::create_directories(data_dir, ec);
     if (ec) return Status(ErrorCode::io_error, "cannot create the data folder " + data_dir + ": " + ec.message());
@@ -104,13 +143,18 @@ Status restore_data(const std::string& backup, const std::string& data_dir, cons
     if (ec) return Status(ErrorCode::io_error, "cannot copy " + backup + " into " + data_dir + ": " + ec.message());
     ::chmod(restoring.c_str(), 0600);
     Status restored = [&]() -> Status {
-        if (Status checked = check_whole(restoring, *key); !checked) {
+        if (Status checked = check_whole(restoring, *sealed_with); !checked) {
             return Status(checked.code(), "the backup " + backup + " cannot be restored: " + checked.message());
         }
+        // Sealed with a passphrase, it goes under the key file: this machine's, or a new one.
+        if (!passphrase_file.empty() && !fs::exists(key_path)) TSUNAGU_TRY(create_key_file(key_path));
+        auto key = key_of(key_path, "restoring a backup");
+        TSUNAGU_TRY(key);
+        auto store = Store::open(restoring, *sealed_with);
+        TSUNAGU_TRY(store);
+        if (!passphrase_file.empty()) TSUNAGU_TRY(store->change_key(*key));
         // A data key of its own, and the fastest cipher of this machine (a backup is sealed with
         // the portable one).
-        auto store = Store::open(restoring, *key);
-        TSUNAGU_TRY(store);
         TSUNAGU_TRY(store->rekey());
         {
             // Devices may hold cursors beyond the backup's last change: numbering jumps past them.

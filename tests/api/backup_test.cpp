@@ -218,6 +218,63 @@ TEST_CASE("a backup or restore that cannot be done is refused with what to do, a
     }
 }
 
+TEST_CASE("a backup sealed with a passphrase restores on a new machine from the backup and the passphrase alone") {
+    Office office;
+    const std::string passphrase = office.dir.file("backup-passphrase");
+    std::ofstream(passphrase) << "correct horse battery staple\n";
+    const std::string backup = office.dir.file("offsite.db");
+    SECTION("the passphrase file must be its owner's only") {
+        fs::permissions(passphrase, fs::perms::owner_read | fs::perms::owner_write | fs::perms::others_read);
+        const ProgramRun run =
+            server_command({"backup", "--data", office.data, "--to", backup, "--passphrase-file", passphrase});
+        CHECK(run.exit_code == 1);
+        CHECK(run.err.find("chmod 600") != std::string::npos);
+        CHECK_FALSE(fs::exists(backup));
+    }
+    SECTION("written under the passphrase, restored without the old key file") {
+        fs::permissions(passphrase, fs::perms::owner_read | fs::perms::owner_write);
+        const ProgramRun run =
+            server_command({"backup", "--data", office.data, "--to", backup, "--passphrase-file", passphrase});
+        INFO(run.err);
+        REQUIRE(run.exit_code == 0);
+        CHECK(run.out.find("under the passphrase") != std::string::npos);
+
+        // The key file alone opens nothing: the backup is the passphrase's.
+        const ProgramRun keyed = server_command(
+            {"restore", "--from", backup, "--data", office.dir.file("keyed"), "--key-file", office.key_file()});
+        CHECK(keyed.exit_code == 1);
+        CHECK(keyed.err.find("passphrase") != std::string::npos);
+        // Nor does another passphrase.
+        const std::string wrong = office.dir.file("wrong-passphrase");
+        std::ofstream(wrong) << "incorrect horse battery staple\n";
+        fs::permissions(wrong, fs::perms::owner_read | fs::perms::owner_write);
+        const ProgramRun guessed =
+            server_command({"restore", "--from", backup, "--data", office.dir.file("guessed"), "--passphrase-file", wrong});
+        CHECK(guessed.exit_code == 1);
+        CHECK(guessed.err.find("wrong key") != std::string::npos);
+        CHECK_FALSE(fs::exists(office.dir.file("guessed") + "/tsunagu.db"));
+
+        // The office burnt down with its key file: a new machine, the backup and the passphrase.
+        const std::string admin_password = office.server.admin_password();
+        office.server.stop(SIGTERM);
+        const std::string fresh = office.dir.file("new-machine");
+        const ProgramRun restore =
+            server_command({"restore", "--from", backup, "--data", fresh, "--passphrase-file", passphrase});
+        INFO(restore.err);
+        REQUIRE(restore.exit_code == 0);
+        REQUIRE(fs::exists(fresh + "/tsunagu.key"));  // a new key file, 0600, now seals the store
+        CHECK((fs::status(fresh + "/tsunagu.key").permissions() & fs::perms::group_all) == fs::perms::none);
+        CHECK(bytes_of(fresh + "/tsunagu.key") != bytes_of(office.key_file()));
+        ServerProcess again{TSUNAGU_SERVER_PATH, fresh, office.dir.file("new-machine.log")};
+        again.start();
+        ApiClient admin(again.url());
+        CHECK(admin.sign_in("admin", admin_password).status == 200);
+        SyncedDevice phone(again.url(), office.dir.file("phone-2.db"), "aoi", "aoi-password-1");
+        phone.sync();
+        CHECK(phone.holds(office.client));
+    }
+}
+
 TEST_CASE("a backup or a restore killed part way leaves nothing that passes for one, and the next one succeeds") {
     Office office;
     const std::string backup = office.dir.file("nightly.db");
