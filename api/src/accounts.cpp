@@ -59,16 +59,17 @@ User read_user(const Statement& q) {
 constexpr const char* kDeviceColumns =
     "id, user_id, name, registered_at, last_seen_at, revoked_at, clock_ahead_ms, clock_read_at";
 
-Device read_device(const Statement& q) {
+// A device from kDeviceColumns, starting at column `at` of the row.
+Device read_device(const Statement& q, int at = 0) {
     Device d;
-    d.id = std::string(q.column_text(0));
-    d.user_id = std::string(q.column_text(1));
-    d.name = std::string(q.column_text(2));
-    d.registered_at = q.column_int(3);
-    d.last_seen_at = q.column_int(4);
-    d.revoked = !q.column_is_null(5);
-    d.clock_ahead_ms = q.column_int(6);
-    d.clock_read_at = q.column_int(7);
+    d.id = std::string(q.column_text(at));
+    d.user_id = std::string(q.column_text(at + 1));
+    d.name = std::string(q.column_text(at + 2));
+    d.registered_at = q.column_int(at + 3);
+    d.last_seen_at = q.column_int(at + 4);
+    d.revoked = !q.column_is_null(at + 5);
+    d.clock_ahead_ms = q.column_int(at + 6);
+    d.clock_read_at = q.column_int(at + 7);
     return d;
 }
 
@@ -498,6 +499,7 @@ Result<Authentication> Accounts::authenticate(const std::string& bearer_token, s
 }
 
 Result<std::optional<StoredSession>> Accounts::read_session(const std::string& session_id) {
+    // The device's columns as kDeviceColumns, named by table (session has an id and a user_id too).
     auto& q = store_.cached(
         "SELECT s.token_hash, s.expires_at, d.id, d.user_id, d.name, d.registered_at, "
         "d.last_seen_at, d.revoked_at, d.clock_ahead_ms, d.clock_read_at "
@@ -511,14 +513,7 @@ Result<std::optional<StoredSession>> Accounts::read_session(const std::string& s
     auto stored = q.column_blob(0);
     entry.token_hash.assign(stored.begin(), stored.end());
     entry.expires_at = q.column_int(1);
-    entry.device.id = std::string(q.column_text(2));
-    entry.device.user_id = std::string(q.column_text(3));
-    entry.device.name = std::string(q.column_text(4));
-    entry.device.registered_at = q.column_int(5);
-    entry.device.last_seen_at = q.column_int(6);
-    entry.device.revoked = !q.column_is_null(7);
-    entry.device.clock_ahead_ms = q.column_int(8);
-    entry.device.clock_read_at = q.column_int(9);
+    entry.device = read_device(q, 2);
     q.reset();
     auto user = find_user(entry.device.user_id);
     if (!user) return user.status();

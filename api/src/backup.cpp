@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <optional>
 #include <system_error>
 
 #include "api/server.h"
@@ -56,10 +57,12 @@ Result<KeySource> passphrase_from(const std::string& path) {
     return KeySource::passphrase(line);
 }
 
-// The key that seals a backup: the passphrase when a passphrase file is named, else the key file.
-Result<KeySource> backup_key_of(const std::string& key_path, const std::string& passphrase_file, const char* doing) {
-    if (!passphrase_file.empty()) return passphrase_from(passphrase_file);
-    return key_of(key_path, doing);
+// The passphrase a backup is sealed with, when a passphrase file is named; none: the key file's.
+Result<std::optional<KeySource>> passphrase_if_named(const std::string& passphrase_file) {
+    if (passphrase_file.empty()) return std::optional<KeySource>();
+    auto passphrase = passphrase_from(passphrase_file);
+    TSUNAGU_TRY(passphrase);
+    return std::optional<KeySource>(std::move(*passphrase));
 }
 
 // Opens the store file at `path` only to read it whole: no journal-mode change, nothing created.
@@ -99,15 +102,16 @@ Result<BackupWritten> back_up_data(const std::string& data_dir, const std::strin
     if (target.empty()) return Status(ErrorCode::invalid_argument, "name the backup file to write with --to");
     auto key = key_of(key_path_for(data_dir, key_file), "a backup");
     TSUNAGU_TRY(key);
-    auto sealing = backup_key_of(key_path_for(data_dir, key_file), passphrase_file, "a backup");
-    TSUNAGU_TRY(sealing);
+    auto passphrase = passphrase_if_named(passphrase_file);
+    TSUNAGU_TRY(passphrase);
+    const KeySource& sealing = *passphrase ? **passphrase : *key;
     StoreOptions live;  // as the server opens it (WAL): a running server goes on meanwhile
     live.create_if_missing = false;
     auto store = Store::open(store_path, *key, live);
     TSUNAGU_TRY(store);
-    TSUNAGU_TRY(store->backup_to(target, *sealing));
+    TSUNAGU_TRY(store->backup_to(target, sealing));
     store->close();
-    if (Status checked = check_whole(target, *sealing); !checked) {
+    if (Status checked = check_whole(target, sealing); !checked) {
         discard(target);
         return Status(checked.code(), "the backup written to " + target + " did not read back whole, and was "
                                           "removed: " + checked.message());
@@ -128,8 +132,16 @@ Status restore_data(const std::string& backup, const std::string& data_dir, cons
                                  "folder, then start the server there");
     }
     const std::string key_path = key_path_for(data_dir, key_file);
-    auto sealed_with = backup_key_of(key_path, passphrase_file, "restoring a backup");
-    TSUNAGU_TRY(sealed_with);
+    auto passphrase = passphrase_if_named(passphrase_file);
+    TSUNAGU_TRY(passphrase);
+    // A backup sealed under the key file needs it now; one under a passphrase gets a key file
+    // (this machine's, or a new one) once it has read back whole.
+    std::optional<KeySource> key;
+    if (!*passphrase) {
+        auto found = key_of(key_path, "restoring a backup");
+        TSUNAGU_TRY(found);
+        key.emplace(std::move(*found));
+    }
     std::error_code ec;
     fs::create_directories(data_dir, ec);
     if (ec) return Status(ErrorCode::io_error, "cannot create the data folder " + data_dir + ": " + ec.message());
@@ -143,16 +155,18 @@ Status restore_data(const std::string& backup, const std::string& data_dir, cons
     if (ec) return Status(ErrorCode::io_error, "cannot copy " + backup + " into " + data_dir + ": " + ec.message());
     ::chmod(restoring.c_str(), 0600);
     Status restored = [&]() -> Status {
-        if (Status checked = check_whole(restoring, *sealed_with); !checked) {
+        const KeySource& sealed_with = *passphrase ? **passphrase : *key;
+        if (Status checked = check_whole(restoring, sealed_with); !checked) {
             return Status(checked.code(), "the backup " + backup + " cannot be restored: " + checked.message());
         }
-        // Sealed with a passphrase, it goes under the key file: this machine's, or a new one.
-        if (!passphrase_file.empty() && !fs::exists(key_path)) TSUNAGU_TRY(create_key_file(key_path));
-        auto key = key_of(key_path, "restoring a backup");
-        TSUNAGU_TRY(key);
-        auto store = Store::open(restoring, *sealed_with);
+        auto store = Store::open(restoring, sealed_with);
         TSUNAGU_TRY(store);
-        if (!passphrase_file.empty()) TSUNAGU_TRY(store->change_key(*key));
+        if (*passphrase) {
+            if (!fs::exists(key_path)) TSUNAGU_TRY(create_key_file(key_path));
+            auto found = key_of(key_path, "restoring a backup");
+            TSUNAGU_TRY(found);
+            TSUNAGU_TRY(store->change_key(*found));
+        }
         // A data key of its own, and the fastest cipher of this machine (a backup is sealed with
         // the portable one).
         TSUNAGU_TRY(store->rekey());

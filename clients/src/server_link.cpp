@@ -20,7 +20,6 @@ Status refusal(const ServerAnswer& answer, const std::string& what) {
 
 bool is_wipe(const ServerAnswer& answer) { return answer.status == 401 && answer.error() == "wipe"; }
 
-
 std::string ServerAnswer::error() const {
     if (body.is_object() && body.contains("error") && body["error"].is_string()) return body["error"];
     return {};
