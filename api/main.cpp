@@ -1,5 +1,6 @@
 // tsunagu-server: the sync server over the embedded encrypted store.
 //   tsunagu-server --data DIR --listen URL [--tls-cert F --tls-key F] [--key-file F] [--demo]
+//                  [--backup-dir DIR [--backup-every H] [--backup-keep N]]
 //   tsunagu-server report --data DIR --fy YEAR [--csv|--json] [--key-file F]
 //   tsunagu-server backup --data DIR --to FILE [--key-file F]
 //   tsunagu-server restore --from FILE --data DIR [--key-file F]
@@ -37,6 +38,12 @@ void usage() {
         "                    (default 365; 0: never)\n"
         "  --stale-after D   flag devices that have not synced for D days as probably lost\n"
         "                    (default 30; fractions allowed; 0: never)\n"
+        "  --backup-dir DIR  take backups of the store into DIR (ideally another disk), on a\n"
+        "                    schedule kept across restarts, and when an administrator asks\n"
+        "  --backup-every H  every H hours (default 24; fractions allowed)\n"
+        "  --backup-keep N   keep the newest N backups (default 7)\n"
+        "  --backup-passphrase-file P  seal them under the passphrase in P (0600) instead of\n"
+        "                    the key file, so that they restore without it\n"
         "\n"
         "usage: tsunagu-server report --data DIR --fy YEAR [--csv|--json] [--key-file FILE]\n"
         "                             [--postgres CONN [--tenant NAME]]\n"
@@ -243,6 +250,10 @@ int main(int argc, char** argv) {
             else if (arg == "--keep-history") config.keep_history_days = std::stoll(value());
             else if (arg == "--keep-dismissed") config.keep_dismissed_days = std::stoll(value());
             else if (arg == "--stale-after") config.stale_device_days = std::stod(value());
+            else if (arg == "--backup-dir") config.backups.folder = value();
+            else if (arg == "--backup-every") config.backups.every_hours = std::stod(value());
+            else if (arg == "--backup-keep") config.backups.keep = std::stoul(value());
+            else if (arg == "--backup-passphrase-file") config.backups.passphrase_file = value();
             else if (arg == "--weak-password-hashing-for-benchmarks") {
                 // Thousands of simulated devices sign in: Argon2id at its floor. Never in production.
                 config.pwhash_ops = 1;

@@ -48,6 +48,14 @@ struct ServerConfig {
     // administrators, in the devices list, the metrics and the compaction's log: until it is
     // revoked, compaction keeps its user's records' history for it. May be fractional; 0: never.
     double stale_device_days = 30;
+    // The server's own backups of the embedded store (api/src/backups.h): into this folder, every
+    // so often, keeping the newest few. Empty folder: none (tsunagu-server backup still works).
+    struct ScheduledBackups {
+        std::string folder;
+        double every_hours = 24;      // may be fractional
+        std::size_t keep = 7;
+        std::string passphrase_file;  // "": sealed under the key file
+    } backups;
 };
 
 class Server {

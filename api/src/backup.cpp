@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include "api/server.h"
+#include "api/src/backups.h"
 #include "api/src/data_folder.h"
 #include "crypto/secret.h"
 #include "crypto/store.h"
@@ -90,6 +91,8 @@ Status sync_folder_of(const std::string& path) {
 void discard(const std::string& path) { (void)Store::destroy(path); }
 
 }  // namespace
+
+Status check_passphrase_file(const std::string& path) { return passphrase_from(path).status(); }
 
 Result<BackupWritten> back_up_data(const std::string& data_dir, const std::string& key_file, const std::string& target,
                                    const std::string& passphrase_file) {

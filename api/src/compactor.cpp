@@ -20,7 +20,6 @@ Result<Compactor::Run> Compactor::run() {
         }
         ++done.slices;
         // Stop between slices when the server is stopping: the next start runs it again.
-        std::lock_guard lock(timer_mutex_);
         if (stopping_) return Status(ErrorCode::unavailable, "compaction stopped: the server is shutting down");
     }
     // Then, in one piece of the group: refused changes dismissed long enough ago, and how many of
@@ -66,24 +65,16 @@ Result<Compactor::Run> Compactor::run() {
 }
 
 void Compactor::start(std::chrono::seconds every) {
-    if (every.count() <= 0 || timer_.joinable()) return;
-    timer_ = std::thread([this, every] {
-        std::unique_lock lock(timer_mutex_);
-        while (!timer_wake_.wait_for(lock, every, [this] { return stopping_; })) {
-            lock.unlock();
-            (void)run();  // logged by run(); the next tick tries again
-            lock.lock();
-        }
+    if (every.count() <= 0) return;
+    timer_.start(every, [this, every] {
+        (void)run();  // logged by run(); the next tick tries again
+        return std::chrono::milliseconds(every);
     });
 }
 
 void Compactor::stop() {
-    {
-        std::lock_guard lock(timer_mutex_);
-        stopping_ = true;
-    }
-    timer_wake_.notify_all();
-    if (timer_.joinable()) timer_.join();
+    stopping_ = true;
+    timer_.stop();
 }
 
 }  // namespace tsunagu::api

@@ -8,13 +8,13 @@
 // with it, and only leaves its part to the next run.
 #pragma once
 
+#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <mutex>
-#include <thread>
 
 #include "api/src/commit_group.h"
 #include "api/src/observability.h"
+#include "api/src/periodic.h"
 #include "api/src/refused_changes.h"
 #include "sync/engine.h"
 
@@ -66,10 +66,8 @@ private:
     std::chrono::seconds keep_dismissed_{365 * 24 * 60 * 60};
     std::chrono::milliseconds stale_after_{30LL * 24 * 60 * 60 * 1000};
     std::mutex running_;  // one run at a time
-    std::mutex timer_mutex_;
-    std::condition_variable timer_wake_;
-    bool stopping_ = false;
-    std::thread timer_;
+    std::atomic<bool> stopping_{false};
+    Periodic timer_;
 };
 
 }  // namespace tsunagu::api

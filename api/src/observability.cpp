@@ -30,6 +30,18 @@ void Metrics::add_compaction(const sync::CompactionReport& purged, std::uint64_t
     last_compaction_seconds_ = seconds;
 }
 
+void Metrics::add_backup(bool taken, std::uint64_t bytes, double seconds, std::int64_t taken_at) {
+    std::lock_guard lock(mutex_);
+    if (!taken) {
+        ++backups_failed_;
+        return;
+    }
+    ++backups_taken_;
+    last_backup_bytes_ = bytes;
+    last_backup_at_ = taken_at;
+    last_backup_seconds_ = seconds;
+}
+
 std::string Metrics::render(std::size_t in_flight, std::size_t queue_depth) const {
     std::ostringstream out;
     out << "# HELP tsunagu_requests_total Requests answered, by route and status.\n"
@@ -80,6 +92,18 @@ std::string Metrics::render(std::size_t in_flight, std::size_t queue_depth) cons
            "(as of the last compaction): revoke the lost ones.\n"
         << "# TYPE tsunagu_devices_stale gauge\n"
         << "tsunagu_devices_stale " << stale_devices_ << "\n"
+        << "# HELP tsunagu_backups_total Backups the server took of its own store (--backup-dir), by result.\n"
+        << "# TYPE tsunagu_backups_total counter\n"
+        << "tsunagu_backups_total{result=\"taken\"} " << backups_taken_ << "\n"
+        << "tsunagu_backups_total{result=\"failed\"} " << backups_failed_ << "\n"
+        << "# HELP tsunagu_backup_last_taken_timestamp_seconds When the newest backup this process took was "
+           "taken (0: none yet); alert when it grows old.\n"
+        << "# TYPE tsunagu_backup_last_taken_timestamp_seconds gauge\n"
+        << "tsunagu_backup_last_taken_timestamp_seconds " << last_backup_at_ << "\n"
+        << "# TYPE tsunagu_backup_last_bytes gauge\n"
+        << "tsunagu_backup_last_bytes " << last_backup_bytes_ << "\n"
+        << "# TYPE tsunagu_backup_last_seconds gauge\n"
+        << "tsunagu_backup_last_seconds " << last_backup_seconds_ << "\n"
         << "# TYPE tsunagu_requests_in_flight gauge\n"
         << "tsunagu_requests_in_flight " << in_flight << "\n"
         << "# TYPE tsunagu_worker_queue_depth gauge\n"

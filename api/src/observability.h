@@ -30,6 +30,9 @@ public:
     // `stale_devices`: how many of the devices it waited for had not pulled for long (a gauge).
     void add_compaction(const sync::CompactionReport& purged, std::uint64_t dismissed_purged,
                         std::uint64_t stale_devices, double seconds);
+    // One backup (api/src/backups.h), taken or failed; `taken_at` (unix seconds) and `bytes` only
+    // count when it was taken.
+    void add_backup(bool taken, std::uint64_t bytes, double seconds, std::int64_t taken_at);
     // The exposition text for GET /metrics.
     std::string render(std::size_t in_flight, std::size_t queue_depth) const;
 
@@ -51,6 +54,10 @@ private:
     std::uint64_t dismissed_purged_ = 0;
     double last_compaction_seconds_ = 0;
     std::uint64_t stale_devices_ = 0;
+    std::uint64_t backups_taken_ = 0, backups_failed_ = 0;  // with mutex_, as the three below
+    std::uint64_t last_backup_bytes_ = 0;
+    std::int64_t last_backup_at_ = 0;
+    double last_backup_seconds_ = 0;
 };
 
 // Writes one JSON object per line to stderr. Thread-safe.

@@ -34,6 +34,18 @@ void audit(RequestContext& ctx, const std::string& action, const std::string& ta
     (void)AuditLog::append(ctx.store, {0, ctx.now, ctx.who().user.id, ctx.who().device.id, action, target, ""});
 }
 
+// audit() for a route outside the group (Route::outside_group): the entry goes through it.
+void audit_through_group(RequestContext& ctx, const std::string& action, const std::string& target) {
+    (void)ctx.core.commit_group().write([&](ServerConnection& connection) {
+        return AuditLog::append(connection.store,
+                                {0, ctx.now, ctx.who().user.id, ctx.who().device.id, action, target, ""});
+    });
+}
+
+Json backup_json(const BackupFile& b) {
+    return {{"file", b.name}, {"bytes", b.bytes}, {"taken_at", b.taken_at_ms / 1000}};
+}
+
 // A user's own scope and their team supervisors' depend on who is in which team.
 Status refresh_team_scopes(RequestContext& ctx, const std::string& user_id,
                            const std::vector<std::string>& teams) {
@@ -232,11 +244,7 @@ std::vector<Route> admin_routes() {
          [](RequestContext& ctx) {
              auto run = ctx.core.compactor().run();
              if (!run) return error_response(run.status());
-             const Principal& who = ctx.who();
-             (void)ctx.core.commit_group().write([&](ServerConnection& connection) {
-                 return AuditLog::append(connection.store,
-                                         {0, ctx.now, who.user.id, who.device.id, "admin.compacted", "", ""});
-             });
+             audit_through_group(ctx, "admin.compacted", "");
              const sync::CompactionReport& r = run->report;
              return json_response(200, {{"history_purged", r.history_purged},
                                         {"tombstones_purged", r.tombstones_purged},
@@ -246,6 +254,46 @@ std::vector<Route> admin_routes() {
                                         {"stale_devices", run->stale_devices},
                                         {"slices", run->slices},
                                         {"seconds", run->seconds}});
+         },
+         /*outside_group=*/true},
+        // The server's own backups (--backup-dir): the folder's, newest first, and the schedule.
+        {"GET", "/v1/admin/backups", Access::admin,
+         [](RequestContext& ctx) {
+             Backups& backups = ctx.core.backups();
+             auto found = backups.list();
+             Json list = Json::array();
+             if (found) {
+                 for (const BackupFile& b : *found) list.push_back(backup_json(b));
+             }
+             const BackupPolicy& policy = backups.policy();
+             Json answer = {{"enabled", backups.enabled()}, {"backups", list}};
+             // The folder gone or unreadable (its disk unmounted): said, beside the last failure.
+             if (!found) answer["folder_error"] = found.status().message();
+             if (backups.enabled()) {
+                 answer["folder"] = policy.folder;
+                 answer["every_hours"] = static_cast<double>(policy.every.count()) / 3'600'000.0;
+                 answer["keep"] = policy.keep;
+                 answer["sealed_with"] = policy.passphrase_file.empty() ? "key_file" : "passphrase";
+                 answer["next_at"] = backups.next_at_ms() / 1000;
+             }
+             if (auto failed = backups.last_failure()) {
+                 answer["last_failure"] = {{"at", failed->at_ms / 1000}, {"reason", failed->reason}};
+             }
+             return json_response(200, answer);
+         },
+         /*outside_group=*/true},
+        // Takes a backup now, into the folder of the schedule; answers once it is read back whole.
+        {"POST", "/v1/admin/backups", Access::admin,
+         [](RequestContext& ctx) {
+             auto taken = ctx.core.backups().run();
+             if (!taken) {
+                 if (taken.status().code() == ErrorCode::conflict) return error_response(taken.status());
+                 // The folder and the system's reason, for the administrator to fix (no record content).
+                 return HttpResponse::error(500, "backup_failed", "the backup could not be taken: " +
+                                                                      taken.status().message());
+             }
+             audit_through_group(ctx, "admin.backed_up", taken->name);
+             return json_response(201, backup_json(*taken));
          },
          /*outside_group=*/true},
         {"GET", "/v1/admin/audit", Access::admin,

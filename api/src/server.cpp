@@ -49,6 +49,7 @@ public:
 
     void stop() override {
         if (core_) core_->compactor().stop();  // first: a run in a request ends after its slice
+        if (core_) core_->backups().stop();    // after the backup in progress, if any
         if (http_) http_->stop();
         http_.reset();
         if (core_) core_->commit_group().close();
@@ -187,6 +188,11 @@ Result<StartedServer> start_server(const ServerConfig& config) {
                           config.listen_url + " use https:// with --tls-cert and --tls-key, or put "
                           "nginx in front (deploy/nginx.conf)");
     }
+    if (!config.postgres.empty() && !config.backups.folder.empty()) {
+        return Status(ErrorCode::invalid_argument,
+                      "--backup-dir backs up the embedded store; a server on PostgreSQL is backed up with pg_dump "
+                      "(then tsunagu-server restore --postgres after restoring it)");
+    }
     std::error_code ec;
     std::filesystem::create_directories(config.data_dir, ec);
     if (ec) return Status(ErrorCode::io_error, "cannot create data folder " + config.data_dir + ": " + ec.message());
@@ -265,6 +271,17 @@ Result<StartedServer> start_server(const ServerConfig& config) {
         std::chrono::seconds(std::max<std::int64_t>(0, config.keep_dismissed_days) * 24 * 60 * 60));
     core->compactor().stale_after(
         std::chrono::milliseconds(static_cast<std::int64_t>(std::max(0.0, config.stale_device_days) * 86'400'000.0)));
+    if (!config.backups.folder.empty()) {
+        if (!(config.backups.every_hours > 0 && config.backups.every_hours <= 24 * 366)) {
+            return Status(ErrorCode::invalid_argument, "--backup-every takes hours, more than 0 and at most a year");
+        }
+        BackupPolicy schedule{config.backups.folder,
+                            std::chrono::milliseconds(static_cast<std::int64_t>(config.backups.every_hours * 3'600'000.0)),
+                            config.backups.keep, config.backups.passphrase_file};
+        auto backups = std::make_unique<Backups>(core->metrics(), config.data_dir, config.key_file, std::move(schedule));
+        TSUNAGU_TRY(backups->prepare());
+        core->use_backups(std::move(backups));
+    }
     ServerCore* core_ptr = core.get();
     auto running = std::make_unique<RunningServer>(config.listen_url, std::move(pool), std::move(core));
 
@@ -278,6 +295,7 @@ Result<StartedServer> start_server(const ServerConfig& config) {
     };
     running->attach(std::move(*http));
     core_ptr->compactor().start(std::chrono::seconds(config.compact_every_seconds));
+    core_ptr->backups().start();
     started.server = std::move(running);
     return started;
 }

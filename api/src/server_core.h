@@ -13,6 +13,7 @@
 
 #include "api/http.h"
 #include "api/src/accounts.h"
+#include "api/src/backups.h"
 #include "api/src/commit_group.h"
 #include "api/src/compactor.h"
 #include "api/src/connection_pool.h"
@@ -88,6 +89,9 @@ public:
     Metrics& metrics() { return metrics_; }
     CommitGroup& commit_group() { return commits_; }
     Compactor& compactor() { return compactor_; }
+    // The server's own backups; disabled (no folder) until the server sets its policy.
+    Backups& backups() { return *backups_; }
+    void use_backups(std::unique_ptr<Backups> backups) { backups_ = std::move(backups); }
     SessionCache& sessions() { return sessions_; }
     const SignInPolicy& sign_in_policy() const { return policy_; }
     // Set by the server once the adapter runs, for /metrics gauges.
@@ -110,6 +114,7 @@ private:
     Metrics metrics_;
     CommitGroup commits_;
     Compactor compactor_{commits_, metrics_};
+    std::unique_ptr<Backups> backups_ = std::make_unique<Backups>(metrics_, "", "", BackupPolicy{});
     SessionCache sessions_;  // Accounts::authenticate uses it where it may (SQLite, no transaction)
 };
 

@@ -83,6 +83,8 @@ const Call kCalls[] = {
     {"GET", "/v1/admin/devices", "", false, false, false, true},
     {"POST", "/v1/admin/devices/00000000000000000000000000000000/revoke", "", false, false, false, true},
     {"POST", "/v1/admin/compact", "", false, false, false, true},
+    {"GET", "/v1/admin/backups", "", false, false, false, true},
+    {"POST", "/v1/admin/backups", "", false, false, false, true},
     {"GET", "/v1/admin/audit", "", false, false, false, true},
     {"GET", "/v1/admin/audit/verify", "", false, false, false, true},
 };

@@ -54,6 +54,14 @@ public:
         return r;
     }
 
+    // A sample's value in the server's /metrics text, `name` with its labels as written there
+    // (tsunagu_backups_total{result="taken"}); -1 when absent.
+    double metric(const std::string& name) {
+        const std::string text = get("/metrics").raw;
+        const auto at = text.find("\n" + name + " ");
+        return at == std::string::npos ? -1 : std::stod(text.substr(at + name.size() + 2));
+    }
+
     std::string token;
     std::string device_id;
 

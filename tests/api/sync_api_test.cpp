@@ -57,12 +57,7 @@ struct Organisation {
     int devices = 0;
 };
 
-// A counter's value in the server's /metrics text (-1 when absent).
-double metric(ApiClient& client, const std::string& name) {
-    const std::string text = client.get("/metrics").raw;
-    const auto at = text.find("\n" + name + " ");
-    return at == std::string::npos ? -1 : std::stod(text.substr(at + name.size() + 2));
-}
+double metric(ApiClient& client, const std::string& name) { return client.metric(name); }
 
 json visit(const std::string& client, const std::string& date = "2020-06-01") {
     return {{"client", client}, {"date", date}, {"duration_min", 45}, {"purpose", "check_in"},

@@ -4,10 +4,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <csignal>
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/exec.h"
@@ -29,9 +32,11 @@ inline std::string slurp(const std::string& path) {
 }
 
 // No terminal: stdin is /dev/null and the child has no controlling terminal (setsid), so prompts
-// cannot block the test.
+// cannot block the test. With a `timeout`, a child still running then is killed (SIGKILL; exit
+// code 137): a server expected to refuse its start fails the test rather than hang it.
 inline ProgramRun run_program(const std::string& binary, const std::vector<std::string>& args,
-                              const std::map<std::string, std::string>& env = {}) {
+                              const std::map<std::string, std::string>& env = {},
+                              std::chrono::milliseconds timeout = std::chrono::milliseconds::zero()) {
     TempDir io("tsunagu-run");
     const std::string out_path = io.file("out"), err_path = io.file("err");
     std::fflush(nullptr);  // else the child's freopen writes the parent's pending output a second time
@@ -47,7 +52,19 @@ inline ProgramRun run_program(const std::string& binary, const std::vector<std::
         exec_or_exit(std::move(command));
     }
     int status = 0;
-    ::waitpid(pid, &status, 0);
+    if (timeout.count() > 0) {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (::waitpid(pid, &status, WNOHANG) == 0) {
+            if (std::chrono::steady_clock::now() > deadline) {
+                ::kill(pid, SIGKILL);
+                ::waitpid(pid, &status, 0);
+                break;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+    } else {
+        ::waitpid(pid, &status, 0);
+    }
     ProgramRun run;
     run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     run.out = slurp(out_path);

@@ -1,0 +1,208 @@
+// Scheduled backups of the embedded store: naming, rotation and the schedule.
+#include "api/src/backups.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <system_error>
+
+#include "crypto/store.h"
+
+namespace tsunagu::api {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kPrefix = "tsunagu-";
+constexpr const char* kSuffix = ".backup";
+constexpr std::chrono::milliseconds kMaxRetryWait{60LL * 60 * 1000};
+
+std::int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// "tsunagu-20261205-031500-123.backup" for 2026-12-05 03:15:00.123 UTC.
+std::string name_for(std::int64_t ms) {
+    const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+    std::tm utc{};
+    ::gmtime_r(&seconds, &utc);
+    char name[64];
+    std::snprintf(name, sizeof name, "%s%04d%02d%02d-%02d%02d%02d-%03d%s", kPrefix, utc.tm_year + 1900, utc.tm_mon + 1,
+                  utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(ms % 1000), kSuffix);
+    return name;
+}
+
+// The moment a name made by name_for stands for; nullopt for any other name.
+std::optional<std::int64_t> time_of(const std::string& name) {
+    if (name.size() != std::char_traits<char>::length(kPrefix) + 19 + std::char_traits<char>::length(kSuffix)) {
+        return std::nullopt;
+    }
+    std::tm utc{};
+    int ms = 0, used = 0;
+    if (std::sscanf(name.c_str(), "tsunagu-%4d%2d%2d-%2d%2d%2d-%3d.backup%n", &utc.tm_year, &utc.tm_mon, &utc.tm_mday,
+                    &utc.tm_hour, &utc.tm_min, &utc.tm_sec, &ms, &used) != 7 ||
+        static_cast<std::size_t>(used) != name.size()) {
+        return std::nullopt;
+    }
+    utc.tm_year -= 1900;
+    utc.tm_mon -= 1;
+    const std::time_t seconds = ::timegm(&utc);
+    if (seconds < 0 || name_for(static_cast<std::int64_t>(seconds) * 1000 + ms) != name) return std::nullopt;
+    return static_cast<std::int64_t>(seconds) * 1000 + ms;
+}
+
+std::string with_reason(const std::string& what, const std::error_code& ec) { return what + ": " + ec.message(); }
+
+}  // namespace
+
+Backups::Backups(Metrics& metrics, std::string data_dir, std::string key_file, BackupPolicy policy)
+    : metrics_(metrics), data_dir_(std::move(data_dir)), key_file_(std::move(key_file)), policy_(std::move(policy)) {}
+
+Status Backups::prepare() {
+    if (!enabled()) return Status::ok();
+    if (policy_.keep < 1 || policy_.keep > 10000) {
+        return Status(ErrorCode::invalid_argument, "--backup-keep takes how many backups to keep, from 1 to 10000");
+    }
+    if (policy_.every.count() < 1000) {
+        return Status(ErrorCode::invalid_argument, "--backup-every must be at least a second (it takes hours)");
+    }
+    std::error_code ec;
+    fs::create_directories(policy_.folder, ec);
+    if (ec || !fs::is_directory(policy_.folder)) {
+        return Status(ErrorCode::io_error, "cannot use " + policy_.folder + " as the backup folder" +
+                                               (ec ? ": " + ec.message() : ": it is not a folder"));
+    }
+    ::chmod(policy_.folder.c_str(), 0700);
+    // Writable now, rather than at the first backup hours later.
+    const std::string probe = (fs::path(policy_.folder) / ".tsunagu-write-probe").string();
+    const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return Status(ErrorCode::io_error, "cannot write in the backup folder " + policy_.folder);
+    ::close(fd);
+    fs::remove(probe, ec);
+    if (!policy_.passphrase_file.empty()) TSUNAGU_TRY(check_passphrase_file(policy_.passphrase_file));
+    // What a backup killed part way left (back_up_data writes NAME.partial, then renames it).
+    for (const auto& entry : fs::directory_iterator(policy_.folder, ec)) {
+        const std::string name = entry.path().filename().string();
+        const std::string partial = std::string(kSuffix) + ".partial";
+        if (name.size() > partial.size() && name.compare(name.size() - partial.size(), partial.size(), partial) == 0 &&
+            time_of(name.substr(0, name.size() - std::char_traits<char>::length(".partial")))) {
+            (void)Store::destroy(entry.path().string());
+        }
+    }
+    if (ec) return Status(ErrorCode::io_error, with_reason("cannot list the backup folder " + policy_.folder, ec));
+    return Status::ok();
+}
+
+Result<BackupFile> Backups::run() {
+    if (!enabled()) {
+        return Status(ErrorCode::conflict,
+                      "this server takes no backups of its own: start it with --backup-dir DIR (or run "
+                      "tsunagu-server backup)");
+    }
+    std::lock_guard one_at_a_time(running_);
+    const auto started = std::chrono::steady_clock::now();
+    // A fresh name, even when the wall clock stepped back onto an older one.
+    std::int64_t at = now_ms();
+    while (fs::exists(fs::path(policy_.folder) / name_for(at)) || fs::exists(fs::path(policy_.folder) / (name_for(at) + ".partial"))) ++at;
+    const std::string name = name_for(at);
+    auto written = back_up_data(data_dir_, key_file_, (fs::path(policy_.folder) / name).string(), policy_.passphrase_file);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    if (!written) {
+        {
+            std::lock_guard lock(state_);
+            last_failure_ = BackupFailure{now_ms(), written.status().message()};
+        }
+        metrics_.add_backup(false, 0, seconds, 0);
+        log_event("error", "backup_failed",
+                  {{"file", name}, {"reason", written.status().message()},
+                   {"hint", "check the backup folder's disk and permissions; the schedule tries again"}});
+        return written.status();
+    }
+    {
+        std::lock_guard lock(state_);
+        last_failure_.reset();
+    }
+    metrics_.add_backup(true, written->bytes, seconds, at / 1000);
+    log_event("info", "backup",
+              {{"file", name}, {"bytes", std::to_string(written->bytes)},
+               {"ms", std::to_string(static_cast<long long>(seconds * 1000))}});
+    prune();
+    return BackupFile{name, written->bytes, at};
+}
+
+Result<std::vector<BackupFile>> Backups::list() const {
+    std::vector<BackupFile> found;
+    if (!enabled()) return found;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(policy_.folder, ec)) {
+        const std::string name = entry.path().filename().string();
+        const auto at = time_of(name);
+        if (!at || !entry.is_regular_file()) continue;
+        std::error_code size_ec;
+        const std::uintmax_t bytes = entry.file_size(size_ec);
+        found.push_back({name, size_ec ? 0 : bytes, *at});
+    }
+    if (ec) return Status(ErrorCode::io_error, with_reason("cannot list the backup folder " + policy_.folder, ec));
+    std::sort(found.begin(), found.end(), [](const BackupFile& a, const BackupFile& b) { return a.name > b.name; });
+    return found;
+}
+
+void Backups::prune() {
+    auto found = list();
+    if (!found) {
+        log_event("error", "backup_rotation_failed", {{"reason", found.status().message()}});
+        return;
+    }
+    for (std::size_t i = policy_.keep; i < found->size(); ++i) {
+        std::error_code ec;
+        fs::remove(fs::path(policy_.folder) / (*found)[i].name, ec);
+        if (ec) {
+            log_event("error", "backup_rotation_failed", {{"file", (*found)[i].name}, {"reason", ec.message()}});
+        } else {
+            log_event("info", "backup_removed", {{"file", (*found)[i].name}, {"keep", std::to_string(policy_.keep)}});
+        }
+    }
+}
+
+std::optional<BackupFailure> Backups::last_failure() const {
+    std::lock_guard lock(state_);
+    return last_failure_;
+}
+
+std::int64_t Backups::next_at_ms() const {
+    std::lock_guard lock(state_);
+    return next_at_ms_;
+}
+
+std::chrono::milliseconds Backups::run_scheduled() {
+    const bool ok = run().is_ok();
+    const std::chrono::milliseconds wait =
+        ok ? policy_.every : std::min(std::max(policy_.every / 10, std::chrono::milliseconds(1000)), kMaxRetryWait);
+    std::lock_guard lock(state_);
+    next_at_ms_ = now_ms() + wait.count();
+    return wait;
+}
+
+void Backups::start() {
+    if (!enabled()) return;
+    // Due one period after the newest backup: a restart neither skips one nor takes one early.
+    std::int64_t newest = 0;
+    if (auto found = list(); found && !found->empty()) newest = found->front().taken_at_ms;
+    const std::int64_t now = now_ms();
+    const std::int64_t due = newest == 0 ? now : std::clamp(newest + policy_.every.count(), now, now + policy_.every.count());
+    {
+        std::lock_guard lock(state_);
+        next_at_ms_ = due;
+    }
+    timer_.start(std::chrono::milliseconds(due - now), [this] { return run_scheduled(); });
+}
+
+void Backups::stop() { timer_.stop(); }
+
+}  // namespace tsunagu::api

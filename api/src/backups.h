@@ -1,0 +1,90 @@
+// Backups the server takes of its own embedded store: on a schedule that survives restarts, into
+// one folder, keeping the newest few, and when an administrator asks (POST /v1/admin/backups).
+//
+// Each is a file written by back_up_data (api/server.h): a consistent copy taken while requests go
+// on, sealed under the key file or a passphrase, read back whole before it counts, and named for
+// the moment it was taken (UTC, to the millisecond), so that names sort as times do:
+//   <folder>/tsunagu-20261205-031500-123.backup
+// The next scheduled backup is due one period after the newest file in the folder, so that a
+// restarted server neither skips one nor (restarting in a loop) rotates good ones away. A failed
+// run is logged and counted and tried again sooner (after a tenth of the period, at most an hour).
+// Only files this schedule names are ever removed.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api/server.h"
+#include "api/src/observability.h"
+#include "api/src/periodic.h"
+
+namespace tsunagu::api {
+
+struct BackupPolicy {
+    std::string folder;  // "": the server takes no backups of its own
+    std::chrono::milliseconds every{24LL * 60 * 60 * 1000};
+    std::size_t keep = 7;         // the newest this many stay; older ones are removed
+    std::string passphrase_file;  // "": sealed under the key file
+};
+
+// A backup in the folder.
+struct BackupFile {
+    std::string name;  // "tsunagu-20261205-031500-123.backup"
+    std::uintmax_t bytes = 0;
+    std::int64_t taken_at_ms = 0;  // from its name
+};
+
+// Why a failed backup failed, and when.
+struct BackupFailure {
+    std::int64_t at_ms = 0;
+    std::string reason;
+};
+
+// A passphrase file fit to seal backups (0600, one line of 12 characters or more), or why not.
+Status check_passphrase_file(const std::string& path);
+
+class Backups {
+public:
+    Backups(Metrics& metrics, std::string data_dir, std::string key_file, BackupPolicy policy);
+    ~Backups() { stop(); }
+    Backups(const Backups&) = delete;
+    Backups& operator=(const Backups&) = delete;
+
+    // At start-up, before start(): creates the folder (0700), proves it writable, checks the
+    // passphrase file, and removes what a backup killed part way left. An error says what to fix.
+    Status prepare();
+    bool enabled() const { return !policy_.folder.empty(); }
+    const BackupPolicy& policy() const { return policy_; }
+
+    // Takes one now (after the one in progress, if any), then removes the oldest beyond `keep`.
+    // Logged (file name, size, time; nothing of the content) and counted either way.
+    Result<BackupFile> run();
+    // The backups in the folder, newest first.
+    Result<std::vector<BackupFile>> list() const;
+    std::optional<BackupFailure> last_failure() const;
+    // When the schedule takes the next one (unix ms), once started.
+    std::int64_t next_at_ms() const;
+
+    // Runs the schedule until stop(). Idempotent; no-op when not enabled.
+    void start();
+    void stop();
+
+private:
+    std::chrono::milliseconds run_scheduled();
+    void prune();
+
+    Metrics& metrics_;
+    const std::string data_dir_, key_file_;
+    const BackupPolicy policy_;
+    std::mutex running_;  // one backup at a time
+    mutable std::mutex state_;
+    std::optional<BackupFailure> last_failure_;  // with state_
+    std::int64_t next_at_ms_ = 0;                // with state_
+    Periodic timer_;
+};
+
+}  // namespace tsunagu::api

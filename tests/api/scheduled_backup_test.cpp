@@ -1,0 +1,224 @@
+// The server's own backups (--backup-dir): on a schedule kept across restarts, the newest few
+// kept, taken when an administrator asks, and refused or retried, never silently skipped, when
+// they cannot be taken. The real binary, real files, and real restores of what it wrote.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <thread>
+
+#include "backup_office.h"
+
+using namespace tsunagu::testing;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+// The backups a schedule wrote in `folder` (names it gives), oldest first.
+std::vector<std::string> backups_in(const std::string& folder) {
+    std::vector<std::string> names;
+    for (const auto& entry : fs::directory_iterator(folder)) {
+        const std::string name = entry.path().filename().string();
+        if (name.rfind("tsunagu-", 0) == 0 && name.size() > 7 && name.substr(name.size() - 7) == ".backup") {
+            names.push_back(name);
+        }
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+// Waits up to `seconds` for `done`; answers whether it came.
+bool within(double seconds, const std::function<bool()>& done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    while (!done()) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return true;
+}
+
+// A server started with `args` that is expected to refuse to start; killed after 20 s otherwise.
+ProgramRun refused_start(const TempDir& dir, std::vector<std::string> args) {
+    std::vector<std::string> all = {"--data", dir.file("refused-data"), "--listen",
+                                    "http://127.0.0.1:" + std::to_string(free_port())};
+    all.insert(all.end(), args.begin(), args.end());
+    return run_program(TSUNAGU_SERVER_PATH, all, {}, std::chrono::seconds(20));
+}
+
+constexpr const char* kTaken = "tsunagu_backups_total{result=\"taken\"}";
+constexpr const char* kFailed = "tsunagu_backups_total{result=\"failed\"}";
+
+}  // namespace
+
+TEST_CASE("the server backs itself up on its schedule, keeps the newest, and each backup restores what it held") {
+    TempDir elsewhere("tsunagu-backups");  // another disk, in production
+    const std::string folder = elsewhere.file("backups");
+    // Every 1.8 s, keeping 2.
+    Office office({"--backup-dir", folder, "--backup-every", "0.0005", "--backup-keep", "2"});
+    ApiClient& admin = *office.admin;
+
+    // The first comes at start; three runs later, the oldest have been removed.
+    REQUIRE(within(15, [&] { return admin.metric(kTaken) >= 3; }));
+    const std::vector<std::string> kept = backups_in(folder);
+    CHECK(kept.size() == 2);
+    CHECK(admin.metric(kFailed) == 0);
+    CHECK(admin.metric("tsunagu_backup_last_taken_timestamp_seconds") > 1.7e9);
+    CHECK(fs::status(folder).permissions() == fs::perms::owner_all);
+
+    Reply listed = admin.get("/v1/admin/backups");
+    REQUIRE(listed.status == 200);
+    CHECK(listed.body["enabled"] == true);
+    CHECK(listed.body["keep"] == 2);
+    CHECK(listed.body["sealed_with"] == "key_file");
+    REQUIRE(listed.body["backups"].size() >= 2);
+    CHECK(listed.body["backups"][0]["file"].get<std::string>() > listed.body["backups"][1]["file"].get<std::string>());
+    CHECK(listed.body["backups"][0]["bytes"].get<std::int64_t>() > 4096);
+    CHECK_FALSE(listed.body.contains("last_failure"));
+
+    // Visits synced now are in the backup an administrator takes next.
+    std::vector<std::string> visits;
+    for (int i = 100; i < 105; ++i) visits.push_back(office.phone->create("home_visit", visit(office.client, i)));
+    office.phone->sync();
+    Reply taken = admin.post("/v1/admin/backups", json::object());
+    REQUIRE(taken.status == 201);
+    const std::string file = folder + "/" + taken.body["file"].get<std::string>();
+    REQUIRE(fs::exists(file));
+    CHECK(taken.body["bytes"].get<std::uintmax_t>() == fs::file_size(file));
+    const std::string copy = bytes_of(file);
+    CHECK(copy.find("MARKER") == std::string::npos);
+    CHECK(copy.find("SQLite format") == std::string::npos);
+    CHECK(admin.get("/v1/admin/audit?limit=1000").raw.find("admin.backed_up") != std::string::npos);
+    const std::string log = slurp(office.dir.file("server.log"));
+    CHECK(log.find("\"event\":\"backup\"") != std::string::npos);
+    CHECK(log.find("MARKER") == std::string::npos);
+
+    // It restores, on a server at another address, with every visit the worker had synced.
+    const ProgramRun restore =
+        server_command({"restore", "--from", file, "--data", office.dir.file("restored"), "--key-file", office.key_file()});
+    INFO(restore.err);
+    REQUIRE(restore.exit_code == 0);
+    ServerProcess restored{TSUNAGU_SERVER_PATH, office.dir.file("restored"), office.dir.file("restored.log")};
+    restored.start({"--key-file", office.key_file()});
+    SyncedDevice new_phone(restored.url(), office.dir.file("new-phone.db"), "aoi", "aoi-password-1");
+    new_phone.sync();
+    for (const auto& id : visits) CHECK(new_phone.holds(id));
+}
+
+TEST_CASE("the backup schedule carries over a restart: no backup is taken early, and none is skipped") {
+    TempDir elsewhere("tsunagu-backups");
+    const std::string folder = elsewhere.file("backups");
+    Office office({"--backup-dir", folder, "--backup-every", "1"});
+    REQUIRE(within(10, [&] { return backups_in(folder).size() == 1; }));  // the first, at start
+    const std::string first = backups_in(folder).front();
+    const std::int64_t next_at = office.admin->get("/v1/admin/backups").body["next_at"];
+
+    // Restarted within the hour, the server waits for the hour to end.
+    office.server.stop(SIGTERM);
+    office.server.start({"--backup-dir", folder, "--backup-every", "1"});
+    ApiClient admin(office.server.url());
+    REQUIRE(admin.sign_in("admin", office.server.admin_password()).status == 200);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    CHECK(backups_in(folder) == std::vector<std::string>{first});
+    Reply listed = admin.get("/v1/admin/backups");
+    CHECK(listed.body["next_at"].get<std::int64_t>() >= next_at - 1);
+    CHECK(listed.body["next_at"].get<std::int64_t>() <= next_at + 1);
+
+    // Restarted with a shorter period already over, it takes one at once.
+    office.server.stop(SIGTERM);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    office.server.start({"--backup-dir", folder, "--backup-every", "0.0003"});
+    CHECK(within(10, [&] { return backups_in(folder).size() >= 2; }));
+}
+
+TEST_CASE("scheduled backups that cannot be taken are refused at start, or logged, counted and retried while the server goes on") {
+    TempDir elsewhere("tsunagu-backups");
+
+    SECTION("a start with a backup folder that cannot be one, or with wrong settings, is refused with what to fix") {
+        const std::string not_a_folder = elsewhere.file("a-file");
+        std::ofstream(not_a_folder) << "x";
+        const std::string loose_passphrase = elsewhere.file("passphrase");
+        std::ofstream(loose_passphrase) << "correct horse battery staple\n";
+        fs::permissions(loose_passphrase, fs::perms::owner_read | fs::perms::owner_write | fs::perms::others_read);
+        const std::string folder = elsewhere.file("backups");
+        const std::pair<std::vector<std::string>, std::string> cases[] = {
+            {{"--backup-dir", not_a_folder}, "as the backup folder"},
+            {{"--backup-dir", folder, "--backup-keep", "0"}, "--backup-keep"},
+            {{"--backup-dir", folder, "--backup-every", "0"}, "--backup-every"},
+            {{"--backup-dir", folder, "--backup-every", "-3"}, "--backup-every"},
+            {{"--backup-dir", folder, "--backup-passphrase-file", loose_passphrase}, "chmod 600"},
+            {{"--backup-dir", folder, "--postgres", "host=/nonexistent dbname=none"}, "pg_dump"},
+        };
+        for (const auto& [args, says] : cases) {
+            const ProgramRun run = refused_start(elsewhere, args);
+            INFO(args[args.size() - 1] << ": " << run.err);
+            CHECK(run.exit_code == 1);
+            CHECK(run.err.find(says) != std::string::npos);
+        }
+        CHECK(std::ifstream(not_a_folder).get() == 'x');
+    }
+
+    SECTION("a server without a backup folder says how to get one") {
+        Office office;
+        Reply listed = office.admin->get("/v1/admin/backups");
+        REQUIRE(listed.status == 200);
+        CHECK(listed.body["enabled"] == false);
+        CHECK(listed.body["backups"].empty());
+        Reply refused = office.admin->post("/v1/admin/backups", json::object());
+        CHECK(refused.status == 409);
+        CHECK(refused.body["message"].get<std::string>().find("--backup-dir") != std::string::npos);
+    }
+
+    SECTION("what a killed backup left is removed at start, and files the schedule did not name are never touched") {
+        const std::string folder = elsewhere.file("backups");
+        fs::create_directories(folder);
+        std::ofstream(folder + "/tsunagu-20200101-000000-000.backup.partial") << "half a backup";
+        std::ofstream(folder + "/notes.txt") << "the operator's";
+        std::ofstream(folder + "/tsunagu-old-copy.backup") << "renamed by hand";
+        Office office({"--backup-dir", folder, "--backup-every", "0.0003", "--backup-keep", "1"});
+        REQUIRE(within(15, [&] { return office.admin->metric(kTaken) >= 3; }));
+        CHECK_FALSE(fs::exists(folder + "/tsunagu-20200101-000000-000.backup.partial"));
+        CHECK(fs::exists(folder + "/notes.txt"));
+        CHECK(fs::exists(folder + "/tsunagu-old-copy.backup"));
+        CHECK(backups_in(folder).size() == 2);  // the newest, and the one renamed by hand
+    }
+
+    SECTION("a backup that fails is logged, counted and shown; syncing goes on; the next one succeeds") {
+        const std::string folder = elsewhere.file("backups");
+        Office office({"--backup-dir", folder, "--backup-every", "1"});
+        ApiClient& admin = *office.admin;
+        REQUIRE(within(10, [&] { return admin.metric(kTaken) == 1; }));
+
+        // The backup disk goes away: a file where the folder was.
+        fs::remove_all(folder);
+        std::ofstream(folder) << "not a folder";
+        Reply failed = admin.post("/v1/admin/backups", json::object());
+        CHECK(failed.status == 500);
+        CHECK(failed.body["error"] == "backup_failed");
+        CHECK(failed.body["message"].get<std::string>().find(folder) != std::string::npos);
+        CHECK(admin.metric(kFailed) == 1);
+        Reply listed = admin.get("/v1/admin/backups");
+        REQUIRE(listed.status == 200);
+        CHECK(listed.body["last_failure"]["reason"].get<std::string>().find(folder) != std::string::npos);
+        CHECK(listed.body.contains("folder_error"));
+
+        // The phones go on syncing meanwhile.
+        office.phone->create("home_visit", visit(office.client, 7));
+        office.phone->sync();
+
+        fs::remove(folder);
+        fs::create_directories(folder);
+        CHECK(admin.post("/v1/admin/backups", json::object()).status == 201);
+        listed = admin.get("/v1/admin/backups");
+        REQUIRE(listed.status == 200);
+        CHECK_FALSE(listed.body.contains("last_failure"));
+        CHECK(admin.metric(kTaken) == 2);
+        const std::string log = slurp(office.dir.file("server.log"));
+        CHECK(log.find("\"event\":\"backup_failed\"") != std::string::npos);
+        CHECK(log.find("MARKER") == std::string::npos);
+    }
+}
