@@ -483,6 +483,24 @@ try {
     check(data.targets.dispatch_requests === 88, `targets: ${JSON.stringify(data.targets)}`);
   });
 
+  await step('the administrator sees the server\'s backups and takes one now', async () => {
+    await page.click('#nav button[data-screen=backups]');
+    await page.locator('p.backup-schedule').waitFor();
+    const schedule = await page.locator('p.backup-schedule').textContent();
+    check(schedule.includes('24 時間ごと') && schedule.includes('新しい 7 件'), `the schedule reads: ${schedule}`);
+    check(await page.locator('#backup-failed').count() === 0, 'a backup failed');
+    const before = await page.locator('table.backups tbody tr').count();
+    check(before >= 1, 'the backup taken at start is not listed');
+    await page.click('#back-up-now');
+    await page.locator('#notice', { hasText: '読み戻して確認しました' }).waitFor();
+    await page.locator('table.backups tbody tr').nth(before).waitFor();
+    await shot('15-backups');
+    const { data } = await admin.call('GET', '/v1/admin/backups', undefined, { expect: 200 });
+    check(data.backups.length === before + 1, `backups: ${JSON.stringify(data.backups)}`);
+    const newest = await page.locator('table.backups tbody tr').first().getAttribute('data-file');
+    check(newest === data.backups[0].file, `the newest listed first: ${newest}`);
+  });
+
   await step('fifteen idle minutes sign the page out, on the server too', async () => {
     const idleContext = await browser.newContext({ locale: 'ja-JP', timezoneId: 'Asia/Tokyo' });
     page = await newPage(idleContext);
@@ -492,7 +510,7 @@ try {
     await page.locator('tr.record-row').first().waitFor();
     await page.clock.fastForward('15:01');
     await page.locator('#sign-in-message', { hasText: '15分間操作がなかったため' }).waitFor();
-    await shot('15-signed-out-idle');
+    await shot('16-signed-out-idle');
     const session = await idleContext.request.get(`${server.url}/v1/web/session`);
     check(session.status() === 401, `the idle session still works on the server: ${session.status()}`);
     await idleContext.close();

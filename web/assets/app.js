@@ -18,12 +18,13 @@ import * as teams from './screens/teams.js';
 import * as caseload from './screens/caseload.js';
 import * as devices from './screens/devices.js';
 import * as targets from './screens/targets.js';
+import * as backups from './screens/backups.js';
 
-const screens = { inbox, record, conflicts, refused, indicators, users, teams, caseload, devices, targets };
+const screens = { inbox, record, conflicts, refused, indicators, users, teams, caseload, devices, targets, backups };
 // Which screens each role's navigation offers, the first being where a sign-in lands.
 const navigation = {
   supervisor: ['inbox', 'conflicts', 'refused', 'indicators'],
-  admin: ['users', 'teams', 'caseload', 'devices', 'targets', 'indicators'],
+  admin: ['users', 'teams', 'caseload', 'devices', 'targets', 'indicators', 'backups'],
 };
 
 const state = { session: null, screen: null, params: {}, memory: {}, idle: null, signInMessage: null };

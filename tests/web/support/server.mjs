@@ -21,7 +21,9 @@ export async function startServer(binary, logFile) {
   const dataDir = mkdtempSync(join(tmpdir(), 'tsunagu-web-e2e-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn(binary, ['--data', join(dataDir, 'data'), '--listen', url], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // The server backs itself up into a folder beside its data, as an office would on another disk.
+  const child = spawn(binary, ['--data', join(dataDir, 'data'), '--listen', url, '--backup-dir', join(dataDir, 'backups')],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
   const log = createWriteStream(logFile);
   child.stderr.pipe(log);
   const output = await new Promise((resolve, reject) => {

@@ -1,0 +1,47 @@
+// Backups (administrators): the server's own backups of its store (--backup-dir), newest first,
+// when the next one is due and what seals them; why the last one failed, if it did; and one taken
+// at once. A server started without a backup folder says how to give it one.
+import { get, post } from '../api.js';
+import { h, replace } from '../dom.js';
+import { numberOf, timeOf } from '../format.js';
+import { t } from '../i18n.js';
+
+export async function render(root, app) {
+  const status = await get('/v1/admin/backups');
+  if (!status.enabled) {
+    replace(root, h('h1', {}, t('backups.title')),
+      h('div', { class: 'panel warning', id: 'backups-off' }, h('p', {}, t('backups.off'))));
+    return;
+  }
+  const takeNow = h('button', {
+    type: 'button', id: 'back-up-now',
+    onclick: async () => {
+      takeNow.disabled = true;
+      try {
+        const taken = await post('/v1/admin/backups');
+        app.notify(t('backups.done', { file: taken.file }));
+        app.show('backups');
+      } catch (error) {
+        app.notify(error.message, 'error');
+        takeNow.disabled = false;
+      }
+    },
+  }, t('backups.now'));
+  const failure = status.last_failure;
+  replace(root,
+    h('h1', {}, t('backups.title')),
+    failure ? h('div', { class: 'panel warning', id: 'backup-failed' },
+      h('p', {}, t('backups.failed', { at: timeOf(failure.at), reason: failure.reason }))) : null,
+    h('p', { class: 'backup-schedule' }, t('backups.schedule', {
+      every: numberOf(status.every_hours), keep: status.keep, next: timeOf(status.next_at),
+      sealed: t(`backups.sealed_${status.sealed_with}`),
+    })),
+    h('p', { class: 'muted' }, t('backups.folder', { folder: status.folder })),
+    h('div', { class: 'actions' }, takeNow),
+    status.backups.length === 0 ? h('p', { class: 'muted' }, t('backups.none')) : h('table', { class: 'backups' },
+      h('thead', {}, h('tr', {}, ['taken', 'file', 'size'].map((c) => h('th', {}, t(`backups.${c}`))))),
+      h('tbody', {}, status.backups.map((backup) => h('tr', { dataset: { file: backup.file } },
+        h('td', {}, timeOf(backup.taken_at)),
+        h('td', {}, backup.file),
+        h('td', { class: 'number' }, t('backups.megabytes', { mb: numberOf(Math.max(0.1, backup.bytes / 1e6).toFixed(1)) })))))));
+}
