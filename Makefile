@@ -3,6 +3,7 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 DATA_DIR ?= data
+BACKUP_DIR ?= backups
 CMAKE_FLAGS ?=
 
 .PHONY: all deps build serve test asan bench format clean
@@ -23,9 +24,10 @@ LISTEN ?= http://127.0.0.1:8080
 # Starts the server on its embedded default: an encrypted store under ./data, loopback only.
 # On first run (no store yet) it creates the demo organisation and prints how to sign in; later
 # runs serve what is there (the demo's sign-in details stay in $(DATA_DIR)/demo-accounts.txt).
+# It backs itself up daily into $(BACKUP_DIR), keeping a week (put it on another disk).
 serve: build
 	@if [ ! -e $(DATA_DIR)/tsunagu.db ] || [ -e $(DATA_DIR)/demo-accounts.txt ]; then demo=--demo; fi; \
-	exec $(BUILD_DIR)/api/tsunagu-server --data $(DATA_DIR) --listen $(LISTEN) $$demo
+	exec $(BUILD_DIR)/api/tsunagu-server --data $(DATA_DIR) --listen $(LISTEN) --backup-dir $(BACKUP_DIR) $$demo
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
