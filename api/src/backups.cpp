@@ -100,6 +100,11 @@ Status Backups::prepare() {
 }
 
 Result<BackupFile> Backups::run() {
+    if (policy_.postgres) {
+        return Status(ErrorCode::conflict,
+                      "this server keeps its data in PostgreSQL: back it up with pg_dump (then, after restoring "
+                      "a dump, tsunagu-server restore --postgres)");
+    }
     if (!enabled()) {
         return Status(ErrorCode::conflict,
                       "this server takes no backups of its own: start it with --backup-dir DIR (or run "

@@ -29,6 +29,8 @@ struct BackupPolicy {
     std::chrono::milliseconds every{24LL * 60 * 60 * 1000};
     std::size_t keep = 7;         // the newest this many stay; older ones are removed
     std::string passphrase_file;  // "": sealed under the key file
+    // The data is in PostgreSQL, which is backed up with pg_dump: never a folder here.
+    bool postgres = false;
 };
 
 // A backup in the folder.

@@ -266,7 +266,9 @@ std::vector<Route> admin_routes() {
                  for (const BackupFile& b : *found) list.push_back(backup_json(b));
              }
              const BackupPolicy& policy = backups.policy();
-             Json answer = {{"enabled", backups.enabled()}, {"backups", list}};
+             Json answer = {{"enabled", backups.enabled()},
+                            {"store", policy.postgres ? "postgres" : "embedded"},
+                            {"backups", list}};
              // The folder gone or unreadable (its disk unmounted): said, beside the last failure.
              if (!found) answer["folder_error"] = found.status().message();
              if (backups.enabled()) {

@@ -271,7 +271,11 @@ Result<StartedServer> start_server(const ServerConfig& config) {
         std::chrono::seconds(std::max<std::int64_t>(0, config.keep_dismissed_days) * 24 * 60 * 60));
     core->compactor().stale_after(
         std::chrono::milliseconds(static_cast<std::int64_t>(std::max(0.0, config.stale_device_days) * 86'400'000.0)));
-    if (!config.backups.folder.empty()) {
+    if (!config.postgres.empty()) {
+        BackupPolicy with_pg_dump;
+        with_pg_dump.postgres = true;
+        core->use_backups(std::make_unique<Backups>(core->metrics(), config.data_dir, config.key_file, with_pg_dump));
+    } else if (!config.backups.folder.empty()) {
         if (!(config.backups.every_hours > 0 && config.backups.every_hours <= 24 * 366)) {
             return Status(ErrorCode::invalid_argument, "--backup-every takes hours, more than 0 and at most a year");
         }

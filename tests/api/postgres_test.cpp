@@ -266,6 +266,16 @@ TEST_CASE("a database restored from a dump: phones miss nothing new and send aga
     auto second = deployment.device("aoi", 0);
     REQUIRE(sync_until_done(*second));
     for (const auto& id : visits) CHECK(second->holds(id));
+
+    // Backups of a server on PostgreSQL are pg_dump's, as above: the server takes none itself.
+    ApiClient admin(deployment.servers[0]->url());
+    REQUIRE(admin.sign_in("admin", deployment.servers[0]->admin_password()).status == 200);
+    Reply backups = admin.get("/v1/admin/backups");
+    CHECK(backups.body["store"] == "postgres");
+    CHECK(backups.body["enabled"] == false);
+    Reply refused = admin.post("/v1/admin/backups", nlohmann::json::object());
+    CHECK(refused.status == 409);
+    CHECK(refused.body["message"].get<std::string>().find("pg_dump") != std::string::npos);
 }
 
 TEST_CASE("a server started on the database with another key file is refused") {

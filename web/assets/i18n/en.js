@@ -258,6 +258,7 @@ export default {
 
   'backups.title': 'Backups',
   'backups.off': 'This server takes no backups of its own. Start it with --backup-dir DIR (ideally on another disk), or back it up with tsunagu-server backup from cron.',
+  'backups.postgres': 'This server keeps its data in PostgreSQL: back it up with pg_dump (record contents stay sealed in the dump), and after restoring a dump run tsunagu-server restore --postgres once.',
   'backups.failed': 'The last backup failed ({at}): {reason}. The server tries again soon; fix the cause, or take one now.',
   'backups.schedule': 'One every {every} hours; the newest {keep} are kept. Next: {next}. Sealed under {sealed}.',
   'backups.sealed_key_file': 'the key file (keep a copy of it apart from the backups)',

@@ -258,6 +258,7 @@ export default {
 
   'backups.title': 'バックアップ',
   'backups.off': 'このサーバーは自動バックアップをしていません。--backup-dir DIR（できれば別のディスク）を付けて起動するか、cron から tsunagu-server backup でバックアップしてください。',
+  'backups.postgres': 'このサーバーのデータは PostgreSQL にあります。pg_dump でバックアップしてください（記録の内容はダンプの中でも暗号化されたままです）。ダンプから復元したあとは、tsunagu-server restore --postgres を一度実行してください。',
   'backups.failed': '前回のバックアップは失敗しました（{at}）：{reason}。サーバーはまもなく再試行します。原因を取り除くか、今すぐバックアップしてください。',
   'backups.schedule': '{every} 時間ごとに取得し、新しい {keep} 件を残します。次回：{next}。{sealed}で暗号化しています。',
   'backups.sealed_key_file': '鍵ファイル（バックアップとは別の場所に写しを保管してください）',

@@ -1,6 +1,7 @@
 // Backups (administrators): the server's own backups of its store (--backup-dir), newest first,
 // when the next one is due and what seals them; why the last one failed, if it did; and one taken
-// at once. A server started without a backup folder says how to give it one.
+// at once. A server started without a backup folder says how to give it one; one on PostgreSQL,
+// that pg_dump backs it up.
 import { get, post } from '../api.js';
 import { h, replace } from '../dom.js';
 import { numberOf, timeOf } from '../format.js';
@@ -10,7 +11,8 @@ export async function render(root, app) {
   const status = await get('/v1/admin/backups');
   if (!status.enabled) {
     replace(root, h('h1', {}, t('backups.title')),
-      h('div', { class: 'panel warning', id: 'backups-off' }, h('p', {}, t('backups.off'))));
+      h('div', { class: 'panel warning', id: 'backups-off' },
+        h('p', {}, t(status.store === 'postgres' ? 'backups.postgres' : 'backups.off'))));
     return;
   }
   const takeNow = h('button', {
