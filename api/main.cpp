@@ -4,6 +4,7 @@
 //   tsunagu-server report --data DIR --fy YEAR [--csv|--json] [--key-file F]
 //   tsunagu-server backup --data DIR --to FILE [--key-file F]
 //   tsunagu-server restore --from FILE --data DIR [--key-file F]
+//   tsunagu-server rotate-key --data DIR [--key-file F] --new-key-file NEW
 #include <malloc.h>
 #include <signal.h>
 
@@ -59,7 +60,11 @@ void usage() {
         "usage: tsunagu-server restore --from FILE --data DIR [--key-file FILE] [--passphrase-file P]\n"
         "  restores a backup into DIR, which must hold no store; then start the server on DIR\n"
         "usage: tsunagu-server restore --postgres CONN [--tenant NAME] [--data DIR] [--key-file FILE]\n"
-        "  after restoring a PostgreSQL dump, once, before any server starts on it\n",
+        "  after restoring a PostgreSQL dump, once, before any server starts on it\n"
+        "\n"
+        "usage: tsunagu-server rotate-key --data DIR [--key-file FILE] --new-key-file NEW\n"
+        "  with the server stopped: seals the store under NEW (created 0600) and a new data key;\n"
+        "  the old key file opens nothing it holds from then on (older backups still need it)\n",
         stderr);
 }
 
@@ -168,6 +173,37 @@ int restore_command(int argc, char** argv) {
     return 0;
 }
 
+// `tsunagu-server rotate-key ...`: a new key file and data key for the embedded store.
+int rotate_key_command(int argc, char** argv) {
+    int exit_code = 0;
+    auto options = parse_options(argc, argv, "rotate-key", {"--data", "--key-file", "--new-key-file", "--postgres"}, {},
+                                 exit_code);
+    if (!options) return exit_code;
+    if (!options->value("--postgres").empty()) {
+        std::fputs("tsunagu-server rotate-key: rotates the embedded store's key; the key of a PostgreSQL deployment, "
+                   "which seals every record's contents in the database, cannot be rotated yet\n",
+                   stderr);
+        return 2;
+    }
+    if (options->value("--new-key-file").empty()) {
+        std::fputs("tsunagu-server rotate-key: name the new key file, e.g. --new-key-file /etc/tsunagu/2027.key\n",
+                   stderr);
+        return 2;
+    }
+    const std::string data = options->value("--data", "data");
+    auto rotated = tsunagu::api::rotate_key(data, options->value("--key-file"), options->value("--new-key-file"));
+    if (!rotated) {
+        std::fprintf(stderr, "tsunagu-server rotate-key: %s\n", rotated.status().message().c_str());
+        return 1;
+    }
+    std::printf("%sthe store in %s is now sealed under %s, with a new data key (every page sealed again with %s).\n"
+                "Start the server with --key-file %s. Backups taken before still need the old key file: keep it "
+                "with them until they are no longer needed, or take a new backup now.\n",
+                rotated->resumed ? "rotation taken up again: " : "", data.c_str(), rotated->key_file.c_str(),
+                rotated->cipher.c_str(), rotated->key_file.c_str());
+    return 0;
+}
+
 // `tsunagu-server report ...`: the indicator report straight from the store.
 int report_command(int argc, char** argv) {
     int exit_code = 0;
@@ -222,6 +258,7 @@ int main(int argc, char** argv) {
     if (argc > 1 && std::strcmp(argv[1], "report") == 0) return report_command(argc, argv);
     if (argc > 1 && std::strcmp(argv[1], "backup") == 0) return backup_command(argc, argv);
     if (argc > 1 && std::strcmp(argv[1], "restore") == 0) return restore_command(argc, argv);
+    if (argc > 1 && std::strcmp(argv[1], "rotate-key") == 0) return rotate_key_command(argc, argv);
     tsunagu::api::ServerConfig config;
     std::string cert, key;
     for (int i = 1; i < argc; ++i) {

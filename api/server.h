@@ -120,6 +120,21 @@ Status restore_data(const std::string& backup, const std::string& data_dir, cons
 Status mark_restored_database(const std::string& postgres, const std::string& tenant, const std::string& data_dir,
                               const std::string& key_file);
 
+// Seals the embedded store under `data_dir` with a new key file, `new_key_file` (created 0600 when
+// it does not exist; `key_file` "" = <data_dir>/tsunagu.key is the one in use), and a new data
+// key: every page is sealed again, so the old key file opens nothing the store holds from then on
+// (backups taken before still need it). No server may be running on the folder (its lock, see
+// DataFolderLock, is checked; busy otherwise). A rotation killed part way is taken up again by
+// running it again with the same files; at every point one of the two key files opens the store.
+// A server on PostgreSQL is not rotated this way.
+struct KeyRotated {
+    std::string key_file;
+    bool resumed = false;  // the store already opened with the new key file
+    std::string cipher;    // the page cipher now sealing it
+};
+Result<KeyRotated> rotate_key(const std::string& data_dir, const std::string& key_file,
+                              const std::string& new_key_file);
+
 // True when `url`'s host is 127.0.0.0/8, [::1] or localhost.
 bool is_loopback_url(const std::string& url);
 

@@ -195,6 +195,13 @@ public:
     // how many changes were discarded; not_found when the record has no refused change.
     Result<std::size_t> discard_refused(const std::string& record);
 
+    // Wraps the replica's data key under `next` instead of `current` (Argon2id, as at open): from
+    // then on only `next` opens it. The records are not rewritten, so it takes as long as two key
+    // derivations whatever the replica holds, and a crash leaves one of the two passphrases
+    // working. `current` is checked first (wrong_key, nothing changed): an unlocked phone left
+    // on a table is not enough to change it. Works offline, signed in or not.
+    Status change_passphrase(std::string_view current, std::string_view next);
+
     // The folder and database file of the replica.
     const std::string& home() const;
     std::string database_path() const;

@@ -41,8 +41,9 @@ std::string host_of(const std::string& url) {
 
 class RunningServer final : public Server {
 public:
-    RunningServer(std::string url, std::unique_ptr<ConnectionPool> pool, std::unique_ptr<ServerCore> core)
-        : url_(std::move(url)), pool_(std::move(pool)), core_(std::move(core)) {}
+    RunningServer(std::string url, std::optional<DataFolderLock> lock, std::unique_ptr<ConnectionPool> pool,
+                  std::unique_ptr<ServerCore> core)
+        : lock_(std::move(lock)), url_(std::move(url)), pool_(std::move(pool)), core_(std::move(core)) {}
     ~RunningServer() override { stop(); }
 
     void attach(std::unique_ptr<HttpServer> http) { http_ = std::move(http); }
@@ -59,6 +60,7 @@ public:
     HttpServer* http() { return http_.get(); }
 
 private:
+    std::optional<DataFolderLock> lock_;  // first: released last, once the store is closed
     std::string url_;
     std::unique_ptr<ConnectionPool> pool_;
     std::unique_ptr<ServerCore> core_;
@@ -198,6 +200,13 @@ Result<StartedServer> start_server(const ServerConfig& config) {
     if (ec) return Status(ErrorCode::io_error, "cannot create data folder " + config.data_dir + ": " + ec.message());
     ::chmod(config.data_dir.c_str(), 0700);
 
+    // Held while the server runs: a key rotation never rewrites the store under it.
+    std::optional<DataFolderLock> lock;
+    if (config.postgres.empty()) {
+        auto taken = DataFolderLock::take(config.data_dir, DataFolderLock::Mode::shared);
+        TSUNAGU_TRY(taken);
+        lock.emplace(std::move(*taken));
+    }
     const std::string store_path = store_path_in(config.data_dir);
     const std::string key_path = key_path_for(config.data_dir, config.key_file);
     const bool fresh = !config.postgres.empty() || !std::filesystem::exists(store_path);
@@ -236,7 +245,15 @@ Result<StartedServer> start_server(const ServerConfig& config) {
         return Status::ok();
     };
     auto open_store = ready_database(store_path, key_source, config.postgres, config.tenant, create_schema);
-    if (!open_store) return open_store.status();
+    if (!open_store) {
+        // (PostgreSQL's refusal says what to do already.)
+        if (open_store.status().code() == ErrorCode::wrong_key && config.postgres.empty()) {
+            return Status(ErrorCode::wrong_key, "the key file " + key_path + " does not open the store " + store_path +
+                                                    ": give the one that seals it with --key-file (after "
+                                                    "tsunagu-server rotate-key, the new one)");
+        }
+        return open_store.status();
+    }
 
     const std::int64_t keep_history_ms = std::max<std::int64_t>(0, config.keep_history_days) * 24 * 60 * 60 * 1000;
     auto pool = std::make_unique<ConnectionPool>(
@@ -287,7 +304,7 @@ Result<StartedServer> start_server(const ServerConfig& config) {
         core->use_backups(std::move(backups));
     }
     ServerCore* core_ptr = core.get();
-    auto running = std::make_unique<RunningServer>(config.listen_url, std::move(pool), std::move(core));
+    auto running = std::make_unique<RunningServer>(config.listen_url, std::move(lock), std::move(pool), std::move(core));
 
     auto http = start_http_server(config.listen_url, config.tls, config.limits,
                                   [core_ptr](HttpRequest& r) { return core_ptr->handle(r); },

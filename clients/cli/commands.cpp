@@ -38,7 +38,9 @@ int usage(const Invocation& inv, const std::string& message) {
     return kExitUsage;
 }
 
-Result<Device> open_replica(const Invocation& inv, bool creating) {
+// Opens the replica with the passphrase from TSUNAGU_PASSPHRASE or the terminal (twice when
+// creating it); `passphrase_used`, when given, receives it (to change it).
+Result<Device> open_replica(const Invocation& inv, bool creating, std::string* passphrase_used = nullptr) {
     auto passphrase = read_secret("TSUNAGU_PASSPHRASE", creating ? "New passphrase for this device's replica: "
                                                                  : "Passphrase: ");
     if (!passphrase || passphrase->empty()) {
@@ -61,6 +63,7 @@ Result<Device> open_replica(const Invocation& inv, bool creating) {
                           "no device in " + inv.home + " yet: run tsunagu init --server URL --user NAME first");
         }
     }
+    if (passphrase_used) *passphrase_used = std::move(*passphrase);
     return device;
 }
 
@@ -284,6 +287,32 @@ int cmd_sync(const Invocation& inv) {
     return kExitOk;
 }
 
+// tsunagu passphrase: from now on the replica opens with a new passphrase (its data key is
+// wrapped again; the records are not rewritten).
+int cmd_passphrase(const Invocation& inv) {
+    if (!inv.words.empty()) return usage(inv, "passphrase takes no arguments");
+    std::string current;
+    auto device = open_replica(inv, false, &current);
+    if (!device) return fail(inv, device.status());
+    auto next = read_secret("TSUNAGU_NEW_PASSPHRASE", "New passphrase: ");
+    if (!next || next->empty()) {
+        return fail(inv, Status(ErrorCode::invalid_argument,
+                                "a new passphrase is needed: type it at the prompt or set TSUNAGU_NEW_PASSPHRASE"));
+    }
+    if (!std::getenv("TSUNAGU_NEW_PASSPHRASE")) {
+        auto again = read_secret("TSUNAGU_NEW_PASSPHRASE", "Repeat the new passphrase: ");
+        if (!again || *again != *next) {
+            return fail(inv, Status(ErrorCode::invalid_argument,
+                                    "the two new passphrases differ; nothing was changed, run tsunagu passphrase again"));
+        }
+    }
+    Status changed = device->change_passphrase(current, *next);
+    if (!changed) return fail(inv, changed);
+    if (inv.json) std::cout << Json{{"changed", true}}.dump() << "\n";
+    else std::cout << "passphrase changed: the replica opens with the new passphrase only\n";
+    return kExitOk;
+}
+
 int cmd_retry(const Invocation& inv) {
     if (!inv.words.empty()) return usage(inv, "retry takes no arguments");
     auto device = open_replica(inv, false);
@@ -432,6 +461,7 @@ int run_command(const Invocation& inv) {
     if (inv.command == "resolve") return cmd_resolve(inv);
     if (inv.command == "status") return cmd_status(inv);
     if (inv.command == "retry") return cmd_retry(inv);
+    if (inv.command == "passphrase") return cmd_passphrase(inv);
     if (inv.command == "discard") return cmd_discard(inv);
     if (inv.command == "refused") return cmd_refused(inv);
     return usage(inv, "unknown command \"" + inv.command + "\"");

@@ -69,6 +69,11 @@ void tsunagu_free(void* buffer);
  * changed on disk. Returns NULL on failure. */
 tsunagu_device* tsunagu_open(const char* home, const char* passphrase, tsunagu_error* err);
 
+/* Changes the replica's passphrase from `current` to `next` (the data key is re-wrapped; records
+ * are not rewritten). A wrong `current`: TSUNAGU_WRONG_KEY, nothing changed. Works offline. */
+tsunagu_code tsunagu_change_passphrase(tsunagu_device* device, const char* current, const char* next,
+                                       tsunagu_error* err);
+
 /* Closes the handle (NULL is ignored). Pending changes stay in the replica for the next sync. */
 void tsunagu_close(tsunagu_device* device);
 

@@ -107,6 +107,15 @@ tsunagu_device* tsunagu_open(const char* home, const char* passphrase, tsunagu_e
     return opened;
 }
 
+tsunagu_code tsunagu_change_passphrase(tsunagu_device* device, const char* current, const char* next,
+                                       tsunagu_error* err) {
+    return guarded(err, [&]() -> tsunagu_code {
+        if (!device) return missing(err, "device");
+        if (!current || !next) return missing(err, "current and next");
+        return report(err, device->device.change_passphrase(current, next));
+    });
+}
+
 void tsunagu_close(tsunagu_device* device) {
     try {
         delete device;

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "clients/src/device_impl.h"
+#include "crypto/secret.h"
 #include "domain/care_schema.h"
 
 namespace tsunagu::client {
@@ -95,6 +96,31 @@ Result<Device> Device::open(const std::string& home, std::string_view passphrase
     impl->session = std::move(*session);
     if (!impl->session.user_id.empty()) TSUNAGU_TRY(impl->open_engine());
     return Device(std::move(impl));
+}
+
+Status Device::change_passphrase(std::string_view current, std::string_view next) {
+    Impl& d = *impl_;
+    if (d.wiped) return Status(ErrorCode::forbidden, "this device was revoked and its replica erased");
+    if (next.empty()) return Status(ErrorCode::invalid_argument, "the new passphrase is empty");
+    auto bytes = [](std::string_view text) {
+        return std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
+    };
+    if (constant_time_equal(bytes(current), bytes(next))) {
+        return Status(ErrorCode::invalid_argument, "the new passphrase is the current one; choose another");
+    }
+    // The current passphrase must open the replica itself (a second, read-only look).
+    StoreOptions look;
+    look.journal_mode = d.options.journal_mode;
+    look.create_if_missing = false;
+    auto opened = Store::open(d.db_path, KeySource::passphrase(current, d.options.kdf), look);
+    if (!opened) {
+        if (opened.status().code() == ErrorCode::wrong_key) {
+            return Status(ErrorCode::wrong_key, "the current passphrase is wrong; nothing was changed");
+        }
+        return opened.status();
+    }
+    opened->close();
+    return d.store->change_key(KeySource::passphrase(next, d.options.kdf));
 }
 
 Device::Device(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -155,6 +155,21 @@ int main(int argc, char** argv) {
     expect(tsunagu_list(dev, "client", NULL, &listed, &err) == TSUNAGU_OK && strstr(listed, client_id) != NULL,
            "the client is still there after reopening", &err);
     tsunagu_free(listed);
+
+    expect(tsunagu_change_passphrase(dev, "not the passphrase", "a new long passphrase", &err) == TSUNAGU_WRONG_KEY,
+           "changing the passphrase needs the current one", &err);
+    expect(tsunagu_change_passphrase(dev, "a long passphrase", NULL, &err) == TSUNAGU_INVALID_ARGUMENT,
+           "changing the passphrase needs a new one", &err);
+    expect(tsunagu_change_passphrase(dev, "a long passphrase", "a new long passphrase", &err) == TSUNAGU_OK,
+           "change the passphrase", &err);
+    tsunagu_close(dev);
+    wrong = tsunagu_open(home, "a long passphrase", &err);
+    expect(wrong == NULL && err.code == TSUNAGU_WRONG_KEY, "the old passphrase no longer opens the replica", &err);
+    dev = tsunagu_open(home, "a new long passphrase", &err);
+    expect(dev != NULL, "the new passphrase opens it", &err);
+    expect(tsunagu_list(dev, "client", NULL, &listed, &err) == TSUNAGU_OK && strstr(listed, client_id) != NULL,
+           "the client is still there under the new passphrase", &err);
+    tsunagu_free(listed);
     printf("client: %s\n", client_id);
     tsunagu_free(client_id);
     tsunagu_free(visit_id);

@@ -216,3 +216,33 @@ TEST_CASE("the command line reports a wrong passphrase, a missing init and an un
     CHECK(offline.err.find("nothing is lost") != std::string::npos);
     CHECK(cli.as_json({"status"})["pending"] == 1);
 }
+
+TEST_CASE("the command line changes the replica's passphrase, asking for the current one first") {
+    FieldOrganisation org;
+    Cli cli{org, org.new_home("cli")};
+    REQUIRE(cli({"init", "--server", org.server.url(), "--user", "aoi"}).exit_code == 0);
+    REQUIRE(cli({"record", "client", "pseudonym=K-305", "area=kita"}).exit_code == 0);
+
+    auto run_with = [&](const std::string& current, const std::string& next) {
+        std::map<std::string, std::string> env = {{"TSUNAGU_HOME", cli.home}, {"TSUNAGU_PASSPHRASE", current}};
+        if (!next.empty()) env["TSUNAGU_NEW_PASSPHRASE"] = next;
+        auto run = run_program(TSUNAGU_CLI_PATH, {"passphrase"}, env);
+        CHECK(run.out.find(next.empty() ? current : next) == std::string::npos);
+        CHECK(run.err.find(next.empty() ? current : next) == std::string::npos);
+        return run;
+    };
+    CHECK(run_with("some other passphrase", "cli new passphrase").exit_code == 3);
+    auto no_new = run_with(cli.passphrase, "");  // no terminal to ask at
+    CHECK(no_new.exit_code == 1);
+    CHECK(no_new.err.find("TSUNAGU_NEW_PASSPHRASE") != std::string::npos);
+
+    auto changed = run_with(cli.passphrase, "cli new passphrase");
+    INFO(changed.err);
+    REQUIRE(changed.exit_code == 0);
+    CHECK(changed.out.find("passphrase changed") != std::string::npos);
+    CHECK(cli({"status"}).exit_code == 3);  // the old one
+    Cli renewed = cli;
+    renewed.passphrase = "cli new passphrase";
+    CHECK(renewed.as_json({"status"})["pending"] == 1);
+    CHECK(renewed({"sync"}).exit_code == 0);
+}

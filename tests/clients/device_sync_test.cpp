@@ -226,6 +226,47 @@ TEST_CASE("a wrong passphrase is refused with wrong_key and changes nothing") {
     CHECK(right->status()->pending == 1);
 }
 
+TEST_CASE("a worker changes her replica's passphrase: only the new one opens it, and her work and session stay") {
+    FieldOrganisation org;
+    std::string home, db, id;
+    auto aoi = org.device("aoi");
+    id = created(*aoi, "client", {{"pseudonym", "K-107"}, {"area", "kita"}});
+    home = aoi->home();
+    db = aoi->database_path();
+
+    SECTION("the current passphrase is checked first, and a change to nothing or to itself is refused") {
+        const std::string before = file_bytes(db);
+        Status wrong = aoi->change_passphrase("not aoi's passphrase", "a new passphrase for aoi");
+        CHECK(wrong.code() == ErrorCode::wrong_key);
+        CHECK(wrong.message().find("current passphrase") != std::string::npos);
+        CHECK(aoi->change_passphrase("aoi passphrase", "").code() == ErrorCode::invalid_argument);
+        CHECK(aoi->change_passphrase("aoi passphrase", "aoi passphrase").code() == ErrorCode::invalid_argument);
+        CHECK(file_bytes(db) == before);
+        aoi.reset();
+        CHECK(client::Device::open(home, "aoi passphrase", test_options()).is_ok());
+    }
+    SECTION("after the change, the old passphrase is refused and the new one opens the work and syncs it") {
+        REQUIRE(aoi->change_passphrase("aoi passphrase", "a new passphrase for aoi").is_ok());
+        CHECK(holds(*aoi, id));  // the open replica goes on
+        aoi.reset();
+        auto old_one = client::Device::open(home, "aoi passphrase", test_options());
+        REQUIRE_FALSE(old_one.is_ok());
+        CHECK(old_one.status().code() == ErrorCode::wrong_key);
+        auto reopened = client::Device::open(home, "a new passphrase for aoi", test_options());
+        REQUIRE(reopened.is_ok());
+        CHECK(holds(*reopened, id));
+        CHECK(reopened->status()->pending == 1);
+        auto report = reopened->sync();  // the session kept inside the replica still works
+        REQUIRE(report.is_ok());
+        CHECK(report->pushed == 1);
+        for (const auto& entry : std::filesystem::directory_iterator(home)) {
+            const std::string bytes = file_bytes(entry.path().string());
+            CHECK(bytes.find("a new passphrase for aoi") == std::string::npos);
+            CHECK(bytes.find("K-107") == std::string::npos);
+        }
+    }
+}
+
 TEST_CASE("the session token is kept inside the encrypted replica, never in plain text on disk") {
     FieldOrganisation org;
     std::string home;

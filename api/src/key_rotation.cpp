@@ -1,0 +1,78 @@
+// Rotating the key of the embedded store (tsunagu-server rotate-key): a new key file, and a new
+// data key under it, every page sealed again.
+#include <filesystem>
+
+#include "api/server.h"
+#include "api/src/data_folder.h"
+#include "crypto/secret.h"
+#include "crypto/store.h"
+
+namespace tsunagu::api {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool same_file(const std::string& a, const std::string& b) {
+    std::error_code ec;
+    if (fs::equivalent(a, b, ec)) return true;
+    return fs::weakly_canonical(a, ec) == fs::weakly_canonical(b, ec);
+}
+
+}  // namespace
+
+Result<KeyRotated> rotate_key(const std::string& data_dir, const std::string& key_file,
+                              const std::string& new_key_file) {
+    ensure_sodium();
+    const std::string store_path = store_path_in(data_dir);
+    if (!fs::exists(store_path)) {
+        return Status(ErrorCode::not_found, "no store in " + data_dir + " (expected " + store_path + ")");
+    }
+    if (new_key_file.empty()) {
+        return Status(ErrorCode::invalid_argument, "name the new key file with --new-key-file (a new path)");
+    }
+    const std::string old_path = key_path_for(data_dir, key_file);
+    if (same_file(old_path, new_key_file)) {
+        return Status(ErrorCode::invalid_argument,
+                      "the new key file is the key file in use (" + old_path + "): name another path");
+    }
+    auto lock = DataFolderLock::take(data_dir, DataFolderLock::Mode::exclusive);
+    TSUNAGU_TRY(lock);
+
+    StoreOptions live;  // as the server opens it
+    live.create_if_missing = false;
+    KeyRotated done{new_key_file, false, ""};
+    if (!fs::exists(new_key_file)) TSUNAGU_TRY(create_key_file(new_key_file));
+    auto new_key = KeySource::key_file(new_key_file);
+    TSUNAGU_TRY(new_key);
+    // A rotation stopped part way (killed, power cut) is taken up again: the store may already
+    // open with the new key file.
+    auto store = Store::open(store_path, *new_key, live);
+    if (store) {
+        done.resumed = true;
+    } else {
+        if (store.status().code() != ErrorCode::wrong_key) return store.status();
+        if (!fs::exists(old_path)) {
+            return Status(ErrorCode::not_found, "no key file at " + old_path +
+                                                    ": give the key file that seals the store with --key-file");
+        }
+        auto old_key = KeySource::key_file(old_path);
+        TSUNAGU_TRY(old_key);
+        store = Store::open(store_path, *old_key, live);
+        if (!store) {
+            if (store.status().code() != ErrorCode::wrong_key) return store.status();
+            return Status(ErrorCode::wrong_key, "neither " + old_path + " nor " + new_key_file +
+                                                    " opens the store in " + data_dir + "; nothing was changed");
+        }
+        // From here only the new key file opens the store (the same data key, wrapped anew)...
+        TSUNAGU_TRY(store->change_key(*new_key));
+    }
+    // ... and now under a new data key: whoever kept the old key file and copies of the store's key
+    // header can read none of what the store holds from now on.
+    TSUNAGU_TRY(store->rekey());
+    TSUNAGU_TRY(store->integrity_check());
+    done.cipher = store->page_cipher();
+    store->close();
+    return done;
+}
+
+}  // namespace tsunagu::api
