@@ -3,7 +3,9 @@
 // under a running server; taken up again when killed part way. The real binary and real files.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 
 #include <chrono>
@@ -119,6 +121,16 @@ TEST_CASE("a key rotation that cannot be done is refused with what to do, and ch
             {"rotate-key", "--data", office.dir.file("empty"), "--new-key-file", office.dir.file("n.key")});
         CHECK(none.exit_code == 1);
         CHECK(none.err.find("no store in") != std::string::npos);
+    }
+    SECTION("a server does not start while a rotation rewrites the store") {
+        const int fd = ::open((office.data + "/tsunagu.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        REQUIRE(::flock(fd, LOCK_EX | LOCK_NB) == 0);  // as rotate-key holds it
+        const ProgramRun run = run_program(
+            TSUNAGU_SERVER_PATH, {"--data", office.data, "--listen", "http://127.0.0.1:" + std::to_string(free_port())},
+            {}, std::chrono::seconds(20));
+        ::close(fd);
+        CHECK(run.exit_code == 1);
+        CHECK(run.err.find("being rewritten") != std::string::npos);
     }
     CHECK(bytes_of(office.data + "/tsunagu.db") == before);
     office.server.start();  // the old key file still opens it
