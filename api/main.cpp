@@ -64,7 +64,9 @@ void usage() {
         "\n"
         "usage: tsunagu-server rotate-key --data DIR [--key-file FILE] --new-key-file NEW\n"
         "  with the server stopped: seals the store under NEW (created 0600) and a new data key;\n"
-        "  the old key file opens nothing it holds from then on (older backups still need it)\n",
+        "  the old key file opens nothing it holds from then on (older backups still need it)\n"
+        "usage: tsunagu-server rotate-key --postgres CONN [--data DIR] [--key-file FILE] --new-key-file NEW\n"
+        "  servers may run: wraps the tenants' data keys in the database under NEW\n",
         stderr);
 }
 
@@ -179,18 +181,27 @@ int rotate_key_command(int argc, char** argv) {
     auto options = parse_options(argc, argv, "rotate-key", {"--data", "--key-file", "--new-key-file", "--postgres"}, {},
                                  exit_code);
     if (!options) return exit_code;
-    if (!options->value("--postgres").empty()) {
-        std::fputs("tsunagu-server rotate-key: rotates the embedded store's key; the key of a PostgreSQL deployment, "
-                   "which seals every record's contents in the database, cannot be rotated yet\n",
-                   stderr);
-        return 2;
-    }
     if (options->value("--new-key-file").empty()) {
         std::fputs("tsunagu-server rotate-key: name the new key file, e.g. --new-key-file /etc/tsunagu/2027.key\n",
                    stderr);
         return 2;
     }
     const std::string data = options->value("--data", "data");
+    if (!options->value("--postgres").empty()) {
+        const std::string new_key = options->value("--new-key-file");
+        auto rewrapped = tsunagu::api::rotate_postgres_key(options->value("--postgres"), data,
+                                                           options->value("--key-file"), new_key);
+        if (!rewrapped) {
+            std::fprintf(stderr, "tsunagu-server rotate-key: %s\n", rewrapped.status().message().c_str());
+            return 1;
+        }
+        std::printf("%zu tenant data key(s) in the database are now wrapped under %s%s.\n"
+                    "Running servers go on; start every server from now on with --key-file %s. The data keys "
+                    "themselves are unchanged: whoever kept the old key file and a dump (or database access) "
+                    "from before could still open them.\n",
+                    *rewrapped, new_key.c_str(), *rewrapped == 0 ? " (they already were)" : "", new_key.c_str());
+        return 0;
+    }
     auto rotated = tsunagu::api::rotate_key(data, options->value("--key-file"), options->value("--new-key-file"));
     if (!rotated) {
         std::fprintf(stderr, "tsunagu-server rotate-key: %s\n", rotated.status().message().c_str());

@@ -126,7 +126,7 @@ Status mark_restored_database(const std::string& postgres, const std::string& te
 // (backups taken before still need it). No server may be running on the folder (its lock, see
 // DataFolderLock, is checked; busy otherwise). A rotation killed part way is taken up again by
 // running it again with the same files; at every point one of the two key files opens the store.
-// A server on PostgreSQL is not rotated this way.
+// A server on PostgreSQL is rotated with rotate_postgres_key.
 struct KeyRotated {
     std::string key_file;
     bool resumed = false;  // the store already opened with the new key file
@@ -134,6 +134,14 @@ struct KeyRotated {
 };
 Result<KeyRotated> rotate_key(const std::string& data_dir, const std::string& key_file,
                               const std::string& new_key_file);
+
+// For a deployment on PostgreSQL: wraps every tenant's data key in the database under
+// `new_key_file` (created 0600 when missing) instead of the servers' key file (`key_file`, "" =
+// <data_dir>/tsunagu.key), all or none (pg::rewrap_tenant_keys). The data keys do not change:
+// running servers go on; servers started afterwards need the new key file. Returns how many
+// tenants' keys were wrapped anew (0 when run again after it succeeded).
+Result<std::size_t> rotate_postgres_key(const std::string& postgres, const std::string& data_dir,
+                                        const std::string& key_file, const std::string& new_key_file);
 
 // True when `url`'s host is 127.0.0.0/8, [::1] or localhost.
 bool is_loopback_url(const std::string& url);

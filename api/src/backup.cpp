@@ -149,6 +149,13 @@ Status restore_data(const std::string& backup, const std::string& data_dir, cons
     fs::create_directories(data_dir, ec);
     if (ec) return Status(ErrorCode::io_error, "cannot create the data folder " + data_dir + ": " + ec.message());
     ::chmod(data_dir.c_str(), 0700);
+    // No server starts on the folder meanwhile (it would make a new store the restore then moves
+    // its own over), and none was running on it.
+    auto lock = DataFolderLock::take(data_dir, DataFolderLock::Mode::exclusive);
+    TSUNAGU_TRY(lock);
+    if (fs::exists(store_path)) {
+        return Status(ErrorCode::already_exists, data_dir + " already holds a store, which a restore never overwrites");
+    }
 
     // Worked on under another name, moved into place once complete: a restore killed half way
     // leaves no store a server would start on (and the next restore replaces the leftover).

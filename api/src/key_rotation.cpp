@@ -6,6 +6,8 @@
 #include "api/src/data_folder.h"
 #include "crypto/secret.h"
 #include "crypto/store.h"
+#include "pg/pg.h"
+#include "pg/tenant_key.h"
 
 namespace tsunagu::api {
 namespace {
@@ -18,7 +20,36 @@ bool same_file(const std::string& a, const std::string& b) {
     return fs::weakly_canonical(a, ec) == fs::weakly_canonical(b, ec);
 }
 
+// The key file `path` to rotate to, created (0600) when it does not exist yet.
+Result<KeySource> new_key_at(const std::string& path) {
+    if (!fs::exists(path)) TSUNAGU_TRY(create_key_file(path));
+    return KeySource::key_file(path);
+}
+
 }  // namespace
+
+Result<std::size_t> rotate_postgres_key(const std::string& postgres, const std::string& data_dir,
+                                        const std::string& key_file, const std::string& new_key_file) {
+    ensure_sodium();
+    if (new_key_file.empty()) {
+        return Status(ErrorCode::invalid_argument, "name the new key file with --new-key-file (a new path)");
+    }
+    const std::string old_path = key_path_for(data_dir, key_file);
+    if (same_file(old_path, new_key_file)) {
+        return Status(ErrorCode::invalid_argument,
+                      "the new key file is the key file in use (" + old_path + "): name another path");
+    }
+    auto old_key = KeySource::key_file(old_path);
+    if (!old_key) {
+        return Status(old_key.status().code(), "the servers' key file: " + old_key.status().message() +
+                                                   " (give it with --key-file)");
+    }
+    auto connection = pg::Connection::open(postgres);
+    TSUNAGU_TRY(connection);
+    auto new_key = new_key_at(new_key_file);
+    TSUNAGU_TRY(new_key);
+    return pg::rewrap_tenant_keys(*connection, old_key->material(), new_key->material());
+}
 
 Result<KeyRotated> rotate_key(const std::string& data_dir, const std::string& key_file,
                               const std::string& new_key_file) {
@@ -41,8 +72,7 @@ Result<KeyRotated> rotate_key(const std::string& data_dir, const std::string& ke
     StoreOptions live;  // as the server opens it
     live.create_if_missing = false;
     KeyRotated done{new_key_file, false, ""};
-    if (!fs::exists(new_key_file)) TSUNAGU_TRY(create_key_file(new_key_file));
-    auto new_key = KeySource::key_file(new_key_file);
+    auto new_key = new_key_at(new_key_file);
     TSUNAGU_TRY(new_key);
     // A rotation stopped part way (killed, power cut) is taken up again: the store may already
     // open with the new key file.

@@ -2,7 +2,9 @@
 // a restore into a new folder that a server then runs on, with the real binary and real files.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 
 #include <atomic>
@@ -155,6 +157,18 @@ TEST_CASE("a backup or restore that cannot be done is refused with what to do, a
             CHECK_FALSE(fs::exists(target + "/tsunagu.db"));
             CHECK_FALSE(fs::exists(target + "/tsunagu.db.restoring"));
         }
+    }
+    SECTION("a restore into a folder a server holds (starting there, its store not made yet)") {
+        const std::string target = office.dir.file("being-started");
+        fs::create_directories(target);
+        const int fd = ::open((target + "/tsunagu.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        REQUIRE(::flock(fd, LOCK_SH | LOCK_NB) == 0);  // as a server holds it
+        const ProgramRun run =
+            server_command({"restore", "--from", backup, "--data", target, "--key-file", office.key_file()});
+        ::close(fd);
+        CHECK(run.exit_code == 1);
+        CHECK(run.err.find("stop it first") != std::string::npos);
+        CHECK_FALSE(fs::exists(target + "/tsunagu.db"));
     }
     SECTION("a restore over a store") {
         const std::string live = bytes_of(office.data + "/tsunagu.db");

@@ -112,11 +112,12 @@ TEST_CASE("a key rotation that cannot be done is refused with what to do, and ch
         CHECK(run.exit_code == 1);
         CHECK(run.err.find("nothing was changed") != std::string::npos);
     }
-    SECTION("on PostgreSQL, or a folder without a store") {
-        const ProgramRun pg = server_command({"rotate-key", "--postgres", "dbname=tsunagu", "--new-key-file",
-                                              office.dir.file("n.key")});
-        CHECK(pg.exit_code == 2);
-        CHECK(pg.err.find("PostgreSQL") != std::string::npos);
+    SECTION("with a PostgreSQL that cannot be reached, or a folder without a store") {
+        const ProgramRun pg = server_command({"rotate-key", "--postgres", "host=/nonexistent dbname=none", "--key-file",
+                                              office.key_file(), "--new-key-file", office.dir.file("n.key")});
+        CHECK(pg.exit_code == 1);
+        CHECK(pg.err.find("/nonexistent") != std::string::npos);
+        CHECK_FALSE(fs::exists(office.dir.file("n.key")));
         const ProgramRun none = server_command(
             {"rotate-key", "--data", office.dir.file("empty"), "--new-key-file", office.dir.file("n.key")});
         CHECK(none.exit_code == 1);

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <mutex>
@@ -25,6 +26,7 @@ using namespace tsunagu;
 using namespace tsunagu::testing;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -288,4 +290,56 @@ TEST_CASE("a server started on the database with another key file is refused") {
     CHECK_THAT(said, Catch::Contains("does not open the data key") && Catch::Contains("key file"));
     // The deployment's own server still serves.
     CHECK(deployment.admin->get("/v1/admin/teams").status == 200);
+}
+
+TEST_CASE("the servers' key file is rotated on PostgreSQL while they run: servers started afterwards need the new one") {
+    Deployment deployment(2);
+    deployment.add("aoi", "peer_supporter");
+    auto phone = deployment.device("aoi", 1);
+    const std::string client = phone->create("client", {{"pseudonym", "K-ROT"}, {"area", "kita"}});
+    REQUIRE(sync_until_done(*phone));
+
+    const std::string old_key = deployment.dir.file("tsunagu.key");
+    const std::string new_key = deployment.dir.file("2027.key");
+    auto rotate = [&](const std::string& from) {
+        return run_program(TSUNAGU_SERVER_PATH, {"rotate-key", "--postgres", deployment.database.conninfo(),
+                                                 "--key-file", from, "--new-key-file", new_key});
+    };
+    const ProgramRun rotated = rotate(old_key);
+    INFO(rotated.err);
+    REQUIRE(rotated.exit_code == 0);
+    CHECK(rotated.out.find("1 tenant data key(s)") != std::string::npos);
+    CHECK(fs::status(new_key).permissions() == (fs::perms::owner_read | fs::perms::owner_write));
+
+    // The running servers go on.
+    phone->create("home_visit", {{"client", client}, {"date", "2020-06-01"}, {"duration_min", 30},
+                                 {"purpose", "check_in"}, {"review_status", "submitted"}});
+    REQUIRE(sync_until_done(*phone));
+
+    // A server started with the old key file is refused; with the new one it serves the same data.
+    TempDir other{"tsunagu-pg-old-key"};
+    ServerProcess stale{TSUNAGU_SERVER_PATH, other.file("data"), other.file("server.log")};
+    CHECK_THROWS(stale.start({"--postgres", deployment.database.conninfo(), "--key-file", old_key}));
+    const int port = deployment.servers[0]->port();
+    deployment.servers[0]->stop(SIGTERM);
+    deployment.servers[0]->start({"--postgres", deployment.database.conninfo(), "--key-file", new_key}, port);
+    auto second = deployment.device("aoi", 0);
+    REQUIRE(sync_until_done(*second));
+    CHECK(second->holds(client));
+
+    // Run again, it finds the keys rotated; keys that open nothing change nothing.
+    const ProgramRun again = rotate(old_key);
+    CHECK(again.exit_code == 0);
+    CHECK(again.out.find("they already were") != std::string::npos);
+    const std::string stranger = deployment.dir.file("stranger.key");
+    std::ofstream(stranger, std::ios::binary) << std::string(32, 's');
+    fs::permissions(stranger, fs::perms::owner_read | fs::perms::owner_write);
+    const ProgramRun wrong = run_program(TSUNAGU_SERVER_PATH, {"rotate-key", "--postgres", deployment.database.conninfo(),
+                                                               "--key-file", stranger, "--new-key-file",
+                                                               deployment.dir.file("other.key")});
+    CHECK(wrong.exit_code == 1);
+    CHECK(wrong.err.find("nothing was changed") != std::string::npos);
+    auto third = deployment.device("aoi", 1);  // the data key is still under the new key file
+    REQUIRE(sync_until_done(*third));
+    CHECK(third->holds(client));
 }

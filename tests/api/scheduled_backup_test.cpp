@@ -109,6 +109,34 @@ TEST_CASE("the server backs itself up on its schedule, keeps the newest, and eac
     for (const auto& id : visits) CHECK(new_phone.holds(id));
 }
 
+TEST_CASE("scheduled backups sealed under a passphrase restore on a new machine from the backup and the passphrase alone") {
+    TempDir elsewhere("tsunagu-backups");
+    const std::string folder = elsewhere.file("backups");
+    const std::string passphrase = elsewhere.file("backup-passphrase");
+    std::ofstream(passphrase) << "a passphrase kept in the safe\n";
+    fs::permissions(passphrase, fs::perms::owner_read | fs::perms::owner_write);
+    Office office({"--backup-dir", folder, "--backup-passphrase-file", passphrase});
+    Reply taken = office.admin->post("/v1/admin/backups", json::object());
+    REQUIRE(taken.status == 201);
+    CHECK(office.admin->get("/v1/admin/backups").body["sealed_with"] == "passphrase");
+    const std::string file = folder + "/" + taken.body["file"].get<std::string>();
+
+    // The old machine's key file opens nothing; on a new machine the passphrase restores it.
+    const ProgramRun with_key = server_command(
+        {"restore", "--from", file, "--data", elsewhere.file("with-key"), "--key-file", office.key_file()});
+    CHECK(with_key.exit_code == 1);
+    const std::string new_machine = elsewhere.file("new-machine");
+    const ProgramRun restored =
+        server_command({"restore", "--from", file, "--data", new_machine, "--passphrase-file", passphrase});
+    INFO(restored.err);
+    REQUIRE(restored.exit_code == 0);
+    ServerProcess again{TSUNAGU_SERVER_PATH, new_machine, elsewhere.file("new-machine.log")};
+    again.start();
+    SyncedDevice new_phone(again.url(), elsewhere.file("new-phone.db"), "aoi", "aoi-password-1");
+    new_phone.sync();
+    CHECK(new_phone.holds(office.client));
+}
+
 TEST_CASE("the backup schedule carries over a restart: no backup is taken early, and none is skipped") {
     TempDir elsewhere("tsunagu-backups");
     const std::string folder = elsewhere.file("backups");

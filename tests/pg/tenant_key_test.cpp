@@ -88,3 +88,30 @@ TEST_CASE("a dump of the database shows neither sealed contents nor the data key
     auto rows = value_ok(c.query("SELECT body FROM notes WHERE id = 'rec-1'"));
     CHECK(value_ok(sealer.open(rows.bytes(0, 0), "rec-1", "body")) == marker);
 }
+
+TEST_CASE("rotating the key file wraps every tenant's data key anew, all or none, and the data keys stay") {
+    PostgresCluster cluster;
+    pg::Connection c = connect_ok(cluster.conninfo());
+    ok(pg::migrate(c, pg::base_migrations()).status());
+    const Secret old_kek = Secret::random(32), new_kek = Secret::random(32);
+    const std::string osaka = hex(value_ok(pg::tenant_data_key(c, "osaka", old_kek)).bytes());
+    const std::string kyoto = hex(value_ok(pg::tenant_data_key(c, "kyoto", old_kek)).bytes());
+
+    SECTION("a tenant whose key neither opens stops the rotation before anything changes") {
+        const Secret stranger = Secret::random(32);
+        ok(pg::tenant_data_key(c, "nara", stranger).status());  // wrapped under another key file
+        auto refused = pg::rewrap_tenant_keys(c, old_kek, new_kek);
+        REQUIRE_FALSE(refused.is_ok());
+        CHECK(refused.status().code() == ErrorCode::wrong_key);
+        CHECK(refused.status().message().find("nara") != std::string::npos);
+        CHECK(hex(value_ok(pg::tenant_data_key(c, "osaka", old_kek)).bytes()) == osaka);
+        CHECK(hex(value_ok(pg::tenant_data_key(c, "kyoto", old_kek)).bytes()) == kyoto);
+    }
+    SECTION("after it, only the new key file opens them, and they are the same keys") {
+        CHECK(value_ok(pg::rewrap_tenant_keys(c, old_kek, new_kek)) == 2);
+        CHECK(hex(value_ok(pg::tenant_data_key(c, "osaka", new_kek)).bytes()) == osaka);
+        CHECK(hex(value_ok(pg::tenant_data_key(c, "kyoto", new_kek)).bytes()) == kyoto);
+        CHECK(pg::tenant_data_key(c, "osaka", old_kek).status().code() == ErrorCode::wrong_key);
+        CHECK(value_ok(pg::rewrap_tenant_keys(c, old_kek, new_kek)) == 0);  // run again: done already
+    }
+}
