@@ -1,6 +1,8 @@
 // Prometheus text exposition and JSON-lines logging.
 #include "api/src/observability.h"
 
+#include <sys/statvfs.h>
+
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -104,7 +106,22 @@ std::string Metrics::render(std::size_t in_flight, std::size_t queue_depth) cons
         << "tsunagu_backup_last_bytes " << last_backup_bytes_ << "\n"
         << "# TYPE tsunagu_backup_last_seconds gauge\n"
         << "tsunagu_backup_last_seconds " << last_backup_seconds_ << "\n"
-        << "# TYPE tsunagu_requests_in_flight gauge\n"
+        << "# HELP tsunagu_disk_free_bytes Free bytes (for unprivileged writers) on the file system of each folder.\n"
+        << "# TYPE tsunagu_disk_free_bytes gauge\n";
+    for (const auto& [label, folder] : disks_) {
+        struct statvfs fs {};
+        if (::statvfs(folder.c_str(), &fs) != 0) continue;
+        out << "tsunagu_disk_free_bytes{folder=\"" << label << "\"} "
+            << static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize << "\n";
+    }
+    out << "# TYPE tsunagu_disk_total_bytes gauge\n";
+    for (const auto& [label, folder] : disks_) {
+        struct statvfs fs {};
+        if (::statvfs(folder.c_str(), &fs) != 0) continue;
+        out << "tsunagu_disk_total_bytes{folder=\"" << label << "\"} "
+            << static_cast<std::uint64_t>(fs.f_blocks) * fs.f_frsize << "\n";
+    }
+    out << "# TYPE tsunagu_requests_in_flight gauge\n"
         << "tsunagu_requests_in_flight " << in_flight << "\n"
         << "# TYPE tsunagu_worker_queue_depth gauge\n"
         << "tsunagu_worker_queue_depth " << queue_depth << "\n";

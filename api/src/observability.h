@@ -8,6 +8,8 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "sync/engine.h"
 
@@ -33,6 +35,10 @@ public:
     // One backup (api/src/backups.h), taken or failed; `taken_at` (unix seconds) and `bytes` only
     // count when it was taken.
     void add_backup(bool taken, std::uint64_t bytes, double seconds, std::int64_t taken_at);
+    // Reports the free and total bytes of the file system holding `folder` with every render,
+    // labelled `label` ("data", "backups"): a full disk stops pushes and backups, so alert before.
+    // Before the server serves.
+    void watch_disk(std::string label, std::string folder) { disks_.emplace_back(std::move(label), std::move(folder)); }
     // The exposition text for GET /metrics.
     std::string render(std::size_t in_flight, std::size_t queue_depth) const;
 
@@ -54,6 +60,7 @@ private:
     std::uint64_t dismissed_purged_ = 0;
     double last_compaction_seconds_ = 0;
     std::uint64_t stale_devices_ = 0;
+    std::vector<std::pair<std::string, std::string>> disks_;  // label, folder
     std::uint64_t backups_taken_ = 0, backups_failed_ = 0;  // with mutex_, as the three below
     std::uint64_t last_backup_bytes_ = 0;
     std::int64_t last_backup_at_ = 0;

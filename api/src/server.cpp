@@ -303,6 +303,8 @@ Result<StartedServer> start_server(const ServerConfig& config) {
         TSUNAGU_TRY(backups->prepare());
         core->use_backups(std::move(backups));
     }
+    if (config.postgres.empty()) core->metrics().watch_disk("data", config.data_dir);
+    if (!config.backups.folder.empty()) core->metrics().watch_disk("backups", config.backups.folder);
     ServerCore* core_ptr = core.get();
     auto running = std::make_unique<RunningServer>(config.listen_url, std::move(lock), std::move(pool), std::move(core));
 

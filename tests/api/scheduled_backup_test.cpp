@@ -69,6 +69,11 @@ TEST_CASE("the server backs itself up on its schedule, keeps the newest, and eac
     CHECK(admin.metric(kFailed) == 0);
     CHECK(admin.metric("tsunagu_backup_last_taken_timestamp_seconds") > 1.7e9);
     CHECK(fs::status(folder).permissions() == fs::perms::owner_all);
+    // Both disks are watched: a full one stops pushes or backups.
+    CHECK(admin.metric("tsunagu_disk_free_bytes{folder=\"backups\"}") > 0);
+    CHECK(admin.metric("tsunagu_disk_free_bytes{folder=\"data\"}") > 0);
+    CHECK(admin.metric("tsunagu_disk_total_bytes{folder=\"data\"}") >=
+          admin.metric("tsunagu_disk_free_bytes{folder=\"data\"}"));
 
     Reply listed = admin.get("/v1/admin/backups");
     REQUIRE(listed.status == 200);
