@@ -112,11 +112,14 @@ Result<BackupFile> Backups::run() {
     }
     std::lock_guard one_at_a_time(running_);
     const auto started = std::chrono::steady_clock::now();
-    // A fresh name, even when the wall clock stepped back onto an older one.
+    // Named after the newest backup, even when the wall clock stepped back: names sort as the
+    // backups were taken, so rotation never removes the newest.
     std::int64_t at = now_ms();
-    while (fs::exists(fs::path(policy_.folder) / name_for(at)) || fs::exists(fs::path(policy_.folder) / (name_for(at) + ".partial"))) ++at;
+    if (auto found = list(); found && !found->empty()) at = std::max(at, found->front().taken_at_ms + 1);
+    const fs::path folder(policy_.folder);
+    while (fs::exists(folder / name_for(at)) || fs::exists(folder / (name_for(at) + ".partial"))) ++at;
     const std::string name = name_for(at);
-    auto written = back_up_data(data_dir_, key_file_, (fs::path(policy_.folder) / name).string(), policy_.passphrase_file);
+    auto written = back_up_data(data_dir_, key_file_, (folder / name).string(), policy_.passphrase_file);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     if (!written) {
         {

@@ -3,7 +3,8 @@
 //
 // Each is a file written by back_up_data (api/server.h): a consistent copy taken while requests go
 // on, sealed under the key file or a passphrase, read back whole before it counts, and named for
-// the moment it was taken (UTC, to the millisecond), so that names sort as times do:
+// the moment it was taken (UTC, to the millisecond; just after the newest one when the wall clock
+// stepped back), so that names sort as the backups were taken:
 //   <folder>/tsunagu-20261205-031500-123.backup
 // The next scheduled backup is due one period after the newest file in the folder, so that a
 // restarted server neither skips one nor (restarting in a loop) rotates good ones away. A failed

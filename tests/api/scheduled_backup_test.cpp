@@ -220,6 +220,24 @@ TEST_CASE("scheduled backups that cannot be taken are refused at start, or logge
         CHECK(backups_in(folder).size() == 2);  // the newest, and the one renamed by hand
     }
 
+    SECTION("after the wall clock stepped back, a new backup still sorts newest, and is never the one rotated away") {
+        const std::string folder = elsewhere.file("backups");
+        fs::create_directories(folder);
+        const std::string future = "tsunagu-20991231-000000-000.backup";  // taken before the clock stepped back
+        std::ofstream(folder + "/" + future) << "from the future";
+        Office office({"--backup-dir", folder, "--backup-every", "1", "--backup-keep", "2"});
+        Reply listed = office.admin->get("/v1/admin/backups");
+        CHECK(listed.body["next_at"].get<std::int64_t>() < 4'000'000'000);  // not 2099 plus an hour
+        for (int i = 0; i < 2; ++i) {
+            Reply taken = office.admin->post("/v1/admin/backups", json::object());
+            REQUIRE(taken.status == 201);
+            const std::string name = taken.body["file"];
+            CHECK(name > future);
+            CHECK(fs::exists(folder + "/" + name));
+        }
+        CHECK_FALSE(fs::exists(folder + "/" + future));  // the oldest of three, with two kept
+    }
+
     SECTION("a backup that fails is logged, counted and shown; syncing goes on; the next one succeeds") {
         const std::string folder = elsewhere.file("backups");
         Office office({"--backup-dir", folder, "--backup-every", "1"});
