@@ -1,5 +1,6 @@
-// Rotating the key of the embedded store (tsunagu-server rotate-key): a new key file, and a new
-// data key under it, every page sealed again.
+// Rotating the servers' key file (tsunagu-server rotate-key): for the embedded store, a new key
+// file and a new data key under it, every page sealed again; on PostgreSQL, the tenants' data keys
+// wrapped under the new key file.
 #include <filesystem>
 
 #include "api/server.h"
@@ -15,9 +16,22 @@ namespace {
 namespace fs = std::filesystem;
 
 bool same_file(const std::string& a, const std::string& b) {
-    std::error_code ec;
-    if (fs::equivalent(a, b, ec)) return true;
-    return fs::weakly_canonical(a, ec) == fs::weakly_canonical(b, ec);
+    std::error_code ec_a, ec_b;
+    if (fs::equivalent(a, b, ec_a)) return true;
+    const fs::path canonical_a = fs::weakly_canonical(a, ec_a), canonical_b = fs::weakly_canonical(b, ec_b);
+    return !ec_a && !ec_b && canonical_a == canonical_b;
+}
+
+// The new key file is named, and is not the one in use (`old_path`).
+Status check_new_key_file(const std::string& old_path, const std::string& new_key_file) {
+    if (new_key_file.empty()) {
+        return Status(ErrorCode::invalid_argument, "name the new key file with --new-key-file (a new path)");
+    }
+    if (same_file(old_path, new_key_file)) {
+        return Status(ErrorCode::invalid_argument,
+                      "the new key file is the key file in use (" + old_path + "): name another path");
+    }
+    return Status::ok();
 }
 
 // The key file `path` to rotate to, created (0600) when it does not exist yet.
@@ -31,14 +45,8 @@ Result<KeySource> new_key_at(const std::string& path) {
 Result<std::size_t> rotate_postgres_key(const std::string& postgres, const std::string& data_dir,
                                         const std::string& key_file, const std::string& new_key_file) {
     ensure_sodium();
-    if (new_key_file.empty()) {
-        return Status(ErrorCode::invalid_argument, "name the new key file with --new-key-file (a new path)");
-    }
     const std::string old_path = key_path_for(data_dir, key_file);
-    if (same_file(old_path, new_key_file)) {
-        return Status(ErrorCode::invalid_argument,
-                      "the new key file is the key file in use (" + old_path + "): name another path");
-    }
+    TSUNAGU_TRY(check_new_key_file(old_path, new_key_file));
     auto old_key = KeySource::key_file(old_path);
     if (!old_key) {
         return Status(old_key.status().code(), "the servers' key file: " + old_key.status().message() +
@@ -58,14 +66,8 @@ Result<KeyRotated> rotate_key(const std::string& data_dir, const std::string& ke
     if (!fs::exists(store_path)) {
         return Status(ErrorCode::not_found, "no store in " + data_dir + " (expected " + store_path + ")");
     }
-    if (new_key_file.empty()) {
-        return Status(ErrorCode::invalid_argument, "name the new key file with --new-key-file (a new path)");
-    }
     const std::string old_path = key_path_for(data_dir, key_file);
-    if (same_file(old_path, new_key_file)) {
-        return Status(ErrorCode::invalid_argument,
-                      "the new key file is the key file in use (" + old_path + "): name another path");
-    }
+    TSUNAGU_TRY(check_new_key_file(old_path, new_key_file));
     auto lock = DataFolderLock::take(data_dir, DataFolderLock::Mode::exclusive);
     TSUNAGU_TRY(lock);
 
