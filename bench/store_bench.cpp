@@ -7,7 +7,8 @@
 // sqlite3 calls; the store's connection is reached through Store::handle(). Also the raw cost of
 // sealing and opening one 4 KiB page with each of the store's page ciphers: XChaCha20-Poly1305,
 // and AES-256-GCM under per-page subkeys (where the CPU has AES-NI; new stores take it there). And
-// a backup of the live database: VACUUM INTO against Store::backup_to.
+// a backup of the live database: VACUUM INTO against Store::backup_to; a key rotation: VACUUM
+// against Store::rekey.
 //
 // Usage: store_bench [--json] [--rows N] [--dir FOLDER]
 // Prints readable lines; with --json, one JSON object of every figure on the last line, each
@@ -458,6 +459,18 @@ int main(int argc, char** argv) {
             }
         });
         compare(figures, "backup", "backup of the database (rows/s)", total, p, e);
+    }
+    // Rotating the key (tsunagu-server rotate-key): every page sealed again under a new data key,
+    // into a new file renamed over the old, against SQLite's VACUUM, which rewrites every page too.
+    {
+        const double p = seconds_of([&] { exec(databases.plain, "VACUUM"); });
+        const double e = seconds_of([&] {
+            if (tsunagu::Status s = databases.store->rekey(); !s) {
+                std::fprintf(stderr, "store_bench: rekey: %s\n", s.to_string().c_str());
+                std::exit(1);
+            }
+        });
+        compare(figures, "rekey", "key rotation: every page (rows/s)", total, p, e);
     }
     const auto [plain_size, encrypted_size] = databases.close_and_measure();
     std::printf("%-34s plain %9.1f MiB | encrypted %9.1f MiB | ratio %.3f\n", "file size",

@@ -17,12 +17,14 @@ function freePort() {
   });
 }
 
-export async function startServer(binary, logFile) {
+// `extraArgs`: more of the server's options (e.g. ['--stale-after', '0.00001']).
+export async function startServer(binary, logFile, extraArgs = []) {
   const dataDir = mkdtempSync(join(tmpdir(), 'tsunagu-web-e2e-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   // The server backs itself up into a folder beside its data, as an office would on another disk.
-  const child = spawn(binary, ['--data', join(dataDir, 'data'), '--listen', url, '--backup-dir', join(dataDir, 'backups')],
+  const child = spawn(binary, ['--data', join(dataDir, 'data'), '--listen', url, '--backup-dir', join(dataDir, 'backups'),
+    ...extraArgs],
     { stdio: ['ignore', 'pipe', 'pipe'] });
   const log = createWriteStream(logFile);
   child.stderr.pipe(log);

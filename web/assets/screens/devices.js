@@ -38,11 +38,12 @@ export async function render(root, app) {
 
   const newestFirst = [...devices].sort((a, b) => b.last_seen_at - a.last_seen_at);
   const stale = devices.filter((d) => d.stale);
-  const days = Math.round(staleDays);
+  // --stale-after may be a fraction of a day: said in days, hours or minutes.
+  const period = roughDuration(staleDays * 24 * 60 * 60 * 1000);
   replace(root,
     h('h1', {}, t('devices.title')),
     stale.length ? h('div', { class: 'panel warning', id: 'stale-devices' },
-      h('p', {}, t('devices.stale_notice', { n: stale.length, days }))) : null,
+      h('p', {}, t('devices.stale_notice', { n: stale.length, period }))) : null,
     confirmBox,
     h('table', { class: 'devices' },
       h('thead', {}, h('tr', {}, ['user', 'name', 'registered', 'last_seen', 'clock', 'state'].map((c) => h('th', {}, t(`devices.${c}`))), h('th', {}))),
@@ -52,7 +53,7 @@ export async function render(root, app) {
         h('td', {}, timeOf(device.registered_at)),
         h('td', {}, timeOf(device.last_seen_at)),
         clockCell(device),
-        stateCell(device, days),
+        stateCell(device, period),
         h('td', {}, device.revoked ? null : h('button', { type: 'button', class: 'danger revoke', onclick: () => askToRevoke(device) }, t('devices.revoke'))))))));
 }
 
@@ -60,10 +61,10 @@ export async function render(root, app) {
 const clockSlackMs = 2 * 60 * 1000;
 
 // Revoked, in use, or stale: not synced for longer than the server's --stale-after days.
-function stateCell(device, days) {
+function stateCell(device, period) {
   if (device.revoked) return h('td', {}, t('devices.revoked'));
   if (!device.stale) return h('td', {}, t('devices.active'));
-  return h('td', { class: 'stale', title: t('devices.stale_hint', { days }) },
+  return h('td', { class: 'stale', title: t('devices.stale_hint', { period }) },
     t('devices.stale', { since: timeOf(device.synced_at) }));
 }
 
