@@ -3,6 +3,7 @@
 //                  [--backup-dir DIR [--backup-every H] [--backup-keep N]]
 //   tsunagu-server report --data DIR --fy YEAR [--csv|--json] [--key-file F]
 //   tsunagu-server backup --data DIR --to FILE [--key-file F]
+//   tsunagu-server verify-backup --from FILE [--key-file F | --passphrase-file P]
 //   tsunagu-server restore --from FILE --data DIR [--key-file F]
 //   tsunagu-server rotate-key --data DIR [--key-file F] --new-key-file NEW
 #include <malloc.h>
@@ -56,6 +57,9 @@ void usage() {
         "  writes a consistent, encrypted copy of the store (the server may be running), sealed\n"
         "  under the key file (keep a copy of it apart: without it no backup can be read), or with\n"
         "  --passphrase-file under the passphrase in P's first line (a 0600 file)\n"
+        "\n"
+        "usage: tsunagu-server verify-backup --from FILE [--data DIR] [--key-file FILE] [--passphrase-file P]\n"
+        "  reads a backup whole without restoring it, and says what it holds\n"
         "\n"
         "usage: tsunagu-server restore --from FILE --data DIR [--key-file FILE] [--passphrase-file P]\n"
         "  restores a backup into DIR, which must hold no store; then start the server on DIR\n"
@@ -132,6 +136,36 @@ int backup_command(int argc, char** argv) {
                 written->path.c_str(), static_cast<double>(written->bytes) / 1e6,
                 passphrase_file.empty() ? "the key file; keep a copy of the key file apart from the backups"
                                         : "the passphrase; keep it where the backups' readers can find it");
+    return 0;
+}
+
+// `tsunagu-server verify-backup ...`: a backup read whole, without restoring it.
+int verify_backup_command(int argc, char** argv) {
+    int exit_code = 0;
+    auto options = parse_options(argc, argv, "verify-backup", {"--from", "--data", "--key-file", "--passphrase-file"},
+                                 {}, exit_code);
+    if (!options) return exit_code;
+    if (options->value("--from").empty()) {
+        std::fputs("tsunagu-server verify-backup: name the backup to check with --from FILE\n", stderr);
+        return 2;
+    }
+    auto contents = tsunagu::api::verify_backup(options->value("--from"), options->value("--data", "data"),
+                                                options->value("--key-file"), options->value("--passphrase-file"));
+    if (!contents) {
+        std::fprintf(stderr, "tsunagu-server verify-backup: %s\n", contents.status().message().c_str());
+        return 1;
+    }
+    std::int64_t total = 0;
+    std::string by_collection;
+    for (const auto& [collection, count] : contents->records) {
+        total += count;
+        by_collection += (by_collection.empty() ? "" : ", ") + collection + " " + std::to_string(count);
+    }
+    std::printf("%s is whole (%.1f MB): %lld record(s)%s%s%s, %lld account(s); restore it with tsunagu-server "
+                "restore\n",
+                options->value("--from").c_str(), static_cast<double>(contents->bytes) / 1e6,
+                static_cast<long long>(total), by_collection.empty() ? "" : " (", by_collection.c_str(),
+                by_collection.empty() ? "" : ")", static_cast<long long>(contents->accounts));
     return 0;
 }
 
@@ -270,6 +304,7 @@ int main(int argc, char** argv) {
     if (argc > 1 && std::strcmp(argv[1], "backup") == 0) return backup_command(argc, argv);
     if (argc > 1 && std::strcmp(argv[1], "restore") == 0) return restore_command(argc, argv);
     if (argc > 1 && std::strcmp(argv[1], "rotate-key") == 0) return rotate_key_command(argc, argv);
+    if (argc > 1 && std::strcmp(argv[1], "verify-backup") == 0) return verify_backup_command(argc, argv);
     tsunagu::api::ServerConfig config;
     std::string cert, key;
     for (int i = 1; i < argc; ++i) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -112,6 +113,17 @@ Result<BackupWritten> back_up_data(const std::string& data_dir, const std::strin
 // is created (0600) when there is none yet.
 Status restore_data(const std::string& backup, const std::string& data_dir, const std::string& key_file,
                     const std::string& passphrase_file = "");
+
+// Checks a backup made by back_up_data without restoring it (a drill, or an off-site copy after
+// its transfer): read whole under its key (`key_file`, or `passphrase_file` for one sealed under a
+// passphrase), from a temporary copy so that the backup itself is only read. Answers what it holds.
+struct BackupContents {
+    std::uintmax_t bytes = 0;
+    std::map<std::string, std::int64_t> records;  // records (not deleted) by collection
+    std::int64_t accounts = 0;
+};
+Result<BackupContents> verify_backup(const std::string& backup, const std::string& data_dir, const std::string& key_file,
+                                     const std::string& passphrase_file = "");
 
 // After a PostgreSQL database was restored from a dump (pg_restore or psql), before any server
 // starts on it: what restore_data does for the embedded store, the jump in sequence numbers and a

@@ -195,4 +195,52 @@ Status restore_data(const std::string& backup, const std::string& data_dir, cons
     return restored;
 }
 
+Result<BackupContents> verify_backup(const std::string& backup, const std::string& data_dir, const std::string& key_file,
+                                     const std::string& passphrase_file) {
+    ensure_sodium();
+    if (!fs::is_regular_file(backup)) return Status(ErrorCode::not_found, "no backup file at " + backup);
+    auto passphrase = passphrase_if_named(passphrase_file);
+    TSUNAGU_TRY(passphrase);
+    std::optional<KeySource> key;
+    if (!*passphrase) {
+        auto found = key_of(key_path_for(data_dir, key_file), "verifying a backup");
+        TSUNAGU_TRY(found);
+        key.emplace(std::move(*found));
+    }
+    const KeySource& sealed_with = *passphrase ? **passphrase : *key;
+    // Read from a copy (sealed as the backup is), so that the backup itself is never written to.
+    std::error_code ec;
+    const fs::path folder = fs::temp_directory_path(ec) / ("tsunagu-verify-" + std::to_string(::getpid()));
+    fs::create_directories(folder, ec);
+    if (ec) return Status(ErrorCode::io_error, "cannot make a folder to verify the backup in: " + ec.message());
+    ::chmod(folder.c_str(), 0700);
+    const std::string copy = (folder / "backup.db").string();
+    auto verified = [&]() -> Result<BackupContents> {
+        std::error_code copy_ec;
+        fs::copy_file(backup, copy, fs::copy_options::overwrite_existing, copy_ec);
+        if (copy_ec) return Status(ErrorCode::io_error, "cannot read " + backup + ": " + copy_ec.message());
+        if (Status checked = check_whole(copy, sealed_with); !checked) {
+            return Status(checked.code(), "the backup " + backup + " is not whole: " + checked.message());
+        }
+        StoreOptions read_only;
+        read_only.journal_mode = JournalMode::rollback;
+        read_only.create_if_missing = false;
+        auto store = Store::open(copy, sealed_with, read_only);
+        TSUNAGU_TRY(store);
+        BackupContents contents;
+        contents.bytes = fs::file_size(backup, copy_ec);
+        TSUNAGU_TRY(each_row(store->cached("SELECT collection, count(*) FROM sync_records WHERE deleted = 0 "
+                                           "GROUP BY collection ORDER BY collection"),
+                             [&](const Statement& row) {
+                                 contents.records[std::string(row.column_text(0))] = row.column_int(1);
+                             }));
+        TSUNAGU_TRY(each_row(store->cached("SELECT count(*) FROM account"),
+                             [&](const Statement& row) { contents.accounts = row.column_int(0); }));
+        return contents;
+    }();
+    discard(copy);
+    fs::remove_all(folder, ec);
+    return verified;
+}
+
 }  // namespace tsunagu::api

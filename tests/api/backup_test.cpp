@@ -50,6 +50,16 @@ TEST_CASE("a backup taken while a worker pushes restores what it held, the phone
 
     const std::string copy = bytes_of(backup);
     CHECK(copy.size() > 4096);
+
+    // A drill: the backup reads whole and says what it holds, and is only read.
+    const ProgramRun verified = server_command({"verify-backup", "--from", backup, "--data", office.data});
+    INFO(verified.err);
+    CHECK(verified.exit_code == 0);
+    CHECK(verified.out.find("is whole") != std::string::npos);
+    CHECK(verified.out.find("client 1") != std::string::npos);
+    CHECK(verified.out.find("2 account(s)") != std::string::npos);
+    CHECK(verified.out.find("MARKER") == std::string::npos);
+    CHECK(bytes_of(backup) == copy);
     CHECK(copy.find("MARKER") == std::string::npos);
     CHECK(copy.find("aoi-password") == std::string::npos);
     CHECK(copy.find("SQLite format") == std::string::npos);
@@ -140,6 +150,20 @@ TEST_CASE("a backup or restore that cannot be done is refused with what to do, a
         const ProgramRun keyless = server_command({"restore", "--from", backup, "--data", office.dir.file("other")});
         CHECK(keyless.exit_code == 1);
         CHECK(keyless.err.find("--key-file") != std::string::npos);
+    }
+    SECTION("a drill on a tampered backup, or with the wrong key file, fails and says so") {
+        std::string tampered = good;
+        tampered[tampered.size() / 2] ^= 0x01;
+        std::ofstream(office.dir.file("tampered.db"), std::ios::binary) << tampered;
+        const ProgramRun damaged =
+            server_command({"verify-backup", "--from", office.dir.file("tampered.db"), "--data", office.data});
+        CHECK(damaged.exit_code == 1);
+        CHECK(damaged.err.find("not whole") != std::string::npos);
+        const ProgramRun wrong = server_command(
+            {"verify-backup", "--from", backup, "--data", office.data, "--key-file", wrong_key_file(office.dir)});
+        CHECK(wrong.exit_code == 1);
+        CHECK(wrong.err.find("wrong key") != std::string::npos);
+        CHECK(bytes_of(backup) == good);
     }
     SECTION("a restore of a tampered, a truncated or a foreign file") {
         std::string tampered = good;
