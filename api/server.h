@@ -122,8 +122,8 @@ struct BackupContents {
     std::map<std::string, std::int64_t> records;  // records (not deleted) by collection
     std::int64_t accounts = 0;
 };
-Result<BackupContents> verify_backup(const std::string& backup, const std::string& data_dir, const std::string& key_file,
-                                     const std::string& passphrase_file = "");
+Result<BackupContents> verify_backup(const std::string& backup, const std::string& data_dir,
+                                     const std::string& key_file, const std::string& passphrase_file = "");
 
 // After a PostgreSQL database was restored from a dump (pg_restore or psql), before any server
 // starts on it: what restore_data does for the embedded store, the jump in sequence numbers and a

@@ -195,8 +195,8 @@ Status restore_data(const std::string& backup, const std::string& data_dir, cons
     return restored;
 }
 
-Result<BackupContents> verify_backup(const std::string& backup, const std::string& data_dir, const std::string& key_file,
-                                     const std::string& passphrase_file) {
+Result<BackupContents> verify_backup(const std::string& backup, const std::string& data_dir,
+                                     const std::string& key_file, const std::string& passphrase_file) {
     ensure_sodium();
     if (!fs::is_regular_file(backup)) return Status(ErrorCode::not_found, "no backup file at " + backup);
     auto passphrase = passphrase_if_named(passphrase_file);

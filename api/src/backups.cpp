@@ -203,7 +203,8 @@ void Backups::start() {
     std::int64_t newest = 0;
     if (auto found = list(); found && !found->empty()) newest = found->front().taken_at_ms;
     const std::int64_t now = now_ms();
-    const std::int64_t due = newest == 0 ? now : std::clamp(newest + policy_.every.count(), now, now + policy_.every.count());
+    const std::int64_t every = policy_.every.count();
+    const std::int64_t due = newest == 0 ? now : std::clamp(newest + every, now, now + every);
     {
         std::lock_guard lock(state_);
         next_at_ms_ = due;

@@ -31,8 +31,9 @@ Result<DataFolderLock> DataFolderLock::take(const std::string& data_dir, Mode mo
         return Status(ErrorCode::busy, "a server is running on " + data_dir + " (it holds " + path +
                                            "): stop it first, then run this again");
     }
-    return Status(ErrorCode::busy, "the store in " + data_dir + " is being rewritten (tsunagu-server rotate-key holds " +
-                                       path + "): start the server once that has finished");
+    return Status(ErrorCode::busy, "the store in " + data_dir +
+                                       " is being rewritten (tsunagu-server rotate-key holds " + path +
+                                       "): start the server once that has finished");
 }
 
 DataFolderLock& DataFolderLock::operator=(DataFolderLock&& other) noexcept {

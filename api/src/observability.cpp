@@ -106,22 +106,20 @@ std::string Metrics::render(std::size_t in_flight, std::size_t queue_depth) cons
         << "tsunagu_backup_last_bytes " << last_backup_bytes_ << "\n"
         << "# TYPE tsunagu_backup_last_seconds gauge\n"
         << "tsunagu_backup_last_seconds " << last_backup_seconds_ << "\n"
-        << "# HELP tsunagu_disk_free_bytes Free bytes (for unprivileged writers) on the file system of each folder.\n"
-        << "# TYPE tsunagu_disk_free_bytes gauge\n";
+        << "# HELP tsunagu_disk_free_bytes Free bytes (for unprivileged writers) on the file system of each folder.\n";
+    // Each family's samples together, as the text format wants them.
+    std::string free_samples, total_samples;
     for (const auto& [label, folder] : disks_) {
         struct statvfs fs {};
         if (::statvfs(folder.c_str(), &fs) != 0) continue;
-        out << "tsunagu_disk_free_bytes{folder=\"" << label << "\"} "
-            << static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize << "\n";
+        const std::string labels = "{folder=\"" + label + "\"} ";
+        const std::uint64_t unit = fs.f_frsize;
+        free_samples += "tsunagu_disk_free_bytes" + labels + std::to_string(fs.f_bavail * unit) + "\n";
+        total_samples += "tsunagu_disk_total_bytes" + labels + std::to_string(fs.f_blocks * unit) + "\n";
     }
-    out << "# TYPE tsunagu_disk_total_bytes gauge\n";
-    for (const auto& [label, folder] : disks_) {
-        struct statvfs fs {};
-        if (::statvfs(folder.c_str(), &fs) != 0) continue;
-        out << "tsunagu_disk_total_bytes{folder=\"" << label << "\"} "
-            << static_cast<std::uint64_t>(fs.f_blocks) * fs.f_frsize << "\n";
-    }
-    out << "# TYPE tsunagu_requests_in_flight gauge\n"
+    out << "# TYPE tsunagu_disk_free_bytes gauge\n" << free_samples
+        << "# TYPE tsunagu_disk_total_bytes gauge\n" << total_samples
+        << "# TYPE tsunagu_requests_in_flight gauge\n"
         << "tsunagu_requests_in_flight " << in_flight << "\n"
         << "# TYPE tsunagu_worker_queue_depth gauge\n"
         << "tsunagu_worker_queue_depth " << queue_depth << "\n";

@@ -296,17 +296,21 @@ Result<StartedServer> start_server(const ServerConfig& config) {
         if (!(config.backups.every_hours > 0 && config.backups.every_hours <= 24 * 366)) {
             return Status(ErrorCode::invalid_argument, "--backup-every takes hours, more than 0 and at most a year");
         }
-        BackupPolicy schedule{config.backups.folder,
-                            std::chrono::milliseconds(static_cast<std::int64_t>(config.backups.every_hours * 3'600'000.0)),
-                            config.backups.keep, config.backups.passphrase_file};
-        auto backups = std::make_unique<Backups>(core->metrics(), config.data_dir, config.key_file, std::move(schedule));
+        BackupPolicy schedule;
+        schedule.folder = config.backups.folder;
+        schedule.every = std::chrono::milliseconds(static_cast<std::int64_t>(config.backups.every_hours * 3'600'000.0));
+        schedule.keep = config.backups.keep;
+        schedule.passphrase_file = config.backups.passphrase_file;
+        auto backups =
+            std::make_unique<Backups>(core->metrics(), config.data_dir, config.key_file, std::move(schedule));
         TSUNAGU_TRY(backups->prepare());
         core->use_backups(std::move(backups));
     }
     if (config.postgres.empty()) core->metrics().watch_disk("data", config.data_dir);
     if (!config.backups.folder.empty()) core->metrics().watch_disk("backups", config.backups.folder);
     ServerCore* core_ptr = core.get();
-    auto running = std::make_unique<RunningServer>(config.listen_url, std::move(lock), std::move(pool), std::move(core));
+    auto running =
+        std::make_unique<RunningServer>(config.listen_url, std::move(lock), std::move(pool), std::move(core));
 
     auto http = start_http_server(config.listen_url, config.tls, config.limits,
                                   [core_ptr](HttpRequest& r) { return core_ptr->handle(r); },
