@@ -40,7 +40,7 @@ int usage(const Invocation& inv, const std::string& message) {
 
 // Opens the replica with the passphrase from TSUNAGU_PASSPHRASE or the terminal (twice when
 // creating it); `passphrase_used`, when given, receives it (to change it).
-Result<Device> open_replica(const Invocation& inv, bool creating, std::string* passphrase_used = nullptr) {
+Result<Device> open_replica(const Invocation& inv, bool creating, Secret* passphrase_used = nullptr) {
     auto passphrase = read_secret("TSUNAGU_PASSPHRASE", creating ? "New passphrase for this device's replica: "
                                                                  : "Passphrase: ");
     if (!passphrase || passphrase->empty()) {
@@ -49,12 +49,12 @@ Result<Device> open_replica(const Invocation& inv, bool creating, std::string* p
     }
     if (creating && !std::getenv("TSUNAGU_PASSPHRASE")) {
         auto again = read_secret("TSUNAGU_PASSPHRASE", "Repeat the passphrase: ");
-        if (!again || *again != *passphrase) {
+        if (!again || !same_secret(*again, *passphrase)) {
             return Status(ErrorCode::invalid_argument, "the two passphrases differ; run tsunagu init again");
         }
     }
     client::DeviceOptions options;  // named: GCC 12 misreads a defaulted one as uninitialised
-    auto device = Device::open(inv.home, *passphrase, std::move(options));
+    auto device = Device::open(inv.home, passphrase->view(), std::move(options));
     if (!device) return device.status();
     if (!creating) {
         auto status = device->status();
@@ -152,7 +152,7 @@ int cmd_init(const Invocation& inv) {
                                 "a password is needed: type it at the prompt or set TSUNAGU_PASSWORD"));
     }
     auto name = inv.options.count("device-name") ? inv.options.at("device-name") : "tsunagu cli";
-    if (Status s = device->sign_in(server->second, user->second, *password, name); !s) return fail(inv, s);
+    if (Status s = device->sign_in(server->second, user->second, password->view(), name); !s) return fail(inv, s);
     auto status = device->status();
     if (!status) return fail(inv, status.status());
     if (inv.json) {
@@ -291,7 +291,7 @@ int cmd_sync(const Invocation& inv) {
 // wrapped again; the records are not rewritten).
 int cmd_passphrase(const Invocation& inv) {
     if (!inv.words.empty()) return usage(inv, "passphrase takes no arguments");
-    std::string current;
+    Secret current;
     auto device = open_replica(inv, false, &current);
     if (!device) return fail(inv, device.status());
     auto next = read_secret("TSUNAGU_NEW_PASSPHRASE", "New passphrase: ");
@@ -301,12 +301,12 @@ int cmd_passphrase(const Invocation& inv) {
     }
     if (!std::getenv("TSUNAGU_NEW_PASSPHRASE")) {
         auto again = read_secret("TSUNAGU_NEW_PASSPHRASE", "Repeat the new passphrase: ");
-        if (!again || *again != *next) {
+        if (!again || !same_secret(*again, *next)) {
             return fail(inv, Status(ErrorCode::invalid_argument,
                                     "the two new passphrases differ; nothing was changed, run tsunagu passphrase again"));
         }
     }
-    Status changed = device->change_passphrase(current, *next);
+    Status changed = device->change_passphrase(current.view(), next->view());
     if (!changed) return fail(inv, changed);
     if (inv.json) std::cout << Json{{"changed", true}}.dump() << "\n";
     else std::cout << "passphrase changed: the replica opens with the new passphrase only\n";

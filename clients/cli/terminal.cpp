@@ -10,8 +10,8 @@
 
 namespace tsunagu::cli {
 
-std::optional<std::string> read_secret(const char* env, const std::string& prompt) {
-    if (const char* value = std::getenv(env); value && *value) return std::string(value);
+std::optional<Secret> read_secret(const char* env, const std::string& prompt) {
+    if (const char* value = std::getenv(env); value && *value) return Secret::copy_of(std::string_view(value));
     const int tty = ::open("/dev/tty", O_RDWR | O_NOCTTY);
     if (tty < 0) return std::nullopt;
     termios saved{};
@@ -25,14 +25,21 @@ std::optional<std::string> read_secret(const char* env, const std::string& promp
     if (::write(tty, prompt.data(), prompt.size()) < 0) {
         // The prompt is a courtesy; reading still works.
     }
-    std::string line;
+    constexpr std::size_t kMaxBytes = 1024;
+    Secret line(kMaxBytes);
+    std::size_t length = 0;
     char c = 0;
-    while (::read(tty, &c, 1) == 1 && c != '\n') line.push_back(c);
+    while (::read(tty, &c, 1) == 1 && c != '\n') {
+        if (length < kMaxBytes) line.data()[length++] = static_cast<std::uint8_t>(c);
+    }
+    c = 0;
     if (is_tty) ::tcsetattr(tty, TCSAFLUSH, &saved);
     ::close(tty);
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    return line;
+    if (length > 0 && line.data()[length - 1] == '\r') --length;
+    return Secret::copy_of(line.view().substr(0, length));
 }
+
+bool same_secret(const Secret& a, const Secret& b) { return constant_time_equal(a.bytes(), b.bytes()); }
 
 bool stdout_is_terminal() { return ::isatty(STDOUT_FILENO) == 1; }
 

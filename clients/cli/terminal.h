@@ -5,11 +5,17 @@
 #include <optional>
 #include <string>
 
+#include "crypto/secret.h"
+
 namespace tsunagu::cli {
 
-// The secret from environment variable `env` when set, else asked at the terminal without echo.
-// nullopt when neither is available (no terminal, variable unset).
-std::optional<std::string> read_secret(const char* env, const std::string& prompt);
+// The secret from environment variable `env` when set, else asked at the terminal without echo,
+// in libsodium's guarded memory (wiped when dropped; never in a std::string). nullopt when neither
+// is available (no terminal, variable unset). A line longer than 1,024 bytes is cut there.
+std::optional<Secret> read_secret(const char* env, const std::string& prompt);
+
+// Whether two secrets are equal, in constant time.
+bool same_secret(const Secret& a, const Secret& b);
 
 bool stdout_is_terminal();
 
