@@ -7,6 +7,8 @@ packages=(
   build-essential cmake pkg-config
   libcpprest-dev libssl-dev libsqlite3-dev libsodium-dev nlohmann-json3-dev catch2
   nginx-light openssl
+  # systemd-analyze checks the service unit (deploy/tsunagu-server.service).
+  systemd
   # PostgreSQL: libpq for the scale-out storage, and the server itself, which the tests run in a
   # temporary cluster of their own (initdb, pg_ctl, a Unix socket in the test's directory).
   libpq-dev postgresql
