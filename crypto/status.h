@@ -27,7 +27,10 @@ enum class ErrorCode {
     conflict,          // the write raced another and was not applied
     unavailable,       // a peer (server, network) could not be reached
     internal,          // a bug: an invariant did not hold
+    storage_full,      // the disk (a phone's storage) is full: nothing was written; free space, retry
 };
+// The last code: new ones are only appended (the C API's tsunagu_code mirrors the values).
+inline constexpr ErrorCode kLastErrorCode = ErrorCode::storage_full;
 
 // Stable lower-case name of a code, as used in JSON errors and logs ("wrong_key").
 const char* error_code_name(ErrorCode code) noexcept;

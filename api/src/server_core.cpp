@@ -54,6 +54,14 @@ HttpResponse error_response(const Status& status) {
         case ErrorCode::busy:
         case ErrorCode::unavailable:
             return HttpResponse::error(503, "busy", "the server is busy; retry shortly");
+        case ErrorCode::storage_full:
+            // The operator must act (the path goes to the log); devices keep their work and retry.
+            log_event("error", "storage_full",
+                      {{"error", status.message()},
+                       {"hint", "free space on the data folder's disk (tsunagu_disk_free_bytes{folder=\"data\"})"}});
+            return HttpResponse::error(507, "storage_full",
+                                       "the server's storage is full: nothing was written; your changes stay on "
+                                       "your device, sync again later");
         default:
             // Internal details (paths, SQLite messages; never record content) go to the log,
             // not into the answer.

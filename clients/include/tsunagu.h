@@ -48,7 +48,10 @@ typedef enum tsunagu_code {
     TSUNAGU_FORBIDDEN = 11,       /* wrong credentials, expired session, revoked device, other user */
     TSUNAGU_CONFLICT = 12,
     TSUNAGU_UNAVAILABLE = 13,     /* the server could not be reached after retries: sync again later */
-    TSUNAGU_INTERNAL = 14         /* a bug; please report it */
+    TSUNAGU_INTERNAL = 14,        /* a bug; please report it */
+    TSUNAGU_STORAGE_FULL = 15     /* this device's storage is full: nothing was written (the record
+                                   * was NOT saved); free space and try again. (A server whose disk
+                                   * is full answers a sync with TSUNAGU_UNAVAILABLE: sync later) */
 } tsunagu_code;
 
 typedef struct tsunagu_error {

@@ -87,7 +87,7 @@ tsunagu_code emit(const T& value, char** out, tsunagu_error* err) {
 extern "C" {
 
 const char* tsunagu_code_name(tsunagu_code code) {
-    if (code < TSUNAGU_OK || code > TSUNAGU_INTERNAL) return "unknown";
+    if (code < TSUNAGU_OK || code > TSUNAGU_STORAGE_FULL) return "unknown";
     return tsunagu::error_code_name(static_cast<ErrorCode>(code));
 }
 

@@ -4,7 +4,7 @@
 namespace tsunagu {
 
 std::optional<ErrorCode> error_code_named(std::string_view name) noexcept {
-    for (int c = 0; c <= static_cast<int>(ErrorCode::internal); ++c) {
+    for (int c = 0; c <= static_cast<int>(kLastErrorCode); ++c) {
         if (name == error_code_name(static_cast<ErrorCode>(c))) return static_cast<ErrorCode>(c);
     }
     return std::nullopt;
@@ -27,6 +27,7 @@ const char* error_code_name(ErrorCode code) noexcept {
         case ErrorCode::conflict: return "conflict";
         case ErrorCode::unavailable: return "unavailable";
         case ErrorCode::internal: return "internal";
+        case ErrorCode::storage_full: return "storage_full";
     }
     return "unknown";
 }

@@ -58,8 +58,9 @@ Status StoreImpl::error(int rc, const std::string& doing) const {
         case SQLITE_CONSTRAINT:
             return Status(ErrorCode::constraint, std::string(message) + context);
         case SQLITE_FULL:
-            return Status(ErrorCode::io_error, "disk full writing " + path + context +
-                                                   "; free space and retry (nothing was lost)");
+            return Status(ErrorCode::storage_full, "disk full writing " + path + context +
+                                                       ": this change was not written (what was saved "
+                                                       "before is intact); free space and retry");
         case SQLITE_IOERR:
         case SQLITE_CANTOPEN:
         case SQLITE_READONLY:

@@ -43,6 +43,9 @@ int main(int argc, char** argv) {
 
     tsunagu_device* dev = tsunagu_open(home, "a long passphrase", &err);
     if (!expect(dev != NULL, "open creates the replica", &err)) return 1;
+    expect(strcmp(tsunagu_code_name(TSUNAGU_STORAGE_FULL), "storage_full") == 0 &&
+               strcmp(tsunagu_code_name((tsunagu_code)16), "unknown") == 0,
+           "the codes' names, up to the last one", &err);
     tsunagu_device* wrong = tsunagu_open(home, "not the passphrase", &err);
     expect(wrong == NULL && err.code == TSUNAGU_WRONG_KEY && err.message != NULL,
            "a wrong passphrase is TSUNAGU_WRONG_KEY with a message", &err);

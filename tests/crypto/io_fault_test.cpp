@@ -57,8 +57,11 @@ struct FaultPlan {
     bool fired = false;
     std::string phase;     // what the workload is doing, set by it
     std::string fired_in;  // the phase during which the fault struck
+    int write_error = SQLITE_IOERR_WRITE;  // what a failed write answers (SQLITE_FULL: a full disk)
 
-    void arm(Operation op, int n) { *this = FaultPlan{true, op, n, {0, 0, 0}, false, "", ""}; }
+    void arm(Operation op, int n, int write_failure = SQLITE_IOERR_WRITE) {
+        *this = FaultPlan{true, op, n, {0, 0, 0}, false, "", "", write_failure};
+    }
     void disarm() { armed = false; }
     // True when this operation must fail.
     bool strikes(Operation op) {
@@ -93,7 +96,7 @@ int faulty_read(sqlite3_file* f, void* out, int amount, sqlite3_int64 offset) {
     return real_of(f)->pMethods->xRead(real_of(f), out, amount, offset);
 }
 int faulty_write(sqlite3_file* f, const void* in, int amount, sqlite3_int64 offset) {
-    if (plan().strikes(Operation::write)) return SQLITE_IOERR_WRITE;
+    if (plan().strikes(Operation::write)) return plan().write_error;
     return real_of(f)->pMethods->xWrite(real_of(f), in, amount, offset);
 }
 int faulty_sync(sqlite3_file* f, int flags) {
@@ -311,7 +314,9 @@ std::string describe(const std::set<int>& transactions) {
     return "{" + text + "}";
 }
 
-void run_every_fault(JournalMode mode, Operation op) {
+// `write_failure`: what the failing write answers; the workload's errors must carry `expected`.
+void run_every_fault(JournalMode mode, Operation op, int write_failure = SQLITE_IOERR_WRITE,
+                     ErrorCode expected = ErrorCode::io_error) {
     int runs = 0;
     for (int n = 1;; ++n) {
         REQUIRE(n < 2000);  // the workload makes a few hundred operations of each kind
@@ -319,7 +324,7 @@ void run_every_fault(JournalMode mode, Operation op) {
         const auto path = dir.file("s.db");
         create_store(path, mode);
 
-        plan().arm(op, n);
+        plan().arm(op, n, write_failure);
         Outcome outcome = run_workload(path, mode);
         plan().disarm();
         const bool fired = plan().fired;
@@ -338,7 +343,7 @@ void run_every_fault(JournalMode mode, Operation op) {
         }
         for (const Status& error : outcome.errors) {
             INFO(error.to_string());
-            CHECK(error.code() == ErrorCode::io_error);
+            CHECK(error.code() == expected);
         }
         check_store_holds_exactly(path, mode, outcome.committed);
         if (!fired) {
@@ -362,6 +367,13 @@ TEST_CASE("a failed read at any point leaves the store intact with exactly its c
 TEST_CASE("a failed write at any point leaves the store intact with exactly its commits") {
     for (JournalMode mode : {JournalMode::wal, JournalMode::rollback}) {
         run_every_fault(mode, Operation::write);
+    }
+}
+
+TEST_CASE("a full disk at any write leaves the store intact with exactly its commits, and says storage_full") {
+    // A phone whose storage fills up: the app can tell the worker that this record was not saved.
+    for (JournalMode mode : {JournalMode::wal, JournalMode::rollback}) {
+        run_every_fault(mode, Operation::write, SQLITE_FULL, ErrorCode::storage_full);
     }
 }
 
