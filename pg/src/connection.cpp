@@ -25,7 +25,8 @@ ErrorCode code_of(const char* sqlstate) {
     if (state.starts_with("23")) return ErrorCode::constraint;        // other integrity rules
     if (state == "40001" || state == "40P01") return ErrorCode::conflict;  // retry the transaction
     if (state.starts_with("08") || state.starts_with("57P")) return ErrorCode::unavailable;
-    if (state == "53100" || state == "53200") return ErrorCode::io_error;  // disk full, out of memory
+    if (state == "53100") return ErrorCode::storage_full;  // disk_full
+    if (state == "53200") return ErrorCode::io_error;      // out of memory
     return ErrorCode::internal;
 }
 
