@@ -66,14 +66,23 @@ Result<std::optional<KeySource>> passphrase_if_named(const std::string& passphra
     return std::optional<KeySource>(std::move(*passphrase));
 }
 
-// Opens the store file at `path` only to read it whole: no journal-mode change, nothing created.
-Status check_whole(const std::string& path, const KeySource& key) {
+// The key a backup is read with: the passphrase in `passphrase_file` when one is named, else the
+// key file at `key_path`.
+Result<KeySource> backup_key(const std::string& passphrase_file, const std::string& key_path, const char* doing) {
+    if (!passphrase_file.empty()) return passphrase_from(passphrase_file);
+    return key_of(key_path, doing);
+}
+
+// Opens the store file at `path` to read it, once it has read whole: no journal-mode change,
+// nothing created.
+Result<Store> open_whole(const std::string& path, const KeySource& key) {
     StoreOptions read_only;
     read_only.journal_mode = JournalMode::rollback;
     read_only.create_if_missing = false;
     auto store = Store::open(path, key, read_only);
-    if (!store) return store.status();
-    return store->integrity_check();
+    TSUNAGU_TRY(store);
+    TSUNAGU_TRY(store->integrity_check());
+    return store;
 }
 
 // fsync of `path`'s folder, so that a rename into it survives a power cut.
@@ -114,7 +123,7 @@ Result<BackupWritten> back_up_data(const std::string& data_dir, const std::strin
     TSUNAGU_TRY(store);
     TSUNAGU_TRY(store->backup_to(target, sealing));
     store->close();
-    if (Status checked = check_whole(target, sealing); !checked) {
+    if (Status checked = open_whole(target, sealing).status(); !checked) {
         discard(target);
         return Status(checked.code(), "the backup written to " + target + " did not read back whole, and was "
                                           "removed: " + checked.message());
@@ -135,16 +144,11 @@ Status restore_data(const std::string& backup, const std::string& data_dir, cons
                                  "folder, then start the server there");
     }
     const std::string key_path = key_path_for(data_dir, key_file);
-    auto passphrase = passphrase_if_named(passphrase_file);
-    TSUNAGU_TRY(passphrase);
     // A backup sealed under the key file needs it now; one under a passphrase gets a key file
     // (this machine's, or a new one) once it has read back whole.
-    std::optional<KeySource> key;
-    if (!*passphrase) {
-        auto found = key_of(key_path, "restoring a backup");
-        TSUNAGU_TRY(found);
-        key.emplace(std::move(*found));
-    }
+    const bool by_passphrase = !passphrase_file.empty();
+    auto sealed_with = backup_key(passphrase_file, key_path, "restoring a backup");
+    TSUNAGU_TRY(sealed_with);
     std::error_code ec;
     fs::create_directories(data_dir, ec);
     if (ec) return Status(ErrorCode::io_error, "cannot create the data folder " + data_dir + ": " + ec.message());
@@ -165,13 +169,12 @@ Status restore_data(const std::string& backup, const std::string& data_dir, cons
     if (ec) return Status(ErrorCode::io_error, "cannot copy " + backup + " into " + data_dir + ": " + ec.message());
     ::chmod(restoring.c_str(), 0600);
     Status restored = [&]() -> Status {
-        const KeySource& sealed_with = *passphrase ? **passphrase : *key;
-        if (Status checked = check_whole(restoring, sealed_with); !checked) {
+        if (Status checked = open_whole(restoring, *sealed_with).status(); !checked) {
             return Status(checked.code(), "the backup " + backup + " cannot be restored: " + checked.message());
         }
-        auto store = Store::open(restoring, sealed_with);
+        auto store = Store::open(restoring, *sealed_with);
         TSUNAGU_TRY(store);
-        if (*passphrase) {
+        if (by_passphrase) {
             if (!fs::exists(key_path)) TSUNAGU_TRY(create_key_file(key_path));
             auto found = key_of(key_path, "restoring a backup");
             TSUNAGU_TRY(found);
@@ -199,15 +202,8 @@ Result<BackupContents> verify_backup(const std::string& backup, const std::strin
                                      const std::string& key_file, const std::string& passphrase_file) {
     ensure_sodium();
     if (!fs::is_regular_file(backup)) return Status(ErrorCode::not_found, "no backup file at " + backup);
-    auto passphrase = passphrase_if_named(passphrase_file);
-    TSUNAGU_TRY(passphrase);
-    std::optional<KeySource> key;
-    if (!*passphrase) {
-        auto found = key_of(key_path_for(data_dir, key_file), "verifying a backup");
-        TSUNAGU_TRY(found);
-        key.emplace(std::move(*found));
-    }
-    const KeySource& sealed_with = *passphrase ? **passphrase : *key;
+    auto sealed_with = backup_key(passphrase_file, key_path_for(data_dir, key_file), "verifying a backup");
+    TSUNAGU_TRY(sealed_with);
     // Read from a copy (sealed as the backup is), so that the backup itself is never written to.
     std::error_code ec;
     const fs::path folder = fs::temp_directory_path(ec) / ("tsunagu-verify-" + std::to_string(::getpid()));
@@ -219,14 +215,10 @@ Result<BackupContents> verify_backup(const std::string& backup, const std::strin
         std::error_code copy_ec;
         fs::copy_file(backup, copy, fs::copy_options::overwrite_existing, copy_ec);
         if (copy_ec) return Status(ErrorCode::io_error, "cannot read " + backup + ": " + copy_ec.message());
-        if (Status checked = check_whole(copy, sealed_with); !checked) {
-            return Status(checked.code(), "the backup " + backup + " is not whole: " + checked.message());
+        auto store = open_whole(copy, *sealed_with);
+        if (!store) {
+            return Status(store.status().code(), "the backup " + backup + " is not whole: " + store.status().message());
         }
-        StoreOptions read_only;
-        read_only.journal_mode = JournalMode::rollback;
-        read_only.create_if_missing = false;
-        auto store = Store::open(copy, sealed_with, read_only);
-        TSUNAGU_TRY(store);
         BackupContents contents;
         contents.bytes = fs::file_size(backup, copy_ec);
         TSUNAGU_TRY(each_row(store->cached("SELECT collection, count(*) FROM sync_records WHERE deleted = 0 "

@@ -87,11 +87,10 @@ Status Backups::prepare() {
     fs::remove(probe, ec);
     if (!policy_.passphrase_file.empty()) TSUNAGU_TRY(check_passphrase_file(policy_.passphrase_file));
     // What a backup killed part way left (back_up_data writes NAME.partial, then renames it).
+    constexpr std::string_view kPartial = ".partial";
     for (const auto& entry : fs::directory_iterator(policy_.folder, ec)) {
         const std::string name = entry.path().filename().string();
-        const std::string partial = std::string(kSuffix) + ".partial";
-        if (name.size() > partial.size() && name.compare(name.size() - partial.size(), partial.size(), partial) == 0 &&
-            time_of(name.substr(0, name.size() - std::char_traits<char>::length(".partial")))) {
+        if (name.ends_with(kPartial) && time_of(name.substr(0, name.size() - kPartial.size()))) {
             (void)Store::destroy(entry.path().string());
         }
     }

@@ -31,47 +31,29 @@ std::int64_t now_ms() {
         .count();
 }
 
-}  // namespace
-
-Result<SyncReport> Device::sync(const ProgressCallback& progress) {
-    TSUNAGU_TRY(impl_->ready_for_records());
-    Impl& d = *impl_;
-    sync::Device& engine = *d.engine;
-    SyncReport report;
-    auto notify = [&](SyncProgress::Phase phase, std::size_t done, std::size_t total) {
-        if (progress) progress(SyncProgress{phase, done, total});
-    };
-
-    std::set<ConflictKey> known;
-    {
-        auto before = engine.conflicts();
-        if (!before) return before.status();
-        for (const auto& c : *before) known.insert(key_of(c));
-    }
-    std::set<std::string> refused_before;
+// One sync's push and pull, with what it reports so far. Each step stops at the first error; a
+// revoked device's replica is wiped and `report.wiped` set, and the sync then ends.
+struct SyncRun {
+    Device::Impl& d;
+    sync::Device& engine;
+    SyncReport& report;
+    const ProgressCallback& progress;
     std::size_t push_total = 0;
-    {
-        auto refused = d.refused();
-        if (!refused) return refused.status();
-        for (const auto& r : *refused) refused_before.insert(r.change_id);
-        auto due = engine.outbox_to_push();
-        if (!due) return due.status();
-        push_total = *due;
+
+    void notify(SyncProgress::Phase phase, std::size_t done, std::size_t total) const {
+        if (progress) progress(SyncProgress{phase, done, total});
     }
 
-    // Push, then pull; once more when an answer came from a server restored from a backup (a new
-    // epoch): the changes it had acknowledged, which the engine queued again, go first.
-    for (int round = 0; round < 2; ++round) {
-        const std::size_t resent_before = report.resent;
-        // Push. Up to kPushesInFlight batches fly at once, and one more waits prepared, sent the
-        // moment an answer lands, so the server never waits for the device. They share no record (the
-        // engine leaves the records of the batches flying out of the one it prepares), so their
-        // answers may come back in any order, a refusal in one (which holds back its record's later
-        // changes) concerns nothing in another, and the server reads one batch while it applies the
-        // other. Each answer is applied together with preparing the next batch (one transaction, one
-        // commit). A batch is repeated until answered: one whose answer is lost, or prepared and never
-        // sent, stays marked sent, and the next sync sends it again. The loop ends when nothing is due,
-        // or when an answer makes no progress (every change held back), so it cannot spin.
+    // Push. Up to kPushesInFlight batches fly at once, and one more waits prepared, sent the
+    // moment an answer lands, so the server never waits for the device. They share no record (the
+    // engine leaves the records of the batches flying out of the one it prepares), so their
+    // answers may come back in any order, a refusal in one (which holds back its record's later
+    // changes) concerns nothing in another, and the server reads one batch while it applies the
+    // other. Each answer is applied together with preparing the next batch (one transaction, one
+    // commit). A batch is repeated until answered: one whose answer is lost, or prepared and never
+    // sent, stays marked sent, and the next sync sends it again. The loop ends when nothing is due,
+    // or when an answer makes no progress (every change held back), so it cannot spin.
+    Status push() {
         notify(SyncProgress::Phase::push, 0, push_total);
         ServerLink& link = d.server();
         struct Flight {
@@ -84,7 +66,7 @@ Result<SyncReport> Device::sync(const ProgressCallback& progress) {
             std::string body = "{\"changes\":" + batch.changes + ",\"sent_at\":" + std::to_string(batch.sent_at_ms);
             if (batch.clock_offset_ms) body += ",\"clock_offset\":" + std::to_string(*batch.clock_offset_ms);
             body += "}";
-            auto answer = std::async(std::launch::async, [&link, &report, token = d.session.token, body = std::move(body)] {
+            auto answer = std::async(std::launch::async, [&link, this, token = d.session.token, body = std::move(body)] {
                 return link.send_text("POST", "/v1/sync/push", body, token, &report.retries);
             });
             flights.push_back({std::move(answer), std::move(batch)});
@@ -113,9 +95,7 @@ Result<SyncReport> Device::sync(const ProgressCallback& progress) {
             if (!answer) return answer.status();
             if (is_wipe(*answer)) {
                 flights.clear();  // waits for the other answers: the replica goes only after them
-                TSUNAGU_TRY(d.wipe());
-                report.wiped = true;
-                return report;
+                return wipe();
             }
             if (answer->status != 200) return refusal(*answer, "push");
             send_prepared();
@@ -136,9 +116,12 @@ Result<SyncReport> Device::sync(const ProgressCallback& progress) {
             report.resent += (*applied)->resent;
             notify(SyncProgress::Phase::push, std::min(report.pushed, push_total), push_total);
         }
+        return Status::ok();
+    }
 
-        // Pull. Each page is applied (records, evictions, acknowledgements) with the cursor in one
-        // transaction; a stale page is ignored and asked for again.
+    // Pull. Each page is applied (records, evictions, acknowledgements) with the cursor in one
+    // transaction; a stale page is ignored and asked for again.
+    Status pull() {
         int stale_pages = 0;
         notify(SyncProgress::Phase::pull, 0, 0);
         while (true) {
@@ -149,11 +132,7 @@ Result<SyncReport> Device::sync(const ProgressCallback& progress) {
             wire.erase("user");
             auto answer = d.server().send_text("POST", "/v1/sync/pull", wire.dump(), d.session.token, &report.retries);
             if (!answer) return answer.status();
-            if (is_wipe(*answer)) {
-                TSUNAGU_TRY(d.wipe());
-                report.wiped = true;
-                return report;
-            }
+            if (is_wipe(*answer)) return wipe();
             if (answer->status != 200) return refusal(*answer, "pull");
             // Read as it streams in, without a JSON document: memory stays one page's structs.
             auto page = sync::parse_pull_page_text(answer->text);
@@ -174,8 +153,50 @@ Result<SyncReport> Device::sync(const ProgressCallback& progress) {
             report.evicted += applied->evicted;
             for (auto& r : applied->evicted_pending) report.evicted_pending.push_back(std::move(r));
             notify(SyncProgress::Phase::pull, report.pulled, report.pulled + (page->more ? request->limit : 0));
-            if (!page->more) break;
+            if (!page->more) return Status::ok();
         }
+    }
+
+    // The server revoked this device: its replica goes.
+    Status wipe() {
+        report.wiped = true;
+        return d.wipe();
+    }
+};
+
+}  // namespace
+
+Result<SyncReport> Device::sync(const ProgressCallback& progress) {
+    TSUNAGU_TRY(impl_->ready_for_records());
+    Impl& d = *impl_;
+    sync::Device& engine = *d.engine;
+    SyncReport report;
+    SyncRun run{d, engine, report, progress};
+
+    std::set<ConflictKey> known;
+    {
+        auto before = engine.conflicts();
+        if (!before) return before.status();
+        for (const auto& c : *before) known.insert(key_of(c));
+    }
+    std::set<std::string> refused_before;
+    {
+        auto refused = d.refused();
+        if (!refused) return refused.status();
+        for (const auto& r : *refused) refused_before.insert(r.change_id);
+        auto due = engine.outbox_to_push();
+        if (!due) return due.status();
+        run.push_total = *due;
+    }
+
+    // Push, then pull; once more when an answer came from a server restored from a backup (a new
+    // epoch): the changes it had acknowledged, which the engine queued again, go first.
+    for (int round = 0; round < 2; ++round) {
+        const std::size_t resent_before = report.resent;
+        TSUNAGU_TRY(run.push());
+        if (report.wiped) return report;
+        TSUNAGU_TRY(run.pull());
+        if (report.wiped) return report;
         if (report.resent == resent_before) break;
     }
 
