@@ -69,8 +69,10 @@ void usage() {
         "usage: tsunagu-server rotate-key --data DIR [--key-file FILE] --new-key-file NEW\n"
         "  with the server stopped: seals the store under NEW (created 0600) and a new data key;\n"
         "  the old key file opens nothing it holds from then on (older backups still need it)\n"
-        "usage: tsunagu-server rotate-key --postgres CONN [--data DIR] [--key-file FILE] --new-key-file NEW\n"
-        "  servers may run: wraps the tenants' data keys in the database under NEW\n",
+        "usage: tsunagu-server rotate-key --postgres CONN [--tenant NAME] [--data DIR] [--key-file FILE]\n"
+        "                                 --new-key-file NEW\n"
+        "  with every server on the database stopped: seals its records under a new data key, wrapped\n"
+        "  under NEW, all or none (older dumps still need the old key file)\n",
         stderr);
 }
 
@@ -209,11 +211,11 @@ int restore_command(int argc, char** argv) {
     return 0;
 }
 
-// `tsunagu-server rotate-key ...`: a new key file and data key for the embedded store.
+// `tsunagu-server rotate-key ...`: a new key file and data key, for the embedded store or PostgreSQL.
 int rotate_key_command(int argc, char** argv) {
     int exit_code = 0;
-    auto options = parse_options(argc, argv, "rotate-key", {"--data", "--key-file", "--new-key-file", "--postgres"}, {},
-                                 exit_code);
+    auto options = parse_options(argc, argv, "rotate-key",
+                                 {"--data", "--key-file", "--new-key-file", "--postgres", "--tenant"}, {}, exit_code);
     if (!options) return exit_code;
     if (options->value("--new-key-file").empty()) {
         std::fputs("tsunagu-server rotate-key: name the new key file, e.g. --new-key-file /etc/tsunagu/2027.key\n",
@@ -223,17 +225,23 @@ int rotate_key_command(int argc, char** argv) {
     const std::string data = options->value("--data", "data");
     if (!options->value("--postgres").empty()) {
         const std::string new_key = options->value("--new-key-file");
-        auto rewrapped = tsunagu::api::rotate_postgres_key(options->value("--postgres"), data,
-                                                           options->value("--key-file"), new_key);
-        if (!rewrapped) {
-            std::fprintf(stderr, "tsunagu-server rotate-key: %s\n", rewrapped.status().message().c_str());
+        auto rotated = tsunagu::api::rotate_postgres_key(options->value("--postgres"),
+                                                         options->value("--tenant", "default"), data,
+                                                         options->value("--key-file"), new_key);
+        if (!rotated) {
+            std::fprintf(stderr, "tsunagu-server rotate-key: %s\n", rotated.status().message().c_str());
             return 1;
         }
-        std::printf("%zu tenant data key(s) in the database are now wrapped under %s%s.\n"
-                    "Running servers go on; start every server from now on with --key-file %s. The data keys "
-                    "themselves are unchanged: whoever kept the old key file and a dump (or database access) "
-                    "from before could still open them.\n",
-                    *rewrapped, new_key.c_str(), *rewrapped == 0 ? " (they already were)" : "", new_key.c_str());
+        if (rotated->already) {
+            std::printf("the records in the database are sealed under %s already: nothing to do.\n", new_key.c_str());
+        } else {
+            std::printf("%zu record row(s) (%zu value(s)) in the database are now sealed under a new data key, "
+                        "wrapped under %s.\n",
+                        rotated->rows, rotated->values, new_key.c_str());
+        }
+        std::printf("Start every server with --key-file %s. Dumps taken before still need the old key file: keep "
+                    "it with them until they are no longer needed.\n",
+                    new_key.c_str());
         return 0;
     }
     auto rotated = tsunagu::api::rotate_key(data, options->value("--key-file"), options->value("--new-key-file"));

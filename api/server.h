@@ -147,13 +147,20 @@ struct KeyRotated {
 Result<KeyRotated> rotate_key(const std::string& data_dir, const std::string& key_file,
                               const std::string& new_key_file);
 
-// For a deployment on PostgreSQL: wraps every tenant's data key in the database under
+// For a deployment on PostgreSQL: seals `tenant`'s records under a new data key, wrapped under
 // `new_key_file` (created 0600 when missing) instead of the servers' key file (`key_file`, "" =
-// <data_dir>/tsunagu.key), all or none (pg::rewrap_tenant_keys). The data keys do not change:
-// running servers go on; servers started afterwards need the new key file. Returns how many
-// tenants' keys were wrapped anew (0 when run again after it succeeded).
-Result<std::size_t> rotate_postgres_key(const std::string& postgres, const std::string& data_dir,
-                                        const std::string& key_file, const std::string& new_key_file);
+// <data_dir>/tsunagu.key), all or none (pg::reseal_tenant). No server may be running on the
+// database (pg::ServerPresence; busy, naming how many, otherwise): servers started afterwards
+// need the new key file, and whoever kept the old one and a copy of the database opens nothing
+// written from then on. Run again after it succeeded, it changes nothing (`already`).
+struct PostgresKeyRotated {
+    bool already = false;    // the database was sealed under the new key file already
+    std::size_t rows = 0;    // rows sealed anew
+    std::size_t values = 0;  // values sealed anew
+};
+Result<PostgresKeyRotated> rotate_postgres_key(const std::string& postgres, const std::string& tenant,
+                                               const std::string& data_dir, const std::string& key_file,
+                                               const std::string& new_key_file);
 
 // True when `url`'s host is 127.0.0.0/8, [::1] or localhost.
 bool is_loopback_url(const std::string& url);

@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "crypto/sealed.h"
 #include "crypto/store.h"
@@ -28,6 +29,10 @@ struct PgStoreOptions {
     std::string conninfo;               // libpq connection string
     std::string tenant = "default";     // whose data key seals, and whose writers queue together
     std::shared_ptr<const Sealer> sealer;  // the tenant's (see prepare_database)
+    // The tenant's key as the database held it wrapped when `sealer` was made. A write transaction
+    // finding another there (a rotation since, pg/presence.h) is refused, so nothing is sealed
+    // under a data key the database no longer holds. Empty: not checked.
+    std::vector<std::uint8_t> wrapped_key;
 };
 
 // Opens one connection as a Store.
@@ -37,8 +42,8 @@ Result<Store> open_store(const PgStoreOptions& options);
 // migration lock (pg/migrations.h) it applies the versioned migrations, unwraps (or, on first
 // start, creates) the tenant's data key with `kek` (the servers' key file), and runs
 // `create_schema` on a Store over the database (the server's idempotent schema, first admin...).
-// Returns the tenant's sealer, for open_store.
-Result<std::shared_ptr<const Sealer>> prepare_database(const std::string& conninfo, const std::string& tenant,
+// Returns how to open stores on it (open_store).
+Result<PgStoreOptions> prepare_database(const std::string& conninfo, const std::string& tenant,
                                                        const Secret& kek,
                                                        const std::function<Status(Store&)>& create_schema);
 

@@ -7,23 +7,42 @@
 // later, unwraps that same one.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <string_view>
+#include <vector>
 
 #include "crypto/secret.h"
 #include "pg/pg.h"
 
 namespace tsunagu::pg {
 
+struct TenantKey {
+    Secret key;                          // the data key, in guarded memory
+    std::vector<std::uint8_t> wrapped;   // as the database holds it (which changes when rotated)
+};
+
 // The tenant's data key: created on first use (safe when several servers start at once), else
 // unwrapped. wrong_key when `kek` is not the key the database's servers were started with.
-Result<Secret> tenant_data_key(Connection& connection, std::string_view tenant, const Secret& kek);
+Result<TenantKey> tenant_data_key(Connection& connection, std::string_view tenant, const Secret& kek);
 
-// Wraps every tenant's data key under `new_kek` instead of `old_kek`, in one transaction (all or
-// none), for a rotation of the servers' key file. The data keys themselves do not change (the
-// records stay sealed as they are), so running servers, which hold them unwrapped, go on; servers
-// started afterwards need the new key file. A key already wrapped under `new_kek` (a rotation run
-// again) is left as it is. wrong_key, changing nothing, when a tenant's key opens under neither.
-// Returns how many keys were wrapped anew.
-Result<std::size_t> rewrap_tenant_keys(Connection& connection, const Secret& old_kek, const Secret& new_kek);
+struct Resealed {
+    bool already = false;       // the key was under `new_kek` already: nothing was done
+    std::size_t rows = 0;       // rows whose sealed values were sealed anew
+    std::size_t values = 0;     // values sealed anew (NULLs are left as they are)
+};
+
+// A rotation of the servers' key file, for a database no server runs on (pg/presence.h): a new
+// data key for `tenant`, every sealed value of every row opened under the old one and sealed
+// under the new one, and the new key wrapped under `new_kek`, in one transaction (all or none,
+// so a rotation killed part way changed nothing, and running it again does it all). Whoever kept
+// the old key file and a copy of the database from before can open nothing written from then on.
+//
+// `already` when the tenant's key opens under `new_kek` (the rotation was done). Refused,
+// changing nothing: wrong_key when the key opens under neither; corrupt when a sealed value does
+// not open under the old data key (named by table and column, never by content);
+// invalid_argument when the database holds other tenants' keys, whose rows share the tables.
+Result<Resealed> reseal_tenant(Connection& connection, std::string_view tenant, const Secret& old_kek,
+                               const Secret& new_kek);
 
 }  // namespace tsunagu::pg

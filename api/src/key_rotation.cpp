@@ -1,6 +1,6 @@
 // Rotating the servers' key file (tsunagu-server rotate-key): for the embedded store, a new key
-// file and a new data key under it, every page sealed again; on PostgreSQL, the tenants' data keys
-// wrapped under the new key file.
+// file and a new data key under it, every page sealed again; on PostgreSQL, a new data key for the
+// tenant, every sealed value sealed again under it, wrapped under the new key file.
 #include <filesystem>
 
 #include "api/server.h"
@@ -8,6 +8,7 @@
 #include "crypto/secret.h"
 #include "crypto/store.h"
 #include "pg/pg.h"
+#include "pg/presence.h"
 #include "pg/tenant_key.h"
 
 namespace tsunagu::api {
@@ -42,8 +43,9 @@ Result<KeySource> new_key_at(const std::string& path) {
 
 }  // namespace
 
-Result<std::size_t> rotate_postgres_key(const std::string& postgres, const std::string& data_dir,
-                                        const std::string& key_file, const std::string& new_key_file) {
+Result<PostgresKeyRotated> rotate_postgres_key(const std::string& postgres, const std::string& tenant,
+                                               const std::string& data_dir, const std::string& key_file,
+                                               const std::string& new_key_file) {
     ensure_sodium();
     const std::string old_path = key_path_for(data_dir, key_file);
     TSUNAGU_TRY(check_new_key_file(old_path, new_key_file));
@@ -54,9 +56,13 @@ Result<std::size_t> rotate_postgres_key(const std::string& postgres, const std::
     }
     auto connection = pg::Connection::open(postgres);
     TSUNAGU_TRY(connection);
+    // Held until the connection closes: no server runs, or starts, while the records are rewritten.
+    TSUNAGU_TRY(pg::ServerPresence::take_alone(*connection, tenant));
     auto new_key = new_key_at(new_key_file);
     TSUNAGU_TRY(new_key);
-    return pg::rewrap_tenant_keys(*connection, old_key->material(), new_key->material());
+    auto done = pg::reseal_tenant(*connection, tenant, old_key->material(), new_key->material());
+    TSUNAGU_TRY(done);
+    return PostgresKeyRotated{done->already, done->rows, done->values};
 }
 
 Result<KeyRotated> rotate_key(const std::string& data_dir, const std::string& key_file,

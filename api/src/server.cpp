@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "pg/pg_store.h"
+#include "pg/presence.h"
 #include "api/src/audit.h"
 #include "api/src/caseload.h"
 #include "api/src/data_folder.h"
@@ -29,6 +30,13 @@ namespace {
 // Opens one connection to the server's database: the encrypted SQLite store, or PostgreSQL.
 using StoreOpener = std::function<Result<Store>()>;
 
+// A database made ready: how to open connections to it, and, on PostgreSQL, this process's
+// announcement to the other servers and tools (pg/presence.h), held for as long as it is used.
+struct ReadyDatabase {
+    StoreOpener open;
+    std::optional<pg::ServerPresence> presence;
+};
+
 
 std::string host_of(const std::string& url) {
     auto scheme_end = url.find("://");
@@ -41,9 +49,13 @@ std::string host_of(const std::string& url) {
 
 class RunningServer final : public Server {
 public:
-    RunningServer(std::string url, std::optional<DataFolderLock> lock, std::unique_ptr<ConnectionPool> pool,
-                  std::unique_ptr<ServerCore> core)
-        : lock_(std::move(lock)), url_(std::move(url)), pool_(std::move(pool)), core_(std::move(core)) {}
+    RunningServer(std::string url, std::optional<DataFolderLock> lock, std::optional<pg::ServerPresence> presence,
+                  std::unique_ptr<ConnectionPool> pool, std::unique_ptr<ServerCore> core)
+        : lock_(std::move(lock)),
+          presence_(std::move(presence)),
+          url_(std::move(url)),
+          pool_(std::move(pool)),
+          core_(std::move(core)) {}
     ~RunningServer() override { stop(); }
 
     void attach(std::unique_ptr<HttpServer> http) { http_ = std::move(http); }
@@ -60,7 +72,9 @@ public:
     HttpServer* http() { return http_.get(); }
 
 private:
-    std::optional<DataFolderLock> lock_;  // first: released last, once the store is closed
+    // First: released last, once the store is closed.
+    std::optional<DataFolderLock> lock_;            // the embedded store's folder
+    std::optional<pg::ServerPresence> presence_;    // on PostgreSQL
     std::string url_;
     std::unique_ptr<ConnectionPool> pool_;
     std::unique_ptr<ServerCore> core_;
@@ -120,16 +134,20 @@ Status prepare_demo(Store& store, Accounts& accounts, const std::string& data_di
 
 // Readies the server's database with `create_schema`, run once on a connection to it: the
 // encrypted SQLite store at `store_path`, or, with `postgres` set, that PostgreSQL database's
-// `tenant` (under the start-up lock several servers share). Returns how to open connections.
-Result<StoreOpener> ready_database(const std::string& store_path, const std::function<Result<KeySource>()>& key_source,
-                                   const std::string& postgres, const std::string& tenant,
-                                   const std::function<Status(Store&)>& create_schema) {
+// `tenant` (announced first, then under the start-up lock several servers share).
+Result<ReadyDatabase> ready_database(const std::string& store_path, const std::function<Result<KeySource>()>& key_source,
+                                     const std::string& postgres, const std::string& tenant,
+                                     const std::function<Status(Store&)>& create_schema) {
     if (!postgres.empty()) {
+        // Before the tenant's key is read: no rotation changes it from here on.
+        auto presence = pg::ServerPresence::announce(postgres, tenant);
+        if (!presence) return presence.status();
         auto key = key_source();
         if (!key) return key.status();
-        auto sealer = pg::prepare_database(postgres, tenant, key->material(), create_schema);
-        if (!sealer) return sealer.status();
-        return StoreOpener([options = pg::PgStoreOptions{postgres, tenant, *sealer}]() { return pg::open_store(options); });
+        auto options = pg::prepare_database(postgres, tenant, key->material(), create_schema);
+        if (!options) return options.status();
+        return ReadyDatabase{[options = std::move(*options)]() { return pg::open_store(options); },
+                             std::move(*presence)};
     }
     StoreOpener open_store = [store_path, key_source]() -> Result<Store> {
         auto key = key_source();
@@ -139,7 +157,7 @@ Result<StoreOpener> ready_database(const std::string& store_path, const std::fun
     auto store = open_store();
     if (!store) return store.status();
     TSUNAGU_TRY(create_schema(*store));
-    return open_store;
+    return ReadyDatabase{std::move(open_store), std::nullopt};
 }
 
 }  // namespace
@@ -156,7 +174,7 @@ Result<domain::IndicatorReport> read_indicator_report(const std::string& data_di
     auto opener = ready_database(store_path, [key_path]() { return KeySource::key_file(key_path); }, postgres,
                                  tenant, [](Store& store) { return Targets::create_schema(store); });
     if (!opener) return opener.status();
-    auto store = (*opener)();
+    auto store = opener->open();
     if (!store) return store.status();
     auto upstream = sync::Upstream::open(*store, domain::care_schema());
     if (!upstream) return upstream.status();
@@ -170,7 +188,7 @@ Status mark_restored_database(const std::string& postgres, const std::string& te
     auto opener = ready_database("", [key_path]() { return KeySource::key_file(key_path); }, postgres, tenant,
                                  [](Store&) { return Status::ok(); });
     TSUNAGU_TRY(opener);
-    auto store = (*opener)();
+    auto store = opener->open();
     TSUNAGU_TRY(store);
     auto upstream = sync::Upstream::open(*store, domain::care_schema());
     TSUNAGU_TRY(upstream);
@@ -244,20 +262,20 @@ Result<StartedServer> start_server(const ServerConfig& config) {
         if (config.demo) TSUNAGU_TRY(prepare_demo(store, accounts, config.data_dir, started));
         return Status::ok();
     };
-    auto open_store = ready_database(store_path, key_source, config.postgres, config.tenant, create_schema);
-    if (!open_store) {
+    auto database = ready_database(store_path, key_source, config.postgres, config.tenant, create_schema);
+    if (!database) {
         // (PostgreSQL's refusal says what to do already.)
-        if (open_store.status().code() == ErrorCode::wrong_key && config.postgres.empty()) {
+        if (database.status().code() == ErrorCode::wrong_key && config.postgres.empty()) {
             return Status(ErrorCode::wrong_key, "the key file " + key_path + " does not open the store " + store_path +
                                                     ": give the one that seals it with --key-file (after "
                                                     "tsunagu-server rotate-key, the new one)");
         }
-        return open_store.status();
+        return database.status();
     }
 
     const std::int64_t keep_history_ms = std::max<std::int64_t>(0, config.keep_history_days) * 24 * 60 * 60 * 1000;
     auto pool = std::make_unique<ConnectionPool>(
-        [open_store = std::move(*open_store), keep_history_ms](ConnectionPool::Use use)
+        [open_store = std::move(database->open), keep_history_ms](ConnectionPool::Use use)
             -> Result<std::unique_ptr<ServerConnection>> {
             auto store = open_store();
             if (!store) return store.status();
@@ -310,7 +328,8 @@ Result<StartedServer> start_server(const ServerConfig& config) {
     if (!config.backups.folder.empty()) core->metrics().watch_disk("backups", config.backups.folder);
     ServerCore* core_ptr = core.get();
     auto running =
-        std::make_unique<RunningServer>(config.listen_url, std::move(lock), std::move(pool), std::move(core));
+        std::make_unique<RunningServer>(config.listen_url, std::move(lock), std::move(database->presence),
+                                        std::move(pool), std::move(core));
 
     auto http = start_http_server(config.listen_url, config.tls, config.limits,
                                   [core_ptr](HttpRequest& r) { return core_ptr->handle(r); },

@@ -11,6 +11,7 @@
 
 #include "pg/migrations.h"
 #include "pg/pg.h"
+#include "pg/src/lock_key.h"
 #include "pg/src/sql_dialect.h"
 #include "pg/tenant_key.h"
 
@@ -19,18 +20,6 @@ namespace {
 
 using detail::InsertMode;
 using detail::Translated;
-
-// A stable 64-bit key for a name (FNV-1a): every server derives the same advisory lock.
-std::int64_t lock_key(std::string_view domain, std::string_view name) {
-    std::uint64_t h = 1469598103934665603ull;
-    for (std::string_view part : {domain, std::string_view("/"), name}) {
-        for (unsigned char c : part) {
-            h ^= c;
-            h *= 1099511628211ull;
-        }
-    }
-    return static_cast<std::int64_t>(h >> 1);
-}
 
 class PgBackend;
 
@@ -112,7 +101,7 @@ public:
     PgBackend(Connection connection, PgStoreOptions options)
         : connection_(std::move(connection)),
           options_(std::move(options)),
-          writer_lock_(lock_key("tsunagu-writers", options_.tenant)),
+          writer_lock_(detail::writers_lock(options_.tenant)),
           describe_("PostgreSQL database of tenant '" + options_.tenant + "'") {}
 
     Status exec(std::string_view sql) override {
@@ -141,10 +130,22 @@ public:
 
     Status begin_immediate() override {
         TSUNAGU_TRY(connection_.exec("BEGIN ISOLATION LEVEL READ COMMITTED"));
-        auto locked = connection_.query("SELECT pg_advisory_xact_lock($1)", {writer_lock_});
+        // The tenant's writer lock, and (in the same round trip) its data key as wrapped now.
+        const bool check_key = !options_.wrapped_key.empty();
+        auto locked = check_key ? connection_.query("SELECT pg_advisory_xact_lock($1), (SELECT wrapped FROM "
+                                                    "tsunagu_tenant_keys WHERE tenant = $2)",
+                                                    {writer_lock_, std::string_view(options_.tenant)})
+                                : connection_.query("SELECT pg_advisory_xact_lock($1)", {writer_lock_});
         if (!locked) {
             (void)connection_.exec("ROLLBACK");
             return locked.status();
+        }
+        if (check_key && locked->bytes(0, 1) != options_.wrapped_key) {
+            (void)connection_.exec("ROLLBACK");
+            return Status(ErrorCode::wrong_key,
+                          "the data key of tenant '" + options_.tenant +
+                              "' was rotated (tsunagu-server rotate-key) since this server started: nothing was "
+                              "written; restart the server with the new key file");
         }
         return Status::ok();
     }
@@ -395,9 +396,8 @@ Result<Store> open_store(const PgStoreOptions& options) {
     return Store::over(std::make_unique<PgBackend>(std::move(*connection), options));
 }
 
-Result<std::shared_ptr<const Sealer>> prepare_database(const std::string& conninfo, const std::string& tenant,
-                                                       const Secret& kek,
-                                                       const std::function<Status(Store&)>& create_schema) {
+Result<PgStoreOptions> prepare_database(const std::string& conninfo, const std::string& tenant, const Secret& kek,
+                                        const std::function<Status(Store&)>& create_schema) {
     auto admin = Connection::open(conninfo);
     TSUNAGU_TRY(admin);
     // Held (re-entrantly) across the migrations and the server's own schema: servers starting
@@ -409,13 +409,13 @@ Result<std::shared_ptr<const Sealer>> prepare_database(const std::string& connin
     TSUNAGU_TRY(migrate(*admin, migrations).status());
     auto key = tenant_data_key(*admin, tenant, kek);
     TSUNAGU_TRY(key);
-    auto sealer = Sealer::with_key(std::move(*key));
+    auto sealer = Sealer::with_key(std::move(key->key));
     TSUNAGU_TRY(sealer);
-    auto shared = std::make_shared<const Sealer>(std::move(*sealer));
-    auto store = open_store({conninfo, tenant, shared});
+    PgStoreOptions options{conninfo, tenant, std::make_shared<const Sealer>(std::move(*sealer)), std::move(key->wrapped)};
+    auto store = open_store(options);
     TSUNAGU_TRY(store);
     TSUNAGU_TRY(create_schema(*store));
-    return shared;
+    return options;
 }
 
 }  // namespace tsunagu::pg

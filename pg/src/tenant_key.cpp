@@ -1,12 +1,102 @@
-// The tenant's data key, wrapped in the database (pg/tenant_key.h).
+// The tenant's data key, wrapped in the database, and its rotation (pg/tenant_key.h).
 #include "pg/tenant_key.h"
 
+#include <sodium.h>
+
+#include <string>
+
 #include "crypto/sealed.h"
+#include "pg/src/lock_key.h"
+#include "pg/src/sql_dialect.h"
 
 namespace tsunagu::pg {
+namespace {
 
-Result<Secret> tenant_data_key(Connection& connection, std::string_view tenant, const Secret& kek) {
-    const std::string context = "tenant " + std::string(tenant);
+std::string context_of(std::string_view tenant) { return "tenant " + std::string(tenant); }
+
+std::string quoted(std::string_view name) { return "\"" + std::string(name) + "\""; }
+
+// Rows read and rewritten at a time: a cursor's fetch, one UPDATE.
+constexpr int kBatch = 200;
+
+// Seals every sealed value of `table` anew: opened under `from`, sealed under `to`, with the same
+// row id and column bound. Runs inside the caller's transaction.
+Status reseal_table(Connection& connection, const std::string& table, const detail::SealedTable& spec,
+                    const Sealer& from, const Sealer& to, Resealed& done) {
+    auto exists = connection.query("SELECT to_regclass($1) IS NOT NULL", {table});
+    TSUNAGU_TRY(exists);
+    if (exists->text(0, 0) != "t") return Status::ok();  // a table this database never needed
+    // Rows are rewritten through their primary key (one column: the engine's tables have one).
+    auto key = connection.query(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_index i JOIN pg_attribute a"
+        " ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = to_regclass($1)"
+        " AND i.indisprimary",
+        {table});
+    TSUNAGU_TRY(key);
+    if (key->size() != 1) {
+        return Status(ErrorCode::internal, "table " + table + " has no one-column primary key to reseal its rows by");
+    }
+    const std::string pk = quoted(key->text(0, 0)), pk_type(key->text(0, 1));
+    const std::vector<std::string> columns(spec.columns.begin(), spec.columns.end());
+
+    std::string select = "DECLARE tsunagu_reseal NO SCROLL CURSOR FOR SELECT " + pk + "::text, " + quoted(spec.id_column);
+    for (const auto& c : columns) select += ", " + quoted(c);
+    TSUNAGU_TRY(connection.exec(select + " FROM " + quoted(table)));
+    // UPDATE t SET a = v.a, ... FROM (VALUES ($1, $2::bytea, ...), ...) AS v(k, a, ...) WHERE t.pk = v.k
+    auto update_for = [&](int rows) {
+        std::string values;
+        int param = 0;
+        for (int r = 0; r < rows; ++r) {
+            values += r ? ", (" : "(";
+            values += "$" + std::to_string(++param) + "::text";
+            for (std::size_t c = 0; c < columns.size(); ++c) values += ", $" + std::to_string(++param) + "::bytea";
+            values += ")";
+        }
+        std::string sets, names = "k";
+        for (std::size_t c = 0; c < columns.size(); ++c) {
+            sets += (c ? ", " : "") + quoted(columns[c]) + " = v.c" + std::to_string(c);
+            names += ", c" + std::to_string(c);
+        }
+        return "UPDATE " + quoted(table) + " AS t SET " + sets + " FROM (VALUES " + values + ") AS v(" + names +
+               ") WHERE t." + pk + " = CAST(v.k AS " + pk_type + ")";
+    };
+    for (;;) {
+        auto batch = connection.query("FETCH " + std::to_string(kBatch) + " FROM tsunagu_reseal");
+        TSUNAGU_TRY(batch);
+        if (batch->empty()) break;
+        std::vector<Param> params;
+        params.reserve(static_cast<std::size_t>(batch->size()) * (columns.size() + 1));
+        for (int r = 0; r < batch->size(); ++r) {
+            params.emplace_back(batch->text(r, 0));
+            const auto id_bytes = batch->bytes(r, 1);
+            const std::string id(id_bytes.begin(), id_bytes.end());
+            for (std::size_t c = 0; c < columns.size(); ++c) {
+                const int column = static_cast<int>(c) + 2;
+                if (batch->is_null(r, column)) {
+                    params.emplace_back(nullptr);
+                    continue;
+                }
+                auto plain = from.open(batch->bytes(r, column), id, columns[c]);
+                if (!plain) {
+                    return Status(ErrorCode::corrupt, "a value of " + table + "." + columns[c] +
+                                                          " does not open under the tenant's data key (altered, "
+                                                          "or sealed under another key); nothing was changed");
+                }
+                params.push_back(Param::bytes(to.seal(*plain, id, columns[c])));
+                sodium_memzero(plain->data(), plain->size());
+                ++done.values;
+            }
+        }
+        TSUNAGU_TRY(connection.query(update_for(batch->size()), params).status());
+        done.rows += static_cast<std::size_t>(batch->size());
+    }
+    return connection.exec("CLOSE tsunagu_reseal");
+}
+
+}  // namespace
+
+Result<TenantKey> tenant_data_key(Connection& connection, std::string_view tenant, const Secret& kek) {
+    const std::string context = context_of(tenant);
     {
         // A fresh key, offered; when another server's offer won the race, theirs is read below.
         Secret fresh = Secret::random(Sealer::kKeyBytes);
@@ -21,43 +111,62 @@ Result<Secret> tenant_data_key(Connection& connection, std::string_view tenant, 
     auto rows = connection.query("SELECT wrapped FROM tsunagu_tenant_keys WHERE tenant = $1", {tenant});
     TSUNAGU_TRY(rows);
     if (rows->empty()) return Status(ErrorCode::internal, "the tenant key row vanished after its insert");
-    auto key = unwrap_key(kek, rows->bytes(0, 0), context);
+    std::vector<std::uint8_t> wrapped = rows->bytes(0, 0);
+    auto key = unwrap_key(kek, wrapped, context);
     if (!key) {
         return Status(key.status().code(),
                       "the key file does not open the data key of tenant '" + std::string(tenant) +
                           "' in this database: start every server with the key file the database "
-                          "was first used with");
+                          "was first used with (after tsunagu-server rotate-key, the new one)");
     }
-    return key;
+    return TenantKey{std::move(*key), std::move(wrapped)};
 }
 
-Result<std::size_t> rewrap_tenant_keys(Connection& connection, const Secret& old_kek, const Secret& new_kek) {
+Result<Resealed> reseal_tenant(Connection& connection, std::string_view tenant, const Secret& old_kek,
+                               const Secret& new_kek) {
+    const std::string context = context_of(tenant);
     TSUNAGU_TRY(connection.begin());
-    auto rewrap = [&]() -> Result<std::size_t> {
-        auto rows = connection.query("SELECT tenant, wrapped FROM tsunagu_tenant_keys ORDER BY tenant FOR UPDATE");
-        TSUNAGU_TRY(rows);
-        std::size_t rewrapped = 0;
-        for (int i = 0; i < rows->size(); ++i) {
-            const std::string tenant(rows->text(i, 0));
-            const std::string context = "tenant " + tenant;
-            const std::vector<std::uint8_t> wrapped = rows->bytes(i, 1);
-            if (unwrap_key(new_kek, wrapped, context)) continue;  // rotated already
-            auto key = unwrap_key(old_kek, wrapped, context);
-            if (!key) {
-                return Status(ErrorCode::wrong_key, "neither key file opens the data key of tenant '" + tenant +
-                                                        "'; nothing was changed");
-            }
-            auto sealed = wrap_key(new_kek, *key, context);
-            TSUNAGU_TRY(sealed);
-            TSUNAGU_TRY(connection
-                            .query("UPDATE tsunagu_tenant_keys SET wrapped = $2 WHERE tenant = $1",
-                                   {std::string_view(tenant), Param::bytes(*sealed)})
-                            .status());
-            ++rewrapped;
+    auto reseal = [&]() -> Result<Resealed> {
+        // No writer of the tenant commits while its rows are rewritten (none should run at all).
+        TSUNAGU_TRY(connection.query("SELECT pg_advisory_xact_lock($1)", {detail::writers_lock(tenant)}).status());
+        auto keys = connection.query("SELECT tenant, wrapped FROM tsunagu_tenant_keys ORDER BY tenant FOR UPDATE");
+        TSUNAGU_TRY(keys);
+        int mine = -1;
+        for (int i = 0; i < keys->size(); ++i) {
+            if (keys->text(i, 0) == tenant) mine = i;
         }
-        return rewrapped;
+        if (mine < 0) return Status(ErrorCode::not_found, "no data key of tenant '" + std::string(tenant) + "' in this database");
+        if (keys->size() > 1) {
+            return Status(ErrorCode::invalid_argument,
+                          "this database holds the data keys of " + std::to_string(keys->size()) +
+                              " tenants, whose rows share its tables: rotating one would leave the others' "
+                              "rows sealed under keys it does not hold; nothing was changed");
+        }
+        const std::vector<std::uint8_t> wrapped = keys->bytes(mine, 1);
+        if (unwrap_key(new_kek, wrapped, context)) return Resealed{true, 0, 0};
+        auto old_key = unwrap_key(old_kek, wrapped, context);
+        if (!old_key) {
+            return Status(ErrorCode::wrong_key, "the old key file does not open the data key of tenant '" +
+                                                    std::string(tenant) + "'; nothing was changed");
+        }
+        auto from = Sealer::with_key(std::move(*old_key));
+        TSUNAGU_TRY(from);
+        Secret fresh = Secret::random(Sealer::kKeyBytes);
+        auto rewrapped = wrap_key(new_kek, fresh, context);
+        TSUNAGU_TRY(rewrapped);
+        auto to = Sealer::with_key(std::move(fresh));
+        TSUNAGU_TRY(to);
+        Resealed done;
+        for (const auto& [table, spec] : detail::tsunagu_sealed_columns()) {
+            TSUNAGU_TRY(reseal_table(connection, table, spec, *from, *to, done));
+        }
+        TSUNAGU_TRY(connection
+                        .query("UPDATE tsunagu_tenant_keys SET wrapped = $2 WHERE tenant = $1",
+                               {tenant, Param::bytes(*rewrapped)})
+                        .status());
+        return done;
     };
-    auto done = rewrap();
+    auto done = reseal();
     if (!done) {
         (void)connection.rollback();
         return done.status();

@@ -292,54 +292,97 @@ TEST_CASE("a server started on the database with another key file is refused") {
     CHECK(deployment.admin->get("/v1/admin/teams").status == 200);
 }
 
-TEST_CASE("the servers' key file is rotated on PostgreSQL while they run: servers started afterwards need the new one") {
+TEST_CASE("the servers' key file is rotated on PostgreSQL with the servers stopped: every record sealed anew") {
     Deployment deployment(2);
     deployment.add("aoi", "peer_supporter");
     auto phone = deployment.device("aoi", 1);
     const std::string client = phone->create("client", {{"pseudonym", "K-ROT"}, {"area", "kita"}});
+    const std::string visit = phone->create("home_visit", {{"client", client}, {"date", "2020-06-01"}, {"duration_min", 30},
+                                                         {"purpose", "check_in"}, {"review_status", "submitted"}});
     REQUIRE(sync_until_done(*phone));
 
     const std::string old_key = deployment.dir.file("tsunagu.key");
     const std::string new_key = deployment.dir.file("2027.key");
-    auto rotate = [&](const std::string& from) {
+    auto rotate = [&](const std::string& from, const std::string& to) {
         return run_program(TSUNAGU_SERVER_PATH, {"rotate-key", "--postgres", deployment.database.conninfo(),
-                                                 "--key-file", from, "--new-key-file", new_key});
+                                                 "--key-file", from, "--new-key-file", to}, {}, 60s);
     };
-    const ProgramRun rotated = rotate(old_key);
+
+    // Refused while servers run, naming them; nothing changes and they go on.
+    const ProgramRun refused = rotate(old_key, new_key);
+    CHECK(refused.exit_code == 1);
+    CHECK(refused.err.find("2 server(s) run") != std::string::npos);
+    CHECK(sync_until_done(*phone));
+
+    for (auto& server : deployment.servers) server->stop(SIGTERM);
+    const ProgramRun rotated = rotate(old_key, new_key);
     INFO(rotated.err);
     REQUIRE(rotated.exit_code == 0);
-    CHECK(rotated.out.find("1 tenant data key(s)") != std::string::npos);
+    CHECK(rotated.out.find("sealed under a new data key") != std::string::npos);
+    CHECK(rotated.out.find(" 0 record row(s)") == std::string::npos);
     CHECK(fs::status(new_key).permissions() == (fs::perms::owner_read | fs::perms::owner_write));
 
-    // The running servers go on.
-    phone->create("home_visit", {{"client", client}, {"date", "2020-06-01"}, {"duration_min", 30},
-                                 {"purpose", "check_in"}, {"review_status", "submitted"}});
-    REQUIRE(sync_until_done(*phone));
-
-    // A server started with the old key file is refused; with the new one it serves the same data.
+    // A server started with the old key file is refused; with the new one it serves every record.
     TempDir other{"tsunagu-pg-old-key"};
     ServerProcess stale{TSUNAGU_SERVER_PATH, other.file("data"), other.file("server.log")};
     CHECK_THROWS(stale.start({"--postgres", deployment.database.conninfo(), "--key-file", old_key}));
     const int port = deployment.servers[0]->port();
-    deployment.servers[0]->stop(SIGTERM);
     deployment.servers[0]->start({"--postgres", deployment.database.conninfo(), "--key-file", new_key}, port);
     auto second = deployment.device("aoi", 0);
     REQUIRE(sync_until_done(*second));
     CHECK(second->holds(client));
+    CHECK(second->holds(visit));
 
-    // Run again, it finds the keys rotated; keys that open nothing change nothing.
-    const ProgramRun again = rotate(old_key);
+    // Run again, it finds the work done; key files that open nothing change nothing.
+    deployment.servers[0]->stop(SIGTERM);
+    const ProgramRun again = rotate(old_key, new_key);
     CHECK(again.exit_code == 0);
-    CHECK(again.out.find("they already were") != std::string::npos);
+    CHECK(again.out.find("already") != std::string::npos);
     const std::string stranger = deployment.dir.file("stranger.key");
     std::ofstream(stranger, std::ios::binary) << std::string(32, 's');
     fs::permissions(stranger, fs::perms::owner_read | fs::perms::owner_write);
-    const ProgramRun wrong = run_program(TSUNAGU_SERVER_PATH, {"rotate-key", "--postgres", deployment.database.conninfo(),
-                                                               "--key-file", stranger, "--new-key-file",
-                                                               deployment.dir.file("other.key")});
+    const ProgramRun wrong = rotate(stranger, deployment.dir.file("other.key"));
     CHECK(wrong.exit_code == 1);
     CHECK(wrong.err.find("nothing was changed") != std::string::npos);
-    auto third = deployment.device("aoi", 1);  // the data key is still under the new key file
+    deployment.servers[0]->start({"--postgres", deployment.database.conninfo(), "--key-file", new_key}, port);
+    auto third = deployment.device("aoi", 0);
     REQUIRE(sync_until_done(*third));
-    CHECK(third->holds(client));
+    CHECK(third->holds(visit));
+}
+
+TEST_CASE("a server that lost its hold on the database writes nothing under a data key rotated since") {
+    Deployment deployment(1);
+    deployment.add("aoi", "peer_supporter");
+    auto phone = deployment.device("aoi", 0);
+    const std::string client = phone->create("client", {{"pseudonym", "K-LOST"}, {"area", "kita"}});
+    REQUIRE(sync_until_done(*phone));
+
+    // The server's announcement ends (as an idle-session timeout or an administrator would end
+    // it) while its pool's connections live on; a rotation then finds no server.
+    deployment.database.load("postgres",
+                             "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+                             "AND mode = 'ShareLock' AND granted");
+    const std::string new_key = deployment.dir.file("2027.key");
+    const ProgramRun rotated =
+        run_program(TSUNAGU_SERVER_PATH, {"rotate-key", "--postgres", deployment.database.conninfo(), "--key-file",
+                                          deployment.dir.file("tsunagu.key"), "--new-key-file", new_key}, {}, 60s);
+    INFO(rotated.err);
+    REQUIRE(rotated.exit_code == 0);
+
+    // The stale server refuses the write, which stays on the phone, and says why.
+    const std::string visit = phone->create("home_visit", {{"client", client}, {"date", "2020-06-02"}, {"duration_min", 20},
+                                                         {"purpose", "check_in"}, {"review_status", "submitted"}});
+    CHECK_FALSE(try_sync(*phone));
+    std::ifstream log_file(deployment.dir.file("server0.log"));
+    const std::string log((std::istreambuf_iterator<char>(log_file)), std::istreambuf_iterator<char>());
+    CHECK(log.find("was rotated (tsunagu-server rotate-key) since this server started") != std::string::npos);
+
+    // Restarted with the new key file, it takes the visit; another device reads it.
+    const int port = deployment.servers[0]->port();
+    deployment.servers[0]->stop(SIGTERM);
+    deployment.servers[0]->start({"--postgres", deployment.database.conninfo(), "--key-file", new_key}, port);
+    REQUIRE(sync_until_done(*phone));
+    auto other = deployment.device("aoi", 0);
+    REQUIRE(sync_until_done(*other));
+    CHECK(other->holds(visit));
 }

@@ -21,7 +21,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::shared_ptr<const Sealer> prepared(PostgresCluster& cluster, const Secret& kek) {
+pg::PgStoreOptions prepared(PostgresCluster& cluster, const Secret& kek) {
     return value_ok(pg::prepare_database(cluster.conninfo(), "t", kek, [](Store& store) -> Status {
         auto upstream = sync::Upstream::open(store, sync::testing::test_schema());
         TSUNAGU_TRY(upstream);
@@ -75,8 +75,8 @@ TEST_CASE("on PostgreSQL a plain INSERT that hits a unique key fails alone, as i
           "transaction goes on") {
     PostgresCluster cluster;
     const Secret kek = Secret::random(32);
-    auto sealer = prepared(cluster, kek);
-    Store store = value_ok(pg::open_store({cluster.conninfo(), "t", sealer}));
+    const pg::PgStoreOptions database = prepared(cluster, kek);
+    Store store = value_ok(pg::open_store(database));
     ok(store.exec("CREATE TABLE names(name TEXT PRIMARY KEY)"));
     ok(with_transaction(store, [&]() -> Status {
         TSUNAGU_TRY(store.cached("INSERT INTO names(name) VALUES (?1)").bind(1, "a").run());
@@ -93,7 +93,7 @@ TEST_CASE("the engine on PostgreSQL: eight writers on their own connections, and
           "all along misses nothing") {
     PostgresCluster cluster;
     const Secret kek = Secret::random(32);
-    auto sealer = prepared(cluster, kek);
+    const pg::PgStoreOptions database = prepared(cluster, kek);
     TempDir dir("tsunagu-pg-engine");
     constexpr int kWriters = 8;
     std::atomic<bool> stop{false};
@@ -105,7 +105,7 @@ TEST_CASE("the engine on PostgreSQL: eight writers on their own connections, and
     std::vector<std::thread> writers;
     for (int w = 0; w < kWriters; ++w) {
         writers.emplace_back([&, w] {
-            auto server = pg::open_store({cluster.conninfo(), "t", sealer});
+            auto server = pg::open_store(database);
             Store& phone_store = phone_stores[static_cast<std::size_t>(w)];
             if (!server) return void(++errors);
             auto upstream = sync::Upstream::open(*server, sync::testing::test_schema());
@@ -127,7 +127,7 @@ TEST_CASE("the engine on PostgreSQL: eight writers on their own connections, and
             }
         });
     }
-    Store reader_server = value_ok(pg::open_store({cluster.conninfo(), "t", sealer}));
+    Store reader_server = value_ok(pg::open_store(database));
     auto upstream = value_ok(sync::Upstream::open(reader_server, sync::testing::test_schema()));
     Store reader_store = sync::testing::open_store(dir.file("reader.db"));
     sync::DeviceOptions options;
