@@ -16,7 +16,9 @@
 //  4. with --postgres, scale: the same mix for 50, 500 and 5,000 simulated devices (--scale) on the
 //     embedded store (one server), then with the data in PostgreSQL (a temporary cluster that
 //     fsyncs its commits, as the embedded store does) behind 1, 2 and 3 servers (--servers):
-//     changes/s and p99 for each, and how throughput grows with servers. Simulated devices each
+//     changes/s and p99 for each, and how throughput grows with servers; then, with the servers
+//     stopped, a key rotation of that database (every record sealed anew) next to a plain UPDATE
+//     of the same rows. Simulated devices each
 //     keep their own session and cursor; at most --concurrency of them sync at one moment (a
 //     thousand phones do not all press "sync" in the same second).
 //
@@ -48,6 +50,8 @@
 
 #include "api/src/http_server.h"
 #include "clients/src/http_transport.h"
+#include "pg/pg.h"
+#include "support/run_program.h"
 #include "support/server_process.h"
 #include "support/temp_dir.h"
 
@@ -393,8 +397,40 @@ struct ScaleDeployment {
     }
 };
 
+// A key rotation on PostgreSQL (rotate-key --postgres: every sealed value opened and sealed anew
+// under a new data key) on the database the scale runs filled, next to the same rows rewritten
+// by a plain UPDATE without any crypto.
+struct RotationFigure {
+    std::int64_t rows = 0;
+    double seconds = 0, plain_update_seconds = 0;
+};
+
+RotationFigure time_postgres_rotation(const std::string& conninfo, const std::string& key_file,
+                                      const std::string& new_key_file) {
+    RotationFigure figure;
+    auto connection = tsunagu::pg::Connection::open(conninfo);
+    if (!connection) return figure;
+    auto rows = connection->query("SELECT (SELECT count(*) FROM sync_records) + (SELECT count(*) FROM refused_change)");
+    if (rows) figure.rows = rows->integer(0, 0);
+    auto start = Clock::now();
+    if (!connection->exec("BEGIN; UPDATE sync_records SET fields = fields, meta = meta; UPDATE refused_change SET "
+                          "change = change, reason = reason, comment = comment; COMMIT")) {
+        return figure;
+    }
+    figure.plain_update_seconds = since_ms(start) / 1000.0;
+    start = Clock::now();
+    const auto run = tsunagu::testing::run_program(
+        TSUNAGU_SERVER_PATH, {"rotate-key", "--postgres", conninfo, "--key-file", key_file, "--new-key-file", new_key_file});
+    if (run.exit_code != 0) {
+        std::fprintf(stderr, "server_bench: rotate-key failed: %s\n", run.err.c_str());
+        return figure;
+    }
+    figure.seconds = since_ms(start) / 1000.0;
+    return figure;
+}
+
 std::vector<ScaleCell> run_scale_matrix(const std::vector<int>& device_counts, int max_servers, double seconds,
-                                        int concurrency, const std::string& postgres) {
+                                        int concurrency, const std::string& postgres, RotationFigure& rotation) {
     std::vector<ScaleCell> cells;
     const int users = 500;
     const int most = *std::max_element(device_counts.begin(), device_counts.end());
@@ -428,6 +464,7 @@ std::vector<ScaleCell> run_scale_matrix(const std::vector<int>& device_counts, i
     ScaleDeployment shared(conninfo, max_servers, most, users);
     for (int servers = 1; servers <= max_servers; ++servers) measure(shared, "postgres", servers);
     shared.stop();
+    rotation = time_postgres_rotation(conninfo, shared.dir.file("tsunagu.key"), shared.dir.file("rotated.key"));
     return cells;
 }
 
@@ -564,7 +601,8 @@ int main(int argc, char** argv) {
 
     server.stop(SIGTERM);
     std::vector<ScaleCell> cells;
-    if (scale) cells = run_scale_matrix(scale_counts, max_servers, scale_seconds, concurrency, "");
+    RotationFigure rotation;
+    if (scale) cells = run_scale_matrix(scale_counts, max_servers, scale_seconds, concurrency, "", rotation);
 
     const double changes_per_s = static_cast<double>(sync.changes) / sync.seconds;
     const double requests_per_s = static_cast<double>(sync.requests) / sync.seconds;
@@ -599,6 +637,12 @@ int main(int argc, char** argv) {
                     scale_counts.back(), max_servers, most_servers / one_server,
                     embedded_most > 0 ? one_server / embedded_most : 0.0);
     }
+    if (rotation.seconds > 0) {
+        std::printf("key rotation on postgres: %lld rows sealed anew in %.2f s; a plain UPDATE of the same rows "
+                    "%.2f s (ratio %.2f)\n",
+                    static_cast<long long>(rotation.rows), rotation.seconds, rotation.plain_update_seconds,
+                    rotation.plain_update_seconds > 0 ? rotation.seconds / rotation.plain_update_seconds : 0.0);
+    }
     if (as_json) {
         json out = {{"devices", devices},
                     {"changes_per_s", changes_per_s},
@@ -619,6 +663,12 @@ int main(int argc, char** argv) {
             out["scale"] = scale_json;
             out["postgres_servers_growth_ratio"] = one_server > 0 ? most_servers / one_server : 0.0;
             out["postgres_vs_embedded_ratio"] = embedded_most > 0 ? one_server / embedded_most : 0.0;
+        }
+        if (rotation.seconds > 0) {
+            out["postgres_rotation_rows"] = rotation.rows;
+            out["postgres_rotation_seconds"] = rotation.seconds;
+            out["postgres_rotation_vs_plain_update_ratio"] =
+                rotation.plain_update_seconds > 0 ? rotation.seconds / rotation.plain_update_seconds : 0.0;
         }
         std::printf("%s\n", out.dump().c_str());
     }
