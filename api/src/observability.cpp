@@ -44,7 +44,8 @@ void Metrics::add_backup(bool taken, std::uint64_t bytes, double seconds, std::i
     last_backup_seconds_ = seconds;
 }
 
-std::string Metrics::render(std::size_t in_flight, std::size_t queue_depth) const {
+std::string Metrics::render(std::size_t in_flight, std::size_t queue_depth, std::size_t commits,
+                            std::size_t committed_writes) const {
     std::ostringstream out;
     out << "# HELP tsunagu_requests_total Requests answered, by route and status.\n"
            "# TYPE tsunagu_requests_total counter\n";
@@ -122,7 +123,13 @@ std::string Metrics::render(std::size_t in_flight, std::size_t queue_depth) cons
         << "# TYPE tsunagu_requests_in_flight gauge\n"
         << "tsunagu_requests_in_flight " << in_flight << "\n"
         << "# TYPE tsunagu_worker_queue_depth gauge\n"
-        << "tsunagu_worker_queue_depth " << queue_depth << "\n";
+        << "tsunagu_worker_queue_depth " << queue_depth << "\n"
+        << "# HELP tsunagu_store_commits_total Write transactions committed (each a group of writing requests).\n"
+        << "# TYPE tsunagu_store_commits_total counter\n"
+        << "tsunagu_store_commits_total " << commits << "\n"
+        << "# HELP tsunagu_store_committed_writes_total Writes committed in those groups (requests and bookkeeping).\n"
+        << "# TYPE tsunagu_store_committed_writes_total counter\n"
+        << "tsunagu_store_committed_writes_total " << committed_writes << "\n";
     return out.str();
 }
 

@@ -39,8 +39,10 @@ public:
     // labelled `label` ("data", "backups"): a full disk stops pushes and backups, so alert before.
     // Before the server serves.
     void watch_disk(std::string label, std::string folder) { disks_.emplace_back(std::move(label), std::move(folder)); }
-    // The exposition text for GET /metrics.
-    std::string render(std::size_t in_flight, std::size_t queue_depth) const;
+    // The exposition text for GET /metrics. `commits` and `committed_writes`: the group commit's
+    // counters (api/src/commit_group.h), whose ratio is the mean group size.
+    std::string render(std::size_t in_flight, std::size_t queue_depth, std::size_t commits = 0,
+                       std::size_t committed_writes = 0) const;
 
 private:
     static constexpr std::array<double, 10> kBuckets = {0.001, 0.005, 0.01, 0.025, 0.05,

@@ -31,7 +31,8 @@ std::vector<Route> operations_routes() {
                                                 : std::pair<std::size_t, std::size_t>{0, 0};
              HttpResponse r;
              r.content_type = "text/plain; version=0.0.4";
-             r.body = ctx.core.metrics().render(gauges.first, gauges.second);
+             r.body = ctx.core.metrics().render(gauges.first, gauges.second, ctx.core.commit_group().commits(),
+                                                ctx.core.commit_group().committed_work());
              return r;
          },
          /*outside_group=*/true},

@@ -98,10 +98,15 @@ TEST_CASE("a push repeated after a lost answer is harmless") {
     auto batch = phone->device->prepare_push();
     REQUIRE(batch.is_ok());
     json wire = *batch;
+    const double commits_before = metric(*org.admin, "tsunagu_store_commits_total");
+    const double writes_before = metric(*org.admin, "tsunagu_store_committed_writes_total");
     Reply first = phone->client.post("/v1/sync/push", {{"changes", wire["changes"]}});
     Reply again = phone->client.post("/v1/sync/push", {{"changes", wire["changes"]}});
     REQUIRE(first.status == 200);
     REQUIRE(again.status == 200);
+    // Each push was a write committed (alone or in a group), and /metrics counts both.
+    CHECK(metric(*org.admin, "tsunagu_store_committed_writes_total") >= writes_before + 2);
+    CHECK(metric(*org.admin, "tsunagu_store_commits_total") >= commits_before + 1);
     CHECK(first.body["outcomes"][0]["status"] == "accepted");
     CHECK(again.body["outcomes"][0]["status"] == "duplicate");
     CHECK(again.body["outcomes"][0]["seq"] == first.body["outcomes"][0]["seq"]);
