@@ -4,11 +4,12 @@
 #include <exception>
 #include <memory>
 
+#include "api/src/error_response.h"
 #include "api/src/observability.h"
 
 namespace tsunagu::api {
 
-HttpResponse CommitGroup::run(Work work) {
+HttpResponse CommitGroup::run(Work work, Status* failure) {
     Item item(std::move(work));
     std::unique_lock lock(mutex_);
     waiting_.push_back(&item);
@@ -20,6 +21,7 @@ HttpResponse CommitGroup::run(Work work) {
         }
         lead(lock, &item);
     }
+    if (failure != nullptr) *failure = item.failure;
     return std::move(item.answer);
 }
 
@@ -77,11 +79,16 @@ void CommitGroup::lead(std::unique_lock<std::mutex>& lock, const Item* self) {
 
 Status CommitGroup::write(const std::function<Status(ServerConnection&)>& work) {
     Status result = Status::ok();
-    const HttpResponse answer = run([&](ServerConnection& connection) {
-        result = work(connection);
-        return result ? HttpResponse{} : HttpResponse::error(500, "internal", "rolled back");
-    });
+    Status failure = Status::ok();
+    const HttpResponse answer = run(
+        [&](ServerConnection& connection) {
+            result = work(connection);
+            return result ? HttpResponse{} : HttpResponse::error(500, "internal", "rolled back");
+        },
+        &failure);
     if (result && answer.status >= 500) {
+        // A full disk is said as such (the devices keep their work); anything else is retried.
+        if (failure.code() == ErrorCode::storage_full) return failure;
         return Status(ErrorCode::unavailable, "the store could not commit; retry shortly");
     }
     return result;
@@ -90,7 +97,15 @@ Status CommitGroup::write(const std::function<Status(ServerConnection&)>& work) 
 void CommitGroup::execute(std::deque<Item*>& group) {
     auto fail_all = [&](const Status& why) {
         log_event("error", "group_commit_failed", {{"error", why.to_string()}, {"requests", std::to_string(group.size())}});
-        for (Item* item : group) item->answer = HttpResponse::error(503, "unavailable", "the store could not commit; retry shortly");
+        // A full disk answers 507 storage_full (said once for the group); anything else, retry.
+        const HttpResponse answer =
+            why.code() == ErrorCode::storage_full
+                ? error_response(why)
+                : HttpResponse::error(503, "unavailable", "the store could not commit; retry shortly");
+        for (Item* item : group) {
+            item->answer = answer;
+            item->failure = why;
+        }
     };
     std::lock_guard writing(writer_);
     if (!connection_) {

@@ -30,7 +30,8 @@ public:
     // At most `max_group` pieces of work share one commit.
     explicit CommitGroup(ConnectionPool& pool, std::size_t max_group = 64) : pool_(pool), max_group_(max_group) {}
 
-    HttpResponse run(Work work);
+    // `failure`, when given, is set to why the group's commit failed (ok when it did not fail).
+    HttpResponse run(Work work, Status* failure = nullptr);
     // run() for work that answers a Status: a failure undoes the work's writes and is returned;
     // ok means its writes are durable.
     Status write(const std::function<Status(ServerConnection&)>& work);
@@ -55,6 +56,7 @@ private:
         Work work;
         const bool posted;  // owned by the group (post()): no thread waits for it
         HttpResponse answer;
+        Status failure = Status::ok();  // why the group's commit failed, if it did
         bool done = false;
         std::condition_variable wake;  // its thread waits here, with mutex_, until done or asked to lead
     };

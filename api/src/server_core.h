@@ -16,6 +16,7 @@
 #include "api/src/backups.h"
 #include "api/src/commit_group.h"
 #include "api/src/compactor.h"
+#include "api/src/error_response.h"
 #include "api/src/connection_pool.h"
 #include "api/src/json_input.h"
 #include "api/src/observability.h"
@@ -67,8 +68,6 @@ struct Route {
     bool outside_group = false;
 };
 
-// Maps a Status to the HTTP answer a client can act on.
-HttpResponse error_response(const Status& status);
 // Administrators manage accounts; they hold and write no care records: routes open to every
 // signed-in user that carry care records answer them no_care_records() (403).
 bool holds_care_records(const Principal& p);

@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "api/src/server_core.h"
+#include "api/src/error_response.h"
 
 using namespace tsunagu;
 using namespace tsunagu::api;

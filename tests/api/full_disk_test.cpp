@@ -1,0 +1,128 @@
+// A server whose disk fills up, on a real (small) file system: it says so, loses nothing, keeps
+// serving what it can, and takes the phones' work once there is room again.
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <vector>
+
+#include "api_client.h"
+#include "support/server_process.h"
+#include "support/temp_dir.h"
+#include "synced_device.h"
+
+using namespace tsunagu;
+using namespace tsunagu::testing;
+using json = nlohmann::json;
+
+namespace {
+
+// A tmpfs of `bytes` mounted on a temporary folder for the test (the suite runs as root, as the
+// README's set-up does), lazily unmounted when destroyed.
+class SmallDisk {
+public:
+    explicit SmallDisk(std::size_t bytes) {
+        const std::string options = "size=" + std::to_string(bytes) + ",mode=0700";
+        if (::mount("tmpfs", dir_.path().c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) != 0) {
+            FAIL("cannot mount a small tmpfs for the full-disk test (" << std::strerror(errno)
+                                                                        << "): run the tests as root");
+        }
+    }
+    ~SmallDisk() { ::umount2(dir_.path().c_str(), MNT_DETACH); }
+    SmallDisk(const SmallDisk&) = delete;
+    SmallDisk& operator=(const SmallDisk&) = delete;
+
+    std::string file(const std::string& name) const { return dir_.file(name); }
+
+    // Fills the disk but `leave` bytes with a file of its own.
+    void fill_leaving(std::size_t leave) {
+        const std::string path = file("filler");
+        const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        REQUIRE(fd >= 0);
+        const std::vector<char> block(64 * 1024, 'f');
+        off_t written = 0;
+        while (true) {
+            const ssize_t n = ::write(fd, block.data(), block.size());
+            if (n <= 0) break;  // ENOSPC: the disk is full
+            written += n;
+        }
+        REQUIRE(::ftruncate(fd, std::max<off_t>(0, written - static_cast<off_t>(leave))) == 0);
+        ::close(fd);
+    }
+    void free_filler() { std::filesystem::remove(file("filler")); }
+
+private:
+    TempDir dir_{"tsunagu-small-disk"};
+};
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+}  // namespace
+
+TEST_CASE("a server whose disk fills answers 507 storage_full, loses nothing, and takes the work once there is room") {
+    SmallDisk disk(32 * 1024 * 1024);
+    TempDir dir{"tsunagu-full-disk"};
+    ServerProcess server{TSUNAGU_SERVER_PATH, disk.file("data"), dir.file("server.log")};
+    server.start();
+    ApiClient admin(server.url());
+    REQUIRE(admin.sign_in("admin", server.admin_password()).status == 200);
+    const std::string team = admin.post("/v1/admin/teams", {{"name", "Kita"}}).body["team"]["id"];
+    REQUIRE(admin.post("/v1/admin/users", {{"username", "aoi"}, {"role", "peer_supporter"}, {"team_id", team},
+                                           {"password", "aoi-password-1"}}).status == 201);
+    SyncedDevice phone(server.url(), dir.file("phone.db"), "aoi", "aoi-password-1");
+    const std::string client = phone.create("client", {{"pseudonym", "K-FULL"}, {"area", "kita"}});
+    phone.sync();
+
+    // A day of visits written while the server's disk has almost no room left.
+    disk.fill_leaving(64 * 1024);
+    const std::string marker = "MARKER-full-disk-notes ";
+    std::vector<std::string> visits;
+    for (int i = 0; i < 200; ++i) {
+        std::string notes = marker;
+        while (notes.size() < 3000) notes += std::to_string(i * 7919 + static_cast<int>(notes.size()));
+        visits.push_back(phone.create("home_visit", {{"client", client}, {"date", "2020-06-01"}, {"duration_min", 30},
+                                                     {"purpose", "check_in"}, {"observations", notes},
+                                                     {"review_status", "submitted"}}));
+    }
+    auto batch = phone.device->prepare_push(200);
+    REQUIRE(batch.is_ok());
+    json wire = *batch;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        Reply refused = phone.client.post("/v1/sync/push", {{"changes", wire["changes"]}});
+        INFO(refused.raw);
+        CHECK(refused.status == 507);
+        CHECK(refused.body["error"] == "storage_full");
+    }
+    // The server goes on answering what needs no room, and its log says why without content.
+    CHECK(admin.get("/healthz").status == 200);
+    CHECK(admin.get("/v1/admin/users").status == 200);
+    const std::string log = read_file(dir.file("server.log"));
+    CHECK(log.find("storage_full") != std::string::npos);
+    CHECK(log.find(marker) == std::string::npos);
+
+    // Room again: the phone's next sync takes everything, which another device then reads.
+    disk.free_filler();
+    phone.sync();
+    SyncedDevice tablet(server.url(), dir.file("tablet.db"), "aoi", "aoi-password-1");
+    tablet.sync();
+    for (const auto& v : visits) CHECK(tablet.holds(v));
+
+    // And the store the full disk hit is whole after a restart.
+    const int port = server.port();
+    server.stop(SIGTERM);
+    server.start({}, port);
+    SyncedDevice later(server.url(), dir.file("later.db"), "aoi", "aoi-password-1");
+    later.sync();
+    for (const auto& v : visits) CHECK(later.holds(v));
+}
