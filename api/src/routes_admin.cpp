@@ -30,16 +30,14 @@ Json device_json(const Device& d, const sync::ReplicaProgress* replica, const Co
             {"stale", replica != nullptr && compactor.is_stale(replica->last_pull_ms, now_ms)}};
 }
 
-void audit(RequestContext& ctx, const std::string& action, const std::string& target) {
-    (void)AuditLog::append(ctx.store, {0, ctx.now, ctx.who().user.id, ctx.who().device.id, action, target, ""});
-}
-
-// audit() for a route outside the group (Route::outside_group): the entry goes through it.
+// RequestContext::audit for a route outside the group (Route::outside_group), whose work is done
+// when it is audited: the entry goes through the group, and a failure to append it is logged.
 void audit_through_group(RequestContext& ctx, const std::string& action, const std::string& target) {
-    (void)ctx.core.commit_group().write([&](ServerConnection& connection) {
+    Status audited = ctx.core.commit_group().write([&](ServerConnection& connection) {
         return AuditLog::append(connection.store,
                                 {0, ctx.now, ctx.who().user.id, ctx.who().device.id, action, target, ""});
     });
+    if (!audited) log_event("error", "audit_failed", {{"action", action}, {"error", audited.to_string()}});
 }
 
 Json backup_json(const BackupFile& b) {
@@ -88,7 +86,7 @@ HttpResponse put_caseload(RequestContext& ctx) {
     }
     Status s = Caseloads::assign(ctx.store, ctx.upstream, caseload);
     if (!s) return error_response(s);
-    audit(ctx, "admin.caseload_assigned", caseload.client_id);
+    if (Status a = ctx.audit("admin.caseload_assigned", caseload.client_id); !a) return error_response(a);
     return json_response(200, caseload_json(caseload));
 }
 
@@ -111,7 +109,7 @@ HttpResponse create_user(RequestContext& ctx) {
                                          body->value("team_id", ""), (*body)["password"]);
     if (!user) return error_response(user.status());
     if (Status s = refresh_team_scopes(ctx, user->id, {user->team_id}); !s) return error_response(s);
-    audit(ctx, "admin.user_created", user->id);
+    if (Status a = ctx.audit("admin.user_created", user->id); !a) return error_response(a);
     return json_response(201, {{"user", user_json(*user)}});
 }
 
@@ -129,8 +127,7 @@ HttpResponse update_user(RequestContext& ctx) {
         if (body->contains("password")) TSUNAGU_TRY(ctx.accounts.set_password(id, (*body)["password"]));
         if (body->contains("disabled")) TSUNAGU_TRY(ctx.accounts.set_disabled(id, (*body)["disabled"]));
         if (body->contains("team_id")) TSUNAGU_TRY(ctx.accounts.set_team(id, (*body)["team_id"]));
-        audit(ctx, "admin.user_updated", id);
-        return Status::ok();
+        return ctx.audit("admin.user_updated", id);
     });
     if (!s) return error_response(s);
     auto user = ctx.accounts.find_user(id);
@@ -166,7 +163,7 @@ HttpResponse put_targets(RequestContext& ctx) {
         targets[indicator] = value.get<std::int64_t>();
     }
     if (Status s = Targets::set(ctx.store, *fy, targets); !s) return error_response(s);
-    audit(ctx, "admin.targets_set", "fy" + std::to_string(*fy));
+    if (Status a = ctx.audit("admin.targets_set", "fy" + std::to_string(*fy)); !a) return error_response(a);
     return get_targets(ctx);
 }
 
@@ -200,7 +197,7 @@ std::vector<Route> admin_routes() {
              if (!shape) return error_response(shape);
              auto id = ctx.accounts.create_team((*body)["name"]);
              if (!id) return error_response(id.status());
-             audit(ctx, "admin.team_created", *id);
+             if (Status a = ctx.audit("admin.team_created", *id); !a) return error_response(a);
              return json_response(201, {{"team", {{"id", *id}, {"name", (*body)["name"]}}}});
          }},
         {"GET", "/v1/admin/clients/{id}/caseload", Access::admin, get_caseload, /*outside_group=*/true},
@@ -235,7 +232,7 @@ std::vector<Route> admin_routes() {
              if (!s) return error_response(s);
              // Wiped at its next request, it will never pull again: compaction stops waiting for it.
              if (Status forgot = ctx.upstream.forget_replica(ctx.params["id"]); !forgot) return error_response(forgot);
-             audit(ctx, "admin.device_revoked", ctx.params["id"]);
+             if (Status a = ctx.audit("admin.device_revoked", ctx.params["id"]); !a) return error_response(a);
              return json_response(200, {{"revoked", true}});
          }},
         // Compacts now, rather than at the next tick of the timer, in slices between pushes; answers

@@ -1,5 +1,4 @@
 // Sign-in, sign-out and "who am I".
-#include "api/src/audit.h"
 #include "api/src/server_core.h"
 
 namespace tsunagu::api {
@@ -38,7 +37,7 @@ HttpResponse sign_in(RequestContext& ctx) {
         case SignIn::Outcome::bad_credentials:
         case SignIn::Outcome::wait:
         case SignIn::Outcome::locked: {
-            (void)AuditLog::append(ctx.store, {0, ctx.now, "", "", "auth.sign_in_failed", username, ""});
+            audit_refused_sign_in(ctx, username, "");
             HttpResponse r =
                 result->outcome == SignIn::Outcome::bad_credentials
                     ? HttpResponse::error(401, "bad_credentials", "wrong username or password")
@@ -56,7 +55,8 @@ HttpResponse sign_in(RequestContext& ctx) {
             return HttpResponse::error(403, "disabled", "this account is disabled; ask an administrator");
     }
     const Principal& p = result->principal;
-    (void)AuditLog::append(ctx.store, {0, ctx.now, p.user.id, p.device.id, "auth.sign_in", p.device.id, ""});
+    // No session is handed out that the trail does not show.
+    if (Status a = ctx.audit_as(p.user.id, p.device.id, "auth.sign_in", p.device.id); !a) return error_response(a);
     return json_response(200, {{"token", result->token},
                                {"user", user_json(p.user)},
                                {"device_id", p.device.id},

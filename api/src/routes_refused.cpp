@@ -4,7 +4,6 @@
 // not exist.
 #include <algorithm>
 
-#include "api/src/audit.h"
 #include "api/src/refused_changes.h"
 #include "api/src/server_core.h"
 #include "api/src/worker_push.h"
@@ -90,8 +89,7 @@ HttpResponse list_own_refused(RequestContext& ctx) {
 HttpResponse read_refused(RequestContext& ctx) {
     auto refusal = visible_refusal(ctx, ctx.params["id"]);
     if (!refusal) return error_response(refusal.status());
-    (void)AuditLog::append(ctx.store, {0, ctx.now, ctx.who().user.id, ctx.who().device.id, "refused.read",
-                                       refusal->record, refusal->change_id});
+    if (Status a = ctx.audit("refused.read", refusal->record, refusal->change_id); !a) return error_response(a);
     Json out = summary(*refusal);
     out["reason"] = refusal->reason;
     out["comment"] = refusal->comment;
@@ -115,8 +113,7 @@ HttpResponse dismiss_refused(RequestContext& ctx) {
     if (!refusal) return error_response(refusal.status());
     Status dismissed = RefusedChanges::dismiss(ctx.store, refusal->change_id, ctx.who().user.id, comment, ctx.now);
     if (!dismissed) return error_response(dismissed);
-    (void)AuditLog::append(ctx.store, {0, ctx.now, ctx.who().user.id, ctx.who().device.id, "refused.dismiss",
-                                       refusal->record, refusal->change_id});
+    if (Status a = ctx.audit("refused.dismiss", refusal->record, refusal->change_id); !a) return error_response(a);
     return json_response(200, {{"change_id", refusal->change_id}, {"status", "dismissed"}});
 }
 
@@ -175,9 +172,8 @@ HttpResponse apply_refused(RequestContext& ctx) {
         outcomes.push_back(std::move(one));
         ids.push_back(o.change_id);
     }
-    Status audited = AuditLog::append(ctx.store, {0, ctx.now, ctx.who().user.id, ctx.who().device.id,
-                                                  "refused.apply", refusal->record, ids.dump()});
-    if (!audited) return error_response(audited);  // a server error: the savepoint undoes the apply
+    // On failure, a server error: the savepoint undoes the apply.
+    if (Status a = ctx.audit("refused.apply", refusal->record, ids.dump()); !a) return error_response(a);
     count_worker_push(ctx.core.metrics(), *applied, refusal->device_id);
     if (applied->accepted == 0 && first_refusal) {
         return HttpResponse::error(409, "still_refused",

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <set>
 
-#include "api/src/audit.h"
 #include "api/src/caseload.h"
 #include "api/src/server_core.h"
 #include "domain/care_schema.h"
@@ -98,8 +97,7 @@ HttpResponse read_record(RequestContext& ctx) {
     if (!record) return error_response(record.status());
     auto history = ctx.upstream.history(record->id);
     if (!history) return error_response(history.status());
-    (void)AuditLog::append(ctx.store, {0, ctx.now, ctx.who().user.id, ctx.who().device.id, "record.read",
-                                       record->id, ""});
+    if (Status a = ctx.audit("record.read", record->id); !a) return error_response(a);
     Json out = {{"record", *record}, {"history", *history}};
     return json_response(200, out);
 }
@@ -125,8 +123,7 @@ HttpResponse review(RequestContext& ctx) {
     }
     Status s = ctx.upstream.update(ctx.who().user.id, record->id, *fields);
     if (!s) return error_response(s);
-    (void)AuditLog::append(ctx.store, {0, ctx.now, ctx.who().user.id, ctx.who().device.id,
-                                       "record.review", record->id, decision});
+    if (Status a = ctx.audit("record.review", record->id, decision); !a) return error_response(a);
     return json_response(200, {{"id", record->id}, {"review_status", (*fields)["review_status"]}});
 }
 
@@ -174,8 +171,7 @@ HttpResponse resolve_conflict(RequestContext& ctx) {
                                  (*body)["value"]);
     }
     if (!s) return error_response(s);
-    (void)AuditLog::append(ctx.store, {0, ctx.now, ctx.who().user.id, ctx.who().device.id,
-                                       "conflict.resolve", record->id, ""});
+    if (Status a = ctx.audit("conflict.resolve", record->id); !a) return error_response(a);
     return json_response(200, {{"resolved", true}});
 }
 

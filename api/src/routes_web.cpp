@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <set>
 
-#include "api/src/audit.h"
 #include "api/src/caseload.h"
 #include "api/src/server_core.h"
 #include "api/src/web_assets.h"
@@ -69,7 +68,7 @@ std::string web_device_of(RequestContext& ctx, const std::string& username) {
 
 HttpResponse refused_sign_in(RequestContext& ctx, const std::string& username,
                              const SignIn& result) {
-    (void)AuditLog::append(ctx.store, {0, ctx.now, "", "", "auth.sign_in_failed", username, "web"});
+    audit_refused_sign_in(ctx, username, "web");
     HttpResponse r;
     switch (result.outcome) {
         case SignIn::Outcome::locked:
@@ -130,9 +129,10 @@ HttpResponse sign_in(RequestContext& ctx) {
         return Status::ok();
     });
     if (field_worker) {
-        (void)AuditLog::append(ctx.store,
-                               {0, ctx.now, result->principal.user.id, "", "web.sign_in_refused",
-                                result->principal.user.id, "field worker"});
+        const std::string& worker = result->principal.user.id;
+        if (Status a = ctx.audit_as(worker, "", "web.sign_in_refused", worker, "field worker"); !a) {
+            return error_response(a);
+        }
         return HttpResponse::error(
             403, "not_for_field_workers",
             "this page is for supervisors and administrators; field workers record "
@@ -144,8 +144,9 @@ HttpResponse sign_in(RequestContext& ctx) {
     const Principal& p = result->principal;
     if (Status s = WebSessions::open(ctx.store, p.session_id, ctx.now); !s)
         return error_response(s);
-    (void)AuditLog::append(
-        ctx.store, {0, ctx.now, p.user.id, p.device.id, "auth.sign_in", p.device.id, "web"});
+    if (Status a = ctx.audit_as(p.user.id, p.device.id, "auth.sign_in", p.device.id, "web"); !a) {
+        return error_response(a);
+    }
     HttpResponse r = json_response(200, {{"user", user_json(p.user)},
                                          {"csrf_token", csrf_token_for(result->token)},
                                          {"idle_seconds", ctx.core.web_sessions.idle_seconds},

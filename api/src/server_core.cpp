@@ -1,6 +1,7 @@
 // Request handling: route match, authentication, role gate, error mapping, metrics, logs.
 #include "api/src/server_core.h"
 
+#include "api/src/audit.h"
 #include "api/src/commit_group.h"
 
 #include <chrono>
@@ -40,6 +41,30 @@ bool holds_care_records(const Principal& p) { return p.user.role != Role::admin;
 HttpResponse no_care_records() {
     return HttpResponse::error(403, "forbidden",
                                "administrators hold no care records; sign in as a worker or supervisor");
+}
+
+// ---- RequestContext ------------------------------------------------------------------------
+
+Status RequestContext::audit(std::string action, std::string target, std::string detail) {
+    return audit_as(principal ? principal->user.id : "", principal ? principal->device.id : "", std::move(action),
+                    std::move(target), std::move(detail));
+}
+
+Status RequestContext::audit_as(std::string user_id, std::string device_id, std::string action, std::string target,
+                                std::string detail) {
+    Status appended = AuditLog::append(store, {0, now, std::move(user_id), std::move(device_id), std::move(action),
+                                               std::move(target), std::move(detail)});
+    if (appended) return appended;
+    // Always a server error (a full disk, a busy store, or else internal), never a 4xx: a server
+    // error rolls the request back, so its writes go with the entry that could not be written.
+    const ErrorCode code = appended.code();
+    if (code == ErrorCode::storage_full || code == ErrorCode::busy || code == ErrorCode::unavailable) return appended;
+    return Status(ErrorCode::internal, "the audit trail could not be written: " + appended.message());
+}
+
+void audit_refused_sign_in(RequestContext& ctx, const std::string& username, const std::string& detail) {
+    Status audited = ctx.audit_as("", "", "auth.sign_in_failed", username, detail);
+    if (!audited) log_event("error", "audit_failed", {{"action", "auth.sign_in_failed"}, {"error", audited.to_string()}});
 }
 
 // ---- ServerCore -------------------------------------------------------------------------

@@ -43,7 +43,23 @@ struct RequestContext {
     bool via_session_cookie = false;
 
     const Principal& who() const { return *principal; }
+
+    // Appends to the audit trail (api/src/audit.h) in this request's transaction, as the caller
+    // (anonymously when no one is signed in): the entry commits with the request's writes, or
+    // not at all. A route answers error_response() when it fails, which rolls the request back:
+    // nothing is read or written that the trail does not show. (The one exception is a refused
+    // sign-in, whose failure counter must stay: it logs the failure and still refuses.)
+    Status audit(std::string action, std::string target, std::string detail = "");
+    // The same, naming who acted: a sign-in, whose caller has no principal yet.
+    Status audit_as(std::string user_id, std::string device_id, std::string action, std::string target,
+                    std::string detail = "");
 };
+
+// Records a refused sign-in of `username` (`detail`: where from, "web" or ""). A failure to
+// append it is logged, not answered: the refusal stands, and with it the failed-attempt count the
+// lockout reads (a server error would roll that back, so a full disk would open the door to
+// guessing).
+void audit_refused_sign_in(RequestContext& ctx, const std::string& username, const std::string& detail);
 
 enum class Access {
     anyone,      // no token needed

@@ -80,6 +80,10 @@ TEST_CASE("a server whose disk fills answers 507 storage_full, loses nothing, an
     const std::string team = admin.post("/v1/admin/teams", {{"name", "Kita"}}).body["team"]["id"];
     REQUIRE(admin.post("/v1/admin/users", {{"username", "aoi"}, {"role", "peer_supporter"}, {"team_id", team},
                                            {"password", "aoi-password-1"}}).status == 201);
+    REQUIRE(admin.post("/v1/admin/users", {{"username", "sato"}, {"role", "supervisor"}, {"team_id", team},
+                                           {"password", "sato-password-1"}}).status == 201);
+    ApiClient supervisor(server.url());
+    REQUIRE(supervisor.sign_in("sato", "sato-password-1").status == 200);
     SyncedDevice phone(server.url(), dir.file("phone.db"), "aoi", "aoi-password-1");
     const std::string client = phone.create("client", {{"pseudonym", "K-FULL"}, {"area", "kita"}});
     phone.sync();
@@ -104,6 +108,11 @@ TEST_CASE("a server whose disk fills answers 507 storage_full, loses nothing, an
         CHECK(refused.status == 507);
         CHECK(refused.body["error"] == "storage_full");
     }
+    // A supervisor's read of a care record is served only if its audit entry is written (a small
+    // write may still fit in the log's space): a 507 carries none of the record.
+    Reply during = supervisor.get("/v1/records/" + client);
+    CHECK((during.status == 200 || during.status == 507));
+    if (during.status != 200) CHECK(during.raw.find("K-FULL") == std::string::npos);
     // The server goes on answering what needs no room, and its log says why without content.
     CHECK(admin.get("/healthz").status == 200);
     CHECK(admin.get("/v1/admin/users").status == 200);
@@ -117,6 +126,14 @@ TEST_CASE("a server whose disk fills answers 507 storage_full, loses nothing, an
     SyncedDevice tablet(server.url(), dir.file("tablet.db"), "aoi", "aoi-password-1");
     tablet.sync();
     for (const auto& v : visits) CHECK(tablet.holds(v));
+    // Every read served is on the trail, and only those.
+    REQUIRE(supervisor.get("/v1/records/" + client).status == 200);
+    int reads = 0;
+    const Reply trail = admin.get("/v1/admin/audit?target=" + client);
+    for (const auto& e : trail.body["entries"]) {
+        if (e["action"] == "record.read") ++reads;
+    }
+    CHECK(reads == (during.status == 200 ? 2 : 1));
 
     // And the store the full disk hit is whole after a restart.
     const int port = server.port();

@@ -208,6 +208,52 @@ TEST_CASE("a supervisor approves one record and returns another, and the worker'
     CHECK(history.size() >= 2);
 }
 
+TEST_CASE("a read or a review the audit trail cannot record is refused, and the review is undone") {
+    Organisation org;
+    auto phone = org.device("aoi");
+    const auto client = phone->create("client", {{"pseudonym", "K-AUDIT"}, {"area", "kita"}});
+    const auto v = phone->create("home_visit", visit(client));
+    phone->sync();
+    ApiClient sato(org.server.url());
+    REQUIRE(sato.sign_in("sato", "sato-password-1").status == 200);
+
+    // The trail refuses these two actions from now on: a trigger put into the store (offline, for
+    // the embedded store; on PostgreSQL, by its administrator).
+    auto with_store = [&](const std::string& sqlite_sql, const std::string& postgres_sql) {
+        if (testing_on_postgres()) {
+            postgres_for(org.dir.file("data")).load("postgres", postgres_sql);
+            return;
+        }
+        const int port = org.server.port();
+        org.server.stop(SIGTERM);
+        {
+            auto key = tsunagu::KeySource::key_file(org.dir.file("data/tsunagu.key"));
+            REQUIRE(key.is_ok());
+            auto store = tsunagu::Store::open(org.dir.file("data/tsunagu.db"), *key);
+            REQUIRE(store.is_ok());
+            REQUIRE(store->exec(sqlite_sql).is_ok());
+        }
+        org.server.start({}, port);
+    };
+    with_store("CREATE TRIGGER refuse_audit BEFORE INSERT ON audit WHEN NEW.action IN ('record.read', "
+               "'record.review') BEGIN SELECT RAISE(ABORT, 'refused for the test'); END",
+               "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.action IN "
+               "('record.read', 'record.review') THEN RAISE EXCEPTION 'refused for the test'; END IF; RETURN NEW; "
+               "END $$; CREATE TRIGGER refuse_audit BEFORE INSERT ON audit FOR EACH ROW EXECUTE FUNCTION "
+               "refuse_audit();");
+
+    Reply read = sato.get("/v1/records/" + client);
+    CHECK(read.status == 500);
+    CHECK(read.raw.find("K-AUDIT") == std::string::npos);
+    Reply reviewed = sato.post("/v1/records/" + v + "/review", {{"decision", "approve"}});
+    CHECK(reviewed.status == 500);
+
+    with_store("DROP TRIGGER refuse_audit", "DROP TRIGGER refuse_audit ON audit;");
+    Reply after = sato.get("/v1/records/" + v);
+    REQUIRE(after.status == 200);
+    CHECK(after.body["record"]["fields"]["review_status"] == "submitted");  // the approval was undone
+}
+
 TEST_CASE("concurrent offline edits become a conflict the supervisor resolves, and devices converge") {
     Organisation org;
     auto aoi = org.device("aoi");
