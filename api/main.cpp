@@ -46,6 +46,9 @@ void usage() {
         "  --backup-keep N   keep the newest N backups (default 7)\n"
         "  --backup-passphrase-file P  seal them under the passphrase in P (0600) instead of\n"
         "                    the key file, so that they restore without it\n"
+        "  --backup-copy-command CMD  run /bin/sh -c CMD on each new backup, its path as $1, to\n"
+        "                    copy it off the machine (e.g. 'rsync \"$1\" backup-host:/srv/tsunagu/')\n"
+        "  --backup-copy-timeout S  kill the copy command after S seconds (default 600)\n"
         "\n"
         "usage: tsunagu-server report --data DIR --fy YEAR [--csv|--json] [--key-file FILE]\n"
         "                             [--postgres CONN [--tenant NAME]]\n"
@@ -345,6 +348,8 @@ int main(int argc, char** argv) {
             else if (arg == "--backup-every") config.backups.every_hours = std::stod(value());
             else if (arg == "--backup-keep") config.backups.keep = std::stoul(value());
             else if (arg == "--backup-passphrase-file") config.backups.passphrase_file = value();
+            else if (arg == "--backup-copy-command") config.backups.copy_command = value();
+            else if (arg == "--backup-copy-timeout") config.backups.copy_timeout_seconds = std::stod(value());
             else if (arg == "--weak-password-hashing-for-benchmarks") {
                 // Thousands of simulated devices sign in: Argon2id at its floor. Never in production.
                 config.pwhash_ops = 1;

@@ -56,6 +56,9 @@ struct ServerConfig {
         double every_hours = 24;      // may be fractional
         std::size_t keep = 7;
         std::string passphrase_file;  // "": sealed under the key file
+        // Run on each new backup, its path as $1, to copy it off the machine; "": none.
+        std::string copy_command;
+        double copy_timeout_seconds = 600;  // killed when it runs longer
     } backups;
 };
 

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "api/src/shell_command.h"
 #include "crypto/store.h"
 
 namespace tsunagu::api {
@@ -140,6 +141,7 @@ Result<BackupFile> Backups::run() {
               {{"file", name}, {"bytes", std::to_string(written->bytes)},
                {"ms", std::to_string(static_cast<long long>(seconds * 1000))}});
     prune();
+    if (copies()) copy_later(name);
     return BackupFile{name, written->bytes, at};
 }
 
@@ -211,6 +213,69 @@ void Backups::start() {
     timer_.start(std::chrono::milliseconds(due - now), [this] { return run_scheduled(); });
 }
 
-void Backups::stop() { timer_.stop(); }
+void Backups::stop() {
+    timer_.stop();
+    {
+        std::lock_guard lock(copy_mutex_);
+        stopping_ = true;
+    }
+    copy_wake_.notify_all();
+    if (copier_.joinable()) copier_.join();
+}
+
+CopyState Backups::copy_state() const {
+    std::lock_guard lock(copy_mutex_);
+    CopyState state = copied_;
+    state.waiting = to_copy_.size();
+    return state;
+}
+
+void Backups::copy_later(const std::string& name) {
+    {
+        std::lock_guard lock(copy_mutex_);
+        to_copy_.push_back(name);
+        // The oldest beyond `keep` are rotated away before they could be copied anyway.
+        while (to_copy_.size() > policy_.keep) {
+            log_event("error", "backup_copy_skipped",
+                      {{"file", to_copy_.front()}, {"hint", "the copy command is slower than the schedule"}});
+            to_copy_.pop_front();
+        }
+        if (!copier_.joinable() && !stopping_) copier_ = std::thread([this] { copy_loop(); });
+    }
+    copy_wake_.notify_all();
+}
+
+void Backups::copy_loop() {
+    std::unique_lock lock(copy_mutex_);
+    while (true) {
+        copy_wake_.wait(lock, [&] { return stopping_ || !to_copy_.empty(); });
+        if (stopping_) return;
+        const std::string name = to_copy_.front();
+        to_copy_.pop_front();
+        lock.unlock();
+        const auto started = std::chrono::steady_clock::now();
+        const std::string path = (fs::path(policy_.folder) / name).string();
+        // Rotated away meanwhile (a slow command, a short schedule): nothing to copy.
+        Status copied = fs::exists(path) ? run_shell_command(policy_.copy_command, path, policy_.copy_timeout, stopping_)
+                                         : Status(ErrorCode::not_found, "rotated away before it could be copied");
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+        metrics_.add_backup_copy(copied.is_ok());
+        if (copied) {
+            log_event("info", "backup_copied", {{"file", name}, {"ms", std::to_string(ms.count())}});
+        } else {
+            log_event("error", "backup_copy_failed",
+                      {{"file", name}, {"reason", copied.message()},
+                       {"hint", "the backup stays in the folder; check the copy command (--backup-copy-command)"}});
+        }
+        lock.lock();
+        if (copied) {
+            copied_.last_copied = name;
+            copied_.last_copied_at_ms = now_ms();
+            copied_.last_failure.reset();
+        } else {
+            copied_.last_failure = BackupFailure{now_ms(), copied.message()};
+        }
+    }
+}
 
 }  // namespace tsunagu::api

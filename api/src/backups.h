@@ -10,9 +10,18 @@
 // restarted server neither skips one nor (restarting in a loop) rotates good ones away. A failed
 // run is logged and counted and tried again sooner (after a tenth of the period, at most an hour).
 // Only files this schedule names are ever removed.
+//
+// Off the machine: with a copy command (--backup-copy-command), each new backup is handed to it
+// (api/src/shell_command.h), one at a time on a thread of its own, so that neither the schedule
+// nor an administrator's request waits for the network. A copy that fails is logged, counted and
+// shown; the backup stays in the folder, and the next backup is copied in its turn.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <thread>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -32,6 +41,9 @@ struct BackupPolicy {
     std::string passphrase_file;  // "": sealed under the key file
     // The data is in PostgreSQL, which is backed up with pg_dump: never a folder here.
     bool postgres = false;
+    // Run on each new backup, its path as $1 (e.g. rsync "$1" backup-host:/srv/tsunagu/); "": none.
+    std::string copy_command;
+    std::chrono::milliseconds copy_timeout{10LL * 60 * 1000};  // killed when it runs longer
 };
 
 // A backup in the folder.
@@ -41,10 +53,18 @@ struct BackupFile {
     std::int64_t taken_at_ms = 0;  // from its name
 };
 
-// Why a failed backup failed, and when.
+// Why a failed backup (or copy) failed, and when.
 struct BackupFailure {
     std::int64_t at_ms = 0;
     std::string reason;
+};
+
+// Where the off-site copies stand.
+struct CopyState {
+    std::size_t waiting = 0;              // backups not yet handed to the command
+    std::string last_copied;              // the newest copied, and when
+    std::int64_t last_copied_at_ms = 0;
+    std::optional<BackupFailure> last_failure;  // since the last copy that worked
 };
 
 // A passphrase file fit to seal backups (0600, one line of 12 characters or more), or why not.
@@ -69,16 +89,21 @@ public:
     // The backups in the folder, newest first.
     Result<std::vector<BackupFile>> list() const;
     std::optional<BackupFailure> last_failure() const;
+    bool copies() const { return !policy_.copy_command.empty(); }
+    CopyState copy_state() const;
     // When the schedule takes the next one (unix ms), once started.
     std::int64_t next_at_ms() const;
 
-    // Runs the schedule until stop(). Idempotent; no-op when not enabled.
+    // Runs the schedule (and the copier) until stop(). Idempotent; no-op when not enabled.
+    // stop() kills a copy in progress: it is not waited for.
     void start();
     void stop();
 
 private:
     std::chrono::milliseconds run_scheduled();
     void prune();
+    void copy_later(const std::string& name);
+    void copy_loop();
 
     Metrics& metrics_;
     const std::string data_dir_, key_file_;
@@ -88,6 +113,13 @@ private:
     std::optional<BackupFailure> last_failure_;  // with state_
     std::int64_t next_at_ms_ = 0;                // with state_
     Periodic timer_;
+    // The copier: backups to copy, oldest first (at most `keep`), with copy_mutex_.
+    mutable std::mutex copy_mutex_;
+    std::condition_variable copy_wake_;
+    std::deque<std::string> to_copy_;
+    CopyState copied_;
+    std::atomic<bool> stopping_{false};
+    std::thread copier_;
 };
 
 }  // namespace tsunagu::api

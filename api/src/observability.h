@@ -35,6 +35,8 @@ public:
     // One backup (api/src/backups.h), taken or failed; `taken_at` (unix seconds) and `bytes` only
     // count when it was taken.
     void add_backup(bool taken, std::uint64_t bytes, double seconds, std::int64_t taken_at);
+    // One backup handed to the copy command (--backup-copy-command): copied, or failed.
+    void add_backup_copy(bool copied) { ++(copied ? backup_copies_ : backup_copies_failed_); }
     // Reports the free and total bytes of the file system holding `folder` with every render,
     // labelled `label` ("data", "backups"): a full disk stops pushes and backups, so alert before.
     // Before the server serves.
@@ -63,6 +65,7 @@ private:
     double last_compaction_seconds_ = 0;
     std::uint64_t stale_devices_ = 0;
     std::vector<std::pair<std::string, std::string>> disks_;  // label, folder
+    std::atomic<std::uint64_t> backup_copies_{0}, backup_copies_failed_{0};
     std::uint64_t backups_taken_ = 0, backups_failed_ = 0;  // with mutex_, as the three below
     std::uint64_t last_backup_bytes_ = 0;
     std::int64_t last_backup_at_ = 0;

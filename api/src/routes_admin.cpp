@@ -278,6 +278,17 @@ std::vector<Route> admin_routes() {
              if (auto failed = backups.last_failure()) {
                  answer["last_failure"] = {{"at", failed->at_ms / 1000}, {"reason", failed->reason}};
              }
+             // The off-site copies (the command itself is not shown: it may name hosts or keys).
+             if (backups.copies()) {
+                 const CopyState copies = backups.copy_state();
+                 Json copy = {{"waiting", copies.waiting}, {"last_copied", copies.last_copied},
+                              {"last_copied_at", copies.last_copied_at_ms / 1000}};
+                 if (copies.last_failure) {
+                     copy["last_failure"] = {{"at", copies.last_failure->at_ms / 1000},
+                                             {"reason", copies.last_failure->reason}};
+                 }
+                 answer["copy"] = copy;
+             }
              return json_response(200, answer);
          },
          /*outside_group=*/true},

@@ -208,6 +208,13 @@ Result<StartedServer> start_server(const ServerConfig& config) {
                           config.listen_url + " use https:// with --tls-cert and --tls-key, or put "
                           "nginx in front (deploy/nginx.conf)");
     }
+    if (!config.backups.copy_command.empty() && config.backups.folder.empty()) {
+        return Status(ErrorCode::invalid_argument,
+                      "--backup-copy-command copies the server's own backups: give --backup-dir too");
+    }
+    if (!(config.backups.copy_timeout_seconds >= 1 && config.backups.copy_timeout_seconds <= 7 * 24 * 3600)) {
+        return Status(ErrorCode::invalid_argument, "--backup-copy-timeout takes seconds, from 1 to a week");
+    }
     if (!config.postgres.empty() && !config.backups.folder.empty()) {
         return Status(ErrorCode::invalid_argument,
                       "--backup-dir backs up the embedded store; a server on PostgreSQL is backed up with pg_dump "
@@ -319,6 +326,9 @@ Result<StartedServer> start_server(const ServerConfig& config) {
         schedule.every = std::chrono::milliseconds(static_cast<std::int64_t>(config.backups.every_hours * 3'600'000.0));
         schedule.keep = config.backups.keep;
         schedule.passphrase_file = config.backups.passphrase_file;
+        schedule.copy_command = config.backups.copy_command;
+        schedule.copy_timeout =
+            std::chrono::milliseconds(static_cast<std::int64_t>(config.backups.copy_timeout_seconds * 1000.0));
         auto backups =
             std::make_unique<Backups>(core->metrics(), config.data_dir, config.key_file, std::move(schedule));
         TSUNAGU_TRY(backups->prepare());

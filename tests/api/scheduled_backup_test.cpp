@@ -273,3 +273,72 @@ TEST_CASE("scheduled backups that cannot be taken are refused at start, or logge
         CHECK(log.find("MARKER") == std::string::npos);
     }
 }
+
+TEST_CASE("each new backup is copied off the machine by the operator's command, which never holds the server up") {
+    TempDir elsewhere("tsunagu-backups");
+    const std::string folder = elsewhere.file("backups"), offsite = elsewhere.file("offsite");
+    fs::create_directories(offsite);
+    constexpr const char* kCopied = "tsunagu_backup_copies_total{result=\"copied\"}";
+    constexpr const char* kCopyFailed = "tsunagu_backup_copies_total{result=\"failed\"}";
+
+    SECTION("copied: the off-site file is the backup, and it verifies there") {
+        Office office({"--backup-dir", folder, "--backup-copy-command", "cp \"$1\" '" + offsite + "/'"});
+        ApiClient& admin = *office.admin;
+        Reply taken = admin.post("/v1/admin/backups", json::object());
+        REQUIRE(taken.status == 201);
+        const std::string name = taken.body["file"];
+        REQUIRE(within(15, [&] { return fs::exists(offsite + "/" + name) && admin.metric(kCopied) >= 2; }));
+        CHECK(bytes_of(offsite + "/" + name) == bytes_of(folder + "/" + name));
+        const ProgramRun verified = server_command({"verify-backup", "--from", offsite + "/" + name, "--data",
+                                                    office.data, "--key-file", office.key_file()});
+        INFO(verified.err);
+        CHECK(verified.exit_code == 0);
+        Reply listed = admin.get("/v1/admin/backups");
+        CHECK(listed.body["copy"]["last_copied"] == name);
+        CHECK(listed.body["copy"]["waiting"] == 0);
+        CHECK_FALSE(listed.body["copy"].contains("last_failure"));
+        CHECK(listed.raw.find("offsite") == std::string::npos);  // the command is not shown
+        CHECK(admin.metric(kCopyFailed) == 0);
+        CHECK(slurp(office.dir.file("server.log")).find("\"event\":\"backup_copied\"") != std::string::npos);
+    }
+    SECTION("failed: logged, counted and shown in the command's own words; the backup stays") {
+        Office office({"--backup-dir", folder, "--backup-copy-command", "echo 'remote: quota exceeded' >&2; exit 3"});
+        ApiClient& admin = *office.admin;
+        REQUIRE(within(15, [&] { return admin.metric(kCopyFailed) >= 1; }));
+        Reply listed = admin.get("/v1/admin/backups");
+        const std::string reason = listed.body["copy"]["last_failure"]["reason"];
+        CHECK(reason == "exit 3: remote: quota exceeded");
+        CHECK(listed.body["backups"].size() == 1);
+        const std::string log = slurp(office.dir.file("server.log"));
+        CHECK(log.find("\"event\":\"backup_copy_failed\"") != std::string::npos);
+        CHECK(log.find("quota exceeded") != std::string::npos);
+    }
+    SECTION("too slow: killed with everything it started, at its timeout; the server stops at once") {
+        const std::string pid_file = elsewhere.file("copy.pid");
+        Office office({"--backup-dir", folder, "--backup-copy-timeout", "1", "--backup-copy-command",
+                       "echo $$ > '" + pid_file + "'; sleep 60"});
+        ApiClient& admin = *office.admin;
+        REQUIRE(within(15, [&] { return admin.metric(kCopyFailed) >= 1; }));
+        Reply listed = admin.get("/v1/admin/backups");
+        CHECK(listed.body["copy"]["last_failure"]["reason"].get<std::string>().find("timed out") != std::string::npos);
+        const std::string shell = slurp(pid_file);
+        REQUIRE_FALSE(shell.empty());
+        CHECK_FALSE(fs::exists("/proc/" + shell.substr(0, shell.find('\n'))));
+
+        // A copy in progress when the server is told to stop is killed, not waited for.
+        Reply taken = admin.post("/v1/admin/backups", json::object());
+        REQUIRE(taken.status == 201);  // answered without waiting for the copy
+        const auto stopping = std::chrono::steady_clock::now();
+        office.server.stop(SIGTERM);
+        CHECK(std::chrono::steady_clock::now() - stopping < std::chrono::seconds(5));
+    }
+    SECTION("refused at start without a folder, or with a timeout out of range") {
+        const ProgramRun no_folder = refused_start(elsewhere, {"--backup-copy-command", "true"});
+        CHECK(no_folder.exit_code != 0);
+        CHECK(no_folder.err.find("--backup-dir") != std::string::npos);
+        const ProgramRun bad_timeout = refused_start(
+            elsewhere, {"--backup-dir", folder, "--backup-copy-command", "true", "--backup-copy-timeout", "0"});
+        CHECK(bad_timeout.exit_code != 0);
+        CHECK(bad_timeout.err.find("--backup-copy-timeout") != std::string::npos);
+    }
+}

@@ -500,6 +500,16 @@ try {
     check(data.backups.length === before + 1, `backups: ${JSON.stringify(data.backups)}`);
     const newest = await page.locator('table.backups tbody tr').first().getAttribute('data-file');
     check(newest === data.backups[0].file, `the newest listed first: ${newest}`);
+    // Copied off the machine by the copy command, and said so once it is.
+    for (let i = 0; i < 100; i++) {
+      const { data: now } = await admin.call('GET', '/v1/admin/backups', undefined, { expect: 200 });
+      if (now.copy.last_copied === newest) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await page.click('#nav button[data-screen=backups]');
+    await page.locator('#backup-copy', { hasText: newest }).waitFor();
+    const copyLine = await page.locator('#backup-copy').textContent();
+    check(copyLine.includes('別の場所への写し：最新は'), `the copy line reads: ${copyLine}`);
   });
 
   await step('a phone that has not synced for longer than --stale-after is flagged as probably lost', async () => {

@@ -1,7 +1,7 @@
 // Starts the real tsunagu-server on 127.0.0.1 with a random free port over a fresh data folder,
 // waits until it listens, and reads the administrator's one-time password it prints once.
 import { spawn } from 'node:child_process';
-import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,9 +22,11 @@ export async function startServer(binary, logFile, extraArgs = []) {
   const dataDir = mkdtempSync(join(tmpdir(), 'tsunagu-web-e2e-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  // The server backs itself up into a folder beside its data, as an office would on another disk.
+  // The server backs itself up into a folder beside its data, as an office would on another disk,
+  // and copies each backup to a third folder, as it would to another machine.
+  mkdirSync(join(dataDir, 'offsite'));
   const child = spawn(binary, ['--data', join(dataDir, 'data'), '--listen', url, '--backup-dir', join(dataDir, 'backups'),
-    ...extraArgs],
+    '--backup-copy-command', `cp "$1" '${join(dataDir, 'offsite')}/'`, ...extraArgs],
     { stdio: ['ignore', 'pipe', 'pipe'] });
   const log = createWriteStream(logFile);
   child.stderr.pipe(log);

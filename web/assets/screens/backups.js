@@ -1,7 +1,7 @@
 // Backups (administrators): the server's own backups of its store (--backup-dir), newest first,
 // when the next one is due and what seals them; why the last one failed, if it did; and one taken
-// at once. A server started without a backup folder says how to give it one; one on PostgreSQL,
-// that pg_dump backs it up.
+// at once; and, with a copy command, where the copies off the machine stand. A server started
+// without a backup folder says how to give it one; one on PostgreSQL, that pg_dump backs it up.
 import { get, post } from '../api.js';
 import { h, replace } from '../dom.js';
 import { numberOf, timeOf } from '../format.js';
@@ -30,6 +30,13 @@ export async function render(root, app) {
     },
   }, t('backups.now'));
   const failure = status.last_failure;
+  const copy = status.copy;
+  const copyLine = !copy ? h('p', { class: 'muted', id: 'backup-copy' }, t('backups.copy_off'))
+    : copy.last_failure ? h('div', { class: 'panel warning', id: 'backup-copy' },
+      h('p', {}, t('backups.copy_failed', { at: timeOf(copy.last_failure.at), reason: copy.last_failure.reason })))
+    : h('p', { class: 'muted', id: 'backup-copy' }, copy.last_copied
+      ? t('backups.copied', { file: copy.last_copied, at: timeOf(copy.last_copied_at), waiting: copy.waiting })
+      : t('backups.copy_waiting', { waiting: copy.waiting }));
   replace(root,
     h('h1', {}, t('backups.title')),
     failure ? h('div', { class: 'panel warning', id: 'backup-failed' },
@@ -39,6 +46,7 @@ export async function render(root, app) {
       sealed: t(`backups.sealed_${status.sealed_with}`),
     })),
     h('p', { class: 'muted' }, t('backups.folder', { folder: status.folder })),
+    copyLine,
     h('div', { class: 'actions' }, takeNow),
     status.backups.length === 0 ? h('p', { class: 'muted' }, t('backups.none')) : h('table', { class: 'backups' },
       h('thead', {}, h('tr', {}, ['taken', 'file', 'size'].map((c) => h('th', {}, t(`backups.${c}`))))),
