@@ -106,6 +106,8 @@ void CommitGroup::execute(std::deque<Item*>& group) {
             item->answer = answer;
             item->failure = why;
         }
+        std::lock_guard lock(mutex_);
+        failing_ = why;
     };
     std::lock_guard writing(writer_);
     if (!connection_) {
@@ -136,6 +138,12 @@ void CommitGroup::execute(std::deque<Item*>& group) {
     std::lock_guard lock(mutex_);
     ++commits_;
     committed_work_ += group.size();
+    failing_.reset();
+}
+
+std::optional<Status> CommitGroup::failing() const {
+    std::lock_guard lock(mutex_);
+    return failing_;
 }
 
 void CommitGroup::close() {

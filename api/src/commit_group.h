@@ -17,6 +17,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 
 #include "api/http.h"
 #include "api/src/connection_pool.h"
@@ -45,6 +46,10 @@ public:
     // Closes the group's connection (at shutdown, once no request runs). A later run() opens
     // another.
     void close();
+
+    // Why the last group's commit failed, while no group has committed since (nullopt otherwise):
+    // what /healthz reports when every write fails (a full disk, a data key rotated under it).
+    std::optional<Status> failing() const;
 
     // Commits so far, and pieces of work committed: their ratio is the mean group size.
     std::size_t commits() const;
@@ -79,6 +84,7 @@ private:
     bool leading_ = false;
     std::size_t commits_ = 0;
     std::size_t committed_work_ = 0;
+    std::optional<Status> failing_;  // with mutex_
 };
 
 }  // namespace tsunagu::api

@@ -18,6 +18,19 @@ std::vector<Route> operations_routes() {
              auto row = q.step();
              if (!row) return HttpResponse::error(503, "unhealthy", "the store does not answer");
              q.reset();
+             // Reads work, but every write fails until an operator acts: said, for the load
+             // balancer and the operator (the reason's details are in the log).
+             if (auto failing = ctx.core.commit_group().failing()) {
+                 if (failing->code() == ErrorCode::storage_full) {
+                     return HttpResponse::error(503, "storage_full",
+                                                "writes fail: the data folder's disk is full; free space");
+                 }
+                 if (failing->code() == ErrorCode::wrong_key) {
+                     return HttpResponse::error(503, "key_rotated",
+                                                "writes fail: the data key was rotated since this server "
+                                                "started; restart it with the new key file");
+                 }
+             }
              return json_response(200, {{"status", "ok"}});
          },
          /*outside_group=*/true},

@@ -108,13 +108,16 @@ TEST_CASE("a server whose disk fills answers 507 storage_full, loses nothing, an
         CHECK(refused.status == 507);
         CHECK(refused.body["error"] == "storage_full");
     }
+    // Its health says writes fail, and why (until a write commits again).
+    Reply health = admin.get("/healthz");
+    CHECK(health.status == 503);
+    CHECK(health.body["error"] == "storage_full");
     // A supervisor's read of a care record is served only if its audit entry is written (a small
     // write may still fit in the log's space): a 507 carries none of the record.
     Reply during = supervisor.get("/v1/records/" + client);
     CHECK((during.status == 200 || during.status == 507));
     if (during.status != 200) CHECK(during.raw.find("K-FULL") == std::string::npos);
-    // The server goes on answering what needs no room, and its log says why without content.
-    CHECK(admin.get("/healthz").status == 200);
+    // The server goes on answering what needs no room; its log says why, without content.
     CHECK(admin.get("/v1/admin/users").status == 200);
     const std::string log = read_file(dir.file("server.log"));
     CHECK(log.find("storage_full") != std::string::npos);
@@ -123,6 +126,7 @@ TEST_CASE("a server whose disk fills answers 507 storage_full, loses nothing, an
     // Room again: the phone's next sync takes everything, which another device then reads.
     disk.free_filler();
     phone.sync();
+    CHECK(admin.get("/healthz").status == 200);
     SyncedDevice tablet(server.url(), dir.file("tablet.db"), "aoi", "aoi-password-1");
     tablet.sync();
     for (const auto& v : visits) CHECK(tablet.holds(v));

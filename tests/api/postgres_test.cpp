@@ -376,6 +376,10 @@ TEST_CASE("a server that lost its hold on the database writes nothing under a da
     std::ifstream log_file(deployment.dir.file("server0.log"));
     const std::string log((std::istreambuf_iterator<char>(log_file)), std::istreambuf_iterator<char>());
     CHECK(log.find("was rotated (tsunagu-server rotate-key) since this server started") != std::string::npos);
+    ApiClient health(deployment.servers[0]->url());
+    Reply unhealthy = health.get("/healthz");
+    CHECK(unhealthy.status == 503);
+    CHECK(unhealthy.body["error"] == "key_rotated");
 
     // Restarted with the new key file, it takes the visit; another device reads it.
     const int port = deployment.servers[0]->port();
