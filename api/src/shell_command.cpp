@@ -20,10 +20,11 @@ constexpr std::size_t kKeptOutput = 2048;  // the tail of its stderr, for the re
 
 // The last non-empty line of `text`, trimmed.
 std::string last_line(const std::string& text) {
-    std::size_t end = text.find_last_not_of(" \t\r\n");
+    const std::size_t end = text.find_last_not_of(" \t\r\n");
     if (end == std::string::npos) return "";
-    const std::size_t start = text.find_last_of('\n', end);
-    return text.substr(start == std::string::npos ? 0 : start + 1, end - (start == std::string::npos ? 0 : start + 1) + 1);
+    const std::size_t newline = text.find_last_of('\n', end);
+    const std::size_t start = newline == std::string::npos ? 0 : newline + 1;
+    return text.substr(start, end + 1 - start);
 }
 
 // RAII for the spawn attributes and file actions.
@@ -44,10 +45,80 @@ struct SpawnSetup {
 
 struct Fd {
     int fd = -1;
-    ~Fd() {
+    ~Fd() { close(); }
+    void close() {
         if (fd >= 0) ::close(fd);
+        fd = -1;
     }
 };
+
+// Starts /bin/sh -c `command` with `file` as $1, as the header says, its stderr into `stderr_fd`.
+Result<pid_t> spawn_shell(const std::string& command, const std::string& file, int stderr_fd) {
+    SpawnSetup setup;
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&setup.attr, &none);    // the server blocks SIGTERM for sigwait
+    posix_spawnattr_setsigdefault(&setup.attr, &all);  // and ignores SIGPIPE
+    posix_spawnattr_setpgroup(&setup.attr, 0);         // a group of its own, killed as one
+    posix_spawnattr_setflags(&setup.attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+    posix_spawn_file_actions_addopen(&setup.actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&setup.actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&setup.actions, stderr_fd, 2);
+    posix_spawn_file_actions_addclosefrom_np(&setup.actions, 3);  // none of the server's sockets or files
+
+    const char* argv[] = {"/bin/sh", "-c", command.c_str(), "tsunagu-backup-copy", file.c_str(), nullptr};
+    pid_t pid = -1;
+    const int spawned =
+        ::posix_spawn(&pid, "/bin/sh", &setup.actions, &setup.attr, const_cast<char* const*>(argv), environ);
+    if (spawned != 0) {
+        return Status(ErrorCode::io_error, std::string("cannot start /bin/sh for the command: ") + std::strerror(spawned));
+    }
+    return pid;
+}
+
+// How the command ended, and the tail of what it wrote to stderr.
+struct Ended {
+    int status = 0;
+    bool timed_out = false, cancelled = false;
+    std::string output;
+};
+
+// Reads the command's stderr and waits for it to exit, until `deadline` or `cancel`, when its
+// whole group is killed and waited for.
+Ended wait_for(pid_t pid, int stderr_read, std::chrono::steady_clock::time_point deadline,
+               const std::atomic<bool>& cancel) {
+    Ended ended;
+    bool reading = true;
+    while (true) {
+        if (reading) {
+            pollfd p{stderr_read, POLLIN, 0};
+            if (::poll(&p, 1, 50) > 0) {
+                char buf[512];
+                const ssize_t n = ::read(stderr_read, buf, sizeof buf);
+                if (n > 0) {
+                    ended.output.append(buf, static_cast<std::size_t>(n));
+                    if (ended.output.size() > 2 * kKeptOutput) ended.output.erase(0, ended.output.size() - kKeptOutput);
+                } else if (n == 0 || errno != EINTR) {
+                    reading = false;  // EOF (or an error): only the exit is waited for now
+                }
+            }
+        } else {
+            ::usleep(20 * 1000);
+        }
+        if (::waitpid(pid, &ended.status, WNOHANG) == pid) break;
+        ended.timed_out = std::chrono::steady_clock::now() >= deadline;
+        ended.cancelled = cancel.load();
+        if (ended.timed_out || ended.cancelled) {
+            ::kill(-pid, SIGKILL);
+            while (::waitpid(pid, &ended.status, 0) < 0 && errno == EINTR) {
+            }
+            break;
+        }
+    }
+    ::kill(-pid, SIGKILL);  // whatever it left running in its group
+    return ended;
+}
 
 }  // namespace
 
@@ -58,80 +129,22 @@ Status run_shell_command(const std::string& command, const std::string& file, st
         return Status(ErrorCode::io_error, std::string("cannot make a pipe for the command: ") + std::strerror(errno));
     }
     Fd read_end{pipe_fds[0]}, write_end{pipe_fds[1]};
+    auto pid = spawn_shell(command, file, write_end.fd);
+    TSUNAGU_TRY(pid);
+    write_end.close();  // the command's copy only: EOF once it (and all it started) is done
+    const Ended ended = wait_for(*pid, read_end.fd, std::chrono::steady_clock::now() + timeout, cancel);
 
-    SpawnSetup setup;
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&setup.attr, &none);     // the server blocks SIGTERM for sigwait
-    posix_spawnattr_setsigdefault(&setup.attr, &all);   // and ignores SIGPIPE
-    posix_spawnattr_setpgroup(&setup.attr, 0);          // a group of its own, killed as one
-    posix_spawnattr_setflags(&setup.attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-    posix_spawn_file_actions_addopen(&setup.actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&setup.actions, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_adddup2(&setup.actions, write_end.fd, 2);
-    posix_spawn_file_actions_addclosefrom_np(&setup.actions, 3);  // none of the server's sockets or files
-
-    const char* argv[] = {"/bin/sh", "-c", command.c_str(), "tsunagu-backup-copy", file.c_str(), nullptr};
-    pid_t pid = -1;
-    const int spawned =
-        ::posix_spawn(&pid, "/bin/sh", &setup.actions, &setup.attr, const_cast<char* const*>(argv), environ);
-    if (spawned != 0) {
-        return Status(ErrorCode::io_error, std::string("cannot start /bin/sh for the command: ") + std::strerror(spawned));
-    }
-    ::close(write_end.fd);
-    write_end.fd = -1;
-
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    std::string output;
-    bool reading = true, exited = false, timed_out = false, cancelled = false;
-    int status = 0;
-    while (!exited) {
-        if (reading) {
-            pollfd p{read_end.fd, POLLIN, 0};
-            if (::poll(&p, 1, 50) > 0) {
-                char buf[512];
-                const ssize_t n = ::read(read_end.fd, buf, sizeof buf);
-                if (n > 0) {
-                    output.append(buf, static_cast<std::size_t>(n));
-                    if (output.size() > 2 * kKeptOutput) output.erase(0, output.size() - kKeptOutput);
-                } else if (n == 0 || errno != EINTR) {
-                    reading = false;  // EOF (or an error): only the exit is waited for now
-                }
-            }
-        } else {
-            ::usleep(20 * 1000);
-        }
-        const pid_t done = ::waitpid(pid, &status, WNOHANG);
-        if (done == pid) {
-            exited = true;
-            break;
-        }
-        timed_out = std::chrono::steady_clock::now() >= deadline;
-        cancelled = cancel.load();
-        if (timed_out || cancelled) {
-            ::kill(-pid, SIGKILL);
-            while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-            }
-            break;
-        }
-    }
-    if (exited && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-        ::kill(-pid, SIGKILL);  // whatever it left running in its group
+    if (!ended.timed_out && !ended.cancelled && WIFEXITED(ended.status) && WEXITSTATUS(ended.status) == 0) {
         return Status::ok();
     }
-    ::kill(-pid, SIGKILL);
-    std::string reason;
-    if (cancelled) {
-        reason = "stopped with the server";
-    } else if (timed_out) {
-        reason = "timed out after " + std::to_string(timeout.count() / 1000) + " s and was killed";
-    } else if (WIFEXITED(status)) {
-        reason = "exit " + std::to_string(WEXITSTATUS(status));
-    } else {
-        reason = std::string("killed by signal ") + std::to_string(WTERMSIG(status));
-    }
-    const std::string said = last_line(output.size() > kKeptOutput ? output.substr(output.size() - kKeptOutput) : output);
+    std::string reason = ended.cancelled ? "stopped with the server"
+                         : ended.timed_out
+                             ? "timed out after " + std::to_string(timeout.count() / 1000) + " s and was killed"
+                         : WIFEXITED(ended.status) ? "exit " + std::to_string(WEXITSTATUS(ended.status))
+                                                   : "killed by signal " + std::to_string(WTERMSIG(ended.status));
+    const std::string said = last_line(ended.output.size() > kKeptOutput
+                                           ? ended.output.substr(ended.output.size() - kKeptOutput)
+                                           : ended.output);
     if (!said.empty()) reason += ": " + said;
     return Status(ErrorCode::unavailable, reason);
 }
