@@ -8,9 +8,9 @@
 // holds it no server starts.
 //
 // The lock is an announcement, not the guarantee: a server whose connection was ended (a
-// restart of PostgreSQL, an idle-session timeout) no longer holds it. So a writer also checks,
-// in each write transaction, that the tenant's data key is still the one it started with
-// (PgStoreOptions::wrapped_key).
+// restart of PostgreSQL, an idle-session timeout) no longer holds it until it renews it (renew(),
+// which the server calls every few seconds). So a writer also checks, in each write transaction,
+// that the tenant's data key is still the one it started with (PgStoreOptions::wrapped_key).
 #pragma once
 
 #include <string>
@@ -31,12 +31,20 @@ public:
     // do, while any does.
     static Status take_alone(Connection& connection, std::string_view tenant);
 
+    // Checks that the announcement still holds (its connection answers) and, when its
+    // connection was ended, announces again on a new one. Answers whether it was renewed now
+    // (false: it held all along); busy while a rotation holds the database, unavailable while
+    // PostgreSQL cannot be reached (tried again at the next call). One thread at a time.
+    Result<bool> renew();
+
     ServerPresence(ServerPresence&&) noexcept = default;
     ServerPresence& operator=(ServerPresence&&) noexcept = default;
 
 private:
-    explicit ServerPresence(Connection connection) : connection_(std::move(connection)) {}
+    ServerPresence(Connection connection, std::string conninfo, std::string tenant)
+        : connection_(std::move(connection)), conninfo_(std::move(conninfo)), tenant_(std::move(tenant)) {}
     Connection connection_;  // holds the lock for as long as it is open
+    std::string conninfo_, tenant_;
 };
 
 }  // namespace tsunagu::pg

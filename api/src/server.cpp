@@ -21,6 +21,7 @@
 #include "api/src/reports.h"
 #include "domain/care_schema.h"
 #include "api/src/http_server.h"
+#include "api/src/periodic.h"
 #include "api/src/server_core.h"
 #include "api/src/server_schema.h"
 
@@ -55,12 +56,15 @@ public:
           presence_(std::move(presence)),
           url_(std::move(url)),
           pool_(std::move(pool)),
-          core_(std::move(core)) {}
+          core_(std::move(core)) {
+        if (presence_) presence_renewal_.start(kRenewPresenceEvery, [this] { return renew_presence(); });
+    }
     ~RunningServer() override { stop(); }
 
     void attach(std::unique_ptr<HttpServer> http) { http_ = std::move(http); }
 
     void stop() override {
+        presence_renewal_.stop();
         if (core_) core_->compactor().stop();  // first: a run in a request ends after its slice
         if (core_) core_->backups().stop();    // after the backup in progress, if any
         if (http_) http_->stop();
@@ -72,6 +76,22 @@ public:
     HttpServer* http() { return http_.get(); }
 
 private:
+    static constexpr std::chrono::milliseconds kRenewPresenceEvery{5000};
+
+    // Announces this server again when its announcement's connection was ended (a restart of
+    // PostgreSQL, an idle-session timeout), so that a key rotation keeps seeing it.
+    std::chrono::milliseconds renew_presence() {
+        auto renewed = presence_->renew();
+        if (!renewed) {
+            log_event("error", "presence_lost",
+                      {{"error", renewed.status().message()},
+                       {"hint", "a key rotation could run under this server; its writes stop if the key changes"}});
+        } else if (*renewed) {
+            log_event("info", "presence_renewed", {});
+        }
+        return kRenewPresenceEvery;
+    }
+
     // First: released last, once the store is closed.
     std::optional<DataFolderLock> lock_;            // the embedded store's folder
     std::optional<pg::ServerPresence> presence_;    // on PostgreSQL
@@ -79,6 +99,7 @@ private:
     std::unique_ptr<ConnectionPool> pool_;
     std::unique_ptr<ServerCore> core_;
     std::unique_ptr<HttpServer> http_;
+    Periodic presence_renewal_;  // last: stopped (in stop()) before anything it uses goes
 };
 
 // Writes `text` to a new file readable by its owner only (replacing an older one).

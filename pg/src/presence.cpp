@@ -5,7 +5,10 @@
 
 namespace tsunagu::pg {
 
-Result<ServerPresence> ServerPresence::announce(const std::string& conninfo, std::string_view tenant) {
+namespace {
+
+// A connection of its own holding `tenant`'s servers lock shared.
+Result<Connection> hold_shared(const std::string& conninfo, std::string_view tenant) {
     auto connection = Connection::open(conninfo);
     TSUNAGU_TRY(connection);
     auto taken = connection->query("SELECT pg_try_advisory_lock_shared($1)", {detail::servers_lock(tenant)});
@@ -16,7 +19,23 @@ Result<ServerPresence> ServerPresence::announce(const std::string& conninfo, std
                           std::string(tenant) +
                           "' anew: start the server again once it has finished, with the new key file");
     }
-    return ServerPresence(std::move(*connection));
+    return std::move(*connection);
+}
+
+}  // namespace
+
+Result<ServerPresence> ServerPresence::announce(const std::string& conninfo, std::string_view tenant) {
+    auto connection = hold_shared(conninfo, tenant);
+    TSUNAGU_TRY(connection);
+    return ServerPresence(std::move(*connection), conninfo, std::string(tenant));
+}
+
+Result<bool> ServerPresence::renew() {
+    if (connection_.healthy() && connection_.query("SELECT 1").is_ok()) return false;
+    auto connection = hold_shared(conninfo_, tenant_);
+    TSUNAGU_TRY(connection);
+    connection_ = std::move(*connection);
+    return true;
 }
 
 Status ServerPresence::take_alone(Connection& connection, std::string_view tenant) {

@@ -350,22 +350,50 @@ TEST_CASE("the servers' key file is rotated on PostgreSQL with the servers stopp
     CHECK(third->holds(visit));
 }
 
-TEST_CASE("a server that lost its hold on the database writes nothing under a data key rotated since") {
+TEST_CASE("a server that lost its hold on the database announces itself again, and writes nothing under a key rotated in between") {
     Deployment deployment(1);
     deployment.add("aoi", "peer_supporter");
     auto phone = deployment.device("aoi", 0);
     const std::string client = phone->create("client", {{"pseudonym", "K-LOST"}, {"area", "kita"}});
     REQUIRE(sync_until_done(*phone));
 
-    // The server's announcement ends (as an idle-session timeout or an administrator would end
-    // it) while its pool's connections live on; a rotation then finds no server.
-    deployment.database.load("postgres",
-                             "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
-                             "AND mode = 'ShareLock' AND granted");
     const std::string new_key = deployment.dir.file("2027.key");
-    const ProgramRun rotated =
-        run_program(TSUNAGU_SERVER_PATH, {"rotate-key", "--postgres", deployment.database.conninfo(), "--key-file",
-                                          deployment.dir.file("tsunagu.key"), "--new-key-file", new_key}, {}, 60s);
+    auto rotate = [&](const std::string& to) {
+        return run_program(TSUNAGU_SERVER_PATH, {"rotate-key", "--postgres", deployment.database.conninfo(),
+                                                 "--key-file", deployment.dir.file("tsunagu.key"), "--new-key-file", to},
+                           {}, 60s);
+    };
+    auto end_announcements = [&] {
+        deployment.database.load("postgres",
+                                 "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+                                 "AND mode = 'ShareLock' AND granted");
+    };
+    auto log_of_server = [&] {
+        std::ifstream log_file(deployment.dir.file("server0.log"));
+        return std::string((std::istreambuf_iterator<char>(log_file)), std::istreambuf_iterator<char>());
+    };
+
+    // The server's announcement ends (as an idle-session timeout or an administrator would end
+    // it) while its pool's connections live on: within seconds the server announces itself
+    // again, and a rotation is refused as before.
+    end_announcements();
+    bool renewed = false;
+    for (int i = 0; i < 150 && !renewed; ++i) {
+        renewed = log_of_server().find("\"event\":\"presence_renewed\"") != std::string::npos;
+        if (!renewed) std::this_thread::sleep_for(100ms);
+    }
+    REQUIRE(renewed);
+    const ProgramRun refused = rotate(deployment.dir.file("refused.key"));
+    CHECK(refused.exit_code == 1);
+    CHECK(refused.err.find("1 server(s) run") != std::string::npos);
+
+    // A rotation in the moment before it does (tried until one lands there) finds no server.
+    ProgramRun rotated;
+    for (int attempt = 0; attempt < 20; ++attempt) {
+        end_announcements();
+        rotated = rotate(new_key);
+        if (rotated.exit_code == 0) break;
+    }
     INFO(rotated.err);
     REQUIRE(rotated.exit_code == 0);
 
@@ -373,9 +401,7 @@ TEST_CASE("a server that lost its hold on the database writes nothing under a da
     const std::string visit = phone->create("home_visit", {{"client", client}, {"date", "2020-06-02"}, {"duration_min", 20},
                                                          {"purpose", "check_in"}, {"review_status", "submitted"}});
     CHECK_FALSE(try_sync(*phone));
-    std::ifstream log_file(deployment.dir.file("server0.log"));
-    const std::string log((std::istreambuf_iterator<char>(log_file)), std::istreambuf_iterator<char>());
-    CHECK(log.find("was rotated (tsunagu-server rotate-key) since this server started") != std::string::npos);
+    CHECK(log_of_server().find("was rotated (tsunagu-server rotate-key) since this server started") != std::string::npos);
     ApiClient health(deployment.servers[0]->url());
     Reply unhealthy = health.get("/healthz");
     CHECK(unhealthy.status == 503);
