@@ -16,6 +16,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -98,6 +99,11 @@ public:
     // Runs one statement with parameters.
     Result<Rows> query(std::string_view sql, std::initializer_list<Param> params = {});
     Result<Rows> query(std::string_view sql, const std::vector<Param>& params);
+    // query(), for a statement this connection runs again and again (the engine's): PostgreSQL
+    // parses and plans it once, as a named prepared statement, then only executes it. The same
+    // results and errors as query(); a plan invalidated by a change of schema is prepared anew
+    // at the next call.
+    Result<Rows> query_prepared(const std::string& sql, const std::vector<Param>& params);
 
     Status begin();     // READ COMMITTED: what writers use (see log_sequence.h)
     Status begin_snapshot();  // REPEATABLE READ, READ ONLY: one consistent view for a reader
@@ -118,6 +124,8 @@ private:
     }
     pg_conn* conn_ = nullptr;
     bool broken_ = false;
+    std::unordered_map<std::string, std::string> prepared_;  // SQL text -> prepared statement's name
+    std::size_t statements_named_ = 0;                       // names are never reused
 };
 
 // Runs `body` in a READ COMMITTED transaction and commits; rolls back when `body` fails or

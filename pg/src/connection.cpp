@@ -126,12 +126,17 @@ Result<Connection> Connection::open(const std::string& conninfo) {
 }
 
 Connection::Connection(Connection&& other) noexcept
-    : conn_(std::exchange(other.conn_, nullptr)), broken_(other.broken_) {}
+    : conn_(std::exchange(other.conn_, nullptr)),
+      broken_(other.broken_),
+      prepared_(std::move(other.prepared_)),
+      statements_named_(other.statements_named_) {}
 Connection& Connection::operator=(Connection&& other) noexcept {
     if (this != &other) {
         if (conn_) PQfinish(conn_);
         conn_ = std::exchange(other.conn_, nullptr);
         broken_ = other.broken_;
+        prepared_ = std::move(other.prepared_);
+        statements_named_ = other.statements_named_;
     }
     return *this;
 }
@@ -167,6 +172,37 @@ Result<Rows> Connection::query(std::string_view sql, const std::vector<Param>& p
     Rows rows(result);
     const auto status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return failed(status_of(conn_, result, verb_of(sql)));
+    return rows;
+}
+
+Result<Rows> Connection::query_prepared(const std::string& sql, const std::vector<Param>& params) {
+    auto known = prepared_.find(sql);
+    if (known == prepared_.end()) {
+        // Types inferred from the statement, as query() leaves them: the same meaning.
+        const std::string name = "tsunagu_" + std::to_string(++statements_named_);
+        Rows made(PQprepare(conn_, name.c_str(), sql.c_str(), static_cast<int>(params.size()), nullptr));
+        const auto status = made.result_ ? PQresultStatus(made.result_) : PGRES_FATAL_ERROR;
+        if (status != PGRES_COMMAND_OK) return failed(status_of(conn_, made.result_, verb_of(sql)));
+        known = prepared_.emplace(sql, name).first;
+    }
+    std::vector<const char*> values;
+    std::vector<int> lengths, formats;
+    values.reserve(params.size());
+    for (const Param& p : params) {
+        values.push_back(p.is_null() ? nullptr : p.data().data());
+        lengths.push_back(static_cast<int>(p.data().size()));
+        formats.push_back(p.is_binary() ? 1 : 0);
+    }
+    PGresult* result = PQexecPrepared(conn_, known->second.c_str(), static_cast<int>(params.size()), values.data(),
+                                      lengths.data(), formats.data(), 0);
+    Rows rows(result);
+    const auto status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+        // "cached plan must not change result type" (a table altered since): prepared anew next time.
+        const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+        if (state != nullptr && std::string_view(state) == "0A000") prepared_.erase(known);
+        return failed(status_of(conn_, result, verb_of(sql)));
+    }
     return rows;
 }
 

@@ -312,7 +312,7 @@ Status PgStatement::execute() {
             sql += " RETURNING \"" + identity + "\"";
         }
     }
-    auto rows = backend_.connection().query(sql, params_);
+    auto rows = backend_.connection().query_prepared(sql, params_);
     TSUNAGU_TRY(rows);
     rows_ = std::move(*rows);
     backend_.set_changes(rows_.affected());

@@ -74,3 +74,40 @@ TEST_CASE("an unreachable PostgreSQL is a clear 'unavailable', and a server gone
     CHECK(lost.status().code() == ErrorCode::unavailable);
     CHECK_FALSE(c.healthy());
 }
+
+TEST_CASE("a statement run again and again is prepared once, answers as query() does, and survives a change of schema") {
+    PostgresCluster cluster;
+    pg::Connection c = connect_ok(cluster.conninfo());
+    ok(c.exec("CREATE TABLE t(id BIGINT PRIMARY KEY, name TEXT, data BYTEA)"));
+    const std::string insert = "INSERT INTO t VALUES ($1, $2, $3)";
+    const std::vector<std::uint8_t> bytes = {0, 1, 0xff, '\\'};
+    for (int i = 0; i < 5; ++i) {
+        ok(c.query_prepared(insert, {i, "name " + std::to_string(i), i % 2 ? pg::Param::bytes(bytes) : pg::Param(nullptr)})
+               .status());
+    }
+    const std::string select = "SELECT * FROM t WHERE id >= $1 ORDER BY id";
+    auto rows = value_ok(c.query_prepared(select, {3}));
+    REQUIRE(rows.size() == 2);
+    CHECK(rows.text(0, 1) == "name 3");
+    CHECK(rows.bytes(0, 2) == bytes);
+    CHECK(rows.is_null(1, 2));
+    // Two statements, each parsed once, for six runs.
+    CHECK(value_ok(c.query("SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'tsunagu_%'")).integer(0, 0) == 2);
+
+    // Errors as query() says them: the duplicate key, never the values.
+    auto duplicate = c.query_prepared(insert, {1, "MARKER-secret", nullptr});
+    CHECK(duplicate.status().code() == ErrorCode::already_exists);
+    CHECK(duplicate.status().message().find("MARKER") == std::string::npos);
+
+    // A column added under the prepared SELECT *: that run fails, the next is prepared anew.
+    ok(c.exec("ALTER TABLE t ADD COLUMN note TEXT"));
+    auto stale = c.query_prepared(select, {0});
+    if (!stale) {
+        CHECK_THAT(stale.status().message(), Catch::Contains("SQLSTATE 0A000"));
+        rows = value_ok(c.query_prepared(select, {0}));
+    } else {
+        rows = std::move(*stale);
+    }
+    CHECK(rows.size() == 5);
+    CHECK(rows.columns() == 4);
+}
