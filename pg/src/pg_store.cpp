@@ -132,10 +132,10 @@ public:
         TSUNAGU_TRY(connection_.exec("BEGIN ISOLATION LEVEL READ COMMITTED"));
         // The tenant's writer lock, and (in the same round trip) its data key as wrapped now.
         const bool check_key = !options_.wrapped_key.empty();
-        auto locked = check_key ? connection_.query("SELECT pg_advisory_xact_lock($1), (SELECT wrapped FROM "
-                                                    "tsunagu_tenant_keys WHERE tenant = $2)",
-                                                    {writer_lock_, std::string_view(options_.tenant)})
-                                : connection_.query("SELECT pg_advisory_xact_lock($1)", {writer_lock_});
+        auto locked = check_key ? connection_.query_prepared("SELECT pg_advisory_xact_lock($1), (SELECT wrapped FROM "
+                                                             "tsunagu_tenant_keys WHERE tenant = $2)",
+                                                             {writer_lock_, options_.tenant})
+                                : connection_.query_prepared("SELECT pg_advisory_xact_lock($1)", {writer_lock_});
         if (!locked) {
             (void)connection_.exec("ROLLBACK");
             return locked.status();
