@@ -51,6 +51,21 @@ Status status_of(pg_conn* conn, PGresult* result, std::string_view doing) {
     return Status(code_of(state), std::move(message));
 }
 
+// Parameters as libpq takes them: values (NULL for SQL NULL), lengths, and formats (bytes binary).
+struct ParamArrays {
+    std::vector<const char*> values;
+    std::vector<int> lengths, formats;
+    explicit ParamArrays(const std::vector<Param>& params) {
+        values.reserve(params.size());
+        for (const Param& p : params) {
+            values.push_back(p.is_null() ? nullptr : p.data().data());
+            lengths.push_back(static_cast<int>(p.data().size()));
+            formats.push_back(p.is_binary() ? 1 : 0);
+        }
+    }
+    int count() const { return static_cast<int>(values.size()); }
+};
+
 // "SELECT ...", "INSERT ..." for messages: the statement's first word, never its parameters.
 std::string_view verb_of(std::string_view sql) {
     std::size_t start = sql.find_first_not_of(" \t\r\n(");
@@ -158,17 +173,10 @@ Result<Rows> Connection::query(std::string_view sql, std::initializer_list<Param
 }
 
 Result<Rows> Connection::query(std::string_view sql, const std::vector<Param>& params) {
-    std::vector<const char*> values;
-    std::vector<int> lengths, formats;
-    values.reserve(params.size());
-    for (const Param& p : params) {
-        values.push_back(p.is_null() ? nullptr : p.data().data());
-        lengths.push_back(static_cast<int>(p.data().size()));
-        formats.push_back(p.is_binary() ? 1 : 0);
-    }
+    const ParamArrays p(params);
     const std::string text(sql);
-    PGresult* result = PQexecParams(conn_, text.c_str(), static_cast<int>(params.size()), nullptr,
-                                    values.data(), lengths.data(), formats.data(), 0);
+    PGresult* result =
+        PQexecParams(conn_, text.c_str(), p.count(), nullptr, p.values.data(), p.lengths.data(), p.formats.data(), 0);
     Rows rows(result);
     const auto status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return failed(status_of(conn_, result, verb_of(sql)));
@@ -185,16 +193,9 @@ Result<Rows> Connection::query_prepared(const std::string& sql, const std::vecto
         if (status != PGRES_COMMAND_OK) return failed(status_of(conn_, made.result_, verb_of(sql)));
         known = prepared_.emplace(sql, name).first;
     }
-    std::vector<const char*> values;
-    std::vector<int> lengths, formats;
-    values.reserve(params.size());
-    for (const Param& p : params) {
-        values.push_back(p.is_null() ? nullptr : p.data().data());
-        lengths.push_back(static_cast<int>(p.data().size()));
-        formats.push_back(p.is_binary() ? 1 : 0);
-    }
-    PGresult* result = PQexecPrepared(conn_, known->second.c_str(), static_cast<int>(params.size()), values.data(),
-                                      lengths.data(), formats.data(), 0);
+    const ParamArrays p(params);
+    PGresult* result = PQexecPrepared(conn_, known->second.c_str(), p.count(), p.values.data(), p.lengths.data(),
+                                      p.formats.data(), 0);
     Rows rows(result);
     const auto status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
