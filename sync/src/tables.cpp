@@ -222,8 +222,13 @@ Result<std::int64_t> meta_int(Store& store, std::string_view key, std::int64_t f
 }
 
 Status set_meta_int(Store& store, std::string_view key, std::int64_t value) {
-    Statement& s = store.cached("INSERT OR REPLACE INTO sync_meta(key, value) VALUES (?1, ?2)");
-    return s.bind(1, key).bind(2, value).run();
+    // An UPDATE first, as the row exists but for a key's first write: PostgreSQL rewrites a
+    // counter in place (a HOT update) where an upsert also tries an insert into its index.
+    Statement& update = store.cached("UPDATE sync_meta SET value = ?2 WHERE key = ?1");
+    TSUNAGU_TRY(update.bind(1, key).bind(2, value).run());
+    if (store.changes() > 0) return Status::ok();
+    Statement& insert = store.cached("INSERT INTO sync_meta(key, value) VALUES (?1, ?2)");
+    return insert.bind(1, key).bind(2, value).run();
 }
 
 Result<std::string> meta_text(Store& store, std::string_view key) {
