@@ -11,6 +11,7 @@
 
 #include "pg/migrations.h"
 #include "pg/pg.h"
+#include "pg/src/catalog.h"
 #include "pg/src/lock_key.h"
 #include "pg/src/sql_dialect.h"
 #include "pg/tenant_key.h"
@@ -190,13 +191,10 @@ public:
     Result<std::vector<std::string>> primary_key(const std::string& table) {
         auto it = keys_.find(table);
         if (it != keys_.end()) return it->second;
-        auto rows = connection_.query(
-            "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
-            " AND a.attnum = ANY(i.indkey) WHERE i.indrelid = to_regclass($1) AND i.indisprimary",
-            {table});
-        TSUNAGU_TRY(rows);
+        auto columns = detail::primary_key_of(connection_, table);
+        TSUNAGU_TRY(columns);
         std::vector<std::string> key;
-        for (int i = 0; i < rows->size(); ++i) key.emplace_back(rows->text(i, 0));
+        for (const detail::KeyColumn& c : *columns) key.push_back(c.name);
         if (key.empty()) return Status(ErrorCode::internal, "table " + table + " has no primary key to replace on");
         keys_[table] = key;
         return key;

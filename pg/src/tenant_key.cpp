@@ -6,6 +6,7 @@
 #include <string>
 
 #include "crypto/sealed.h"
+#include "pg/src/catalog.h"
 #include "pg/src/lock_key.h"
 #include "pg/src/sql_dialect.h"
 
@@ -27,16 +28,12 @@ Status reseal_table(Connection& connection, const std::string& table, const deta
     TSUNAGU_TRY(exists);
     if (exists->text(0, 0) != "t") return Status::ok();  // a table this database never needed
     // Rows are rewritten through their primary key (one column: the engine's tables have one).
-    auto key = connection.query(
-        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_index i JOIN pg_attribute a"
-        " ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = to_regclass($1)"
-        " AND i.indisprimary",
-        {table});
+    auto key = detail::primary_key_of(connection, table);
     TSUNAGU_TRY(key);
     if (key->size() != 1) {
         return Status(ErrorCode::internal, "table " + table + " has no one-column primary key to reseal its rows by");
     }
-    const std::string pk = quoted(key->text(0, 0)), pk_type(key->text(0, 1));
+    const std::string pk = quoted(key->front().name), pk_type = key->front().type;
     const std::vector<std::string> columns(spec.columns.begin(), spec.columns.end());
 
     std::string select = "DECLARE tsunagu_reseal NO SCROLL CURSOR FOR SELECT " + pk + "::text, " + quoted(spec.id_column);
