@@ -31,7 +31,7 @@ struct PgStoreOptions {
     std::shared_ptr<const Sealer> sealer;  // the tenant's (see prepare_database)
     // The tenant's key as the database held it wrapped when `sealer` was made. A write transaction
     // finding another there (a rotation since, pg/presence.h) is refused, so nothing is sealed
-    // under a data key the database no longer holds. Empty: not checked.
+    // under a data key the database no longer holds.
     std::vector<std::uint8_t> wrapped_key;
 };
 

@@ -132,16 +132,14 @@ public:
     Status begin_immediate() override {
         TSUNAGU_TRY(connection_.exec("BEGIN ISOLATION LEVEL READ COMMITTED"));
         // The tenant's writer lock, and (in the same round trip) its data key as wrapped now.
-        const bool check_key = !options_.wrapped_key.empty();
-        auto locked = check_key ? connection_.query_prepared("SELECT pg_advisory_xact_lock($1), (SELECT wrapped FROM "
-                                                             "tsunagu_tenant_keys WHERE tenant = $2)",
-                                                             {writer_lock_, options_.tenant})
-                                : connection_.query_prepared("SELECT pg_advisory_xact_lock($1)", {writer_lock_});
+        auto locked = connection_.query_prepared(
+            "SELECT pg_advisory_xact_lock($1), (SELECT wrapped FROM tsunagu_tenant_keys WHERE tenant = $2)",
+            {writer_lock_, options_.tenant});
         if (!locked) {
             (void)connection_.exec("ROLLBACK");
             return locked.status();
         }
-        if (check_key && locked->bytes(0, 1) != options_.wrapped_key) {
+        if (locked->bytes(0, 1) != options_.wrapped_key) {
             (void)connection_.exec("ROLLBACK");
             return Status(ErrorCode::wrong_key,
                           "the data key of tenant '" + options_.tenant +
@@ -388,7 +386,9 @@ Status PgStatement::open_row() {
 }  // namespace
 
 Result<Store> open_store(const PgStoreOptions& options) {
-    if (!options.sealer) return Status(ErrorCode::internal, "open_store needs the tenant's sealer");
+    if (!options.sealer || options.wrapped_key.empty()) {
+        return Status(ErrorCode::internal, "open_store needs the tenant's sealer and wrapped key (prepare_database)");
+    }
     auto connection = Connection::open(options.conninfo);
     TSUNAGU_TRY(connection);
     return Store::over(std::make_unique<PgBackend>(std::move(*connection), options));
