@@ -47,11 +47,8 @@ Result<Device> open_replica(const Invocation& inv, bool creating, Secret* passph
         return Status(ErrorCode::invalid_argument,
                       "a passphrase is needed: type it at the prompt or set TSUNAGU_PASSPHRASE");
     }
-    if (creating && !std::getenv("TSUNAGU_PASSPHRASE")) {
-        auto again = read_secret("TSUNAGU_PASSPHRASE", "Repeat the passphrase: ");
-        if (!again || !same_secret(*again, *passphrase)) {
-            return Status(ErrorCode::invalid_argument, "the two passphrases differ; run tsunagu init again");
-        }
+    if (creating && !confirmed_secret("TSUNAGU_PASSPHRASE", "Repeat the passphrase: ", *passphrase)) {
+        return Status(ErrorCode::invalid_argument, "the two passphrases differ; run tsunagu init again");
     }
     client::DeviceOptions options;  // named: GCC 12 misreads a defaulted one as uninitialised
     auto device = Device::open(inv.home, passphrase->view(), std::move(options));
@@ -299,12 +296,9 @@ int cmd_passphrase(const Invocation& inv) {
         return fail(inv, Status(ErrorCode::invalid_argument,
                                 "a new passphrase is needed: type it at the prompt or set TSUNAGU_NEW_PASSPHRASE"));
     }
-    if (!std::getenv("TSUNAGU_NEW_PASSPHRASE")) {
-        auto again = read_secret("TSUNAGU_NEW_PASSPHRASE", "Repeat the new passphrase: ");
-        if (!again || !same_secret(*again, *next)) {
-            return fail(inv, Status(ErrorCode::invalid_argument,
-                                    "the two new passphrases differ; nothing was changed, run tsunagu passphrase again"));
-        }
+    if (!confirmed_secret("TSUNAGU_NEW_PASSPHRASE", "Repeat the new passphrase: ", *next)) {
+        return fail(inv, Status(ErrorCode::invalid_argument,
+                                "the two new passphrases differ; nothing was changed, run tsunagu passphrase again"));
     }
     Status changed = device->change_passphrase(current.view(), next->view());
     if (!changed) return fail(inv, changed);

@@ -41,6 +41,12 @@ std::optional<Secret> read_secret(const char* env, const std::string& prompt) {
 
 bool same_secret(const Secret& a, const Secret& b) { return constant_time_equal(a.bytes(), b.bytes()); }
 
+bool confirmed_secret(const char* env, const std::string& prompt, const Secret& first) {
+    if (std::getenv(env)) return true;
+    auto again = read_secret(env, prompt);
+    return again && same_secret(*again, first);
+}
+
 bool stdout_is_terminal() { return ::isatty(STDOUT_FILENO) == 1; }
 
 void ProgressBar::draw(const char* phase, std::size_t done, std::size_t total) {

@@ -17,6 +17,11 @@ std::optional<Secret> read_secret(const char* env, const std::string& prompt);
 // Whether two secrets are equal, in constant time.
 bool same_secret(const Secret& a, const Secret& b);
 
+// For a new secret `first` read with read_secret(env, ...): asks for it again at the terminal and
+// answers whether the two match (in constant time). True at once when it came from `env`, which
+// nobody typed.
+bool confirmed_secret(const char* env, const std::string& prompt, const Secret& first);
+
 bool stdout_is_terminal();
 
 // Draws "push [#####.....] 120/400" on one terminal line, redrawn in place.
