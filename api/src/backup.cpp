@@ -103,24 +103,31 @@ void discard(const std::string& path) { (void)Store::destroy(path); }
 
 Status check_passphrase_file(const std::string& path) { return passphrase_from(path).status(); }
 
-Result<BackupWritten> back_up_data(const std::string& data_dir, const std::string& key_file, const std::string& target,
-                                   const std::string& passphrase_file) {
+Result<Store> open_live_store(const std::string& data_dir, const std::string& key_file, std::optional<KeySource>* key) {
     ensure_sodium();
     const std::string store_path = store_path_in(data_dir);
     if (!fs::exists(store_path)) {
         return Status(ErrorCode::not_found, "no store in " + data_dir + " (expected " + store_path +
                                                 "); a server on PostgreSQL is backed up with pg_dump");
     }
+    auto opened_with = key_of(key_path_for(data_dir, key_file), "a backup");
+    TSUNAGU_TRY(opened_with);
+    StoreOptions live;  // as the server opens it (WAL): a running server goes on meanwhile
+    live.create_if_missing = false;
+    auto store = Store::open(store_path, *opened_with, live);
+    if (store && key != nullptr) key->emplace(std::move(*opened_with));
+    return store;
+}
+
+Result<BackupWritten> back_up_data(const std::string& data_dir, const std::string& key_file, const std::string& target,
+                                   const std::string& passphrase_file) {
+    std::optional<KeySource> key;
+    auto store = open_live_store(data_dir, key_file, &key);
+    TSUNAGU_TRY(store);
     if (target.empty()) return Status(ErrorCode::invalid_argument, "name the backup file to write with --to");
-    auto key = key_of(key_path_for(data_dir, key_file), "a backup");
-    TSUNAGU_TRY(key);
     auto passphrase = passphrase_if_named(passphrase_file);
     TSUNAGU_TRY(passphrase);
     const KeySource& sealing = *passphrase ? **passphrase : *key;
-    StoreOptions live;  // as the server opens it (WAL): a running server goes on meanwhile
-    live.create_if_missing = false;
-    auto store = Store::open(store_path, *key, live);
-    TSUNAGU_TRY(store);
     TSUNAGU_TRY(store->backup_to(target, sealing));
     store->close();
     if (Status checked = open_whole(target, sealing).status(); !checked) {

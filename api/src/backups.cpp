@@ -99,7 +99,7 @@ Status Backups::prepare() {
     return Status::ok();
 }
 
-Result<BackupFile> Backups::run() {
+Status Backups::can_take() const {
     if (policy_.postgres) {
         return Status(ErrorCode::conflict,
                       "this server keeps its data in PostgreSQL: back it up with pg_dump (then, after restoring "
@@ -110,8 +110,62 @@ Result<BackupFile> Backups::run() {
                       "this server takes no backups of its own: start it with --backup-dir DIR (or run "
                       "tsunagu-server backup)");
     }
+    return Status::ok();
+}
+
+Result<BackupFile> Backups::run() {
+    TSUNAGU_TRY(can_take());
     std::lock_guard one_at_a_time(running_);
+    return take();
+}
+
+Result<std::optional<BackupFile>> Backups::run_if_changed() {
+    TSUNAGU_TRY(can_take());
+    std::lock_guard one_at_a_time(running_);
+    auto version = data_version();
+    std::error_code ec;
+    if (version && backed_up_version_ == *version &&
+        fs::is_regular_file(fs::path(policy_.folder) / backed_up_name_, ec)) {
+        const std::int64_t at = now_ms();
+        {
+            std::lock_guard lock(state_);
+            last_unchanged_ = Unchanged{at, backed_up_name_};
+            last_failure_.reset();
+        }
+        metrics_.add_backup_unchanged(at / 1000);
+        log_event("info", "backup_unchanged", {{"file", backed_up_name_}, {"hint", "nothing was written since it"}});
+        return std::optional<BackupFile>();
+    }
+    auto taken = take();
+    TSUNAGU_TRY(taken);
+    return std::optional<BackupFile>(std::move(*taken));
+}
+
+Result<std::int64_t> Backups::data_version() {
+    if (!watcher_) {
+        auto opened = open_live_store(data_dir_, key_file_);
+        TSUNAGU_TRY(opened);
+        watcher_.emplace(std::move(*opened));
+    }
+    Statement& pragma = watcher_->cached("PRAGMA data_version");
+    auto row = pragma.step();
+    if (!row || !*row) {
+        watcher_.reset();  // opened anew next time
+        return row ? Status(ErrorCode::internal, "PRAGMA data_version answered nothing") : row.status();
+    }
+    const std::int64_t version = pragma.column_int(0);
+    pragma.reset();
+    return version;
+}
+
+Result<BackupFile> Backups::take() {
     const auto started = std::chrono::steady_clock::now();
+    // Read before the copy begins: a write during it makes the next run take another.
+    auto version = data_version();
+    if (!version) {
+        log_event("error", "backup_watch_failed",
+                  {{"reason", version.status().message()}, {"hint", "every scheduled backup is taken meanwhile"}});
+    }
     // Named after the newest backup, even when the wall clock stepped back: names sort as the
     // backups were taken, so rotation never removes the newest.
     std::int64_t at = now_ms();
@@ -132,9 +186,12 @@ Result<BackupFile> Backups::run() {
                    {"hint", "check the backup folder's disk and permissions; the schedule tries again"}});
         return written.status();
     }
+    backed_up_version_ = version ? std::optional<std::int64_t>(*version) : std::nullopt;
+    backed_up_name_ = name;
     {
         std::lock_guard lock(state_);
         last_failure_.reset();
+        last_unchanged_.reset();
     }
     metrics_.add_backup(true, written->bytes, seconds, at / 1000);
     log_event("info", "backup",
@@ -184,13 +241,18 @@ std::optional<BackupFailure> Backups::last_failure() const {
     return last_failure_;
 }
 
+std::optional<Backups::Unchanged> Backups::last_unchanged() const {
+    std::lock_guard lock(state_);
+    return last_unchanged_;
+}
+
 std::int64_t Backups::next_at_ms() const {
     std::lock_guard lock(state_);
     return next_at_ms_;
 }
 
 std::chrono::milliseconds Backups::run_scheduled() {
-    const bool ok = run().is_ok();
+    const bool ok = run_if_changed().is_ok();
     const std::chrono::milliseconds wait =
         ok ? policy_.every : std::min(std::max(policy_.every / 10, std::chrono::milliseconds(1000)), kMaxRetryWait);
     std::lock_guard lock(state_);

@@ -20,17 +20,18 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <deque>
-#include <thread>
 #include <cstdint>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "api/server.h"
 #include "api/src/observability.h"
 #include "api/src/periodic.h"
+#include "crypto/store.h"
 
 namespace tsunagu::api {
 
@@ -70,6 +71,11 @@ struct CopyState {
 // A passphrase file fit to seal backups (0600, one line of 12 characters or more), or why not.
 Status check_passphrase_file(const std::string& path);
 
+// Opens the embedded store under `data_dir` as a running server has it (WAL, never created), with
+// the key file (`key_file` "" = <data_dir>/tsunagu.key), which is handed back in `key` when given.
+Result<Store> open_live_store(const std::string& data_dir, const std::string& key_file,
+                              std::optional<KeySource>* key = nullptr);
+
 class Backups {
 public:
     Backups(Metrics& metrics, std::string data_dir, std::string key_file, BackupPolicy policy);
@@ -86,9 +92,24 @@ public:
     // Takes one now (after the one in progress, if any), then removes the oldest beyond `keep`.
     // Logged (file name, size, time; nothing of the content) and counted either way.
     Result<BackupFile> run();
+    // What the schedule runs: run(), unless nothing was written to the store since the last
+    // backup this object took, whose file is still in the folder. Then it answers nullopt and
+    // takes none, so that `keep` backups are that many different states of the data (an idle
+    // weekend does not rotate the week's backups away for copies of Friday's), and nothing new
+    // is copied off the machine. Logged and counted as unchanged. "Nothing was written" is
+    // SQLite's data_version, on a connection of this object's own: any commit by any connection
+    // or process changes it, so a doubt always takes a backup.
+    Result<std::optional<BackupFile>> run_if_changed();
     // The backups in the folder, newest first.
     Result<std::vector<BackupFile>> list() const;
     std::optional<BackupFailure> last_failure() const;
+    // When the schedule last found the data as the newest backup holds it, and that backup's name
+    // (nullopt when it has not, since the last backup it took).
+    struct Unchanged {
+        std::int64_t at_ms = 0;
+        std::string backup;
+    };
+    std::optional<Unchanged> last_unchanged() const;
     bool copies() const { return !policy_.copy_command.empty(); }
     CopyState copy_state() const;
     // When the schedule takes the next one (unix ms), once started.
@@ -101,6 +122,12 @@ public:
 
 private:
     std::chrono::milliseconds run_scheduled();
+    // Checks that a backup can be taken here: ok, or conflict saying what to do instead.
+    Status can_take() const;
+    // Takes one, with running_ held by the caller.
+    Result<BackupFile> take();
+    // The store's data_version on the watching connection (opened on first use), with running_.
+    Result<std::int64_t> data_version();
     void prune();
     void copy_later(const std::string& name);
     void copy_loop();
@@ -108,9 +135,13 @@ private:
     Metrics& metrics_;
     const std::string data_dir_, key_file_;
     const BackupPolicy policy_;
-    std::mutex running_;  // one backup at a time
+    std::mutex running_;  // one backup at a time; guards the three below
+    std::optional<Store> watcher_;  // reads nothing but data_version
+    std::optional<std::int64_t> backed_up_version_;  // data_version when the last backup began
+    std::string backed_up_name_;                     // that backup's file
     mutable std::mutex state_;
     std::optional<BackupFailure> last_failure_;  // with state_
+    std::optional<Unchanged> last_unchanged_;    // with state_
     std::int64_t next_at_ms_ = 0;                // with state_
     Periodic timer_;
     // The copier: backups to copy, oldest first (at most `keep`), with copy_mutex_.

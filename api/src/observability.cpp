@@ -41,7 +41,14 @@ void Metrics::add_backup(bool taken, std::uint64_t bytes, double seconds, std::i
     ++backups_taken_;
     last_backup_bytes_ = bytes;
     last_backup_at_ = taken_at;
+    backup_current_at_ = taken_at;
     last_backup_seconds_ = seconds;
+}
+
+void Metrics::add_backup_unchanged(std::int64_t checked_at) {
+    std::lock_guard lock(mutex_);
+    ++backups_unchanged_;
+    backup_current_at_ = checked_at;
 }
 
 std::string Metrics::render(std::size_t in_flight, std::size_t queue_depth, std::size_t commits,
@@ -95,19 +102,26 @@ std::string Metrics::render(std::size_t in_flight, std::size_t queue_depth, std:
            "(as of the last compaction): revoke the lost ones.\n"
         << "# TYPE tsunagu_devices_stale gauge\n"
         << "tsunagu_devices_stale " << stale_devices_ << "\n"
-        << "# HELP tsunagu_backups_total Backups the server took of its own store (--backup-dir), by result.\n"
+        << "# HELP tsunagu_backups_total Backups the server took of its own store (--backup-dir), by result "
+           "(unchanged: a scheduled one not taken, nothing having been written since the newest).\n"
         << "# TYPE tsunagu_backups_total counter\n"
         << "tsunagu_backups_total{result=\"taken\"} " << backups_taken_ << "\n"
         << "tsunagu_backups_total{result=\"failed\"} " << backups_failed_ << "\n"
+        << "tsunagu_backups_total{result=\"unchanged\"} " << backups_unchanged_ << "\n"
         << "# HELP tsunagu_backup_copies_total Backups handed to the copy command (--backup-copy-command), by "
            "result.\n"
         << "# TYPE tsunagu_backup_copies_total counter\n"
         << "tsunagu_backup_copies_total{result=\"copied\"} " << backup_copies_.load() << "\n"
         << "tsunagu_backup_copies_total{result=\"failed\"} " << backup_copies_failed_.load() << "\n"
         << "# HELP tsunagu_backup_last_taken_timestamp_seconds When the newest backup this process took was "
-           "taken (0: none yet); alert when it grows old.\n"
+           "taken (0: none yet).\n"
         << "# TYPE tsunagu_backup_last_taken_timestamp_seconds gauge\n"
         << "tsunagu_backup_last_taken_timestamp_seconds " << last_backup_at_ << "\n"
+        << "# HELP tsunagu_backup_current_timestamp_seconds When the newest backup was last known to hold the data "
+           "as it is: taken then, or found unchanged by the schedule (0: not yet); alert on this one when it grows "
+           "old, as a quiet week takes no new backups.\n"
+        << "# TYPE tsunagu_backup_current_timestamp_seconds gauge\n"
+        << "tsunagu_backup_current_timestamp_seconds " << backup_current_at_ << "\n"
         << "# TYPE tsunagu_backup_last_bytes gauge\n"
         << "tsunagu_backup_last_bytes " << last_backup_bytes_ << "\n"
         << "# TYPE tsunagu_backup_last_seconds gauge\n"

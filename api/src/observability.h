@@ -35,6 +35,9 @@ public:
     // One backup (api/src/backups.h), taken or failed; `taken_at` (unix seconds) and `bytes` only
     // count when it was taken.
     void add_backup(bool taken, std::uint64_t bytes, double seconds, std::int64_t taken_at);
+    // One scheduled backup not taken because nothing was written since the newest (unix seconds:
+    // the moment the newest backup was found to hold the data as it is).
+    void add_backup_unchanged(std::int64_t checked_at);
     // One backup handed to the copy command (--backup-copy-command): copied, or failed.
     void add_backup_copy(bool copied) { ++(copied ? backup_copies_ : backup_copies_failed_); }
     // Reports the free and total bytes of the file system holding `folder` with every render,
@@ -66,9 +69,10 @@ private:
     std::uint64_t stale_devices_ = 0;
     std::vector<std::pair<std::string, std::string>> disks_;  // label, folder
     std::atomic<std::uint64_t> backup_copies_{0}, backup_copies_failed_{0};
-    std::uint64_t backups_taken_ = 0, backups_failed_ = 0;  // with mutex_, as the three below
+    std::uint64_t backups_taken_ = 0, backups_failed_ = 0, backups_unchanged_ = 0;  // with mutex_, as below
     std::uint64_t last_backup_bytes_ = 0;
     std::int64_t last_backup_at_ = 0;
+    std::int64_t backup_current_at_ = 0;  // taken, or found unchanged
     double last_backup_seconds_ = 0;
 };
 

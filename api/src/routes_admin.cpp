@@ -278,6 +278,10 @@ std::vector<Route> admin_routes() {
              if (auto failed = backups.last_failure()) {
                  answer["last_failure"] = {{"at", failed->at_ms / 1000}, {"reason", failed->reason}};
              }
+             // The schedule's last run found nothing written since the newest backup, and took none.
+             if (auto unchanged = backups.last_unchanged()) {
+                 answer["unchanged"] = {{"at", unchanged->at_ms / 1000}, {"backup", unchanged->backup}};
+             }
              // The off-site copies (the command itself is not shown: it may name hosts or keys).
              if (backups.copies()) {
                  const CopyState copies = backups.copy_state();

@@ -52,6 +52,16 @@ ProgramRun refused_start(const TempDir& dir, std::vector<std::string> args) {
 
 constexpr const char* kTaken = "tsunagu_backups_total{result=\"taken\"}";
 constexpr const char* kFailed = "tsunagu_backups_total{result=\"failed\"}";
+constexpr const char* kUnchanged = "tsunagu_backups_total{result=\"unchanged\"}";
+
+// The worker syncs one more visit (`n` tells them apart), then the schedule's next backup is
+// awaited: it is taken, as something was written. Answers whether it came within 15 s.
+bool next_backup_after_a_write(Office& office, int n) {
+    const double taken = office.admin->metric(kTaken);
+    office.phone->create("home_visit", visit(office.client, n));
+    office.phone->sync();
+    return within(15, [&] { return office.admin->metric(kTaken) > taken; });
+}
 
 }  // namespace
 
@@ -62,8 +72,10 @@ TEST_CASE("the server backs itself up on its schedule, keeps the newest, and eac
     Office office({"--backup-dir", folder, "--backup-every", "0.0005", "--backup-keep", "2"});
     ApiClient& admin = *office.admin;
 
-    // The first comes at start; three runs later, the oldest have been removed.
-    REQUIRE(within(15, [&] { return admin.metric(kTaken) >= 3; }));
+    // The first comes at start; after two more, each after a write, the oldest has been removed.
+    REQUIRE(within(15, [&] { return admin.metric(kTaken) >= 1; }));
+    REQUIRE(next_backup_after_a_write(office, 50));
+    REQUIRE(next_backup_after_a_write(office, 51));
     const std::vector<std::string> kept = backups_in(folder);
     CHECK(kept.size() == 2);
     CHECK(admin.metric(kFailed) == 0);
@@ -112,6 +124,56 @@ TEST_CASE("the server backs itself up on its schedule, keeps the newest, and eac
     SyncedDevice new_phone(restored.url(), office.dir.file("new-phone.db"), "aoi", "aoi-password-1");
     new_phone.sync();
     for (const auto& id : visits) CHECK(new_phone.holds(id));
+}
+
+TEST_CASE("a scheduled backup is not taken when nothing was written since the newest, so that the backups kept are different states") {
+    TempDir elsewhere("tsunagu-backups");
+    const std::string folder = elsewhere.file("backups");
+    // Every 1.1 s, keeping 2: a quiet weekend, in seconds.
+    Office office({"--backup-dir", folder, "--backup-every", "0.0003", "--backup-keep", "2"});
+    ApiClient& admin = *office.admin;
+    REQUIRE(within(15, [&] { return admin.metric(kTaken) >= 1; }));
+    REQUIRE(next_backup_after_a_write(office, 50));
+    const std::vector<std::string> before = backups_in(folder);
+    REQUIRE(before.size() == 2);
+
+    // Nothing written: runs come and go, and take nothing. The administrator's reads of the
+    // backups and of the metrics write nothing either.
+    const double taken = admin.metric(kTaken);
+    REQUIRE(within(15, [&] { return admin.metric(kUnchanged) >= 3; }));
+    CHECK(admin.metric(kTaken) == taken);
+    CHECK(backups_in(folder) == before);  // both states still there, the older not rotated away
+    Reply listed = admin.get("/v1/admin/backups");
+    REQUIRE(listed.status == 200);
+    CHECK(listed.body["unchanged"]["backup"] == before.back());
+    CHECK(listed.body["unchanged"]["at"].get<std::int64_t>() >= listed.body["backups"][0]["taken_at"].get<std::int64_t>());
+    CHECK(admin.metric("tsunagu_backup_current_timestamp_seconds") >
+          admin.metric("tsunagu_backup_last_taken_timestamp_seconds"));
+    CHECK(slurp(office.dir.file("server.log")).find("\"event\":\"backup_unchanged\"") != std::string::npos);
+
+    // One visit synced: the next run takes a backup, which holds it.
+    const std::string late = office.phone->create("home_visit", visit(office.client, 60));
+    office.phone->sync();
+    REQUIRE(within(15, [&] { return admin.metric(kTaken) > taken; }));
+    const std::string newest = backups_in(folder).back();
+    CHECK(newest > before.back());
+    const ProgramRun verified = server_command(
+        {"verify-backup", "--from", folder + "/" + newest, "--data", office.data, "--key-file", office.key_file()});
+    INFO(verified.err);
+    CHECK(verified.exit_code == 0);
+    CHECK(verified.out.find("home_visit 22") != std::string::npos);  // 20 at the start, 50 and 60
+    CHECK_FALSE(admin.get("/v1/admin/backups").body.contains("unchanged"));
+
+    // The newest backup removed by hand: the next run takes one, though nothing was written.
+    REQUIRE(within(15, [&] { return admin.metric(kUnchanged) >= 4; }));
+    const double unchanged = admin.metric(kUnchanged);
+    fs::remove(folder + "/" + backups_in(folder).back());
+    const double taken_now = admin.metric(kTaken);
+    REQUIRE(within(15, [&] { return admin.metric(kTaken) > taken_now; }));
+    CHECK(admin.metric(kUnchanged) <= unchanged + 1);
+
+    // An administrator who asks for one gets one, written or not.
+    REQUIRE(admin.post("/v1/admin/backups", json::object()).status == 201);
 }
 
 TEST_CASE("scheduled backups sealed under a passphrase restore on a new machine from the backup and the passphrase alone") {
@@ -213,7 +275,9 @@ TEST_CASE("scheduled backups that cannot be taken are refused at start, or logge
         std::ofstream(folder + "/notes.txt") << "the operator's";
         std::ofstream(folder + "/tsunagu-old-copy.backup") << "renamed by hand";
         Office office({"--backup-dir", folder, "--backup-every", "0.0003", "--backup-keep", "1"});
-        REQUIRE(within(15, [&] { return office.admin->metric(kTaken) >= 3; }));
+        REQUIRE(within(15, [&] { return office.admin->metric(kTaken) >= 1; }));
+        REQUIRE(next_backup_after_a_write(office, 50));
+        REQUIRE(next_backup_after_a_write(office, 51));
         CHECK_FALSE(fs::exists(folder + "/tsunagu-20200101-000000-000.backup.partial"));
         CHECK(fs::exists(folder + "/notes.txt"));
         CHECK(fs::exists(folder + "/tsunagu-old-copy.backup"));

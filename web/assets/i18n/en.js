@@ -264,6 +264,7 @@ export default {
   'backups.sealed_key_file': 'the key file (keep a copy of it apart from the backups)',
   'backups.sealed_passphrase': 'the backup passphrase',
   'backups.folder': 'Folder: {folder}',
+  'backups.unchanged': 'Nothing has been written since {file}: the last scheduled run ({at}) took no copy of the same data, so the backups kept are different states.',
   'backups.copy_off': 'The backups are on this machine only. Should it be lost, so are they: copy them elsewhere with --backup-copy-command.',
   'backups.copied': 'Copied off the machine: newest {file} ({at}); {waiting} waiting.',
   'backups.copy_waiting': 'Copied off the machine: none yet; {waiting} waiting.',

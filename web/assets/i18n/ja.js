@@ -264,6 +264,7 @@ export default {
   'backups.sealed_key_file': '鍵ファイル（バックアップとは別の場所に写しを保管してください）',
   'backups.sealed_passphrase': 'バックアップ用パスフレーズ',
   'backups.folder': '保存先：{folder}',
+  'backups.unchanged': '{file} 以降、書き込みはありません。前回の定時実行（{at}）は同じデータの写しを取らなかったため、残しているバックアップはそれぞれ異なる時点のものです。',
   'backups.copy_off': 'バックアップはこのマシンにしかありません。マシンごと失われたときに備えて、--backup-copy-command で別の場所へ写すよう設定してください。',
   'backups.copied': '別の場所への写し：最新は {file}（{at}）。待ち {waiting} 件。',
   'backups.copy_waiting': '別の場所への写し：まだありません。待ち {waiting} 件。',

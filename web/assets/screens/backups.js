@@ -1,6 +1,7 @@
 // Backups (administrators): the server's own backups of its store (--backup-dir), newest first,
 // when the next one is due and what seals them; why the last one failed, if it did; and one taken
-// at once; and, with a copy command, where the copies off the machine stand. A server started
+// at once; that the schedule took none because nothing was written since the newest; and, with a
+// copy command, where the copies off the machine stand. A server started
 // without a backup folder says how to give it one; one on PostgreSQL, that pg_dump backs it up.
 import { get, post } from '../api.js';
 import { h, replace } from '../dom.js';
@@ -46,6 +47,8 @@ export async function render(root, app) {
       sealed: t(`backups.sealed_${status.sealed_with}`),
     })),
     h('p', { class: 'muted' }, t('backups.folder', { folder: status.folder })),
+    status.unchanged ? h('p', { class: 'muted', id: 'backup-unchanged' },
+      t('backups.unchanged', { file: status.unchanged.backup, at: timeOf(status.unchanged.at) })) : null,
     copyLine,
     h('div', { class: 'actions' }, takeNow),
     status.backups.length === 0 ? h('p', { class: 'muted' }, t('backups.none')) : h('table', { class: 'backups' },
