@@ -1,6 +1,7 @@
 // tsunagu-server: the sync server over the embedded encrypted store.
 //   tsunagu-server --data DIR --listen URL [--tls-cert F --tls-key F] [--key-file F] [--demo]
-//                  [--backup-dir DIR [--backup-every H] [--backup-keep N]]
+//                  [--backup-dir DIR [--backup-every H] [--backup-keep N] [--backup-keep-weekly W]
+//                                    [--backup-keep-monthly M]]
 //   tsunagu-server report --data DIR --fy YEAR [--csv|--json] [--key-file F]
 //   tsunagu-server backup --data DIR --to FILE [--key-file F]
 //   tsunagu-server verify-backup --from FILE [--key-file F | --passphrase-file P]
@@ -44,6 +45,8 @@ void usage() {
         "                    schedule kept across restarts, and when an administrator asks\n"
         "  --backup-every H  every H hours (default 24; fractions allowed)\n"
         "  --backup-keep N   keep the newest N backups (default 7)\n"
+        "  --backup-keep-weekly W  and the newest of each of the last W weeks (default 4)\n"
+        "  --backup-keep-monthly M  and the newest of each of the last M months (default 0)\n"
         "  --backup-passphrase-file P  seal them under the passphrase in P (0600) instead of\n"
         "                    the key file, so that they restore without it\n"
         "  --backup-copy-command CMD  run /bin/sh -c CMD on each new backup, its path as $1, to\n"
@@ -347,6 +350,8 @@ int main(int argc, char** argv) {
             else if (arg == "--backup-dir") config.backups.folder = value();
             else if (arg == "--backup-every") config.backups.every_hours = std::stod(value());
             else if (arg == "--backup-keep") config.backups.keep = std::stoul(value());
+            else if (arg == "--backup-keep-weekly") config.backups.keep_weekly = std::stoul(value());
+            else if (arg == "--backup-keep-monthly") config.backups.keep_monthly = std::stoul(value());
             else if (arg == "--backup-passphrase-file") config.backups.passphrase_file = value();
             else if (arg == "--backup-copy-command") config.backups.copy_command = value();
             else if (arg == "--backup-copy-timeout") config.backups.copy_timeout_seconds = std::stod(value());

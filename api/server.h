@@ -55,6 +55,8 @@ struct ServerConfig {
         std::string folder;
         double every_hours = 24;      // may be fractional
         std::size_t keep = 7;
+        std::size_t keep_weekly = 4;   // and the newest of each of this many recent weeks
+        std::size_t keep_monthly = 0;  // and of this many recent months
         std::string passphrase_file;  // "": sealed under the key file
         // Run on each new backup, its path as $1, to copy it off the machine; "": none.
         std::string copy_command;

@@ -70,6 +70,10 @@ Status Backups::prepare() {
     if (policy_.keep < 1 || policy_.keep > 10000) {
         return Status(ErrorCode::invalid_argument, "--backup-keep takes how many backups to keep, from 1 to 10000");
     }
+    if (policy_.keep_weekly > 10000 || policy_.keep_monthly > 10000) {
+        return Status(ErrorCode::invalid_argument,
+                      "--backup-keep-weekly and --backup-keep-monthly take how many weeks or months, from 0 to 10000");
+    }
     if (policy_.every.count() < 1000) {
         return Status(ErrorCode::invalid_argument, "--backup-every must be at least a second (it takes hours)");
     }
@@ -199,7 +203,13 @@ Result<BackupFile> Backups::take() {
                {"ms", std::to_string(static_cast<long long>(seconds * 1000))}});
     prune();
     if (copies()) copy_later(name);
-    return BackupFile{name, written->bytes, at};
+    BackupFile taken{name, written->bytes, at, {"newest"}};
+    if (auto listed = list()) {
+        for (const BackupFile& b : *listed) {
+            if (b.name == name) taken.kept_as = b.kept_as;
+        }
+    }
+    return taken;
 }
 
 Result<std::vector<BackupFile>> Backups::list() const {
@@ -212,10 +222,15 @@ Result<std::vector<BackupFile>> Backups::list() const {
         if (!at || !entry.is_regular_file()) continue;
         std::error_code size_ec;
         const std::uintmax_t bytes = entry.file_size(size_ec);
-        found.push_back({name, size_ec ? 0 : bytes, *at});
+        found.push_back({name, size_ec ? 0 : bytes, *at, {}});
     }
     if (ec) return Status(ErrorCode::io_error, with_reason("cannot list the backup folder " + policy_.folder, ec));
     std::sort(found.begin(), found.end(), [](const BackupFile& a, const BackupFile& b) { return a.name > b.name; });
+    std::vector<BackupTime> times;
+    times.reserve(found.size());
+    for (const BackupFile& b : found) times.push_back({b.name, b.taken_at_ms});
+    const std::vector<Retained> kept = retain(times, retention());
+    for (std::size_t i = 0; i < found.size(); ++i) found[i].kept_as = kept[i].kept_as;
     return found;
 }
 
@@ -225,13 +240,17 @@ void Backups::prune() {
         log_event("error", "backup_rotation_failed", {{"reason", found.status().message()}});
         return;
     }
-    for (std::size_t i = policy_.keep; i < found->size(); ++i) {
+    for (const BackupFile& backup : *found) {
+        if (!backup.kept_as.empty()) continue;
         std::error_code ec;
-        fs::remove(fs::path(policy_.folder) / (*found)[i].name, ec);
+        fs::remove(fs::path(policy_.folder) / backup.name, ec);
         if (ec) {
-            log_event("error", "backup_rotation_failed", {{"file", (*found)[i].name}, {"reason", ec.message()}});
+            log_event("error", "backup_rotation_failed", {{"file", backup.name}, {"reason", ec.message()}});
         } else {
-            log_event("info", "backup_removed", {{"file", (*found)[i].name}, {"keep", std::to_string(policy_.keep)}});
+            log_event("info", "backup_removed",
+                      {{"file", backup.name}, {"keep", std::to_string(policy_.keep)},
+                       {"keep_weekly", std::to_string(policy_.keep_weekly)},
+                       {"keep_monthly", std::to_string(policy_.keep_monthly)}});
         }
     }
 }

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "api/server.h"
+#include "api/src/backup_retention.h"
 #include "api/src/observability.h"
 #include "api/src/periodic.h"
 #include "crypto/store.h"
@@ -38,7 +39,10 @@ namespace tsunagu::api {
 struct BackupPolicy {
     std::string folder;  // "": the server takes no backups of its own
     std::chrono::milliseconds every{24LL * 60 * 60 * 1000};
-    std::size_t keep = 7;         // the newest this many stay; older ones are removed
+    std::size_t keep = 7;          // the newest this many stay,
+    std::size_t keep_weekly = 4;   // and the newest of each of this many recent weeks,
+    std::size_t keep_monthly = 0;  // and of this many recent months; the rest are removed
+                                   // (api/src/backup_retention.h)
     std::string passphrase_file;  // "": sealed under the key file
     // The data is in PostgreSQL, which is backed up with pg_dump: never a folder here.
     bool postgres = false;
@@ -52,6 +56,8 @@ struct BackupFile {
     std::string name;  // "tsunagu-20261205-031500-123.backup"
     std::uintmax_t bytes = 0;
     std::int64_t taken_at_ms = 0;  // from its name
+    // Why the rotation keeps it ("newest", "weekly", "monthly"); set by list().
+    std::vector<std::string> kept_as;
 };
 
 // Why a failed backup (or copy) failed, and when.
@@ -100,8 +106,10 @@ public:
     // SQLite's data_version, on a connection of this object's own: any commit by any connection
     // or process changes it, so a doubt always takes a backup.
     Result<std::optional<BackupFile>> run_if_changed();
-    // The backups in the folder, newest first.
+    // The backups in the folder, newest first, each with why the rotation keeps it (none: the
+    // next rotation removes it).
     Result<std::vector<BackupFile>> list() const;
+    RetentionPolicy retention() const { return {policy_.keep, policy_.keep_weekly, policy_.keep_monthly}; }
     std::optional<BackupFailure> last_failure() const;
     // When the schedule last found the data as the newest backup holds it, and that backup's name
     // (nullopt when it has not, since the last backup it took).

@@ -41,7 +41,7 @@ void audit_through_group(RequestContext& ctx, const std::string& action, const s
 }
 
 Json backup_json(const BackupFile& b) {
-    return {{"file", b.name}, {"bytes", b.bytes}, {"taken_at", b.taken_at_ms / 1000}};
+    return {{"file", b.name}, {"bytes", b.bytes}, {"taken_at", b.taken_at_ms / 1000}, {"kept_as", b.kept_as}};
 }
 
 // A user's own scope and their team supervisors' depend on who is in which team.
@@ -272,6 +272,8 @@ std::vector<Route> admin_routes() {
                  answer["folder"] = policy.folder;
                  answer["every_hours"] = static_cast<double>(policy.every.count()) / 3'600'000.0;
                  answer["keep"] = policy.keep;
+                 answer["keep_weekly"] = policy.keep_weekly;
+                 answer["keep_monthly"] = policy.keep_monthly;
                  answer["sealed_with"] = policy.passphrase_file.empty() ? "key_file" : "passphrase";
                  answer["next_at"] = backups.next_at_ms() / 1000;
              }

@@ -1,14 +1,14 @@
 // Server start-up: data folder, key file, store schema, first administrator, listener.
 #include "api/server.h"
 
-#include <sodium.h>
 #include <fcntl.h>
+#include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
-
 #include <filesystem>
 
 #include "pg/pg_store.h"
@@ -346,6 +346,8 @@ Result<StartedServer> start_server(const ServerConfig& config) {
         schedule.folder = config.backups.folder;
         schedule.every = std::chrono::milliseconds(static_cast<std::int64_t>(config.backups.every_hours * 3'600'000.0));
         schedule.keep = config.backups.keep;
+        schedule.keep_weekly = config.backups.keep_weekly;
+        schedule.keep_monthly = config.backups.keep_monthly;
         schedule.passphrase_file = config.backups.passphrase_file;
         schedule.copy_command = config.backups.copy_command;
         schedule.copy_timeout =
@@ -362,14 +364,19 @@ Result<StartedServer> start_server(const ServerConfig& config) {
         std::make_unique<RunningServer>(config.listen_url, std::move(lock), std::move(database->presence),
                                         std::move(pool), std::move(core));
 
+    // The adapter answers requests (/metrics among them) as soon as it starts, before
+    // start_http_server returns it: the gauges read it through a slot filled once it has.
+    auto adapter = std::make_shared<std::atomic<HttpServer*>>(nullptr);
+    core_ptr->load_gauges = [adapter] {
+        const HttpServer* http = adapter->load();
+        return http ? std::pair<std::size_t, std::size_t>{http->in_flight(), http->queue_depth()}
+                    : std::pair<std::size_t, std::size_t>{0, 0};
+    };
     auto http = start_http_server(config.listen_url, config.tls, config.limits,
                                   [core_ptr](HttpRequest& r) { return core_ptr->handle(r); },
                                   [](const HttpRequest& r) { return r.path == "/v1/sync/pull"; });
     if (!http) return http.status();
-    HttpServer* http_ptr = http->get();
-    core_ptr->load_gauges = [http_ptr] {
-        return std::pair<std::size_t, std::size_t>{http_ptr->in_flight(), http_ptr->queue_depth()};
-    };
+    adapter->store(http->get());
     running->attach(std::move(*http));
     core_ptr->compactor().start(std::chrono::seconds(config.compact_every_seconds));
     core_ptr->backups().start();

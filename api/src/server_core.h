@@ -109,7 +109,8 @@ public:
     void use_backups(std::unique_ptr<Backups> backups) { backups_ = std::move(backups); }
     SessionCache& sessions() { return sessions_; }
     const SignInPolicy& sign_in_policy() const { return policy_; }
-    // Set by the server once the adapter runs, for /metrics gauges.
+    // The adapter's in-flight requests and queue depth, for /metrics gauges. Set before the
+    // adapter starts (requests read it from its threads), and never after.
     std::function<std::pair<std::size_t, std::size_t>()> load_gauges;
     // Whether successful requests are logged (errors always are).
     bool log_requests = true;

@@ -6,9 +6,11 @@
 #include <signal.h>
 
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <thread>
 
 #include "backup_office.h"
@@ -176,6 +178,66 @@ TEST_CASE("a scheduled backup is not taken when nothing was written since the ne
     REQUIRE(admin.post("/v1/admin/backups", json::object()).status == 201);
 }
 
+TEST_CASE("a rotation also keeps the newest backup of each recent week and month, and says why each is kept") {
+    TempDir elsewhere("tsunagu-backups");
+    const std::string folder = elsewhere.file("backups");
+    fs::create_directories(folder);
+    // Ten backups of earlier weeks, exactly a week apart (so each in a week of its own), as the
+    // schedule names them.
+    const std::int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                                   std::chrono::system_clock::now().time_since_epoch()).count();
+    auto name_at = [](std::int64_t s) {
+        const std::time_t t = static_cast<std::time_t>(s);
+        std::tm utc{};
+        ::gmtime_r(&t, &utc);
+        char name[64];
+        std::strftime(name, sizeof name, "tsunagu-%Y%m%d-%H%M%S-000.backup", &utc);
+        return std::string(name);
+    };
+    auto month_of = [](std::int64_t s) {
+        const std::time_t t = static_cast<std::time_t>(s);
+        std::tm utc{};
+        ::gmtime_r(&t, &utc);
+        return utc.tm_year * 12 + utc.tm_mon;
+    };
+    std::vector<std::string> weeks_ago(11);
+    std::string last_month;  // the newest of them in the month before this one
+    for (int k = 1; k <= 10; ++k) {
+        const std::int64_t s = now_s - k * 7LL * 24 * 3600;
+        weeks_ago[static_cast<std::size_t>(k)] = name_at(s);
+        std::ofstream(folder + "/" + name_at(s)) << "an old backup";
+        if (last_month.empty() && month_of(s) == month_of(now_s) - 1) last_month = name_at(s);
+    }
+    REQUIRE_FALSE(last_month.empty());
+
+    // The first backup comes at start (the newest is a week old), and its rotation runs.
+    Office office({"--backup-dir", folder, "--backup-keep", "1", "--backup-keep-weekly", "3",
+                   "--backup-keep-monthly", "2"});
+    REQUIRE(within(15, [&] { return office.admin->metric(kTaken) >= 1; }));
+    Reply listed = office.admin->get("/v1/admin/backups");
+    REQUIRE(listed.status == 200);
+    CHECK(listed.body["keep_weekly"] == 3);
+    CHECK(listed.body["keep_monthly"] == 2);
+    std::map<std::string, json> kept;
+    for (const auto& b : listed.body["backups"]) kept[b["file"]] = b["kept_as"];
+
+    const std::string newest = listed.body["backups"][0]["file"];
+    CHECK(kept[newest] == json({"newest", "weekly", "monthly"}));
+    CHECK(kept[weeks_ago[1]].dump().find("weekly") != std::string::npos);
+    CHECK(kept[weeks_ago[2]].dump().find("weekly") != std::string::npos);
+    CHECK(kept[last_month].dump().find("monthly") != std::string::npos);
+    CHECK(kept.count(weeks_ago[3]) == (weeks_ago[3] == last_month ? 1u : 0u));
+    CHECK(kept.count(weeks_ago[10]) == 0);
+    // What the answer lists is what the folder holds: everything else was removed.
+    std::vector<std::string> listed_names;
+    for (const auto& [name, why] : kept) {
+        CHECK_FALSE(why.empty());
+        listed_names.push_back(name);
+    }
+    CHECK(backups_in(folder) == listed_names);
+    CHECK(listed_names.size() == (weeks_ago[1] == last_month || weeks_ago[2] == last_month ? 3u : 4u));
+}
+
 TEST_CASE("scheduled backups sealed under a passphrase restore on a new machine from the backup and the passphrase alone") {
     TempDir elsewhere("tsunagu-backups");
     const std::string folder = elsewhere.file("backups");
@@ -243,6 +305,8 @@ TEST_CASE("scheduled backups that cannot be taken are refused at start, or logge
         const std::pair<std::vector<std::string>, std::string> cases[] = {
             {{"--backup-dir", not_a_folder}, "as the backup folder"},
             {{"--backup-dir", folder, "--backup-keep", "0"}, "--backup-keep"},
+            {{"--backup-dir", folder, "--backup-keep-weekly", "20000"}, "--backup-keep-weekly"},
+            {{"--backup-dir", folder, "--backup-keep-monthly", "-1"}, "--backup-keep-monthly"},
             {{"--backup-dir", folder, "--backup-every", "0"}, "--backup-every"},
             {{"--backup-dir", folder, "--backup-every", "-3"}, "--backup-every"},
             {{"--backup-dir", folder, "--backup-passphrase-file", loose_passphrase}, "chmod 600"},

@@ -500,6 +500,11 @@ try {
     check(data.backups.length === before + 1, `backups: ${JSON.stringify(data.backups)}`);
     const newest = await page.locator('table.backups tbody tr').first().getAttribute('data-file');
     check(newest === data.backups[0].file, `the newest listed first: ${newest}`);
+    // Why each is kept: the newest is also its week's newest (4 weeks kept by default).
+    const why = await page.locator('table.backups tbody tr').first().locator('td.kept-as').textContent();
+    check(why === '最新分, その週の最新', `the newest is kept as: ${why}`);
+    const further = await page.locator('p.backup-keep-more').textContent();
+    check(further.includes('直近 4 週のそれぞれ最新'), `the weeks kept: ${further}`);
     // Copied off the machine by the copy command, and said so once it is.
     for (let i = 0; i < 100; i++) {
       const { data: now } = await admin.call('GET', '/v1/admin/backups', undefined, { expect: 200 });

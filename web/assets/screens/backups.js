@@ -1,4 +1,5 @@
 // Backups (administrators): the server's own backups of its store (--backup-dir), newest first,
+// each with why the rotation keeps it (one of the newest, its week's or its month's newest);
 // when the next one is due and what seals them; why the last one failed, if it did; and one taken
 // at once; that the schedule took none because nothing was written since the newest; and, with a
 // copy command, where the copies off the machine stand. A server started
@@ -46,15 +47,21 @@ export async function render(root, app) {
       every: numberOf(status.every_hours), keep: status.keep, next: timeOf(status.next_at),
       sealed: t(`backups.sealed_${status.sealed_with}`),
     })),
+    status.keep_weekly || status.keep_monthly ? h('p', { class: 'backup-keep-more' },
+      t(status.keep_weekly && status.keep_monthly ? 'backups.keep_both'
+        : status.keep_weekly ? 'backups.keep_weeks' : 'backups.keep_months',
+      { weekly: status.keep_weekly, monthly: status.keep_monthly })) : null,
     h('p', { class: 'muted' }, t('backups.folder', { folder: status.folder })),
     status.unchanged ? h('p', { class: 'muted', id: 'backup-unchanged' },
       t('backups.unchanged', { file: status.unchanged.backup, at: timeOf(status.unchanged.at) })) : null,
     copyLine,
     h('div', { class: 'actions' }, takeNow),
     status.backups.length === 0 ? h('p', { class: 'muted' }, t('backups.none')) : h('table', { class: 'backups' },
-      h('thead', {}, h('tr', {}, ['taken', 'file', 'size'].map((c) => h('th', {}, t(`backups.${c}`))))),
+      h('thead', {}, h('tr', {}, ['taken', 'file', 'size', 'kept_as'].map((c) => h('th', {}, t(`backups.${c}`))))),
       h('tbody', {}, status.backups.map((backup) => h('tr', { dataset: { file: backup.file } },
         h('td', {}, timeOf(backup.taken_at)),
         h('td', {}, backup.file),
-        h('td', { class: 'number' }, t('backups.megabytes', { mb: numberOf(Math.max(0.1, backup.bytes / 1e6).toFixed(1)) })))))));
+        h('td', { class: 'number' }, t('backups.megabytes', { mb: numberOf(Math.max(0.1, backup.bytes / 1e6).toFixed(1)) })),
+        h('td', { class: 'kept-as' }, (backup.kept_as || []).length === 0 ? t('backups.kept_none')
+          : backup.kept_as.map((why) => t(`backups.kept_${why}`)).join(', ')))))));
 }
