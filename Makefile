@@ -6,7 +6,7 @@ DATA_DIR ?= data
 BACKUP_DIR ?= backups
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build serve test asan bench format clean
+.PHONY: all deps build serve test asan tsan bench format clean
 
 all: build
 
@@ -38,6 +38,12 @@ asan: deps
 	cmake --build --preset asan -j $(JOBS)
 	ctest --preset asan -j $(JOBS)
 
+# The whole suite under ThreadSanitizer (the server's threads, queues and group commit).
+tsan: deps
+	cmake --preset tsan
+	cmake --build --preset tsan -j $(JOBS)
+	ctest --preset tsan -j $(JOBS) --timeout 900
+
 bench: build
 	@for b in $(BUILD_DIR)/bench/*_bench; do echo "== $$b"; $$b; done
 
@@ -45,4 +51,4 @@ format:
 	find crypto sync api clients tests bench -name '*.cpp' -o -name '*.h' -o -name '*.c' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD_DIR) build-asan
+	rm -rf $(BUILD_DIR) build-asan build-tsan

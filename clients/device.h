@@ -30,6 +30,8 @@ class HttpTransport;  // clients/src/http_transport.h
 // backoff from `initial_delay`, doubling up to `max_delay`, each wait drawn in [delay/2, delay)
 // ("equal jitter"), at most `max_attempts` tries per request. `sleep` and `random` are injected
 // by tests; empty means std::this_thread::sleep_for and a uniform generator in [0, 1).
+// `sleep` and `random` may be called from several threads at once: a sync keeps several pushes in
+// flight, and each backs off on its own.
 struct RetryPolicy {
     int max_attempts = 5;
     std::chrono::milliseconds initial_delay{250};

@@ -28,7 +28,8 @@ class HttpTransport {
 public:
     virtual ~HttpTransport() = default;
     // Sends one request. A network failure (refused, reset, timeout) is ErrorCode::unavailable;
-    // any HTTP status, including 4xx and 5xx, is a successful exchange.
+    // any HTTP status, including 4xx and 5xx, is a successful exchange. May be called from several
+    // threads at once (a sync keeps several pushes in flight): a transport must be thread-safe.
     virtual Result<HttpAnswer> send(const std::string& method, const std::string& path_and_query,
                                     const std::string& body,
                                     const std::map<std::string, std::string>& headers) = 0;

@@ -2,6 +2,7 @@
 #include "clients/src/server_link.h"
 
 #include <algorithm>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -34,8 +35,14 @@ ServerLink::ServerLink(std::unique_ptr<HttpTransport> transport, RetryPolicy pol
     : transport_(std::move(transport)), policy_(std::move(policy)) {
     if (!policy_.sleep) policy_.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
     if (!policy_.random) {
-        policy_.random = [engine = std::make_shared<std::mt19937_64>(std::random_device{}())]() {
-            return std::uniform_real_distribution<double>(0.0, 1.0)(*engine);
+        // Pushes fly beside each other, so two may back off at once: the engine is shared, locked.
+        struct Jitter {
+            std::mutex mutex;
+            std::mt19937_64 engine{std::random_device{}()};
+        };
+        policy_.random = [jitter = std::make_shared<Jitter>()]() {
+            std::lock_guard lock(jitter->mutex);
+            return std::uniform_real_distribution<double>(0.0, 1.0)(jitter->engine);
         };
     }
     policy_.max_attempts = std::max(policy_.max_attempts, 1);

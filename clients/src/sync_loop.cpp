@@ -6,6 +6,7 @@
 #include <chrono>
 #include <deque>
 #include <future>
+#include <memory>
 #include <optional>
 #include <set>
 #include <tuple>
@@ -59,6 +60,8 @@ struct SyncRun {
         struct Flight {
             std::future<Result<ServerAnswer>> answer;
             sync::PushBatchText batch;
+            // Its own retries, counted on its thread and added to the report once it landed.
+            std::shared_ptr<std::size_t> retries;
         };
         std::deque<Flight> flights;
         sync::PushBatchText next;  // prepared while the others fly (count 0: none)
@@ -66,10 +69,11 @@ struct SyncRun {
             std::string body = "{\"changes\":" + batch.changes + ",\"sent_at\":" + std::to_string(batch.sent_at_ms);
             if (batch.clock_offset_ms) body += ",\"clock_offset\":" + std::to_string(*batch.clock_offset_ms);
             body += "}";
-            auto answer = std::async(std::launch::async, [&link, this, token = d.session.token, body = std::move(body)] {
-                return link.send_text("POST", "/v1/sync/push", body, token, &report.retries);
+            auto retries = std::make_shared<std::size_t>(0);
+            auto answer = std::async(std::launch::async, [&link, retries, token = d.session.token, body = std::move(body)] {
+                return link.send_text("POST", "/v1/sync/push", body, token, retries.get());
             });
-            flights.push_back({std::move(answer), std::move(batch)});
+            flights.push_back({std::move(answer), std::move(batch), std::move(retries)});
         };
         // Prepares the next batch (none is prepared), beside those flying.
         auto prepare = [&]() -> Status {
@@ -92,6 +96,7 @@ struct SyncRun {
             Flight landed = std::move(flights.front());
             flights.pop_front();
             auto answer = landed.answer.get();
+            report.retries += *landed.retries;
             if (!answer) return answer.status();
             if (is_wipe(*answer)) {
                 flights.clear();  // waits for the other answers: the replica goes only after them

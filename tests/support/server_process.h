@@ -86,8 +86,9 @@ public:
         }
         ::close(out[1]);
         stdout_fd_ = out[0];
-#if defined(__SANITIZE_ADDRESS__)
-        // Under AddressSanitizer a start runs 3-5 times slower (the demo on PostgreSQL: over 20 s).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+        // Under AddressSanitizer a start runs 3-5 times slower (the demo on PostgreSQL: over 20 s),
+        // under ThreadSanitizer more.
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
 #else
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
