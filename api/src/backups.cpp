@@ -138,6 +138,8 @@ Result<std::optional<BackupFile>> Backups::run_if_changed() {
         }
         metrics_.add_backup_unchanged(at / 1000);
         log_event("info", "backup_unchanged", {{"file", backed_up_name_}, {"hint", "nothing was written since it"}});
+        // No new backup will carry this state off the machine: if its copy failed, try it again.
+        if (copies() && !copied_or_waiting(backed_up_name_)) copy_later(backed_up_name_);
         return std::optional<BackupFile>();
     }
     auto taken = take();
@@ -311,6 +313,12 @@ CopyState Backups::copy_state() const {
     return state;
 }
 
+bool Backups::copied_or_waiting(const std::string& name) const {
+    std::lock_guard lock(copy_mutex_);
+    return copied_.last_copied == name || std::find(to_copy_.begin(), to_copy_.end(), name) != to_copy_.end() ||
+           copying_ == name;
+}
+
 void Backups::copy_later(const std::string& name) {
     {
         std::lock_guard lock(copy_mutex_);
@@ -333,6 +341,7 @@ void Backups::copy_loop() {
         if (stopping_) return;
         const std::string name = to_copy_.front();
         to_copy_.pop_front();
+        copying_ = name;
         lock.unlock();
         const auto started = std::chrono::steady_clock::now();
         const std::string path = (fs::path(policy_.folder) / name).string();
@@ -349,6 +358,7 @@ void Backups::copy_loop() {
                        {"hint", "the backup stays in the folder; check the copy command (--backup-copy-command)"}});
         }
         lock.lock();
+        copying_.clear();
         if (copied) {
             copied_.last_copied = name;
             copied_.last_copied_at_ms = now_ms();

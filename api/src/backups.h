@@ -14,7 +14,8 @@
 // Off the machine: with a copy command (--backup-copy-command), each new backup is handed to it
 // (api/src/shell_command.h), one at a time on a thread of its own, so that neither the schedule
 // nor an administrator's request waits for the network. A copy that fails is logged, counted and
-// shown; the backup stays in the folder, and the next backup is copied in its turn.
+// shown; the backup stays in the folder, and the next backup is copied in its turn. When the next
+// run finds nothing changed (so takes none), the newest is handed to the command again.
 #pragma once
 
 #include <atomic>
@@ -138,6 +139,8 @@ private:
     Result<std::int64_t> data_version();
     void prune();
     void copy_later(const std::string& name);
+    // Whether `name` was the last copied, waits to be copied, or is being copied.
+    bool copied_or_waiting(const std::string& name) const;
     void copy_loop();
 
     Metrics& metrics_;
@@ -156,6 +159,7 @@ private:
     mutable std::mutex copy_mutex_;
     std::condition_variable copy_wake_;
     std::deque<std::string> to_copy_;
+    std::string copying_;  // the one the command is copying now
     CopyState copied_;
     std::atomic<bool> stopping_{false};
     std::thread copier_;

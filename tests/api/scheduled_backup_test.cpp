@@ -441,6 +441,25 @@ TEST_CASE("each new backup is copied off the machine by the operator's command, 
         CHECK(log.find("\"event\":\"backup_copy_failed\"") != std::string::npos);
         CHECK(log.find("quota exceeded") != std::string::npos);
     }
+    SECTION("failed, then nothing written: the next run takes no backup, and copies the newest again") {
+        const std::string reachable = elsewhere.file("network-is-back");
+        Office office({"--backup-dir", folder, "--backup-every", "0.0003", "--backup-copy-command",
+                       "test -e '" + reachable + "' || { echo 'no route to host' >&2; exit 1; }; cp \"$1\" '" +
+                           offsite + "/'"});
+        ApiClient& admin = *office.admin;
+        // Once the office's set-up is backed up and a run has found nothing new since.
+        REQUIRE(within(15, [&] { return admin.metric(kUnchanged) >= 1 && admin.metric(kCopyFailed) >= 1; }));
+        const double taken = admin.metric(kTaken);
+        CHECK(admin.metric(kCopied) == 0);
+        std::ofstream(reachable) << "up";
+        REQUIRE(within(15, [&] { return admin.metric(kCopied) >= 1; }));
+        const std::string newest = backups_in(folder).back();
+        CHECK(fs::exists(offsite + "/" + newest));
+        CHECK(admin.metric(kTaken) == taken);  // copied again, not taken again
+        Reply listed = admin.get("/v1/admin/backups");
+        CHECK(listed.body["copy"]["last_copied"] == newest);
+        CHECK_FALSE(listed.body["copy"].contains("last_failure"));
+    }
     SECTION("too slow: killed with everything it started, at its timeout; the server stops at once") {
         const std::string pid_file = elsewhere.file("copy.pid");
         Office office({"--backup-dir", folder, "--backup-copy-timeout", "1", "--backup-copy-command",
