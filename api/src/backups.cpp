@@ -120,7 +120,7 @@ Status Backups::can_take() const {
 Result<BackupFile> Backups::run() {
     TSUNAGU_TRY(can_take());
     std::lock_guard one_at_a_time(running_);
-    return take();
+    return take(data_version());
 }
 
 Result<std::optional<BackupFile>> Backups::run_if_changed() {
@@ -142,7 +142,7 @@ Result<std::optional<BackupFile>> Backups::run_if_changed() {
         if (copies() && !copied_or_waiting(backed_up_name_)) copy_later(backed_up_name_);
         return std::optional<BackupFile>();
     }
-    auto taken = take();
+    auto taken = take(version);
     TSUNAGU_TRY(taken);
     return std::optional<BackupFile>(std::move(*taken));
 }
@@ -164,10 +164,8 @@ Result<std::int64_t> Backups::data_version() {
     return version;
 }
 
-Result<BackupFile> Backups::take() {
+Result<BackupFile> Backups::take(const Result<std::int64_t>& version) {
     const auto started = std::chrono::steady_clock::now();
-    // Read before the copy begins: a write during it makes the next run take another.
-    auto version = data_version();
     if (!version) {
         log_event("error", "backup_watch_failed",
                   {{"reason", version.status().message()}, {"hint", "every scheduled backup is taken meanwhile"}});
@@ -203,14 +201,11 @@ Result<BackupFile> Backups::take() {
     log_event("info", "backup",
               {{"file", name}, {"bytes", std::to_string(written->bytes)},
                {"ms", std::to_string(static_cast<long long>(seconds * 1000))}});
-    prune();
-    if (copies()) copy_later(name);
     BackupFile taken{name, written->bytes, at, {"newest"}};
-    if (auto listed = list()) {
-        for (const BackupFile& b : *listed) {
-            if (b.name == name) taken.kept_as = b.kept_as;
-        }
+    for (const BackupFile& b : prune()) {
+        if (b.name == name) taken.kept_as = b.kept_as;
     }
+    if (copies()) copy_later(name);
     return taken;
 }
 
@@ -236,11 +231,11 @@ Result<std::vector<BackupFile>> Backups::list() const {
     return found;
 }
 
-void Backups::prune() {
+std::vector<BackupFile> Backups::prune() {
     auto found = list();
     if (!found) {
         log_event("error", "backup_rotation_failed", {{"reason", found.status().message()}});
-        return;
+        return {};
     }
     for (const BackupFile& backup : *found) {
         if (!backup.kept_as.empty()) continue;
@@ -255,6 +250,7 @@ void Backups::prune() {
                        {"keep_monthly", std::to_string(policy_.keep_monthly)}});
         }
     }
+    return std::move(*found);
 }
 
 std::optional<BackupFailure> Backups::last_failure() const {

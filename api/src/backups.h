@@ -133,11 +133,14 @@ private:
     std::chrono::milliseconds run_scheduled();
     // Checks that a backup can be taken here: ok, or conflict saying what to do instead.
     Status can_take() const;
-    // Takes one, with running_ held by the caller.
-    Result<BackupFile> take();
+    // Takes one, with running_ held by the caller; `version` is data_version() read before it
+    // (a write during the copy then makes the next run take another).
+    Result<BackupFile> take(const Result<std::int64_t>& version);
     // The store's data_version on the watching connection (opened on first use), with running_.
     Result<std::int64_t> data_version();
-    void prune();
+    // Removes the backups the rotation keeps for no reason; answers the folder's backups as listed
+    // before (empty when it could not be listed), each with why it is kept.
+    std::vector<BackupFile> prune();
     void copy_later(const std::string& name);
     // Whether `name` was the last copied, waits to be copied, or is being copied.
     bool copied_or_waiting(const std::string& name) const;
