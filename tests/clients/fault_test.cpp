@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <memory>
 #include <set>
 
 #include "field_org.h"
@@ -16,13 +17,19 @@ namespace {
 // Forwards to the real transport; on the n-th request to `path` it kills the server, either before
 // the request leaves (it never arrives) or after the server answered (the answer is lost). Called
 // from the sync's push threads (several pushes fly at once), so it counts atomically and makes no
-// assertion there: a lost answer that was not a success is handed back as it came, and the test's
-// checks of what arrived catch it.
+// assertion there (Catch2's are not thread-safe): whether the answer it cut off was a success is
+// kept in `answered`, for the test to check once the sync returned.
 class KillingTransport final : public client::HttpTransport {
 public:
     enum class When { before_request, after_answer };
-    KillingTransport(const std::string& url, ServerProcess& server, std::string path, int n, When when)
-        : inner_(client::make_http_transport(url)), server_(server), path_(std::move(path)), n_(n), when_(when) {}
+    KillingTransport(const std::string& url, ServerProcess& server, std::string path, int n, When when,
+                     std::shared_ptr<std::atomic<bool>> answered)
+        : inner_(client::make_http_transport(url)),
+          server_(server),
+          path_(std::move(path)),
+          n_(n),
+          when_(when),
+          answered_(std::move(answered)) {}
 
     Result<client::HttpAnswer> send(const std::string& method, const std::string& path, const std::string& body,
                                     const std::map<std::string, std::string>& headers) override {
@@ -30,7 +37,8 @@ public:
         if (kill_now && when_ == When::before_request) server_.stop(SIGKILL);
         auto answer = inner_->send(method, path, body, headers);
         if (kill_now && when_ == When::after_answer) {
-            if (!answer || answer->status != 200) return answer;
+            *answered_ = answer.is_ok() && answer->status == 200;
+            if (!*answered_) return answer;
             server_.stop(SIGKILL);
             return Status(ErrorCode::unavailable, "connection reset (the server was killed)");
         }
@@ -44,12 +52,16 @@ private:
     int n_;
     std::atomic<int> count_{0};
     When when_;
+    std::shared_ptr<std::atomic<bool>> answered_;
 };
 
-client::DeviceOptions killing(FieldOrganisation& org, const std::string& path, int n, KillingTransport::When when) {
+// Device options whose transport kills the server at the n-th request to `path`; `answered` says,
+// when it was killed after the answer, whether that answer was a success.
+client::DeviceOptions killing(FieldOrganisation& org, const std::string& path, int n, KillingTransport::When when,
+                              std::shared_ptr<std::atomic<bool>> answered) {
     auto options = test_options();
-    options.transport = [&org, path, n, when](const std::string& url) {
-        return std::make_unique<KillingTransport>(url, org.server, path, n, when);
+    options.transport = [&org, path, n, when, answered](const std::string& url) {
+        return std::make_unique<KillingTransport>(url, org.server, path, n, when, answered);
     };
     return options;
 }
@@ -68,7 +80,8 @@ std::set<std::string> ids_of(client::Device& device, const std::string& collecti
 TEST_CASE("a server killed in the middle of a push loses and duplicates nothing once restarted") {
     FieldOrganisation org;
     const auto when = GENERATE(KillingTransport::When::before_request, KillingTransport::When::after_answer);
-    auto options = killing(org, "/v1/sync/push", 3, when);
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    auto options = killing(org, "/v1/sync/push", 3, when, answered);
     options.push_batch = 50;
     auto aoi = org.device("aoi", options);
     const auto client = created(*aoi, "client", {{"pseudonym", "K-201"}, {"area", "kita"}});
@@ -76,6 +89,7 @@ TEST_CASE("a server killed in the middle of a push loses and duplicates nothing 
     for (int i = 0; i < 250; ++i) visits.insert(created(*aoi, "home_visit", visit(client, i)));
 
     auto cut = aoi->sync();
+    if (when == KillingTransport::When::after_answer) REQUIRE(*answered);  // the push was taken, its answer lost
     REQUIRE_FALSE(cut.is_ok());
     CHECK(cut.status().code() == ErrorCode::unavailable);
     CHECK(aoi->status()->pending == 251 - 100);  // two batches answered before the cut
@@ -105,10 +119,12 @@ TEST_CASE("a server killed in the middle of a pull loses and duplicates nothing 
     synced(*aoi);
 
     const auto when = GENERATE(KillingTransport::When::before_request, KillingTransport::When::after_answer);
-    auto options = killing(org, "/v1/sync/pull", 3, when);
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    auto options = killing(org, "/v1/sync/pull", 3, when, answered);
     options.pull_page = 100;
     auto sato = org.device("sato", options);
     auto cut = sato->sync();
+    if (when == KillingTransport::When::after_answer) REQUIRE(*answered);  // the page was served, then lost
     REQUIRE_FALSE(cut.is_ok());
     CHECK(cut.status().code() == ErrorCode::unavailable);
     const auto partial = ids_of(*sato, "home_visit").size();
