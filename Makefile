@@ -6,7 +6,7 @@ DATA_DIR ?= data
 BACKUP_DIR ?= backups
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build serve test asan tsan bench format clean
+.PHONY: all deps build serve test asan tsan fuzz bench format clean
 
 all: build
 
@@ -44,6 +44,15 @@ tsan: deps
 	cmake --build --preset tsan -j $(JOBS)
 	ctest --preset tsan -j $(JOBS) --timeout 900
 
+# Coverage-guided fuzzing (libFuzzer, with ASan and UBSan) of the readers of untrusted input
+# (tests/fuzz/): each target for FUZZ_SECONDS, from its seeds and what earlier runs found.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@bash scripts/install-deps.sh fuzz
+	cmake --preset fuzz
+	cmake --build --preset fuzz -j $(JOBS) --target fuzz_targets
+	bash scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
+
 bench: build
 	@for b in $(BUILD_DIR)/bench/*_bench; do echo "== $$b"; $$b; done
 
@@ -51,4 +60,4 @@ format:
 	find crypto sync api clients tests bench -name '*.cpp' -o -name '*.h' -o -name '*.c' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD_DIR) build-asan build-tsan
+	rm -rf $(BUILD_DIR) build-asan build-tsan build-fuzz

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages Tsunagu builds and tests with; does nothing when all are present.
 # Runs unattended (CI=true, no standard input): never prompts.
+# `install-deps.sh fuzz` also installs Clang and libFuzzer, for `make fuzz`.
 set -euo pipefail
 
 packages=(
@@ -16,6 +17,9 @@ packages=(
   # Japanese font, so that screenshots show the page as a supervisor sees it.
   chromium fonts-ipafont-gothic
 )
+if [ "${1:-}" = "fuzz" ]; then
+  packages+=(clang libclang-rt-14-dev)
+fi
 # node and npm run the end-to-end tests (playwright-core comes from npm at build time). A node
 # installed another way (e.g. with its own npm) is used as it is.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

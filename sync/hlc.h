@@ -30,7 +30,8 @@ struct Hlc {
     }
     // "1732500000000-3": the wire form.
     std::string to_string() const;
-    // Parses the wire form; nullopt for anything else (negative, overflowing, trailing bytes).
+    // Parses the wire form; nullopt for anything else (negative, overflowing, leading zeros,
+    // trailing bytes).
     static std::optional<Hlc> parse(std::string_view text);
 
     friend auto operator<=>(const Hlc&, const Hlc&) = default;

@@ -208,6 +208,17 @@ struct PushBody {
 PushBody parse_push_batch_text(std::string_view body, std::string replica, std::string user,
                                const PushBodyLimits& limits);
 
+// Why a request body is refused when nlohmann's parser stopped reading it at byte `position` with
+// `error`: "the body is not valid UTF-8 (at byte N)", or "the body is not valid JSON (at byte N)"
+// for a syntax error or a number too large for a double ("1e999"). The same words whichever
+// reader met it.
+std::string json_body_error(std::size_t position, const Json::exception& error);
+
+// The refusal of a body holding a NUL byte, in json_body_error's words ("... (at byte N)"), or ""
+// when it holds none. JSON never allows one raw, and nlohmann's parser takes it for the end of the
+// input: `{"changes": []}` NUL `anything` read as a whole body. Checked after a parse succeeded.
+std::string json_nul_error(std::string_view text);
+
 // True when some element of the JSON `text` sits inside more than `max_depth` arrays and objects:
 // a scan of the bytes, so that a hostile body is refused before it becomes a deep document.
 bool json_nests_deeper_than(std::string_view text, int max_depth);

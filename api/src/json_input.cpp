@@ -30,6 +30,22 @@ bool has_type(const Json& v, JsonType t) {
     return false;
 }
 
+// nlohmann's document builder, its errors kept rather than thrown. Thrown, a number too large for
+// a double ("1e999") was an out_of_range exception that no caller expected: the request failed
+// with a 500 instead of a 400.
+class DocumentReader : public nlohmann::detail::json_sax_dom_parser<Json> {
+  public:
+    explicit DocumentReader(Json& document) : json_sax_dom_parser(document, /*allow_exceptions=*/false) {}
+
+    std::string error;  // why reading stopped
+
+    // Hides the builder's own, which would throw.
+    bool parse_error(std::size_t position, const std::string&, const Json::exception& e) {
+        error = sync::json_body_error(position, e);
+        return false;
+    }
+};
+
 }  // namespace
 
 Result<Json> parse_json_object(const std::string& body, int max_depth) {
@@ -38,13 +54,11 @@ Result<Json> parse_json_object(const std::string& body, int max_depth) {
                       "the body nests deeper than " + std::to_string(max_depth) + " levels");
     }
     Json parsed;
-    try {
-        parsed = Json::parse(body);
-    } catch (const Json::parse_error& e) {
-        const bool utf8 = std::string(e.what()).find("UTF-8") != std::string::npos;
-        std::string why = utf8 ? "the body is not valid UTF-8" : "the body is not valid JSON";
-        return Status(ErrorCode::validation, why + " (at byte " + std::to_string(e.byte) + ")");
+    DocumentReader reader(parsed);
+    if (!Json::sax_parse(body, &reader, nlohmann::detail::input_format_t::json, /*strict=*/true)) {
+        return Status(ErrorCode::validation, reader.error);
     }
+    if (std::string nul = sync::json_nul_error(body); !nul.empty()) return Status(ErrorCode::validation, std::move(nul));
     if (!parsed.is_object()) return Status(ErrorCode::validation, "the body must be a JSON object");
     return parsed;
 }

@@ -72,8 +72,9 @@ Result<Horizons> horizons(Store& store) {
                              return Status::ok();
                          }));
     Statement& keys = store.cached("SELECT scope_key FROM sync_scope_members WHERE user = ?1");
-    for (const auto& [user, h] : by_user) {
-        keys.bind(1, user);
+    for (const auto& entry : by_user) {
+        const auto& h = entry.second;  // named, not a structured binding: lambdas capture it in C++17 too
+        keys.bind(1, entry.first);
         TSUNAGU_TRY(detail::each_row(keys, [&](const Statement& s) {
             std::string key(s.column_text(0));
             if (key == "*") {

@@ -13,6 +13,8 @@ std::string Hlc::to_string() const {
 std::optional<Hlc> Hlc::parse(std::string_view text) {
     const auto dash = text.find('-');
     if (dash == std::string_view::npos || dash == 0 || dash + 1 == text.size()) return std::nullopt;
+    // Only the form to_string() writes: no leading zeros, so that one reading has one text.
+    if ((text[0] == '0' && dash > 1) || (text[dash + 1] == '0' && dash + 2 < text.size())) return std::nullopt;
     Hlc out;
     const char* wall_end = text.data() + dash;
     auto [p1, e1] = std::from_chars(text.data(), wall_end, out.wall_ms);

@@ -1,4 +1,5 @@
-// scan_object and json_nests_deeper_than: structural scans of JSON text.
+// scan_object and json_nests_deeper_than: structural scans of JSON text; json_body_error and
+// json_nul_error: the words a body's refusal takes.
 #include "sync/src/json_scan.h"
 
 #include "sync/protocol.h"
@@ -93,10 +94,30 @@ class Scanner {
             ++pos_;
         }
         const std::string_view token = text_.substr(start, pos_ - start);
-        if (token.empty()) return false;
-        if (token == "true" || token == "false" || token == "null") return true;
-        const char first = token.front();
-        return first == '-' || (first >= '0' && first <= '9');
+        return token == "true" || token == "false" || token == "null" || is_number(token);
+    }
+    // JSON's number grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? (the fuzz target
+    // object_scan found "-q.5e3" read as one).
+    static bool is_number(std::string_view t) {
+        std::size_t i = 0;
+        auto digits = [&] {
+            const std::size_t from = i;
+            while (i < t.size() && t[i] >= '0' && t[i] <= '9') ++i;
+            return i > from;
+        };
+        if (i < t.size() && t[i] == '-') ++i;
+        if (i < t.size() && t[i] == '0') {
+            ++i;
+        } else if (!digits()) {
+            return false;
+        }
+        if (i < t.size() && t[i] == '.' && !(++i, digits())) return false;
+        if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
+            ++i;
+            if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
+            if (!digits()) return false;
+        }
+        return i == t.size();
     }
     bool value(int depth) {
         if (depth > 64 || pos_ >= text_.size()) return false;
@@ -138,6 +159,20 @@ std::optional<std::vector<Member>> scan_object(std::string_view text) {
 }  // namespace tsunagu::sync::detail
 
 namespace tsunagu::sync {
+
+std::string json_body_error(std::size_t position, const Json::exception& error) {
+    // A syntax error knows its byte; a number out of range is reported where the reader stopped.
+    const auto* syntax = dynamic_cast<const Json::parse_error*>(&error);
+    const bool utf8 = std::string_view(error.what()).find("UTF-8") != std::string_view::npos;
+    return std::string(utf8 ? "the body is not valid UTF-8" : "the body is not valid JSON") + " (at byte " +
+           std::to_string(syntax ? syntax->byte : position) + ")";
+}
+
+std::string json_nul_error(std::string_view text) {
+    const std::size_t nul = text.find('\0');
+    if (nul == std::string_view::npos) return "";
+    return "the body is not valid JSON (at byte " + std::to_string(nul + 1) + ")";
+}
 
 // A scan of the bytes before parsing, so that a hostile body never becomes a deep document in
 // memory, and the parse itself runs without a per-event callback (about half the cost).

@@ -3,6 +3,7 @@
 #include "sync/protocol.h"
 #include "sync/src/sax_reader.h"
 #include "sync/src/json_writer.h"
+#include "sync/src/wire_integer.h"
 
 namespace tsunagu::sync {
 namespace {
@@ -20,7 +21,9 @@ void write_strings(std::string& out, const std::vector<std::string>& items) {
     out.push_back(']');
 }
 
-// Reads the page's known shape; ignores unknown members (a newer upstream may add some).
+// Reads the page's known shape; ignores unknown members (a newer upstream may add some). It
+// refuses what from_json(PullPage) refuses (the fuzz target pull_page compares the two): a
+// member of the wrong type, a record without one of its members, an id that is not one.
 class PageReader : public detail::SaxReader {
   public:
     explicit PageReader(PullPage& page) : page_(page) {}
@@ -46,6 +49,7 @@ class PageReader : public detail::SaxReader {
         if (skipping()) return true;
         if (depth_ == 3 && list_ == List::records) return record_string(value);
         if (depth_ == 3 && list_ == List::kept) {
+            if (kept_items_++ != 0 || !is_id(value)) return bad_kept();
             page_.kept.back().record = std::move(value);
             return true;
         }
@@ -61,19 +65,19 @@ class PageReader : public detail::SaxReader {
         if (skipping()) return true;
         if (depth_ == 1) return true;
         if (depth_ == 2) {
-            if (key_ == "records" || key_ == "acks" || key_ == "kept" || key_.starts_with("evicted_")) {
-                return fail("\"" + key_ + "\" must be a list");
-            }
+            if (is_list(key_)) return fail("\"" + key_ + "\" must be a list");
             return skip_from(depth_);
         }
         if (depth_ == 3 && list_ == List::records) {
             page_.records.emplace_back();
+            record_members_ = 0;
             return true;
         }
         if (depth_ == 3 && list_ == List::acks) {
             ack_ = Json::object();
             return true;
         }
+        if (const std::string wrong = nested(Json::object()); !wrong.empty()) return fail(wrong);
         return skip_from(depth_);
     }
     bool end_object() override {
@@ -83,6 +87,9 @@ class PageReader : public detail::SaxReader {
             } catch (const std::exception& e) {
                 return fail(std::string("an ack: ") + e.what());
             }
+        }
+        if (depth_ == 3 && list_ == List::records && !skipping()) {
+            if (Status whole = record_complete(); !whole) return fail(whole.message());
         }
         return leave();
     }
@@ -108,11 +115,14 @@ class PageReader : public detail::SaxReader {
         }
         if (depth_ == 3 && list_ == List::kept) {
             page_.kept.emplace_back();  // [record id, sequence number]
+            kept_items_ = 0;
             return true;
         }
+        if (const std::string wrong = nested(Json::array()); !wrong.empty()) return fail(wrong);
         return skip_from(depth_);
     }
     bool end_array() override {
+        if (depth_ == 3 && list_ == List::kept && !skipping() && kept_items_ != 2) return bad_kept();
         if (depth_ == 2) list_ = List::none;
         return leave();
     }
@@ -127,11 +137,71 @@ class PageReader : public detail::SaxReader {
 
   private:
     enum class List { none, records, evicted_records, evicted_scopes, acks, kept };
+    // A record's members, all required but "conflicts".
+    enum RecordMember { kId, kCollection, kScope, kSeq, kDeleted, kConflicts, kFields, kMeta, kRecordMembers };
+    static constexpr const char* kRecordMemberNames[kRecordMembers] = {"id", "collection", "scope", "seq",
+                                                                       "deleted", "conflicts", "fields", "meta"};
     PullPage& page_;
     List list_ = List::none;
     int seen_ = 0;
+    unsigned record_members_ = 0;  // the current record's, by RecordMember
+    int kept_items_ = 0;           // in the current "kept" entry
     std::string key_, member_;
     Json ack_;
+
+    static bool is_list(std::string_view key) {
+        return key == "records" || key == "acks" || key == "kept" || key == "evicted_records" ||
+               key == "evicted_scopes";
+    }
+
+    static std::optional<RecordMember> record_member(std::string_view name) {
+        for (int m = 0; m < kRecordMembers; ++m) {
+            if (name == kRecordMemberNames[m]) return static_cast<RecordMember>(m);
+        }
+        return std::nullopt;
+    }
+
+    static constexpr const char* kBadKept = "\"kept\" holds an entry that is not [record id, sequence number]";
+    bool bad_kept() { return fail(kBadKept); }
+
+    // Why an array or object opened at depth_ (already counted) and not taken as a page's list, a
+    // record, an ack or a kept entry, does not belong there, or "" when it is an unknown
+    // member's value, to skip.
+    std::string nested(Json container) {
+        if (skipping() || depth_ < 3) return "";
+        if (depth_ == 3) {
+            switch (list_) {
+                case List::records: return "a record must be an object";
+                case List::acks: return "an ack must be an object";
+                case List::kept: return kBadKept;
+                case List::evicted_records:
+                case List::evicted_scopes: return "\"" + key_ + "\" must hold strings";
+                case List::none: return "";
+            }
+        }
+        if (depth_ == 4 && list_ == List::records && record_member(member_)) {
+            return "record member \"" + member_ + "\" has the wrong type";
+        }
+        if (depth_ == 4 && list_ == List::acks) ack_[member_] = std::move(container);  // its type is checked whole
+        if (depth_ == 4 && list_ == List::kept) return kBadKept;
+        return "";
+    }
+
+    // The current record, once its object closed: every member there, its ids and texts in shape.
+    Status record_complete() const {
+        for (int m = 0; m < kRecordMembers; ++m) {
+            if (m != kConflicts && !(record_members_ & (1u << m))) {
+                return Status(ErrorCode::invalid_argument,
+                              std::string("a record has no \"") + kRecordMemberNames[m] + "\"");
+            }
+        }
+        const RecordSnapshot& r = page_.records.back();
+        if (!is_id(r.id)) return Status(ErrorCode::invalid_argument, "a record's \"id\" is not an id");
+        if (r.fields.empty() || r.fields.front() != '{' || r.meta.empty() || r.meta.front() != '{') {
+            return Status(ErrorCode::invalid_argument, "\"fields\" and \"meta\" must hold JSON objects");
+        }
+        return Status::ok();
+    }
 
 
     bool scalar(const Json& value) {
@@ -139,10 +209,10 @@ class PageReader : public detail::SaxReader {
         try {
             if (depth_ == 1) {
                 if (key_ == "after") {
-                    page_.after = value.get<std::int64_t>();
+                    page_.after = detail::integer_from<std::int64_t>(value, "after");
                     seen_ |= 1;
                 } else if (key_ == "next") {
-                    page_.next = value.get<std::int64_t>();
+                    page_.next = detail::integer_from<std::int64_t>(value, "next");
                     seen_ |= 2;
                 } else if (key_ == "more") {
                     page_.more = value.get<bool>();
@@ -154,17 +224,24 @@ class PageReader : public detail::SaxReader {
                     seen_ |= 8;
                 } else if (key_ == "epoch" && value.is_string() && is_id(value.get_ref<const std::string&>())) {
                     page_.epoch = value.get<std::string>();  // advisory: anything else is ignored
+                } else if (is_list(key_)) {
+                    return fail("\"" + key_ + "\" must be a list");
                 }
                 return true;
             }
             if (depth_ == 3 && list_ == List::records) {
                 RecordSnapshot& r = page_.records.back();
-                if (member_ == "seq")
-                    r.seq = value.get<std::int64_t>();
-                else if (member_ == "deleted")
+                const auto member = record_member(member_);
+                if (!member) return true;
+                if (*member == kSeq)
+                    r.seq = detail::integer_from<std::int64_t>(value, "seq");
+                else if (*member == kDeleted)
                     r.deleted = value.get<bool>();
-                else if (member_ == "conflicts")
-                    r.conflicts = value.get<std::size_t>();
+                else if (*member == kConflicts)
+                    r.conflicts = detail::integer_from<std::size_t>(value, "conflicts");
+                else
+                    return fail("record member \"" + member_ + "\" has the wrong type");
+                record_members_ |= 1u << *member;
                 return true;
             }
             if (depth_ == 3 && list_ == List::acks) {
@@ -172,7 +249,8 @@ class PageReader : public detail::SaxReader {
                 return true;
             }
             if (depth_ == 3 && list_ == List::kept) {
-                page_.kept.back().seq = value.get<std::int64_t>();
+                if (kept_items_++ != 1) return bad_kept();
+                page_.kept.back().seq = detail::integer_from<std::int64_t>(value, "kept");
                 return true;
             }
         } catch (const std::exception& e) {
@@ -183,19 +261,17 @@ class PageReader : public detail::SaxReader {
 
     bool record_string(std::string& value) {
         RecordSnapshot& r = page_.records.back();
-        if (member_ == "id")
-            r.id = std::move(value);
-        else if (member_ == "collection")
-            r.collection = std::move(value);
-        else if (member_ == "scope")
-            r.scope_key = std::move(value);
-        else if (member_ == "fields")
-            r.fields = std::move(value);
-        else if (member_ == "meta")
-            r.meta = std::move(value);
-        else if (member_ == "seq" || member_ == "deleted" || member_ == "conflicts") {
-            return fail("record member \"" + member_ + "\" has the wrong type");
+        const auto member = record_member(member_);
+        if (!member) return true;
+        switch (*member) {
+            case kId: r.id = std::move(value); break;
+            case kCollection: r.collection = std::move(value); break;
+            case kScope: r.scope_key = std::move(value); break;
+            case kFields: r.fields = std::move(value); break;
+            case kMeta: r.meta = std::move(value); break;
+            default: return fail("record member \"" + member_ + "\" has the wrong type");
         }
+        record_members_ |= 1u << *member;
         return true;
     }
 };
@@ -297,13 +373,6 @@ Result<PullPage> parse_pull_page_text(std::string_view text) {
     if (const std::string missing = reader.missing(); !missing.empty()) {
         return Status(ErrorCode::invalid_argument,
                       "malformed pull page: \"" + missing + "\" is missing");
-    }
-    for (const auto& r : page.records) {
-        if (!is_id(r.id) || r.fields.empty() || r.fields.front() != '{' || r.meta.empty() ||
-            r.meta.front() != '{') {
-            return Status(ErrorCode::invalid_argument,
-                          "malformed pull page: a record without a valid id, fields or meta");
-        }
     }
     for (const auto& id : page.evicted_records) {
         if (!is_id(id))

@@ -9,6 +9,7 @@
 
 #include "sync/protocol.h"
 #include "sync/src/sax_reader.h"
+#include "sync/src/wire_integer.h"
 
 namespace tsunagu::sync {
 namespace {
@@ -81,13 +82,10 @@ class BatchReader : public detail::SaxReader {
     std::map<std::string, std::string> field_errors;  // body member -> why refused ("" when fine)
     std::string change_error;                         // the first malformed change set's error
 
-    // The words of the document path, whose parse threw the same exception.
+    // The words of the document path, whose parser met the same error.
     bool parse_error(std::size_t position, const std::string&,
                      const nlohmann::detail::exception& e) override {
-        const auto* syntax = dynamic_cast<const nlohmann::detail::parse_error*>(&e);
-        const bool utf8 = std::string_view(e.what()).find("UTF-8") != std::string_view::npos;
-        return fail(std::string(utf8 ? "the body is not valid UTF-8" : "the body is not valid JSON") +
-                    " (at byte " + std::to_string(syntax ? syntax->byte : position) + ")");
+        return fail(json_body_error(position, e));
     }
 
     bool null() override { return scalar(Kind::null, Json()); }
@@ -264,7 +262,7 @@ class BatchReader : public detail::SaxReader {
                 member_errors_[kSeen] = kind == Kind::array ? "" : wrong_type("array", kind);
                 return kind == Kind::array ? true : skip_from(depth_);
             case kSchema:
-                member_errors_[kSchema] = wrong_type("number", kind);
+                member_errors_[kSchema] = detail::not_an_integer("schema");
                 return skip_from(depth_);
             case kCreate:
                 member_errors_[kCreate] = wrong_type("boolean", kind);
@@ -338,15 +336,10 @@ class BatchReader : public detail::SaxReader {
         why.clear();
         switch (*member_) {
             case kSchema:
-                // nlohmann's get<int>(): any number (cast) or a boolean.
-                if (kind == Kind::number || kind == Kind::boolean) {
-                    c.schema_version = value.is_number_float() ? static_cast<int>(value.get<double>())
-                                       : value.is_boolean()    ? static_cast<int>(value.get<bool>())
-                                       : value.is_number_unsigned()
-                                           ? static_cast<int>(value.get<std::uint64_t>())
-                                           : static_cast<int>(value.get<std::int64_t>());
+                if (auto version = detail::wire_integer<int>(value)) {
+                    c.schema_version = *version;
                 } else {
-                    why = wrong_type("number", kind);
+                    why = detail::not_an_integer("schema");
                 }
                 return true;
             case kCreate:
@@ -374,7 +367,7 @@ class BatchReader : public detail::SaxReader {
             case kHlc: hlc_text_ = std::move(v); break;
             case kReplica: c.replica = std::move(v); break;
             case kUser: c.user = std::move(v); break;
-            case kSchema: why = wrong_type("number", Kind::string); break;
+            case kSchema: why = detail::not_an_integer("schema"); break;
             case kCreate: why = wrong_type("boolean", Kind::string); break;
             case kSet: why = "\"set\" must be an object"; break;
             case kBase: why = wrong_type("object", Kind::string); break;
@@ -461,6 +454,13 @@ PushBody parse_push_batch_text(std::string_view body, std::string replica, std::
         return refuse("the body nests deeper than " + std::to_string(limits.max_depth) + " levels");
     }
     if (!parsed) return refuse(reader.error);
+    // The parser stopped at a NUL byte as if the body ended there; the deep part may lie beyond.
+    if (std::string nul = json_nul_error(body); !nul.empty()) {
+        if (json_nests_deeper_than(body, limits.max_depth)) {
+            return refuse("the body nests deeper than " + std::to_string(limits.max_depth) + " levels");
+        }
+        return refuse(std::move(nul));
+    }
     if (reader.not_an_object) return refuse("the body must be a JSON object");
     for (const auto& [field, error] : reader.field_errors) {
         if (!error.empty()) return refuse(error);

@@ -1,7 +1,9 @@
 // push_result_text and parse_push_result_text: a push answer written straight to text, and read
 // with nlohmann's SAX reader straight into its structs, without a JSON document in between (the
 // server writes and a device reads one per batch of up to 1000 change sets).
+#include <array>
 #include <limits>
+#include <optional>
 
 #include "sync/protocol.h"
 #include "sync/src/json_writer.h"
@@ -11,8 +13,10 @@
 namespace tsunagu::sync {
 namespace {
 
-// Reads the answer's known shape, the same checks as from_json(PushResult); ignores unknown
-// members (a newer upstream may add some).
+// Reads the answer's known shape, the same checks as from_json(PushResult) (the fuzz target
+// push_result compares the two); ignores unknown members (a newer upstream may add some). A
+// member's error counts only where from_json reads it: "seq" and "hlc" of an accepted or duplicate
+// outcome, "code" and "reason" of a refused one, so each is kept until the outcome closes.
 class ResultReader : public detail::SaxReader {
   public:
     explicit ResultReader(PushResult& result) : result_(result) {}
@@ -50,10 +54,10 @@ class ResultReader : public detail::SaxReader {
         PushOutcome& o = result_.outcomes.back();
         if (member_ == "change") {
             o.change_id = std::move(value);
-            seen_ |= kChange;
+            seen(kChange);
         } else if (member_ == "record") {
             o.record = std::move(value);
-            seen_ |= kRecord;
+            seen(kRecord);
         } else if (member_ == "status") {
             if (value == "accepted")
                 o.status = PushStatus::accepted;
@@ -62,25 +66,25 @@ class ResultReader : public detail::SaxReader {
             else if (value == "refused")
                 o.status = PushStatus::refused;
             else
-                return fail("unknown push status \"" + value + "\"");
-            seen_ |= kStatus;
+                return seen(kStatus, "unknown push status \"" + value + "\"");
+            seen(kStatus);
         } else if (member_ == "hlc") {
             auto hlc = Hlc::parse(value);
-            if (!hlc) return fail("\"hlc\" is not a clock reading like \"1732500000000-0\"");
+            if (!hlc) return seen(kHlc, "\"hlc\" is not a clock reading like \"1732500000000-0\"");
             o.hlc = *hlc;
-            seen_ |= kHlc;
+            seen(kHlc);
         } else if (member_ == "code") {
             auto code = detail::error_code_named(value);
-            if (!code) return fail("unknown error code \"" + value + "\"");
+            if (!code) return seen(kCode, "unknown error code \"" + value + "\"");
             o.code = *code;
-            seen_ |= kCode;
+            seen(kCode);
         } else if (member_ == "reason") {
             o.reason = std::move(value);
-            seen_ |= kReason;
+            seen(kReason);
         } else if (member_ == "cause") {
             if (is_cause_word(value)) o.cause = std::move(value);  // advisory: a bad one is dropped
         } else if (member_ == "seq") {
-            return fail("\"seq\" must be a number");
+            return seen(kSeq, "\"seq\" must be a number");
         }
         return true;
     }
@@ -92,6 +96,7 @@ class ResultReader : public detail::SaxReader {
         if (depth_ == 3 && in_outcomes_) {
             result_.outcomes.emplace_back();
             seen_ = 0;
+            for (auto& why : errors_) why.clear();
             return true;
         }
         if (depth_ == 2 && key_ == "outcomes") return fail("\"outcomes\" must be a list");
@@ -131,19 +136,28 @@ class ResultReader : public detail::SaxReader {
     }
 
   private:
-    enum : unsigned {
-        kChange = 1,
-        kRecord = 2,
-        kStatus = 4,
-        kSeq = 8,
-        kHlc = 16,
-        kCode = 32,
-        kReason = 64
-    };
+    enum Member { kChange, kRecord, kStatus, kSeq, kHlc, kCode, kReason, kMembers };
     PushResult& result_;
     bool in_outcomes_ = false;
-    unsigned seen_ = 0;
+    unsigned seen_ = 0;                             // the current outcome's members, by Member
+    std::array<std::string, kMembers> errors_;      // and what was wrong with them
     std::string key_, member_;
+
+    static std::optional<Member> member_named(std::string_view name) {
+        static constexpr const char* kNames[kMembers] = {"change", "record", "status", "seq", "hlc", "code", "reason"};
+        for (int m = 0; m < kMembers; ++m) {
+            if (name == kNames[m]) return static_cast<Member>(m);
+        }
+        return std::nullopt;
+    }
+    // Notes member `m` of the current outcome, well formed or with `why` not (the last one counts,
+    // as in a document).
+    bool seen(Member m, std::string why = "") {
+        seen_ |= 1u << m;
+        errors_[m] = std::move(why);
+        return true;
+    }
+    bool has(Member m) const { return (seen_ & (1u << m)) && errors_[m].empty(); }
 
     bool in_outcome() const { return depth_ == 3 && in_outcomes_; }
 
@@ -157,8 +171,7 @@ class ResultReader : public detail::SaxReader {
         if (!in_outcome()) return fail("unexpected number in a push answer");
         if (member_ == "seq") {
             result_.outcomes.back().seq = value;
-            seen_ |= kSeq;
-            return true;
+            return seen(kSeq);
         }
         return other("a number");
     }
@@ -168,26 +181,34 @@ class ResultReader : public detail::SaxReader {
         if (skipping()) return true;
         const std::string& name = depth_ == 1 ? key_ : member_;
         if (depth_ == 1 && name != "upstream_time" && name != "outcomes") return true;
-        if (depth_ == 3 && in_outcomes_ && name != "change" && name != "record" &&
-            name != "status" && name != "seq" && name != "hlc" && name != "code" &&
-            name != "reason") {  // "cause" too is advisory: anything but a word is dropped
-            return true;
+        if (depth_ == 3 && in_outcomes_) {
+            // "cause" too is advisory: anything but a word is dropped.
+            const auto member = member_named(name);
+            return member ? seen(*member, "\"" + name + "\" holds " + what) : true;
         }
         if (depth_ == 2 && in_outcomes_) return fail("an outcome must be an object");
         return fail("\"" + name + "\" holds " + what);
     }
 
+    // The first error among the members the outcome's status needs.
     bool outcome_complete() {
         const PushOutcome& o = result_.outcomes.back();
-        if (!(seen_ & kChange) || !is_id(o.change_id))
+        const bool refused = has(kStatus) && o.status == PushStatus::refused;
+        for (Member m : {kChange, kRecord, kStatus}) {
+            if (!errors_[m].empty()) return fail(errors_[m]);
+        }
+        if (!has(kChange) || !is_id(o.change_id))
             return fail("\"change\" is not an id of 32 lower-case hex characters");
-        if (!(seen_ & kRecord) || !is_id(o.record))
+        if (!has(kRecord) || !is_id(o.record))
             return fail("\"record\" is not an id of 32 lower-case hex characters");
-        if (!(seen_ & kStatus)) return fail("an outcome without \"status\"");
-        if (o.status == PushStatus::refused) {
-            if (!(seen_ & kCode) || !(seen_ & kReason))
-                return fail("a refused outcome without \"code\" and \"reason\"");
-        } else if (!(seen_ & kSeq) || !(seen_ & kHlc)) {
+        if (!has(kStatus)) return fail("an outcome without \"status\"");
+        const std::array<Member, 2> needed = refused ? std::array{kCode, kReason} : std::array{kSeq, kHlc};
+        for (Member m : needed) {
+            if (!errors_[m].empty()) return fail(errors_[m]);
+        }
+        if (refused) {
+            if (!has(kCode) || !has(kReason)) return fail("a refused outcome without \"code\" and \"reason\"");
+        } else if (!has(kSeq) || !has(kHlc)) {
             return fail("an outcome without \"seq\" and \"hlc\"");
         }
         return true;

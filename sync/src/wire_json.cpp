@@ -3,6 +3,7 @@
 
 #include "sync/protocol.h"
 #include "sync/src/names.h"
+#include "sync/src/wire_integer.h"
 
 namespace tsunagu::sync {
 
@@ -84,7 +85,7 @@ void from_json(const Json& in, ChangeSet& c) {
     c.hlc = hlc_from(in, "hlc");
     c.replica = id_from(in, "replica");
     c.user = in.at("user").get<std::string>();
-    c.schema_version = in.at("schema").get<int>();
+    c.schema_version = detail::integer_from<int>(in.at("schema"), "schema");
     c.create = in.value("create", false);
     c.set = in.at("set");
     if (!c.set.is_object()) throw std::invalid_argument("\"set\" must be an object");
@@ -145,8 +146,10 @@ void to_json(Json& out, const PushBatch& b) {
 void from_json(const Json& in, PushBatch& b) {
     b.replica = id_from(in, "replica");
     b.user = in.at("user").get<std::string>();
-    b.sent_at_ms = in.value("sent_at", std::int64_t{0});
-    if (auto offset = in.find("clock_offset"); offset != in.end()) b.clock_offset_ms = offset->get<std::int64_t>();
+    if (auto sent = in.find("sent_at"); sent != in.end()) b.sent_at_ms = detail::integer_from<std::int64_t>(*sent, "sent_at");
+    if (auto offset = in.find("clock_offset"); offset != in.end()) {
+        b.clock_offset_ms = detail::integer_from<std::int64_t>(*offset, "clock_offset");
+    }
     b.changes = in.at("changes").get<std::vector<ChangeSet>>();
 }
 
@@ -167,7 +170,7 @@ void from_json(const Json& in, PushOutcome& o) {
     o.record = id_from(in, "record");
     o.status = status_named(in.at("status").get<std::string>());
     if (o.status != PushStatus::refused) {
-        o.seq = in.at("seq").get<std::int64_t>();
+        o.seq = detail::integer_from<std::int64_t>(in.at("seq"), "seq");
         o.hlc = hlc_from(in, "hlc");
     } else {
         o.code = code_named(in.at("code").get<std::string>());
@@ -232,7 +235,7 @@ void from_json(const Json& in, KeptRecord& k) {
     if (!in.is_array() || in.size() != 2 || !in[0].is_string() || !is_id(in[0].get_ref<const std::string&>()))
         throw std::invalid_argument("\"kept\" holds an entry that is not [record id, sequence number]");
     k.record = in[0].get<std::string>();
-    k.seq = in[1].get<std::int64_t>();
+    k.seq = detail::integer_from<std::int64_t>(in[1], "kept");
 }
 
 void to_json(Json& out, const PullRequest& r) {
@@ -246,10 +249,13 @@ void to_json(Json& out, const PullRequest& r) {
 void from_json(const Json& in, PullRequest& r) {
     r.replica = id_from(in, "replica");
     r.user = in.at("user").get<std::string>();
-    r.after = in.at("after").get<std::int64_t>();
-    r.limit = in.value("limit", std::size_t{1000});
+    r.after = detail::integer_from<std::int64_t>(in.at("after"), "after");
+    if (auto limit = in.find("limit"); limit != in.end()) r.limit = detail::integer_from<std::size_t>(*limit, "limit");
     r.sent = in.value("sent", std::vector<SentChange>{});
-    r.outbox_floor = in.value("outbox_floor", r.after);
+    r.outbox_floor = r.after;
+    if (auto floor = in.find("outbox_floor"); floor != in.end()) {
+        r.outbox_floor = detail::integer_from<std::int64_t>(*floor, "outbox_floor");
+    }
     if (in.contains("held")) r.held = held_from(in["held"]);
     r.refetch = in.value("refetch", std::vector<std::string>{});
     if (r.refetch.size() > PullRequest::kMaxRefetch) {
@@ -259,8 +265,7 @@ void from_json(const Json& in, PullRequest& r) {
         if (!is_id(id)) throw std::invalid_argument("\"refetch\" holds something that is not a record id");
     }
     if (auto offset = in.find("clock_offset"); offset != in.end() && !offset->is_null()) {
-        if (!offset->is_number_integer()) throw std::invalid_argument("field \"clock_offset\": must be an integer");
-        r.clock_offset_ms = offset->get<std::int64_t>();
+        r.clock_offset_ms = detail::integer_from<std::int64_t>(*offset, "clock_offset");
     }
 }
 
@@ -275,9 +280,11 @@ void from_json(const Json& in, RecordSnapshot& s) {
     s.id = id_from(in, "id");
     s.collection = in.at("collection").get<std::string>();
     s.scope_key = in.at("scope").get<std::string>();
-    s.seq = in.at("seq").get<std::int64_t>();
+    s.seq = detail::integer_from<std::int64_t>(in.at("seq"), "seq");
     s.deleted = in.at("deleted").get<bool>();
-    s.conflicts = in.value("conflicts", std::size_t{0});
+    if (auto conflicts = in.find("conflicts"); conflicts != in.end()) {
+        s.conflicts = detail::integer_from<std::size_t>(*conflicts, "conflicts");
+    }
     s.fields = in.at("fields").get<std::string>();
     s.meta = in.at("meta").get<std::string>();
     if (s.fields.empty() || s.fields.front() != '{' || s.meta.empty() || s.meta.front() != '{') {
@@ -299,8 +306,8 @@ void to_json(Json& out, const PullPage& p) {
 }
 
 void from_json(const Json& in, PullPage& p) {
-    p.after = in.at("after").get<std::int64_t>();
-    p.next = in.at("next").get<std::int64_t>();
+    p.after = detail::integer_from<std::int64_t>(in.at("after"), "after");
+    p.next = detail::integer_from<std::int64_t>(in.at("next"), "next");
     p.more = in.at("more").get<bool>();
     p.upstream_time = hlc_from(in, "upstream_time");
     p.records = in.at("records").get<std::vector<RecordSnapshot>>();

@@ -41,6 +41,20 @@ TEST_CASE("malformed JSON, invalid UTF-8 and non-objects are refused with what i
     auto latin1 = parse_json_object("{\"a\":\"caf\xe9\"}");
     REQUIRE_FALSE(latin1);
     CHECK(latin1.status().message().find("UTF-8") != std::string::npos);
+    // A number too large for a double: the throwing parse threw out_of_range, which no caller
+    // caught, and the request failed with a 500 (found by the fuzz target push_body).
+    for (const char* huge : {R"({"after": 1e999})", R"({"after": -1e999})", R"({"a": [1, 2e400]})"}) {
+        INFO(huge);
+        auto overflow = parse_json_object(huge);
+        REQUIRE_FALSE(overflow);
+        CHECK(overflow.status().code() == ErrorCode::validation);
+        CHECK(overflow.status().message().starts_with("the body is not valid JSON (at byte "));
+    }
+    // A NUL byte, which the parser takes for the end of the text: what follows it was never read
+    // (found by the fuzz target push_body).
+    auto nul = parse_json_object(std::string("{\"a\": 1}\0{\"b\": [[[[", 16));
+    REQUIRE_FALSE(nul);
+    CHECK(nul.status().message() == "the body is not valid JSON (at byte 9)");
     auto array = parse_json_object("[1,2]");
     REQUIRE_FALSE(array);
     CHECK(array.status().message().find("must be a JSON object") != std::string::npos);

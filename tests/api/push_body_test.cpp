@@ -6,7 +6,7 @@
 #include <random>
 #include <string>
 
-#include "api/src/json_input.h"
+#include "support/push_body_reference.h"
 #include "sync/protocol.h"
 
 using namespace tsunagu;
@@ -18,38 +18,8 @@ const std::string kReplica(32, 'd');
 const std::string kUser = "user-1";
 const sync::PushBodyLimits kLimits{24, 1000};
 
-// The push route's reading of a body before parse_push_batch_text, as the reference.
 sync::PushBody document_path(const std::string& text) {
-    sync::PushBody out;
-    auto body = api::parse_json_object(text, kLimits.max_depth);
-    if (!body) {
-        out.refusal = body.status();
-        return out;
-    }
-    Status shape = api::check_fields(*body, {{"changes", api::JsonType::array, true},
-                                             {"sent_at", api::JsonType::integer, false},
-                                             {"clock_offset", api::JsonType::integer, false}});
-    if (!shape) {
-        out.refusal = shape;
-        return out;
-    }
-    if ((*body)["changes"].size() > kLimits.max_changes) {
-        out.too_many_changes = true;
-        out.refusal = Status(ErrorCode::validation, "a push carries at most 1000 change sets; push in smaller batches");
-        return out;
-    }
-    Json wire = {{"replica", kReplica},
-                 {"user", kUser},
-                 {"changes", std::move((*body)["changes"])},
-                 {"sent_at", body->value("sent_at", std::int64_t{0})}};
-    if (body->contains("clock_offset")) wire["clock_offset"] = (*body)["clock_offset"];
-    auto batch = sync::parse_push_batch(wire);
-    if (!batch) {
-        out.refusal = batch.status();
-        return out;
-    }
-    out.batch = std::move(*batch);
-    return out;
+    return testing::push_body_through_document(text, kReplica, kUser, kLimits);
 }
 
 sync::PushBody text_path(const std::string& text) {
@@ -228,4 +198,37 @@ TEST_CASE("randomly broken push bodies are refused or read the same as through a
         }
         check_same(text);
     }
+}
+
+TEST_CASE("a schema version that is not an integer an int holds is refused, never cast") {
+    // Both paths cast any number: 2.5 read as 2, true as 1, and 1e300 was undefined behaviour
+    // (found by the fuzz target push_body under UBSan's eye).
+    for (const Json& version : {Json(2.5), Json(1e300), Json(-1e300), Json(true), Json("1"), Json(2147483648LL),
+                                Json(18446744073709551615ULL), Json::array()}) {
+        INFO(version.dump());
+        Json body = valid_body(1);
+        body["changes"][0]["schema"] = version;
+        check_same(body.dump());
+        const auto got = text_path(body.dump());
+        CHECK(got.refusal.code() == ErrorCode::invalid_argument);
+        CHECK(got.refusal.message() == "malformed push batch: \"schema\" must be an integer");
+    }
+    Json body = valid_body(1);
+    body["changes"][0]["schema"] = -3;  // an integer: read, and judged against the schema later
+    check_same(body.dump());
+    CHECK(text_path(body.dump()).refusal.is_ok());
+}
+
+TEST_CASE("a body holding a NUL byte is refused where the parser would have stopped") {
+    // nlohmann's parser takes a NUL for the end of the input: the text path read the part before
+    // it as the whole body, and the deep part after it escaped the nesting limit the document
+    // path checks first (found by the fuzz target push_body).
+    const std::string valid = valid_body(1).dump();
+    const std::string trailed = valid + std::string(1, '\0') + "{\"changes\": 5}";
+    check_same(trailed);
+    CHECK(text_path(trailed).refusal.message() ==
+          "the body is not valid JSON (at byte " + std::to_string(valid.size() + 1) + ")");
+    const std::string deep_after = std::string("\"\"") + std::string(1, '\0') + std::string(30, '{');
+    check_same(deep_after);
+    CHECK(text_path(deep_after).refusal.message() == "the body nests deeper than 24 levels");
 }

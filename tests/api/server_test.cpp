@@ -124,6 +124,8 @@ TEST_CASE("bad input gets a clear 4xx JSON error and leaves the server unaffecte
         {"{\"password\": \"b\"}", "\"username\": required"},
         {std::string("{\"username\": \"\xff\xfe\", \"password\": \"b\"}"), "UTF-8"},
         {std::string(100, '[') + std::string(100, ']'), "deeper than"},
+        // Too large for a double: answered 500 until the fuzz target push_body found it.
+        {"{\"username\": \"admin\", \"password\": 1e999}", "not valid JSON (at byte"},
     };
     for (const auto& bad : cases) {
         Reply r = c.raw("POST", "/v1/auth/sign-in", bad.body);

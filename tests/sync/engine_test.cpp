@@ -279,6 +279,69 @@ TEST_CASE("the fast text forms of a push are the same JSON as their document for
     }
 }
 
+TEST_CASE("the fast readers of pages and push answers refuse and read what the document readers do") {
+    // Cases the fuzz targets pull_page and push_result found where the two disagreed.
+    const std::string head = "{\"after\":0,\"next\":0,\"more\":false,\"upstream_time\":\"1-0\",";
+    const std::string id(32, 'a');
+    const std::string record = "{\"id\":\"" + id + "\",\"collection\":\"visit\",\"scope\":\"*\",\"seq\":1,"
+                               "\"deleted\":false,\"fields\":\"{}\",\"meta\":\"{}\"";
+    struct Case {
+        std::string text;
+        bool read;
+    };
+    const std::vector<Case> pages = {
+        {head + "\"records\":[" + record + "}]}", true},
+        {head + "\"records\":[" + record + ",\"conflicts\":2}]}", true},
+        {head + "\"records\":[],\"evicted_re\":7,\"evicted_scopes\":[]}", true},  // unknown: ignored
+        {head + "\"records\":[" + record.substr(0, record.find(",\"collection")) + ",\"scope\":\"*\",\"seq\":1,"
+                "\"deleted\":false,\"fields\":\"{}\",\"meta\":\"{}\"}]}",
+         false},  // no collection: the fast reader took it as ""
+        {head + "\"records\":[" + record + ",\"collection\":7}]}", false},
+        {head + "\"records\":[" + record + ",\"conflicts\":[]}]}", false},
+        {head + "\"records\":[" + record + ",\"conflicts\":-1}]}", false},
+        {head + "\"records\":[" + record + ",\"seq\":1.5}]}", false},
+        {head + "\"records\":[[]]}", false},
+        {head + "\"records\":[],\"acks\":null}", false},
+        {head + "\"records\":[],\"evicted_records\":null}", false},
+        {head + "\"records\":[],\"evicted_scopes\":[[]]}", false},
+        {head + "\"records\":[],\"kept\":[[\"" + id + "\"]]}", false},
+        {head + "\"records\":[],\"kept\":[[\"" + id + "\",1,2]]}", false},
+        {head + "\"records\":[],\"kept\":[[1,\"" + id + "\"]]}", false},
+        {head + "\"records\":[],\"kept\":[[\"x\",1]]}", false},
+        {head + "\"records\":[],\"kept\":[{}]}", false},
+        {"{\"after\":1e999,\"next\":0,\"more\":false,\"upstream_time\":\"1-0\",\"records\":[]}", false},
+        {"{\"after\":true,\"next\":0,\"more\":false,\"upstream_time\":\"1-0\",\"records\":[]}", false},
+    };
+    for (const auto& [text, read] : pages) {
+        INFO(text);
+        CHECK(parse_pull_page_text(text).is_ok() == read);
+        CHECK(parse_pull_page(Json::parse(text, nullptr, false)).is_ok() == read);
+    }
+    const std::string outcome = "{\"change\":\"" + id + "\",\"record\":\"" + id + "\",";
+    const std::vector<Case> answers = {
+        // A refused outcome has no clock reading or sequence number: a malformed one is not read.
+        {"{\"upstream_time\":\"1-0\",\"outcomes\":[" + outcome +
+             "\"status\":\"refused\",\"code\":\"forbidden\",\"reason\":\"no\",\"hlc\":\"1750eload\",\"seq\":\"x\"}]}",
+         true},
+        {"{\"upstream_time\":\"1-0\",\"outcomes\":[" + outcome +
+             "\"status\":\"accepted\",\"seq\":1,\"hlc\":\"1-0\",\"code\":\"no such code\"}]}",
+         true},
+        {"{\"upstream_time\":\"1-0\",\"outcomes\":[" + outcome + "\"status\":\"accepted\",\"seq\":-9.2e20,\"hlc\":\"1-0\"}]}",
+         false},
+        {"{\"upstream_time\":\"1-0\",\"outcomes\":[" + outcome + "\"status\":\"accepted\",\"seq\":true,\"hlc\":\"1-0\"}]}",
+         false},
+        {"{\"upstream_time\":\"1-0\",\"outcomes\":[" + outcome + "\"status\":\"accepted\",\"seq\":1,\"hlc\":\"01-0\"}]}",
+         false},
+        {"{\"upstream_time\":\"1-0\",\"outcomes\":[" + outcome + "\"status\":\"refused\",\"code\":\"forbidden\",\"reason\":7}]}",
+         false},
+    };
+    for (const auto& [text, read] : answers) {
+        INFO(text);
+        CHECK(parse_push_result_text(text).is_ok() == read);
+        CHECK(parse_push_result(Json::parse(text, nullptr, false)).is_ok() == read);
+    }
+}
+
 TEST_CASE("a refused change holds back its record's later changes in the text batch too") {
     World w;  // the upstream runs schema v1
     ok(w.upstream.set_scope("alice", {"*"}));
