@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -17,6 +18,11 @@ namespace tsunagu::api {
 struct ServerConfig {
     std::string data_dir = "data";
     std::string listen_url = "http://127.0.0.1:8080";
+    // Set: no listener starts (listen_url's host is still checked; tls and limits are unused).
+    // The server's request handler is handed to this function instead, to call in process as the
+    // listener's workers would, from any thread, until the server stops. For programs that drive
+    // the whole server without a network: the fuzz target `requests` (tests/fuzz/).
+    std::function<void(HttpHandler)> serve_in_process;
     std::optional<TlsFiles> tls;
     std::string key_file;  // "" = <data_dir>/tsunagu.key, created 0600 on first start
     // Set: the data lives in this PostgreSQL database (a libpq connection string) instead of the

@@ -45,7 +45,7 @@ for target in "${targets[@]}"; do
       -dict="$source_dir/tests/fuzz/json.dict" -artifact_prefix="$crashes/$target-" "${inputs[@]}" >"$log" 2>&1; then
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
     rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log")
-    coverage=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
+    coverage=$(grep -o 'cov: [0-9]*' "$log" | tail -1 || true)
     echo "   ${runs:-?} inputs, ${coverage:-cov: ?} edges, corpus $(ls "$corpus" | wc -l) files, peak RSS ${rss:-?} MB: every property held"
   else
     broken+=("$target")

@@ -14,7 +14,11 @@ const std::string& HttpRequest::header(const std::string& name) const {
 HttpResponse HttpResponse::error(int status, const std::string& code, const std::string& message) {
     HttpResponse r;
     r.status = status;
-    r.body = nlohmann::json{{"error", code}, {"message", message}}.dump();
+    // A message may quote the request (its path, a parameter), which need not be UTF-8: such bytes
+    // are replaced, where a plain dump() threw out of the handler (found by the fuzz target
+    // requests: "GET /%F6" answered 500, not 404).
+    r.body = nlohmann::json{{"error", code}, {"message", message}}.dump(-1, ' ', false,
+                                                                         nlohmann::json::error_handler_t::replace);
     return r;
 }
 

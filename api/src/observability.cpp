@@ -152,9 +152,18 @@ std::string Metrics::render(std::size_t in_flight, std::size_t queue_depth, std:
     return out.str();
 }
 
+namespace {
+std::mutex log_mutex;
+std::FILE* log_output = nullptr;  // with log_mutex; nullptr: stderr
+}  // namespace
+
+void set_log_output(std::FILE* out) {
+    std::lock_guard lock(log_mutex);
+    log_output = out;
+}
+
 void log_event(const std::string& level, const std::string& event,
                const std::map<std::string, std::string>& fields) {
-    static std::mutex mutex;
     nlohmann::json line;
     const auto now = std::chrono::system_clock::now();
     line["ts"] = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
@@ -162,8 +171,8 @@ void log_event(const std::string& level, const std::string& event,
     line["event"] = event;
     for (const auto& [k, v] : fields) line[k] = v;
     const std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-    std::lock_guard lock(mutex);
-    std::fputs(text.c_str(), stderr);
+    std::lock_guard lock(log_mutex);
+    std::fputs(text.c_str(), log_output ? log_output : stderr);
 }
 
 }  // namespace tsunagu::api

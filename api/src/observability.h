@@ -5,6 +5,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <string>
@@ -76,8 +77,13 @@ private:
     double last_backup_seconds_ = 0;
 };
 
-// Writes one JSON object per line to stderr. Thread-safe.
+// Writes one JSON object per line to stderr (or where set_log_output says). Thread-safe.
 void log_event(const std::string& level, const std::string& event,
                const std::map<std::string, std::string>& fields);
+
+// Where log_event writes from now on; nullptr: stderr again. The caller keeps `out` open until it
+// sets another. (The fuzz target `requests` keeps the log of a server it drives apart from its
+// own report.)
+void set_log_output(std::FILE* out);
 
 }  // namespace tsunagu::api

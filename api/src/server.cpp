@@ -364,20 +364,24 @@ Result<StartedServer> start_server(const ServerConfig& config) {
         std::make_unique<RunningServer>(config.listen_url, std::move(lock), std::move(database->presence),
                                         std::move(pool), std::move(core));
 
-    // The adapter answers requests (/metrics among them) as soon as it starts, before
-    // start_http_server returns it: the gauges read it through a slot filled once it has.
-    auto adapter = std::make_shared<std::atomic<HttpServer*>>(nullptr);
-    core_ptr->load_gauges = [adapter] {
-        const HttpServer* http = adapter->load();
-        return http ? std::pair<std::size_t, std::size_t>{http->in_flight(), http->queue_depth()}
-                    : std::pair<std::size_t, std::size_t>{0, 0};
-    };
-    auto http = start_http_server(config.listen_url, config.tls, config.limits,
-                                  [core_ptr](HttpRequest& r) { return core_ptr->handle(r); },
-                                  [](const HttpRequest& r) { return r.path == "/v1/sync/pull"; });
-    if (!http) return http.status();
-    adapter->store(http->get());
-    running->attach(std::move(*http));
+    HttpHandler handler = [core_ptr](HttpRequest& r) { return core_ptr->handle(r); };
+    if (config.serve_in_process) {
+        config.serve_in_process(std::move(handler));
+    } else {
+        // The adapter answers requests (/metrics among them) as soon as it starts, before
+        // start_http_server returns it: the gauges read it through a slot filled once it has.
+        auto adapter = std::make_shared<std::atomic<HttpServer*>>(nullptr);
+        core_ptr->load_gauges = [adapter] {
+            const HttpServer* http = adapter->load();
+            return http ? std::pair<std::size_t, std::size_t>{http->in_flight(), http->queue_depth()}
+                        : std::pair<std::size_t, std::size_t>{0, 0};
+        };
+        auto http = start_http_server(config.listen_url, config.tls, config.limits, std::move(handler),
+                                      [](const HttpRequest& r) { return r.path == "/v1/sync/pull"; });
+        if (!http) return http.status();
+        adapter->store(http->get());
+        running->attach(std::move(*http));
+    }
     core_ptr->compactor().start(std::chrono::seconds(config.compact_every_seconds));
     core_ptr->backups().start();
     started.server = std::move(running);

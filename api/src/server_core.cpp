@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <typeinfo>
 #include <string_view>
 
 namespace tsunagu::api {
@@ -190,6 +191,30 @@ HttpResponse ServerCore::serve(const Route& route, HttpRequest& request, std::ma
     return route.handler(ctx);
 }
 
+HttpResponse ServerCore::dispatch(const Route* route, bool path_known, HttpRequest& request,
+                                  std::map<std::string, std::string> params, std::string& user_id) {
+    if (!route) {
+        return path_known ? HttpResponse::error(405, "method_not_allowed",
+                                                request.method + " is not allowed on " + request.path)
+                          : HttpResponse::error(404, "not_found", "no such endpoint: " + request.path);
+    }
+    if (route->outside_group) {
+        auto lease = pool_.borrow();
+        if (!lease) {
+            log_event("error", "store_unavailable",
+                      {{"request_id", request.request_id}, {"error", lease.status().to_string()}});
+            return HttpResponse::error(503, "unavailable", "the store is unavailable; retry shortly");
+        }
+        return serve(*route, request, std::move(params), **lease, user_id);
+    }
+    // A writing request's writes (the engine's, the audit entry's, a failed sign-in's counter)
+    // land together, in a savepoint of a group transaction committed once for every request of
+    // the group. Only a server error rolls the request back.
+    return commits_.run([&](ServerConnection& connection) {
+        return serve(*route, request, std::move(params), connection, user_id);
+    });
+}
+
 HttpResponse ServerCore::handle(HttpRequest& request) {
     const auto started = std::chrono::steady_clock::now();
     std::map<std::string, std::string> params;
@@ -198,28 +223,17 @@ HttpResponse ServerCore::handle(HttpRequest& request) {
     std::string route_name = route ? route->pattern : "unmatched";
     std::string user_id;
 
-    HttpResponse response = [&]() -> HttpResponse {
-        if (!route) {
-            return path_known ? HttpResponse::error(405, "method_not_allowed",
-                                                    request.method + " is not allowed on " + request.path)
-                              : HttpResponse::error(404, "not_found", "no such endpoint: " + request.path);
-        }
-        if (route->outside_group) {
-            auto lease = pool_.borrow();
-            if (!lease) {
-                log_event("error", "store_unavailable",
-                          {{"request_id", request.request_id}, {"error", lease.status().to_string()}});
-                return HttpResponse::error(503, "unavailable", "the store is unavailable; retry shortly");
-            }
-            return serve(*route, request, std::move(params), **lease, user_id);
-        }
-        // A writing request's writes (the engine's, the audit entry's, a failed sign-in's
-        // counter) land together, in a savepoint of a group transaction committed once for every
-        // request of the group. Only a server error rolls the request back.
-        return commits_.run([&](ServerConnection& connection) {
-            return serve(*route, request, std::move(params), connection, user_id);
-        });
-    }();
+    HttpResponse response;
+    try {
+        response = dispatch(route, path_known, request, std::move(params), user_id);
+    } catch (const std::exception& e) {
+        // A bug, answered as one: the contract is an answer for every request. The log names the
+        // exception's type only: its message may quote what the request carried.
+        log_event("error", "handler_threw",
+                  {{"request_id", request.request_id}, {"route", route_name}, {"exception", typeid(e).name()}});
+        response = HttpResponse::error(500, "internal", "the server failed on this request; it was logged (request " +
+                                                            request.request_id + ")");
+    }
 
     add_security_headers(response);
     const double seconds =

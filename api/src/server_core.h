@@ -118,6 +118,9 @@ public:
     WebSessionPolicy web_sessions;
 
 private:
+    // Finds the connection for `route` (404 or 405 without one) and serves the request on it.
+    HttpResponse dispatch(const Route* route, bool path_known, HttpRequest& request,
+                          std::map<std::string, std::string> params, std::string& user_id);
     // Authenticates, checks the route's role, and runs its handler on `connection`.
     HttpResponse serve(const Route& route, HttpRequest& request, std::map<std::string, std::string> params,
                        ServerConnection& connection, std::string& user_id);

@@ -135,6 +135,11 @@ TEST_CASE("bad input gets a clear 4xx JSON error and leaves the server unaffecte
         CHECK(r.body["message"].get<std::string>().find(bad.mentions) != std::string::npos);
     }
     CHECK(c.get("/v1/nothing-here").status == 404);
+    // A path that decodes to bytes that are not UTF-8, quoted in the answer: a 404, not a 500
+    // (found by the fuzz target requests).
+    Reply not_utf8 = c.get("/v1/%F6%FF/x");
+    CHECK(not_utf8.status == 404);
+    CHECK(not_utf8.body["error"] == "not_found");
     Reply wrong_method = c.raw("DELETE", "/v1/auth/sign-in");
     CHECK(wrong_method.status == 405);
     CHECK(wrong_method.body["error"] == "method_not_allowed");

@@ -1,6 +1,7 @@
 // fuzz::fail: what broke, and the input that broke it, in a form that can be pasted back.
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <string>
 
 #include "fuzz/fuzz_target.h"
@@ -34,6 +35,16 @@ void set_context(std::string_view context) {
     if (!context_.empty()) std::fprintf(stderr, "from: %s\n", context_.c_str());
     std::fflush(stderr);
     std::abort();
+}
+
+void run_target(std::string_view input) {
+    try {
+        target().run(input);
+    } catch (const std::exception& e) {
+        fail(std::string("threw: ") + e.what(), input);
+    } catch (...) {
+        fail("threw something that is not a std::exception", input);
+    }
 }
 
 }  // namespace tsunagu::fuzz

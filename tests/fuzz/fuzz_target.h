@@ -1,5 +1,5 @@
 // One fuzz target: a function that takes any bytes and checks a property of the code it feeds them
-// to, and the well-formed inputs it starts from.
+// to, and the well-formed inputs it starts from. An exception out of it is a failure too.
 //
 // Each target file defines target() once; it is linked either with libFuzzer's driver
 // (libfuzzer_main.cpp, `make fuzz`, Clang) or with replay_main.cpp, which runs the seeds, the
@@ -27,6 +27,9 @@ struct Target {
 
 // The one target of this program.
 const Target& target();
+
+// Runs the target on `input`: fail() when it throws.
+void run_target(std::string_view input);
 
 // Prints `what` and the input (escaped, cut at 2 KiB) to stderr and aborts.
 [[noreturn]] void fail(std::string_view what, std::string_view input);

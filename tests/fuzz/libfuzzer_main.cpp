@@ -6,6 +6,6 @@
 #include "fuzz/fuzz_target.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    tsunagu::fuzz::target().run(std::string_view(reinterpret_cast<const char*>(data), size));
+    tsunagu::fuzz::run_target(std::string_view(reinterpret_cast<const char*>(data), size));
     return 0;
 }

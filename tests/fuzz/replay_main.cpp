@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
     for (auto& input : read_inputs(paths)) inputs.push_back(std::move(input));
     for (const auto& input : inputs) {
         tsunagu::fuzz::set_context("a seed or corpus file");
-        target().run(input);
+        tsunagu::fuzz::run_target(input);
     }
 
     tsunagu::fuzz::Mutator mutator(inputs, seed);
@@ -119,7 +119,7 @@ int main(int argc, char** argv) {
         char context[96];
         std::snprintf(context, sizeof context, "round %ld of --seed %lu", done, seed);
         tsunagu::fuzz::set_context(context);
-        target().run(input);
+        tsunagu::fuzz::run_target(input);
     }
     const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::printf("%s: %zu seeds, %zu corpus files, %ld mutated inputs (seed %lu) in %.2f s: every property held%s\n",
