@@ -1,13 +1,9 @@
-// Fuzz target push_result: a device's reading of the upstream's answer to a push.
-// parse_push_result_text makes the same checks as the document path (nlohmann's parser, then
-// parse_push_result): for any bytes both refuse, or both read the same result, which
-// push_result_text writes back as the document path does, and which reads again the same. (A
-// text naming a member twice in one object may be read either way: see repeated_member.h.)
-#include <optional>
+// Fuzz target push_result: a device's reading of the upstream's answer to a push, by
+// parse_push_result_text, without a document: the property of fast_reader.h against
+// parse_push_result and push_result_text.
 #include <string>
 
-#include "fuzz/fuzz_target.h"
-#include "fuzz/repeated_member.h"
+#include "fuzz/fast_reader.h"
 #include "sync/protocol.h"
 
 namespace tsunagu::fuzz {
@@ -15,36 +11,10 @@ namespace {
 
 using nlohmann::json;
 
-std::optional<sync::PushResult> through_document(const std::string& text) {
-    json doc;
-    try {
-        doc = json::parse(text);
-    } catch (const json::exception&) {
-        return std::nullopt;
-    }
-    auto result = sync::parse_push_result(doc);
-    if (!result) return std::nullopt;
-    return std::move(*result);
-}
-
 void run(std::string_view input) {
-    const auto got = sync::parse_push_result_text(input);
-    const auto expected = through_document(std::string(input));
-    if (has_repeated_member(input)) return;  // either reading will do (repeated_member.h)
-    check(got.is_ok() == expected.has_value(),
-          got.is_ok() ? "read a result the document path refuses"
-                   : "refused a result the document path reads (" + got.status().message() + ")",
-          input);
-    if (!got.is_ok()) {
-        check(!got.status().message().empty(), "refused without saying why", input);
-        return;
-    }
-    const std::string as_document = json(*expected).dump();
-    check(json(*got).dump() == as_document, "read into another result than the document path", input);
-    const std::string written = sync::push_result_text(*got);
-    check(written == as_document, "push_result_text writes another text than the document path", input);
-    const auto again = sync::parse_push_result_text(written);
-    check(again.is_ok() && json(*again).dump() == as_document, "a result written does not read back the same", input);
+    static const FastReader<sync::PushResult> reader{
+        "result", sync::parse_push_result_text, sync::parse_push_result, sync::push_result_text};
+    check_fast_reader(reader, input);
 }
 
 std::vector<std::string> seeds() {
