@@ -280,6 +280,7 @@ struct PullReport {
     // Records this device pushed that the page left out because it holds them as they are.
     std::size_t kept = 0;
     std::size_t acknowledged = 0;
+    std::size_t refused = 0;  // outbox changes the page's acks refused: kept, with the reason
     std::size_t evicted = 0;
     // Unsynced outbox changes whose records were evicted: kept, not pushed, until they return.
     std::vector<std::string> evicted_pending;

@@ -48,6 +48,13 @@ struct Device::Impl {
         bool restamped = false;  // the stamp was corrected
     };
     Result<Acknowledged> acknowledge(const PushOutcome& outcome);
+    // Inside a transaction: takes one outcome of an answer (a push's, or a pull's acks): a
+    // refusal keeps the change in the outbox, refused, with its reason; anything else is
+    // acknowledged. An outcome whose change id is not an id is ignored.
+    struct Settled {
+        std::size_t acknowledged = 0, refused = 0, restamped = 0;
+    };
+    Result<Settled> settle(const PushOutcome& outcome);
     // Inside a transaction: notes the epoch an answer came with (PushResult::epoch). When it is
     // not the one last heard, the upstream was restored from a backup: the acknowledged changes
     // the journal keeps go back to the outbox, ahead of the unsent ones, to be sent again (those

@@ -190,23 +190,11 @@ Result<PushReport> Device::apply_push_result(const PushResult& result) {
         report.resent = *resent;
         auto restamped = im.learn_time(result.upstream_time);
         TSUNAGU_TRY(restamped);
-        Statement& refuse = im.store.cached(
-            "UPDATE sync_outbox SET state = 2, code = ?2, reason = ?3, cause = ?4 WHERE change_id = ?1");
         for (const PushOutcome& outcome : result.outcomes) {
-            if (!is_id(outcome.change_id)) continue;
-            if (outcome.status == PushStatus::refused) {
-                const detail::IdBytes id = detail::id_to_bytes(outcome.change_id);
-                TSUNAGU_TRY(refuse.bind_blob(1, id)
-                                .bind(2, error_code_name(outcome.code))
-                                .bind(3, outcome.reason)
-                                .bind(4, outcome.cause)
-                                .run());
-                report.refused += static_cast<std::size_t>(im.store.changes());
-                continue;
-            }
-            auto settled = im.acknowledge(outcome);
+            auto settled = im.settle(outcome);
             TSUNAGU_TRY(settled);
-            report.acknowledged += settled->removed;
+            report.acknowledged += settled->acknowledged;
+            report.refused += settled->refused;
             report.restamped += settled->restamped;
         }
         report.restamped += *restamped;
@@ -259,6 +247,28 @@ Result<PullRequest> Device::prepare_pull(std::size_t limit) {
     }));
     request.clock_offset_ms = clock_offset_ms();
     return request;
+}
+
+Result<Device::Impl::Settled> Device::Impl::settle(const PushOutcome& outcome) {
+    Settled out;
+    if (!is_id(outcome.change_id)) return out;
+    if (outcome.status == PushStatus::refused) {
+        Statement& refuse = store.cached(
+            "UPDATE sync_outbox SET state = 2, code = ?2, reason = ?3, cause = ?4 WHERE change_id = ?1");
+        const detail::IdBytes id = detail::id_to_bytes(outcome.change_id);
+        TSUNAGU_TRY(refuse.bind_blob(1, id)
+                        .bind(2, error_code_name(outcome.code))
+                        .bind(3, outcome.reason)
+                        .bind(4, outcome.cause)
+                        .run());
+        out.refused = static_cast<std::size_t>(store.changes());
+        return out;
+    }
+    auto acknowledged = acknowledge(outcome);
+    TSUNAGU_TRY(acknowledged);
+    out.acknowledged = acknowledged->removed;
+    out.restamped = acknowledged->restamped;
+    return out;
 }
 
 Result<Device::Impl::Acknowledged> Device::Impl::acknowledge(const PushOutcome& outcome) {
@@ -371,12 +381,13 @@ Result<PullReport> Device::apply_pull(const PullPage& page) {
         TSUNAGU_TRY(restamped);
         report.restamped = *restamped;
         // Answers to pushes whose own answers were lost: the same as those answers, re-stamps
-        // included (a kept record is not sent again to carry them).
+        // included (a kept record is not sent again to carry them), and a refusal kept as one:
+        // a refusal here used to be taken for an acknowledgement, and the change left the outbox.
         for (const PushOutcome& ack : page.acks) {
-            if (!is_id(ack.change_id)) continue;
-            auto settled = im.acknowledge(ack);
+            auto settled = im.settle(ack);
             TSUNAGU_TRY(settled);
-            report.acknowledged += settled->removed;
+            report.acknowledged += settled->acknowledged;
+            report.refused += settled->refused;
             report.restamped += settled->restamped;
         }
         std::vector<std::string> evicted = page.evicted_records;

@@ -279,6 +279,35 @@ TEST_CASE("the fast text forms of a push are the same JSON as their document for
     }
 }
 
+TEST_CASE("a refusal among a page's acks keeps the change in the outbox, refused, with its reason") {
+    // An upstream answers again in a page what it applied; a refusal there was taken for an
+    // acknowledgement, and the worker's change left the outbox (found by reading, with the fuzz
+    // target device_pull, whose property now guards it).
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    Device& alice = w.add_device("alice");
+    ok(alice.create("visit", kVisit));
+    const PushBatch sent = ok(alice.prepare_push());  // sent; the answer is lost
+    REQUIRE(sent.changes.size() == 1);
+    PullPage page = ok(w.upstream.pull(ok(alice.prepare_pull())));
+    PushOutcome refused;
+    refused.change_id = sent.changes[0].id;
+    refused.record = sent.changes[0].record;
+    refused.status = PushStatus::refused;
+    refused.code = ErrorCode::forbidden;
+    refused.reason = "outside your caseload";
+    refused.cause = "outside_scope";
+    page.acks = {refused};
+    const PullReport report = ok(alice.apply_pull(page));
+    CHECK(report.refused == 1);
+    CHECK(report.acknowledged == 0);
+    const auto held = ok(alice.outbox(PendingState::refused));
+    REQUIRE(held.size() == 1);
+    CHECK(held[0].change.id == sent.changes[0].id);
+    CHECK(held[0].reason == "outside your caseload");
+    CHECK(held[0].cause == "outside_scope");
+}
+
 TEST_CASE("the fast readers of pages and push answers refuse and read what the document readers do") {
     // Cases the fuzz targets pull_page and push_result found where the two disagreed.
     const std::string head = "{\"after\":0,\"next\":0,\"more\":false,\"upstream_time\":\"1-0\",";
