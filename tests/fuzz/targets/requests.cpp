@@ -4,6 +4,8 @@
 //   - a status from 200 to 499;
 //   - a JSON answer (application/json) is JSON, and an error is {"error": code, "message": why};
 //   - nobody (no token) is answered 2xx only on the routes open to anyone;
+//   - a request that changes state with the web page's cookie but without its CSRF token (a
+//     forged one, from another site) is never answered 2xx, on any route but the open ones;
 //   - the server still answers /healthz with 200 after it.
 // It must never throw, crash or hang. Bad input gets a clear 4xx: this looks for the input that
 // does not.
@@ -12,8 +14,9 @@
 //   <who> <METHOD> <path>[?<query>]
 //   <body, the rest>
 // <who>: nobody (no token), admin, supervisor (of the team Kita), worker (a home visitor of Kita,
-// with a client and visits) or other (a peer supporter of the team Minami). Query parameters are
-// split at & and =, as the listener hands them in (decoded).
+// with a client and visits), other (a peer supporter of the team Minami), web (the supervisor on
+// the web page: its session cookie and CSRF token) or forged (that cookie with a wrong CSRF
+// token). Query parameters are split at & and =, as the listener hands them in (decoded).
 #include <unistd.h>
 
 #include <algorithm>
@@ -41,6 +44,28 @@ struct Account {
     std::string token, user_id, device_id;
 };
 
+// How a request is signed: a bearer token, or the web page's cookie and CSRF token.
+struct Caller {
+    std::string token;
+    std::string cookie, csrf;
+};
+
+Caller bearer(std::string token) {
+    Caller c;
+    c.token = std::move(token);
+    return c;
+}
+
+bool changes_state(const std::string& method) {
+    return method != "GET" && method != "HEAD" && method != "OPTIONS";
+}
+
+// The routes open to anyone, and the page with its assets.
+bool open_route(const std::string& path) {
+    return path == "/healthz" || path == "/metrics" || path == "/v1/auth/sign-in" || path == "/v1/web/sign-in" ||
+           !path.starts_with("/v1/");
+}
+
 // The server and the organisation, made once per process; stopped and removed at exit.
 class World {
   public:
@@ -59,6 +84,7 @@ class World {
         config.pwhash_mem = 8192;
         config.log_requests = false;
         config.compact_every_seconds = 0;
+        config.web_idle_seconds = 7 * 24 * 3600;  // a long run keeps its web session
         config.serve_in_process = [this](api::HttpHandler h) { handler_ = std::move(h); };
         auto started = api::start_server(config);
         if (!started) fail("the server did not start: " + started.status().message(), "");
@@ -69,6 +95,7 @@ class World {
         const std::string minami =
             created(send(admin_.token, "POST", "/v1/admin/teams", R"({"name":"Minami"})"))["team"]["id"];
         supervisor_ = account("kita-supervisor", "supervisor", kita_);
+        web_ = web_sign_in("kita-supervisor", "kita-supervisor-password-1");
         worker_ = account("kita-visitor", "home_visitor", kita_);
         other_ = account("minami-peer", "peer_supporter", minami);
 
@@ -95,6 +122,10 @@ class World {
     }
 
     api::HttpResponse send(const std::string& token, std::string method, std::string target, std::string body) {
+        return send(bearer(token), std::move(method), std::move(target), std::move(body));
+    }
+
+    api::HttpResponse send(const Caller& caller, std::string method, std::string target, std::string body) {
         api::HttpRequest request;
         request.method = std::move(method);
         const std::size_t question = target.find('?');
@@ -109,7 +140,9 @@ class World {
                 query.remove_prefix(std::min(query.size(), pair.size() + 1));
             }
         }
-        if (!token.empty()) request.headers["authorization"] = "Bearer " + token;
+        if (!caller.token.empty()) request.headers["authorization"] = "Bearer " + caller.token;
+        if (!caller.cookie.empty()) request.headers["cookie"] = caller.cookie;
+        if (!caller.csrf.empty()) request.headers["x-csrf-token"] = caller.csrf;
         request.headers["content-type"] = "application/json";
         request.body = std::move(body);
         request.remote_address = "127.0.0.1";
@@ -117,13 +150,15 @@ class World {
         return handler_(request);
     }
 
-    // The token of `who`, "" for nobody; nullopt for a name that is no one's.
-    std::optional<std::string> token_of(std::string_view who) const {
-        if (who == "nobody") return "";
-        if (who == "admin") return admin_.token;
-        if (who == "supervisor") return supervisor_.token;
-        if (who == "worker") return worker_.token;
-        if (who == "other") return other_.token;
+    // How `who` signs; nullopt for a name that is no one's.
+    std::optional<Caller> caller(std::string_view who) const {
+        if (who == "nobody") return Caller{};
+        if (who == "admin") return bearer(admin_.token);
+        if (who == "supervisor") return bearer(supervisor_.token);
+        if (who == "worker") return bearer(worker_.token);
+        if (who == "other") return bearer(other_.token);
+        if (who == "web") return web_;
+        if (who == "forged") return Caller{"", web_.cookie, std::string(web_.csrf.size(), '0')};
         return std::nullopt;
     }
 
@@ -159,6 +194,11 @@ class World {
             "supervisor POST /v1/refused/" + some_change + "/apply\n{}",
             "supervisor GET /v1/reports/indicators?fy=2025&format=csv\n",
             "supervisor GET /v1/web/directory\n",
+            "web GET /v1/web/session\n",
+            "web GET /v1/web/directory\n",
+            "web POST /v1/records/" + visit_ + "/review\n" R"({"decision":"return","comment":"from the page"})",
+            "forged POST /v1/records/" + visit_ + "/review\n" R"({"decision":"approve"})",
+            "forged POST /v1/conflicts/resolve\n" R"({"record":")" + visit_ + R"(","field":"date","value":"2025-06-11"})",
             "other GET /v1/records/" + visit_ + "\n",
             "admin GET /v1/admin/users\n",
             "admin POST /v1/admin/users\n" R"({"username":"new-staff","display_name":"新人","role":"staff","team_id":")" +
@@ -170,7 +210,7 @@ class World {
             "admin PUT /v1/admin/clients/" + client_ + "/caseload\n" R"({"team_id":")" + kita_ +
                 R"(","worker_ids":[")" + worker_.user_id + "\"]}",
             "admin GET /v1/admin/targets?fy=2025\n",
-            "admin PUT /v1/admin/targets?fy=2025\n" R"({"targets":{"home_visits":120}})",
+            "admin PUT /v1/admin/targets?fy=2025\n" R"({"targets":{"council_meetings":4,"peer_supporters_trained":12}})",
             "admin GET /v1/admin/devices\n",
             "admin POST /v1/admin/devices/" + other_.device_id + "/revoke\n{}",
             "admin POST /v1/admin/compact\n{}",
@@ -186,6 +226,7 @@ class World {
     std::unique_ptr<api::Server> server_;
     api::HttpHandler handler_;
     Account admin_, supervisor_, worker_, other_;
+    Caller web_;
     std::string kita_, client_, visit_, push_body_;
     int clock_ = 0;
 
@@ -200,6 +241,20 @@ class World {
                                            json{{"username", username}, {"password", password},
                                                 {"device_name", username + "'s phone"}}.dump()));
         return {answer["token"], answer["user"]["id"], answer["device_id"]};
+    }
+
+    // The web page's session: the cookie the sign-in sets, and the CSRF token it answers.
+    Caller web_sign_in(const std::string& username, const std::string& password) {
+        const api::HttpResponse r = send("", "POST", "/v1/web/sign-in",
+                                         json{{"username", username}, {"password", password}}.dump());
+        const json answer = expect_ok(r);
+        Caller web;
+        for (const auto& [name, value] : r.headers) {
+            if (name == "Set-Cookie") web.cookie = value.substr(0, value.find(';'));
+        }
+        web.csrf = answer["csrf_token"];
+        if (web.cookie.empty() || web.csrf.empty()) fail("the web sign-in set no cookie or token", "");
+        return web;
     }
 
     Account account(const std::string& username, const std::string& role, const std::string& team) {
@@ -245,12 +300,12 @@ void run(std::string_view input) {
     const std::size_t first = line.find(' ');
     const std::size_t second = first == std::string_view::npos ? first : line.find(' ', first + 1);
     if (second == std::string_view::npos) return;  // not a request line: nothing to send
-    const auto token = w.token_of(line.substr(0, first));
-    if (!token) return;
+    const auto caller = w.caller(line.substr(0, first));
+    if (!caller) return;
     const std::string method(line.substr(first + 1, second - first - 1));
     const std::string target(line.substr(second + 1));
 
-    const api::HttpResponse answer = w.send(*token, method, target, body);
+    const api::HttpResponse answer = w.send(*caller, method, target, body);
     check(answer.status >= 200 && answer.status < 500,
           "answered " + std::to_string(answer.status) + ": " + answer.body.substr(0, 300), input);
     if (answer.content_type.starts_with("application/json")) {
@@ -268,11 +323,13 @@ void run(std::string_view input) {
     } else {
         check(answer.status < 400, "an error that is not JSON: " + answer.content_type, input);
     }
-    if (token->empty() && answer.status < 300) {
-        const std::string path = target.substr(0, target.find('?'));
-        const bool open = path == "/healthz" || path == "/metrics" || path == "/v1/auth/sign-in" ||
-                          path == "/v1/web/sign-in" || !path.starts_with("/v1/");  // the page and its assets
-        check(open, "answered " + std::to_string(answer.status) + " to a caller without a token", input);
+    const std::string path = target.substr(0, target.find('?'));
+    if (answer.status < 300 && !open_route(path)) {
+        check(!(caller->token.empty() && caller->cookie.empty()),
+              "answered " + std::to_string(answer.status) + " to a caller without a token", input);
+        const bool forged = !caller->cookie.empty() && caller->csrf != w.caller("web")->csrf;
+        check(!(forged && changes_state(method)),
+              "answered " + std::to_string(answer.status) + " to a state change without the CSRF token", input);
     }
     check(w.send("", "GET", "/healthz", "").status == 200, "/healthz failed after this request", input);
 }
