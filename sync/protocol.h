@@ -214,6 +214,9 @@ PushBody parse_push_batch_text(std::string_view body, std::string replica, std::
 // reader met it.
 std::string json_body_error(std::size_t position, const Json::exception& error);
 
+// The refusal of a body nesting deeper than `max_depth` (json_nests_deeper_than).
+std::string json_depth_error(int max_depth);
+
 // The refusal of a body holding a NUL byte, in json_body_error's words ("... (at byte N)"), or ""
 // when it holds none. JSON never allows one raw, and nlohmann's parser takes it for the end of the
 // input: `{"changes": []}` NUL `anything` read as a whole body. Checked after a parse succeeded.

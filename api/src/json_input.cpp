@@ -50,8 +50,7 @@ class DocumentReader : public nlohmann::detail::json_sax_dom_parser<Json> {
 
 Result<Json> parse_json_object(const std::string& body, int max_depth) {
     if (sync::json_nests_deeper_than(body, max_depth)) {
-        return Status(ErrorCode::validation,
-                      "the body nests deeper than " + std::to_string(max_depth) + " levels");
+        return Status(ErrorCode::validation, sync::json_depth_error(max_depth));
     }
     Json parsed;
     DocumentReader reader(parsed);

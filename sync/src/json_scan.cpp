@@ -1,5 +1,5 @@
-// scan_object and json_nests_deeper_than: structural scans of JSON text; json_body_error and
-// json_nul_error: the words a body's refusal takes.
+// scan_object and json_nests_deeper_than: structural scans of JSON text; json_body_error,
+// json_depth_error and json_nul_error: the words a body's refusal takes.
 #include "sync/src/json_scan.h"
 
 #include "sync/protocol.h"
@@ -166,6 +166,10 @@ std::string json_body_error(std::size_t position, const Json::exception& error) 
     const bool utf8 = std::string_view(error.what()).find("UTF-8") != std::string_view::npos;
     return std::string(utf8 ? "the body is not valid UTF-8" : "the body is not valid JSON") + " (at byte " +
            std::to_string(syntax ? syntax->byte : position) + ")";
+}
+
+std::string json_depth_error(int max_depth) {
+    return "the body nests deeper than " + std::to_string(max_depth) + " levels";
 }
 
 std::string json_nul_error(std::string_view text) {

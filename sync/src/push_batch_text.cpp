@@ -449,18 +449,14 @@ PushBody parse_push_batch_text(std::string_view body, std::string replica, std::
         return std::move(out);
     };
     const bool parsed = Json::sax_parse(body, &reader, nlohmann::detail::input_format_t::json, true, false);
-    // A nesting check came first, over the whole text: it outranks a syntax error before the deep part.
-    if (!parsed && (reader.too_deep || json_nests_deeper_than(body, limits.max_depth))) {
-        return refuse("the body nests deeper than " + std::to_string(limits.max_depth) + " levels");
+    // The parser takes a NUL byte for the end of the body: it stopped short then too.
+    std::string nul = parsed ? json_nul_error(body) : std::string();
+    // A nesting check came first, over the whole text: it outranks an error before the deep part.
+    if ((!parsed || !nul.empty()) && (reader.too_deep || json_nests_deeper_than(body, limits.max_depth))) {
+        return refuse(json_depth_error(limits.max_depth));
     }
     if (!parsed) return refuse(reader.error);
-    // The parser stopped at a NUL byte as if the body ended there; the deep part may lie beyond.
-    if (std::string nul = json_nul_error(body); !nul.empty()) {
-        if (json_nests_deeper_than(body, limits.max_depth)) {
-            return refuse("the body nests deeper than " + std::to_string(limits.max_depth) + " levels");
-        }
-        return refuse(std::move(nul));
-    }
+    if (!nul.empty()) return refuse(std::move(nul));
     if (reader.not_an_object) return refuse("the body must be a JSON object");
     for (const auto& [field, error] : reader.field_errors) {
         if (!error.empty()) return refuse(error);

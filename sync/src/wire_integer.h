@@ -47,4 +47,17 @@ T integer_from(const Json& value, const char* member) {
     throw std::invalid_argument(not_an_integer(member));
 }
 
+// Member `key` of the object `in`, required: at()'s refusal when absent, integer_from's otherwise.
+template <typename T>
+T integer_at(const Json& in, const char* key) {
+    return integer_from<T>(in.at(key), key);
+}
+
+// Member `key` of the object `in`: `fallback` when absent, integer_from's refusal when malformed.
+template <typename T>
+T integer_or(const Json& in, const char* key, T fallback) {
+    const auto it = in.find(key);
+    return it == in.end() ? fallback : integer_from<T>(*it, key);
+}
+
 }  // namespace tsunagu::sync::detail

@@ -85,7 +85,7 @@ void from_json(const Json& in, ChangeSet& c) {
     c.hlc = hlc_from(in, "hlc");
     c.replica = id_from(in, "replica");
     c.user = in.at("user").get<std::string>();
-    c.schema_version = detail::integer_from<int>(in.at("schema"), "schema");
+    c.schema_version = detail::integer_at<int>(in, "schema");
     c.create = in.value("create", false);
     c.set = in.at("set");
     if (!c.set.is_object()) throw std::invalid_argument("\"set\" must be an object");
@@ -146,7 +146,7 @@ void to_json(Json& out, const PushBatch& b) {
 void from_json(const Json& in, PushBatch& b) {
     b.replica = id_from(in, "replica");
     b.user = in.at("user").get<std::string>();
-    if (auto sent = in.find("sent_at"); sent != in.end()) b.sent_at_ms = detail::integer_from<std::int64_t>(*sent, "sent_at");
+    b.sent_at_ms = detail::integer_or<std::int64_t>(in, "sent_at", 0);
     if (auto offset = in.find("clock_offset"); offset != in.end()) {
         b.clock_offset_ms = detail::integer_from<std::int64_t>(*offset, "clock_offset");
     }
@@ -170,7 +170,7 @@ void from_json(const Json& in, PushOutcome& o) {
     o.record = id_from(in, "record");
     o.status = status_named(in.at("status").get<std::string>());
     if (o.status != PushStatus::refused) {
-        o.seq = detail::integer_from<std::int64_t>(in.at("seq"), "seq");
+        o.seq = detail::integer_at<std::int64_t>(in, "seq");
         o.hlc = hlc_from(in, "hlc");
     } else {
         o.code = code_named(in.at("code").get<std::string>());
@@ -249,13 +249,10 @@ void to_json(Json& out, const PullRequest& r) {
 void from_json(const Json& in, PullRequest& r) {
     r.replica = id_from(in, "replica");
     r.user = in.at("user").get<std::string>();
-    r.after = detail::integer_from<std::int64_t>(in.at("after"), "after");
-    if (auto limit = in.find("limit"); limit != in.end()) r.limit = detail::integer_from<std::size_t>(*limit, "limit");
+    r.after = detail::integer_at<std::int64_t>(in, "after");
+    r.limit = detail::integer_or<std::size_t>(in, "limit", 1000);
     r.sent = in.value("sent", std::vector<SentChange>{});
-    r.outbox_floor = r.after;
-    if (auto floor = in.find("outbox_floor"); floor != in.end()) {
-        r.outbox_floor = detail::integer_from<std::int64_t>(*floor, "outbox_floor");
-    }
+    r.outbox_floor = detail::integer_or<std::int64_t>(in, "outbox_floor", r.after);
     if (in.contains("held")) r.held = held_from(in["held"]);
     r.refetch = in.value("refetch", std::vector<std::string>{});
     if (r.refetch.size() > PullRequest::kMaxRefetch) {
@@ -280,11 +277,9 @@ void from_json(const Json& in, RecordSnapshot& s) {
     s.id = id_from(in, "id");
     s.collection = in.at("collection").get<std::string>();
     s.scope_key = in.at("scope").get<std::string>();
-    s.seq = detail::integer_from<std::int64_t>(in.at("seq"), "seq");
+    s.seq = detail::integer_at<std::int64_t>(in, "seq");
     s.deleted = in.at("deleted").get<bool>();
-    if (auto conflicts = in.find("conflicts"); conflicts != in.end()) {
-        s.conflicts = detail::integer_from<std::size_t>(*conflicts, "conflicts");
-    }
+    s.conflicts = detail::integer_or<std::size_t>(in, "conflicts", 0);
     s.fields = in.at("fields").get<std::string>();
     s.meta = in.at("meta").get<std::string>();
     if (s.fields.empty() || s.fields.front() != '{' || s.meta.empty() || s.meta.front() != '{') {
@@ -306,8 +301,8 @@ void to_json(Json& out, const PullPage& p) {
 }
 
 void from_json(const Json& in, PullPage& p) {
-    p.after = detail::integer_from<std::int64_t>(in.at("after"), "after");
-    p.next = detail::integer_from<std::int64_t>(in.at("next"), "next");
+    p.after = detail::integer_at<std::int64_t>(in, "after");
+    p.next = detail::integer_at<std::int64_t>(in, "next");
     p.more = in.at("more").get<bool>();
     p.upstream_time = hlc_from(in, "upstream_time");
     p.records = in.at("records").get<std::vector<RecordSnapshot>>();

@@ -11,6 +11,7 @@
 // Inputs that are merely refused are not failures: refusing them clearly is the property.
 #pragma once
 
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +34,14 @@ void run_target(std::string_view input);
 
 // Prints `what` and the input (escaped, cut at 2 KiB) to stderr and aborts.
 [[noreturn]] void fail(std::string_view what, std::string_view input);
+
+// A folder for a target's stores, in memory where the machine has one (/dev/shm): a fuzzer
+// commits thousands of times a second, and a disk's syncs would set its pace.
+inline std::filesystem::path scratch_base() {
+    std::error_code ignored;
+    return std::filesystem::is_directory("/dev/shm", ignored) ? std::filesystem::path("/dev/shm")
+                                                              : std::filesystem::temp_directory_path();
+}
 
 // Where the input came from (the replay's round and seed), printed by fail() after the input.
 void set_context(std::string_view context);

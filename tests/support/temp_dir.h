@@ -10,9 +10,10 @@ namespace tsunagu::testing {
 
 class TempDir {
 public:
-    explicit TempDir(const std::string& prefix = "tsunagu-test") {
-        std::string pattern =
-            (std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string();
+    // In `base`: the system's temporary folder unless given.
+    explicit TempDir(const std::string& prefix = "tsunagu-test",
+                     const std::filesystem::path& base = std::filesystem::temp_directory_path()) {
+        std::string pattern = (base / (prefix + "-XXXXXX")).string();
         if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
         path_ = pattern;
     }

@@ -7,10 +7,6 @@
 //     acknowledged it (an ack for it that is not a refusal);
 //   - the replica still reads: its cursor, every record of every collection, its conflicts.
 // When the fuzzer's pages have acknowledged all of it, the device makes new offline work.
-#include <unistd.h>
-
-#include <cstdlib>
-#include <filesystem>
 #include <memory>
 #include <set>
 #include <string>
@@ -19,6 +15,7 @@
 #include "crypto/store.h"
 #include "domain/care_schema.h"
 #include "fuzz/fuzz_target.h"
+#include "support/temp_dir.h"
 #include "sync/engine.h"
 #include "sync/protocol.h"
 
@@ -30,12 +27,8 @@ using nlohmann::json;
 class World {
   public:
     World() {
-        const std::filesystem::path base = std::filesystem::exists("/dev/shm") ? "/dev/shm" : "/tmp";
-        std::string pattern = (base / "tsunagu-fuzz-XXXXXX").string();
-        if (!::mkdtemp(pattern.data())) fail("cannot make a temporary folder", "");
-        dir_ = pattern;
-        upstream_store_ = open_store(dir_ + "/upstream.db");
-        device_store_ = open_store(dir_ + "/device.db");
+        upstream_store_ = open_store(dir_.file("upstream.db"));
+        device_store_ = open_store(dir_.file("device.db"));
         auto upstream = sync::Upstream::open(*upstream_store_, domain::care_schema());
         if (!upstream) fail("the upstream did not open: " + upstream.status().message(), "");
         upstream_ = std::make_unique<sync::Upstream>(std::move(*upstream));
@@ -58,15 +51,6 @@ class World {
         real_page_ = sync::pull_page_text(*page);
         if (!device_->apply_pull(*page)) fail("the first page did not apply", "");
         make_offline_work();
-    }
-
-    ~World() {
-        device_.reset();
-        upstream_.reset();
-        device_store_.reset();
-        upstream_store_.reset();
-        std::error_code ignored;
-        std::filesystem::remove_all(dir_, ignored);
     }
 
     sync::Device& device() { return *device_; }
@@ -116,7 +100,8 @@ class World {
     }
 
   private:
-    std::string dir_;
+    // Destroyed in reverse: the engines, their stores, then the folder.
+    testing::TempDir dir_{"tsunagu-fuzz", scratch_base()};
     std::unique_ptr<Store> upstream_store_, device_store_;
     std::unique_ptr<sync::Upstream> upstream_;
     std::unique_ptr<sync::Device> device_;

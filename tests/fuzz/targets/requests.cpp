@@ -17,12 +17,8 @@
 // with a client and visits), other (a peer supporter of the team Minami), web (the supervisor on
 // the web page: its session cookie and CSRF token) or forged (that cookie with a wrong CSRF
 // token). Query parameters are split at & and =, as the listener hands them in (decoded).
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
@@ -34,6 +30,7 @@
 #include "api/server.h"
 #include "api/src/observability.h"
 #include "fuzz/fuzz_target.h"
+#include "support/temp_dir.h"
 
 namespace tsunagu::fuzz {
 namespace {
@@ -70,16 +67,12 @@ bool open_route(const std::string& path) {
 class World {
   public:
     World() {
-        const std::filesystem::path base = std::filesystem::exists("/dev/shm") ? "/dev/shm" : "/tmp";
-        std::string pattern = (base / "tsunagu-fuzz-XXXXXX").string();
-        if (!::mkdtemp(pattern.data())) fail("cannot make a temporary folder", "");
-        dir_ = pattern;
         // The server's log lines (a refused request is logged) go to a file, not into the report.
-        log_ = std::fopen((dir_ + "/server.log").c_str(), "a");
+        log_ = std::fopen(dir_.file("server.log").c_str(), "a");
         if (log_) api::set_log_output(log_);
 
         api::ServerConfig config;
-        config.data_dir = dir_ + "/data";
+        config.data_dir = dir_.file("data");
         config.pwhash_ops = 1;  // the cheapest Argon2id: sign-ins are fuzzed too
         config.pwhash_mem = 8192;
         config.log_requests = false;
@@ -117,8 +110,6 @@ class World {
         if (server_) server_->stop();
         api::set_log_output(nullptr);
         if (log_) std::fclose(log_);
-        std::error_code ignored;
-        std::filesystem::remove_all(dir_, ignored);
     }
 
     api::HttpResponse send(const std::string& token, std::string method, std::string target, std::string body) {
@@ -221,7 +212,7 @@ class World {
     }
 
   private:
-    std::string dir_;
+    testing::TempDir dir_{"tsunagu-fuzz", scratch_base()};  // first: removed last
     std::FILE* log_ = nullptr;
     std::unique_ptr<api::Server> server_;
     api::HttpHandler handler_;
