@@ -1,6 +1,8 @@
 // Strict JSON input checks.
 #include "api/src/json_input.h"
 
+#include <cstdint>
+
 #include "sync/protocol.h"
 
 namespace tsunagu::api {
@@ -21,7 +23,9 @@ const char* type_name(JsonType t) {
 bool has_type(const Json& v, JsonType t) {
     switch (t) {
         case JsonType::string: return v.is_string();
-        case JsonType::integer: return v.is_number_integer();
+        case JsonType::integer:  // as an int64: nlohmann reads 2^63 and above as unsigned
+            return v.is_number_integer() &&
+                   !(v.is_number_unsigned() && v.get<std::uint64_t>() > std::uint64_t{INT64_MAX});
         case JsonType::boolean: return v.is_boolean();
         case JsonType::array: return v.is_array();
         case JsonType::object: return v.is_object();

@@ -42,6 +42,31 @@ std::uint64_t get_le(const std::uint8_t* p, int bytes) {
 
 bool has_magic(const std::uint8_t* slot) { return std::memcmp(slot, kMagic, 8) == 0; }
 
+// The Argon2id costs a store may be made or opened with: libsodium's floor, and at most four
+// times its "sensitive" passes over its "sensitive" memory (1 GiB; Tsunagu writes 3 passes over
+// 64 MiB). The checksum beside them is not keyed: whoever can write a store file or a backup can
+// put any cost there and make it consistent. A cost is only authenticated once the key it
+// derives unwraps the data key, so without a bound a file could make opening it run for days, or
+// ask for terabytes, before it is found altered.
+constexpr std::uint64_t kMinOpsLimit = crypto_pwhash_OPSLIMIT_MIN;
+constexpr std::uint64_t kMaxOpsLimit = 4 * crypto_pwhash_OPSLIMIT_SENSITIVE;
+constexpr std::uint64_t kMinMemLimit = crypto_pwhash_MEMLIMIT_MIN;
+constexpr std::uint64_t kMaxMemLimit = crypto_pwhash_MEMLIMIT_SENSITIVE;
+
+bool kdf_in_range(const KdfParams& kdf) {
+    return kdf.ops_limit >= kMinOpsLimit && kdf.ops_limit <= kMaxOpsLimit && kdf.mem_limit >= kMinMemLimit &&
+           kdf.mem_limit <= kMaxMemLimit;
+}
+
+std::string kdf_range_text() {
+    return std::to_string(kMinOpsLimit) + " to " + std::to_string(kMaxOpsLimit) + " passes over " +
+           std::to_string(kMinMemLimit >> 10) + " KiB to " + std::to_string(kMaxMemLimit >> 20) + " MiB";
+}
+
+std::string kdf_text(std::uint64_t ops_limit, std::uint64_t mem_limit) {
+    return std::to_string(ops_limit) + " passes over " + std::to_string(mem_limit >> 10) + " KiB";
+}
+
 bool checksum_holds(const std::uint8_t* slot) {
     std::uint8_t sum[kChecksumBytes];
     crypto_generichash(sum, sizeof sum, slot, kChecksumAt, nullptr, 0);
@@ -74,6 +99,12 @@ Result<Secret> derive_kek(const KeySource& source, const KekRecipe& recipe, cons
                           " was given");
     }
     if (!store_is_passphrase) return Secret::copy_of(source.material().bytes());
+    if (!kdf_in_range(recipe.kdf)) {  // a header's cost was checked when read: this is a caller's
+        return Status(ErrorCode::invalid_argument,
+                      "the passphrase's Argon2id cost for " + path + " (" +
+                          kdf_text(recipe.kdf.ops_limit, recipe.kdf.mem_limit) + ") is outside " +
+                          kdf_range_text() + "; use KdfParams::phone()");
+    }
 
     Secret kek(kDataKeyBytes);
     const Secret& pass = source.material();
@@ -138,8 +169,20 @@ Result<KeySlot> read_newest_slot(std::span<const std::uint8_t> header, const std
         return Status(ErrorCode::corrupt, "corrupt key header in " + path + ": unknown key kind");
     }
     slot.recipe.kind = static_cast<KekKind>(kind);
-    slot.recipe.kdf.ops_limit = get_le(best + 32, 8);
-    slot.recipe.kdf.mem_limit = static_cast<std::size_t>(get_le(best + 40, 8));
+    const std::uint64_t ops_limit = get_le(best + 32, 8), mem_limit = get_le(best + 40, 8);
+    if (slot.recipe.kind == KekKind::passphrase) {
+        slot.recipe.kdf.ops_limit = ops_limit;
+        slot.recipe.kdf.mem_limit = static_cast<std::size_t>(mem_limit);
+        if (mem_limit > kMaxMemLimit || !kdf_in_range(slot.recipe.kdf)) {
+            return Status(ErrorCode::corrupt, "corrupt key header in " + path + ": its passphrase cost (" +
+                                                  kdf_text(ops_limit, mem_limit) + ") is outside what Tsunagu writes (" +
+                                                  kdf_range_text() +
+                                                  "): the file was altered; restore it from a backup");
+        }
+    } else if (ops_limit != 0 || mem_limit != 0) {  // a raw key is not stretched: no cost is written
+        return Status(ErrorCode::corrupt,
+                      "corrupt key header in " + path + ": a passphrase cost beside a raw key: the file was altered");
+    }
     std::memcpy(slot.recipe.salt, best + 48, kSaltBytes);
     std::memcpy(slot.nonce, best + kNonceAt, sizeof slot.nonce);
     std::memcpy(slot.wrapped, best + kWrappedAt, sizeof slot.wrapped);

@@ -318,12 +318,13 @@ class BatchReader : public detail::SaxReader {
     }
 
     bool top_scalar(Kind, const Json& value) {
-        if (top_field_ == "sent_at" && value.is_number_integer()) {
+        const auto integer = detail::wire_integer<std::int64_t>(value);  // 2^63 and above: refused, not wrapped
+        if (top_field_ == "sent_at" && integer) {
             field_errors[top_field_].clear();
-            batch_.sent_at_ms = value.get<std::int64_t>();
-        } else if (top_field_ == "clock_offset" && value.is_number_integer()) {
+            batch_.sent_at_ms = *integer;
+        } else if (top_field_ == "clock_offset" && integer) {
             field_errors[top_field_].clear();
-            batch_.clock_offset_ms = value.get<std::int64_t>();
+            batch_.clock_offset_ms = *integer;
         }
         return true;
     }

@@ -59,3 +59,21 @@ TEST_CASE("malformed JSON, invalid UTF-8 and non-objects are refused with what i
     REQUIRE_FALSE(array);
     CHECK(array.status().message().find("must be a JSON object") != std::string::npos);
 }
+
+TEST_CASE("an integer field takes JSON integers a 64-bit signed integer holds, and nothing else") {
+    auto check = [](const std::string& value) {
+        auto body = parse_json_object("{\"n\": " + value + "}", 16);
+        REQUIRE(body.is_ok());
+        return check_fields(*body, {{"n", JsonType::integer, true}});
+    };
+    for (const char* taken : {"0", "-1", "9223372036854775807", "-9223372036854775808"}) {
+        INFO(taken);
+        CHECK(check(taken).is_ok());
+    }
+    for (const char* refused : {"9223372036854775808", "18446744073709551615", "1.5", "1e3", "true", "\"7\""}) {
+        INFO(refused);
+        const Status status = check(refused);
+        CHECK(status.code() == ErrorCode::validation);
+        CHECK(status.message() == "field \"n\": must be an integer");
+    }
+}

@@ -3,6 +3,7 @@
 // sets, parse_push_batch), with the same words: compared on chosen and on randomly broken bodies.
 #include <catch2/catch.hpp>
 
+#include <cstdint>
 #include <random>
 #include <string>
 
@@ -81,7 +82,7 @@ TEST_CASE("a well-formed push body reads into the same batch as through a JSON d
     CHECK(got.batch.changes[0].set["nested"]["a"]["b"] == Json({1, 2}));
     CHECK(got.batch.changes[0].base.at("note") == std::vector<std::string>{id('f'), id('e')});
     check_same(R"({"changes": []})");
-    check_same(" {\"sent_at\": 18446744073709551615, \"changes\": [] } ");
+    check_same(" {\"sent_at\": 9223372036854775807, \"changes\": [] } ");
     // A repeated member keeps its last value, as in a document.
     check_same(R"({"changes": 1, "changes": [], "sent_at": "x", "sent_at": 5})");
     // Unknown members of a change set are ignored, as parse_push_batch() ignores them.
@@ -102,6 +103,8 @@ TEST_CASE("a push body is refused with the same words as through a JSON document
         "{\"changes\": [], \"clock_offset\": \"a day\"}",
         "{\"changes\": [], \"clock_offset\": null}",
         "{\"changes\": [], \"sent_at\": null}",
+        "{\"changes\": [], \"sent_at\": 18446744073709551615}",
+        "{\"changes\": [], \"clock_offset\": 9223372036854775808}",
         "{\"changes\": [], \"extra\": 1}",
         "{\"aaa\": 1, \"changes\": 5}",
         "{\"zzz\": 1, \"changes\": 5}",
@@ -156,6 +159,22 @@ TEST_CASE("more than 1000 change sets are refused as too many before any change 
     body["extra"] = 1;
     body["changes"].push_back(1);
     check_same(body.dump());  // an unknown member outranks the count
+}
+
+TEST_CASE("a device clock reading beyond a 64-bit signed integer is refused, never read wrapped") {
+    // 2^64-1 read as an int64 was -1: a clock a moment before 1970, which the clock-skew
+    // measurement then took for the phone's.
+    for (const char* member : {"sent_at", "clock_offset"}) {
+        INFO(member);
+        const std::string text = std::string("{\"changes\": [], \"") + member + "\": 18446744073709551615}";
+        const auto got = text_path(text);
+        CHECK(got.refusal.code() == ErrorCode::validation);
+        CHECK(got.refusal.message() == std::string("field \"") + member + "\": must be an integer");
+        check_same(text);
+    }
+    const auto lowest = text_path("{\"changes\": [], \"clock_offset\": -9223372036854775808}");
+    REQUIRE(lowest.refusal.is_ok());
+    CHECK(lowest.batch.clock_offset_ms == INT64_MIN);
 }
 
 TEST_CASE("a number too large for a double is refused as not JSON") {

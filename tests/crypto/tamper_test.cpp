@@ -1,11 +1,13 @@
 // Damage and tampering: a flipped, moved or missing byte of the store is a clear error naming what
 // is wrong, never a crash and never a silently empty or shortened table.
+#include <sodium.h>
 #include <sqlite3.h>
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -380,4 +382,83 @@ TEST_CASE("writing page 1 with another page size is refused and the store stays 
     Store store = open_ok(path, test_key(), options_for(JournalMode::rollback));
     CHECK(store.integrity_check().is_ok());
     CHECK(query_int(store, "SELECT count(*) FROM note") == kRows);
+}
+
+namespace {
+
+// Writes `value` (8 bytes, little-endian) at `offset` of both key slots and makes each slot's
+// checksum hold again, as anyone who can write the file can: the checksum is not keyed.
+void rewrite_both_slots(const std::string& path, std::uintmax_t offset, std::uint64_t value) {
+    std::string bytes = read_bytes(path);
+    for (std::uintmax_t slot = 0; slot < 2; ++slot) {
+        auto* at = reinterpret_cast<std::uint8_t*>(bytes.data()) + slot * kKeySlotBytes;
+        for (int i = 0; i < 8; ++i) at[offset + i] = static_cast<std::uint8_t>(value >> (8 * i));
+        crypto_generichash(at + 136, 32, at, 136, nullptr, 0);
+    }
+    write_bytes(path, bytes);
+}
+
+constexpr std::uintmax_t kOpsLimitAt = 32, kMemLimitAt = 40;  // key_header.cpp's slot layout
+
+}  // namespace
+
+TEST_CASE("a key header asking for an absurd passphrase cost is refused at once, not worked through") {
+    // Whoever can write a phone's replica or an off-site backup could otherwise make opening it
+    // run Argon2id for days, or ask for terabytes, before the altered header is noticed.
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    const auto key = KeySource::passphrase("correct horse battery staple", KdfParams::fast_for_tests());
+    open_ok(path, key).close();
+    const std::string pristine = read_bytes(path);
+
+    struct Case {
+        std::uintmax_t offset;
+        std::uint64_t value;
+        const char* cost;
+    };
+    // Costs libsodium itself would run (its own maxima are 2^32-1 passes and 4 TiB).
+    for (const Case& c : {Case{kOpsLimitAt, std::uint64_t{1} << 31, "2147483648 passes"},
+                          Case{kOpsLimitAt, 0, "0 passes"},
+                          Case{kMemLimitAt, std::uint64_t{1} << 40, "1073741824 KiB"},
+                          Case{kMemLimitAt, 1024, "1 KiB"}}) {
+        INFO(c.cost);
+        write_bytes(path, pristine);
+        rewrite_both_slots(path, c.offset, c.value);
+        const auto started = std::chrono::steady_clock::now();
+        auto store = Store::open(path, key);
+        CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(2));
+        REQUIRE_FALSE(store.is_ok());
+        CHECK(store.status().code() == ErrorCode::corrupt);
+        CHECK_THAT(store.status().message(), Catch::Contains("corrupt key header in " + path) &&
+                                                 Catch::Contains(c.cost) && Catch::Contains("altered"));
+    }
+
+    write_bytes(path, pristine);
+    Store store = open_ok(path, key);  // the store itself was never touched
+    CHECK(store.integrity_check().is_ok());
+}
+
+TEST_CASE("a passphrase cost written beside a raw key is refused as an altered header") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    make_store(path, JournalMode::wal);
+    rewrite_both_slots(path, kOpsLimitAt, 3);
+    auto store = Store::open(path, test_key());
+    REQUIRE_FALSE(store.is_ok());
+    CHECK(store.status().code() == ErrorCode::corrupt);
+    CHECK_THAT(store.status().message(), Catch::Contains("corrupt key header in " + path));
+}
+
+TEST_CASE("a store is not made with a passphrase cost it could not be opened with") {
+    TempDir dir;
+    for (const KdfParams& cost : {KdfParams{1000, KdfParams::phone().mem_limit}, KdfParams{3, std::size_t{1} << 31},
+                                  KdfParams{0, KdfParams::phone().mem_limit}}) {
+        INFO(cost.ops_limit << " passes, " << cost.mem_limit << " bytes");
+        const auto path = dir.file("s.db");
+        auto store = Store::open(path, KeySource::passphrase("correct horse battery staple", cost));
+        REQUIRE_FALSE(store.is_ok());
+        CHECK(store.status().code() == ErrorCode::invalid_argument);
+        CHECK_THAT(store.status().message(), Catch::Contains("KdfParams::phone()"));
+        CHECK_FALSE(fs::exists(path));
+    }
 }
