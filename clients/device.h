@@ -48,8 +48,8 @@ struct DeviceOptions {
     KdfParams kdf = KdfParams::phone();
     RetryPolicy retry;
     TransportFactory transport;
-    // WAL by default. Rollback is the workaround for the WAL authentication failure seen on large
-    // syncs (see issue 6 report); it is chosen when the replica is opened.
+    // WAL by default (readers beside the writer, one sync per commit). Rollback suits a file
+    // system without shared memory for WAL's index; it is chosen when the replica is opened.
     JournalMode journal_mode = JournalMode::wal;
     std::size_t push_batch = 1000;  // change sets per push request (the server takes at most 1000)
     std::size_t pull_page = 1000;   // records per pull page (the server gives at most 5000)

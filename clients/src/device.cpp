@@ -13,6 +13,35 @@ namespace {
 
 constexpr const char* kDatabaseName = "replica.db";
 
+// The session a sign-in answer gives, into `session`: false when the answer is not one (a member
+// missing or of another type; a newer server may add members, which are ignored). Each member's
+// type is checked before it is read: get<>() and value() throw on another type, and nothing a
+// server or a proxy answers may throw out of the device library.
+bool read_sign_in(const sync::Json& b, const std::string& username, Session& session) {
+    const auto text = [](const sync::Json& in, const char* key) { return in.contains(key) && in[key].is_string(); };
+    if (!b.is_object() || !text(b, "token") || !text(b, "device_id") || !b.contains("user") || !b["user"].is_object()) {
+        return false;
+    }
+    const sync::Json& user = b["user"];
+    for (const char* key : {"id", "username", "role", "team_id"}) {
+        if (user.contains(key) && !user[key].is_string() && !user[key].is_null()) return false;
+    }
+    if (!text(user, "id") || b["token"].get_ref<const std::string&>().empty() ||
+        b["device_id"].get_ref<const std::string&>().empty()) {
+        return false;
+    }
+    const auto member = [&](const char* key, const std::string& otherwise) {
+        return text(user, key) ? user[key].get<std::string>() : otherwise;
+    };
+    session.token = b["token"].get<std::string>();
+    session.device_id = b["device_id"].get<std::string>();
+    session.user_id = user["id"].get<std::string>();
+    session.username = member("username", username);
+    session.role = member("role", "");
+    session.team_id = member("team_id", "");
+    return true;
+}
+
 bool matches(const sync::Json& value, const sync::Json& wanted) {
     if (value == wanted) return true;
     if (value.is_array() && !wanted.is_array()) {
@@ -166,17 +195,12 @@ Status Device::sign_in(const std::string& server_url, const std::string& usernam
                           : ErrorCode::unavailable,
                       "sign-in refused: " + answer->message());
     }
-    const auto& b = answer->body;
-    if (!b.is_object() || !b.contains("token") || !b.contains("device_id") || !b.contains("user")) {
+    Session next = impl_->session;
+    if (!read_sign_in(answer->body, username, next)) {
+        impl_->session.server_url = previous_url;
+        impl_->link.reset();
         return Status(ErrorCode::unavailable, "the server's sign-in answer is malformed; is " + url + " a Tsunagu server?");
     }
-    Session next = impl_->session;
-    next.token = b["token"].get<std::string>();
-    next.device_id = b["device_id"].get<std::string>();
-    next.user_id = b["user"].value("id", "");
-    next.username = b["user"].value("username", username);
-    next.role = b["user"].value("role", "");
-    next.team_id = b["user"].value("team_id", "");
     if (!impl_->session.user_id.empty() && impl_->session.user_id != next.user_id) {
         impl_->session.server_url = previous_url;
         return Status(ErrorCode::forbidden,

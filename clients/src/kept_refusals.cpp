@@ -6,7 +6,7 @@ namespace tsunagu::client {
 namespace {
 
 // One entry of the server's list; false when it is not one (a newer server may add members,
-// which are ignored, but never drop these).
+// which are ignored, but never drop these). An optional member of another type reads as absent.
 bool read_entry(const sync::Json& in, KeptRefusal& out) {
     if (!in.is_object()) return false;
     const auto text = [&](const char* key) { return in.contains(key) && in[key].is_string(); };
@@ -15,19 +15,21 @@ bool read_entry(const sync::Json& in, KeptRefusal& out) {
         !text("status") || !number("last_refused_at")) {
         return false;
     }
+    // The optional members are read only when of their type: get<>() and value() throw otherwise.
+    const auto text_or_empty = [&](const char* key) { return text(key) ? in[key].get<std::string>() : std::string(); };
     out.change_id = in["change_id"].get<std::string>();
     out.record = in["record"].get<std::string>();
     out.collection = in["collection"].get<std::string>();
     out.device_id = in["device"].get<std::string>();
-    out.this_device = in.value("this_device", false);
+    out.this_device = in.contains("this_device") && in["this_device"].is_boolean() && in["this_device"].get<bool>();
     out.code = error_code_named(in["code"].get<std::string>()).value_or(ErrorCode::forbidden);
     out.cause = text("cause") && sync::is_cause_word(in["cause"].get<std::string>()) ? in["cause"].get<std::string>() : "";
-    out.reason = in.value("reason", "");
+    out.reason = text_or_empty("reason");
     out.first_refused_at = number("first_refused_at") ? in["first_refused_at"].get<std::int64_t>() : 0;
     out.last_refused_at = in["last_refused_at"].get<std::int64_t>();
     out.times = number("times") ? in["times"].get<std::int64_t>() : 1;
     out.dismissed = in["status"] == "dismissed";
-    out.comment = in.value("comment", "");
+    out.comment = text_or_empty("comment");
     return true;
 }
 

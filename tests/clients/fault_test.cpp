@@ -225,3 +225,70 @@ TEST_CASE("retries back off exponentially with jitter and give up after the poli
     CHECK(waits == std::vector<std::int64_t>{50, 200, 300, 300});
     CHECK(aoi->status()->pending == 1);
 }
+
+namespace {
+
+// Forwards to the real transport, and replaces the body of every 200 answer to `path` with `body`:
+// a server of another version, or a proxy answering in its place.
+class ReplacingTransport final : public client::HttpTransport {
+public:
+    ReplacingTransport(const std::string& url, std::string path, std::string body)
+        : inner_(client::make_http_transport(url)), path_(std::move(path)), body_(std::move(body)) {}
+
+    Result<client::HttpAnswer> send(const std::string& method, const std::string& path, const std::string& body,
+                                    const std::map<std::string, std::string>& headers) override {
+        auto answer = inner_->send(method, path, body, headers);
+        if (answer && answer->status == 200 && path.starts_with(path_)) answer->body = body_;
+        return answer;
+    }
+
+private:
+    std::unique_ptr<client::HttpTransport> inner_;
+    std::string path_, body_;
+};
+
+}  // namespace
+
+TEST_CASE("a sign-in answer with members of the wrong type is refused as malformed, never thrown") {
+    // Found by the fuzz target device_server: get<std::string>() threw out of Device::sign_in.
+    FieldOrganisation org;
+    for (const char* answer : {R"({"token":7,"device_id":"d","user":{"id":"u"}})",
+                               R"({"token":"t","device_id":[],"user":{"id":"u"}})",
+                               R"({"token":"t","device_id":"d","user":"aoi"})",
+                               R"({"token":"t","device_id":"d","user":{"id":5}})",
+                               R"({"token":"t","device_id":"d","user":{"id":"u","role":false}})",
+                               R"({"token":"","device_id":"d","user":{"id":"u"}})", "[]", "<html>portal</html>"}) {
+        INFO(answer);
+        auto options = test_options();
+        options.transport = [answer](const std::string& url) {
+            return std::make_unique<ReplacingTransport>(url, "/v1/auth/sign-in", answer);
+        };
+        auto opened = client::Device::open(org.dir.file(std::string("home-") + std::to_string(std::hash<std::string>{}(answer))),
+                                           "aoi passphrase", options);
+        REQUIRE(opened.is_ok());
+        const Status signed_in = opened->sign_in(org.server.url(), "aoi", FieldOrganisation::password_of("aoi"));
+        CHECK(signed_in.code() == ErrorCode::unavailable);
+        CHECK_THAT(signed_in.message(), Catch::Contains("sign-in answer is malformed"));
+        CHECK_FALSE(opened->status()->signed_in);
+    }
+}
+
+TEST_CASE("a refused change listed with optional members of the wrong type is read without them, never thrown") {
+    FieldOrganisation org;
+    auto options = test_options();
+    options.transport = [](const std::string& url) {
+        return std::make_unique<ReplacingTransport>(
+            url, "/v1/sync/refused",
+            R"({"refused":[{"change_id":"c","record":"r","collection":"home_visit","device":"d","code":"forbidden",)"
+            R"("status":"open","last_refused_at":1,"this_device":"yes","reason":5,"comment":[],"times":"twice"}]})");
+    };
+    auto aoi = org.device("aoi", options);
+    auto listed = aoi->refused_on_server();
+    INFO(listed.status().to_string());
+    REQUIRE(listed.is_ok());
+    REQUIRE(listed->size() == 1);
+    CHECK((*listed)[0].change_id == "c");
+    CHECK_FALSE((*listed)[0].this_device);
+    CHECK((*listed)[0].reason.empty());
+    CHECK((*listed)[0].times == 1);
+}

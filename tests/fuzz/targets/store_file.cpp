@@ -19,20 +19,18 @@
 //   0 write the bytes that follow, 1 xor them in, 2 cut the file there (the length unused),
 //   3 copy length * 64 bytes from the offset in the next 3 bytes (pages and frames moved).
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <sodium.h>
 
 #include "crypto/store.h"
 #include "fuzz/fuzz_target.h"
+#include "fuzz/watchdog.h"
 #include "support/temp_dir.h"
 
 namespace tsunagu::fuzz {
@@ -42,7 +40,7 @@ namespace fs = std::filesystem;
 
 constexpr int kCommits = 4, kRowsPerCommit = 25, kCheckpointed = 2;
 constexpr std::size_t kSlotBytes = 4096, kChecksumAt = 136;  // crypto/src/key_header.cpp's layout
-constexpr auto kPatience = std::chrono::seconds(5);         // ample under sanitizers
+constexpr auto kPatience = std::chrono::seconds(10);  // the dearest cost a header may ask is about 1 s
 
 std::string body_of(int row) { return "note " + std::to_string(row) + std::string(180, static_cast<char>('a' + row % 26)); }
 
@@ -92,52 +90,6 @@ const Pristine& pristine(const fs::path& dir) {
     }();
     return files;
 }
-
-// Fails the run when one input has taken longer than kPatience: a hang is reported with its input
-// by the replay too, rather than left to ctest's timeout (libFuzzer's -timeout says only that).
-class Watchdog {
-  public:
-    Watchdog() : thread_([this] { watch(); }) {}
-    ~Watchdog() {
-        {
-            std::lock_guard lock(mutex_);
-            quit_ = true;
-        }
-        woken_.notify_one();
-        thread_.join();
-    }
-    Watchdog(const Watchdog&) = delete;
-    Watchdog& operator=(const Watchdog&) = delete;
-
-    void start(std::string_view input) {
-        std::lock_guard lock(mutex_);
-        input_.assign(input);
-        deadline_ = std::chrono::steady_clock::now() + kPatience;
-        running_ = true;
-    }
-    void stop() {
-        std::lock_guard lock(mutex_);
-        running_ = false;
-    }
-
-  private:
-    std::mutex mutex_;
-    std::condition_variable woken_;
-    std::string input_;
-    std::chrono::steady_clock::time_point deadline_;
-    bool running_ = false, quit_ = false;
-    std::thread thread_;
-
-    void watch() {
-        std::unique_lock lock(mutex_);
-        while (!quit_) {
-            woken_.wait_for(lock, std::chrono::milliseconds(100));
-            if (running_ && std::chrono::steady_clock::now() > deadline_) {
-                fail("took more than 5 s to open and read an altered store", input_);
-            }
-        }
-    }
-};
 
 // Reads the script's bytes in order; past its end, zeros.
 class Script {
@@ -235,8 +187,8 @@ void run(std::string_view input) {
         write_file(path.string() + "-wal", wal);
     }
 
-    static Watchdog watchdog;
-    watchdog.start(input);
+    static Watchdog watchdog(kPatience);
+    watchdog.start(input, "took more than 10 s to open and read an altered store");
     const Status read = open_and_read(path.string(), input);
     watchdog.stop();
     check(!read.message().empty() || read.is_ok(), "a refusal without a message", input);

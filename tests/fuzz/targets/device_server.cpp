@@ -1,0 +1,370 @@
+// Fuzz target device_server: the device library (clients/, what a phone runs) talking to a broken
+// or hostile server: any status, any body, or no answer at all, for every request it makes. The
+// device is a real one, on a real encrypted replica signed in to the real server (in process), and
+// holds a worker's offline work: a client and two visits, never synced. Each input is a script of
+// the server's answers; before each, the replica is put back as it was. The device signs in
+// again, syncs, lists its refused changes on the server, and syncs again (as the script's first
+// byte says), answered from the script, then:
+//   - nothing threw, and it was over within seconds;
+//   - the replica was wiped only if the server said so (401 "wipe");
+//   - the replica opens again, and answers its status;
+//   - when the server answered nothing with 200 (errors, failures, garbage), the worker's
+//     offline work is all still there: every change still waiting in the outbox, every record
+//     still readable.
+//
+// The script: a byte of which calls to make (1: sign in, 2: sync, 4: list the refused changes,
+// 8: sync again), then answers in the order the device asks, each a byte for the status (one of
+// kStatuses, or no answer: a cut network), two for the body's length (little-endian) and the body.
+// Once the script runs out, the network is cut.
+#include <atomic>
+#include <cctype>
+#include <functional>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "api/server.h"
+#include "api/src/observability.h"
+#include "clients/device.h"
+#include "clients/src/http_transport.h"
+#include "fuzz/fuzz_target.h"
+#include "fuzz/watchdog.h"
+#include "support/temp_dir.h"
+
+namespace tsunagu::fuzz {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr int kStatuses[] = {200, 200, 200, 200, 400, 401, 403, 404, 409, 413, 423, 429, 500, 502, 503, 507};
+constexpr std::uint8_t kNoAnswer = 0xff;  // and any byte past kStatuses
+constexpr const char* kPassphrase = "a phone's passphrase";
+constexpr const char* kUrl = "http://127.0.0.1:9";  // never dialled: every transport here is in process
+
+// What the device library sends, answered by someone else.
+class ForwardingTransport : public client::HttpTransport {
+  public:
+    using Answer = std::function<Result<client::HttpAnswer>(const std::string& method, const std::string& path,
+                                                            const std::string& body,
+                                                            const std::map<std::string, std::string>& headers)>;
+    explicit ForwardingTransport(Answer answer) : answer_(std::move(answer)) {}
+    Result<client::HttpAnswer> send(const std::string& method, const std::string& path, const std::string& body,
+                                    const std::map<std::string, std::string>& headers) override {
+        return answer_(method, path, body, headers);
+    }
+
+  private:
+    Answer answer_;
+};
+
+client::DeviceOptions device_options(ForwardingTransport::Answer answer) {
+    client::DeviceOptions options;
+    options.kdf = KdfParams::fast_for_tests();
+    options.retry.max_attempts = 2;
+    options.retry.sleep = [](std::chrono::milliseconds) {};
+    options.transport = [answer = std::move(answer)](const std::string&) {
+        return std::make_unique<ForwardingTransport>(answer);
+    };
+    return options;
+}
+
+// The files of a folder, by name.
+using Files = std::map<std::string, std::string>;
+
+Files read_folder(const fs::path& folder) {
+    Files files;
+    for (const auto& entry : fs::directory_iterator(folder)) {
+        std::FILE* f = std::fopen(entry.path().c_str(), "rb");
+        if (!f) fail("cannot read " + entry.path().string(), "");
+        std::string bytes;
+        char buf[65536];
+        for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) bytes.append(buf, n);
+        std::fclose(f);
+        files[entry.path().filename().string()] = std::move(bytes);
+    }
+    return files;
+}
+
+void write_folder(const fs::path& folder, const Files& files) {
+    std::error_code ignored;
+    fs::remove_all(folder, ignored);
+    fs::create_directories(folder);
+    for (const auto& [name, bytes] : files) {
+        std::FILE* f = std::fopen((folder / name).c_str(), "wb");
+        if (!f || std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size()) fail("cannot write " + name, "");
+        std::fclose(f);
+    }
+}
+
+// The real server in process, the worker's replica signed in to it with offline work, and the
+// conversations the seeds are made of; made once per process.
+class World {
+  public:
+    World() {
+        log_ = std::fopen(dir_.file("server.log").c_str(), "a");
+        if (log_) api::set_log_output(log_);
+        api::ServerConfig config;
+        config.data_dir = dir_.file("data");
+        config.pwhash_ops = 1;
+        config.pwhash_mem = 8192;
+        config.log_requests = false;
+        config.compact_every_seconds = 0;
+        config.serve_in_process = [this](api::HttpHandler h) { handler_ = std::move(h); };
+        auto started = api::start_server(config);
+        if (!started) fail("the server did not start: " + started.status().message(), "");
+        server_ = std::move(started->server);
+
+        const std::string admin = token_of(server("", "POST", "/v1/auth/sign-in",
+                                                  json{{"username", "admin"},
+                                                       {"password", *started->first_admin_password},
+                                                       {"device_name", "office"}}.dump()));
+        const json team = expect_ok(server(admin, "POST", "/v1/admin/teams", R"({"name":"Kita"})"));
+        expect_ok(server(admin, "POST", "/v1/admin/users",
+                         json{{"username", "kita-visitor"}, {"role", "home_visitor"},
+                              {"team_id", team["team"]["id"]}, {"password", "kita-visitor-password-1"}}.dump()));
+
+        // The worker's phone: signed in, then offline work, never synced.
+        {
+            auto device = open_device(pristine_home(), real_server());
+            ok(device.sign_in(kUrl, "kita-visitor", "kita-visitor-password-1"));
+            client_ = ok(device.create("client", {{"pseudonym", "K-001"}, {"area", "Kita"}}));
+            records_ = {client_, ok(device.create("home_visit", visit("draft"))),
+                        ok(device.create("home_visit", visit("submitted")))};
+            outbox_ = ok(device.status()).pending;
+            if (outbox_ != 3) fail("the pristine replica holds " + std::to_string(outbox_) + " changes, not 3", "");
+        }
+        pristine_ = read_folder(pristine_home());
+    }
+
+    ~World() {
+        if (server_) server_->stop();
+        api::set_log_output(nullptr);
+        if (log_) std::fclose(log_);
+    }
+
+    const Files& pristine() const { return pristine_; }
+    const std::vector<std::string>& records() const { return records_; }
+    std::size_t outbox() const { return outbox_; }
+    fs::path home() const { return dir_.path() / "home"; }
+
+    // Conversations with the real server, recorded as scripts: its answers, in the order asked.
+    std::vector<std::string> seeds() {
+        std::vector<std::string> out;
+        for (std::uint8_t calls : {2, 1 | 2 | 4 | 8, 4}) {
+            write_folder(home(), pristine_);
+            std::string script(1, static_cast<char>(calls));
+            std::mutex mutex;
+            auto recording = [&](const std::string& method, const std::string& path, const std::string& body,
+                                 const std::map<std::string, std::string>& headers) -> Result<client::HttpAnswer> {
+                auto answer = real_server()(method, path, body, headers);
+                std::lock_guard lock(mutex);
+                if (answer) script += scripted(answer->status, answer->body);
+                return answer;
+            };
+            auto device = open_device(home(), recording);
+            run_calls(device, calls);
+            out.push_back(std::move(script));
+        }
+        // Answers the server gives in other states: a revoked device, an expired session, a full
+        // disk, a proxy's error page, a sign-in answer of the wrong shape.
+        out.push_back(std::string(1, 2) + scripted(401, R"({"error":"wipe","message":"revoked"})"));
+        out.push_back(std::string(1, 2 | 8) + scripted(401, R"({"error":"session_expired","message":"sign in"})") +
+                      scripted(507, R"({"error":"storage_full","message":"later"})"));
+        out.push_back(std::string(1, 2) + scripted(502, "<html>Bad Gateway</html>") +
+                      scripted(200, "<html>a captive portal</html>"));
+        out.push_back(std::string(1, 1) + scripted(200, R"({"token":7,"device_id":[],"user":"x"})"));
+        out.push_back(std::string(1, 4) +
+                      scripted(200, R"({"refused":[{"change_id":"c","record":"r","collection":"client","device":"d",)"
+                                    R"("code":"forbidden","status":"open","last_refused_at":1,"this_device":"yes",)"
+                                    R"("reason":5,"comment":[]}]})"));
+        return out;
+    }
+
+    client::Device open_device(const fs::path& home, ForwardingTransport::Answer answer) {
+        return ok(client::Device::open(home.string(), kPassphrase, device_options(std::move(answer))));
+    }
+
+    // The calls the script's first byte names, in order; their errors are answers, not failures.
+    static void run_calls(client::Device& device, std::uint8_t calls) {
+        if (calls & 1) (void)device.sign_in(kUrl, "kita-visitor", "kita-visitor-password-1");
+        if (calls & 2) (void)device.sync();
+        if (calls & 4) (void)device.refused_on_server();
+        if (calls & 8) (void)device.sync();
+    }
+
+    static std::string scripted(int status, const std::string& body) {
+        std::uint8_t code = kNoAnswer;
+        for (std::size_t i = 0; i < std::size(kStatuses); ++i) {
+            if (kStatuses[i] == status) {
+                code = static_cast<std::uint8_t>(i);
+                break;
+            }
+        }
+        if (code == kNoAnswer) fail("the real server answered " + std::to_string(status), "");
+        const std::size_t length = std::min<std::size_t>(body.size(), 0xffff);
+        return std::string{static_cast<char>(code), static_cast<char>(length & 0xff), static_cast<char>(length >> 8)} +
+               body.substr(0, length);
+    }
+
+  private:
+    testing::TempDir dir_{"tsunagu-fuzz", scratch_base()};  // first: removed last
+    std::FILE* log_ = nullptr;
+    std::unique_ptr<api::Server> server_;
+    api::HttpHandler handler_;
+    Files pristine_;
+    std::string client_;
+    std::vector<std::string> records_;
+    std::size_t outbox_ = 0;
+
+    fs::path pristine_home() const { return dir_.path() / "pristine"; }
+
+    ForwardingTransport::Answer real_server() {
+        return [this](const std::string& method, const std::string& path, const std::string& body,
+                      const std::map<std::string, std::string>& headers) -> Result<client::HttpAnswer> {
+            api::HttpRequest request;
+            request.method = method;
+            request.path = path.substr(0, path.find('?'));
+            if (const std::size_t q = path.find('?'); q != std::string::npos) {
+                std::string_view query = std::string_view(path).substr(q + 1);
+                while (!query.empty()) {
+                    const std::string_view pair = query.substr(0, query.find('&'));
+                    const std::size_t equals = pair.find('=');
+                    request.query[std::string(pair.substr(0, equals))] =
+                        equals == std::string_view::npos ? "" : std::string(pair.substr(equals + 1));
+                    query.remove_prefix(std::min(query.size(), pair.size() + 1));
+                }
+            }
+            for (const auto& [name, value] : headers) {
+                std::string lower = name;
+                for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+                request.headers[lower] = value;
+            }
+            request.headers["content-type"] = "application/json";
+            request.body = body;
+            request.remote_address = "127.0.0.1";
+            request.request_id = "fuzz";
+            const api::HttpResponse response = handler_(request);
+            return client::HttpAnswer{response.status, response.body, {}};
+        };
+    }
+
+    api::HttpResponse server(const std::string& token, const std::string& method, const std::string& path,
+                             const std::string& body) {
+        std::map<std::string, std::string> headers;
+        if (!token.empty()) headers["Authorization"] = "Bearer " + token;
+        auto answer = real_server()(method, path, body, headers);
+        api::HttpResponse r;
+        r.status = answer->status;
+        r.body = answer->body;
+        return r;
+    }
+
+    static json expect_ok(const api::HttpResponse& r) {
+        if (r.status < 200 || r.status > 299) fail("setting the world up: " + std::to_string(r.status) + " " + r.body, "");
+        return json::parse(r.body);
+    }
+    static std::string token_of(const api::HttpResponse& r) { return expect_ok(r)["token"]; }
+    template <typename T>
+    static T ok(Result<T> r) {
+        if (!r) fail("setting the world up: " + r.status().message(), "");
+        return std::move(*r);
+    }
+    static void ok(const Status& s) {
+        if (!s) fail("setting the world up: " + s.message(), "");
+    }
+    json visit(const char* status) const {
+        return {{"client", client_},     {"date", "2025-06-10"}, {"duration_min", 40},
+                {"purpose", "check_in"}, {"observations", "眠れている。"}, {"review_status", status}};
+    }
+};
+
+World& world() {
+    static World w;
+    return w;
+}
+
+// The server's side of one input: its answers in order, and what it said.
+class Script {
+  public:
+    explicit Script(std::string_view answers) : answers_(answers) {}
+
+    Result<client::HttpAnswer> next() {
+        std::lock_guard lock(mutex_);  // a sync may keep two pushes in flight
+        if (answers_.size() < 3) return cut();
+        const auto code = static_cast<std::uint8_t>(answers_[0]);
+        const std::size_t length = static_cast<std::uint8_t>(answers_[1]) | (static_cast<std::uint8_t>(answers_[2]) << 8);
+        const std::string body(answers_.substr(3, length));
+        answers_.remove_prefix(std::min(answers_.size(), 3 + length));
+        if (code >= std::size(kStatuses)) return cut();
+        const int status = kStatuses[code];
+        if (status == 200) answered_200 = true;
+        if (status == 401) {
+            const json parsed = json::parse(body, nullptr, false);
+            if (parsed.is_object() && parsed.contains("error") && parsed["error"] == "wipe") said_wipe = true;
+        }
+        return client::HttpAnswer{status, body, {}};
+    }
+
+    std::atomic<bool> answered_200 = false, said_wipe = false;
+
+  private:
+    std::mutex mutex_;
+    std::string_view answers_;
+
+    static Result<client::HttpAnswer> cut() { return Status(ErrorCode::unavailable, "connection reset (scripted)"); }
+};
+
+void run(std::string_view input) {
+    World& w = world();
+    write_folder(w.home(), w.pristine());
+    const std::uint8_t calls = input.empty() ? 0 : static_cast<std::uint8_t>(input[0]);
+    Script script(input.empty() ? input : input.substr(1));
+    auto answer = [&script](const std::string&, const std::string&, const std::string&,
+                            const std::map<std::string, std::string>&) { return script.next(); };
+
+    static Watchdog watchdog;
+    watchdog.start(input, "took more than 10 s to answer a scripted server");
+    bool wiped = false;
+    {
+        client::Device device = w.open_device(w.home(), answer);
+        World::run_calls(device, calls);
+    }
+    wiped = !fs::exists(w.home() / "replica.db");  // clients/src/device.cpp's name for it
+    watchdog.stop();
+    if (wiped) {
+        check(script.said_wipe, "the replica was wiped though the server never said wipe", input);
+        return;
+    }
+
+    auto reopened = client::Device::open(w.home().string(), kPassphrase, device_options(answer));
+    check(reopened.is_ok(), "the replica does not open again: " + reopened.status().message(), input);
+    auto status = reopened->status();
+    check(status.is_ok(), "the replica answers no status: " + status.status().message(), input);
+    if (script.answered_200) return;  // the server may have taken, evicted or changed the work
+    check(status->pending == w.outbox(),
+          "offline work left the outbox with no answer from the server: " + std::to_string(status->pending) + " of " +
+              std::to_string(w.outbox()) + " changes wait",
+          input);
+    for (const auto& record : w.records()) {
+        check(reopened->get(record).is_ok(), "a record made offline is gone: " + record, input);
+    }
+}
+
+std::vector<std::string> seeds() { return world().seeds(); }
+
+}  // namespace
+
+const Target& target() {
+    static const Target t{"device_server", run, seeds};
+    return t;
+}
+
+}  // namespace tsunagu::fuzz
