@@ -15,6 +15,7 @@
 #include "crypto/store.h"
 #include "domain/care_schema.h"
 #include "fuzz/fuzz_target.h"
+#include "fuzz/world.h"
 #include "support/temp_dir.h"
 #include "sync/engine.h"
 #include "sync/protocol.h"
@@ -38,8 +39,8 @@ class World {
         if (!upstream_->set_scope("kita-visitor", {"*"})) fail("set_scope failed", "");
 
         // Synced work, so that a real page holds real records, then offline work on top.
-        client_ = ok(device_->create("client", {{"pseudonym", "K-001"}, {"area", "Kita"}}));
-        ok(device_->create("home_visit", visit("submitted")));
+        client_ = set_up(device_->create("client", {{"pseudonym", "K-001"}, {"area", "Kita"}}));
+        set_up(device_->create("home_visit", home_visit(client_, "submitted")));
         auto batch = device_->prepare_push();
         if (!batch) fail("prepare_push failed", "");
         const auto answer = upstream_->push(*batch);
@@ -57,9 +58,9 @@ class World {
 
     // More offline work when the fuzzer's acks took all of it: one sent change, one unsent.
     void make_offline_work() {
-        const std::string visit_id = ok(device_->create("home_visit", visit("draft")));
+        const std::string visit_id = set_up(device_->create("home_visit", home_visit(client_, "draft")));
         if (!device_->prepare_push(1)) fail("prepare_push failed", "");  // the first: sent
-        ok(device_->update(visit_id, {{"duration_min", 55}}));           // the second: unsent
+        set_up(device_->update(visit_id, {{"duration_min", 55}}));           // the second: unsent
     }
 
     std::vector<std::string> seeds() {
@@ -113,18 +114,6 @@ class World {
         auto store = Store::open(path, *key);
         if (!store) fail("the store did not open: " + store.status().message(), "");
         return std::make_unique<Store>(std::move(*store));
-    }
-    template <typename T>
-    static T ok(Result<T> r) {
-        if (!r) fail("setting the world up: " + r.status().message(), "");
-        return std::move(*r);
-    }
-    static void ok(const Status& s) {
-        if (!s) fail("setting the world up: " + s.message(), "");
-    }
-    json visit(const char* status) const {
-        return {{"client", client_},     {"date", "2025-06-10"}, {"duration_min", 40},
-                {"purpose", "check_in"}, {"observations", "眠れている。"}, {"review_status", status}};
     }
 };
 

@@ -27,9 +27,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "api/server.h"
-#include "api/src/observability.h"
 #include "fuzz/fuzz_target.h"
+#include "fuzz/http_request.h"
+#include "fuzz/in_process_server.h"
 #include "support/temp_dir.h"
 
 namespace tsunagu::fuzz {
@@ -67,23 +67,7 @@ bool open_route(const std::string& path) {
 class World {
   public:
     World() {
-        // The server's log lines (a refused request is logged) go to a file, not into the report.
-        log_ = std::fopen(dir_.file("server.log").c_str(), "a");
-        if (log_) api::set_log_output(log_);
-
-        api::ServerConfig config;
-        config.data_dir = dir_.file("data");
-        config.pwhash_ops = 1;  // the cheapest Argon2id: sign-ins are fuzzed too
-        config.pwhash_mem = 8192;
-        config.log_requests = false;
-        config.compact_every_seconds = 0;
-        config.web_idle_seconds = 7 * 24 * 3600;  // a long run keeps its web session
-        config.serve_in_process = [this](api::HttpHandler h) { handler_ = std::move(h); };
-        auto started = api::start_server(config);
-        if (!started) fail("the server did not start: " + started.status().message(), "");
-        server_ = std::move(started->server);
-
-        admin_ = sign_in("admin", *started->first_admin_password);
+        admin_ = sign_in("admin", server_.first_admin_password());
         kita_ = created(send(admin_.token, "POST", "/v1/admin/teams", R"({"name":"Kita"})"))["team"]["id"];
         const std::string minami =
             created(send(admin_.token, "POST", "/v1/admin/teams", R"({"name":"Minami"})"))["team"]["id"];
@@ -106,39 +90,17 @@ class World {
         }
     }
 
-    ~World() {
-        if (server_) server_->stop();
-        api::set_log_output(nullptr);
-        if (log_) std::fclose(log_);
-    }
-
     api::HttpResponse send(const std::string& token, std::string method, std::string target, std::string body) {
         return send(bearer(token), std::move(method), std::move(target), std::move(body));
     }
 
     api::HttpResponse send(const Caller& caller, std::string method, std::string target, std::string body) {
-        api::HttpRequest request;
-        request.method = std::move(method);
-        const std::size_t question = target.find('?');
-        request.path = target.substr(0, question);
-        if (question != std::string::npos) {
-            std::string_view query = std::string_view(target).substr(question + 1);
-            while (!query.empty()) {
-                const std::string_view pair = query.substr(0, query.find('&'));
-                const std::size_t equals = pair.find('=');
-                request.query[std::string(pair.substr(0, equals))] =
-                    equals == std::string_view::npos ? "" : std::string(pair.substr(equals + 1));
-                query.remove_prefix(std::min(query.size(), pair.size() + 1));
-            }
-        }
-        if (!caller.token.empty()) request.headers["authorization"] = "Bearer " + caller.token;
-        if (!caller.cookie.empty()) request.headers["cookie"] = caller.cookie;
-        if (!caller.csrf.empty()) request.headers["x-csrf-token"] = caller.csrf;
-        request.headers["content-type"] = "application/json";
-        request.body = std::move(body);
-        request.remote_address = "127.0.0.1";
-        request.request_id = "fuzz";
-        return handler_(request);
+        std::map<std::string, std::string> headers;
+        if (!caller.token.empty()) headers["authorization"] = "Bearer " + caller.token;
+        if (!caller.cookie.empty()) headers["cookie"] = caller.cookie;
+        if (!caller.csrf.empty()) headers["x-csrf-token"] = caller.csrf;
+        api::HttpRequest request = http_request(std::move(method), target, headers, std::move(body));
+        return server_.handle(request);
     }
 
     // How `who` signs; nullopt for a name that is no one's.
@@ -213,9 +175,8 @@ class World {
 
   private:
     testing::TempDir dir_{"tsunagu-fuzz", scratch_base()};  // first: removed last
-    std::FILE* log_ = nullptr;
-    std::unique_ptr<api::Server> server_;
-    api::HttpHandler handler_;
+    // A long run keeps its web session.
+    InProcessServer server_{dir_, [](api::ServerConfig& c) { c.web_idle_seconds = 7 * 24 * 3600; }};
     Account admin_, supervisor_, worker_, other_;
     Caller web_;
     std::string kita_, client_, visit_, push_body_;

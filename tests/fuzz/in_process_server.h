@@ -1,0 +1,58 @@
+// The whole server in process, for the fuzz targets that drive it (ServerConfig::serve_in_process):
+// its data in a folder of the target's, its log lines in a file there rather than in the fuzzer's
+// report, the cheapest Argon2id (sign-ins are fuzzed too), no compaction runs. Requests go
+// straight to the handler the listener's workers would call. Stopped when destroyed.
+#pragma once
+
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "api/server.h"
+#include "api/src/observability.h"
+#include "fuzz/fuzz_target.h"
+#include "fuzz/http_request.h"
+#include "support/temp_dir.h"
+
+namespace tsunagu::fuzz {
+
+class InProcessServer {
+  public:
+    // `tune` may change the configuration before the server starts.
+    explicit InProcessServer(const testing::TempDir& dir, const std::function<void(api::ServerConfig&)>& tune = {}) {
+        log_ = std::fopen(dir.file("server.log").c_str(), "a");
+        if (log_) api::set_log_output(log_);
+        api::ServerConfig config;
+        config.data_dir = dir.file("data");
+        config.pwhash_ops = 1;
+        config.pwhash_mem = 8192;
+        config.log_requests = false;
+        config.compact_every_seconds = 0;
+        config.serve_in_process = [this](api::HttpHandler h) { handler_ = std::move(h); };
+        if (tune) tune(config);
+        auto started = api::start_server(config);
+        if (!started) fail("the server did not start: " + started.status().message(), "");
+        server_ = std::move(started->server);
+        first_admin_password_ = *started->first_admin_password;
+    }
+    ~InProcessServer() {
+        if (server_) server_->stop();
+        api::set_log_output(nullptr);
+        if (log_) std::fclose(log_);
+    }
+    InProcessServer(const InProcessServer&) = delete;
+    InProcessServer& operator=(const InProcessServer&) = delete;
+
+    api::HttpResponse handle(api::HttpRequest& request) const { return handler_(request); }
+    // The first administrator's one-time password, as start_server printed it.
+    const std::string& first_admin_password() const { return first_admin_password_; }
+
+  private:
+    std::FILE* log_ = nullptr;
+    std::unique_ptr<api::Server> server_;
+    api::HttpHandler handler_;
+    std::string first_admin_password_;
+};
+
+}  // namespace tsunagu::fuzz
