@@ -158,7 +158,12 @@ Status open_connection(StoreImpl& s) {
     sqlite3_db_config(s.db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, nullptr);
     sqlite3_busy_timeout(s.db, s.options.busy_timeout_ms);
     // Sorts, temp tables and VACUUM must never spill plaintext; the VFS also refuses temp files.
-    TSUNAGU_TRY(exec_raw(s, "PRAGMA temp_store=MEMORY; PRAGMA mmap_size=0; PRAGMA cell_size_check=ON;",
+    // Deleted content is overwritten with zeros (secure_delete): a client evicted from a worker's
+    // caseload leaves nothing in the replica's free space for whoever knows its passphrase to dig
+    // out. Debian's SQLite is built that way; the SQLite a phone's app bundles usually is not.
+    TSUNAGU_TRY(exec_raw(s,
+                         "PRAGMA temp_store=MEMORY; PRAGMA mmap_size=0; PRAGMA cell_size_check=ON; "
+                         "PRAGMA secure_delete=ON;",
                          "configuring"));
 
     auto pages = pragma_text(s, "PRAGMA page_count");  // reads and authenticates page 1

@@ -2,9 +2,9 @@
 // or hostile server: any status, any body, or no answer at all, for every request it makes. The
 // device is a real one, on a real encrypted replica signed in to the real server (in process), and
 // holds a worker's offline work: a client and two visits, never synced. Each input is a script of
-// the server's answers; before each, the replica is put back as it was. The device signs in
-// again, syncs, lists its refused changes on the server, and syncs again (as the script's first
-// byte says), answered from the script, then:
+// the server's answers; before each, the replica is put back as it was. A new phone signs in
+// and syncs; then the device signs in again, syncs, lists its refused changes on the server, and
+// syncs again (as the script's first byte says), all answered from the script, then:
 //   - nothing threw, and it was over within seconds;
 //   - the replica was wiped only if the server said so (401 "wipe");
 //   - the replica opens again, and answers its status;
@@ -13,8 +13,8 @@
 //     records or evictions). The ids are random: the fuzzer names them only by keeping them from
 //     the recorded answers. So errors, failures and garbage take nothing away.
 //
-// The script: a byte of which calls to make (1: sign in, 2: sync, 4: list the refused changes,
-// 8: sync again), then answers in the order the device asks, each a byte for the status (one of
+// The script: a byte of which calls to make (16: a new phone signs in and syncs, on a replica of
+// its own; then 1: sign in, 2: sync, 4: list the refused changes, 8: sync again), then answers in the order the device asks, each a byte for the status (one of
 // kStatuses, or no answer: a cut network), two for the body's length (little-endian) and the body.
 // Once the script runs out, the network is cut.
 #include <atomic>
@@ -157,11 +157,12 @@ class World {
         return ids;
     }
     fs::path home() const { return dir_.path() / "home"; }
+    fs::path new_phone_home() const { return dir_.path() / "new-phone"; }
 
     // Conversations with the real server, recorded as scripts: its answers, in the order asked.
     std::vector<std::string> seeds() {
         std::vector<std::string> out;
-        for (std::uint8_t calls : {2, 1 | 2 | 4 | 8, 4}) {
+        for (std::uint8_t calls : {2, 1 | 2 | 4 | 8, 4, 16}) {
             write_folder(home(), pristine_);
             std::string script(1, static_cast<char>(calls));
             std::mutex mutex;
@@ -173,7 +174,7 @@ class World {
                 return answer;
             };
             auto device = open_device(home(), recording);
-            run_calls(device, calls);
+            run_calls(device, calls, recording);
             out.push_back(std::move(script));
         }
         // Answers the server gives in other states: a revoked device, an expired session, a full
@@ -196,7 +197,14 @@ class World {
     }
 
     // The calls the script's first byte names, in order; their errors are answers, not failures.
-    static void run_calls(client::Device& device, std::uint8_t calls) {
+    // A new phone's first sign-in and sync (16) come first, on a replica of their own.
+    void run_calls(client::Device& device, std::uint8_t calls, const ForwardingTransport::Answer& answer) {
+        if (calls & 16) {
+            std::error_code ignored;
+            fs::remove_all(new_phone_home(), ignored);
+            client::Device phone = open_device(new_phone_home(), answer);
+            if (phone.sign_in(kUrl, "kita-visitor", "kita-visitor-password-1")) (void)phone.sync();
+        }
         if (calls & 1) (void)device.sign_in(kUrl, "kita-visitor", "kita-visitor-password-1");
         if (calls & 2) (void)device.sync();
         if (calls & 4) (void)device.refused_on_server();
@@ -306,7 +314,7 @@ void run(std::string_view input) {
     bool wiped = false;
     {
         client::Device device = w.open_device(w.home(), answer);
-        World::run_calls(device, calls);
+        w.run_calls(device, calls, answer);
     }
     wiped = !fs::exists(w.home() / "replica.db");  // clients/src/device.cpp's name for it
     watchdog.stop();
