@@ -8,6 +8,7 @@
 
 #include "field_org.h"
 #include "support/run_program.h"
+#include "tests/crypto/store_files.h"
 
 using namespace tsunagu;
 using namespace tsunagu::testing;
@@ -177,6 +178,14 @@ TEST_CASE("a client reassigned to another worker is evicted from the first worke
     CHECK_FALSE(holds(*aoi, client));
     CHECK_FALSE(holds(*aoi, v));
     CHECK(aoi->list("home_visit")->empty());
+    // Nor is anything of them left in the replica's files for whoever knows its passphrase and
+    // decrypts every page: deleted content is zeroed and the WAL's older frames are gone.
+    const std::string wal = aoi->database_path() + "-wal";
+    CHECK((!std::filesystem::exists(wal) || std::filesystem::file_size(wal) == 0));
+    const std::string plain =
+        decrypted_files(aoi->database_path(), KeySource::passphrase("aoi passphrase", KdfParams::fast_for_tests()));
+    CHECK(plain.find("K-103") == std::string::npos);
+    CHECK(plain.find(visit(client)["observations"].get<std::string>()) == std::string::npos);
     auto ben = org.device("ben");
     synced(*ben);
     CHECK(holds(*ben, v));

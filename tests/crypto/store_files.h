@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "crypto/src/key_header.h"
+#include "crypto/src/page_cipher.h"
 #include "crypto/store.h"
 
 namespace tsunagu::testing {
@@ -95,6 +97,41 @@ inline std::map<std::int64_t, std::int64_t> rows_per_transaction(Store& store) {
         rows[q->column_int(0)] = q->column_int(1);
     }
     return rows;
+}
+
+// The plaintext the store at `path` holds on disk, read as whoever has its files and its passphrase
+// or key file can: the data key unwrapped from the header, then every page of the main file and
+// every frame of its WAL (if any) opened, free space and older frames included.
+inline std::string decrypted_files(const std::string& path, const KeySource& key) {
+    const std::string bytes = read_bytes(path);
+    const auto* base = reinterpret_cast<const std::uint8_t*>(bytes.data());
+    REQUIRE(bytes.size() >= kKeyHeaderBytes);
+    auto slot = crypto_detail::read_newest_slot({base, static_cast<std::size_t>(kKeyHeaderBytes)}, path);
+    REQUIRE(slot.is_ok());
+    auto kek = crypto_detail::derive_kek(key, slot->recipe, path);
+    REQUIRE(kek.is_ok());
+    auto data_key = crypto_detail::unwrap_data_key(*slot, *kek, path);
+    REQUIRE(data_key.is_ok());
+    const crypto_detail::PageKey page_key{data_key->data(), slot->cipher};
+    std::string plain;
+    std::vector<std::uint8_t> page(kPageBytes);
+    for (std::uint32_t n = 1; page_offset(n + 1) <= bytes.size(); ++n) {
+        REQUIRE(crypto_detail::open_page(page_key, base + page_offset(n), page.data(),
+                                         crypto_detail::PageBinding::main_page(n)));
+        plain.append(reinterpret_cast<const char*>(page.data()), page.size());
+    }
+    // The WAL: SQLite's 32-byte header, then frames of a 24-byte header (the page number first,
+    // big-endian) and a sealed page. A frame that does not open (torn) holds nothing readable.
+    const std::string wal = std::filesystem::exists(path + "-wal") ? read_bytes(path + "-wal") : std::string();
+    const auto* frames = reinterpret_cast<const std::uint8_t*>(wal.data());
+    for (std::size_t at = 32; at + 24 + kPageBytes <= wal.size(); at += 24 + kPageBytes) {
+        const std::uint32_t n = (std::uint32_t{frames[at]} << 24) | (std::uint32_t{frames[at + 1]} << 16) |
+                                (std::uint32_t{frames[at + 2]} << 8) | frames[at + 3];
+        if (crypto_detail::open_page(page_key, frames + at + 24, page.data(), crypto_detail::PageBinding::wal_frame(n))) {
+            plain.append(reinterpret_cast<const char*>(page.data()), page.size());
+        }
+    }
+    return plain;
 }
 
 }  // namespace tsunagu::testing

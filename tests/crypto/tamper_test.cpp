@@ -463,33 +463,6 @@ TEST_CASE("a store is not made with a passphrase cost it could not be opened wit
     }
 }
 
-namespace {
-
-// The plaintext of every page of the main file at `path`, read as whoever holds the file and its
-// passphrase or key file can: the data key unwrapped from the header, each page opened, free
-// space included.
-std::string decrypted_pages(const std::string& path, const KeySource& key) {
-    const std::string bytes = read_bytes(path);
-    const auto* base = reinterpret_cast<const std::uint8_t*>(bytes.data());
-    REQUIRE(bytes.size() >= kKeyHeaderBytes);
-    auto slot = crypto_detail::read_newest_slot({base, static_cast<std::size_t>(kKeyHeaderBytes)}, path);
-    REQUIRE(slot.is_ok());
-    auto kek = crypto_detail::derive_kek(key, slot->recipe, path);
-    REQUIRE(kek.is_ok());
-    auto data_key = crypto_detail::unwrap_data_key(*slot, *kek, path);
-    REQUIRE(data_key.is_ok());
-    std::string plain;
-    std::vector<std::uint8_t> page(kPageBytes);
-    for (std::uint32_t n = 1; page_offset(n + 1) <= bytes.size(); ++n) {
-        REQUIRE(crypto_detail::open_page({data_key->data(), slot->cipher}, base + page_offset(n), page.data(),
-                                         crypto_detail::PageBinding::main_page(n)));
-        plain.append(reinterpret_cast<const char*>(page.data()), page.size());
-    }
-    return plain;
-}
-
-}  // namespace
-
 TEST_CASE("a deleted row leaves no plaintext in the file's free space, even for whoever holds the key") {
     // As when a client leaves a worker's caseload and is evicted from her phone: she knows the
     // passphrase, and the evicted records must not be left to dig out of the replica.
@@ -513,7 +486,7 @@ TEST_CASE("a deleted row leaves no plaintext in the file's free space, even for 
             REQUIRE(store.exec("DELETE FROM note WHERE id % 2 = 0").is_ok());
         }
         CHECK_FALSE(fs::exists(path + "-wal"));  // checkpointed and removed on closing: no older frames
-        const std::string plain = decrypted_pages(path, test_key());
+        const std::string plain = decrypted_files(path, test_key());
         CHECK(plain.find(marker + "1|") != std::string::npos);  // a row kept reads: the reading works
         CHECK((plain.find(marker + "0|") != std::string::npos) == !as_opened);
         CHECK((plain.find(marker + "58|") != std::string::npos) == !as_opened);
