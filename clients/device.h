@@ -139,8 +139,9 @@ struct DeviceStatus {
 class Device {
 public:
     // Opens the replica in folder `home` (created if missing, mode 0700), creating the encrypted
-    // store on first use with a data key wrapped under `passphrase`. A wrong passphrase fails with
-    // ErrorCode::wrong_key and changes nothing on disk.
+    // store on first use with a data key wrapped under `passphrase`, which must then have at least
+    // 8 characters (invalid_argument otherwise; a replica made before keeps opening with its own).
+    // A wrong passphrase fails with ErrorCode::wrong_key and changes nothing on disk.
     static Result<Device> open(const std::string& home, std::string_view passphrase,
                                DeviceOptions options = {});
     Device(Device&&) noexcept;
@@ -202,6 +203,7 @@ public:
     // derivations whatever the replica holds, and a crash leaves one of the two passphrases
     // working. `current` is checked first (wrong_key, nothing changed): an unlocked phone left
     // on a table is not enough to change it. Works offline, signed in or not.
+    // `next` needs at least 8 characters, as for a new replica.
     Status change_passphrase(std::string_view current, std::string_view next);
 
     // The folder and database file of the replica.

@@ -13,6 +13,23 @@ namespace {
 
 constexpr const char* kDatabaseName = "replica.db";
 
+// The shortest passphrase a replica is made or re-keyed with, in characters (UTF-8 code points:
+// "見守り記録の合言葉" counts 9). On a lost phone it is all that stands between whoever has the
+// file and the records: Argon2id makes each guess cost about 0.2 s of one machine's time, so a
+// 4-digit PIN falls in well under an hour. Apps that hold a key in the phone's keystore pass it
+// as a raw key instead (crypto/store.h).
+constexpr std::size_t kMinPassphraseCharacters = 8;
+
+Status check_new_passphrase(std::string_view passphrase) {
+    std::size_t characters = 0;
+    for (unsigned char c : passphrase) characters += (c & 0xC0) != 0x80;  // not a continuation byte
+    if (characters >= kMinPassphraseCharacters) return Status::ok();
+    return Status(ErrorCode::invalid_argument,
+                  "a replica's passphrase needs at least " + std::to_string(kMinPassphraseCharacters) +
+                      " characters (this one has " + std::to_string(characters) +
+                      "): on a lost phone it is all that protects the records; a few words are easy to remember");
+}
+
 // The session a sign-in answer gives, into `session`: false when the answer is not one (a member
 // missing or of another type; a newer server may add members, which are ignored). Each member's
 // type is checked before it is read: get<>() and value() throw on another type, and nothing a
@@ -99,6 +116,8 @@ Status Device::Impl::wipe() {
 Result<Device> Device::open(const std::string& home, std::string_view passphrase, DeviceOptions options) {
     if (home.empty()) return Status(ErrorCode::invalid_argument, "the replica's home folder is empty");
     if (passphrase.empty()) return Status(ErrorCode::invalid_argument, "the passphrase is empty");
+    // A replica is made only under a passphrase long enough; one made before keeps opening.
+    if (!std::filesystem::exists(std::filesystem::path(home) / kDatabaseName)) TSUNAGU_TRY(check_new_passphrase(passphrase));
     std::error_code ec;
     std::filesystem::create_directories(home, ec);
     if (ec) return Status(ErrorCode::io_error, "cannot create the folder " + home + ": " + ec.message());
@@ -131,6 +150,7 @@ Status Device::change_passphrase(std::string_view current, std::string_view next
     Impl& d = *impl_;
     if (d.wiped) return Status(ErrorCode::forbidden, "this device was revoked and its replica erased");
     if (next.empty()) return Status(ErrorCode::invalid_argument, "the new passphrase is empty");
+    TSUNAGU_TRY(check_new_passphrase(next));
     auto bytes = [](std::string_view text) {
         return std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
     };

@@ -1,5 +1,6 @@
 // The device library against the real server: offline work, convergence, conflicts, evictions,
 // revocation and the encrypted replica's passphrase.
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -211,6 +212,33 @@ TEST_CASE("a revoked device is wiped on its next sync and its files are gone") {
     REQUIRE_FALSE(after.is_ok());
     CHECK(after.status().code() == ErrorCode::forbidden);
     CHECK_FALSE(aoi->sync().is_ok());
+}
+
+TEST_CASE("a replica is made only under a passphrase of 8 characters or more, counted as characters") {
+    TempDir dir;
+    for (const char* passphrase : {"1234", "kita-01", "見守り記録"}) {  // the last: 5 characters, 15 bytes
+        INFO(passphrase);
+        const std::string home = dir.file(std::string("home-") + std::to_string(std::strlen(passphrase)));
+        auto refused = client::Device::open(home, passphrase, test_options());
+        REQUIRE_FALSE(refused.is_ok());
+        CHECK(refused.status().code() == ErrorCode::invalid_argument);
+        CHECK_THAT(refused.status().message(), Catch::Contains("at least 8 characters"));
+        CHECK_FALSE(std::filesystem::exists(home));  // nothing made
+    }
+    const std::string home = dir.file("home-ok");
+    {
+        auto made = client::Device::open(home, "見守り記録の合言葉", test_options());  // 9 characters
+        INFO(made.status().to_string());
+        REQUIRE(made.is_ok());
+        const Status short_next = made->change_passphrase("見守り記録の合言葉", "1234");
+        CHECK(short_next.code() == ErrorCode::invalid_argument);
+        CHECK_THAT(short_next.message(), Catch::Contains("at least 8 characters"));
+    }
+    CHECK(client::Device::open(home, "見守り記録の合言葉", test_options()).is_ok());  // unchanged
+    // An existing replica answers a short passphrase as a wrong one, not as too short.
+    auto wrong = client::Device::open(home, "1234", test_options());
+    REQUIRE_FALSE(wrong.is_ok());
+    CHECK(wrong.status().code() == ErrorCode::wrong_key);
 }
 
 TEST_CASE("a wrong passphrase is refused with wrong_key and changes nothing") {
