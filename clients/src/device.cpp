@@ -116,8 +116,9 @@ Status Device::Impl::wipe() {
 Result<Device> Device::open(const std::string& home, std::string_view passphrase, DeviceOptions options) {
     if (home.empty()) return Status(ErrorCode::invalid_argument, "the replica's home folder is empty");
     if (passphrase.empty()) return Status(ErrorCode::invalid_argument, "the passphrase is empty");
+    const std::string db_path = (std::filesystem::path(home) / kDatabaseName).string();
     // A replica is made only under a passphrase long enough; one made before keeps opening.
-    if (!std::filesystem::exists(std::filesystem::path(home) / kDatabaseName)) TSUNAGU_TRY(check_new_passphrase(passphrase));
+    if (!std::filesystem::exists(db_path)) TSUNAGU_TRY(check_new_passphrase(passphrase));
     std::error_code ec;
     std::filesystem::create_directories(home, ec);
     if (ec) return Status(ErrorCode::io_error, "cannot create the folder " + home + ": " + ec.message());
@@ -125,7 +126,7 @@ Result<Device> Device::open(const std::string& home, std::string_view passphrase
 
     auto impl = std::make_unique<Impl>();
     impl->home = home;
-    impl->db_path = (std::filesystem::path(home) / kDatabaseName).string();
+    impl->db_path = db_path;
     impl->options = std::move(options);
     StoreOptions store_options;
     store_options.journal_mode = impl->options.journal_mode;

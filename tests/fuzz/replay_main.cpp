@@ -12,26 +12,19 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "fuzz/files.h"
 #include "fuzz/fuzz_target.h"
 #include "fuzz/mutate.h"
 
 namespace fs = std::filesystem;
+using tsunagu::fuzz::read_file;
 using tsunagu::fuzz::target;
 
 namespace {
-
-std::string read_file(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
 
 // The files named, and the files in the folders named, in name order.
 std::vector<std::string> read_inputs(const std::vector<std::string>& paths) {
@@ -61,7 +54,7 @@ int write_seeds(const fs::path& dir) {
     for (const auto& seed : target().seeds()) {
         char name[32];
         std::snprintf(name, sizeof name, "seed-%02d", n++);
-        std::ofstream(dir / name, std::ios::binary) << seed;
+        tsunagu::fuzz::write_file(dir / name, seed);
     }
     std::printf("%s: %d seeds written to %s\n", target().name, n, dir.c_str());
     return 0;

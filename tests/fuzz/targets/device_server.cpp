@@ -20,7 +20,6 @@
 #include <atomic>
 #include <functional>
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -35,6 +34,7 @@
 #include "clients/src/http_transport.h"
 #include "crypto/store.h"
 #include "domain/care_schema.h"
+#include "fuzz/files.h"
 #include "fuzz/fuzz_target.h"
 #include "fuzz/http_request.h"
 #include "fuzz/in_process_server.h"
@@ -86,15 +86,7 @@ using Files = std::map<std::string, std::string>;
 
 Files read_folder(const fs::path& folder) {
     Files files;
-    for (const auto& entry : fs::directory_iterator(folder)) {
-        std::FILE* f = std::fopen(entry.path().c_str(), "rb");
-        if (!f) fail("cannot read " + entry.path().string(), "");
-        std::string bytes;
-        char buf[65536];
-        for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) bytes.append(buf, n);
-        std::fclose(f);
-        files[entry.path().filename().string()] = std::move(bytes);
-    }
+    for (const auto& entry : fs::directory_iterator(folder)) files[entry.path().filename().string()] = read_file(entry.path());
     return files;
 }
 
@@ -102,11 +94,7 @@ void write_folder(const fs::path& folder, const Files& files) {
     std::error_code ignored;
     fs::remove_all(folder, ignored);
     fs::create_directories(folder);
-    for (const auto& [name, bytes] : files) {
-        std::FILE* f = std::fopen((folder / name).c_str(), "wb");
-        if (!f || std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size()) fail("cannot write " + name, "");
-        std::fclose(f);
-    }
+    for (const auto& [name, bytes] : files) write_file(folder / name, bytes);
 }
 
 // The real server in process, the worker's replica signed in to it with offline work, and the

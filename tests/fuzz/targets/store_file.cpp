@@ -21,14 +21,13 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include <sodium.h>
 
 #include "crypto/store.h"
+#include "fuzz/files.h"
 #include "fuzz/fuzz_target.h"
 #include "fuzz/watchdog.h"
 #include "support/temp_dir.h"
@@ -45,19 +44,6 @@ constexpr auto kPatience = std::chrono::seconds(10);  // the dearest cost a head
 std::string body_of(int row) { return "note " + std::to_string(row) + std::string(180, static_cast<char>('a' + row % 26)); }
 
 KeySource passphrase() { return KeySource::passphrase("a phone's passphrase", KdfParams::fast_for_tests()); }
-
-std::string read_file(const fs::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    std::ostringstream bytes;
-    bytes << in.rdbuf();
-    return bytes.str();
-}
-
-void write_file(const fs::path& file, const std::string& bytes) {
-    std::ofstream out(file, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out) fail("cannot write " + file.string(), "");
-}
 
 // The pristine files, made once.
 struct Pristine {
