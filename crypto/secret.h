@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 
 namespace tsunagu {
@@ -41,6 +42,11 @@ private:
     std::uint8_t* data_ = nullptr;
     std::size_t size_ = 0;
 };
+
+// Overwrites a string's bytes with zeros, in a way the compiler may not elide: for the transient
+// copies of a secret that an interface forces into a std::string (an HTTP header, a request body
+// carrying a password, an answer carrying a token). Its size is left unchanged.
+void wipe(std::string& text) noexcept;
 
 // Constant-time equality of two byte strings of equal length (false if lengths differ).
 bool constant_time_equal(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) noexcept;

@@ -33,8 +33,9 @@ Status check_new_passphrase(std::string_view passphrase) {
 // The session a sign-in answer gives, into `session`: false when the answer is not one (a member
 // missing or of another type; a newer server may add members, which are ignored). Each member's
 // type is checked before it is read: get<>() and value() throw on another type, and nothing a
-// server or a proxy answers may throw out of the device library.
-bool read_sign_in(const sync::Json& b, const std::string& username, Session& session) {
+// server or a proxy answers may throw out of the device library. The token is moved into guarded
+// memory and wiped from the answer.
+bool read_sign_in(sync::Json& b, const std::string& username, Session& session) {
     const auto text = [](const sync::Json& in, const char* key) { return in.contains(key) && in[key].is_string(); };
     if (!b.is_object() || !text(b, "token") || !text(b, "device_id") || !b.contains("user") || !b["user"].is_object()) {
         return false;
@@ -50,7 +51,9 @@ bool read_sign_in(const sync::Json& b, const std::string& username, Session& ses
     const auto member = [&](const char* key, const std::string& otherwise) {
         return text(user, key) ? user[key].get<std::string>() : otherwise;
     };
-    session.token = b["token"].get<std::string>();
+    std::string& token = b["token"].get_ref<std::string&>();
+    session.token = Secret::copy_of(token);
+    wipe(token);
     session.device_id = b["device_id"].get<std::string>();
     session.user_id = user["id"].get<std::string>();
     session.username = member("username", username);
@@ -195,10 +198,11 @@ Status Device::sign_in(const std::string& server_url, const std::string& usernam
     const std::string previous_url = impl_->session.server_url;
     impl_->session.server_url = url;
 
-    sync::Json body = {{"username", username}, {"password", std::string(password)}, {"device_name", device_name}};
+    sync::Json body = {{"username", username}, {"password", ""}, {"device_name", device_name}};
+    body["password"].get_ref<std::string&>().assign(password);  // its one copy, wiped below
     if (!impl_->session.device_id.empty()) body["device_id"] = impl_->session.device_id;
     auto answer = impl_->server().send("POST", "/v1/auth/sign-in", body, "");
-    body["password"] = "";
+    wipe(body["password"].get_ref<std::string&>());
     if (!answer) {
         impl_->session.server_url = previous_url;
         impl_->link.reset();
@@ -216,7 +220,9 @@ Status Device::sign_in(const std::string& server_url, const std::string& usernam
                           : ErrorCode::unavailable,
                       "sign-in refused: " + answer->message());
     }
-    Session next = impl_->session;
+    Session next;
+    next.server_url = impl_->session.server_url;
+    next.last_sync_ms = impl_->session.last_sync_ms;
     if (!read_sign_in(answer->body, username, next)) {
         impl_->session.server_url = previous_url;
         impl_->link.reset();

@@ -39,7 +39,7 @@ Result<std::vector<KeptRefusal>> Device::refused_on_server(bool dismissed) {
     TSUNAGU_TRY(impl_->ready_for_records());
     Impl& d = *impl_;
     const std::string path = std::string("/v1/sync/refused?limit=1000&status=") + (dismissed ? "dismissed" : "open");
-    auto answer = d.server().send("GET", path, nullptr, d.session.token);
+    auto answer = d.server().send("GET", path, nullptr, d.session.token.view());
     TSUNAGU_TRY(answer);
     if (is_wipe(*answer)) {
         TSUNAGU_TRY(d.wipe());

@@ -6,6 +6,8 @@
 #include <random>
 #include <thread>
 
+#include "crypto/secret.h"
+
 namespace tsunagu::client {
 
 Status refusal(const ServerAnswer& answer, const std::string& what) {
@@ -59,10 +61,16 @@ std::chrono::milliseconds ServerLink::delay_before(int attempt) {
 }
 
 Result<HttpAnswer> ServerLink::exchange(const std::string& method, const std::string& path,
-                                        const std::string& text, const std::string& token,
+                                        const std::string& text, std::string_view token,
                                         std::size_t* retries) {
     std::map<std::string, std::string> headers;
-    if (!token.empty()) headers["Authorization"] = "Bearer " + token;
+    if (!token.empty()) headers["Authorization"] = "Bearer " + std::string(token);
+    struct WipeHeaders {
+        std::map<std::string, std::string>& headers;
+        ~WipeHeaders() {
+            for (auto& [name, value] : headers) wipe(value);
+        }
+    } wipe_headers{headers};
     std::string last_failure;
     for (int attempt = 0; attempt < policy_.max_attempts; ++attempt) {
         if (attempt > 0) {
@@ -87,19 +95,21 @@ Result<HttpAnswer> ServerLink::exchange(const std::string& method, const std::st
 }
 
 Result<ServerAnswer> ServerLink::send(const std::string& method, const std::string& path,
-                                      const sync::Json& body, const std::string& token,
+                                      const sync::Json& body, std::string_view token,
                                       std::size_t* retries) {
-    const std::string text = body.is_null() ? std::string() : body.dump();
+    std::string text = body.is_null() ? std::string() : body.dump();
     auto answer = exchange(method, path, text, token, retries);
+    wipe(text);
     if (!answer) return answer.status();
     ServerAnswer out;
     out.status = answer->status;
     out.body = sync::Json::parse(answer->body, nullptr, false);
+    wipe(answer->body);
     return out;
 }
 
 Result<ServerAnswer> ServerLink::send_text(const std::string& method, const std::string& path,
-                                           const std::string& text, const std::string& token,
+                                           const std::string& text, std::string_view token,
                                            std::size_t* retries) {
     auto answer = exchange(method, path, text, token, retries);
     if (!answer) return answer.status();

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "clients/device.h"
 #include "clients/src/http_transport.h"
@@ -32,21 +33,23 @@ class ServerLink {
 public:
     ServerLink(std::unique_ptr<HttpTransport> transport, RetryPolicy policy);
 
-    // Sends one request (an empty token sends none). A network failure or a 502, 503 or 504 is
+    // Sends one request (an empty token sends none). The copies of the token it makes (the
+    // Authorization header) are wiped once the exchange is over; send() also wipes the request
+    // and answer texts it held (a sign-in carries a password one way and a token the other). A network failure or a 502, 503 or 504 is
     // retried up to the policy's attempts, counting repeats in `retries`; after that the answer
     // is unavailable. Any other HTTP status is returned as is.
     Result<ServerAnswer> send(const std::string& method, const std::string& path,
-                              const sync::Json& body, const std::string& token,
+                              const sync::Json& body, std::string_view token,
                               std::size_t* retries = nullptr);
     // send() with a body that is JSON text already. A 200 answer is left as text, for the
     // caller's own reader; any other is parsed into `body` as send() does.
     Result<ServerAnswer> send_text(const std::string& method, const std::string& path,
-                                   const std::string& text, const std::string& token,
+                                   const std::string& text, std::string_view token,
                                    std::size_t* retries = nullptr);
 
 private:
     Result<HttpAnswer> exchange(const std::string& method, const std::string& path,
-                                const std::string& text, const std::string& token,
+                                const std::string& text, std::string_view token,
                                 std::size_t* retries);
     std::chrono::milliseconds delay_before(int attempt);
     std::unique_ptr<HttpTransport> transport_;

@@ -6,7 +6,7 @@
 namespace tsunagu::client {
 namespace {
 
-Status put(Store& store, const char* name, const std::string& value) {
+Status put(Store& store, const char* name, std::string_view value) {
     auto& q = store.cached("INSERT INTO client_session(name, value) VALUES(?1, ?2) "
                            "ON CONFLICT(name) DO UPDATE SET value = excluded.value");
     q.bind(1, name).bind(2, value);
@@ -22,12 +22,13 @@ Status prepare_session_table(Store& store) {
 Result<Session> load_session(Store& store) {
     auto& q = store.cached("SELECT name, value FROM client_session");
     std::map<std::string, std::string> values;
-    TSUNAGU_TRY(each_row(q, [&](const Statement&) {
-        values[std::string(q.column_text(0))] = std::string(q.column_text(1));
-    }));
     Session s;
+    TSUNAGU_TRY(each_row(q, [&](const Statement&) {
+        // The token goes straight from SQLite's row into guarded memory, through no std::string.
+        if (q.column_text(0) == "token") s.token = Secret::copy_of(q.column_text(1));
+        else values[std::string(q.column_text(0))] = std::string(q.column_text(1));
+    }));
     s.server_url = values["server_url"];
-    s.token = values["token"];
     s.user_id = values["user_id"];
     s.username = values["username"];
     s.role = values["role"];
@@ -40,7 +41,7 @@ Result<Session> load_session(Store& store) {
 Status save_session(Store& store, const Session& s) {
     return with_transaction(store, [&]() -> Status {
         TSUNAGU_TRY(put(store, "server_url", s.server_url));
-        TSUNAGU_TRY(put(store, "token", s.token));
+        TSUNAGU_TRY(put(store, "token", s.token.view()));
         TSUNAGU_TRY(put(store, "user_id", s.user_id));
         TSUNAGU_TRY(put(store, "username", s.username));
         TSUNAGU_TRY(put(store, "role", s.role));

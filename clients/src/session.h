@@ -5,14 +5,17 @@
 #include <cstdint>
 #include <string>
 
+#include "crypto/secret.h"
 #include "crypto/status.h"
 #include "crypto/store.h"
 
 namespace tsunagu::client {
 
+// Move-only: the token is a Secret, so it lives in libsodium's guarded memory for as long as the
+// device is open and is wiped when the session is dropped or replaced.
 struct Session {
     std::string server_url;
-    std::string token;  // a bearer secret: never logged or printed
+    Secret token;  // the bearer secret: never logged, printed or copied into a std::string to keep
     std::string user_id;
     std::string username;
     std::string role;

@@ -70,7 +70,9 @@ struct SyncRun {
             if (batch.clock_offset_ms) body += ",\"clock_offset\":" + std::to_string(*batch.clock_offset_ms);
             body += "}";
             auto retries = std::make_shared<std::size_t>(0);
-            auto answer = std::async(std::launch::async, [&link, retries, token = d.session.token, body = std::move(body)] {
+            // The token is viewed, not copied: the session outlives every flight (all land or
+            // are waited for before push() returns, and before a wipe).
+            auto answer = std::async(std::launch::async, [&link, retries, token = d.session.token.view(), body = std::move(body)] {
                 return link.send_text("POST", "/v1/sync/push", body, token, retries.get());
             });
             flights.push_back({std::move(answer), std::move(batch), std::move(retries)});
@@ -135,7 +137,7 @@ struct SyncRun {
             sync::Json wire = *request;
             wire.erase("replica");
             wire.erase("user");
-            auto answer = d.server().send_text("POST", "/v1/sync/pull", wire.dump(), d.session.token, &report.retries);
+            auto answer = d.server().send_text("POST", "/v1/sync/pull", wire.dump(), d.session.token.view(), &report.retries);
             if (!answer) return answer.status();
             if (is_wipe(*answer)) return wipe();
             if (answer->status != 200) return refusal(*answer, "pull");

@@ -36,6 +36,10 @@ Secret Secret::random(std::size_t size) {
     return s;
 }
 
+void wipe(std::string& text) noexcept {
+    if (!text.empty()) sodium_memzero(text.data(), text.size());
+}
+
 Secret Secret::copy_of(std::span<const std::uint8_t> bytes) {
     Secret s(bytes.size());
     if (!bytes.empty()) std::memcpy(s.data_, bytes.data(), bytes.size());
