@@ -7,9 +7,11 @@
 //                  salts: SQLite zeroes them in headers it rewrites at commit, see page_cipher.h).
 //   rollback journal  [sector-sized header] then records of [4-byte page number][P bytes][4-byte
 //                  checksum]. Bodies sit at offsets = 4 (mod 8), which no other write uses.
-// An authentication failure reads as an error in the main file (it is damage or tampering) and as
-// a torn frame or record in the WAL and journal (zeros: SQLite's own checksum then ends recovery
-// there, exactly as after a crash mid-write).
+// An authentication failure reads as an error in the main file (it is damage or tampering), as a
+// torn frame in the WAL's recovery scan (zeros: SQLite's own checksum then ends recovery there,
+// exactly as after a crash mid-write) and as an error in a frame already validated, and in the
+// journal as an error for a whole record (synced before the main file was touched, so never torn)
+// and as a torn record only where the file ends inside it.
 #include "crypto/src/encrypting_vfs.h"
 
 #include <sqlite3.h>
@@ -390,7 +392,18 @@ int read_journal(FileState& s, std::uint8_t* out, int amount, sqlite3_int64 offs
         return nrc;
     }
     if (!open_page(s.key(), out, out, PageBinding::journal_page(get_be32(number)))) {
-        std::memset(out, 0, kPageSize);  // a torn record: SQLite's checksum ends playback here
+        if (rc == SQLITE_IOERR_SHORT_READ) {
+            std::memset(out, 0, kPageSize);  // a torn tail: SQLite's checksum ends playback here
+            return rc;
+        }
+        // A whole record that fails to open is damage or tampering, never a crash: the store
+        // syncs the journal before it writes the header's record count (synchronous=FULL) and
+        // before any page of the main file, and a hot journal is played back only up to that
+        // count. Read as a torn record it would end playback early and leave the main file
+        // holding part of an uncommitted transaction, silently. As an error, the journal stays
+        // (hot) and every open refuses until the store is restored.
+        s.note_corrupt(get_be32(number), FileKind::journal);
+        return SQLITE_IOERR_DATA;
     }
     return rc;
 }

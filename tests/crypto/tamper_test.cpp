@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <string>
@@ -490,5 +491,108 @@ TEST_CASE("a deleted row leaves no plaintext in the file's free space, even for 
         CHECK(plain.find(marker + "1|") != std::string::npos);  // a row kept reads: the reading works
         CHECK((plain.find(marker + "0|") != std::string::npos) == !as_opened);
         CHECK((plain.find(marker + "58|") != std::string::npos) == !as_opened);
+    }
+}
+
+namespace {
+
+// The files of a store in rollback-journal mode as a crash in the middle of a transaction leaves
+// them: a hot journal holding the pages' committed content, and a main file into which some of
+// the transaction's pages were already written (the page cache spilled). Copied to `copy`.
+void copy_with_hot_journal(const std::string& path, const std::string& copy) {
+    Store store = open_ok(path, test_key(), options_for(JournalMode::rollback));
+    REQUIRE(store.exec("PRAGMA cache_size=4").is_ok());  // a few pages: the transaction spills
+    const Status rolled_back = with_transaction(store, [&]() -> Status {
+        TSUNAGU_TRY(store.exec("UPDATE note SET body = 'half of an uncommitted transaction' || id"));
+        fs::copy_file(path, copy);
+        fs::copy_file(path + "-journal", copy + "-journal");
+        return Status(ErrorCode::conflict, "abandoned on purpose");
+    });
+    REQUIRE(rolled_back.code() == ErrorCode::conflict);
+}
+
+std::uint32_t big_endian_at(const std::string& bytes, std::size_t at) {
+    return (std::uint32_t(std::uint8_t(bytes[at])) << 24) | (std::uint32_t(std::uint8_t(bytes[at + 1])) << 16) |
+           (std::uint32_t(std::uint8_t(bytes[at + 2])) << 8) | std::uint32_t(std::uint8_t(bytes[at + 3]));
+}
+
+// Where each record a hot journal's playback reads starts, in SQLite's layout: segments, each a
+// header of one sector (magic, record count, checksum seed, database size, sector size, page
+// size) and that many records of [page number][4096 bytes][checksum]; the next segment starts at
+// the next sector boundary (a spill of the page cache syncs the journal and starts a segment).
+std::vector<std::size_t> journal_records(const std::string& journal) {
+    const std::size_t sector = big_endian_at(journal, 20), record = 4 + kPageBytes + 4;
+    std::vector<std::size_t> out;
+    for (std::size_t header = 0; header + sector <= journal.size();) {
+        const std::uint32_t count = big_endian_at(journal, header + 8);
+        if (count == 0) break;  // a segment never synced: playback stops here
+        for (std::uint32_t i = 0; i < count; ++i) out.push_back(header + sector + i * record);
+        header = (header + sector + count * record + sector - 1) / sector * sector;
+    }
+    return out;
+}
+
+// The rows' bodies, in order; or the error met on the way.
+Result<std::vector<std::string>> bodies(const std::string& path) {
+    auto store = Store::open(path, test_key(), options_for(JournalMode::rollback));
+    if (!store) return store.status();
+    auto scan = store->prepare("SELECT body FROM note ORDER BY id");
+    if (!scan) return scan.status();
+    std::vector<std::string> out;
+    while (true) {
+        auto row = scan->step();
+        if (!row) return row.status();
+        if (!*row) return out;
+        out.emplace_back(scan->column_text(0));
+    }
+}
+
+}  // namespace
+
+TEST_CASE("a hot rollback journal with an altered record is refused, never played back halfway") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    make_store(path, JournalMode::rollback);
+    const auto committed = bodies(path);
+    REQUIRE(committed.is_ok());
+
+    SECTION("as the crash left it, the journal is played back: the committed rows, every one") {
+        const auto copy = dir.file("crashed.db");
+        copy_with_hot_journal(path, copy);
+        REQUIRE(read_bytes(copy) != read_bytes(path));  // the spill reached the main file
+        const auto read = bodies(copy);
+        INFO(read.status().to_string());
+        REQUIRE(read.is_ok());
+        CHECK(*read == *committed);
+        CHECK_FALSE(fs::exists(copy + "-journal"));
+    }
+    SECTION("with a byte altered in one record, every open refuses and the journal is kept") {
+        const auto copy = dir.file("altered.db");
+        copy_with_hot_journal(path, copy);
+        const std::string journal = read_bytes(copy + "-journal");
+        const std::vector<std::size_t> records = journal_records(journal);
+        REQUIRE(records.size() >= 4);
+        // The first, one in the middle, the last. Read as the journal's end, the first left the
+        // transaction's spilled pages (396 of the 400 rows) reading as if committed.
+        const std::size_t victim = GENERATE(0, 1, 2);
+        const std::size_t at = victim == 0 ? records.front() : victim == 1 ? records[records.size() / 2] : records.back();
+        flip_byte(copy + "-journal", at + 4 + 100);
+        const std::string altered_journal = read_bytes(copy + "-journal");
+
+        for (int attempt = 0; attempt < 2; ++attempt) {
+            const auto read = bodies(copy);
+            INFO("record " << victim << ", attempt " << attempt << ": "
+                           << (read ? std::to_string(read->size()) + " rows read" : read.status().to_string()));
+            REQUIRE_FALSE(read.is_ok());
+            CHECK(read.status().code() == ErrorCode::corrupt);
+            CHECK_THAT(read.status().message(), Catch::Contains(copy + "-journal") && Catch::Contains("backup"));
+            CHECK(read_bytes(copy + "-journal") == altered_journal);
+        }
+        // The journal put right (as its backup copy would), the store opens at its committed state.
+        write_bytes(copy + "-journal", journal);
+        const auto read = bodies(copy);
+        INFO(read.status().to_string());
+        REQUIRE(read.is_ok());
+        CHECK(*read == *committed);
     }
 }
