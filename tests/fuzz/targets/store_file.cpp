@@ -12,16 +12,26 @@
 //     keyed, so the script can make it hold again), and a store must not be worked through for
 //     days before it is found altered.
 //
+// With flag 4 the store is in rollback-journal mode instead, with the files a crash in the middle
+// of a transaction leaves: the first two commits in the main file, some pages of a third, never
+// committed, spilled into it, and the hot journal holding those pages' committed content. Its
+// one committed state is the first two commits'. The journal's header fields, its records' page
+// numbers and checksums are SQLite's own and not sealed, so where an edit touched one of them,
+// cut the journal short or dropped it, the read may be a half-rolled-back state (SQLite alone
+// behaves so; the README names it) and only the other properties are checked.
+//
 // The script: a byte of flags (1: make each key slot's checksum hold again after the edits;
-// 2: drop the WAL, as if it were lost), then edits. Each edit is a byte saying what and where
-// (what % 4; 4: in the WAL rather than the main file), an offset (3 bytes, little-endian, taken
-// modulo the file's size plus one), a length byte, and what the edit needs:
+// 2: drop the WAL, or the journal, as if it were lost; 4: the rollback-journal store), then
+// edits. Each edit is a byte saying what and where (what % 4; 4: in the WAL or journal rather
+// than the main file), an offset (3 bytes, little-endian, taken modulo the file's size plus one),
+// a length byte, and what the edit needs:
 //   0 write the bytes that follow, 1 xor them in, 2 cut the file there (the length unused),
 //   3 copy length * 64 bytes from the offset in the next 3 bytes (pages and frames moved).
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <sodium.h>
@@ -45,36 +55,99 @@ std::string body_of(int row) { return "note " + std::to_string(row) + std::strin
 
 KeySource passphrase() { return KeySource::passphrase("a phone's passphrase", KdfParams::fast_for_tests()); }
 
-// The pristine files, made once.
+StoreOptions options_for(JournalMode mode) {
+    StoreOptions options;
+    options.journal_mode = mode;
+    return options;
+}
+
+void ok(const Status& s) {
+    if (!s.is_ok()) fail("making the pristine store failed: " + s.message(), "");
+}
+
+Status commit_rows(Store& store, int commit) {
+    return with_transaction(store, [&]() -> Status {
+        for (int row = commit * kRowsPerCommit; row < (commit + 1) * kRowsPerCommit; ++row) {
+            auto& insert = store.cached("INSERT INTO note(id, body) VALUES(?1, ?2)");
+            insert.bind(1, row).bind(2, body_of(row));
+            TSUNAGU_TRY(insert.run());
+        }
+        return Status::ok();
+    });
+}
+
+// The pristine files, made once per mode: the main file and the WAL, or the main file and the
+// hot journal.
 struct Pristine {
-    std::string main, wal;
+    std::string main, log;
+    std::vector<std::pair<std::size_t, std::size_t>> unsealed;  // the journal's [from, to) ranges
+    std::size_t played_to = 0;  // the end of the journal's last record played back
 };
 
-const Pristine& pristine(const fs::path& dir) {
-    static const Pristine files = [&] {
-        const std::string path = (dir / "pristine.db").string();
-        auto store = Store::open(path, passphrase());
-        if (!store) fail("the pristine store did not open: " + store.status().message(), "");
-        auto ok = [](Status s) {
-            if (!s.is_ok()) fail("making the pristine store failed: " + s.message(), "");
-        };
-        ok(store->exec("CREATE TABLE note(id INTEGER PRIMARY KEY, body TEXT NOT NULL)"));
-        for (int commit = 0; commit < kCommits; ++commit) {
-            ok(with_transaction(*store, [&]() -> Status {
-                for (int row = commit * kRowsPerCommit; row < (commit + 1) * kRowsPerCommit; ++row) {
-                    auto& insert = store->cached("INSERT INTO note(id, body) VALUES(?1, ?2)");
-                    insert.bind(1, row).bind(2, body_of(row));
-                    TSUNAGU_TRY(insert.run());
-                }
-                return Status::ok();
-            }));
-            if (commit + 1 == kCheckpointed) ok(store->exec("PRAGMA wal_checkpoint(TRUNCATE)"));
+Pristine make_wal_store(const std::string& path) {
+    auto store = Store::open(path, passphrase());
+    if (!store) fail("the pristine store did not open: " + store.status().message(), "");
+    ok(store->exec("CREATE TABLE note(id INTEGER PRIMARY KEY, body TEXT NOT NULL)"));
+    for (int commit = 0; commit < kCommits; ++commit) {
+        ok(commit_rows(*store, commit));
+        if (commit + 1 == kCheckpointed) ok(store->exec("PRAGMA wal_checkpoint(TRUNCATE)"));
+    }
+    Pristine p{read_file(path), read_file(path + "-wal"), {}, 0};
+    if (p.log.empty()) fail("the pristine store left nothing in its WAL", "");
+    return p;
+}
+
+std::uint32_t big_endian_at(const std::string& bytes, std::size_t at) {
+    return (std::uint32_t(std::uint8_t(bytes[at])) << 24) | (std::uint32_t(std::uint8_t(bytes[at + 1])) << 16) |
+           (std::uint32_t(std::uint8_t(bytes[at + 2])) << 8) | std::uint32_t(std::uint8_t(bytes[at + 3]));
+}
+
+// SQLite's layout of a hot journal: segments, each a header of one sector (magic, record count,
+// checksum seed, database size, sector size, page size: 28 bytes) and that many records of
+// [page number][4096 bytes, sealed][checksum]; the next segment at the next sector boundary.
+void map_journal(Pristine& p) {
+    const std::string& journal = p.log;
+    const std::size_t sector = big_endian_at(journal, 20), record = 4 + 4096 + 4;
+    for (std::size_t header = 0; header + sector <= journal.size();) {
+        const std::uint32_t count = big_endian_at(journal, header + 8);
+        if (count == 0) break;
+        p.unsealed.emplace_back(header, header + 28);
+        for (std::uint32_t i = 0; i < count; ++i) {
+            const std::size_t at = header + sector + i * record;
+            p.unsealed.emplace_back(at, at + 4);
+            p.unsealed.emplace_back(at + 4 + 4096, at + record);
+            p.played_to = at + record;
         }
-        Pristine p{read_file(path), read_file(path + "-wal")};
-        if (p.wal.empty()) fail("the pristine store left nothing in its WAL", "");
-        return p;
-    }();
-    return files;
+        header = (header + sector + count * record + sector - 1) / sector * sector;
+    }
+    if (p.played_to == 0) fail("the pristine journal holds no record a playback would read", "");
+}
+
+Pristine make_journal_store(const std::string& path) {
+    auto store = Store::open(path, passphrase(), options_for(JournalMode::rollback));
+    if (!store) fail("the pristine store did not open: " + store.status().message(), "");
+    ok(store->exec("CREATE TABLE note(id INTEGER PRIMARY KEY, body TEXT NOT NULL)"));
+    for (int commit = 0; commit < kCheckpointed; ++commit) ok(commit_rows(*store, commit));
+    const std::string committed = read_file(path);
+    ok(store->exec("PRAGMA cache_size=2"));  // the transaction spills pages into the main file
+    Pristine p;
+    const Status abandoned = with_transaction(*store, [&]() -> Status {
+        TSUNAGU_TRY(store->exec("UPDATE note SET body = 'never committed ' || id"));
+        TSUNAGU_TRY(commit_rows(*store, kCheckpointed));
+        p.main = read_file(path);
+        p.log = read_file(path + "-journal");
+        return Status(ErrorCode::conflict, "abandoned, as a crash would");
+    });
+    if (abandoned.code() != ErrorCode::conflict) ok(abandoned);
+    if (p.log.empty() || p.main == committed) fail("the pristine transaction left no hot journal or spilled nothing", "");
+    map_journal(p);
+    return p;
+}
+
+const Pristine& pristine(const fs::path& dir, JournalMode mode) {
+    static const Pristine wal = make_wal_store((dir / "pristine.db").string());
+    static const Pristine journal = make_journal_store((dir / "pristine-journal.db").string());
+    return mode == JournalMode::wal ? wal : journal;
 }
 
 // Reads the script's bytes in order; past its end, zeros.
@@ -93,14 +166,24 @@ class Script {
     std::size_t at_ = 0;
 };
 
-void apply_edit(Script& script, std::string& main, std::string& wal) {
+// Applies one edit. Returns whether it touched what the journal leaves unsealed (see the top).
+bool apply_edit(Script& script, std::string& main, std::string& log, const Pristine& pristine) {
     const std::uint8_t what = script.byte();
-    std::string& file = (what & 4) ? wal : main;
+    std::string& file = (what & 4) ? log : main;
     const std::size_t at = script.offset_in(file.size());
     const std::size_t length = script.byte();
+    const auto touches_unsealed = [&](std::size_t from, std::size_t to) {
+        if (&file != &log) return false;
+        for (const auto& [begin, end] : pristine.unsealed) {
+            if (from < end && begin < to) return true;
+        }
+        return false;
+    };
+    bool unsealed = false;
     switch (what % 4) {
         case 0:
         case 1:
+            unsealed = touches_unsealed(at, at + length);
             for (std::size_t i = 0; i < length && !script.done(); ++i) {
                 const char b = static_cast<char>(script.byte());
                 if (at + i < file.size()) {
@@ -111,15 +194,18 @@ void apply_edit(Script& script, std::string& main, std::string& wal) {
             }
             break;
         case 2:
+            unsealed = &file == &log && pristine.played_to > 0 && at < pristine.played_to;
             file.resize(at);
             break;
         case 3: {
             const std::size_t from = script.offset_in(file.size());
             const std::string moved = file.substr(from, length * 64);
+            unsealed = touches_unsealed(at, at + moved.size());
             file.replace(at, std::min(moved.size(), file.size() - at), moved);
             break;
         }
     }
+    return unsealed;
 }
 
 // Makes each slot's BLAKE2b checksum hold over its first 136 bytes, as key_header.cpp checks it.
@@ -130,9 +216,10 @@ void make_checksums_hold(std::string& main) {
     }
 }
 
-// Opens the store at `path` and reads every row, checking each: the refusal met on the way, if any.
-Status open_and_read(const std::string& path, std::string_view input) {
-    auto store = Store::open(path, passphrase());
+// Opens the store at `path` and reads every row, checking each unless `exact` is false (a journal
+// altered where it is not sealed): the refusal met on the way, if any.
+Status open_and_read(const std::string& path, JournalMode mode, bool exact, std::string_view input) {
+    auto store = Store::open(path, passphrase(), options_for(mode));
     if (!store) return store.status();
     auto scan = store->prepare("SELECT id, body FROM note ORDER BY id");
     int rows = 0;
@@ -144,38 +231,38 @@ Status open_and_read(const std::string& path, std::string_view input) {
             break;
         }
         if (!*row) break;
-        check(scan->column_int(0) == rows && scan->column_text(1) == body_of(rows),
+        check(!exact || (scan->column_int(0) == rows && scan->column_text(1) == body_of(rows)),
               "read row " + std::to_string(rows) + " other than it was written", input);
         ++rows;
     }
-    if (!error.is_ok()) return error;
-    check(rows % kRowsPerCommit == 0 && rows >= kCheckpointed * kRowsPerCommit,
+    if (!error.is_ok() || !exact) return error;
+    const int committed = kCheckpointed * kRowsPerCommit;
+    check(mode == JournalMode::wal ? rows % kRowsPerCommit == 0 && rows >= committed : rows == committed,
           "read " + std::to_string(rows) + " rows: a state that was never committed", input);
     return Status::ok();
 }
 
 void run(std::string_view input) {
     static const testing::TempDir dir("fuzz-store-file", scratch_base());
-    const Pristine& files = pristine(dir.path());
-    std::string main = files.main, wal = files.wal;
     Script script(input);
     const std::uint8_t flags = script.byte();
-    while (!script.done()) apply_edit(script, main, wal);
+    const JournalMode mode = (flags & 4) ? JournalMode::rollback : JournalMode::wal;
+    const Pristine& files = pristine(dir.path(), mode);
+    std::string main = files.main, log = files.log;
+    bool unsealed = mode == JournalMode::rollback && (flags & 2);  // the hot journal lost
+    while (!script.done()) unsealed = apply_edit(script, main, log, files) || unsealed;
     if (flags & 1) make_checksums_hold(main);
 
     const fs::path path = dir.path() / "altered.db";
+    const std::string log_path = path.string() + (mode == JournalMode::wal ? "-wal" : "-journal");
     std::error_code ignored;
-    fs::remove(path.string() + "-shm", ignored);
+    for (const char* suffix : {"-shm", "-wal", "-journal"}) fs::remove(path.string() + suffix, ignored);
     write_file(path, main);
-    if (flags & 2) {
-        fs::remove(path.string() + "-wal", ignored);
-    } else {
-        write_file(path.string() + "-wal", wal);
-    }
+    if (!(flags & 2)) write_file(log_path, log);
 
     static Watchdog watchdog(kPatience);
     watchdog.start(input, "took more than 10 s to open and read an altered store");
-    const Status read = open_and_read(path.string(), input);
+    const Status read = open_and_read(path.string(), mode, !unsealed, input);
     watchdog.stop();
     check(!read.message().empty() || read.is_ok(), "a refusal without a message", input);
 }
@@ -194,6 +281,10 @@ std::vector<std::string> seeds() {
         flags(0) + edit(1, page + 100, 1, "\x01"),                         // a bit flipped in a page
         flags(0) + edit(5, 32 + 100, 1, "\x01"),                           // and in a WAL frame
         flags(0) + edit(2, page, 0),                                       // cut at a page
+        flags(4),                                                          // a hot journal, as a crash left it
+        flags(4) + edit(5, 512 + 4 + 100, 1, "\x01"),                      // a bit flipped in its first record
+        flags(4) + edit(1, page + 100, 1, "\x01"),                         // a spilled page flipped
+        flags(6),                                                          // the hot journal lost
         flags(2) + edit(3, page, 64, std::string("\x00\x40\x00", 3)),     // a page moved over another
         // Absurd costs that libsodium would still run: 2^31 passes, 1 TiB.
         flags(1) + edit(0, 32, 8, std::string("\0\0\0\x80\0\0\0\0", 8)),
