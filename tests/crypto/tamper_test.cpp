@@ -16,6 +16,7 @@
 #include "crypto/src/key_header.h"
 #include "crypto/src/page_cipher.h"
 #include "crypto/store.h"
+#include "support/journal_layout.h"
 #include "support/temp_dir.h"
 #include "tests/crypto/store_files.h"
 
@@ -511,27 +512,6 @@ void copy_with_hot_journal(const std::string& path, const std::string& copy) {
     REQUIRE(rolled_back.code() == ErrorCode::conflict);
 }
 
-std::uint32_t big_endian_at(const std::string& bytes, std::size_t at) {
-    return (std::uint32_t(std::uint8_t(bytes[at])) << 24) | (std::uint32_t(std::uint8_t(bytes[at + 1])) << 16) |
-           (std::uint32_t(std::uint8_t(bytes[at + 2])) << 8) | std::uint32_t(std::uint8_t(bytes[at + 3]));
-}
-
-// Where each record a hot journal's playback reads starts, in SQLite's layout: segments, each a
-// header of one sector (magic, record count, checksum seed, database size, sector size, page
-// size) and that many records of [page number][4096 bytes][checksum]; the next segment starts at
-// the next sector boundary (a spill of the page cache syncs the journal and starts a segment).
-std::vector<std::size_t> journal_records(const std::string& journal) {
-    const std::size_t sector = big_endian_at(journal, 20), record = 4 + kPageBytes + 4;
-    std::vector<std::size_t> out;
-    for (std::size_t header = 0; header + sector <= journal.size();) {
-        const std::uint32_t count = big_endian_at(journal, header + 8);
-        if (count == 0) break;  // a segment never synced: playback stops here
-        for (std::uint32_t i = 0; i < count; ++i) out.push_back(header + sector + i * record);
-        header = (header + sector + count * record + sector - 1) / sector * sector;
-    }
-    return out;
-}
-
 // The rows' bodies, in order; or the error met on the way.
 Result<std::vector<std::string>> bodies(const std::string& path) {
     auto store = Store::open(path, test_key(), options_for(JournalMode::rollback));
@@ -570,7 +550,7 @@ TEST_CASE("a hot rollback journal with an altered record is refused, never playe
         const auto copy = dir.file("altered.db");
         copy_with_hot_journal(path, copy);
         const std::string journal = read_bytes(copy + "-journal");
-        const std::vector<std::size_t> records = journal_records(journal);
+        const std::vector<std::size_t> records = journal_layout(journal).records;
         REQUIRE(records.size() >= 4);
         // The first, one in the middle, the last. Read as the journal's end, the first left the
         // transaction's spilled pages (396 of the 400 rows) reading as if committed.

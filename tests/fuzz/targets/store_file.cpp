@@ -40,6 +40,7 @@
 #include "fuzz/files.h"
 #include "fuzz/fuzz_target.h"
 #include "fuzz/watchdog.h"
+#include "support/journal_layout.h"
 #include "support/temp_dir.h"
 
 namespace tsunagu::fuzz {
@@ -97,30 +98,16 @@ Pristine make_wal_store(const std::string& path) {
     return p;
 }
 
-std::uint32_t big_endian_at(const std::string& bytes, std::size_t at) {
-    return (std::uint32_t(std::uint8_t(bytes[at])) << 24) | (std::uint32_t(std::uint8_t(bytes[at + 1])) << 16) |
-           (std::uint32_t(std::uint8_t(bytes[at + 2])) << 8) | std::uint32_t(std::uint8_t(bytes[at + 3]));
-}
-
-// SQLite's layout of a hot journal: segments, each a header of one sector (magic, record count,
-// checksum seed, database size, sector size, page size: 28 bytes) and that many records of
-// [page number][4096 bytes, sealed][checksum]; the next segment at the next sector boundary.
+// The journal's ranges an edit may not touch for the exact property: see the top.
 void map_journal(Pristine& p) {
-    const std::string& journal = p.log;
-    const std::size_t sector = big_endian_at(journal, 20), record = 4 + 4096 + 4;
-    for (std::size_t header = 0; header + sector <= journal.size();) {
-        const std::uint32_t count = big_endian_at(journal, header + 8);
-        if (count == 0) break;
-        p.unsealed.emplace_back(header, header + 28);
-        for (std::uint32_t i = 0; i < count; ++i) {
-            const std::size_t at = header + sector + i * record;
-            p.unsealed.emplace_back(at, at + 4);
-            p.unsealed.emplace_back(at + 4 + 4096, at + record);
-            p.played_to = at + record;
-        }
-        header = (header + sector + count * record + sector - 1) / sector * sector;
+    const testing::JournalLayout layout = testing::journal_layout(p.log);
+    if (layout.records.empty()) fail("the pristine journal holds no record a playback would read", "");
+    for (const std::size_t header : layout.segments) p.unsealed.emplace_back(header, header + layout.kHeaderFields);
+    for (const std::size_t at : layout.records) {
+        p.unsealed.emplace_back(at, at + 4);
+        p.unsealed.emplace_back(at + 4 + 4096, at + layout.kRecordBytes);
     }
-    if (p.played_to == 0) fail("the pristine journal holds no record a playback would read", "");
+    p.played_to = layout.played_to;
 }
 
 Pristine make_journal_store(const std::string& path) {
