@@ -84,7 +84,7 @@ Result<std::optional<User>> query_user(Store& store, const std::string& where, c
     return std::optional<User>(std::move(u));
 }
 
-Result<std::string> hash_password(const std::string& password, const SignInPolicy& policy) {
+Result<std::string> hash_password(std::string_view password, const SignInPolicy& policy) {
     if (password.size() < 10) {
         return Status(ErrorCode::validation, "password: must be at least 10 characters");
     }
@@ -207,7 +207,7 @@ std::string random_password() {
 }
 
 Result<User> Accounts::create_user(const std::string& username, const std::string& display_name,
-                                   Role role, const std::string& team_id, const std::string& password) {
+                                   Role role, const std::string& team_id, std::string_view password) {
     if (username.empty() || username.size() > 64 ||
         !std::all_of(username.begin(), username.end(), [](char c) {
             return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
@@ -261,7 +261,7 @@ Result<std::vector<User>> Accounts::list_users() {
     return users;
 }
 
-Status Accounts::set_password(const std::string& user_id, const std::string& password) {
+Status Accounts::set_password(const std::string& user_id, std::string_view password) {
     auto hash = hash_password(password, policy_);
     if (!hash) return hash.status();
     auto& q = store_.cached(
@@ -330,7 +330,7 @@ Result<std::vector<std::pair<std::string, std::string>>> Accounts::list_teams() 
     return teams;
 }
 
-Result<SignIn> Accounts::sign_in(const std::string& username, const std::string& password,
+Result<SignIn> Accounts::sign_in(const std::string& username, std::string_view password,
                                  const std::string& device_name, const std::string& device_id,
                                  std::int64_t now) {
     SignIn result;

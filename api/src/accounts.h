@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "crypto/store.h"
@@ -100,11 +101,11 @@ public:
     static Status create_schema(Store& store);
 
     Result<User> create_user(const std::string& username, const std::string& display_name, Role role,
-                             const std::string& team_id, const std::string& password);
+                             const std::string& team_id, std::string_view password);
     Result<User> find_user_by_name(const std::string& username);
     Result<User> find_user(const std::string& id);
     Result<std::vector<User>> list_users();
-    Status set_password(const std::string& user_id, const std::string& password);
+    Status set_password(const std::string& user_id, std::string_view password);
     Status set_disabled(const std::string& user_id, bool disabled);
     Status set_team(const std::string& user_id, const std::string& team_id);
     bool any_admin();
@@ -114,7 +115,7 @@ public:
 
     // Verifies the password, applies throttling and lockout, registers the device (or reuses the
     // caller's device id when it belongs to the same user and is not revoked), opens a session.
-    Result<SignIn> sign_in(const std::string& username, const std::string& password,
+    Result<SignIn> sign_in(const std::string& username, std::string_view password,
                            const std::string& device_name, const std::string& device_id,
                            std::int64_t now);
     // Reads only: safe on a connection outside the writer's group. With a cache, a session checked

@@ -105,8 +105,9 @@ HttpResponse create_user(RequestContext& ctx) {
                                    "field \"role\": one of peer_supporter, home_visitor, staff, "
                                    "supervisor, admin");
     }
+    const Secret password = take_secret(ctx, *body, "password");
     auto user = ctx.accounts.create_user((*body)["username"], body->value("display_name", ""), *role,
-                                         body->value("team_id", ""), (*body)["password"]);
+                                         body->value("team_id", ""), password.view());
     if (!user) return error_response(user.status());
     if (Status s = refresh_team_scopes(ctx, user->id, {user->team_id}); !s) return error_response(s);
     if (Status a = ctx.audit("admin.user_created", user->id); !a) return error_response(a);
@@ -124,7 +125,10 @@ HttpResponse update_user(RequestContext& ctx) {
     auto before = ctx.accounts.find_user(id);
     if (!before) return error_response(before.status());
     Status s = with_transaction(ctx.store, [&]() -> Status {
-        if (body->contains("password")) TSUNAGU_TRY(ctx.accounts.set_password(id, (*body)["password"]));
+        if (body->contains("password")) {
+            const Secret password = take_secret(ctx, *body, "password");
+            TSUNAGU_TRY(ctx.accounts.set_password(id, password.view()));
+        }
         if (body->contains("disabled")) TSUNAGU_TRY(ctx.accounts.set_disabled(id, (*body)["disabled"]));
         if (body->contains("team_id")) TSUNAGU_TRY(ctx.accounts.set_team(id, (*body)["team_id"]));
         return ctx.audit("admin.user_updated", id);

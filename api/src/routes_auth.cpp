@@ -23,14 +23,14 @@ HttpResponse sign_in(RequestContext& ctx) {
                                         {"device_id", JsonType::string, false}});
     if (!shape) return error_response(shape);
     const std::string username = (*body)["username"];
-    const std::string password = (*body)["password"];
+    const Secret password = take_secret(ctx, *body, "password");
     const std::string device_name = body->value("device_name", "");
     const std::string device_id = body->value("device_id", "");
     if (username.size() > 64 || device_name.size() > 100 || device_id.size() > 64) {
         return HttpResponse::error(400, "invalid", "username, device_name or device_id is too long");
     }
 
-    auto result = ctx.accounts.sign_in(username, password, device_name, device_id, ctx.now);
+    auto result = ctx.accounts.sign_in(username, password.view(), device_name, device_id, ctx.now);
     if (!result) return error_response(result.status());
     switch (result->outcome) {
         case SignIn::Outcome::ok: break;
@@ -86,7 +86,8 @@ std::vector<Route> auth_routes() {
              if (!body) return error_response(body.status());
              Status shape = check_fields(*body, {{"password", JsonType::string, true}});
              if (!shape) return error_response(shape);
-             Status s = ctx.accounts.set_password(ctx.who().user.id, (*body)["password"]);
+             const Secret password = take_secret(ctx, *body, "password");
+             Status s = ctx.accounts.set_password(ctx.who().user.id, password.view());
              if (!s) return error_response(s);
              return json_response(200, {{"changed", true}});
          }},

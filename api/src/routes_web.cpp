@@ -109,7 +109,7 @@ HttpResponse sign_in(RequestContext& ctx) {
         *body, {{"username", JsonType::string, true}, {"password", JsonType::string, true}});
     if (!shape) return error_response(shape);
     const std::string username = (*body)["username"];
-    const std::string password = (*body)["password"];
+    const Secret password = take_secret(ctx, *body, "password");
     if (username.size() > 64)
         return HttpResponse::error(400, "invalid", "field \"username\": at most 64 bytes");
     if (Status s = end_ran_out_sessions(ctx); !s) return error_response(s);
@@ -119,7 +119,7 @@ HttpResponse sign_in(RequestContext& ctx) {
     bool field_worker = false;
     // A savepoint: a field worker's successful sign-in is undone, device and session alike.
     Status signed_in = with_transaction(ctx.store, [&]() -> Status {
-        auto attempt = ctx.accounts.sign_in(username, password, kWebDeviceName, device_id, ctx.now);
+        auto attempt = ctx.accounts.sign_in(username, password.view(), kWebDeviceName, device_id, ctx.now);
         if (!attempt) return attempt.status();
         result = std::move(*attempt);
         if (result->outcome == SignIn::Outcome::ok && !may_use_page(result->principal.user.role)) {

@@ -15,6 +15,14 @@ namespace tsunagu::api {
 
 // ---- responses --------------------------------------------------------------------------
 
+Secret take_secret(RequestContext& ctx, Json& body, const char* key) {
+    std::string& text = body[key].get_ref<std::string&>();
+    Secret secret = Secret::copy_of(text);
+    wipe(text);
+    wipe(ctx.request.body);
+    return secret;
+}
+
 HttpResponse json_response(int status, const Json& body) {
     HttpResponse r;
     r.status = status;

@@ -22,6 +22,7 @@
 #include "api/src/observability.h"
 #include "api/src/session_cache.h"
 #include "api/src/web_session.h"
+#include "crypto/secret.h"
 #include "crypto/store.h"
 #include "sync/engine.h"
 
@@ -93,6 +94,10 @@ HttpResponse no_care_records();
 Result<std::int64_t> integer_parameter(const HttpRequest& request, const std::string& name, std::int64_t fallback,
                                        std::int64_t lo, std::int64_t hi);
 HttpResponse json_response(int status, const Json& body);
+// The secret (a password) that member `key` of a request's body holds, in guarded memory; wiped
+// from the parsed body and from the request's text, which the route must have parsed already.
+// The member must be a string (check_fields first).
+Secret take_secret(RequestContext& ctx, Json& body, const char* key);
 
 class ServerCore {
 public:

@@ -37,7 +37,7 @@
 #include "fuzz/files.h"
 #include "fuzz/fuzz_target.h"
 #include "fuzz/http_request.h"
-#include "fuzz/in_process_server.h"
+#include "support/in_process_server.h"
 #include "fuzz/watchdog.h"
 #include "fuzz/world.h"
 #include "support/temp_dir.h"
@@ -215,7 +215,7 @@ class World {
 
   private:
     testing::TempDir dir_{"tsunagu-fuzz", scratch_base()};  // first: removed last
-    InProcessServer server_{dir_};
+    testing::InProcessServer server_{dir_};
     Files pristine_;
     std::string client_;
     std::vector<std::string> records_;

@@ -29,7 +29,7 @@
 
 #include "fuzz/fuzz_target.h"
 #include "fuzz/http_request.h"
-#include "fuzz/in_process_server.h"
+#include "support/in_process_server.h"
 #include "support/temp_dir.h"
 
 namespace tsunagu::fuzz {
@@ -176,7 +176,7 @@ class World {
   private:
     testing::TempDir dir_{"tsunagu-fuzz", scratch_base()};  // first: removed last
     // A long run keeps its web session.
-    InProcessServer server_{dir_, [](api::ServerConfig& c) { c.web_idle_seconds = 7 * 24 * 3600; }};
+    testing::InProcessServer server_{dir_, [](api::ServerConfig& c) { c.web_idle_seconds = 7 * 24 * 3600; }};
     Account admin_, supervisor_, worker_, other_;
     Caller web_;
     std::string kita_, client_, visit_, push_body_;

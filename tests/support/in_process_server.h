@@ -1,5 +1,6 @@
-// The whole server in process, for the fuzz targets that drive it (ServerConfig::serve_in_process):
-// its data in a folder of the target's, its log lines in a file there rather than in the fuzzer's
+// The whole server in process (ServerConfig::serve_in_process), for the fuzz targets that drive it
+// and for tests that must see the very request the adapter hands the handler: its data in a
+// folder of the caller's, its log lines in a file there rather than in the fuzzer's or the test's
 // report, the cheapest Argon2id (sign-ins are fuzzed too), no compaction runs. Requests go
 // straight to the handler the listener's workers would call. Stopped when destroyed.
 #pragma once
@@ -7,20 +8,19 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "api/server.h"
 #include "api/src/observability.h"
-#include "fuzz/fuzz_target.h"
-#include "fuzz/http_request.h"
 #include "support/temp_dir.h"
 
-namespace tsunagu::fuzz {
+namespace tsunagu::testing {
 
 class InProcessServer {
   public:
     // `tune` may change the configuration before the server starts.
-    explicit InProcessServer(const testing::TempDir& dir, const std::function<void(api::ServerConfig&)>& tune = {}) {
+    explicit InProcessServer(const TempDir& dir, const std::function<void(api::ServerConfig&)>& tune = {}) {
         log_ = std::fopen(dir.file("server.log").c_str(), "a");
         if (log_) api::set_log_output(log_);
         api::ServerConfig config;
@@ -32,7 +32,7 @@ class InProcessServer {
         config.serve_in_process = [this](api::HttpHandler h) { handler_ = std::move(h); };
         if (tune) tune(config);
         auto started = api::start_server(config);
-        if (!started) fail("the server did not start: " + started.status().message(), "");
+        if (!started) throw std::runtime_error("the server did not start: " + started.status().message());
         server_ = std::move(started->server);
         first_admin_password_ = *started->first_admin_password;
     }
@@ -44,6 +44,7 @@ class InProcessServer {
     InProcessServer(const InProcessServer&) = delete;
     InProcessServer& operator=(const InProcessServer&) = delete;
 
+    // Handles `request`, from any thread, and leaves it as the handler left it.
     api::HttpResponse handle(api::HttpRequest& request) const { return handler_(request); }
     // The first administrator's one-time password, as start_server printed it.
     const std::string& first_admin_password() const { return first_admin_password_; }
@@ -55,4 +56,4 @@ class InProcessServer {
     std::string first_admin_password_;
 };
 
-}  // namespace tsunagu::fuzz
+}  // namespace tsunagu::testing

@@ -1,0 +1,91 @@
+// What the server keeps of a password a request carries: nothing once it has been read. The
+// password is taken into guarded memory (crypto/secret.h) and wiped from the request's text and
+// from the parsed body, whatever the answer, so it does not linger in the server's heap (nor in a
+// core dump) for as long as the buffer happens to live. The server runs in process here
+// (ServerConfig::serve_in_process), so the test sees the very request the adapter would hand it.
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "api/server.h"
+#include "support/in_process_server.h"
+#include "support/temp_dir.h"
+
+using namespace tsunagu;
+using nlohmann::json;
+
+namespace {
+
+api::HttpRequest post(const std::string& path, const json& body, const std::string& token = "") {
+    api::HttpRequest r;
+    r.method = "POST";
+    r.path = path;
+    r.headers["content-type"] = "application/json";
+    if (!token.empty()) r.headers["authorization"] = "Bearer " + token;
+    r.body = body.dump();
+    r.remote_address = "127.0.0.1";
+    r.request_id = "test";
+    return r;
+}
+
+// Sends `request` and checks what its text holds afterwards: not `password`, and the same number
+// of bytes (wiped in place, not replaced by a fresh buffer beside a freed one).
+json send_and_check_wiped(const testing::InProcessServer& server, api::HttpRequest request, const std::string& password,
+                          int status) {
+    const std::size_t size = request.body.size();
+    REQUIRE(request.body.find(password) != std::string::npos);
+    const api::HttpResponse answer = server.handle(request);
+    INFO(request.path << " answered " << answer.status << ": " << answer.body);
+    CHECK(answer.status == status);
+    CHECK(request.body.find(password) == std::string::npos);
+    CHECK(request.body.size() == size);
+    CHECK(answer.body.find(password) == std::string::npos);
+    return json::parse(answer.body, nullptr, false);
+}
+
+}  // namespace
+
+TEST_CASE("a password a request carries is wiped from the request once read, whatever the answer") {
+    testing::TempDir dir("tsunagu-password-memory");
+    testing::InProcessServer server(dir);
+
+    const json first = send_and_check_wiped(
+        server, post("/v1/auth/sign-in", {{"username", "admin"}, {"password", server.first_admin_password()}, {"device_name", "pc"}}),
+        server.first_admin_password(), 200);
+    // The one-time password is replaced at once, as the administrator must.
+    send_and_check_wiped(server, post("/v1/me/password", {{"password", "a new admin passphrase"}}, first.value("token", "")),
+                         "a new admin passphrase", 200);
+    const json signed_in = send_and_check_wiped(
+        server, post("/v1/auth/sign-in", {{"username", "admin"}, {"password", "a new admin passphrase"}}),
+        "a new admin passphrase", 200);
+    const std::string token = signed_in.value("token", "");
+    REQUIRE_FALSE(token.empty());
+
+    SECTION("a wrong password at sign-in") {
+        send_and_check_wiped(server,
+                             post("/v1/auth/sign-in", {{"username", "admin"}, {"password", "not the one, surely"}}),
+                             "not the one, surely", 401);
+    }
+    SECTION("an account made with a password, then given another, then signing in to the page") {
+        api::HttpRequest new_team = post("/v1/admin/teams", {{"name", "Kita"}}, token);
+        const api::HttpResponse team = server.handle(new_team);
+        REQUIRE(team.status == 201);
+        const json made = send_and_check_wiped(server,
+                                               post("/v1/admin/users",
+                                                    {{"username", "kita.supervisor"},
+                                                     {"role", "supervisor"},
+                                                     {"team_id", json::parse(team.body)["team"]["id"]},
+                                                     {"password", "first password of hers"}},
+                                                    token),
+                                               "first password of hers", 201);
+        api::HttpRequest change = post("/v1/admin/users/" + made["user"]["id"].get<std::string>(),
+                                       {{"password", "second password of hers"}}, token);
+        change.method = "PATCH";
+        send_and_check_wiped(server, std::move(change), "second password of hers", 200);
+        send_and_check_wiped(server,
+                             post("/v1/web/sign-in", {{"username", "kita.supervisor"}, {"password", "second password of hers"}}),
+                             "second password of hers", 200);
+    }
+}
