@@ -7,11 +7,11 @@
 //                  salts: SQLite zeroes them in headers it rewrites at commit, see page_cipher.h).
 //   rollback journal  [sector-sized header] then records of [4-byte page number][P bytes][4-byte
 //                  checksum]. Bodies sit at offsets = 4 (mod 8), which no other write uses.
-// An authentication failure reads as an error in the main file (it is damage or tampering), as a
-// torn frame in the WAL's recovery scan (zeros: SQLite's own checksum then ends recovery there,
-// exactly as after a crash mid-write) and as an error in a frame already validated, and in the
-// journal as an error for a whole record (synced before the main file was touched, so never torn)
-// and as a torn record only where the file ends inside it.
+// An authentication failure reads as an error in the main file (it is damage or tampering). In the
+// WAL it is an error in a frame already validated, or in one a later transaction follows; else
+// a torn frame in the recovery scan (zeros: SQLite's own checksum then ends recovery there,
+// exactly as after a crash mid-write). In the journal it is an error for a whole record (synced
+// before the main file was touched, so never torn) and a torn record only where the file ends.
 #include "crypto/src/encrypting_vfs.h"
 
 #include <sqlite3.h>
@@ -268,6 +268,40 @@ int read_wal_body(FileState& s, std::uint8_t* out, sqlite3_int64 offset) {
     return SQLITE_OK;
 }
 
+// Whether a later transaction of this WAL's generation (its header's salts) follows `frame`, whose
+// header is `header`: a commit frame that opens after the commit of `frame`'s own transaction (the
+// first commit frame from `frame` on). Then `frame` cannot have been torn by a crash: the store
+// syncs the WAL at every commit (synchronous=FULL) and writes a transaction's frames only once the
+// commit before it is synced, so `frame` was on disk before that later transaction began. Read as
+// torn, a damaged `frame` would end recovery there, drop every later commit without a word, and the
+// next write would overwrite them for good.
+bool later_transaction_follows(FileState& s, sqlite3_int64 frame, const std::uint8_t* header) {
+    std::uint8_t wal_header[kWalHeader];
+    sqlite3_int64 size = 0;
+    if (s.real->pMethods->xRead(s.real, wal_header, static_cast<int>(kWalHeader), 0) != SQLITE_OK ||
+        s.real->pMethods->xFileSize(s.real, &size) != SQLITE_OK) {
+        return false;
+    }
+    std::vector<std::uint8_t> later(static_cast<std::size_t>(kFrame));
+    // A damaged frame whose header is intact and says it is its transaction's commit needs one.
+    const bool is_commit = std::memcmp(header + 8, wal_header + 16, 8) == 0 && get_be32(header + 4) != 0;
+    int commits = is_commit ? 1 : 0;
+    for (sqlite3_int64 next = frame + 1; frame_start(next) + kFrame <= size; ++next) {
+        if (s.real->pMethods->xRead(s.real, later.data(), static_cast<int>(kFrame), frame_start(next)) != SQLITE_OK) {
+            return false;
+        }
+        const std::uint8_t* next_header = later.data();
+        const bool this_generation = std::memcmp(next_header + 8, wal_header + 16, 8) == 0;
+        const bool commit = get_be32(next_header + 4) != 0;
+        if (this_generation && commit &&
+            open_page(s.key(), later.data() + kFrameHeader, later.data() + kFrameHeader, wal_binding(next_header)) &&
+            ++commits == 2) {
+            return true;
+        }
+    }
+    return false;
+}
+
 int read_wal(FileState& s, std::uint8_t* out, int amount, sqlite3_int64 offset) {
     if (is_frame_body(amount, offset)) return read_wal_body(s, out, offset);
     int rc = s.real->pMethods->xRead(s.real, out, amount, offset);
@@ -289,12 +323,14 @@ int read_wal(FileState& s, std::uint8_t* out, int amount, sqlite3_int64 offset) 
                 return hrc;  // the disk refused: an I/O error, not a frame that fails to open
             }
             std::uint8_t* body = out + (body_at - offset);
-            if (!open_page(s.key(), body, body, wal_binding(header)) && !header_in_range) {
-                // A frame SQLite already validated no longer authenticates: damage, not a tear.
+            // A frame SQLite already validated that no longer opens is damage, not a tear; so is
+            // one recovery reads whole with a later transaction after it.
+            if (!open_page(s.key(), body, body, wal_binding(header)) &&
+                (!header_in_range || (rc == SQLITE_OK && later_transaction_follows(s, frame, header)))) {
                 s.note_corrupt(get_be32(header), FileKind::wal);
                 return SQLITE_IOERR_DATA;
             }
-            // Failed whole-frame reads (recovery) return a zero body: a torn frame.
+            // Other failed whole-frame reads (recovery) return a zero body: a torn frame.
         } else {
             // A read that cuts through a body: open the whole frame in scratch, copy the slice.
             std::uint8_t* frame_buf = s.scratch.data();

@@ -226,42 +226,76 @@ TEST_CASE("an emptied store file is refused, not silently recreated as an empty 
     CHECK(fs::file_size(path) == 0);  // left as found, for whoever investigates
 }
 
+namespace {
+
+// A store whose first transaction (rows 0..99) is checkpointed into the main file and whose next
+// three (rows 200..299, 300..399, 400..499) are still in its WAL, as a crash leaves it: committed,
+// never checkpointed, no shared-memory index. Returns where each of the three starts in the WAL.
+std::vector<std::uintmax_t> store_with_three_commits_in_wal(const std::string& path) {
+    const auto wal = path + "-wal";
+    std::vector<std::uintmax_t> starts;
+    Store store = open_ok(path, test_key());
+    REQUIRE(store.exec("PRAGMA wal_autocheckpoint=0").is_ok());
+    REQUIRE(store.exec("CREATE TABLE note(id INTEGER PRIMARY KEY, body TEXT NOT NULL)").is_ok());
+    REQUIRE(insert_rows(store, 0, 100).is_ok());
+    REQUIRE(store.exec("PRAGMA wal_checkpoint(TRUNCATE)").is_ok());
+    for (int transaction = 2; transaction <= 4; ++transaction) {
+        starts.push_back(fs::exists(wal) ? std::max<std::uintmax_t>(fs::file_size(wal), 32) : 32);
+        REQUIRE(insert_rows(store, transaction * 100, 100).is_ok());
+    }
+    REQUIRE(sqlite3_db_config(store.handle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr) == SQLITE_OK);
+    store.close();
+    fs::remove(path + "-shm");
+    return starts;
+}
+
+constexpr std::uintmax_t kFrameBytes = 24 + kPageBytes;  // a WAL frame: its header, then the page
+
+// Flips a byte inside the sealed body of the WAL frame that starts at `frame`.
+void damage_frame(const std::string& path, std::uintmax_t frame) { flip_byte(path + "-wal", frame + 24 + 500); }
+
+}  // namespace
+
 TEST_CASE(
-    "a tampered WAL frame of an unindexed commit reads as torn at recovery, dropping "
-    "that transaction and every later one and keeping the earlier ones") {
-    // By design: in the WAL an authentication failure during recovery is indistinguishable from a
-    // frame torn by a crash, so recovery ends the log before it, exactly as SQLite does for a
-    // frame whose checksum fails. The store stays consistent, at the last intact commit.
+    "a damaged WAL frame that a later transaction follows is refused as corrupt, never read as "
+    "torn (which would drop every later commit without a word)") {
+    // The store syncs the WAL at every commit, and writes a transaction's frames only once the
+    // commit before it is synced: a frame that a later transaction follows was on disk before it,
+    // so a crash cannot have torn it.
     TempDir dir;
     const auto path = dir.file("s.db");
-    const auto wal = path + "-wal";
-    std::vector<std::uintmax_t> wal_size_after;  // WAL bytes after commits 1, 2, 3, 4
-    {
-        Store store = open_ok(path, test_key());
-        REQUIRE(store.exec("PRAGMA wal_autocheckpoint=0").is_ok());
-        REQUIRE(
-            store.exec("CREATE TABLE note(id INTEGER PRIMARY KEY, body TEXT NOT NULL)").is_ok());
-        REQUIRE(insert_rows(store, 0, 100).is_ok());  // transaction 1: checkpointed, in the file
-        REQUIRE(store.exec("PRAGMA wal_checkpoint(TRUNCATE)").is_ok());
-        for (int transaction = 2; transaction <= 4; ++transaction) {
-            REQUIRE(insert_rows(store, transaction * 100, 100).is_ok());
-            wal_size_after.push_back(fs::file_size(wal));
-        }
-        // Leave the WAL as a crash would: committed, never checkpointed.
-        REQUIRE(sqlite3_db_config(store.handle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr) ==
-                SQLITE_OK);
-    }
-    REQUIRE(fs::file_size(wal) == wal_size_after[2]);
-    const std::uintmax_t transaction_3_first_frame = wal_size_after[0];
-    REQUIRE(wal_size_after[1] > transaction_3_first_frame);
-    flip_byte(wal, transaction_3_first_frame + 24 + 500);  // inside the frame's sealed body
+    const auto starts = store_with_three_commits_in_wal(path);
+    SECTION("the first frame of the first of the three") { damage_frame(path, starts[0]); }
+    SECTION("the first frame of the second") { damage_frame(path, starts[1]); }
+    SECTION("the commit frame of the second, which the third follows") { damage_frame(path, starts[2] - kFrameBytes); }
+    const std::string main_before = read_bytes(path), wal_before = read_bytes(path + "-wal");
 
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        auto store = Store::open(path, test_key());
+        Status read = store.status();
+        if (store) read = scan_all(*store).status();
+        INFO("attempt " << attempt << ": " << read.to_string());
+        REQUIRE_FALSE(read.is_ok());
+        CHECK(read.code() == ErrorCode::corrupt);
+        CHECK_THAT(read.message(), Catch::Contains(path + "-wal") && Catch::Contains("backup"));
+        fs::remove(path + "-shm");
+    }
+    CHECK(read_bytes(path) == main_before);  // nothing checkpointed, nothing overwritten: all kept
+    CHECK(read_bytes(path + "-wal") == wal_before);
+}
+
+TEST_CASE(
+    "a damaged frame in the WAL's last transaction reads as torn, as a crash leaves it: the store "
+    "opens at the commit before it") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    const auto starts = store_with_three_commits_in_wal(path);
+    SECTION("its first frame") { damage_frame(path, starts[2]); }
+    SECTION("its commit frame") { damage_frame(path, fs::file_size(path + "-wal") - kFrameBytes); }
     Store store = open_ok(path, test_key());
     CHECK(store.integrity_check().is_ok());
-    CHECK(query_int(store, "SELECT count(*) FROM note WHERE id < 100") == 100);
-    CHECK(query_int(store, "SELECT count(*) FROM note WHERE id BETWEEN 200 AND 299") == 100);
-    CHECK(query_int(store, "SELECT count(*) FROM note WHERE id >= 300") == 0);
-    CHECK(query_int(store, "SELECT count(*) FROM note") == 200);
+    CHECK(query_int(store, "SELECT count(*) FROM note") == 300);
+    CHECK(query_int(store, "SELECT count(*) FROM note WHERE id >= 400") == 0);
 }
 
 TEST_CASE(

@@ -8,6 +8,10 @@
 //   - what is read is a state that was committed: rows 0..n-1 of one commit, each exactly as
 //     written, never a shortened, altered or mixed table (losing the WAL, or its tail, goes back
 //     to an earlier commit: the files alone cannot tell, see the README);
+//   - a commit is dropped only if it is the WAL's last, or the WAL was altered where it is not
+//     sealed (its header, a frame's header, its length, or a frame body copied over another, which
+//     opens as the same page): damage to a frame that a later commit follows is refused, never
+//     read as a crash's torn frame (which would drop the later commits without a word);
 //   - it answers within seconds: a header may ask for any passphrase cost (its checksum is not
 //     keyed, so the script can make it hold again), and a store must not be worked through for
 //     days before it is found altered.
@@ -81,8 +85,9 @@ Status commit_rows(Store& store, int commit) {
 // hot journal.
 struct Pristine {
     std::string main, log;
-    std::vector<std::pair<std::size_t, std::size_t>> unsealed;  // the journal's [from, to) ranges
-    std::size_t played_to = 0;  // the end of the journal's last record played back
+    std::vector<std::pair<std::size_t, std::size_t>> unsealed;  // the log's [from, to) ranges
+    std::size_t played_to = 0;  // the end of the log's last frame, or last record played back
+    JournalMode mode = JournalMode::wal;
 };
 
 Pristine make_wal_store(const std::string& path) {
@@ -95,6 +100,12 @@ Pristine make_wal_store(const std::string& path) {
     }
     Pristine p{read_file(path), read_file(path + "-wal"), {}, 0};
     if (p.log.empty()) fail("the pristine store left nothing in its WAL", "");
+    // SQLite's WAL: a 32-byte header, then frames of a 24-byte header and a sealed page.
+    p.unsealed.emplace_back(0, 32);
+    for (std::size_t frame = 32; frame + 24 + 4096 <= p.log.size(); frame += 24 + 4096) {
+        p.unsealed.emplace_back(frame, frame + 24);
+        p.played_to = frame + 24 + 4096;
+    }
     return p;
 }
 
@@ -118,6 +129,7 @@ Pristine make_journal_store(const std::string& path) {
     const std::string committed = read_file(path);
     ok(store->exec("PRAGMA cache_size=2"));  // the transaction spills pages into the main file
     Pristine p;
+    p.mode = JournalMode::rollback;
     const Status abandoned = with_transaction(*store, [&]() -> Status {
         TSUNAGU_TRY(store->exec("UPDATE note SET body = 'never committed ' || id"));
         TSUNAGU_TRY(commit_rows(*store, kCheckpointed));
@@ -153,7 +165,7 @@ class Script {
     std::size_t at_ = 0;
 };
 
-// Applies one edit. Returns whether it touched what the journal leaves unsealed (see the top).
+// Applies one edit. Returns whether it touched what the WAL or journal leaves unsealed (see the top).
 bool apply_edit(Script& script, std::string& main, std::string& log, const Pristine& pristine) {
     const std::uint8_t what = script.byte();
     std::string& file = (what & 4) ? log : main;
@@ -187,7 +199,9 @@ bool apply_edit(Script& script, std::string& main, std::string& log, const Prist
         case 3: {
             const std::size_t from = script.offset_in(file.size());
             const std::string moved = file.substr(from, length * 64);
-            unsealed = touches_unsealed(at, at + moved.size());
+            // In the WAL a page is in many frames, bound to its number only: a body copied over
+            // another of the same page opens, and SQLite's checksum then ends recovery there.
+            unsealed = touches_unsealed(at, at + moved.size()) || (&file == &log && pristine.mode == JournalMode::wal);
             file.replace(at, std::min(moved.size(), file.size() - at), moved);
             break;
         }
@@ -203,9 +217,11 @@ void make_checksums_hold(std::string& main) {
     }
 }
 
-// Opens the store at `path` and reads every row, checking each unless `exact` is false (a journal
-// altered where it is not sealed): the refusal met on the way, if any.
-Status open_and_read(const std::string& path, JournalMode mode, bool exact, std::string_view input) {
+// Opens the store at `path` and reads every row: the refusal met on the way, if any. `log_intact`:
+// the WAL or journal was not altered where it is not sealed, nor lost. A journal altered so may
+// read as a half-rolled-back state; a WAL may then drop commits, but each it keeps is whole.
+Status open_and_read(const std::string& path, JournalMode mode, bool log_intact, std::string_view input) {
+    const bool exact = mode == JournalMode::wal || log_intact;
     auto store = Store::open(path, passphrase(), options_for(mode));
     if (!store) return store.status();
     auto scan = store->prepare("SELECT id, body FROM note ORDER BY id");
@@ -226,6 +242,8 @@ Status open_and_read(const std::string& path, JournalMode mode, bool exact, std:
     const int committed = kCheckpointed * kRowsPerCommit;
     check(mode == JournalMode::wal ? rows % kRowsPerCommit == 0 && rows >= committed : rows == committed,
           "read " + std::to_string(rows) + " rows: a state that was never committed", input);
+    check(mode != JournalMode::wal || !log_intact || rows >= (kCommits - 1) * kRowsPerCommit,
+          "read " + std::to_string(rows) + " rows: a commit that a later one follows was dropped", input);
     return Status::ok();
 }
 
@@ -236,7 +254,7 @@ void run(std::string_view input) {
     const JournalMode mode = (flags & 4) ? JournalMode::rollback : JournalMode::wal;
     const Pristine& files = pristine(dir.path(), mode);
     std::string main = files.main, log = files.log;
-    bool unsealed = mode == JournalMode::rollback && (flags & 2);  // the hot journal lost
+    bool unsealed = (flags & 2) != 0;  // the WAL or the hot journal lost
     while (!script.done()) unsealed = apply_edit(script, main, log, files) || unsealed;
     if (flags & 1) make_checksums_hold(main);
 
