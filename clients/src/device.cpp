@@ -139,6 +139,13 @@ Result<Device> Device::open(const std::string& home, std::string_view passphrase
             return Status(ErrorCode::wrong_key,
                           "wrong passphrase for the replica in " + home + "; nothing was changed, try again");
         }
+        if (store.status().code() == ErrorCode::corrupt) {
+            // A phone has no backup of its replica, and its files hold the work not yet synced.
+            return Status(ErrorCode::corrupt,
+                          "the replica in " + home + " is damaged (" + store.status().message() +
+                              "). Do not delete its files: the work not yet synced is in them. To go on "
+                              "working, sign in with a new home folder; what was synced comes back from the server");
+        }
         return store.status();
     }
     impl->store = std::make_unique<Store>(std::move(*store));

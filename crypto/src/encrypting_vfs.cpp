@@ -269,12 +269,14 @@ int read_wal_body(FileState& s, std::uint8_t* out, sqlite3_int64 offset) {
 }
 
 // Whether a later transaction of this WAL's generation (its header's salts) follows `frame`, whose
-// header is `header`: a commit frame that opens after the commit of `frame`'s own transaction (the
-// first commit frame from `frame` on). Then `frame` cannot have been torn by a crash: the store
-// syncs the WAL at every commit (synchronous=FULL) and writes a transaction's frames only once the
-// commit before it is synced, so `frame` was on disk before that later transaction began. Read as
-// torn, a damaged `frame` would end recovery there, drop every later commit without a word, and the
-// next write would overwrite them for good.
+// header is `header`: a commit frame after the commit of `frame`'s own transaction (the first
+// commit frame from `frame` on). Then `frame` cannot have been torn by a crash: the store syncs the
+// WAL at every commit (synchronous=FULL) and writes a transaction's frames only once the commit
+// before it is synced, so `frame` was on disk before that later transaction began. Read as torn, a
+// damaged `frame` would end recovery there, drop every later commit without a word, and the next
+// write would overwrite them for good. Frames are told by their headers alone (salts and commit
+// size, in clear): their bodies may be damaged too, and a header a crash left behind is either
+// whole or of another generation (a transaction being written keeps zeroed salts until its commit).
 bool later_transaction_follows(FileState& s, sqlite3_int64 frame, const std::uint8_t* header) {
     std::uint8_t wal_header[kWalHeader];
     sqlite3_int64 size = 0;
@@ -282,22 +284,19 @@ bool later_transaction_follows(FileState& s, sqlite3_int64 frame, const std::uin
         s.real->pMethods->xFileSize(s.real, &size) != SQLITE_OK) {
         return false;
     }
-    std::vector<std::uint8_t> later(static_cast<std::size_t>(kFrame));
-    // A damaged frame whose header is intact and says it is its transaction's commit needs one.
-    const bool is_commit = std::memcmp(header + 8, wal_header + 16, 8) == 0 && get_be32(header + 4) != 0;
-    int commits = is_commit ? 1 : 0;
+    const auto commit_of_this_generation = [&](const std::uint8_t* h) {
+        return std::memcmp(h + 8, wal_header + 16, 8) == 0 && get_be32(h + 4) != 0;
+    };
+    bool own_commit_seen = commit_of_this_generation(header);
     for (sqlite3_int64 next = frame + 1; frame_start(next) + kFrame <= size; ++next) {
-        if (s.real->pMethods->xRead(s.real, later.data(), static_cast<int>(kFrame), frame_start(next)) != SQLITE_OK) {
+        std::uint8_t next_header[kFrameHeader];
+        if (s.real->pMethods->xRead(s.real, next_header, static_cast<int>(kFrameHeader), frame_start(next)) !=
+            SQLITE_OK) {
             return false;
         }
-        const std::uint8_t* next_header = later.data();
-        const bool this_generation = std::memcmp(next_header + 8, wal_header + 16, 8) == 0;
-        const bool commit = get_be32(next_header + 4) != 0;
-        if (this_generation && commit &&
-            open_page(s.key(), later.data() + kFrameHeader, later.data() + kFrameHeader, wal_binding(next_header)) &&
-            ++commits == 2) {
-            return true;
-        }
+        if (!commit_of_this_generation(next_header)) continue;
+        if (own_commit_seen) return true;
+        own_commit_seen = true;
     }
     return false;
 }

@@ -263,6 +263,26 @@ TEST_CASE("a wrong passphrase is refused with wrong_key and changes nothing") {
     CHECK(right->status()->pending == 1);
 }
 
+TEST_CASE("a damaged replica is refused naming its folder, and the worker is told to keep it and go on in a new one") {
+    FieldOrganisation org;
+    std::string home, db;
+    {
+        auto aoi = org.device("aoi");
+        created(*aoi, "client", {{"pseudonym", "K-107"}, {"area", "kita"}});
+        home = aoi->home();
+        db = aoi->database_path();
+    }
+    flip_byte(db, page_offset(1) + 100);  // inside page 1, which every open reads
+    const std::string before = file_bytes(db);
+    auto damaged = client::Device::open(home, "aoi passphrase", test_options());
+    REQUIRE_FALSE(damaged.is_ok());
+    CHECK(damaged.status().code() == ErrorCode::corrupt);
+    CHECK_THAT(damaged.status().message(), Catch::Contains("the replica in " + home + " is damaged") &&
+                                               Catch::Contains("corrupt page 1") &&
+                                               Catch::Contains("Do not delete") && Catch::Contains("new home folder"));
+    CHECK(file_bytes(db) == before);
+}
+
 TEST_CASE("a worker changes her replica's passphrase: only the new one opens it, and her work and session stay") {
     FieldOrganisation org;
     std::string home, db, id;

@@ -268,6 +268,10 @@ TEST_CASE(
     SECTION("the first frame of the first of the three") { damage_frame(path, starts[0]); }
     SECTION("the first frame of the second") { damage_frame(path, starts[1]); }
     SECTION("the commit frame of the second, which the third follows") { damage_frame(path, starts[2] - kFrameBytes); }
+    SECTION("the first frame of the second and its commit frame too") {
+        damage_frame(path, starts[1]);
+        damage_frame(path, starts[2] - kFrameBytes);
+    }
     const std::string main_before = read_bytes(path), wal_before = read_bytes(path + "-wal");
 
     for (int attempt = 0; attempt < 2; ++attempt) {
