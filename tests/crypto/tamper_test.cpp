@@ -315,16 +315,11 @@ TEST_CASE(
     // Every frame is now indexed in shared memory. Tamper with the first one that holds a table
     // page (page 1 would already fail the reader's open, which is right too but tests less).
     const std::string wal = read_bytes(path + "-wal");
-    std::uintmax_t frame = 32;  // after the WAL header; frames are a 24-byte header + a page
-    auto page_of = [&](std::uintmax_t at) {
-        const auto* p = reinterpret_cast<const unsigned char*>(wal.data() + at);
-        return (std::uint32_t(p[0]) << 24) | (std::uint32_t(p[1]) << 16) |
-               (std::uint32_t(p[2]) << 8) | std::uint32_t(p[3]);
-    };
-    while (frame + 24 + kPageBytes <= wal.size() && page_of(frame) == 1) frame += 24 + kPageBytes;
-    REQUIRE(frame + 24 + kPageBytes <= wal.size());
-    const std::uint32_t page = page_of(frame);
-    flip_byte(path + "-wal", frame + 24 + 500);
+    std::uintmax_t frame = 32;  // after the WAL header; a frame's header starts with its page number
+    while (frame + kFrameBytes <= wal.size() && big_endian_at(wal, frame) == 1) frame += kFrameBytes;
+    REQUIRE(frame + kFrameBytes <= wal.size());
+    const std::uint32_t page = big_endian_at(wal, frame);
+    damage_frame(path, frame);
 
     Store reader = open_ok(path, test_key());  // its own page cache: must read the WAL frame
     auto scanned = scan_all(reader);
