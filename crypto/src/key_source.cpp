@@ -63,17 +63,27 @@ Result<KeySource> KeySource::key_file(const std::string& path) {
 
 Status create_key_file(const std::string& path) {
     ensure_sodium();
-    crypto_detail::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-    if (!fd) {
-        if (errno == EEXIST) {
-            return Status(ErrorCode::already_exists,
-                          "key file " + path + " already exists; refusing to overwrite a key");
+    // Written and synced under a temporary name, then linked into place (link refuses to overwrite):
+    // a process killed at any point leaves `path` absent or whole, never empty or short, so that
+    // running the command again finishes the job instead of refusing a key file of 0 bytes.
+    std::string temporary = path + ".XXXXXX";
+    crypto_detail::UniqueFd fd(::mkostemp(temporary.data(), O_CLOEXEC));  // mode 0600
+    if (!fd) return crypto_detail::errno_status("cannot create a key file beside " + path);
+    Status written = [&]() -> Status {
+        Secret key = Secret::random(kDataKeyBytes);
+        TSUNAGU_TRY(crypto_detail::write_all_at(fd.get(), key.data(), key.size(), 0, temporary));
+        TSUNAGU_TRY(crypto_detail::sync_fd(fd.get(), temporary));
+        if (::link(temporary.c_str(), path.c_str()) != 0) {
+            if (errno == EEXIST) {
+                return Status(ErrorCode::already_exists,
+                              "key file " + path + " already exists; refusing to overwrite a key");
+            }
+            return crypto_detail::errno_status("cannot create key file " + path);
         }
-        return crypto_detail::errno_status("cannot create key file " + path);
-    }
-    Secret key = Secret::random(kDataKeyBytes);
-    TSUNAGU_TRY(crypto_detail::write_all_at(fd.get(), key.data(), key.size(), 0, path));
-    TSUNAGU_TRY(crypto_detail::sync_fd(fd.get(), path));
+        return Status::ok();
+    }();
+    ::unlink(temporary.c_str());
+    TSUNAGU_TRY(written);
     return crypto_detail::sync_parent_dir(path);
 }
 

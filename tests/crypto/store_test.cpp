@@ -186,7 +186,12 @@ TEST_CASE("a key file opens the store, and a world-readable or short key file is
     REQUIRE(create_key_file(key_path).is_ok());
     CHECK((std::filesystem::status(key_path).permissions() & std::filesystem::perms::all) ==
           (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
+    const std::string made = read_file(key_path);
+    CHECK(made.size() == 32);
     CHECK(create_key_file(key_path).code() == ErrorCode::already_exists);
+    CHECK(read_file(key_path) == made);  // never overwritten
+    // Made under a temporary name and linked into place whole: nothing else is left in the folder.
+    CHECK(std::distance(std::filesystem::directory_iterator(dir.path()), std::filesystem::directory_iterator()) == 1);
     {
         auto key = KeySource::key_file(key_path);
         REQUIRE(key.is_ok());
