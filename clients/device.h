@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "crypto/salvage.h"
 #include "crypto/status.h"
 #include "crypto/store.h"
 #include "sync/change.h"
@@ -144,6 +145,15 @@ public:
     // A wrong passphrase fails with ErrorCode::wrong_key and changes nothing on disk.
     static Result<Device> open(const std::string& home, std::string_view passphrase,
                                DeviceOptions options = {});
+    // Rebuilds the replica in `damaged_home`, which open() refuses as damaged (ErrorCode::corrupt),
+    // into a new replica in `new_home` (which must hold none), with every commit its files still
+    // hold: the session comes along, and with it the work not yet synced. The damaged files are
+    // only read, never changed. Where the report is not complete() (pages fell back to older
+    // versions), the new replica pulls everything again at its next sync, so that what was synced
+    // comes back whole from the server. Then open(new_home, passphrase) and sync. Fails with
+    // wrong_key, or corrupt naming the pages when the files hold no consistent replica any more.
+    static Result<SalvageReport> salvage(const std::string& damaged_home, const std::string& new_home,
+                                         std::string_view passphrase, DeviceOptions options = {});
     Device(Device&&) noexcept;
     Device& operator=(Device&&) noexcept;
     ~Device();
@@ -224,3 +234,9 @@ void to_json(sync::Json& out, const SyncReport& report);
 void to_json(sync::Json& out, const DeviceStatus& status);
 
 }  // namespace tsunagu::client
+
+namespace tsunagu {
+// A salvage's report: {"complete","pages","wal_frames","journal_records","damaged_versions",
+// "older_versions","uncommitted_versions","lost_pages","unplaced_frames","reindexed","summary"}.
+void to_json(sync::Json& out, const SalvageReport& report);
+}  // namespace tsunagu

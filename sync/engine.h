@@ -308,6 +308,11 @@ class Device {
     const Schema& schema() const;
     // The sequence number up to which this device has applied the upstream's changes.
     Result<std::int64_t> cursor();
+    // Forgets how far this device has pulled: the next pull starts again from the beginning and
+    // brings every record in scope whole (none named as held), with this device's unsynced
+    // changes re-applied on top. For a replica rebuilt from damaged files (crypto/salvage.h) some
+    // of whose pages fell back to older versions: its records come back as the upstream has them.
+    Status pull_everything_again();
 
     // Local edits, offline: validated against the schema (errors name the field), applied to the
     // replica and queued in the outbox, in one transaction. `fields` is an object of field values;

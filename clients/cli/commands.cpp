@@ -307,6 +307,30 @@ int cmd_passphrase(const Invocation& inv) {
     return kExitOk;
 }
 
+// tsunagu --home NEW salvage DAMAGED: the replica open refuses as damaged, rebuilt in NEW.
+int cmd_salvage(const Invocation& inv) {
+    if (inv.words.size() != 1) return usage(inv, "salvage needs the damaged replica's home folder");
+    const std::string& damaged = inv.words[0];
+    auto passphrase = read_secret("TSUNAGU_PASSPHRASE", "Passphrase of the damaged replica: ");
+    if (!passphrase || passphrase->empty()) {
+        return fail(inv, Status(ErrorCode::invalid_argument,
+                                "a passphrase is needed: type it at the prompt or set TSUNAGU_PASSPHRASE"));
+    }
+    client::DeviceOptions options;
+    auto report = Device::salvage(damaged, inv.home, passphrase->view(), std::move(options));
+    if (!report) return fail(inv, report.status());
+    if (inv.json) {
+        Json out = *report;
+        out["home"] = inv.home;
+        std::cout << out.dump() << "\n";
+    } else {
+        std::cout << "salvaged " << damaged << " into " << inv.home << ": " << report->summary() << "\n"
+                  << (report->complete() ? "" : "the next sync pulls everything again from the server\n")
+                  << "the damaged files are unchanged; next: tsunagu --home " << inv.home << " sync\n";
+    }
+    return kExitOk;
+}
+
 int cmd_retry(const Invocation& inv) {
     if (!inv.words.empty()) return usage(inv, "retry takes no arguments");
     auto device = open_replica(inv, false);
@@ -458,6 +482,7 @@ int run_command(const Invocation& inv) {
     if (inv.command == "passphrase") return cmd_passphrase(inv);
     if (inv.command == "discard") return cmd_discard(inv);
     if (inv.command == "refused") return cmd_refused(inv);
+    if (inv.command == "salvage") return cmd_salvage(inv);
     return usage(inv, "unknown command \"" + inv.command + "\"");
 }
 

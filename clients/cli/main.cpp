@@ -26,6 +26,8 @@ constexpr const char* kUsage = R"(usage: tsunagu [--home DIR] [--json] COMMAND .
   retry                       send the changes the server refused again at the next sync
   discard ID                  give up the refused changes to a record: take the server's version
   passphrase                  change the replica's passphrase (asked twice, or TSUNAGU_NEW_PASSPHRASE)
+  salvage DAMAGED_HOME        rebuild a replica refused as damaged into --home (a new folder), with
+                              every commit its files still hold; they are only read
 
 The replica lives in --home DIR, else $TSUNAGU_HOME, else ~/.tsunagu. The passphrase and the
 password are asked at the terminal without echo, or read from TSUNAGU_PASSPHRASE and

@@ -72,6 +72,17 @@ void tsunagu_free(void* buffer);
  * changed on disk. Returns NULL on failure. */
 tsunagu_device* tsunagu_open(const char* home, const char* passphrase, tsunagu_error* err);
 
+/* Rebuilds the replica in `damaged_home`, which tsunagu_open refuses as damaged (TSUNAGU_CORRUPT),
+ * into a new replica in `new_home` (which must hold none), with every commit its files still hold:
+ * the session and the work not yet synced come along. The damaged files are only read. Then open
+ * `new_home` and sync; where pages fell back to older versions ("complete": false), that sync pulls
+ * everything again from the server. `*report_json_out` (may be NULL) receives
+ *   {"complete","pages","damaged_versions","older_versions":[...],"summary", ...}.
+ * Wrong passphrase: TSUNAGU_WRONG_KEY; no consistent replica left in the files: TSUNAGU_CORRUPT
+ * naming the pages (nothing is created). */
+tsunagu_code tsunagu_salvage(const char* damaged_home, const char* new_home, const char* passphrase,
+                             char** report_json_out, tsunagu_error* err);
+
 /* Changes the replica's passphrase from `current` to `next` (the data key is re-wrapped; records
  * are not rewritten). A wrong `current`: TSUNAGU_WRONG_KEY, nothing changed. Works offline. */
 tsunagu_code tsunagu_change_passphrase(tsunagu_device* device, const char* current, const char* next,

@@ -107,6 +107,20 @@ tsunagu_device* tsunagu_open(const char* home, const char* passphrase, tsunagu_e
     return opened;
 }
 
+tsunagu_code tsunagu_salvage(const char* damaged_home, const char* new_home, const char* passphrase,
+                             char** report_json_out, tsunagu_error* err) {
+    if (report_json_out) *report_json_out = nullptr;
+    return guarded(err, [&]() -> tsunagu_code {
+        if (!damaged_home || !new_home) return missing(err, "damaged_home and new_home");
+        if (!passphrase) return missing(err, "passphrase");
+        tsunagu::client::DeviceOptions options;  // named: GCC 12 misreads a defaulted one as uninitialised
+        auto salvaged = tsunagu::client::Device::salvage(damaged_home, new_home, passphrase, std::move(options));
+        if (!salvaged) return report(err, salvaged.status());
+        if (report_json_out) return emit(*salvaged, report_json_out, err);
+        return TSUNAGU_OK;
+    });
+}
+
 tsunagu_code tsunagu_change_passphrase(tsunagu_device* device, const char* current, const char* next,
                                        tsunagu_error* err) {
     return guarded(err, [&]() -> tsunagu_code {

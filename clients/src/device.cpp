@@ -11,8 +11,6 @@ namespace tsunagu::client {
 
 namespace {
 
-constexpr const char* kDatabaseName = "replica.db";
-
 // The shortest passphrase a replica is made or re-keyed with, in characters (UTF-8 code points:
 // "見守り記録の合言葉" counts 9). On a lost phone it is all that stands between whoever has the
 // file and the records: Argon2id makes each guess cost about 0.2 s of one machine's time, so a
@@ -143,8 +141,10 @@ Result<Device> Device::open(const std::string& home, std::string_view passphrase
             // A phone has no backup of its replica, and its files hold the work not yet synced.
             return Status(ErrorCode::corrupt,
                           "the replica in " + home + " is damaged (" + store.status().message() +
-                              "). Do not delete its files: the work not yet synced is in them. To go on "
-                              "working, sign in with a new home folder; what was synced comes back from the server");
+                              "). Do not delete its files: the work not yet synced is in them. Salvage it into a "
+                              "new home folder (tsunagu --home NEW salvage " + home +
+                              "): every commit its files still hold comes along, and what was synced comes "
+                              "back from the server at the next sync");
         }
         return store.status();
     }

@@ -13,6 +13,9 @@
 
 namespace tsunagu::client {
 
+// The replica's file in a device's home folder.
+inline constexpr const char* kDatabaseName = "replica.db";
+
 struct Device::Impl {
     std::string home;
     std::string db_path;

@@ -39,3 +39,21 @@ void to_json(sync::Json& out, const DeviceStatus& s) {
 }
 
 }  // namespace tsunagu::client
+
+namespace tsunagu {
+
+void to_json(sync::Json& out, const SalvageReport& r) {
+    out = {{"complete", r.complete()},
+           {"pages", r.pages},
+           {"wal_frames", r.wal_frames},
+           {"journal_records", r.journal_records},
+           {"damaged_versions", r.damaged_versions},
+           {"older_versions", r.older_versions},
+           {"uncommitted_versions", r.uncommitted_versions},
+           {"lost_pages", r.lost_pages},
+           {"unplaced_frames", r.unplaced_frames},
+           {"reindexed", r.reindexed},
+           {"summary", r.summary()}};
+}
+
+}  // namespace tsunagu

@@ -231,6 +231,36 @@ std::vector<std::uint8_t> seal_slot(const KekRecipe& recipe, std::uint64_t gener
     return slot;
 }
 
+Result<OpenedHeader> open_key_header(int fd, const KeySource& key, const std::string& path) {
+    OpenedHeader opened;
+    opened.bytes.resize(kHeaderBytes);
+    auto got = read_at(fd, opened.bytes.data(), opened.bytes.size(), 0, path);
+    if (!got) return got.status();
+    if (*got == 0) {
+        // Never a fresh store (those are made complete before they get this name): a loss.
+        return Status(ErrorCode::corrupt, "corrupt store " + path +
+                                              ": the file is empty (truncated); restore it "
+                                              "from a backup, or remove it to start afresh");
+    }
+    if (*got >= 16 && std::memcmp(opened.bytes.data(), "SQLite format 3", 15) == 0) {
+        return Status(ErrorCode::not_a_store, path + " is a plain SQLite database, not an encrypted Tsunagu store");
+    }
+    if (*got < kHeaderBytes) {
+        return Status(ErrorCode::corrupt,
+                      "corrupt store " + path + ": truncated inside its key header; restore from a backup");
+    }
+    auto slot = read_newest_slot(opened.bytes, path);
+    if (!slot) return slot.status();
+    opened.slot = *slot;
+    auto kek = derive_kek(key, slot->recipe, path);
+    if (!kek) return kek.status();
+    auto data_key = unwrap_data_key(*slot, *kek, path);
+    if (!data_key) return data_key.status();
+    opened.kek = std::move(*kek);
+    opened.data_key = std::move(*data_key);
+    return opened;
+}
+
 Status write_new_header(int fd, const KekRecipe& recipe, const Secret& kek, const Secret& data_key,
                         PageCipher cipher, const std::string& path) {
     // Generation n lives in slot n % 2: generation 1 in slot 1, generation 2 in slot 0.

@@ -59,6 +59,19 @@ Result<Secret> unwrap_data_key(const KeySlot& slot, const Secret& kek, const std
 std::vector<std::uint8_t> seal_slot(const KekRecipe& recipe, std::uint64_t generation,
                                     const Secret& kek, const Secret& data_key, PageCipher cipher);
 
+// The key header of an existing store file, read from `fd` and unwrapped with `key`.
+struct OpenedHeader {
+    std::vector<std::uint8_t> bytes;  // the whole 8 KiB header, as on disk
+    KeySlot slot;                     // the slot in force
+    Secret kek;
+    Secret data_key;
+};
+
+// Reads and unwraps the key header of the store file open as `fd`. Fails with corrupt for an empty
+// file or one cut inside its header, not_a_store for a plain SQLite database or another file,
+// wrong_key when `key` does not unwrap the data key. Nothing is written.
+Result<OpenedHeader> open_key_header(int fd, const KeySource& key, const std::string& path);
+
 // Writes a complete new header (both slots) to an open file descriptor at offset 0 and syncs.
 Status write_new_header(int fd, const KekRecipe& recipe, const Secret& kek, const Secret& data_key,
                         PageCipher cipher, const std::string& path);

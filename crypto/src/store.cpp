@@ -238,30 +238,8 @@ Result<Store> Store::open(const std::string& path, const KeySource& key, const S
         ::unlink((p + ".new").c_str());
         UniqueFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
         if (!fd) return errno_status("cannot open store " + p);
-        std::vector<std::uint8_t> header(kHeaderBytes);
-        auto got = read_at(fd.get(), header.data(), header.size(), 0, p);
-        if (!got) return got.status();
-        if (*got == 0) {
-            // Never a fresh store (those are made complete before they get this name): a loss.
-            return Status(ErrorCode::corrupt, "corrupt store " + p +
-                                                  ": the file is empty (truncated); restore it "
-                                                  "from a backup, or remove it to start afresh");
-        }
-        if (*got >= 16 && std::memcmp(header.data(), "SQLite format 3", 15) == 0) {
-            return Status(ErrorCode::not_a_store,
-                          p + " is a plain SQLite database, not an encrypted Tsunagu store");
-        }
-        if (*got < kHeaderBytes) {
-            return Status(ErrorCode::corrupt, "corrupt store " + p +
-                                                  ": truncated inside its key header; restore "
-                                                  "from a backup");
-        }
-        auto slot = read_newest_slot(header, p);
-        if (!slot) return slot.status();
-        auto kek = derive_kek(key, slot->recipe, p);
-        if (!kek) return kek.status();
-        auto unwrapped = unwrap_data_key(*slot, *kek, p);
-        if (!unwrapped) return unwrapped.status();
+        auto header = open_key_header(fd.get(), key, p);
+        if (!header) return header.status();
         const auto body = static_cast<std::uint64_t>(st.st_size) - kHeaderBytes;
         if (body == 0) {
             return Status(ErrorCode::corrupt, "corrupt store " + p +
@@ -273,11 +251,11 @@ Result<Store> Store::open(const std::string& path, const KeySource& key, const S
                           "corrupt store " + p + ": truncated inside page " +
                               std::to_string(body / kPageSize + 1) + "; restore from a backup");
         }
-        impl->recipe = slot->recipe;
-        impl->cipher = slot->cipher;
-        impl->kek = std::move(*kek);
-        impl->generation = slot->generation;
-        data_key = std::move(*unwrapped);
+        impl->recipe = header->slot.recipe;
+        impl->cipher = header->slot.cipher;
+        impl->kek = std::move(header->kek);
+        impl->generation = header->slot.generation;
+        data_key = std::move(header->data_key);
     }
 
     auto registration = KeyRegistration::add(p, std::move(data_key), impl->cipher);

@@ -106,6 +106,14 @@ Result<std::int64_t> Device::cursor() {
     return detail::meta_int(impl_->store, detail::kMetaCursor, 0);
 }
 
+Status Device::pull_everything_again() {
+    Store& store = impl_->store;
+    return with_transaction(store, [&]() -> Status {
+        TSUNAGU_TRY(store.exec("DELETE FROM sync_acked"));  // named as held, they would be left out
+        return detail::set_meta_int(store, detail::kMetaCursor, 0);
+    });
+}
+
 Status Device::Impl::save_clock() {
     return detail::set_meta_int(store, detail::kMetaClock, clock.last().packed());
 }

@@ -21,3 +21,13 @@ TEST_CASE("the C API program records, edits, queries, syncs and deletes against 
     CHECK(holds(*sato, client));
     CHECK(sato->list("home_visit")->empty());
 }
+
+TEST_CASE("the C API salvages a damaged replica, which then opens and syncs") {
+    FieldOrganisation org;
+    const std::string damaged = DamagedReplica(org, FrameVersion::superseded).home;
+    const auto run = run_program(TSUNAGU_C_PROGRAM_PATH, {"salvage", damaged, "aoi passphrase", org.new_home("c")});
+    INFO(run.out << run.err);
+    CHECK(run.exit_code == 0);
+    CHECK(run.out.find("c api ok") != std::string::npos);
+    CHECK(run.out.find("FAILED") == std::string::npos);
+}

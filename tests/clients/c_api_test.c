@@ -1,5 +1,7 @@
 /* The C API end to end, compiled as C11: open, sign in, record, edit, query, sync, delete.
  * Usage: clients_c_api_program SERVER_URL USERNAME PASSWORD HOME
+ *        clients_c_api_program salvage DAMAGED_HOME PASSPHRASE NEW_HOME
+ * (the second: a replica open refuses as damaged, salvaged into NEW_HOME, which then opens).
  * Prints one line per step and "c api ok" at the end; exits non-zero at the first failure. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,9 +32,47 @@ static void on_progress(const char* phase, size_t done, size_t total, void* user
     if (done > total && strcmp(phase, "push") == 0) printf("FAILED: push progress %zu of %zu\n", done, total);
 }
 
+static int finish(void) {
+    if (failures) {
+        printf("%d failure(s)\n", failures);
+        return 1;
+    }
+    printf("c api ok\n");
+    return 0;
+}
+
+static int salvage_steps(const char* damaged, const char* passphrase, const char* new_home) {
+    tsunagu_error err = {TSUNAGU_OK, NULL};
+    tsunagu_device* dev = tsunagu_open(damaged, passphrase, &err);
+    expect(dev == NULL && err.code == TSUNAGU_CORRUPT, "a damaged replica is refused as TSUNAGU_CORRUPT", &err);
+    char* report = NULL;
+    expect(tsunagu_salvage(damaged, new_home, "not the passphrase", &report, &err) == TSUNAGU_WRONG_KEY &&
+               report == NULL,
+           "salvage with a wrong passphrase is TSUNAGU_WRONG_KEY", &err);
+    expect(tsunagu_salvage(damaged, new_home, passphrase, &report, &err) == TSUNAGU_OK && report != NULL &&
+               strstr(report, "\"complete\":true") != NULL,
+           "salvage rebuilds it, every commit", &err);
+    tsunagu_free(report);
+    dev = tsunagu_open(new_home, passphrase, &err);
+    expect(dev != NULL, "the salvaged replica opens", &err);
+    char* listed = NULL;
+    expect(tsunagu_list(dev, "home_visit", NULL, &listed, &err) == TSUNAGU_OK && strstr(listed, "\"id\"") != NULL,
+           "with the visit not synced before the damage", &err);
+    tsunagu_free(listed);
+    char* sync_report = NULL;
+    expect(tsunagu_sync(dev, NULL, NULL, &sync_report, &err) == TSUNAGU_OK && sync_report != NULL &&
+               strstr(sync_report, "\"pushed\":1") != NULL,
+           "and it syncs from there", &err);
+    tsunagu_free(sync_report);
+    tsunagu_close(dev);
+    return finish();
+}
+
 int main(int argc, char** argv) {
+    if (argc == 5 && strcmp(argv[1], "salvage") == 0) return salvage_steps(argv[2], argv[3], argv[4]);
     if (argc != 5) {
-        fprintf(stderr, "usage: %s SERVER_URL USERNAME PASSWORD HOME\n", argv[0]);
+        fprintf(stderr, "usage: %s SERVER_URL USERNAME PASSWORD HOME\n       %s salvage DAMAGED_HOME PASSPHRASE NEW_HOME\n",
+                argv[0], argv[0]);
         return 2;
     }
     const char* url = argv[1];
@@ -180,10 +220,5 @@ int main(int argc, char** argv) {
     tsunagu_close(NULL);
     tsunagu_free(NULL);
 
-    if (failures) {
-        printf("%d failure(s)\n", failures);
-        return 1;
-    }
-    printf("c api ok\n");
-    return 0;
+    return finish();
 }

@@ -246,3 +246,36 @@ TEST_CASE("the command line changes the replica's passphrase, asking for the cur
     CHECK(renewed.as_json({"status"})["pending"] == 1);
     CHECK(renewed({"sync"}).exit_code == 0);
 }
+
+TEST_CASE("the command line salvages a damaged replica into a new home folder, and its work syncs from there") {
+    FieldOrganisation org;
+    const std::string crashed = DamagedReplica(org, FrameVersion::superseded).home;
+    Cli cli{org, org.new_home("cli")};
+    cli.passphrase = "aoi passphrase";
+
+    auto opened = cli({"--home", crashed, "status"});
+    CHECK(opened.exit_code == 1);
+    CHECK(opened.err.find("salvage " + crashed) != std::string::npos);
+
+    Cli wrong = cli;
+    wrong.passphrase = "not aoi's passphrase";
+    auto refused = wrong({"salvage", crashed});
+    CHECK(refused.exit_code == 3);
+    CHECK(refused.err.find("wrong passphrase") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(cli.home + "/replica.db"));
+
+    auto salvaged = cli({"salvage", crashed});
+    INFO(salvaged.out << salvaged.err);
+    REQUIRE(salvaged.exit_code == 0);
+    CHECK(salvaged.out.find("nothing was lost") != std::string::npos);
+    CHECK(salvaged.out.find("tsunagu --home " + cli.home + " sync") != std::string::npos);
+    CHECK(cli.as_json({"status"})["pending"] == 1);
+    auto sync = cli({"sync"});
+    INFO(sync.out << sync.err);
+    CHECK(sync.exit_code == 0);
+    CHECK(cli.as_json({"status"})["pending"] == 0);
+
+    auto again = cli({"salvage", crashed});  // into a home that holds a replica now
+    CHECK(again.exit_code == 1);
+    CHECK(again.err.find("already holds a replica") != std::string::npos);
+}

@@ -279,8 +279,43 @@ TEST_CASE("a damaged replica is refused naming its folder, and the worker is tol
     CHECK(damaged.status().code() == ErrorCode::corrupt);
     CHECK_THAT(damaged.status().message(), Catch::Contains("the replica in " + home + " is damaged") &&
                                                Catch::Contains("corrupt page 1") &&
-                                               Catch::Contains("Do not delete") && Catch::Contains("new home folder"));
+                                               Catch::Contains("Do not delete") && Catch::Contains("new home folder") &&
+                                               Catch::Contains("salvage " + home));
     CHECK(file_bytes(db) == before);
+}
+
+TEST_CASE(
+    "a damaged replica is salvaged into a new home folder: the work not yet synced comes along, and "
+    "what its damage cost comes back from the server") {
+    FieldOrganisation org;
+    const auto kind = GENERATE(FrameVersion::superseded, FrameVersion::last_with_older);
+    INFO((kind == FrameVersion::superseded ? "a frame a later one replaced" : "the last version of a page"));
+    const DamagedReplica crashed(org, kind);
+    const std::string db = crashed.home + "/replica.db";
+    REQUIRE(client::Device::open(crashed.home, "aoi passphrase", test_options()).status().code() == ErrorCode::corrupt);
+    const std::string damaged_wal = file_bytes(db + "-wal");
+
+    const std::string home = org.new_home("aoi");
+    auto report = client::Device::salvage(crashed.home, home, "aoi passphrase", test_options());
+    INFO(report.status().to_string());
+    REQUIRE(report.is_ok());
+    CHECK(report->complete() == (kind == FrameVersion::superseded));
+    CHECK(file_bytes(db + "-wal") == damaged_wal);  // only read
+
+    auto saved = client::Device::open(home, "aoi passphrase", test_options());
+    REQUIRE(saved.is_ok());
+    // Complete, it goes on from where it was; else it pulls everything again.
+    CHECK((report->complete() ? saved->status()->cursor > 0 : saved->status()->cursor == 0));
+    const auto synced_report = synced(*saved);
+    CHECK(synced_report.pushed == 1);  // her visit, not synced before the damage
+    CHECK(synced_report.refused.empty());
+    CHECK(holds(*saved, crashed.client));
+    CHECK(holds(*saved, crashed.visit));
+    CHECK(saved->status()->pending == 0);
+    // Sato, her supervisor, sees the visit on the server.
+    auto sato = org.device("sato");
+    synced(*sato);
+    CHECK(holds(*sato, crashed.visit));
 }
 
 TEST_CASE("a worker changes her replica's passphrase: only the new one opens it, and her work and session stay") {

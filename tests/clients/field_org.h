@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
@@ -14,6 +15,7 @@
 #include "clients/src/http_transport.h"
 #include "support/server_process.h"
 #include "support/temp_dir.h"
+#include "tests/crypto/store_files.h"
 
 namespace tsunagu::testing {
 
@@ -101,5 +103,36 @@ inline nlohmann::json visit(const std::string& client, int day = 1) {
     return {{"client", client}, {"date", date}, {"duration_min", 45}, {"purpose", "check_in"},
             {"observations", "slept well; asked about the day centre"}};
 }
+
+// A copy of the open `device`'s replica in the new home folder `home`, as a phone switched off now
+// leaves it: every commit synced to the WAL, none checkpointed into the main file. Then a byte of
+// one frame that later transactions follow is damaged (see wal_frame_holding), so that open
+// refuses the copy as corrupt. Returns its database file.
+inline std::string damaged_copy(const client::Device& device, const std::string& home, FrameVersion damage) {
+    std::filesystem::create_directories(home);
+    const std::string db = home + "/replica.db";
+    std::filesystem::copy_file(device.database_path(), db);
+    std::filesystem::copy_file(device.database_path() + "-wal", db + "-wal");
+    const auto frames = wal_frame_pages(db).size();
+    const std::size_t victim = wal_frame_holding(db, damage, wal_frame_offset(frames / 2));
+    REQUIRE(victim < frames);
+    flip_byte(db + "-wal", wal_frame_offset(victim) + 24 + 500);
+    return db;
+}
+
+// Aoi's replica, with a client she synced and a visit she did not, copied as a phone switched off
+// leaves it and damaged (damaged_copy). Her own device is closed.
+struct DamagedReplica {
+    std::string home, client, visit;
+
+    DamagedReplica(FieldOrganisation& org, FrameVersion damage) {
+        auto aoi = org.device("aoi");
+        client = created(*aoi, "client", {{"pseudonym", "K-107"}, {"area", "kita"}});
+        synced(*aoi);
+        visit = created(*aoi, "home_visit", testing::visit(client));
+        home = org.new_home("aoi-crashed");
+        damaged_copy(*aoi, home, damage);
+    }
+};
 
 }  // namespace tsunagu::testing

@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -66,6 +67,39 @@ inline void flip_byte(const std::filesystem::path& file, std::uintmax_t offset) 
     REQUIRE(offset < bytes.size());
     bytes[offset] = static_cast<char>(~bytes[offset]);
     write_bytes(file, bytes);
+}
+
+// The WAL's layout: a 32-byte header, then frames of a 24-byte header (the page number first,
+// big-endian) and a sealed page.
+constexpr std::uintmax_t kWalFrameBytes = 24 + kPageBytes;
+
+inline std::uintmax_t wal_frame_offset(std::size_t frame) { return 32 + frame * kWalFrameBytes; }
+
+// The page number of each whole frame of the WAL of the store at `path`, in order.
+inline std::vector<std::uint32_t> wal_frame_pages(const std::string& path) {
+    const std::string wal = read_bytes(path + "-wal");
+    std::vector<std::uint32_t> pages;
+    for (std::size_t at = 32; at + kWalFrameBytes <= wal.size(); at += kWalFrameBytes) {
+        const auto* p = reinterpret_cast<const std::uint8_t*>(wal.data() + at);
+        pages.push_back((std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | p[3]);
+    }
+    return pages;
+}
+
+// The first WAL frame before offset `before` whose page a later frame holds again (superseded), or
+// whose page no later frame holds but an earlier frame or the main file does (the last version
+// of a page with an older one); the frame count when there is none.
+enum class FrameVersion { superseded, last_with_older };
+inline std::size_t wal_frame_holding(const std::string& path, FrameVersion kind, std::uintmax_t before) {
+    const auto pages = wal_frame_pages(path);
+    const auto in_main_file = static_cast<std::uint32_t>((std::filesystem::file_size(path) - kKeyHeaderBytes) / kPageBytes);
+    for (std::size_t i = 0; i < pages.size() && wal_frame_offset(i) < before; ++i) {
+        const auto at = pages.begin() + static_cast<long>(i);
+        const bool later = std::find(at + 1, pages.end(), pages[i]) != pages.end();
+        const bool earlier = pages[i] <= in_main_file || std::find(pages.begin(), at, pages[i]) != at;
+        if (kind == FrameVersion::superseded ? later : (!later && earlier && pages[i] != 1)) return i;
+    }
+    return pages.size();
 }
 
 // The single integer a query returns (count(*), max(...)); fails the test on any error.

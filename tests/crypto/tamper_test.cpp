@@ -18,6 +18,7 @@
 #include "crypto/store.h"
 #include "support/journal_layout.h"
 #include "support/temp_dir.h"
+#include "tests/crypto/damaged_stores.h"
 #include "tests/crypto/store_files.h"
 
 using namespace tsunagu;
@@ -25,33 +26,6 @@ using namespace tsunagu::testing;
 namespace fs = std::filesystem;
 
 namespace {
-
-constexpr int kRows = 400;  // about 30 pages of 300-byte rows, no overflow pages
-
-Status insert_rows(Store& store, int from, int count) {
-    return with_transaction(store, [&]() -> Status {
-        for (int i = from; i < from + count; ++i) {
-            auto& insert = store.cached("INSERT INTO note(id, body) VALUES(?1, ?2)");
-            insert.bind(1, i).bind(2, "note " + std::to_string(i) + std::string(300, 'n'));
-            TSUNAGU_TRY(insert.run());
-        }
-        return Status::ok();
-    });
-}
-
-// A store of one table holding kRows rows, all in the main file (checkpointed), closed.
-// Pages: 1 is the schema, every other page belongs to the table and is read by a full scan.
-std::uint32_t make_store(const std::string& path, JournalMode mode) {
-    Store store = open_ok(path, test_key(), options_for(mode));
-    REQUIRE(store.exec("CREATE TABLE note(id INTEGER PRIMARY KEY, body TEXT NOT NULL)").is_ok());
-    REQUIRE(insert_rows(store, 0, kRows).is_ok());
-    if (mode == JournalMode::wal) REQUIRE(store.exec("PRAGMA wal_checkpoint(TRUNCATE)").is_ok());
-    const auto pages = static_cast<std::uint32_t>(query_int(store, "PRAGMA page_count"));
-    REQUIRE(query_int(store, "PRAGMA freelist_count") == 0);
-    store.close();
-    REQUIRE(fs::file_size(path) == page_offset(pages + 1));
-    return pages;
-}
 
 // Reads every row: the number of rows, or the error met on the way.
 Result<std::int64_t> scan_all(Store& store) {
@@ -225,36 +199,6 @@ TEST_CASE("an emptied store file is refused, not silently recreated as an empty 
     CHECK(store.status().code() == ErrorCode::corrupt);
     CHECK(fs::file_size(path) == 0);  // left as found, for whoever investigates
 }
-
-namespace {
-
-// A store whose first transaction (rows 0..99) is checkpointed into the main file and whose next
-// three (rows 200..299, 300..399, 400..499) are still in its WAL, as a crash leaves it: committed,
-// never checkpointed, no shared-memory index. Returns where each of the three starts in the WAL.
-std::vector<std::uintmax_t> store_with_three_commits_in_wal(const std::string& path) {
-    const auto wal = path + "-wal";
-    std::vector<std::uintmax_t> starts;
-    Store store = open_ok(path, test_key());
-    REQUIRE(store.exec("PRAGMA wal_autocheckpoint=0").is_ok());
-    REQUIRE(store.exec("CREATE TABLE note(id INTEGER PRIMARY KEY, body TEXT NOT NULL)").is_ok());
-    REQUIRE(insert_rows(store, 0, 100).is_ok());
-    REQUIRE(store.exec("PRAGMA wal_checkpoint(TRUNCATE)").is_ok());
-    for (int transaction = 2; transaction <= 4; ++transaction) {
-        starts.push_back(fs::exists(wal) ? std::max<std::uintmax_t>(fs::file_size(wal), 32) : 32);
-        REQUIRE(insert_rows(store, transaction * 100, 100).is_ok());
-    }
-    REQUIRE(sqlite3_db_config(store.handle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr) == SQLITE_OK);
-    store.close();
-    fs::remove(path + "-shm");
-    return starts;
-}
-
-constexpr std::uintmax_t kFrameBytes = 24 + kPageBytes;  // a WAL frame: its header, then the page
-
-// Flips a byte inside the sealed body of the WAL frame that starts at `frame`.
-void damage_frame(const std::string& path, std::uintmax_t frame) { flip_byte(path + "-wal", frame + 24 + 500); }
-
-}  // namespace
 
 TEST_CASE(
     "a damaged WAL frame that a later transaction follows is refused as corrupt, never read as "
@@ -528,39 +472,6 @@ TEST_CASE("a deleted row leaves no plaintext in the file's free space, even for 
     }
 }
 
-namespace {
-
-// The files of a store in rollback-journal mode as a crash in the middle of a transaction leaves
-// them: a hot journal holding the pages' committed content, and a main file into which some of
-// the transaction's pages were already written (the page cache spilled). Copied to `copy`.
-void copy_with_hot_journal(const std::string& path, const std::string& copy) {
-    Store store = open_ok(path, test_key(), options_for(JournalMode::rollback));
-    REQUIRE(store.exec("PRAGMA cache_size=4").is_ok());  // a few pages: the transaction spills
-    const Status rolled_back = with_transaction(store, [&]() -> Status {
-        TSUNAGU_TRY(store.exec("UPDATE note SET body = 'half of an uncommitted transaction' || id"));
-        fs::copy_file(path, copy);
-        fs::copy_file(path + "-journal", copy + "-journal");
-        return Status(ErrorCode::conflict, "abandoned on purpose");
-    });
-    REQUIRE(rolled_back.code() == ErrorCode::conflict);
-}
-
-// The rows' bodies, in order; or the error met on the way.
-Result<std::vector<std::string>> bodies(const std::string& path) {
-    auto store = Store::open(path, test_key(), options_for(JournalMode::rollback));
-    if (!store) return store.status();
-    auto scan = store->prepare("SELECT body FROM note ORDER BY id");
-    if (!scan) return scan.status();
-    std::vector<std::string> out;
-    while (true) {
-        auto row = scan->step();
-        if (!row) return row.status();
-        if (!*row) return out;
-        out.emplace_back(scan->column_text(0));
-    }
-}
-
-}  // namespace
 
 TEST_CASE("a hot rollback journal with an altered record is refused, never played back halfway") {
     TempDir dir;

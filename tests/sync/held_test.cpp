@@ -3,6 +3,8 @@
 // cannot be sure the device holds as is comes whole.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "sync_fixture.h"
 
 namespace tsunagu::sync {
@@ -218,6 +220,43 @@ TEST_CASE("a kept record is governed by the upstream's scope key, as a pulled on
     ok(w.upstream.set_scope("alice", {"client:" + tanaka}));
     pull_all(alice, w.upstream);  // sato's records go; this one is still tanaka's upstream
     CHECK(ok(alice.get(id)).has_value());
+}
+
+TEST_CASE(
+    "a device that pulls everything again is sent every record whole, its own too, with its unsynced "
+    "changes kept on top") {
+    // As a replica salvaged from damaged files does, some of whose pages fell back to older versions.
+    Team t;
+    const std::string client = ok(t.alice.create("client", {{"name", "Tanaka"}}));
+    const std::string first = ok(t.alice.create("visit", visit_for(client, "first")));
+    const std::string second = ok(t.bob.create("visit", visit_for(client, "bob's")));
+    push_all(t.alice, t.w.upstream);
+    push_all(t.bob, t.w.upstream);
+    pull_all(t.alice, t.w.upstream);
+    REQUIRE(ok(t.alice.cursor()) > 0);
+    ok(t.alice.update(first, {{"notes", "edited offline"}}));
+
+    ok(t.alice.pull_everything_again());
+    CHECK(ok(t.alice.cursor()) == 0);
+    PullRequest request = ok(t.alice.prepare_pull());
+    CHECK(request.after == 0);
+    CHECK(request.held.empty());
+    const PullPage page = ok(t.w.upstream.pull(request));
+    auto ids = ids_of(page);
+    std::sort(ids.begin(), ids.end());
+    std::vector<std::string> expected{client, first, second};
+    std::sort(expected.begin(), expected.end());
+    CHECK(ids == expected);
+    ok(t.alice.apply_pull(page));
+
+    CHECK(ok(t.alice.outbox_to_push()) == 1);  // the offline edit is still to send
+    auto mine = ok(t.alice.get(first));
+    REQUIRE(mine.has_value());
+    CHECK(mine->fields["notes"] == "edited offline");
+    same_on_both(t.alice, t.w.upstream, client);
+    same_on_both(t.alice, t.w.upstream, second);
+    sync(t.alice, t.w.upstream);
+    same_on_both(t.alice, t.w.upstream, first);
 }
 
 }  // namespace tsunagu::sync

@@ -12,6 +12,10 @@
 //     sealed (its header, a frame's header, its length, or a frame body copied over another, which
 //     opens as the same page): damage to a frame that a later commit follows is refused, never
 //     read as a crash's torn frame (which would drop the later commits without a word);
+//   - where the open refuses, salvage (crypto/salvage.h) never writes the altered files; a store
+//     it makes passes SQLite's integrity check and holds only rows as written (unless it names a
+//     page it took from the main file, a hot journal's version of it damaged); when it reports
+//     itself complete and nothing unsealed was touched, it holds the last commit whole;
 //   - it answers within seconds: a header may ask for any passphrase cost (its checksum is not
 //     keyed, so the script can make it hold again), and a store must not be worked through for
 //     days before it is found altered.
@@ -34,12 +38,14 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <sodium.h>
 
+#include "crypto/salvage.h"
 #include "crypto/store.h"
 #include "fuzz/files.h"
 #include "fuzz/fuzz_target.h"
@@ -247,6 +253,49 @@ Status open_and_read(const std::string& path, JournalMode mode, bool log_intact,
     return Status::ok();
 }
 
+// Salvages the altered store into a new file (crypto/salvage.h): it never writes the altered
+// files; a store it makes passes SQLite's integrity check and holds only rows as written (each page
+// version it uses authenticates); and where it reports itself complete and nothing unsealed was
+// touched, it is the last committed state, whole.
+void salvage_and_read(const fs::path& path, const fs::path& log_path, JournalMode mode, bool log_intact,
+                      const std::string& main, const std::optional<std::string>& log, std::string_view input) {
+    const fs::path target = path.parent_path() / "salvaged.db";
+    std::error_code ignored;
+    for (const char* suffix : {"", "-shm", "-wal", "-journal"}) fs::remove(target.string() + suffix, ignored);
+    auto report = salvage_store(path.string(), passphrase(), target.string(), options_for(mode));
+    check(read_file(path) == main && (!log || read_file(log_path) == *log), "salvage changed the altered files",
+          input);
+    if (!report) {
+        check(!report.status().message().empty(), "a salvage refused without a message", input);
+        check(!fs::exists(target), "a refused salvage left a store behind", input);
+        return;
+    }
+    auto store = Store::open(target.string(), passphrase(), options_for(mode));
+    check(store.is_ok(), "a salvaged store does not open: " + store.status().message(), input);
+    check(store->integrity_check().is_ok(), "a salvaged store fails the integrity check", input);
+    auto scan = store->prepare("SELECT id, body FROM note ORDER BY id");
+    check(scan.is_ok(), "a salvaged store has no table: " + scan.status().message(), input);
+    int rows = 0;
+    bool dense = true;  // ids 0..rows-1
+    while (true) {
+        auto row = scan->step();
+        check(row.is_ok(), "reading a salvaged store failed: " + row.status().message(), input);
+        if (!*row) break;
+        const auto id = static_cast<int>(scan->column_int(0));
+        // A page whose committed version in a hot journal is damaged falls back to the main file's,
+        // which the interrupted transaction may have written: the report names it.
+        check(scan->column_text(1) == body_of(id) || !report->uncommitted_versions.empty(),
+              "a salvaged row " + std::to_string(id) + " other than written", input);
+        dense = dense && id == rows;
+        ++rows;
+    }
+    if (report->complete() && log_intact) {
+        const int last = (mode == JournalMode::wal ? kCommits : kCheckpointed) * kRowsPerCommit;
+        check(dense && rows == last, "a complete salvage read " + std::to_string(rows) + " rows, not the last commit's",
+              input);
+    }
+}
+
 void run(std::string_view input) {
     static const testing::TempDir dir("fuzz-store-file", scratch_base());
     Script script(input);
@@ -270,6 +319,14 @@ void run(std::string_view input) {
     const Status read = open_and_read(path.string(), mode, !unsealed, input);
     watchdog.stop();
     check(!read.message().empty() || read.is_ok(), "a refusal without a message", input);
+    if (read.is_ok()) return;  // nothing to salvage
+    // The files as the failed open left them (a hot journal it refused stays as it was).
+    const std::string main_now = read_file(path);
+    const std::optional<std::string> log_now =
+        fs::exists(log_path) ? std::optional<std::string>(read_file(log_path)) : std::nullopt;
+    watchdog.start(input, "took more than 10 s to salvage an altered store");
+    salvage_and_read(path, log_path, mode, !unsealed, main_now, log_now, input);
+    watchdog.stop();
 }
 
 std::vector<std::string> seeds() {

@@ -1,0 +1,51 @@
+// Device::salvage: a damaged replica rebuilt into a new home folder (see clients/device.h).
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "clients/src/device_impl.h"
+
+namespace tsunagu::client {
+
+Result<SalvageReport> Device::salvage(const std::string& damaged_home, const std::string& new_home,
+                                      std::string_view passphrase, DeviceOptions options) {
+    if (damaged_home.empty() || new_home.empty()) {
+        return Status(ErrorCode::invalid_argument, "salvage needs the damaged replica's home folder and a new one");
+    }
+    if (passphrase.empty()) return Status(ErrorCode::invalid_argument, "the passphrase is empty");
+    namespace fs = std::filesystem;
+    const std::string damaged = (fs::path(damaged_home) / kDatabaseName).string();
+    const std::string rebuilt = (fs::path(new_home) / kDatabaseName).string();
+    std::error_code ec;
+    if (fs::equivalent(damaged_home, new_home, ec)) {
+        return Status(ErrorCode::invalid_argument,
+                      "salvage into another home folder than " + damaged_home + ": its files are only read");
+    }
+    if (!fs::exists(damaged)) return Status(ErrorCode::not_found, "no replica in " + damaged_home + " to salvage");
+    if (fs::exists(rebuilt)) {
+        return Status(ErrorCode::invalid_argument,
+                      new_home + " already holds a replica; salvage into a new, empty home folder");
+    }
+    fs::create_directories(new_home, ec);
+    if (ec) return Status(ErrorCode::io_error, "cannot create the folder " + new_home + ": " + ec.message());
+    ::chmod(new_home.c_str(), 0700);
+
+    StoreOptions store_options;
+    store_options.journal_mode = options.journal_mode;
+    auto report = salvage_store(damaged, KeySource::passphrase(passphrase, options.kdf), rebuilt, store_options);
+    if (!report) {
+        if (report.status().code() == ErrorCode::wrong_key) {
+            return Status(ErrorCode::wrong_key,
+                          "wrong passphrase for the replica in " + damaged_home + "; nothing was changed, try again");
+        }
+        return report.status();
+    }
+    if (!report->complete()) {
+        auto device = Device::open(new_home, passphrase, std::move(options));
+        if (!device) return device.status();
+        if (device->impl_->engine) TSUNAGU_TRY(device->impl_->engine->pull_everything_again());
+    }
+    return report;
+}
+
+}  // namespace tsunagu::client
