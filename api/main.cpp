@@ -7,6 +7,7 @@
 //   tsunagu-server verify-backup --from FILE [--key-file F | --passphrase-file P]
 //   tsunagu-server restore --from FILE --data DIR [--key-file F]
 //   tsunagu-server rotate-key --data DIR [--key-file F] --new-key-file NEW
+//   tsunagu-server salvage --data DIR --to NEWDIR [--key-file F]
 #include <malloc.h>
 #include <signal.h>
 
@@ -71,6 +72,10 @@ void usage() {
         "  restores a backup into DIR, which must hold no store; then start the server on DIR\n"
         "usage: tsunagu-server restore --postgres CONN [--tenant NAME] [--data DIR] [--key-file FILE]\n"
         "  after restoring a PostgreSQL dump, once, before any server starts on it\n"
+        "\n"
+        "usage: tsunagu-server salvage --data DIR --to NEWDIR [--key-file FILE]\n"
+        "  with the server stopped: a store it refuses as damaged, rebuilt in NEWDIR with every commit\n"
+        "  its files still hold (DIR is only read); then start the server on NEWDIR\n"
         "\n"
         "usage: tsunagu-server rotate-key --data DIR [--key-file FILE] --new-key-file NEW\n"
         "  with the server stopped: seals the store under NEW (created 0600) and a new data key;\n"
@@ -217,6 +222,32 @@ int restore_command(int argc, char** argv) {
     return 0;
 }
 
+// `tsunagu-server salvage ...`: a store refused as damaged, rebuilt into a new data folder.
+int salvage_command(int argc, char** argv) {
+    int exit_code = 0;
+    auto options = parse_options(argc, argv, "salvage", {"--data", "--to", "--key-file"}, {}, exit_code);
+    if (!options) return exit_code;
+    if (options->value("--data").empty() || options->value("--to").empty()) {
+        std::fputs("tsunagu-server salvage: give the damaged data folder (--data DIR) and a new one (--to NEWDIR)\n",
+                   stderr);
+        return 2;
+    }
+    const std::string data = options->value("--data"), to = options->value("--to"),
+                      key_file = options->value("--key-file");
+    auto report = tsunagu::api::salvage_data(data, to, key_file);
+    if (!report) {
+        std::fprintf(stderr, "tsunagu-server salvage: %s\n", report.status().message().c_str());
+        return 1;
+    }
+    std::printf("salvaged %s into %s: %s\n%sthe damaged files are unchanged; start the server on it: "
+                "tsunagu-server --data %s%s --listen URL\n",
+                data.c_str(), to.c_str(), report->summary().c_str(),
+                report->complete() ? ""
+                                   : "sequence numbers jumped, as after a restore: phones pull again what they miss\n",
+                to.c_str(), key_file.empty() ? "" : (" --key-file " + key_file).c_str());
+    return 0;
+}
+
 // `tsunagu-server rotate-key ...`: a new key file and data key, for the embedded store or PostgreSQL.
 int rotate_key_command(int argc, char** argv) {
     int exit_code = 0;
@@ -318,6 +349,7 @@ int main(int argc, char** argv) {
     if (argc > 1 && std::strcmp(argv[1], "backup") == 0) return backup_command(argc, argv);
     if (argc > 1 && std::strcmp(argv[1], "restore") == 0) return restore_command(argc, argv);
     if (argc > 1 && std::strcmp(argv[1], "rotate-key") == 0) return rotate_key_command(argc, argv);
+    if (argc > 1 && std::strcmp(argv[1], "salvage") == 0) return salvage_command(argc, argv);
     if (argc > 1 && std::strcmp(argv[1], "verify-backup") == 0) return verify_backup_command(argc, argv);
     tsunagu::api::ServerConfig config;
     std::string cert, key;

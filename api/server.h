@@ -10,6 +10,7 @@
 #include <string>
 
 #include "api/http.h"
+#include "crypto/salvage.h"
 #include "crypto/status.h"
 #include "domain/indicators.h"
 
@@ -124,6 +125,14 @@ Result<BackupWritten> back_up_data(const std::string& data_dir, const std::strin
 // is created (0600) when there is none yet.
 Status restore_data(const std::string& backup, const std::string& data_dir, const std::string& key_file,
                     const std::string& passphrase_file = "");
+
+// Salvages the embedded store under `data_dir`, which the server refuses to start on as damaged
+// (corrupt page N), into `new_dir`, which must hold no store: every commit its files still hold
+// (crypto/salvage.h), the damaged files only read. Where pages fell back to older versions,
+// sequence numbers jump as after a restore, so that devices which pulled what was lost are sent it
+// again rather than skip what is numbered anew. The default key file (`key_file` "") is copied into
+// `new_dir`; a named one opens both. Answers the salvage's report.
+Result<SalvageReport> salvage_data(const std::string& data_dir, const std::string& new_dir, const std::string& key_file);
 
 // Checks a backup made by back_up_data without restoring it (a drill, or an off-site copy after
 // its transfer): read whole under its key (`key_file`, or `passphrase_file` for one sealed under a

@@ -8,7 +8,7 @@
 // sealing and opening one 4 KiB page with each of the store's page ciphers: XChaCha20-Poly1305,
 // and AES-256-GCM under per-page subkeys (where the CPU has AES-NI; new stores take it there). And
 // a backup of the live database: VACUUM INTO against Store::backup_to; a key rotation: VACUUM
-// against Store::rekey.
+// against Store::rekey; a salvage (crypto/salvage.h): VACUUM INTO against salvage_store.
 //
 // Usage: store_bench [--json] [--rows N] [--dir FOLDER]
 // Prints readable lines; with --json, one JSON object of every figure on the last line, each
@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "crypto/src/page_cipher.h"
+#include "crypto/salvage.h"
 #include "crypto/store.h"
 
 namespace fs = std::filesystem;
@@ -471,6 +472,32 @@ int main(int argc, char** argv) {
             }
         });
         compare(figures, "rekey", "key rotation: every page (rows/s)", total, p, e);
+    }
+    // Salvaging the store (crypto/salvage.h): every page version gathered, opened and sealed anew
+    // into a new file, integrity-checked, renamed into place; against VACUUM INTO of the plain
+    // database, which copies every row into a new file too.
+    {
+        const fs::path plain_copy = dir / "plain-salvage.db", salvaged = dir / "salvaged.db";
+        std::vector<std::uint8_t> known(32);
+        randombytes_buf(known.data(), known.size());
+        auto key = tsunagu::KeySource::raw_key(known);
+        if (tsunagu::Status s = databases.store->change_key(*key); !s) {
+            std::fprintf(stderr, "store_bench: change_key: %s\n", s.to_string().c_str());
+            std::exit(1);
+        }
+        const double p = seconds_of([&] {
+            exec(databases.plain, ("VACUUM INTO '" + plain_copy.string() + "'").c_str());
+            sync_file(plain_copy.string());
+        });
+        const double e = seconds_of([&] {
+            auto report = tsunagu::salvage_store(databases.encrypted_path.string(), *key, salvaged.string());
+            if (!report || !report->complete()) {
+                std::fprintf(stderr, "store_bench: salvage: %s\n",
+                             report ? report->summary().c_str() : report.status().to_string().c_str());
+                std::exit(1);
+            }
+        });
+        compare(figures, "salvage", "salvage of the database (rows/s)", total, p, e);
     }
     const auto [plain_size, encrypted_size] = databases.close_and_measure();
     std::printf("%-34s plain %9.1f MiB | encrypted %9.1f MiB | ratio %.3f\n", "file size",

@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <optional>
 #include <system_error>
@@ -203,6 +205,82 @@ Status restore_data(const std::string& backup, const std::string& data_dir, cons
     }();
     if (!restored) discard(restoring);
     return restored;
+}
+
+namespace {
+
+// A copy of the key file `from` at `to`, which must not exist: whole or absent, never short.
+Status copy_key_file(const std::string& from, const std::string& to) {
+    const std::string temporary = to + ".copying";
+    ::unlink(temporary.c_str());
+    std::error_code ec;
+    fs::copy_file(from, temporary, ec);
+    if (ec) return Status(ErrorCode::io_error, "cannot copy the key file " + from + ": " + ec.message());
+    Status copied = [&]() -> Status {
+        if (::chmod(temporary.c_str(), 0600) != 0) return Status(ErrorCode::io_error, "cannot chmod " + temporary);
+        const int fd = ::open(temporary.c_str(), O_RDONLY | O_CLOEXEC);
+        const bool synced = fd >= 0 && ::fsync(fd) == 0;
+        if (fd >= 0) ::close(fd);
+        if (!synced) return Status(ErrorCode::io_error, "cannot sync " + temporary);
+        if (::link(temporary.c_str(), to.c_str()) != 0) {
+            return Status(ErrorCode::already_exists, "cannot put the key file at " + to + ": " + std::strerror(errno));
+        }
+        return sync_folder_of(to);
+    }();
+    ::unlink(temporary.c_str());
+    return copied;
+}
+
+}  // namespace
+
+Result<SalvageReport> salvage_data(const std::string& data_dir, const std::string& new_dir, const std::string& key_file) {
+    ensure_sodium();
+    const std::string damaged = store_path_in(data_dir), store_path = store_path_in(new_dir);
+    if (!fs::exists(damaged)) return Status(ErrorCode::not_found, "no store in " + data_dir + " to salvage");
+    if (fs::exists(store_path)) {
+        return Status(ErrorCode::already_exists,
+                      new_dir + " already holds a store, which a salvage never overwrites: salvage into a new folder");
+    }
+    const std::string key_path = key_path_for(data_dir, key_file);
+    auto key = key_of(key_path, "salvaging the store");
+    TSUNAGU_TRY(key);
+    // No server runs on the damaged folder meanwhile, nor starts on the new one.
+    auto damaged_lock = DataFolderLock::take(data_dir, DataFolderLock::Mode::exclusive);
+    TSUNAGU_TRY(damaged_lock);
+    std::error_code ec;
+    fs::create_directories(new_dir, ec);
+    if (ec) return Status(ErrorCode::io_error, "cannot create the data folder " + new_dir + ": " + ec.message());
+    ::chmod(new_dir.c_str(), 0700);
+    auto lock = DataFolderLock::take(new_dir, DataFolderLock::Mode::exclusive);
+    TSUNAGU_TRY(lock);
+
+    // Built under another name and moved into place once sequence numbers are seen to: a salvage
+    // killed half way leaves no store a server would start on.
+    const std::string salvaging = store_path + ".salvaging";
+    discard(salvaging);
+    auto report = salvage_store(damaged, *key, salvaging);
+    TSUNAGU_TRY(report);
+    Status placed = [&]() -> Status {
+        if (!report->complete()) {
+            auto store = Store::open(salvaging, *key);
+            TSUNAGU_TRY(store);
+            auto upstream = sync::Upstream::open(*store, domain::care_schema());
+            TSUNAGU_TRY(upstream);
+            TSUNAGU_TRY(upstream->after_restore());
+        }
+        if (key_file.empty()) {
+            const std::string new_key = key_path_for(new_dir, "");
+            if (!fs::exists(new_key)) TSUNAGU_TRY(copy_key_file(key_path, new_key));
+        }
+        fs::rename(salvaging, store_path, ec);
+        if (ec) return Status(ErrorCode::io_error, "cannot move the salvaged store into place: " + ec.message());
+        return sync_folder_of(store_path);
+    }();
+    if (!placed) {
+        discard(salvaging);
+        return placed;
+    }
+    return report;
 }
 
 Result<BackupContents> verify_backup(const std::string& backup, const std::string& data_dir,

@@ -176,7 +176,14 @@ Result<ReadyDatabase> ready_database(const std::string& store_path, const std::f
         return Store::open(store_path, *key);
     };
     auto store = open_store();
-    if (!store) return store.status();
+    if (!store) {
+        if (store.status().code() != ErrorCode::corrupt) return store.status();
+        // The store's own advice names the backup; the commits since it need not be given up.
+        const std::string data_dir = std::filesystem::path(store_path).parent_path().string();
+        return Status(ErrorCode::corrupt, store.status().message() +
+                                              "; or keep every commit its files still hold: tsunagu-server salvage "
+                                              "--data " + data_dir + " --to NEWDIR");
+    }
     TSUNAGU_TRY(create_schema(*store));
     return ReadyDatabase{std::move(open_store), std::nullopt};
 }

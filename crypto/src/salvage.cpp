@@ -258,6 +258,13 @@ Status build_checked(const SourceFile& main, const OpenedHeader& header, const P
             }
         }
         if (store) store->close();
+        // The last connection's close checkpoints and removes the WAL; a WAL left would not follow
+        // the rename, and what REINDEX wrote would be lost with it.
+        if (consistent.is_ok() && file_exists(partial + "-wal")) {
+            return Status(ErrorCode::io_error, "the salvaged store " + partial +
+                                                   " kept a WAL on closing (a full disk?); free space and salvage again");
+        }
+        ::unlink((partial + "-shm").c_str());  // the closed connections' index: nothing in it
         if (consistent.code() == ErrorCode::corrupt) {
             return Status(ErrorCode::corrupt, "what " + main.path + " still holds does not make a consistent store (" +
                                                   report.summary() + "; SQLite: " + consistent.message() +

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "backup_office.h"
+#include "tests/crypto/store_files.h"
 
 using namespace tsunagu::testing;
 using nlohmann::json;
@@ -302,4 +303,47 @@ TEST_CASE("a backup or a restore killed part way leaves nothing that passes for 
     REQUIRE(server_command({"restore", "--from", backup, "--data", restored, "--key-file", office.key_file()})
                 .exit_code == 0);
     CHECK_FALSE(fs::exists(restored + "/tsunagu.db.restoring"));
+}
+
+TEST_CASE(
+    "a store the server refuses as damaged is salvaged into a new folder with every commit its files "
+    "hold, and the server runs on it") {
+    Office office;
+    // As a power cut leaves it: the commits in the WAL, not checkpointed, no shared-memory index.
+    office.server.stop(SIGKILL);
+    const std::string db = office.data + "/tsunagu.db";
+    fs::remove(db + "-shm");
+    const auto frames = wal_frame_pages(db).size();
+    const std::size_t victim = wal_frame_holding(db, FrameVersion::superseded, wal_frame_offset(frames / 2));
+    REQUIRE(victim < frames);
+    flip_byte(db + "-wal", wal_frame_offset(victim) + 24 + 500);
+    const std::string damaged_wal = bytes_of(db + "-wal");
+
+    const ProgramRun refused = run_program(
+        TSUNAGU_SERVER_PATH, {"--data", office.data, "--listen", "http://127.0.0.1:" + std::to_string(free_port())});
+    INFO(refused.err);
+    CHECK(refused.exit_code != 0);
+    CHECK(refused.err.find("tsunagu-server salvage --data " + office.data) != std::string::npos);
+
+    const std::string salvaged_dir = office.dir.file("salvaged");
+    const ProgramRun salvaged = server_command({"salvage", "--data", office.data, "--to", salvaged_dir});
+    INFO(salvaged.out << salvaged.err);
+    REQUIRE(salvaged.exit_code == 0);
+    CHECK(salvaged.out.find("nothing was lost") != std::string::npos);
+    CHECK(bytes_of(db + "-wal") == damaged_wal);  // only read
+    CHECK((fs::status(salvaged_dir + "/tsunagu.key").permissions() & fs::perms::all) ==
+          (fs::perms::owner_read | fs::perms::owner_write));
+    CHECK(bytes_of(salvaged_dir + "/tsunagu.key") == bytes_of(office.key_file()));
+
+    const ProgramRun again = server_command({"salvage", "--data", office.data, "--to", salvaged_dir});
+    CHECK(again.exit_code == 1);
+    CHECK(again.err.find("already holds a store") != std::string::npos);
+
+    ServerProcess server{TSUNAGU_SERVER_PATH, salvaged_dir, office.dir.file("salvaged.log")};
+    server.start();
+    SyncedDevice phone(server.url(), office.dir.file("new-phone.db"), "aoi", "aoi-password-1");
+    phone.sync();
+    auto visits = phone.device->list("home_visit");
+    REQUIRE(visits.is_ok());
+    CHECK(visits->size() == 20);
 }

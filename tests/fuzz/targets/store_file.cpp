@@ -14,7 +14,8 @@
 //     read as a crash's torn frame (which would drop the later commits without a word);
 //   - where the open refuses, salvage (crypto/salvage.h) never writes the altered files; a store
 //     it makes passes SQLite's integrity check and holds only rows as written (unless it names a
-//     page it took from the main file, a hot journal's version of it damaged); when it reports
+//     page it took from the main file, a hot journal's version of it damaged, or the journal was
+//     altered where it is not sealed); when it reports
 //     itself complete and nothing unsealed was touched, it holds the last commit whole;
 //   - it answers within seconds: a header may ask for any passphrase cost (its checksum is not
 //     keyed, so the script can make it hold again), and a store must not be worked through for
@@ -283,8 +284,10 @@ void salvage_and_read(const fs::path& path, const fs::path& log_path, JournalMod
         if (!*row) break;
         const auto id = static_cast<int>(scan->column_int(0));
         // A page whose committed version in a hot journal is damaged falls back to the main file's,
-        // which the interrupted transaction may have written: the report names it.
-        check(scan->column_text(1) == body_of(id) || !report->uncommitted_versions.empty(),
+        // which the interrupted transaction may have written: the report names it. A journal altered
+        // where it is not sealed (a record's page number) hides which pages it covers, as from SQLite.
+        check(scan->column_text(1) == body_of(id) || !report->uncommitted_versions.empty() ||
+                  (mode == JournalMode::rollback && !log_intact),
               "a salvaged row " + std::to_string(id) + " other than written", input);
         dense = dense && id == rows;
         ++rows;
