@@ -47,6 +47,18 @@ std::uint32_t store_with_damaged_frame(const std::string& path, FrameVersion kin
     return pages[victim];
 }
 
+// Salvages the store at `path` into `target`, which must succeed, and opens the new store (the
+// same key opens it) after checking its integrity.
+Store salvaged_ok(const std::string& path, const std::string& target, SalvageReport& report) {
+    auto salvaged = salvage(path, target);
+    INFO(salvaged.status().to_string());
+    REQUIRE(salvaged.is_ok());
+    report = *salvaged;
+    Store store = open_ok(target, test_key());
+    CHECK(store.integrity_check().is_ok());
+    return store;
+}
+
 std::int64_t rows_between(Store& store, int from, int to) {
     return query_int(store, "SELECT count(*) FROM note WHERE id >= " + std::to_string(from) + " AND id < " +
                                 std::to_string(to));
@@ -60,17 +72,13 @@ TEST_CASE("a store whose files are whole salvages into the same rows, its files 
     store_with_three_commits_in_wal(path);
     const FilesAsFound before(path);
 
-    auto report = salvage(path, dir.file("saved.db"));
-    INFO(report.status().to_string());
-    REQUIRE(report.is_ok());
-    CHECK(report->complete());
-    CHECK(report->damaged_versions == 0);
-    CHECK(report->wal_frames == wal_frame_pages(path).size());
-    CHECK_THAT(report->summary(), Catch::Contains("nothing was damaged"));
+    SalvageReport report;
+    Store saved = salvaged_ok(path, dir.file("saved.db"), report);
+    CHECK(report.complete());
+    CHECK(report.damaged_versions == 0);
+    CHECK(report.wal_frames == wal_frame_pages(path).size());
+    CHECK_THAT(report.summary(), Catch::Contains("nothing was damaged"));
     CHECK(FilesAsFound(path) == before);
-
-    Store saved = open_ok(dir.file("saved.db"), test_key());  // the same key opens it
-    CHECK(saved.integrity_check().is_ok());
     CHECK(query_int(saved, "SELECT count(*) FROM note") == 400);
     for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
         CHECK_FALSE(fs::exists(dir.file("saved.db.partial") + suffix));  // nothing left beside it
@@ -88,16 +96,12 @@ TEST_CASE(
     fs::remove(path + "-shm");
     const FilesAsFound before(path);
 
-    auto report = salvage(path, dir.file("saved.db"));
-    INFO(report.status().to_string());
-    REQUIRE(report.is_ok());
-    CHECK(report->complete());
-    CHECK(report->damaged_versions == 1);
-    CHECK_THAT(report->summary(), Catch::Contains("nothing was lost"));
+    SalvageReport report;
+    Store saved = salvaged_ok(path, dir.file("saved.db"), report);
+    CHECK(report.complete());
+    CHECK(report.damaged_versions == 1);
+    CHECK_THAT(report.summary(), Catch::Contains("nothing was lost"));
     CHECK(FilesAsFound(path) == before);
-
-    Store saved = open_ok(dir.file("saved.db"), test_key());
-    CHECK(saved.integrity_check().is_ok());
     CHECK(query_int(saved, "SELECT count(*) FROM note") == 400);
     CHECK(rows_between(saved, 400, 500) == 100);  // the last commit, which open refused to reach
 }
@@ -110,15 +114,11 @@ TEST_CASE(
     // The table's last leaf at the checkpoint, which the first transaction in the WAL filled.
     const std::uint32_t page = store_with_damaged_frame(path, FrameVersion::last_with_older);
 
-    auto report = salvage(path, dir.file("saved.db"));
-    INFO(report.status().to_string());
-    REQUIRE(report.is_ok());
-    CHECK_FALSE(report->complete());
-    CHECK(report->older_versions == std::vector<std::uint32_t>{page});
-    CHECK_THAT(report->summary(), Catch::Contains("page " + std::to_string(page) + " fell back"));
-
-    Store saved = open_ok(dir.file("saved.db"), test_key());
-    CHECK(saved.integrity_check().is_ok());
+    SalvageReport report;
+    Store saved = salvaged_ok(path, dir.file("saved.db"), report);
+    CHECK_FALSE(report.complete());
+    CHECK(report.older_versions == std::vector<std::uint32_t>{page});
+    CHECK_THAT(report.summary(), Catch::Contains("page " + std::to_string(page) + " fell back"));
     CHECK(rows_between(saved, 0, 100) == 100);    // checkpointed before the damage
     CHECK(rows_between(saved, 200, 300) < 100);   // the rows the damaged frame added to the page
     CHECK(rows_between(saved, 200, 300) > 80);    // ... and only those
