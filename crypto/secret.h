@@ -22,6 +22,9 @@ public:
     static Secret random(std::size_t size);
     static Secret copy_of(std::span<const std::uint8_t> bytes);
     static Secret copy_of(std::string_view text);
+    // Moves a secret that arrived in a std::string (a password in a parsed request, a token in an
+    // answer) into guarded memory: copied, then wiped from `text` in place (see wipe()).
+    static Secret take(std::string& text);
 
     Secret(Secret&& other) noexcept;
     Secret& operator=(Secret&& other) noexcept;

@@ -16,9 +16,7 @@ namespace tsunagu::api {
 // ---- responses --------------------------------------------------------------------------
 
 Secret take_secret(RequestContext& ctx, Json& body, const char* key) {
-    std::string& text = body[key].get_ref<std::string&>();
-    Secret secret = Secret::copy_of(text);
-    wipe(text);
+    Secret secret = Secret::take(body[key].get_ref<std::string&>());
     wipe(ctx.request.body);
     return secret;
 }

@@ -49,9 +49,7 @@ bool read_sign_in(sync::Json& b, const std::string& username, Session& session) 
     const auto member = [&](const char* key, const std::string& otherwise) {
         return text(user, key) ? user[key].get<std::string>() : otherwise;
     };
-    std::string& token = b["token"].get_ref<std::string&>();
-    session.token = Secret::copy_of(token);
-    wipe(token);
+    session.token = Secret::take(b["token"].get_ref<std::string&>());
     session.device_id = b["device_id"].get<std::string>();
     session.user_id = user["id"].get<std::string>();
     session.username = member("username", username);

@@ -51,6 +51,12 @@ Secret Secret::copy_of(std::string_view text) {
         reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
 }
 
+Secret Secret::take(std::string& text) {
+    Secret secret = copy_of(text);
+    wipe(text);
+    return secret;
+}
+
 Secret::Secret(Secret&& other) noexcept : data_(other.data_), size_(other.size_) {
     other.data_ = nullptr;
     other.size_ = 0;

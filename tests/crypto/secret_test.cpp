@@ -51,3 +51,12 @@ TEST_CASE("wipe overwrites a string's bytes with zeros in place and keeps its si
     wipe(empty);
     CHECK(empty.empty());
 }
+
+TEST_CASE("taking a secret out of a string copies it into a Secret and wipes the string in place") {
+    std::string password = "a worker's password";  // as it arrives in a parsed request
+    const char* buffer = password.data();
+    const Secret taken = Secret::take(password);
+    CHECK(taken.view() == "a worker's password");
+    CHECK(password.data() == buffer);
+    CHECK(password == std::string(19, '\0'));
+}
