@@ -8,7 +8,8 @@
 //   rollback journal  [sector-sized header] then records of [4-byte page number][P bytes][4-byte
 //                  checksum]. Bodies sit at offsets = 4 (mod 8), which no other write uses.
 // An authentication failure reads as an error in the main file (it is damage or tampering). In the
-// WAL it is an error in a frame already validated, or in one a later transaction follows; else
+// WAL it is an error in a frame already validated, or in one a later transaction follows (as is a
+// frame header that lost the WAL's salts with a later transaction after it); else
 // a torn frame in the recovery scan (zeros: SQLite's own checksum then ends recovery there,
 // exactly as after a crash mid-write). In the journal it is an error for a whole record (synced
 // before the main file was touched, so never torn) and a torn record only where the file ends.
@@ -277,6 +278,14 @@ int read_wal_body(FileState& s, std::uint8_t* out, sqlite3_int64 offset) {
 // write would overwrite them for good. Frames are told by their headers alone (salts and commit
 // size, in clear): their bodies may be damaged too, and a header a crash left behind is either
 // whole or of another generation (a transaction being written keeps zeroed salts until its commit).
+// Whether the frame header `header` carries the salts of the WAL's header (false too when the WAL
+// header cannot be read).
+bool of_current_generation(FileState& s, const std::uint8_t* header) {
+    std::uint8_t wal_header[kWalHeader];
+    if (s.real->pMethods->xRead(s.real, wal_header, static_cast<int>(kWalHeader), 0) != SQLITE_OK) return false;
+    return std::memcmp(header + 8, wal_header + 16, 8) == 0;
+}
+
 bool later_transaction_follows(FileState& s, sqlite3_int64 frame, const std::uint8_t* header) {
     std::uint8_t wal_header[kWalHeader];
     sqlite3_int64 size = 0;
@@ -287,7 +296,8 @@ bool later_transaction_follows(FileState& s, sqlite3_int64 frame, const std::uin
     const auto commit_of_this_generation = [&](const std::uint8_t* h) {
         return std::memcmp(h + 8, wal_header + 16, 8) == 0 && get_be32(h + 4) != 0;
     };
-    bool own_commit_seen = commit_of_this_generation(header);
+    // A commit frame ends its own transaction, whatever its salts (the frame may have lost them).
+    bool own_commit_seen = get_be32(header + 4) != 0;
     for (sqlite3_int64 next = frame + 1; frame_start(next) + kFrame <= size; ++next) {
         std::uint8_t next_header[kFrameHeader];
         if (s.real->pMethods->xRead(s.real, next_header, static_cast<int>(kFrameHeader), frame_start(next)) !=
@@ -323,9 +333,16 @@ int read_wal(FileState& s, std::uint8_t* out, int amount, sqlite3_int64 offset) 
             }
             std::uint8_t* body = out + (body_at - offset);
             // A frame SQLite already validated that no longer opens is damage, not a tear; so is
-            // one recovery reads whole with a later transaction after it.
-            if (!open_page(s.key(), body, body, wal_binding(header)) &&
-                (!header_in_range || (rc == SQLITE_OK && later_transaction_follows(s, frame, header)))) {
+            // one recovery reads whole with a later transaction after it. So too is a frame whose
+            // header lost the WAL's salts with a later transaction after it: recovery would end
+            // there as at a frame of an older generation, but those only ever follow the current
+            // one's commits (a restarted WAL is written from its start), and a transaction's own
+            // frames carry the salts once it commits.
+            const bool opens = open_page(s.key(), body, body, wal_binding(header));
+            const bool whole_read = header_in_range && rc == SQLITE_OK;
+            if ((!opens && (!header_in_range || (whole_read && later_transaction_follows(s, frame, header)))) ||
+                (opens && whole_read && !of_current_generation(s, header) &&
+                 later_transaction_follows(s, frame, header))) {
                 s.note_corrupt(get_be32(header), FileKind::wal);
                 return SQLITE_IOERR_DATA;
             }

@@ -3,6 +3,7 @@
 #include "crypto/salvage.h"
 
 #include <fcntl.h>
+#include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -183,21 +184,31 @@ Status gather_wal(const SourceFile& wal, PageVersions& versions, SalvageReport& 
     return Status::ok();
 }
 
+// A page-sized buffer that holds a page's plaintext (record contents): wiped when dropped.
+struct PlaintextPage {
+    std::vector<std::uint8_t> bytes = std::vector<std::uint8_t>(kPage);
+    PlaintextPage() = default;
+    PlaintextPage(const PlaintextPage&) = delete;
+    PlaintextPage& operator=(const PlaintextPage&) = delete;
+    ~PlaintextPage() { sodium_memzero(bytes.data(), bytes.size()); }
+};
+
 // Each page's latest version that opens, sealed anew as a main-file page of `out`, after the key
 // header. Pages with no readable version are written as zeros (SQLite's integrity check then
 // names what they held).
 Status write_pages(const PageVersions& versions, const PageKey& key, int out, const std::string& out_path,
                    SalvageReport& report) {
-    std::vector<std::uint8_t> sealed(kPage), plain(kPage), chosen(kPage);
+    std::vector<std::uint8_t> sealed(kPage);
+    PlaintextPage plain, chosen;
     for (std::uint32_t page = 1; page <= versions.page_count; ++page) {
         static const std::vector<Version> none;
         const auto& candidates = page < versions.of_page.size() ? versions.of_page[page] : none;
         bool found = false, newest_damaged = false, uncommitted = false;
         for (auto it = candidates.rbegin(); it != candidates.rend(); ++it) {
             TSUNAGU_TRY(it->file->read(sealed.data(), kPage, it->offset));
-            if (open_page(key, sealed.data(), plain.data(), it->binding)) {
+            if (open_page(key, sealed.data(), plain.bytes.data(), it->binding)) {
                 if (!found) {
-                    chosen.swap(plain);
+                    chosen.bytes.swap(plain.bytes);
                     uncommitted = it->maybe_uncommitted;
                 }
                 found = true;
@@ -210,11 +221,11 @@ Status write_pages(const PageVersions& versions, const PageKey& key, int out, co
         }
         if (!found) {
             report.lost_pages.push_back(page);
-            std::fill(chosen.begin(), chosen.end(), 0);
+            std::fill(chosen.bytes.begin(), chosen.bytes.end(), 0);
         } else if (newest_damaged) {
             (uncommitted ? report.uncommitted_versions : report.older_versions).push_back(page);
         }
-        seal_page(key, chosen.data(), sealed.data(), PageBinding::main_page(page));
+        seal_page(key, chosen.bytes.data(), sealed.data(), PageBinding::main_page(page));
         TSUNAGU_TRY(write_all_at(out, sealed.data(), kPage, static_cast<off_t>(kHeaderBytes + (page - 1) * kPage),
                                  out_path));
     }

@@ -125,6 +125,22 @@ TEST_CASE(
     CHECK(rows_between(saved, 300, 500) == 200);  // every later commit
 }
 
+TEST_CASE(
+    "a WAL frame whose header lost its salts still counts where its body opens under the page it "
+    "names: salvage reaches the commits after it, which open refuses to read past") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    const auto starts = store_with_three_commits_in_wal(path);
+    flip_byte(path + "-wal", starts[1] + 8);  // the first salt of the second transaction's first frame
+    REQUIRE(Store::open(path, test_key()).status().code() == ErrorCode::corrupt);
+    fs::remove(path + "-shm");
+
+    SalvageReport report;
+    Store saved = salvaged_ok(path, dir.file("saved.db"), report);
+    CHECK(report.complete());
+    CHECK(query_int(saved, "SELECT count(*) FROM note") == 400);
+}
+
 TEST_CASE("a page with no readable version is named, and nothing is left at the target") {
     TempDir dir;
     const auto path = dir.file("s.db");
