@@ -59,6 +59,22 @@ Store salvaged_ok(const std::string& path, const std::string& target, SalvageRep
     return store;
 }
 
+// A store in rollback-journal mode and a copy of its files as a crash in the middle of a
+// transaction leaves them (copy_with_hot_journal), with the rows as committed.
+struct CrashedJournalStore {
+    std::string crashed;
+    std::vector<std::string> committed;
+
+    explicit CrashedJournalStore(const TempDir& dir) : crashed(dir.file("crashed.db")) {
+        const auto path = dir.file("s.db");
+        make_store(path, JournalMode::rollback);
+        auto rows = bodies(path);
+        REQUIRE(rows.is_ok());
+        committed = std::move(*rows);
+        copy_with_hot_journal(path, crashed);
+    }
+};
+
 std::int64_t rows_between(Store& store, int from, int to) {
     return query_int(store, "SELECT count(*) FROM note WHERE id >= " + std::to_string(from) + " AND id < " +
                                 std::to_string(to));
@@ -161,12 +177,8 @@ TEST_CASE("a page with no readable version is named, and nothing is left at the 
 
 TEST_CASE("a hot rollback journal is played back by salvage: the committed rows, every one") {
     TempDir dir;
-    const auto path = dir.file("s.db");
-    make_store(path, JournalMode::rollback);
-    const auto committed = bodies(path);
-    REQUIRE(committed.is_ok());
-    const auto crashed = dir.file("crashed.db");
-    copy_with_hot_journal(path, crashed);
+    const CrashedJournalStore store(dir);
+    const std::string& crashed = store.crashed;
     const FilesAsFound before(crashed);
 
     auto report = salvage(crashed, dir.file("saved.db"), JournalMode::rollback);
@@ -177,19 +189,15 @@ TEST_CASE("a hot rollback journal is played back by salvage: the committed rows,
     CHECK(FilesAsFound(crashed) == before);
     const auto saved = bodies(dir.file("saved.db"));
     REQUIRE(saved.is_ok());
-    CHECK(*saved == *committed);
+    CHECK(*saved == store.committed);
 }
 
 TEST_CASE(
     "a hot journal with a damaged record is salvaged with that page's version in the main file, "
     "which the report names as possibly the interrupted transaction's") {
     TempDir dir;
-    const auto path = dir.file("s.db");
-    make_store(path, JournalMode::rollback);
-    const auto committed = bodies(path);
-    REQUIRE(committed.is_ok());
-    const auto crashed = dir.file("crashed.db");
-    copy_with_hot_journal(path, crashed);
+    const CrashedJournalStore store(dir);
+    const std::string& crashed = store.crashed;
     const std::string journal = read_bytes(crashed + "-journal");
     const std::size_t record = journal_layout(journal).records.at(1);
     const std::uint32_t page = big_endian_at(journal, record);
@@ -204,9 +212,9 @@ TEST_CASE(
     CHECK_THAT(report->summary(), Catch::Contains("page " + std::to_string(page) + " fell back to the version in the main file"));
     const auto saved = bodies(dir.file("saved.db"));
     REQUIRE(saved.is_ok());
-    REQUIRE(saved->size() == committed->size());
+    REQUIRE(saved->size() == store.committed.size());
     std::size_t differing = 0;  // at most the rows of that one page: a page holds about 13
-    for (std::size_t i = 0; i < saved->size(); ++i) differing += (*saved)[i] != (*committed)[i];
+    for (std::size_t i = 0; i < saved->size(); ++i) differing += (*saved)[i] != store.committed[i];
     CHECK(differing <= 13);
 }
 
