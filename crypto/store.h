@@ -70,6 +70,10 @@ private:
 
 // Creates a key file of 32 random bytes with mode 0600. Refuses to overwrite an existing file.
 Status create_key_file(const std::string& path);
+// Writes `key` (32 bytes: a key file's, e.g. KeySource::key_file(...).material()) as a new key file
+// at `path`, mode 0600: written and synced under a temporary name, then linked into place, so that
+// a process killed at any point leaves `path` absent or whole. Refuses to overwrite an existing file.
+Status write_key_file(const std::string& path, const Secret& key);
 
 enum class JournalMode { wal, rollback };
 

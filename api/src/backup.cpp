@@ -3,8 +3,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <optional>
 #include <system_error>
@@ -207,32 +205,6 @@ Status restore_data(const std::string& backup, const std::string& data_dir, cons
     return restored;
 }
 
-namespace {
-
-// A copy of the key file `from` at `to`, which must not exist: whole or absent, never short.
-Status copy_key_file(const std::string& from, const std::string& to) {
-    const std::string temporary = to + ".copying";
-    ::unlink(temporary.c_str());
-    std::error_code ec;
-    fs::copy_file(from, temporary, ec);
-    if (ec) return Status(ErrorCode::io_error, "cannot copy the key file " + from + ": " + ec.message());
-    Status copied = [&]() -> Status {
-        if (::chmod(temporary.c_str(), 0600) != 0) return Status(ErrorCode::io_error, "cannot chmod " + temporary);
-        const int fd = ::open(temporary.c_str(), O_RDONLY | O_CLOEXEC);
-        const bool synced = fd >= 0 && ::fsync(fd) == 0;
-        if (fd >= 0) ::close(fd);
-        if (!synced) return Status(ErrorCode::io_error, "cannot sync " + temporary);
-        if (::link(temporary.c_str(), to.c_str()) != 0) {
-            return Status(ErrorCode::already_exists, "cannot put the key file at " + to + ": " + std::strerror(errno));
-        }
-        return sync_folder_of(to);
-    }();
-    ::unlink(temporary.c_str());
-    return copied;
-}
-
-}  // namespace
-
 Result<SalvageReport> salvage_data(const std::string& data_dir, const std::string& new_dir, const std::string& key_file) {
     ensure_sodium();
     const std::string damaged = store_path_in(data_dir), store_path = store_path_in(new_dir);
@@ -270,7 +242,7 @@ Result<SalvageReport> salvage_data(const std::string& data_dir, const std::strin
         }
         if (key_file.empty()) {
             const std::string new_key = key_path_for(new_dir, "");
-            if (!fs::exists(new_key)) TSUNAGU_TRY(copy_key_file(key_path, new_key));
+            if (!fs::exists(new_key)) TSUNAGU_TRY(write_key_file(new_key, key->material()));
         }
         fs::rename(salvaging, store_path, ec);
         if (ec) return Status(ErrorCode::io_error, "cannot move the salvaged store into place: " + ec.message());

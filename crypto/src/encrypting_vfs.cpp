@@ -269,6 +269,14 @@ int read_wal_body(FileState& s, std::uint8_t* out, sqlite3_int64 offset) {
     return SQLITE_OK;
 }
 
+// Whether the frame header `header` carries the salts of the WAL's header (false too when the WAL
+// header cannot be read).
+bool of_current_generation(FileState& s, const std::uint8_t* header) {
+    std::uint8_t wal_header[kWalHeader];
+    if (s.real->pMethods->xRead(s.real, wal_header, static_cast<int>(kWalHeader), 0) != SQLITE_OK) return false;
+    return std::memcmp(header + 8, wal_header + 16, 8) == 0;
+}
+
 // Whether a later transaction of this WAL's generation (its header's salts) follows `frame`, whose
 // header is `header`: a commit frame after the commit of `frame`'s own transaction (the first
 // commit frame from `frame` on). Then `frame` cannot have been torn by a crash: the store syncs the
@@ -278,14 +286,6 @@ int read_wal_body(FileState& s, std::uint8_t* out, sqlite3_int64 offset) {
 // write would overwrite them for good. Frames are told by their headers alone (salts and commit
 // size, in clear): their bodies may be damaged too, and a header a crash left behind is either
 // whole or of another generation (a transaction being written keeps zeroed salts until its commit).
-// Whether the frame header `header` carries the salts of the WAL's header (false too when the WAL
-// header cannot be read).
-bool of_current_generation(FileState& s, const std::uint8_t* header) {
-    std::uint8_t wal_header[kWalHeader];
-    if (s.real->pMethods->xRead(s.real, wal_header, static_cast<int>(kWalHeader), 0) != SQLITE_OK) return false;
-    return std::memcmp(header + 8, wal_header + 16, 8) == 0;
-}
-
 bool later_transaction_follows(FileState& s, sqlite3_int64 frame, const std::uint8_t* header) {
     std::uint8_t wal_header[kWalHeader];
     sqlite3_int64 size = 0;
@@ -339,10 +339,11 @@ int read_wal(FileState& s, std::uint8_t* out, int amount, sqlite3_int64 offset) 
             // one's commits (a restarted WAL is written from its start), and a transaction's own
             // frames carry the salts once it commits.
             const bool opens = open_page(s.key(), body, body, wal_binding(header));
-            const bool whole_read = header_in_range && rc == SQLITE_OK;
-            if ((!opens && (!header_in_range || (whole_read && later_transaction_follows(s, frame, header)))) ||
-                (opens && whole_read && !of_current_generation(s, header) &&
-                 later_transaction_follows(s, frame, header))) {
+            const bool damaged =
+                !header_in_range ? !opens
+                                 : rc == SQLITE_OK && (!opens || !of_current_generation(s, header)) &&
+                                       later_transaction_follows(s, frame, header);
+            if (damaged) {
                 s.note_corrupt(get_be32(header), FileKind::wal);
                 return SQLITE_IOERR_DATA;
             }

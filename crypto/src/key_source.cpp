@@ -63,14 +63,20 @@ Result<KeySource> KeySource::key_file(const std::string& path) {
 
 Status create_key_file(const std::string& path) {
     ensure_sodium();
-    // Written and synced under a temporary name, then linked into place (link refuses to overwrite):
-    // a process killed at any point leaves `path` absent or whole, never empty or short, so that
-    // running the command again finishes the job instead of refusing a key file of 0 bytes.
+    return write_key_file(path, Secret::random(kDataKeyBytes));
+}
+
+Status write_key_file(const std::string& path, const Secret& key) {
+    if (key.size() != kDataKeyBytes) {
+        return Status(ErrorCode::invalid_argument,
+                      "a key file holds exactly 32 bytes, not " + std::to_string(key.size()));
+    }
+    // Linked into place only once whole (link refuses to overwrite): running a command killed
+    // half way again finishes the job instead of refusing a key file of 0 bytes.
     std::string temporary = path + ".XXXXXX";
     crypto_detail::UniqueFd fd(::mkostemp(temporary.data(), O_CLOEXEC));  // mode 0600
     if (!fd) return crypto_detail::errno_status("cannot create a key file beside " + path);
     Status written = [&]() -> Status {
-        Secret key = Secret::random(kDataKeyBytes);
         TSUNAGU_TRY(crypto_detail::write_all_at(fd.get(), key.data(), key.size(), 0, temporary));
         TSUNAGU_TRY(crypto_detail::sync_fd(fd.get(), temporary));
         if (::link(temporary.c_str(), path.c_str()) != 0) {

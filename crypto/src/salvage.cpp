@@ -145,21 +145,16 @@ Status gather_wal(const SourceFile& wal, PageVersions& versions, SalvageReport& 
     if (wal.size < kWalHeader + kFrame) return Status::ok();
     std::uint8_t header[kWalHeader];
     TSUNAGU_TRY(wal.read(header, kWalHeader, 0));
-    const std::uint32_t magic = be32(header);
-    std::uint8_t salts[8];
-    std::memcpy(salts, header + 16, 8);
-    if ((magic & ~1u) != 0x377f0682u || be32(header + 8) != kPage) {
-        // A damaged WAL header: the first frame, written with it, carries the same salts.
-        std::uint8_t first[kFrameHeader];
-        TSUNAGU_TRY(wal.read(first, kFrameHeader, kWalHeader));
-        std::memcpy(salts, first + 8, 8);
-    }
     const std::uint64_t frames = (wal.size - kWalHeader) / kFrame;
     std::vector<std::uint8_t> headers(frames * kFrameHeader);
     for (std::uint64_t i = 0; i < frames; ++i) {
         TSUNAGU_TRY(wal.read(headers.data() + i * kFrameHeader, kFrameHeader, kWalHeader + i * kFrame));
     }
     const auto frame_header = [&](std::uint64_t i) { return headers.data() + i * kFrameHeader; };
+    // A damaged WAL header: the first frame, written with it, carries the same salts.
+    const bool header_whole = (be32(header) & ~1u) == 0x377f0682u && be32(header + 8) == kPage;
+    std::uint8_t salts[8];
+    std::memcpy(salts, header_whole ? header + 16 : frame_header(0) + 8, 8);
     const auto current = [&](std::uint64_t i) { return std::memcmp(frame_header(i) + 8, salts, 8) == 0; };
     std::uint64_t committed = 0;  // frames up to and including the last commit
     for (std::uint64_t i = 0; i < frames; ++i) {
