@@ -15,6 +15,7 @@
 // before the main file was touched, so never torn) and a torn record only where the file ends.
 #include "crypto/src/encrypting_vfs.h"
 
+#include <sodium.h>
 #include <sqlite3.h>
 
 #include <cstring>
@@ -24,6 +25,7 @@
 
 #include "crypto/src/key_header.h"
 #include "crypto/src/page_cipher.h"
+#include "crypto/src/wal_format.h"
 
 namespace tsunagu::crypto_detail {
 namespace {
@@ -80,8 +82,9 @@ struct FileState {
 
     PageKey key() const { return {keys->data_key.data(), keys->cipher}; }
 
-    void note_corrupt(std::uint32_t page, FileKind where) {
+    void note_corrupt(std::uint32_t page, FileKind where, CorruptPart part = CorruptPart::page) {
         keys->corrupt_page.store(page);
+        keys->corrupt_part.store(static_cast<int>(part));
         keys->corrupt_kind.store(static_cast<int>(where));
     }
     // Bytes [offset, offset+size) as last written, or read back from the file.
@@ -269,12 +272,24 @@ int read_wal_body(FileState& s, std::uint8_t* out, sqlite3_int64 offset) {
     return SQLITE_OK;
 }
 
-// Whether the frame header `header` carries the salts of the WAL's header (false too when the WAL
-// header cannot be read).
-bool of_current_generation(FileState& s, const std::uint8_t* header) {
-    std::uint8_t wal_header[kWalHeader];
-    if (s.real->pMethods->xRead(s.real, wal_header, static_cast<int>(kWalHeader), 0) != SQLITE_OK) return false;
-    return std::memcmp(header + 8, wal_header + 16, 8) == 0;
+// The WAL's header as on disk; false when it cannot be read.
+bool read_wal_header(FileState& s, std::uint8_t* out) {
+    return s.real->pMethods->xRead(s.real, out, static_cast<int>(kWalHeader), 0) == SQLITE_OK;
+}
+
+// The first commit frame carrying `salts` (8 bytes) from frame `from` on, or -1. Frames are told
+// by their headers alone (salts and commit size, in clear): their bodies may be damaged too.
+sqlite3_int64 next_commit(FileState& s, sqlite3_int64 from, const std::uint8_t* salts) {
+    sqlite3_int64 size = 0;
+    if (s.real->pMethods->xFileSize(s.real, &size) != SQLITE_OK) return -1;
+    for (sqlite3_int64 next = from; frame_start(next) + kFrame <= size; ++next) {
+        std::uint8_t header[kFrameHeader];
+        if (s.real->pMethods->xRead(s.real, header, static_cast<int>(kFrameHeader), frame_start(next)) != SQLITE_OK) {
+            return -1;
+        }
+        if (get_be32(header + 4) != 0 && std::memcmp(header + 8, salts, 8) == 0) return next;
+    }
+    return -1;
 }
 
 // Whether a later transaction of this WAL's generation (its header's salts) follows `frame`, whose
@@ -283,32 +298,52 @@ bool of_current_generation(FileState& s, const std::uint8_t* header) {
 // WAL at every commit (synchronous=FULL) and writes a transaction's frames only once the commit
 // before it is synced, so `frame` was on disk before that later transaction began. Read as torn, a
 // damaged `frame` would end recovery there, drop every later commit without a word, and the next
-// write would overwrite them for good. Frames are told by their headers alone (salts and commit
-// size, in clear): their bodies may be damaged too, and a header a crash left behind is either
-// whole or of another generation (a transaction being written keeps zeroed salts until its commit).
+// write would overwrite them for good. A header a crash left behind is either whole or of another
+// generation (a transaction being written keeps zeroed salts until its commit).
 bool later_transaction_follows(FileState& s, sqlite3_int64 frame, const std::uint8_t* header) {
     std::uint8_t wal_header[kWalHeader];
-    sqlite3_int64 size = 0;
-    if (s.real->pMethods->xRead(s.real, wal_header, static_cast<int>(kWalHeader), 0) != SQLITE_OK ||
-        s.real->pMethods->xFileSize(s.real, &size) != SQLITE_OK) {
+    if (!read_wal_header(s, wal_header)) return false;
+    const std::uint8_t* salts = wal_header + 16;
+    // A commit frame ends its own transaction, whatever its salts (the frame may have lost them).
+    const sqlite3_int64 own_commit = get_be32(header + 4) != 0 ? frame : next_commit(s, frame + 1, salts);
+    return own_commit >= 0 && next_commit(s, own_commit + 1, salts) >= 0;
+}
+
+// Whether the whole frame `frame`, whose header is `header` and whose page opened into `page`,
+// follows the frames before it as SQLite wrote them: it carries the WAL header's salts, and its
+// checksum continues the one before it. Recovery ends at a frame that does not, as at a torn one.
+bool follows_frames_before(FileState& s, sqlite3_int64 frame, const std::uint8_t* header,
+                           const std::uint8_t* page) {
+    std::uint8_t wal_header[kWalHeader];
+    if (!read_wal_header(s, wal_header) || std::memcmp(header + 8, wal_header + 16, 8) != 0) return false;
+    std::uint8_t previous[8];
+    if (frame == 0) {
+        std::memcpy(previous, wal_header + 24, 8);
+    } else if (s.real->pMethods->xRead(s.real, previous, 8, frame_start(frame - 1) + 16) != SQLITE_OK) {
         return false;
     }
-    const auto commit_of_this_generation = [&](const std::uint8_t* h) {
-        return std::memcmp(h + 8, wal_header + 16, 8) == 0 && get_be32(h + 4) != 0;
-    };
-    // A commit frame ends its own transaction, whatever its salts (the frame may have lost them).
-    bool own_commit_seen = get_be32(header + 4) != 0;
-    for (sqlite3_int64 next = frame + 1; frame_start(next) + kFrame <= size; ++next) {
-        std::uint8_t next_header[kFrameHeader];
-        if (s.real->pMethods->xRead(s.real, next_header, static_cast<int>(kFrameHeader), frame_start(next)) !=
-            SQLITE_OK) {
-            return false;
-        }
-        if (!commit_of_this_generation(next_header)) continue;
-        if (own_commit_seen) return true;
-        own_commit_seen = true;
+    return wal_frame_chains(wal_header, previous, header, page, kPageSize);
+}
+
+// Whether the WAL header `header` that recovery just read is damaged rather than absent or torn:
+// it fails SQLite's checks, yet a first frame written with it follows (whole, its page opens, and
+// it carries the header's salts or continues the header's checksum, whichever of the two the damage
+// spared), and a commit of that frame's generation. Read as it is, recovery would take the WAL as
+// empty, drop every commit since the last checkpoint, and the next write would overwrite them. The
+// store syncs a new header before it writes any frame after it (synchronous=FULL), so a first
+// frame of the header's generation means the header was once whole.
+bool wal_header_damaged(FileState& s, const std::uint8_t* header) {
+    if (wal_header_whole(header, kPageSize)) return false;
+    std::vector<std::uint8_t> first(kFrame);
+    if (s.real->pMethods->xRead(s.real, first.data(), static_cast<int>(kFrame), kWalHeader) != SQLITE_OK) {
+        return false;  // no whole first frame: an empty WAL, or one a crash left unwritten
     }
-    return false;
+    std::uint8_t* page = first.data() + kFrameHeader;
+    const bool of_this_header = open_page(s.key(), page, page, wal_binding(first.data())) &&
+                                (std::memcmp(first.data() + 8, header + 16, 8) == 0 ||
+                                 wal_frame_chains(header, header + 24, first.data(), page, kPageSize));
+    sodium_memzero(page, kPage);  // the plaintext of a page
+    return of_this_header && next_commit(s, 0, first.data() + 8) >= 0;
 }
 
 int read_wal(FileState& s, std::uint8_t* out, int amount, sqlite3_int64 offset) {
@@ -316,6 +351,10 @@ int read_wal(FileState& s, std::uint8_t* out, int amount, sqlite3_int64 offset) 
     int rc = s.real->pMethods->xRead(s.real, out, amount, offset);
     if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ) return rc;
     const sqlite3_int64 end = offset + amount;
+    if (offset == 0 && amount == kWalHeader && rc == SQLITE_OK && wal_header_damaged(s, out)) {
+        s.note_corrupt(0, FileKind::wal, CorruptPart::wal_header);
+        return SQLITE_IOERR_DATA;
+    }
     if (end <= kWalHeader) return rc;
     const sqlite3_int64 first = offset <= kWalHeader ? 0 : (offset - kWalHeader) / kFrame;
     for (sqlite3_int64 frame = first; frame_start(frame) < end; ++frame) {
@@ -334,17 +373,18 @@ int read_wal(FileState& s, std::uint8_t* out, int amount, sqlite3_int64 offset) 
             std::uint8_t* body = out + (body_at - offset);
             // A frame SQLite already validated that no longer opens is damage, not a tear; so is
             // one recovery reads whole with a later transaction after it. So too is a frame whose
-            // header lost the WAL's salts with a later transaction after it: recovery would end
-            // there as at a frame of an older generation, but those only ever follow the current
-            // one's commits (a restarted WAL is written from its start), and a transaction's own
-            // frames carry the salts once it commits.
+            // header no longer follows the frames before it (its salts or its checksum) with a
+            // later transaction after it: recovery would end there as at a torn frame or at an
+            // older generation's, but those only ever follow the current one's commits (a
+            // restarted WAL is written from its start), and a transaction's own frames carry the
+            // salts and chained checksums once it commits.
             const bool opens = open_page(s.key(), body, body, wal_binding(header));
             const bool damaged =
                 !header_in_range ? !opens
-                                 : rc == SQLITE_OK && (!opens || !of_current_generation(s, header)) &&
+                                 : rc == SQLITE_OK && (!opens || !follows_frames_before(s, frame, header, body)) &&
                                        later_transaction_follows(s, frame, header);
             if (damaged) {
-                s.note_corrupt(get_be32(header), FileKind::wal);
+                s.note_corrupt(get_be32(header), FileKind::wal, opens ? CorruptPart::frame_header : CorruptPart::page);
                 return SQLITE_IOERR_DATA;
             }
             // Other failed whole-frame reads (recovery) return a zero body: a torn frame.

@@ -19,6 +19,10 @@ namespace tsunagu::crypto_detail {
 // Where an authentication failure was met, for "corrupt page N in <file>" messages.
 enum class FileKind : int { none = 0, main = 1, wal = 2, journal = 3 };
 
+// What of the file failed: a sealed page (it does not authenticate), a WAL frame's header (its
+// salts or checksum no longer follow the frames before it), or the WAL's own header.
+enum class CorruptPart : int { page = 0, frame_header = 1, wal_header = 2 };
+
 // The keys and failure notes shared by one database's main, WAL and journal files.
 struct FileKeys {
     FileKeys(Secret key, PageCipher page_cipher) : data_key(std::move(key)), cipher(page_cipher) {}
@@ -26,6 +30,7 @@ struct FileKeys {
     const PageCipher cipher;
     std::atomic<std::uint32_t> corrupt_page{0};
     std::atomic<int> corrupt_kind{0};
+    std::atomic<int> corrupt_part{0};
     std::atomic<bool> bad_layout{false};  // a page 1 without the fixed page size or reserve
 };
 

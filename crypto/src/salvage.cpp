@@ -13,6 +13,7 @@
 #include "crypto/src/file_util.h"
 #include "crypto/src/key_header.h"
 #include "crypto/src/page_cipher.h"
+#include "crypto/src/wal_format.h"
 
 namespace tsunagu {
 
@@ -151,8 +152,9 @@ Status gather_wal(const SourceFile& wal, PageVersions& versions, SalvageReport& 
         TSUNAGU_TRY(wal.read(headers.data() + i * kFrameHeader, kFrameHeader, kWalHeader + i * kFrame));
     }
     const auto frame_header = [&](std::uint64_t i) { return headers.data() + i * kFrameHeader; };
-    // A damaged WAL header: the first frame, written with it, carries the same salts.
-    const bool header_whole = (be32(header) & ~1u) == 0x377f0682u && be32(header + 8) == kPage;
+    // A damaged WAL header (its checksum fails): the first frame, written with it, carries the
+    // salts it had.
+    const bool header_whole = wal_header_whole(header, kPage);
     std::uint8_t salts[8];
     std::memcpy(salts, header_whole ? header + 16 : frame_header(0) + 8, 8);
     const auto current = [&](std::uint64_t i) { return std::memcmp(frame_header(i) + 8, salts, 8) == 0; };

@@ -31,13 +31,22 @@ Status StoreImpl::error(int rc, const std::string& doing) const {
     if (keys && (rc == SQLITE_IOERR_DATA || rc == SQLITE_CORRUPT || rc == SQLITE_IOERR) &&
         keys->corrupt_kind.load() != 0) {
         const auto kind = static_cast<FileKind>(keys->corrupt_kind.exchange(0));
+        const auto part = static_cast<CorruptPart>(keys->corrupt_part.exchange(0));
         const std::string file = kind == FileKind::wal ? path + "-wal"
                                  : kind == FileKind::journal ? path + "-journal"
                                                              : path;
-        return Status(ErrorCode::corrupt, "corrupt page " + std::to_string(keys->corrupt_page.load()) +
-                                              " in " + file + context +
-                                              ": it fails authentication (damaged or tampered); "
-                                              "restore the store from a backup");
+        const std::string page = std::to_string(keys->corrupt_page.load());
+        const std::string what =
+            part == CorruptPart::wal_header
+                ? "corrupt header of " + file + context +
+                      ": it fails its checksum, yet committed frames follow it (damaged or tampered)"
+            : part == CorruptPart::frame_header
+                ? "corrupt frame header (page " + page + ") in " + file + context +
+                      ": its salts or checksum no longer follow the frames before it, yet later commits "
+                      "follow it (damaged or tampered)"
+                : "corrupt page " + page + " in " + file + context +
+                      ": it fails authentication (damaged or tampered)";
+        return Status(ErrorCode::corrupt, what + "; restore the store from a backup");
     }
     if (keys && keys->bad_layout.exchange(false)) {
         return Status(ErrorCode::internal,

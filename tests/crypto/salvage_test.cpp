@@ -142,12 +142,15 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "a WAL frame whose header lost its salts still counts where its body opens under the page it "
-    "names: salvage reaches the commits after it, which open refuses to read past") {
+    "a WAL frame or WAL header damaged in its clear fields (salts, checksums) still counts where the "
+    "sealed bodies open: salvage reaches the commits after it, which open refuses to read past") {
     TempDir dir;
     const auto path = dir.file("s.db");
     const auto starts = store_with_three_commits_in_wal(path);
-    flip_byte(path + "-wal", starts[1] + 8);  // the first salt of the second transaction's first frame
+    SECTION("the first salt of the second transaction's first frame") { flip_byte(path + "-wal", starts[1] + 8); }
+    SECTION("the checksum of the second transaction's first frame") { flip_byte(path + "-wal", starts[1] + 19); }
+    SECTION("the WAL header's salts") { flip_byte(path + "-wal", 18); }
+    SECTION("the WAL header's checksum") { flip_byte(path + "-wal", 27); }
     REQUIRE(Store::open(path, test_key()).status().code() == ErrorCode::corrupt);
     fs::remove(path + "-shm");
 

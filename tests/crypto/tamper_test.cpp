@@ -257,6 +257,45 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "a WAL frame header whose checksum or commit size no longer chains, with a later transaction "
+    "after it, is refused as corrupt, not read as the WAL's end") {
+    // SQLite's frame checksums are in clear and chain from frame to frame: recovery ends at the
+    // first that does not match, as after a crash mid-write, and drops every later commit.
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    const auto starts = store_with_three_commits_in_wal(path);
+    SECTION("a checksum in the first transaction of three") { flip_byte(path + "-wal", starts[0] + 16); }
+    SECTION("a checksum in the second's commit frame") { flip_byte(path + "-wal", starts[2] - kFrameBytes + 23); }
+    SECTION("the commit size of a frame inside the first") { flip_byte(path + "-wal", starts[0] + kFrameBytes + 7); }
+    require_wal_refused_twice(path);
+}
+
+TEST_CASE(
+    "a WAL header that fails its checksum while committed frames follow it is refused as corrupt, "
+    "not read as an empty WAL (which would drop every commit since the last checkpoint)") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    store_with_three_commits_in_wal(path);
+    SECTION("its magic number") { flip_byte(path + "-wal", 1); }
+    SECTION("its checkpoint sequence") { flip_byte(path + "-wal", 13); }
+    SECTION("its salts") { flip_byte(path + "-wal", 17); }
+    SECTION("its checksum") { flip_byte(path + "-wal", 30); }
+    require_wal_refused_twice(path);
+}
+
+TEST_CASE(
+    "a checksum that no longer chains in the WAL's last transaction ends the WAL there, as a crash "
+    "leaves it: the store opens at the commit before it") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    const auto starts = store_with_three_commits_in_wal(path);
+    flip_byte(path + "-wal", starts[2] + 20);
+    Store store = open_ok(path, test_key());
+    CHECK(store.integrity_check().is_ok());
+    CHECK(query_int(store, "SELECT count(*) FROM note") == 300);
+}
+
+TEST_CASE(
     "a frame of the WAL's last transaction that lost its salts ends the WAL there, as an older "
     "generation's frame would: the store opens at the commit before it") {
     TempDir dir;
