@@ -199,12 +199,12 @@ struct PushBody {
 };
 
 // Reads a push request's body, {"changes": [change sets], "sent_at": ms, "clock_offset": ms} and
-// nothing else (only "changes" required), into a
-// batch from `replica` and `user` (the session's, never the body's), without building a JSON
-// document. Refuses, in this order and with these words: nesting deeper than max_depth (before
-// anything else), text that is not JSON or not UTF-8, a body that is not an object, an unknown or
-// wrongly typed member (the first by name), a missing "changes", more than max_changes change sets,
-// then the first change set that parse_change_set() would refuse.
+// nothing else (only "changes" required), into a batch from `replica` and `user` (the session's,
+// never the body's), without building a JSON document. Refuses, in this order and with these
+// words: nesting deeper than max_depth (before anything else), text that is not JSON or not
+// UTF-8, a member named twice in one object, a body that is not an object, an unknown or wrongly
+// typed member (the first by name), a missing "changes", more than max_changes change sets, then
+// the first change set that parse_change_set() would refuse.
 PushBody parse_push_batch_text(std::string_view body, std::string replica, std::string user,
                                const PushBodyLimits& limits);
 
@@ -221,6 +221,11 @@ std::string json_depth_error(int max_depth);
 // when it holds none. JSON never allows one raw, and nlohmann's parser takes it for the end of the
 // input: `{"changes": []}` NUL `anything` read as a whole body. Checked after a parse succeeded.
 std::string json_nul_error(std::string_view text);
+
+// The refusal of a body that names one member twice in an object ("member \"x\" appears twice in
+// one object (at byte N): name each member once"), or "" when it names none twice. Names are
+// compared as read ("\u0061" is "a"). For text a parse accepted: checked after it succeeded.
+std::string json_repeated_member_error(std::string_view text);
 
 // True when some element of the JSON `text` sits inside more than `max_depth` arrays and objects:
 // a scan of the bytes, so that a hostile body is refused before it becomes a deep document.

@@ -62,6 +62,9 @@ Result<Json> parse_json_object(const std::string& body, int max_depth) {
         return Status(ErrorCode::validation, reader.error);
     }
     if (std::string nul = sync::json_nul_error(body); !nul.empty()) return Status(ErrorCode::validation, std::move(nul));
+    if (std::string repeated = sync::json_repeated_member_error(body); !repeated.empty()) {
+        return Status(ErrorCode::validation, std::move(repeated));
+    }
     if (!parsed.is_object()) return Status(ErrorCode::validation, "the body must be a JSON object");
     return parsed;
 }

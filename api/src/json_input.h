@@ -1,4 +1,5 @@
-// Strict JSON input: bounded depth, valid UTF-8, declared fields only, declared types only.
+// Strict JSON input: bounded depth, valid UTF-8, each member named once, declared fields only,
+// declared types only.
 // Every failure names the field and says what was expected, for a 400 answer.
 #pragma once
 
@@ -14,7 +15,7 @@ namespace tsunagu::api {
 using Json = nlohmann::json;
 
 // Parses a request body; validation errors for malformed JSON, invalid UTF-8, nesting deeper
-// than `max_depth`, or a top level that is not an object.
+// than `max_depth`, a member named twice in one object, or a top level that is not an object.
 Result<Json> parse_json_object(const std::string& body, int max_depth = 16);
 
 enum class JsonType { string, integer, boolean, array, object, any };

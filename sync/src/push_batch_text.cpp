@@ -39,7 +39,7 @@ std::string wrong_type(const char* wanted, Kind got) {
 }
 
 // Builds a JSON value from SAX events, the way nlohmann's document parser does (a repeated key
-// keeps its last value).
+// keeps its last value; a body naming a member twice is refused once read, all the same).
 class JsonBuilder {
   public:
     void start(Json& root) { stack_.assign(1, &root); }
@@ -114,7 +114,7 @@ class BatchReader : public detail::SaxReader {
         } else if (in_set_) {
             set_builder_.key(name);
         } else if (depth_ == kInner && member_ == kBase) {
-            // A repeated field keeps its last list, as in a document.
+            // A repeated field keeps its last list, as in a document (the body is then refused).
             auto& ids = change().base[name];
             ids.clear();
             base_errors_[name].clear();
@@ -170,7 +170,7 @@ class BatchReader : public detail::SaxReader {
     bool top_key(std::string& name) {
         top_field_ = name;
         if (name == "changes") {
-            // A repeated member keeps its last value, as in a document.
+            // A repeated member keeps its last value, as in a document (the body is then refused).
             has_changes = true;
             batch_.changes.clear();
             change_count = 0;
@@ -458,6 +458,7 @@ PushBody parse_push_batch_text(std::string_view body, std::string replica, std::
     }
     if (!parsed) return refuse(reader.error);
     if (!nul.empty()) return refuse(std::move(nul));
+    if (std::string repeated = json_repeated_member_error(body); !repeated.empty()) return refuse(std::move(repeated));
     if (reader.not_an_object) return refuse("the body must be a JSON object");
     for (const auto& [field, error] : reader.field_errors) {
         if (!error.empty()) return refuse(error);

@@ -60,6 +60,40 @@ TEST_CASE("malformed JSON, invalid UTF-8 and non-objects are refused with what i
     CHECK(array.status().message().find("must be a JSON object") != std::string::npos);
 }
 
+TEST_CASE("a member named twice in one object is refused, however its name is written") {
+    const std::vector<std::pair<std::string, std::string>> refused = {
+        {R"({"a": 1, "a": 2})", "member \"a\" appears twice in one object (at byte 10): name each member once"},
+        {R"({"x": {"b": [1], "c": 0, "b": null}})", "member \"b\" appears twice in one object (at byte 26)"},
+        {R"({"a": 1, "\u0061": 2})", "member \"a\" appears twice"},
+        {R"({"a\"b": 1, "a\"b": 2})", "member \"a\"b\" appears twice"},
+        {R"({"list": [{"k": 1}, {"k": 1, "k": 2}]})", "member \"k\" appears twice"},
+    };
+    for (const auto& [text, message] : refused) {
+        INFO(text);
+        auto parsed = parse_json_object(text);
+        REQUIRE_FALSE(parsed);
+        CHECK(parsed.status().code() == ErrorCode::validation);
+        CHECK_THAT(parsed.status().message(), Catch::StartsWith(message));
+    }
+    // The same name in different objects, and a value that spells a member's name, are fine.
+    for (const char* fine : {R"({"a": {"a": 1}, "b": {"a": 2}})", R"({"l": [{"a": 1}, {"a": 2}]})",
+                             R"({"a": "a", "b": "a", "c": ["a", "a"]})", R"({"a\\": 1, "a": 2})"}) {
+        INFO(fine);
+        CHECK(parse_json_object(fine).is_ok());
+    }
+    // Many members: the repeat is found, and a long name is shown by its start only.
+    std::string many = "{";
+    for (int i = 0; i < 5000; ++i) many += "\"m" + std::to_string(i) + "\": " + std::to_string(i) + ", ";
+    const std::string long_name(500, 'n');
+    auto big = parse_json_object(many + "\"" + long_name + "\": 1, \"m4321\": 0, \"" + long_name + "\": 2}");
+    REQUIRE_FALSE(big);
+    CHECK_THAT(big.status().message(), Catch::StartsWith("member \"m4321\" appears twice"));
+    auto long_twice = parse_json_object("{\"" + long_name + "\": 1, \"" + long_name + "\": 2}");
+    REQUIRE_FALSE(long_twice);
+    CHECK(long_twice.status().message().size() < 200);
+    CHECK(parse_json_object(many + "\"end\": 0}").is_ok());
+}
+
 TEST_CASE("an integer field takes JSON integers a 64-bit signed integer holds, and nothing else") {
     auto check = [](const std::string& value) {
         auto body = parse_json_object("{\"n\": " + value + "}", 16);

@@ -83,8 +83,13 @@ TEST_CASE("a well-formed push body reads into the same batch as through a JSON d
     CHECK(got.batch.changes[0].base.at("note") == std::vector<std::string>{id('f'), id('e')});
     check_same(R"({"changes": []})");
     check_same(" {\"sent_at\": 9223372036854775807, \"changes\": [] } ");
-    // A repeated member keeps its last value, as in a document.
-    check_same(R"({"changes": 1, "changes": [], "sent_at": "x", "sent_at": 5})");
+    // A member named twice is refused, by both, in the same words (nlohmann's document kept the
+    // last value, while another reader of the same text may take the first).
+    for (const std::string twice : {R"({"changes": 1, "changes": [], "sent_at": "x", "sent_at": 5})",
+                                    R"({"changes": [{"id": "x", "set": {"note": 1, "n\u006fte": 2}}]})"}) {
+        check_same(twice);
+        CHECK_THAT(text_path(twice).refusal.message(), Catch::StartsWith("member \"") && Catch::Contains("appears twice"));
+    }
     // Unknown members of a change set are ignored, as parse_push_batch() ignores them.
     Json extra = valid_body(1);
     extra["changes"][0]["future_member"] = {{"deep", {1, 2, {{"x", nullptr}}}}};

@@ -122,6 +122,7 @@ TEST_CASE("bad input gets a clear 4xx JSON error and leaves the server unaffecte
         {"{\"username\": 42, \"password\": \"x\"}", "\"username\": must be a string"},
         {"{\"username\": \"a\", \"password\": \"b\", \"colour\": \"red\"}", "unknown field \"colour\""},
         {"{\"password\": \"b\"}", "\"username\": required"},
+        {"{\"username\": \"admin\", \"username\": \"aoi\", \"password\": \"b\"}", "\"username\" appears twice"},
         {std::string("{\"username\": \"\xff\xfe\", \"password\": \"b\"}"), "UTF-8"},
         {std::string(100, '[') + std::string(100, ']'), "deeper than"},
         // Too large for a double: answered 500 until the fuzz target push_body found it.
