@@ -9,9 +9,10 @@
 //                  checksum]. Bodies sit at offsets = 4 (mod 8), which no other write uses.
 // An authentication failure reads as an error in the main file (it is damage or tampering). In the
 // WAL it is an error in a frame already validated, or in one a later transaction follows (as is a
-// frame header that lost the WAL's salts with a later transaction after it); else
-// a torn frame in the recovery scan (zeros: SQLite's own checksum then ends recovery there,
-// exactly as after a crash mid-write). In the journal it is an error for a whole record (synced
+// frame header whose salts or checksum no longer follow the frames before it, with a later
+// transaction after it, and a WAL header failing its checksum with committed frames of its own
+// after it); else a torn frame in the recovery scan (zeros: SQLite's own checksum then ends
+// recovery there, exactly as after a crash mid-write). In the journal it is an error for a whole record (synced
 // before the main file was touched, so never torn) and a torn record only where the file ends.
 #include "crypto/src/encrypting_vfs.h"
 

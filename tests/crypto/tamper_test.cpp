@@ -244,27 +244,19 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "a WAL frame header that lost the WAL's salts with a later transaction after it is refused as "
-    "corrupt, not read as the WAL's end") {
-    // The salts are SQLite's and in clear. Recovery ends at a frame whose salts differ, as at the
-    // first frame of an older generation; but those only ever follow the current one's commits.
+    "a WAL frame header whose salts, checksum or commit size no longer follow the frames before it, "
+    "with a later transaction after it, is refused as corrupt, not read as the WAL's end") {
+    // The salts and checksums are SQLite's and in clear. Recovery ends at a frame whose salts
+    // differ, as at the first frame of an older generation, and at one whose checksum does not
+    // continue the one before it (they chain from frame to frame), as at a torn frame; but an older
+    // generation's frames only ever follow the current one's commits, and a crash tears only the
+    // last transaction.
     TempDir dir;
     const auto path = dir.file("s.db");
     const auto starts = store_with_three_commits_in_wal(path);
-    SECTION("in the first transaction of three") { flip_byte(path + "-wal", starts[0] + 8); }
-    SECTION("in the second's commit frame") { flip_byte(path + "-wal", starts[2] - kFrameBytes + 12); }
-    require_wal_refused_twice(path);
-}
-
-TEST_CASE(
-    "a WAL frame header whose checksum or commit size no longer chains, with a later transaction "
-    "after it, is refused as corrupt, not read as the WAL's end") {
-    // SQLite's frame checksums are in clear and chain from frame to frame: recovery ends at the
-    // first that does not match, as after a crash mid-write, and drops every later commit.
-    TempDir dir;
-    const auto path = dir.file("s.db");
-    const auto starts = store_with_three_commits_in_wal(path);
-    SECTION("a checksum in the first transaction of three") { flip_byte(path + "-wal", starts[0] + 16); }
+    SECTION("a salt in the first transaction of three") { flip_byte(path + "-wal", starts[0] + 8); }
+    SECTION("a salt in the second's commit frame") { flip_byte(path + "-wal", starts[2] - kFrameBytes + 12); }
+    SECTION("a checksum in the first transaction") { flip_byte(path + "-wal", starts[0] + 16); }
     SECTION("a checksum in the second's commit frame") { flip_byte(path + "-wal", starts[2] - kFrameBytes + 23); }
     SECTION("the commit size of a frame inside the first") { flip_byte(path + "-wal", starts[0] + kFrameBytes + 7); }
     require_wal_refused_twice(path);
@@ -284,24 +276,14 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "a checksum that no longer chains in the WAL's last transaction ends the WAL there, as a crash "
-    "leaves it: the store opens at the commit before it") {
+    "a frame header of the WAL's last transaction whose salts or checksum no longer follow ends the "
+    "WAL there, as a crash or an older generation's frame leaves it: the store opens at the commit "
+    "before it") {
     TempDir dir;
     const auto path = dir.file("s.db");
     const auto starts = store_with_three_commits_in_wal(path);
-    flip_byte(path + "-wal", starts[2] + 20);
-    Store store = open_ok(path, test_key());
-    CHECK(store.integrity_check().is_ok());
-    CHECK(query_int(store, "SELECT count(*) FROM note") == 300);
-}
-
-TEST_CASE(
-    "a frame of the WAL's last transaction that lost its salts ends the WAL there, as an older "
-    "generation's frame would: the store opens at the commit before it") {
-    TempDir dir;
-    const auto path = dir.file("s.db");
-    const auto starts = store_with_three_commits_in_wal(path);
-    flip_byte(path + "-wal", starts[2] + 8);
+    SECTION("a salt") { flip_byte(path + "-wal", starts[2] + 8); }
+    SECTION("a checksum") { flip_byte(path + "-wal", starts[2] + 20); }
     Store store = open_ok(path, test_key());
     CHECK(store.integrity_check().is_ok());
     CHECK(query_int(store, "SELECT count(*) FROM note") == 300);
