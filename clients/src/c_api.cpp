@@ -8,6 +8,7 @@
 #include <string>
 
 #include "clients/device.h"
+#include "sync/protocol.h"
 
 struct tsunagu_device {
     tsunagu::client::Device device;
@@ -64,11 +65,16 @@ tsunagu_code missing(tsunagu_error* err, const char* what) {
     return fail(err, ErrorCode::invalid_argument, std::string(what) + " must not be NULL");
 }
 
-// Parses caller JSON, naming the argument when it is malformed.
+// Parses caller JSON, naming the argument when it is malformed or names a member twice (a
+// document would keep the last of the two without a word).
 bool parse_json(const char* text, const char* what, Json& out, tsunagu_error* err) {
     out = Json::parse(text, nullptr, false);
     if (out.is_discarded()) {
         fail(err, ErrorCode::invalid_argument, std::string(what) + " is not valid JSON");
+        return false;
+    }
+    if (std::string repeated = tsunagu::sync::json_repeated_member_error(text); !repeated.empty()) {
+        fail(err, ErrorCode::invalid_argument, std::string(what) + ": " + repeated);
         return false;
     }
     return true;

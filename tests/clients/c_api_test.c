@@ -118,6 +118,10 @@ int main(int argc, char** argv) {
            "malformed JSON is TSUNAGU_INVALID_ARGUMENT", &err);
     expect(tsunagu_create(NULL, "client", "{}", &none, &err) == TSUNAGU_INVALID_ARGUMENT,
            "a NULL handle is TSUNAGU_INVALID_ARGUMENT", &err);
+    code = tsunagu_update(dev, visit_id, "{\"duration_min\":50,\"duration_min\":55}", &err);
+    expect(code == TSUNAGU_INVALID_ARGUMENT && err.message && strstr(err.message, "fields_json") != NULL &&
+               strstr(err.message, "\"duration_min\" appears twice") != NULL,
+           "a field named twice is TSUNAGU_INVALID_ARGUMENT, not read as one of the two", &err);
 
     expect(tsunagu_update(dev, visit_id, "{\"duration_min\":50}", &err) == TSUNAGU_OK, "edit the visit", &err);
     char* record = NULL;
