@@ -1,5 +1,6 @@
 // Salvage: a new store rebuilt from the files of a damaged one, holding as much of its last
-// committed state as they still hold. For the store Store::open refuses ("corrupt page N in ...")
+// committed state as they still hold. For the store Store::open refuses ("corrupt page N in ...",
+// "corrupt header of ...-wal")
 // whose commits must not be given up: a phone's replica holds the work not yet synced, and a
 // phone has no backup to restore.
 #pragma once
@@ -35,6 +36,9 @@ struct SalvageReport {
     // Whether the indexes were rebuilt from their tables, which they disagreed with after pages
     // fell back to older versions.
     bool reindexed = false;
+    // Whether the WAL's header failed its checksum: its frames were read by the salts of its first
+    // frame, which was written with it. Nothing is lost by it alone.
+    bool wal_header_damaged = false;
 
     // Whether the rebuilt store is the whole last committed state of the damaged one.
     bool complete() const {

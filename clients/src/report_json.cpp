@@ -53,6 +53,7 @@ void to_json(sync::Json& out, const SalvageReport& r) {
            {"lost_pages", r.lost_pages},
            {"unplaced_frames", r.unplaced_frames},
            {"reindexed", r.reindexed},
+           {"wal_header_damaged", r.wal_header_damaged},
            {"summary", r.summary()}};
 }
 

@@ -155,6 +155,7 @@ Status gather_wal(const SourceFile& wal, PageVersions& versions, SalvageReport& 
     // A damaged WAL header (its checksum fails): the first frame, written with it, carries the
     // salts it had.
     const bool header_whole = wal_header_whole(header, kPage);
+    report.wal_header_damaged = !header_whole;
     std::uint8_t salts[8];
     std::memcpy(salts, header_whole ? header + 16 : frame_header(0) + 8, 8);
     const auto current = [&](std::uint64_t i) { return std::memcmp(frame_header(i) + 8, salts, 8) == 0; };
@@ -290,7 +291,8 @@ std::string SalvageReport::summary() const {
     std::string out = "rebuilt " + std::to_string(pages) + " pages from the main file";
     if (journal_records) out += ", " + std::to_string(journal_records) + " records of a hot journal";
     if (wal_frames) out += ", " + std::to_string(wal_frames) + " committed WAL frames";
-    if (damaged_versions == 0 && complete()) return out + "; nothing was damaged";
+    if (wal_header_damaged) out += "; the WAL's header was damaged (its frames were read by their first frame's salts)";
+    if (damaged_versions == 0 && complete()) return out + (wal_header_damaged ? "; nothing was lost" : "; nothing was damaged");
     out += "; " + std::to_string(damaged_versions) + " damaged page versions";
     if (complete()) return out + ", each replaced by a later readable one: nothing was lost";
     if (!older_versions.empty()) {

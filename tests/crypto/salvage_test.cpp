@@ -147,10 +147,17 @@ TEST_CASE(
     TempDir dir;
     const auto path = dir.file("s.db");
     const auto starts = store_with_three_commits_in_wal(path);
+    bool wal_header = false;
     SECTION("the first salt of the second transaction's first frame") { flip_byte(path + "-wal", starts[1] + 8); }
     SECTION("the checksum of the second transaction's first frame") { flip_byte(path + "-wal", starts[1] + 19); }
-    SECTION("the WAL header's salts") { flip_byte(path + "-wal", 18); }
-    SECTION("the WAL header's checksum") { flip_byte(path + "-wal", 27); }
+    SECTION("the WAL header's salts") {
+        flip_byte(path + "-wal", 18);
+        wal_header = true;
+    }
+    SECTION("the WAL header's checksum") {
+        flip_byte(path + "-wal", 27);
+        wal_header = true;
+    }
     REQUIRE(Store::open(path, test_key()).status().code() == ErrorCode::corrupt);
     fs::remove(path + "-shm");
 
@@ -158,6 +165,8 @@ TEST_CASE(
     Store saved = salvaged_ok(path, dir.file("saved.db"), report);
     CHECK(report.complete());
     CHECK(query_int(saved, "SELECT count(*) FROM note") == 400);
+    CHECK(report.wal_header_damaged == wal_header);
+    if (wal_header) CHECK_THAT(report.summary(), Catch::Contains("the WAL's header was damaged") && Catch::EndsWith("nothing was lost"));
 }
 
 TEST_CASE("a page with no readable version is named, and nothing is left at the target") {
