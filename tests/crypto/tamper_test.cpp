@@ -203,10 +203,10 @@ TEST_CASE("an emptied store file is refused, not silently recreated as an empty 
 namespace {
 
 // Opens the store at `path` and reads every row, twice (as a phone would try again): refused each
-// time as a corrupt page of its WAL, with what to do, and both files kept exactly as they were
-// (nothing checkpointed, nothing overwritten). The shared-memory index is dropped in between, so
-// that each open recovers the WAL afresh.
-void require_wal_refused_twice(const std::string& path) {
+// time as corrupt, the message naming its WAL, what failed there (`naming`) and what to do, and
+// both files kept exactly as they were (nothing checkpointed, nothing overwritten). The
+// shared-memory index is dropped in between, so that each open recovers the WAL afresh.
+void require_wal_refused_twice(const std::string& path, const std::string& naming) {
     const std::string main_before = read_bytes(path), wal_before = read_bytes(path + "-wal");
     for (int attempt = 0; attempt < 2; ++attempt) {
         auto store = Store::open(path, test_key());
@@ -215,7 +215,7 @@ void require_wal_refused_twice(const std::string& path) {
         INFO("attempt " << attempt << ": " << read.to_string());
         REQUIRE_FALSE(read.is_ok());
         CHECK(read.code() == ErrorCode::corrupt);
-        CHECK_THAT(read.message(), Catch::Contains(path + "-wal") && Catch::Contains("backup"));
+        CHECK_THAT(read.message(), Catch::Contains(path + "-wal") && Catch::Contains("backup") && Catch::Contains(naming));
         fs::remove(path + "-shm");
     }
     CHECK(read_bytes(path) == main_before);
@@ -240,7 +240,7 @@ TEST_CASE(
         damage_frame(path, starts[1]);
         damage_frame(path, starts[2] - kFrameBytes);
     }
-    require_wal_refused_twice(path);
+    require_wal_refused_twice(path, "corrupt page ");
 }
 
 TEST_CASE(
@@ -259,7 +259,7 @@ TEST_CASE(
     SECTION("a checksum in the first transaction") { flip_byte(path + "-wal", starts[0] + 16); }
     SECTION("a checksum in the second's commit frame") { flip_byte(path + "-wal", starts[2] - kFrameBytes + 23); }
     SECTION("the commit size of a frame inside the first") { flip_byte(path + "-wal", starts[0] + kFrameBytes + 7); }
-    require_wal_refused_twice(path);
+    require_wal_refused_twice(path, "corrupt frame header (page ");
 }
 
 TEST_CASE(
@@ -272,7 +272,7 @@ TEST_CASE(
     SECTION("its checkpoint sequence") { flip_byte(path + "-wal", 13); }
     SECTION("its salts") { flip_byte(path + "-wal", 17); }
     SECTION("its checksum") { flip_byte(path + "-wal", 30); }
-    require_wal_refused_twice(path);
+    require_wal_refused_twice(path, "corrupt header of " + path + "-wal");
 }
 
 TEST_CASE(
