@@ -294,36 +294,44 @@ sqlite3_int64 next_commit(FileState& s, sqlite3_int64 from, const std::uint8_t* 
 }
 
 // Whether a later transaction of this WAL's generation (its header's salts) follows `frame`, whose
-// header is `header`: a commit frame after the commit of `frame`'s own transaction (the first
-// commit frame from `frame` on). Then `frame` cannot have been torn by a crash: the store syncs the
-// WAL at every commit (synchronous=FULL) and writes a transaction's frames only once the commit
-// before it is synced, so `frame` was on disk before that later transaction began. Read as torn, a
-// damaged `frame` would end recovery there, drop every later commit without a word, and the next
-// write would overwrite them for good. A header a crash left behind is either whole or of another
-// generation (a transaction being written keeps zeroed salts until its commit).
-bool later_transaction_follows(FileState& s, sqlite3_int64 frame, const std::uint8_t* header) {
+// commit size is `commit_size`: a commit frame after the commit of `frame`'s own transaction (the
+// first commit frame from `frame` on). Then `frame` cannot have been torn by a crash: the store
+// syncs the WAL at every commit (synchronous=FULL) and writes a transaction's frames only once the
+// commit before it is synced, so `frame` was on disk before that later transaction began. Read as
+// torn, a damaged `frame` would end recovery there, drop every later commit without a word, and
+// the next write would overwrite them for good. A header a crash left behind is either whole or of
+// another generation (a transaction being written keeps zeroed salts until its commit).
+bool later_transaction_follows(FileState& s, sqlite3_int64 frame, std::uint32_t commit_size) {
     std::uint8_t wal_header[kWalHeader];
     if (!read_wal_header(s, wal_header)) return false;
     const std::uint8_t* salts = wal_header + 16;
     // A commit frame ends its own transaction, whatever its salts (the frame may have lost them).
-    const sqlite3_int64 own_commit = get_be32(header + 4) != 0 ? frame : next_commit(s, frame + 1, salts);
+    const sqlite3_int64 own_commit = commit_size != 0 ? frame : next_commit(s, frame + 1, salts);
     return own_commit >= 0 && next_commit(s, own_commit + 1, salts) >= 0;
 }
 
-// Whether the whole frame `frame`, whose header is `header` and whose page opened into `page`,
-// follows the frames before it as SQLite wrote them: it carries the WAL header's salts, and its
-// checksum continues the one before it. Recovery ends at a frame that does not, as at a torn one.
-bool follows_frames_before(FileState& s, sqlite3_int64 frame, const std::uint8_t* header,
-                           const std::uint8_t* page) {
+// How a whole frame whose page opens stands against the frames before it.
+struct FrameFit {
+    bool follows = false;          // it carries the WAL header's salts, and its checksum continues
+                                   // the one before it (recovery ends at a frame that does not)
+    std::uint32_t commit_size = 0;  // as written: see wal_frame_commit_size_written
+};
+
+// The fit of frame `frame`, whose header is `header` and whose page opened into `page`.
+FrameFit fit_of(FileState& s, sqlite3_int64 frame, const std::uint8_t* header, const std::uint8_t* page) {
+    FrameFit fit{false, get_be32(header + 4)};
     std::uint8_t wal_header[kWalHeader];
-    if (!read_wal_header(s, wal_header) || std::memcmp(header + 8, wal_header + 16, 8) != 0) return false;
+    if (!read_wal_header(s, wal_header) || std::memcmp(header + 8, wal_header + 16, 8) != 0) return fit;
     std::uint8_t previous[8];
     if (frame == 0) {
         std::memcpy(previous, wal_header + 24, 8);
     } else if (s.real->pMethods->xRead(s.real, previous, 8, frame_start(frame - 1) + 16) != SQLITE_OK) {
-        return false;
+        return fit;
     }
-    return wal_frame_chains(wal_header, previous, header, page, kPageSize);
+    fit.follows = wal_frame_chains(wal_header, previous, header, page, kPageSize);
+    // A commit frame whose commit size was zeroed would otherwise hide where its transaction ends.
+    if (!fit.follows) fit.commit_size = wal_frame_commit_size_written(wal_header, previous, header, page, kPageSize);
+    return fit;
 }
 
 // Whether the WAL header `header` that recovery just read is damaged rather than absent or torn:
@@ -380,10 +388,11 @@ int read_wal(FileState& s, std::uint8_t* out, int amount, sqlite3_int64 offset) 
             // restarted WAL is written from its start), and a transaction's own frames carry the
             // salts and chained checksums once it commits.
             const bool opens = open_page(s.key(), body, body, wal_binding(header));
-            const bool damaged =
-                !header_in_range ? !opens
-                                 : rc == SQLITE_OK && (!opens || !follows_frames_before(s, frame, header, body)) &&
-                                       later_transaction_follows(s, frame, header);
+            bool damaged = !opens;
+            if (header_in_range) {
+                const FrameFit fit = opens ? fit_of(s, frame, header, body) : FrameFit{false, get_be32(header + 4)};
+                damaged = rc == SQLITE_OK && !fit.follows && later_transaction_follows(s, frame, fit.commit_size);
+            }
             if (damaged) {
                 s.note_corrupt(get_be32(header), FileKind::wal, opens ? CorruptPart::frame_header : CorruptPart::page);
                 return SQLITE_IOERR_DATA;

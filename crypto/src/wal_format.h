@@ -28,4 +28,14 @@ bool wal_header_whole(const std::uint8_t* header, std::size_t page_size);
 bool wal_frame_chains(const std::uint8_t* wal_header, const std::uint8_t* previous,
                       const std::uint8_t* frame_header, const std::uint8_t* page, std::size_t page_size);
 
+// The commit size (database size after commit, 0 for none) the frame was written with, when its
+// checksum fails only because that field changed since; else its commit size as it stands. The
+// checksum is a sum of 32-bit words, so a change in one word moves it by a multiple of the change
+// that depends only on the word's place: the change can be solved for, and checked against the
+// checksum's two halves (a change anywhere else fits both only by a 1 in 2^32 chance). Arguments
+// as for wal_frame_chains.
+std::uint32_t wal_frame_commit_size_written(const std::uint8_t* wal_header, const std::uint8_t* previous,
+                                            const std::uint8_t* frame_header, const std::uint8_t* page,
+                                            std::size_t page_size);
+
 }  // namespace tsunagu::crypto_detail
