@@ -79,6 +79,18 @@ bool wal_header_whole(const std::uint8_t* header, std::size_t page_size) {
     return stored_equals(header + 24, add({}, header, 24, big_endian_checksums(header)));
 }
 
+std::array<std::uint8_t, 8> wal_frame_checksum(const std::uint8_t* wal_header, const std::uint8_t* previous,
+                                               const std::uint8_t* frame_header, const std::uint8_t* page,
+                                               std::size_t page_size) {
+    const Checksum sum = frame_checksum(wal_header, previous, frame_header, page, page_size);
+    std::array<std::uint8_t, 8> out{};
+    for (int i = 0; i < 4; ++i) {
+        out[i] = static_cast<std::uint8_t>(sum.s1 >> (24 - 8 * i));
+        out[4 + i] = static_cast<std::uint8_t>(sum.s2 >> (24 - 8 * i));
+    }
+    return out;
+}
+
 bool wal_frame_chains(const std::uint8_t* wal_header, const std::uint8_t* previous,
                       const std::uint8_t* frame_header, const std::uint8_t* page, std::size_t page_size) {
     return stored_equals(frame_header + 16, frame_checksum(wal_header, previous, frame_header, page, page_size));

@@ -8,6 +8,7 @@
 // before it (the header's for the first) over its header's first 8 bytes and its page.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 
@@ -21,6 +22,12 @@ std::uint32_t wal_be32(const std::uint8_t* p);
 // Whether `header` (kWalHeaderBytes) is one SQLite's recovery accepts for our stores: the magic
 // number, the format version, a page size of `page_size`, and its own checksum.
 bool wal_header_whole(const std::uint8_t* header, std::size_t page_size);
+
+// The checksum (8 bytes, big-endian, as a frame header stores it at 16..24) of the frame whose header
+// is `frame_header` and whose page is `page`, continuing `previous` (see wal_frame_chains).
+std::array<std::uint8_t, 8> wal_frame_checksum(const std::uint8_t* wal_header, const std::uint8_t* previous,
+                                               const std::uint8_t* frame_header, const std::uint8_t* page,
+                                               std::size_t page_size);
 
 // Whether the frame whose header is `frame_header` and whose page (as SQLite wrote it) is `page`
 // carries the checksum that continues `previous`: the stored checksum bytes (8, big-endian) of the
