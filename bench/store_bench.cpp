@@ -8,7 +8,10 @@
 // sealing and opening one 4 KiB page with each of the store's page ciphers: XChaCha20-Poly1305,
 // and AES-256-GCM under per-page subkeys (where the CPU has AES-NI; new stores take it there). And
 // a backup of the live database: VACUUM INTO against Store::backup_to; a key rotation: VACUUM
-// against Store::rekey; a salvage (crypto/salvage.h): VACUUM INTO against salvage_store.
+// against Store::rekey; a salvage (crypto/salvage.h): VACUUM INTO against salvage_store. And the
+// recovery of a WAL a crash left (every frame read, its checksum chained; on the store each page
+// opened too, and each frame header checked against the frames before it): the first read after
+// opening the files of a process killed with its commits in the WAL.
 //
 // Usage: store_bench [--json] [--rows N] [--dir FOLDER]
 // Prints readable lines; with --json, one JSON object of every figure on the last line, each
@@ -498,6 +501,47 @@ int main(int argc, char** argv) {
             }
         });
         compare(figures, "salvage", "salvage of the database (rows/s)", total, p, e);
+    }
+    // Recovering a WAL a crash left: `rows` rows in 20 commits, never checkpointed, the shared
+    // memory index gone; timed from opening the files to the end of the first read.
+    {
+        const fs::path plain_path = dir / "plain-crashed.db", encrypted_path = dir / "encrypted-crashed.db";
+        std::vector<std::uint8_t> known(32);
+        randombytes_buf(known.data(), known.size());
+        const auto key = tsunagu::KeySource::raw_key(known);
+        const auto open_store = [&] {
+            auto store = tsunagu::Store::open(encrypted_path.string(), *key);
+            if (!store) {
+                std::fprintf(stderr, "store_bench: %s\n", store.status().to_string().c_str());
+                std::exit(1);
+            }
+            return std::move(*store);
+        };
+        {
+            sqlite3* plain = open_plain(plain_path.string());
+            tsunagu::Store store = open_store();
+            for (sqlite3* db : {plain, store.handle()}) {
+                create_schema(db);
+                exec(db, "PRAGMA wal_autocheckpoint=0");
+                insert_visits(db, visits, 0, rows, std::max<std::size_t>(1, rows / 20));
+                sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+            }
+            sqlite3_close(plain);
+        }
+        const auto wal_frames = (fs::file_size(encrypted_path.string() + "-wal") - 32) / (24 + 4096);
+        for (const auto& path : {plain_path, encrypted_path}) fs::remove(path.string() + "-shm");
+        const auto first_read = [](sqlite3* db) { exec(db, "SELECT count(*) FROM sqlite_master"); };
+        const double p = seconds_of([&] {
+            sqlite3* db = open_plain(plain_path.string());
+            first_read(db);
+            sqlite3_close(db);
+        });
+        const double e = seconds_of([&] {
+            tsunagu::Store store = open_store();
+            first_read(store.handle());
+        });
+        compare(figures, "wal_recovery", "WAL recovery, crash (frames/s)", wal_frames, p, e);
+        figures.add("wal_recovery_frames", static_cast<double>(wal_frames));
     }
     const auto [plain_size, encrypted_size] = databases.close_and_measure();
     std::printf("%-34s plain %9.1f MiB | encrypted %9.1f MiB | ratio %.3f\n", "file size",
