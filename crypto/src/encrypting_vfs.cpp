@@ -24,6 +24,7 @@
 #include <mutex>
 #include <vector>
 
+#include "crypto/src/big_endian.h"
 #include "crypto/src/key_header.h"
 #include "crypto/src/page_cipher.h"
 #include "crypto/src/wal_format.h"
@@ -33,14 +34,9 @@ namespace {
 
 constexpr sqlite3_int64 kPage = static_cast<sqlite3_int64>(kPageSize);
 constexpr sqlite3_int64 kMainOffset = static_cast<sqlite3_int64>(kHeaderBytes);
-constexpr sqlite3_int64 kWalHeader = 32;
-constexpr sqlite3_int64 kFrameHeader = 24;
+constexpr sqlite3_int64 kWalHeader = kWalHeaderBytes;
+constexpr sqlite3_int64 kFrameHeader = kWalFrameHeaderBytes;
 constexpr sqlite3_int64 kFrame = kFrameHeader + kPage;
-
-std::uint32_t get_be32(const std::uint8_t* p) {
-    return (std::uint32_t(p[0]) << 24) | (std::uint32_t(p[1]) << 16) | (std::uint32_t(p[2]) << 8) |
-           std::uint32_t(p[3]);
-}
 
 // ---- key registry -------------------------------------------------------------------------
 
@@ -250,7 +246,7 @@ int write_main(FileState& s, const std::uint8_t* in, int amount, sqlite3_int64 o
 sqlite3_int64 frame_start(sqlite3_int64 frame) { return kWalHeader + frame * kFrame; }
 
 PageBinding wal_binding(const std::uint8_t* frame_header) {
-    return PageBinding::wal_frame(get_be32(frame_header));
+    return PageBinding::wal_frame(be32(frame_header));
 }
 
 // True when [offset, offset + amount) is exactly one frame's page body.
@@ -267,7 +263,7 @@ int read_wal_body(FileState& s, std::uint8_t* out, sqlite3_int64 offset) {
     if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ) return rc;
     if (!open_page(s.key(), frame + kFrameHeader, out, wal_binding(frame))) {
         // A frame SQLite already validated no longer authenticates: damage, not a tear.
-        s.note_corrupt(get_be32(frame), FileKind::wal);
+        s.note_corrupt(be32(frame), FileKind::wal);
         return SQLITE_IOERR_DATA;
     }
     return SQLITE_OK;
@@ -288,7 +284,7 @@ sqlite3_int64 next_commit(FileState& s, sqlite3_int64 from, const std::uint8_t* 
         if (s.real->pMethods->xRead(s.real, header, static_cast<int>(kFrameHeader), frame_start(next)) != SQLITE_OK) {
             return -1;
         }
-        if (get_be32(header + 4) != 0 && std::memcmp(header + 8, salts, 8) == 0) return next;
+        if (be32(header + 4) != 0 && std::memcmp(header + 8, salts, 8) == 0) return next;
     }
     return -1;
 }
@@ -319,7 +315,7 @@ struct FrameFit {
 
 // The fit of frame `frame`, whose header is `header` and whose page opened into `page`.
 FrameFit fit_of(FileState& s, sqlite3_int64 frame, const std::uint8_t* header, const std::uint8_t* page) {
-    FrameFit fit{false, get_be32(header + 4)};
+    FrameFit fit{false, be32(header + 4)};
     std::uint8_t wal_header[kWalHeader];
     if (!read_wal_header(s, wal_header) || std::memcmp(header + 8, wal_header + 16, 8) != 0) return fit;
     std::uint8_t previous[8];
@@ -390,11 +386,11 @@ int read_wal(FileState& s, std::uint8_t* out, int amount, sqlite3_int64 offset) 
             const bool opens = open_page(s.key(), body, body, wal_binding(header));
             bool damaged = !opens;
             if (header_in_range) {
-                const FrameFit fit = opens ? fit_of(s, frame, header, body) : FrameFit{false, get_be32(header + 4)};
+                const FrameFit fit = opens ? fit_of(s, frame, header, body) : FrameFit{false, be32(header + 4)};
                 damaged = rc == SQLITE_OK && !fit.follows && later_transaction_follows(s, frame, fit.commit_size);
             }
             if (damaged) {
-                s.note_corrupt(get_be32(header), FileKind::wal, opens ? CorruptPart::frame_header : CorruptPart::page);
+                s.note_corrupt(be32(header), FileKind::wal, opens ? CorruptPart::frame_header : CorruptPart::page);
                 return SQLITE_IOERR_DATA;
             }
             // Other failed whole-frame reads (recovery) return a zero body: a torn frame.
@@ -430,7 +426,7 @@ int write_wal_body(FileState& s, const std::uint8_t* in, sqlite3_int64 offset) {
     if (s.metadata_at(offset - kFrameHeader, kFrameHeader, frame) != SQLITE_OK) {
         return SQLITE_IOERR_WRITE;
     }
-    if (get_be32(frame) == 1 && !page_one_layout_ok(in)) {
+    if (be32(frame) == 1 && !page_one_layout_ok(in)) {
         s.keys->bad_layout.store(true);
         return SQLITE_IOERR_WRITE;
     }
@@ -464,7 +460,7 @@ int write_wal(FileState& s, const std::uint8_t* in, int amount, sqlite3_int64 of
                 return SQLITE_IOERR_WRITE;
             }
             std::uint8_t* body = sealed.data() + (body_at - offset);
-            if (get_be32(header) == 1 && !page_one_layout_ok(body)) {
+            if (be32(header) == 1 && !page_one_layout_ok(body)) {
                 s.keys->bad_layout.store(true);
                 return SQLITE_IOERR_WRITE;
             }
@@ -494,7 +490,7 @@ int read_journal(FileState& s, std::uint8_t* out, int amount, sqlite3_int64 offs
     if (int nrc = s.real->pMethods->xRead(s.real, number, 4, offset - 4); nrc != SQLITE_OK) {
         return nrc;
     }
-    if (!open_page(s.key(), out, out, PageBinding::journal_page(get_be32(number)))) {
+    if (!open_page(s.key(), out, out, PageBinding::journal_page(be32(number)))) {
         if (rc == SQLITE_IOERR_SHORT_READ) {
             std::memset(out, 0, kPageSize);  // a torn tail: SQLite's checksum ends playback here
             return rc;
@@ -505,7 +501,7 @@ int read_journal(FileState& s, std::uint8_t* out, int amount, sqlite3_int64 offs
         // count. Read as a torn record it would end playback early and leave the main file
         // holding part of an uncommitted transaction, silently. As an error, the journal stays
         // (hot) and every open refuses until the store is restored.
-        s.note_corrupt(get_be32(number), FileKind::journal);
+        s.note_corrupt(be32(number), FileKind::journal);
         return SQLITE_IOERR_DATA;
     }
     return rc;
@@ -519,7 +515,7 @@ int write_journal(FileState& s, const std::uint8_t* in, int amount, sqlite3_int6
     }
     std::uint8_t number[4];
     if (s.metadata_at(offset - 4, 4, number) != SQLITE_OK) return SQLITE_IOERR_WRITE;
-    seal_page(s.key(), in, s.scratch.data(), PageBinding::journal_page(get_be32(number)));
+    seal_page(s.key(), in, s.scratch.data(), PageBinding::journal_page(be32(number)));
     return s.real->pMethods->xWrite(s.real, s.scratch.data(), amount, offset);
 }
 

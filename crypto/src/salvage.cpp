@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "crypto/src/big_endian.h"
 #include "crypto/src/file_util.h"
 #include "crypto/src/key_header.h"
 #include "crypto/src/page_cipher.h"
@@ -22,16 +23,11 @@ using namespace crypto_detail;
 namespace {
 
 constexpr std::uint64_t kPage = kPageSize;
-constexpr std::uint64_t kWalHeader = 32;
-constexpr std::uint64_t kFrameHeader = 24;
+constexpr std::uint64_t kWalHeader = kWalHeaderBytes;
+constexpr std::uint64_t kFrameHeader = kWalFrameHeaderBytes;
 constexpr std::uint64_t kFrame = kFrameHeader + kPage;
 constexpr std::uint64_t kJournalRecord = 4 + kPage + 4;  // page number, page, checksum
 constexpr std::uint8_t kJournalMagic[8] = {0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7};
-
-std::uint32_t be32(const std::uint8_t* p) {
-    return (std::uint32_t(p[0]) << 24) | (std::uint32_t(p[1]) << 16) | (std::uint32_t(p[2]) << 8) |
-           std::uint32_t(p[3]);
-}
 
 // One file of the damaged store, opened read-only; a file that does not exist reads as empty.
 struct SourceFile {

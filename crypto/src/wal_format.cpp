@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "crypto/src/big_endian.h"
+
 namespace tsunagu::crypto_detail {
 namespace {
 
@@ -23,21 +25,21 @@ std::uint32_t le32(const std::uint8_t* p) {
 // WAL's magic number names.
 Checksum add(Checksum sum, const std::uint8_t* data, std::size_t size, bool big_endian) {
     for (std::size_t i = 0; i + 8 <= size; i += 8) {
-        const std::uint32_t a = big_endian ? wal_be32(data + i) : le32(data + i);
-        const std::uint32_t b = big_endian ? wal_be32(data + i + 4) : le32(data + i + 4);
+        const std::uint32_t a = big_endian ? be32(data + i) : le32(data + i);
+        const std::uint32_t b = big_endian ? be32(data + i + 4) : le32(data + i + 4);
         sum.s1 += a + sum.s2;
         sum.s2 += b + sum.s1;
     }
     return sum;
 }
 
-bool big_endian_checksums(const std::uint8_t* wal_header) { return (wal_be32(wal_header) & 1) != 0; }
+bool big_endian_checksums(const std::uint8_t* wal_header) { return (be32(wal_header) & 1) != 0; }
 
 // The frame's checksum over its header's first 8 bytes and its page, continuing `previous`.
 Checksum frame_checksum(const std::uint8_t* wal_header, const std::uint8_t* previous,
                         const std::uint8_t* frame_header, const std::uint8_t* page, std::size_t page_size) {
     const bool big_endian = big_endian_checksums(wal_header);
-    Checksum sum{wal_be32(previous), wal_be32(previous + 4)};
+    Checksum sum{be32(previous), be32(previous + 4)};
     sum = add(sum, frame_header, 8, big_endian);
     return add(sum, page, page_size, big_endian);
 }
@@ -61,19 +63,14 @@ std::uint32_t inverse(std::uint32_t odd) {
 }
 
 bool stored_equals(const std::uint8_t* stored, Checksum sum) {
-    return wal_be32(stored) == sum.s1 && wal_be32(stored + 4) == sum.s2;
+    return be32(stored) == sum.s1 && be32(stored + 4) == sum.s2;
 }
 
 }  // namespace
 
-std::uint32_t wal_be32(const std::uint8_t* p) {
-    return (std::uint32_t(p[0]) << 24) | (std::uint32_t(p[1]) << 16) | (std::uint32_t(p[2]) << 8) |
-           std::uint32_t(p[3]);
-}
-
 bool wal_header_whole(const std::uint8_t* header, std::size_t page_size) {
-    if ((wal_be32(header) & ~1u) != kWalMagic || wal_be32(header + 4) != kWalVersion ||
-        wal_be32(header + 8) != page_size) {
+    if ((be32(header) & ~1u) != kWalMagic || be32(header + 4) != kWalVersion ||
+        be32(header + 8) != page_size) {
         return false;
     }
     return stored_equals(header + 24, add({}, header, 24, big_endian_checksums(header)));
@@ -99,21 +96,21 @@ bool wal_frame_chains(const std::uint8_t* wal_header, const std::uint8_t* previo
 std::uint32_t wal_frame_commit_size_written(const std::uint8_t* wal_header, const std::uint8_t* previous,
                                             const std::uint8_t* frame_header, const std::uint8_t* page,
                                             std::size_t page_size) {
-    const std::uint32_t as_stands = wal_be32(frame_header + 4);
+    const std::uint32_t as_stands = be32(frame_header + 4);
     const Checksum got = frame_checksum(wal_header, previous, frame_header, page, page_size);
-    const std::uint32_t d1 = wal_be32(frame_header + 16) - got.s1, d2 = wal_be32(frame_header + 20) - got.s2;
+    const std::uint32_t d1 = be32(frame_header + 16) - got.s1, d2 = be32(frame_header + 20) - got.s2;
     const Checksum weight = commit_size_weights(page_size);
     if ((weight.s1 & 1) == 0) return as_stands;  // not solvable this way (never for 4096-byte pages)
     const std::uint32_t change = d1 * inverse(weight.s1);
     if (change == 0 || weight.s2 * change != d2) return as_stands;
     // The word as the checksum read it, changed back, and written again in the header's order.
     const bool big_endian = big_endian_checksums(wal_header);
-    const std::uint32_t word = (big_endian ? wal_be32(frame_header + 4) : le32(frame_header + 4)) + change;
+    const std::uint32_t word = (big_endian ? be32(frame_header + 4) : le32(frame_header + 4)) + change;
     std::uint8_t bytes[4];
     for (int i = 0; i < 4; ++i) {
         bytes[i] = static_cast<std::uint8_t>(big_endian ? word >> (24 - 8 * i) : word >> (8 * i));
     }
-    return wal_be32(bytes);
+    return be32(bytes);
 }
 
 }  // namespace tsunagu::crypto_detail

@@ -17,8 +17,6 @@ namespace tsunagu::crypto_detail {
 constexpr std::size_t kWalHeaderBytes = 32;
 constexpr std::size_t kWalFrameHeaderBytes = 24;
 
-std::uint32_t wal_be32(const std::uint8_t* p);
-
 // Whether `header` (kWalHeaderBytes) is one SQLite's recovery accepts for our stores: the magic
 // number, the format version, a page size of `page_size`, and its own checksum.
 bool wal_header_whole(const std::uint8_t* header, std::size_t page_size);
