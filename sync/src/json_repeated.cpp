@@ -7,9 +7,8 @@
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "sync/protocol.h"
+#include "sync/src/json_scan.h"
 
 namespace tsunagu::sync {
 namespace {
@@ -78,8 +77,9 @@ class Scan {
         open_.back().expect_name = false;
         std::string_view name = text_.substr(start + 1, end - start - 1);
         if (escaped) {  // "\u0061" and "a" name one member
-            const auto parsed = nlohmann::json::parse(text_.substr(start, end - start + 1), nullptr, false);
-            if (parsed.is_string()) name = unescaped_.emplace_back(parsed.get<std::string>());
+            if (auto read = detail::read_json_string(text_.substr(start, end - start + 1))) {
+                name = unescaped_.emplace_back(std::move(*read));
+            }
         }
         names_.push_back({name, start});
         return end;

@@ -30,10 +30,9 @@ class Scanner {
             if (!string(escaped)) return std::nullopt;
             std::string key;
             if (escaped) {
-                const auto parsed = nlohmann::json::parse(text_.substr(key_start, pos_ - key_start),
-                                                          nullptr, false);
-                if (!parsed.is_string()) return std::nullopt;
-                key = parsed.get<std::string>();
+                auto read = read_json_string(text_.substr(key_start, pos_ - key_start));
+                if (!read) return std::nullopt;
+                key = std::move(*read);
             } else {
                 key = std::string(text_.substr(key_start + 1, pos_ - key_start - 2));
             }
@@ -154,6 +153,12 @@ class Scanner {
 
 std::optional<std::vector<Member>> scan_object(std::string_view text) {
     return Scanner(text).object();
+}
+
+std::optional<std::string> read_json_string(std::string_view quoted) {
+    const auto parsed = nlohmann::json::parse(quoted, nullptr, false);
+    if (!parsed.is_string()) return std::nullopt;
+    return parsed.get<std::string>();
 }
 
 }  // namespace tsunagu::sync::detail

@@ -17,4 +17,8 @@ using Member = std::pair<std::string, std::string_view>;  // key, value's JSON t
 // then parse it properly. Keys with escapes are unescaped.
 std::optional<std::vector<Member>> scan_object(std::string_view text);
 
+// The JSON string `quoted` (its quotes included) as read, escapes resolved ("\u0061" is "a");
+// nullopt when it is not one.
+std::optional<std::string> read_json_string(std::string_view quoted);
+
 }  // namespace tsunagu::sync::detail
