@@ -79,7 +79,8 @@ struct RefusedChange {
     std::string reason;  // the server's words, in English
     // The server's word for the check that refused it, for an app to explain in its reader's
     // language: "outside_scope", "rule" (e.g. the record was approved and is locked),
-    // "invalid_value", "held_behind", "wrong_collection", "malformed", "not_yours"; "" from a
+    // "invalid_value", "held_behind", "wrong_collection", "malformed", "not_yours",
+    // "already_exists" (a create naming another author's record); "" from a
     // server older than this library. A newer server may send other words.
     std::string cause;
 };

@@ -261,24 +261,63 @@ Result<std::vector<User>> Accounts::list_users() {
     return users;
 }
 
-Status Accounts::set_password(const std::string& user_id, std::string_view password) {
+Status Accounts::set_password(const std::string& user_id, std::string_view password, PasswordSetBy by,
+                              const std::string& keep_session) {
     auto hash = hash_password(password, policy_);
     if (!hash) return hash.status();
-    auto& q = store_.cached(
-        "UPDATE account SET password_hash = ?2, must_change_password = 0, failed_sign_ins = 0, "
-        "next_attempt_at = 0 WHERE id = ?1");
-    q.bind(1, user_id).bind(2, *hash);
-    TSUNAGU_TRY(q.run());
-    if (store_.changes() == 0) return Status(ErrorCode::not_found, "no user with id " + user_id);
-    return Status::ok();
+    return with_transaction(store_, [&]() -> Status {
+        auto& q = store_.cached(
+            "UPDATE account SET password_hash = ?2, must_change_password = ?3, failed_sign_ins = 0, "
+            "next_attempt_at = 0 WHERE id = ?1");
+        q.bind(1, user_id).bind(2, *hash).bind(3, by == PasswordSetBy::administrator ? 1 : 0);
+        TSUNAGU_TRY(q.run());
+        if (store_.changes() == 0) return Status(ErrorCode::not_found, "no user with id " + user_id);
+        // Whoever held the old password (or a token got with it) is signed out everywhere.
+        auto& end = store_.cached("DELETE FROM session WHERE user_id = ?1 AND id != ?2");
+        end.bind(1, user_id).bind(2, keep_session);
+        return end.run();
+    });
+}
+
+Result<SignIn::Outcome> Accounts::change_own_password(const Principal& who, std::string_view current,
+                                                      std::string_view replacement, std::int64_t now) {
+    auto check = check_password("id", who.user.id, current, now);
+    TSUNAGU_TRY(check);
+    if (check->outcome == SignIn::Outcome::ok) {
+        TSUNAGU_TRY(set_password(who.user.id, replacement, PasswordSetBy::owner, who.session_id));
+    }
+    return check->outcome;
 }
 
 Status Accounts::set_disabled(const std::string& user_id, bool disabled) {
-    auto& q = store_.cached("UPDATE account SET disabled = ?2 WHERE id = ?1");
-    q.bind(1, user_id).bind(2, disabled ? 1 : 0);
-    TSUNAGU_TRY(q.run());
-    if (store_.changes() == 0) return Status(ErrorCode::not_found, "no user with id " + user_id);
-    return Status::ok();
+    return with_transaction(store_, [&]() -> Status {
+        if (disabled) {
+            // The last administrator who can sign in stays: nobody could enable anyone again.
+            auto& others = store_.cached(
+                "SELECT count(*) FROM account WHERE role = 'admin' AND disabled = 0 AND id != ?1");
+            others.bind(1, user_id);
+            auto row = others.step();
+            const bool last_admin = row.is_ok() && *row && others.column_int(0) == 0;
+            others.reset();
+            TSUNAGU_TRY(row);
+            auto target = find_user(user_id);
+            TSUNAGU_TRY(target);
+            if (target->role == Role::admin && !target->disabled && last_admin) {
+                return Status(ErrorCode::conflict,
+                              "disabled: this is the last administrator who can sign in; enable or create "
+                              "another first");
+            }
+        }
+        auto& q = store_.cached("UPDATE account SET disabled = ?2 WHERE id = ?1");
+        q.bind(1, user_id).bind(2, disabled ? 1 : 0);
+        TSUNAGU_TRY(q.run());
+        if (store_.changes() == 0) return Status(ErrorCode::not_found, "no user with id " + user_id);
+        if (!disabled) return Status::ok();
+        // Its sessions end now, so enabling it again later brings none of them back.
+        auto& end = store_.cached("DELETE FROM session WHERE user_id = ?1");
+        end.bind(1, user_id);
+        return end.run();
+    });
 }
 
 Status Accounts::set_team(const std::string& user_id, const std::string& team_id) {
@@ -330,14 +369,13 @@ Result<std::vector<std::pair<std::string, std::string>>> Accounts::list_teams() 
     return teams;
 }
 
-Result<SignIn> Accounts::sign_in(const std::string& username, std::string_view password,
-                                 const std::string& device_name, const std::string& device_id,
-                                 std::int64_t now) {
-    SignIn result;
+Result<Accounts::PasswordCheck> Accounts::check_password(const char* column, const std::string& value,
+                                                         std::string_view password, std::int64_t now) {
+    PasswordCheck check;
     auto& q = store_.cached(
-        "SELECT id, password_hash, failed_sign_ins, next_attempt_at, disabled FROM account "
-        "WHERE username = ?1");
-    q.bind(1, username);
+        std::string("SELECT id, password_hash, failed_sign_ins, next_attempt_at, disabled FROM account WHERE ") +
+        column + " = ?1");
+    q.bind(1, value);
     auto row = q.step();
     if (!row) return row.status();
     if (!*row) {
@@ -346,10 +384,9 @@ Result<SignIn> Accounts::sign_in(const std::string& username, std::string_view p
         if (crypto_pwhash_str_verify(dummy_hash(policy_).c_str(), password.data(), password.size()) == 0) {
             // Impossible: the dummy hash is of a fixed non-password. Either way: no such user.
         }
-        result.outcome = SignIn::Outcome::bad_credentials;
-        return result;
+        return check;
     }
-    const std::string user_id(q.column_text(0));
+    check.user_id = std::string(q.column_text(0));
     const std::string hash(q.column_text(1));
     const int failures = static_cast<int>(q.column_int(2));
     const std::int64_t next_attempt_at = q.column_int(3);
@@ -357,9 +394,9 @@ Result<SignIn> Accounts::sign_in(const std::string& username, std::string_view p
     q.reset();
 
     if (now < next_attempt_at) {
-        result.outcome = failures >= policy_.lock_after ? SignIn::Outcome::locked : SignIn::Outcome::wait;
-        result.retry_after_s = next_attempt_at - now;
-        return result;
+        check.outcome = failures >= policy_.lock_after ? SignIn::Outcome::locked : SignIn::Outcome::wait;
+        check.retry_after_s = next_attempt_at - now;
+        return check;
     }
     const bool password_ok =
         crypto_pwhash_str_verify(hash.c_str(), password.data(), password.size()) == 0;
@@ -373,17 +410,27 @@ Result<SignIn> Accounts::sign_in(const std::string& username, std::string_view p
         }
         auto& update = store_.cached(
             "UPDATE account SET failed_sign_ins = ?2, next_attempt_at = ?3 WHERE id = ?1");
-        update.bind(1, user_id).bind(2, now_failures).bind(3, now + wait);
+        update.bind(1, check.user_id).bind(2, now_failures).bind(3, now + wait);
         TSUNAGU_TRY(update.run());
-        result.outcome = now_failures >= policy_.lock_after ? SignIn::Outcome::locked
-                                                            : SignIn::Outcome::bad_credentials;
-        result.retry_after_s = wait;
-        return result;
+        check.outcome = now_failures >= policy_.lock_after ? SignIn::Outcome::locked
+                                                           : SignIn::Outcome::bad_credentials;
+        check.retry_after_s = wait;
+        return check;
     }
-    if (disabled) {
-        result.outcome = SignIn::Outcome::disabled;
-        return result;
-    }
+    check.outcome = disabled ? SignIn::Outcome::disabled : SignIn::Outcome::ok;
+    return check;
+}
+
+Result<SignIn> Accounts::sign_in(const std::string& username, std::string_view password,
+                                 const std::string& device_name, const std::string& device_id,
+                                 std::int64_t now) {
+    SignIn result;
+    auto check = check_password("username", username, password, now);
+    TSUNAGU_TRY(check);
+    result.outcome = check->outcome;
+    result.retry_after_s = check->retry_after_s;
+    if (check->outcome != SignIn::Outcome::ok) return result;
+    const std::string& user_id = check->user_id;
 
     Status done = with_transaction(store_, [&]() -> Status {
         auto& reset = store_.cached(

@@ -82,6 +82,9 @@ struct SignIn {
     std::int64_t retry_after_s = 0;  // wait / locked
 };
 
+// Who set a password: its owner, or an administrator (then it must be changed at next sign-in).
+enum class PasswordSetBy { owner, administrator };
+
 // Outcome of checking a bearer token.
 struct Authentication {
     enum class Outcome { ok, missing, invalid, expired, wipe } outcome = Outcome::missing;
@@ -105,7 +108,18 @@ public:
     Result<User> find_user_by_name(const std::string& username);
     Result<User> find_user(const std::string& id);
     Result<std::vector<User>> list_users();
-    Status set_password(const std::string& user_id, std::string_view password);
+    // Replaces a password and ends every session of the account but `keep_session` (the caller's
+    // own, when the owner changes it). Set by an administrator, it must be changed at the next
+    // sign-in (the answer's must_change_password): the owner finds their password replaced.
+    Status set_password(const std::string& user_id, std::string_view password, PasswordSetBy by,
+                        const std::string& keep_session = "");
+    // The signed-in owner's change, which needs the current password (a token alone must not take
+    // an account over); a wrong one counts as a failed sign-in. Answers ok, bad_credentials, wait
+    // or locked; the password is replaced only on ok.
+    Result<SignIn::Outcome> change_own_password(const Principal& who, std::string_view current,
+                                                std::string_view replacement, std::int64_t now);
+    // Disabling ends the account's sessions (enabling it again brings none back); the last
+    // enabled administrator cannot be disabled (conflict).
     Status set_disabled(const std::string& user_id, bool disabled);
     Status set_team(const std::string& user_id, const std::string& team_id);
     bool any_admin();
@@ -136,6 +150,15 @@ public:
     Status revoke_device(const std::string& device_id, std::int64_t now);
 
 private:
+    struct PasswordCheck {
+        SignIn::Outcome outcome = SignIn::Outcome::bad_credentials;
+        std::string user_id;  // "" when no account matched
+        std::int64_t retry_after_s = 0;
+    };
+    // Verifies `password` for the account whose `column` ("username" or "id") is `value`, with
+    // throttling and lockout: a failure is counted, and an account waiting or locked is not checked.
+    Result<PasswordCheck> check_password(const char* column, const std::string& value,
+                                         std::string_view password, std::int64_t now);
     // The session with its device and user; empty when no session has this id.
     Result<std::optional<StoredSession>> read_session(const std::string& session_id);
 

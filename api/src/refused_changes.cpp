@@ -180,6 +180,11 @@ Result<std::vector<RefusedChange>> RefusedChanges::list_for_worker(Store& store,
     return list_by(store, "user_id", user_id, dismissed, limit);
 }
 
+Status RefusedChanges::follow_worker(Store& store, const std::string& user_id, const std::string& team_id) {
+    auto& move = store.cached("UPDATE refused_change SET team_id = ?2 WHERE user_id = ?1");
+    return move.bind(1, user_id).bind(2, team_id).run();
+}
+
 Result<std::optional<RefusedChange>> RefusedChanges::get(Store& store, const std::string& change_id) {
     auto& q = store.cached(std::string("SELECT ") + kColumns + " FROM refused_change WHERE change_id = ?1");
     q.bind(1, change_id);

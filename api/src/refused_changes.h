@@ -76,6 +76,9 @@ public:
     static Result<std::vector<RefusedChange>> list_for_worker(Store& store, const std::string& user_id,
                                                               bool dismissed, std::size_t limit);
     static Result<std::optional<RefusedChange>> get(Store& store, const std::string& change_id);
+    // A worker moved to another team takes her kept changes with her: her new team's supervisors
+    // handle them, and her old team's no longer see them.
+    static Status follow_worker(Store& store, const std::string& user_id, const std::string& team_id);
     // The open kept changes of `record` from device `device_id`, in no particular order (each
     // change set's hlc says when the device made it).
     static Result<std::vector<RefusedChange>> open_for_record(Store& store, const std::string& device_id,

@@ -5,6 +5,7 @@
 
 #include "api/src/audit.h"
 #include "api/src/caseload.h"
+#include "api/src/refused_changes.h"
 #include "api/src/reports.h"
 #include "api/src/server_core.h"
 
@@ -127,10 +128,18 @@ HttpResponse update_user(RequestContext& ctx) {
     Status s = with_transaction(ctx.store, [&]() -> Status {
         if (body->contains("password")) {
             const Secret password = take_secret(ctx, *body, "password");
-            TSUNAGU_TRY(ctx.accounts.set_password(id, password.view()));
+            // An administrator's own password, set here, is theirs; anyone else's must be changed
+            // by its owner, and every session of that account ends (their own one aside).
+            const bool own = id == ctx.who().user.id;
+            TSUNAGU_TRY(ctx.accounts.set_password(id, password.view(),
+                                                  own ? PasswordSetBy::owner : PasswordSetBy::administrator,
+                                                  own ? ctx.who().session_id : ""));
         }
         if (body->contains("disabled")) TSUNAGU_TRY(ctx.accounts.set_disabled(id, (*body)["disabled"]));
-        if (body->contains("team_id")) TSUNAGU_TRY(ctx.accounts.set_team(id, (*body)["team_id"]));
+        if (body->contains("team_id")) {
+            TSUNAGU_TRY(ctx.accounts.set_team(id, (*body)["team_id"]));
+            TSUNAGU_TRY(RefusedChanges::follow_worker(ctx.store, id, (*body)["team_id"]));
+        }
         return ctx.audit("admin.user_updated", id);
     });
     if (!s) return error_response(s);

@@ -25,7 +25,11 @@ HttpResponse sign_in(RequestContext& ctx) {
     const std::string username = (*body)["username"];
     const Secret password = take_secret(ctx, *body, "password");
     const std::string device_name = body->value("device_name", "");
-    const std::string device_id = body->value("device_id", "");
+    // A device may propose its replica id (see Accounts::sign_in), never the server's own: its
+    // changes would pass for the server's (a supervisor's review), and revoking it would forget
+    // the server's progress.
+    std::string device_id = body->value("device_id", "");
+    if (device_id == ctx.upstream.replica_id()) device_id.clear();
     if (username.size() > 64 || device_name.size() > 100 || device_id.size() > 64) {
         return HttpResponse::error(400, "invalid", "username, device_name or device_id is too long");
     }
@@ -84,11 +88,25 @@ std::vector<Route> auth_routes() {
          [](RequestContext& ctx) {
              auto body = parse_json_object(ctx.request.body);
              if (!body) return error_response(body.status());
-             Status shape = check_fields(*body, {{"password", JsonType::string, true}});
+             Status shape = check_fields(*body, {{"current_password", JsonType::string, true},
+                                                 {"password", JsonType::string, true}});
              if (!shape) return error_response(shape);
+             const Secret current = take_secret(ctx, *body, "current_password");
              const Secret password = take_secret(ctx, *body, "password");
-             Status s = ctx.accounts.set_password(ctx.who().user.id, password.view());
-             if (!s) return error_response(s);
+             auto changed = ctx.accounts.change_own_password(ctx.who(), current.view(), password.view(), ctx.now);
+             if (!changed) return error_response(changed.status());
+             if (*changed != SignIn::Outcome::ok) {
+                 audit_refused_password_change(ctx);
+                 return *changed == SignIn::Outcome::locked
+                            ? HttpResponse::error(423, "locked",
+                                                  "too many wrong passwords: the account is locked for a while")
+                        : *changed == SignIn::Outcome::wait
+                            ? HttpResponse::error(429, "slow_down", "too many wrong passwords: wait before trying again")
+                            : HttpResponse::error(403, "wrong_password",
+                                                  "field \"current_password\": not this account's password");
+             }
+             // Every other session of the account ended with the change; this one goes on.
+             if (Status a = ctx.audit("auth.password_changed", ctx.who().user.id); !a) return error_response(a);
              return json_response(200, {{"changed", true}});
          }},
     };

@@ -36,9 +36,13 @@ std::vector<Route> operations_routes() {
          /*outside_group=*/true},
         {"GET", "/metrics", Access::anyone,
          [](RequestContext& ctx) {
-             // Scraped from the machine itself; nginx does not forward /metrics.
-             if (!is_loopback(ctx.request.remote_address)) {
-                 return HttpResponse::error(403, "forbidden", "metrics are served on loopback only");
+             // Scraped from the machine itself. nginx does not forward /metrics, and a request it
+             // forwards anyway (a configuration that lets it through) comes from loopback too:
+             // the X-Forwarded-For that tsunagu_proxy_params sets tells it apart.
+             if (!is_loopback(ctx.request.remote_address) ||
+                 ctx.request.headers.contains("x-forwarded-for") || ctx.request.headers.contains("forwarded")) {
+                 return HttpResponse::error(403, "forbidden",
+                                            "metrics are served on loopback only, not through a proxy");
              }
              auto gauges = ctx.core.load_gauges ? ctx.core.load_gauges()
                                                 : std::pair<std::size_t, std::size_t>{0, 0};

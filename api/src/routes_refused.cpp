@@ -3,7 +3,10 @@
 // comment, or applies it on the worker's behalf. Another team's entries answer 404, as if they did
 // not exist.
 #include <algorithm>
+#include <optional>
+#include <set>
 
+#include "api/src/caseload.h"
 #include "api/src/refused_changes.h"
 #include "api/src/server_core.h"
 #include "api/src/worker_push.h"
@@ -26,14 +29,17 @@ Json summary(const RefusedChange& r) {
             {"status", status_of(r)},   {"dismissed_by", r.dismissed_by}, {"dismissed_at", r.dismissed_at}};
 }
 
-// The entry, when it exists and belongs to the supervisor's team; not_found otherwise.
+// The entry, when it exists and belongs to the supervisor's team, whose member its worker still
+// is (entries follow a worker who moves: RefusedChanges::follow_worker); not_found otherwise.
 Result<RefusedChange> visible_refusal(RequestContext& ctx, const std::string& change_id) {
     auto found = RefusedChanges::get(ctx.store, change_id);
     if (!found) return found.status();
     const std::string& team = ctx.who().user.team_id;
-    if (!*found || team.empty() || (*found)->team_id != team) {
-        return Status(ErrorCode::not_found, "no refused change " + change_id + " in your team");
-    }
+    const Status hidden(ErrorCode::not_found, "no refused change " + change_id + " in your team");
+    if (!*found || team.empty() || (*found)->team_id != team) return hidden;
+    auto worker = ctx.accounts.find_user((*found)->user_id);
+    if (!worker) return worker.status().code() == ErrorCode::not_found ? hidden : worker.status();
+    if (worker->team_id != team) return hidden;
     return std::move(**found);
 }
 
@@ -157,8 +163,29 @@ HttpResponse apply_refused(RequestContext& ctx) {
     if (!worker) return error_response(worker.status());
     auto batch = retry_batch(ctx.store, *refusal);
     if (!batch) return error_response(batch.status());
-    auto applied = apply_worker_push(ctx.store, ctx.upstream, *worker, *batch, ctx.now);
-    if (!applied) return error_response(applied.status());
+    auto keys = Caseloads::scope_keys(ctx.store, ctx.who().user);
+    if (!keys) return error_response(keys.status());
+    const std::set<std::string> scope(keys->begin(), keys->end());
+    // The worker's checks decide what is applied; the supervisor's scope, what she may apply:
+    // a record that would land outside her team's (a client of another area) is not written.
+    std::optional<WorkerPush> applied;
+    Status done = with_transaction(ctx.store, [&]() -> Status {
+        auto pushed = apply_worker_push(ctx.store, ctx.upstream, *worker, *batch, ctx.now);
+        TSUNAGU_TRY(pushed);
+        for (const auto& o : pushed->result.outcomes) {
+            if (o.status != sync::PushStatus::accepted) continue;
+            auto record = ctx.upstream.get(o.record);
+            TSUNAGU_TRY(record);
+            if (*record && !scope.contains((*record)->scope_key)) {
+                return Status(ErrorCode::forbidden, "record " + o.record +
+                                                        " would belong outside your team's scope: its area's "
+                                                        "supervisors apply it, once the worker is in their team");
+            }
+        }
+        applied = std::move(*pushed);
+        return Status::ok();
+    });
+    if (!done) return error_response(done);
 
     Json outcomes = Json::array(), ids = Json::array();
     const sync::PushOutcome* first_refusal = nullptr;

@@ -69,9 +69,25 @@ Status RequestContext::audit_as(std::string user_id, std::string device_id, std:
     return Status(ErrorCode::internal, "the audit trail could not be written: " + appended.message());
 }
 
+namespace {
+
+void audit_refusal(RequestContext& ctx, std::string user_id, std::string device_id, const char* action,
+                   std::string target, std::string detail) {
+    Status audited = ctx.audit_as(std::move(user_id), std::move(device_id), action, std::move(target), std::move(detail));
+    if (!audited) log_event("error", "audit_failed", {{"action", action}, {"error", audited.to_string()}});
+}
+
+}  // namespace
+
 void audit_refused_sign_in(RequestContext& ctx, const std::string& username, const std::string& detail) {
-    Status audited = ctx.audit_as("", "", "auth.sign_in_failed", username, detail);
-    if (!audited) log_event("error", "audit_failed", {{"action", "auth.sign_in_failed"}, {"error", audited.to_string()}});
+    auto account = ctx.accounts.find_user_by_name(username);
+    const std::string target = account ? account->id : "(unknown user)";
+    audit_refusal(ctx, "", "", "auth.sign_in_failed", target, detail);
+}
+
+void audit_refused_password_change(RequestContext& ctx) {
+    audit_refusal(ctx, ctx.who().user.id, ctx.who().device.id, "auth.password_change_failed",
+                  ctx.who().user.id, "");
 }
 
 // ---- ServerCore -------------------------------------------------------------------------

@@ -56,11 +56,14 @@ struct RequestContext {
                     std::string detail = "");
 };
 
-// Records a refused sign-in of `username` (`detail`: where from, "web" or ""). A failure to
-// append it is logged, not answered: the refusal stands, and with it the failed-attempt count the
-// lockout reads (a server error would roll that back, so a full disk would open the door to
-// guessing).
+// Records a refused sign-in of `username` (`detail`: where from, "web" or ""). The trail names
+// the account by its id, and a name no account has only as unknown: what someone typed into the
+// name field may be their password. A failure to append it is logged, not answered: the refusal
+// stands, and with it the failed-attempt count the lockout reads (a server error would roll that
+// back, so a full disk would open the door to guessing).
 void audit_refused_sign_in(RequestContext& ctx, const std::string& username, const std::string& detail);
+// Records a refused change of the caller's own password (a wrong current password), the same way.
+void audit_refused_password_change(RequestContext& ctx);
 
 enum class Access {
     anyone,      // no token needed

@@ -8,17 +8,38 @@ namespace tsunagu::api {
 namespace {
 
 // A client created on a worker's device joins that worker's caseload and area before the push,
-// so the worker can keep recording about them offline. An existing client is never reassigned.
-Status adopt_new_clients(Store& store, sync::Upstream& upstream, const User& worker, const sync::PushBatch& batch) {
+// so the worker can keep recording about them offline. Only a client new to the server is
+// adopted: one with a caseload, or held as a record (e.g. left unassigned by an administrator),
+// is never reassigned by a push, or any worker could take it, and its records, by sending a
+// create with its id. Answers the ids adopted.
+Result<std::vector<std::string>> adopt_new_clients(Store& store, sync::Upstream& upstream, const User& worker,
+                                                   const sync::PushBatch& batch) {
+    std::vector<std::string> adopted;
     for (const auto& change : batch.changes) {
         if (change.collection != "client" || !change.create) continue;
         auto existing = Caseloads::get(store, change.record);
         if (!existing) return existing.status();
         if (!existing->team_id.empty() || !existing->worker_ids.empty()) continue;
+        auto held = upstream.get(change.record);
+        if (!held) return held.status();
+        if (*held) continue;
         Caseload caseload{change.record, worker.team_id, {}};
         if (is_field_worker(worker.role)) caseload.worker_ids.push_back(worker.id);
         if (caseload.team_id.empty() && caseload.worker_ids.empty()) continue;
         TSUNAGU_TRY(Caseloads::assign(store, upstream, caseload));
+        adopted.push_back(change.record);
+    }
+    return adopted;
+}
+
+// A client adopted for a create the push then refused (an invalid value, say) is given up again:
+// no caseload stays behind for a record that was never made.
+Status release_unmade_clients(Store& store, sync::Upstream& upstream, const std::vector<std::string>& adopted) {
+    for (const std::string& client : adopted) {
+        auto held = upstream.get(client);
+        if (!held) return held.status();
+        if (*held) continue;
+        TSUNAGU_TRY(Caseloads::assign(store, upstream, Caseload{client, "", {}}));
     }
     return Status::ok();
 }
@@ -27,11 +48,13 @@ Status adopt_new_clients(Store& store, sync::Upstream& upstream, const User& wor
 
 Result<WorkerPush> apply_worker_push(Store& store, sync::Upstream& upstream, const User& worker,
                                      const sync::PushBatch& batch, std::int64_t now) {
-    TSUNAGU_TRY(adopt_new_clients(store, upstream, worker, batch));
+    auto adopted = adopt_new_clients(store, upstream, worker, batch);
+    TSUNAGU_TRY(adopted);
     sync::PushGate gate;
     if (is_field_worker(worker.role)) gate = domain::check_worker_change;
     auto pushed = upstream.push(batch, gate);
     TSUNAGU_TRY(pushed);
+    TSUNAGU_TRY(release_unmade_clients(store, upstream, *adopted));
     WorkerPush out;
     auto refusals = RefusedChanges::keep(store, batch, pushed->outcomes, worker.team_id, now);
     TSUNAGU_TRY(refusals);

@@ -255,6 +255,14 @@ Result<PushOutcome> Upstream::Impl::accept(const ChangeSet& change,
         return refused(change, "outside_scope", ErrorCode::forbidden,
                        "record " + change.record + " is outside " + pusher_user + "'s scope");
     }
+    // The creator owns a record. A create may arrive after its record's first edits (batches in
+    // flight side by side are answered in any order), and their author holds the record until
+    // then: that is the creator. A create by anyone else names a record it did not make (creates
+    // take fresh random ids) and would take it from its author and, with it, from its scope.
+    if (*current && change.create && (*current)->state.owner != change.user) {
+        return refused(change, "already_exists", ErrorCode::already_exists,
+                       "record " + change.record + " exists already: a create must name a new record");
+    }
     if (gate) {
         if (Status allowed = gate(change, *current ? &(*current)->state : nullptr); !allowed) {
             return refused(change, "rule", allowed.code(), allowed.message());

@@ -55,8 +55,8 @@ TEST_CASE("a password a request carries is wiped from the request once read, wha
         server, post("/v1/auth/sign-in", {{"username", "admin"}, {"password", server.first_admin_password()}, {"device_name", "pc"}}),
         server.first_admin_password(), 200);
     // The one-time password is replaced at once, as the administrator must.
-    send_and_check_wiped(server, post("/v1/me/password", {{"password", "a new admin passphrase"}}, first.value("token", "")),
-                         "a new admin passphrase", 200);
+    const json first_change = {{"current_password", server.first_admin_password()}, {"password", "a new admin passphrase"}};
+    send_and_check_wiped(server, post("/v1/me/password", first_change, first.value("token", "")), "a new admin passphrase", 200);
     const json signed_in = send_and_check_wiped(
         server, post("/v1/auth/sign-in", {{"username", "admin"}, {"password", "a new admin passphrase"}}),
         "a new admin passphrase", 200);
@@ -67,6 +67,11 @@ TEST_CASE("a password a request carries is wiped from the request once read, wha
         send_and_check_wiped(server,
                              post("/v1/auth/sign-in", {{"username", "admin"}, {"password", "not the one, surely"}}),
                              "not the one, surely", 401);
+    }
+    SECTION("a wrong current password when changing one's own") {
+        const json wrong = {{"current_password", "not the current one"}, {"password", "a third passphrase"}};
+        send_and_check_wiped(server, post("/v1/me/password", wrong, token), "not the current one", 403);
+        send_and_check_wiped(server, post("/v1/me/password", wrong, token), "a third passphrase", 403);
     }
     SECTION("an account made with a password, then given another, then signing in to the page") {
         api::HttpRequest new_team = post("/v1/admin/teams", {{"name", "Kita"}}, token);

@@ -109,6 +109,142 @@ TEST_CASE("repeated failed sign-ins are slowed, then the account locks") {
     CHECK(c.sign_in("akiko", "akiko-password-1").status == 423);
 }
 
+namespace {
+
+// The audit entries of one action, as the administrator reads them.
+std::vector<json> audited(ApiClient& admin, const std::string& action) {
+    std::vector<json> found;
+    Reply all = admin.get("/v1/admin/audit?limit=1000");
+    REQUIRE(all.status == 200);
+    for (const auto& e : all.body["entries"]) {
+        if (e["action"] == action) found.push_back(e);
+    }
+    return found;
+}
+
+}  // namespace
+
+TEST_CASE("changing one's password needs the current one and signs the account out everywhere else") {
+    Fixture f;
+    auto phone = f.user("hana", "home_visitor");
+    ApiClient stolen(f.server.url());  // a token someone else got hold of
+    REQUIRE(stolen.sign_in("hana", "hana-password-1", "lost-tablet").status == 200);
+
+    Reply bare = stolen.post("/v1/me/password", {{"password", "thief-password-4"}});
+    CHECK(bare.status == 400);
+    CHECK(bare.body["message"].get<std::string>().find("current_password") != std::string::npos);
+    Reply guessed = stolen.post("/v1/me/password", {{"current_password", "a-guess-1"}, {"password", "thief-password-4"}});
+    CHECK(guessed.status == 403);
+    CHECK(guessed.body["error"] == "wrong_password");
+
+    Reply changed = phone->post("/v1/me/password", {{"current_password", "hana-password-1"}, {"password", "hana-password-2"}});
+    REQUIRE(changed.status == 200);
+    CHECK(phone->get("/v1/me").status == 200);  // the session that changed it goes on
+    CHECK(stolen.get("/v1/me").status == 401);   // every other one ended
+    ApiClient again(f.server.url());
+    CHECK(again.sign_in("hana", "hana-password-1").status == 401);
+    Reply signed_in = again.sign_in("hana", "hana-password-2");
+    REQUIRE(signed_in.status == 200);
+    CHECK(signed_in.body["must_change_password"] == false);
+
+    const std::string hana = phone->get("/v1/me").body["user"]["id"];
+    auto done = audited(*f.admin, "auth.password_changed");
+    REQUIRE(done.size() == 1);
+    CHECK(done[0]["target"] == hana);
+    auto refused = audited(*f.admin, "auth.password_change_failed");
+    REQUIRE(refused.size() == 1);
+    CHECK(refused[0]["target"] == hana);
+}
+
+TEST_CASE("a wrong current password counts as a failed sign-in") {
+    Fixture f({"--lock-after", "2"});  // the first failure makes the next attempt wait a second
+    auto phone = f.user("riku", "staff");
+    const json right = {{"current_password", "riku-password-1"}, {"password", "riku-password-2"}};
+    CHECK(phone->post("/v1/me/password", {{"current_password", "wrong-1-pass"}, {"password", "riku-password-2"}}).status == 403);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+    Reply locked = phone->post("/v1/me/password", {{"current_password", "wrong-2-pass"}, {"password", "riku-password-2"}});
+    CHECK(locked.status == 423);
+    // Locked: even the right one is refused, here and at sign-in.
+    CHECK(phone->post("/v1/me/password", right).status == 423);
+    ApiClient c(f.server.url());
+    CHECK(c.sign_in("riku", "riku-password-1").status == 423);
+}
+
+TEST_CASE("a password an administrator sets signs the account out and must be changed by its owner") {
+    Fixture f;
+    auto phone = f.user("sora", "peer_supporter");
+    const std::string sora = phone->get("/v1/me").body["user"]["id"];
+    REQUIRE(f.admin->patch("/v1/admin/users/" + sora, {{"password", "admin-chosen-pw-9"}}).status == 200);
+    CHECK(phone->get("/v1/me").status == 401);
+    ApiClient c(f.server.url());
+    Reply first = c.sign_in("sora", "admin-chosen-pw-9");
+    REQUIRE(first.status == 200);
+    CHECK(first.body["must_change_password"] == true);
+    REQUIRE(c.post("/v1/me/password", {{"current_password", "admin-chosen-pw-9"}, {"password", "sora-own-password"}}).status == 200);
+    CHECK(c.sign_in("sora", "sora-own-password").body["must_change_password"] == false);
+
+    // An administrator's own password, set on the users page, is theirs: no change asked, and
+    // their session goes on.
+    const std::string admin = f.admin->get("/v1/me").body["user"]["id"];
+    REQUIRE(f.admin->patch("/v1/admin/users/" + admin, {{"password", "admin-new-password-1"}}).status == 200);
+    CHECK(f.admin->get("/v1/me").status == 200);
+    CHECK(ApiClient(f.server.url()).sign_in("admin", "admin-new-password-1").body["must_change_password"] == false);
+}
+
+TEST_CASE("a refused sign-in is audited by account id, and an unknown name is not written down") {
+    Fixture f;
+    auto worker = f.user("yui", "staff");
+    const std::string yui = worker->get("/v1/me").body["user"]["id"];
+    ApiClient c(f.server.url());
+    CHECK(c.sign_in("yui", "not-yui-password").status == 401);
+    CHECK(c.sign_in("yui-password-typed-here", "x-password").status == 401);  // a password in the name field
+    auto failed = audited(*f.admin, "auth.sign_in_failed");
+    REQUIRE(failed.size() == 2);
+    CHECK(failed[0]["target"] == yui);
+    CHECK(failed[1]["target"] == "(unknown user)");
+    CHECK(f.admin->get("/v1/admin/audit?limit=1000").raw.find("yui-password-typed-here") == std::string::npos);
+}
+
+TEST_CASE("a disabled account's sessions stay ended when it is enabled again, and the last administrator stays") {
+    Fixture f;
+    auto mei = f.user("mei", "staff");
+    const std::string id = mei->get("/v1/me").body["user"]["id"];
+    REQUIRE(f.admin->patch("/v1/admin/users/" + id, {{"disabled", true}}).status == 200);
+    CHECK(mei->get("/v1/me").status == 401);
+    REQUIRE(f.admin->patch("/v1/admin/users/" + id, {{"disabled", false}}).status == 200);
+    CHECK(mei->get("/v1/me").status == 401);  // signing in again is needed
+    CHECK(ApiClient(f.server.url()).sign_in("mei", "mei-password-1").status == 200);
+
+    const std::string admin = f.admin->get("/v1/me").body["user"]["id"];
+    Reply last = f.admin->patch("/v1/admin/users/" + admin, {{"disabled", true}});
+    CHECK(last.status == 409);
+    CHECK(last.body["message"].get<std::string>().find("last administrator") != std::string::npos);
+    CHECK(f.admin->get("/v1/me").status == 200);
+    f.user("kiyo", "admin");
+    CHECK(f.admin->patch("/v1/admin/users/" + admin, {{"disabled", true}}).status == 200);
+}
+
+TEST_CASE("metrics are served on loopback only, never to a request a proxy forwarded") {
+    Fixture f;
+    ApiClient anyone(f.server.url());
+    CHECK(anyone.get("/metrics").status == 200);
+    CHECK(anyone.raw("GET", "/metrics", "", {{"X-Forwarded-For", "203.0.113.7"}}).status == 403);
+    CHECK(anyone.raw("GET", "/metrics/", "", {{"Forwarded", "for=203.0.113.7"}}).status == 403);
+}
+
+TEST_CASE("a device cannot take the server's own replica id") {
+    Fixture f;
+    auto supervisor = f.user("kaede", "supervisor", f.default_team());
+    const std::string server_replica = supervisor->get("/v1/web/directory").body["server_replica"];
+    REQUIRE(server_replica.size() == 32);
+    f.user("nao", "home_visitor");
+    ApiClient c(f.server.url());
+    Reply r = c.post("/v1/auth/sign-in", {{"username", "nao"}, {"password", "nao-password-1"}, {"device_id", server_replica}});
+    REQUIRE(r.status == 200);
+    CHECK(r.body["device_id"] != server_replica);
+    CHECK(r.body["device_id"].get<std::string>().size() == 32);
+}
+
 TEST_CASE("bad input gets a clear 4xx JSON error and leaves the server unaffected") {
     Fixture f;
     ApiClient c(f.server.url());

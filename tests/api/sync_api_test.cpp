@@ -181,6 +181,86 @@ TEST_CASE("reassigning a client moves its records on the next sync") {
     CHECK(ben->holds(v));
 }
 
+namespace {
+
+// A push of one create prepared on `phone`, renamed to `record`: what a hostile or broken device
+// could send for a record it did not make.
+Reply push_create_named(SyncedDevice& phone, const std::string& collection, const json& fields,
+                        const std::string& record) {
+    phone.create(collection, fields);
+    auto batch = phone.device->prepare_push();
+    REQUIRE(batch.is_ok());
+    json changes = json(*batch)["changes"];
+    REQUIRE(changes.size() == 1);
+    changes[0]["record"] = record;
+    return phone.client.post("/v1/sync/push", {{"changes", changes}});
+}
+
+}  // namespace
+
+TEST_CASE("a create naming a client the server holds does not give it, or its records, to the pusher") {
+    Organisation org;
+    auto aoi = org.device("aoi");
+    const auto client = aoi->create("client", {{"pseudonym", "K-010"}, {"area", "kita"}});
+    const auto v = aoi->create("home_visit", visit(client));
+    aoi->sync();
+    org.assign(client, "", {});  // left unassigned, as the caseload page's "none" leaves it
+
+    auto chie = org.device("chie");  // another area
+    Reply r = push_create_named(*chie, "client", {{"pseudonym", "taken"}, {"area", "minami"}}, client);
+    REQUIRE(r.status == 200);
+    CHECK(r.body["outcomes"][0]["status"] == "refused");
+    CHECK(r.body["outcomes"][0]["cause"] == "outside_scope");  // it says no more than that
+    Reply caseload = org.admin->get("/v1/admin/clients/" + client + "/caseload");
+    CHECK(caseload.body["team_id"] == "");
+    CHECK(caseload.body["worker_ids"].empty());
+    chie->sync();
+    CHECK_FALSE(chie->holds(client));
+    CHECK_FALSE(chie->holds(v));
+}
+
+TEST_CASE("a client adopted for a create the push refuses is given up again") {
+    Organisation org;
+    auto aoi = org.device("aoi");
+    auto batch_phone = org.device("aoi");
+    batch_phone->create("client", {{"pseudonym", "K-011"}, {"area", "kita"}});
+    auto batch = batch_phone->device->prepare_push();
+    REQUIRE(batch.is_ok());
+    json changes = json(*batch)["changes"];
+    const std::string client = changes[0]["record"];
+    changes[0]["set"]["pseudonym"] = 42;  // a value the schema refuses
+    Reply r = batch_phone->client.post("/v1/sync/push", {{"changes", changes}});
+    REQUIRE(r.status == 200);
+    CHECK(r.body["outcomes"][0]["status"] == "refused");
+    Reply caseload = org.admin->get("/v1/admin/clients/" + client + "/caseload");
+    CHECK(caseload.body["team_id"] == "");
+    CHECK(caseload.body["worker_ids"].empty());
+}
+
+TEST_CASE("a create naming a colleague's record is refused and the record keeps its owner") {
+    Organisation org;
+    auto aoi = org.device("aoi");
+    const auto client = aoi->create("client", {{"pseudonym", "K-012"}, {"area", "kita"}});
+    aoi->sync();
+    org.assign(client, org.kita, {"aoi", "ben"});
+    const auto v = aoi->create("home_visit", visit(client));
+    aoi->sync();
+
+    auto ben = org.device("ben");
+    ben->sync();
+    REQUIRE(ben->holds(v));
+    Reply r = push_create_named(*ben, "home_visit", visit(client, "2020-06-02"), v);
+    REQUIRE(r.status == 200);
+    CHECK(r.body["outcomes"][0]["status"] == "refused");
+    CHECK(r.body["outcomes"][0]["cause"] == "already_exists");
+    ApiClient sato(org.server.url());
+    REQUIRE(sato.sign_in("sato", "sato-password-1").status == 200);
+    Reply record = sato.get("/v1/records/" + v);
+    REQUIRE(record.status == 200);
+    CHECK(record.body["record"]["owner"] == org.ids["aoi"]);
+    CHECK(record.body["record"]["fields"]["date"] == "2020-06-01");
+}
+
 TEST_CASE("a supervisor approves one record and returns another, and the worker's device sees both") {
     Organisation org;
     auto aoi = org.device("aoi");
@@ -532,6 +612,45 @@ TEST_CASE("a supervisor applies the refused work of a lost phone once the cause 
     auto mine = replacement->device->get(v);
     REQUIRE(mine.is_ok());
     CHECK((*mine)->fields["observations"] == "slept better this week");
+}
+
+TEST_CASE("refused work follows its worker to a new team, and a supervisor applies none outside her scope") {
+    Organisation org;
+    auto chie = org.device("chie");  // Minami
+    const auto minami_client = chie->create("client", {{"pseudonym", "M-001"}, {"area", "minami"}});
+    chie->sync();
+    auto ben = org.device("ben");  // Kita: a visit for a client not his, refused and kept
+    const auto v = ben->create("home_visit", visit(minami_client));
+    ben->sync();
+    ApiClient sato(org.server.url()), mori(org.server.url());
+    REQUIRE(sato.sign_in("sato", "sato-password-1").status == 200);
+    REQUIRE(mori.sign_in("mori", "mori-password-1").status == 200);
+    json kept = sato.get("/v1/refused").body["refused"];
+    REQUIRE(kept.size() == 1);
+    const std::string change = kept[0]["change_id"];
+
+    SECTION("ben moves to Minami: its supervisors handle his kept work, Kita's no longer see it") {
+        REQUIRE(org.admin->patch("/v1/admin/users/" + org.ids["ben"], {{"team_id", org.minami}}).status == 200);
+        org.assign(minami_client, org.minami, {"chie", "ben"});
+        CHECK(sato.get("/v1/refused").body["refused"].empty());
+        CHECK(sato.get("/v1/refused/" + change).status == 404);
+        CHECK(sato.post("/v1/refused/" + change + "/apply", json::object()).status == 404);
+        REQUIRE(mori.get("/v1/refused").body["refused"].size() == 1);
+        Reply applied = mori.post("/v1/refused/" + change + "/apply", json::object());
+        INFO(applied.raw);
+        REQUIRE(applied.status == 200);
+        CHECK(applied.body["applied"] == 1);
+        CHECK(mori.get("/v1/records/" + v).status == 200);
+    }
+    SECTION("ben stays in Kita but is given the Minami client: Kita's supervisor cannot write into Minami") {
+        org.assign(minami_client, org.minami, {"chie", "ben"});
+        Reply refused = sato.post("/v1/refused/" + change + "/apply", json::object());
+        INFO(refused.raw);
+        CHECK(refused.status == 403);
+        CHECK(refused.body["message"].get<std::string>().find("outside your team's scope") != std::string::npos);
+        CHECK(mori.get("/v1/records/" + v).status == 404);  // nothing was written
+        CHECK(sato.get("/v1/refused").body["refused"].size() == 1);  // still kept
+    }
 }
 
 TEST_CASE("a change the supervisor applied is known to the worker's phone when it syncs again and a dismissed one is not applied") {

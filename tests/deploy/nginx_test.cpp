@@ -119,6 +119,8 @@ TEST_CASE("normal sync traffic passes through nginx over TLS") {
     CHECK(admin.get("/v1/me").body["user"]["username"] == "admin");
     CHECK(admin.get("/healthz").status == 200);
     CHECK(admin.get("/metrics").status == 404);  // metrics stay on loopback, behind nginx
+    CHECK(admin.get("/metrics/").status == 404);
+    CHECK(d.exchange("GET //metrics?x=1 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").rfind("HTTP/1.1 404", 0) == 0);
 }
 
 TEST_CASE("nginx refuses an oversized body before the server sees it") {

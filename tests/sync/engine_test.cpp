@@ -746,6 +746,32 @@ TEST_CASE("each refusal names the check that refused it, for programs to explain
     CHECK(gated.outcomes[0].cause == "rule");
 }
 
+TEST_CASE("a create naming a record the upstream holds is refused and the record keeps its owner") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    ok(w.upstream.set_scope("bob", {"*"}));
+    Device& alice = w.add_device("alice");
+    Device& bob = w.add_device("bob");
+    const std::string id = ok(alice.create("visit", kVisit));
+    const PushBatch first = ok(alice.prepare_push());
+    CHECK(ok(w.upstream.push(first)).outcomes[0].status == PushStatus::accepted);
+
+    ok(bob.create("visit", {{"date", "2020-04-02"}, {"duration", 20}}));
+    PushBatch batch = ok(bob.prepare_push());
+    REQUIRE(batch.changes.size() == 1);
+    batch.changes[0].record = id;  // a create for alice's record
+    const PushResult result = ok(w.upstream.push(batch));
+    CHECK(result.outcomes[0].status == PushStatus::refused);
+    CHECK(result.outcomes[0].code == ErrorCode::already_exists);
+    CHECK(result.outcomes[0].cause == "already_exists");
+    const auto record = ok(w.upstream.get(id));
+    REQUIRE(record);
+    CHECK(record->owner == "alice");
+    CHECK(record->fields["date"] == kVisit["date"]);
+    // Alice's own create, sent again after a lost answer, is still a duplicate, not a refusal.
+    CHECK(ok(w.upstream.push(first)).outcomes[0].status == PushStatus::duplicate);
+}
+
 TEST_CASE("an older peer refuses a newer device's change and the device keeps it with the reason") {
     World w;  // the upstream runs schema v1
     ok(w.upstream.set_scope("alice", {"*"}));

@@ -401,10 +401,14 @@ try {
   await step('the administrator changes the first password and manages users and teams', async () => {
     await signInOnPage('admin', adminPassword);
     await page.locator('form.change-password').waitFor();
+    await page.fill('input[name=current-password]', adminPassword);
     adminPassword = 'a new admin password 2020';
     await page.fill('input[name=new-password]', adminPassword);
     await page.click('form.change-password button[type=submit]');
     await page.locator('form.change-password').waitFor({ state: 'detached' });
+    // The change ended the account's other sessions, the API client's among them.
+    check((await admin.call('GET', '/v1/me')).status === 401, 'the other session outlived the password change');
+    await admin.signIn('admin', adminPassword);
     await page.locator('table.users tr[data-username=sato]').waitFor();
     await shot('10-users');
     await page.fill('form.create-user input[name=username]', 'chie');

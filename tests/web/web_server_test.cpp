@@ -196,7 +196,9 @@ TEST_CASE("a field worker is refused by the web sign-in, and nothing is register
 
 TEST_CASE("state changes with the cookie are refused without the right CSRF token") {
     Office office;
-    REQUIRE(office.admin->post("/v1/me/password", {{"password", "admin-password-1"}}).status ==
+    REQUIRE(office.admin->post("/v1/me/password", {{"current_password", office.server.admin_password()},
+                                                  {"password", "admin-password-1"}})
+                .status ==
             200);
     WebSession s = office.sign_in("admin");
     BrowserAnswer missing = office.create_team(s);

@@ -126,7 +126,8 @@ class World {
             "nobody POST /v1/web/sign-in\n"
             R"({"username":"kita-supervisor","password":"kita-supervisor-password-1"})",
             "worker GET /v1/me\n",
-            "worker POST /v1/me/password\n" R"({"password":"kita-visitor-password-1"})",
+            "worker POST /v1/me/password\n"
+            R"({"current_password":"kita-visitor-password-1","password":"kita-visitor-password-1"})",
             "worker POST /v1/sync/push\n" + push_body_,
             "worker POST /v1/sync/pull\n" R"({"after":0,"limit":100,"held":{"client:)" + client_ + R"(":[")" +
                 client_ + R"("]},"clock_offset":-1500})",

@@ -32,7 +32,8 @@ export default {
   'sign_in.signed_out': 'You are signed out.',
 
   'password.title': 'Change your password',
-  'password.lead': 'You are still using the first password. Choose a new one.',
+  'password.lead': 'You are using a password an administrator set. Choose a new one.',
+  'password.current': 'Current password',
   'password.new': 'New password',
   'password.save': 'Change',
   'password.changed': 'Your password was changed.',

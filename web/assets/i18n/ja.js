@@ -32,7 +32,8 @@ export default {
   'sign_in.signed_out': 'サインアウトしました。',
 
   'password.title': 'パスワードを変更してください',
-  'password.lead': '初回のパスワードのままです。新しいパスワードを設定してください。',
+  'password.lead': '管理者が設定したパスワードのままです。新しいパスワードを設定してください。',
+  'password.current': '現在のパスワード',
   'password.new': '新しいパスワード',
   'password.save': '変更する',
   'password.changed': 'パスワードを変更しました。',
