@@ -246,14 +246,15 @@ Result<PushOutcome> Upstream::Impl::accept(const ChangeSet& change,
     if (Status valid = validate_change(schema, change); !valid) {
         return refused(change, "invalid_value", valid.code(), valid.message());
     }
+    // Scope first: a refusal must not tell what a record outside it is (its collection).
+    if (*current && !scope.contains((*current)->stored.scope_key)) {
+        return refused(change, "outside_scope", ErrorCode::forbidden,
+                       "record " + change.record + " is outside " + pusher_user + "'s scope");
+    }
     if (*current && (*current)->stored.collection != change.collection) {
         return refused(change, "wrong_collection", ErrorCode::invalid_argument,
                        "record " + change.record + " is a " + (*current)->stored.collection +
                            ", not a " + change.collection);
-    }
-    if (*current && !scope.contains((*current)->stored.scope_key)) {
-        return refused(change, "outside_scope", ErrorCode::forbidden,
-                       "record " + change.record + " is outside " + pusher_user + "'s scope");
     }
     // The creator owns a record. A create may arrive after its record's first edits (batches in
     // flight side by side are answered in any order), and their author holds the record until

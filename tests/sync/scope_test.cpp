@@ -136,6 +136,20 @@ TEST_CASE("a push to a record outside the user's scope is refused and kept") {
     CHECK(ok(c.w.upstream.push(again)).outcomes[0].cause == "outside_scope");
 }
 
+TEST_CASE("a refusal says no more about a record outside the scope than that it is outside") {
+    Caseload c;
+    // Alice names bob's client in an edit of a visit: refused as out of scope, not as "a client,
+    // not a visit", which would tell her what the record is.
+    ok(c.alice.create("visit", visit_for(c.tanaka)));
+    PushBatch batch = ok(c.alice.prepare_push());
+    REQUIRE(batch.changes.size() == 1);
+    batch.changes[0].record = c.sato;
+    batch.changes[0].create = false;
+    const PushOutcome outcome = ok(c.w.upstream.push(batch)).outcomes[0];
+    CHECK(outcome.cause == "outside_scope");
+    CHECK(outcome.reason.find("client") == std::string::npos);
+}
+
 TEST_CASE("a scope key given to a user brings its existing records") {
     Caseload c;
     ok(c.bob.create("visit", visit_for(c.sato)));
