@@ -237,7 +237,8 @@ enum class PendingState {
     unsent,   // not pushed yet
     sent,     // pushed, no answer yet: pushed again until answered
     refused,  // the upstream refused it (see reason); held with later changes to its record
-    evicted,  // its record left the user's scope; held until it comes back
+    evicted,  // its record left the user's scope; held until a page brings it, or (when its scope key
+              // was taken away) any record under that key, back
 };
 const char* pending_state_name(PendingState state) noexcept;
 
@@ -360,7 +361,9 @@ class Device {
     // Applies one page and moves the cursor, in one transaction: acknowledged outbox changes leave
     // the outbox, evicted records go (their unsynced changes stay, reported), records are stored
     // with this device's unsynced changes re-applied on top, and kept records (held as the
-    // upstream has them) are filed as pulled. Learns the upstream's time; outbox changes stamped
+    // upstream has them) are filed as pulled. Changes held for eviction are due again once the
+    // page brings their record, or a record under the scope key they left with: a record made
+    // here that the upstream never had is then put back from them, and pushed. Learns the upstream's time; outbox changes stamped
     // by a clock found to be ahead are re-stamped, in order.
     Result<PullReport> apply_pull(const PullPage& page);
 

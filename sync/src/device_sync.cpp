@@ -390,15 +390,17 @@ Result<PullReport> Device::apply_pull(const PullPage& page) {
             report.refused += settled->refused;
             report.restamped += settled->restamped;
         }
-        std::vector<std::string> evicted = page.evicted_records;
+        // (record, the scope key it goes with; empty when the record itself moved out)
+        std::vector<std::pair<std::string, std::string>> evicted;
+        for (const auto& record : page.evicted_records) evicted.emplace_back(record, std::string());
         for (const auto& key : page.evicted_scopes) {
             auto ids = im.records.ids_in_scope(key);
             TSUNAGU_TRY(ids);
-            evicted.insert(evicted.end(), ids->begin(), ids->end());
+            for (auto& id : *ids) evicted.emplace_back(std::move(id), key);
         }
-        for (const auto& record : evicted) {
+        for (const auto& [record, key] : evicted) {
             if (!is_id(record)) continue;
-            auto held = im.evict(record);
+            auto held = im.evict(record, key);
             TSUNAGU_TRY(held);
             ++report.evicted;
             report.evicted_pending.insert(report.evicted_pending.end(), held->begin(), held->end());
@@ -440,6 +442,7 @@ Result<PullReport> Device::apply_pull(const PullPage& page) {
             }
             ++report.records;
         }
+        if (!outbox_empty) TSUNAGU_TRY(im.scopes_returned(page));
         TSUNAGU_TRY(detail::set_meta_int(im.store, detail::kMetaCursor, page.next));
         TSUNAGU_TRY(im.store.cached("DELETE FROM sync_acked WHERE seq <= ?1").bind(1, page.next).run());
         TSUNAGU_TRY(im.answered_refetch(page));
@@ -475,6 +478,9 @@ Status Device::Impl::rebase(const RecordSnapshot& snapshot) {
                              " WHERE record_id = ?1 AND state IN (2, 3)")
                     .bind_blob(1, id)
                     .run());
+    if (store.changes() > 0) {
+        TSUNAGU_TRY(store.cached("DELETE FROM sync_evicted WHERE record_id = ?1").bind_blob(1, id).run());
+    }
     auto existing = records.find(snapshot.id);
     TSUNAGU_TRY(existing);
     detail::StoredRecord row;
@@ -501,7 +507,49 @@ Status Device::Impl::answered_refetch(const PullPage& page) {
     return Status::ok();
 }
 
-Result<std::vector<std::string>> Device::Impl::evict(const std::string& record) {
+Status Device::Impl::scopes_returned(const PullPage& page) {
+    std::vector<std::pair<std::string, std::string>> held;  // (record, the key it left with)
+    TSUNAGU_TRY(detail::each_row(store.cached("SELECT record_id, scope_key FROM sync_evicted"), [&](const Statement& s) {
+        held.emplace_back(detail::id_from_bytes(s.column_blob(0)), std::string(s.column_text(1)));
+    }));
+    if (held.empty()) return Status::ok();
+    std::unordered_set<std::string_view> back;
+    for (const RecordSnapshot& r : page.records) back.insert(r.scope_key);
+    for (const auto& [record, key] : held) {
+        if (!back.contains(key)) continue;
+        const detail::IdBytes id = detail::id_to_bytes(record);
+        TSUNAGU_TRY(store.cached("UPDATE sync_outbox SET state = 0 WHERE record_id = ?1 AND state = 3").bind_blob(1, id).run());
+        TSUNAGU_TRY(store.cached("DELETE FROM sync_evicted WHERE record_id = ?1").bind_blob(1, id).run());
+        auto present = records.rid_of(record);
+        TSUNAGU_TRY(present);
+        if (*present != 0) continue;  // brought by the page too (rebased), or pulled meanwhile
+        // Made here (its create is in the outbox, never acknowledged): put back as its changes
+        // make it, so that the worker sees it again before it is pushed. A record the upstream
+        // has comes whole in a page, if it is still under the key; if not, its changes are
+        // refused as outside the scope when pushed, and kept.
+        std::vector<ChangeSet> changes;
+        Statement& s = store.cached("SELECT change FROM sync_outbox WHERE record_id = ?1 ORDER BY pos");
+        s.bind_blob(1, id);
+        TSUNAGU_TRY(detail::each_row(s, [&](const Statement& row) -> Status {
+            auto change = detail::read_outbox_change(row.column_text(0));
+            TSUNAGU_TRY(change);
+            changes.push_back(std::move(*change));
+            return Status::ok();
+        }));
+        if (changes.empty() || !changes.front().create) continue;
+        RecordState state;
+        for (const ChangeSet& change : changes) apply_change(state, change);
+        detail::StoredRecord row;
+        row.id = record;
+        row.collection = changes.front().collection;
+        row.scope_key = detail::scope_key_for(schema, row.collection, row.id, state);
+        if (row.scope_key != key) continue;  // not where the key that came back puts it
+        TSUNAGU_TRY(records.save(row, encode_state(state)));
+    }
+    return Status::ok();
+}
+
+Result<std::vector<std::string>> Device::Impl::evict(const std::string& record, const std::string& lost_key) {
     std::vector<std::string> held;
     const detail::IdBytes id = detail::id_to_bytes(record);
     Statement& s =
@@ -514,6 +562,12 @@ Result<std::vector<std::string>> Device::Impl::evict(const std::string& record) 
     TSUNAGU_TRY(store.cached("UPDATE sync_outbox SET state = 3 WHERE record_id = ?1 AND state <= 1")
                     .bind_blob(1, id)
                     .run());
+    if (!held.empty() && !lost_key.empty()) {
+        TSUNAGU_TRY(store.cached("INSERT OR REPLACE INTO sync_evicted(record_id, scope_key) VALUES (?1, ?2)")
+                        .bind_blob(1, id)
+                        .bind(2, lost_key)
+                        .run());
+    }
     // What the upstream acknowledged of it goes too: a device holds nothing of a record outside
     // its scope but unsent work (a restored upstream would refuse it from this user anyway).
     TSUNAGU_TRY(store.cached("DELETE FROM sync_journal WHERE record_id = ?1").bind_blob(1, id).run());
