@@ -290,7 +290,9 @@ struct PullReport {
     // Unsynced outbox changes whose records were evicted: kept, not pushed, until they return.
     std::vector<std::string> evicted_pending;
     std::size_t restamped = 0;  // outbox changes re-stamped after learning the upstream's time
-    std::size_t resent = 0;     // as PushReport::resent: push again
+    // As PushReport::resent: push again. Not 0: nothing else of the page was applied (see
+    // Device::apply_pull), pull again.
+    std::size_t resent = 0;
 };
 
 class Device {
@@ -365,7 +367,11 @@ class Device {
     // Applies one page and moves the cursor, in one transaction: acknowledged outbox changes leave
     // the outbox, evicted records go (their unsynced changes stay, reported), records are stored
     // with this device's unsynced changes re-applied on top, and kept records (held as the
-    // upstream has them) are filed as pulled. Changes held for eviction are due again once the
+    // upstream has them) are filed as pulled. A page from an upstream restored from a backup since
+    // this device last heard it (a new epoch) only sends the journal again (PullReport::resent):
+    // nothing else of it is applied and the cursor stays, so that the next pull asks the upstream
+    // which of those changes it holds before any record is rebased onto them. Changes held for
+    // eviction are due again once the
     // page brings their record, or a record under the scope key they left with: a record made
     // here that the upstream never had is then put back from them, and pushed. Learns the upstream's time; outbox changes stamped
     // by a clock found to be ahead are re-stamped, in order.

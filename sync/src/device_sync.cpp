@@ -329,8 +329,13 @@ Result<std::size_t> Device::Impl::heard_epoch(const std::string& epoch) {
     TSUNAGU_TRY(detail::set_meta_text(store, detail::kMetaUpstreamEpoch, epoch));
     if (last->empty()) return std::size_t{0};  // the first answer heard
     // Ahead of everything in the outbox, oldest first (a record's later unsent changes were made
-    // on top of these): the outbox moves up to make room (positions stay positive, as pushes
-    // count from 0), in two steps so that no two rows ever share a position.
+    // on top of these), as sent: the restored upstream may hold them already, and another
+    // author's change may have overwritten them there. Sent, the next pull asks whether it holds
+    // them (PullRequest::sent), and its answers take them out of the outbox before any page's
+    // record is rebased onto them: re-applied on the upstream's snapshot, a change it overwrote
+    // would come back as a conflict (the snapshot keeps only the versions its values refer to).
+    // The outbox moves up to make room (positions stay positive, as pushes count from 0), in two
+    // steps so that no two rows ever share a position.
     Statement& first = store.cached("SELECT coalesce(min(pos), 1), (SELECT count(*) FROM sync_journal) FROM sync_outbox");
     auto row = first.step();
     TSUNAGU_TRY(row);
@@ -344,7 +349,7 @@ Result<std::size_t> Device::Impl::heard_epoch(const std::string& epoch) {
         " SELECT ?1 + row_number() OVER (ORDER BY pos), change_id, record_id, ?2, hlc, raw_wall_ms, cursor, change"
         " FROM sync_journal WHERE true ORDER BY pos"
         " ON CONFLICT(change_id) DO NOTHING");
-    TSUNAGU_TRY(requeue.bind(1, lowest - 1).bind(2, static_cast<int>(detail::OutboxState::unsent)).run());
+    TSUNAGU_TRY(requeue.bind(1, lowest - 1).bind(2, static_cast<int>(detail::OutboxState::sent)).run());
     const auto resent = static_cast<std::size_t>(store.changes());
     TSUNAGU_TRY(store.exec("DELETE FROM sync_journal"));
     return resent;
@@ -380,6 +385,12 @@ Result<PullReport> Device::apply_pull(const PullPage& page) {
         auto restamped = im.learn_time(page.upstream_time);
         TSUNAGU_TRY(restamped);
         report.restamped = *restamped;
+        if (report.resent > 0) {
+            // A restored upstream, heard first in this page: the journal went back to the outbox,
+            // as sent. The page was read before the upstream could say which of those changes it
+            // holds, so nothing more of it is applied and the cursor stays: the next pull asks.
+            return im.save_clock();
+        }
         // Answers to pushes whose own answers were lost: the same as those answers, re-stamps
         // included (a kept record is not sent again to carry them), and a refusal kept as one:
         // a refusal here used to be taken for an acknowledgement, and the change left the outbox.
