@@ -371,10 +371,10 @@ class Device {
     // this device last heard it (a new epoch) only sends the journal again (PullReport::resent):
     // nothing else of it is applied and the cursor stays, so that the next pull asks the upstream
     // which of those changes it holds before any record is rebased onto them. Changes held for
-    // eviction are due again once the
-    // page brings their record, or a record under the scope key they left with: a record made
-    // here that the upstream never had is then put back from them, and pushed. Learns the upstream's time; outbox changes stamped
-    // by a clock found to be ahead are re-stamped, in order.
+    // eviction are due again once the page brings their record, or a record under the scope key
+    // they left with: a record made here that the upstream never had is then put back from them,
+    // and pushed. Learns the upstream's time; outbox changes stamped by a clock found to be ahead,
+    // or set back since it last heard it, are re-stamped, in order.
     Result<PullReport> apply_pull(const PullPage& page);
 
     // The outbox, oldest first.

@@ -30,7 +30,8 @@ struct Device::Impl {
     // A local edit: applied and queued, in one transaction. Returns the record id.
     Result<std::string> edit(const detail::Edit& edit);
     // Inside a transaction: takes the upstream's clock reading; corrects the wall-clock offset and,
-    // when this device's clock proves ahead, re-stamps its unsent changes. Returns how many.
+    // when this device's clock proves ahead, or set back since it last heard the upstream's time,
+    // re-stamps its unsent changes. Returns how many.
     Result<std::size_t> learn_time(Hlc upstream);
     Status save_clock();
     // Inside a transaction: the record stored with every outbox change for it re-applied on top.

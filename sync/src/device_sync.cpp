@@ -588,6 +588,10 @@ Result<std::vector<std::string>> Device::Impl::evict(const std::string& record, 
 
 Result<std::size_t> Device::Impl::learn_time(Hlc upstream) {
     const std::int64_t bound = options.max_clock_ahead_ms;
+    // The offset the stamps made since the device last heard the upstream's time were made with
+    // (none known before it first heard it).
+    const std::int64_t believed = clock.offset_ms();
+    const bool believed_known = knows_upstream_time;
     const std::int64_t offset = upstream.wall_ms - options.wall();
     if (std::llabs(offset - clock.offset_ms()) > kOffsetSlackMs) {
         clock.set_offset_ms(offset);
@@ -595,15 +599,26 @@ Result<std::size_t> Device::Impl::learn_time(Hlc upstream) {
     }
     TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaUpstreamTime, upstream.packed()));
     knows_upstream_time = true;
-    if (clock.last().wall_ms <= upstream.wall_ms + bound) {
+    const bool ahead = clock.last().wall_ms > upstream.wall_ms + bound;
+    const bool set_back = clock.offset_ms() > believed + bound;
+    if (!ahead && !set_back) {
         clock.observe(upstream);
         return std::size_t{0};
     }
 
-    // Our clock ran ahead of the upstream's: its readings would win every later edit. Re-stamp the
-    // unsent changes from the first skewed one on, in outbox order, each at the time it was made
-    // as corrected by the offset (never ahead of the upstream), after its predecessor and after
-    // the versions it was based on.
+    // Our clock ran ahead of the upstream's: its readings would win every later edit. Or it was
+    // set back: a change made since is stamped with the clock's memory of a later time (the
+    // upstream's, or its own before), and would lose to edits made before it. Re-stamp the unsent
+    // changes from the first skewed one on, in outbox order, each at the time it was made as
+    // corrected by the offset (never ahead of the upstream), after its predecessor and after the
+    // versions it was based on. A change stamped with its clock's reading under the offset the
+    // device believed then was made before the clock was set back, and keeps its stamp (unless
+    // no offset was known then).
+    auto made_behind = [&](const OutboxEntry& entry) {
+        const std::int64_t stamped = entry.change.hlc.wall_ms;
+        return set_back && entry.raw_wall_ms + clock.offset_ms() > stamped + bound &&
+               (!believed_known || stamped > entry.raw_wall_ms + believed + bound);
+    };
     std::vector<OutboxEntry> entries;
     Status scanned = detail::each_row(
         store.cached(
@@ -621,9 +636,9 @@ Result<std::size_t> Device::Impl::learn_time(Hlc upstream) {
     bool restamping = false;
     for (OutboxEntry& entry : entries) {
         ChangeSet& change = entry.change;
-        restamping = restamping || change.hlc.wall_ms > upstream.wall_ms + bound;
-        if (!restamping ||
-            (change.hlc > previous && change.hlc.wall_ms <= upstream.wall_ms + bound)) {
+        const bool skewed = change.hlc.wall_ms > upstream.wall_ms + bound || made_behind(entry);
+        restamping = restamping || skewed;
+        if (!restamping || (!skewed && change.hlc > previous)) {
             previous = std::max(previous, change.hlc);
             continue;
         }
@@ -657,7 +672,11 @@ Result<std::size_t> Device::Impl::learn_time(Hlc upstream) {
         previous = stamp;
         ++count;
     }
-    clock.rewind_to(std::max(upstream, previous));
+    if (ahead) {
+        clock.rewind_to(std::max(upstream, previous));
+    } else {
+        clock.observe(std::max(upstream, previous));
+    }
     return count;
 }
 
