@@ -156,7 +156,11 @@ class Upstream {
     // The next page of in-scope records changed after request.after (each record once, with its
     // whole merged state), the records and scope keys that left the user's scope since, and
     // answers for the device's unanswered pushes. Read in one read transaction. The last page of a
-    // pull also records the device's progress, which compaction waits for, when it is due.
+    // pull also records the device's progress, which compaction waits for, when it is due; so does
+    // any page to a device whose progress is not recorded (a new phone's first page, at the
+    // cursor it started from), so that compaction waits for a pull cut off part-way: whatever
+    // its user loses meanwhile is still evicted when it goes on. (Such a phone, lost for good,
+    // holds compaction back like any other until forget_replica().)
     Result<PullPage> pull(const PullRequest& request);
     // pull() in its two steps, for a server that commits writes in groups: read_page() only
     // reads (one read transaction, no write lock) and sets PullPage::progress_due when
@@ -237,7 +241,8 @@ enum class PendingState {
     unsent,   // not pushed yet
     sent,     // pushed, no answer yet: pushed again until answered
     refused,  // the upstream refused it (see reason); held with later changes to its record
-    evicted,  // its record left the user's scope; held until it comes back
+    evicted,  // its record left the user's scope; held until a page brings it, or (when its scope key
+              // was taken away) any record under that key, back
 };
 const char* pending_state_name(PendingState state) noexcept;
 
@@ -285,7 +290,9 @@ struct PullReport {
     // Unsynced outbox changes whose records were evicted: kept, not pushed, until they return.
     std::vector<std::string> evicted_pending;
     std::size_t restamped = 0;  // outbox changes re-stamped after learning the upstream's time
-    std::size_t resent = 0;     // as PushReport::resent: push again
+    // As PushReport::resent: push again. Not 0: nothing else of the page was applied (see
+    // Device::apply_pull), pull again.
+    std::size_t resent = 0;
 };
 
 class Device {
@@ -360,8 +367,14 @@ class Device {
     // Applies one page and moves the cursor, in one transaction: acknowledged outbox changes leave
     // the outbox, evicted records go (their unsynced changes stay, reported), records are stored
     // with this device's unsynced changes re-applied on top, and kept records (held as the
-    // upstream has them) are filed as pulled. Learns the upstream's time; outbox changes stamped
-    // by a clock found to be ahead are re-stamped, in order.
+    // upstream has them) are filed as pulled. A page from an upstream restored from a backup since
+    // this device last heard it (a new epoch) only sends the journal again (PullReport::resent):
+    // nothing else of it is applied and the cursor stays, so that the next pull asks the upstream
+    // which of those changes it holds before any record is rebased onto them. Changes held for
+    // eviction are due again once the page brings their record, or a record under the scope key
+    // they left with: a record made here that the upstream never had is then put back from them,
+    // and pushed. Learns the upstream's time; outbox changes stamped by a clock found to be ahead,
+    // or set back since it last heard it, are re-stamped, in order.
     Result<PullReport> apply_pull(const PullPage& page);
 
     // The outbox, oldest first.

@@ -150,7 +150,8 @@ struct PullPage {
     std::string epoch;  // as PushResult::epoch
     // Upstream side only, never sent: the device's progress must be recorded
     // (Upstream::record_progress) because this is its last page and what it reported differs
-    // from what is stored, or was last recorded a while ago.
+    // from what is stored, or was last recorded a while ago; or because none is stored for it
+    // (its first page, whether or not more follow).
     bool progress_due = false;
 };
 

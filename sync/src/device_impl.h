@@ -30,7 +30,8 @@ struct Device::Impl {
     // A local edit: applied and queued, in one transaction. Returns the record id.
     Result<std::string> edit(const detail::Edit& edit);
     // Inside a transaction: takes the upstream's clock reading; corrects the wall-clock offset and,
-    // when this device's clock proves ahead, re-stamps its unsent changes. Returns how many.
+    // when this device's clock proves ahead, or set back since it last heard the upstream's time,
+    // re-stamps its unsent changes. Returns how many.
     Result<std::size_t> learn_time(Hlc upstream);
     Status save_clock();
     // Inside a transaction: the record stored with every outbox change for it re-applied on top.
@@ -38,8 +39,14 @@ struct Device::Impl {
     // Inside a transaction: drops from sync_refetch the records `page` brought whole or evicted.
     Status answered_refetch(const PullPage& page);
     // Inside a transaction: drops a record that left the scope, and what the journal keeps of it;
-    // returns its held outbox changes.
-    Result<std::vector<std::string>> evict(const std::string& record);
+    // returns its held outbox changes. `lost_key`: the scope key the user lost, when the record
+    // goes with it (its held changes are due again once the key is back: see scopes_returned);
+    // empty when the record itself moved out (they are due again when it comes back).
+    Result<std::vector<std::string>> evict(const std::string& record, const std::string& lost_key = {});
+    // Inside a transaction, after a page's records are stored: the changes held for eviction under
+    // a scope key that a record of the page has (the key is back) are due again; a record made
+    // here that only they hold (the upstream never had it) is put back from them.
+    Status scopes_returned(const PullPage& page);
     // Inside a transaction: takes the upstream's answer that it applied an outbox change (from a
     // push answer, or a pull's acks when that answer was lost). The change leaves the outbox, its
     // record is noted in sync_acked, and a stamp the upstream corrected replaces the device's.

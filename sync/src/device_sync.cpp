@@ -329,8 +329,13 @@ Result<std::size_t> Device::Impl::heard_epoch(const std::string& epoch) {
     TSUNAGU_TRY(detail::set_meta_text(store, detail::kMetaUpstreamEpoch, epoch));
     if (last->empty()) return std::size_t{0};  // the first answer heard
     // Ahead of everything in the outbox, oldest first (a record's later unsent changes were made
-    // on top of these): the outbox moves up to make room (positions stay positive, as pushes
-    // count from 0), in two steps so that no two rows ever share a position.
+    // on top of these), as sent: the restored upstream may hold them already, and another
+    // author's change may have overwritten them there. Sent, the next pull asks whether it holds
+    // them (PullRequest::sent), and its answers take them out of the outbox before any page's
+    // record is rebased onto them: re-applied on the upstream's snapshot, a change it overwrote
+    // would come back as a conflict (the snapshot keeps only the versions its values refer to).
+    // The outbox moves up to make room (positions stay positive, as pushes count from 0), in two
+    // steps so that no two rows ever share a position.
     Statement& first = store.cached("SELECT coalesce(min(pos), 1), (SELECT count(*) FROM sync_journal) FROM sync_outbox");
     auto row = first.step();
     TSUNAGU_TRY(row);
@@ -344,7 +349,7 @@ Result<std::size_t> Device::Impl::heard_epoch(const std::string& epoch) {
         " SELECT ?1 + row_number() OVER (ORDER BY pos), change_id, record_id, ?2, hlc, raw_wall_ms, cursor, change"
         " FROM sync_journal WHERE true ORDER BY pos"
         " ON CONFLICT(change_id) DO NOTHING");
-    TSUNAGU_TRY(requeue.bind(1, lowest - 1).bind(2, static_cast<int>(detail::OutboxState::unsent)).run());
+    TSUNAGU_TRY(requeue.bind(1, lowest - 1).bind(2, static_cast<int>(detail::OutboxState::sent)).run());
     const auto resent = static_cast<std::size_t>(store.changes());
     TSUNAGU_TRY(store.exec("DELETE FROM sync_journal"));
     return resent;
@@ -380,6 +385,12 @@ Result<PullReport> Device::apply_pull(const PullPage& page) {
         auto restamped = im.learn_time(page.upstream_time);
         TSUNAGU_TRY(restamped);
         report.restamped = *restamped;
+        if (report.resent > 0) {
+            // A restored upstream, heard first in this page: the journal went back to the outbox,
+            // as sent. The page was read before the upstream could say which of those changes it
+            // holds, so nothing more of it is applied and the cursor stays: the next pull asks.
+            return im.save_clock();
+        }
         // Answers to pushes whose own answers were lost: the same as those answers, re-stamps
         // included (a kept record is not sent again to carry them), and a refusal kept as one:
         // a refusal here used to be taken for an acknowledgement, and the change left the outbox.
@@ -390,15 +401,17 @@ Result<PullReport> Device::apply_pull(const PullPage& page) {
             report.refused += settled->refused;
             report.restamped += settled->restamped;
         }
-        std::vector<std::string> evicted = page.evicted_records;
+        // (record, the scope key it goes with; empty when the record itself moved out)
+        std::vector<std::pair<std::string, std::string>> evicted;
+        for (const auto& record : page.evicted_records) evicted.emplace_back(record, std::string());
         for (const auto& key : page.evicted_scopes) {
             auto ids = im.records.ids_in_scope(key);
             TSUNAGU_TRY(ids);
-            evicted.insert(evicted.end(), ids->begin(), ids->end());
+            for (auto& id : *ids) evicted.emplace_back(std::move(id), key);
         }
-        for (const auto& record : evicted) {
+        for (const auto& [record, key] : evicted) {
             if (!is_id(record)) continue;
-            auto held = im.evict(record);
+            auto held = im.evict(record, key);
             TSUNAGU_TRY(held);
             ++report.evicted;
             report.evicted_pending.insert(report.evicted_pending.end(), held->begin(), held->end());
@@ -440,6 +453,7 @@ Result<PullReport> Device::apply_pull(const PullPage& page) {
             }
             ++report.records;
         }
+        if (!outbox_empty) TSUNAGU_TRY(im.scopes_returned(page));
         TSUNAGU_TRY(detail::set_meta_int(im.store, detail::kMetaCursor, page.next));
         TSUNAGU_TRY(im.store.cached("DELETE FROM sync_acked WHERE seq <= ?1").bind(1, page.next).run());
         TSUNAGU_TRY(im.answered_refetch(page));
@@ -475,6 +489,9 @@ Status Device::Impl::rebase(const RecordSnapshot& snapshot) {
                              " WHERE record_id = ?1 AND state IN (2, 3)")
                     .bind_blob(1, id)
                     .run());
+    if (store.changes() > 0) {
+        TSUNAGU_TRY(store.cached("DELETE FROM sync_evicted WHERE record_id = ?1").bind_blob(1, id).run());
+    }
     auto existing = records.find(snapshot.id);
     TSUNAGU_TRY(existing);
     detail::StoredRecord row;
@@ -501,7 +518,49 @@ Status Device::Impl::answered_refetch(const PullPage& page) {
     return Status::ok();
 }
 
-Result<std::vector<std::string>> Device::Impl::evict(const std::string& record) {
+Status Device::Impl::scopes_returned(const PullPage& page) {
+    std::vector<std::pair<std::string, std::string>> held;  // (record, the key it left with)
+    TSUNAGU_TRY(detail::each_row(store.cached("SELECT record_id, scope_key FROM sync_evicted"), [&](const Statement& s) {
+        held.emplace_back(detail::id_from_bytes(s.column_blob(0)), std::string(s.column_text(1)));
+    }));
+    if (held.empty()) return Status::ok();
+    std::unordered_set<std::string_view> back;
+    for (const RecordSnapshot& r : page.records) back.insert(r.scope_key);
+    for (const auto& [record, key] : held) {
+        if (!back.contains(key)) continue;
+        const detail::IdBytes id = detail::id_to_bytes(record);
+        TSUNAGU_TRY(store.cached("UPDATE sync_outbox SET state = 0 WHERE record_id = ?1 AND state = 3").bind_blob(1, id).run());
+        TSUNAGU_TRY(store.cached("DELETE FROM sync_evicted WHERE record_id = ?1").bind_blob(1, id).run());
+        auto present = records.rid_of(record);
+        TSUNAGU_TRY(present);
+        if (*present != 0) continue;  // brought by the page too (rebased), or pulled meanwhile
+        // Made here (its create is in the outbox, never acknowledged): put back as its changes
+        // make it, so that the worker sees it again before it is pushed. A record the upstream
+        // has comes whole in a page, if it is still under the key; if not, its changes are
+        // refused as outside the scope when pushed, and kept.
+        std::vector<ChangeSet> changes;
+        Statement& s = store.cached("SELECT change FROM sync_outbox WHERE record_id = ?1 ORDER BY pos");
+        s.bind_blob(1, id);
+        TSUNAGU_TRY(detail::each_row(s, [&](const Statement& row) -> Status {
+            auto change = detail::read_outbox_change(row.column_text(0));
+            TSUNAGU_TRY(change);
+            changes.push_back(std::move(*change));
+            return Status::ok();
+        }));
+        if (changes.empty() || !changes.front().create) continue;
+        RecordState state;
+        for (const ChangeSet& change : changes) apply_change(state, change);
+        detail::StoredRecord row;
+        row.id = record;
+        row.collection = changes.front().collection;
+        row.scope_key = detail::scope_key_for(schema, row.collection, row.id, state);
+        if (row.scope_key != key) continue;  // not where the key that came back puts it
+        TSUNAGU_TRY(records.save(row, encode_state(state)));
+    }
+    return Status::ok();
+}
+
+Result<std::vector<std::string>> Device::Impl::evict(const std::string& record, const std::string& lost_key) {
     std::vector<std::string> held;
     const detail::IdBytes id = detail::id_to_bytes(record);
     Statement& s =
@@ -514,6 +573,12 @@ Result<std::vector<std::string>> Device::Impl::evict(const std::string& record) 
     TSUNAGU_TRY(store.cached("UPDATE sync_outbox SET state = 3 WHERE record_id = ?1 AND state <= 1")
                     .bind_blob(1, id)
                     .run());
+    if (!held.empty() && !lost_key.empty()) {
+        TSUNAGU_TRY(store.cached("INSERT OR REPLACE INTO sync_evicted(record_id, scope_key) VALUES (?1, ?2)")
+                        .bind_blob(1, id)
+                        .bind(2, lost_key)
+                        .run());
+    }
     // What the upstream acknowledged of it goes too: a device holds nothing of a record outside
     // its scope but unsent work (a restored upstream would refuse it from this user anyway).
     TSUNAGU_TRY(store.cached("DELETE FROM sync_journal WHERE record_id = ?1").bind_blob(1, id).run());
@@ -523,6 +588,10 @@ Result<std::vector<std::string>> Device::Impl::evict(const std::string& record) 
 
 Result<std::size_t> Device::Impl::learn_time(Hlc upstream) {
     const std::int64_t bound = options.max_clock_ahead_ms;
+    // The offset the stamps made since the device last heard the upstream's time were made with
+    // (none known before it first heard it).
+    const std::int64_t believed = clock.offset_ms();
+    const bool believed_known = knows_upstream_time;
     const std::int64_t offset = upstream.wall_ms - options.wall();
     if (std::llabs(offset - clock.offset_ms()) > kOffsetSlackMs) {
         clock.set_offset_ms(offset);
@@ -530,15 +599,26 @@ Result<std::size_t> Device::Impl::learn_time(Hlc upstream) {
     }
     TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaUpstreamTime, upstream.packed()));
     knows_upstream_time = true;
-    if (clock.last().wall_ms <= upstream.wall_ms + bound) {
+    const bool ahead = clock.last().wall_ms > upstream.wall_ms + bound;
+    const bool set_back = clock.offset_ms() > believed + bound;
+    if (!ahead && !set_back) {
         clock.observe(upstream);
         return std::size_t{0};
     }
 
-    // Our clock ran ahead of the upstream's: its readings would win every later edit. Re-stamp the
-    // unsent changes from the first skewed one on, in outbox order, each at the time it was made
-    // as corrected by the offset (never ahead of the upstream), after its predecessor and after
-    // the versions it was based on.
+    // Our clock ran ahead of the upstream's: its readings would win every later edit. Or it was
+    // set back: a change made since is stamped with the clock's memory of a later time (the
+    // upstream's, or its own before), and would lose to edits made before it. Re-stamp the unsent
+    // changes from the first skewed one on, in outbox order, each at the time it was made as
+    // corrected by the offset (never ahead of the upstream), after its predecessor and after the
+    // versions it was based on. A change stamped with its clock's reading under the offset the
+    // device believed then was made before the clock was set back, and keeps its stamp (unless
+    // no offset was known then).
+    auto made_behind = [&](const OutboxEntry& entry) {
+        const std::int64_t stamped = entry.change.hlc.wall_ms;
+        return set_back && entry.raw_wall_ms + clock.offset_ms() > stamped + bound &&
+               (!believed_known || stamped > entry.raw_wall_ms + believed + bound);
+    };
     std::vector<OutboxEntry> entries;
     Status scanned = detail::each_row(
         store.cached(
@@ -556,9 +636,9 @@ Result<std::size_t> Device::Impl::learn_time(Hlc upstream) {
     bool restamping = false;
     for (OutboxEntry& entry : entries) {
         ChangeSet& change = entry.change;
-        restamping = restamping || change.hlc.wall_ms > upstream.wall_ms + bound;
-        if (!restamping ||
-            (change.hlc > previous && change.hlc.wall_ms <= upstream.wall_ms + bound)) {
+        const bool skewed = change.hlc.wall_ms > upstream.wall_ms + bound || made_behind(entry);
+        restamping = restamping || skewed;
+        if (!restamping || (!skewed && change.hlc > previous)) {
             previous = std::max(previous, change.hlc);
             continue;
         }
@@ -592,7 +672,11 @@ Result<std::size_t> Device::Impl::learn_time(Hlc upstream) {
         previous = stamp;
         ++count;
     }
-    clock.rewind_to(std::max(upstream, previous));
+    if (ahead) {
+        clock.rewind_to(std::max(upstream, previous));
+    } else {
+        clock.observe(std::max(upstream, previous));
+    }
     return count;
 }
 

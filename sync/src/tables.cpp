@@ -112,6 +112,11 @@ CREATE TABLE IF NOT EXISTS sync_replicas(
 // sync_refetch lists the records whose refused changes the worker discarded: pulls ask for them
 // whole (PullRequest::refetch) until a page brings them, or evicts them.
 //
+// sync_evicted lists the records evicted with their scope key (the user lost it) while the outbox
+// held unsent changes to them, under that key: a page that brings any record filed under it again
+// makes them due (the key is back). The upstream may never have seen such a record (made offline,
+// evicted before it was pushed): no page brings it back itself.
+//
 // sync_journal keeps the changes the upstream acknowledged, as the outbox held them, for
 // DeviceOptions::keep_acknowledged_ms: should the upstream be restored from an older backup, they
 // go back to the outbox and are sent again (Device::Impl::heard_epoch). Oldest first; appended
@@ -136,6 +141,7 @@ CREATE TABLE IF NOT EXISTS sync_acked(
   record_id BLOB NOT NULL,
   seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS sync_refetch(record_id BLOB PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sync_evicted(record_id BLOB PRIMARY KEY, scope_key TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sync_journal(
   pos INTEGER PRIMARY KEY,
   change_id BLOB NOT NULL,

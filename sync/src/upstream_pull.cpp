@@ -290,10 +290,14 @@ Result<PullPage> Upstream::read_page(const PullRequest& request) {
             }
         }
         TSUNAGU_TRY(add_refetched(im, request, *scope, page));
-        if (!page.more) {
-            // Progress is written when it changed, and at least every kProgressRefreshMs so that
-            // the device's last contact stays current; a device polling with nothing new costs
-            // the upstream no write.
+        // Progress is written on a pull's last page when it changed, and at least every
+        // kProgressRefreshMs so that the device's last contact stays current; a device polling
+        // with nothing new costs the upstream no write. A device the upstream has no progress
+        // for (a new phone) has it written from its first page, at the cursor it started from:
+        // until then compaction does not wait for it, and would purge the scope removals and
+        // tombstones that the rest of its pull must still deliver, leaving it records its user
+        // lost since.
+        {
             constexpr std::int64_t kProgressRefreshMs = 60'000;
             Statement& stored = im.store.cached(
                 "SELECT cursor, outbox_floor, last_seen_ms FROM sync_replicas WHERE replica = ?1");
@@ -301,9 +305,9 @@ Result<PullPage> Upstream::read_page(const PullRequest& request) {
             stored.bind_blob(1, replica);
             auto row = stored.step();
             TSUNAGU_TRY(row);
-            page.progress_due = !*row || stored.column_int(0) != request.after ||
-                                stored.column_int(1) != std::min(request.outbox_floor, request.after) ||
-                                im.clock.wall_now() - stored.column_int(2) >= kProgressRefreshMs;
+            page.progress_due = !*row || (!page.more && (stored.column_int(0) != request.after ||
+                                                         stored.column_int(1) != std::min(request.outbox_floor, request.after) ||
+                                                         im.clock.wall_now() - stored.column_int(2) >= kProgressRefreshMs));
             stored.reset();
         }
         page.upstream_time = im.clock.tick();
@@ -338,7 +342,8 @@ Result<PullPage> Upstream::pull(const PullRequest& request) {
     auto page = read_page(request);
     if (!page) return page.status();
     // The device's progress, which compaction waits for, is recorded once per pull (at its last
-    // page): a progress recorded late only makes compaction wait longer.
+    // page, and at the first page of a device not known yet): a progress recorded late only makes
+    // compaction wait longer.
     if (page->progress_due) TSUNAGU_TRY(record_progress(request));
     return page;
 }

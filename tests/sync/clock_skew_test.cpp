@@ -101,6 +101,33 @@ TEST_CASE("a device whose clock is hours behind still syncs its work") {
     CHECK(ok(p.skewed.outbox())[0].change.hlc.wall_ms >= kStartMs + 10'000 - 1'000);
 }
 
+TEST_CASE("a change made offline on a clock set back is stamped with when it was made, and wins over an earlier one") {
+    Pair p;
+    p.w.clock_of(0).advance(-4 * kHourMs);  // alice's phone is set back four hours, offline
+    p.w.advance(60'000);
+    ok(p.honest.update(p.id, {{"notes", "honest, earlier"}}));
+    p.w.advance(30 * 60'000);
+    ok(p.skewed.update(p.id, {{"notes", "skewed, thirty minutes later"}}));
+    sync(p.honest, p.w.upstream);
+    // Learning the upstream's time, alice's device re-stamps the edit with the time it was made
+    // as corrected by the offset: without it, the stamp is the last reading the clock held, from
+    // before bob's edit.
+    PullReport learned = ok(p.skewed.apply_pull(ok(p.w.upstream.pull(ok(p.skewed.prepare_pull())))));
+    CHECK(learned.restamped == 1);
+    auto pending = ok(p.skewed.outbox());
+    REQUIRE(pending.size() == 1);
+    CHECK(pending[0].change.hlc.wall_ms == kStartMs + 31 * 60'000);
+    sync(p.skewed, p.w.upstream);
+    sync(p.honest, p.w.upstream);
+    for (Device* d : {&p.skewed, &p.honest}) {
+        auto record = ok(d->get(p.id));
+        CHECK(record->fields["notes"] == "skewed, thirty minutes later");
+        REQUIRE(record->conflicts.size() == 1);  // concurrent: bob's value stays, losing
+        CHECK(record->conflicts[0].losing.value == "honest, earlier");
+    }
+    CHECK(ok(p.w.upstream.get(p.id))->fields["notes"] == "skewed, thirty minutes later");
+}
+
 TEST_CASE("a skewed change concurrent with an honest one does not win by accident") {
     Pair p;
     p.w.clock_of(0).advance(8 * kHourMs);

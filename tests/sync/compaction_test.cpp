@@ -1,6 +1,8 @@
 // Compaction: superseded history and old tombstones go once no device can still need them.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "sync_fixture.h"
 
 namespace tsunagu::sync {
@@ -262,6 +264,67 @@ TEST_CASE("a forgotten device no longer holds compaction back") {
     CHECK(ok(w.upstream.compact()).tombstones_purged == 1);
 }
 
+namespace {
+
+// A client with three visits, every one of them synced by the supervisor's device; alice's new
+// phone has pulled the first page of its first pull (two records) when the connection drops.
+struct FirstPullCut {
+    World w;
+    Device& supervisor = w.add_device("sachiko");
+    std::string tanaka;
+    Device* alice = nullptr;
+
+    FirstPullCut() {
+        ok(w.upstream.set_scope("sachiko", {"*"}));
+        tanaka = ok(supervisor.create("client", {{"name", "Tanaka"}}));
+        for (int i = 0; i < 3; ++i) {
+            Json fields = kVisit;
+            fields["client"] = tanaka;
+            ok(supervisor.create("visit", fields));
+        }
+        sync(supervisor, w.upstream);
+        ok(w.upstream.set_scope("alice", {"client:" + tanaka}));
+        alice = &w.add_device("alice");
+        PullPage first = ok(w.upstream.pull(ok(alice->prepare_pull(2))));
+        REQUIRE(first.more);
+        ok(alice->apply_pull(first));
+        REQUIRE(ok(alice->list("visit")).size() + ok(alice->list("client")).size() == 2);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("a new device cut off in its first pull still evicts a client taken away before it finishes") {
+    FirstPullCut cut;
+    ok(cut.w.upstream.set_scope("alice", {}));  // Tanaka is reassigned
+    sync(cut.supervisor, cut.w.upstream);
+    cut.w.advance(61'000);
+    sync(cut.supervisor, cut.w.upstream);  // the supervisor's device is past the removal
+    ok(cut.w.upstream.compact());
+    pull_all(*cut.alice, cut.w.upstream);
+    CHECK(ok(cut.alice->list("visit")).empty());
+    CHECK(ok(cut.alice->list("client")).empty());
+}
+
+TEST_CASE("a device's first page makes compaction wait for it, until it is forgotten") {
+    FirstPullCut cut;
+    // Its progress is recorded from its first page on, at the cursor it started from.
+    std::vector<ReplicaProgress> listed = ok(cut.w.upstream.replicas());
+    const auto alice = std::find_if(listed.begin(), listed.end(),
+                                    [&](const ReplicaProgress& r) { return r.replica == cut.alice->replica_id(); });
+    REQUIRE(alice != listed.end());
+    CHECK(alice->cursor == 0);
+    CHECK(alice->last_pull_ms == *cut.w.upstream_clock.now);
+    ok(cut.w.upstream.set_scope("alice", {}));
+    sync(cut.supervisor, cut.w.upstream);
+    sync(cut.supervisor, cut.w.upstream);
+    CHECK(ok(cut.w.upstream.compact()).log_purged == 0);  // alice has not heard of the removal
+    // A phone lost part-way is stale like any other (its last pull grows old): forgetting it
+    // ends the wait.
+    ok(cut.w.upstream.forget_replica(cut.alice->replica_id()));
+    CHECK(ok(cut.w.upstream.compact()).log_purged == 1);
+}
+
 TEST_CASE("the upstream lists the devices compaction waits for, with when each last pulled") {
     World w;
     ok(w.upstream.set_scope("alice", {"*"}));
@@ -352,7 +415,7 @@ TEST_CASE("a pull records the device's progress only when it changed or has grow
     ok(w.upstream.pull(poll));  // pull() records what is due
     CHECK_FALSE(ok(w.upstream.read_page(poll)).progress_due);
 
-    // A page that is not the last never records progress.
+    // A page that is not the last records nothing for a device whose progress is known...
     for (int i = 0; i < 3; ++i) ok(alice.create("visit", kVisit));
     sync(alice, w.upstream);
     PullRequest from_start = poll;
@@ -362,6 +425,17 @@ TEST_CASE("a pull records the device's progress only when it changed or has grow
     PullPage partial = ok(w.upstream.read_page(from_start));
     REQUIRE(partial.more);
     CHECK_FALSE(partial.progress_due);
+    // ...and the cursor it started from for one the upstream has not heard of yet.
+    Device& fresh = w.add_device("alice");
+    PullRequest opening = ok(fresh.prepare_pull(1));
+    PullPage opening_page = ok(w.upstream.read_page(opening));
+    REQUIRE(opening_page.more);
+    CHECK(opening_page.progress_due);
+    ok(w.upstream.record_progress(opening));
+    ok(fresh.apply_pull(opening_page));
+    PullRequest second = ok(fresh.prepare_pull(1));
+    REQUIRE(second.after > 0);
+    CHECK_FALSE(ok(w.upstream.read_page(second)).progress_due);
 }
 
 }  // namespace tsunagu::sync

@@ -111,6 +111,44 @@ TEST_CASE("a device hearing a new epoch in a push answer sends its journal first
     CHECK(visit->conflicts.empty());
 }
 
+TEST_CASE("a change sent again after a restore, which the upstream holds and another worker overwrote, is no conflict") {
+    World w;
+    Device& alice = w.add_device("alice");
+    Device& bob = w.add_device("bob");
+    ok(w.upstream.set_scope("alice", {"*"}));
+    ok(w.upstream.set_scope("bob", {"*"}));
+    const std::string id = ok(alice.create("visit", kVisit));
+    sync(alice, w.upstream);
+    ok(alice.update(id, {{"notes", "alice's"}}));
+    push_all(alice, w.upstream);  // acknowledged and journaled; alice has not pulled since
+    pull_all(bob, w.upstream);
+    ok(bob.update(id, {{"notes", "bob's, having read alice's"}}));  // made on top of hers
+    sync(bob, w.upstream);
+    auto key = KeySource::raw_key(std::vector<std::uint8_t>(32, 0x5a));
+    REQUIRE(key.is_ok());
+    REQUIRE(w.upstream_store.backup_to(w.dir.file("backup.db"), *key).is_ok());  // holds both
+    Store restored_store = open_store(w.dir.file("backup.db"));
+    Upstream restored = ok(Upstream::open(restored_store, test_schema(), UpstreamOptions{.wall = w.upstream_clock.wall()}));
+    ok(restored.after_restore());
+    REQUIRE(ok(restored.get(id))->conflicts.empty());
+
+    // Alice's first pull hears the new epoch; her journal goes back to the outbox, and the page's
+    // record is not rebased onto it: the restored upstream may already hold (and have overwritten)
+    // what she sends again. She asks first, and hears that it does.
+    PullPage page = ok(restored.pull(ok(alice.prepare_pull())));
+    REQUIRE(page.records.size() == 1);
+    PullReport heard = ok(alice.apply_pull(page));
+    CHECK(heard.resent == 2);  // her create and her edit
+    CHECK(heard.records == 0);
+    CHECK(ok(alice.get(id))->conflicts.empty());
+    sync(alice, restored);
+    CHECK(ok(alice.outbox()).empty());
+    auto mine = ok(alice.get(id));
+    CHECK(mine->fields["notes"] == "bob's, having read alice's");
+    CHECK(mine->conflicts.empty());
+    CHECK(ok(restored.get(id))->conflicts.empty());
+}
+
 TEST_CASE("the journal keeps acknowledged changes for a month, then lets them go") {
     World w;
     ok(w.upstream.set_scope("alice", {"*"}));

@@ -120,6 +120,60 @@ TEST_CASE("evicted records' unsynced changes are kept and reported") {
     CHECK(ok(c.w.upstream.get(visit))->fields["notes"] == "written offline");
 }
 
+TEST_CASE("a visit made offline and evicted before it was pushed is pushed once its client comes back") {
+    Caseload c;
+    sync(c.alice, c.w.upstream);
+    const std::string visit = ok(c.alice.create("visit", visit_for(c.tanaka, "made offline")));
+    ok(c.w.upstream.set_scope("alice", {"user:alice"}));  // Tanaka is reassigned while she is offline
+    pull_all(c.alice, c.w.upstream);
+    auto pending = ok(c.alice.outbox());
+    REQUIRE(pending.size() == 1);
+    CHECK(pending[0].state == PendingState::evicted);  // held: the upstream has no copy of it
+    CHECK_FALSE(ok(c.alice.get(visit)).has_value());
+    CHECK(ok(c.alice.prepare_push()).changes.empty());
+
+    // Tanaka comes back. The page brings his record, not the visit (the upstream never had it):
+    // the key coming back is what makes the held change due, and the visit readable again.
+    ok(c.w.upstream.set_scope("alice", {"user:alice", "client:" + c.tanaka}));
+    pull_all(c.alice, c.w.upstream);
+    pending = ok(c.alice.outbox());
+    REQUIRE(pending.size() == 1);
+    CHECK(pending[0].state == PendingState::unsent);
+    REQUIRE(ok(c.alice.get(visit)).has_value());
+    CHECK(ok(c.alice.get(visit))->fields["notes"] == "made offline");
+
+    sync(c.alice, c.w.upstream);
+    CHECK(ok(c.alice.outbox()).empty());
+    auto upstream = ok(c.w.upstream.get(visit));
+    REQUIRE(upstream.has_value());
+    CHECK(upstream->fields["notes"] == "made offline");
+    sync(c.alice, c.w.upstream);
+    CHECK(Json(*ok(c.alice.get(visit))) == Json(*ok(c.w.upstream.get(visit))));
+}
+
+TEST_CASE("a held change whose record went elsewhere while its client was away is refused and kept, not lost") {
+    Caseload c;
+    const std::string visit = ok(c.alice.create("visit", visit_for(c.tanaka)));
+    sync(c.alice, c.w.upstream);
+    ok(c.alice.update(visit, {{"notes", "written offline"}}));  // not pushed yet
+    ok(c.w.upstream.set_scope("alice", {"user:alice"}));
+    pull_all(c.alice, c.w.upstream);
+    REQUIRE(ok(c.alice.outbox(PendingState::evicted)).size() == 1);
+    sync(c.supervisor, c.w.upstream);
+    ok(c.supervisor.update(visit, {{"client", c.sato}}));  // meanwhile, moved to bob's client
+    sync(c.supervisor, c.w.upstream);
+
+    ok(c.w.upstream.set_scope("alice", {"user:alice", "client:" + c.tanaka}));
+    sync(c.alice, c.w.upstream);  // Tanaka's record comes back; the visit does not
+    sync(c.alice, c.w.upstream);
+    CHECK_FALSE(ok(c.alice.get(visit)).has_value());
+    auto pending = ok(c.alice.outbox());
+    REQUIRE(pending.size() == 1);
+    CHECK(pending[0].state == PendingState::refused);
+    CHECK(pending[0].cause == "outside_scope");
+    CHECK(pending[0].change.set["notes"] == "written offline");
+}
+
 TEST_CASE("a push to a record outside the user's scope is refused and kept") {
     Caseload c;
     ok(c.alice.create("visit", visit_for(c.sato)));  // bob's client

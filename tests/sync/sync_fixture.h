@@ -157,7 +157,7 @@ inline void reset_store(Store& store) {
                 " DROP TABLE IF EXISTS sync_scope_moves; DROP TABLE IF EXISTS sync_scope_removals;"
                 " DROP TABLE IF EXISTS sync_replicas; DROP TABLE IF EXISTS sync_outbox;"
                 " DROP TABLE IF EXISTS sync_scope_keys; DROP TABLE IF EXISTS sync_acked;"
-                " DROP TABLE IF EXISTS sync_log_by_key;")
+                " DROP TABLE IF EXISTS sync_log_by_key; DROP TABLE IF EXISTS sync_evicted;")
             .is_ok());
 }
 
