@@ -32,6 +32,8 @@ struct Device::Impl {
     Status open_engine();
     // The link to the session's server, made on first use.
     ServerLink& server();
+    // A new link to `url`, through options.transport (or cpprestsdk's).
+    std::unique_ptr<ServerLink> make_link(const std::string& url) const;
     // Destroys the replica: engine and store closed, key header overwritten, files removed.
     Status wipe();
     // The engine's refused outbox entries, oldest first, as the library reports them.

@@ -23,8 +23,10 @@ struct ServerAnswer {
     std::string message() const;
 };
 
-// Why the server did not answer 200, as a Status: a session refused (sign in again), `what`
-// refused (403), or failed (anything else: try again later).
+// Why the server did not answer 200, as a Status: a session refused (401: sign in again, forbidden),
+// `what` refused (403, forbidden), a failure that may pass (5xx, 408, 429: unavailable, try again
+// later), or a refusal that repeating will not change (400, 404, 413, 3xx, any other status:
+// invalid_argument, saying what to check).
 Status refusal(const ServerAnswer& answer, const std::string& what);
 // Whether the answer tells this device it was revoked and must erase its replica.
 bool is_wipe(const ServerAnswer& answer);
