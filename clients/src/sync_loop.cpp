@@ -147,6 +147,15 @@ struct SyncRun {
                 return Status(ErrorCode::unavailable, "the server's pull answer is malformed: " + page.status().message());
             }
             answer->text = std::string();
+            // A page that says more follow must move the cursor on: asked again from the same
+            // place, the server would answer the same page forever.
+            if (page->more && page->next <= page->after) {
+                return Status(ErrorCode::unavailable,
+                              "the server's pull answer is malformed: it says more records follow but does not move "
+                              "past sequence number " + std::to_string(page->after) + " (next " +
+                              std::to_string(page->next) + "); the pull stopped and nothing of the page was applied. "
+                              "Sync again later; if it persists, report it to the server's administrator");
+            }
             auto applied = engine.apply_pull(*page);
             if (!applied) return applied.status();
             if (applied->stale) {
