@@ -70,6 +70,16 @@ bool matches(const sync::Json& value, const sync::Json& wanted) {
 
 }  // namespace
 
+Result<bool> file_exists(const std::string& path, const std::string& what) {
+    std::error_code ec;
+    const bool exists = std::filesystem::exists(path, ec);
+    if (ec) {
+        return Status(ErrorCode::io_error, "cannot look into " + what + " (" + ec.message() +
+                                               "); check that the path is right and short enough");
+    }
+    return exists;
+}
+
 Status Device::Impl::ready_for_records() const {
     if (wiped) {
         return Status(ErrorCode::forbidden,
@@ -118,7 +128,9 @@ Result<Device> Device::open(const std::string& home, std::string_view passphrase
     if (passphrase.empty()) return Status(ErrorCode::invalid_argument, "the passphrase is empty");
     const std::string db_path = (std::filesystem::path(home) / kDatabaseName).string();
     // A replica is made only under a passphrase long enough; one made before keeps opening.
-    if (!std::filesystem::exists(db_path)) TSUNAGU_TRY(check_new_passphrase(passphrase));
+    auto exists = file_exists(db_path, "the replica's home folder " + home);
+    TSUNAGU_TRY(exists);
+    if (!*exists) TSUNAGU_TRY(check_new_passphrase(passphrase));
     std::error_code ec;
     std::filesystem::create_directories(home, ec);
     if (ec) return Status(ErrorCode::io_error, "cannot create the folder " + home + ": " + ec.message());

@@ -16,6 +16,10 @@ namespace tsunagu::client {
 // The replica's file in a device's home folder.
 inline constexpr const char* kDatabaseName = "replica.db";
 
+// Whether `path` exists; io_error naming `what` (never an exception) when the operating system
+// cannot say: a name too long, a loop of symbolic links, no permission.
+Result<bool> file_exists(const std::string& path, const std::string& what);
+
 struct Device::Impl {
     std::string home;
     std::string db_path;
