@@ -93,6 +93,9 @@ Result<HttpAnswer> ServerLink::exchange(const std::string& method, const std::st
         }
         auto answer = transport_->send(method, path, text, headers);
         if (!answer) {
+            // Only the network's failures pass; a URL that is not one, a redirect or an answer
+            // too large is refused the same way every time.
+            if (answer.status().code() != ErrorCode::unavailable) return answer.status();
             last_failure = answer.status().message();
             continue;
         }

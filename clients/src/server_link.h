@@ -39,7 +39,8 @@ public:
     // Authorization header) are wiped once the exchange is over; send() also wipes the request
     // and answer texts it held (a sign-in carries a password one way and a token the other). A network failure or a 502, 503 or 504 is
     // retried up to the policy's attempts, counting repeats in `retries`; after that the answer
-    // is unavailable. Any other HTTP status is returned as is.
+    // is unavailable. Any other HTTP status is returned as is, and any other failure of the
+    // transport (invalid_argument: a URL that is not one, a redirect, an answer too large) at once.
     Result<ServerAnswer> send(const std::string& method, const std::string& path,
                               const sync::Json& body, std::string_view token,
                               std::size_t* retries = nullptr);
