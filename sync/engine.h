@@ -360,6 +360,12 @@ class Device {
     // Takes the upstream's answer: accepted and duplicate changes leave the outbox, refused ones
     // stay with their reason. Learns the upstream's time.
     Result<PushReport> apply_push_result(const PushResult& result);
+    // Keeps change `refusal.change_id` as refused (with refusal's code, reason and cause) when the
+    // upstream refused the request that carried it whole, without judging it (a change too large
+    // for the upstream's requests even alone): from then on as any refused change, holding back
+    // its record's later changes, listed, due again with retry_refused, given up with
+    // discard_refused. A change no longer in the outbox is left alone.
+    Status refuse_unjudged(const PushOutcome& refusal);
     // A request for the page after this device's cursor. It names as held (up to `limit`) the
     // records whose pushed changes the upstream acknowledged after the cursor, so that the page
     // does not send back what this device wrote (see PullRequest::held).

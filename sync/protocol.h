@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <string>
 #include <optional>
 #include <string_view>
@@ -215,6 +216,12 @@ PushBody parse_push_batch_text(std::string_view body, std::string replica, std::
 // for a syntax error or a number too large for a double ("1e999"). The same words whichever
 // reader met it.
 std::string json_body_error(std::size_t position, const Json::exception& error);
+
+// An exception's text, fit for a Status message on a path that carries records: nlohmann's parse
+// errors end with "last read: '...'", the input just before the error (a record's fields, a
+// password), which is cut off here with everything after it. Any other text is kept whole. Every
+// place that puts what() of a JSON exception into a message goes through this.
+std::string exception_text(const std::exception& error);
 
 // The refusal of a body nesting deeper than `max_depth` (json_nests_deeper_than).
 std::string json_depth_error(int max_depth);

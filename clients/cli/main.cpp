@@ -4,6 +4,7 @@
 #include <string>
 
 #include "clients/cli/commands.h"
+#include "sync/protocol.h"
 
 namespace {
 
@@ -83,7 +84,7 @@ int main(int argc, char** argv) {
     try {
         return tsunagu::cli::run_command(inv);
     } catch (const std::exception& e) {
-        std::cerr << "tsunagu: internal error: " << e.what() << "\n";
+        std::cerr << "tsunagu: internal error: " << tsunagu::sync::exception_text(e) << "\n";
         return tsunagu::cli::kExitFailed;
     }
 }

@@ -55,7 +55,7 @@ tsunagu_code guarded(tsunagu_error* err, Body&& body) {
     } catch (const std::bad_alloc&) {
         return fail(err, ErrorCode::internal, "out of memory");
     } catch (const std::exception& e) {
-        return fail(err, ErrorCode::internal, std::string("internal error: ") + e.what());
+        return fail(err, ErrorCode::internal, "internal error: " + tsunagu::sync::exception_text(e));
     } catch (...) {
         return fail(err, ErrorCode::internal, "internal error");
     }

@@ -70,6 +70,16 @@ bool matches(const sync::Json& value, const sync::Json& wanted) {
 
 }  // namespace
 
+Result<bool> file_exists(const std::string& path, const std::string& what) {
+    std::error_code ec;
+    const bool exists = std::filesystem::exists(path, ec);
+    if (ec) {
+        return Status(ErrorCode::io_error, "cannot look into " + what + " (" + ec.message() +
+                                               "); check that the path is right and short enough");
+    }
+    return exists;
+}
+
 Status Device::Impl::ready_for_records() const {
     if (wiped) {
         return Status(ErrorCode::forbidden,
@@ -93,12 +103,13 @@ Status Device::Impl::open_engine() {
     return Status::ok();
 }
 
+std::unique_ptr<ServerLink> Device::Impl::make_link(const std::string& url) const {
+    auto transport = options.transport ? options.transport(url) : make_http_transport(url);
+    return std::make_unique<ServerLink>(std::move(transport), options.retry);
+}
+
 ServerLink& Device::Impl::server() {
-    if (!link) {
-        auto transport = options.transport ? options.transport(session.server_url)
-                                           : make_http_transport(session.server_url);
-        link = std::make_unique<ServerLink>(std::move(transport), options.retry);
-    }
+    if (!link) link = make_link(session.server_url);
     return *link;
 }
 
@@ -117,7 +128,9 @@ Result<Device> Device::open(const std::string& home, std::string_view passphrase
     if (passphrase.empty()) return Status(ErrorCode::invalid_argument, "the passphrase is empty");
     const std::string db_path = (std::filesystem::path(home) / kDatabaseName).string();
     // A replica is made only under a passphrase long enough; one made before keeps opening.
-    if (!std::filesystem::exists(db_path)) TSUNAGU_TRY(check_new_passphrase(passphrase));
+    auto exists = file_exists(db_path, "the replica's home folder " + home);
+    TSUNAGU_TRY(exists);
+    if (!*exists) TSUNAGU_TRY(check_new_passphrase(passphrase));
     std::error_code ec;
     std::filesystem::create_directories(home, ec);
     if (ec) return Status(ErrorCode::io_error, "cannot create the folder " + home + ": " + ec.message());
@@ -199,42 +212,34 @@ Status Device::sign_in(const std::string& server_url, const std::string& usernam
     }
     std::string url = server_url;
     while (!url.empty() && url.back() == '/') url.pop_back();
-    if (url != impl_->session.server_url) impl_->link.reset();
-    const std::string previous_url = impl_->session.server_url;
-    impl_->session.server_url = url;
 
+    // The sign-in goes over a link of its own, and the session (URL, token, link) changes only
+    // once it succeeded: a sign-in refused by another server must leave every later request going
+    // to the server this replica is signed in to, with its token never sent anywhere else.
+    std::unique_ptr<ServerLink> link = impl_->make_link(url);
     sync::Json body = {{"username", username}, {"password", ""}, {"device_name", device_name}};
     body["password"].get_ref<std::string&>().assign(password);  // its one copy, wiped below
     if (!impl_->session.device_id.empty()) body["device_id"] = impl_->session.device_id;
-    auto answer = impl_->server().send("POST", "/v1/auth/sign-in", body, "");
+    auto answer = link->send("POST", "/v1/auth/sign-in", body, "");
     wipe(body["password"].get_ref<std::string&>());
-    if (!answer) {
-        impl_->session.server_url = previous_url;
-        impl_->link.reset();
-        return answer.status();
-    }
+    if (!answer) return answer.status();
     if (answer->status != 200) {
-        impl_->session.server_url = previous_url;
-        impl_->link.reset();
         const std::string code = answer->error();
         if (code == "bad_credentials") {
             return Status(ErrorCode::forbidden, "wrong username or password for " + url + "; check both and try again");
         }
-        return Status(answer->status == 401 || answer->status == 403 || answer->status == 423 || answer->status == 429
-                          ? ErrorCode::forbidden
-                          : ErrorCode::unavailable,
-                      "sign-in refused: " + answer->message());
+        if (answer->status == 401 || answer->status == 403 || answer->status == 423 || answer->status == 429) {
+            return Status(ErrorCode::forbidden, "sign-in refused: " + answer->message());
+        }
+        return refusal(*answer, "sign-in to " + url);
     }
     Session next;
-    next.server_url = impl_->session.server_url;
+    next.server_url = url;
     next.last_sync_ms = impl_->session.last_sync_ms;
     if (!read_sign_in(answer->body, username, next)) {
-        impl_->session.server_url = previous_url;
-        impl_->link.reset();
         return Status(ErrorCode::unavailable, "the server's sign-in answer is malformed; is " + url + " a Tsunagu server?");
     }
     if (!impl_->session.user_id.empty() && impl_->session.user_id != next.user_id) {
-        impl_->session.server_url = previous_url;
         return Status(ErrorCode::forbidden,
                       "this replica belongs to " + impl_->session.username +
                           "; use another home folder (--home) for " + username);
@@ -245,6 +250,7 @@ Status Device::sign_in(const std::string& server_url, const std::string& usernam
     }
     TSUNAGU_TRY(save_session(*impl_->store, next));
     impl_->session = std::move(next);
+    impl_->link = std::move(link);
     if (!impl_->engine) TSUNAGU_TRY(impl_->open_engine());
     return Status::ok();
 }

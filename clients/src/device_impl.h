@@ -16,6 +16,10 @@ namespace tsunagu::client {
 // The replica's file in a device's home folder.
 inline constexpr const char* kDatabaseName = "replica.db";
 
+// Whether `path` exists; io_error naming `what` (never an exception) when the operating system
+// cannot say: a name too long, a loop of symbolic links, no permission.
+Result<bool> file_exists(const std::string& path, const std::string& what);
+
 struct Device::Impl {
     std::string home;
     std::string db_path;
@@ -32,6 +36,8 @@ struct Device::Impl {
     Status open_engine();
     // The link to the session's server, made on first use.
     ServerLink& server();
+    // A new link to `url`, through options.transport (or cpprestsdk's).
+    std::unique_ptr<ServerLink> make_link(const std::string& url) const;
     // Destroys the replica: engine and store closed, key header overwritten, files removed.
     Status wipe();
     // The engine's refused outbox entries, oldest first, as the library reports them.

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <map>
 #include <memory>
 #include <string>
@@ -22,20 +23,28 @@ struct TransportOptions {
     std::chrono::milliseconds timeout{30000};
     // For tests against a self-signed certificate on loopback only.
     bool verify_tls = true;
+    // The largest answer body read, in bytes: a larger one is refused as it arrives (by its
+    // Content-Length, or once that many bytes came), so that a wrong server or a proxy cannot
+    // exhaust a phone's memory. A pull page of 1000 records is a few MiB.
+    std::size_t max_answer_bytes = std::size_t{64} << 20;
 };
 
 class HttpTransport {
 public:
     virtual ~HttpTransport() = default;
-    // Sends one request. A network failure (refused, reset, timeout) is ErrorCode::unavailable;
-    // any HTTP status, including 4xx and 5xx, is a successful exchange. May be called from several
-    // threads at once (a sync keeps several pushes in flight): a transport must be thread-safe.
+    // Sends one request. A network failure (refused, reset, timeout) is ErrorCode::unavailable.
+    // Refused with invalid_argument, the same however often repeated: a base URL that is not one,
+    // a redirect (any 3xx: never followed, so the session's token goes to the configured server
+    // only), an answer body over max_answer_bytes. Any other HTTP status, including 4xx and 5xx,
+    // is a successful exchange. May be called from several threads at once (a sync keeps several
+    // pushes in flight): a transport must be thread-safe.
     virtual Result<HttpAnswer> send(const std::string& method, const std::string& path_and_query,
                                     const std::string& body,
                                     const std::map<std::string, std::string>& headers) = 0;
 };
 
-// A transport to `base_url` ("http://127.0.0.1:8080" or "https://...").
+// A transport to `base_url` ("http://127.0.0.1:8080" or "https://..."). Never throws: a URL the
+// HTTP library refuses gives a transport whose every send() is refused, saying so.
 std::unique_ptr<HttpTransport> make_http_transport(const std::string& base_url,
                                                    TransportOptions options = {});
 

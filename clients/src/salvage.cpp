@@ -21,8 +21,12 @@ Result<SalvageReport> Device::salvage(const std::string& damaged_home, const std
         return Status(ErrorCode::invalid_argument,
                       "salvage into another home folder than " + damaged_home + ": its files are only read");
     }
-    if (!fs::exists(damaged)) return Status(ErrorCode::not_found, "no replica in " + damaged_home + " to salvage");
-    if (fs::exists(rebuilt)) {
+    auto damaged_exists = file_exists(damaged, "the damaged replica's home folder " + damaged_home);
+    TSUNAGU_TRY(damaged_exists);
+    if (!*damaged_exists) return Status(ErrorCode::not_found, "no replica in " + damaged_home + " to salvage");
+    auto rebuilt_exists = file_exists(rebuilt, "the new home folder " + new_home);
+    TSUNAGU_TRY(rebuilt_exists);
+    if (*rebuilt_exists) {
         return Status(ErrorCode::invalid_argument,
                       new_home + " already holds a replica; salvage into a new, empty home folder");
     }

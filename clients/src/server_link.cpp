@@ -17,8 +17,22 @@ Status refusal(const ServerAnswer& answer, const std::string& what) {
                           "); sign in again (tsunagu init), nothing on this device is lost");
     }
     if (answer.status == 403) return Status(ErrorCode::forbidden, what + " refused: " + answer.message());
-    return Status(ErrorCode::unavailable, what + " failed: " + answer.message() + " (HTTP " +
-                                              std::to_string(answer.status) + "); sync again later");
+    const std::string http = " (HTTP " + std::to_string(answer.status) + ")";
+    // A server error, a timeout or a throttle passes: the same request may succeed later.
+    if (answer.status >= 500 || answer.status == 408 || answer.status == 429) {
+        return Status(ErrorCode::unavailable, what + " failed: " + answer.message() + http + "; sync again later");
+    }
+    // Anything else (400, 404, 413, a redirect, ...) is the same however often it is repeated.
+    std::string next = "check the server URL (tsunagu status shows it) and that it is a Tsunagu server this "
+                       "app's version can talk to; update the app if it is older than the server";
+    if (answer.status == 413) {
+        next = "the request is larger than the server accepts; ask its administrator to raise the limit";
+    } else if (answer.status >= 300 && answer.status < 400) {
+        next = "the server answered with a redirect, which this device does not follow (its session must go "
+               "to that server only): set the server URL to the address it should be";
+    }
+    return Status(ErrorCode::invalid_argument, what + " refused: " + answer.message() + http +
+                                                   "; repeating it will not help: " + next);
 }
 
 bool is_wipe(const ServerAnswer& answer) { return answer.status == 401 && answer.error() == "wipe"; }
@@ -79,6 +93,9 @@ Result<HttpAnswer> ServerLink::exchange(const std::string& method, const std::st
         }
         auto answer = transport_->send(method, path, text, headers);
         if (!answer) {
+            // Only the network's failures pass; a URL that is not one, a redirect or an answer
+            // too large is refused the same way every time.
+            if (answer.status().code() != ErrorCode::unavailable) return answer.status();
             last_failure = answer.status().message();
             continue;
         }

@@ -23,8 +23,10 @@ struct ServerAnswer {
     std::string message() const;
 };
 
-// Why the server did not answer 200, as a Status: a session refused (sign in again), `what`
-// refused (403), or failed (anything else: try again later).
+// Why the server did not answer 200, as a Status: a session refused (401: sign in again, forbidden),
+// `what` refused (403, forbidden), a failure that may pass (5xx, 408, 429: unavailable, try again
+// later), or a refusal that repeating will not change (400, 404, 413, 3xx, any other status:
+// invalid_argument, saying what to check).
 Status refusal(const ServerAnswer& answer, const std::string& what);
 // Whether the answer tells this device it was revoked and must erase its replica.
 bool is_wipe(const ServerAnswer& answer);
@@ -37,7 +39,8 @@ public:
     // Authorization header) are wiped once the exchange is over; send() also wipes the request
     // and answer texts it held (a sign-in carries a password one way and a token the other). A network failure or a 502, 503 or 504 is
     // retried up to the policy's attempts, counting repeats in `retries`; after that the answer
-    // is unavailable. Any other HTTP status is returned as is.
+    // is unavailable. Any other HTTP status is returned as is, and any other failure of the
+    // transport (invalid_argument: a URL that is not one, a redirect, an answer too large) at once.
     Result<ServerAnswer> send(const std::string& method, const std::string& path,
                               const sync::Json& body, std::string_view token,
                               std::size_t* retries = nullptr);

@@ -45,17 +45,62 @@ struct SyncRun {
         if (progress) progress(SyncProgress{phase, done, total});
     }
 
-    // Push. Up to kPushesInFlight batches fly at once, and one more waits prepared, sent the
-    // moment an answer lands, so the server never waits for the device. They share no record (the
-    // engine leaves the records of the batches flying out of the one it prepares), so their
-    // answers may come back in any order, a refusal in one (which holds back its record's later
-    // changes) concerns nothing in another, and the server reads one batch while it applies the
-    // other. Each answer is applied together with preparing the next batch (one transaction, one
-    // commit). A batch is repeated until answered: one whose answer is lost, or prepared and never
-    // sent, stays marked sent, and the next sync sends it again. The loop ends when nothing is due,
-    // or when an answer makes no progress (every change held back), so it cannot spin.
+    // Push, in rounds of push_round(). A round the server refused a batch of as too large (413:
+    // over its body limit, or more changes than it takes) is followed by one with batches half
+    // that size: the refused batch's changes are still due (marked sent, never answered, so the
+    // next round takes them again from the start of the outbox: none lost, none applied twice).
+    // A change refused alone is too large for this server whatever the batch: it is kept as
+    // refused (cause "too_large", listed in the report), holding back its record's later changes
+    // as any refusal does, and the others go on in batches of the usual size.
     Status push() {
         notify(SyncProgress::Phase::push, 0, push_total);
+        const std::size_t usual = std::max<std::size_t>(d.options.push_batch, 1);
+        std::size_t limit = usual;
+        while (true) {
+            std::optional<sync::PushBatchText> too_large;
+            TSUNAGU_TRY(push_round(limit, too_large));
+            if (!too_large || report.wiped) return Status::ok();
+            if (too_large->count > 1) {
+                limit = too_large->count / 2;
+                continue;
+            }
+            TSUNAGU_TRY(refuse_too_large(*too_large));
+            limit = usual;
+        }
+    }
+
+    // Keeps the one change of `batch`, which the server refused as too large alone, as refused.
+    Status refuse_too_large(const sync::PushBatchText& batch) {
+        const sync::Json changes = sync::Json::parse(batch.changes, nullptr, false);
+        if (!changes.is_array() || changes.size() != 1 || !changes[0].is_object() ||
+            !changes[0].contains("id") || !changes[0]["id"].is_string()) {
+            return Status(ErrorCode::internal, "a push batch of one change is not one change set; please report it");
+        }
+        sync::PushOutcome refusal;
+        refusal.change_id = changes[0]["id"].get<std::string>();
+        refusal.record = batch.records.empty() ? std::string() : *batch.records.begin();
+        refusal.code = ErrorCode::invalid_argument;
+        refusal.cause = "too_large";
+        refusal.reason = "this change (" + std::to_string(batch.changes.size() / 1024 + 1) +
+                         " KiB) is larger than the server accepts in one request, so it never reached it; it is "
+                         "kept on this device. Ask the server's administrator to raise the request size limit, "
+                         "then send it again (tsunagu retry), or give it up for the server's version (tsunagu "
+                         "discard " + refusal.record + ")";
+        return engine.refuse_unjudged(refusal);
+    }
+
+    // One round of pushing batches of at most `limit` changes. Up to kPushesInFlight batches fly
+    // at once, and one more waits prepared, sent the moment an answer lands, so the server never
+    // waits for the device. They share no record (the engine leaves the records of the batches
+    // flying out of the one it prepares), so their answers may come back in any order, a refusal
+    // in one (which holds back its record's later changes) concerns nothing in another, and the
+    // server reads one batch while it applies the other. Each answer is applied together with
+    // preparing the next batch (one transaction, one commit). A batch is repeated until answered:
+    // one whose answer is lost, or prepared and never sent, stays marked sent, and the next sync
+    // (or round) sends it again. The round ends when nothing is due, or when an answer makes no
+    // progress (every change held back), so it cannot spin; or, once a batch was refused as too
+    // large (413, the smallest such in `too_large`), when the batches still flying have landed.
+    Status push_round(std::size_t limit, std::optional<sync::PushBatchText>& too_large) {
         ServerLink& link = d.server();
         struct Flight {
             std::future<Result<ServerAnswer>> answer;
@@ -81,13 +126,16 @@ struct SyncRun {
         auto prepare = [&]() -> Status {
             std::vector<const sync::PushBatchText*> beside;
             for (const Flight& f : flights) beside.push_back(&f.batch);
-            auto batch = engine.prepare_push_text(d.options.push_batch, beside);
+            auto batch = engine.prepare_push_text(limit, beside);
             TSUNAGU_TRY(batch);
             next = std::move(*batch);
             return Status::ok();
         };
+        // Nothing more is sent once a batch was too large: the round ends with those flying.
         auto send_prepared = [&] {
-            if (next.count > 0 && flights.size() < kPushesInFlight) launch(std::exchange(next, sync::PushBatchText{}));
+            if (!too_large && next.count > 0 && flights.size() < kPushesInFlight) {
+                launch(std::exchange(next, sync::PushBatchText{}));
+            }
         };
         TSUNAGU_TRY(prepare());  // then as many as may fly, and one more prepared
         while (next.count > 0 && flights.size() < kPushesInFlight) {
@@ -104,6 +152,12 @@ struct SyncRun {
                 flights.clear();  // waits for the other answers: the replica goes only after them
                 return wipe();
             }
+            if (answer->status == 413) {
+                // Its changes stay marked sent, as does the batch prepared: the next round takes
+                // them again. The server read none of it.
+                if (!too_large || landed.batch.count < too_large->count) too_large = std::move(landed.batch);
+                continue;
+            }
             if (answer->status != 200) return refusal(*answer, "push");
             send_prepared();
             auto result = sync::parse_push_result_text(answer->text);
@@ -115,7 +169,7 @@ struct SyncRun {
                 applied = engine.apply_push_result(*result);
                 if (!*applied) return applied->status();
                 const bool progressed = (*applied)->acknowledged > 0 || (*applied)->refused > 0;
-                return (progressed || !flights.empty()) && next.count == 0 ? prepare() : Status::ok();
+                return (progressed || !flights.empty()) && next.count == 0 && !too_large ? prepare() : Status::ok();
             });
             if (!step) return step;
             send_prepared();
@@ -147,6 +201,15 @@ struct SyncRun {
                 return Status(ErrorCode::unavailable, "the server's pull answer is malformed: " + page.status().message());
             }
             answer->text = std::string();
+            // A page that says more follow must move the cursor on: asked again from the same
+            // place, the server would answer the same page forever.
+            if (page->more && page->next <= page->after) {
+                return Status(ErrorCode::unavailable,
+                              "the server's pull answer is malformed: it says more records follow but does not move "
+                              "past sequence number " + std::to_string(page->after) + " (next " +
+                              std::to_string(page->next) + "); the pull stopped and nothing of the page was applied. "
+                              "Sync again later; if it persists, report it to the server's administrator");
+            }
             auto applied = engine.apply_pull(*page);
             if (!applied) return applied.status();
             if (applied->stale) {

@@ -1,6 +1,8 @@
 // build_change: the base each kind of edit records, and what each refuses.
 #include "sync/src/authoring.h"
 
+#include "sync/src/json_writer.h"
+
 namespace tsunagu::sync::detail {
 namespace {
 
@@ -28,12 +30,27 @@ bool has_deletion_conflict(const RecordState& state) {
     return false;
 }
 
+// Text must be UTF-8 (the change is stored and sent as JSON): refused up front, naming the field
+// and never its bytes, rather than failing, or throwing, once the change is written.
+Status check_utf8(const Edit& edit, const std::string& field, const Json& value) {
+    if (!is_utf8(field)) {
+        return refuse(ErrorCode::invalid_argument, edit,
+                      "a field name is not valid UTF-8 text; names and values must be UTF-8");
+    }
+    if (holds_invalid_utf8(value)) {
+        return refuse(ErrorCode::invalid_argument, edit,
+                      "field \"" + field + "\": the value is not valid UTF-8 text; send text as UTF-8");
+    }
+    return Status::ok();
+}
+
 Status check_fields_object(const Edit& edit) {
     if (!edit.fields.is_object()) {
         return refuse(ErrorCode::invalid_argument, edit,
                       "fields must be a JSON object of field values");
     }
     for (const auto& item : edit.fields.items()) {
+        TSUNAGU_TRY(check_utf8(edit, item.key(), item.value()));
         if (!item.key().empty() && item.key()[0] == '_') {
             return refuse(ErrorCode::validation, edit, "field \"" + item.key() + "\" is reserved");
         }
@@ -86,6 +103,9 @@ Result<std::optional<ChangeSet>> build_change(const EditContext& context, const 
                                               const EditTarget& target) {
     using Kind = Edit::Kind;
     if (edit.kind == Kind::create) {
+        if (!is_utf8(edit.collection)) {
+            return refuse(ErrorCode::invalid_argument, edit, "the collection name is not valid UTF-8 text");
+        }
         TSUNAGU_TRY(check_fields_object(edit));
         ChangeSet change = blank(context, edit.collection, context.ids());
         change.create = true;
@@ -129,6 +149,7 @@ Result<std::optional<ChangeSet>> build_change(const EditContext& context, const 
             change.seen = all_field_head_ids(state);
             break;
         case Kind::resolve: {
+            TSUNAGU_TRY(check_utf8(edit, edit.field, edit.value));
             if (deleted) {
                 return refuse(ErrorCode::conflict, edit,
                               "is deleted: settle the deletion with resolve_deletion first");

@@ -205,6 +205,13 @@ Result<PushReport> Device::apply_push_result(const PushResult& result) {
     return report;
 }
 
+Status Device::refuse_unjudged(const PushOutcome& refusal) {
+    Impl& im = *impl_;
+    PushOutcome refused = refusal;
+    refused.status = PushStatus::refused;
+    return with_transaction(im.store, [&]() -> Status { return im.settle(refused).status(); });
+}
+
 Result<PullRequest> Device::prepare_pull(std::size_t limit) {
     Impl& im = *impl_;
     PullRequest request;

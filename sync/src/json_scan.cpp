@@ -173,6 +173,17 @@ std::string json_body_error(std::size_t position, const Json::exception& error) 
            std::to_string(syntax ? syntax->byte : position) + ")";
 }
 
+std::string exception_text(const std::exception& error) {
+    std::string text = error.what();
+    // The excerpt may itself hold "; " or quotes: everything from its label on goes.
+    if (const std::size_t excerpt = text.find("last read:"); excerpt != std::string::npos) {
+        std::size_t end = excerpt;
+        while (end > 0 && (text[end - 1] == ' ' || text[end - 1] == ';')) --end;
+        text.resize(end);
+    }
+    return text;
+}
+
 std::string json_depth_error(int max_depth) {
     return "the body nests deeper than " + std::to_string(max_depth) + " levels";
 }

@@ -36,6 +36,34 @@ std::size_t utf8_sequence(std::string_view text, std::size_t i) {
 
 }  // namespace
 
+bool is_utf8(std::string_view text) {
+    for (std::size_t i = 0; i < text.size();) {
+        if (static_cast<unsigned char>(text[i]) < 0x80) {
+            ++i;
+            continue;
+        }
+        const std::size_t length = utf8_sequence(text, i);
+        if (length == 0) return false;
+        i += length;
+    }
+    return true;
+}
+
+bool holds_invalid_utf8(const Json& value) {
+    if (value.is_string()) return !is_utf8(value.get_ref<const std::string&>());
+    if (value.is_object()) {
+        for (const auto& [name, member] : value.items()) {
+            if (!is_utf8(name) || holds_invalid_utf8(member)) return true;
+        }
+    }
+    if (value.is_array()) {
+        for (const Json& item : value) {
+            if (holds_invalid_utf8(item)) return true;
+        }
+    }
+    return false;
+}
+
 void write_json_string(std::string& out, std::string_view text) {
     static constexpr char kHex[] = "0123456789abcdef";
     out.push_back('"');

@@ -85,7 +85,7 @@ class PageReader : public detail::SaxReader {
             try {
                 page_.acks.push_back(ack_.get<PushOutcome>());
             } catch (const std::exception& e) {
-                return fail(std::string("an ack: ") + e.what());
+                return fail("an ack: " + exception_text(e));
             }
         }
         if (depth_ == 3 && list_ == List::records && !skipping()) {
@@ -136,6 +136,12 @@ class PageReader : public detail::SaxReader {
     }
 
   private:
+    std::string where() const override {
+        if (list_ != List::records || depth_ < 3) return depth_ >= 1 && !key_.empty() ? " in \"" + key_ + "\"" : "";
+        return " in record " + std::to_string(page_.records.size()) +
+               (depth_ >= 3 && !member_.empty() ? ", member \"" + member_ + "\"" : "");
+    }
+
     enum class List { none, records, evicted_records, evicted_scopes, acks, kept };
     // A record's members, all required but "conflicts".
     enum RecordMember { kId, kCollection, kScope, kSeq, kDeleted, kConflicts, kFields, kMeta, kRecordMembers };
@@ -254,7 +260,7 @@ class PageReader : public detail::SaxReader {
                 return true;
             }
         } catch (const std::exception& e) {
-            return fail("\"" + (depth_ == 1 ? key_ : member_) + "\": " + e.what());
+            return fail("\"" + (depth_ == 1 ? key_ : member_) + "\": " + exception_text(e));
         }
         return fail("unexpected value in a pull page");
     }

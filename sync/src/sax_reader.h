@@ -6,6 +6,7 @@
 #include <string>
 
 #include "sync/change.h"
+#include "sync/protocol.h"
 
 namespace tsunagu::sync::detail {
 
@@ -13,12 +14,18 @@ class SaxReader : public nlohmann::json_sax<Json> {
   public:
     std::string error;  // why reading stopped; empty while the text reads well
 
+    // Names the byte and, through where(), the member being read; never the text around the
+    // error (nlohmann's own message quotes it: a record's fields).
     bool parse_error(std::size_t position, const std::string&,
                      const nlohmann::detail::exception& e) override {
-        return fail("not JSON at byte " + std::to_string(position) + ": " + e.what());
+        return fail(json_body_error(position, e) + where());
     }
 
   protected:
+    // Where reading stopped, for a parse error's message (" in record 3, member \"fields\""), or
+    // "": names of members only, never values.
+    virtual std::string where() const { return ""; }
+
     int depth_ = 0;       // open arrays and objects
     int skip_below_ = 0;  // > 0: skipping an unknown value opened at this depth
 

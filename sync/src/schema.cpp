@@ -15,10 +15,21 @@ Status invalid(const FieldSchema& field, const std::string& what) {
     return Status(ErrorCode::validation, "field " + field.title() + ": " + what);
 }
 
-std::string shown(const Json& value) {
-    std::string text = value.dump();
-    if (text.size() > 60) text = text.substr(0, 57) + "...";
-    return text;
+// What a refused value is, never what it says: refusals reach logs, the command line, apps and
+// the server's record of refused changes, and a value is part of a person's care record. Its JSON
+// type, and how long a string or list is.
+std::string kind_of(const Json& value) {
+    switch (value.type()) {
+        case Json::value_t::null: return "null";
+        case Json::value_t::boolean: return "true or false";
+        case Json::value_t::number_integer:
+        case Json::value_t::number_unsigned: return "an integer";
+        case Json::value_t::number_float: return "a number with a fraction";
+        case Json::value_t::string: return "text";
+        case Json::value_t::array: return "a list of " + std::to_string(value.size()) + " items";
+        case Json::value_t::object: return "an object";
+        default: return "another kind of value";
+    }
 }
 
 std::size_t characters(const std::string& utf8) {
@@ -50,7 +61,7 @@ std::string joined(const std::vector<std::string>& items) {
 Status validate_length(const FieldSchema& field, const Json& value, std::int64_t default_max,
                        const char* kind) {
     if (!value.is_string())
-        return invalid(field, std::string("must be ") + kind + ", got " + shown(value));
+        return invalid(field, std::string("must be ") + kind + ", got " + kind_of(value));
     const auto& text = value.get_ref<const std::string&>();
     const auto length = static_cast<std::int64_t>(characters(text));
     const std::int64_t min = field.min.value_or(0);
@@ -83,13 +94,16 @@ Status validate_scalar(const FieldSchema& field, FieldType type, const Json& val
                 std::string range = field.min || field.max ? " from " + std::to_string(min) +
                                                                  " to " + std::to_string(max)
                                                            : "";
-                return invalid(field, "must be an integer" + range + ", got " + shown(value));
+                return invalid(field, "must be an integer" + range + ", got " +
+                                          (integral ? "one outside that range" : kind_of(value)));
             }
             return Status::ok();
         }
         case FieldType::date:
             if (!value.is_string() || !is_date(value.get_ref<const std::string&>())) {
-                return invalid(field, "must be a date written YYYY-MM-DD, got " + shown(value));
+                return invalid(field, "must be a date written YYYY-MM-DD, got " +
+                                          (value.is_string() ? "text that is not such a date"
+                                                             : kind_of(value)));
             }
             return Status::ok();
         case FieldType::enumeration:
@@ -97,7 +111,8 @@ Status validate_scalar(const FieldSchema& field, FieldType type, const Json& val
                 std::find(field.choices.begin(), field.choices.end(),
                           value.get_ref<const std::string&>()) == field.choices.end()) {
                 return invalid(field,
-                               "must be one of " + joined(field.choices) + ", got " + shown(value));
+                               "must be one of " + joined(field.choices) + ", got " +
+                                   (value.is_string() ? "text that is none of them" : kind_of(value)));
             }
             return Status::ok();
         case FieldType::reference:
@@ -105,7 +120,7 @@ Status validate_scalar(const FieldSchema& field, FieldType type, const Json& val
                 return invalid(
                     field, "must be a record id (32 lower-case hex characters)" +
                                std::string(field.target.empty() ? "" : " of a " + field.target) +
-                               ", got " + shown(value));
+                               ", got " + (value.is_string() ? "text that is not one" : kind_of(value)));
             }
             return Status::ok();
         case FieldType::list:
@@ -208,7 +223,7 @@ Status Schema::check() const {
 
 Status validate_value(const FieldSchema& field, const Json& value) {
     if (field.type != FieldType::list) return validate_scalar(field, field.type, value);
-    if (!value.is_array()) return invalid(field, "must be a list, got " + shown(value));
+    if (!value.is_array()) return invalid(field, "must be a list, got " + kind_of(value));
     const std::int64_t min = field.min.value_or(0);
     const std::int64_t max = field.max.value_or(kDefaultListMax);
     const auto size = static_cast<std::int64_t>(value.size());

@@ -1,6 +1,8 @@
 // Schemas as JSON, so the upstream can publish the schema its peers validate with.
 #include "sync/schema.h"
 
+#include "sync/protocol.h"
+
 namespace tsunagu::sync {
 namespace {
 
@@ -130,7 +132,7 @@ Result<Schema> schema_from_json(const Json& in) {
             schema.collections.push_back(std::move(collection));
         }
     } catch (const std::exception& e) {
-        return Status(ErrorCode::invalid_argument, std::string("malformed schema: ") + e.what());
+        return Status(ErrorCode::invalid_argument, "malformed schema: " + exception_text(e));
     }
     TSUNAGU_TRY(schema.check());
     return schema;

@@ -370,7 +370,7 @@ Result<RecordState> decode_state(std::string_view fields_text, std::string_view 
             }
         }
     } catch (const std::exception& e) {
-        return malformed(e.what());
+        return malformed(exception_text(e));
     }
     return state;
 }

@@ -51,7 +51,7 @@ Result<T> parse_as(const Json& in, const char* what) {
         return in.get<T>();
     } catch (const std::exception& e) {
         return Status(ErrorCode::invalid_argument,
-                      std::string("malformed ") + what + ": " + e.what());
+                      std::string("malformed ") + what + ": " + exception_text(e));
     }
 }
 

@@ -182,6 +182,55 @@ TEST_CASE("a damaged pull answer is reported as malformed, applies nothing, and 
     CHECK(ids_of(*sato, "home_visit") == visits);
 }
 
+namespace {
+
+// Forwards to the real transport, and cuts every pull answer just after the first occurrence of
+// `marker` (a proxy that dropped the connection there): the answer is still HTTP 200.
+class CuttingTransport final : public client::HttpTransport {
+public:
+    CuttingTransport(const std::string& url, std::string marker)
+        : inner_(client::make_http_transport(url)), marker_(std::move(marker)) {}
+
+    Result<client::HttpAnswer> send(const std::string& method, const std::string& path, const std::string& body,
+                                    const std::map<std::string, std::string>& headers) override {
+        auto answer = inner_->send(method, path, body, headers);
+        if (!answer || path != "/v1/sync/pull") return answer;
+        if (const auto at = answer->body.find(marker_); at != std::string::npos) {
+            answer->body.resize(at + marker_.size());
+        }
+        return answer;
+    }
+
+private:
+    std::unique_ptr<client::HttpTransport> inner_;
+    std::string marker_;
+};
+
+}  // namespace
+
+TEST_CASE("a pull answer cut inside a record's fields is refused without quoting the record") {
+    FieldOrganisation org;
+    const std::string note = "worried about the rent, slept badly";
+    auto aoi = org.device("aoi");
+    const auto client = created(*aoi, "client", {{"pseudonym", "K-205"}, {"area", "kita"}});
+    auto with_note = visit(client);
+    with_note["observations"] = note;
+    created(*aoi, "home_visit", with_note);
+    synced(*aoi);
+
+    auto options = test_options();
+    options.transport = [](const std::string& url) { return std::make_unique<CuttingTransport>(url, "worried about"); };
+    auto sato = org.device("sato", options);
+    auto cut = sato->sync();
+    REQUIRE_FALSE(cut.is_ok());
+    const std::string& message = cut.status().message();
+    INFO(message);
+    CHECK_THAT(message, Catch::Contains("malformed") && Catch::Contains("at byte") &&
+                            Catch::Contains("member \"fields\""));
+    CHECK_THAT(message, !Catch::Contains("worried") && !Catch::Contains("rent") && !Catch::Contains("slept") &&
+                            !Catch::Contains("last read"));
+}
+
 TEST_CASE("a sync rides out a server restart by retrying with backoff") {
     FieldOrganisation org;
     auto options = test_options();

@@ -47,16 +47,16 @@ TEST_CASE("each field type accepts valid values and refuses invalid ones naming 
     };
     const Case cases[] = {
         {{{"date", "2020-02-30"}},
-         R"(field "date": must be a date written YYYY-MM-DD, got "2020-02-30")"},
-        {{{"date", 20200401}}, R"(field "date": must be a date)"},
-        {{{"duration", -5}}, R"(field "duration": must be an integer from 1 to 1440, got -5)"},
-        {{{"duration", 1.5}}, R"(field "duration": must be an integer)"},
-        {{{"duration", "30"}}, R"(field "duration": must be an integer)"},
+         R"(field "date": must be a date written YYYY-MM-DD, got text that is not such a date)"},
+        {{{"date", 20200401}}, R"(field "date": must be a date written YYYY-MM-DD, got an integer)"},
+        {{{"duration", -5}}, R"(field "duration": must be an integer from 1 to 1440, got one outside that range)"},
+        {{{"duration", 1.5}}, R"(field "duration": must be an integer from 1 to 1440, got a number with a fraction)"},
+        {{{"duration", "30"}}, R"(field "duration": must be an integer from 1 to 1440, got text)"},
         {{{"purpose", "party"}},
-         R"(field "purpose": must be one of check_in, crisis, discharge, got "party")"},
+         R"(field "purpose": must be one of check_in, crisis, discharge, got text that is none of them)"},
         {{{"client", "not-an-id"}},
          R"(field "client": must be a record id (32 lower-case hex characters) of a client)"},
-        {{{"flags", "risk"}}, R"(field "flags": must be a list)"},
+        {{{"flags", "risk"}}, R"(field "flags": must be a list, got text)"},
         {{{"flags", {"risk", "weather"}}},
          R"(field "flags[1]": must be one of risk, housing, medication)"},
         {{{"notes", 7}}, R"(field "notes": must be text)"},
@@ -69,9 +69,27 @@ TEST_CASE("each field type accepts valid values and refuses invalid ones naming 
     }
 }
 
+TEST_CASE("a refusal names the field and what kind of value it got, never the value itself") {
+    // Refusals reach logs, the command line, apps and the server's record of refused changes: a
+    // value is part of someone's care record.
+    const std::string note = "slept badly, worried about rent";
+    const Json values[] = {"2020-13-45 " + note, note, 987654321, Json::array({note}), Json{{"text", note}}};
+    for (const char* field : {"date", "duration", "purpose", "client", "flags", "notes"}) {
+        for (const Json& value : values) {
+            const std::string message = refusal(visit({{field, value}}));
+            if (message.empty()) continue;  // e.g. the note is valid notes
+            INFO(field << ": " << message);
+            CHECK_THAT(message, Catch::Contains(std::string("field \"") + field));
+            CHECK_THAT(message, !Catch::Contains("slept") && !Catch::Contains("rent") &&
+                                    !Catch::Contains("2020-13") && !Catch::Contains("987654321"));
+        }
+    }
+    CHECK_THAT(refusal(visit({{"date", "2020-02-30"}})), !Catch::Contains("2020-02-30"));
+}
+
 TEST_CASE("limits on integers, lengths and list sizes are enforced") {
     CHECK(refusal(visit({{"duration", 1440}})) == "");
-    CHECK_THAT(refusal(visit({{"duration", 1441}})), Catch::Contains("from 1 to 1440, got 1441"));
+    CHECK_THAT(refusal(visit({{"duration", 1441}})), Catch::Contains("from 1 to 1440, got one outside that range"));
     CHECK(refusal(visit({{"notes", std::string(2000, 'x')}})) == "");
     CHECK_THAT(refusal(visit({{"notes", std::string(2001, 'x')}})),
                Catch::Contains("0 to 2000 characters, got 2001"));
@@ -125,7 +143,7 @@ TEST_CASE(
     const std::string message = refusal(visit({{"purpose", "phone"}}, 2));
     CHECK_THAT(message,
                Catch::Contains(
-                   R"(field "purpose": must be one of check_in, crisis, discharge, got "phone")"));
+                   R"(field "purpose": must be one of check_in, crisis, discharge, got text that is none of them)"));
     CHECK_THAT(message,
                Catch::Contains("made with schema v2 and this peer has v1: upgrade this peer"));
     CHECK(refusal(visit({{"purpose", "phone"}}, 2), test_schema(2)) == "");

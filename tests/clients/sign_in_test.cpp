@@ -1,0 +1,81 @@
+// Signing in: the session (server URL, token, link) changes only once a sign-in succeeded, and
+// every refusal says whether trying again later can help.
+#include "fake_server.h"
+
+using namespace tsunagu;
+using namespace tsunagu::testing;
+using nlohmann::json;
+
+TEST_CASE("a sign-in refused by another server leaves every later request, and the token, with the first") {
+    FieldOrganisation org;
+    auto log = std::make_shared<RequestLog>();
+    const std::string other = "https://other.example.org";
+    // 0: the other server signs in another user; 1: this user, but as a new device.
+    const int refusal = GENERATE(0, 1);
+    const json answer = refusal == 0 ? sign_in_answer(std::string(32, 'e'), std::string(32, 'd'))
+                                     : sign_in_answer(org.ids["aoi"], std::string(32, 'd'));
+    auto options = test_options();
+    options.transport = [log, other, answer](const std::string& url) -> std::unique_ptr<client::HttpTransport> {
+        if (url == other) return std::make_unique<FakeServer>(url, log, 200, answer);
+        return std::make_unique<RecordingTransport>(url, log);
+    };
+    auto aoi = org.device("aoi", options);
+    created(*aoi, "client", {{"pseudonym", "K-301"}, {"area", "kita"}});
+    log->taken();
+
+    const Status signed_in = aoi->sign_in(other, "aoi", FieldOrganisation::password_of("aoi"));
+    REQUIRE_FALSE(signed_in.is_ok());
+    CHECK(signed_in.code() == (refusal == 0 ? ErrorCode::forbidden : ErrorCode::conflict));
+    CHECK(aoi->status()->server_url == org.server.url());
+
+    const auto report = synced(*aoi);
+    CHECK(report.pushed == 1);
+    const auto requests = log->taken();
+    REQUIRE(requests.size() >= 3);  // the refused sign-in, then the sync's push and pull
+    CHECK(requests.front().url == other);
+    CHECK(requests.front().authorization.empty());
+    for (std::size_t i = 1; i < requests.size(); ++i) {
+        INFO(requests[i].url << " " << requests[i].path);
+        CHECK(requests[i].url == org.server.url());
+        CHECK_FALSE(requests[i].authorization.empty());
+    }
+}
+
+TEST_CASE("a sign-in answered 400, 404 or 413 is a mistake to fix, and only a server error is worth waiting out") {
+    struct Case {
+        int status;
+        ErrorCode code;
+    };
+    for (const Case c : {Case{400, ErrorCode::invalid_argument}, Case{404, ErrorCode::invalid_argument},
+                         Case{413, ErrorCode::invalid_argument}, Case{410, ErrorCode::invalid_argument},
+                         Case{500, ErrorCode::unavailable}, Case{507, ErrorCode::unavailable},
+                         Case{429, ErrorCode::forbidden}}) {
+        INFO("HTTP " << c.status);
+        TempDir dir("tsunagu-sign-in");
+        auto device = open_with(dir, [&] { return std::make_unique<FakeServer>("", nullptr, c.status, error_body("x")); });
+        const Status signed_in = device.sign_in("https://tsunagu.example.org", "aoi", "aoi-password-1");
+        CHECK(signed_in.code() == c.code);
+        CHECK_THAT(signed_in.message(), Catch::Contains(std::to_string(c.status)) || Catch::Contains("refused"));
+        if (c.code == ErrorCode::invalid_argument) {
+            CHECK_THAT(signed_in.message(), Catch::Contains("repeating it will not help"));
+            CHECK_THAT(signed_in.message(), !Catch::Contains("later"));
+        }
+        CHECK_FALSE(device.status()->signed_in);
+    }
+}
+
+TEST_CASE("a push answered 404 is a mistake to fix and keeps the change, and a 500 is worth waiting out") {
+    const int status = GENERATE(404, 500);
+    TempDir dir("tsunagu-push-status");
+    auto device = open_with(dir, [&] {
+        return std::make_unique<FakeServer>("", nullptr, 200, sign_in_answer(std::string(32, 'e'), std::string(32, 'd')),
+                                            status);
+    });
+    REQUIRE(device.sign_in("https://tsunagu.example.org", "aoi", "aoi-password-1").is_ok());
+    created(device, "client", {{"pseudonym", "K-302"}, {"area", "kita"}});
+    auto failed = device.sync();
+    REQUIRE_FALSE(failed.is_ok());
+    CHECK(failed.status().code() == (status == 404 ? ErrorCode::invalid_argument : ErrorCode::unavailable));
+    CHECK_THAT(failed.status().message(), Catch::Contains("HTTP " + std::to_string(status)));
+    CHECK(device.status()->pending == 1);
+}
