@@ -117,6 +117,9 @@ struct SyncReport {
     // The server said this device is revoked: the replica's key and files were destroyed. Every
     // later call on this Device fails; open the home again to start afresh.
     bool wiped = false;
+    // When wiped: the changes the server had not accepted that went with the replica (a revoked
+    // phone keeps no care records, its unsent work included). Tell the worker and her supervisor.
+    std::size_t wiped_unsent = 0;
 };
 
 struct DeviceStatus {

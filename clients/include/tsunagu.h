@@ -125,9 +125,10 @@ typedef void (*tsunagu_progress_fn)(const char* phase, size_t done, size_t total
 /* Pushes the outbox, pulls until up to date, applies evictions. Retries network failures with
  * backoff; TSUNAGU_UNAVAILABLE when they persist (nothing is lost: sync again later).
  * `*report_json_out` (may be NULL to ignore) receives
- *   {"pushed","pulled","evicted","retries","wiped","refused":[...],"new_conflicts":[...]}.
- * When "wiped" is true the server revoked this device and the replica was destroyed: the handle
- * refuses everything after that; close it. */
+ *   {"pushed","pulled","evicted","retries","wiped","wiped_unsent","refused":[...],"new_conflicts":[...]}.
+ * When the server revoked this device, the replica was destroyed, with the changes it had not yet
+ * pushed ("wiped_unsent" of them): the call answers TSUNAGU_FORBIDDEN (the report, when asked
+ * for, is still given, "wiped" true), and the handle refuses everything after that; close it. */
 tsunagu_code tsunagu_sync(tsunagu_device* device, tsunagu_progress_fn progress, void* user_data,
                           char** report_json_out, tsunagu_error* err);
 

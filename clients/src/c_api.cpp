@@ -224,7 +224,17 @@ tsunagu_code tsunagu_sync(tsunagu_device* device, tsunagu_progress_fn progress, 
         }
         auto result = device->device.sync(callback);
         if (!result) return report(err, result.status());
-        if (report_json_out) return emit(*result, report_json_out, err);
+        if (report_json_out) {
+            const tsunagu_code emitted = emit(*result, report_json_out, err);
+            if (emitted != TSUNAGU_OK) return emitted;
+        }
+        if (result->wiped) {
+            // Never an OK an app could take for a sync: the replica, and any unsent work, is gone.
+            return fail(err, ErrorCode::forbidden,
+                        "this device was revoked by an administrator and its replica erased, with " +
+                            std::to_string(result->wiped_unsent) +
+                            " change(s) the server did not have; close it, and ask the supervisor");
+        }
         return TSUNAGU_OK;
     });
 }

@@ -42,9 +42,15 @@ Result<std::vector<KeptRefusal>> Device::refused_on_server(bool dismissed) {
     auto answer = d.server().send("GET", path, nullptr, d.session.token.view());
     TSUNAGU_TRY(answer);
     if (is_wipe(*answer)) {
+        std::size_t unsent = 0;
+        if (d.engine) {
+            auto outbox = d.engine->outbox();
+            if (outbox) unsent = outbox->size();
+        }
         TSUNAGU_TRY(d.wipe());
-        return Status(ErrorCode::forbidden, "this device was revoked by an administrator and its replica erased; "
-                                            "ask your supervisor");
+        return Status(ErrorCode::forbidden, "this device was revoked by an administrator and its replica erased, with " +
+                                                std::to_string(unsent) +
+                                                " change(s) the server did not have; ask your supervisor");
     }
     if (answer->status != 200) return refusal(*answer, "listing refused changes");
     const sync::Json& body = answer->body;

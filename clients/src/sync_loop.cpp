@@ -227,9 +227,12 @@ struct SyncRun {
         }
     }
 
-    // The server revoked this device: its replica goes.
+    // The server revoked this device: its replica goes, and the report counts the work that went
+    // with it unsent.
     Status wipe() {
         report.wiped = true;
+        auto unsent = engine.outbox();
+        report.wiped_unsent = unsent ? unsent->size() : 0;
         return d.wipe();
     }
 };

@@ -22,6 +22,25 @@ TEST_CASE("the C API program records, edits, queries, syncs and deletes against 
     CHECK(sato->list("home_visit")->empty());
 }
 
+TEST_CASE("the C API answers a sync that wiped a revoked device as forbidden, counting the unsent work lost") {
+    FieldOrganisation org;
+    std::string home;
+    {
+        auto aoi = org.device("aoi");
+        created(*aoi, "client", {{"pseudonym", "K-106"}, {"area", "kita"}});
+        synced(*aoi);
+        created(*aoi, "client", {{"pseudonym", "K-107"}, {"area", "kita"}});  // offline, never pushed
+        home = aoi->home();
+        REQUIRE(org.admin->post("/v1/admin/devices/" + aoi->status()->device_id + "/revoke", nlohmann::json::object()).status ==
+                200);
+    }
+    const auto run = run_program(TSUNAGU_C_PROGRAM_PATH, {"revoked", home, "aoi passphrase"});
+    INFO(run.out << run.err);
+    CHECK(run.exit_code == 0);
+    CHECK(run.out.find("c api ok") != std::string::npos);
+    CHECK(run.out.find("FAILED") == std::string::npos);
+}
+
 TEST_CASE("the C API salvages a damaged replica, which then opens and syncs") {
     FieldOrganisation org;
     const std::string damaged = DamagedReplica(org, FrameVersion::superseded).home;

@@ -68,8 +68,28 @@ static int salvage_steps(const char* damaged, const char* passphrase, const char
     return finish();
 }
 
+/* A replica whose device an administrator revoked, holding one change not yet pushed. */
+static int revoked_steps(const char* home, const char* passphrase) {
+    tsunagu_error err = {TSUNAGU_OK, NULL};
+    tsunagu_device* dev = tsunagu_open(home, passphrase, &err);
+    if (!expect(dev != NULL, "the revoked device's replica opens offline", &err)) return 1;
+    char* report = NULL;
+    expect(tsunagu_sync(dev, NULL, NULL, &report, &err) == TSUNAGU_FORBIDDEN && err.message != NULL &&
+               strstr(err.message, "revoked") != NULL && strstr(err.message, "with 1 change(s)") != NULL,
+           "a sync that wiped the replica is no TSUNAGU_OK, and says how much unsent work went", &err);
+    expect(report != NULL && strstr(report, "\"wiped\":true") != NULL && strstr(report, "\"wiped_unsent\":1") != NULL,
+           "its report too", &err);
+    tsunagu_free(report);
+    char* listed = NULL;
+    expect(tsunagu_list(dev, "client", NULL, &listed, &err) == TSUNAGU_FORBIDDEN && listed == NULL,
+           "and the handle refuses everything after", &err);
+    tsunagu_close(dev);
+    return finish();
+}
+
 int main(int argc, char** argv) {
     if (argc == 5 && strcmp(argv[1], "salvage") == 0) return salvage_steps(argv[2], argv[3], argv[4]);
+    if (argc == 4 && strcmp(argv[1], "revoked") == 0) return revoked_steps(argv[2], argv[3]);
     if (argc != 5) {
         fprintf(stderr, "usage: %s SERVER_URL USERNAME PASSWORD HOME\n       %s salvage DAMAGED_HOME PASSPHRASE NEW_HOME\n",
                 argv[0], argv[0]);

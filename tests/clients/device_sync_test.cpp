@@ -205,6 +205,7 @@ TEST_CASE("a revoked device is wiped on its next sync and its files are gone") {
     created(*aoi, "client", {{"pseudonym", "K-105"}, {"area", "kita"}});
     const auto report = synced(*aoi);
     CHECK(report.wiped);
+    CHECK(report.wiped_unsent == 1);  // K-105 went with it, and the report says so
     CHECK_FALSE(std::filesystem::exists(db));
     CHECK_FALSE(std::filesystem::exists(db + "-wal"));
     CHECK_FALSE(std::filesystem::exists(db + "-journal"));
