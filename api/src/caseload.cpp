@@ -116,6 +116,12 @@ Result<std::vector<std::string>> Caseloads::scope_keys(Store& store, const User&
     return keys;
 }
 
+Result<std::set<std::string>> Caseloads::scope_set(Store& store, const User& user) {
+    auto keys = scope_keys(store, user);
+    if (!keys) return keys.status();
+    return std::set<std::string>(keys->begin(), keys->end());
+}
+
 Status Caseloads::refresh(Store& store, sync::Upstream& upstream, const std::vector<std::string>& user_ids) {
     Accounts accounts(store, SignInPolicy{});
     for (const auto& id : user_ids) {

@@ -6,6 +6,7 @@
 //   admin:        nothing (administrators read no care records)
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,8 @@ public:
     static Result<Caseload> get(Store& store, const std::string& client_id);
     // Scope keys of one user, computed from the tables above.
     static Result<std::vector<std::string>> scope_keys(Store& store, const User& user);
+    // The same keys as a set, for checking records against them.
+    static Result<std::set<std::string>> scope_set(Store& store, const User& user);
     // Recomputes and hands to the engine the scopes of these users.
     static Status refresh(Store& store, sync::Upstream& upstream, const std::vector<std::string>& user_ids);
     // The supervisors of a team.

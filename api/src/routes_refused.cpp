@@ -163,9 +163,8 @@ HttpResponse apply_refused(RequestContext& ctx) {
     if (!worker) return error_response(worker.status());
     auto batch = retry_batch(ctx.store, *refusal);
     if (!batch) return error_response(batch.status());
-    auto keys = Caseloads::scope_keys(ctx.store, ctx.who().user);
-    if (!keys) return error_response(keys.status());
-    const std::set<std::string> scope(keys->begin(), keys->end());
+    auto scope = Caseloads::scope_set(ctx.store, ctx.who().user);
+    if (!scope) return error_response(scope.status());
     // The worker's checks decide what is applied; the supervisor's scope, what she may apply:
     // a record that would land outside her team's (a client of another area) is not written.
     std::optional<WorkerPush> applied;
@@ -176,7 +175,7 @@ HttpResponse apply_refused(RequestContext& ctx) {
             if (o.status != sync::PushStatus::accepted) continue;
             auto record = ctx.upstream.get(o.record);
             TSUNAGU_TRY(record);
-            if (*record && !scope.contains((*record)->scope_key)) {
+            if (*record && !scope->contains((*record)->scope_key)) {
                 return Status(ErrorCode::forbidden, "record " + o.record +
                                                         " would belong outside your team's scope: its area's "
                                                         "supervisors apply it, once the worker is in their team");

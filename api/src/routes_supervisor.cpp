@@ -12,9 +12,7 @@ namespace tsunagu::api {
 namespace {
 
 Result<std::set<std::string>> scope_of(RequestContext& ctx) {
-    auto keys = Caseloads::scope_keys(ctx.store, ctx.who().user);
-    if (!keys) return keys.status();
-    return std::set<std::string>(keys->begin(), keys->end());
+    return Caseloads::scope_set(ctx.store, ctx.who().user);
 }
 
 // The record, when it exists and the supervisor may see it; not_found otherwise, so that

@@ -203,9 +203,9 @@ HttpResponse directory(RequestContext& ctx) {
         for (const auto& d : *owned)
             devices.push_back({{"id", d.id}, {"name", d.name}, {"user_id", d.user_id}});
     }
-    auto keys = Caseloads::scope_keys(ctx.store, me);
-    if (!keys) return error_response(keys.status());
-    const std::set<std::string> scope(keys->begin(), keys->end());
+    auto scope_set = Caseloads::scope_set(ctx.store, me);
+    if (!scope_set) return error_response(scope_set.status());
+    const std::set<std::string>& scope = *scope_set;
     auto records = ctx.upstream.list("client");
     if (!records) return error_response(records.status());
     Json clients = Json::array();
