@@ -279,14 +279,14 @@ Status Accounts::set_password(const std::string& user_id, std::string_view passw
     });
 }
 
-Result<SignIn::Outcome> Accounts::change_own_password(const Principal& who, std::string_view current,
+Result<PasswordCheck> Accounts::change_own_password(const Principal& who, std::string_view current,
                                                       std::string_view replacement, std::int64_t now) {
     auto check = check_password("id", who.user.id, current, now);
     TSUNAGU_TRY(check);
     if (check->outcome == SignIn::Outcome::ok) {
         TSUNAGU_TRY(set_password(who.user.id, replacement, PasswordSetBy::owner, who.session_id));
     }
-    return check->outcome;
+    return check;
 }
 
 Status Accounts::set_disabled(const std::string& user_id, bool disabled) {
@@ -369,7 +369,7 @@ Result<std::vector<std::pair<std::string, std::string>>> Accounts::list_teams() 
     return teams;
 }
 
-Result<Accounts::PasswordCheck> Accounts::check_password(const char* column, const std::string& value,
+Result<PasswordCheck> Accounts::check_password(const char* column, const std::string& value,
                                                          std::string_view password, std::int64_t now) {
     PasswordCheck check;
     auto& q = store_.cached(

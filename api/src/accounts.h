@@ -82,6 +82,14 @@ struct SignIn {
     std::int64_t retry_after_s = 0;  // wait / locked
 };
 
+// What checking a password found: ok, bad_credentials, wait or locked (disabled only at sign-in),
+// and how long to wait before the next attempt counts.
+struct PasswordCheck {
+    SignIn::Outcome outcome = SignIn::Outcome::bad_credentials;
+    std::string user_id;  // "" when no account matched
+    std::int64_t retry_after_s = 0;
+};
+
 // Who set a password: its owner, or an administrator (then it must be changed at next sign-in).
 enum class PasswordSetBy { owner, administrator };
 
@@ -115,8 +123,8 @@ public:
                         const std::string& keep_session = "");
     // The signed-in owner's change, which needs the current password (a token alone must not take
     // an account over); a wrong one counts as a failed sign-in. Answers ok, bad_credentials, wait
-    // or locked; the password is replaced only on ok.
-    Result<SignIn::Outcome> change_own_password(const Principal& who, std::string_view current,
+    // or locked, with the wait; the password is replaced only on ok.
+    Result<PasswordCheck> change_own_password(const Principal& who, std::string_view current,
                                                 std::string_view replacement, std::int64_t now);
     // Disabling ends the account's sessions (enabling it again brings none back); the last
     // enabled administrator cannot be disabled (conflict).
@@ -150,11 +158,6 @@ public:
     Status revoke_device(const std::string& device_id, std::int64_t now);
 
 private:
-    struct PasswordCheck {
-        SignIn::Outcome outcome = SignIn::Outcome::bad_credentials;
-        std::string user_id;  // "" when no account matched
-        std::int64_t retry_after_s = 0;
-    };
     // Verifies `password` for the account whose `column` ("username" or "id") is `value`, with
     // throttling and lockout: a failure is counted, and an account waiting or locked is not checked.
     Result<PasswordCheck> check_password(const char* column, const std::string& value,

@@ -38,25 +38,10 @@ HttpResponse sign_in(RequestContext& ctx) {
     if (!result) return error_response(result.status());
     switch (result->outcome) {
         case SignIn::Outcome::ok: break;
-        case SignIn::Outcome::bad_credentials:
-        case SignIn::Outcome::wait:
-        case SignIn::Outcome::locked: {
+        case SignIn::Outcome::disabled: return refused_password(result->outcome, 0, PasswordAsked::sign_in);
+        default:
             audit_refused_sign_in(ctx, username, "");
-            HttpResponse r =
-                result->outcome == SignIn::Outcome::bad_credentials
-                    ? HttpResponse::error(401, "bad_credentials", "wrong username or password")
-                : result->outcome == SignIn::Outcome::locked
-                    ? HttpResponse::error(423, "locked",
-                                          "too many failed sign-ins: the account is locked for a "
-                                          "while; ask an administrator or wait")
-                    : HttpResponse::error(429, "slow_down",
-                                          "too many failed sign-ins: wait before trying again");
-            if (result->retry_after_s == 0) return r;
-            r.headers.emplace_back("Retry-After", std::to_string(result->retry_after_s));
-            return r;
-        }
-        case SignIn::Outcome::disabled:
-            return HttpResponse::error(403, "disabled", "this account is disabled; ask an administrator");
+            return refused_password(result->outcome, result->retry_after_s, PasswordAsked::sign_in);
     }
     const Principal& p = result->principal;
     // No session is handed out that the trail does not show.
@@ -95,15 +80,9 @@ std::vector<Route> auth_routes() {
              const Secret password = take_secret(ctx, *body, "password");
              auto changed = ctx.accounts.change_own_password(ctx.who(), current.view(), password.view(), ctx.now);
              if (!changed) return error_response(changed.status());
-             if (*changed != SignIn::Outcome::ok) {
+             if (changed->outcome != SignIn::Outcome::ok) {
                  audit_refused_password_change(ctx);
-                 return *changed == SignIn::Outcome::locked
-                            ? HttpResponse::error(423, "locked",
-                                                  "too many wrong passwords: the account is locked for a while")
-                        : *changed == SignIn::Outcome::wait
-                            ? HttpResponse::error(429, "slow_down", "too many wrong passwords: wait before trying again")
-                            : HttpResponse::error(403, "wrong_password",
-                                                  "field \"current_password\": not this account's password");
+                 return refused_password(changed->outcome, changed->retry_after_s, PasswordAsked::change);
              }
              // Every other session of the account ended with the change; this one goes on.
              if (Status a = ctx.audit("auth.password_changed", ctx.who().user.id); !a) return error_response(a);

@@ -69,26 +69,7 @@ std::string web_device_of(RequestContext& ctx, const std::string& username) {
 HttpResponse refused_sign_in(RequestContext& ctx, const std::string& username,
                              const SignIn& result) {
     audit_refused_sign_in(ctx, username, "web");
-    HttpResponse r;
-    switch (result.outcome) {
-        case SignIn::Outcome::locked:
-            r = HttpResponse::error(423, "locked",
-                                    "too many failed sign-ins: the account is locked for a while; "
-                                    "ask an administrator or wait");
-            break;
-        case SignIn::Outcome::wait:
-            r = HttpResponse::error(429, "slow_down",
-                                    "too many failed sign-ins: wait before trying again");
-            break;
-        case SignIn::Outcome::disabled:
-            return HttpResponse::error(403, "disabled",
-                                       "this account is disabled; ask an administrator");
-        default:
-            r = HttpResponse::error(401, "bad_credentials", "wrong username or password");
-    }
-    if (result.retry_after_s > 0)
-        r.headers.emplace_back("Retry-After", std::to_string(result.retry_after_s));
-    return r;
+    return refused_password(result.outcome, result.retry_after_s, PasswordAsked::sign_in);
 }
 
 // POST /v1/web/sign-in {username, password}: a web session in the cookie, the CSRF token in the

@@ -90,6 +90,33 @@ void audit_refused_password_change(RequestContext& ctx) {
                   ctx.who().user.id, "");
 }
 
+HttpResponse refused_password(SignIn::Outcome outcome, std::int64_t retry_after_s, PasswordAsked asked) {
+    const bool sign_in = asked == PasswordAsked::sign_in;
+    HttpResponse r;
+    switch (outcome) {
+        case SignIn::Outcome::disabled:
+            return HttpResponse::error(403, "disabled", "this account is disabled; ask an administrator");
+        case SignIn::Outcome::locked:
+            r = HttpResponse::error(423, "locked",
+                                    sign_in ? "too many failed sign-ins: the account is locked for a while; "
+                                              "ask an administrator or wait"
+                                            : "too many wrong passwords: the account is locked for a while; "
+                                              "ask an administrator or wait");
+            break;
+        case SignIn::Outcome::wait:
+            r = HttpResponse::error(429, "slow_down",
+                                    sign_in ? "too many failed sign-ins: wait before trying again"
+                                            : "too many wrong passwords: wait before trying again");
+            break;
+        default:
+            r = sign_in ? HttpResponse::error(401, "bad_credentials", "wrong username or password")
+                        : HttpResponse::error(403, "wrong_password",
+                                              "field \"current_password\": not this account's password");
+    }
+    if (retry_after_s > 0) r.headers.emplace_back("Retry-After", std::to_string(retry_after_s));
+    return r;
+}
+
 // ---- ServerCore -------------------------------------------------------------------------
 
 namespace {

@@ -65,6 +65,13 @@ void audit_refused_sign_in(RequestContext& ctx, const std::string& username, con
 // Records a refused change of the caller's own password (a wrong current password), the same way.
 void audit_refused_password_change(RequestContext& ctx);
 
+// Where a password was refused: at a sign-in (wrong: 401), or in a signed-in caller's change of
+// their own password (wrong: 403, the session itself being good).
+enum class PasswordAsked { sign_in, change };
+// The answer to a refused password, the same at every door: wrong, 429 while a wait runs, 423
+// when locked, 403 for a disabled account; with Retry-After whenever a wait runs.
+HttpResponse refused_password(SignIn::Outcome outcome, std::int64_t retry_after_s, PasswordAsked asked);
+
 enum class Access {
     anyone,      // no token needed
     signed_in,   // any valid session

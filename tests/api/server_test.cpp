@@ -161,9 +161,14 @@ TEST_CASE("a wrong current password counts as a failed sign-in") {
     auto phone = f.user("riku", "staff");
     const json right = {{"current_password", "riku-password-1"}, {"password", "riku-password-2"}};
     CHECK(phone->post("/v1/me/password", {{"current_password", "wrong-1-pass"}, {"password", "riku-password-2"}}).status == 403);
+    // At once, the next attempt is told how long to wait, as at sign-in.
+    Reply slowed = phone->post("/v1/me/password", right);
+    CHECK(slowed.status == 429);
+    CHECK(slowed.headers.count("retry-after") == 1);
     std::this_thread::sleep_for(std::chrono::milliseconds(2100));
     Reply locked = phone->post("/v1/me/password", {{"current_password", "wrong-2-pass"}, {"password", "riku-password-2"}});
     CHECK(locked.status == 423);
+    CHECK(locked.headers.count("retry-after") == 1);
     // Locked: even the right one is refused, here and at sign-in.
     CHECK(phone->post("/v1/me/password", right).status == 423);
     ApiClient c(f.server.url());
