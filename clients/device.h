@@ -169,6 +169,9 @@ public:
                    std::string_view password, const std::string& device_name = "tsunagu device");
 
     const sync::Schema& schema() const;
+    // The server said this device is revoked, and its replica was erased (by sync() or
+    // refused_on_server()): every later call fails with forbidden.
+    bool wiped() const;
 
     // Offline edits, validated against the schema (errors name the field) and queued.
     // All need a signed-in replica (the replica's user authors the changes).

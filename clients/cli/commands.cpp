@@ -349,7 +349,10 @@ int cmd_retry(const Invocation& inv) {
 int refused_on_server(const Invocation& inv, client::Device& device) {
     const bool dismissed = inv.options.count("dismissed") > 0;
     auto kept = device.refused_on_server(dismissed);
-    if (!kept) return fail(inv, kept.status());
+    if (!kept) {
+        const int code = fail(inv, kept.status());
+        return device.wiped() ? kExitWiped : code;
+    }
     if (inv.json) {
         std::cout << Json(*kept).dump() << "\n";
         return kExitOk;

@@ -203,6 +203,8 @@ const std::string& Device::home() const { return impl_->home; }
 std::string Device::database_path() const { return impl_->db_path; }
 const sync::Schema& Device::schema() const { return domain::care_schema(); }
 
+bool Device::wiped() const { return impl_->wiped; }
+
 Status Device::sign_in(const std::string& server_url, const std::string& username, std::string_view password,
                        const std::string& device_name) {
     if (impl_->wiped) return impl_->ready_for_records();

@@ -217,6 +217,26 @@ TEST_CASE("the command line reports a wrong passphrase, a missing init and an un
     CHECK(cli.as_json({"status"})["pending"] == 1);
 }
 
+TEST_CASE("the command line says a revoked device was erased, with how much unsent work, and exits 5") {
+    FieldOrganisation org;
+    Cli syncing{org, org.new_home("cli-sync")};
+    Cli listing{org, org.new_home("cli-list")};
+    for (Cli* cli : {&syncing, &listing}) {
+        REQUIRE((*cli)({"init", "--server", org.server.url(), "--user", "aoi"}).exit_code == 0);
+        REQUIRE((*cli)({"record", "client", "pseudonym=K-305", "area=kita"}).exit_code == 0);  // never pushed
+        const std::string device = cli->as_json({"status"})["device_id"];
+        REQUIRE(org.admin->post("/v1/admin/devices/" + device + "/revoke", json::object()).status == 200);
+    }
+    auto synced = syncing({"sync"});
+    CHECK(synced.exit_code == 5);
+    CHECK(synced.err.find("was erased, with 1 change(s) the server did not have") != std::string::npos);
+    // Asking the server for refused work meets the same wipe, and says it the same way.
+    auto listed = listing({"refused", "--on-server"});
+    CHECK(listed.exit_code == 5);
+    CHECK(listed.err.find("erased, with 1 change(s) the server did not have") != std::string::npos);
+    CHECK(listing({"status"}).exit_code == 1);  // nothing left to open
+}
+
 TEST_CASE("the command line changes the replica's passphrase, asking for the current one first") {
     FieldOrganisation org;
     Cli cli{org, org.new_home("cli")};
