@@ -10,8 +10,19 @@
 
 namespace tsunagu::cli {
 
+namespace {
+
+// The variable's value when it is set and not empty: an empty one counts as unset, so that the
+// secret is typed, and then confirmed, at the terminal.
+const char* secret_in_environment(const char* env) {
+    const char* value = std::getenv(env);
+    return value && *value ? value : nullptr;
+}
+
+}  // namespace
+
 std::optional<Secret> read_secret(const char* env, const std::string& prompt) {
-    if (const char* value = std::getenv(env); value && *value) return Secret::copy_of(std::string_view(value));
+    if (const char* value = secret_in_environment(env)) return Secret::copy_of(std::string_view(value));
     const int tty = ::open("/dev/tty", O_RDWR | O_NOCTTY);
     if (tty < 0) return std::nullopt;
     termios saved{};
@@ -42,7 +53,7 @@ std::optional<Secret> read_secret(const char* env, const std::string& prompt) {
 bool same_secret(const Secret& a, const Secret& b) { return constant_time_equal(a.bytes(), b.bytes()); }
 
 bool confirmed_secret(const char* env, const std::string& prompt, const Secret& first) {
-    if (std::getenv(env)) return true;
+    if (secret_in_environment(env)) return true;
     auto again = read_secret(env, prompt);
     return again && same_secret(*again, first);
 }

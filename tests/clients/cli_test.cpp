@@ -237,6 +237,21 @@ TEST_CASE("the command line says a revoked device was erased, with how much unse
     CHECK(listing({"status"}).exit_code == 1);  // nothing left to open
 }
 
+TEST_CASE("a passphrase typed at the terminal is asked twice, even with TSUNAGU_PASSPHRASE set but empty") {
+    TempDir home("tsunagu-cli-tty");
+    // An empty variable counts as unset, for the confirmation as for the first reading: a typo
+    // in a passphrase typed once would lock the worker out of her own replica.
+    const std::map<std::string, std::string> env = {{"TSUNAGU_HOME", home.path().string()}, {"TSUNAGU_PASSPHRASE", ""},
+                                                    {"TSUNAGU_PASSWORD", "not used"}};
+    auto typo = run_in_terminal(TSUNAGU_CLI_PATH, {"init", "--server", "http://127.0.0.1:9", "--user", "aoi"}, env,
+                                {{"New passphrase for this device's replica: ", "a passphrase for aoi"},
+                                 {"Repeat the passphrase: ", "a passphrase for ao"}});
+    INFO(typo.out);
+    CHECK(typo.exit_code == 1);
+    CHECK(typo.out.find("the two passphrases differ") != std::string::npos);
+    CHECK(typo.out.find("a passphrase for") == std::string::npos);  // never echoed
+}
+
 TEST_CASE("the command line changes the replica's passphrase, asking for the current one first") {
     FieldOrganisation org;
     Cli cli{org, org.new_home("cli")};
