@@ -221,7 +221,10 @@ Status Device::sign_in(const std::string& server_url, const std::string& usernam
     std::unique_ptr<ServerLink> link = impl_->make_link(url);
     sync::Json body = {{"username", username}, {"password", ""}, {"device_name", device_name}};
     body["password"].get_ref<std::string&>().assign(password);  // its one copy, wiped below
-    if (!impl_->session.device_id.empty()) body["device_id"] = impl_->session.device_id;
+    if (impl_->session.device_id.empty() && impl_->proposed_device_id.empty()) {
+        impl_->proposed_device_id = sync::new_id();
+    }
+    body["device_id"] = impl_->session.device_id.empty() ? impl_->proposed_device_id : impl_->session.device_id;
     auto answer = link->send("POST", "/v1/auth/sign-in", body, "");
     wipe(body["password"].get_ref<std::string&>());
     if (!answer) return answer.status();

@@ -79,3 +79,42 @@ TEST_CASE("a push answered 404 is a mistake to fix and keeps the change, and a 5
     CHECK_THAT(failed.status().message(), Catch::Contains("HTTP " + std::to_string(status)));
     CHECK(device.status()->pending == 1);
 }
+
+namespace {
+
+// Forwards to the real server, and loses the answer to the first sign-in after the server gave it
+// (a connection cut on the way back): the device cannot know whether it registered.
+class LosingFirstSignIn final : public client::HttpTransport {
+public:
+    explicit LosingFirstSignIn(const std::string& url) : inner_(client::make_http_transport(url)) {}
+
+    Result<client::HttpAnswer> send(const std::string& method, const std::string& path, const std::string& body,
+                                    const std::map<std::string, std::string>& headers) override {
+        auto answer = inner_->send(method, path, body, headers);
+        if (path == "/v1/auth/sign-in" && !lost_one_ && answer.is_ok() && answer->status == 200) {
+            lost_one_ = true;
+            return Status(ErrorCode::unavailable, "connection reset (the answer was lost)");
+        }
+        return answer;
+    }
+
+private:
+    std::unique_ptr<client::HttpTransport> inner_;
+    bool lost_one_ = false;
+};
+
+}  // namespace
+
+TEST_CASE("a first sign-in whose answer was lost registers one device, not one per attempt") {
+    FieldOrganisation org;
+    auto options = test_options();
+    options.transport = [](const std::string& url) { return std::make_unique<LosingFirstSignIn>(url); };
+    auto aoi = org.device("aoi", options);  // signed in on the retry
+    const Reply devices = org.admin->get("/v1/admin/devices?user_id=" + org.ids["aoi"]);
+    REQUIRE(devices.status == 200);
+    REQUIRE(devices.body["devices"].size() == 1);
+    CHECK(devices.body["devices"][0]["id"] == aoi->status()->device_id);
+    // And its work goes under that one registration.
+    created(*aoi, "client", {{"pseudonym", "K-302"}, {"area", "kita"}});
+    CHECK(synced(*aoi).pushed == 1);
+}
