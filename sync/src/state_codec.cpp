@@ -331,6 +331,8 @@ Result<RecordState> decode_state(std::string_view fields_text, std::string_view 
         for (const Json& entry : meta.at("v")) {
             StateVersion v;
             v.version.change_id = entry.at(0).get<std::string>();
+            // A clock is a whole, non-negative number: nlohmann would read 1.5 as 1 and -5 as -5.
+            if (!entry.at(1).is_number_unsigned()) return malformed("a version's clock is not a whole number");
             v.version.hlc = Hlc::from_packed(entry.at(1).get<std::int64_t>());
             v.version.replica = entry.at(2).get<std::string>();
             v.version.user = entry.at(3).get<std::string>();
@@ -339,6 +341,7 @@ Result<RecordState> decode_state(std::string_view fields_text, std::string_view 
         }
         const std::size_t count = state.versions.size();
         auto checked = [&](const Json& index) {
+            if (!index.is_number_unsigned()) throw std::out_of_range("version index");
             const auto i = index.get<std::size_t>();
             if (i >= count) throw std::out_of_range("version index");
             return i;

@@ -327,6 +327,13 @@ TEST_CASE("damaged stored state is an error, not a crash") {
           ErrorCode::corrupt);
     CHECK(decode_state("{\"a\":1}", "{\"v\":[[\"x\",1,\"r\",\"u\"]],\"d\":0}x").status().code() ==
           ErrorCode::corrupt);
+    // A clock or a version index that is not a whole number is not rounded into one.
+    CHECK(decode_state("{\"a\":1}", "{\"v\":[[\"x\",1.5,\"r\",\"u\"]],\"d\":0}").status().code() ==
+          ErrorCode::corrupt);
+    CHECK(decode_state("{\"a\":1}", "{\"v\":[[\"x\",-5,\"r\",\"u\"]],\"d\":0}").status().code() ==
+          ErrorCode::corrupt);
+    CHECK(decode_state("{\"a\":1}", "{\"v\":[[\"x\",1,\"r\",\"u\"]],\"d\":0.5}").status().code() ==
+          ErrorCode::corrupt);
     CHECK(decode_state("{\"a\":1}", "{\"v\":[[\"x\",1,\"r\",\"u\"]],\"d\":0}").is_ok());
 }
 
