@@ -3,6 +3,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <optional>
 #include <system_error>
@@ -262,17 +265,28 @@ Result<BackupContents> verify_backup(const std::string& backup, const std::strin
     auto sealed_with = backup_key(passphrase_file, key_path_for(data_dir, key_file), "verifying a backup");
     TSUNAGU_TRY(sealed_with);
     // Read from a copy (sealed as the backup is), so that the backup itself is never written to.
+    // The folder is made new (mkdtemp: a name nobody can guess, 0700, ours): in a shared /tmp, a
+    // folder someone else prepared could hold a symbolic link that the copy, and then the copy's
+    // destruction, would follow into the live store.
     std::error_code ec;
-    const fs::path folder = fs::temp_directory_path(ec) / ("tsunagu-verify-" + std::to_string(::getpid()));
-    fs::create_directories(folder, ec);
-    if (ec) return Status(ErrorCode::io_error, "cannot make a folder to verify the backup in: " + ec.message());
-    ::chmod(folder.c_str(), 0700);
+    std::string folder_template = (fs::temp_directory_path(ec) / "tsunagu-verify-XXXXXX").string();
+    if (ec || ::mkdtemp(folder_template.data()) == nullptr) {
+        return Status(ErrorCode::io_error, std::string("cannot make a folder to verify the backup in: ") +
+                                               (ec ? ec.message() : std::strerror(errno)) +
+                                               "; check that TMPDIR (or /tmp) is writable");
+    }
+    const fs::path folder = folder_template;
     const std::string copy = (folder / "backup.db").string();
     auto verified = [&]() -> Result<BackupContents> {
         std::error_code copy_ec;
-        fs::copy_file(backup, copy, fs::copy_options::overwrite_existing, copy_ec);
+        fs::copy_file(backup, copy, fs::copy_options::none, copy_ec);
         if (copy_ec) return Status(ErrorCode::io_error, "cannot read " + backup + ": " + copy_ec.message());
         auto store = open_whole(copy, *sealed_with);
+        if (!store && store.status().code() == ErrorCode::wrong_key) {
+            return Status(ErrorCode::wrong_key, "the backup " + backup + " is sealed under another key (wrong "
+                                                "key or passphrase): check --key-file or --passphrase-file (a backup of "
+                                                "another installation needs that installation's key)");
+        }
         if (!store) {
             return Status(store.status().code(), "the backup " + backup + " is not whole: " + store.status().message());
         }

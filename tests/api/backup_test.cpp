@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
@@ -14,6 +15,7 @@
 #include <set>
 #include <thread>
 
+#include "api/server.h"
 #include "backup_office.h"
 #include "tests/crypto/store_files.h"
 
@@ -164,7 +166,23 @@ TEST_CASE("a backup or restore that cannot be done is refused with what to do, a
             {"verify-backup", "--from", backup, "--data", office.data, "--key-file", wrong_key_file(office.dir)});
         CHECK(wrong.exit_code == 1);
         CHECK(wrong.err.find("wrong key") != std::string::npos);
+        CHECK(wrong.err.find(backup) != std::string::npos);  // the backup named, not a temporary copy
+        CHECK(wrong.err.find("not whole") == std::string::npos);  // a wrong key is not damage
         CHECK(bytes_of(backup) == good);
+    }
+    SECTION("a drill never writes through a folder someone else prepared in the shared temporary folder") {
+        // The folder a drill of this process would once have used, made by another user ahead of
+        // time, with its copy's name pointing at a file the drill must not touch.
+        const fs::path trap = fs::temp_directory_path() / ("tsunagu-verify-" + std::to_string(::getpid()));
+        fs::create_directories(trap);
+        const std::string victim = office.dir.file("victim");
+        std::ofstream(victim) << "a file of someone else's";
+        fs::create_symlink(victim, trap / "backup.db");
+        auto contents = tsunagu::api::verify_backup(backup, office.data, "");
+        fs::remove_all(trap);
+        INFO(contents.status().to_string());
+        CHECK(contents.is_ok());
+        CHECK(bytes_of(victim) == "a file of someone else's");
     }
     SECTION("a restore of a tampered, a truncated or a foreign file") {
         std::string tampered = good;
