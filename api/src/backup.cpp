@@ -91,11 +91,7 @@ Result<Store> open_whole(const std::string& path, const KeySource& key) {
 // fsync of `path`'s folder, so that a rename into it survives a power cut.
 Status sync_folder_of(const std::string& path) {
     const std::string folder = fs::path(path).parent_path().string();
-    const int fd = ::open(folder.empty() ? "." : folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return Status(ErrorCode::io_error, "cannot open " + folder + " to make the restore durable");
-    const bool synced = ::fsync(fd) == 0;
-    ::close(fd);
-    return synced ? Status::ok() : Status(ErrorCode::io_error, "cannot sync " + folder + " after the restore");
+    return sync_folder(folder.empty() ? "." : folder);
 }
 
 // Removes a store file that was never complete: its key header first (Store::destroy), so that
@@ -113,6 +109,7 @@ Result<Store> open_live_store(const std::string& data_dir, const std::string& ke
         return Status(ErrorCode::not_found, "no store in " + data_dir + " (expected " + store_path +
                                                 "); a server on PostgreSQL is backed up with pg_dump");
     }
+    TSUNAGU_TRY(rotation_unfinished(data_dir));
     auto opened_with = key_of(key_path_for(data_dir, key_file), "a backup");
     TSUNAGU_TRY(opened_with);
     StoreOptions live;  // as the server opens it (WAL): a running server goes on meanwhile

@@ -1,4 +1,4 @@
-// The data folder's lock.
+// The data folder's lock, and the mark of a key rotation under way.
 #include "api/src/data_folder.h"
 
 #include <fcntl.h>
@@ -7,8 +7,63 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 
 namespace tsunagu::api {
+
+namespace {
+
+Status errno_error(const std::string& what) { return Status(ErrorCode::io_error, what + ": " + std::strerror(errno)); }
+
+}  // namespace
+
+Status sync_folder(const std::string& folder) {
+    const int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return errno_error("cannot open " + folder + " to make a change in it durable");
+    const bool synced = ::fsync(fd) == 0;
+    const int error = errno;
+    ::close(fd);
+    errno = error;
+    return synced ? Status::ok() : errno_error("cannot sync " + folder);
+}
+
+std::string rotation_marker_in(const std::string& data_dir) {
+    return (std::filesystem::path(data_dir) / "tsunagu.rotating").string();
+}
+
+Status mark_rotation_started(const std::string& data_dir, const std::string& new_key_file) {
+    const std::string path = rotation_marker_in(data_dir);
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return errno_error("cannot write " + path + " (the mark of a key rotation under way)");
+    const std::string text = new_key_file + "\n";
+    const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+    const int error = errno;
+    ::close(fd);
+    errno = error;
+    if (!written) return errno_error("cannot write " + path + " (the mark of a key rotation under way)");
+    return sync_folder(data_dir);
+}
+
+Status mark_rotation_finished(const std::string& data_dir) {
+    const std::string path = rotation_marker_in(data_dir);
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+        return errno_error("cannot remove " + path + " after the key rotation finished");
+    }
+    return sync_folder(data_dir);
+}
+
+Status rotation_unfinished(const std::string& data_dir) {
+    const std::string path = rotation_marker_in(data_dir);
+    std::ifstream marker(path);
+    if (!marker) return Status::ok();
+    std::string new_key_file;
+    std::getline(marker, new_key_file);
+    return Status(ErrorCode::conflict,
+                  "a key rotation of " + data_dir + " was stopped part way: its pages are still sealed under the "
+                  "old data key. Finish it first: tsunagu-server rotate-key --data " + data_dir +
+                  " --new-key-file " + (new_key_file.empty() ? std::string("NEW-KEY-FILE") : new_key_file) +
+                  " (with --key-file OLD if the old key file is not in the folder), then start with that key file");
+}
 
 Result<DataFolderLock> DataFolderLock::take(const std::string& data_dir, Mode mode) {
     const std::string path = (std::filesystem::path(data_dir) / "tsunagu.lock").string();

@@ -20,6 +20,23 @@ inline std::string key_path_for(const std::string& data_dir, const std::string& 
     return key_file.empty() ? (std::filesystem::path(data_dir) / "tsunagu.key").string() : key_file;
 }
 
+// fsync of `folder`, so that a file created, renamed or removed in it stays so after a power cut.
+Status sync_folder(const std::string& folder);
+
+// DIR/tsunagu.rotating, present from the moment a key rotation wraps the store's data key under
+// the new key file until every page is sealed under a new data key. While it is there, the new
+// key file opens the store but the data key is still the one the old key file wrapped: whoever
+// kept the old key file and a copy of the old key header could read all that is written. So no
+// server starts on such a folder (rotation_unfinished), and rotate-key run again finishes the
+// rotation. It holds the new key file's path, to say which to give.
+std::string rotation_marker_in(const std::string& data_dir);
+// Writes the marker durably (fsynced, its folder too) before the data key is wrapped anew.
+Status mark_rotation_started(const std::string& data_dir, const std::string& new_key_file);
+// Removes it durably once the pages are sealed under the new data key.
+Status mark_rotation_finished(const std::string& data_dir);
+// ok when no rotation of the folder was left part way; otherwise `conflict`, saying what to run.
+Status rotation_unfinished(const std::string& data_dir);
+
 // A lock on the data folder (flock on DIR/tsunagu.lock, a file that is never renamed): servers
 // hold it shared while they run (several may serve one store), and what rewrites the store in
 // place (tsunagu-server rotate-key) holds it exclusive, so that neither runs under the other.

@@ -101,7 +101,9 @@ Result<KeyRotated> rotate_key(const std::string& data_dir, const std::string& ke
             return Status(ErrorCode::wrong_key, "neither " + old_path + " nor " + new_key_file +
                                                     " opens the store in " + data_dir + "; nothing was changed");
         }
-        // From here only the new key file opens the store (the same data key, wrapped anew)...
+        // From here only the new key file opens the store (the same data key, wrapped anew), and
+        // no server starts on it until the pages are sealed under a new data key (the mark)...
+        TSUNAGU_TRY(mark_rotation_started(data_dir, new_key_file));
         TSUNAGU_TRY(store->change_key(*new_key));
     }
     // ... and now under a new data key: whoever kept the old key file and copies of the store's key
@@ -110,6 +112,7 @@ Result<KeyRotated> rotate_key(const std::string& data_dir, const std::string& ke
     TSUNAGU_TRY(store->integrity_check());
     done.cipher = store->page_cipher();
     store->close();
+    TSUNAGU_TRY(mark_rotation_finished(data_dir));
     return done;
 }
 

@@ -259,6 +259,7 @@ Result<StartedServer> start_server(const ServerConfig& config) {
         auto taken = DataFolderLock::take(config.data_dir, DataFolderLock::Mode::shared);
         TSUNAGU_TRY(taken);
         lock.emplace(std::move(*taken));
+        TSUNAGU_TRY(rotation_unfinished(config.data_dir));
     }
     const std::string store_path = store_path_in(config.data_dir);
     const std::string key_path = key_path_for(config.data_dir, config.key_file);
