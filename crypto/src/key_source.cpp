@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <sodium.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -43,6 +44,14 @@ Result<KeySource> KeySource::key_file(const std::string& path) {
     }
     struct stat st;
     if (::fstat(fd.get(), &st) != 0) return crypto_detail::errno_status("cannot stat " + path);
+    // A key file someone else owns could be one they made, or can replace: a store sealed under it
+    // is theirs to read.
+    if (st.st_uid != ::geteuid()) {
+        return Status(ErrorCode::invalid_argument,
+                      "key file " + path + " belongs to another user (uid " + std::to_string(st.st_uid) +
+                          "), not to the user this runs as (uid " + std::to_string(::geteuid()) +
+                          "); if it is the right key, run: chown $(id -u) " + path);
+    }
     if (st.st_mode & 077) {
         char mode[8];
         std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 0777));

@@ -235,6 +235,19 @@ TEST_CASE("a backup sealed with a passphrase restores on a new machine from the 
         CHECK(run.err.find("chmod 600") != std::string::npos);
         CHECK_FALSE(fs::exists(backup));
     }
+    SECTION("the passphrase file must be the user's own") {
+        fs::permissions(passphrase, fs::perms::owner_read | fs::perms::owner_write);
+        if (::geteuid() == 0) {
+            REQUIRE(::chown(passphrase.c_str(), 65534, 65534) == 0);
+            const ProgramRun run =
+                server_command({"backup", "--data", office.data, "--to", backup, "--passphrase-file", passphrase});
+            CHECK(run.exit_code == 1);
+            CHECK(run.err.find("belongs to another user") != std::string::npos);
+            CHECK_FALSE(fs::exists(backup));
+        } else {
+            WARN("not root: a passphrase file of another user cannot be made here");
+        }
+    }
     SECTION("written under the passphrase, restored without the old key file") {
         fs::permissions(passphrase, fs::perms::owner_read | fs::perms::owner_write);
         const ProgramRun run =

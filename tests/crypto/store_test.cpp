@@ -1,6 +1,8 @@
 // The encrypted store: round trips, keys, and what reaches the disk.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -203,6 +205,18 @@ TEST_CASE("a key file opens the store, and a world-readable or short key file is
     auto readable = KeySource::key_file(key_path);
     REQUIRE_FALSE(readable.is_ok());
     CHECK(readable.status().message().find("chmod 600") != std::string::npos);
+    if (::geteuid() == 0) {
+        // One another user owns, 0600 as it should be, is refused too: they made it or can swap it.
+        std::filesystem::permissions(key_path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+                                     std::filesystem::perm_options::replace);
+        REQUIRE(::chown(key_path.c_str(), 65534, 65534) == 0);
+        auto theirs = KeySource::key_file(key_path);
+        REQUIRE_FALSE(theirs.is_ok());
+        CHECK(theirs.status().message().find("belongs to another user") != std::string::npos);
+        CHECK(theirs.status().message().find("chown") != std::string::npos);
+    } else {
+        WARN("not root: a key file of another user cannot be made here, so its refusal is not checked");
+    }
 
     const auto short_path = dir.file("short.key");
     { std::ofstream(short_path) << "too short"; }
