@@ -33,6 +33,8 @@ void usage() {
         "  --tls-cert FILE   PEM certificate chain for https\n"
         "  --tls-key FILE    PEM private key for https\n"
         "  --key-file FILE   32-byte store key (default DIR/tsunagu.key, made 0600 on first start)\n"
+        "  --admin-password-file F  on first start, the administrator's password is F's first\n"
+        "                    line (0600, 12+ characters) instead of a one-time one printed once\n"
         "  --postgres CONN   keep the data in PostgreSQL (libpq string, e.g. \"host=/run/postgresql\n"
         "                    dbname=tsunagu\"), shared by every server given the same key file\n"
         "  --tenant NAME     whose data in that database (default \"default\")\n"
@@ -369,6 +371,7 @@ int main(int argc, char** argv) {
             else if (arg == "--tls-cert") cert = value();
             else if (arg == "--tls-key") key = value();
             else if (arg == "--key-file") config.key_file = value();
+            else if (arg == "--admin-password-file") config.admin_password_file = value();
             else if (arg == "--postgres") config.postgres = value();
             else if (arg == "--tenant") config.tenant = value();
             else if (arg == "--max-body") config.limits.max_body_bytes = std::stoul(value());
@@ -440,6 +443,10 @@ int main(int argc, char** argv) {
         // The connection string may hold a password: it is not printed.
         std::printf("tsunagu-server listening on %s (store: PostgreSQL, tenant \"%s\", contents sealed)\n",
                     started->server->url().c_str(), config.tenant.c_str());
+    }
+    if (started->first_admin_from_file && started->demo_guide.empty()) {
+        std::printf("first start: administrator \"admin\" created with the password in %s\n",
+                    config.admin_password_file.c_str());
     }
     if (started->first_admin_password && started->demo_guide.empty()) {
         std::printf("first start: administrator \"admin\" created with one-time password %s\n"

@@ -26,6 +26,12 @@ struct ServerConfig {
     std::function<void(HttpHandler)> serve_in_process;
     std::optional<TlsFiles> tls;
     std::string key_file;  // "" = <data_dir>/tsunagu.key, created 0600 on first start
+    // On first start, the first administrator's password is the first line of this file (0600, the
+    // user's own; 12 characters or more) instead of a one-time password printed once: for a
+    // deployment that hands it over from its secrets store, and keeps it out of the system
+    // journal. Being the operator's own, it need not be changed at the first sign-in. Unused once
+    // an administrator exists.
+    std::string admin_password_file;
     // Set: the data lives in this PostgreSQL database (a libpq connection string) instead of the
     // encrypted SQLite store under data_dir, shared by every server started on it with the same
     // key file, which then seals the tenant's record contents (pg/pg_store.h).
@@ -81,8 +87,10 @@ public:
 
 struct StartedServer {
     std::unique_ptr<Server> server;
-    // Set on first start only: the administrator's one-time password, to print once.
+    // Set on first start only: the administrator's one-time password, to print once (none when
+    // it came from ServerConfig::admin_password_file: then first_admin_from_file is set).
     std::optional<std::string> first_admin_password;
+    bool first_admin_from_file = false;
     // With ServerConfig::demo: how to sign in to the demo (also kept, 0600, in the file below).
     std::string demo_guide;
     std::string demo_accounts_file;

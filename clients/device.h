@@ -222,6 +222,11 @@ public:
     // on a table is not enough to change it. Works offline, signed in or not.
     // `next` needs at least 8 characters, as for a new replica.
     Status change_passphrase(std::string_view current, std::string_view next);
+    // Changes the signed-in worker's password on the server; `current` is checked there (wrong:
+    // forbidden, counted as a failed sign-in). The way out of a password an administrator set,
+    // which opens nothing else until it is changed (sync fails with forbidden saying so). Every
+    // other session of the account ends; this device's goes on. Needs the network.
+    Status change_password(std::string_view current, std::string_view replacement);
 
     // The folder and database file of the replica.
     const std::string& home() const;

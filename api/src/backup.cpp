@@ -13,6 +13,7 @@
 #include "api/server.h"
 #include "api/src/backups.h"
 #include "api/src/data_folder.h"
+#include "api/src/secret_file.h"
 #include "crypto/secret.h"
 #include "crypto/store.h"
 #include "domain/care_schema.h"
@@ -34,44 +35,11 @@ Result<KeySource> key_of(const std::string& key_path, const char* doing) {
 }
 
 // The passphrase in the first line of `path`, read straight into secure memory. The file must be
-// readable by its owner only, as a key file.
+// its owner's only, as a key file.
 Result<KeySource> passphrase_from(const std::string& path) {
-    // Checked on the file opened, not on the name: it cannot be swapped between the two.
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return errno == ENOENT ? Status(ErrorCode::not_found, "no passphrase file at " + path)
-                               : Status(ErrorCode::io_error, "cannot read the passphrase file " + path + ": " +
-                                                                 std::strerror(errno));
-    }
-    struct Closer {
-        int fd;
-        ~Closer() { ::close(fd); }
-    } closer{fd};
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) return Status(ErrorCode::io_error, "cannot read the passphrase file " + path);
-    if (st.st_uid != ::geteuid()) {
-        return Status(ErrorCode::invalid_argument,
-                      "passphrase file " + path + " belongs to another user (uid " + std::to_string(st.st_uid) +
-                          "); if it is the right one, run: chown $(id -u) " + path);
-    }
-    if (st.st_mode & 077) {
-        return Status(ErrorCode::invalid_argument,
-                      "passphrase file " + path + " is readable by others; run: chmod 600 " + path);
-    }
-    constexpr std::size_t kMaxBytes = 1024;
-    if (st.st_size <= 0 || static_cast<std::size_t>(st.st_size) > kMaxBytes) {
-        return Status(ErrorCode::invalid_argument, "passphrase file " + path + " must hold one line of 1 to 1024 bytes");
-    }
-    Secret text(static_cast<std::size_t>(st.st_size));
-    const ssize_t got = ::read(fd, text.data(), text.size());
-    if (got != st.st_size) return Status(ErrorCode::io_error, "cannot read the passphrase file " + path);
-    std::string_view line = text.view();
-    line = line.substr(0, line.find_first_of("\r\n"));
-    if (line.size() < 12) {
-        return Status(ErrorCode::invalid_argument,
-                      "the passphrase in " + path + " is shorter than 12 characters: a backup deserves a long one");
-    }
-    return KeySource::passphrase(line);
+    auto text = read_secret_file(path, "passphrase file", 12, "a backup deserves a long one");
+    TSUNAGU_TRY(text);
+    return KeySource::passphrase(text->view());
 }
 
 // The passphrase a backup is sealed with, when a passphrase file is named; none: the key file's.

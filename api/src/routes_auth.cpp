@@ -63,12 +63,14 @@ std::vector<Route> auth_routes() {
              Status s = ctx.accounts.sign_out(ctx.who().session_id);
              if (!s) return error_response(s);
              return json_response(200, {{"signed_out", true}});
-         }},
+         },
+         /*outside_group=*/false, /*before_own_password=*/true},
         {"GET", "/v1/me", Access::signed_in,
          [](RequestContext& ctx) {
              return json_response(200, {{"user", user_json(ctx.who().user)},
                                         {"device_id", ctx.who().device.id}});
-         }},
+         },
+         /*outside_group=*/false, /*before_own_password=*/true},
         {"POST", "/v1/me/password", Access::signed_in,
          [](RequestContext& ctx) {
              auto body = parse_json_object(ctx.request.body);
@@ -87,7 +89,8 @@ std::vector<Route> auth_routes() {
              // Every other session of the account ended with the change; this one goes on.
              if (Status a = ctx.audit("auth.password_changed", ctx.who().user.id); !a) return error_response(a);
              return json_response(200, {{"changed", true}});
-         }},
+         },
+         /*outside_group=*/false, /*before_own_password=*/true},
     };
 }
 

@@ -214,8 +214,8 @@ std::vector<Route> web_routes() {
                           /*outside_group=*/true});
     }
     routes.push_back({"POST", "/v1/web/sign-in", Access::anyone, sign_in});
-    routes.push_back({"GET", "/v1/web/session", Access::signed_in, current_session});
-    routes.push_back({"POST", "/v1/web/sign-out", Access::signed_in, sign_out});
+    routes.push_back({"GET", "/v1/web/session", Access::signed_in, current_session, false, /*before_own_password=*/true});
+    routes.push_back({"POST", "/v1/web/sign-out", Access::signed_in, sign_out, false, /*before_own_password=*/true});
     routes.push_back({"GET", "/v1/web/directory", Access::supervisor, directory});
     return routes;
 }

@@ -16,6 +16,7 @@
 #include "api/src/audit.h"
 #include "api/src/caseload.h"
 #include "api/src/data_folder.h"
+#include "api/src/secret_file.h"
 #include "api/src/demo_org.h"
 #include "api/src/refused_changes.h"
 #include "api/src/reports.h"
@@ -137,6 +138,8 @@ Status prepare_demo(Store& store, Accounts& accounts, const std::string& data_di
     if (started.first_admin_password) {
         guide += "  admin                        admin          one-time password " + *started.first_admin_password +
                  " (change it at first sign-in)\n";
+    } else if (started.first_admin_from_file) {
+        guide += "  admin                        admin          (its password is in the file given at first start)\n";
     }
     for (const auto& a : demo->accounts) {
         std::string line = "  " + a.username;
@@ -287,13 +290,22 @@ Result<StartedServer> start_server(const ServerConfig& config) {
         if (!upstream) return upstream.status();
         Accounts accounts(store, policy);
         if (!accounts.any_admin()) {
-            std::string password = random_password();
-            auto admin = accounts.create_user("admin", "Administrator", Role::admin, "", password);
-            if (!admin) return admin.status();
-            auto& flag = store.cached("UPDATE account SET must_change_password = 1 WHERE id = ?1");
-            flag.bind(1, admin->id);
-            TSUNAGU_TRY(flag.run());
-            started.first_admin_password = password;
+            if (!config.admin_password_file.empty()) {
+                auto password = read_secret_file(config.admin_password_file, "administrator's password file", 12,
+                                                 "an administrator's password deserves a long one");
+                TSUNAGU_TRY(password);
+                auto admin = accounts.create_user("admin", "Administrator", Role::admin, "", password->view());
+                if (!admin) return admin.status();
+                started.first_admin_from_file = true;
+            } else {
+                std::string password = random_password();
+                auto admin = accounts.create_user("admin", "Administrator", Role::admin, "", password);
+                if (!admin) return admin.status();
+                auto& flag = store.cached("UPDATE account SET must_change_password = 1 WHERE id = ?1");
+                flag.bind(1, admin->id);
+                TSUNAGU_TRY(flag.run());
+                started.first_admin_password = password;
+            }
         }
         if (config.demo) TSUNAGU_TRY(prepare_demo(store, accounts, config.data_dir, started));
         return Status::ok();

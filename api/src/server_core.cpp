@@ -229,6 +229,11 @@ HttpResponse ServerCore::serve(const Route& route, HttpRequest& request, std::ma
             sessions_.seen(ctx.principal->session_id, ctx.now);
         }
         if (auto refused = check_web_session(ctx, token, !route.outside_group)) return *refused;
+        if (ctx.principal->user.must_change_password && !route.before_own_password) {
+            return HttpResponse::error(403, "password_change_required",
+                                       "an administrator set this account's password: choose your own first "
+                                       "(POST /v1/me/password with current_password and password)");
+        }
         const Role role = ctx.principal->user.role;
         if (route.access == Access::admin && role != Role::admin) {
             return HttpResponse::error(403, "forbidden", "only administrators may do this");

@@ -93,6 +93,10 @@ struct Route {
     // any writes to ServerCore::commit_group() (the sync routes parse and check a push, or read a
     // pull page, outside, so that the group's serial work is the database's only).
     bool outside_group = false;
+    // Open to an account whose password an administrator set (must_change_password), which may do
+    // nothing else until it has chosen its own: a password handed over on paper or by phone must
+    // not go on reading care records.
+    bool before_own_password = false;
 };
 
 // Administrators manage accounts; they hold and write no care records: routes open to every

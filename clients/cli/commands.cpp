@@ -286,6 +286,33 @@ int cmd_sync(const Invocation& inv) {
     return kExitOk;
 }
 
+// tsunagu password: the worker's password on the server, changed (the way out of one an
+// administrator set, which opens nothing else until then). Needs the network.
+int cmd_password(const Invocation& inv) {
+    if (!inv.words.empty()) return usage(inv, "password takes no arguments");
+    auto device = open_replica(inv, false);
+    if (!device) return fail(inv, device.status());
+    auto current = read_secret("TSUNAGU_PASSWORD", "Current password: ");
+    if (!current || current->empty()) {
+        return fail(inv, Status(ErrorCode::invalid_argument,
+                                "the current password is needed: type it at the prompt or set TSUNAGU_PASSWORD"));
+    }
+    auto next = read_secret("TSUNAGU_NEW_PASSWORD", "New password: ");
+    if (!next || next->empty()) {
+        return fail(inv, Status(ErrorCode::invalid_argument,
+                                "a new password is needed: type it at the prompt or set TSUNAGU_NEW_PASSWORD"));
+    }
+    if (!confirmed_secret("TSUNAGU_NEW_PASSWORD", "Repeat the new password: ", *next)) {
+        return fail(inv, Status(ErrorCode::invalid_argument,
+                                "the two new passwords differ; nothing was changed, run tsunagu password again"));
+    }
+    Status changed = device->change_password(current->view(), next->view());
+    if (!changed) return fail(inv, changed);
+    if (inv.json) std::cout << Json{{"changed", true}}.dump() << "\n";
+    else std::cout << "password changed: sign in with the new one on your other devices\n";
+    return kExitOk;
+}
+
 // tsunagu passphrase: from now on the replica opens with a new passphrase (its data key is
 // wrapped again; the records are not rewritten).
 int cmd_passphrase(const Invocation& inv) {
@@ -485,6 +512,7 @@ int run_command(const Invocation& inv) {
     if (inv.command == "status") return cmd_status(inv);
     if (inv.command == "retry") return cmd_retry(inv);
     if (inv.command == "passphrase") return cmd_passphrase(inv);
+    if (inv.command == "password") return cmd_password(inv);
     if (inv.command == "discard") return cmd_discard(inv);
     if (inv.command == "refused") return cmd_refused(inv);
     if (inv.command == "salvage") return cmd_salvage(inv);

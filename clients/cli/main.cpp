@@ -27,6 +27,8 @@ constexpr const char* kUsage = R"(usage: tsunagu [--home DIR] [--json] COMMAND .
   retry                       send the changes the server refused again at the next sync
   discard ID                  give up the refused changes to a record: take the server's version
   passphrase                  change the replica's passphrase (asked twice, or TSUNAGU_NEW_PASSPHRASE)
+  password                    change your password on the server (the current one, then the new
+                              one twice, or TSUNAGU_PASSWORD and TSUNAGU_NEW_PASSWORD)
   salvage DAMAGED_HOME        rebuild a replica refused as damaged into --home (a new folder), with
                               every commit its files still hold; they are only read
 

@@ -88,6 +88,13 @@ tsunagu_code tsunagu_salvage(const char* damaged_home, const char* new_home, con
 tsunagu_code tsunagu_change_passphrase(tsunagu_device* device, const char* current, const char* next,
                                        tsunagu_error* err);
 
+/* Changes the signed-in worker's password on the server from `current` to `next`: the way out of a
+ * password an administrator set, which opens nothing else (tsunagu_sync answers TSUNAGU_FORBIDDEN
+ * saying so) until it is changed. A wrong `current`: TSUNAGU_FORBIDDEN, nothing changed (it counts
+ * as a failed sign-in). Needs the network. */
+tsunagu_code tsunagu_change_password(tsunagu_device* device, const char* current, const char* next,
+                                     tsunagu_error* err);
+
 /* Closes the handle (NULL is ignored). Pending changes stay in the replica for the next sync. */
 void tsunagu_close(tsunagu_device* device);
 

@@ -136,6 +136,15 @@ tsunagu_code tsunagu_change_passphrase(tsunagu_device* device, const char* curre
     });
 }
 
+tsunagu_code tsunagu_change_password(tsunagu_device* device, const char* current, const char* next,
+                                     tsunagu_error* err) {
+    return guarded(err, [&]() -> tsunagu_code {
+        if (!device) return missing(err, "device");
+        if (!current || !next) return missing(err, "current and next");
+        return report(err, device->device.change_password(current, next));
+    });
+}
+
 void tsunagu_close(tsunagu_device* device) {
     try {
         delete device;

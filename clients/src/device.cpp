@@ -260,6 +260,28 @@ Status Device::sign_in(const std::string& server_url, const std::string& usernam
     return Status::ok();
 }
 
+Status Device::change_password(std::string_view current, std::string_view replacement) {
+    TSUNAGU_TRY(impl_->ready_for_records());
+    Impl& d = *impl_;
+    sync::Json body = {{"current_password", ""}, {"password", ""}};
+    body["current_password"].get_ref<std::string&>().assign(current);  // their one copies, wiped below
+    body["password"].get_ref<std::string&>().assign(replacement);
+    auto answer = d.server().send("POST", "/v1/me/password", body, d.session.token.view());
+    wipe(body["current_password"].get_ref<std::string&>());
+    wipe(body["password"].get_ref<std::string&>());
+    TSUNAGU_TRY(answer);
+    if (answer->status == 200) return Status::ok();
+    if (answer->error() == "wrong_password") {
+        return Status(ErrorCode::forbidden, "the current password is wrong; nothing was changed (too many wrong "
+                                            "ones lock the account for a while)");
+    }
+    if (answer->status == 423 || answer->status == 429) {
+        return Status(ErrorCode::forbidden, "password change refused: " + answer->message());
+    }
+    if (answer->status == 400) return Status(ErrorCode::invalid_argument, "password change refused: " + answer->message());
+    return refusal(*answer, "the password change");
+}
+
 Result<std::string> Device::create(std::string_view collection, const sync::Json& fields) {
     TSUNAGU_TRY(impl_->ready_for_records());
     return impl_->engine->create(collection, fields);

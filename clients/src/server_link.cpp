@@ -16,6 +16,11 @@ Status refusal(const ServerAnswer& answer, const std::string& what) {
                       "the server refused this device's session (" + answer.message() +
                           "); sign in again (tsunagu init), nothing on this device is lost");
     }
+    if (answer.status == 403 && answer.error() == "password_change_required") {
+        return Status(ErrorCode::forbidden, what + " refused: an administrator set your password, and it opens nothing "
+                                                   "until you choose your own (tsunagu password, or the app's password "
+                                                   "screen); nothing on this device is lost");
+    }
     if (answer.status == 403) return Status(ErrorCode::forbidden, what + " refused: " + answer.message());
     const std::string http = " (HTTP " + std::to_string(answer.status) + ")";
     // A server error, a timeout or a throttle passes: the same request may succeed later.

@@ -64,17 +64,48 @@ struct Fixture {
 
 }  // namespace
 
-TEST_CASE("first start creates an encrypted store, a 0600 key file and a one-time admin password") {
+TEST_CASE("first start creates an encrypted store, a 0600 key file and the administrator from a password file") {
     Fixture f;
-    CHECK(f.server.admin_password().size() == 16);
     const auto key = std::filesystem::path(f.data) / "tsunagu.key";
     CHECK(std::filesystem::file_size(key) == 32);
     CHECK((std::filesystem::status(key).permissions() & std::filesystem::perms::all) ==
           (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
+    CHECK(f.server.startup_output().find("created with the password in " + f.data + ".admin-password") !=
+          std::string::npos);
     Reply health = f.admin->get("/healthz");
     CHECK(health.status == 200);
     CHECK(health.body["status"] == "ok");
     CHECK(f.admin->get("/v1/me").body["user"]["role"] == "admin");
+    CHECK(f.admin->get("/v1/admin/users").status == 200);  // the operator's own password: usable at once
+}
+
+TEST_CASE("without a password file, the first administrator's one-time password opens nothing but its own change") {
+    TempDir dir{"tsunagu-api"};
+    ServerProcess server{TSUNAGU_SERVER_PATH, dir.file("data"), dir.file("server.log")};
+    server.one_time_admin_password = true;
+    server.start();
+    CHECK(server.admin_password().size() == 16);
+    CHECK(server.startup_output().find("(shown once; sign in and change it)") != std::string::npos);
+    ApiClient admin(server.url());
+    Reply signed_in = admin.sign_in("admin", server.admin_password());
+    REQUIRE(signed_in.status == 200);
+    CHECK(signed_in.body["must_change_password"] == true);
+    // Whoever reads it where it was printed (a terminal, the system journal) can do nothing else.
+    for (const auto& [method, path] : std::vector<std::pair<std::string, std::string>>{
+             {"GET", "/v1/admin/users"}, {"GET", "/v1/admin/audit"}, {"POST", "/v1/admin/teams"},
+             {"GET", "/v1/records"}, {"GET", "/v1/sync/pull?after=0"}}) {
+        Reply refused = admin.raw(method, path, method == "POST" ? R"({"name":"Kita"})" : "");
+        INFO(method << " " << path << ": " << refused.raw);
+        CHECK(refused.status == 403);
+        CHECK(refused.body["error"] == "password_change_required");
+    }
+    CHECK(admin.get("/v1/me").status == 200);
+    REQUIRE(admin.post("/v1/me/password", {{"current_password", server.admin_password()},
+                                           {"password", "the administrator's own one"}})
+                .status == 200);
+    CHECK(admin.get("/v1/admin/users").status == 200);
+    ApiClient again(server.url());
+    CHECK(again.sign_in("admin", "the administrator's own one").body["must_change_password"] == false);
 }
 
 TEST_CASE("sign-in refuses wrong passwords and unknown users alike") {
@@ -381,7 +412,7 @@ TEST_CASE("accounts survive a restart and the data folder holds no plaintext") {
     }
     ServerProcess again(TSUNAGU_SERVER_PATH, data, dir.file("log"));
     again.start();
-    CHECK(again.admin_password().empty());  // printed on first start only
+    CHECK(again.startup_output().find("administrator \"admin\" created") == std::string::npos);  // first start only
     ApiClient admin(again.url());
     REQUIRE(admin.sign_in("admin", password).status == 200);
     CHECK(admin.get("/v1/admin/teams").body["teams"][0]["name"] == "Kita-ku MARKER-TEAM");

@@ -252,6 +252,30 @@ TEST_CASE("a passphrase typed at the terminal is asked twice, even with TSUNAGU_
     CHECK(typo.out.find("a passphrase for") == std::string::npos);  // never echoed
 }
 
+TEST_CASE("the command line changes the worker's password on the server, the way out of one an administrator set") {
+    FieldOrganisation org;
+    Cli cli{org, org.new_home("cli")};
+    REQUIRE(cli({"init", "--server", org.server.url(), "--user", "aoi"}).exit_code == 0);
+    REQUIRE(cli({"record", "client", "pseudonym=K-306", "area=kita"}).exit_code == 0);
+    REQUIRE(org.admin->patch("/v1/admin/users/" + org.ids["aoi"], {{"password", "aoi one-time 2020"}}).status == 200);
+    cli.password = "aoi one-time 2020";
+    REQUIRE(cli({"init", "--server", org.server.url(), "--user", "aoi"}).exit_code == 0);  // signed in again
+    auto refused = cli({"sync"});
+    CHECK(refused.exit_code == 1);
+    CHECK(refused.err.find("tsunagu password") != std::string::npos);
+    auto changed = run_program(TSUNAGU_CLI_PATH, {"password"},
+                               {{"TSUNAGU_HOME", cli.home}, {"TSUNAGU_PASSPHRASE", cli.passphrase},
+                                {"TSUNAGU_PASSWORD", "aoi one-time 2020"}, {"TSUNAGU_NEW_PASSWORD", "aoi-password-2"}});
+    INFO(changed.out << changed.err);
+    CHECK(changed.exit_code == 0);
+    CHECK(changed.out.find("password changed") != std::string::npos);
+    CHECK(changed.out.find("aoi-password-2") == std::string::npos);
+    auto synced_run = cli({"sync"});
+    INFO(synced_run.err);
+    CHECK(synced_run.exit_code == 0);
+    CHECK(synced_run.out.find("pushed 1") != std::string::npos);
+}
+
 TEST_CASE("the command line changes the replica's passphrase, asking for the current one first") {
     FieldOrganisation org;
     Cli cli{org, org.new_home("cli")};

@@ -118,3 +118,24 @@ TEST_CASE("a first sign-in whose answer was lost registers one device, not one p
     created(*aoi, "client", {{"pseudonym", "K-302"}, {"area", "kita"}});
     CHECK(synced(*aoi).pushed == 1);
 }
+
+TEST_CASE("a password an administrator set opens nothing on the phone until the worker chooses her own there") {
+    FieldOrganisation org;
+    auto aoi = org.device("aoi");
+    created(*aoi, "client", {{"pseudonym", "K-303"}, {"area", "kita"}});
+    REQUIRE(org.admin->patch("/v1/admin/users/" + org.ids["aoi"], {{"password", "aoi one-time 2020"}}).status == 200);
+    // The reset ended her session: she signs in with what her administrator told her.
+    REQUIRE(aoi->sign_in(org.server.url(), "aoi", "aoi one-time 2020").is_ok());
+    auto refused = aoi->sync();
+    REQUIRE_FALSE(refused.is_ok());
+    CHECK(refused.status().code() == ErrorCode::forbidden);
+    CHECK_THAT(refused.status().message(), Catch::Contains("choose your own (tsunagu password"));
+    CHECK(aoi->status()->pending == 1);  // nothing lost meanwhile
+    const Status wrong = aoi->change_password("not the one she was told", "aoi-password-2");
+    CHECK(wrong.code() == ErrorCode::forbidden);
+    CHECK_THAT(wrong.message(), Catch::Contains("current password is wrong"));
+    REQUIRE(aoi->change_password("aoi one-time 2020", "aoi-password-2").is_ok());
+    CHECK(synced(*aoi).pushed == 1);
+    ApiClient again(org.server.url());
+    CHECK(again.sign_in("aoi", "aoi-password-2").status == 200);
+}

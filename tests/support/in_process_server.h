@@ -5,6 +5,8 @@
 // straight to the handler the listener's workers would call. Stopped when destroyed.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -30,11 +32,21 @@ class InProcessServer {
         config.log_requests = false;
         config.compact_every_seconds = 0;
         config.serve_in_process = [this](api::HttpHandler h) { handler_ = std::move(h); };
+        // The administrator's password from a file: usable at once (a one-time one must be changed
+        // before anything else).
+        config.admin_password_file = dir.file("admin-password");
+        {
+            std::FILE* f = std::fopen(config.admin_password_file.c_str(), "w");
+            if (!f) throw std::runtime_error("cannot write " + config.admin_password_file);
+            std::fputs(kAdminPassword, f);
+            std::fclose(f);
+            ::chmod(config.admin_password_file.c_str(), 0600);
+        }
         if (tune) tune(config);
         auto started = api::start_server(config);
         if (!started) throw std::runtime_error("the server did not start: " + started.status().message());
         server_ = std::move(started->server);
-        first_admin_password_ = *started->first_admin_password;
+        first_admin_password_ = started->first_admin_password.value_or(kAdminPassword);
     }
     ~InProcessServer() {
         if (server_) server_->stop();
@@ -46,10 +58,12 @@ class InProcessServer {
 
     // Handles `request`, from any thread, and leaves it as the handler left it.
     api::HttpResponse handle(api::HttpRequest& request) const { return handler_(request); }
-    // The first administrator's one-time password, as start_server printed it.
+    // The first administrator's password: the file's, or a one-time one when `tune` cleared
+    // admin_password_file.
     const std::string& first_admin_password() const { return first_admin_password_; }
 
   private:
+    static constexpr const char* kAdminPassword = "admin-password-of-the-tests";
     std::FILE* log_ = nullptr;
     std::unique_ptr<api::Server> server_;
     api::HttpHandler handler_;

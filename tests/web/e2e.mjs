@@ -67,6 +67,12 @@ let browser;
 
 async function setUp() {
   await admin.signIn('admin', adminPassword);
+  // The one-time password opens nothing else: the administrator chooses her own first.
+  const refused = await admin.call('GET', '/v1/admin/users');
+  check(refused.status === 403 && refused.data.error === 'password_change_required',
+    `the one-time password opened the users: ${refused.status}`);
+  await admin.call('POST', '/v1/me/password', { current_password: adminPassword, password: 'the admin password 2020' }, { expect: 200 });
+  adminPassword = 'the admin password 2020';
   const kita = (await admin.call('POST', '/v1/admin/teams', { name: '北区' }, { expect: 201 })).data.team.id;
   people.kita = kita;
   for (const [username, display_name, role] of [
@@ -398,17 +404,29 @@ try {
     check(session.status() === 401, `the cookie still works: ${session.status()}`);
   });
 
-  await step('the administrator changes the first password and manages users and teams', async () => {
-    await signInOnPage('admin', adminPassword);
+  await step('a supervisor whose password an administrator set chooses her own before anything else', async () => {
+    const { data } = await admin.call('POST', '/v1/admin/users',
+      { username: 'mika', display_name: '美香', role: 'supervisor', team_id: people.kita, password: 'mika-password-1' }, { expect: 201 });
+    const mika = new ApiClient(server.url);
+    await mika.signIn('mika', 'mika-password-1');
+    await admin.call('PATCH', `/v1/admin/users/${data.user.id}`, { password: 'mika one-time 2020' }, { expect: 200 });
+    check((await mika.call('GET', '/v1/me')).status === 401, 'a session outlived the administrator setting the password');
+    await signInOnPage('mika', 'mika one-time 2020');
     await page.locator('form.change-password').waitFor();
-    await page.fill('input[name=current-password]', adminPassword);
-    adminPassword = 'a new admin password 2020';
-    await page.fill('input[name=new-password]', adminPassword);
+    check(await page.locator('h1').count() === 0, 'a screen was drawn under the password panel');
+    await page.fill('input[name=current-password]', 'mika one-time 2020');
+    await page.fill('input[name=new-password]', 'mika-password-2');
     await page.click('form.change-password button[type=submit]');
     await page.locator('form.change-password').waitFor({ state: 'detached' });
-    // The change ended the account's other sessions, the API client's among them.
-    check((await admin.call('GET', '/v1/me')).status === 401, 'the other session outlived the password change');
-    await admin.signIn('admin', adminPassword);
+    await page.locator('h1', { hasText: '受信箱' }).waitFor();
+    await mika.signIn('mika', 'mika-password-2');
+    check((await mika.call('GET', '/v1/records')).status === 200, 'her own password opens nothing');
+    await page.click('#sign-out');
+    await page.locator('#sign-in-message', { hasText: 'サインアウトしました' }).waitFor();
+  });
+
+  await step('the administrator manages users and teams', async () => {
+    await signInOnPage('admin', adminPassword);
     await page.locator('table.users tr[data-username=sato]').waitFor();
     await shot('10-users');
     await page.fill('form.create-user input[name=username]', 'chie');
@@ -429,7 +447,7 @@ try {
     await page.fill('form.create-team input[name=name]', '南区');
     await page.click('form.create-team button[type=submit]');
     await page.locator('table.teams tr[data-team=南区]').waitFor();
-    check((await page.textContent('table.teams tr[data-team=北区] td.number')) === '4', 'Kita has 4 members');
+    check((await page.textContent('table.teams tr[data-team=北区] td.number')) === '5', 'Kita has 5 members (Mika, the supervisor whose password was reset, among them)');
     await shot('11-teams');
   });
 
@@ -523,7 +541,8 @@ try {
 
   await step('a phone that has not synced for longer than --stale-after is flagged as probably lost', async () => {
     // A server of its own, whose devices go stale in 0.86 s (this one's would, during the steps).
-    const office = await startServer(resolve(options.server), join(out, 'stale-server.log'), ['--stale-after', '0.00001']);
+    const office = await startServer(resolve(options.server), join(out, 'stale-server.log'), ['--stale-after', '0.00001'],
+      { adminPassword: 'the office administrator 2020' });
     const staleContext = await browser.newContext({ locale: 'ja-JP', timezoneId: 'Asia/Tokyo', viewport: { width: 1280, height: 900 } });
     try {
       const officeAdmin = new ApiClient(office.url);

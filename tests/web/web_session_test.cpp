@@ -2,6 +2,9 @@
 // token and cookie parsing, and the idle rule enforced by a real server started in process.
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <fstream>
+
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -125,14 +128,19 @@ TEST_CASE("the server signs an idle web session out, and its token stops working
     config.pwhash_mem = 8192;
     // Two seconds: the server counts whole seconds, so one could run out between two requests.
     config.web_idle_seconds = 2;
+    const std::string admin_password = "the administrator's own";
+    config.admin_password_file = dir.file("admin-password");
+    std::ofstream(config.admin_password_file) << admin_password;
+    std::filesystem::permissions(config.admin_password_file,
+                                 std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
     auto started = start_server(config);
     INFO(started.status().to_string());
     REQUIRE(started.is_ok());
-    REQUIRE(started->first_admin_password);
+    REQUIRE(started->first_admin_from_file);
 
     BrowserAnswer signed_in = browser_request(
         port, "POST", "/v1/web/sign-in", {{"Content-Type", "application/json"}},
-        json{{"username", "admin"}, {"password", *started->first_admin_password}}.dump());
+        json{{"username", "admin"}, {"password", admin_password}}.dump());
     REQUIRE(signed_in.status == 200);
     CHECK(json::parse(signed_in.body)["idle_seconds"] == 2);
     const std::string set_cookie = signed_in.header("set-cookie");

@@ -75,10 +75,14 @@ async function show(screen, params = {}) {
   state.screen = screen;
   state.params = params;
   renderHeader();
+  // A password an administrator set opens nothing else (the server refuses the rest): only the
+  // panel to choose one's own, then the screen.
+  if (state.session?.must_change_password) {
+    replace(elements.main, password.render(app, () => { state.session.must_change_password = false; show(state.screen, state.params); }));
+    return;
+  }
   const root = h('section', { class: `screen screen-${screen}` });
-  const parts = [];
-  if (state.session?.must_change_password) parts.push(password.render(app, () => { state.session.must_change_password = false; show(state.screen, state.params); }));
-  replace(elements.main, parts, root);
+  replace(elements.main, root);
   replace(root, h('p', { class: 'loading' }, t('app.loading')));
   try {
     await screens[screen].render(root, app, params);

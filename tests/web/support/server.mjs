@@ -1,7 +1,8 @@
 // Starts the real tsunagu-server on 127.0.0.1 with a random free port over a fresh data folder,
-// waits until it listens, and reads the administrator's one-time password it prints once.
+// waits until it listens, and reads the administrator's one-time password it prints once (or, with
+// `adminPassword`, gives the administrator that one from a file, usable at once).
 import { spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,8 +19,12 @@ function freePort() {
 }
 
 // `extraArgs`: more of the server's options (e.g. ['--stale-after', '0.00001']).
-export async function startServer(binary, logFile, extraArgs = []) {
+export async function startServer(binary, logFile, extraArgs = [], { adminPassword: given } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'tsunagu-web-e2e-'));
+  if (given) {
+    writeFileSync(join(dataDir, 'admin-password'), given, { mode: 0o600 });
+    extraArgs = [...extraArgs, '--admin-password-file', join(dataDir, 'admin-password')];
+  }
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   // The server backs itself up into a folder beside its data, as an office would on another disk,
@@ -36,13 +41,13 @@ export async function startServer(binary, logFile, extraArgs = []) {
     child.once('exit', (code) => reject(new Error(`tsunagu-server exited with ${code} at start: ${seen}`)));
     child.stdout.on('data', (chunk) => {
       seen += chunk;
-      if (seen.includes('listening on') && seen.includes('(shown once')) {
+      if (seen.includes('listening on') && (seen.includes('(shown once') || (given && seen.includes('created with the password in')))) {
         clearTimeout(timer);
         resolve(seen);
       }
     });
   });
-  const adminPassword = /one-time password (\S+)/.exec(output)?.[1];
+  const adminPassword = given ?? /one-time password (\S+)/.exec(output)?.[1];
   if (!adminPassword) throw new Error(`no one-time administrator password in: ${output}`);
   return {
     url,
