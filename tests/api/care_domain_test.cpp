@@ -310,6 +310,25 @@ TEST_CASE("scopes as a matrix: who holds and reads which records") {
     CHECK(naka->get("/v1/records/" + visit_only_visitor).body["record"]["fields"].value("observations", "") != "not mine");
 }
 
+TEST_CASE("a record with open conflicts cannot be approved: 409 says to resolve them first") {
+    Demo demo;
+    auto supervisor = demo.sign_in("kita-chuo.supervisor");
+    Reply conflicts = supervisor->get("/v1/conflicts");
+    REQUIRE(conflicts.status == 200);
+    REQUIRE(conflicts.body["conflicts"].size() == 1);
+    const std::string record = conflicts.body["conflicts"][0]["record"];
+    Reply refused = supervisor->post("/v1/records/" + record + "/review", {{"decision", "approve"}});
+    CHECK(refused.status == 409);
+    CHECK(refused.body["error"] == "open_conflicts");
+    CHECK_THAT(refused.body["message"].get<std::string>(),
+               Catch::Contains("observations") && Catch::Contains("resolve them first"));
+    CHECK(supervisor->get("/v1/records/" + record).body["record"]["fields"]["review_status"] == "submitted");
+    REQUIRE(supervisor->post("/v1/conflicts/resolve",
+                             {{"record", record}, {"field", "observations"}, {"value", "両方の記録を確認した。"}})
+                .status == 200);
+    CHECK(supervisor->post("/v1/records/" + record + "/review", {{"decision", "approve"}}).status == 200);
+}
+
 namespace {
 
 // A change set a device of `user` would push, written by hand.
