@@ -46,7 +46,17 @@ struct IndicatorRow {
     std::optional<double> rate;
     std::map<std::string, std::int64_t> by_area;  // area id -> actual ("" = no area)
     std::array<std::int64_t, 12> by_month{};      // April first
+    // How many of the records counted (for a count of people: of their qualifying records) carry an
+    // open conflict: their figure is the value that currently wins, which may still change. Approval
+    // waits for conflicts to be resolved, but a conflict can arrive after it.
+    std::int64_t in_conflict = 0;
 };
+
+// The achievement rate as people read it: actual / target as a percentage with one decimal,
+// rounded half up from the exact integers ("6.3%" for 1 of 16, "63.6%" for 56 of 88); "" without
+// a rate. The one place a rate is formatted: the CSV, the text table and the web page (which gets
+// it as rate_text) all show this string.
+std::string rate_text(const IndicatorRow& row);
 
 struct IndicatorReport {
     int fiscal_year = 0;  // 2020 = April 1 2020 to March 31 2021
@@ -72,14 +82,16 @@ struct ReportInputs {
 IndicatorReport compute_indicators(const std::vector<sync::Record>& records, const ReportInputs& inputs);
 
 // {"fiscal_year", "from", "to", "rows": [{"id", "label_ja", "label_en", "target", "actual",
-// "rate"}], "areas": [{"id", "name", "values": {indicator: n}}], "months": [{"month": "2020-04",
+// "rate", "rate_text", "in_conflict"}], "areas": [{"id", "name", "values": {indicator: n}}], "months": [{"month": "2020-04",
 // "values": {...}}]}; target and rate are null when unknown.
 sync::Json report_to_json(const IndicatorReport& report);
 // The rows alone, as `tsunagu-server report --json` prints them.
 sync::Json report_rows_to_json(const IndicatorReport& report);
 // One table that opens in Excel on a Japanese Windows PC: UTF-8 with a byte-order mark, CRLF line
-// ends, RFC 4180 quoting. Columns: id, 指標, Indicator, 目標, 実績, 達成率 (a percentage with one
-// decimal, e.g. "63.6%", empty without a target), then one column per area and one per month.
+// ends, RFC 4180 quoting. Columns: id, 指標, Indicator, 目標, 実績, 達成率 (rate_text, empty without
+// a target), 未解決の競合 (in_conflict), then one column per area and one per month. A cell that a
+// spreadsheet would read as a formula (starting with = + - @, a tab or a carriage return: a team
+// named "=HYPERLINK(...)") is written with a leading apostrophe, as OWASP advises.
 std::string report_to_csv(const IndicatorReport& report);
 
 // For a terminal: one line per indicator, figures first (they align whatever the label's width):

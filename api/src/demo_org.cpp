@@ -235,7 +235,8 @@ Status DemoBuilder::fiscal_year_2020() {
         TSUNAGU_TRY(meeting(centre, "subcommittee", fy2020(m, 20), 12, 18));
         ++held;
     }
-    TSUNAGU_TRY(meeting(centre, "liaison", fy2020(10, 9), 9, 15));
+    // 関係実務者連携会議, held once under the subcommittee; other liaison meetings do not count.
+    TSUNAGU_TRY(meeting(centre, "practitioner_liaison", fy2020(10, 9), 9, 15));
     for (int i = 0; i < 25; ++i) {  // working groups ran in two areas
         TSUNAGU_TRY(meeting(areas_[static_cast<std::size_t>(i % 2)], "working_group", fy2020(spread(i, 25), 6 + i % 20),
                             6, 10));
@@ -256,8 +257,9 @@ Status DemoBuilder::fiscal_year_2020() {
                           {"completed", 8}})
                     .status());
 
-    // Discharge support for long-term inpatients: 7 reached community transition support
-    // (target 6), and 4 are still in progress.
+    // Discharge support for long-term inpatients (in hospital since 2017, so a year or more at
+    // their outcome): 7 reached community transition support (target 6), and 4 are still in
+    // progress.
     for (int i = 0; i < 11; ++i) {
         const DemoArea& area = areas_[static_cast<std::size_t>(i) % areas_.size()];
         const std::string& client = area.staff_clients[static_cast<std::size_t>(i / 6)];
@@ -324,6 +326,18 @@ Status DemoBuilder::records_that_do_not_count() {
     TSUNAGU_TRY(record(centre.staff, centre, "meeting", {{"kind", "subcommittee"}, {"date", "2021-03-29"}},
                        Outcome::draft)
                     .status());
+    // その他の連絡会: approved, but not a 関係実務者連携会議.
+    TSUNAGU_TRY(approved(centre.staff, centre, "meeting",
+                         {{"kind", "liaison"}, {"date", "2020-12-03"}, {"organisations", 5}, {"participants", 8}})
+                    .status());
+    // Reached community transition support after less than a year in hospital: not long-term.
+    TSUNAGU_TRY(approved(centre.staff, centre, "discharge_support_case",
+                         {{"client", centre.staff_clients[4]},
+                          {"hospital", "市内精神科病院 C"},
+                          {"admitted_since", "2020-03-02"},
+                          {"outcome", "community_transition_support"},
+                          {"outcome_date", "2020-11-20"}})
+                    .status());
     TSUNAGU_TRY(approved(centre.staff, centre, "training_course",
                          {{"course", "ピアサポーター養成講座 2019"},
                           {"start_date", "2019-10-01"},
@@ -334,6 +348,7 @@ Status DemoBuilder::records_that_do_not_count() {
     return approved(centre.staff, centre, "discharge_support_case",
                     {{"client", centre.staff_clients[3]},
                      {"hospital", "市内精神科病院 B"},
+                     {"admitted_since", "2016-05-10"},
                      {"outcome", "community_transition_support"},
                      {"outcome_date", "2020-02-14"}})
         .status();

@@ -112,6 +112,19 @@ HttpResponse review(RequestContext& ctx) {
     if (!domain::is_reviewed(record->collection)) {
         return HttpResponse::error(400, "invalid", "client records are not reviewed");
     }
+    // The report counts an approved record with the value that currently wins: approving while a
+    // conflict is open would count whichever value that happens to be.
+    if (decision == "approve" && !record->conflicts.empty()) {
+        std::set<std::string> fields;
+        for (const auto& c : record->conflicts) fields.insert(c.field == sync::kDeletedField ? "deletion" : c.field);
+        std::string names;
+        for (const auto& f : fields) names += (names.empty() ? "" : ", ") + f;
+        return HttpResponse::error(409, "open_conflicts",
+                                   "record " + record->id + " has " + std::to_string(record->conflicts.size()) +
+                                       " open conflict(s) (" + names +
+                                       "): resolve them first (POST /v1/conflicts/resolve, or the Conflicts "
+                                       "screen), then approve");
+    }
     auto fields = domain::review_fields(domain::review_status_of(*record), decision, comment);
     if (!fields) {
         if (fields.status().code() == ErrorCode::conflict) {

@@ -1,14 +1,15 @@
 // The indicators: which approved records each one counts, and how.
 #include "domain/indicators.h"
 
-#include <set>
+#include <tuple>
 
 namespace tsunagu::domain {
 namespace {
 
 // How one indicator is measured: the records of `collection` whose `match_field` equals
 // `match_value` (when given), dated by `date_field` (or `fallback_date_field` when unset),
-// counted, or summed over `sum_field`, or counted once per distinct `distinct_field` value.
+// counted, or summed over `sum_field`, or counted once per distinct `distinct_field` value; only
+// records that `qualifies` (when set) accepts.
 struct Measure {
     IndicatorDefinition definition;
     std::string collection;
@@ -18,7 +19,30 @@ struct Measure {
     std::string fallback_date_field;
     std::string sum_field;
     std::string distinct_field;
+    bool (*qualifies)(const sync::Record&) = nullptr;
 };
+
+const std::string* string_field(const sync::Record& r, const std::string& name) {
+    if (name.empty()) return nullptr;
+    auto it = r.fields.find(name);
+    if (it == r.fields.end() || !it->is_string()) return nullptr;
+    return &it->get_ref<const std::string&>();
+}
+
+// A long-term inpatient (長期入院患者) is, as the city's survey of inpatients counts them
+// (１年以上長期入院患者), someone hospitalised for one year or more. The discharge-support case
+// carries the admission that its support ended, so the rule reads the case, not the client's
+// long_term_inpatient flag (a current status, edited at any time and tied to no admission): the
+// case's admitted_since is at least one year before its outcome_date (admitted 2019-06-01:
+// long-term from 2020-06-01 on). A case without an admission date does not count; the schema
+// requires one once an outcome is recorded.
+bool long_term_at_outcome(const sync::Record& r) {
+    const std::string* admitted = string_field(r, "admitted_since");
+    const std::string* outcome = string_field(r, "outcome_date");
+    if (!admitted || !outcome || admitted->size() != 10 || !fiscal_year_of(*admitted)) return false;
+    const std::string anniversary = std::to_string(std::stoi(admitted->substr(0, 4)) + 1) + admitted->substr(4);
+    return *outcome >= anniversary;  // "YYYY-MM-DD" orders as text
+}
 
 // Builders, so that the table below reads as what each indicator counts.
 Measure count(IndicatorDefinition d, std::string collection, std::string date_field,
@@ -52,7 +76,7 @@ const std::vector<Measure>& measures() {
                              "subcommittee"));
         v.push_back(meetings({"practitioner_liaison_meetings", "関係実務者連携会議",
                               "Practitioners' liaison meetings"},
-                             "liaison"));
+                             "practitioner_liaison"));
         v.push_back(meetings({"working_group_meetings", "地域移行支援促進ワーキング",
                               "Community-transition working group meetings"},
                              "working_group"));
@@ -79,6 +103,7 @@ const std::vector<Measure>& measures() {
                                     "Long-term inpatients who reached community transition support"},
                                    "discharge_support_case", "outcome_date", "outcome", "community_transition_support");
         transition.distinct_field = "client";
+        transition.qualifies = long_term_at_outcome;
         v.push_back(std::move(transition));
         v.push_back(meetings({"post_discharge_liaison_meetings", "退院後支援担当者連絡会",
                               "Post-discharge liaison meetings"},
@@ -97,13 +122,6 @@ const std::vector<Measure>& measures() {
         return v;
     }();
     return all;
-}
-
-const std::string* string_field(const sync::Record& r, const std::string& name) {
-    if (name.empty()) return nullptr;
-    auto it = r.fields.find(name);
-    if (it == r.fields.end() || !it->is_string()) return nullptr;
-    return &it->get_ref<const std::string&>();
 }
 
 bool is_approved(const sync::Record& r) {
@@ -164,11 +182,10 @@ IndicatorReport compute_indicators(const std::vector<sync::Record>& records, con
         IndicatorRow row;
         row.definition = m.definition;
         if (auto t = inputs.targets.find(m.definition.id); t != inputs.targets.end()) row.target = t->second;
-        // Distinct counts are kept per bucket: a client counted in April and in May counts once
-        // in the year, once in each month.
-        std::set<std::string> seen_year;
-        std::map<std::string, std::set<std::string>> seen_area;
-        std::array<std::set<std::string>, 12> seen_month;
+        // A person counts once in the year, in the month and area of their first qualifying
+        // record of the year (the earliest date, then the smallest id), so that the months and
+        // the areas add up to the year.
+        std::map<std::string, std::pair<std::string, const sync::Record*>> first_of_person;
         for (const sync::Record& r : records) {
             if (r.collection != m.collection || !is_approved(r)) continue;
             if (!m.match_field.empty()) {
@@ -178,24 +195,29 @@ IndicatorReport compute_indicators(const std::vector<sync::Record>& records, con
             const std::string* date = string_field(r, m.date_field);
             if (!date) date = string_field(r, m.fallback_date_field);
             if (!date || fiscal_year_of(*date) != inputs.fiscal_year) continue;
+            if (m.qualifies && !m.qualifies(r)) continue;
+            row.in_conflict += r.conflicts.empty() ? 0 : 1;
+            if (!m.distinct_field.empty()) {
+                const std::string* key = string_field(r, m.distinct_field);
+                auto [it, added] = first_of_person.try_emplace(key ? *key : r.id, *date, &r);
+                if (!added && std::tie(*date, r.id) < std::tie(it->second.first, it->second.second->id)) {
+                    it->second = {*date, &r};
+                }
+                continue;
+            }
             std::int64_t amount = 1;
             if (!m.sum_field.empty()) {
                 auto it = r.fields.find(m.sum_field);
                 amount = it != r.fields.end() && it->is_number_integer() ? it->get<std::int64_t>() : 0;
             }
-            const std::string area = inputs.area_of ? inputs.area_of(r) : std::string();
-            const int month = fiscal_month(*date);
-            if (!m.distinct_field.empty()) {
-                const std::string* key = string_field(r, m.distinct_field);
-                const std::string who = key ? *key : r.id;
-                row.actual += seen_year.insert(who).second ? 1 : 0;
-                row.by_area[area] += seen_area[area].insert(who).second ? 1 : 0;
-                row.by_month[month] += seen_month[month].insert(who).second ? 1 : 0;
-                continue;
-            }
             row.actual += amount;
-            row.by_area[area] += amount;
-            row.by_month[month] += amount;
+            row.by_area[inputs.area_of ? inputs.area_of(r) : std::string()] += amount;
+            row.by_month[static_cast<std::size_t>(fiscal_month(*date))] += amount;
+        }
+        for (const auto& [person, first] : first_of_person) {
+            row.actual += 1;
+            row.by_area[inputs.area_of ? inputs.area_of(*first.second) : std::string()] += 1;
+            row.by_month[static_cast<std::size_t>(fiscal_month(first.first))] += 1;
         }
         if (row.target && *row.target > 0) {
             row.rate = static_cast<double>(row.actual) / static_cast<double>(*row.target);

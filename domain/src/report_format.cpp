@@ -1,5 +1,6 @@
 // The indicator report as JSON (for the API and scripts) and as CSV (for Excel).
 #include <cstdio>
+#include <string_view>
 
 #include "domain/indicators.h"
 
@@ -16,8 +17,15 @@ std::string month_name(int fiscal_year, int index) {
 
 sync::Json optional_json(const std::optional<std::int64_t>& v) { return v ? sync::Json(*v) : sync::Json(); }
 
-// RFC 4180: quote a field holding a comma, quote, or line break; double inner quotes.
-std::string csv_field(const std::string& text) {
+// A spreadsheet runs a cell starting with one of these as a formula (OWASP, CSV injection).
+bool reads_as_formula(const std::string& text) {
+    return !text.empty() && std::string_view("=+-@\t\r").find(text.front()) != std::string_view::npos;
+}
+
+// RFC 4180: quote a field holding a comma, quote, or line break; double inner quotes. A cell that
+// would read as a formula gets a leading apostrophe first.
+std::string csv_field(const std::string& cell) {
+    const std::string text = reads_as_formula(cell) ? "'" + cell : cell;
     if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
     std::string out = "\"";
     for (char c : text) {
@@ -27,11 +35,6 @@ std::string csv_field(const std::string& text) {
     return out + "\"";
 }
 
-std::string percentage(double rate) {
-    char text[32];
-    std::snprintf(text, sizeof text, "%.1f%%", rate * 100.0);
-    return text;
-}
 
 std::int64_t value_in(const std::map<std::string, std::int64_t>& by_area, const std::string& area) {
     auto it = by_area.find(area);
@@ -39,6 +42,15 @@ std::int64_t value_in(const std::map<std::string, std::int64_t>& by_area, const 
 }
 
 }  // namespace
+
+std::string rate_text(const IndicatorRow& row) {
+    if (!row.rate || !row.target || *row.target <= 0) return {};
+    // Tenths of a percent, rounded half up: floor((actual * 1000 + target / 2) / target), in
+    // integers (a double's 0.0625 * 100 prints as 6.2 or 6.3 depending on who formats it).
+    const std::int64_t target = *row.target;
+    const std::int64_t tenths = (row.actual * 2000 + target) / (2 * target);
+    return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + "%";
+}
 
 sync::Json report_rows_to_json(const IndicatorReport& report) {
     sync::Json rows = sync::Json::array();
@@ -48,7 +60,9 @@ sync::Json report_rows_to_json(const IndicatorReport& report) {
                         {"label_en", r.definition.label_en},
                         {"target", optional_json(r.target)},
                         {"actual", r.actual},
-                        {"rate", r.rate ? sync::Json(*r.rate) : sync::Json()}});
+                        {"rate", r.rate ? sync::Json(*r.rate) : sync::Json()},
+                        {"rate_text", r.rate ? sync::Json(rate_text(r)) : sync::Json()},
+                        {"in_conflict", r.in_conflict}});
     }
     return rows;
 }
@@ -83,7 +97,7 @@ std::string report_to_csv(const IndicatorReport& report) {
         }
         out += "\r\n";
     };
-    std::vector<std::string> header = {"id", "指標", "Indicator", "目標", "実績", "達成率"};
+    std::vector<std::string> header = {"id", "指標", "Indicator", "目標", "実績", "達成率", "未解決の競合"};
     for (const auto& area : report.areas) header.push_back(area.name);
     for (int m = 0; m < 12; ++m) header.push_back(month_name(report.fiscal_year, m));
     line(header);
@@ -93,7 +107,8 @@ std::string report_to_csv(const IndicatorReport& report) {
                                           r.definition.label_en,
                                           r.target ? std::to_string(*r.target) : "",
                                           std::to_string(r.actual),
-                                          r.rate ? percentage(*r.rate) : ""};
+                                          rate_text(r),
+                                          std::to_string(r.in_conflict)};
         for (const auto& area : report.areas) cells.push_back(std::to_string(value_in(r.by_area, area.id)));
         for (int m = 0; m < 12; ++m) cells.push_back(std::to_string(r.by_month[m]));
         line(cells);
@@ -108,8 +123,10 @@ std::string report_to_text(const IndicatorReport& report) {
     for (const auto& r : report.rows) {
         char figures[64];
         std::snprintf(figures, sizeof figures, "%8s%8lld%8s  ", r.target ? std::to_string(*r.target).c_str() : "-",
-                      static_cast<long long>(r.actual), r.rate ? percentage(*r.rate).c_str() : "-");
-        out += figures + r.definition.label_ja + " (" + r.definition.label_en + ")\n";
+                      static_cast<long long>(r.actual), r.rate ? rate_text(r).c_str() : "-");
+        out += figures + r.definition.label_ja + " (" + r.definition.label_en + ")";
+        if (r.in_conflict > 0) out += "  [open conflicts: " + std::to_string(r.in_conflict) + "]";
+        out += "\n";
     }
     return out;
 }

@@ -58,7 +58,26 @@ Status check_fields_object(const Edit& edit) {
     return Status::ok();
 }
 
+// Values, then the rules between fields, then event dates: what a receiving peer checks too.
+Status validate_made(const EditContext& context, const ChangeSet& change, const RecordState* state) {
+    TSUNAGU_TRY(validate_change(context.schema, change));
+    TSUNAGU_TRY(validate_rules(context.schema, change, rule_values(context.schema, change.collection, state)));
+    return validate_event_dates(context.schema, change, context.latest_event_date);
+}
+
 }  // namespace
+
+Json rule_values(const Schema& schema, std::string_view collection, const RecordState* state) {
+    Json out = Json::object();
+    const CollectionSchema* declared = schema.find(collection);
+    if (!declared || !state) return out;
+    for (const RecordRule& rule : declared->rules) {
+        for (const std::string* name : {&rule.field, &rule.other}) {
+            if (const Head* head = state->winner(*name)) out[*name] = head->value.json();
+        }
+    }
+    return out;
+}
 
 Edit Edit::create(std::string_view collection, const Json& fields) {
     Edit edit;
@@ -112,7 +131,7 @@ Result<std::optional<ChangeSet>> build_change(const EditContext& context, const 
         for (const auto& item : edit.fields.items()) {
             if (!item.value().is_null()) change.set[item.key()] = item.value();
         }
-        TSUNAGU_TRY(validate_change(context.schema, change));
+        TSUNAGU_TRY(validate_made(context, change, nullptr));
         return std::optional<ChangeSet>(std::move(change));
     }
 
@@ -178,7 +197,7 @@ Result<std::optional<ChangeSet>> build_change(const EditContext& context, const 
         case Kind::create:
             break;
     }
-    TSUNAGU_TRY(validate_change(context.schema, change));
+    TSUNAGU_TRY(validate_made(context, change, &state));
     return std::optional<ChangeSet>(std::move(change));
 }
 

@@ -35,7 +35,12 @@ struct EditContext {
     std::string replica;
     std::string user;
     Hlc hlc;
+    // The latest date an event field may hold (see latest_event_date); "" = not checked.
+    std::string latest_event_date = {};
 };
+
+// The record's current values of the fields `collection`'s rules name (for validate_rules).
+Json rule_values(const Schema& schema, std::string_view collection, const RecordState* state);
 
 // The record being edited, as the editing replica holds it (null: it does not).
 struct EditTarget {
@@ -43,7 +48,7 @@ struct EditTarget {
     const RecordState* state = nullptr;
 };
 
-// The change set for `edit`, validated against the schema; nullopt when it changes nothing.
+// The change set for `edit`, validated against the schema (values, rules, event dates); nullopt when it changes nothing.
 // Refusals say what to do: not_found, validation (naming the field), conflict (e.g. resolving a
 // field that has no conflict, editing a deleted record).
 Result<std::optional<ChangeSet>> build_change(const EditContext& context, const Edit& edit,

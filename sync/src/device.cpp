@@ -127,7 +127,9 @@ Result<std::string> Device::Impl::edit(const detail::Edit& edit) {
             TSUNAGU_TRY(loaded);
             current = std::move(*loaded);
         }
-        const detail::EditContext context{schema, options.ids, replica, options.user, clock.tick()};
+        const Hlc now = clock.tick();
+        const detail::EditContext context{schema, options.ids, replica, options.user, now,
+                                          latest_event_date(schema, now.wall_ms, kDeviceEventDateGraceDays)};
         const detail::EditTarget target{current ? &current->stored.collection : nullptr,
                                         current ? &current->state : nullptr};
         auto change = detail::build_change(context, edit, target);

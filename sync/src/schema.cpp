@@ -2,6 +2,7 @@
 #include "sync/schema.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <set>
 
 namespace tsunagu::sync {
@@ -208,9 +209,16 @@ Status Schema::check() const {
                 return Status(ErrorCode::invalid_argument,
                               where + ": field \"" + f.name + "\" is a list of lists");
             }
-            if (f.since > version) {
+            if (f.since > version || f.required_since > version) {
                 return Status(ErrorCode::invalid_argument,
                               where + ": field \"" + f.name + "\" is newer than the schema");
+            }
+        }
+        for (const auto& rule : c.rules) {
+            if (!c.find(rule.field) || !c.find(rule.other) || rule.since > version) {
+                return Status(ErrorCode::invalid_argument,
+                              where + ": a rule between \"" + rule.field + "\" and \"" + rule.other +
+                                  "\" names an undeclared field or a later schema version");
             }
         }
         if (c.scope.kind == ScopeRule::Kind::field && !c.find(c.scope.field)) {
@@ -250,6 +258,16 @@ Status validate_change(const Schema& schema, const ChangeSet& change) {
                " and this peer has v" + std::to_string(schema.version);
     };
     const CollectionSchema* collection = schema.find(change.collection);
+    // No schema was ever numbered below 1, nor had a collection before its `since`: such a claim
+    // would only skip the checks of the fields required since.
+    const int oldest = collection ? collection->since : 1;
+    if (change.schema_version < oldest) {
+        return Status(ErrorCode::validation,
+                      who() + ": \"schema\" is " + std::to_string(change.schema_version) +
+                          ", but " + change.collection + " records exist from schema v" +
+                          std::to_string(oldest) + " on; send the version of the schema the change was " +
+                          "validated with (this peer has v" + std::to_string(schema.version) + ")");
+    }
     if (!collection) {
         if (newer) return Status::ok();  // kept and passed on
         return Status(ErrorCode::validation, who() + ": collection \"" + change.collection +
@@ -273,11 +291,16 @@ Status validate_change(const Schema& schema, const ChangeSet& change) {
                                                      versions());
         }
         if (value.is_null()) {
-            if (field->required && change.schema_version >= field->since) {
+            if (field->required && change.schema_version >= field->required_from()) {
                 return Status(ErrorCode::validation,
                               who() + ": field " + field->title() + " is required and cannot be cleared");
             }
             continue;
+        }
+        if (field->required && field->type == FieldType::list && value.is_array() && value.empty() &&
+            change.schema_version >= field->required_from()) {
+            return Status(ErrorCode::validation,
+                          who() + ": field " + field->title() + " is required: give at least one");
         }
         Status valid = validate_value(*field, value);
         if (!valid) {
@@ -288,12 +311,119 @@ Status validate_change(const Schema& schema, const ChangeSet& change) {
     }
     if (change.create) {
         for (const auto& field : collection->fields) {
-            if (!field.required || field.since > change.schema_version) continue;
+            if (!field.required || field.required_from() > change.schema_version) continue;
             auto it = change.set.find(field.name);
-            if (it == change.set.end() || it->is_null()) {
+            if (it == change.set.end() || it->is_null() || (it->is_array() && it->empty())) {
                 return Status(ErrorCode::validation,
-                              who() + ": field " + field.title() + " is required");
+                              who() + ": field " + field.title() + " is required" +
+                                  (field.type == FieldType::list ? ": give at least one" : ""));
             }
+        }
+    }
+    return Status::ok();
+}
+
+namespace {
+
+const Json* value_after(const ChangeSet& change, const Json& current, const std::string& field) {
+    auto set = change.set.find(field);
+    if (set != change.set.end()) return set->is_null() ? nullptr : &*set;
+    auto it = current.is_object() ? current.find(field) : current.end();
+    return it == current.end() || it->is_null() ? nullptr : &*it;
+}
+
+// The civil date of a day counted from 1970-01-01 (Howard Hinnant's algorithm).
+std::string civil_from_days(std::int64_t z) {
+    z += 719468;
+    const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const auto doe = static_cast<unsigned>(z - era * 146097);
+    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const unsigned mp = (5 * doy + 2) / 153;
+    const unsigned d = doy - (153 * mp + 2) / 5 + 1;
+    const unsigned m = mp < 10 ? mp + 3 : mp - 9;
+    const std::int64_t y = static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2);
+    char text[32];
+    std::snprintf(text, sizeof text, "%04lld-%02u-%02u", static_cast<long long>(y), m, d);
+    return text;
+}
+
+std::int64_t floor_div(std::int64_t a, std::int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+
+}  // namespace
+
+Status validate_rules(const Schema& schema, const ChangeSet& change, const Json& current) {
+    const CollectionSchema* collection = schema.find(change.collection);
+    if (!collection) return Status::ok();
+    for (const RecordRule& rule : collection->rules) {
+        if (rule.since > change.schema_version) continue;
+        if (!change.set.contains(rule.field) && !change.set.contains(rule.other)) continue;
+        const FieldSchema* field = collection->find(rule.field);
+        const FieldSchema* other = collection->find(rule.other);
+        const Json* a = value_after(change, current, rule.field);
+        const Json* b = value_after(change, current, rule.other);
+        auto refuse = [&](const std::string& what) {
+            return Status(ErrorCode::validation, "record " + change.record + " (" + change.collection +
+                                                     "): field " + field->title() + ": " + what);
+        };
+        switch (rule.kind) {
+            case RecordRule::Kind::at_most:
+                if (a && b && a->is_number_integer() && b->is_number_integer() &&
+                    a->get<std::int64_t>() > b->get<std::int64_t>()) {
+                    return refuse("must be at most field " + other->title() + ", got more; correct one of them");
+                }
+                break;
+            case RecordRule::Kind::not_before:
+                // "YYYY-MM-DD" dates order as text.
+                if (a && b && a->is_string() && b->is_string() &&
+                    a->get_ref<const std::string&>() < b->get_ref<const std::string&>()) {
+                    return refuse("must not be before field " + other->title() +
+                                  ", got an earlier date; correct one of them");
+                }
+                break;
+            case RecordRule::Kind::required_with:
+                if (!a && b &&
+                    !(b->is_string() && std::find(rule.unless.begin(), rule.unless.end(),
+                                                  b->get_ref<const std::string&>()) != rule.unless.end())) {
+                    return refuse("is required when field " + other->title() +
+                                  " is set; give the date it happened");
+                }
+                break;
+        }
+    }
+    return Status::ok();
+}
+
+std::string latest_event_date(const Schema& schema, std::int64_t unix_ms, int grace_days) {
+    if (!schema.utc_offset_minutes) return {};
+    const std::int64_t local_ms = unix_ms + std::int64_t{*schema.utc_offset_minutes} * 60'000;
+    return civil_from_days(floor_div(local_ms, 86'400'000) + grace_days);
+}
+
+Status validate_event_dates(const Schema& schema, const ChangeSet& change, std::string_view latest) {
+    if (latest.empty()) return Status::ok();
+    const CollectionSchema* collection = schema.find(change.collection);
+    if (!collection) return Status::ok();
+    for (const auto& item : change.set.items()) {
+        const FieldSchema* field = collection->find(item.key());
+        if (!field || field->future) continue;
+        const bool dates = field->type == FieldType::date ||
+                           (field->type == FieldType::list && field->item == FieldType::date);
+        if (!dates) continue;
+        const Json& value = item.value();
+        bool later = false;
+        auto check = [&](const Json& v) { later |= v.is_string() && v.get_ref<const std::string&>() > latest; };
+        if (value.is_array()) {
+            for (const Json& v : value) check(v);
+        } else {
+            check(value);
+        }
+        if (later) {
+            return Status(ErrorCode::validation,
+                          "record " + change.record + " (" + change.collection + "): field " + field->title() +
+                              ": must not be after " + std::string(latest) +
+                              " (the day after today, local time), got a later date; give the date it "
+                              "happened, and check the device's clock");
         }
     }
     return Status::ok();

@@ -45,6 +45,8 @@ Json field_to_json(const FieldSchema& f) {
     if (!f.target.empty()) out["target"] = f.target;
     if (f.type == FieldType::list) out["item"] = field_type_name(f.item);
     if (f.since != 1) out["since"] = f.since;
+    if (f.required_since != 0) out["required_since"] = f.required_since;
+    if (f.future) out["future"] = true;
     if (!f.choice_labels.empty()) {
         Json choices = Json::object();
         for (const auto& [choice, label] : f.choice_labels) {
@@ -72,6 +74,8 @@ FieldSchema field_from_json(const Json& in) {
         f.item = *item;
     }
     f.since = in.value("since", 1);
+    f.required_since = in.value("required_since", 0);
+    f.future = in.value("future", false);
     f.label = labels_from_json(in);
     if (in.contains("choice_labels")) {
         for (const auto& item : in["choice_labels"].items()) {
@@ -80,6 +84,43 @@ FieldSchema field_from_json(const Json& in) {
         }
     }
     return f;
+}
+
+constexpr std::pair<RecordRule::Kind, const char*> kRules[] = {
+    {RecordRule::Kind::at_most, "at_most"},
+    {RecordRule::Kind::not_before, "not_before"},
+    {RecordRule::Kind::required_with, "required_with"},
+};
+
+// {"field": "completed", "at_most": "enrolled"}: the rule's kind is the key naming the other field.
+Json rule_to_json(const RecordRule& rule) {
+    Json out = {{"field", rule.field}};
+    for (auto [kind, name] : kRules) {
+        if (kind == rule.kind) out[name] = rule.other;
+    }
+    if (!rule.unless.empty()) out["unless"] = rule.unless;
+    if (rule.since != 1) out["since"] = rule.since;
+    return out;
+}
+
+RecordRule rule_from_json(const Json& in) {
+    RecordRule rule;
+    rule.field = in.at("field").get<std::string>();
+    int kinds = 0;
+    for (auto [kind, name] : kRules) {
+        if (in.contains(name)) {
+            rule.kind = kind;
+            rule.other = in[name].get<std::string>();
+            ++kinds;
+        }
+    }
+    if (kinds != 1) {
+        throw std::invalid_argument("rule on \"" + rule.field +
+                                    "\": give exactly one of at_most, not_before, required_with");
+    }
+    rule.unless = in.value("unless", std::vector<std::string>{});
+    rule.since = in.value("since", 1);
+    return rule;
 }
 
 }  // namespace
@@ -98,21 +139,31 @@ void to_json(Json& out, const Schema& schema) {
         Json entry = {{"name", c.name}, {"fields", std::move(fields)}, {"scope", std::move(scope)}};
         labels_to_json(entry, c.label);
         if (c.since != 1) entry["since"] = c.since;
+        if (!c.rules.empty()) {
+            Json rules = Json::array();
+            for (const auto& rule : c.rules) rules.push_back(rule_to_json(rule));
+            entry["rules"] = std::move(rules);
+        }
         collections.push_back(std::move(entry));
     }
     out = {{"version", schema.version}, {"collections", std::move(collections)}};
+    if (schema.utc_offset_minutes) out["utc_offset_minutes"] = *schema.utc_offset_minutes;
 }
 
 Result<Schema> schema_from_json(const Json& in) {
     Schema schema;
     try {
         schema.version = in.at("version").get<int>();
+        if (in.contains("utc_offset_minutes")) schema.utc_offset_minutes = in["utc_offset_minutes"].get<int>();
         for (const Json& c : in.at("collections")) {
             CollectionSchema collection;
             collection.name = c.at("name").get<std::string>();
             collection.since = c.value("since", 1);
             collection.label = labels_from_json(c);
             for (const Json& f : c.at("fields")) collection.fields.push_back(field_from_json(f));
+            if (c.contains("rules")) {
+                for (const Json& r : c["rules"]) collection.rules.push_back(rule_from_json(r));
+            }
             if (c.contains("scope")) {
                 const Json& scope = c["scope"];
                 const std::string kind = scope.value("kind", std::string("owner"));

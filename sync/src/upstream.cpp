@@ -1,6 +1,7 @@
 // The upstream: opening, accepting pushed change sets, server-side edits, reads and history.
 #include <algorithm>
 
+#include "sync/src/authoring.h"
 #include "sync/src/change_list.h"
 #include "sync/src/ids_bytes.h"
 #include "sync/src/rows.h"
@@ -263,6 +264,19 @@ Result<PushOutcome> Upstream::Impl::accept(const ChangeSet& change,
     if (*current && change.create && (*current)->state.owner != change.user) {
         return refused(change, "already_exists", ErrorCode::already_exists,
                        "record " + change.record + " exists already: a create must name a new record");
+    }
+    // Rules between fields, on the record as the change leaves it; then event dates against this
+    // server's clock, which is what counts (a device checks with its own, leniently).
+    if (Status valid = validate_rules(schema, change,
+                                      detail::rule_values(schema, change.collection,
+                                                          *current ? &(*current)->state : nullptr));
+        !valid) {
+        return refused(change, "invalid_value", valid.code(), valid.message());
+    }
+    if (Status valid = validate_event_dates(
+            schema, change, latest_event_date(schema, clock.wall_now(), kEventDateGraceDays));
+        !valid) {
+        return refused(change, "invalid_value", valid.code(), valid.message());
     }
     if (gate) {
         if (Status allowed = gate(change, *current ? &(*current)->state : nullptr); !allowed) {

@@ -80,7 +80,9 @@ void check_fy2020_rows(const json& rows) {
         } else {
             CHECK(row["target"] == target);
             CHECK(row["rate"].get<double>() == Approx(double(actual) / target));
+            CHECK(row["rate_text"].get<std::string>().back() == '%');
         }
+        CHECK(row["in_conflict"] == 0);  // the demo's conflicts are on visits awaiting review
         CHECK_FALSE(row["label_ja"].get<std::string>().empty());
         CHECK_FALSE(row["label_en"].get<std::string>().empty());
     }
@@ -132,10 +134,10 @@ TEST_CASE("the indicator CSV from the API starts with a BOM, names the columns i
     REQUIRE(csv.status == 200);
     CHECK(csv.headers["content-type"].rfind("text/csv", 0) == 0);
     CHECK(csv.headers["content-disposition"].find("indicators-FY2020.csv") != std::string::npos);
-    REQUIRE(csv.raw.rfind("\xEF\xBB\xBF" "id,指標,Indicator,目標,実績,達成率,", 0) == 0);
-    CHECK(csv.raw.find("\r\ndispatch_requests,ピアサポーター派遣依頼件数,Peer-support dispatch requests,88,56,63.6%,") !=
+    REQUIRE(csv.raw.rfind("\xEF\xBB\xBF" "id,指標,Indicator,目標,実績,達成率,未解決の競合,", 0) == 0);
+    CHECK(csv.raw.find("\r\ndispatch_requests,ピアサポーター派遣依頼件数,Peer-support dispatch requests,88,56,63.6%,0,") !=
           std::string::npos);
-    CHECK(csv.raw.find("\r\npeer_supporters_trained,ピアサポーター養成者数,Peer supporters trained,20,8,40.0%,") !=
+    CHECK(csv.raw.find("\r\npeer_supporters_trained,ピアサポーター養成者数,Peer supporters trained,20,8,40.0%,0,") !=
           std::string::npos);
 }
 
@@ -221,7 +223,7 @@ TEST_CASE("an approved record is locked for its worker: the change is refused wi
     CHECK(outbox->front().state == tsunagu::sync::PendingState::refused);
     // Workers never approve, not even their own new records.
     const std::string client = (*visits)[0].fields["client"];
-    visitor->create("home_visit", {{"client", client}, {"date", "2021-03-01"}, {"duration_min", 30},
+    visitor->create("home_visit", {{"client", client}, {"visitor", visitor->user_id}, {"date", "2021-03-01"}, {"duration_min", 30},
                                    {"purpose", "check_in"}, {"review_status", "approved"}});
     visitor->sync();
     CHECK(visitor->last_push["outcomes"][0]["reason"].get<std::string>().find("only a supervisor") != std::string::npos);
@@ -309,3 +311,65 @@ TEST_CASE("scopes as a matrix: who holds and reads which records") {
     CHECK(pushed.body["outcomes"][0]["reason"].get<std::string>().find("outside") != std::string::npos);
     CHECK(naka->get("/v1/records/" + visit_only_visitor).body["record"]["fields"].value("observations", "") != "not mine");
 }
+
+TEST_CASE("a record with open conflicts cannot be approved: 409 says to resolve them first") {
+    Demo demo;
+    auto supervisor = demo.sign_in("kita-chuo.supervisor");
+    Reply conflicts = supervisor->get("/v1/conflicts");
+    REQUIRE(conflicts.status == 200);
+    REQUIRE(conflicts.body["conflicts"].size() == 1);
+    const std::string record = conflicts.body["conflicts"][0]["record"];
+    Reply refused = supervisor->post("/v1/records/" + record + "/review", {{"decision", "approve"}});
+    CHECK(refused.status == 409);
+    CHECK(refused.body["error"] == "open_conflicts");
+    CHECK_THAT(refused.body["message"].get<std::string>(),
+               Catch::Contains("observations") && Catch::Contains("resolve them first"));
+    CHECK(supervisor->get("/v1/records/" + record).body["record"]["fields"]["review_status"] == "submitted");
+    REQUIRE(supervisor->post("/v1/conflicts/resolve",
+                             {{"record", record}, {"field", "observations"}, {"value", "両方の記録を確認した。"}})
+                .status == 200);
+    CHECK(supervisor->post("/v1/records/" + record + "/review", {{"decision", "approve"}}).status == 200);
+}
+
+namespace {
+
+// A change set a device of `user` would push, written by hand.
+tsunagu::sync::ChangeSet hand_made(SyncedDevice& device, const std::string& collection, json set, int schema) {
+    tsunagu::sync::ChangeSet c;
+    c.id = tsunagu::sync::new_id();
+    c.collection = collection;
+    c.record = tsunagu::sync::new_id();
+    c.hlc = tsunagu::sync::Hlc{1'700'000'000'000, 0};
+    c.replica = device.client.device_id;
+    c.user = device.user_id;
+    c.schema_version = schema;
+    c.create = true;
+    c.set = std::move(set);
+    return c;
+}
+
+}  // namespace
+
+TEST_CASE("the server refuses a push claiming schema 0 and a dispatch dated after tomorrow in Japan") {
+    Demo demo;
+    auto peer = demo.device("naka.peer1");
+    peer->sync();
+    const json bare = {{"date", "2020-05-01"}, {"duration_min", 60}, {"review_status", "submitted"}};
+    json future = {{"date", "2099-12-31"}, {"duration_min", 60}, {"format", "group"},
+                   {"request_source", "医療機関"}, {"peer_supporters", {peer->user_id}}, {"review_status", "submitted"}};
+    json today = future;
+    today["date"] = "2020-05-01";
+    Reply pushed = peer->client.post(
+        "/v1/sync/push", {{"changes", json::array({json(hand_made(*peer, "peer_support_dispatch", bare, 0)),
+                                                   json(hand_made(*peer, "peer_support_dispatch", future, 2)),
+                                                   json(hand_made(*peer, "peer_support_dispatch", today, 2))})}});
+    REQUIRE(pushed.status == 200);
+    const json& outcomes = pushed.body["outcomes"];
+    CHECK(outcomes[0]["status"] == "refused");
+    CHECK_THAT(outcomes[0]["reason"].get<std::string>(), Catch::Contains("\"schema\" is 0"));
+    CHECK(outcomes[1]["status"] == "refused");
+    CHECK_THAT(outcomes[1]["reason"].get<std::string>(),
+               Catch::Contains("\"date\" (派遣日 / Date): must not be after"));
+    CHECK(outcomes[2]["status"] == "accepted");
+}
+

@@ -122,4 +122,112 @@ TEST_CASE("a new record missing a required field is refused, naming it in both l
                                       Catch::Contains("Request source"));
 }
 
+namespace {
+
+sync::ChangeSet change_of(const std::string& collection, Json set, int version = 2, bool create = true) {
+    sync::ChangeSet c;
+    c.id = std::string(32, 'c');
+    c.collection = collection;
+    c.record = std::string(32, 'r');
+    c.replica = std::string(32, 'a');
+    c.user = "worker";
+    c.schema_version = version;
+    c.create = create;
+    c.set = std::move(set);
+    return c;
+}
+
+// The refusal of a change (values, then rules on a new record), or "" when it passes.
+std::string refusal(const sync::ChangeSet& c, const Json& current = Json::object()) {
+    Status s = sync::validate_change(care_schema(), c);
+    if (s) s = sync::validate_rules(care_schema(), c, current);
+    return s ? std::string() : s.message();
+}
+
+const std::string kPerson(32, 'b');
+
+}  // namespace
+
+TEST_CASE("a push claiming schema version 0 is refused, whatever fields it lacks") {
+    // Only date, duration and review status: with "schema": 1 the missing fields are named; with
+    // "schema": 0 they used to be skipped.
+    const Json bare = {{"date", "2020-05-01"}, {"duration_min", 60}, {"review_status", "submitted"}};
+    CHECK_THAT(refusal(change_of("peer_support_dispatch", bare, 1)), Catch::Contains("is required"));
+    const std::string message = refusal(change_of("peer_support_dispatch", bare, 0));
+    CHECK_THAT(message, Catch::Contains(R"("schema" is 0)") && Catch::Contains("send the version"));
+}
+
+TEST_CASE("a dispatch names at least one peer supporter") {
+    Json dispatch = {{"date", "2020-05-01"}, {"duration_min", 60}, {"format", "group"}, {"request_source", "医療機関"}};
+    CHECK_THAT(refusal(change_of("peer_support_dispatch", dispatch)),
+               Catch::Contains("peer_supporters") && Catch::Contains("ピアサポーター") && Catch::Contains("is required"));
+    dispatch["peer_supporters"] = Json::array();
+    CHECK_THAT(refusal(change_of("peer_support_dispatch", dispatch)), Catch::Contains("give at least one"));
+    dispatch["peer_supporters"] = {kPerson};
+    CHECK(refusal(change_of("peer_support_dispatch", dispatch)) == "");
+    CHECK_THAT(refusal(change_of("peer_support_dispatch", {{"peer_supporters", Json::array()}}, 2, false)),
+               Catch::Contains("give at least one"));
+
+}
+
+TEST_CASE("a phone still on schema v1 may create records without the fields v2 made required") {
+    // Replicas in the field keep working until upgraded: the server takes what they could send.
+    const Json dispatch = {{"date", "2020-05-01"}, {"duration_min", 60}, {"format", "group"}, {"request_source", "医療機関"}};
+    CHECK(refusal(change_of("peer_support_dispatch", dispatch, 1)) == "");
+}
+
+TEST_CASE("a training course cannot complete more trainees than it enrolled, nor end before it starts") {
+    CHECK_THAT(refusal(change_of("training_course",
+                                 {{"course", "養成講座"}, {"start_date", "2020-09-01"}, {"enrolled", 2}, {"completed", 50}})),
+               Catch::Contains(R"("completed" (修了者数 / Trainees completed): must be at most field "enrolled")"));
+    CHECK_THAT(refusal(change_of("training_course", {{"completed", 50}}, 1, false), {{"enrolled", 2}}),
+               Catch::Contains("must be at most"));
+    CHECK_THAT(refusal(change_of("training_course",
+                                 {{"course", "養成講座"}, {"start_date", "2020-09-01"}, {"end_date", "2020-08-01"}})),
+               Catch::Contains(R"("end_date" (終了日 / End date): must not be before field "start_date")"));
+    CHECK(refusal(change_of("training_course", {{"course", "養成講座"},
+                                                {"start_date", "2020-09-01"},
+                                                {"end_date", "2020-12-15"},
+                                                {"enrolled", 10},
+                                                {"completed", 8}})) == "");
+}
+
+TEST_CASE("a discharge-support case with an outcome gives its date and the admission date") {
+    Json c = {{"client", kPerson}, {"hospital", "病院"}, {"outcome", "community_transition_support"}};
+    CHECK_THAT(refusal(change_of("discharge_support_case", c)), Catch::Contains(R"("outcome_date")"));
+    c["outcome_date"] = "2020-10-01";
+    CHECK_THAT(refusal(change_of("discharge_support_case", c)), Catch::Contains(R"("admitted_since")"));
+    c["admitted_since"] = "2019-01-01";
+    CHECK(refusal(change_of("discharge_support_case", c)) == "");
+    c["admitted_since"] = "2021-01-01";
+    CHECK_THAT(refusal(change_of("discharge_support_case", c)), Catch::Contains("must not be before"));
+    CHECK(refusal(change_of("discharge_support_case",
+                            {{"client", kPerson}, {"hospital", "病院"}, {"outcome", "ongoing"}})) == "");
+}
+
+TEST_CASE("the meeting kinds include 関係実務者連携会議, apart from other liaison meetings") {
+    const auto& kind = *care_schema().find("meeting")->find("kind");
+    REQUIRE(kind.choice_labels.count("practitioner_liaison"));
+    CHECK(kind.choice_labels.at("practitioner_liaison").ja == "関係実務者連携会議");
+    CHECK(kind.choice_labels.at("liaison").ja == "その他の連絡会");
+    CHECK(care_schema().version == 2);  // the new choice came with a new version
+}
+
+TEST_CASE("event dates may not lie after tomorrow in Japan, while planned visits and review dates may") {
+    const auto& schema = care_schema();
+    REQUIRE(schema.utc_offset_minutes == 540);
+    // 2024-06-30 15:30 UTC is 2024-07-01 00:30 in Japan: tomorrow there is July 2.
+    const std::string latest = sync::latest_event_date(schema, 1'719'761'400'000, sync::kEventDateGraceDays);
+    CHECK(latest == "2024-07-02");
+    auto dated = [&](const std::string& collection, Json set) {
+        Status s = sync::validate_event_dates(schema, change_of(collection, std::move(set), 2, false), latest);
+        return s ? std::string() : s.message();
+    };
+    CHECK_THAT(dated("peer_support_dispatch", {{"date", "2099-12-31"}}), Catch::Contains(R"("date" (派遣日 / Date))"));
+    CHECK(dated("peer_support_dispatch", {{"date", "2024-07-02"}}) == "");
+    CHECK_FALSE(dated("training_course", {{"end_date", "2024-07-03"}}).empty());
+    CHECK(dated("home_visit", {{"next_visit", "2024-09-01"}}) == "");
+    CHECK(dated("post_discharge_plan", {{"review_dates", {"2024-10-01", "2025-01-01"}}}) == "");
+}
+
 }  // namespace tsunagu::domain

@@ -136,6 +136,7 @@ TEST_CASE("meetings count by kind, and the post-discharge liaison meeting sums o
     std::vector<Record> records = {meeting("subcommittee", "2020-05-20"), meeting("subcommittee", "2020-06-20"),
                                    meeting("working_group", "2020-07-01"), meeting("council", "2021-03-01"),
                                    meeting("regional_liaison", "2020-09-09"), meeting("liaison", "2020-10-10"),
+                                   meeting("practitioner_liaison", "2020-10-20"),
                                    meeting("post_discharge_liaison", "2020-11-17", 14, 28),
                                    meeting("case_conference", "2020-12-01")};
     IndicatorReport got = report(records);
@@ -143,7 +144,7 @@ TEST_CASE("meetings count by kind, and the post-discharge liaison meeting sums o
     CHECK(actual(got, "working_group_meetings") == 1);
     CHECK(actual(got, "council_meetings") == 1);
     CHECK(actual(got, "regional_liaison_meetings") == 1);
-    CHECK(actual(got, "practitioner_liaison_meetings") == 1);
+    CHECK(actual(got, "practitioner_liaison_meetings") == 1);  // 関係実務者連携会議 only, not その他の連絡会
     CHECK(actual(got, "post_discharge_liaison_meetings") == 1);
     CHECK(actual(got, "post_discharge_liaison_organisations") == 14);
     CHECK(actual(got, "post_discharge_liaison_participants") == 28);
@@ -157,11 +158,17 @@ TEST_CASE("trainees count when their course ends in the year, or starts in it wi
     CHECK(actual(report(records), "peer_supporters_trained") == 8);
 }
 
+namespace {
+
+Record discharge(const std::string& client, const std::string& outcome, const std::string& date,
+                 const std::string& admitted = "2018-04-01") {
+    return record("discharge_support_case", {{"client", client}, {"hospital", "h"}, {"admitted_since", admitted},
+                                             {"outcome", outcome}, {"outcome_date", date}});
+}
+
+}  // namespace
+
 TEST_CASE("community transition counts each inpatient once, by the date of the outcome") {
-    auto discharge = [](const std::string& client, const std::string& outcome, const std::string& date) {
-        return record("discharge_support_case", {{"client", client}, {"hospital", "h"}, {"outcome", outcome},
-                                                 {"outcome_date", date}});
-    };
     std::vector<Record> records = {discharge("c1", "community_transition_support", "2020-05-01"),
                                    discharge("c1", "community_transition_support", "2020-08-01"),
                                    discharge("c2", "community_transition_support", "2020-09-01"),
@@ -169,9 +176,77 @@ TEST_CASE("community transition counts each inpatient once, by the date of the o
                                    discharge("c4", "community_transition_support", "2021-04-01")};
     IndicatorReport got = report(records);
     CHECK(actual(got, "community_transition") == 2);
-    const IndicatorRow* row = got.row("community_transition");
-    CHECK(row->by_month[1] == 1);  // May
-    CHECK(row->by_month[4] == 1);  // August: c1 again, once in that month
+}
+
+TEST_CASE("a person counts in the month and area of their first qualifying outcome of the year, so months add up") {
+    Record later = discharge("c1", "community_transition_support", "2020-05-01");
+    later.fields["area_hint"] = "south";
+    // Listed out of order: the earliest date decides, whatever the order of the records.
+    std::vector<Record> records = {discharge("c1", "community_transition_support", "2020-08-01"), later,
+                                   discharge("c2", "community_transition_support", "2020-09-01")};
+    const IndicatorRow* row = report(records).row("community_transition");
+    REQUIRE(row);
+    CHECK(row->actual == 2);
+    CHECK(row->by_month[1] == 1);  // May: c1's first
+    CHECK(row->by_month[4] == 0);  // August: c1 again, counted already
+    CHECK(row->by_month[5] == 1);  // September: c2
+    std::int64_t months = 0;
+    for (auto n : row->by_month) months += n;
+    CHECK(months == row->actual);
+    CHECK(row->by_area.at("south") == 1);
+    CHECK(row->by_area.at("north") == 1);
+}
+
+TEST_CASE("community transition counts only long-term inpatients: in hospital a year or more at the outcome") {
+    std::vector<Record> records = {
+        discharge("long", "community_transition_support", "2020-10-01", "2019-10-01"),   // exactly a year
+        discharge("short", "community_transition_support", "2020-10-01", "2019-10-02"),  // a day short
+        discharge("recent", "community_transition_support", "2020-10-01", "2020-06-01"),
+        record("discharge_support_case", {{"client", "unknown"}, {"hospital", "h"},
+                                          {"outcome", "community_transition_support"}, {"outcome_date", "2020-10-01"}})};
+    CHECK(actual(report(records), "community_transition") == 1);
+}
+
+TEST_CASE("each indicator says how many of the records it counted carry an open conflict") {
+    sync::Conflict open;
+    open.field = "duration_min";
+    Record disputed = dispatch("2020-07-01");
+    disputed.conflicts.push_back(open);
+    Record disputed_draft = dispatch("2020-07-01", "submitted");
+    disputed_draft.conflicts.push_back(open);
+    IndicatorReport got = report({disputed, disputed_draft, dispatch("2020-07-02")});
+    CHECK(got.row("dispatch_requests")->actual == 2);
+    CHECK(got.row("dispatch_requests")->in_conflict == 1);
+    CHECK(got.row("dispatch_group")->in_conflict == 1);
+    CHECK(got.row("council_meetings")->in_conflict == 0);
+    Json rows = report_rows_to_json(got);
+    for (const Json& row : rows) {
+        if (row["id"] == "dispatch_requests") CHECK(row["in_conflict"] == 1);
+    }
+    auto csv = parse_csv(report_to_csv(got).substr(3));
+    CHECK(csv[0][6] == "未解決の競合");
+    const auto at = static_cast<std::size_t>(got.row("dispatch_requests") - got.rows.data()) + 1;
+    CHECK(csv[at][6] == "1");
+    CHECK(report_to_text(got).find("[open conflicts: 1]") != std::string::npos);
+}
+
+TEST_CASE("rates are rounded half up from the exact figures, once, for the CSV, the text and the page") {
+    std::vector<Record> one = {dispatch("2020-07-01")};
+    IndicatorReport got = report(one, 2020, {{"dispatch_requests", 16}});  // 6.25%
+    CHECK(rate_text(*got.row("dispatch_requests")) == "6.3%");
+    Json rows = report_rows_to_json(got);
+    for (const Json& row : rows) {
+        if (row["id"] == "dispatch_requests") CHECK(row["rate_text"] == "6.3%");
+        if (row["id"] == "council_meetings") CHECK(row["rate_text"].is_null());
+    }
+    CHECK(report_to_csv(got).find(",16,1,6.3%,") != std::string::npos);
+    CHECK(report_to_text(got).find("6.3%") != std::string::npos);
+    std::vector<Record> many(56, dispatch("2020-07-01"));
+    CHECK(rate_text(*report(many, 2020, {{"dispatch_requests", 88}}).row("dispatch_requests")) == "63.6%");
+    CHECK(rate_text(*report(many, 2020, {{"dispatch_requests", 56}}).row("dispatch_requests")) == "100.0%");
+    CHECK(rate_text(*report({}, 2020, {{"dispatch_requests", 3}}).row("dispatch_requests")) == "0.0%");
+    std::vector<Record> two(2, dispatch("2020-07-01"));
+    CHECK(rate_text(*report(two, 2020, {{"dispatch_requests", 3}}).row("dispatch_requests")) == "66.7%");
 }
 
 TEST_CASE("targets give achievement rates, and indicators without a target have none") {
@@ -242,7 +317,8 @@ TEST_CASE("the CSV starts with a byte-order mark and parses back to the same fig
     CHECK(rows[0][3] == "目標");
     CHECK(rows[0][4] == "実績");
     CHECK(rows[0][5] == "達成率");
-    CHECK(rows[0][6] == "北区");
+    CHECK(rows[0][6] == "未解決の競合");
+    CHECK(rows[0][7] == "北区");
     CHECK(rows[0].back() == "2021-03");
     for (std::size_t i = 0; i < got.rows.size(); ++i) {
         const auto& cells = rows[i + 1];
@@ -266,6 +342,21 @@ TEST_CASE("CSV cells with commas and quotes are quoted") {
     got.areas = {{"a", "North, \"old\" town"}};
     const std::string csv = report_to_csv(got);
     CHECK(csv.find(",\"North, \"\"old\"\" town\",") != std::string::npos);
+}
+
+TEST_CASE("CSV cells that a spreadsheet would run as a formula start with an apostrophe") {
+    IndicatorReport got = report({});
+    got.areas = {{"a", "=HYPERLINK(\"http://x\",\"x\")"}, {"b", "+1"}, {"c", "-1"}, {"d", "@SUM(A1)"},
+                 {"e", "\tTab"}, {"f", "\rCR"}, {"g", "北区 = 1"}};
+    const auto header = parse_csv(report_to_csv(got).substr(3))[0];
+    CHECK(header[7] == "'=HYPERLINK(\"http://x\",\"x\")");
+    CHECK(header[8] == "'+1");
+    CHECK(header[9] == "'-1");
+    CHECK(header[10] == "'@SUM(A1)");
+    CHECK(header[11] == "'\tTab");
+    CHECK(header[13] == "北区 = 1");  // only a leading character makes a formula
+    const std::string csv = report_to_csv(got);
+    CHECK(csv.find(",\"'\rCR\",") != std::string::npos);  // quoted, as it holds a line break
 }
 
 }  // namespace tsunagu::domain

@@ -157,6 +157,132 @@ TEST_CASE("a field added by a later version is required only of changes made wit
                Catch::Contains(R"(field "mood" is required)"));
 }
 
+TEST_CASE("a change claiming a schema version no schema had is refused, naming what to send") {
+    // Version 0 would skip every required field: the create below lacks "date".
+    const std::string message = refusal(visit({{"duration", 30}}, 0, true));
+    CHECK_THAT(message, Catch::Contains(R"("schema" is 0)") && Catch::Contains("from schema v1 on") &&
+                            Catch::Contains("send the version of the schema"));
+    CHECK_FALSE(refusal(visit({{"date", "2020-04-01"}}, -3, true)).empty());
+    Schema later = test_schema(3);
+    later.collections[1].since = 2;  // visits exist from v2 on
+    CHECK_THAT(refusal(visit({{"date", "2020-04-01"}}, 1, true), later), Catch::Contains("from schema v2 on"));
+    CHECK(refusal(visit({{"date", "2020-04-01"}}, 2, true), later) == "");
+}
+
+TEST_CASE("a field made required by a later version is required of changes made with it, not of older ones") {
+    Schema v2 = test_schema(2);
+    FieldSchema& duration = v2.collections[1].fields[2];
+    duration.required = true;
+    duration.required_since = 2;
+    CHECK(refusal(visit({{"date", "2020-04-01"}}, 1, true), v2) == "");  // a phone not yet upgraded
+    CHECK_THAT(refusal(visit({{"date", "2020-04-01"}}, 2, true), v2),
+               Catch::Contains(R"(field "duration" is required)"));
+    CHECK(refusal(visit({{"duration", nullptr}}, 1), v2) == "");
+    CHECK_THAT(refusal(visit({{"duration", nullptr}}, 2), v2), Catch::Contains("cannot be cleared"));
+}
+
+TEST_CASE("a required list must hold at least one item") {
+    Schema schema = test_schema();
+    FieldSchema& flags = schema.collections[1].fields.back();
+    flags.required = true;
+    CHECK_THAT(refusal(visit({{"date", "2020-04-01"}, {"flags", Json::array()}}, 1, true), schema),
+               Catch::Contains(R"(field "flags" is required: give at least one)"));
+    CHECK_THAT(refusal(visit({{"flags", Json::array()}}, 1), schema), Catch::Contains("give at least one"));
+    CHECK(refusal(visit({{"date", "2020-04-01"}, {"flags", {"risk"}}}, 1, true), schema) == "");
+}
+
+namespace {
+
+// A schema with rules between fields of a course: completed <= enrolled, end >= start, and a
+// result date once there is a result (other than "pending").
+Schema course_schema() {
+    Schema schema = test_schema();
+    CollectionSchema course{"course", {}, {}, 1};
+    course.fields = {{.name = "start", .type = FieldType::date},
+                     {.name = "end", .type = FieldType::date},
+                     {.name = "enrolled", .type = FieldType::integer},
+                     {.name = "completed", .type = FieldType::integer},
+                     {.name = "result", .type = FieldType::enumeration, .choices = {"pending", "passed"}},
+                     {.name = "result_date", .type = FieldType::date}};
+    course.rules = {{RecordRule::Kind::at_most, "completed", "enrolled"},
+                    {RecordRule::Kind::not_before, "end", "start"},
+                    {RecordRule::Kind::required_with, "result_date", "result", {"pending"}}};
+    schema.collections.push_back(course);
+    REQUIRE(schema.check());
+    return schema;
+}
+
+std::string rule_refusal(Json set, Json current = Json::object()) {
+    ChangeSet c = visit(std::move(set));
+    c.collection = "course";
+    Status status = validate_rules(course_schema(), c, current);
+    return status ? "" : status.message();
+}
+
+}  // namespace
+
+TEST_CASE("rules between fields are checked on the record as the change leaves it") {
+    CHECK_THAT(rule_refusal({{"enrolled", 2}, {"completed", 50}}),
+               Catch::Contains(R"(field "completed": must be at most field "enrolled")"));
+    CHECK_THAT(rule_refusal({{"completed", 50}}, {{"enrolled", 2}}), Catch::Contains(R"("completed")"));
+    CHECK_THAT(rule_refusal({{"enrolled", 1}}, {{"enrolled", 2}, {"completed", 2}}),
+               Catch::Contains(R"("enrolled")"));
+    CHECK(rule_refusal({{"enrolled", 10}, {"completed", 8}}) == "");
+    CHECK(rule_refusal({{"completed", 8}}) == "");  // nothing to compare with yet
+    CHECK_THAT(rule_refusal({{"start", "2020-09-01"}, {"end", "2020-08-31"}}),
+               Catch::Contains(R"(field "end": must not be before field "start")"));
+    CHECK(rule_refusal({{"start", "2020-09-01"}, {"end", "2020-09-01"}}) == "");
+    CHECK_THAT(rule_refusal({{"result", "passed"}}), Catch::Contains(R"(field "result_date": is required when)"));
+    CHECK(rule_refusal({{"result", "pending"}}) == "");
+    CHECK(rule_refusal({{"result", "passed"}, {"result_date", "2020-10-01"}}) == "");
+    CHECK_THAT(rule_refusal({{"result_date", nullptr}}, {{"result", "passed"}, {"result_date", "2020-10-01"}}),
+               Catch::Contains("is required when"));
+    // A change that touches neither field of a rule is not refused for an older breach of it.
+    CHECK(rule_refusal({{"notes", "x"}}, {{"enrolled", 2}, {"completed", 50}}) == "");
+}
+
+TEST_CASE("rules round-trip through JSON, and a rule naming an undeclared field is unsound") {
+    Json published;
+    to_json(published, course_schema());
+    auto again = schema_from_json(published);
+    REQUIRE(again);
+    const CollectionSchema* course = again->find("course");
+    REQUIRE(course->rules.size() == 3);
+    CHECK(course->rules[2].kind == RecordRule::Kind::required_with);
+    CHECK(course->rules[2].unless == std::vector<std::string>{"pending"});
+    Schema broken = course_schema();
+    broken.collections.back().rules.push_back({RecordRule::Kind::at_most, "completed", "capacity"});
+    CHECK_FALSE(broken.check());
+}
+
+TEST_CASE("the latest event date is tomorrow in the schema's local time, and unset without an offset") {
+    Schema schema = test_schema();
+    CHECK(latest_event_date(schema, 1'704'121'200'000, 1).empty());  // no offset: nothing checked
+    schema.utc_offset_minutes = 540;  // Japan
+    // 2024-01-01 14:59:59.999 UTC is still January 1 in Japan; a millisecond later it is the 2nd.
+    CHECK(latest_event_date(schema, 1'704'121'199'999, 0) == "2024-01-01");
+    CHECK(latest_event_date(schema, 1'704'121'200'000, 0) == "2024-01-02");
+    CHECK(latest_event_date(schema, 1'704'121'200'000, 1) == "2024-01-03");
+    CHECK(latest_event_date(schema, 1'709'164'800'000, 1) == "2024-03-01");  // 2024-02-29 09:00 JST
+    Json published;
+    to_json(published, schema);
+    CHECK(schema_from_json(published)->utc_offset_minutes == 540);
+}
+
+TEST_CASE("an event date after the latest is refused, naming the field, and a planned date is not") {
+    Schema schema = test_schema();
+    schema.collections[1].fields.push_back({.name = "next", .type = FieldType::date, .future = true});
+    auto dated = [&](Json set) {
+        Status s = validate_event_dates(schema, visit(std::move(set)), "2024-01-02");
+        return s ? std::string() : s.message();
+    };
+    CHECK_THAT(dated({{"date", "2099-12-31"}}),
+               Catch::Contains(R"(field "date": must not be after 2024-01-02)") && !Catch::Contains("2099"));
+    CHECK(dated({{"date", "2024-01-02"}}) == "");
+    CHECK(dated({{"next", "2099-12-31"}}) == "");
+    CHECK(validate_event_dates(schema, visit({{"date", "2099-12-31"}}), ""));  // unchecked
+}
+
 TEST_CASE("schemas round-trip through JSON") {
     const Schema schema = test_schema(2);
     const Json json = schema;

@@ -15,10 +15,11 @@ export function numberOf(value) {
   return Number(value).toLocaleString(language() === 'en' ? 'en-GB' : 'ja-JP');
 }
 
-// 0.636 -> "63.6%"; null -> "—".
-export function rateOf(rate) {
-  if (rate === null || rate === undefined) return t('value.none');
-  return `${(rate * 100).toFixed(1)}%`;
+// A rate as the server formatted it (rate_text: "63.6%", rounded once, there, as in the CSV);
+// null or "" -> "—".
+export function rateOf(rateText) {
+  if (rateText === null || rateText === undefined || rateText === '') return t('value.none');
+  return String(rateText);
 }
 
 // A field's value as text (lists joined, nothing as a dash).

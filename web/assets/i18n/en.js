@@ -184,6 +184,8 @@ export default {
   'indicators.target': 'Target',
   'indicators.actual': 'Actual',
   'indicators.rate': 'Achieved',
+  'indicators.in_conflict': 'Open conflicts',
+  'indicators.in_conflict_hint': 'Counted records that carry an open conflict: their figure is the value that currently wins, and may still change once the conflict is resolved.',
   'indicators.chart': 'Actual against target',
   'indicators.legend_actual': 'Actual',
   'indicators.legend_target': 'Target',

@@ -184,6 +184,8 @@ export default {
   'indicators.target': '目標',
   'indicators.actual': '実績',
   'indicators.rate': '達成率',
+  'indicators.in_conflict': '未解決の競合',
+  'indicators.in_conflict_hint': '集計した記録のうち、未解決の競合があるものの件数です。競合が解決されると値が変わることがあります。',
   'indicators.chart': '実績と目標',
   'indicators.legend_actual': '実績',
   'indicators.legend_target': '目標',

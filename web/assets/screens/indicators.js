@@ -1,5 +1,5 @@
 // Indicators for a fiscal year (April to March): target, actual and achievement rate per
-// indicator, a bar chart of actual against target, the breakdown by area and by month, and the
+// indicator (the rate as the server formatted it), how many counted records carry an open conflict, a bar chart of actual against target, the breakdown by area and by month, and the
 // CSV the council gets (GET /v1/reports/indicators?fy=...&format=csv).
 import { ApiError, get } from '../api.js';
 import { field, h, replace, select } from '../dom.js';
@@ -46,12 +46,13 @@ export async function render(root, app) {
     h('p', { class: 'lead' }, t('indicators.period', { from: report.from, to: report.to }), ' ',
       csvLink(app, report.fiscal_year)),
     h('table', { class: 'indicators' },
-      h('thead', {}, h('tr', {}, ['indicator', 'target', 'actual', 'rate'].map((c) => h('th', { class: c === 'indicator' ? '' : 'number' }, t(`indicators.${c}`))))),
+      h('thead', {}, h('tr', {}, ['indicator', 'target', 'actual', 'rate', 'in_conflict'].map((c) => h('th', { class: c === 'indicator' ? '' : 'number' }, t(`indicators.${c}`))))),
       h('tbody', {}, report.rows.map((row) => h('tr', { dataset: { indicator: row.id } },
         h('th', { scope: 'row' }, label(row)),
         h('td', { class: 'number' }, numberOf(row.target)),
         h('td', { class: 'number' }, numberOf(row.actual)),
-        h('td', { class: row.rate !== null && row.rate !== undefined && row.rate < 1 ? 'number short' : 'number' }, rateOf(row.rate)))))),
+        h('td', { class: row.rate !== null && row.rate !== undefined && row.rate < 1 ? 'number short' : 'number' }, rateOf(row.rate_text)),
+        h('td', { class: row.in_conflict > 0 ? 'number short' : 'number', title: t('indicators.in_conflict_hint') }, numberOf(row.in_conflict ?? 0)))))),
     h('h2', {}, t('indicators.chart')),
     h('div', { class: 'chart-box' }, barChart(report.rows, label)),
     h('h2', {}, t('indicators.by_area')),
