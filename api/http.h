@@ -34,6 +34,12 @@ struct HttpResponse {
     static HttpResponse error(int status, const std::string& code, const std::string& message);
 };
 
+// Adds the headers every answer carries, each unless the answer set its own: a
+// Content-Security-Policy that allows nothing (JSON needs nothing), no referrer, no framing, no
+// reading by other origins, no sniffing, no caching. Called on every answer the server sends, by
+// the adapter too for those it makes itself (a body too large, a queue full); idempotent.
+void add_security_headers(HttpResponse& response);
+
 // Called by the adapter on a worker thread (never on an I/O thread): may block, must not throw.
 using HttpHandler = std::function<HttpResponse(HttpRequest&)>;
 // True for bulk work (pull pages) that must never keep interactive requests waiting.

@@ -27,6 +27,13 @@ std::vector<std::uint8_t> chain_hash(std::span<const std::uint8_t> previous, con
     return out;
 }
 
+std::string to_hex(std::span<const std::uint8_t> bytes) {
+    std::string out(bytes.size() * 2 + 1, '\0');
+    sodium_bin2hex(out.data(), out.size(), bytes.data(), bytes.size());
+    out.pop_back();
+    return out;
+}
+
 AuditEntry read_entry(const Statement& q) {
     AuditEntry e;
     e.seq = q.column_int(0);
@@ -99,12 +106,13 @@ Result<std::vector<AuditEntry>> AuditLog::list(Store& store, std::int64_t after,
     return entries;
 }
 
-Status AuditLog::verify(Store& store) {
+Result<AuditHead> AuditLog::verify(Store& store, const std::optional<AuditHead>& anchor) {
     auto q = store.prepare(
         "SELECT seq, at, user_id, device_id, action, target, detail, hash FROM audit ORDER BY seq");
     if (!q) return q.status();
     std::vector<std::uint8_t> previous;
     std::int64_t expected_seq = 1;
+    bool anchor_found = !anchor || anchor->seq == 0;
     while (true) {
         auto row = q->step();
         if (!row) return row.status();
@@ -117,9 +125,40 @@ Status AuditLog::verify(Store& store) {
                                                   ": it was altered, removed or reordered");
         }
         previous.assign(stored.begin(), stored.end());
+        if (anchor && e.seq == anchor->seq) {
+            // Public values (the hash is an anchor, not a secret): a plain comparison.
+            if (to_hex(previous) != anchor->hash) {
+                return Status(ErrorCode::corrupt, "audit trail rewritten: entry " + std::to_string(e.seq) +
+                                                      " is not the one recorded as the head then");
+            }
+            anchor_found = true;
+        }
         ++expected_seq;
     }
-    return Status::ok();
+    if (!anchor_found) {
+        return Status(ErrorCode::corrupt, "audit trail shortened: it ends at entry " +
+                                              std::to_string(expected_seq - 1) + ", but entry " +
+                                              std::to_string(anchor->seq) +
+                                              " was recorded as its head; entries were removed from its end");
+    }
+    return AuditHead{expected_seq - 1, to_hex(previous)};
+}
+
+Result<AuditHead> AuditLog::head(Store& store) {
+    auto& last = store.cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
+    auto row = last.step();
+    if (!row) {
+        last.reset();
+        return row.status();
+    }
+    AuditHead head;
+    if (*row) {
+        head.seq = last.column_int(0);
+        auto h = last.column_blob(1);
+        head.hash = to_hex(h);
+    }
+    last.reset();
+    return head;
 }
 
 }  // namespace tsunagu::api

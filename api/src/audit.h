@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,15 @@ struct AuditEntry {
     std::string detail;           // counts or outcome, never content
 };
 
+// The newest entry of the trail, as an anchor kept elsewhere (the server's log, a monitoring
+// system, a printed report): a trail later found without it, or with another hash at its seq,
+// lost entries from its end or was rewritten, which the chain alone cannot show (whoever can write
+// the store can recompute it).
+struct AuditHead {
+    std::int64_t seq = 0;  // 0: the trail is empty
+    std::string hash;      // its chain hash, hex
+};
+
 class AuditLog {
 public:
     static Status create_schema(Store& store);
@@ -29,8 +39,11 @@ public:
     // Entries with seq > after, oldest first, at most `limit`, optionally for one target or user.
     static Result<std::vector<AuditEntry>> list(Store& store, std::int64_t after, int limit,
                                                 const std::string& target, const std::string& user_id);
-    // Walks the chain; corrupt naming the first entry whose hash does not follow.
-    static Status verify(Store& store);
+    // Walks the chain; corrupt naming the first entry whose hash does not follow, or, with an
+    // `anchor`, when the trail no longer holds that entry as it was. Answers the newest entry.
+    static Result<AuditHead> verify(Store& store, const std::optional<AuditHead>& anchor = std::nullopt);
+    // The newest entry, without walking the chain.
+    static Result<AuditHead> head(Store& store);
 };
 
 }  // namespace tsunagu::api

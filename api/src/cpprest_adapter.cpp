@@ -85,6 +85,11 @@ public:
         try {
             listener_ = std::make_unique<http_listener>(utility::conversions::to_string_t(url), config);
             listener_->support([this](http::http_request request) { accept(std::move(request)); });
+            // cpprestsdk answers these two itself unless told otherwise: TRACE by echoing the
+            // request, its cookie and token included. Both go to the router (405), like any method.
+            for (const auto& method : {http::methods::TRCE, http::methods::OPTIONS}) {
+                listener_->support(method, [this](http::http_request request) { accept(std::move(request)); });
+            }
             listener_->open().wait();
         } catch (const std::exception& e) {
             listener_.reset();
@@ -207,12 +212,11 @@ private:
         out.remote_address = in.remote_address();
     }
 
-    void reply(const std::shared_ptr<Exchange>& exchange, const HttpResponse& response) {
+    void reply(const std::shared_ptr<Exchange>& exchange, HttpResponse response) {
         if (exchange->answered.exchange(true)) return;  // exactly one reply per request
         http::http_response out(static_cast<http::status_code>(response.status));
         out.headers().add(U("X-Request-Id"), exchange->request_id);
-        out.headers().add(U("X-Content-Type-Options"), U("nosniff"));
-        out.headers().add(U("Cache-Control"), U("no-store"));
+        add_security_headers(response);
         for (const auto& [name, value] : response.headers) out.headers().add(name, value);
         out.set_body(response.body, response.content_type);
         try {

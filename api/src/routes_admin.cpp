@@ -1,6 +1,7 @@
 // Administration: users, teams, devices and the audit trail. Admins manage accounts; they read
 // no care records through these routes.
 #include <chrono>
+#include <limits>
 #include <map>
 
 #include "api/src/audit.h"
@@ -342,12 +343,31 @@ std::vector<Route> admin_routes() {
              }
              return json_response(200, {{"entries", list}});
          }},
+        // ?seq=N&hash=H: also that the trail still holds the head recorded then (in the log's
+        // audit_head lines, say), which no recomputed chain can fake.
         {"GET", "/v1/admin/audit/verify", Access::admin,
          [](RequestContext& ctx) {
-             Status chain = AuditLog::verify(ctx.store);
-             return json_response(200, {{"intact", chain.is_ok()},
-                                        {"message", chain ? "every entry follows its predecessor"
-                                                          : chain.message()}});
+             std::optional<AuditHead> anchor;
+             if (ctx.request.query.count("seq") || ctx.request.query.count("hash")) {
+                 auto seq = integer_parameter(ctx.request, "seq", 0, 1, std::numeric_limits<std::int64_t>::max());
+                 if (!seq) return error_response(seq.status());
+                 const auto hash = ctx.request.query.find("hash");
+                 if (*seq == 0 || hash == ctx.request.query.end() || hash->second.size() != 64) {
+                     return HttpResponse::error(400, "invalid",
+                                                "give both seq (an entry's number) and hash (its 64 hex "
+                                                "characters), as an audit_head log line has them");
+                 }
+                 anchor = AuditHead{*seq, hash->second};
+             }
+             auto chain = AuditLog::verify(ctx.store, anchor);
+             if (!chain && chain.status().code() != ErrorCode::corrupt) return error_response(chain.status());
+             Json answer = {{"intact", chain.is_ok()},
+                            {"message", chain ? (anchor ? "every entry follows its predecessor, and the trail "
+                                                          "still holds the head given"
+                                                        : "every entry follows its predecessor")
+                                              : chain.status().message()}};
+             if (chain) answer["head"] = {{"seq", chain->seq}, {"hash", chain->hash}};
+             return json_response(200, answer);
          }},
     };
 }

@@ -59,6 +59,10 @@ public:
           pool_(std::move(pool)),
           core_(std::move(core)) {
         if (presence_) presence_renewal_.start(kRenewPresenceEvery, [this] { return renew_presence(); });
+        audit_heads_.start(std::chrono::milliseconds(0), [this] {
+            log_audit_head();
+            return std::chrono::milliseconds(kLogAuditHeadEvery);
+        });
     }
     ~RunningServer() override { stop(); }
 
@@ -66,11 +70,14 @@ public:
 
     void stop() override {
         presence_renewal_.stop();
+        audit_heads_.stop();
+        const bool serving = http_ != nullptr;
         if (core_) core_->compactor().stop();  // first: a run in a request ends after its slice
         if (core_) core_->backups().stop();    // after the backup in progress, if any
         if (http_) http_->stop();
         http_.reset();
         if (core_) core_->commit_group().close();
+        if (serving && pool_) log_audit_head();  // the last entry, once no request is left
         if (pool_) pool_->close_all();
     }
     const std::string& url() const override { return url_; }
@@ -78,6 +85,22 @@ public:
 
 private:
     static constexpr std::chrono::milliseconds kRenewPresenceEvery{5000};
+
+    static constexpr std::chrono::hours kLogAuditHeadEvery{1};
+
+    // Logs the trail's newest entry (audit_head: seq and hash), at start, hourly and at stop: an
+    // anchor outside the store, for GET /v1/admin/audit/verify?seq=&hash= to show later that no
+    // entry was cut from the trail's end (which its chain alone cannot show).
+    void log_audit_head() {
+        auto lease = pool_->borrow();
+        if (!lease) return;
+        auto head = AuditLog::head((*lease)->store);
+        if (!head) {
+            log_event("error", "audit_head_unread", {{"error", head.status().message()}});
+            return;
+        }
+        log_event("info", "audit_head", {{"seq", std::to_string(head->seq)}, {"hash", head->hash}});
+    }
 
     // Announces this server again when its announcement's connection was ended (a restart of
     // PostgreSQL, an idle-session timeout), so that a key rotation keeps seeing it.
@@ -101,6 +124,7 @@ private:
     std::unique_ptr<ServerCore> core_;
     std::unique_ptr<HttpServer> http_;
     Periodic presence_renewal_;  // last: stopped (in stop()) before anything it uses goes
+    Periodic audit_heads_;
 };
 
 // Writes `text` to a new file readable by its owner only (replacing an older one).

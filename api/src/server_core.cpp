@@ -167,8 +167,14 @@ std::string bearer_token(const HttpRequest& request) {
 
 const Route* ServerCore::match(const HttpRequest& request, std::map<std::string, std::string>& params,
                                bool& path_known) const {
-    const auto parts = split_path(request.path);
     path_known = false;
+    // One spelling per endpoint: "/v1/auth/sign-in/" or "/v1//auth/sign-in" would slip past a
+    // proxy's rule written for the path (nginx's limit on sign-ins) and still reach the route.
+    const std::string& path = request.path;
+    const bool canonical = !path.empty() && path.front() == '/' && path.find("//") == std::string::npos &&
+                           (path.size() == 1 || path.back() != '/');
+    if (!canonical) return nullptr;
+    const auto parts = split_path(path);
     for (std::size_t r = 0; r < routes_.size(); ++r) {
         const Route& route = routes_[r];
         const std::vector<std::string>& pattern = patterns_[r];

@@ -172,8 +172,4 @@ std::vector<Route> web_routes();
 // session's CSRF token. Returns the refusal to send, or nullopt to go on.
 std::optional<HttpResponse> check_web_session(RequestContext& ctx, const std::string& token, bool may_write);
 
-// Adds the headers every answer carries unless it set its own: a Content-Security-Policy that
-// allows nothing (JSON needs nothing), no referrer, no framing (web_gate.cpp).
-void add_security_headers(HttpResponse& response);
-
 }  // namespace tsunagu::api

@@ -1,5 +1,4 @@
-// The web page's session rules as the core applies them to every authenticated request, and the
-// security headers every answer carries.
+// The web page's session rules as the core applies them to every authenticated request.
 #include <algorithm>
 
 #include "api/src/server_core.h"
@@ -9,13 +8,6 @@ namespace {
 
 bool changes_state(const std::string& method) {
     return method != "GET" && method != "HEAD" && method != "OPTIONS";
-}
-
-bool has_header(const HttpResponse& r, const std::string& name) {
-    return std::any_of(r.headers.begin(), r.headers.end(), [&](const auto& h) {
-        return std::equal(h.first.begin(), h.first.end(), name.begin(), name.end(),
-                          [](char a, char b) { return std::tolower(a) == std::tolower(b); });
-    });
 }
 
 }  // namespace
@@ -49,13 +41,15 @@ std::optional<HttpResponse> check_web_session(RequestContext& ctx, const std::st
         case WebSessions::State::active:
             break;
     }
+    // Browsers label requests another site made. SameSite=Strict keeps the cookie off cross-site
+    // ones, but not off those of a sibling subdomain (same-site): refused whatever the method,
+    // since a read too is audited as the supervisor's (an <img> could fill her trail).
+    const std::string& site = ctx.request.header("sec-fetch-site");
+    if (ctx.via_session_cookie && (site == "cross-site" || site == "same-site")) {
+        return HttpResponse::error(403, "csrf", "requests from other sites are refused");
+    }
     if (ctx.via_session_cookie && changes_state(ctx.request.method)) {
-        // Defence in depth: browsers label cross-site requests; SameSite=Strict already keeps
-        // the cookie off them, and the token below is the actual protection.
-        const std::string& site = ctx.request.header("sec-fetch-site");
-        if (site == "cross-site" || site == "same-site") {
-            return HttpResponse::error(403, "csrf", "requests from other sites are refused");
-        }
+        // The actual protection of a change: the session's CSRF token.
         if (!csrf_token_matches(token, ctx.request.header(kCsrfHeader))) {
             return HttpResponse::error(
                 403, "csrf", "missing or wrong X-CSRF-Token header: reload the page and try again");
@@ -68,14 +62,5 @@ std::optional<HttpResponse> check_web_session(RequestContext& ctx, const std::st
     return std::nullopt;
 }
 
-void add_security_headers(HttpResponse& response) {
-    if (!has_header(response, "Content-Security-Policy")) {
-        response.headers.emplace_back("Content-Security-Policy",
-                                      "default-src 'none'; frame-ancestors 'none'");
-    }
-    response.headers.emplace_back("Referrer-Policy", "no-referrer");
-    response.headers.emplace_back("X-Frame-Options", "DENY");
-    response.headers.emplace_back("Cross-Origin-Resource-Policy", "same-origin");
-}
 
 }  // namespace tsunagu::api

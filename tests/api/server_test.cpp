@@ -265,7 +265,8 @@ TEST_CASE("metrics are served on loopback only, never to a request a proxy forwa
     ApiClient anyone(f.server.url());
     CHECK(anyone.get("/metrics").status == 200);
     CHECK(anyone.raw("GET", "/metrics", "", {{"X-Forwarded-For", "203.0.113.7"}}).status == 403);
-    CHECK(anyone.raw("GET", "/metrics/", "", {{"Forwarded", "for=203.0.113.7"}}).status == 403);
+    CHECK(anyone.raw("GET", "/metrics", "", {{"Forwarded", "for=203.0.113.7"}}).status == 403);
+    CHECK(anyone.raw("GET", "/metrics/", "", {{"Forwarded", "for=203.0.113.7"}}).status == 404);  // no such spelling
 }
 
 TEST_CASE("a device cannot take the server's own replica id") {
@@ -443,7 +444,17 @@ TEST_CASE("the audit trail is hash-chained and lists sign-ins") {
     bool saw_sign_in = false;
     for (const auto& e : audit.body["entries"]) saw_sign_in |= e["action"] == "auth.sign_in";
     CHECK(saw_sign_in);
-    CHECK(f.admin->get("/v1/admin/audit/verify").body["intact"] == true);
+    Reply verified = f.admin->get("/v1/admin/audit/verify");
+    CHECK(verified.body["intact"] == true);
+    // With a head recorded elsewhere (the log's audit_head lines): the trail still holds it, and
+    // one it does not hold (as if entries were cut from its end) is found.
+    const std::string seq = std::to_string(verified.body["head"]["seq"].get<std::int64_t>());
+    const std::string hash = verified.body["head"]["hash"];
+    CHECK(f.admin->get("/v1/admin/audit/verify?seq=" + seq + "&hash=" + hash).body["intact"] == true);
+    Reply cut = f.admin->get("/v1/admin/audit/verify?seq=999999&hash=" + hash);
+    CHECK(cut.body["intact"] == false);
+    CHECK(cut.body["message"].get<std::string>().find("shortened") != std::string::npos);
+    CHECK(f.admin->get("/v1/admin/audit/verify?seq=1").status == 400);
     // Paged by sequence number; a malformed or out-of-range page is refused, naming the parameter.
     const auto first = audit.body["entries"][0]["seq"].get<std::int64_t>();
     Reply after = f.admin->get("/v1/admin/audit?after=" + std::to_string(first) + "&limit=1");
@@ -456,6 +467,10 @@ TEST_CASE("the audit trail is hash-chained and lists sign-ins") {
         CHECK(refused.status == 400);
         CHECK(refused.body["message"].get<std::string>().find("query parameter") != std::string::npos);
     }
+    // The head goes to the log at start and at stop, where the store's keys do not reach.
+    f.server.stop(SIGTERM);
+    const std::string log = read_file(f.log);
+    CHECK(log.find("\"audit_head\"") != std::string::npos);
 }
 
 TEST_CASE("connections that send nothing do not pin the server") {

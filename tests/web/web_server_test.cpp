@@ -220,6 +220,49 @@ TEST_CASE("state changes with the cookie are refused without the right CSRF toke
     // Reads need no token; bearer clients (devices) need none either.
     CHECK(office.send("GET", "/v1/admin/teams", {{"Cookie", s.cookie}}).status == 200);
     CHECK(office.admin->post("/v1/admin/teams", {{"name", "Higashi"}}).status == 201);
+    // But no read is made for another site, a sibling subdomain included (SameSite lets its
+    // requests carry the cookie): an <img> there would fill the trail with reads never made.
+    for (const char* site : {"same-site", "cross-site"}) {
+        BrowserAnswer read = office.send("GET", "/v1/admin/teams", {{"Cookie", s.cookie}, {"Sec-Fetch-Site", site}});
+        CHECK(read.status == 403);
+    }
+}
+
+TEST_CASE("TRACE and OPTIONS go to the router like any method, and echo nothing") {
+    Office office;
+    WebSession s = office.sign_in("sato");
+    for (const char* method : {"TRACE", "OPTIONS"}) {
+        INFO(method);
+        BrowserAnswer a = office.send(method, "/v1/records", {{"Cookie", s.cookie}, {"Authorization", "Bearer a-token"}});
+        CHECK((a.status == 405 || a.status == 404));
+        CHECK(a.body.find(s.cookie.substr(s.cookie.find('=') + 1)) == std::string::npos);
+        CHECK(a.body.find("a-token") == std::string::npos);
+        CHECK(a.header("content-security-policy") == "default-src 'none'; frame-ancestors 'none'");
+    }
+}
+
+TEST_CASE("an endpoint answers under one spelling only, so that a proxy's rule for it cannot be walked around") {
+    Office office;
+    // nginx limits sign-ins by path: "/v1/web/sign-in/" must not be a way around the limit.
+    for (const char* path : {"/v1/web/sign-in/", "/v1//web/sign-in", "/v1/auth/sign-in/"}) {
+        INFO(path);
+        BrowserAnswer a = office.send("POST", path, {{"Content-Type", "application/json"}, {"Sec-Fetch-Site", "same-origin"}},
+                                      json{{"username", "sato"}, {"password", "sato-password-1"}}.dump());
+        CHECK(a.status == 404);
+        CHECK(a.header("set-cookie").empty());
+    }
+    CHECK(office.sign_in_answer("sato", "sato-password-1").status == 200);
+}
+
+TEST_CASE("answers the listener makes itself carry the security headers too") {
+    Office office;
+    // A body over the limit is refused from its Content-Length, before any route.
+    BrowserAnswer too_large = office.send("POST", "/v1/sync/push", {{"Content-Type", "application/json"}},
+                                          std::string(5u << 20, ' '));
+    CHECK(too_large.status == 413);
+    CHECK(too_large.header("content-security-policy") == "default-src 'none'; frame-ancestors 'none'");
+    CHECK(too_large.header("x-frame-options") == "DENY");
+    CHECK(too_large.header("cache-control") == "no-store");
 }
 
 TEST_CASE("the web sign-in only takes JSON from the page's own origin") {
