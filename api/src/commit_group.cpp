@@ -3,6 +3,7 @@
 
 #include <exception>
 #include <memory>
+#include <typeinfo>
 
 #include "api/src/error_response.h"
 #include "api/src/observability.h"
@@ -124,7 +125,8 @@ void CommitGroup::execute(std::deque<Item*>& group) {
             try {
                 item->answer = item->work(connection);
             } catch (const std::exception& e) {
-                log_event("error", "handler_threw", {{"error", e.what()}});
+                // The type only, as ServerCore logs it: the message may quote what the request carried.
+                log_event("error", "handler_threw", {{"exception", typeid(e).name()}});
                 item->answer = HttpResponse::error(500, "internal", "unexpected server error; it was logged");
             }
             return item->answer.status >= 500 ? Status(ErrorCode::internal, "rolled back") : Status::ok();

@@ -5,6 +5,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -12,6 +15,7 @@
 #include <vector>
 
 #include "api/src/commit_group.h"
+#include "api/src/observability.h"
 #include "support/temp_dir.h"
 #include "support/test_store.h"
 
@@ -177,4 +181,23 @@ TEST_CASE("posted work that fails is undone, and the group's other work is kept"
     leader.finish();
     second.join();
     CHECK(f.durable_names() == std::set<std::string>{"request", "second"});
+}
+
+TEST_CASE("a handler that throws is logged by its exception's type, never its message") {
+    GroupFixture f;
+    testing::TempDir logs("tsunagu-group-log");
+    std::FILE* log = std::fopen(logs.file("server.log").c_str(), "w");
+    REQUIRE(log);
+    set_log_output(log);
+    // A message may quote what the request carried (nlohmann's do: "last read: '...'").
+    HttpResponse answer = f.group.run([](ServerConnection&) -> HttpResponse {
+        throw std::runtime_error("parse error; last read: 'notes: MARKER-NOTE-TEXT'");
+    });
+    set_log_output(nullptr);
+    std::fclose(log);
+    CHECK(answer.status == 500);
+    std::ifstream in(logs.file("server.log"));
+    const std::string written((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CHECK(written.find("handler_threw") != std::string::npos);
+    CHECK(written.find("MARKER-NOTE-TEXT") == std::string::npos);
 }
