@@ -15,7 +15,8 @@ bool changes_state(const std::string& method) {
 std::optional<HttpResponse> check_web_session(RequestContext& ctx, const std::string& token,
                                               bool may_write) {
     const std::string& session_id = ctx.who().session_id;
-    auto state = WebSessions::check(ctx.store, session_id, ctx.now, ctx.core.web_sessions);
+    std::int64_t last_active_at = 0;
+    auto state = WebSessions::check(ctx.store, session_id, ctx.now, ctx.core.web_sessions, &last_active_at);
     if (!state) return error_response(state.status());
     switch (*state) {
         case WebSessions::State::not_web:
@@ -58,6 +59,18 @@ std::optional<HttpResponse> check_web_session(RequestContext& ctx, const std::st
     if (may_write) {
         if (Status s = WebSessions::touch(ctx.store, session_id, ctx.now); !s)
             return error_response(s);
+    } else {
+        // A read on a connection of its own (the indicators, a pull page) is activity too: the
+        // touch is handed to the commit group, now and then, not waited for (losing one in a
+        // crash costs a session at most a few seconds of its idle time).
+        const std::int64_t every = std::clamp<std::int64_t>(ctx.core.web_sessions.idle_seconds / 4, 1, 60);
+        if (ctx.now - last_active_at >= every) {
+            const std::int64_t now = ctx.now;
+            ctx.core.commit_group().post([session_id, now](ServerConnection& c) {
+                Status s = WebSessions::touch(c.store, session_id, now);
+                return s ? HttpResponse{} : error_response(s);
+            });
+        }
     }
     return std::nullopt;
 }

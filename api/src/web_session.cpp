@@ -84,7 +84,8 @@ Status WebSessions::open(Store& store, const std::string& session_id, std::int64
 }
 
 Result<WebSessions::State> WebSessions::check(Store& store, const std::string& session_id,
-                                              std::int64_t now, const WebSessionPolicy& policy) {
+                                              std::int64_t now, const WebSessionPolicy& policy,
+                                              std::int64_t* last_active_out) {
     auto& q =
         store.cached("SELECT opened_at, last_active_at FROM web_session WHERE session_id = ?1");
     q.bind(1, session_id);
@@ -94,6 +95,7 @@ Result<WebSessions::State> WebSessions::check(Store& store, const std::string& s
     const std::int64_t opened_at = q.column_int(0);
     const std::int64_t last_active_at = q.column_int(1);
     q.reset();
+    if (last_active_out) *last_active_out = last_active_at;
     if (now - last_active_at >= policy.idle_seconds || now - opened_at >= policy.lifetime_seconds) {
         return State::expired;
     }

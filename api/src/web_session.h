@@ -51,8 +51,9 @@ class WebSessions {
     // Marks `session_id` as a web session opened at `now`.
     static Status open(Store& store, const std::string& session_id, std::int64_t now);
     // not_web for sessions of devices; expired once idle or lifetime ran out at `now`.
+    // `last_active_at`, when given, receives when the session was last used.
     static Result<State> check(Store& store, const std::string& session_id, std::int64_t now,
-                               const WebSessionPolicy& policy);
+                               const WebSessionPolicy& policy, std::int64_t* last_active_at = nullptr);
     // Records activity at `now` (a no-op when already recorded this second).
     static Status touch(Store& store, const std::string& session_id, std::int64_t now);
     // Forgets the mark (the caller ends the account session itself).
