@@ -390,6 +390,12 @@ class Device {
     // How many outbox entries are unsent or sent (due, or held back by a refused or evicted
     // change to their record), without reading the entries.
     Result<std::size_t> outbox_to_push();
+    // Whether an unsent change was stamped with the clock's memory of a later time than the
+    // clock read (with the offset it knows) when the change was made: the clock was set back
+    // since the device last heard the upstream. Learning the upstream's time before pushing (a
+    // pull first) re-stamps such changes with when they were made, so that they do not go out
+    // stamped early and lose to edits made before them.
+    Result<bool> stamped_from_memory();
     // Makes refused changes due again (e.g. after the upstream was upgraded). Returns how many.
     Result<std::size_t> retry_refused();
     // Gives up this device's refused changes to `record` (the upstream keeps a refused change for

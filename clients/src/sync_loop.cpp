@@ -262,6 +262,16 @@ Result<SyncReport> Device::sync(const ProgressCallback& progress) {
         run.push_total = *due;
     }
 
+    // A clock set back while offline stamped the changes made since with its memory of a later
+    // time: the server's time is learned first (a pull), which re-stamps them with when they were
+    // made, before they go.
+    auto set_back = engine.stamped_from_memory();
+    if (!set_back) return set_back.status();
+    if (*set_back) {
+        TSUNAGU_TRY(run.pull());
+        if (report.wiped) return report;
+    }
+
     // Push, then pull; once more when an answer came from a server restored from a backup (a new
     // epoch): the changes it had acknowledged, which the engine queued again, go first.
     for (int round = 0; round < 2; ++round) {

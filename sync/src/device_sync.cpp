@@ -593,6 +593,21 @@ Result<std::vector<std::string>> Device::Impl::evict(const std::string& record, 
     return held;
 }
 
+Result<bool> Device::stamped_from_memory() {
+    Impl& im = *impl_;
+    // hlc is packed (wall_ms * kCounterLimit + counter): its wall time is the integer quotient.
+    auto& q = im.store.cached(
+        "SELECT EXISTS(SELECT 1 FROM sync_outbox WHERE state = 0 AND hlc / ?1 > raw_wall_ms + ?2 + ?3)");
+    q.bind(1, static_cast<std::int64_t>(Hlc::kCounterLimit))
+        .bind(2, im.clock.offset_ms())
+        .bind(3, im.options.max_clock_ahead_ms);
+    auto row = q.step();
+    const bool found = row.is_ok() && *row && q.column_int(0) != 0;
+    q.reset();
+    TSUNAGU_TRY(row);
+    return found;
+}
+
 Result<std::size_t> Device::Impl::learn_time(Hlc upstream) {
     const std::int64_t bound = options.max_clock_ahead_ms;
     // The offset the stamps made since the device last heard the upstream's time were made with

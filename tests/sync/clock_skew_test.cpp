@@ -128,6 +128,17 @@ TEST_CASE("a change made offline on a clock set back is stamped with when it was
     CHECK(ok(p.w.upstream.get(p.id))->fields["notes"] == "skewed, thirty minutes later");
 }
 
+TEST_CASE("a device knows when its clock was set back since it last heard the upstream") {
+    Pair p;
+    ok(p.skewed.update(p.id, {{"notes", "on time"}}));
+    CHECK_FALSE(ok(p.skewed.stamped_from_memory()));
+    p.w.clock_of(0).advance(-4 * kHourMs);
+    ok(p.skewed.update(p.id, {{"notes", "after the clock went back"}}));
+    CHECK(ok(p.skewed.stamped_from_memory()));  // its sync learns the time before it pushes
+    ok(p.skewed.apply_pull(ok(p.w.upstream.pull(ok(p.skewed.prepare_pull())))));
+    CHECK_FALSE(ok(p.skewed.stamped_from_memory()));  // re-stamped with when it was made
+}
+
 TEST_CASE("a skewed change concurrent with an honest one does not win by accident") {
     Pair p;
     p.w.clock_of(0).advance(8 * kHourMs);
