@@ -22,6 +22,15 @@ namespace fs = std::filesystem;
 constexpr const char* kPrefix = "tsunagu-";
 constexpr const char* kSuffix = ".backup";
 constexpr std::chrono::milliseconds kMaxRetryWait{60LL * 60 * 1000};
+// A backup named more than this ahead of the clock is set apart (see Backups::list).
+constexpr std::int64_t kNamedAheadMs = 24LL * 60 * 60 * 1000;
+
+// When the newest backup of the rotation was taken (listed first), 0 when there is none: one
+// named ahead of the clock is not it.
+std::int64_t newest_taken_at(const Result<std::vector<BackupFile>>& found) {
+    if (!found || found->empty() || found->front().kept_as == std::vector<std::string>{"named_ahead"}) return 0;
+    return found->front().taken_at_ms;
+}
 
 std::int64_t now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -173,7 +182,7 @@ Result<BackupFile> Backups::take(const Result<std::int64_t>& version) {
     // Named after the newest backup, even when the wall clock stepped back: names sort as the
     // backups were taken, so rotation never removes the newest.
     std::int64_t at = now_ms();
-    if (auto found = list(); found && !found->empty()) at = std::max(at, found->front().taken_at_ms + 1);
+    if (const std::int64_t newest = newest_taken_at(list()); newest > 0) at = std::max(at, newest + 1);
     const fs::path folder(policy_.folder);
     while (fs::exists(folder / name_for(at)) || fs::exists(folder / (name_for(at) + ".partial"))) ++at;
     const std::string name = name_for(at);
@@ -222,12 +231,21 @@ Result<std::vector<BackupFile>> Backups::list() const {
         found.push_back({name, size_ec ? 0 : bytes, *at, {}});
     }
     if (ec) return Status(ErrorCode::io_error, with_reason("cannot list the backup folder " + policy_.folder, ec));
-    std::sort(found.begin(), found.end(), [](const BackupFile& a, const BackupFile& b) { return a.name > b.name; });
+    // A backup named more than a day ahead was taken under a clock set wrong (or put there by
+    // hand): it is kept, listed last and left out of the rotation, where it would pass for the
+    // newest for years (every later backup named after it, one week's slot for all of them, the
+    // age of the newest backup read from it).
+    const std::int64_t ahead_after = now_ms() + kNamedAheadMs;
+    const auto ahead = std::stable_partition(found.begin(), found.end(),
+                                             [&](const BackupFile& b) { return b.taken_at_ms <= ahead_after; });
+    std::sort(found.begin(), ahead, [](const BackupFile& a, const BackupFile& b) { return a.name > b.name; });
+    std::sort(ahead, found.end(), [](const BackupFile& a, const BackupFile& b) { return a.name > b.name; });
     std::vector<BackupTime> times;
     times.reserve(found.size());
-    for (const BackupFile& b : found) times.push_back({b.name, b.taken_at_ms});
+    for (auto it = found.begin(); it != ahead; ++it) times.push_back({it->name, it->taken_at_ms});
     const std::vector<Retained> kept = retain(times, retention());
-    for (std::size_t i = 0; i < found.size(); ++i) found[i].kept_as = kept[i].kept_as;
+    for (std::size_t i = 0; i < kept.size(); ++i) found[i].kept_as = kept[i].kept_as;
+    for (auto it = ahead; it != found.end(); ++it) it->kept_as = {"named_ahead"};
     return found;
 }
 
@@ -238,6 +256,12 @@ std::vector<BackupFile> Backups::prune() {
         return {};
     }
     for (const BackupFile& backup : *found) {
+        if (backup.kept_as == std::vector<std::string>{"named_ahead"}) {
+            log_event("warning", "backup_named_ahead",
+                      {{"file", backup.name},
+                       {"hint", "its name is over a day ahead of the clock: it was taken under a wrong clock, or put "
+                                "there by hand; it is kept out of the rotation, remove it once it is not needed"}});
+        }
         if (!backup.kept_as.empty()) continue;
         std::error_code ec;
         fs::remove(fs::path(policy_.folder) / backup.name, ec);
@@ -280,8 +304,7 @@ std::chrono::milliseconds Backups::run_scheduled() {
 void Backups::start() {
     if (!enabled()) return;
     // Due one period after the newest backup: a restart neither skips one nor takes one early.
-    std::int64_t newest = 0;
-    if (auto found = list(); found && !found->empty()) newest = found->front().taken_at_ms;
+    const std::int64_t newest = newest_taken_at(list());
     const std::int64_t now = now_ms();
     const std::int64_t every = policy_.every.count();
     const std::int64_t due = newest == 0 ? now : std::clamp(newest + every, now, now + every);

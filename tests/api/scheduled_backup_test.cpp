@@ -238,6 +238,30 @@ TEST_CASE("a rotation also keeps the newest backup of each recent week and month
     CHECK(listed_names.size() == (weeks_ago[1] == last_month || weeks_ago[2] == last_month ? 3u : 4u));
 }
 
+TEST_CASE("a backup named years ahead of the clock is set apart and the schedule rotates by the clock") {
+    TempDir elsewhere("tsunagu-backups");
+    const std::string folder = elsewhere.file("backups");
+    fs::create_directories(folder);
+    // Taken under a clock set to 2099: it would pass for the newest until then.
+    const std::string ahead = "tsunagu-20991231-030000-000.backup";
+    std::ofstream(folder + "/" + ahead) << "a backup taken under a wrong clock";
+    Office office({"--backup-dir", folder, "--backup-every", "0.0005", "--backup-keep", "2", "--backup-keep-weekly", "0"});
+    REQUIRE(within(15, [&] { return office.admin->metric(kTaken) >= 1; }));
+    REQUIRE(next_backup_after_a_write(office, 60));
+    REQUIRE(next_backup_after_a_write(office, 61));
+    const std::vector<std::string> names = backups_in(folder);
+    REQUIRE(names.size() == 3);  // the two newest by the clock, and the one set apart
+    CHECK(names.back() == ahead);
+    for (std::size_t i = 0; i + 1 < names.size(); ++i) CHECK(names[i].rfind("tsunagu-2099", 0) != 0);  // named by the clock
+    CHECK(office.admin->metric("tsunagu_backup_last_taken_timestamp_seconds") < 4e9);  // not 2099
+    Reply listed = office.admin->get("/v1/admin/backups");
+    REQUIRE(listed.status == 200);
+    REQUIRE(listed.body["backups"].size() == 3);
+    CHECK(listed.body["backups"][0]["kept_as"] == json({"newest"}));
+    CHECK(listed.body["backups"][2]["file"] == ahead);
+    CHECK(listed.body["backups"][2]["kept_as"] == json({"named_ahead"}));
+}
+
 TEST_CASE("scheduled backups sealed under a passphrase restore on a new machine from the backup and the passphrase alone") {
     TempDir elsewhere("tsunagu-backups");
     const std::string folder = elsewhere.file("backups");
@@ -351,7 +375,14 @@ TEST_CASE("scheduled backups that cannot be taken are refused at start, or logge
     SECTION("after the wall clock stepped back, a new backup still sorts newest, and is never the one rotated away") {
         const std::string folder = elsewhere.file("backups");
         fs::create_directories(folder);
-        const std::string future = "tsunagu-20991231-000000-000.backup";  // taken before the clock stepped back
+        // Taken before the clock stepped back two hours (an NTP correction). One named over a day
+        // ahead is another matter: set apart, as a wrong clock's (the test below).
+        const std::time_t two_hours_on = std::time(nullptr) + 2 * 3600;
+        std::tm utc{};
+        ::gmtime_r(&two_hours_on, &utc);
+        char future_name[64];
+        std::strftime(future_name, sizeof future_name, "tsunagu-%Y%m%d-%H%M%S-000.backup", &utc);
+        const std::string future = future_name;
         std::ofstream(folder + "/" + future) << "from the future";
         Office office({"--backup-dir", folder, "--backup-every", "1", "--backup-keep", "2"});
         Reply listed = office.admin->get("/v1/admin/backups");

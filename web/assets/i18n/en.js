@@ -282,6 +282,7 @@ export default {
   'backups.kept_newest': 'one of the newest',
   'backups.kept_weekly': 'its week\'s newest',
   'backups.kept_monthly': 'its month\'s newest',
+  'backups.kept_named_ahead': 'named over a day ahead of the clock (a wrong clock?): kept out of the rotation, remove it by hand',
   'backups.kept_none': 'removed at the next backup',
   'backups.keep_weeks': 'Further back, the newest of each of the last {weekly} weeks.',
   'backups.keep_months': 'Further back, the newest of each of the last {monthly} months.',

@@ -282,6 +282,7 @@ export default {
   'backups.kept_newest': '最新分',
   'backups.kept_weekly': 'その週の最新',
   'backups.kept_monthly': 'その月の最新',
+  'backups.kept_named_ahead': '時計より1日以上先の名前（時計の誤り？）：入れ替えの対象外、不要なら手で削除',
   'backups.kept_none': '次のバックアップで削除',
   'backups.keep_weeks': 'さらに過去の分として、直近 {weekly} 週のそれぞれ最新の 1 件を残します。',
   'backups.keep_months': 'さらに過去の分として、直近 {monthly} か月のそれぞれ最新の 1 件を残します。',
