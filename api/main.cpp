@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <map>
 #include <optional>
 #include <set>
@@ -177,11 +178,19 @@ int verify_backup_command(int argc, char** argv) {
         total += count;
         by_collection += (by_collection.empty() ? "" : ", ") + collection + " " + std::to_string(count);
     }
-    std::printf("%s is whole (%.1f MB): %lld record(s)%s%s%s, %lld account(s); restore it with tsunagu-server "
-                "restore\n",
+    char last_change[40] = "none";
+    if (contents->last_change_ms > 0) {
+        const std::time_t at = static_cast<std::time_t>(contents->last_change_ms / 1000);
+        std::tm utc{};
+        ::gmtime_r(&at, &utc);
+        std::strftime(last_change, sizeof last_change, "%Y-%m-%d %H:%M:%S UTC", &utc);
+    }
+    std::printf("%s is whole (%.1f MB): %lld record(s)%s%s%s, %lld account(s); its last change is #%lld, of %s, "
+                "from installation %s; restore it with tsunagu-server restore\n",
                 options->value("--from").c_str(), static_cast<double>(contents->bytes) / 1e6,
                 static_cast<long long>(total), by_collection.empty() ? "" : " (", by_collection.c_str(),
-                by_collection.empty() ? "" : ")", static_cast<long long>(contents->accounts));
+                by_collection.empty() ? "" : ")", static_cast<long long>(contents->accounts),
+                static_cast<long long>(contents->last_sequence), last_change, contents->installation.c_str());
     return 0;
 }
 

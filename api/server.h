@@ -149,6 +149,12 @@ struct BackupContents {
     std::uintmax_t bytes = 0;
     std::map<std::string, std::int64_t> records;  // records (not deleted) by collection
     std::int64_t accounts = 0;
+    // Where and when it comes from, so that a backup swapped for an older one, or for another
+    // installation's, shows: the sequence number and time of the last change the server took
+    // (0: none), and the server's own replica id (one per installation).
+    std::int64_t last_sequence = 0;
+    std::int64_t last_change_ms = 0;
+    std::string installation;
 };
 Result<BackupContents> verify_backup(const std::string& backup, const std::string& data_dir,
                                      const std::string& key_file, const std::string& passphrase_file = "");

@@ -277,6 +277,14 @@ Result<BackupContents> verify_backup(const std::string& backup, const std::strin
                              }));
         TSUNAGU_TRY(each_row(store->cached("SELECT count(*) FROM account"),
                              [&](const Statement& row) { contents.accounts = row.column_int(0); }));
+        TSUNAGU_TRY(each_row(store->cached("SELECT value FROM sync_meta WHERE key = 'replica'"),
+                             [&](const Statement& row) { contents.installation = std::string(row.column_text(0)); }));
+        // The last change the server took: its sequence number and stamp.
+        TSUNAGU_TRY(each_row(store->cached("SELECT seq, hlc FROM sync_log ORDER BY seq DESC LIMIT 1"),
+                             [&](const Statement& row) {
+                                 contents.last_sequence = row.column_int(0);
+                                 contents.last_change_ms = sync::Hlc::from_packed(row.column_int(1)).wall_ms;
+                             }));
         return contents;
     }();
     discard(copy);

@@ -232,20 +232,28 @@ std::vector<std::uint8_t> seal_slot(const KekRecipe& recipe, std::uint64_t gener
 }
 
 Result<OpenedHeader> open_key_header(int fd, const KeySource& key, const std::string& path) {
-    OpenedHeader opened;
-    opened.bytes.resize(kHeaderBytes);
-    auto got = read_at(fd, opened.bytes.data(), opened.bytes.size(), 0, path);
+    std::vector<std::uint8_t> bytes(kHeaderBytes);
+    auto got = read_at(fd, bytes.data(), bytes.size(), 0, path);
     if (!got) return got.status();
-    if (*got == 0) {
+    bytes.resize(*got);
+    return open_key_header(std::move(bytes), key, path);
+}
+
+Result<OpenedHeader> open_key_header(std::vector<std::uint8_t> bytes, const KeySource& key, const std::string& path) {
+    OpenedHeader opened;
+    const std::size_t got = bytes.size();
+    bytes.resize(kHeaderBytes);
+    opened.bytes = std::move(bytes);
+    if (got == 0) {
         // Never a fresh store (those are made complete before they get this name): a loss.
         return Status(ErrorCode::corrupt, "corrupt store " + path +
                                               ": the file is empty (truncated); restore it "
                                               "from a backup, or remove it to start afresh");
     }
-    if (*got >= 16 && std::memcmp(opened.bytes.data(), "SQLite format 3", 15) == 0) {
+    if (got >= 16 && std::memcmp(opened.bytes.data(), "SQLite format 3", 15) == 0) {
         return Status(ErrorCode::not_a_store, path + " is a plain SQLite database, not an encrypted Tsunagu store");
     }
-    if (*got < kHeaderBytes) {
+    if (got < kHeaderBytes) {
         return Status(ErrorCode::corrupt,
                       "corrupt store " + path + ": truncated inside its key header; restore from a backup");
     }

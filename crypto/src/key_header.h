@@ -71,6 +71,8 @@ struct OpenedHeader {
 // file or one cut inside its header, not_a_store for a plain SQLite database or another file,
 // wrong_key when `key` does not unwrap the data key. Nothing is written.
 Result<OpenedHeader> open_key_header(int fd, const KeySource& key, const std::string& path);
+// The same from the file's first kHeaderBytes bytes, as read (fewer when the file is shorter).
+Result<OpenedHeader> open_key_header(std::vector<std::uint8_t> bytes, const KeySource& key, const std::string& path);
 
 // Writes a complete new header (both slots) to an open file descriptor at offset 0 and syncs.
 Status write_new_header(int fd, const KekRecipe& recipe, const Secret& kek, const Secret& data_key,

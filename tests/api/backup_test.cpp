@@ -61,6 +61,14 @@ TEST_CASE("a backup taken while a worker pushes restores what it held, the phone
     CHECK(verified.out.find("is whole") != std::string::npos);
     CHECK(verified.out.find("client 1") != std::string::npos);
     CHECK(verified.out.find("2 account(s)") != std::string::npos);
+    // Where and when it comes from: a backup swapped for an older one, or another office's, shows.
+    CHECK(verified.out.find(" UTC, from installation ") != std::string::npos);
+    auto last_change_of = [](const std::string& out) {
+        const auto at = out.find("its last change is #");
+        return at == std::string::npos ? -1LL : std::stoll(out.substr(at + 20));
+    };
+    const long long backup_seq = last_change_of(verified.out);
+    CHECK(backup_seq > 0);
     CHECK(verified.out.find("MARKER") == std::string::npos);
     CHECK(bytes_of(backup) == copy);
     CHECK(copy.find("MARKER") == std::string::npos);
@@ -71,6 +79,15 @@ TEST_CASE("a backup taken while a worker pushes restores what it held, the phone
     std::vector<std::string> after_backup;
     for (int i = 300; i < 303; ++i) after_backup.push_back(office.phone->create("home_visit", visit(office.client, i)));
     office.phone->sync();
+    const std::string later = office.dir.file("later.backup");
+    REQUIRE(server_command({"backup", "--data", office.data, "--to", later}).exit_code == 0);
+    const ProgramRun later_verified = server_command({"verify-backup", "--from", later, "--data", office.data});
+    INFO(verified.out << later_verified.out);
+    // The older one is told apart, and the later one holds all that came after: taking a backup
+    // left the server's WAL where it was (another process that deleted it, its close finding no
+    // lock of the server's, would have sent every later commit to a file nobody else can see).
+    CHECK(last_change_of(later_verified.out) >= backup_seq + 3);
+    CHECK(fs::exists(office.data + "/tsunagu.db-wal"));
 
     // The office's machine is gone; a new folder is restored from the backup and the key file.
     const std::string admin_password = office.server.admin_password();
