@@ -238,6 +238,29 @@ TEST_CASE("a rotation also keeps the newest backup of each recent week and month
     CHECK(listed_names.size() == (weeks_ago[1] == last_month || weeks_ago[2] == last_month ? 3u : 4u));
 }
 
+TEST_CASE("a report or a backup run beside a server that backs itself up leaves its WAL, and its later work, in place") {
+    TempDir elsewhere("tsunagu-backups");
+    Office office({"--backup-dir", elsewhere.file("backups")});
+    REQUIRE(within(15, [&] { return office.admin->metric(kTaken) >= 1; }));  // its own backup, in process
+    office.phone->create("home_visit", visit(office.client, 71));
+    office.phone->sync();
+    // Another process opens the store and closes it as its last connection: it must find the
+    // server's locks (a backup the server took in process once dropped them all).
+    REQUIRE(server_command({"report", "--data", office.data, "--fy", "2020"}).exit_code == 0);
+    CHECK(fs::exists(office.data + "/tsunagu.db-wal"));
+    const std::string copy = elsewhere.file("beside.backup");
+    REQUIRE(server_command({"backup", "--data", office.data, "--to", copy}).exit_code == 0);
+    CHECK(fs::exists(office.data + "/tsunagu.db-wal"));
+    // What the server takes next survives its restart.
+    const std::string later = office.phone->create("home_visit", visit(office.client, 72));
+    office.phone->sync();
+    office.server.stop(SIGTERM);
+    office.server.start();
+    SyncedDevice fresh(office.server.url(), elsewhere.file("fresh.db"), "aoi", "aoi-password-1");
+    fresh.sync();
+    CHECK(fresh.holds(later));
+}
+
 TEST_CASE("a backup named years ahead of the clock is set apart and the schedule rotates by the clock") {
     TempDir elsewhere("tsunagu-backups");
     const std::string folder = elsewhere.file("backups");
