@@ -34,6 +34,25 @@ std::string to_hex(std::span<const std::uint8_t> bytes) {
     return out;
 }
 
+// The newest entry's seq and chain hash (seq 0 and no hash: the trail is empty).
+struct LastEntry {
+    std::int64_t seq = 0;
+    std::vector<std::uint8_t> hash;
+};
+Result<LastEntry> last_entry(Store& store) {
+    auto& last = store.cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
+    auto row = last.step();
+    LastEntry entry;
+    if (row.is_ok() && *row) {
+        entry.seq = last.column_int(0);
+        auto h = last.column_blob(1);
+        entry.hash.assign(h.begin(), h.end());
+    }
+    last.reset();
+    TSUNAGU_TRY(row);
+    return entry;
+}
+
 AuditEntry read_entry(const Statement& q) {
     AuditEntry e;
     e.seq = q.column_int(0);
@@ -69,18 +88,10 @@ CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 
 Status AuditLog::append(Store& store, AuditEntry entry) {
     auto body = [&]() -> Status {
-        auto& last = store.cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
-        auto row = last.step();
-        if (!row) return row.status();
-        std::vector<std::uint8_t> previous;
-        entry.seq = 1;
-        if (*row) {
-            entry.seq = last.column_int(0) + 1;
-            auto h = last.column_blob(1);
-            previous.assign(h.begin(), h.end());
-        }
-        last.reset();
-        auto hash = chain_hash(previous, entry);
+        auto last = last_entry(store);
+        TSUNAGU_TRY(last);
+        entry.seq = last->seq + 1;
+        auto hash = chain_hash(last->hash, entry);
         auto& insert = store.cached(
             "INSERT INTO audit(seq, at, user_id, device_id, action, target, detail, hash) "
             "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
@@ -145,20 +156,9 @@ Result<AuditHead> AuditLog::verify(Store& store, const std::optional<AuditHead>&
 }
 
 Result<AuditHead> AuditLog::head(Store& store) {
-    auto& last = store.cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
-    auto row = last.step();
-    if (!row) {
-        last.reset();
-        return row.status();
-    }
-    AuditHead head;
-    if (*row) {
-        head.seq = last.column_int(0);
-        auto h = last.column_blob(1);
-        head.hash = to_hex(h);
-    }
-    last.reset();
-    return head;
+    auto last = last_entry(store);
+    TSUNAGU_TRY(last);
+    return AuditHead{last->seq, last->seq == 0 ? std::string() : to_hex(last->hash)};
 }
 
 }  // namespace tsunagu::api

@@ -22,13 +22,16 @@ namespace fs = std::filesystem;
 constexpr const char* kPrefix = "tsunagu-";
 constexpr const char* kSuffix = ".backup";
 constexpr std::chrono::milliseconds kMaxRetryWait{60LL * 60 * 1000};
-// A backup named more than this ahead of the clock is set apart (see Backups::list).
+// A backup named more than this ahead of the clock is set apart (see Backups::list), kept as this.
 constexpr std::int64_t kNamedAheadMs = 24LL * 60 * 60 * 1000;
+constexpr const char* kNamedAhead = "named_ahead";
+
+bool is_named_ahead(const BackupFile& b) { return b.kept_as.size() == 1 && b.kept_as.front() == kNamedAhead; }
 
 // When the newest backup of the rotation was taken (listed first), 0 when there is none: one
 // named ahead of the clock is not it.
 std::int64_t newest_taken_at(const Result<std::vector<BackupFile>>& found) {
-    if (!found || found->empty() || found->front().kept_as == std::vector<std::string>{"named_ahead"}) return 0;
+    if (!found || found->empty() || is_named_ahead(found->front())) return 0;
     return found->front().taken_at_ms;
 }
 
@@ -238,14 +241,15 @@ Result<std::vector<BackupFile>> Backups::list() const {
     const std::int64_t ahead_after = now_ms() + kNamedAheadMs;
     const auto ahead = std::stable_partition(found.begin(), found.end(),
                                              [&](const BackupFile& b) { return b.taken_at_ms <= ahead_after; });
-    std::sort(found.begin(), ahead, [](const BackupFile& a, const BackupFile& b) { return a.name > b.name; });
-    std::sort(ahead, found.end(), [](const BackupFile& a, const BackupFile& b) { return a.name > b.name; });
+    const auto newest_first = [](const BackupFile& a, const BackupFile& b) { return a.name > b.name; };
+    std::sort(found.begin(), ahead, newest_first);
+    std::sort(ahead, found.end(), newest_first);
     std::vector<BackupTime> times;
     times.reserve(found.size());
     for (auto it = found.begin(); it != ahead; ++it) times.push_back({it->name, it->taken_at_ms});
     const std::vector<Retained> kept = retain(times, retention());
     for (std::size_t i = 0; i < kept.size(); ++i) found[i].kept_as = kept[i].kept_as;
-    for (auto it = ahead; it != found.end(); ++it) it->kept_as = {"named_ahead"};
+    for (auto it = ahead; it != found.end(); ++it) it->kept_as = {kNamedAhead};
     return found;
 }
 
@@ -256,7 +260,7 @@ std::vector<BackupFile> Backups::prune() {
         return {};
     }
     for (const BackupFile& backup : *found) {
-        if (backup.kept_as == std::vector<std::string>{"named_ahead"}) {
+        if (is_named_ahead(backup)) {
             log_event("warning", "backup_named_ahead",
                       {{"file", backup.name},
                        {"hint", "its name is over a day ahead of the clock: it was taken under a wrong clock, or put "

@@ -1,8 +1,9 @@
-// The data folder's lock, and the mark of a key rotation under way.
+// The data folder's lock, its private files, and the mark of a key rotation under way.
 #include "api/src/data_folder.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -31,17 +32,36 @@ std::string rotation_marker_in(const std::string& data_dir) {
     return (std::filesystem::path(data_dir) / "tsunagu.rotating").string();
 }
 
-Status mark_rotation_started(const std::string& data_dir, const std::string& new_key_file) {
-    const std::string path = rotation_marker_in(data_dir);
+Status write_private_file(const std::string& path, const std::string& text, Durability durability) {
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) return errno_error("cannot write " + path + " (the mark of a key rotation under way)");
-    const std::string text = new_key_file + "\n";
-    const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
-    const int error = errno;
-    ::close(fd);
-    errno = error;
-    if (!written) return errno_error("cannot write " + path + " (the mark of a key rotation under way)");
-    return sync_folder(data_dir);
+    if (fd < 0) return errno_error("cannot write " + path);
+    std::size_t done = 0;
+    while (done < text.size()) {
+        const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            const int error = errno;
+            ::close(fd);
+            errno = error;
+            return errno_error("cannot write " + path);
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    ::fchmod(fd, 0600);
+    if (durability == Durability::durable && ::fsync(fd) != 0) {
+        const int error = errno;
+        ::close(fd);
+        errno = error;
+        return errno_error("cannot sync " + path);
+    }
+    if (::close(fd) != 0) return errno_error("cannot write " + path);
+    if (durability == Durability::cached) return Status::ok();
+    const std::string folder = std::filesystem::path(path).parent_path().string();
+    return sync_folder(folder.empty() ? "." : folder);
+}
+
+Status mark_rotation_started(const std::string& data_dir, const std::string& new_key_file) {
+    return write_private_file(rotation_marker_in(data_dir), new_key_file + "\n", Durability::durable);
 }
 
 Status mark_rotation_finished(const std::string& data_dir) {

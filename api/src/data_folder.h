@@ -23,6 +23,12 @@ inline std::string key_path_for(const std::string& data_dir, const std::string& 
 // fsync of `folder`, so that a file created, renamed or removed in it stays so after a power cut.
 Status sync_folder(const std::string& folder);
 
+// Writes `text` to `path`, readable by its owner only (replacing an older file; a symbolic link
+// there is refused). Durable: the file and its folder are fsynced before this returns.
+enum class Durability { cached, durable };
+Status write_private_file(const std::string& path, const std::string& text,
+                          Durability durability = Durability::cached);
+
 // DIR/tsunagu.rotating, present from the moment a key rotation wraps the store's data key under
 // the new key file until every page is sealed under a new data key. While it is there, the new
 // key file opens the store but the data key is still the one the old key file wrapped: whoever

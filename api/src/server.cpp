@@ -127,24 +127,6 @@ private:
     Periodic audit_heads_;
 };
 
-// Writes `text` to a new file readable by its owner only (replacing an older one).
-Status write_private_file(const std::string& path, const std::string& text) {
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) return Status(ErrorCode::io_error, "cannot write " + path + ": " + std::strerror(errno));
-    std::size_t done = 0;
-    while (done < text.size()) {
-        const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            ::close(fd);
-            return Status(ErrorCode::io_error, "cannot write " + path + ": " + std::strerror(errno));
-        }
-        done += static_cast<std::size_t>(n);
-    }
-    ::fchmod(fd, 0600);
-    return ::close(fd) == 0 ? Status::ok() : Status(ErrorCode::io_error, "cannot write " + path);
-}
-
 // Creates the demo organisation in a new store and writes how to sign in to it, once, to
 // DIR/demo-accounts.txt (0600: demo passwords, pseudonymous data, still not for others' eyes).
 Status prepare_demo(Store& store, Accounts& accounts, const std::string& data_dir, StartedServer& started) {
@@ -314,21 +296,21 @@ Result<StartedServer> start_server(const ServerConfig& config) {
         if (!upstream) return upstream.status();
         Accounts accounts(store, policy);
         if (!accounts.any_admin()) {
-            if (!config.admin_password_file.empty()) {
-                auto password = read_secret_file(config.admin_password_file, "administrator's password file", 12,
-                                                 "an administrator's password deserves a long one");
-                TSUNAGU_TRY(password);
-                auto admin = accounts.create_user("admin", "Administrator", Role::admin, "", password->view());
-                if (!admin) return admin.status();
-                started.first_admin_from_file = true;
-            } else {
-                std::string password = random_password();
-                auto admin = accounts.create_user("admin", "Administrator", Role::admin, "", password);
-                if (!admin) return admin.status();
+            // The operator's own password from a file, or a one-time one to print (and change).
+            const bool from_file = !config.admin_password_file.empty();
+            Result<Secret> password = from_file ? read_secret_file(config.admin_password_file,
+                                                                   "administrator's password file", 12,
+                                                                   "an administrator's password deserves a long one")
+                                                : Result<Secret>(Secret::copy_of(random_password()));
+            TSUNAGU_TRY(password);
+            auto admin = accounts.create_user("admin", "Administrator", Role::admin, "", password->view());
+            if (!admin) return admin.status();
+            started.first_admin_from_file = from_file;
+            if (!from_file) {
                 auto& flag = store.cached("UPDATE account SET must_change_password = 1 WHERE id = ?1");
                 flag.bind(1, admin->id);
                 TSUNAGU_TRY(flag.run());
-                started.first_admin_password = password;
+                started.first_admin_password = std::string(password->view());
             }
         }
         if (config.demo) TSUNAGU_TRY(prepare_demo(store, accounts, config.data_dir, started));
