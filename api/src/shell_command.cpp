@@ -1,10 +1,19 @@
 // An operator's shell command on one file, with a deadline (api/src/shell_command.h).
+//
+// How "nothing it started outlives it" holds even for what leaves the command's process group
+// (`setsid`, a daemon's double fork): the server forks a guard process, a child subreaper
+// (PR_SET_CHILD_SUBREAPER), which runs /bin/sh. Whatever the command starts and orphans is
+// re-parented to the guard instead of init, so the guard can list it (/proc/self/task/PID/children)
+// and kill it once the command ends or the server asks it to stop (SIGTERM). The guard sends the
+// shell's wait status back over a pipe and exits. It is forked from a threaded server, so between
+// fork and exit it calls only async-signal-safe system calls on data prepared before the fork.
 #include "api/src/shell_command.h"
 
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,6 +26,7 @@ namespace tsunagu::api {
 namespace {
 
 constexpr std::size_t kKeptOutput = 2048;  // the tail of its stderr, for the reason
+constexpr auto kGuardGrace = std::chrono::seconds(5);  // for the guard to clear up once told to stop
 
 // The last non-empty line of `text`, trimmed.
 std::string last_line(const std::string& text) {
@@ -27,24 +37,12 @@ std::string last_line(const std::string& text) {
     return text.substr(start, end + 1 - start);
 }
 
-// RAII for the spawn attributes and file actions.
-struct SpawnSetup {
-    posix_spawnattr_t attr{};
-    posix_spawn_file_actions_t actions{};
-    SpawnSetup() {
-        posix_spawnattr_init(&attr);
-        posix_spawn_file_actions_init(&actions);
-    }
-    ~SpawnSetup() {
-        posix_spawn_file_actions_destroy(&actions);
-        posix_spawnattr_destroy(&attr);
-    }
-    SpawnSetup(const SpawnSetup&) = delete;
-    SpawnSetup& operator=(const SpawnSetup&) = delete;
-};
-
 struct Fd {
     int fd = -1;
+    Fd() = default;
+    explicit Fd(int f) : fd(f) {}
+    Fd(const Fd&) = delete;
+    Fd& operator=(const Fd&) = delete;
     ~Fd() { close(); }
     void close() {
         if (fd >= 0) ::close(fd);
@@ -52,44 +50,141 @@ struct Fd {
     }
 };
 
-// Starts /bin/sh -c `command` with `file` as $1, as the header says, its stderr into `stderr_fd`.
-Result<pid_t> spawn_shell(const std::string& command, const std::string& file, int stderr_fd) {
-    SpawnSetup setup;
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&setup.attr, &none);    // the server blocks SIGTERM for sigwait
-    posix_spawnattr_setsigdefault(&setup.attr, &all);  // and ignores SIGPIPE
-    posix_spawnattr_setpgroup(&setup.attr, 0);         // a group of its own, killed as one
-    posix_spawnattr_setflags(&setup.attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-    posix_spawn_file_actions_addopen(&setup.actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&setup.actions, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_adddup2(&setup.actions, stderr_fd, 2);
-    posix_spawn_file_actions_addclosefrom_np(&setup.actions, 3);  // none of the server's sockets or files
+// What the guard needs, all of it made before the fork.
+struct Launch {
+    const char* argv[6];
+    int dev_null, stderr_write, status_write;
+};
 
-    const char* argv[] = {"/bin/sh", "-c", command.c_str(), "tsunagu-backup-copy", file.c_str(), nullptr};
-    pid_t pid = -1;
-    const int spawned =
-        ::posix_spawn(&pid, "/bin/sh", &setup.actions, &setup.attr, const_cast<char* const*>(argv), environ);
-    if (spawned != 0) {
-        return Status(ErrorCode::io_error, std::string("cannot start /bin/sh for the command: ") + std::strerror(spawned));
+// The guard's descriptors once it has set itself up: 0 and 1 /dev/null, 2 the stderr pipe (the
+// shell inherits these three), 3 the status pipe, 4 its signalfd.
+constexpr int kStatusFd = 3;
+
+// SIGKILLs every child of this (single-threaded) process that /proc lists. False when /proc
+// cannot say (no /proc, or a kernel without CONFIG_PROC_CHILDREN).
+bool kill_listed_children() {
+    char path[64] = "/proc/self/task/";
+    // getpid() in decimal, without the C library's formatting (async-signal-safe).
+    char digits[16];
+    int n = 0;
+    for (long pid = ::getpid(); pid > 0; pid /= 10) digits[n++] = static_cast<char>('0' + pid % 10);
+    std::size_t at = std::strlen(path);
+    while (n > 0) path[at++] = digits[--n];
+    const char tail[] = "/children";
+    std::memcpy(path + at, tail, sizeof tail);
+
+    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    char buf[512];
+    long pid = 0;
+    bool in_number = false;
+    while (true) {
+        const ssize_t got = ::read(fd, buf, sizeof buf);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) break;
+        for (ssize_t i = 0; i < got; ++i) {
+            if (buf[i] >= '0' && buf[i] <= '9') {
+                pid = pid * 10 + (buf[i] - '0');
+                in_number = true;
+            } else if (in_number) {
+                ::kill(static_cast<pid_t>(pid), SIGKILL);
+                pid = 0;
+                in_number = false;
+            }
+        }
     }
-    return pid;
+    if (in_number) ::kill(static_cast<pid_t>(pid), SIGKILL);
+    ::close(fd);
+    return true;
+}
+
+// The guard: runs the shell, waits for it or for SIGTERM, then kills whatever is left of
+// everything the shell started, reports the shell's wait status and exits. Never returns.
+[[noreturn]] void run_guard(const Launch& launch, pid_t server) {
+    sigset_t all, none;
+    sigfillset(&all);
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &all, nullptr);
+    struct sigaction fallback {};
+    fallback.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &fallback, nullptr);  // the server ignores SIGPIPE
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != server) ::_exit(127);  // the server is already gone
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+
+    // Descriptors to fixed places, each copied high first so that no dup2 overwrites a source.
+    const int null_fd = ::fcntl(launch.dev_null, F_DUPFD, 10);
+    const int err_fd = ::fcntl(launch.stderr_write, F_DUPFD, 10);
+    const int status_fd = ::fcntl(launch.status_write, F_DUPFD, 10);
+    if (null_fd < 0 || err_fd < 0 || status_fd < 0) ::_exit(127);
+    if (::dup2(null_fd, 0) < 0 || ::dup2(null_fd, 1) < 0 || ::dup2(err_fd, 2) < 0 || ::dup2(status_fd, kStatusFd) < 0) {
+        ::_exit(127);
+    }
+    ::close_range(kStatusFd + 1, ~0U, 0);  // none of the server's sockets or files
+    sigset_t wanted;
+    sigemptyset(&wanted);
+    sigaddset(&wanted, SIGTERM);
+    sigaddset(&wanted, SIGCHLD);
+    const int signals = ::signalfd(-1, &wanted, SFD_CLOEXEC);
+    if (signals < 0) ::_exit(127);
+
+    const pid_t shell = ::fork();
+    if (shell < 0) ::_exit(127);
+    if (shell == 0) {
+        ::close(signals);
+        ::close(kStatusFd);
+        ::setpgid(0, 0);  // a group of its own, killed as one
+        ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        ::execve("/bin/sh", const_cast<char* const*>(launch.argv), environ);
+        ::_exit(127);
+    }
+    ::setpgid(shell, 0);  // also here, so the group exists before any kill below
+
+    int shell_status = 0;
+    bool shell_done = false;
+    for (bool stop = false; !shell_done && !stop;) {
+        signalfd_siginfo info;
+        const ssize_t got = ::read(signals, &info, sizeof info);
+        if (got < 0 && errno == EINTR) continue;
+        if (got != static_cast<ssize_t>(sizeof info) || info.ssi_signo == SIGTERM) stop = true;
+        int status = 0;
+        for (pid_t dead; (dead = ::waitpid(-1, &status, WNOHANG)) > 0;) {
+            if (dead == shell) shell_status = status, shell_done = true;
+        }
+    }
+
+    // Clearing up: each round kills the shell's group and every child /proc lists (orphans land
+    // here), then waits for one to die; it ends when no child is left. Without /proc's list it
+    // does what it can: the group, then whatever has already died.
+    while (true) {
+        ::kill(-shell, SIGKILL);
+        const bool listed = kill_listed_children();
+        int status = 0;
+        const pid_t dead = ::waitpid(-1, &status, listed ? 0 : WNOHANG);
+        if (dead == shell && !shell_done) shell_status = status, shell_done = true;
+        if (dead < 0 && errno == EINTR) continue;
+        if (dead <= 0) break;
+    }
+    ssize_t ignored = ::write(kStatusFd, &shell_status, sizeof shell_status);
+    (void)ignored;
+    ::_exit(0);
 }
 
 // How the command ended, and the tail of what it wrote to stderr.
 struct Ended {
     int status = 0;
-    bool timed_out = false, cancelled = false;
+    bool timed_out = false, cancelled = false, reported = false;
     std::string output;
 };
 
-// Reads the command's stderr and waits for it to exit, until `deadline` or `cancel`, when its
-// whole group is killed and waited for.
-Ended wait_for(pid_t pid, int stderr_read, std::chrono::steady_clock::time_point deadline,
+// Reads the command's stderr and waits for the guard to exit, until `deadline` or `cancel`,
+// when the guard is told to stop (and killed if it has not within kGuardGrace).
+Ended wait_for(pid_t guard, int stderr_read, int status_read, std::chrono::steady_clock::time_point deadline,
                const std::atomic<bool>& cancel) {
     Ended ended;
     bool reading = true;
+    std::chrono::steady_clock::time_point told{};
+    int guard_status = 0;
     while (true) {
         if (reading) {
             pollfd p{stderr_read, POLLIN, 0};
@@ -106,17 +201,23 @@ Ended wait_for(pid_t pid, int stderr_read, std::chrono::steady_clock::time_point
         } else {
             ::usleep(20 * 1000);
         }
-        if (::waitpid(pid, &ended.status, WNOHANG) == pid) break;
-        ended.timed_out = std::chrono::steady_clock::now() >= deadline;
-        ended.cancelled = cancel.load();
-        if (ended.timed_out || ended.cancelled) {
-            ::kill(-pid, SIGKILL);
-            while (::waitpid(pid, &ended.status, 0) < 0 && errno == EINTR) {
+        if (::waitpid(guard, &guard_status, WNOHANG) == guard) break;
+        const auto now = std::chrono::steady_clock::now();
+        if (told == std::chrono::steady_clock::time_point{}) {
+            ended.timed_out = now >= deadline;
+            ended.cancelled = cancel.load();
+            if (ended.timed_out || ended.cancelled) {
+                ::kill(guard, SIGTERM);
+                told = now;
+            }
+        } else if (now - told > kGuardGrace) {
+            ::kill(guard, SIGKILL);
+            while (::waitpid(guard, &guard_status, 0) < 0 && errno == EINTR) {
             }
             break;
         }
     }
-    ::kill(-pid, SIGKILL);  // whatever it left running in its group
+    ended.reported = ::read(status_read, &ended.status, sizeof ended.status) == static_cast<ssize_t>(sizeof ended.status);
     return ended;
 }
 
@@ -124,22 +225,41 @@ Ended wait_for(pid_t pid, int stderr_read, std::chrono::steady_clock::time_point
 
 Status run_shell_command(const std::string& command, const std::string& file, std::chrono::milliseconds timeout,
                          const std::atomic<bool>& cancel) {
-    int pipe_fds[2];
-    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    int err_pipe[2], status_pipe[2];
+    if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
         return Status(ErrorCode::io_error, std::string("cannot make a pipe for the command: ") + std::strerror(errno));
     }
-    Fd read_end{pipe_fds[0]}, write_end{pipe_fds[1]};
-    auto pid = spawn_shell(command, file, write_end.fd);
-    TSUNAGU_TRY(pid);
-    write_end.close();  // the command's copy only: EOF once it (and all it started) is done
-    const Ended ended = wait_for(*pid, read_end.fd, std::chrono::steady_clock::now() + timeout, cancel);
+    Fd err_read{err_pipe[0]}, err_write{err_pipe[1]};
+    if (::pipe2(status_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+        return Status(ErrorCode::io_error, std::string("cannot make a pipe for the command: ") + std::strerror(errno));
+    }
+    Fd status_read{status_pipe[0]}, status_write{status_pipe[1]};
+    Fd dev_null{::open("/dev/null", O_RDWR | O_CLOEXEC)};
+    if (dev_null.fd < 0) {
+        return Status(ErrorCode::io_error, std::string("cannot open /dev/null for the command: ") + std::strerror(errno));
+    }
+    const Launch launch{{"/bin/sh", "-c", command.c_str(), "tsunagu-backup-copy", file.c_str(), nullptr},
+                        dev_null.fd,
+                        err_write.fd,
+                        status_write.fd};
+    const pid_t server = ::getpid();
+    const pid_t guard = ::fork();
+    if (guard < 0) {
+        return Status(ErrorCode::io_error, std::string("cannot start the command: ") + std::strerror(errno));
+    }
+    if (guard == 0) run_guard(launch, server);
+    err_write.close();  // the command's copies only: EOF once it (and all it started) is done
+    status_write.close();
+    const Ended ended = wait_for(guard, err_read.fd, status_read.fd, std::chrono::steady_clock::now() + timeout, cancel);
 
-    if (!ended.timed_out && !ended.cancelled && WIFEXITED(ended.status) && WEXITSTATUS(ended.status) == 0) {
+    if (!ended.timed_out && !ended.cancelled && ended.reported && WIFEXITED(ended.status) &&
+        WEXITSTATUS(ended.status) == 0) {
         return Status::ok();
     }
     std::string reason = ended.cancelled ? "stopped with the server"
                          : ended.timed_out
                              ? "timed out after " + std::to_string(timeout.count() / 1000) + " s and was killed"
+                         : !ended.reported           ? "ended without a status (its guard was killed)"
                          : WIFEXITED(ended.status) ? "exit " + std::to_string(WEXITSTATUS(ended.status))
                                                    : "killed by signal " + std::to_string(WTERMSIG(ended.status));
     const std::string said = last_line(ended.output.size() > kKeptOutput

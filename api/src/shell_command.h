@@ -6,8 +6,11 @@
 // stdout discarded, no file descriptor of the server but its stderr pipe, default signal
 // dispositions and no blocked signals. It succeeds when it exits 0. Otherwise the reason names the
 // exit status and the last line it wrote to stderr (the operator's tool's own words, for the log).
-// When it outlasts `timeout`, or `cancel` turns true (the server stopping), its whole group is
-// killed (SIGKILL) and waited for: nothing it started outlives it.
+// When it outlasts `timeout`, or `cancel` turns true (the server stopping), it is killed (SIGKILL)
+// and waited for. Nothing it started outlives it, whether it ends, times out or is stopped: not
+// its process group, nor what left the group (setsid, a daemon's double fork), as long as /proc
+// lists a process's children (Linux with CONFIG_PROC_CHILDREN, as Debian's kernels are built).
+// Blocks the calling thread until all that is done.
 #pragma once
 
 #include <atomic>
