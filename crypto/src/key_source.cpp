@@ -6,6 +6,8 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <filesystem>
+#include <string>
 
 #include "crypto/src/file_util.h"
 #include "crypto/src/page_cipher.h"
@@ -75,20 +77,44 @@ Status create_key_file(const std::string& path) {
     return write_key_file(path, Secret::random(kDataKeyBytes));
 }
 
+namespace {
+
+// Gives the unnamed file `fd` (O_TMPFILE) the name `path`; like link(2), it never overwrites.
+// AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; without it, the file's /proc/self/fd entry serves.
+int link_unnamed(int fd, const std::string& path) {
+    if (::linkat(fd, "", AT_FDCWD, path.c_str(), AT_EMPTY_PATH) == 0) return 0;
+    if (errno != ENOENT && errno != EPERM) return -1;
+    const std::string self = "/proc/self/fd/" + std::to_string(fd);
+    return ::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW);
+}
+
+}  // namespace
+
 Status write_key_file(const std::string& path, const Secret& key) {
     if (key.size() != kDataKeyBytes) {
         return Status(ErrorCode::invalid_argument,
                       "a key file holds exactly 32 bytes, not " + std::to_string(key.size()));
     }
-    // Linked into place only once whole (link refuses to overwrite): running a command killed
-    // half way again finishes the job instead of refusing a key file of 0 bytes.
-    std::string temporary = path + ".XXXXXX";
-    crypto_detail::UniqueFd fd(::mkostemp(temporary.data(), O_CLOEXEC));  // mode 0600
+    // Linked into place only once whole and durable (linking refuses to overwrite): running a
+    // command killed half way again finishes the job instead of refusing a key file of 0 bytes.
+    // The file is written unnamed (O_TMPFILE), so a kill leaves no copy of the key behind either;
+    // where the filesystem cannot (EOPNOTSUPP), under a temporary name removed afterwards.
+    const std::string folder = std::filesystem::path(path).parent_path().empty()
+                                   ? std::string(".")
+                                   : std::filesystem::path(path).parent_path().string();
+    crypto_detail::UniqueFd fd(::open(folder.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600));
+    std::string temporary;  // the fallback's name, if it has one
+    if (!fd && (errno == EOPNOTSUPP || errno == EISDIR)) {
+        temporary = path + ".XXXXXX";
+        fd = crypto_detail::UniqueFd(::mkostemp(temporary.data(), O_CLOEXEC));  // mode 0600
+    }
     if (!fd) return crypto_detail::errno_status("cannot create a key file beside " + path);
+    const std::string& named = temporary.empty() ? path : temporary;
     Status written = [&]() -> Status {
-        TSUNAGU_TRY(crypto_detail::write_all_at(fd.get(), key.data(), key.size(), 0, temporary));
-        TSUNAGU_TRY(crypto_detail::sync_fd(fd.get(), temporary));
-        if (::link(temporary.c_str(), path.c_str()) != 0) {
+        TSUNAGU_TRY(crypto_detail::write_all_at(fd.get(), key.data(), key.size(), 0, named));
+        TSUNAGU_TRY(crypto_detail::sync_fd(fd.get(), named));
+        const int linked = temporary.empty() ? link_unnamed(fd.get(), path) : ::link(temporary.c_str(), path.c_str());
+        if (linked != 0) {
             if (errno == EEXIST) {
                 return Status(ErrorCode::already_exists,
                               "key file " + path + " already exists; refusing to overwrite a key");
@@ -97,7 +123,7 @@ Status write_key_file(const std::string& path, const Secret& key) {
         }
         return Status::ok();
     }();
-    ::unlink(temporary.c_str());
+    if (!temporary.empty()) ::unlink(temporary.c_str());
     TSUNAGU_TRY(written);
     return crypto_detail::sync_parent_dir(path);
 }

@@ -1,6 +1,7 @@
 // The encrypted store: round trips, keys, and what reaches the disk.
 #include <catch2/catch.hpp>
 
+#include <sys/inotify.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -192,7 +193,7 @@ TEST_CASE("a key file opens the store, and a world-readable or short key file is
     CHECK(made.size() == 32);
     CHECK(create_key_file(key_path).code() == ErrorCode::already_exists);
     CHECK(read_file(key_path) == made);  // never overwritten
-    // Made under a temporary name and linked into place whole: nothing else is left in the folder.
+    // Linked into place whole: nothing else is left in the folder.
     CHECK(std::distance(std::filesystem::directory_iterator(dir.path()), std::filesystem::directory_iterator()) == 1);
     {
         auto key = KeySource::key_file(key_path);
@@ -225,6 +226,25 @@ TEST_CASE("a key file opens the store, and a world-readable or short key file is
     auto short_key = KeySource::key_file(short_path);
     REQUIRE_FALSE(short_key.is_ok());
     CHECK(short_key.status().message().find("exactly 32 bytes") != std::string::npos);
+}
+
+TEST_CASE("a key file has no name until it is whole and durable so a kill leaves no copy of the key behind") {
+    TempDir dir;
+    const int watch = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    REQUIRE(watch >= 0);
+    REQUIRE(::inotify_add_watch(watch, dir.path().c_str(), IN_CREATE | IN_MOVED_TO) >= 0);
+    REQUIRE(create_key_file(dir.file("server.key")).is_ok());
+    std::vector<std::string> named;  // every name that appeared in the folder, in order
+    alignas(inotify_event) char buf[4096];
+    for (ssize_t got; (got = ::read(watch, buf, sizeof buf)) > 0;) {
+        for (ssize_t at = 0; at < got;) {
+            const auto* event = reinterpret_cast<const inotify_event*>(buf + at);
+            named.emplace_back(event->len ? event->name : "");
+            at += static_cast<ssize_t>(sizeof(inotify_event) + event->len);
+        }
+    }
+    ::close(watch);
+    CHECK(named == std::vector<std::string>{"server.key"});
 }
 
 TEST_CASE("a plain SQLite file is not an encrypted store") {
