@@ -196,7 +196,4 @@ Result<PostgresKeyRotated> rotate_postgres_key(const std::string& postgres, cons
                                                const std::string& data_dir, const std::string& key_file,
                                                const std::string& new_key_file);
 
-// True when `url`'s host is 127.0.0.0/8, [::1] or localhost.
-bool is_loopback_url(const std::string& url);
-
 }  // namespace tsunagu::api

@@ -17,6 +17,13 @@
 
 namespace tsunagu::sync {
 
+// Plain HTTP carries a password and then session tokens in clear, so a device signs in over it,
+// and a server listens on it, only on the machine itself. True for an http:// or https:// URL
+// whose host is written as a loopback address: an IPv4 literal in 127.0.0.0/8, [::1], or
+// "localhost". Any other name is false, even "127.lan" (a name is not resolved: it could stand for
+// any address), and so is a URL with user information ("http://127.0.0.1@host/").
+bool is_loopback_url(std::string_view url);
+
 // A device's outbox entries, oldest first.
 struct PushBatch {
     std::string replica;

@@ -21,6 +21,7 @@
 #include "api/src/refused_changes.h"
 #include "api/src/reports.h"
 #include "domain/care_schema.h"
+#include "sync/protocol.h"
 #include "api/src/http_server.h"
 #include "api/src/periodic.h"
 #include "api/src/server_core.h"
@@ -38,15 +39,6 @@ struct ReadyDatabase {
     StoreOpener open;
     std::optional<pg::ServerPresence> presence;
 };
-
-
-std::string host_of(const std::string& url) {
-    auto scheme_end = url.find("://");
-    std::string rest = scheme_end == std::string::npos ? url : url.substr(scheme_end + 3);
-    rest = rest.substr(0, rest.find('/'));
-    if (!rest.empty() && rest.front() == '[') return rest.substr(1, rest.find(']') - 1);
-    return rest.substr(0, rest.find(':'));
-}
 
 
 class RunningServer final : public Server {
@@ -232,16 +224,11 @@ Status mark_restored_database(const std::string& postgres, const std::string& te
     return upstream->after_restore();
 }
 
-bool is_loopback_url(const std::string& url) {
-    const std::string host = host_of(url);
-    return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
-}
-
 Result<StartedServer> start_server(const ServerConfig& config) {
     ensure_sodium();
-    if (config.listen_url.rfind("http://", 0) == 0 && !is_loopback_url(config.listen_url)) {
+    if (config.listen_url.rfind("http://", 0) == 0 && !sync::is_loopback_url(config.listen_url)) {
         return Status(ErrorCode::invalid_argument,
-                      "plain HTTP is only allowed on loopback (127.0.0.1, ::1); for " +
+                      "plain HTTP is only allowed on loopback, written as an address (127.0.0.1, [::1]) or localhost; for " +
                           config.listen_url + " use https:// with --tls-cert and --tls-key, or put "
                           "nginx in front (deploy/nginx.conf)");
     }

@@ -208,9 +208,13 @@ bool Device::wiped() const { return impl_->wiped; }
 Status Device::sign_in(const std::string& server_url, const std::string& username, std::string_view password,
                        const std::string& device_name) {
     if (impl_->wiped) return impl_->ready_for_records();
-    if (server_url.rfind("http://", 0) != 0 && server_url.rfind("https://", 0) != 0) {
+    if (server_url.rfind("https://", 0) != 0 &&
+        !(server_url.rfind("http://", 0) == 0 && sync::is_loopback_url(server_url))) {
+        // The password, then every session token, would cross the network in clear.
         return Status(ErrorCode::invalid_argument,
-                      "server URL \"" + server_url + "\": must start with https:// (or http:// on loopback)");
+                      "server URL \"" + server_url +
+                          "\": must start with https:// (http:// only for a server on this machine: "
+                          "127.0.0.1, [::1] or localhost)");
     }
     std::string url = server_url;
     while (!url.empty() && url.back() == '/') url.pop_back();

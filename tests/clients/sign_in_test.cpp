@@ -139,3 +139,25 @@ TEST_CASE("a password an administrator set opens nothing on the phone until the 
     ApiClient again(org.server.url());
     CHECK(again.sign_in("aoi", "aoi-password-2").status == 200);
 }
+
+TEST_CASE("a sign-in over plain HTTP to another machine is refused before the password leaves") {
+    for (const char* url : {"http://192.0.2.10:8080", "http://127.lan:8080", "http://127.0.0.1@192.0.2.10:8080",
+                            "http://tsunagu.example.org"}) {
+        INFO(url);
+        TempDir dir("tsunagu-sign-in");
+        auto log = std::make_shared<RequestLog>();
+        auto device = open_with(dir, [&] {
+            return std::make_unique<FakeServer>("", log, 200, sign_in_answer(std::string(32, 'e'), std::string(32, 'd')));
+        });
+        const Status signed_in = device.sign_in(url, "aoi", "aoi-password-1");
+        CHECK(signed_in.code() == ErrorCode::invalid_argument);
+        CHECK_THAT(signed_in.message(), Catch::Contains("https://"));
+        CHECK(log->taken().empty());  // nothing was sent
+        CHECK_FALSE(device.status()->signed_in);
+    }
+    TempDir dir("tsunagu-sign-in");
+    auto device = open_with(dir, [&] {
+        return std::make_unique<FakeServer>("", nullptr, 200, sign_in_answer(std::string(32, 'e'), std::string(32, 'd')));
+    });
+    CHECK(device.sign_in("http://127.0.0.1:8080", "aoi", "aoi-password-1").is_ok());  // this machine: allowed
+}
