@@ -4,8 +4,12 @@
 #include <cstdlib>
 #include <sodium.h>
 
-#include <algorithm>
+#include <sys/mman.h>
 
+#include <algorithm>
+#include <mutex>
+
+#include "api/src/observability.h"
 #include "api/src/session_cache.h"
 
 namespace tsunagu::api {
@@ -29,14 +33,16 @@ std::vector<std::uint8_t> token_hash(std::string_view secret) {
 }
 
 // A hash to verify against when the user does not exist, so timing does not reveal names.
-const std::string& dummy_hash(const SignInPolicy& policy) {
-    static const std::string hash = [&] {
+// Made once it can be (a start short of memory tries again at the next unknown name): against ""
+// a check fails at once, and its timing would tell that the name is unknown.
+std::string dummy_hash(const SignInPolicy& policy) {
+    static std::mutex mutex;
+    static std::string hash;
+    std::lock_guard lock(mutex);
+    if (hash.empty()) {
         char out[crypto_pwhash_STRBYTES] = {};
-        if (crypto_pwhash_str(out, "not a password", 14, policy.pwhash_ops, policy.pwhash_mem) != 0) {
-            return std::string();  // out of memory: verification against "" simply fails
-        }
-        return std::string(out);
-    }();
+        if (crypto_pwhash_str(out, "not a password", 14, policy.pwhash_ops, policy.pwhash_mem) == 0) hash = out;
+    }
     return hash;
 }
 
@@ -369,6 +375,46 @@ Result<std::vector<std::pair<std::string, std::string>>> Accounts::list_teams() 
     return teams;
 }
 
+namespace {
+
+// The memory Argon2id needs to check against `hash` (its "m=" in KiB), or `fallback`.
+std::size_t argon2_memory(const std::string& hash, std::size_t fallback) {
+    const std::size_t at = hash.find("$m=");
+    if (at == std::string::npos) return fallback;
+    std::size_t kib = 0;
+    for (std::size_t i = at + 3; i < hash.size() && hash[i] >= '0' && hash[i] <= '9' && kib < (1u << 30); ++i) {
+        kib = kib * 10 + static_cast<std::size_t>(hash[i] - '0');
+    }
+    return kib == 0 ? fallback : kib * 1024;
+}
+
+// Whether `bytes` of memory can be mapped now: false under an address-space limit (RLIMIT_AS) or
+// strict overcommit that has run out. Maps and unmaps; touches nothing.
+bool can_map(std::size_t bytes) {
+    void* probe = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (probe == MAP_FAILED) return false;
+    ::munmap(probe, bytes);
+    return true;
+}
+
+// crypto_pwhash_str_verify, telling a wrong password from a password that could not be checked.
+// libsodium (1.0.18) answers -1 with errno EINVAL for both; Argon2id needs its memory (19 MiB
+// here), and under a memory limit, or in a rush of sign-ins, it may not get it: a worker with the
+// right password must not be counted as guessing. So a failure is taken as a mismatch only when
+// that memory can be mapped just after (if it was freed in between, one failure is counted).
+Status verify_password(const std::string& hash, std::string_view password, std::size_t memory, bool& matches) {
+    matches = crypto_pwhash_str_verify(hash.c_str(), password.data(), password.size()) == 0;
+    if (matches || can_map(argon2_memory(hash, memory))) return Status::ok();
+    log_event("error", "password_check_failed",
+              {{"error", "out of memory"},
+               {"hint", "each sign-in needs Argon2id's memory (19 MiB): raise the server's memory limit"}});
+    return Status(ErrorCode::unavailable,
+                  "the password could not be checked: the server is short of memory; nothing was counted "
+                  "against the account, try again in a minute");
+}
+
+}  // namespace
+
 Result<PasswordCheck> Accounts::check_password(const char* column, const std::string& value,
                                                          std::string_view password, std::int64_t now) {
     PasswordCheck check;
@@ -380,10 +426,10 @@ Result<PasswordCheck> Accounts::check_password(const char* column, const std::st
     if (!row) return row.status();
     if (!*row) {
         q.reset();
-        // Same work as for a real account, so the answer's timing does not reveal the name.
-        if (crypto_pwhash_str_verify(dummy_hash(policy_).c_str(), password.data(), password.size()) == 0) {
-            // Impossible: the dummy hash is of a fixed non-password. Either way: no such user.
-        }
+        // Same work as for a real account, so the answer's timing (and a failure to check) does
+        // not reveal the name. A match is impossible: the dummy hash is of a fixed non-password.
+        bool ignored = false;
+        TSUNAGU_TRY(verify_password(dummy_hash(policy_), password, policy_.pwhash_mem, ignored));
         return check;
     }
     check.user_id = std::string(q.column_text(0));
@@ -398,8 +444,8 @@ Result<PasswordCheck> Accounts::check_password(const char* column, const std::st
         check.retry_after_s = next_attempt_at - now;
         return check;
     }
-    const bool password_ok =
-        crypto_pwhash_str_verify(hash.c_str(), password.data(), password.size()) == 0;
+    bool password_ok = false;
+    TSUNAGU_TRY(verify_password(hash, password, policy_.pwhash_mem, password_ok));
     if (!password_ok) {
         const int now_failures = failures + 1;
         std::int64_t wait = 0;

@@ -1,6 +1,8 @@
 // tsunagu-server, started for real on a loopback port and driven over HTTP.
 #include <catch2/catch.hpp>
 
+#include <sys/resource.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -138,6 +140,28 @@ TEST_CASE("repeated failed sign-ins are slowed, then the account locks") {
     Reply locked = c.sign_in("akiko", "wrong-4-password");
     CHECK(locked.status == 423);
     CHECK(c.sign_in("akiko", "akiko-password-1").status == 423);
+}
+
+TEST_CASE("a password that cannot be checked for want of memory is a 503 and never counts against the account") {
+    Fixture f({"--lock-after", "2"});
+    f.user("mio", "peer_supporter");
+    // The server's address space capped just above what it has mapped: Argon2id's 19 MiB cannot be had.
+    const std::string status = read_file("/proc/" + std::to_string(f.server.pid()) + "/status");
+    const std::size_t at = status.find("VmSize:");
+    REQUIRE(at != std::string::npos);
+    const rlim_t mapped = std::stoull(status.substr(at + 7)) * 1024;
+    rlimit unlimited{};
+    REQUIRE(::prlimit(f.server.pid(), RLIMIT_AS, nullptr, &unlimited) == 0);
+    const rlimit tight{mapped + (6u << 20), unlimited.rlim_max};  // the soft limit: it can be lifted again
+    REQUIRE(::prlimit(f.server.pid(), RLIMIT_AS, &tight, nullptr) == 0);
+    ApiClient c(f.server.url());
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        Reply refused = c.sign_in("mio", "mio-password-1");
+        CHECK(refused.status == 503);
+    }
+    REQUIRE(::prlimit(f.server.pid(), RLIMIT_AS, &unlimited, nullptr) == 0);
+    CHECK(c.sign_in("mio", "mio-password-1").status == 200);  // neither slowed nor locked
+    CHECK(read_file(f.log).find("\"event\":\"password_check_failed\"") != std::string::npos);
 }
 
 namespace {
