@@ -458,9 +458,15 @@ int main(int argc, char** argv) {
                     config.admin_password_file.c_str());
     }
     if (started->first_admin_password && started->demo_guide.empty()) {
-        std::printf("first start: administrator \"admin\" created with one-time password %s\n"
-                    "(shown once; sign in and change it)\n",
-                    started->first_admin_password->c_str());
+        if (started->first_admin_again) {
+            std::printf("administrator \"admin\" has not signed in since the first start: new one-time password "
+                        "%s\n(shown once; any shown before no longer works; sign in and change it)\n",
+                        started->first_admin_password->c_str());
+        } else {
+            std::printf("first start: administrator \"admin\" created with one-time password %s\n"
+                        "(shown once; sign in and change it)\n",
+                        started->first_admin_password->c_str());
+        }
     }
     if (!started->demo_guide.empty()) {
         std::printf("%s(kept in %s)\n", started->demo_guide.c_str(), started->demo_accounts_file.c_str());

@@ -91,6 +91,9 @@ struct StartedServer {
     // it came from ServerConfig::admin_password_file: then first_admin_from_file is set).
     std::optional<std::string> first_admin_password;
     bool first_admin_from_file = false;
+    // The first administrator existed already, but nobody had signed in as them: their password
+    // was set anew (see above), as a start that failed after the first may never have shown it.
+    bool first_admin_again = false;
     // With ServerConfig::demo: how to sign in to the demo (also kept, 0600, in the file below).
     std::string demo_guide;
     std::string demo_accounts_file;

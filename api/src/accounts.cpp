@@ -351,6 +351,18 @@ bool Accounts::any_admin() {
     return found;
 }
 
+Result<std::string> Accounts::unclaimed_first_admin() {
+    auto& q = store_.cached(
+        "SELECT id FROM account AS a WHERE username = 'admin' AND role = 'admin' "
+        "AND NOT EXISTS (SELECT 1 FROM device WHERE user_id = a.id) "
+        "AND (SELECT count(*) FROM account WHERE role = 'admin') = 1");
+    auto row = q.step();
+    if (!row) return row.status();
+    std::string id = *row ? std::string(q.column_text(0)) : std::string();
+    q.reset();
+    return id;
+}
+
 Result<std::string> Accounts::create_team(const std::string& name) {
     if (name.empty() || name.size() > 100) {
         return Status(ErrorCode::validation, "name: a team needs a name of 1 to 100 characters");

@@ -131,6 +131,10 @@ public:
     Status set_disabled(const std::string& user_id, bool disabled);
     Status set_team(const std::string& user_id, const std::string& team_id);
     bool any_admin();
+    // The administrator a first start made, while nobody has ever signed in as them and they are
+    // still the only one: their password, shown once by a start that then failed (a port in use, a
+    // full disk, a kill), may never have been seen. Empty when there is no such account.
+    Result<std::string> unclaimed_first_admin();
 
     Result<std::string> create_team(const std::string& name);
     Result<std::vector<std::pair<std::string, std::string>>> list_teams();  // (id, name)

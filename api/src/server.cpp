@@ -282,23 +282,37 @@ Result<StartedServer> start_server(const ServerConfig& config) {
         auto upstream = sync::Upstream::open(store, domain::care_schema());
         if (!upstream) return upstream.status();
         Accounts accounts(store, policy);
-        if (!accounts.any_admin()) {
+        // The first administrator: made by the first start, and given their password again by a
+        // later one for as long as nobody has signed in as them (a first start that failed after
+        // making them, at a port in use, never showed its one-time password; a file given later is
+        // taken). Servers sharing PostgreSQL start side by side, so there only a file is taken
+        // again: a one-time password made by each would undo the others'.
+        const bool from_file = !config.admin_password_file.empty();
+        auto unclaimed = accounts.unclaimed_first_admin();
+        TSUNAGU_TRY(unclaimed);
+        const bool again = !unclaimed->empty() && (from_file || config.postgres.empty());
+        if (!accounts.any_admin() || again) {
             // The operator's own password from a file, or a one-time one to print (and change).
-            const bool from_file = !config.admin_password_file.empty();
             Result<Secret> password = from_file ? read_secret_file(config.admin_password_file,
                                                                    "administrator's password file", 12,
                                                                    "an administrator's password deserves a long one")
                                                 : Result<Secret>(Secret::copy_of(random_password()));
             TSUNAGU_TRY(password);
-            auto admin = accounts.create_user("admin", "Administrator", Role::admin, "", password->view());
-            if (!admin) return admin.status();
-            started.first_admin_from_file = from_file;
-            if (!from_file) {
-                auto& flag = store.cached("UPDATE account SET must_change_password = 1 WHERE id = ?1");
-                flag.bind(1, admin->id);
-                TSUNAGU_TRY(flag.run());
-                started.first_admin_password = std::string(password->view());
+            const PasswordSetBy by = from_file ? PasswordSetBy::owner : PasswordSetBy::administrator;
+            if (again) {
+                TSUNAGU_TRY(accounts.set_password(*unclaimed, password->view(), by));
+            } else {
+                auto admin = accounts.create_user("admin", "Administrator", Role::admin, "", password->view());
+                if (!admin) return admin.status();
+                if (by == PasswordSetBy::administrator) {
+                    auto& flag = store.cached("UPDATE account SET must_change_password = 1 WHERE id = ?1");
+                    flag.bind(1, admin->id);
+                    TSUNAGU_TRY(flag.run());
+                }
             }
+            started.first_admin_again = again;
+            started.first_admin_from_file = from_file;
+            if (!from_file) started.first_admin_password = std::string(password->view());
         }
         if (config.demo) TSUNAGU_TRY(prepare_demo(store, accounts, config.data_dir, started));
         return Status::ok();

@@ -122,6 +122,43 @@ TEST_CASE("sign-in refuses wrong passwords and unknown users alike") {
     CHECK(c.get("/v1/me").status == 401);
 }
 
+TEST_CASE("a first start that fails after making the administrator leaves a new one-time password to the next") {
+    TempDir dir{"tsunagu-api"};
+    // The first start: its port is taken, so it makes the store and the administrator, then fails
+    // before anything is printed.
+    const int taken = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    REQUIRE(::bind(taken, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    REQUIRE(::listen(taken, 1) == 0);
+    REQUIRE(::getsockname(taken, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+    const std::string command = std::string(TSUNAGU_SERVER_PATH) + " --data " + dir.file("data") +
+                                " --listen http://127.0.0.1:" + std::to_string(ntohs(address.sin_port)) + " >" +
+                                dir.file("out") + " 2>&1";
+    CHECK(std::system(command.c_str()) != 0);
+    ::close(taken);
+    CHECK(read_file(dir.file("out")).find("one-time password") == std::string::npos);
+
+    ServerProcess server{TSUNAGU_SERVER_PATH, dir.file("data"), dir.file("server.log")};
+    server.one_time_admin_password = true;
+    server.start();
+    CHECK(server.startup_output().find("has not signed in since the first start: new one-time password") !=
+          std::string::npos);
+    const std::string password = server.admin_password();
+    ApiClient admin(server.url());
+    Reply signed_in = admin.sign_in("admin", password);
+    REQUIRE(signed_in.status == 200);
+    CHECK(signed_in.body["must_change_password"] == true);
+
+    // Once someone has signed in as them, a start no longer touches their password.
+    server.stop();
+    server.start();
+    CHECK(server.startup_output().find("one-time password") == std::string::npos);
+    CHECK(ApiClient(server.url()).sign_in("admin", password).status == 200);
+}
+
 TEST_CASE("repeated failed sign-ins are slowed, then the account locks") {
     Fixture f({"--lock-after", "4"});
     f.user("akiko", "peer_supporter");
