@@ -35,6 +35,22 @@ Status check_new_key_file(const std::string& old_path, const std::string& new_ke
     return Status::ok();
 }
 
+// The rotation writes a sealed copy of the store beside it before it replaces it: refused before
+// anything changes when the folder's disk has no room for one (the store and its WAL, and 1 MiB).
+Status check_room_for_copy(const std::string& data_dir, const std::string& store_path) {
+    std::error_code ec;
+    std::uintmax_t needed = fs::file_size(store_path, ec) + (1u << 20);
+    const std::uintmax_t wal = fs::file_size(store_path + "-wal", ec);
+    if (!ec) needed += wal;
+    const fs::space_info space = fs::space(data_dir, ec);
+    if (ec || space.available >= needed) return Status::ok();
+    const auto mib = [](std::uintmax_t bytes) { return std::to_string((bytes + (1u << 20) - 1) >> 20) + " MiB"; };
+    return Status(ErrorCode::storage_full,
+                  "not enough free space in " + data_dir + " for the key rotation: it writes a sealed copy of "
+                  "the store beside it (about " + mib(needed) + "), and " + mib(space.available) +
+                  " are free; nothing was changed: free space on that disk and run the command again");
+}
+
 // The key file `path` to rotate to, created (0600) when it does not exist yet.
 Result<KeySource> new_key_at(const std::string& path) {
     if (!fs::exists(path)) TSUNAGU_TRY(create_key_file(path));
@@ -80,6 +96,7 @@ Result<KeyRotated> rotate_key(const std::string& data_dir, const std::string& ke
     StoreOptions live;  // as the server opens it
     live.create_if_missing = false;
     KeyRotated done{new_key_file, false, ""};
+    TSUNAGU_TRY(check_room_for_copy(data_dir, store_path));
     auto new_key = new_key_at(new_key_file);
     TSUNAGU_TRY(new_key);
     // A rotation stopped part way (killed, power cut) is taken up again: the store may already

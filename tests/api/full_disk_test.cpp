@@ -147,3 +147,33 @@ TEST_CASE("a server whose disk fills answers 507 storage_full, loses nothing, an
     later.sync();
     for (const auto& v : visits) CHECK(later.holds(v));
 }
+
+TEST_CASE("a key rotation without room for a sealed copy of the store is refused before it changes anything") {
+    SmallDisk disk(16 * 1024 * 1024);
+    TempDir dir{"tsunagu-full-disk"};
+    const std::string data = disk.file("data");
+    {
+        ServerProcess server{TSUNAGU_SERVER_PATH, data, dir.file("server.log")};
+        server.start();
+        ApiClient admin(server.url());
+        REQUIRE(admin.sign_in("admin", server.admin_password()).status == 200);
+        server.stop();
+    }
+    disk.fill_leaving(64 * 1024);  // less than the store takes
+    const std::string out = dir.file("out");
+    const std::string command = std::string(TSUNAGU_SERVER_PATH) + " rotate-key --data " + data +
+                                " --new-key-file " + dir.file("new.key") + " >" + out + " 2>&1";
+    CHECK(std::system(command.c_str()) != 0);
+    const std::string said = read_file(out);
+    INFO(said);
+    CHECK(said.find("not enough free space") != std::string::npos);
+    CHECK(said.find("nothing was changed") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(data + "/tsunagu.rotating"));
+
+    // The server starts as before, on its old key file, with room or without.
+    ServerProcess again{TSUNAGU_SERVER_PATH, data, dir.file("server-2.log")};
+    again.start();
+    again.stop();
+    disk.free_filler();
+    CHECK(std::system(command.c_str()) == 0);  // with room, the same command does it
+}
