@@ -1,5 +1,7 @@
 // Store maintenance: key change, re-key, encrypted backup, integrity check, destruction.
 #include <fcntl.h>
+
+#include <filesystem>
 #include <unistd.h>
 
 #include <cerrno>
@@ -33,6 +35,13 @@ Status vacuum_into(StoreImpl& s, const std::string& target) {
         if (rc == SQLITE_DONE) rc = SQLITE_OK;
     }
     sqlite3_finalize(stmt);
+    if ((rc & 0xff) == SQLITE_FULL) {
+        // The copy's disk, which need not be the store's: the operator must free space there.
+        const std::string folder = std::filesystem::path(target).parent_path().string();
+        return Status(ErrorCode::storage_full, "disk full writing the copy " + target + ": free space in " +
+                                                   (folder.empty() ? std::string(".") : folder) +
+                                                   " and retry; the store " + s.path + " is unchanged");
+    }
     if (rc != SQLITE_OK) return s.error(rc, "copying into " + target);
     UniqueFd fd(::open(target.c_str(), O_RDWR | O_CLOEXEC));
     if (!fd) return errno_status("cannot reopen " + target);

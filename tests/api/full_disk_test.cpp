@@ -177,3 +177,25 @@ TEST_CASE("a key rotation without room for a sealed copy of the store is refused
     disk.free_filler();
     CHECK(std::system(command.c_str()) == 0);  // with room, the same command does it
 }
+
+TEST_CASE("a backup that fills the backup's disk names that disk and not the store's") {
+    SmallDisk disk(1024 * 1024);
+    TempDir dir{"tsunagu-full-disk"};
+    const std::string data = dir.file("data");
+    {
+        ServerProcess server{TSUNAGU_SERVER_PATH, data, dir.file("server.log")};
+        server.start();
+        server.stop();
+    }
+    disk.fill_leaving(16 * 1024);  // less than the store takes
+    const std::string out = dir.file("out");
+    const std::string command = std::string(TSUNAGU_SERVER_PATH) + " backup --data " + data + " --to " +
+                                disk.file("b.backup") + " >" + out + " 2>&1";
+    CHECK(std::system(command.c_str()) != 0);
+    const std::string said = read_file(out);
+    INFO(said);
+    CHECK(said.find("free space in " + std::filesystem::path(disk.file("b.backup")).parent_path().string() + " ") !=
+          std::string::npos);
+    CHECK(said.find("disk full writing " + data) == std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(disk.file("b.backup")));
+}
