@@ -12,6 +12,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "api/server.h"
+#include "crypto/secret.h"
 
 namespace {
 
@@ -356,6 +358,10 @@ int report_command(int argc, char** argv) {
 constexpr int kTrimThresholdBytes = 256 * 1024 * 1024;
 
 int main(int argc, char** argv) {
+    // Every command here holds decrypted pages and keys: no core dump, no reading by a neighbour.
+    if (!tsunagu::keep_memory_private()) {
+        std::fprintf(stderr, "tsunagu-server: warning: cannot turn core dumps off (%s)\n", std::strerror(errno));
+    }
     mallopt(M_TRIM_THRESHOLD, kTrimThresholdBytes);
     if (argc > 1 && std::strcmp(argv[1], "report") == 0) return report_command(argc, argv);
     if (argc > 1 && std::strcmp(argv[1], "backup") == 0) return backup_command(argc, argv);

@@ -51,6 +51,12 @@ private:
 // carrying a password, an answer carrying a token). Its size is left unchanged.
 void wipe(std::string& text) noexcept;
 
+// For a program that holds decrypted pages, keys and tokens in its memory (the server, the device
+// CLI): no core dump of it is written (RLIMIT_CORE 0), and it is not dumpable (PR_SET_DUMPABLE 0:
+// another process of the same user cannot read its memory through ptrace or /proc/PID/mem). Call
+// first thing in main. False, with errno, if the kernel refused either.
+bool keep_memory_private() noexcept;
+
 // Constant-time equality of two byte strings of equal length (false if lengths differ).
 bool constant_time_equal(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) noexcept;
 

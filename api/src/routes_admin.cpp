@@ -93,23 +93,24 @@ HttpResponse put_caseload(RequestContext& ctx) {
 }
 
 HttpResponse create_user(RequestContext& ctx) {
-    auto body = parse_json_object(ctx.request.body);
-    if (!body) return error_response(body.status());
-    Status shape = check_fields(*body, {{"username", JsonType::string, true},
-                                        {"display_name", JsonType::string, false},
-                                        {"role", JsonType::string, true},
-                                        {"team_id", JsonType::string, false},
-                                        {"password", JsonType::string, true}});
+    auto taken = parse_secret_body(ctx, {"password"});
+    if (!taken) return error_response(taken.status());
+    Json& body = taken->json;
+    const Secret& password = taken->secrets[0];
+    Status shape = check_fields(body, {{"username", JsonType::string, true},
+                                       {"display_name", JsonType::string, false},
+                                       {"role", JsonType::string, true},
+                                       {"team_id", JsonType::string, false},
+                                       {"password", JsonType::string, true}});
     if (!shape) return error_response(shape);
-    auto role = parse_role((*body)["role"]);
+    auto role = parse_role(body["role"]);
     if (!role) {
         return HttpResponse::error(400, "invalid",
                                    "field \"role\": one of peer_supporter, home_visitor, staff, "
                                    "supervisor, admin");
     }
-    const Secret password = take_secret(ctx, *body, "password");
-    auto user = ctx.accounts.create_user((*body)["username"], body->value("display_name", ""), *role,
-                                         body->value("team_id", ""), password.view());
+    auto user = ctx.accounts.create_user(body["username"], body.value("display_name", ""), *role,
+                                         body.value("team_id", ""), password.view());
     if (!user) return error_response(user.status());
     if (Status s = refresh_team_scopes(ctx, user->id, {user->team_id}); !s) return error_response(s);
     if (Status a = ctx.audit("admin.user_created", user->id); !a) return error_response(a);
@@ -117,18 +118,19 @@ HttpResponse create_user(RequestContext& ctx) {
 }
 
 HttpResponse update_user(RequestContext& ctx) {
-    auto body = parse_json_object(ctx.request.body);
-    if (!body) return error_response(body.status());
-    Status shape = check_fields(*body, {{"password", JsonType::string, false},
-                                        {"disabled", JsonType::boolean, false},
-                                        {"team_id", JsonType::string, false}});
+    auto taken = parse_secret_body(ctx, {"password"});
+    if (!taken) return error_response(taken.status());
+    Json& body = taken->json;
+    Status shape = check_fields(body, {{"password", JsonType::string, false},
+                                       {"disabled", JsonType::boolean, false},
+                                       {"team_id", JsonType::string, false}});
     if (!shape) return error_response(shape);
     const std::string& id = ctx.params["id"];
     auto before = ctx.accounts.find_user(id);
     if (!before) return error_response(before.status());
     Status s = with_transaction(ctx.store, [&]() -> Status {
-        if (body->contains("password")) {
-            const Secret password = take_secret(ctx, *body, "password");
+        if (body.contains("password")) {
+            const Secret& password = taken->secrets[0];
             // An administrator's own password, set here, is theirs; anyone else's must be changed
             // by its owner, and every session of that account ends (their own one aside).
             const bool own = id == ctx.who().user.id;
@@ -136,10 +138,10 @@ HttpResponse update_user(RequestContext& ctx) {
                                                   own ? PasswordSetBy::owner : PasswordSetBy::administrator,
                                                   own ? ctx.who().session_id : ""));
         }
-        if (body->contains("disabled")) TSUNAGU_TRY(ctx.accounts.set_disabled(id, (*body)["disabled"]));
-        if (body->contains("team_id")) {
-            TSUNAGU_TRY(ctx.accounts.set_team(id, (*body)["team_id"]));
-            TSUNAGU_TRY(RefusedChanges::follow_worker(ctx.store, id, (*body)["team_id"]));
+        if (body.contains("disabled")) TSUNAGU_TRY(ctx.accounts.set_disabled(id, body["disabled"]));
+        if (body.contains("team_id")) {
+            TSUNAGU_TRY(ctx.accounts.set_team(id, body["team_id"]));
+            TSUNAGU_TRY(RefusedChanges::follow_worker(ctx.store, id, body["team_id"]));
         }
         return ctx.audit("admin.user_updated", id);
     });

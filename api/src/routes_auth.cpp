@@ -15,20 +15,21 @@ Json user_json(const User& u) {
 namespace {
 
 HttpResponse sign_in(RequestContext& ctx) {
-    auto body = parse_json_object(ctx.request.body);
-    if (!body) return error_response(body.status());
-    Status shape = check_fields(*body, {{"username", JsonType::string, true},
-                                        {"password", JsonType::string, true},
-                                        {"device_name", JsonType::string, false},
-                                        {"device_id", JsonType::string, false}});
+    auto taken = parse_secret_body(ctx, {"password"});
+    if (!taken) return error_response(taken.status());
+    Json& body = taken->json;
+    const Secret& password = taken->secrets[0];
+    Status shape = check_fields(body, {{"username", JsonType::string, true},
+                                       {"password", JsonType::string, true},
+                                       {"device_name", JsonType::string, false},
+                                       {"device_id", JsonType::string, false}});
     if (!shape) return error_response(shape);
-    const std::string username = (*body)["username"];
-    const Secret password = take_secret(ctx, *body, "password");
-    const std::string device_name = body->value("device_name", "");
+    const std::string username = body["username"];
+    const std::string device_name = body.value("device_name", "");
     // A device may propose its replica id (see Accounts::sign_in), never the server's own: its
     // changes would pass for the server's (a supervisor's review), and revoking it would forget
     // the server's progress.
-    std::string device_id = body->value("device_id", "");
+    std::string device_id = body.value("device_id", "");
     if (device_id == ctx.upstream.replica_id()) device_id.clear();
     if (username.size() > 64 || device_name.size() > 100 || device_id.size() > 64) {
         return HttpResponse::error(400, "invalid", "username, device_name or device_id is too long");
@@ -73,13 +74,13 @@ std::vector<Route> auth_routes() {
          /*outside_group=*/false, /*before_own_password=*/true},
         {"POST", "/v1/me/password", Access::signed_in,
          [](RequestContext& ctx) {
-             auto body = parse_json_object(ctx.request.body);
-             if (!body) return error_response(body.status());
-             Status shape = check_fields(*body, {{"current_password", JsonType::string, true},
-                                                 {"password", JsonType::string, true}});
+             auto taken = parse_secret_body(ctx, {"current_password", "password"});
+             if (!taken) return error_response(taken.status());
+             Status shape = check_fields(taken->json, {{"current_password", JsonType::string, true},
+                                                       {"password", JsonType::string, true}});
              if (!shape) return error_response(shape);
-             const Secret current = take_secret(ctx, *body, "current_password");
-             const Secret password = take_secret(ctx, *body, "password");
+             const Secret& current = taken->secrets[0];
+             const Secret& password = taken->secrets[1];
              auto changed = ctx.accounts.change_own_password(ctx.who(), current.view(), password.view(), ctx.now);
              if (!changed) return error_response(changed.status());
              if (changed->outcome != SignIn::Outcome::ok) {

@@ -77,20 +77,22 @@ HttpResponse refused_sign_in(RequestContext& ctx, const std::string& username,
 HttpResponse sign_in(RequestContext& ctx) {
     // A cross-site form can post text/plain but not application/json: no sign-in forgery.
     if (!is_json_body(ctx.request.header("content-type"))) {
+        wipe(ctx.request.body);  // it may hold a password all the same
         return HttpResponse::error(415, "unsupported_media_type",
                                    "send the sign-in as Content-Type: application/json");
     }
     const std::string& site = ctx.request.header("sec-fetch-site");
     if (site == "cross-site" || site == "same-site") {
+        wipe(ctx.request.body);
         return HttpResponse::error(403, "csrf", "sign-ins from other sites are refused");
     }
-    auto body = parse_json_object(ctx.request.body);
-    if (!body) return error_response(body.status());
+    auto taken = parse_secret_body(ctx, {"password"});
+    if (!taken) return error_response(taken.status());
     Status shape = check_fields(
-        *body, {{"username", JsonType::string, true}, {"password", JsonType::string, true}});
+        taken->json, {{"username", JsonType::string, true}, {"password", JsonType::string, true}});
     if (!shape) return error_response(shape);
-    const std::string username = (*body)["username"];
-    const Secret password = take_secret(ctx, *body, "password");
+    const std::string username = taken->json["username"];
+    const Secret& password = taken->secrets[0];
     if (username.size() > 64)
         return HttpResponse::error(400, "invalid", "field \"username\": at most 64 bytes");
     if (Status s = end_ran_out_sessions(ctx); !s) return error_response(s);

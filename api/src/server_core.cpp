@@ -15,10 +15,20 @@ namespace tsunagu::api {
 
 // ---- responses --------------------------------------------------------------------------
 
-Secret take_secret(RequestContext& ctx, Json& body, const char* key) {
-    Secret secret = Secret::take(body[key].get_ref<std::string&>());
+Result<SecretBody> parse_secret_body(RequestContext& ctx, std::initializer_list<const char*> keys) {
+    auto body = parse_json_object(ctx.request.body);
+    SecretBody taken;
+    if (body) {
+        for (const char* key : keys) {
+            auto member = body->find(key);
+            const bool text = member != body->end() && member->is_string();
+            taken.secrets.push_back(text ? Secret::take(member->get_ref<std::string&>()) : Secret());
+        }
+    }
     wipe(ctx.request.body);
-    return secret;
+    if (!body) return body.status();
+    taken.json = std::move(*body);
+    return taken;
 }
 
 HttpResponse json_response(int status, const Json& body) {

@@ -108,10 +108,17 @@ HttpResponse no_care_records();
 Result<std::int64_t> integer_parameter(const HttpRequest& request, const std::string& name, std::int64_t fallback,
                                        std::int64_t lo, std::int64_t hi);
 HttpResponse json_response(int status, const Json& body);
-// The secret (a password) that member `key` of a request's body holds, in guarded memory; wiped
-// from the parsed body and from the request's text, which the route must have parsed already.
-// The member must be a string (check_fields first).
-Secret take_secret(RequestContext& ctx, Json& body, const char* key);
+// The JSON object body of a request that carries secrets (passwords), parsed, with each member
+// named in `keys` that is a string moved into guarded memory (`secrets`, in the order of `keys`;
+// an empty Secret for one absent or not a string) and wiped from the parsed body, and the
+// request's text wiped: all before anything can refuse the request, so that a body refused as
+// malformed or for its shape (a field too many, a wrong type) leaves no copy of a password in the
+// server's memory. A wiped member stays in the body as a string, for check_fields.
+struct SecretBody {
+    Json json;
+    std::vector<Secret> secrets;
+};
+Result<SecretBody> parse_secret_body(RequestContext& ctx, std::initializer_list<const char*> keys);
 
 class ServerCore {
 public:

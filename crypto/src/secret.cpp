@@ -2,6 +2,8 @@
 #include "crypto/secret.h"
 
 #include <sodium.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -81,6 +83,13 @@ bool constant_time_equal(std::span<const std::uint8_t> a, std::span<const std::u
     if (a.size() != b.size()) return false;
     if (a.empty()) return true;
     return sodium_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+bool keep_memory_private() noexcept {
+    const rlimit none{0, 0};
+    const bool no_core = ::setrlimit(RLIMIT_CORE, &none) == 0;
+    const bool private_memory = ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0;
+    return no_core && private_memory;
 }
 
 }  // namespace tsunagu

@@ -73,6 +73,27 @@ TEST_CASE("a password a request carries is wiped from the request once read, wha
         send_and_check_wiped(server, post("/v1/me/password", wrong, token), "not the current one", 403);
         send_and_check_wiped(server, post("/v1/me/password", wrong, token), "a third passphrase", 403);
     }
+    SECTION("a request refused for its shape or as malformed before its password was looked at") {
+        send_and_check_wiped(server, post("/v1/auth/sign-in", {{"username", 5}, {"password", "wrong type beside"}}),
+                             "wrong type beside", 400);
+        send_and_check_wiped(server,
+                             post("/v1/auth/sign-in", {{"username", "admin"}, {"password", "a field too many"}, {"x", 1}}),
+                             "a field too many", 400);
+        api::HttpRequest malformed = post("/v1/auth/sign-in", json::object());
+        malformed.body = R"({"username":"admin","password":"cut short here")";
+        send_and_check_wiped(server, std::move(malformed), "cut short here", 400);
+        send_and_check_wiped(server, post("/v1/me/password", {{"current_password", "c u r r e n t"}, {"password", 7}}, token),
+                             "c u r r e n t", 400);
+        send_and_check_wiped(server,
+                             post("/v1/admin/users", {{"username", "x"}, {"role", "wizard"}, {"password", "bad role pw"}}, token),
+                             "bad role pw", 400);
+        api::HttpRequest as_text = post("/v1/web/sign-in", {{"username", "admin"}, {"password", "sent as text"}});
+        as_text.headers["content-type"] = "text/plain";
+        send_and_check_wiped(server, std::move(as_text), "sent as text", 415);
+        api::HttpRequest other_site = post("/v1/web/sign-in", {{"username", "admin"}, {"password", "from elsewhere"}});
+        other_site.headers["sec-fetch-site"] = "cross-site";
+        send_and_check_wiped(server, std::move(other_site), "from elsewhere", 403);
+    }
     SECTION("an account made with a password, then given another, then signing in to the page") {
         api::HttpRequest new_team = post("/v1/admin/teams", {{"name", "Kita"}}, token);
         const api::HttpResponse team = server.handle(new_team);

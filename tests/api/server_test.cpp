@@ -159,6 +159,20 @@ TEST_CASE("a first start that fails after making the administrator leaves a new 
     CHECK(ApiClient(server.url()).sign_in("admin", password).status == 200);
 }
 
+TEST_CASE("the server writes no core dump of the decrypted pages and keys it holds") {
+    Fixture f;
+    const std::string pid = std::to_string(f.server.pid());
+    const std::string limits = read_file("/proc/" + pid + "/limits");
+    const std::size_t core = limits.find("Max core file size");
+    REQUIRE(core != std::string::npos);
+    std::istringstream line(limits.substr(core + std::string("Max core file size").size()));
+    std::string soft, hard;
+    line >> soft >> hard;
+    CHECK(soft == "0");
+    CHECK(hard == "0");
+    CHECK(f.admin->get("/healthz").status == 200);
+}
+
 TEST_CASE("repeated failed sign-ins are slowed, then the account locks") {
     Fixture f({"--lock-after", "4"});
     f.user("akiko", "peer_supporter");
