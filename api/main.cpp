@@ -363,6 +363,15 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "tsunagu-server: warning: cannot turn core dumps off (%s)\n", std::strerror(errno));
     }
     mallopt(M_TRIM_THRESHOLD, kTrimThresholdBytes);
+    for (int i = 1; i < argc; ++i) {  // every command that takes --postgres
+        const bool named = std::strcmp(argv[i], "--postgres") == 0 && i + 1 < argc;
+        const char* value = named ? argv[i + 1] : std::strncmp(argv[i], "--postgres=", 11) == 0 ? argv[i] + 11 : nullptr;
+        if (value == nullptr) continue;
+        if (auto refused = tsunagu::api::check_postgres_option(value); !refused) {
+            std::fprintf(stderr, "tsunagu-server: %s\n", refused.message().c_str());
+            return 2;
+        }
+    }
     if (argc > 1 && std::strcmp(argv[1], "report") == 0) return report_command(argc, argv);
     if (argc > 1 && std::strcmp(argv[1], "backup") == 0) return backup_command(argc, argv);
     if (argc > 1 && std::strcmp(argv[1], "restore") == 0) return restore_command(argc, argv);

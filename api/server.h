@@ -85,6 +85,10 @@ public:
     virtual const std::string& url() const = 0;
 };
 
+// A password inside a --postgres connection string would be on the command line, which every
+// local user can read (/proc/PID/cmdline): refused, saying where libpq takes it from instead.
+Status check_postgres_option(const std::string& conninfo);
+
 struct StartedServer {
     std::unique_ptr<Server> server;
     // Set on first start only: the administrator's one-time password, to print once (none when

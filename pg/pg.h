@@ -82,6 +82,9 @@ private:
     pg_result* result_ = nullptr;
 };
 
+// Whether a libpq connection string (keywords or a postgresql:// URI) holds a password.
+bool conninfo_has_password(const std::string& conninfo);
+
 class Connection {
 public:
     // Connects with a libpq connection string ("host=/run/postgresql dbname=tsunagu"). Fails with

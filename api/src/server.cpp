@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "pg/pg.h"
 #include "pg/pg_store.h"
 #include "pg/presence.h"
 #include "api/src/audit.h"
@@ -222,6 +223,14 @@ Status mark_restored_database(const std::string& postgres, const std::string& te
     auto upstream = sync::Upstream::open(*store, domain::care_schema());
     TSUNAGU_TRY(upstream);
     return upstream->after_restore();
+}
+
+Status check_postgres_option(const std::string& conninfo) {
+    if (!pg::conninfo_has_password(conninfo)) return Status::ok();
+    return Status(ErrorCode::invalid_argument,
+                  "--postgres holds a password, which every user of this machine can read on the command "
+                  "line: remove it and put it in the password file of the server's user (~/.pgpass, mode "
+                  "0600, or the file PGPASSFILE names), or use peer authentication over the Unix socket");
 }
 
 Result<StartedServer> start_server(const ServerConfig& config) {

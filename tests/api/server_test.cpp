@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <sys/resource.h>
+#include <sys/wait.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -573,6 +574,26 @@ TEST_CASE("plain HTTP on an address other than loopback is refused at start") {
                                 " --listen http://0.0.0.0:18999 2>" + dir.file("err");
     CHECK(std::system(command.c_str()) != 0);
     CHECK(read_file(dir.file("err")).find("plain HTTP is only allowed on loopback") != std::string::npos);
+}
+
+TEST_CASE("a password inside --postgres is refused before anything connects since every local user reads the command line") {
+    TempDir dir{"tsunagu-api"};
+    for (const char* conninfo :
+         {"host=127.0.0.1 dbname=tsunagu user=tsunagu password=hunter2-on-argv",
+          "postgresql://tsunagu:hunter2-on-argv@127.0.0.1/tsunagu"}) {
+        for (const std::string& command : {" --data " + dir.file("d") + " --listen http://127.0.0.1:18998",
+                                           " report --data " + dir.file("d") + " --fy 2020",
+                                           " rotate-key --data " + dir.file("d") + " --new-key-file " + dir.file("k")}) {
+            INFO(command << " with " << conninfo);
+            const std::string line = std::string(TSUNAGU_SERVER_PATH) + command + " --postgres '" + conninfo +
+                                     "' >" + dir.file("out") + " 2>&1";
+            CHECK(WEXITSTATUS(std::system(line.c_str())) == 2);
+            const std::string said = read_file(dir.file("out"));
+            CHECK(said.find("--postgres holds a password") != std::string::npos);
+            CHECK(said.find("hunter2") == std::string::npos);
+        }
+    }
+    CHECK_FALSE(std::filesystem::exists(dir.file("d")));
 }
 
 TEST_CASE("the server speaks HTTPS itself with a given certificate") {
