@@ -454,6 +454,14 @@ Result<PasswordCheck> Accounts::check_password(const char* column, const std::st
     if (now < next_attempt_at) {
         check.outcome = failures >= policy_.lock_after ? SignIn::Outcome::locked : SignIn::Outcome::wait;
         check.retry_after_s = next_attempt_at - now;
+        if (check.retry_after_s > policy_.lock_seconds) {
+            // Further ahead than any wait the policy gives: the clock was set back since. The
+            // wait is cut to the longest one from now, not stretched by the clock's step.
+            check.retry_after_s = policy_.lock_seconds;
+            auto& cut = store_.cached("UPDATE account SET next_attempt_at = ?2 WHERE id = ?1");
+            cut.bind(1, check.user_id).bind(2, now + policy_.lock_seconds);
+            TSUNAGU_TRY(cut.run());
+        }
         return check;
     }
     bool password_ok = false;
