@@ -469,7 +469,9 @@ int main(int argc, char** argv) {
                     started->server->url().c_str(), config.tenant.c_str());
     }
     if (started->first_admin_from_file && started->demo_guide.empty()) {
-        std::printf("first start: administrator \"admin\" created with the password in %s\n",
+        std::printf(started->first_admin_again
+                        ? "administrator \"admin\" has not signed in since the first start: password set from %s\n"
+                        : "first start: administrator \"admin\" created with the password in %s\n",
                     config.admin_password_file.c_str());
     }
     if (started->first_admin_password && started->demo_guide.empty()) {
