@@ -149,7 +149,7 @@ public:
         return Status::ok();
     }
     Status begin_deferred() override { return connection_.exec("BEGIN ISOLATION LEVEL REPEATABLE READ"); }
-    Status commit() override { return connection_.exec("COMMIT"); }
+    Status commit() override { return connection_.commit(); }
     Status rollback() override { return in_transaction() ? connection_.exec("ROLLBACK") : Status::ok(); }
     bool in_transaction() const override { return connection_.in_transaction(); }
     // The value the last INSERT drew from an identity column (an INTEGER PRIMARY KEY left to the
