@@ -181,6 +181,39 @@ TEST_CASE("three servers on one PostgreSQL: devices syncing through different on
     CHECK(read.body["history"].size() == 1);
 }
 
+TEST_CASE("users refused for a team that does not exist while a phone syncs home visits: no visit is lost") {
+    Deployment deployment(1);
+    deployment.add("aoi", "home_visitor");
+    auto phone = deployment.device("aoi", 0);
+    const std::string client = phone->create("client", {{"pseudonym", "K-FK"}, {"area", "kita"}});
+    std::atomic<bool> syncing{true};
+    std::atomic<int> refused{0}, other{0};
+    std::thread admin([&] {
+        ApiClient office(deployment.servers[0]->url());
+        office.token = deployment.admin->token;
+        for (int i = 0; syncing; ++i) {
+            Reply r = office.post("/v1/admin/users", {{"username", "stray" + std::to_string(i)}, {"role", "home_visitor"},
+                                                      {"team_id", "no-such-team"}, {"password", "a-password-1"}});
+            ++(r.status == 404 ? refused : other);
+        }
+    });
+    std::vector<std::string> visits;
+    bool synced = true;
+    for (int i = 0; i < 15 && synced; ++i) {
+        visits.push_back(phone->create("home_visit", {{"client", client}, {"date", "2020-06-01"}, {"duration_min", 30},
+                                                      {"purpose", "check_in"}, {"review_status", "submitted"}}));
+        synced = try_sync(*phone);  // once acknowledged, the phone never sends a visit again
+    }
+    syncing = false;
+    admin.join();
+    REQUIRE(synced);
+    CHECK(refused > 0);
+    CHECK(other == 0);
+    auto second = deployment.device("aoi", 0);
+    REQUIRE(sync_until_done(*second));
+    for (const auto& id : visits) CHECK(second->holds(id));
+}
+
 TEST_CASE("PostgreSQL holds no care data in clear: a dump shows neither notes nor conflicting values") {
     Deployment deployment(1);
     deployment.add("aoi", "home_visitor");
