@@ -131,22 +131,9 @@ public:
 
     Status begin_immediate() override {
         TSUNAGU_TRY(connection_.exec("BEGIN ISOLATION LEVEL READ COMMITTED"));
-        // The tenant's writer lock, and (in the same round trip) its data key as wrapped now.
-        auto locked = connection_.query_prepared(
-            "SELECT pg_advisory_xact_lock($1), (SELECT wrapped FROM tsunagu_tenant_keys WHERE tenant = $2)",
-            {writer_lock_, options_.tenant});
-        if (!locked) {
-            (void)connection_.exec("ROLLBACK");
-            return locked.status();
-        }
-        if (locked->bytes(0, 1) != options_.wrapped_key) {
-            (void)connection_.exec("ROLLBACK");
-            return Status(ErrorCode::wrong_key,
-                          "the data key of tenant '" + options_.tenant +
-                              "' was rotated (tsunagu-server rotate-key) since this server started: nothing was "
-                              "written; restart the server with the new key file");
-        }
-        return Status::ok();
+        Status checked = lock_and_check_key();
+        if (!checked) (void)connection_.exec("ROLLBACK");
+        return checked;
     }
     Status begin_deferred() override { return connection_.exec("BEGIN ISOLATION LEVEL REPEATABLE READ"); }
     Status commit() override { return connection_.commit(); }
@@ -211,6 +198,25 @@ public:
     }
 
 private:
+    // In the open transaction: waits for the tenant's writer lock, then checks that its data key
+    // is still the one this server seals with. The key is read by a statement of its own, begun
+    // once the lock is granted: under READ COMMITTED a statement sees what was committed when it
+    // began, so read in the statement that waited, it would be the key from before the wait, from
+    // before a rotation that held the lock meanwhile.
+    Status lock_and_check_key() {
+        TSUNAGU_TRY(connection_.query_prepared("SELECT pg_advisory_xact_lock($1)", {writer_lock_}).status());
+        auto key = connection_.query_prepared("SELECT wrapped FROM tsunagu_tenant_keys WHERE tenant = $1",
+                                              {options_.tenant});
+        TSUNAGU_TRY(key);
+        if (key->empty() || key->bytes(0, 0) != options_.wrapped_key) {
+            return Status(ErrorCode::wrong_key,
+                          "the data key of tenant '" + options_.tenant +
+                              "' was rotated (tsunagu-server rotate-key) since this server started: nothing was "
+                              "written; restart the server with the new key file");
+        }
+        return Status::ok();
+    }
+
     Status untranslatable(std::string_view sql, const char* why) {
         return Status(ErrorCode::internal, std::string("no PostgreSQL form for the statement (") + why + "): " +
                                                std::string(sql.substr(0, 80)));
