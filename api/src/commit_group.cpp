@@ -149,14 +149,10 @@ void CommitGroup::execute(std::deque<Item*>& group) {
         failing_ = why;
     };
     std::lock_guard writing(writer_);
-    if (!connection_) {
-        auto opened = pool_.open_dedicated();
-        if (!opened) return fail_all(opened.status());
-        connection_ = std::move(*opened);
-    }
+    Status began = begin();
+    if (!began) return fail_all(began);
     ServerConnection& connection = *connection_;
     Store& store = connection.store;
-    if (Status began = store.begin_immediate(); !began) return fail_all(began);
     for (Item* item : group) {
         // A piece's writes that could not be undone must not be committed with the others.
         if (Status sound = run_in_savepoint(connection, *item); !sound) {
@@ -172,6 +168,22 @@ void CommitGroup::execute(std::deque<Item*>& group) {
     ++commits_;
     committed_work_ += group.size();
     failing_.reset();
+}
+
+Status CommitGroup::begin() {
+    // Twice at most: a connection found lost here has run nothing of the group yet, so the group
+    // begins again on a new one (the database restarted, or ended this server's sessions).
+    for (int attempt = 0;; ++attempt) {
+        if (connection_ && !connection_->store.healthy()) connection_.reset();
+        if (!connection_) {
+            auto opened = pool_.open_dedicated();
+            TSUNAGU_TRY(opened);
+            connection_ = std::move(*opened);
+        }
+        Status began = connection_->store.begin_immediate();
+        if (began || connection_->store.healthy() || attempt == 1) return began;
+        log_event("warning", "writer_reconnecting", {{"error", began.to_string()}});
+    }
 }
 
 std::optional<Status> CommitGroup::failing() const {

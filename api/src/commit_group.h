@@ -73,6 +73,9 @@ private:
     // With mutex_ held: work waits that only posted items hold, so no waiting thread would lead it.
     bool only_posted_waiting() const;
     void execute(std::deque<Item*>& group);
+    // With writer_ held: opens the group's transaction on the group's connection, opening that
+    // first when there is none or it was lost (so one lost connection fails no group for good).
+    Status begin();
     // Runs one piece under a savepoint of the group's open transaction and always sets its
     // answer. Writes are kept only when the answer is below 500 and the savepoint is released;
     // otherwise the transaction is rolled back to the savepoint (so the rest of the group is
@@ -84,7 +87,7 @@ private:
     std::mutex writer_;  // held while a group's transaction is open, and by close()
     // The group's own connection, opened on first use and kept: as the only writer's, its page
     // cache stays valid from one group to the next (another connection's commit would make
-    // SQLite drop it, and every page read again is a page decrypted again).
+    // SQLite drop it, and every page read again is a page decrypted again). Replaced when lost.
     std::unique_ptr<ServerConnection> connection_;
     const std::size_t max_group_;
     mutable std::mutex mutex_;

@@ -157,6 +157,7 @@ public:
     }
     int changes() const override { return changes_; }
     const std::string& describe() const override { return describe_; }
+    bool healthy() const override { return connection_.healthy(); }
 
     Connection& connection() { return connection_; }
     const Sealer& sealer() const { return *options_.sealer; }

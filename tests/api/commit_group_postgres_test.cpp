@@ -122,3 +122,34 @@ TEST_CASE("on PostgreSQL a request whose failed statement aborted the transactio
     CHECK(f.durable_names() == std::set<std::string>{"leader", "visit-1", "visit-2", "visit-3"});
     CHECK_FALSE(f.group.failing().has_value());
 }
+
+TEST_CASE("on PostgreSQL the group and the pool connect anew after the database ended their sessions") {
+    PgGroupFixture f;
+    REQUIRE(f.group.write([](ServerConnection& c) { return PgGroupFixture::add(c, "before"); }));
+    auto read = [&]() -> Status {
+        auto lease = f.pool.borrow();
+        TSUNAGU_TRY(lease);
+        Statement& q = (*lease)->store.cached("SELECT count(*) FROM member");
+        auto row = q.step();
+        q.reset();
+        return row.status();
+    };
+    REQUIRE(read());
+
+    // As a restart of PostgreSQL, or an administrator, ends every session (waiting until they end).
+    auto admin = pg::Connection::open(f.cluster.conninfo());
+    REQUIRE(admin.is_ok());
+    auto ended = admin->query("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) FROM pg_stat_activity"
+                              " WHERE datname = current_database() AND pid <> pg_backend_pid()");
+    REQUIRE(ended.is_ok());
+    REQUIRE(ended->integer(0, 0) >= 2);  // the group's connection and the pool's
+
+    // The next write is taken at once, on a new connection; a read fails at most once.
+    const Status written = f.group.write([](ServerConnection& c) { return PgGroupFixture::add(c, "after"); });
+    INFO(written.to_string());
+    CHECK(written.is_ok());
+    CHECK((read() || read()));
+    CHECK(read());
+    CHECK(f.durable_names() == std::set<std::string>{"before", "after"});
+    CHECK_FALSE(f.group.failing().has_value());
+}

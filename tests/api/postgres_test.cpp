@@ -214,6 +214,39 @@ TEST_CASE("users refused for a team that does not exist while a phone syncs home
     for (const auto& id : visits) CHECK(second->holds(id));
 }
 
+TEST_CASE("a server whose PostgreSQL sessions were all ended connects anew within seconds and loses nothing acknowledged") {
+    Deployment deployment(1);
+    deployment.add("aoi", "home_visitor");
+    auto phone = deployment.device("aoi", 0);
+    const std::string client = phone->create("client", {{"pseudonym", "K-END"}, {"area", "kita"}});
+    std::vector<std::string> visits;
+    auto visit = [&] {
+        visits.push_back(phone->create("home_visit", {{"client", client}, {"date", "2020-06-01"}, {"duration_min", 30},
+                                                      {"purpose", "check_in"}, {"review_status", "submitted"}}));
+    };
+    for (int i = 0; i < 3; ++i) visit();
+    REQUIRE(sync_until_done(*phone));
+
+    // As a restart of PostgreSQL does: every session on the server's database ends.
+    deployment.database.load("postgres", "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+                                         "WHERE datname = 'postgres' AND pid <> pg_backend_pid()");
+    for (int i = 0; i < 3; ++i) visit();
+    const auto ended = std::chrono::steady_clock::now();
+    bool synced = false;
+    while (!synced && std::chrono::steady_clock::now() - ended < 5s) {
+        synced = try_sync(*phone);
+        if (!synced) std::this_thread::sleep_for(100ms);
+    }
+    REQUIRE(synced);
+    ApiClient health(deployment.servers[0]->url());
+    int healthy = 0;
+    for (int i = 0; i < 3 && healthy != 200; ++i) healthy = health.get("/healthz").status;
+    CHECK(healthy == 200);
+    auto second = deployment.device("aoi", 0);
+    REQUIRE(sync_until_done(*second));
+    for (const auto& id : visits) CHECK(second->holds(id));
+}
+
 TEST_CASE("PostgreSQL holds no care data in clear: a dump shows neither notes nor conflicting values") {
     Deployment deployment(1);
     deployment.add("aoi", "home_visitor");
