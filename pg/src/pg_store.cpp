@@ -390,6 +390,24 @@ Status PgStatement::open_row() {
     return Status::ok();
 }
 
+// Tenants on one database would share its tables (there is no tenant column, no schema per
+// tenant): a second tenant would find the first one's accounts, break its reads with rows
+// sealed under another key, and share its sequence counter under another writer lock. So a
+// database serves the tenant whose key it holds, and no other. Run under the migration lock, so
+// that two tenants starting at once are told apart.
+Status check_sole_tenant(Connection& connection, const std::string& tenant) {
+    auto others = connection.query(
+        "SELECT string_agg(quote_literal(tenant), ', ' ORDER BY tenant) FROM tsunagu_tenant_keys WHERE tenant <> $1",
+        {tenant});
+    TSUNAGU_TRY(others);
+    if (others->is_null(0, 0)) return Status::ok();
+    return Status(ErrorCode::invalid_argument,
+                  "this PostgreSQL database belongs to tenant " + std::string(others->text(0, 0)) +
+                      ", and tenants on one database would share its tables (accounts, records, the change "
+                      "log): tenant '" + tenant + "' was not started; give each tenant a database of its own "
+                      "(createdb, then --postgres \"... dbname=THAT_DATABASE\"), or start with that tenant's --tenant");
+}
+
 }  // namespace
 
 Result<Store> open_store(const PgStoreOptions& options) {
@@ -412,6 +430,7 @@ Result<PgStoreOptions> prepare_database(const std::string& conninfo, const std::
     std::vector<Migration> migrations = base_migrations();
     migrations.push_back({2, "the sync engine's and the server's tables (created by their own code)", ""});
     TSUNAGU_TRY(migrate(*admin, migrations).status());
+    TSUNAGU_TRY(check_sole_tenant(*admin, tenant));
     auto key = tenant_data_key(*admin, tenant, kek);
     TSUNAGU_TRY(key);
     auto sealer = Sealer::with_key(std::move(key->key));
