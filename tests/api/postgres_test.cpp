@@ -346,6 +346,22 @@ TEST_CASE("a database restored from a dump: phones miss nothing new and send aga
     CHECK(refused.body["message"].get<std::string>().find("pg_dump") != std::string::npos);
 }
 
+TEST_CASE("restore --postgres is refused while a server runs on the database, and changes nothing") {
+    Deployment deployment(1);
+    const std::string conninfo = deployment.database.conninfo();
+    auto health = [&] { return deployment.admin->get("/healthz").status; };
+    ProgramRun refused = run_program(TSUNAGU_SERVER_PATH, {"restore", "--postgres", conninfo, "--key-file",
+                                                           deployment.dir.file("tsunagu.key")});
+    CHECK(refused.exit_code == 1);
+    CHECK_THAT(refused.err, Catch::Contains("1 server(s) run") && Catch::Contains("stop every server"));
+    CHECK(health() == 200);  // the server goes on
+    deployment.servers[0]->stop(SIGTERM);
+    ProgramRun marked = run_program(TSUNAGU_SERVER_PATH, {"restore", "--postgres", conninfo, "--key-file",
+                                                          deployment.dir.file("tsunagu.key")});
+    INFO(marked.err);
+    CHECK(marked.exit_code == 0);
+}
+
 TEST_CASE("a server started on the database with another key file is refused") {
     Deployment deployment(1);
     TempDir other{"tsunagu-pg-other-key"};
