@@ -40,7 +40,7 @@ void usage() {
         "                    line (0600, 12+ characters) instead of a one-time one printed once\n"
         "  --postgres CONN   keep the data in PostgreSQL (libpq string, e.g. \"host=/run/postgresql\n"
         "                    dbname=tsunagu\"), shared by every server given the same key file\n"
-        "  --tenant NAME     whose data in that database (default \"default\")\n"
+        "  --tenant NAME     the tenant that database serves, one per database (default \"default\")\n"
         "  --demo            in a new DIR, create the demo organisation first (then serve it)\n"
         "  --compact-every S compact every S seconds (default 3600; 0: only when an admin asks)\n"
         "  --keep-history D  compaction leaves history and deleted records D days (default 90)\n"

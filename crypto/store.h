@@ -131,6 +131,9 @@ public:
     virtual int changes() const = 0;
     // What Store::path() answers: where the data is, without any password.
     virtual const std::string& describe() const = 0;
+    // Whether the connection can still be used: false once it was lost (the database server went
+    // away or ended the session); its owner then opens another.
+    virtual bool healthy() const { return true; }
 };
 
 // A prepared statement. Bind errors are remembered and reported by the next step().
@@ -214,6 +217,10 @@ public:
     Status commit();
     Status rollback();
     bool in_transaction() const;
+    // Whether this Store can still be used: false once a backend's connection was lost (see
+    // StoreBackend::healthy), when its owner should drop it and open another. An SQLite file
+    // store always can.
+    bool healthy() const;
 
     std::int64_t last_insert_rowid() const;
     int changes() const;

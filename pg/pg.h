@@ -110,6 +110,8 @@ public:
 
     Status begin();     // READ COMMITTED: what writers use (see log_sequence.h)
     Status begin_snapshot();  // REPEATABLE READ, READ ONLY: one consistent view for a reader
+    // Fails (internal, nothing written) when PostgreSQL ended the transaction with a rollback
+    // instead, as it does when a statement in it had failed: never reports such a COMMIT as done.
     Status commit();
     Status rollback();
     bool in_transaction() const noexcept;

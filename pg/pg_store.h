@@ -42,7 +42,8 @@ Result<Store> open_store(const PgStoreOptions& options);
 // migration lock (pg/migrations.h) it applies the versioned migrations, unwraps (or, on first
 // start, creates) the tenant's data key with `kek` (the servers' key file), and runs
 // `create_schema` on a Store over the database (the server's idempotent schema, first admin...).
-// Returns how to open stores on it (open_store).
+// Returns how to open stores on it (open_store). A database serves one tenant: invalid_argument,
+// naming the tenant it belongs to and changing nothing, when it holds another tenant's key.
 Result<PgStoreOptions> prepare_database(const std::string& conninfo, const std::string& tenant,
                                                        const Secret& kek,
                                                        const std::function<Status(Store&)>& create_schema);

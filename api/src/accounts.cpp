@@ -131,6 +131,22 @@ namespace {
 constexpr const char* kFieldWorkerNeedsTeam =
     "team_id: a field worker (peer_supporter, home_visitor, staff) needs a team (area), whose supervisors "
     "review her records and see what the server refuses from her; create the team first";
+
+// Whether `team_id` names no team: asked before a row refers to it, because on PostgreSQL a
+// foreign key that fails aborts the caller's whole transaction, not only the statement.
+Result<bool> team_missing(Store& store, const std::string& team_id) {
+    if (team_id.empty()) return false;
+    auto& q = store.cached("SELECT 1 FROM team WHERE id = ?1");
+    q.bind(1, team_id);
+    auto row = q.step();
+    q.reset();
+    TSUNAGU_TRY(row);
+    return !*row;
+}
+
+Status no_such_team(const std::string& team_id) {
+    return Status(ErrorCode::not_found, "team_id: no team with id \"" + team_id + "\" (GET /v1/admin/teams lists them)");
+}
 }  // namespace
 
 bool is_field_worker(Role role) {
@@ -222,6 +238,9 @@ Result<User> Accounts::create_user(const std::string& username, const std::strin
                       "username: 1 to 64 characters of letters, digits, '.', '_' or '-'");
     }
     if (is_field_worker(role) && team_id.empty()) return Status(ErrorCode::validation, kFieldWorkerNeedsTeam);
+    auto missing = team_missing(store_, team_id);
+    TSUNAGU_TRY(missing);
+    if (*missing) return no_such_team(team_id);
     auto hash = hash_password(password, policy_);
     if (!hash) return hash.status();
     User u;
@@ -237,8 +256,7 @@ Result<User> Accounts::create_user(const std::string& username, const std::strin
     insert.bind(5, team_id).bind(6, *hash);
     Status s = insert.run();
     if (s.code() == ErrorCode::constraint) {
-        return Status(ErrorCode::already_exists,
-                      "username: \"" + username + "\" is taken, or team \"" + team_id + "\" does not exist");
+        return Status(ErrorCode::already_exists, "username: \"" + username + "\" is taken");
     }
     if (!s) return s;
     return u;
@@ -332,13 +350,12 @@ Status Accounts::set_team(const std::string& user_id, const std::string& team_id
         TSUNAGU_TRY(user);
         if (is_field_worker(user->role)) return Status(ErrorCode::validation, kFieldWorkerNeedsTeam);
     }
+    auto missing = team_missing(store_, team_id);
+    TSUNAGU_TRY(missing);
+    if (*missing) return no_such_team(team_id);
     auto& q = store_.cached("UPDATE account SET team_id = nullif(?2, '') WHERE id = ?1");
     q.bind(1, user_id).bind(2, team_id);
-    Status s = q.run();
-    if (s.code() == ErrorCode::constraint) {
-        return Status(ErrorCode::not_found, "team_id: no team " + team_id);
-    }
-    TSUNAGU_TRY(s);
+    TSUNAGU_TRY(q.run());
     if (store_.changes() == 0) return Status(ErrorCode::not_found, "no user with id " + user_id);
     return Status::ok();
 }

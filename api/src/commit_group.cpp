@@ -95,6 +95,44 @@ Status CommitGroup::write(const std::function<Status(ServerConnection&)>& work) 
     return result;
 }
 
+namespace {
+
+constexpr const char* kOpen = "SAVEPOINT tsunagu_request";
+constexpr const char* kUndo = "ROLLBACK TO tsunagu_request; RELEASE tsunagu_request";
+constexpr const char* kKeep = "RELEASE tsunagu_request";
+
+}  // namespace
+
+Status CommitGroup::run_in_savepoint(ServerConnection& connection, Item& item) {
+    Store& store = connection.store;
+    if (Status opened = store.exec(kOpen); !opened) {
+        // Nothing of this piece was written. The group goes on: when the transaction itself is
+        // unusable (its connection lost), its commit fails and every piece hears so.
+        log_event("error", "request_savepoint_failed", {{"error", opened.to_string()}});
+        item.answer = HttpResponse::error(503, "unavailable", "the store could not take this write; retry shortly");
+        return Status::ok();
+    }
+    try {
+        item.answer = item.work(connection);
+    } catch (const std::exception& e) {
+        // The type only, as ServerCore logs it: the message may quote what the request carried.
+        log_event("error", "handler_threw", {{"exception", typeid(e).name()}});
+        item.answer = HttpResponse::error(500, "internal", "unexpected server error; it was logged");
+    }
+    if (item.answer.status >= 500) return store.exec(kUndo);
+    if (Status kept = store.exec(kKeep); !kept) {
+        // On PostgreSQL a failed statement aborts the transaction up to the last savepoint: work
+        // that met one outside a savepoint of its own (and answered as if only that statement had
+        // failed, as on SQLite) cannot keep anything. Back to this piece's savepoint, so the group
+        // goes on, and the piece is answered as failed: none of its writes were kept.
+        log_event("error", "request_rolled_back",
+                  {{"error", kept.to_string()}, {"answered", std::to_string(item.answer.status)}});
+        item.answer = HttpResponse::error(500, "internal", "the request's writes were undone; it was logged: retry");
+        return store.exec(kUndo);
+    }
+    return Status::ok();
+}
+
 void CommitGroup::execute(std::deque<Item*>& group) {
     auto fail_all = [&](const Status& why) {
         log_event("error", "group_commit_failed", {{"error", why.to_string()}, {"requests", std::to_string(group.size())}});
@@ -111,27 +149,16 @@ void CommitGroup::execute(std::deque<Item*>& group) {
         failing_ = why;
     };
     std::lock_guard writing(writer_);
-    if (!connection_) {
-        auto opened = pool_.open_dedicated();
-        if (!opened) return fail_all(opened.status());
-        connection_ = std::move(*opened);
-    }
+    Status began = begin();
+    if (!began) return fail_all(began);
     ServerConnection& connection = *connection_;
     Store& store = connection.store;
-    if (Status began = store.begin_immediate(); !began) return fail_all(began);
     for (Item* item : group) {
-        // Each piece in a savepoint of the group's transaction: a server error undoes its writes only.
-        Status kept = with_transaction(store, [&]() -> Status {
-            try {
-                item->answer = item->work(connection);
-            } catch (const std::exception& e) {
-                // The type only, as ServerCore logs it: the message may quote what the request carried.
-                log_event("error", "handler_threw", {{"exception", typeid(e).name()}});
-                item->answer = HttpResponse::error(500, "internal", "unexpected server error; it was logged");
-            }
-            return item->answer.status >= 500 ? Status(ErrorCode::internal, "rolled back") : Status::ok();
-        });
-        (void)kept;
+        // A piece's writes that could not be undone must not be committed with the others.
+        if (Status sound = run_in_savepoint(connection, *item); !sound) {
+            (void)store.rollback();
+            return fail_all(sound);
+        }
     }
     if (Status committed = store.commit(); !committed) {
         (void)store.rollback();
@@ -141,6 +168,22 @@ void CommitGroup::execute(std::deque<Item*>& group) {
     ++commits_;
     committed_work_ += group.size();
     failing_.reset();
+}
+
+Status CommitGroup::begin() {
+    // Twice at most: a connection found lost here has run nothing of the group yet, so the group
+    // begins again on a new one (the database restarted, or ended this server's sessions).
+    for (int attempt = 0;; ++attempt) {
+        if (connection_ && !connection_->store.healthy()) connection_.reset();
+        if (!connection_) {
+            auto opened = pool_.open_dedicated();
+            TSUNAGU_TRY(opened);
+            connection_ = std::move(*opened);
+        }
+        Status began = connection_->store.begin_immediate();
+        if (began || connection_->store.healthy() || attempt == 1) return began;
+        log_event("warning", "writer_reconnecting", {{"error", began.to_string()}});
+    }
 }
 
 std::optional<Status> CommitGroup::failing() const {

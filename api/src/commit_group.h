@@ -7,7 +7,9 @@
 // Contract: run() answers only after the work's writes are durable (the group committed), or,
 // when the group's commit failed, with an error and none of its writes kept. A piece of work
 // whose answer is a server error (5xx), or that throws, has its own writes rolled back; the
-// others in its group are unaffected. Work runs on whichever thread leads the group, one piece
+// others in its group are unaffected. So does a piece whose writes cannot be kept though it
+// answered below 500 (on PostgreSQL, a statement that failed outside a savepoint of the piece's
+// own aborts everything since the piece's savepoint): it is answered 500 instead. Work runs on whichever thread leads the group, one piece
 // after another, on the group's own connection; it must not keep references to the connection
 // after it returns.
 #pragma once
@@ -71,12 +73,21 @@ private:
     // With mutex_ held: work waits that only posted items hold, so no waiting thread would lead it.
     bool only_posted_waiting() const;
     void execute(std::deque<Item*>& group);
+    // With writer_ held: opens the group's transaction on the group's connection, opening that
+    // first when there is none or it was lost (so one lost connection fails no group for good).
+    Status begin();
+    // Runs one piece under a savepoint of the group's open transaction and always sets its
+    // answer. Writes are kept only when the answer is below 500 and the savepoint is released;
+    // otherwise the transaction is rolled back to the savepoint (so the rest of the group is
+    // unaffected) and the answer is a server error. Fails only when that rollback failed: the
+    // group's transaction may then hold writes of a failed piece, and must not commit.
+    Status run_in_savepoint(ServerConnection& connection, Item& item);
 
     ConnectionPool& pool_;
     std::mutex writer_;  // held while a group's transaction is open, and by close()
     // The group's own connection, opened on first use and kept: as the only writer's, its page
     // cache stays valid from one group to the next (another connection's commit would make
-    // SQLite drop it, and every page read again is a page decrypted again).
+    // SQLite drop it, and every page read again is a page decrypted again). Replaced when lost.
     std::unique_ptr<ServerConnection> connection_;
     const std::size_t max_group_;
     mutable std::mutex mutex_;

@@ -43,6 +43,9 @@ public:
         ConnectionPool* pool_;
         std::unique_ptr<ServerConnection> c_;
     };
+    // An idle connection, or a new one. A connection given back lost (Store::healthy) is closed,
+    // with every idle one: a lost connection says the database went away or ended its sessions,
+    // and the next borrow() connects anew.
     Result<Lease> borrow();
     // A connection of its own for one long-lived user (the writers' group), outside the pool.
     Result<std::unique_ptr<ServerConnection>> open_dedicated() { return open_(Use::writing); }

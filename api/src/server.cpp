@@ -215,10 +215,16 @@ Status mark_restored_database(const std::string& postgres, const std::string& te
                               const std::string& key_file) {
     ensure_sodium();
     const std::string key_path = key_path_for(data_dir, key_file);
-    auto opener = ready_database("", [key_path]() { return KeySource::key_file(key_path); }, postgres, tenant,
-                                 [](Store&) { return Status::ok(); });
-    TSUNAGU_TRY(opener);
-    auto store = opener->open();
+    // The database to this command alone, as for a key rotation, until it returns: a server
+    // running meanwhile would go on numbering changes in the life the restore ends.
+    auto alone = pg::Connection::open(postgres);
+    TSUNAGU_TRY(alone);
+    TSUNAGU_TRY(pg::ServerPresence::take_alone(*alone, tenant));
+    auto key = KeySource::key_file(key_path);
+    TSUNAGU_TRY(key);
+    auto options = pg::prepare_database(postgres, tenant, key->material(), [](Store&) { return Status::ok(); });
+    TSUNAGU_TRY(options);
+    auto store = pg::open_store(*options);
     TSUNAGU_TRY(store);
     auto upstream = sync::Upstream::open(*store, domain::care_schema());
     TSUNAGU_TRY(upstream);

@@ -379,6 +379,7 @@ Status Store::rollback() {
     if (!in_transaction()) return Status::ok();
     return exec("ROLLBACK");
 }
+bool Store::healthy() const { return !impl_->backend || impl_->backend->healthy(); }
 bool Store::in_transaction() const {
     return impl_->backend ? impl_->backend->in_transaction() : sqlite3_get_autocommit(impl_->db) == 0;
 }

@@ -209,7 +209,20 @@ Result<Rows> Connection::query_prepared(const std::string& sql, const std::vecto
 
 Status Connection::begin() { return exec("BEGIN ISOLATION LEVEL READ COMMITTED"); }
 Status Connection::begin_snapshot() { return exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); }
-Status Connection::commit() { return exec("COMMIT"); }
+Status Connection::commit() {
+    PGresult* result = PQexec(conn_, "COMMIT");
+    Rows owned(result);
+    const auto status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
+    if (status != PGRES_COMMAND_OK) return failed(status_of(conn_, result, "COMMIT"));
+    // COMMIT of a transaction that a failed statement aborted ends it with a rollback and says
+    // so only in its command tag, "ROLLBACK": nothing of the transaction was written.
+    if (std::string_view(PQcmdStatus(result)) != "COMMIT") {
+        return Status(ErrorCode::internal,
+                      "PostgreSQL COMMIT: a statement of the transaction had failed, so PostgreSQL rolled it back "
+                      "instead: nothing of it was written");
+    }
+    return Status::ok();
+}
 Status Connection::rollback() { return exec("ROLLBACK"); }
 
 bool Connection::in_transaction() const noexcept {

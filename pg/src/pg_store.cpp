@@ -131,25 +131,12 @@ public:
 
     Status begin_immediate() override {
         TSUNAGU_TRY(connection_.exec("BEGIN ISOLATION LEVEL READ COMMITTED"));
-        // The tenant's writer lock, and (in the same round trip) its data key as wrapped now.
-        auto locked = connection_.query_prepared(
-            "SELECT pg_advisory_xact_lock($1), (SELECT wrapped FROM tsunagu_tenant_keys WHERE tenant = $2)",
-            {writer_lock_, options_.tenant});
-        if (!locked) {
-            (void)connection_.exec("ROLLBACK");
-            return locked.status();
-        }
-        if (locked->bytes(0, 1) != options_.wrapped_key) {
-            (void)connection_.exec("ROLLBACK");
-            return Status(ErrorCode::wrong_key,
-                          "the data key of tenant '" + options_.tenant +
-                              "' was rotated (tsunagu-server rotate-key) since this server started: nothing was "
-                              "written; restart the server with the new key file");
-        }
-        return Status::ok();
+        Status checked = lock_and_check_key();
+        if (!checked) (void)connection_.exec("ROLLBACK");
+        return checked;
     }
     Status begin_deferred() override { return connection_.exec("BEGIN ISOLATION LEVEL REPEATABLE READ"); }
-    Status commit() override { return connection_.exec("COMMIT"); }
+    Status commit() override { return connection_.commit(); }
     Status rollback() override { return in_transaction() ? connection_.exec("ROLLBACK") : Status::ok(); }
     bool in_transaction() const override { return connection_.in_transaction(); }
     // The value the last INSERT drew from an identity column (an INTEGER PRIMARY KEY left to the
@@ -170,6 +157,7 @@ public:
     }
     int changes() const override { return changes_; }
     const std::string& describe() const override { return describe_; }
+    bool healthy() const override { return connection_.healthy(); }
 
     Connection& connection() { return connection_; }
     const Sealer& sealer() const { return *options_.sealer; }
@@ -211,6 +199,25 @@ public:
     }
 
 private:
+    // In the open transaction: waits for the tenant's writer lock, then checks that its data key
+    // is still the one this server seals with. The key is read by a statement of its own, begun
+    // once the lock is granted: under READ COMMITTED a statement sees what was committed when it
+    // began, so read in the statement that waited, it would be the key from before the wait, from
+    // before a rotation that held the lock meanwhile.
+    Status lock_and_check_key() {
+        TSUNAGU_TRY(connection_.query_prepared("SELECT pg_advisory_xact_lock($1)", {writer_lock_}).status());
+        auto key = connection_.query_prepared("SELECT wrapped FROM tsunagu_tenant_keys WHERE tenant = $1",
+                                              {options_.tenant});
+        TSUNAGU_TRY(key);
+        if (key->empty() || key->bytes(0, 0) != options_.wrapped_key) {
+            return Status(ErrorCode::wrong_key,
+                          "the data key of tenant '" + options_.tenant +
+                              "' was rotated (tsunagu-server rotate-key) since this server started: nothing was "
+                              "written; restart the server with the new key file");
+        }
+        return Status::ok();
+    }
+
     Status untranslatable(std::string_view sql, const char* why) {
         return Status(ErrorCode::internal, std::string("no PostgreSQL form for the statement (") + why + "): " +
                                                std::string(sql.substr(0, 80)));
@@ -383,6 +390,24 @@ Status PgStatement::open_row() {
     return Status::ok();
 }
 
+// Tenants on one database would share its tables (there is no tenant column, no schema per
+// tenant): a second tenant would find the first one's accounts, break its reads with rows
+// sealed under another key, and share its sequence counter under another writer lock. So a
+// database serves the tenant whose key it holds, and no other. Run under the migration lock, so
+// that two tenants starting at once are told apart.
+Status check_sole_tenant(Connection& connection, const std::string& tenant) {
+    auto others = connection.query(
+        "SELECT string_agg(quote_literal(tenant), ', ' ORDER BY tenant) FROM tsunagu_tenant_keys WHERE tenant <> $1",
+        {tenant});
+    TSUNAGU_TRY(others);
+    if (others->is_null(0, 0)) return Status::ok();
+    return Status(ErrorCode::invalid_argument,
+                  "this PostgreSQL database belongs to tenant " + std::string(others->text(0, 0)) +
+                      ", and tenants on one database would share its tables (accounts, records, the change "
+                      "log): tenant '" + tenant + "' was not started; give each tenant a database of its own "
+                      "(createdb, then --postgres \"... dbname=THAT_DATABASE\"), or start with that tenant's --tenant");
+}
+
 }  // namespace
 
 Result<Store> open_store(const PgStoreOptions& options) {
@@ -405,6 +430,7 @@ Result<PgStoreOptions> prepare_database(const std::string& conninfo, const std::
     std::vector<Migration> migrations = base_migrations();
     migrations.push_back({2, "the sync engine's and the server's tables (created by their own code)", ""});
     TSUNAGU_TRY(migrate(*admin, migrations).status());
+    TSUNAGU_TRY(check_sole_tenant(*admin, tenant));
     auto key = tenant_data_key(*admin, tenant, kek);
     TSUNAGU_TRY(key);
     auto sealer = Sealer::with_key(std::move(key->key));

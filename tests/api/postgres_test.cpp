@@ -181,6 +181,72 @@ TEST_CASE("three servers on one PostgreSQL: devices syncing through different on
     CHECK(read.body["history"].size() == 1);
 }
 
+TEST_CASE("users refused for a team that does not exist while a phone syncs home visits: no visit is lost") {
+    Deployment deployment(1);
+    deployment.add("aoi", "home_visitor");
+    auto phone = deployment.device("aoi", 0);
+    const std::string client = phone->create("client", {{"pseudonym", "K-FK"}, {"area", "kita"}});
+    std::atomic<bool> syncing{true};
+    std::atomic<int> refused{0}, other{0};
+    std::thread admin([&] {
+        ApiClient office(deployment.servers[0]->url());
+        office.token = deployment.admin->token;
+        for (int i = 0; syncing; ++i) {
+            Reply r = office.post("/v1/admin/users", {{"username", "stray" + std::to_string(i)}, {"role", "home_visitor"},
+                                                      {"team_id", "no-such-team"}, {"password", "a-password-1"}});
+            ++(r.status == 404 ? refused : other);
+        }
+    });
+    std::vector<std::string> visits;
+    bool synced = true;
+    for (int i = 0; i < 15 && synced; ++i) {
+        visits.push_back(phone->create("home_visit", {{"client", client}, {"date", "2020-06-01"}, {"duration_min", 30},
+                                                      {"purpose", "check_in"}, {"review_status", "submitted"}}));
+        synced = try_sync(*phone);  // once acknowledged, the phone never sends a visit again
+    }
+    syncing = false;
+    admin.join();
+    REQUIRE(synced);
+    CHECK(refused > 0);
+    CHECK(other == 0);
+    auto second = deployment.device("aoi", 0);
+    REQUIRE(sync_until_done(*second));
+    for (const auto& id : visits) CHECK(second->holds(id));
+}
+
+TEST_CASE("a server whose PostgreSQL sessions were all ended connects anew within seconds and loses nothing acknowledged") {
+    Deployment deployment(1);
+    deployment.add("aoi", "home_visitor");
+    auto phone = deployment.device("aoi", 0);
+    const std::string client = phone->create("client", {{"pseudonym", "K-END"}, {"area", "kita"}});
+    std::vector<std::string> visits;
+    auto visit = [&] {
+        visits.push_back(phone->create("home_visit", {{"client", client}, {"date", "2020-06-01"}, {"duration_min", 30},
+                                                      {"purpose", "check_in"}, {"review_status", "submitted"}}));
+    };
+    for (int i = 0; i < 3; ++i) visit();
+    REQUIRE(sync_until_done(*phone));
+
+    // As a restart of PostgreSQL does: every session on the server's database ends.
+    deployment.database.load("postgres", "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+                                         "WHERE datname = 'postgres' AND pid <> pg_backend_pid()");
+    for (int i = 0; i < 3; ++i) visit();
+    const auto ended = std::chrono::steady_clock::now();
+    bool synced = false;
+    while (!synced && std::chrono::steady_clock::now() - ended < 5s) {
+        synced = try_sync(*phone);
+        if (!synced) std::this_thread::sleep_for(100ms);
+    }
+    REQUIRE(synced);
+    ApiClient health(deployment.servers[0]->url());
+    int healthy = 0;
+    for (int i = 0; i < 3 && healthy != 200; ++i) healthy = health.get("/healthz").status;
+    CHECK(healthy == 200);
+    auto second = deployment.device("aoi", 0);
+    REQUIRE(sync_until_done(*second));
+    for (const auto& id : visits) CHECK(second->holds(id));
+}
+
 TEST_CASE("PostgreSQL holds no care data in clear: a dump shows neither notes nor conflicting values") {
     Deployment deployment(1);
     deployment.add("aoi", "home_visitor");
@@ -278,6 +344,22 @@ TEST_CASE("a database restored from a dump: phones miss nothing new and send aga
     Reply refused = admin.post("/v1/admin/backups", nlohmann::json::object());
     CHECK(refused.status == 409);
     CHECK(refused.body["message"].get<std::string>().find("pg_dump") != std::string::npos);
+}
+
+TEST_CASE("restore --postgres is refused while a server runs on the database, and changes nothing") {
+    Deployment deployment(1);
+    const std::string conninfo = deployment.database.conninfo();
+    auto health = [&] { return deployment.admin->get("/healthz").status; };
+    ProgramRun refused = run_program(TSUNAGU_SERVER_PATH, {"restore", "--postgres", conninfo, "--key-file",
+                                                           deployment.dir.file("tsunagu.key")});
+    CHECK(refused.exit_code == 1);
+    CHECK_THAT(refused.err, Catch::Contains("1 server(s) run") && Catch::Contains("stop every server"));
+    CHECK(health() == 200);  // the server goes on
+    deployment.servers[0]->stop(SIGTERM);
+    ProgramRun marked = run_program(TSUNAGU_SERVER_PATH, {"restore", "--postgres", conninfo, "--key-file",
+                                                          deployment.dir.file("tsunagu.key")});
+    INFO(marked.err);
+    CHECK(marked.exit_code == 0);
 }
 
 TEST_CASE("a server started on the database with another key file is refused") {

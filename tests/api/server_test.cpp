@@ -448,6 +448,27 @@ TEST_CASE("every field worker has a team, whose supervisors see her work") {
     CHECK(moved.body["user"]["team_id"] == minami);
 }
 
+TEST_CASE("a team that does not exist is refused with 404 naming it and nothing is written") {
+    Fixture f;
+    Reply created = f.admin->post("/v1/admin/users", {{"username", "stray"}, {"role", "home_visitor"},
+                                                      {"team_id", "no-such-team"}, {"password", "a-password-1"}});
+    CHECK(created.status == 404);
+    CHECK(created.body["message"].get<std::string>().find("no-such-team") != std::string::npos);
+    f.user("hiro", "home_visitor");
+    std::string hiro;
+    const json users = f.admin->get("/v1/admin/users").body["users"];
+    for (const auto& u : users) {
+        CHECK(u["username"] != "stray");
+        if (u["username"] == "hiro") hiro = u["id"];
+    }
+    REQUIRE_FALSE(hiro.empty());
+    Reply moved = f.admin->patch("/v1/admin/users/" + hiro, {{"team_id", "no-such-team"}});
+    CHECK(moved.status == 404);
+    CHECK(moved.body["message"].get<std::string>().find("no-such-team") != std::string::npos);
+    // The server writes on as before.
+    f.user("aoi", "home_visitor");
+}
+
 TEST_CASE("a revoked device is told to wipe on its next request") {
     Fixture f;
     auto worker = f.user("hiro", "home_visitor");

@@ -44,6 +44,28 @@ TEST_CASE("a rolled-back transaction leaves nothing, and a committed one stays")
     CHECK(rows.integer(0, 0) == 2);
 }
 
+TEST_CASE("a COMMIT that PostgreSQL turns into a rollback after a failed statement is a failure") {
+    PostgresCluster cluster;
+    pg::Connection c = connect_ok(cluster.conninfo());
+    ok(c.exec("CREATE TABLE t(id INT PRIMARY KEY)"));
+    ok(c.begin());
+    ok(c.query("INSERT INTO t VALUES (1)").status());
+    CHECK_FALSE(c.query("SELECT 1 / 0").is_ok());  // aborts the whole transaction
+    const Status committed = c.commit();
+    CHECK(committed.code() == ErrorCode::internal);
+    CHECK_THAT(committed.message(), Catch::Contains("nothing of it was written"));
+    CHECK_FALSE(c.in_transaction());
+    CHECK(value_ok(c.query("SELECT count(*) FROM t")).integer(0, 0) == 0);
+    // A body that swallows a failed statement gets the failure from with_transaction.
+    const Status swallowed = pg::with_transaction(c, [&]() -> Status {
+        TSUNAGU_TRY(c.query("INSERT INTO t VALUES (2)").status());
+        (void)c.query("SELECT 1 / 0");
+        return Status::ok();
+    });
+    CHECK_FALSE(swallowed.is_ok());
+    CHECK(value_ok(c.query("SELECT count(*) FROM t")).integer(0, 0) == 0);
+}
+
 TEST_CASE("errors carry PostgreSQL's message and SQLSTATE but never the row's values") {
     PostgresCluster cluster;
     pg::Connection c = connect_ok(cluster.conninfo());

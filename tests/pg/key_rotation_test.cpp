@@ -17,6 +17,7 @@
 #include "pg/migrations.h"
 #include "pg/pg_store.h"
 #include "pg/presence.h"
+#include "pg/src/lock_key.h"
 #include "pg/tenant_key.h"
 #include "pg_fixture.h"
 
@@ -207,6 +208,34 @@ TEST_CASE("a writer whose data key was rotated since it started writes nothing")
         value_ok(pg::prepare_database(cluster.conninfo(), "default", new_kek, [](Store&) { return Status::ok(); }))));
     ok(restarted.begin_immediate());
     ok(restarted.commit());
+}
+
+TEST_CASE("a writer that waited for the lock through a rotation sees the new key and writes nothing") {
+    PostgresCluster cluster;
+    const Secret old_kek = Secret::random(32), new_kek = Secret::random(32);
+    const pg::PgStoreOptions started =
+        value_ok(pg::prepare_database(cluster.conninfo(), "default", old_kek, [](Store&) { return Status::ok(); }));
+    Store store = value_ok(pg::open_store(started));
+
+    // The rotation holds the tenant's writer lock while the write begins...
+    pg::Connection tool = connect_ok(cluster.conninfo());
+    ok(tool.query("SELECT pg_advisory_lock($1)", {pg::detail::writers_lock("default")}).status());
+    Status began;
+    std::thread writer([&] { began = store.begin_immediate(); });
+    pg::Connection watcher = connect_ok(cluster.conninfo());
+    auto waiting = [&] {
+        return value_ok(watcher.query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"))
+                   .integer(0, 0) == 1;
+    };
+    while (!waiting()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    // ...and commits the new key under it, then lets the writer go.
+    CHECK_FALSE(value_ok(pg::reseal_tenant(tool, "default", old_kek, new_kek)).already);
+    ok(tool.query("SELECT pg_advisory_unlock($1)", {pg::detail::writers_lock("default")}).status());
+    writer.join();
+
+    CHECK(began.code() == ErrorCode::wrong_key);
+    CHECK_THAT(began.message(), Catch::Contains("was rotated"));
+    CHECK_FALSE(store.in_transaction());
 }
 
 TEST_CASE("a rotation killed part way (SIGKILL) changed nothing, and the next one does it all") {

@@ -158,3 +158,21 @@ TEST_CASE("the engine on PostgreSQL: eight writers on their own connections, and
     for (const auto& r : held) held_ids.insert(r.id);
     CHECK(held_ids == created);
 }
+
+TEST_CASE("a database serves one tenant: a second tenant is refused and the first one's data stays its own") {
+    PostgresCluster cluster;
+    const KeySource kek = std::move(*KeySource::raw_key(std::vector<std::uint8_t>(32, 7)));
+    auto no_schema = [](Store&) { return Status::ok(); };
+    ok(pg::prepare_database(cluster.conninfo(), "okayama", kek.material(), no_schema).status());
+
+    auto second = pg::prepare_database(cluster.conninfo(), "hiroshima", kek.material(), no_schema);
+    CHECK(second.status().code() == ErrorCode::invalid_argument);
+    CHECK_THAT(second.status().message(), Catch::Contains("belongs to tenant 'okayama'") &&
+                                              Catch::Contains("a database of its own"));
+    pg::Connection c = connect_ok(cluster.conninfo());
+    CHECK(value_ok(c.query("SELECT count(*) FROM tsunagu_tenant_keys WHERE tenant = 'hiroshima'")).integer(0, 0) == 0);
+    // The first tenant starts again as before; the second one on a database of its own.
+    ok(pg::prepare_database(cluster.conninfo(), "okayama", kek.material(), no_schema).status());
+    cluster.create_database("hiroshima");
+    ok(pg::prepare_database(cluster.conninfo("hiroshima"), "hiroshima", kek.material(), no_schema).status());
+}
