@@ -385,16 +385,12 @@ Result<DeviceStatus> Device::status() {
     s.device_id = session.device_id;
     s.last_sync_ms = session.last_sync_ms;
     if (!impl_->engine) return s;
-    auto outbox = impl_->engine->outbox();
+    // Counted, never read: a phone offline for weeks holds more changes than it has memory for.
+    auto outbox = impl_->engine->outbox_counts();
     if (!outbox) return outbox.status();
-    for (const auto& p : *outbox) {
-        switch (p.state) {
-            case sync::PendingState::unsent:
-            case sync::PendingState::sent: ++s.pending; break;
-            case sync::PendingState::refused: ++s.refused; break;
-            case sync::PendingState::evicted: ++s.held; break;
-        }
-    }
+    s.pending = outbox->to_push;
+    s.refused = outbox->refused;
+    s.held = outbox->evicted;
     auto conflicts = impl_->engine->conflicts();
     if (!conflicts) return conflicts.status();
     s.conflicts = conflicts->size();

@@ -8,6 +8,9 @@ using nlohmann::json;
 
 namespace {
 
+// The address space a `tsunagu` command is given where a test caps it (prlimit --as).
+constexpr std::size_t kMemoryCap = 128u << 20;
+
 struct Cli {
     FieldOrganisation& org;
     std::string home;
@@ -108,6 +111,52 @@ TEST_CASE("the command line signs in, records offline, lists, syncs and reports 
     auto deleted = cli({"delete", visit});
     CHECK(deleted.exit_code == 0);
     CHECK(cli.as_json({"list", "home_visit"}).empty());
+}
+
+TEST_CASE("status counts a long outbox without reading it and new work is saved in bounded memory") {
+    FieldOrganisation org;
+    Cli cli{org, org.new_home("cli")};
+    REQUIRE(cli({"init", "--server", org.server.url(), "--user", "aoi"}).exit_code == 0);
+    const std::string notes(2000, 'n');
+    REQUIRE(cli({"record", "client", "pseudonym=K-307", "area=kita", "notes=" + notes}).exit_code == 0);
+    // Weeks offline: 60,000 more changes with 2,000-character notes (120 MB), copied in SQL rather
+    // than recorded one by one (in a rollback journal, which takes a large transaction faster than
+    // the WAL; the command goes back to the WAL as it opens the replica).
+    constexpr int kCopies = 60'000, kPerTransaction = 10'000;
+    {
+        StoreOptions rollback;
+        rollback.journal_mode = JournalMode::rollback;
+        auto store = Store::open(cli.home + "/replica.db", KeySource::passphrase(cli.passphrase), rollback);
+        REQUIRE(store.is_ok());
+        auto first = store->prepare("SELECT min(pos) FROM sync_outbox");
+        REQUIRE(first.is_ok());
+        auto found = first->step();
+        REQUIRE((found.is_ok() && *found));
+        const std::string recorded = std::to_string(first->column_int(0));
+        for (int copied = 0; copied < kCopies; copied += kPerTransaction) {
+            REQUIRE(store
+                        ->exec("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < " +
+                               std::to_string(kPerTransaction) +
+                               ") INSERT INTO sync_outbox(change_id, record_id, state, hlc, raw_wall_ms, cursor,"
+                               " change) SELECT randomblob(16), record_id, state, hlc, raw_wall_ms, cursor, change"
+                               " FROM n, sync_outbox WHERE pos = " + recorded)
+                        .is_ok());
+        }
+    }
+    // The command's address space is capped well below what reading those changes takes (the
+    // passphrase's Argon2id needs 64 MiB of it; the command needs under 84 MiB in all, and over
+    // 200 MiB when it read the outbox to count it).
+    const auto capped = [&](std::vector<std::string> args) {
+        args.insert(args.begin(), {"--as=" + std::to_string(kMemoryCap), TSUNAGU_CLI_PATH, "--json"});
+        auto run = run_program("/usr/bin/prlimit", args,
+                               {{"TSUNAGU_HOME", cli.home}, {"TSUNAGU_PASSPHRASE", cli.passphrase}});
+        INFO(run.out << run.err);
+        REQUIRE(run.exit_code == 0);
+        return json::parse(run.out);
+    };
+    CHECK(capped({"status"})["pending"] == kCopies + 1);
+    CHECK(capped({"record", "client", "pseudonym=K-308", "area=kita"})["collection"] == "client");
+    CHECK(capped({"status"})["pending"] == kCopies + 2);
 }
 
 TEST_CASE("the command line says why the server refused a change and what the worker can do") {
