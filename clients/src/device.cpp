@@ -191,7 +191,11 @@ Status Device::change_passphrase(std::string_view current, std::string_view next
         return opened.status();
     }
     opened->close();
-    return d.store->change_key(KeySource::passphrase(next, d.options.kdf));
+    // A new data key, not only the old one wrapped again: whoever kept the old passphrase and a
+    // copy of the old key header (a phone backup, a copied replica) reads nothing written from
+    // now on. One rename switches key and passphrase: killed at any point, the replica opens,
+    // whole, with the current passphrase or with the new one.
+    return d.store->rekey(KeySource::passphrase(next, d.options.kdf));
 }
 
 Device::Device(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
