@@ -1,4 +1,10 @@
 // The real `tsunagu` binary, with its replica in a temporary TSUNAGU_HOME, against a real server.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <sstream>
+
 #include "field_org.h"
 #include "support/run_program.h"
 
@@ -299,6 +305,52 @@ TEST_CASE("a passphrase typed at the terminal is asked twice, even with TSUNAGU_
     CHECK(typo.exit_code == 1);
     CHECK(typo.out.find("the two passphrases differ") != std::string::npos);
     CHECK(typo.out.find("a passphrase for") == std::string::npos);  // never echoed
+}
+
+TEST_CASE("the command line takes secrets out of its environment and can dump no core") {
+    TempDir home("tsunagu-cli-secrets");
+    const std::map<std::string, std::string> env = {
+        {"TSUNAGU_HOME", home.path().string()}, {"TSUNAGU_PASSPHRASE", ""},  // typed at the prompt
+        {"TSUNAGU_PASSWORD", "password in the environment"},
+        {"TSUNAGU_NEW_PASSWORD", "new password in the environment"},
+        {"TSUNAGU_NEW_PASSPHRASE", "new passphrase in the environment"}};
+    // Under a core limit to lift (where this test may set one), and not as root: the kernel shows
+    // a process that cannot dump core by giving its /proc files to root.
+    std::vector<std::string> command = {"init", "--server", "http://127.0.0.1:9", "--user", "aoi"};
+    std::string program = TSUNAGU_CLI_PATH;
+    if (::geteuid() == 0) {
+        command.insert(command.begin(), {"--core=unlimited", "/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+                                         "--clear-groups", TSUNAGU_CLI_PATH});
+        program = "/usr/bin/prlimit";
+    }
+    bool looked = false;
+    auto run = run_in_terminal(
+        program, command, env, {{"New passphrase for this device's replica: ", ""}}, std::chrono::seconds(20),
+        [&](pid_t pid) {
+            looked = true;
+            const std::string proc = "/proc/" + std::to_string(pid);
+            if (::geteuid() == 0) {  // only root reads the environment of a process that cannot dump core
+                const std::string environment = slurp(proc + "/environ");
+                CHECK(environment.find("TSUNAGU_HOME=") != std::string::npos);
+                for (const auto& [name, value] : env) {
+                    if (name != "TSUNAGU_HOME" && !value.empty()) CHECK(environment.find(value) == std::string::npos);
+                }
+            }
+            const std::string limits = slurp(proc + "/limits");
+            const auto core = limits.find("Max core file size");
+            REQUIRE(core != std::string::npos);
+            std::istringstream fields(limits.substr(core + std::strlen("Max core file size")));
+            std::string soft, hard;
+            fields >> soft >> hard;
+            CHECK(soft == "0");
+            CHECK(hard == "0");
+            struct stat owner {};
+            REQUIRE(::stat((proc + "/status").c_str(), &owner) == 0);
+            CHECK(owner.st_uid == 0);  // not dumpable (it runs as 65534, or as this test's user)
+        });
+    INFO(run.out);
+    CHECK(looked);
+    CHECK(run.exit_code == 1);  // no passphrase typed
 }
 
 TEST_CASE("the command line changes the worker's password on the server, the way out of one an administrator set") {
