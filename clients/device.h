@@ -215,11 +215,14 @@ public:
     // how many changes were discarded; not_found when the record has no refused change.
     Result<std::size_t> discard_refused(const std::string& record);
 
-    // Wraps the replica's data key under `next` instead of `current` (Argon2id, as at open): from
-    // then on only `next` opens it. The records are not rewritten, so it takes as long as two key
-    // derivations whatever the replica holds, and a crash leaves one of the two passphrases
-    // working. `current` is checked first (wrong_key, nothing changed): an unlocked phone left
-    // on a table is not enough to change it. Works offline, signed in or not.
+    // From then on only `next` opens the replica (Argon2id, as at open), under a new data key:
+    // the replica is re-encrypted into a copy beside it that replaces it in one rename, so the
+    // old passphrase with any old copy of the replica's key header (a backup of the phone, a
+    // copied replica) opens nothing the replica holds from then on. It takes two key derivations
+    // and a copy of the replica (room for it on disk too); a crash at any point leaves the
+    // replica whole under one of the two passphrases. `current` is checked first (wrong_key,
+    // nothing changed): an unlocked phone left on a table is not enough to change it. Works
+    // offline, signed in or not.
     // `next` needs at least 8 characters, as for a new replica.
     Status change_passphrase(std::string_view current, std::string_view next);
     // Changes the signed-in worker's password on the server; `current` is checked there (wrong:

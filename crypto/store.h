@@ -226,12 +226,20 @@ public:
     int changes() const;
 
     // Rewraps the data key under a new key source; the database pages are not rewritten.
-    // Afterwards the old key no longer opens the store.
+    // Afterwards the old key no longer opens the store, but the data key is the same: whoever
+    // kept the old key and a copy of the old key header reads all the store ever holds. To shut
+    // them out of what is written afterwards, use rekey(new_key).
     Status change_key(const KeySource& new_key);
     // Replaces the data key: the whole database is re-encrypted into a new file which then
     // atomically replaces the old one. A crash at any point leaves either the old or the new
     // store, complete. The key source stays the same.
     Status rekey();
+    // Replaces the data key and the key source at once: as rekey(), the new file's key header
+    // wrapping the new data key under `new_key`. A crash at any point leaves either the old store
+    // under the old key or the new store under `new_key`, complete. Afterwards neither the old
+    // key nor any copy of the old key header opens a page of the store. Needs room for a second
+    // copy of the database beside it; not inside a transaction.
+    Status rekey(const KeySource& new_key);
     // Writes a consistent, encrypted copy to `target` (which must not exist) under `key`, with
     // its own fresh data key (VACUUM INTO through the encrypting VFS; never plaintext), sealed
     // with XChaCha20-Poly1305 so that it can be restored on any machine. The copy is made as

@@ -246,6 +246,14 @@ enum class PendingState {
 };
 const char* pending_state_name(PendingState state) noexcept;
 
+// How many outbox entries are in each state (Device::outbox_counts).
+struct OutboxCounts {
+    std::size_t to_push = 0;  // unsent or sent
+    std::size_t refused = 0;
+    std::size_t evicted = 0;
+    std::size_t total() const noexcept { return to_push + refused + evicted; }
+};
+
 struct PendingChange {
     ChangeSet change;
     PendingState state = PendingState::unsent;
@@ -390,6 +398,9 @@ class Device {
     // How many outbox entries are unsent or sent (due, or held back by a refused or evicted
     // change to their record), without reading the entries.
     Result<std::size_t> outbox_to_push();
+    // How many outbox entries are in each state, without reading the entries: the cost does not
+    // grow with the size of the changes, and the memory used not with their number.
+    Result<OutboxCounts> outbox_counts();
     // Whether an unsent change was stamped with the clock's memory of a later time than the
     // clock read (with the offset it knows) when the change was made: the clock was set back
     // since the device last heard the upstream. Learning the upstream's time before pushing (a

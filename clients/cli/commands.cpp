@@ -313,8 +313,8 @@ int cmd_password(const Invocation& inv) {
     return kExitOk;
 }
 
-// tsunagu passphrase: from now on the replica opens with a new passphrase (its data key is
-// wrapped again; the records are not rewritten).
+// tsunagu passphrase: from now on the replica opens with a new passphrase, under a new data key
+// (Device::change_passphrase).
 int cmd_passphrase(const Invocation& inv) {
     if (!inv.words.empty()) return usage(inv, "passphrase takes no arguments");
     Secret current;

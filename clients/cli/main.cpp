@@ -1,9 +1,13 @@
 // tsunagu: the command-line client of the device library, for scripting, demos and load tests.
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
 #include <cstdlib>
 #include <iostream>
 #include <string>
 
 #include "clients/cli/commands.h"
+#include "clients/cli/terminal.h"
 #include "sync/protocol.h"
 
 namespace {
@@ -34,10 +38,25 @@ constexpr const char* kUsage = R"(usage: tsunagu [--home DIR] [--json] COMMAND .
 
 The replica lives in --home DIR, else $TSUNAGU_HOME, else ~/.tsunagu. The passphrase and the
 password are asked at the terminal without echo, or read from TSUNAGU_PASSPHRASE and
-TSUNAGU_PASSWORD. --json prints one JSON value per command.
+TSUNAGU_PASSWORD (taken out of the environment as the command starts). --json prints one JSON
+value per command.
 Exit codes: 0 ok, 1 failed, 2 wrong command line, 3 wrong passphrase, 4 server unreachable
 (nothing lost, sync later), 5 device revoked and erased.
 )";
+
+// The variables that may hand the command a secret (see kUsage).
+constexpr std::initializer_list<const char*> kSecretVariables = {"TSUNAGU_PASSPHRASE", "TSUNAGU_PASSWORD",
+                                                                 "TSUNAGU_NEW_PASSPHRASE", "TSUNAGU_NEW_PASSWORD"};
+
+// A core dump of this process would hold decrypted pages, the passphrase and the session token:
+// none is written, whatever the shell's limit or the system's core handler (a handler behind a
+// pipe ignores RLIMIT_CORE; a process that is not dumpable gets no dump at all, and no other
+// process of the same user may attach to it or read its memory).
+void forbid_core_dumps() {
+    const rlimit none{0, 0};
+    ::setrlimit(RLIMIT_CORE, &none);
+    ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
 
 std::string default_home() {
     if (const char* home = std::getenv("TSUNAGU_HOME"); home && *home) return home;
@@ -48,6 +67,8 @@ std::string default_home() {
 }  // namespace
 
 int main(int argc, char** argv) {
+    forbid_core_dumps();
+    tsunagu::cli::take_secrets_from_environment(kSecretVariables);
     tsunagu::cli::Invocation inv;
     inv.home = default_home();
     for (int i = 1; i < argc; ++i) {

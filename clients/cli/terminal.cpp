@@ -5,24 +5,48 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <map>
+#include <string_view>
 
 namespace tsunagu::cli {
 
 namespace {
 
-// The variable's value when it is set and not empty: an empty one counts as unset, so that the
-// secret is typed, and then confirmed, at the terminal.
-const char* secret_in_environment(const char* env) {
-    const char* value = std::getenv(env);
-    return value && *value ? value : nullptr;
+// The secrets take_secrets_from_environment took, by variable name.
+std::map<std::string, Secret, std::less<>>& taken_secrets() {
+    static std::map<std::string, Secret, std::less<>> secrets;
+    return secrets;
+}
+
+// The secret taken from `env`, or null when it was unset or empty: an empty one counts as unset,
+// so that the secret is typed, and then confirmed, at the terminal.
+const Secret* secret_from_environment(const char* env) {
+    const auto found = taken_secrets().find(std::string_view(env));
+    return found == taken_secrets().end() ? nullptr : &found->second;
 }
 
 }  // namespace
 
+void take_secrets_from_environment(std::initializer_list<const char*> names) {
+    for (const char* name : names) {
+        char* value = std::getenv(name);
+        if (!value) continue;
+        const std::size_t length = std::strlen(value);
+        if (length > 0) taken_secrets().insert_or_assign(name, Secret::copy_of(std::string_view(value, length)));
+        // The environment's strings are the process's own memory, which /proc/PID/environ shows
+        // and a core dump holds: overwritten there, then the variable is dropped for children.
+        sodium_memzero(value, length);
+        ::unsetenv(name);
+    }
+}
+
 std::optional<Secret> read_secret(const char* env, const std::string& prompt) {
-    if (const char* value = secret_in_environment(env)) return Secret::copy_of(std::string_view(value));
+    if (const Secret* given = secret_from_environment(env)) return Secret::copy_of(given->view());
     const int tty = ::open("/dev/tty", O_RDWR | O_NOCTTY);
     if (tty < 0) return std::nullopt;
     termios saved{};
@@ -53,7 +77,7 @@ std::optional<Secret> read_secret(const char* env, const std::string& prompt) {
 bool same_secret(const Secret& a, const Secret& b) { return constant_time_equal(a.bytes(), b.bytes()); }
 
 bool confirmed_secret(const char* env, const std::string& prompt, const Secret& first) {
-    if (secret_in_environment(env)) return true;
+    if (secret_from_environment(env)) return true;
     auto again = read_secret(env, prompt);
     return again && same_secret(*again, first);
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <initializer_list>
 #include <optional>
 #include <string>
 
@@ -9,9 +10,17 @@
 
 namespace tsunagu::cli {
 
-// The secret from environment variable `env` when set and not empty, else asked at the terminal without echo,
-// in libsodium's guarded memory (wiped when dropped; never in a std::string). nullopt when neither
-// is available (no terminal, variable unset). A line longer than 1,024 bytes is cut there.
+// Takes the secrets handed in through the environment variables `names` out of the environment:
+// each value (set and not empty) is kept for read_secret in guarded memory, overwritten with zeros
+// where the environment held it (so neither /proc/PID/environ nor a memory dump shows it) and its
+// variable removed (so no child inherits it). Call it first thing in main, before any thread
+// starts: the environment is not thread-safe.
+void take_secrets_from_environment(std::initializer_list<const char*> names);
+
+// The secret taken from environment variable `env` (take_secrets_from_environment) when it was set
+// and not empty, else asked at the terminal without echo, in libsodium's guarded memory (wiped
+// when dropped; never in a std::string). nullopt when neither is available (no terminal, variable
+// unset). A line longer than 1,024 bytes is cut there.
 std::optional<Secret> read_secret(const char* env, const std::string& prompt);
 
 // Whether two secrets are equal, in constant time.
@@ -19,7 +28,7 @@ bool same_secret(const Secret& a, const Secret& b);
 
 // For a new secret `first` read with read_secret(env, ...): asks for it again at the terminal and
 // answers whether the two match (in constant time). True at once when it came from `env` (set and
-// not empty), which nobody typed.
+// not empty, taken by take_secrets_from_environment), which nobody typed.
 bool confirmed_secret(const char* env, const std::string& prompt, const Secret& first);
 
 bool stdout_is_terminal();

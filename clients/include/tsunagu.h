@@ -83,8 +83,9 @@ tsunagu_device* tsunagu_open(const char* home, const char* passphrase, tsunagu_e
 tsunagu_code tsunagu_salvage(const char* damaged_home, const char* new_home, const char* passphrase,
                              char** report_json_out, tsunagu_error* err);
 
-/* Changes the replica's passphrase from `current` to `next` (the data key is re-wrapped; records
- * are not rewritten). A wrong `current`: TSUNAGU_WRONG_KEY, nothing changed. Works offline. */
+/* Changes the replica's passphrase from `current` to `next`, under a new data key (the replica is
+ * re-encrypted, so the old passphrase with an old copy of its key header opens nothing it holds
+ * from then on). A wrong `current`: TSUNAGU_WRONG_KEY, nothing changed. Works offline. */
 tsunagu_code tsunagu_change_passphrase(tsunagu_device* device, const char* current, const char* next,
                                        tsunagu_error* err);
 

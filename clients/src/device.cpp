@@ -191,7 +191,11 @@ Status Device::change_passphrase(std::string_view current, std::string_view next
         return opened.status();
     }
     opened->close();
-    return d.store->change_key(KeySource::passphrase(next, d.options.kdf));
+    // A new data key, not only the old one wrapped again: whoever kept the old passphrase and a
+    // copy of the old key header (a phone backup, a copied replica) reads nothing written from
+    // now on. One rename switches key and passphrase: killed at any point, the replica opens,
+    // whole, with the current passphrase or with the new one.
+    return d.store->rekey(KeySource::passphrase(next, d.options.kdf));
 }
 
 Device::Device(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -385,16 +389,12 @@ Result<DeviceStatus> Device::status() {
     s.device_id = session.device_id;
     s.last_sync_ms = session.last_sync_ms;
     if (!impl_->engine) return s;
-    auto outbox = impl_->engine->outbox();
+    // Counted, never read: a phone offline for weeks holds more changes than it has memory for.
+    auto outbox = impl_->engine->outbox_counts();
     if (!outbox) return outbox.status();
-    for (const auto& p : *outbox) {
-        switch (p.state) {
-            case sync::PendingState::unsent:
-            case sync::PendingState::sent: ++s.pending; break;
-            case sync::PendingState::refused: ++s.refused; break;
-            case sync::PendingState::evicted: ++s.held; break;
-        }
-    }
+    s.pending = outbox->to_push;
+    s.refused = outbox->refused;
+    s.held = outbox->evicted;
     auto conflicts = impl_->engine->conflicts();
     if (!conflicts) return conflicts.status();
     s.conflicts = conflicts->size();

@@ -44,8 +44,8 @@ Result<std::vector<KeptRefusal>> Device::refused_on_server(bool dismissed) {
     if (is_wipe(*answer)) {
         std::size_t unsent = 0;
         if (d.engine) {
-            auto outbox = d.engine->outbox();
-            if (outbox) unsent = outbox->size();
+            auto outbox = d.engine->outbox_counts();
+            if (outbox) unsent = outbox->total();
         }
         TSUNAGU_TRY(d.wipe());
         return Status(ErrorCode::forbidden, "this device was revoked by an administrator and its replica erased, with " +

@@ -83,7 +83,14 @@ Result<HttpAnswer> ServerLink::exchange(const std::string& method, const std::st
                                         const std::string& text, std::string_view token,
                                         std::size_t* retries) {
     std::map<std::string, std::string> headers;
-    if (!token.empty()) headers["Authorization"] = "Bearer " + std::string(token);
+    if (!token.empty()) {
+        // Built in place at its final size: no temporary copy of the token, nor a smaller buffer
+        // outgrown, is freed unwiped; the one copy is wiped below.
+        constexpr std::string_view kScheme = "Bearer ";
+        std::string& authorization = headers["Authorization"];
+        authorization.reserve(kScheme.size() + token.size());
+        authorization.append(kScheme).append(token);
+    }
     struct WipeHeaders {
         std::map<std::string, std::string>& headers;
         ~WipeHeaders() {

@@ -231,8 +231,8 @@ struct SyncRun {
     // with it unsent.
     Status wipe() {
         report.wiped = true;
-        auto unsent = engine.outbox();
-        report.wiped_unsent = unsent ? unsent->size() : 0;
+        auto unsent = engine.outbox_counts();
+        report.wiped_unsent = unsent ? unsent->total() : 0;
         return d.wipe();
     }
 };

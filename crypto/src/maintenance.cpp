@@ -62,6 +62,53 @@ Status copy_encrypted(StoreImpl& s, const std::string& target, const KekRecipe& 
     return copied;
 }
 
+// Re-encrypts `store` (whose insides are `s`) under a new random data key wrapped by `kek`
+// (made with `recipe`): see Store::rekey.
+Status replace_data_key(Store& store, StoreImpl& s, const KekRecipe& recipe, const Secret& kek) {
+    if (store.in_transaction()) {
+        return Status(ErrorCode::invalid_argument, "cannot re-key " + s.path +
+                                                       " inside a transaction; commit first");
+    }
+    const std::string temporary = s.path + ".rekey";
+    ::unlink(temporary.c_str());
+    Secret new_key = Secret::random(kDataKeyBytes);
+    // Every page is sealed afresh, so the copy takes the fastest cipher this machine runs.
+    const PageCipher new_cipher = cipher_for_new_pages(s.options);
+    // The copy's key header wraps the new data key under `kek` already: the rename below switches
+    // key and key source at once, with no state in between.
+    TSUNAGU_TRY(copy_encrypted(s, temporary, recipe, kek, new_key, new_cipher));
+
+    // Until the rename the old store is complete; after it, the new one is.
+    if (s.options.journal_mode == JournalMode::wal) {
+        (void)store.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    }
+    Secret old_key = Secret::copy_of(s.registration.keys()->data_key.bytes());
+    s.close_connection();
+    if (::rename(temporary.c_str(), s.path.c_str()) != 0) {
+        Status failed = errno_status("cannot replace " + s.path + " with its re-keyed copy");
+        ::unlink(temporary.c_str());
+        auto registration = KeyRegistration::add(s.path, std::move(old_key), s.cipher);
+        if (!registration) return registration.status();
+        s.registration = std::move(*registration);
+        TSUNAGU_TRY(open_connection(s));
+        return failed;
+    }
+    s.generation = 2;
+    s.cipher = new_cipher;
+    s.recipe = recipe;
+    s.kek = Secret::copy_of(kek.bytes());
+    TSUNAGU_TRY(sync_parent_dir(s.path));
+    // Frames or records under the old key could never be read again: remove them.
+    ::unlink((s.path + "-wal").c_str());
+    ::unlink((s.path + "-shm").c_str());
+    ::unlink((s.path + "-journal").c_str());
+
+    auto registration = KeyRegistration::add(s.path, std::move(new_key), s.cipher);
+    if (!registration) return registration.status();
+    s.registration = std::move(*registration);
+    return open_connection(s);
+}
+
 }  // namespace
 
 Status Store::change_key(const KeySource& new_key) {
@@ -80,45 +127,15 @@ Status Store::change_key(const KeySource& new_key) {
 
 Status Store::rekey() {
     if (!is_sqlite()) return not_on_backend("rekey", path());
-    StoreImpl& s = *impl_;
-    if (in_transaction()) {
-        return Status(ErrorCode::invalid_argument, "cannot re-key " + s.path +
-                                                       " inside a transaction; commit first");
-    }
-    const std::string temporary = s.path + ".rekey";
-    ::unlink(temporary.c_str());
-    Secret new_key = Secret::random(kDataKeyBytes);
-    // Every page is sealed afresh, so the copy takes the fastest cipher this machine runs.
-    const PageCipher new_cipher = cipher_for_new_pages(s.options);
-    TSUNAGU_TRY(copy_encrypted(s, temporary, s.recipe, s.kek, new_key, new_cipher));
+    return replace_data_key(*this, *impl_, impl_->recipe, impl_->kek);
+}
 
-    // Until the rename the old store is complete; after it, the new one is.
-    if (s.options.journal_mode == JournalMode::wal) {
-        (void)exec("PRAGMA wal_checkpoint(TRUNCATE)");
-    }
-    Secret old_key = Secret::copy_of(s.registration.keys()->data_key.bytes());
-    s.close_connection();
-    if (::rename(temporary.c_str(), s.path.c_str()) != 0) {
-        Status failed = errno_status("cannot replace " + s.path + " with its re-keyed copy");
-        ::unlink(temporary.c_str());
-        auto registration = KeyRegistration::add(s.path, std::move(old_key), s.cipher);
-        if (!registration) return registration.status();
-        s.registration = std::move(*registration);
-        TSUNAGU_TRY(open_connection(s));
-        return failed;
-    }
-    TSUNAGU_TRY(sync_parent_dir(s.path));
-    // Frames or records under the old key could never be read again: remove them.
-    ::unlink((s.path + "-wal").c_str());
-    ::unlink((s.path + "-shm").c_str());
-    ::unlink((s.path + "-journal").c_str());
-    s.generation = 2;
-    s.cipher = new_cipher;
-
-    auto registration = KeyRegistration::add(s.path, std::move(new_key), s.cipher);
-    if (!registration) return registration.status();
-    s.registration = std::move(*registration);
-    return open_connection(s);
+Status Store::rekey(const KeySource& new_key) {
+    if (!is_sqlite()) return not_on_backend("rekey", path());
+    KekRecipe recipe = KekRecipe::fresh_for(new_key);
+    auto kek = derive_kek(new_key, recipe, impl_->path);
+    if (!kek) return kek.status();
+    return replace_data_key(*this, *impl_, recipe, *kek);
 }
 
 Status Store::backup_to(const std::string& target, const KeySource& key) {

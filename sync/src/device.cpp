@@ -250,15 +250,30 @@ Result<std::vector<PendingChange>> Device::outbox(PendingState only) {
 }
 
 Result<std::size_t> Device::outbox_to_push() {
-    // Counting all entries reads the smallest index; the others are few, in their partial index.
+    auto counts = outbox_counts();
+    TSUNAGU_TRY(counts);
+    return counts->to_push;
+}
+
+Result<OutboxCounts> Device::outbox_counts() {
+    // One statement, so one snapshot. Counting all entries reads the smallest index; the held
+    // ones are few, in their partial index. No entry's change is read.
+    static_assert(static_cast<int>(PendingState::refused) == 2 && static_cast<int>(PendingState::evicted) == 3,
+                  "the SQL below names the states by number");
     Statement& s = impl_->store.cached(
-        "SELECT (SELECT count(*) FROM sync_outbox) -"
-        " (SELECT count(*) FROM sync_outbox WHERE state >= 2)");
+        "SELECT (SELECT count(*) FROM sync_outbox),"
+        " (SELECT count(*) FROM sync_outbox INDEXED BY sync_outbox_held WHERE state >= 2 AND state = 2),"
+        " (SELECT count(*) FROM sync_outbox INDEXED BY sync_outbox_held WHERE state >= 2 AND state = 3)");
     auto row = s.step();
     TSUNAGU_TRY(row);
-    const std::int64_t count = *row ? s.column_int(0) : 0;
+    OutboxCounts counts;
+    if (*row) {
+        counts.refused = static_cast<std::size_t>(s.column_int(1));
+        counts.evicted = static_cast<std::size_t>(s.column_int(2));
+        counts.to_push = static_cast<std::size_t>(s.column_int(0)) - counts.refused - counts.evicted;
+    }
     s.reset();
-    return static_cast<std::size_t>(count);
+    return counts;
 }
 
 Result<std::size_t> Device::retry_refused() {

@@ -1,4 +1,10 @@
 // The real `tsunagu` binary, with its replica in a temporary TSUNAGU_HOME, against a real server.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <sstream>
+
 #include "field_org.h"
 #include "support/run_program.h"
 
@@ -7,6 +13,9 @@ using namespace tsunagu::testing;
 using nlohmann::json;
 
 namespace {
+
+// The address space a `tsunagu` command is given where a test caps it (prlimit --as).
+constexpr std::size_t kMemoryCap = 128u << 20;
 
 struct Cli {
     FieldOrganisation& org;
@@ -108,6 +117,52 @@ TEST_CASE("the command line signs in, records offline, lists, syncs and reports 
     auto deleted = cli({"delete", visit});
     CHECK(deleted.exit_code == 0);
     CHECK(cli.as_json({"list", "home_visit"}).empty());
+}
+
+TEST_CASE("status counts a long outbox without reading it and new work is saved in bounded memory") {
+    FieldOrganisation org;
+    Cli cli{org, org.new_home("cli")};
+    REQUIRE(cli({"init", "--server", org.server.url(), "--user", "aoi"}).exit_code == 0);
+    const std::string notes(2000, 'n');
+    REQUIRE(cli({"record", "client", "pseudonym=K-307", "area=kita", "notes=" + notes}).exit_code == 0);
+    // Weeks offline: 60,000 more changes with 2,000-character notes (120 MB), copied in SQL rather
+    // than recorded one by one (in a rollback journal, which takes a large transaction faster than
+    // the WAL; the command goes back to the WAL as it opens the replica).
+    constexpr int kCopies = 60'000, kPerTransaction = 10'000;
+    {
+        StoreOptions rollback;
+        rollback.journal_mode = JournalMode::rollback;
+        auto store = Store::open(cli.home + "/replica.db", KeySource::passphrase(cli.passphrase), rollback);
+        REQUIRE(store.is_ok());
+        auto first = store->prepare("SELECT min(pos) FROM sync_outbox");
+        REQUIRE(first.is_ok());
+        auto found = first->step();
+        REQUIRE((found.is_ok() && *found));
+        const std::string recorded = std::to_string(first->column_int(0));
+        for (int copied = 0; copied < kCopies; copied += kPerTransaction) {
+            REQUIRE(store
+                        ->exec("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < " +
+                               std::to_string(kPerTransaction) +
+                               ") INSERT INTO sync_outbox(change_id, record_id, state, hlc, raw_wall_ms, cursor,"
+                               " change) SELECT randomblob(16), record_id, state, hlc, raw_wall_ms, cursor, change"
+                               " FROM n, sync_outbox WHERE pos = " + recorded)
+                        .is_ok());
+        }
+    }
+    // The command's address space is capped well below what reading those changes takes (the
+    // passphrase's Argon2id needs 64 MiB of it; the command needs under 84 MiB in all, and over
+    // 200 MiB when it read the outbox to count it).
+    const auto capped = [&](std::vector<std::string> args) {
+        args.insert(args.begin(), {"--as=" + std::to_string(kMemoryCap), TSUNAGU_CLI_PATH, "--json"});
+        auto run = run_program("/usr/bin/prlimit", args,
+                               {{"TSUNAGU_HOME", cli.home}, {"TSUNAGU_PASSPHRASE", cli.passphrase}});
+        INFO(run.out << run.err);
+        REQUIRE(run.exit_code == 0);
+        return json::parse(run.out);
+    };
+    CHECK(capped({"status"})["pending"] == kCopies + 1);
+    CHECK(capped({"record", "client", "pseudonym=K-308", "area=kita"})["collection"] == "client");
+    CHECK(capped({"status"})["pending"] == kCopies + 2);
 }
 
 TEST_CASE("the command line says why the server refused a change and what the worker can do") {
@@ -250,6 +305,52 @@ TEST_CASE("a passphrase typed at the terminal is asked twice, even with TSUNAGU_
     CHECK(typo.exit_code == 1);
     CHECK(typo.out.find("the two passphrases differ") != std::string::npos);
     CHECK(typo.out.find("a passphrase for") == std::string::npos);  // never echoed
+}
+
+TEST_CASE("the command line takes secrets out of its environment and can dump no core") {
+    TempDir home("tsunagu-cli-secrets");
+    const std::map<std::string, std::string> env = {
+        {"TSUNAGU_HOME", home.path().string()}, {"TSUNAGU_PASSPHRASE", ""},  // typed at the prompt
+        {"TSUNAGU_PASSWORD", "password in the environment"},
+        {"TSUNAGU_NEW_PASSWORD", "new password in the environment"},
+        {"TSUNAGU_NEW_PASSPHRASE", "new passphrase in the environment"}};
+    // Under a core limit to lift (where this test may set one), and not as root: the kernel shows
+    // a process that cannot dump core by giving its /proc files to root.
+    std::vector<std::string> command = {"init", "--server", "http://127.0.0.1:9", "--user", "aoi"};
+    std::string program = TSUNAGU_CLI_PATH;
+    if (::geteuid() == 0) {
+        command.insert(command.begin(), {"--core=unlimited", "/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+                                         "--clear-groups", TSUNAGU_CLI_PATH});
+        program = "/usr/bin/prlimit";
+    }
+    bool looked = false;
+    auto run = run_in_terminal(
+        program, command, env, {{"New passphrase for this device's replica: ", ""}}, std::chrono::seconds(20),
+        [&](pid_t pid) {
+            looked = true;
+            const std::string proc = "/proc/" + std::to_string(pid);
+            if (::geteuid() == 0) {  // only root reads the environment of a process that cannot dump core
+                const std::string environment = slurp(proc + "/environ");
+                CHECK(environment.find("TSUNAGU_HOME=") != std::string::npos);
+                for (const auto& [name, value] : env) {
+                    if (name != "TSUNAGU_HOME" && !value.empty()) CHECK(environment.find(value) == std::string::npos);
+                }
+            }
+            const std::string limits = slurp(proc + "/limits");
+            const auto core = limits.find("Max core file size");
+            REQUIRE(core != std::string::npos);
+            std::istringstream fields(limits.substr(core + std::strlen("Max core file size")));
+            std::string soft, hard;
+            fields >> soft >> hard;
+            CHECK(soft == "0");
+            CHECK(hard == "0");
+            struct stat owner {};
+            REQUIRE(::stat((proc + "/status").c_str(), &owner) == 0);
+            CHECK(owner.st_uid == 0);  // not dumpable (it runs as 65534, or as this test's user)
+        });
+    INFO(run.out);
+    CHECK(looked);
+    CHECK(run.exit_code == 1);  // no passphrase typed
 }
 
 TEST_CASE("the command line changes the worker's password on the server, the way out of one an administrator set") {

@@ -360,6 +360,60 @@ TEST_CASE("a worker changes her replica's passphrase: only the new one opens it,
     }
 }
 
+namespace {
+
+// How many of the main file's pages at `path` open under the data key that `header` (a copy of a
+// key header) wraps for `key`: what whoever kept that copy and knows that key can read.
+std::size_t pages_readable_with(const std::string& path, const std::string& header, const KeySource& key) {
+    const auto* head = reinterpret_cast<const std::uint8_t*>(header.data());
+    auto slot = crypto_detail::read_newest_slot({head, header.size()}, path);
+    REQUIRE(slot.is_ok());
+    auto kek = crypto_detail::derive_kek(key, slot->recipe, path);
+    REQUIRE(kek.is_ok());
+    auto data_key = crypto_detail::unwrap_data_key(*slot, *kek, path);
+    REQUIRE(data_key.is_ok());
+    const crypto_detail::PageKey page_key{data_key->data(), slot->cipher};
+    const std::string bytes = file_bytes(path);
+    const auto* base = reinterpret_cast<const std::uint8_t*>(bytes.data());
+    std::vector<std::uint8_t> page(kPageBytes);
+    std::size_t readable = 0;
+    for (std::uint32_t n = 1; page_offset(n + 1) <= bytes.size(); ++n) {
+        readable += crypto_detail::open_page(page_key, base + page_offset(n), page.data(),
+                                             crypto_detail::PageBinding::main_page(n));
+    }
+    return readable;
+}
+
+}  // namespace
+
+TEST_CASE("after a passphrase change the old passphrase with an old copy of the key header opens nothing") {
+    FieldOrganisation org;
+    auto aoi = org.device("aoi");
+    const std::string home = aoi->home(), db = aoi->database_path();
+    const auto before = created(*aoi, "client", {{"pseudonym", "K-108"}, {"area", "kita"}});
+    const std::string old_header = file_bytes(db).substr(0, kKeyHeaderBytes);  // in a backup of the phone
+    REQUIRE(aoi->change_passphrase("aoi passphrase", "a new passphrase for aoi").is_ok());
+    const auto after = created(*aoi, "client", {{"pseudonym", "K-109"}, {"area", "kita"}});
+    aoi.reset();
+    {
+        auto renewed = client::Device::open(home, "a new passphrase for aoi", test_options());
+        REQUIRE(renewed.is_ok());
+        CHECK(holds(*renewed, before));
+        CHECK(holds(*renewed, after));
+    }
+    const KeySource old_passphrase = KeySource::passphrase("aoi passphrase", KdfParams::fast_for_tests());
+    CHECK(pages_readable_with(db, old_header, old_passphrase) == 0);  // every page sealed under a new data key
+
+    // The old header spliced back over the new one, the replica opened with the old passphrase.
+    std::string spliced = file_bytes(db);
+    spliced.replace(0, kKeyHeaderBytes, old_header);
+    write_bytes(db, spliced);
+    auto opened = client::Device::open(home, "aoi passphrase", test_options());
+    INFO((opened.is_ok() ? "opened, K-109 readable: " + std::to_string(holds(*opened, after)) : "refused"));
+    REQUIRE_FALSE(opened.is_ok());
+    CHECK(opened.status().code() == ErrorCode::corrupt);
+}
+
 TEST_CASE("the session token is kept inside the encrypted replica, never in plain text on disk") {
     FieldOrganisation org;
     std::string home;

@@ -241,25 +241,41 @@ TEST_CASE("a writer killed at random moments in rollback-journal mode loses no r
     kill_writer_repeatedly(JournalMode::rollback);
 }
 
+namespace {
+
+constexpr int kRekeyRows = 300;
+
+// A store of kRekeyRows rows under test_key(kKeyFill), row i's body the number i.
+void make_rekey_store(const std::string& path, JournalMode mode) {
+    Store store = open_ok(path, test_key(kKeyFill), options_for(mode));
+    REQUIRE(store
+                .exec("CREATE TABLE entry(txn INTEGER NOT NULL, seq INTEGER NOT NULL, "
+                      "body TEXT NOT NULL, PRIMARY KEY(txn, seq))")
+                .is_ok());
+    REQUIRE(store
+                .exec("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < " +
+                      std::to_string(kRekeyRows) + ") INSERT INTO entry SELECT i, 0, printf('%0500d', i) FROM n")
+                .is_ok());
+}
+
+// Every row of make_rekey_store, whole.
+void check_rekey_store(Store& store) {
+    Status integrity = store.integrity_check();
+    INFO(integrity.to_string());
+    REQUIRE(integrity.is_ok());
+    CHECK(query_int(store, "SELECT count(*) FROM entry") == kRekeyRows);
+    CHECK(query_int(store, "SELECT sum(CAST(body AS INTEGER)) FROM entry") == kRekeyRows * (kRekeyRows + 1) / 2);
+}
+
+}  // namespace
+
 TEST_CASE("a re-key killed at any moment leaves the old or the new store, complete") {
-    constexpr int kRows = 300;
     constexpr int kKills = 25;
     for (JournalMode mode : {JournalMode::wal, JournalMode::rollback}) {
         auto random = seeded_generator("re-key");
         TempDir dir;
         const auto path = dir.file("s.db");
-        {
-            Store store = open_ok(path, test_key(kKeyFill), options_for(mode));
-            REQUIRE(store
-                        .exec("CREATE TABLE entry(txn INTEGER NOT NULL, seq INTEGER NOT NULL, "
-                              "body TEXT NOT NULL, PRIMARY KEY(txn, seq))")
-                        .is_ok());
-            REQUIRE(store
-                        .exec("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
-                              "WHERE i < 300) INSERT INTO entry SELECT i, 0, printf('%0500d', i) "
-                              "FROM n")
-                        .is_ok());
-        }
+        make_rekey_store(path, mode);
         int new_key_states = 0;
         int rekeys_reported = 0;
         Pace rekey(microseconds(5000));
@@ -277,12 +293,7 @@ TEST_CASE("a re-key killed at any moment leaves the old or the new store, comple
             rekeys_reported += static_cast<int>(rekeyed);
 
             Store store = open_ok(path, test_key(kKeyFill), options_for(mode));
-            Status integrity = store.integrity_check();
-            INFO(integrity.to_string());
-            REQUIRE(integrity.is_ok());
-            CHECK(query_int(store, "SELECT count(*) FROM entry") == kRows);
-            CHECK(query_int(store, "SELECT sum(CAST(body AS INTEGER)) FROM entry") ==
-                  kRows * (kRows + 1) / 2);
+            check_rekey_store(store);
             CHECK_FALSE(fs::exists(path + ".rekey"));  // a partial copy is cleared at open
             const bool new_key = read_bytes(path).substr(0, kKeyHeaderBytes) != header_before;
             if (rekeyed > 0) CHECK(new_key);  // a re-key that reported done is never undone
@@ -294,6 +305,38 @@ TEST_CASE("a re-key killed at any moment leaves the old or the new store, comple
         WARN(mode_name(mode) << ": " << kKills << " kills during re-key, " << rekeys_reported
                              << " re-keys reported, " << new_key_states
                              << " kills left a new data key");
+    }
+}
+
+TEST_CASE("a re-key to a new key killed at any moment leaves the store complete under the old key or the new") {
+    constexpr int kKills = 20;
+    for (JournalMode mode : {JournalMode::wal, JournalMode::rollback}) {
+        auto random = seeded_generator("re-key to a new key");
+        TempDir dir;
+        const auto path = dir.file("s.db");
+        make_rekey_store(path, mode);
+        int inverse_key_states = 0;
+        Pace rekey(microseconds(5000));
+        for (int kill = 1; kill <= kKills; ++kill) {
+            const microseconds delay = random_delay(random, 100, 3 * rekey.per_unit_us());
+            INFO(mode_name(mode) << ", kill " << kill << " after " << delay.count() << " us");
+            const Killed killed = run_and_kill("rekey-to", path, mode, delay, Clock::from_ready);
+            REQUIRE(killed.was_ready);
+            const auto rekeyed = std::count(killed.lines.begin(), killed.lines.end(), "rekeyed");
+            rekey.learn(delay, static_cast<std::size_t>(rekeyed));
+
+            // The key and its inverse, which crash_writer swaps between: exactly one opens it.
+            auto under_key = Store::open(path, test_key(kKeyFill), options_for(mode));
+            auto under_inverse =
+                Store::open(path, test_key(static_cast<std::uint8_t>(~kKeyFill)), options_for(mode));
+            REQUIRE(under_key.is_ok() != under_inverse.is_ok());
+            Store& store = under_key.is_ok() ? *under_key : *under_inverse;
+            check_rekey_store(store);
+            CHECK_FALSE(fs::exists(path + ".rekey"));
+            if (under_inverse.is_ok()) ++inverse_key_states;
+        }
+        WARN(mode_name(mode) << ": " << kKills << " kills during re-keys to a new key, " << inverse_key_states
+                             << " left the store under the other key");
     }
 }
 

@@ -6,12 +6,17 @@
 //                                            prints "<n>" once COMMIT of transaction n returned ok.
 //   rekey <store> <wal|rollback> <key hex>   re-keys again and again, printing "rekeyed" after
 //   each.
+//   rekey-to <store> <wal|rollback> <key hex>   opens the store with the key or with its inverse
+//                                            (every bit flipped), then re-keys it to the other
+//                                            one and back (Store::rekey(new_key)), again and
+//                                            again, printing "rekeyed" after each.
 // Exit status 2 on any error (message on stderr); it never ends by itself otherwise.
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "crypto/store.h"
@@ -78,20 +83,40 @@ Status rekey_forever(Store& store) {
     }
 }
 
+// Re-keys `store` (open under `current`) to `other`, then back, again and again.
+Status swap_keys_forever(Store& store, KeySource current, KeySource other) {
+    report("ready");
+    while (true) {
+        TSUNAGU_TRY(store.rekey(other));
+        std::swap(current, other);
+        report("rekeyed");
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 5 || (std::strcmp(argv[1], "write") != 0 && std::strcmp(argv[1], "rekey") != 0)) {
-        std::fprintf(stderr, "usage: crash_writer write|rekey <store> wal|rollback <key hex>\n");
+    const bool swap = argc == 5 && std::strcmp(argv[1], "rekey-to") == 0;
+    if (argc != 5 || (std::strcmp(argv[1], "write") != 0 && std::strcmp(argv[1], "rekey") != 0 && !swap)) {
+        std::fprintf(stderr, "usage: crash_writer write|rekey|rekey-to <store> wal|rollback <key hex>\n");
         return 2;
     }
-    auto key = KeySource::raw_key(parse_hex(argv[4]));
+    std::vector<std::uint8_t> bytes = parse_hex(argv[4]);
+    auto key = KeySource::raw_key(bytes);
     if (!key) return fail(key.status());
+    for (auto& b : bytes) b = static_cast<std::uint8_t>(~b);
+    auto inverse = KeySource::raw_key(bytes);
+    if (!inverse) return fail(inverse.status());
     StoreOptions options;
     options.journal_mode =
         std::strcmp(argv[3], "wal") == 0 ? JournalMode::wal : JournalMode::rollback;
     auto store = Store::open(argv[2], *key, options);
+    if (swap && !store && store.status().code() == ErrorCode::wrong_key) {
+        store = Store::open(argv[2], *inverse, options);
+        std::swap(*key, *inverse);
+    }
     if (!store) return fail(store.status());
+    if (swap) return fail(swap_keys_forever(*store, std::move(*key), std::move(*inverse)));
     Status ended =
         std::strcmp(argv[1], "write") == 0 ? write_forever(*store) : rekey_forever(*store);
     return fail(ended);

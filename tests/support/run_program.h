@@ -9,6 +9,7 @@
 #include <chrono>
 #include <csignal>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <string>
@@ -78,11 +79,14 @@ inline ProgramRun run_program(const std::string& binary, const std::vector<std::
 // Runs a program in a new pseudo-terminal, as a person would at a shell: each `answers` entry is
 // typed (with a newline) once the program's output shows its prompt, in order. The terminal's
 // transcript (output and echo together) is the run's `out`. A program still running after
-// `timeout` is killed, as is one waiting for a prompt that never comes.
+// `timeout` is killed, as is one waiting for a prompt that never comes. `at_prompt`, when given,
+// is called with the program's process id once each prompt shows, before it is answered: to look
+// at the program while it waits.
 inline ProgramRun run_in_terminal(const std::string& binary, const std::vector<std::string>& args,
                                   const std::map<std::string, std::string>& env,
                                   const std::vector<std::pair<std::string, std::string>>& answers,
-                                  std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+                                  std::chrono::milliseconds timeout = std::chrono::seconds(20),
+                                  const std::function<void(pid_t)>& at_prompt = {}) {
     std::fflush(nullptr);
     int terminal = -1;
     pid_t pid = ::forkpty(&terminal, nullptr, nullptr, nullptr);
@@ -107,6 +111,7 @@ inline ProgramRun run_in_terminal(const std::string& binary, const std::vector<s
         if (next < answers.size()) {
             const auto at = run.out.find(answers[next].first, searched_from);
             if (at != std::string::npos) {
+                if (at_prompt) at_prompt(pid);
                 const std::string line = answers[next].second + "\n";
                 if (::write(terminal, line.data(), line.size()) < 0) break;
                 searched_from = at + answers[next].first.size();
