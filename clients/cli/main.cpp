@@ -1,13 +1,11 @@
 // tsunagu: the command-line client of the device library, for scripting, demos and load tests.
-#include <sys/prctl.h>
-#include <sys/resource.h>
-
 #include <cstdlib>
 #include <iostream>
 #include <string>
 
 #include "clients/cli/commands.h"
 #include "clients/cli/terminal.h"
+#include "crypto/secret.h"
 #include "sync/protocol.h"
 
 namespace {
@@ -48,16 +46,6 @@ Exit codes: 0 ok, 1 failed, 2 wrong command line, 3 wrong passphrase, 4 server u
 constexpr std::initializer_list<const char*> kSecretVariables = {"TSUNAGU_PASSPHRASE", "TSUNAGU_PASSWORD",
                                                                  "TSUNAGU_NEW_PASSPHRASE", "TSUNAGU_NEW_PASSWORD"};
 
-// A core dump of this process would hold decrypted pages, the passphrase and the session token:
-// none is written, whatever the shell's limit or the system's core handler (a handler behind a
-// pipe ignores RLIMIT_CORE; a process that is not dumpable gets no dump at all, and no other
-// process of the same user may attach to it or read its memory).
-void forbid_core_dumps() {
-    const rlimit none{0, 0};
-    ::setrlimit(RLIMIT_CORE, &none);
-    ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-}
-
 std::string default_home() {
     if (const char* home = std::getenv("TSUNAGU_HOME"); home && *home) return home;
     if (const char* user_home = std::getenv("HOME"); user_home && *user_home) return std::string(user_home) + "/.tsunagu";
@@ -67,7 +55,9 @@ std::string default_home() {
 }  // namespace
 
 int main(int argc, char** argv) {
-    forbid_core_dumps();
+    // A core dump would hold decrypted pages, the passphrase and the session token: none is
+    // written, whatever the shell's limit or a piped core handler (which ignores RLIMIT_CORE).
+    (void)tsunagu::keep_memory_private();
     tsunagu::cli::take_secrets_from_environment(kSecretVariables);
     tsunagu::cli::Invocation inv;
     inv.home = default_home();
