@@ -162,14 +162,31 @@ int cmd_init(const Invocation& inv) {
     return kExitOk;
 }
 
+// The field=value words from `first` on, or, when they are one "-", the lines of standard input
+// (each line one field=value, read whole: spaces and "=" stay in the value; blank lines are
+// skipped). Content given there stays out of /proc/PID/cmdline, which every local user reads,
+// and out of the shell's history.
+std::vector<std::string> assignment_words(const Invocation& inv, std::size_t first) {
+    std::vector<std::string> words(inv.words.begin() + static_cast<std::ptrdiff_t>(first), inv.words.end());
+    if (words.size() != 1 || words[0] != "-") return words;
+    words.clear();
+    for (std::string line; std::getline(std::cin, line);) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (!line.empty()) words.push_back(std::move(line));
+    }
+    return words;
+}
+
 int cmd_record(const Invocation& inv) {
-    if (inv.words.empty()) return usage(inv, "record needs a collection, then field=value words");
+    if (inv.words.empty()) {
+        return usage(inv, "record needs a collection, then field=value words (or -: read from standard input)");
+    }
     auto device = open_replica(inv, false);
     if (!device) return fail(inv, device.status());
     Status error;
     const auto* collection = collection_of(*device, inv.words[0], error);
     if (!collection) return fail(inv, error);
-    auto fields = parse_assignments(*collection, {inv.words.begin() + 1, inv.words.end()});
+    auto fields = parse_assignments(*collection, assignment_words(inv, 1));
     if (!fields) return fail(inv, fields.status());
     auto id = device->create(collection->name, *fields);
     if (!id) return fail(inv, id.status());
@@ -179,7 +196,9 @@ int cmd_record(const Invocation& inv) {
 }
 
 int cmd_edit(const Invocation& inv) {
-    if (inv.words.size() < 2) return usage(inv, "edit needs a record id, then field=value words");
+    if (inv.words.size() < 2) {
+        return usage(inv, "edit needs a record id, then field=value words (or -: read from standard input)");
+    }
     auto device = open_replica(inv, false);
     if (!device) return fail(inv, device.status());
     auto record = device->get(inv.words[0]);
@@ -187,7 +206,7 @@ int cmd_edit(const Invocation& inv) {
     Status error;
     const auto* collection = collection_of(*device, record->collection, error);
     if (!collection) return fail(inv, error);
-    auto fields = parse_assignments(*collection, {inv.words.begin() + 1, inv.words.end()});
+    auto fields = parse_assignments(*collection, assignment_words(inv, 1));
     if (!fields) return fail(inv, fields.status());
     if (Status s = device->update(record->id, *fields); !s) return fail(inv, s);
     if (inv.json) std::cout << Json{{"id", record->id}, {"updated", fields->size()}}.dump() << "\n";

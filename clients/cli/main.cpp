@@ -15,7 +15,8 @@ constexpr const char* kUsage = R"(usage: tsunagu [--home DIR] [--json] COMMAND .
   init --server URL --user NAME [--device-name NAME]
                               create this device's encrypted replica and sign in
   record COLLECTION field=value ...   record offline (lists: a,b,c; empty value clears)
-  edit ID field=value ...     change fields of a record
+  record COLLECTION -         the same, the field=value lines read from standard input
+  edit ID field=value ...     change fields of a record (or edit ID -, as record)
   delete ID                   delete a record
   list COLLECTION [field=value ...]   records, optionally filtered
   show ID                     one record, with its conflicts
@@ -36,8 +37,9 @@ constexpr const char* kUsage = R"(usage: tsunagu [--home DIR] [--json] COMMAND .
 
 The replica lives in --home DIR, else $TSUNAGU_HOME, else ~/.tsunagu. The passphrase and the
 password are asked at the terminal without echo, or read from TSUNAGU_PASSPHRASE and
-TSUNAGU_PASSWORD (taken out of the environment as the command starts). --json prints one JSON
-value per command.
+TSUNAGU_PASSWORD (taken out of the environment as the command starts). Give record content
+on standard input (-) rather than as words: other users of the machine read a command's words,
+and the shell keeps them in its history. --json prints one JSON value per command.
 Exit codes: 0 ok, 1 failed, 2 wrong command line, 3 wrong passphrase, 4 server unreachable
 (nothing lost, sync later), 5 device revoked and erased.
 )";

@@ -208,6 +208,37 @@ TEST_CASE("the command line says why the server refused a change and what the wo
     CHECK(cli({"refused", "--dismissed"}).exit_code == 2);
 }
 
+TEST_CASE("record and edit read field values from standard input so that content stays off the command line") {
+    FieldOrganisation org;
+    Cli cli{org, org.new_home("cli")};
+    REQUIRE(cli({"init", "--server", org.server.url(), "--user", "aoi"}).exit_code == 0);
+    const std::map<std::string, std::string> env = {{"TSUNAGU_HOME", cli.home}, {"TSUNAGU_PASSPHRASE", cli.passphrase}};
+    const auto with_input = [&](const std::vector<std::string>& args, const std::string& input) {
+        auto run = run_program(TSUNAGU_CLI_PATH, args, env, std::chrono::milliseconds::zero(), input);
+        INFO(run.out << run.err);
+        REQUIRE(run.exit_code == 0);
+        return json::parse(run.out);
+    };
+    const std::string notes = "lives alone; worried = the winter, talks of her daughter";
+    const std::string id =
+        with_input({"--json", "record", "client", "-"}, "pseudonym=K-309\r\narea=kita\n\nnotes=" + notes + "\n")["id"];
+    json shown = cli.as_json({"show", id});
+    CHECK(shown["fields"]["pseudonym"] == "K-309");
+    CHECK(shown["fields"]["area"] == "kita");
+    CHECK(shown["fields"]["notes"] == notes);  // spaces, ";" and "=" kept
+
+    CHECK(with_input({"--json", "edit", id, "-"}, "area=minami\nnotes=\n")["updated"] == 2);
+    shown = cli.as_json({"show", id});
+    CHECK(shown["fields"]["area"] == "minami");
+    CHECK(shown["fields"]["notes"].is_null());  // an empty value clears, as on the command line
+
+    auto bad = run_program(TSUNAGU_CLI_PATH, {"record", "client", "-"}, env, std::chrono::milliseconds::zero(),
+                           "pseudonym=K-310\narea kita\n");
+    CHECK(bad.exit_code == 1);
+    CHECK(bad.err.find("expected field=value") != std::string::npos);
+    CHECK(cli.as_json({"list", "client"}).size() == 1);  // nothing half recorded
+}
+
 TEST_CASE("the command line refuses a bad value naming the field and says what to do") {
     FieldOrganisation org;
     Cli cli{org, org.new_home("cli")};

@@ -35,19 +35,22 @@ inline std::string slurp(const std::string& path) {
     return s.str();
 }
 
-// No terminal: stdin is /dev/null and the child has no controlling terminal (setsid), so prompts
-// cannot block the test. With a `timeout`, a child still running then is killed (SIGKILL; exit
-// code 137): a server expected to refuse its start fails the test rather than hang it.
+// No terminal: stdin is `input` (empty: /dev/null) and the child has no controlling terminal
+// (setsid), so prompts cannot block the test. With a `timeout`, a child still running then is
+// killed (SIGKILL; exit code 137): a server expected to refuse its start fails the test rather
+// than hang it.
 inline ProgramRun run_program(const std::string& binary, const std::vector<std::string>& args,
                               const std::map<std::string, std::string>& env = {},
-                              std::chrono::milliseconds timeout = std::chrono::milliseconds::zero()) {
+                              std::chrono::milliseconds timeout = std::chrono::milliseconds::zero(),
+                              const std::string& input = {}) {
     TempDir io("tsunagu-run");
-    const std::string out_path = io.file("out"), err_path = io.file("err");
+    const std::string in_path = io.file("in"), out_path = io.file("out"), err_path = io.file("err");
+    if (!input.empty()) std::ofstream(in_path, std::ios::binary) << input;
     std::fflush(nullptr);  // else the child's freopen writes the parent's pending output a second time
     pid_t pid = ::fork();
     if (pid == 0) {
         ::setsid();
-        std::freopen("/dev/null", "r", stdin);
+        std::freopen(input.empty() ? "/dev/null" : in_path.c_str(), "r", stdin);
         std::freopen(out_path.c_str(), "w", stdout);
         std::freopen(err_path.c_str(), "w", stderr);
         for (const auto& [name, value] : env) ::setenv(name.c_str(), value.c_str(), 1);
