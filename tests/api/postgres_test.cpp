@@ -181,7 +181,7 @@ TEST_CASE("three servers on one PostgreSQL: devices syncing through different on
     CHECK(read.body["history"].size() == 1);
 }
 
-TEST_CASE("users refused for a team that does not exist while a phone syncs home visits: no visit is lost") {
+TEST_CASE("no visit is lost while users are refused for a team that does not exist") {
     Deployment deployment(1);
     deployment.add("aoi", "home_visitor");
     auto phone = deployment.device("aoi", 0);
@@ -374,7 +374,7 @@ TEST_CASE("a server started on the database with another key file is refused") {
     CHECK(deployment.admin->get("/v1/admin/teams").status == 200);
 }
 
-TEST_CASE("the servers' key file is rotated on PostgreSQL with the servers stopped: every record sealed anew") {
+TEST_CASE("the servers' key file is rotated on PostgreSQL with the servers stopped and every record is sealed anew") {
     Deployment deployment(2);
     deployment.add("aoi", "peer_supporter");
     auto phone = deployment.device("aoi", 1);

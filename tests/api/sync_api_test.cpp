@@ -394,7 +394,7 @@ TEST_CASE("invalid change sets are refused naming the field, and oversized batch
     CHECK(aoi->client.get("/v1/sync/pull?after=0&limit=999999").status == 400);
 }
 
-TEST_CASE("a refused change is kept for the worker's supervisors until it is accepted: they read it and dismiss it") {
+TEST_CASE("a refused change is kept for the worker's supervisors until it is accepted and they read it and dismiss it") {
     Organisation org;
     auto aoi = org.device("aoi");
     const auto client = aoi->create("client", {{"pseudonym", "K-013"}, {"area", "kita"}});
