@@ -76,6 +76,13 @@ struct FileState {
     // A WAL frame header held back (in last_meta) to go to disk in one write with its body:
     // see hold_frame_header().
     bool header_held = false;
+    // WAL only: SQLite's recovery scan is under way on this handle. It begins by reading the WAL
+    // header alone and then reads whole frames, without writing and without reading a body alone.
+    // Only that scan needs a whole frame's fit with the frames before and after it (damage that
+    // recovery would take for a tear); the only other whole-frame reads, the re-checksumming of
+    // a transaction's frames that SQLite overwrote in place, read frames that by design no longer
+    // follow, and checking each against the rest of the WAL made a large transaction quadratic.
+    bool recovering = false;
 
     PageKey key() const { return {keys->data_key.data(), keys->cipher}; }
 
@@ -257,6 +264,7 @@ bool is_frame_body(int amount, sqlite3_int64 offset) {
 
 // The pager's and the checkpoint's read of one body: the frame header comes in the same read.
 int read_wal_body(FileState& s, std::uint8_t* out, sqlite3_int64 offset) {
+    s.recovering = false;  // recovery reads whole frames only
     std::uint8_t* frame = s.scratch.data();
     int rc =
         s.real->pMethods->xRead(s.real, frame, static_cast<int>(kFrame), offset - kFrameHeader);
@@ -356,6 +364,7 @@ int read_wal(FileState& s, std::uint8_t* out, int amount, sqlite3_int64 offset) 
     int rc = s.real->pMethods->xRead(s.real, out, amount, offset);
     if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ) return rc;
     const sqlite3_int64 end = offset + amount;
+    if (offset == 0 && amount == kWalHeader) s.recovering = true;
     if (offset == 0 && amount == kWalHeader && rc == SQLITE_OK && wal_header_damaged(s, out)) {
         s.note_corrupt(0, FileKind::wal, CorruptPart::wal_header);
         return SQLITE_IOERR_DATA;
@@ -385,7 +394,7 @@ int read_wal(FileState& s, std::uint8_t* out, int amount, sqlite3_int64 offset) 
             // salts and chained checksums once it commits.
             const bool opens = open_page(s.key(), body, body, wal_binding(header));
             bool damaged = !opens;
-            if (header_in_range) {
+            if (header_in_range && s.recovering) {
                 const FrameFit fit = opens ? fit_of(s, frame, header, body) : FrameFit{false, be32(header + 4)};
                 damaged = rc == SQLITE_OK && !fit.follows && later_transaction_follows(s, frame, fit.commit_size);
             }
@@ -418,6 +427,7 @@ bool is_frame_header(int amount, sqlite3_int64 offset) {
 // The usual write of a body, right after its frame header: sealed straight into scratch, behind
 // the header when that is held, and written with it.
 int write_wal_body(FileState& s, const std::uint8_t* in, sqlite3_int64 offset) {
+    s.recovering = false;  // recovery does not write
     const bool with_header = s.header_held && s.last_meta_offset == offset - kFrameHeader;
     if (!with_header) {
         if (int rc = write_held_header(s); rc != SQLITE_OK) return rc;
@@ -441,6 +451,7 @@ int write_wal_body(FileState& s, const std::uint8_t* in, sqlite3_int64 offset) {
 
 int write_wal(FileState& s, const std::uint8_t* in, int amount, sqlite3_int64 offset) {
     if (is_frame_body(amount, offset)) return write_wal_body(s, in, offset);
+    s.recovering = false;  // recovery does not write
     if (int rc = write_held_header(s); rc != SQLITE_OK) return rc;
     if (is_frame_header(amount, offset)) return hold_frame_header(s, in, offset);
     const sqlite3_int64 end = offset + amount;

@@ -19,6 +19,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <set>
 #include <string>
 
@@ -429,4 +430,40 @@ TEST_CASE(
         // change in SQLite's behaviour is noticed.
         if (mode == JournalMode::wal) CHECK(present_after_crash > 0);
     }
+}
+
+namespace {
+
+// The reads one WAL transaction of `rows` rows makes, counted by the fault VFS (armed with a fault
+// that never strikes). A random unique key and a page cache of 50 pages make it spill pages to the
+// WAL and rewrite them there in place, so its commit re-reads every frame from the first rewritten
+// one on to recompute their checksums.
+int reads_of_one_transaction(int rows) {
+    TempDir dir;
+    Store store = open_ok(dir.file("s.db"), test_key(), faulty_options(JournalMode::wal));
+    REQUIRE(store.exec("PRAGMA cache_size=50; CREATE TABLE t(id INTEGER PRIMARY KEY, k BLOB UNIQUE, v TEXT)")
+                .is_ok());
+    plan().arm(Operation::sync, std::numeric_limits<int>::max());
+    Status s = store.exec(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < " + std::to_string(rows) +
+        ") INSERT INTO t(k, v) SELECT randomblob(16), printf('%.1000c', 'v') FROM n");
+    plan().disarm();
+    INFO(s.to_string());
+    REQUIRE(s.is_ok());
+    return plan().counts[static_cast<int>(Operation::read)];
+}
+
+}  // namespace
+
+// SQLite recomputes the checksums of a transaction's frames it overwrote in place by reading them
+// back whole. The shim checked each such frame against the whole rest of the WAL, as it does in a
+// recovery scan: filling a phone's replica with weeks of offline work took minutes instead of a
+// second. Measured here, 6,000 rows took about 4,500 reads, and 1.2 million before (16,000 rows:
+// 24,000 against 12 million).
+TEST_CASE("a large WAL transaction that rewrites its own frames costs reads in proportion to its size") {
+    constexpr int kRows = 6000;  // 6 MB in about 1,600 frames
+    const int reads = reads_of_one_transaction(kRows);
+    INFO("reads: " << reads);
+    CHECK(reads > 0);  // the transaction did spill pages and read them back
+    CHECK(reads < 2 * kRows);
 }
