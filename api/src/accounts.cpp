@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <mutex>
 
+#include "api/src/clock_step.h"
 #include "api/src/observability.h"
 #include "api/src/session_cache.h"
 
@@ -616,7 +617,9 @@ Result<Authentication> Accounts::authenticate(const std::string& bearer_token, s
         result.outcome = Authentication::Outcome::wipe;
         return result;
     }
-    if (now >= session->expires_at) {
+    // A session made "in the future" was made before the clock was set back: it ends rather than
+    // living the step longer.
+    if (now >= session->expires_at || set_back_since(session->created_at, now)) {
         result.outcome = Authentication::Outcome::expired;
         return result;
     }
@@ -632,7 +635,7 @@ Result<std::optional<StoredSession>> Accounts::read_session(const std::string& s
     // The device's columns as kDeviceColumns, named by table (session has an id and a user_id too).
     auto& q = store_.cached(
         "SELECT s.token_hash, s.expires_at, d.id, d.user_id, d.name, d.registered_at, "
-        "d.last_seen_at, d.revoked_at, d.clock_ahead_ms, d.clock_read_at "
+        "d.last_seen_at, d.revoked_at, d.clock_ahead_ms, d.clock_read_at, s.created_at "
         "FROM session s JOIN device d ON d.id = s.device_id "
         "WHERE s.id = ?1");
     q.bind(1, session_id);
@@ -644,6 +647,7 @@ Result<std::optional<StoredSession>> Accounts::read_session(const std::string& s
     entry.token_hash.assign(stored.begin(), stored.end());
     entry.expires_at = q.column_int(1);
     entry.device = read_device(q, 2);
+    entry.created_at = q.column_int(10);
     q.reset();
     auto user = find_user(entry.device.user_id);
     if (!user) return user.status();

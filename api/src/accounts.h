@@ -69,6 +69,7 @@ class SessionCache;
 // A session as stored: its token's hash, its expiry, its device and its user.
 struct StoredSession {
     std::vector<std::uint8_t> token_hash;
+    std::int64_t created_at = 0;
     std::int64_t expires_at = 0;
     Device device;
     User user;

@@ -4,6 +4,8 @@
 
 #include <sodium.h>
 
+#include "api/src/clock_step.h"
+
 namespace tsunagu::api {
 namespace {
 
@@ -99,6 +101,9 @@ Result<WebSessions::State> WebSessions::check(Store& store, const std::string& s
     if (now - last_active_at >= policy.idle_seconds || now - opened_at >= policy.lifetime_seconds) {
         return State::expired;
     }
+    // Used or opened "in the future": the clock was set back since, and how long the session has
+    // been idle or open is unknown. It ends rather than lasting the step longer.
+    if (set_back_since(last_active_at, now) || set_back_since(opened_at, now)) return State::expired;
     return State::active;
 }
 
@@ -118,8 +123,10 @@ Status WebSessions::forget(Store& store, const std::string& session_id) {
 Result<std::vector<std::string>> WebSessions::ran_out(Store& store, std::int64_t now,
                                                       const WebSessionPolicy& policy) {
     auto& q = store.cached(
-        "SELECT session_id FROM web_session WHERE last_active_at <= ?1 OR opened_at <= ?2");
+        "SELECT session_id FROM web_session WHERE last_active_at <= ?1 OR opened_at <= ?2"
+        " OR last_active_at > ?3 OR opened_at > ?3");
     q.bind(1, now - policy.idle_seconds).bind(2, now - policy.lifetime_seconds);
+    q.bind(3, now + kClockStepToleranceSeconds);  // set_back_since, in SQL
     std::vector<std::string> ids;
     TSUNAGU_TRY(each_row(q, [&](const Statement&) {
         ids.emplace_back(q.column_text(0));
