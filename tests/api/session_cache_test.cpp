@@ -12,18 +12,12 @@
 #include "api/src/session_cache.h"
 #include "support/temp_dir.h"
 #include "support/test_store.h"
+#include "tests/api/fast_sign_in.h"
 
 using namespace tsunagu;
 using namespace tsunagu::api;
 
 namespace {
-
-SignInPolicy fast_hashing() {
-    SignInPolicy policy;
-    policy.pwhash_ops = 1;
-    policy.pwhash_mem = 8192;
-    return policy;
-}
 
 constexpr std::int64_t kNow = 1'750'000'000;
 
@@ -34,8 +28,8 @@ struct Signed {
     std::string path = dir.file("server.db");
     Store store = open();
     Store elsewhere = open();
-    Accounts accounts{store, fast_hashing()};
-    Accounts other{elsewhere, fast_hashing()};
+    Accounts accounts{store, testing::fast_hashing()};
+    Accounts other{elsewhere, testing::fast_hashing()};
     SessionCache cache;
     User worker;
     SignIn signed_in;

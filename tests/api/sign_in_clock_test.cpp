@@ -11,28 +11,16 @@
 #include "api/src/web_session.h"
 #include "support/temp_dir.h"
 #include "support/test_store.h"
+#include "tests/api/fast_sign_in.h"
 
 using namespace tsunagu;
 using namespace tsunagu::api;
-
-namespace {
-
-SignInPolicy fast_policy() {
-    SignInPolicy policy;
-    policy.pwhash_ops = 1;
-    policy.pwhash_mem = 8192;
-    return policy;
-}
-
-}  // namespace
 
 TEST_CASE("a lock begun before the clock was set back by hours lasts no longer than the policy's lock") {
     testing::TempDir dir("tsunagu-sign-in-clock");
     Store store = testing::open_test_store(dir.file("server.db"));
     REQUIRE(create_server_tables(store));
-    SignInPolicy policy;
-    policy.pwhash_ops = 1;
-    policy.pwhash_mem = 8192;
+    SignInPolicy policy = testing::fast_hashing();
     policy.lock_after = 3;
     policy.free_attempts = 2;
     policy.lock_seconds = 900;
@@ -66,7 +54,7 @@ TEST_CASE("a device session made before the clock was set back ends and one with
     testing::TempDir dir("tsunagu-session-clock");
     Store store = testing::open_test_store(dir.file("server.db"));
     REQUIRE(create_server_tables(store));
-    Accounts accounts(store, fast_policy());
+    Accounts accounts(store, testing::fast_hashing());
     const std::string team = *accounts.create_team("Kita");
     REQUIRE(accounts.create_user("aiko", "Aiko", Role::peer_supporter, team, "a long enough password"));
     constexpr std::int64_t kSignedIn = 1'750'000'000;
