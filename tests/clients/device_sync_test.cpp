@@ -365,14 +365,8 @@ namespace {
 // How many of the main file's pages at `path` open under the data key that `header` (a copy of a
 // key header) wraps for `key`: what whoever kept that copy and knows that key can read.
 std::size_t pages_readable_with(const std::string& path, const std::string& header, const KeySource& key) {
-    const auto* head = reinterpret_cast<const std::uint8_t*>(header.data());
-    auto slot = crypto_detail::read_newest_slot({head, header.size()}, path);
-    REQUIRE(slot.is_ok());
-    auto kek = crypto_detail::derive_kek(key, slot->recipe, path);
-    REQUIRE(kek.is_ok());
-    auto data_key = crypto_detail::unwrap_data_key(*slot, *kek, path);
-    REQUIRE(data_key.is_ok());
-    const crypto_detail::PageKey page_key{data_key->data(), slot->cipher};
+    const UnwrappedKey data_key = unwrapped_data_key(header, path, key);
+    const crypto_detail::PageKey page_key = data_key.page_key();
     const std::string bytes = file_bytes(path);
     const auto* base = reinterpret_cast<const std::uint8_t*>(bytes.data());
     std::vector<std::uint8_t> page(kPageBytes);

@@ -133,6 +133,24 @@ inline std::map<std::int64_t, std::int64_t> rows_per_transaction(Store& store) {
     return rows;
 }
 
+// A store's data key, as whoever holds a copy of its key header `header` (the file's first
+// kKeyHeaderBytes) and knows `key` unwraps it; fails the test when it does not unwrap.
+struct UnwrappedKey {
+    Secret data_key;
+    crypto_detail::PageCipher cipher;
+    crypto_detail::PageKey page_key() const { return {data_key.data(), cipher}; }
+};
+inline UnwrappedKey unwrapped_data_key(const std::string& header, const std::string& path, const KeySource& key) {
+    const auto* head = reinterpret_cast<const std::uint8_t*>(header.data());
+    auto slot = crypto_detail::read_newest_slot({head, header.size()}, path);
+    REQUIRE(slot.is_ok());
+    auto kek = crypto_detail::derive_kek(key, slot->recipe, path);
+    REQUIRE(kek.is_ok());
+    auto data_key = crypto_detail::unwrap_data_key(*slot, *kek, path);
+    REQUIRE(data_key.is_ok());
+    return {std::move(*data_key), slot->cipher};
+}
+
 // The plaintext the store at `path` holds on disk, read as whoever has its files and its passphrase
 // or key file can: the data key unwrapped from the header, then every page of the main file and
 // every frame of its WAL (if any) opened, free space and older frames included.
@@ -140,13 +158,8 @@ inline std::string decrypted_files(const std::string& path, const KeySource& key
     const std::string bytes = read_bytes(path);
     const auto* base = reinterpret_cast<const std::uint8_t*>(bytes.data());
     REQUIRE(bytes.size() >= kKeyHeaderBytes);
-    auto slot = crypto_detail::read_newest_slot({base, static_cast<std::size_t>(kKeyHeaderBytes)}, path);
-    REQUIRE(slot.is_ok());
-    auto kek = crypto_detail::derive_kek(key, slot->recipe, path);
-    REQUIRE(kek.is_ok());
-    auto data_key = crypto_detail::unwrap_data_key(*slot, *kek, path);
-    REQUIRE(data_key.is_ok());
-    const crypto_detail::PageKey page_key{data_key->data(), slot->cipher};
+    const UnwrappedKey data_key = unwrapped_data_key(bytes.substr(0, kKeyHeaderBytes), path, key);
+    const crypto_detail::PageKey page_key = data_key.page_key();
     std::string plain;
     std::vector<std::uint8_t> page(kPageBytes);
     for (std::uint32_t n = 1; page_offset(n + 1) <= bytes.size(); ++n) {
