@@ -34,6 +34,12 @@ HttpResponse sign_in(RequestContext& ctx) {
     if (username.size() > 64 || device_name.size() > 100 || device_id.size() > 64) {
         return HttpResponse::error(400, "invalid", "username, device_name or device_id is too long");
     }
+    // The name under which the web page registers each user's browser sign-ins: a phone of that
+    // name would be taken for it, its sessions ended with the page's and its device shared.
+    if (device_name == kWebDeviceName) {
+        return HttpResponse::error(400, "invalid", std::string("field \"device_name\": \"") + kWebDeviceName +
+                                                       "\" is kept for the web page's sign-ins; name the device otherwise");
+    }
 
     auto result = ctx.accounts.sign_in(username, password.view(), device_name, device_id, ctx.now);
     if (!result) return error_response(result.status());

@@ -357,6 +357,18 @@ TEST_CASE("a device cannot take the server's own replica id") {
     CHECK(r.body["device_id"].get<std::string>().size() == 32);
 }
 
+TEST_CASE("a device cannot take the name the web page registers its sign-ins under") {
+    Fixture f;
+    f.user("kaede", "supervisor", f.default_team());
+    ApiClient c(f.server.url());
+    Reply r = c.post("/v1/auth/sign-in", {{"username", "kaede"}, {"password", "kaede-password-1"}, {"device_name", "web page"}});
+    CHECK(r.status == 400);
+    CHECK(r.body["error"] == "invalid");
+    CHECK(r.body["message"].get<std::string>().find("device_name") != std::string::npos);
+    Reply phone = c.post("/v1/auth/sign-in", {{"username", "kaede"}, {"password", "kaede-password-1"}, {"device_name", "web page 2"}});
+    CHECK(phone.status == 200);
+}
+
 TEST_CASE("bad input gets a clear 4xx JSON error and leaves the server unaffected") {
     Fixture f;
     ApiClient c(f.server.url());
