@@ -73,8 +73,9 @@ struct ReportInputs {
     int fiscal_year = 0;
     std::vector<Area> areas;                        // shown in this order
     std::map<std::string, std::int64_t> targets;    // indicator id -> target for the year
-    // The area a record counts in (e.g. its client's area, else its author's team); "" = none.
-    std::function<std::string(const sync::Record&)> area_of;
+    // The area a record counts in on the date it counts at (e.g. its client's area that day, else
+    // its author's team); "" = none.
+    std::function<std::string(const sync::Record&, const std::string& date)> area_of;
 };
 
 // Computes the report from the records of every collection (any order; records of other

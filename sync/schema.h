@@ -134,6 +134,8 @@ Status validate_rules(const Schema& schema, const ChangeSet& change, const Json&
 // The latest date an event may carry ("YYYY-MM-DD"): the local date (Schema::utc_offset_minutes)
 // at `unix_ms`, plus `grace_days`. "" when the schema sets no offset (nothing is checked).
 std::string latest_event_date(const Schema& schema, std::int64_t unix_ms, int grace_days);
+// The local date ("YYYY-MM-DD") at `unix_ms`: in the schema's offset, or UTC when it sets none.
+std::string local_date(const Schema& schema, std::int64_t unix_ms);
 
 // How many days after today (local time) an event date may be: the upstream's check, the one that
 // counts, allows tomorrow (a record made just after midnight somewhere, a clock a little fast);

@@ -141,7 +141,7 @@ Status DemoBuilder::clients() {
             Caseload caseload{id, area.team_id, {area.visitor.id}};
             if (i % 2 == 0) caseload.worker_ids.push_back(area.peers[static_cast<std::size_t>(i / 2 % 2)].id);
             if (i % 3 == 0) caseload.worker_ids.push_back(area.staff.id);
-            TSUNAGU_TRY(Caseloads::assign(store_, upstream_, caseload));
+            TSUNAGU_TRY(Caseloads::assign(store_, upstream_, caseload, std::time(nullptr)));
             char pseudonym[32];
             std::snprintf(pseudonym, sizeof pseudonym, "C-%d%03d", static_cast<int>(a) + 1, i + 1);
             next_id_ = id;

@@ -3,6 +3,7 @@
 
 #include <unordered_map>
 
+#include "api/src/caseload.h"
 #include "crypto/store.h"
 #include "domain/care_schema.h"
 
@@ -74,15 +75,17 @@ Result<domain::IndicatorReport> indicator_report(Store& store, sync::Upstream& u
     TSUNAGU_TRY(each_row(teams, [&](const Statement&) {
         inputs.areas.push_back({std::string(teams.column_text(0)), std::string(teams.column_text(1))});
     }));
-    auto client_area = pairs(store, "SELECT client_id, team_id FROM client_area");
-    if (!client_area) return client_area.status();
+    auto areas = AreaHistory::read(store);
+    if (!areas) return areas.status();
     auto author_team = pairs(store, "SELECT id, team_id FROM account WHERE team_id IS NOT NULL AND team_id <> ''");
     if (!author_team) return author_team.status();
-    inputs.area_of = [&](const sync::Record& r) -> std::string {
+    // The area the record's client was in on the record's date (so a client moved since keeps
+    // last year's figures where they were), else its author's team today.
+    inputs.area_of = [&](const sync::Record& r, const std::string& date) -> std::string {
         auto client = r.fields.find("client");
         if (client != r.fields.end() && client->is_string()) {
-            auto it = client_area->find(client->get<std::string>());
-            if (it != client_area->end()) return it->second;
+            std::string area = areas->area_on(client->get<std::string>(), date);
+            if (!area.empty()) return area;
         }
         auto it = author_team->find(r.owner);
         return it == author_team->end() ? std::string() : it->second;

@@ -86,7 +86,7 @@ HttpResponse put_caseload(RequestContext& ctx) {
         }
         caseload.worker_ids.push_back(w);
     }
-    Status s = Caseloads::assign(ctx.store, ctx.upstream, caseload);
+    Status s = Caseloads::assign(ctx.store, ctx.upstream, caseload, ctx.now);
     if (!s) return error_response(s);
     if (Status a = ctx.audit("admin.caseload_assigned", caseload.client_id); !a) return error_response(a);
     return json_response(200, caseload_json(caseload));

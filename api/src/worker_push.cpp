@@ -13,7 +13,7 @@ namespace {
 // is never reassigned by a push, or any worker could take it, and its records, by sending a
 // create with its id. Answers the ids adopted.
 Result<std::vector<std::string>> adopt_new_clients(Store& store, sync::Upstream& upstream, const User& worker,
-                                                   const sync::PushBatch& batch) {
+                                                   const sync::PushBatch& batch, std::int64_t now) {
     std::vector<std::string> adopted;
     for (const auto& change : batch.changes) {
         if (change.collection != "client" || !change.create) continue;
@@ -26,7 +26,7 @@ Result<std::vector<std::string>> adopt_new_clients(Store& store, sync::Upstream&
         Caseload caseload{change.record, worker.team_id, {}};
         if (is_field_worker(worker.role)) caseload.worker_ids.push_back(worker.id);
         if (caseload.team_id.empty() && caseload.worker_ids.empty()) continue;
-        TSUNAGU_TRY(Caseloads::assign(store, upstream, caseload));
+        TSUNAGU_TRY(Caseloads::assign(store, upstream, caseload, now));
         adopted.push_back(change.record);
     }
     return adopted;
@@ -34,12 +34,13 @@ Result<std::vector<std::string>> adopt_new_clients(Store& store, sync::Upstream&
 
 // A client adopted for a create the push then refused (an invalid value, say) is given up again:
 // no caseload stays behind for a record that was never made.
-Status release_unmade_clients(Store& store, sync::Upstream& upstream, const std::vector<std::string>& adopted) {
+Status release_unmade_clients(Store& store, sync::Upstream& upstream, const std::vector<std::string>& adopted,
+                              std::int64_t now) {
     for (const std::string& client : adopted) {
         auto held = upstream.get(client);
         if (!held) return held.status();
         if (*held) continue;
-        TSUNAGU_TRY(Caseloads::assign(store, upstream, Caseload{client, "", {}}));
+        TSUNAGU_TRY(Caseloads::assign(store, upstream, Caseload{client, "", {}}, now));
     }
     return Status::ok();
 }
@@ -48,13 +49,13 @@ Status release_unmade_clients(Store& store, sync::Upstream& upstream, const std:
 
 Result<WorkerPush> apply_worker_push(Store& store, sync::Upstream& upstream, const User& worker,
                                      const sync::PushBatch& batch, std::int64_t now) {
-    auto adopted = adopt_new_clients(store, upstream, worker, batch);
+    auto adopted = adopt_new_clients(store, upstream, worker, batch, now);
     TSUNAGU_TRY(adopted);
     sync::PushGate gate;
     if (is_field_worker(worker.role)) gate = domain::check_worker_change;
     auto pushed = upstream.push(batch, gate);
     TSUNAGU_TRY(pushed);
-    TSUNAGU_TRY(release_unmade_clients(store, upstream, *adopted));
+    TSUNAGU_TRY(release_unmade_clients(store, upstream, *adopted, now));
     WorkerPush out;
     auto refusals = RefusedChanges::keep(store, batch, pushed->outcomes, worker.team_id, now);
     TSUNAGU_TRY(refusals);

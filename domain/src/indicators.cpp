@@ -211,12 +211,12 @@ IndicatorReport compute_indicators(const std::vector<sync::Record>& records, con
                 amount = it != r.fields.end() && it->is_number_integer() ? it->get<std::int64_t>() : 0;
             }
             row.actual += amount;
-            row.by_area[inputs.area_of ? inputs.area_of(r) : std::string()] += amount;
+            row.by_area[inputs.area_of ? inputs.area_of(r, *date) : std::string()] += amount;
             row.by_month[static_cast<std::size_t>(fiscal_month(*date))] += amount;
         }
         for (const auto& [person, first] : first_of_person) {
             row.actual += 1;
-            row.by_area[inputs.area_of ? inputs.area_of(*first.second) : std::string()] += 1;
+            row.by_area[inputs.area_of ? inputs.area_of(*first.second, first.first) : std::string()] += 1;
             row.by_month[static_cast<std::size_t>(fiscal_month(first.first))] += 1;
         }
         if (row.target && *row.target > 0) {

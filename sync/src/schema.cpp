@@ -394,10 +394,22 @@ Status validate_rules(const Schema& schema, const ChangeSet& change, const Json&
     return Status::ok();
 }
 
+namespace {
+
+std::string date_at(std::int64_t unix_ms, int offset_minutes, int days_after) {
+    const std::int64_t local_ms = unix_ms + std::int64_t{offset_minutes} * 60'000;
+    return civil_from_days(floor_div(local_ms, 86'400'000) + days_after);
+}
+
+}  // namespace
+
 std::string latest_event_date(const Schema& schema, std::int64_t unix_ms, int grace_days) {
     if (!schema.utc_offset_minutes) return {};
-    const std::int64_t local_ms = unix_ms + std::int64_t{*schema.utc_offset_minutes} * 60'000;
-    return civil_from_days(floor_div(local_ms, 86'400'000) + grace_days);
+    return date_at(unix_ms, *schema.utc_offset_minutes, grace_days);
+}
+
+std::string local_date(const Schema& schema, std::int64_t unix_ms) {
+    return date_at(unix_ms, schema.utc_offset_minutes.value_or(0), 0);
 }
 
 Status validate_event_dates(const Schema& schema, const ChangeSet& change, std::string_view latest) {

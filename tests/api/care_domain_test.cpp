@@ -128,6 +128,36 @@ TEST_CASE("the demo organisation's indicators equal the FY2020 table, target and
     CHECK(fy2021.body["rows"][5]["actual"] == 1);  // the dispatch of April 1, 2021
 }
 
+TEST_CASE("clients moved to another area keep last year's figures in the area they were in then") {
+    Demo demo;
+    auto admin = demo.sign_in("admin");
+    const auto by_area = [&](int fiscal_year) {
+        Reply report = admin->get("/v1/reports/indicators?fy=" + std::to_string(fiscal_year));
+        REQUIRE(report.status == 200);
+        return report.body["areas"];
+    };
+    const json fy2020 = by_area(2020);
+    auto kita = demo.sign_in("kita-chuo.supervisor");
+    const json kita_team = kita->get("/v1/web/directory").body["team"];
+    std::string naka_team;
+    const json teams = admin->get("/v1/admin/teams").body["teams"];
+    for (const json& team : teams) {
+        if (team["id"] != kita_team["id"] && naka_team.empty()) naka_team = team["id"].get<std::string>();
+    }
+    REQUIRE_FALSE(naka_team.empty());
+    // Every client of kita-chuo moves, workers and all, to another area today.
+    const json clients = kita->get("/v1/web/directory").body["clients"];
+    REQUIRE(clients.size() == 50);
+    for (const json& client : clients) {
+        const std::string path = "/v1/admin/clients/" + client["id"].get<std::string>() + "/caseload";
+        const json caseload = admin->get(path).body;
+        REQUIRE(caseload["team_id"] == kita_team["id"]);
+        REQUIRE(admin->raw("PUT", path, json{{"team_id", naka_team}, {"worker_ids", caseload["worker_ids"]}}.dump()).status == 200);
+    }
+    CHECK(kita->get("/v1/web/directory").body["clients"].empty());  // the supervisor's scope moved
+    CHECK(by_area(2020) == fy2020);
+}
+
 TEST_CASE("the indicator CSV from the API starts with a BOM, names the columns in Japanese and holds the same figures") {
     Demo demo;
     Reply csv = demo.sign_in("kita-chuo.supervisor")->get("/v1/reports/indicators?fy=2020&format=csv");

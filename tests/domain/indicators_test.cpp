@@ -35,7 +35,7 @@ IndicatorReport report(const std::vector<Record>& records, int fy = 2020,
     in.fiscal_year = fy;
     in.targets = std::move(targets);
     in.areas = {{"north", "北区"}, {"south", "南区"}};
-    in.area_of = [](const Record& r) { return r.fields.value("area_hint", std::string("north")); };
+    in.area_of = [](const Record& r, const std::string&) { return r.fields.value("area_hint", std::string("north")); };
     return compute_indicators(records, in);
 }
 
