@@ -5,6 +5,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "cli_driver.h"
 #include "field_org.h"
 #include "support/run_program.h"
 
@@ -16,36 +17,6 @@ namespace {
 
 // The address space a `tsunagu` command is given where a test caps it (prlimit --as).
 constexpr std::size_t kMemoryCap = 128u << 20;
-
-struct Cli {
-    FieldOrganisation& org;
-    std::string home;
-    std::string passphrase = "cli passphrase for aoi";
-    std::string password = FieldOrganisation::password_of("aoi");
-
-    ProgramRun operator()(const std::vector<std::string>& args) const {
-        auto run = run_program(TSUNAGU_CLI_PATH, args,
-                               {{"TSUNAGU_HOME", home}, {"TSUNAGU_PASSPHRASE", passphrase},
-                                {"TSUNAGU_PASSWORD", password}});
-        // Nothing the command prints may carry a secret.
-        CHECK(run.out.find(passphrase) == std::string::npos);
-        CHECK(run.err.find(passphrase) == std::string::npos);
-        CHECK(run.out.find(password) == std::string::npos);
-        CHECK(run.err.find(password) == std::string::npos);
-        CHECK(run.out.find("token") == std::string::npos);
-        return run;
-    }
-    json as_json(const std::vector<std::string>& args) const {
-        auto with_json = args;
-        with_json.insert(with_json.begin(), "--json");
-        auto run = (*this)(with_json);
-        INFO(run.out << run.err);
-        REQUIRE(run.exit_code == 0);
-        json j = json::parse(run.out, nullptr, false);
-        REQUIRE_FALSE(j.is_discarded());
-        return j;
-    }
-};
 
 }  // namespace
 
@@ -154,8 +125,7 @@ TEST_CASE("status counts a long outbox without reading it and new work is saved 
     // 200 MiB when it read the outbox to count it).
     const auto capped = [&](std::vector<std::string> args) {
         args.insert(args.begin(), {"--as=" + std::to_string(kMemoryCap), TSUNAGU_CLI_PATH, "--json"});
-        auto run = run_program("/usr/bin/prlimit", args,
-                               {{"TSUNAGU_HOME", cli.home}, {"TSUNAGU_PASSPHRASE", cli.passphrase}});
+        auto run = run_program("/usr/bin/prlimit", args, cli.environment());
         INFO(run.out << run.err);
         REQUIRE(run.exit_code == 0);
         return json::parse(run.out);
@@ -212,7 +182,7 @@ TEST_CASE("record and edit read field values from standard input so that content
     FieldOrganisation org;
     Cli cli{org, org.new_home("cli")};
     REQUIRE(cli({"init", "--server", org.server.url(), "--user", "aoi"}).exit_code == 0);
-    const std::map<std::string, std::string> env = {{"TSUNAGU_HOME", cli.home}, {"TSUNAGU_PASSPHRASE", cli.passphrase}};
+    const auto env = cli.environment();
     const auto with_input = [&](const std::vector<std::string>& args, const std::string& input) {
         auto run = run_program(TSUNAGU_CLI_PATH, args, env, std::chrono::milliseconds::zero(), input);
         INFO(run.out << run.err);
