@@ -39,7 +39,9 @@ The replica lives in --home DIR, else $TSUNAGU_HOME, else ~/.tsunagu. The passph
 password are asked at the terminal without echo, or read from TSUNAGU_PASSPHRASE and
 TSUNAGU_PASSWORD (taken out of the environment as the command starts). Give record content
 on standard input (-) rather than as words: other users of the machine read a command's words,
-and the shell keeps them in its history. --json prints one JSON value per command.
+and the shell keeps them in its history. --json prints one JSON value per command. A
+passphrase change is refused while the replica is open in another process (the app, another
+tsunagu command): close that first.
 Exit codes: 0 ok, 1 failed, 2 wrong command line, 3 wrong passphrase, 4 server unreachable
 (nothing lost, sync later), 5 device revoked and erased.
 )";
