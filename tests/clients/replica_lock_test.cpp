@@ -24,11 +24,11 @@ bool lockable(const std::string& home, int operation) {
     return taken;
 }
 
-// The lock file held as another process holds it, until destroyed.
+// The lock file at `path` held as another process holds it, until destroyed.
 struct HeldLock {
     int fd = -1;
-    HeldLock(const std::string& home, int operation) {
-        fd = ::open((home + "/replica.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    HeldLock(const std::string& path, int operation) {
+        fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
         REQUIRE(fd >= 0);
         REQUIRE(::flock(fd, operation | LOCK_NB) == 0);
     }
@@ -87,13 +87,36 @@ TEST_CASE("a passphrase change is refused while another device has the replica o
     CHECK(renewed->status()->pending == 2);
 }
 
+TEST_CASE("a passphrase change is refused while another process is taking the replica to replace it") {
+    TempDir dir;
+    const std::string home = dir.file("home");
+    auto device = opened(home, "a passphrase for aoi");
+    const std::string replica = read_bytes(home + "/replica.db");
+    {
+        // The gate, held by another process while it converts its shared lock to an exclusive one:
+        // a conversion lets the shared lock go first, so two at once could each find the other's
+        // gone and one replace the replica under the other.
+        HeldLock converting(home + "/replica.lock.gate", LOCK_EX);
+        const Status refused =
+            device->change_passphrase("a passphrase for aoi", "another passphrase for aoi");
+        CHECK(refused.code() == ErrorCode::busy);
+        CHECK_THAT(refused.message(),
+                   Catch::Contains("cannot change the passphrase: another process is changing "
+                                   "the replica in " +
+                                   home + " as a whole"));
+        CHECK(read_bytes(home + "/replica.db") == replica);
+    }
+    CHECK(device->change_passphrase("a passphrase for aoi", "another passphrase for aoi").is_ok());
+}
+
 TEST_CASE("while the replica is replaced another open is refused busy and changes nothing") {
     TempDir dir;
     const std::string home = dir.file("home");
     opened(home, "a passphrase for aoi").reset();
     const std::string replica = read_bytes(home + "/replica.db");
     {
-        HeldLock changing(home, LOCK_EX);  // as a passphrase change in another process holds it
+        // As a passphrase change in another process holds it.
+        HeldLock changing(home + "/replica.lock", LOCK_EX);
         auto refused = client::Device::open(home, "a passphrase for aoi", test_options());
         REQUIRE_FALSE(refused.is_ok());
         CHECK(refused.status().code() == ErrorCode::busy);
@@ -142,8 +165,8 @@ TEST_CASE("a salvage is refused while the new home's replica is open elsewhere a
     const std::string home = org.new_home("aoi");
     std::filesystem::create_directories(home);
     {
-        HeldLock opening(home,
-                         LOCK_SH);  // as a Device opening the new home in another process holds it
+        // As a Device that opened the new home in another process holds it.
+        HeldLock opening(home + "/replica.lock", LOCK_SH);
         auto refused =
             client::Device::salvage(crashed.home, home, "aoi passphrase", test_options());
         REQUIRE_FALSE(refused.is_ok());
@@ -152,7 +175,8 @@ TEST_CASE("a salvage is refused while the new home's replica is open elsewhere a
         CHECK_FALSE(std::filesystem::exists(home + "/replica.db"));
     }
     {
-        HeldLock reading(crashed.home, LOCK_SH);  // the damaged replica, still open in the app
+        // The damaged replica, still open in the app.
+        HeldLock reading(crashed.home + "/replica.lock", LOCK_SH);
         auto refused =
             client::Device::salvage(crashed.home, home, "aoi passphrase", test_options());
         REQUIRE_FALSE(refused.is_ok());
