@@ -21,7 +21,7 @@ namespace tsunagu {
 //
 // Thread safety: a FileLock is used from one thread at a time.
 class FileLock {
-  public:
+public:
     enum class Mode { shared, exclusive };
 
     // Opens the lock file at `path` (created with mode 0600 when missing; a symbolic link there is
@@ -53,7 +53,7 @@ class FileLock {
     FileLock& operator=(const FileLock&) = delete;
     ~FileLock();
 
-  private:
+private:
     FileLock(int fd, Mode mode, std::string path)
         : fd_(fd), held_(true), mode_(mode), path_(std::move(path)) {}
     int fd_ = -1;

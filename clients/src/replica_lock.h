@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "crypto/file_lock.h"
 #include "crypto/status.h"
@@ -24,7 +25,7 @@ namespace tsunagu::client {
 //
 // Released when destroyed, or when the process dies, however it dies (kill -9 included).
 class ReplicaLock {
-  public:
+public:
     // For an open Device: the lock on `home`'s replica (created with the folder's other files when
     // missing), shared. busy while another process replaces the replica; try again after.
     static Result<ReplicaLock> share(const std::string& home);
@@ -43,14 +44,14 @@ class ReplicaLock {
     // held shared, and nothing was changed. Needs a lock taken by share(), which must outlive the
     // hold and stay where it is meanwhile.
     class ExclusiveHold {
-      public:
+    public:
         ExclusiveHold(ExclusiveHold&& other) noexcept;
         ExclusiveHold& operator=(ExclusiveHold&&) = delete;
         ExclusiveHold(const ExclusiveHold&) = delete;
         ExclusiveHold& operator=(const ExclusiveHold&) = delete;
         ~ExclusiveHold();
 
-      private:
+    private:
         friend class ReplicaLock;
         ExclusiveHold(FileLock& replica, FileLock gate)
             : replica_(&replica), gate_(std::move(gate)) {}
@@ -65,7 +66,7 @@ class ReplicaLock {
     ReplicaLock& operator=(const ReplicaLock&) = delete;
     ~ReplicaLock() = default;
 
-  private:
+private:
     ReplicaLock(std::string home, std::optional<FileLock> gate, FileLock replica)
         : home_(std::move(home)), gate_(std::move(gate)), replica_(std::move(replica)) {}
     std::string home_;

@@ -22,7 +22,7 @@
 namespace tsunagu::testing {
 
 class RunningProgram {
-  public:
+public:
     // Starts `binary` with `args` and `env` added to this environment, without a controlling
     // terminal (setsid), as run_program does; its standard input stays open until finish().
     RunningProgram(const std::string& binary, const std::vector<std::string>& args,
@@ -101,7 +101,7 @@ class RunningProgram {
         return wait_for_exit();
     }
 
-  private:
+private:
     void close_input() {
         if (input_ >= 0) ::close(input_);
         input_ = -1;
