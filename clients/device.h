@@ -3,6 +3,11 @@
 // tsunagu-server that resumes cleanly after a cut at any point.
 //
 // Thread safety: a Device is one replica on one Store; use it from one thread at a time.
+// Processes: several may have one replica open at once (the app, `tsunagu` commands), each through
+// its own Device. Each open Device holds the replica's lock (HOME/replica.lock) shared until it is
+// destroyed, or its process dies; what replaces or erases the replica file (change_passphrase, the
+// erasure of a revoked device, salvage) needs it alone and is refused as busy, changing nothing,
+// while anyone else has it open: whoever kept the old file open would lose all it committed after.
 // Errors: expected failures are values (Status/Result), never exceptions.
 #pragma once
 
@@ -146,7 +151,8 @@ public:
     // Opens the replica in folder `home` (created if missing, mode 0700), creating the encrypted
     // store on first use with a data key wrapped under `passphrase`, which must then have at least
     // 8 characters (invalid_argument otherwise; a replica made before keeps opening with its own).
-    // A wrong passphrase fails with ErrorCode::wrong_key and changes nothing on disk.
+    // A wrong passphrase fails with ErrorCode::wrong_key and changes nothing on disk; busy while
+    // another process changes the replica as a whole (its passphrase, a salvage): try again after.
     static Result<Device> open(const std::string& home, std::string_view passphrase,
                                DeviceOptions options = {});
     // Rebuilds the replica in `damaged_home`, which open() refuses as damaged (ErrorCode::corrupt),
@@ -155,7 +161,8 @@ public:
     // only read, never changed. Where the report is not complete() (pages fell back to older
     // versions), the new replica pulls everything again at its next sync, so that what was synced
     // comes back whole from the server. Then open(new_home, passphrase) and sync. Fails with
-    // wrong_key, or corrupt naming the pages when the files hold no consistent replica any more.
+    // wrong_key, or corrupt naming the pages when the files hold no consistent replica any more;
+    // busy while either home's replica is open elsewhere. (Each home gains the lock files.)
     static Result<SalvageReport> salvage(const std::string& damaged_home, const std::string& new_home,
                                          std::string_view passphrase, DeviceOptions options = {});
     Device(Device&&) noexcept;
@@ -200,7 +207,9 @@ public:
     // Pushes the outbox in batches, then pulls pages until up to date (applying evictions).
     // Network failures are retried per RetryPolicy; when they persist the sync fails with
     // unavailable and a later sync resumes where this one stopped, losing and duplicating nothing.
-    // A revoked device is wiped (see SyncReport::wiped). An expired session fails with forbidden.
+    // A revoked device is wiped (see SyncReport::wiped), but only once no other process or Device
+    // has the replica open: until then the sync fails busy, erasing nothing (sync again once it is
+    // closed). An expired session fails with forbidden.
     Result<SyncReport> sync(const ProgressCallback& progress = {});
 
     // Makes every change the server refused due again at the next sync: after the server was
@@ -223,7 +232,9 @@ public:
     // replica whole under one of the two passphrases. `current` is checked first (wrong_key,
     // nothing changed): an unlocked phone left on a table is not enough to change it. Works
     // offline, signed in or not.
-    // `next` needs at least 8 characters, as for a new replica.
+    // `next` needs at least 8 characters, as for a new replica. busy, with nothing changed, while
+    // another process (the app, a `tsunagu` command) or another Device has the replica open: it
+    // would go on with the old file and lose what it commits; close it, then change.
     Status change_passphrase(std::string_view current, std::string_view next);
     // Changes the signed-in worker's password on the server; `current` is checked there (wrong:
     // forbidden, counted as a failed sign-in). The way out of a password an administrator set,

@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 
+#include "crypto/file_lock.h"
 #include "crypto/status.h"
 
 namespace tsunagu::api {
@@ -43,25 +44,20 @@ Status mark_rotation_finished(const std::string& data_dir);
 // ok when no rotation of the folder was left part way; otherwise `conflict`, saying what to run.
 Status rotation_unfinished(const std::string& data_dir);
 
-// A lock on the data folder (flock on DIR/tsunagu.lock, a file that is never renamed): servers
-// hold it shared while they run (several may serve one store), and what rewrites the store in
-// place (tsunagu-server rotate-key) holds it exclusive, so that neither runs under the other.
-// Released when destroyed, or when the process dies, however it dies.
+// A lock on the data folder (a FileLock on DIR/tsunagu.lock, a file that is never renamed):
+// servers hold it shared while they run (several may serve one store), and what rewrites the store
+// in place (tsunagu-server rotate-key) or moves one into the folder (restore, salvage) holds it
+// exclusive, so that neither runs under the other. Released when destroyed, or when the process
+// dies, however it dies.
 class DataFolderLock {
 public:
-    enum class Mode { shared, exclusive };
+    using Mode = FileLock::Mode;
     // Takes the lock without waiting; `busy` with what to do when the other kind is held.
     static Result<DataFolderLock> take(const std::string& data_dir, Mode mode);
 
-    DataFolderLock(DataFolderLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-    DataFolderLock& operator=(DataFolderLock&& other) noexcept;
-    DataFolderLock(const DataFolderLock&) = delete;
-    DataFolderLock& operator=(const DataFolderLock&) = delete;
-    ~DataFolderLock();
-
 private:
-    explicit DataFolderLock(int fd) : fd_(fd) {}
-    int fd_ = -1;
+    explicit DataFolderLock(FileLock lock) : lock_(std::move(lock)) {}
+    FileLock lock_;
 };
 
 }  // namespace tsunagu::api

@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "clients/cli/field_values.h"
+#include "clients/cli/input_words.h"
 #include "clients/cli/terminal.h"
 #include "clients/device.h"
 
@@ -162,21 +163,6 @@ int cmd_init(const Invocation& inv) {
     return kExitOk;
 }
 
-// The field=value words from `first` on, or, when they are one "-", the lines of standard input
-// (each line one field=value, read whole: spaces and "=" stay in the value; blank lines are
-// skipped). Content given there stays out of /proc/PID/cmdline, which every local user reads,
-// and out of the shell's history.
-std::vector<std::string> assignment_words(const Invocation& inv, std::size_t first) {
-    std::vector<std::string> words(inv.words.begin() + static_cast<std::ptrdiff_t>(first), inv.words.end());
-    if (words.size() != 1 || words[0] != "-") return words;
-    words.clear();
-    for (std::string line; std::getline(std::cin, line);) {
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (!line.empty()) words.push_back(std::move(line));
-    }
-    return words;
-}
-
 int cmd_record(const Invocation& inv) {
     if (inv.words.empty()) {
         return usage(inv, "record needs a collection, then field=value words (or -: read from standard input)");
@@ -225,13 +211,15 @@ int cmd_delete(const Invocation& inv) {
 }
 
 int cmd_list(const Invocation& inv) {
-    if (inv.words.empty()) return usage(inv, "list needs a collection, then optional field=value filters");
+    if (inv.words.empty()) {
+        return usage(inv, "list needs a collection, then optional field=value filters (or -: read from standard input)");
+    }
     auto device = open_replica(inv, false);
     if (!device) return fail(inv, device.status());
     Status error;
     const auto* collection = collection_of(*device, inv.words[0], error);
     if (!collection) return fail(inv, error);
-    auto filter = parse_assignments(*collection, {inv.words.begin() + 1, inv.words.end()});
+    auto filter = parse_assignments(*collection, assignment_words(inv, 1));
     if (!filter) return fail(inv, filter.status());
     // A one-item list filter means "contains the item".
     for (auto& [name, value] : filter->items()) {
@@ -473,12 +461,14 @@ int cmd_conflicts(const Invocation& inv) {
                   << " (in force) vs " << display_value(c.losing.value) << " (" << conflict_kind_name(c.kind) << ")\n";
     }
     std::cout << conflicts->size() << " open conflict(s)"
-              << (conflicts->empty() ? "" : "; settle one with tsunagu resolve ID FIELD VALUE") << "\n";
+              << (conflicts->empty() ? "" : "; settle one with tsunagu resolve ID FIELD VALUE (or -: VALUE read from standard input)") << "\n";
     return kExitOk;
 }
 
 int cmd_resolve(const Invocation& inv) {
-    if (inv.words.size() != 3) return usage(inv, "resolve needs a record id, a field and a value");
+    if (inv.words.size() != 3) {
+        return usage(inv, "resolve needs a record id, a field and a value (or -: read from standard input)");
+    }
     auto device = open_replica(inv, false);
     if (!device) return fail(inv, device.status());
     auto record = device->get(inv.words[0]);
@@ -491,7 +481,9 @@ int cmd_resolve(const Invocation& inv) {
         return fail(inv, Status(ErrorCode::validation, "field \"" + inv.words[1] + "\": " + collection->name +
                                                            " has no such field"));
     }
-    auto value = parse_field_value(*field, inv.words[2]);
+    auto text = value_word(inv, 2, "resolve " + record->id + " " + field->name);
+    if (!text) return fail(inv, text.status());
+    auto value = parse_field_value(*field, *text);
     if (!value) return fail(inv, value.status());
     if (Status s = device->resolve(record->id, field->name, *value); !s) return fail(inv, s);
     if (inv.json) std::cout << Json{{"id", record->id}, {"field", field->name}, {"resolved", true}}.dump() << "\n";

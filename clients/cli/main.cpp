@@ -19,10 +19,12 @@ constexpr const char* kUsage = R"(usage: tsunagu [--home DIR] [--json] COMMAND .
   edit ID field=value ...     change fields of a record (or edit ID -, as record)
   delete ID                   delete a record
   list COLLECTION [field=value ...]   records, optionally filtered
+  list COLLECTION -           the same, the filters' field=value lines read from standard input
   show ID                     one record, with its conflicts
   sync                        send pending changes and receive updates
   conflicts                   open conflicts
   resolve ID FIELD VALUE      settle a conflict with VALUE
+  resolve ID FIELD -          the same, VALUE read from standard input (one line)
   status                      pending changes, last sync
   refused                     the changes the server refused, and why
   refused --on-server [--dismissed]
@@ -37,9 +39,11 @@ constexpr const char* kUsage = R"(usage: tsunagu [--home DIR] [--json] COMMAND .
 
 The replica lives in --home DIR, else $TSUNAGU_HOME, else ~/.tsunagu. The passphrase and the
 password are asked at the terminal without echo, or read from TSUNAGU_PASSPHRASE and
-TSUNAGU_PASSWORD (taken out of the environment as the command starts). Give record content
-on standard input (-) rather than as words: other users of the machine read a command's words,
-and the shell keeps them in its history. --json prints one JSON value per command.
+TSUNAGU_PASSWORD (taken out of the environment as the command starts). Give record content,
+filters and resolved values on standard input (-) rather than as words: other users of the
+machine read a command's words, and the shell keeps them in its history. --json prints one JSON
+value per command. A passphrase change is refused while the replica is open in another process
+(the app, another tsunagu command): close that first.
 Exit codes: 0 ok, 1 failed, 2 wrong command line, 3 wrong passphrase, 4 server unreachable
 (nothing lost, sync later), 5 device revoked and erased.
 )";

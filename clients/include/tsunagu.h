@@ -69,7 +69,11 @@ void tsunagu_free(void* buffer);
 
 /* Opens the replica in folder `home` (created if missing), creating it on first use with a key
  * wrapped under `passphrase` (Argon2id). Wrong passphrase: NULL with TSUNAGU_WRONG_KEY, nothing
- * changed on disk. Returns NULL on failure. */
+ * changed on disk. Returns NULL on failure. The handle holds the replica's lock (home/replica.lock)
+ * shared until tsunagu_close, or until the process dies: several handles and processes may have a
+ * replica open, but what replaces the replica file (a passphrase change, a revoked device's erasure,
+ * a salvage) is refused with TSUNAGU_BUSY, changing nothing, while another has it open; and an open
+ * during such a change answers TSUNAGU_BUSY (try again after). */
 tsunagu_device* tsunagu_open(const char* home, const char* passphrase, tsunagu_error* err);
 
 /* Rebuilds the replica in `damaged_home`, which tsunagu_open refuses as damaged (TSUNAGU_CORRUPT),
@@ -79,13 +83,15 @@ tsunagu_device* tsunagu_open(const char* home, const char* passphrase, tsunagu_e
  * everything again from the server. `*report_json_out` (may be NULL) receives
  *   {"complete","pages","damaged_versions","older_versions":[...],"summary", ...}.
  * Wrong passphrase: TSUNAGU_WRONG_KEY; no consistent replica left in the files: TSUNAGU_CORRUPT
- * naming the pages (nothing is created). */
+ * naming the pages (nothing is created); either home's replica open elsewhere: TSUNAGU_BUSY. */
 tsunagu_code tsunagu_salvage(const char* damaged_home, const char* new_home, const char* passphrase,
                              char** report_json_out, tsunagu_error* err);
 
 /* Changes the replica's passphrase from `current` to `next`, under a new data key (the replica is
  * re-encrypted, so the old passphrase with an old copy of its key header opens nothing it holds
- * from then on). A wrong `current`: TSUNAGU_WRONG_KEY, nothing changed. Works offline. */
+ * from then on). A wrong `current`: TSUNAGU_WRONG_KEY, nothing changed. Works offline. While
+ * another handle or process has the replica open: TSUNAGU_BUSY, nothing changed (it would go on
+ * with the old file and lose what it records); close it, then change. */
 tsunagu_code tsunagu_change_passphrase(tsunagu_device* device, const char* current, const char* next,
                                        tsunagu_error* err);
 
@@ -136,7 +142,9 @@ typedef void (*tsunagu_progress_fn)(const char* phase, size_t done, size_t total
  *   {"pushed","pulled","evicted","retries","wiped","wiped_unsent","refused":[...],"new_conflicts":[...]}.
  * When the server revoked this device, the replica was destroyed, with the changes it had not yet
  * pushed ("wiped_unsent" of them): the call answers TSUNAGU_FORBIDDEN (the report, when asked
- * for, is still given, "wiped" true), and the handle refuses everything after that; close it. */
+ * for, is still given, "wiped" true), and the handle refuses everything after that; close it.
+ * Not while another handle or process has the replica open (what it recorded would vanish
+ * unseen): TSUNAGU_BUSY then, nothing erased; close the other, then sync again. */
 tsunagu_code tsunagu_sync(tsunagu_device* device, tsunagu_progress_fn progress, void* user_data,
                           char** report_json_out, tsunagu_error* err);
 

@@ -114,6 +114,16 @@ ServerLink& Device::Impl::server() {
 }
 
 Status Device::Impl::wipe() {
+    auto hold = lock.hold_exclusive("erase the revoked replica");
+    if (!hold) {
+        if (hold.status().code() != ErrorCode::busy) return hold.status();
+        // The other would go on recording into erased files, its work vanishing unseen and
+        // uncounted; erased later, the replica takes that work along counted (wiped_unsent).
+        return Status(ErrorCode::busy,
+                      "the server revoked this device, but its replica in " + home +
+                          " cannot be erased yet: another process (the app, or another tsunagu command) or another "
+                          "handle has it open. Close that, then sync again, which erases it. Nothing was erased yet");
+    }
     engine.reset();
     store->close();
     store.reset();
@@ -123,22 +133,11 @@ Status Device::Impl::wipe() {
     return Store::destroy(db_path);
 }
 
-Result<Device> Device::open(const std::string& home, std::string_view passphrase, DeviceOptions options) {
-    if (home.empty()) return Status(ErrorCode::invalid_argument, "the replica's home folder is empty");
-    if (passphrase.empty()) return Status(ErrorCode::invalid_argument, "the passphrase is empty");
-    const std::string db_path = (std::filesystem::path(home) / kDatabaseName).string();
-    // A replica is made only under a passphrase long enough; one made before keeps opening.
-    auto exists = file_exists(db_path, "the replica's home folder " + home);
-    TSUNAGU_TRY(exists);
-    if (!*exists) TSUNAGU_TRY(check_new_passphrase(passphrase));
-    std::error_code ec;
-    std::filesystem::create_directories(home, ec);
-    if (ec) return Status(ErrorCode::io_error, "cannot create the folder " + home + ": " + ec.message());
-    ::chmod(home.c_str(), 0700);
-
-    auto impl = std::make_unique<Impl>();
+Result<std::unique_ptr<Device::Impl>> open_locked(ReplicaLock lock, const std::string& home,
+                                                  std::string_view passphrase, DeviceOptions options) {
+    auto impl = std::make_unique<Device::Impl>(std::move(lock));
     impl->home = home;
-    impl->db_path = db_path;
+    impl->db_path = (std::filesystem::path(home) / kDatabaseName).string();
     impl->options = std::move(options);
     StoreOptions store_options;
     store_options.journal_mode = impl->options.journal_mode;
@@ -165,7 +164,28 @@ Result<Device> Device::open(const std::string& home, std::string_view passphrase
     if (!session) return session.status();
     impl->session = std::move(*session);
     if (!impl->session.user_id.empty()) TSUNAGU_TRY(impl->open_engine());
-    return Device(std::move(impl));
+    return impl;
+}
+
+Result<Device> Device::open(const std::string& home, std::string_view passphrase, DeviceOptions options) {
+    if (home.empty()) return Status(ErrorCode::invalid_argument, "the replica's home folder is empty");
+    if (passphrase.empty()) return Status(ErrorCode::invalid_argument, "the passphrase is empty");
+    const std::string db_path = (std::filesystem::path(home) / kDatabaseName).string();
+    // A replica is made only under a passphrase long enough; one made before keeps opening.
+    auto exists = file_exists(db_path, "the replica's home folder " + home);
+    TSUNAGU_TRY(exists);
+    if (!*exists) TSUNAGU_TRY(check_new_passphrase(passphrase));
+    std::error_code ec;
+    std::filesystem::create_directories(home, ec);
+    if (ec) return Status(ErrorCode::io_error, "cannot create the folder " + home + ": " + ec.message());
+    ::chmod(home.c_str(), 0700);
+    // Before the store is opened (which removes what a re-key killed part way left): a passphrase
+    // change under way in another process holds the lock exclusive, and this open waits for nothing.
+    auto lock = ReplicaLock::share(home);
+    TSUNAGU_TRY(lock);
+    auto impl = open_locked(std::move(*lock), home, passphrase, std::move(options));
+    TSUNAGU_TRY(impl);
+    return Device(std::move(*impl));
 }
 
 Status Device::change_passphrase(std::string_view current, std::string_view next) {
@@ -179,6 +199,10 @@ Status Device::change_passphrase(std::string_view current, std::string_view next
     if (constant_time_equal(bytes(current), bytes(next))) {
         return Status(ErrorCode::invalid_argument, "the new passphrase is the current one; choose another");
     }
+    // A process with the replica open would go on with the file renamed away below, and lose all
+    // it commits from then on: none may have it open meanwhile.
+    auto hold = d.lock.hold_exclusive("change the passphrase");
+    TSUNAGU_TRY(hold);
     // The current passphrase must open the replica itself (a second, read-only look).
     StoreOptions look;
     look.journal_mode = d.options.journal_mode;

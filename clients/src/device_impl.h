@@ -3,9 +3,12 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "clients/device.h"
+#include "clients/src/replica_lock.h"
 #include "clients/src/server_link.h"
 #include "clients/src/session.h"
 #include "crypto/store.h"
@@ -21,6 +24,11 @@ inline constexpr const char* kDatabaseName = "replica.db";
 Result<bool> file_exists(const std::string& path, const std::string& what);
 
 struct Device::Impl {
+    explicit Impl(ReplicaLock taken) : lock(std::move(taken)) {}
+
+    // Held shared from open to close, so that no other process replaces the replica under this
+    // one; first, so that it is let go last, after the store is closed.
+    ReplicaLock lock;
     std::string home;
     std::string db_path;
     DeviceOptions options;
@@ -42,10 +50,17 @@ struct Device::Impl {
     ServerLink& server();
     // A new link to `url`, through options.transport (or cpprestsdk's).
     std::unique_ptr<ServerLink> make_link(const std::string& url) const;
-    // Destroys the replica: engine and store closed, key header overwritten, files removed.
+    // Destroys the replica: engine and store closed, key header overwritten, files removed. Only
+    // once no other process has the replica open (their later commits would be lost unseen):
+    // otherwise busy, saying to close it and sync again, with nothing changed.
     Status wipe();
     // The engine's refused outbox entries, oldest first, as the library reports them.
     Result<std::vector<RefusedChange>> refused() const;
 };
+
+// Device::open's work once `lock` (shared, on `home`) is held: the replica opened (created when
+// missing) under `passphrase`, its session loaded and, once signed in, its engine opened.
+Result<std::unique_ptr<Device::Impl>> open_locked(ReplicaLock lock, const std::string& home,
+                                                  std::string_view passphrase, DeviceOptions options);
 
 }  // namespace tsunagu::client

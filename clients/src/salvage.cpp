@@ -33,6 +33,13 @@ Result<SalvageReport> Device::salvage(const std::string& damaged_home, const std
     fs::create_directories(new_home, ec);
     if (ec) return Status(ErrorCode::io_error, "cannot create the folder " + new_home + ": " + ec.message());
     ::chmod(new_home.c_str(), 0700);
+    // Nobody records into the damaged replica meanwhile (the copy would miss it, and the worker
+    // goes on in the new home), nor opens or makes a replica in the new home before it is whole
+    // (salvage_store refuses a replica made there since the look above).
+    auto damaged_lock = ReplicaLock::exclusive(damaged_home, "salvage the replica in " + damaged_home);
+    TSUNAGU_TRY(damaged_lock);
+    auto rebuilt_lock = ReplicaLock::exclusive(new_home, "salvage into " + new_home);
+    TSUNAGU_TRY(rebuilt_lock);
 
     StoreOptions store_options;
     store_options.journal_mode = options.journal_mode;
@@ -45,9 +52,12 @@ Result<SalvageReport> Device::salvage(const std::string& damaged_home, const std
         return report.status();
     }
     if (!report->complete()) {
-        auto device = Device::open(new_home, passphrase, std::move(options));
-        if (!device) return device.status();
-        if (device->impl_->engine) TSUNAGU_TRY(device->impl_->engine->pull_everything_again());
+        // Marked before anyone can replace the new replica: the lock goes from exclusive to shared
+        // without a gap.
+        TSUNAGU_TRY(rebuilt_lock->make_shared());
+        auto rebuilt_replica = open_locked(std::move(*rebuilt_lock), new_home, passphrase, std::move(options));
+        TSUNAGU_TRY(rebuilt_replica);
+        if ((*rebuilt_replica)->engine) TSUNAGU_TRY((*rebuilt_replica)->engine->pull_everything_again());
     }
     return report;
 }

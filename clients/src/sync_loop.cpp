@@ -228,12 +228,14 @@ struct SyncRun {
     }
 
     // The server revoked this device: its replica goes, and the report counts the work that went
-    // with it unsent.
+    // with it unsent. Not while another has the replica open: the sync then fails busy.
     Status wipe() {
-        report.wiped = true;
         auto unsent = engine.outbox_counts();
-        report.wiped_unsent = unsent ? unsent->total() : 0;
-        return d.wipe();
+        const std::size_t unsent_count = unsent ? unsent->total() : 0;
+        TSUNAGU_TRY(d.wipe());  // busy, erasing nothing, while another has the replica open
+        report.wiped = true;
+        report.wiped_unsent = unsent_count;
+        return Status::ok();
     }
 };
 

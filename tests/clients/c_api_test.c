@@ -227,6 +227,11 @@ int main(int argc, char** argv) {
            "changing the passphrase needs the current one", &err);
     expect(tsunagu_change_passphrase(dev, "a long passphrase", NULL, &err) == TSUNAGU_INVALID_ARGUMENT,
            "changing the passphrase needs a new one", &err);
+    tsunagu_device* app = tsunagu_open(home, "a long passphrase", &err);
+    expect(app != NULL, "a second handle opens the replica too", &err);
+    expect(tsunagu_change_passphrase(dev, "a long passphrase", "a new long passphrase", &err) == TSUNAGU_BUSY,
+           "no passphrase change while another handle has the replica open", &err);
+    tsunagu_close(app);
     expect(tsunagu_change_passphrase(dev, "a long passphrase", "a new long passphrase", &err) == TSUNAGU_OK,
            "change the passphrase", &err);
     tsunagu_close(dev);

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "cli_driver.h"
 #include "field_org.h"
 #include "support/run_program.h"
 
@@ -16,36 +17,6 @@ namespace {
 
 // The address space a `tsunagu` command is given where a test caps it (prlimit --as).
 constexpr std::size_t kMemoryCap = 128u << 20;
-
-struct Cli {
-    FieldOrganisation& org;
-    std::string home;
-    std::string passphrase = "cli passphrase for aoi";
-    std::string password = FieldOrganisation::password_of("aoi");
-
-    ProgramRun operator()(const std::vector<std::string>& args) const {
-        auto run = run_program(TSUNAGU_CLI_PATH, args,
-                               {{"TSUNAGU_HOME", home}, {"TSUNAGU_PASSPHRASE", passphrase},
-                                {"TSUNAGU_PASSWORD", password}});
-        // Nothing the command prints may carry a secret.
-        CHECK(run.out.find(passphrase) == std::string::npos);
-        CHECK(run.err.find(passphrase) == std::string::npos);
-        CHECK(run.out.find(password) == std::string::npos);
-        CHECK(run.err.find(password) == std::string::npos);
-        CHECK(run.out.find("token") == std::string::npos);
-        return run;
-    }
-    json as_json(const std::vector<std::string>& args) const {
-        auto with_json = args;
-        with_json.insert(with_json.begin(), "--json");
-        auto run = (*this)(with_json);
-        INFO(run.out << run.err);
-        REQUIRE(run.exit_code == 0);
-        json j = json::parse(run.out, nullptr, false);
-        REQUIRE_FALSE(j.is_discarded());
-        return j;
-    }
-};
 
 }  // namespace
 
@@ -154,8 +125,7 @@ TEST_CASE("status counts a long outbox without reading it and new work is saved 
     // 200 MiB when it read the outbox to count it).
     const auto capped = [&](std::vector<std::string> args) {
         args.insert(args.begin(), {"--as=" + std::to_string(kMemoryCap), TSUNAGU_CLI_PATH, "--json"});
-        auto run = run_program("/usr/bin/prlimit", args,
-                               {{"TSUNAGU_HOME", cli.home}, {"TSUNAGU_PASSPHRASE", cli.passphrase}});
+        auto run = run_program("/usr/bin/prlimit", args, cli.environment());
         INFO(run.out << run.err);
         REQUIRE(run.exit_code == 0);
         return json::parse(run.out);
@@ -212,7 +182,7 @@ TEST_CASE("record and edit read field values from standard input so that content
     FieldOrganisation org;
     Cli cli{org, org.new_home("cli")};
     REQUIRE(cli({"init", "--server", org.server.url(), "--user", "aoi"}).exit_code == 0);
-    const std::map<std::string, std::string> env = {{"TSUNAGU_HOME", cli.home}, {"TSUNAGU_PASSPHRASE", cli.passphrase}};
+    const auto env = cli.environment();
     const auto with_input = [&](const std::vector<std::string>& args, const std::string& input) {
         auto run = run_program(TSUNAGU_CLI_PATH, args, env, std::chrono::milliseconds::zero(), input);
         INFO(run.out << run.err);
@@ -237,6 +207,61 @@ TEST_CASE("record and edit read field values from standard input so that content
     CHECK(bad.exit_code == 1);
     CHECK(bad.err.find("expected field=value") != std::string::npos);
     CHECK(cli.as_json({"list", "client"}).size() == 1);  // nothing half recorded
+}
+
+TEST_CASE("resolve and list read their values from standard input so that content stays off the command line") {
+    FieldOrganisation org;
+    Cli cli{org, org.new_home("cli")};
+    REQUIRE(cli({"init", "--server", org.server.url(), "--user", "aoi"}).exit_code == 0);
+    const auto with_input = [&](const std::vector<std::string>& args, const std::string& input) {
+        return run_program(TSUNAGU_CLI_PATH, args, cli.environment(), std::chrono::milliseconds::zero(), input);
+    };
+    const std::string id = cli.as_json({"record", "client", "pseudonym=K-312", "area=kita"})["id"];
+    REQUIRE(cli({"record", "client", "pseudonym=K-313", "area=minami"}).exit_code == 0);
+
+    SECTION("list COLLECTION - takes its filters as field=value lines") {
+        auto kita = with_input({"--json", "list", "client", "-"}, "area=kita\r\n\npseudonym=K-312\n");
+        INFO(kita.out << kita.err);
+        REQUIRE(kita.exit_code == 0);
+        json listed = json::parse(kita.out);
+        REQUIRE(listed.size() == 1);
+        CHECK(listed[0]["id"] == id);
+        CHECK(json::parse(with_input({"--json", "list", "client", "-"}, "area=minami\n").out).size() == 1);
+        CHECK(json::parse(with_input({"--json", "list", "client", "-"}, "\n").out).size() == 2);  // no filter
+        auto bad = with_input({"list", "client", "-"}, "area kita\n");
+        CHECK(bad.exit_code == 1);
+        CHECK(bad.err.find("expected field=value") != std::string::npos);
+    }
+
+    SECTION("resolve ID FIELD - takes the value as standard input's one line") {
+        // A conflict on the client's notes: her other phone and this command line both changed them.
+        REQUIRE(cli({"sync"}).exit_code == 0);
+        auto phone = org.device("aoi");
+        synced(*phone);
+        REQUIRE(phone->update(id, {{"notes", "noted on her phone"}}).is_ok());
+        synced(*phone);
+        REQUIRE(with_input({"edit", id, "-"}, "notes=noted at the command line\n").exit_code == 0);
+        REQUIRE(cli({"sync"}).exit_code == 0);
+        REQUIRE(cli.as_json({"conflicts"}).size() == 1);
+        CHECK(cli({"conflicts"}).out.find("tsunagu resolve ID FIELD VALUE (or -: VALUE read from standard input)") !=
+              std::string::npos);
+
+        auto nothing = with_input({"resolve", id, "notes", "-"}, "");  // nothing piped in: no value made up
+        CHECK(nothing.exit_code == 1);
+        CHECK(nothing.err.find("resolve " + id + " notes -: nothing on standard input") != std::string::npos);
+        auto several = with_input({"resolve", id, "notes", "-"}, "one line\nand another\n");
+        CHECK(several.exit_code == 1);
+        CHECK(several.err.find("several lines; give the value on one line") != std::string::npos);
+        CHECK(cli.as_json({"conflicts"}).size() == 1);  // neither settled it
+
+        const std::string settled = "both: lives alone = worried about the winter; talks of her daughter";
+        auto resolved = with_input({"--json", "resolve", id, "notes", "-"}, settled + "\r\n");
+        INFO(resolved.out << resolved.err);
+        REQUIRE(resolved.exit_code == 0);
+        CHECK(json::parse(resolved.out)["resolved"] == true);
+        CHECK(cli.as_json({"show", id})["fields"]["notes"] == settled);  // spaces, ";", "=" and ": " kept
+        CHECK(cli.as_json({"conflicts"}).empty());
+    }
 }
 
 TEST_CASE("the command line refuses a bad value naming the field and says what to do") {
