@@ -13,6 +13,7 @@
 #include "pg/pg.h"
 #include "pg/src/catalog.h"
 #include "pg/src/lock_key.h"
+#include "pg/src/seal_log_fields.h"
 #include "pg/src/sql_dialect.h"
 #include "pg/tenant_key.h"
 
@@ -414,6 +415,19 @@ Status check_sole_tenant(Connection& connection, const std::string& tenant) {
                       "(createdb, then --postgres \"... dbname=THAT_DATABASE\"), or start with that tenant's --tenant");
 }
 
+// How to open stores on the tenant's data: its key unwrapped with `kek` (created on first use),
+// once check_sole_tenant() agrees. Run under the migration lock.
+Result<PgStoreOptions> unwrap_tenant_key(Connection& connection, const std::string& conninfo,
+                                         const std::string& tenant, const Secret& kek) {
+    TSUNAGU_TRY(check_sole_tenant(connection, tenant));
+    auto key = tenant_data_key(connection, tenant, kek);
+    TSUNAGU_TRY(key);
+    auto sealer = Sealer::with_key(std::move(key->key));
+    TSUNAGU_TRY(sealer);
+    return PgStoreOptions{conninfo, tenant, std::make_shared<const Sealer>(std::move(*sealer)),
+                          std::move(key->wrapped)};
+}
+
 }  // namespace
 
 Result<Store> open_store(const PgStoreOptions& options) {
@@ -433,19 +447,27 @@ Result<PgStoreOptions> prepare_database(const std::string& conninfo, const std::
     // together each find the work done, or wait while one does it.
     auto lock = MigrationLock::take(*admin);
     TSUNAGU_TRY(lock);
+    // The tenant's key, for the migration that seals with it and, once they are all done, for the
+    // stores. Read anew each time, as the database holds it in the transaction of the moment (a
+    // migration retried after a serialization failure must not keep a key its first try created).
+    std::optional<PgStoreOptions> options;
+    auto sealer = [&]() -> Result<const Sealer*> {
+        auto unwrapped = unwrap_tenant_key(*admin, conninfo, tenant, kek);
+        TSUNAGU_TRY(unwrapped);
+        options = std::move(*unwrapped);
+        return options->sealer.get();
+    };
     std::vector<Migration> migrations = base_migrations();
     migrations.push_back({2, "the sync engine's and the server's tables (created by their own code)", ""});
-    TSUNAGU_TRY(migrate(*admin, migrations).status());
-    TSUNAGU_TRY(check_sole_tenant(*admin, tenant));
-    auto key = tenant_data_key(*admin, tenant, kek);
-    TSUNAGU_TRY(key);
-    auto sealer = Sealer::with_key(std::move(key->key));
-    TSUNAGU_TRY(sealer);
-    PgStoreOptions options{conninfo, tenant, std::make_shared<const Sealer>(std::move(*sealer)), std::move(key->wrapped)};
-    auto store = open_store(options);
+    migrations.push_back({3, "the change log's field lists sealed (sync_log.fields)", "",
+                          [&](Connection& c) { return detail::seal_log_fields(c, sealer); }});
+    TSUNAGU_TRY(migrate(*admin, migrations));
+    auto unwrapped = sealer();
+    TSUNAGU_TRY(unwrapped);
+    auto store = open_store(*options);
     TSUNAGU_TRY(store);
     TSUNAGU_TRY(create_schema(*store));
-    return options;
+    return std::move(*options);
 }
 
 }  // namespace tsunagu::pg

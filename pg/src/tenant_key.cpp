@@ -44,6 +44,25 @@ Status reseal_table(Connection& connection, const std::string& table, const deta
     return Status::ok();
 }
 
+// Refuses a database where a column this code seals still holds what older servers wrote in
+// clear: it would not open as sealed. The migration that seals it (pg/src/seal_log_fields.h)
+// runs when a server of this version starts.
+Status check_columns_sealed(Connection& connection) {
+    for (const auto& [table, spec] : detail::tsunagu_sealed_columns()) {
+        for (const std::string& column : spec.columns) {
+            auto type = detail::column_type(connection, table, column);
+            TSUNAGU_TRY(type);
+            if (type->empty() || *type == "bytea") continue;  // absent, or sealed
+            return Status(ErrorCode::invalid_argument,
+                          table + "." + column + " is still in clear in this database, as servers before this "
+                          "version left it: start one tsunagu-server of this version on the database (it seals "
+                          "the column as it migrates the database), stop it, then rotate the key; nothing was "
+                          "changed");
+        }
+    }
+    return Status::ok();
+}
+
 }  // namespace
 
 Result<TenantKey> tenant_data_key(Connection& connection, std::string_view tenant, const Secret& kek) {
@@ -95,6 +114,7 @@ Result<Resealed> reseal_tenant(Connection& connection, std::string_view tenant, 
         }
         const std::vector<std::uint8_t> wrapped = keys->bytes(mine, 1);
         if (unwrap_key(new_kek, wrapped, context)) return Resealed{true, 0, 0};
+        TSUNAGU_TRY(check_columns_sealed(connection));
         auto old_key = unwrap_key(old_kek, wrapped, context);
         if (!old_key) {
             return Status(ErrorCode::wrong_key, "the old key file does not open the data key of tenant '" +
