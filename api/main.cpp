@@ -286,8 +286,8 @@ int rotate_key_command(int argc, char** argv) {
         if (rotated->already) {
             std::printf("the records in the database are sealed under %s already: nothing to do.\n", new_key.c_str());
         } else {
-            std::printf("%zu record row(s) (%zu value(s)) in the database are now sealed under a new data key, "
-                        "wrapped under %s.\n",
+            std::printf("%zu row(s) of records, change log and refused changes (%zu value(s)) in the database are "
+                        "now sealed under a new data key, wrapped under %s.\n",
                         rotated->rows, rotated->values, new_key.c_str());
         }
         std::printf("Start every server with --key-file %s. Dumps taken before still need the old key file: keep "

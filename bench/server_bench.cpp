@@ -398,8 +398,8 @@ struct ScaleDeployment {
 };
 
 // A key rotation on PostgreSQL (rotate-key --postgres: every sealed value opened and sealed anew
-// under a new data key) on the database the scale runs filled, next to the same rows rewritten
-// by a plain UPDATE without any crypto.
+// under a new data key: records, change log lines, refused changes) on the database the scale
+// runs filled, next to the same rows rewritten by a plain UPDATE without any crypto.
 struct RotationFigure {
     std::int64_t rows = 0;
     double seconds = 0, plain_update_seconds = 0;
@@ -410,11 +410,14 @@ RotationFigure time_postgres_rotation(const std::string& conninfo, const std::st
     RotationFigure figure;
     auto connection = tsunagu::pg::Connection::open(conninfo);
     if (!connection) return figure;
-    auto rows = connection->query("SELECT (SELECT count(*) FROM sync_records) + (SELECT count(*) FROM refused_change)");
+    auto rows = connection->query(
+        "SELECT (SELECT count(*) FROM sync_records) + (SELECT count(*) FROM sync_log) + (SELECT count(*) FROM "
+        "refused_change)");
     if (rows) figure.rows = rows->integer(0, 0);
     auto start = Clock::now();
-    if (!connection->exec("BEGIN; UPDATE sync_records SET fields = fields, meta = meta; UPDATE refused_change SET "
-                          "change = change, reason = reason, comment = comment; COMMIT")) {
+    if (!connection->exec("BEGIN; UPDATE sync_records SET fields = fields, meta = meta; UPDATE sync_log SET fields = "
+                          "fields; UPDATE refused_change SET change = change, reason = reason, comment = comment; "
+                          "COMMIT")) {
         return figure;
     }
     figure.plain_update_seconds = since_ms(start) / 1000.0;

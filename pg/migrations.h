@@ -2,12 +2,13 @@
 //
 // The database records the versions applied (tsunagu_schema_versions). migrate() applies the
 // missing ones in order, each in its own transaction together with its version row, so a failure
-// leaves the database at the version before it, and the next start resumes there. Servers that
+// (or a kill) leaves the database at the version before it, and the next start resumes there. Servers that
 // start together serialise on one advisory lock: each migration runs exactly once, and every
 // server returns only once the database is at the newest version. A database at a version newer
 // than the code is refused: an older server must not write to a schema it does not know.
 #pragma once
 
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -20,6 +21,9 @@ struct Migration {
     int version = 0;    // 1, 2, 3, ... without gaps
     std::string name;   // what it does, for the record
     std::string sql;    // one or more statements
+    // Then, in the same transaction, what SQL alone cannot do (sealing values needs the tenant's
+    // data key, which PostgreSQL never holds); may be empty. A failure rolls the migration back.
+    std::function<Status(Connection&)> run = {};
 };
 
 // The tables of this library itself (log sequences, tenant keys): version 1 of every list.

@@ -5,8 +5,11 @@
 // What it guarantees:
 //  - Record contents (sync_records.fields and .meta: current values, and every version with its
 //    losing, conflicting values) are sealed with the tenant's data key before PostgreSQL sees
-//    them, the record's id and the column's name bound as associated data; they are opened again
-//    as they are read. Ids, clocks, sequence numbers and scope keys stay in clear, for indexes.
+//    them, the record's id and the column's name bound as associated data; so are the change
+//    log's field lists (sync_log.fields, bound to the line's sequence number) and the refused
+//    changes kept for supervisors (pg/src/sql_dialect.h lists them all). They are opened again as
+//    they are read; a value that does not open (altered, moved from another row) fails the read
+//    as corrupt. Ids, clocks, sequence numbers and scope keys stay in clear, for indexes.
 //  - Writers are serialised per tenant across every server: begin_immediate() takes the tenant's
 //    transaction-scoped advisory lock, as SQLite's BEGIN IMMEDIATE takes its write lock. The
 //    engine reads and advances its sequence number inside that lock, so sequence numbers commit
@@ -39,8 +42,9 @@ struct PgStoreOptions {
 Result<Store> open_store(const PgStoreOptions& options);
 
 // Readies the database for a server starting on it, safely when several start at once: under the
-// migration lock (pg/migrations.h) it applies the versioned migrations, unwraps (or, on first
-// start, creates) the tenant's data key with `kek` (the servers' key file), and runs
+// migration lock (pg/migrations.h) it applies the versioned migrations (version 3 seals the
+// change log's field lists older servers left in clear, pg/src/seal_log_fields.h), unwraps (or,
+// on first start, creates) the tenant's data key with `kek` (the servers' key file), and runs
 // `create_schema` on a Store over the database (the server's idempotent schema, first admin...).
 // Returns how to open stores on it (open_store). A database serves one tenant: invalid_argument,
 // naming the tenant it belongs to and changing nothing, when it holds another tenant's key.

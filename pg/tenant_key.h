@@ -41,7 +41,9 @@ struct Resealed {
 // `already` when the tenant's key opens under `new_kek` (the rotation was done). Refused,
 // changing nothing: wrong_key when the key opens under neither; corrupt when a sealed value does
 // not open under the old data key (named by table and column, never by content);
-// invalid_argument when the database holds other tenants' keys, whose rows share the tables.
+// invalid_argument when the database holds other tenants' keys, whose rows share the tables, or
+// when a column this code seals is still in clear there (no server of this version has started
+// on the database yet to migrate it: the message says to start one first).
 Result<Resealed> reseal_tenant(Connection& connection, std::string_view tenant, const Secret& old_kek,
                                const Secret& new_kek);
 

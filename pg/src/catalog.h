@@ -26,4 +26,15 @@ inline Result<std::vector<KeyColumn>> primary_key_of(Connection& connection, con
     return key;
 }
 
+// The type of `table`.`column` as SQL writes it ("bytea", "text"); "" when the table or the
+// column does not exist.
+inline Result<std::string> column_type(Connection& connection, const std::string& table, const std::string& column) {
+    auto rows = connection.query(
+        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = to_regclass($1)"
+        " AND attname = $2 AND attnum > 0 AND NOT attisdropped",
+        {table, column});
+    TSUNAGU_TRY(rows);
+    return rows->empty() ? std::string() : std::string(rows->text(0, 0));
+}
+
 }  // namespace tsunagu::pg::detail

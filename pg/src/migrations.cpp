@@ -81,6 +81,7 @@ Result<int> migrate(Connection& connection, std::span<const Migration> migration
             // An empty migration marks tables that the server's own code creates idempotently
             // under the same lock (pg_store.h's prepare_database).
             if (!m.sql.empty()) TSUNAGU_TRY(connection.exec(m.sql));
+            if (m.run) TSUNAGU_TRY(m.run(connection));
             return connection.query("INSERT INTO tsunagu_schema_versions(version, name) VALUES ($1, $2)",
                                     {m.version, m.name})
                 .status();

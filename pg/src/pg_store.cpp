@@ -13,6 +13,7 @@
 #include "pg/pg.h"
 #include "pg/src/catalog.h"
 #include "pg/src/lock_key.h"
+#include "pg/src/seal_log_fields.h"
 #include "pg/src/sql_dialect.h"
 #include "pg/tenant_key.h"
 
@@ -92,9 +93,14 @@ private:
     // The current row's sealed columns, opened; and bytea columns, decoded (on first access).
     std::vector<std::optional<std::string>> opened_;
     mutable std::vector<std::optional<std::vector<std::uint8_t>>> blobs_;
-    // Result columns: sealed ones (by index) and the column holding their row's id.
-    std::vector<std::pair<int, std::string>> sealed_columns_;
-    int id_column_ = -1;
+    // Result columns that are sealed: each with its name and the result column holding the id of
+    // its row (a join may read sealed columns of several tables, each bound to its own row).
+    struct SealedResult {
+        int column;
+        std::string table, name;
+        int id_column;
+    };
+    std::vector<SealedResult> sealed_columns_;
 };
 
 class PgBackend final : public StoreBackend {
@@ -333,9 +339,8 @@ Status PgStatement::execute() {
         // NOTHING kept it alive, and the caller hears what SQLite would have said.
         return Status(ErrorCode::constraint, "UNIQUE constraint failed: " + t_.table);
     }
-    // Which result columns are sealed, and where their row's id is.
+    // Which result columns are sealed, and where each one's row id is.
     sealed_columns_.clear();
-    id_column_ = -1;
     opened_.assign(static_cast<std::size_t>(rows_.columns()), std::nullopt);
     blobs_.assign(static_cast<std::size_t>(rows_.columns()), std::nullopt);
     for (const auto& [table, spec] : detail::tsunagu_sealed_columns()) {
@@ -343,21 +348,24 @@ Status PgStatement::execute() {
         if (oid == 0) continue;
         auto table_identity = backend_.identity_column(table);
         TSUNAGU_TRY(table_identity);
-        int identity_column = -1;
+        int identity_column = -1, id_column = -1;
+        const std::size_t first_sealed = sealed_columns_.size();
         for (int c = 0; c < rows_.columns(); ++c) {
             if (rows_.column_table(c) != oid) continue;
             const std::string name(rows_.column_name(c));
-            if (name == spec.id_column) id_column_ = c;
+            if (name == spec.id_column) id_column = c;
             if (name == *table_identity) identity_column = c;
-            if (spec.columns.contains(name)) sealed_columns_.emplace_back(c, name);
+            if (spec.columns.contains(name)) sealed_columns_.push_back({c, table, name, -1});
         }
-        if (!sealed_columns_.empty() && id_column_ < 0) {
+        if (sealed_columns_.size() > first_sealed && id_column < 0) {
             return Status(ErrorCode::internal, "a query reads sealed columns of " + table + " without its " +
                                                    spec.id_column + " column, which they are bound to");
         }
-        if (identity_column >= 0 && id_column_ >= 0) {
+        for (std::size_t i = first_sealed; i < sealed_columns_.size(); ++i) sealed_columns_[i].id_column = id_column;
+        // (A table whose id column is its identity, as sync_log's seq, needs no such memory.)
+        if (identity_column >= 0 && id_column >= 0 && identity_column != id_column) {
             for (int r = 0; r < rows_.size(); ++r) {
-                const auto id = rows_.bytes(r, id_column_);
+                const auto id = rows_.bytes(r, id_column);
                 backend_.remember_id(*table_identity, rows_.text(r, identity_column),
                                      std::string(id.begin(), id.end()));
             }
@@ -376,15 +384,14 @@ std::string PgStatement::inserted(const std::string& column) const {
 
 Status PgStatement::open_row() {
     for (auto& slot : blobs_) slot.reset();
-    if (sealed_columns_.empty()) return Status::ok();
-    const auto id_bytes = rows_.bytes(row_, id_column_);
-    const std::string id(id_bytes.begin(), id_bytes.end());
-    for (const auto& [c, name] : sealed_columns_) {
-        auto& slot = opened_[static_cast<std::size_t>(c)];
+    for (const SealedResult& sealed : sealed_columns_) {
+        auto& slot = opened_[static_cast<std::size_t>(sealed.column)];
         slot.reset();
-        if (rows_.is_null(row_, c)) continue;
-        auto plain = backend_.sealer().open(rows_.bytes(row_, c), id, name);
-        if (!plain) return plain.status();
+        if (rows_.is_null(row_, sealed.column)) continue;
+        const auto id_bytes = rows_.bytes(row_, sealed.id_column);
+        const std::string id(id_bytes.begin(), id_bytes.end());
+        auto plain = backend_.sealer().open(rows_.bytes(row_, sealed.column), id, sealed.name);
+        if (!plain) return Status(plain.status().code(), "table " + sealed.table + ": " + plain.status().message());
         slot = std::move(*plain);
     }
     return Status::ok();
@@ -408,6 +415,19 @@ Status check_sole_tenant(Connection& connection, const std::string& tenant) {
                       "(createdb, then --postgres \"... dbname=THAT_DATABASE\"), or start with that tenant's --tenant");
 }
 
+// How to open stores on the tenant's data: its key unwrapped with `kek` (created on first use),
+// once check_sole_tenant() agrees. Run under the migration lock.
+Result<PgStoreOptions> unwrap_tenant_key(Connection& connection, const std::string& conninfo,
+                                         const std::string& tenant, const Secret& kek) {
+    TSUNAGU_TRY(check_sole_tenant(connection, tenant));
+    auto key = tenant_data_key(connection, tenant, kek);
+    TSUNAGU_TRY(key);
+    auto sealer = Sealer::with_key(std::move(key->key));
+    TSUNAGU_TRY(sealer);
+    return PgStoreOptions{conninfo, tenant, std::make_shared<const Sealer>(std::move(*sealer)),
+                          std::move(key->wrapped)};
+}
+
 }  // namespace
 
 Result<Store> open_store(const PgStoreOptions& options) {
@@ -427,19 +447,27 @@ Result<PgStoreOptions> prepare_database(const std::string& conninfo, const std::
     // together each find the work done, or wait while one does it.
     auto lock = MigrationLock::take(*admin);
     TSUNAGU_TRY(lock);
+    // The tenant's key, for the migration that seals with it and, once they are all done, for the
+    // stores. Read anew each time, as the database holds it in the transaction of the moment (a
+    // migration retried after a serialization failure must not keep a key its first try created).
+    std::optional<PgStoreOptions> options;
+    auto sealer = [&]() -> Result<const Sealer*> {
+        auto unwrapped = unwrap_tenant_key(*admin, conninfo, tenant, kek);
+        TSUNAGU_TRY(unwrapped);
+        options = std::move(*unwrapped);
+        return options->sealer.get();
+    };
     std::vector<Migration> migrations = base_migrations();
     migrations.push_back({2, "the sync engine's and the server's tables (created by their own code)", ""});
-    TSUNAGU_TRY(migrate(*admin, migrations).status());
-    TSUNAGU_TRY(check_sole_tenant(*admin, tenant));
-    auto key = tenant_data_key(*admin, tenant, kek);
-    TSUNAGU_TRY(key);
-    auto sealer = Sealer::with_key(std::move(key->key));
-    TSUNAGU_TRY(sealer);
-    PgStoreOptions options{conninfo, tenant, std::make_shared<const Sealer>(std::move(*sealer)), std::move(key->wrapped)};
-    auto store = open_store(options);
+    migrations.push_back({3, "the change log's field lists sealed (sync_log.fields)", "",
+                          [&](Connection& c) { return detail::seal_log_fields(c, sealer); }});
+    TSUNAGU_TRY(migrate(*admin, migrations));
+    auto unwrapped = sealer();
+    TSUNAGU_TRY(unwrapped);
+    auto store = open_store(*options);
     TSUNAGU_TRY(store);
     TSUNAGU_TRY(create_schema(*store));
-    return options;
+    return std::move(*options);
 }
 
 }  // namespace tsunagu::pg

@@ -202,6 +202,9 @@ Translated create_trigger(const std::string& sql) {
 const SealedColumns& tsunagu_sealed_columns() {
     static const SealedColumns kSealed = {
         {"sync_records", {"id", {"fields", "meta"}}},
+        // The change log's field lists: which fields each change set (a client's risk flags were
+        // raised at 9:14), bound to the line's sequence number. Only ever read back by it.
+        {"sync_log", {"seq", {"fields"}}},
         // Refused change sets kept for supervisors (api/src/refused_changes.h), and what was said of them.
         {"refused_change", {"change_id", {"change", "reason", "comment"}}},
     };

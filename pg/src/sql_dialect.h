@@ -33,8 +33,14 @@ struct SealedTable {
 using SealedColumns = std::map<std::string, SealedTable>;
 
 // The engine's record contents: current field values, and the versions with every losing
-// (conflict) value; and the server's kept refused change sets, with their reasons and comments.
-// Ids, clocks, sequence numbers and scope keys stay in clear, for indexes.
+// (conflict) value; the change log's lists of the fields each change set; and the server's kept
+// refused change sets, with their reasons and comments. Ids, clocks, sequence numbers and scope
+// keys stay in clear, for indexes.
+//
+// A column may be listed here only while no statement filters, compares, orders, indexes or
+// computes on it in SQL: PostgreSQL holds ciphertext. Statements may write it from a parameter
+// (with the row's id column set beside it, or selected by it) and read it back whole, with the
+// id column in the same result.
 const SealedColumns& tsunagu_sealed_columns();
 
 enum class InsertMode {

@@ -8,17 +8,13 @@
 #include "crypto/sealed.h"
 #include "pg/src/catalog.h"
 #include "pg/src/lock_key.h"
+#include "pg/src/sealed_rows.h"
 #include "pg/src/sql_dialect.h"
 
 namespace tsunagu::pg {
 namespace {
 
 std::string context_of(std::string_view tenant) { return "tenant " + std::string(tenant); }
-
-std::string quoted(std::string_view name) { return "\"" + std::string(name) + "\""; }
-
-// Rows read and rewritten at a time: a cursor's fetch, one UPDATE.
-constexpr int kBatch = 200;
 
 // Seals every sealed value of `table` anew: opened under `from`, sealed under `to`, with the same
 // row id and column bound. Runs inside the caller's transaction.
@@ -27,67 +23,44 @@ Status reseal_table(Connection& connection, const std::string& table, const deta
     auto exists = connection.query("SELECT to_regclass($1) IS NOT NULL", {table});
     TSUNAGU_TRY(exists);
     if (exists->text(0, 0) != "t") return Status::ok();  // a table this database never needed
-    // Rows are rewritten through their primary key (one column: the engine's tables have one).
-    auto key = detail::primary_key_of(connection, table);
-    TSUNAGU_TRY(key);
-    if (key->size() != 1) {
-        return Status(ErrorCode::internal, "table " + table + " has no one-column primary key to reseal its rows by");
-    }
-    const std::string pk = quoted(key->front().name), pk_type = key->front().type;
     const std::vector<std::string> columns(spec.columns.begin(), spec.columns.end());
-
-    std::string select = "DECLARE tsunagu_reseal NO SCROLL CURSOR FOR SELECT " + pk + "::text, " + quoted(spec.id_column);
-    for (const auto& c : columns) select += ", " + quoted(c);
-    TSUNAGU_TRY(connection.exec(select + " FROM " + quoted(table)));
-    // UPDATE t SET a = v.a, ... FROM (VALUES ($1, $2::bytea, ...), ...) AS v(k, a, ...) WHERE t.pk = v.k
-    auto update_for = [&](int rows) {
-        std::string values;
-        int param = 0;
-        for (int r = 0; r < rows; ++r) {
-            values += r ? ", (" : "(";
-            values += "$" + std::to_string(++param) + "::text";
-            for (std::size_t c = 0; c < columns.size(); ++c) values += ", $" + std::to_string(++param) + "::bytea";
-            values += ")";
+    detail::RewriteCount count;
+    auto reseal = [&](std::span<const std::uint8_t> stored, const std::string& id,
+                      const std::string& column) -> Result<std::vector<std::uint8_t>> {
+        auto plain = from.open(stored, id, column);
+        if (!plain) {
+            return Status(ErrorCode::corrupt, "a value of " + table + "." + column +
+                                                  " does not open under the tenant's data key (altered, moved "
+                                                  "from another row, or sealed under another key); nothing was "
+                                                  "changed");
         }
-        std::string sets, names = "k";
-        for (std::size_t c = 0; c < columns.size(); ++c) {
-            sets += (c ? ", " : "") + quoted(columns[c]) + " = v.c" + std::to_string(c);
-            names += ", c" + std::to_string(c);
-        }
-        return "UPDATE " + quoted(table) + " AS t SET " + sets + " FROM (VALUES " + values + ") AS v(" + names +
-               ") WHERE t." + pk + " = CAST(v.k AS " + pk_type + ")";
+        std::vector<std::uint8_t> sealed = to.seal(*plain, id, column);
+        sodium_memzero(plain->data(), plain->size());
+        return sealed;
     };
-    for (;;) {
-        auto batch = connection.query("FETCH " + std::to_string(kBatch) + " FROM tsunagu_reseal");
-        TSUNAGU_TRY(batch);
-        if (batch->empty()) break;
-        std::vector<Param> params;
-        params.reserve(static_cast<std::size_t>(batch->size()) * (columns.size() + 1));
-        for (int r = 0; r < batch->size(); ++r) {
-            params.emplace_back(batch->text(r, 0));
-            const auto id_bytes = batch->bytes(r, 1);
-            const std::string id(id_bytes.begin(), id_bytes.end());
-            for (std::size_t c = 0; c < columns.size(); ++c) {
-                const int column = static_cast<int>(c) + 2;
-                if (batch->is_null(r, column)) {
-                    params.emplace_back(nullptr);
-                    continue;
-                }
-                auto plain = from.open(batch->bytes(r, column), id, columns[c]);
-                if (!plain) {
-                    return Status(ErrorCode::corrupt, "a value of " + table + "." + columns[c] +
-                                                          " does not open under the tenant's data key (altered, "
-                                                          "or sealed under another key); nothing was changed");
-                }
-                params.push_back(Param::bytes(to.seal(*plain, id, columns[c])));
-                sodium_memzero(plain->data(), plain->size());
-                ++done.values;
-            }
+    TSUNAGU_TRY(detail::rewrite_values(connection, table, spec.id_column, columns, reseal, count));
+    done.rows += count.rows;
+    done.values += count.values;
+    return Status::ok();
+}
+
+// Refuses a database where a column this code seals still holds what older servers wrote in
+// clear: it would not open as sealed. The migration that seals it (pg/src/seal_log_fields.h)
+// runs when a server of this version starts.
+Status check_columns_sealed(Connection& connection) {
+    for (const auto& [table, spec] : detail::tsunagu_sealed_columns()) {
+        for (const std::string& column : spec.columns) {
+            auto type = detail::column_type(connection, table, column);
+            TSUNAGU_TRY(type);
+            if (type->empty() || *type == "bytea") continue;  // absent, or sealed
+            return Status(ErrorCode::invalid_argument,
+                          table + "." + column + " is still in clear in this database, as servers before this "
+                          "version left it: start one tsunagu-server of this version on the database (it seals "
+                          "the column as it migrates the database), stop it, then rotate the key; nothing was "
+                          "changed");
         }
-        TSUNAGU_TRY(connection.query(update_for(batch->size()), params).status());
-        done.rows += static_cast<std::size_t>(batch->size());
     }
-    return connection.exec("CLOSE tsunagu_reseal");
+    return Status::ok();
 }
 
 }  // namespace
@@ -141,6 +114,7 @@ Result<Resealed> reseal_tenant(Connection& connection, std::string_view tenant, 
         }
         const std::vector<std::uint8_t> wrapped = keys->bytes(mine, 1);
         if (unwrap_key(new_kek, wrapped, context)) return Resealed{true, 0, 0};
+        TSUNAGU_TRY(check_columns_sealed(connection));
         auto old_key = unwrap_key(old_kek, wrapped, context);
         if (!old_key) {
             return Status(ErrorCode::wrong_key, "the old key file does not open the data key of tenant '" +

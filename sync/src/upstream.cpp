@@ -462,8 +462,10 @@ Result<std::vector<HistoryEntry>> Upstream::history(std::string_view record) {
     if (!*row) return entries;
     auto applied = detail::ChangeList::parse((*row)->log);
     TSUNAGU_TRY(applied);
+    // seq is read with `fields`: a store that seals the field list (PostgreSQL's, pg/pg_store.h)
+    // binds it to the line's sequence number, and opens it only with that number beside it.
     Statement& s =
-        impl_->store.cached("SELECT hlc, replica, user, kind, fields FROM sync_log WHERE seq = ?1");
+        impl_->store.cached("SELECT seq, hlc, replica, user, kind, fields FROM sync_log WHERE seq = ?1");
     for (const detail::AppliedChange& change : applied->entries) {
         s.bind(1, change.seq);
         auto found = s.step();
@@ -478,11 +480,11 @@ Result<std::vector<HistoryEntry>> Upstream::history(std::string_view record) {
         HistoryEntry entry;
         entry.seq = change.seq;
         entry.change_id = change.change_id;
-        entry.hlc = Hlc::from_packed(s.column_int(0));
-        entry.replica = detail::id_from_bytes(s.column_blob(1));
-        entry.user = std::string(s.column_text(2));
-        entry.kind = static_cast<ChangeKind>(s.column_int(3));
-        const std::string_view fields = s.column_text(4);
+        entry.hlc = Hlc::from_packed(s.column_int(1));
+        entry.replica = detail::id_from_bytes(s.column_blob(2));
+        entry.user = std::string(s.column_text(3));
+        entry.kind = static_cast<ChangeKind>(s.column_int(4));
+        const std::string_view fields = s.column_text(5);
         for (std::size_t start = 0; start < fields.size();) {
             std::size_t comma = fields.find(',', start);
             if (comma == std::string_view::npos) comma = fields.size();
