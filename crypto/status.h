@@ -70,10 +70,13 @@ public:
     bool is_ok() const noexcept { return std::holds_alternative<T>(state_); }
     explicit operator bool() const noexcept { return is_ok(); }
 
-    const Status& status() const {
+    // The failure, or an ok Status. On a temporary Result (`TSUNAGU_TRY(f().status())`) it is a
+    // copy: a reference into the temporary would dangle once the full expression ends.
+    const Status& status() const& {
         static const Status kOk;
         return is_ok() ? kOk : std::get<Status>(state_);
     }
+    Status status() && { return is_ok() ? Status{} : std::get<Status>(std::move(state_)); }
     T& value() & { return std::get<T>(state_); }
     const T& value() const& { return std::get<T>(state_); }
     T&& value() && { return std::get<T>(std::move(state_)); }

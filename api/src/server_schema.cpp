@@ -29,6 +29,14 @@ constexpr Step kSteps[] = {
     // 2 -> 3: a worker's own kept refusals, newest first (GET /v1/sync/refused).
     {2, "refused changes by worker",
      "CREATE INDEX IF NOT EXISTS refused_change_by_user ON refused_change(user_id, last_at)"},
+    // 3 -> 4: a phone an older build let sign in under the web page's device name shared a
+    // device with its user's web sign-ins, and its sessions ended with the page's. A "web page"
+    // device that pushed, or holds a session the page did not open, is a phone: renamed, it
+    // keeps its sessions, and the page's next sign-in registers a device of its own.
+    {3, "phones named like the web page",
+     "UPDATE device SET name = 'phone (was \"web page\")' WHERE name = 'web page' AND (clock_read_at <> 0 OR "
+     "EXISTS (SELECT 1 FROM session s WHERE s.device_id = device.id AND "
+     "NOT EXISTS (SELECT 1 FROM web_session w WHERE w.session_id = s.id)))"},
 };
 static_assert(std::size(kSteps) > 0 && std::rbegin(kSteps)->from + 1 == kServerSchemaVersion,
               "the last step reaches kServerSchemaVersion");

@@ -4,7 +4,7 @@
 //
 // Contract: each table's CREATE statement (its create_schema) is frozen as version 1; every later
 // change is a step here, from one version to the next, only adding (columns with defaults,
-// tables, indexes). At start, after the CREATE statements, migrate_server_tables() applies the
+// tables, indexes) or mending rows an older build wrote wrongly. At start, after the CREATE statements, migrate_server_tables() applies the
 // steps a store lacks in one transaction with its new version (all or nothing: a failed step
 // leaves the store as it was, and the server does not start), fresh and old stores alike. A store
 // of a newer version than this server's is refused, never written. Runs once per start, on one
@@ -15,7 +15,7 @@
 
 namespace tsunagu::api {
 
-inline constexpr int kServerSchemaVersion = 3;
+inline constexpr int kServerSchemaVersion = 4;
 
 Status migrate_server_tables(Store& store);
 

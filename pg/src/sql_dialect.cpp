@@ -46,6 +46,15 @@ std::vector<Token> tokenize(std::string_view sql) {
                 ++i;
             }
             tokens.push_back({c == '\'' ? Kind::string : Kind::quoted, std::string(sql.substr(start, i - start)), {}});
+        } else if (c == '-' && i + 1 < sql.size() && sql[i + 1] == '-') {  // a comment to the line's end
+            i = std::min(sql.find('\n', i), sql.size());
+            tokens.push_back({Kind::space, " ", {}});
+        } else if (c == '/' && i + 1 < sql.size() && sql[i + 1] == '*') {  // a comment to "*/"
+            const std::size_t end = sql.find("*/", i + 2);
+            if (end == std::string_view::npos)
+                throw std::runtime_error("a /* comment is not closed: end it with */ or remove it");
+            i = end + 2;
+            tokens.push_back({Kind::space, " ", {}});
         } else if (std::isspace(static_cast<unsigned char>(c))) {
             while (i < sql.size() && std::isspace(static_cast<unsigned char>(sql[i]))) ++i;
             tokens.push_back({Kind::space, " ", {}});
@@ -242,8 +251,17 @@ std::string upsert_clause(const std::vector<std::string>& primary_key, const std
     return out + (sets.empty() ? " DO NOTHING" : " DO UPDATE SET " + sets);
 }
 
+namespace {
+// The statement with each comment replaced by a space (quotes inside a comment are not quotes).
+std::string without_comments(std::string_view sql) {
+    std::string out;
+    for (const Token& t : tokenize(sql)) out += t.text;
+    return out;
+}
+}  // namespace
+
 Translated translate(std::string_view sqlite_sql, const SealedColumns& sealed) {
-    const std::string sql = rewrite_functions(trim(sqlite_sql));
+    const std::string sql = rewrite_functions(trim(without_comments(sqlite_sql)));
     const std::string head = lower_of(sql.substr(0, 32));
     if (head.starts_with("pragma")) {
         Translated t;

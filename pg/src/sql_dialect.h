@@ -12,6 +12,7 @@
 //   SQLite's append-only triggers (RAISE(ABORT, ...)) -> a PL/pgSQL trigger that raises;
 //   a few SQLite functions by name (unixepoch(), strftime('%s','now'), two-argument min());
 //     zeroblob(?N) (room for a row to grow in place) -> NULL, its parameter still bound.
+// Comments (-- to the line's end, /* to */) read as a space, in every statement and schema.
 // A statement using anything else fails on PostgreSQL with its error, caught by the server's
 // integration suite, which runs on both backends.
 #pragma once

@@ -62,6 +62,41 @@ TEST_CASE("an upgraded server brings an older server's tables up to date and kee
     CHECK(s.version() == kServerSchemaVersion);
 }
 
+TEST_CASE("a phone an older build registered under the web page's device name is renamed at upgrade") {
+    ServerStore s;
+    auto device = [&](const std::string& id, const std::string& name) {
+        REQUIRE(s.store.exec("INSERT INTO device(id, user_id, name, registered_at, last_seen_at) VALUES ('" + id +
+                             "', 'u1', '" + name + "', 1, 1)"));
+    };
+    auto session = [&](const std::string& id, const std::string& device_id, bool web) {
+        REQUIRE(s.store.exec("INSERT INTO session(id, user_id, device_id, token_hash, created_at, expires_at) "
+                             "VALUES ('" + id + "', 'u1', '" + device_id + "', x'00', 1, 99)"));
+        if (web) REQUIRE(s.store.exec("INSERT INTO web_session(session_id, opened_at, last_active_at) "
+                                      "VALUES ('" + id + "', 1, 1)"));
+    };
+    device("phone", "web page");  // a phone's own session
+    session("s1", "phone", false);
+    device("shared", "web page");  // a phone and the page on one device
+    session("s2", "shared", false);
+    session("s3", "shared", true);
+    device("page", "web page");  // the page's alone
+    session("s4", "page", true);
+    device("unused", "web page");  // no session left: nothing says it is a phone
+
+    REQUIRE(migrate_server_tables(s.store));
+    auto name_of = [&](const std::string& id) {
+        auto q = s.store.prepare("SELECT name FROM device WHERE id = '" + id + "'");
+        REQUIRE(q);
+        REQUIRE(*q->step());
+        return std::string(q->column_text(0));
+    };
+    CHECK(name_of("phone") == "phone (was \"web page\")");
+    CHECK(name_of("shared") == "phone (was \"web page\")");
+    CHECK(name_of("page") == "web page");
+    CHECK(name_of("unused") == "web page");
+    CHECK(name_of("d1") == "phone");
+}
+
 TEST_CASE("a failed step leaves the server's tables as they were") {
     ServerStore s;
     // Half of step 1 -> 2 already there (a hand-made change): the second statement fails, and

@@ -76,6 +76,25 @@ TEST_CASE("SQLite's dialect is translated to PostgreSQL's statement by statement
               .size() == 3);
 }
 
+TEST_CASE("comments in SQLite's SQL read as spaces and their quotes are not quotes") {
+    using pg::detail::translate;
+    const auto& sealed = pg::detail::tsunagu_sealed_columns();
+    // A schema's comment once broke the server's start on PostgreSQL: its apostrophe opened a literal.
+    const auto statements = pg::detail::split_statements(
+        "-- the client's area since a day; '' is the first row\n"
+        "CREATE TABLE IF NOT EXISTS area_since(client_id TEXT NOT NULL, /* Japan's day */ since TEXT NOT NULL,\n"
+        "  team_id TEXT NOT NULL, -- the area's team\n"
+        "  PRIMARY KEY (client_id, since));\n"
+        "SELECT '--not a comment' FROM t; -- a closing remark, with no statement");
+    REQUIRE(statements.size() == 2);
+    CHECK(translate(statements[0], sealed).sql ==
+          "CREATE TABLE IF NOT EXISTS area_since(client_id TEXT NOT NULL, since TEXT NOT NULL, team_id TEXT NOT NULL, "
+          "PRIMARY KEY (client_id, since))");
+    CHECK(translate(statements[1], sealed).sql == "SELECT '--not a comment' FROM t");
+    CHECK(translate("SELECT a -- the user's pick\n FROM t WHERE b = ?1", sealed).sql == "SELECT a FROM t WHERE b = $1");
+    CHECK_THROWS_WITH(translate("SELECT a /* never closed", sealed), Catch::Contains("not closed"));
+}
+
 TEST_CASE("on PostgreSQL a plain INSERT that hits a unique key fails alone, as in SQLite, and the "
           "transaction goes on") {
     PostgresCluster cluster;
