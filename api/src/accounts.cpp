@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <mutex>
 
+#include "api/src/area_history.h"
 #include "api/src/clock_step.h"
 #include "api/src/observability.h"
 #include "api/src/session_cache.h"
@@ -345,20 +346,20 @@ Status Accounts::set_disabled(const std::string& user_id, bool disabled) {
     });
 }
 
-Status Accounts::set_team(const std::string& user_id, const std::string& team_id) {
-    if (team_id.empty()) {
-        auto user = find_user(user_id);
-        TSUNAGU_TRY(user);
-        if (is_field_worker(user->role)) return Status(ErrorCode::validation, kFieldWorkerNeedsTeam);
-    }
+Status Accounts::set_team(const std::string& user_id, const std::string& team_id, const std::string& today) {
+    auto user = find_user(user_id);
+    TSUNAGU_TRY(user);
+    if (team_id.empty() && is_field_worker(user->role)) return Status(ErrorCode::validation, kFieldWorkerNeedsTeam);
     auto missing = team_missing(store_, team_id);
     TSUNAGU_TRY(missing);
     if (*missing) return no_such_team(team_id);
-    auto& q = store_.cached("UPDATE account SET team_id = nullif(?2, '') WHERE id = ?1");
-    q.bind(1, user_id).bind(2, team_id);
-    TSUNAGU_TRY(q.run());
-    if (store_.changes() == 0) return Status(ErrorCode::not_found, "no user with id " + user_id);
-    return Status::ok();
+    return with_transaction(store_, [&]() -> Status {
+        if (user->team_id != team_id) {
+            TSUNAGU_TRY(date_area_change(store_, AreaOf::worker, user_id, user->team_id, team_id, today));
+        }
+        auto& q = store_.cached("UPDATE account SET team_id = nullif(?2, '') WHERE id = ?1");
+        return q.bind(1, user_id).bind(2, team_id).run();
+    });
 }
 
 bool Accounts::any_admin() {

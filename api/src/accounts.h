@@ -130,7 +130,10 @@ public:
     // Disabling ends the account's sessions (enabling it again brings none back); the last
     // enabled administrator cannot be disabled (conflict).
     Status set_disabled(const std::string& user_id, bool disabled);
-    Status set_team(const std::string& user_id, const std::string& team_id);
+    // Moves a user to another team (area), or none ("", not for field workers), from the local date
+    // `today` (YYYY-MM-DD) on: reports count the records they wrote before it in the old area
+    // (api/src/area_history.h).
+    Status set_team(const std::string& user_id, const std::string& team_id, const std::string& today);
     bool any_admin();
     // The administrator a first start made, while nobody has ever signed in as them and they are
     // still the only one: their password, shown once by a start that then failed (a port in use, a

@@ -19,9 +19,7 @@ Result<std::vector<std::string>> column(Store& store, const char* sql, const std
 
 }  // namespace
 
-// client_area_since: the areas a client was in, from which day (the local date, YYYY-MM-DD; ''
-// = since always) on; team_id '' = in no area. Written at each change of area; a client that never
-// changed area since this table came has no rows, and is in client_area's area on every day.
+// client_area_since: the areas a client was in, from which day on (api/src/area_history.h).
 Status Caseloads::create_schema(Store& store) {
     return store.exec(R"sql(
 CREATE TABLE IF NOT EXISTS client_area(
@@ -57,58 +55,6 @@ Result<Caseload> Caseloads::get(Store& store, const std::string& client_id) {
     return c;
 }
 
-namespace {
-
-// Dates a change of `client_id`'s area from `before` to `after` at the local date `today`. The
-// first row a client gets says since always: the area it had before this table, or the first one
-// it is given (records made before a client is placed count in its first area). A change is never
-// dated before the last one (a clock set back), which would leave that one in force.
-Status date_area_change(Store& store, const std::string& client_id, const std::string& before,
-                        const std::string& after, std::string today) {
-    auto& last = store.cached("SELECT max(since) FROM client_area_since WHERE client_id = ?1");
-    last.bind(1, client_id);
-    auto row = last.step();
-    if (!row) return row.status();
-    const bool first = last.column_is_null(0);
-    if (!first) today = std::max(today, std::string(last.column_text(0)));
-    last.reset();
-    auto& since = store.cached(
-        "INSERT INTO client_area_since(client_id, since, team_id) VALUES(?1, ?2, ?3) "
-        "ON CONFLICT(client_id, since) DO UPDATE SET team_id = excluded.team_id");
-    if (first && !before.empty()) {
-        TSUNAGU_TRY(since.bind(1, client_id).bind(2, "").bind(3, before).run());
-    }
-    return since.bind(1, client_id).bind(2, first && before.empty() ? "" : today).bind(3, after).run();
-}
-
-}  // namespace
-
-Result<AreaHistory> AreaHistory::read(Store& store) {
-    AreaHistory history;
-    auto& q = store.cached("SELECT client_id, since, team_id FROM client_area_since ORDER BY client_id, since");
-    TSUNAGU_TRY(each_row(q, [&](const Statement&) {
-        history.spans_[std::string(q.column_text(0))].emplace_back(q.column_text(1), q.column_text(2));
-    }));
-    // Clients never moved since the dated table came: in their one area on every day.
-    auto& current = store.cached("SELECT client_id, team_id FROM client_area");
-    TSUNAGU_TRY(each_row(current, [&](const Statement&) {
-        history.spans_.try_emplace(std::string(current.column_text(0)),
-                                   std::vector<std::pair<std::string, std::string>>{{"", std::string(current.column_text(1))}});
-    }));
-    return history;
-}
-
-std::string AreaHistory::area_on(const std::string& client_id, const std::string& date) const {
-    auto it = spans_.find(client_id);
-    if (it == spans_.end()) return {};
-    std::string area;
-    for (const auto& [since, team] : it->second) {
-        if (since > date) break;
-        area = team;
-    }
-    return area;
-}
-
 Status Caseloads::assign(Store& store, sync::Upstream& upstream, const Caseload& caseload, std::int64_t now) {
     auto before = get(store, caseload.client_id);
     if (!before) return before.status();
@@ -122,7 +68,7 @@ Status Caseloads::assign(Store& store, sync::Upstream& upstream, const Caseload&
     }
     TSUNAGU_TRY(with_transaction(store, [&]() -> Status {
         if (before->team_id != caseload.team_id) {
-            TSUNAGU_TRY(date_area_change(store, caseload.client_id, before->team_id, caseload.team_id,
+            TSUNAGU_TRY(date_area_change(store, AreaOf::client, caseload.client_id, before->team_id, caseload.team_id,
                                          sync::local_date(upstream.schema(), now * 1000)));
         }
         auto& clear = store.cached("DELETE FROM caseload WHERE client_id = ?1");

@@ -13,23 +13,11 @@
 #include <vector>
 
 #include "api/src/accounts.h"
+#include "api/src/area_history.h"
 #include "crypto/store.h"
 #include "sync/engine.h"
 
 namespace tsunagu::api {
-
-// Which area each client was in on a given day, for reports of past years: a client moved to
-// another area today still counts in the old one for everything dated before.
-class AreaHistory {
-public:
-    static Result<AreaHistory> read(Store& store);
-    // The area (team id) `client_id` was in on `date` ("YYYY-MM-DD"); "" when in none.
-    std::string area_on(const std::string& client_id, const std::string& date) const;
-
-private:
-    // Per client, (first day, area) by first day; the first entry's day is "" (since always).
-    std::map<std::string, std::vector<std::pair<std::string, std::string>>> spans_;
-};
 
 struct Caseload {
     std::string client_id;
@@ -44,7 +32,7 @@ public:
     // Replaces a client's area and assigned workers, then refreshes the scopes of everyone
     // affected (old and new workers, supervisors of the old and new area). A change of area is
     // dated: the client is in the new area from today (the schema's local date at `now`, unix
-    // seconds) on, and stays in the old one for the days before (see AreaHistory).
+    // seconds) on, and stays in the old one for the days before (api/src/area_history.h).
     static Status assign(Store& store, sync::Upstream& upstream, const Caseload& caseload, std::int64_t now);
     static Result<Caseload> get(Store& store, const std::string& client_id);
     // Scope keys of one user, computed from the tables above.

@@ -1,26 +1,11 @@
 // The indicator report over the server's store (see reports.h).
 #include "api/src/reports.h"
 
-#include <unordered_map>
-
 #include "api/src/caseload.h"
 #include "crypto/store.h"
 #include "domain/care_schema.h"
 
 namespace tsunagu::api {
-namespace {
-
-// Every row of a two-column query, as a map.
-Result<std::unordered_map<std::string, std::string>> pairs(Store& store, const char* sql) {
-    auto& q = store.cached(sql);
-    std::unordered_map<std::string, std::string> out;
-    TSUNAGU_TRY(each_row(q, [&](const Statement&) {
-        out.emplace(std::string(q.column_text(0)), std::string(q.column_text(1)));
-    }));
-    return out;
-}
-
-}  // namespace
 
 Status Targets::create_schema(Store& store) {
     return store.exec(R"sql(
@@ -75,20 +60,19 @@ Result<domain::IndicatorReport> indicator_report(Store& store, sync::Upstream& u
     TSUNAGU_TRY(each_row(teams, [&](const Statement&) {
         inputs.areas.push_back({std::string(teams.column_text(0)), std::string(teams.column_text(1))});
     }));
-    auto areas = AreaHistory::read(store);
+    auto areas = AreaHistory::read(store, AreaOf::client);
     if (!areas) return areas.status();
-    auto author_team = pairs(store, "SELECT id, team_id FROM account WHERE team_id IS NOT NULL AND team_id <> ''");
-    if (!author_team) return author_team.status();
-    // The area the record's client was in on the record's date (so a client moved since keeps
-    // last year's figures where they were), else its author's team today.
+    auto author_teams = AreaHistory::read(store, AreaOf::worker);
+    if (!author_teams) return author_teams.status();
+    // The area the record's client was in on the record's date, else the one its author was in
+    // then: a client or a worker moved since leaves last year's figures where they were.
     inputs.area_of = [&](const sync::Record& r, const std::string& date) -> std::string {
         auto client = r.fields.find("client");
         if (client != r.fields.end() && client->is_string()) {
             std::string area = areas->area_on(client->get<std::string>(), date);
             if (!area.empty()) return area;
         }
-        auto it = author_team->find(r.owner);
-        return it == author_team->end() ? std::string() : it->second;
+        return author_teams->area_on(r.owner, date);
     };
 
     std::vector<sync::Record> records;

@@ -140,7 +140,7 @@ HttpResponse update_user(RequestContext& ctx) {
         }
         if (body.contains("disabled")) TSUNAGU_TRY(ctx.accounts.set_disabled(id, body["disabled"]));
         if (body.contains("team_id")) {
-            TSUNAGU_TRY(ctx.accounts.set_team(id, body["team_id"]));
+            TSUNAGU_TRY(ctx.accounts.set_team(id, body["team_id"], sync::local_date(ctx.upstream.schema(), ctx.now * 1000)));
             TSUNAGU_TRY(RefusedChanges::follow_worker(ctx.store, id, body["team_id"]));
         }
         return ctx.audit("admin.user_updated", id);

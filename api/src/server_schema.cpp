@@ -37,6 +37,11 @@ constexpr Step kSteps[] = {
      "UPDATE device SET name = 'phone (was \"web page\")' WHERE name = 'web page' AND (clock_read_at <> 0 OR "
      "EXISTS (SELECT 1 FROM session s WHERE s.device_id = device.id AND "
      "NOT EXISTS (SELECT 1 FROM web_session w WHERE w.session_id = s.id)))"},
+    // 3 -> 4: the teams a worker was in, from which day on (api/src/area_history.h), so that the
+    // records about no client they wrote before a move count in their old area.
+    {3, "workers' dated teams",
+     "CREATE TABLE IF NOT EXISTS account_team_since(user_id TEXT NOT NULL, since TEXT NOT NULL, "
+     "team_id TEXT NOT NULL, PRIMARY KEY(user_id, since))"},
 };
 static_assert(std::size(kSteps) > 0 && std::rbegin(kSteps)->from + 1 == kServerSchemaVersion,
               "the last step reaches kServerSchemaVersion");

@@ -1,5 +1,6 @@
-// Which area a client was in on a given day: reports of past years count a client's records in
-// the area the client was in then, not the one an administrator has moved them to since.
+// Which area a client, or a worker, was in on a given day: reports of past years count a client's
+// records in the area the client was in then, and a worker's records about no client in the area
+// the worker was in then, not the one an administrator has moved them to since.
 #include <catch2/catch.hpp>
 
 #include <string>
@@ -44,9 +45,14 @@ struct Organisation {
         REQUIRE(s.is_ok());
     }
     std::string area_on(const std::string& client, const std::string& date) {
-        auto history = AreaHistory::read(store);
+        auto history = AreaHistory::read(store, AreaOf::client);
         REQUIRE(history.is_ok());
         return history->area_on(client, date);
+    }
+    std::string worker_area_on(const std::string& user_id, const std::string& date) {
+        auto history = AreaHistory::read(store, AreaOf::worker);
+        REQUIRE(history.is_ok());
+        return history->area_on(user_id, date);
     }
 };
 
@@ -91,4 +97,34 @@ TEST_CASE("a client placed before areas were dated keeps that area for the days 
     org.place("c1", org.naka, noon_jst(k2026_12_06));
     CHECK(org.area_on("c1", "2020-10-01") == org.kita);
     CHECK(org.area_on("c1", "2026-12-06") == org.naka);
+}
+
+TEST_CASE("a worker moved to another team keeps the old one for the days before the move") {
+    Organisation org;
+    Accounts accounts(org.store, SignInPolicy{});
+    auto staff = accounts.create_user("kita.staff", "Kita staff", Role::staff, org.kita, "a long enough password");
+    REQUIRE(staff.is_ok());
+    auto supervisor = accounts.create_user("centre.lead", "Centre lead", Role::supervisor, "", "a long enough password");
+    REQUIRE(supervisor.is_ok());
+    CHECK(org.worker_area_on(staff->id, "2020-05-01") == org.kita);  // never moved: its team on every day
+    CHECK(org.worker_area_on(supervisor->id, "2020-05-01") == "");    // in no team
+
+    REQUIRE(accounts.set_team(staff->id, org.naka, "2026-12-06"));
+    CHECK(org.worker_area_on(staff->id, "2020-05-01") == org.kita);
+    CHECK(org.worker_area_on(staff->id, "2026-12-05") == org.kita);
+    CHECK(org.worker_area_on(staff->id, "2026-12-06") == org.naka);
+    // Set again to the same team: nothing to date.
+    REQUIRE(accounts.set_team(staff->id, org.naka, "2026-12-08"));
+    CHECK(org.worker_area_on(staff->id, "2026-12-07") == org.naka);
+    // A clock set back: dated at the last move's day, not before it.
+    REQUIRE(accounts.set_team(staff->id, org.kita, "2026-11-01"));
+    CHECK(org.worker_area_on(staff->id, "2026-11-15") == org.kita);
+    CHECK(org.worker_area_on(staff->id, "2026-12-06") == org.kita);
+
+    // A supervisor placed in a team for the first time was in it on every earlier day.
+    REQUIRE(accounts.set_team(supervisor->id, org.naka, "2026-12-06"));
+    CHECK(org.worker_area_on(supervisor->id, "2020-05-01") == org.naka);
+    // A field worker cannot be taken out of every team, and nothing is dated then.
+    CHECK(accounts.set_team(staff->id, "", "2026-12-20").code() == ErrorCode::validation);
+    CHECK(org.worker_area_on(staff->id, "2026-12-20") == org.kita);
 }

@@ -158,6 +158,33 @@ TEST_CASE("clients moved to another area keep last year's figures in the area th
     CHECK(by_area(2020) == fy2020);
 }
 
+TEST_CASE("a worker moved to another team keeps the meetings they recorded last year in their old area") {
+    Demo demo;
+    auto admin = demo.sign_in("admin");
+    const auto by_area = [&](int fiscal_year) {
+        Reply report = admin->get("/v1/reports/indicators?fy=" + std::to_string(fiscal_year));
+        REQUIRE(report.status == 200);
+        return report.body["areas"];
+    };
+    const json fy2020 = by_area(2020);
+    // kita-chuo's health-centre staff recorded regional liaison meetings, which count by area.
+    std::string staff_id, staff_team, other_team;
+    const json users = admin->get("/v1/admin/users").body["users"];
+    for (const json& user : users) {
+        if (user["username"] == "kita-chuo.staff") {
+            staff_id = user["id"].get<std::string>();
+            staff_team = user["team_id"].get<std::string>();
+        }
+    }
+    REQUIRE_FALSE(staff_id.empty());
+    const json teams = admin->get("/v1/admin/teams").body["teams"];
+    for (const json& team : teams) {
+        if (team["id"] != staff_team && other_team.empty()) other_team = team["id"].get<std::string>();
+    }
+    REQUIRE(admin->raw("PATCH", "/v1/admin/users/" + staff_id, json{{"team_id", other_team}}.dump()).status == 200);
+    CHECK(by_area(2020) == fy2020);
+}
+
 TEST_CASE("the indicator CSV from the API starts with a BOM, names the columns in Japanese and holds the same figures") {
     Demo demo;
     Reply csv = demo.sign_in("kita-chuo.supervisor")->get("/v1/reports/indicators?fy=2020&format=csv");

@@ -57,6 +57,8 @@ TEST_CASE("an upgraded server brings an older server's tables up to date and kee
     std::string steps;
     while (*plan->step()) steps += std::string(plan->column_text(3)) + "\n";
     CHECK_THAT(steps, Catch::Contains("refused_change_by_user"));
+    // Step 3 -> 4's table of workers' dated teams.
+    CHECK(s.store.prepare("SELECT user_id, since, team_id FROM account_team_since").is_ok());
     // Started again, there is nothing to do.
     REQUIRE(migrate_server_tables(s.store));
     CHECK(s.version() == kServerSchemaVersion);

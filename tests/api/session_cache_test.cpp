@@ -104,7 +104,7 @@ TEST_CASE("a cached session is refused at once when another connection revokes, 
         REQUIRE(s.check().principal.user.team_id == s.worker.team_id);
         auto team = s.other.create_team("北区");
         REQUIRE(team);
-        REQUIRE(s.other.set_team(s.worker.id, *team));
+        REQUIRE(s.other.set_team(s.worker.id, *team, "2026-12-06"));
         CHECK(s.check(kNow + 3).principal.user.team_id == *team);
     }
 }
@@ -120,7 +120,7 @@ TEST_CASE("what a transaction that rolls back read is never kept, though its gen
     // Other changes, committed, take the generation number the rolled-back revocation had.
     auto team = s.other.create_team("中区");
     REQUIRE(team);
-    while (s.generation() < uncommitted) REQUIRE(s.other.set_team(s.worker.id, *team));
+    while (s.generation() < uncommitted) REQUIRE(s.other.set_team(s.worker.id, *team, "2026-12-06"));
     REQUIRE(s.generation() == uncommitted);
     const Authentication after = s.check(kNow + 4);
     CHECK(after.outcome == Authentication::Outcome::ok);
