@@ -80,6 +80,11 @@ Result<bool> file_exists(const std::string& path, const std::string& what) {
     return exists;
 }
 
+bool sends_secrets_safely(const std::string& server_url) {
+    return server_url.rfind("https://", 0) == 0 ||
+           (server_url.rfind("http://", 0) == 0 && sync::is_loopback_url(server_url));
+}
+
 Status Device::Impl::ready_for_records() const {
     if (wiped) {
         return Status(ErrorCode::forbidden,
@@ -108,9 +113,19 @@ std::unique_ptr<ServerLink> Device::Impl::make_link(const std::string& url) cons
     return std::make_unique<ServerLink>(std::move(transport), options.retry);
 }
 
-ServerLink& Device::Impl::server() {
-    if (!link) link = make_link(session.server_url);
-    return *link;
+Result<ServerLink*> Device::Impl::server() {
+    if (!link) {
+        // A session stored by an older build may name a server it would now refuse.
+        if (!sends_secrets_safely(session.server_url)) {
+            return Status(ErrorCode::invalid_argument,
+                          "this replica's session is with " + session.server_url +
+                              ", over plain HTTP to another machine: its token would cross the network in clear, so "
+                              "nothing was sent. Sign in again with the server's https:// address (tsunagu init "
+                              "--server https://...); nothing on this device is lost");
+        }
+        link = make_link(session.server_url);
+    }
+    return link.get();
 }
 
 Status Device::Impl::wipe() {
@@ -236,8 +251,7 @@ bool Device::wiped() const { return impl_->wiped; }
 Status Device::sign_in(const std::string& server_url, const std::string& username, std::string_view password,
                        const std::string& device_name) {
     if (impl_->wiped) return impl_->ready_for_records();
-    if (server_url.rfind("https://", 0) != 0 &&
-        !(server_url.rfind("http://", 0) == 0 && sync::is_loopback_url(server_url))) {
+    if (!sends_secrets_safely(server_url)) {
         // The password, then every session token, would cross the network in clear.
         return Status(ErrorCode::invalid_argument,
                       "server URL \"" + server_url +
@@ -298,7 +312,13 @@ Status Device::change_password(std::string_view current, std::string_view replac
     sync::Json body = {{"current_password", ""}, {"password", ""}};
     body["current_password"].get_ref<std::string&>().assign(current);  // their one copies, wiped below
     body["password"].get_ref<std::string&>().assign(replacement);
-    auto answer = d.server().send("POST", "/v1/me/password", body, d.session.token.view());
+    auto link = d.server();
+    if (!link) {
+        wipe(body["current_password"].get_ref<std::string&>());
+        wipe(body["password"].get_ref<std::string&>());
+        return link.status();
+    }
+    auto answer = (*link)->send("POST", "/v1/me/password", body, d.session.token.view());
     wipe(body["current_password"].get_ref<std::string&>());
     wipe(body["password"].get_ref<std::string&>());
     TSUNAGU_TRY(answer);

@@ -46,8 +46,9 @@ struct Device::Impl {
     Status ready_for_records() const;
     // Opens the engine for the stored session's user and device id.
     Status open_engine();
-    // The link to the session's server, made on first use.
-    ServerLink& server();
+    // The link to the session's server, made on first use; refused (invalid_argument, nothing
+    // sent) when the session's URL is one sign_in refuses (see sends_secrets_safely).
+    Result<ServerLink*> server();
     // A new link to `url`, through options.transport (or cpprestsdk's).
     std::unique_ptr<ServerLink> make_link(const std::string& url) const;
     // Destroys the replica: engine and store closed, key header overwritten, files removed. Only
@@ -57,6 +58,10 @@ struct Device::Impl {
     // The engine's refused outbox entries, oldest first, as the library reports them.
     Result<std::vector<RefusedChange>> refused() const;
 };
+
+// Whether a password and session tokens may be sent to `server_url`: https://, or http:// to
+// this machine only (127.0.0.1, [::1], localhost).
+bool sends_secrets_safely(const std::string& server_url);
 
 // Device::open's work once `lock` (shared, on `home`) is held: the replica opened (created when
 // missing) under `passphrase`, its session loaded and, once signed in, its engine opened.

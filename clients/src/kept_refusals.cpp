@@ -39,7 +39,9 @@ Result<std::vector<KeptRefusal>> Device::refused_on_server(bool dismissed) {
     TSUNAGU_TRY(impl_->ready_for_records());
     Impl& d = *impl_;
     const std::string path = std::string("/v1/sync/refused?limit=1000&status=") + (dismissed ? "dismissed" : "open");
-    auto answer = d.server().send("GET", path, nullptr, d.session.token.view());
+    auto link = d.server();
+    TSUNAGU_TRY(link);
+    auto answer = (*link)->send("GET", path, nullptr, d.session.token.view());
     TSUNAGU_TRY(answer);
     if (is_wipe(*answer)) {
         std::size_t unsent = 0;

@@ -1,11 +1,23 @@
 // Device::salvage: a damaged replica rebuilt into a new home folder (see clients/device.h).
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <filesystem>
+#include <optional>
 
 #include "clients/src/device_impl.h"
 
 namespace tsunagu::client {
+namespace {
+
+// Whether `folder` is on a filesystem mounted read-only (a copy of a phone's files, say): nothing
+// there can be written, renamed or removed by anyone, nor can a lock file be made.
+bool on_read_only_filesystem(const std::string& folder) {
+    struct statvfs fs {};
+    return ::statvfs(folder.c_str(), &fs) == 0 && (fs.f_flag & ST_RDONLY) != 0;
+}
+
+}  // namespace
 
 Result<SalvageReport> Device::salvage(const std::string& damaged_home, const std::string& new_home,
                                       std::string_view passphrase, DeviceOptions options) {
@@ -35,9 +47,14 @@ Result<SalvageReport> Device::salvage(const std::string& damaged_home, const std
     ::chmod(new_home.c_str(), 0700);
     // Nobody records into the damaged replica meanwhile (the copy would miss it, and the worker
     // goes on in the new home), nor opens or makes a replica in the new home before it is whole
-    // (salvage_store refuses a replica made there since the look above).
-    auto damaged_lock = ReplicaLock::exclusive(damaged_home, "salvage the replica in " + damaged_home);
-    TSUNAGU_TRY(damaged_lock);
+    // (salvage_store refuses a replica made there since the look above). On a read-only
+    // filesystem the damaged replica cannot change, and needs no lock.
+    std::optional<ReplicaLock> damaged_lock;
+    if (!on_read_only_filesystem(damaged_home)) {
+        auto taken = ReplicaLock::exclusive(damaged_home, "salvage the replica in " + damaged_home);
+        TSUNAGU_TRY(taken);
+        damaged_lock.emplace(std::move(*taken));
+    }
     auto rebuilt_lock = ReplicaLock::exclusive(new_home, "salvage into " + new_home);
     TSUNAGU_TRY(rebuilt_lock);
 

@@ -36,6 +36,7 @@ std::int64_t now_ms() {
 // revoked device's replica is wiped and `report.wiped` set, and the sync then ends.
 struct SyncRun {
     Device::Impl& d;
+    ServerLink& link;
     sync::Device& engine;
     SyncReport& report;
     const ProgressCallback& progress;
@@ -101,7 +102,6 @@ struct SyncRun {
     // progress (every change held back), so it cannot spin; or, once a batch was refused as too
     // large (413, the smallest such in `too_large`), when the batches still flying have landed.
     Status push_round(std::size_t limit, std::optional<sync::PushBatchText>& too_large) {
-        ServerLink& link = d.server();
         struct Flight {
             std::future<Result<ServerAnswer>> answer;
             sync::PushBatchText batch;
@@ -117,7 +117,7 @@ struct SyncRun {
             auto retries = std::make_shared<std::size_t>(0);
             // The token is viewed, not copied: the session outlives every flight (all land or
             // are waited for before push() returns, and before a wipe).
-            auto answer = std::async(std::launch::async, [&link, retries, token = d.session.token.view(), body = std::move(body)] {
+            auto answer = std::async(std::launch::async, [&link = link, retries, token = d.session.token.view(), body = std::move(body)] {
                 return link.send_text("POST", "/v1/sync/push", body, token, retries.get());
             });
             flights.push_back({std::move(answer), std::move(batch), std::move(retries)});
@@ -191,7 +191,7 @@ struct SyncRun {
             sync::Json wire = *request;
             wire.erase("replica");
             wire.erase("user");
-            auto answer = d.server().send_text("POST", "/v1/sync/pull", wire.dump(), d.session.token.view(), &report.retries);
+            auto answer = link.send_text("POST", "/v1/sync/pull", wire.dump(), d.session.token.view(), &report.retries);
             if (!answer) return answer.status();
             if (is_wipe(*answer)) return wipe();
             if (answer->status != 200) return refusal(*answer, "pull");
@@ -245,8 +245,10 @@ Result<SyncReport> Device::sync(const ProgressCallback& progress) {
     TSUNAGU_TRY(impl_->ready_for_records());
     Impl& d = *impl_;
     sync::Device& engine = *d.engine;
+    auto link = d.server();
+    TSUNAGU_TRY(link);
     SyncReport report;
-    SyncRun run{d, engine, report, progress};
+    SyncRun run{d, **link, engine, report, progress};
 
     std::set<ConflictKey> known;
     {

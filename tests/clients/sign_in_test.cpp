@@ -161,3 +161,37 @@ TEST_CASE("a sign-in over plain HTTP to another machine is refused before the pa
     });
     CHECK(device.sign_in("http://127.0.0.1:8080", "aoi", "aoi-password-1").is_ok());  // this machine: allowed
 }
+
+TEST_CASE("a session an older build kept with a plain-HTTP server on another machine sends nothing until signed in again") {
+    TempDir dir("tsunagu-sign-in");
+    auto log = std::make_shared<RequestLog>();
+    auto server = [&] {
+        return std::make_unique<FakeServer>("", log, 200, sign_in_answer(std::string(32, 'e'), std::string(32, 'd')), 500);
+    };
+    {
+        auto device = open_with(dir, server);
+        REQUIRE(device.sign_in("https://tsunagu.example.org", "aoi", "aoi-password-1").is_ok());
+        created(device, "client", {{"pseudonym", "K-302"}, {"area", "kita"}});
+    }
+    {   // As an older build, which took any URL, stored it.
+        auto store = Store::open(dir.file("home") + "/replica.db",
+                                 KeySource::passphrase("aoi passphrase", KdfParams::fast_for_tests()));
+        REQUIRE(store.is_ok());
+        REQUIRE(store->exec("UPDATE client_session SET value = 'http://192.0.2.10:8080' WHERE name = 'server_url'"));
+    }
+    log->taken();  // forget the sign-in
+    auto device = open_with(dir, server);
+    auto synced = device.sync();
+    REQUIRE_FALSE(synced.is_ok());
+    CHECK(synced.status().code() == ErrorCode::invalid_argument);
+    CHECK_THAT(synced.status().message(), Catch::Contains("https://") && Catch::Contains("nothing was sent"));
+    CHECK(device.change_password("aoi-password-1", "aoi-password-2").code() == ErrorCode::invalid_argument);
+    CHECK(device.refused_on_server(false).status().code() == ErrorCode::invalid_argument);
+    CHECK(log->taken().empty());  // the token never left
+    CHECK(device.status()->pending == 1);  // and the work is kept
+
+    REQUIRE(device.sign_in("https://tsunagu.example.org", "aoi", "aoi-password-1").is_ok());
+    auto again = device.sync();  // now sent: the fake server answers 500, worth waiting out
+    CHECK(again.status().code() == ErrorCode::unavailable);
+    CHECK_FALSE(log->taken().empty());
+}
