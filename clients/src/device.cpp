@@ -309,15 +309,11 @@ Status Device::sign_in(const std::string& server_url, const std::string& usernam
 Status Device::change_password(std::string_view current, std::string_view replacement) {
     TSUNAGU_TRY(impl_->ready_for_records());
     Impl& d = *impl_;
+    auto link = d.server();
+    TSUNAGU_TRY(link);
     sync::Json body = {{"current_password", ""}, {"password", ""}};
     body["current_password"].get_ref<std::string&>().assign(current);  // their one copies, wiped below
     body["password"].get_ref<std::string&>().assign(replacement);
-    auto link = d.server();
-    if (!link) {
-        wipe(body["current_password"].get_ref<std::string&>());
-        wipe(body["password"].get_ref<std::string&>());
-        return link.status();
-    }
     auto answer = (*link)->send("POST", "/v1/me/password", body, d.session.token.view());
     wipe(body["current_password"].get_ref<std::string&>());
     wipe(body["password"].get_ref<std::string&>());
