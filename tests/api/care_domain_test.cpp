@@ -88,6 +88,13 @@ void check_fy2020_rows(const json& rows) {
     }
 }
 
+// The indicator report's breakdown by area for a fiscal year, as `reader` gets it.
+json areas_of_year(ApiClient& reader, int fiscal_year) {
+    Reply report = reader.get("/v1/reports/indicators?fy=" + std::to_string(fiscal_year));
+    REQUIRE(report.status == 200);
+    return report.body["areas"];
+}
+
 // Runs a command, returning its exit status and standard output.
 std::pair<int, std::string> run(const std::string& command) {
     std::string out;
@@ -131,12 +138,7 @@ TEST_CASE("the demo organisation's indicators equal the FY2020 table, target and
 TEST_CASE("clients moved to another area keep last year's figures in the area they were in then") {
     Demo demo;
     auto admin = demo.sign_in("admin");
-    const auto by_area = [&](int fiscal_year) {
-        Reply report = admin->get("/v1/reports/indicators?fy=" + std::to_string(fiscal_year));
-        REQUIRE(report.status == 200);
-        return report.body["areas"];
-    };
-    const json fy2020 = by_area(2020);
+    const json fy2020 = areas_of_year(*admin, 2020);
     auto kita = demo.sign_in("kita-chuo.supervisor");
     const json kita_team = kita->get("/v1/web/directory").body["team"];
     std::string naka_team;
@@ -155,18 +157,13 @@ TEST_CASE("clients moved to another area keep last year's figures in the area th
         REQUIRE(admin->raw("PUT", path, json{{"team_id", naka_team}, {"worker_ids", caseload["worker_ids"]}}.dump()).status == 200);
     }
     CHECK(kita->get("/v1/web/directory").body["clients"].empty());  // the supervisor's scope moved
-    CHECK(by_area(2020) == fy2020);
+    CHECK(areas_of_year(*admin, 2020) == fy2020);
 }
 
 TEST_CASE("a worker moved to another team keeps the meetings they recorded last year in their old area") {
     Demo demo;
     auto admin = demo.sign_in("admin");
-    const auto by_area = [&](int fiscal_year) {
-        Reply report = admin->get("/v1/reports/indicators?fy=" + std::to_string(fiscal_year));
-        REQUIRE(report.status == 200);
-        return report.body["areas"];
-    };
-    const json fy2020 = by_area(2020);
+    const json fy2020 = areas_of_year(*admin, 2020);
     // kita-chuo's health-centre staff recorded regional liaison meetings, which count by area.
     std::string staff_id, staff_team, other_team;
     const json users = admin->get("/v1/admin/users").body["users"];
@@ -182,7 +179,7 @@ TEST_CASE("a worker moved to another team keeps the meetings they recorded last 
         if (team["id"] != staff_team && other_team.empty()) other_team = team["id"].get<std::string>();
     }
     REQUIRE(admin->raw("PATCH", "/v1/admin/users/" + staff_id, json{{"team_id", other_team}}.dump()).status == 200);
-    CHECK(by_area(2020) == fy2020);
+    CHECK(areas_of_year(*admin, 2020) == fy2020);
 }
 
 TEST_CASE("the indicator CSV from the API starts with a BOM, names the columns in Japanese and holds the same figures") {
