@@ -97,6 +97,21 @@ Status Device::Impl::ready_for_records() const {
     return Status::ok();
 }
 
+Status Device::Impl::empty_wal() {
+    // A debt paid is recorded first, so that the checkpoint takes that write along too.
+    if (session.wal_holds_evicted) TSUNAGU_TRY(save_wal_holds_evicted(*store, false));
+    auto checkpoint = store->prepare("PRAGMA wal_checkpoint(TRUNCATE)");
+    TSUNAGU_TRY(checkpoint);
+    auto row = checkpoint->step();
+    TSUNAGU_TRY(row);
+    // (busy, frames in the WAL, frames checkpointed); a replica in rollback mode has no WAL.
+    const bool held_off = *row && checkpoint->column_int(0) != 0;
+    checkpoint->reset();
+    if (held_off) TSUNAGU_TRY(save_wal_holds_evicted(*store, true));
+    session.wal_holds_evicted = held_off;
+    return Status::ok();
+}
+
 Status Device::Impl::open_engine() {
     sync::DeviceOptions engine_options;
     engine_options.user = session.user_id;
@@ -178,6 +193,7 @@ Result<std::unique_ptr<Device::Impl>> open_locked(ReplicaLock lock, const std::s
     auto session = load_session(*impl->store);
     if (!session) return session.status();
     impl->session = std::move(*session);
+    if (impl->session.wal_holds_evicted) TSUNAGU_TRY(impl->empty_wal());
     if (!impl->session.user_id.empty()) TSUNAGU_TRY(impl->open_engine());
     return impl;
 }

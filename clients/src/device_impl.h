@@ -44,6 +44,11 @@ struct Device::Impl {
 
     // Fails unless the replica is usable (not wiped) and signed in.
     Status ready_for_records() const;
+    // Checkpoints the WAL and empties it, so that none of its older frames (which may hold records
+    // evicted since) is left. Another connection's read (the app, another command) can hold that
+    // off past the store's busy timeout: the replica then remembers that it owes it
+    // (Session::wal_holds_evicted) and tries again at its next sync and its next open.
+    Status empty_wal();
     // Opens the engine for the stored session's user and device id.
     Status open_engine();
     // The link to the session's server, made on first use; refused (invalid_argument, nothing

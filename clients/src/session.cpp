@@ -35,6 +35,7 @@ Result<Session> load_session(Store& store) {
     s.team_id = values["team_id"];
     s.device_id = values["device_id"];
     if (!values["last_sync_ms"].empty()) s.last_sync_ms = std::stoll(values["last_sync_ms"]);
+    s.wal_holds_evicted = values["wal_holds_evicted"] == "1";
     return s;
 }
 
@@ -54,6 +55,10 @@ Status save_session(Store& store, const Session& s) {
 
 Status save_last_sync(Store& store, std::int64_t when_ms) {
     return put(store, "last_sync_ms", std::to_string(when_ms));
+}
+
+Status save_wal_holds_evicted(Store& store, bool holds) {
+    return put(store, "wal_holds_evicted", holds ? "1" : "0");
 }
 
 }  // namespace tsunagu::client

@@ -22,6 +22,10 @@ struct Session {
     std::string team_id;
     std::string device_id;
     std::int64_t last_sync_ms = 0;
+    // The WAL's older frames may still hold records evicted from this replica: the checkpoint that
+    // empties it was held off by another connection's read (see Device::Impl::empty_wal). Kept
+    // apart from the rest: save_session leaves it as it is.
+    bool wal_holds_evicted = false;
 
     bool signed_in() const { return !token.empty() && !device_id.empty(); }
 };
@@ -33,5 +37,6 @@ Result<Session> load_session(Store& store);
 // Replaces the stored session, in one transaction.
 Status save_session(Store& store, const Session& session);
 Status save_last_sync(Store& store, std::int64_t when_ms);
+Status save_wal_holds_evicted(Store& store, bool holds);
 
 }  // namespace tsunagu::client

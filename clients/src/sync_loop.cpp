@@ -299,12 +299,12 @@ Result<SyncReport> Device::sync(const ProgressCallback& progress) {
     }
     d.session.last_sync_ms = now_ms();
     TSUNAGU_TRY(save_last_sync(*d.store, d.session.last_sync_ms));
-    if (report.evicted > 0) {
+    if (report.evicted > 0 || d.session.wal_holds_evicted) {
         // Records that left this worker's caseload are gone from the tables, and their space is
         // zeroed (secure_delete); the WAL still holds the frames written before. Checkpointed and
-        // emptied now, the replica keeps nothing of them, even for someone with its passphrase.
-        // (A replica in rollback mode has no WAL: this does nothing there.)
-        TSUNAGU_TRY(d.store->exec("PRAGMA wal_checkpoint(TRUNCATE)"));
+        // emptied now, the replica keeps nothing of them, even for someone with its passphrase;
+        // or, when another reader holds that off, at the next sync or open.
+        TSUNAGU_TRY(d.empty_wal());
     }
     return report;
 }

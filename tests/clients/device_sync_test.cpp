@@ -192,6 +192,40 @@ TEST_CASE("a client reassigned to another worker is evicted from the first worke
     CHECK(holds(*ben, v));
 }
 
+TEST_CASE("a WAL another reader kept from being emptied after an eviction is emptied at the next sync") {
+    FieldOrganisation org;
+    auto aoi = org.device("aoi");
+    const auto client = created(*aoi, "client", {{"pseudonym", "K-113"}, {"area", "kita"}});
+    synced(*aoi);
+    const std::string db = aoi->database_path();
+    const KeySource key = KeySource::passphrase("aoi passphrase", KdfParams::fast_for_tests());
+    org.assign(client, {"ben"});
+    {
+        // Another connection in the middle of a read (the app showing a list) as the sync ends.
+        auto reader = Store::open(db, key);
+        REQUIRE(reader.is_ok());
+        REQUIRE(reader->exec("BEGIN"));
+        auto reading = reader->prepare("SELECT name FROM client_session");
+        REQUIRE(reading.is_ok());
+        REQUIRE(*reading->step());
+        const auto report = synced(*aoi);
+        CHECK(report.evicted >= 1);
+        CHECK_FALSE(holds(*aoi, client));
+        CHECK(std::filesystem::file_size(db + "-wal") > 0);  // its older frames are still there
+        reading->reset();
+        REQUIRE(reader->exec("ROLLBACK"));
+    }
+    // The next sync evicts nothing, and empties the WAL all the same.
+    const auto report = synced(*aoi);
+    CHECK(report.evicted == 0);
+    CHECK((!std::filesystem::exists(db + "-wal") || std::filesystem::file_size(db + "-wal") == 0));
+    CHECK(decrypted_files(db, key).find("K-113") == std::string::npos);
+    // Owed no more: a sync after that leaves the WAL to SQLite as usual.
+    created(*aoi, "client", {{"pseudonym", "K-114"}, {"area", "kita"}});
+    synced(*aoi);
+    CHECK(std::filesystem::file_size(db + "-wal") > 0);
+}
+
 TEST_CASE("a revoked device is wiped on its next sync and its files are gone") {
     FieldOrganisation org;
     auto aoi = org.device("aoi");
