@@ -95,6 +95,9 @@ struct CompactionProgress {
     enum class Phase { records, log, done };
     Phase phase = Phase::records;
     std::int64_t after = 0;  // the last record row (records) or sequence number (log) passed
+    // The time UpstreamOptions::keep_history_ms is counted back from (unix ms); 0: the upstream's
+    // wall clock. A server passes a reading that a clock set forward cannot rush (api/src/retention_clock.h).
+    std::int64_t retention_now_ms = 0;
     CompactionReport report;
     bool done() const { return phase == Phase::done; }
 };

@@ -10,6 +10,21 @@ Result<Compactor::Run> Compactor::run() {
     const auto start = std::chrono::steady_clock::now();
     sync::CompactionProgress progress;
     Run done;
+    // Retention is counted back from a reading a clock set forward cannot rush.
+    const std::int64_t wall_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    const std::int64_t steady_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(start.time_since_epoch()).count();
+    Status read = group_.write([&](ServerConnection& connection) -> Status {
+        auto now = retention_clock_.read(connection.store, wall_ms, steady_ms);
+        TSUNAGU_TRY(now);
+        progress.retention_now_ms = *now;
+        return Status::ok();
+    });
+    if (!read) {
+        log_event("error", "compaction_failed", {{"slices", "0"}, {"reason", read.message()}});
+        return read;
+    }
     while (!progress.done()) {
         Status slice = group_.write([&](ServerConnection& connection) {
             return connection.upstream->compact_some(progress, records_per_slice_);
@@ -22,13 +37,15 @@ Result<Compactor::Run> Compactor::run() {
         // Stop between slices when the server is stopping: the next start runs it again.
         if (stopping_) return Status(ErrorCode::unavailable, "compaction stopped: the server is shutting down");
     }
-    // Then, in one piece of the group: refused changes dismissed long enough ago, and how many of
-    // the devices it waited for are stale.
+    // Then, in one piece of the group: refused changes dismissed long enough ago (by the same
+    // retention time), and how many of the devices it waited for are stale (by the wall clock:
+    // a flag for administrators, which purges nothing).
     const std::int64_t now_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     Status after = group_.write([&](ServerConnection& connection) -> Status {
         if (keep_dismissed_.count() > 0) {
-            auto n = RefusedChanges::purge_dismissed(connection.store, now_ms / 1000 - keep_dismissed_.count());
+            auto n = RefusedChanges::purge_dismissed(connection.store,
+                                                     progress.retention_now_ms / 1000 - keep_dismissed_.count());
             TSUNAGU_TRY(n);
             done.dismissed_purged = *n;
         }

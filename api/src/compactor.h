@@ -16,6 +16,7 @@
 #include "api/src/observability.h"
 #include "api/src/periodic.h"
 #include "api/src/refused_changes.h"
+#include "api/src/retention_clock.h"
 #include "sync/engine.h"
 
 namespace tsunagu::api {
@@ -66,6 +67,7 @@ private:
     std::chrono::seconds keep_dismissed_{365 * 24 * 60 * 60};
     std::chrono::milliseconds stale_after_{30LL * 24 * 60 * 60 * 1000};
     std::mutex running_;  // one run at a time
+    RetentionClock retention_clock_;  // read under running_
     std::atomic<bool> stopping_{false};
     Periodic timer_;
 };

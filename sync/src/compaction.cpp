@@ -98,7 +98,8 @@ struct RecordsPassed {
 // The records after `after` (by row), at most `limit` of them: their superseded history entries,
 // and the tombstones every device in scope has.
 Result<RecordsPassed> compact_records(Upstream::Impl& im, const Horizons& h, std::int64_t after,
-                                                    std::int64_t limit, CompactionReport& report) {
+                                                    std::int64_t limit, std::int64_t retention_now_ms,
+                                                    CompactionReport& report) {
     struct Candidate {
         std::int64_t rid;
         std::int64_t seq;
@@ -126,7 +127,8 @@ Result<RecordsPassed> compact_records(Upstream::Impl& im, const Horizons& h, std
 
     Statement& drop_line = im.store.cached("DELETE FROM sync_log WHERE seq = ?1");
     // Nothing the upstream took after this time is purged (UpstreamOptions::keep_history_ms).
-    const std::int64_t kept_after = im.clock.wall_now() - std::max<std::int64_t>(0, im.options.keep_history_ms);
+    const std::int64_t now = retention_now_ms > 0 ? retention_now_ms : im.clock.wall_now();
+    const std::int64_t kept_after = now - std::max<std::int64_t>(0, im.options.keep_history_ms);
     for (const Candidate& c : candidates) {
         auto applied = detail::ChangeList::parse(c.log);
         TSUNAGU_TRY(applied);
@@ -215,7 +217,7 @@ Status Upstream::compact_some(CompactionProgress& progress, std::size_t records)
         if (next.phase == CompactionProgress::Phase::records) {
             auto h = horizons(im.store);
             TSUNAGU_TRY(h);
-            auto passed = compact_records(im, *h, next.after, limit, report);
+            auto passed = compact_records(im, *h, next.after, limit, next.retention_now_ms, report);
             TSUNAGU_TRY(passed);
             if (passed->count == limit) {
                 next.after = passed->last;

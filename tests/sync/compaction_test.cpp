@@ -167,6 +167,32 @@ TEST_CASE("compaction leaves superseded history and deleted records for the rete
     CHECK_FALSE(ok(keeping.get(deleted)).has_value());
 }
 
+TEST_CASE("compaction counts the retention period back from the time it is given instead of its wall clock") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    Device& alice = w.add_device("alice");
+    const std::string edited = ok(alice.create("visit", kVisit));
+    ok(alice.update(edited, {{"notes", "v2"}}));
+    ok(alice.update(edited, {{"notes", "v3"}}));
+    sync(alice, w.upstream);
+    pull_all(alice, w.upstream);
+    Upstream keeping = ok(Upstream::open(w.upstream_store, test_schema(),
+                                         UpstreamOptions{.wall = w.upstream_clock.wall(), .keep_history_ms = kHourMs}));
+    const std::int64_t taken_at = w.upstream_clock.wall()();
+    w.upstream_clock.advance(365 * 24 * kHourMs);  // the server's clock set a year forward
+
+    const auto run = [&](std::int64_t retention_now_ms) {
+        CompactionProgress progress;
+        progress.retention_now_ms = retention_now_ms;
+        while (!progress.done()) ok(keeping.compact_some(progress, 100));
+        return progress.report;
+    };
+    CHECK(run(taken_at + kHourMs / 2).history_purged == 0);  // within the hour, by the time given
+    CHECK(ok(keeping.history(edited)).size() == 3);
+    CHECK(run(taken_at + kHourMs + 1).history_purged == 1);  // "v2", an hour later
+    CHECK(ok(keeping.history(edited)).size() == 2);
+}
+
 TEST_CASE("tombstones are purged once every device in scope has pulled them") {
     World w;
     Device& alice = w.add_device("alice");
