@@ -55,6 +55,10 @@ struct FieldSchema {
     // dates record when something happened, and are refused when later than the day after today
     // (see Schema::utc_offset_minutes and latest_event_date).
     bool future = false;
+    // reference: a record created without it takes its author's user id ("default": "author" in
+    // JSON), when that is a record id (a server's users are): a home visit's visitor is whoever
+    // records it, unless they say otherwise.
+    bool defaults_to_author = false;
 
     // The first schema version whose creates must carry the field.
     int required_from() const { return required_since > since ? required_since : since; }

@@ -131,6 +131,12 @@ Result<std::optional<ChangeSet>> build_change(const EditContext& context, const 
         for (const auto& item : edit.fields.items()) {
             if (!item.value().is_null()) change.set[item.key()] = item.value();
         }
+        if (const CollectionSchema* collection = context.schema.find(edit.collection)) {
+            for (const FieldSchema& field : collection->fields) {
+                if (field.defaults_to_author && is_id(context.user) && !change.set.contains(field.name))
+                    change.set[field.name] = context.user;
+            }
+        }
         TSUNAGU_TRY(validate_made(context, change, nullptr));
         return std::optional<ChangeSet>(std::move(change));
     }

@@ -209,6 +209,10 @@ Status Schema::check() const {
                 return Status(ErrorCode::invalid_argument,
                               where + ": field \"" + f.name + "\" is a list of lists");
             }
+            if (f.defaults_to_author && f.type != FieldType::reference) {
+                return Status(ErrorCode::invalid_argument,
+                              where + ": field \"" + f.name + "\" defaults to its author but is not a reference");
+            }
             if (f.since > version || f.required_since > version) {
                 return Status(ErrorCode::invalid_argument,
                               where + ": field \"" + f.name + "\" is newer than the schema");

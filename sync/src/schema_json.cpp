@@ -47,6 +47,7 @@ Json field_to_json(const FieldSchema& f) {
     if (f.since != 1) out["since"] = f.since;
     if (f.required_since != 0) out["required_since"] = f.required_since;
     if (f.future) out["future"] = true;
+    if (f.defaults_to_author) out["default"] = "author";
     if (!f.choice_labels.empty()) {
         Json choices = Json::object();
         for (const auto& [choice, label] : f.choice_labels) {
@@ -76,6 +77,12 @@ FieldSchema field_from_json(const Json& in) {
     f.since = in.value("since", 1);
     f.required_since = in.value("required_since", 0);
     f.future = in.value("future", false);
+    if (in.contains("default")) {
+        if (in["default"] != "author") {
+            throw std::invalid_argument("field \"" + f.name + "\": unknown default (\"author\" is the one there is)");
+        }
+        f.defaults_to_author = true;
+    }
     f.label = labels_from_json(in);
     if (in.contains("choice_labels")) {
         for (const auto& item : in["choice_labels"].items()) {

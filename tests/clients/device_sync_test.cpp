@@ -167,6 +167,24 @@ TEST_CASE("after the server is restored from an older backup, a phone's next syn
     CHECK(synced(*aoi).resent == 0);  // once only
 }
 
+TEST_CASE("a home visit recorded without a visitor names whoever recorded it and one naming another keeps that one") {
+    FieldOrganisation org;
+    auto aoi = org.device("aoi");
+    const std::string aoi_id = aoi->status()->user_id;
+    const auto client = created(*aoi, "client", {{"pseudonym", "K-121"}, {"area", "kita"}});
+    const auto own = created(*aoi, "home_visit", visit(client));
+    CHECK(aoi->get(own)->fields["visitor"] == aoi_id);
+    nlohmann::json accompanied = visit(client, 2);
+    accompanied["visitor"] = std::string(32, '7');
+    const auto other = created(*aoi, "home_visit", accompanied);
+    synced(*aoi);
+    // As the server took them (its own checks ask for a visitor from schema v3 on).
+    auto sato = org.device("sato");
+    synced(*sato);
+    CHECK(sato->get(own)->fields["visitor"] == aoi_id);
+    CHECK(sato->get(other)->fields["visitor"] == std::string(32, '7'));
+}
+
 TEST_CASE("a client reassigned to another worker is evicted from the first worker's device on its next sync") {
     FieldOrganisation org;
     auto aoi = org.device("aoi");

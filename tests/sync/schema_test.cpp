@@ -294,6 +294,24 @@ TEST_CASE("schemas round-trip through JSON") {
     CHECK(back->find("visit")->find("mood")->since == 2);
 }
 
+TEST_CASE("a reference field may default to the record's author, and only a reference field") {
+    Schema schema = test_schema();
+    schema.collections[2].fields.push_back({.name = "host", .type = FieldType::reference, .defaults_to_author = true});
+    REQUIRE(schema.check());
+    const Json json = schema;
+    auto back = schema_from_json(json);
+    REQUIRE(back.is_ok());
+    CHECK(back->find("meeting")->find("host")->defaults_to_author);
+    CHECK(Json(*back) == json);
+    schema.collections[2].fields.back().type = FieldType::string;
+    CHECK_THAT(schema.check().message(), Catch::Contains("defaults to its author but is not a reference"));
+    Json unknown = json;
+    for (Json& c : unknown["collections"])
+        for (Json& f : c["fields"])
+            if (f["name"] == "host") f["default"] = "today";
+    CHECK_FALSE(schema_from_json(unknown).is_ok());
+}
+
 TEST_CASE("unsound schemas are refused") {
     Schema twice = test_schema();
     twice.collections.push_back(twice.collections[0]);
