@@ -12,6 +12,20 @@ using namespace testing;
 
 const Json kVisit = {{"date", "2020-04-01"}, {"notes", "v1"}};
 
+// A visit `alice` created with notes "v1" and edited twice ("v2", then "v3").
+std::string edited_twice(Device& alice) {
+    const std::string edited = ok(alice.create("visit", kVisit));
+    ok(alice.update(edited, {{"notes", "v2"}}));
+    ok(alice.update(edited, {{"notes", "v3"}}));
+    return edited;
+}
+
+// The upstream of `w`, opened again to keep superseded history an hour by its clock.
+Upstream keeping_an_hour(World& w) {
+    return ok(Upstream::open(w.upstream_store, test_schema(),
+                             UpstreamOptions{.wall = w.upstream_clock.wall(), .keep_history_ms = kHourMs}));
+}
+
 // Records as JSON, in the order of their ids (devices list them in the order they got them).
 Json by_id(std::vector<Record> records) {
     std::sort(records.begin(), records.end(), [](const Record& a, const Record& b) { return a.id < b.id; });
@@ -143,15 +157,12 @@ TEST_CASE("compaction leaves superseded history and deleted records for the rete
     World w;
     ok(w.upstream.set_scope("alice", {"*"}));
     Device& alice = w.add_device("alice");
-    const std::string edited = ok(alice.create("visit", kVisit));
-    ok(alice.update(edited, {{"notes", "v2"}}));
-    ok(alice.update(edited, {{"notes", "v3"}}));
+    const std::string edited = edited_twice(alice);
     const std::string deleted = ok(alice.create("visit", kVisit));
     ok(alice.remove(deleted));
     sync(alice, w.upstream);
     pull_all(alice, w.upstream);  // every device is past everything
-    Upstream keeping = ok(Upstream::open(w.upstream_store, test_schema(),
-                                         UpstreamOptions{.wall = w.upstream_clock.wall(), .keep_history_ms = kHourMs}));
+    Upstream keeping = keeping_an_hour(w);
 
     const CompactionReport early = ok(keeping.compact());
     CHECK(early.history_purged == 0);
@@ -171,13 +182,10 @@ TEST_CASE("compaction counts the retention period back from the time it is given
     World w;
     ok(w.upstream.set_scope("alice", {"*"}));
     Device& alice = w.add_device("alice");
-    const std::string edited = ok(alice.create("visit", kVisit));
-    ok(alice.update(edited, {{"notes", "v2"}}));
-    ok(alice.update(edited, {{"notes", "v3"}}));
+    const std::string edited = edited_twice(alice);
     sync(alice, w.upstream);
     pull_all(alice, w.upstream);
-    Upstream keeping = ok(Upstream::open(w.upstream_store, test_schema(),
-                                         UpstreamOptions{.wall = w.upstream_clock.wall(), .keep_history_ms = kHourMs}));
+    Upstream keeping = keeping_an_hour(w);
     const std::int64_t taken_at = w.upstream_clock.wall()();
     w.upstream_clock.advance(365 * 24 * kHourMs);  // the server's clock set a year forward
 
