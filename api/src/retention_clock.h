@@ -11,7 +11,9 @@
 // nothing kept yet, is the wall clock.
 //
 // Thread safety: one reader at a time (the Compactor's run holds its lock); each server process
-// has its own, and servers sharing a database (PostgreSQL) share the kept reading.
+// has its own. Servers sharing a database (PostgreSQL) share the kept reading, and each may move
+// it by twice its own elapsed time: with n servers compacting, a clock set forward moves it at
+// most 2n times as fast as time passes, still bounded by the time the clock stayed wrong.
 #pragma once
 
 #include <cstdint>
