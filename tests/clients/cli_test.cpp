@@ -123,9 +123,21 @@ TEST_CASE("status counts a long outbox without reading it and new work is saved 
     // The command's address space is capped well below what reading those changes takes (the
     // passphrase's Argon2id needs 64 MiB of it; the command needs under 84 MiB in all, and over
     // 200 MiB when it read the outbox to count it).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    // A sanitizer reserves terabytes of shadow memory at start, which no cap leaves room for: under
+    // one the commands run uncapped, and only the release suite measures the bound.
+    constexpr bool kCapped = false;
+#else
+    constexpr bool kCapped = true;
+#endif
     const auto capped = [&](std::vector<std::string> args) {
-        args.insert(args.begin(), {"--as=" + std::to_string(kMemoryCap), TSUNAGU_CLI_PATH, "--json"});
-        auto run = run_program("/usr/bin/prlimit", args, cli.environment());
+        args.insert(args.begin(), "--json");
+        std::string program = TSUNAGU_CLI_PATH;
+        if (kCapped) {
+            args.insert(args.begin(), {"--as=" + std::to_string(kMemoryCap), program});
+            program = "/usr/bin/prlimit";
+        }
+        auto run = run_program(program, args, cli.environment());
         INFO(run.out << run.err);
         REQUIRE(run.exit_code == 0);
         return json::parse(run.out);

@@ -184,7 +184,8 @@ TEST_CASE("a person counts in the month and area of their first qualifying outco
     // Listed out of order: the earliest date decides, whatever the order of the records.
     std::vector<Record> records = {discharge("c1", "community_transition_support", "2020-08-01"), later,
                                    discharge("c2", "community_transition_support", "2020-09-01")};
-    const IndicatorRow* row = report(records).row("community_transition");
+    const IndicatorReport got = report(records);  // kept: row() points into it
+    const IndicatorRow* row = got.row("community_transition");
     REQUIRE(row);
     CHECK(row->actual == 2);
     CHECK(row->by_month[1] == 1);  // May: c1's first
