@@ -44,15 +44,11 @@ struct Organisation {
         INFO(s.to_string());
         REQUIRE(s.is_ok());
     }
-    std::string area_on(const std::string& client, const std::string& date) {
-        auto history = AreaHistory::read(store, AreaOf::client);
+    // The area client `id` (or, with AreaOf::worker, user `id`) was in on `date`.
+    std::string area_on(const std::string& id, const std::string& date, AreaOf subject = AreaOf::client) {
+        auto history = AreaHistory::read(store, subject);
         REQUIRE(history.is_ok());
-        return history->area_on(client, date);
-    }
-    std::string worker_area_on(const std::string& user_id, const std::string& date) {
-        auto history = AreaHistory::read(store, AreaOf::worker);
-        REQUIRE(history.is_ok());
-        return history->area_on(user_id, date);
+        return history->area_on(id, date);
     }
 };
 
@@ -106,25 +102,25 @@ TEST_CASE("a worker moved to another team keeps the old one for the days before 
     REQUIRE(staff.is_ok());
     auto supervisor = accounts.create_user("centre.lead", "Centre lead", Role::supervisor, "", "a long enough password");
     REQUIRE(supervisor.is_ok());
-    CHECK(org.worker_area_on(staff->id, "2020-05-01") == org.kita);  // never moved: its team on every day
-    CHECK(org.worker_area_on(supervisor->id, "2020-05-01") == "");    // in no team
+    CHECK(org.area_on(staff->id, "2020-05-01", AreaOf::worker) == org.kita);  // never moved: its team on every day
+    CHECK(org.area_on(supervisor->id, "2020-05-01", AreaOf::worker) == "");    // in no team
 
     REQUIRE(accounts.set_team(staff->id, org.naka, "2026-12-06"));
-    CHECK(org.worker_area_on(staff->id, "2020-05-01") == org.kita);
-    CHECK(org.worker_area_on(staff->id, "2026-12-05") == org.kita);
-    CHECK(org.worker_area_on(staff->id, "2026-12-06") == org.naka);
+    CHECK(org.area_on(staff->id, "2020-05-01", AreaOf::worker) == org.kita);
+    CHECK(org.area_on(staff->id, "2026-12-05", AreaOf::worker) == org.kita);
+    CHECK(org.area_on(staff->id, "2026-12-06", AreaOf::worker) == org.naka);
     // Set again to the same team: nothing to date.
     REQUIRE(accounts.set_team(staff->id, org.naka, "2026-12-08"));
-    CHECK(org.worker_area_on(staff->id, "2026-12-07") == org.naka);
+    CHECK(org.area_on(staff->id, "2026-12-07", AreaOf::worker) == org.naka);
     // A clock set back: dated at the last move's day, not before it.
     REQUIRE(accounts.set_team(staff->id, org.kita, "2026-11-01"));
-    CHECK(org.worker_area_on(staff->id, "2026-11-15") == org.kita);
-    CHECK(org.worker_area_on(staff->id, "2026-12-06") == org.kita);
+    CHECK(org.area_on(staff->id, "2026-11-15", AreaOf::worker) == org.kita);
+    CHECK(org.area_on(staff->id, "2026-12-06", AreaOf::worker) == org.kita);
 
     // A supervisor placed in a team for the first time was in it on every earlier day.
     REQUIRE(accounts.set_team(supervisor->id, org.naka, "2026-12-06"));
-    CHECK(org.worker_area_on(supervisor->id, "2020-05-01") == org.naka);
+    CHECK(org.area_on(supervisor->id, "2020-05-01", AreaOf::worker) == org.naka);
     // A field worker cannot be taken out of every team, and nothing is dated then.
     CHECK(accounts.set_team(staff->id, "", "2026-12-20").code() == ErrorCode::validation);
-    CHECK(org.worker_area_on(staff->id, "2026-12-20") == org.kita);
+    CHECK(org.area_on(staff->id, "2026-12-20", AreaOf::worker) == org.kita);
 }

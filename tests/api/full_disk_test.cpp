@@ -4,17 +4,15 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/mount.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <vector>
 
 #include "api_client.h"
+#include "support/mounted_dir.h"
 #include "support/server_process.h"
 #include "support/temp_dir.h"
 #include "synced_device.h"
@@ -25,22 +23,12 @@ using json = nlohmann::json;
 
 namespace {
 
-// A tmpfs of `bytes` mounted on a temporary folder for the test (the suite runs as root, as the
-// README's set-up does), lazily unmounted when destroyed.
+// A tmpfs of `bytes` mounted on a temporary folder for the test.
 class SmallDisk {
 public:
-    explicit SmallDisk(std::size_t bytes) {
-        const std::string options = "size=" + std::to_string(bytes) + ",mode=0700";
-        if (::mount("tmpfs", dir_.path().c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) != 0) {
-            FAIL("cannot mount a small tmpfs for the full-disk test (" << std::strerror(errno)
-                                                                        << "): run the tests as root");
-        }
-    }
-    ~SmallDisk() { ::umount2(dir_.path().c_str(), MNT_DETACH); }
-    SmallDisk(const SmallDisk&) = delete;
-    SmallDisk& operator=(const SmallDisk&) = delete;
+    explicit SmallDisk(std::size_t bytes) : disk_(SmallTmpfs{bytes}) {}
 
-    std::string file(const std::string& name) const { return dir_.file(name); }
+    std::string file(const std::string& name) const { return disk_.file(name); }
 
     // Fills the disk but `leave` bytes with a file of its own.
     void fill_leaving(std::size_t leave) {
@@ -60,7 +48,7 @@ public:
     void free_filler() { std::filesystem::remove(file("filler")); }
 
 private:
-    TempDir dir_{"tsunagu-small-disk"};
+    MountedDir disk_;
 };
 
 std::string read_file(const std::string& path) {

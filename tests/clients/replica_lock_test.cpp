@@ -4,12 +4,10 @@
 // its own, as another process would); cli_replica_lock_test.cpp has the real second processes.
 #include <fcntl.h>
 #include <sys/file.h>
-#include <sys/mount.h>
 #include <unistd.h>
 
-#include <cstring>
-
 #include "field_org.h"
+#include "support/mounted_dir.h"
 
 using namespace tsunagu;
 using namespace tsunagu::testing;
@@ -194,33 +192,10 @@ TEST_CASE("a salvage is refused while the new home's replica is open elsewhere a
     CHECK(holds(*opened(home, "aoi passphrase"), crashed.visit));
 }
 
-namespace {
-
-// `source` seen read-only at a temporary folder (a bind mount; the suite runs as root, as the
-// README's set-up does), lazily unmounted when destroyed.
-class ReadOnlyView {
-public:
-    explicit ReadOnlyView(const std::string& source) {
-        if (::mount(source.c_str(), dir_.path().c_str(), nullptr, MS_BIND, nullptr) != 0 ||
-            ::mount(nullptr, dir_.path().c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) != 0) {
-            FAIL("cannot bind-mount " << source << " read-only (" << std::strerror(errno) << "): run the tests as root");
-        }
-    }
-    ~ReadOnlyView() { ::umount2(dir_.path().c_str(), MNT_DETACH); }
-    ReadOnlyView(const ReadOnlyView&) = delete;
-    ReadOnlyView& operator=(const ReadOnlyView&) = delete;
-    std::string path() const { return dir_.path(); }
-
-private:
-    TempDir dir_{"tsunagu-read-only"};
-};
-
-}  // namespace
-
 TEST_CASE("a replica on a read-only filesystem is salvaged without a lock, which nobody could take there") {
     FieldOrganisation org;
     const DamagedReplica crashed(org, FrameVersion::superseded);
-    const ReadOnlyView copy(crashed.home);  // a phone's files, mounted read-only
+    const MountedDir copy(ReadOnlyBind{crashed.home});  // a phone's files, mounted read-only
     const std::string home = org.new_home("aoi");
     auto salvaged = client::Device::salvage(copy.path(), home, "aoi passphrase", test_options());
     INFO(salvaged.status().to_string());
