@@ -65,6 +65,30 @@ struct Fixture {
     std::string team;
 };
 
+// A loopback port this process listens on (and never answers), until released. Not inherited by
+// the programs the test starts.
+struct HeldPort {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int port = 0;
+    HeldPort() {
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t length = sizeof address;
+        REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+        REQUIRE(::listen(fd, 1) == 0);
+        REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+        port = ntohs(address.sin_port);
+    }
+    HeldPort(const HeldPort&) = delete;
+    HeldPort& operator=(const HeldPort&) = delete;
+    ~HeldPort() { release(); }
+    void release() {
+        if (fd >= 0) ::close(fd);
+        fd = -1;
+    }
+};
+
 }  // namespace
 
 TEST_CASE("first start creates an encrypted store, a 0600 key file and the administrator from a password file") {
@@ -130,24 +154,17 @@ TEST_CASE("a first start that fails after making the administrator leaves a new 
     const std::string data = dir.file("data");
     // The first start: its port is taken, so it makes the store and the administrator, then fails
     // before anything is printed.
-    const int taken = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    REQUIRE(::bind(taken, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-    REQUIRE(::listen(taken, 1) == 0);
-    REQUIRE(::getsockname(taken, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+    HeldPort taken;
     const std::string first_file = dir.file("first-password");
     std::ofstream(first_file) << "the first start's password";
     std::filesystem::permissions(first_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
                                  std::filesystem::perm_options::replace);
     const std::string command = std::string(TSUNAGU_SERVER_PATH) + " --data " + data + " --listen http://127.0.0.1:" +
-                                std::to_string(ntohs(address.sin_port)) + postgres_option(data) +
+                                std::to_string(taken.port) + postgres_option(data) +
                                 (on_postgres ? " --admin-password-file " + first_file : "") + " >" + dir.file("out") +
                                 " 2>&1";
     CHECK(std::system(command.c_str()) != 0);
-    ::close(taken);
+    taken.release();
     CHECK(read_file(dir.file("out")).find("one-time password") == std::string::npos);
 
     ServerProcess server{TSUNAGU_SERVER_PATH, data, dir.file("server.log")};
@@ -167,6 +184,27 @@ TEST_CASE("a first start that fails after making the administrator leaves a new 
     server.start();
     CHECK(server.startup_output().find("has not signed in") == std::string::npos);
     CHECK(ApiClient(server.url()).sign_in("admin", password).status == 200);
+}
+
+TEST_CASE("a server that cannot start says why, and the tests' servers say it too") {
+    // The tests choose a free port before the server binds it; a start that fails shows the
+    // server's exit and its log's last words, so a port someone took in between is recognised
+    // (and tried again on another port) rather than reported as a bare "exited".
+    TempDir dir{"tsunagu-api"};
+    HeldPort taken;
+    ServerProcess server{TSUNAGU_SERVER_PATH, dir.file("data"), dir.file("server.log")};
+    try {
+        server.start({}, taken.port);
+        FAIL("the server started on a port another process listens on");
+    } catch (const std::runtime_error& e) {
+        const std::string why = e.what();
+        CHECK(why.find("exit code 1") != std::string::npos);
+        CHECK(why.find("cannot listen on http://127.0.0.1:" + std::to_string(taken.port)) != std::string::npos);
+        CHECK(why.find("Address already in use") != std::string::npos);
+    }
+    taken.release();
+    server.start({}, taken.port);
+    CHECK(ApiClient(server.url()).sign_in("admin", server.admin_password()).status == 200);
 }
 
 TEST_CASE("repeated failed sign-ins are slowed, then the account locks") {

@@ -11,6 +11,9 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -41,7 +44,7 @@ inline PostgresCluster& postgres_for(const std::string& data_dir) {
 
 // A loopback TCP port nobody listens on right now.
 inline int free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -72,7 +75,45 @@ public:
     bool one_time_admin_password = false;
 
     // Starts the server and waits until it listens. Extra arguments follow --data and --listen.
+    // With no `port`, a free one is chosen; should another process take it between the choice and
+    // the server's bind (free_port() cannot hold it), the start is tried again on a fresh port.
+    // A start that fails throws with the server's exit status and what it wrote to its log.
     void start(const std::vector<std::string>& extra = {}, int port = 0, bool https = false) {
+        for (int attempt = 1;; ++attempt) {
+            try {
+                start_once(extra, port ? port : free_port(), https);
+                return;
+            } catch (const PortTaken&) {
+                if (port != 0 || attempt == 5) throw;
+            }
+        }
+    }
+
+    // Sends `signal` and waits for the process; returns its exit status (or -1 if not running).
+    int stop(int signal = SIGTERM) {
+        if (pid_ <= 0) return -1;
+        ::kill(pid_, signal);
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
+        pid_ = -1;
+        if (stdout_fd_ >= 0) ::close(stdout_fd_);
+        stdout_fd_ = -1;
+        return status;
+    }
+
+    const std::string& url() const { return url_; }
+    int port() const { return port_; }
+    pid_t pid() const { return pid_; }
+    const std::string& admin_password() const { return admin_password_; }
+    const std::string& startup_output() const { return startup_output_; }
+
+private:
+    // The server could not bind its port: something else listens there.
+    struct PortTaken : std::runtime_error {
+        using std::runtime_error::runtime_error;
+    };
+
+    void start_once(const std::vector<std::string>& extra, int port, bool https) {
         const std::string password_file = data_dir_ + ".admin-password";
         if (!one_time_admin_password && admin_password_.empty()) {
             admin_password_ = "admin-password-of-the-tests";
@@ -82,7 +123,8 @@ public:
             }
             ::close(fd);
         }
-        port_ = port ? port : free_port();
+        port_ = port;
+        const auto log_start = file_size(log_file_);
         url_ = std::string(https ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_);
         if (testing_on_postgres()) postgres_ = postgres_for(data_dir_).conninfo();
         int out[2];
@@ -124,7 +166,7 @@ public:
             if (::poll(&p, 1, 100) > 0) {
                 char buf[512];
                 ssize_t n = ::read(stdout_fd_, buf, sizeof buf);
-                if (n <= 0) throw std::runtime_error("server exited at start: " + seen);
+                if (n <= 0) exited_at_start(seen, log_start);
                 seen.append(buf, static_cast<std::size_t>(n));
             }
         }
@@ -135,25 +177,32 @@ public:
         startup_output_ = seen;
     }
 
-    // Sends `signal` and waits for the process; returns its exit status (or -1 if not running).
-    int stop(int signal = SIGTERM) {
-        if (pid_ <= 0) return -1;
-        ::kill(pid_, signal);
+    static std::uintmax_t file_size(const std::string& path) {
+        std::error_code ec;
+        const auto size = std::filesystem::file_size(path, ec);
+        return ec ? 0 : size;
+    }
+
+    // The server closed its output before listening: reaps it and throws with its exit status and
+    // what it logged in this start (its error is the log's last line), PortTaken if it lost its port.
+    [[noreturn]] void exited_at_start(const std::string& seen, std::uintmax_t log_start) {
         int status = 0;
         ::waitpid(pid_, &status, 0);
         pid_ = -1;
-        if (stdout_fd_ >= 0) ::close(stdout_fd_);
+        ::close(stdout_fd_);
         stdout_fd_ = -1;
-        return status;
+        std::ifstream log(log_file_);
+        log.seekg(static_cast<std::streamoff>(log_start));
+        std::string logged((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+        if (logged.size() > 2000) logged = "..." + logged.substr(logged.size() - 2000);
+        const std::string how = WIFEXITED(status)     ? "exit code " + std::to_string(WEXITSTATUS(status))
+                                : WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status))
+                                                      : "status " + std::to_string(status);
+        const std::string message = "server exited at start (" + how + "); its output: " + seen + "; its log: " + logged;
+        if (logged.find("Address already in use") != std::string::npos) throw PortTaken(message);
+        throw std::runtime_error(message);
     }
 
-    const std::string& url() const { return url_; }
-    int port() const { return port_; }
-    pid_t pid() const { return pid_; }
-    const std::string& admin_password() const { return admin_password_; }
-    const std::string& startup_output() const { return startup_output_; }
-
-private:
     std::string binary_, data_dir_, log_file_;
     std::string url_, admin_password_, startup_output_;
     std::string postgres_;  // the --postgres connection string, when testing on PostgreSQL
