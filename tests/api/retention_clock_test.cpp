@@ -63,3 +63,23 @@ TEST_CASE("a restarted server neither rewinds nor rushes the retention time and 
     CHECK(s.read(after_restart, k2026_12_06 + 14 * kDay + kMinute, 100 + 7 * kDay + kMinute) ==
           k2026_12_06 + 14 * kDay + kMinute);
 }
+
+TEST_CASE("servers sharing a database move the retention time no faster than one does") {
+    Server s;  // one database, read by two server processes, each with its own monotonic clock
+    RetentionClock first, second;
+    REQUIRE(s.read(first, k2026_12_06, 0) == k2026_12_06);
+    REQUIRE(s.read(second, k2026_12_06, 50'000) == k2026_12_06);
+    // Both clocks read a year ahead; they take turns, ten minutes apart each.
+    const std::int64_t ahead = k2026_12_06 + 365 * kDay;
+    for (int turn = 1; turn <= 6; ++turn) {
+        const std::int64_t elapsed = turn * 10 * kMinute;
+        RetentionClock& server = turn % 2 ? first : second;
+        const std::int64_t steady = (turn % 2 ? 0 : 50'000) + elapsed;
+        CHECK(s.read(server, ahead + elapsed, steady) <= k2026_12_06 + 2 * elapsed);
+    }
+    // An hour in: twice the hour, not twice the hour for each server.
+    CHECK(s.read(first, ahead + 60 * kMinute, 60 * kMinute) == k2026_12_06 + 120 * kMinute);
+    // A server whose own reading lags (restarted, say) still uses the time the others reached.
+    RetentionClock restarted;
+    CHECK(s.read(restarted, ahead + 61 * kMinute, 7) == k2026_12_06 + 120 * kMinute);
+}
