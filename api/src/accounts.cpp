@@ -291,11 +291,16 @@ Status Accounts::set_password(const std::string& user_id, std::string_view passw
                               const std::string& keep_session) {
     auto hash = hash_password(password, policy_);
     if (!hash) return hash.status();
+    return set_password_hash(user_id, *hash, by, keep_session);
+}
+
+Status Accounts::set_password_hash(const std::string& user_id, const std::string& hash, PasswordSetBy by,
+                                   const std::string& keep_session) {
     return with_transaction(store_, [&]() -> Status {
         auto& q = store_.cached(
             "UPDATE account SET password_hash = ?2, must_change_password = ?3, failed_sign_ins = 0, "
             "next_attempt_at = 0 WHERE id = ?1");
-        q.bind(1, user_id).bind(2, *hash).bind(3, by == PasswordSetBy::administrator ? 1 : 0);
+        q.bind(1, user_id).bind(2, hash).bind(3, by == PasswordSetBy::administrator ? 1 : 0);
         TSUNAGU_TRY(q.run());
         if (store_.changes() == 0) return Status(ErrorCode::not_found, "no user with id " + user_id);
         // Whoever held the old password (or a token got with it) is signed out everywhere.
@@ -306,13 +311,30 @@ Status Accounts::set_password(const std::string& user_id, std::string_view passw
 }
 
 Result<PasswordCheck> Accounts::change_own_password(const Principal& who, std::string_view current,
-                                                      std::string_view replacement, std::int64_t now) {
-    auto check = check_password("id", who.user.id, current, now);
+                                                      std::string_view replacement, std::int64_t now,
+                                                      const PasswordWork* ahead) {
+    auto check = check_password("id", who.user.id, current, now, ahead);
     TSUNAGU_TRY(check);
     if (check->outcome == SignIn::Outcome::ok) {
-        TSUNAGU_TRY(set_password(who.user.id, replacement, PasswordSetBy::owner, who.session_id));
+        if (ahead && !ahead->new_hash.empty()) {
+            TSUNAGU_TRY(set_password_hash(who.user.id, ahead->new_hash, PasswordSetBy::owner, who.session_id));
+        } else {
+            TSUNAGU_TRY(set_password(who.user.id, replacement, PasswordSetBy::owner, who.session_id));
+        }
     }
     return check;
+}
+
+Result<PasswordWork> Accounts::password_change_ahead(const Principal& who, std::string_view current,
+                                                     std::string_view replacement, std::int64_t now) {
+    auto work = check_ahead("id", who.user.id, current, now);
+    TSUNAGU_TRY(work);
+    // Only for a current password that matched: a guesser gets no hashing done for free. A
+    // replacement refused (too short, too long) is left to the group's check to say so.
+    if (work->checked && work->matches) {
+        if (auto hash = hash_password(replacement, policy_); hash) work->new_hash = std::move(*hash);
+    }
+    return work;
 }
 
 Status Accounts::set_disabled(const std::string& user_id, bool disabled) {
@@ -446,8 +468,37 @@ Status verify_password(const std::string& hash, std::string_view password, std::
 
 }  // namespace
 
+Result<PasswordWork> Accounts::check_ahead(const char* column, const std::string& value, std::string_view password,
+                                           std::int64_t now) {
+    PasswordWork work;
+    auto& q = store_.cached(std::string("SELECT id, password_hash, next_attempt_at FROM account WHERE ") + column +
+                            " = ?1");
+    q.bind(1, value);
+    auto row = q.step();
+    if (!row) return row.status();
+    if (*row) {
+        work.user_id = std::string(q.column_text(0));
+        work.hash = std::string(q.column_text(1));
+        const std::int64_t next_attempt_at = q.column_int(2);
+        q.reset();
+        if (now < next_attempt_at) return work;  // waiting: the group answers so, checking nothing
+        TSUNAGU_TRY(verify_password(work.hash, password, policy_.pwhash_mem, work.matches));
+    } else {
+        q.reset();
+        bool ignored = false;  // as check_password does for a name no account has
+        TSUNAGU_TRY(verify_password(dummy_hash(policy_), password, policy_.pwhash_mem, ignored));
+    }
+    work.checked = true;
+    return work;
+}
+
+Result<PasswordWork> Accounts::sign_in_ahead(const std::string& username, std::string_view password, std::int64_t now) {
+    return check_ahead("username", username, password, now);
+}
+
 Result<PasswordCheck> Accounts::check_password(const char* column, const std::string& value,
-                                                         std::string_view password, std::int64_t now) {
+                                                         std::string_view password, std::int64_t now,
+                                                         const PasswordWork* ahead) {
     PasswordCheck check;
     auto& q = store_.cached(
         std::string("SELECT id, password_hash, failed_sign_ins, next_attempt_at, disabled FROM account WHERE ") +
@@ -459,6 +510,7 @@ Result<PasswordCheck> Accounts::check_password(const char* column, const std::st
         q.reset();
         // Same work as for a real account, so the answer's timing (and a failure to check) does
         // not reveal the name. A match is impossible: the dummy hash is of a fixed non-password.
+        if (ahead && ahead->checked && ahead->user_id.empty()) return check;  // that work is done
         bool ignored = false;
         TSUNAGU_TRY(verify_password(dummy_hash(policy_), password, policy_.pwhash_mem, ignored));
         return check;
@@ -484,7 +536,11 @@ Result<PasswordCheck> Accounts::check_password(const char* column, const std::st
         return check;
     }
     bool password_ok = false;
-    TSUNAGU_TRY(verify_password(hash, password, policy_.pwhash_mem, password_ok));
+    if (ahead && ahead->checked && ahead->user_id == check.user_id && ahead->hash == hash) {
+        password_ok = ahead->matches;
+    } else {
+        TSUNAGU_TRY(verify_password(hash, password, policy_.pwhash_mem, password_ok));
+    }
     if (!password_ok) {
         const int now_failures = failures + 1;
         std::int64_t wait = 0;
@@ -508,9 +564,9 @@ Result<PasswordCheck> Accounts::check_password(const char* column, const std::st
 
 Result<SignIn> Accounts::sign_in(const std::string& username, std::string_view password,
                                  const std::string& device_name, const std::string& device_id,
-                                 std::int64_t now) {
+                                 std::int64_t now, const PasswordWork* ahead) {
     SignIn result;
-    auto check = check_password("username", username, password, now);
+    auto check = check_password("username", username, password, now, ahead);
     TSUNAGU_TRY(check);
     result.outcome = check->outcome;
     result.retry_after_s = check->retry_after_s;

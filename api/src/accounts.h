@@ -91,6 +91,20 @@ struct PasswordCheck {
     std::int64_t retry_after_s = 0;
 };
 
+// Argon2id's work for one request, done ahead of the write group (Accounts::sign_in_ahead,
+// Accounts::password_change_ahead) on a connection of the request's own, so that the group's one
+// writer never waits on it: tens of milliseconds a check, which sign-ins no one has authenticated
+// could otherwise queue in front of every push. The group's check re-reads the account and uses
+// the verdict only while the account still holds the hash it was made against and need not wait;
+// otherwise it does the work itself, so the outcome is the one a check inside the group would give.
+struct PasswordWork {
+    bool checked = false;  // `matches` holds (false: the account had to wait; nothing was checked)
+    std::string user_id;   // the account checked; "" when no account had the name (a dummy hash was)
+    std::string hash;      // the hash the password was checked against
+    bool matches = false;
+    std::string new_hash;  // a replacement password's hash, made ahead ("": none, or refused)
+};
+
 // Who set a password: its owner, or an administrator (then it must be changed at next sign-in).
 enum class PasswordSetBy { owner, administrator };
 
@@ -126,7 +140,11 @@ public:
     // an account over); a wrong one counts as a failed sign-in. Answers ok, bad_credentials, wait
     // or locked, with the wait; the password is replaced only on ok.
     Result<PasswordCheck> change_own_password(const Principal& who, std::string_view current,
-                                                std::string_view replacement, std::int64_t now);
+                                                std::string_view replacement, std::int64_t now,
+                                                const PasswordWork* ahead = nullptr);
+    // Reads only, and does Argon2id's work for change_own_password ahead of the write group.
+    Result<PasswordWork> password_change_ahead(const Principal& who, std::string_view current,
+                                               std::string_view replacement, std::int64_t now);
     // Disabling ends the account's sessions (enabling it again brings none back); the last
     // enabled administrator cannot be disabled (conflict).
     Status set_disabled(const std::string& user_id, bool disabled);
@@ -147,7 +165,9 @@ public:
     // caller's device id when it belongs to the same user and is not revoked), opens a session.
     Result<SignIn> sign_in(const std::string& username, std::string_view password,
                            const std::string& device_name, const std::string& device_id,
-                           std::int64_t now);
+                           std::int64_t now, const PasswordWork* ahead = nullptr);
+    // Reads only, and does Argon2id's work for sign_in ahead of the write group.
+    Result<PasswordWork> sign_in_ahead(const std::string& username, std::string_view password, std::int64_t now);
     // Reads only: safe on a connection outside the writer's group. With a cache, a session checked
     // before is not read again until an account, device or session changes; the cache is used on
     // SQLite stores only (its generation comes from their triggers), outside any transaction.
@@ -168,8 +188,16 @@ public:
 private:
     // Verifies `password` for the account whose `column` ("username" or "id") is `value`, with
     // throttling and lockout: a failure is counted, and an account waiting or locked is not checked.
+    // Argon2id runs only if `ahead` did not check the account's present hash.
     Result<PasswordCheck> check_password(const char* column, const std::string& value,
-                                         std::string_view password, std::int64_t now);
+                                         std::string_view password, std::int64_t now,
+                                         const PasswordWork* ahead = nullptr);
+    // check_password's reading and Argon2id, writing nothing.
+    Result<PasswordWork> check_ahead(const char* column, const std::string& value, std::string_view password,
+                                     std::int64_t now);
+    // set_password with the hash already made.
+    Status set_password_hash(const std::string& user_id, const std::string& hash, PasswordSetBy by,
+                             const std::string& keep_session);
     // The session with its device and user; empty when no session has this id.
     Result<std::optional<StoredSession>> read_session(const std::string& session_id);
 

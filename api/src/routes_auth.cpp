@@ -14,6 +14,9 @@ Json user_json(const User& u) {
 
 namespace {
 
+HttpResponse open_session(RequestContext& ctx, const std::string& username, const Secret& password,
+                          const std::string& device_name, const std::string& device_id, const PasswordWork& ahead);
+
 HttpResponse sign_in(RequestContext& ctx) {
     auto taken = parse_secret_body(ctx, {"password"});
     if (!taken) return error_response(taken.status());
@@ -41,7 +44,19 @@ HttpResponse sign_in(RequestContext& ctx) {
                                                        "\" is kept for the web page's sign-ins; name the device otherwise");
     }
 
-    auto result = ctx.accounts.sign_in(username, password.view(), device_name, device_id, ctx.now);
+    // Argon2id here, on this request's own connection; the rest in the write group.
+    auto ahead = ctx.accounts.sign_in_ahead(username, password.view(), ctx.now);
+    if (!ahead) return error_response(ahead.status());
+    return ctx.core.in_group(ctx, [&](RequestContext& group) {
+        return open_session(group, username, password, device_name, device_id, *ahead);
+    });
+}
+
+// The sign-in's writes, in the group: the check again (with the work done ahead), then the
+// device, the session and the audit entry, or the refusal counted.
+HttpResponse open_session(RequestContext& ctx, const std::string& username, const Secret& password,
+                          const std::string& device_name, const std::string& device_id, const PasswordWork& ahead) {
+    auto result = ctx.accounts.sign_in(username, password.view(), device_name, device_id, ctx.now, &ahead);
     if (!result) return error_response(result.status());
     switch (result->outcome) {
         case SignIn::Outcome::ok: break;
@@ -64,7 +79,7 @@ HttpResponse sign_in(RequestContext& ctx) {
 
 std::vector<Route> auth_routes() {
     return {
-        {"POST", "/v1/auth/sign-in", Access::anyone, sign_in},
+        {"POST", "/v1/auth/sign-in", Access::anyone, sign_in, /*outside_group=*/true},
         {"POST", "/v1/auth/sign-out", Access::signed_in,
          [](RequestContext& ctx) {
              Status s = ctx.accounts.sign_out(ctx.who().session_id);
@@ -87,17 +102,23 @@ std::vector<Route> auth_routes() {
              if (!shape) return error_response(shape);
              const Secret& current = taken->secrets[0];
              const Secret& password = taken->secrets[1];
-             auto changed = ctx.accounts.change_own_password(ctx.who(), current.view(), password.view(), ctx.now);
-             if (!changed) return error_response(changed.status());
-             if (changed->outcome != SignIn::Outcome::ok) {
-                 audit_refused_password_change(ctx);
-                 return refused_password(changed->outcome, changed->retry_after_s, PasswordAsked::change);
-             }
-             // Every other session of the account ended with the change; this one goes on.
-             if (Status a = ctx.audit("auth.password_changed", ctx.who().user.id); !a) return error_response(a);
-             return json_response(200, {{"changed", true}});
+             // Argon2id (the check and the new hash) here; the change in the write group.
+             auto ahead = ctx.accounts.password_change_ahead(ctx.who(), current.view(), password.view(), ctx.now);
+             if (!ahead) return error_response(ahead.status());
+             return ctx.core.in_group(ctx, [&](RequestContext& group) {
+                 auto changed = group.accounts.change_own_password(group.who(), current.view(), password.view(),
+                                                                   group.now, &*ahead);
+                 if (!changed) return error_response(changed.status());
+                 if (changed->outcome != SignIn::Outcome::ok) {
+                     audit_refused_password_change(group);
+                     return refused_password(changed->outcome, changed->retry_after_s, PasswordAsked::change);
+                 }
+                 // Every other session of the account ended with the change; this one goes on.
+                 if (Status a = group.audit("auth.password_changed", group.who().user.id); !a) return error_response(a);
+                 return json_response(200, {{"changed", true}});
+             });
          },
-         /*outside_group=*/false, /*before_own_password=*/true},
+         /*outside_group=*/true, /*before_own_password=*/true},
     };
 }
 

@@ -72,6 +72,9 @@ HttpResponse refused_sign_in(RequestContext& ctx, const std::string& username,
     return refused_password(result.outcome, result.retry_after_s, PasswordAsked::sign_in);
 }
 
+HttpResponse open_session(RequestContext& ctx, const std::string& username, const Secret& password,
+                          const PasswordWork& ahead);
+
 // POST /v1/web/sign-in {username, password}: a web session in the cookie, the CSRF token in the
 // answer. Field workers are refused after their password checked out, with nothing registered.
 HttpResponse sign_in(RequestContext& ctx) {
@@ -95,6 +98,15 @@ HttpResponse sign_in(RequestContext& ctx) {
     const Secret& password = taken->secrets[0];
     if (username.size() > 64)
         return HttpResponse::error(400, "invalid", "field \"username\": at most 64 bytes");
+    // Argon2id here, on this request's own connection; the rest in the write group.
+    auto ahead = ctx.accounts.sign_in_ahead(username, password.view(), ctx.now);
+    if (!ahead) return error_response(ahead.status());
+    return ctx.core.in_group(ctx, [&](RequestContext& group) { return open_session(group, username, password, *ahead); });
+}
+
+// The web sign-in's writes, in the group.
+HttpResponse open_session(RequestContext& ctx, const std::string& username, const Secret& password,
+                          const PasswordWork& ahead) {
     if (Status s = end_ran_out_sessions(ctx); !s) return error_response(s);
 
     const std::string device_id = web_device_of(ctx, username);
@@ -102,7 +114,7 @@ HttpResponse sign_in(RequestContext& ctx) {
     bool field_worker = false;
     // A savepoint: a field worker's successful sign-in is undone, device and session alike.
     Status signed_in = with_transaction(ctx.store, [&]() -> Status {
-        auto attempt = ctx.accounts.sign_in(username, password.view(), kWebDeviceName, device_id, ctx.now);
+        auto attempt = ctx.accounts.sign_in(username, password.view(), kWebDeviceName, device_id, ctx.now, &ahead);
         if (!attempt) return attempt.status();
         result = std::move(*attempt);
         if (result->outcome == SignIn::Outcome::ok && !may_use_page(result->principal.user.role)) {
@@ -215,7 +227,7 @@ std::vector<Route> web_routes() {
                           [&asset](RequestContext&) { return asset_response(asset); },
                           /*outside_group=*/true});
     }
-    routes.push_back({"POST", "/v1/web/sign-in", Access::anyone, sign_in});
+    routes.push_back({"POST", "/v1/web/sign-in", Access::anyone, sign_in, /*outside_group=*/true});
     routes.push_back({"GET", "/v1/web/session", Access::signed_in, current_session, false, /*before_own_password=*/true});
     routes.push_back({"POST", "/v1/web/sign-out", Access::signed_in, sign_out, false, /*before_own_password=*/true});
     routes.push_back({"GET", "/v1/web/directory", Access::supervisor, directory});

@@ -261,6 +261,16 @@ HttpResponse ServerCore::serve(const Route& route, HttpRequest& request, std::ma
     return route.handler(ctx);
 }
 
+HttpResponse ServerCore::in_group(RequestContext& outside, const std::function<HttpResponse(RequestContext&)>& work) {
+    return commits_.run([&](ServerConnection& connection) {
+        Accounts accounts(connection.store, policy_);
+        RequestContext inside{outside.request, connection.store, *connection.upstream, accounts,
+                              outside.principal, outside.params, outside.now, *this,
+                              outside.via_session_cookie};
+        return work(inside);
+    });
+}
+
 HttpResponse ServerCore::dispatch(const Route* route, bool path_known, HttpRequest& request,
                                   std::map<std::string, std::string> params, std::string& user_id) {
     if (!route) {

@@ -134,6 +134,10 @@ public:
     Backups& backups() { return *backups_; }
     void use_backups(std::unique_ptr<Backups> backups) { backups_ = std::move(backups); }
     SessionCache& sessions() { return sessions_; }
+    // For a route outside the group: runs `work` in the group, on a context like `outside` but
+    // over the group's connection (its store, engine and accounts), and answers what it answers.
+    // Its writes and audit entries land as a grouped route's do (CommitGroup::run).
+    HttpResponse in_group(RequestContext& outside, const std::function<HttpResponse(RequestContext&)>& work);
     const SignInPolicy& sign_in_policy() const { return policy_; }
     // The adapter's in-flight requests and queue depth, for /metrics gauges. Set before the
     // adapter starts (requests read it from its threads), and never after.
