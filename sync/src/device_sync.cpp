@@ -52,13 +52,25 @@ bool names_any(std::string_view text, const std::set<std::string>& records) {
 // refused or held for eviction holds back the later changes of its record, which may build on
 // it. A change that names a record of a batch still flying (`flying_records`) waits too, and so
 // does every later change naming its record: batches in flight share no record, and none needs
-// another's records first (a visit its new client), so they may be applied in any order. Reads
-// only the entries it takes (and the held records, through their partial index).
+// another's records first (a visit its new client), so they may be applied in any order.
+// Batches beside flying ones start after them (`after`), so a change an earlier batch passed
+// over lies behind this one's start: every record with an entry up to `after` not yet answered
+// (flying, or passed over) waits as well, until a batch prepared with nothing flying takes those
+// entries first. Reads only the entries it takes, those up to `after` still in the outbox, and
+// the held records (through their partial index).
 template <typename Take>
 Status take_due(Store& store, std::size_t max_changes, std::int64_t after,
                 const std::set<std::string>& flying_records, PushBatchText& batch, Take&& take) {
     std::set<std::string> held;
     std::set<std::string> waiting = flying_records;
+    if (after > 0) {
+        Statement& behind = store.cached("SELECT DISTINCT record_id FROM sync_outbox WHERE pos <= ?1 AND state <= 1");
+        behind.bind(1, after);
+        TSUNAGU_TRY(detail::each_row(behind, [&](const Statement& s) {
+            waiting.insert(detail::id_from_bytes(s.column_blob(0)));
+            return Status::ok();
+        }));
+    }
     TSUNAGU_TRY(detail::each_row(
         store.cached("SELECT DISTINCT record_id FROM sync_outbox WHERE state >= 2"),
         [&](const Statement& s) {

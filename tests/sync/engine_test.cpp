@@ -467,6 +467,48 @@ TEST_CASE("a batch sent beside another shares none of its records and needs none
     CHECK(ok(w.upstream.get(client))->fields["area"] == "north");
 }
 
+TEST_CASE("a change passed over beside a flying batch holds back its record's later changes in every batch after") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    Device& alice = w.add_device("alice");
+    const std::string client = ok(alice.create("client", {{"name", "Sakura"}}));
+    Json visit = kVisit;
+    visit["client"] = client;
+    const std::string the_visit = ok(alice.create("visit", visit));  // needs the client: passed over
+    ok(alice.create("meeting", {{"kind", "council"}}));
+    ok(alice.update(the_visit, {{"duration", 45}}));  // builds on the visit's create
+
+    auto records_of = [](const PushBatchText& batch) {
+        std::vector<std::string> out;
+        for (const Json& change : Json::parse(batch.changes)) out.push_back(change["record"]);
+        return out;
+    };
+    auto push_text = [&](const PushBatchText& batch) {
+        return ok(w.upstream.push(ok(parse_push_batch(
+            Json{{"replica", batch.replica}, {"user", batch.user}, {"changes", Json::parse(batch.changes)}}))));
+    };
+    const PushBatchText flying = ok(alice.prepare_push_text(1));
+    REQUIRE(records_of(flying) == std::vector<std::string>{client});
+    const PushBatchText beside = ok(alice.prepare_push_text(1, flying));  // passes over the visit
+    REQUIRE(records_of(beside).size() == 1);
+    REQUIRE(records_of(beside)[0] != the_visit);
+    // The visit's edit lies after both batches, and names no record flying: it still waits for
+    // the create passed over, in the third batch and in the one prepared once the second landed.
+    CHECK(ok(alice.prepare_push_text(10, std::vector<const PushBatchText*>{&flying, &beside})).count == 0);
+    ok(alice.apply_push_result(push_text(beside)));
+    CHECK(ok(alice.prepare_push_text(10, flying)).count == 0);
+    ok(alice.apply_push_result(push_text(flying)));
+    // Nothing flies: the create, then its edit.
+    const PushBatchText rest = ok(alice.prepare_push_text(10));
+    CHECK(records_of(rest) == std::vector<std::string>{the_visit, the_visit});
+    ok(alice.apply_push_result(push_text(rest)));
+    CHECK(ok(alice.outbox()).empty());
+    const auto on_server = ok(w.upstream.get(the_visit));
+    REQUIRE(on_server);
+    CHECK(on_server->fields["client"] == client);
+    CHECK(on_server->fields["duration"] == 45);
+}
+
 TEST_CASE("batches kept in flight beside each other, answered in any order, lose and refuse nothing") {
     const auto seed = static_cast<std::uint32_t>(std::random_device{}());
     INFO("seed " << seed);
