@@ -156,6 +156,9 @@ Status validate_event_dates(const Schema& schema, const ChangeSet& change, std::
 // know, scoped by owner), the current value of the rule's field (null when unset) and its owner.
 std::string scope_key_of(const CollectionSchema* collection, std::string_view record_id,
                          const Json* scope_field_value, std::string_view owner);
+// The scope key of a record that only `change` wrote: from the value the change sets, its author
+// as owner.
+std::string scope_key_of(const Schema& schema, const ChangeSet& change);
 
 void to_json(Json& out, const Schema& schema);
 // Reads a schema published as JSON; validation errors name the offending entry.

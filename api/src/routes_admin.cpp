@@ -126,17 +126,21 @@ HttpResponse update_user(RequestContext& ctx) {
                                        {"team_id", JsonType::string, false}});
     if (!shape) return error_response(shape);
     const std::string& id = ctx.params["id"];
+    // A session alone must not replace its own account's password: whoever took an
+    // administrator's token would lock the administrator out. Their own goes through
+    // /v1/me/password, which asks for the current one.
+    if (body.contains("password") && id == ctx.who().user.id) {
+        return HttpResponse::error(400, "invalid",
+                                   "field \"password\": change your own password with POST /v1/me/password, "
+                                   "which asks for the current one");
+    }
     auto before = ctx.accounts.find_user(id);
     if (!before) return error_response(before.status());
     Status s = with_transaction(ctx.store, [&]() -> Status {
         if (body.contains("password")) {
-            const Secret& password = taken->secrets[0];
-            // An administrator's own password, set here, is theirs; anyone else's must be changed
-            // by its owner, and every session of that account ends (their own one aside).
-            const bool own = id == ctx.who().user.id;
-            TSUNAGU_TRY(ctx.accounts.set_password(id, password.view(),
-                                                  own ? PasswordSetBy::owner : PasswordSetBy::administrator,
-                                                  own ? ctx.who().session_id : ""));
+            // Set by an administrator: its owner must change it, and every session of that
+            // account ends.
+            TSUNAGU_TRY(ctx.accounts.set_password(id, taken->secrets[0].view(), PasswordSetBy::administrator));
         }
         if (body.contains("disabled")) TSUNAGU_TRY(ctx.accounts.set_disabled(id, body["disabled"]));
         if (body.contains("team_id")) {

@@ -43,6 +43,30 @@ Result<RefusedChange> visible_refusal(RequestContext& ctx, const std::string& ch
     return std::move(**found);
 }
 
+// The scope key of the record a refused change is about: the record's on the server, or, for a
+// record only the change would make, the one the change gives it.
+Result<std::string> refused_record_scope(RequestContext& ctx, const RefusedChange& r) {
+    auto record = ctx.upstream.get(r.record);
+    TSUNAGU_TRY(record);
+    if (*record) return (*record)->scope_key;
+    auto change = sync::parse_change_set(Json::parse(r.change, nullptr, /*allow_exceptions=*/false));
+    if (!change) {
+        return Status(ErrorCode::internal, "kept refused change " + r.change_id + " does not parse: " +
+                                               change.status().message());
+    }
+    return sync::scope_key_of(ctx.upstream.schema(), *change);
+}
+
+// Whether the supervisor may read what the refused change holds: the record it is about lies in
+// her scope. A worker may be given a client of another area, or hold edits to a client that moved
+// to one; her own team's supervisor sees such a refusal listed and may dismiss it, but its
+// content is another area's, as the record itself is.
+Result<bool> content_in_scope(RequestContext& ctx, const RefusedChange& r, const std::set<std::string>& scope) {
+    auto key = refused_record_scope(ctx, r);
+    TSUNAGU_TRY(key);
+    return scope.contains(*key);
+}
+
 // A list's query: ?status=open|dismissed (open by default) and ?limit=N.
 struct ListQuery {
     bool dismissed = false;
@@ -65,8 +89,16 @@ HttpResponse list_refused(RequestContext& ctx) {
     if (!query) return error_response(query.status());
     auto kept = RefusedChanges::list(ctx.store, ctx.who().user.team_id, query->dismissed, query->limit);
     if (!kept) return error_response(kept.status());
+    auto scope = Caseloads::scope_set(ctx.store, ctx.who().user);
+    if (!scope) return error_response(scope.status());
     Json list = Json::array();
-    for (const auto& r : *kept) list.push_back(summary(r));
+    for (const auto& r : *kept) {
+        auto readable = content_in_scope(ctx, r, *scope);
+        if (!readable) return error_response(readable.status());
+        Json one = summary(r);
+        one["readable"] = *readable;  // false: about a record outside her scope (read answers 403)
+        list.push_back(std::move(one));
+    }
     return json_response(200, {{"refused", list}});
 }
 
@@ -95,6 +127,17 @@ HttpResponse list_own_refused(RequestContext& ctx) {
 HttpResponse read_refused(RequestContext& ctx) {
     auto refusal = visible_refusal(ctx, ctx.params["id"]);
     if (!refusal) return error_response(refusal.status());
+    auto scope = Caseloads::scope_set(ctx.store, ctx.who().user);
+    if (!scope) return error_response(scope.status());
+    auto readable = content_in_scope(ctx, *refusal, *scope);
+    if (!readable) return error_response(readable.status());
+    if (!*readable) {
+        return HttpResponse::error(403, "forbidden",
+                                   "refused change " + refusal->change_id + " is about record " + refusal->record +
+                                       ", outside your team's scope (a client of another area): its content is "
+                                       "not shown to you. You may still dismiss it with a comment for the worker, "
+                                       "who sees why it was refused");
+    }
     if (Status a = ctx.audit("refused.read", refusal->record, refusal->change_id); !a) return error_response(a);
     Json out = summary(*refusal);
     out["reason"] = refusal->reason;

@@ -144,13 +144,21 @@ HttpResponse list_conflicts(RequestContext& ctx) {
     auto conflicts = ctx.upstream.conflicts();
     if (!conflicts) return error_response(conflicts.status());
     Json list = Json::array();
+    Json shown = Json::array();  // the records whose values the list shows, once each
     std::map<std::string, bool> visible;
     for (const auto& c : *conflicts) {
         if (!visible.count(c.record)) {
             auto r = ctx.upstream.get(c.record);
-            visible[c.record] = r && *r && scope->count((*r)->scope_key);
+            if (!r) return error_response(r.status());
+            visible[c.record] = *r && scope->count((*r)->scope_key);
+            if (visible[c.record]) shown.push_back(c.record);
         }
         if (visible[c.record]) list.push_back(c);
+    }
+    // The list carries both values of each conflict, which is reading those records: audited as
+    // a pull is, the records' ids in the entry's detail.
+    if (!shown.empty()) {
+        if (Status a = ctx.audit("conflicts.read", "", shown.dump()); !a) return error_response(a);
     }
     return json_response(200, {{"conflicts", list}});
 }

@@ -251,14 +251,6 @@ std::string scope_key_for(const Schema& schema, const std::string& collection,
     return scope_key_of(c, record_id, value ? &value->value.json() : nullptr, state.owner);
 }
 
-std::string scope_key_for(const Schema& schema, const ChangeSet& change) {
-    const CollectionSchema* c = schema.find(change.collection);
-    const Json* value = nullptr;
-    if (c && c->scope.kind == ScopeRule::Kind::field) {
-        auto it = change.set.find(c->scope.field);
-        if (it != change.set.end()) value = &*it;
-    }
-    return scope_key_of(c, change.record, value, change.user);
-}
+
 
 }  // namespace tsunagu::sync::detail

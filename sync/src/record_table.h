@@ -71,7 +71,5 @@ class RecordTable {
 // The scope key a record has in `state` (see scope_key_of).
 std::string scope_key_for(const Schema& schema, const std::string& collection,
                           const std::string& record_id, const RecordState& state);
-// The same, for a record that only `change` wrote (see makes_whole_record).
-std::string scope_key_for(const Schema& schema, const ChangeSet& change);
 
 }  // namespace tsunagu::sync::detail

@@ -459,4 +459,14 @@ std::string scope_key_of(const CollectionSchema* collection, std::string_view re
     return "user:" + std::string(owner);
 }
 
+std::string scope_key_of(const Schema& schema, const ChangeSet& change) {
+    const CollectionSchema* c = schema.find(change.collection);
+    const Json* value = nullptr;
+    if (c && c->scope.kind == ScopeRule::Kind::field) {
+        auto it = change.set.find(c->scope.field);
+        if (it != change.set.end()) value = &*it;
+    }
+    return scope_key_of(c, change.record, value, change.user);
+}
+
 }  // namespace tsunagu::sync

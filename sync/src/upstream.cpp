@@ -308,7 +308,7 @@ Result<PushOutcome> Upstream::Impl::accept(const ChangeSet& change,
     }
     const std::string old_key = row.scope_key;
     if (whole) {
-        row.scope_key = detail::scope_key_for(schema, *effective);
+        row.scope_key = scope_key_of(schema, *effective);  // a record only it wrote (makes_whole_record)
     } else {
         apply_change(state, *effective, superseded);
         row.scope_key = detail::scope_key_for(schema, row.collection, row.id, state);

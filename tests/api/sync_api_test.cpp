@@ -356,6 +356,12 @@ TEST_CASE("concurrent offline edits become a conflict the supervisor resolves, a
     json conflicts = sato->client.get("/v1/conflicts").body["conflicts"];
     REQUIRE(conflicts.size() == 1);
     CHECK(conflicts[0]["field"] == "duration_min");
+    // The list shows both values: a read of the record, audited as one.
+    const json audit = org.admin->get("/v1/admin/audit").body["entries"];
+    const auto listed = std::find_if(audit.begin(), audit.end(), [](const json& e) { return e["action"] == "conflicts.read"; });
+    REQUIRE(listed != audit.end());
+    CHECK((*listed)["user_id"] == org.ids["sato"]);
+    CHECK(json::parse((*listed)["detail"].get<std::string>()) == json::array({v}));
     CHECK(org.device("mori")->client.get("/v1/conflicts").body["conflicts"].empty());
     Reply resolved = sato->client.post("/v1/conflicts/resolve",
                                        {{"record", v}, {"field", "duration_min"}, {"value", 75}});
@@ -628,6 +634,13 @@ TEST_CASE("refused work follows its worker to a new team, and a supervisor appli
     json kept = sato.get("/v1/refused").body["refused"];
     REQUIRE(kept.size() == 1);
     const std::string change = kept[0]["change_id"];
+    // Ben's supervisor sees it listed, but its content is about Minami's client: not hers to read.
+    CHECK(kept[0]["readable"] == false);
+    Reply unread = sato.get("/v1/refused/" + change);
+    CHECK(unread.status == 403);
+    CHECK(unread.raw.find("M-001") == std::string::npos);
+    CHECK(unread.raw.find(minami_client) == std::string::npos);
+    CHECK(unread.body["message"].get<std::string>().find("dismiss it") != std::string::npos);
 
     SECTION("ben moves to Minami: its supervisors handle his kept work, Kita's no longer see it") {
         REQUIRE(org.admin->patch("/v1/admin/users/" + org.ids["ben"], {{"team_id", org.minami}}).status == 200);
@@ -636,6 +649,8 @@ TEST_CASE("refused work follows its worker to a new team, and a supervisor appli
         CHECK(sato.get("/v1/refused/" + change).status == 404);
         CHECK(sato.post("/v1/refused/" + change + "/apply", json::object()).status == 404);
         REQUIRE(mori.get("/v1/refused").body["refused"].size() == 1);
+        CHECK(mori.get("/v1/refused").body["refused"][0]["readable"] == true);
+        CHECK(mori.get("/v1/refused/" + change).status == 200);
         Reply applied = mori.post("/v1/refused/" + change + "/apply", json::object());
         INFO(applied.raw);
         REQUIRE(applied.status == 200);
@@ -650,6 +665,9 @@ TEST_CASE("refused work follows its worker to a new team, and a supervisor appli
         CHECK(refused.body["message"].get<std::string>().find("outside your team's scope") != std::string::npos);
         CHECK(mori.get("/v1/records/" + v).status == 404);  // nothing was written
         CHECK(sato.get("/v1/refused").body["refused"].size() == 1);  // still kept
+        CHECK(sato.get("/v1/refused/" + change).status == 403);    // and still not hers to read
+        // She may dismiss it, with a word for ben.
+        CHECK(sato.post("/v1/refused/" + change + "/dismiss", {{"comment", "Minami's visit: see Mori"}}).status == 200);
     }
 }
 

@@ -153,6 +153,7 @@ export default {
   'refused.show': 'Show the change',
   'refused.hide': 'Hide the change',
   'refused.gone': 'This change is no longer kept (the worker\'s device got it accepted since, or it belongs to another team now).',
+  'refused.other_area': 'This change is about a client of another area: its content is not shown to you. You may dismiss it with a comment for the worker, who sees why it was refused.',
   'refused.creates': 'A new record ({record})',
   'refused.edits': 'A change to record {record}',
   'refused.open_record': 'Open the record',

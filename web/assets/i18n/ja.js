@@ -153,6 +153,7 @@ export default {
   'refused.show': '変更内容を見る',
   'refused.hide': '変更内容を閉じる',
   'refused.gone': 'この変更はもう保管されていません（その後、担当者の端末から送られて反映されたか、別のチームの担当になりました）。',
+  'refused.other_area': 'この変更は他の地区の利用者についての記録です。内容は表示されません。担当者へのコメントを付けて却下することはできます（担当者には拒否の理由が表示されます）。',
   'refused.creates': '新しい記録（{record}）',
   'refused.edits': '記録 {record} への変更',
   'refused.open_record': '記録を開く',

@@ -90,8 +90,12 @@ function card(app, schema, directory, refusal) {
     refusal.status === 'dismissed'
       ? h('p', { class: 'muted refused-dismissed' }, t('refused.dismissed_by', { name: personName(directory, refusal.dismissed_by), time: timeOf(refusal.dismissed_at) }))
       : null,
-    h('div', { class: 'actions' }, toggle),
-    detail);
+    // About a record outside the supervisor's scope (a client of another area): listed, and
+    // dismissible, but its content is not hers to read.
+    refusal.readable === false
+      ? [h('p', { class: 'muted refused-other-area' }, t('refused.other_area')),
+        refusal.status === 'dismissed' ? null : dismissForm(app, refusal)]
+      : [h('div', { class: 'actions' }, toggle), detail]);
 }
 
 // Reads the change whole (GET /v1/refused/{id}) into `detail`: the values the worker wrote,
