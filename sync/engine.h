@@ -69,8 +69,9 @@ struct UpstreamOptions {
     // user's keys up to there, and walks only the rest.
     std::int64_t file_log_every = 4096;
     // Compaction leaves what it could purge for this long after the upstream took it (by its
-    // clock): a superseded history entry (who changed which field, when) and a tombstone stay
-    // visible to supervisors for 90 days, whatever the devices' progress.
+    // clock, never by the change's stamp, which is its device's: counted from the first compaction
+    // run after it took the change): a superseded history entry (who changed which field, when)
+    // and a tombstone stay visible to supervisors for 90 days, whatever the devices' progress.
     std::int64_t keep_history_ms = 90LL * 24 * 60 * 60 * 1000;
 };
 

@@ -97,6 +97,35 @@ struct RecordsPassed {
 
 // The records after `after` (by row), at most `limit` of them: their superseded history entries,
 // and the tombstones every device in scope has.
+// The highest sequence number the upstream had taken by `kept_after` (unix ms), by the marks
+// compaction runs leave (sync_taken_marks); 0 when no run is that old. Retention ages a change by
+// when the upstream took it: its stamp is its device's clock, and a phone four months slow would
+// otherwise have its deletes and overwritten values purged at the first run after they arrived.
+// (So a change is kept for the retention period after the first run that followed it: at most
+// one run's interval longer.) A run's first slice (`first`) leaves its mark, at `now`, and drops
+// the marks older than the newest one the bound uses.
+Result<std::int64_t> taken_through(Upstream::Impl& im, bool first, std::int64_t now, std::int64_t kept_after) {
+    if (first) {
+        TSUNAGU_TRY(im.store.cached("INSERT OR IGNORE INTO sync_taken_marks(at_ms, seq) VALUES (?1, ?2)")
+                        .bind(1, now)
+                        .bind(2, im.seq)
+                        .run());
+        TSUNAGU_TRY(im.store
+                        .cached("DELETE FROM sync_taken_marks WHERE at_ms < "
+                                "(SELECT MAX(at_ms) FROM sync_taken_marks WHERE at_ms <= ?1)")
+                        .bind(1, kept_after)
+                        .run());
+    }
+    std::int64_t through = 0;
+    TSUNAGU_TRY(detail::each_row(
+        im.store.cached("SELECT MAX(seq) FROM sync_taken_marks WHERE at_ms <= ?1").bind(1, kept_after),
+        [&](const Statement& s) {
+            through = s.column_int(0);  // NULL (no mark): 0
+            return Status::ok();
+        }));
+    return through;
+}
+
 Result<RecordsPassed> compact_records(Upstream::Impl& im, const Horizons& h, std::int64_t after,
                                                     std::int64_t limit, std::int64_t retention_now_ms,
                                                     CompactionReport& report) {
@@ -129,11 +158,14 @@ Result<RecordsPassed> compact_records(Upstream::Impl& im, const Horizons& h, std
     // Nothing the upstream took after this time is purged (UpstreamOptions::keep_history_ms).
     const std::int64_t now = retention_now_ms > 0 ? retention_now_ms : im.clock.wall_now();
     const std::int64_t kept_after = now - std::max<std::int64_t>(0, im.options.keep_history_ms);
+    auto through = taken_through(im, after == 0, now, kept_after);
+    TSUNAGU_TRY(through);
+    const std::int64_t taken_by_then = *through;
     for (const Candidate& c : candidates) {
         auto applied = detail::ChangeList::parse(c.log);
         TSUNAGU_TRY(applied);
         if (c.tombstone && std::all_of(applied->entries.begin(), applied->entries.end(), [&](const auto& entry) {
-                return entry.hlc.wall_ms <= kept_after;  // deleted, and written, before the retention
+                return entry.seq <= taken_by_then;  // deleted, and written, before the retention
             })) {
             for (const auto& entry : applied->entries) TSUNAGU_TRY(drop_line.bind(1, entry.seq).run());
             report.history_purged += applied->entries.size();
@@ -145,7 +177,7 @@ Result<RecordsPassed> compact_records(Upstream::Impl& im, const Horizons& h, std
         // what the record holds; and the latest, which pulls walk to. (Most records have no other
         // entry at or below their horizon, and need no look at their state.)
         auto old = [&](const detail::AppliedChange& entry) {
-            return entry.seq <= c.horizon && entry.seq != c.seq && entry.hlc.wall_ms <= kept_after;
+            return entry.seq <= c.horizon && entry.seq != c.seq && entry.seq <= taken_by_then;
         };
         const bool any_old = std::any_of(applied->entries.begin(), applied->entries.end(), old);
         if (!any_old) continue;

@@ -57,6 +57,11 @@ CREATE INDEX IF NOT EXISTS sync_records_in_conflict ON sync_records(conflicts) W
 // index by key, filed line by line, dirtied a page of the key's run wherever it was for every
 // change set: it cost sync_bench's apply 42%.) Lines that compaction drops may stay filed: a
 // lookup joins each line to its record at the line's sequence number, which no other line has.
+// sync_taken_marks holds the sequence number the upstream had reached at the start of each
+// compaction run (at_ms: the run's retention time): every change set at or below it was taken by
+// then. Retention ages changes by these marks, not by their stamps, which are their devices'
+// clocks (see compaction.cpp). A few thousand rows at most: a run drops the marks no bound needs.
+//
 // sync_scope_keys lists every scope key a record has had (a key whose records are all gone may
 // stay): granting a key not in it sends nothing, and costs no search for its records (new
 // clients' keys are granted all day; records have no index by scope key, which would cost every
@@ -91,6 +96,9 @@ CREATE TABLE IF NOT EXISTS sync_scope_removals(
   seq INTEGER PRIMARY KEY,
   user TEXT NOT NULL,
   scope_key TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sync_taken_marks(
+  at_ms INTEGER PRIMARY KEY,
+  seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS sync_replicas(
   replica BLOB PRIMARY KEY,
   user TEXT NOT NULL,

@@ -195,10 +195,39 @@ TEST_CASE("compaction counts the retention period back from the time it is given
         while (!progress.done()) ok(keeping.compact_some(progress, 100));
         return progress.report;
     };
+    CHECK(run(taken_at).history_purged == 0);                // the run after the edits
     CHECK(run(taken_at + kHourMs / 2).history_purged == 0);  // within the hour, by the time given
     CHECK(ok(keeping.history(edited)).size() == 3);
     CHECK(run(taken_at + kHourMs + 1).history_purged == 1);  // "v2", an hour later
     CHECK(ok(keeping.history(edited)).size() == 2);
+}
+
+TEST_CASE("a phone whose clock is months slow has its deletes and overwritten values kept for the whole retention period") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    Device& alice = w.add_device("alice");
+    w.clock_of(0).advance(-120 * 24 * kHourMs);  // four months slow, and it pushes before it ever pulls
+    const std::string edited = edited_twice(alice);
+    const std::string deleted = ok(alice.create("visit", kVisit));
+    ok(alice.remove(deleted));
+    sync(alice, w.upstream);
+    pull_all(alice, w.upstream);
+    Upstream keeping = keeping_an_hour(w);
+
+    // Its changes' stamps are four months old; the upstream took them just now.
+    const CompactionReport first = ok(keeping.compact());
+    CHECK(first.history_purged == 0);
+    CHECK(first.tombstones_purged == 0);
+    CHECK(ok(keeping.history(edited)).size() == 3);
+    REQUIRE(ok(keeping.get(deleted)).has_value());
+
+    w.upstream_clock.advance(kHourMs / 2);
+    CHECK(ok(keeping.compact()).history_purged == 0);
+    w.upstream_clock.advance(kHourMs / 2 + 1);  // an hour after the run that followed them
+    const CompactionReport later = ok(keeping.compact());
+    CHECK(later.history_purged == 1 + 2);
+    CHECK(later.tombstones_purged == 1);
+    CHECK_FALSE(ok(keeping.get(deleted)).has_value());
 }
 
 TEST_CASE("tombstones are purged once every device in scope has pulled them") {
