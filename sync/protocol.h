@@ -78,7 +78,8 @@ struct PushResult {
     std::string epoch;
 };
 
-// A change set the device sent and has no answer for (a lost response): the upstream says
+// A change set the device sent and has no answer for (a lost response), or one refused that the
+// upstream may have taken since on its worker's behalf (a supervisor's apply): the upstream says
 // whether it has it, so the device can drop it from its outbox.
 struct SentChange {
     std::string record;

@@ -110,6 +110,9 @@ Status Device::pull_everything_again() {
     Store& store = impl_->store;
     return with_transaction(store, [&]() -> Status {
         TSUNAGU_TRY(store.exec("DELETE FROM sync_acked"));  // named as held, they would be left out
+        // Until its last page, the pull notes what it brings; then what it did not bring goes.
+        TSUNAGU_TRY(store.exec("DELETE FROM sync_resync_seen"));
+        TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaResync, 1));
         return detail::set_meta_int(store, detail::kMetaCursor, 0);
     });
 }

@@ -234,10 +234,18 @@ Result<PullRequest> Device::prepare_pull(std::size_t limit) {
     TSUNAGU_TRY(cursor);
     request.after = *cursor;
     request.outbox_floor = *cursor;
+    // Asked after: the changes sent without an answer (a lost response), and the refused ones,
+    // which the upstream may have taken since on the worker's behalf (a supervisor applied it):
+    // heard as taken, they leave the outbox before any page is applied, rather than being
+    // replayed onto a snapshot that already holds them (as a conflict with whatever superseded
+    // them there). Refused ones are few; at most kMaxRefusedAsked go in one pull, oldest first.
+    constexpr std::size_t kMaxRefusedAsked = 200;
+    std::size_t refused_asked = 0;
     TSUNAGU_TRY(detail::each_row(
-        im.store.cached("SELECT record_id, change_id, state, cursor FROM sync_outbox"),
+        im.store.cached("SELECT record_id, change_id, state, cursor FROM sync_outbox ORDER BY pos"),
         [&](const Statement& s) {
-            if (s.column_int(2) == static_cast<int>(OutboxState::sent)) {
+            const auto state = static_cast<OutboxState>(s.column_int(2));
+            if (state == OutboxState::sent || (state == OutboxState::refused && refused_asked++ < kMaxRefusedAsked)) {
                 request.sent.push_back({detail::id_from_bytes(s.column_blob(0)),
                                         detail::id_from_bytes(s.column_blob(1))});
             }
@@ -254,6 +262,11 @@ Result<PullRequest> Device::prepare_pull(std::size_t limit) {
     std::vector<std::string> pushed;
     TSUNAGU_TRY(detail::each_row(
         acked, [&](const Statement& s) { pushed.push_back(detail::id_from_bytes(s.column_blob(0))); }));
+    // None while pulling everything again: its pages must bring every record whole, or the
+    // records left out would look gone at its end.
+    auto resync = detail::meta_int(im.store, detail::kMetaResync, 0);
+    TSUNAGU_TRY(resync);
+    if (*resync) pushed.clear();
     for (auto& record : pushed) {
         auto key = im.records.scope_key_of(record);
         TSUNAGU_TRY(key);
@@ -473,6 +486,9 @@ Result<PullReport> Device::apply_pull(const PullPage& page) {
             ++report.records;
         }
         if (!outbox_empty) TSUNAGU_TRY(im.scopes_returned(page));
+        auto gone = im.resync_page(page);
+        TSUNAGU_TRY(gone);
+        report.evicted += *gone;
         TSUNAGU_TRY(detail::set_meta_int(im.store, detail::kMetaCursor, page.next));
         TSUNAGU_TRY(im.store.cached("DELETE FROM sync_acked WHERE seq <= ?1").bind(1, page.next).run());
         TSUNAGU_TRY(im.answered_refetch(page));
@@ -577,6 +593,32 @@ Status Device::Impl::scopes_returned(const PullPage& page) {
         TSUNAGU_TRY(records.save(row, encode_state(state)));
     }
     return Status::ok();
+}
+
+Result<std::size_t> Device::Impl::resync_page(const PullPage& page) {
+    auto resync = detail::meta_int(store, detail::kMetaResync, 0);
+    TSUNAGU_TRY(resync);
+    if (!*resync) return std::size_t{0};
+    Statement& seen = store.cached("INSERT OR IGNORE INTO sync_resync_seen(record_id) VALUES (?1)");
+    for (const RecordSnapshot& snapshot : page.records) {
+        if (is_id(snapshot.id)) TSUNAGU_TRY(seen.bind_blob(1, detail::id_to_bytes(snapshot.id)).run());
+    }
+    for (const KeptRecord& kept : page.kept) {
+        if (is_id(kept.record)) TSUNAGU_TRY(seen.bind_blob(1, detail::id_to_bytes(kept.record)).run());
+    }
+    if (page.more) return std::size_t{0};
+    std::vector<std::string> unseen;
+    TSUNAGU_TRY(detail::each_row(
+        store.cached("SELECT id FROM sync_records WHERE id NOT IN (SELECT record_id FROM sync_resync_seen)"
+                     " AND id NOT IN (SELECT record_id FROM sync_outbox)"),
+        [&](const Statement& row) {
+            unseen.push_back(detail::id_from_bytes(row.column_blob(0)));
+            return Status::ok();
+        }));
+    for (const std::string& record : unseen) TSUNAGU_TRY(evict(record));
+    TSUNAGU_TRY(store.exec("DELETE FROM sync_resync_seen"));
+    TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaResync, 0));
+    return unseen.size();
 }
 
 Result<std::vector<std::string>> Device::Impl::evict(const std::string& record, const std::string& lost_key) {

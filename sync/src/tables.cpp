@@ -129,7 +129,13 @@ CREATE TABLE IF NOT EXISTS sync_replicas(
 // DeviceOptions::keep_acknowledged_ms: should the upstream be restored from an older backup, they
 // go back to the outbox and are sent again (Device::Impl::heard_epoch). Oldest first; appended
 // only (no index: a change is journaled once, when it leaves the outbox).
+//
+// sync_resync_seen lists the records the pages of a pull begun from the start again brought
+// (Device::pull_everything_again, after a salvage whose pages fell back to older versions): on
+// its last page, the records it did not bring, with nothing in the outbox, go (deleted upstream
+// and purged, or out of scope, while the device's progress said it knew). Empty otherwise.
 constexpr const char* kDeviceTables = R"sql(
+CREATE TABLE IF NOT EXISTS sync_resync_seen(record_id BLOB PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sync_outbox(
   pos INTEGER PRIMARY KEY,
   change_id BLOB NOT NULL UNIQUE,

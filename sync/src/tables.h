@@ -36,6 +36,8 @@ inline constexpr const char* kMetaUpstreamTime = "upstream_time";  // device: pa
 // upstream: 1 once sync_scope_keys lists every scope key a record has (stores made before it
 // existed fill it on their first open)
 inline constexpr const char* kMetaScopeKeysListed = "scope_keys_listed";
+// device: 1 while a pull begun from the start again (Device::pull_everything_again) runs
+inline constexpr const char* kMetaResync = "resync";
 
 // sync_log.kind of a row that only gives a record a fresh sequence number (other rows hold a
 // ChangeKind).

@@ -788,6 +788,35 @@ TEST_CASE("each refusal names the check that refused it, for programs to explain
     CHECK(gated.outcomes[0].cause == "rule");
 }
 
+TEST_CASE("a refused change the upstream took later on its worker's behalf leaves no conflict on her device") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    ok(w.upstream.set_scope("supervisor", {"*"}));
+    Device& alice = w.add_device("alice");
+    const std::string id = ok(alice.create("visit", kVisit));
+    sync(alice, w.upstream);
+    ok(alice.update(id, {{"notes", "her edit"}}));
+    const PushBatch batch = ok(alice.prepare_push());
+    const PushGate locked = [](const ChangeSet&, const RecordState*) {
+        return Status(ErrorCode::forbidden, "approved: locked for review");
+    };
+    ok(alice.apply_push_result(ok(w.upstream.push(batch, locked))));
+    REQUIRE(ok(alice.outbox(PendingState::refused)).size() == 1);
+    // The supervisor applies it for her (the same change set, as the server's apply sends it),
+    // then corrects it: her value is superseded on the upstream, not in conflict there.
+    REQUIRE(ok(w.upstream.push(batch)).outcomes[0].status == PushStatus::accepted);
+    ok(w.upstream.update("supervisor", id, {{"notes", "corrected"}}));
+    REQUIRE(ok(w.upstream.conflicts()).empty());
+
+    // Her device asks after its refused change with its pull, hears it was taken, and holds the
+    // record as the upstream does: no conflict of her value with the correction it led to.
+    sync(alice, w.upstream);
+    sync(alice, w.upstream);
+    CHECK(ok(alice.outbox()).empty());
+    CHECK(ok(alice.get(id))->fields["notes"] == "corrected");
+    CHECK(ok(alice.conflicts()).empty());
+}
+
 TEST_CASE("a create naming a record the upstream holds is refused and the record keeps its owner") {
     World w;
     ok(w.upstream.set_scope("alice", {"*"}));
