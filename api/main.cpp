@@ -217,7 +217,9 @@ int restore_command(int argc, char** argv) {
             std::fprintf(stderr, "tsunagu-server restore: %s\n", marked.message().c_str());
             return 1;
         }
-        std::puts("the restored database is ready: start the servers on it; phones send again what the dump lacked");
+        std::puts("the restored database is ready: start the servers on it; phones send again what the dump lacked\n"
+                  "every session was ended: phones and the web page sign in again. A device revoked, an account\n"
+                  "disabled or a password reset after the dump was taken is not known to it: do those again.");
         return 0;
     }
     if (options->value("--from").empty() || options->value("--data").empty()) {
@@ -231,8 +233,10 @@ int restore_command(int argc, char** argv) {
         std::fprintf(stderr, "tsunagu-server restore: %s\n", restored.message().c_str());
         return 1;
     }
-    std::printf("restored into %s; start the server on it: tsunagu-server --data %s%s --listen URL\n", data.c_str(),
-                data.c_str(), key_file.empty() ? "" : (" --key-file " + key_file).c_str());
+    std::printf("restored into %s; start the server on it: tsunagu-server --data %s%s --listen URL\n"
+                "every session was ended: phones and the web page sign in again. A device revoked, an account\n"
+                "disabled or a password reset after the backup was taken is not known to it: do those again.\n",
+                data.c_str(), data.c_str(), key_file.empty() ? "" : (" --key-file " + key_file).c_str());
     return 0;
 }
 

@@ -223,6 +223,13 @@ CREATE TRIGGER IF NOT EXISTS session_deleted AFTER DELETE ON session
 )sql");
 }
 
+Status end_every_session(Store& store) {
+    return with_transaction(store, [&]() -> Status {
+        TSUNAGU_TRY(store.exec("DELETE FROM web_session"));
+        return store.exec("DELETE FROM session");
+    });
+}
+
 std::string random_password() {
     static const char alphabet[] = "abcdefghjkmnpqrstuvwxyzACDEFGHJKLMNPQRTUVWXY34679";
     std::string out;

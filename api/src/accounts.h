@@ -205,6 +205,10 @@ private:
     SignInPolicy policy_;
 };
 
+// Ends every session, the web page's included: after a restore, whose backup cannot know of a
+// device revoked or an account disabled since it was taken. Everyone signs in again.
+Status end_every_session(Store& store);
+
 // 128-bit random id as 32 lower-case hex characters.
 std::string random_id();
 

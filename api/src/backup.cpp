@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "api/server.h"
+#include "api/src/accounts.h"
 #include "api/src/backups.h"
 #include "api/src/data_folder.h"
 #include "api/src/secret_file.h"
@@ -177,6 +178,9 @@ Status restore_data(const std::string& backup, const std::string& data_dir, cons
             TSUNAGU_TRY(upstream);
             TSUNAGU_TRY(upstream->after_restore());
         }
+        // A lost phone's token would open the restored server again: everyone signs in once more
+        // (phones keep their work meanwhile).
+        TSUNAGU_TRY(end_every_session(*store));
         store->close();
         fs::rename(restoring, store_path, ec);
         if (ec) return Status(ErrorCode::io_error, "cannot move the restored store into place: " + ec.message());

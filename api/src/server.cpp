@@ -228,7 +228,8 @@ Status mark_restored_database(const std::string& postgres, const std::string& te
     TSUNAGU_TRY(store);
     auto upstream = sync::Upstream::open(*store, domain::care_schema());
     TSUNAGU_TRY(upstream);
-    return upstream->after_restore();
+    TSUNAGU_TRY(upstream->after_restore());
+    return end_every_session(*store);  // as a restore from a file does (backup.cpp)
 }
 
 Status check_postgres_option(const std::string& conninfo) {

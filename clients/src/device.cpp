@@ -163,6 +163,17 @@ Status Device::Impl::wipe() {
     return Store::destroy(db_path);
 }
 
+Status Device::Impl::erase_revoked() {
+    std::size_t unsent = 0;
+    if (engine) {
+        auto outbox = engine->outbox_counts();
+        if (outbox) unsent = outbox->total();
+    }
+    TSUNAGU_TRY(wipe());
+    return Status(ErrorCode::forbidden, "this device was revoked by an administrator and its replica erased, with " +
+                                            std::to_string(unsent) + " change(s) the server did not have; ask your supervisor");
+}
+
 Result<std::unique_ptr<Device::Impl>> open_locked(ReplicaLock lock, const std::string& home,
                                                   std::string_view passphrase, DeviceOptions options) {
     auto impl = std::make_unique<Device::Impl>(std::move(lock));
@@ -335,6 +346,7 @@ Status Device::change_password(std::string_view current, std::string_view replac
     wipe(body["password"].get_ref<std::string&>());
     TSUNAGU_TRY(answer);
     if (answer->status == 200) return Status::ok();
+    if (is_wipe(*answer)) return d.erase_revoked();
     if (answer->error() == "wrong_password") {
         return Status(ErrorCode::forbidden, "the current password is wrong; nothing was changed (too many wrong "
                                             "ones lock the account for a while)");

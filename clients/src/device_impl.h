@@ -60,6 +60,10 @@ struct Device::Impl {
     // once no other process has the replica open (their later commits would be lost unseen):
     // otherwise busy, saying to close it and sync again, with nothing changed.
     Status wipe();
+    // For a request other than a sync answered 401 "wipe" (the device was revoked): wipes the
+    // replica, and answers forbidden saying so, with the number of changes that went unsent; or
+    // the wipe's own error (busy while another process has the replica open).
+    Status erase_revoked();
     // The engine's refused outbox entries, oldest first, as the library reports them.
     Result<std::vector<RefusedChange>> refused() const;
 };

@@ -43,17 +43,7 @@ Result<std::vector<KeptRefusal>> Device::refused_on_server(bool dismissed) {
     TSUNAGU_TRY(link);
     auto answer = (*link)->send("GET", path, nullptr, d.session.token.view());
     TSUNAGU_TRY(answer);
-    if (is_wipe(*answer)) {
-        std::size_t unsent = 0;
-        if (d.engine) {
-            auto outbox = d.engine->outbox_counts();
-            if (outbox) unsent = outbox->total();
-        }
-        TSUNAGU_TRY(d.wipe());
-        return Status(ErrorCode::forbidden, "this device was revoked by an administrator and its replica erased, with " +
-                                                std::to_string(unsent) +
-                                                " change(s) the server did not have; ask your supervisor");
-    }
+    if (is_wipe(*answer)) return d.erase_revoked();
     if (answer->status != 200) return refusal(*answer, "listing refused changes");
     const sync::Json& body = answer->body;
     if (!body.is_object() || !body.contains("refused") || !body["refused"].is_array()) {

@@ -44,9 +44,14 @@ public:
     Reply patch(const std::string& path, const nlohmann::json& body) { return raw("PATCH", path, body.dump()); }
 
     // Signs in and keeps the token; returns the reply.
-    Reply sign_in(const std::string& user, const std::string& password, const std::string& device = "test") {
+    // Signs in as a device named `device`; with `again_as` (a device id), as that device again (a phone whose
+    // session ended), which the server takes while the device is the user's and not revoked.
+    Reply sign_in(const std::string& user, const std::string& password, const std::string& device = "test",
+                  const std::string& again_as = "") {
         token.clear();
-        Reply r = post("/v1/auth/sign-in", {{"username", user}, {"password", password}, {"device_name", device}});
+        nlohmann::json body = {{"username", user}, {"password", password}, {"device_name", device}};
+        if (!again_as.empty()) body["device_id"] = again_as;
+        Reply r = post("/v1/auth/sign-in", body);
         if (r.status == 200) {
             token = r.body["token"];
             device_id = r.body["device_id"];

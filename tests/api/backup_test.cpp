@@ -98,6 +98,7 @@ TEST_CASE("a backup taken while a worker pushes restores what it held, the phone
     INFO(restore.err);
     REQUIRE(restore.exit_code == 0);
     CHECK(restore.out.find("start the server on it") != std::string::npos);
+    CHECK(restore.out.find("every session was ended") != std::string::npos);
     CHECK(bytes_of(backup) == copy);  // the backup is only read
     CHECK(bytes_of(restored + "/tsunagu.db").find("MARKER") == std::string::npos);
 
@@ -117,8 +118,12 @@ TEST_CASE("a backup taken while a worker pushes restores what it held, the phone
     const std::string after_restore = new_phone.create("home_visit", visit(office.client, 500));
     new_phone.sync();
     ApiClient reconnected(again.url());  // its connection to the lost server is gone
+    // Its session ended with the restore (the backup cannot know of a revocation since): the
+    // token it had opens nothing, and the worker signs in again on the same device.
     reconnected.token = office.phone->client.token;
-    reconnected.device_id = office.phone->client.device_id;
+    CHECK(reconnected.get("/v1/me").status == 401);
+    REQUIRE(reconnected.sign_in("aoi", "aoi-password-1", "phone", office.phone->client.device_id).status == 200);
+    CHECK(reconnected.device_id == office.phone->client.device_id);
     office.phone->client = std::move(reconnected);
     office.phone->sync();  // the pull hears the new epoch: the journal goes back to the outbox
     office.phone->sync();  // and is pushed (duplicates for what the backup held)

@@ -152,6 +152,12 @@ TEST_CASE("after the server is restored from an older backup, a phone's next syn
     ServerProcess again{TSUNAGU_SERVER_PATH, restored, org.dir.file("restored.log")};
     again.start({"--key-file", key}, port);
 
+    // The restore ended every session: the phone is told to sign in again, and loses nothing.
+    const auto refused = aoi->sync();
+    REQUIRE_FALSE(refused.is_ok());
+    CHECK(refused.status().code() == ErrorCode::forbidden);
+    CHECK_THAT(refused.status().message(), Catch::Contains("sign in again") && Catch::Contains("nothing on this device is lost"));
+    REQUIRE(aoi->sign_in(again.url(), "aoi", FieldOrganisation::password_of("aoi"), "aoi's phone"));
     const auto report = synced(*aoi);
     // Everything it still journals: 3 visits lost; the client and 5 visits answered as duplicates.
     CHECK(report.resent == 9);
@@ -265,6 +271,23 @@ TEST_CASE("a revoked device is wiped on its next sync and its files are gone") {
     REQUIRE_FALSE(after.is_ok());
     CHECK(after.status().code() == ErrorCode::forbidden);
     CHECK_FALSE(aoi->sync().is_ok());
+}
+
+TEST_CASE("a revoked device that changes its password is wiped too and says how much went unsent") {
+    FieldOrganisation org;
+    auto aoi = org.device("aoi");
+    created(*aoi, "client", {{"pseudonym", "K-106"}, {"area", "kita"}});
+    synced(*aoi);
+    const std::string db = aoi->database_path();
+    REQUIRE(org.admin->post("/v1/admin/devices/" + aoi->status()->device_id + "/revoke", json::object()).status == 200);
+    created(*aoi, "client", {{"pseudonym", "K-107"}, {"area", "kita"}});
+    // Its first request after the revocation is a password change, not a sync: told to wipe all
+    // the same, it does.
+    const Status changed = aoi->change_password("aoi-password-1", "aoi-new-password-2");
+    CHECK(changed.code() == ErrorCode::forbidden);
+    CHECK_THAT(changed.message(), Catch::Contains("revoked") && Catch::Contains("1 change(s)"));
+    CHECK_FALSE(std::filesystem::exists(db));
+    CHECK_FALSE(aoi->list("client").is_ok());
 }
 
 TEST_CASE("a replica is made only under a passphrase of 8 characters or more, counted as characters") {
