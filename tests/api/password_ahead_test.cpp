@@ -58,18 +58,6 @@ struct AccountStore {
     }
 };
 
-api::HttpRequest post(const std::string& path, const json& body, const std::string& token = "") {
-    api::HttpRequest r;
-    r.method = "POST";
-    r.path = path;
-    r.headers["content-type"] = "application/json";
-    if (!token.empty()) r.headers["authorization"] = "Bearer " + token;
-    r.body = body.dump();
-    r.remote_address = "127.0.0.1";
-    r.request_id = "test";
-    return r;
-}
-
 double seconds_since(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -167,7 +155,7 @@ TEST_CASE("sign-ins nobody has authenticated do not hold up the writes of others
     });
     auto started = std::chrono::steady_clock::now();
     api::HttpRequest admin_sign_in =
-        post("/v1/auth/sign-in", {{"username", "admin"}, {"password", server.first_admin_password()}});
+        testing::post_json("/v1/auth/sign-in", {{"username", "admin"}, {"password", server.first_admin_password()}});
     const api::HttpResponse signed_in = server.handle(admin_sign_in);
     REQUIRE(signed_in.status == 200);
     const double one_check_s = seconds_since(started);
@@ -180,7 +168,7 @@ TEST_CASE("sign-ins nobody has authenticated do not hold up the writes of others
     for (int g = 0; g < 2; ++g) {
         guessers.emplace_back([&, g] {
             for (int i = 0; !stop; ++i) {
-                api::HttpRequest guess = post("/v1/auth/sign-in", {{"username", "nobody-" + std::to_string(g) + "-" +
+                api::HttpRequest guess = testing::post_json("/v1/auth/sign-in", {{"username", "nobody-" + std::to_string(g) + "-" +
                                                                                     std::to_string(i)},
                                                                    {"password", "a guess of theirs"}});
                 if (server.handle(guess).status == 401) ++refused;
@@ -192,7 +180,7 @@ TEST_CASE("sign-ins nobody has authenticated do not hold up the writes of others
     double slowest_s = 0;
     for (int i = 0; i < 5; ++i) {
         started = std::chrono::steady_clock::now();
-        api::HttpRequest team = post("/v1/admin/teams", {{"name", "Team " + std::to_string(i)}}, token);
+        api::HttpRequest team = testing::post_json("/v1/admin/teams", {{"name", "Team " + std::to_string(i)}}, token);
         CHECK(server.handle(team).status == 201);
         slowest_s = std::max(slowest_s, seconds_since(started));
     }

@@ -13,11 +13,26 @@
 #include <stdexcept>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "api/server.h"
 #include "api/src/observability.h"
 #include "support/temp_dir.h"
 
 namespace tsunagu::testing {
+
+// A POST of `body` as JSON from loopback, as the adapter would hand it in; with a bearer `token`.
+inline api::HttpRequest post_json(const std::string& path, const nlohmann::json& body, const std::string& token = "") {
+    api::HttpRequest r;
+    r.method = "POST";
+    r.path = path;
+    r.headers["content-type"] = "application/json";
+    if (!token.empty()) r.headers["authorization"] = "Bearer " + token;
+    r.body = body.dump();
+    r.remote_address = "127.0.0.1";
+    r.request_id = "test";
+    return r;
+}
 
 class InProcessServer {
   public:

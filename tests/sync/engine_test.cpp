@@ -14,6 +14,19 @@ using namespace testing;
 const Json kVisit = {
     {"date", "2020-04-01"}, {"duration", 30}, {"purpose", "check_in"}, {"notes", "first visit"}};
 
+// The records of a text batch's changes, in its order.
+std::vector<std::string> records_of(const PushBatchText& batch) {
+    std::vector<std::string> out;
+    for (const Json& change : Json::parse(batch.changes)) out.push_back(change["record"]);
+    return out;
+}
+
+// A text batch pushed to `upstream` as a device's push would carry it.
+PushResult push_text(Upstream& upstream, const PushBatchText& batch) {
+    return ok(upstream.push(ok(parse_push_batch(
+        Json{{"replica", batch.replica}, {"user", batch.user}, {"changes", Json::parse(batch.changes)}}))));
+}
+
 }  // namespace
 
 TEST_CASE("a record created offline reaches another device through the upstream") {
@@ -440,11 +453,6 @@ TEST_CASE("a batch sent beside another shares none of its records and needs none
     ok(alice.update(client, {{"area", "north"}}));                          // the client again
     const std::string other = ok(alice.create("meeting", {{"kind", "working_group"}}));
 
-    auto records_of = [](const PushBatchText& batch) {
-        std::vector<std::string> out;
-        for (const Json& change : Json::parse(batch.changes)) out.push_back(change["record"]);
-        return out;
-    };
     const PushBatchText flying = ok(alice.prepare_push_text(1));
     CHECK(records_of(flying) == std::vector<std::string>{client});
     // Beside it: neither the visit naming the client, nor that visit's edit, nor the client's.
@@ -453,15 +461,11 @@ TEST_CASE("a batch sent beside another shares none of its records and needs none
     CHECK(ok(alice.prepare_push_text(10, std::vector<const PushBatchText*>{&flying, &beside})).count == 0);
 
     // Answered in the other order, both apply; the waiting changes go once nothing flies.
-    auto push_text = [&](const PushBatchText& batch) {
-        return ok(w.upstream.push(ok(parse_push_batch(
-            Json{{"replica", batch.replica}, {"user", batch.user}, {"changes", Json::parse(batch.changes)}}))));
-    };
-    ok(alice.apply_push_result(push_text(beside)));
-    ok(alice.apply_push_result(push_text(flying)));
+    ok(alice.apply_push_result(push_text(w.upstream, beside)));
+    ok(alice.apply_push_result(push_text(w.upstream, flying)));
     const PushBatchText rest = ok(alice.prepare_push_text(10));
     CHECK(records_of(rest) == std::vector<std::string>{first_visit, first_visit, client});
-    ok(alice.apply_push_result(push_text(rest)));
+    ok(alice.apply_push_result(push_text(w.upstream, rest)));
     CHECK(ok(alice.outbox()).empty());
     CHECK(ok(w.upstream.get(first_visit))->fields["duration"] == 45);
     CHECK(ok(w.upstream.get(client))->fields["area"] == "north");
@@ -478,15 +482,6 @@ TEST_CASE("a change passed over beside a flying batch holds back its record's la
     ok(alice.create("meeting", {{"kind", "council"}}));
     ok(alice.update(the_visit, {{"duration", 45}}));  // builds on the visit's create
 
-    auto records_of = [](const PushBatchText& batch) {
-        std::vector<std::string> out;
-        for (const Json& change : Json::parse(batch.changes)) out.push_back(change["record"]);
-        return out;
-    };
-    auto push_text = [&](const PushBatchText& batch) {
-        return ok(w.upstream.push(ok(parse_push_batch(
-            Json{{"replica", batch.replica}, {"user", batch.user}, {"changes", Json::parse(batch.changes)}}))));
-    };
     const PushBatchText flying = ok(alice.prepare_push_text(1));
     REQUIRE(records_of(flying) == std::vector<std::string>{client});
     const PushBatchText beside = ok(alice.prepare_push_text(1, flying));  // passes over the visit
@@ -495,13 +490,13 @@ TEST_CASE("a change passed over beside a flying batch holds back its record's la
     // The visit's edit lies after both batches, and names no record flying: it still waits for
     // the create passed over, in the third batch and in the one prepared once the second landed.
     CHECK(ok(alice.prepare_push_text(10, std::vector<const PushBatchText*>{&flying, &beside})).count == 0);
-    ok(alice.apply_push_result(push_text(beside)));
+    ok(alice.apply_push_result(push_text(w.upstream, beside)));
     CHECK(ok(alice.prepare_push_text(10, flying)).count == 0);
-    ok(alice.apply_push_result(push_text(flying)));
+    ok(alice.apply_push_result(push_text(w.upstream, flying)));
     // Nothing flies: the create, then its edit.
     const PushBatchText rest = ok(alice.prepare_push_text(10));
     CHECK(records_of(rest) == std::vector<std::string>{the_visit, the_visit});
-    ok(alice.apply_push_result(push_text(rest)));
+    ok(alice.apply_push_result(push_text(w.upstream, rest)));
     CHECK(ok(alice.outbox()).empty());
     const auto on_server = ok(w.upstream.get(the_visit));
     REQUIRE(on_server);
