@@ -14,6 +14,14 @@ using namespace testing;
 const Json kVisit = {
     {"date", "2020-04-01"}, {"duration", 30}, {"purpose", "check_in"}, {"notes", "first visit"}};
 
+// A client made on `device`, then a visit naming it: (client, visit).
+std::pair<std::string, std::string> client_and_visit(Device& device) {
+    const std::string client = ok(device.create("client", {{"name", "Sakura"}}));
+    Json visit = kVisit;
+    visit["client"] = client;
+    return {client, ok(device.create("visit", visit))};
+}
+
 // The records of a text batch's changes, in its order.
 std::vector<std::string> records_of(const PushBatchText& batch) {
     std::vector<std::string> out;
@@ -444,10 +452,7 @@ TEST_CASE("a batch sent beside another shares none of its records and needs none
     World w;
     ok(w.upstream.set_scope("alice", {"*"}));
     Device& alice = w.add_device("alice");
-    const std::string client = ok(alice.create("client", {{"name", "Sakura"}}));
-    Json visit = kVisit;
-    visit["client"] = client;
-    const std::string first_visit = ok(alice.create("visit", visit));       // needs the client
+    const auto [client, first_visit] = client_and_visit(alice);  // the visit needs the client
     const std::string meeting = ok(alice.create("meeting", {{"kind", "council"}}));
     ok(alice.update(first_visit, {{"duration", 45}}));                      // builds on the visit
     ok(alice.update(client, {{"area", "north"}}));                          // the client again
@@ -475,10 +480,7 @@ TEST_CASE("a change passed over beside a flying batch holds back its record's la
     World w;
     ok(w.upstream.set_scope("alice", {"*"}));
     Device& alice = w.add_device("alice");
-    const std::string client = ok(alice.create("client", {{"name", "Sakura"}}));
-    Json visit = kVisit;
-    visit["client"] = client;
-    const std::string the_visit = ok(alice.create("visit", visit));  // needs the client: passed over
+    const auto [client, the_visit] = client_and_visit(alice);  // the visit: passed over beside the client
     ok(alice.create("meeting", {{"kind", "council"}}));
     ok(alice.update(the_visit, {{"duration", 45}}));  // builds on the visit's create
 
