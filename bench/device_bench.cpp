@@ -198,7 +198,8 @@ int main(int argc, char** argv) {
     for (const auto& [name, role] : std::map<std::string, std::string>{
              {"aoi", "peer_supporter"}, {"ben", "home_visitor"}, {"sato", "supervisor"}}) {
         auto r = admin.post("/v1/admin/users",
-                            {{"username", name}, {"role", role}, {"team_id", team}, {"password", name + "-password-1"}});
+                            {{"username", name}, {"role", role}, {"team_id", team}, {"password", name + "-password-1"},
+                             {"must_change_password", false}});
         ids[name] = r.body["user"]["id"];
     }
 

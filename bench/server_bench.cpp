@@ -376,7 +376,7 @@ struct ScaleDeployment {
         for (int i = 0; i < users; ++i) {
             (void)admin.call("POST", "/v1/admin/users",
                              json{{"username", "s" + std::to_string(i)}, {"role", "home_visitor"}, {"team_id", team},
-                                  {"password", "scale-password-" + std::to_string(i)}}.dump());
+                                  {"password", "scale-password-" + std::to_string(i)}, {"must_change_password", false}}.dump());
         }
         sign_in_devices(device_count, users);
     }
@@ -525,7 +525,7 @@ int main(int argc, char** argv) {
     for (int i = 0; i < workers; ++i) {
         (void)admin.call("POST", "/v1/admin/users",
                    json{{"username", "w" + std::to_string(i)}, {"role", "peer_supporter"}, {"team_id", team},
-                        {"password", "bench-password-" + std::to_string(i)}}.dump());
+                        {"password", "bench-password-" + std::to_string(i)}, {"must_change_password", false}}.dump());
     }
     auto sign_in_all = [&](int count, int first_user, int users) {
         std::vector<Session> sessions(static_cast<std::size_t>(count));

@@ -249,7 +249,8 @@ std::string random_password() {
 }
 
 Result<User> Accounts::create_user(const std::string& username, const std::string& display_name,
-                                   Role role, const std::string& team_id, std::string_view password) {
+                                   Role role, const std::string& team_id, std::string_view password,
+                                   PasswordSetBy by) {
     if (username.empty() || username.size() > 64 ||
         !std::all_of(username.begin(), username.end(), [](char c) {
             return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
@@ -269,11 +270,12 @@ Result<User> Accounts::create_user(const std::string& username, const std::strin
     u.display_name = display_name.empty() ? username : display_name;
     u.role = role;
     u.team_id = team_id;
+    u.must_change_password = by == PasswordSetBy::administrator;
     auto& insert = store_.cached(
-        "INSERT INTO account(id, username, display_name, role, team_id, password_hash) "
-        "VALUES(?1, ?2, ?3, ?4, nullif(?5, ''), ?6)");
+        "INSERT INTO account(id, username, display_name, role, team_id, password_hash, must_change_password) "
+        "VALUES(?1, ?2, ?3, ?4, nullif(?5, ''), ?6, ?7)");
     insert.bind(1, u.id).bind(2, u.username).bind(3, u.display_name).bind(4, role_name(role));
-    insert.bind(5, team_id).bind(6, *hash);
+    insert.bind(5, team_id).bind(6, *hash).bind(7, u.must_change_password ? 1 : 0);
     Status s = insert.run();
     if (s.code() == ErrorCode::constraint) {
         return Status(ErrorCode::already_exists, "username: \"" + username + "\" is taken");

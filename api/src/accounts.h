@@ -126,8 +126,12 @@ public:
     // Creates the tables when missing. Idempotent.
     static Status create_schema(Store& store);
 
+    // A password an administrator chose (`by`) must be changed by its owner at the first sign-in
+    // (must_change_password), as one set later must: whoever chose it could otherwise go on
+    // using it, and a worker's account reads her caseload.
     Result<User> create_user(const std::string& username, const std::string& display_name, Role role,
-                             const std::string& team_id, std::string_view password);
+                             const std::string& team_id, std::string_view password,
+                             PasswordSetBy by = PasswordSetBy::owner);
     Result<User> find_user_by_name(const std::string& username);
     Result<User> find_user(const std::string& id);
     Result<std::vector<User>> list_users();

@@ -101,7 +101,8 @@ HttpResponse create_user(RequestContext& ctx) {
                                        {"display_name", JsonType::string, false},
                                        {"role", JsonType::string, true},
                                        {"team_id", JsonType::string, false},
-                                       {"password", JsonType::string, true}});
+                                       {"password", JsonType::string, true},
+                                       {"must_change_password", JsonType::boolean, false}});
     if (!shape) return error_response(shape);
     auto role = parse_role(body["role"]);
     if (!role) {
@@ -109,8 +110,12 @@ HttpResponse create_user(RequestContext& ctx) {
                                    "field \"role\": one of peer_supporter, home_visitor, staff, "
                                    "supervisor, admin");
     }
+    // The password the administrator chose is a first one, to be changed by its owner, unless
+    // they say otherwise (a provisioning script handing over passwords the owners chose).
+    const bool first_one = body.value("must_change_password", true);
     auto user = ctx.accounts.create_user(body["username"], body.value("display_name", ""), *role,
-                                         body.value("team_id", ""), password.view());
+                                         body.value("team_id", ""), password.view(),
+                                         first_one ? PasswordSetBy::administrator : PasswordSetBy::owner);
     if (!user) return error_response(user.status());
     if (Status s = refresh_team_scopes(ctx, user->id, {user->team_id}); !s) return error_response(s);
     if (Status a = ctx.audit("admin.user_created", user->id); !a) return error_response(a);

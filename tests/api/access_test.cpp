@@ -33,7 +33,7 @@ struct Team {
     }
     void add(const std::string& name, const std::string& role) {
         REQUIRE(admin->post("/v1/admin/users", {{"username", name}, {"role", role}, {"team_id", team},
-                                                {"password", name + "-password-1"}})
+                                                {"password", name + "-password-1"}, {"must_change_password", false}})
                     .status == 201);
     }
     std::unique_ptr<ApiClient> as(const std::string& name) {

@@ -56,7 +56,7 @@ struct Office {
         REQUIRE(admin->sign_in("admin", server.admin_password()).status == 200);
         const std::string team = admin->post("/v1/admin/teams", {{"name", "Kita"}}).body["team"]["id"];
         REQUIRE(admin->post("/v1/admin/users", {{"username", "aoi"}, {"role", "peer_supporter"}, {"team_id", team},
-                                                {"password", "aoi-password-1"}})
+                                                {"password", "aoi-password-1"}, {"must_change_password", false}})
                     .status == 201);
         phone = std::make_unique<SyncedDevice>(server.url(), dir.file("phone.db"), "aoi", "aoi-password-1");
         client = phone->create("client", {{"pseudonym", "MARKER-PSEUDONYM"}, {"area", "kita"}});

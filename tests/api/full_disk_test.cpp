@@ -67,9 +67,9 @@ TEST_CASE("a server whose disk fills answers 507 storage_full, loses nothing, an
     REQUIRE(admin.sign_in("admin", server.admin_password()).status == 200);
     const std::string team = admin.post("/v1/admin/teams", {{"name", "Kita"}}).body["team"]["id"];
     REQUIRE(admin.post("/v1/admin/users", {{"username", "aoi"}, {"role", "peer_supporter"}, {"team_id", team},
-                                           {"password", "aoi-password-1"}}).status == 201);
+                                           {"password", "aoi-password-1"}, {"must_change_password", false}}).status == 201);
     REQUIRE(admin.post("/v1/admin/users", {{"username", "sato"}, {"role", "supervisor"}, {"team_id", team},
-                                           {"password", "sato-password-1"}}).status == 201);
+                                           {"password", "sato-password-1"}, {"must_change_password", false}}).status == 201);
     ApiClient supervisor(server.url());
     REQUIRE(supervisor.sign_in("sato", "sato-password-1").status == 200);
     SyncedDevice phone(server.url(), dir.file("phone.db"), "aoi", "aoi-password-1");

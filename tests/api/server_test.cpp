@@ -49,7 +49,8 @@ struct Fixture {
     // joins the fixture's own team (every field worker has one).
     std::unique_ptr<ApiClient> user(const std::string& name, const std::string& role,
                                     std::string team_id = "") {
-        json body = {{"username", name}, {"role", role}, {"password", name + "-password-1"}};
+        json body = {{"username", name}, {"role", role}, {"password", name + "-password-1"},
+                     {"must_change_password", false}};
         if (team_id.empty() && role != "supervisor" && role != "admin") team_id = default_team();
         if (!team_id.empty()) body["team_id"] = team_id;
         Reply created = admin->post("/v1/admin/users", body);
@@ -317,6 +318,29 @@ TEST_CASE("a wrong current password counts as a failed sign-in") {
     CHECK(phone->post("/v1/me/password", right).status == 423);
     ApiClient c(f.server.url());
     CHECK(c.sign_in("riku", "riku-password-1").status == 423);
+}
+
+TEST_CASE("an account an administrator makes opens nothing until its owner has chosen her own password") {
+    Fixture f;
+    const std::string team = f.default_team();
+    Reply made = f.admin->post("/v1/admin/users", {{"username", "hana"}, {"role", "peer_supporter"},
+                                                   {"team_id", team}, {"password", "handed-over-on-paper"}});
+    REQUIRE(made.status == 201);
+    ApiClient hana(f.server.url());
+    Reply first = hana.sign_in("hana", "handed-over-on-paper");
+    REQUIRE(first.status == 200);
+    CHECK(first.body["must_change_password"] == true);
+    Reply pull = hana.post("/v1/sync/pull", {{"after", 0}});
+    CHECK(pull.status == 403);
+    CHECK(pull.body["error"] == "password_change_required");
+    REQUIRE(hana.post("/v1/me/password", {{"current_password", "handed-over-on-paper"}, {"password", "hana's own password"}})
+                .status == 200);
+    CHECK(hana.post("/v1/sync/pull", {{"after", 0}}).status == 200);
+    // A provisioning script handing over passwords their owners chose says so.
+    REQUIRE(f.admin->post("/v1/admin/users", {{"username", "kei"}, {"role", "peer_supporter"}, {"team_id", team},
+                                              {"password", "kei's own password"}, {"must_change_password", false}})
+                .status == 201);
+    CHECK(ApiClient(f.server.url()).sign_in("kei", "kei's own password").body["must_change_password"] == false);
 }
 
 TEST_CASE("a password an administrator sets signs the account out and must be changed by its owner") {

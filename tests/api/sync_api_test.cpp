@@ -39,7 +39,7 @@ struct Organisation {
     }
     void add(const std::string& name, const std::string& role, const std::string& team) {
         Reply r = admin->post("/v1/admin/users", {{"username", name}, {"role", role}, {"team_id", team},
-                                                  {"password", name + "-password-1"}});
+                                                  {"password", name + "-password-1"}, {"must_change_password", false}});
         REQUIRE(r.status == 201);
         ids[name] = r.body["user"]["id"];
     }

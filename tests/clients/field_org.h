@@ -48,7 +48,7 @@ struct FieldOrganisation {
     static std::string password_of(const std::string& name) { return name + "-password-1"; }
     void add(const std::string& name, const std::string& role) {
         Reply r = admin->post("/v1/admin/users", {{"username", name}, {"role", role}, {"team_id", kita},
-                                                  {"password", password_of(name)}});
+                                                  {"password", password_of(name)}, {"must_change_password", false}});
         REQUIRE(r.status == 201);
         ids[name] = r.body["user"]["id"];
     }

@@ -81,7 +81,7 @@ async function setUp() {
     ['ben', '別府 勉', 'home_visitor'],
   ]) {
     const { data } = await admin.call('POST', '/v1/admin/users',
-      { username, display_name, role, team_id: kita, password: `${username}-password-1` }, { expect: 201 });
+      { username, display_name, role, team_id: kita, password: `${username}-password-1`, must_change_password: false }, { expect: 201 });
     people[username] = data.user.id;
   }
 
@@ -406,7 +406,7 @@ try {
 
   await step('a supervisor whose password an administrator set chooses her own before anything else', async () => {
     const { data } = await admin.call('POST', '/v1/admin/users',
-      { username: 'mika', display_name: '美香', role: 'supervisor', team_id: people.kita, password: 'mika-password-1' }, { expect: 201 });
+      { username: 'mika', display_name: '美香', role: 'supervisor', team_id: people.kita, password: 'mika-password-1', must_change_password: false }, { expect: 201 });
     const mika = new ApiClient(server.url);
     await mika.signIn('mika', 'mika-password-1');
     await admin.call('PATCH', `/v1/admin/users/${data.user.id}`, { password: 'mika one-time 2020' }, { expect: 200 });
@@ -549,7 +549,7 @@ try {
       await officeAdmin.signIn('admin', office.adminPassword);
       const team = (await officeAdmin.call('POST', '/v1/admin/teams', { name: '北区' }, { expect: 201 })).data.team.id;
       await officeAdmin.call('POST', '/v1/admin/users',
-        { username: 'aoi', role: 'peer_supporter', team_id: team, password: 'aoi-password-1' }, { expect: 201 });
+        { username: 'aoi', role: 'peer_supporter', team_id: team, password: 'aoi-password-1', must_change_password: false }, { expect: 201 });
       const lost = new Device(office.url);
       await lost.signIn('aoi', 'aoi-password-1', 'lost phone');
       await lost.pull();

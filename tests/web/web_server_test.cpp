@@ -40,7 +40,8 @@ struct Office {
                         ->post("/v1/admin/users", {{"username", name},
                                                    {"role", role},
                                                    {"team_id", team},
-                                                   {"password", std::string(name) + "-password-1"}})
+                                                   {"password", std::string(name) + "-password-1"},
+                                                   {"must_change_password", false}})
                         .status == 201);
         }
     }

@@ -109,7 +109,7 @@ class World {
         const json team = expect_ok(server(admin, "POST", "/v1/admin/teams", R"({"name":"Kita"})"));
         expect_ok(server(admin, "POST", "/v1/admin/users",
                          json{{"username", "kita-visitor"}, {"role", "home_visitor"},
-                              {"team_id", team["team"]["id"]}, {"password", "kita-visitor-password-1"}}.dump()));
+                              {"team_id", team["team"]["id"]}, {"password", "kita-visitor-password-1"}, {"must_change_password", false}}.dump()));
 
         // The worker's phone: signed in, then offline work, never synced.
         {

@@ -213,7 +213,7 @@ class World {
     Account account(const std::string& username, const std::string& role, const std::string& team) {
         expect_ok(send(admin_.token, "POST", "/v1/admin/users",
                        json{{"username", username}, {"role", role}, {"team_id", team},
-                            {"password", username + "-password-1"}}.dump()));
+                            {"password", username + "-password-1"}, {"must_change_password", false}}.dump()));
         return sign_in(username, username + "-password-1");
     }
 
