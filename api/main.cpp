@@ -196,6 +196,14 @@ int verify_backup_command(int argc, char** argv) {
     return 0;
 }
 
+// What every restore says after it (restore_data, mark_restored_database end every session):
+// `from` is "backup" or "dump".
+void print_sessions_ended(const char* from) {
+    std::printf("every session was ended: phones and the web page sign in again. A device revoked, an account\n"
+                "disabled or a password reset after the %s was taken is not known to it: do those again.\n",
+                from);
+}
+
 // `tsunagu-server restore ...`: a backup into a new data folder.
 int restore_command(int argc, char** argv) {
     int exit_code = 0;
@@ -217,9 +225,8 @@ int restore_command(int argc, char** argv) {
             std::fprintf(stderr, "tsunagu-server restore: %s\n", marked.message().c_str());
             return 1;
         }
-        std::puts("the restored database is ready: start the servers on it; phones send again what the dump lacked\n"
-                  "every session was ended: phones and the web page sign in again. A device revoked, an account\n"
-                  "disabled or a password reset after the dump was taken is not known to it: do those again.");
+        std::puts("the restored database is ready: start the servers on it; phones send again what the dump lacked");
+        print_sessions_ended("dump");
         return 0;
     }
     if (options->value("--from").empty() || options->value("--data").empty()) {
@@ -233,10 +240,9 @@ int restore_command(int argc, char** argv) {
         std::fprintf(stderr, "tsunagu-server restore: %s\n", restored.message().c_str());
         return 1;
     }
-    std::printf("restored into %s; start the server on it: tsunagu-server --data %s%s --listen URL\n"
-                "every session was ended: phones and the web page sign in again. A device revoked, an account\n"
-                "disabled or a password reset after the backup was taken is not known to it: do those again.\n",
-                data.c_str(), data.c_str(), key_file.empty() ? "" : (" --key-file " + key_file).c_str());
+    std::printf("restored into %s; start the server on it: tsunagu-server --data %s%s --listen URL\n", data.c_str(),
+                data.c_str(), key_file.empty() ? "" : (" --key-file " + key_file).c_str());
+    print_sessions_ended("backup");
     return 0;
 }
 

@@ -163,15 +163,21 @@ Status Device::Impl::wipe() {
     return Store::destroy(db_path);
 }
 
-Status Device::Impl::erase_revoked() {
+Result<std::size_t> Device::Impl::wipe_counting_unsent() {
     std::size_t unsent = 0;
     if (engine) {
         auto outbox = engine->outbox_counts();
         if (outbox) unsent = outbox->total();
     }
     TSUNAGU_TRY(wipe());
+    return unsent;
+}
+
+Status Device::Impl::erase_revoked() {
+    auto unsent = wipe_counting_unsent();
+    TSUNAGU_TRY(unsent);
     return Status(ErrorCode::forbidden, "this device was revoked by an administrator and its replica erased, with " +
-                                            std::to_string(unsent) + " change(s) the server did not have; ask your supervisor");
+                                            std::to_string(*unsent) + " change(s) the server did not have; ask your supervisor");
 }
 
 Result<std::unique_ptr<Device::Impl>> open_locked(ReplicaLock lock, const std::string& home,

@@ -230,11 +230,10 @@ struct SyncRun {
     // The server revoked this device: its replica goes, and the report counts the work that went
     // with it unsent. Not while another has the replica open: the sync then fails busy.
     Status wipe() {
-        auto unsent = engine.outbox_counts();
-        const std::size_t unsent_count = unsent ? unsent->total() : 0;
-        TSUNAGU_TRY(d.wipe());  // busy, erasing nothing, while another has the replica open
+        auto unsent = d.wipe_counting_unsent();  // busy, erasing nothing, while another has the replica open
+        TSUNAGU_TRY(unsent);
         report.wiped = true;
-        report.wiped_unsent = unsent_count;
+        report.wiped_unsent = *unsent;
         return Status::ok();
     }
 };

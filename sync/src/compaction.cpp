@@ -95,8 +95,6 @@ struct RecordsPassed {
     std::int64_t last = 0;
 };
 
-// The records after `after` (by row), at most `limit` of them: their superseded history entries,
-// and the tombstones every device in scope has.
 // The highest sequence number the upstream had taken by `kept_after` (unix ms), by the marks
 // compaction runs leave (sync_taken_marks); 0 when no run is that old. Retention ages a change by
 // when the upstream took it: its stamp is its device's clock, and a phone four months slow would
@@ -126,6 +124,8 @@ Result<std::int64_t> taken_through(Upstream::Impl& im, bool first, std::int64_t 
     return through;
 }
 
+// The records after `after` (by row), at most `limit` of them: their superseded history entries,
+// and the tombstones every device in scope has.
 Result<RecordsPassed> compact_records(Upstream::Impl& im, const Horizons& h, std::int64_t after,
                                                     std::int64_t limit, std::int64_t retention_now_ms,
                                                     CompactionReport& report) {

@@ -50,19 +50,18 @@ bool names_any(std::string_view text, const std::set<std::string>& records) {
 // `take`, oldest first, after position `after` and at most max_changes, then marks them sent;
 // notes the batch's last position, its records and the entries it marked in `batch`. A change
 // refused or held for eviction holds back the later changes of its record, which may build on
-// it. A change that names a record of a batch still flying (`flying_records`) waits too, and so
-// does every later change naming its record: batches in flight share no record, and none needs
-// another's records first (a visit its new client), so they may be applied in any order.
-// Batches beside flying ones start after them (`after`), so a change an earlier batch passed
-// over lies behind this one's start: every record with an entry up to `after` not yet answered
-// (flying, or passed over) waits as well, until a batch prepared with nothing flying takes those
-// entries first. Reads only the entries it takes, those up to `after` still in the outbox, and
-// the held records (through their partial index).
+// it. A batch beside flying ones starts after them (`after`): every record with an entry up to
+// `after` not yet answered (sent in a batch still flying, or passed over by one) waits, and so
+// does every later change naming it (its record, or a value such as a visit's client), and every
+// later change naming theirs. So batches in flight share no record, none needs another's records
+// first (a visit its new client), and they may be applied in any order; what waited goes in a
+// batch prepared once nothing flies, which starts from the outbox's beginning. Reads only the
+// entries it takes, those up to `after` still in the outbox, and the held records (through their
+// partial index).
 template <typename Take>
-Status take_due(Store& store, std::size_t max_changes, std::int64_t after,
-                const std::set<std::string>& flying_records, PushBatchText& batch, Take&& take) {
+Status take_due(Store& store, std::size_t max_changes, std::int64_t after, PushBatchText& batch, Take&& take) {
     std::set<std::string> held;
-    std::set<std::string> waiting = flying_records;
+    std::set<std::string> waiting;
     if (after > 0) {
         Statement& behind = store.cached("SELECT DISTINCT record_id FROM sync_outbox WHERE pos <= ?1 AND state <= 1");
         behind.bind(1, after);
@@ -137,7 +136,7 @@ Result<PushBatch> Device::prepare_push(std::size_t max_changes) {
     batch.clock_offset_ms = clock_offset_ms();
     PushBatchText range;
     Status status = with_transaction(im.store, [&]() -> Status {
-        return take_due(im.store, max_changes, 0, {}, range, [&](std::string_view text) -> Status {
+        return take_due(im.store, max_changes, 0, range, [&](std::string_view text) -> Status {
             auto change = detail::read_outbox_change(text);
             TSUNAGU_TRY(change);
             batch.changes.push_back(std::move(*change));
@@ -166,13 +165,9 @@ Result<PushBatchText> Device::prepare_push_text(std::size_t max_changes,
     batch.sent_at_ms = im.clock.wall_now();
     batch.clock_offset_ms = clock_offset_ms();
     std::int64_t after = 0;
-    std::set<std::string> flying_records;
-    for (const PushBatchText* flying : in_flight) {
-        after = std::max(after, flying->last_position);
-        flying_records.insert(flying->records.begin(), flying->records.end());
-    }
+    for (const PushBatchText* flying : in_flight) after = std::max(after, flying->last_position);
     Status status = with_transaction(im.store, [&]() -> Status {
-        return take_due(im.store, max_changes, after, flying_records, batch,
+        return take_due(im.store, max_changes, after, batch,
                         [&](std::string_view text) { return append_change(batch, text); });
     });
     TSUNAGU_TRY(status);
@@ -260,13 +255,14 @@ Result<PullRequest> Device::prepare_pull(std::size_t limit) {
         " LIMIT ?2");
     acked.bind(1, *cursor).bind(2, static_cast<std::int64_t>(std::max<std::size_t>(limit, 1)));
     std::vector<std::string> pushed;
-    TSUNAGU_TRY(detail::each_row(
-        acked, [&](const Statement& s) { pushed.push_back(detail::id_from_bytes(s.column_blob(0))); }));
     // None while pulling everything again: its pages must bring every record whole, or the
     // records left out would look gone at its end.
     auto resync = detail::meta_int(im.store, detail::kMetaResync, 0);
     TSUNAGU_TRY(resync);
-    if (*resync) pushed.clear();
+    if (!*resync) {
+        TSUNAGU_TRY(detail::each_row(
+            acked, [&](const Statement& s) { pushed.push_back(detail::id_from_bytes(s.column_blob(0))); }));
+    }
     for (auto& record : pushed) {
         auto key = im.records.scope_key_of(record);
         TSUNAGU_TRY(key);
