@@ -42,15 +42,26 @@ void add_security_headers(HttpResponse& response);
 
 // Called by the adapter on a worker thread (never on an I/O thread): may block, must not throw.
 using HttpHandler = std::function<HttpResponse(HttpRequest&)>;
-// True for bulk work (pull pages) that must never keep interactive requests waiting.
-using BulkClassifier = std::function<bool(const HttpRequest&)>;
+// Which of the worker pool's lanes a request waits in (worker_queue.h):
+//  - interactive: pushes, supervisor screens, everything small; taken first;
+//  - bulk: pull pages, which may occupy every worker but one, so that a morning rush of initial
+//    syncs never makes a small push wait behind it;
+//  - password: requests that run Argon2id (sign-ins, a password change), which the process runs
+//    one at a time (19 MiB each); at most one worker holds such a request, and a short queue of
+//    them is kept, so that a crowd or a flood of sign-ins waits there and never occupies the
+//    workers the pushes need.
+enum class Lane { interactive, bulk, password };
+using LaneClassifier = std::function<Lane(const HttpRequest&)>;
 
 struct ListenerLimits {
     std::size_t max_body_bytes = 4 << 20;  // refused with 413 from Content-Length, before reading
     std::size_t io_threads = 4;            // cpprestsdk's pool (it only moves bytes)
     std::size_t worker_threads = 8;        // run handlers (SQLite work); 0 = inline on the I/O
                                            // thread, only for trivial handlers (benchmark echo)
-    std::size_t queue_capacity = 2048;     // requests waiting for a worker; beyond: 503
+    std::size_t queue_capacity = 2048;     // requests waiting for a worker in each of the
+                                           // interactive and bulk lanes; beyond: 503
+    std::size_t password_queue_capacity = 64;  // sign-ins waiting their Argon2id turn (about
+                                               // 40 ms each); beyond: 503 with Retry-After
     int request_timeout_seconds = 30;
 };
 

@@ -56,10 +56,11 @@ std::string lower(std::string s) {
 
 class CpprestServer final : public HttpServer {
 public:
-    CpprestServer(const ListenerLimits& limits, HttpHandler handler, BulkClassifier is_bulk)
-        : limits_(limits), handler_(std::move(handler)), is_bulk_(std::move(is_bulk)) {
+    CpprestServer(const ListenerLimits& limits, HttpHandler handler, LaneClassifier lane_of)
+        : limits_(limits), handler_(std::move(handler)), lane_of_(std::move(lane_of)) {
         if (limits.worker_threads > 0) {
-            workers_ = std::make_unique<WorkerQueue>(limits.worker_threads, limits.queue_capacity);
+            workers_ = std::make_unique<WorkerQueue>(limits.worker_threads, limits.queue_capacity,
+                                                     limits.password_queue_capacity);
         }
     }
 
@@ -171,7 +172,7 @@ private:
                     return;
                 }
                 plain.request_id = exchange->request_id;
-                const Lane lane = is_bulk_ && is_bulk_(plain) ? Lane::bulk : Lane::interactive;
+                const Lane lane = lane_of_ ? lane_of_(plain) : Lane::interactive;
                 auto job = [this, exchange, plain = std::move(plain)]() mutable {
                     HttpResponse response;
                     try {
@@ -186,11 +187,7 @@ private:
                     job();  // inline mode: trivial handlers only
                     return;
                 }
-                if (!workers_->submit(std::move(job), lane)) {
-                    reply(exchange, HttpResponse::error(503, "busy",
-                                                        "the server is at capacity; retry after a "
-                                                        "short wait"));
-                }
+                if (!workers_->submit(std::move(job), lane)) reply(exchange, at_capacity(lane));
             })
             .then([this, exchange](pplx::task<void> done) {
                 try {
@@ -199,6 +196,18 @@ private:
                     reply(exchange, HttpResponse::error(500, "internal", "unexpected server error"));
                 }
             });
+    }
+
+    // The answer to a request its lane has no room for.
+    static HttpResponse at_capacity(Lane lane) {
+        HttpResponse busy =
+            lane == Lane::password
+                ? HttpResponse::error(503, "busy",
+                                      "too many sign-ins are waiting for their password check; "
+                                      "try again in a few seconds")
+                : HttpResponse::error(503, "busy", "the server is at capacity; retry after a short wait");
+        busy.headers.emplace_back("Retry-After", lane == Lane::password ? "5" : "1");
+        return busy;
     }
 
     static void translate(const http::http_request& in, HttpRequest& out) {
@@ -235,7 +244,7 @@ private:
 
     ListenerLimits limits_;
     HttpHandler handler_;
-    BulkClassifier is_bulk_;
+    LaneClassifier lane_of_;
     std::unique_ptr<WorkerQueue> workers_;
     std::unique_ptr<http_listener> listener_;
     std::atomic<std::size_t> in_flight_{0};
@@ -249,7 +258,7 @@ Result<std::unique_ptr<HttpServer>> start_http_server(const std::string& url,
                                                       const std::optional<TlsFiles>& tls,
                                                       const ListenerLimits& limits,
                                                       HttpHandler handler,
-                                                      BulkClassifier is_bulk) {
+                                                      LaneClassifier lane_of) {
     static std::once_flag pool_sized;
     std::call_once(pool_sized, [&] {
         // cpprestsdk's pool only moves bytes; handlers run on our own workers.
@@ -259,7 +268,7 @@ Result<std::unique_ptr<HttpServer>> start_http_server(const std::string& url,
         return Status(ErrorCode::invalid_argument,
                       "https needs --tls-cert and --tls-key (PEM files)");
     }
-    auto server = std::make_unique<CpprestServer>(limits, std::move(handler), std::move(is_bulk));
+    auto server = std::make_unique<CpprestServer>(limits, std::move(handler), std::move(lane_of));
     TSUNAGU_TRY(server->open(url, tls));
     return std::unique_ptr<HttpServer>(std::move(server));
 }

@@ -24,11 +24,12 @@ public:
 
 // Listens on `url` ("http://127.0.0.1:8080" or "https://host:8443"); `tls` is required for
 // https. Each request's body is refused with 413 when Content-Length exceeds the limit, before
-// it is read; handlers run on a bounded worker pool, and a full pool answers 503 at once.
+// it is read; handlers run on a bounded worker pool, in the lane `lane_of` gives each request
+// (interactive for all when empty), and a full lane answers 503 at once.
 Result<std::unique_ptr<HttpServer>> start_http_server(const std::string& url,
                                                       const std::optional<TlsFiles>& tls,
                                                       const ListenerLimits& limits,
                                                       HttpHandler handler,
-                                                      BulkClassifier is_bulk = {});
+                                                      LaneClassifier lane_of = {});
 
 }  // namespace tsunagu::api

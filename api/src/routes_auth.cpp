@@ -79,7 +79,8 @@ HttpResponse open_session(RequestContext& ctx, const std::string& username, cons
 
 std::vector<Route> auth_routes() {
     return {
-        {"POST", "/v1/auth/sign-in", Access::anyone, sign_in, /*outside_group=*/true},
+        {"POST", "/v1/auth/sign-in", Access::anyone, sign_in, /*outside_group=*/true, /*before_own_password=*/false,
+         Lane::password},
         {"POST", "/v1/auth/sign-out", Access::signed_in,
          [](RequestContext& ctx) {
              Status s = ctx.accounts.sign_out(ctx.who().session_id);
@@ -118,7 +119,7 @@ std::vector<Route> auth_routes() {
                  return json_response(200, {{"changed", true}});
              });
          },
-         /*outside_group=*/true, /*before_own_password=*/true},
+         /*outside_group=*/true, /*before_own_password=*/true, Lane::password},
     };
 }
 

@@ -177,8 +177,10 @@ HttpResponse pull(RequestContext& ctx) {
 std::vector<Route> sync_routes() {
     return {
         {"POST", "/v1/sync/push", Access::signed_in, push, /*outside_group=*/true},
-        {"GET", "/v1/sync/pull", Access::signed_in, pull, /*outside_group=*/true},
-        {"POST", "/v1/sync/pull", Access::signed_in, pull, /*outside_group=*/true},
+        {"GET", "/v1/sync/pull", Access::signed_in, pull, /*outside_group=*/true, /*before_own_password=*/false,
+         Lane::bulk},
+        {"POST", "/v1/sync/pull", Access::signed_in, pull, /*outside_group=*/true, /*before_own_password=*/false,
+         Lane::bulk},
         {"GET", "/v1/sync/schema", Access::signed_in,
          [](RequestContext&) {
              HttpResponse r;

@@ -227,7 +227,8 @@ std::vector<Route> web_routes() {
                           [&asset](RequestContext&) { return asset_response(asset); },
                           /*outside_group=*/true});
     }
-    routes.push_back({"POST", "/v1/web/sign-in", Access::anyone, sign_in, /*outside_group=*/true});
+    routes.push_back({"POST", "/v1/web/sign-in", Access::anyone, sign_in, /*outside_group=*/true,
+                      /*before_own_password=*/false, Lane::password});
     routes.push_back({"GET", "/v1/web/session", Access::signed_in, current_session, false, /*before_own_password=*/true});
     routes.push_back({"POST", "/v1/web/sign-out", Access::signed_in, sign_out, false, /*before_own_password=*/true});
     routes.push_back({"GET", "/v1/web/directory", Access::supervisor, directory});

@@ -420,7 +420,7 @@ Result<StartedServer> start_server(const ServerConfig& config) {
                         : std::pair<std::size_t, std::size_t>{0, 0};
         };
         auto http = start_http_server(config.listen_url, config.tls, config.limits, std::move(handler),
-                                      [](const HttpRequest& r) { return r.path == "/v1/sync/pull"; });
+                                      [core_ptr](const HttpRequest& r) { return core_ptr->lane_of(r); });
         if (!http) return http.status();
         adapter->store(http->get());
         running->attach(std::move(*http));

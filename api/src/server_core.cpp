@@ -159,9 +159,23 @@ void ServerCore::add_routes(std::vector<Route> routes) {
                 std::abort();
             }
         }
+        if (r.lane != Lane::interactive) {
+            if (r.pattern.find('{') != std::string::npos) {
+                std::fprintf(stderr, "tsunagu-server: route %s %s has a parameter and a lane of its own\n",
+                             r.method.c_str(), r.pattern.c_str());
+                std::abort();
+            }
+            lanes_.emplace(r.method + ' ' + r.pattern, r.lane);
+        }
         patterns_.push_back(split_path(r.pattern));
         routes_.push_back(std::move(r));
     }
+}
+
+Lane ServerCore::lane_of(const HttpRequest& request) const {
+    if (lanes_.empty()) return Lane::interactive;
+    const auto found = lanes_.find(request.method + ' ' + request.path);
+    return found == lanes_.end() ? Lane::interactive : found->second;
 }
 
 namespace {

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "api/http.h"
@@ -97,6 +98,10 @@ struct Route {
     // nothing else until it has chosen its own: a password handed over on paper or by phone must
     // not go on reading care records.
     bool before_own_password = false;
+    // The worker pool's lane its requests wait in (api/http.h): bulk for pull pages, password for
+    // the routes that run Argon2id. Only a route with a fixed path (no "{id}") may leave the
+    // interactive lane: the adapter classifies each request before any route is matched.
+    Lane lane = Lane::interactive;
 };
 
 // Administrators manage accounts; they hold and write no care records: routes open to every
@@ -126,6 +131,9 @@ public:
     void add_routes(std::vector<Route> routes);
     // The adapter's entry point: never throws, always answers.
     HttpResponse handle(HttpRequest& request);
+    // The lane the adapter queues `request` in (Route::lane); interactive for any other request.
+    // Cheap (one lookup of method and path), safe from any thread once the routes are added.
+    Lane lane_of(const HttpRequest& request) const;
 
     Metrics& metrics() { return metrics_; }
     CommitGroup& commit_group() { return commits_; }
@@ -160,6 +168,7 @@ private:
     SignInPolicy policy_;
     std::vector<Route> routes_;
     std::vector<std::vector<std::string>> patterns_;  // each route's pattern, split at '/'
+    std::unordered_map<std::string, Lane> lanes_;     // "METHOD /path" of each route off the interactive lane
     Metrics metrics_;
     CommitGroup commits_;
     Compactor compactor_{commits_, metrics_};

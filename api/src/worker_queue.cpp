@@ -1,12 +1,14 @@
-// WorkerQueue: two bounded FIFO lanes, fixed threads, drain on stop.
+// WorkerQueue: three bounded FIFO lanes, fixed threads, drain on stop.
 #include "api/src/worker_queue.h"
 
 #include <algorithm>
 
 namespace tsunagu::api {
 
-WorkerQueue::WorkerQueue(std::size_t threads, std::size_t capacity)
-    : capacity_(capacity), max_bulk_running_(std::max<std::size_t>(threads, 2) - 1) {
+WorkerQueue::WorkerQueue(std::size_t threads, std::size_t capacity, std::size_t password_capacity)
+    : capacity_(capacity),
+      password_capacity_(password_capacity),
+      max_bulk_running_(std::max<std::size_t>(threads, 2) - 1) {
     threads = std::max<std::size_t>(threads, 2);
     threads_.reserve(threads);
     for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
@@ -17,8 +19,9 @@ WorkerQueue::~WorkerQueue() { drain_and_stop(); }
 bool WorkerQueue::submit(Job job, Lane lane) {
     {
         std::lock_guard lock(mutex_);
-        auto& queue = lane == Lane::interactive ? interactive_ : bulk_;
-        if (stopping_ || queue.size() >= capacity_) return false;
+        auto& queue = lane == Lane::bulk ? bulk_ : lane == Lane::password ? password_ : interactive_;
+        const std::size_t limit = lane == Lane::password ? password_capacity_ : capacity_;
+        if (stopping_ || queue.size() >= limit) return false;
         queue.push_back(std::move(job));
     }
     ready_.notify_one();
@@ -39,43 +42,57 @@ void WorkerQueue::drain_and_stop() {
 
 std::size_t WorkerQueue::depth() const {
     std::lock_guard lock(mutex_);
-    return interactive_.size() + bulk_.size();
+    return interactive_.size() + bulk_.size() + password_.size();
 }
 
-bool WorkerQueue::take(Job& job) {
-    if (!interactive_.empty()) {
-        job = std::move(interactive_.front());
-        interactive_.pop_front();
-        return false;
+bool WorkerQueue::can_take() const {
+    return (!password_.empty() && !password_running_) || !interactive_.empty() ||
+           (!bulk_.empty() && bulk_running_ < max_bulk_running_);
+}
+
+Lane WorkerQueue::take(Job& job) {
+    // A password job first when none runs: it has waited behind the others' turn already, and
+    // only one ever runs, so it cannot crowd the interactive work out.
+    auto pop = [&job](std::deque<Job>& queue) {
+        job = std::move(queue.front());
+        queue.pop_front();
+    };
+    if (!password_.empty() && !password_running_) {
+        pop(password_);
+        password_running_ = true;
+        return Lane::password;
     }
-    job = std::move(bulk_.front());
-    bulk_.pop_front();
+    if (!interactive_.empty()) {
+        pop(interactive_);
+        return Lane::interactive;
+    }
+    pop(bulk_);
     ++bulk_running_;
-    return true;
+    return Lane::bulk;
 }
 
 void WorkerQueue::run() {
     while (true) {
         Job job;
-        bool bulk = false;
+        Lane lane = Lane::interactive;
         {
             std::unique_lock lock(mutex_);
             ready_.wait(lock, [this] {
-                return !interactive_.empty() || (!bulk_.empty() && bulk_running_ < max_bulk_running_) ||
-                       (stopping_ && interactive_.empty() && bulk_.empty());
+                return can_take() || (stopping_ && interactive_.empty() && bulk_.empty() && password_.empty());
             });
-            if (interactive_.empty() && bulk_.empty()) return;  // stopping and drained
-            bulk = take(job);
+            if (!can_take()) return;  // stopping and drained
+            lane = take(job);
         }
         try {
             job();
         } catch (...) {
             // A job must answer its own request; never let one take a worker down.
         }
-        if (bulk) {
+        if (lane != Lane::interactive) {
             {
                 std::lock_guard lock(mutex_);
-                --bulk_running_;
+                if (lane == Lane::bulk) --bulk_running_;
+                else password_running_ = false;
             }
             ready_.notify_all();
         }

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -226,6 +227,46 @@ TEST_CASE("repeated failed sign-ins are slowed, then the account locks") {
     Reply locked = c.sign_in("akiko", "wrong-4-password");
     CHECK(locked.status == 423);
     CHECK(c.sign_in("akiko", "akiko-password-1").status == 423);
+}
+
+TEST_CASE("a crowd of sign-ins waits for its password checks without holding up anyone else's requests") {
+    Fixture f;
+    // One check of a real password (Argon2id, as the server runs it), for scale.
+    ApiClient probe(f.server.url());
+    auto started = std::chrono::steady_clock::now();
+    REQUIRE(probe.sign_in("admin", f.server.admin_password(), "probe").status == 200);
+    const double one_check_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+
+    // Three times as many callers as the server has workers keep trying names no account has.
+    std::atomic<bool> stop{false};
+    std::atomic<int> refused{0}, other{0};
+    std::vector<std::thread> crowd;
+    for (int g = 0; g < 24; ++g) {
+        crowd.emplace_back([&, g] {
+            ApiClient guesser(f.server.url());
+            for (int i = 0; !stop; ++i) {
+                const Reply r = guesser.sign_in("nobody-" + std::to_string(g) + "-" + std::to_string(i), "a guess of theirs");
+                ++(r.status == 401 ? refused : other);
+            }
+        });
+    }
+    std::this_thread::sleep_for(std::chrono::duration<double>(std::max(0.2, 2 * one_check_s)));
+    // Meanwhile the administrator reads and writes: each waits for a worker, not for the checks.
+    double slowest_s = 0;
+    for (int i = 0; i < 5; ++i) {
+        started = std::chrono::steady_clock::now();
+        CHECK(f.admin->post("/v1/admin/teams", {{"name", "Team " + std::to_string(i)}}).status == 201);
+        CHECK(f.admin->get("/v1/me").status == 200);
+        slowest_s = std::max(slowest_s, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    }
+    stop = true;
+    for (auto& g : crowd) g.join();
+    INFO("one password check " << one_check_s << " s; slowest write and read among the crowd " << slowest_s << " s");
+    CHECK(refused > 0);
+    CHECK(other == 0);
+    // Queued behind the crowd's checks (one at a time), a request would wait for about 16 of them
+    // or more (35 checks' time, measured, when sign-ins shared the others' lane).
+    CHECK(slowest_s < 8 * one_check_s);
 }
 
 TEST_CASE("a password that cannot be checked for want of memory is a 503 and never counts against the account") {
