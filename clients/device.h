@@ -34,7 +34,8 @@ class HttpTransport;  // clients/src/http_transport.h
 
 // How a request that could not reach the server (or got 502/503/504) is retried: exponential
 // backoff from `initial_delay`, doubling up to `max_delay`, each wait drawn in [delay/2, delay)
-// ("equal jitter"), at most `max_attempts` tries per request. `sleep` and `random` are injected
+// ("equal jitter"), at most `max_attempts` tries per request; an answer that asks for a longer
+// wait (Retry-After, in seconds) gets it, up to `max_delay`. `sleep` and `random` are injected
 // by tests; empty means std::this_thread::sleep_for and a uniform generator in [0, 1).
 // `sleep` and `random` may be called from several threads at once: a sync keeps several pushes in
 // flight, and each backs off on its own.

@@ -2,6 +2,7 @@
 #include "clients/src/server_link.h"
 
 #include <algorithm>
+#include <charconv>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -69,6 +70,19 @@ ServerLink::ServerLink(std::unique_ptr<HttpTransport> transport, RetryPolicy pol
     policy_.max_attempts = std::max(policy_.max_attempts, 1);
 }
 
+std::chrono::milliseconds ServerLink::retry_after(const HttpAnswer& answer) const {
+    // Seconds only (an HTTP date would need the server's clock, which a phone's may not match),
+    // at most the policy's longest wait: a proxy's "come back in an hour" is not obeyed blindly.
+    const auto header = answer.headers.find("retry-after");
+    if (header == answer.headers.end()) return std::chrono::milliseconds(0);
+    std::int64_t seconds = 0;
+    const std::string& text = header->second;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+    if (error != std::errc() || end != text.data() + text.size() || seconds <= 0) return std::chrono::milliseconds(0);
+    return std::min<std::chrono::milliseconds>(std::chrono::seconds(std::min<std::int64_t>(seconds, 86400)),
+                                               policy_.max_delay);
+}
+
 std::chrono::milliseconds ServerLink::delay_before(int attempt) {
     // attempt 1 is the first retry: initial, 2x, 4x, ... capped; then half fixed, half random.
     auto delay = policy_.initial_delay;
@@ -98,10 +112,11 @@ Result<HttpAnswer> ServerLink::exchange(const std::string& method, const std::st
         }
     } wipe_headers{headers};
     std::string last_failure;
+    std::chrono::milliseconds asked{0};  // the wait the last answer asked for (Retry-After)
     for (int attempt = 0; attempt < policy_.max_attempts; ++attempt) {
         if (attempt > 0) {
             if (retries) ++*retries;
-            policy_.sleep(delay_before(attempt));
+            policy_.sleep(std::max(delay_before(attempt), asked));
         }
         auto answer = transport_->send(method, path, text, headers);
         if (!answer) {
@@ -113,6 +128,7 @@ Result<HttpAnswer> ServerLink::exchange(const std::string& method, const std::st
         }
         if (answer->status == 502 || answer->status == 503 || answer->status == 504) {
             last_failure = "the server answered HTTP " + std::to_string(answer->status);
+            asked = retry_after(*answer);
             continue;
         }
         return answer;

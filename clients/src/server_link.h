@@ -55,6 +55,9 @@ private:
                                 const std::string& text, std::string_view token,
                                 std::size_t* retries);
     std::chrono::milliseconds delay_before(int attempt);
+    // The wait a 502/503/504 answer asks for in its Retry-After header, capped at the policy's
+    // max_delay; 0 when it asks for none. A retry waits at least this long.
+    std::chrono::milliseconds retry_after(const HttpAnswer& answer) const;
     std::unique_ptr<HttpTransport> transport_;
     RetryPolicy policy_;
 };

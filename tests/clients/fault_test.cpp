@@ -4,7 +4,9 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <set>
+#include <vector>
 
 #include "field_org.h"
 
@@ -273,6 +275,63 @@ TEST_CASE("retries back off exponentially with jitter and give up after the poli
     // First wait with jitter 0 (half of 100 ms), then 200 and 300 (capped) with jitter 1.
     CHECK(waits == std::vector<std::int64_t>{50, 200, 300, 300});
     CHECK(aoi->status()->pending == 1);
+}
+
+namespace {
+
+// Answers the first requests to `path` itself, each with 503 and the Retry-After header it is
+// given (a proxy in front of a server at capacity), then forwards to the real transport.
+class BusyTransport final : public client::HttpTransport {
+public:
+    BusyTransport(const std::string& url, std::string path, std::vector<std::string> retry_after)
+        : inner_(client::make_http_transport(url)), path_(std::move(path)), retry_after_(std::move(retry_after)) {}
+
+    Result<client::HttpAnswer> send(const std::string& method, const std::string& path, const std::string& body,
+                                    const std::map<std::string, std::string>& headers) override {
+        {
+            std::lock_guard lock(mutex_);
+            if (path.starts_with(path_) && answered_ < retry_after_.size()) {
+                client::HttpAnswer busy;
+                busy.status = 503;
+                busy.body = R"({"error":"busy","message":"the server is at capacity; retry after a short wait"})";
+                busy.headers["retry-after"] = retry_after_[answered_++];
+                return busy;
+            }
+        }
+        return inner_->send(method, path, body, headers);
+    }
+
+private:
+    std::unique_ptr<client::HttpTransport> inner_;
+    std::string path_;
+    std::vector<std::string> retry_after_;
+    std::mutex mutex_;
+    std::size_t answered_ = 0;
+};
+
+}  // namespace
+
+TEST_CASE("a retry waits as long as a busy server asks and no longer than the policy's longest wait") {
+    FieldOrganisation org;
+    auto options = test_options();
+    std::vector<std::int64_t> waits;
+    options.retry.max_attempts = 5;
+    options.retry.initial_delay = std::chrono::milliseconds(100);
+    options.retry.max_delay = std::chrono::milliseconds(8000);
+    options.retry.random = [] { return 0.0; };
+    options.retry.sleep = [&](std::chrono::milliseconds d) { waits.push_back(d.count()); };
+    options.transport = [&](const std::string& url) {
+        return std::make_unique<BusyTransport>(url, "/v1/sync/push",
+                                               std::vector<std::string>{"3", "3600", "soon", "-1"});
+    };
+    auto aoi = org.device("aoi", options);
+    const auto client = created(*aoi, "client", {{"pseudonym", "K-205"}, {"area", "kita"}});
+    const auto report = synced(*aoi);
+    CHECK(report.pushed == 1);
+    CHECK(holds(*aoi, client));
+    // 3 s as asked; an hour capped at 8 s; a header that is no number of seconds leaves the
+    // backoff's own wait (half of 400 and of 800 ms, with jitter 0).
+    CHECK(waits == std::vector<std::int64_t>{3000, 8000, 200, 400});
 }
 
 namespace {
