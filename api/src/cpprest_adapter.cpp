@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "api/src/http_server.h"
+#include "crypto/secret.h"
 #include "api/src/worker_queue.h"
 
 namespace tsunagu::api {
@@ -164,6 +165,9 @@ private:
                         return;
                     }
                     plain.body.assign(bytes.begin(), bytes.end());
+                    // A sign-in's password: the handler wipes its own copy (parse_secret_body);
+                    // this one goes too. (cpprestsdk's socket buffers are beyond our reach.)
+                    sodium_memzero(bytes.data(), bytes.size());
                     translate(exchange->request, plain);
                 } catch (const std::exception&) {
                     reply(exchange, HttpResponse::error(400, "bad_request",
@@ -228,6 +232,7 @@ private:
         add_security_headers(response);
         for (const auto& [name, value] : response.headers) out.headers().add(name, value);
         out.set_body(response.body, response.content_type);
+        wipe(response.body);  // a sign-in's token: the answer keeps its own copy until it is sent
         try {
             exchange->request.reply(out).then([this](pplx::task<void> sent) {
                 try {
