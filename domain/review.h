@@ -9,8 +9,8 @@
 // record's history shows who moved it and when, from which device.
 //
 // Field workers move their records between draft and submitted and resubmit returned ones; only
-// supervisors approve and return. An approved record is locked for workers: the server refuses a
-// worker's change set to it, with a reason naming the lock. The device keeps the refused change in
+// supervisors approve and return, through the review, never by sync. An approved record is locked
+// for every synced change: the server refuses a change set to it, with a reason naming the lock. The device keeps the refused change in
 // its outbox, visible with its reason; it is sent again when the supervisor returns the record
 // (the device then sees the record change), so no offline work is lost, and nothing a worker does
 // silently alters what a supervisor approved.
@@ -31,9 +31,13 @@ bool is_reviewed(std::string_view collection);
 // A record's review status ("draft" when never set).
 std::string review_status_of(const sync::Record& record);
 
-// The server's rule for a change set pushed by a field worker; `current` is the record's state
-// before it (null for a new record). Refusals are `forbidden` and say what to do.
-Status check_worker_change(const sync::ChangeSet& change, const sync::RecordState* current);
+// The server's rule for a change set that arrives by sync, whoever pushed it (a worker's phone,
+// a supervisor's, a script's); `current` is the record's state before it (null for a new record).
+// A sync moves a record between draft and submitted and edits it while it is not approved;
+// approving and returning go through the supervisor's review (domain::review_fields, behind
+// POST /v1/records/{id}/review), which checks that the record was submitted and has no open
+// conflict. Refusals are `forbidden` and say what to do.
+Status check_synced_change(const sync::ChangeSet& change, const sync::RecordState* current);
 
 // A supervisor's decision: the fields to set. `decision` is "approve" (a submitted record) or
 // "return" (a submitted or approved one, with a comment). Refuses other moves with `conflict`,

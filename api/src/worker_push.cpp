@@ -51,9 +51,9 @@ Result<WorkerPush> apply_worker_push(Store& store, sync::Upstream& upstream, con
                                      const sync::PushBatch& batch, std::int64_t now) {
     auto adopted = adopt_new_clients(store, upstream, worker, batch, now);
     TSUNAGU_TRY(adopted);
-    sync::PushGate gate;
-    if (is_field_worker(worker.role)) gate = domain::check_worker_change;
-    auto pushed = upstream.push(batch, gate);
+    // The review's rules hold for every synced change, a supervisor's too: approving by sync
+    // would skip the review's own checks (submitted, no open conflict).
+    auto pushed = upstream.push(batch, domain::check_synced_change);
     TSUNAGU_TRY(pushed);
     TSUNAGU_TRY(release_unmade_clients(store, upstream, *adopted, now));
     WorkerPush out;

@@ -21,8 +21,9 @@ struct WorkerPush {
 
 // In the caller's transaction, `batch` as `worker`'s push (the batch names the worker and the
 // device that made its change sets): clients it creates join the worker's caseload and area; the
-// engine applies it under the worker's scope, and for field workers under the review workflow (an
-// approved record is locked); its refusals are kept for the worker's supervisors and the kept
+// engine applies it under the worker's scope and the review workflow's rules for synced changes,
+// whatever the pusher's role (domain::check_synced_change: an approved record is locked, and only
+// the review approves or returns); its refusals are kept for the worker's supervisors and the kept
 // changes it now takes are dropped (RefusedChanges::keep). Not audited: the caller says who did it.
 Result<WorkerPush> apply_worker_push(Store& store, sync::Upstream& upstream, const User& worker,
                                      const sync::PushBatch& batch, std::int64_t now);

@@ -20,24 +20,27 @@ std::string review_status_of(const sync::Record& record) {
     return it != record.fields.end() && it->is_string() ? it->get<std::string>() : "draft";
 }
 
-Status check_worker_change(const sync::ChangeSet& change, const sync::RecordState* current) {
+Status check_synced_change(const sync::ChangeSet& change, const sync::RecordState* current) {
     if (!is_reviewed(change.collection)) return Status::ok();
     if (status_in(current) == "approved") {
         return Status(ErrorCode::forbidden,
                       "record " + change.record +
-                          " was approved by a supervisor and is locked: ask them to return it "
+                          " was approved by a supervisor and is locked: ask a supervisor to return it "
                           "if it needs a change (your change is kept on your device)");
     }
     if (auto it = change.set.find("review_status"); it != change.set.end()) {
         if (*it != "draft" && *it != "submitted") {
             return Status(ErrorCode::forbidden,
-                          "field \"review_status\" (確認状況 / Review status): workers may set draft or "
-                          "submitted; only a supervisor approves or returns a record");
+                          "field \"review_status\" (確認状況 / Review status): a sync may set draft or "
+                          "submitted; only a supervisor approves or returns a record, in the review "
+                          "(the page's Review screen, or POST /v1/records/{id}/review), which checks that "
+                          "it was submitted and has no open conflict");
         }
     }
     if (change.set.contains("review_comment")) {
         return Status(ErrorCode::forbidden,
-                      "field \"review_comment\" (確認コメント / Review comment): only a supervisor writes it");
+                      "field \"review_comment\" (確認コメント / Review comment): only a supervisor's review "
+                      "writes it");
     }
     return Status::ok();
 }

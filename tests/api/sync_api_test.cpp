@@ -261,6 +261,49 @@ TEST_CASE("a create naming a colleague's record is refused and the record keeps 
     CHECK(record.body["record"]["fields"]["date"] == "2020-06-01");
 }
 
+TEST_CASE("a supervisor's own device cannot approve by sync: approving goes through the review and its checks") {
+    Organisation org;
+    auto aoi = org.device("aoi");
+    const auto client = aoi->create("client", {{"pseudonym", "K-015"}, {"area", "kita"}});
+    json draft = visit(client);
+    draft["review_status"] = "draft";
+    const auto visit_id = aoi->create("home_visit", draft);
+    aoi->sync();
+    auto sato = org.device("sato");
+    sato->sync();
+    REQUIRE(sato->holds(visit_id));
+
+    // Approving a draft by sync would skip the review, which approves only submitted records.
+    REQUIRE(sato->device->update(visit_id, {{"review_status", "approved"}}).is_ok());
+    sato->sync();
+    json outcome = sato->last_push["outcomes"][0];
+    CHECK(outcome["status"] == "refused");
+    CHECK(outcome["cause"] == "rule");
+    CHECK_THAT(outcome["reason"].get<std::string>(), Catch::Contains("only a supervisor approves") &&
+                                                         Catch::Contains("/review"));
+    // So does a record created already approved, or a review comment written by sync.
+    json approved_visit = visit(client, "2020-06-03");
+    approved_visit["review_status"] = "approved";
+    sato->create("home_visit", approved_visit);
+    sato->sync();
+    CHECK(sato->last_push["outcomes"][0]["status"] == "refused");
+    Reply record = sato->client.get("/v1/records/" + visit_id);
+    REQUIRE(record.status == 200);
+    CHECK(record.body["record"]["fields"]["review_status"] == "draft");
+    CHECK(sato->client.post("/v1/records/" + visit_id + "/review", {{"decision", "approve"}}).status == 409);
+
+    // Once submitted, the review approves it, and the record is then locked for every sync.
+    REQUIRE(aoi->device->update(visit_id, {{"review_status", "submitted"}}).is_ok());
+    aoi->sync();
+    CHECK(sato->client.post("/v1/records/" + visit_id + "/review", {{"decision", "approve"}}).status == 200);
+    sato->sync();
+    REQUIRE(sato->device->update(visit_id, {{"duration_min", 50}}).is_ok());
+    sato->sync();
+    outcome = sato->last_push["outcomes"][0];
+    CHECK(outcome["status"] == "refused");
+    CHECK_THAT(outcome["reason"].get<std::string>(), Catch::Contains("locked"));
+}
+
 TEST_CASE("a supervisor approves one record and returns another, and the worker's device sees both") {
     Organisation org;
     auto aoi = org.device("aoi");

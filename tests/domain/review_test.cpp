@@ -35,18 +35,18 @@ RecordState state(const std::string& status) {
 TEST_CASE("workers edit drafts, submitted and returned records, and move them between draft and submitted") {
     for (const char* status : {"draft", "submitted", "returned"}) {
         RecordState s = state(status);
-        CHECK(check_worker_change(change({{"observations", "better"}}), &s));
-        CHECK(check_worker_change(change({{"review_status", "submitted"}}), &s));
-        CHECK(check_worker_change(change({{"review_status", "draft"}}), &s));
+        CHECK(check_synced_change(change({{"observations", "better"}}), &s));
+        CHECK(check_synced_change(change({{"review_status", "submitted"}}), &s));
+        CHECK(check_synced_change(change({{"review_status", "draft"}}), &s));
     }
-    CHECK(check_worker_change(change({{"date", "2020-05-01"}, {"review_status", "submitted"}}), nullptr));
+    CHECK(check_synced_change(change({{"date", "2020-05-01"}, {"review_status", "submitted"}}), nullptr));
 }
 
 TEST_CASE("an approved record is locked for workers, and the refusal says why and what to do") {
     RecordState approved = state("approved");
     for (const Json& set : {Json{{"observations", "late edit"}}, Json{{"review_status", "submitted"}},
                             Json{{"_deleted", true}}}) {
-        Status refused = check_worker_change(change(set), &approved);
+        Status refused = check_synced_change(change(set), &approved);
         REQUIRE_FALSE(refused);
         CHECK(refused.code() == ErrorCode::forbidden);
         CHECK_THAT(refused.message(), Catch::Contains("approved") && Catch::Contains("locked") &&
@@ -57,17 +57,17 @@ TEST_CASE("an approved record is locked for workers, and the refusal says why an
 TEST_CASE("workers neither approve nor return records, nor write review comments") {
     RecordState submitted = state("submitted");
     for (const char* status : {"approved", "returned"}) {
-        Status refused = check_worker_change(change({{"review_status", status}}), &submitted);
+        Status refused = check_synced_change(change({{"review_status", status}}), &submitted);
         REQUIRE_FALSE(refused);
         CHECK_THAT(refused.message(), Catch::Contains("only a supervisor"));
     }
-    CHECK_FALSE(check_worker_change(change({{"review_status", "approved"}}), nullptr));
-    CHECK_FALSE(check_worker_change(change({{"review_comment", "looks fine"}}), &submitted));
+    CHECK_FALSE(check_synced_change(change({{"review_status", "approved"}}), nullptr));
+    CHECK_FALSE(check_synced_change(change({{"review_comment", "looks fine"}}), &submitted));
 }
 
 TEST_CASE("client records are not reviewed, so workers edit them freely") {
     RecordState s = state("approved");
-    CHECK(check_worker_change(change({{"notes", "moved"}}, "client"), &s));
+    CHECK(check_synced_change(change({{"notes", "moved"}}, "client"), &s));
     CHECK_FALSE(is_reviewed("client"));
     CHECK(is_reviewed("home_visit"));
 }
