@@ -94,6 +94,10 @@ struct Record {
     Json fields = Json::object();  // field -> current value
     std::map<std::string, Version> versions;  // field -> who wrote the current value
     std::vector<Conflict> conflicts;
+
+    // The field's current value when it is text; empty when it is unset, null (an optional field
+    // cleared) or of another type. For views that must not fail on one odd record.
+    std::string text(std::string_view field) const;
 };
 
 enum class ChangeKind { create, edit, remove, restore, resolve };

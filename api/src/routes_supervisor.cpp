@@ -34,17 +34,21 @@ std::string newest_change(const sync::Record& r) {
     return newest.to_string();
 }
 
+// The date a record is listed and filtered by: its date, else its start date (a case).
+std::string record_date(const sync::Record& r) {
+    std::string date = r.text("date");
+    return date.empty() ? r.text("start_date") : date;
+}
+
 bool matches(const sync::Record& r, const std::map<std::string, std::string>& q) {
     auto get = [&](const char* k) -> std::string {
         auto it = q.find(k);
         return it == q.end() ? "" : it->second;
     };
     const std::string status = get("status"), owner = get("worker"), from = get("from"), to = get("to");
-    if (!status.empty() && r.fields.value("review_status", std::string("draft")) != status) return false;
+    if (!status.empty() && domain::review_status_of(r) != status) return false;
     if (!owner.empty() && r.owner != owner) return false;
-    const std::string date = r.fields.contains("date") && r.fields["date"].is_string()
-                                 ? r.fields["date"].get<std::string>()
-                                 : r.fields.value("start_date", std::string());
+    const std::string date = record_date(r);
     if (!from.empty() && (date.empty() || date < from)) return false;
     if (!to.empty() && (date.empty() || date > to)) return false;
     return true;
@@ -70,15 +74,16 @@ HttpResponse list_records(RequestContext& ctx) {
         if (!records) return error_response(records.status());
         for (const auto& r : *records) {
             if (!scope->count(r.scope_key)) continue;
-            ++counts[r.fields.value("review_status", std::string("draft"))];
+            const std::string review_status = domain::review_status_of(r);
+            ++counts[review_status];
             if (!matches(r, q)) continue;
             // Listing shows what a supervisor needs to pick a record, never free-text content.
             Json row = {{"id", r.id},
                         {"collection", r.collection},
                         {"owner", r.owner},
-                        {"review_status", r.fields.value("review_status", std::string("draft"))},
-                        {"date", r.fields.value("date", r.fields.value("start_date", std::string()))},
-                        {"client", r.fields.value("client", std::string())},
+                        {"review_status", review_status},
+                        {"date", record_date(r)},
+                        {"client", r.text("client")},
                         {"conflicts", r.conflicts.size()},
                         {"updated", newest_change(r)}};
             rows.emplace_back(newest_change(r), std::move(row));

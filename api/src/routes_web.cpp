@@ -33,11 +33,6 @@ bool may_use_page(Role role) {
     return role == Role::supervisor || role == Role::admin;
 }
 
-std::string text_field(const Json& fields, const char* name) {
-    auto it = fields.find(name);
-    return it != fields.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 bool is_json_body(const std::string& content_type) {
     return content_type.rfind("application/json", 0) == 0;
 }
@@ -207,8 +202,8 @@ HttpResponse directory(RequestContext& ctx) {
     for (const auto& r : *records) {
         if (r.deleted || !scope.count(r.scope_key)) continue;
         clients.push_back({{"id", r.id},
-                           {"pseudonym", text_field(r.fields, "pseudonym")},
-                           {"area", text_field(r.fields, "area")}});
+                           {"pseudonym", r.text("pseudonym")},
+                           {"area", r.text("area")}});
     }
     // Reviews and resolutions made on this page are changes of the server's own replica.
     return json_response(200, {{"team", team},

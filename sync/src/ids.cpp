@@ -29,6 +29,11 @@ bool is_id(std::string_view text) {
     return true;
 }
 
+std::string Record::text(std::string_view field) const {
+    const auto it = fields.find(field);
+    return it != fields.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 bool ChangeSet::deletes() const {
     auto it = set.find(kDeletedField);
     return it != set.end() && *it == Json(true);

@@ -261,6 +261,37 @@ TEST_CASE("a create naming a colleague's record is refused and the record keeps 
     CHECK(record.body["record"]["fields"]["date"] == "2020-06-01");
 }
 
+TEST_CASE("a record whose optional client was cleared stays listed and never breaks the supervisor's inbox") {
+    Organisation org;
+    auto aoi = org.device("aoi");
+    const auto client = aoi->create("client", {{"pseudonym", "K-016"}, {"area", "kita"}});
+    const auto dispatch = aoi->create("peer_support_dispatch", {{"date", "2020-06-05"},
+                                                                {"duration_min", 60},
+                                                                {"peer_supporters", json::array({aoi->user_id})},
+                                                                {"format", "individual"},
+                                                                {"request_source", "本人・在宅"},
+                                                                {"client", client},
+                                                                {"review_status", "submitted"}});
+    aoi->sync();
+    REQUIRE(aoi->device->update(dispatch, {{"client", nullptr}}).is_ok());
+    aoi->sync();
+    REQUIRE(aoi->last_push["outcomes"][0]["status"] == "accepted");
+
+    auto sato = org.device("sato");
+    for (const std::string query : {"", "?collection=peer_support_dispatch&from=2020-06-01&status=submitted"}) {
+        Reply list = sato->client.get("/v1/records" + query);
+        REQUIRE(list.status == 200);
+        json row;
+        for (const auto& r : list.body["records"]) {
+            if (r["id"] == dispatch) row = r;
+        }
+        REQUIRE(row.is_object());
+        CHECK(row["client"] == "");
+        CHECK(row["date"] == "2020-06-05");
+        CHECK(row["review_status"] == "submitted");
+    }
+}
+
 TEST_CASE("a supervisor's own device cannot approve by sync: approving goes through the review and its checks") {
     Organisation org;
     auto aoi = org.device("aoi");
