@@ -237,7 +237,7 @@ CREATE TRIGGER IF NOT EXISTS session_deleted AFTER DELETE ON session
 Status end_every_session(Store& store) {
     return with_transaction(store, [&]() -> Status {
         TSUNAGU_TRY(store.exec("DELETE FROM web_session"));
-        return store.exec("DELETE FROM session");
+        return store.exec("UPDATE session SET expires_at = 0 WHERE expires_at != 0");
     });
 }
 
@@ -324,7 +324,7 @@ Status Accounts::set_password_hash(const std::string& user_id, const std::string
         TSUNAGU_TRY(q.run());
         if (store_.changes() == 0) return Status(ErrorCode::not_found, "no user with id " + user_id);
         // Whoever held the old password (or a token got with it) is signed out everywhere.
-        auto& end = store_.cached("DELETE FROM session WHERE user_id = ?1 AND id != ?2");
+        auto& end = store_.cached("UPDATE session SET expires_at = 0 WHERE user_id = ?1 AND id != ?2 AND expires_at != 0");
         end.bind(1, user_id).bind(2, keep_session);
         return end.run();
     });
@@ -382,7 +382,7 @@ Status Accounts::set_disabled(const std::string& user_id, bool disabled) {
         if (store_.changes() == 0) return Status(ErrorCode::not_found, "no user with id " + user_id);
         if (!disabled) return Status::ok();
         // Its sessions end now, so enabling it again later brings none of them back.
-        auto& end = store_.cached("DELETE FROM session WHERE user_id = ?1");
+        auto& end = store_.cached("UPDATE session SET expires_at = 0 WHERE user_id = ?1 AND expires_at != 0");
         end.bind(1, user_id);
         return end.run();
     });
@@ -696,6 +696,8 @@ Result<Authentication> Accounts::authenticate(const std::string& bearer_token, s
         result.outcome = Authentication::Outcome::wipe;
         return result;
     }
+    // Ended (end_every_session): the token is no longer one, as after a sign-out.
+    if (session->expires_at == 0) return result;
     // A session made "in the future" was made before the clock was set back: it ends rather than
     // living the step longer.
     if (now >= session->expires_at || set_back_since(session->created_at, now)) {

@@ -186,7 +186,7 @@ public:
     Status sign_out(const std::string& session_id);
 
     Result<std::vector<Device>> list_devices(const std::string& user_id /* "" = all */);
-    // Revokes the device and ends its sessions; its next request is told to wipe.
+    // Revokes the device; any of its sessions, ended or not, is then told to wipe.
     Status revoke_device(const std::string& device_id, std::int64_t now);
 
 private:
@@ -211,6 +211,12 @@ private:
 
 // Ends every session, the web page's included: after a restore, whose backup cannot know of a
 // device revoked or an account disabled since it was taken. Everyone signs in again.
+//
+// A device's session that ends (here, with a password change or a disabled account) is kept,
+// marked ended (expires_at 0), never deleted: its token opens nothing, but it still names its
+// device, so a lost phone revoked before or after that moment is told to wipe when it next calls
+// (a deleted session would leave the thief's token unknown: a plain 401, the replica kept).
+// Only the holder's own sign-out deletes a session.
 Status end_every_session(Store& store);
 
 // 128-bit random id as 32 lower-case hex characters.

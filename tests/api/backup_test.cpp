@@ -26,6 +26,8 @@ namespace fs = std::filesystem;
 
 TEST_CASE("a backup taken while a worker pushes restores what it held, the phones send again what came after, and none of it is readable") {
     Office office;
+    ApiClient lost_phone(office.server.url());  // Aoi's second phone, lost after the backup
+    REQUIRE(lost_phone.sign_in("aoi", "aoi-password-1", "aoi-second-phone").status == 200);
     std::set<std::string> taken_before;  // visits the server acknowledged before the backup began
     {
         auto listed = office.phone->device->list("home_visit");
@@ -122,6 +124,13 @@ TEST_CASE("a backup taken while a worker pushes restores what it held, the phone
     // token it had opens nothing, and the worker signs in again on the same device.
     reconnected.token = office.phone->client.token;
     CHECK(reconnected.get("/v1/me").status == 401);
+    // A phone the backup knew and that was lost since: the revocation redone after the restore
+    // reaches it through its ended session.
+    ApiClient lost(again.url());
+    lost.token = lost_phone.token;
+    CHECK(lost.get("/v1/me").body["error"] == "unauthenticated");
+    REQUIRE(admin.post("/v1/admin/devices/" + lost_phone.device_id + "/revoke", json::object()).status == 200);
+    CHECK(lost.get("/v1/me").body["error"] == "wipe");
     REQUIRE(reconnected.sign_in("aoi", "aoi-password-1", "phone", office.phone->client.device_id).status == 200);
     CHECK(reconnected.device_id == office.phone->client.device_id);
     office.phone->client = std::move(reconnected);

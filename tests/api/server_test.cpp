@@ -597,6 +597,33 @@ TEST_CASE("a revoked device is told to wipe on its next request") {
     CHECK(next.body["error"] == "wipe");
 }
 
+TEST_CASE("a lost phone is told to wipe even when its session had ended with a password change or a disabled account") {
+    Fixture f;
+    auto lost = f.user("hiro", "home_visitor");
+    ApiClient kept(f.server.url());
+    REQUIRE(kept.sign_in("hiro", "hiro-password-1", "hiro-new-phone").status == 200);
+    const std::string hiro = kept.get("/v1/me").body["user"]["id"];
+
+    // The usual advice after a loss: change the password. The lost phone's session ends with it...
+    REQUIRE(kept.post("/v1/me/password", {{"current_password", "hiro-password-1"}, {"password", "hiro-password-2"}})
+                .status == 200);
+    Reply ended = lost->get("/v1/me");
+    CHECK(ended.status == 401);
+    CHECK(ended.body["error"] == "unauthenticated");
+    // ...and the revocation made afterwards still reaches it, as does one after a disable.
+    REQUIRE(f.admin->post("/v1/admin/devices/" + lost->device_id + "/revoke", json::object()).status == 200);
+    Reply told = lost->get("/v1/me");
+    CHECK(told.status == 401);
+    CHECK(told.body["error"] == "wipe");
+    REQUIRE(f.admin->patch("/v1/admin/users/" + hiro, {{"disabled", true}}).status == 200);
+    CHECK(lost->get("/v1/me").body["error"] == "wipe");
+    CHECK(kept.get("/v1/me").body["error"] == "unauthenticated");
+    REQUIRE(f.admin->patch("/v1/admin/users/" + hiro, {{"disabled", false}}).status == 200);
+    CHECK(kept.get("/v1/me").status == 401);  // ended sessions stay ended
+    CHECK(kept.sign_in("hiro", "hiro-password-2", "hiro-new-phone").status == 200);
+    CHECK(lost->get("/v1/me").body["error"] == "wipe");
+}
+
 TEST_CASE("accounts survive a restart and the data folder holds no plaintext") {
     TempDir dir{"tsunagu-api"};
     const std::string data = dir.file("data");
