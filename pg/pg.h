@@ -89,6 +89,20 @@ class Connection {
 public:
     // Connects with a libpq connection string ("host=/run/postgresql dbname=tsunagu"). Fails with
     // unavailable, naming the server it tried, when PostgreSQL cannot be reached.
+    //
+    // Where the connection string or the database's settings say nothing, a connection is made so
+    // that a stalled peer can never hang the servers for good, and so that a commit answered is a
+    // commit on disk:
+    //  - connecting gives up after 10 s, and TCP keepalives (30 s idle, then 3 probes 10 s apart)
+    //    and a 60 s TCP user timeout tell a database machine gone from the network;
+    //  - lock_timeout 15 s: a writer waiting for the tenant's lock behind a server that stalled
+    //    holding it fails as unavailable (503, retried by phones) instead of waiting for hours;
+    //  - idle_in_transaction_session_timeout 60 s: PostgreSQL ends the stalled holder's session,
+    //    which releases the lock (a server's transactions never wait on anything but the database);
+    //  - synchronous_commit is raised to "on" when the database set it "off" (a throughput tip
+    //    that would lose pushes already acknowledged to phones); "local" and stronger are kept.
+    // A value the connection string gives (options='-c lock_timeout=5s') or the database or role
+    // sets is kept.
     static Result<Connection> open(const std::string& conninfo);
 
     Connection(Connection&&) noexcept;

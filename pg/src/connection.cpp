@@ -25,6 +25,9 @@ ErrorCode code_of(const char* sqlstate) {
     if (state.starts_with("23")) return ErrorCode::constraint;        // other integrity rules
     if (state == "40001" || state == "40P01") return ErrorCode::conflict;  // retry the transaction
     if (state.starts_with("08") || state.starts_with("57P")) return ErrorCode::unavailable;
+    // lock_not_available (lock_timeout: another server stalled holding the tenant's lock) and
+    // idle_in_transaction_session_timeout (this server stalled, and PostgreSQL ended it): retry.
+    if (state == "55P03" || state == "25P03") return ErrorCode::unavailable;
     if (state == "53100") return ErrorCode::storage_full;  // disk_full
     if (state == "53200") return ErrorCode::io_error;      // out of memory
     return ErrorCode::internal;
@@ -126,7 +129,13 @@ std::vector<std::uint8_t> Rows::bytes(int row, int column) const {
 }
 
 Result<Connection> Connection::open(const std::string& conninfo) {
-    pg_conn* conn = PQconnectdb(conninfo.c_str());
+    // Client-side defaults before "dbname": with expand_dbname, what the connection string (put
+    // in dbname) says overrides them (libpq: "processed values ... override any values that
+    // appear before dbname").
+    const char* const keywords[] = {"connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
+                                    "keepalives_count", "tcp_user_timeout", "dbname", nullptr};
+    const char* const values[] = {"10", "1", "30", "10", "3", "60000", conninfo.c_str(), nullptr};
+    pg_conn* conn = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
     if (conn == nullptr) return Status(ErrorCode::io_error, "libpq could not allocate a connection");
     Connection connection(conn);
     if (PQstatus(conn) != CONNECTION_OK) {
@@ -137,6 +146,12 @@ Result<Connection> Connection::open(const std::string& conninfo) {
     // Server-side timestamps in UTC and no notices on stderr: logs are the server's, as JSON.
     PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
     TSUNAGU_TRY(connection.exec("SET TIME ZONE 'UTC'"));
+    // Server-side limits (see pg.h), each only where nothing set it: 0 means none.
+    TSUNAGU_TRY(connection.exec(
+        "SELECT CASE WHEN current_setting('lock_timeout') = '0' THEN set_config('lock_timeout', '15s', false) END, "
+        "CASE WHEN current_setting('idle_in_transaction_session_timeout') = '0' "
+        "THEN set_config('idle_in_transaction_session_timeout', '60s', false) END, "
+        "CASE WHEN current_setting('synchronous_commit') = 'off' THEN set_config('synchronous_commit', 'on', false) END"));
     return connection;
 }
 

@@ -30,7 +30,15 @@ Status check_list(std::span<const Migration> migrations) {
 }  // namespace
 
 Result<MigrationLock> MigrationLock::take(Connection& connection) {
-    TSUNAGU_TRY(connection.query("SELECT pg_advisory_lock($1)", {kMigrationLock}).status());
+    // However long another server's migrations take: the connection's lock_timeout (pg.h) is for
+    // writers waiting on the tenant's lock, and is put back once this one is held.
+    auto before = connection.query("SELECT current_setting('lock_timeout')");
+    TSUNAGU_TRY(before.status());
+    const std::string lock_timeout(before->text(0, 0));
+    TSUNAGU_TRY(connection.exec("SET lock_timeout = 0"));
+    auto taken = connection.query("SELECT pg_advisory_lock($1)", {kMigrationLock});
+    TSUNAGU_TRY(connection.query("SELECT set_config('lock_timeout', $1, false)", {lock_timeout}).status());
+    TSUNAGU_TRY(taken.status());
     return MigrationLock(connection);
 }
 

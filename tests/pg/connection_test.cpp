@@ -2,6 +2,9 @@
 // what happened without quoting row values.
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <thread>
+
 #include "pg/pg.h"
 #include "pg_fixture.h"
 
@@ -132,4 +135,49 @@ TEST_CASE("a statement run again and again is prepared once, answers as query() 
     }
     CHECK(rows.size() == 5);
     CHECK(rows.columns() == 4);
+}
+
+TEST_CASE("a connection keeps answered commits durable and sets limits only where nothing did") {
+    PostgresCluster cluster;
+    {
+        pg::Connection admin = connect_ok(cluster.conninfo());
+        // A throughput tip a database administrator may have followed.
+        ok(admin.exec("ALTER DATABASE postgres SET synchronous_commit = off"));
+    }
+    pg::Connection c = connect_ok(cluster.conninfo());
+    auto setting = [&](pg::Connection& on, const char* name) {
+        return std::string(value_ok(on.query(std::string("SHOW ") + name)).text(0, 0));
+    };
+    CHECK(setting(c, "synchronous_commit") == "on");
+    CHECK(setting(c, "lock_timeout") == "15s");
+    CHECK(setting(c, "idle_in_transaction_session_timeout") == "1min");
+
+    // What the connection string says is kept, as is a durable level the database chose.
+    pg::Connection told = connect_ok(cluster.conninfo() + " options='-c lock_timeout=2s -c synchronous_commit=local'");
+    CHECK(setting(told, "lock_timeout") == "2s");
+    CHECK(setting(told, "synchronous_commit") == "local");
+}
+
+TEST_CASE("a writer behind a peer that stalled holding a lock fails as unavailable and the stalled peer is ended") {
+    PostgresCluster cluster;
+    // A peer (another server) takes the writers' lock and then stalls, idle in its transaction.
+    pg::Connection stalled = connect_ok(cluster.conninfo() + " options='-c idle_in_transaction_session_timeout=2s'");
+    ok(stalled.exec("BEGIN"));
+    ok(stalled.query("SELECT pg_advisory_xact_lock(7)").status());
+
+    pg::Connection writer = connect_ok(cluster.conninfo() + " options='-c lock_timeout=500ms'");
+    ok(writer.exec("BEGIN"));
+    const auto started = std::chrono::steady_clock::now();
+    auto waited = writer.query("SELECT pg_advisory_xact_lock(7)");
+    CHECK(waited.status().code() == ErrorCode::unavailable);
+    CHECK_THAT(waited.status().message(), Catch::Contains("55P03"));
+    CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(5));
+    ok(writer.exec("ROLLBACK"));
+
+    // PostgreSQL ends the stalled session, which lets the lock go; the peer hears it was ended.
+    std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+    ok(writer.exec("BEGIN"));
+    ok(writer.query("SELECT pg_advisory_xact_lock(7)").status());
+    ok(writer.exec("COMMIT"));
+    CHECK(stalled.query("SELECT 1").status().code() == ErrorCode::unavailable);
 }
