@@ -233,11 +233,19 @@ Status mark_restored_database(const std::string& postgres, const std::string& te
 }
 
 Status check_postgres_option(const std::string& conninfo) {
-    if (!pg::conninfo_has_password(conninfo)) return Status::ok();
-    return Status(ErrorCode::invalid_argument,
-                  "--postgres holds a password, which every user of this machine can read on the command "
-                  "line: remove it and put it in the password file of the server's user (~/.pgpass, mode "
-                  "0600, or the file PGPASSFILE names), or use peer authentication over the Unix socket");
+    if (pg::conninfo_has_password(conninfo)) {
+        return Status(ErrorCode::invalid_argument,
+                      "--postgres holds a password, which every user of this machine can read on the command "
+                      "line: remove it and put it in the password file of the server's user (~/.pgpass, mode "
+                      "0600, or the file PGPASSFILE names), or use peer authentication over the Unix socket");
+    }
+    if (const std::string host = pg::conninfo_unverified_host(conninfo); !host.empty()) {
+        return Status(ErrorCode::invalid_argument,
+                      "--postgres reaches " + host + " over the network without checking who answers: add "
+                      "sslmode=verify-full (and sslrootcert=FILE, the certificate authority that signed the "
+                      "database's certificate), or reach PostgreSQL over its Unix socket on this machine");
+    }
+    return Status::ok();
 }
 
 Result<StartedServer> start_server(const ServerConfig& config) {

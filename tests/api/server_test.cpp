@@ -760,6 +760,22 @@ TEST_CASE("a password inside --postgres is refused before anything connects sinc
     CHECK_FALSE(std::filesystem::exists(dir.file("d")));
 }
 
+TEST_CASE("a --postgres reaching another machine without checking its certificate is refused before anything connects") {
+    TempDir dir{"tsunagu-api"};
+    for (const char* conninfo : {"host=db.internal dbname=tsunagu", "postgresql://db.internal/tsunagu?sslmode=require",
+                                 "host=/run/postgresql,10.0.0.5 dbname=tsunagu"}) {
+        INFO(conninfo);
+        const std::string line = std::string(TSUNAGU_SERVER_PATH) + " --data " + dir.file("d") +
+                                 " --listen http://127.0.0.1:18998 --postgres '" + conninfo + "' >" + dir.file("out") +
+                                 " 2>&1";
+        CHECK(WEXITSTATUS(std::system(line.c_str())) == 2);
+        const std::string said = read_file(dir.file("out"));
+        CHECK(said.find("without checking who answers") != std::string::npos);
+        CHECK(said.find("sslmode=verify-full") != std::string::npos);
+    }
+    CHECK_FALSE(std::filesystem::exists(dir.file("d")));
+}
+
 TEST_CASE("the server speaks HTTPS itself with a given certificate") {
     TempDir dir{"tsunagu-api"};
     const auto cert = make_self_signed_certificate(dir.path().string());

@@ -181,3 +181,17 @@ TEST_CASE("a writer behind a peer that stalled holding a lock fails as unavailab
     ok(writer.exec("COMMIT"));
     CHECK(stalled.query("SELECT 1").status().code() == ErrorCode::unavailable);
 }
+
+TEST_CASE("a connection string is taken as verified when it stays on this machine or asks libpq to check the certificate") {
+    for (const char* local : {"host=/run/postgresql dbname=tsunagu", "dbname=tsunagu", "host=localhost dbname=x",
+                              "postgresql://127.0.0.1/x", "host=::1", "host=db.internal sslmode=verify-full",
+                              "postgresql://db.internal/x?sslmode=verify-ca", "not a connection string"}) {
+        INFO(local);
+        CHECK(pg::conninfo_unverified_host(local).empty());
+    }
+    CHECK(pg::conninfo_unverified_host("host=db.internal dbname=tsunagu") == "db.internal");
+    CHECK(pg::conninfo_unverified_host("host=db.internal sslmode=require") == "db.internal");
+    CHECK(pg::conninfo_unverified_host("host=/run/postgresql,10.0.0.5") == "10.0.0.5");
+    CHECK(pg::conninfo_unverified_host("hostaddr=192.168.1.9 dbname=x") == "192.168.1.9");
+    CHECK(pg::conninfo_unverified_host("postgresql://db.internal:5433/tsunagu") == "db.internal");
+}
