@@ -1,6 +1,9 @@
 // Supervisors: read their team's records with filters, review them, settle conflicts.
 // Every record they open is audited; every answer is limited to their scope.
+#include <sodium.h>
+
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include "api/src/caseload.h"
@@ -26,6 +29,45 @@ Result<sync::Record> visible_record(RequestContext& ctx, const std::string& id) 
         return Status(ErrorCode::not_found, "no record " + id + " in your team");
     }
     return std::move(**record);
+}
+
+// What the supervisor saw of a record, as a short tag: which change set wrote each field's value
+// in force, whether it is deleted, and which versions each open conflict opposes. Any change that
+// alters what the record screen or the conflict list shows alters it (a newest clock would not: a
+// value can win its field with a clock older than another field's). The page sends it back with
+// a decision ("seen"), and a decision about a record that changed since is refused.
+std::string record_version(const sync::Record& r) {
+    crypto_generichash_state state;
+    crypto_generichash_init(&state, nullptr, 0, 16);
+    auto add = [&state](std::string_view part) {
+        crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(part.data()), part.size());
+        crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>("\0"), 1);
+    };
+    add(r.deleted ? "deleted" : "live");
+    for (const auto& [field, version] : r.versions) {
+        add(field);
+        add(version.change_id);
+    }
+    for (const auto& c : r.conflicts) {
+        add(c.field);
+        add(c.current.version.change_id);
+        add(c.losing.version.change_id);
+    }
+    unsigned char digest[16];
+    crypto_generichash_final(&state, digest, sizeof digest);
+    char hex[2 * sizeof digest + 1];
+    sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
+    return hex;
+}
+
+// A decision's "seen" (record_version of what the page showed) against the record as it is now:
+// nothing when it matches or the caller sent none (a script that read the record just before).
+std::optional<HttpResponse> changed_since_read(const Json& body, const sync::Record& record) {
+    if (!body.contains("seen") || body["seen"].get<std::string>() == record_version(record)) return std::nullopt;
+    return HttpResponse::error(409, "changed_since_read",
+                               "record " + record.id +
+                                   " changed since you read it (a device synced an edit, or another supervisor "
+                                   "decided): read it again, then decide; nothing was changed");
 }
 
 std::string newest_change(const sync::Record& r) {
@@ -101,19 +143,22 @@ HttpResponse read_record(RequestContext& ctx) {
     auto history = ctx.upstream.history(record->id);
     if (!history) return error_response(history.status());
     if (Status a = ctx.audit("record.read", record->id); !a) return error_response(a);
-    Json out = {{"record", *record}, {"history", *history}};
+    Json out = {{"record", *record}, {"history", *history}, {"version", record_version(*record)}};
     return json_response(200, out);
 }
 
 HttpResponse review(RequestContext& ctx) {
     auto body = parse_json_object(ctx.request.body);
     if (!body) return error_response(body.status());
-    Status shape = check_fields(*body, {{"decision", JsonType::string, true}, {"comment", JsonType::string, false}});
+    Status shape = check_fields(*body, {{"decision", JsonType::string, true},
+                                        {"comment", JsonType::string, false},
+                                        {"seen", JsonType::string, false}});
     if (!shape) return error_response(shape);
     const std::string decision = (*body)["decision"];
     const std::string comment = body->value("comment", "");
     auto record = visible_record(ctx, ctx.params["id"]);
     if (!record) return error_response(record.status());
+    if (auto changed = changed_since_read(*body, *record)) return *changed;
     if (!domain::is_reviewed(record->collection)) {
         return HttpResponse::error(400, "invalid", "client records are not reviewed");
     }
@@ -150,15 +195,22 @@ HttpResponse list_conflicts(RequestContext& ctx) {
     if (!conflicts) return error_response(conflicts.status());
     Json list = Json::array();
     Json shown = Json::array();  // the records whose values the list shows, once each
-    std::map<std::string, bool> visible;
+    std::map<std::string, std::optional<std::string>> versions;  // record -> its version, if visible
     for (const auto& c : *conflicts) {
-        if (!visible.count(c.record)) {
+        if (!versions.count(c.record)) {
             auto r = ctx.upstream.get(c.record);
             if (!r) return error_response(r.status());
-            visible[c.record] = *r && scope->count((*r)->scope_key);
-            if (visible[c.record]) shown.push_back(c.record);
+            auto& version = versions[c.record];
+            if (*r && scope->count((*r)->scope_key)) {
+                version = record_version(**r);
+                shown.push_back(c.record);
+            }
         }
-        if (visible[c.record]) list.push_back(c);
+        if (const auto& version = versions[c.record]) {
+            Json entry = c;
+            entry["record_version"] = *version;  // to send back as "seen" with the resolution
+            list.push_back(std::move(entry));
+        }
     }
     // The list carries both values of each conflict, which is reading those records: audited as
     // a pull is, the records' ids in the entry's detail.
@@ -174,10 +226,12 @@ HttpResponse resolve_conflict(RequestContext& ctx) {
     Status shape = check_fields(*body, {{"record", JsonType::string, true},
                                         {"field", JsonType::string, false},
                                         {"value", JsonType::any, false},
-                                        {"deletion", JsonType::string, false}});
+                                        {"deletion", JsonType::string, false},
+                                        {"seen", JsonType::string, false}});
     if (!shape) return error_response(shape);
     auto record = visible_record(ctx, (*body)["record"]);
     if (!record) return error_response(record.status());
+    if (auto changed = changed_since_read(*body, *record)) return *changed;
     Status s;
     if (body->contains("deletion")) {
         const std::string how = (*body)["deletion"];

@@ -343,7 +343,19 @@ TEST_CASE("a supervisor approves one record and returns another, and the worker'
     const auto second = aoi->create("home_visit", visit(client, "2020-06-02"));
     aoi->sync();
     auto sato = org.device("sato");
-    CHECK(sato->client.post("/v1/records/" + first + "/review", {{"decision", "approve"}}).status == 200);
+    // The worker's phone syncs an edit while the supervisor reads the record: approving what she
+    // read is refused, and approving what she then reads again is not.
+    const std::string read_before = sato->client.get("/v1/records/" + first).body["version"];
+    REQUIRE(aoi->device->update(first, {{"observations", "帰り際に追記"}}).is_ok());
+    aoi->sync();
+    Reply stale = sato->client.post("/v1/records/" + first + "/review", {{"decision", "approve"}, {"seen", read_before}});
+    CHECK(stale.status == 409);
+    CHECK(stale.body["error"] == "changed_since_read");
+    Reply read_again = sato->client.get("/v1/records/" + first);
+    CHECK(read_again.body["record"]["fields"]["review_status"] == "submitted");
+    CHECK(read_again.body["version"] != read_before);
+    CHECK(sato->client.post("/v1/records/" + first + "/review", {{"decision", "approve"}, {"seen", read_again.body["version"]}})
+              .status == 200);
     Reply no_comment = sato->client.post("/v1/records/" + second + "/review", {{"decision", "return"}});
     CHECK(no_comment.status == 400);
     CHECK(sato->client.post("/v1/records/" + second + "/review",
@@ -437,8 +449,22 @@ TEST_CASE("concurrent offline edits become a conflict the supervisor resolves, a
     CHECK((*listed)["user_id"] == org.ids["sato"]);
     CHECK(json::parse((*listed)["detail"].get<std::string>()) == json::array({v}));
     CHECK(org.device("mori")->client.get("/v1/conflicts").body["conflicts"].empty());
-    Reply resolved = sato->client.post("/v1/conflicts/resolve",
-                                       {{"record", v}, {"field", "duration_min"}, {"value", 75}});
+    // An edit synced after the list was read: a resolution sent with what the supervisor saw is
+    // refused, and changes nothing, until she has read the record again.
+    REQUIRE(ben->device->update(v, {{"observations", "電話で様子を確認"}}).is_ok());
+    ben->sync();
+    Reply stale = sato->client.post("/v1/conflicts/resolve", {{"record", v},
+                                                              {"field", "duration_min"},
+                                                              {"value", 75},
+                                                              {"seen", conflicts[0]["record_version"]}});
+    CHECK(stale.status == 409);
+    CHECK(stale.body["error"] == "changed_since_read");
+    conflicts = sato->client.get("/v1/conflicts").body["conflicts"];
+    REQUIRE(conflicts.size() == 1);
+    Reply resolved = sato->client.post("/v1/conflicts/resolve", {{"record", v},
+                                                                 {"field", "duration_min"},
+                                                                 {"value", 75},
+                                                                 {"seen", conflicts[0]["record_version"]}});
     REQUIRE(resolved.status == 200);
     aoi->sync();
     ben->sync();

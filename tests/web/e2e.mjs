@@ -269,6 +269,9 @@ try {
     await shot('03-record');
     await page.click('#approve');
     await page.locator('#record-status', { hasText: '承認済み' }).waitFor();
+    // Approved, it can only be returned (reopened), with a comment.
+    await page.locator('#reopen').waitFor();
+    check(await page.locator('#approve').count() === 0, 'an approved record offers approval again');
     await page.locator('table.history', { hasText: 'サーバー' }).waitFor();
     check(page.url() === `${server.url}/`, `the address changed: ${page.url()}`);
     const { data: trail } = await admin.call('GET', `/v1/admin/audit?target=${records.approve}`, undefined, { expect: 200 });
@@ -282,6 +285,14 @@ try {
     await page.click('#return');
     await page.locator('#notice', { hasText: '差し戻す理由' }).waitFor();
     await page.fill('textarea[name=comment]', '派遣時間を確認してください。');
+    // Meanwhile the worker's phone syncs an edit: the decision about what the page showed is
+    // refused, the record is shown as it now is, and the comment typed is still there.
+    await phone.push([phone.change('peer_support_dispatch', records.dispatch, { duration_min: 80 })]);
+    await page.click('#return');
+    await page.locator('#notice', { hasText: '開いた後に変更されました' }).waitFor();
+    await page.locator('table.fields tr[data-field=duration_min] td', { hasText: '80' }).waitFor();
+    check((await page.inputValue('textarea[name=comment]')) === '派遣時間を確認してください。', 'the comment typed was lost');
+    check((await page.textContent('#record-status')) === '提出済み', 'the stale decision was applied');
     await page.click('#return');
     await page.locator('#record-status', { hasText: '差し戻し' }).waitFor();
     await shot('04-returned');

@@ -4,7 +4,7 @@
 import { ApiError, get, post, setCsrfToken, whenSessionEnds } from './api.js';
 import { h, replace } from './dom.js';
 import { forgetDirectory } from './directory.js';
-import { language, setLanguage, t } from './i18n.js';
+import { errorText, language, setLanguage, t } from './i18n.js';
 import { IdleTimer } from './idle.js';
 import * as signIn from './screens/sign_in.js';
 import * as password from './screens/password.js';
@@ -114,14 +114,23 @@ function signedIn(session) {
   state.idle = new IdleTimer(session.idle_seconds, async () => {
     try { await post('/v1/web/sign-out'); } catch { /* the server ends it on its own anyway */ }
     showSignIn({ key: 'sign_in.expired', values: { minutes: Math.round(session.idle_seconds / 60) } });
-  });
+  }, () => get('/v1/web/session').catch(() => { /* a 401 signs the page out; the rest can wait */ }));
   state.idle.start();
   notify('');
   show(navigation[session.user.role][0]);
 }
 
 async function signOut() {
-  try { await post('/v1/web/sign-out'); } catch { /* already over on the server */ }
+  try {
+    await post('/v1/web/sign-out');
+  } catch (error) {
+    // Said signed out only when it is: on a shared office computer, the next person would
+    // otherwise find the session open.
+    if (!(error instanceof ApiError && error.status === 401)) {
+      notify(t('sign_in.sign_out_failed', { message: errorText(error) }), 'error');
+      return;
+    }
+  }
   showSignIn({ key: 'sign_in.signed_out' });
 }
 

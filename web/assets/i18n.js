@@ -41,3 +41,10 @@ export function labelOf(thing, fallback) {
   const label = current === 'en' ? thing.label_en ?? thing.label_ja : thing.label_ja ?? thing.label_en;
   return label || fallback;
 }
+
+// What to tell the user about a failed request (an ApiError): the page's own words for the
+// server's error codes it knows (error.<code>), else the server's message as it came.
+export function errorText(error) {
+  const key = `error.${error.code}`;
+  return key in dictionaries[current] || key in dictionaries.ja ? t(key) : error.message;
+}

@@ -5,8 +5,8 @@ import { ApiError, get, post } from '../api.js';
 import { field, h, replace } from '../dom.js';
 import { clientOf, deviceName, loadDirectory, personName } from '../directory.js';
 import { shortId, timeOf, valueOf } from '../format.js';
-import { t } from '../i18n.js';
-import { collectionLabel, collectionOf, fieldLabel, loadSchema } from '../schema.js';
+import { errorText, t } from '../i18n.js';
+import { collectionLabel, collectionOf, displayValue, fieldLabel, loadSchema } from '../schema.js';
 
 export async function render(root, app, { id }) {
   const [schema, directory] = await Promise.all([loadSchema(), loadDirectory()]);
@@ -20,7 +20,7 @@ export async function render(root, app, { id }) {
     }
     throw error;
   }
-  const { record, history } = answer;
+  const { record, history, version } = answer;
   const collection = collectionOf(schema, record.collection);
   const status = record.fields.review_status ?? 'draft';
   const client = clientOf(directory, record.fields.client);
@@ -34,7 +34,7 @@ export async function render(root, app, { id }) {
       h('button', { type: 'button', onclick: () => app.show('conflicts') }, t('record.to_conflicts'))) : null,
     h('h2', {}, t('record.fields')),
     fieldsTable(schema, collection, record, directory),
-    record.collection === 'client' ? null : review(app, record, status),
+    record.collection === 'client' ? null : review(app, record, status, version),
     h('h2', {}, t('record.history')),
     historyTable(schema, record, history, directory));
 }
@@ -49,9 +49,11 @@ function fieldsTable(schema, collection, record, directory) {
     h('thead', {}, h('tr', {}, h('th', {}, t('record.field')), h('th', {}, t('record.value')))),
     h('tbody', {}, names.map((name) => {
       const definition = collection?.fields.find((f) => f.name === name);
-      let value = valueOf(record.fields[name]);
+      let value = valueOf(displayValue(definition, record.fields[name]));
       if (definition?.type === 'reference' && record.fields[name]) {
-        value = clientOf(directory, record.fields[name])?.pseudonym ?? shortId(record.fields[name]);
+        value = referenceName(directory, definition, record.fields[name]);
+      } else if (definition?.item === 'reference' && Array.isArray(record.fields[name])) {
+        value = valueOf(record.fields[name].map((id) => referenceName(directory, definition, id)));
       }
       return h('tr', { dataset: { field: name } },
         h('th', { scope: 'row' }, fieldLabel(schema, record.collection, name)),
@@ -59,8 +61,18 @@ function fieldsTable(schema, collection, record, directory) {
     })));
 }
 
-function review(app, record, status) {
-  if (status !== 'submitted') {
+// A referenced record or person by name: clients by pseudonym, users by name, else a short id.
+function referenceName(directory, definition, id) {
+  if (definition.target === 'client') return clientOf(directory, id)?.pseudonym ?? shortId(id);
+  return personName(directory, id);
+}
+
+// The review panel: approve or return a submitted record, or return (reopen) an approved one.
+// Each decision names the version of the record this screen shows (`seen`): if a device synced
+// an edit or another supervisor decided meanwhile, the server refuses it, and the screen shows
+// the record again as it now is.
+function review(app, record, status, version) {
+  if (status !== 'submitted' && status !== 'approved') {
     return h('p', { class: 'muted' }, t('record.not_reviewable', { status: t(`status.${status}`) }));
   }
   const comment = h('textarea', { name: 'comment', rows: 3, maxlength: 1000 });
@@ -71,19 +83,29 @@ function review(app, record, status) {
       return;
     }
     try {
-      await post(`/v1/records/${encodeURIComponent(record.id)}/review`, { decision, comment: comment.value.trim() });
+      await post(`/v1/records/${encodeURIComponent(record.id)}/review`, { decision, comment: comment.value.trim(), seen: version });
       app.notify(t(decision === 'approve' ? 'record.approved' : 'record.returned'));
       app.show('record', { id: record.id });
     } catch (error) {
-      app.notify(error.message, 'error');
+      app.notify(errorText(error), 'error');
+      // Refused for what the record has become: show it as it now is, keeping the comment typed.
+      if (error instanceof ApiError && (error.status === 409 || error.status === 404)) {
+        app.memory.reviewComment = { id: record.id, text: comment.value };
+        app.show('record', { id: record.id });
+      }
     }
   };
+  if (app.memory.reviewComment?.id === record.id) comment.value = app.memory.reviewComment.text;
+  delete app.memory.reviewComment;
+  const actions = status === 'submitted'
+    ? [h('button', { type: 'button', class: 'primary', id: 'approve', onclick: () => decide('approve') }, t('record.approve')),
+      h('button', { type: 'button', class: 'danger', id: 'return', onclick: () => decide('return') }, t('record.return'))]
+    : [h('button', { type: 'button', class: 'danger', id: 'reopen', onclick: () => decide('return') }, t('record.reopen'))];
   return h('form', { class: 'panel review', onsubmit: (event) => event.preventDefault() },
     h('h2', {}, t('record.review')),
+    status === 'approved' ? h('p', { class: 'muted' }, t('record.reopen_lead')) : null,
     field(t('record.comment'), comment),
-    h('div', { class: 'actions' },
-      h('button', { type: 'button', class: 'primary', id: 'approve', onclick: () => decide('approve') }, t('record.approve')),
-      h('button', { type: 'button', class: 'danger', id: 'return', onclick: () => decide('return') }, t('record.return'))));
+    h('div', { class: 'actions' }, actions));
 }
 
 function historyTable(schema, record, history, directory) {
