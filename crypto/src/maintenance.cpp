@@ -192,12 +192,13 @@ Status Store::destroy(const std::string& path) {
     } else if (errno != ENOENT) {
         return errno_status("cannot open " + p + " to destroy it");
     }
-    for (const char* suffix : {"", "-wal", "-shm", "-journal", ".rekey", ".new"}) {
+    for (const char* suffix : {"", "-wal", "-shm", "-journal", ".rekey"}) {
         const std::string file = p + suffix;
         if (::unlink(file.c_str()) != 0 && errno != ENOENT) {
             return errno_status("cannot remove " + file);
         }
     }
+    remove_abandoned_builds(p);
     return sync_parent_dir(p);
 }
 

@@ -2,12 +2,14 @@
 #include "crypto/store.h"
 
 #include <fcntl.h>
+#include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 #include "crypto/src/file_util.h"
 #include "crypto/src/page_cipher.h"
@@ -100,9 +102,28 @@ Status create_store_file(const std::string& path, const KekRecipe& recipe, const
     return sync_parent_dir(path);
 }
 
+// A creation still building when the store appeared fails its link, harmlessly, having written
+// nothing of its caller's. The single ".new" name older versions built under goes too.
+void remove_abandoned_builds(const std::string& path) {
+    ::unlink((path + ".new").c_str());
+    const std::filesystem::path store(path);
+    const std::string prefix = store.filename().string() + ".new.";
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(store.parent_path(), ec)) {
+        const std::string name = entry.path().filename().string();
+        if (name.rfind(prefix, 0) == 0) ::unlink(entry.path().c_str());
+    }
+}
+
 Status create_initialised_store(const StoreImpl& s, const Secret& data_key) {
-    const std::string building = s.path + ".new";
-    ::unlink(building.c_str());  // left by a creation that crashed before its link
+    // A name of this creation's own: two processes creating one store at once must each build in
+    // a file nobody else unlinks or replaces (with one shared name, one opened the other's file
+    // and sealed its pages under a data key that file's header does not hold: all lost).
+    unsigned char nonce[8];
+    randombytes_buf(nonce, sizeof nonce);
+    char hex[2 * sizeof nonce + 1];
+    sodium_bin2hex(hex, sizeof hex, nonce, sizeof nonce);
+    const std::string building = s.path + ".new." + hex;
     TSUNAGU_TRY(create_store_file(building, s.recipe, s.kek, data_key, s.cipher));
     Status built = [&]() -> Status {
         StoreImpl fresh;
@@ -115,12 +136,13 @@ Status create_initialised_store(const StoreImpl& s, const Secret& data_key) {
         fresh.registration = std::move(*registration);
         return open_connection(fresh);  // writes page 1; closing makes the main file complete
     }();
-    // link, not rename: a store another process created meanwhile is never replaced.
+    // link, not rename: a store another process created meanwhile is never replaced. (ENOENT:
+    // that process's open removed this build, taking it for a crash's leftover.)
     if (built.is_ok() && ::link(building.c_str(), s.path.c_str()) != 0) {
-        built = errno == EEXIST ? Status(ErrorCode::busy, "store " + s.path +
-                                                              " was created by another process "
-                                                              "meanwhile; open it again")
-                                : errno_status("cannot create store " + s.path);
+        built = errno == EEXIST || errno == ENOENT ? Status(ErrorCode::busy, "store " + s.path +
+                                                                               " was created by another process "
+                                                                               "meanwhile; open it again")
+                                                   : errno_status("cannot create store " + s.path);
     }
     ::unlink(building.c_str());
     TSUNAGU_TRY(built);
@@ -280,8 +302,8 @@ Result<Store> Store::open(const std::string& path, const KeySource& key, const S
         TSUNAGU_TRY(create_initialised_store(*impl, data_key));
         impl->generation = 2;
     } else {
-        // A creation that crashed after its link leaves its temporary name behind.
-        ::unlink((p + ".new").c_str());
+        // A creation that crashed after (or before) its link leaves its temporary name behind.
+        remove_abandoned_builds(p);
         auto header_bytes = read_key_header_bytes(p, options.base_vfs);
         if (!header_bytes) return header_bytes.status();
         auto header = open_key_header(std::move(*header_bytes), key, p);

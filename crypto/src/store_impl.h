@@ -59,5 +59,8 @@ crypto_detail::PageCipher cipher_for_new_pages(const StoreOptions& options);
 // with page 1 already written: it is built under a temporary name and linked into place only when
 // complete, so a store file always holds pages and a key header alone means truncation.
 Status create_initialised_store(const StoreImpl& store, const Secret& data_key);
+// Removes the files creations of the store at `path` built under and left behind (a crash before
+// their link): only once the store exists, when none of them can still be building.
+void remove_abandoned_builds(const std::string& path);
 
 }  // namespace tsunagu

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <sys/inotify.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -406,5 +407,53 @@ TEST_CASE("another connection reads every frame a writer has just committed, eve
             q.reset();
         }
         CHECK(reader.integrity_check().is_ok());
+    }
+}
+
+TEST_CASE("two processes creating one new store at once never leave a store sealed under a key it does not hold") {
+    TempDir dir("tsunagu-store-create-race");
+    int both_created = 0;
+    for (int round = 0; round < 40; ++round) {
+        const std::string path = dir.file("race-" + std::to_string(round) + ".db");
+        pid_t children[2];
+        for (int who = 0; who < 2; ++who) {
+            children[who] = ::fork();
+            REQUIRE(children[who] >= 0);
+            if (children[who] == 0) {
+                // Each writes its mark under its own key; 0 when the store it made (or found, under
+                // its key) took the mark, 3 when it was refused (busy, another key: nothing written).
+                auto store = Store::open(path, test_key(static_cast<std::uint8_t>(10 + who)));
+                if (!store) ::_exit(3);
+                if (!store->exec("CREATE TABLE IF NOT EXISTS mark(who INTEGER)").is_ok()) ::_exit(4);
+                if (!store->exec("INSERT INTO mark VALUES(" + std::to_string(who) + ")").is_ok()) ::_exit(4);
+                ::_exit(0);
+            }
+        }
+        int took[2];
+        for (int who = 0; who < 2; ++who) {
+            int status = 0;
+            REQUIRE(::waitpid(children[who], &status, 0) == children[who]);
+            REQUIRE(WIFEXITED(status));
+            took[who] = WEXITSTATUS(status);
+            REQUIRE((took[who] == 0 || took[who] == 3));
+        }
+        both_created += took[0] == 0 && took[1] == 0;
+        // Every mark a process was told it wrote is there, under the key it wrote with.
+        for (int who = 0; who < 2; ++who) {
+            if (took[who] != 0) continue;
+            INFO("round " << round << ", process " << who);
+            Store store = open_ok(path, test_key(static_cast<std::uint8_t>(10 + who)));
+            auto& q = store.cached("SELECT count(*) FROM mark WHERE who = ?1");
+            q.bind(1, who);
+            auto row = q.step();
+            REQUIRE(row.is_ok());
+            CHECK(q.column_int(0) == 1);
+            q.reset();
+        }
+    }
+    CHECK(both_created == 0);  // two keys: one store, one of them refused
+    // What the refused creations built is gone once their stores were opened.
+    for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+        CHECK(entry.path().filename().string().find(".new") == std::string::npos);
     }
 }
