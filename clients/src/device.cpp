@@ -347,12 +347,21 @@ Status Device::change_password(std::string_view current, std::string_view replac
     sync::Json body = {{"current_password", ""}, {"password", ""}};
     body["current_password"].get_ref<std::string&>().assign(current);  // their one copies, wiped below
     body["password"].get_ref<std::string&>().assign(replacement);
-    auto answer = (*link)->send("POST", "/v1/me/password", body, d.session.token.view());
+    std::size_t retries = 0;
+    auto answer = (*link)->send("POST", "/v1/me/password", body, d.session.token.view(), &retries);
     wipe(body["current_password"].get_ref<std::string&>());
     wipe(body["password"].get_ref<std::string&>());
     TSUNAGU_TRY(answer);
     if (answer->status == 200) return Status::ok();
     if (is_wipe(*answer)) return d.erase_revoked();
+    if (answer->error() == "wrong_password" && retries > 0) {
+        // An attempt whose answer was lost may have made the change: the retry's "current"
+        // password is then the old one, wrong.
+        return Status(ErrorCode::unavailable,
+                      "the server did not answer an earlier attempt, and now the current password no longer "
+                      "matches: the change was probably made. Sign in with the new password to check; if "
+                      "it is refused, the old one still holds");
+    }
     if (answer->error() == "wrong_password") {
         return Status(ErrorCode::forbidden, "the current password is wrong; nothing was changed (too many wrong "
                                             "ones lock the account for a while)");

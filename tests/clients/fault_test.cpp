@@ -311,6 +311,46 @@ private:
 
 }  // namespace
 
+namespace {
+
+// Forwards to the real transport, and loses the answer to the first request to `path`: the server
+// did the work, the device heard nothing (a connection cut on the way back).
+class LosingTransport final : public client::HttpTransport {
+public:
+    LosingTransport(const std::string& url, std::string path)
+        : inner_(client::make_http_transport(url)), path_(std::move(path)) {}
+
+    Result<client::HttpAnswer> send(const std::string& method, const std::string& path, const std::string& body,
+                                    const std::map<std::string, std::string>& headers) override {
+        auto answer = inner_->send(method, path, body, headers);
+        if (path == path_ && !lost_.exchange(true)) return Status(ErrorCode::unavailable, "connection reset");
+        return answer;
+    }
+
+private:
+    std::unique_ptr<client::HttpTransport> inner_;
+    std::string path_;
+    std::atomic<bool> lost_{false};
+};
+
+}  // namespace
+
+TEST_CASE("a password change whose answer was lost is not reported as a wrong password with nothing changed") {
+    FieldOrganisation org;
+    auto options = test_options();
+    options.retry.sleep = [](std::chrono::milliseconds) {};
+    options.transport = [](const std::string& url) { return std::make_unique<LosingTransport>(url, "/v1/me/password"); };
+    auto aoi = org.device("aoi", options);
+    Status changed = aoi->change_password(FieldOrganisation::password_of("aoi"), "aoi-chosen-password-2");
+    REQUIRE_FALSE(changed.is_ok());
+    INFO(changed.message());
+    CHECK(changed.code() == ErrorCode::unavailable);
+    CHECK_THAT(changed.message(), Catch::Contains("probably made") && !Catch::Contains("nothing was changed"));
+    // It was: the new password opens the account.
+    ApiClient check(org.server.url());
+    CHECK(check.sign_in("aoi", "aoi-chosen-password-2").status == 200);
+}
+
 TEST_CASE("a retry waits as long as a busy server asks and no longer than the policy's longest wait") {
     FieldOrganisation org;
     auto options = test_options();
