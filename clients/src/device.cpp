@@ -320,6 +320,8 @@ Status Device::sign_in(const std::string& server_url, const std::string& usernam
     Session next;
     next.server_url = url;
     next.last_sync_ms = impl_->session.last_sync_ms;
+    // Not the sign-in's to forget: evicted records' pages may still wait in the WAL to be emptied.
+    next.wal_holds_evicted = impl_->session.wal_holds_evicted;
     if (!read_sign_in(answer->body, username, next)) {
         return Status(ErrorCode::unavailable, "the server's sign-in answer is malformed; is " + url + " a Tsunagu server?");
     }

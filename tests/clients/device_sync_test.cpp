@@ -239,6 +239,8 @@ TEST_CASE("a WAL another reader kept from being emptied after an eviction is emp
         reading->reset();
         REQUIRE(reader->exec("ROLLBACK"));
     }
+    // The worker signs in again meanwhile (her session had ended): what is owed stays owed.
+    REQUIRE(aoi->sign_in(org.server.url(), "aoi", FieldOrganisation::password_of("aoi"), "aoi's phone").is_ok());
     // The next sync evicts nothing, and empties the WAL all the same.
     const auto report = synced(*aoi);
     CHECK(report.evicted == 0);
