@@ -16,7 +16,9 @@ Status put(Store& store, const char* name, std::string_view value) {
 }  // namespace
 
 Status prepare_session_table(Store& store) {
-    return store.exec("CREATE TABLE IF NOT EXISTS client_session(name TEXT PRIMARY KEY, value TEXT NOT NULL)");
+    TSUNAGU_TRY(store.exec("CREATE TABLE IF NOT EXISTS client_session(name TEXT PRIMARY KEY, value TEXT NOT NULL)"));
+    return store.exec("CREATE TABLE IF NOT EXISTS client_reported(kind TEXT NOT NULL, key TEXT NOT NULL, "
+                      "PRIMARY KEY(kind, key)) WITHOUT ROWID");
 }
 
 Result<Session> load_session(Store& store) {
@@ -59,6 +61,37 @@ Status save_last_sync(Store& store, std::int64_t when_ms) {
 
 Status save_wal_holds_evicted(Store& store, bool holds) {
     return put(store, "wal_holds_evicted", holds ? "1" : "0");
+}
+
+std::string conflict_key(const std::string& record, const std::string& field, const std::string& losing_change) {
+    return record + '\n' + field + '\n' + losing_change;  // ids are hex; field names hold no newline
+}
+
+Result<std::optional<Reported>> load_reported(Store& store) {
+    auto& kept = store.cached("SELECT value FROM client_session WHERE name = 'reported_kept'");
+    bool is_kept = false;
+    TSUNAGU_TRY(each_row(kept, [&](const Statement&) { is_kept = kept.column_text(0) == "1"; }));
+    if (!is_kept) return std::optional<Reported>();
+    Reported reported;
+    auto& q = store.cached("SELECT kind, key FROM client_reported");
+    TSUNAGU_TRY(each_row(q, [&](const Statement&) {
+        (q.column_text(0) == "refused" ? reported.refused : reported.conflicts).insert(std::string(q.column_text(1)));
+    }));
+    return std::optional<Reported>(std::move(reported));
+}
+
+Status save_reported(Store& store, const Reported& reported) {
+    return with_transaction(store, [&]() -> Status {
+        TSUNAGU_TRY(store.exec("DELETE FROM client_reported"));
+        auto& insert = store.cached("INSERT INTO client_reported(kind, key) VALUES(?1, ?2)");
+        for (const auto& [kind, keys] : {std::pair{"refused", &reported.refused}, std::pair{"conflict", &reported.conflicts}}) {
+            for (const std::string& key : *keys) {
+                insert.bind(1, kind).bind(2, key);
+                TSUNAGU_TRY(insert.run());
+            }
+        }
+        return put(store, "reported_kept", "1");
+    });
 }
 
 }  // namespace tsunagu::client

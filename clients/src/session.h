@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <set>
 #include <string>
 
 #include "crypto/secret.h"
@@ -38,5 +40,20 @@ Result<Session> load_session(Store& store);
 Status save_session(Store& store, const Session& session);
 Status save_last_sync(Store& store, std::int64_t when_ms);
 Status save_wal_holds_evicted(Store& store, bool holds);
+
+// What the last sync that finished told its caller of: the refused changes (their ids) and the
+// open conflicts (conflict_key) there were then. A sync reports what is new against this, so a
+// refusal or conflict that arrived in a sync that then failed (a network cut during its pull, a
+// full disk), whose report its caller never got, is reported by the next sync that finishes.
+struct Reported {
+    std::set<std::string> refused;
+    std::set<std::string> conflicts;
+};
+std::string conflict_key(const std::string& record, const std::string& field, const std::string& losing_change);
+// nullopt for a replica no sync has finished on since this was kept (the caller then takes what
+// the replica holds now as told).
+Result<std::optional<Reported>> load_reported(Store& store);
+// Replaces what was told, in one transaction.
+Status save_reported(Store& store, const Reported& reported);
 
 }  // namespace tsunagu::client

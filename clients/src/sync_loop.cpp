@@ -18,13 +18,12 @@
 namespace tsunagu::client {
 namespace {
 
-using ConflictKey = std::tuple<std::string, std::string, std::string>;
 
 // Push batches sent before the first is answered: two keep the server busy (it reads one while
 // it applies the other) without queueing more of one device's work than that.
 constexpr std::size_t kPushesInFlight = 2;
 
-ConflictKey key_of(const sync::Conflict& c) { return {c.record, c.field, c.losing.version.change_id}; }
+std::string key_of(const sync::Conflict& c) { return conflict_key(c.record, c.field, c.losing.version.change_id); }
 
 std::int64_t now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -249,17 +248,24 @@ Result<SyncReport> Device::sync(const ProgressCallback& progress) {
     SyncReport report;
     SyncRun run{d, **link, engine, report, progress};
 
-    std::set<ConflictKey> known;
-    {
+    // What the caller has been told of: as the last sync that finished left it (refusals and
+    // conflicts of a sync that failed after them are reported now). The first sync of a replica
+    // takes what it holds as told, and keeps that before doing anything.
+    auto told = load_reported(*d.store);
+    TSUNAGU_TRY(told);
+    if (!*told) {
+        Reported now;
         auto before = engine.conflicts();
         if (!before) return before.status();
-        for (const auto& c : *before) known.insert(key_of(c));
-    }
-    std::set<std::string> refused_before;
-    {
+        for (const auto& c : *before) now.conflicts.insert(key_of(c));
         auto refused = d.refused();
         if (!refused) return refused.status();
-        for (const auto& r : *refused) refused_before.insert(r.change_id);
+        for (const auto& r : *refused) now.refused.insert(r.change_id);
+        TSUNAGU_TRY(save_reported(*d.store, now));
+        told->emplace(std::move(now));
+    }
+    const Reported& known = **told;
+    {
         auto due = engine.outbox_to_push();
         if (!due) return due.status();
         run.push_total = *due;
@@ -288,15 +294,20 @@ Result<SyncReport> Device::sync(const ProgressCallback& progress) {
 
     auto after = engine.conflicts();
     if (!after) return after.status();
+    Reported now;
     for (auto& c : *after) {
-        if (!known.count(key_of(c))) report.new_conflicts.push_back(std::move(c));
+        std::string key = key_of(c);
+        if (!known.conflicts.count(key)) report.new_conflicts.push_back(std::move(c));
+        now.conflicts.insert(std::move(key));
     }
     auto refused = d.refused();
     if (!refused) return refused.status();
     for (auto& r : *refused) {
-        if (!refused_before.count(r.change_id)) report.refused.push_back(std::move(r));
+        now.refused.insert(r.change_id);
+        if (!known.refused.count(r.change_id)) report.refused.push_back(std::move(r));
     }
     d.session.last_sync_ms = now_ms();
+    TSUNAGU_TRY(save_reported(*d.store, now));
     TSUNAGU_TRY(save_last_sync(*d.store, d.session.last_sync_ms));
     if (report.evicted > 0 || d.session.wal_holds_evicted) {
         // Records that left this worker's caseload are gone from the tables, and their space is

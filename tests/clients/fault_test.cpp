@@ -440,3 +440,26 @@ TEST_CASE("a refused change listed with optional members of the wrong type is re
     CHECK((*listed)[0].reason.empty());
     CHECK((*listed)[0].times == 1);
 }
+
+TEST_CASE("a refusal that came in a sync whose pull was then cut is reported by the next sync that finishes") {
+    FieldOrganisation org;
+    auto aoi = org.device("aoi");
+    const auto client = created(*aoi, "client", {{"pseudonym", "K-208"}, {"area", "kita"}});
+    synced(*aoi);
+    // Ben (not in this client's caseload) records a visit; the server refuses it, then goes down
+    // before his sync's pull: the sync fails, and its report, refusal and all, never reaches him.
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    auto ben = org.device("ben", killing(org, "/v1/sync/pull", 1, KillingTransport::When::before_request, answered));
+    const auto v = created(*ben, "home_visit", visit(client));
+    auto cut = ben->sync();
+    REQUIRE_FALSE(cut.is_ok());
+    CHECK(cut.status().code() == ErrorCode::unavailable);
+    CHECK(ben->status()->refused == 1);
+
+    org.server.start({}, org.server.port());
+    const auto report = synced(*ben);
+    REQUIRE(report.refused.size() == 1);
+    CHECK(report.refused[0].record == v);
+    CHECK(report.refused[0].cause == "outside_scope");
+    CHECK(synced(*ben).refused.empty());  // told once
+}

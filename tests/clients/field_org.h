@@ -114,7 +114,7 @@ inline std::string damaged_copy(const client::Device& device, const std::string&
     std::filesystem::copy_file(device.database_path(), db);
     std::filesystem::copy_file(device.database_path() + "-wal", db + "-wal");
     const auto frames = wal_frame_pages(db).size();
-    const std::size_t victim = wal_frame_holding(db, damage, wal_frame_offset(frames / 2));
+    const std::size_t victim = wal_frame_holding(db, damage, wal_frame_offset(frames * 3 / 4));
     REQUIRE(victim < frames);
     flip_byte(db + "-wal", wal_frame_offset(victim) + 24 + 500);
     return db;
