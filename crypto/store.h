@@ -190,7 +190,9 @@ public:
     static Result<Store> open(const std::string& path, const KeySource& key,
                               const StoreOptions& options = {});
     // Overwrites the key header with random bytes, then removes the database, WAL, shared-memory
-    // and journal files: after this nothing on disk can be decrypted, even if blocks survive.
+    // and journal files: after this nothing on disk can be decrypted, even if blocks survive. The
+    // database is first renamed to `path`.erasing: killed part way, it leaves nothing under the
+    // store's name, and the next open (which makes a new store there) or destroy finishes the job.
     static Status destroy(const std::string& path);
     // A Store over another database (see StoreBackend). Key changes, re-keying, backups and the
     // integrity check belong to that database's own tools: they answer invalid_argument here.

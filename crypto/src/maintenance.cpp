@@ -97,7 +97,10 @@ Status replace_data_key(Store& store, StoreImpl& s, const KekRecipe& recipe, con
     s.cipher = new_cipher;
     s.recipe = recipe;
     s.kek = Secret::copy_of(kek.bytes());
-    TSUNAGU_TRY(sync_parent_dir(s.path));
+    // From here the store is the re-keyed one: it is opened again whatever else fails, and a
+    // failure says that the change was made (a caller told "failed" would go on offering the key
+    // that no longer opens it).
+    const Status durable = sync_parent_dir(s.path);
     // Frames or records under the old key could never be read again: remove them.
     ::unlink((s.path + "-wal").c_str());
     ::unlink((s.path + "-shm").c_str());
@@ -106,7 +109,14 @@ Status replace_data_key(Store& store, StoreImpl& s, const KekRecipe& recipe, con
     auto registration = KeyRegistration::add(s.path, std::move(new_key), s.cipher);
     if (!registration) return registration.status();
     s.registration = std::move(*registration);
-    return open_connection(s);
+    TSUNAGU_TRY(open_connection(s));
+    if (!durable) {
+        return Status(ErrorCode::io_error, "the key of " + s.path + " was changed and the new one opens it, but its "
+                                           "folder could not be synced to disk (" + durable.message() +
+                                           "): if the machine loses power before it next syncs, the old key may be "
+                                           "the one that opens it");
+    }
+    return Status::ok();
 }
 
 }  // namespace
@@ -177,27 +187,53 @@ Status Store::integrity_check() {
     return Status(ErrorCode::corrupt, "integrity check of " + impl_->path + " failed: " + verdict);
 }
 
+namespace {
+
+// Overwrites the key header of the file at `file` (if there is one) with random bytes, durably:
+// without the wrapped data key no page can be decrypted, wherever copies of them survive.
+Status scramble_key_header(const std::string& file) {
+    UniqueFd fd(::open(file.c_str(), O_RDWR | O_CLOEXEC));
+    if (!fd) return errno == ENOENT ? Status::ok() : errno_status("cannot open " + file + " to destroy it");
+    Secret noise = Secret::random(kHeaderBytes);
+    TSUNAGU_TRY(write_all_at(fd.get(), noise.data(), noise.size(), 0, file));
+    return sync_fd(fd.get(), file);
+}
+
+}  // namespace
+
+Status finish_destroying(const std::string& path) {
+    bool removed = false;
+    const std::string erasing = path + ".erasing";
+    if (::access(erasing.c_str(), F_OK) == 0) {
+        TSUNAGU_TRY(scramble_key_header(erasing));
+        if (::unlink(erasing.c_str()) != 0 && errno != ENOENT) return errno_status("cannot remove " + erasing);
+        removed = true;
+    }
+    // With no store under its name, the files named after it are a destroyed one's (a WAL left
+    // there would be played into the next store made under the name).
+    if (::access(path.c_str(), F_OK) != 0) {
+        for (const char* suffix : {"-wal", "-shm", "-journal", ".rekey"}) {
+            const std::string file = path + suffix;
+            if (::unlink(file.c_str()) == 0) removed = true;
+            else if (errno != ENOENT) return errno_status("cannot remove " + file);
+        }
+    }
+    return removed ? sync_parent_dir(path) : Status::ok();
+}
+
 Status Store::destroy(const std::string& path) {
     ensure_sodium();
     auto absolute = absolute_path(path);
     if (!absolute) return Status::ok();  // no folder, so no store
     const std::string& p = *absolute;
-    UniqueFd fd(::open(p.c_str(), O_RDWR | O_CLOEXEC));
-    if (fd) {
-        // Without the wrapped data key no page can be decrypted, wherever copies of them survive.
-        Secret noise = Secret::random(kHeaderBytes);
-        TSUNAGU_TRY(write_all_at(fd.get(), noise.data(), noise.size(), 0, p));
-        TSUNAGU_TRY(sync_fd(fd.get(), p));
-        fd.reset();
-    } else if (errno != ENOENT) {
-        return errno_status("cannot open " + p + " to destroy it");
+    // Renamed first, durably: a destroy killed part way leaves no file under the store's name
+    // whose header is noise (which every open would refuse as not a store), but one the next
+    // open, or destroy, finishes erasing (finish_destroying).
+    if (::rename(p.c_str(), (p + ".erasing").c_str()) != 0 && errno != ENOENT) {
+        return errno_status("cannot rename " + p + " to destroy it");
     }
-    for (const char* suffix : {"", "-wal", "-shm", "-journal", ".rekey"}) {
-        const std::string file = p + suffix;
-        if (::unlink(file.c_str()) != 0 && errno != ENOENT) {
-            return errno_status("cannot remove " + file);
-        }
-    }
+    TSUNAGU_TRY(sync_parent_dir(p));
+    TSUNAGU_TRY(finish_destroying(p));
     remove_abandoned_builds(p);
     return sync_parent_dir(p);
 }

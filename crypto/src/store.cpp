@@ -285,6 +285,8 @@ Result<Store> Store::open(const std::string& path, const KeySource& key, const S
 
     // A re-key that crashed before its rename leaves a partial copy: the original is intact.
     ::unlink((p + ".rekey").c_str());
+    // A destroy killed part way leaves the store renamed away, to be erased.
+    TSUNAGU_TRY(finish_destroying(p));
 
     struct stat st;
     const bool exists = ::stat(p.c_str(), &st) == 0;

@@ -62,5 +62,9 @@ Status create_initialised_store(const StoreImpl& store, const Secret& data_key);
 // Removes the files creations of the store at `path` built under and left behind (a crash before
 // their link): only once the store exists, when none of them can still be building.
 void remove_abandoned_builds(const std::string& path);
+// Finishes a Store::destroy of the store at `path` that was killed after renaming it away:
+// scrambles and removes `path`.erasing, if there is one, and, while no store stands at `path`,
+// the WAL, shared-memory, journal and re-key files named after it.
+Status finish_destroying(const std::string& path);
 
 }  // namespace tsunagu

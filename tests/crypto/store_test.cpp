@@ -285,7 +285,31 @@ TEST_CASE("destroying a store removes its files and its key") {
     REQUIRE(Store::destroy(path).is_ok());
     CHECK_FALSE(std::filesystem::exists(path));
     CHECK_FALSE(std::filesystem::exists(path + "-wal"));
+    CHECK_FALSE(std::filesystem::exists(path + ".erasing"));
     CHECK(Store::destroy(path).is_ok());  // idempotent
+}
+
+TEST_CASE("a destroy killed part way leaves nothing under the store's name and the next open finishes it") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    {
+        Store store = open_ok(path, test_key());
+        write_rows(store, 0, 10, "killed-erase");
+    }
+    // Where a destroy killed after its first step (the rename) leaves the files: the store renamed
+    // away, and a WAL of its (one left by a crash) under the store's name.
+    std::filesystem::rename(path, path + ".erasing");
+    std::ofstream(path + "-wal") << "frames of the destroyed store";
+    StoreOptions only_existing;
+    only_existing.create_if_missing = false;
+    auto gone = Store::open(path, test_key(), only_existing);
+    CHECK(gone.status().code() == ErrorCode::not_found);  // no store, and no "not a store" either
+    CHECK_FALSE(std::filesystem::exists(path + ".erasing"));
+    CHECK_FALSE(std::filesystem::exists(path + "-wal"));  // never played into the next store
+    // The next open makes a new store there, empty.
+    Store fresh = open_ok(path, test_key());
+    CHECK(fresh.exec("CREATE TABLE note(id INTEGER PRIMARY KEY, body TEXT)").is_ok());
+    CHECK(count_rows(fresh) == 0);
 }
 
 TEST_CASE("temp tables and large sorts never reach the disk") {
