@@ -119,7 +119,9 @@ struct SyncReport {
     std::size_t resent = 0;
     std::vector<RefusedChange> refused;          // newly refused in this sync
     std::vector<sync::Conflict> new_conflicts;   // conflicts this replica did not hold before
-    std::vector<std::string> evicted_pending;    // records evicted with unsynced changes (kept)
+    // The unsent changes (their ids) of records evicted in this sync: kept on the device, held
+    // (DeviceStatus::held, outbox() names their records) until the record is in scope again.
+    std::vector<std::string> evicted_pending;
     // The server said this device is revoked: the replica's key and files were destroyed. Every
     // later call on this Device fails; open the home again to start afresh.
     bool wiped = false;

@@ -280,6 +280,11 @@ int cmd_sync(const Invocation& inv) {
             std::cout << report->resent << " change(s) sent again: the server was restored from a backup, and now"
                                            " has all your work again\n";
         }
+        if (!report->evicted_pending.empty()) {
+            std::cout << report->evicted_pending.size()
+                      << " unsent change(s) of records no longer in your caseload are kept on this device (held):"
+                         " they are sent if the record is yours again; your supervisor can ask for them\n";
+        }
         if (!report->new_conflicts.empty()) {
             std::cout << report->new_conflicts.size() << " new conflict(s): see tsunagu conflicts\n";
         }
@@ -502,7 +507,9 @@ int cmd_status(const Invocation& inv) {
     }
     std::cout << "signed in as " << status->username << " (" << status->role << ") on " << status->server_url
               << "\ndevice: " << status->device_id << "\npending changes: " << status->pending
-              << "\nrefused changes: " << status->refused << "\nopen conflicts: " << status->conflicts
+              << "\nrefused changes: " << status->refused
+              << "\nheld changes (records no longer in your caseload): " << status->held
+              << "\nopen conflicts: " << status->conflicts
               << "\nlast sync: " << format_time(status->last_sync_ms) << "\n";
     if (status->clock_offset_ms) std::cout << "clock: " << clock_line(*status->clock_offset_ms) << "\n";
     return kExitOk;

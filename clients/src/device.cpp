@@ -1,6 +1,10 @@
 // The device library: opening the encrypted replica, signing in, offline edits and reads.
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include "clients/src/device_impl.h"
@@ -180,6 +184,39 @@ Status Device::Impl::erase_revoked() {
                                             std::to_string(*unsent) + " change(s) the server did not have; ask your supervisor");
 }
 
+namespace {
+
+// fsync of the folder `home`, so that a file made or removed in it stays so across a power cut.
+Status sync_folder(const std::string& home) {
+    const int fd = ::open(home.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return Status(ErrorCode::io_error, "cannot open the folder " + home + ": " + std::strerror(errno));
+    const bool synced = ::fsync(fd) == 0;
+    const int error = errno;
+    ::close(fd);
+    if (!synced) return Status(ErrorCode::io_error, "cannot sync the folder " + home + ": " + std::strerror(error));
+    return Status::ok();
+}
+
+}  // namespace
+
+Status mark_resync(const std::string& home) {
+    const std::string marker = (std::filesystem::path(home) / kResyncMarker).string();
+    const int fd = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return Status(ErrorCode::io_error, "cannot write " + marker + ": " + std::strerror(errno));
+    const bool synced = ::fsync(fd) == 0;
+    ::close(fd);
+    if (!synced) return Status(ErrorCode::io_error, "cannot sync " + marker);
+    return sync_folder(home);
+}
+
+Status clear_resync_mark(const std::string& home) {
+    const std::string marker = (std::filesystem::path(home) / kResyncMarker).string();
+    if (::unlink(marker.c_str()) != 0 && errno != ENOENT) {
+        return Status(ErrorCode::io_error, "cannot remove " + marker + ": " + std::strerror(errno));
+    }
+    return sync_folder(home);
+}
+
 Result<std::unique_ptr<Device::Impl>> open_locked(ReplicaLock lock, const std::string& home,
                                                   std::string_view passphrase, DeviceOptions options) {
     auto impl = std::make_unique<Device::Impl>(std::move(lock));
@@ -211,7 +248,14 @@ Result<std::unique_ptr<Device::Impl>> open_locked(ReplicaLock lock, const std::s
     if (!session) return session.status();
     impl->session = std::move(*session);
     if (impl->session.wal_holds_evicted) TSUNAGU_TRY(impl->empty_wal());
-    if (!impl->session.user_id.empty()) TSUNAGU_TRY(impl->open_engine());
+    if (!impl->session.user_id.empty()) {
+        TSUNAGU_TRY(impl->open_engine());
+        const std::string marker = (std::filesystem::path(home) / kResyncMarker).string();
+        if (::access(marker.c_str(), F_OK) == 0) {
+            TSUNAGU_TRY(impl->engine->pull_everything_again());
+            TSUNAGU_TRY(clear_resync_mark(home));
+        }
+    }
     return impl;
 }
 

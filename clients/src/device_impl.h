@@ -74,8 +74,19 @@ struct Device::Impl {
 // this machine only (127.0.0.1, [::1], localhost).
 bool sends_secrets_safely(const std::string& server_url);
 
+// A salvage whose rebuilt replica may hold older versions of pages leaves this file in the new
+// home before the replica appears there, and removes it once the replica was told to pull
+// everything again (sync::Device::pull_everything_again); an open that finds it does that first.
+// So a salvage killed, or failing, between the two still leads to the full pull (which is what
+// brings back the records its pages fell behind on), never to incremental syncs from a replica
+// silently behind.
+inline constexpr const char* kResyncMarker = "resync-needed";
+Status mark_resync(const std::string& home);
+Status clear_resync_mark(const std::string& home);
+
 // Device::open's work once `lock` (shared, on `home`) is held: the replica opened (created when
-// missing) under `passphrase`, its session loaded and, once signed in, its engine opened.
+// missing) under `passphrase`, its session loaded and, once signed in, its engine opened (and told
+// to pull everything again when kResyncMarker is there).
 Result<std::unique_ptr<Device::Impl>> open_locked(ReplicaLock lock, const std::string& home,
                                                   std::string_view passphrase, DeviceOptions options);
 

@@ -58,9 +58,13 @@ Result<SalvageReport> Device::salvage(const std::string& damaged_home, const std
     auto rebuilt_lock = ReplicaLock::exclusive(new_home, "salvage into " + new_home);
     TSUNAGU_TRY(rebuilt_lock);
 
+    // Before the rebuilt replica can appear: whatever happens after, it pulls everything again
+    // unless it is known complete (kResyncMarker).
+    TSUNAGU_TRY(mark_resync(new_home));
     StoreOptions store_options;
     store_options.journal_mode = options.journal_mode;
     auto report = salvage_store(damaged, KeySource::passphrase(passphrase, options.kdf), rebuilt, store_options);
+    if (!report || report->complete()) TSUNAGU_TRY(clear_resync_mark(new_home));
     if (!report) {
         if (report.status().code() == ErrorCode::wrong_key) {
             return Status(ErrorCode::wrong_key,
@@ -69,12 +73,12 @@ Result<SalvageReport> Device::salvage(const std::string& damaged_home, const std
         return report.status();
     }
     if (!report->complete()) {
-        // Marked before anyone can replace the new replica: the lock goes from exclusive to shared
-        // without a gap.
-        TSUNAGU_TRY(rebuilt_lock->make_shared());
-        auto rebuilt_replica = open_locked(std::move(*rebuilt_lock), new_home, passphrase, std::move(options));
-        TSUNAGU_TRY(rebuilt_replica);
-        if ((*rebuilt_replica)->engine) TSUNAGU_TRY((*rebuilt_replica)->engine->pull_everything_again());
+        // Told now, before anyone can replace the new replica (the lock goes from exclusive to
+        // shared without a gap): its open finds the marker. Should that fail, the report still
+        // goes to the worker, and the replica's next open does it.
+        if (rebuilt_lock->make_shared()) {
+            (void)open_locked(std::move(*rebuilt_lock), new_home, passphrase, std::move(options));
+        }
     }
     return report;
 }

@@ -57,6 +57,7 @@ TEST_CASE("the command line signs in, records offline, lists, syncs and reports 
     CHECK(before["clock_offset_ms"].is_null());  // not known before the first sync
     auto human_status = cli({"status"});
     CHECK(human_status.out.find("pending changes: 3") != std::string::npos);
+    CHECK(human_status.out.find("held changes (records no longer in your caseload): 0") != std::string::npos);
     CHECK(human_status.out.find("last sync: never") != std::string::npos);
 
     auto synced_run = cli({"sync"});

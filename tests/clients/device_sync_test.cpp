@@ -396,6 +396,29 @@ TEST_CASE(
     CHECK(holds(*sato, crashed.visit));
 }
 
+TEST_CASE("a salvaged replica cut short before it was told to pull everything again does it at its next open") {
+    FieldOrganisation org;
+    const DamagedReplica crashed(org, FrameVersion::last_with_older);
+    const std::string home = org.new_home("aoi");
+    // As a salvage killed just after its rebuilt replica appeared leaves the new home: the
+    // replica, and the mark the salvage made before it.
+    REQUIRE(client::Device::salvage(crashed.home, home, "aoi passphrase", test_options()).is_ok());
+    {
+        auto saved = client::Device::open(home, "aoi passphrase", test_options());
+        REQUIRE(saved.is_ok());
+        REQUIRE(synced(*saved).pushed == 1);
+        REQUIRE(saved->status()->cursor > 0);
+    }
+    std::ofstream(home + "/resync-needed").close();
+    auto reopened = client::Device::open(home, "aoi passphrase", test_options());
+    REQUIRE(reopened.is_ok());
+    CHECK(reopened->status()->cursor == 0);  // everything again, from the start
+    CHECK_FALSE(std::filesystem::exists(home + "/resync-needed"));
+    synced(*reopened);
+    CHECK(holds(*reopened, crashed.client));
+    CHECK(holds(*reopened, crashed.visit));
+}
+
 TEST_CASE("a worker changes her replica's passphrase: only the new one opens it, and her work and session stay") {
     FieldOrganisation org;
     std::string home, db, id;
