@@ -39,6 +39,11 @@ std::size_t characters(const std::string& utf8) {
     return count;
 }
 
+// The earliest date a record may hold: a year typed short ("0220-05-01" for 2020) is refused at
+// once, rather than kept where no yearly report ever shows it. Admissions of long-term inpatients
+// go back decades; none before this.
+constexpr int kEarliestYear = 1900;
+
 bool is_date(const std::string& text) {
     if (text.size() != 10 || text[4] != '-' || text[7] != '-') return false;
     for (std::size_t i : {0, 1, 2, 3, 5, 6, 8, 9}) {
@@ -47,7 +52,7 @@ bool is_date(const std::string& text) {
     const int year = std::stoi(text.substr(0, 4));
     const int month = std::stoi(text.substr(5, 2));
     const int day = std::stoi(text.substr(8, 2));
-    if (year < 1 || month < 1 || month > 12 || day < 1) return false;
+    if (year < kEarliestYear || month < 1 || month > 12 || day < 1) return false;
     static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
     return day <= kDays[month - 1] + (month == 2 && leap ? 1 : 0);
@@ -102,7 +107,7 @@ Status validate_scalar(const FieldSchema& field, FieldType type, const Json& val
         }
         case FieldType::date:
             if (!value.is_string() || !is_date(value.get_ref<const std::string&>())) {
-                return invalid(field, "must be a date written YYYY-MM-DD, got " +
+                return invalid(field, "must be a date written YYYY-MM-DD, from 1900-01-01, got " +
                                           (value.is_string() ? "text that is not such a date"
                                                              : kind_of(value)));
             }

@@ -47,8 +47,11 @@ TEST_CASE("each field type accepts valid values and refuses invalid ones naming 
     };
     const Case cases[] = {
         {{{"date", "2020-02-30"}},
-         R"(field "date": must be a date written YYYY-MM-DD, got text that is not such a date)"},
-        {{{"date", 20200401}}, R"(field "date": must be a date written YYYY-MM-DD, got an integer)"},
+         R"(field "date": must be a date written YYYY-MM-DD, from 1900-01-01, got text that is not such a date)"},
+        // A year typed short would be kept where no yearly report shows it.
+        {{{"date", "0220-05-01"}},
+         R"(field "date": must be a date written YYYY-MM-DD, from 1900-01-01, got text that is not such a date)"},
+        {{{"date", 20200401}}, R"(field "date": must be a date written YYYY-MM-DD, from 1900-01-01, got an integer)"},
         {{{"duration", -5}}, R"(field "duration": must be an integer from 1 to 1440, got one outside that range)"},
         {{{"duration", 1.5}}, R"(field "duration": must be an integer from 1 to 1440, got a number with a fraction)"},
         {{{"duration", "30"}}, R"(field "duration": must be an integer from 1 to 1440, got text)"},
