@@ -99,6 +99,11 @@ std::string report_to_csv(const IndicatorReport& report);
 // "    88      56   63.6%  ピアサポーター派遣依頼件数 (Peer-support dispatch requests)".
 std::string report_to_text(const IndicatorReport& report);
 
+// The fields `record` lacks that an indicator it counts in adds up (a post-discharge liaison
+// meeting's organisations and participants, a training course's trainees completed), by name, in
+// the schema's order: approved without them, it would count 0 where a number belongs.
+std::vector<std::string> summed_fields_missing(const sync::Record& record);
+
 // The fiscal year a "YYYY-MM-DD" date falls in (April 1 starts a year); none for a non-date.
 std::optional<int> fiscal_year_of(std::string_view date);
 

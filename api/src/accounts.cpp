@@ -753,6 +753,14 @@ Status Accounts::record_clock(Store& store, const std::string& device_id, std::i
     return q.run();
 }
 
+Result<bool> Accounts::is_revoked(Store& store, const std::string& device_id) {
+    auto& q = store.cached("SELECT revoked_at IS NOT NULL FROM device WHERE id = ?1");
+    q.bind(1, device_id);
+    bool revoked = false;
+    TSUNAGU_TRY(each_row(q, [&](const Statement&) { revoked = q.column_int(0) != 0; }));
+    return revoked;
+}
+
 Status Accounts::sign_out(const std::string& session_id) {
     auto& q = store_.cached("DELETE FROM session WHERE id = ?1");
     q.bind(1, session_id);

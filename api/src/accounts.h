@@ -183,6 +183,9 @@ public:
     // read over a day ago, or a minute or more off the last reading (so most pushes write nothing).
     static bool clock_reading_due(const Device& device, std::int64_t ahead_ms, std::int64_t now);
     static Status record_clock(Store& store, const std::string& device_id, std::int64_t ahead_ms, std::int64_t now);
+    // Whether the device was revoked (false for one the store does not hold): for work a request
+    // authenticated earlier hands to the write group, which may run after a revocation.
+    static Result<bool> is_revoked(Store& store, const std::string& device_id);
     Status sign_out(const std::string& session_id);
 
     Result<std::vector<Device>> list_devices(const std::string& user_id /* "" = all */);

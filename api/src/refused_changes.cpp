@@ -175,6 +175,15 @@ Result<std::vector<RefusedChange>> RefusedChanges::list(Store& store, const std:
     return list_by(store, "team_id", team_id, dismissed, limit);
 }
 
+Result<std::int64_t> RefusedChanges::count(Store& store, const std::string& team_id, bool dismissed) {
+    auto& q = store.cached("SELECT count(*) FROM refused_change WHERE team_id = ?1 AND "
+                           "((?2 = 0 AND dismissed_by = '') OR (?2 = 1 AND dismissed_by <> ''))");
+    q.bind(1, team_id).bind(2, dismissed ? 1 : 0);
+    std::int64_t total = 0;
+    TSUNAGU_TRY(each_row(q, [&](const Statement& row) { total = row.column_int(0); }));
+    return total;
+}
+
 Result<std::vector<RefusedChange>> RefusedChanges::list_for_worker(Store& store, const std::string& user_id,
                                                                    bool dismissed, std::size_t limit) {
     return list_by(store, "user_id", user_id, dismissed, limit);

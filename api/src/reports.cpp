@@ -49,6 +49,23 @@ Status Targets::set(Store& store, int fiscal_year, const std::map<std::string, s
     });
 }
 
+Status Targets::remove(Store& store, int fiscal_year, const std::vector<std::string>& indicators) {
+    for (const auto& indicator : indicators) {
+        if (!domain::find_indicator(indicator)) {
+            return Status(ErrorCode::validation,
+                          "targets: no indicator \"" + indicator.substr(0, 64) +
+                              "\"; see GET /v1/reports/indicators for the indicator ids");
+        }
+    }
+    return with_transaction(store, [&]() -> Status {
+        for (const auto& indicator : indicators) {
+            auto& q = store.cached("DELETE FROM yearly_target WHERE fiscal_year = ?1 AND indicator = ?2");
+            TSUNAGU_TRY(q.bind(1, fiscal_year).bind(2, indicator).run());
+        }
+        return Status::ok();
+    });
+}
+
 Result<domain::IndicatorReport> indicator_report(Store& store, sync::Upstream& upstream, int fiscal_year) {
     domain::ReportInputs inputs;
     inputs.fiscal_year = fiscal_year;

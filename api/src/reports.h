@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <vector>
 #include <string>
 
 #include "api/http.h"
@@ -22,6 +23,8 @@ public:
     // Sets (replaces) the given indicators' targets. Refuses an unknown indicator or a target out of
     // 0..1,000,000, naming it, before writing anything.
     static Status set(Store& store, int fiscal_year, const std::map<std::string, std::int64_t>& targets);
+    // Removes the named indicators' targets for the year (the report then shows none: no rate).
+    static Status remove(Store& store, int fiscal_year, const std::vector<std::string>& indicators);
 };
 
 // The report for one fiscal year, over every approved record. A record counts in its client's

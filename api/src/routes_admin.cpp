@@ -32,13 +32,10 @@ Json device_json(const Device& d, const sync::ReplicaProgress* replica, const Co
             {"stale", replica != nullptr && compactor.is_stale(replica->last_pull_ms, now_ms)}};
 }
 
-// RequestContext::audit for a route outside the group (Route::outside_group), whose work is done
-// when it is audited: the entry goes through the group, and a failure to append it is logged.
+// RequestContext::audit_in_group for a route whose work is done when it is audited (a compaction,
+// a backup): a failure to append the entry is logged, the work stands.
 void audit_through_group(RequestContext& ctx, const std::string& action, const std::string& target) {
-    Status audited = ctx.core.commit_group().write([&](ServerConnection& connection) {
-        return AuditLog::append(connection.store,
-                                {0, ctx.now, ctx.who().user.id, ctx.who().device.id, action, target, ""});
-    });
+    Status audited = ctx.audit_in_group(action, target);
     if (!audited) log_event("error", "audit_failed", {{"action", action}, {"error", audited.to_string()}});
 }
 
@@ -171,7 +168,9 @@ HttpResponse get_targets(RequestContext& ctx) {
     return json_response(200, {{"fiscal_year", *fy}, {"targets", *targets}});
 }
 
-// Sets the listed indicators' targets for a fiscal year: {"targets": {"dispatch_requests": 88}}.
+// Sets the listed indicators' targets for a fiscal year: {"targets": {"dispatch_requests": 88}};
+// null removes one (set by mistake: the report then shows no target rather than 0). The audit
+// entry names each target's value before and after, so a target lowered in March shows.
 HttpResponse put_targets(RequestContext& ctx) {
     auto fy = fiscal_year_parameter(ctx.request);
     if (!fy) return error_response(fy.status());
@@ -180,15 +179,32 @@ HttpResponse put_targets(RequestContext& ctx) {
     Status shape = check_fields(*body, {{"targets", JsonType::object, true}});
     if (!shape) return error_response(shape);
     std::map<std::string, std::int64_t> targets;
+    std::vector<std::string> removed;
     for (const auto& [indicator, value] : (*body)["targets"].items()) {
+        if (value.is_null()) {
+            removed.push_back(indicator);
+            continue;
+        }
         if (!value.is_number_integer()) {
             return HttpResponse::error(400, "invalid", "targets." + indicator.substr(0, 64) +
-                                                           ": a whole number from 0 to 1000000");
+                                                           ": a whole number from 0 to 1000000, or null to remove it");
         }
         targets[indicator] = value.get<std::int64_t>();
     }
+    auto before = Targets::of_year(ctx.store, *fy);
+    if (!before) return error_response(before.status());
     if (Status s = Targets::set(ctx.store, *fy, targets); !s) return error_response(s);
-    if (Status a = ctx.audit("admin.targets_set", "fy" + std::to_string(*fy)); !a) return error_response(a);
+    if (Status s = Targets::remove(ctx.store, *fy, removed); !s) return error_response(s);
+    Json changes = Json::object();
+    auto was = [&](const std::string& indicator) {
+        const auto it = before->find(indicator);
+        return it == before->end() ? Json() : Json(it->second);
+    };
+    for (const auto& [indicator, value] : targets) changes[indicator] = {{"from", was(indicator)}, {"to", value}};
+    for (const auto& indicator : removed) changes[indicator] = {{"from", was(indicator)}, {"to", nullptr}};
+    if (Status a = ctx.audit("admin.targets_set", "fy" + std::to_string(*fy), changes.dump()); !a) {
+        return error_response(a);
+    }
     return get_targets(ctx);
 }
 

@@ -99,7 +99,10 @@ HttpResponse list_refused(RequestContext& ctx) {
         one["readable"] = *readable;  // false: about a record outside her scope (read answers 403)
         list.push_back(std::move(one));
     }
-    return json_response(200, {{"refused", list}});
+    // A list cut at its limit says so: the oldest, a lost phone's, are the ones left out.
+    auto total = RefusedChanges::count(ctx.store, ctx.who().user.team_id, query->dismissed);
+    if (!total) return error_response(total.status());
+    return json_response(200, {{"refused", list}, {"total", *total}});
 }
 
 // A worker's own kept changes, from all her devices (a new phone learns what the old one left
@@ -121,7 +124,10 @@ HttpResponse list_own_refused(RequestContext& ctx) {
         one["comment"] = r.comment;
         list.push_back(std::move(one));
     }
-    return json_response(200, {{"refused", list}});
+    // A list cut at its limit says so: the oldest, a lost phone's, are the ones left out.
+    auto total = RefusedChanges::count(ctx.store, ctx.who().user.team_id, query->dismissed);
+    if (!total) return error_response(total.status());
+    return json_response(200, {{"refused", list}, {"total", *total}});
 }
 
 HttpResponse read_refused(RequestContext& ctx) {

@@ -22,6 +22,8 @@ HttpResponse indicators(RequestContext& ctx) {
     }
     auto report = indicator_report(ctx.store, ctx.upstream, *fy);
     if (!report) return error_response(report.status());
+    // Counts only, but over every area's care records: read by whom, when, is on the trail.
+    if (Status a = ctx.audit_in_group("report.read", "fy" + std::to_string(*fy), format); !a) return error_response(a);
     if (format == "json") return json_response(200, domain::report_to_json(*report));
     HttpResponse csv;
     csv.content_type = "text/csv; charset=utf-8";

@@ -9,6 +9,7 @@
 #include "api/src/caseload.h"
 #include "api/src/server_core.h"
 #include "domain/care_schema.h"
+#include "domain/indicators.h"
 #include "domain/review.h"
 
 namespace tsunagu::api {
@@ -174,6 +175,17 @@ HttpResponse review(RequestContext& ctx) {
                                        " open conflict(s) (" + names +
                                        "): resolve them first (POST /v1/conflicts/resolve, or the Conflicts "
                                        "screen), then approve");
+    }
+    // Approved, it counts in the yearly report: without the numbers an indicator adds up, as 0.
+    if (decision == "approve") {
+        const auto missing = domain::summed_fields_missing(*record);
+        if (!missing.empty()) {
+            std::string names;
+            for (const auto& f : missing) names += (names.empty() ? "" : ", ") + f;
+            return HttpResponse::error(409, "incomplete_for_report",
+                                       "record " + record->id + " lacks what the yearly report adds up (" + names +
+                                           "): return it to its author to fill that in, then approve");
+        }
     }
     auto fields = domain::review_fields(domain::review_status_of(*record), decision, comment);
     if (!fields) {

@@ -149,6 +149,11 @@ HttpResponse pull(RequestContext& ctx) {
         progress.outbox_floor = request.outbox_floor;
         ctx.core.commit_group().post([progress = std::move(progress), due = page->progress_due, clock_ahead,
                                       now = ctx.now](ServerConnection& connection) {
+            // Revoked since this pull was authenticated: its progress would register the device
+            // again, and compaction would wait for a phone that never pulls again.
+            auto revoked = Accounts::is_revoked(connection.store, progress.replica);
+            if (!revoked) return error_response(revoked.status());
+            if (*revoked) return HttpResponse{};
             Status recorded = due ? connection.upstream->record_progress(progress) : Status::ok();
             if (recorded && clock_ahead) recorded = Accounts::record_clock(connection.store, progress.replica, *clock_ahead, now);
             return recorded ? HttpResponse{} : error_response(recorded);
@@ -157,12 +162,19 @@ HttpResponse pull(RequestContext& ctx) {
         const AuditEntry entry{
             0, ctx.now, ctx.who().user.id, ctx.who().device.id, "sync.pull", "",
             record_list(page->records, [](const sync::RecordSnapshot& r) -> const std::string& { return r.id; })};
+        bool revoked_meanwhile = false;
         Status written = ctx.core.commit_group().write([&](ServerConnection& connection) {
+            // Revoked since this pull was authenticated: the page is not delivered (nor audited
+            // as read), and the device is not registered again by its progress.
+            auto revoked = Accounts::is_revoked(connection.store, ctx.who().device.id);
+            TSUNAGU_TRY(revoked);
+            if ((revoked_meanwhile = *revoked)) return Status::ok();
             TSUNAGU_TRY(AuditLog::append(connection.store, entry));
             if (clock_ahead) TSUNAGU_TRY(Accounts::record_clock(connection.store, ctx.who().device.id, *clock_ahead, ctx.now));
             return page->progress_due ? connection.upstream->record_progress(request) : Status::ok();
         });
         if (!written) return error_response(written);
+        if (revoked_meanwhile) return wipe_response();
     }
     if (clock_ahead) ctx.core.sessions().clock_read(ctx.who().session_id, *clock_ahead, ctx.now);
     ctx.core.metrics().add_changes_pulled(page->records.size());

@@ -55,6 +55,10 @@ Result<std::int64_t> integer_parameter(const HttpRequest& r, const std::string& 
 
 bool holds_care_records(const Principal& p) { return p.user.role != Role::admin; }
 
+HttpResponse wipe_response() {
+    return HttpResponse::error(401, "wipe", "this device was revoked: erase its local data now");
+}
+
 HttpResponse no_care_records() {
     return HttpResponse::error(403, "forbidden",
                                "administrators hold no care records; sign in as a worker or supervisor");
@@ -65,6 +69,12 @@ HttpResponse no_care_records() {
 Status RequestContext::audit(std::string action, std::string target, std::string detail) {
     return audit_as(principal ? principal->user.id : "", principal ? principal->device.id : "", std::move(action),
                     std::move(target), std::move(detail));
+}
+
+Status RequestContext::audit_in_group(std::string action, std::string target, std::string detail) {
+    const AuditEntry entry{0, now, principal ? principal->user.id : "", principal ? principal->device.id : "",
+                           std::move(action), std::move(target), std::move(detail)};
+    return core.commit_group().write([&](ServerConnection& connection) { return AuditLog::append(connection.store, entry); });
 }
 
 Status RequestContext::audit_as(std::string user_id, std::string device_id, std::string action, std::string target,
@@ -243,7 +253,7 @@ HttpResponse ServerCore::serve(const Route& route, HttpRequest& request, std::ma
             case Authentication::Outcome::expired:
                 return HttpResponse::error(401, "session_expired", "your session expired; sign in again");
             case Authentication::Outcome::wipe:
-                return HttpResponse::error(401, "wipe", "this device was revoked: erase its local data now");
+                return wipe_response();
             case Authentication::Outcome::invalid:
                 return HttpResponse::error(401, "unauthenticated", "the token is not valid; sign in again");
         }

@@ -52,6 +52,10 @@ struct RequestContext {
     // nothing is read or written that the trail does not show. (The one exception is a refused
     // sign-in, whose failure counter must stay: it logs the failure and still refuses.)
     Status audit(std::string action, std::string target, std::string detail = "");
+    // For a route outside the group (Route::outside_group): the entry goes through the group,
+    // durable when this returns; a route answers error_response() when it fails, before anything
+    // it read leaves.
+    Status audit_in_group(std::string action, std::string target, std::string detail = "");
     // The same, naming who acted: a sign-in, whose caller has no principal yet.
     Status audit_as(std::string user_id, std::string device_id, std::string action, std::string target,
                     std::string detail = "");
@@ -108,6 +112,9 @@ struct Route {
 // signed-in user that carry care records answer them no_care_records() (403).
 bool holds_care_records(const Principal& p);
 HttpResponse no_care_records();
+// The answer to a revoked device: 401 with error "wipe", which the device library obeys by erasing
+// its replica.
+HttpResponse wipe_response();
 // The query parameter `name` as an integer from `lo` to `hi`, `fallback` when absent; a validation
 // error naming the parameter and the range otherwise.
 Result<std::int64_t> integer_parameter(const HttpRequest& request, const std::string& name, std::int64_t fallback,

@@ -1,6 +1,8 @@
 // The indicators: which approved records each one counts, and how.
 #include "domain/indicators.h"
 
+#include <algorithm>
+
 #include <tuple>
 
 namespace tsunagu::domain {
@@ -162,6 +164,23 @@ const IndicatorDefinition* find_indicator(std::string_view id) {
         if (d.id == id) return &d;
     }
     return nullptr;
+}
+
+std::vector<std::string> summed_fields_missing(const sync::Record& record) {
+    std::vector<std::string> missing;
+    for (const Measure& m : measures()) {
+        if (m.sum_field.empty() || m.collection != record.collection) continue;
+        if (!m.match_field.empty()) {
+            const std::string* value = string_field(record, m.match_field);
+            if (!value || *value != m.match_value) continue;
+        }
+        const auto it = record.fields.find(m.sum_field);
+        const bool given = it != record.fields.end() && it->is_number_integer();
+        if (!given && std::find(missing.begin(), missing.end(), m.sum_field) == missing.end()) {
+            missing.push_back(m.sum_field);
+        }
+    }
+    return missing;
 }
 
 std::string IndicatorReport::first_day() const { return std::to_string(fiscal_year) + "-04-01"; }

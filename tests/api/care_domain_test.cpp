@@ -127,6 +127,13 @@ TEST_CASE("the demo organisation's indicators equal the FY2020 table, target and
     auto admin = demo.sign_in("admin");
     CHECK(admin->get("/v1/reports/indicators?fy=2020").status == 200);
     CHECK(demo.sign_in("naka.visitor")->get("/v1/reports/indicators?fy=2020").status == 403);
+    // Each reading is on the audit trail, with the year and the format.
+    int reads = 0;
+    const json trail = admin->get("/v1/admin/audit?target=fy2020").body;
+    for (const json& e : trail["entries"]) {
+        if (e["action"] == "report.read" && e["detail"] == "json") ++reads;
+    }
+    CHECK(reads == 2);
     CHECK(supervisor->get("/v1/reports/indicators?fy=20x0").status == 400);
     CHECK(supervisor->get("/v1/reports/indicators?fy=2020&format=xml").status == 400);
     // Another year has no approved records in the demo beyond its edges.

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -798,6 +799,21 @@ TEST_CASE("admins set yearly targets per indicator and fiscal year") {
     Reply got = f.admin->get("/v1/admin/targets?fy=2020");
     CHECK(got.body["targets"]["dispatch_requests"] == 90);
     CHECK(got.body["targets"]["peer_supporters_trained"] == 20);
+    // A target set by mistake is removed with null, and each change is audited with its values.
+    Reply removed = f.admin->raw("PUT", "/v1/admin/targets?fy=2020", json{{"targets", {{"peer_supporters_trained", nullptr}}}}.dump());
+    CHECK(removed.status == 200);
+    CHECK_FALSE(removed.body["targets"].contains("peer_supporters_trained"));
+    CHECK(removed.body["targets"]["dispatch_requests"] == 90);
+    const json trail = f.admin->get("/v1/admin/audit").body["entries"];
+    std::vector<json> changes;
+    for (const auto& e : trail) {
+        if (e["action"] == "admin.targets_set") changes.push_back(json::parse(e["detail"].get<std::string>()));
+    }
+    REQUIRE(changes.size() == 3);
+    const auto has = [&](const json& change) { return std::find(changes.begin(), changes.end(), change) != changes.end(); };
+    CHECK(has(json{{"dispatch_requests", {{"from", nullptr}, {"to", 88}}}, {"peer_supporters_trained", {{"from", nullptr}, {"to", 20}}}}));
+    CHECK(has(json{{"dispatch_requests", {{"from", 88}, {"to", 90}}}}));
+    CHECK(has(json{{"peer_supporters_trained", {{"from", 20}, {"to", nullptr}}}}));
     CHECK(f.admin->get("/v1/admin/targets?fy=2021").body["targets"].empty());
     CHECK(f.admin->get("/v1/admin/targets?fy=twenty").status == 400);
     CHECK(f.admin->raw("PUT", "/v1/admin/targets?fy=2020", json{{"targets", {{"x", -1}}}}.dump()).status == 400);

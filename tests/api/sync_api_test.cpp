@@ -335,6 +335,23 @@ TEST_CASE("a supervisor's own device cannot approve by sync: approving goes thro
     CHECK_THAT(outcome["reason"].get<std::string>(), Catch::Contains("locked"));
 }
 
+TEST_CASE("a record is approved only with the numbers the yearly report adds up") {
+    Organisation org;
+    auto aoi = org.device("aoi");
+    const auto meeting = aoi->create("meeting", {{"kind", "post_discharge_liaison"}, {"date", "2020-11-05"},
+                                                 {"review_status", "submitted"}});
+    aoi->sync();
+    auto sato = org.device("sato");
+    Reply refused = sato->client.post("/v1/records/" + meeting + "/review", {{"decision", "approve"}});
+    CHECK(refused.status == 409);
+    CHECK(refused.body["error"] == "incomplete_for_report");
+    CHECK_THAT(refused.body["message"].get<std::string>(), Catch::Contains("organisations, participants"));
+    // Returning it needs nothing more; once its author fills the numbers in, it is approved.
+    REQUIRE(aoi->device->update(meeting, {{"organisations", 14}, {"participants", 28}}).is_ok());
+    aoi->sync();
+    CHECK(sato->client.post("/v1/records/" + meeting + "/review", {{"decision", "approve"}}).status == 200);
+}
+
 TEST_CASE("a supervisor approves one record and returns another, and the worker's device sees both") {
     Organisation org;
     auto aoi = org.device("aoi");
@@ -547,6 +564,9 @@ TEST_CASE("a refused change is kept for the worker's supervisors until it is acc
     CHECK(org.admin->get("/v1/refused").status == 403);
     CHECK(sato.get("/v1/refused?status=everything").status == 400);
     CHECK(sato.get("/v1/refused?limit=0").status == 400);
+    // A list cut at its limit says how many there are.
+    CHECK(sato.get("/v1/refused").body["total"] == 1);
+    CHECK(sato.get("/v1/refused?status=dismissed").body["total"] == 0);
     CHECK(org.admin->get("/v1/admin/audit").body.dump().find("refused.read") != std::string::npos);
 
     // Sent again (the device retries when its record changes): counted, still one entry.

@@ -17,13 +17,16 @@ const statuses = ['open', 'dismissed'];
 // without one shows its error code's label, and any other code as the server names it.
 const labelledCauses = ['outside_scope', 'rule', 'invalid_value', 'held_behind', 'wrong_collection', 'malformed', 'not_yours'];
 const labelledCodes = ['forbidden', 'validation', 'invalid_argument', 'conflict', 'not_found'];
+// How many kept changes a list asks for at a time, and the most the server lists at once.
+const pageSize = 200;
+const maxListed = 1000;
 // The server's limit on a dismissal's comment, in bytes of UTF-8.
 const maxCommentBytes = 2000;
 
 export async function render(root, app) {
-  const shown = app.memory.refused ??= { status: 'open' };
+  const shown = app.memory.refused ??= { status: 'open', limit: pageSize };
   const [schema, directory, answer] = await Promise.all([loadSchema(), loadDirectory({ fresh: true }),
-    get(withQuery('/v1/refused', { status: shown.status }))]);
+    get(withQuery('/v1/refused', { status: shown.status, limit: shown.limit }))]);
   const refused = answer.refused;
   replace(root,
     h('h1', {}, t('refused.title')),
@@ -31,7 +34,21 @@ export async function render(root, app) {
     tabs(app, shown),
     refused.length === 0
       ? h('p', { class: 'empty' }, t(`refused.none.${shown.status}`))
-      : h('div', { class: 'refused-list' }, refused.map((r) => card(app, schema, directory, r))));
+      : h('div', { class: 'refused-list' }, refused.map((r) => card(app, schema, directory, r))),
+    more(app, shown, refused.length, answer.total ?? refused.length));
+}
+
+// A list cut short says so (newest first: the oldest, often a lost phone's, are left out), with
+// a way to show more, up to the server's limit.
+function more(app, shown, count, total) {
+  if (total <= count) return null;
+  return h('p', { class: 'muted more' }, t('refused.showing', { count, total }), ' ',
+    shown.limit < maxListed
+      ? h('button', { type: 'button', id: 'refused-more', onclick: () => {
+        shown.limit = Math.min(maxListed, shown.limit + pageSize);
+        app.show('refused');
+      } }, t('refused.show_more'))
+      : t('refused.dismiss_to_see_more'));
 }
 
 // The open / dismissed switch; the chosen list is read again from the server.
@@ -43,6 +60,7 @@ function tabs(app, shown) {
     dataset: { status },
     onclick: () => {
       shown.status = status;
+      shown.limit = pageSize;
       app.notify('');
       app.show('refused');
     },

@@ -38,7 +38,11 @@ export async function render(root, app) {
       onsubmit: async (event) => {
         event.preventDefault();
         const values = {};
-        for (const [id, input] of inputs) if (input.value !== '') values[id] = Number(input.value);
+        // A target emptied is removed (null); one never set and left empty is not sent.
+        for (const [id, input] of inputs) {
+          if (input.value !== '') values[id] = Number(input.value);
+          else if (id in targets) values[id] = null;
+        }
         try {
           await put(`/v1/admin/targets?fy=${year}`, { targets: values });
           app.notify(t('targets.saved', { year }));

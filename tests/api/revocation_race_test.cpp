@@ -1,0 +1,98 @@
+// A device revoked while its own requests are in flight: work those requests hand to the write
+// group after the revocation (a pull's audit entry and progress) must not bring the device back.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "support/in_process_server.h"
+#include "support/temp_dir.h"
+
+using namespace tsunagu;
+using nlohmann::json;
+
+namespace {
+
+api::HttpRequest get_request(const std::string& path, const std::string& token) {
+    api::HttpRequest r;
+    r.method = "GET";
+    r.path = path;
+    r.headers["authorization"] = "Bearer " + token;
+    r.remote_address = "127.0.0.1";
+    r.request_id = "test";
+    return r;
+}
+
+std::string signed_in(const testing::InProcessServer& server, const std::string& user, const std::string& password) {
+    api::HttpRequest in = testing::post_json("/v1/auth/sign-in", {{"username", user}, {"password", password}, {"device_name", user + "-phone"}});
+    const api::HttpResponse answer = server.handle(in);
+    REQUIRE(answer.status == 200);
+    return json::parse(answer.body)["token"];
+}
+
+}  // namespace
+
+TEST_CASE("a device revoked while its pulls are in flight stays forgotten and is told to wipe") {
+    testing::TempDir dir("tsunagu-revocation-race");
+    testing::InProcessServer server(dir);
+    const std::string admin = signed_in(server, "admin", server.first_admin_password());
+    api::HttpRequest team_request = testing::post_json("/v1/admin/teams", {{"name", "Kita"}}, admin);
+    const std::string team = json::parse(server.handle(team_request).body)["team"]["id"];
+
+    for (int round = 0; round < 25; ++round) {
+        const std::string name = "worker" + std::to_string(round);
+        api::HttpRequest create = testing::post_json("/v1/admin/users", {{"username", name},
+                                                                          {"role", "peer_supporter"},
+                                                                          {"team_id", team},
+                                                                          {"password", name + "-password-1"},
+                                                                          {"must_change_password", false}},
+                                                      admin);
+        REQUIRE(server.handle(create).status == 201);
+        const std::string token = signed_in(server, name, name + "-password-1");
+        api::HttpRequest me = get_request("/v1/me", token);
+        const std::string device = json::parse(server.handle(me).body)["device_id"];
+
+        // The phone pulls over and over, on two connections, until it is told to wipe.
+        std::atomic<int> wiped{0}, other{0};
+        std::vector<std::thread> pulling;
+        for (int t = 0; t < 2; ++t) {
+            pulling.emplace_back([&] {
+                for (int i = 0; i < 100000; ++i) {
+                    api::HttpRequest pull = testing::post_json("/v1/sync/pull", {{"after", 0}}, token);
+                    const api::HttpResponse answer = server.handle(pull);
+                    if (answer.status == 401) {
+                        ++(json::parse(answer.body)["error"] == "wipe" ? wiped : other);
+                        return;
+                    }
+                    if (answer.status != 200) ++other;
+                }
+            });
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        api::HttpRequest revoke = testing::post_json("/v1/admin/devices/" + device + "/revoke", json::object(), admin);
+        REQUIRE(server.handle(revoke).status == 200);
+        for (auto& t : pulling) t.join();
+        CHECK(wiped == 2);
+        CHECK(other == 0);
+
+        // Whatever the pulls handed to the group has landed (a write goes through it after them).
+        api::HttpRequest flush = testing::post_json("/v1/admin/teams", {{"name", "Flush " + name}}, admin);
+        REQUIRE(server.handle(flush).status == 201);
+        api::HttpRequest devices = get_request("/v1/admin/devices", admin);
+        bool seen = false;
+        const json listed = json::parse(server.handle(devices).body);
+        for (const auto& d : listed["devices"]) {
+            if (d["id"] != device) continue;
+            seen = true;
+            INFO("round " << round);
+            CHECK(d["revoked"] == true);
+            CHECK(d["synced_at"] == 0);  // compaction does not wait for it
+        }
+        CHECK(seen);
+    }
+}
