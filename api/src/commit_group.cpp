@@ -164,6 +164,8 @@ void CommitGroup::execute(std::deque<Item*>& group) {
         (void)store.rollback();
         return fail_all(committed);
     }
+    // What is committed now can never be missing later, unless the database went back in time.
+    if (connection.upstream) (void)connection.upstream->note_committed_sequence();
     std::lock_guard lock(mutex_);
     ++commits_;
     committed_work_ += group.size();

@@ -353,8 +353,10 @@ Result<StartedServer> start_server(const ServerConfig& config) {
     }
 
     const std::int64_t keep_history_ms = std::max<std::int64_t>(0, config.keep_history_days) * 24 * 60 * 60 * 1000;
+    // One for the server's connections: a database that goes back in time under it is refused.
+    auto sequence_seen = std::make_shared<std::atomic<std::int64_t>>(0);
     auto pool = std::make_unique<ConnectionPool>(
-        [open_store = std::move(database->open), keep_history_ms](ConnectionPool::Use use)
+        [open_store = std::move(database->open), keep_history_ms, sequence_seen](ConnectionPool::Use use)
             -> Result<std::unique_ptr<ServerConnection>> {
             auto store = open_store();
             if (!store) return store.status();
@@ -365,6 +367,7 @@ Result<StartedServer> start_server(const ServerConfig& config) {
             sync::UpstreamOptions options;
             options.cache_kib = use == ConnectionPool::Use::writing ? 16 * 1024 : 2 * 1024;
             options.keep_history_ms = keep_history_ms;
+            options.sequence_seen = sequence_seen;
             auto upstream = sync::Upstream::open(connection->store, domain::care_schema(), options);
             if (!upstream) return upstream.status();
             connection->upstream.emplace(std::move(*upstream));

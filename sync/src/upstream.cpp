@@ -125,14 +125,44 @@ const Schema& Upstream::schema() const {
     return impl_->schema;
 }
 
+namespace {
+
+// Raises `seen` to `seq` when it is below.
+void note_sequence(std::atomic<std::int64_t>& seen, std::int64_t seq) {
+    std::int64_t was = seen.load();
+    while (was < seq && !seen.compare_exchange_weak(was, seq)) {
+    }
+}
+
+}  // namespace
+
 Result<std::int64_t> Upstream::sequence() {
     return detail::meta_int(impl_->store, detail::kMetaSequence, 0);
+}
+
+Status Upstream::note_committed_sequence() {
+    if (!impl_->options.sequence_seen) return Status::ok();
+    auto committed = sequence();
+    TSUNAGU_TRY(committed);
+    note_sequence(*impl_->options.sequence_seen, *committed);
+    return Status::ok();
 }
 
 Status Upstream::Impl::read_counters() {
     keys_noted.clear();
     auto last = detail::meta_int(store, detail::kMetaSequence, 0);
     TSUNAGU_TRY(last);
+    if (options.sequence_seen) {
+        const std::int64_t seen = options.sequence_seen->load();
+        if (*last < seen) {
+            return Status(ErrorCode::corrupt,
+                          "the database's change log ends at " + std::to_string(*last) + ", before number " +
+                              std::to_string(seen) + " this server has seen: it went back in time under the running "
+                              "server (a backup loaded without `tsunagu-server restore`). Nothing was written. Stop "
+                              "every server, run `tsunagu-server restore --postgres ...` on the database, then start "
+                              "them: devices then send again what the backup lacks");
+        }
+    }
     seq = *last;
     auto stored_clock = detail::meta_int(store, detail::kMetaClock, 0);
     TSUNAGU_TRY(stored_clock);
