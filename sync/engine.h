@@ -74,12 +74,6 @@ struct UpstreamOptions {
     // run after it took the change): a superseded history entry (who changed which field, when)
     // and a tombstone stay visible to supervisors for 90 days, whatever the devices' progress.
     std::int64_t keep_history_ms = 90LL * 24 * 60 * 60 * 1000;
-    // Shared by the connections of one server: the highest sequence number any of them saw
-    // committed (Upstream::note_committed_sequence, after each commit). A write that finds the
-    // store's number below it refuses (corrupt, saying what to do): the database went back in
-    // time under the running server (a dump loaded without `restore`), and numbers handed out
-    // again would be skipped by devices that pulled past them. Empty: no such check.
-    std::shared_ptr<std::atomic<std::int64_t>> sequence_seen;
 };
 
 struct CompactionReport {
@@ -140,8 +134,14 @@ class Upstream {
     const Schema& schema() const;
     // The last sequence number given out.
     Result<std::int64_t> sequence();
-    // After a commit, outside a transaction: notes the committed sequence number in
-    // UpstreamOptions::sequence_seen (when set), below which no later write may find the store.
+    // `seen` is shared by the connections of one server: the highest sequence number any of them
+    // saw committed (note_committed_sequence, after each commit). A write that finds the store's
+    // number below it refuses (corrupt, saying what to do): the database went back in time under
+    // the running server (a dump loaded without `restore`), and numbers handed out again would be
+    // skipped by devices that pulled past them. Unset: no such check.
+    void share_sequence_seen(std::shared_ptr<std::atomic<std::int64_t>> seen);
+    // After a commit, outside a transaction: notes the committed sequence number in the shared
+    // `seen` (when set), below which no later write may find the store.
     Status note_committed_sequence();
 
     // Run once on a store just restored from a backup, before any device syncs with it. Devices

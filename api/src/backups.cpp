@@ -103,12 +103,19 @@ Status Backups::prepare() {
     ::close(fd);
     fs::remove(probe, ec);
     if (!policy_.passphrase_file.empty()) TSUNAGU_TRY(check_passphrase_file(policy_.passphrase_file));
-    // What a backup killed part way left (back_up_data writes NAME.partial, then renames it).
+    // What a backup killed part way left (back_up_data writes NAME.partial, then renames it), and
+    // what a destroy of one killed part way left (NAME.partial.erasing: Store::destroy finishes it).
     constexpr std::string_view kPartial = ".partial";
+    constexpr std::string_view kErasing = ".erasing";
     for (const auto& entry : fs::directory_iterator(policy_.folder, ec)) {
-        const std::string name = entry.path().filename().string();
+        std::string name = entry.path().filename().string();
+        std::string path = entry.path().string();
+        if (name.ends_with(kErasing)) {
+            name.resize(name.size() - kErasing.size());
+            path.resize(path.size() - kErasing.size());
+        }
         if (name.ends_with(kPartial) && time_of(name.substr(0, name.size() - kPartial.size()))) {
-            (void)Store::destroy(entry.path().string());
+            (void)Store::destroy(path);
         }
     }
     if (ec) return Status(ErrorCode::io_error, with_reason("cannot list the backup folder " + policy_.folder, ec));

@@ -175,13 +175,26 @@ Result<std::vector<RefusedChange>> RefusedChanges::list(Store& store, const std:
     return list_by(store, "team_id", team_id, dismissed, limit);
 }
 
-Result<std::int64_t> RefusedChanges::count(Store& store, const std::string& team_id, bool dismissed) {
-    auto& q = store.cached("SELECT count(*) FROM refused_change WHERE team_id = ?1 AND "
-                           "((?2 = 0 AND dismissed_by = '') OR (?2 = 1 AND dismissed_by <> ''))");
-    q.bind(1, team_id).bind(2, dismissed ? 1 : 0);
+namespace {
+
+// How many kept changes list_by would list without its limit.
+Result<std::int64_t> count_by(Store& store, const char* column, const std::string& value, bool dismissed) {
+    auto& q = store.cached(std::string("SELECT count(*) FROM refused_change WHERE ") + column +
+                           " = ?1 AND ((?2 = 0 AND dismissed_by = '') OR (?2 = 1 AND dismissed_by <> ''))");
+    q.bind(1, value).bind(2, dismissed ? 1 : 0);
     std::int64_t total = 0;
     TSUNAGU_TRY(each_row(q, [&](const Statement& row) { total = row.column_int(0); }));
     return total;
+}
+
+}  // namespace
+
+Result<std::int64_t> RefusedChanges::count(Store& store, const std::string& team_id, bool dismissed) {
+    return count_by(store, "team_id", team_id, dismissed);
+}
+
+Result<std::int64_t> RefusedChanges::count_for_worker(Store& store, const std::string& user_id, bool dismissed) {
+    return count_by(store, "user_id", user_id, dismissed);
 }
 
 Result<std::vector<RefusedChange>> RefusedChanges::list_for_worker(Store& store, const std::string& user_id,

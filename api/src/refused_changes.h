@@ -74,6 +74,8 @@ public:
                                                    std::size_t limit);
     // How many a list of the team's (open or dismissed) would hold without its limit.
     static Result<std::int64_t> count(Store& store, const std::string& team_id, bool dismissed);
+    // The same for a worker's own list.
+    static Result<std::int64_t> count_for_worker(Store& store, const std::string& user_id, bool dismissed);
     // A worker's own kept changes, from all her devices, newest refusal first: open or dismissed.
     static Result<std::vector<RefusedChange>> list_for_worker(Store& store, const std::string& user_id,
                                                               bool dismissed, std::size_t limit);

@@ -23,7 +23,8 @@ public:
     // Sets (replaces) the given indicators' targets. Refuses an unknown indicator or a target out of
     // 0..1,000,000, naming it, before writing anything.
     static Status set(Store& store, int fiscal_year, const std::map<std::string, std::int64_t>& targets);
-    // Removes the named indicators' targets for the year (the report then shows none: no rate).
+    // Removes the named targets for the year (the report then shows none: no rate), whether or not
+    // the indicator is still defined; never refuses for an id.
     static Status remove(Store& store, int fiscal_year, const std::vector<std::string>& indicators);
 };
 

@@ -125,7 +125,7 @@ HttpResponse list_own_refused(RequestContext& ctx) {
         list.push_back(std::move(one));
     }
     // A list cut at its limit says so: the oldest, a lost phone's, are the ones left out.
-    auto total = RefusedChanges::count(ctx.store, ctx.who().user.team_id, query->dismissed);
+    auto total = RefusedChanges::count_for_worker(ctx.store, ctx.who().user.id, query->dismissed);
     if (!total) return error_response(total.status());
     return json_response(200, {{"refused", list}, {"total", *total}});
 }

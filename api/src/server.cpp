@@ -367,9 +367,9 @@ Result<StartedServer> start_server(const ServerConfig& config) {
             sync::UpstreamOptions options;
             options.cache_kib = use == ConnectionPool::Use::writing ? 16 * 1024 : 2 * 1024;
             options.keep_history_ms = keep_history_ms;
-            options.sequence_seen = sequence_seen;
             auto upstream = sync::Upstream::open(connection->store, domain::care_schema(), options);
             if (!upstream) return upstream.status();
+            upstream->share_sequence_seen(sequence_seen);
             connection->upstream.emplace(std::move(*upstream));
             return connection;
         });

@@ -6,7 +6,8 @@
 namespace tsunagu::api {
 
 WorkerQueue::WorkerQueue(std::size_t threads, std::size_t capacity, std::size_t password_capacity)
-    : capacity_(capacity),
+    : threads_count_(std::max<std::size_t>(threads, 2)),
+      capacity_(capacity),
       password_capacity_(password_capacity),
       max_bulk_running_(std::max<std::size_t>(threads, 2) - 1) {
     threads = std::max<std::size_t>(threads, 2);
@@ -45,10 +46,17 @@ std::size_t WorkerQueue::depth() const {
     return interactive_.size() + bulk_.size() + password_.size();
 }
 
-bool WorkerQueue::can_take() const {
-    return (!password_.empty() && !password_running_) || !interactive_.empty() ||
-           (!bulk_.empty() && bulk_running_ < max_bulk_running_);
+// Bulk and password jobs together leave one worker free for interactive work: a morning rush of
+// pulls and a crowd of sign-ins at once never make a push wait for either.
+bool WorkerQueue::password_may_start() const {
+    return !password_.empty() && !password_running_ && bulk_running_ + 1 < threads_count_;
 }
+bool WorkerQueue::bulk_may_start() const {
+    return !bulk_.empty() && bulk_running_ < max_bulk_running_ &&
+           bulk_running_ + (password_running_ ? 1 : 0) + 1 < threads_count_;
+}
+
+bool WorkerQueue::can_take() const { return password_may_start() || !interactive_.empty() || bulk_may_start(); }
 
 Lane WorkerQueue::take(Job& job) {
     // A password job first when none runs: it has waited behind the others' turn already, and
@@ -57,7 +65,7 @@ Lane WorkerQueue::take(Job& job) {
         job = std::move(queue.front());
         queue.pop_front();
     };
-    if (!password_.empty() && !password_running_) {
+    if (password_may_start()) {
         pop(password_);
         password_running_ = true;
         return Lane::password;

@@ -40,6 +40,8 @@ public:
 private:
     void run();
     bool can_take() const;   // with mutex_ held
+    bool password_may_start() const;  // with mutex_ held
+    bool bulk_may_start() const;      // with mutex_ held
     Lane take(Job& job);     // with mutex_ held, can_take() true
     mutable std::mutex mutex_;
     std::condition_variable ready_;
@@ -47,6 +49,7 @@ private:
     std::deque<Job> bulk_;
     std::deque<Job> password_;
     std::vector<std::thread> threads_;
+    std::size_t threads_count_;
     std::size_t capacity_;
     std::size_t password_capacity_;
     std::size_t max_bulk_running_;

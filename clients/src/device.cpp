@@ -393,14 +393,14 @@ Status Device::change_password(std::string_view current, std::string_view replac
     sync::Json body = {{"current_password", ""}, {"password", ""}};
     body["current_password"].get_ref<std::string&>().assign(current);  // their one copies, wiped below
     body["password"].get_ref<std::string&>().assign(replacement);
-    std::size_t retries = 0;
-    auto answer = (*link)->send("POST", "/v1/me/password", body, d.session.token.view(), &retries);
+    bool maybe_done = false;
+    auto answer = (*link)->send("POST", "/v1/me/password", body, d.session.token.view(), nullptr, &maybe_done);
     wipe(body["current_password"].get_ref<std::string&>());
     wipe(body["password"].get_ref<std::string&>());
     TSUNAGU_TRY(answer);
     if (answer->status == 200) return Status::ok();
     if (is_wipe(*answer)) return d.erase_revoked();
-    if (answer->error() == "wrong_password" && retries > 0) {
+    if (answer->error() == "wrong_password" && maybe_done) {
         // An attempt whose answer was lost may have made the change: the retry's "current"
         // password is then the old one, wrong.
         return Status(ErrorCode::unavailable,

@@ -64,7 +64,9 @@ Result<SalvageReport> Device::salvage(const std::string& damaged_home, const std
     StoreOptions store_options;
     store_options.journal_mode = options.journal_mode;
     auto report = salvage_store(damaged, KeySource::passphrase(passphrase, options.kdf), rebuilt, store_options);
-    if (!report || report->complete()) TSUNAGU_TRY(clear_resync_mark(new_home));
+    // Cleared only when no replica behind its pages can be there: a salvage that failed after its
+    // rename (syncing the folder) left one.
+    if ((!report && !fs::exists(rebuilt, ec)) || (report && report->complete())) TSUNAGU_TRY(clear_resync_mark(new_home));
     if (!report) {
         if (report.status().code() == ErrorCode::wrong_key) {
             return Status(ErrorCode::wrong_key,

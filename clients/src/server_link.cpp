@@ -95,7 +95,7 @@ std::chrono::milliseconds ServerLink::delay_before(int attempt) {
 
 Result<HttpAnswer> ServerLink::exchange(const std::string& method, const std::string& path,
                                         const std::string& text, std::string_view token,
-                                        std::size_t* retries) {
+                                        std::size_t* retries, bool* maybe_done) {
     std::map<std::string, std::string> headers;
     if (!token.empty()) {
         // Built in place at its final size: no temporary copy of the token, nor a smaller buffer
@@ -124,11 +124,13 @@ Result<HttpAnswer> ServerLink::exchange(const std::string& method, const std::st
             // too large is refused the same way every time.
             if (answer.status().code() != ErrorCode::unavailable) return answer.status();
             last_failure = answer.status().message();
+            if (maybe_done) *maybe_done = true;
             continue;
         }
         if (answer->status == 502 || answer->status == 503 || answer->status == 504) {
             last_failure = "the server answered HTTP " + std::to_string(answer->status);
             asked = retry_after(*answer);
+            if (maybe_done && answer->status != 503) *maybe_done = true;
             continue;
         }
         return answer;
@@ -141,9 +143,9 @@ Result<HttpAnswer> ServerLink::exchange(const std::string& method, const std::st
 
 Result<ServerAnswer> ServerLink::send(const std::string& method, const std::string& path,
                                       const sync::Json& body, std::string_view token,
-                                      std::size_t* retries) {
+                                      std::size_t* retries, bool* maybe_done) {
     std::string text = body.is_null() ? std::string() : body.dump();
-    auto answer = exchange(method, path, text, token, retries);
+    auto answer = exchange(method, path, text, token, retries, maybe_done);
     wipe(text);
     if (!answer) return answer.status();
     ServerAnswer out;

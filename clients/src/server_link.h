@@ -41,9 +41,13 @@ public:
     // retried up to the policy's attempts, counting repeats in `retries`; after that the answer
     // is unavailable. Any other HTTP status is returned as is, and any other failure of the
     // transport (invalid_argument: a URL that is not one, a redirect, an answer too large) at once.
+    // `maybe_done`, when given, is set when an attempt before the last may have been carried out
+    // by the server although no answer said so (a connection cut, a proxy's 502 or 504; not a
+    // 503, which refuses the request unread): a request that is not idempotent may have taken
+    // effect already.
     Result<ServerAnswer> send(const std::string& method, const std::string& path,
                               const sync::Json& body, std::string_view token,
-                              std::size_t* retries = nullptr);
+                              std::size_t* retries = nullptr, bool* maybe_done = nullptr);
     // send() with a body that is JSON text already. A 200 answer is left as text, for the
     // caller's own reader; any other is parsed into `body` as send() does.
     Result<ServerAnswer> send_text(const std::string& method, const std::string& path,
@@ -53,7 +57,7 @@ public:
 private:
     Result<HttpAnswer> exchange(const std::string& method, const std::string& path,
                                 const std::string& text, std::string_view token,
-                                std::size_t* retries);
+                                std::size_t* retries, bool* maybe_done = nullptr);
     std::chrono::milliseconds delay_before(int attempt);
     // The wait a 502/503/504 answer asks for in its Retry-After header, capped at the policy's
     // max_delay; 0 when it asks for none. A retry waits at least this long.

@@ -140,11 +140,15 @@ Result<std::int64_t> Upstream::sequence() {
     return detail::meta_int(impl_->store, detail::kMetaSequence, 0);
 }
 
+void Upstream::share_sequence_seen(std::shared_ptr<std::atomic<std::int64_t>> seen) {
+    impl_->sequence_seen = std::move(seen);
+}
+
 Status Upstream::note_committed_sequence() {
-    if (!impl_->options.sequence_seen) return Status::ok();
+    if (!impl_->sequence_seen) return Status::ok();
     auto committed = sequence();
     TSUNAGU_TRY(committed);
-    note_sequence(*impl_->options.sequence_seen, *committed);
+    note_sequence(*impl_->sequence_seen, *committed);
     return Status::ok();
 }
 
@@ -152,8 +156,8 @@ Status Upstream::Impl::read_counters() {
     keys_noted.clear();
     auto last = detail::meta_int(store, detail::kMetaSequence, 0);
     TSUNAGU_TRY(last);
-    if (options.sequence_seen) {
-        const std::int64_t seen = options.sequence_seen->load();
+    if (sequence_seen) {
+        const std::int64_t seen = sequence_seen->load();
         if (*last < seen) {
             return Status(ErrorCode::corrupt,
                           "the database's change log ends at " + std::to_string(*last) + ", before number " +

@@ -1,6 +1,9 @@
 // The upstream's private state, shared by its source files (push, pull and scopes, compaction).
 #pragma once
 
+#include <atomic>
+#include <memory>
+
 #include <string>
 #include <unordered_set>
 
@@ -36,6 +39,8 @@ struct Upstream::Impl {
     // Which life of this upstream answers (Upstream::epoch): its replica id until a restore from
     // a backup gives it a new one (after_restore).
     std::string epoch;
+    // Upstream::share_sequence_seen's: the highest sequence number the server saw committed.
+    std::shared_ptr<std::atomic<std::int64_t>> sequence_seen;
     detail::RecordTable records;
     std::int64_t seq = 0;  // the last sequence number given out; valid inside a write
     // The scope keys this transaction has noted in sync_scope_keys (a push of ten visits to one

@@ -383,6 +383,7 @@ TEST_CASE("scheduled backups that cannot be taken are refused at start, or logge
         const std::string folder = elsewhere.file("backups");
         fs::create_directories(folder);
         std::ofstream(folder + "/tsunagu-20200101-000000-000.backup.partial") << "half a backup";
+        std::ofstream(folder + "/tsunagu-20200102-000000-000.backup.partial.erasing") << "half erased";
         std::ofstream(folder + "/notes.txt") << "the operator's";
         std::ofstream(folder + "/tsunagu-old-copy.backup") << "renamed by hand";
         Office office({"--backup-dir", folder, "--backup-every", "0.0003", "--backup-keep", "1"});
@@ -390,6 +391,7 @@ TEST_CASE("scheduled backups that cannot be taken are refused at start, or logge
         REQUIRE(next_backup_after_a_write(office, 50));
         REQUIRE(next_backup_after_a_write(office, 51));
         CHECK_FALSE(fs::exists(folder + "/tsunagu-20200101-000000-000.backup.partial"));
+        CHECK_FALSE(fs::exists(folder + "/tsunagu-20200102-000000-000.backup.partial.erasing"));
         CHECK(fs::exists(folder + "/notes.txt"));
         CHECK(fs::exists(folder + "/tsunagu-old-copy.backup"));
         CHECK(backups_in(folder).size() == 2);  // the newest, and the one renamed by hand

@@ -716,6 +716,11 @@ TEST_CASE("a supervisor applies the refused work of a lost phone once the cause 
     ApiClient ben(org.server.url());
     REQUIRE(ben.sign_in("ben", "ben-password-1").status == 200);
     CHECK(ben.get("/v1/sync/refused").body["refused"].empty());
+    // Her own count, not her team's: Ben, in the same team, has none.
+    CHECK(own.body["total"] == 2);
+    CHECK(ben.get("/v1/sync/refused").body["total"] == 0);
+    CHECK(new_phone.get("/v1/sync/refused?limit=1").body["refused"].size() == 1);
+    CHECK(new_phone.get("/v1/sync/refused?limit=1").body["total"] == 2);
     CHECK(org.admin->get("/v1/sync/refused").status == 403);
     CHECK(new_phone.get("/v1/sync/refused?status=all").status == 400);
     Reply applied = sato.post("/v1/refused/" + held_behind + "/apply", json::object());

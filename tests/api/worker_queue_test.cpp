@@ -96,6 +96,29 @@ TEST_CASE("pull pages may take every worker but one and the last is kept for int
     CHECK(pulls.started == 5);
 }
 
+TEST_CASE("pull pages and sign-ins at once still leave a worker for pushes") {
+    WorkerQueue queue(3, 16, 8);
+    Gate pulls, sign_ins;
+    for (int i = 0; i < 2; ++i) REQUIRE(queue.submit(pulls.job(), Lane::bulk));
+    REQUIRE(pulls.wait_started(2));
+    REQUIRE(queue.submit(sign_ins.job(), Lane::password));
+    CHECK(runs_soon(queue, Lane::interactive));
+    CHECK(sign_ins.running_now() == 0);  // it would have taken the last worker
+    pulls.release();
+    CHECK(sign_ins.wait_started(1));
+    // A sign-in running, pull pages take no more than leaves one worker for pushes.
+    Gate more_pulls;
+    for (int i = 0; i < 3; ++i) REQUIRE(queue.submit(more_pulls.job(), Lane::bulk));
+    REQUIRE(more_pulls.wait_started(1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    CHECK(more_pulls.running_now() == 1);
+    CHECK(runs_soon(queue, Lane::interactive));
+    sign_ins.release();
+    more_pulls.release();
+    queue.drain_and_stop();
+    CHECK(more_pulls.started == 3);
+}
+
 TEST_CASE("a stopping queue runs what every lane holds and then refuses") {
     std::atomic<int> ran{0};
     {

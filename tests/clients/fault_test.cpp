@@ -463,3 +463,17 @@ TEST_CASE("a refusal that came in a sync whose pull was then cut is reported by 
     CHECK(report.refused[0].cause == "outside_scope");
     CHECK(synced(*ben).refused.empty());  // told once
 }
+
+TEST_CASE("a password change a busy server refused unread and then found wrong is reported as wrong, nothing changed") {
+    FieldOrganisation org;
+    auto options = test_options();
+    options.transport = [](const std::string& url) {
+        return std::make_unique<BusyTransport>(url, "/v1/me/password", std::vector<std::string>{"1"});
+    };
+    auto aoi = org.device("aoi", options);
+    Status changed = aoi->change_password("not her password at all", "aoi-chosen-password-3");
+    REQUIRE_FALSE(changed.is_ok());
+    INFO(changed.message());
+    CHECK(changed.code() == ErrorCode::forbidden);
+    CHECK_THAT(changed.message(), Catch::Contains("nothing was changed"));
+}

@@ -72,6 +72,9 @@ function referenceName(directory, definition, id) {
 // an edit or another supervisor decided meanwhile, the server refuses it, and the screen shows
 // the record again as it now is.
 function review(app, record, status, version) {
+  // A comment kept from a decision refused a moment ago, for this record only; taken once.
+  const kept = app.memory.reviewComment?.id === record.id ? app.memory.reviewComment.text : '';
+  delete app.memory.reviewComment;
   if (status !== 'submitted' && status !== 'approved') {
     return h('p', { class: 'muted' }, t('record.not_reviewable', { status: t(`status.${status}`) }));
   }
@@ -95,8 +98,7 @@ function review(app, record, status, version) {
       }
     }
   };
-  if (app.memory.reviewComment?.id === record.id) comment.value = app.memory.reviewComment.text;
-  delete app.memory.reviewComment;
+  comment.value = kept;
   const actions = status === 'submitted'
     ? [h('button', { type: 'button', class: 'primary', id: 'approve', onclick: () => decide('approve') }, t('record.approve')),
       h('button', { type: 'button', class: 'danger', id: 'return', onclick: () => decide('return') }, t('record.return'))]

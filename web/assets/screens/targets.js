@@ -46,6 +46,7 @@ export async function render(root, app) {
         try {
           await put(`/v1/admin/targets?fy=${year}`, { targets: values });
           app.notify(t('targets.saved', { year }));
+          app.show('targets');  // read again: what is saved now decides what emptying a box removes
         } catch (error) {
           app.notify(error.message, 'error');
         }
