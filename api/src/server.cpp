@@ -16,6 +16,7 @@
 #include "pg/presence.h"
 #include "api/src/audit.h"
 #include "api/src/caseload.h"
+#include "api/src/backups.h"
 #include "api/src/data_folder.h"
 #include "api/src/secret_file.h"
 #include "api/src/demo_org.h"
@@ -199,6 +200,13 @@ Result<domain::IndicatorReport> read_indicator_report(const std::string& data_di
     const std::string store_path = store_path_in(data_dir);
     if (postgres.empty() && !std::filesystem::exists(store_path)) {
         return Status(ErrorCode::not_found, "no store in " + data_dir + " (expected " + store_path + ")");
+    }
+    // Shared, as a running server holds it: a rotation, restore or salvage waits for the report.
+    std::optional<DataFolderLock> folder;
+    if (postgres.empty()) {
+        auto shared = share_data_folder(data_dir, "print the report");
+        TSUNAGU_TRY(shared);
+        folder.emplace(std::move(*shared));
     }
     const std::string key_path = key_path_for(data_dir, key_file);
     auto opener = ready_database(store_path, [key_path]() { return KeySource::key_file(key_path); }, postgres,

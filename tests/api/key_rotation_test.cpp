@@ -134,6 +134,19 @@ TEST_CASE("a key rotation that cannot be done is refused with what to do, and ch
         CHECK(run.exit_code == 1);
         CHECK(run.err.find("being rewritten") != std::string::npos);
     }
+    SECTION("neither a backup nor a report opens the store while a rotation rewrites it") {
+        const int fd = ::open((office.data + "/tsunagu.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        REQUIRE(::flock(fd, LOCK_EX | LOCK_NB) == 0);  // as rotate-key holds it
+        const ProgramRun backup = server_command({"backup", "--data", office.data, "--to", office.dir.file("b.backup")});
+        const ProgramRun report = server_command({"report", "--data", office.data, "--fy", "2020"});
+        ::close(fd);
+        CHECK(backup.exit_code == 1);
+        CHECK(backup.err.find("being rewritten") != std::string::npos);
+        CHECK(backup.err.find("take the backup once that has finished") != std::string::npos);
+        CHECK_FALSE(fs::exists(office.dir.file("b.backup")));
+        CHECK(report.exit_code == 1);
+        CHECK(report.err.find("print the report once that has finished") != std::string::npos);
+    }
     CHECK(bytes_of(office.data + "/tsunagu.db") == before);
     office.server.start();  // the old key file still opens it
     CHECK(ApiClient(office.server.url()).sign_in("admin", office.server.admin_password()).status == 200);

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/in_process_server.h"
+#include "sync/change.h"
 #include "support/temp_dir.h"
 
 using namespace tsunagu;
@@ -55,7 +56,19 @@ TEST_CASE("a device revoked while its pulls are in flight stays forgotten and is
         REQUIRE(server.handle(create).status == 201);
         const std::string token = signed_in(server, name, name + "-password-1");
         api::HttpRequest me = get_request("/v1/me", token);
-        const std::string device = json::parse(server.handle(me).body)["device_id"];
+        const json who = json::parse(server.handle(me).body);
+        const std::string device = who["device_id"];
+        // A client of hers, so that each pull page carries a record (and its audit entry).
+        const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+        const json change = {{"id", sync::new_id()}, {"collection", "client"}, {"record", sync::new_id()},
+                             {"hlc", std::to_string(now_ms) + "-0"}, {"replica", device}, {"user", who["user"]["id"]},
+                             {"schema", 1}, {"create", true}, {"set", {{"pseudonym", "K-" + name}, {"area", "kita"}}}};
+        api::HttpRequest push = testing::post_json("/v1/sync/push", {{"changes", json::array({change})}}, token);
+        const api::HttpResponse pushed = server.handle(push);
+        REQUIRE(pushed.status == 200);
+        REQUIRE(json::parse(pushed.body)["outcomes"][0]["status"] == "accepted");
 
         // The phone pulls over and over, on two connections, until it is told to wipe.
         std::atomic<int> wiped{0}, other{0};
@@ -94,5 +107,17 @@ TEST_CASE("a device revoked while its pulls are in flight stays forgotten and is
             CHECK(d["synced_at"] == 0);  // compaction does not wait for it
         }
         CHECK(seen);
+        // No page was read on her behalf after the revocation was recorded.
+        api::HttpRequest trail_request = get_request("/v1/admin/audit", admin);
+        trail_request.query["limit"] = "1000";
+        const json trail = json::parse(server.handle(trail_request).body);
+        bool revoked = false;
+        int pulls_after = 0;
+        for (const auto& e : trail["entries"]) {
+            if (e["action"] == "admin.device_revoked" && e["target"] == device) revoked = true;
+            else if (revoked && e["action"] == "sync.pull" && e["device_id"] == device) ++pulls_after;
+        }
+        CHECK(revoked);
+        CHECK(pulls_after == 0);
     }
 }
