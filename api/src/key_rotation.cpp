@@ -1,14 +1,11 @@
 // Rotating the servers' key file (tsunagu-server rotate-key): for the embedded store, a new key
 // file and a new data key under it, every page sealed again; on PostgreSQL, a new data key for the
 // tenant, every sealed value sealed again under it, wrapped under the new key file.
-#include <fcntl.h>
-#include <unistd.h>
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 
 #include "api/server.h"
 #include "api/src/data_folder.h"
+#include "crypto/durable.h"
 #include "crypto/secret.h"
 #include "crypto/store.h"
 #include "pg/pg.h"
@@ -55,26 +52,12 @@ Status check_room_for_copy(const std::string& data_dir, const std::string& store
                   " are free; nothing was changed: free space on that disk and run the command again");
 }
 
-// fsync of `path` and of its folder: a key file the operator has just written may still be in the
-// page cache, and after the rotation the old key opens nothing: a power cut then would leave an
-// empty key file and a store no key opens.
-Status make_durable(const std::string& path) {
-    for (const std::string& which : {path, fs::path(path).parent_path().empty() ? std::string(".")
-                                                                               : fs::path(path).parent_path().string()}) {
-        const int fd = ::open(which.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0) return Status(ErrorCode::io_error, "cannot open " + which + " to sync it: " + std::strerror(errno));
-        const bool synced = ::fsync(fd) == 0;
-        const int error = errno;
-        ::close(fd);
-        if (!synced) return Status(ErrorCode::io_error, "cannot sync " + which + " to disk: " + std::strerror(error));
-    }
-    return Status::ok();
-}
-
 // The key file `path` to rotate to, created (0600) when it does not exist yet, and on disk before
 // anything is sealed under it.
 Result<KeySource> new_key_at(const std::string& path) {
     if (!fs::exists(path)) TSUNAGU_TRY(create_key_file(path));
+    // A key file the operator has just written may still be in the page cache; after the
+    // rotation the old key opens nothing, and a power cut would leave no key that does.
     TSUNAGU_TRY(make_durable(path));
     return KeySource::key_file(path);
 }

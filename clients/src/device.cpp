@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "clients/src/device_impl.h"
+#include "crypto/durable.h"
 #include "crypto/secret.h"
 #include "domain/care_schema.h"
 
@@ -184,29 +185,12 @@ Status Device::Impl::erase_revoked() {
                                             std::to_string(*unsent) + " change(s) the server did not have; ask your supervisor");
 }
 
-namespace {
-
-// fsync of the folder `home`, so that a file made or removed in it stays so across a power cut.
-Status sync_folder(const std::string& home) {
-    const int fd = ::open(home.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return Status(ErrorCode::io_error, "cannot open the folder " + home + ": " + std::strerror(errno));
-    const bool synced = ::fsync(fd) == 0;
-    const int error = errno;
-    ::close(fd);
-    if (!synced) return Status(ErrorCode::io_error, "cannot sync the folder " + home + ": " + std::strerror(error));
-    return Status::ok();
-}
-
-}  // namespace
-
 Status mark_resync(const std::string& home) {
     const std::string marker = (std::filesystem::path(home) / kResyncMarker).string();
     const int fd = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) return Status(ErrorCode::io_error, "cannot write " + marker + ": " + std::strerror(errno));
-    const bool synced = ::fsync(fd) == 0;
     ::close(fd);
-    if (!synced) return Status(ErrorCode::io_error, "cannot sync " + marker);
-    return sync_folder(home);
+    return make_durable(marker);
 }
 
 Status clear_resync_mark(const std::string& home) {
@@ -214,7 +198,7 @@ Status clear_resync_mark(const std::string& home) {
     if (::unlink(marker.c_str()) != 0 && errno != ENOENT) {
         return Status(ErrorCode::io_error, "cannot remove " + marker + ": " + std::strerror(errno));
     }
-    return sync_folder(home);
+    return make_removal_durable(marker);
 }
 
 Result<std::unique_ptr<Device::Impl>> open_locked(ReplicaLock lock, const std::string& home,

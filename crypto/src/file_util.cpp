@@ -1,6 +1,8 @@
 // POSIX helpers for the store's own file I/O.
 #include "crypto/src/file_util.h"
 
+#include "crypto/durable.h"
+
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -76,3 +78,16 @@ bool file_exists(const std::string& path) {
 }
 
 }  // namespace tsunagu::crypto_detail
+
+namespace tsunagu {
+
+Status make_durable(const std::string& path) {
+    crypto_detail::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return crypto_detail::errno_status("cannot open " + path + " to sync it");
+    TSUNAGU_TRY(crypto_detail::sync_fd(fd.get(), path));
+    return crypto_detail::sync_parent_dir(path);
+}
+
+Status make_removal_durable(const std::string& path) { return crypto_detail::sync_parent_dir(path); }
+
+}  // namespace tsunagu
