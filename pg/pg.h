@@ -86,7 +86,9 @@ private:
 bool conninfo_has_password(const std::string& conninfo);
 // The first host a connection string names over the network (not a Unix socket, not loopback)
 // without asking libpq to verify the server's certificate (sslmode verify-ca or verify-full);
-// empty when there is none. libpq's default, "prefer", takes an unencrypted or unverified
+// empty when there is none. Values the string leaves out are taken as libpq takes them, from
+// PGHOST, PGHOSTADDR and PGSSLMODE; a service (service=, PGSERVICE) names hosts this cannot see,
+// and counts as unverified unless sslmode says to verify. libpq's default, "prefer", takes an unencrypted or unverified
 // connection: whoever sits between the machines reads password hashes and caseloads, and can
 // change scopes in transit.
 std::string conninfo_unverified_host(const std::string& conninfo);

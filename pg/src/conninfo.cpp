@@ -1,6 +1,7 @@
 // What a connection string holds (pg/pg.h).
 #include <libpq-fe.h>
 
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -38,11 +39,21 @@ bool conninfo_has_password(const std::string& conninfo) { return parse(conninfo)
 
 std::string conninfo_unverified_host(const std::string& conninfo) {
     auto options = parse(conninfo);
-    const std::string sslmode = options["sslmode"];
+    // What libpq will use: the string's value, else its environment variable's.
+    auto effective = [&options](const char* keyword, const char* variable) -> std::string {
+        if (const auto it = options.find(keyword); it != options.end()) return it->second;
+        const char* value = std::getenv(variable);
+        return value ? value : "";
+    };
+    const std::string sslmode = effective("sslmode", "PGSSLMODE");
     if (sslmode == "verify-ca" || sslmode == "verify-full") return "";
+    // A service file may name any host, and sets what it says only when libpq connects.
+    if (const std::string service = effective("service", "PGSERVICE"); !service.empty()) {
+        return "the host of service " + service;
+    }
     // host and hostaddr may each list several, comma-separated (libpq tries them in turn).
-    for (const char* keyword : {"host", "hostaddr"}) {
-        std::stringstream list(options[keyword]);
+    for (const auto& [keyword, variable] : {std::pair{"host", "PGHOST"}, std::pair{"hostaddr", "PGHOSTADDR"}}) {
+        std::stringstream list(effective(keyword, variable));
         for (std::string host; std::getline(list, host, ',');) {
             if (!is_local_host(host)) return host;
         }

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <cstdlib>
 #include <thread>
 
 #include "pg/pg.h"
@@ -194,4 +195,19 @@ TEST_CASE("a connection string is taken as verified when it stays on this machin
     CHECK(pg::conninfo_unverified_host("host=/run/postgresql,10.0.0.5") == "10.0.0.5");
     CHECK(pg::conninfo_unverified_host("hostaddr=192.168.1.9 dbname=x") == "192.168.1.9");
     CHECK(pg::conninfo_unverified_host("postgresql://db.internal:5433/tsunagu") == "db.internal");
+}
+
+TEST_CASE("what libpq takes from its environment counts as the connection string's own") {
+    ::setenv("PGHOST", "db.internal", 1);
+    CHECK(pg::conninfo_unverified_host("dbname=tsunagu") == "db.internal");
+    CHECK(pg::conninfo_unverified_host("host=/run/postgresql dbname=tsunagu").empty());  // the string's wins
+    ::setenv("PGSSLMODE", "verify-full", 1);
+    CHECK(pg::conninfo_unverified_host("dbname=tsunagu").empty());
+    ::unsetenv("PGSSLMODE");
+    ::unsetenv("PGHOST");
+    CHECK(pg::conninfo_unverified_host("service=tsunagu") == "the host of service tsunagu");
+    ::setenv("PGSERVICE", "tsunagu", 1);
+    CHECK(pg::conninfo_unverified_host("dbname=tsunagu") == "the host of service tsunagu");
+    CHECK(pg::conninfo_unverified_host("dbname=tsunagu sslmode=verify-ca").empty());
+    ::unsetenv("PGSERVICE");
 }
