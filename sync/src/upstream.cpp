@@ -152,11 +152,11 @@ Status Upstream::note_committed_sequence() {
     return Status::ok();
 }
 
-Status Upstream::Impl::read_counters() {
+Status Upstream::Impl::read_counters(bool writing) {
     keys_noted.clear();
     auto last = detail::meta_int(store, detail::kMetaSequence, 0);
     TSUNAGU_TRY(last);
-    if (sequence_seen) {
+    if (writing && sequence_seen) {
         const std::int64_t seen = sequence_seen->load();
         if (*last < seen) {
             return Status(ErrorCode::corrupt,
@@ -205,7 +205,8 @@ Status Upstream::Impl::file_lines(std::int64_t after, std::int64_t through) {
 Status Upstream::after_restore() {
     Impl& im = *impl_;
     return with_transaction(im.store, [&]() -> Status {
-        TSUNAGU_TRY(im.read_counters());
+        // Not checked against what the server saw: this is what puts a store gone back right.
+        TSUNAGU_TRY(im.read_counters(/*writing=*/false));
         const bool files_log = im.options.file_log_every > 0 && im.store.is_sqlite();
         if (files_log) {
             // Every line below the gap is filed (the last chunk may be short), so that the

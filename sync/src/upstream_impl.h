@@ -57,7 +57,10 @@ struct Upstream::Impl {
 
     // Inside a transaction, first: reads the sequence number and the clock, which another
     // connection may have moved since.
-    Status read_counters();
+    // `writing`: inside a write transaction, whose snapshot is the newest commit; only then is the
+    // store's sequence number checked against share_sequence_seen's (a read transaction's snapshot
+    // may predate a commit already noted).
+    Status read_counters(bool writing = true);
     // Inside a write transaction: stores them back, and files the log by key when a chunk of
     // lines is due (UpstreamOptions::file_log_every; sync_log_by_key).
     Status write_counters();

@@ -196,7 +196,7 @@ Result<PullPage> Upstream::read_page(const PullRequest& request) {
     const bool own_transaction = !im.store.in_transaction();
     if (own_transaction) TSUNAGU_TRY(im.store.begin_deferred());
     Status status = [&]() -> Status {
-        TSUNAGU_TRY(im.read_counters());
+        TSUNAGU_TRY(im.read_counters(/*writing=*/false));
         TSUNAGU_TRY(check_request(request, im.seq));
         auto scope = im.scope_set(request.user);
         TSUNAGU_TRY(scope);

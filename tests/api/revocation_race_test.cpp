@@ -121,3 +121,55 @@ TEST_CASE("a device revoked while its pulls are in flight stays forgotten and is
         CHECK(pulls_after == 0);
     }
 }
+
+TEST_CASE("pulls read beside pushes never take a commit newer than their snapshot for the database going back") {
+    testing::TempDir dir("tsunagu-pulls-beside-pushes");
+    testing::InProcessServer server(dir);
+    const std::string admin = signed_in(server, "admin", server.first_admin_password());
+    api::HttpRequest team_request = testing::post_json("/v1/admin/teams", {{"name", "Kita"}}, admin);
+    const std::string team = json::parse(server.handle(team_request).body)["team"]["id"];
+    api::HttpRequest create = testing::post_json("/v1/admin/users", {{"username", "aoi"},
+                                                                      {"role", "peer_supporter"},
+                                                                      {"team_id", team},
+                                                                      {"password", "aoi-password-1"},
+                                                                      {"must_change_password", false}},
+                                                  admin);
+    REQUIRE(server.handle(create).status == 201);
+    const std::string token = signed_in(server, "aoi", "aoi-password-1");
+    api::HttpRequest me = get_request("/v1/me", token);
+    const json who = json::parse(server.handle(me).body);
+
+    // One thread pushes clients as fast as it can (each push a commit, noted as seen), three pull
+    // (each page a read transaction whose snapshot may begin just before one of those commits).
+    std::atomic<bool> stop{false};
+    std::atomic<int> pushed{0}, pulled{0}, failed{0};
+    std::vector<std::thread> threads;
+    threads.emplace_back([&] {
+        for (int i = 0; !stop; ++i) {
+            const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::system_clock::now().time_since_epoch())
+                                    .count();
+            const json change = {{"id", sync::new_id()}, {"collection", "client"}, {"record", sync::new_id()},
+                                 {"hlc", std::to_string(now_ms) + "-" + std::to_string(i)},
+                                 {"replica", who["device_id"]}, {"user", who["user"]["id"]}, {"schema", 1},
+                                 {"create", true}, {"set", {{"pseudonym", "K-" + std::to_string(i)}, {"area", "kita"}}}};
+            api::HttpRequest push = testing::post_json("/v1/sync/push", {{"changes", json::array({change})}}, token);
+            ++(server.handle(push).status == 200 ? pushed : failed);
+        }
+    });
+    for (int t = 0; t < 3; ++t) {
+        threads.emplace_back([&] {
+            while (!stop) {
+                api::HttpRequest pull = testing::post_json("/v1/sync/pull", {{"after", 0}, {"limit", 1}}, token);
+                ++(server.handle(pull).status == 200 ? pulled : failed);
+            }
+        });
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    stop = true;
+    for (auto& t : threads) t.join();
+    INFO(pushed << " pushes, " << pulled << " pulls");
+    CHECK(pushed > 10);
+    CHECK(pulled > 10);
+    CHECK(failed == 0);
+}

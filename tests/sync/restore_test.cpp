@@ -1,6 +1,9 @@
 // An upstream restored from a backup: devices that pulled beyond the backup miss nothing new.
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <memory>
+
 #include "sync_fixture.h"
 
 namespace tsunagu::sync {
@@ -187,6 +190,42 @@ TEST_CASE("without the jump, a device that pulled beyond the backup would never 
     pull_all(team.bob, *team.restored);
     CHECK_FALSE(holds(team.bob, made_after.front()));  // numbered again below bob's cursor
     CHECK(holds(team.bob, made_after.back()));         // numbered past it
+}
+
+}  // namespace tsunagu::sync
+
+namespace tsunagu::sync {
+
+using namespace testing;
+
+TEST_CASE("an upstream whose store went back behind what its server saw refuses to write but still serves pages") {
+    // The backup loaded under a running server, without after_restore: its log ends before the
+    // numbers the server had committed and noted.
+    RestoredTeam team(/*run_after_restore=*/false);
+    auto seen = std::make_shared<std::atomic<std::int64_t>>(0);
+    team.w.upstream.share_sequence_seen(seen);
+    ok(team.w.upstream.note_committed_sequence());
+    REQUIRE(seen->load() == ok(team.w.upstream.sequence()));
+    team.restored->share_sequence_seen(seen);
+
+    // A read's snapshot may be older than a commit already noted: pages are never refused.
+    PullRequest request;
+    request.replica = new_id();
+    request.user = "alice";
+    request.limit = 100;
+    auto page = team.restored->read_page(request);
+    INFO(page.status().to_string());
+    REQUIRE(page.is_ok());
+    CHECK(page->records.size() == team.before.size());
+    // A write is: the numbers it would hand out were given already, to changes the backup lacks.
+    auto made = team.restored->create("alice", "visit", kVisit);
+    REQUIRE_FALSE(made.is_ok());
+    CHECK(made.status().code() == ErrorCode::corrupt);
+    CHECK_THAT(made.status().message(), Catch::Contains("went back in time") && Catch::Contains("restore"));
+
+    // Marked restored, its numbers jump past what was seen, and it writes again.
+    ok(team.restored->after_restore());
+    CHECK(team.restored->create("alice", "visit", kVisit).is_ok());
 }
 
 }  // namespace tsunagu::sync
