@@ -101,13 +101,15 @@ Result<Store> open_live_store(const std::string& data_dir, const std::string& ke
     return store;
 }
 
-Result<DataFolderLock> share_data_folder(const std::string& data_dir, const std::string& doing) {
+Result<std::optional<DataFolderLock>> share_data_folder(const std::string& data_dir, const std::string& doing) {
+    if (!fs::exists(store_path_in(data_dir))) return std::optional<DataFolderLock>();
     auto lock = DataFolderLock::take(data_dir, DataFolderLock::Mode::shared);
     if (!lock && lock.status().code() == ErrorCode::busy) {
         return Status(ErrorCode::busy, "the store in " + data_dir + " is being rewritten (a key rotation, restore "
                                        "or salvage holds it): " + doing + " once that has finished");
     }
-    return lock;
+    TSUNAGU_TRY(lock);
+    return std::optional<DataFolderLock>(std::move(*lock));
 }
 
 Result<BackupWritten> back_up_data(const std::string& data_dir, const std::string& key_file, const std::string& target,
@@ -115,12 +117,8 @@ Result<BackupWritten> back_up_data(const std::string& data_dir, const std::strin
     // Held shared, as the server holds it, for as long as the store is open: a key rotation,
     // restore or salvage, which replace or read the store's files, wait for the backup (its last
     // close would otherwise checkpoint and delete, by name, the WAL of the store put in place).
-    std::optional<DataFolderLock> folder;
-    if (fs::exists(store_path_in(data_dir))) {  // else open_live_store says there is no store
-        auto shared = share_data_folder(data_dir, "take the backup");
-        TSUNAGU_TRY(shared);
-        folder.emplace(std::move(*shared));
-    }
+    auto folder = share_data_folder(data_dir, "take the backup");
+    TSUNAGU_TRY(folder);
     std::optional<KeySource> key;
     auto store = open_live_store(data_dir, key_file, &key);
     TSUNAGU_TRY(store);

@@ -82,8 +82,9 @@ Status check_passphrase_file(const std::string& path);
 // Opens the embedded store under `data_dir` as a running server has it (WAL, never created), with
 // the key file (`key_file` "" = <data_dir>/tsunagu.key), which is handed back in `key` when given.
 // The data folder's lock taken shared, for a command that opens the live store beside a running
-// server (backup, report): busy, saying `doing` once a rotation, restore or salvage has finished.
-Result<DataFolderLock> share_data_folder(const std::string& data_dir, const std::string& doing);
+// server (backup, report): busy, saying `doing` once a rotation, restore or salvage has finished;
+// none when the folder holds no store (nothing to guard: the command says so, or reads PostgreSQL).
+Result<std::optional<DataFolderLock>> share_data_folder(const std::string& data_dir, const std::string& doing);
 Result<Store> open_live_store(const std::string& data_dir, const std::string& key_file,
                               std::optional<KeySource>* key = nullptr);
 

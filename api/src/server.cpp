@@ -202,12 +202,8 @@ Result<domain::IndicatorReport> read_indicator_report(const std::string& data_di
         return Status(ErrorCode::not_found, "no store in " + data_dir + " (expected " + store_path + ")");
     }
     // Shared, as a running server holds it: a rotation, restore or salvage waits for the report.
-    std::optional<DataFolderLock> folder;
-    if (postgres.empty()) {
-        auto shared = share_data_folder(data_dir, "print the report");
-        TSUNAGU_TRY(shared);
-        folder.emplace(std::move(*shared));
-    }
+    auto folder = share_data_folder(data_dir, "print the report");
+    TSUNAGU_TRY(folder);
     const std::string key_path = key_path_for(data_dir, key_file);
     auto opener = ready_database(store_path, [key_path]() { return KeySource::key_file(key_path); }, postgres,
                                  tenant, [](Store& store) { return Targets::create_schema(store); });

@@ -6,13 +6,9 @@
 namespace tsunagu::api {
 
 WorkerQueue::WorkerQueue(std::size_t threads, std::size_t capacity, std::size_t password_capacity)
-    : threads_count_(std::max<std::size_t>(threads, 2)),
-      capacity_(capacity),
-      password_capacity_(password_capacity),
-      max_bulk_running_(std::max<std::size_t>(threads, 2) - 1) {
-    threads = std::max<std::size_t>(threads, 2);
-    threads_.reserve(threads);
-    for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
+    : threads_count_(std::max<std::size_t>(threads, 2)), capacity_(capacity), password_capacity_(password_capacity) {
+    threads_.reserve(threads_count_);
+    for (std::size_t i = 0; i < threads_count_; ++i) threads_.emplace_back([this] { run(); });
 }
 
 WorkerQueue::~WorkerQueue() { drain_and_stop(); }
@@ -52,8 +48,7 @@ bool WorkerQueue::password_may_start() const {
     return !password_.empty() && !password_running_ && bulk_running_ + 1 < threads_count_;
 }
 bool WorkerQueue::bulk_may_start() const {
-    return !bulk_.empty() && bulk_running_ < max_bulk_running_ &&
-           bulk_running_ + (password_running_ ? 1 : 0) + 1 < threads_count_;
+    return !bulk_.empty() && bulk_running_ + (password_running_ ? 1 : 0) + 1 < threads_count_;
 }
 
 bool WorkerQueue::can_take() const { return password_may_start() || !interactive_.empty() || bulk_may_start(); }

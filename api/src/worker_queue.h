@@ -52,7 +52,6 @@ private:
     std::size_t threads_count_;
     std::size_t capacity_;
     std::size_t password_capacity_;
-    std::size_t max_bulk_running_;
     std::size_t bulk_running_ = 0;
     bool password_running_ = false;
     bool stopping_ = false;

@@ -185,8 +185,10 @@ Status Device::Impl::erase_revoked() {
                                             std::to_string(*unsent) + " change(s) the server did not have; ask your supervisor");
 }
 
+std::string resync_marker(const std::string& home) { return (std::filesystem::path(home) / kResyncMarker).string(); }
+
 Status mark_resync(const std::string& home) {
-    const std::string marker = (std::filesystem::path(home) / kResyncMarker).string();
+    const std::string marker = resync_marker(home);
     const int fd = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) return Status(ErrorCode::io_error, "cannot write " + marker + ": " + std::strerror(errno));
     ::close(fd);
@@ -194,7 +196,7 @@ Status mark_resync(const std::string& home) {
 }
 
 Status clear_resync_mark(const std::string& home) {
-    const std::string marker = (std::filesystem::path(home) / kResyncMarker).string();
+    const std::string marker = resync_marker(home);
     if (::unlink(marker.c_str()) != 0 && errno != ENOENT) {
         return Status(ErrorCode::io_error, "cannot remove " + marker + ": " + std::strerror(errno));
     }
@@ -234,8 +236,7 @@ Result<std::unique_ptr<Device::Impl>> open_locked(ReplicaLock lock, const std::s
     if (impl->session.wal_holds_evicted) TSUNAGU_TRY(impl->empty_wal());
     if (!impl->session.user_id.empty()) {
         TSUNAGU_TRY(impl->open_engine());
-        const std::string marker = (std::filesystem::path(home) / kResyncMarker).string();
-        if (::access(marker.c_str(), F_OK) == 0) {
+        if (::access(resync_marker(home).c_str(), F_OK) == 0) {
             TSUNAGU_TRY(impl->engine->pull_everything_again());
             TSUNAGU_TRY(clear_resync_mark(home));
         }

@@ -81,6 +81,7 @@ bool sends_secrets_safely(const std::string& server_url);
 // brings back the records its pages fell behind on), never to incremental syncs from a replica
 // silently behind.
 inline constexpr const char* kResyncMarker = "resync-needed";
+std::string resync_marker(const std::string& home);  // the marker's path in `home`
 Status mark_resync(const std::string& home);
 Status clear_resync_mark(const std::string& home);
 

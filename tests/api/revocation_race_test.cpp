@@ -36,36 +36,63 @@ std::string signed_in(const testing::InProcessServer& server, const std::string&
     return json::parse(answer.body)["token"];
 }
 
+// A team, and in it field workers signed in on a phone each, made through the administrator's routes.
+struct Team {
+    const testing::InProcessServer& server;
+    std::string admin = signed_in(server, "admin", server.first_admin_password());
+    std::string id = [this] {
+        api::HttpRequest made = testing::post_json("/v1/admin/teams", {{"name", "Kita"}}, admin);
+        return json::parse(server.handle(made).body)["team"]["id"].get<std::string>();
+    }();
+
+    struct Worker {
+        std::string token, device, user;
+    };
+    Worker worker(const std::string& name) {
+        api::HttpRequest create = testing::post_json("/v1/admin/users", {{"username", name},
+                                                                          {"role", "peer_supporter"},
+                                                                          {"team_id", id},
+                                                                          {"password", name + "-password-1"},
+                                                                          {"must_change_password", false}},
+                                                      admin);
+        REQUIRE(server.handle(create).status == 201);
+        Worker w;
+        w.token = signed_in(server, name, name + "-password-1");
+        api::HttpRequest me = get_request("/v1/me", w.token);
+        const json who = json::parse(server.handle(me).body);
+        w.device = who["device_id"];
+        w.user = who["user"]["id"];
+        return w;
+    }
+};
+
+// The push of one new client of `w`'s, the n-th of its phone's clock reading.
+api::HttpRequest push_of_client(const Team::Worker& w, const std::string& pseudonym, int n) {
+    const auto now_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    const json change = {{"id", sync::new_id()}, {"collection", "client"}, {"record", sync::new_id()},
+                         {"hlc", std::to_string(now_ms) + "-" + std::to_string(n)}, {"replica", w.device},
+                         {"user", w.user}, {"schema", 1}, {"create", true},
+                         {"set", {{"pseudonym", pseudonym}, {"area", "kita"}}}};
+    return testing::post_json("/v1/sync/push", {{"changes", json::array({change})}}, w.token);
+}
+
 }  // namespace
 
 TEST_CASE("a device revoked while its pulls are in flight stays forgotten and is told to wipe") {
     testing::TempDir dir("tsunagu-revocation-race");
     testing::InProcessServer server(dir);
-    const std::string admin = signed_in(server, "admin", server.first_admin_password());
-    api::HttpRequest team_request = testing::post_json("/v1/admin/teams", {{"name", "Kita"}}, admin);
-    const std::string team = json::parse(server.handle(team_request).body)["team"]["id"];
+    Team team{server};
+    const std::string& admin = team.admin;
 
     for (int round = 0; round < 25; ++round) {
         const std::string name = "worker" + std::to_string(round);
-        api::HttpRequest create = testing::post_json("/v1/admin/users", {{"username", name},
-                                                                          {"role", "peer_supporter"},
-                                                                          {"team_id", team},
-                                                                          {"password", name + "-password-1"},
-                                                                          {"must_change_password", false}},
-                                                      admin);
-        REQUIRE(server.handle(create).status == 201);
-        const std::string token = signed_in(server, name, name + "-password-1");
-        api::HttpRequest me = get_request("/v1/me", token);
-        const json who = json::parse(server.handle(me).body);
-        const std::string device = who["device_id"];
+        const Team::Worker worker = team.worker(name);
+        const std::string& token = worker.token;
+        const std::string& device = worker.device;
         // A client of hers, so that each pull page carries a record (and its audit entry).
-        const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count();
-        const json change = {{"id", sync::new_id()}, {"collection", "client"}, {"record", sync::new_id()},
-                             {"hlc", std::to_string(now_ms) + "-0"}, {"replica", device}, {"user", who["user"]["id"]},
-                             {"schema", 1}, {"create", true}, {"set", {{"pseudonym", "K-" + name}, {"area", "kita"}}}};
-        api::HttpRequest push = testing::post_json("/v1/sync/push", {{"changes", json::array({change})}}, token);
+        api::HttpRequest push = push_of_client(worker, "K-" + name, 0);
         const api::HttpResponse pushed = server.handle(push);
         REQUIRE(pushed.status == 200);
         REQUIRE(json::parse(pushed.body)["outcomes"][0]["status"] == "accepted");
@@ -125,19 +152,8 @@ TEST_CASE("a device revoked while its pulls are in flight stays forgotten and is
 TEST_CASE("pulls read beside pushes never take a commit newer than their snapshot for the database going back") {
     testing::TempDir dir("tsunagu-pulls-beside-pushes");
     testing::InProcessServer server(dir);
-    const std::string admin = signed_in(server, "admin", server.first_admin_password());
-    api::HttpRequest team_request = testing::post_json("/v1/admin/teams", {{"name", "Kita"}}, admin);
-    const std::string team = json::parse(server.handle(team_request).body)["team"]["id"];
-    api::HttpRequest create = testing::post_json("/v1/admin/users", {{"username", "aoi"},
-                                                                      {"role", "peer_supporter"},
-                                                                      {"team_id", team},
-                                                                      {"password", "aoi-password-1"},
-                                                                      {"must_change_password", false}},
-                                                  admin);
-    REQUIRE(server.handle(create).status == 201);
-    const std::string token = signed_in(server, "aoi", "aoi-password-1");
-    api::HttpRequest me = get_request("/v1/me", token);
-    const json who = json::parse(server.handle(me).body);
+    Team team{server};
+    const Team::Worker aoi = team.worker("aoi");
 
     // One thread pushes clients as fast as it can (each push a commit, noted as seen), three pull
     // (each page a read transaction whose snapshot may begin just before one of those commits).
@@ -146,21 +162,14 @@ TEST_CASE("pulls read beside pushes never take a commit newer than their snapsho
     std::vector<std::thread> threads;
     threads.emplace_back([&] {
         for (int i = 0; !stop; ++i) {
-            const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    std::chrono::system_clock::now().time_since_epoch())
-                                    .count();
-            const json change = {{"id", sync::new_id()}, {"collection", "client"}, {"record", sync::new_id()},
-                                 {"hlc", std::to_string(now_ms) + "-" + std::to_string(i)},
-                                 {"replica", who["device_id"]}, {"user", who["user"]["id"]}, {"schema", 1},
-                                 {"create", true}, {"set", {{"pseudonym", "K-" + std::to_string(i)}, {"area", "kita"}}}};
-            api::HttpRequest push = testing::post_json("/v1/sync/push", {{"changes", json::array({change})}}, token);
+            api::HttpRequest push = push_of_client(aoi, "K-" + std::to_string(i), i);
             ++(server.handle(push).status == 200 ? pushed : failed);
         }
     });
     for (int t = 0; t < 3; ++t) {
         threads.emplace_back([&] {
             while (!stop) {
-                api::HttpRequest pull = testing::post_json("/v1/sync/pull", {{"after", 0}, {"limit", 1}}, token);
+                api::HttpRequest pull = testing::post_json("/v1/sync/pull", {{"after", 0}, {"limit", 1}}, aoi.token);
                 ++(server.handle(pull).status == 200 ? pulled : failed);
             }
         });

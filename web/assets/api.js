@@ -64,6 +64,12 @@ export async function request(method, path, body) {
   return data;
 }
 
+// An answer that says the screen is out of date: what it showed is gone (404) or no longer in the
+// state it showed (409, e.g. a record changed since it was read). The screen is read again.
+export function showsStaleScreen(error) {
+  return error instanceof ApiError && (error.status === 409 || error.status === 404);
+}
+
 export const get = (path) => request('GET', path);
 export const post = (path, body = {}) => request('POST', path, body);
 export const put = (path, body) => request('PUT', path, body);

@@ -1,7 +1,7 @@
 // Conflicts: the value in force and the value that lost, side by side with who wrote each, when
 // and on which device. The supervisor keeps one, the other, or writes a merged value; the
 // resolution is a change like any other and reaches every device on its next sync.
-import { ApiError, get, post } from '../api.js';
+import { get, post, showsStaleScreen } from '../api.js';
 import { field, h, replace } from '../dom.js';
 import { deviceName, loadDirectory, personName } from '../directory.js';
 import { shortId, timeOf, valueOf } from '../format.js';
@@ -29,7 +29,7 @@ async function resolve(app, conflict, body) {
     app.show('conflicts');
   } catch (error) {
     app.notify(errorText(error), 'error');
-    if (error instanceof ApiError && (error.status === 409 || error.status === 404)) app.show('conflicts');
+    if (showsStaleScreen(error)) app.show('conflicts');
   }
 }
 

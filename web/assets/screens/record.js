@@ -1,7 +1,7 @@
 // One record: every field with its label, its history (who changed which fields, when, from
 // which device), and the review (approve, or return with a comment). Opening it is audited by
 // the server. Its id stays in page memory, never in the address bar.
-import { ApiError, get, post } from '../api.js';
+import { ApiError, get, post, showsStaleScreen } from '../api.js';
 import { field, h, replace } from '../dom.js';
 import { clientOf, deviceName, loadDirectory, personName } from '../directory.js';
 import { shortId, timeOf, valueOf } from '../format.js';
@@ -92,7 +92,7 @@ function review(app, record, status, version) {
     } catch (error) {
       app.notify(errorText(error), 'error');
       // Refused for what the record has become: show it as it now is, keeping the comment typed.
-      if (error instanceof ApiError && (error.status === 409 || error.status === 404)) {
+      if (showsStaleScreen(error)) {
         app.memory.reviewComment = { id: record.id, text: comment.value };
         app.show('record', { id: record.id });
       }

@@ -5,7 +5,7 @@
 // a refused value); opening one reads it whole, reason included (audited by the server), into this
 // card only; an open one is applied on the worker's behalf once its cause is removed, or dismissed
 // with a comment the device hears when it sends the change again. Which list shows (open or dismissed) stays in page memory.
-import { ApiError, get, post, withQuery } from '../api.js';
+import { ApiError, get, post, showsStaleScreen, withQuery } from '../api.js';
 import { field, h, replace } from '../dom.js';
 import { clientOf, deviceName, loadDirectory, personName } from '../directory.js';
 import { shortId, timeOf, valueOf } from '../format.js';
@@ -182,7 +182,7 @@ function applyPanel(app, refusal) {
           app.notify(t('refused.still_refused'), 'error');
         } else {
           app.notify(error.message, 'error');
-          if (error instanceof ApiError && (error.status === 409 || error.status === 404)) app.show('refused');
+          if (showsStaleScreen(error)) app.show('refused');
         }
       } finally {
         button.disabled = false;
@@ -219,7 +219,7 @@ function dismissForm(app, refusal) {
         app.show('refused');
       } catch (error) {
         app.notify(error.message, 'error');
-        if (error instanceof ApiError && (error.status === 409 || error.status === 404)) app.show('refused');
+        if (showsStaleScreen(error)) app.show('refused');
       }
     },
   },
