@@ -86,12 +86,14 @@ struct RecordRule {
     enum class Kind {
         at_most,        // integers: `field` <= `other` (e.g. completed <= enrolled), when both set
         not_before,     // dates: `field` >= `other` (e.g. end_date >= start_date), when both set
-        required_with,  // `field` must be set when `other` is set to anything but `unless`
+        required_with,  // `field` must be set when `other` is set to one of `when` (when given),
+                        // or else to anything but `unless`
     };
     Kind kind = Kind::at_most;
     std::string field;
     std::string other;
     std::vector<std::string> unless{};  // required_with: values of `other` that need no `field`
+    std::vector<std::string> when{};    // required_with: the only values of `other` that need `field`
     int since = 1;                      // the schema version from which changes must keep it
 };
 

@@ -251,6 +251,7 @@ Status DemoBuilder::fiscal_year_2020() {
     // The peer-supporter training course: 10 places (COVID-19), 8 completed (target 20).
     TSUNAGU_TRY(approved(centre.staff, centre, "training_course",
                          {{"course", "ピアサポーター養成講座 2020"},
+                          {"course_kind", "peer_supporter_training"},
                           {"start_date", "2020-09-01"},
                           {"end_date", "2020-12-15"},
                           {"enrolled", 10},
@@ -258,8 +259,9 @@ Status DemoBuilder::fiscal_year_2020() {
                     .status());
 
     // Discharge support for long-term inpatients (in hospital since 2017, so a year or more at
-    // their outcome): 7 reached community transition support (target 6), and 4 are still in
-    // progress.
+    // their outcome): 7 reached community transition support (target 6), one of whom has since
+    // been discharged (FY2021: the case's outcome moved on, the year's count stays), and 4 are
+    // still in progress.
     for (int i = 0; i < 11; ++i) {
         const DemoArea& area = areas_[static_cast<std::size_t>(i) % areas_.size()];
         const std::string& client = area.staff_clients[static_cast<std::size_t>(i / 6)];
@@ -267,9 +269,13 @@ Status DemoBuilder::fiscal_year_2020() {
                        {"hospital", "市内精神科病院 " + std::string(1, static_cast<char>('A' + i % 5))},
                        {"admitted_since", "2017-0" + std::to_string(1 + i % 9) + "-10"},
                        {"barriers", Json::array({"住居の確保", "家族の受け入れ"})}};
-        if (i < 7) {
+        if (i < 6) {
             fields["outcome"] = "community_transition_support";
-            fields["outcome_date"] = fy2020(2 + i, 14);
+            fields["outcome_date"] = fields["transition_date"] = fy2020(2 + i, 14);
+        } else if (i == 6) {
+            fields["outcome"] = "discharged";
+            fields["outcome_date"] = "2021-05-20";
+            fields["transition_date"] = fy2020(2 + i, 14);
         } else {
             fields["outcome"] = "ongoing";
         }
@@ -336,10 +342,21 @@ Status DemoBuilder::records_that_do_not_count() {
                           {"hospital", "市内精神科病院 C"},
                           {"admitted_since", "2020-03-02"},
                           {"outcome", "community_transition_support"},
-                          {"outcome_date", "2020-11-20"}})
+                          {"outcome_date", "2020-11-20"},
+                          {"transition_date", "2020-11-20"}})
+                    .status());
+    // A follow-up course for peer supporters already trained: not more peer supporters trained.
+    TSUNAGU_TRY(approved(centre.staff, centre, "training_course",
+                         {{"course", "ピアサポーター フォローアップ研修 2020"},
+                          {"course_kind", "follow_up"},
+                          {"start_date", "2020-11-05"},
+                          {"end_date", "2020-11-05"},
+                          {"enrolled", 6},
+                          {"completed", 6}})
                     .status());
     TSUNAGU_TRY(approved(centre.staff, centre, "training_course",
                          {{"course", "ピアサポーター養成講座 2019"},
+                          {"course_kind", "peer_supporter_training"},
                           {"start_date", "2019-10-01"},
                           {"end_date", "2020-01-31"},
                           {"enrolled", 15},
@@ -350,7 +367,8 @@ Status DemoBuilder::records_that_do_not_count() {
                      {"hospital", "市内精神科病院 B"},
                      {"admitted_since", "2016-05-10"},
                      {"outcome", "community_transition_support"},
-                     {"outcome_date", "2020-02-14"}})
+                     {"outcome_date", "2020-02-14"},
+                     {"transition_date", "2020-02-14"}})
         .status();
 }
 

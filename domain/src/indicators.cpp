@@ -9,16 +9,19 @@ namespace tsunagu::domain {
 namespace {
 
 // How one indicator is measured: the records of `collection` whose `match_field` equals
-// `match_value` (when given), dated by `date_field` (or `fallback_date_field` when unset),
-// counted, or summed over `sum_field`, or counted once per distinct `distinct_field` value; only
-// records that `qualifies` (when set) accepts.
+// `match_value` (when given) and that `selects` accepts (when set), dated by `date_field` (or
+// `fallback_date_field` when unset; or by `date_of` when set), counted, or summed over
+// `sum_field`, or counted once per distinct `distinct_field` value; only records that `qualifies`
+// (when set) accepts.
 struct Measure {
     IndicatorDefinition definition;
     std::string collection;
     std::string match_field;
     std::string match_value;
+    bool (*selects)(const sync::Record&) = nullptr;
     std::string date_field;
     std::string fallback_date_field;
+    const std::string* (*date_of)(const sync::Record&) = nullptr;
     std::string sum_field;
     std::string distinct_field;
     bool (*qualifies)(const sync::Record&) = nullptr;
@@ -31,19 +34,55 @@ const std::string* string_field(const sync::Record& r, const std::string& name) 
     return &it->get_ref<const std::string&>();
 }
 
+// When a discharge-support case's person started community transition support (地域移行支援の
+// 利用開始): the case's transition_date (schema v4), kept when the outcome later moves on (to
+// "discharged", say), so that a closed year's count does not change. A case written before v4
+// has none; its outcome_date is the date while its outcome is still community_transition_support.
+const std::string* transition_date(const sync::Record& r) {
+    if (const std::string* date = string_field(r, "transition_date")) return date;
+    const std::string* outcome = string_field(r, "outcome");
+    return outcome && *outcome == "community_transition_support" ? string_field(r, "outcome_date") : nullptr;
+}
+
+bool reached_transition_support(const sync::Record& r) { return transition_date(r) != nullptr; }
+
 // A long-term inpatient (長期入院患者) is, as the city's survey of inpatients counts them
 // (１年以上長期入院患者), someone hospitalised for one year or more. The discharge-support case
 // carries the admission that its support ended, so the rule reads the case, not the client's
 // long_term_inpatient flag (a current status, edited at any time and tied to no admission): the
-// case's admitted_since is at least one year before its outcome_date (admitted 2019-06-01:
+// case's admitted_since is at least one year before the transition date (admitted 2019-06-01:
 // long-term from 2020-06-01 on). A case without an admission date does not count; the schema
 // requires one once an outcome is recorded.
-bool long_term_at_outcome(const sync::Record& r) {
+bool long_term_at_transition(const sync::Record& r) {
     const std::string* admitted = string_field(r, "admitted_since");
-    const std::string* outcome = string_field(r, "outcome_date");
-    if (!admitted || !outcome || admitted->size() != 10 || !fiscal_year_of(*admitted)) return false;
+    const std::string* reached = transition_date(r);
+    if (!admitted || !reached || admitted->size() != 10 || !fiscal_year_of(*admitted)) return false;
     const std::string anniversary = std::to_string(std::stoi(admitted->substr(0, 4)) + 1) + admitted->substr(4);
-    return *outcome >= anniversary;  // "YYYY-MM-DD" orders as text
+    return *reached >= anniversary;  // "YYYY-MM-DD" orders as text
+}
+
+// ピアサポーター養成者数 counts those who completed the peer-supporter training course itself,
+// not a follow-up or another course (course_kind, schema v4). A course written before v4 has no
+// kind and counts, as it did when it was written.
+bool trains_peer_supporters(const sync::Record& r) {
+    const std::string* kind = string_field(r, "course_kind");
+    return !kind || *kind == "peer_supporter_training";
+}
+
+// Whether `r` is one of the records `m` is about (whatever its date and review status).
+bool is_about(const Measure& m, const sync::Record& r) {
+    if (r.collection != m.collection) return false;
+    if (!m.match_field.empty()) {
+        const std::string* value = string_field(r, m.match_field);
+        if (!value || *value != m.match_value) return false;
+    }
+    return !m.selects || m.selects(r);
+}
+
+const std::string* date_of(const Measure& m, const sync::Record& r) {
+    if (m.date_of) return m.date_of(r);
+    const std::string* date = string_field(r, m.date_field);
+    return date ? date : string_field(r, m.fallback_date_field);
 }
 
 // Builders, so that the table below reads as what each indicator counts.
@@ -87,6 +126,7 @@ const std::vector<Measure>& measures() {
                                        "training_course", "end_date"),
                                  "completed");
         trained.fallback_date_field = "start_date";
+        trained.selects = trains_peer_supporters;
         v.push_back(std::move(trained));
         v.push_back(dispatches({"dispatch_requests", "ピアサポーター派遣依頼件数", "Peer-support dispatch requests"}));
         v.push_back(dispatches({"dispatch_requests_medical", "派遣依頼件数(医療機関から)",
@@ -103,9 +143,11 @@ const std::vector<Measure>& measures() {
         v.push_back(dispatches({"dispatch_online", "派遣(オンライン)", "Dispatches, online"}, "format", "online"));
         Measure transition = count({"community_transition", "退院支援により地域移行支援の利用に至った長期入院患者数",
                                     "Long-term inpatients who reached community transition support"},
-                                   "discharge_support_case", "outcome_date", "outcome", "community_transition_support");
+                                   "discharge_support_case", {});
+        transition.selects = reached_transition_support;
+        transition.date_of = transition_date;
         transition.distinct_field = "client";
-        transition.qualifies = long_term_at_outcome;
+        transition.qualifies = long_term_at_transition;
         v.push_back(std::move(transition));
         v.push_back(meetings({"post_discharge_liaison_meetings", "退院後支援担当者連絡会",
                               "Post-discharge liaison meetings"},
@@ -169,11 +211,7 @@ const IndicatorDefinition* find_indicator(std::string_view id) {
 std::vector<std::string> summed_fields_missing(const sync::Record& record) {
     std::vector<std::string> missing;
     for (const Measure& m : measures()) {
-        if (m.sum_field.empty() || m.collection != record.collection) continue;
-        if (!m.match_field.empty()) {
-            const std::string* value = string_field(record, m.match_field);
-            if (!value || *value != m.match_value) continue;
-        }
+        if (m.sum_field.empty() || !is_about(m, record)) continue;
         const auto it = record.fields.find(m.sum_field);
         const bool given = it != record.fields.end() && it->is_number_integer();
         if (!given && std::find(missing.begin(), missing.end(), m.sum_field) == missing.end()) {
@@ -206,13 +244,8 @@ IndicatorReport compute_indicators(const std::vector<sync::Record>& records, con
         // the areas add up to the year.
         std::map<std::string, std::pair<std::string, const sync::Record*>> first_of_person;
         for (const sync::Record& r : records) {
-            if (r.collection != m.collection || !is_approved(r)) continue;
-            if (!m.match_field.empty()) {
-                const std::string* value = string_field(r, m.match_field);
-                if (!value || *value != m.match_value) continue;
-            }
-            const std::string* date = string_field(r, m.date_field);
-            if (!date) date = string_field(r, m.fallback_date_field);
+            if (!is_about(m, r) || !is_approved(r)) continue;
+            const std::string* date = date_of(m, r);
             if (!date || fiscal_year_of(*date) != inputs.fiscal_year) continue;
             if (m.qualifies && !m.qualifies(r)) continue;
             row.in_conflict += r.conflicts.empty() ? 0 : 1;

@@ -229,6 +229,14 @@ Status Schema::check() const {
                               where + ": a rule between \"" + rule.field + "\" and \"" + rule.other +
                                   "\" names an undeclared field or a later schema version");
             }
+            const bool values_given = !rule.unless.empty() || !rule.when.empty();
+            if ((rule.kind != RecordRule::Kind::required_with && values_given) ||
+                (!rule.unless.empty() && !rule.when.empty())) {
+                return Status(ErrorCode::invalid_argument,
+                              where + ": the rule on \"" + rule.field +
+                                  "\" lists values of \"" + rule.other +
+                                  "\"; only required_with takes them, and either \"when\" or \"unless\", not both");
+            }
         }
         if (c.scope.kind == ScopeRule::Kind::field && !c.find(c.scope.field)) {
             return Status(ErrorCode::invalid_argument,
@@ -390,14 +398,20 @@ Status validate_rules(const Schema& schema, const ChangeSet& change, const Json&
                                   ", got an earlier date; correct one of them");
                 }
                 break;
-            case RecordRule::Kind::required_with:
-                if (!a && b &&
-                    !(b->is_string() && std::find(rule.unless.begin(), rule.unless.end(),
-                                                  b->get_ref<const std::string&>()) != rule.unless.end())) {
+            case RecordRule::Kind::required_with: {
+                if (a || !b) break;
+                auto listed = [&](const std::vector<std::string>& values) {
+                    return b->is_string() &&
+                           std::find(values.begin(), values.end(), b->get_ref<const std::string&>()) != values.end();
+                };
+                if (rule.when.empty() ? !listed(rule.unless) : listed(rule.when)) {
                     return refuse("is required when field " + other->title() +
-                                  " is set; give the date it happened");
+                                  (rule.when.empty() ? std::string(" is set")
+                                                     : " is \"" + b->get_ref<const std::string&>() + "\"") +
+                                  "; give the date it happened");
                 }
                 break;
+            }
         }
     }
     return Status::ok();

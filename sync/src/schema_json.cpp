@@ -106,6 +106,7 @@ Json rule_to_json(const RecordRule& rule) {
         if (kind == rule.kind) out[name] = rule.other;
     }
     if (!rule.unless.empty()) out["unless"] = rule.unless;
+    if (!rule.when.empty()) out["when"] = rule.when;
     if (rule.since != 1) out["since"] = rule.since;
     return out;
 }
@@ -126,6 +127,7 @@ RecordRule rule_from_json(const Json& in) {
                                     "\": give exactly one of at_most, not_before, required_with");
     }
     rule.unless = in.value("unless", std::vector<std::string>{});
+    rule.when = in.value("when", std::vector<std::string>{});
     rule.since = in.value("since", 1);
     return rule;
 }

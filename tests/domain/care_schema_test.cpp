@@ -178,7 +178,7 @@ TEST_CASE("a phone still on schema v1 may create records without the fields v2 m
 
 TEST_CASE("a home visit names its visitor from schema v3 on and a phone still on v2 may leave it out") {
     const Json visit = {{"client", kPerson}, {"date", "2020-06-01"}, {"duration_min", 30}, {"purpose", "check_in"}};
-    CHECK(care_schema().version == 3);  // the rule came with a new version
+    CHECK(care_schema().version >= 3);  // the rule came with a new version
     CHECK_THAT(refusal(change_of("home_visit", visit, 3)),
                Catch::Contains("visitor") && Catch::Contains("訪問者") && Catch::Contains("is required"));
     CHECK(refusal(change_of("home_visit", visit, 2)) == "");
@@ -217,6 +217,43 @@ TEST_CASE("a discharge-support case with an outcome gives its date and the admis
     CHECK_THAT(refusal(change_of("discharge_support_case", c)), Catch::Contains("must not be before"));
     CHECK(refusal(change_of("discharge_support_case",
                             {{"client", kPerson}, {"hospital", "病院"}, {"outcome", "ongoing"}})) == "");
+}
+
+TEST_CASE("from care schema v4 a training course says its kind and a phone on v3 keeps syncing without it") {
+    CHECK(care_schema().version >= 4);
+    const Json course = {{"course", "養成講座"}, {"start_date", "2020-09-01"}};
+    CHECK_THAT(refusal(change_of("training_course", course, 4)),
+               Catch::Contains(R"("course_kind" (講座の種類 / Kind of course))") && Catch::Contains("is required"));
+    CHECK(refusal(change_of("training_course", course, 3)) == "");
+    Json kinded = course;
+    kinded["course_kind"] = "follow_up";
+    CHECK(refusal(change_of("training_course", kinded, 4)) == "");
+    kinded["course_kind"] = "refresher";
+    CHECK_THAT(refusal(change_of("training_course", kinded, 4)), Catch::Contains("course_kind"));
+    const auto& kind = *care_schema().find("training_course")->find("course_kind");
+    CHECK(kind.choice_labels.at("peer_supporter_training").ja == "ピアサポーター養成講座");
+}
+
+TEST_CASE("from care schema v4 a case that reached transition support gives the date it started") {
+    Json c = {{"client", kPerson},
+              {"hospital", "病院"},
+              {"admitted_since", "2018-01-01"},
+              {"outcome", "community_transition_support"},
+              {"outcome_date", "2020-10-01"}};
+    CHECK_THAT(refusal(change_of("discharge_support_case", c, 4)),
+               Catch::Contains(R"("transition_date")") &&
+                   Catch::Contains(R"(is required when field "outcome" (結果 / Outcome) is "community_transition_support")"));
+    CHECK(refusal(change_of("discharge_support_case", c, 3)) == "");  // a phone on v3
+    c["transition_date"] = "2020-10-01";
+    CHECK(refusal(change_of("discharge_support_case", c, 4)) == "");
+    // The outcome moves on to discharge; the start of transition support stays, and must stay.
+    CHECK(refusal(change_of("discharge_support_case", {{"outcome", "discharged"}, {"outcome_date", "2021-05-20"}}, 4,
+                            false),
+                  c) == "");
+    CHECK_THAT(refusal(change_of("discharge_support_case", {{"transition_date", nullptr}}, 4, false), c),
+               Catch::Contains("is required when"));
+    CHECK_THAT(refusal(change_of("discharge_support_case", {{"transition_date", "2017-12-31"}}, 4, false), c),
+               Catch::Contains("must not be before"));
 }
 
 TEST_CASE("the meeting kinds include 関係実務者連携会議, apart from other liaison meetings") {

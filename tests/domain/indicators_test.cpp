@@ -158,6 +158,25 @@ TEST_CASE("trainees count when their course ends in the year, or starts in it wi
     CHECK(actual(report(records), "peer_supporters_trained") == 8);
 }
 
+TEST_CASE("peer supporters trained counts the training course itself and not a follow-up or other course") {
+    auto course = [](const char* kind, int completed) {
+        Json fields = {{"course", "x"}, {"start_date", "2020-09-01"}, {"end_date", "2020-12-15"}, {"completed", completed}};
+        if (kind) fields["course_kind"] = kind;
+        return record("training_course", fields);
+    };
+    // A course written before care schema v4 has no kind: it counts, as it did when written.
+    std::vector<Record> records = {course("peer_supporter_training", 8), course("follow_up", 6), course("other", 4),
+                                   course(nullptr, 2)};
+    CHECK(actual(report(records), "peer_supporters_trained") == 10);
+    // Nor does approving a follow-up need its trainees completed, which no indicator adds up.
+    Record follow_up = course("follow_up", 0);
+    follow_up.fields.erase("completed");
+    CHECK(summed_fields_missing(follow_up).empty());
+    Record training = course("peer_supporter_training", 0);
+    training.fields.erase("completed");
+    CHECK(summed_fields_missing(training) == std::vector<std::string>{"completed"});
+}
+
 namespace {
 
 Record discharge(const std::string& client, const std::string& outcome, const std::string& date,
@@ -206,6 +225,27 @@ TEST_CASE("community transition counts only long-term inpatients: in hospital a 
         record("discharge_support_case", {{"client", "unknown"}, {"hospital", "h"},
                                           {"outcome", "community_transition_support"}, {"outcome_date", "2020-10-01"}})};
     CHECK(actual(report(records), "community_transition") == 1);
+}
+
+TEST_CASE("a transition that moved on to discharge still counts in the year it started") {
+    // Started transition support in FY2020 and was discharged in FY2021: the case's outcome
+    // moved on, its transition_date (care schema v4) did not.
+    Record moved_on = discharge("c1", "discharged", "2021-05-20");
+    moved_on.fields["transition_date"] = "2020-11-02";
+    Record straight_home = discharge("c2", "discharged", "2020-12-01");  // never used transition support
+    Record dated = discharge("c3", "community_transition_support", "2021-01-10");
+    dated.fields["transition_date"] = "2020-12-20";  // the date given wins over the outcome's
+    const std::vector<Record> records = {moved_on, straight_home, dated};
+    const IndicatorReport fy2020 = report(records);
+    CHECK(actual(fy2020, "community_transition") == 2);
+    CHECK(fy2020.row("community_transition")->by_month[7] == 1);  // November, not May
+    CHECK(fy2020.row("community_transition")->by_month[8] == 1);  // December, not January
+    CHECK(actual(report(records, 2021), "community_transition") == 0);
+    // Long-term is judged at the transition: admitted 2019-11-10, a year in hospital only by the
+    // discharge, not by the start of transition support.
+    Record short_stay = discharge("c4", "discharged", "2021-02-01", "2019-11-10");
+    short_stay.fields["transition_date"] = "2020-11-02";
+    CHECK(actual(report({short_stay}), "community_transition") == 0);
 }
 
 TEST_CASE("each indicator says how many of the records it counted carry an open conflict") {

@@ -196,8 +196,8 @@ TEST_CASE("a required list must hold at least one item") {
 
 namespace {
 
-// A schema with rules between fields of a course: completed <= enrolled, end >= start, and a
-// result date once there is a result (other than "pending").
+// A schema with rules between fields of a course: completed <= enrolled, end >= start, a
+// result date once there is a result (other than "pending"), and a certification date for a pass.
 Schema course_schema() {
     Schema schema = test_schema();
     CollectionSchema course{"course", {}, {}, 1};
@@ -205,11 +205,13 @@ Schema course_schema() {
                      {.name = "end", .type = FieldType::date},
                      {.name = "enrolled", .type = FieldType::integer},
                      {.name = "completed", .type = FieldType::integer},
-                     {.name = "result", .type = FieldType::enumeration, .choices = {"pending", "passed"}},
-                     {.name = "result_date", .type = FieldType::date}};
+                     {.name = "result", .type = FieldType::enumeration, .choices = {"pending", "passed", "failed"}},
+                     {.name = "result_date", .type = FieldType::date},
+                     {.name = "certified_on", .type = FieldType::date}};
     course.rules = {{RecordRule::Kind::at_most, "completed", "enrolled"},
                     {RecordRule::Kind::not_before, "end", "start"},
-                    {RecordRule::Kind::required_with, "result_date", "result", {"pending"}}};
+                    {RecordRule::Kind::required_with, "result_date", "result", {"pending"}},
+                    {RecordRule::Kind::required_with, "certified_on", "result", {}, {"passed"}}};
     schema.collections.push_back(course);
     REQUIRE(schema.check());
     return schema;
@@ -237,7 +239,15 @@ TEST_CASE("rules between fields are checked on the record as the change leaves i
     CHECK(rule_refusal({{"start", "2020-09-01"}, {"end", "2020-09-01"}}) == "");
     CHECK_THAT(rule_refusal({{"result", "passed"}}), Catch::Contains(R"(field "result_date": is required when)"));
     CHECK(rule_refusal({{"result", "pending"}}) == "");
-    CHECK(rule_refusal({{"result", "passed"}, {"result_date", "2020-10-01"}}) == "");
+    CHECK(rule_refusal({{"result", "failed"}, {"result_date", "2020-10-01"}}) == "");
+    CHECK_THAT(rule_refusal({{"result", "passed"}, {"result_date", "2020-10-01"}}),
+               Catch::Contains(R"(field "certified_on": is required when field "result" is "passed")"));
+    CHECK(rule_refusal({{"result", "passed"}, {"result_date", "2020-10-01"}, {"certified_on", "2020-10-02"}}) == "");
+    // A value that no longer needs the field leaves it where it was; one that needs it keeps it.
+    CHECK(rule_refusal({{"result", "failed"}}, {{"result", "passed"}, {"result_date", "2020-10-01"}}) == "");
+    CHECK_THAT(rule_refusal({{"certified_on", nullptr}},
+                            {{"result", "passed"}, {"result_date", "2020-10-01"}, {"certified_on", "2020-10-02"}}),
+               Catch::Contains(R"("certified_on")"));
     CHECK_THAT(rule_refusal({{"result_date", nullptr}}, {{"result", "passed"}, {"result_date", "2020-10-01"}}),
                Catch::Contains("is required when"));
     // A change that touches neither field of a rule is not refused for an older breach of it.
@@ -250,12 +260,20 @@ TEST_CASE("rules round-trip through JSON, and a rule naming an undeclared field 
     auto again = schema_from_json(published);
     REQUIRE(again);
     const CollectionSchema* course = again->find("course");
-    REQUIRE(course->rules.size() == 3);
+    REQUIRE(course->rules.size() == 4);
     CHECK(course->rules[2].kind == RecordRule::Kind::required_with);
     CHECK(course->rules[2].unless == std::vector<std::string>{"pending"});
+    CHECK(course->rules[3].when == std::vector<std::string>{"passed"});
     Schema broken = course_schema();
     broken.collections.back().rules.push_back({RecordRule::Kind::at_most, "completed", "capacity"});
     CHECK_FALSE(broken.check());
+    Schema both = course_schema();
+    both.collections.back().rules.push_back(
+        {RecordRule::Kind::required_with, "certified_on", "result", {"pending"}, {"passed"}});
+    CHECK_THAT(both.check().message(), Catch::Contains("either \"when\" or \"unless\""));
+    Schema misplaced = course_schema();
+    misplaced.collections.back().rules.push_back({RecordRule::Kind::not_before, "end", "start", {}, {"x"}});
+    CHECK_FALSE(misplaced.check());
 }
 
 TEST_CASE("the latest event date is tomorrow in the schema's local time, and unset without an offset") {
