@@ -5,13 +5,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <system_error>
 
 #include "api/src/shell_command.h"
+#include "crypto/durable.h"
 #include "crypto/store.h"
 
 namespace tsunagu::api {
@@ -72,12 +78,62 @@ std::optional<std::int64_t> time_of(const std::string& name) {
 
 std::string with_reason(const std::string& what, const std::error_code& ec) { return what + ": " + ec.message(); }
 
+constexpr const char* kClaim = ".tsunagu-installation";
+
+// The installation that claimed `folder`: its id, "" when unclaimed; an error when it cannot be read.
+Result<std::string> claimant(const fs::path& folder) {
+    std::error_code ec;
+    if (!fs::exists(folder / kClaim, ec)) {
+        if (ec) return Status(ErrorCode::io_error, with_reason("cannot read " + (folder / kClaim).string(), ec));
+        return std::string();
+    }
+    std::ifstream in(folder / kClaim);
+    std::string id;
+    if (!in || !std::getline(in, id)) {
+        return Status(ErrorCode::io_error, "cannot read " + (folder / kClaim).string() +
+                                               ": make it readable by the server, or remove it if this server's "
+                                               "backups are the only ones in the folder");
+    }
+    return id;
+}
+
+// Claims `folder` for `installation` unless another did: the id is written under a name of this
+// process's own, made durable, then linked to the claim's name, which fails when it exists (two
+// servers starting at once: one claims, the other reads the claim). Answers the claimant.
+Result<std::string> claim(const fs::path& folder, const std::string& installation) {
+    auto current = claimant(folder);
+    if (!current || !current->empty()) return current;
+    unsigned char bytes[8];
+    randombytes_buf(bytes, sizeof bytes);
+    char suffix[17];
+    for (std::size_t i = 0; i < sizeof bytes; ++i) std::snprintf(suffix + 2 * i, 3, "%02x", bytes[i]);
+    const std::string draft = (folder / (std::string(kClaim) + ".new." + suffix)).string();
+    {
+        std::ofstream out(draft, std::ios::trunc);
+        out << installation << "\n";
+        out.close();
+        if (!out) return Status(ErrorCode::io_error, "cannot write " + draft);
+    }
+    Status durable = make_durable(draft);
+    const int linked = durable ? ::link(draft.c_str(), (folder / kClaim).c_str()) : -1;
+    const int link_errno = errno;
+    std::error_code ec;
+    fs::remove(draft, ec);
+    TSUNAGU_TRY(durable);
+    if (linked != 0 && link_errno != EEXIST) {
+        return Status(ErrorCode::io_error, "cannot claim the backup folder " + folder.string() + ": " +
+                                               std::strerror(link_errno));
+    }
+    if (linked == 0) TSUNAGU_TRY(make_durable((folder / kClaim).string()));
+    return claimant(folder);
+}
+
 }  // namespace
 
 Backups::Backups(Metrics& metrics, std::string data_dir, std::string key_file, BackupPolicy policy)
     : metrics_(metrics), data_dir_(std::move(data_dir)), key_file_(std::move(key_file)), policy_(std::move(policy)) {}
 
-Status Backups::prepare() {
+Status Backups::prepare(const std::string& installation) {
     if (!enabled()) return Status::ok();
     if (policy_.keep < 1 || policy_.keep > 10000) {
         return Status(ErrorCode::invalid_argument, "--backup-keep takes how many backups to keep, from 1 to 10000");
@@ -103,6 +159,16 @@ Status Backups::prepare() {
     ::close(fd);
     fs::remove(probe, ec);
     if (!policy_.passphrase_file.empty()) TSUNAGU_TRY(check_passphrase_file(policy_.passphrase_file));
+    auto owner = claim(policy_.folder, installation);
+    TSUNAGU_TRY(owner);
+    if (*owner != installation) {
+        return Status(ErrorCode::conflict,
+                      "the backup folder " + policy_.folder + " holds the backups of another installation (" +
+                          *owner + ", this one is " + installation +
+                          "): give each server its own --backup-dir, as each removes the backups its rotation does "
+                          "not keep. If this data folder was made afresh, and the old installation's backups are "
+                          "no longer wanted, remove " + (fs::path(policy_.folder) / kClaim).string());
+    }
     // What a backup killed part way left (back_up_data writes NAME.partial, then renames it), and
     // what a destroy of one killed part way left (NAME.partial.erasing: Store::destroy finishes it).
     constexpr std::string_view kPartial = ".partial";

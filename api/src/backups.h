@@ -9,7 +9,8 @@
 // The next scheduled backup is due one period after the newest file in the folder, so that a
 // restarted server neither skips one nor (restarting in a loop) rotates good ones away. A failed
 // run is logged and counted and tried again sooner (after a tenth of the period, at most an hour).
-// Only files this schedule names are ever removed.
+// Only files this schedule names are ever removed, and only in a folder claimed by this
+// installation (<folder>/.tsunagu-installation holds its id).
 //
 // Off the machine: with a copy command (--backup-copy-command), each new backup is handed to it
 // (api/src/shell_command.h), one at a time on a thread of its own, so that neither the schedule
@@ -96,8 +97,11 @@ public:
     Backups& operator=(const Backups&) = delete;
 
     // At start-up, before start(): creates the folder (0700), proves it writable, checks the
-    // passphrase file, and removes what a backup killed part way left. An error says what to fix.
-    Status prepare();
+    // passphrase file, claims the folder for `installation` (the server's replica id, which a
+    // restore of its backups keeps), and removes what a backup killed part way left. An error says
+    // what to fix. A folder another installation claimed is refused: each prunes its own folder
+    // by name, and two in one folder would rotate each other's backups away.
+    Status prepare(const std::string& installation);
     bool enabled() const { return !policy_.folder.empty(); }
     const BackupPolicy& policy() const { return policy_; }
 

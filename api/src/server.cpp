@@ -412,7 +412,15 @@ Result<StartedServer> start_server(const ServerConfig& config) {
             std::chrono::milliseconds(static_cast<std::int64_t>(config.backups.copy_timeout_seconds * 1000.0));
         auto backups =
             std::make_unique<Backups>(core->metrics(), config.data_dir, config.key_file, std::move(schedule));
-        TSUNAGU_TRY(backups->prepare());
+        // The folder is claimed by the server's replica id: the installation, which a restore of
+        // its backups keeps.
+        std::string installation;
+        {
+            auto connection = pool->borrow();
+            TSUNAGU_TRY(connection);
+            installation = (*connection)->upstream->replica_id();
+        }
+        TSUNAGU_TRY(backups->prepare(installation));
         core->use_backups(std::move(backups));
     }
     if (config.postgres.empty()) core->metrics().watch_disk("data", config.data_dir);

@@ -128,6 +128,41 @@ TEST_CASE("the server backs itself up on its schedule, keeps the newest, and eac
     for (const auto& id : visits) CHECK(new_phone.holds(id));
 }
 
+TEST_CASE("a backup folder belongs to one installation: another is refused at start, and a restore of its backups takes it back") {
+    TempDir elsewhere("tsunagu-backups");
+    const std::string folder = elsewhere.file("backups");
+    Office office({"--backup-dir", folder, "--backup-every", "0.0005", "--backup-keep", "1"});
+    REQUIRE(within(15, [&] { return office.admin->metric(kTaken) >= 1; }));
+    REQUIRE(fs::exists(folder + "/.tsunagu-installation"));
+
+    // A second installation pointed at the same folder (a copied service file, a shared mount)
+    // would rotate the first one's backups away: it does not start.
+    const ProgramRun second = refused_start(elsewhere, {"--backup-dir", folder, "--backup-keep", "1"});
+    INFO(second.err);
+    CHECK(second.exit_code == 1);
+    CHECK(second.err.find("another installation") != std::string::npos);
+    CHECK(second.err.find("--backup-dir") != std::string::npos);
+    const std::vector<std::string> before = backups_in(folder);
+    CHECK(before.size() == 1);
+
+    // The same installation restarts on its folder, and so does its restore on a new machine.
+    Reply taken = office.admin->post("/v1/admin/backups", json::object());
+    REQUIRE(taken.status == 201);
+    const std::string file = folder + "/" + taken.body["file"].get<std::string>();
+    REQUIRE(office.server.stop() == 0);
+    const ProgramRun restore =
+        server_command({"restore", "--from", file, "--data", office.dir.file("restored"), "--key-file", office.key_file()});
+    INFO(restore.err);
+    REQUIRE(restore.exit_code == 0);
+    ServerProcess restored{TSUNAGU_SERVER_PATH, office.dir.file("restored"), office.dir.file("restored.log")};
+    restored.start({"--key-file", office.key_file(), "--backup-dir", folder, "--backup-keep", "1"});
+    ApiClient admin(restored.url());
+    REQUIRE(admin.sign_in("admin", office.server.admin_password()).status == 200);
+    Reply listed = admin.get("/v1/admin/backups");
+    REQUIRE(listed.status == 200);
+    CHECK(listed.body["backups"].size() >= 1);
+}
+
 TEST_CASE("a scheduled backup is not taken when nothing was written since the newest, so that the backups kept are different states") {
     TempDir elsewhere("tsunagu-backups");
     const std::string folder = elsewhere.file("backups");
