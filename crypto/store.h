@@ -204,6 +204,11 @@ public:
     Store& operator=(const Store&) = delete;
     ~Store();
     void close() noexcept;
+    // Closes the store as close() does, and answers whether its database file now holds every
+    // commit on its own: io_error when the WAL is left with frames in it (another connection has
+    // the file open, or the checkpoint failed, e.g. on a full disk). For a file about to be moved
+    // or copied without its WAL (a restore or salvage putting it into place).
+    Status close_folded();
 
     // Runs one or more statements that return no rows.
     Status exec(std::string_view sql);

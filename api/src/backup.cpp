@@ -76,6 +76,18 @@ Status sync_folder_of(const std::string& path) {
     return sync_folder(folder.empty() ? "." : folder);
 }
 
+// After a store was renamed to `path`: the rename made durable. When that fails the store is in
+// place all the same, and the error says so (rather than that nothing was done): whether it is
+// still there after a crash depends on the disk, so a restart of the machine calls for a look.
+Status placed_durably(const std::string& path, const char* what) {
+    Status synced = sync_folder_of(path);
+    if (synced) return synced;
+    return Status(synced.code(), std::string("the ") + what + " store is in place at " + path +
+                                     ", but its folder could not be synced to disk (" + synced.message() +
+                                     "): run sync before starting the server; should the machine restart first, "
+                                     "check that the store is still there");
+}
+
 // Removes a store file that was never complete: its key header first (Store::destroy), so that
 // what it held cannot be read from blocks left on the disk.
 void discard(const std::string& path) { (void)Store::destroy(path); }
@@ -197,10 +209,10 @@ Status restore_data(const std::string& backup, const std::string& data_dir, cons
         // A lost phone's token would open the restored server again: everyone signs in once more
         // (phones keep their work meanwhile).
         TSUNAGU_TRY(end_every_session(*store));
-        store->close();
+        TSUNAGU_TRY(store->close_folded());
         fs::rename(restoring, store_path, ec);
         if (ec) return Status(ErrorCode::io_error, "cannot move the restored store into place: " + ec.message());
-        return sync_folder_of(store_path);
+        return placed_durably(store_path, "restored");
     }();
     if (!restored) discard(restoring);
     return restored;
@@ -237,9 +249,12 @@ Result<SalvageReport> salvage_data(const std::string& data_dir, const std::strin
         if (!report->complete()) {
             auto store = Store::open(salvaging, *key);
             TSUNAGU_TRY(store);
-            auto upstream = sync::Upstream::open(*store, domain::care_schema());
-            TSUNAGU_TRY(upstream);
-            TSUNAGU_TRY(upstream->after_restore());
+            {
+                auto upstream = sync::Upstream::open(*store, domain::care_schema());
+                TSUNAGU_TRY(upstream);
+                TSUNAGU_TRY(upstream->after_restore());
+            }
+            TSUNAGU_TRY(store->close_folded());
         }
         if (key_file.empty()) {
             const std::string new_key = key_path_for(new_dir, "");
@@ -247,7 +262,7 @@ Result<SalvageReport> salvage_data(const std::string& data_dir, const std::strin
         }
         fs::rename(salvaging, store_path, ec);
         if (ec) return Status(ErrorCode::io_error, "cannot move the salvaged store into place: " + ec.message());
-        return sync_folder_of(store_path);
+        return placed_durably(store_path, "salvaged");
     }();
     if (!placed) {
         discard(salvaging);

@@ -342,6 +342,23 @@ Store::~Store() = default;
 
 void Store::close() noexcept { impl_.reset(); }
 
+Status Store::close_folded() {
+    if (!impl_ || impl_->backend) {
+        close();
+        return Status::ok();
+    }
+    const std::string wal = impl_->path + "-wal";
+    const std::string path = impl_->path;
+    close();
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(wal, ec);
+    if (ec || size == 0) return Status::ok();  // none left (or an empty one, which holds nothing)
+    return Status(ErrorCode::io_error,
+                  "the write-ahead log " + wal + " was not folded into " + path +
+                      " when it closed (another process has it open, or the disk is full): the file alone lacks "
+                      "its latest commits; stop what else uses it, or free some space, and try again");
+}
+
 Store Store::over(std::unique_ptr<StoreBackend> backend) {
     auto impl = std::make_unique<StoreImpl>();
     impl->path = backend->describe();

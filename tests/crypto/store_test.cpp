@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,25 @@ TEST_CASE("rows survive close and reopen in WAL mode") {
     Store store = open_ok(path, test_key());
     CHECK(count_rows(store) == 500);
     CHECK(store.integrity_check().is_ok());
+}
+
+TEST_CASE("a close that leaves commits in the WAL says so, and one that folds them in answers ok") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    Store writer = open_ok(path, test_key());
+    write_rows(writer, 0, 300, "folded");
+    std::optional<Store> other{open_ok(path, test_key())};  // keeps the WAL from being folded in
+    CHECK(count_rows(*other) == 300);
+    Status left = writer.close_folded();
+    CHECK(left.code() == ErrorCode::io_error);
+    CHECK_THAT(left.message(), Catch::Contains("was not folded into") && Catch::Contains("s.db-wal"));
+    CHECK(std::filesystem::file_size(path + "-wal") > 0);
+    // The last connection's close folds the WAL in: the database file alone holds every row.
+    write_rows(*other, 300, 10, "folded");
+    CHECK(other->close_folded().is_ok());
+    CHECK_FALSE(std::filesystem::exists(path + "-wal"));
+    Store again = open_ok(path, test_key());
+    CHECK(count_rows(again) == 310);
 }
 
 TEST_CASE("rows survive close and reopen in rollback-journal mode") {
