@@ -127,8 +127,13 @@ struct SyncReport {
     bool wiped = false;
     // When wiped: the changes the server had not accepted that went with the replica (a revoked
     // phone keeps no care records, its unsent work included). Tell the worker and her supervisor.
-    std::size_t wiped_unsent = 0;
+    // None when they could not be counted (the replica was erased all the same).
+    std::optional<std::size_t> wiped_unsent = 0;
 };
+
+// "3 change(s)", or words saying how many could not be counted: for the messages that tell a
+// worker what an erased replica took with it.
+std::string unsent_changes_text(const std::optional<std::size_t>& unsent);
 
 struct DeviceStatus {
     bool signed_in = false;

@@ -269,8 +269,8 @@ int cmd_sync(const Invocation& inv) {
     if (inv.json) std::cout << Json(*report).dump() << "\n";
     if (report->wiped) {
         std::cerr << "tsunagu: this device was revoked by an administrator; its replica in " << inv.home
-                  << " was erased, with " << report->wiped_unsent
-                  << " change(s) the server did not have. Ask your supervisor, then run tsunagu init again.\n";
+                  << " was erased, with " << client::unsent_changes_text(report->wiped_unsent)
+                  << " the server did not have. Ask your supervisor, then run tsunagu init again.\n";
         return kExitWiped;
     }
     if (!inv.json) {

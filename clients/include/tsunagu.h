@@ -141,7 +141,7 @@ typedef void (*tsunagu_progress_fn)(const char* phase, size_t done, size_t total
  * `*report_json_out` (may be NULL to ignore) receives
  *   {"pushed","pulled","evicted","retries","wiped","wiped_unsent","refused":[...],"new_conflicts":[...]}.
  * When the server revoked this device, the replica was destroyed, with the changes it had not yet
- * pushed ("wiped_unsent" of them): the call answers TSUNAGU_FORBIDDEN (the report, when asked
+ * pushed ("wiped_unsent" of them; null when they could not be counted): the call answers TSUNAGU_FORBIDDEN (the report, when asked
  * for, is still given, "wiped" true), and the handle refuses everything after that; close it.
  * Not while another handle or process has the replica open (what it recorded would vanish
  * unseen): TSUNAGU_BUSY then, nothing erased; close the other, then sync again. */

@@ -241,8 +241,8 @@ tsunagu_code tsunagu_sync(tsunagu_device* device, tsunagu_progress_fn progress, 
             // Never an OK an app could take for a sync: the replica, and any unsent work, is gone.
             return fail(err, ErrorCode::forbidden,
                         "this device was revoked by an administrator and its replica erased, with " +
-                            std::to_string(result->wiped_unsent) +
-                            " change(s) the server did not have; close it, and ask the supervisor");
+                            tsunagu::client::unsent_changes_text(result->wiped_unsent) +
+                            " the server did not have; close it, and ask the supervisor");
         }
         return TSUNAGU_OK;
     });

@@ -168,21 +168,27 @@ Status Device::Impl::wipe() {
     return Store::destroy(db_path);
 }
 
-Result<std::size_t> Device::Impl::wipe_counting_unsent() {
-    std::size_t unsent = 0;
+Result<std::optional<std::size_t>> Device::Impl::wipe_counting_unsent() {
+    std::optional<std::size_t> unsent = 0;
     if (engine) {
+        // A replica too damaged to count still goes: the count is then unknown, never 0.
         auto outbox = engine->outbox_counts();
-        if (outbox) unsent = outbox->total();
+        unsent = outbox ? std::optional<std::size_t>(outbox->total()) : std::nullopt;
     }
     TSUNAGU_TRY(wipe());
     return unsent;
+}
+
+std::string unsent_changes_text(const std::optional<std::size_t>& unsent) {
+    return unsent ? std::to_string(*unsent) + " change(s)" : "an unknown number of changes (they could not be counted)";
 }
 
 Status Device::Impl::erase_revoked() {
     auto unsent = wipe_counting_unsent();
     TSUNAGU_TRY(unsent);
     return Status(ErrorCode::forbidden, "this device was revoked by an administrator and its replica erased, with " +
-                                            std::to_string(*unsent) + " change(s) the server did not have; ask your supervisor");
+                                            unsent_changes_text(*unsent) +
+                                            " the server did not have; ask your supervisor");
 }
 
 std::string resync_marker(const std::string& home) { return (std::filesystem::path(home) / kResyncMarker).string(); }

@@ -61,7 +61,7 @@ struct Device::Impl {
     // otherwise busy, saying to close it and sync again, with nothing changed.
     Status wipe();
     // wipe(), answering how many changes went unsent with the replica.
-    Result<std::size_t> wipe_counting_unsent();
+    Result<std::optional<std::size_t>> wipe_counting_unsent();
     // For a request other than a sync answered 401 "wipe" (the device was revoked): wipes the
     // replica, and answers forbidden saying so, with the number of changes that went unsent; or
     // the wipe's own error (busy while another process has the replica open).

@@ -45,6 +45,18 @@ public:
     }
     void release(std::uint8_t*, size_t) override {}
 
+    // Closing completes at once. The base class's close waits, on cpprestsdk's pool thread that
+    // saw the refused write, for a continuation it schedules on that same pool: with no other pool
+    // thread free (a device given one, or a process at exit) the exchange, and the device, hung.
+    pplx::task<void> close(std::ios_base::openmode mode = std::ios_base::in | std::ios_base::out) override {
+        if (mode & std::ios_base::out) m_stream_can_write = false;
+        return pplx::task_from_result();
+    }
+    pplx::task<void> close(std::ios_base::openmode mode, std::exception_ptr failure) override {
+        if (m_currentException == nullptr) m_currentException = failure;
+        return close(mode);
+    }
+
 protected:
     pplx::task<int_type> _putc(std::uint8_t c) override {
         return _putn(&c, 1).then([c](size_t) { return static_cast<int_type>(c); });
@@ -96,7 +108,18 @@ public:
             }
             auto sink = std::make_shared<BoundedBody>(options_.max_answer_bytes);
             request.set_response_stream(streams::ostream(streams::streambuf<std::uint8_t>(sink)));
-            http::http_response response = client_.request(request).get();
+            pplx::cancellation_token_source cancel;
+            http::http_response response = client_.request(request, cancel.get_token()).get();
+            // An answer refused before its body is read: the exchange is ended (its connection
+            // closed) and waited for, so that nothing reads on in the background after send().
+            auto refuse = [&](Status why) {
+                cancel.cancel();
+                try {
+                    response.content_ready().wait();
+                } catch (const std::exception&) {
+                }
+                return why;
+            };
             HttpAnswer answer;
             answer.status = response.status_code();
             for (const auto& [name, value] : response.headers()) {
@@ -106,15 +129,15 @@ public:
             }
             if (answer.status >= 300 && answer.status < 400) {
                 const auto location = answer.headers.find("location");
-                return Status(ErrorCode::invalid_argument,
+                return refuse(Status(ErrorCode::invalid_argument,
                               "the server answered HTTP " + std::to_string(answer.status) + ", a redirect" +
                                   (location == answer.headers.end() ? "" : " to " + location->second) +
                                   ", which this device does not follow: its session must go to the server it "
-                                  "signed in to only. Set the server URL to the address it should be");
+                                  "signed in to only. Set the server URL to the address it should be"));
             }
             if (response.headers().has(http::header_names::content_length) &&
                 response.headers().content_length() > options_.max_answer_bytes) {
-                return too_large(options_.max_answer_bytes);
+                return refuse(too_large(options_.max_answer_bytes));
             }
             try {
                 response.content_ready().get();

@@ -26,7 +26,7 @@ void to_json(sync::Json& out, const KeptRefusal& k) {
 
 void to_json(sync::Json& out, const SyncReport& r) {
     out = {{"pushed", r.pushed},   {"pulled", r.pulled},   {"evicted", r.evicted},
-           {"retries", r.retries}, {"wiped", r.wiped}, {"wiped_unsent", r.wiped_unsent},     {"refused", r.refused},
+           {"retries", r.retries}, {"wiped", r.wiped}, {"wiped_unsent", r.wiped_unsent ? sync::Json(*r.wiped_unsent) : sync::Json()},     {"refused", r.refused},
            {"resent", r.resent},   {"new_conflicts", r.new_conflicts}, {"evicted_pending", r.evicted_pending}};
 }
 

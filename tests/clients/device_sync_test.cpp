@@ -266,6 +266,13 @@ TEST_CASE("a revoked device is wiped on its next sync and its files are gone") {
     const auto report = synced(*aoi);
     CHECK(report.wiped);
     CHECK(report.wiped_unsent == 1);  // K-105 went with it, and the report says so
+    CHECK(client::unsent_changes_text(report.wiped_unsent) == "1 change(s)");
+    // A replica too damaged to count its outbox is erased all the same, and never said to hold none.
+    CHECK(client::unsent_changes_text(std::nullopt).find("unknown") != std::string::npos);
+    client::SyncReport uncounted;
+    uncounted.wiped = true;
+    uncounted.wiped_unsent = std::nullopt;
+    CHECK(sync::Json(uncounted)["wiped_unsent"].is_null());
     CHECK_FALSE(std::filesystem::exists(db));
     CHECK_FALSE(std::filesystem::exists(db + "-wal"));
     CHECK_FALSE(std::filesystem::exists(db + "-journal"));

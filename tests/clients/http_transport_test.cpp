@@ -20,6 +20,7 @@
 
 #include "clients/device.h"
 #include "clients/src/http_transport.h"
+#include "support/run_program.h"
 #include "support/temp_dir.h"
 
 using namespace tsunagu;
@@ -165,6 +166,19 @@ TEST_CASE("an answer larger than the transport reads is refused, with or without
         REQUIRE_FALSE(refused.is_ok());
         CHECK(refused.status().code() == ErrorCode::invalid_argument);
         CHECK_THAT(refused.status().message(), Catch::Contains("larger than this device reads"));
+    }
+}
+
+TEST_CASE("an answer too large is refused without a second pool thread and leaves nothing running at exit") {
+    // cpprestsdk closes a stream buffer whose write failed by waiting, on its pool thread, for work
+    // it schedules on the pool: with every other pool thread busy (or gone at exit) it would wait
+    // for ever. A device given one pool thread shows it; so would the command line at its exit.
+    for (const char* how : {"chunked", "length"}) {
+        INFO(how);
+        const ProgramRun run =
+            run_program(TSUNAGU_TRANSPORT_ONE_THREAD_PATH, {how}, {}, std::chrono::seconds(20));
+        INFO(run.err);
+        CHECK(run.exit_code == 0);
     }
 }
 
