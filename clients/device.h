@@ -63,6 +63,9 @@ struct DeviceOptions {
     // The phone's clock, which may be wrong by hours or days: the server measures its skew from
     // each push and corrects the stamps it finds too far ahead (tests give a wrong one).
     sync::WallClock wall = sync::system_wall_clock();
+    // The machine's boot clock: stamps follow the server's time by it between syncs (see
+    // sync::DeviceOptions::boot). Tests that move `wall` by hand give one that moves with it, or none.
+    sync::BootClock boot = sync::system_boot_clock();
 };
 
 // Where a sync is. For pushes `total` is exact (the outbox at the start of the sync). For pulls
@@ -156,7 +159,12 @@ struct DeviceStatus {
 
 class Device {
 public:
-    // Opens the replica in folder `home` (created if missing, mode 0700), creating the encrypted
+    // Whether folder `home` holds a replica (for a command that must not make one: a mistyped
+    // passphrase would otherwise seal a new, empty replica under the typo). io_error when the
+    // folder cannot be looked into.
+    static Result<bool> exists(const std::string& home);
+    // Opens the replica in folder `home` (created if missing, mode 0700; a folder that exists keeps
+    // its mode), creating the encrypted
     // store on first use with a data key wrapped under `passphrase`, which must then have at least
     // 8 characters (invalid_argument otherwise; a replica made before keeps opening with its own).
     // A wrong passphrase fails with ErrorCode::wrong_key and changes nothing on disk; busy while

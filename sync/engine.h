@@ -237,6 +237,11 @@ class Upstream {
 struct DeviceOptions {
     std::string user;  // the person signed in on this device; a replica belongs to one user
     WallClock wall = system_wall_clock();
+    // The machine's boot clock (a device library passes system_boot_clock()). Once the device has
+    // heard the upstream's time, its stamps follow that time as the boot clock counts on from it,
+    // until the machine restarts: a wall clock set wrong after a sync (by hand, or a network's
+    // wrong time) then stamps nothing wrong. Empty: the wall clock, corrected by the offset learnt.
+    BootClock boot = {};
     // Outbox changes stamped further ahead of the upstream's time than this are re-stamped before
     // they are pushed. Use the upstream's max_clock_ahead_ms.
     std::int64_t max_clock_ahead_ms = 60'000;
@@ -404,6 +409,11 @@ class Device {
     // and pushed. Learns the upstream's time; outbox changes stamped by a clock found to be ahead,
     // or set back since it last heard it, are re-stamped, in order.
     Result<PullReport> apply_pull(const PullPage& page);
+    // Takes the clock (its latest reading, the learnt offset, whether the upstream's time is known)
+    // back to what the store holds: after a transaction of the caller's that held
+    // apply_push_result or apply_pull rolled back, so that what they learnt in memory goes with
+    // what they wrote (each does this itself when its own work fails).
+    Status reload_clock();
 
     // The outbox, oldest first.
     Result<std::vector<PendingChange>> outbox();
@@ -415,7 +425,7 @@ class Device {
     // How many outbox entries are in each state, without reading the entries: the cost does not
     // grow with the size of the changes, and the memory used not with their number.
     Result<OutboxCounts> outbox_counts();
-    // Whether an unsent change was stamped with the clock's memory of a later time than the
+    // Whether a change still to be sent was stamped with the clock's memory of a later time than the
     // clock read (with the offset it knows) when the change was made: the clock was set back
     // since the device last heard the upstream. Learning the upstream's time before pushing (a
     // pull first) re-stamps such changes with when they were made, so that they do not go out

@@ -41,11 +41,22 @@ struct Hlc {
 using WallClock = std::function<std::int64_t()>;
 WallClock system_wall_clock();
 
+// A clock counting from the machine's start, which no setting of the wall clock moves: `boot`
+// tells one start from another (0: none known, and the reading is not used), `ms` is the time since.
+struct BootReading {
+    std::uint64_t boot = 0;
+    std::int64_t ms = 0;
+};
+using BootClock = std::function<BootReading()>;
+// Linux, Android included: the kernel's boot id and CLOCK_BOOTTIME (which counts time asleep
+// too). Elsewhere, or when either cannot be read: readings of boot 0.
+BootClock system_boot_clock();
+
 // A replica's clock. Every tick() is strictly greater than every earlier tick and every reading
 // passed to observe(), whatever the wall clock does. Not thread-safe: one owner.
 class HybridClock {
   public:
-    explicit HybridClock(WallClock wall, Hlc last = {});
+    explicit HybridClock(WallClock wall, Hlc last = {}, BootClock boot = {});
 
     // A fresh reading for a local event.
     Hlc tick();
@@ -56,8 +67,18 @@ class HybridClock {
     // later stamp into the future); it stamps the change afresh instead.
     bool is_too_far_ahead(Hlc remote, std::int64_t max_ahead_ms) const;
 
-    // Wall time as this clock sees it: the injected wall clock plus the learned offset.
+    // Wall time as this clock sees it: the injected wall clock plus the learned offset; or, while
+    // anchored and the machine has not restarted since, the anchor's time plus the boot clock's
+    // time since it, whatever the wall clock was set to meanwhile.
     std::int64_t wall_now() const;
+    // Ties wall time to the boot clock: `wall_ms` (the upstream's time, just heard) at `at`. No
+    // effect without a boot clock, or with a reading of boot 0.
+    void anchor(BootReading at, std::int64_t wall_ms) noexcept {
+        anchor_at_ = at;
+        anchor_wall_ms_ = wall_ms;
+    }
+    // The boot clock's reading now (boot 0 without one).
+    BootReading boot_now() const { return boot_ ? boot_() : BootReading{}; }
     // A correction added to the wall clock (a device learns it from the upstream's time).
     void set_offset_ms(std::int64_t offset_ms) { offset_ms_ = offset_ms; }
     std::int64_t offset_ms() const noexcept { return offset_ms_; }
@@ -70,7 +91,10 @@ class HybridClock {
 
   private:
     WallClock wall_;
+    BootClock boot_;
     std::int64_t offset_ms_ = 0;
+    BootReading anchor_at_;
+    std::int64_t anchor_wall_ms_ = 0;
     Hlc last_;
 };
 

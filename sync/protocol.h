@@ -244,6 +244,10 @@ std::string json_nul_error(std::string_view text);
 // compared as read ("\u0061" is "a"). For text a parse accepted: checked after it succeeded.
 std::string json_repeated_member_error(std::string_view text);
 
+// Whether `text` is valid UTF-8 (no overlong forms, surrogates or code points past U+10FFFF): the
+// only text JSON carries, so text that is not cannot be sent.
+bool is_utf8(std::string_view text);
+
 // True when some element of the JSON `text` sits inside more than `max_depth` arrays and objects:
 // a scan of the bytes, so that a hostile body is refused before it becomes a deep document.
 bool json_nests_deeper_than(std::string_view text, int max_depth);

@@ -28,7 +28,10 @@ int exit_code_for(const Status& status) {
 
 int fail(const Invocation& inv, const Status& status) {
     if (inv.json) {
-        std::cout << Json{{"error", error_code_name(status.code())}, {"message", status.message()}}.dump() << "\n";
+        // (A message may quote bytes that are not UTF-8: shown replaced, never a throw.)
+        std::cout << Json{{"error", error_code_name(status.code())}, {"message", status.message()}}.dump(
+                         -1, ' ', false, Json::error_handler_t::replace)
+                  << "\n";
     }
     std::cerr << "tsunagu: " << status.message() << "\n";
     return exit_code_for(status);
@@ -42,6 +45,16 @@ int usage(const Invocation& inv, const std::string& message) {
 // Opens the replica with the passphrase from TSUNAGU_PASSPHRASE or the terminal (twice when
 // creating it); `passphrase_used`, when given, receives it (to change it).
 Result<Device> open_replica(const Invocation& inv, bool creating, Secret* passphrase_used = nullptr) {
+    if (!creating) {
+        // Before the passphrase is asked for: opening would make a replica, sealed under whatever
+        // was typed, in a folder that holds none.
+        auto exists = Device::exists(inv.home);
+        if (!exists) return exists.status();
+        if (!*exists) {
+            return Status(ErrorCode::invalid_argument,
+                          "no device in " + inv.home + " yet: run tsunagu init --server URL --user NAME first");
+        }
+    }
     auto passphrase = read_secret("TSUNAGU_PASSPHRASE", creating ? "New passphrase for this device's replica: "
                                                                  : "Passphrase: ");
     if (!passphrase || passphrase->empty()) {
@@ -319,7 +332,10 @@ int cmd_password(const Invocation& inv) {
                                 "the two new passwords differ; nothing was changed, run tsunagu password again"));
     }
     Status changed = device->change_password(current->view(), next->view());
-    if (!changed) return fail(inv, changed);
+    if (!changed) {
+        const int code = fail(inv, changed);
+        return device->wiped() ? kExitWiped : code;  // revoked: the replica, and its unsent work, is gone
+    }
     if (inv.json) std::cout << Json{{"changed", true}}.dump() << "\n";
     else std::cout << "password changed: sign in with the new one on your other devices\n";
     return kExitOk;

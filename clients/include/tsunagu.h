@@ -9,18 +9,22 @@
  *    happened and what to do next (NULL on success). Messages never contain passphrases,
  *    passwords, tokens or record contents.
  *  - Every `char**` output and err->message is allocated by the library and owned by the caller,
- *    who frees it with tsunagu_free(). On failure outputs are set to NULL.
+ *    who frees it with tsunagu_free(). On failure outputs are set to NULL. Each call sets
+ *    err->message anew without freeing what it held: free it after each failing call.
  *  - No C++ exception crosses this API: failures, including unexpected ones, become codes.
  *
- * A typical session:
+ * A typical session (show_and_free shows err.message, then frees it and sets it to NULL):
  *     tsunagu_error err = {0};
  *     tsunagu_device* dev = tsunagu_open("/data/app/tsunagu", passphrase, &err);
- *     tsunagu_sign_in(dev, "https://tsunagu.example.org", "aoi", password, "aoi's phone", &err);
+ *     if (!dev) { show_and_free(&err); return; }
+ *     if (tsunagu_sign_in(dev, "https://tsunagu.example.org", "aoi", password, "aoi's phone", &err))
+ *         show_and_free(&err);
  *     char* id = NULL;
- *     tsunagu_create(dev, "client", "{\"pseudonym\":\"K-001\",\"area\":\"kita\"}", &id, &err);
+ *     if (tsunagu_create(dev, "client", "{\"pseudonym\":\"K-001\",\"area\":\"kita\"}", &id, &err))
+ *         show_and_free(&err);
  *     char* report = NULL;
- *     tsunagu_sync(dev, NULL, NULL, &report, &err);
- *     tsunagu_free(id); tsunagu_free(report); tsunagu_free(err.message);
+ *     if (tsunagu_sync(dev, NULL, NULL, &report, &err)) show_and_free(&err);
+ *     tsunagu_free(id); tsunagu_free(report);
  *     tsunagu_close(dev);
  */
 #ifndef TSUNAGU_H

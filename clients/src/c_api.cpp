@@ -68,6 +68,13 @@ tsunagu_code missing(tsunagu_error* err, const char* what) {
 // Parses caller JSON, naming the argument when it is malformed or names a member twice (a
 // document would keep the last of the two without a word).
 bool parse_json(const char* text, const char* what, Json& out, tsunagu_error* err) {
+    // Refused before it is a document: copying one thousands of levels deep would recurse past
+    // the end of a phone thread's stack. Records nest two levels (a list in a field).
+    constexpr int kMaxDepth = 24;
+    if (tsunagu::sync::json_nests_deeper_than(text, kMaxDepth)) {
+        fail(err, ErrorCode::invalid_argument, std::string(what) + ": " + tsunagu::sync::json_depth_error(kMaxDepth));
+        return false;
+    }
     out = Json::parse(text, nullptr, false);
     if (out.is_discarded()) {
         fail(err, ErrorCode::invalid_argument, std::string(what) + " is not valid JSON");
@@ -175,6 +182,10 @@ tsunagu_code tsunagu_create(tsunagu_device* device, const char* collection, cons
         auto id = device->device.create(collection, fields);
         if (!id) return report(err, id.status());
         *id_out = copy_out(*id);
+        if (!*id_out) {
+            return fail(err, ErrorCode::internal,
+                        "out of memory for the new record's id: the record was saved (tsunagu_list finds it)");
+        }
         return TSUNAGU_OK;
     });
 }

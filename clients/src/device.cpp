@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <initializer_list>
+#include <vector>
 
 #include "clients/src/device_impl.h"
 #include "crypto/durable.h"
@@ -85,6 +87,33 @@ Result<bool> file_exists(const std::string& path, const std::string& what) {
     return exists;
 }
 
+// Text sent to the server must be UTF-8 (JSON carries nothing else): refused naming what, never
+// showing it (a password, perhaps).
+Status check_utf8(std::string_view text, const char* what) {
+    if (sync::is_utf8(text)) return Status::ok();
+    return Status(ErrorCode::invalid_argument,
+                  std::string(what) + " is not valid UTF-8 text; give it as UTF-8 (an app passing modified UTF-8 or "
+                                      "another encoding must convert it)");
+}
+
+// Wipes a request body's secret members when it goes, whatever the way out (an exception too).
+class WipedOnExit {
+public:
+    WipedOnExit(sync::Json& body, std::initializer_list<const char*> members) : body_(body), members_(members) {}
+    WipedOnExit(const WipedOnExit&) = delete;
+    WipedOnExit& operator=(const WipedOnExit&) = delete;
+    ~WipedOnExit() {
+        for (const char* name : members_) {
+            auto it = body_.find(name);
+            if (it != body_.end() && it->is_string()) wipe(it->get_ref<std::string&>());
+        }
+    }
+
+private:
+    sync::Json& body_;
+    std::vector<const char*> members_;
+};
+
 bool sends_secrets_safely(const std::string& server_url) {
     return server_url.rfind("https://", 0) == 0 ||
            (server_url.rfind("http://", 0) == 0 && sync::is_loopback_url(server_url));
@@ -93,7 +122,8 @@ bool sends_secrets_safely(const std::string& server_url) {
 Status Device::Impl::ready_for_records() const {
     if (wiped) {
         return Status(ErrorCode::forbidden,
-                      "this device was revoked and its replica erased; sign in again to start afresh");
+                      "this device was revoked and its replica erased; close it, then open the home again and "
+                      "sign in to start afresh");
     }
     if (!engine) {
         return Status(ErrorCode::invalid_argument,
@@ -122,6 +152,7 @@ Status Device::Impl::open_engine() {
     engine_options.user = session.user_id;
     engine_options.replica_id = session.device_id;
     engine_options.wall = options.wall;
+    engine_options.boot = options.boot;
     auto opened = sync::Device::open(*store, domain::care_schema(), engine_options);
     if (!opened) return opened.status();
     engine = std::make_unique<sync::Device>(std::move(*opened));
@@ -148,7 +179,7 @@ Result<ServerLink*> Device::Impl::server() {
     return link.get();
 }
 
-Status Device::Impl::wipe() {
+Result<std::optional<std::size_t>> Device::Impl::wipe_counting_unsent() {
     auto hold = lock.hold_exclusive("erase the revoked replica");
     if (!hold) {
         if (hold.status().code() != ErrorCode::busy) return hold.status();
@@ -159,23 +190,19 @@ Status Device::Impl::wipe() {
                           " cannot be erased yet: another process (the app, or another tsunagu command) or another "
                           "handle has it open. Close that, then sync again, which erases it. Nothing was erased yet");
     }
-    engine.reset();
-    store->close();
-    store.reset();
-    session = Session{};
-    link.reset();
-    wiped = true;
-    return Store::destroy(db_path);
-}
-
-Result<std::optional<std::size_t>> Device::Impl::wipe_counting_unsent() {
     std::optional<std::size_t> unsent = 0;
     if (engine) {
         // A replica too damaged to count still goes: the count is then unknown, never 0.
         auto outbox = engine->outbox_counts();
         unsent = outbox ? std::optional<std::size_t>(outbox->total()) : std::nullopt;
     }
-    TSUNAGU_TRY(wipe());
+    engine.reset();
+    store->close();
+    store.reset();
+    session = Session{};
+    link.reset();
+    wiped = true;
+    TSUNAGU_TRY(Store::destroy(db_path));
     return unsent;
 }
 
@@ -250,6 +277,11 @@ Result<std::unique_ptr<Device::Impl>> open_locked(ReplicaLock lock, const std::s
     return impl;
 }
 
+Result<bool> Device::exists(const std::string& home) {
+    if (home.empty()) return Status(ErrorCode::invalid_argument, "the replica's home folder is empty");
+    return file_exists((std::filesystem::path(home) / kDatabaseName).string(), "the replica's home folder " + home);
+}
+
 Result<Device> Device::open(const std::string& home, std::string_view passphrase, DeviceOptions options) {
     if (home.empty()) return Status(ErrorCode::invalid_argument, "the replica's home folder is empty");
     if (passphrase.empty()) return Status(ErrorCode::invalid_argument, "the passphrase is empty");
@@ -259,9 +291,10 @@ Result<Device> Device::open(const std::string& home, std::string_view passphrase
     TSUNAGU_TRY(exists);
     if (!*exists) TSUNAGU_TRY(check_new_passphrase(passphrase));
     std::error_code ec;
-    std::filesystem::create_directories(home, ec);
+    const bool made = std::filesystem::create_directories(home, ec);
     if (ec) return Status(ErrorCode::io_error, "cannot create the folder " + home + ": " + ec.message());
-    ::chmod(home.c_str(), 0700);
+    // Only a folder made here: `--home /tmp` must not take /tmp from everyone else.
+    if (made) ::chmod(home.c_str(), 0700);
     // Before the store is opened (which removes what a re-key killed part way left): a passphrase
     // change under way in another process holds the lock exclusive, and this open waits for nothing.
     auto lock = ReplicaLock::share(home);
@@ -332,15 +365,18 @@ Status Device::sign_in(const std::string& server_url, const std::string& usernam
     // The sign-in goes over a link of its own, and the session (URL, token, link) changes only
     // once it succeeded: a sign-in refused by another server must leave every later request going
     // to the server this replica is signed in to, with its token never sent anywhere else.
+    TSUNAGU_TRY(check_utf8(username, "the username"));
+    TSUNAGU_TRY(check_utf8(password, "the password"));
+    TSUNAGU_TRY(check_utf8(device_name, "the device name"));
     std::unique_ptr<ServerLink> link = impl_->make_link(url);
     sync::Json body = {{"username", username}, {"password", ""}, {"device_name", device_name}};
-    body["password"].get_ref<std::string&>().assign(password);  // its one copy, wiped below
+    WipedOnExit wiped(body, {"password"});
+    body["password"].get_ref<std::string&>().assign(password);  // its one copy, wiped on the way out
     if (impl_->session.device_id.empty() && impl_->proposed_device_id.empty()) {
         impl_->proposed_device_id = sync::new_id();
     }
     body["device_id"] = impl_->session.device_id.empty() ? impl_->proposed_device_id : impl_->session.device_id;
     auto answer = link->send("POST", "/v1/auth/sign-in", body, "");
-    wipe(body["password"].get_ref<std::string&>());
     if (!answer) return answer.status();
     if (answer->status != 200) {
         const std::string code = answer->error();
@@ -381,13 +417,14 @@ Status Device::change_password(std::string_view current, std::string_view replac
     Impl& d = *impl_;
     auto link = d.server();
     TSUNAGU_TRY(link);
+    TSUNAGU_TRY(check_utf8(current, "the current password"));
+    TSUNAGU_TRY(check_utf8(replacement, "the new password"));
     sync::Json body = {{"current_password", ""}, {"password", ""}};
-    body["current_password"].get_ref<std::string&>().assign(current);  // their one copies, wiped below
+    WipedOnExit wiped(body, {"current_password", "password"});
+    body["current_password"].get_ref<std::string&>().assign(current);  // their one copies, wiped on the way out
     body["password"].get_ref<std::string&>().assign(replacement);
     bool maybe_done = false;
     auto answer = (*link)->send("POST", "/v1/me/password", body, d.session.token.view(), nullptr, &maybe_done);
-    wipe(body["current_password"].get_ref<std::string&>());
-    wipe(body["password"].get_ref<std::string&>());
     TSUNAGU_TRY(answer);
     if (answer->status == 200) return Status::ok();
     if (is_wipe(*answer)) return d.erase_revoked();

@@ -58,9 +58,9 @@ struct Device::Impl {
     std::unique_ptr<ServerLink> make_link(const std::string& url) const;
     // Destroys the replica: engine and store closed, key header overwritten, files removed. Only
     // once no other process has the replica open (their later commits would be lost unseen):
-    // otherwise busy, saying to close it and sync again, with nothing changed.
-    Status wipe();
-    // wipe(), answering how many changes went unsent with the replica.
+    // otherwise busy, saying to close it and sync again, with nothing changed. Answers how many
+    // changes went unsent with the replica, counted once the replica is held alone (so none
+    // recorded meanwhile goes uncounted); none when they could not be counted.
     Result<std::optional<std::size_t>> wipe_counting_unsent();
     // For a request other than a sync answered 401 "wipe" (the device was revoked): wipes the
     // replica, and answers forbidden saying so, with the number of changes that went unsent; or

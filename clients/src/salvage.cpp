@@ -42,9 +42,9 @@ Result<SalvageReport> Device::salvage(const std::string& damaged_home, const std
         return Status(ErrorCode::invalid_argument,
                       new_home + " already holds a replica; salvage into a new, empty home folder");
     }
-    fs::create_directories(new_home, ec);
+    const bool made = fs::create_directories(new_home, ec);
     if (ec) return Status(ErrorCode::io_error, "cannot create the folder " + new_home + ": " + ec.message());
-    ::chmod(new_home.c_str(), 0700);
+    if (made) ::chmod(new_home.c_str(), 0700);  // never an existing folder's, shared perhaps
     // Nobody records into the damaged replica meanwhile (the copy would miss it, and the worker
     // goes on in the new home), nor opens or makes a replica in the new home before it is whole
     // (salvage_store refuses a replica made there since the look above). On a read-only

@@ -170,7 +170,10 @@ struct SyncRun {
                 const bool progressed = (*applied)->acknowledged > 0 || (*applied)->refused > 0;
                 return (progressed || !flights.empty()) && next.count == 0 && !too_large ? prepare() : Status::ok();
             });
-            if (!step) return step;
+            if (!step) {
+                (void)engine.reload_clock();  // rolled back with the answer it learnt the time from
+                return step;
+            }
             send_prepared();
             report.pushed += (*applied)->acknowledged;
             report.resent += (*applied)->resent;

@@ -78,17 +78,31 @@ Result<Device> Device::open(Store& store, Schema schema, DeviceOptions options) 
     TSUNAGU_TRY(detail::tune_connection(store, kCacheKiB, kCheckpointPages));
     auto impl = std::make_unique<Impl>(store, std::move(schema), std::move(options),
                                        std::move(*tables));
-    auto clock = detail::meta_int(store, detail::kMetaClock, 0);
-    TSUNAGU_TRY(clock);
-    auto offset = detail::meta_int(store, detail::kMetaOffset, 0);
-    TSUNAGU_TRY(offset);
-    impl->clock.observe(Hlc::from_packed(*clock));
-    impl->clock.set_offset_ms(*offset);
-    auto upstream_time = detail::meta_int(store, detail::kMetaUpstreamTime, 0);
-    TSUNAGU_TRY(upstream_time);
-    impl->knows_upstream_time = *upstream_time != 0;
+    TSUNAGU_TRY(impl->reload_clock());
     return Device(std::move(impl));
 }
+
+Status Device::Impl::reload_clock() {
+    auto saved = detail::meta_int(store, detail::kMetaClock, 0);
+    TSUNAGU_TRY(saved);
+    auto offset = detail::meta_int(store, detail::kMetaOffset, 0);
+    TSUNAGU_TRY(offset);
+    auto upstream_time = detail::meta_int(store, detail::kMetaUpstreamTime, 0);
+    TSUNAGU_TRY(upstream_time);
+    clock.rewind_to(Hlc::from_packed(*saved));
+    clock.set_offset_ms(*offset);
+    knows_upstream_time = *upstream_time != 0;
+    auto boot = detail::meta_int(store, detail::kMetaAnchorBoot, 0);
+    TSUNAGU_TRY(boot);
+    auto boot_ms = detail::meta_int(store, detail::kMetaAnchorBootMs, 0);
+    TSUNAGU_TRY(boot_ms);
+    auto anchor_wall = detail::meta_int(store, detail::kMetaAnchorWall, 0);
+    TSUNAGU_TRY(anchor_wall);
+    clock.anchor({static_cast<std::uint64_t>(*boot), *boot_ms}, *anchor_wall);
+    return Status::ok();
+}
+
+Status Device::reload_clock() { return impl_->reload_clock(); }
 
 std::optional<std::int64_t> Device::clock_offset_ms() const {
     if (!impl_->knows_upstream_time) return std::nullopt;

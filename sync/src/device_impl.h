@@ -23,7 +23,7 @@ struct Device::Impl {
         : store(s),
           schema(std::move(sc)),
           options(std::move(o)),
-          clock(options.wall),
+          clock(options.wall, {}, options.boot),
           replica(std::move(tables.replica)),
           records(s, tables.record_key) {}
 
@@ -34,6 +34,8 @@ struct Device::Impl {
     // re-stamps its unsent changes. Returns how many.
     Result<std::size_t> learn_time(Hlc upstream);
     Status save_clock();
+    // The clock as the store holds it (see Device::reload_clock).
+    Status reload_clock();
     // Inside a transaction: the record stored with every outbox change for it re-applied on top.
     Status rebase(const RecordSnapshot& snapshot);
     // Inside a transaction: drops from sync_refetch the records `page` brought whole or evicted.

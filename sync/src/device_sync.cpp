@@ -195,8 +195,6 @@ Result<PushReport> Device::apply_push_result(const PushResult& result) {
         auto resent = im.heard_epoch(result.epoch);
         TSUNAGU_TRY(resent);
         report.resent = *resent;
-        auto restamped = im.learn_time(result.upstream_time);
-        TSUNAGU_TRY(restamped);
         for (const PushOutcome& outcome : result.outcomes) {
             auto settled = im.settle(outcome);
             TSUNAGU_TRY(settled);
@@ -204,11 +202,18 @@ Result<PushReport> Device::apply_push_result(const PushResult& result) {
             report.refused += settled->refused;
             report.restamped += settled->restamped;
         }
+        // After the answers are settled: a change refused in this answer is re-stamped with the
+        // unsent ones, should the clock prove ahead (it is sent again once due).
+        auto restamped = im.learn_time(result.upstream_time);
+        TSUNAGU_TRY(restamped);
         report.restamped += *restamped;
         TSUNAGU_TRY(im.prune_journal());
         return im.save_clock();
     });
-    TSUNAGU_TRY(status);
+    if (!status) {
+        (void)im.reload_clock();  // what learn_time set in memory goes with what was rolled back
+        return status;
+    }
     return report;
 }
 
@@ -316,17 +321,27 @@ Result<Device::Impl::Acknowledged> Device::Impl::acknowledge(const PushOutcome& 
     }
     const std::string record = detail::id_from_bytes(remove.column_blob(0));
     const Hlc stamped = Hlc::from_packed(remove.column_int(1));
+    const bool upstream_stamped = outcome.hlc != Hlc{} && outcome.hlc != stamped;
     if (options.keep_acknowledged_ms > 0) {
-        // Journaled as the outbox held it (the change as it was sent), should the upstream lose it.
+        // Journaled as the outbox held it (the change as it was sent), should the upstream lose
+        // it; with the stamp the upstream gave it, when it gave another (our clock was ahead),
+        // so that a restored upstream orders it as everyone did before.
+        std::string text(remove.column_text(4));
+        if (upstream_stamped) {
+            auto change = detail::read_outbox_change(text);
+            TSUNAGU_TRY(change);
+            change->hlc = outcome.hlc;
+            text = Json(*change).dump();
+        }
         TSUNAGU_TRY(store
                         .cached("INSERT INTO sync_journal(change_id, record_id, hlc, raw_wall_ms, cursor,"
                                 " change, acked_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
                         .bind_blob(1, id)
                         .bind_blob(2, remove.column_blob(0))
-                        .bind(3, remove.column_int(1))
+                        .bind(3, upstream_stamped ? outcome.hlc.packed() : remove.column_int(1))
                         .bind(4, remove.column_int(2))
                         .bind(5, remove.column_int(3))
-                        .bind(6, remove.column_text(4))
+                        .bind(6, text)
                         .bind(7, options.wall())
                         .run());
     }
@@ -338,7 +353,7 @@ Result<Device::Impl::Acknowledged> Device::Impl::acknowledge(const PushOutcome& 
                         .bind(2, outcome.seq)
                         .run());
     }
-    if (outcome.hlc == stamped) return out;
+    if (!upstream_stamped) return out;
     // The upstream re-stamped it (our clock was ahead): hold the same stamp as everyone.
     auto loaded = records.load(record);
     TSUNAGU_TRY(loaded);
@@ -490,7 +505,10 @@ Result<PullReport> Device::apply_pull(const PullPage& page) {
         TSUNAGU_TRY(im.answered_refetch(page));
         return im.save_clock();
     });
-    TSUNAGU_TRY(status);
+    if (!status) {
+        (void)im.reload_clock();  // what learn_time set in memory goes with what was rolled back
+        return status;
+    }
     return report;
 }
 
@@ -647,7 +665,7 @@ Result<bool> Device::stamped_from_memory() {
     Impl& im = *impl_;
     // hlc is packed (wall_ms * kCounterLimit + counter): its wall time is the integer quotient.
     auto& q = im.store.cached(
-        "SELECT EXISTS(SELECT 1 FROM sync_outbox WHERE state = 0 AND hlc / ?1 > raw_wall_ms + ?2 + ?3)");
+        "SELECT EXISTS(SELECT 1 FROM sync_outbox WHERE state <> 1 AND hlc / ?1 > raw_wall_ms + ?2 + ?3)");
     q.bind(1, static_cast<std::int64_t>(Hlc::kCounterLimit))
         .bind(2, im.clock.offset_ms())
         .bind(3, im.options.max_clock_ahead_ms);
@@ -671,6 +689,14 @@ Result<std::size_t> Device::Impl::learn_time(Hlc upstream) {
     }
     TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaUpstreamTime, upstream.packed()));
     knows_upstream_time = true;
+    // From now on, until the machine restarts, time counts on from the upstream's by the boot
+    // clock: stamps made after a sync keep their real time whatever the wall clock is set to.
+    if (const BootReading at = clock.boot_now(); at.boot != 0) {
+        clock.anchor(at, upstream.wall_ms);
+        TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaAnchorBoot, static_cast<std::int64_t>(at.boot)));
+        TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaAnchorBootMs, at.ms));
+        TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaAnchorWall, upstream.wall_ms));
+    }
     const bool ahead = clock.last().wall_ms > upstream.wall_ms + bound;
     const bool set_back = clock.offset_ms() > believed + bound;
     if (!ahead && !set_back) {
@@ -691,15 +717,18 @@ Result<std::size_t> Device::Impl::learn_time(Hlc upstream) {
         return set_back && entry.raw_wall_ms + clock.offset_ms() > stamped + bound &&
                (!believed_known || stamped > entry.raw_wall_ms + believed + bound);
     };
+    // Every change still to be sent: unsent, and refused or evicted ones, which are sent again
+    // when due (once the record is returned to its worker, say). Not one sent and unanswered: the
+    // upstream may hold it with its stamp, or (a restored upstream) holds what the journal sent
+    // again, with the stamp everyone had.
     std::vector<OutboxEntry> entries;
     Status scanned = detail::each_row(
-        store.cached(
-            "SELECT pos, change, raw_wall_ms FROM sync_outbox WHERE state = 0 ORDER BY pos"),
+        store.cached("SELECT pos, change, raw_wall_ms, state FROM sync_outbox WHERE state <> 1 ORDER BY pos"),
         [&](const Statement& s) {
             auto change = detail::read_outbox_change(s.column_text(1));
             TSUNAGU_TRY(change);
-            entries.push_back(
-                {s.column_int(0), OutboxState::unsent, std::move(*change), s.column_int(2)});
+            entries.push_back({s.column_int(0), static_cast<OutboxState>(s.column_int(3)), std::move(*change),
+                               s.column_int(2)});
             return Status::ok();
         });
     TSUNAGU_TRY(scanned);

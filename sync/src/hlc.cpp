@@ -1,8 +1,12 @@
 // Hybrid logical clock: ticks, observation of peers' readings and the wire form.
 #include "sync/hlc.h"
 
+#include <time.h>
+
 #include <charconv>
 #include <chrono>
+#include <fstream>
+#include <string>
 
 namespace tsunagu::sync {
 
@@ -34,9 +38,33 @@ WallClock system_wall_clock() {
     };
 }
 
-HybridClock::HybridClock(WallClock wall, Hlc last) : wall_(std::move(wall)), last_(last) {}
+BootClock system_boot_clock() {
+    // The boot id is read once per process: "5f1c...-..." folded to 64 bits (0 when unreadable).
+    static const std::uint64_t boot = [] {
+        std::ifstream in("/proc/sys/kernel/random/boot_id");
+        std::string id;
+        if (!std::getline(in, id)) return std::uint64_t{0};
+        std::uint64_t folded = 1469598103934665603ULL;  // FNV-1a
+        for (unsigned char c : id) folded = (folded ^ c) * 1099511628211ULL;
+        return folded == 0 ? std::uint64_t{1} : folded;
+    }();
+    return [] {
+        timespec now{};
+        if (boot == 0 || ::clock_gettime(CLOCK_BOOTTIME, &now) != 0) return BootReading{};
+        return BootReading{boot, static_cast<std::int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1'000'000};
+    };
+}
+
+HybridClock::HybridClock(WallClock wall, Hlc last, BootClock boot)
+    : wall_(std::move(wall)), boot_(std::move(boot)), last_(last) {}
 
 std::int64_t HybridClock::wall_now() const {
+    if (boot_ && anchor_at_.boot != 0) {
+        const BootReading reading = boot_();
+        if (reading.boot == anchor_at_.boot && reading.ms >= anchor_at_.ms) {
+            return anchor_wall_ms_ + (reading.ms - anchor_at_.ms);
+        }
+    }
     const std::int64_t now = wall_() + offset_ms_;
     return now < 0 ? 0 : now;
 }

@@ -191,3 +191,9 @@ void write_json(std::string& out, const Json& value) {
 }
 
 }  // namespace tsunagu::sync::detail
+
+namespace tsunagu::sync {
+
+bool is_utf8(std::string_view text) { return detail::is_utf8(text); }
+
+}  // namespace tsunagu::sync

@@ -33,6 +33,10 @@ inline constexpr const char* kMetaUpstreamEpoch = "upstream_epoch";  // device: 
 inline constexpr const char* kMetaCursor = "cursor";               // device: last applied sequence
 inline constexpr const char* kMetaOffset = "clock_offset_ms";      // device: wall clock correction
 inline constexpr const char* kMetaUpstreamTime = "upstream_time";  // device: packed Hlc
+// device: the boot clock's reading (boot, ms) when the upstream's time was last heard, and that time
+inline constexpr const char* kMetaAnchorBoot = "anchor_boot";
+inline constexpr const char* kMetaAnchorBootMs = "anchor_boot_ms";
+inline constexpr const char* kMetaAnchorWall = "anchor_wall_ms";
 // upstream: 1 once sync_scope_keys lists every scope key a record has (stores made before it
 // existed fill it on their first open)
 inline constexpr const char* kMetaScopeKeysListed = "scope_keys_listed";

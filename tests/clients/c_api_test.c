@@ -138,6 +138,22 @@ int main(int argc, char** argv) {
            "malformed JSON is TSUNAGU_INVALID_ARGUMENT", &err);
     expect(tsunagu_create(NULL, "client", "{}", &none, &err) == TSUNAGU_INVALID_ARGUMENT,
            "a NULL handle is TSUNAGU_INVALID_ARGUMENT", &err);
+    {
+        /* {"notes": [[[[...]]]]} 100,000 levels deep: refused before it is a document, never a crash. */
+        const size_t depth = 100000;
+        char* deep = (char*)malloc(2 * depth + 16);
+        size_t at = 0;
+        at += (size_t)sprintf(deep, "{\"notes\":");
+        for (size_t i = 0; i < depth; ++i) deep[at++] = '[';
+        for (size_t i = 0; i < depth; ++i) deep[at++] = ']';
+        deep[at++] = '}';
+        deep[at] = '\0';
+        code = tsunagu_update(dev, visit_id, deep, &err);
+        expect(code == TSUNAGU_INVALID_ARGUMENT && err.message && strstr(err.message, "fields_json") != NULL &&
+                   strstr(err.message, "deep") != NULL,
+               "JSON nested 100,000 deep is TSUNAGU_INVALID_ARGUMENT", &err);
+        free(deep);
+    }
     code = tsunagu_update(dev, visit_id, "{\"duration_min\":50,\"duration_min\":55}", &err);
     expect(code == TSUNAGU_INVALID_ARGUMENT && err.message && strstr(err.message, "fields_json") != NULL &&
                strstr(err.message, "\"duration_min\" appears twice") != NULL,

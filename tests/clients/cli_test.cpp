@@ -216,10 +216,23 @@ TEST_CASE("record and edit read field values from standard input so that content
     CHECK(shown["fields"]["notes"].is_null());  // an empty value clears, as on the command line
 
     auto bad = run_program(TSUNAGU_CLI_PATH, {"record", "client", "-"}, env, std::chrono::milliseconds::zero(),
-                           "pseudonym=K-310\narea kita\n");
+                           "pseudonym=K-310\nnotes: mother reports CONTENT-MARKER\n");
     CHECK(bad.exit_code == 1);
-    CHECK(bad.err.find("expected field=value") != std::string::npos);
+    CHECK(bad.err.find("item 2: expected field=value") != std::string::npos);
+    CHECK(bad.err.find("CONTENT-MARKER") == std::string::npos);  // what a line says is never shown back
     CHECK(cli.as_json({"list", "client"}).size() == 1);  // nothing half recorded
+    // A field given twice is refused: keeping the last would lose the first without a word.
+    auto twice = run_program(TSUNAGU_CLI_PATH, {"record", "client", "-"}, env, std::chrono::milliseconds::zero(),
+                             "pseudonym=K-311\narea=kita\nnotes=first half\nnotes=second half\n");
+    CHECK(twice.exit_code == 1);
+    CHECK(twice.err.find("field \"notes\" is given twice (item 3 and item 4)") != std::string::npos);
+    CHECK(cli.as_json({"list", "client"}).size() == 1);
+    auto unknown = run_program(TSUNAGU_CLI_PATH, {"--json", "record", "client", "-"}, env,
+                               std::chrono::milliseconds::zero(), "pseudonym=K-312\nsaid she would CONTENT-MARKER=x\n");
+    CHECK(unknown.exit_code == 1);
+    CHECK(unknown.err.find("item 2: client has no such field") != std::string::npos);
+    CHECK(unknown.out.find("CONTENT-MARKER") == std::string::npos);
+    CHECK(unknown.err.find("CONTENT-MARKER") == std::string::npos);
 }
 
 TEST_CASE("resolve and list read their values from standard input so that content stays off the command line") {
@@ -317,10 +330,13 @@ TEST_CASE("the command line refuses a bad value naming the field and says what t
 
 TEST_CASE("the command line reports a wrong passphrase, a missing init and an unreachable server with distinct exit codes") {
     FieldOrganisation org;
-    Cli cli{org, org.new_home("cli")};
+    const std::string home = org.new_home("cli");
+    Cli cli{org, home};
     auto before_init = cli({"status"});
     CHECK(before_init.exit_code == 1);
     CHECK(before_init.err.find("tsunagu init") != std::string::npos);
+    // No replica was made under the passphrase given to status: init may choose another.
+    CHECK_FALSE(std::filesystem::exists(home + "/replica.db"));
 
     REQUIRE(cli({"init", "--server", org.server.url(), "--user", "aoi"}).exit_code == 0);
     Cli wrong = cli;
@@ -345,7 +361,8 @@ TEST_CASE("the command line says a revoked device was erased, with how much unse
     FieldOrganisation org;
     Cli syncing{org, org.new_home("cli-sync")};
     Cli listing{org, org.new_home("cli-list")};
-    for (Cli* cli : {&syncing, &listing}) {
+    Cli changing{org, org.new_home("cli-password")};
+    for (Cli* cli : {&syncing, &listing, &changing}) {
         REQUIRE((*cli)({"init", "--server", org.server.url(), "--user", "aoi"}).exit_code == 0);
         REQUIRE((*cli)({"record", "client", "pseudonym=K-305", "area=kita"}).exit_code == 0);  // never pushed
         const std::string device = cli->as_json({"status"})["device_id"];
@@ -359,6 +376,13 @@ TEST_CASE("the command line says a revoked device was erased, with how much unse
     CHECK(listed.exit_code == 5);
     CHECK(listed.err.find("erased, with 1 change(s) the server did not have") != std::string::npos);
     CHECK(listing({"status"}).exit_code == 1);  // nothing left to open
+    // So does a password change, whatever the command.
+    auto changed = run_program(TSUNAGU_CLI_PATH, {"password"},
+                               {{"TSUNAGU_HOME", changing.home}, {"TSUNAGU_PASSPHRASE", changing.passphrase},
+                                {"TSUNAGU_PASSWORD", changing.password}, {"TSUNAGU_NEW_PASSWORD", "aoi-password-2"}});
+    INFO(changed.err);
+    CHECK(changed.exit_code == 5);
+    CHECK(changed.err.find("erased, with 1 change(s) the server did not have") != std::string::npos);
 }
 
 TEST_CASE("a passphrase typed at the terminal is asked twice, even with TSUNAGU_PASSPHRASE set but empty") {

@@ -2,6 +2,7 @@
 // cannot look into, text that is not UTF-8) is refused with a Status naming it, never thrown.
 #include <unistd.h>
 
+#include <array>
 #include <fstream>
 
 #include "fake_server.h"
@@ -56,4 +57,31 @@ TEST_CASE("a field value that is not UTF-8 is refused naming the field, never th
     REQUIRE_NOTHROW(updated = device.update(client, {{std::string("\xc3"), "x"}}));
     CHECK(updated.code() == ErrorCode::invalid_argument);
     CHECK(device.status()->pending == 1);  // the client alone
+}
+
+TEST_CASE("a username, password or device name that is not UTF-8 is refused naming which, never thrown or shown") {
+    TempDir dir("tsunagu-utf8-sign-in");
+    auto device = open_with(dir, [&] {
+        return std::make_unique<FakeServer>("", nullptr, 200, sign_in_answer(std::string(32, 'e'), std::string(32, 'd')));
+    });
+    const std::string shift_jis = "\x93\xfa\x96\x7b";  // 日本 in Shift_JIS
+    const std::pair<std::array<std::string, 3>, const char*> cases[] = {
+        {{shift_jis, "aoi-password-1", "phone"}, "the username"},
+        {{"aoi", "pass-" + shift_jis, "phone"}, "the password"},
+        {{"aoi", "aoi-password-1", shift_jis + "のPC"}, "the device name"},
+    };
+    for (const auto& [given, named] : cases) {
+        INFO(named);
+        Status signed_in;
+        REQUIRE_NOTHROW(signed_in = device.sign_in("https://tsunagu.example.org", given[0], given[1], given[2]));
+        CHECK(signed_in.code() == ErrorCode::invalid_argument);
+        CHECK_THAT(signed_in.message(), Catch::StartsWith(named) && Catch::Contains("UTF-8"));
+        CHECK(signed_in.message().find(shift_jis) == std::string::npos);
+        CHECK_FALSE(device.status()->signed_in);
+    }
+    REQUIRE(device.sign_in("https://tsunagu.example.org", "aoi", "aoi-password-1").is_ok());
+    Status changed;
+    REQUIRE_NOTHROW(changed = device.change_password("aoi-password-1", "new-" + shift_jis));
+    CHECK(changed.code() == ErrorCode::invalid_argument);
+    CHECK_THAT(changed.message(), Catch::StartsWith("the new password"));
 }

@@ -77,6 +77,89 @@ TEST_CASE("a device whose clock is hours ahead re-stamps its outbox in order bef
     CHECK(ok(p.skewed.outbox())[0].change.hlc.wall_ms < kStartMs + 60'000);
 }
 
+TEST_CASE("a change from a clock set hours forward since its last sync does not win by accident once the hours have passed") {
+    Pair p;  // both synced at the start
+    p.w.clock_of(0).advance(3 * kHourMs);  // alice's clock is set three hours forward
+    p.w.advance(kHourMs);
+    ok(p.skewed.update(p.id, {{"notes", "alice, an hour in"}}));  // stamped four hours in by her clock
+    p.w.advance(kHourMs);
+    ok(p.honest.update(p.id, {{"notes", "bob, two hours in"}}));
+    sync(p.honest, p.w.upstream);
+    // Four hours in, her stamp is no longer ahead of the upstream's clock; her push's sent_at is.
+    p.w.advance(2 * kHourMs);
+    PushResult result = ok(p.w.upstream.push(ok(p.skewed.prepare_push())));
+    REQUIRE(result.outcomes[0].status == PushStatus::accepted);
+    CHECK(result.outcomes[0].hlc.wall_ms >= kStartMs + kHourMs - 60'000);
+    CHECK(result.outcomes[0].hlc.wall_ms <= kStartMs + kHourMs + 60'000);  // when it was made
+    ok(p.skewed.apply_push_result(result));
+    // Her journal keeps the stamp the upstream gave it, for a restored upstream to order it alike.
+    CHECK(scalar(*p.w.members[0]->store, "SELECT max(hlc) FROM sync_journal") ==
+          static_cast<std::int64_t>(result.outcomes[0].hlc.packed()));
+    sync(p.skewed, p.w.upstream);
+    const Record kept = *ok(p.w.upstream.get(p.id));
+    CHECK(kept.fields["notes"] == "bob, two hours in");
+    REQUIRE(kept.conflicts.size() == 1);  // hers stays in sight
+    CHECK(ok(p.skewed.get(p.id))->fields["notes"] == "bob, two hours in");
+}
+
+TEST_CASE("a change refused while the clock was ahead is re-stamped too, and keeps its real time when sent again") {
+    Pair p;
+    p.w.clock_of(0).advance(5 * kHourMs);  // alice's clock is set five hours forward
+    ok(p.skewed.update(p.id, {{"notes", "refused first"}}));
+    const PushGate refuse_all = [](const ChangeSet&, const RecordState*) {
+        return Status(ErrorCode::conflict, "the record is approved");
+    };
+    const PushResult refused = ok(p.w.upstream.push(ok(p.skewed.prepare_push()), refuse_all));
+    REQUIRE(refused.outcomes[0].status == PushStatus::refused);
+    const PushReport report = ok(p.skewed.apply_push_result(refused));
+    CHECK(report.refused == 1);
+    CHECK(report.restamped == 1);
+    const auto held = ok(p.skewed.outbox());
+    REQUIRE(held.size() == 1);
+    CHECK(held[0].state == PendingState::refused);
+    CHECK(held[0].change.hlc.wall_ms <= kStartMs + 60'000);  // when it was made, in upstream time
+    // Returned hours later, it goes again, stamped when it was made: not when it was sent again.
+    p.w.advance(2 * kHourMs);
+    CHECK(ok(p.skewed.retry_refused()) == 1);
+    const PushResult accepted = ok(p.w.upstream.push(ok(p.skewed.prepare_push())));
+    REQUIRE(accepted.outcomes[0].status == PushStatus::accepted);
+    CHECK(accepted.outcomes[0].hlc.wall_ms <= kStartMs + 60'000);
+}
+
+TEST_CASE("a device with a boot clock stamps edits made after its clock was set wrong with their real time") {
+    World w;
+    Device& alice = w.add_device("alice", test_schema(), /*boot_clock=*/true);
+    Device& bob = w.add_device("bob");
+    ok(w.upstream.set_scope("alice", {"*"}));
+    ok(w.upstream.set_scope("bob", {"*"}));
+    const std::string id = ok(bob.create("visit", kVisit));
+    sync(bob, w.upstream);
+    sync(alice, w.upstream);  // alice hears the upstream's time
+
+    w.clock_of(0).set(kStartMs + 3 * kHourMs);  // her wall clock is set three hours forward
+    w.advance(kHourMs);
+    ok(alice.update(id, {{"notes", "alice, an hour in"}}));
+    auto pending = ok(alice.outbox());
+    REQUIRE(pending.size() == 1);
+    CHECK(std::llabs(pending[0].change.hlc.wall_ms - (kStartMs + kHourMs)) < 60'000);  // not four hours in
+    w.advance(kHourMs);
+    ok(bob.update(id, {{"notes", "bob, two hours in"}}));
+    sync(bob, w.upstream);
+    w.advance(2 * kHourMs);
+    sync(alice, w.upstream);
+    CHECK(ok(w.upstream.get(id))->fields["notes"] == "bob, two hours in");
+    CHECK(ok(alice.get(id))->fields["notes"] == "bob, two hours in");
+    CHECK(ok(alice.get(id))->conflicts.size() == 1);
+
+    // Set back below the real time, it stamps the real time too: a later edit wins over bob's.
+    w.clock_of(0).set(kStartMs - 5 * kHourMs);
+    w.advance(kHourMs);
+    ok(alice.update(id, {{"notes", "alice, five hours in"}}));
+    CHECK(std::llabs(ok(alice.outbox())[0].change.hlc.wall_ms - (kStartMs + 5 * kHourMs)) < 60'000);
+    sync(alice, w.upstream);
+    CHECK(ok(w.upstream.get(id))->fields["notes"] == "alice, five hours in");
+}
+
 TEST_CASE("a device clock jumping backwards keeps its edits in order") {
     Pair p;
     ok(p.skewed.update(p.id, {{"notes", "before the jump"}}));

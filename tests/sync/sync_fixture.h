@@ -20,14 +20,24 @@ namespace tsunagu::sync::testing {
 inline constexpr std::int64_t kStartMs = 1'750'000'000'000;
 inline constexpr std::int64_t kHourMs = 3'600'000;
 
-// A wall clock the test moves by hand (skewed, rewound).
+// A wall clock the test moves by hand (skewed, rewound), and the boot clock of its machine:
+// advance() is time passing (both move), set() someone setting the wall clock (the boot clock
+// does not move).
 struct FakeClock {
     std::shared_ptr<std::int64_t> now = std::make_shared<std::int64_t>(kStartMs);
+    std::shared_ptr<std::int64_t> since_boot = std::make_shared<std::int64_t>(0);
     WallClock wall() const {
         auto shared = now;
         return [shared] { return *shared; };
     }
-    void advance(std::int64_t ms) const { *now += ms; }
+    BootClock boot() const {
+        auto shared = since_boot;
+        return [shared] { return BootReading{42, *shared}; };
+    }
+    void advance(std::int64_t ms) const {
+        *now += ms;
+        *since_boot += ms;
+    }
     void set(std::int64_t ms) const { *now = ms; }
 };
 
@@ -197,14 +207,18 @@ struct World {
     };
     std::vector<std::unique_ptr<Member>> members;
 
-    Device& add_device(const std::string& user, Schema schema = test_schema()) {
+    // `boot_clock`: the device keeps time by its machine's boot clock between syncs.
+    Device& add_device(const std::string& user, Schema schema = test_schema(), bool boot_clock = false) {
         auto member = std::make_unique<Member>();
         const std::size_t index = members.size() + 1;
         member->store = borrowed.empty() ? &own(dir.file("device" + std::to_string(index) + ".db"))
                                          : borrowed.at(index);
-        member->device = std::make_unique<Device>(ok(
-            Device::open(*member->store, std::move(schema),
-                         DeviceOptions{.user = user, .wall = member->clock.wall(), .ids = ids})));
+        member->device = std::make_unique<Device>(ok(Device::open(
+            *member->store, std::move(schema),
+            DeviceOptions{.user = user,
+                          .wall = member->clock.wall(),
+                          .boot = boot_clock ? member->clock.boot() : BootClock{},
+                          .ids = ids})));
         members.push_back(std::move(member));
         return *members.back()->device;
     }
