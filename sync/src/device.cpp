@@ -83,22 +83,19 @@ Result<Device> Device::open(Store& store, Schema schema, DeviceOptions options) 
 }
 
 Status Device::Impl::reload_clock() {
-    auto saved = detail::meta_int(store, detail::kMetaClock, 0);
-    TSUNAGU_TRY(saved);
-    auto offset = detail::meta_int(store, detail::kMetaOffset, 0);
-    TSUNAGU_TRY(offset);
-    auto upstream_time = detail::meta_int(store, detail::kMetaUpstreamTime, 0);
-    TSUNAGU_TRY(upstream_time);
-    clock.rewind_to(Hlc::from_packed(*saved));
-    clock.set_offset_ms(*offset);
-    knows_upstream_time = *upstream_time != 0;
-    auto boot = detail::meta_int(store, detail::kMetaAnchorBoot, 0);
-    TSUNAGU_TRY(boot);
-    auto boot_ms = detail::meta_int(store, detail::kMetaAnchorBootMs, 0);
-    TSUNAGU_TRY(boot_ms);
-    auto anchor_wall = detail::meta_int(store, detail::kMetaAnchorWall, 0);
-    TSUNAGU_TRY(anchor_wall);
-    clock.anchor({static_cast<std::uint64_t>(*boot), *boot_ms}, *anchor_wall);
+    std::int64_t saved = 0, offset = 0, upstream_time = 0, boot = 0, boot_ms = 0, anchor_wall = 0;
+    for (auto [key, out] : {std::pair{detail::kMetaClock, &saved}, std::pair{detail::kMetaOffset, &offset},
+                            std::pair{detail::kMetaUpstreamTime, &upstream_time},
+                            std::pair{detail::kMetaAnchorBoot, &boot}, std::pair{detail::kMetaAnchorBootMs, &boot_ms},
+                            std::pair{detail::kMetaAnchorWall, &anchor_wall}}) {
+        auto value = detail::meta_int(store, key, 0);
+        TSUNAGU_TRY(value);
+        *out = *value;
+    }
+    clock.rewind_to(Hlc::from_packed(saved));
+    clock.set_offset_ms(offset);
+    knows_upstream_time = upstream_time != 0;
+    clock.anchor({static_cast<std::uint64_t>(boot), boot_ms}, anchor_wall);
     return Status::ok();
 }
 
