@@ -431,6 +431,12 @@ class Device {
     // pull first) re-stamps such changes with when they were made, so that they do not go out
     // stamped early and lose to edits made before them.
     Result<bool> stamped_from_memory();
+    // Whether a sync should learn the upstream's time (a pull) before it pushes: stamped_from_memory,
+    // or changes wait to be sent while the clock is not kept by the boot clock (none, or the
+    // machine restarted since the last sync). Only the device can judge its stamps then, by when
+    // each change was made on its wall clock: the error of its clock when it pushes says nothing
+    // of the error when each change was stamped.
+    Result<bool> needs_time_first();
     // Makes refused changes due again (e.g. after the upstream was upgraded). Returns how many.
     Result<std::size_t> retry_refused();
     // Gives up this device's refused changes to `record` (the upstream keeps a refused change for

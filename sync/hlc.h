@@ -77,6 +77,10 @@ class HybridClock {
         anchor_at_ = at;
         anchor_wall_ms_ = wall_ms;
     }
+    // Whether wall_now() counts by the boot clock now (anchored, and the machine not restarted since).
+    bool anchored() const {
+        return boot_ && anchor_at_.boot != 0 && boot_().boot == anchor_at_.boot;
+    }
     // The boot clock's reading now (boot 0 without one).
     BootReading boot_now() const { return boot_ ? boot_() : BootReading{}; }
     // A correction added to the wall clock (a device learns it from the upstream's time).

@@ -2,6 +2,7 @@
 #include "api/src/backups.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -115,8 +116,22 @@ Result<std::string> claim(const fs::path& folder, const std::string& installatio
         if (!out) return Status(ErrorCode::io_error, "cannot write " + draft);
     }
     Status durable = make_durable(draft);
-    const int linked = durable ? ::link(draft.c_str(), (folder / kClaim).c_str()) : -1;
-    const int link_errno = errno;
+    int linked = durable ? ::link(draft.c_str(), (folder / kClaim).c_str()) : -1;
+    int link_errno = errno;
+    if (durable && linked != 0 && (link_errno == EPERM || link_errno == ENOTSUP || link_errno == EOPNOTSUPP ||
+                                   link_errno == ENOSYS)) {
+        // A file system without hard links (vfat, exFAT, some network shares): the claim is
+        // created exclusively instead, and written in place.
+        const int fd = ::open((folder / kClaim).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        link_errno = errno;
+        linked = fd >= 0 ? 0 : -1;
+        if (fd >= 0) {
+            const std::string line = installation + "\n";
+            const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+            ::close(fd);
+            if (!written) return Status(ErrorCode::io_error, "cannot write the claim of " + folder.string());
+        }
+    }
     std::error_code ec;
     fs::remove(draft, ec);
     TSUNAGU_TRY(durable);
@@ -132,6 +147,11 @@ Result<std::string> claim(const fs::path& folder, const std::string& installatio
 
 Backups::Backups(Metrics& metrics, std::string data_dir, std::string key_file, BackupPolicy policy)
     : metrics_(metrics), data_dir_(std::move(data_dir)), key_file_(std::move(key_file)), policy_(std::move(policy)) {}
+
+Backups::~Backups() {
+    stop();
+    if (claim_lock_ >= 0) ::close(claim_lock_);
+}
 
 Status Backups::prepare(const std::string& installation) {
     if (!enabled()) return Status::ok();
@@ -168,6 +188,20 @@ Status Backups::prepare(const std::string& installation) {
                           "): give each server its own --backup-dir, as each removes the backups its rotation does "
                           "not keep. If this data folder was made afresh, and the old installation's backups are "
                           "no longer wanted, remove " + (fs::path(policy_.folder) / kClaim).string());
+    }
+    const std::string claim_path = (fs::path(policy_.folder) / kClaim).string();
+    claim_lock_ = ::open(claim_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (claim_lock_ >= 0 && ::flock(claim_lock_, LOCK_EX | LOCK_NB) != 0) {
+        const int why = errno;
+        ::close(claim_lock_);
+        claim_lock_ = -1;
+        if (why == EWOULDBLOCK) {
+            return Status(ErrorCode::conflict,
+                          "another server of this installation uses the backup folder " + policy_.folder +
+                              " (a restored copy started beside it?): the two would rotate each other's backups "
+                              "away. Stop it, or give this one its own --backup-dir");
+        }
+        // (A file system without locks: the claim alone guards the folder.)
     }
     // What a backup killed part way left (back_up_data writes NAME.partial, then renames it), and
     // what a destroy of one killed part way left (NAME.partial.erasing: Store::destroy finishes it).

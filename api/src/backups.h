@@ -92,7 +92,7 @@ Result<Store> open_live_store(const std::string& data_dir, const std::string& ke
 class Backups {
 public:
     Backups(Metrics& metrics, std::string data_dir, std::string key_file, BackupPolicy policy);
-    ~Backups() { stop(); }
+    ~Backups();
     Backups(const Backups&) = delete;
     Backups& operator=(const Backups&) = delete;
 
@@ -100,7 +100,8 @@ public:
     // passphrase file, claims the folder for `installation` (the server's replica id, which a
     // restore of its backups keeps), and removes what a backup killed part way left. An error says
     // what to fix. A folder another installation claimed is refused: each prunes its own folder
-    // by name, and two in one folder would rotate each other's backups away.
+    // by name, and two in one folder would rotate each other's backups away. So is one another
+    // server of this installation (a restored copy) is using now.
     Status prepare(const std::string& installation);
     bool enabled() const { return !policy_.folder.empty(); }
     const BackupPolicy& policy() const { return policy_; }
@@ -175,6 +176,9 @@ private:
     CopyState copied_;
     std::atomic<bool> stopping_{false};
     std::thread copier_;
+    // The folder's claim, locked (flock) while this server runs: a second server of the same
+    // installation (a restored copy started beside it) is refused too.
+    int claim_lock_ = -1;
 };
 
 }  // namespace tsunagu::api

@@ -164,16 +164,23 @@ struct SyncRun {
                 return Status(ErrorCode::unavailable, "the server's push answer is malformed: " + result.status().message());
             }
             std::optional<Result<sync::PushReport>> applied;
+            // Rolled back, by an error or an exception, the clock goes back with the answer it
+            // learnt the time from.
+            struct ReloadUnlessKept {
+                sync::Device& engine;
+                bool kept = false;
+                ~ReloadUnlessKept() {
+                    if (!kept) (void)engine.reload_clock();
+                }
+            } reload{engine};
             Status step = with_transaction(*d.store, [&]() -> Status {
                 applied = engine.apply_push_result(*result);
                 if (!*applied) return applied->status();
                 const bool progressed = (*applied)->acknowledged > 0 || (*applied)->refused > 0;
                 return (progressed || !flights.empty()) && next.count == 0 && !too_large ? prepare() : Status::ok();
             });
-            if (!step) {
-                (void)engine.reload_clock();  // rolled back with the answer it learnt the time from
-                return step;
-            }
+            if (!step) return step;
+            reload.kept = true;
             send_prepared();
             report.pushed += (*applied)->acknowledged;
             report.resent += (*applied)->resent;
@@ -275,9 +282,10 @@ Result<SyncReport> Device::sync(const ProgressCallback& progress) {
     }
 
     // A clock set back while offline stamped the changes made since with its memory of a later
-    // time: the server's time is learned first (a pull), which re-stamps them with when they were
-    // made, before they go.
-    auto set_back = engine.stamped_from_memory();
+    // time; a clock not kept by the boot clock may have been set wrong since the last sync: the
+    // server's time is learned first (a pull), which re-stamps them with when they were made,
+    // before they go.
+    auto set_back = engine.needs_time_first();
     if (!set_back) return set_back.status();
     if (*set_back) {
         TSUNAGU_TRY(run.pull());

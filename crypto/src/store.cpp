@@ -352,7 +352,13 @@ Status Store::close_folded() {
     close();
     std::error_code ec;
     const auto size = std::filesystem::file_size(wal, ec);
-    if (ec || size == 0) return Status::ok();  // none left (or an empty one, which holds nothing)
+    if (ec == std::errc::no_such_file_or_directory || (!ec && size == 0)) {
+        return Status::ok();  // none left (or an empty one, which holds nothing)
+    }
+    if (ec) {
+        return Status(ErrorCode::io_error, "cannot tell whether " + wal + " still holds commits (" + ec.message() +
+                                               "): make it readable, and try again");
+    }
     return Status(ErrorCode::io_error,
                   "the write-ahead log " + wal + " was not folded into " + path +
                       " when it closed (another process has it open, or the disk is full): the file alone lacks "

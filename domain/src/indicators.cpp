@@ -44,7 +44,12 @@ const std::string* transition_date(const sync::Record& r) {
     return outcome && *outcome == "community_transition_support" ? string_field(r, "outcome_date") : nullptr;
 }
 
-bool reached_transition_support(const sync::Record& r) { return transition_date(r) != nullptr; }
+// A case whose outcome went back to "ongoing" (a mistake corrected) has not reached it, whatever
+// date it kept.
+bool reached_transition_support(const sync::Record& r) {
+    const std::string* outcome = string_field(r, "outcome");
+    return outcome && *outcome != "ongoing" && transition_date(r) != nullptr;
+}
 
 // A long-term inpatient (長期入院患者) is, as the city's survey of inpatients counts them
 // (１年以上長期入院患者), someone hospitalised for one year or more. The discharge-support case

@@ -26,6 +26,23 @@ struct OutboxEntry {
     std::int64_t raw_wall_ms = 0;
 };
 
+// Takes the clock back to what the store holds unless kept: what learn_time set in memory goes
+// with a transaction that rolled back, on an error or an exception alike.
+class ClockRestore {
+  public:
+    explicit ClockRestore(Device::Impl& im) : im_(im) {}
+    ClockRestore(const ClockRestore&) = delete;
+    ClockRestore& operator=(const ClockRestore&) = delete;
+    ~ClockRestore() {
+        if (!kept_) (void)im_.reload_clock();
+    }
+    void keep() noexcept { kept_ = true; }
+
+  private:
+    Device::Impl& im_;
+    bool kept_ = false;
+};
+
 }  // namespace
 
 namespace {
@@ -191,6 +208,7 @@ Status Device::withdraw_push(const PushBatchText& batch) {
 Result<PushReport> Device::apply_push_result(const PushResult& result) {
     Impl& im = *impl_;
     PushReport report;
+    ClockRestore restore(im);
     Status status = with_transaction(im.store, [&]() -> Status {
         auto resent = im.heard_epoch(result.epoch);
         TSUNAGU_TRY(resent);
@@ -210,10 +228,8 @@ Result<PushReport> Device::apply_push_result(const PushResult& result) {
         TSUNAGU_TRY(im.prune_journal());
         return im.save_clock();
     });
-    if (!status) {
-        (void)im.reload_clock();  // what learn_time set in memory goes with what was rolled back
-        return status;
-    }
+    TSUNAGU_TRY(status);
+    restore.keep();
     return report;
 }
 
@@ -415,6 +431,7 @@ Status Device::Impl::prune_journal() {
 Result<PullReport> Device::apply_pull(const PullPage& page) {
     Impl& im = *impl_;
     PullReport report;
+    ClockRestore restore(im);
     Status status = with_transaction(im.store, [&]() -> Status {
         auto cursor = detail::meta_int(im.store, detail::kMetaCursor, 0);
         TSUNAGU_TRY(cursor);
@@ -505,10 +522,8 @@ Result<PullReport> Device::apply_pull(const PullPage& page) {
         TSUNAGU_TRY(im.answered_refetch(page));
         return im.save_clock();
     });
-    if (!status) {
-        (void)im.reload_clock();  // what learn_time set in memory goes with what was rolled back
-        return status;
-    }
+    TSUNAGU_TRY(status);
+    restore.keep();
     return report;
 }
 
@@ -676,6 +691,17 @@ Result<bool> Device::stamped_from_memory() {
     return found;
 }
 
+Result<bool> Device::needs_time_first() {
+    auto from_memory = stamped_from_memory();
+    if (!from_memory || *from_memory || impl_->clock.anchored()) return from_memory;
+    auto& q = impl_->store.cached("SELECT EXISTS(SELECT 1 FROM sync_outbox WHERE state = 0)");
+    auto row = q.step();
+    const bool waiting = row.is_ok() && *row && q.column_int(0) != 0;
+    q.reset();
+    TSUNAGU_TRY(row);
+    return waiting;
+}
+
 Result<std::size_t> Device::Impl::learn_time(Hlc upstream) {
     const std::int64_t bound = options.max_clock_ahead_ms;
     // The offset the stamps made since the device last heard the upstream's time were made with
@@ -699,7 +725,11 @@ Result<std::size_t> Device::Impl::learn_time(Hlc upstream) {
     }
     const bool ahead = clock.last().wall_ms > upstream.wall_ms + bound;
     const bool set_back = clock.offset_ms() > believed + bound;
-    if (!ahead && !set_back) {
+    // Heard for the first time, from a clock found ahead: the changes made before were stamped by
+    // that clock uncorrected, as it read then (the error found now is the best estimate of the
+    // error then), even those no longer ahead of the upstream's time.
+    const bool first_heard_ahead = !believed_known && clock.offset_ms() < -bound;
+    if (!ahead && !set_back && !first_heard_ahead) {
         clock.observe(upstream);
         return std::size_t{0};
     }
@@ -716,6 +746,9 @@ Result<std::size_t> Device::Impl::learn_time(Hlc upstream) {
         const std::int64_t stamped = entry.change.hlc.wall_ms;
         return set_back && entry.raw_wall_ms + clock.offset_ms() > stamped + bound &&
                (!believed_known || stamped > entry.raw_wall_ms + believed + bound);
+    };
+    auto made_ahead = [&](const OutboxEntry& entry) {
+        return first_heard_ahead && entry.change.hlc.wall_ms > entry.raw_wall_ms + clock.offset_ms() + bound;
     };
     // Every change still to be sent: unsent, and refused or evicted ones, which are sent again
     // when due (once the record is returned to its worker, say). Not one sent and unanswered: the
@@ -737,7 +770,7 @@ Result<std::size_t> Device::Impl::learn_time(Hlc upstream) {
     bool restamping = false;
     for (OutboxEntry& entry : entries) {
         ChangeSet& change = entry.change;
-        const bool skewed = change.hlc.wall_ms > upstream.wall_ms + bound || made_behind(entry);
+        const bool skewed = change.hlc.wall_ms > upstream.wall_ms + bound || made_behind(entry) || made_ahead(entry);
         restamping = restamping || skewed;
         if (!restamping || (!skewed && change.hlc > previous)) {
             previous = std::max(previous, change.hlc);

@@ -320,14 +320,12 @@ Result<PushOutcome> Upstream::Impl::accept(const ChangeSet& change,
     }
 
     // A reading too far ahead comes from a wrong clock: keep the change, but do not adopt the
-    // reading; stamp it with the time it was made as far as we can tell. So is every change of a
-    // device whose clock is measurably ahead now (its push's sent_at): one made hours ago under a
-    // clock 3 hours fast is no longer ahead of ours when it arrives, yet would still beat the
-    // edits others made after it.
+    // reading; stamp it with the time it was made as far as we can tell. (Not every change of a
+    // device whose clock is ahead now: the error when it sends says nothing of the error when
+    // each change was stamped, which the device itself judges: see Device::needs_time_first.)
     const ChangeSet* effective = &change;
     ChangeSet restamped;
-    if (clock.is_too_far_ahead(change.hlc, options.max_clock_ahead_ms) ||
-        skew.ahead_ms > options.max_clock_ahead_ms) {
+    if (clock.is_too_far_ahead(change.hlc, options.max_clock_ahead_ms)) {
         restamped = change;
         restamped.hlc = corrected_stamp(change.hlc, skew);
         effective = &restamped;

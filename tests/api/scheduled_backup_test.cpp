@@ -149,11 +149,20 @@ TEST_CASE("a backup folder belongs to one installation: another is refused at st
     Reply taken = office.admin->post("/v1/admin/backups", json::object());
     REQUIRE(taken.status == 201);
     const std::string file = folder + "/" + taken.body["file"].get<std::string>();
-    REQUIRE(office.server.stop() == 0);
     const ProgramRun restore =
         server_command({"restore", "--from", file, "--data", office.dir.file("restored"), "--key-file", office.key_file()});
     INFO(restore.err);
     REQUIRE(restore.exit_code == 0);
+    // The restored copy, started beside the server it came from, would rotate its backups too.
+    const ProgramRun beside = run_program(
+        TSUNAGU_SERVER_PATH,
+        {"--data", office.dir.file("restored"), "--listen", "http://127.0.0.1:" + std::to_string(free_port()),
+         "--key-file", office.key_file(), "--backup-dir", folder, "--backup-keep", "1"},
+        {}, std::chrono::seconds(20));
+    INFO(beside.err);
+    CHECK(beside.exit_code == 1);
+    CHECK(beside.err.find("another server of this installation") != std::string::npos);
+    REQUIRE(office.server.stop() == 0);
     ServerProcess restored{TSUNAGU_SERVER_PATH, office.dir.file("restored"), office.dir.file("restored.log")};
     restored.start({"--key-file", office.key_file(), "--backup-dir", folder, "--backup-keep", "1"});
     ApiClient admin(restored.url());

@@ -2,6 +2,8 @@
 // refuses a bad value with the field named in both languages.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "domain/care_schema.h"
 
 namespace tsunagu::domain {
@@ -242,7 +244,16 @@ TEST_CASE("from care schema v4 a case that reached transition support gives the 
               {"outcome_date", "2020-10-01"}};
     CHECK_THAT(refusal(change_of("discharge_support_case", c, 4)),
                Catch::Contains(R"("transition_date")") &&
-                   Catch::Contains(R"(is required when field "outcome" (結果 / Outcome) is "community_transition_support")"));
+                   Catch::Contains(R"(is required when field "outcome" (結果 / Outcome) is set)"));
+    // Written with "unless", which every parser of a published schema reads alike.
+    const auto& rules = care_schema().find("discharge_support_case")->rules;
+    const auto rule = std::find_if(rules.begin(), rules.end(), [](const sync::RecordRule& r) {
+        return r.field == "transition_date" && r.kind == sync::RecordRule::Kind::required_with;
+    });
+    REQUIRE(rule != rules.end());
+    CHECK(rule->when.empty());
+    CHECK(refusal(change_of("discharge_support_case",
+                            {{"client", kPerson}, {"hospital", "病院"}, {"outcome", "ongoing"}}, 4)) == "");
     CHECK(refusal(change_of("discharge_support_case", c, 3)) == "");  // a phone on v3
     c["transition_date"] = "2020-10-01";
     CHECK(refusal(change_of("discharge_support_case", c, 4)) == "");

@@ -241,6 +241,10 @@ TEST_CASE("a transition that moved on to discharge still counts in the year it s
     CHECK(fy2020.row("community_transition")->by_month[7] == 1);  // November, not May
     CHECK(fy2020.row("community_transition")->by_month[8] == 1);  // December, not January
     CHECK(actual(report(records, 2021), "community_transition") == 0);
+    // An outcome corrected back to ongoing has not reached it, whatever date the case kept.
+    Record corrected = discharge("c5", "ongoing", "2020-12-01");
+    corrected.fields["transition_date"] = "2020-11-02";
+    CHECK(actual(report({corrected}), "community_transition") == 0);
     // Long-term is judged at the transition: admitted 2019-11-10, a year in hospital only by the
     // discharge, not by the start of transition support.
     Record short_stay = discharge("c4", "discharged", "2021-02-01", "2019-11-10");

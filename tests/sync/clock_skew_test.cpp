@@ -39,6 +39,9 @@ TEST_CASE("the upstream re-stamps a change from a clock hours ahead instead of r
     CHECK(result.outcomes[0].hlc.wall_ms <=
           kStartMs);  // stamped when it was made, in upstream time
     CHECK(ok(p.skewed.apply_push_result(result)).restamped == 1);
+    // Her journal keeps the stamp the upstream gave it, for a restored upstream to order it alike.
+    CHECK(scalar(*p.w.members[0]->store, "SELECT max(hlc) FROM sync_journal") ==
+          static_cast<std::int64_t>(result.outcomes[0].hlc.packed()));
     // The upstream did not adopt the wrong clock: an honest edit a minute later wins.
     p.w.advance(60'000);
     sync(p.honest, p.w.upstream);
@@ -77,29 +80,22 @@ TEST_CASE("a device whose clock is hours ahead re-stamps its outbox in order bef
     CHECK(ok(p.skewed.outbox())[0].change.hlc.wall_ms < kStartMs + 60'000);
 }
 
-TEST_CASE("a change from a clock set hours forward since its last sync does not win by accident once the hours have passed") {
-    Pair p;  // both synced at the start
-    p.w.clock_of(0).advance(3 * kHourMs);  // alice's clock is set three hours forward
-    p.w.advance(kHourMs);
-    ok(p.skewed.update(p.id, {{"notes", "alice, an hour in"}}));  // stamped four hours in by her clock
-    p.w.advance(kHourMs);
-    ok(p.honest.update(p.id, {{"notes", "bob, two hours in"}}));
-    sync(p.honest, p.w.upstream);
-    // Four hours in, her stamp is no longer ahead of the upstream's clock; her push's sent_at is.
-    p.w.advance(2 * kHourMs);
-    PushResult result = ok(p.w.upstream.push(ok(p.skewed.prepare_push())));
-    REQUIRE(result.outcomes[0].status == PushStatus::accepted);
-    CHECK(result.outcomes[0].hlc.wall_ms >= kStartMs + kHourMs - 60'000);
-    CHECK(result.outcomes[0].hlc.wall_ms <= kStartMs + kHourMs + 60'000);  // when it was made
-    ok(p.skewed.apply_push_result(result));
-    // Her journal keeps the stamp the upstream gave it, for a restored upstream to order it alike.
-    CHECK(scalar(*p.w.members[0]->store, "SELECT max(hlc) FROM sync_journal") ==
-          static_cast<std::int64_t>(result.outcomes[0].hlc.packed()));
-    sync(p.skewed, p.w.upstream);
-    const Record kept = *ok(p.w.upstream.get(p.id));
-    CHECK(kept.fields["notes"] == "bob, two hours in");
-    REQUIRE(kept.conflicts.size() == 1);  // hers stays in sight
-    CHECK(ok(p.skewed.get(p.id))->fields["notes"] == "bob, two hours in");
+TEST_CASE("a device that first hears the upstream's time from a clock found ahead re-stamps changes no longer ahead") {
+    World w;
+    Device& alice = w.add_device("alice");
+    ok(w.upstream.set_scope("alice", {"*"}));
+    w.clock_of(0).set(kStartMs + 3 * kHourMs);  // a new phone, three hours fast, never synced
+    const std::string id = ok(alice.create("visit", kVisit));
+    w.advance(4 * kHourMs);  // by the time it syncs, its stamp is no longer ahead of the upstream's
+    CHECK(ok(alice.needs_time_first()));
+    PullReport learnt = ok(alice.apply_pull(ok(w.upstream.pull(ok(alice.prepare_pull())))));
+    CHECK(learnt.restamped == 1);
+    const auto pending = ok(alice.outbox());
+    REQUIRE(pending.size() == 1);
+    CHECK(std::llabs(pending[0].change.hlc.wall_ms - kStartMs) < 60'000);  // when it was made
+    PushResult result = ok(w.upstream.push(ok(alice.prepare_push())));
+    CHECK(result.outcomes[0].hlc == pending[0].change.hlc);
+    CHECK(ok(w.upstream.get(id)).has_value());
 }
 
 TEST_CASE("a change refused while the clock was ahead is re-stamped too, and keeps its real time when sent again") {
@@ -142,8 +138,10 @@ TEST_CASE("a device with a boot clock stamps edits made after its clock was set 
     auto pending = ok(alice.outbox());
     REQUIRE(pending.size() == 1);
     CHECK(std::llabs(pending[0].change.hlc.wall_ms - (kStartMs + kHourMs)) < 60'000);  // not four hours in
+    CHECK_FALSE(ok(alice.needs_time_first()));  // kept by the boot clock: it pushes first
     w.advance(kHourMs);
     ok(bob.update(id, {{"notes", "bob, two hours in"}}));
+    CHECK(ok(bob.needs_time_first()));  // no boot clock: it learns the time before it pushes
     sync(bob, w.upstream);
     w.advance(2 * kHourMs);
     sync(alice, w.upstream);
