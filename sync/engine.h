@@ -414,6 +414,22 @@ class Device {
     // apply_push_result or apply_pull rolled back, so that what they learnt in memory goes with
     // what they wrote (each does this itself when its own work fails).
     Status reload_clock();
+    // Around such a transaction: unless kept (once it committed), takes the clock back with
+    // reload_clock when it goes, on an error or an exception alike.
+    class ClockRestore {
+      public:
+        explicit ClockRestore(Device& device) : device_(device) {}
+        ClockRestore(const ClockRestore&) = delete;
+        ClockRestore& operator=(const ClockRestore&) = delete;
+        ~ClockRestore() {
+            if (!kept_) (void)device_.reload_clock();
+        }
+        void keep() noexcept { kept_ = true; }
+
+      private:
+        Device& device_;
+        bool kept_ = false;
+    };
 
     // The outbox, oldest first.
     Result<std::vector<PendingChange>> outbox();

@@ -78,9 +78,7 @@ class HybridClock {
         anchor_wall_ms_ = wall_ms;
     }
     // Whether wall_now() counts by the boot clock now (anchored, and the machine not restarted since).
-    bool anchored() const {
-        return boot_ && anchor_at_.boot != 0 && boot_().boot == anchor_at_.boot;
-    }
+    bool anchored() const { return anchored_now().has_value(); }
     // The boot clock's reading now (boot 0 without one).
     BootReading boot_now() const { return boot_ ? boot_() : BootReading{}; }
     // A correction added to the wall clock (a device learns it from the upstream's time).
@@ -94,6 +92,9 @@ class HybridClock {
     void rewind_to(Hlc to) noexcept { last_ = to; }
 
   private:
+    // The anchor's time plus the boot clock's time since it; none when not anchored in this boot.
+    std::optional<std::int64_t> anchored_now() const;
+
     WallClock wall_;
     BootClock boot_;
     std::int64_t offset_ms_ = 0;

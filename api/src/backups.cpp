@@ -6,8 +6,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <sodium.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -20,6 +18,7 @@
 #include "api/src/shell_command.h"
 #include "crypto/durable.h"
 #include "crypto/store.h"
+#include "sync/change.h"
 
 namespace tsunagu::api {
 namespace {
@@ -104,11 +103,7 @@ Result<std::string> claimant(const fs::path& folder) {
 Result<std::string> claim(const fs::path& folder, const std::string& installation) {
     auto current = claimant(folder);
     if (!current || !current->empty()) return current;
-    unsigned char bytes[8];
-    randombytes_buf(bytes, sizeof bytes);
-    char suffix[17];
-    for (std::size_t i = 0; i < sizeof bytes; ++i) std::snprintf(suffix + 2 * i, 3, "%02x", bytes[i]);
-    const std::string draft = (folder / (std::string(kClaim) + ".new." + suffix)).string();
+    const std::string draft = (folder / (std::string(kClaim) + ".new." + sync::new_id())).string();
     {
         std::ofstream out(draft, std::ios::trunc);
         out << installation << "\n";
@@ -179,6 +174,7 @@ Status Backups::prepare(const std::string& installation) {
     ::close(fd);
     fs::remove(probe, ec);
     if (!policy_.passphrase_file.empty()) TSUNAGU_TRY(check_passphrase_file(policy_.passphrase_file));
+    const std::string claim_path = (fs::path(policy_.folder) / kClaim).string();
     auto owner = claim(policy_.folder, installation);
     TSUNAGU_TRY(owner);
     if (*owner != installation) {
@@ -187,9 +183,8 @@ Status Backups::prepare(const std::string& installation) {
                           *owner + ", this one is " + installation +
                           "): give each server its own --backup-dir, as each removes the backups its rotation does "
                           "not keep. If this data folder was made afresh, and the old installation's backups are "
-                          "no longer wanted, remove " + (fs::path(policy_.folder) / kClaim).string());
+                          "no longer wanted, remove " + claim_path);
     }
-    const std::string claim_path = (fs::path(policy_.folder) / kClaim).string();
     claim_lock_ = ::open(claim_path.c_str(), O_RDONLY | O_CLOEXEC);
     if (claim_lock_ >= 0 && ::flock(claim_lock_, LOCK_EX | LOCK_NB) != 0) {
         const int why = errno;

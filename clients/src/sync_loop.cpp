@@ -166,13 +166,7 @@ struct SyncRun {
             std::optional<Result<sync::PushReport>> applied;
             // Rolled back, by an error or an exception, the clock goes back with the answer it
             // learnt the time from.
-            struct ReloadUnlessKept {
-                sync::Device& engine;
-                bool kept = false;
-                ~ReloadUnlessKept() {
-                    if (!kept) (void)engine.reload_clock();
-                }
-            } reload{engine};
+            sync::Device::ClockRestore restore(engine);
             Status step = with_transaction(*d.store, [&]() -> Status {
                 applied = engine.apply_push_result(*result);
                 if (!*applied) return applied->status();
@@ -180,7 +174,7 @@ struct SyncRun {
                 return (progressed || !flights.empty()) && next.count == 0 && !too_large ? prepare() : Status::ok();
             });
             if (!step) return step;
-            reload.kept = true;
+            restore.keep();
             send_prepared();
             report.pushed += (*applied)->acknowledged;
             report.resent += (*applied)->resent;

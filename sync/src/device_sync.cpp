@@ -26,23 +26,6 @@ struct OutboxEntry {
     std::int64_t raw_wall_ms = 0;
 };
 
-// Takes the clock back to what the store holds unless kept: what learn_time set in memory goes
-// with a transaction that rolled back, on an error or an exception alike.
-class ClockRestore {
-  public:
-    explicit ClockRestore(Device::Impl& im) : im_(im) {}
-    ClockRestore(const ClockRestore&) = delete;
-    ClockRestore& operator=(const ClockRestore&) = delete;
-    ~ClockRestore() {
-        if (!kept_) (void)im_.reload_clock();
-    }
-    void keep() noexcept { kept_ = true; }
-
-  private:
-    Device::Impl& im_;
-    bool kept_ = false;
-};
-
 }  // namespace
 
 namespace {
@@ -208,7 +191,7 @@ Status Device::withdraw_push(const PushBatchText& batch) {
 Result<PushReport> Device::apply_push_result(const PushResult& result) {
     Impl& im = *impl_;
     PushReport report;
-    ClockRestore restore(im);
+    ClockRestore restore(*this);  // what learn_time sets in memory goes with a rollback
     Status status = with_transaction(im.store, [&]() -> Status {
         auto resent = im.heard_epoch(result.epoch);
         TSUNAGU_TRY(resent);
@@ -431,7 +414,7 @@ Status Device::Impl::prune_journal() {
 Result<PullReport> Device::apply_pull(const PullPage& page) {
     Impl& im = *impl_;
     PullReport report;
-    ClockRestore restore(im);
+    ClockRestore restore(*this);  // what learn_time sets in memory goes with a rollback
     Status status = with_transaction(im.store, [&]() -> Status {
         auto cursor = detail::meta_int(im.store, detail::kMetaCursor, 0);
         TSUNAGU_TRY(cursor);
@@ -684,21 +667,17 @@ Result<bool> Device::stamped_from_memory() {
     q.bind(1, static_cast<std::int64_t>(Hlc::kCounterLimit))
         .bind(2, im.clock.offset_ms())
         .bind(3, im.options.max_clock_ahead_ms);
-    auto row = q.step();
-    const bool found = row.is_ok() && *row && q.column_int(0) != 0;
-    q.reset();
-    TSUNAGU_TRY(row);
+    bool found = false;
+    TSUNAGU_TRY(detail::each_row(q, [&](const Statement& row) { found = row.column_int(0) != 0; }));
     return found;
 }
 
 Result<bool> Device::needs_time_first() {
     auto from_memory = stamped_from_memory();
     if (!from_memory || *from_memory || impl_->clock.anchored()) return from_memory;
-    auto& q = impl_->store.cached("SELECT EXISTS(SELECT 1 FROM sync_outbox WHERE state = 0)");
-    auto row = q.step();
-    const bool waiting = row.is_ok() && *row && q.column_int(0) != 0;
-    q.reset();
-    TSUNAGU_TRY(row);
+    bool waiting = false;
+    TSUNAGU_TRY(detail::each_row(impl_->store.cached("SELECT EXISTS(SELECT 1 FROM sync_outbox WHERE state = 0)"),
+                                 [&](const Statement& row) { waiting = row.column_int(0) != 0; }));
     return waiting;
 }
 

@@ -58,13 +58,15 @@ BootClock system_boot_clock() {
 HybridClock::HybridClock(WallClock wall, Hlc last, BootClock boot)
     : wall_(std::move(wall)), boot_(std::move(boot)), last_(last) {}
 
+std::optional<std::int64_t> HybridClock::anchored_now() const {
+    if (!boot_ || anchor_at_.boot == 0) return std::nullopt;
+    const BootReading reading = boot_();
+    if (reading.boot != anchor_at_.boot || reading.ms < anchor_at_.ms) return std::nullopt;
+    return anchor_wall_ms_ + (reading.ms - anchor_at_.ms);
+}
+
 std::int64_t HybridClock::wall_now() const {
-    if (boot_ && anchor_at_.boot != 0) {
-        const BootReading reading = boot_();
-        if (reading.boot == anchor_at_.boot && reading.ms >= anchor_at_.ms) {
-            return anchor_wall_ms_ + (reading.ms - anchor_at_.ms);
-        }
-    }
+    if (const auto anchored = anchored_now()) return *anchored;
     const std::int64_t now = wall_() + offset_ms_;
     return now < 0 ? 0 : now;
 }
