@@ -3,7 +3,11 @@
 // A device's horizon is the lower of its cursor and its outbox floor (the cursor it had when it
 // made its oldest change still in the outbox): it has applied everything up to there, and nothing
 // it may still push was based on anything older. A record's horizon is the lowest horizon among
-// the devices whose user can see the record's scope key. At or below it, change-log entries of
+// the devices whose user can see the record's scope key, or lost it after their horizon: such a
+// device may still hold the key's records (it evicts them at its next pull, or not at all when
+// the key came back meanwhile) and changes to them (held, to be sent should the key come back).
+// Were the tombstone of such a record purged, the first device would keep the deleted record for
+// good, and the second's change would make a new, partial record of it. At or below it, change-log entries of
 // versions no longer current are purged (no device will repeat or build on them), and so are
 // tombstones without open conflicts (every device that holds the record has the tombstone).
 // A record's latest entry stays: a new device's first pull walks the log to it.
@@ -71,10 +75,14 @@ Result<Horizons> horizons(Store& store) {
                              out.any = std::min(out.any, h);
                              return Status::ok();
                          }));
-    Statement& keys = store.cached("SELECT scope_key FROM sync_scope_members WHERE user = ?1");
+    // Keys lost after a device's horizon: the removal is kept until every device has passed it
+    // (see compact_some), so it is still there to be read.
+    Statement& keys = store.cached(
+        "SELECT scope_key FROM sync_scope_members WHERE user = ?1 UNION "
+        "SELECT scope_key FROM sync_scope_removals WHERE user = ?1 AND seq > ?2");
     for (const auto& entry : by_user) {
         const auto& h = entry.second;  // named, not a structured binding: lambdas capture it in C++17 too
-        keys.bind(1, entry.first);
+        keys.bind(1, entry.first).bind(2, h);
         TSUNAGU_TRY(detail::each_row(keys, [&](const Statement& s) {
             std::string key(s.column_text(0));
             if (key == "*") {

@@ -299,6 +299,75 @@ TEST_CASE("a device pulling everything again lets go of a record deleted and pur
     CHECK(ok(alice.get(kept)).has_value());
 }
 
+namespace {
+
+// Alice and Bob share a client; Alice's phone holds one of its visits. The client is then taken
+// from Alice (reassigned) while her phone is offline.
+struct ClientTakenAway {
+    World w;
+    Device& alice = w.add_device("alice");
+    Device& bob = w.add_device("bob");
+    const std::string key = "client:" + std::string(32, 'b');
+    std::string visit;
+
+    ClientTakenAway() {
+        ok(w.upstream.set_scope("alice", {key}));
+        ok(w.upstream.set_scope("bob", {key}));
+        Json fields = kVisit;
+        fields["client"] = std::string(32, 'b');
+        visit = ok(bob.create("visit", fields));
+        sync(bob, w.upstream);
+        pull_all(alice, w.upstream);
+        REQUIRE(ok(alice.get(visit)).has_value());
+    }
+    // Bob deletes the visit and every device but Alice's is past it.
+    void bob_deletes() {
+        ok(bob.remove(visit));
+        sync(bob, w.upstream);
+        pull_all(bob, w.upstream);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("a phone whose user lost a client and got it back while it was offline lets go of a visit deleted meanwhile") {
+    ClientTakenAway day;
+    ok(day.w.upstream.set_scope("alice", {}));
+    day.bob_deletes();
+    // Alice's phone has not heard of the removal: it still holds the visit, so the tombstone waits.
+    CHECK(ok(day.w.upstream.compact()).tombstones_purged == 0);
+    ok(day.w.upstream.set_scope("alice", {day.key}));  // the client comes back before she syncs
+    pull_all(day.alice, day.w.upstream);
+    auto held = ok(day.alice.get(day.visit));
+    CHECK((!held.has_value() || held->deleted));  // not a visit nobody else has any more
+    pull_all(day.alice, day.w.upstream);
+    for (int round = 0; round < 2; ++round) pull_all(day.bob, day.w.upstream);  // (the client's return gave its records fresh lines)
+    CHECK(ok(day.w.upstream.compact()).tombstones_purged == 1);  // every device has the delete now
+}
+
+TEST_CASE("an edit held while its client was away meets the delete it did not see when the client comes back") {
+    ClientTakenAway day;
+    ok(day.alice.update(day.visit, {{"duration", 25}}));  // offline, not sent
+    ok(day.w.upstream.set_scope("alice", {}));
+    pull_all(day.alice, day.w.upstream);  // evicts the visit; the edit is held
+    REQUIRE(ok(day.alice.outbox(PendingState::evicted)).size() == 1);
+    day.bob_deletes();
+    pull_all(day.alice, day.w.upstream);
+    pull_all(day.alice, day.w.upstream);  // past the removal, but the held edit is older
+    CHECK(ok(day.w.upstream.compact()).tombstones_purged == 0);
+    ok(day.w.upstream.set_scope("alice", {day.key}));
+    sync(day.alice, day.w.upstream);  // the visit comes back deleted; the edit is due again
+    sync(day.alice, day.w.upstream);
+    CHECK(ok(day.alice.outbox()).empty());
+    // Not a new visit made of the edit alone: the delete stands, and the edit is a conflict.
+    auto record = ok(day.w.upstream.get(day.visit));
+    REQUIRE(record.has_value());
+    CHECK(record->deleted);
+    REQUIRE(record->conflicts.size() == 1);
+    CHECK(record->conflicts[0].kind == ConflictKind::edit_vs_delete);
+    CHECK(record->conflicts[0].losing.value == 25);
+}
+
 TEST_CASE("a tombstone with an open conflict is kept") {
     World w;
     ok(w.upstream.set_scope("alice", {"*"}));
