@@ -191,6 +191,31 @@ TEST_CASE("the command line says why the server refused a change and what the wo
     CHECK(cli({"refused", "--dismissed"}).exit_code == 2);
 }
 
+TEST_CASE("the command line says when a sync removes a client taken from the worker and keeps her unsent edit") {
+    FieldOrganisation org;
+    Cli cli{org, org.new_home("cli")};
+    REQUIRE(cli({"init", "--server", org.server.url(), "--user", "aoi"}).exit_code == 0);
+    const std::string client = cli.as_json({"record", "client", "pseudonym=K-321", "area=kita"})["id"];
+    const std::string visit = cli.as_json({"record", "home_visit", "client=" + client, "date=2020-06-01",
+                                           "duration_min=30", "purpose=check_in"})["id"];
+    REQUIRE(cli({"sync"}).exit_code == 0);
+    REQUIRE(cli({"edit", visit, "duration_min=40"}).exit_code == 0);  // offline
+    org.assign(client, {"ben"});  // the client is given to another worker meanwhile
+
+    auto run = cli({"sync"});
+    INFO(run.out << run.err);
+    CHECK(run.exit_code == 0);
+    CHECK(run.out.find("removed 2 no longer in your caseload") != std::string::npos);
+    CHECK(run.out.find("1 unsent change(s) of records no longer in your caseload are kept on this device (held)") !=
+          std::string::npos);
+    CHECK(run.out.find("duration") == std::string::npos);  // never the content
+    CHECK(cli.as_json({"list", "home_visit"}).empty());
+    // The edit, kept: sent before the pull told of the change, it was refused as outside her caseload.
+    json status = cli.as_json({"status"});
+    CHECK(status["refused"] == 1);
+    CHECK(status["pending"] == 0);
+}
+
 TEST_CASE("record and edit read field values from standard input so that content stays off the command line") {
     FieldOrganisation org;
     Cli cli{org, org.new_home("cli")};
