@@ -89,7 +89,8 @@ struct RefusedChange {
     // The server's word for the check that refused it, for an app to explain in its reader's
     // language: "outside_scope", "rule" (e.g. the record was approved and is locked),
     // "invalid_value", "held_behind", "wrong_collection", "malformed", "not_yours",
-    // "already_exists" (a create naming another author's record); "" from a
+    // "already_exists" (a create naming another author's record), "no_record" (a change to a
+    // record the server no longer holds: deleted there and purged; discard it); "" from a
     // server older than this library. A newer server may send other words.
     std::string cause;
 };

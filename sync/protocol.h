@@ -61,7 +61,9 @@ struct PushOutcome {
     // reader's language (the reason is for people, in English): "malformed", "not_yours" (made by
     // another user or device), "invalid_value", "wrong_collection", "outside_scope", "held_behind"
     // (an earlier change to its record in the batch was refused), "already_exists" (a create
-    // naming a record the upstream holds from another author: creates take fresh ids), or "rule" (the PushGate's).
+    // naming a record the upstream holds from another author: creates take fresh ids), "no_record"
+    // (a change other than a create to a record the upstream does not hold: deleted and purged, or
+    // never created), or "rule" (the PushGate's).
     // On the wire as "cause" since format 6; empty from an older upstream. A device keeps any
     // word of lower-case letters and underscores (a newer upstream may have more causes) and
     // drops anything else.

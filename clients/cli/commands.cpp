@@ -95,6 +95,7 @@ const char* advice_for(const client::RefusedChange& r) {
     if (r.cause == "rule") return "the server's rules refuse it (an approved record is locked): ask your supervisor";
     if (r.cause == "invalid_value") return "the server does not accept a value: check the app is up to date";
     if (r.cause == "held_behind") return "it waits behind an earlier refused change to the same record";
+    if (r.cause == "no_record") return "the record is no longer on the server (deleted there): discard the change";
     if (r.cause == "wrong_collection" || r.cause == "malformed" || r.cause == "not_yours" ||
         r.cause == "already_exists") {
         return "this app sent something the server cannot take: report it to your administrator";

@@ -305,8 +305,20 @@ Result<std::size_t> Device::discard_refused(std::string_view record) {
     const detail::IdBytes id = detail::id_to_bytes(record);
     std::size_t discarded = 0;
     Status status = with_transaction(impl_->store, [&]() -> Status {
-        TSUNAGU_TRY(impl_->store.cached("DELETE FROM sync_outbox WHERE record_id = ?1 AND state = 2")
+        // Giving up a refused create gives up the record: its later changes build on a record the
+        // upstream never took, and would otherwise be sent alone (to be refused in their turn).
+        bool gives_up_create = false;
+        TSUNAGU_TRY(detail::each_row(
+            impl_->store.cached("SELECT change FROM sync_outbox WHERE record_id = ?1 AND state = 2").bind_blob(1, id),
+            [&](const Statement& s) -> Status {
+                auto change = detail::read_outbox_change(s.column_text(0));
+                TSUNAGU_TRY(change);
+                gives_up_create = gives_up_create || change->create;
+                return Status::ok();
+            }));
+        TSUNAGU_TRY(impl_->store.cached("DELETE FROM sync_outbox WHERE record_id = ?1 AND (state = 2 OR ?2)")
                         .bind_blob(1, id)
+                        .bind(2, static_cast<std::int64_t>(gives_up_create))
                         .run());
         discarded = static_cast<std::size_t>(impl_->store.changes());
         if (discarded == 0) {

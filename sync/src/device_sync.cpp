@@ -285,6 +285,14 @@ Result<Device::Impl::Settled> Device::Impl::settle(const PushOutcome& outcome) {
     Settled out;
     if (!is_id(outcome.change_id)) return out;
     if (outcome.status == PushStatus::refused) {
+        // Sent ahead of changes to its record still to be sent, which it may build on: the
+        // journal a restored upstream's answer just put back ahead of it (see heard_epoch), such
+        // as the create of a record the upstream lost ("no_record"). Judged again after them.
+        Statement& behind = store.cached(
+            "UPDATE sync_outbox SET state = 0 WHERE change_id = ?1 AND EXISTS (SELECT 1 FROM sync_outbox o"
+            " WHERE o.record_id = sync_outbox.record_id AND o.pos < sync_outbox.pos AND o.state <= 1)");
+        TSUNAGU_TRY(behind.bind_blob(1, detail::id_to_bytes(outcome.change_id)).run());
+        if (store.changes() > 0) return out;
         Statement& refuse = store.cached(
             "UPDATE sync_outbox SET state = 2, code = ?2, reason = ?3, cause = ?4 WHERE change_id = ?1");
         const detail::IdBytes id = detail::id_to_bytes(outcome.change_id);

@@ -292,9 +292,21 @@ Result<PushOutcome> Upstream::Impl::accept(const ChangeSet& change,
                        "record " + change.record + " is a " + (*current)->stored.collection +
                            ", not a " + change.collection);
     }
-    // The creator owns a record. A create may arrive after its record's first edits (batches in
-    // flight side by side are answered in any order), and their author holds the record until
-    // then: that is the creator. A create by anyone else names a record it did not make (creates
+    // A change to a record this upstream does not hold makes no record: applied to nothing, it
+    // would make one of its own fields alone (a visit without its date or client), and undo a
+    // delete whose tombstone compaction purged. It comes from a phone that kept changes to a
+    // record deleted and purged meanwhile (held while its client was away, made before the record
+    // moved out of its user's caseload), one whose create was refused and then discarded, or
+    // one replaying its journal to an upstream restored from a backup older than the create. A
+    // device sends a record's changes after its create has been answered (see take_due), so none
+    // is waiting here for a create on its way. Kept on the device, refused; the worker discards it.
+    if (!*current && !change.create) {
+        return refused(change, "no_record", ErrorCode::not_found,
+                       "record " + change.record +
+                           " is not on the server (deleted there and purged, or never created): the change "
+                           "cannot make it again; discard it");
+    }
+    // The creator owns a record: a create by anyone else names a record it did not make (creates
     // take fresh random ids) and would take it from its author and, with it, from its scope.
     if (*current && change.create && (*current)->state.owner != change.user) {
         return refused(change, "already_exists", ErrorCode::already_exists,

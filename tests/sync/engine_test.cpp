@@ -949,6 +949,49 @@ TEST_CASE("discarding a refused new record removes it from the device, as the up
     CHECK(ok(alice.prepare_pull()).refetch.empty());
 }
 
+TEST_CASE("discarding a refused new record discards its later edits with it, which would make a record alone") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    Device& alice = w.add_device("alice", test_schema(2));
+    Json fields = kVisit;
+    fields["purpose"] = "phone";  // refused by the older upstream
+    const std::string id = ok(alice.create("visit", fields));
+    PushBatch sent = ok(alice.prepare_push());
+    ok(alice.update(id, {{"duration", 55}}));  // made while the create was on its way
+    ok(alice.apply_push_result(ok(w.upstream.push(sent))));
+    REQUIRE(ok(alice.outbox(PendingState::refused)).size() == 1);
+    REQUIRE(ok(alice.outbox()).size() == 2);  // the edit, held back behind the refused create
+    CHECK(ok(alice.discard_refused(id)) == 2);
+    sync(alice, w.upstream);
+    sync(alice, w.upstream);
+    CHECK(ok(alice.outbox()).empty());
+    CHECK_FALSE(ok(alice.get(id)).has_value());
+    CHECK_FALSE(ok(w.upstream.get(id)).has_value());  // no visit made of the duration alone
+    CHECK(ok(w.upstream.history(id)).empty());
+}
+
+TEST_CASE("a change to a record the upstream does not hold is refused as no_record and makes no record") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    Device& alice = w.add_device("alice");
+    const std::string id = ok(alice.create("visit", kVisit));
+    PushBatch batch = ok(alice.prepare_push());
+    REQUIRE(batch.changes.size() == 1);
+    // An edit of the record alone, as if its create had never reached the upstream.
+    ChangeSet& edit = batch.changes[0];
+    edit.id = new_id();
+    edit.create = false;
+    edit.set = {{"duration", 55}};
+    PushResult answer = ok(w.upstream.push(batch));
+    REQUIRE(answer.outcomes.size() == 1);
+    CHECK(answer.outcomes[0].status == PushStatus::refused);
+    CHECK(answer.outcomes[0].cause == "no_record");
+    CHECK(answer.outcomes[0].code == ErrorCode::not_found);
+    CHECK_THAT(answer.outcomes[0].reason, Catch::Contains("not on the server") && !Catch::Contains("55"));
+    CHECK_FALSE(ok(w.upstream.get(id)).has_value());
+    CHECK(ok(w.upstream.history(id)).empty());
+}
+
 TEST_CASE("a refetch names at most 100 records and only ids, or the request is malformed") {
     Json request = {{"replica", std::string(32, 'a')}, {"user", "alice"}, {"after", 0}};
     request["refetch"] = Json::array({std::string(32, 'b')});

@@ -174,6 +174,37 @@ TEST_CASE("a held change whose record went elsewhere while its client was away i
     CHECK(pending[0].change.set["notes"] == "written offline");
 }
 
+TEST_CASE("an offline edit of a visit moved to another client then deleted there and purged is refused and kept, not made a visit of its own") {
+    Caseload c;
+    const std::string visit = ok(c.alice.create("visit", visit_for(c.tanaka)));
+    sync(c.alice, c.w.upstream);
+    ok(c.alice.update(visit, {{"duration", 25}}));  // offline, not sent
+    sync(c.supervisor, c.w.upstream);
+    ok(c.supervisor.update(visit, {{"client", c.sato}}));  // moved to bob's client
+    sync(c.supervisor, c.w.upstream);
+    sync(c.bob, c.w.upstream);
+    ok(c.bob.remove(visit));
+    sync(c.bob, c.w.upstream);
+    pull_all(c.bob, c.w.upstream);
+    sync(c.supervisor, c.w.upstream);
+    pull_all(c.supervisor, c.w.upstream);
+    ok(c.w.upstream.compact());  // every device holding client:sato has the delete
+
+    sync(c.alice, c.w.upstream);
+    sync(c.alice, c.w.upstream);
+    auto upstream = ok(c.w.upstream.get(visit));
+    CHECK((!upstream.has_value() || upstream->deleted));  // the delete stands
+    CHECK_FALSE(ok(c.alice.get(visit)).has_value());
+    auto pending = ok(c.alice.outbox());
+    REQUIRE(pending.size() == 1);  // her edit, kept for her to see
+    CHECK(pending[0].state == PendingState::refused);
+    CHECK((pending[0].cause == "no_record" || pending[0].cause == "outside_scope"));
+    CHECK(pending[0].change.set["duration"] == 25);
+    sync(c.supervisor, c.w.upstream);
+    auto seen = ok(c.supervisor.get(visit));
+    CHECK((!seen.has_value() || seen->deleted));
+}
+
 TEST_CASE("a push to a record outside the user's scope is refused and kept") {
     Caseload c;
     ok(c.alice.create("visit", visit_for(c.sato)));  // bob's client

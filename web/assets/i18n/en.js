@@ -153,6 +153,7 @@ export default {
   'refused.cause.wrong_collection': 'Wrong record type',
   'refused.cause.malformed': 'Malformed change',
   'refused.cause.not_yours': 'Made by someone else',
+  'refused.cause.no_record': 'Record no longer on the server',
   'refused.code.forbidden': 'Not allowed',
   'refused.code.validation': 'Invalid value',
   'refused.code.invalid_argument': 'Malformed change',

@@ -153,6 +153,7 @@ export default {
   'refused.cause.wrong_collection': '記録の種類の誤り',
   'refused.cause.malformed': '形式の誤り',
   'refused.cause.not_yours': '別の利用者の変更',
+  'refused.cause.no_record': 'サーバーにない記録',
   'refused.code.forbidden': '権限外',
   'refused.code.validation': '値が不正',
   'refused.code.invalid_argument': '形式の誤り',

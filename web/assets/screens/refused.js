@@ -15,7 +15,7 @@ import { collectionLabel, collectionOf, fieldLabel, fieldOf, loadSchema } from '
 const statuses = ['open', 'dismissed'];
 // Which check refused a change (the server's "cause"), each with a label of its own; a change kept
 // without one shows its error code's label, and any other code as the server names it.
-const labelledCauses = ['outside_scope', 'rule', 'invalid_value', 'held_behind', 'wrong_collection', 'malformed', 'not_yours'];
+const labelledCauses = ['outside_scope', 'rule', 'invalid_value', 'held_behind', 'wrong_collection', 'malformed', 'not_yours', 'no_record'];
 const labelledCodes = ['forbidden', 'validation', 'invalid_argument', 'conflict', 'not_found'];
 // How many kept changes a list asks for at a time, and the most the server lists at once.
 const pageSize = 200;
