@@ -368,12 +368,13 @@ Status Upstream::set_scope(std::string_view user, std::vector<std::string> scope
             after.keys.insert(key);
         }
         // The keys whose visibility changes: those named on either side, and with "*" on either
-        // side every key a record has.
+        // side every key a record has had (a device may still file a record under a key no
+        // record has any more, when it moved away after the device's last pull).
         std::set<std::string> candidates(before->keys.begin(), before->keys.end());
         candidates.insert(after.keys.begin(), after.keys.end());
         if (before->everything != after.everything) {
             TSUNAGU_TRY(detail::each_row(
-                im.store.cached("SELECT DISTINCT scope_key FROM sync_records"),
+                im.store.cached("SELECT scope_key FROM sync_scope_keys"),
                 [&](const Statement& s) { candidates.emplace(s.column_text(0)); }));
         }
         for (const auto& key : candidates) {

@@ -205,6 +205,20 @@ TEST_CASE("an offline edit of a visit moved to another client then deleted there
     CHECK((!seen.has_value() || seen->deleted));
 }
 
+TEST_CASE("a supervisor's device evicts a record that moved away from a key no record has any more when she loses every key") {
+    Caseload c;
+    const std::string visit = ok(c.bob.create("visit", {{"date", "2020-04-01"}}));  // under user:bob
+    sync(c.bob, c.w.upstream);
+    sync(c.supervisor, c.w.upstream);
+    REQUIRE(ok(c.supervisor.get(visit)).has_value());
+    ok(c.bob.update(visit, {{"client", c.sato}}));  // moves to client:sato; user:bob has no record left
+    sync(c.bob, c.w.upstream);
+    ok(c.w.upstream.set_scope("sachiko", {"user:sachiko"}));  // before her device heard of the move
+    sync(c.supervisor, c.w.upstream);
+    CHECK_FALSE(ok(c.supervisor.get(visit)).has_value());
+    CHECK(ok(c.supervisor.list("client")).empty());
+}
+
 TEST_CASE("a push to a record outside the user's scope is refused and kept") {
     Caseload c;
     ok(c.alice.create("visit", visit_for(c.sato)));  // bob's client
