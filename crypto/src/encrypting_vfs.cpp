@@ -130,13 +130,20 @@ void let_go_of_header(FileState& s) {
     if (held_on_this_thread == &s) held_on_this_thread = nullptr;
 }
 
-// Writes the held header, if any. On failure it stays held and the error is returned (so it is
-// reported again by the next operation rather than lost).
+// Writes the held header, if any. On failure the error is returned and the header stays held by
+// its file, to be written (or the error reported again) before anything else on that file and at
+// its close; but no longer by this thread: the file may be closed on another thread (a store
+// moves between threads), which could not clear this thread's pointer, and the next operation of
+// this thread on any file would read the freed state. (SQLite publishes no frame whose write
+// failed: the pointer is only there for headers written with their bodies.)
 int write_held_header(FileState& s) {
     if (!s.header_held) return SQLITE_OK;
     int rc = s.real->pMethods->xWrite(s.real, s.last_meta, static_cast<int>(kFrameHeader),
                                       s.last_meta_offset);
-    if (rc != SQLITE_OK) return rc;
+    if (rc != SQLITE_OK) {
+        if (held_on_this_thread == &s) held_on_this_thread = nullptr;
+        return rc;
+    }
     let_go_of_header(s);
     return SQLITE_OK;
 }

@@ -69,6 +69,15 @@ Status replace_data_key(Store& store, StoreImpl& s, const KekRecipe& recipe, con
         return Status(ErrorCode::invalid_argument, "cannot re-key " + s.path +
                                                        " inside a transaction; commit first");
     }
+    // A statement prepared outside the cache would keep the old connection open past the switch
+    // (closed "v2", as a zombie): writes through it would land in the renamed-away file, and its
+    // eventual close would delete the new store's WAL by name.
+    std::size_t live = 0;
+    for (sqlite3_stmt* st = sqlite3_next_stmt(s.db, nullptr); st; st = sqlite3_next_stmt(s.db, st)) ++live;
+    if (live > s.cache.size()) {
+        return Status(ErrorCode::invalid_argument, "cannot re-key " + s.path + " while a statement prepared on it "
+                                                   "(Store::prepare) is alive: destroy it first");
+    }
     const std::string temporary = s.path + ".rekey";
     ::unlink(temporary.c_str());
     Secret new_key = Secret::random(kDataKeyBytes);

@@ -204,6 +204,26 @@ TEST_CASE("re-keying re-encrypts every page under a new data key") {
     CHECK(reopened.integrity_check().is_ok());
 }
 
+TEST_CASE("re-keying is refused while a statement prepared on the store is alive and goes ahead once it is gone") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    Store store = open_ok(path, test_key());
+    write_rows(store, 0, 20, "r");
+    {
+        auto reader = store.prepare("SELECT count(*) FROM note");
+        REQUIRE(reader.is_ok());
+        const Status refused = store.rekey();
+        CHECK(refused.code() == ErrorCode::invalid_argument);
+        CHECK_THAT(refused.message(), Catch::Contains("statement prepared on it"));
+        CHECK(store.exec("INSERT INTO note(id, body) VALUES(100, 'after')").is_ok());  // still open
+    }
+    REQUIRE(store.rekey().is_ok());
+    write_rows(store, 20, 5, "r");
+    store.close();
+    Store reopened = open_ok(path, test_key());
+    CHECK(count_rows(reopened) == 26);
+}
+
 TEST_CASE("a key file opens the store, and a world-readable or short key file is refused") {
     TempDir dir;
     const auto key_path = dir.file("server.key");
