@@ -346,24 +346,34 @@ FrameFit fit_of(FileState& s, sqlite3_int64 frame, const std::uint8_t* header, c
 }
 
 // Whether the WAL header `header` that recovery just read is damaged rather than absent or torn:
-// it fails SQLite's checks, yet a first frame written with it follows (whole, its page opens, and
-// it carries the header's salts or continues the header's checksum, whichever of the two the damage
-// spared), and a commit of that frame's generation. Read as it is, recovery would take the WAL as
-// empty, drop every commit since the last checkpoint, and the next write would overwrite them. The
-// store syncs a new header before it writes any frame after it (synchronous=FULL), so a first
-// frame of the header's generation means the header was once whole.
+// it fails SQLite's checks, yet a frame written after it opens and a commit of that frame's
+// generation follows it. The first frame counts when it carries the header's salts or continues the
+// header's checksum (whichever of the two the damage spared); a later one, when its salts are those
+// of a commit after it: damage to the file's first block takes the first frame's header with the
+// WAL's (its page number, so its body no longer opens). Read as it is, recovery would take the WAL
+// as empty, drop every commit since the last checkpoint, and the next write would overwrite them.
+// The store syncs a new header before it writes any frame after it (synchronous=FULL), and a
+// header write is one sector (never torn: SQLite's powersafe overwrite), so a frame of a generation
+// with a commit after a header that fails its checks means the header was once whole. (The WAL's
+// frames are scanned only when its header fails, which no crash leaves.)
 bool wal_header_damaged(FileState& s, const std::uint8_t* header) {
     if (wal_header_whole(header, kPageSize)) return false;
-    std::vector<std::uint8_t> first(kFrame);
-    if (s.real->pMethods->xRead(s.real, first.data(), static_cast<int>(kFrame), kWalHeader) != SQLITE_OK) {
-        return false;  // no whole first frame: an empty WAL, or one a crash left unwritten
+    sqlite3_int64 size = 0;
+    if (s.real->pMethods->xFileSize(s.real, &size) != SQLITE_OK) return false;
+    std::vector<std::uint8_t> frame(kFrame);
+    std::uint8_t* page = frame.data() + kFrameHeader;
+    for (sqlite3_int64 k = 0; frame_start(k) + kFrame <= size; ++k) {
+        if (s.real->pMethods->xRead(s.real, frame.data(), static_cast<int>(kFrame), frame_start(k)) != SQLITE_OK) {
+            return false;
+        }
+        const bool opens = open_page(s.key(), page, page, wal_binding(frame.data()));
+        const bool of_this_header = opens && (k > 0 || std::memcmp(frame.data() + 8, header + 16, 8) == 0 ||
+                                              wal_frame_chains(header, header + 24, frame.data(), page, kPageSize));
+        sodium_memzero(page, kPage);  // the plaintext of a page
+        if (of_this_header) return next_commit(s, k, frame.data() + 8) >= 0;
+        if (opens) return false;  // a first frame of another generation: the header is not its
     }
-    std::uint8_t* page = first.data() + kFrameHeader;
-    const bool of_this_header = open_page(s.key(), page, page, wal_binding(first.data())) &&
-                                (std::memcmp(first.data() + 8, header + 16, 8) == 0 ||
-                                 wal_frame_chains(header, header + 24, first.data(), page, kPageSize));
-    sodium_memzero(page, kPage);  // the plaintext of a page
-    return of_this_header && next_commit(s, 0, first.data() + 8) >= 0;
+    return false;  // no frame opens: an empty WAL, or one a crash left unwritten
 }
 
 int read_wal(FileState& s, std::uint8_t* out, int amount, sqlite3_int64 offset) {

@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <set>
+#include <string>
 
 #include "crypto/src/big_endian.h"
 #include "crypto/src/file_util.h"
@@ -148,12 +150,21 @@ Status gather_wal(const SourceFile& wal, PageVersions& versions, SalvageReport& 
         TSUNAGU_TRY(wal.read(headers.data() + i * kFrameHeader, kFrameHeader, kWalHeader + i * kFrame));
     }
     const auto frame_header = [&](std::uint64_t i) { return headers.data() + i * kFrameHeader; };
-    // A damaged WAL header (its checksum fails): the first frame, written with it, carries the
-    // salts it had.
+    // A damaged WAL header (its checksum fails): the salts it had are those of the first frame
+    // carrying a commit's salts, from that commit or before it (damage to the file's first block
+    // takes the first frame's header with the WAL's; that frame's body then counts as unplaced).
     const bool header_whole = wal_header_whole(header, kPage);
     report.wal_header_damaged = !header_whole;
     std::uint8_t salts[8];
     std::memcpy(salts, header_whole ? header + 16 : frame_header(0) + 8, 8);
+    if (!header_whole) {
+        std::set<std::string> later;  // the salts of the commit frames from frame i on
+        for (std::uint64_t i = frames; i-- > 0;) {
+            std::string carried(reinterpret_cast<const char*>(frame_header(i) + 8), 8);
+            if (be32(frame_header(i) + 4) != 0) later.insert(carried);
+            if (later.contains(carried)) std::memcpy(salts, carried.data(), 8);
+        }
+    }
     const auto current = [&](std::uint64_t i) { return std::memcmp(frame_header(i) + 8, salts, 8) == 0; };
     std::uint64_t committed = 0;  // frames up to and including the last commit
     for (std::uint64_t i = 0; i < frames; ++i) {

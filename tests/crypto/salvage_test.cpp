@@ -169,6 +169,27 @@ TEST_CASE(
     if (wal_header) CHECK_THAT(report.summary(), Catch::Contains("the WAL's header was damaged") && Catch::EndsWith("nothing was lost"));
 }
 
+TEST_CASE("a WAL whose first block is damaged (its header and the first frame's) is salvaged from the frames after it") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    store_with_three_commits_in_wal(path);
+    {
+        std::string wal = read_bytes(path + "-wal");
+        wal.replace(0, 32 + 24, std::string(32 + 24, '\0'));
+        write_bytes(path + "-wal", wal);
+    }
+    REQUIRE(Store::open(path, test_key()).status().code() == ErrorCode::corrupt);
+    fs::remove(path + "-shm");
+
+    SalvageReport report;
+    Store saved = salvaged_ok(path, dir.file("saved.db"), report);
+    CHECK(report.wal_header_damaged);
+    CHECK(report.wal_frames > 0);           // the commits were found, not taken for an empty WAL
+    CHECK_FALSE(report.complete());         // the first frame's page cannot be placed
+    CHECK(report.unplaced_frames == 1);
+    CHECK(query_int(saved, "SELECT count(*) FROM note WHERE id >= 400") == 100);  // the last commit, whole
+}
+
 TEST_CASE("a page with no readable version is named, and nothing is left at the target") {
     TempDir dir;
     const auto path = dir.file("s.db");

@@ -279,6 +279,11 @@ TEST_CASE(
     SECTION("its checkpoint sequence") { flip_byte(path + "-wal", 13); }
     SECTION("its salts") { flip_byte(path + "-wal", 17); }
     SECTION("its checksum") { flip_byte(path + "-wal", 30); }
+    SECTION("the whole of it and the first frame's header, as damage to the file's first block leaves them") {
+        std::string wal = read_bytes(path + "-wal");
+        wal.replace(0, 32 + 24, std::string(32 + 24, '\0'));
+        write_bytes(path + "-wal", wal);
+    }
     require_wal_refused_twice(path, "corrupt header of " + path + "-wal");
 }
 
