@@ -281,16 +281,12 @@ Status write_new_header(int fd, const KekRecipe& recipe, const Secret& kek, cons
     return sync_fd(fd, path);
 }
 
-Status rewrite_slots(const std::string& path, const KekRecipe& recipe, const Secret& kek,
+Status rewrite_slots(const SlotWriter& write, const KekRecipe& recipe, const Secret& kek,
                      const Secret& data_key, PageCipher cipher, std::uint64_t current_generation) {
-    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
-    if (!fd) return errno_status("cannot open " + path + " to rewrite its key");
     for (std::uint64_t generation = current_generation + 1; generation <= current_generation + 2;
          ++generation) {
         auto slot = seal_slot(recipe, generation, kek, data_key, cipher);
-        TSUNAGU_TRY(write_all_at(fd.get(), slot.data(), slot.size(),
-                                 static_cast<off_t>((generation % 2) * kSlotBytes), path));
-        TSUNAGU_TRY(sync_fd(fd.get(), path));
+        TSUNAGU_TRY(write(slot.data(), slot.size(), (generation % 2) * kSlotBytes));
     }
     return Status::ok();
 }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -78,8 +79,12 @@ Result<OpenedHeader> open_key_header(std::vector<std::uint8_t> bytes, const KeyS
 Status write_new_header(int fd, const KekRecipe& recipe, const Secret& kek, const Secret& data_key,
                         PageCipher cipher, const std::string& path);
 
-// Rewraps the data key in an existing store file: the older slot first (synced), then the other.
-Status rewrite_slots(const std::string& path, const KekRecipe& recipe, const Secret& kek,
+// Writes `size` bytes at `offset` of the store file and syncs them.
+using SlotWriter = std::function<Status(const std::uint8_t* bytes, std::size_t size, std::uint64_t offset)>;
+// Rewraps the data key in an existing store file: the older slot first (synced), then the other,
+// each through `write` (a store open in this process writes through SQLite's own VFS: closing a
+// descriptor of its own on the file would drop every POSIX lock the process holds on it).
+Status rewrite_slots(const SlotWriter& write, const KekRecipe& recipe, const Secret& kek,
                      const Secret& data_key, PageCipher cipher, std::uint64_t current_generation);
 
 }  // namespace tsunagu::crypto_detail

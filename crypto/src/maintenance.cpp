@@ -62,6 +62,29 @@ Status copy_encrypted(StoreImpl& s, const std::string& target, const KekRecipe& 
     return copied;
 }
 
+// Writes `size` bytes at `offset` of the store file at `path` and syncs them, through the base VFS
+// the store's connection runs on. SQLite's unix VFS keeps open a descriptor closed while the
+// process holds locks on the file, until they are released; a close() of our own would drop every
+// POSIX lock the process holds on it (the shared lock of a connection in WAL mode among them), and
+// another process could then checkpoint and delete the WAL this one still writes to.
+Status write_through_base_vfs(const std::string& path, const std::string& vfs_name, const std::uint8_t* bytes,
+                              std::size_t size, std::uint64_t offset) {
+    sqlite3_vfs* vfs = sqlite3_vfs_find(vfs_name.empty() ? nullptr : vfs_name.c_str());
+    if (!vfs) return Status(ErrorCode::invalid_argument, "no SQLite VFS named \"" + vfs_name + "\"");
+    std::vector<unsigned char> file_memory(static_cast<std::size_t>(vfs->szOsFile));
+    auto* file = reinterpret_cast<sqlite3_file*>(file_memory.data());
+    int flags = 0;
+    int rc = vfs->xOpen(vfs, path.c_str(), file, SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_READWRITE, &flags);
+    if (rc == SQLITE_OK) rc = file->pMethods->xWrite(file, bytes, static_cast<int>(size), static_cast<sqlite3_int64>(offset));
+    if (rc == SQLITE_OK) rc = file->pMethods->xSync(file, SQLITE_SYNC_FULL);
+    if (file->pMethods) file->pMethods->xClose(file);
+    if (rc != SQLITE_OK) {
+        return Status(ErrorCode::io_error, "cannot rewrite the key header of " + path + " (SQLite I/O error " +
+                                               std::to_string(rc) + "); check the disk, and which key opens it");
+    }
+    return Status::ok();
+}
+
 // Re-encrypts `store` (whose insides are `s`) under a new random data key wrapped by `kek`
 // (made with `recipe`): see Store::rekey.
 Status replace_data_key(Store& store, StoreImpl& s, const KekRecipe& recipe, const Secret& kek) {
@@ -136,8 +159,10 @@ Status Store::change_key(const KeySource& new_key) {
     KekRecipe recipe = KekRecipe::fresh_for(new_key);
     auto kek = derive_kek(new_key, recipe, s.path);
     if (!kek) return kek.status();
-    TSUNAGU_TRY(rewrite_slots(s.path, recipe, *kek, s.registration.keys()->data_key, s.cipher,
-                              s.generation));
+    const auto write = [&](const std::uint8_t* bytes, std::size_t size, std::uint64_t offset) {
+        return write_through_base_vfs(s.path, s.options.base_vfs, bytes, size, offset);
+    };
+    TSUNAGU_TRY(rewrite_slots(write, recipe, *kek, s.registration.keys()->data_key, s.cipher, s.generation));
     s.generation += 2;
     s.recipe = recipe;
     s.kek = std::move(*kek);

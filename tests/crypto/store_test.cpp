@@ -1,6 +1,7 @@
 // The encrypted store: round trips, keys, and what reaches the disk.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <sys/inotify.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -164,6 +165,49 @@ TEST_CASE("a passphrase store refuses a wrong passphrase and opens with the righ
     CHECK(raw.status().code() == ErrorCode::wrong_key);
     Store store = open_ok(path, test_passphrase("correct horse"));
     CHECK(count_rows(store) == 5);
+}
+
+namespace {
+
+// Whether another process would find the store file at `path` locked by this one (SQLite's shared
+// lock range on the main file, which a connection in WAL mode holds while it is open).
+bool another_process_sees_our_lock(const std::string& path) {
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        const int fd = ::open(path.c_str(), O_RDWR);
+        if (fd < 0) ::_exit(2);
+        struct flock probe {};
+        probe.l_type = F_WRLCK;
+        probe.l_whence = SEEK_SET;
+        probe.l_start = 0x40000000 + 2;  // SQLite's SHARED_FIRST
+        probe.l_len = 510;
+        if (::fcntl(fd, F_GETLK, &probe) != 0) ::_exit(2);
+        ::_exit(probe.l_type == F_UNLCK ? 0 : 1);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    REQUIRE(WIFEXITED(status));
+    REQUIRE(WEXITSTATUS(status) != 2);
+    return WEXITSTATUS(status) == 1;
+}
+
+}  // namespace
+
+TEST_CASE("changing the passphrase of an open store keeps the locks its connection holds on the file") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    Store store = open_ok(path, test_passphrase("old"));
+    write_rows(store, 0, 10, "c");
+    REQUIRE(another_process_sees_our_lock(path));
+    REQUIRE(store.change_key(test_passphrase("new")).is_ok());
+    // A descriptor of our own on the file, closed, would have dropped them all: another process
+    // could then take the file, checkpoint and delete the WAL this store still writes to.
+    CHECK(another_process_sees_our_lock(path));
+    write_rows(store, 10, 5, "c");
+    store.close();
+    Store reopened = open_ok(path, test_passphrase("new"));
+    CHECK(count_rows(reopened) == 15);
 }
 
 TEST_CASE("changing the passphrase rewraps the key without rewriting pages") {
