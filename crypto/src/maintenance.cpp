@@ -1,12 +1,15 @@
 // Store maintenance: key change, re-key, encrypted backup, integrity check, destruction.
 #include <fcntl.h>
+#include <sodium.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <unistd.h>
 
 #include <cerrno>
 
 #include "crypto/src/file_util.h"
+#include "crypto/src/key_header.h"
 #include "crypto/src/page_cipher.h"
 #include "crypto/src/store_impl.h"
 
@@ -85,6 +88,28 @@ Status write_through_base_vfs(const std::string& path, const std::string& vfs_na
     return Status::ok();
 }
 
+// Whether the re-key's copy at `temporary` opens as a store under `data_key`: its key header is
+// there and its first page authenticates. Removes it and fails when not.
+Status check_still_ours(StoreImpl& s, const std::string& temporary, const Secret& data_key, PageCipher cipher) {
+    auto header = read_key_header_bytes(temporary, s.options.base_vfs);
+    bool whole = header.is_ok() && header->size() == kHeaderBytes &&
+                 std::any_of(header->begin(), header->end(), [](std::uint8_t b) { return b != 0; });
+    if (whole) {
+        std::vector<std::uint8_t> page(kPageSize);
+        UniqueFd fd(::open(temporary.c_str(), O_RDONLY | O_CLOEXEC));
+        whole = fd && ::pread(fd.get(), page.data(), page.size(), static_cast<off_t>(kHeaderBytes)) ==
+                          static_cast<ssize_t>(page.size()) &&
+                open_page({data_key.data(), cipher}, page.data(), page.data(), PageBinding::main_page(1));
+        sodium_memzero(page.data(), page.size());
+    }
+    if (whole) return Status::ok();
+    ::unlink(temporary.c_str());
+    return Status(ErrorCode::conflict, "the re-key of " + s.path + " stopped: its copy " + temporary +
+                                           " was removed or replaced while it was written (was the store opened "
+                                           "meanwhile?); the store is unchanged, under its old key: retry with "
+                                           "nothing else opening it");
+}
+
 // Re-encrypts `store` (whose insides are `s`) under a new random data key wrapped by `kek`
 // (made with `recipe`): see Store::rekey.
 Status replace_data_key(Store& store, StoreImpl& s, const KekRecipe& recipe, const Secret& kek) {
@@ -109,6 +134,11 @@ Status replace_data_key(Store& store, StoreImpl& s, const KekRecipe& recipe, con
     // The copy's key header wraps the new data key under `kek` already: the rename below switches
     // key and key source at once, with no state in between.
     TSUNAGU_TRY(copy_encrypted(s, temporary, recipe, kek, new_key, new_cipher));
+    // The copy must still be the file made above, key header and all. Were its name removed
+    // meanwhile (an open of the store clears a leftover copy), the copy would have gone into a
+    // new file without a key header, and renamed over the store it would leave the data key,
+    // which only this process holds, nowhere on disk: nothing could open the store again.
+    TSUNAGU_TRY(check_still_ours(s, temporary, new_key, new_cipher));
 
     // Until the rename the old store is complete; after it, the new one is.
     if (s.options.journal_mode == JournalMode::wal) {

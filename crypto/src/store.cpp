@@ -234,8 +234,6 @@ Status open_connection(StoreImpl& s) {
     return exec_raw(s, "PRAGMA synchronous=FULL", "configuring");
 }
 
-namespace {
-
 // The first kHeaderBytes of the store file (fewer when it is shorter), read through SQLite's own
 // VFS, never a descriptor of our own: closing any descriptor of a file drops every POSIX lock the
 // process holds on it, those of its other open connections included, and another process could
@@ -267,8 +265,6 @@ Result<std::vector<std::uint8_t>> read_key_header_bytes(const std::string& path,
     }
     return bytes;
 }
-
-}  // namespace
 
 Result<Store> Store::open(const std::string& path, const KeySource& key, const StoreOptions& options) {
     ensure_sodium();

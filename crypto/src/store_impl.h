@@ -45,6 +45,10 @@ struct StoreImpl {
 // mode, synchronous FULL). `fresh` is true when the file has no pages yet.
 Status open_connection(StoreImpl& store);
 
+// The first kHeaderBytes of the store file at `path` (fewer when it is shorter), read through the
+// SQLite VFS named `vfs_name` ("" = the default), never a descriptor of our own (see store.cpp).
+Result<std::vector<std::uint8_t>> read_key_header_bytes(const std::string& path, const std::string& vfs_name);
+
 // Creates `path` (which must not exist, or be empty) holding only a key header that wraps
 // `data_key` (sealing pages with `cipher`) under `kek`.
 Status create_store_file(const std::string& path, const crypto_detail::KekRecipe& recipe,

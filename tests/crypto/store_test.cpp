@@ -1,4 +1,5 @@
 // The encrypted store: round trips, keys, and what reaches the disk.
+#include <sqlite3.h>
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
@@ -266,6 +267,50 @@ TEST_CASE("re-keying is refused while a statement prepared on the store is alive
     store.close();
     Store reopened = open_ok(path, test_key());
     CHECK(count_rows(reopened) == 26);
+}
+
+namespace {
+
+// "unlinks-rekey": the unix VFS, except that opening a re-key's copy removes the file first, as an
+// open of the store by another process at that moment does (it clears a leftover copy).
+int open_unlinking_rekey(sqlite3_vfs*, const char* name, sqlite3_file* file, int flags, int* out_flags) {
+    sqlite3_vfs* unix_vfs = sqlite3_vfs_find("unix");
+    const std::string path = name ? name : "";
+    if ((flags & SQLITE_OPEN_MAIN_DB) && path.ends_with(".rekey")) ::unlink(path.c_str());
+    return unix_vfs->xOpen(unix_vfs, name, file, flags, out_flags);
+}
+
+const char* unlinking_rekey_vfs() {
+    static sqlite3_vfs vfs = [] {
+        sqlite3_vfs v = *sqlite3_vfs_find("unix");
+        v.zName = "unlinks-rekey";
+        v.pNext = nullptr;
+        v.xOpen = open_unlinking_rekey;
+        return v;
+    }();
+    static const bool registered = sqlite3_vfs_register(&vfs, 0) == SQLITE_OK;
+    REQUIRE(registered);
+    return "unlinks-rekey";
+}
+
+}  // namespace
+
+TEST_CASE("a re-key whose copy was removed while it was written stops and leaves the store under its old key") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    StoreOptions options;
+    options.base_vfs = unlinking_rekey_vfs();
+    Store store = open_ok(path, test_key(), options);
+    write_rows(store, 0, 20, "r");
+    const Status stopped = store.rekey();
+    REQUIRE_FALSE(stopped.is_ok());
+    CHECK(stopped.code() == ErrorCode::conflict);
+    CHECK_THAT(stopped.message(), Catch::Contains("removed or replaced") && Catch::Contains("unchanged"));
+    CHECK_FALSE(std::filesystem::exists(path + ".rekey"));
+    write_rows(store, 20, 5, "r");  // the store goes on
+    store.close();
+    Store reopened = open_ok(path, test_key());
+    CHECK(count_rows(reopened) == 25);
 }
 
 TEST_CASE("a key file opens the store, and a world-readable or short key file is refused") {
