@@ -317,12 +317,9 @@ struct PullReport {
     // Unsynced outbox changes whose records were evicted: kept, not pushed, until they return.
     std::vector<std::string> evicted_pending;
     std::size_t restamped = 0;  // outbox changes re-stamped after learning the upstream's time
-    // As PushReport::resent: push again.
+    // As PushReport::resent: push again. Not 0: nothing else of the page was applied (see
+    // Device::apply_pull), pull again.
     std::size_t resent = 0;
-    // The page came from an upstream restored from a backup (a new epoch): nothing else of it was
-    // applied, and the pull starts from the beginning again (the backup's scopes may not be the
-    // lost upstream's): pull again, from the next prepare_pull().
-    bool new_epoch = false;
 };
 
 class Device {

@@ -187,7 +187,6 @@ struct SyncRun {
     // transaction; a stale page is ignored and asked for again.
     Status pull() {
         int stale_pages = 0;
-        int new_epochs = 0;
         notify(SyncProgress::Phase::pull, 0, 0);
         while (true) {
             auto request = engine.prepare_pull(d.options.pull_page);
@@ -227,11 +226,7 @@ struct SyncRun {
             report.evicted += applied->evicted;
             for (auto& r : applied->evicted_pending) report.evicted_pending.push_back(std::move(r));
             notify(SyncProgress::Phase::pull, report.pulled, report.pulled + (page->more ? request->limit : 0));
-            if (applied->new_epoch && ++new_epochs > 3) {
-                return Status(ErrorCode::unavailable, "the server keeps answering with a new epoch (as if restored from a "
-                                                      "backup again and again); sync again later");
-            }
-            if (!page->more && !applied->new_epoch) return Status::ok();  // (a new epoch: from the start)
+            if (!page->more) return Status::ok();
         }
     }
 

@@ -36,14 +36,6 @@ Result<ChangeSet> read_outbox_change(std::string_view text) {
     return change;
 }
 
-Status restart_pull(Store& store) {
-    TSUNAGU_TRY(store.exec("DELETE FROM sync_acked"));  // named as held, they would be left out
-    // Until its last page, the pull notes what it brings; then what it did not bring goes.
-    TSUNAGU_TRY(store.exec("DELETE FROM sync_resync_seen"));
-    TSUNAGU_TRY(set_meta_int(store, kMetaResync, 1));
-    return set_meta_int(store, kMetaCursor, 0);
-}
-
 }  // namespace detail
 
 namespace {
@@ -127,7 +119,13 @@ Result<std::int64_t> Device::cursor() {
 
 Status Device::pull_everything_again() {
     Store& store = impl_->store;
-    return with_transaction(store, [&]() -> Status { return detail::restart_pull(store); });
+    return with_transaction(store, [&]() -> Status {
+        TSUNAGU_TRY(store.exec("DELETE FROM sync_acked"));  // named as held, they would be left out
+        // Until its last page, the pull notes what it brings; then what it did not bring goes.
+        TSUNAGU_TRY(store.exec("DELETE FROM sync_resync_seen"));
+        TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaResync, 1));
+        return detail::set_meta_int(store, detail::kMetaCursor, 0);
+    });
 }
 
 Status Device::Impl::save_clock() {

@@ -71,15 +71,8 @@ struct Device::Impl {
     // Inside a transaction: notes the epoch an answer came with (PushResult::epoch). When it is
     // not the one last heard, the upstream was restored from a backup: the acknowledged changes
     // the journal keeps go back to the outbox, ahead of the unsent ones, to be sent again (those
-    // the backup held are answered as duplicates), and the next pull starts from the beginning
-    // again (as pull_everything_again): the backup's scopes may differ from the lost upstream's
-    // (a client reassigned since the backup), and a pull from the cursor would neither take back
-    // what the device may no longer hold nor bring what it may now. What happened.
-    struct EpochHeard {
-        bool changed = false;    // a new epoch, after another one
-        std::size_t resent = 0;  // journal entries put back in the outbox
-    };
-    Result<EpochHeard> heard_epoch(const std::string& epoch);
+    // the backup held are answered as duplicates). Returns how many.
+    Result<std::size_t> heard_epoch(const std::string& epoch);
     // Inside a transaction: drops journal entries older than options.keep_acknowledged_ms.
     Status prune_journal();
 };
@@ -90,10 +83,6 @@ enum class OutboxState { unsent = 0, sent = 1, refused = 2, evicted = 3 };
 
 // An outbox entry's change set, from its stored JSON form.
 Result<ChangeSet> read_outbox_change(std::string_view text);
-
-// Inside a transaction: the next pull starts from the beginning, and its last page evicts what
-// its pages did not bring (see Device::pull_everything_again).
-Status restart_pull(Store& store);
 
 }  // namespace detail
 }  // namespace tsunagu::sync

@@ -193,9 +193,9 @@ Result<PushReport> Device::apply_push_result(const PushResult& result) {
     PushReport report;
     ClockRestore restore(*this);  // what learn_time sets in memory goes with a rollback
     Status status = with_transaction(im.store, [&]() -> Status {
-        auto heard = im.heard_epoch(result.epoch);
-        TSUNAGU_TRY(heard);
-        report.resent = heard->resent;
+        auto resent = im.heard_epoch(result.epoch);
+        TSUNAGU_TRY(resent);
+        report.resent = *resent;
         for (const PushOutcome& outcome : result.outcomes) {
             auto settled = im.settle(outcome);
             TSUNAGU_TRY(settled);
@@ -371,16 +371,13 @@ Result<Device::Impl::Acknowledged> Device::Impl::acknowledge(const PushOutcome& 
     return out;
 }
 
-Result<Device::Impl::EpochHeard> Device::Impl::heard_epoch(const std::string& epoch) {
-    EpochHeard heard;
-    if (epoch.empty()) return heard;  // an upstream that does not say
+Result<std::size_t> Device::Impl::heard_epoch(const std::string& epoch) {
+    if (epoch.empty()) return std::size_t{0};  // an upstream that does not say
     auto last = detail::meta_text(store, detail::kMetaUpstreamEpoch);
     TSUNAGU_TRY(last);
-    if (*last == epoch) return heard;
+    if (*last == epoch) return std::size_t{0};
     TSUNAGU_TRY(detail::set_meta_text(store, detail::kMetaUpstreamEpoch, epoch));
-    if (last->empty()) return heard;  // the first answer heard
-    heard.changed = true;
-    TSUNAGU_TRY(detail::restart_pull(store));
+    if (last->empty()) return std::size_t{0};  // the first answer heard
     // Ahead of everything in the outbox, oldest first (a record's later unsent changes were made
     // on top of these), as sent: the restored upstream may hold them already, and another
     // author's change may have overwritten them there. Sent, the next pull asks whether it holds
@@ -394,7 +391,7 @@ Result<Device::Impl::EpochHeard> Device::Impl::heard_epoch(const std::string& ep
     TSUNAGU_TRY(row);
     const std::int64_t lowest = first.column_int(0), journaled = first.column_int(1);
     first.reset();
-    if (journaled == 0) return heard;
+    if (journaled == 0) return std::size_t{0};
     TSUNAGU_TRY(store.cached("UPDATE sync_outbox SET pos = -(pos + ?1)").bind(1, journaled).run());
     TSUNAGU_TRY(store.exec("UPDATE sync_outbox SET pos = -pos"));
     Statement& requeue = store.cached(
@@ -403,9 +400,9 @@ Result<Device::Impl::EpochHeard> Device::Impl::heard_epoch(const std::string& ep
         " FROM sync_journal WHERE true ORDER BY pos"
         " ON CONFLICT(change_id) DO NOTHING");
     TSUNAGU_TRY(requeue.bind(1, lowest - 1).bind(2, static_cast<int>(detail::OutboxState::sent)).run());
-    heard.resent = static_cast<std::size_t>(store.changes());
+    const auto resent = static_cast<std::size_t>(store.changes());
     TSUNAGU_TRY(store.exec("DELETE FROM sync_journal"));
-    return heard;
+    return resent;
 }
 
 Status Device::Impl::prune_journal() {
@@ -433,18 +430,16 @@ Result<PullReport> Device::apply_pull(const PullPage& page) {
             report.stale = true;
             return Status::ok();
         }
-        auto heard = im.heard_epoch(page.epoch);
-        TSUNAGU_TRY(heard);
-        report.resent = heard->resent;
-        report.new_epoch = heard->changed;
+        auto resent = im.heard_epoch(page.epoch);
+        TSUNAGU_TRY(resent);
+        report.resent = *resent;
         auto restamped = im.learn_time(page.upstream_time);
         TSUNAGU_TRY(restamped);
         report.restamped = *restamped;
-        if (heard->changed) {
+        if (report.resent > 0) {
             // A restored upstream, heard first in this page: the journal went back to the outbox,
-            // as sent, and the next pull starts from the beginning. The page was read before the
-            // upstream could say which of those changes it holds, and from the old cursor, so
-            // nothing more of it is applied: the next pull asks.
+            // as sent. The page was read before the upstream could say which of those changes it
+            // holds, so nothing more of it is applied and the cursor stays: the next pull asks.
             return im.save_clock();
         }
         // Answers to pushes whose own answers were lost: the same as those answers, re-stamps

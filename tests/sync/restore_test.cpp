@@ -228,35 +228,4 @@ TEST_CASE("an upstream whose store went back behind what its server saw refuses 
     CHECK(team.restored->create("alice", "visit", kVisit).is_ok());
 }
 
-TEST_CASE("after a restore a device holds what the backup gives its user so a client given after the backup leaves it") {
-    World w;
-    Device& supervisor = w.add_device("sachiko");
-    Device& alice = w.add_device("alice");
-    ok(w.upstream.set_scope("sachiko", {"*"}));
-    ok(w.upstream.set_scope("alice", {"user:alice"}));
-    const std::string tanaka = ok(supervisor.create("client", {{"name", "Tanaka"}}));
-    const std::string visit = ok(supervisor.create("visit", {{"date", "2020-04-01"}, {"client", tanaka}}));
-    sync(supervisor, w.upstream);
-    const std::string own = ok(alice.create("meeting", {{"kind", "council"}}));
-    sync(alice, w.upstream);
-    auto key = KeySource::raw_key(std::vector<std::uint8_t>(32, 0x5a));
-    REQUIRE(key.is_ok());
-    REQUIRE(w.upstream_store.backup_to(w.dir.file("backup.db"), *key).is_ok());
-    ok(w.upstream.set_scope("alice", {"user:alice", "client:" + tanaka}));  // after the backup
-    sync(alice, w.upstream);
-    REQUIRE(holds(alice, visit));
-
-    Store restored_store = open_store(w.dir.file("backup.db"));
-    Upstream restored = ok(Upstream::open(restored_store, test_schema(), UpstreamOptions{.wall = w.upstream_clock.wall()}));
-    ok(restored.after_restore());
-    sync(alice, restored);
-    CHECK_FALSE(holds(alice, visit));  // the restored server does not give her Tanaka
-    CHECK_FALSE(holds(alice, tanaka));
-    CHECK(holds(alice, own));
-    // Given again, as the restore says to do with what was after the backup, the client comes back.
-    ok(restored.set_scope("alice", {"user:alice", "client:" + tanaka}));
-    sync(alice, restored);
-    CHECK(holds(alice, visit));
-}
-
 }  // namespace tsunagu::sync
