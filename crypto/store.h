@@ -269,6 +269,8 @@ public:
 
 private:
     explicit Store(std::unique_ptr<StoreImpl> impl);
+    // Whether a statement prepared outside the cache (prepare()) is alive on the connection.
+    bool prepared_statement_alive() const;
     std::unique_ptr<StoreImpl> impl_;
 };
 

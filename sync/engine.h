@@ -459,8 +459,9 @@ class Device {
     // the worker's supervisors, see the server's refused changes): they leave the outbox, and the
     // record goes back to the upstream's version at the next pull, which asks for it whole
     // (PullRequest::refetch) with this device's other changes to it re-applied on top; a record
-    // the upstream does not hold for this user leaves the device. Giving up a refused create
-    // gives up the record: its later changes, whatever their state, are discarded with it. Returns
+    // the upstream does not hold for this user leaves the device. Giving up a refused create, or a
+    // change refused as "no_record", gives up the record: its later changes, whatever their
+    // state, are discarded with it. Returns
     // how many changes were discarded; not_found when the record has no refused change.
     Result<std::size_t> discard_refused(std::string_view record);
     // Drops tombstones without open conflicts or outbox entries. Returns how many.

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 #include <unistd.h>
 
 #include <cerrno>
@@ -111,8 +112,9 @@ Status check_still_ours(StoreImpl& s, const std::string& temporary, const Secret
 }
 
 // Re-encrypts `store` (whose insides are `s`) under a new random data key wrapped by `kek`
-// (made with `recipe`): see Store::rekey.
-Status replace_data_key(Store& store, StoreImpl& s, const KekRecipe& recipe, const Secret& kek) {
+// (made with `recipe`): see Store::rekey. Refused when `prepared_statement_alive`.
+Status replace_data_key(Store& store, StoreImpl& s, const KekRecipe& recipe, const Secret& kek,
+                        bool prepared_statement_alive) {
     if (store.in_transaction()) {
         return Status(ErrorCode::invalid_argument, "cannot re-key " + s.path +
                                                        " inside a transaction; commit first");
@@ -120,9 +122,7 @@ Status replace_data_key(Store& store, StoreImpl& s, const KekRecipe& recipe, con
     // A statement prepared outside the cache would keep the old connection open past the switch
     // (closed "v2", as a zombie): writes through it would land in the renamed-away file, and its
     // eventual close would delete the new store's WAL by name.
-    std::size_t live = 0;
-    for (sqlite3_stmt* st = sqlite3_next_stmt(s.db, nullptr); st; st = sqlite3_next_stmt(s.db, st)) ++live;
-    if (live > s.cache.size()) {
+    if (prepared_statement_alive) {
         return Status(ErrorCode::invalid_argument, "cannot re-key " + s.path + " while a statement prepared on it "
                                                    "(Store::prepare) is alive: destroy it first");
     }
@@ -199,9 +199,20 @@ Status Store::change_key(const KeySource& new_key) {
     return Status::ok();
 }
 
+bool Store::prepared_statement_alive() const {
+    std::set<sqlite3_stmt*> cached;
+    for (const auto& entry : impl_->cache) {
+        if (entry.second && entry.second->stmt_) cached.insert(entry.second->stmt_);
+    }
+    for (sqlite3_stmt* st = sqlite3_next_stmt(impl_->db, nullptr); st; st = sqlite3_next_stmt(impl_->db, st)) {
+        if (!cached.contains(st)) return true;
+    }
+    return false;
+}
+
 Status Store::rekey() {
     if (!is_sqlite()) return not_on_backend("rekey", path());
-    return replace_data_key(*this, *impl_, impl_->recipe, impl_->kek);
+    return replace_data_key(*this, *impl_, impl_->recipe, impl_->kek, prepared_statement_alive());
 }
 
 Status Store::rekey(const KeySource& new_key) {
@@ -209,7 +220,7 @@ Status Store::rekey(const KeySource& new_key) {
     KekRecipe recipe = KekRecipe::fresh_for(new_key);
     auto kek = derive_kek(new_key, recipe, impl_->path);
     if (!kek) return kek.status();
-    return replace_data_key(*this, *impl_, recipe, *kek);
+    return replace_data_key(*this, *impl_, recipe, *kek, prepared_statement_alive());
 }
 
 Status Store::backup_to(const std::string& target, const KeySource& key) {

@@ -150,14 +150,17 @@ Status gather_wal(const SourceFile& wal, PageVersions& versions, SalvageReport& 
         TSUNAGU_TRY(wal.read(headers.data() + i * kFrameHeader, kFrameHeader, kWalHeader + i * kFrame));
     }
     const auto frame_header = [&](std::uint64_t i) { return headers.data() + i * kFrameHeader; };
-    // A damaged WAL header (its checksum fails): the salts it had are those of the first frame
-    // carrying a commit's salts, from that commit or before it (damage to the file's first block
-    // takes the first frame's header with the WAL's; that frame's body then counts as unplaced).
+    // A damaged WAL header (its checksum fails): the first frame, written with it, carries the
+    // salts it had. Unless that frame's header is plainly damaged too (no page number: damage to
+    // the file's first block takes it with the WAL's): then the salts of the first frame that a
+    // commit after it carries, and the first frame counts as unplaced. (Not whenever the first
+    // frame's salts carry no commit: a restarted WAL whose first transaction was cut short by a
+    // crash starts with uncommitted frames, and an older generation's commits follow them.)
     const bool header_whole = wal_header_whole(header, kPage);
     report.wal_header_damaged = !header_whole;
     std::uint8_t salts[8];
     std::memcpy(salts, header_whole ? header + 16 : frame_header(0) + 8, 8);
-    if (!header_whole) {
+    if (!header_whole && be32(frame_header(0)) == 0) {
         std::set<std::string> later;  // the salts of the commit frames from frame i on
         for (std::uint64_t i = frames; i-- > 0;) {
             std::string carried(reinterpret_cast<const char*>(frame_header(i) + 8), 8);

@@ -306,19 +306,20 @@ Result<std::size_t> Device::discard_refused(std::string_view record) {
     std::size_t discarded = 0;
     Status status = with_transaction(impl_->store, [&]() -> Status {
         // Giving up a refused create gives up the record: its later changes build on a record the
-        // upstream never took, and would otherwise be sent alone (to be refused in their turn).
-        bool gives_up_create = false;
+        // upstream never took, and would otherwise be sent alone (to be refused in their turn). So
+        // does giving up a change refused because the upstream no longer holds its record.
+        bool gives_up_record = false;
         TSUNAGU_TRY(detail::each_row(
-            impl_->store.cached("SELECT change FROM sync_outbox WHERE record_id = ?1 AND state = 2").bind_blob(1, id),
+            impl_->store.cached("SELECT change, cause FROM sync_outbox WHERE record_id = ?1 AND state = 2").bind_blob(1, id),
             [&](const Statement& s) -> Status {
                 auto change = detail::read_outbox_change(s.column_text(0));
                 TSUNAGU_TRY(change);
-                gives_up_create = gives_up_create || change->create;
+                gives_up_record = gives_up_record || change->create || s.column_text(1) == "no_record";
                 return Status::ok();
             }));
         TSUNAGU_TRY(impl_->store.cached("DELETE FROM sync_outbox WHERE record_id = ?1 AND (state = 2 OR ?2)")
                         .bind_blob(1, id)
-                        .bind(2, static_cast<std::int64_t>(gives_up_create))
+                        .bind(2, static_cast<std::int64_t>(gives_up_record))
                         .run());
         discarded = static_cast<std::size_t>(impl_->store.changes());
         if (discarded == 0) {

@@ -254,6 +254,7 @@ TEST_CASE("re-keying is refused while a statement prepared on the store is alive
     const auto path = dir.file("s.db");
     Store store = open_ok(path, test_key());
     write_rows(store, 0, 20, "r");
+    REQUIRE_FALSE(store.cached("SELECT nothing FROM nowhere").run().is_ok());  // cached, with no statement
     {
         auto reader = store.prepare("SELECT count(*) FROM note");
         REQUIRE(reader.is_ok());

@@ -188,18 +188,26 @@ TEST_CASE("an offline edit of a visit moved to another client then deleted there
     pull_all(c.bob, c.w.upstream);
     sync(c.supervisor, c.w.upstream);
     pull_all(c.supervisor, c.w.upstream);
-    ok(c.w.upstream.compact());  // every device holding client:sato has the delete
+    REQUIRE(ok(c.w.upstream.compact()).tombstones_purged == 1);  // every device holding client:sato has the delete
 
+    PushBatch sent = ok(c.alice.prepare_push());
+    REQUIRE(sent.changes.size() == 1);
+    ok(c.alice.update(visit, {{"notes", "more"}}));  // made while her edit was on its way
+    ok(c.alice.apply_push_result(ok(c.w.upstream.push(sent))));
     sync(c.alice, c.w.upstream);
     sync(c.alice, c.w.upstream);
     auto upstream = ok(c.w.upstream.get(visit));
     CHECK((!upstream.has_value() || upstream->deleted));  // the delete stands
     CHECK_FALSE(ok(c.alice.get(visit)).has_value());
     auto pending = ok(c.alice.outbox());
-    REQUIRE(pending.size() == 1);  // her edit, kept for her to see
+    REQUIRE(pending.size() == 2);  // her edits, kept for her to see
     CHECK(pending[0].state == PendingState::refused);
-    CHECK((pending[0].cause == "no_record" || pending[0].cause == "outside_scope"));
+    CHECK(pending[0].cause == "no_record");
     CHECK(pending[0].change.set["duration"] == 25);
+    CHECK(pending[1].change.set["notes"] == "more");
+    // Given up, the record's later edit goes with it: the record cannot come back.
+    CHECK(ok(c.alice.discard_refused(visit)) == 2);
+    CHECK(ok(c.alice.outbox()).empty());
     sync(c.supervisor, c.w.upstream);
     auto seen = ok(c.supervisor.get(visit));
     CHECK((!seen.has_value() || seen->deleted));
