@@ -184,19 +184,7 @@ int faulty_open(sqlite3_vfs*, const char* name, sqlite3_file* file, int flags, i
 }
 
 // Registers "faulty" (once): the unix VFS with faulty files.
-const char* faulty_vfs_name() {
-    static sqlite3_vfs vfs = [] {
-        sqlite3_vfs v = *unix_vfs();
-        v.szOsFile = kRealOffset + unix_vfs()->szOsFile;
-        v.zName = "faulty";
-        v.pNext = nullptr;
-        v.xOpen = faulty_open;
-        return v;
-    }();
-    static const bool registered = sqlite3_vfs_register(&vfs, 0) == SQLITE_OK;
-    REQUIRE(registered);
-    return "faulty";
-}
+const char* faulty_vfs_name() { return unix_vfs_opening_with("faulty", faulty_open, kRealOffset); }
 
 // ---- the workload ------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 // 4096-byte pages, page N at 8192 + (N-1)*4096.
 #pragma once
 
+#include <sqlite3.h>
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -23,6 +25,25 @@ namespace tsunagu::testing {
 constexpr std::uintmax_t kKeyHeaderBytes = 8192;
 constexpr std::uintmax_t kKeySlotBytes = 4096;
 constexpr std::uintmax_t kPageBytes = 4096;
+
+// Registers, once per name, a VFS named `name` for tests: SQLite's unix VFS with `open` as its
+// xOpen, whose files take `extra_file_bytes` more than unix's (for a wrapper's own fields).
+// Returns `name`.
+inline const char* unix_vfs_opening_with(const char* name, decltype(sqlite3_vfs::xOpen) open, int extra_file_bytes = 0) {
+    static std::map<std::string, std::unique_ptr<sqlite3_vfs>> registered;
+    auto& vfs = registered[name];
+    if (!vfs) {
+        sqlite3_vfs* unix_vfs = sqlite3_vfs_find("unix");
+        REQUIRE(unix_vfs != nullptr);
+        vfs = std::make_unique<sqlite3_vfs>(*unix_vfs);
+        vfs->szOsFile = unix_vfs->szOsFile + extra_file_bytes;
+        vfs->zName = name;
+        vfs->pNext = nullptr;
+        vfs->xOpen = open;
+        REQUIRE(sqlite3_vfs_register(vfs.get(), 0) == SQLITE_OK);
+    }
+    return name;
+}
 
 inline std::uintmax_t page_offset(std::uint32_t page_number) {
     return kKeyHeaderBytes + (page_number - 1) * kPageBytes;

@@ -16,6 +16,7 @@
 
 #include "crypto/store.h"
 #include "support/temp_dir.h"
+#include "tests/crypto/store_files.h"
 
 using namespace tsunagu;
 using tsunagu::testing::TempDir;
@@ -281,18 +282,7 @@ int open_unlinking_rekey(sqlite3_vfs*, const char* name, sqlite3_file* file, int
     return unix_vfs->xOpen(unix_vfs, name, file, flags, out_flags);
 }
 
-const char* unlinking_rekey_vfs() {
-    static sqlite3_vfs vfs = [] {
-        sqlite3_vfs v = *sqlite3_vfs_find("unix");
-        v.zName = "unlinks-rekey";
-        v.pNext = nullptr;
-        v.xOpen = open_unlinking_rekey;
-        return v;
-    }();
-    static const bool registered = sqlite3_vfs_register(&vfs, 0) == SQLITE_OK;
-    REQUIRE(registered);
-    return "unlinks-rekey";
-}
+const char* unlinking_rekey_vfs() { return tsunagu::testing::unix_vfs_opening_with("unlinks-rekey", open_unlinking_rekey); }
 
 }  // namespace
 
