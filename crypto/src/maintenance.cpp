@@ -66,22 +66,15 @@ Status copy_encrypted(StoreImpl& s, const std::string& target, const KekRecipe& 
     return copied;
 }
 
-// Writes `size` bytes at `offset` of the store file at `path` and syncs them, through the base VFS
-// the store's connection runs on. SQLite's unix VFS keeps open a descriptor closed while the
-// process holds locks on the file, until they are released; a close() of our own would drop every
-// POSIX lock the process holds on it (the shared lock of a connection in WAL mode among them), and
-// another process could then checkpoint and delete the WAL this one still writes to.
+// Writes `size` bytes at `offset` of the store file at `path` and syncs them, through a
+// BaseVfsFile (the store's connection holds locks on the file that a close of our own would drop).
 Status write_through_base_vfs(const std::string& path, const std::string& vfs_name, const std::uint8_t* bytes,
                               std::size_t size, std::uint64_t offset) {
-    sqlite3_vfs* vfs = sqlite3_vfs_find(vfs_name.empty() ? nullptr : vfs_name.c_str());
-    if (!vfs) return Status(ErrorCode::invalid_argument, "no SQLite VFS named \"" + vfs_name + "\"");
-    std::vector<unsigned char> file_memory(static_cast<std::size_t>(vfs->szOsFile));
-    auto* file = reinterpret_cast<sqlite3_file*>(file_memory.data());
-    int flags = 0;
-    int rc = vfs->xOpen(vfs, path.c_str(), file, SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_READWRITE, &flags);
-    if (rc == SQLITE_OK) rc = file->pMethods->xWrite(file, bytes, static_cast<int>(size), static_cast<sqlite3_int64>(offset));
-    if (rc == SQLITE_OK) rc = file->pMethods->xSync(file, SQLITE_SYNC_FULL);
-    if (file->pMethods) file->pMethods->xClose(file);
+    auto file = BaseVfsFile::open(path, vfs_name, SQLITE_OPEN_READWRITE);
+    if (!file) return file.status();
+    sqlite3_file* f = file->get();
+    int rc = f->pMethods->xWrite(f, bytes, static_cast<int>(size), static_cast<sqlite3_int64>(offset));
+    if (rc == SQLITE_OK) rc = f->pMethods->xSync(f, SQLITE_SYNC_FULL);
     if (rc != SQLITE_OK) {
         return Status(ErrorCode::io_error, "cannot rewrite the key header of " + path + " (SQLite I/O error " +
                                                std::to_string(rc) + "); check the disk, and which key opens it");

@@ -234,31 +234,35 @@ Status open_connection(StoreImpl& s) {
     return exec_raw(s, "PRAGMA synchronous=FULL", "configuring");
 }
 
-// The first kHeaderBytes of the store file (fewer when it is shorter), read through SQLite's own
-// VFS, never a descriptor of our own: closing any descriptor of a file drops every POSIX lock the
-// process holds on it, those of its other open connections included, and another process could
-// then take the database for its own last connection and delete the WAL under them (every later
-// commit lost). SQLite's unix VFS defers the close of a descriptor while the process holds locks.
-Result<std::vector<std::uint8_t>> read_key_header_bytes(const std::string& path, const std::string& vfs_name) {
+Result<BaseVfsFile> BaseVfsFile::open(const std::string& path, const std::string& vfs_name, int flags) {
     sqlite3_vfs* vfs = sqlite3_vfs_find(vfs_name.empty() ? nullptr : vfs_name.c_str());
     if (!vfs) return Status(ErrorCode::invalid_argument, "no SQLite VFS named \"" + vfs_name + "\"");
-    std::vector<unsigned char> file_memory(static_cast<std::size_t>(vfs->szOsFile));
-    auto* file = reinterpret_cast<sqlite3_file*>(file_memory.data());
-    int flags = 0;
-    const int opened = vfs->xOpen(vfs, path.c_str(), file, SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_READONLY, &flags);
+    BaseVfsFile file(static_cast<std::size_t>(vfs->szOsFile));
+    int out_flags = 0;
+    const int opened = vfs->xOpen(vfs, path.c_str(), file.get(), SQLITE_OPEN_MAIN_DB | flags, &out_flags);
     if (opened != SQLITE_OK) {
-        if (file->pMethods) file->pMethods->xClose(file);
         return Status(ErrorCode::io_error, "cannot open store " + path + " (SQLite I/O error " +
-                                               std::to_string(opened) + "); check that it exists and is readable");
+                                               std::to_string(opened) + "); check that it exists and is " +
+                                               ((flags & SQLITE_OPEN_READWRITE) ? "writable" : "readable"));
     }
+    return file;
+}
+
+BaseVfsFile::~BaseVfsFile() {
+    if (!memory_.empty() && get()->pMethods) get()->pMethods->xClose(get());
+}
+
+Result<std::vector<std::uint8_t>> read_key_header_bytes(const std::string& path, const std::string& vfs_name) {
+    auto file = BaseVfsFile::open(path, vfs_name, SQLITE_OPEN_READONLY);
+    if (!file) return file.status();
+    sqlite3_file* f = file->get();
     std::vector<std::uint8_t> bytes(kHeaderBytes);
     sqlite3_int64 size = 0;
-    int read = file->pMethods->xFileSize(file, &size);
+    int read = f->pMethods->xFileSize(f, &size);
     if (read == SQLITE_OK) {
         bytes.resize(static_cast<std::size_t>(std::min<sqlite3_int64>(size, static_cast<sqlite3_int64>(kHeaderBytes))));
-        read = bytes.empty() ? SQLITE_OK : file->pMethods->xRead(file, bytes.data(), static_cast<int>(bytes.size()), 0);
+        read = bytes.empty() ? SQLITE_OK : f->pMethods->xRead(f, bytes.data(), static_cast<int>(bytes.size()), 0);
     }
-    file->pMethods->xClose(file);
     if (read != SQLITE_OK) {
         return Status(ErrorCode::io_error, "cannot read the key header of store " + path + " (SQLite I/O error " +
                                                std::to_string(read) + ")");

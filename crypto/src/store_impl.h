@@ -45,8 +45,28 @@ struct StoreImpl {
 // mode, synchronous FULL). `fresh` is true when the file has no pages yet.
 Status open_connection(StoreImpl& store);
 
-// The first kHeaderBytes of the store file at `path` (fewer when it is shorter), read through the
-// SQLite VFS named `vfs_name` ("" = the default), never a descriptor of our own (see store.cpp).
+// A store file opened through the SQLite VFS named `vfs_name` ("" = the default) rather than a
+// descriptor of our own: closing any descriptor of a file drops every POSIX lock the process
+// holds on it, those of its open connections included, and another process could then take the
+// database for its own last connection and delete the WAL under them (every later commit lost).
+// SQLite's unix VFS defers the close of a descriptor while the process holds locks. Closed when
+// dropped.
+class BaseVfsFile {
+public:
+    // `flags`: SQLITE_OPEN_READONLY or SQLITE_OPEN_READWRITE (the file is opened as a main database).
+    static Result<BaseVfsFile> open(const std::string& path, const std::string& vfs_name, int flags);
+    BaseVfsFile(BaseVfsFile&&) noexcept = default;
+    BaseVfsFile& operator=(BaseVfsFile&&) = delete;
+    ~BaseVfsFile();
+    sqlite3_file* get() { return reinterpret_cast<sqlite3_file*>(memory_.data()); }
+
+private:
+    explicit BaseVfsFile(std::size_t size) : memory_(size) {}
+    std::vector<unsigned char> memory_;  // the VFS's file object (moved, its buffer stays put)
+};
+
+// The first kHeaderBytes of the store file at `path` (fewer when it is shorter), read through a
+// BaseVfsFile.
 Result<std::vector<std::uint8_t>> read_key_header_bytes(const std::string& path, const std::string& vfs_name);
 
 // Creates `path` (which must not exist, or be empty) holding only a key header that wraps
