@@ -461,8 +461,8 @@ class Device {
     // (PullRequest::refetch) with this device's other changes to it re-applied on top; a record
     // the upstream does not hold for this user leaves the device. Giving up a refused create, or a
     // change refused as "no_record", gives up the record: its later changes, whatever their
-    // state, are discarded with it. Returns
-    // how many changes were discarded; not_found when the record has no refused change.
+    // state, are discarded with it. Returns how many changes were discarded; not_found when the
+    // record has no refused change.
     Result<std::size_t> discard_refused(std::string_view record);
     // Drops tombstones without open conflicts or outbox entries. Returns how many.
     Result<std::size_t> compact();
