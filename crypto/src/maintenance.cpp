@@ -85,17 +85,14 @@ Status write_through_base_vfs(const std::string& path, const std::string& vfs_na
 // Whether the re-key's copy at `temporary` opens as a store under `data_key`: its key header is
 // there and its first page authenticates. Removes it and fails when not.
 Status check_still_ours(StoreImpl& s, const std::string& temporary, const Secret& data_key, PageCipher cipher) {
-    auto header = read_key_header_bytes(temporary, s.options.base_vfs);
-    bool whole = header.is_ok() && header->size() == kHeaderBytes &&
-                 std::any_of(header->begin(), header->end(), [](std::uint8_t b) { return b != 0; });
-    if (whole) {
-        std::vector<std::uint8_t> page(kPageSize);
-        UniqueFd fd(::open(temporary.c_str(), O_RDONLY | O_CLOEXEC));
-        whole = fd && ::pread(fd.get(), page.data(), page.size(), static_cast<off_t>(kHeaderBytes)) ==
-                          static_cast<ssize_t>(page.size()) &&
-                open_page({data_key.data(), cipher}, page.data(), page.data(), PageBinding::main_page(1));
-        sodium_memzero(page.data(), page.size());
-    }
+    std::vector<std::uint8_t> start(kHeaderBytes + kPageSize);  // the key header, then page 1
+    auto file = BaseVfsFile::open(temporary, s.options.base_vfs, SQLITE_OPEN_READONLY);
+    bool whole = file.is_ok() &&
+                 file->get()->pMethods->xRead(file->get(), start.data(), static_cast<int>(start.size()), 0) == SQLITE_OK &&
+                 std::any_of(start.begin(), start.begin() + kHeaderBytes, [](std::uint8_t b) { return b != 0; });
+    std::uint8_t* page = start.data() + kHeaderBytes;
+    whole = whole && open_page({data_key.data(), cipher}, page, page, PageBinding::main_page(1));
+    sodium_memzero(page, kPageSize);  // the plaintext of a page
     if (whole) return Status::ok();
     ::unlink(temporary.c_str());
     return Status(ErrorCode::conflict, "the re-key of " + s.path + " stopped: its copy " + temporary +
