@@ -80,21 +80,35 @@ std::string with_reason(const std::string& what, const std::error_code& ec) { re
 
 constexpr const char* kClaim = ".tsunagu-installation";
 
+constexpr auto kClaimWriteWait = std::chrono::seconds(2);
+
 // The installation that claimed `folder`: its id, "" when unclaimed; an error when it cannot be read.
+// A claim found empty is being written in place by another server (claim's fallback below creates
+// it, then writes it): it is read again for up to kClaimWriteWait before it counts as damaged.
 Result<std::string> claimant(const fs::path& folder) {
-    std::error_code ec;
-    if (!fs::exists(folder / kClaim, ec)) {
-        if (ec) return Status(ErrorCode::io_error, with_reason("cannot read " + (folder / kClaim).string(), ec));
-        return std::string();
+    const fs::path path = folder / kClaim;
+    const auto give_up = std::chrono::steady_clock::now() + kClaimWriteWait;
+    while (true) {
+        std::error_code ec;
+        if (!fs::exists(path, ec)) {
+            if (ec) return Status(ErrorCode::io_error, with_reason("cannot read " + path.string(), ec));
+            return std::string();
+        }
+        std::ifstream in(path);
+        if (!in) {
+            return Status(ErrorCode::io_error, "cannot read " + path.string() +
+                                                   ": make it readable by the server, or remove it if this "
+                                                   "server's backups are the only ones in the folder");
+        }
+        std::string id;
+        if (std::getline(in, id) && !id.empty()) return id;
+        if (std::chrono::steady_clock::now() >= give_up) {
+            return Status(ErrorCode::io_error,
+                          path.string() + " names no installation (a server stopped while writing it?): remove it "
+                                          "if this server's backups are the only ones in the folder");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    std::ifstream in(folder / kClaim);
-    std::string id;
-    if (!in || !std::getline(in, id)) {
-        return Status(ErrorCode::io_error, "cannot read " + (folder / kClaim).string() +
-                                               ": make it readable by the server, or remove it if this server's "
-                                               "backups are the only ones in the folder");
-    }
-    return id;
 }
 
 // Claims `folder` for `installation` unless another did: the id is written under a name of this
@@ -117,14 +131,13 @@ Result<std::string> claim(const fs::path& folder, const std::string& installatio
                                    link_errno == ENOSYS)) {
         // A file system without hard links (vfat, exFAT, some network shares): the claim is
         // created exclusively instead, and written in place.
-        const int fd = ::open((folder / kClaim).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        UniqueFd fd(::open((folder / kClaim).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
         link_errno = errno;
-        linked = fd >= 0 ? 0 : -1;
-        if (fd >= 0) {
+        linked = fd ? 0 : -1;
+        if (fd) {
             const std::string line = installation + "\n";
-            const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
-            ::close(fd);
-            if (!written) return Status(ErrorCode::io_error, "cannot write the claim of " + folder.string());
+            const bool written = ::write(fd.get(), line.data(), line.size()) == static_cast<ssize_t>(line.size());
+            if (fd.close() != 0 || !written) return Status(ErrorCode::io_error, "cannot write the claim of " + folder.string());
         }
     }
     std::error_code ec;
@@ -143,10 +156,7 @@ Result<std::string> claim(const fs::path& folder, const std::string& installatio
 Backups::Backups(Metrics& metrics, std::string data_dir, std::string key_file, BackupPolicy policy)
     : metrics_(metrics), data_dir_(std::move(data_dir)), key_file_(std::move(key_file)), policy_(std::move(policy)) {}
 
-Backups::~Backups() {
-    stop();
-    if (claim_lock_ >= 0) ::close(claim_lock_);
-}
+Backups::~Backups() { stop(); }
 
 Status Backups::prepare(const std::string& installation) {
     if (!enabled()) return Status::ok();
@@ -169,9 +179,9 @@ Status Backups::prepare(const std::string& installation) {
     ::chmod(policy_.folder.c_str(), 0700);
     // Writable now, rather than at the first backup hours later.
     const std::string probe = (fs::path(policy_.folder) / ".tsunagu-write-probe").string();
-    const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) return Status(ErrorCode::io_error, "cannot write in the backup folder " + policy_.folder);
-    ::close(fd);
+    if (!UniqueFd(::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600))) {
+        return Status(ErrorCode::io_error, "cannot write in the backup folder " + policy_.folder);
+    }
     fs::remove(probe, ec);
     if (!policy_.passphrase_file.empty()) TSUNAGU_TRY(check_passphrase_file(policy_.passphrase_file));
     const std::string claim_path = (fs::path(policy_.folder) / kClaim).string();
@@ -185,11 +195,10 @@ Status Backups::prepare(const std::string& installation) {
                           "not keep. If this data folder was made afresh, and the old installation's backups are "
                           "no longer wanted, remove " + claim_path);
     }
-    claim_lock_ = ::open(claim_path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (claim_lock_ >= 0 && ::flock(claim_lock_, LOCK_EX | LOCK_NB) != 0) {
+    claim_lock_.reset(::open(claim_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (claim_lock_ && ::flock(claim_lock_.get(), LOCK_EX | LOCK_NB) != 0) {
         const int why = errno;
-        ::close(claim_lock_);
-        claim_lock_ = -1;
+        claim_lock_.reset();
         if (why == EWOULDBLOCK) {
             return Status(ErrorCode::conflict,
                           "another server of this installation uses the backup folder " + policy_.folder +

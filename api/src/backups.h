@@ -36,6 +36,7 @@
 #include "api/src/observability.h"
 #include "api/src/periodic.h"
 #include "crypto/store.h"
+#include "crypto/unique_fd.h"
 
 namespace tsunagu::api {
 
@@ -178,7 +179,7 @@ private:
     std::thread copier_;
     // The folder's claim, locked (flock) while this server runs: a second server of the same
     // installation (a restored copy started beside it) is refused too.
-    int claim_lock_ = -1;
+    UniqueFd claim_lock_;
 };
 
 }  // namespace tsunagu::api

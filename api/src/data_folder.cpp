@@ -9,6 +9,8 @@
 #include <cstring>
 #include <fstream>
 
+#include "crypto/unique_fd.h"
+
 namespace tsunagu::api {
 
 namespace {
@@ -18,13 +20,10 @@ Status errno_error(const std::string& what) { return Status(ErrorCode::io_error,
 }  // namespace
 
 Status sync_folder(const std::string& folder) {
-    const int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return errno_error("cannot open " + folder + " to make a change in it durable");
-    const bool synced = ::fsync(fd) == 0;
-    const int error = errno;
-    ::close(fd);
-    errno = error;
-    return synced ? Status::ok() : errno_error("cannot sync " + folder);
+    const UniqueFd fd(::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return errno_error("cannot open " + folder + " to make a change in it durable");
+    if (::fsync(fd.get()) != 0) return errno_error("cannot sync " + folder);
+    return Status::ok();
 }
 
 std::string rotation_marker_in(const std::string& data_dir) {
@@ -32,28 +31,18 @@ std::string rotation_marker_in(const std::string& data_dir) {
 }
 
 Status write_private_file(const std::string& path, const std::string& text, Durability durability) {
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) return errno_error("cannot write " + path);
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd) return errno_error("cannot write " + path);
     std::size_t done = 0;
     while (done < text.size()) {
-        const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        const ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            const int error = errno;
-            ::close(fd);
-            errno = error;
-            return errno_error("cannot write " + path);
-        }
+        if (n <= 0) return errno_error("cannot write " + path);
         done += static_cast<std::size_t>(n);
     }
-    ::fchmod(fd, 0600);
-    if (durability == Durability::durable && ::fsync(fd) != 0) {
-        const int error = errno;
-        ::close(fd);
-        errno = error;
-        return errno_error("cannot sync " + path);
-    }
-    if (::close(fd) != 0) return errno_error("cannot write " + path);
+    ::fchmod(fd.get(), 0600);
+    if (durability == Durability::durable && ::fsync(fd.get()) != 0) return errno_error("cannot sync " + path);
+    if (fd.close() != 0) return errno_error("cannot write " + path);
     if (durability == Durability::cached) return Status::ok();
     const std::string folder = std::filesystem::path(path).parent_path().string();
     return sync_folder(folder.empty() ? "." : folder);

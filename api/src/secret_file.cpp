@@ -8,20 +8,19 @@
 #include <cerrno>
 #include <cstring>
 
+#include "crypto/unique_fd.h"
+
 namespace tsunagu::api {
 
 Result<Secret> read_secret_file(const std::string& path, const std::string& what, std::size_t min_chars,
                                 const std::string& why_long) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
+    const UniqueFd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!file) {
         return errno == ENOENT ? Status(ErrorCode::not_found, "no " + what + " at " + path)
                                : Status(ErrorCode::io_error,
                                         "cannot read the " + what + " " + path + ": " + std::strerror(errno));
     }
-    struct Closer {
-        int fd;
-        ~Closer() { ::close(fd); }
-    } closer{fd};
+    const int fd = file.get();
     struct stat st {};
     if (::fstat(fd, &st) != 0) return Status(ErrorCode::io_error, "cannot read the " + what + " " + path);
     if (st.st_uid != ::geteuid()) {

@@ -20,6 +20,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "crypto/unique_fd.h"
+
 extern char** environ;
 
 namespace tsunagu::api {
@@ -36,19 +38,6 @@ std::string last_line(const std::string& text) {
     const std::size_t start = newline == std::string::npos ? 0 : newline + 1;
     return text.substr(start, end + 1 - start);
 }
-
-struct Fd {
-    int fd = -1;
-    Fd() = default;
-    explicit Fd(int f) : fd(f) {}
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    ~Fd() { close(); }
-    void close() {
-        if (fd >= 0) ::close(fd);
-        fd = -1;
-    }
-};
 
 // What the guard needs, all of it made before the fork.
 struct Launch {
@@ -73,13 +62,13 @@ bool kill_listed_children() {
     const char tail[] = "/children";
     std::memcpy(path + at, tail, sizeof tail);
 
-    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false;
+    const UniqueFd children(::open(path, O_RDONLY | O_CLOEXEC));
+    if (!children) return false;
     char buf[512];
     long pid = 0;
     bool in_number = false;
     while (true) {
-        const ssize_t got = ::read(fd, buf, sizeof buf);
+        const ssize_t got = ::read(children.get(), buf, sizeof buf);
         if (got < 0 && errno == EINTR) continue;
         if (got <= 0) break;
         for (ssize_t i = 0; i < got; ++i) {
@@ -94,7 +83,6 @@ bool kill_listed_children() {
         }
     }
     if (in_number) ::kill(static_cast<pid_t>(pid), SIGKILL);
-    ::close(fd);
     return true;
 }
 
@@ -229,28 +217,28 @@ Status run_shell_command(const std::string& command, const std::string& file, st
     if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
         return Status(ErrorCode::io_error, std::string("cannot make a pipe for the command: ") + std::strerror(errno));
     }
-    Fd err_read{err_pipe[0]}, err_write{err_pipe[1]};
+    UniqueFd err_read{err_pipe[0]}, err_write{err_pipe[1]};
     if (::pipe2(status_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
         return Status(ErrorCode::io_error, std::string("cannot make a pipe for the command: ") + std::strerror(errno));
     }
-    Fd status_read{status_pipe[0]}, status_write{status_pipe[1]};
-    Fd dev_null{::open("/dev/null", O_RDWR | O_CLOEXEC)};
-    if (dev_null.fd < 0) {
+    UniqueFd status_read{status_pipe[0]}, status_write{status_pipe[1]};
+    UniqueFd dev_null{::open("/dev/null", O_RDWR | O_CLOEXEC)};
+    if (!dev_null) {
         return Status(ErrorCode::io_error, std::string("cannot open /dev/null for the command: ") + std::strerror(errno));
     }
     const Launch launch{{"/bin/sh", "-c", command.c_str(), "tsunagu-backup-copy", file.c_str(), nullptr},
-                        dev_null.fd,
-                        err_write.fd,
-                        status_write.fd};
+                        dev_null.get(),
+                        err_write.get(),
+                        status_write.get()};
     const pid_t server = ::getpid();
     const pid_t guard = ::fork();
     if (guard < 0) {
         return Status(ErrorCode::io_error, std::string("cannot start the command: ") + std::strerror(errno));
     }
     if (guard == 0) run_guard(launch, server);
-    err_write.close();  // the command's copies only: EOF once it (and all it started) is done
-    status_write.close();
-    const Ended ended = wait_for(guard, err_read.fd, status_read.fd, std::chrono::steady_clock::now() + timeout, cancel);
+    err_write.reset();  // the command's copies only: EOF once it (and all it started) is done
+    status_write.reset();
+    const Ended ended = wait_for(guard, err_read.get(), status_read.get(), std::chrono::steady_clock::now() + timeout, cancel);
 
     if (!ended.timed_out && !ended.cancelled && ended.reported && WIFEXITED(ended.status) &&
         WEXITSTATUS(ended.status) == 0) {

@@ -13,6 +13,8 @@
 #include <map>
 #include <string_view>
 
+#include "crypto/unique_fd.h"
+
 namespace tsunagu::cli {
 
 namespace {
@@ -47,16 +49,25 @@ void take_secrets_from_environment(std::initializer_list<const char*> names) {
 
 std::optional<Secret> read_secret(const char* env, const std::string& prompt) {
     if (const Secret* given = secret_from_environment(env)) return Secret::copy_of(given->view());
-    const int tty = ::open("/dev/tty", O_RDWR | O_NOCTTY);
-    if (tty < 0) return std::nullopt;
-    termios saved{};
-    const bool is_tty = ::tcgetattr(tty, &saved) == 0;
-    if (is_tty) {
-        termios quiet = saved;
-        quiet.c_lflag &= static_cast<tcflag_t>(~ECHO);
-        quiet.c_lflag |= ECHONL;
-        ::tcsetattr(tty, TCSAFLUSH, &quiet);
-    }
+    const UniqueFd terminal(::open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC));
+    if (!terminal) return std::nullopt;
+    const int tty = terminal.get();
+    // Echo off while the secret is typed, and back on however this returns.
+    struct EchoOff {
+        int tty;
+        termios saved{};
+        bool set = false;
+        explicit EchoOff(int t) : tty(t) {
+            if (::tcgetattr(tty, &saved) != 0) return;
+            termios quiet = saved;
+            quiet.c_lflag &= static_cast<tcflag_t>(~ECHO);
+            quiet.c_lflag |= ECHONL;
+            set = ::tcsetattr(tty, TCSAFLUSH, &quiet) == 0;
+        }
+        ~EchoOff() {
+            if (set) ::tcsetattr(tty, TCSAFLUSH, &saved);
+        }
+    } echo_off(tty);
     if (::write(tty, prompt.data(), prompt.size()) < 0) {
         // The prompt is a courtesy; reading still works.
     }
@@ -68,8 +79,6 @@ std::optional<Secret> read_secret(const char* env, const std::string& prompt) {
         if (length < kMaxBytes) line.data()[length++] = static_cast<std::uint8_t>(c);
     }
     c = 0;
-    if (is_tty) ::tcsetattr(tty, TCSAFLUSH, &saved);
-    ::close(tty);
     if (length > 0 && line.data()[length - 1] == '\r') --length;
     return Secret::copy_of(line.view().substr(0, length));
 }

@@ -11,6 +11,7 @@
 
 #include "clients/src/device_impl.h"
 #include "crypto/durable.h"
+#include "crypto/unique_fd.h"
 #include "crypto/secret.h"
 #include "domain/care_schema.h"
 
@@ -222,9 +223,9 @@ std::string resync_marker(const std::string& home) { return (std::filesystem::pa
 
 Status mark_resync(const std::string& home) {
     const std::string marker = resync_marker(home);
-    const int fd = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) return Status(ErrorCode::io_error, "cannot write " + marker + ": " + std::strerror(errno));
-    ::close(fd);
+    if (!UniqueFd(::open(marker.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600))) {
+        return Status(ErrorCode::io_error, "cannot write " + marker + ": " + std::strerror(errno));
+    }
     return make_durable(marker);
 }
 

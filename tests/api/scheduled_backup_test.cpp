@@ -172,6 +172,24 @@ TEST_CASE("a backup folder belongs to one installation: another is refused at st
     CHECK(listed.body["backups"].size() >= 1);
 }
 
+TEST_CASE("a backup folder whose claim names no installation is refused at start with what to do") {
+    // A server on a file system without hard links creates the claim, then writes it: one that
+    // stopped in between leaves it empty. Another server waits a moment for the writer, then
+    // says what the file is, rather than taking the folder or calling it unreadable.
+    TempDir elsewhere("tsunagu-backups");
+    const std::string folder = elsewhere.file("backups");
+    fs::create_directories(folder);
+    { std::ofstream(folder + "/.tsunagu-installation"); }
+    const auto started = std::chrono::steady_clock::now();
+    const ProgramRun refused = refused_start(elsewhere, {"--backup-dir", folder, "--backup-keep", "1"});
+    INFO(refused.err);
+    CHECK(refused.exit_code == 1);
+    CHECK(refused.err.find("names no installation") != std::string::npos);
+    CHECK(refused.err.find("remove it") != std::string::npos);
+    CHECK(std::chrono::steady_clock::now() - started >= std::chrono::milliseconds(1500));
+    CHECK(fs::file_size(folder + "/.tsunagu-installation") == 0);
+}
+
 TEST_CASE("a scheduled backup is not taken when nothing was written since the newest, so that the backups kept are different states") {
     TempDir elsewhere("tsunagu-backups");
     const std::string folder = elsewhere.file("backups");
