@@ -45,4 +45,10 @@ Status check_synced_change(const sync::ChangeSet& change, const sync::RecordStat
 Result<sync::Json> review_fields(std::string_view current_status, std::string_view decision,
                                  const std::string& comment);
 
+// A supervisor's resolution of a conflict on `field` of `record` to `value` (keeping one side or
+// writing a merged value): a record is never approved that way, as approving goes through the
+// review, which first checks the record (no other open conflict, the report's numbers present).
+// Answers `conflict` for review_status resolved to "approved", saying what to do instead.
+Status check_resolution(const sync::Record& record, std::string_view field, const sync::Json& value);
+
 }  // namespace tsunagu::domain

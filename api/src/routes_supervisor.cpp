@@ -257,8 +257,11 @@ HttpResponse resolve_conflict(RequestContext& ctx) {
         if (!body->contains("field") || !body->contains("value")) {
             return HttpResponse::error(400, "invalid", "give \"field\" and \"value\", or \"deletion\"");
         }
-        s = ctx.upstream.resolve(ctx.who().user.id, record->id, (*body)["field"].get<std::string>(),
-                                 (*body)["value"]);
+        const std::string field = (*body)["field"];
+        if (Status allowed = domain::check_resolution(*record, field, (*body)["value"]); !allowed) {
+            return HttpResponse::error(409, "approve_by_review", allowed.message());
+        }
+        s = ctx.upstream.resolve(ctx.who().user.id, record->id, field, (*body)["value"]);
     }
     if (!s) return error_response(s);
     if (Status a = ctx.audit("conflict.resolve", record->id); !a) return error_response(a);

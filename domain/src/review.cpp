@@ -45,6 +45,15 @@ Status check_synced_change(const sync::ChangeSet& change, const sync::RecordStat
     return Status::ok();
 }
 
+Status check_resolution(const sync::Record& record, std::string_view field, const sync::Json& value) {
+    if (!is_reviewed(record.collection) || field != "review_status" || value != "approved") return Status::ok();
+    return Status(ErrorCode::conflict,
+                  "record " + record.id +
+                      ": a conflict on review_status is resolved to a value other than approved (keep the "
+                      "other side); then approve the record in the review (POST /v1/records/{id}/review, or the "
+                      "Review screen), which checks that it is complete and has no other open conflict");
+}
+
 Result<sync::Json> review_fields(std::string_view current_status, std::string_view decision,
                                  const std::string& comment) {
     if (decision != "approve" && decision != "return") {

@@ -392,6 +392,54 @@ TEST_CASE("a record with open conflicts cannot be approved: 409 says to resolve 
     CHECK(supervisor->post("/v1/records/" + record + "/review", {{"decision", "approve"}}).status == 200);
 }
 
+TEST_CASE("a conflict on a record's review status is never resolved to approved: the review approves") {
+    Demo demo;
+    auto visitor = demo.device("naka.visitor");
+    visitor->sync();
+    auto visits = visitor->device->list("home_visit");
+    REQUIRE(visits.is_ok());
+    std::string submitted;
+    for (const auto& r : *visits) {
+        if (r.fields.value("review_status", "") == "submitted" && r.conflicts.empty()) submitted = r.id;
+    }
+    REQUIRE_FALSE(submitted.empty());
+    // Offline, the worker withdraws the visit to change it; meanwhile her supervisor returns it.
+    REQUIRE(visitor->device->update(submitted, {{"review_status", "draft"}}).is_ok());
+    auto supervisor = demo.sign_in("naka.supervisor");
+    REQUIRE(supervisor->post("/v1/records/" + submitted + "/review", {{"decision", "return"}, {"comment", "日付を確認"}})
+                .status == 200);
+    visitor->sync();
+    Reply conflicts = supervisor->get("/v1/conflicts");
+    REQUIRE(conflicts.status == 200);
+    json conflict;
+    for (const auto& c : conflicts.body["conflicts"]) {
+        if (c["record"] == submitted) conflict = c;
+    }
+    REQUIRE(conflict.value("field", "") == "review_status");
+
+    // Approving by resolving would skip the review's checks (other conflicts, the report's numbers).
+    Reply refused = supervisor->post("/v1/conflicts/resolve", {{"record", submitted},
+                                                               {"field", "review_status"},
+                                                               {"value", "approved"},
+                                                               {"seen", conflict["record_version"]}});
+    CHECK(refused.status == 409);
+    CHECK(refused.body["error"] == "approve_by_review");
+    CHECK_THAT(refused.body["message"].get<std::string>(), Catch::Contains("/review"));
+    Reply record = supervisor->get("/v1/records/" + submitted);
+    CHECK(record.body["record"]["fields"]["review_status"] != "approved");
+    CHECK(record.body["record"]["conflicts"].size() == 1);
+
+    // Keeping either side resolves it; the review can then approve.
+    REQUIRE(supervisor->post("/v1/conflicts/resolve", {{"record", submitted},
+                                                       {"field", "review_status"},
+                                                       {"value", "returned"},
+                                                       {"seen", record.body["version"]}})
+                .status == 200);
+    record = supervisor->get("/v1/records/" + submitted);
+    CHECK(record.body["record"]["fields"]["review_status"] == "returned");
+    CHECK(record.body["record"]["conflicts"].empty());
+}
+
 namespace {
 
 // A change set a device of `user` would push, written by hand.

@@ -250,6 +250,18 @@ try {
     check(await page.locator('tr.record-row[data-status=draft]').count() === 1, 'the draft meeting shows with any status');
     await filter({ status: 'submitted' });
     await page.waitForFunction(() => document.querySelectorAll('tr.record-row').length === 3);
+    // A filter whose answer fails says so, and the rows of the filter before it go.
+    const recordList = (url) => url.pathname === '/v1/records';
+    await page.route(recordList, (route) => route.fulfill({
+      status: 503, contentType: 'application/json',
+      body: JSON.stringify({ error: 'unavailable', message: 'the server is busy: try again in a moment' }),
+    }));
+    await filter({ status: 'returned' });
+    await page.locator('.results p.error', { hasText: 'try again in a moment' }).waitFor();
+    check(await page.locator('tr.record-row').count() === 0, 'the last filter\'s rows still show under the new one');
+    await page.unroute(recordList);
+    await filter({ status: 'submitted' });
+    await page.waitForFunction(() => document.querySelectorAll('tr.record-row').length === 3);
     await page.reload();
     await page.locator('tr.record-row').first().waitFor();
   });

@@ -59,9 +59,14 @@ function card(app, schema, directory, conflict) {
         h('button', { type: 'button', onclick: () => resolve(app, conflict, { deletion: 'restore' }) }, t('conflicts.restore'))));
   }
 
-  const keep = (value, name) => h('button', { type: 'button', class: `keep keep-${name}`, onclick: () => resolve(app, conflict, { field: conflict.field, value }) }, t('conflicts.keep'));
+  // A record is approved only through its review, which checks it first: a conflict on its review
+  // status keeps a side other than approved, and has no merged value.
+  const reviewStatus = conflict.field === 'review_status';
+  const keep = (value, name) => (reviewStatus && value === 'approved')
+    ? null
+    : h('button', { type: 'button', class: `keep keep-${name}`, onclick: () => resolve(app, conflict, { field: conflict.field, value }) }, t('conflicts.keep'));
   const merged = mergedInput(definition, conflict.current.value);
-  const mergedForm = h('form', {
+  const mergedForm = reviewStatus ? null : h('form', {
     class: 'merged',
     onsubmit: (event) => {
       event.preventDefault();

@@ -1,11 +1,11 @@
 // Inbox: the records of the supervisor's team, newest first, filtered by type, worker, area,
 // status and date range, with counts per status (over every filter but the status). The filters
 // stay in page memory while the supervisor opens records and comes back.
-import { get, withQuery } from '../api.js';
+import { ApiError, get, withQuery } from '../api.js';
 import { field, h, replace, select } from '../dom.js';
 import { areasOf, clientOf, loadDirectory, personName } from '../directory.js';
 import { timeOf, shortId } from '../format.js';
-import { t } from '../i18n.js';
+import { errorText, t } from '../i18n.js';
 import { collectionLabel, loadSchema, reviewedCollections } from '../schema.js';
 
 const statuses = ['submitted', 'returned', 'approved', 'draft'];
@@ -32,7 +32,11 @@ export async function render(root, app) {
     onsubmit: (event) => {
       event.preventDefault();
       for (const [name, control] of Object.entries(controls)) filters[name] = control.value;
-      load();
+      // The last results are for other filters: on an error they go, and the error is said.
+      load().catch((error) => {
+        if (error instanceof ApiError && error.status === 401) return;  // the sign-in screen took over
+        replace(results, h('p', { class: 'error' }, errorText(error)));
+      });
     },
   },
   field(t('inbox.type'), controls.collection),
