@@ -48,7 +48,8 @@ Result<sync::Json> review_fields(std::string_view current_status, std::string_vi
 // A supervisor's resolution of a conflict on `field` of `record` to `value` (keeping one side or
 // writing a merged value): a record is never approved that way, as approving goes through the
 // review, which first checks the record (no other open conflict, the report's numbers present).
-// Answers `conflict` for review_status resolved to "approved", saying what to do instead.
+// So a conflict on review_status keeps one of its two values, other than "approved": `conflict`
+// otherwise, saying what to do instead.
 Status check_resolution(const sync::Record& record, std::string_view field, const sync::Json& value);
 
 }  // namespace tsunagu::domain

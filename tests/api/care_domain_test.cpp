@@ -428,6 +428,13 @@ TEST_CASE("a conflict on a record's review status is never resolved to approved:
     Reply record = supervisor->get("/v1/records/" + submitted);
     CHECK(record.body["record"]["fields"]["review_status"] != "approved");
     CHECK(record.body["record"]["conflicts"].size() == 1);
+    // Nor is a review status merged into a third value.
+    Reply merged = supervisor->post("/v1/conflicts/resolve", {{"record", submitted},
+                                                              {"field", "review_status"},
+                                                              {"value", "submitted"},
+                                                              {"seen", record.body["version"]}});
+    CHECK(merged.status == 409);
+    CHECK(merged.body["error"] == "approve_by_review");
 
     // Keeping either side resolves it; the review can then approve.
     REQUIRE(supervisor->post("/v1/conflicts/resolve", {{"record", submitted},
