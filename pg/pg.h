@@ -104,7 +104,8 @@ public:
     //  - connecting gives up after 10 s, and TCP keepalives (30 s idle, then 3 probes 10 s apart)
     //    and a 60 s TCP user timeout tell a database machine gone from the network;
     //  - lock_timeout 15 s: a writer waiting for the tenant's lock behind a server that stalled
-    //    holding it fails as unavailable (503, retried by phones) instead of waiting for hours;
+    //    holding it fails as busy (503, retried by phones) instead of waiting for hours; the
+    //    connection stays healthy (a pool keeps it, a writer does not reconnect for it);
     //  - idle_in_transaction_session_timeout 60 s: PostgreSQL ends the stalled holder's session,
     //    which releases the lock (a server's transactions never wait on anything but the database);
     //  - synchronous_commit is raised to "on" when the database set it "off" (a throughput tip

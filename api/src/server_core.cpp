@@ -297,6 +297,12 @@ HttpResponse ServerCore::in_group(RequestContext& outside, const std::function<H
 
 HttpResponse ServerCore::dispatch(const Route* route, bool path_known, HttpRequest& request,
                                   std::map<std::string, std::string> params, std::string& user_id) {
+    // A NUL (%00) in the address is no id or filter value; PostgreSQL's text could not even hold it.
+    bool nul = request.path.find('\0') != std::string::npos;
+    for (const auto& [key, value] : request.query) {
+        nul = nul || key.find('\0') != std::string::npos || value.find('\0') != std::string::npos;
+    }
+    if (nul) return HttpResponse::error(400, "invalid", "the address holds a NUL character (%00): remove it");
     if (!route) {
         return path_known ? HttpResponse::error(405, "method_not_allowed",
                                                 request.method + " is not allowed on " + request.path)

@@ -25,9 +25,11 @@ ErrorCode code_of(const char* sqlstate) {
     if (state.starts_with("23")) return ErrorCode::constraint;        // other integrity rules
     if (state == "40001" || state == "40P01") return ErrorCode::conflict;  // retry the transaction
     if (state.starts_with("08") || state.starts_with("57P")) return ErrorCode::unavailable;
-    // lock_not_available (lock_timeout: another server stalled holding the tenant's lock) and
-    // idle_in_transaction_session_timeout (this server stalled, and PostgreSQL ended it): retry.
-    if (state == "55P03" || state == "25P03") return ErrorCode::unavailable;
+    // lock_not_available (lock_timeout: another server held the tenant's lock too long): retry,
+    // on this connection, which is as usable as before.
+    if (state == "55P03") return ErrorCode::busy;
+    // idle_in_transaction_session_timeout: this server stalled, and PostgreSQL ended its session.
+    if (state == "25P03") return ErrorCode::unavailable;
     if (state == "53100") return ErrorCode::storage_full;  // disk_full
     if (state == "53200") return ErrorCode::io_error;      // out of memory
     return ErrorCode::internal;
@@ -68,6 +70,22 @@ struct ParamArrays {
     }
     int count() const { return static_cast<int>(values.size()); }
 };
+
+// libpq sends a text parameter up to its first NUL, whatever its length says: what follows would
+// be dropped without a word (an audit entry stored shorter than the hash that chains it, "bob\0x"
+// stored as "bob"). Such a value is refused before anything is sent, so nothing is aborted.
+Status refuse_nul_in_text(const std::vector<Param>& params, std::string_view verb) {
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        const Param& p = params[i];
+        if (!p.is_null() && !p.is_binary() && p.data().find('\0') != std::string_view::npos) {
+            return Status(ErrorCode::invalid_argument,
+                          "PostgreSQL " + std::string(verb) + ": text value " + std::to_string(i + 1) +
+                              " holds a NUL character (U+0000), which PostgreSQL's text cannot store: "
+                              "remove it");
+        }
+    }
+    return Status::ok();
+}
 
 // "SELECT ...", "INSERT ..." for messages: the statement's first word, never its parameters.
 std::string_view verb_of(std::string_view sql) {
@@ -188,6 +206,7 @@ Result<Rows> Connection::query(std::string_view sql, std::initializer_list<Param
 }
 
 Result<Rows> Connection::query(std::string_view sql, const std::vector<Param>& params) {
+    TSUNAGU_TRY(refuse_nul_in_text(params, verb_of(sql)));
     const ParamArrays p(params);
     const std::string text(sql);
     PGresult* result =
@@ -199,6 +218,7 @@ Result<Rows> Connection::query(std::string_view sql, const std::vector<Param>& p
 }
 
 Result<Rows> Connection::query_prepared(const std::string& sql, const std::vector<Param>& params) {
+    TSUNAGU_TRY(refuse_nul_in_text(params, verb_of(sql)));
     auto known = prepared_.find(sql);
     if (known == prepared_.end()) {
         // Types inferred from the statement, as query() leaves them: the same meaning.

@@ -507,6 +507,13 @@ TEST_CASE("bad input gets a clear 4xx JSON error and leaves the server unaffecte
     Reply not_utf8 = c.get("/v1/%F6%FF/x");
     CHECK(not_utf8.status == 404);
     CHECK(not_utf8.body["error"] == "not_found");
+    // A NUL in the address (an id, a filter) is refused before any route reads it.
+    for (const char* address : {"/v1/records/abc%00def", "/healthz?x=a%00b"}) {
+        Reply nul = c.get(address);
+        INFO(address);
+        CHECK(nul.status == 400);
+        CHECK(nul.body["message"].get<std::string>().find("NUL") != std::string::npos);
+    }
     Reply wrong_method = c.raw("DELETE", "/v1/auth/sign-in");
     CHECK(wrong_method.status == 405);
     CHECK(wrong_method.body["error"] == "method_not_allowed");

@@ -138,6 +138,24 @@ TEST_CASE("a statement run again and again is prepared once, answers as query() 
     CHECK(rows.columns() == 4);
 }
 
+TEST_CASE("a text value holding a NUL is refused before it is sent rather than stored cut short") {
+    PostgresCluster cluster;
+    pg::Connection c = connect_ok(cluster.conninfo());
+    ok(c.exec("CREATE TABLE named(name text)"));
+    ok(c.exec("BEGIN"));
+    const std::string with_nul("bob\0x", 5);
+    auto refused = c.query("INSERT INTO named(name) VALUES($1)", {pg::Param(with_nul)});
+    CHECK(refused.status().code() == ErrorCode::invalid_argument);
+    CHECK_THAT(refused.status().message(), Catch::Contains("NUL"));
+    auto refused_prepared = c.query_prepared("INSERT INTO named(name) VALUES($1)", {pg::Param(with_nul)});
+    CHECK(refused_prepared.status().code() == ErrorCode::invalid_argument);
+    // Nothing reached PostgreSQL: the transaction goes on.
+    ok(c.query("INSERT INTO named(name) VALUES($1)", {pg::Param(std::string("bob"))}).status());
+    ok(c.exec("COMMIT"));
+    CHECK(value_ok(c.query("SELECT count(*) FROM named")).text(0, 0) == "1");
+    CHECK(c.healthy());
+}
+
 TEST_CASE("a connection keeps answered commits durable and sets limits only where nothing did") {
     PostgresCluster cluster;
     {
@@ -159,7 +177,7 @@ TEST_CASE("a connection keeps answered commits durable and sets limits only wher
     CHECK(setting(told, "synchronous_commit") == "local");
 }
 
-TEST_CASE("a writer behind a peer that stalled holding a lock fails as unavailable and the stalled peer is ended") {
+TEST_CASE("a writer behind a peer that stalled holding a lock fails as busy and the stalled peer is ended") {
     PostgresCluster cluster;
     // A peer (another server) takes the writers' lock and then stalls, idle in its transaction.
     pg::Connection stalled = connect_ok(cluster.conninfo() + " options='-c idle_in_transaction_session_timeout=2s'");
@@ -170,9 +188,11 @@ TEST_CASE("a writer behind a peer that stalled holding a lock fails as unavailab
     ok(writer.exec("BEGIN"));
     const auto started = std::chrono::steady_clock::now();
     auto waited = writer.query("SELECT pg_advisory_xact_lock(7)");
-    CHECK(waited.status().code() == ErrorCode::unavailable);
+    CHECK(waited.status().code() == ErrorCode::busy);
     CHECK_THAT(waited.status().message(), Catch::Contains("55P03"));
     CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(5));
+    // Waiting too long broke nothing: the connection is kept, not thrown away and opened anew.
+    CHECK(writer.healthy());
     ok(writer.exec("ROLLBACK"));
 
     // PostgreSQL ends the stalled session, which lets the lock go; the peer hears it was ended.
