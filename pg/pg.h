@@ -82,7 +82,8 @@ private:
     pg_result* result_ = nullptr;
 };
 
-// Whether a libpq connection string (keywords or a postgresql:// URI) holds a password.
+// Whether a libpq connection string (keywords or a postgresql:// URI) holds a password: the
+// database's, or the one of the client's TLS key (sslpassword).
 bool conninfo_has_password(const std::string& conninfo);
 // The first host a connection string names over the network (not a Unix socket, not loopback)
 // without asking libpq to verify the server's certificate (sslmode verify-ca or verify-full);

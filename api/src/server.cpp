@@ -241,7 +241,9 @@ Status check_postgres_option(const std::string& conninfo) {
         return Status(ErrorCode::invalid_argument,
                       "--postgres holds a password, which every user of this machine can read on the command "
                       "line: remove it and put it in the password file of the server's user (~/.pgpass, mode "
-                      "0600, or the file PGPASSFILE names), or use peer authentication over the Unix socket");
+                      "0600, or the file PGPASSFILE names), or use peer authentication over the Unix socket; "
+                      "an sslpassword goes too: keep the client's TLS key readable by the server's user only "
+                      "(mode 0600) instead");
     }
     if (const std::string host = pg::conninfo_unverified_host(conninfo); !host.empty()) {
         return Status(ErrorCode::invalid_argument,

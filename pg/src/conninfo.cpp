@@ -1,4 +1,5 @@
 // What a connection string holds (pg/pg.h).
+#include <arpa/inet.h>
 #include <libpq-fe.h>
 
 #include <cstdlib>
@@ -28,14 +29,19 @@ std::map<std::string, std::string> parse(const std::string& conninfo) {
 }
 
 bool is_local_host(const std::string& host) {
-    // A Unix socket's directory (or Linux's abstract namespace), or a loopback address.
-    return host.empty() || host.front() == '/' || host.front() == '@' || host == "localhost" ||
-           host.rfind("127.", 0) == 0 || host == "::1";
+    // A Unix socket's directory (or Linux's abstract namespace), or a loopback address: written as
+    // an address, as a name may begin with "127." (127.db.example.org) and be anywhere.
+    in_addr v4{};
+    if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+    return host.empty() || host.front() == '/' || host.front() == '@' || host == "localhost" || host == "::1";
 }
 
 }  // namespace
 
-bool conninfo_has_password(const std::string& conninfo) { return parse(conninfo).count("password") != 0; }
+bool conninfo_has_password(const std::string& conninfo) {
+    const auto options = parse(conninfo);
+    return options.count("password") != 0 || options.count("sslpassword") != 0;
+}
 
 std::string conninfo_unverified_host(const std::string& conninfo) {
     auto options = parse(conninfo);

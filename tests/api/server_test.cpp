@@ -752,7 +752,8 @@ TEST_CASE("a password inside --postgres is refused before anything connects sinc
     TempDir dir{"tsunagu-api"};
     for (const char* conninfo :
          {"host=127.0.0.1 dbname=tsunagu user=tsunagu password=hunter2-on-argv",
-          "postgresql://tsunagu:hunter2-on-argv@127.0.0.1/tsunagu"}) {
+          "postgresql://tsunagu:hunter2-on-argv@127.0.0.1/tsunagu",
+          "host=127.0.0.1 dbname=tsunagu sslkey=/etc/tsunagu/db.key sslpassword=hunter2-on-argv"}) {
         for (const std::string& command : {" --data " + dir.file("d") + " --listen http://127.0.0.1:18998",
                                            " report --data " + dir.file("d") + " --fy 2020",
                                            " rotate-key --data " + dir.file("d") + " --new-key-file " + dir.file("k")}) {

@@ -205,7 +205,7 @@ TEST_CASE("a writer behind a peer that stalled holding a lock fails as busy and 
 
 TEST_CASE("a connection string is taken as verified when it stays on this machine or asks libpq to check the certificate") {
     for (const char* local : {"host=/run/postgresql dbname=tsunagu", "dbname=tsunagu", "host=localhost dbname=x",
-                              "postgresql://127.0.0.1/x", "host=::1", "host=db.internal sslmode=verify-full",
+                              "postgresql://127.0.0.1/x", "host=127.4.5.6", "host=::1", "host=db.internal sslmode=verify-full",
                               "postgresql://db.internal/x?sslmode=verify-ca", "not a connection string"}) {
         INFO(local);
         CHECK(pg::conninfo_unverified_host(local).empty());
@@ -215,6 +215,8 @@ TEST_CASE("a connection string is taken as verified when it stays on this machin
     CHECK(pg::conninfo_unverified_host("host=/run/postgresql,10.0.0.5") == "10.0.0.5");
     CHECK(pg::conninfo_unverified_host("hostaddr=192.168.1.9 dbname=x") == "192.168.1.9");
     CHECK(pg::conninfo_unverified_host("postgresql://db.internal:5433/tsunagu") == "db.internal");
+    // A name that only begins like a loopback address may be anywhere.
+    CHECK(pg::conninfo_unverified_host("host=127.db.example.org") == "127.db.example.org");
 }
 
 TEST_CASE("what libpq takes from its environment counts as the connection string's own") {
