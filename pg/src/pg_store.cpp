@@ -169,12 +169,16 @@ public:
     const Sealer& sealer() const { return *options_.sealer; }
     void set_changes(std::int64_t n) { changes_ = static_cast<int>(n); }
 
-    // The OID of a table (cached), to recognise its columns in results.
-    unsigned table_oid(const std::string& table) {
+    // The OID of a table (cached), to recognise its columns in results; 0 while it does not exist.
+    // A failed lookup is an error, never 0: the table's sealed columns would go unrecognised, and
+    // their sealed bytes be handed on as the values.
+    Result<unsigned> table_oid(const std::string& table) {
         auto it = oids_.find(table);
         if (it != oids_.end()) return it->second;
         auto rows = connection_.query("SELECT COALESCE(to_regclass($1)::oid, 0)", {table});
-        const unsigned oid = rows && !rows->empty() ? static_cast<unsigned>(rows->integer(0, 0)) : 0;
+        TSUNAGU_TRY(rows);
+        if (rows->empty()) return Status(ErrorCode::internal, "PostgreSQL did not say whether " + table + " exists");
+        const unsigned oid = static_cast<unsigned>(rows->integer(0, 0));
         if (oid != 0) oids_[table] = oid;
         return oid;
     }
@@ -344,7 +348,9 @@ Status PgStatement::execute() {
     opened_.assign(static_cast<std::size_t>(rows_.columns()), std::nullopt);
     blobs_.assign(static_cast<std::size_t>(rows_.columns()), std::nullopt);
     for (const auto& [table, spec] : detail::tsunagu_sealed_columns()) {
-        const unsigned oid = backend_.table_oid(table);
+        auto table_oid = backend_.table_oid(table);
+        TSUNAGU_TRY(table_oid);
+        const unsigned oid = *table_oid;
         if (oid == 0) continue;
         auto table_identity = backend_.identity_column(table);
         TSUNAGU_TRY(table_identity);
