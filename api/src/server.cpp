@@ -290,12 +290,14 @@ Result<StartedServer> start_server(const ServerConfig& config) {
     const std::string store_path = store_path_in(config.data_dir);
     const std::string key_path = key_path_for(config.data_dir, config.key_file);
     const bool fresh = !config.postgres.empty() || !std::filesystem::exists(store_path);
+    bool key_made = false;
     if (!std::filesystem::exists(key_path)) {
         if (!fresh) {
             return Status(ErrorCode::not_found, "the store " + store_path + " exists but its key file " +
                                                     key_path + " is missing; pass --key-file");
         }
         TSUNAGU_TRY(create_key_file(key_path));
+        key_made = true;
     }
     auto key_source = [key_path]() { return KeySource::key_file(key_path); };
 
@@ -349,7 +351,13 @@ Result<StartedServer> start_server(const ServerConfig& config) {
     };
     auto database = ready_database(store_path, key_source, config.postgres, config.tenant, create_schema);
     if (!database) {
-        // (PostgreSQL's refusal says what to do already.)
+        // (PostgreSQL's refusal says what to do already.) A key file this start made, which the
+        // database's data key was not wrapped with, seals nothing: it goes, lest it pass for the
+        // deployment's key file later.
+        if (database.status().code() == ErrorCode::wrong_key && key_made) {
+            std::error_code ignored;
+            std::filesystem::remove(key_path, ignored);
+        }
         if (database.status().code() == ErrorCode::wrong_key && config.postgres.empty()) {
             return Status(ErrorCode::wrong_key, "the key file " + key_path + " does not open the store " + store_path +
                                                     ": give the one that seals it with --key-file (after "

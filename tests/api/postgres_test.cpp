@@ -432,6 +432,8 @@ TEST_CASE("a server started on the database with another key file is refused") {
     std::ifstream log(other.file("server.log"));
     const std::string said{std::istreambuf_iterator<char>(log), std::istreambuf_iterator<char>()};
     CHECK_THAT(said, Catch::Contains("does not open the data key") && Catch::Contains("key file"));
+    // The key file that start made seals nothing: it is not left to pass for the deployment's.
+    CHECK_FALSE(std::filesystem::exists(other.file("data") + "/tsunagu.key"));
     // The deployment's own server still serves.
     CHECK(deployment.admin->get("/v1/admin/teams").status == 200);
 }
