@@ -170,16 +170,19 @@ class Upstream {
     // The next page of in-scope records changed after request.after (each record once, with its
     // whole merged state), the records and scope keys that left the user's scope since, and
     // answers for the device's unanswered pushes. Read in one read transaction. The last page of a
-    // pull also records the device's progress, which compaction waits for, when it is due; so does
-    // any page to a device whose progress is not recorded (a new phone's first page, at the
-    // cursor it started from), so that compaction waits for a pull cut off part-way: whatever
-    // its user loses meanwhile is still evicted when it goes on. (Such a phone, lost for good,
-    // holds compaction back like any other until forget_replica().)
+    // pull also records the device's progress, which compaction waits for, when it is due; and a
+    // device whose progress is not recorded (a new phone) has it recorded, at the cursor it
+    // starts from, before its first page is read, so that compaction waits for a pull cut off
+    // part-way, and for one under way: whatever its user loses meanwhile is still evicted when it
+    // goes on. (Such a phone, lost for good, holds compaction back like any other until
+    // forget_replica().)
     Result<PullPage> pull(const PullRequest& request);
     // pull() in its two steps, for a server that commits writes in groups: read_page() only
     // reads (one read transaction, no write lock) and sets PullPage::progress_due when
     // record_progress() should write the device's progress (pull() does so). Progress is
-    // advisory: recorded late or lost, it only makes compaction wait longer.
+    // advisory: recorded late or lost, it only makes compaction wait longer. A device with no
+    // progress recorded gets PullPage::unregistered and nothing else: record_progress() first,
+    // committed, then read_page() again (pull() does so).
     Result<PullPage> read_page(const PullRequest& request);
     Status record_progress(const PullRequest& request);
 

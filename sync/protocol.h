@@ -164,6 +164,12 @@ struct PullPage {
     // from what is stored, or was last recorded a while ago; or because none is stored for it
     // (its first page, whether or not more follow).
     bool progress_due = false;
+    // Upstream side only, never sent: nothing was read, as no progress is recorded for the device
+    // (a new phone, or one forgotten). Its progress is recorded first (Upstream::record_progress,
+    // at the cursor it asks from), then the page read again: compaction would not wait for a
+    // device it does not know, and could purge, between the reading of a page and a later write of
+    // its progress, the scope removals and tombstones that the rest of its pull must deliver.
+    bool unregistered = false;
 };
 
 void to_json(Json& out, const PushBatch& batch);

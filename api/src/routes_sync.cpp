@@ -139,6 +139,26 @@ HttpResponse pull(RequestContext& ctx) {
     // A device's clock reading, like its progress, is bookkeeping: it joins whichever write the
     // page makes, or is posted without waiting for the disk.
     auto page = ctx.upstream.read_page(request);
+    if (page && page->unregistered) {
+        // A new phone: compaction is told to wait for it, durably, before its first page is read.
+        bool revoked_meanwhile = false;
+        Status registered = ctx.core.commit_group().write([&](ServerConnection& connection) {
+            auto revoked = Accounts::is_revoked(connection.store, request.replica);
+            TSUNAGU_TRY(revoked);
+            if ((revoked_meanwhile = *revoked)) return Status::ok();
+            return connection.upstream->record_progress(request);
+        });
+        if (!registered) return error_response(registered);
+        if (revoked_meanwhile) return wipe_response();
+        page = ctx.upstream.read_page(request);
+        if (page && page->unregistered) {
+            // Forgotten in between: revoked (told to wipe), or forgotten by an administrator.
+            auto revoked = Accounts::is_revoked(ctx.store, request.replica);
+            if (!revoked) return error_response(revoked.status());
+            if (*revoked) return wipe_response();
+            return HttpResponse::error(503, "busy", "this device was forgotten as its pull began; pull again");
+        }
+    }
     if (!page) return error_response(page.status());
     const std::optional<std::int64_t> clock_ahead = clock_reading_due(ctx, request.clock_offset_ms);
     if (page->records.empty() && (page->progress_due || clock_ahead)) {

@@ -198,6 +198,21 @@ Result<PullPage> Upstream::read_page(const PullRequest& request) {
     Status status = [&]() -> Status {
         TSUNAGU_TRY(im.read_counters(/*writing=*/false));
         TSUNAGU_TRY(check_request(request, im.seq));
+        // Nothing is read for a device compaction does not wait for yet (see PullPage::unregistered).
+        {
+            Statement& known = im.store.cached("SELECT 1 FROM sync_replicas WHERE replica = ?1");
+            const detail::IdBytes replica = detail::id_to_bytes(request.replica);
+            known.bind_blob(1, replica);
+            auto row = known.step();
+            TSUNAGU_TRY(row);
+            known.reset();
+            if (!*row) {
+                page.unregistered = true;
+                page.next = request.after;
+                page.epoch = im.epoch;
+                return Status::ok();
+            }
+        }
         auto scope = im.scope_set(request.user);
         TSUNAGU_TRY(scope);
 
@@ -292,11 +307,8 @@ Result<PullPage> Upstream::read_page(const PullRequest& request) {
         TSUNAGU_TRY(add_refetched(im, request, *scope, page));
         // Progress is written on a pull's last page when it changed, and at least every
         // kProgressRefreshMs so that the device's last contact stays current; a device polling
-        // with nothing new costs the upstream no write. A device the upstream has no progress
-        // for (a new phone) has it written from its first page, at the cursor it started from:
-        // until then compaction does not wait for it, and would purge the scope removals and
-        // tombstones that the rest of its pull must still deliver, leaving it records its user
-        // lost since.
+        // with nothing new costs the upstream no write. (One forgotten since the check above has
+        // it written again.)
         {
             constexpr std::int64_t kProgressRefreshMs = 60'000;
             Statement& stored = im.store.cached(
@@ -340,6 +352,13 @@ Status Upstream::record_progress(const PullRequest& request) {
 
 Result<PullPage> Upstream::pull(const PullRequest& request) {
     auto page = read_page(request);
+    if (page && page->unregistered) {
+        TSUNAGU_TRY(record_progress(request));
+        page = read_page(request);
+        if (page && page->unregistered) {
+            return Status(ErrorCode::busy, "the device was forgotten while its pull began: pull again");
+        }
+    }
     if (!page) return page.status();
     // The device's progress, which compaction waits for, is recorded once per pull (at its last
     // page, and at the first page of a device not known yet): a progress recorded late only makes

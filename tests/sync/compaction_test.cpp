@@ -593,13 +593,19 @@ TEST_CASE("a pull records the device's progress only when it changed or has grow
     PullPage partial = ok(w.upstream.read_page(from_start));
     REQUIRE(partial.more);
     CHECK_FALSE(partial.progress_due);
-    // ...and the cursor it started from for one the upstream has not heard of yet.
+    // ...and for one the upstream has not heard of yet, nothing is read until the cursor it
+    // starts from is recorded.
     Device& fresh = w.add_device("alice");
     PullRequest opening = ok(fresh.prepare_pull(1));
-    PullPage opening_page = ok(w.upstream.read_page(opening));
-    REQUIRE(opening_page.more);
-    CHECK(opening_page.progress_due);
+    PullPage unregistered = ok(w.upstream.read_page(opening));
+    CHECK(unregistered.unregistered);
+    CHECK(unregistered.records.empty());
+    CHECK_FALSE(unregistered.more);
     ok(w.upstream.record_progress(opening));
+    PullPage opening_page = ok(w.upstream.read_page(opening));
+    CHECK_FALSE(opening_page.unregistered);
+    REQUIRE(opening_page.more);
+    CHECK_FALSE(opening_page.progress_due);
     ok(fresh.apply_pull(opening_page));
     PullRequest second = ok(fresh.prepare_pull(1));
     REQUIRE(second.after > 0);

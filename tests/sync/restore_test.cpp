@@ -210,7 +210,7 @@ TEST_CASE("an upstream whose store went back behind what its server saw refuses 
 
     // A read's snapshot may be older than a commit already noted: pages are never refused.
     PullRequest request;
-    request.replica = new_id();
+    request.replica = team.alice.replica_id();  // known to the backup: it pulled before it
     request.user = "alice";
     request.limit = 100;
     auto page = team.restored->read_page(request);
