@@ -403,12 +403,16 @@ Result<Statement> Store::prepare(std::string_view sql) {
 
 Statement& Store::cached(std::string_view sql) {
     auto it = impl_->cache.find(sql);
-    if (it == impl_->cache.end()) {
+    // A statement that failed to prepare (a table not made yet) is prepared again when asked for
+    // again, in place: the failure is not kept for the connection's life.
+    if (it == impl_->cache.end() || !it->second->error_.is_ok()) {
         auto prepared = prepare(sql);
-        auto statement = prepared ? std::make_unique<Statement>(std::move(*prepared))
-                                  : std::unique_ptr<Statement>(new Statement(
-                                        impl_.get(), nullptr, prepared.status()));
-        it = impl_->cache.emplace(std::string(sql), std::move(statement)).first;
+        Statement statement = prepared ? std::move(*prepared) : Statement(impl_.get(), nullptr, prepared.status());
+        if (it == impl_->cache.end()) {
+            it = impl_->cache.emplace(std::string(sql), std::make_unique<Statement>(std::move(statement))).first;
+        } else {
+            *it->second = std::move(statement);
+        }
     }
     it->second->reset();
     return *it->second;

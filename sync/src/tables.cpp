@@ -1,7 +1,12 @@
 // Schema of the engine's own tables, and its metadata.
 #include "sync/src/tables.h"
 
+#include <cstdint>
+#include <cstdio>
+#include <initializer_list>
 #include <iterator>
+#include <optional>
+#include <string_view>
 
 #include "sync/change.h"
 
@@ -294,8 +299,62 @@ Result<bool> scope_key_may_have_records(Store& store, const std::string& scope_k
     return *row;
 }
 
+namespace {
+
+// FNV-1a (64 bits) of the definitions open_tables runs for `role`, in hex: not a secret, only a
+// way to tell that they changed.
+const std::string& tables_digest(Role role) {
+    static const auto digest_of = [](std::initializer_list<std::string_view> parts) {
+        std::uint64_t h = 0xcbf29ce484222325ULL;
+        for (std::string_view part : parts) {
+            for (unsigned char c : part) h = (h ^ c) * 0x100000001b3ULL;
+        }
+        char text[17];
+        std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(h));
+        return std::string(text);
+    };
+    static const std::string upstream = digest_of({kCommonTables, kUpstreamTables});
+    static const std::string device = digest_of({kCommonTables, kDeviceTables});
+    return role == Role::upstream ? upstream : device;
+}
+
+// open_tables' answer read alone, when the store is set up for `role` (and `user`) at the current
+// format, so that opening one more connection to it takes no write lock: on PostgreSQL the
+// tenant's writer lock, which another server may hold for seconds. nullopt when anything is to
+// be created, migrated or checked the long way (a table missing, on PostgreSQL, ends the read
+// transaction with an error: it is rolled back, and the long way taken).
+std::optional<OpenedTables> already_open(Store& store, Role role, std::string_view user) {
+    if (store.in_transaction() || !store.begin_deferred()) return std::nullopt;
+    std::optional<OpenedTables> out;
+    [&] {
+        auto stored_role = meta_text(store, kMetaRole);
+        auto format = meta_int(store, kMetaFormat, 0);
+        if (!stored_role || *stored_role != role_name(role) || !format || *format != kFormat) return;
+        auto digest = meta_text(store, kMetaTablesDigest);
+        if (!digest || *digest != tables_digest(role)) return;
+        if (role == Role::upstream) {
+            auto listed = meta_int(store, kMetaScopeKeysListed, 0);
+            if (!listed || *listed != 1) return;
+        } else {
+            auto stored_user = meta_text(store, kMetaUser);
+            if (!stored_user || *stored_user != user) return;
+        }
+        auto replica = meta_text(store, kMetaReplica);
+        auto secret_text = meta_text(store, kMetaRecordKey);
+        if (!replica || replica->empty() || !secret_text || secret_text->empty()) return;
+        auto secret = RecordKey::from_text(*secret_text);
+        if (!secret) return;
+        out = OpenedTables{std::move(*replica), RecordKey(*secret)};
+    }();
+    (void)store.rollback();
+    return out;
+}
+
+}  // namespace
+
 Result<OpenedTables> open_tables(Store& store, Role role, std::string_view user,
                                  const IdSource& ids) {
+    if (auto opened = already_open(store, role, user)) return std::move(*opened);
     std::string replica;
     RecordKey::Secret secret{};
     Status status = with_transaction(store, [&]() -> Status {
@@ -330,6 +389,7 @@ Result<OpenedTables> open_tables(Store& store, Role role, std::string_view user,
             TSUNAGU_TRY(set_meta_text(store, kMetaUser, user));
         }
         TSUNAGU_TRY(set_meta_text(store, kMetaRole, role_name(role)));
+        TSUNAGU_TRY(set_meta_text(store, kMetaTablesDigest, tables_digest(role)));
         auto id = meta_text(store, kMetaReplica);
         TSUNAGU_TRY(id);
         replica = id->empty() ? ids() : *id;

@@ -40,6 +40,9 @@ inline constexpr const char* kMetaAnchorWall = "anchor_wall_ms";
 // upstream: 1 once sync_scope_keys lists every scope key a record has (stores made before it
 // existed fill it on their first open)
 inline constexpr const char* kMetaScopeKeysListed = "scope_keys_listed";
+// A digest of the table definitions the store was last opened with (open_tables): a store at the
+// current format whose definitions changed since (a table or index added) is opened the long way.
+inline constexpr const char* kMetaTablesDigest = "tables_digest";
 // device: 1 while a pull begun from the start again (Device::pull_everything_again) runs
 inline constexpr const char* kMetaResync = "resync";
 

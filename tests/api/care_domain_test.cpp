@@ -392,7 +392,7 @@ TEST_CASE("a record with open conflicts cannot be approved: 409 says to resolve 
     CHECK(supervisor->post("/v1/records/" + record + "/review", {{"decision", "approve"}}).status == 200);
 }
 
-TEST_CASE("a conflict on a record's review status is never resolved to approved: the review approves") {
+TEST_CASE("a review status in conflict is never resolved to approved: the review approves") {
     Demo demo;
     auto visitor = demo.device("naka.visitor");
     visitor->sync();

@@ -452,6 +452,20 @@ TEST_CASE("temp tables and large sorts never reach the disk") {
     }
 }
 
+TEST_CASE("a cached statement that failed to prepare is prepared again once what it reads exists") {
+    TempDir dir;
+    Store store = open_ok(dir.file("s.db"), test_key());
+    const std::string sql = "SELECT count(*) FROM later";
+    const Status missing = store.cached(sql).run();
+    CHECK_THAT(missing.message(), Catch::Contains("no such table"));
+    REQUIRE(store.exec("CREATE TABLE later(id INTEGER PRIMARY KEY); INSERT INTO later(id) VALUES(1)").is_ok());
+    Statement& q = store.cached(sql);
+    auto row = q.step();
+    REQUIRE(row.is_ok());
+    REQUIRE(*row);
+    CHECK(q.column_int(0) == 1);
+}
+
 TEST_CASE("a transaction inside a transaction is a savepoint the outer commit decides for") {
     TempDir dir;
     Store store = open_ok(dir.file("s.db"), test_key());

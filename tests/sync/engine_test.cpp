@@ -1047,6 +1047,33 @@ TEST_CASE("a store holds one replica of one role and one user") {
     CHECK(again.replica_id() == w.members[0]->device->replica_id());
 }
 
+TEST_CASE("another connection to a set-up store opens without the write lock unless its table definitions changed") {
+    World w;  // its upstream is set up on upstream.db
+    auto key = KeySource::raw_key(std::vector<std::uint8_t>(32, 0x5a));
+    REQUIRE(key.is_ok());
+    auto connect = [&] { return ok(Store::open(w.dir.file("upstream.db"), *key, StoreOptions{.busy_timeout_ms = 200})); };
+    Store writer = connect();
+    ok(writer.begin_immediate());  // another server's connection, writing
+    Store reader = connect();
+    Upstream beside = ok(Upstream::open(reader, test_schema()));
+    CHECK(beside.replica_id() == w.upstream.replica_id());
+    ok(writer.rollback());
+
+    // A store whose definitions are not the code's (a table or an index added since it was
+    // opened) is opened the long way, which writes them and waits for the lock meanwhile.
+    ok(w.upstream_store.exec("UPDATE sync_meta SET value = 'older' WHERE key = 'tables_digest'"));
+    ok(writer.begin_immediate());
+    Store late = connect();
+    auto waited = Upstream::open(late, test_schema());
+    CHECK(waited.status().code() == ErrorCode::busy);
+    ok(writer.rollback());
+    ok(Upstream::open(late, test_schema()));
+    auto digest = ok(w.upstream_store.prepare("SELECT value FROM sync_meta WHERE key = 'tables_digest'"));
+    REQUIRE(ok(digest.step()));
+    CHECK(digest.column_text(0) != "older");
+    CHECK(digest.column_text(0).size() == 16);
+}
+
 namespace {
 
 std::int64_t format_of(Store& store) {
