@@ -42,8 +42,9 @@ struct PgStoreOptions {
 Result<Store> open_store(const PgStoreOptions& options);
 
 // Readies the database for a server starting on it, safely when several start at once: under the
-// migration lock (pg/migrations.h) it applies the versioned migrations (version 3 seals the
-// change log's field lists older servers left in clear, pg/src/seal_log_fields.h), unwraps (or,
+// migration lock (pg/migrations.h) it applies the versioned migrations (versions 3 and 4 seal the
+// change log's field lists and the records' change lists older servers left in clear,
+// pg/src/seal_columns.h), unwraps (or,
 // on first start, creates) the tenant's data key with `kek` (the servers' key file), and runs
 // `create_schema` on a Store over the database (the server's idempotent schema, first admin...).
 // Returns how to open stores on it (open_store). A database serves one tenant: invalid_argument,

@@ -13,7 +13,7 @@
 #include "pg/pg.h"
 #include "pg/src/catalog.h"
 #include "pg/src/lock_key.h"
-#include "pg/src/seal_log_fields.h"
+#include "pg/src/seal_columns.h"
 #include "pg/src/sql_dialect.h"
 #include "pg/tenant_key.h"
 
@@ -64,6 +64,10 @@ public:
         return rows_.text(row_, c);
     }
     std::span<const std::uint8_t> column_blob(int c) const override {
+        if (c < static_cast<int>(opened_.size()) && opened_[static_cast<std::size_t>(c)]) {
+            const std::string& opened = *opened_[static_cast<std::size_t>(c)];
+            return {reinterpret_cast<const std::uint8_t*>(opened.data()), opened.size()};
+        }
         auto& slot = blobs_[static_cast<std::size_t>(c)];
         if (!slot) slot = rows_.is_null(row_, c) ? std::vector<std::uint8_t>() : rows_.bytes(row_, c);
         return *slot;
@@ -467,6 +471,8 @@ Result<PgStoreOptions> prepare_database(const std::string& conninfo, const std::
     migrations.push_back({2, "the sync engine's and the server's tables (created by their own code)", ""});
     migrations.push_back({3, "the change log's field lists sealed (sync_log.fields)", "",
                           [&](Connection& c) { return detail::seal_log_fields(c, sealer); }});
+    migrations.push_back({4, "the records' change lists sealed (sync_records.log)", "",
+                          [&](Connection& c) { return detail::seal_records_log(c, sealer); }});
     TSUNAGU_TRY(migrate(*admin, migrations));
     auto unwrapped = sealer();
     TSUNAGU_TRY(unwrapped);

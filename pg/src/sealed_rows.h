@@ -1,6 +1,6 @@
 // Rewriting every value of a table's sealed columns in place, for what changes how they are
 // sealed: a key rotation (pg/tenant_key.h) and the migration that seals a column older servers
-// wrote in clear (pg/src/seal_log_fields.h).
+// wrote in clear (pg/src/seal_columns.h).
 #pragma once
 
 #include <cstddef>

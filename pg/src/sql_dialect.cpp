@@ -210,7 +210,9 @@ Translated create_trigger(const std::string& sql) {
 
 const SealedColumns& tsunagu_sealed_columns() {
     static const SealedColumns kSealed = {
-        {"sync_records", {"id", {"fields", "meta"}}},
+        // A record's contents, and its change list: the entries for change sets it has not received
+        // yet name the fields they set.
+        {"sync_records", {"id", {"fields", "meta", "log"}}},
         // The change log's field lists: which fields each change set (a client's risk flags were
         // raised at 9:14), bound to the line's sequence number. Only ever read back by it.
         {"sync_log", {"seq", {"fields"}}},

@@ -45,7 +45,7 @@ Status reseal_table(Connection& connection, const std::string& table, const deta
 }
 
 // Refuses a database where a column this code seals still holds what older servers wrote in
-// clear: it would not open as sealed. The migration that seals it (pg/src/seal_log_fields.h)
+// clear: it would not open as sealed. The migration that seals it (pg/src/seal_columns.h)
 // runs when a server of this version starts.
 Status check_columns_sealed(Connection& connection) {
     for (const auto& [table, spec] : detail::tsunagu_sealed_columns()) {

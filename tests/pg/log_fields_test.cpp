@@ -105,12 +105,70 @@ std::int64_t schema_version(pg::Connection& c) {
     return value_ok(c.query("SELECT max(version) FROM tsunagu_schema_versions")).integer(0, 0);
 }
 
+// What a database administrator reads in sync_records.log: each record's change list as
+// PostgreSQL prints it (bytea's \x... hex).
+std::vector<std::string> change_lists_as_stored(pg::Connection& c) {
+    std::vector<std::string> out;
+    auto rows = value_ok(c.query("SELECT log FROM sync_records WHERE log IS NOT NULL"));
+    for (int r = 0; r < rows.size(); ++r) out.emplace_back(rows.text(r, 0));
+    return out;
+}
+
+// "notes" as bytea's hex prints it.
+bool names_notes_in_hex(const std::vector<std::string>& stored) {
+    for (const auto& value : stored)
+        if (value.find("6e6f746573") != std::string::npos) return true;
+    return false;
+}
+
+// An edit of the client's notes made after a change set the server never received (refused,
+// then given up on its phone): until that one arrives, the record's change list keeps the field
+// it set, by name.
+void edit_after_one_never_received(Synced& db) {
+    sync::ChangeSet c;
+    c.id = sync::new_id();
+    c.collection = "client";
+    c.record = db.client;
+    c.hlc = sync::Hlc{std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count(), 0};
+    c.replica = db.phone_a.replica_id();
+    c.user = "worker";
+    c.schema_version = sync::testing::test_schema().version;
+    c.set = {{"notes", "after one never received"}};
+    c.base["notes"] = {sync::new_id()};
+    sync::PushBatch batch;
+    batch.replica = c.replica;
+    batch.user = c.user;
+    batch.changes = {c};
+    const sync::PushResult pushed = value_ok(db.upstream.push(batch));
+    REQUIRE(pushed.outcomes.size() == 1);
+    REQUIRE(pushed.outcomes[0].status == sync::PushStatus::accepted);
+}
+
 // Turns the database back into what servers before schema version 3 left: sync_log.fields TEXT,
-// each field list in clear, versions 1 and 2 applied. (A database this version never sealed is
-// left as it is.)
+// each field list in clear, and each record's change list (sync_records.log) in clear; versions
+// 1 and 2 applied. (A database this version never sealed is left as it is.)
 void as_older_servers_left_it(pg::Connection& c, const Secret& kek) {
     if (column_type(c) == "text") return;
     const Sealer sealer = value_ok(Sealer::with_key(value_ok(pg::tenant_data_key(c, "t", kek)).key));
+    {
+        std::vector<std::pair<std::string, std::string>> lists;  // (record id, clear change list)
+        auto rows = value_ok(c.query("SELECT id, log FROM sync_records WHERE log IS NOT NULL"));
+        for (int r = 0; r < rows.size(); ++r) {
+            const auto id = rows.bytes(r, 0);
+            const std::string record(id.begin(), id.end());
+            lists.emplace_back(record, value_ok(sealer.open(rows.bytes(r, 1), record, "log")));
+        }
+        ok(c.exec("ALTER TABLE sync_records DROP CONSTRAINT IF EXISTS sync_records_log_sealed"));
+        for (const auto& [record, list] : lists) {
+            const auto as_bytes = [](const std::string& s) {
+                return std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
+            };
+            ok(c.query("UPDATE sync_records SET log = $2 WHERE id = $1",
+                       {pg::Param::bytes(as_bytes(record)), pg::Param::bytes(as_bytes(list))})
+                   .status());
+        }
+    }
     std::map<std::string, std::string> clear;
     auto rows = value_ok(c.query("SELECT seq::text, fields FROM sync_log WHERE fields IS NOT NULL"));
     for (int r = 0; r < rows.size(); ++r) {
@@ -168,18 +226,24 @@ TEST_CASE("a field list moved to another line of the change log is refused as ta
 
 TEST_CASE("a database whose change log older servers left in clear is sealed at start and serves its history") {
     Synced db;
+    edit_after_one_never_received(db);
     pg::Connection dba = connect_ok(db.cluster.conninfo());
+    CHECK_FALSE(names_notes_in_hex(change_lists_as_stored(dba)));
     as_older_servers_left_it(dba, db.kek);
     REQUIRE(column_type(dba) == "text");
     REQUIRE(names_a_field(log_fields_as_stored(dba)));
+    REQUIRE(names_notes_in_hex(change_lists_as_stored(dba)));
 
     Store started = value_ok(pg::open_store(start_server(db.cluster, db.kek)));
-    CHECK(schema_version(dba) == 3);
+    CHECK(schema_version(dba) == 4);
+    CHECK_FALSE(names_notes_in_hex(change_lists_as_stored(dba)));
     CHECK(column_type(dba) == "bytea");
-    CHECK(log_fields_as_stored(dba).size() == 3);
+    CHECK(log_fields_as_stored(dba).size() == 4);
     CHECK_FALSE(names_a_field(log_fields_as_stored(dba)));
     sync::Upstream upstream = value_ok(sync::Upstream::open(started, sync::testing::test_schema()));
-    CHECK(db.history(upstream) == db.field_lists);
+    auto field_lists = db.field_lists;
+    field_lists.push_back({"notes"});
+    CHECK(db.history(upstream) == field_lists);
 
     // New lines are sealed as the migrated ones; and a server of the previous version, still
     // running, cannot write a list in clear among them.
@@ -187,9 +251,12 @@ TEST_CASE("a database whose change log older servers left in clear is sealed at 
     sync::testing::sync(db.phone_a, upstream);
     CHECK(db.history(upstream).back() == std::vector<std::string>{"notes"});
     CHECK_FALSE(names_a_field(log_fields_as_stored(dba)));
+    CHECK_FALSE(names_notes_in_hex(change_lists_as_stored(dba)));
     const Status clear_line =
         dba.query("INSERT INTO sync_log(seq, rid, kind, fields, scope_key) VALUES (99, 1, 1, 'notes', 'k')").status();
     CHECK_THAT(clear_line.message(), Catch::Contains("sync_log_fields_sealed"));
+    const Status clear_list = dba.query("UPDATE sync_records SET log = '\\x0a6e6f746573'::bytea").status();
+    CHECK_THAT(clear_list.message(), Catch::Contains("sync_records_log_sealed"));
 }
 
 TEST_CASE("a key rotation seals the change log's field lists anew under the new data key") {
@@ -199,7 +266,7 @@ TEST_CASE("a key rotation seals the change log's field lists anew under the new 
     const Secret new_kek = Secret::random(32);
     const pg::Resealed done = value_ok(pg::reseal_tenant(dba, "t", db.kek, new_kek));
     CHECK(done.rows == 1 + 3);     // the record, and its three log lines
-    CHECK(done.values == 2 + 3);   // its fields and meta, and each line's field list
+    CHECK(done.values == 3 + 3);   // its fields, meta and change list, and each line's field list
     const auto after = log_fields_as_stored(dba);
     REQUIRE(after.size() == before.size());
     for (std::size_t i = 0; i < after.size(); ++i) CHECK(after[i] != before[i]);
@@ -264,7 +331,7 @@ TEST_CASE("a start killed while it seals an old change log (SIGKILL) left it all
     CHECK(log_fields_as_stored(dba) == before);
 
     Store started = value_ok(pg::open_store(start_server(db.cluster, db.kek)));
-    CHECK(schema_version(dba) == 3);
+    CHECK(schema_version(dba) == 4);
     const auto sealed = log_fields_as_stored(dba);
     CHECK(sealed.size() == before.size());
     CHECK_FALSE(names_a_field(sealed));
