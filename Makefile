@@ -13,10 +13,13 @@ all: build
 deps:
 	@bash scripts/install-deps.sh
 
-$(BUILD_DIR)/CMakeCache.txt:
+# The build tree is configured once (CMake reconfigures it itself when a CMakeLists.txt changes).
+# Its Makefile, not its CMakeCache.txt, says a configure succeeded: CMake writes the cache even
+# when configuring fails, and a run after a failed one must configure again.
+$(BUILD_DIR)/Makefile:
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS)
 
-build: deps $(BUILD_DIR)/CMakeCache.txt
+build: deps $(BUILD_DIR)/Makefile
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 LISTEN ?= http://127.0.0.1:8080
@@ -25,7 +28,8 @@ LISTEN ?= http://127.0.0.1:8080
 # On first run (no store yet) it creates the demo organisation and prints how to sign in; later
 # runs serve what is there (the demo's sign-in details stay in $(DATA_DIR)/demo-accounts.txt).
 # It backs itself up daily into $(BACKUP_DIR), keeping a week (put it on another disk).
-serve: build
+serve: deps $(BUILD_DIR)/Makefile
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target tsunagu-server
 	@if [ ! -e $(DATA_DIR)/tsunagu.db ] || [ -e $(DATA_DIR)/demo-accounts.txt ]; then demo=--demo; fi; \
 	exec $(BUILD_DIR)/api/tsunagu-server --data $(DATA_DIR) --listen $(LISTEN) --backup-dir $(BACKUP_DIR) $$demo
 

@@ -45,5 +45,24 @@ fi
 
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+# A machine just booted may be running its daily apt jobs: wait for their lock rather than fail,
+# and retry downloads a mirror dropped.
+apt_options=(-o DPkg::Lock::Timeout=600 -o Acquire::Retries=5)
+apt-get "${apt_options[@]}" update -qq
+# The tests run nginx and PostgreSQL of their own (own prefix, own cluster on a Unix socket): the
+# services these packages would start system-wide (nginx's default site on port 80, a cluster on
+# port 5432) are neither started now nor at boot, unless they were installed before.
+services=()
+for p in nginx-light postgresql; do
+  if [[ " ${missing[*]} " == *" $p "* ]]; then services+=("${p%-light}"); fi
+done
+policy=/usr/sbin/policy-rc.d
+if [ ${#services[@]} -gt 0 ] && [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  trap 'rm -f "$policy"' EXIT
+fi
+apt-get "${apt_options[@]}" install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+if [ ${#services[@]} -gt 0 ] && command -v systemctl >/dev/null 2>&1; then
+  systemctl disable --quiet "${services[@]}" 2>/dev/null || true  # (no systemd running: nothing to disable)
+fi

@@ -102,11 +102,13 @@ private:
         }
         return run.out;
     }
-    // Runs one of PostgreSQL's programs, as the postgres user when we are root.
+    // Runs one of PostgreSQL's programs, as the postgres user when we are root: from the root
+    // folder, as PostgreSQL's programs go back to the folder they started in, which a build tree
+    // under /root (mode 0700) does not let them do.
     std::string run_pg(const std::string& program, std::vector<std::string> args) const {
         const std::string path = bin_ + "/" + program;
         if (::geteuid() != 0) return run_checked(path, args);
-        args.insert(args.begin(), {"-u", "postgres", "--", path});
+        args.insert(args.begin(), {"-u", "postgres", "--", "/usr/bin/env", "--chdir=/", path});
         return run_checked("/usr/sbin/runuser", args);
     }
 

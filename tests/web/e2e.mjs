@@ -177,8 +177,12 @@ async function signInOnPage(username, password) {
 
 try {
   await step('Japanese and English name the same texts', async () => {
-    const ja = (await import('../../web/assets/i18n/ja.js')).default;
-    const en = (await import('../../web/assets/i18n/en.js')).default;
+    // The page's modules are ES modules with no package.json to say so (everything under web/ is
+    // served): Debian 12's Node 18 would load them as CommonJS. Imported from their text instead.
+    const moduleText = async (path) => (await import(`data:text/javascript;base64,${
+      readFileSync(new URL(path, import.meta.url)).toString('base64')}`)).default;
+    const ja = await moduleText('../../web/assets/i18n/ja.js');
+    const en = await moduleText('../../web/assets/i18n/en.js');
     const missing = [...Object.keys(ja).filter((k) => !(k in en)), ...Object.keys(en).filter((k) => !(k in ja))];
     check(missing.length === 0, `keys in one language only: ${missing.join(', ')}`);
   });
