@@ -320,7 +320,6 @@ Result<BackupFile> Backups::take(const Result<std::int64_t>& version) {
         last_failure_.reset();
         last_unchanged_.reset();
     }
-    metrics_.add_backup(true, written->bytes, seconds, at / 1000);
     log_event("info", "backup",
               {{"file", name}, {"bytes", std::to_string(written->bytes)},
                {"ms", std::to_string(static_cast<long long>(seconds * 1000))}});
@@ -328,6 +327,8 @@ Result<BackupFile> Backups::take(const Result<std::int64_t>& version) {
     for (const BackupFile& b : prune()) {
         if (b.name == name) taken.kept_as = b.kept_as;
     }
+    // Counted once the rotation is done: whoever sees the count sees the folder as it stays.
+    metrics_.add_backup(true, written->bytes, seconds, at / 1000);
     if (copies()) copy_later(name);
     return taken;
 }

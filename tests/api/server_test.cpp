@@ -260,10 +260,11 @@ TEST_CASE("a crowd of sign-ins waits for its password checks without holding up 
         CHECK(f.admin->get("/v1/me").status == 200);
         slowest_s = std::max(slowest_s, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     }
+    const int refused_meanwhile = refused;  // (not counting the guesses that end after the stop)
     stop = true;
     for (auto& g : crowd) g.join();
     INFO("one password check " << one_check_s << " s; slowest write and read among the crowd " << slowest_s << " s");
-    CHECK(refused > 0);
+    CHECK(refused_meanwhile > 0);
     CHECK(other == 0);
     // Queued behind the crowd's checks (one at a time), a request would wait for about 16 of them
     // or more (35 checks' time, measured, when sign-ins shared the others' lane).
@@ -736,7 +737,9 @@ TEST_CASE("connections that send nothing do not pin the server") {
     CHECK(idle.size() == 200);
     const auto started = std::chrono::steady_clock::now();
     CHECK(f.admin->get("/healthz").status == 200);
-    CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(1));
+    // Pinned, it would never answer (the client gives up after its own timeout); a loaded
+    // machine may take a while.
+    CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(3));
     for (int fd : idle) ::close(fd);
 }
 

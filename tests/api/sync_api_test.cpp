@@ -893,12 +893,13 @@ TEST_CASE("a phone that only pulls has its clock read too") {
 }
 
 TEST_CASE("a device that has not synced for --stale-after is flagged to administrators until revoked") {
-    // A short --stale-after (0.00002 days: 1.7 s) stands for the default 30 days.
-    Organisation org({"--compact-every", "0", "--stale-after", "0.00002"});
+    // A short --stale-after (0.00004 days: 3.5 s) stands for the default 30 days: long enough for
+    // the requests below to fit in it on a loaded machine.
+    Organisation org({"--compact-every", "0", "--stale-after", "0.00004"});
     auto lost = org.device("aoi");  // her old phone: it synced once, then was lost
     lost->sync();
     auto aoi = org.device("aoi");
-    std::this_thread::sleep_for(std::chrono::milliseconds(2'200));
+    std::this_thread::sleep_for(std::chrono::milliseconds(3'800));
     aoi->create("client", {{"pseudonym", "K-031"}, {"area", "kita"}});
     aoi->sync();  // her phone in use: it has synced just now
 
@@ -906,7 +907,7 @@ TEST_CASE("a device that has not synced for --stale-after is flagged to administ
         std::map<std::string, json> by_id;
         const Reply r = org.admin->get("/v1/admin/devices");
         REQUIRE(r.status == 200);
-        CHECK(r.body["stale_after_days"] == Approx(0.00002));
+        CHECK(r.body["stale_after_days"] == Approx(0.00004));
         for (const auto& d : r.body["devices"]) by_id[d["id"]] = d;
         return by_id;
     };

@@ -195,8 +195,16 @@ TEST_CASE("a writer behind a peer that stalled holding a lock fails as busy and 
     CHECK(writer.healthy());
     ok(writer.exec("ROLLBACK"));
 
-    // PostgreSQL ends the stalled session, which lets the lock go; the peer hears it was ended.
-    std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+    // PostgreSQL ends the stalled session (after its 2 s), which lets the lock go; the peer hears
+    // it was ended.
+    const std::string stalled_pid(value_ok(stalled.query("SELECT pg_backend_pid()::text")).text(0, 0));
+    bool ended = false;
+    for (int i = 0; i < 200 && !ended; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        ended = value_ok(writer.query("SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int", {stalled_pid}))
+                    .integer(0, 0) == 0;
+    }
+    REQUIRE(ended);
     ok(writer.exec("BEGIN"));
     ok(writer.query("SELECT pg_advisory_xact_lock(7)").status());
     ok(writer.exec("COMMIT"));
