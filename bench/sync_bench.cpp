@@ -403,6 +403,9 @@ double caseload_first_pull(Store& store, const Schema& schema, PullLines lines, 
     request.user = "caseworker";
     request.limit = kPage;
     records = 0;
+    // Registered first, as the server does for a new phone (read_page reads nothing for a device
+    // compaction does not know).
+    must(upstream.record_progress(request), "registering the device");
     const auto start = Clock::now();
     while (true) {
         PullPage page = must(upstream.read_page(request), "read_page");
@@ -474,6 +477,7 @@ Figures run(const fs::path& dir, std::size_t changes, bool apply_only) {
     f.caseload_walk_s = caseload_first_pull(upstream_store, schema, PullLines::walk_log, walked);
     f.caseload_by_key_s = caseload_first_pull(upstream_store, schema, PullLines::by_key, looked_up);
     if (walked != looked_up) fail("the two ways of pulling a caseload found different records");
+    if (walked == 0) fail("the caseload's first pull found no records");
     f.caseload_records = walked;
 
     // The caseload handed to a second worker: each client's records found (through the log filed

@@ -50,8 +50,9 @@ export DEBIAN_FRONTEND=noninteractive
 apt_options=(-o DPkg::Lock::Timeout=600 -o Acquire::Retries=5)
 apt-get "${apt_options[@]}" update -qq
 # The tests run nginx and PostgreSQL of their own (own prefix, own cluster on a Unix socket): the
-# services these packages would start system-wide (nginx's default site on port 80, a cluster on
-# port 5432) are neither started now nor at boot, unless they were installed before.
+# services these packages start system-wide (nginx's default site on port 80, a cluster on port
+# 5432) are not started by the install, so a port already taken cannot fail it. They stay
+# enabled as Debian sets them (a deployment may use them: deploy/, --postgres), and start at boot.
 services=()
 for p in nginx-light postgresql; do
   if [[ " ${missing[*]} " == *" $p "* ]]; then services+=("${p%-light}"); fi
@@ -63,6 +64,3 @@ if [ ${#services[@]} -gt 0 ] && [ ! -e "$policy" ]; then
   trap 'rm -f "$policy"' EXIT
 fi
 apt-get "${apt_options[@]}" install -y -qq --no-install-recommends "${missing[@]}" </dev/null
-if [ ${#services[@]} -gt 0 ] && command -v systemctl >/dev/null 2>&1; then
-  systemctl disable --quiet "${services[@]}" 2>/dev/null || true  # (no systemd running: nothing to disable)
-fi

@@ -47,16 +47,20 @@ Status check_synced_change(const sync::ChangeSet& change, const sync::RecordStat
 
 Status check_resolution(const sync::Record& record, std::string_view field, const sync::Json& value) {
     if (!is_reviewed(record.collection) || field != "review_status") return Status::ok();
-    bool one_side = false;
+    bool in_conflict = false, one_side = false;
     for (const auto& c : record.conflicts) {
-        if (c.field == field && (c.current.value == value || c.losing.value == value)) one_side = true;
+        if (c.field != field) continue;
+        in_conflict = true;
+        if (c.current.value == value || c.losing.value == value) one_side = true;
     }
-    if (one_side && value != "approved") return Status::ok();
+    // (No conflict on it: the engine's resolution answers that there is none to resolve.)
+    if (!in_conflict || (one_side && value != "approved")) return Status::ok();
     return Status(ErrorCode::conflict,
                   "record " + record.id +
                       ": a conflict on review_status keeps one of its two values, other than approved (a "
-                      "review status is not merged); approve or return the record in the review (POST "
-                      "/v1/records/{id}/review, or the Review screen), which checks it first");
+                      "review status is not merged); a record is approved or returned in the review (POST "
+                      "/v1/records/{id}/review, or the Review screen), which checks it first, once it is "
+                      "submitted (a draft, by its author)");
 }
 
 Result<sync::Json> review_fields(std::string_view current_status, std::string_view decision,

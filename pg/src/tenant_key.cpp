@@ -6,6 +6,7 @@
 #include <string>
 
 #include "crypto/sealed.h"
+#include "pg/migrations.h"
 #include "pg/src/catalog.h"
 #include "pg/src/lock_key.h"
 #include "pg/src/sealed_rows.h"
@@ -23,7 +24,13 @@ Status reseal_table(Connection& connection, const std::string& table, const deta
     auto exists = connection.query("SELECT to_regclass($1) IS NOT NULL", {table});
     TSUNAGU_TRY(exists);
     if (exists->text(0, 0) != "t") return Status::ok();  // a table this database never needed
-    const std::vector<std::string> columns(spec.columns.begin(), spec.columns.end());
+    std::vector<std::string> columns;
+    for (const std::string& column : spec.columns) {
+        auto type = detail::column_type(connection, table, column);
+        TSUNAGU_TRY(type);
+        if (!type->empty()) columns.push_back(column);  // (a column the table has)
+    }
+    if (columns.empty()) return Status::ok();
     detail::RewriteCount count;
     auto reseal = [&](std::span<const std::uint8_t> stored, const std::string& id,
                       const std::string& column) -> Result<std::vector<std::uint8_t>> {
@@ -48,18 +55,26 @@ Status reseal_table(Connection& connection, const std::string& table, const deta
 // clear: it would not open as sealed. The migration that seals it (pg/src/seal_columns.h)
 // runs when a server of this version starts.
 Status check_columns_sealed(Connection& connection) {
+    auto still_clear = [](const std::string& column) {
+        return Status(ErrorCode::invalid_argument,
+                      column + " is still in clear in this database, as servers before this version left it: "
+                      "start one tsunagu-server of this version on the database (it seals the column as it "
+                      "migrates the database), stop it, then rotate the key; nothing was changed");
+    };
     for (const auto& [table, spec] : detail::tsunagu_sealed_columns()) {
         for (const std::string& column : spec.columns) {
             auto type = detail::column_type(connection, table, column);
             TSUNAGU_TRY(type);
             if (type->empty() || *type == "bytea") continue;  // absent, or sealed
-            return Status(ErrorCode::invalid_argument,
-                          table + "." + column + " is still in clear in this database, as servers before this "
-                          "version left it: start one tsunagu-server of this version on the database (it seals "
-                          "the column as it migrates the database), stop it, then rotate the key; nothing was "
-                          "changed");
+            return still_clear(table + "." + column);
         }
     }
+    // sync_records.log was BYTEA already while in clear: only the migration that sealed it (4) tells.
+    auto version = schema_version(connection);
+    TSUNAGU_TRY(version);
+    auto log = detail::column_type(connection, "sync_records", "log");
+    TSUNAGU_TRY(log);
+    if (*version < 4 && !log->empty()) return still_clear("sync_records.log");
     return Status::ok();
 }
 

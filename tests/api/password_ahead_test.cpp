@@ -185,7 +185,7 @@ TEST_CASE("sign-ins nobody has authenticated do not hold up the writes of others
         api::HttpRequest team = testing::post_json("/v1/admin/teams", {{"name", "Team " + std::to_string(i)}}, token);
         CHECK(server.handle(team).status == 201);
         slowest_s = std::max(slowest_s, seconds_since(started));
-        std::this_thread::sleep_for(std::chrono::duration<double>(one_check_s / 8));
+        std::this_thread::sleep_for(std::chrono::duration<double>(one_check_s / 4));
     }
     const int refused_meanwhile = refused;  // (not counting the guesses that end after the stop)
     stop = true;

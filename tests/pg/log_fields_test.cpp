@@ -145,12 +145,9 @@ void edit_after_one_never_received(Synced& db) {
     REQUIRE(pushed.outcomes[0].status == sync::PushStatus::accepted);
 }
 
-// Turns the database back into what servers before schema version 3 left: sync_log.fields TEXT,
-// each field list in clear, and each record's change list (sync_records.log) in clear; versions
-// 1 and 2 applied. (A database this version never sealed is left as it is.)
-void as_older_servers_left_it(pg::Connection& c, const Secret& kek) {
-    if (column_type(c) == "text") return;
-    const Sealer sealer = value_ok(Sealer::with_key(value_ok(pg::tenant_data_key(c, "t", kek)).key));
+// Turns each record's change list (sync_records.log) back into the clear form servers before
+// schema version 4 left, and the database back to version 3.
+void records_log_as_version_3_left_it(pg::Connection& c, const Sealer& sealer) {
     {
         std::vector<std::pair<std::string, std::string>> lists;  // (record id, clear change list)
         auto rows = value_ok(c.query("SELECT id, log FROM sync_records WHERE log IS NOT NULL"));
@@ -169,6 +166,16 @@ void as_older_servers_left_it(pg::Connection& c, const Secret& kek) {
                    .status());
         }
     }
+    ok(c.exec("DELETE FROM tsunagu_schema_versions WHERE version > 3"));
+}
+
+// Turns the database back into what servers before schema version 3 left: sync_log.fields TEXT,
+// each field list in clear, and each record's change list (sync_records.log) in clear; versions
+// 1 and 2 applied. (A database this version never sealed is left as it is.)
+void as_older_servers_left_it(pg::Connection& c, const Secret& kek) {
+    if (column_type(c) == "text") return;
+    const Sealer sealer = value_ok(Sealer::with_key(value_ok(pg::tenant_data_key(c, "t", kek)).key));
+    records_log_as_version_3_left_it(c, sealer);
     std::map<std::string, std::string> clear;
     auto rows = value_ok(c.query("SELECT seq::text, fields FROM sync_log WHERE fields IS NOT NULL"));
     for (int r = 0; r < rows.size(); ++r) {
@@ -289,6 +296,25 @@ TEST_CASE("a key rotation is refused while older servers' clear field lists are 
                                                Catch::Contains("nothing was changed"));
     CHECK(log_fields_as_stored(dba) == before);
     ok(pg::tenant_data_key(dba, "t", db.kek).status());
+}
+
+TEST_CASE("a key rotation is refused while older servers' clear change lists of records are unsealed") {
+    Synced db;
+    edit_after_one_never_received(db);
+    pg::Connection dba = connect_ok(db.cluster.conninfo());
+    const Sealer sealer = value_ok(Sealer::with_key(value_ok(pg::tenant_data_key(dba, "t", db.kek)).key));
+    records_log_as_version_3_left_it(dba, sealer);  // field lists sealed, change lists not
+    const auto before = change_lists_as_stored(dba);
+    REQUIRE(names_notes_in_hex(before));
+    auto rotated = pg::reseal_tenant(dba, "t", db.kek, Secret::random(32));
+    CHECK(rotated.status().code() == ErrorCode::invalid_argument);
+    CHECK_THAT(rotated.status().message(), Catch::Contains("sync_records.log is still in clear") &&
+                                               Catch::Contains("nothing was changed"));
+    CHECK(change_lists_as_stored(dba) == before);
+    // A server of this version seals them as it starts; the rotation then goes ahead.
+    Store started = value_ok(pg::open_store(start_server(db.cluster, db.kek)));
+    CHECK_FALSE(names_notes_in_hex(change_lists_as_stored(dba)));
+    ok(pg::reseal_tenant(dba, "t", db.kek, Secret::random(32)).status());
 }
 
 TEST_CASE("a start killed while it seals an old change log (SIGKILL) left it all in clear and the next start seals it all") {

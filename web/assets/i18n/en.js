@@ -98,7 +98,7 @@ export default {
   'error.changed_since_read': 'This record changed since you opened it (a device synced an edit, or another supervisor decided). It is shown again as it is now: read it, then decide.',
   'error.incomplete_for_report': 'This record lacks numbers the yearly report adds up (participants, organisations, trainees completed): return it to its author to fill them in, then approve.',
   'error.open_conflicts': 'This record has unresolved conflicts: resolve them on the Conflicts screen first, then approve.',
-  'error.approve_by_review': 'A conflict on the review status is settled by keeping a side other than approved: approve the record afterwards, on its own page.',
+  'error.approve_by_review': 'A conflict on the review status is settled by keeping a side other than approved. The record is approved on its own page once it is submitted (a draft, by its author).',
   'error.not_submitted': 'This record is no longer awaiting review. It is shown again as it is now.',
   'error.not_found': 'This is no longer available (resolved or removed meanwhile). The screen shows what is left.',
   'error.conflict': 'This was already settled meanwhile. The screen shows what is left.',
