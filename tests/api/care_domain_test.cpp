@@ -47,6 +47,16 @@ struct Demo {
     int devices = 0;
 };
 
+// A home visit `device` holds in review status `status`, with no open conflict; "" when none.
+std::string visit_in_status(SyncedDevice& device, const std::string& status) {
+    auto visits = device.device->list("home_visit");
+    REQUIRE(visits.is_ok());
+    for (const auto& r : *visits) {
+        if (r.fields.value("review_status", "") == status && r.conflicts.empty()) return r.id;
+    }
+    return "";
+}
+
 // The FY2020 table of ../shared/DOMAIN.md (and its breakdowns): id -> {target, actual}; -1 = none.
 const std::map<std::string, std::pair<int, int>> kFy2020 = {
     {"subcommittee_meetings", {10, 10}},
@@ -266,13 +276,10 @@ TEST_CASE("an approved record is locked for its worker: the change is refused wi
     Demo demo;
     auto visitor = demo.device("naka.visitor");
     visitor->sync();
+    const std::string approved = visit_in_status(*visitor, "approved");
+    REQUIRE_FALSE(approved.empty());
     auto visits = visitor->device->list("home_visit");
     REQUIRE(visits.is_ok());
-    std::string approved;
-    for (const auto& r : *visits) {
-        if (r.fields.value("review_status", "") == "approved") approved = r.id;
-    }
-    REQUIRE_FALSE(approved.empty());
     REQUIRE(visitor->device->update(approved, {{"observations", "書き足し"}}).is_ok());
     visitor->sync();
     const json outcome = visitor->last_push["outcomes"][0];
@@ -396,12 +403,7 @@ TEST_CASE("a review status in conflict is never resolved to approved: the review
     Demo demo;
     auto visitor = demo.device("naka.visitor");
     visitor->sync();
-    auto visits = visitor->device->list("home_visit");
-    REQUIRE(visits.is_ok());
-    std::string submitted;
-    for (const auto& r : *visits) {
-        if (r.fields.value("review_status", "") == "submitted" && r.conflicts.empty()) submitted = r.id;
-    }
+    const std::string submitted = visit_in_status(*visitor, "submitted");
     REQUIRE_FALSE(submitted.empty());
     // Offline, the worker withdraws the visit to change it; meanwhile her supervisor returns it.
     REQUIRE(visitor->device->update(submitted, {{"review_status", "draft"}}).is_ok());
