@@ -135,14 +135,20 @@ TEST_CASE("a device revoked while its pulls are in flight stays forgotten and is
         }
         CHECK(seen);
         // No page was read on her behalf after the revocation was recorded.
-        api::HttpRequest trail_request = get_request("/v1/admin/audit", admin);
-        trail_request.query["limit"] = "1000";
-        const json trail = json::parse(server.handle(trail_request).body);
         bool revoked = false;
         int pulls_after = 0;
-        for (const auto& e : trail["entries"]) {
-            if (e["action"] == "admin.device_revoked" && e["target"] == device) revoked = true;
-            else if (revoked && e["action"] == "sync.pull" && e["device_id"] == device) ++pulls_after;
+        // The whole trail, page by page (the rounds before this one wrote many pull entries).
+        for (std::int64_t after = 0;;) {
+            api::HttpRequest trail_request = get_request("/v1/admin/audit", admin);
+            trail_request.query["limit"] = "1000";
+            trail_request.query["after"] = std::to_string(after);
+            const json trail = json::parse(server.handle(trail_request).body);
+            if (trail["entries"].empty()) break;
+            for (const auto& e : trail["entries"]) {
+                after = e["seq"].get<std::int64_t>();
+                if (e["action"] == "admin.device_revoked" && e["target"] == device) revoked = true;
+                else if (revoked && e["action"] == "sync.pull" && e["device_id"] == device) ++pulls_after;
+            }
         }
         CHECK(revoked);
         CHECK(pulls_after == 0);
