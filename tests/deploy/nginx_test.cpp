@@ -38,7 +38,18 @@ std::string replace(std::string text, const std::string& from, const std::string
 // nginx running the shipped configuration, with only addresses and file paths substituted.
 class Nginx {
 public:
+    // A port free when chosen may be taken before nginx binds it (by another test's process):
+    // nginx then exits saying so, and starts again on another.
     Nginx(const std::string& dir, int upstream_port, const CertificateFiles& cert) {
+        for (int attempt = 0; attempt < 3; ++attempt) {
+            if (start(dir, upstream_port, cert)) return;
+        }
+        throw std::runtime_error("nginx found no free port in 3 tries: " + read_file(dir + "/error.log"));
+    }
+
+private:
+    // Starts nginx on a port free a moment ago; false when that port was taken meanwhile.
+    bool start(const std::string& dir, int upstream_port, const CertificateFiles& cert) {
         port_ = free_port();
         const std::string source = TSUNAGU_SOURCE_DIR;
         std::string site = read_file(source + "/deploy/nginx.conf");
@@ -50,6 +61,7 @@ public:
         site = std::regex_replace(site, std::regex("/etc/nginx/tsunagu_proxy_params"),
                                   source + "/deploy/tsunagu_proxy_params");
         write_file(dir + "/tsunagu.conf", site);
+        write_file(dir + "/error.log", "");  // this attempt's words only
         for (const char* sub : {"body", "proxy", "fastcgi", "uwsgi", "scgi"})
             std::filesystem::create_directories(dir + "/" + sub);
         write_file(dir + "/nginx.conf",
@@ -69,14 +81,24 @@ public:
         for (int i = 0; i < 100; ++i) {
             try {
                 TlsSocket probe(port_);
-                return;
+                return true;
             } catch (const std::exception&) {
+                int status = 0;
+                if (::waitpid(pid_, &status, WNOHANG) == pid_) {  // nginx gave up
+                    pid_ = -1;
+                    const std::string log = read_file(dir + "/error.log");
+                    if (log.find("Address already in use") != std::string::npos) return false;
+                    throw std::runtime_error("nginx did not start: " + log);
+                }
                 std::this_thread::sleep_for(50ms);
             }
         }
         throw std::runtime_error("nginx did not start: " + read_file(dir + "/error.log"));
     }
+
+public:
     ~Nginx() {
+        if (pid_ <= 0) return;
         ::kill(pid_, SIGTERM);
         ::waitpid(pid_, nullptr, 0);
     }
