@@ -410,6 +410,15 @@ try {
     const bytes = readFileSync(await download.path());
     writeFileSync(join(out, 'indicators-FY2020.csv'), bytes);
     check(bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf, 'the CSV starts with a UTF-8 byte order mark');
+    // The year offered first is Japan's, whatever the browser's time zone: 00:30 on 1 April in
+    // Japan (FY2021) is still 31 March (FY2020) in UTC.
+    const utcContext = await browser.newContext({ timezoneId: 'UTC' });
+    const utcPage = await newPage(utcContext);
+    await utcPage.goto(`${server.url}/`);
+    const year = await utcPage.evaluate(async () =>
+      (await import('/assets/screens/indicators.js')).fiscalYearOf(new Date(Date.UTC(2021, 2, 31, 15, 30))));
+    check(year === 2021, `fiscal year in a UTC browser: ${year}`);
+    await utcContext.close();
   });
 
   await step('the page switches to English and back', async () => {

@@ -7,9 +7,11 @@ import { barChart } from '../chart.js';
 import { numberOf, rateOf } from '../format.js';
 import { labelOf, t } from '../i18n.js';
 
-// The fiscal year a date falls in: April 2020 to March 2021 is FY2020.
+// The fiscal year a moment falls in, by the day in Japan (UTC+9, as the server dates records),
+// whatever the browser's own time zone: April 2020 to March 2021 is FY2020.
 export function fiscalYearOf(date) {
-  return date.getMonth() >= 3 ? date.getFullYear() : date.getFullYear() - 1;
+  const japan = new Date(date.getTime() + 9 * 60 * 60 * 1000);
+  return japan.getUTCMonth() >= 3 ? japan.getUTCFullYear() : japan.getUTCFullYear() - 1;
 }
 
 export async function render(root, app) {
