@@ -69,32 +69,8 @@ struct Deployment {
     int devices = 0;
 };
 
-// One sync through the device's server: false when a request got no 200 (the server was down or
-// went down), leaving the outbox and cursor for the next try, as the device library does.
-bool try_sync(SyncedDevice& d) {
-    while (true) {
-        auto batch = d.device->prepare_push(50);
-        if (!batch) return false;
-        if (batch->changes.empty()) break;
-        json wire = *batch;
-        Reply r = d.client.post("/v1/sync/push", {{"changes", wire["changes"]}});
-        if (r.status != 200) return false;
-        auto result = sync::parse_push_result(r.body);
-        if (!result || !d.device->apply_push_result(*result)) return false;
-    }
-    while (true) {
-        auto request = d.device->prepare_pull(200);
-        if (!request) return false;
-        json wire = *request;
-        wire.erase("replica");
-        wire.erase("user");
-        Reply r = d.client.post("/v1/sync/pull", wire);
-        if (r.status != 200) return false;
-        auto page = sync::parse_pull_page(r.body);
-        if (!page || !d.device->apply_pull(*page)) return false;
-        if (!page->more) return true;
-    }
-}
+// One sync through the device's server (SyncedDevice::try_sync).
+bool try_sync(SyncedDevice& d) { return d.try_sync(); }
 
 bool sync_until_done(SyncedDevice& d) {
     for (int attempt = 0; attempt < 100; ++attempt) {
