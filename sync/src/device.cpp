@@ -82,7 +82,35 @@ Result<Device> Device::open(Store& store, Schema schema, DeviceOptions options) 
     return Device(std::move(impl));
 }
 
+namespace {
+
+Result<std::int64_t> data_version_of(Store& store) {
+    Statement& pragma = store.cached("PRAGMA data_version");
+    auto row = pragma.step();
+    TSUNAGU_TRY(row);
+    if (!*row) return Status(ErrorCode::internal, "PRAGMA data_version answered nothing");
+    const std::int64_t version = pragma.column_int(0);
+    pragma.reset();
+    return version;
+}
+
+}  // namespace
+
+Status Device::Impl::catch_up_clock() {
+    auto version = data_version_of(store);
+    TSUNAGU_TRY(version);
+    if (*version == clock_data_version) return Status::ok();
+    const Hlc own = clock.last();
+    TSUNAGU_TRY(reload_clock());  // what the store holds (its reading may be behind this one's)
+    clock.observe(own);
+    clock_data_version = *version;
+    return Status::ok();
+}
+
 Status Device::Impl::reload_clock() {
+    auto version = data_version_of(store);
+    TSUNAGU_TRY(version);
+    clock_data_version = *version;
     std::int64_t saved = 0, offset = 0, upstream_time = 0, boot = 0, boot_ms = 0, anchor_wall = 0;
     for (auto [key, out] : {std::pair{detail::kMetaClock, &saved}, std::pair{detail::kMetaOffset, &offset},
                             std::pair{detail::kMetaUpstreamTime, &upstream_time},
@@ -141,6 +169,7 @@ Result<std::string> Device::Impl::edit(const detail::Edit& edit) {
             TSUNAGU_TRY(loaded);
             current = std::move(*loaded);
         }
+        TSUNAGU_TRY(catch_up_clock());
         const Hlc now = clock.tick();
         const detail::EditContext context{schema, options.ids, replica, options.user, now,
                                           latest_event_date(schema, now.wall_ms, kDeviceEventDateGraceDays)};

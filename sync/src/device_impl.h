@@ -33,9 +33,18 @@ struct Device::Impl {
     // when this device's clock proves ahead, or set back since it last heard the upstream's time,
     // re-stamps its unsent changes. Returns how many.
     Result<std::size_t> learn_time(Hlc upstream);
+    // Inside a write transaction that began with catch_up_clock(): stores the clock (no other
+    // connection can have saved a later reading meanwhile).
     Status save_clock();
     // The clock as the store holds it (see Device::reload_clock).
     Status reload_clock();
+    // Inside a transaction, before a stamp: when another connection to this replica (the app and a
+    // command both have it open) committed since this one last looked, the clock takes in what it
+    // saved: its latest reading (observed, so this one's next stamps come after it, never moved
+    // back) and the offset and anchor it learnt from the upstream. So the replica's stamps keep
+    // their order whichever process makes them, and none is made with an offset already corrected.
+    Status catch_up_clock();
+    std::int64_t clock_data_version = -1;  // PRAGMA data_version when the clock was last read
     // Inside a transaction: the record stored with every outbox change for it re-applied on top.
     Status rebase(const RecordSnapshot& snapshot);
     // Inside a transaction: drops from sync_refetch the records `page` brought whole or evicted.

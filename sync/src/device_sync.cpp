@@ -193,6 +193,7 @@ Result<PushReport> Device::apply_push_result(const PushResult& result) {
     PushReport report;
     ClockRestore restore(*this);  // what learn_time sets in memory goes with a rollback
     Status status = with_transaction(im.store, [&]() -> Status {
+        TSUNAGU_TRY(im.catch_up_clock());
         auto resent = im.heard_epoch(result.epoch);
         TSUNAGU_TRY(resent);
         report.resent = *resent;
@@ -424,6 +425,7 @@ Result<PullReport> Device::apply_pull(const PullPage& page) {
     PullReport report;
     ClockRestore restore(*this);  // what learn_time sets in memory goes with a rollback
     Status status = with_transaction(im.store, [&]() -> Status {
+        TSUNAGU_TRY(im.catch_up_clock());
         auto cursor = detail::meta_int(im.store, detail::kMetaCursor, 0);
         TSUNAGU_TRY(cursor);
         if (page.after != *cursor || page.next < page.after) {

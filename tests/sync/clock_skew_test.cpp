@@ -27,6 +27,30 @@ struct Pair {
 
 }  // namespace
 
+TEST_CASE("two processes on one replica stamp in order: after one corrects the clock the other's edits follow it") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    // The phone's clock is an hour slow; the app and a command have its replica open at once.
+    FakeClock phone;
+    *phone.now = kStartMs - kHourMs;
+    Store app_store = open_store(w.dir.file("phone.db"));
+    Store command_store = open_store(w.dir.file("phone.db"));
+    Device app = ok(Device::open(app_store, test_schema(), DeviceOptions{.user = "alice", .wall = phone.wall()}));
+    Device command =
+        ok(Device::open(command_store, test_schema(), DeviceOptions{.user = "alice", .wall = phone.wall()}));
+    const std::string id = ok(app.create("visit", kVisit));
+    sync(command, w.upstream);  // the command learns the upstream's time: an hour ahead of the phone's
+    REQUIRE(command.clock_offset_ms().value_or(0) >= kHourMs - 1000);
+
+    // The app, open since before, edits: its stamp follows the command's correction, not its own
+    // memory of an uncorrected clock (which would make this edit lose to older ones).
+    ok(app.update(id, {{"notes", "after the command's sync"}}));
+    PushBatch batch = ok(app.prepare_push());
+    REQUIRE(batch.changes.size() == 1);
+    CHECK(batch.changes[0].hlc.wall_ms >= kStartMs);
+    CHECK(app.clock_offset_ms().value_or(0) >= kHourMs - 1000);
+}
+
 TEST_CASE("the upstream re-stamps a change from a clock hours ahead instead of refusing it") {
     Pair p;
     p.w.clock_of(0).advance(5 *
