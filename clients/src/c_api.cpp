@@ -53,9 +53,14 @@ tsunagu_code guarded(tsunagu_error* err, Body&& body) {
     try {
         return body();
     } catch (const std::bad_alloc&) {
-        return fail(err, ErrorCode::internal, "out of memory");
+        return fail(err, ErrorCode::internal, "out of memory");  // (short enough to need no allocation)
     } catch (const std::exception& e) {
-        return fail(err, ErrorCode::internal, "internal error: " + tsunagu::sync::exception_text(e));
+        // Nothing may leave an extern "C" function: the message built here may fail to allocate.
+        try {
+            return fail(err, ErrorCode::internal, "internal error: " + tsunagu::sync::exception_text(e));
+        } catch (...) {
+            return fail(err, ErrorCode::internal, "internal error");
+        }
     } catch (...) {
         return fail(err, ErrorCode::internal, "internal error");
     }

@@ -25,8 +25,16 @@ namespace {
 // 4-digit PIN falls in well under an hour. Apps that hold a key in the phone's keystore pass it
 // as a raw key instead (crypto/store.h).
 constexpr std::size_t kMinPassphraseCharacters = 8;
+// What the command line reads of a passphrase typed at its prompt (clients/cli/terminal.h): a
+// longer one, set from the environment or by an app, could not be typed there.
+constexpr std::size_t kMaxPassphraseBytes = 1024;
 
 Status check_new_passphrase(std::string_view passphrase) {
+    if (passphrase.size() > kMaxPassphraseBytes) {
+        return Status(ErrorCode::invalid_argument,
+                      "a replica's passphrase has at most " + std::to_string(kMaxPassphraseBytes) + " bytes (this one has " +
+                          std::to_string(passphrase.size()) + "): a longer one could not be typed at the prompt");
+    }
     std::size_t characters = 0;
     for (unsigned char c : passphrase) characters += (c & 0xC0) != 0x80;  // not a continuation byte
     if (characters >= kMinPassphraseCharacters) return Status::ok();

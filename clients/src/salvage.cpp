@@ -66,7 +66,9 @@ Result<SalvageReport> Device::salvage(const std::string& damaged_home, const std
     auto report = salvage_store(damaged, KeySource::passphrase(passphrase, options.kdf), rebuilt, store_options);
     // Cleared only when no replica behind its pages can be there: a salvage that failed after its
     // rename (syncing the folder) left one.
-    if ((!report && !fs::exists(rebuilt, ec)) || (report && report->complete())) TSUNAGU_TRY(clear_resync_mark(new_home));
+    // (One whose presence cannot be told counts as there.)
+    const bool rebuilt_absent = !fs::exists(rebuilt, ec) && !ec;
+    if ((!report && rebuilt_absent) || (report && report->complete())) TSUNAGU_TRY(clear_resync_mark(new_home));
     if (!report) {
         if (report.status().code() == ErrorCode::wrong_key) {
             return Status(ErrorCode::wrong_key,

@@ -299,7 +299,7 @@ TEST_CASE("a revoked device that changes its password is wiped too and says how 
     CHECK_FALSE(aoi->list("client").is_ok());
 }
 
-TEST_CASE("a replica is made only under a passphrase of 8 characters or more, counted as characters") {
+TEST_CASE("a replica is made only under a passphrase of 8 characters or more (counted as characters) and at most 1024 bytes") {
     TempDir dir;
     for (const char* passphrase : {"1234", "kita-01", "見守り記録"}) {  // the last: 5 characters, 15 bytes
         INFO(passphrase);
@@ -318,6 +318,12 @@ TEST_CASE("a replica is made only under a passphrase of 8 characters or more, co
         const Status short_next = made->change_passphrase("見守り記録の合言葉", "1234");
         CHECK(short_next.code() == ErrorCode::invalid_argument);
         CHECK_THAT(short_next.message(), Catch::Contains("at least 8 characters"));
+        // Nor longer than the command line's prompt reads.
+        const Status long_next = made->change_passphrase("見守り記録の合言葉", std::string(1025, 'k'));
+        CHECK(long_next.code() == ErrorCode::invalid_argument);
+        CHECK_THAT(long_next.message(), Catch::Contains("at most 1024 bytes"));
+        CHECK(made->change_passphrase("見守り記録の合言葉", std::string(1024, 'k')).is_ok());
+        CHECK(made->change_passphrase(std::string(1024, 'k'), "見守り記録の合言葉").is_ok());
     }
     CHECK(client::Device::open(home, "見守り記録の合言葉", test_options()).is_ok());  // unchanged
     // An existing replica answers a short passphrase as a wrong one, not as too short.
