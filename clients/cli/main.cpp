@@ -65,6 +65,7 @@ int main(int argc, char** argv) {
     // written, whatever the shell's limit or a piped core handler (which ignores RLIMIT_CORE).
     (void)tsunagu::keep_memory_private();
     tsunagu::cli::take_secrets_from_environment(kSecretVariables);
+    tsunagu::cli::filter_control_characters(std::cerr);
     tsunagu::cli::Invocation inv;
     inv.home = default_home();
     for (int i = 1; i < argc; ++i) {
@@ -100,6 +101,7 @@ int main(int argc, char** argv) {
         std::cerr << kUsage;
         return tsunagu::cli::kExitUsage;
     }
+    if (!inv.json) tsunagu::cli::filter_control_characters(std::cout);  // (JSON is for programs)
     try {
         return tsunagu::cli::run_command(inv);
     } catch (const std::exception& e) {

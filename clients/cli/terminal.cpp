@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
 #include <map>
 #include <string_view>
 
@@ -81,6 +82,30 @@ std::optional<Secret> read_secret(const char* env, const std::string& prompt) {
     c = 0;
     if (length > 0 && line.data()[length - 1] == '\r') --length;
     return Secret::copy_of(line.view().substr(0, length));
+}
+
+ControlCharacterFilter::int_type ControlCharacterFilter::overflow(int_type ch) {
+    if (traits_type::eq_int_type(ch, traits_type::eof())) return traits_type::not_eof(ch);
+    auto c = static_cast<unsigned char>(traits_type::to_char_type(ch));
+    if (after_c2_) {
+        after_c2_ = false;
+        if (c >= 0x80 && c <= 0x9F) return put('?') ? ch : traits_type::eof();
+        if (!put(0xC2)) return traits_type::eof();
+    }
+    if (c == 0xC2) {
+        after_c2_ = true;
+        return ch;
+    }
+    if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7F) c = '?';
+    return put(c) ? ch : traits_type::eof();
+}
+
+int ControlCharacterFilter::sync() { return out_->pubsync(); }
+
+void filter_control_characters(std::ostream& stream) {
+    // Never destroyed: the stream may be written to (and flushed) until the very end of the
+    // process, after main returns or from std::exit.
+    stream.rdbuf(new ControlCharacterFilter(stream.rdbuf()));
 }
 
 bool same_secret(const Secret& a, const Secret& b) { return constant_time_equal(a.bytes(), b.bytes()); }

@@ -4,11 +4,35 @@
 #include <cstddef>
 #include <initializer_list>
 #include <optional>
+#include <ostream>
+#include <streambuf>
 #include <string>
 
 #include "crypto/secret.h"
 
 namespace tsunagu::cli {
+
+// Passes what is written on to `out` with the control characters a terminal acts on replaced by
+// '?': C0 but tab and newline (carriage return included), DEL, and C1 (U+0080..U+009F, in UTF-8
+// C2 80..C2 9F). Text from the server and from colleagues (messages, comments, record values) then
+// cannot move the cursor, clear or rewrite what is on the screen, or retitle the window. (Not for
+// JSON output, which is for programs: C0 is escaped there, and C1 is text JSON carries as is.)
+class ControlCharacterFilter : public std::streambuf {
+public:
+    explicit ControlCharacterFilter(std::streambuf* out) : out_(out) {}
+
+protected:
+    int_type overflow(int_type ch) override;
+    int sync() override;
+
+private:
+    bool put(unsigned char c) { return !traits_type::eq_int_type(out_->sputc(static_cast<char>(c)), traits_type::eof()); }
+    std::streambuf* out_;
+    bool after_c2_ = false;  // a 0xC2 byte held until the next tells whether it begins a C1 control
+};
+
+// Puts `stream` behind a ControlCharacterFilter for the rest of the process.
+void filter_control_characters(std::ostream& stream);
 
 // Takes the secrets handed in through the environment variables `names` out of the environment:
 // each value (set and not empty) is kept for read_secret in guarded memory, overwritten with zeros

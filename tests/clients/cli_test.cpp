@@ -236,6 +236,16 @@ TEST_CASE("record and edit read field values from standard input so that content
     CHECK(shown["fields"]["area"] == "kita");
     CHECK(shown["fields"]["notes"] == notes);  // spaces, ";" and "=" kept
 
+    // A value holding what a terminal acts on (to clear the screen, return the cursor, or C1's
+    // CSI) is shown with those replaced, so a record cannot rewrite the screen; JSON escapes them.
+    const std::string sly = "a\x1b[2J\rsynced \xc2\x9b" "31m ok\xc2\xa0" "end";
+    const std::string sly_id = with_input({"--json", "record", "client", "-"}, "pseudonym=K-320\narea=kita\nnotes=" + sly + "\n")["id"];
+    CHECK(cli.as_json({"show", sly_id})["fields"]["notes"] == sly);
+    const ProgramRun text = cli({"show", sly_id});
+    CHECK(text.out.find("notes: a?[2J?synced ?31m ok\xc2\xa0" "end") != std::string::npos);  // (a no-break space is kept)
+    CHECK(text.out.find('\x1b') == std::string::npos);
+    CHECK(text.out.find('\r') == std::string::npos);
+
     CHECK(with_input({"--json", "edit", id, "-"}, "area=minami\nnotes=\n")["updated"] == 2);
     shown = cli.as_json({"show", id});
     CHECK(shown["fields"]["area"] == "minami");
@@ -246,13 +256,13 @@ TEST_CASE("record and edit read field values from standard input so that content
     CHECK(bad.exit_code == 1);
     CHECK(bad.err.find("item 2: expected field=value") != std::string::npos);
     CHECK(bad.err.find("CONTENT-MARKER") == std::string::npos);  // what a line says is never shown back
-    CHECK(cli.as_json({"list", "client"}).size() == 1);  // nothing half recorded
+    CHECK(cli.as_json({"list", "client"}).size() == 2);  // nothing half recorded
     // A field given twice is refused: keeping the last would lose the first without a word.
     auto twice = run_program(TSUNAGU_CLI_PATH, {"record", "client", "-"}, env, std::chrono::milliseconds::zero(),
                              "pseudonym=K-311\narea=kita\nnotes=first half\nnotes=second half\n");
     CHECK(twice.exit_code == 1);
     CHECK(twice.err.find("field \"notes\" is given twice (item 3 and item 4)") != std::string::npos);
-    CHECK(cli.as_json({"list", "client"}).size() == 1);
+    CHECK(cli.as_json({"list", "client"}).size() == 2);
     auto unknown = run_program(TSUNAGU_CLI_PATH, {"--json", "record", "client", "-"}, env,
                                std::chrono::milliseconds::zero(), "pseudonym=K-312\nsaid she would CONTENT-MARKER=x\n");
     CHECK(unknown.exit_code == 1);
