@@ -231,6 +231,9 @@ public:
 
     std::int64_t last_insert_rowid() const;
     int changes() const;
+    // PRAGMA data_version (SQLite stores): a number that changes when another connection commits
+    // to the store, and only then.
+    Result<std::int64_t> data_version();
 
     // Rewraps the data key under a new key source; the database pages are not rewritten.
     // Afterwards the old key no longer opens the store, but the data key is the same: whoever

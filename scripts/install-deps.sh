@@ -53,12 +53,12 @@ apt-get "${apt_options[@]}" update -qq
 # services these packages start system-wide (nginx's default site on port 80, a cluster on port
 # 5432) are not started by the install, so a port already taken cannot fail it. They stay
 # enabled as Debian sets them (a deployment may use them: deploy/, --postgres), and start at boot.
-services=()
+starts_services=false
 for p in nginx-light postgresql; do
-  if [[ " ${missing[*]} " == *" $p "* ]]; then services+=("${p%-light}"); fi
+  if [[ " ${missing[*]} " == *" $p "* ]]; then starts_services=true; fi
 done
 policy=/usr/sbin/policy-rc.d
-if [ ${#services[@]} -gt 0 ] && [ ! -e "$policy" ]; then
+if [ "$starts_services" = true ] && [ ! -e "$policy" ]; then
   printf '#!/bin/sh\nexit 101\n' >"$policy"
   chmod 755 "$policy"
   trap 'rm -f "$policy"' EXIT

@@ -161,8 +161,8 @@ struct PullPage {
     std::string epoch;  // as PushResult::epoch
     // Upstream side only, never sent: the device's progress must be recorded
     // (Upstream::record_progress) because this is its last page and what it reported differs
-    // from what is stored, or was last recorded a while ago; or because none is stored for it
-    // (its first page, whether or not more follow).
+    // from what is stored, or was last recorded a while ago. (A device with none stored gets
+    // `unregistered` instead.)
     bool progress_due = false;
     // Upstream side only, never sent: nothing was read, as no progress is recorded for the device
     // (a new phone, or one forgotten). Its progress is recorded first (Upstream::record_progress,

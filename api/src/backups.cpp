@@ -276,14 +276,8 @@ Result<std::int64_t> Backups::data_version() {
         TSUNAGU_TRY(opened);
         watcher_.emplace(std::move(*opened));
     }
-    Statement& pragma = watcher_->cached("PRAGMA data_version");
-    auto row = pragma.step();
-    if (!row || !*row) {
-        watcher_.reset();  // opened anew next time
-        return row ? Status(ErrorCode::internal, "PRAGMA data_version answered nothing") : row.status();
-    }
-    const std::int64_t version = pragma.column_int(0);
-    pragma.reset();
+    auto version = watcher_->data_version();
+    if (!version) watcher_.reset();  // opened anew next time
     return version;
 }
 

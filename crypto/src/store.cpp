@@ -435,6 +435,16 @@ bool Store::in_transaction() const {
     return impl_->backend ? impl_->backend->in_transaction() : sqlite3_get_autocommit(impl_->db) == 0;
 }
 
+Result<std::int64_t> Store::data_version() {
+    Statement& pragma = cached("PRAGMA data_version");
+    auto row = pragma.step();
+    TSUNAGU_TRY(row);
+    if (!*row) return Status(ErrorCode::internal, "PRAGMA data_version answered nothing on " + path());
+    const std::int64_t version = pragma.column_int(0);
+    pragma.reset();
+    return version;
+}
+
 std::int64_t Store::last_insert_rowid() const {
     return impl_->backend ? impl_->backend->last_insert_rowid() : sqlite3_last_insert_rowid(impl_->db);
 }

@@ -82,33 +82,18 @@ Result<Device> Device::open(Store& store, Schema schema, DeviceOptions options) 
     return Device(std::move(impl));
 }
 
-namespace {
-
-Result<std::int64_t> data_version_of(Store& store) {
-    Statement& pragma = store.cached("PRAGMA data_version");
-    auto row = pragma.step();
-    TSUNAGU_TRY(row);
-    if (!*row) return Status(ErrorCode::internal, "PRAGMA data_version answered nothing");
-    const std::int64_t version = pragma.column_int(0);
-    pragma.reset();
-    return version;
-}
-
-}  // namespace
-
 Status Device::Impl::catch_up_clock() {
-    auto version = data_version_of(store);
+    auto version = store.data_version();
     TSUNAGU_TRY(version);
     if (*version == clock_data_version) return Status::ok();
     const Hlc own = clock.last();
     TSUNAGU_TRY(reload_clock());  // what the store holds (its reading may be behind this one's)
     clock.observe(own);
-    clock_data_version = *version;
     return Status::ok();
 }
 
 Status Device::Impl::reload_clock() {
-    auto version = data_version_of(store);
+    auto version = store.data_version();
     TSUNAGU_TRY(version);
     clock_data_version = *version;
     std::int64_t saved = 0, offset = 0, upstream_time = 0, boot = 0, boot_ms = 0, anchor_wall = 0;

@@ -198,14 +198,20 @@ Result<PullPage> Upstream::read_page(const PullRequest& request) {
     Status status = [&]() -> Status {
         TSUNAGU_TRY(im.read_counters(/*writing=*/false));
         TSUNAGU_TRY(check_request(request, im.seq));
-        // Nothing is read for a device compaction does not wait for yet (see PullPage::unregistered).
+        // The device's recorded progress. Nothing is read for a device compaction does not wait
+        // for yet (see PullPage::unregistered).
+        struct {
+            std::int64_t cursor, outbox_floor, last_seen_ms;
+        } recorded{};
         {
-            Statement& known = im.store.cached("SELECT 1 FROM sync_replicas WHERE replica = ?1");
+            Statement& stored = im.store.cached(
+                "SELECT cursor, outbox_floor, last_seen_ms FROM sync_replicas WHERE replica = ?1");
             const detail::IdBytes replica = detail::id_to_bytes(request.replica);
-            known.bind_blob(1, replica);
-            auto row = known.step();
+            stored.bind_blob(1, replica);
+            auto row = stored.step();
             TSUNAGU_TRY(row);
-            known.reset();
+            if (*row) recorded = {stored.column_int(0), stored.column_int(1), stored.column_int(2)};
+            stored.reset();
             if (!*row) {
                 page.unregistered = true;
                 page.next = request.after;
@@ -307,21 +313,11 @@ Result<PullPage> Upstream::read_page(const PullRequest& request) {
         TSUNAGU_TRY(add_refetched(im, request, *scope, page));
         // Progress is written on a pull's last page when it changed, and at least every
         // kProgressRefreshMs so that the device's last contact stays current; a device polling
-        // with nothing new costs the upstream no write. (One forgotten since the check above has
-        // it written again.)
-        {
-            constexpr std::int64_t kProgressRefreshMs = 60'000;
-            Statement& stored = im.store.cached(
-                "SELECT cursor, outbox_floor, last_seen_ms FROM sync_replicas WHERE replica = ?1");
-            const detail::IdBytes replica = detail::id_to_bytes(request.replica);
-            stored.bind_blob(1, replica);
-            auto row = stored.step();
-            TSUNAGU_TRY(row);
-            page.progress_due = !*row || (!page.more && (stored.column_int(0) != request.after ||
-                                                         stored.column_int(1) != std::min(request.outbox_floor, request.after) ||
-                                                         im.clock.wall_now() - stored.column_int(2) >= kProgressRefreshMs));
-            stored.reset();
-        }
+        // with nothing new costs the upstream no write.
+        constexpr std::int64_t kProgressRefreshMs = 60'000;
+        page.progress_due = !page.more && (recorded.cursor != request.after ||
+                                           recorded.outbox_floor != std::min(request.outbox_floor, request.after) ||
+                                           im.clock.wall_now() - recorded.last_seen_ms >= kProgressRefreshMs);
         page.upstream_time = im.clock.tick();
         page.epoch = im.epoch;
         return Status::ok();
@@ -361,8 +357,8 @@ Result<PullPage> Upstream::pull(const PullRequest& request) {
     }
     if (!page) return page.status();
     // The device's progress, which compaction waits for, is recorded once per pull (at its last
-    // page, and at the first page of a device not known yet): a progress recorded late only makes
-    // compaction wait longer.
+    // page; a device not known yet has it recorded above, before its first page): a progress
+    // recorded late only makes compaction wait longer.
     if (page->progress_due) TSUNAGU_TRY(record_progress(request));
     return page;
 }

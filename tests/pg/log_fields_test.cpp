@@ -79,13 +79,18 @@ struct Synced {
     }
 };
 
-// What a database administrator reads in sync_log.fields with a plain query: each value as
+// What a database administrator reads with the plain query `sql`: its one column of each row as
 // PostgreSQL prints it (clear text, or bytea's \x... hex).
-std::vector<std::string> log_fields_as_stored(pg::Connection& c) {
+std::vector<std::string> as_stored(pg::Connection& c, const std::string& sql) {
     std::vector<std::string> out;
-    auto rows = value_ok(c.query("SELECT fields FROM sync_log WHERE fields IS NOT NULL ORDER BY seq"));
+    auto rows = value_ok(c.query(sql));
     for (int r = 0; r < rows.size(); ++r) out.emplace_back(rows.text(r, 0));
     return out;
+}
+
+// The change log's field lists (sync_log.fields), as stored.
+std::vector<std::string> log_fields_as_stored(pg::Connection& c) {
+    return as_stored(c, "SELECT fields FROM sync_log WHERE fields IS NOT NULL ORDER BY seq");
 }
 
 bool names_a_field(const std::vector<std::string>& stored) {
@@ -105,13 +110,9 @@ std::int64_t schema_version(pg::Connection& c) {
     return value_ok(c.query("SELECT max(version) FROM tsunagu_schema_versions")).integer(0, 0);
 }
 
-// What a database administrator reads in sync_records.log: each record's change list as
-// PostgreSQL prints it (bytea's \x... hex).
+// Each record's change list (sync_records.log), as stored.
 std::vector<std::string> change_lists_as_stored(pg::Connection& c) {
-    std::vector<std::string> out;
-    auto rows = value_ok(c.query("SELECT log FROM sync_records WHERE log IS NOT NULL"));
-    for (int r = 0; r < rows.size(); ++r) out.emplace_back(rows.text(r, 0));
-    return out;
+    return as_stored(c, "SELECT log FROM sync_records WHERE log IS NOT NULL");
 }
 
 // "notes" as bytea's hex prints it.

@@ -1051,7 +1051,9 @@ TEST_CASE("another connection to a set-up store opens without the write lock unl
     World w;  // its upstream is set up on upstream.db
     auto key = KeySource::raw_key(std::vector<std::uint8_t>(32, 0x5a));
     REQUIRE(key.is_ok());
-    auto connect = [&] { return ok(Store::open(w.dir.file("upstream.db"), *key, StoreOptions{.busy_timeout_ms = 200})); };
+    StoreOptions briefly_waiting;
+    briefly_waiting.busy_timeout_ms = 200;
+    auto connect = [&] { return ok(Store::open(w.dir.file("upstream.db"), *key, briefly_waiting)); };
     Store writer = connect();
     ok(writer.begin_immediate());  // another server's connection, writing
     Store reader = connect();
