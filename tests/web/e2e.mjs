@@ -433,6 +433,31 @@ try {
     await page.locator('h1', { hasText: '受信箱' }).waitFor();
   });
 
+  await step('a conflict on a review status keeps one of its sides and offers no merged value', async () => {
+    const meeting = newId();
+    await phone.push([phone.change('meeting', meeting, { kind: 'case_conference', date: '2020-09-10', participants: 4, review_status: 'submitted' }, { create: true })]);
+    await supervisorApi.call('POST', `/v1/records/${meeting}/review`, { decision: 'return', comment: '参加者数を確認してください。' }, { expect: 200 });
+    // Offline meanwhile, Aoi withdrew the meeting to change it: her change meets the return.
+    await phone.push([phone.change('meeting', meeting, { review_status: 'draft' })]);
+    await page.click('#nav button[data-screen=conflicts]');
+    const card = page.locator('article.conflict');
+    await card.waitFor();
+    const text = await card.textContent();
+    check(text.includes('差し戻し') && text.includes('下書き'), `both statuses, in words: ${text}`);
+    check(await card.locator('form.merged').count() === 0, 'a review status was offered a merged value');
+    check(await card.locator('button.keep').count() === 2, 'each side should have its keep button');
+    // The side holding the return is kept.
+    const { data: listed } = await supervisorApi.call('GET', '/v1/conflicts', undefined, { expect: 200 });
+    const conflict = listed.conflicts.find((c) => c.record === meeting);
+    check(conflict?.field === 'review_status', `the conflict: ${JSON.stringify(listed.conflicts)}`);
+    const returnedSide = conflict.current.value === 'returned' ? 'current' : 'other';
+    await card.locator(`button.keep-${returnedSide}`).click();
+    await page.locator('p.empty', { hasText: '未解決の競合はありません' }).waitFor();
+    const { data } = await supervisorApi.call('GET', `/v1/records/${meeting}`, undefined, { expect: 200 });
+    check(data.record.conflicts.length === 0, `conflicts left: ${JSON.stringify(data.record.conflicts)}`);
+    check(data.record.fields.review_status === 'returned', `kept: ${data.record.fields.review_status}`);
+  });
+
   await step('signing out ends the session on the server', async () => {
     await page.click('#sign-out');
     await page.locator('#sign-in-message', { hasText: 'サインアウトしました' }).waitFor();
