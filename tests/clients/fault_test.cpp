@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "field_org.h"
@@ -36,23 +37,35 @@ public:
     Result<client::HttpAnswer> send(const std::string& method, const std::string& path, const std::string& body,
                                     const std::map<std::string, std::string>& headers) override {
         const bool kill_now = path == path_ && ++count_ == n_;
-        if (kill_now && when_ == When::before_request) server_.stop(SIGKILL);
+        if (kill_now && when_ == When::before_request) kill_once_earlier_answered();
         auto answer = inner_->send(method, path, body, headers);
         if (kill_now && when_ == When::after_answer) {
             *answered_ = answer.is_ok() && answer->status == 200;
             if (!*answered_) return answer;
-            server_.stop(SIGKILL);
+            kill_once_earlier_answered();
             return Status(ErrorCode::unavailable, "connection reset (the server was killed)");
         }
+        if (path == path_) ++answers_;
         return answer;
     }
 
 private:
+    // Several requests fly at once: the n-th may leave before the ones ahead of it were answered.
+    // The kill waits for those (10 s at most), so that exactly n-1 requests were answered before it.
+    void kill_once_earlier_answered() {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (answers_ < n_ - 1 && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        server_.stop(SIGKILL);
+    }
+
     std::unique_ptr<client::HttpTransport> inner_;
     ServerProcess& server_;
     std::string path_;
     int n_;
     std::atomic<int> count_{0};
+    std::atomic<int> answers_{0};
     When when_;
     std::shared_ptr<std::atomic<bool>> answered_;
 };
@@ -110,6 +123,83 @@ TEST_CASE("a server killed in the middle of a push loses and duplicates nothing 
     ApiClient supervisor(org.server.url());
     REQUIRE(supervisor.sign_in("sato", FieldOrganisation::password_of("sato")).status == 200);
     CHECK(supervisor.get("/v1/conflicts").body["conflicts"].empty());
+}
+
+TEST_CASE("a server killed with SIGKILL while several devices push at once loses and duplicates nothing") {
+    FieldOrganisation org;
+    org.add("chie", "home_visitor");
+    org.add("dai", "peer_supporter");
+    const std::vector<std::string> workers{"aoi", "ben", "chie", "dai"};
+    std::vector<std::unique_ptr<client::Device>> phones;
+    std::vector<std::string> clients;
+    for (const auto& name : workers) {
+        phones.push_back(org.device(name));
+        clients.push_back(created(*phones.back(), "client", {{"pseudonym", "K-" + name}, {"area", "kita"}}));
+    }
+
+    // Each phone records visits and syncs, over and over; the server is killed while at least two
+    // of them are inside a sync (a push or a pull on the wire, or its commit under way).
+    std::vector<std::set<std::string>> made(workers.size());
+    std::atomic<int> syncing{0}, failed_creates{0}, cut_syncs{0};
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < workers.size(); ++i) {
+        threads.emplace_back([&, i] {
+            client::Device& phone = *phones[i];
+            for (int day = 0; !stop; ++day) {
+                for (int k = 0; k < 10; ++k) {
+                    auto id = phone.create("home_visit", visit(clients[i], day));
+                    if (!id) {
+                        ++failed_creates;
+                        return;
+                    }
+                    made[i].insert(*id);
+                }
+                ++syncing;
+                if (!phone.sync().is_ok()) ++cut_syncs;
+                --syncing;
+            }
+        });
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (syncing < 2 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+    const int in_sync_at_kill = syncing;
+    org.server.stop(SIGKILL);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    org.server.start({}, org.server.port());
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    stop = true;
+    for (auto& t : threads) t.join();
+    REQUIRE(failed_creates == 0);
+    INFO("phones inside a sync at the kill: " << in_sync_at_kill << "; syncs cut: " << cut_syncs);
+    CHECK(in_sync_at_kill >= 2);
+    CHECK(cut_syncs >= in_sync_at_kill);
+
+    // Once every phone has synced again, the supervisor holds every visit once, each with the one
+    // change that made it (a push applied twice would show two), and no conflict.
+    for (auto& phone : phones) {
+        synced(*phone);
+        CHECK(phone->status()->pending == 0);
+    }
+    auto sato = org.device("sato");
+    synced(*sato);
+    std::set<std::string> all;
+    for (std::size_t i = 0; i < workers.size(); ++i) {
+        CHECK(ids_of(*phones[i], "home_visit") == made[i]);
+        all.insert(made[i].begin(), made[i].end());
+    }
+    CHECK(ids_of(*sato, "home_visit") == all);
+    CHECK(sato->conflicts()->empty());
+    ApiClient supervisor(org.server.url());
+    REQUIRE(supervisor.sign_in("sato", FieldOrganisation::password_of("sato")).status == 200);
+    std::size_t made_twice = 0;
+    for (const auto& id : all) {
+        Reply read = supervisor.get("/v1/records/" + id);
+        REQUIRE(read.status == 200);
+        if (read.body["history"].size() != 1) ++made_twice;
+    }
+    CHECK(made_twice == 0);
 }
 
 TEST_CASE("a server killed in the middle of a pull loses and duplicates nothing once restarted") {
