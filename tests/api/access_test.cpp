@@ -3,8 +3,12 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <chrono>
+#include <limits>
+#include <mutex>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "api_client.h"
 #include "synced_device.h"
@@ -120,6 +124,11 @@ TEST_CASE("the role gate of every route in the route table admits exactly the ro
 TEST_CASE("SIGTERM lets requests in flight finish, and every acknowledged push survives the restart") {
     Team t;
     constexpr int kDevices = 4;
+    constexpr int kBatch = 100;  // a push the server takes several milliseconds over
+    using Clock = std::chrono::steady_clock;
+    const auto since = [origin = Clock::now()] {
+        return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - origin).count();
+    };
     std::vector<std::unique_ptr<SyncedDevice>> devices;
     for (int i = 0; i < kDevices; ++i) {
         devices.push_back(std::make_unique<SyncedDevice>(t.server.url(), t.dir.file("phone" + std::to_string(i) + ".db"),
@@ -127,24 +136,33 @@ TEST_CASE("SIGTERM lets requests in flight finish, and every acknowledged push s
     }
     std::mutex lock;
     std::set<std::string> acknowledged;
-    std::atomic<int> answered{0}, server_errors{0};
-    std::atomic<bool> stopping{false};
+    // When each device's push on the wire was sent (microseconds; 0: none on the wire), and when
+    // the signal went: a push sent well before it (5 ms: the server has it) must be answered.
+    std::vector<std::atomic<std::int64_t>> sent_at(kDevices);
+    std::atomic<std::int64_t> signalled_at{std::numeric_limits<std::int64_t>::max()};
+    constexpr std::int64_t kOnTheServer = 5000;
+    std::atomic<int> answered{0}, server_errors{0}, crossed{0}, cut{0};
     std::vector<std::thread> threads;
     for (int i = 0; i < kDevices; ++i) {
         threads.emplace_back([&, i] {
             SyncedDevice& d = *devices[static_cast<std::size_t>(i)];
             for (int round = 0; round < 400; ++round) {
-                std::vector<std::string> ids;
-                for (int k = 0; k < 20; ++k) {
-                    auto id = d.device->create("meeting", {{"kind", "case_conference"}, {"date", "2020-10-01"}});
-                    if (!id.is_ok()) return;
-                    ids.push_back(*id);
+                for (int k = 0; k < kBatch; ++k) {
+                    if (!d.device->create("meeting", {{"kind", "case_conference"}, {"date", "2020-10-01"}}).is_ok()) return;
                 }
-                auto batch = d.device->prepare_push(20);
+                auto batch = d.device->prepare_push(kBatch);
                 if (!batch.is_ok()) return;
                 json wire = *batch;
+                const std::int64_t sent = since();
+                sent_at[static_cast<std::size_t>(i)] = sent;
                 Reply r = d.client.post("/v1/sync/push", {{"changes", wire["changes"]}});
-                if (r.status <= 0) return;  // the server has closed its listener
+                sent_at[static_cast<std::size_t>(i)] = 0;
+                const bool before_signal = sent + kOnTheServer <= signalled_at;
+                if (before_signal && since() >= signalled_at) ++crossed;
+                if (r.status <= 0) {
+                    if (before_signal) ++cut;  // a push the server had, dropped by its shutdown
+                    return;                    // the server has closed its listener
+                }
                 ++answered;
                 // A request arriving once the shutdown began is turned away whole, with a retry hint;
                 // anything else of 5xx would be a request cut or failed by the shutdown.
@@ -158,18 +176,30 @@ TEST_CASE("SIGTERM lets requests in flight finish, and every acknowledged push s
                 for (const json& o : r.body["outcomes"]) {
                     if (o["status"] == "accepted") acknowledged.insert(o["record"].get<std::string>());
                 }
-                if (stopping) return;
+                if (signalled_at != std::numeric_limits<std::int64_t>::max()) return;
             }
         });
     }
-    while (answered < 8) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    stopping = true;
+    // The signal goes once a few pushes were answered and one has been on the server for 5 ms.
+    const auto deadline = Clock::now() + std::chrono::seconds(60);
+    const auto one_on_the_server = [&] {
+        for (const auto& at : sent_at) {
+            const std::int64_t sent = at;
+            if (sent != 0 && since() - sent >= kOnTheServer) return true;
+        }
+        return false;
+    };
+    while (Clock::now() < deadline && (answered < 4 || !one_on_the_server())) std::this_thread::yield();
+    signalled_at = since();
     const int status = t.server.stop(SIGTERM);
     for (auto& th : threads) th.join();
+    INFO("pushes on the server at the signal and answered after it: " << crossed << "; cut: " << cut);
     CHECK(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 0);
+    CHECK(crossed >= 1);  // the signal did come while the server held a push
+    CHECK(cut == 0);
     CHECK(server_errors == 0);
-    REQUIRE(acknowledged.size() >= 8 * 20);
+    REQUIRE(acknowledged.size() >= 4 * kBatch);
 
     t.server.start();
     SyncedDevice fresh(t.server.url(), t.dir.file("fresh.db"), "aoi", "aoi-password-1");
