@@ -98,13 +98,14 @@ TEST_CASE("a device revoked while its pulls are in flight stays forgotten and is
         REQUIRE(json::parse(pushed.body)["outcomes"][0]["status"] == "accepted");
 
         // The phone pulls over and over, on two connections, until it is told to wipe.
-        std::atomic<int> wiped{0}, other{0};
+        std::atomic<int> wiped{0}, other{0}, pulling_threads{0};
         std::vector<std::thread> pulling;
         for (int t = 0; t < 2; ++t) {
             pulling.emplace_back([&] {
                 for (int i = 0; i < 100000; ++i) {
                     api::HttpRequest pull = testing::post_json("/v1/sync/pull", {{"after", 0}}, token);
                     const api::HttpResponse answer = server.handle(pull);
+                    if (i == 0 && answer.status == 200) ++pulling_threads;
                     if (answer.status == 401) {
                         ++(json::parse(answer.body)["error"] == "wipe" ? wiped : other);
                         return;
@@ -113,7 +114,10 @@ TEST_CASE("a device revoked while its pulls are in flight stays forgotten and is
                 }
             });
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        // Revoked while both are pulling (each was served a page): not before either began.
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        while (pulling_threads < 2 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+        REQUIRE(pulling_threads == 2);
         api::HttpRequest revoke = testing::post_json("/v1/admin/devices/" + device + "/revoke", json::object(), admin);
         REQUIRE(server.handle(revoke).status == 200);
         for (auto& t : pulling) t.join();
