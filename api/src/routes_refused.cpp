@@ -43,28 +43,49 @@ Result<RefusedChange> visible_refusal(RequestContext& ctx, const std::string& ch
     return std::move(**found);
 }
 
-// The scope key of the record a refused change is about: the record's on the server, or, for a
-// record only the change would make, the one the change gives it.
-Result<std::string> refused_record_scope(RequestContext& ctx, const RefusedChange& r) {
+// The scope key of the record a refused change is about: the record's on the server; for a record
+// only kept changes would make, the one the change gives it when it can say (a create; a
+// collection whose records are their own scope), or else the one the device's kept create of the
+// record gives it. std::nullopt when nothing says: an edit of a client's visit names no client,
+// and taken alone it would look like a record of its worker's own.
+Result<std::optional<std::string>> refused_record_scope(RequestContext& ctx, const RefusedChange& r) {
     auto record = ctx.upstream.get(r.record);
     TSUNAGU_TRY(record);
-    if (*record) return (*record)->scope_key;
-    auto change = sync::parse_change_set(Json::parse(r.change, nullptr, /*allow_exceptions=*/false));
-    if (!change) {
-        return Status(ErrorCode::internal, "kept refused change " + r.change_id + " does not parse: " +
-                                               change.status().message());
+    if (*record) return std::optional<std::string>((*record)->scope_key);
+    const sync::Schema& schema = ctx.upstream.schema();
+    auto parsed = [&](const RefusedChange& kept) -> Result<sync::ChangeSet> {
+        auto change = sync::parse_change_set(Json::parse(kept.change, nullptr, /*allow_exceptions=*/false));
+        if (!change) {
+            return Status(ErrorCode::internal, "kept refused change " + kept.change_id + " does not parse: " +
+                                                   change.status().message());
+        }
+        return change;
+    };
+    auto change = parsed(r);
+    TSUNAGU_TRY(change);
+    const sync::CollectionSchema* collection = schema.find(change->collection);
+    if (change->create || (collection && collection->scope.kind == sync::ScopeRule::Kind::self)) {
+        return std::optional<std::string>(sync::scope_key_of(schema, *change));
     }
-    return sync::scope_key_of(ctx.upstream.schema(), *change);
+    auto siblings = RefusedChanges::open_for_record(ctx.store, r.device_id, r.record);
+    TSUNAGU_TRY(siblings);
+    for (const RefusedChange& sibling : *siblings) {
+        auto create = parsed(sibling);
+        TSUNAGU_TRY(create);
+        if (create->create) return std::optional<std::string>(sync::scope_key_of(schema, *create));
+    }
+    return std::optional<std::string>();
 }
 
 // Whether the supervisor may read what the refused change holds: the record it is about lies in
 // her scope. A worker may be given a client of another area, or hold edits to a client that moved
 // to one; her own team's supervisor sees such a refusal listed and may dismiss it, but its
-// content is another area's, as the record itself is.
+// content is another area's, as the record itself is. Content whose scope nothing says is read by
+// no one (refused_record_scope).
 Result<bool> content_in_scope(RequestContext& ctx, const RefusedChange& r, const std::set<std::string>& scope) {
     auto key = refused_record_scope(ctx, r);
     TSUNAGU_TRY(key);
-    return scope.contains(*key);
+    return key->has_value() && scope.contains(**key);
 }
 
 // A list's query: ?status=open|dismissed (open by default) and ?limit=N.
@@ -140,9 +161,10 @@ HttpResponse read_refused(RequestContext& ctx) {
     if (!*readable) {
         return HttpResponse::error(403, "forbidden",
                                    "refused change " + refusal->change_id + " is about record " + refusal->record +
-                                       ", outside your team's scope (a client of another area): its content is "
-                                       "not shown to you. You may still dismiss it with a comment for the worker, "
-                                       "who sees why it was refused");
+                                       ", outside your team's scope (a client of another area), or one the server "
+                                       "does not hold and whose create is not kept: its content is not shown to "
+                                       "you. You may still dismiss it with a comment for the worker, who sees why "
+                                       "it was refused");
     }
     if (Status a = ctx.audit("refused.read", refusal->record, refusal->change_id); !a) return error_response(a);
     Json out = summary(*refusal);

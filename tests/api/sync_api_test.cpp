@@ -796,6 +796,51 @@ TEST_CASE("refused work follows its worker to a new team, and a supervisor appli
     }
 }
 
+TEST_CASE("a kept edit of a record the server does not hold is read under its create's scope or not at all") {
+    Organisation org;
+    auto chie = org.device("chie");  // Minami
+    const auto minami_client = chie->create("client", {{"pseudonym", "M-002"}, {"area", "minami"}});
+    chie->sync();
+    // Offline, ben (Kita) records a visit to Minami's client and then adds to its notes. The edit
+    // does not name the client: alone, it would look like a record of ben's own.
+    auto ben = org.device("ben");
+    const auto v = ben->create("home_visit", visit(minami_client));
+    REQUIRE(ben->device->update(v, {{"observations", "話していた転居の件"}}).is_ok());
+    ben->sync();
+    ApiClient sato(org.server.url()), mori(org.server.url());
+    REQUIRE(sato.sign_in("sato", "sato-password-1").status == 200);
+    REQUIRE(mori.sign_in("mori", "mori-password-1").status == 200);
+    const json kept = sato.get("/v1/refused").body["refused"];
+    REQUIRE(kept.size() == 2);
+    for (const json& k : kept) {
+        INFO(k.dump());
+        CHECK(k["readable"] == false);  // both are about Minami's client
+        Reply unread = sato.get("/v1/refused/" + k["change_id"].get<std::string>());
+        CHECK(unread.status == 403);
+        CHECK(unread.raw.find("転居") == std::string::npos);
+    }
+
+    std::string create, edit;
+    for (const json& k : kept) (k["cause"] == "outside_scope" ? create : edit) = k["change_id"];
+    REQUIRE_FALSE(create.empty());
+    REQUIRE_FALSE(edit.empty());
+
+    SECTION("ben moves to Minami: its supervisor reads both, the edit under its create's scope") {
+        REQUIRE(org.admin->patch("/v1/admin/users/" + org.ids["ben"], {{"team_id", org.minami}}).status == 200);
+        for (const json& k : mori.get("/v1/refused").body["refused"]) CHECK(k["readable"] == true);
+        Reply read = mori.get("/v1/refused/" + edit);
+        CHECK(read.status == 200);
+        CHECK(read.raw.find("転居") != std::string::npos);
+    }
+    SECTION("the create dismissed, nothing says whose the edit is: nobody reads it") {
+        REQUIRE(sato.post("/v1/refused/" + create + "/dismiss", {{"comment", "Minami's client"}}).status == 200);
+        REQUIRE(org.admin->patch("/v1/admin/users/" + org.ids["ben"], {{"team_id", org.minami}}).status == 200);
+        Reply unread = mori.get("/v1/refused/" + edit);
+        CHECK(unread.status == 403);
+        CHECK(unread.raw.find("転居") == std::string::npos);
+    }
+}
+
 TEST_CASE("a change the supervisor applied is known to the worker's phone when it syncs again and a dismissed one is not applied") {
     Organisation org;
     auto aoi = org.device("aoi");
