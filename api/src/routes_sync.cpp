@@ -60,7 +60,13 @@ HttpResponse push(RequestContext& ctx) {
     const Principal& who = ctx.who();
     const std::optional<std::int64_t> clock_ahead = clock_reading_due(ctx, batch.clock_offset_ms);
     std::optional<WorkerPush> applied;
+    bool revoked_meanwhile = false;
     Status written = ctx.core.commit_group().write([&](ServerConnection& connection) -> Status {
+        // Revoked since this push was authenticated (a stolen phone's push queued behind the
+        // revocation): nothing is written on its behalf.
+        auto revoked = Accounts::is_revoked(connection.store, who.device.id);
+        TSUNAGU_TRY(revoked);
+        if ((revoked_meanwhile = *revoked)) return Status::ok();
         if (clock_ahead) TSUNAGU_TRY(Accounts::record_clock(connection.store, who.device.id, *clock_ahead, ctx.now));
         auto pushed = apply_worker_push(connection.store, *connection.upstream, who.user, batch, ctx.now);
         TSUNAGU_TRY(pushed);
@@ -72,6 +78,7 @@ HttpResponse push(RequestContext& ctx) {
         return Status::ok();
     });
     if (!written) return error_response(written);
+    if (revoked_meanwhile) return wipe_response();
     if (clock_ahead) ctx.core.sessions().clock_read(who.session_id, *clock_ahead, ctx.now);
     count_worker_push(ctx.core.metrics(), *applied, who.device.id);
     // Written straight to text, as pull pages are.

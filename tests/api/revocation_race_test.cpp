@@ -78,6 +78,29 @@ api::HttpRequest push_of_client(const Team::Worker& w, const std::string& pseudo
     return testing::post_json("/v1/sync/push", {{"changes", json::array({change})}}, w.token);
 }
 
+// What the audit trail holds of `device` after its revocation: how many entries of `action`.
+struct AfterRevocation {
+    bool revoked = false;
+    int entries = 0;
+};
+AfterRevocation after_revocation(const testing::InProcessServer& server, const std::string& admin,
+                                 const std::string& device, const std::string& action) {
+    AfterRevocation found;
+    // The whole trail, page by page (earlier rounds wrote many entries).
+    for (std::int64_t after = 0;;) {
+        api::HttpRequest trail_request = get_request("/v1/admin/audit", admin);
+        trail_request.query["limit"] = "1000";
+        trail_request.query["after"] = std::to_string(after);
+        const json trail = json::parse(server.handle(trail_request).body);
+        if (trail["entries"].empty()) return found;
+        for (const auto& e : trail["entries"]) {
+            after = e["seq"].get<std::int64_t>();
+            if (e["action"] == "admin.device_revoked" && e["target"] == device) found.revoked = true;
+            else if (found.revoked && e["action"] == action && e["device_id"] == device) ++found.entries;
+        }
+    }
+}
+
 }  // namespace
 
 TEST_CASE("a device revoked while its pulls are in flight stays forgotten and is told to wipe") {
@@ -139,23 +162,50 @@ TEST_CASE("a device revoked while its pulls are in flight stays forgotten and is
         }
         CHECK(seen);
         // No page was read on her behalf after the revocation was recorded.
-        bool revoked = false;
-        int pulls_after = 0;
-        // The whole trail, page by page (the rounds before this one wrote many pull entries).
-        for (std::int64_t after = 0;;) {
-            api::HttpRequest trail_request = get_request("/v1/admin/audit", admin);
-            trail_request.query["limit"] = "1000";
-            trail_request.query["after"] = std::to_string(after);
-            const json trail = json::parse(server.handle(trail_request).body);
-            if (trail["entries"].empty()) break;
-            for (const auto& e : trail["entries"]) {
-                after = e["seq"].get<std::int64_t>();
-                if (e["action"] == "admin.device_revoked" && e["target"] == device) revoked = true;
-                else if (revoked && e["action"] == "sync.pull" && e["device_id"] == device) ++pulls_after;
-            }
+        const AfterRevocation after = after_revocation(server, admin, device, "sync.pull");
+        CHECK(after.revoked);
+        CHECK(after.entries == 0);
+    }
+}
+
+TEST_CASE("a push waiting for the write group when its device is revoked writes nothing and is told to wipe") {
+    testing::TempDir dir("tsunagu-revocation-push-race");
+    testing::InProcessServer server(dir);
+    Team team{server};
+
+    for (int round = 0; round < 15; ++round) {
+        const Team::Worker worker = team.worker("pusher" + std::to_string(round));
+        // A stolen phone pushes over and over, on two connections, until it is told to wipe.
+        std::atomic<int> wiped{0}, other{0}, pushing_threads{0};
+        std::vector<std::thread> pushing;
+        for (int t = 0; t < 2; ++t) {
+            pushing.emplace_back([&, t] {
+                for (int i = 0; i < 100000; ++i) {
+                    api::HttpRequest push = push_of_client(worker, "K-" + std::to_string(t) + "-" + std::to_string(i), i);
+                    const api::HttpResponse answer = server.handle(push);
+                    if (i == 0 && answer.status == 200) ++pushing_threads;
+                    if (answer.status == 401) {
+                        ++(json::parse(answer.body)["error"] == "wipe" ? wiped : other);
+                        return;
+                    }
+                    if (answer.status != 200) ++other;
+                }
+            });
         }
-        CHECK(revoked);
-        CHECK(pulls_after == 0);
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        while (pushing_threads < 2 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+        REQUIRE(pushing_threads == 2);
+        api::HttpRequest revoke =
+            testing::post_json("/v1/admin/devices/" + worker.device + "/revoke", json::object(), team.admin);
+        REQUIRE(server.handle(revoke).status == 200);
+        for (auto& t : pushing) t.join();
+        CHECK(wiped == 2);
+        CHECK(other == 0);
+        // Nothing was written on the phone's behalf once the revocation was recorded.
+        const AfterRevocation after = after_revocation(server, team.admin, worker.device, "sync.push");
+        INFO("round " << round);
+        CHECK(after.revoked);
+        CHECK(after.entries == 0);
     }
 }
 
