@@ -201,6 +201,9 @@ class Upstream {
 
     // Reads. get() answers nullopt for an unknown (or purged) record.
     Result<std::optional<Record>> get(std::string_view record);
+    // Whether a record was ever filed under `scope_key`, even one purged since ("client:<id>" of a
+    // client deleted and purged: its visits, kept for the reports, are still filed under it).
+    Result<bool> scope_key_ever_used(const std::string& scope_key);
     Result<std::vector<Record>> list(std::string_view collection, bool include_deleted = false);
     Result<std::vector<Conflict>> conflicts();
     // Who changed which fields of a record, when, from which device: oldest first, until

@@ -10,8 +10,9 @@ namespace {
 // A client created on a worker's device joins that worker's caseload and area before the push,
 // so the worker can keep recording about them offline. Only a client new to the server is
 // adopted: one with a caseload, or held as a record (e.g. left unassigned by an administrator),
-// is never reassigned by a push, or any worker could take it, and its records, by sending a
-// create with its id. Answers the ids adopted.
+// or whose records ever existed (a client deleted and purged, whose visits stay for the reports),
+// is never reassigned by a push, or any worker knowing its id could take it, and its records, by
+// sending a create with that id. Answers the ids adopted.
 Result<std::vector<std::string>> adopt_new_clients(Store& store, sync::Upstream& upstream, const User& worker,
                                                    const sync::PushBatch& batch, std::int64_t now) {
     std::vector<std::string> adopted;
@@ -23,6 +24,9 @@ Result<std::vector<std::string>> adopt_new_clients(Store& store, sync::Upstream&
         auto held = upstream.get(change.record);
         if (!held) return held.status();
         if (*held) continue;
+        auto used = upstream.scope_key_ever_used("client:" + change.record);
+        if (!used) return used.status();
+        if (*used) continue;
         Caseload caseload{change.record, worker.team_id, {}};
         if (is_field_worker(worker.role)) caseload.worker_ids.push_back(worker.id);
         if (caseload.team_id.empty() && caseload.worker_ids.empty()) continue;

@@ -495,6 +495,10 @@ Result<std::optional<Record>> Upstream::get(std::string_view record) {
     return impl_->records.get(record);
 }
 
+Result<bool> Upstream::scope_key_ever_used(const std::string& scope_key) {
+    return detail::scope_key_may_have_records(impl_->store, scope_key);
+}
+
 Result<std::vector<Record>> Upstream::list(std::string_view collection, bool include_deleted) {
     return impl_->records.list(collection, include_deleted);
 }

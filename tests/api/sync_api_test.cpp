@@ -1140,6 +1140,39 @@ TEST_CASE("an administrator compacts history every device has, and a lost phone 
     CHECK(audit.find("admin.compacted") != std::string::npos);
 }
 
+TEST_CASE("a client deleted and purged is not adopted by a worker who pushes a create with its id") {
+    Organisation org({"--compact-every", "0", "--keep-history", "0"});
+    auto aoi = org.device("aoi");
+    const auto client = aoi->create("client", {{"pseudonym", "K-013"}, {"area", "kita"}});
+    const auto v = aoi->create("home_visit", visit(client));
+    aoi->sync();
+    // The client leaves the service: deleted, taken off every caseload; the visit stays for the
+    // yearly report. Once every device has the deletion, compaction purges the client's tombstone.
+    REQUIRE(aoi->device->remove(client).is_ok());
+    aoi->sync();
+    org.assign(client, "", {});
+    aoi->sync();
+    aoi->sync();  // its progress past the deletion is recorded
+    Reply compacted = org.admin->post("/v1/admin/compact", json::object());
+    REQUIRE(compacted.status == 200);
+    REQUIRE(compacted.body["tombstones_purged"] >= 1);
+
+    // Ben knows the id (he covered a visit once). A create with it would have made the client his,
+    // and his next pull would have brought the visit.
+    auto ben = org.device("ben");
+    const json change = {{"id", tsunagu::sync::new_id()}, {"collection", "client"}, {"record", client},
+                         {"hlc", "1750000000000-0"}, {"replica", ben->client.device_id},
+                         {"user", ben->user_id}, {"schema", 1}, {"create", true},
+                         {"set", {{"pseudonym", "K-013"}, {"area", "kita"}}}};
+    Reply pushed = ben->client.post("/v1/sync/push", {{"changes", json::array({change})}});
+    REQUIRE(pushed.status == 200);
+    CHECK(pushed.body["outcomes"][0]["status"] == "refused");
+    CHECK(pushed.body["outcomes"][0]["code"] == "forbidden");
+    ben->sync();
+    CHECK_FALSE(ben->holds(v));
+    CHECK(org.admin->get("/v1/admin/clients/" + client + "/caseload").body["worker_ids"].empty());
+}
+
 TEST_CASE("the server compacts on its own timer, between pushes") {
     Organisation org({"--compact-every", "1", "--keep-history", "0"});
     auto aoi = org.device("aoi");
