@@ -827,7 +827,9 @@ TEST_CASE("a kept edit of a record the server does not hold is read under its cr
 
     SECTION("ben moves to Minami: its supervisor reads both, the edit under its create's scope") {
         REQUIRE(org.admin->patch("/v1/admin/users/" + org.ids["ben"], {{"team_id", org.minami}}).status == 200);
-        for (const json& k : mori.get("/v1/refused").body["refused"]) CHECK(k["readable"] == true);
+        const json listed = mori.get("/v1/refused").body["refused"];
+        REQUIRE(listed.size() == 2);
+        for (const json& k : listed) CHECK(k["readable"] == true);
         Reply read = mori.get("/v1/refused/" + edit);
         CHECK(read.status == 200);
         CHECK(read.raw.find("転居") != std::string::npos);
