@@ -133,6 +133,14 @@ HttpResponse list_records(RequestContext& ctx) {
         }
     }
     std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    // No content, but whose records, of which clients, when: the listing is on the trail, with its
+    // filters and how many it showed (each record read whole is audited by its id).
+    Json filters = Json::object();
+    for (const auto& [key, value] : q) filters[key] = value;
+    if (Status a = ctx.audit_in_group("records.list", "", Json{{"filters", filters}, {"shown", rows.size()}}.dump());
+        !a) {
+        return error_response(a);
+    }
     Json list = Json::array();
     for (auto& [_, row] : rows) list.push_back(std::move(row));
     return json_response(200, {{"records", list}, {"counts", counts}});
@@ -227,7 +235,7 @@ HttpResponse list_conflicts(RequestContext& ctx) {
     // The list carries both values of each conflict, which is reading those records: audited as
     // a pull is, the records' ids in the entry's detail.
     if (!shown.empty()) {
-        if (Status a = ctx.audit("conflicts.read", "", shown.dump()); !a) return error_response(a);
+        if (Status a = ctx.audit_in_group("conflicts.read", "", shown.dump()); !a) return error_response(a);
     }
     return json_response(200, {{"conflicts", list}});
 }
@@ -272,10 +280,12 @@ HttpResponse resolve_conflict(RequestContext& ctx) {
 
 std::vector<Route> supervisor_routes() {
     return {
-        {"GET", "/v1/records", Access::supervisor, list_records},
+        // The lists read every record of the organisation to filter by scope: on a connection of
+        // their own, not in the writers' group, where pushes would wait for them.
+        {"GET", "/v1/records", Access::supervisor, list_records, /*outside_group=*/true},
         {"GET", "/v1/records/{id}", Access::supervisor, read_record},
         {"POST", "/v1/records/{id}/review", Access::supervisor, review},
-        {"GET", "/v1/conflicts", Access::supervisor, list_conflicts},
+        {"GET", "/v1/conflicts", Access::supervisor, list_conflicts, /*outside_group=*/true},
         {"POST", "/v1/conflicts/resolve", Access::supervisor, resolve_conflict},
     };
 }

@@ -205,6 +205,10 @@ HttpResponse directory(RequestContext& ctx) {
                            {"pseudonym", r.text("pseudonym")},
                            {"area", r.text("area")}});
     }
+    // The clients' pseudonyms and areas are the records' own: the reading is on the trail.
+    if (Status a = ctx.audit_in_group("directory.read", "", Json{{"clients", clients.size()}}.dump()); !a) {
+        return error_response(a);
+    }
     // Reviews and resolutions made on this page are changes of the server's own replica.
     return json_response(200, {{"team", team},
                                {"members", members},
@@ -226,7 +230,7 @@ std::vector<Route> web_routes() {
                       /*before_own_password=*/false, Lane::password});
     routes.push_back({"GET", "/v1/web/session", Access::signed_in, current_session, false, /*before_own_password=*/true});
     routes.push_back({"POST", "/v1/web/sign-out", Access::signed_in, sign_out, false, /*before_own_password=*/true});
-    routes.push_back({"GET", "/v1/web/directory", Access::supervisor, directory});
+    routes.push_back({"GET", "/v1/web/directory", Access::supervisor, directory, /*outside_group=*/true});
     return routes;
 }
 

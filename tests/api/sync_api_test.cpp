@@ -159,6 +159,20 @@ TEST_CASE("scopes: workers hold their caseload, supervisors their area, admins n
         CHECK(listed[0]["id"] == v);
         CHECK(listed[0].contains("observations") == false);
         CHECK(mori->client.get("/v1/records?collection=home_visit").body["records"].empty());
+        // Lists show no content, but whose records of which clients: who listed what is on the
+        // trail, as the directory of clients' pseudonyms is.
+        REQUIRE(sato->client.get("/v1/web/directory").status == 200);
+        bool listing = false, directory = false;
+        const json trail = org.admin->get("/v1/admin/audit?user_id=" + org.ids["sato"] + "&limit=1000").body["entries"];
+        for (const json& e : trail) {
+            if (e["action"] == "records.list") {
+                const json detail = json::parse(e["detail"].get<std::string>());
+                listing = listing || (detail["filters"]["collection"] == "home_visit" && detail["shown"] == 1);
+            }
+            directory = directory || e["action"] == "directory.read";
+        }
+        CHECK(listing);
+        CHECK(directory);
     }
 }
 
