@@ -248,9 +248,11 @@ std::string random_password() {
     return out;
 }
 
-Result<User> Accounts::create_user(const std::string& username, const std::string& display_name,
-                                   Role role, const std::string& team_id, std::string_view password,
-                                   PasswordSetBy by) {
+namespace {
+
+// What a new account must be, checked before its password is hashed (Argon2id is not spent on a
+// name that is taken by its form alone, or a team that does not exist).
+Status check_new_user(Store& store, const std::string& username, Role role, const std::string& team_id) {
     if (username.empty() || username.size() > 64 ||
         !std::all_of(username.begin(), username.end(), [](char c) {
             return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
@@ -259,11 +261,32 @@ Result<User> Accounts::create_user(const std::string& username, const std::strin
                       "username: 1 to 64 characters of letters, digits, '.', '_' or '-'");
     }
     if (is_field_worker(role) && team_id.empty()) return Status(ErrorCode::validation, kFieldWorkerNeedsTeam);
-    auto missing = team_missing(store_, team_id);
+    auto missing = team_missing(store, team_id);
     TSUNAGU_TRY(missing);
     if (*missing) return no_such_team(team_id);
+    return Status::ok();
+}
+
+}  // namespace
+
+Result<User> Accounts::create_user(const std::string& username, const std::string& display_name,
+                                   Role role, const std::string& team_id, std::string_view password,
+                                   PasswordSetBy by) {
+    TSUNAGU_TRY(check_new_user(store_, username, role, team_id));
     auto hash = hash_password(password, policy_);
     if (!hash) return hash.status();
+    return create_user_hashed(username, display_name, role, team_id, *hash, by);
+}
+
+Result<std::string> Accounts::hash_new_password(std::string_view password) const {
+    return hash_password(password, policy_);
+}
+
+Result<User> Accounts::create_user_hashed(const std::string& username, const std::string& display_name, Role role,
+                                          const std::string& team_id, const std::string& password_hash,
+                                          PasswordSetBy by) {
+    TSUNAGU_TRY(check_new_user(store_, username, role, team_id));
+    const std::string* hash = &password_hash;
     User u;
     u.id = random_id();
     u.username = username;

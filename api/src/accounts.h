@@ -132,6 +132,11 @@ public:
     Result<User> create_user(const std::string& username, const std::string& display_name, Role role,
                              const std::string& team_id, std::string_view password,
                              PasswordSetBy by = PasswordSetBy::owner);
+    // A new password's hash (Argon2id, checked for length first): made before the write group by a
+    // route that then creates the account, or sets the password, with it (the *_hashed calls).
+    Result<std::string> hash_new_password(std::string_view password) const;
+    Result<User> create_user_hashed(const std::string& username, const std::string& display_name, Role role,
+                                    const std::string& team_id, const std::string& password_hash, PasswordSetBy by);
     Result<User> find_user_by_name(const std::string& username);
     Result<User> find_user(const std::string& id);
     Result<std::vector<User>> list_users();
@@ -140,6 +145,9 @@ public:
     // sign-in (the answer's must_change_password): the owner finds their password replaced.
     Status set_password(const std::string& user_id, std::string_view password, PasswordSetBy by,
                         const std::string& keep_session = "");
+    // set_password with the hash already made (hash_new_password).
+    Status set_password_hash(const std::string& user_id, const std::string& hash, PasswordSetBy by,
+                             const std::string& keep_session = "");
     // The signed-in owner's change, which needs the current password (a token alone must not take
     // an account over); a wrong one counts as a failed sign-in. Answers ok, bad_credentials, wait
     // or locked, with the wait; the password is replaced only on ok.
@@ -202,9 +210,6 @@ private:
     // check_password's reading and Argon2id, writing nothing.
     Result<PasswordWork> check_ahead(const char* column, const std::string& value, std::string_view password,
                                      std::int64_t now);
-    // set_password with the hash already made.
-    Status set_password_hash(const std::string& user_id, const std::string& hash, PasswordSetBy by,
-                             const std::string& keep_session);
     // The session with its device and user; empty when no session has this id.
     Result<std::optional<StoredSession>> read_session(const std::string& session_id);
 

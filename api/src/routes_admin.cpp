@@ -85,7 +85,8 @@ HttpResponse put_caseload(RequestContext& ctx) {
     }
     Status s = Caseloads::assign(ctx.store, ctx.upstream, caseload, ctx.now);
     if (!s) return error_response(s);
-    if (Status a = ctx.audit("admin.caseload_assigned", caseload.client_id); !a) return error_response(a);
+    const Json detail = {{"team_id", caseload.team_id}, {"worker_ids", caseload.worker_ids}};
+    if (Status a = ctx.audit("admin.caseload_assigned", caseload.client_id, detail.dump()); !a) return error_response(a);
     return json_response(200, caseload_json(caseload));
 }
 
@@ -110,13 +111,19 @@ HttpResponse create_user(RequestContext& ctx) {
     // The password the administrator chose is a first one, to be changed by its owner, unless
     // they say otherwise (a provisioning script handing over passwords the owners chose).
     const bool first_one = body.value("must_change_password", true);
-    auto user = ctx.accounts.create_user(body["username"], body.value("display_name", ""), *role,
-                                         body.value("team_id", ""), password.view(),
-                                         first_one ? PasswordSetBy::administrator : PasswordSetBy::owner);
-    if (!user) return error_response(user.status());
-    if (Status s = refresh_team_scopes(ctx, user->id, {user->team_id}); !s) return error_response(s);
-    if (Status a = ctx.audit("admin.user_created", user->id); !a) return error_response(a);
-    return json_response(201, {{"user", user_json(*user)}});
+    // Argon2id here, outside the writers' group: pushes do not wait for it.
+    auto hash = ctx.accounts.hash_new_password(password.view());
+    if (!hash) return error_response(hash.status());
+    return ctx.core.in_group(ctx, [&](RequestContext& group) {
+        auto user = group.accounts.create_user_hashed(body["username"], body.value("display_name", ""), *role,
+                                                      body.value("team_id", ""), *hash,
+                                                      first_one ? PasswordSetBy::administrator : PasswordSetBy::owner);
+        if (!user) return error_response(user.status());
+        if (Status s = refresh_team_scopes(group, user->id, {user->team_id}); !s) return error_response(s);
+        const Json detail = {{"role", role_name(user->role)}, {"team_id", user->team_id}};
+        if (Status a = group.audit("admin.user_created", user->id, detail.dump()); !a) return error_response(a);
+        return json_response(201, {{"user", user_json(*user)}});
+    });
 }
 
 HttpResponse update_user(RequestContext& ctx) {
@@ -136,28 +143,46 @@ HttpResponse update_user(RequestContext& ctx) {
                                    "field \"password\": change your own password with POST /v1/me/password, "
                                    "which asks for the current one");
     }
-    auto before = ctx.accounts.find_user(id);
-    if (!before) return error_response(before.status());
-    Status s = with_transaction(ctx.store, [&]() -> Status {
-        if (body.contains("password")) {
-            // Set by an administrator: its owner must change it, and every session of that
-            // account ends.
-            TSUNAGU_TRY(ctx.accounts.set_password(id, taken->secrets[0].view(), PasswordSetBy::administrator));
-        }
-        if (body.contains("disabled")) TSUNAGU_TRY(ctx.accounts.set_disabled(id, body["disabled"]));
-        if (body.contains("team_id")) {
-            TSUNAGU_TRY(ctx.accounts.set_team(id, body["team_id"], sync::local_date(ctx.upstream.schema(), ctx.now * 1000)));
-            TSUNAGU_TRY(RefusedChanges::follow_worker(ctx.store, id, body["team_id"]));
-        }
-        return ctx.audit("admin.user_updated", id);
-    });
-    if (!s) return error_response(s);
-    auto user = ctx.accounts.find_user(id);
-    if (!user) return error_response(user.status());
-    if (Status refreshed = refresh_team_scopes(ctx, id, {before->team_id, user->team_id}); !refreshed) {
-        return error_response(refreshed);
+    // Argon2id here, outside the writers' group: pushes do not wait for it.
+    std::optional<std::string> hash;
+    if (body.contains("password")) {
+        auto made = ctx.accounts.hash_new_password(taken->secrets[0].view());
+        if (!made) return error_response(made.status());
+        hash = std::move(*made);
     }
-    return json_response(200, {{"user", user_json(*user)}});
+    return ctx.core.in_group(ctx, [&](RequestContext& group) {
+        auto before = group.accounts.find_user(id);
+        if (!before) return error_response(before.status());
+        // What changed, never to what password: an administrator who resets a worker's password
+        // could sign in as her; the trail says so.
+        Json changed = Json::object();
+        Status s = with_transaction(group.store, [&]() -> Status {
+            if (hash) {
+                // Set by an administrator: its owner must change it, and every session of that
+                // account ends.
+                TSUNAGU_TRY(group.accounts.set_password_hash(id, *hash, PasswordSetBy::administrator));
+                changed["password_reset"] = true;
+            }
+            if (body.contains("disabled")) {
+                TSUNAGU_TRY(group.accounts.set_disabled(id, body["disabled"]));
+                changed["disabled"] = body["disabled"];
+            }
+            if (body.contains("team_id")) {
+                TSUNAGU_TRY(group.accounts.set_team(id, body["team_id"],
+                                                    sync::local_date(group.upstream.schema(), group.now * 1000)));
+                TSUNAGU_TRY(RefusedChanges::follow_worker(group.store, id, body["team_id"]));
+                changed["team_id"] = body["team_id"];
+            }
+            return group.audit("admin.user_updated", id, changed.dump());
+        });
+        if (!s) return error_response(s);
+        auto user = group.accounts.find_user(id);
+        if (!user) return error_response(user.status());
+        if (Status refreshed = refresh_team_scopes(group, id, {before->team_id, user->team_id}); !refreshed) {
+            return error_response(refreshed);
+        }
+        return json_response(200, {{"user", user_json(*user)}});
+    });
 }
 
 HttpResponse get_targets(RequestContext& ctx) {
@@ -220,8 +245,9 @@ std::vector<Route> admin_routes() {
              for (const auto& u : *users) list.push_back(user_json(u));
              return json_response(200, {{"users", list}});
          }},
-        {"POST", "/v1/admin/users", Access::admin, create_user},
-        {"PATCH", "/v1/admin/users/{id}", Access::admin, update_user},
+        {"POST", "/v1/admin/users", Access::admin, create_user, /*outside_group=*/true, /*before_own_password=*/false,
+         Lane::password},
+        {"PATCH", "/v1/admin/users/{id}", Access::admin, update_user, /*outside_group=*/true},
         {"GET", "/v1/admin/teams", Access::admin,
          [](RequestContext& ctx) {
              auto teams = ctx.accounts.list_teams();

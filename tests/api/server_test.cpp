@@ -722,6 +722,36 @@ TEST_CASE("the audit trail is hash-chained and lists sign-ins") {
     CHECK(log.find("\"audit_head\"") != std::string::npos);
 }
 
+TEST_CASE("an administrator's changes to accounts are on the trail with what changed and never a password") {
+    Fixture f;
+    const std::string team = f.admin->post("/v1/admin/teams", {{"name", "Minami"}}).body["team"]["id"];
+    Reply created = f.admin->post("/v1/admin/users", {{"username", "rin"}, {"role", "staff"}, {"team_id", team},
+                                                      {"password", "first-password-1"}});
+    REQUIRE(created.status == 201);
+    const std::string id = created.body["user"]["id"];
+    REQUIRE(f.admin->patch("/v1/admin/users/" + id, {{"password", "reset-password-2"}}).status == 200);
+    REQUIRE(f.admin->patch("/v1/admin/users/" + id, {{"disabled", true}}).status == 200);
+    // The new account can sign in with the password set in the same request that made it.
+    REQUIRE(f.admin->patch("/v1/admin/users/" + id, {{"disabled", false}}).status == 200);
+    ApiClient rin(f.server.url());
+    CHECK(rin.sign_in("rin", "reset-password-2").status == 200);
+
+    Reply audit = f.admin->get("/v1/admin/audit?target=" + id);
+    REQUIRE(audit.status == 200);
+    std::vector<json> details;
+    for (const auto& e : audit.body["entries"]) {
+        if (e["action"] == "admin.user_created" || e["action"] == "admin.user_updated") {
+            details.push_back(json::parse(e["detail"].get<std::string>()));
+        }
+    }
+    REQUIRE(details.size() == 4);
+    CHECK(details[0] == json{{"role", "staff"}, {"team_id", team}});
+    CHECK(details[1] == json{{"password_reset", true}});
+    CHECK(details[2] == json{{"disabled", true}});
+    CHECK(details[3] == json{{"disabled", false}});
+    CHECK(audit.raw.find("password-") == std::string::npos);
+}
+
 TEST_CASE("connections that send nothing do not pin the server") {
     Fixture f;
     std::vector<int> idle;

@@ -187,6 +187,12 @@ TEST_CASE("reassigning a client moves its records on the next sync") {
     CHECK_FALSE(ben->holds(v));
 
     org.assign(client, org.kita, {"ben"});
+    // The trail says to whom: a client handed to a colluding worker shows there.
+    const json trail = org.admin->get("/v1/admin/audit?target=" + client).body["entries"];
+    REQUIRE_FALSE(trail.empty());
+    CHECK(trail.back()["action"] == "admin.caseload_assigned");
+    CHECK(json::parse(trail.back()["detail"].get<std::string>()) ==
+          json{{"team_id", org.kita}, {"worker_ids", {org.ids["ben"]}}});
     json page = aoi->sync();
     CHECK_FALSE(aoi->holds(client));
     CHECK_FALSE(aoi->holds(v));
