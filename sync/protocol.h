@@ -100,7 +100,11 @@ struct PullRequest {
     std::string user;
     std::int64_t after = 0;    // the device's cursor: the last sequence number it applied
     std::size_t limit = 1000;  // records per page
+    // Changes sent without an answer (a lost response) and refused ones, asked after: each is
+    // answered in the page's acks when the upstream took it. At most kMaxSent (a device has at
+    // most two push batches in flight, and asks after at most 200 refused changes at once).
     std::vector<SentChange> sent;
+    static constexpr std::size_t kMaxSent = 5000;
     // Records the device pushed to since its cursor and holds. The upstream leaves out of the page
     // each of them whose every version this device made and whose scope key is the same: the
     // device's copy already is the upstream's (or newer), so a device is not sent back what it

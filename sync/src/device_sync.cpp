@@ -245,7 +245,9 @@ Result<PullRequest> Device::prepare_pull(std::size_t limit) {
         im.store.cached("SELECT record_id, change_id, state, cursor FROM sync_outbox ORDER BY pos"),
         [&](const Statement& s) {
             const auto state = static_cast<OutboxState>(s.column_int(2));
-            if (state == OutboxState::sent || (state == OutboxState::refused && refused_asked++ < kMaxRefusedAsked)) {
+            const bool room = request.sent.size() < PullRequest::kMaxSent;
+            if (room && (state == OutboxState::sent ||
+                         (state == OutboxState::refused && refused_asked++ < kMaxRefusedAsked))) {
                 request.sent.push_back({detail::id_from_bytes(s.column_blob(0)),
                                         detail::id_from_bytes(s.column_blob(1))});
             }

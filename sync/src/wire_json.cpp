@@ -251,6 +251,9 @@ void from_json(const Json& in, PullRequest& r) {
     r.user = in.at("user").get<std::string>();
     r.after = detail::integer_at<std::int64_t>(in, "after");
     r.limit = detail::integer_or<std::size_t>(in, "limit", 1000);
+    if (auto sent = in.find("sent"); sent != in.end() && sent->is_array() && sent->size() > PullRequest::kMaxSent) {
+        throw std::invalid_argument("\"sent\" may name at most 5000 changes; ask after the rest in later pulls");
+    }
     r.sent = in.value("sent", std::vector<SentChange>{});
     r.outbox_floor = detail::integer_or<std::int64_t>(in, "outbox_floor", r.after);
     if (in.contains("held")) r.held = held_from(in["held"]);

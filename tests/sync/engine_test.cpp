@@ -1003,6 +1003,18 @@ TEST_CASE("a refetch names at most 100 records and only ids, or the request is m
     CHECK(parse_pull_request(request).status().code() == ErrorCode::invalid_argument);
 }
 
+TEST_CASE("a pull asks after at most 5000 sent changes or the request is malformed") {
+    Json request = {{"replica", std::string(32, 'a')}, {"user", "alice"}, {"after", 0}};
+    const Json one = {{"record", std::string(32, 'b')}, {"change", std::string(32, 'c')}};
+    request["sent"] = Json::array();
+    for (std::size_t i = 0; i < PullRequest::kMaxSent; ++i) request["sent"].push_back(one);
+    CHECK(ok(parse_pull_request(request)).sent.size() == PullRequest::kMaxSent);
+    request["sent"].push_back(one);
+    const Status refused = parse_pull_request(request).status();
+    CHECK(refused.code() == ErrorCode::invalid_argument);
+    CHECK_THAT(refused.message(), Catch::Contains("at most 5000"));
+}
+
 TEST_CASE("a field from a newer schema survives an older device's edit") {
     World w;
     Upstream upstream = ok(Upstream::open(w.upstream_store, test_schema(2),
