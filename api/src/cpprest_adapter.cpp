@@ -55,21 +55,161 @@ std::string lower(std::string s) {
     return s;
 }
 
+// What a request's continuations use, kept alive by them: cpprestsdk may still run one (a body
+// that finished, or failed, as the listener closed) after stop() returned and the server is gone.
+// Once `stopped`, such a continuation answers without reaching the handler, whose state (the
+// server's core) goes with the server.
+struct Shared {
+    Shared(const ListenerLimits& l, HttpHandler h, LaneClassifier c) : limits(l), handler(std::move(h)), lane_of(std::move(c)) {
+        if (limits.worker_threads > 0) {
+            workers = std::make_unique<WorkerQueue>(limits.worker_threads, limits.queue_capacity,
+                                                    limits.password_queue_capacity);
+        }
+    }
+
+    const ListenerLimits limits;
+    const HttpHandler handler;
+    const LaneClassifier lane_of;
+    std::unique_ptr<WorkerQueue> workers;  // drained and stopped by stop(): a job submitted after is refused
+    std::atomic<std::size_t> in_flight{0};
+    std::atomic<bool> stopping{false};     // new requests are turned away
+    std::atomic<bool> stopped{false};      // the handler may be gone
+};
+
+struct Exchange {
+    http::http_request request;
+    std::atomic<bool> answered{false};
+    std::string request_id;
+};
+
+// The answer to a request its lane has no room for.
+HttpResponse at_capacity(Lane lane) {
+    HttpResponse busy =
+        lane == Lane::password
+            ? HttpResponse::error(503, "busy",
+                                  "too many sign-ins are waiting for their password check; "
+                                  "try again in a few seconds")
+            : HttpResponse::error(503, "busy", "the server is at capacity; retry after a short wait");
+    busy.headers.emplace_back("Retry-After", lane == Lane::password ? "5" : "1");
+    return busy;
+}
+
+HttpResponse shutting_down() {
+    return HttpResponse::error(503, "shutting_down", "the server is restarting; retry in a few seconds");
+}
+
+void translate(const http::http_request& in, HttpRequest& out) {
+    out.method = utility::conversions::to_utf8string(in.method());
+    const auto& uri = in.request_uri();
+    out.path = web::uri::decode(uri.path());
+    for (const auto& [key, value] : web::uri::split_query(uri.query())) {
+        out.query[web::uri::decode(key)] = web::uri::decode(value);
+    }
+    for (const auto& [name, value] : in.headers()) out.headers[lower(name)] = value;
+    out.remote_address = in.remote_address();
+}
+
+void reply(const std::shared_ptr<Shared>& shared, const std::shared_ptr<Exchange>& exchange, HttpResponse response) {
+    if (exchange->answered.exchange(true)) return;  // exactly one reply per request
+    http::http_response out(static_cast<http::status_code>(response.status));
+    out.headers().add(U("X-Request-Id"), exchange->request_id);
+    add_security_headers(response);
+    for (const auto& [name, value] : response.headers) out.headers().add(name, value);
+    out.set_body(response.body, response.content_type);
+    wipe(response.body);  // a sign-in's token: the answer keeps its own copy until it is sent
+    try {
+        exchange->request.reply(out).then([shared](pplx::task<void> sent) {
+            try {
+                sent.get();
+            } catch (...) {
+                // The client went away; nothing to answer to.
+            }
+            --shared->in_flight;
+        });
+    } catch (...) {
+        --shared->in_flight;
+    }
+}
+
+// The body read, the request runs on a worker (or is answered at once when it cannot).
+void run(const std::shared_ptr<Shared>& shared, const std::shared_ptr<Exchange>& exchange,
+         pplx::task<std::vector<unsigned char>> body) {
+    if (shared->stopped.load()) return reply(shared, exchange, shutting_down());
+    HttpRequest plain;
+    try {
+        auto bytes = body.get();
+        if (bytes.size() > shared->limits.max_body_bytes) {
+            return reply(shared, exchange, HttpResponse::error(413, "body_too_large", "request body exceeds the limit"));
+        }
+        plain.body.assign(bytes.begin(), bytes.end());
+        // A sign-in's password: the handler wipes its own copy (parse_secret_body);
+        // this one goes too. (cpprestsdk's socket buffers are beyond our reach.)
+        sodium_memzero(bytes.data(), bytes.size());
+        translate(exchange->request, plain);
+    } catch (const std::exception&) {
+        return reply(shared, exchange,
+                     HttpResponse::error(400, "bad_request",
+                                         "the request could not be read (malformed URL or body, or connection cut)"));
+    }
+    plain.request_id = exchange->request_id;
+    const Lane lane = shared->lane_of ? shared->lane_of(plain) : Lane::interactive;
+    auto job = [shared, exchange, plain = std::move(plain)]() mutable {
+        HttpResponse response;
+        try {
+            response = shared->handler(plain);
+        } catch (...) {
+            response = HttpResponse::error(500, "internal", "unexpected server error; it was logged");
+        }
+        reply(shared, exchange, response);
+    };
+    if (!shared->workers) return job();  // inline mode: trivial handlers only
+    // Refused once the workers were drained (the server stopping): their handler may be gone.
+    if (!shared->workers->submit(std::move(job), lane)) {
+        reply(shared, exchange, shared->stopping.load() ? shutting_down() : at_capacity(lane));
+    }
+}
+
+void accept(const std::shared_ptr<Shared>& shared, http::http_request request) {
+    auto exchange = std::make_shared<Exchange>();
+    exchange->request = std::move(request);
+    exchange->request_id = new_request_id();
+    ++shared->in_flight;
+    if (shared->stopping.load()) return reply(shared, exchange, shutting_down());
+    const auto& headers = exchange->request.headers();
+    if (headers.has(U("Transfer-Encoding"))) {
+        return reply(shared, exchange,
+                     HttpResponse::error(411, "length_required",
+                                         "send the body with a Content-Length header, not chunked"));
+    }
+    const auto length = headers.content_length();
+    if (length > shared->limits.max_body_bytes) {
+        return reply(shared, exchange,
+                     HttpResponse::error(413, "body_too_large",
+                                         "request body of " + std::to_string(length) + " bytes exceeds the " +
+                                             std::to_string(shared->limits.max_body_bytes) +
+                                             "-byte limit; send smaller batches"));
+    }
+    exchange->request.extract_vector()
+        .then([shared, exchange](pplx::task<std::vector<unsigned char>> body) { run(shared, exchange, std::move(body)); })
+        .then([shared, exchange](pplx::task<void> done) {
+            try {
+                done.get();
+            } catch (...) {
+                reply(shared, exchange, HttpResponse::error(500, "internal", "unexpected server error"));
+            }
+        });
+}
+
 class CpprestServer final : public HttpServer {
 public:
     CpprestServer(const ListenerLimits& limits, HttpHandler handler, LaneClassifier lane_of)
-        : limits_(limits), handler_(std::move(handler)), lane_of_(std::move(lane_of)) {
-        if (limits.worker_threads > 0) {
-            workers_ = std::make_unique<WorkerQueue>(limits.worker_threads, limits.queue_capacity,
-                                                     limits.password_queue_capacity);
-        }
-    }
+        : shared_(std::make_shared<Shared>(limits, std::move(handler), std::move(lane_of))) {}
 
     ~CpprestServer() override { stop(0); }
 
     Status open(const std::string& url, const std::optional<TlsFiles>& tls) {
         http_listener_config config;
-        config.set_timeout(utility::seconds(limits_.request_timeout_seconds));
+        config.set_timeout(utility::seconds(shared_->limits.request_timeout_seconds));
         if (tls) {
             // The listener calls this once when it opens, so certificate and key are parsed once.
             TlsFiles files = *tls;
@@ -86,12 +226,11 @@ public:
         }
         try {
             listener_ = std::make_unique<http_listener>(utility::conversions::to_string_t(url), config);
-            listener_->support([this](http::http_request request) { accept(std::move(request)); });
+            auto take = [shared = shared_](http::http_request request) { accept(shared, std::move(request)); };
+            listener_->support(take);
             // cpprestsdk answers these two itself unless told otherwise: TRACE by echoing the
             // request, its cookie and token included. Both go to the router (405), like any method.
-            for (const auto& method : {http::methods::TRCE, http::methods::OPTIONS}) {
-                listener_->support(method, [this](http::http_request request) { accept(std::move(request)); });
-            }
+            for (const auto& method : {http::methods::TRCE, http::methods::OPTIONS}) listener_->support(method, take);
             listener_->open().wait();
         } catch (const std::exception& e) {
             listener_.reset();
@@ -101,12 +240,14 @@ public:
         return Status::ok();
     }
 
+    // Requests in flight get `grace_seconds` to finish; then the listener closes, the workers run
+    // what they were given, and the handler is never called again (Shared::stopped).
     void stop(int grace_seconds) override {
         std::lock_guard lock(stop_mutex_);
         if (!listener_) return;
-        stopping_.store(true);
+        shared_->stopping.store(true);
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(grace_seconds);
-        while (in_flight_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+        while (shared_->in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline) {
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
         try {
@@ -114,146 +255,17 @@ public:
         } catch (...) {
             // Closing a listener whose connections already failed is not an error worth a crash.
         }
-        if (workers_) workers_->drain_and_stop();
+        if (shared_->workers) shared_->workers->drain_and_stop();
+        shared_->stopped.store(true);
         listener_.reset();
     }
 
-    std::size_t in_flight() const override { return in_flight_.load(); }
-    std::size_t queue_depth() const override { return workers_ ? workers_->depth() : 0; }
+    std::size_t in_flight() const override { return shared_->in_flight.load(); }
+    std::size_t queue_depth() const override { return shared_->workers ? shared_->workers->depth() : 0; }
 
 private:
-    struct Exchange {
-        http::http_request request;
-        std::atomic<bool> answered{false};
-        std::string request_id;
-    };
-
-    void accept(http::http_request request) {
-        auto exchange = std::make_shared<Exchange>();
-        exchange->request = std::move(request);
-        exchange->request_id = new_request_id();
-        ++in_flight_;
-        if (stopping_.load()) {
-            reply(exchange, HttpResponse::error(503, "shutting_down",
-                                                "the server is restarting; retry in a few seconds"));
-            return;
-        }
-        const auto& headers = exchange->request.headers();
-        if (headers.has(U("Transfer-Encoding"))) {
-            reply(exchange, HttpResponse::error(411, "length_required",
-                                                "send the body with a Content-Length header, not "
-                                                "chunked"));
-            return;
-        }
-        const auto length = headers.content_length();
-        if (length > limits_.max_body_bytes) {
-            reply(exchange, HttpResponse::error(
-                                413, "body_too_large",
-                                "request body of " + std::to_string(length) + " bytes exceeds the " +
-                                    std::to_string(limits_.max_body_bytes) +
-                                    "-byte limit; send smaller batches"));
-            return;
-        }
-        exchange->request.extract_vector()
-            .then([this, exchange](pplx::task<std::vector<unsigned char>> body) {
-                HttpRequest plain;
-                try {
-                    auto bytes = body.get();
-                    if (bytes.size() > limits_.max_body_bytes) {
-                        reply(exchange, HttpResponse::error(413, "body_too_large",
-                                                            "request body exceeds the limit"));
-                        return;
-                    }
-                    plain.body.assign(bytes.begin(), bytes.end());
-                    // A sign-in's password: the handler wipes its own copy (parse_secret_body);
-                    // this one goes too. (cpprestsdk's socket buffers are beyond our reach.)
-                    sodium_memzero(bytes.data(), bytes.size());
-                    translate(exchange->request, plain);
-                } catch (const std::exception&) {
-                    reply(exchange, HttpResponse::error(400, "bad_request",
-                                                        "the request could not be read (malformed "
-                                                        "URL or body, or connection cut)"));
-                    return;
-                }
-                plain.request_id = exchange->request_id;
-                const Lane lane = lane_of_ ? lane_of_(plain) : Lane::interactive;
-                auto job = [this, exchange, plain = std::move(plain)]() mutable {
-                    HttpResponse response;
-                    try {
-                        response = handler_(plain);
-                    } catch (...) {
-                        response = HttpResponse::error(500, "internal",
-                                                       "unexpected server error; it was logged");
-                    }
-                    reply(exchange, response);
-                };
-                if (!workers_) {
-                    job();  // inline mode: trivial handlers only
-                    return;
-                }
-                if (!workers_->submit(std::move(job), lane)) reply(exchange, at_capacity(lane));
-            })
-            .then([this, exchange](pplx::task<void> done) {
-                try {
-                    done.get();
-                } catch (...) {
-                    reply(exchange, HttpResponse::error(500, "internal", "unexpected server error"));
-                }
-            });
-    }
-
-    // The answer to a request its lane has no room for.
-    static HttpResponse at_capacity(Lane lane) {
-        HttpResponse busy =
-            lane == Lane::password
-                ? HttpResponse::error(503, "busy",
-                                      "too many sign-ins are waiting for their password check; "
-                                      "try again in a few seconds")
-                : HttpResponse::error(503, "busy", "the server is at capacity; retry after a short wait");
-        busy.headers.emplace_back("Retry-After", lane == Lane::password ? "5" : "1");
-        return busy;
-    }
-
-    static void translate(const http::http_request& in, HttpRequest& out) {
-        out.method = utility::conversions::to_utf8string(in.method());
-        const auto& uri = in.request_uri();
-        out.path = web::uri::decode(uri.path());
-        for (const auto& [key, value] : web::uri::split_query(uri.query())) {
-            out.query[web::uri::decode(key)] = web::uri::decode(value);
-        }
-        for (const auto& [name, value] : in.headers()) out.headers[lower(name)] = value;
-        out.remote_address = in.remote_address();
-    }
-
-    void reply(const std::shared_ptr<Exchange>& exchange, HttpResponse response) {
-        if (exchange->answered.exchange(true)) return;  // exactly one reply per request
-        http::http_response out(static_cast<http::status_code>(response.status));
-        out.headers().add(U("X-Request-Id"), exchange->request_id);
-        add_security_headers(response);
-        for (const auto& [name, value] : response.headers) out.headers().add(name, value);
-        out.set_body(response.body, response.content_type);
-        wipe(response.body);  // a sign-in's token: the answer keeps its own copy until it is sent
-        try {
-            exchange->request.reply(out).then([this](pplx::task<void> sent) {
-                try {
-                    sent.get();
-                } catch (...) {
-                    // The client went away; nothing to answer to.
-                }
-                --in_flight_;
-            });
-        } catch (...) {
-            --in_flight_;
-        }
-    }
-
-    ListenerLimits limits_;
-    HttpHandler handler_;
-    LaneClassifier lane_of_;
-    std::unique_ptr<WorkerQueue> workers_;
+    std::shared_ptr<Shared> shared_;
     std::unique_ptr<http_listener> listener_;
-    std::atomic<std::size_t> in_flight_{0};
-    std::atomic<bool> stopping_{false};
     std::mutex stop_mutex_;
 };
 

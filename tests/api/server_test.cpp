@@ -19,6 +19,7 @@
 
 #include "api_client.h"
 #include "support/certificates.h"
+#include "support/loopback_socket.h"
 #include "support/server_process.h"
 #include "support/temp_dir.h"
 
@@ -754,23 +755,31 @@ TEST_CASE("an administrator's changes to accounts are on the trail with what cha
 
 TEST_CASE("connections that send nothing do not pin the server") {
     Fixture f;
-    std::vector<int> idle;
-    for (int i = 0; i < 200; ++i) {
-        int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_port = htons(static_cast<uint16_t>(f.server.port()));
-        ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-        if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) idle.push_back(fd);
-        else ::close(fd);
-    }
-    CHECK(idle.size() == 200);
+    std::vector<tsunagu::UniqueFd> idle;
+    for (int i = 0; i < 200; ++i) idle.push_back(connect_loopback(f.server.port()));
     const auto started = std::chrono::steady_clock::now();
     CHECK(f.admin->get("/healthz").status == 200);
     // Pinned, it would never answer (the client gives up after its own timeout); a loaded
     // machine may take a while.
     CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(3));
-    for (int fd : idle) ::close(fd);
+}
+
+TEST_CASE("SIGTERM while an upload stalls part way stops the server cleanly once its grace has passed") {
+    Fixture f;
+    // A phone that lost its signal mid-push: the head and part of the body, then nothing.
+    const tsunagu::UniqueFd stalled = connect_loopback(f.server.port(), 30);
+    send_all(stalled, request_head(f.server.port(), "POST", "/v1/sync/push", "", 1000) + std::string(100, ' '));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    const auto signalled = std::chrono::steady_clock::now();
+    const int status = f.server.stop(SIGTERM);
+    // It waits for requests in flight (10 s), then closes: the stalled upload's continuation runs
+    // after that, against a server that is going, and must not bring it down.
+    CHECK(std::chrono::steady_clock::now() - signalled < std::chrono::seconds(20));
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    const std::string answer = read_all(stalled);
+    INFO(answer);
+    CHECK((answer.empty() || answer.find(" 503 ") != std::string::npos));
 }
 
 TEST_CASE("plain HTTP on an address other than loopback is refused at start") {

@@ -8,6 +8,7 @@
 #include <iterator>
 #include <thread>
 
+#include "support/loopback_socket.h"
 #include "support/server_process.h"
 #include "support/temp_dir.h"
 #include "synced_device.h"
@@ -173,6 +174,37 @@ TEST_CASE("scopes: workers hold their caseload, supervisors their area, admins n
         }
         CHECK(listing);
         CHECK(directory);
+    }
+}
+
+TEST_CASE("a push cut off in the middle of its body applies nothing and the same push sent whole is taken once") {
+    Organisation org;
+    auto aoi = org.device("aoi");
+    const auto client = aoi->create("client", {{"pseudonym", "K-014"}, {"area", "kita"}});
+    aoi->sync();
+    std::vector<std::string> visits;
+    for (int i = 0; i < 20; ++i) visits.push_back(aoi->create("home_visit", visit(client)));
+    auto batch = aoi->device->prepare_push(200);
+    REQUIRE(batch.is_ok());
+    const std::string body = json{{"changes", json(*batch)["changes"]}}.dump();
+
+    // The network drops while the phone is sending: half the body arrives, then the connection ends.
+    {
+        const tsunagu::UniqueFd cut = connect_loopback(org.server.port());
+        send_all(cut, request_head(org.server.port(), "POST", "/v1/sync/push", aoi->client.token, body.size()) +
+                          body.substr(0, body.size() / 2));
+    }
+    CHECK(org.admin->get("/healthz").status == 200);
+    auto sato = org.device("sato");
+    sato->sync();
+    for (const auto& v : visits) CHECK_FALSE(sato->holds(v));
+
+    // The phone sends it again, whole: every visit is taken, once.
+    aoi->sync();
+    sato->sync();
+    for (const auto& v : visits) {
+        CHECK(sato->holds(v));
+        CHECK(sato->client.get("/v1/records/" + v).body["history"].size() == 1);
     }
 }
 

@@ -2,17 +2,13 @@
 // X-CSRF-Token, Sec-Fetch-Site), with every response header kept, repeated ones included.
 #pragma once
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
-
 #include <map>
 #include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "support/loopback_socket.h"
 
 namespace tsunagu::testing {
 
@@ -38,33 +34,13 @@ struct BrowserAnswer {
 inline BrowserAnswer browser_request(int port, const std::string& method, const std::string& target,
                                      const std::map<std::string, std::string>& headers = {},
                                      const std::string& body = "") {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) throw std::runtime_error("socket failed");
-    timeval timeout{10, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(static_cast<uint16_t>(port));
-    ::inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-        ::close(fd);
-        throw std::runtime_error("connect to 127.0.0.1:" + std::to_string(port) + " failed");
-    }
+    const UniqueFd fd = connect_loopback(port);
     std::string request =
         method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
         "\r\nConnection: close\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
     for (const auto& [name, value] : headers) request += name + ": " + value + "\r\n";
-    request += "\r\n" + body;
-    for (std::size_t sent = 0; sent < request.size();) {
-        const ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
-        if (n <= 0) break;
-        sent += static_cast<std::size_t>(n);
-    }
-    std::string raw;
-    char buffer[8192];
-    for (ssize_t n; (n = ::recv(fd, buffer, sizeof buffer, 0)) > 0;)
-        raw.append(buffer, static_cast<std::size_t>(n));
-    ::close(fd);
+    send_all(fd, request + "\r\n" + body);
+    const std::string raw = read_all(fd);
 
     BrowserAnswer answer;
     const auto head_end = raw.find("\r\n\r\n");
