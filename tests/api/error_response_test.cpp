@@ -15,7 +15,7 @@ nlohmann::json body_of(const HttpResponse& r) { return nlohmann::json::parse(r.b
 
 }  // namespace
 
-TEST_CASE("a full disk on the server answers 507 storage_full: the devices keep their work, and no path leaks") {
+TEST_CASE("a full disk answers 507 storage_full telling the device its changes stay on it, and names no server path") {
     const HttpResponse r = error_response(
         Status(ErrorCode::storage_full, "disk full writing /var/lib/tsunagu/tsunagu.db: this change was not written"));
     CHECK(r.status == 507);

@@ -719,7 +719,14 @@ TEST_CASE("records cannot be made before signing in, and another worker cannot t
         CHECK(other.code() == ErrorCode::forbidden);
         Status bad = fresh->sign_in(org.server.url(), "aoi", "wrong-password-1");
         CHECK(bad.code() == ErrorCode::forbidden);
+        CHECK_THAT(bad.message(), Catch::Contains("password"));
         CHECK(fresh->status()->username == "aoi");
+        // The session it had goes on: a record made now syncs with it.
+        CHECK(fresh->create("client", {{"pseudonym", "K-10A"}, {"area", "kita"}}).is_ok());
+        auto after = fresh->sync();
+        INFO(after.status().to_string());
+        CHECK(after.is_ok());
+        CHECK(fresh->status()->pending == 0);
     }
     auto reopened = client::Device::open(home, "aoi passphrase", test_options());
     REQUIRE(reopened.is_ok());

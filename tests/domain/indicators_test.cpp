@@ -77,6 +77,13 @@ std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
     return rows;
 }
 
+
+// The row of `id` in a report's JSON rows; the test stops when there is none.
+const Json& json_row(const Json& rows, const std::string& id) {
+    const auto found = std::find_if(rows.begin(), rows.end(), [&](const Json& r) { return r["id"] == id; });
+    REQUIRE(found != rows.end());
+    return *found;
+}
 }  // namespace
 
 TEST_CASE("the fiscal year runs from April 1 to March 31") {
@@ -265,9 +272,7 @@ TEST_CASE("each indicator says how many of the records it counted carry an open 
     CHECK(got.row("dispatch_group")->in_conflict == 1);
     CHECK(got.row("council_meetings")->in_conflict == 0);
     Json rows = report_rows_to_json(got);
-    for (const Json& row : rows) {
-        if (row["id"] == "dispatch_requests") CHECK(row["in_conflict"] == 1);
-    }
+    CHECK(json_row(rows, "dispatch_requests")["in_conflict"] == 1);
     auto csv = parse_csv(report_to_csv(got).substr(3));
     CHECK(csv[0][6] == "未解決の競合");
     const auto at = static_cast<std::size_t>(got.row("dispatch_requests") - got.rows.data()) + 1;
@@ -280,10 +285,8 @@ TEST_CASE("rates are rounded half up from the exact figures, once, for the CSV, 
     IndicatorReport got = report(one, 2020, {{"dispatch_requests", 16}});  // 6.25%
     CHECK(rate_text(*got.row("dispatch_requests")) == "6.3%");
     Json rows = report_rows_to_json(got);
-    for (const Json& row : rows) {
-        if (row["id"] == "dispatch_requests") CHECK(row["rate_text"] == "6.3%");
-        if (row["id"] == "council_meetings") CHECK(row["rate_text"].is_null());
-    }
+    CHECK(json_row(rows, "dispatch_requests")["rate_text"] == "6.3%");
+    CHECK(json_row(rows, "council_meetings")["rate_text"].is_null());
     CHECK(report_to_csv(got).find(",16,1,6.3%,") != std::string::npos);
     CHECK(report_to_text(got).find("6.3%") != std::string::npos);
     std::vector<Record> many(56, dispatch("2020-07-01"));
@@ -340,7 +343,7 @@ TEST_CASE("report rows in JSON carry id, both labels, target, actual and rate") 
     for (const Json& row : rows) {
         for (const char* key : {"id", "label_ja", "label_en", "target", "actual", "rate"}) CHECK(row.contains(key));
     }
-    const Json& dispatches = *std::find_if(rows.begin(), rows.end(), [](const Json& r) { return r["id"] == "dispatch_requests"; });
+    const Json& dispatches = json_row(rows, "dispatch_requests");
     CHECK(dispatches["label_ja"] == "ピアサポーター派遣依頼件数");
     CHECK(dispatches["target"] == 4);
     CHECK(dispatches["actual"] == 1);
