@@ -213,4 +213,9 @@ std::size_t CommitGroup::committed_work() const {
     return committed_work_;
 }
 
+std::size_t CommitGroup::waiting() const {
+    std::lock_guard lock(mutex_);
+    return waiting_.size();
+}
+
 }  // namespace tsunagu::api

@@ -56,6 +56,8 @@ public:
     // Commits so far, and pieces of work committed: their ratio is the mean group size.
     std::size_t commits() const;
     std::size_t committed_work() const;
+    // Pieces of work waiting for the next group (the one being led not counted).
+    std::size_t waiting() const;
 
 private:
     struct Item {

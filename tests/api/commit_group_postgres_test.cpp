@@ -105,17 +105,24 @@ TEST_CASE("on PostgreSQL a request whose failed statement aborted the transactio
                          })
                          .status;
     });
-    std::this_thread::sleep_for(20ms);
+    // Each waits in the queue before the next is sent, so that the order is the one above.
+    const auto queued = [&](std::size_t n) {
+        const auto deadline = std::chrono::steady_clock::now() + 10s;
+        while (f.group.waiting() < n && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+        return f.group.waiting() >= n;
+    };
+    CHECK(queued(1));
     for (int i = 1; i < 4; ++i) {
         requests.emplace_back([&, i] {
             const Status written =
                 f.group.write([i](ServerConnection& c) { return PgGroupFixture::add(c, "visit-" + std::to_string(i)); });
             answers[static_cast<std::size_t>(i)] = written ? 200 : 500;
         });
-        std::this_thread::sleep_for(20ms);
+        CHECK(queued(static_cast<std::size_t>(i) + 1));
     }
     leader.finish();
     for (auto& t : requests) t.join();
+    CHECK(f.group.commits() == 2);  // the leader's group, then the four in one
 
     CHECK(answers[0] == 500);  // its writes were undone: never "done", never a 4xx that hides that
     CHECK(answers == std::vector<int>{500, 200, 200, 200});

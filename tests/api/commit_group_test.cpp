@@ -81,6 +81,15 @@ struct BlockedLeader {
     }
 };
 
+// Waits (10 s at most) until `n` pieces of work wait for the next group; false if they never do.
+bool wait_for_waiting(const GroupFixture& f, std::size_t n) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (f.group.waiting() < n && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return f.group.waiting() >= n;
+}
+
 }  // namespace
 
 TEST_CASE("writing requests that arrive together share one commit, and each is answered after it") {
@@ -111,6 +120,7 @@ TEST_CASE("writing requests that arrive together share one commit, and each is a
 
 TEST_CASE("a request answered with a server error loses its own writes, not its group's") {
     GroupFixture f;
+    BlockedLeader leader(f);  // the twelve wait behind it, and then share one group
     std::atomic<int> failed{0};
     std::vector<std::thread> threads;
     for (int i = 0; i < 12; ++i) {
@@ -126,9 +136,12 @@ TEST_CASE("a request answered with a server error loses its own writes, not its 
             if (answer.status != (i % 3 == 0 ? 409 : 500)) ++failed;
         });
     }
+    CHECK(wait_for_waiting(f, 12));
+    leader.finish();
     for (auto& t : threads) t.join();
     CHECK(failed == 0);
-    std::set<std::string> expected;
+    CHECK(f.group.commits() == 2);  // the leader's group, then the twelve in one
+    std::set<std::string> expected{"request"};
     for (int i = 0; i < 12; i += 3) expected.insert("request-" + std::to_string(i));
     CHECK(f.durable_names() == expected);
 }
@@ -177,9 +190,10 @@ TEST_CASE("posted work that fails is undone, and the group's other work is kept"
     std::thread second([&] {
         (void)f.group.write([](ServerConnection& c) { return GroupFixture::insert(c, "second"); });
     });
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    CHECK(wait_for_waiting(f, 2));
     leader.finish();
     second.join();
+    CHECK(f.group.commits() == 2);  // the posted work and the second shared a group
     CHECK(f.durable_names() == std::set<std::string>{"request", "second"});
 }
 
