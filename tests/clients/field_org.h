@@ -36,8 +36,9 @@ struct FieldOrganisation {
     std::map<std::string, std::string> ids;  // username -> user id
     int homes = 0;
 
-    FieldOrganisation() {
-        server.start();
+    // `server_args`: the server's options beyond its data folder and address (--max-body N).
+    explicit FieldOrganisation(const std::vector<std::string>& server_args = {}) {
+        server.start(server_args);
         admin = std::make_unique<ApiClient>(server.url());
         REQUIRE(admin->sign_in("admin", server.admin_password()).status == 200);
         kita = admin->post("/v1/admin/teams", {{"name", "Kita"}}).body["team"]["id"];

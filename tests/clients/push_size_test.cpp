@@ -83,6 +83,35 @@ TEST_CASE("a push batch over the server's body limit is sent again in halves unt
     CHECK(synced(*aoi).pushed == 0);  // nothing left over, nothing sent twice
 }
 
+TEST_CASE("the real server's body limit halves a push batch until the outbox drains and keeps a change too large alone") {
+    FieldOrganisation org({"--max-body", "8000"});
+    auto aoi = org.device("aoi");
+    const auto client = created(*aoi, "client", {{"pseudonym", "K-403"}, {"area", "kita"}});
+    std::set<std::string> visits;
+    for (int i = 0; i < 100; ++i) visits.insert(created(*aoi, "home_visit", visit(client, i)));
+    auto long_visit = visit(client);
+    std::string notes;
+    for (int i = 0; i < 4000; ++i) notes += "観";  // 12,000 bytes: alone over the limit
+    long_visit["observations"] = notes;
+    const auto large = created(*aoi, "home_visit", long_visit);
+
+    // The server answers 413 from the Content-Length, before reading the body: the device must
+    // hear that, not a connection reset, to halve the batch.
+    const auto report = synced(*aoi);
+    CHECK(report.pushed == 101);
+    REQUIRE(report.refused.size() == 1);
+    CHECK(report.refused[0].record == large);
+    CHECK(report.refused[0].cause == "too_large");
+    CHECK(aoi->status()->pending == 0);
+    CHECK(aoi->status()->refused == 1);
+    CHECK(holds(*aoi, large));
+
+    auto sato = org.device("sato");
+    synced(*sato);
+    CHECK(ids_of(*sato, "home_visit") == visits);
+    CHECK(synced(*aoi).pushed == 0);  // nothing left over, nothing sent twice
+}
+
 TEST_CASE("a change too large for the server alone is kept as refused, and the others go through") {
     FieldOrganisation org;
     Limited limited(3000);
