@@ -569,6 +569,64 @@ TEST_CASE("invalid change sets are refused naming the field, and oversized batch
     CHECK(aoi->client.get("/v1/sync/pull?after=0&limit=999999").status == 400);
 }
 
+TEST_CASE("malformed wrong-typed and oversized push bodies are refused whole and change nothing the server holds") {
+    Organisation org;
+    auto aoi = org.device("aoi");
+    const auto client = aoi->create("client", {{"pseudonym", "K-015"}, {"area", "kita"}});
+    const auto first = aoi->create("home_visit", visit(client));
+    aoi->sync();
+    std::vector<std::string> waiting;
+    for (int i = 0; i < 5; ++i) waiting.push_back(aoi->create("home_visit", visit(client, "2020-06-0" + std::to_string(i + 2))));
+    auto batch = aoi->device->prepare_push(200);
+    REQUIRE(batch.is_ok());
+    const json changes = json(*batch)["changes"];
+    const std::string valid = json{{"changes", changes}}.dump();
+
+    json wrong_type = changes;
+    wrong_type[2]["schema"] = "one";
+    json unknown_field = {{"changes", changes}, {"priority", "high"}};
+    json bad_utf8 = changes;
+    bad_utf8[1]["set"]["observations"] = "placeholder";
+    std::string invalid_utf8 = json{{"changes", bad_utf8}}.dump();
+    invalid_utf8.replace(invalid_utf8.find("placeholder"), 11, "bad \xff\xfe byte");
+    std::string deep = "{\"changes\": [" + std::string(5000, '[') + std::string(5000, ']') + "]}";
+    json many = json::array();
+    for (int i = 0; i < 1001; ++i) many.push_back(changes[0]);
+    const std::vector<std::pair<std::string, std::string>> bodies = {
+        {"cut short", valid.substr(0, valid.size() / 2)},
+        {"not JSON", "changes=" + valid},
+        {"changes not a list", json{{"changes", "all of them"}}.dump()},
+        {"a change's field of the wrong type", json{{"changes", wrong_type}}.dump()},
+        {"an unknown field", unknown_field.dump()},
+        {"invalid UTF-8", invalid_utf8},
+        {"nested 5000 deep", deep},
+        {"1001 changes", json{{"changes", many}}.dump()},
+    };
+    for (const auto& [what, body] : bodies) {
+        INFO(what);
+        Reply r = aoi->client.raw("POST", "/v1/sync/push", body);
+        CHECK(r.status >= 400);
+        CHECK(r.status < 500);
+        CHECK(r.body.contains("error"));
+        CHECK_FALSE(r.body.value("message", "").empty());
+    }
+
+    // Nothing of them was taken, nor kept as refused: the server holds what it held.
+    auto sato = org.device("sato");
+    sato->sync();
+    CHECK(sato->holds(first));
+    for (const auto& v : waiting) CHECK_FALSE(sato->holds(v));
+    CHECK(sato->client.get("/v1/refused").body["refused"].empty());
+    CHECK(org.admin->get("/healthz").status == 200);
+    // The phone's own push then goes through, once.
+    aoi->sync();
+    sato->sync();
+    for (const auto& v : waiting) {
+        CHECK(sato->holds(v));
+        CHECK(sato->client.get("/v1/records/" + v).body["history"].size() == 1);
+    }
+}
+
 TEST_CASE("a refused change is kept for the worker's supervisors until it is accepted and they read it and dismiss it") {
     Organisation org;
     auto aoi = org.device("aoi");
