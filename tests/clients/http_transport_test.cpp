@@ -16,10 +16,12 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "clients/device.h"
 #include "clients/src/http_transport.h"
+#include "crypto/unique_fd.h"
 #include "support/run_program.h"
 #include "support/temp_dir.h"
 
@@ -194,3 +196,60 @@ TEST_CASE("a server URL the HTTP library refuses is an invalid argument, never a
     CHECK_FALSE(opened->status()->signed_in);
 }
 
+namespace {
+
+// A server that takes one connection on loopback, reads the request's head, sends `answer` (the
+// bytes of an answer, cut where the network cut it) and closes the connection.
+class CuttingServer {
+public:
+    explicit CuttingServer(std::string answer) : answer_(std::move(answer)) {
+        listener_.reset(::socket(AF_INET, SOCK_STREAM, 0));
+        REQUIRE(listener_);
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::bind(listener_.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+        socklen_t length = sizeof address;
+        REQUIRE(::getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&address), &length) == 0);
+        REQUIRE(::listen(listener_.get(), 1) == 0);
+        url_ = "http://127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+        thread_ = std::thread([this] {
+            UniqueFd connection(::accept(listener_.get(), nullptr, nullptr));
+            if (!connection) return;
+            std::string head;
+            char c;
+            while (head.find("\r\n\r\n") == std::string::npos && ::recv(connection.get(), &c, 1, 0) == 1) head += c;
+            for (std::size_t sent = 0; sent < answer_.size();) {
+                const ssize_t n = ::send(connection.get(), answer_.data() + sent, answer_.size() - sent, MSG_NOSIGNAL);
+                if (n <= 0) break;
+                sent += static_cast<std::size_t>(n);
+            }
+        });
+    }
+    ~CuttingServer() {
+        ::shutdown(listener_.get(), SHUT_RDWR);
+        if (thread_.joinable()) thread_.join();
+    }
+    const std::string& url() const { return url_; }
+
+private:
+    std::string answer_;
+    UniqueFd listener_;
+    std::string url_;
+    std::thread thread_;
+};
+
+}  // namespace
+
+TEST_CASE("an answer the network cut short is a network failure and never a short success") {
+    const std::string body(1000, 'x');
+    const std::string head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n";
+    for (const std::string& answer : {std::string(), head.substr(0, 20), head, head + body.substr(0, 300)}) {
+        INFO("the connection closed after " << answer.size() << " bytes of the answer");
+        CuttingServer server(answer);
+        auto transport = client::make_http_transport(server.url());
+        auto got = transport->send("POST", "/v1/sync/pull", "{}", kToken);
+        REQUIRE_FALSE(got.is_ok());
+        CHECK(got.status().code() == ErrorCode::unavailable);
+    }
+}
