@@ -511,6 +511,35 @@ TEST_CASE("the command line changes the worker's password on the server, the way
     CHECK(synced_run.out.find("pushed 1") != std::string::npos);
 }
 
+TEST_CASE("the command line refuses a wrong password at sign-in and at a password change and keeps its work") {
+    FieldOrganisation org;
+    Cli cli{org, org.new_home("cli")};
+    Cli mistyped = cli;
+    mistyped.password = "not-her-password";
+    auto refused = mistyped({"init", "--server", org.server.url(), "--user", "aoi"});
+    INFO(refused.out << refused.err);
+    CHECK(refused.exit_code == 1);
+    CHECK_THAT(refused.err, Catch::Contains("password"));
+    CHECK(refused.err.find("not-her-password") == std::string::npos);
+
+    REQUIRE(cli({"init", "--server", org.server.url(), "--user", "aoi"}).exit_code == 0);
+    REQUIRE(cli({"record", "client", "pseudonym=K-307", "area=kita"}).exit_code == 0);
+    auto unchanged = run_program(TSUNAGU_CLI_PATH, {"password"},
+                                 {{"TSUNAGU_HOME", cli.home}, {"TSUNAGU_PASSPHRASE", cli.passphrase},
+                                  {"TSUNAGU_PASSWORD", "not-her-password"}, {"TSUNAGU_NEW_PASSWORD", "aoi-password-3"}});
+    INFO(unchanged.out << unchanged.err);
+    CHECK(unchanged.exit_code == 1);
+    CHECK_THAT(unchanged.err, Catch::Contains("password"));
+    CHECK(unchanged.out.find("password changed") == std::string::npos);
+    // Her password and her session are as they were: the record syncs, and she signs in as before.
+    auto synced_run = cli({"sync"});
+    INFO(synced_run.err);
+    CHECK(synced_run.exit_code == 0);
+    CHECK(synced_run.out.find("pushed 1") != std::string::npos);
+    ApiClient again(org.server.url());
+    CHECK(again.sign_in("aoi", FieldOrganisation::password_of("aoi")).status == 200);
+}
+
 TEST_CASE("the command line changes the replica's passphrase, asking for the current one first") {
     FieldOrganisation org;
     Cli cli{org, org.new_home("cli")};
