@@ -25,6 +25,18 @@ HttpResponse error_response(const Status& status) {
             return HttpResponse::error(507, "storage_full",
                                        "the server's storage is full: nothing was written; your changes stay on "
                                        "your device, sync again later");
+        case ErrorCode::corrupt:
+            // The store was altered or damaged on disk where this request read (a page whose seal
+            // does not open): no retry mends it. The operator is told what to do in the log; the
+            // answer names no page, path or content.
+            log_event("error", "store_damaged",
+                      {{"error", status.to_string()},
+                       {"hint", "the store was altered or damaged on disk: stop the server, keep the damaged "
+                                "data folder aside, and restore the latest backup (tsunagu-server restore)"}});
+            return HttpResponse::error(500, "store_damaged",
+                                       "the server's stored data is damaged where this request read it: nothing "
+                                       "was written; your changes stay on your device, and the server's operator "
+                                       "has been told");
         default:
             // Internal details (paths, SQLite messages; never record content) go to the log,
             // not into the answer.

@@ -627,6 +627,51 @@ TEST_CASE("malformed wrong-typed and oversized push bodies are refused whole and
     }
 }
 
+TEST_CASE("a store altered while the server was stopped is refused where it was altered and says nothing of its insides") {
+    if (testing_on_postgres()) return;  // the embedded store's file
+    Organisation org;
+    auto aoi = org.device("aoi");
+    const auto client = aoi->create("client", {{"pseudonym", "K-016"}, {"area", "kita"}});
+    for (int i = 0; i < 300; ++i) {
+        json v = visit(client);
+        v["observations"] = "MARKER-CONTENT " + std::string(300, 'o');
+        aoi->create("home_visit", v);
+    }
+    aoi->sync();
+    const int port = org.server.port();
+    REQUIRE(WEXITSTATUS(org.server.stop(SIGTERM)) == 0);  // its last checkpoint: all in the main file
+
+    // Someone with the disk (a stolen backup put back, a curious administrator) flips a byte in
+    // the middle of the store, where the records' pages are.
+    const std::string path = org.dir.file("data") + "/tsunagu.db";
+    REQUIRE((!std::filesystem::exists(path + "-wal") || std::filesystem::file_size(path + "-wal") == 0));
+    {
+        std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+        REQUIRE(file);
+        const auto middle = static_cast<std::streamoff>(std::filesystem::file_size(path) / 2);
+        file.seekg(middle);
+        const char byte = static_cast<char>(file.get());
+        file.seekp(middle);
+        file.put(static_cast<char>(~byte));
+    }
+    org.server.start({}, port);
+    ApiClient sato(org.server.url());
+    REQUIRE(sato.sign_in("sato", "sato-password-1").status == 200);
+    Reply listed = sato.get("/v1/records?collection=home_visit");
+    INFO(listed.raw);
+    CHECK(listed.status == 500);
+    CHECK(listed.body["error"] == "store_damaged");
+    CHECK(listed.raw.find("MARKER-CONTENT") == std::string::npos);
+    CHECK(listed.raw.find("tsunagu.db") == std::string::npos);
+    CHECK(listed.raw.find("page") == std::string::npos);
+    // The operator learns what happened and what to do from the log, which holds no content either.
+    std::ifstream in(org.dir.file("server.log"));
+    const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CHECK(log.find("store_damaged") != std::string::npos);
+    CHECK(log.find("restore the latest backup") != std::string::npos);
+    CHECK(log.find("MARKER-CONTENT") == std::string::npos);
+}
+
 TEST_CASE("a refused change is kept for the worker's supervisors until it is accepted and they read it and dismiss it") {
     Organisation org;
     auto aoi = org.device("aoi");
