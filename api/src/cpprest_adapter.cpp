@@ -147,6 +147,8 @@ void run(const std::shared_ptr<Shared>& shared, const std::shared_ptr<Exchange>&
         sodium_memzero(bytes.data(), bytes.size());
         translate(exchange->request, plain);
     } catch (const std::exception&) {
+        // Cut by the listener closing (the server stopping): the device is told to come back.
+        if (shared->stopping.load()) return reply(shared, exchange, shutting_down());
         return reply(shared, exchange,
                      HttpResponse::error(400, "bad_request",
                                          "the request could not be read (malformed URL or body, or connection cut)"));
