@@ -157,14 +157,21 @@ TEST_CASE("three servers on one PostgreSQL: devices syncing through different on
     }
     INFO("records created: " << total << ", syncs cut by the kill: " << failed_syncs);
     CHECK(failed_syncs > 0);  // the kill did cut syncs short
-    CHECK(total > 200);
+    CHECK(total > 100);
     CHECK(meetings_held(*supervisor) == total);  // each record once
     // Every phone holds exactly its own records, each once.
     for (int i = 0; i < kWorkers; ++i) CHECK(meetings_held(*phones[static_cast<std::size_t>(i)]) == created[static_cast<std::size_t>(i)].size());
-    // Nothing duplicated in the change log either: each record has the one change that made it.
-    Reply read = supervisor->client.get("/v1/records/" + created[1].front());
-    REQUIRE(read.status == 200);
-    CHECK(read.body["history"].size() == 1);
+    // Nothing duplicated in the change log either: each record the phones of the killed server
+    // made (phones 1 and 4) has the one change that made it, a push cut by the kill included.
+    std::size_t made_twice = 0;
+    for (const std::size_t phone : {1, 4}) {
+        for (const auto& id : created[phone]) {
+            Reply read = supervisor->client.get("/v1/records/" + id);
+            REQUIRE(read.status == 200);
+            if (read.body["history"].size() != 1) ++made_twice;
+        }
+    }
+    CHECK(made_twice == 0);
 }
 
 TEST_CASE("no visit is lost while users are refused for a team that does not exist") {

@@ -145,6 +145,7 @@ TEST_CASE("a writer taking log numbers waits for the one before it to commit") {
     // The second writer's thread makes no Catch2 assertion (they are not thread-safe): it hands
     // its outcome back, checked once it has joined.
     pg::Connection b_connection = connect_ok(cluster.conninfo());
+    const std::int64_t b_pid = value_ok(b_connection.query("SELECT pg_backend_pid()")).integer(0, 0);
     std::atomic<std::int64_t> b_first{0};
     Status b_outcome = Status::ok();
     std::thread b([&] {
@@ -155,7 +156,16 @@ TEST_CASE("a writer taking log numbers waits for the one before it to commit") {
             return b_connection.query("INSERT INTO log VALUES ($1, 2)", {*n}).status();
         });
     });
-    std::this_thread::sleep_for(300ms);
+    // Seen from a third session: b's backend waits for a lock (a's counter row).
+    pg::Connection observer = connect_ok(cluster.conninfo());
+    bool waiting = false;
+    for (const auto deadline = std::chrono::steady_clock::now() + 10s;
+         !waiting && std::chrono::steady_clock::now() < deadline; std::this_thread::sleep_for(5ms)) {
+        auto state = value_ok(observer.query("SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int AND "
+                                             "wait_event_type = 'Lock'", {b_pid}));
+        waiting = state.integer(0, 0) == 1;
+    }
+    CHECK(waiting);
     CHECK(b_first == 0);  // still waiting on a's counter row
     ok(a.query("INSERT INTO log VALUES (1, 1), (2, 1)").status());
     ok(a.commit());
@@ -211,7 +221,7 @@ TEST_CASE("under concurrent writers the log is gap-free for a pulling reader, an
         INFO("entries committed: " << load.committed_entries);
         WARN("log sequence, 12 writers for 3 s: " << load.committed_entries << " entries committed, "
                                                   << load.missed.size() << " missed by the reader");
-        CHECK(load.committed_entries > 300);
+        CHECK(load.committed_entries > 100);  // a loaded 2-core machine still commits hundreds
         INFO("first missed: " << (load.missed.empty() ? 0 : load.missed.front()) << " of "
                               << (load.numbers.empty() ? 0 : load.numbers.back()));
         CHECK(load.missed.empty());
