@@ -329,38 +329,71 @@ TEST_CASE("a backup or a restore killed part way leaves nothing that passes for 
     Office office;
     const std::string backup = office.dir.file("nightly.db");
     const std::string restored = office.dir.file("restored");
-    // Killed after 0 to 40 ms: before, during or after the copy. Whatever the moment, what is
-    // at the target afterwards is complete (it restores) or absent.
-    for (int delay_ms : {0, 5, 10, 20, 40}) {
-        for (const std::vector<std::string>& command :
-             {std::vector<std::string>{TSUNAGU_SERVER_PATH, "backup", "--data", office.data, "--to", backup},
-              std::vector<std::string>{TSUNAGU_SERVER_PATH, "restore", "--from", backup, "--data", restored,
-                                       "--key-file", office.key_file()}}) {
-            if (command[1] == "restore" && !fs::exists(backup)) continue;
-            const pid_t pid = ::fork();
-            if (pid == 0) {
-                std::freopen("/dev/null", "w", stdout);
-                std::freopen("/dev/null", "w", stderr);
-                exec_or_exit(command);
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
-            ::kill(pid, SIGKILL);
-            ::waitpid(pid, nullptr, 0);
+    // How long each takes on this machine today, whole: the kills land at fractions of that.
+    const auto timed = [](const std::vector<std::string>& args) {
+        const auto started = std::chrono::steady_clock::now();
+        REQUIRE(server_command(args).exit_code == 0);
+        return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+    };
+    const auto backup_takes = timed({"backup", "--data", office.data, "--to", backup});
+    const auto restore_takes = timed({"restore", "--from", backup, "--data", restored, "--key-file", office.key_file()});
+    fs::remove(backup);
+    fs::remove_all(restored);
+    // Killed before, during or after the copy. Whatever the moment, what is at the target
+    // afterwards is complete (it restores, or the server starts on it) or absent; both are seen.
+    const auto run_killed = [](const std::vector<std::string>& command, std::chrono::microseconds after) {
+        const pid_t pid = ::fork();
+        if (pid == 0) {
+            std::freopen("/dev/null", "w", stdout);
+            std::freopen("/dev/null", "w", stderr);
+            exec_or_exit(command);
         }
+        std::this_thread::sleep_for(after);
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+    };
+    const auto at = [](double fraction, std::chrono::microseconds whole) {
+        return std::chrono::microseconds(static_cast<std::int64_t>(fraction * static_cast<double>(whole.count())));
+    };
+    const std::vector<double> fractions{0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 3.0};
+    int backups_absent = 0, backups_complete = 0;
+    for (double fraction : fractions) {
+        INFO("a backup killed at " << fraction << " of its time");
+        run_killed({TSUNAGU_SERVER_PATH, "backup", "--data", office.data, "--to", backup}, at(fraction, backup_takes));
         if (fs::exists(backup)) {
-            const std::string check = office.dir.file("check-" + std::to_string(delay_ms));
-            INFO("killed after " << delay_ms << " ms");
+            ++backups_complete;
+            const std::string check = office.dir.file("check-" + std::to_string(backups_complete));
             CHECK(server_command({"restore", "--from", backup, "--data", check, "--key-file", office.key_file()})
                       .exit_code == 0);
-        }
-        if (fs::exists(restored + "/tsunagu.db")) {
-            ServerProcess started{TSUNAGU_SERVER_PATH, restored, office.dir.file("restored.log")};
-            started.start({"--key-file", office.key_file()});
-            started.stop(SIGTERM);
-            fs::remove_all(restored);
+        } else {
+            ++backups_absent;
         }
         fs::remove(backup);
     }
+    REQUIRE(server_command({"backup", "--data", office.data, "--to", backup}).exit_code == 0);
+    int restores_absent = 0, restores_complete = 0;
+    for (double fraction : fractions) {
+        INFO("a restore killed at " << fraction << " of its time");
+        run_killed({TSUNAGU_SERVER_PATH, "restore", "--from", backup, "--data", restored, "--key-file",
+                    office.key_file()},
+                   at(fraction, restore_takes));
+        if (fs::exists(restored + "/tsunagu.db")) {
+            ++restores_complete;
+            ServerProcess started{TSUNAGU_SERVER_PATH, restored, office.dir.file("restored.log")};
+            started.start({"--key-file", office.key_file()});
+            started.stop(SIGTERM);
+        } else {
+            ++restores_absent;
+        }
+        fs::remove_all(restored);
+    }
+    fs::remove(backup);
+    INFO("backups: " << backups_absent << " absent, " << backups_complete << " complete; restores: "
+                     << restores_absent << " absent, " << restores_complete << " complete");
+    CHECK(backups_absent > 0);
+    CHECK(backups_complete > 0);
+    CHECK(restores_absent > 0);
+    CHECK(restores_complete > 0);
     // The next backup and restore replace whatever the killed ones left.
     REQUIRE(server_command({"backup", "--data", office.data, "--to", backup}).exit_code == 0);
     CHECK_FALSE(fs::exists(backup + ".partial"));
