@@ -125,7 +125,9 @@ HttpResponse json_response(int status, const Json& body);
 // an empty Secret for one absent or not a string) and wiped from the parsed body, and the
 // request's text wiped: all before anything can refuse the request, so that a body refused as
 // malformed or for its shape (a field too many, a wrong type) leaves no copy of a password in the
-// server's memory. A wiped member stays in the body as a string, for check_fields.
+// server's own buffers. A wiped member stays in the body as a string, for check_fields. (Beyond
+// reach: the JSON lexer's token buffer, freed unwiped when the parse ends, and cpprestsdk's socket
+// buffers; core dumps are off, so reading them takes the live process's memory.)
 struct SecretBody {
     Json json;
     std::vector<Secret> secrets;
