@@ -134,13 +134,13 @@ HttpResponse list_records(RequestContext& ctx) {
     }
     std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
     // No content, but whose records, of which clients, when: the listing is on the trail, with its
-    // filters and how many it showed (each record read whole is audited by its id).
+    // filters and how many it showed (each record read whole is audited by its id). The filters
+    // are as the address gave them: bytes that are not UTF-8 are written as U+FFFD.
     Json filters = Json::object();
     for (const auto& [key, value] : q) filters[key] = value;
-    if (Status a = ctx.audit_in_group("records.list", "", Json{{"filters", filters}, {"shown", rows.size()}}.dump());
-        !a) {
-        return error_response(a);
-    }
+    const std::string detail =
+        Json{{"filters", filters}, {"shown", rows.size()}}.dump(-1, ' ', false, Json::error_handler_t::replace);
+    if (Status a = ctx.audit_in_group("records.list", "", detail); !a) return error_response(a);
     Json list = Json::array();
     for (auto& [_, row] : rows) list.push_back(std::move(row));
     return json_response(200, {{"records", list}, {"counts", counts}});
