@@ -185,11 +185,14 @@ struct SyncRun {
 
     // Pull. Each page is applied (records, evictions, acknowledgements) with the cursor in one
     // transaction; a stale page is ignored and asked for again.
+    // A request over the server's body limit (413: it names up to a page's worth of records held
+    // here) is asked again for pages of half as many, down to one.
     Status pull() {
         int stale_pages = 0;
+        std::size_t page_limit = std::max<std::size_t>(d.options.pull_page, 1);
         notify(SyncProgress::Phase::pull, 0, 0);
         while (true) {
-            auto request = engine.prepare_pull(d.options.pull_page);
+            auto request = engine.prepare_pull(page_limit);
             if (!request) return request.status();
             sync::Json wire = *request;
             wire.erase("replica");
@@ -197,6 +200,10 @@ struct SyncRun {
             auto answer = link.send_text("POST", "/v1/sync/pull", wire.dump(), d.session.token.view(), &report.retries);
             if (!answer) return answer.status();
             if (is_wipe(*answer)) return wipe();
+            if (answer->status == 413 && page_limit > 1) {
+                page_limit /= 2;
+                continue;
+            }
             if (answer->status != 200) return refusal(*answer, "pull");
             // Read as it streams in, without a JSON document: memory stays one page's structs.
             auto page = sync::parse_pull_page_text(answer->text);

@@ -112,6 +112,22 @@ TEST_CASE("the real server's body limit halves a push batch until the outbox dra
     CHECK(synced(*aoi).pushed == 0);  // nothing left over, nothing sent twice
 }
 
+TEST_CASE("a pull over the server's body limit is asked again for smaller pages") {
+    FieldOrganisation org({"--max-body", "3000"});
+    auto aoi = org.device("aoi");
+    const auto client = created(*aoi, "client", {{"pseudonym", "K-404"}, {"area", "kita"}});
+    std::set<std::string> visits;
+    for (int i = 0; i < 100; ++i) visits.insert(created(*aoi, "home_visit", visit(client, i)));
+    // Its pull names the 101 records it just pushed and holds (about 3,700 bytes): over the limit.
+    const auto report = synced(*aoi);
+    CHECK(report.pushed == 101);
+    CHECK(aoi->status()->pending == 0);
+    CHECK(ids_of(*aoi, "home_visit") == visits);
+    auto sato = org.device("sato");
+    synced(*sato);
+    CHECK(ids_of(*sato, "home_visit") == visits);
+}
+
 TEST_CASE("a change too large for the server alone is kept as refused, and the others go through") {
     FieldOrganisation org;
     Limited limited(3000);
