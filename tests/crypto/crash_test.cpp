@@ -318,10 +318,14 @@ TEST_CASE("a re-key killed at any moment leaves the old or the new store, comple
     }
 }
 
-TEST_CASE("a re-key to a new key killed at any moment leaves the store complete under the old key or the new") {
+namespace {
+
+// crash_writer's `command` (rekey-to or change-key-to) killed at moments in its swaps between a key
+// and its inverse: exactly one of the two opens the store, and it is complete.
+void kill_key_swaps(const std::string& command) {
     constexpr int kKills = 20;
     for (JournalMode mode : {JournalMode::wal, JournalMode::rollback}) {
-        auto random = seeded_generator("re-key to a new key");
+        auto random = seeded_generator(command.c_str());
         TempDir dir;
         const auto path = dir.file("s.db");
         make_rekey_store(path, mode);
@@ -333,7 +337,7 @@ TEST_CASE("a re-key to a new key killed at any moment leaves the store complete 
         for (int kill = 1; kill <= kKills || (kill <= 2 * kKills && !covered(kill - 1)); ++kill) {
             const microseconds delay = random_delay(random, 100, 3 * rekey.per_unit_us());
             INFO(mode_name(mode) << ", kill " << kill << " after " << delay.count() << " us");
-            const Killed killed = run_and_kill("rekey-to", path, mode, delay, Clock::from_ready);
+            const Killed killed = run_and_kill(command, path, mode, delay, Clock::from_ready);
             REQUIRE(killed.was_ready);
             const auto rekeyed = std::count(killed.lines.begin(), killed.lines.end(), "rekeyed");
             rekey.learn(delay, static_cast<std::size_t>(rekeyed));
@@ -352,9 +356,19 @@ TEST_CASE("a re-key to a new key killed at any moment leaves the store complete 
         // Kills left the store under each key: re-keys completed between them, and were struck.
         CHECK(inverse_key_states > 0);
         CHECK(inverse_key_states < kills_made);
-        WARN(mode_name(mode) << ": " << kills_made << " kills during re-keys to a new key, " << inverse_key_states
+        WARN(mode_name(mode) << ": " << kills_made << " kills during " << command << ", " << inverse_key_states
                              << " left the store under the other key");
     }
+}
+
+}  // namespace
+
+TEST_CASE("a re-key to a new key killed at any moment leaves the store complete under the old key or the new") {
+    kill_key_swaps("rekey-to");
+}
+
+TEST_CASE("a key change (the data key rewrapped) killed at any moment leaves the store under the old key or the new") {
+    kill_key_swaps("change-key-to");
 }
 
 TEST_CASE("a store whose creation is killed is either absent or complete, and can be created") {

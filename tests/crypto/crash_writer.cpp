@@ -10,6 +10,9 @@
 //                                            (every bit flipped), then re-keys it to the other
 //                                            one and back (Store::rekey(new_key)), again and
 //                                            again, printing "rekeyed" after each.
+//   change-key-to <store> <wal|rollback> <key hex>   as rekey-to, rewrapping the data key under
+//                                            the other key (Store::change_key), the pages as
+//                                            they are.
 // Exit status 2 on any error (message on stderr); it never ends by itself otherwise.
 #include <unistd.h>
 
@@ -84,10 +87,10 @@ Status rekey_forever(Store& store) {
 }
 
 // Re-keys `store` (open under `current`) to `other`, then back, again and again.
-Status swap_keys_forever(Store& store, KeySource current, KeySource other) {
+Status swap_keys_forever(Store& store, KeySource current, KeySource other, bool rewrap_only) {
     report("ready");
     while (true) {
-        TSUNAGU_TRY(store.rekey(other));
+        TSUNAGU_TRY(rewrap_only ? store.change_key(other) : store.rekey(other));
         std::swap(current, other);
         report("rekeyed");
     }
@@ -96,9 +99,11 @@ Status swap_keys_forever(Store& store, KeySource current, KeySource other) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    const bool swap = argc == 5 && std::strcmp(argv[1], "rekey-to") == 0;
+    const bool rewrap_only = argc == 5 && std::strcmp(argv[1], "change-key-to") == 0;
+    const bool swap = argc == 5 && (std::strcmp(argv[1], "rekey-to") == 0 || rewrap_only);
     if (argc != 5 || (std::strcmp(argv[1], "write") != 0 && std::strcmp(argv[1], "rekey") != 0 && !swap)) {
-        std::fprintf(stderr, "usage: crash_writer write|rekey|rekey-to <store> wal|rollback <key hex>\n");
+        std::fprintf(stderr,
+                     "usage: crash_writer write|rekey|rekey-to|change-key-to <store> wal|rollback <key hex>\n");
         return 2;
     }
     std::vector<std::uint8_t> bytes = parse_hex(argv[4]);
@@ -116,7 +121,7 @@ int main(int argc, char** argv) {
         std::swap(*key, *inverse);
     }
     if (!store) return fail(store.status());
-    if (swap) return fail(swap_keys_forever(*store, std::move(*key), std::move(*inverse)));
+    if (swap) return fail(swap_keys_forever(*store, std::move(*key), std::move(*inverse), rewrap_only));
     Status ended =
         std::strcmp(argv[1], "write") == 0 ? write_forever(*store) : rekey_forever(*store);
     return fail(ended);
