@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -101,6 +102,43 @@ AfterRevocation after_revocation(const testing::InProcessServer& server, const s
     }
 }
 
+// A stolen phone: two threads send `request(thread, n)` over and over, until told to wipe; its
+// device is revoked once each thread was answered 200, while both are sending. Answers how many
+// threads were told to wipe, and how many met any other answer than 200.
+struct StolenPhone {
+    int wiped = 0;
+    int other = 0;
+};
+StolenPhone revoked_while_sending(const testing::InProcessServer& server, const std::string& admin,
+                                  const std::string& device,
+                                  const std::function<api::HttpRequest(int thread, int n)>& request) {
+    std::atomic<int> wiped{0}, other{0}, sending{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2; ++t) {
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < 100000; ++i) {
+                api::HttpRequest sent = request(t, i);
+                const api::HttpResponse answer = server.handle(sent);
+                if (i == 0 && answer.status == 200) ++sending;
+                if (answer.status == 401) {
+                    ++(json::parse(answer.body)["error"] == "wipe" ? wiped : other);
+                    return;
+                }
+                if (answer.status != 200) ++other;
+            }
+        });
+    }
+    // Revoked while both are sending (each was answered once): not before either began.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (sending < 2 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+    api::HttpRequest revoke = testing::post_json("/v1/admin/devices/" + device + "/revoke", json::object(), admin);
+    const int revoked = server.handle(revoke).status;
+    for (auto& t : threads) t.join();
+    REQUIRE(sending == 2);
+    REQUIRE(revoked == 200);
+    return {wiped.load(), other.load()};
+}
+
 }  // namespace
 
 TEST_CASE("a device revoked while its pulls are in flight stays forgotten and is told to wipe") {
@@ -121,31 +159,11 @@ TEST_CASE("a device revoked while its pulls are in flight stays forgotten and is
         REQUIRE(json::parse(pushed.body)["outcomes"][0]["status"] == "accepted");
 
         // The phone pulls over and over, on two connections, until it is told to wipe.
-        std::atomic<int> wiped{0}, other{0}, pulling_threads{0};
-        std::vector<std::thread> pulling;
-        for (int t = 0; t < 2; ++t) {
-            pulling.emplace_back([&] {
-                for (int i = 0; i < 100000; ++i) {
-                    api::HttpRequest pull = testing::post_json("/v1/sync/pull", {{"after", 0}}, token);
-                    const api::HttpResponse answer = server.handle(pull);
-                    if (i == 0 && answer.status == 200) ++pulling_threads;
-                    if (answer.status == 401) {
-                        ++(json::parse(answer.body)["error"] == "wipe" ? wiped : other);
-                        return;
-                    }
-                    if (answer.status != 200) ++other;
-                }
-            });
-        }
-        // Revoked while both are pulling (each was served a page): not before either began.
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-        while (pulling_threads < 2 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
-        REQUIRE(pulling_threads == 2);
-        api::HttpRequest revoke = testing::post_json("/v1/admin/devices/" + device + "/revoke", json::object(), admin);
-        REQUIRE(server.handle(revoke).status == 200);
-        for (auto& t : pulling) t.join();
-        CHECK(wiped == 2);
-        CHECK(other == 0);
+        const StolenPhone phone = revoked_while_sending(server, admin, device, [&](int, int) {
+            return testing::post_json("/v1/sync/pull", {{"after", 0}}, token);
+        });
+        CHECK(phone.wiped == 2);
+        CHECK(phone.other == 0);
 
         // Whatever the pulls handed to the group has landed (a write goes through it after them).
         api::HttpRequest flush = testing::post_json("/v1/admin/teams", {{"name", "Flush " + name}}, admin);
@@ -176,31 +194,11 @@ TEST_CASE("a push waiting for the write group when its device is revoked writes 
     for (int round = 0; round < 15; ++round) {
         const Team::Worker worker = team.worker("pusher" + std::to_string(round));
         // A stolen phone pushes over and over, on two connections, until it is told to wipe.
-        std::atomic<int> wiped{0}, other{0}, pushing_threads{0};
-        std::vector<std::thread> pushing;
-        for (int t = 0; t < 2; ++t) {
-            pushing.emplace_back([&, t] {
-                for (int i = 0; i < 100000; ++i) {
-                    api::HttpRequest push = push_of_client(worker, "K-" + std::to_string(t) + "-" + std::to_string(i), i);
-                    const api::HttpResponse answer = server.handle(push);
-                    if (i == 0 && answer.status == 200) ++pushing_threads;
-                    if (answer.status == 401) {
-                        ++(json::parse(answer.body)["error"] == "wipe" ? wiped : other);
-                        return;
-                    }
-                    if (answer.status != 200) ++other;
-                }
-            });
-        }
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-        while (pushing_threads < 2 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
-        REQUIRE(pushing_threads == 2);
-        api::HttpRequest revoke =
-            testing::post_json("/v1/admin/devices/" + worker.device + "/revoke", json::object(), team.admin);
-        REQUIRE(server.handle(revoke).status == 200);
-        for (auto& t : pushing) t.join();
-        CHECK(wiped == 2);
-        CHECK(other == 0);
+        const StolenPhone phone = revoked_while_sending(server, team.admin, worker.device, [&](int thread, int n) {
+            return push_of_client(worker, "K-" + std::to_string(thread) + "-" + std::to_string(n), n);
+        });
+        CHECK(phone.wiped == 2);
+        CHECK(phone.other == 0);
         // Nothing was written on the phone's behalf once the revocation was recorded.
         const AfterRevocation after = after_revocation(server, team.admin, worker.device, "sync.push");
         INFO("round " << round);

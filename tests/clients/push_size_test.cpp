@@ -60,6 +60,14 @@ std::set<std::string> ids_of(client::Device& device, const std::string& collecti
     return ids;
 }
 
+// Every visit reached the supervisor's device, and the worker's has nothing left over to send.
+void check_all_reached_supervisor(FieldOrganisation& org, client::Device& worker, const std::set<std::string>& visits) {
+    auto sato = org.device("sato");
+    synced(*sato);
+    CHECK(ids_of(*sato, "home_visit") == visits);
+    CHECK(synced(worker).pushed == 0);  // nothing left over, nothing sent twice
+}
+
 }  // namespace
 
 TEST_CASE("a push batch over the server's body limit is sent again in halves until the outbox drains") {
@@ -77,10 +85,7 @@ TEST_CASE("a push batch over the server's body limit is sent again in halves unt
     CHECK(aoi->status()->pending == 0);
     CHECK(aoi->status()->refused == 0);
 
-    auto sato = org.device("sato");
-    synced(*sato);
-    CHECK(ids_of(*sato, "home_visit") == visits);
-    CHECK(synced(*aoi).pushed == 0);  // nothing left over, nothing sent twice
+    check_all_reached_supervisor(org, *aoi, visits);
 }
 
 TEST_CASE("the real server's body limit halves a push batch until the outbox drains and keeps a change too large alone") {
@@ -106,10 +111,7 @@ TEST_CASE("the real server's body limit halves a push batch until the outbox dra
     CHECK(aoi->status()->refused == 1);
     CHECK(holds(*aoi, large));
 
-    auto sato = org.device("sato");
-    synced(*sato);
-    CHECK(ids_of(*sato, "home_visit") == visits);
-    CHECK(synced(*aoi).pushed == 0);  // nothing left over, nothing sent twice
+    check_all_reached_supervisor(org, *aoi, visits);
 }
 
 TEST_CASE("a pull over the server's body limit is asked again for smaller pages") {
@@ -123,9 +125,7 @@ TEST_CASE("a pull over the server's body limit is asked again for smaller pages"
     CHECK(report.pushed == 101);
     CHECK(aoi->status()->pending == 0);
     CHECK(ids_of(*aoi, "home_visit") == visits);
-    auto sato = org.device("sato");
-    synced(*sato);
-    CHECK(ids_of(*sato, "home_visit") == visits);
+    check_all_reached_supervisor(org, *aoi, visits);
 }
 
 TEST_CASE("a change too large for the server alone is kept as refused, and the others go through") {
