@@ -65,6 +65,17 @@ json visit(const std::string& client, const std::string& date = "2020-06-01") {
             {"review_status", "submitted"}};
 }
 
+// `phone` syncs, then `supervisor`: it holds each of `records`, each made by one change (a push
+// applied twice would show two in its history).
+void sync_and_check_taken_once(SyncedDevice& phone, SyncedDevice& supervisor, const std::vector<std::string>& records) {
+    phone.sync();
+    supervisor.sync();
+    for (const auto& id : records) {
+        CHECK(supervisor.holds(id));
+        CHECK(supervisor.client.get("/v1/records/" + id).body["history"].size() == 1);
+    }
+}
+
 }  // namespace
 
 TEST_CASE("a worker's new client and visits reach the server and the worker's second device") {
@@ -200,12 +211,7 @@ TEST_CASE("a push cut off in the middle of its body applies nothing and the same
     for (const auto& v : visits) CHECK_FALSE(sato->holds(v));
 
     // The phone sends it again, whole: every visit is taken, once.
-    aoi->sync();
-    sato->sync();
-    for (const auto& v : visits) {
-        CHECK(sato->holds(v));
-        CHECK(sato->client.get("/v1/records/" + v).body["history"].size() == 1);
-    }
+    sync_and_check_taken_once(*aoi, *sato, visits);
 }
 
 TEST_CASE("reassigning a client moves its records on the next sync") {
@@ -619,12 +625,7 @@ TEST_CASE("malformed wrong-typed and oversized push bodies are refused whole and
     CHECK(sato->client.get("/v1/refused").body["refused"].empty());
     CHECK(org.admin->get("/healthz").status == 200);
     // The phone's own push then goes through, once.
-    aoi->sync();
-    sato->sync();
-    for (const auto& v : waiting) {
-        CHECK(sato->holds(v));
-        CHECK(sato->client.get("/v1/records/" + v).body["history"].size() == 1);
-    }
+    sync_and_check_taken_once(*aoi, *sato, waiting);
 }
 
 TEST_CASE("a store altered while the server was stopped is refused where it was altered and says nothing of its insides") {
