@@ -272,10 +272,14 @@ Status check_new_user(Store& store, const std::string& username, Role role, cons
 Result<User> Accounts::create_user(const std::string& username, const std::string& display_name,
                                    Role role, const std::string& team_id, std::string_view password,
                                    PasswordSetBy by) {
-    TSUNAGU_TRY(check_new_user(store_, username, role, team_id));
+    TSUNAGU_TRY(check_new_user(username, role, team_id));
     auto hash = hash_password(password, policy_);
     if (!hash) return hash.status();
     return create_user_hashed(username, display_name, role, team_id, *hash, by);
+}
+
+Status Accounts::check_new_user(const std::string& username, Role role, const std::string& team_id) {
+    return api::check_new_user(store_, username, role, team_id);
 }
 
 Result<std::string> Accounts::hash_new_password(std::string_view password) const {
@@ -285,7 +289,7 @@ Result<std::string> Accounts::hash_new_password(std::string_view password) const
 Result<User> Accounts::create_user_hashed(const std::string& username, const std::string& display_name, Role role,
                                           const std::string& team_id, const std::string& password_hash,
                                           PasswordSetBy by) {
-    TSUNAGU_TRY(check_new_user(store_, username, role, team_id));
+    TSUNAGU_TRY(check_new_user(username, role, team_id));
     const std::string* hash = &password_hash;
     User u;
     u.id = random_id();

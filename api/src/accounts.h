@@ -132,6 +132,9 @@ public:
     Result<User> create_user(const std::string& username, const std::string& display_name, Role role,
                              const std::string& team_id, std::string_view password,
                              PasswordSetBy by = PasswordSetBy::owner);
+    // What a new account must be (its name's form, a team for a field worker, the team existing),
+    // checked before its password is hashed; create_user* check it again.
+    Status check_new_user(const std::string& username, Role role, const std::string& team_id);
     // A new password's hash (Argon2id, checked for length first): made before the write group by a
     // route that then creates the account, or sets the password, with it (the *_hashed calls).
     Result<std::string> hash_new_password(std::string_view password) const;

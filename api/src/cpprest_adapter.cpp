@@ -74,6 +74,7 @@ struct Shared {
     std::atomic<std::size_t> in_flight{0};
     std::atomic<bool> stopping{false};     // new requests are turned away
     std::atomic<bool> stopped{false};      // the handler may be gone
+    std::atomic<std::size_t> running{0};   // run()s under way
 };
 
 struct Exchange {
@@ -134,9 +135,16 @@ void reply(const std::shared_ptr<Shared>& shared, const std::shared_ptr<Exchange
 // The body read, the request runs on a worker (or is answered at once when it cannot).
 void run(const std::shared_ptr<Shared>& shared, const std::shared_ptr<Exchange>& exchange,
          pplx::task<std::vector<unsigned char>> body) {
-    if (shared->stopped.load()) return reply(shared, exchange, shutting_down());
+    // Counted while it runs: stop() waits, once `stopped` is set, for no run to be left, so that
+    // none reaches the lane classifier or the handler (both the server's) after stop() returned.
+    ++shared->running;
+    struct Leaving {
+        Shared& shared;
+        ~Leaving() { --shared.running; }
+    } leaving{*shared};
     HttpRequest plain;
     try {
+        // Observed first, whatever follows: a failed task nobody observed aborts the process.
         auto bytes = body.get();
         if (bytes.size() > shared->limits.max_body_bytes) {
             return reply(shared, exchange, HttpResponse::error(413, "body_too_large", "request body exceeds the limit"));
@@ -153,6 +161,7 @@ void run(const std::shared_ptr<Shared>& shared, const std::shared_ptr<Exchange>&
                      HttpResponse::error(400, "bad_request",
                                          "the request could not be read (malformed URL or body, or connection cut)"));
     }
+    if (shared->stopped.load()) return reply(shared, exchange, shutting_down());
     plain.request_id = exchange->request_id;
     const Lane lane = shared->lane_of ? shared->lane_of(plain) : Lane::interactive;
     auto job = [shared, exchange, plain = std::move(plain)]() mutable {
@@ -259,6 +268,10 @@ public:
         }
         if (shared_->workers) shared_->workers->drain_and_stop();
         shared_->stopped.store(true);
+        // A run() that began before `stopped` may still classify its request or run it inline;
+        // one that begins after answers shutting_down without either. (A run is short: it hands
+        // the request to the drained workers, which refuse it.)
+        while (shared_->running.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
         listener_.reset();
     }
 

@@ -111,7 +111,11 @@ HttpResponse create_user(RequestContext& ctx) {
     // The password the administrator chose is a first one, to be changed by its owner, unless
     // they say otherwise (a provisioning script handing over passwords the owners chose).
     const bool first_one = body.value("must_change_password", true);
-    // Argon2id here, outside the writers' group: pushes do not wait for it.
+    // The account's name and team are checked first (no hash spent on a bad one), then Argon2id
+    // runs here, outside the writers' group: pushes do not wait for it.
+    if (Status s = ctx.accounts.check_new_user(body["username"], *role, body.value("team_id", "")); !s) {
+        return error_response(s);
+    }
     auto hash = ctx.accounts.hash_new_password(password.view());
     if (!hash) return error_response(hash.status());
     return ctx.core.in_group(ctx, [&](RequestContext& group) {

@@ -64,7 +64,13 @@ Result<std::optional<std::string>> refused_record_scope(RequestContext& ctx, con
     auto change = parsed(r);
     TSUNAGU_TRY(change);
     const sync::CollectionSchema* collection = schema.find(change->collection);
-    if (change->create || (collection && collection->scope.kind == sync::ScopeRule::Kind::self)) {
+    // The change says itself when it makes the record, when the record is its own scope, or when
+    // it sets the field the scope follows (an edit that moves a visit to another client is read
+    // under that client's scope).
+    const bool sets_scope_field = collection && collection->scope.kind == sync::ScopeRule::Kind::field &&
+                                  change->set.contains(collection->scope.field);
+    if (change->create || sets_scope_field ||
+        (collection && collection->scope.kind == sync::ScopeRule::Kind::self)) {
         return std::optional<std::string>(sync::scope_key_of(schema, *change));
     }
     auto siblings = RefusedChanges::open_for_record(ctx.store, r.device_id, r.record);

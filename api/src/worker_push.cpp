@@ -37,13 +37,18 @@ Result<std::vector<std::string>> adopt_new_clients(Store& store, sync::Upstream&
 }
 
 // A client adopted for a create the push then refused (an invalid value, say) is given up again:
-// no caseload stays behind for a record that was never made.
+// no caseload stays behind for a record that was never made. Unless the batch filed records under
+// the client all the same (visits to it, taken): adopted, its key had none before, so these are
+// the worker's; she keeps them in view, and her create, sent again once mended, is in her scope.
 Status release_unmade_clients(Store& store, sync::Upstream& upstream, const std::vector<std::string>& adopted,
                               std::int64_t now) {
     for (const std::string& client : adopted) {
         auto held = upstream.get(client);
         if (!held) return held.status();
         if (*held) continue;
+        auto used = upstream.scope_key_ever_used("client:" + client);
+        if (!used) return used.status();
+        if (*used) continue;
         TSUNAGU_TRY(Caseloads::assign(store, upstream, Caseload{client, "", {}}, now));
     }
     return Status::ok();

@@ -228,6 +228,9 @@ struct SyncRun {
                 }
                 continue;
             }
+            // Back toward the pages asked for, once a smaller one went through (the records it
+            // names shrink as the cursor passes the ones it pushed).
+            page_limit = std::min(std::max<std::size_t>(d.options.pull_page, 1), page_limit * 2);
             report.pulled += applied->records;
             report.resent += applied->resent;
             report.evicted += applied->evicted;

@@ -156,9 +156,10 @@ TEST_CASE("SIGTERM lets requests in flight finish, and every acknowledged push s
                 const std::int64_t sent = since();
                 sent_at[static_cast<std::size_t>(i)] = sent;
                 Reply r = d.client.post("/v1/sync/push", {{"changes", wire["changes"]}});
+                const std::int64_t answered_at = since();
                 sent_at[static_cast<std::size_t>(i)] = 0;
                 const bool before_signal = sent + kOnTheServer <= signalled_at;
-                if (before_signal && since() >= signalled_at) ++crossed;
+                if (before_signal && r.status > 0 && answered_at >= signalled_at) ++crossed;
                 if (r.status <= 0) {
                     // Unanswered: the listener had it still (it closes with the shutdown) or the
                     // server dropped it. Either way it must not have been applied (checked below).

@@ -999,6 +999,43 @@ TEST_CASE("a kept edit of a record the server does not hold is read under its cr
     }
 }
 
+TEST_CASE("a kept edit that moves its record to another client is read under that client's scope") {
+    Organisation org;
+    auto chie = org.device("chie");  // Minami
+    const auto minami_client = chie->create("client", {{"pseudonym", "M-003"}, {"area", "minami"}});
+    chie->sync();
+    auto ben = org.device("ben");  // Kita
+    const auto kita_client = ben->create("client", {{"pseudonym", "K-018"}, {"area", "kita"}});
+    ben->sync();
+    // A visit to ben's client the server refuses (a date that does not exist), then an edit of it
+    // that moves it to Minami's client, with notes about her.
+    const std::string v = tsunagu::sync::new_id();
+    auto change = [&](bool create, json set, int n) {
+        return json{{"id", tsunagu::sync::new_id()}, {"collection", "home_visit"}, {"record", v},
+                    {"hlc", "175000000000" + std::to_string(n) + "-0"}, {"replica", ben->client.device_id},
+                    {"user", ben->user_id}, {"schema", 1}, {"create", create}, {"set", std::move(set)}};
+    };
+    json bad_date = visit(kita_client);
+    bad_date["date"] = "2020-02-30";
+    Reply pushed = ben->client.post(
+        "/v1/sync/push",
+        {{"changes", json::array({change(true, bad_date, 1),
+                                  change(false, {{"client", minami_client}, {"observations", "南区の転居の件"}}, 2)})}});
+    REQUIRE(pushed.status == 200);
+    REQUIRE(pushed.body["outcomes"][0]["status"] == "refused");
+    REQUIRE(pushed.body["outcomes"][1]["status"] == "refused");
+    ApiClient sato(org.server.url());
+    REQUIRE(sato.sign_in("sato", "sato-password-1").status == 200);
+    const json kept = sato.get("/v1/refused").body["refused"];
+    REQUIRE(kept.size() == 2);
+    for (const json& k : kept) {
+        INFO(k.dump());
+        const bool the_create = k["change_id"] == pushed.body["outcomes"][0]["change"];
+        CHECK(k["readable"] == the_create);  // the create is about Kita's client, the edit Minami's
+        if (!the_create) CHECK(sato.get("/v1/refused/" + k["change_id"].get<std::string>()).raw.find("転居") == std::string::npos);
+    }
+}
+
 TEST_CASE("a change the supervisor applied is known to the worker's phone when it syncs again and a dismissed one is not applied") {
     Organisation org;
     auto aoi = org.device("aoi");
@@ -1329,6 +1366,31 @@ TEST_CASE("a client deleted and purged is not adopted by a worker who pushes a c
     ben->sync();
     CHECK_FALSE(ben->holds(v));
     CHECK(org.admin->get("/v1/admin/clients/" + client + "/caseload").body["worker_ids"].empty());
+}
+
+TEST_CASE("a client whose create was refused but whose visits were taken stays on its worker's caseload") {
+    Organisation org;
+    auto aoi = org.device("aoi");
+    aoi->sync();
+    const std::string client = tsunagu::sync::new_id();
+    auto change = [&](const std::string& collection, const std::string& record, json set, int n) {
+        return json{{"id", tsunagu::sync::new_id()}, {"collection", collection}, {"record", record},
+                    {"hlc", "175000000000" + std::to_string(n) + "-0"}, {"replica", aoi->client.device_id},
+                    {"user", aoi->user_id}, {"schema", 1}, {"create", true}, {"set", std::move(set)}};
+    };
+    // A newer app's create the server cannot take yet, and a visit to that client it can.
+    const json visit_change = change("home_visit", tsunagu::sync::new_id(), visit(client), 2);
+    Reply first = aoi->client.post(
+        "/v1/sync/push", {{"changes", json::array({change("client", client, {{"pseudonym", 12345}}, 1), visit_change})}});
+    REQUIRE(first.status == 200);
+    CHECK(first.body["outcomes"][0]["status"] == "refused");
+    REQUIRE(first.body["outcomes"][1]["status"] == "accepted");
+    CHECK(org.admin->get("/v1/admin/clients/" + client + "/caseload").body["worker_ids"] == json::array({org.ids["aoi"]}));
+    // Mended, the create is sent again: it is hers to make.
+    Reply again = aoi->client.post(
+        "/v1/sync/push", {{"changes", json::array({change("client", client, {{"pseudonym", "K-017"}, {"area", "kita"}}, 3)})}});
+    REQUIRE(again.status == 200);
+    CHECK(again.body["outcomes"][0]["status"] == "accepted");
 }
 
 TEST_CASE("the server compacts on its own timer, between pushes") {
