@@ -788,6 +788,21 @@ Result<bool> Accounts::is_revoked(Store& store, const std::string& device_id) {
     return revoked;
 }
 
+Result<Accounts::SessionNow> Accounts::session_now(Store& store, const std::string& session_id,
+                                                   const std::string& device_id, std::int64_t now) {
+    auto& q = store.cached(
+        "SELECT d.revoked_at IS NOT NULL, a.disabled, s.expires_at FROM device d JOIN account a ON a.id = d.user_id "
+        "LEFT JOIN session s ON s.id = ?2 AND s.device_id = d.id WHERE d.id = ?1");
+    q.bind(1, device_id).bind(2, session_id);
+    SessionNow state = SessionNow::ended;  // a device the store does not hold has no live session
+    TSUNAGU_TRY(each_row(q, [&](const Statement&) {
+        if (q.column_int(0) != 0) state = SessionNow::revoked;
+        else if (q.column_int(1) != 0 || q.column_is_null(2) || q.column_int(2) <= now) state = SessionNow::ended;
+        else state = SessionNow::live;
+    }));
+    return state;
+}
+
 Status Accounts::sign_out(const std::string& session_id) {
     auto& q = store_.cached("DELETE FROM session WHERE id = ?1");
     q.bind(1, session_id);

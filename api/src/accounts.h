@@ -197,6 +197,12 @@ public:
     // Whether the device was revoked (false for one the store does not hold): for work a request
     // authenticated earlier hands to the write group, which may run after a revocation.
     static Result<bool> is_revoked(Store& store, const std::string& device_id);
+    // Where a session authenticated earlier stands now, for writes that request hands to the
+    // write group: its device revoked (told to wipe), or the session ended since (signed out, its
+    // account disabled, its password replaced), or still live.
+    enum class SessionNow { live, revoked, ended };
+    static Result<SessionNow> session_now(Store& store, const std::string& session_id, const std::string& device_id,
+                                          std::int64_t now);
     Status sign_out(const std::string& session_id);
 
     Result<std::vector<Device>> list_devices(const std::string& user_id /* "" = all */);

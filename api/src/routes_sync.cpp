@@ -47,6 +47,15 @@ std::optional<std::int64_t> clock_reading_due(const RequestContext& ctx, std::op
     return ahead;
 }
 
+// The answer to a request whose session a write-group check found revoked or ended since it was
+// authenticated: the wipe, or signed out.
+HttpResponse ended_meanwhile(Accounts::SessionNow session) {
+    if (session == Accounts::SessionNow::revoked) return wipe_response();
+    return HttpResponse::error(401, "unauthenticated",
+                               "this session ended as the request was handled (signed out, the account disabled "
+                               "or its password replaced); sign in again");
+}
+
 // The body is read and checked outside the writers' group; the group only applies the batch.
 HttpResponse push(RequestContext& ctx) {
     if (!holds_care_records(ctx.who())) return no_care_records();
@@ -60,13 +69,13 @@ HttpResponse push(RequestContext& ctx) {
     const Principal& who = ctx.who();
     const std::optional<std::int64_t> clock_ahead = clock_reading_due(ctx, batch.clock_offset_ms);
     std::optional<WorkerPush> applied;
-    bool revoked_meanwhile = false;
+    Accounts::SessionNow session = Accounts::SessionNow::live;
     Status written = ctx.core.commit_group().write([&](ServerConnection& connection) -> Status {
-        // Revoked since this push was authenticated (a stolen phone's push queued behind the
-        // revocation): nothing is written on its behalf.
-        auto revoked = Accounts::is_revoked(connection.store, who.device.id);
-        TSUNAGU_TRY(revoked);
-        if ((revoked_meanwhile = *revoked)) return Status::ok();
+        // Revoked, disabled or signed out since this push was authenticated (a stolen phone's
+        // push queued behind the revocation): nothing is written on its behalf.
+        auto now = Accounts::session_now(connection.store, who.session_id, who.device.id, ctx.now);
+        TSUNAGU_TRY(now);
+        if ((session = *now) != Accounts::SessionNow::live) return Status::ok();
         if (clock_ahead) TSUNAGU_TRY(Accounts::record_clock(connection.store, who.device.id, *clock_ahead, ctx.now));
         auto pushed = apply_worker_push(connection.store, *connection.upstream, who.user, batch, ctx.now);
         TSUNAGU_TRY(pushed);
@@ -78,7 +87,7 @@ HttpResponse push(RequestContext& ctx) {
         return Status::ok();
     });
     if (!written) return error_response(written);
-    if (revoked_meanwhile) return wipe_response();
+    if (session != Accounts::SessionNow::live) return ended_meanwhile(session);
     if (clock_ahead) ctx.core.sessions().clock_read(who.session_id, *clock_ahead, ctx.now);
     count_worker_push(ctx.core.metrics(), *applied, who.device.id);
     // Written straight to text, as pull pages are.
@@ -189,19 +198,20 @@ HttpResponse pull(RequestContext& ctx) {
         const AuditEntry entry{
             0, ctx.now, ctx.who().user.id, ctx.who().device.id, "sync.pull", "",
             record_list(page->records, [](const sync::RecordSnapshot& r) -> const std::string& { return r.id; })};
-        bool revoked_meanwhile = false;
+        Accounts::SessionNow session = Accounts::SessionNow::live;
         Status written = ctx.core.commit_group().write([&](ServerConnection& connection) {
-            // Revoked since this pull was authenticated: the page is not delivered (nor audited
-            // as read), and the device is not registered again by its progress.
-            auto revoked = Accounts::is_revoked(connection.store, ctx.who().device.id);
-            TSUNAGU_TRY(revoked);
-            if ((revoked_meanwhile = *revoked)) return Status::ok();
+            // Revoked, disabled or signed out since this pull was authenticated: the page is not
+            // delivered (nor audited as read), and the device is not registered again by its
+            // progress.
+            auto now = Accounts::session_now(connection.store, ctx.who().session_id, ctx.who().device.id, ctx.now);
+            TSUNAGU_TRY(now);
+            if ((session = *now) != Accounts::SessionNow::live) return Status::ok();
             TSUNAGU_TRY(AuditLog::append(connection.store, entry));
             if (clock_ahead) TSUNAGU_TRY(Accounts::record_clock(connection.store, ctx.who().device.id, *clock_ahead, ctx.now));
             return page->progress_due ? connection.upstream->record_progress(request) : Status::ok();
         });
         if (!written) return error_response(written);
-        if (revoked_meanwhile) return wipe_response();
+        if (session != Accounts::SessionNow::live) return ended_meanwhile(session);
     }
     if (clock_ahead) ctx.core.sessions().clock_read(ctx.who().session_id, *clock_ahead, ctx.now);
     ctx.core.metrics().add_changes_pulled(page->records.size());

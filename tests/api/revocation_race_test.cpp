@@ -79,13 +79,14 @@ api::HttpRequest push_of_client(const Team::Worker& w, const std::string& pseudo
     return testing::post_json("/v1/sync/push", {{"changes", json::array({change})}}, w.token);
 }
 
-// What the audit trail holds of `device` after its revocation: how many entries of `action`.
+// What the audit trail holds of `device` after an administrator's entry (`marker` on `target`):
+// how many entries of `action`.
 struct AfterRevocation {
     bool revoked = false;
     int entries = 0;
 };
-AfterRevocation after_revocation(const testing::InProcessServer& server, const std::string& admin,
-                                 const std::string& device, const std::string& action) {
+AfterRevocation after_entry(const testing::InProcessServer& server, const std::string& admin, const std::string& marker,
+                            const std::string& target, const std::string& device, const std::string& action) {
     AfterRevocation found;
     // The whole trail, page by page (earlier rounds wrote many entries).
     for (std::int64_t after = 0;;) {
@@ -96,24 +97,29 @@ AfterRevocation after_revocation(const testing::InProcessServer& server, const s
         if (trail["entries"].empty()) return found;
         for (const auto& e : trail["entries"]) {
             after = e["seq"].get<std::int64_t>();
-            if (e["action"] == "admin.device_revoked" && e["target"] == device) found.revoked = true;
+            if (e["action"] == marker && e["target"] == target) found.revoked = true;
             else if (found.revoked && e["action"] == action && e["device_id"] == device) ++found.entries;
         }
     }
 }
+AfterRevocation after_revocation(const testing::InProcessServer& server, const std::string& admin,
+                                 const std::string& device, const std::string& action) {
+    return after_entry(server, admin, "admin.device_revoked", device, device, action);
+}
 
-// A stolen phone: two threads send `request(thread, n)` over and over, until told to wipe; its
-// device is revoked once each thread was answered 200, while both are sending. Answers how many
-// threads were told to wipe, and how many met any other answer than 200.
+// A stolen phone: two threads send `request(thread, n)` over and over, until answered 401; once
+// each thread was answered 200, while both are sending, the administrator's `cut_off` request
+// (a revocation, disabling the account) is made. Answers how many threads were answered 401
+// with `error`, and how many met any other answer than 200.
 struct StolenPhone {
     int wiped = 0;
     int other = 0;
 };
-StolenPhone revoked_while_sending(const testing::InProcessServer& server, const std::string& admin,
-                                  const std::string& device,
+StolenPhone cut_off_while_sending(const testing::InProcessServer& server, api::HttpRequest cut_off,
+                                  const std::string& error,
                                   const std::function<api::HttpRequest(int thread, int n)>& request) {
     std::atomic<int> wiped{0}, other{0}, sending{0};
-    std::atomic<bool> give_up{false};  // the revocation failed: the threads stop, and the test fails
+    std::atomic<bool> give_up{false};  // the cut-off failed: the threads stop, and the test fails
     std::vector<std::thread> threads;
     for (int t = 0; t < 2; ++t) {
         threads.emplace_back([&, t] {
@@ -122,23 +128,28 @@ StolenPhone revoked_while_sending(const testing::InProcessServer& server, const 
                 const api::HttpResponse answer = server.handle(sent);
                 if (i == 0 && answer.status == 200) ++sending;
                 if (answer.status == 401) {
-                    ++(json::parse(answer.body)["error"] == "wipe" ? wiped : other);
+                    ++(json::parse(answer.body)["error"] == error ? wiped : other);
                     return;
                 }
                 if (answer.status != 200) ++other;
             }
         });
     }
-    // Revoked while both are sending (each was answered once): not before either began.
+    // Cut off while both are sending (each was answered once): not before either began.
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (sending < 2 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
-    api::HttpRequest revoke = testing::post_json("/v1/admin/devices/" + device + "/revoke", json::object(), admin);
-    const int revoked = server.handle(revoke).status;
-    if (revoked != 200) give_up = true;
+    const int done = server.handle(cut_off).status;
+    if (done != 200) give_up = true;
     for (auto& t : threads) t.join();
     REQUIRE(sending == 2);
-    REQUIRE(revoked == 200);
+    REQUIRE(done == 200);
     return {wiped.load(), other.load()};
+}
+StolenPhone revoked_while_sending(const testing::InProcessServer& server, const std::string& admin,
+                                  const std::string& device,
+                                  const std::function<api::HttpRequest(int thread, int n)>& request) {
+    return cut_off_while_sending(
+        server, testing::post_json("/v1/admin/devices/" + device + "/revoke", json::object(), admin), "wipe", request);
 }
 
 }  // namespace
@@ -203,6 +214,28 @@ TEST_CASE("a push waiting for the write group when its device is revoked writes 
         CHECK(phone.other == 0);
         // Nothing was written on the phone's behalf once the revocation was recorded.
         const AfterRevocation after = after_revocation(server, team.admin, worker.device, "sync.push");
+        INFO("round " << round);
+        CHECK(after.revoked);
+        CHECK(after.entries == 0);
+    }
+}
+
+TEST_CASE("a push waiting for the write group when its account is disabled writes nothing and is signed out") {
+    testing::TempDir dir("tsunagu-disable-push-race");
+    testing::InProcessServer server(dir);
+    Team team{server};
+
+    for (int round = 0; round < 10; ++round) {
+        const Team::Worker worker = team.worker("leaver" + std::to_string(round));
+        api::HttpRequest disable = testing::post_json("/v1/admin/users/" + worker.user, {{"disabled", true}}, team.admin);
+        disable.method = "PATCH";
+        const StolenPhone phone = cut_off_while_sending(server, disable, "unauthenticated", [&](int thread, int n) {
+            return push_of_client(worker, "K-" + std::to_string(thread) + "-" + std::to_string(n), n);
+        });
+        CHECK(phone.wiped == 2);
+        CHECK(phone.other == 0);
+        const AfterRevocation after =
+            after_entry(server, team.admin, "admin.user_updated", worker.user, worker.device, "sync.push");
         INFO("round " << round);
         CHECK(after.revoked);
         CHECK(after.entries == 0);
