@@ -536,9 +536,15 @@ TEST_CASE("a sync killed with SIGKILL at any moment loses nothing and the next o
     for (int after_ms : {0, 100, 200, 400, 800}) {
         INFO("killed " << after_ms << " ms after it opened the replica");
         RunningProgram sync(TSUNAGU_CLI_PATH, {"sync"}, {{"TSUNAGU_HOME", cli.home}, {"TSUNAGU_PASSPHRASE", cli.passphrase}});
-        REQUIRE(sync.wait_until_open(cli.home + "/replica.db"));
-        std::this_thread::sleep_for(std::chrono::milliseconds(after_ms));
-        if (sync.kill().exit_code == 128 + SIGKILL) ++cut;
+        // A sync with little left to do may open the replica and exit before it is seen open.
+        if (sync.wait_until_open(cli.home + "/replica.db")) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(after_ms));
+            if (sync.kill().exit_code == 128 + SIGKILL) ++cut;
+        } else {
+            const auto ended = sync.finish();
+            INFO(ended.err);
+            CHECK(ended.exit_code == 0);
+        }
         // The replica opens, whole, with the work not yet known to be sent still counted.
         const json status = cli.as_json({"status"});
         CHECK(status["pending"].get<int>() <= 3);
