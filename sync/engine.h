@@ -147,8 +147,9 @@ class Upstream {
     // Run once on a store just restored from a backup, before any device syncs with it. Devices
     // may have pulled, from the server that was lost, sequence numbers beyond the backup's; were
     // they given out again, those devices would never pull what gets them (it would be at or
-    // below their cursors). So numbering jumps by kRestoreGap, above any cursor a device can hold,
-    // and every change from now on reaches every device in scope. The upstream also takes a new
+    // below their cursors). So numbering jumps above any cursor a device can hold
+    // (restored_sequence: by kRestoreGap, and above every number an earlier restore of the same
+    // lineage gave), and every change from now on reaches every device in scope. The upstream also takes a new
     // epoch, which its answers carry: a device hearing it sends again the changes this upstream
     // had acknowledged that it still keeps (see DeviceOptions::keep_acknowledged_ms), since the
     // backup may predate them.
@@ -158,6 +159,13 @@ class Upstream {
     // 2^40: more changes than a server takes in a lifetime; 8,000 restores stay below 2^53, the
     // largest integer a JavaScript client reads exactly.
     static constexpr std::int64_t kRestoreGap = std::int64_t{1} << 40;
+    // The clock's floor for a restore's numbering: 2^20 numbers a second since 1970 (2^50.7 in
+    // 2026, 2^53 in 2242), far more than a server takes in a second.
+    static constexpr std::int64_t kRestoreSeqPerSecond = std::int64_t{1} << 20;
+    // The first sequence number after a restore of a backup whose log ends at `backup_seq`, made
+    // when the server's clock reads `wall_ms`: above the backup's by kRestoreGap at least, and
+    // above the clock's floor when the clock can be believed.
+    static std::int64_t restored_sequence(std::int64_t backup_seq, std::int64_t wall_ms);
 
     // Applies a device's batch in one transaction. Each change set is accepted (next sequence
     // number), a duplicate of one accepted before (same outcome again, nothing changes), or refused

@@ -69,14 +69,21 @@ struct Device::Impl {
         bool removed = false;    // false: answered before
         bool restamped = false;  // the stamp was corrected
     };
-    Result<Acknowledged> acknowledge(const PushOutcome& outcome);
+    Result<Acknowledged> acknowledge(const PushOutcome& outcome, std::int64_t acked_ms);
     // Inside a transaction: takes one outcome of an answer (a push's, or a pull's acks): a
     // refusal keeps the change in the outbox, refused, with its reason; anything else is
     // acknowledged. An outcome whose change id is not an id is ignored.
     struct Settled {
         std::size_t acknowledged = 0, refused = 0, restamped = 0;
     };
-    Result<Settled> settle(const PushOutcome& outcome);
+    // `acked_ms`: when the upstream acknowledged it (acked_at), which the journal keeps it by.
+    Result<Settled> settle(const PushOutcome& outcome, std::int64_t acked_ms);
+    // When an answer stamped `upstream_time` acknowledged its changes: the upstream's own clock,
+    // else this device's corrected one, never its raw wall clock (a phone set a year ahead would
+    // otherwise let its journal go at once, or keep it for a year).
+    std::int64_t acked_at(Hlc upstream_time) const {
+        return upstream_time.wall_ms > 0 ? upstream_time.wall_ms : clock.wall_now();
+    }
     // Inside a transaction: notes the epoch an answer came with (PushResult::epoch). When it is
     // not the one last heard, the upstream was restored from a backup: the acknowledged changes
     // the journal keeps go back to the outbox, ahead of the unsent ones, to be sent again (those

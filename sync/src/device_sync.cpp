@@ -198,7 +198,7 @@ Result<PushReport> Device::apply_push_result(const PushResult& result) {
         TSUNAGU_TRY(resent);
         report.resent = *resent;
         for (const PushOutcome& outcome : result.outcomes) {
-            auto settled = im.settle(outcome);
+            auto settled = im.settle(outcome, im.acked_at(result.upstream_time));
             TSUNAGU_TRY(settled);
             report.acknowledged += settled->acknowledged;
             report.refused += settled->refused;
@@ -221,7 +221,7 @@ Status Device::refuse_unjudged(const PushOutcome& refusal) {
     Impl& im = *impl_;
     PushOutcome refused = refusal;
     refused.status = PushStatus::refused;
-    return with_transaction(im.store, [&]() -> Status { return im.settle(refused).status(); });
+    return with_transaction(im.store, [&]() -> Status { return im.settle(refused, im.clock.wall_now()).status(); });
 }
 
 Result<PullRequest> Device::prepare_pull(std::size_t limit) {
@@ -284,7 +284,7 @@ Result<PullRequest> Device::prepare_pull(std::size_t limit) {
     return request;
 }
 
-Result<Device::Impl::Settled> Device::Impl::settle(const PushOutcome& outcome) {
+Result<Device::Impl::Settled> Device::Impl::settle(const PushOutcome& outcome, std::int64_t acked_ms) {
     Settled out;
     if (!is_id(outcome.change_id)) return out;
     if (outcome.status == PushStatus::refused) {
@@ -307,14 +307,14 @@ Result<Device::Impl::Settled> Device::Impl::settle(const PushOutcome& outcome) {
         out.refused = static_cast<std::size_t>(store.changes());
         return out;
     }
-    auto acknowledged = acknowledge(outcome);
+    auto acknowledged = acknowledge(outcome, acked_ms);
     TSUNAGU_TRY(acknowledged);
     out.acknowledged = acknowledged->removed;
     out.restamped = acknowledged->restamped;
     return out;
 }
 
-Result<Device::Impl::Acknowledged> Device::Impl::acknowledge(const PushOutcome& outcome) {
+Result<Device::Impl::Acknowledged> Device::Impl::acknowledge(const PushOutcome& outcome, std::int64_t acked_ms) {
     Acknowledged out;
     const detail::IdBytes id = detail::id_to_bytes(outcome.change_id);
     Statement& remove = store.cached(
@@ -352,7 +352,7 @@ Result<Device::Impl::Acknowledged> Device::Impl::acknowledge(const PushOutcome& 
                         .bind(4, remove.column_int(2))
                         .bind(5, remove.column_int(3))
                         .bind(6, text)
-                        .bind(7, options.wall())
+                        .bind(7, acked_ms)
                         .run());
     }
     TSUNAGU_TRY(remove.run());  // steps the statement to its end, then resets it
@@ -409,7 +409,7 @@ Result<std::size_t> Device::Impl::heard_epoch(const std::string& epoch) {
 }
 
 Status Device::Impl::prune_journal() {
-    const std::int64_t cutoff = options.wall() - options.keep_acknowledged_ms;
+    const std::int64_t cutoff = clock.wall_now() - options.keep_acknowledged_ms;
     // Usually the oldest entry is young enough, and one row read says so.
     Statement& oldest = store.cached("SELECT acked_ms FROM sync_journal ORDER BY pos LIMIT 1");
     bool due = false;
@@ -450,7 +450,7 @@ Result<PullReport> Device::apply_pull(const PullPage& page) {
         // included (a kept record is not sent again to carry them), and a refusal kept as one:
         // a refusal here used to be taken for an acknowledgement, and the change left the outbox.
         for (const PushOutcome& ack : page.acks) {
-            auto settled = im.settle(ack);
+            auto settled = im.settle(ack, im.acked_at(page.upstream_time));
             TSUNAGU_TRY(settled);
             report.acknowledged += settled->acknowledged;
             report.refused += settled->refused;
@@ -459,10 +459,19 @@ Result<PullReport> Device::apply_pull(const PullPage& page) {
         // (record, the scope key it goes with; empty when the record itself moved out)
         std::vector<std::pair<std::string, std::string>> evicted;
         for (const auto& record : page.evicted_records) evicted.emplace_back(record, std::string());
+        // A record this page carries is in scope as of the page, whatever key this device still
+        // files it under (moved to another of the worker's clients as the old one left her
+        // caseload): its snapshot replaces it below, and its journal and unsent work stay.
+        std::unordered_set<std::string_view> carried;
+        if (!page.evicted_scopes.empty()) {
+            for (const RecordSnapshot& snapshot : page.records) carried.insert(snapshot.id);
+        }
         for (const auto& key : page.evicted_scopes) {
             auto ids = im.records.ids_in_scope(key);
             TSUNAGU_TRY(ids);
-            for (auto& id : *ids) evicted.emplace_back(std::move(id), key);
+            for (auto& id : *ids) {
+                if (!carried.contains(id)) evicted.emplace_back(std::move(id), key);
+            }
         }
         for (const auto& [record, key] : evicted) {
             if (!is_id(record)) continue;

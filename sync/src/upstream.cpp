@@ -202,6 +202,20 @@ Status Upstream::Impl::file_lines(std::int64_t after, std::int64_t through) {
     return file.bind(1, after).bind(2, through).run();
 }
 
+std::int64_t Upstream::restored_sequence(std::int64_t backup_seq, std::int64_t wall_ms) {
+    // The backup's own numbering alone is not enough: a backup restored for the second time (or
+    // an older one after a newer) would hand out again the numbers the first restored server gave,
+    // which its devices pulled past. The clock's floor lies above them: kRestoreSeqPerSecond a
+    // second since 1970 is more than any server hands out, so a later restore starts above
+    // everything an earlier one did. A clock too far ahead to be true is not believed (the
+    // numbers must stay below 2^53 for JavaScript clients).
+    const std::int64_t by_backup = backup_seq + kRestoreGap;
+    const std::int64_t seconds = wall_ms / 1000;
+    constexpr std::int64_t kLastBelievedSecond = (std::int64_t{1} << 53) / kRestoreSeqPerSecond - (std::int64_t{1} << 24);
+    if (seconds <= 0 || seconds > kLastBelievedSecond) return by_backup;
+    return std::max(by_backup, seconds * kRestoreSeqPerSecond);
+}
+
 Status Upstream::after_restore() {
     Impl& im = *impl_;
     return with_transaction(im.store, [&]() -> Status {
@@ -215,7 +229,7 @@ Status Upstream::after_restore() {
             TSUNAGU_TRY(filed);
             if (*filed < im.seq) TSUNAGU_TRY(im.file_lines(*filed, im.seq));
         }
-        im.seq += kRestoreGap;
+        im.seq = restored_sequence(im.seq, im.clock.wall_now());
         if (files_log) TSUNAGU_TRY(detail::set_meta_int(im.store, detail::kMetaLogFiled, im.seq));
         const std::string epoch = im.options.ids();
         TSUNAGU_TRY(detail::set_meta_text(im.store, detail::kMetaEpoch, epoch));

@@ -1239,6 +1239,45 @@ TEST_CASE(
     CHECK(ok(w.upstream.get(id))->fields["client"] == tanaka);
 }
 
+TEST_CASE("a record moved to a client still in scope as its old client leaves, in one page, keeps its journal and unsent work") {
+    // A supervisor moves alice's visit from tanaka to sato, then takes tanaka off her caseload:
+    // her next page names tanaka's scope as gone and carries the visit under sato. The visit
+    // stays hers, with what the upstream acknowledged (for a restore to get back) and her edit.
+    World w;
+    Device& alice = w.add_device("alice");
+    Device& sup = w.add_device("sup");
+    const std::string tanaka(32, 'a'), sato(32, 'b');
+    ok(w.upstream.set_scope("alice", {"client:" + tanaka, "client:" + sato}));
+    ok(w.upstream.set_scope("sup", {"*"}));
+    Json fields = kVisit;
+    fields["client"] = tanaka;
+    const std::string id = ok(alice.create("visit", fields));
+    sync(alice, w.upstream);
+    REQUIRE(rows(*w.members[0]->store, "sync_journal") == 1);
+    pull_all(sup, w.upstream);
+    ok(sup.update(id, {{"client", sato}}));
+    push_all(sup, w.upstream);
+    ok(w.upstream.set_scope("alice", {"client:" + sato}));
+    ok(alice.update(id, {{"notes", "alice, offline"}}));
+
+    PullPage page = ok(w.upstream.pull(ok(alice.prepare_pull(100))));
+    REQUIRE(page.evicted_scopes == std::vector<std::string>{"client:" + tanaka});
+    REQUIRE(page.records.size() == 1);
+    PullReport report = ok(alice.apply_pull(page));
+    CHECK(report.evicted == 0);
+    CHECK(report.evicted_pending.empty());
+    auto visit = ok(alice.get(id));
+    REQUIRE(visit.has_value());
+    CHECK(visit->fields["client"] == sato);
+    CHECK(visit->fields["notes"] == "alice, offline");
+    CHECK(rows(*w.members[0]->store, "sync_journal") == 1);
+    auto pending = ok(alice.outbox());
+    REQUIRE(pending.size() == 1);
+    CHECK(pending[0].state == PendingState::unsent);
+    push_all(alice, w.upstream);
+    CHECK(ok(w.upstream.get(id))->fields["notes"] == "alice, offline");
+}
+
 TEST_CASE("a create given an id already in use is refused and changes nothing") {
     tsunagu::testing::TempDir dir{"tsunagu-sync"};
     Store store = open_store(dir.file("device.db"));

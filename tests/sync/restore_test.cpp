@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <filesystem>
 #include <memory>
 
 #include "sync_fixture.h"
@@ -39,6 +40,8 @@ struct RestoredTeam {
         auto key = KeySource::raw_key(std::vector<std::uint8_t>(32, 0x5a));
         REQUIRE(key.is_ok());
         REQUIRE(w.upstream_store.backup_to(w.dir.file("backup.db"), *key).is_ok());
+        // The backup as taken, for a second restore of it: the first is made in its own file.
+        std::filesystem::copy_file(w.dir.file("backup.db"), w.dir.file("backup-as-taken.db"));
         for (int i = 0; i < 3; ++i) lost.push_back(ok(alice.create("visit", kVisit)));
         sync(alice, w.upstream);
         pull_all(bob, w.upstream);  // bob's cursor is now beyond anything in the backup
@@ -165,6 +168,27 @@ TEST_CASE("the journal keeps acknowledged changes for a month, then lets them go
     CHECK(rows(*w.members[0]->store, "sync_journal") == 1);  // only this month's
 }
 
+TEST_CASE("the journal's month is counted by the corrected clock: a phone clock set a year ahead lets nothing go") {
+    // A bad network time puts the phone a year ahead; the upstream's answers say so. Its
+    // acknowledged changes of the last hour are still what a restore would need back.
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    Device& alice = w.add_device("alice");
+    for (int i = 0; i < 2; ++i) ok(alice.create("visit", kVisit));
+    sync(alice, w.upstream);
+    CHECK(rows(*w.members[0]->store, "sync_journal") == 2);
+    w.advance(kHourMs);
+    w.members[0]->clock.set(*w.members[0]->clock.now + 365LL * 24 * kHourMs);
+    ok(alice.create("visit", kVisit));
+    sync(alice, w.upstream);
+    CHECK(rows(*w.members[0]->store, "sync_journal") == 3);
+    // A month later by the upstream's clock, they go (the phone's clock still a year ahead).
+    w.advance(31LL * 24 * kHourMs);
+    ok(alice.create("visit", kVisit));
+    sync(alice, w.upstream);
+    CHECK(rows(*w.members[0]->store, "sync_journal") == 1);
+}
+
 TEST_CASE("an answer's epoch is advisory: anything but an id is ignored, never a failure") {
     for (const std::string epoch : {R"(5)", R"("not an id")", R"(null)", R"({"a":1})", R"([])"}) {
         INFO(epoch);
@@ -179,6 +203,37 @@ TEST_CASE("an answer's epoch is advisory: anything but an id is ignored, never a
     }
     const std::string id = std::string(32, 'e');
     CHECK(ok(parse_push_result_text(R"({"epoch":")" + id + R"(","outcomes":[],"upstream_time":"1-0"})")).epoch == id);
+}
+
+TEST_CASE("a backup restored a second time numbers above what the first restore gave, so its devices miss nothing") {
+    // Restored once; bob syncs with that server well past the backup; weeks later an administrator
+    // restores the same backup again (or an older one), and a visit and a caseload change made
+    // there must reach bob.
+    RestoredTeam team(/*run_after_restore=*/true);
+    for (int i = 0; i < 40; ++i) ok(team.restored->create("alice", "visit", kVisit));
+    ok(team.restored->set_scope("bob", {"*"}));
+    pull_all(team.bob, *team.restored);
+    const std::int64_t first_life = ok(team.restored->sequence());
+
+    team.w.advance(21 * 24 * kHourMs);
+    Store again_store = open_store(team.w.dir.file("backup-as-taken.db"));
+    Upstream again = ok(Upstream::open(again_store, test_schema(),
+                                       UpstreamOptions{.wall = team.w.upstream_clock.wall(),
+                                                       .pull_lines = PullLines::by_key,
+                                                       .file_log_every = 4}));
+    ok(again.after_restore());
+    CHECK(ok(again.sequence()) > first_life);
+    const std::string made_there = ok(again.create("alice", "visit", kVisit));
+    pull_all(team.bob, again);
+    CHECK(holds(team.bob, made_there));
+
+    // The rule itself: above the backup by the gap at least, above the clock's floor, and a
+    // clock too far ahead to be true is not believed.
+    CHECK(Upstream::restored_sequence(7, 0) == 7 + Upstream::kRestoreGap);
+    CHECK(Upstream::restored_sequence(7, kStartMs) == (kStartMs / 1000) * Upstream::kRestoreSeqPerSecond);
+    CHECK(Upstream::restored_sequence(7, kStartMs + 1000) > Upstream::restored_sequence(7, kStartMs));
+    CHECK(Upstream::restored_sequence(7, std::int64_t{1} << 62) == 7 + Upstream::kRestoreGap);
+    CHECK(Upstream::restored_sequence(7, kStartMs) < (std::int64_t{1} << 53));
 }
 
 TEST_CASE("without the jump, a device that pulled beyond the backup would never see what the restored upstream numbers again") {
