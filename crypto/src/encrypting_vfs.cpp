@@ -64,6 +64,12 @@ std::shared_ptr<FileKeys> find_keys(const char* path) {
 // ---- files ------------------------------------------------------------------------------
 
 struct FileState {
+    FileState() = default;
+    FileState(const FileState&) = delete;
+    FileState& operator=(const FileState&) = delete;
+    // Scratch holds plaintext (a page opened for a partial read, a frame read in pieces).
+    ~FileState() { sodium_memzero(scratch.data(), scratch.size()); }
+
     sqlite3_file* real = nullptr;
     FileKind kind = FileKind::none;
     std::shared_ptr<FileKeys> keys;
@@ -316,7 +322,7 @@ bool later_transaction_follows(FileState& s, sqlite3_int64 frame, std::uint32_t 
     std::uint8_t wal_header[kWalHeader];
     if (!read_wal_header(s, wal_header)) return false;
     const std::uint8_t* salts = wal_header + 16;
-    // A commit frame ends its own transaction, whatever its salts (the frame may have lost them).
+    // A commit frame ends its own transaction (fit_of says when its commit size counts).
     const sqlite3_int64 own_commit = commit_size != 0 ? frame : next_commit(s, frame + 1, salts);
     return own_commit >= 0 && next_commit(s, own_commit + 1, salts) >= 0;
 }
@@ -328,18 +334,34 @@ struct FrameFit {
     std::uint32_t commit_size = 0;  // as written: see wal_frame_commit_size_written
 };
 
-// The fit of frame `frame`, whose header is `header` and whose page opened into `page`.
+// The fit of frame `frame`, whose header is `header` and whose page opened into `page` (null when
+// it did not open).
+//
+// Its commit size counts only for a frame of this generation: one carrying the WAL header's salts,
+// or one whose salts alone were altered (its checksum still continues the frame before it, which
+// covers everything but the salts). A frame of an older generation that a crash left in place of
+// the last transaction's first frames (a power cut may keep a transaction's later writes and lose
+// its earlier ones) does neither, and its commit size would make that transaction's own commit
+// frame look like a later transaction's: a torn tail refused as damage, and the store with it.
 FrameFit fit_of(FileState& s, sqlite3_int64 frame, const std::uint8_t* header, const std::uint8_t* page) {
-    FrameFit fit{false, be32(header + 4)};
+    FrameFit fit{false, 0};
     std::uint8_t wal_header[kWalHeader];
-    if (!read_wal_header(s, wal_header) || std::memcmp(header + 8, wal_header + 16, 8) != 0) return fit;
+    if (!read_wal_header(s, wal_header)) return fit;
+    const bool same_salts = std::memcmp(header + 8, wal_header + 16, 8) == 0;
+    if (same_salts) fit.commit_size = be32(header + 4);
+    if (page == nullptr) return fit;
     std::uint8_t previous[8];
     if (frame == 0) {
         std::memcpy(previous, wal_header + 24, 8);
     } else if (s.real->pMethods->xRead(s.real, previous, 8, frame_start(frame - 1) + 16) != SQLITE_OK) {
         return fit;
     }
-    fit.follows = wal_frame_chains(wal_header, previous, header, page, kPageSize);
+    const bool chains = wal_frame_chains(wal_header, previous, header, page, kPageSize);
+    if (!same_salts) {
+        if (chains) fit.commit_size = be32(header + 4);  // written in sequence; its salts altered since
+        return fit;
+    }
+    fit.follows = chains;
     // A commit frame whose commit size was zeroed would otherwise hide where its transaction ends.
     if (!fit.follows) fit.commit_size = wal_frame_commit_size_written(wal_header, previous, header, page, kPageSize);
     return fit;
@@ -412,7 +434,7 @@ int read_wal(FileState& s, std::uint8_t* out, int amount, sqlite3_int64 offset) 
             const bool opens = open_page(s.key(), body, body, wal_binding(header));
             bool damaged = !opens;
             if (header_in_range && s.recovering) {
-                const FrameFit fit = opens ? fit_of(s, frame, header, body) : FrameFit{false, be32(header + 4)};
+                const FrameFit fit = fit_of(s, frame, header, opens ? body : nullptr);
                 damaged = rc == SQLITE_OK && !fit.follows && later_transaction_follows(s, frame, fit.commit_size);
             }
             if (damaged) {

@@ -152,11 +152,15 @@ Status replace_data_key(Store& store, StoreImpl& s, const KekRecipe& recipe, con
     // From here the store is the re-keyed one: it is opened again whatever else fails, and a
     // failure says that the change was made (a caller told "failed" would go on offering the key
     // that no longer opens it).
-    const Status durable = sync_parent_dir(s.path);
-    // Frames or records under the old key could never be read again: remove them.
+    Status durable = sync_parent_dir(s.path);
+    // Frames or records under the old key could never be read again: remove them, once the rename
+    // is on disk (before it, the old store may still need them), and that too before the store is
+    // written again: an old WAL a power cut brought back beside the new store would be recovered
+    // under the new key, and refused.
     ::unlink((s.path + "-wal").c_str());
     ::unlink((s.path + "-shm").c_str());
     ::unlink((s.path + "-journal").c_str());
+    if (durable) durable = sync_parent_dir(s.path);
 
     auto registration = KeyRegistration::add(s.path, std::move(new_key), s.cipher);
     if (!registration) return registration.status();

@@ -135,6 +135,18 @@ inline std::int64_t query_int(Store& store, const std::string& sql) {
     return statement->column_int(0);
 }
 
+// The single text a query returns; fails the test on any error.
+inline std::string query_text(Store& store, const std::string& sql) {
+    auto statement = store.prepare(sql);
+    INFO(sql << ": " << statement.status().to_string());
+    REQUIRE(statement.is_ok());
+    auto row = statement->step();
+    INFO(row.status().to_string());
+    REQUIRE(row.is_ok());
+    REQUIRE(*row);
+    return std::string(statement->column_text(0));
+}
+
 // For stores whose table entry(txn, seq, body) holds rows written by numbered transactions: the
 // number of rows of each transaction present (empty when the table was never committed).
 inline std::map<std::int64_t, std::int64_t> rows_per_transaction(Store& store) {
