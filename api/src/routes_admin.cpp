@@ -1,5 +1,6 @@
 // Administration: users, teams, devices and the audit trail. Admins manage accounts; they read
 // no care records through these routes.
+#include <algorithm>
 #include <chrono>
 #include <limits>
 #include <map>
@@ -63,6 +64,8 @@ Json caseload_json(const Caseload& c) {
 HttpResponse get_caseload(RequestContext& ctx) {
     auto caseload = Caseloads::get(ctx.store, ctx.params["id"]);
     if (!caseload) return error_response(caseload.status());
+    // Who looks after a client says something of that client: the reading is on the trail.
+    if (Status a = ctx.audit_in_group("admin.caseload_read", caseload->client_id); !a) return error_response(a);
     return json_response(200, caseload_json(*caseload));
 }
 
@@ -398,6 +401,21 @@ std::vector<Route> admin_routes() {
                                  {"device_id", e.device_id}, {"action", e.action},
                                  {"target", e.target}, {"detail", e.detail}});
              }
+             // The trail says who read which record when: reading it is on the trail too, with
+             // what was asked (an administrator following one worker's or one client's steps).
+             // A page showing nothing but such readings is not (paging to the trail's end would
+             // never end: each page read would add one).
+             const bool shows_more_than_readings = std::any_of(
+                 entries->begin(), entries->end(), [](const AuditEntry& e) { return e.action != "admin.audit_read"; });
+             if (!shows_more_than_readings) return json_response(200, {{"entries", list}});
+             Json filters = Json::object();
+             for (const char* key : {"after", "limit", "target", "user_id"}) {
+                 const auto& asked = ctx.request.query;  // `q` has the absent filters as ""
+                 if (auto it = asked.find(key); it != asked.end()) filters[key] = it->second;
+             }
+             const std::string detail = Json{{"filters", filters}, {"shown", list.size()}}.dump(
+                 -1, ' ', false, Json::error_handler_t::replace);
+             if (Status a = ctx.audit_in_group("admin.audit_read", "", detail); !a) return error_response(a);
              return json_response(200, {{"entries", list}});
          },
          /*outside_group=*/true},

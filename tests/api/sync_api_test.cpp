@@ -231,6 +231,31 @@ TEST_CASE("reassigning a client moves its records on the next sync") {
     CHECK(trail.back()["action"] == "admin.caseload_assigned");
     CHECK(json::parse(trail.back()["detail"].get<std::string>()) ==
           json{{"team_id", org.kita}, {"worker_ids", {org.ids["ben"]}}});
+    // Reading who looks after the client, and reading the trail itself, are on the trail too.
+    const std::string admin_id = org.admin->get("/v1/me").body["user"]["id"];
+    REQUIRE(org.admin->get("/v1/admin/clients/" + client + "/caseload").status == 200);
+    const json reads = org.admin->get("/v1/admin/audit?target=" + client).body["entries"];
+    REQUIRE(reads.size() == trail.size() + 1);
+    CHECK(reads.back()["action"] == "admin.caseload_read");
+    CHECK(reads.back()["user_id"] == admin_id);
+    bool trail_read = false;
+    const json admins_steps = org.admin->get("/v1/admin/audit?user_id=" + admin_id + "&limit=1000").body["entries"];
+    for (const json& e : admins_steps) {
+        if (e["action"] != "admin.audit_read") continue;
+        const json detail = json::parse(e["detail"].get<std::string>());
+        trail_read = trail_read || (detail["filters"] == json{{"target", client}} && detail["shown"] == trail.size());
+    }
+    CHECK(trail_read);
+    // Paging through the whole trail comes to an end: a page of nothing but readings of the
+    // trail is not itself recorded.
+    std::int64_t after = 0;
+    int pages = 0;
+    for (; pages < 50; ++pages) {
+        const json page = org.admin->get("/v1/admin/audit?limit=1000&after=" + std::to_string(after)).body["entries"];
+        if (page.empty()) break;
+        after = page.back()["seq"];
+    }
+    CHECK(pages < 50);
     json page = aoi->sync();
     CHECK_FALSE(aoi->holds(client));
     CHECK_FALSE(aoi->holds(v));
