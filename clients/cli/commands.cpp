@@ -42,9 +42,14 @@ int usage(const Invocation& inv, const std::string& message) {
     return kExitUsage;
 }
 
+// How a command opens the replica: one it makes (the passphrase asked twice), or one that must be
+// there (signed in, unless it is `init` signing in again).
+enum class Opening { create, existing, existing_to_sign_in };
+
 // Opens the replica with the passphrase from TSUNAGU_PASSPHRASE or the terminal (twice when
 // creating it); `passphrase_used`, when given, receives it (to change it).
-Result<Device> open_replica(const Invocation& inv, bool creating, Secret* passphrase_used = nullptr) {
+Result<Device> open_replica(const Invocation& inv, Opening opening, Secret* passphrase_used = nullptr) {
+    const bool creating = opening == Opening::create;
     if (!creating) {
         // Before the passphrase is asked for: opening would make a replica, sealed under whatever
         // was typed, in a folder that holds none.
@@ -55,8 +60,10 @@ Result<Device> open_replica(const Invocation& inv, bool creating, Secret* passph
                           "no device in " + inv.home + " yet: run tsunagu init --server URL --user NAME first");
         }
     }
-    auto passphrase = read_secret("TSUNAGU_PASSPHRASE", creating ? "New passphrase for this device's replica: "
-                                                                 : "Passphrase: ");
+    const std::string prompt = creating                                 ? "New passphrase for this device's replica: "
+                               : opening == Opening::existing_to_sign_in ? "Passphrase of the replica in " + inv.home + ": "
+                                                                         : "Passphrase: ";
+    auto passphrase = read_secret("TSUNAGU_PASSPHRASE", prompt);
     if (!passphrase || passphrase->empty()) {
         return Status(ErrorCode::invalid_argument,
                       "a passphrase is needed: type it at the prompt or set TSUNAGU_PASSPHRASE");
@@ -67,7 +74,7 @@ Result<Device> open_replica(const Invocation& inv, bool creating, Secret* passph
     client::DeviceOptions options;  // named: GCC 12 misreads a defaulted one as uninitialised
     auto device = Device::open(inv.home, passphrase->view(), std::move(options));
     if (!device) return device.status();
-    if (!creating) {
+    if (opening == Opening::existing) {
         auto status = device->status();
         if (status && !status->signed_in) {
             return Status(ErrorCode::invalid_argument,
@@ -146,7 +153,8 @@ const sync::CollectionSchema* collection_of(Device& device, const std::string& n
     if (!c) {
         std::string names;
         for (const auto& known : device.schema().collections) names += (names.empty() ? "" : ", ") + known.name;
-        error = Status(ErrorCode::invalid_argument, "unknown collection \"" + name + "\" (known: " + names + ")");
+        error = Status(ErrorCode::invalid_argument,
+                       "unknown collection " + word_as_shown(name, 0) + " (known: " + names + ")");
     }
     return c;
 }
@@ -157,7 +165,11 @@ int cmd_init(const Invocation& inv) {
     if (server == inv.options.end() || user == inv.options.end()) {
         return usage(inv, "init needs --server URL and --user NAME");
     }
-    auto device = open_replica(inv, true);
+    // Signing in again (a session ended, a sign-in cut off) opens the replica that is there, with
+    // its passphrase asked once: asked for a new one, a worker would type one that does not open it.
+    auto exists = Device::exists(inv.home);
+    if (!exists) return fail(inv, exists.status());
+    auto device = open_replica(inv, *exists ? Opening::existing_to_sign_in : Opening::create);
     if (!device) return fail(inv, device.status());
     auto password = read_secret("TSUNAGU_PASSWORD", "Password for " + user->second + ": ");
     if (!password || password->empty()) {
@@ -181,7 +193,7 @@ int cmd_record(const Invocation& inv) {
     if (inv.words.empty()) {
         return usage(inv, "record needs a collection, then field=value words (or -: read from standard input)");
     }
-    auto device = open_replica(inv, false);
+    auto device = open_replica(inv, Opening::existing);
     if (!device) return fail(inv, device.status());
     Status error;
     const auto* collection = collection_of(*device, inv.words[0], error);
@@ -199,7 +211,7 @@ int cmd_edit(const Invocation& inv) {
     if (inv.words.size() < 2) {
         return usage(inv, "edit needs a record id, then field=value words (or -: read from standard input)");
     }
-    auto device = open_replica(inv, false);
+    auto device = open_replica(inv, Opening::existing);
     if (!device) return fail(inv, device.status());
     auto record = device->get(inv.words[0]);
     if (!record) return fail(inv, record.status());
@@ -216,7 +228,7 @@ int cmd_edit(const Invocation& inv) {
 
 int cmd_delete(const Invocation& inv) {
     if (inv.words.size() != 1) return usage(inv, "delete needs one record id");
-    auto device = open_replica(inv, false);
+    auto device = open_replica(inv, Opening::existing);
     if (!device) return fail(inv, device.status());
     if (Status s = device->remove(inv.words[0]); !s) return fail(inv, s);
     if (inv.json) std::cout << Json{{"id", inv.words[0]}, {"deleted", true}}.dump() << "\n";
@@ -228,7 +240,7 @@ int cmd_list(const Invocation& inv) {
     if (inv.words.empty()) {
         return usage(inv, "list needs a collection, then optional field=value filters (or -: read from standard input)");
     }
-    auto device = open_replica(inv, false);
+    auto device = open_replica(inv, Opening::existing);
     if (!device) return fail(inv, device.status());
     Status error;
     const auto* collection = collection_of(*device, inv.words[0], error);
@@ -252,7 +264,7 @@ int cmd_list(const Invocation& inv) {
 
 int cmd_show(const Invocation& inv) {
     if (inv.words.size() != 1) return usage(inv, "show needs one record id");
-    auto device = open_replica(inv, false);
+    auto device = open_replica(inv, Opening::existing);
     if (!device) return fail(inv, device.status());
     auto record = device->get(inv.words[0]);
     if (!record) return fail(inv, record.status());
@@ -271,7 +283,7 @@ int cmd_show(const Invocation& inv) {
 }
 
 int cmd_sync(const Invocation& inv) {
-    auto device = open_replica(inv, false);
+    auto device = open_replica(inv, Opening::existing);
     if (!device) return fail(inv, device.status());
     ProgressBar bar;
     const bool show_bar = !inv.json && stdout_is_terminal();
@@ -316,7 +328,7 @@ int cmd_sync(const Invocation& inv) {
 // administrator set, which opens nothing else until then). Needs the network.
 int cmd_password(const Invocation& inv) {
     if (!inv.words.empty()) return usage(inv, "password takes no arguments");
-    auto device = open_replica(inv, false);
+    auto device = open_replica(inv, Opening::existing);
     if (!device) return fail(inv, device.status());
     auto current = read_secret("TSUNAGU_PASSWORD", "Current password: ");
     if (!current || current->empty()) {
@@ -347,7 +359,7 @@ int cmd_password(const Invocation& inv) {
 int cmd_passphrase(const Invocation& inv) {
     if (!inv.words.empty()) return usage(inv, "passphrase takes no arguments");
     Secret current;
-    auto device = open_replica(inv, false, &current);
+    auto device = open_replica(inv, Opening::existing, &current);
     if (!device) return fail(inv, device.status());
     auto next = read_secret("TSUNAGU_NEW_PASSPHRASE", "New passphrase: ");
     if (!next || next->empty()) {
@@ -391,7 +403,7 @@ int cmd_salvage(const Invocation& inv) {
 
 int cmd_retry(const Invocation& inv) {
     if (!inv.words.empty()) return usage(inv, "retry takes no arguments");
-    auto device = open_replica(inv, false);
+    auto device = open_replica(inv, Opening::existing);
     if (!device) return fail(inv, device.status());
     auto count = device->retry_refused();
     if (!count) return fail(inv, count.status());
@@ -434,7 +446,7 @@ int cmd_refused(const Invocation& inv) {
     if (inv.options.count("dismissed") && !inv.options.count("on-server")) {
         return usage(inv, "--dismissed lists what the server keeps: use it with --on-server");
     }
-    auto device = open_replica(inv, false);
+    auto device = open_replica(inv, Opening::existing);
     if (!device) return fail(inv, device.status());
     if (inv.options.count("on-server")) return refused_on_server(inv, *device);
     auto refused = device->refused();
@@ -455,7 +467,7 @@ int cmd_refused(const Invocation& inv) {
 
 int cmd_discard(const Invocation& inv) {
     if (inv.words.size() != 1) return usage(inv, "discard takes one record id");
-    auto device = open_replica(inv, false);
+    auto device = open_replica(inv, Opening::existing);
     if (!device) return fail(inv, device.status());
     auto count = device->discard_refused(inv.words[0]);
     if (!count) return fail(inv, count.status());
@@ -470,7 +482,7 @@ int cmd_discard(const Invocation& inv) {
 }
 
 int cmd_conflicts(const Invocation& inv) {
-    auto device = open_replica(inv, false);
+    auto device = open_replica(inv, Opening::existing);
     if (!device) return fail(inv, device.status());
     auto conflicts = device->conflicts();
     if (!conflicts) return fail(inv, conflicts.status());
@@ -491,7 +503,7 @@ int cmd_resolve(const Invocation& inv) {
     if (inv.words.size() != 3) {
         return usage(inv, "resolve needs a record id, a field and a value (or -: read from standard input)");
     }
-    auto device = open_replica(inv, false);
+    auto device = open_replica(inv, Opening::existing);
     if (!device) return fail(inv, device.status());
     auto record = device->get(inv.words[0]);
     if (!record) return fail(inv, record.status());
@@ -500,8 +512,8 @@ int cmd_resolve(const Invocation& inv) {
     if (!collection) return fail(inv, error);
     const auto* field = collection->find(inv.words[1]);
     if (!field) {
-        return fail(inv, Status(ErrorCode::validation, "field \"" + inv.words[1] + "\": " + collection->name +
-                                                           " has no such field"));
+        return fail(inv, Status(ErrorCode::validation, "field " + word_as_shown(inv.words[1], 1) + ": " +
+                                                           collection->name + " has no such field"));
     }
     auto text = value_word(inv, 2, "resolve " + record->id + " " + field->name);
     if (!text) return fail(inv, text.status());
@@ -514,7 +526,7 @@ int cmd_resolve(const Invocation& inv) {
 }
 
 int cmd_status(const Invocation& inv) {
-    auto device = open_replica(inv, false);
+    auto device = open_replica(inv, Opening::existing);
     if (!device) return fail(inv, device.status());
     auto status = device->status();
     if (!status) return fail(inv, status.status());

@@ -41,6 +41,10 @@ std::string known_fields(const sync::CollectionSchema& collection) {
 
 }  // namespace
 
+std::string word_as_shown(std::string_view word, std::size_t index) {
+    return shows_as_name(word) ? "\"" + std::string(word) + "\"" : nth(index);
+}
+
 Result<sync::Json> parse_field_value(const sync::FieldSchema& field, std::string_view text) {
     if (text.empty()) return sync::Json(nullptr);
     if (field.type != sync::FieldType::list) {

@@ -19,6 +19,11 @@ Result<sync::Json> parse_field_value(const sync::FieldSchema& field, std::string
 Result<sync::Json> parse_assignments(const sync::CollectionSchema& collection,
                                      const std::vector<std::string>& words);
 
+// A word the command line could not take, as its errors show it: quoted when it looks like a name
+// a schema could have (letters, digits, '_', short), else by its place ("item 2"): it may be a
+// record's content typed in the wrong place, which must not reach a terminal's scrollback.
+std::string word_as_shown(std::string_view word, std::size_t index);
+
 // A value as a person reads it: strings bare, lists comma-separated, null as "-".
 std::string display_value(const sync::Json& value);
 

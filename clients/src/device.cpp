@@ -381,10 +381,13 @@ Status Device::sign_in(const std::string& server_url, const std::string& usernam
     sync::Json body = {{"username", username}, {"password", ""}, {"device_name", device_name}};
     WipedOnExit wiped(body, {"password"});
     body["password"].get_ref<std::string&>().assign(password);  // its one copy, wiped on the way out
-    if (impl_->session.device_id.empty() && impl_->proposed_device_id.empty()) {
-        impl_->proposed_device_id = sync::new_id();
+    if (impl_->session.device_id.empty()) {
+        auto proposed = proposed_device_id(*impl_->store);
+        TSUNAGU_TRY(proposed);
+        body["device_id"] = std::move(*proposed);
+    } else {
+        body["device_id"] = impl_->session.device_id;
     }
-    body["device_id"] = impl_->session.device_id.empty() ? impl_->proposed_device_id : impl_->session.device_id;
     auto answer = link->send("POST", "/v1/auth/sign-in", body, "");
     if (!answer) return answer.status();
     if (answer->status != 200) {

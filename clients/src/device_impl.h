@@ -37,11 +37,6 @@ struct Device::Impl {
     Session session;
     std::unique_ptr<ServerLink> link;
     bool wiped = false;
-    // Before its first sign-in succeeds, the id this replica proposes to be registered under: the
-    // same for every attempt, so that a sign-in whose answer was lost and is sent again finds the
-    // registration the first made instead of making another.
-    std::string proposed_device_id;
-
     // Fails unless the replica is usable (not wiped) and signed in.
     Status ready_for_records() const;
     // Checkpoints the WAL and empties it, so that none of its older frames (which may hold records

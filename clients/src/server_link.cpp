@@ -1,9 +1,12 @@
 // Requests to the server with retry, backoff and jitter.
 #include "clients/src/server_link.h"
 
+#include <sodium.h>
+
 #include <algorithm>
 #include <charconv>
 #include <mutex>
+#include <new>
 #include <random>
 #include <thread>
 
@@ -141,10 +144,55 @@ Result<HttpAnswer> ServerLink::exchange(const std::string& method, const std::st
                       "); nothing is lost: your changes stay on this device, sync again later");
 }
 
+namespace {
+
+// At least the length of value.dump(): a string's byte is at most 6 ("\u00XX"), a number or a
+// literal at most 32, plus quotes, colons, commas and brackets.
+std::size_t dump_bound(const sync::Json& value) {
+    switch (value.type()) {
+        case sync::Json::value_t::string: return 6 * value.get_ref<const std::string&>().size() + 2;
+        case sync::Json::value_t::object: {
+            std::size_t n = 2;
+            for (const auto& [key, member] : value.items()) n += 6 * key.size() + 4 + dump_bound(member);
+            return n;
+        }
+        case sync::Json::value_t::array: {
+            std::size_t n = 2;
+            for (const auto& item : value) n += 1 + dump_bound(item);
+            return n;
+        }
+        default: return 32;
+    }
+}
+
+// body.dump(), written into one buffer reserved whole beforehand: a body may carry a password,
+// and a string that grows frees each smaller buffer it leaves, with the password's first bytes
+// in it, where nothing wipes them. The serializer's own buffer (on the stack) is wiped too.
+std::string dump_in_place(const sync::Json& body) {
+    using Serializer = nlohmann::detail::serializer<sync::Json>;
+    std::string text;
+    text.reserve(dump_bound(body));
+    alignas(Serializer) unsigned char storage[sizeof(Serializer)];
+    auto* serializer = new (storage) Serializer(nlohmann::detail::output_adapter<char>(text), ' ');
+    try {
+        serializer->dump(body, false, false, 0);
+    } catch (...) {
+        serializer->~Serializer();
+        sodium_memzero(storage, sizeof storage);
+        wipe(text);
+        throw;
+    }
+    serializer->~Serializer();
+    sodium_memzero(storage, sizeof storage);
+    return text;
+}
+
+}  // namespace
+
 Result<ServerAnswer> ServerLink::send(const std::string& method, const std::string& path,
                                       const sync::Json& body, std::string_view token,
                                       std::size_t* retries, bool* maybe_done) {
-    std::string text = body.is_null() ? std::string() : body.dump();
+    std::string text = body.is_null() ? std::string() : dump_in_place(body);
     auto answer = exchange(method, path, text, token, retries, maybe_done);
     wipe(text);
     if (!answer) return answer.status();

@@ -3,6 +3,8 @@
 
 #include <map>
 
+#include "sync/change.h"
+
 namespace tsunagu::client {
 namespace {
 
@@ -57,6 +59,16 @@ Status save_session(Store& store, const Session& s) {
 
 Status save_last_sync(Store& store, std::int64_t when_ms) {
     return put(store, "last_sync_ms", std::to_string(when_ms));
+}
+
+Result<std::string> proposed_device_id(Store& store) {
+    auto& q = store.cached("SELECT value FROM client_session WHERE name = 'proposed_device_id'");
+    std::string id;
+    TSUNAGU_TRY(each_row(q, [&](const Statement&) { id = std::string(q.column_text(0)); }));
+    if (sync::is_id(id)) return id;
+    id = sync::new_id();
+    TSUNAGU_TRY(put(store, "proposed_device_id", id));
+    return id;
 }
 
 Status save_wal_holds_evicted(Store& store, bool holds) {

@@ -39,6 +39,10 @@ Result<Session> load_session(Store& store);
 // Replaces the stored session, in one transaction.
 Status save_session(Store& store, const Session& session);
 Status save_last_sync(Store& store, std::int64_t when_ms);
+// The device id this replica proposes when it signs in without one, made once and kept in the
+// replica: a sign-in whose answer was lost, tried again by another process (the command line run
+// again, the app reopened), registers the same device rather than a second one.
+Result<std::string> proposed_device_id(Store& store);
 Status save_wal_holds_evicted(Store& store, bool holds);
 
 // What the last sync that finished told its caller of: the refused changes (their ids) and the

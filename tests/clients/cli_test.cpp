@@ -360,6 +360,17 @@ TEST_CASE("the command line refuses a bad value naming the field and says what t
     auto unknown_collection = cli({"list", "visits"});
     CHECK(unknown_collection.exit_code == 1);
     CHECK(unknown_collection.err.find("home_visit") != std::string::npos);
+    CHECK(unknown_collection.err.find("\"visits\"") != std::string::npos);  // a name is shown back
+
+    // Content typed where a collection or a field belongs is named by its place, never shown back.
+    auto content_as_collection = cli({"record", "hears voices at night", "area=kita"});
+    CHECK(content_as_collection.exit_code == 1);
+    CHECK(content_as_collection.err.find("hears voices") == std::string::npos);
+    CHECK(content_as_collection.err.find("item 1") != std::string::npos);
+    auto content_as_field = cli({"resolve", client, "hears voices at night", "x"});
+    CHECK(content_as_field.exit_code == 1);
+    CHECK(content_as_field.err.find("hears voices") == std::string::npos);
+    CHECK(content_as_field.err.find("item 2") != std::string::npos);
 
     auto usage = cli({"frobnicate"});
     CHECK(usage.exit_code == 2);
@@ -439,6 +450,26 @@ TEST_CASE("a passphrase typed at the terminal is asked twice, even with TSUNAGU_
     CHECK(typo.out.find("a passphrase for") == std::string::npos);  // never echoed
 }
 
+TEST_CASE("init on a replica that is there asks for its passphrase once, not for a new one, and signs in with it") {
+    // The way back from an ended session is `tsunagu init` again: asked for a "new" passphrase, a
+    // worker would type one that does not open her replica, with her unsent work inside it.
+    FieldOrganisation org;
+    const std::string home = org.new_home("cli-again");
+    Cli cli{org, home};
+    REQUIRE(cli({"init", "--server", org.server.url(), "--user", "aoi"}).exit_code == 0);
+    REQUIRE(cli({"record", "client", "pseudonym=K-305", "area=kita"}).exit_code == 0);
+    const std::map<std::string, std::string> env = {{"TSUNAGU_HOME", home}, {"TSUNAGU_PASSPHRASE", ""},
+                                                    {"TSUNAGU_PASSWORD", cli.password}};
+    auto again = run_in_terminal(TSUNAGU_CLI_PATH, {"init", "--server", org.server.url(), "--user", "aoi"}, env,
+                                 {{"Passphrase of the replica in " + home + ": ", cli.passphrase}});
+    INFO(again.out);
+    CHECK(again.exit_code == 0);
+    CHECK(again.out.find("New passphrase") == std::string::npos);
+    CHECK(again.out.find("Repeat") == std::string::npos);
+    CHECK(again.out.find("signed in as aoi") != std::string::npos);
+    CHECK(cli.as_json({"status"})["pending"] == 1);  // the unsent work is there, under the same passphrase
+}
+
 TEST_CASE("the command line takes secrets out of its environment and can dump no core") {
     TempDir home("tsunagu-cli-secrets");
     const std::map<std::string, std::string> env = {
@@ -452,8 +483,10 @@ TEST_CASE("the command line takes secrets out of its environment and can dump no
     std::string program = TSUNAGU_CLI_PATH;
     TempDir reachable("tsunagu-cli-binary");
     if (::geteuid() == 0) {
-        // A copy uid 65534 can run, wherever the build tree is (one under /root is closed to it).
+        // A copy uid 65534 can run, wherever the build tree is (one under /root is closed to it),
+        // and a home folder it may look into (init checks for a replica there before it asks).
         std::filesystem::permissions(reachable.path(), std::filesystem::perms(0755));
+        std::filesystem::permissions(home.path(), std::filesystem::perms(0777));
         const std::string copy = reachable.file("tsunagu");
         std::filesystem::copy_file(TSUNAGU_CLI_PATH, copy);
         command.insert(command.begin(), {"--core=unlimited", "/usr/bin/setpriv", "--reuid=65534", "--regid=65534",

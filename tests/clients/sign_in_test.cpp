@@ -119,6 +119,48 @@ TEST_CASE("a first sign-in whose answer was lost registers one device, not one p
     CHECK(synced(*aoi).pushed == 1);
 }
 
+namespace {
+
+// Forwards to the real server and loses every answer to a sign-in (the network keeps cutting on
+// the way back): the device gives up not knowing whether it registered.
+class LosingEverySignIn final : public client::HttpTransport {
+public:
+    explicit LosingEverySignIn(const std::string& url) : inner_(client::make_http_transport(url)) {}
+
+    Result<client::HttpAnswer> send(const std::string& method, const std::string& path, const std::string& body,
+                                    const std::map<std::string, std::string>& headers) override {
+        auto answer = inner_->send(method, path, body, headers);
+        if (path == "/v1/auth/sign-in") return Status(ErrorCode::unavailable, "connection reset (the answer was lost)");
+        return answer;
+    }
+
+private:
+    std::unique_ptr<client::HttpTransport> inner_;
+};
+
+}  // namespace
+
+TEST_CASE("a first sign-in whose answers were all lost, tried again after the app was reopened, registers one device") {
+    FieldOrganisation org;
+    const std::string home = org.new_home("aoi");
+    {
+        auto options = test_options();
+        options.transport = [](const std::string& url) { return std::make_unique<LosingEverySignIn>(url); };
+        auto device = client::Device::open(home, "aoi passphrase", std::move(options));
+        REQUIRE(device.is_ok());
+        CHECK_FALSE(device->sign_in(org.server.url(), "aoi", FieldOrganisation::password_of("aoi"), "aoi's phone").is_ok());
+    }  // the app is closed
+    auto device = client::Device::open(home, "aoi passphrase", test_options());
+    REQUIRE(device.is_ok());
+    Status signed_in = device->sign_in(org.server.url(), "aoi", FieldOrganisation::password_of("aoi"), "aoi's phone");
+    INFO(signed_in.to_string());
+    REQUIRE(signed_in.is_ok());
+    const Reply devices = org.admin->get("/v1/admin/devices?user_id=" + org.ids["aoi"]);
+    REQUIRE(devices.status == 200);
+    REQUIRE(devices.body["devices"].size() == 1);
+    CHECK(devices.body["devices"][0]["id"] == device->status()->device_id);
+}
+
 TEST_CASE("a password an administrator set opens nothing on the phone until the worker chooses her own there") {
     FieldOrganisation org;
     auto aoi = org.device("aoi");
