@@ -1,5 +1,7 @@
 // Signing in: the session (server URL, token, link) changes only once a sign-in succeeded, and
 // every refusal says whether trying again later can help.
+#include <limits>
+
 #include "fake_server.h"
 
 using namespace tsunagu;
@@ -82,17 +84,17 @@ TEST_CASE("a push answered 404 is a mistake to fix and keeps the change, and a 5
 
 namespace {
 
-// Forwards to the real server, and loses the answer to the first sign-in after the server gave it
-// (a connection cut on the way back): the device cannot know whether it registered.
-class LosingFirstSignIn final : public client::HttpTransport {
+// Forwards to the real server, and loses the answers to the first `to_lose` sign-ins after the
+// server gave them (a connection cut on the way back): the device cannot know whether it registered.
+class LosingSignInAnswers final : public client::HttpTransport {
 public:
-    explicit LosingFirstSignIn(const std::string& url) : inner_(client::make_http_transport(url)) {}
+    LosingSignInAnswers(const std::string& url, int to_lose) : inner_(client::make_http_transport(url)), to_lose_(to_lose) {}
 
     Result<client::HttpAnswer> send(const std::string& method, const std::string& path, const std::string& body,
                                     const std::map<std::string, std::string>& headers) override {
         auto answer = inner_->send(method, path, body, headers);
-        if (path == "/v1/auth/sign-in" && !lost_one_ && answer.is_ok() && answer->status == 200) {
-            lost_one_ = true;
+        if (path == "/v1/auth/sign-in" && to_lose_ > 0 && answer.is_ok() && answer->status == 200) {
+            --to_lose_;
             return Status(ErrorCode::unavailable, "connection reset (the answer was lost)");
         }
         return answer;
@@ -100,7 +102,7 @@ public:
 
 private:
     std::unique_ptr<client::HttpTransport> inner_;
-    bool lost_one_ = false;
+    int to_lose_;
 };
 
 }  // namespace
@@ -108,7 +110,7 @@ private:
 TEST_CASE("a first sign-in whose answer was lost registers one device, not one per attempt") {
     FieldOrganisation org;
     auto options = test_options();
-    options.transport = [](const std::string& url) { return std::make_unique<LosingFirstSignIn>(url); };
+    options.transport = [](const std::string& url) { return std::make_unique<LosingSignInAnswers>(url, 1); };
     auto aoi = org.device("aoi", options);  // signed in on the retry
     const Reply devices = org.admin->get("/v1/admin/devices?user_id=" + org.ids["aoi"]);
     REQUIRE(devices.status == 200);
@@ -119,33 +121,15 @@ TEST_CASE("a first sign-in whose answer was lost registers one device, not one p
     CHECK(synced(*aoi).pushed == 1);
 }
 
-namespace {
-
-// Forwards to the real server and loses every answer to a sign-in (the network keeps cutting on
-// the way back): the device gives up not knowing whether it registered.
-class LosingEverySignIn final : public client::HttpTransport {
-public:
-    explicit LosingEverySignIn(const std::string& url) : inner_(client::make_http_transport(url)) {}
-
-    Result<client::HttpAnswer> send(const std::string& method, const std::string& path, const std::string& body,
-                                    const std::map<std::string, std::string>& headers) override {
-        auto answer = inner_->send(method, path, body, headers);
-        if (path == "/v1/auth/sign-in") return Status(ErrorCode::unavailable, "connection reset (the answer was lost)");
-        return answer;
-    }
-
-private:
-    std::unique_ptr<client::HttpTransport> inner_;
-};
-
-}  // namespace
-
 TEST_CASE("a first sign-in whose answers were all lost, tried again after the app was reopened, registers one device") {
     FieldOrganisation org;
     const std::string home = org.new_home("aoi");
     {
         auto options = test_options();
-        options.transport = [](const std::string& url) { return std::make_unique<LosingEverySignIn>(url); };
+        // Every answer lost (the network keeps cutting on the way back): the device gives up.
+        options.transport = [](const std::string& url) {
+            return std::make_unique<LosingSignInAnswers>(url, std::numeric_limits<int>::max());
+        };
         auto device = client::Device::open(home, "aoi passphrase", std::move(options));
         REQUIRE(device.is_ok());
         CHECK_FALSE(device->sign_in(org.server.url(), "aoi", FieldOrganisation::password_of("aoi"), "aoi's phone").is_ok());

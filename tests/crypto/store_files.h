@@ -123,8 +123,8 @@ inline std::size_t wal_frame_holding(const std::string& path, FrameVersion kind,
     return pages.size();
 }
 
-// The single integer a query returns (count(*), max(...)); fails the test on any error.
-inline std::int64_t query_int(Store& store, const std::string& sql) {
+// A query stepped to its first row; fails the test on any error or on no row.
+inline Statement first_row(Store& store, const std::string& sql) {
     auto statement = store.prepare(sql);
     INFO(sql << ": " << statement.status().to_string());
     REQUIRE(statement.is_ok());
@@ -132,19 +132,15 @@ inline std::int64_t query_int(Store& store, const std::string& sql) {
     INFO(row.status().to_string());
     REQUIRE(row.is_ok());
     REQUIRE(*row);
-    return statement->column_int(0);
+    return std::move(*statement);
 }
+
+// The single integer a query returns (count(*), max(...)); fails the test on any error.
+inline std::int64_t query_int(Store& store, const std::string& sql) { return first_row(store, sql).column_int(0); }
 
 // The single text a query returns; fails the test on any error.
 inline std::string query_text(Store& store, const std::string& sql) {
-    auto statement = store.prepare(sql);
-    INFO(sql << ": " << statement.status().to_string());
-    REQUIRE(statement.is_ok());
-    auto row = statement->step();
-    INFO(row.status().to_string());
-    REQUIRE(row.is_ok());
-    REQUIRE(*row);
-    return std::string(statement->column_text(0));
+    return std::string(first_row(store, sql).column_text(0));
 }
 
 // For stores whose table entry(txn, seq, body) holds rows written by numbered transactions: the
