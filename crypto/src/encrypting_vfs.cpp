@@ -89,6 +89,9 @@ struct FileState {
     // a transaction's frames that SQLite overwrote in place, read frames that by design no longer
     // follow, and checking each against the rest of the WAL made a large transaction quadratic.
     bool recovering = false;
+    // The lock SQLite holds on this file (SQLITE_LOCK_NONE ... EXCLUSIVE), as its xLock and xUnlock
+    // last set it.
+    int lock_level = SQLITE_LOCK_NONE;
 
     PageKey key() const { return {keys->data_key.data(), keys->cipher}; }
 
@@ -226,6 +229,25 @@ int read_main_page(FileState& s, std::uint8_t* page, sqlite3_int64 page_index) {
 
 int read_main(FileState& s, std::uint8_t* out, int amount, sqlite3_int64 offset) {
     if (offset % kPage == 0 && amount == kPage) return read_main_page(s, out, offset / kPage);
+    if (offset == 0 && amount < kPage && s.lock_level == SQLITE_LOCK_NONE) {
+        // The database header, read once as the store opens, before any lock and so before a hot
+        // journal is played back or the WAL recovered. A page 1 torn by a power cut (a checkpoint
+        // copying it, a commit rewriting it) fails to open here, yet the journal or the WAL holds
+        // it whole; SQLite reads it again, whole and under its lock, once that has run. So it
+        // reads as an empty header now (as from an empty file): a page 1 damaged for good is
+        // refused by that later read.
+        const int rc = read_main_page(s, s.scratch.data(), 0);
+        if (rc == SQLITE_IOERR_DATA) {
+            std::memset(out, 0, static_cast<std::size_t>(amount));
+            return SQLITE_IOERR_SHORT_READ;
+        }
+        if (rc != SQLITE_OK) {
+            if (rc == SQLITE_IOERR_SHORT_READ) std::memset(out, 0, static_cast<std::size_t>(amount));
+            return rc;
+        }
+        std::memcpy(out, s.scratch.data(), static_cast<std::size_t>(amount));
+        return SQLITE_OK;
+    }
     // Partial reads (the 100-byte header, the change counter): whole pages through scratch.
     const sqlite3_int64 end = offset + amount;
     for (sqlite3_int64 start = offset - offset % kPage; start < end; start += kPage) {
@@ -628,11 +650,18 @@ int x_file_size(sqlite3_file* f, sqlite3_int64* size) {
 }
 
 int x_lock(sqlite3_file* f, int level) {
-    return after_held_headers(f, [&](FileState& s) { return s.real->pMethods->xLock(s.real, level); });
+    return after_held_headers(f, [&](FileState& s) {
+        const int rc = s.real->pMethods->xLock(s.real, level);
+        if (rc == SQLITE_OK) s.lock_level = level;
+        return rc;
+    });
 }
 int x_unlock(sqlite3_file* f, int level) {
-    return releasing_after_held_headers(
-        f, [&](FileState& s) { return s.real->pMethods->xUnlock(s.real, level); });
+    return releasing_after_held_headers(f, [&](FileState& s) {
+        const int rc = s.real->pMethods->xUnlock(s.real, level);
+        if (rc == SQLITE_OK) s.lock_level = level;
+        return rc;
+    });
 }
 int x_check_reserved_lock(sqlite3_file* f, int* out) {
     FileState& s = state_of(f);
