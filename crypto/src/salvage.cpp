@@ -135,12 +135,21 @@ Status gather_journal(const SourceFile& journal, PageVersions& versions, Salvage
     return Status::ok();
 }
 
+// A page-sized buffer that holds a page's plaintext (record contents): wiped when dropped.
+struct PlaintextPage {
+    std::vector<std::uint8_t> bytes = std::vector<std::uint8_t>(kPage);
+    PlaintextPage() = default;
+    PlaintextPage(const PlaintextPage&) = delete;
+    PlaintextPage& operator=(const PlaintextPage&) = delete;
+    ~PlaintextPage() { sodium_memzero(bytes.data(), bytes.size()); }
+};
+
 // The WAL: [header: magic, version, page size, checkpoint, salts (16..24), checksums] then frames
 // of [page number, database size after commit (0 if none), salts, checksums][page]. Its committed
 // frames are those up to the last commit frame carrying the header's salts (a restarted WAL's
 // older frames carry older ones). A frame before it with other salts has a damaged header: its body
 // still counts where it opens under the page number the header names, which it is bound to.
-Status gather_wal(const SourceFile& wal, PageVersions& versions, SalvageReport& report) {
+Status gather_wal(const SourceFile& wal, const PageKey& key, PageVersions& versions, SalvageReport& report) {
     if (wal.size < kWalHeader + kFrame) return Status::ok();
     std::uint8_t header[kWalHeader];
     TSUNAGU_TRY(wal.read(header, kWalHeader, 0));
@@ -169,9 +178,56 @@ Status gather_wal(const SourceFile& wal, PageVersions& versions, SalvageReport& 
         }
     }
     const auto current = [&](std::uint64_t i) { return std::memcmp(frame_header(i) + 8, salts, 8) == 0; };
-    std::uint64_t committed = 0;  // frames up to and including the last commit
+    const auto is_commit = [&](std::uint64_t i) { return be32(frame_header(i) + 4) != 0; };
+    // Whether each frame follows the one before it as SQLite wrote them: its body opens and its
+    // checksum continues the one stored before it (salts aside: a frame whose salts alone were
+    // altered still follows); a frame whose body is damaged, by its salts. An older generation's
+    // frame, or a stale one of this generation beyond a shorter transaction written over a torn
+    // one, does not.
+    std::uint8_t chain_header[kWalHeader];
+    std::memcpy(chain_header, header, kWalHeader);
+    std::vector<bool> follows(frames, false);
+    {
+        std::vector<std::uint8_t> sealed(kPage);
+        PlaintextPage plain;
+        const auto follows_with = [&](std::uint64_t i) {
+            const std::uint8_t* previous = i == 0 ? chain_header + 24 : frame_header(i - 1) + 16;
+            return wal_frame_chains(chain_header, previous, frame_header(i), plain.bytes.data(), kPage);
+        };
+        std::vector<bool> opens(frames, false);
+        for (std::uint64_t i = 0; i < frames; ++i) {
+            TSUNAGU_TRY(wal.read(sealed.data(), kPage, kWalHeader + i * kFrame + kFrameHeader));
+            opens[i] = open_page(key, sealed.data(), plain.bytes.data(), PageBinding::wal_frame(be32(frame_header(i))));
+            if (!opens[i]) {
+                follows[i] = current(i);
+                continue;
+            }
+            follows[i] = follows_with(i);
+            // A damaged header may name the wrong byte order: the one under which frame 1 follows frame 0.
+            if (!header_whole && i == 1 && !follows[i]) {
+                chain_header[3] ^= 1;
+                if (follows_with(i)) follows[i] = true;
+                else chain_header[3] ^= 1;
+            }
+        }
+    }
+    // The first commit frame of this generation from frame `from` on, or frames.
+    const auto next_commit = [&](std::uint64_t from) {
+        for (std::uint64_t j = from; j < frames; ++j) {
+            if (current(j) && is_commit(j)) return j;
+        }
+        return frames;
+    };
+    // Frames up to and including the last commit, past a frame that does not follow only where a
+    // later transaction follows that frame's own (a crash tears only the last transaction: a break
+    // before a later one is damage, which salvage reads past; one in the last is where it ends).
+    std::uint64_t committed = 0;
     for (std::uint64_t i = 0; i < frames; ++i) {
-        if (current(i) && be32(frame_header(i) + 4) != 0) committed = i + 1;
+        if (!follows[i]) {
+            const std::uint64_t own = current(i) && is_commit(i) ? i : next_commit(i + 1);
+            if (own >= frames || next_commit(own + 1) >= frames) break;
+        }
+        if ((current(i) || follows[i]) && is_commit(i)) committed = i + 1;
     }
     // A database grows only by pages its WAL writes: no page number or size beyond this is real.
     const std::uint64_t most_pages = versions.page_count + committed;
@@ -184,22 +240,13 @@ Status gather_wal(const SourceFile& wal, PageVersions& versions, SalvageReport& 
         }
         versions.at(number).push_back(
             {&wal, kWalHeader + i * kFrame + kFrameHeader, PageBinding::wal_frame(number), !current(i)});
-        if (current(i) && be32(h + 4) != 0) {
+        if ((current(i) || follows[i]) && be32(h + 4) != 0) {
             versions.page_count = static_cast<std::uint32_t>(std::min<std::uint64_t>(be32(h + 4), most_pages));
         }
     }
     report.wal_frames = static_cast<std::uint32_t>(committed);
     return Status::ok();
 }
-
-// A page-sized buffer that holds a page's plaintext (record contents): wiped when dropped.
-struct PlaintextPage {
-    std::vector<std::uint8_t> bytes = std::vector<std::uint8_t>(kPage);
-    PlaintextPage() = default;
-    PlaintextPage(const PlaintextPage&) = delete;
-    PlaintextPage& operator=(const PlaintextPage&) = delete;
-    ~PlaintextPage() { sodium_memzero(bytes.data(), bytes.size()); }
-};
 
 // Each page's latest version that opens, sealed anew as a main-file page of `out`, after the key
 // header. Pages with no readable version are written as zeros (SQLite's integrity check then
@@ -346,7 +393,7 @@ Result<SalvageReport> salvage_store(const std::string& path, const KeySource& ke
     PageVersions versions;
     gather_main(*main, versions);
     TSUNAGU_TRY(gather_journal(*journal, versions, report));
-    TSUNAGU_TRY(gather_wal(*wal, versions, report));
+    TSUNAGU_TRY(gather_wal(*wal, {header->data_key.data(), header->slot.cipher}, versions, report));
     if (versions.page_count == 0) {
         return Status(ErrorCode::corrupt, *source_path + " holds no page to salvage: only its key header is left");
     }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "crypto/store.h"
+#include "support/journal_layout.h"
 #include "tests/crypto/store_files.h"
 
 namespace tsunagu::testing {
@@ -97,6 +98,34 @@ inline Result<std::vector<std::string>> bodies(const std::string& path) {
         if (!*row) return out;
         out.emplace_back(scan->column_text(0));
     }
+}
+
+// The files a power cut leaves when it kept the last transaction's commit frame but lost its first
+// frame, where the WAL's older generation (before SQLite wrote it again from its start) left a
+// commit frame of its own: made at `path`, copied to `copy` and its -wal with that frame put back.
+// Table a's row 1 was checkpointed as 'a4'; the torn transaction set it and b's row to 'torn'
+// (b's was 'b0').
+inline void store_with_torn_tail_over_older_generation(const std::string& path, const std::string& copy) {
+    Store store = open_ok(path, test_key());
+    REQUIRE(store.exec("PRAGMA wal_autocheckpoint=0").is_ok());
+    REQUIRE(store.exec("CREATE TABLE a(id INTEGER PRIMARY KEY, v TEXT); CREATE TABLE b(id INTEGER PRIMARY KEY, v TEXT);"
+                       "INSERT INTO a VALUES (1, 'a0'); INSERT INTO b VALUES (1, 'b0')").is_ok());
+    REQUIRE(store.exec("PRAGMA wal_checkpoint(TRUNCATE)").is_ok());
+    for (int i = 1; i <= 4; ++i) {
+        REQUIRE(store.exec("UPDATE a SET v = 'a" + std::to_string(i) + "' WHERE id = 1").is_ok());  // one frame each
+    }
+    const std::string older_generation = read_bytes(path + "-wal");
+    REQUIRE(older_generation.size() == 32 + 4 * kFrameBytes);
+    REQUIRE(big_endian_at(older_generation, 32 + 4) != 0);  // its first frame is a commit frame
+    REQUIRE(store.exec("PRAGMA wal_checkpoint(PASSIVE)").is_ok());
+    REQUIRE(store.exec("BEGIN; UPDATE a SET v = 'torn' WHERE id = 1; UPDATE b SET v = 'torn' WHERE id = 1; COMMIT").is_ok());
+    std::string wal = read_bytes(path + "-wal");
+    REQUIRE(wal.size() == older_generation.size());         // written again from its start, over the older frames
+    REQUIRE(big_endian_at(wal, 32 + 4) == 0);                // the new transaction: its first frame,
+    REQUIRE(big_endian_at(wal, 32 + kFrameBytes + 4) != 0);  // then its commit frame
+    wal.replace(32, kFrameBytes, older_generation.substr(32, kFrameBytes));  // the first write lost
+    write_bytes(copy, read_bytes(path));
+    write_bytes(copy + "-wal", wal);
 }
 
 }  // namespace tsunagu::testing

@@ -337,28 +337,8 @@ TEST_CASE(
     // the older generation's, itself a commit frame. That commit size must not make the torn
     // transaction's own commit frame look like a later transaction (damage, store refused).
     TempDir dir;
-    const auto path = dir.file("s.db");
     const auto copy = dir.file("copy.db");
-    Store store = open_ok(path, test_key());
-    REQUIRE(store.exec("PRAGMA wal_autocheckpoint=0").is_ok());
-    REQUIRE(store.exec("CREATE TABLE a(id INTEGER PRIMARY KEY, v TEXT); CREATE TABLE b(id INTEGER PRIMARY KEY, v TEXT);"
-                       "INSERT INTO a VALUES (1, 'a0'); INSERT INTO b VALUES (1, 'b0')").is_ok());
-    REQUIRE(store.exec("PRAGMA wal_checkpoint(TRUNCATE)").is_ok());
-    for (int i = 1; i <= 4; ++i) {
-        REQUIRE(store.exec("UPDATE a SET v = 'a" + std::to_string(i) + "' WHERE id = 1").is_ok());  // one frame each
-    }
-    const std::string older_generation = read_bytes(path + "-wal");
-    REQUIRE(older_generation.size() == 32 + 4 * kFrameBytes);
-    REQUIRE(big_endian_at(older_generation, 32 + 4) != 0);  // its first frame is a commit frame
-    REQUIRE(store.exec("PRAGMA wal_checkpoint(PASSIVE)").is_ok());
-    REQUIRE(store.exec("BEGIN; UPDATE a SET v = 'torn' WHERE id = 1; UPDATE b SET v = 'torn' WHERE id = 1; COMMIT").is_ok());
-    std::string wal = read_bytes(path + "-wal");
-    REQUIRE(wal.size() == older_generation.size());      // written again from its start, over the older frames
-    REQUIRE(big_endian_at(wal, 32 + 4) == 0);             // the new transaction: its first frame,
-    REQUIRE(big_endian_at(wal, 32 + kFrameBytes + 4) != 0);  // then its commit frame
-    wal.replace(32, kFrameBytes, older_generation.substr(32, kFrameBytes));  // the first write lost
-    write_bytes(copy, read_bytes(path));
-    write_bytes(copy + "-wal", wal);
+    store_with_torn_tail_over_older_generation(dir.file("s.db"), copy);
 
     Store opened = open_ok(copy, test_key());
     CHECK(opened.integrity_check().is_ok());
