@@ -409,8 +409,8 @@ std::vector<Route> admin_routes() {
                  entries->begin(), entries->end(), [](const AuditEntry& e) { return e.action != "admin.audit_read"; });
              if (!shows_more_than_readings) return json_response(200, {{"entries", list}});
              Json filters = Json::object();
+             const auto& asked = ctx.request.query;  // `q` has the absent filters as ""
              for (const char* key : {"after", "limit", "target", "user_id"}) {
-                 const auto& asked = ctx.request.query;  // `q` has the absent filters as ""
                  if (auto it = asked.find(key); it != asked.end()) filters[key] = it->second;
              }
              const std::string detail = Json{{"filters", filters}, {"shown", list.size()}}.dump(

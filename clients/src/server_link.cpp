@@ -170,20 +170,26 @@ std::size_t dump_bound(const sync::Json& value) {
 // in it, where nothing wipes them. The serializer's own buffer (on the stack) is wiped too.
 std::string dump_in_place(const sync::Json& body) {
     using Serializer = nlohmann::detail::serializer<sync::Json>;
+    // The serializer in storage of our own, destroyed and then wiped however the dump ends.
+    struct WipedSerializer {
+        alignas(Serializer) unsigned char storage[sizeof(Serializer)];
+        Serializer* serializer;
+        explicit WipedSerializer(std::string& out)
+            : serializer(new (storage) Serializer(nlohmann::detail::output_adapter<char>(out), ' ')) {}
+        ~WipedSerializer() {
+            serializer->~Serializer();
+            sodium_memzero(storage, sizeof storage);
+        }
+    };
     std::string text;
     text.reserve(dump_bound(body));
-    alignas(Serializer) unsigned char storage[sizeof(Serializer)];
-    auto* serializer = new (storage) Serializer(nlohmann::detail::output_adapter<char>(text), ' ');
     try {
-        serializer->dump(body, false, false, 0);
+        WipedSerializer wiped(text);
+        wiped.serializer->dump(body, false, false, 0);
     } catch (...) {
-        serializer->~Serializer();
-        sodium_memzero(storage, sizeof storage);
         wipe(text);
         throw;
     }
-    serializer->~Serializer();
-    sodium_memzero(storage, sizeof storage);
     return text;
 }
 

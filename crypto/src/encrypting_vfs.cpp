@@ -229,29 +229,19 @@ int read_main_page(FileState& s, std::uint8_t* page, sqlite3_int64 page_index) {
 
 int read_main(FileState& s, std::uint8_t* out, int amount, sqlite3_int64 offset) {
     if (offset % kPage == 0 && amount == kPage) return read_main_page(s, out, offset / kPage);
-    if (offset == 0 && amount < kPage && s.lock_level == SQLITE_LOCK_NONE) {
-        // The database header, read once as the store opens, before any lock and so before a hot
-        // journal is played back or the WAL recovered. A page 1 torn by a power cut (a checkpoint
-        // copying it, a commit rewriting it) fails to open here, yet the journal or the WAL holds
-        // it whole; SQLite reads it again, whole and under its lock, once that has run. So it
-        // reads as an empty header now (as from an empty file): a page 1 damaged for good is
-        // refused by that later read.
-        const int rc = read_main_page(s, s.scratch.data(), 0);
-        if (rc == SQLITE_IOERR_DATA) {
-            std::memset(out, 0, static_cast<std::size_t>(amount));
-            return SQLITE_IOERR_SHORT_READ;
-        }
-        if (rc != SQLITE_OK) {
-            if (rc == SQLITE_IOERR_SHORT_READ) std::memset(out, 0, static_cast<std::size_t>(amount));
-            return rc;
-        }
-        std::memcpy(out, s.scratch.data(), static_cast<std::size_t>(amount));
-        return SQLITE_OK;
-    }
     // Partial reads (the 100-byte header, the change counter): whole pages through scratch.
     const sqlite3_int64 end = offset + amount;
     for (sqlite3_int64 start = offset - offset % kPage; start < end; start += kPage) {
         int rc = read_main_page(s, s.scratch.data(), start / kPage);
+        if (rc == SQLITE_IOERR_DATA && start == 0 && s.lock_level == SQLITE_LOCK_NONE) {
+            // The database header, read once as the store opens, before any lock and so before a
+            // hot journal is played back or the WAL recovered. A page 1 torn by a power cut (a
+            // checkpoint copying it, a commit rewriting it) fails to open here, yet the journal or
+            // the WAL holds it whole; SQLite reads it again, whole and under its lock, once that
+            // has run. So it reads as an empty header now (as from an empty file): a page 1
+            // damaged for good is refused by that later read.
+            rc = SQLITE_IOERR_SHORT_READ;
+        }
         const sqlite3_int64 from = std::max(start, offset);
         const sqlite3_int64 to = std::min(start + kPage, end);
         if (rc == SQLITE_IOERR_SHORT_READ) {

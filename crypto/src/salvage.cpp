@@ -194,11 +194,9 @@ Status gather_wal(const SourceFile& wal, const PageKey& key, PageVersions& versi
             const std::uint8_t* previous = i == 0 ? chain_header + 24 : frame_header(i - 1) + 16;
             return wal_frame_chains(chain_header, previous, frame_header(i), plain.bytes.data(), kPage);
         };
-        std::vector<bool> opens(frames, false);
         for (std::uint64_t i = 0; i < frames; ++i) {
             TSUNAGU_TRY(wal.read(sealed.data(), kPage, kWalHeader + i * kFrame + kFrameHeader));
-            opens[i] = open_page(key, sealed.data(), plain.bytes.data(), PageBinding::wal_frame(be32(frame_header(i))));
-            if (!opens[i]) {
+            if (!open_page(key, sealed.data(), plain.bytes.data(), PageBinding::wal_frame(be32(frame_header(i))))) {
                 follows[i] = current(i);
                 continue;
             }
