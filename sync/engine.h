@@ -331,9 +331,13 @@ struct PullReport {
     // Unsynced outbox changes whose records were evicted: kept, not pushed, until they return.
     std::vector<std::string> evicted_pending;
     std::size_t restamped = 0;  // outbox changes re-stamped after learning the upstream's time
-    // As PushReport::resent: push again. Not 0: nothing else of the page was applied (see
-    // Device::apply_pull), pull again.
+    // As PushReport::resent: push again.
     std::size_t resent = 0;
+    // The page came from an upstream restored from a backup (a new epoch): nothing else of it
+    // was applied, and the cursor went back to the start. Pull again, whatever `more` said: the
+    // pull brings everything in scope again, and its last page takes off this device what its
+    // user's scope no longer holds.
+    bool restarted = false;
 };
 
 class Device {

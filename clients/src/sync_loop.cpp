@@ -188,7 +188,7 @@ struct SyncRun {
     // A request over the server's body limit (413: it names up to a page's worth of records held
     // here) is asked again for pages of half as many, down to one.
     Status pull() {
-        int stale_pages = 0;
+        int stale_pages = 0, restarts = 0;
         std::size_t page_limit = std::max<std::size_t>(d.options.pull_page, 1);
         notify(SyncProgress::Phase::pull, 0, 0);
         while (true) {
@@ -236,6 +236,12 @@ struct SyncRun {
             report.evicted += applied->evicted;
             for (auto& r : applied->evicted_pending) report.evicted_pending.push_back(std::move(r));
             notify(SyncProgress::Phase::pull, report.pulled, report.pulled + (page->more ? request->limit : 0));
+            if (applied->restarted) {  // a restored server: everything again, from the start
+                if (++restarts > 3) {
+                    return Status(ErrorCode::internal, "the server keeps answering as restored from a backup; sync again");
+                }
+                continue;
+            }
             if (!page->more) return Status::ok();
         }
     }

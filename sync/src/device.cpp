@@ -136,7 +136,7 @@ Status Device::pull_everything_again() {
         TSUNAGU_TRY(store.exec("DELETE FROM sync_acked"));  // named as held, they would be left out
         // Until its last page, the pull notes what it brings; then what it did not bring goes.
         TSUNAGU_TRY(store.exec("DELETE FROM sync_resync_seen"));
-        TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaResync, 1));
+        TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaResync, detail::kResyncEverything));
         return detail::set_meta_int(store, detail::kMetaCursor, 0);
     });
 }

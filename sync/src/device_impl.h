@@ -87,8 +87,14 @@ struct Device::Impl {
     // Inside a transaction: notes the epoch an answer came with (PushResult::epoch). When it is
     // not the one last heard, the upstream was restored from a backup: the acknowledged changes
     // the journal keeps go back to the outbox, ahead of the unsent ones, to be sent again (those
-    // the backup held are answered as duplicates). Returns how many.
-    Result<std::size_t> heard_epoch(const std::string& epoch);
+    // the backup held are answered as duplicates), and the device pulls everything again from
+    // the start (kResyncRestored): the backup's caseloads may differ from what the pulls from
+    // the lost upstream left here.
+    struct EpochHeard {
+        bool restored = false;  // a new epoch, after another one
+        std::size_t resent = 0;  // journal entries back in the outbox
+    };
+    Result<EpochHeard> heard_epoch(const std::string& epoch);
     // Inside a transaction: drops journal entries older than options.keep_acknowledged_ms.
     Status prune_journal();
 };

@@ -194,9 +194,9 @@ Result<PushReport> Device::apply_push_result(const PushResult& result) {
     ClockRestore restore(*this);  // what learn_time sets in memory goes with a rollback
     Status status = with_transaction(im.store, [&]() -> Status {
         TSUNAGU_TRY(im.catch_up_clock());
-        auto resent = im.heard_epoch(result.epoch);
-        TSUNAGU_TRY(resent);
-        report.resent = *resent;
+        auto heard = im.heard_epoch(result.epoch);
+        TSUNAGU_TRY(heard);
+        report.resent = heard->resent;
         for (const PushOutcome& outcome : result.outcomes) {
             auto settled = im.settle(outcome, im.acked_at(result.upstream_time));
             TSUNAGU_TRY(settled);
@@ -264,8 +264,9 @@ Result<PullRequest> Device::prepare_pull(std::size_t limit) {
     std::vector<std::string> pushed;
     // None while pulling everything again: its pages must bring every record whole, or the
     // records left out would look gone at its end.
-    auto resync = detail::meta_int(im.store, detail::kMetaResync, 0);
+    auto resync = detail::meta_int(im.store, detail::kMetaResync, detail::kResyncNone);
     TSUNAGU_TRY(resync);
+    request.want_scope_keys = *resync == detail::kResyncRestored;
     if (!*resync) {
         TSUNAGU_TRY(detail::each_row(
             acked, [&](const Statement& s) { pushed.push_back(detail::id_from_bytes(s.column_blob(0))); }));
@@ -374,13 +375,23 @@ Result<Device::Impl::Acknowledged> Device::Impl::acknowledge(const PushOutcome& 
     return out;
 }
 
-Result<std::size_t> Device::Impl::heard_epoch(const std::string& epoch) {
-    if (epoch.empty()) return std::size_t{0};  // an upstream that does not say
+Result<Device::Impl::EpochHeard> Device::Impl::heard_epoch(const std::string& epoch) {
+    EpochHeard heard;
+    if (epoch.empty()) return heard;  // an upstream that does not say
     auto last = detail::meta_text(store, detail::kMetaUpstreamEpoch);
     TSUNAGU_TRY(last);
-    if (*last == epoch) return std::size_t{0};
+    if (*last == epoch) return heard;
     TSUNAGU_TRY(detail::set_meta_text(store, detail::kMetaUpstreamEpoch, epoch));
-    if (last->empty()) return std::size_t{0};  // the first answer heard
+    if (last->empty()) return heard;  // the first answer heard
+    heard.restored = true;
+    // Everything again, from the start: the restored upstream's caseloads are the backup's. A
+    // client given to this worker after the backup is not hers there, and one taken from her
+    // since is hers again, below this device's cursor. Its last page lists her scope keys, and
+    // what the pages did not bring goes only when it lies outside them: what is in her scope and
+    // the backup lacks (a colleague's visit whose phone is gone) may be the last copy, and stays.
+    TSUNAGU_TRY(store.exec("DELETE FROM sync_resync_seen"));
+    TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaResync, detail::kResyncRestored));
+    TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaCursor, 0));
     // Ahead of everything in the outbox, oldest first (a record's later unsent changes were made
     // on top of these), as sent: the restored upstream may hold them already, and another
     // author's change may have overwritten them there. Sent, the next pull asks whether it holds
@@ -394,7 +405,7 @@ Result<std::size_t> Device::Impl::heard_epoch(const std::string& epoch) {
     TSUNAGU_TRY(row);
     const std::int64_t lowest = first.column_int(0), journaled = first.column_int(1);
     first.reset();
-    if (journaled == 0) return std::size_t{0};
+    if (journaled == 0) return heard;
     TSUNAGU_TRY(store.cached("UPDATE sync_outbox SET pos = -(pos + ?1)").bind(1, journaled).run());
     TSUNAGU_TRY(store.exec("UPDATE sync_outbox SET pos = -pos"));
     Statement& requeue = store.cached(
@@ -403,9 +414,9 @@ Result<std::size_t> Device::Impl::heard_epoch(const std::string& epoch) {
         " FROM sync_journal WHERE true ORDER BY pos"
         " ON CONFLICT(change_id) DO NOTHING");
     TSUNAGU_TRY(requeue.bind(1, lowest - 1).bind(2, static_cast<int>(detail::OutboxState::sent)).run());
-    const auto resent = static_cast<std::size_t>(store.changes());
+    heard.resent = static_cast<std::size_t>(store.changes());
     TSUNAGU_TRY(store.exec("DELETE FROM sync_journal"));
-    return resent;
+    return heard;
 }
 
 Status Device::Impl::prune_journal() {
@@ -434,16 +445,18 @@ Result<PullReport> Device::apply_pull(const PullPage& page) {
             report.stale = true;
             return Status::ok();
         }
-        auto resent = im.heard_epoch(page.epoch);
-        TSUNAGU_TRY(resent);
-        report.resent = *resent;
+        auto heard = im.heard_epoch(page.epoch);
+        TSUNAGU_TRY(heard);
+        report.resent = heard->resent;
         auto restamped = im.learn_time(page.upstream_time);
         TSUNAGU_TRY(restamped);
         report.restamped = *restamped;
-        if (report.resent > 0) {
+        if (heard->restored) {
             // A restored upstream, heard first in this page: the journal went back to the outbox,
-            // as sent. The page was read before the upstream could say which of those changes it
-            // holds, so nothing more of it is applied and the cursor stays: the next pull asks.
+            // as sent, and the cursor to the start. The page was read before the upstream could
+            // say which of those changes it holds, and for another cursor: nothing more of it is
+            // applied. The next pull asks, from the start.
+            report.restarted = true;
             return im.save_clock();
         }
         // Answers to pushes whose own answers were lost: the same as those answers, re-stamps
@@ -640,17 +653,30 @@ Result<std::size_t> Device::Impl::resync_page(const PullPage& page) {
         if (is_id(kept.record)) TSUNAGU_TRY(seen.bind_blob(1, detail::id_to_bytes(kept.record)).run());
     }
     if (page.more) return std::size_t{0};
+    // After a restore, what is in the user's scope stays (see heard_epoch); an upstream that does
+    // not list the keys leaves everything.
+    std::unordered_set<std::string_view> in_scope;
+    bool keep_all = false;
+    if (*resync == detail::kResyncRestored) {
+        keep_all = !page.scope_keys;
+        if (page.scope_keys) {
+            for (const std::string& key : *page.scope_keys) {
+                keep_all = keep_all || key == "*";
+                in_scope.insert(key);
+            }
+        }
+    }
     std::vector<std::string> unseen;
     TSUNAGU_TRY(detail::each_row(
-        store.cached("SELECT id FROM sync_records WHERE id NOT IN (SELECT record_id FROM sync_resync_seen)"
+        store.cached("SELECT id, scope_key FROM sync_records WHERE id NOT IN (SELECT record_id FROM sync_resync_seen)"
                      " AND id NOT IN (SELECT record_id FROM sync_outbox)"),
         [&](const Statement& row) {
+            if (*resync == detail::kResyncRestored && (keep_all || in_scope.contains(row.column_text(1)))) return;
             unseen.push_back(detail::id_from_bytes(row.column_blob(0)));
-            return Status::ok();
         }));
     for (const std::string& record : unseen) TSUNAGU_TRY(evict(record));
     TSUNAGU_TRY(store.exec("DELETE FROM sync_resync_seen"));
-    TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaResync, 0));
+    TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaResync, detail::kResyncNone));
     return unseen.size();
 }
 

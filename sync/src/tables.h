@@ -43,8 +43,16 @@ inline constexpr const char* kMetaScopeKeysListed = "scope_keys_listed";
 // A digest of the table definitions the store was last opened with (open_tables): a store at the
 // current format whose definitions changed since (a table or index added) is opened the long way.
 inline constexpr const char* kMetaTablesDigest = "tables_digest";
-// device: 1 while a pull begun from the start again (Device::pull_everything_again) runs
+// device: while a pull begun from the start again runs, why (a Resync); absent or 0 otherwise
 inline constexpr const char* kMetaResync = "resync";
+enum Resync : std::int64_t {
+    kResyncNone = 0,
+    // Device::pull_everything_again: what its pages did not bring goes (see sync_resync_seen).
+    kResyncEverything = 1,
+    // A restored upstream was heard (Device::Impl::heard_epoch): of what its pages did not bring,
+    // only what lies outside the user's scope keys, which its last page lists, goes.
+    kResyncRestored = 2,
+};
 
 // sync_log.kind of a row that only gives a record a fresh sequence number (other rows hold a
 // ChangeKind).

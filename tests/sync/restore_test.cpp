@@ -105,6 +105,122 @@ TEST_CASE("a device sends again the changes the restored upstream had lost, and 
     for (const auto& id : team.lost) CHECK(holds(team.bob, id));
 }
 
+namespace {
+
+// A worker's caseload, changed after the backup: x taken from her, z given to her, and a colleague
+// (whose phone is then lost) visits y, which she pulls; on z she records a visit not sent yet.
+struct CaseloadAfterBackup {
+    World w{PullLines::by_key, /*file_every=*/4};
+    Device& alice = w.add_device("alice");
+    std::string x, y, z, x_visit, y_visit, z_visit, lost_visit, unsent_visit;
+    std::unique_ptr<Store> restored_store;
+    std::unique_ptr<Upstream> restored;
+
+    CaseloadAfterBackup() {
+        ok(w.upstream.set_scope("office", {"*"}));
+        x = ok(w.upstream.create("office", "client", {{"name", "X"}}));
+        y = ok(w.upstream.create("office", "client", {{"name", "Y"}}));
+        z = ok(w.upstream.create("office", "client", {{"name", "Z"}}));
+        x_visit = ok(w.upstream.create("office", "visit", {{"date", "2020-04-01"}, {"client", x}}));
+        y_visit = ok(w.upstream.create("office", "visit", {{"date", "2020-04-01"}, {"client", y}}));
+        z_visit = ok(w.upstream.create("office", "visit", {{"date", "2020-04-01"}, {"client", z}}));
+        ok(w.upstream.set_scope("alice", {"client:" + x, "client:" + y}));
+        pull_all(alice, w.upstream);
+        auto key = KeySource::raw_key(std::vector<std::uint8_t>(32, 0x5a));
+        REQUIRE(key.is_ok());
+        REQUIRE(w.upstream_store.backup_to(w.dir.file("backup.db"), *key).is_ok());
+
+        ok(w.upstream.set_scope("alice", {"client:" + y, "client:" + z}));
+        lost_visit = ok(w.upstream.create("office", "visit", {{"date", "2020-04-02"}, {"client", y}}));
+        pull_all(alice, w.upstream);
+        REQUIRE_FALSE(holds(alice, x));
+        REQUIRE(holds(alice, z_visit));
+        REQUIRE(holds(alice, lost_visit));
+        unsent_visit = ok(alice.create("visit", {{"date", "2020-04-03"}, {"client", z}}));
+
+        restored_store = std::make_unique<Store>(open_store(w.dir.file("backup.db")));
+        restored = std::make_unique<Upstream>(ok(Upstream::open(
+            *restored_store, test_schema(),
+            UpstreamOptions{.wall = w.upstream_clock.wall(), .pull_lines = PullLines::by_key, .file_log_every = 4})));
+        ok(restored->after_restore());
+    }
+};
+
+}  // namespace
+
+TEST_CASE("after a restore, a device pulls everything again and holds what the backup's caseload gives its worker") {
+    CaseloadAfterBackup t;
+    // The first page heard from the restored upstream restarts the pull from the start.
+    PullReport first = ok(t.alice.apply_pull(ok(t.restored->pull(ok(t.alice.prepare_pull(100))))));
+    CHECK(first.restarted);
+    CHECK(first.records == 0);
+    CHECK(ok(t.alice.cursor()) == 0);
+    pull_all(t.alice, *t.restored);
+    // Taken from her after the backup, hers again in it: back, below the cursor she had.
+    CHECK(holds(t.alice, t.x));
+    CHECK(holds(t.alice, t.x_visit));
+    // Given to her after the backup, not hers in it: gone, but for her unsent visit, which stays
+    // with the phone until the server says what becomes of it.
+    CHECK_FALSE(holds(t.alice, t.z));
+    CHECK_FALSE(holds(t.alice, t.z_visit));
+    CHECK(holds(t.alice, t.unsent_visit));
+    // In her scope, lost with the server: perhaps the last copy, kept.
+    CHECK(holds(t.alice, t.y_visit));
+    CHECK(holds(t.alice, t.lost_visit));
+    CHECK(ok(t.alice.cursor()) == ok(t.restored->sequence()));
+
+    // Her visit to z is refused as outside her scope, and kept on the phone as refused.
+    push_all(t.alice, *t.restored);
+    auto refused = ok(t.alice.outbox(PendingState::refused));
+    REQUIRE(refused.size() == 1);
+    CHECK(refused[0].change.record == t.unsent_visit);
+    CHECK_FALSE(ok(t.restored->get(t.unsent_visit)).has_value());
+
+    // From then on, pulls go on from the cursor: the next restart comes with the next restore.
+    ok(t.restored->set_scope("alice", {"client:" + t.y}));
+    PullReport next = ok(t.alice.apply_pull(ok(t.restored->pull(ok(t.alice.prepare_pull(100))))));
+    CHECK_FALSE(next.restarted);
+    CHECK(next.evicted == 2);  // x and its visit
+    CHECK_FALSE(holds(t.alice, t.x));
+}
+
+TEST_CASE("a pull begun again after a restore and cut off part-way goes on from its page, and only its end evicts") {
+    CaseloadAfterBackup t;
+    ok(t.alice.apply_pull(ok(t.restored->pull(ok(t.alice.prepare_pull(100))))));
+    // Pages of one record; the device is closed and opened between them (the state is stored).
+    PullRequest request = ok(t.alice.prepare_pull(1));
+    CHECK(request.want_scope_keys);
+    PullPage page = ok(t.restored->pull(request));
+    REQUIRE(page.more);
+    CHECK_FALSE(page.scope_keys.has_value());  // only the last page lists them
+    ok(t.alice.apply_pull(page));
+    CHECK(holds(t.alice, t.z));  // not yet
+    World::Member& phone = *t.w.members[0];
+    phone.device.reset();
+    phone.device = std::make_unique<Device>(
+        ok(Device::open(*phone.store, test_schema(), DeviceOptions{.user = "alice", .wall = phone.clock.wall()})));
+    Device& alice = *phone.device;
+    CHECK(ok(alice.prepare_pull(1)).want_scope_keys);
+    pull_all(alice, *t.restored, 1);
+    CHECK_FALSE(holds(alice, t.z));
+    CHECK(holds(alice, t.x));
+    CHECK_FALSE(ok(alice.prepare_pull(1)).want_scope_keys);
+}
+
+TEST_CASE("an upstream that lists no scope keys on its last page leaves a restarted device everything it held") {
+    CaseloadAfterBackup t;
+    ok(t.alice.apply_pull(ok(t.restored->pull(ok(t.alice.prepare_pull(100))))));
+    for (int round = 0; round < 100; ++round) {
+        PullPage page = ok(t.restored->pull(ok(t.alice.prepare_pull(100))));
+        page.scope_keys.reset();  // as an upstream from before the keys were sent answers
+        ok(t.alice.apply_pull(page));
+        if (!page.more) break;
+    }
+    CHECK(holds(t.alice, t.x));
+    CHECK(holds(t.alice, t.z));
+    CHECK(holds(t.alice, t.z_visit));
+}
+
 TEST_CASE("a device hearing a new epoch in a push answer sends its journal first, then its unsent changes") {
     RestoredTeam team(/*run_after_restore=*/true);
     ok(team.alice.update(team.lost[0], {{"notes", "v2"}}));  // made on top of a lost visit, not sent

@@ -129,7 +129,7 @@ inline PullTotals pull_all(Device& device, Upstream& upstream, std::size_t page 
         REQUIRE_FALSE(report.stale);
         totals.records += report.records;
         totals.kept += report.kept;
-        if (!got.more) return totals;
+        if (!got.more && !report.restarted) return totals;
     }
     FAIL("pull did not finish");
     return totals;
