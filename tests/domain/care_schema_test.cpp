@@ -275,7 +275,7 @@ TEST_CASE("the meeting kinds include 関係実務者連携会議, apart from oth
     CHECK(care_schema().version >= 2);  // the new choice came with version 2
 }
 
-TEST_CASE("event dates may not lie after tomorrow in Japan, while planned visits and review dates may") {
+TEST_CASE("event dates may not lie after tomorrow in Japan, while planned visits, review dates and course ends may") {
     const auto& schema = care_schema();
     REQUIRE(schema.utc_offset_minutes == 540);
     // 2024-06-30 15:30 UTC is 2024-07-01 00:30 in Japan: tomorrow there is July 2.
@@ -287,7 +287,9 @@ TEST_CASE("event dates may not lie after tomorrow in Japan, while planned visits
     };
     CHECK_THAT(dated("peer_support_dispatch", {{"date", "2099-12-31"}}), Catch::Contains(R"("date" (派遣日 / Date))"));
     CHECK(dated("peer_support_dispatch", {{"date", "2024-07-02"}}) == "");
-    CHECK_FALSE(dated("training_course", {{"end_date", "2024-07-03"}}).empty());
+    // A course is entered as it starts, with the end it is planned to have.
+    CHECK_FALSE(dated("training_course", {{"start_date", "2024-07-03"}}).empty());
+    CHECK(dated("training_course", {{"start_date", "2024-07-01"}, {"end_date", "2024-09-30"}}) == "");
     CHECK(dated("home_visit", {{"next_visit", "2024-09-01"}}) == "");
     CHECK(dated("post_discharge_plan", {{"review_dates", {"2024-10-01", "2025-01-01"}}}) == "");
 }
