@@ -73,11 +73,13 @@ inline void damage_frame(const std::string& path, std::uintmax_t frame) { flip_b
 // The files of a store in rollback-journal mode as a crash in the middle of a transaction leaves
 // them: a hot journal holding the pages' committed content, and a main file into which some of
 // the transaction's pages were already written (the page cache spilled). Copied to `copy`.
-inline void copy_with_hot_journal(const std::string& path, const std::string& copy) {
+// `transaction`: what the transaction does.
+inline void copy_with_hot_journal(const std::string& path, const std::string& copy,
+                                  const std::string& transaction = "UPDATE note SET body = 'half of an uncommitted transaction' || id") {
     Store store = open_ok(path, test_key(), options_for(JournalMode::rollback));
     REQUIRE(store.exec("PRAGMA cache_size=4").is_ok());  // a few pages: the transaction spills
     const Status rolled_back = with_transaction(store, [&]() -> Status {
-        TSUNAGU_TRY(store.exec("UPDATE note SET body = 'half of an uncommitted transaction' || id"));
+        TSUNAGU_TRY(store.exec(transaction));
         std::filesystem::copy_file(path, copy);
         std::filesystem::copy_file(path + "-journal", copy + "-journal");
         return Status(ErrorCode::conflict, "abandoned on purpose");
@@ -124,6 +126,53 @@ inline void store_with_torn_tail_over_older_generation(const std::string& path, 
     REQUIRE(big_endian_at(wal, 32 + 4) == 0);                // the new transaction: its first frame,
     REQUIRE(big_endian_at(wal, 32 + kFrameBytes + 4) != 0);  // then its commit frame
     wal.replace(32, kFrameBytes, older_generation.substr(32, kFrameBytes));  // the first write lost
+    write_bytes(copy, read_bytes(path));
+    write_bytes(copy + "-wal", wal);
+}
+
+// The files SQLite leaves when a transaction was written over the frames of a longer one of the
+// same WAL generation, which recovery had ended before (torn by a power cut): the longer one's
+// later frames lie beyond, under the same salts, their checksums chaining from the frames written
+// over, its commit frame last. Made at `path`, the image at `copy`. Committed: a = 'a1', then
+// c = 'u' (the shorter transaction); b stays 'b0'. The stale frames' transaction set b and c to 't'.
+inline void store_with_stale_frames_beyond_a_shorter_transaction(const std::string& path, const std::string& copy) {
+    auto closed_without_checkpoint = [](Store& store) {
+        REQUIRE(sqlite3_db_config(store.handle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr) == SQLITE_OK);
+        store.close();
+    };
+    auto run = [&](const std::string& sql) {
+        Store store = open_ok(path, test_key());
+        REQUIRE(store.exec("PRAGMA wal_autocheckpoint=0").is_ok());
+        REQUIRE(store.exec(sql).is_ok());
+        closed_without_checkpoint(store);
+        std::filesystem::remove(path + "-shm");
+    };
+    {
+        Store store = open_ok(path, test_key());
+        REQUIRE(store.exec("PRAGMA wal_autocheckpoint=0").is_ok());
+        REQUIRE(store.exec("CREATE TABLE a(id INTEGER PRIMARY KEY, v TEXT); CREATE TABLE b(id INTEGER PRIMARY KEY, v TEXT);"
+                           "CREATE TABLE c(id INTEGER PRIMARY KEY, v TEXT);"
+                           "INSERT INTO a VALUES (1, 'a0'); INSERT INTO b VALUES (1, 'b0'); INSERT INTO c VALUES (1, 'c0')")
+                    .is_ok());
+        REQUIRE(store.exec("PRAGMA wal_checkpoint(TRUNCATE)").is_ok());
+        REQUIRE(store.exec("UPDATE a SET v = 'a1' WHERE id = 1").is_ok());  // one frame
+        closed_without_checkpoint(store);
+        std::filesystem::remove(path + "-shm");
+    }
+    const std::string main_before = read_bytes(path), wal_before = read_bytes(path + "-wal");
+    REQUIRE(wal_before.size() == 32 + kFrameBytes);
+    run("BEGIN; UPDATE a SET v = 't' WHERE id = 1; UPDATE b SET v = 't' WHERE id = 1; UPDATE c SET v = 't' WHERE id = 1; COMMIT");
+    const std::string longer = read_bytes(path + "-wal");
+    REQUIRE(longer.size() == wal_before.size() + 3 * kFrameBytes);
+    write_bytes(path, main_before);
+    write_bytes(path + "-wal", wal_before);
+    run("UPDATE c SET v = 'u' WHERE id = 1");
+    std::string wal = read_bytes(path + "-wal");
+    REQUIRE(wal.size() == wal_before.size() + kFrameBytes);
+    REQUIRE(wal.substr(16, 8) == longer.substr(16, 8));  // one generation: the same salts
+    REQUIRE(big_endian_at(wal, 32 + kFrameBytes + 4) != 0);  // the shorter one's commit frame
+    wal += longer.substr(wal.size());                          // the longer one's last two frames
+    REQUIRE(big_endian_at(wal, wal.size() - kFrameBytes + 4) != 0);  // its commit frame, last
     write_bytes(copy, read_bytes(path));
     write_bytes(copy + "-wal", wal);
 }

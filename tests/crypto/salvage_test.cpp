@@ -184,6 +184,19 @@ TEST_CASE(
     CHECK(query_text(saved, "SELECT v FROM b WHERE id = 1") == "b0");
 }
 
+TEST_CASE(
+    "salvage leaves out a longer transaction's stale frames beyond a shorter one written over them, "
+    "under the same salts: they do not chain") {
+    TempDir dir;
+    const auto copy = dir.file("copy.db");
+    store_with_stale_frames_beyond_a_shorter_transaction(dir.file("s.db"), copy);
+    SalvageReport report;
+    Store saved = salvaged_ok(copy, dir.file("saved.db"), report);
+    CHECK(query_text(saved, "SELECT v FROM a WHERE id = 1") == "a1");
+    CHECK(query_text(saved, "SELECT v FROM b WHERE id = 1") == "b0");
+    CHECK(query_text(saved, "SELECT v FROM c WHERE id = 1") == "u");
+}
+
 TEST_CASE("a WAL whose first block is damaged (its header and the first frame's) is salvaged from the frames after it") {
     TempDir dir;
     const auto path = dir.file("s.db");
