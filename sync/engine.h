@@ -335,8 +335,8 @@ struct PullReport {
     std::size_t resent = 0;
     // The page came from an upstream restored from a backup (a new epoch): nothing else of it
     // was applied, and the cursor went back to the start. Pull again, whatever `more` said: the
-    // pull brings everything in scope again, and its last page takes off this device what its
-    // user's scope no longer holds.
+    // pull brings everything in scope again (what the backup's caseloads give the user) and takes
+    // nothing off this device that its pages do not evict.
     bool restarted = false;
 };
 

@@ -125,11 +125,6 @@ struct PullRequest {
     // As PushBatch::clock_offset_ms, so that a device that only pulls (a supervisor's phone) has
     // its clock read too. On the wire: "clock_offset", only when known. Not used by the engine.
     std::optional<std::int64_t> clock_offset_ms;
-    // Asks for the user's scope keys on the pull's last page (PullPage::scope_keys): a device
-    // pulling everything again from a restored upstream learns from them which of the records it
-    // holds and the pages did not bring are outside its user's scope now. On the wire:
-    // "scope_keys": true, only when set.
-    bool want_scope_keys = false;
 };
 
 // A record of a pull page that the device holds as the upstream has it (see PullRequest::held).
@@ -168,10 +163,6 @@ struct PullPage {
     // wire: "kept": [[record id, sequence number], ...].
     std::vector<KeptRecord> kept;
     std::string epoch;  // as PushResult::epoch
-    // On the last page of a pull that asked for them (PullRequest::want_scope_keys): every scope
-    // key whose records the user may see as of this page ("*" for everything). On the wire:
-    // "scope_keys": [key, ...], only then.
-    std::optional<std::vector<std::string>> scope_keys;
     // Upstream side only, never sent: the device's progress must be recorded
     // (Upstream::record_progress) because this is its last page and what it reported differs
     // from what is stored, or was last recorded a while ago. (A device with none stored gets

@@ -125,8 +125,7 @@ HttpResponse pull(RequestContext& ctx) {
                                             {"held", JsonType::object, false},
                                             {"outbox_floor", JsonType::integer, false},
                                             {"refetch", JsonType::array, false},
-                                            {"clock_offset", JsonType::any, false},
-                                            {"scope_keys", JsonType::boolean, false}});
+                                            {"clock_offset", JsonType::any, false}});
         if (!shape) return error_response(shape);
         if (body->contains("held") && held_count((*body)["held"]) > kMaxPullLimit) {
             return HttpResponse::error(400, "invalid", "held may name at most 5000 records (a page's worth); "

@@ -238,7 +238,10 @@ struct SyncRun {
             notify(SyncProgress::Phase::pull, report.pulled, report.pulled + (page->more ? request->limit : 0));
             if (applied->restarted) {  // a restored server: everything again, from the start
                 if (++restarts > 3) {
-                    return Status(ErrorCode::internal, "the server keeps answering as restored from a backup; sync again");
+                    return Status(ErrorCode::unavailable,
+                                  "the server's answers keep changing between a store restored from a backup and "
+                                  "another (two servers answer at this address); nothing on this device is lost. "
+                                  "Tell the server's administrator, and sync again later");
                 }
                 continue;
             }

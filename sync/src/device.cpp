@@ -136,7 +136,13 @@ Status Device::pull_everything_again() {
         TSUNAGU_TRY(store.exec("DELETE FROM sync_acked"));  // named as held, they would be left out
         // Until its last page, the pull notes what it brings; then what it did not bring goes.
         TSUNAGU_TRY(store.exec("DELETE FROM sync_resync_seen"));
-        TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaResync, detail::kResyncEverything));
+        // One begun after a restore stays one: what it keeps (perhaps what the restored upstream
+        // lost) must not go at the end of this one.
+        auto resync = detail::meta_int(store, detail::kMetaResync, detail::kResyncNone);
+        TSUNAGU_TRY(resync);
+        TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaResync,
+                                         *resync == detail::kResyncRestored ? detail::kResyncRestored
+                                                                            : detail::kResyncEverything));
         return detail::set_meta_int(store, detail::kMetaCursor, 0);
     });
 }

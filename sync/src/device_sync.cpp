@@ -266,7 +266,6 @@ Result<PullRequest> Device::prepare_pull(std::size_t limit) {
     // records left out would look gone at its end.
     auto resync = detail::meta_int(im.store, detail::kMetaResync, detail::kResyncNone);
     TSUNAGU_TRY(resync);
-    request.want_scope_keys = *resync == detail::kResyncRestored;
     if (!*resync) {
         TSUNAGU_TRY(detail::each_row(
             acked, [&](const Statement& s) { pushed.push_back(detail::id_from_bytes(s.column_blob(0))); }));
@@ -384,14 +383,15 @@ Result<Device::Impl::EpochHeard> Device::Impl::heard_epoch(const std::string& ep
     TSUNAGU_TRY(detail::set_meta_text(store, detail::kMetaUpstreamEpoch, epoch));
     if (last->empty()) return heard;  // the first answer heard
     heard.restored = true;
-    // Everything again, from the start: the restored upstream's caseloads are the backup's. A
-    // client given to this worker after the backup is not hers there, and one taken from her
-    // since is hers again, below this device's cursor. Its last page lists her scope keys, and
-    // what the pages did not bring goes only when it lies outside them: what is in her scope and
-    // the backup lacks (a colleague's visit whose phone is gone) may be the last copy, and stays.
-    TSUNAGU_TRY(store.exec("DELETE FROM sync_resync_seen"));
+    // Everything again, from the start: the restored upstream's caseloads are the backup's, and a
+    // client taken from this worker after the backup is hers again there, below this device's
+    // cursor. What the pages do not bring stays: the upstream may have lost it with the backup's
+    // later changes, and this copy may be the last (a colleague's visit whose phone is gone).
     TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaResync, detail::kResyncRestored));
     TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaCursor, 0));
+    // What the lost upstream acknowledged, by its numbers: the restored one's versions of those
+    // records are applied as they come (under what the outbox sends again), not taken as older.
+    TSUNAGU_TRY(store.exec("DELETE FROM sync_acked"));
     // Ahead of everything in the outbox, oldest first (a record's later unsent changes were made
     // on top of these), as sent: the restored upstream may hold them already, and another
     // author's change may have overwritten them there. Sent, the next pull asks whether it holds
@@ -645,6 +645,10 @@ Result<std::size_t> Device::Impl::resync_page(const PullPage& page) {
     auto resync = detail::meta_int(store, detail::kMetaResync, 0);
     TSUNAGU_TRY(resync);
     if (!*resync) return std::size_t{0};
+    if (*resync == detail::kResyncRestored) {  // what the pages did not bring stays (see heard_epoch)
+        if (!page.more) TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaResync, detail::kResyncNone));
+        return std::size_t{0};
+    }
     Statement& seen = store.cached("INSERT OR IGNORE INTO sync_resync_seen(record_id) VALUES (?1)");
     for (const RecordSnapshot& snapshot : page.records) {
         if (is_id(snapshot.id)) TSUNAGU_TRY(seen.bind_blob(1, detail::id_to_bytes(snapshot.id)).run());
@@ -653,25 +657,11 @@ Result<std::size_t> Device::Impl::resync_page(const PullPage& page) {
         if (is_id(kept.record)) TSUNAGU_TRY(seen.bind_blob(1, detail::id_to_bytes(kept.record)).run());
     }
     if (page.more) return std::size_t{0};
-    // After a restore, what is in the user's scope stays (see heard_epoch); an upstream that does
-    // not list the keys leaves everything.
-    std::unordered_set<std::string_view> in_scope;
-    bool keep_all = false;
-    if (*resync == detail::kResyncRestored) {
-        keep_all = !page.scope_keys;
-        if (page.scope_keys) {
-            for (const std::string& key : *page.scope_keys) {
-                keep_all = keep_all || key == "*";
-                in_scope.insert(key);
-            }
-        }
-    }
     std::vector<std::string> unseen;
     TSUNAGU_TRY(detail::each_row(
-        store.cached("SELECT id, scope_key FROM sync_records WHERE id NOT IN (SELECT record_id FROM sync_resync_seen)"
+        store.cached("SELECT id FROM sync_records WHERE id NOT IN (SELECT record_id FROM sync_resync_seen)"
                      " AND id NOT IN (SELECT record_id FROM sync_outbox)"),
         [&](const Statement& row) {
-            if (*resync == detail::kResyncRestored && (keep_all || in_scope.contains(row.column_text(1)))) return;
             unseen.push_back(detail::id_from_bytes(row.column_blob(0)));
         }));
     for (const std::string& record : unseen) TSUNAGU_TRY(evict(record));

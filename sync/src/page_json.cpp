@@ -58,10 +58,6 @@ class PageReader : public detail::SaxReader {
                 .push_back(std::move(value));
             return true;
         }
-        if (depth_ == 2 && list_ == List::scope_keys) {
-            page_.scope_keys->push_back(std::move(value));
-            return true;
-        }
         return scalar(Json(std::move(value)));
     }
     bool start_object(std::size_t) override {
@@ -113,10 +109,7 @@ class PageReader : public detail::SaxReader {
                 list_ = List::acks;
             else if (key_ == "kept")
                 list_ = List::kept;
-            else if (key_ == "scope_keys") {
-                list_ = List::scope_keys;
-                page_.scope_keys.emplace();
-            } else
+            else
                 return skip_from(depth_);
             return true;
         }
@@ -149,7 +142,7 @@ class PageReader : public detail::SaxReader {
                (depth_ >= 3 && !member_.empty() ? ", member \"" + member_ + "\"" : "");
     }
 
-    enum class List { none, records, evicted_records, evicted_scopes, acks, kept, scope_keys };
+    enum class List { none, records, evicted_records, evicted_scopes, acks, kept };
     // A record's members, all required but "conflicts".
     enum RecordMember { kId, kCollection, kScope, kSeq, kDeleted, kConflicts, kFields, kMeta, kRecordMembers };
     static constexpr const char* kRecordMemberNames[kRecordMembers] = {"id", "collection", "scope", "seq",
@@ -164,7 +157,7 @@ class PageReader : public detail::SaxReader {
 
     static bool is_list(std::string_view key) {
         return key == "records" || key == "acks" || key == "kept" || key == "evicted_records" ||
-               key == "evicted_scopes" || key == "scope_keys";
+               key == "evicted_scopes";
     }
 
     static std::optional<RecordMember> record_member(std::string_view name) {
@@ -188,8 +181,7 @@ class PageReader : public detail::SaxReader {
                 case List::acks: return "an ack must be an object";
                 case List::kept: return kBadKept;
                 case List::evicted_records:
-                case List::evicted_scopes:
-                case List::scope_keys: return "\"" + key_ + "\" must hold strings";
+                case List::evicted_scopes: return "\"" + key_ + "\" must hold strings";
                 case List::none: return "";
             }
         }
@@ -368,11 +360,6 @@ std::string pull_page_text(const PullPage& page) {
         out.push_back('}');
     }
     out.append("],");
-    if (page.scope_keys) {
-        write_key(out, "scope_keys");
-        write_strings(out, *page.scope_keys);
-        out.push_back(',');
-    }
     write_key(out, "upstream_time");
     write_json_string(out, page.upstream_time.to_string());
     out.push_back('}');

@@ -49,8 +49,7 @@ enum Resync : std::int64_t {
     kResyncNone = 0,
     // Device::pull_everything_again: what its pages did not bring goes (see sync_resync_seen).
     kResyncEverything = 1,
-    // A restored upstream was heard (Device::Impl::heard_epoch): of what its pages did not bring,
-    // only what lies outside the user's scope keys, which its last page lists, goes.
+    // A restored upstream was heard (Device::Impl::heard_epoch): what its pages do not bring stays.
     kResyncRestored = 2,
 };
 

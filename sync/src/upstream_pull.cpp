@@ -318,10 +318,6 @@ Result<PullPage> Upstream::read_page(const PullRequest& request) {
         page.progress_due = !page.more && (recorded.cursor != request.after ||
                                            recorded.outbox_floor != std::min(request.outbox_floor, request.after) ||
                                            im.clock.wall_now() - recorded.last_seen_ms >= kProgressRefreshMs);
-        if (request.want_scope_keys && !page.more) {
-            page.scope_keys.emplace(scope->keys.begin(), scope->keys.end());
-            std::sort(page.scope_keys->begin(), page.scope_keys->end());
-        }
         page.upstream_time = im.clock.tick();
         page.epoch = im.epoch;
         return Status::ok();

@@ -244,7 +244,6 @@ void to_json(Json& out, const PullRequest& r) {
     if (!r.held.empty()) to_json(out["held"], r.held);
     if (!r.refetch.empty()) out["refetch"] = r.refetch;
     if (r.clock_offset_ms) out["clock_offset"] = *r.clock_offset_ms;
-    if (r.want_scope_keys) out["scope_keys"] = true;
 }
 
 void from_json(const Json& in, PullRequest& r) {
@@ -268,7 +267,6 @@ void from_json(const Json& in, PullRequest& r) {
     if (auto offset = in.find("clock_offset"); offset != in.end() && !offset->is_null()) {
         r.clock_offset_ms = detail::integer_from<std::int64_t>(*offset, "clock_offset");
     }
-    r.want_scope_keys = in.value("scope_keys", false);
 }
 
 void to_json(Json& out, const RecordSnapshot& s) {
@@ -303,7 +301,6 @@ void to_json(Json& out, const PullPage& p) {
            {"acks", p.acks}};
     if (!p.kept.empty()) out["kept"] = p.kept;
     if (!p.epoch.empty()) out["epoch"] = p.epoch;
-    if (p.scope_keys) out["scope_keys"] = *p.scope_keys;
 }
 
 void from_json(const Json& in, PullPage& p) {
@@ -317,7 +314,6 @@ void from_json(const Json& in, PullPage& p) {
     p.acks = in.value("acks", std::vector<PushOutcome>{});
     p.kept = in.value("kept", std::vector<KeptRecord>{});
     p.epoch = epoch_from(in);
-    if (auto keys = in.find("scope_keys"); keys != in.end()) p.scope_keys = keys->get<std::vector<std::string>>();
     for (const auto& id : p.evicted_records) {
         if (!is_id(id)) throw std::invalid_argument("\"evicted_records\" holds a malformed id");
     }

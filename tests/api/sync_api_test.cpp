@@ -839,36 +839,6 @@ TEST_CASE("a worker discards a refused change: her device takes the server's ver
     CHECK(foreign.body["evicted_records"] == json::array({v}));
 }
 
-TEST_CASE("a pull asking for its user's scope keys gets them on its last page only, and only hers") {
-    Organisation org;
-    auto aoi = org.device("aoi");
-    const auto client = aoi->create("client", {{"pseudonym", "K-016"}, {"area", "kita"}});
-    aoi->create("home_visit", visit(client));
-    aoi->sync();
-    const std::string key = "client:" + client;
-    Reply first = aoi->client.post("/v1/sync/pull", {{"after", 0}, {"limit", 1}, {"scope_keys", true}});
-    REQUIRE(first.status == 200);
-    REQUIRE(first.body["more"] == true);
-    CHECK_FALSE(first.body.contains("scope_keys"));
-    Reply last = aoi->client.post("/v1/sync/pull", {{"after", first.body["next"]}, {"scope_keys", true}});
-    REQUIRE(last.status == 200);
-    REQUIRE(last.body["more"] == false);
-    REQUIRE(last.body["scope_keys"].is_array());
-    const auto& keys = last.body["scope_keys"];
-    CHECK(std::find(keys.begin(), keys.end(), json(key)) != keys.end());
-    CHECK_FALSE(aoi->client.post("/v1/sync/pull", {{"after", 0}}).body.contains("scope_keys"));  // not asked
-    // Another area's worker is not told of aoi's client.
-    auto chie = org.device("chie");
-    Reply other = chie->client.post("/v1/sync/pull", {{"after", 0}, {"scope_keys", true}});
-    REQUIRE(other.status == 200);
-    const auto& theirs = other.body["scope_keys"];
-    CHECK(std::find(theirs.begin(), theirs.end(), json(key)) == theirs.end());
-    // Asked for with something else than true or false: refused, saying which member.
-    Reply bad = aoi->client.post("/v1/sync/pull", {{"after", 0}, {"scope_keys", "yes"}});
-    CHECK(bad.status == 400);
-    CHECK(bad.body["message"].get<std::string>().find("scope_keys") != std::string::npos);
-}
-
 TEST_CASE("a supervisor applies the refused work of a lost phone once the cause is removed") {
     Organisation org;
     auto aoi = org.device("aoi");

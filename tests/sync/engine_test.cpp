@@ -181,7 +181,6 @@ TEST_CASE("the fast text form of a pull page is the same JSON as its document fo
     page.evicted_records = {std::string(32, 'a')};
     page.evicted_scopes = {"client:x"};
     page.kept = {{std::string(32, 'b'), 7}, {std::string(32, 'c'), 9}};
-    page.scope_keys = std::vector<std::string>{"client:x", "user:alice"};
     REQUIRE(page.records.size() == 1);
     REQUIRE(page.acks.size() == 2);
     const std::string text = pull_page_text(page);
@@ -360,10 +359,6 @@ TEST_CASE("the fast readers of pages and push answers refuse and read what the d
         {head + "\"records\":[],\"kept\":[[1,\"" + id + "\"]]}", false},
         {head + "\"records\":[],\"kept\":[[\"x\",1]]}", false},
         {head + "\"records\":[],\"kept\":[{}]}", false},
-        {head + "\"records\":[],\"scope_keys\":[]}", true},
-        {head + "\"records\":[],\"scope_keys\":null}", false},
-        {head + "\"records\":[],\"scope_keys\":[7]}", false},
-        {head + "\"records\":[],\"scope_keys\":[[\"a\"]]}", false},
         {"{\"after\":1e999,\"next\":0,\"more\":false,\"upstream_time\":\"1-0\",\"records\":[]}", false},
         {"{\"after\":true,\"next\":0,\"more\":false,\"upstream_time\":\"1-0\",\"records\":[]}", false},
     };
