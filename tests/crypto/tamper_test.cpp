@@ -328,35 +328,29 @@ TEST_CASE(
     CHECK(query_int(store, "SELECT count(*) FROM note") == 300);
 }
 
-TEST_CASE(
-    "a power cut that kept the last transaction's commit frame but not its first frame, where an "
-    "older generation's commit frame still lies, opens at the commit before it") {
-    // After a checkpoint SQLite writes the WAL again from its start, under new salts; the older
-    // generation's frames stay beyond and still open (one key). A power cut during the next
-    // commit's sync may keep its later writes and lose its earlier ones: its first frame is then
-    // the older generation's, itself a commit frame. That commit size must not make the torn
-    // transaction's own commit frame look like a later transaction (damage, store refused).
+TEST_CASE("frames beyond the last transaction that continues the WAL's checksum chain are not read: the store opens at its commit") {
     TempDir dir;
     const auto copy = dir.file("copy.db");
-    store_with_torn_tail_over_older_generation(dir.file("s.db"), copy);
-
+    std::string a, b, c;  // the values the store must open with in tables a, b and (when there) c
+    SECTION("a power cut that kept the last transaction's commit frame but not its first frame where an older "
+            "generation's commit frame still lies") {
+        // After a checkpoint SQLite writes the WAL again from its start, under new salts; the older
+        // generation's frames stay beyond and still open (one key). A power cut during the next
+        // commit's sync may keep its later writes and lose its earlier ones: its first frame is then
+        // the older generation's, itself a commit frame. That commit size must not make the torn
+        // transaction's own commit frame look like a later transaction (damage, store refused).
+        store_with_torn_tail_over_older_generation(dir.file("s.db"), copy);
+        a = "a4", b = "b0";  // as checkpointed; the torn transaction is gone whole
+    }
+    SECTION("a longer transaction's stale frames beyond a shorter one written over them under the same salts") {
+        store_with_stale_frames_beyond_a_shorter_transaction(dir.file("s.db"), copy);
+        a = "a1", b = "b0", c = "u";  // the shorter one's commit
+    }
     Store opened = open_ok(copy, test_key());
     CHECK(opened.integrity_check().is_ok());
-    CHECK(query_text(opened, "SELECT v FROM a WHERE id = 1") == "a4");  // as checkpointed
-    CHECK(query_text(opened, "SELECT v FROM b WHERE id = 1") == "b0");  // the torn transaction is gone whole
-}
-
-TEST_CASE(
-    "a longer transaction's stale frames beyond a shorter one written over them, under the same salts, "
-    "are not read: the store opens at the shorter one's commit") {
-    TempDir dir;
-    const auto copy = dir.file("copy.db");
-    store_with_stale_frames_beyond_a_shorter_transaction(dir.file("s.db"), copy);
-    Store opened = open_ok(copy, test_key());
-    CHECK(opened.integrity_check().is_ok());
-    CHECK(query_text(opened, "SELECT v FROM a WHERE id = 1") == "a1");
-    CHECK(query_text(opened, "SELECT v FROM b WHERE id = 1") == "b0");
-    CHECK(query_text(opened, "SELECT v FROM c WHERE id = 1") == "u");
+    CHECK(query_text(opened, "SELECT v FROM a WHERE id = 1") == a);
+    CHECK(query_text(opened, "SELECT v FROM b WHERE id = 1") == b);
+    if (!c.empty()) CHECK(query_text(opened, "SELECT v FROM c WHERE id = 1") == c);
 }
 
 TEST_CASE(
