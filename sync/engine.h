@@ -318,6 +318,8 @@ struct PushReport {
     // Acknowledged changes queued again, first, because the upstream answered with a new epoch
     // (it was restored from a backup): the next prepare_push() sends them.
     std::size_t resent = 0;
+    // The answer came with a new epoch (see PullReport::restarted): the next pull starts again.
+    bool restarted = false;
 };
 
 struct PullReport {
@@ -336,7 +338,9 @@ struct PullReport {
     // The page came from an upstream restored from a backup (a new epoch): nothing else of it
     // was applied, and the cursor went back to the start. Pull again, whatever `more` said: the
     // pull brings everything in scope again (what the backup's caseloads give the user) and takes
-    // nothing off this device that its pages do not evict.
+    // nothing off this device: until its last page, evictions are not applied (the log replays
+    // old ones), and a page's version older than this device's copy is not taken (the copy holds
+    // changes the upstream lost with the backup's later ones).
     bool restarted = false;
 };
 

@@ -178,6 +178,7 @@ struct SyncRun {
             send_prepared();
             report.pushed += (*applied)->acknowledged;
             report.resent += (*applied)->resent;
+            if ((*applied)->restarted) TSUNAGU_TRY(restarted());
             notify(SyncProgress::Phase::push, std::min(report.pushed, push_total), push_total);
         }
         return Status::ok();
@@ -188,7 +189,7 @@ struct SyncRun {
     // A request over the server's body limit (413: it names up to a page's worth of records held
     // here) is asked again for pages of half as many, down to one.
     Status pull() {
-        int stale_pages = 0, restarts = 0;
+        int stale_pages = 0;
         std::size_t page_limit = std::max<std::size_t>(d.options.pull_page, 1);
         notify(SyncProgress::Phase::pull, 0, 0);
         while (true) {
@@ -237,16 +238,23 @@ struct SyncRun {
             for (auto& r : applied->evicted_pending) report.evicted_pending.push_back(std::move(r));
             notify(SyncProgress::Phase::pull, report.pulled, report.pulled + (page->more ? request->limit : 0));
             if (applied->restarted) {  // a restored server: everything again, from the start
-                if (++restarts > 3) {
-                    return Status(ErrorCode::unavailable,
-                                  "the server's answers keep changing between a store restored from a backup and "
-                                  "another (two servers answer at this address); nothing on this device is lost. "
-                                  "Tell the server's administrator, and sync again later");
-                }
+                TSUNAGU_TRY(restarted());
                 continue;
             }
             if (!page->more) return Status::ok();
         }
+    }
+
+    // An answer came from a server restored from a backup (a new epoch). More than a few in one
+    // sync: two servers answer at this address, one restored and one not, and each answer would
+    // send the journal again and start the pull over, for ever.
+    int restarts = 0;
+    Status restarted() {
+        if (++restarts <= 3) return Status::ok();
+        return Status(ErrorCode::unavailable,
+                      "the server's answers keep changing between a store restored from a backup and another "
+                      "(two servers answer at this address); nothing on this device is lost. Tell the server's "
+                      "administrator, and sync again later");
     }
 
     // The server revoked this device: its replica goes, and the report counts the work that went

@@ -197,6 +197,7 @@ Result<PushReport> Device::apply_push_result(const PushResult& result) {
         auto heard = im.heard_epoch(result.epoch);
         TSUNAGU_TRY(heard);
         report.resent = heard->resent;
+        report.restarted = heard->restored;
         for (const PushOutcome& outcome : result.outcomes) {
             auto settled = im.settle(outcome, im.acked_at(result.upstream_time));
             TSUNAGU_TRY(settled);
@@ -469,9 +470,25 @@ Result<PullReport> Device::apply_pull(const PullPage& page) {
             report.refused += settled->refused;
             report.restamped += settled->restamped;
         }
+        // Pulling everything again after a restore: the log replays evictions this device passed
+        // long ago (a client taken from the worker before the backup, given back since), and
+        // its versions of records may be newer than the restored upstream's. Nothing is taken off
+        // but what a refetch asked for, and no copy is replaced by an older version (see
+        // PullReport::restarted).
+        auto resync = detail::meta_int(im.store, detail::kMetaResync, detail::kResyncNone);
+        TSUNAGU_TRY(resync);
+        const bool after_restore = *resync == detail::kResyncRestored;
+        std::unordered_set<std::string> refetched;
+        if (after_restore) {
+            TSUNAGU_TRY(detail::each_row(im.store.cached("SELECT record_id FROM sync_refetch"), [&](const Statement& s) {
+                refetched.insert(detail::id_from_bytes(s.column_blob(0)));
+            }));
+        }
         // (record, the scope key it goes with; empty when the record itself moved out)
         std::vector<std::pair<std::string, std::string>> evicted;
-        for (const auto& record : page.evicted_records) evicted.emplace_back(record, std::string());
+        for (const auto& record : page.evicted_records) {
+            if (!after_restore || refetched.contains(record)) evicted.emplace_back(record, std::string());
+        }
         // A record this page carries is in scope as of the page, whatever key this device still
         // files it under (moved to another of the worker's clients as the old one left her
         // caseload): its snapshot replaces it below, and its journal and unsent work stay.
@@ -479,7 +496,8 @@ Result<PullReport> Device::apply_pull(const PullPage& page) {
         if (!page.evicted_scopes.empty()) {
             for (const RecordSnapshot& snapshot : page.records) carried.insert(snapshot.id);
         }
-        for (const auto& key : page.evicted_scopes) {
+        const std::vector<std::string> none;
+        for (const auto& key : after_restore ? none : page.evicted_scopes) {
             auto ids = im.records.ids_in_scope(key);
             TSUNAGU_TRY(ids);
             for (auto& id : *ids) {
@@ -522,6 +540,11 @@ Result<PullReport> Device::apply_pull(const PullPage& page) {
             }
             if (const auto ours = acked.find(snapshot.id); ours != acked.end() && ours->second > snapshot.seq) {
                 continue;
+            }
+            if (after_restore) {
+                auto held = im.records.find(snapshot.id);
+                TSUNAGU_TRY(held);
+                if (*held && (*held)->seq > snapshot.seq) continue;  // newer here: numbered by the lost upstream
             }
             if (outbox_empty) {
                 TSUNAGU_TRY(im.records.put(snapshot));

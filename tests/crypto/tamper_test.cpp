@@ -328,7 +328,7 @@ TEST_CASE(
     CHECK(query_int(store, "SELECT count(*) FROM note") == 300);
 }
 
-TEST_CASE("frames beyond the last transaction that continues the WAL's checksum chain are not read: the store opens at its commit") {
+TEST_CASE("frames past the WAL's checksum chain are not read: the store opens at the last commit that chains") {
     TempDir dir;
     const auto copy = dir.file("copy.db");
     std::string a, b, c;  // the values the store must open with in tables a, b and (when there) c

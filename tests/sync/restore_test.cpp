@@ -124,8 +124,12 @@ struct CaseloadAfterBackup {
         x_visit = ok(w.upstream.create("office", "visit", {{"date", "2020-04-01"}, {"client", x}}));
         y_visit = ok(w.upstream.create("office", "visit", {{"date", "2020-04-01"}, {"client", y}}));
         z_visit = ok(w.upstream.create("office", "visit", {{"date", "2020-04-01"}, {"client", z}}));
+        // z was hers once, and taken from her before the backup: its log holds that eviction.
+        ok(w.upstream.set_scope("alice", {"client:" + x, "client:" + y, "client:" + z}));
+        pull_all(alice, w.upstream);
         ok(w.upstream.set_scope("alice", {"client:" + x, "client:" + y}));
         pull_all(alice, w.upstream);
+        REQUIRE_FALSE(holds(alice, z));
         auto key = KeySource::raw_key(std::vector<std::uint8_t>(32, 0x5a));
         REQUIRE(key.is_ok());
         REQUIRE(w.upstream_store.backup_to(w.dir.file("backup.db"), *key).is_ok());
@@ -133,6 +137,7 @@ struct CaseloadAfterBackup {
         ok(w.upstream.set_scope("alice", {"client:" + y, "client:" + z}));
         lost_visit = ok(w.upstream.create("office", "visit", {{"date", "2020-04-02"}, {"client", y}}));
         z_lost_visit = ok(w.upstream.create("office", "visit", {{"date", "2020-04-02"}, {"client", z}}));
+        ok(w.upstream.update("office", y_visit, {{"notes", "written after the backup"}}));
         pull_all(alice, w.upstream);
         REQUIRE_FALSE(holds(alice, x));
         REQUIRE(holds(alice, z_visit));
@@ -165,6 +170,9 @@ TEST_CASE("after a restore, a device pulls everything again: a client taken from
     for (const auto* id : {&t.y_visit, &t.lost_visit, &t.z, &t.z_visit, &t.z_lost_visit, &t.unsent_visit}) {
         CHECK(holds(t.alice, *id));
     }
+    // Nor is a newer copy replaced by the backup's older version: the edit after the backup was lost
+    // with the server, and this copy may be its last.
+    CHECK(ok(t.alice.get(t.y_visit))->fields["notes"] == "written after the backup");
     CHECK(ok(t.alice.cursor()) == ok(t.restored->sequence()));
 
     // Her visit to z, not hers in the backup's caseloads, is refused as outside her scope, and kept.
@@ -236,6 +244,8 @@ TEST_CASE("a device hearing a new epoch in a push answer sends its journal first
     ok(team.alice.update(team.lost[0], {{"notes", "v2"}}));  // made on top of a lost visit, not sent
     PushReport first = ok(team.alice.apply_push_result(ok(team.restored->push(ok(team.alice.prepare_push(1))))));
     CHECK(first.resent == 9);
+    CHECK(first.restarted);
+    CHECK(ok(team.alice.cursor()) == 0);
     push_all(team.alice, *team.restored);
     auto visit = ok(team.restored->get(team.lost[0]));
     REQUIRE(visit.has_value());
