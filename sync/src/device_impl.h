@@ -58,10 +58,11 @@ struct Device::Impl {
     // a scope key that a record of the page has (the key is back) are due again; a record made
     // here that only they hold (the upstream never had it) is put back from them.
     Status scopes_returned(const PullPage& page);
-    // During a pull begun from the start again: notes the records `page` brought (or kept), and
-    // on its last page erases the records no page brought that have nothing in the outbox, as
-    // evictions; answers how many went.
-    Result<std::size_t> resync_page(const PullPage& page);
+    // During a pull begun from the start again (`resync`: the kMetaResync the page is applied
+    // under): notes the records `page` brought (or kept), and on its last page erases the records
+    // no page brought that have nothing in the outbox, as evictions; answers how many went. After
+    // a restore (kResyncRestored) nothing is erased: the pull only ends on its last page.
+    Result<std::size_t> resync_page(const PullPage& page, std::int64_t resync);
     // Inside a transaction: takes the upstream's answer that it applied an outbox change (from a
     // push answer, or a pull's acks when that answer was lost). The change leaves the outbox, its
     // record is noted in sync_acked, and a stamp the upstream corrected replaces the device's.

@@ -554,7 +554,7 @@ Result<PullReport> Device::apply_pull(const PullPage& page) {
             ++report.records;
         }
         if (!outbox_empty) TSUNAGU_TRY(im.scopes_returned(page));
-        auto gone = im.resync_page(page);
+        auto gone = im.resync_page(page, *resync);
         TSUNAGU_TRY(gone);
         report.evicted += *gone;
         TSUNAGU_TRY(detail::set_meta_int(im.store, detail::kMetaCursor, page.next));
@@ -664,11 +664,9 @@ Status Device::Impl::scopes_returned(const PullPage& page) {
     return Status::ok();
 }
 
-Result<std::size_t> Device::Impl::resync_page(const PullPage& page) {
-    auto resync = detail::meta_int(store, detail::kMetaResync, 0);
-    TSUNAGU_TRY(resync);
-    if (!*resync) return std::size_t{0};
-    if (*resync == detail::kResyncRestored) {  // what the pages did not bring stays (see heard_epoch)
+Result<std::size_t> Device::Impl::resync_page(const PullPage& page, std::int64_t resync) {
+    if (resync == detail::kResyncNone) return std::size_t{0};
+    if (resync == detail::kResyncRestored) {  // what the pages did not bring stays (see heard_epoch)
         if (!page.more) TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaResync, detail::kResyncNone));
         return std::size_t{0};
     }

@@ -136,29 +136,21 @@ inline void store_with_torn_tail_over_older_generation(const std::string& path, 
 // over, its commit frame last. Made at `path`, the image at `copy`. Committed: a = 'a1', then
 // c = 'u' (the shorter transaction); b stays 'b0'. The stale frames' transaction set b and c to 't'.
 inline void store_with_stale_frames_beyond_a_shorter_transaction(const std::string& path, const std::string& copy) {
-    auto closed_without_checkpoint = [](Store& store) {
-        REQUIRE(sqlite3_db_config(store.handle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr) == SQLITE_OK);
-        store.close();
-    };
+    // Opens the store, runs `sql`, and closes it as a crash would leave it: no checkpoint, no
+    // shared-memory index.
     auto run = [&](const std::string& sql) {
         Store store = open_ok(path, test_key());
         REQUIRE(store.exec("PRAGMA wal_autocheckpoint=0").is_ok());
         REQUIRE(store.exec(sql).is_ok());
-        closed_without_checkpoint(store);
+        REQUIRE(sqlite3_db_config(store.handle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr) == SQLITE_OK);
+        store.close();
         std::filesystem::remove(path + "-shm");
     };
-    {
-        Store store = open_ok(path, test_key());
-        REQUIRE(store.exec("PRAGMA wal_autocheckpoint=0").is_ok());
-        REQUIRE(store.exec("CREATE TABLE a(id INTEGER PRIMARY KEY, v TEXT); CREATE TABLE b(id INTEGER PRIMARY KEY, v TEXT);"
-                           "CREATE TABLE c(id INTEGER PRIMARY KEY, v TEXT);"
-                           "INSERT INTO a VALUES (1, 'a0'); INSERT INTO b VALUES (1, 'b0'); INSERT INTO c VALUES (1, 'c0')")
-                    .is_ok());
-        REQUIRE(store.exec("PRAGMA wal_checkpoint(TRUNCATE)").is_ok());
-        REQUIRE(store.exec("UPDATE a SET v = 'a1' WHERE id = 1").is_ok());  // one frame
-        closed_without_checkpoint(store);
-        std::filesystem::remove(path + "-shm");
-    }
+    run("CREATE TABLE a(id INTEGER PRIMARY KEY, v TEXT); CREATE TABLE b(id INTEGER PRIMARY KEY, v TEXT);"
+        "CREATE TABLE c(id INTEGER PRIMARY KEY, v TEXT);"
+        "INSERT INTO a VALUES (1, 'a0'); INSERT INTO b VALUES (1, 'b0'); INSERT INTO c VALUES (1, 'c0');"
+        "PRAGMA wal_checkpoint(TRUNCATE);"
+        "UPDATE a SET v = 'a1' WHERE id = 1");  // one frame in the WAL
     const std::string main_before = read_bytes(path), wal_before = read_bytes(path + "-wal");
     REQUIRE(wal_before.size() == 32 + kFrameBytes);
     run("BEGIN; UPDATE a SET v = 't' WHERE id = 1; UPDATE b SET v = 't' WHERE id = 1; UPDATE c SET v = 't' WHERE id = 1; COMMIT");

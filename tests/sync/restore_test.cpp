@@ -20,6 +20,16 @@ bool holds(Device& device, const std::string& id) {
     return record.has_value() && !record->deleted;
 }
 
+// Alice's phone (she sees everything), which synced two visits: its journal holds them.
+Device& phone_with_two_journaled(World& w) {
+    ok(w.upstream.set_scope("alice", {"*"}));
+    Device& alice = w.add_device("alice");
+    for (int i = 0; i < 2; ++i) ok(alice.create("visit", kVisit));
+    sync(alice, w.upstream);
+    CHECK(rows(*w.members[0]->store, "sync_journal") == 2);
+    return alice;
+}
+
 // A team whose upstream is backed up, then takes more changes that its devices pull, then is lost
 // and restored from the backup.
 struct RestoredTeam {
@@ -293,11 +303,7 @@ TEST_CASE("a change sent again after a restore, which the upstream holds and ano
 
 TEST_CASE("the journal keeps acknowledged changes for a month, then lets them go") {
     World w;
-    ok(w.upstream.set_scope("alice", {"*"}));
-    Device& alice = w.add_device("alice");
-    for (int i = 0; i < 2; ++i) ok(alice.create("visit", kVisit));
-    sync(alice, w.upstream);
-    CHECK(rows(*w.members[0]->store, "sync_journal") == 2);
+    Device& alice = phone_with_two_journaled(w);
     w.advance(31LL * 24 * kHourMs);
     ok(alice.create("visit", kVisit));
     sync(alice, w.upstream);
@@ -308,11 +314,7 @@ TEST_CASE("the journal's month is counted by the corrected clock: a phone clock 
     // A bad network time puts the phone a year ahead; the upstream's answers say so. Its
     // acknowledged changes of the last hour are still what a restore would need back.
     World w;
-    ok(w.upstream.set_scope("alice", {"*"}));
-    Device& alice = w.add_device("alice");
-    for (int i = 0; i < 2; ++i) ok(alice.create("visit", kVisit));
-    sync(alice, w.upstream);
-    CHECK(rows(*w.members[0]->store, "sync_journal") == 2);
+    Device& alice = phone_with_two_journaled(w);
     w.advance(kHourMs);
     w.members[0]->clock.set(*w.members[0]->clock.now + 365LL * 24 * kHourMs);
     ok(alice.create("visit", kVisit));
