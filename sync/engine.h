@@ -268,6 +268,9 @@ struct DeviceOptions {
     // be sent again should the upstream be restored from a backup older than it (an answer with
     // another PushResult::epoch). Longer than the time between the server's backups. 0: not kept.
     std::int64_t keep_acknowledged_ms = 30LL * 24 * 3'600'000;
+    // How long a record kept after a restore waits to be asked about again when the upstream
+    // answered that it lacks some of it (ReleaseAnswers::not_held).
+    std::int64_t release_ask_again_ms = 3'600'000;
 };
 
 enum class PendingState {
@@ -329,7 +332,13 @@ struct PullReport {
     std::size_t kept = 0;
     std::size_t acknowledged = 0;
     std::size_t refused = 0;  // outbox changes the page's acks refused: kept, with the reason
-    std::size_t evicted = 0;
+    std::size_t evicted = 0;  // released ones included
+    // Records kept through the pull from the start after a restore, which the upstream answered
+    // it holds whole and the user no longer sees (PullPage::release): let go, as evictions.
+    std::size_t released = 0;
+    // This page ended the pull from the start after a restore, which kept records to ask about
+    // (PullRequest::release): pull again to ask.
+    bool release_due = false;
     // Unsynced outbox changes whose records were evicted: kept, not pushed, until they return.
     std::vector<std::string> evicted_pending;
     std::size_t restamped = 0;  // outbox changes re-stamped after learning the upstream's time
@@ -340,7 +349,10 @@ struct PullReport {
     // pull brings everything in scope again (what the backup's caseloads give the user) and takes
     // nothing off this device: until its last page, evictions are not applied (the log replays
     // old ones), and a page's version older than this device's copy is not taken (the copy holds
-    // changes the upstream lost with the backup's later ones).
+    // changes the upstream lost with the backup's later ones). The records it kept that no page
+    // brought, or that a page evicted, are asked about in later pulls (PullRequest::release) and
+    // go once the upstream answers that it holds every version of them and the user no longer
+    // sees them.
     bool restarted = false;
 };
 
@@ -486,7 +498,8 @@ class Device {
     // state, are discarded with it. Returns how many changes were discarded; not_found when the
     // record has no refused change.
     Result<std::size_t> discard_refused(std::string_view record);
-    // Drops tombstones without open conflicts or outbox entries. Returns how many.
+    // Drops tombstones without open conflicts or outbox entries (nor kept after a restore, see
+    // PullReport::restarted). Returns how many.
     Result<std::size_t> compact();
 
     struct Impl;

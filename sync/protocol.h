@@ -88,6 +88,28 @@ struct SentChange {
     std::string change_id;
 };
 
+// A record the device kept through a pull from the start after a restore, though no page of it
+// brought the record, or a page evicted it (see PullRequest::release): with the ids of every
+// version its copy references (every head, current or losing, and any deletion).
+struct ReleaseAsk {
+    std::string record;
+    std::vector<std::string> versions;
+};
+
+// The upstream's answers to PullRequest::release, every record asked in exactly one list.
+struct ReleaseAnswers {
+    // Out of the user's scope, and every version the device named is one the upstream applied:
+    // the upstream holds all the device's copy holds, and the device lets the record go.
+    std::vector<std::string> released;
+    // In the user's scope: pulls keep it current from now on (an eviction comes as usual).
+    std::vector<std::string> in_scope;
+    // Out of the user's scope, and the upstream lacks the record or one of the versions named
+    // (lost with the backup's later changes, or compacted away): the device's copy may be its
+    // last, and stays; the device asks again later (a colleague's phone may send the change again).
+    std::vector<std::string> not_held;
+    bool empty() const noexcept { return released.empty() && in_scope.empty() && not_held.empty(); }
+};
+
 // A record the device holds whose changes it pushed and the upstream acknowledged, with the scope
 // key the device files it under.
 struct HeldRecord {
@@ -122,6 +144,14 @@ struct PullRequest {
     // only when not empty.
     std::vector<std::string> refetch;
     static constexpr std::size_t kMaxRefetch = 100;
+    // Records the device kept through its pull from the start after a restore that the upstream
+    // may no longer let this user see (no page of that pull brought them, or one evicted them),
+    // with the versions its copies reference: the page answers each (PullPage::release). At most
+    // kMaxRelease records and kMaxReleaseVersions versions in all. On the wire: "release":
+    // [[record id, [change id, ...]], ...], only when not empty.
+    std::vector<ReleaseAsk> release;
+    static constexpr std::size_t kMaxRelease = 100;
+    static constexpr std::size_t kMaxReleaseVersions = 5000;
     // As PushBatch::clock_offset_ms, so that a device that only pulls (a supervisor's phone) has
     // its clock read too. On the wire: "clock_offset", only when known. Not used by the engine.
     std::optional<std::int64_t> clock_offset_ms;
@@ -162,6 +192,9 @@ struct PullPage {
     // with the sequence number they have upstream: the device files them as pulled at it. On the
     // wire: "kept": [[record id, sequence number], ...].
     std::vector<KeptRecord> kept;
+    // Answers for PullRequest::release. On the wire: "released", "release_in_scope" and
+    // "release_not_held", lists of record ids, each only when not empty.
+    ReleaseAnswers release;
     std::string epoch;  // as PushResult::epoch
     // Upstream side only, never sent: the device's progress must be recorded
     // (Upstream::record_progress) because this is its last page and what it reported differs

@@ -125,6 +125,7 @@ HttpResponse pull(RequestContext& ctx) {
                                             {"held", JsonType::object, false},
                                             {"outbox_floor", JsonType::integer, false},
                                             {"refetch", JsonType::array, false},
+                                            {"release", JsonType::array, false},
                                             {"clock_offset", JsonType::any, false}});
         if (!shape) return error_response(shape);
         if (body->contains("held") && held_count((*body)["held"]) > kMaxPullLimit) {

@@ -304,7 +304,8 @@ int cmd_sync(const Invocation& inv) {
                   << report->evicted << " no longer in your caseload\n";
         if (report->resent > 0) {
             std::cout << report->resent << " change(s) sent again: the server was restored from a backup, and now"
-                                           " has all your work again\n";
+                      << (report->refused.empty() ? " has all your work again\n"
+                                                  : " has all your work again but what it refused (below)\n");
         }
         if (!report->evicted_pending.empty()) {
             std::cout << report->evicted_pending.size()

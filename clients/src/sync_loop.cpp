@@ -241,9 +241,20 @@ struct SyncRun {
                 TSUNAGU_TRY(restarted());
                 continue;
             }
-            if (!page->more) return Status::ok();
+            if (!page->more) {
+                // The records a pull from the start after a restore kept are asked about once it
+                // ends (PullRequest::release), a hundred a request: asked on in this sync.
+                const bool more_asks = request->release.size() == sync::PullRequest::kMaxRelease;
+                if ((applied->release_due || more_asks) && release_rounds < kMaxReleaseRounds) {
+                    ++release_rounds;
+                    continue;
+                }
+                return Status::ok();
+            }
         }
     }
+    static constexpr int kMaxReleaseRounds = 50;
+    int release_rounds = 0;
 
     // An answer came from a server restored from a backup (a new epoch). More than a few in one
     // sync: two servers answer at this address, one restored and one not, and each answer would

@@ -356,7 +356,8 @@ Result<std::size_t> Device::compact() {
     Status status = impl_->store
                         .cached(
                             "DELETE FROM sync_records WHERE deleted = 1 AND conflicts = 0"
-                            " AND id NOT IN (SELECT record_id FROM sync_outbox)")
+                            " AND id NOT IN (SELECT record_id FROM sync_outbox)"
+                            " AND id NOT IN (SELECT record_id FROM sync_release_asks)")
                         .run();
     TSUNAGU_TRY(status);
     return static_cast<std::size_t>(impl_->store.changes());

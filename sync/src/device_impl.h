@@ -49,6 +49,14 @@ struct Device::Impl {
     Status rebase(const RecordSnapshot& snapshot);
     // Inside a transaction: drops from sync_refetch the records `page` brought whole or evicted.
     Status answered_refetch(const PullPage& page);
+    // Inside a transaction, during a pull from the start after a restore: notes `record`, when
+    // this device holds it, to be asked about once the pull ends (see sync_release_asks).
+    Status ask_release(const std::string& record);
+    // Inside a transaction: takes the page's answers to PullRequest::release. A record released
+    // goes (as an eviction), unless it has outbox changes (made since it was asked about) or the
+    // page carries it; one in scope is asked about no more; one not held waits DeviceOptions::release_ask_again_ms.
+    // Returns how many went.
+    Result<std::size_t> answered_release(const PullPage& page);
     // Inside a transaction: drops a record that left the scope, and what the journal keeps of it;
     // returns its held outbox changes. `lost_key`: the scope key the user lost, when the record
     // goes with it (its held changes are due again once the key is back: see scopes_returned);
@@ -61,7 +69,8 @@ struct Device::Impl {
     // During a pull begun from the start again (`resync`: the kMetaResync the page is applied
     // under): notes the records `page` brought (or kept), and on its last page erases the records
     // no page brought that have nothing in the outbox, as evictions; answers how many went. After
-    // a restore (kResyncRestored) nothing is erased: the pull only ends on its last page.
+    // a restore (kResyncRestored) nothing is erased: on its last page those records are noted to
+    // be asked about (ask_release), and the pull ends.
     Result<std::size_t> resync_page(const PullPage& page, std::int64_t resync);
     // Inside a transaction: takes the upstream's answer that it applied an outbox change (from a
     // push answer, or a pull's acks when that answer was lost). The change leaves the outbox, its

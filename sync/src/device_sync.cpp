@@ -281,6 +281,29 @@ Result<PullRequest> Device::prepare_pull(std::size_t limit) {
     TSUNAGU_TRY(detail::each_row(refetch, [&](const Statement& s) {
         request.refetch.push_back(detail::id_from_bytes(s.column_blob(0)));
     }));
+    // Once a pull from the start after a restore has ended: the records it kept though the
+    // upstream may no longer let this user see them, with the versions their copies reference.
+    // Not one with outbox changes: the upstream cannot hold those.
+    if (!*resync) {
+        Statement& asks = im.store.cached(
+            "SELECT record_id FROM sync_release_asks WHERE asked_ms <= ?1"
+            " AND record_id NOT IN (SELECT record_id FROM sync_outbox) ORDER BY asked_ms LIMIT ?2");
+        asks.bind(1, im.clock.wall_now() - im.options.release_ask_again_ms)
+            .bind(2, static_cast<std::int64_t>(PullRequest::kMaxRelease));
+        std::vector<std::string> asked;
+        TSUNAGU_TRY(detail::each_row(asks, [&](const Statement& s) { asked.push_back(detail::id_from_bytes(s.column_blob(0))); }));
+        std::size_t versions = 0;
+        for (std::string& record : asked) {
+            auto loaded = im.records.load(record);
+            TSUNAGU_TRY(loaded);
+            if (!*loaded) continue;
+            ReleaseAsk ask{std::move(record), {}};
+            for (const StateVersion& v : (*loaded)->state.versions) ask.versions.push_back(v.version.change_id);
+            if (versions + ask.versions.size() > PullRequest::kMaxReleaseVersions) continue;
+            versions += ask.versions.size();
+            request.release.push_back(std::move(ask));
+        }
+    }
     request.clock_offset_ms = clock_offset_ms();
     return request;
 }
@@ -390,6 +413,9 @@ Result<Device::Impl::EpochHeard> Device::Impl::heard_epoch(const std::string& ep
     // later changes, and this copy may be the last (a colleague's visit whose phone is gone).
     TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaResync, detail::kResyncRestored));
     TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaCursor, 0));
+    // What the lost upstream's pages brought (a pull from the start it answered) says nothing of
+    // what the restored one holds.
+    TSUNAGU_TRY(store.exec("DELETE FROM sync_resync_seen"));
     // What the lost upstream acknowledged, by its numbers: the restored one's versions of those
     // records are applied as they come (under what the outbox sends again), not taken as older.
     TSUNAGU_TRY(store.exec("DELETE FROM sync_acked"));
@@ -484,10 +510,28 @@ Result<PullReport> Device::apply_pull(const PullPage& page) {
                 refetched.insert(detail::id_from_bytes(s.column_blob(0)));
             }));
         }
+        // Kept through a pull from the start after a restore, and asked about: such a record goes
+        // only when the upstream answers that it holds all of it (answered_release), whatever a
+        // page's evictions say (a refetch's included): its copy may hold the last of a change.
+        std::unordered_set<std::string> asked;
+        if (!page.evicted_records.empty() || !page.evicted_scopes.empty()) {
+            TSUNAGU_TRY(detail::each_row(im.store.cached("SELECT record_id FROM sync_release_asks"), [&](const Statement& s) {
+                asked.insert(detail::id_from_bytes(s.column_blob(0)));
+            }));
+        }
         // (record, the scope key it goes with; empty when the record itself moved out)
         std::vector<std::pair<std::string, std::string>> evicted;
+        // An eviction passed over is asked about once the pull ends: replayed, the upstream
+        // answers that the record is in scope again; new (the worker lost the client during the
+        // pull), that it may go, unless the copy holds what the upstream lacks.
+        std::vector<std::string> passed_over;
         for (const auto& record : page.evicted_records) {
-            if (!after_restore || refetched.contains(record)) evicted.emplace_back(record, std::string());
+            if (asked.contains(record)) continue;
+            if (!after_restore || refetched.contains(record)) {
+                evicted.emplace_back(record, std::string());
+            } else {
+                passed_over.push_back(record);
+            }
         }
         // A record this page carries is in scope as of the page, whatever key this device still
         // files it under (moved to another of the worker's clients as the old one left her
@@ -496,14 +540,19 @@ Result<PullReport> Device::apply_pull(const PullPage& page) {
         if (!page.evicted_scopes.empty()) {
             for (const RecordSnapshot& snapshot : page.records) carried.insert(snapshot.id);
         }
-        const std::vector<std::string> none;
-        for (const auto& key : after_restore ? none : page.evicted_scopes) {
+        for (const auto& key : page.evicted_scopes) {
             auto ids = im.records.ids_in_scope(key);
             TSUNAGU_TRY(ids);
             for (auto& id : *ids) {
-                if (!carried.contains(id)) evicted.emplace_back(std::move(id), key);
+                if (carried.contains(id) || asked.contains(id)) continue;
+                if (after_restore) {
+                    passed_over.push_back(std::move(id));
+                } else {
+                    evicted.emplace_back(std::move(id), key);
+                }
             }
         }
+        for (const std::string& record : passed_over) TSUNAGU_TRY(im.ask_release(record));
         for (const auto& [record, key] : evicted) {
             if (!is_id(record)) continue;
             auto held = im.evict(record, key);
@@ -511,6 +560,10 @@ Result<PullReport> Device::apply_pull(const PullPage& page) {
             ++report.evicted;
             report.evicted_pending.insert(report.evicted_pending.end(), held->begin(), held->end());
         }
+        auto released = im.answered_release(page);
+        TSUNAGU_TRY(released);
+        report.released = *released;
+        report.evicted += *released;
         Statement& count = im.store.cached("SELECT count(*) FROM sync_outbox");
         auto counted = count.step();
         TSUNAGU_TRY(counted);
@@ -557,6 +610,10 @@ Result<PullReport> Device::apply_pull(const PullPage& page) {
         auto gone = im.resync_page(page, *resync);
         TSUNAGU_TRY(gone);
         report.evicted += *gone;
+        if (after_restore && !page.more) {
+            TSUNAGU_TRY(detail::each_row(im.store.cached("SELECT EXISTS(SELECT 1 FROM sync_release_asks)"),
+                                         [&](const Statement& s) { report.release_due = s.column_int(0) != 0; }));
+        }
         TSUNAGU_TRY(detail::set_meta_int(im.store, detail::kMetaCursor, page.next));
         TSUNAGU_TRY(im.store.cached("DELETE FROM sync_acked WHERE seq <= ?1").bind(1, page.next).run());
         TSUNAGU_TRY(im.answered_refetch(page));
@@ -666,10 +723,6 @@ Status Device::Impl::scopes_returned(const PullPage& page) {
 
 Result<std::size_t> Device::Impl::resync_page(const PullPage& page, std::int64_t resync) {
     if (resync == detail::kResyncNone) return std::size_t{0};
-    if (resync == detail::kResyncRestored) {  // what the pages did not bring stays (see heard_epoch)
-        if (!page.more) TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaResync, detail::kResyncNone));
-        return std::size_t{0};
-    }
     Statement& seen = store.cached("INSERT OR IGNORE INTO sync_resync_seen(record_id) VALUES (?1)");
     for (const RecordSnapshot& snapshot : page.records) {
         if (is_id(snapshot.id)) TSUNAGU_TRY(seen.bind_blob(1, detail::id_to_bytes(snapshot.id)).run());
@@ -681,14 +734,60 @@ Result<std::size_t> Device::Impl::resync_page(const PullPage& page, std::int64_t
     std::vector<std::string> unseen;
     TSUNAGU_TRY(detail::each_row(
         store.cached("SELECT id FROM sync_records WHERE id NOT IN (SELECT record_id FROM sync_resync_seen)"
-                     " AND id NOT IN (SELECT record_id FROM sync_outbox)"),
+                     " AND id NOT IN (SELECT record_id FROM sync_outbox)"
+                     " AND id NOT IN (SELECT record_id FROM sync_release_asks)"),
         [&](const Statement& row) {
             unseen.push_back(detail::id_from_bytes(row.column_blob(0)));
         }));
-    for (const std::string& record : unseen) TSUNAGU_TRY(evict(record));
+    // After a restore, what the pages did not bring stays (see heard_epoch), until the upstream
+    // answers that it holds all of it.
+    const bool restored = resync == detail::kResyncRestored;
+    for (const std::string& record : unseen) TSUNAGU_TRY(restored ? ask_release(record) : evict(record).status());
     TSUNAGU_TRY(store.exec("DELETE FROM sync_resync_seen"));
     TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaResync, detail::kResyncNone));
-    return unseen.size();
+    return restored ? 0 : unseen.size();
+}
+
+Status Device::Impl::ask_release(const std::string& record) {
+    if (!is_id(record)) return Status::ok();
+    auto present = records.rid_of(record);
+    TSUNAGU_TRY(present);
+    if (*present == 0) return Status::ok();
+    return store.cached("INSERT OR IGNORE INTO sync_release_asks(record_id, asked_ms) VALUES (?1, 0)")
+        .bind_blob(1, detail::id_to_bytes(record))
+        .run();
+}
+
+Result<std::size_t> Device::Impl::answered_release(const PullPage& page) {
+    const ReleaseAnswers& answers = page.release;
+    if (answers.empty()) return std::size_t{0};
+    std::unordered_set<std::string_view> carried;
+    for (const RecordSnapshot& snapshot : page.records) carried.insert(snapshot.id);
+    Statement& asked = store.cached(
+        "SELECT EXISTS(SELECT 1 FROM sync_release_asks WHERE record_id = ?1),"
+        " EXISTS(SELECT 1 FROM sync_outbox WHERE record_id = ?1)");
+    std::size_t gone = 0;
+    for (const std::string& record : answers.released) {
+        if (!is_id(record) || carried.contains(record)) continue;
+        bool was_asked = false, has_changes = false;
+        TSUNAGU_TRY(detail::each_row(asked.bind_blob(1, detail::id_to_bytes(record)), [&](const Statement& s) {
+            was_asked = s.column_int(0) != 0;
+            has_changes = s.column_int(1) != 0;
+        }));
+        // Changed here since it was asked about: the upstream holds none of that; asked again.
+        if (!was_asked || has_changes) continue;
+        TSUNAGU_TRY(evict(record));  // (which drops its ask)
+        ++gone;
+    }
+    Statement& done = store.cached("DELETE FROM sync_release_asks WHERE record_id = ?1");
+    for (const std::string& record : answers.in_scope) {
+        if (is_id(record)) TSUNAGU_TRY(done.bind_blob(1, detail::id_to_bytes(record)).run());
+    }
+    Statement& later = store.cached("UPDATE sync_release_asks SET asked_ms = ?2 WHERE record_id = ?1");
+    for (const std::string& record : answers.not_held) {
+        if (is_id(record)) TSUNAGU_TRY(later.bind_blob(1, detail::id_to_bytes(record)).bind(2, clock.wall_now()).run());
+    }
+    return gone;
 }
 
 Result<std::vector<std::string>> Device::Impl::evict(const std::string& record, const std::string& lost_key) {
@@ -713,6 +812,7 @@ Result<std::vector<std::string>> Device::Impl::evict(const std::string& record, 
     // What the upstream acknowledged of it goes too: a device holds nothing of a record outside
     // its scope but unsent work (a restored upstream would refuse it from this user anyway).
     TSUNAGU_TRY(store.cached("DELETE FROM sync_journal WHERE record_id = ?1").bind_blob(1, id).run());
+    TSUNAGU_TRY(store.cached("DELETE FROM sync_release_asks WHERE record_id = ?1").bind_blob(1, id).run());
     TSUNAGU_TRY(records.erase(record));
     return held;
 }

@@ -53,10 +53,11 @@ class PageReader : public detail::SaxReader {
             page_.kept.back().record = std::move(value);
             return true;
         }
-        if (depth_ == 2 && (list_ == List::evicted_records || list_ == List::evicted_scopes)) {
-            (list_ == List::evicted_records ? page_.evicted_records : page_.evicted_scopes)
-                .push_back(std::move(value));
-            return true;
+        if (depth_ == 2) {
+            if (std::vector<std::string>* strings = string_list()) {
+                strings->push_back(std::move(value));
+                return true;
+            }
         }
         return scalar(Json(std::move(value)));
     }
@@ -109,6 +110,12 @@ class PageReader : public detail::SaxReader {
                 list_ = List::acks;
             else if (key_ == "kept")
                 list_ = List::kept;
+            else if (key_ == "released")
+                list_ = List::released;
+            else if (key_ == "release_in_scope")
+                list_ = List::release_in_scope;
+            else if (key_ == "release_not_held")
+                list_ = List::release_not_held;
             else
                 return skip_from(depth_);
             return true;
@@ -142,7 +149,17 @@ class PageReader : public detail::SaxReader {
                (depth_ >= 3 && !member_.empty() ? ", member \"" + member_ + "\"" : "");
     }
 
-    enum class List { none, records, evicted_records, evicted_scopes, acks, kept };
+    enum class List {
+        none,
+        records,
+        evicted_records,
+        evicted_scopes,
+        acks,
+        kept,
+        released,
+        release_in_scope,
+        release_not_held
+    };
     // A record's members, all required but "conflicts".
     enum RecordMember { kId, kCollection, kScope, kSeq, kDeleted, kConflicts, kFields, kMeta, kRecordMembers };
     static constexpr const char* kRecordMemberNames[kRecordMembers] = {"id", "collection", "scope", "seq",
@@ -157,7 +174,20 @@ class PageReader : public detail::SaxReader {
 
     static bool is_list(std::string_view key) {
         return key == "records" || key == "acks" || key == "kept" || key == "evicted_records" ||
-               key == "evicted_scopes";
+               key == "evicted_scopes" || key == "released" || key == "release_in_scope" ||
+               key == "release_not_held";
+    }
+
+    // The page's list of strings the current list is, or nullptr for another kind of list.
+    std::vector<std::string>* string_list() {
+        switch (list_) {
+            case List::evicted_records: return &page_.evicted_records;
+            case List::evicted_scopes: return &page_.evicted_scopes;
+            case List::released: return &page_.release.released;
+            case List::release_in_scope: return &page_.release.in_scope;
+            case List::release_not_held: return &page_.release.not_held;
+            default: return nullptr;
+        }
     }
 
     static std::optional<RecordMember> record_member(std::string_view name) {
@@ -181,7 +211,10 @@ class PageReader : public detail::SaxReader {
                 case List::acks: return "an ack must be an object";
                 case List::kept: return kBadKept;
                 case List::evicted_records:
-                case List::evicted_scopes: return "\"" + key_ + "\" must hold strings";
+                case List::evicted_scopes:
+                case List::released:
+                case List::release_in_scope:
+                case List::release_not_held: return "\"" + key_ + "\" must hold strings";
                 case List::none: return "";
             }
         }
@@ -360,6 +393,15 @@ std::string pull_page_text(const PullPage& page) {
         out.push_back('}');
     }
     out.append("],");
+    // (in the document form's order, as above)
+    for (const auto& [name, ids] : {std::pair{"release_in_scope", &page.release.in_scope},
+                                    std::pair{"release_not_held", &page.release.not_held},
+                                    std::pair{"released", &page.release.released}}) {
+        if (ids->empty()) continue;
+        write_key(out, name);
+        write_strings(out, *ids);
+        out.push_back(',');
+    }
     write_key(out, "upstream_time");
     write_json_string(out, page.upstream_time.to_string());
     out.push_back('}');
@@ -380,10 +422,15 @@ Result<PullPage> parse_pull_page_text(std::string_view text) {
         return Status(ErrorCode::invalid_argument,
                       "malformed pull page: \"" + missing + "\" is missing");
     }
-    for (const auto& id : page.evicted_records) {
-        if (!is_id(id))
-            return Status(ErrorCode::invalid_argument,
-                          "malformed pull page: \"evicted_records\" holds a malformed id");
+    for (const auto& [name, ids] : {std::pair{"evicted_records", &page.evicted_records},
+                                    std::pair{"released", &page.release.released},
+                                    std::pair{"release_in_scope", &page.release.in_scope},
+                                    std::pair{"release_not_held", &page.release.not_held}}) {
+        for (const auto& id : *ids) {
+            if (!is_id(id))
+                return Status(ErrorCode::invalid_argument,
+                              std::string("malformed pull page: \"") + name + "\" holds a malformed id");
+        }
     }
     return page;
 }

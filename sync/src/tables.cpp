@@ -138,9 +138,17 @@ CREATE TABLE IF NOT EXISTS sync_replicas(
 // sync_resync_seen lists the records the pages of a pull begun from the start again brought
 // (Device::pull_everything_again, after a salvage whose pages fell back to older versions): on
 // its last page, the records it did not bring, with nothing in the outbox, go (deleted upstream
-// and purged, or out of scope, while the device's progress said it knew). Empty otherwise.
+// and purged, or out of scope, while the device's progress said it knew). Empty otherwise. A pull
+// from the start after a restore fills it too, and erases nothing at its end (see below).
+//
+// sync_release_asks lists the records a pull from the start after a restore kept though no page
+// of it brought them, or a page evicted them: the restored upstream may have lost what the copy
+// holds, or the worker may no longer see it. Later pulls ask the upstream about them
+// (PullRequest::release), at most once every DeviceOptions::release_ask_again_ms each (asked_ms), until it answers
+// that the user sees the record, or that it holds every version of it: the record goes then.
 constexpr const char* kDeviceTables = R"sql(
 CREATE TABLE IF NOT EXISTS sync_resync_seen(record_id BLOB PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sync_release_asks(record_id BLOB PRIMARY KEY, asked_ms INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sync_outbox(
   pos INTEGER PRIMARY KEY,
   change_id BLOB NOT NULL UNIQUE,

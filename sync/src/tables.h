@@ -49,7 +49,8 @@ enum Resync : std::int64_t {
     kResyncNone = 0,
     // Device::pull_everything_again: what its pages did not bring goes (see sync_resync_seen).
     kResyncEverything = 1,
-    // A restored upstream was heard (Device::Impl::heard_epoch): what its pages do not bring stays.
+    // A restored upstream was heard (Device::Impl::heard_epoch): what its pages do not bring stays,
+    // and is asked about once the pull ends (see sync_release_asks).
     kResyncRestored = 2,
 };
 

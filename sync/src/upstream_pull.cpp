@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "sync/src/change_list.h"
 #include "sync/src/ids_bytes.h"
@@ -169,6 +170,34 @@ Status add_refetched(Upstream::Impl& im, const PullRequest& request, const Scope
     return Status::ok();
 }
 
+// Answers each record the device asks to let go (PullRequest::release): in scope; out of scope
+// with every version the device names applied here (the device lets it go); or out of scope
+// without some of them, or without the record (the device keeps it). Compaction keeps the entries
+// of a record's current versions; a version of the device's copy that the upstream superseded
+// and compacted away answers "not held" too: in doubt, the copy stays.
+Status answer_release(Upstream::Impl& im, const PullRequest& request, const ScopeSet& scope, PullPage& page) {
+    for (const ReleaseAsk& ask : request.release) {
+        if (!is_id(ask.record)) continue;
+        auto row = im.records.find(ask.record);
+        TSUNAGU_TRY(row);
+        if (*row && scope.contains((*row)->scope_key)) {
+            page.release.in_scope.push_back(ask.record);
+            continue;
+        }
+        bool held = *row && !ask.versions.empty();
+        if (held) {
+            auto applied = detail::ChangeList::parse((*row)->log);
+            TSUNAGU_TRY(applied);
+            std::unordered_set<std::string_view> ids;
+            for (const detail::AppliedChange& entry : applied->entries) ids.insert(entry.change_id);
+            held = std::all_of(ask.versions.begin(), ask.versions.end(),
+                               [&](const std::string& id) { return ids.contains(id); });
+        }
+        (held ? page.release.released : page.release.not_held).push_back(ask.record);
+    }
+    return Status::ok();
+}
+
 Status check_request(const PullRequest& request, std::int64_t last_seq) {
     if (!is_id(request.replica)) {
         return Status(ErrorCode::invalid_argument,
@@ -311,6 +340,7 @@ Result<PullPage> Upstream::read_page(const PullRequest& request) {
             }
         }
         TSUNAGU_TRY(add_refetched(im, request, *scope, page));
+        TSUNAGU_TRY(answer_release(im, request, *scope, page));
         // Progress is written on a pull's last page when it changed, and at least every
         // kProgressRefreshMs so that the device's last contact stays current; a device polling
         // with nothing new costs the upstream no write.

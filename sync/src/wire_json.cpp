@@ -225,6 +225,45 @@ std::vector<HeldRecord> held_from(const Json& in) {
     return held;
 }
 
+// "release": [[record id, [change id, ...]], ...] (PullRequest::release).
+std::vector<ReleaseAsk> release_from(const Json& in) {
+    constexpr const char* kShape = "\"release\" must list [record id, [change id, ...]] pairs";
+    if (!in.is_array()) throw std::invalid_argument(kShape);
+    if (in.size() > PullRequest::kMaxRelease) {
+        throw std::invalid_argument("\"release\" may name at most 100 records; name the rest in later pulls");
+    }
+    std::vector<ReleaseAsk> asks;
+    std::size_t versions = 0;
+    for (const Json& pair : in) {
+        if (!pair.is_array() || pair.size() != 2 || !pair[0].is_string() || !pair[1].is_array())
+            throw std::invalid_argument(kShape);
+        ReleaseAsk ask;
+        ask.record = pair[0].get<std::string>();
+        if (!is_id(ask.record)) throw std::invalid_argument("\"release\" holds a malformed record id");
+        // A copy references one version at least; none would ask whether the record exists.
+        if (pair[1].empty()) throw std::invalid_argument("\"release\" names a record without its versions");
+        versions += pair[1].size();
+        if (versions > PullRequest::kMaxReleaseVersions) {
+            throw std::invalid_argument("\"release\" may name at most 5000 versions in all; ask after the rest later");
+        }
+        for (const Json& id : pair[1]) {
+            if (!id.is_string() || !is_id(id.get_ref<const std::string&>()))
+                throw std::invalid_argument("\"release\" holds a malformed change id");
+            ask.versions.push_back(id.get<std::string>());
+        }
+        asks.push_back(std::move(ask));
+    }
+    return asks;
+}
+
+std::vector<std::string> ids_at(const Json& in, const char* name) {
+    std::vector<std::string> ids = in.value(name, std::vector<std::string>{});
+    for (const auto& id : ids) {
+        if (!is_id(id)) throw std::invalid_argument(std::string("\"") + name + "\" holds a malformed id");
+    }
+    return ids;
+}
+
 }  // namespace
 
 void to_json(Json& out, const KeptRecord& k) {
@@ -243,6 +282,10 @@ void to_json(Json& out, const PullRequest& r) {
            {"limit", r.limit},     {"sent", r.sent}, {"outbox_floor", r.outbox_floor}};
     if (!r.held.empty()) to_json(out["held"], r.held);
     if (!r.refetch.empty()) out["refetch"] = r.refetch;
+    if (!r.release.empty()) {
+        Json& asks = out["release"] = Json::array();
+        for (const ReleaseAsk& ask : r.release) asks.push_back(Json::array({ask.record, ask.versions}));
+    }
     if (r.clock_offset_ms) out["clock_offset"] = *r.clock_offset_ms;
 }
 
@@ -264,6 +307,7 @@ void from_json(const Json& in, PullRequest& r) {
     for (const auto& id : r.refetch) {
         if (!is_id(id)) throw std::invalid_argument("\"refetch\" holds something that is not a record id");
     }
+    if (auto release = in.find("release"); release != in.end()) r.release = release_from(*release);
     if (auto offset = in.find("clock_offset"); offset != in.end() && !offset->is_null()) {
         r.clock_offset_ms = detail::integer_from<std::int64_t>(*offset, "clock_offset");
     }
@@ -300,6 +344,9 @@ void to_json(Json& out, const PullPage& p) {
            {"evicted_scopes", p.evicted_scopes},
            {"acks", p.acks}};
     if (!p.kept.empty()) out["kept"] = p.kept;
+    if (!p.release.released.empty()) out["released"] = p.release.released;
+    if (!p.release.in_scope.empty()) out["release_in_scope"] = p.release.in_scope;
+    if (!p.release.not_held.empty()) out["release_not_held"] = p.release.not_held;
     if (!p.epoch.empty()) out["epoch"] = p.epoch;
 }
 
@@ -313,6 +360,9 @@ void from_json(const Json& in, PullPage& p) {
     p.evicted_scopes = in.value("evicted_scopes", std::vector<std::string>{});
     p.acks = in.value("acks", std::vector<PushOutcome>{});
     p.kept = in.value("kept", std::vector<KeptRecord>{});
+    p.release.released = ids_at(in, "released");
+    p.release.in_scope = ids_at(in, "release_in_scope");
+    p.release.not_held = ids_at(in, "release_not_held");
     p.epoch = epoch_from(in);
     for (const auto& id : p.evicted_records) {
         if (!is_id(id)) throw std::invalid_argument("\"evicted_records\" holds a malformed id");

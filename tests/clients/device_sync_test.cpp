@@ -41,6 +41,19 @@ struct BenRefused {
     }
 };
 
+// The server's disk dies; `backup` is restored and served at the same address, under the same key.
+std::unique_ptr<ServerProcess> restored_in_place(FieldOrganisation& org, const std::string& backup) {
+    const std::string key = org.dir.file("data") + "/tsunagu.key";
+    const int port = org.server.port();
+    org.server.stop(SIGTERM);
+    const std::string restored = org.dir.file("restored");
+    REQUIRE(run_program(TSUNAGU_SERVER_PATH, {"restore", "--from", backup, "--data", restored, "--key-file", key})
+                .exit_code == 0);
+    auto again = std::make_unique<ServerProcess>(TSUNAGU_SERVER_PATH, restored, org.dir.file("restored.log"));
+    again->start({"--key-file", key}, port);
+    return again;
+}
+
 }  // namespace
 
 TEST_CASE("two workers edit one visit offline and converge whichever reconnects first, and the supervisor sees the overwritten value") {
@@ -138,26 +151,18 @@ TEST_CASE("after the server is restored from an older backup, a phone's next syn
     for (int i = 0; i < 5; ++i) visits.insert(created(*aoi, "home_visit", visit(client, i)));
     synced(*aoi);
     const std::string backup = org.dir.file("nightly.db");
-    const std::string data = org.dir.file("data"), key = data + "/tsunagu.key";
-    REQUIRE(run_program(TSUNAGU_SERVER_PATH, {"backup", "--data", data, "--to", backup}).exit_code == 0);
+    REQUIRE(run_program(TSUNAGU_SERVER_PATH, {"backup", "--data", org.dir.file("data"), "--to", backup}).exit_code == 0);
     for (int i = 5; i < 8; ++i) visits.insert(created(*aoi, "home_visit", visit(client, i)));
     CHECK(synced(*aoi).pushed == 3);  // acknowledged by the server about to be lost
 
-    // The server's disk dies; the backup is restored and served at the same address.
-    const int port = org.server.port();
-    org.server.stop(SIGTERM);
-    const std::string restored = org.dir.file("restored");
-    REQUIRE(run_program(TSUNAGU_SERVER_PATH, {"restore", "--from", backup, "--data", restored, "--key-file", key})
-                .exit_code == 0);
-    ServerProcess again{TSUNAGU_SERVER_PATH, restored, org.dir.file("restored.log")};
-    again.start({"--key-file", key}, port);
+    const auto again = restored_in_place(org, backup);
 
     // The restore ended every session: the phone is told to sign in again, and loses nothing.
     const auto refused = aoi->sync();
     REQUIRE_FALSE(refused.is_ok());
     CHECK(refused.status().code() == ErrorCode::forbidden);
     CHECK_THAT(refused.status().message(), Catch::Contains("sign in again") && Catch::Contains("nothing on this device is lost"));
-    REQUIRE(aoi->sign_in(again.url(), "aoi", FieldOrganisation::password_of("aoi"), "aoi's phone"));
+    REQUIRE(aoi->sign_in(again->url(), "aoi", FieldOrganisation::password_of("aoi"), "aoi's phone"));
     const auto report = synced(*aoi);
     // Everything it still journals goes back to its outbox. The pull from the start that a
     // restored server brings asks after them: the client and 5 visits, which the backup held, are
@@ -173,6 +178,35 @@ TEST_CASE("after the server is restored from an older backup, a phone's next syn
     for (const auto& r : *held) ids.insert(r.id);
     CHECK(ids == visits);  // nothing Aoi did is lost
     CHECK(synced(*aoi).resent == 0);  // once only
+}
+
+TEST_CASE("after the server is restored from an older backup, a client given to a worker after it leaves her phone") {
+    FieldOrganisation org;
+    auto ben = org.device("ben");
+    const auto client = created(*ben, "client", {{"pseudonym", "K-311"}, {"area", "kita"}});
+    const auto v = created(*ben, "home_visit", visit(client));
+    synced(*ben);
+    const std::string backup = org.dir.file("nightly.db");
+    REQUIRE(run_program(TSUNAGU_SERVER_PATH, {"backup", "--data", org.dir.file("data"), "--to", backup}).exit_code == 0);
+    org.assign(client, {"aoi"});
+    auto aoi = org.device("aoi");
+    synced(*aoi);
+    REQUIRE(holds(*aoi, client));
+    REQUIRE(holds(*aoi, v));
+
+    const auto again = restored_in_place(org, backup);
+    REQUIRE(aoi->sign_in(again->url(), "aoi", FieldOrganisation::password_of("aoi"), "aoi's phone"));
+    // In the backup's caseloads the client is Ben's alone, and the server holds every version of
+    // what her phone has of it: the sync that pulls everything again asks, and lets it go.
+    CHECK(synced(*aoi).evicted == 2);
+    CHECK_FALSE(holds(*aoi, client));
+    CHECK_FALSE(holds(*aoi, v));
+    const std::string plain =
+        decrypted_files(aoi->database_path(), KeySource::passphrase("aoi passphrase", KdfParams::fast_for_tests()));
+    CHECK(plain.find("K-311") == std::string::npos);
+    REQUIRE(ben->sign_in(again->url(), "ben", FieldOrganisation::password_of("ben"), "ben's phone"));
+    synced(*ben);
+    CHECK(holds(*ben, v));
 }
 
 TEST_CASE("a home visit recorded without a visitor names whoever recorded it and one naming another keeps that one") {

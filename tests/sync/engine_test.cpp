@@ -181,6 +181,9 @@ TEST_CASE("the fast text form of a pull page is the same JSON as its document fo
     page.evicted_records = {std::string(32, 'a')};
     page.evicted_scopes = {"client:x"};
     page.kept = {{std::string(32, 'b'), 7}, {std::string(32, 'c'), 9}};
+    page.release = {.released = {std::string(32, 'd')},
+                    .in_scope = {std::string(32, 'e'), std::string(32, 'f')},
+                    .not_held = {std::string(32, '1')}};
     REQUIRE(page.records.size() == 1);
     REQUIRE(page.acks.size() == 2);
     const std::string text = pull_page_text(page);
@@ -206,6 +209,12 @@ TEST_CASE("the fast text form of a pull page is the same JSON as its document fo
           "\"kept\":[7]}",
           "{\"after\":0,\"next\":0,\"more\":false,\"upstream_time\":\"1-0\",\"records\":[],"
           "\"kept\":{}}",
+          "{\"after\":0,\"next\":0,\"more\":false,\"upstream_time\":\"1-0\",\"records\":[],"
+          "\"released\":[\"not an id\"]}",
+          "{\"after\":0,\"next\":0,\"more\":false,\"upstream_time\":\"1-0\",\"records\":[],"
+          "\"release_not_held\":[[]]}",
+          "{\"after\":0,\"next\":0,\"more\":false,\"upstream_time\":\"1-0\",\"records\":[],"
+          "\"release_in_scope\":7}",
           "{\"after\":0,"}) {
         INFO(bad);
         auto parsed = parse_pull_page_text(bad);
@@ -1001,6 +1010,41 @@ TEST_CASE("a refetch names at most 100 records and only ids, or the request is m
     request["refetch"] = Json::array();
     for (int i = 0; i < 101; ++i) request["refetch"].push_back(std::string(32, 'b'));
     CHECK(parse_pull_request(request).status().code() == ErrorCode::invalid_argument);
+}
+
+TEST_CASE("a release ask names at most 100 records and 5000 versions in all, only ids, or the request is malformed") {
+    Json request = {{"replica", std::string(32, 'a')}, {"user", "alice"}, {"after", 0}};
+    const Json ask = Json::array({std::string(32, 'b'), Json::array({std::string(32, 'c'), std::string(32, 'd')})});
+    request["release"] = Json::array({ask});
+    PullRequest parsed = ok(parse_pull_request(request));
+    REQUIRE(parsed.release.size() == 1);
+    CHECK(parsed.release[0].record == std::string(32, 'b'));
+    CHECK(parsed.release[0].versions.size() == 2);
+    CHECK(Json(parsed)["release"] == request["release"]);  // written back as it came
+    auto refused = [&](const Json& release, const char* words) {
+        request["release"] = release;
+        const Status status = parse_pull_request(request).status();
+        CHECK(status.code() == ErrorCode::invalid_argument);
+        CHECK_THAT(status.message(), Catch::Contains(words));
+    };
+    refused(Json::object(), "[record id, [change id, ...]]");
+    refused(Json::array({Json::array({std::string(32, 'b')})}), "[record id, [change id, ...]]");
+    refused(Json::array({Json::array({"nope", Json::array()})}), "malformed record id");
+    refused(Json::array({Json::array({std::string(32, 'b'), Json::array({7})})}), "malformed change id");
+    refused(Json::array({Json::array({std::string(32, 'b'), Json::array()})}), "without its versions");
+    Json many = Json::array();
+    for (int i = 0; i < 100; ++i) many.push_back(ask);
+    request["release"] = many;
+    CHECK(ok(parse_pull_request(request)).release.size() == PullRequest::kMaxRelease);
+    many.push_back(ask);
+    refused(many, "at most 100 records");
+    Json versions = Json::array();
+    for (int i = 0; i < 2500; ++i) versions.push_back(std::string(32, 'c'));
+    Json two = Json::array({Json::array({std::string(32, 'b'), versions}), Json::array({std::string(32, 'e'), versions})});
+    request["release"] = two;
+    CHECK(ok(parse_pull_request(request)).release.size() == 2);  // 5000 versions in all
+    two[1][1].push_back(std::string(32, 'c'));
+    refused(two, "at most 5000 versions");
 }
 
 TEST_CASE("a pull asks after at most 5000 sent changes or the request is malformed") {

@@ -38,6 +38,8 @@ std::vector<std::string> seeds() {
     page.evicted_records = {std::string(32, '1'), std::string(32, '2')};
     page.evicted_scopes = {"client:" + std::string(32, '3')};
     page.kept = {{std::string(32, '4'), 150}, {std::string(32, '5'), 151}};
+    page.release = {.released = {std::string(32, 'd')}, .in_scope = {std::string(32, 'e')},
+                    .not_held = {std::string(32, 'f'), std::string(32, '0')}};
     sync::PushOutcome accepted;
     accepted.change_id = std::string(32, '6');
     accepted.record = std::string(32, '7');

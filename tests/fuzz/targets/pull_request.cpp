@@ -44,6 +44,7 @@ std::vector<std::string> seeds() {
     full.sent = {{std::string(32, 'a'), std::string(32, 'b')}};
     full.held = {{std::string(32, 'c'), "client:" + std::string(32, 'c')}, {std::string(32, 'e'), "area:north"}};
     full.refetch = {std::string(32, 'f')};
+    full.release = {{std::string(32, '1'), {std::string(32, '2'), std::string(32, '3')}}, {std::string(32, '4'), {}}};
     full.clock_offset_ms = -90'000;
     return {json(plain).dump(), json(full).dump(), json(full).dump(1)};
 }
