@@ -194,6 +194,14 @@ HttpResponse review(RequestContext& ctx) {
                                        "record " + record->id + " lacks what the yearly report adds up (" + names +
                                            "): return it to its author to fill that in, then approve");
         }
+        const auto gaps = domain::not_countable_yet(*record, sync::local_date(domain::care_schema(), ctx.now * 1000));
+        if (!gaps.empty()) {
+            std::string what;
+            for (const auto& g : gaps) what += (what.empty() ? "" : "; ") + g;
+            return HttpResponse::error(409, "incomplete_for_report",
+                                       "record " + record->id + " cannot be counted in the yearly report yet (" +
+                                           what + "): return it to its author to fill that in, or approve it later");
+        }
     }
     auto fields = domain::review_fields(domain::review_status_of(*record), decision, comment);
     if (!fields) {

@@ -226,6 +226,29 @@ std::vector<std::string> summed_fields_missing(const sync::Record& record) {
     return missing;
 }
 
+std::vector<std::string> not_countable_yet(const sync::Record& record, std::string_view today) {
+    std::vector<std::string> gaps;
+    if (record.collection == "training_course" && trains_peer_supporters(record)) {
+        const std::string* end = string_field(record, "end_date");
+        if (!end) {
+            gaps.push_back("end_date: the course counts in the year it ends; give its last day");
+        } else if (*end > today) {
+            gaps.push_back("end_date " + *end + " is after today: approve once the course has ended and its "
+                           "trainees completed are known");
+        }
+    }
+    if (record.collection == "discharge_support_case") {
+        const std::string* outcome = string_field(record, "outcome");
+        if (outcome && *outcome != "ongoing" && !string_field(record, "admitted_since")) {
+            gaps.push_back("admitted_since: whether the person was a long-term inpatient depends on it");
+        }
+        if (outcome && *outcome == "community_transition_support" && !transition_date(record)) {
+            gaps.push_back("transition_date: the day community transition support started");
+        }
+    }
+    return gaps;
+}
+
 std::string IndicatorReport::first_day() const { return std::to_string(fiscal_year) + "-04-01"; }
 std::string IndicatorReport::last_day() const { return std::to_string(fiscal_year + 1) + "-03-31"; }
 

@@ -435,6 +435,25 @@ TEST_CASE("a record is approved only with the numbers the yearly report adds up"
     CHECK(sato->client.post("/v1/records/" + meeting + "/review", {{"decision", "approve"}}).status == 200);
 }
 
+TEST_CASE("a training course is approved only once it has ended") {
+    Organisation org;
+    auto aoi = org.device("aoi");
+    const auto course = aoi->create("training_course", {{"course", "ピアサポーター養成講座"},
+                                                        {"course_kind", "peer_supporter_training"},
+                                                        {"start_date", "2020-11-05"}, {"end_date", "2099-03-31"},
+                                                        {"enrolled", 12}, {"completed", 10},
+                                                        {"review_status", "submitted"}});
+    aoi->sync();
+    auto sato = org.device("sato");
+    Reply refused = sato->client.post("/v1/records/" + course + "/review", {{"decision", "approve"}});
+    CHECK(refused.status == 409);
+    CHECK(refused.body["error"] == "incomplete_for_report");
+    CHECK_THAT(refused.body["message"].get<std::string>(), Catch::Contains("end_date 2099-03-31 is after today"));
+    REQUIRE(aoi->device->update(course, {{"end_date", "2020-12-15"}}).is_ok());
+    aoi->sync();
+    CHECK(sato->client.post("/v1/records/" + course + "/review", {{"decision", "approve"}}).status == 200);
+}
+
 TEST_CASE("a supervisor approves one record and returns another, and the worker's device sees both") {
     Organisation org;
     auto aoi = org.device("aoi");

@@ -165,6 +165,40 @@ TEST_CASE("trainees count when their course ends in the year, or starts in it wi
     CHECK(actual(report(records), "peer_supporters_trained") == 8);
 }
 
+TEST_CASE("a training course is approved for the report once it has ended and a transition case once it has its dates") {
+    const std::string today = "2021-03-20";
+    auto course = [](Json fields) {
+        fields["course"] = "x";
+        fields["start_date"] = "2021-03-10";
+        fields["completed"] = 5;
+        return record("training_course", fields, "submitted");
+    };
+    auto gaps = [&](const Record& r) { return not_countable_yet(r, today); };
+    // Its end decides its year, and its trainees completed are known once it has ended.
+    REQUIRE(gaps(course({})).size() == 1);
+    CHECK_THAT(gaps(course({}))[0], Catch::StartsWith("end_date"));
+    REQUIRE(gaps(course({{"end_date", "2021-04-20"}})).size() == 1);
+    CHECK_THAT(gaps(course({{"end_date", "2021-04-20"}}))[0], Catch::Contains("after today"));
+    CHECK(gaps(course({{"end_date", today}})).empty());
+    CHECK(gaps(course({{"course_kind", "follow_up"}})).empty());  // counted by no indicator
+
+    auto case_with = [](Json fields) {
+        fields["client"] = "c";
+        fields["hospital"] = "h";
+        return record("discharge_support_case", fields, "submitted");
+    };
+    CHECK(gaps(case_with({{"outcome", "ongoing"}})).empty());
+    // A phone on care schema v1 may send an outcome without the admission date (the rule came in v2).
+    const auto without_admission = gaps(case_with({{"outcome", "discharged"}, {"outcome_date", "2021-01-05"}}));
+    REQUIRE(without_admission.size() == 1);
+    CHECK_THAT(without_admission[0], Catch::StartsWith("admitted_since"));
+    const auto without_date = gaps(case_with({{"outcome", "community_transition_support"}, {"admitted_since", "2018-01-05"}}));
+    REQUIRE(without_date.size() == 1);
+    CHECK_THAT(without_date[0], Catch::StartsWith("transition_date"));
+    CHECK(gaps(case_with({{"outcome", "community_transition_support"}, {"admitted_since", "2018-01-05"},
+                          {"transition_date", "2021-01-05"}})).empty());
+}
+
 TEST_CASE("peer supporters trained counts the training course itself and not a follow-up or other course") {
     auto course = [](const char* kind, int completed) {
         Json fields = {{"course", "x"}, {"start_date", "2020-09-01"}, {"end_date", "2020-12-15"}, {"completed", completed}};
