@@ -145,8 +145,8 @@ constexpr const char* kFieldWorkerNeedsTeam =
     "team_id: a field worker (peer_supporter, home_visitor, staff) needs a team (area), whose supervisors "
     "review her records and see what the server refuses from her; create the team first";
 
-// Whether `team_id` names no team: asked before a row refers to it, because on PostgreSQL a
-// foreign key that fails aborts the caller's whole transaction, not only the statement.
+}  // namespace
+
 Result<bool> team_missing(Store& store, const std::string& team_id) {
     if (team_id.empty()) return false;
     auto& q = store.cached("SELECT 1 FROM team WHERE id = ?1");
@@ -160,7 +160,6 @@ Result<bool> team_missing(Store& store, const std::string& team_id) {
 Status no_such_team(const std::string& team_id) {
     return Status(ErrorCode::not_found, "team_id: no team with id \"" + team_id + "\" (GET /v1/admin/teams lists them)");
 }
-}  // namespace
 
 bool is_field_worker(Role role) {
     return role == Role::peer_supporter || role == Role::home_visitor || role == Role::staff;
@@ -637,7 +636,11 @@ Result<SignIn> Accounts::sign_in(const std::string& username, std::string_view p
             if (!found) return found.status();
             if (*found) {
                 device = read_device(find);
-                reuse = device.user_id == user_id && !device.revoked;
+                // The web page's device and a phone's are never one: their sessions follow
+                // different rules (idle and lifetime limits, the cookie), and a phone signing in
+                // under the page's id would mix them again.
+                const bool same_kind = (device.name == kWebDeviceName) == (device_name == kWebDeviceName);
+                reuse = device.user_id == user_id && !device.revoked && same_kind;
             }
             find.reset();
         }

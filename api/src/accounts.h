@@ -20,6 +20,17 @@ std::optional<Role> parse_role(const std::string& name);
 // Field workers: peer supporters, home visitors, staff. They hold their caseload only.
 bool is_field_worker(Role role);
 
+// The device name under which a user's web sign-ins are registered (one device per user): no
+// phone signs in as it, nor takes its id over.
+inline constexpr const char* kWebDeviceName = "web page";
+
+// Whether `team_id` names no team (false for ""): asked before a row refers to it, because the
+// embedded store does not enforce foreign keys, and on PostgreSQL one that fails aborts the
+// caller's whole transaction, not only the statement.
+Result<bool> team_missing(Store& store, const std::string& team_id);
+// The answer for a team_id that names no team.
+Status no_such_team(const std::string& team_id);
+
 // A password for a new account (the first administrator's, demo accounts'): 16 characters from
 // an alphabet without look-alikes, about 90 bits, from libsodium's generator.
 std::string random_password();

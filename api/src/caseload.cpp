@@ -56,6 +56,11 @@ Result<Caseload> Caseloads::get(Store& store, const std::string& client_id) {
 }
 
 Status Caseloads::assign(Store& store, sync::Upstream& upstream, const Caseload& caseload, std::int64_t now) {
+    // A client filed under a team that does not exist would be no supervisor's: unreviewed, and
+    // counted in no area of the report.
+    auto missing = team_missing(store, caseload.team_id);
+    TSUNAGU_TRY(missing);
+    if (*missing) return no_such_team(caseload.team_id);
     auto before = get(store, caseload.client_id);
     if (!before) return before.status();
     std::set<std::string> affected(before->worker_ids.begin(), before->worker_ids.end());

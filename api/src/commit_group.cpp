@@ -10,7 +10,17 @@
 
 namespace tsunagu::api {
 
+namespace {
+// True on a thread while it runs a piece of group work: such work waiting on the group would wait
+// for itself (a route in the group must append to the trail in its own transaction).
+thread_local bool running_group_work = false;
+}  // namespace
+
 HttpResponse CommitGroup::run(Work work, Status* failure) {
+    if (running_group_work) {
+        log_event("error", "group_work_reentered", {});
+        return HttpResponse::error(500, "internal", "unexpected server error; it was logged");
+    }
     Item item(std::move(work));
     std::unique_lock lock(mutex_);
     waiting_.push_back(&item);
@@ -79,6 +89,11 @@ void CommitGroup::lead(std::unique_lock<std::mutex>& lock, const Item* self) {
 }
 
 Status CommitGroup::write(const std::function<Status(ServerConnection&)>& work) {
+    if (running_group_work) {
+        log_event("error", "group_work_reentered", {});
+        return Status(ErrorCode::internal, "work of the write group asked the group again (a route in the group "
+                                           "appends to the trail in its own transaction)");
+    }
     Status result = Status::ok();
     Status failure = Status::ok();
     const HttpResponse answer = run(
@@ -113,8 +128,11 @@ Status CommitGroup::run_in_savepoint(ServerConnection& connection, Item& item) {
         return Status::ok();
     }
     try {
+        running_group_work = true;
         item.answer = item.work(connection);
+        running_group_work = false;
     } catch (const std::exception& e) {
+        running_group_work = false;
         // The type only, as ServerCore logs it: the message may quote what the request carried.
         log_event("error", "handler_threw", {{"exception", typeid(e).name()}});
         item.answer = HttpResponse::error(500, "internal", "unexpected server error; it was logged");

@@ -75,6 +75,9 @@ HttpResponse put_caseload(RequestContext& ctx) {
     Status shape = check_fields(*body, {{"team_id", JsonType::string, true},
                                         {"worker_ids", JsonType::array, true}});
     if (!shape) return error_response(shape);
+    if (!sync::is_id(ctx.params["id"])) {
+        return HttpResponse::error(400, "invalid", "the client id in the path: the client record's id, 32 hex characters");
+    }
     Caseload caseload{ctx.params["id"], (*body)["team_id"], {}};
     for (const auto& w : (*body)["worker_ids"]) {
         if (!w.is_string()) return HttpResponse::error(400, "invalid", "field \"worker_ids\": user ids (strings)");
@@ -118,6 +121,10 @@ HttpResponse create_user(RequestContext& ctx) {
     // runs here, outside the writers' group: pushes do not wait for it.
     if (Status s = ctx.accounts.check_new_user(body["username"], *role, body.value("team_id", "")); !s) {
         return error_response(s);
+    }
+    // Shown in every list of users and on the page: as long as a team's name at most.
+    if (body.value("display_name", std::string()).size() > 100) {
+        return error_response(Status(ErrorCode::validation, "display_name: at most 100 bytes (33 Japanese characters)"));
     }
     auto hash = ctx.accounts.hash_new_password(password.view());
     if (!hash) return error_response(hash.status());

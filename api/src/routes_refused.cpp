@@ -84,14 +84,19 @@ Result<std::optional<std::string>> refused_record_scope(RequestContext& ctx, con
 }
 
 // Whether the supervisor may read what the refused change holds: the record it is about lies in
-// her scope. A worker may be given a client of another area, or hold edits to a client that moved
-// to one; her own team's supervisor sees such a refusal listed and may dismiss it, but its
-// content is another area's, as the record itself is. Content whose scope nothing says is read by
-// no one (refused_record_scope).
+// her scope, or under a client new to the server (no caseload, never held), which the kept
+// create would make her team's worker's once applied (apply_worker_push adopts it). A worker may
+// be given a client of another area, or hold edits to a client that moved to one; her own team's
+// supervisor sees such a refusal listed and may dismiss it, but its content is another area's, as
+// the record itself is. Content whose scope nothing says is read by no one (refused_record_scope).
 Result<bool> content_in_scope(RequestContext& ctx, const RefusedChange& r, const std::set<std::string>& scope) {
     auto key = refused_record_scope(ctx, r);
     TSUNAGU_TRY(key);
-    return key->has_value() && scope.contains(**key);
+    if (!key->has_value()) return false;
+    if (scope.contains(**key)) return true;
+    constexpr std::string_view kClient = "client:";
+    if (!(*key)->starts_with(kClient)) return false;
+    return is_new_client(ctx.store, ctx.upstream, (*key)->substr(kClient.size()));
 }
 
 // A list's query: ?status=open|dismissed (open by default) and ?limit=N.
@@ -129,6 +134,11 @@ HttpResponse list_refused(RequestContext& ctx) {
     // A list cut at its limit says so: the oldest, a lost phone's, are the ones left out.
     auto total = RefusedChanges::count(ctx.store, ctx.who().user.team_id, query->dismissed);
     if (!total) return error_response(total.status());
+    // No content, but whose work about which records: on the trail, as a listing of records is.
+    Json records = Json::array();
+    for (const auto& r : *kept) records.push_back(r.record);
+    const Json detail = {{"status", query->dismissed ? "dismissed" : "open"}, {"shown", kept->size()}, {"records", records}};
+    if (Status a = ctx.audit("refused.list", "", detail.dump()); !a) return error_response(a);
     return json_response(200, {{"refused", list}, {"total", *total}});
 }
 
@@ -238,16 +248,29 @@ HttpResponse apply_refused(RequestContext& ctx) {
     }
     auto worker = ctx.accounts.find_user(refusal->user_id);
     if (!worker) return error_response(worker.status());
+    auto before = Caseloads::scope_set(ctx.store, ctx.who().user);
+    if (!before) return error_response(before.status());
+    // Content she may not read, she may not apply either: the push's answers would tell her of
+    // another area's record (its review lock, a rule quoting another field's value).
+    auto readable = content_in_scope(ctx, *refusal, *before);
+    if (!readable) return error_response(readable.status());
+    if (!*readable) {
+        return HttpResponse::error(403, "forbidden",
+                                   "refused change " + refusal->change_id + " is about record " + refusal->record +
+                                       ", outside your team's scope (a client of another area): its area's "
+                                       "supervisors apply it, once the worker is in their team. You may dismiss it");
+    }
     auto batch = retry_batch(ctx.store, *refusal);
     if (!batch) return error_response(batch.status());
-    auto scope = Caseloads::scope_set(ctx.store, ctx.who().user);
-    if (!scope) return error_response(scope.status());
     // The worker's checks decide what is applied; the supervisor's scope, what she may apply:
     // a record that would land outside her team's (a client of another area) is not written.
     std::optional<WorkerPush> applied;
     Status done = with_transaction(ctx.store, [&]() -> Status {
         auto pushed = apply_worker_push(ctx.store, ctx.upstream, *worker, *batch, ctx.now);
         TSUNAGU_TRY(pushed);
+        // As the push left it: a client the batch created is her team's worker's now.
+        auto scope = Caseloads::scope_set(ctx.store, ctx.who().user);
+        TSUNAGU_TRY(scope);
         for (const auto& o : pushed->result.outcomes) {
             if (o.status != sync::PushStatus::accepted) continue;
             auto record = ctx.upstream.get(o.record);

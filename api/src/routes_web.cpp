@@ -205,8 +205,12 @@ HttpResponse directory(RequestContext& ctx) {
                            {"pseudonym", r.text("pseudonym")},
                            {"area", r.text("area")}});
     }
-    // The clients' pseudonyms and areas are the records' own: the reading is on the trail.
-    if (Status a = ctx.audit_in_group("directory.read", "", Json{{"clients", clients.size()}}.dump()); !a) {
+    // The clients' pseudonyms and areas are the records' own: the reading is on the trail, naming
+    // whose were read.
+    Json ids = Json::array();
+    for (const auto& c : clients) ids.push_back(c["id"]);
+    if (Status a = ctx.audit_in_group("directory.read", "", Json{{"clients", clients.size()}, {"ids", ids}}.dump());
+        !a) {
         return error_response(a);
     }
     // Reviews and resolutions made on this page are changes of the server's own replica.

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "api/src/accounts.h"
 #include "crypto/store.h"
 
 namespace tsunagu::api {
@@ -22,8 +23,7 @@ namespace tsunagu::api {
 inline constexpr const char* kSessionCookie = "__Host-tsunagu_session";
 // The header every state-changing request made with the cookie must carry (lower-case).
 inline constexpr const char* kCsrfHeader = "x-csrf-token";
-// The device name under which a user's web sign-ins are registered (one device per user).
-inline constexpr const char* kWebDeviceName = "web page";
+// (The device name of a user's web sign-ins, kWebDeviceName, is in accounts.h.)
 
 struct WebSessionPolicy {
     std::int64_t idle_seconds = 15 * 60;        // no request for this long ends the session

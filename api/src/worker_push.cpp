@@ -8,25 +8,17 @@ namespace tsunagu::api {
 namespace {
 
 // A client created on a worker's device joins that worker's caseload and area before the push,
-// so the worker can keep recording about them offline. Only a client new to the server is
-// adopted: one with a caseload, or held as a record (e.g. left unassigned by an administrator),
-// or whose records ever existed (a client deleted and purged, whose visits stay for the reports),
-// is never reassigned by a push, or any worker knowing its id could take it, and its records, by
-// sending a create with that id. Answers the ids adopted.
+// so the worker can keep recording about them offline; only a client new to the server (one with
+// a caseload, or held as a record, e.g. left unassigned by an administrator, is never reassigned
+// by a push). Answers the ids adopted.
 Result<std::vector<std::string>> adopt_new_clients(Store& store, sync::Upstream& upstream, const User& worker,
                                                    const sync::PushBatch& batch, std::int64_t now) {
     std::vector<std::string> adopted;
     for (const auto& change : batch.changes) {
         if (change.collection != "client" || !change.create) continue;
-        auto existing = Caseloads::get(store, change.record);
-        if (!existing) return existing.status();
-        if (!existing->team_id.empty() || !existing->worker_ids.empty()) continue;
-        auto held = upstream.get(change.record);
-        if (!held) return held.status();
-        if (*held) continue;
-        auto used = upstream.scope_key_ever_used("client:" + change.record);
-        if (!used) return used.status();
-        if (*used) continue;
+        auto fresh = is_new_client(store, upstream, change.record);
+        TSUNAGU_TRY(fresh);
+        if (!*fresh) continue;
         Caseload caseload{change.record, worker.team_id, {}};
         if (is_field_worker(worker.role)) caseload.worker_ids.push_back(worker.id);
         if (caseload.team_id.empty() && caseload.worker_ids.empty()) continue;
@@ -55,6 +47,18 @@ Status release_unmade_clients(Store& store, sync::Upstream& upstream, const std:
 }
 
 }  // namespace
+
+Result<bool> is_new_client(Store& store, sync::Upstream& upstream, const std::string& client) {
+    auto existing = Caseloads::get(store, client);
+    if (!existing) return existing.status();
+    if (!existing->team_id.empty() || !existing->worker_ids.empty()) return false;
+    auto held = upstream.get(client);
+    if (!held) return held.status();
+    if (*held) return false;
+    auto used = upstream.scope_key_ever_used("client:" + client);
+    if (!used) return used.status();
+    return !*used;
+}
 
 Result<WorkerPush> apply_worker_push(Store& store, sync::Upstream& upstream, const User& worker,
                                      const sync::PushBatch& batch, std::int64_t now) {

@@ -28,6 +28,12 @@ struct WorkerPush {
 Result<WorkerPush> apply_worker_push(Store& store, sync::Upstream& upstream, const User& worker,
                                      const sync::PushBatch& batch, std::int64_t now);
 
+// Whether `client` is new to the server, so that a push creating it makes it its worker's (joins
+// her caseload and area): it has no caseload, is not held as a record, and its scope key was
+// never used (a client deleted and purged, whose visits stay for the reports). Only such a client
+// is adopted, or any worker knowing an id could take a client, and its records, by sending a create.
+Result<bool> is_new_client(Store& store, sync::Upstream& upstream, const std::string& client);
+
 // Counts what the push did in the metrics, and logs (counts only) refusals it could not keep.
 void count_worker_push(Metrics& metrics, const WorkerPush& push, const std::string& device_id);
 

@@ -215,3 +215,19 @@ TEST_CASE("a handler that throws is logged by its exception's type, never its me
     CHECK(written.find("handler_threw") != std::string::npos);
     CHECK(written.find("MARKER-NOTE-TEXT") == std::string::npos);
 }
+
+TEST_CASE("work of the group that asks the group again is answered 500 instead of waiting for itself for ever") {
+    GroupFixture f;
+    Status inner = Status::ok();
+    const Status outer = f.group.write([&](ServerConnection& c) -> Status {
+        TSUNAGU_TRY(GroupFixture::insert(c, "outer"));
+        inner = f.group.write([](ServerConnection& again) { return GroupFixture::insert(again, "inner"); });
+        return Status::ok();
+    });
+    CHECK(outer.is_ok());
+    CHECK(inner.code() == ErrorCode::internal);
+    CHECK(f.durable_names() == std::set<std::string>{"outer"});
+    // The group goes on.
+    CHECK(f.group.write([](ServerConnection& c) { return GroupFixture::insert(c, "after"); }).is_ok());
+    CHECK(f.durable_names() == std::set<std::string>{"outer", "after"});
+}

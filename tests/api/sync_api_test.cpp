@@ -174,17 +174,22 @@ TEST_CASE("scopes: workers hold their caseload, supervisors their area, admins n
         // Lists show no content, but whose records of which clients: who listed what is on the
         // trail, as the directory of clients' pseudonyms is.
         REQUIRE(sato->client.get("/v1/web/directory").status == 200);
-        bool listing = false, directory = false;
+        REQUIRE(sato->client.get("/v1/refused").status == 200);
+        bool listing = false, directory = false, refused = false;
         const json trail = org.admin->get("/v1/admin/audit?user_id=" + org.ids["sato"] + "&limit=1000").body["entries"];
         for (const json& e : trail) {
+            const json detail = json::parse(e["detail"].get<std::string>(), nullptr, false);
             if (e["action"] == "records.list") {
-                const json detail = json::parse(e["detail"].get<std::string>());
                 listing = listing || (detail["filters"]["collection"] == "home_visit" && detail["shown"] == 1);
             }
-            directory = directory || e["action"] == "directory.read";
+            if (e["action"] == "directory.read") {  // whose pseudonyms were read
+                for (const json& id : detail.value("ids", json::array())) directory = directory || id == client;
+            }
+            refused = refused || (e["action"] == "refused.list" && detail["status"] == "open");
         }
         CHECK(listing);
         CHECK(directory);
+        CHECK(refused);
     }
 }
 
@@ -966,6 +971,11 @@ TEST_CASE("refused work follows its worker to a new team, and a supervisor appli
     CHECK(unread.raw.find("M-001") == std::string::npos);
     CHECK(unread.raw.find(minami_client) == std::string::npos);
     CHECK(unread.body["message"].get<std::string>().find("dismiss it") != std::string::npos);
+    // Nor is it hers to apply: the push's answers would tell her of Minami's record.
+    Reply blind = sato.post("/v1/refused/" + change + "/apply", json::object());
+    CHECK(blind.status == 403);
+    CHECK(blind.raw.find(minami_client) == std::string::npos);
+    CHECK(blind.raw.find("caseload") == std::string::npos);
 
     SECTION("ben moves to Minami: its supervisors handle his kept work, Kita's no longer see it") {
         REQUIRE(org.admin->patch("/v1/admin/users/" + org.ids["ben"], {{"team_id", org.minami}}).status == 200);
@@ -1435,6 +1445,63 @@ TEST_CASE("a client whose create was refused but whose visits were taken stays o
         "/v1/sync/push", {{"changes", json::array({change("client", client, {{"pseudonym", "K-017"}, {"area", "kita"}}, 3)})}});
     REQUIRE(again.status == 200);
     CHECK(again.body["outcomes"][0]["status"] == "accepted");
+}
+
+TEST_CASE("a supervisor reads her worker's kept create of a client new to the server, and may apply it") {
+    Organisation org;
+    auto aoi = org.device("aoi");
+    aoi->sync();
+    const std::string client = tsunagu::sync::new_id();
+    const json create = {{"id", tsunagu::sync::new_id()}, {"collection", "client"}, {"record", client},
+                         {"hlc", "1750000000001-0"}, {"replica", aoi->client.device_id}, {"user", aoi->user_id},
+                         {"schema", 1}, {"create", true}, {"set", {{"pseudonym", 12345}}}};
+    Reply pushed = aoi->client.post("/v1/sync/push", {{"changes", json::array({create})}});
+    REQUIRE(pushed.status == 200);
+    REQUIRE(pushed.body["outcomes"][0]["status"] == "refused");
+    ApiClient sato(org.server.url());
+    REQUIRE(sato.sign_in("sato", "sato-password-1").status == 200);
+    const json kept = sato.get("/v1/refused").body["refused"];
+    REQUIRE(kept.size() == 1);
+    // Applied, the create would make the client Aoi's, in Sato's team: hers to read (before, no
+    // one's: the client was in no team yet).
+    CHECK(kept[0]["readable"] == true);
+    CHECK(sato.get("/v1/refused/" + kept[0]["change_id"].get<std::string>()).status == 200);
+    // Applying it is judged as Aoi's push, which still refuses the value; not as outside Sato's team.
+    Reply again = sato.post("/v1/refused/" + kept[0]["change_id"].get<std::string>() + "/apply", json::object());
+    CHECK(again.status == 409);
+    CHECK(again.body["error"] == "still_refused");
+    // A client Minami's supervisor could not read: Aoi is not in her team.
+    ApiClient mori(org.server.url());
+    REQUIRE(mori.sign_in("mori", "mori-password-1").status == 200);
+    CHECK(mori.get("/v1/refused").body["refused"].empty());
+}
+
+TEST_CASE("a caseload naming a team that does not exist or a client id that is not one is refused and changes nothing") {
+    Organisation org;
+    auto aoi = org.device("aoi");
+    const auto client = aoi->create("client", {{"pseudonym", "K-021"}, {"area", "kita"}});
+    aoi->sync();
+    Reply bogus = org.admin->raw("PUT", "/v1/admin/clients/" + client + "/caseload",
+                                 json{{"team_id", "bogus"}, {"worker_ids", json::array({org.ids["aoi"]})}}.dump());
+    CHECK(bogus.status == 404);
+    CHECK(bogus.body["error"] == "not_found");
+    CHECK_THAT(bogus.body["message"].get<std::string>(), Catch::Contains("no team"));
+    Reply malformed = org.admin->raw("PUT", "/v1/admin/clients/not-a-client/caseload",
+                                     json{{"team_id", org.kita}, {"worker_ids", json::array()}}.dump());
+    CHECK(malformed.status == 400);
+    const json caseload = org.admin->get("/v1/admin/clients/" + client + "/caseload").body;
+    CHECK(caseload["team_id"] == org.kita);
+    CHECK(caseload["worker_ids"] == json::array({org.ids["aoi"]}));
+    // Its supervisor still reviews it.
+    ApiClient sato(org.server.url());
+    REQUIRE(sato.sign_in("sato", "sato-password-1").status == 200);
+    CHECK(sato.get("/v1/records/" + client).status == 200);
+    // A display name is as long as a team's name at most.
+    Reply long_name = org.admin->post("/v1/admin/users", {{"username", "kenji"}, {"role", "staff"},
+                                                          {"team_id", org.kita}, {"password", "kenji-password-1"},
+                                                          {"display_name", std::string(101, 'k')}});
+    CHECK(long_name.status == 400);
+    CHECK_THAT(long_name.body["message"].get<std::string>(), Catch::Contains("display_name"));
 }
 
 TEST_CASE("the server compacts on its own timer, between pushes") {

@@ -170,3 +170,42 @@ TEST_CASE("the server keeps a web session in use alive and signs an idle one out
           401);
     started->server->stop();
 }
+
+TEST_CASE("a phone signing in under the web page's device id gets a device of its own") {
+    TempDir dir{"tsunagu-web-device"};
+    ServerConfig config;
+    config.data_dir = dir.file("data");
+    const int port = free_port();
+    config.listen_url = "http://127.0.0.1:" + std::to_string(port);
+    config.log_requests = false;
+    config.pwhash_ops = 1;
+    config.pwhash_mem = 8192;
+    const std::string admin_password = "the administrator's own";
+    config.admin_password_file = dir.file("admin-password");
+    std::ofstream(config.admin_password_file) << admin_password;
+    std::filesystem::permissions(config.admin_password_file,
+                                 std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    auto started = start_server(config);
+    INFO(started.status().to_string());
+    REQUIRE(started.is_ok());
+
+    BrowserAnswer page = browser_request(port, "POST", "/v1/web/sign-in", {{"Content-Type", "application/json"}},
+                                         json{{"username", "admin"}, {"password", admin_password}}.dump());
+    REQUIRE(page.status == 200);
+    const std::string set_cookie = page.header("set-cookie");
+    const std::string cookie = set_cookie.substr(0, set_cookie.find(';'));
+    const BrowserAnswer me = browser_request(port, "GET", "/v1/me", {{"Cookie", cookie}});
+    REQUIRE(me.status == 200);
+    const std::string web_device = json::parse(me.body)["device_id"];
+
+    const BrowserAnswer phone =
+        browser_request(port, "POST", "/v1/auth/sign-in", {{"Content-Type", "application/json"}},
+                        json{{"username", "admin"}, {"password", admin_password}, {"device_name", "admin's phone"},
+                             {"device_id", web_device}}
+                            .dump());
+    REQUIRE(phone.status == 200);
+    CHECK(json::parse(phone.body)["device_id"] != web_device);
+    // The page's session is the page's still, under its own rules.
+    CHECK(browser_request(port, "GET", "/v1/admin/teams", {{"Cookie", cookie}}).status == 200);
+    started->server->stop();
+}
