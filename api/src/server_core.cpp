@@ -74,7 +74,23 @@ Status RequestContext::audit(std::string action, std::string target, std::string
 Status RequestContext::audit_in_group(std::string action, std::string target, std::string detail) {
     const AuditEntry entry{0, now, principal ? principal->user.id : "", principal ? principal->device.id : "",
                            std::move(action), std::move(target), std::move(detail)};
-    return core.commit_group().write([&](ServerConnection& connection) { return AuditLog::append(connection.store, entry); });
+    Accounts::SessionNow session = Accounts::SessionNow::live;
+    Status written = core.commit_group().write([&](ServerConnection& connection) {
+        if (principal) {
+            auto current = Accounts::session_now(connection.store, principal->session_id, principal->device.id, now);
+            TSUNAGU_TRY(current);
+            if ((session = *current) != Accounts::SessionNow::live) return Status::ok();
+        }
+        return AuditLog::append(connection.store, entry);
+    });
+    TSUNAGU_TRY(written);
+    if (session == Accounts::SessionNow::live) return Status::ok();
+    ended_meanwhile = session == Accounts::SessionNow::revoked
+                          ? wipe_response()
+                          : HttpResponse::error(401, "unauthenticated",
+                                                "this session ended as the request was handled (signed out, the "
+                                                "account disabled or its password replaced); sign in again");
+    return Status(ErrorCode::forbidden, "the session ended as the request was handled");
 }
 
 Status RequestContext::audit_as(std::string user_id, std::string device_id, std::string action, std::string target,
@@ -282,7 +298,10 @@ HttpResponse ServerCore::serve(const Route& route, HttpRequest& request, std::ma
             return HttpResponse::error(403, "forbidden", "only supervisors may do this");
         }
     }
-    return route.handler(ctx);
+    HttpResponse answer = route.handler(ctx);
+    // Whatever it read does not leave once its session is known to have ended (audit_in_group).
+    if (ctx.ended_meanwhile) return std::move(*ctx.ended_meanwhile);
+    return answer;
 }
 
 HttpResponse ServerCore::in_group(RequestContext& outside, const std::function<HttpResponse(RequestContext&)>& work) {

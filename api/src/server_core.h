@@ -54,8 +54,12 @@ struct RequestContext {
     Status audit(std::string action, std::string target, std::string detail = "");
     // For a route outside the group (Route::outside_group): the entry goes through the group,
     // durable when this returns; a route answers error_response() when it fails, before anything
-    // it read leaves.
+    // it read leaves. A signed-in caller's session is checked again there: revoked, disabled or
+    // signed out since the request was authenticated, nothing is appended, this fails, and the
+    // request is answered as its session now stands (a wipe, or 401), whatever the route answers.
     Status audit_in_group(std::string action, std::string target, std::string detail = "");
+    // Set by audit_in_group when the session ended while the request was handled.
+    std::optional<HttpResponse> ended_meanwhile;
     // The same, naming who acted: a sign-in, whose caller has no principal yet.
     Status audit_as(std::string user_id, std::string device_id, std::string action, std::string target,
                     std::string detail = "");

@@ -49,9 +49,9 @@ struct Team {
     struct Worker {
         std::string token, device, user;
     };
-    Worker worker(const std::string& name) {
+    Worker worker(const std::string& name, const std::string& role = "peer_supporter") {
         api::HttpRequest create = testing::post_json("/v1/admin/users", {{"username", name},
-                                                                          {"role", "peer_supporter"},
+                                                                          {"role", role},
                                                                           {"team_id", id},
                                                                           {"password", name + "-password-1"},
                                                                           {"must_change_password", false}},
@@ -196,6 +196,30 @@ TEST_CASE("a device revoked while its pulls are in flight stays forgotten and is
         CHECK(seen);
         // No page was read on her behalf after the revocation was recorded.
         const AfterRevocation after = after_revocation(server, admin, device, "sync.pull");
+        CHECK(after.revoked);
+        CHECK(after.entries == 0);
+    }
+}
+
+TEST_CASE("a supervisor's device revoked while it lists records is told to wipe and reads nothing after the revocation") {
+    testing::TempDir dir("tsunagu-revocation-list-race");
+    testing::InProcessServer server(dir);
+    Team team{server};
+    for (int round = 0; round < 10; ++round) {
+        const std::string name = "sup" + std::to_string(round);
+        const Team::Worker supervisor = team.worker(name, "supervisor");
+        // The list is read outside the write group, its audit entry appended through it.
+        const StolenPhone phone = revoked_while_sending(server, team.admin, supervisor.device, [&](int, int) {
+            api::HttpRequest list = get_request("/v1/records", supervisor.token);
+            list.query["collection"] = "client";
+            return list;
+        });
+        CHECK(phone.wiped == 2);
+        CHECK(phone.other == 0);
+        api::HttpRequest flush = testing::post_json("/v1/admin/teams", {{"name", "Flush " + name}}, team.admin);
+        REQUIRE(server.handle(flush).status == 201);
+        const AfterRevocation after = after_revocation(server, team.admin, supervisor.device, "records.list");
+        INFO("round " << round);
         CHECK(after.revoked);
         CHECK(after.entries == 0);
     }
