@@ -99,6 +99,15 @@ Result<bool> content_in_scope(RequestContext& ctx, const RefusedChange& r, const
     return is_new_client(ctx.store, ctx.upstream, (*key)->substr(kClient.size()));
 }
 
+// The answer for a refused change whose content the supervisor may not read (content_in_scope),
+// ending with what she may do.
+HttpResponse not_readable(const RefusedChange& r, std::string_view what_now) {
+    return HttpResponse::error(403, "forbidden",
+                               "refused change " + r.change_id + " is about record " + r.record +
+                                   ", outside your team's scope (a client of another area), or one the server does "
+                                   "not hold and whose create is not kept: " + std::string(what_now));
+}
+
 // A list's query: ?status=open|dismissed (open by default) and ?limit=N.
 struct ListQuery {
     bool dismissed = false;
@@ -175,12 +184,8 @@ HttpResponse read_refused(RequestContext& ctx) {
     auto readable = content_in_scope(ctx, *refusal, *scope);
     if (!readable) return error_response(readable.status());
     if (!*readable) {
-        return HttpResponse::error(403, "forbidden",
-                                   "refused change " + refusal->change_id + " is about record " + refusal->record +
-                                       ", outside your team's scope (a client of another area), or one the server "
-                                       "does not hold and whose create is not kept: its content is not shown to "
-                                       "you. You may still dismiss it with a comment for the worker, who sees why "
-                                       "it was refused");
+        return not_readable(*refusal, "its content is not shown to you. You may still dismiss it with a comment "
+                                      "for the worker, who sees why it was refused");
     }
     if (Status a = ctx.audit("refused.read", refusal->record, refusal->change_id); !a) return error_response(a);
     Json out = summary(*refusal);
@@ -255,10 +260,8 @@ HttpResponse apply_refused(RequestContext& ctx) {
     auto readable = content_in_scope(ctx, *refusal, *before);
     if (!readable) return error_response(readable.status());
     if (!*readable) {
-        return HttpResponse::error(403, "forbidden",
-                                   "refused change " + refusal->change_id + " is about record " + refusal->record +
-                                       ", outside your team's scope (a client of another area): its area's "
-                                       "supervisors apply it, once the worker is in their team. You may dismiss it");
+        return not_readable(*refusal, "its area's supervisors apply it, once the worker is in their team. You may "
+                                      "dismiss it");
     }
     auto batch = retry_batch(ctx.store, *refusal);
     if (!batch) return error_response(batch.status());

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -38,6 +39,33 @@ WebSessions::State state_at(Store& store, const std::string& id, std::int64_t no
     REQUIRE(state.is_ok());
     return *state;
 }
+
+// The real server, started in process on a loopback port over `dir`, whose first administrator
+// has `admin_password`; `web_idle_seconds`: 0 keeps the default.
+struct InProcess {
+    int port = free_port();
+    std::optional<StartedServer> started;
+
+    InProcess(const TempDir& dir, const std::string& admin_password, std::int64_t web_idle_seconds = 0) {
+        ServerConfig config;
+        config.data_dir = dir.file("data");
+        config.listen_url = "http://127.0.0.1:" + std::to_string(port);
+        config.log_requests = false;
+        config.pwhash_ops = 1;
+        config.pwhash_mem = 8192;
+        if (web_idle_seconds > 0) config.web_idle_seconds = web_idle_seconds;
+        config.admin_password_file = dir.file("admin-password");
+        std::ofstream(config.admin_password_file) << admin_password;
+        std::filesystem::permissions(config.admin_password_file,
+                                     std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+        auto result = start_server(config);
+        INFO(result.status().to_string());
+        REQUIRE(result.is_ok());
+        REQUIRE(result->first_admin_from_file);
+        started.emplace(std::move(*result));
+    }
+    ~InProcess() { started->server->stop(); }
+};
 
 }  // namespace
 
@@ -119,26 +147,12 @@ TEST_CASE("the session cookie is found among others and only under its exact nam
 
 TEST_CASE("the server keeps a web session in use alive and signs an idle one out everywhere") {
     TempDir dir{"tsunagu-web-idle"};
-    ServerConfig config;
-    config.data_dir = dir.file("data");
-    const int port = free_port();
-    config.listen_url = "http://127.0.0.1:" + std::to_string(port);
-    config.log_requests = false;
-    config.pwhash_ops = 1;
-    config.pwhash_mem = 8192;
+    const std::string admin_password = "the administrator's own";
     // Four seconds: the server counts whole seconds and touches a session read outside the
     // commit group once a second at most, so a shorter limit could run out between two requests of
     // a loaded machine.
-    config.web_idle_seconds = 4;
-    const std::string admin_password = "the administrator's own";
-    config.admin_password_file = dir.file("admin-password");
-    std::ofstream(config.admin_password_file) << admin_password;
-    std::filesystem::permissions(config.admin_password_file,
-                                 std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-    auto started = start_server(config);
-    INFO(started.status().to_string());
-    REQUIRE(started.is_ok());
-    REQUIRE(started->first_admin_from_file);
+    InProcess server(dir, admin_password, /*web_idle_seconds=*/4);
+    const int port = server.port;
 
     BrowserAnswer signed_in = browser_request(
         port, "POST", "/v1/web/sign-in", {{"Content-Type", "application/json"}},
@@ -168,26 +182,13 @@ TEST_CASE("the server keeps a web session in use alive and signs an idle one out
     // Signed out on the server: the same token as a bearer header is no longer a session.
     CHECK(browser_request(port, "GET", "/v1/me", {{"Authorization", "Bearer " + token}}).status ==
           401);
-    started->server->stop();
 }
 
 TEST_CASE("a phone signing in under the web page's device id gets a device of its own") {
     TempDir dir{"tsunagu-web-device"};
-    ServerConfig config;
-    config.data_dir = dir.file("data");
-    const int port = free_port();
-    config.listen_url = "http://127.0.0.1:" + std::to_string(port);
-    config.log_requests = false;
-    config.pwhash_ops = 1;
-    config.pwhash_mem = 8192;
     const std::string admin_password = "the administrator's own";
-    config.admin_password_file = dir.file("admin-password");
-    std::ofstream(config.admin_password_file) << admin_password;
-    std::filesystem::permissions(config.admin_password_file,
-                                 std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-    auto started = start_server(config);
-    INFO(started.status().to_string());
-    REQUIRE(started.is_ok());
+    InProcess server(dir, admin_password);
+    const int port = server.port;
 
     BrowserAnswer page = browser_request(port, "POST", "/v1/web/sign-in", {{"Content-Type", "application/json"}},
                                          json{{"username", "admin"}, {"password", admin_password}}.dump());
@@ -207,5 +208,4 @@ TEST_CASE("a phone signing in under the web page's device id gets a device of it
     CHECK(json::parse(phone.body)["device_id"] != web_device);
     // The page's session is the page's still, under its own rules.
     CHECK(browser_request(port, "GET", "/v1/admin/teams", {{"Cookie", cookie}}).status == 200);
-    started->server->stop();
 }
