@@ -107,10 +107,10 @@ std::vector<std::string> summed_fields_missing(const sync::Record& record);
 // What else keeps `record` from being counted rightly once approved, as of `today` (local
 // "YYYY-MM-DD"), each as a phrase naming the field and what to do: a peer-supporter training
 // course that has not ended (no end date, or one after today: it counts in the year it ends, with
-// the trainees who completed it, known once it has); a discharge-support case past "ongoing"
-// without its admission date (whether its person was a long-term inpatient; a phone on an older
-// schema version may send none), or that started community transition support without its
-// date. Empty when nothing does.
+// the trainees who completed it, known once it has); a discharge-support case that reached
+// community transition support without its admission date (whether its person was a long-term
+// inpatient; a phone on an older schema version may send none), or with that outcome and no date
+// for it. Empty when nothing does.
 std::vector<std::string> not_countable_yet(const sync::Record& record, std::string_view today);
 
 // The fiscal year a "YYYY-MM-DD" date falls in (April 1 starts a year); none for a non-date.

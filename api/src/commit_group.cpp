@@ -128,11 +128,12 @@ Status CommitGroup::run_in_savepoint(ServerConnection& connection, Item& item) {
         return Status::ok();
     }
     try {
-        running_group_work = true;
+        struct Running {
+            Running() { running_group_work = true; }
+            ~Running() { running_group_work = false; }
+        } running;
         item.answer = item.work(connection);
-        running_group_work = false;
     } catch (const std::exception& e) {
-        running_group_work = false;
         // The type only, as ServerCore logs it: the message may quote what the request carried.
         log_event("error", "handler_threw", {{"exception", typeid(e).name()}});
         item.answer = HttpResponse::error(500, "internal", "unexpected server error; it was logged");

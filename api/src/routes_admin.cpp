@@ -36,7 +36,7 @@ Json device_json(const Device& d, const sync::ReplicaProgress* replica, const Co
 // RequestContext::audit_in_group for a route whose work is done when it is audited (a compaction,
 // a backup): a failure to append the entry is logged, the work stands.
 void audit_through_group(RequestContext& ctx, const std::string& action, const std::string& target) {
-    Status audited = ctx.audit_in_group(action, target);
+    Status audited = ctx.audit_in_group(action, target, "", /*work_done=*/true);
     if (!audited) log_event("error", "audit_failed", {{"action", action}, {"error", audited.to_string()}});
 }
 
@@ -122,9 +122,12 @@ HttpResponse create_user(RequestContext& ctx) {
     if (Status s = ctx.accounts.check_new_user(body["username"], *role, body.value("team_id", "")); !s) {
         return error_response(s);
     }
-    // Shown in every list of users and on the page: as long as a team's name at most.
-    if (body.value("display_name", std::string()).size() > 100) {
-        return error_response(Status(ErrorCode::validation, "display_name: at most 100 bytes (33 Japanese characters)"));
+    // Shown in every list of users and on the page: at most 100 characters, as the page's form says.
+    const std::string display_name = body.value("display_name", std::string());
+    const auto characters = std::count_if(display_name.begin(), display_name.end(),
+                                          [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
+    if (characters > 100) {
+        return error_response(Status(ErrorCode::validation, "display_name: at most 100 characters"));
     }
     auto hash = ctx.accounts.hash_new_password(password.view());
     if (!hash) return error_response(hash.status());

@@ -71,12 +71,12 @@ Status RequestContext::audit(std::string action, std::string target, std::string
                     std::move(target), std::move(detail));
 }
 
-Status RequestContext::audit_in_group(std::string action, std::string target, std::string detail) {
+Status RequestContext::audit_in_group(std::string action, std::string target, std::string detail, bool work_done) {
     const AuditEntry entry{0, now, principal ? principal->user.id : "", principal ? principal->device.id : "",
                            std::move(action), std::move(target), std::move(detail)};
     Accounts::SessionNow session = Accounts::SessionNow::live;
     Status written = core.commit_group().write([&](ServerConnection& connection) {
-        if (principal) {
+        if (principal && !work_done) {
             auto current = Accounts::session_now(connection.store, principal->session_id, principal->device.id, now);
             TSUNAGU_TRY(current);
             if ((session = *current) != Accounts::SessionNow::live) return Status::ok();

@@ -57,7 +57,9 @@ struct RequestContext {
     // it read leaves. A signed-in caller's session is checked again there: revoked, disabled or
     // signed out since the request was authenticated, nothing is appended, this fails, and the
     // request is answered as its session now stands (a wipe, or 401), whatever the route answers.
-    Status audit_in_group(std::string action, std::string target, std::string detail = "");
+    // `work_done`: the route's work stands whatever the session (a compaction, a backup): the entry
+    // is appended all the same, and the answer is the route's.
+    Status audit_in_group(std::string action, std::string target, std::string detail = "", bool work_done = false);
     // Set by audit_in_group when the session ended while the request was handled.
     std::optional<HttpResponse> ended_meanwhile;
     // The same, naming who acted: a sign-in, whose caller has no principal yet.

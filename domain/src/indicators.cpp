@@ -239,7 +239,7 @@ std::vector<std::string> not_countable_yet(const sync::Record& record, std::stri
     }
     if (record.collection == "discharge_support_case") {
         const std::string* outcome = string_field(record, "outcome");
-        if (outcome && *outcome != "ongoing" && !string_field(record, "admitted_since")) {
+        if (reached_transition_support(record) && !string_field(record, "admitted_since")) {
             gaps.push_back("admitted_since: whether the person was a long-term inpatient depends on it");
         }
         if (outcome && *outcome == "community_transition_support" && !transition_date(record)) {

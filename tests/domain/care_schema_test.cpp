@@ -221,26 +221,29 @@ TEST_CASE("a discharge-support case with an outcome gives its date and the admis
                             {{"client", kPerson}, {"hospital", "病院"}, {"outcome", "ongoing"}})) == "");
 }
 
-TEST_CASE("a visit's next planned visit and a case's outcome date come no earlier than what they follow") {
+TEST_CASE("from care schema v5 a visit's next planned visit and a case's outcome date come no earlier than what they follow") {
+    CHECK(care_schema().version >= 5);
     const Json v = {{"client", kPerson}, {"visitor", kPerson}, {"date", "2020-10-01"}, {"duration_min", 30},
                     {"purpose", "post_discharge_support"}};
     Json early = v;
     early["next_visit"] = "2020-09-30";
-    CHECK_THAT(refusal(change_of("home_visit", early, 3)), Catch::Contains(R"("next_visit")") &&
+    CHECK_THAT(refusal(change_of("home_visit", early, 5)), Catch::Contains(R"("next_visit")") &&
                                                                  Catch::Contains("must not be before field \"date\""));
+    CHECK(refusal(change_of("home_visit", early, 4)) == "");  // a phone on v4 could not check it: taken
     Json same_day = v;
     same_day["next_visit"] = "2020-10-01";
-    CHECK(refusal(change_of("home_visit", same_day, 3)) == "");
+    CHECK(refusal(change_of("home_visit", same_day, 5)) == "");
     // Moving the visit's date past its next one is refused too, judged on the record as it would be.
-    CHECK_THAT(refusal(change_of("home_visit", {{"date", "2020-10-08"}}, 3, false), same_day),
+    CHECK_THAT(refusal(change_of("home_visit", {{"date", "2020-10-08"}}, 5, false), same_day),
                Catch::Contains("must not be before"));
 
     Json c = {{"client", kPerson}, {"hospital", "病院"}, {"outcome", "discharged"}, {"admitted_since", "2018-01-01"},
               {"transition_date", "2020-10-01"}, {"outcome_date", "2020-09-01"}};
-    CHECK_THAT(refusal(change_of("discharge_support_case", c, 4)),
+    CHECK_THAT(refusal(change_of("discharge_support_case", c, 5)),
                Catch::Contains(R"("outcome_date")") && Catch::Contains("must not be before"));
-    c["outcome_date"] = "2021-01-15";
     CHECK(refusal(change_of("discharge_support_case", c, 4)) == "");
+    c["outcome_date"] = "2021-01-15";
+    CHECK(refusal(change_of("discharge_support_case", c, 5)) == "");
 }
 
 TEST_CASE("from care schema v4 a training course says its kind and a phone on v3 keeps syncing without it") {

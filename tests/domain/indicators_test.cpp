@@ -188,10 +188,13 @@ TEST_CASE("a training course is approved for the report once it has ended and a 
         return record("discharge_support_case", fields, "submitted");
     };
     CHECK(gaps(case_with({{"outcome", "ongoing"}})).empty());
-    // A phone on care schema v1 may send an outcome without the admission date (the rule came in v2).
-    const auto without_admission = gaps(case_with({{"outcome", "discharged"}, {"outcome_date", "2021-01-05"}}));
+    // A phone on care schema v1 may send an outcome without the admission date (the rule came in v2):
+    // needed only when the case counts, having reached transition support.
+    const auto without_admission = gaps(case_with({{"outcome", "community_transition_support"},
+                                                   {"outcome_date", "2021-01-05"}, {"transition_date", "2021-01-05"}}));
     REQUIRE(without_admission.size() == 1);
     CHECK_THAT(without_admission[0], Catch::StartsWith("admitted_since"));
+    CHECK(gaps(case_with({{"outcome", "discharged"}, {"outcome_date", "2021-01-05"}})).empty());
     const auto without_date = gaps(case_with({{"outcome", "community_transition_support"}, {"admitted_since", "2018-01-05"}}));
     REQUIRE(without_date.size() == 1);
     CHECK_THAT(without_date[0], Catch::StartsWith("transition_date"));
