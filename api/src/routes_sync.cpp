@@ -47,15 +47,6 @@ std::optional<std::int64_t> clock_reading_due(const RequestContext& ctx, std::op
     return ahead;
 }
 
-// The answer to a request whose session a write-group check found revoked or ended since it was
-// authenticated: the wipe, or signed out.
-HttpResponse ended_meanwhile(Accounts::SessionNow session) {
-    if (session == Accounts::SessionNow::revoked) return wipe_response();
-    return HttpResponse::error(401, "unauthenticated",
-                               "this session ended as the request was handled (signed out, the account disabled "
-                               "or its password replaced); sign in again");
-}
-
 // The body is read and checked outside the writers' group; the group only applies the batch.
 HttpResponse push(RequestContext& ctx) {
     if (!holds_care_records(ctx.who())) return no_care_records();
@@ -87,7 +78,7 @@ HttpResponse push(RequestContext& ctx) {
         return Status::ok();
     });
     if (!written) return error_response(written);
-    if (session != Accounts::SessionNow::live) return ended_meanwhile(session);
+    if (session != Accounts::SessionNow::live) return session_ended_response(session);
     if (clock_ahead) ctx.core.sessions().clock_read(who.session_id, *clock_ahead, ctx.now);
     count_worker_push(ctx.core.metrics(), *applied, who.device.id);
     // Written straight to text, as pull pages are.
@@ -212,7 +203,7 @@ HttpResponse pull(RequestContext& ctx) {
             return page->progress_due ? connection.upstream->record_progress(request) : Status::ok();
         });
         if (!written) return error_response(written);
-        if (session != Accounts::SessionNow::live) return ended_meanwhile(session);
+        if (session != Accounts::SessionNow::live) return session_ended_response(session);
     }
     if (clock_ahead) ctx.core.sessions().clock_read(ctx.who().session_id, *clock_ahead, ctx.now);
     ctx.core.metrics().add_changes_pulled(page->records.size());

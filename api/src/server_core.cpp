@@ -71,6 +71,13 @@ Status RequestContext::audit(std::string action, std::string target, std::string
                     std::move(target), std::move(detail));
 }
 
+HttpResponse session_ended_response(Accounts::SessionNow session) {
+    if (session == Accounts::SessionNow::revoked) return wipe_response();
+    return HttpResponse::error(401, "unauthenticated",
+                               "this session ended as the request was handled (signed out, the account disabled "
+                               "or its password replaced); sign in again");
+}
+
 Status RequestContext::audit_in_group(std::string action, std::string target, std::string detail, bool work_done) {
     const AuditEntry entry{0, now, principal ? principal->user.id : "", principal ? principal->device.id : "",
                            std::move(action), std::move(target), std::move(detail)};
@@ -85,11 +92,7 @@ Status RequestContext::audit_in_group(std::string action, std::string target, st
     });
     TSUNAGU_TRY(written);
     if (session == Accounts::SessionNow::live) return Status::ok();
-    ended_meanwhile = session == Accounts::SessionNow::revoked
-                          ? wipe_response()
-                          : HttpResponse::error(401, "unauthenticated",
-                                                "this session ended as the request was handled (signed out, the "
-                                                "account disabled or its password replaced); sign in again");
+    ended_meanwhile = session_ended_response(session);
     return Status(ErrorCode::forbidden, "the session ended as the request was handled");
 }
 

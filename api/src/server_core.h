@@ -121,6 +121,9 @@ HttpResponse no_care_records();
 // The answer to a revoked device: 401 with error "wipe", which the device library obeys by erasing
 // its replica.
 HttpResponse wipe_response();
+// The answer to a request whose session ended while it was handled (`session`: not live): the
+// wipe for a revoked device, 401 otherwise.
+HttpResponse session_ended_response(Accounts::SessionNow session);
 // The query parameter `name` as an integer from `lo` to `hi`, `fallback` when absent; a validation
 // error naming the parameter and the range otherwise.
 Result<std::int64_t> integer_parameter(const HttpRequest& request, const std::string& name, std::int64_t fallback,
