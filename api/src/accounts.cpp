@@ -13,6 +13,7 @@
 #include "api/src/clock_step.h"
 #include "api/src/observability.h"
 #include "api/src/session_cache.h"
+#include "api/src/sign_in_throttle.h"
 
 namespace tsunagu::api {
 namespace {
@@ -343,12 +344,16 @@ Status Accounts::set_password(const std::string& user_id, std::string_view passw
 Status Accounts::set_password_hash(const std::string& user_id, const std::string& hash, PasswordSetBy by,
                                    const std::string& keep_session) {
     return with_transaction(store_, [&]() -> Status {
-        auto& q = store_.cached(
-            "UPDATE account SET password_hash = ?2, must_change_password = ?3, failed_sign_ins = 0, "
-            "next_attempt_at = 0 WHERE id = ?1");
+        auto& q = store_.cached("UPDATE account SET password_hash = ?2, must_change_password = ?3 WHERE id = ?1");
         q.bind(1, user_id).bind(2, hash).bind(3, by == PasswordSetBy::administrator ? 1 : 0);
         TSUNAGU_TRY(q.run());
         if (store_.changes() == 0) return Status(ErrorCode::not_found, "no user with id " + user_id);
+        // An administrator's reset also unlocks the account (what a locked-out worker asks for);
+        // its owner's change leaves the count to be forgiven with time (sign_in_throttle.h).
+        if (by == PasswordSetBy::administrator) {
+            auto& unlock = store_.cached("UPDATE account SET failed_sign_ins = 0, next_attempt_at = 0 WHERE id = ?1");
+            TSUNAGU_TRY(unlock.bind(1, user_id).run());
+        }
         // Whoever held the old password (or a token got with it) is signed out everywhere.
         auto& end = store_.cached("UPDATE session SET expires_at = 0 WHERE user_id = ?1 AND id != ?2 AND expires_at != 0");
         end.bind(1, user_id).bind(2, keep_session);
@@ -516,26 +521,33 @@ Status verify_password(const std::string& hash, std::string_view password, std::
 
 }  // namespace
 
+// Both checks read an account's attempts from its row, and a name's from sign_in_name_attempts,
+// whether or not an account has the name (sign_in_throttle.h: the same statements for both).
 Result<PasswordWork> Accounts::check_ahead(const char* column, const std::string& value, std::string_view password,
                                            std::int64_t now) {
     PasswordWork work;
-    auto& q = store_.cached(std::string("SELECT id, password_hash, next_attempt_at FROM account WHERE ") + column +
-                            " = ?1");
+    auto& q = store_.cached(std::string("SELECT id, password_hash, failed_sign_ins, next_attempt_at FROM account WHERE ") +
+                            column + " = ?1");
     q.bind(1, value);
     auto row = q.step();
     if (!row) return row.status();
-    if (*row) {
+    const bool found = *row;
+    Attempts stored;
+    if (found) {
         work.user_id = std::string(q.column_text(0));
         work.hash = std::string(q.column_text(1));
-        const std::int64_t next_attempt_at = q.column_int(2);
-        q.reset();
-        if (now < next_attempt_at) return work;  // waiting: the group answers so, checking nothing
-        TSUNAGU_TRY(verify_password(work.hash, password, policy_.pwhash_mem, work.matches));
-    } else {
-        q.reset();
-        bool ignored = false;  // as check_password does for a name no account has
-        TSUNAGU_TRY(verify_password(dummy_hash(policy_), password, policy_.pwhash_mem, ignored));
+        stored = Attempts{static_cast<int>(q.column_int(2)), q.column_int(3)};
     }
+    q.reset();
+    if (std::string_view(column) == "username") {
+        auto named = name_attempts(store_, value);
+        TSUNAGU_TRY(named);
+        if (!found) stored = *named;
+    }
+    if (now < current_attempts(policy_, stored, now).next_attempt_at) return work;  // waiting: the group answers so
+    bool ignored = false;  // a name no account has is checked against a hash no password matches
+    TSUNAGU_TRY(verify_password(found ? work.hash : dummy_hash(policy_), password, policy_.pwhash_mem,
+                                found ? work.matches : ignored));
     work.checked = true;
     return work;
 }
@@ -545,8 +557,8 @@ Result<PasswordWork> Accounts::sign_in_ahead(const std::string& username, std::s
 }
 
 Result<PasswordCheck> Accounts::check_password(const char* column, const std::string& value,
-                                                         std::string_view password, std::int64_t now,
-                                                         const PasswordWork* ahead) {
+                                                std::string_view password, std::int64_t now,
+                                                const PasswordWork* ahead) {
     PasswordCheck check;
     auto& q = store_.cached(
         std::string("SELECT id, password_hash, failed_sign_ins, next_attempt_at, disabled FROM account WHERE ") +
@@ -554,57 +566,56 @@ Result<PasswordCheck> Accounts::check_password(const char* column, const std::st
     q.bind(1, value);
     auto row = q.step();
     if (!row) return row.status();
-    if (!*row) {
-        q.reset();
-        // Same work as for a real account, so the answer's timing (and a failure to check) does
-        // not reveal the name. A match is impossible: the dummy hash is of a fixed non-password.
-        if (ahead && ahead->checked && ahead->user_id.empty()) return check;  // that work is done
-        bool ignored = false;
-        TSUNAGU_TRY(verify_password(dummy_hash(policy_), password, policy_.pwhash_mem, ignored));
-        return check;
+    const bool found = *row;
+    std::string hash;
+    Attempts stored;
+    bool disabled = false;
+    if (found) {
+        check.user_id = std::string(q.column_text(0));
+        hash = std::string(q.column_text(1));
+        stored = Attempts{static_cast<int>(q.column_int(2)), q.column_int(3)};
+        disabled = q.column_int(4) != 0;
     }
-    check.user_id = std::string(q.column_text(0));
-    const std::string hash(q.column_text(1));
-    const int failures = static_cast<int>(q.column_int(2));
-    const std::int64_t next_attempt_at = q.column_int(3);
-    const bool disabled = q.column_int(4) != 0;
     q.reset();
+    const bool by_name = std::string_view(column) == "username";
+    if (by_name) {
+        auto named = name_attempts(store_, value);
+        TSUNAGU_TRY(named);
+        if (!found) stored = *named;
+    }
+    // No count to keep for an account gone meanwhile (a password change): the same work, refused.
+    const bool counted = found || by_name;
+    // (Run for a name no account has too, matching no row: the same statements.)
+    const auto keep = [&](const Attempts& attempts) -> Status {
+        if (by_name) TSUNAGU_TRY(note_name_attempts(store_, policy_, value, attempts, now));
+        auto& update = store_.cached("UPDATE account SET failed_sign_ins = ?2, next_attempt_at = ?3 WHERE id = ?1");
+        return update.bind(1, check.user_id).bind(2, attempts.failures).bind(3, attempts.next_attempt_at).run();
+    };
 
-    if (now < next_attempt_at) {
-        check.outcome = failures >= policy_.lock_after ? SignIn::Outcome::locked : SignIn::Outcome::wait;
-        check.retry_after_s = next_attempt_at - now;
-        if (check.retry_after_s > policy_.lock_seconds) {
-            // Further ahead than any wait the policy gives: the clock was set back since. The
-            // wait is cut to the longest one from now, not stretched by the clock's step.
-            check.retry_after_s = policy_.lock_seconds;
-            auto& cut = store_.cached("UPDATE account SET next_attempt_at = ?2 WHERE id = ?1");
-            cut.bind(1, check.user_id).bind(2, now + policy_.lock_seconds);
-            TSUNAGU_TRY(cut.run());
-        }
-        return check;
+    Attempts attempts = current_attempts(policy_, stored, now);
+    if (counted && now < attempts.next_attempt_at) {
+        std::int64_t cut_to = 0;
+        PasswordCheck waiting = waiting_answer(policy_, attempts, now, cut_to);
+        waiting.user_id = check.user_id;
+        if (cut_to != 0) TSUNAGU_TRY(keep(Attempts{attempts.failures, cut_to}));
+        return waiting;
     }
     bool password_ok = false;
     if (ahead && ahead->checked && ahead->user_id == check.user_id && ahead->hash == hash) {
-        password_ok = ahead->matches;
+        password_ok = found && ahead->matches;  // the work is done (against the dummy hash, for no account)
     } else {
-        TSUNAGU_TRY(verify_password(hash, password, policy_.pwhash_mem, password_ok));
+        // Same work as for a real account, so the answer's timing (and a failure to check) does
+        // not reveal the name. A match is impossible: the dummy hash is of a fixed non-password.
+        bool matches = false;
+        TSUNAGU_TRY(verify_password(found ? hash : dummy_hash(policy_), password, policy_.pwhash_mem, matches));
+        password_ok = found && matches;
     }
     if (!password_ok) {
-        const int now_failures = failures + 1;
-        std::int64_t wait = 0;
-        if (now_failures >= policy_.lock_after) {
-            wait = policy_.lock_seconds;
-        } else if (now_failures >= policy_.free_attempts) {
-            wait = std::int64_t(1) << std::min(now_failures - policy_.free_attempts, 8);  // 1 s .. 256 s
-        }
-        auto& update = store_.cached(
-            "UPDATE account SET failed_sign_ins = ?2, next_attempt_at = ?3 WHERE id = ?1");
-        update.bind(1, check.user_id).bind(2, now_failures).bind(3, now + wait);
-        TSUNAGU_TRY(update.run());
-        check.outcome = now_failures >= policy_.lock_after ? SignIn::Outcome::locked
-                                                           : SignIn::Outcome::bad_credentials;
-        check.retry_after_s = wait;
-        return check;
+        if (!counted) return check;
+        PasswordCheck failed = after_failure(policy_, attempts, now);
+        failed.user_id = check.user_id;
+        TSUNAGU_TRY(keep(attempts));
+        return failed;
     }
     check.outcome = disabled ? SignIn::Outcome::disabled : SignIn::Outcome::ok;
     return check;
@@ -621,17 +632,25 @@ Result<SignIn> Accounts::sign_in(const std::string& username, std::string_view p
     if (check->outcome != SignIn::Outcome::ok) return result;
     const std::string& user_id = check->user_id;
 
+    // The failed sign-ins are not reset: they are forgiven with time (sign_in_throttle.h), as an
+    // unknown name's are, which never succeeds.
     Status done = with_transaction(store_, [&]() -> Status {
-        auto& reset = store_.cached(
-            "UPDATE account SET failed_sign_ins = 0, next_attempt_at = 0 WHERE id = ?1");
-        reset.bind(1, user_id);
-        TSUNAGU_TRY(reset.run());
-
         Device device;
         bool reuse = false;
-        if (!device_id.empty()) {
+        std::string reused_id = device_id;
+        if (reused_id.empty() && device_name == kWebDeviceName) {
+            // Each user's web sign-ins share one registered device, so the device list stays
+            // readable and revoking it ends every web session of that user. Looked up only once
+            // the password checked out: before, it would cost a real name more than an unknown one.
+            auto& web = store_.cached(
+                "SELECT id FROM device WHERE user_id = ?1 AND name = ?2 AND revoked_at IS NULL "
+                "ORDER BY registered_at, id LIMIT 1");
+            web.bind(1, user_id).bind(2, kWebDeviceName);
+            TSUNAGU_TRY(each_row(web, [&](const Statement& row) { reused_id = std::string(row.column_text(0)); }));
+        }
+        if (!reused_id.empty()) {
             auto& find = store_.cached(std::string("SELECT ") + kDeviceColumns + " FROM device WHERE id = ?1");
-            find.bind(1, device_id);
+            find.bind(1, reused_id);
             auto found = find.step();
             if (!found) return found.status();
             if (*found) {

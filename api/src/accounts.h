@@ -187,8 +187,9 @@ public:
     Result<std::string> create_team(const std::string& name);
     Result<std::vector<std::pair<std::string, std::string>>> list_teams();  // (id, name)
 
-    // Verifies the password, applies throttling and lockout, registers the device (or reuses the
-    // caller's device id when it belongs to the same user and is not revoked), opens a session.
+    // Verifies the password, applies throttling and lockout (sign_in_throttle.h), registers the
+    // device (or reuses the caller's device id when it belongs to the same user and is not
+    // revoked; for the web page, with no id, the user's web page device), opens a session.
     Result<SignIn> sign_in(const std::string& username, std::string_view password,
                            const std::string& device_name, const std::string& device_id,
                            std::int64_t now, const PasswordWork* ahead = nullptr);

@@ -48,19 +48,6 @@ Status end_ran_out_sessions(RequestContext& ctx) {
     return Status::ok();
 }
 
-// Each user's web sign-ins share one registered device, so the device list stays readable and
-// revoking it ends every web session of that user.
-std::string web_device_of(RequestContext& ctx, const std::string& username) {
-    auto user = ctx.accounts.find_user_by_name(username);
-    if (!user) return {};
-    auto devices = ctx.accounts.list_devices(user->id);
-    if (!devices) return {};
-    for (const auto& d : *devices) {
-        if (d.name == kWebDeviceName && !d.revoked) return d.id;
-    }
-    return {};
-}
-
 HttpResponse refused_sign_in(RequestContext& ctx, const std::string& username,
                              const SignIn& result) {
     audit_refused_sign_in(ctx, username, "web");
@@ -104,12 +91,11 @@ HttpResponse open_session(RequestContext& ctx, const std::string& username, cons
                           const PasswordWork& ahead) {
     if (Status s = end_ran_out_sessions(ctx); !s) return error_response(s);
 
-    const std::string device_id = web_device_of(ctx, username);
     std::optional<SignIn> result;
     bool field_worker = false;
     // A savepoint: a field worker's successful sign-in is undone, device and session alike.
     Status signed_in = with_transaction(ctx.store, [&]() -> Status {
-        auto attempt = ctx.accounts.sign_in(username, password.view(), kWebDeviceName, device_id, ctx.now, &ahead);
+        auto attempt = ctx.accounts.sign_in(username, password.view(), kWebDeviceName, "", ctx.now, &ahead);
         if (!attempt) return attempt.status();
         result = std::move(*attempt);
         if (result->outcome == SignIn::Outcome::ok && !may_use_page(result->principal.user.role)) {

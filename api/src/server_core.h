@@ -61,7 +61,7 @@ struct RequestContext {
     // is appended all the same, and the answer is the route's.
     Status audit_in_group(std::string action, std::string target, std::string detail = "", bool work_done = false);
     // Set by audit_in_group when the session ended while the request was handled.
-    std::optional<HttpResponse> ended_meanwhile;
+    std::optional<HttpResponse> ended_meanwhile{};
     // The same, naming who acted: a sign-in, whose caller has no principal yet.
     Status audit_as(std::string user_id, std::string device_id, std::string action, std::string target,
                     std::string detail = "");

@@ -9,6 +9,7 @@
 #include "api/src/caseload.h"
 #include "api/src/refused_changes.h"
 #include "api/src/reports.h"
+#include "api/src/sign_in_throttle.h"
 #include "api/src/web_session.h"
 
 namespace tsunagu::api {
@@ -42,6 +43,12 @@ constexpr Step kSteps[] = {
     {3, "workers' dated teams",
      "CREATE TABLE IF NOT EXISTS account_team_since(user_id TEXT NOT NULL, since TEXT NOT NULL, "
      "team_id TEXT NOT NULL, PRIMARY KEY(user_id, since))"},
+    // 4 -> 5: failed sign-ins under names no account has, counted as an account's are, so
+    // that the throttle's answers do not tell which names are real, and the secret that keys
+    // their hashes (sign_in_throttle.h; made at start, by create_server_tables).
+    {4, "failed sign-ins under unknown names", kCreateNameAttempts},
+    {4, "failed sign-ins under unknown names", kIndexNameAttempts},
+    {4, "failed sign-ins under unknown names", kCreateNameSecret},
 };
 static_assert(std::size(kSteps) > 0 && std::rbegin(kSteps)->from + 1 == kServerSchemaVersion,
               "the last step reaches kServerSchemaVersion");
@@ -97,7 +104,8 @@ Status create_version_1_tables(Store& store) {
 
 Status create_server_tables(Store& store) {
     TSUNAGU_TRY(create_version_1_tables(store));
-    return migrate_server_tables(store);
+    TSUNAGU_TRY(migrate_server_tables(store));
+    return ensure_name_secret(store);
 }
 
 }  // namespace tsunagu::api

@@ -15,7 +15,7 @@
 
 namespace tsunagu::api {
 
-inline constexpr int kServerSchemaVersion = 4;
+inline constexpr int kServerSchemaVersion = 5;
 
 Status migrate_server_tables(Store& store);
 

@@ -218,6 +218,9 @@ const SealedColumns& tsunagu_sealed_columns() {
         {"sync_log", {"seq", {"fields"}}},
         // Refused change sets kept for supervisors (api/src/refused_changes.h), and what was said of them.
         {"refused_change", {"change_id", {"change", "reason", "comment"}}},
+        // The secret that keys the hashes of names failed sign-ins were tried under
+        // (api/src/sign_in_throttle.h): without it they cannot be tried against guesses.
+        {"sign_in_name_secret", {"id", {"secret"}}},
     };
     return kSealed;
 }

@@ -59,8 +59,24 @@ TEST_CASE("an upgraded server brings an older server's tables up to date and kee
     CHECK_THAT(steps, Catch::Contains("refused_change_by_user"));
     // Step 3 -> 4's table of workers' dated teams.
     CHECK(s.store.prepare("SELECT user_id, since, team_id FROM account_team_since").is_ok());
-    // Started again, there is nothing to do.
+    // Step 4 -> 5's failed sign-ins under names, and the secret keying them, which the start makes.
+    CHECK(s.store.prepare("SELECT name_key, failed_sign_ins, next_attempt_at, forgiven_at FROM sign_in_name_attempts")
+              .is_ok());
+    REQUIRE(create_server_tables(s.store));
+    auto secret = [&] {
+        auto read = s.store.prepare("SELECT count(*), min(secret) FROM sign_in_name_secret");
+        REQUIRE(read);
+        REQUIRE(*read->step());
+        CHECK(read->column_int(0) == 1);
+        const auto bytes = read->column_blob(1);
+        return std::vector<std::uint8_t>(bytes.begin(), bytes.end());
+    };
+    const auto made = secret();
+    CHECK(made.size() == 32);
+    // Started again, there is nothing to do, and the secret stays the one it was.
     REQUIRE(migrate_server_tables(s.store));
+    REQUIRE(create_server_tables(s.store));
+    CHECK(secret() == made);
     CHECK(s.version() == kServerSchemaVersion);
 }
 

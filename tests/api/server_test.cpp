@@ -233,6 +233,41 @@ TEST_CASE("repeated failed sign-ins are slowed, then the account locks") {
     CHECK(c.sign_in("akiko", "akiko-password-1").status == 423);
 }
 
+TEST_CASE("a name no account has is answered as a real one, status, Retry-After and body, on both sign-in routes") {
+    Fixture f({"--lock-after", "4", "--weak-password-hashing-for-benchmarks"});
+    f.user("akiko", "peer_supporter");
+    f.user("sato", "supervisor");
+    ApiClient c(f.server.url());
+    for (const auto& [route, name] : {std::pair<std::string, std::string>{"/v1/auth/sign-in", "akiko"},
+                                      std::pair<std::string, std::string>{"/v1/web/sign-in", "sato"}}) {
+        INFO(route);
+        // Each step under the real name and under an unknown one, in the same second.
+        auto both = [&](const std::string& password) {
+            Reply real = c.raw("POST", route, json{{"username", name}, {"password", password}}.dump(),
+                               {{"Content-Type", "application/json"}});
+            Reply other = c.raw("POST", route, json{{"username", name + "-san"}, {"password", password}}.dump(),
+                                {{"Content-Type", "application/json"}});
+            CHECK(other.status == real.status);
+            CHECK(other.body == real.body);
+            CHECK(other.headers.count("retry-after") == real.headers.count("retry-after"));
+            if (real.headers.count("retry-after") && other.headers.count("retry-after")) {
+                CHECK(other.headers.at("retry-after") == real.headers.at("retry-after"));
+            }
+            CHECK(other.headers.count("set-cookie") == 0);
+            return real.status;
+        };
+        CHECK(both("wrong-1-password") == 401);
+        CHECK(both("wrong-2-password") == 401);
+        const auto into_second = std::chrono::system_clock::now().time_since_epoch() % std::chrono::seconds(1);
+        std::this_thread::sleep_for(std::chrono::seconds(1) - into_second + std::chrono::milliseconds(20));
+        CHECK(both("wrong-3-password") == 401);  // from now on each attempt must wait
+        CHECK(both(name + "-password-1") == 429);
+        std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+        CHECK(both("wrong-4-password") == 423);
+        CHECK(both(name + "-password-1") == 423);
+    }
+}
+
 TEST_CASE("a crowd of sign-ins waits for its password checks without holding up anyone else's requests") {
     Fixture f;
     // One check of a real password (Argon2id, as the server runs it), for scale.

@@ -8,6 +8,9 @@
 #include <iterator>
 #include <thread>
 
+#include "crypto/src/key_header.h"
+#include "crypto/src/page_cipher.h"
+#include "crypto/store.h"
 #include "support/loopback_socket.h"
 #include "support/server_process.h"
 #include "support/temp_dir.h"
@@ -692,13 +695,30 @@ TEST_CASE("a store altered while the server was stopped is refused where it was 
     REQUIRE(WEXITSTATUS(org.server.stop(SIGTERM)) == 0);  // its last checkpoint: all in the main file
 
     // Someone with the disk (a stolen backup put back, a curious administrator) flips a byte in
-    // the middle of the store, where the records' pages are.
+    // the middle of the store's records: a page the records list reads (which one, the test
+    // reads with the server's key: SQLite's page statistics).
     const std::string path = org.dir.file("data") + "/tsunagu.db";
+    REQUIRE((!std::filesystem::exists(path + "-wal") || std::filesystem::file_size(path + "-wal") == 0));
+    std::int64_t records_page = 0;
+    {
+        auto key = tsunagu::KeySource::key_file(org.dir.file("data") + "/tsunagu.key");
+        REQUIRE(key);
+        auto store = tsunagu::Store::open(path, *key);
+        REQUIRE(store);
+        std::vector<std::int64_t> pages;
+        auto q = store->prepare("SELECT pageno FROM dbstat WHERE name = 'sync_records' AND pagetype = 'leaf' ORDER BY pageno");
+        REQUIRE(q);
+        while (*q->step()) pages.push_back(q->column_int(0));
+        REQUIRE(pages.size() > 10);
+        records_page = pages[pages.size() / 2];
+    }
     REQUIRE((!std::filesystem::exists(path + "-wal") || std::filesystem::file_size(path + "-wal") == 0));
     {
         std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
         REQUIRE(file);
-        const auto middle = static_cast<std::streamoff>(std::filesystem::file_size(path) / 2);
+        const auto middle = static_cast<std::streamoff>(tsunagu::crypto_detail::kHeaderBytes +
+                                                        (records_page - 1) * tsunagu::crypto_detail::kPageSize +
+                                                        tsunagu::crypto_detail::kPageSize / 2);
         file.seekg(middle);
         const char byte = static_cast<char>(file.get());
         file.seekp(middle);
