@@ -5,11 +5,13 @@
 #include <atomic>
 #include <chrono>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
 #include <vector>
 
+#include "api/src/server_core.h"
 #include "api_client.h"
 #include "synced_device.h"
 #include "support/server_process.h"
@@ -57,6 +59,12 @@ struct Call {
 
 const Call kCalls[] = {
     {"GET", "/healthz", "", true, true, true, true},
+    {"GET", "/", "", true, true, true, true},  // the page (its files: is_page_file)
+    {"GET", "/metrics", "", true, true, true, true},  // from loopback only (see the proxy tests)
+    {"POST", "/v1/auth/sign-in", "{}", true, true, true, true},
+    {"POST", "/v1/web/sign-in", "{}", true, true, true, true},
+    {"POST", "/v1/me/password", "{}", false, true, true, true},
+    {"GET", "/v1/web/session", "", false, true, true, true},  // (then 400: for the page's cookie)
     {"GET", "/v1/me", "", false, true, true, true},
     {"GET", "/v1/sync/schema", "", false, true, true, true},
     {"GET", "/v1/sync/refused", "", false, true, true, false},
@@ -93,9 +101,52 @@ const Call kCalls[] = {
     {"GET", "/v1/admin/audit/verify", "", false, false, false, true},
 };
 
+const std::set<std::string> kSignOuts = {"POST /v1/auth/sign-out", "POST /v1/web/sign-out"};
+
+// The route table, as "METHOD /pattern" -> who may call it, from the server's own lists.
+std::map<std::string, tsunagu::api::Access> route_table() {
+    std::map<std::string, tsunagu::api::Access> routes;
+    for (const auto& list : {tsunagu::api::operations_routes(), tsunagu::api::auth_routes(), tsunagu::api::admin_routes(),
+                             tsunagu::api::sync_routes(), tsunagu::api::supervisor_routes(),
+                             tsunagu::api::refused_routes(), tsunagu::api::report_routes(), tsunagu::api::web_routes()}) {
+        for (const auto& r : list) routes.emplace(r.method + " " + r.pattern, r.access);
+    }
+    return routes;
+}
+
+// The web page's own files (its HTML, scripts, styles): open to anyone, as a browser loads them
+// before anyone signs in; they hold no data.
+bool is_page_file(const std::string& route) { return route == "GET /" || route.starts_with("GET /assets/"); }
+
+// A call's route: its path without the query, with the placeholder id as "{id}".
+std::string route_of(const Call& call) {
+    std::string path = call.path;
+    path = path.substr(0, path.find('?'));
+    const std::string id(32, '0');
+    if (auto at = path.find(id); at != std::string::npos) path.replace(at, id.size(), "{id}");
+    return std::string(call.method) + " " + path;
+}
+
 }  // namespace
 
 TEST_CASE("the role gate of every route in the route table admits exactly the roles it is for") {
+    // Every route is in the matrix below (but the two sign-outs, which end the caller's session:
+    // the next test; and the page's files, open to all), and the matrix names no route that is not.
+    std::set<std::string> called;
+    for (const Call& call : kCalls) called.insert(route_of(call));
+    for (const auto& [route, access] : route_table()) {
+        INFO(route);
+        if (is_page_file(route)) {
+            CHECK(access == tsunagu::api::Access::anyone);
+            continue;
+        }
+        CHECK((called.count(route) == 1 || kSignOuts.count(route) == 1));
+    }
+    for (const std::string& route : called) {
+        INFO(route);
+        CHECK(route_table().count(route) == 1);
+    }
+
     Team t;
     ApiClient anonymous(t.server.url());
     auto worker = t.as("aoi");
@@ -117,6 +168,31 @@ TEST_CASE("the role gate of every route in the route table admits exactly the ro
                 CHECK(r.body.contains("error"));
             }
             CHECK(r.status < 500);
+        }
+    }
+}
+
+TEST_CASE("every role signs out its own session only, and no one signs out without one") {
+    Team t;
+    ApiClient anonymous(t.server.url());
+    for (const std::string& route : kSignOuts) {
+        const std::string path = route.substr(route.find(' ') + 1);
+        INFO(path);
+        Reply refused = anonymous.raw("POST", path, "");
+        CHECK(refused.status == 401);
+        CHECK(refused.body.contains("error"));
+        for (const std::string name : {"aoi", "sato", "admin"}) {
+            INFO(name);
+            const std::string password = name == "admin" ? t.server.admin_password() : name + "-password-1";
+            ApiClient leaving(t.server.url()), staying(t.server.url());
+            REQUIRE(leaving.sign_in(name, password).status == 200);
+            REQUIRE(staying.sign_in(name, password).status == 200);
+            Reply out = leaving.raw("POST", path, "");
+            CHECK(out.status == 200);
+            CHECK(out.body["signed_out"] == true);
+            CHECK(leaving.get("/v1/me").status == 401);  // the token is spent
+            CHECK(leaving.raw("POST", path, "").status == 401);
+            CHECK(staying.get("/v1/me").status == 200);  // the same user's other session goes on
         }
     }
 }

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <regex>
 
 #include "api_client.h"
@@ -361,6 +362,21 @@ TEST_CASE("scopes as a matrix: who holds and reads which records") {
     CHECK(kita->get("/v1/records/" + kita_record).status == 200);
     CHECK(admin->get("/v1/records/" + kita_record).status == 403);
     CHECK(admin->post("/v1/sync/pull", {{"after", 0}}).status == 403);
+    // Another team's supervisor neither lists, reviews, nor sees or resolves the conflicts of a
+    // record outside her team: answered as for a record that does not exist, and nothing changes.
+    for (const json& r : naka->get("/v1/records?collection=home_visit").body["records"]) CHECK(r["id"] != kita_record);
+    const json before = kita->get("/v1/records/" + kita_record).body["record"];
+    Reply reviewed = naka->post("/v1/records/" + kita_record + "/review", {{"decision", "return"}, {"comment", "x"}});
+    CHECK(reviewed.status == 404);
+    CHECK(kita->get("/v1/records/" + kita_record).body["record"] == before);
+    const json kita_conflicts = kita->get("/v1/conflicts").body["conflicts"];
+    REQUIRE(kita_conflicts.size() >= 1);
+    const std::string conflicted = kita_conflicts[0]["record"];
+    const std::string field = kita_conflicts[0]["field"];
+    for (const json& c : naka->get("/v1/conflicts").body["conflicts"]) CHECK(c["record"] != conflicted);
+    Reply resolved = naka->post("/v1/conflicts/resolve", {{"record", conflicted}, {"field", field}, {"value", "x"}});
+    CHECK(resolved.status == 404);
+    CHECK(kita->get("/v1/conflicts").body["conflicts"] == kita_conflicts);
     // Writing outside the scope is refused too.
     auto peer = demo.device("naka.peer1");
     peer->sync();
@@ -467,6 +483,42 @@ tsunagu::sync::ChangeSet hand_made(SyncedDevice& device, const std::string& coll
 }
 
 }  // namespace
+
+TEST_CASE("a dispatch returned, corrected, resubmitted and approved counts once, with the values it was approved with") {
+    Demo demo;
+    auto supervisor = demo.sign_in("naka.supervisor");
+    auto figures = [&] {
+        std::map<std::string, int> actual;
+        Reply report = supervisor->get("/v1/reports/indicators?fy=2020");
+        REQUIRE(report.status == 200);
+        for (const json& row : report.body["rows"]) {
+            if (row["actual"].is_number()) actual[row["id"]] = row["actual"];
+        }
+        return actual;
+    };
+    const auto before = figures();
+    REQUIRE(before.count("dispatch_requests_home") == 1);
+    auto peer = demo.device("naka.peer1");
+    peer->sync();
+    const std::string id = peer->create("peer_support_dispatch",
+                                        {{"date", "2020-06-10"}, {"duration_min", 60}, {"format", "group"},
+                                         {"request_source", "医療機関"}, {"peer_supporters", {peer->user_id}},
+                                         {"review_status", "submitted"}});
+    peer->sync();
+    REQUIRE(supervisor->post("/v1/records/" + id + "/review", {{"decision", "return"}, {"comment", "依頼元を確認"}})
+                .status == 200);
+    CHECK(figures() == before);  // returned: not counted
+    peer->sync();
+    REQUIRE(peer->device->update(id, {{"request_source", "本人・在宅"}, {"format", "individual"},
+                                      {"review_status", "submitted"}})
+                .is_ok());
+    peer->sync();
+    CHECK(figures() == before);  // resubmitted: not yet
+    REQUIRE(supervisor->post("/v1/records/" + id + "/review", {{"decision", "approve"}}).status == 200);
+    auto expected = before;
+    for (const char* row : {"dispatch_requests", "dispatch_requests_home", "dispatch_individual"}) ++expected[row];
+    CHECK(figures() == expected);  // once, as corrected: not under 医療機関 or group, which it was first
+}
 
 TEST_CASE("the server refuses a push claiming schema 0 and a dispatch dated after tomorrow in Japan") {
     Demo demo;
