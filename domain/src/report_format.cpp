@@ -17,9 +17,16 @@ std::string month_name(int fiscal_year, int index) {
 
 sync::Json optional_json(const std::optional<std::int64_t>& v) { return v ? sync::Json(*v) : sync::Json(); }
 
-// A spreadsheet runs a cell starting with one of these as a formula (OWASP, CSV injection).
+// A spreadsheet runs a cell starting with one of these as a formula (OWASP, CSV injection). Their
+// full-width forms too (＝＋－＠, as a Japanese input method types them): whether a given Excel
+// takes them for a formula is not known here, and an apostrophe before a team's name costs nothing.
 bool reads_as_formula(const std::string& text) {
-    return !text.empty() && std::string_view("=+-@\t\r").find(text.front()) != std::string_view::npos;
+    if (text.empty()) return false;
+    if (std::string_view("=+-@\t\r").find(text.front()) != std::string_view::npos) return true;
+    for (std::string_view wide : {"\uFF1D", "\uFF0B", "\uFF0D", "\uFF20"}) {
+        if (text.starts_with(wide)) return true;
+    }
+    return false;
 }
 
 // RFC 4180: quote a field holding a comma, quote, or line break; double inner quotes. A cell that

@@ -111,8 +111,9 @@ TEST_CASE("only approved records that are not deleted count") {
     CHECK(actual(report(records), "dispatch_requests") == 1);
 }
 
-TEST_CASE("a record returned, resubmitted and approved counts once, with its approved values") {
-    // The engine keeps one record per id, whatever its history: it is counted as it stands.
+TEST_CASE("a record counts once, with the values it holds as it stands approved") {
+    // The engine keeps one record per id, whatever its history: it is counted as it stands. (The
+    // whole round, returned, corrected and approved over the server, is a care-domain API test.)
     Record r = dispatch("2020-06-10", "approved", "本人・在宅", "individual");
     IndicatorReport got = report({r});
     CHECK(actual(got, "dispatch_requests") == 1);
@@ -432,7 +433,8 @@ TEST_CASE("CSV cells with commas and quotes are quoted") {
 TEST_CASE("CSV cells that a spreadsheet would run as a formula start with an apostrophe") {
     IndicatorReport got = report({});
     got.areas = {{"a", "=HYPERLINK(\"http://x\",\"x\")"}, {"b", "+1"}, {"c", "-1"}, {"d", "@SUM(A1)"},
-                 {"e", "\tTab"}, {"f", "\rCR"}, {"g", "北区 = 1"}};
+                 {"e", "\tTab"}, {"f", "\rCR"}, {"g", "北区 = 1"}, {"h", "＝1+1"}, {"i", "＋1"}, {"j", "－1"},
+                 {"k", "＠SUM(A1)"}, {"l", "北区＝1"}};
     const auto header = parse_csv(report_to_csv(got).substr(3))[0];
     CHECK(header[7] == "'=HYPERLINK(\"http://x\",\"x\")");
     CHECK(header[8] == "'+1");
@@ -440,6 +442,11 @@ TEST_CASE("CSV cells that a spreadsheet would run as a formula start with an apo
     CHECK(header[10] == "'@SUM(A1)");
     CHECK(header[11] == "'\tTab");
     CHECK(header[13] == "北区 = 1");  // only a leading character makes a formula
+    CHECK(header[14] == "'＝1+1");      // full-width, as a Japanese input method types them
+    CHECK(header[15] == "'＋1");
+    CHECK(header[16] == "'－1");
+    CHECK(header[17] == "'＠SUM(A1)");
+    CHECK(header[18] == "北区＝1");
     const std::string csv = report_to_csv(got);
     CHECK(csv.find(",\"'\rCR\",") != std::string::npos);  // quoted, as it holds a line break
 }
