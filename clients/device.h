@@ -203,6 +203,11 @@ public:
     Status update(std::string_view record, const sync::Json& fields);
     Status remove(std::string_view record);
     Status resolve(std::string_view record, std::string_view field, const sync::Json& value);
+    // Settles a conflict between an edit and a deletion (conflicts() says edit_vs_delete or
+    // delete_vs_restore): the record stays deleted, the concurrent edits discarded knowingly, or
+    // comes back with its current values. A record in such a conflict takes no resolve() of a field
+    // before this.
+    Status resolve_deletion(std::string_view record, sync::DeletionResolution resolution);
 
     // Reads. get() fails with not_found for an unknown record. list() keeps records whose fields
     // equal every entry of `filter` (for a list field: contain the value); deleted ones excluded.

@@ -160,6 +160,13 @@ tsunagu_code tsunagu_conflicts(tsunagu_device* device, char** conflicts_json_out
 tsunagu_code tsunagu_resolve(tsunagu_device* device, const char* id, const char* field,
                              const char* value_json, tsunagu_error* err);
 
+/* Settles a conflict between an edit and a deletion of record `id` (kind "edit_vs_delete" or
+ * "delete_vs_restore" in tsunagu_conflicts): `resolution` "keep_deleted" (the concurrent edits are
+ * discarded knowingly) or "restore" (the record comes back with its current values). A record in
+ * such a conflict takes no tsunagu_resolve of a field before this. */
+tsunagu_code tsunagu_resolve_deletion(tsunagu_device* device, const char* id, const char* resolution,
+                                      tsunagu_error* err);
+
 /* Makes every change the server refused due again at the next sync (after the server was upgraded,
  * or the client of a refused record joined this worker's caseload); `*count_out` (may be NULL)
  * receives how many. A change refused for a record the server has changed since is due again on

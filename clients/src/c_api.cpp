@@ -329,6 +329,20 @@ tsunagu_code tsunagu_resolve(tsunagu_device* device, const char* id, const char*
     });
 }
 
+tsunagu_code tsunagu_resolve_deletion(tsunagu_device* device, const char* id, const char* resolution,
+                                      tsunagu_error* err) {
+    return guarded(err, [&]() -> tsunagu_code {
+        if (!device || !id || !resolution) return missing(err, "device, id and resolution");
+        const std::string_view chosen = resolution;
+        if (chosen != "keep_deleted" && chosen != "restore") {
+            return report(err, Status(ErrorCode::invalid_argument,
+                                      "resolution: \"keep_deleted\" or \"restore\", not \"" + std::string(chosen) + "\""));
+        }
+        return report(err, device->device.resolve_deletion(id, chosen == "restore" ? tsunagu::sync::DeletionResolution::restore
+                                                                                  : tsunagu::sync::DeletionResolution::keep_deleted));
+    });
+}
+
 tsunagu_code tsunagu_status(tsunagu_device* device, char** status_json_out, tsunagu_error* err) {
     if (status_json_out) *status_json_out = nullptr;
     return guarded(err, [&]() -> tsunagu_code {

@@ -479,6 +479,11 @@ Status Device::resolve(std::string_view record, std::string_view field, const sy
     return impl_->engine->resolve(record, field, value);
 }
 
+Status Device::resolve_deletion(std::string_view record, sync::DeletionResolution resolution) {
+    TSUNAGU_TRY(impl_->ready_for_records());
+    return impl_->engine->resolve_deletion(record, resolution);
+}
+
 Result<sync::Record> Device::get(std::string_view record) {
     TSUNAGU_TRY(impl_->ready_for_records());
     auto found = impl_->engine->get(record);

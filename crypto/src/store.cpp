@@ -229,9 +229,14 @@ Status open_connection(StoreImpl& s) {
         return Status(ErrorCode::io_error, "cannot switch " + s.path + " to journal mode " + mode +
                                                " (got " + *set_mode + ")");
     }
-    // FULL: a transaction that reported commit survives a crash or power cut. Field work that was
-    // saved must never vanish; the cost is one fsync per commit.
-    return exec_raw(s, "PRAGMA synchronous=FULL", "configuring");
+    // A transaction that reported commit survives a crash or power cut: field work that was saved
+    // must never vanish; the cost is one fsync per commit. In WAL mode FULL does it. In rollback
+    // mode the commit is the journal's deletion, which FULL does not make durable (the folder is
+    // not synced): after a power cut the journal could come back, be taken as hot and undo the
+    // commit. EXTRA syncs the folder too.
+    return exec_raw(s,
+                    s.options.journal_mode == JournalMode::wal ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=EXTRA",
+                    "configuring");
 }
 
 Result<BaseVfsFile> BaseVfsFile::open(const std::string& path, const std::string& vfs_name, int flags) {

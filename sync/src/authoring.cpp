@@ -177,7 +177,8 @@ Result<std::optional<ChangeSet>> build_change(const EditContext& context, const 
             TSUNAGU_TRY(check_utf8(edit, edit.field, edit.value));
             if (deleted) {
                 return refuse(ErrorCode::conflict, edit,
-                              "is deleted: settle the deletion with resolve_deletion first");
+                              "is deleted: settle the deletion first (resolve_deletion, tsunagu_resolve_deletion: keep it "
+                              "deleted or restore it), then its fields");
             }
             auto heads = head_ids(state, edit.field);
             bool open = false;

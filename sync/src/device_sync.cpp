@@ -8,6 +8,7 @@
 
 #include "sync/src/device_impl.h"
 #include "sync/src/ids_bytes.h"
+#include "sync/src/json_scan.h"
 #include "sync/src/rows.h"
 #include "sync/src/tables.h"
 
@@ -29,22 +30,6 @@ struct OutboxEntry {
 }  // namespace
 
 namespace {
-
-// Whether the JSON text of a change set names one of `records` anywhere (its record, or a value
-// such as a visit's client): each quoted string of an id's length is looked up.
-bool names_any(std::string_view text, const std::set<std::string>& records) {
-    constexpr std::size_t kIdChars = 32;
-    for (std::size_t open = text.find('"'); open != std::string_view::npos;) {
-        const std::size_t close = text.find('"', open + 1);
-        if (close == std::string_view::npos) break;
-        if (close - open - 1 == kIdChars) {
-            const std::string_view quoted = text.substr(open + 1, kIdChars);
-            if (is_id(quoted) && records.contains(std::string(quoted))) return true;
-        }
-        open = text.find('"', close + 1);
-    }
-    return false;
-}
 
 // Inside a transaction: passes the stored text of each outbox entry due in the next batch to
 // `take`, oldest first, after position `after` and at most max_changes, then marks them sent;
@@ -92,7 +77,7 @@ Status take_due(Store& store, std::size_t max_changes, std::int64_t after, PushB
         if (!*row) break;
         std::string record = detail::id_from_bytes(due.column_blob(2));
         if (!held.empty() && held.contains(record)) continue;
-        if (!waiting.empty() && names_any(due.column_text(3), waiting)) {
+        if (!waiting.empty() && detail::names_any(due.column_text(3), waiting)) {
             waiting.insert(std::move(record));  // so do the changes that build on this one
             continue;
         }

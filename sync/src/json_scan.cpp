@@ -161,6 +161,30 @@ std::optional<std::string> read_json_string(std::string_view quoted) {
     return parsed.get<std::string>();
 }
 
+bool names_any(std::string_view text, const std::set<std::string>& records) {
+    constexpr std::size_t kIdChars = 32;
+    // The quote that ends the string opened before `from`: the next one not escaped (preceded by
+    // an odd number of backslashes).
+    const auto closing = [&](std::size_t from) {
+        for (std::size_t at = text.find('"', from); at != std::string_view::npos; at = text.find('"', at + 1)) {
+            std::size_t backslashes = 0;
+            while (backslashes < at && text[at - 1 - backslashes] == '\\') ++backslashes;
+            if (backslashes % 2 == 0) return at;
+        }
+        return std::string_view::npos;
+    };
+    for (std::size_t open = text.find('"'); open != std::string_view::npos;) {
+        const std::size_t close = closing(open + 1);
+        if (close == std::string_view::npos) break;
+        if (close - open - 1 == kIdChars) {
+            const std::string_view quoted = text.substr(open + 1, kIdChars);
+            if (is_id(quoted) && records.contains(std::string(quoted))) return true;
+        }
+        open = text.find('"', close + 1);
+    }
+    return false;
+}
+
 }  // namespace tsunagu::sync::detail
 
 namespace tsunagu::sync {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -20,5 +21,10 @@ std::optional<std::vector<Member>> scan_object(std::string_view text);
 // The JSON string `quoted` (its quotes included) as read, escapes resolved ("\u0061" is "a");
 // nullopt when it is not one.
 std::optional<std::string> read_json_string(std::string_view quoted);
+
+// Whether the JSON text `text` (a change set's) names one of `records` anywhere (its record, or
+// a value such as a visit's client): each string of an id's length is looked up. Strings are
+// scanned as JSON reads them: a quote escaped inside one (a name with "" in it) does not end it.
+bool names_any(std::string_view text, const std::set<std::string>& records);
 
 }  // namespace tsunagu::sync::detail

@@ -225,6 +225,13 @@ int main(int argc, char** argv) {
     expect(tsunagu_discard_refused(dev, NULL, &discarded, &err) == TSUNAGU_INVALID_ARGUMENT, "discard needs an id", &err);
     expect(tsunagu_resolve(dev, visit_id, "duration_min", "{bad", &err) == TSUNAGU_INVALID_ARGUMENT,
            "resolve with malformed JSON is refused", &err);
+    expect(tsunagu_resolve_deletion(dev, visit_id, "forget it", &err) == TSUNAGU_INVALID_ARGUMENT &&
+               strstr(err.message, "keep_deleted") != NULL,
+           "a deletion is settled as keep_deleted or restore, and the error says so", &err);
+    expect(tsunagu_resolve_deletion(dev, visit_id, "restore", &err) == TSUNAGU_CONFLICT,
+           "a record with no deletion conflict has none to settle", &err);
+    expect(tsunagu_resolve_deletion(dev, NULL, "restore", &err) == TSUNAGU_INVALID_ARGUMENT,
+           "settling a deletion needs an id", &err);
 
     expect(tsunagu_delete(dev, visit_id, &err) == TSUNAGU_OK, "delete the visit", &err);
     expect(tsunagu_sync(dev, NULL, NULL, NULL, &err) == TSUNAGU_OK, "sync the delete", &err);

@@ -103,6 +103,40 @@ TEST_CASE("two workers edit one visit offline and converge whichever reconnects 
     }
 }
 
+TEST_CASE("a visit one worker deleted while another edited it comes back on the phone that settles the conflict, everywhere") {
+    FieldOrganisation org;
+    auto aoi = org.device("aoi");
+    const auto client = created(*aoi, "client", {{"pseudonym", "K-102"}, {"area", "kita"}});
+    const auto v = created(*aoi, "home_visit", visit(client));
+    synced(*aoi);
+    org.assign(client, {"aoi", "ben"});
+    auto ben = org.device("ben");
+    synced(*ben);
+    REQUIRE(holds(*ben, v));
+
+    REQUIRE(aoi->remove(v).is_ok());                               // offline, she deletes it
+    REQUIRE(ben->update(v, {{"duration_min", 80}}).is_ok());       // offline, he corrects it
+    synced(*aoi);
+    synced(*ben);
+    auto conflicts = ben->conflicts();
+    REQUIRE(conflicts);
+    REQUIRE(conflicts->size() == 1);
+    CHECK((*conflicts)[0].kind == sync::ConflictKind::edit_vs_delete);
+    // A field cannot be settled first; the deletion can, on his phone.
+    Status field_first = ben->resolve(v, "duration_min", 80);
+    CHECK(field_first.code() == ErrorCode::conflict);
+    CHECK_THAT(field_first.message(), Catch::Contains("settle the deletion first"));
+    REQUIRE(ben->resolve_deletion(v, sync::DeletionResolution::restore).is_ok());
+    synced(*ben);
+    synced(*aoi);
+    for (client::Device* phone : {aoi.get(), ben.get()}) {
+        auto back = phone->get(v);
+        REQUIRE(back);
+        CHECK(back->fields["duration_min"] == 80);
+        CHECK(phone->conflicts()->empty());
+    }
+}
+
 TEST_CASE("a week of offline work arrives once in one sync, with progress reported") {
     FieldOrganisation org;
     auto options = test_options();
