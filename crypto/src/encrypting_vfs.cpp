@@ -863,6 +863,12 @@ Result<KeyRegistration> KeyRegistration::add(const std::string& path, Secret dat
     return r;
 }
 
+int KeyRegistration::users(const std::string& path) {
+    std::lock_guard lock(registry_mutex());
+    const auto found = registry().find(path);
+    return found == registry().end() ? 0 : found->second.users;
+}
+
 KeyRegistration::KeyRegistration(KeyRegistration&& other) noexcept
     : path_(std::move(other.path_)), keys_(std::move(other.keys_)) {
     other.keys_.reset();

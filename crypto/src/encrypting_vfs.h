@@ -52,6 +52,8 @@ public:
     ~KeyRegistration();
 
     FileKeys* keys() const noexcept { return keys_.get(); }
+    // How many registrations of `path` this process holds (its open Stores on that file).
+    static int users(const std::string& path);
     void release() noexcept;
 
 private:

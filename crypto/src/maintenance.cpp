@@ -116,6 +116,15 @@ Status replace_data_key(Store& store, StoreImpl& s, const KekRecipe& recipe, con
         return Status(ErrorCode::invalid_argument, "cannot re-key " + s.path + " while a statement prepared on it "
                                                    "(Store::prepare) is alive: destroy it first");
     }
+    // Another Store on this file in this process would go on writing to the renamed-away file
+    // (its commits lost), and could not open the new one under its old data key.
+    if (KeyRegistration::users(s.path) > 1) {
+        return Status(ErrorCode::busy, "cannot re-key " + s.path + " while another handle in this process has it "
+                                       "open: close the others first; nothing was changed");
+    }
+    // A cached statement left stepped (a row read, not reset) would stop the copy as "statements
+    // in progress": outside a transaction nothing depends on it, and its next use steps anew.
+    for (auto& [sql, cached] : s.cache) cached->reset();
     const std::string temporary = s.path + ".rekey";
     ::unlink(temporary.c_str());
     Secret new_key = Secret::random(kDataKeyBytes);
@@ -162,10 +171,16 @@ Status replace_data_key(Store& store, StoreImpl& s, const KekRecipe& recipe, con
     ::unlink((s.path + "-journal").c_str());
     if (durable) durable = sync_parent_dir(s.path);
 
+    // Said as done: the new key is the only one that opens the store now.
+    const auto reopen_failed = [&](const Status& why) {
+        return Status(why.code(), "the key of " + s.path + " was changed, and only the new one opens it now, but it "
+                                  "could not be opened again here (" + why.message() +
+                                  "): close it and open it again with the new key");
+    };
     auto registration = KeyRegistration::add(s.path, std::move(new_key), s.cipher);
-    if (!registration) return registration.status();
+    if (!registration) return reopen_failed(registration.status());
     s.registration = std::move(*registration);
-    TSUNAGU_TRY(open_connection(s));
+    if (Status opened = open_connection(s); !opened) return reopen_failed(opened);
     if (!durable) {
         return Status(ErrorCode::io_error, "the key of " + s.path + " was changed and the new one opens it, but its "
                                            "folder could not be synced to disk (" + durable.message() +

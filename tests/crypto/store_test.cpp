@@ -287,6 +287,27 @@ TEST_CASE("re-keying is refused while a statement prepared on the store is alive
     CHECK(count_rows(reopened) == 26);
 }
 
+TEST_CASE("re-keying is refused while another handle in the process has the store open, and nothing changes") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    Store store = open_ok(path, test_key());
+    write_rows(store, 0, 20, "r");
+    {
+        Store other = open_ok(path, test_key());
+        const Status refused = store.rekey();
+        CHECK(refused.code() == ErrorCode::busy);
+        CHECK_THAT(refused.message(), Catch::Contains("another handle") && Catch::Contains("nothing was changed"));
+        write_rows(other, 20, 5, "r");  // both go on, on the one file
+        CHECK(count_rows(store) == 25);  // (its cached statement left stepped: the re-key resets it)
+    }
+    const Status alone = store.rekey();  // alone, it goes ahead
+    INFO(alone.message());
+    REQUIRE(alone.is_ok());
+    store.close();
+    Store reopened = open_ok(path, test_key());
+    CHECK(count_rows(reopened) == 25);
+}
+
 namespace {
 
 // "unlinks-rekey": the unix VFS, except that opening a re-key's copy removes the file first, as an
