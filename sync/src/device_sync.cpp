@@ -366,6 +366,20 @@ Result<Device::Impl::Acknowledged> Device::Impl::acknowledge(const PushOutcome& 
     }
     TSUNAGU_TRY(remove.run());  // steps the statement to its end, then resets it
     out.removed = true;
+    if (outcome.status == PushStatus::duplicate && outcome.seq > 0) {
+        // Taken before, at a sequence number the pulls have passed: a page brought the record
+        // with it already applied (a refused change a supervisor applied, retried since; a change
+        // whose answer was lost and that no pull asked after) and this change was replayed onto
+        // it, as a conflict with whatever superseded it there that the upstream does not have.
+        // The record is asked for whole, to be held as the upstream holds it.
+        auto cursor = detail::meta_int(store, detail::kMetaCursor, 0);
+        TSUNAGU_TRY(cursor);
+        if (outcome.seq <= *cursor) {
+            TSUNAGU_TRY(store.cached("INSERT OR IGNORE INTO sync_refetch(record_id) VALUES (?1)")
+                            .bind_blob(1, detail::id_to_bytes(record))
+                            .run());
+        }
+    }
     if (outcome.seq > 0) {
         TSUNAGU_TRY(store.cached("INSERT INTO sync_acked(record_id, seq) VALUES (?1, ?2)")
                         .bind_blob(1, detail::id_to_bytes(record))

@@ -112,7 +112,7 @@ TEST_CASE("rows survive close and reopen in rollback-journal mode") {
     CHECK(store.integrity_check().is_ok());
 }
 
-TEST_CASE("a commit is made durable against a power cut in either journal mode: the folder too when the journal's deletion commits") {
+TEST_CASE("a commit survives a power cut in either journal mode: in rollback mode the folder is synced too") {
     // A power cut cannot be simulated here; what makes the commit durable is SQLite's
     // synchronous level: FULL syncs the WAL at commit, and in rollback mode only EXTRA also syncs
     // the folder after deleting the journal (else the journal could come back and undo the commit).

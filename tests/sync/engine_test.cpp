@@ -823,6 +823,36 @@ TEST_CASE("a refused change the upstream took later on its worker's behalf leave
     CHECK(ok(alice.conflicts()).empty());
 }
 
+TEST_CASE("a refused change retried after the upstream took it, pulled before it is pushed, leaves no conflict on her device") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    ok(w.upstream.set_scope("supervisor", {"*"}));
+    Device& alice = w.add_device("alice");
+    const std::string id = ok(alice.create("visit", kVisit));
+    sync(alice, w.upstream);
+    ok(alice.update(id, {{"notes", "her edit"}}));
+    const PushBatch batch = ok(alice.prepare_push());
+    const PushGate locked = [](const ChangeSet&, const RecordState*) {
+        return Status(ErrorCode::forbidden, "approved: locked for review");
+    };
+    ok(alice.apply_push_result(ok(w.upstream.push(batch, locked))));
+    REQUIRE(ok(w.upstream.push(batch)).outcomes[0].status == PushStatus::accepted);  // applied for her
+    ok(w.upstream.update("supervisor", id, {{"notes", "corrected"}}));
+
+    // She retries it (now unsent, so her pull does not ask after it), and pulls before she pushes
+    // (a phone rebooted with changes waiting pulls first): the page's record is rebased under
+    // her change again, which the upstream answers as a duplicate.
+    REQUIRE(ok(alice.retry_refused()) == 1);
+    pull_all(alice, w.upstream);
+    push_all(alice, w.upstream);
+    CHECK(ok(alice.outbox()).empty());
+    // The duplicate's record comes whole with the next pull: held as the upstream holds it.
+    sync(alice, w.upstream);
+    CHECK(ok(alice.get(id))->fields["notes"] == "corrected");
+    CHECK(ok(alice.conflicts()).empty());
+    CHECK(ok(w.upstream.conflicts()).empty());
+}
+
 TEST_CASE("a create naming a record the upstream holds is refused and the record keeps its owner") {
     World w;
     ok(w.upstream.set_scope("alice", {"*"}));
