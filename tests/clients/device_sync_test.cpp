@@ -54,18 +54,32 @@ std::unique_ptr<ServerProcess> restored_in_place(FieldOrganisation& org, const s
     return again;
 }
 
+// Aoi's visit to her client, whose caseload Ben then shares: both phones hold it, synced.
+struct SharedVisit {
+    FieldOrganisation org;
+    std::unique_ptr<client::Device> aoi, ben;
+    std::string client, v;
+
+    explicit SharedVisit(const std::string& pseudonym) {
+        aoi = org.device("aoi");
+        client = created(*aoi, "client", {{"pseudonym", pseudonym}, {"area", "kita"}});
+        v = created(*aoi, "home_visit", visit(client));
+        synced(*aoi);
+        org.assign(client, {"aoi", "ben"});
+        ben = org.device("ben");
+        synced(*ben);
+        REQUIRE(holds(*ben, v));
+    }
+};
+
 }  // namespace
 
 TEST_CASE("two workers edit one visit offline and converge whichever reconnects first, and the supervisor sees the overwritten value") {
-    FieldOrganisation org;
-    auto aoi = org.device("aoi");
-    const auto client = created(*aoi, "client", {{"pseudonym", "K-101"}, {"area", "kita"}});
-    const auto v = created(*aoi, "home_visit", visit(client));
-    synced(*aoi);
-    org.assign(client, {"aoi", "ben"});
-    auto ben = org.device("ben");
-    synced(*ben);
-    REQUIRE(holds(*ben, v));
+    SharedVisit shared("K-101");
+    FieldOrganisation& org = shared.org;
+    auto& aoi = shared.aoi;
+    auto& ben = shared.ben;
+    const std::string& v = shared.v;
 
     REQUIRE(aoi->update(v, {{"duration_min", 60}}).is_ok());
     REQUIRE(ben->update(v, {{"duration_min", 90}}).is_ok());
@@ -104,15 +118,10 @@ TEST_CASE("two workers edit one visit offline and converge whichever reconnects 
 }
 
 TEST_CASE("a visit one worker deleted while another edited it comes back on the phone that settles the conflict, everywhere") {
-    FieldOrganisation org;
-    auto aoi = org.device("aoi");
-    const auto client = created(*aoi, "client", {{"pseudonym", "K-102"}, {"area", "kita"}});
-    const auto v = created(*aoi, "home_visit", visit(client));
-    synced(*aoi);
-    org.assign(client, {"aoi", "ben"});
-    auto ben = org.device("ben");
-    synced(*ben);
-    REQUIRE(holds(*ben, v));
+    SharedVisit shared("K-102");
+    auto& aoi = shared.aoi;
+    auto& ben = shared.ben;
+    const std::string& v = shared.v;
 
     REQUIRE(aoi->remove(v).is_ok());                               // offline, she deletes it
     REQUIRE(ben->update(v, {{"duration_min", 80}}).is_ok());       // offline, he corrects it

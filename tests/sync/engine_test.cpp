@@ -794,25 +794,41 @@ TEST_CASE("each refusal names the check that refused it, for programs to explain
     CHECK(gated.outcomes[0].cause == "rule");
 }
 
-TEST_CASE("a refused change the upstream took later on its worker's behalf leaves no conflict on her device") {
+namespace {
+
+// Alice's edit of her visit, refused (the record was locked for review); the supervisor applies
+// it for her (the same change set, as the server's apply sends it), then corrects it: her value
+// is superseded on the upstream, not in conflict there.
+struct AppliedForHer {
     World w;
-    ok(w.upstream.set_scope("alice", {"*"}));
-    ok(w.upstream.set_scope("supervisor", {"*"}));
-    Device& alice = w.add_device("alice");
-    const std::string id = ok(alice.create("visit", kVisit));
-    sync(alice, w.upstream);
-    ok(alice.update(id, {{"notes", "her edit"}}));
-    const PushBatch batch = ok(alice.prepare_push());
-    const PushGate locked = [](const ChangeSet&, const RecordState*) {
-        return Status(ErrorCode::forbidden, "approved: locked for review");
-    };
-    ok(alice.apply_push_result(ok(w.upstream.push(batch, locked))));
-    REQUIRE(ok(alice.outbox(PendingState::refused)).size() == 1);
-    // The supervisor applies it for her (the same change set, as the server's apply sends it),
-    // then corrects it: her value is superseded on the upstream, not in conflict there.
-    REQUIRE(ok(w.upstream.push(batch)).outcomes[0].status == PushStatus::accepted);
-    ok(w.upstream.update("supervisor", id, {{"notes", "corrected"}}));
-    REQUIRE(ok(w.upstream.conflicts()).empty());
+    Device* alice = nullptr;
+    std::string id;
+    AppliedForHer() {
+        ok(w.upstream.set_scope("alice", {"*"}));
+        ok(w.upstream.set_scope("supervisor", {"*"}));
+        alice = &w.add_device("alice");
+        id = ok(alice->create("visit", kVisit));
+        sync(*alice, w.upstream);
+        ok(alice->update(id, {{"notes", "her edit"}}));
+        const PushBatch batch = ok(alice->prepare_push());
+        const PushGate locked = [](const ChangeSet&, const RecordState*) {
+            return Status(ErrorCode::forbidden, "approved: locked for review");
+        };
+        ok(alice->apply_push_result(ok(w.upstream.push(batch, locked))));
+        REQUIRE(ok(alice->outbox(PendingState::refused)).size() == 1);
+        REQUIRE(ok(w.upstream.push(batch)).outcomes[0].status == PushStatus::accepted);
+        ok(w.upstream.update("supervisor", id, {{"notes", "corrected"}}));
+        REQUIRE(ok(w.upstream.conflicts()).empty());
+    }
+};
+
+}  // namespace
+
+TEST_CASE("a refused change the upstream took later on its worker's behalf leaves no conflict on her device") {
+    AppliedForHer t;
+    World& w = t.w;
+    Device& alice = *t.alice;
+    const std::string& id = t.id;
 
     // Her device asks after its refused change with its pull, hears it was taken, and holds the
     // record as the upstream does: no conflict of her value with the correction it led to.
@@ -824,20 +840,10 @@ TEST_CASE("a refused change the upstream took later on its worker's behalf leave
 }
 
 TEST_CASE("a refused change retried after the upstream took it, pulled before it is pushed, leaves no conflict on her device") {
-    World w;
-    ok(w.upstream.set_scope("alice", {"*"}));
-    ok(w.upstream.set_scope("supervisor", {"*"}));
-    Device& alice = w.add_device("alice");
-    const std::string id = ok(alice.create("visit", kVisit));
-    sync(alice, w.upstream);
-    ok(alice.update(id, {{"notes", "her edit"}}));
-    const PushBatch batch = ok(alice.prepare_push());
-    const PushGate locked = [](const ChangeSet&, const RecordState*) {
-        return Status(ErrorCode::forbidden, "approved: locked for review");
-    };
-    ok(alice.apply_push_result(ok(w.upstream.push(batch, locked))));
-    REQUIRE(ok(w.upstream.push(batch)).outcomes[0].status == PushStatus::accepted);  // applied for her
-    ok(w.upstream.update("supervisor", id, {{"notes", "corrected"}}));
+    AppliedForHer t;
+    World& w = t.w;
+    Device& alice = *t.alice;
+    const std::string& id = t.id;
 
     // She retries it (now unsent, so her pull does not ask after it), and pulls before she pushes
     // (a phone rebooted with changes waiting pulls first): the page's record is rebased under
