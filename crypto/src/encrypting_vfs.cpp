@@ -507,6 +507,12 @@ int write_wal(FileState& s, const std::uint8_t* in, int amount, sqlite3_int64 of
     if (is_frame_header(amount, offset)) return hold_frame_header(s, in, offset);
     const sqlite3_int64 end = offset + amount;
     std::vector<std::uint8_t> sealed;  // only when the write carries a body
+    // Until every frame in it is sealed it holds plaintext pages: wiped when a check below stops
+    // the write part-way (sealed throughout, it is wiped all the same; a few pages at most).
+    struct Wipe {
+        std::vector<std::uint8_t>& bytes;
+        ~Wipe() { sodium_memzero(bytes.data(), bytes.size()); }
+    } wipe{sealed};
     if (end > kWalHeader) {
         const sqlite3_int64 first = offset <= kWalHeader ? 0 : (offset - kWalHeader) / kFrame;
         for (sqlite3_int64 frame = first; frame_start(frame) < end; ++frame) {

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
@@ -75,6 +76,18 @@ Result<std::string> absolute_path(const std::string& path) {
 bool file_exists(const std::string& path) {
     struct stat st;
     return ::stat(path.c_str(), &st) == 0;
+}
+
+Status move_into_place(const std::string& from, const std::string& to, const std::string& what) {
+    if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return Status::ok();
+    if (errno == EEXIST) {
+        return Status(ErrorCode::already_exists, to + " was created by something else while the " + what +
+                                                     " was written; it was left as it is: choose a new name");
+    }
+    if (errno == EINVAL || errno == ENOSYS) {
+        if (::rename(from.c_str(), to.c_str()) == 0) return Status::ok();
+    }
+    return errno_status("cannot move the finished " + what + " " + from + " to " + to);
 }
 
 }  // namespace tsunagu::crypto_detail

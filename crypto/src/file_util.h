@@ -27,5 +27,10 @@ Status sync_parent_dir(const std::string& path);
 // The absolute, symlink-free form of `path` (its folder must exist; the file need not).
 Result<std::string> absolute_path(const std::string& path);
 bool file_exists(const std::string& path);
+// Moves the finished file `from` to `to`, which was checked not to exist: refused with
+// already_exists (naming `what`, and `from` removed by the caller) when a file appeared there
+// meanwhile, rather than replacing it. Where the filesystem cannot refuse a rename by itself
+// (exFAT, some network mounts: EINVAL), a plain rename follows the earlier check.
+Status move_into_place(const std::string& from, const std::string& to, const std::string& what);
 
 }  // namespace tsunagu::crypto_detail

@@ -252,10 +252,9 @@ Status Store::backup_to(const std::string& target, const KeySource& key) {
     // Sealed with the cipher every machine runs: a backup may be restored anywhere.
     TSUNAGU_TRY(copy_encrypted(s, partial, recipe, *kek, Secret::random(kDataKeyBytes),
                                PageCipher::xchacha20_poly1305));
-    if (::rename(partial.c_str(), absolute->c_str()) != 0) {
-        Status failed = errno_status("cannot move the finished backup " + partial + " to " + *absolute);
+    if (Status moved = move_into_place(partial, *absolute, "backup"); !moved) {
         ::unlink(partial.c_str());
-        return failed;
+        return moved;
     }
     return sync_parent_dir(*absolute);
 }

@@ -400,10 +400,9 @@ Result<SalvageReport> salvage_store(const std::string& path, const KeySource& ke
     const std::string partial = *target_path + ".partial";
     remove_store_files(partial);
     TSUNAGU_TRY(build_checked(*main, *header, versions, key, options, partial, report));
-    if (::rename(partial.c_str(), target_path->c_str()) != 0) {
-        Status failed = errno_status("cannot move the salvaged store " + partial + " to " + *target_path);
+    if (Status moved = move_into_place(partial, *target_path, "salvaged store"); !moved) {
         remove_store_files(partial);
-        return failed;
+        return moved;
     }
     TSUNAGU_TRY(sync_parent_dir(*target_path));
     return report;

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "crypto/src/file_util.h"
 #include "crypto/store.h"
 #include "support/temp_dir.h"
 #include "tests/crypto/store_files.h"
@@ -415,6 +416,23 @@ TEST_CASE("a plain SQLite file is not an encrypted store") {
     auto store = Store::open(path, test_key());
     REQUIRE_FALSE(store.is_ok());
     CHECK(store.status().code() == ErrorCode::not_a_store);
+}
+
+TEST_CASE("a finished backup or salvage moved into place never replaces a file that appeared there meanwhile") {
+    TempDir dir;
+    const auto finished = dir.file("copy.partial");
+    const auto target = dir.file("copy");
+    std::ofstream(finished) << "the finished copy";
+    std::ofstream(target) << "someone else's file, made while the copy was written";
+    const Status refused = tsunagu::crypto_detail::move_into_place(finished, target, "backup");
+    CHECK(refused.code() == ErrorCode::already_exists);
+    CHECK_THAT(refused.message(), Catch::Contains(target) && Catch::Contains("left as it is"));
+    CHECK(read_file(target) == "someone else's file, made while the copy was written");
+    CHECK(read_file(finished) == "the finished copy");  // the caller removes it
+    std::filesystem::remove(target);
+    REQUIRE(tsunagu::crypto_detail::move_into_place(finished, target, "backup").is_ok());
+    CHECK(read_file(target) == "the finished copy");
+    CHECK_FALSE(std::filesystem::exists(finished));
 }
 
 TEST_CASE("a backup is an encrypted copy under its own key") {
