@@ -521,33 +521,44 @@ Status verify_password(const std::string& hash, std::string_view password, std::
 
 }  // namespace
 
-// Both checks read an account's attempts from its row, and a name's from sign_in_name_attempts,
-// whether or not an account has the name (sign_in_throttle.h: the same statements for both).
-Result<PasswordWork> Accounts::check_ahead(const char* column, const std::string& value, std::string_view password,
-                                           std::int64_t now) {
-    PasswordWork work;
-    auto& q = store_.cached(std::string("SELECT id, password_hash, failed_sign_ins, next_attempt_at FROM account WHERE ") +
-                            column + " = ?1");
+// What both checks read: the account whose `column` is `value` (if any) and its attempts; for a
+// username, the name's attempts too, read whether or not an account has it (sign_in_throttle.h:
+// the same statements for both), and the ones that count when none has.
+Result<Accounts::CheckedAccount> Accounts::read_for_check(const char* column, const std::string& value) {
+    CheckedAccount account;
+    auto& q = store_.cached(
+        std::string("SELECT id, password_hash, failed_sign_ins, next_attempt_at, disabled FROM account WHERE ") +
+        column + " = ?1");
     q.bind(1, value);
     auto row = q.step();
     if (!row) return row.status();
-    const bool found = *row;
-    Attempts stored;
-    if (found) {
-        work.user_id = std::string(q.column_text(0));
-        work.hash = std::string(q.column_text(1));
-        stored = Attempts{static_cast<int>(q.column_int(2)), q.column_int(3)};
+    account.found = *row;
+    if (account.found) {
+        account.user_id = std::string(q.column_text(0));
+        account.hash = std::string(q.column_text(1));
+        account.stored = Attempts{static_cast<int>(q.column_int(2)), q.column_int(3)};
+        account.disabled = q.column_int(4) != 0;
     }
     q.reset();
     if (std::string_view(column) == "username") {
         auto named = name_attempts(store_, value);
         TSUNAGU_TRY(named);
-        if (!found) stored = *named;
+        if (!account.found) account.stored = *named;
     }
-    if (now < current_attempts(policy_, stored, now).next_attempt_at) return work;  // waiting: the group answers so
+    return account;
+}
+
+Result<PasswordWork> Accounts::check_ahead(const char* column, const std::string& value, std::string_view password,
+                                           std::int64_t now) {
+    auto account = read_for_check(column, value);
+    TSUNAGU_TRY(account);
+    PasswordWork work;
+    work.user_id = account->user_id;
+    work.hash = account->hash;
+    if (now < current_attempts(policy_, account->stored, now).next_attempt_at) return work;  // waiting: the group answers so
     bool ignored = false;  // a name no account has is checked against a hash no password matches
-    TSUNAGU_TRY(verify_password(found ? work.hash : dummy_hash(policy_), password, policy_.pwhash_mem,
-                                found ? work.matches : ignored));
+    TSUNAGU_TRY(verify_password(account->found ? work.hash : dummy_hash(policy_), password, policy_.pwhash_mem,
+                                account->found ? work.matches : ignored));
     work.checked = true;
     return work;
 }
@@ -559,30 +570,13 @@ Result<PasswordWork> Accounts::sign_in_ahead(const std::string& username, std::s
 Result<PasswordCheck> Accounts::check_password(const char* column, const std::string& value,
                                                 std::string_view password, std::int64_t now,
                                                 const PasswordWork* ahead) {
+    auto account = read_for_check(column, value);
+    TSUNAGU_TRY(account);
+    const bool found = account->found;
+    const std::string& hash = account->hash;
     PasswordCheck check;
-    auto& q = store_.cached(
-        std::string("SELECT id, password_hash, failed_sign_ins, next_attempt_at, disabled FROM account WHERE ") +
-        column + " = ?1");
-    q.bind(1, value);
-    auto row = q.step();
-    if (!row) return row.status();
-    const bool found = *row;
-    std::string hash;
-    Attempts stored;
-    bool disabled = false;
-    if (found) {
-        check.user_id = std::string(q.column_text(0));
-        hash = std::string(q.column_text(1));
-        stored = Attempts{static_cast<int>(q.column_int(2)), q.column_int(3)};
-        disabled = q.column_int(4) != 0;
-    }
-    q.reset();
+    check.user_id = account->user_id;
     const bool by_name = std::string_view(column) == "username";
-    if (by_name) {
-        auto named = name_attempts(store_, value);
-        TSUNAGU_TRY(named);
-        if (!found) stored = *named;
-    }
     // No count to keep for an account gone meanwhile (a password change): the same work, refused.
     const bool counted = found || by_name;
     // (Run for a name no account has too, matching no row: the same statements.)
@@ -592,7 +586,7 @@ Result<PasswordCheck> Accounts::check_password(const char* column, const std::st
         return update.bind(1, check.user_id).bind(2, attempts.failures).bind(3, attempts.next_attempt_at).run();
     };
 
-    Attempts attempts = current_attempts(policy_, stored, now);
+    Attempts attempts = current_attempts(policy_, account->stored, now);
     if (counted && now < attempts.next_attempt_at) {
         std::int64_t cut_to = 0;
         PasswordCheck waiting = waiting_answer(policy_, attempts, now, cut_to);
@@ -617,7 +611,7 @@ Result<PasswordCheck> Accounts::check_password(const char* column, const std::st
         TSUNAGU_TRY(keep(attempts));
         return failed;
     }
-    check.outcome = disabled ? SignIn::Outcome::disabled : SignIn::Outcome::ok;
+    check.outcome = account->disabled ? SignIn::Outcome::disabled : SignIn::Outcome::ok;
     return check;
 }
 

@@ -75,6 +75,14 @@ struct SignInPolicy {
     std::size_t pwhash_mem = 19u << 20;
 };
 
+// Failed password checks so far, and when the next attempt may be checked (unix seconds; 0: at
+// once): an account's, or a name's with no account (sign_in_throttle.h).
+struct Attempts {
+    int failures = 0;
+    std::int64_t next_attempt_at = 0;
+    bool operator==(const Attempts&) const = default;
+};
+
 class SessionCache;
 
 // A session as stored: its token's hash, its expiry, its device and its user.
@@ -228,6 +236,14 @@ private:
     Result<PasswordCheck> check_password(const char* column, const std::string& value,
                                          std::string_view password, std::int64_t now,
                                          const PasswordWork* ahead = nullptr);
+    // The account (if any) and the attempts that count for the checks below (accounts.cpp).
+    struct CheckedAccount {
+        bool found = false;
+        std::string user_id, hash;
+        Attempts stored;
+        bool disabled = false;
+    };
+    Result<CheckedAccount> read_for_check(const char* column, const std::string& value);
     // check_password's reading and Argon2id, writing nothing.
     Result<PasswordWork> check_ahead(const char* column, const std::string& value, std::string_view password,
                                      std::int64_t now);

@@ -28,12 +28,7 @@
 
 namespace tsunagu::api {
 
-// Failed checks so far, and when the next attempt may be checked (unix seconds; 0: at once).
-struct Attempts {
-    int failures = 0;
-    std::int64_t next_attempt_at = 0;
-    bool operator==(const Attempts&) const = default;
-};
+// Attempts (failed checks so far, and when the next may be checked): accounts.h.
 
 // The attempts as they count at `now`: one failure forgiven per lock_seconds since the wait ended.
 Attempts current_attempts(const SignInPolicy& policy, const Attempts& stored, std::int64_t now);
