@@ -5,6 +5,8 @@
 //   WAL            [32-byte header] then frames of [24-byte frame header][P-byte page body].
 //                  Bodies are sealed with the frame's page number as associated data (not the
 //                  salts: SQLite zeroes them in headers it rewrites at commit, see page_cipher.h).
+//                  Frame checksums are stored masked, the magic number marking it (wal_masking.h);
+//                  a header goes to disk only with a fresh seal of its body, in one write.
 //   rollback journal  [sector-sized header] then records of [4-byte page number][P bytes][4-byte
 //                  checksum]. Bodies sit at offsets = 4 (mod 8), which no other write uses.
 // An authentication failure reads as an error in the main file (it is damage or tampering). In the
@@ -28,6 +30,7 @@
 #include "crypto/src/key_header.h"
 #include "crypto/src/page_cipher.h"
 #include "crypto/src/wal_format.h"
+#include "crypto/src/wal_masking.h"
 
 namespace tsunagu::crypto_detail {
 namespace {
@@ -94,6 +97,7 @@ struct FileState {
     int lock_level = SQLITE_LOCK_NONE;
 
     PageKey key() const { return {keys->data_key.data(), keys->cipher}; }
+    const std::uint8_t* checksum_key() const { return keys->checksum_key.data(); }
 
     void note_corrupt(std::uint32_t page, FileKind where, CorruptPart part = CorruptPart::page) {
         keys->corrupt_page.store(page);
@@ -139,6 +143,9 @@ void let_go_of_header(FileState& s) {
     if (held_on_this_thread == &s) held_on_this_thread = nullptr;
 }
 
+int write_header_with_body_resealed(FileState& s);
+bool generation_masked(FileState& s);
+
 // Writes the held header, if any. On failure the error is returned and the header stays held by
 // its file, to be written (or the error reported again) before anything else on that file and at
 // its close; but no longer by this thread: the file may be closed on another thread (a store
@@ -147,8 +154,9 @@ void let_go_of_header(FileState& s) {
 // failed: the pointer is only there for headers written with their bodies.)
 int write_held_header(FileState& s) {
     if (!s.header_held) return SQLITE_OK;
-    int rc = s.real->pMethods->xWrite(s.real, s.last_meta, static_cast<int>(kFrameHeader),
-                                      s.last_meta_offset);
+    int rc = generation_masked(s) ? write_header_with_body_resealed(s)
+                                  : s.real->pMethods->xWrite(s.real, s.last_meta, static_cast<int>(kFrameHeader),
+                                                             s.last_meta_offset);
     if (rc != SQLITE_OK) {
         if (held_on_this_thread == &s) held_on_this_thread = nullptr;
         return rc;
@@ -287,6 +295,93 @@ bool is_frame_body(int amount, sqlite3_int64 offset) {
            (offset - kWalHeader) % kFrame == kFrameHeader;
 }
 
+// Whether the frames of the WAL's current generation are stored masked (wal_masking.h): unless its
+// header, as on disk, carries SQLite's own magic (an earlier version's WAL, in clear).
+bool generation_masked(FileState& s) {
+    if (s.keys->wal_masked.load(std::memory_order_acquire)) return true;
+    std::uint8_t magic[4];
+    if (s.real->pMethods->xRead(s.real, magic, 4, 0) != SQLITE_OK) return true;  // none yet: ours will be
+    if (wal_stored_in_clear(magic)) return false;
+    std::uint8_t translated[4];
+    std::memcpy(translated, magic, 4);
+    wal_magic_from_disk(translated);
+    if (std::memcmp(translated, magic, 4) != 0) s.keys->wal_masked.store(true, std::memory_order_release);
+    return true;  // ours, or a damaged header (read as ours: recovery then judges it)
+}
+
+// Turns bytes [offset, offset + amount) of the WAL as read from disk into `bytes` back into what
+// SQLite wrote: its magic number, and each frame checksum they hold (in whole or in part), unmasked
+// with the nonce of the frame's body (in `bytes` too, or read from disk; a body past the file's
+// end leaves its checksum as it is: a torn frame). Runs before any body in `bytes` is opened,
+// which wipes its nonce.
+int as_sqlite_wrote(FileState& s, std::uint8_t* bytes, int amount, sqlite3_int64 offset) {
+    const sqlite3_int64 end = offset + amount;
+    if (offset == 0 && amount >= 4) wal_magic_from_disk(bytes);
+    constexpr sqlite3_int64 kChecksumAt = 16;
+    if (end <= kWalHeader + kChecksumAt || !generation_masked(s)) return SQLITE_OK;
+    for (sqlite3_int64 frame = offset <= kWalHeader ? 0 : (offset - kWalHeader) / kFrame;
+         frame_start(frame) + kChecksumAt < end; ++frame) {
+        const sqlite3_int64 field = frame_start(frame) + kChecksumAt;
+        if (field + 8 <= offset) continue;
+        const sqlite3_int64 nonce_at = frame_start(frame) + kFrameHeader + kUsableBytes;
+        std::uint8_t nonce[kNonceBytes];
+        if (nonce_at >= offset && nonce_at + static_cast<sqlite3_int64>(kNonceBytes) <= end) {
+            std::memcpy(nonce, bytes + (nonce_at - offset), kNonceBytes);
+        } else {
+            const int rc = s.real->pMethods->xRead(s.real, nonce, static_cast<int>(kNonceBytes), nonce_at);
+            if (rc == SQLITE_IOERR_SHORT_READ) continue;
+            if (rc != SQLITE_OK) return rc;
+        }
+        std::uint8_t checksum[8] = {};
+        const sqlite3_int64 from = std::max(field, offset);
+        const sqlite3_int64 to = std::min(field + 8, end);
+        std::memcpy(checksum + (from - field), bytes + (from - offset), static_cast<std::size_t>(to - from));
+        toggle_checksum_mask(s.checksum_key(), nonce, checksum);
+        std::memcpy(bytes + (from - offset), checksum + (from - field), static_cast<std::size_t>(to - from));
+    }
+    return SQLITE_OK;
+}
+
+// The header of the frame at `header_at` as SQLite last wrote it: as this handle last wrote it, or
+// read back from disk and unmasked.
+int frame_header_as_written(FileState& s, sqlite3_int64 header_at, std::uint8_t* out) {
+    if (s.last_meta_offset == header_at && s.last_meta_size == kFrameHeader) {
+        std::memcpy(out, s.last_meta, kFrameHeader);
+        return SQLITE_OK;
+    }
+    if (int rc = s.real->pMethods->xRead(s.real, out, static_cast<int>(kFrameHeader), header_at); rc != SQLITE_OK) {
+        return rc;
+    }
+    return as_sqlite_wrote(s, out, static_cast<int>(kFrameHeader), header_at);
+}
+
+// `frame` (header and body, as SQLite wrote them) sealed in place: the body sealed with a fresh
+// nonce, and the header's checksum masked with it when the generation is stored masked.
+void seal_frame(FileState& s, std::uint8_t* frame, bool masked) {
+    std::uint8_t* body = frame + kFrameHeader;
+    seal_page(s.key(), body, body, wal_binding(frame));
+    if (masked) toggle_checksum_mask(s.checksum_key(), body + kUsableBytes, frame + 16);
+}
+
+// The held header of a frame whose body SQLite does not write after it (it rewrites the checksums
+// of a transaction's frames at commit once it has overwritten one in place): written with its body
+// as on disk, opened and sealed afresh, so that no nonce masks two checksums. A body that does not
+// open was never this header's (SQLite read it whole, through the shim, just before): refused.
+int write_header_with_body_resealed(FileState& s) {
+    std::uint8_t* frame = s.scratch.data();
+    std::memcpy(frame, s.last_meta, kFrameHeader);
+    const sqlite3_int64 header_at = s.last_meta_offset;
+    int rc = s.real->pMethods->xRead(s.real, frame + kFrameHeader, static_cast<int>(kPage), header_at + kFrameHeader);
+    if (rc == SQLITE_IOERR_SHORT_READ) return SQLITE_IOERR_WRITE;  // no body: no frame SQLite writes
+    if (rc != SQLITE_OK) return rc;
+    if (!open_page(s.key(), frame + kFrameHeader, frame + kFrameHeader, wal_binding(frame))) {
+        s.note_corrupt(be32(frame), FileKind::wal);
+        return SQLITE_IOERR_DATA;
+    }
+    seal_frame(s, frame, true);
+    return s.real->pMethods->xWrite(s.real, frame, static_cast<int>(kFrame), header_at);
+}
+
 // The pager's and the checkpoint's read of one body: the frame header comes in the same read.
 int read_wal_body(FileState& s, std::uint8_t* out, sqlite3_int64 offset) {
     s.recovering = false;  // recovery reads whole frames only
@@ -304,7 +399,9 @@ int read_wal_body(FileState& s, std::uint8_t* out, sqlite3_int64 offset) {
 
 // The WAL's header as on disk; false when it cannot be read.
 bool read_wal_header(FileState& s, std::uint8_t* out) {
-    return s.real->pMethods->xRead(s.real, out, static_cast<int>(kWalHeader), 0) == SQLITE_OK;
+    if (s.real->pMethods->xRead(s.real, out, static_cast<int>(kWalHeader), 0) != SQLITE_OK) return false;
+    wal_magic_from_disk(out);
+    return true;
 }
 
 // The first commit frame carrying `salts` (8 bytes) from frame `from` on, or -1. Frames are told
@@ -365,7 +462,8 @@ FrameFit fit_of(FileState& s, sqlite3_int64 frame, const std::uint8_t* header, c
     std::uint8_t previous[8];
     if (frame == 0) {
         std::memcpy(previous, wal_header + 24, 8);
-    } else if (s.real->pMethods->xRead(s.real, previous, 8, frame_start(frame - 1) + 16) != SQLITE_OK) {
+    } else if (s.real->pMethods->xRead(s.real, previous, 8, frame_start(frame - 1) + 16) != SQLITE_OK ||
+               as_sqlite_wrote(s, previous, 8, frame_start(frame - 1) + 16) != SQLITE_OK) {
         return fit;
     }
     const bool chains = wal_frame_chains(wal_header, previous, header, page, kPageSize);
@@ -397,7 +495,8 @@ bool wal_header_damaged(FileState& s, const std::uint8_t* header) {
     std::vector<std::uint8_t> frame(kFrame);
     std::uint8_t* page = frame.data() + kFrameHeader;
     for (sqlite3_int64 k = 0; frame_start(k) + kFrame <= size; ++k) {
-        if (s.real->pMethods->xRead(s.real, frame.data(), static_cast<int>(kFrame), frame_start(k)) != SQLITE_OK) {
+        if (s.real->pMethods->xRead(s.real, frame.data(), static_cast<int>(kFrame), frame_start(k)) != SQLITE_OK ||
+            as_sqlite_wrote(s, frame.data(), static_cast<int>(kFrame), frame_start(k)) != SQLITE_OK) {
             return false;
         }
         const bool opens = open_page(s.key(), page, page, wal_binding(frame.data()));
@@ -414,6 +513,7 @@ int read_wal(FileState& s, std::uint8_t* out, int amount, sqlite3_int64 offset) 
     if (is_frame_body(amount, offset)) return read_wal_body(s, out, offset);
     int rc = s.real->pMethods->xRead(s.real, out, amount, offset);
     if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ) return rc;
+    if (int mrc = as_sqlite_wrote(s, out, amount, offset); mrc != SQLITE_OK) return mrc;
     const sqlite3_int64 end = offset + amount;
     if (offset == 0 && amount == kWalHeader) s.recovering = true;
     if (offset == 0 && amount == kWalHeader && rc == SQLITE_OK && wal_header_damaged(s, out)) {
@@ -476,48 +576,61 @@ bool is_frame_header(int amount, sqlite3_int64 offset) {
 }
 
 // The usual write of a body, right after its frame header: sealed straight into scratch, behind
-// the header when that is held, and written with it.
+// the header when that is held, and written with it. A body SQLite overwrites in place (a page it
+// wrote twice in one transaction) goes with its header too when the generation is masked: the
+// header as written, masked anew with the body's fresh nonce.
 int write_wal_body(FileState& s, const std::uint8_t* in, sqlite3_int64 offset) {
     s.recovering = false;  // recovery does not write
-    const bool with_header = s.header_held && s.last_meta_offset == offset - kFrameHeader;
+    const sqlite3_int64 header_at = offset - kFrameHeader;
+    const bool with_header = s.header_held && s.last_meta_offset == header_at;
     if (!with_header) {
         if (int rc = write_held_header(s); rc != SQLITE_OK) return rc;
     }
+    const bool masked = generation_masked(s);
     std::uint8_t* frame = s.scratch.data();
-    if (s.metadata_at(offset - kFrameHeader, kFrameHeader, frame) != SQLITE_OK) {
-        return SQLITE_IOERR_WRITE;
-    }
+    if (frame_header_as_written(s, header_at, frame) != SQLITE_OK) return SQLITE_IOERR_WRITE;
     if (be32(frame) == 1 && !page_one_layout_ok(in)) {
         s.keys->bad_layout.store(true);
         return SQLITE_IOERR_WRITE;
     }
-    seal_page(s.key(), in, frame + kFrameHeader, wal_binding(frame));
-    if (!with_header) {
+    std::memcpy(frame + kFrameHeader, in, kPage);
+    seal_frame(s, frame, masked);
+    if (!with_header && !masked) {
         return s.real->pMethods->xWrite(s.real, frame + kFrameHeader, static_cast<int>(kPage), offset);
     }
     // Written or failed, the header goes with this write: SQLite handles the failure of the frame.
-    let_go_of_header(s);
-    return s.real->pMethods->xWrite(s.real, frame, static_cast<int>(kFrame), offset - kFrameHeader);
+    if (with_header) let_go_of_header(s);
+    return s.real->pMethods->xWrite(s.real, frame, static_cast<int>(kFrame), header_at);
 }
 
+// Any other write: the WAL's header (its magic number stored as wal_masking.h says), or, never
+// from SQLite itself, several frames at once (whole frames only, when the generation is masked).
 int write_wal(FileState& s, const std::uint8_t* in, int amount, sqlite3_int64 offset) {
     if (is_frame_body(amount, offset)) return write_wal_body(s, in, offset);
     s.recovering = false;  // recovery does not write
     if (int rc = write_held_header(s); rc != SQLITE_OK) return rc;
     if (is_frame_header(amount, offset)) return hold_frame_header(s, in, offset);
     const sqlite3_int64 end = offset + amount;
-    std::vector<std::uint8_t> sealed;  // only when the write carries a body
+    std::vector<std::uint8_t> sealed;  // a copy, when the write carries the magic or a body
     // Until every frame in it is sealed it holds plaintext pages: wiped when a check below stops
     // the write part-way (sealed throughout, it is wiped all the same; a few pages at most).
     struct Wipe {
         std::vector<std::uint8_t>& bytes;
         ~Wipe() { sodium_memzero(bytes.data(), bytes.size()); }
     } wipe{sealed};
+    const bool writes_magic = offset < 4;
+    if (writes_magic) {
+        if (offset != 0 || amount < 4) return SQLITE_IOERR_WRITE;  // part of the magic number
+        sealed.assign(in, in + amount);
+        wal_magic_to_disk(sealed.data());
+    }
     if (end > kWalHeader) {
+        const bool masked = writes_magic || generation_masked(s);
         const sqlite3_int64 first = offset <= kWalHeader ? 0 : (offset - kWalHeader) / kFrame;
         for (sqlite3_int64 frame = first; frame_start(frame) < end; ++frame) {
             const sqlite3_int64 header_at = frame_start(frame);
             const sqlite3_int64 body_at = header_at + kFrameHeader;
+            if (masked && (header_at < offset || body_at + kPage > end)) return SQLITE_IOERR_WRITE;  // part of a frame
             if (body_at >= end || body_at + kPage <= offset) continue;
             if (body_at < offset || body_at + kPage > end) return SQLITE_IOERR_WRITE;  // partial body
             if (sealed.empty()) sealed.assign(in, in + amount);
@@ -532,12 +645,14 @@ int write_wal(FileState& s, const std::uint8_t* in, int amount, sqlite3_int64 of
                 s.keys->bad_layout.store(true);
                 return SQLITE_IOERR_WRITE;
             }
-            seal_page(s.key(), body, body, wal_binding(header));
+            if (masked) seal_frame(s, sealed.data() + (header_at - offset), true);
+            else seal_page(s.key(), body, body, wal_binding(header));
         }
     }
     const std::uint8_t* data = sealed.empty() ? in : sealed.data();
     int rc = s.real->pMethods->xWrite(s.real, data, amount, offset);
     if (rc == SQLITE_OK && sealed.empty()) s.remember_metadata(in, amount, offset);
+    if (rc == SQLITE_OK && writes_magic) s.keys->wal_masked.store(true, std::memory_order_release);
     return rc;
 }
 

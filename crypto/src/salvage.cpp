@@ -17,6 +17,7 @@
 #include "crypto/src/key_header.h"
 #include "crypto/src/page_cipher.h"
 #include "crypto/src/wal_format.h"
+#include "crypto/src/wal_masking.h"
 
 namespace tsunagu {
 
@@ -153,10 +154,19 @@ Status gather_wal(const SourceFile& wal, const PageKey& key, PageVersions& versi
     if (wal.size < kWalHeader + kFrame) return Status::ok();
     std::uint8_t header[kWalHeader];
     TSUNAGU_TRY(wal.read(header, kWalHeader, 0));
+    // As SQLite wrote them: the magic number, and each frame checksum unmasked (wal_masking.h).
+    const bool in_clear = wal_stored_in_clear(header);
+    wal_magic_from_disk(header);
+    const Secret checksum_key = wal_checksum_key(key.key);
     const std::uint64_t frames = (wal.size - kWalHeader) / kFrame;
     std::vector<std::uint8_t> headers(frames * kFrameHeader);
     for (std::uint64_t i = 0; i < frames; ++i) {
-        TSUNAGU_TRY(wal.read(headers.data() + i * kFrameHeader, kFrameHeader, kWalHeader + i * kFrame));
+        std::uint8_t* frame_header = headers.data() + i * kFrameHeader;
+        TSUNAGU_TRY(wal.read(frame_header, kFrameHeader, kWalHeader + i * kFrame));
+        if (in_clear) continue;
+        std::uint8_t nonce[kNonceBytes];
+        TSUNAGU_TRY(wal.read(nonce, kNonceBytes, kWalHeader + i * kFrame + kFrameHeader + kUsableBytes));
+        toggle_checksum_mask(checksum_key.data(), nonce, frame_header + 16);
     }
     const auto frame_header = [&](std::uint64_t i) { return headers.data() + i * kFrameHeader; };
     // A damaged WAL header (its checksum fails): the first frame, written with it, carries the

@@ -1,0 +1,176 @@
+// The WAL's frame checksums on disk: SQLite computes them over plaintext pages, so the store keeps
+// them masked (crypto/src/wal_masking.h), and a WAL an earlier version wrote in clear still
+// recovers. Each test reads the files as whoever holds the store's key would, and checks what lies
+// on disk against SQLite's own sums of the opened pages (crypto/src/wal_format.h).
+#include <sqlite3.h>
+#include <catch2/catch.hpp>
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "crypto/src/big_endian.h"
+#include "crypto/src/page_cipher.h"
+#include "crypto/src/wal_format.h"
+#include "crypto/src/wal_masking.h"
+#include "support/temp_dir.h"
+#include "tests/crypto/damaged_stores.h"
+
+using namespace tsunagu;
+using namespace tsunagu::testing;
+using namespace tsunagu::crypto_detail;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::size_t kFrameHeaderBytes = kWalFrameHeaderBytes;
+
+std::uint8_t* bytes_at(std::string& bytes, std::size_t at) { return reinterpret_cast<std::uint8_t*>(bytes.data() + at); }
+
+// How the checksums of the WAL of the store at `path` lie on disk, frame by frame, against SQLite's
+// own: the chain of sums over each frame's opened page, from the WAL header's checksum on.
+struct ChecksumsOnDisk {
+    bool magic_is_sqlites = false;  // SQLite's own magic number on disk (a WAL in clear)
+    int frames = 0;                 // whole frames, all of the WAL's current generation
+    int stored_as_sqlites = 0;      // frames whose stored checksum is SQLite's sum, as it is
+    int unmasked_as_sqlites = 0;    // frames whose stored checksum, unmasked, is SQLite's sum
+};
+
+ChecksumsOnDisk checksums_on_disk(const std::string& path) {
+    std::string wal = read_bytes(path + "-wal");
+    REQUIRE(wal.size() >= kWalHeaderBytes + kWalFrameBytes);
+    const UnwrappedKey key = unwrapped_data_key(read_bytes(path).substr(0, kKeyHeaderBytes), path, test_key());
+    const Secret checksum_key = wal_checksum_key(key.data_key.data());
+    ChecksumsOnDisk found;
+    found.magic_is_sqlites = wal_stored_in_clear(bytes_at(wal, 0));
+    wal_magic_from_disk(bytes_at(wal, 0));
+    const std::uint8_t* header = bytes_at(wal, 0);
+    REQUIRE(wal_header_whole(header, kPageBytes));
+    std::array<std::uint8_t, 8> previous{};
+    std::copy(header + 24, header + 32, previous.begin());
+    std::vector<std::uint8_t> page(kPageBytes);
+    for (std::size_t at = kWalHeaderBytes; at + kWalFrameBytes <= wal.size(); at += kWalFrameBytes) {
+        std::uint8_t* frame_header = bytes_at(wal, at);
+        const std::uint8_t* sealed = frame_header + kFrameHeaderBytes;
+        if (std::memcmp(frame_header + 8, header + 16, 8) != 0) break;  // an older generation's
+        REQUIRE(open_page(key.page_key(), sealed, page.data(), PageBinding::wal_frame(be32(frame_header))));
+        const auto sum = wal_frame_checksum(header, previous.data(), frame_header, page.data(), kPageBytes);
+        ++found.frames;
+        if (std::equal(sum.begin(), sum.end(), frame_header + 16)) ++found.stored_as_sqlites;
+        toggle_checksum_mask(checksum_key.data(), sealed + kUsableBytes, frame_header + 16);
+        if (std::equal(sum.begin(), sum.end(), frame_header + 16)) ++found.unmasked_as_sqlites;
+        previous = sum;
+    }
+    return found;
+}
+
+// Rewrites the WAL of the store at `path` as the version before masked checksums wrote it: SQLite's
+// magic number and every frame's checksum in clear.
+void rewrite_wal_in_clear(const std::string& path) {
+    std::string wal = read_bytes(path + "-wal");
+    const UnwrappedKey key = unwrapped_data_key(read_bytes(path).substr(0, kKeyHeaderBytes), path, test_key());
+    const Secret checksum_key = wal_checksum_key(key.data_key.data());
+    REQUIRE_FALSE(wal_stored_in_clear(bytes_at(wal, 0)));
+    wal_magic_from_disk(bytes_at(wal, 0));
+    for (std::size_t at = kWalHeaderBytes; at + kWalFrameBytes <= wal.size(); at += kWalFrameBytes) {
+        toggle_checksum_mask(checksum_key.data(), bytes_at(wal, at + kFrameHeaderBytes + kUsableBytes), bytes_at(wal, at + 16));
+    }
+    write_bytes(path + "-wal", wal);
+}
+
+// Closes `store` as a crash would leave it: its WAL not checkpointed, no shared-memory index.
+void close_leaving_wal(Store& store, const std::string& path) {
+    REQUIRE(sqlite3_db_config(store.handle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr) == SQLITE_OK);
+    store.close();
+    fs::remove(path + "-shm");
+}
+
+}  // namespace
+
+TEST_CASE("WAL checksums on disk: no frame's stored checksum is SQLite's sum of its page, and each unmasks to it") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    store_with_three_commits_in_wal(path);
+    const ChecksumsOnDisk found = checksums_on_disk(path);
+    CHECK_FALSE(found.magic_is_sqlites);
+    CHECK(found.frames >= 3);
+    CHECK(found.stored_as_sqlites == 0);
+    CHECK(found.unmasked_as_sqlites == found.frames);
+    // And the store recovers every commit from it.
+    Store store = open_ok(path, test_key());
+    CHECK(store.integrity_check().is_ok());
+    CHECK(query_int(store, "SELECT count(*) FROM note") == 400);
+}
+
+TEST_CASE("WAL checksums on disk: a transaction larger than the page cache, re-checksummed at commit, stays masked and recovers") {
+    // A transaction that spills pages to the WAL and then changes them again has SQLite overwrite
+    // those frames in place and write every checksum from the first of them again at commit: each
+    // such header goes to disk with its page sealed afresh.
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    {
+        Store store = open_ok(path, test_key());
+        REQUIRE(store.exec("PRAGMA wal_autocheckpoint=0").is_ok());
+        REQUIRE(store.exec("CREATE TABLE note(id INTEGER PRIMARY KEY, body TEXT NOT NULL)").is_ok());
+        REQUIRE(store.exec("PRAGMA cache_size=8").is_ok());
+        const Status spilled = with_transaction(store, [&]() -> Status {
+            for (int i = 0; i < 1500; ++i) {
+                auto& insert = store.cached("INSERT INTO note(id, body) VALUES(?1, ?2)");
+                insert.bind(1, i).bind(2, "first " + std::to_string(i) + std::string(300, 'f'));
+                TSUNAGU_TRY(insert.run());
+            }
+            return store.exec("UPDATE note SET body = 'second ' || id || substr(body, 7)");
+        });
+        REQUIRE(spilled.is_ok());
+        REQUIRE(insert_rows(store, 5000, 10).is_ok());  // a later transaction after it
+        close_leaving_wal(store, path);
+    }
+    const ChecksumsOnDisk found = checksums_on_disk(path);
+    CHECK(found.frames > 100);
+    CHECK(found.stored_as_sqlites == 0);
+    CHECK(found.unmasked_as_sqlites == found.frames);
+    Store store = open_ok(path, test_key());
+    CHECK(store.integrity_check().is_ok());
+    CHECK(query_int(store, "SELECT count(*) FROM note") == 1510);
+    CHECK(query_int(store, "SELECT count(*) FROM note WHERE body LIKE 'second %'") == 1500);
+}
+
+TEST_CASE("WAL checksums on disk: a WAL an earlier version wrote in clear recovers whole, and stays in clear until it restarts") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    store_with_three_commits_in_wal(path);
+    rewrite_wal_in_clear(path);
+    REQUIRE(checksums_on_disk(path).stored_as_sqlites == checksums_on_disk(path).frames);
+    {
+        Store store = open_ok(path, test_key());
+        CHECK(store.integrity_check().is_ok());
+        CHECK(query_int(store, "SELECT count(*) FROM note") == 400);
+        // Appended to the earlier version's WAL: in clear, or its recovery would end there.
+        REQUIRE(store.exec("PRAGMA wal_autocheckpoint=0").is_ok());
+        REQUIRE(insert_rows(store, 600, 100).is_ok());
+        close_leaving_wal(store, path);
+    }
+    const ChecksumsOnDisk appended = checksums_on_disk(path);
+    CHECK(appended.magic_is_sqlites);
+    CHECK(appended.stored_as_sqlites == appended.frames);
+    {
+        Store store = open_ok(path, test_key());
+        CHECK(query_int(store, "SELECT count(*) FROM note") == 500);
+        // Once checkpointed, the WAL starts again: masked from then on.
+        REQUIRE(store.exec("PRAGMA wal_autocheckpoint=0").is_ok());
+        REQUIRE(store.exec("PRAGMA wal_checkpoint(TRUNCATE)").is_ok());
+        REQUIRE(insert_rows(store, 700, 100).is_ok());
+        close_leaving_wal(store, path);
+    }
+    const ChecksumsOnDisk restarted = checksums_on_disk(path);
+    CHECK_FALSE(restarted.magic_is_sqlites);
+    CHECK(restarted.frames > 0);
+    CHECK(restarted.stored_as_sqlites == 0);
+    CHECK(restarted.unmasked_as_sqlites == restarted.frames);
+    Store store = open_ok(path, test_key());
+    CHECK(store.integrity_check().is_ok());
+    CHECK(query_int(store, "SELECT count(*) FROM note") == 600);
+}
