@@ -144,7 +144,7 @@ void let_go_of_header(FileState& s) {
 }
 
 int write_header_with_body_resealed(FileState& s);
-bool generation_masked(FileState& s);
+int generation_masked(FileState& s, bool& masked);
 
 // Writes the held header, if any. On failure the error is returned and the header stays held by
 // its file, to be written (or the error reported again) before anything else on that file and at
@@ -154,9 +154,12 @@ bool generation_masked(FileState& s);
 // failed: the pointer is only there for headers written with their bodies.)
 int write_held_header(FileState& s) {
     if (!s.header_held) return SQLITE_OK;
-    int rc = generation_masked(s) ? write_header_with_body_resealed(s)
-                                  : s.real->pMethods->xWrite(s.real, s.last_meta, static_cast<int>(kFrameHeader),
-                                                             s.last_meta_offset);
+    bool masked = true;
+    int rc = generation_masked(s, masked);
+    if (rc == SQLITE_OK) {
+        rc = masked ? write_header_with_body_resealed(s)
+                    : s.real->pMethods->xWrite(s.real, s.last_meta, static_cast<int>(kFrameHeader), s.last_meta_offset);
+    }
     if (rc != SQLITE_OK) {
         if (held_on_this_thread == &s) held_on_this_thread = nullptr;
         return rc;
@@ -295,18 +298,26 @@ bool is_frame_body(int amount, sqlite3_int64 offset) {
            (offset - kWalHeader) % kFrame == kFrameHeader;
 }
 
-// Whether the frames of the WAL's current generation are stored masked (wal_masking.h): unless its
-// header, as on disk, carries SQLite's own magic (an earlier version's WAL, in clear).
-bool generation_masked(FileState& s) {
-    if (s.keys->wal_masked.load(std::memory_order_acquire)) return true;
+// Sets `masked` to whether the frames of the WAL's current generation are stored masked
+// (wal_masking.h): unless its header, as on disk, carries SQLite's own magic (an earlier version's
+// WAL, in clear). A WAL too short to have a header is empty: the one this version writes will be.
+// A failed read is an error: taken for either answer, it would misread every checksum.
+int generation_masked(FileState& s, bool& masked) {
+    masked = true;
+    if (s.keys->wal_masked.load(std::memory_order_acquire)) return SQLITE_OK;
     std::uint8_t magic[4];
-    if (s.real->pMethods->xRead(s.real, magic, 4, 0) != SQLITE_OK) return true;  // none yet: ours will be
-    if (wal_stored_in_clear(magic)) return false;
+    const int rc = s.real->pMethods->xRead(s.real, magic, 4, 0);
+    if (rc == SQLITE_IOERR_SHORT_READ) return SQLITE_OK;
+    if (rc != SQLITE_OK) return rc;
+    if (wal_stored_in_clear(magic)) {
+        masked = false;
+        return SQLITE_OK;
+    }
     std::uint8_t translated[4];
     std::memcpy(translated, magic, 4);
     wal_magic_from_disk(translated);
     if (std::memcmp(translated, magic, 4) != 0) s.keys->wal_masked.store(true, std::memory_order_release);
-    return true;  // ours, or a damaged header (read as ours: recovery then judges it)
+    return SQLITE_OK;  // ours, or a damaged header (read as ours: recovery then judges it)
 }
 
 // Turns bytes [offset, offset + amount) of the WAL as read from disk into `bytes` back into what
@@ -318,7 +329,9 @@ int as_sqlite_wrote(FileState& s, std::uint8_t* bytes, int amount, sqlite3_int64
     const sqlite3_int64 end = offset + amount;
     if (offset == 0 && amount >= 4) wal_magic_from_disk(bytes);
     constexpr sqlite3_int64 kChecksumAt = 16;
-    if (end <= kWalHeader + kChecksumAt || !generation_masked(s)) return SQLITE_OK;
+    if (end <= kWalHeader + kChecksumAt) return SQLITE_OK;
+    bool masked = true;
+    if (int rc = generation_masked(s, masked); rc != SQLITE_OK || !masked) return rc;
     for (sqlite3_int64 frame = offset <= kWalHeader ? 0 : (offset - kWalHeader) / kFrame;
          frame_start(frame) + kChecksumAt < end; ++frame) {
         const sqlite3_int64 field = frame_start(frame) + kChecksumAt;
@@ -586,7 +599,8 @@ int write_wal_body(FileState& s, const std::uint8_t* in, sqlite3_int64 offset) {
     if (!with_header) {
         if (int rc = write_held_header(s); rc != SQLITE_OK) return rc;
     }
-    const bool masked = generation_masked(s);
+    bool masked = true;
+    if (int rc = generation_masked(s, masked); rc != SQLITE_OK) return rc;
     std::uint8_t* frame = s.scratch.data();
     if (frame_header_as_written(s, header_at, frame) != SQLITE_OK) return SQLITE_IOERR_WRITE;
     if (be32(frame) == 1 && !page_one_layout_ok(in)) {
@@ -625,7 +639,10 @@ int write_wal(FileState& s, const std::uint8_t* in, int amount, sqlite3_int64 of
         wal_magic_to_disk(sealed.data());
     }
     if (end > kWalHeader) {
-        const bool masked = writes_magic || generation_masked(s);
+        bool masked = true;
+        if (!writes_magic) {
+            if (int rc = generation_masked(s, masked); rc != SQLITE_OK) return rc;
+        }
         const sqlite3_int64 first = offset <= kWalHeader ? 0 : (offset - kWalHeader) / kFrame;
         for (sqlite3_int64 frame = first; frame_start(frame) < end; ++frame) {
             const sqlite3_int64 header_at = frame_start(frame);
@@ -865,6 +882,14 @@ int x_open(sqlite3_vfs* vfs, const char* name, sqlite3_file* file, int flags, in
     auto* real = reinterpret_cast<sqlite3_file*>(reinterpret_cast<char*>(file) + real_file_offset());
     std::memset(real, 0, static_cast<std::size_t>(base->szOsFile));
     int rc = base->xOpen(base, name, real, flags, out_flags);
+    if (rc == SQLITE_OK && kind == FileKind::wal &&
+        (real->pMethods->xDeviceCharacteristics(real) & SQLITE_IOCAP_POWERSAFE_OVERWRITE) == 0) {
+        // Without powersafe overwrite SQLite pads each commit to a sector boundary and may split
+        // a frame's header or body across two writes, with a sync between: the shim writes a
+        // header only with its sealed body, and seals whole bodies only (never the case for the
+        // stores this library opens: SQLite's default, psow=1).
+        rc = SQLITE_CANTOPEN;
+    }
     if (rc != SQLITE_OK) {
         if (real->pMethods) real->pMethods->xClose(real);
         return rc;

@@ -154,21 +154,33 @@ Status gather_wal(const SourceFile& wal, const PageKey& key, PageVersions& versi
     if (wal.size < kWalHeader + kFrame) return Status::ok();
     std::uint8_t header[kWalHeader];
     TSUNAGU_TRY(wal.read(header, kWalHeader, 0));
-    // As SQLite wrote them: the magic number, and each frame checksum unmasked (wal_masking.h).
+    // Frame headers as SQLite wrote them (wal_masking.h): each checksum unmasked with its frame's
+    // nonce, unless the WAL is an earlier version's, in clear. A magic number of neither form (a
+    // damaged header) is read both ways, and the reading under which more frames chain is kept.
     const bool in_clear = wal_stored_in_clear(header);
+    std::uint8_t magic[4];
+    std::memcpy(magic, header, 4);
     wal_magic_from_disk(header);
-    const Secret checksum_key = wal_checksum_key(key.key);
+    const bool marked_masked = std::memcmp(magic, header, 4) != 0;
     const std::uint64_t frames = (wal.size - kWalHeader) / kFrame;
     std::vector<std::uint8_t> headers(frames * kFrameHeader);
     for (std::uint64_t i = 0; i < frames; ++i) {
-        std::uint8_t* frame_header = headers.data() + i * kFrameHeader;
-        TSUNAGU_TRY(wal.read(frame_header, kFrameHeader, kWalHeader + i * kFrame));
-        if (in_clear) continue;
-        std::uint8_t nonce[kNonceBytes];
-        TSUNAGU_TRY(wal.read(nonce, kNonceBytes, kWalHeader + i * kFrame + kFrameHeader + kUsableBytes));
-        toggle_checksum_mask(checksum_key.data(), nonce, frame_header + 16);
+        TSUNAGU_TRY(wal.read(headers.data() + i * kFrameHeader, kFrameHeader, kWalHeader + i * kFrame));
     }
-    const auto frame_header = [&](std::uint64_t i) { return headers.data() + i * kFrameHeader; };
+    std::vector<std::vector<std::uint8_t>> readings;
+    if (!in_clear) {
+        const Secret checksum_key = wal_checksum_key(key.key);
+        std::vector<std::uint8_t> unmasked = headers;
+        for (std::uint64_t i = 0; i < frames; ++i) {
+            std::uint8_t nonce[kNonceBytes];
+            TSUNAGU_TRY(wal.read(nonce, kNonceBytes, kWalHeader + i * kFrame + kFrameHeader + kUsableBytes));
+            toggle_checksum_mask(checksum_key.data(), nonce, unmasked.data() + i * kFrameHeader + 16);
+        }
+        readings.push_back(std::move(unmasked));
+    }
+    if (in_clear || !marked_masked) readings.push_back(std::move(headers));
+    std::size_t reading = 0;  // the one in use: salts, page numbers and commit sizes are alike in all
+    const auto frame_header = [&](std::uint64_t i) { return readings[reading].data() + i * kFrameHeader; };
     // A damaged WAL header (its checksum fails): the first frame, written with it, carries the
     // salts it had. Unless that frame's header is plainly damaged too (no page number: damage to
     // the file's first block takes it with the WAL's): then the salts of the first frame that a
@@ -191,34 +203,49 @@ Status gather_wal(const SourceFile& wal, const PageKey& key, PageVersions& versi
     const auto is_commit = [&](std::uint64_t i) { return be32(frame_header(i) + 4) != 0; };
     // Whether each frame follows the one before it as SQLite wrote them: its body opens and its
     // checksum continues the one stored before it (salts aside: a frame whose salts alone were
-    // altered still follows); a frame whose body is damaged, by its salts. An older generation's
-    // frame, or a stale one of this generation beyond a shorter transaction written over a torn
-    // one, does not.
-    std::uint8_t chain_header[kWalHeader];
-    std::memcpy(chain_header, header, kWalHeader);
-    std::vector<bool> follows(frames, false);
-    {
+    // altered still follows); a frame whose body is damaged, by its salts, and so the frame after
+    // it when its checksum is masked (with the nonce in the damaged body's tail: unmasked, the
+    // checksum may be garbage). An older generation's frame, or a stale one of this generation
+    // beyond a shorter transaction written over a torn one, does not.
+    std::vector<bool> follows;
+    std::size_t best_follows = 0, best_reading = 0;
+    for (std::size_t r = 0; r < readings.size(); ++r) {
+        reading = r;
+        const bool masked = !in_clear && r == 0;
+        std::uint8_t chain_header[kWalHeader];
+        std::memcpy(chain_header, header, kWalHeader);
+        std::vector<bool> follows_here(frames, false);
         std::vector<std::uint8_t> sealed(kPage);
         PlaintextPage plain;
         const auto follows_with = [&](std::uint64_t i) {
             const std::uint8_t* previous = i == 0 ? chain_header + 24 : frame_header(i - 1) + 16;
             return wal_frame_chains(chain_header, previous, frame_header(i), plain.bytes.data(), kPage);
         };
+        bool previous_opened = true;
         for (std::uint64_t i = 0; i < frames; ++i) {
             TSUNAGU_TRY(wal.read(sealed.data(), kPage, kWalHeader + i * kFrame + kFrameHeader));
-            if (!open_page(key, sealed.data(), plain.bytes.data(), PageBinding::wal_frame(be32(frame_header(i))))) {
-                follows[i] = current(i);
-                continue;
+            const bool opens = open_page(key, sealed.data(), plain.bytes.data(), PageBinding::wal_frame(be32(frame_header(i))));
+            if (!opens) {
+                follows_here[i] = current(i);
+            } else {
+                follows_here[i] = follows_with(i) || (masked && !previous_opened && current(i));
+                // A damaged header may name the wrong byte order: the one under which frame 1 follows frame 0.
+                if (!header_whole && i == 1 && !follows_here[i]) {
+                    chain_header[3] ^= 1;
+                    if (follows_with(i)) follows_here[i] = true;
+                    else chain_header[3] ^= 1;
+                }
             }
-            follows[i] = follows_with(i);
-            // A damaged header may name the wrong byte order: the one under which frame 1 follows frame 0.
-            if (!header_whole && i == 1 && !follows[i]) {
-                chain_header[3] ^= 1;
-                if (follows_with(i)) follows[i] = true;
-                else chain_header[3] ^= 1;
-            }
+            previous_opened = opens;
+        }
+        const auto count = static_cast<std::size_t>(std::count(follows_here.begin(), follows_here.end(), true));
+        if (r == 0 || count > best_follows) {  // a tie keeps the first: masked, as this version writes
+            follows = std::move(follows_here);
+            best_follows = count;
+            best_reading = r;
         }
     }
+    reading = best_reading;
     // The first commit frame of this generation from frame `from` on, or frames.
     const auto next_commit = [&](std::uint64_t from) {
         for (std::uint64_t j = from; j < frames; ++j) {

@@ -14,6 +14,7 @@
 // SQLite only ever sees its own format.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "crypto/secret.h"

@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -16,6 +17,7 @@
 #include "crypto/src/page_cipher.h"
 #include "crypto/src/wal_format.h"
 #include "crypto/src/wal_masking.h"
+#include "crypto/salvage.h"
 #include "support/temp_dir.h"
 #include "tests/crypto/damaged_stores.h"
 
@@ -107,10 +109,12 @@ TEST_CASE("WAL checksums on disk: no frame's stored checksum is SQLite's sum of 
 
 TEST_CASE("WAL checksums on disk: a transaction larger than the page cache, re-checksummed at commit, stays masked and recovers") {
     // A transaction that spills pages to the WAL and then changes them again has SQLite overwrite
-    // those frames in place and write every checksum from the first of them again at commit: each
-    // such header goes to disk with its page sealed afresh.
+    // those frames in place, and write every checksum from the first of them again at commit: each
+    // such header goes to disk with its page sealed afresh, so a frame whose nonce did not change
+    // since before the commit kept its stored checksum too (no nonce masks two values).
     TempDir dir;
     const auto path = dir.file("s.db");
+    std::string before_commit;  // the WAL as the transaction left it just before its commit
     {
         Store store = open_ok(path, test_key());
         REQUIRE(store.exec("PRAGMA wal_autocheckpoint=0").is_ok());
@@ -122,12 +126,28 @@ TEST_CASE("WAL checksums on disk: a transaction larger than the page cache, re-c
                 insert.bind(1, i).bind(2, "first " + std::to_string(i) + std::string(300, 'f'));
                 TSUNAGU_TRY(insert.run());
             }
-            return store.exec("UPDATE note SET body = 'second ' || id || substr(body, 7)");
+            TSUNAGU_TRY(store.exec("UPDATE note SET body = 'second ' || id || substr(body, 7)"));
+            before_commit = read_bytes(path + "-wal");
+            return Status::ok();
         });
         REQUIRE(spilled.is_ok());
         REQUIRE(insert_rows(store, 5000, 10).is_ok());  // a later transaction after it
         close_leaving_wal(store, path);
     }
+    const std::string after = read_bytes(path + "-wal");
+    int resealed = 0, kept = 0;
+    for (std::size_t at = kWalHeaderBytes; at + kWalFrameBytes <= before_commit.size(); at += kWalFrameBytes) {
+        const std::size_t nonce_at = at + kFrameHeaderBytes + kUsableBytes;
+        if (before_commit.compare(nonce_at, kNonceBytes, after, nonce_at, kNonceBytes) != 0) {
+            ++resealed;
+            continue;
+        }
+        ++kept;
+        INFO("frame at " << at);
+        CHECK(before_commit.compare(at, kWalFrameBytes, after, at, kWalFrameBytes) == 0);
+    }
+    CHECK(resealed > 0);  // the in-place overwrites and the re-checksumming ran
+    CHECK(kept > 0);
     const ChecksumsOnDisk found = checksums_on_disk(path);
     CHECK(found.frames > 100);
     CHECK(found.stored_as_sqlites == 0);
@@ -173,4 +193,104 @@ TEST_CASE("WAL checksums on disk: a WAL an earlier version wrote in clear recove
     Store store = open_ok(path, test_key());
     CHECK(store.integrity_check().is_ok());
     CHECK(query_int(store, "SELECT count(*) FROM note") == 600);
+}
+
+TEST_CASE("WAL checksums on disk: a WAL restarted over a longer one in clear recovers, and is salvaged, up to its own end") {
+    // The usual upgrade: after a checkpoint the next write starts the WAL again from its start,
+    // masked, over the earlier version's longer WAL, whose frames stay beyond.
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    store_with_three_commits_in_wal(path);
+    rewrite_wal_in_clear(path);
+    {
+        Store store = open_ok(path, test_key());
+        REQUIRE(store.exec("PRAGMA wal_autocheckpoint=0").is_ok());
+        REQUIRE(store.exec("PRAGMA wal_checkpoint(PASSIVE)").is_ok());
+        REQUIRE(insert_rows(store, 800, 10).is_ok());
+        close_leaving_wal(store, path);
+    }
+    const ChecksumsOnDisk restarted = checksums_on_disk(path);
+    CHECK_FALSE(restarted.magic_is_sqlites);
+    CHECK(restarted.frames > 0);
+    CHECK(restarted.stored_as_sqlites == 0);
+    CHECK(restarted.unmasked_as_sqlites == restarted.frames);
+    REQUIRE(fs::file_size(path + "-wal") > kWalHeaderBytes + restarted.frames * kWalFrameBytes);  // the earlier WAL's frames beyond
+
+    const auto copy = dir.file("copy.db");
+    fs::copy_file(path, copy);
+    fs::copy_file(path + "-wal", copy + "-wal");
+    auto report = salvage_store(copy, test_key(), dir.file("saved.db"));
+    INFO(report.status().to_string());
+    REQUIRE(report.is_ok());
+    CHECK(report->complete());
+    CHECK(report->wal_frames == static_cast<std::uint32_t>(restarted.frames));
+    Store saved = open_ok(dir.file("saved.db"), test_key());
+    CHECK(query_int(saved, "SELECT count(*) FROM note") == 410);
+
+    Store store = open_ok(path, test_key());
+    CHECK(store.integrity_check().is_ok());
+    CHECK(query_int(store, "SELECT count(*) FROM note") == 410);
+}
+
+TEST_CASE("WAL checksums on disk: salvage reads a WAL in clear, masked, or with a damaged magic number either way") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    store_with_three_commits_in_wal(path);
+    bool damaged_header = false;
+    SECTION("masked") {}
+    SECTION("in clear, as an earlier version wrote it") { rewrite_wal_in_clear(path); }
+    SECTION("masked, its magic number damaged") {
+        flip_byte(path + "-wal", 2);
+        damaged_header = true;
+    }
+    SECTION("in clear, its magic number damaged") {
+        rewrite_wal_in_clear(path);
+        flip_byte(path + "-wal", 2);
+        damaged_header = true;
+    }
+    auto report = salvage_store(path, test_key(), dir.file("saved.db"));
+    INFO(report.status().to_string());
+    REQUIRE(report.is_ok());
+    CHECK(report->complete());
+    CHECK(report->wal_header_damaged == damaged_header);
+    Store saved = open_ok(dir.file("saved.db"), test_key());
+    CHECK(saved.integrity_check().is_ok());
+    CHECK(query_int(saved, "SELECT count(*) FROM note") == 400);
+}
+
+TEST_CASE("WAL checksums on disk: the stored magic number names the byte order too, and only SQLite's own is altered") {
+    for (const std::uint32_t magic : {0x377f0682u, 0x377f0683u}) {
+        std::uint8_t header[4] = {static_cast<std::uint8_t>(magic >> 24), static_cast<std::uint8_t>(magic >> 16),
+                                  static_cast<std::uint8_t>(magic >> 8), static_cast<std::uint8_t>(magic)};
+        CHECK(wal_stored_in_clear(header));
+        wal_magic_to_disk(header);
+        CHECK_FALSE(wal_stored_in_clear(header));
+        CHECK((be32(header) & 1) == (magic & 1));
+        wal_magic_from_disk(header);
+        CHECK(be32(header) == magic);
+    }
+    std::uint8_t other[4] = {0x12, 0x34, 0x56, 0x78};
+    wal_magic_to_disk(other);
+    CHECK(be32(other) == 0x12345678u);
+    wal_magic_from_disk(other);
+    CHECK(be32(other) == 0x12345678u);
+}
+
+TEST_CASE("WAL checksums on disk: a mask applied twice gives the checksum back, and another nonce or data key another mask") {
+    const std::vector<std::uint8_t> data_key(kDataKeyBytes, 7), other_data_key(kDataKeyBytes, 8);
+    const Secret key = wal_checksum_key(data_key.data());
+    const Secret other_key = wal_checksum_key(other_data_key.data());
+    std::uint8_t nonce[kNonceBytes] = {1}, other_nonce[kNonceBytes] = {2};
+    const std::array<std::uint8_t, 8> checksum{1, 2, 3, 4, 5, 6, 7, 8};
+    auto masked = checksum;
+    toggle_checksum_mask(key.data(), nonce, masked.data());
+    CHECK(masked != checksum);
+    auto twice = masked;
+    toggle_checksum_mask(key.data(), nonce, twice.data());
+    CHECK(twice == checksum);
+    auto with_other_nonce = checksum, with_other_key = checksum;
+    toggle_checksum_mask(key.data(), other_nonce, with_other_nonce.data());
+    toggle_checksum_mask(other_key.data(), nonce, with_other_key.data());
+    CHECK(with_other_nonce != masked);
+    CHECK(with_other_key != masked);
 }
