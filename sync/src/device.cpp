@@ -346,7 +346,7 @@ Result<std::size_t> Device::discard_refused(std::string_view record) {
             return Status(ErrorCode::not_found, "record " + std::string(record) +
                                                     " has no refused change on this device");
         }
-        return impl_->store.cached("INSERT OR IGNORE INTO sync_refetch(record_id) VALUES (?1)").bind_blob(1, id).run();
+        return impl_->ask_whole(std::string(record));
     });
     TSUNAGU_TRY(status);
     return discarded;

@@ -47,6 +47,9 @@ struct Device::Impl {
     std::int64_t clock_data_version = -1;  // PRAGMA data_version when the clock was last read
     // Inside a transaction: the record stored with every outbox change for it re-applied on top.
     Status rebase(const RecordSnapshot& snapshot);
+    // Inside a transaction: notes `record` (an id) in sync_refetch, for pulls to ask for it whole
+    // until a page brings it or evicts it (answered_refetch).
+    Status ask_whole(const std::string& record);
     // Inside a transaction: drops from sync_refetch the records `page` brought whole or evicted.
     Status answered_refetch(const PullPage& page);
     // Inside a transaction, during a pull from the start after a restore: notes `record`, when

@@ -375,9 +375,7 @@ Result<Device::Impl::Acknowledged> Device::Impl::acknowledge(const PushOutcome& 
         auto cursor = detail::meta_int(store, detail::kMetaCursor, 0);
         TSUNAGU_TRY(cursor);
         if (outcome.seq <= *cursor) {
-            TSUNAGU_TRY(store.cached("INSERT OR IGNORE INTO sync_refetch(record_id) VALUES (?1)")
-                            .bind_blob(1, detail::id_to_bytes(record))
-                            .run());
+            TSUNAGU_TRY(ask_whole(record));
         }
     }
     if (outcome.seq > 0) {
@@ -661,6 +659,10 @@ Status Device::Impl::rebase(const RecordSnapshot& snapshot) {
     row.scope_key = snapshot.scope_key;
     row.seq = snapshot.seq;
     return records.save(row, encode_state(*state)).status();
+}
+
+Status Device::Impl::ask_whole(const std::string& record) {
+    return store.cached("INSERT OR IGNORE INTO sync_refetch(record_id) VALUES (?1)").bind_blob(1, detail::id_to_bytes(record)).run();
 }
 
 Status Device::Impl::answered_refetch(const PullPage& page) {

@@ -122,8 +122,10 @@ CREATE TABLE IF NOT EXISTS sync_replicas(
 // append for it): pulls name them as held, so that the upstream need not send them back (see
 // PullRequest::held).
 //
-// sync_refetch lists the records whose refused changes the worker discarded: pulls ask for them
-// whole (PullRequest::refetch) until a page brings them, or evicts them.
+// sync_refetch lists the records to be held as the upstream holds them: those whose refused
+// changes the worker discarded, and those a change answered as a duplicate was replayed onto
+// after a pull had brought them. Pulls ask for them whole (PullRequest::refetch) until a page
+// brings them, or evicts them.
 //
 // sync_evicted lists the records evicted with their scope key (the user lost it) while the outbox
 // held unsent changes to them, under that key: a page that brings any record filed under it again
