@@ -221,18 +221,19 @@ bool page_one_layout_ok(const std::uint8_t* page) {
 
 // ---- main database file ------------------------------------------------------------------
 
-int read_main_page(FileState& s, std::uint8_t* page, sqlite3_int64 page_index) {
+// `noted`: whether a page that fails is noted as corrupt (for the error SQLite's answer becomes).
+int read_main_page(FileState& s, std::uint8_t* page, sqlite3_int64 page_index, bool noted = true) {
     const auto page_number = static_cast<std::uint32_t>(page_index + 1);
     int rc = s.real->pMethods->xRead(s.real, page, static_cast<int>(kPage),
                                      page_index * kPage + kMainOffset);
     if (rc == SQLITE_IOERR_SHORT_READ) {
         if (all_zero(page, kPageSize)) return rc;  // past the end: SQLite expects zeros
-        s.note_corrupt(page_number, FileKind::main);  // the file ends inside this page
+        if (noted) s.note_corrupt(page_number, FileKind::main);  // the file ends inside this page
         return SQLITE_IOERR_DATA;
     }
     if (rc != SQLITE_OK) return rc;
     if (!open_page(s.key(), page, page, PageBinding::main_page(page_number))) {
-        s.note_corrupt(page_number, FileKind::main);
+        if (noted) s.note_corrupt(page_number, FileKind::main);
         return SQLITE_IOERR_DATA;
     }
     return SQLITE_OK;
@@ -243,14 +244,16 @@ int read_main(FileState& s, std::uint8_t* out, int amount, sqlite3_int64 offset)
     // Partial reads (the 100-byte header, the change counter): whole pages through scratch.
     const sqlite3_int64 end = offset + amount;
     for (sqlite3_int64 start = offset - offset % kPage; start < end; start += kPage) {
-        int rc = read_main_page(s, s.scratch.data(), start / kPage);
-        if (rc == SQLITE_IOERR_DATA && start == 0 && s.lock_level == SQLITE_LOCK_NONE) {
+        const bool header_before_lock = start == 0 && s.lock_level == SQLITE_LOCK_NONE;
+        int rc = read_main_page(s, s.scratch.data(), start / kPage, !header_before_lock);
+        if (rc == SQLITE_IOERR_DATA && header_before_lock) {
             // The database header, read once as the store opens, before any lock and so before a
             // hot journal is played back or the WAL recovered. A page 1 torn by a power cut (a
             // checkpoint copying it, a commit rewriting it) fails to open here, yet the journal or
             // the WAL holds it whole; SQLite reads it again, whole and under its lock, once that
-            // has run. So it reads as an empty header now (as from an empty file): a page 1
-            // damaged for good is refused by that later read.
+            // has run. So it reads as an empty header now (as from an empty file), and is not
+            // noted as corrupt (a note left here would name page 1 in the next unrelated error):
+            // a page 1 damaged for good is refused, and noted, by that later read.
             rc = SQLITE_IOERR_SHORT_READ;
         }
         const sqlite3_int64 from = std::max(start, offset);

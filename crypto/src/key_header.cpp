@@ -140,8 +140,10 @@ Result<KeySlot> read_newest_slot(std::span<const std::uint8_t> header, const std
     }
     if (!any_magic) {
         return Status(ErrorCode::not_a_store,
-                      path + " is not an encrypted Tsunagu store (no key header); "
-                             "a plain SQLite file must be imported, not opened");
+                      path + " is not an encrypted Tsunagu store: its first 8 KiB hold no key header. If it "
+                             "was one, its key header was destroyed and only a backup can bring its data back "
+                             "(do not remove it before you have one that opens); a plain SQLite file must be "
+                             "imported, not opened");
     }
     if (best == nullptr) {
         return Status(ErrorCode::corrupt, "corrupt key header in " + path +
@@ -282,11 +284,14 @@ Status write_new_header(int fd, const KekRecipe& recipe, const Secret& kek, cons
 }
 
 Status rewrite_slots(const SlotWriter& write, const KekRecipe& recipe, const Secret& kek,
-                     const Secret& data_key, PageCipher cipher, std::uint64_t current_generation) {
+                     const Secret& data_key, PageCipher cipher, std::uint64_t current_generation,
+                     std::uint64_t& written_generation) {
+    written_generation = current_generation;
     for (std::uint64_t generation = current_generation + 1; generation <= current_generation + 2;
          ++generation) {
         auto slot = seal_slot(recipe, generation, kek, data_key, cipher);
         TSUNAGU_TRY(write(slot.data(), slot.size(), (generation % 2) * kSlotBytes));
+        written_generation = generation;
     }
     return Status::ok();
 }

@@ -82,9 +82,11 @@ Status write_new_header(int fd, const KekRecipe& recipe, const Secret& kek, cons
 // Writes `size` bytes at `offset` of the store file and syncs them.
 using SlotWriter = std::function<Status(const std::uint8_t* bytes, std::size_t size, std::uint64_t offset)>;
 // Rewraps the data key in an existing store file: the older slot first (synced), then the other,
-// each through `write` (a store open in this process writes through SQLite's own VFS: closing a
+// each through `write`. `written_generation`: the newest generation on disk when it returns, failed
+// or not (once the first slot is written, the new key is in force) (a store open in this process writes through SQLite's own VFS: closing a
 // descriptor of its own on the file would drop every POSIX lock the process holds on it).
 Status rewrite_slots(const SlotWriter& write, const KekRecipe& recipe, const Secret& kek,
-                     const Secret& data_key, PageCipher cipher, std::uint64_t current_generation);
+                     const Secret& data_key, PageCipher cipher, std::uint64_t current_generation,
+                     std::uint64_t& written_generation);
 
 }  // namespace tsunagu::crypto_detail

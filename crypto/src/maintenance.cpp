@@ -201,10 +201,18 @@ Status Store::change_key(const KeySource& new_key) {
     const auto write = [&](const std::uint8_t* bytes, std::size_t size, std::uint64_t offset) {
         return write_through_base_vfs(s.path, s.options.base_vfs, bytes, size, offset);
     };
-    TSUNAGU_TRY(rewrite_slots(write, recipe, *kek, s.registration.keys()->data_key, s.cipher, s.generation));
-    s.generation += 2;
+    std::uint64_t written = s.generation;
+    const Status rewritten = rewrite_slots(write, recipe, *kek, s.registration.keys()->data_key, s.cipher, s.generation, written);
+    if (written == s.generation) return rewritten;  // nothing written: the old key stays
+    // The new key is in force from its first slot on: what this handle writes next wraps with it.
+    s.generation = written;
     s.recipe = recipe;
     s.kek = std::move(*kek);
+    if (!rewritten) {
+        return Status(rewritten.code(), rewritten.message() + "; the new key is in force already (the old one no "
+                                                              "longer opens " + s.path + "), but its second copy "
+                                                              "was not written: change the key again to write both");
+    }
     return Status::ok();
 }
 

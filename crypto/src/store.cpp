@@ -288,6 +288,18 @@ Result<Store> Store::open(const std::string& path, const KeySource& key, const S
     impl->vfs_name = *vfs;
     const std::string& p = impl->path;
 
+    // The store's own file may not be a symbolic link: SQLite would open the target under its
+    // name, not the one the key is registered under, and a re-key, restore or erasure would
+    // replace or remove the link, not the store.
+    if (struct stat link; ::lstat(p.c_str(), &link) == 0 && S_ISLNK(link.st_mode)) {
+        std::error_code ec;
+        const std::string target = std::filesystem::read_symlink(p, ec).string();
+        return Status(ErrorCode::invalid_argument,
+                      "store " + p + " is a symbolic link" + (ec ? std::string() : " to " + target) +
+                          ", which is refused (a re-key, restore or erasure would replace the link, not the "
+                          "store): open the file it points to");
+    }
+
     // A re-key that crashed before its rename leaves a partial copy: the original is intact.
     ::unlink((p + ".rekey").c_str());
     // A destroy killed part way leaves the store renamed away, to be erased.

@@ -420,6 +420,29 @@ TEST_CASE(
     }
 }
 
+TEST_CASE("a key change whose second key slot fails to be written says the new key is in force, and only it opens the store") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    create_store(path, JournalMode::wal);
+    {
+        Store store = open_ok(path, test_key(), faulty_options(JournalMode::wal));
+        plan().arm(Operation::write, 2);  // the first slot is written (and synced), the second fails
+        const Status changed = store.change_key(test_key(2));
+        plan().disarm();
+        REQUIRE(plan().fired);
+        REQUIRE_FALSE(changed.is_ok());
+        CHECK(changed.code() == ErrorCode::io_error);
+        CHECK_THAT(changed.message(), Catch::Contains("the new key is in force already") &&
+                                          Catch::Contains("change the key again"));
+        // Changed again from the same handle: both slots now hold the new key's wrapping.
+        REQUIRE(store.change_key(test_key(3)).is_ok());
+    }
+    CHECK_FALSE(Store::open(path, test_key()).is_ok());
+    CHECK_FALSE(Store::open(path, test_key(2)).is_ok());
+    Store reopened = open_ok(path, test_key(3));
+    CHECK(query_int(reopened, "SELECT count(*) FROM entry WHERE txn = 0") == kRowsPerTransaction);
+}
+
 namespace {
 
 // The reads one WAL transaction of `rows` rows makes, counted by the fault VFS (armed with a fault

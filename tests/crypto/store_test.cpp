@@ -418,6 +418,41 @@ TEST_CASE("a plain SQLite file is not an encrypted store") {
     CHECK(store.status().code() == ErrorCode::not_a_store);
 }
 
+TEST_CASE("a store whose key header was destroyed is not opened, and the message says only a backup brings it back") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    { Store store = open_ok(path, test_key()); }
+    std::string bytes = testing::read_bytes(path);
+    bytes.replace(0, testing::kKeyHeaderBytes, std::string(testing::kKeyHeaderBytes, '\0'));
+    testing::write_bytes(path, bytes);
+    auto store = Store::open(path, test_key());
+    REQUIRE_FALSE(store.is_ok());
+    CHECK(store.status().code() == ErrorCode::not_a_store);
+    CHECK_THAT(store.status().message(), Catch::Contains("key header was destroyed") && Catch::Contains("backup"));
+    CHECK(testing::read_bytes(path) == bytes);
+}
+
+TEST_CASE("a store file that is a symbolic link is refused, saying to open its target, which is left as it was") {
+    // SQLite would open the target under its own name, not the one the key is registered under,
+    // and a re-key, restore or erasure would replace or remove the link rather than the store.
+    TempDir dir;
+    const auto target = dir.file("s.db");
+    {
+        Store store = open_ok(target, test_key());
+        REQUIRE(store.exec("CREATE TABLE t(x)").is_ok());
+    }
+    const std::string before = testing::read_bytes(target);
+    const auto link = dir.file("link.db");
+    std::filesystem::create_symlink(target, link);
+    auto store = Store::open(link, test_key());
+    REQUIRE_FALSE(store.is_ok());
+    CHECK(store.status().code() == ErrorCode::invalid_argument);
+    CHECK_THAT(store.status().message(), Catch::Contains("symbolic link to " + target) && Catch::Contains("open the file it points to"));
+    CHECK(testing::read_bytes(target) == before);
+    CHECK(std::filesystem::is_symlink(link));
+    open_ok(target, test_key());
+}
+
 TEST_CASE("a finished backup or salvage moved into place never replaces a file that appeared there meanwhile") {
     TempDir dir;
     const auto finished = dir.file("copy.partial");
