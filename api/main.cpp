@@ -269,6 +269,11 @@ int salvage_command(int argc, char** argv) {
                 report->complete() ? ""
                                    : "sequence numbers jumped, as after a restore: phones pull again what they miss\n",
                 to.c_str(), key_file.empty() ? "" : (" --key-file " + key_file).c_str());
+    if (!report->complete()) {
+        std::printf("every session was ended: phones and the web page sign in again. A device revoked, an account\n"
+                    "disabled, a password reset or a caseload changed in what was lost is undone: check the\n"
+                    "devices, accounts and caseloads (and the audit trail of the damaged store) and do those again.\n");
+    }
     return 0;
 }
 

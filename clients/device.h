@@ -203,6 +203,13 @@ public:
     Status update(std::string_view record, const sync::Json& fields);
     Status remove(std::string_view record);
     Status resolve(std::string_view record, std::string_view field, const sync::Json& value);
+    // The same, made from the record as the person read it (get()'s answer, kept while the form
+    // or the conflict was on screen): what a sync brought since stays in conflict, never
+    // overwritten or settled unseen (sync::AsRead).
+    Status update(std::string_view record, const sync::Json& fields, const sync::AsRead& as_read);
+    Status remove(std::string_view record, const sync::AsRead& as_read);
+    Status resolve(std::string_view record, std::string_view field, const sync::Json& value,
+                   const sync::AsRead& as_read);
     // Settles a conflict between an edit and a deletion (conflicts() says edit_vs_delete or
     // delete_vs_restore): the record stays deleted, the concurrent edits discarded knowingly, or
     // comes back with its current values. A record in such a conflict takes no resolve() of a field

@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "crypto/status.h"
+
 #include "sync/hlc.h"
 
 namespace tsunagu::sync {
@@ -93,11 +95,26 @@ struct Record {
     bool deleted = false;          // a tombstone: kept until compaction
     Json fields = Json::object();  // field -> current value
     std::map<std::string, Version> versions;  // field -> who wrote the current value
+    // field -> every version in force (the current value's, those of an equal value, and those a
+    // conflict opposes to it): what an edit made from this reading supersedes (AsRead).
+    std::map<std::string, std::vector<std::string>> heads;
     std::vector<Conflict> conflicts;
 
     // The field's current value when it is text; empty when it is unset, null (an optional field
     // cleared) or of another type. For views that must not fail on one odd record.
     std::string text(std::string_view field) const;
+};
+
+// What the person making an edit read of a record: Device::get's Record, kept while a form was
+// open (its current values and the versions in force). An edit made from it supersedes only what
+// was read, so a value that arrived since (a pull meanwhile) is never overwritten unseen: it stays
+// beside the edit as a conflict. `parse` takes it from the record's JSON (its "fields" and "heads").
+struct AsRead {
+    Json fields = Json::object();
+    std::map<std::string, std::vector<std::string>> heads;
+
+    static AsRead of(const Record& record) { return {record.fields, record.heads}; }
+    static Result<AsRead> parse(const Json& record);
 };
 
 enum class ChangeKind { create, edit, remove, restore, resolve };

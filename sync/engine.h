@@ -391,6 +391,13 @@ class Device {
     // Settles a concurrent_edit conflict on `field` with `value` (one of the competing values or a
     // new one). The resolution syncs and clears the conflict everywhere.
     Status resolve(std::string_view record, std::string_view field, const Json& value);
+    // The same, made from the record as the person read it (`as_read`: get's answer, kept while the
+    // form or the conflict was on screen). What arrived since is not overwritten unseen: a value
+    // stays beside the update as a conflict, an edit beside the delete, a competing value beside
+    // the resolution. The ones above act on the replica's record as it stands when they run.
+    Status update(std::string_view record, const Json& fields, const AsRead& as_read);
+    Status remove(std::string_view record, const AsRead& as_read);
+    Status resolve(std::string_view record, std::string_view field, const Json& value, const AsRead& as_read);
     // Settles an edit_vs_delete or delete_vs_restore conflict.
     Status resolve_deletion(std::string_view record, DeletionResolution resolution);
 

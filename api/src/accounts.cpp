@@ -786,8 +786,11 @@ Status Accounts::mark_seen(const std::string& device_id, std::int64_t now) {
 }
 
 bool Accounts::clock_reading_due(const Device& device, std::int64_t ahead_ms, std::int64_t now) {
-    return device.clock_read_at == 0 || now - device.clock_read_at >= 24 * 60 * 60 ||
-           std::llabs(ahead_ms - device.clock_ahead_ms) >= 60'000;
+    // Checked: a reading an earlier version stored may be any 64-bit value.
+    std::int64_t moved = 0;
+    const bool far_apart = __builtin_sub_overflow(ahead_ms, device.clock_ahead_ms, &moved);
+    return device.clock_read_at == 0 || now - device.clock_read_at >= 24 * 60 * 60 || far_apart || moved >= 60'000 ||
+           moved <= -60'000;
 }
 
 Status Accounts::record_clock(Store& store, const std::string& device_id, std::int64_t ahead_ms, std::int64_t now) {

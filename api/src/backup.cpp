@@ -254,6 +254,10 @@ Result<SalvageReport> salvage_data(const std::string& data_dir, const std::strin
                 TSUNAGU_TRY(upstream);
                 TSUNAGU_TRY(upstream->after_restore());
             }
+            // A page that fell back to an older version may have held a device's revocation, an
+            // account's disabling, a password reset or a sign-out: as after a restore, everyone
+            // signs in again (phones keep their work meanwhile), and those are done again.
+            TSUNAGU_TRY(end_every_session(*store));
             TSUNAGU_TRY(store->close_folded());
         }
         if (key_file.empty()) {

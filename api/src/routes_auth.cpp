@@ -58,12 +58,10 @@ HttpResponse open_session(RequestContext& ctx, const std::string& username, cons
                           const std::string& device_name, const std::string& device_id, const PasswordWork& ahead) {
     auto result = ctx.accounts.sign_in(username, password.view(), device_name, device_id, ctx.now, &ahead);
     if (!result) return error_response(result.status());
-    switch (result->outcome) {
-        case SignIn::Outcome::ok: break;
-        case SignIn::Outcome::disabled: return refused_password(result->outcome, 0, PasswordAsked::sign_in);
-        default:
-            audit_refused_sign_in(ctx, username, "");
-            return refused_password(result->outcome, result->retry_after_s, PasswordAsked::sign_in);
+    if (result->outcome != SignIn::Outcome::ok) {
+        // A disabled account's too, as the web page's: its right password tried is worth knowing.
+        audit_refused_sign_in(ctx, username, "");
+        return refused_password(result->outcome, result->retry_after_s, PasswordAsked::sign_in);
     }
     const Principal& p = result->principal;
     // No session is handed out that the trail does not show.
@@ -85,6 +83,7 @@ std::vector<Route> auth_routes() {
          [](RequestContext& ctx) {
              Status s = ctx.accounts.sign_out(ctx.who().session_id);
              if (!s) return error_response(s);
+             if (Status a = ctx.audit("auth.sign_out", ctx.who().device.id); !a) return error_response(a);
              return json_response(200, {{"signed_out", true}});
          },
          /*outside_group=*/false, /*before_own_password=*/true},

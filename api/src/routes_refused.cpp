@@ -147,7 +147,7 @@ HttpResponse list_refused(RequestContext& ctx) {
     Json records = Json::array();
     for (const auto& r : *kept) records.push_back(r.record);
     const Json detail = {{"status", query->dismissed ? "dismissed" : "open"}, {"shown", kept->size()}, {"records", records}};
-    if (Status a = ctx.audit("refused.list", "", detail.dump()); !a) return error_response(a);
+    if (Status a = ctx.audit_in_group("refused.list", "", detail.dump()); !a) return error_response(a);
     return json_response(200, {{"refused", list}, {"total", *total}});
 }
 
@@ -321,11 +321,12 @@ HttpResponse apply_refused(RequestContext& ctx) {
 
 std::vector<Route> refused_routes() {
     return {
-        {"GET", "/v1/refused", Access::supervisor, list_refused},
+        // Lists are read beside the writers, not in their group: a long one holds no push up.
+        {"GET", "/v1/refused", Access::supervisor, list_refused, /*outside_group=*/true},
         {"GET", "/v1/refused/{id}", Access::supervisor, read_refused},
         {"POST", "/v1/refused/{id}/dismiss", Access::supervisor, dismiss_refused},
         {"POST", "/v1/refused/{id}/apply", Access::supervisor, apply_refused},
-        {"GET", "/v1/sync/refused", Access::signed_in, list_own_refused},
+        {"GET", "/v1/sync/refused", Access::signed_in, list_own_refused, /*outside_group=*/true},
     };
 }
 

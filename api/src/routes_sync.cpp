@@ -40,8 +40,11 @@ std::string record_list(const Items& items, RecordOf record_of) {
 // How far the device's clock is ahead of the server's, from the offset the device last learnt
 // (a push's or pull's "clock_offset"), when that reading is worth recording
 // (Accounts::clock_reading_due), so that an administrator sees which phones have wrong clocks.
+// A reading beyond a century either way is no clock's (and INT64_MIN has no negation): not recorded,
+// and the sync goes on.
 std::optional<std::int64_t> clock_reading_due(const RequestContext& ctx, std::optional<std::int64_t> offset_ms) {
-    if (!offset_ms) return std::nullopt;
+    constexpr std::int64_t kMostOffsetMs = 100LL * 366 * 24 * 3'600'000;
+    if (!offset_ms || *offset_ms < -kMostOffsetMs || *offset_ms > kMostOffsetMs) return std::nullopt;
     const std::int64_t ahead = -*offset_ms;
     if (!Accounts::clock_reading_due(ctx.who().device, ahead, ctx.now)) return std::nullopt;
     return ahead;
@@ -134,6 +137,11 @@ HttpResponse pull(RequestContext& ctx) {
         request = std::move(*parsed);
         if (request.after < 0 || request.limit < 1 || request.limit > kMaxPullLimit) {
             return HttpResponse::error(400, "invalid", "after must be >= 0 and limit from 1 to 5000");
+        }
+        // Compaction keeps the history a device's unsent changes build on, from its floor up.
+        if (request.outbox_floor < 0) {
+            return HttpResponse::error(400, "invalid", "outbox_floor must be >= 0 (the lowest sequence number "
+                                                       "the device's unsent changes build on)");
         }
     }
     request.replica = ctx.who().device.id;

@@ -149,6 +149,7 @@ HttpResponse sign_out(RequestContext& ctx) {
     if (Status s = ctx.accounts.sign_out(ctx.who().session_id); !s) return error_response(s);
     if (Status s = WebSessions::forget(ctx.store, ctx.who().session_id); !s)
         return error_response(s);
+    if (Status a = ctx.audit("auth.sign_out", ctx.who().device.id, "web"); !a) return error_response(a);
     HttpResponse r = json_response(200, {{"signed_out", true}});
     r.headers.emplace_back("Set-Cookie", expired_session_cookie());
     return r;

@@ -126,6 +126,18 @@ tsunagu_code tsunagu_update(tsunagu_device* device, const char* id, const char* 
 /* Deletes record `id`, offline. */
 tsunagu_code tsunagu_delete(tsunagu_device* device, const char* id, tsunagu_error* err);
 
+/* The same edits made from the record as the person read it: `as_read_json` is tsunagu_get's
+ * answer for `id`, kept while the form (or the conflict) was on screen. What a sync brought since
+ * is not overwritten unseen: a value stays beside the update as a conflict, an edit beside the
+ * delete, a competing value beside the resolution. An app that shows a record and saves it later
+ * uses these; the ones without act on the record as the replica holds it when they run. */
+tsunagu_code tsunagu_update_as_read(tsunagu_device* device, const char* id, const char* fields_json,
+                                    const char* as_read_json, tsunagu_error* err);
+tsunagu_code tsunagu_delete_as_read(tsunagu_device* device, const char* id, const char* as_read_json,
+                                    tsunagu_error* err);
+tsunagu_code tsunagu_resolve_as_read(tsunagu_device* device, const char* id, const char* field,
+                                     const char* value_json, const char* as_read_json, tsunagu_error* err);
+
 /* The record as JSON: {"id","collection","owner","deleted","fields":{...},"conflicts":[...], ...}.
  * TSUNAGU_NOT_FOUND when this device does not hold it. */
 tsunagu_code tsunagu_get(tsunagu_device* device, const char* id, char** record_json_out,

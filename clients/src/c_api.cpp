@@ -212,6 +212,57 @@ tsunagu_code tsunagu_delete(tsunagu_device* device, const char* id, tsunagu_erro
     });
 }
 
+namespace {
+// `as_read_json` (tsunagu_get's answer) as tsunagu::sync::AsRead; false (with `err` set) when it is not one.
+bool parse_as_read(const char* as_read_json, tsunagu::sync::AsRead& out, tsunagu_error* err) {
+    Json record;
+    if (!parse_json(as_read_json, "as_read_json", record, err)) return false;
+    auto read = tsunagu::sync::AsRead::parse(record);
+    if (!read) {
+        report(err, read.status());
+        return false;
+    }
+    out = std::move(*read);
+    return true;
+}
+}  // namespace
+
+tsunagu_code tsunagu_update_as_read(tsunagu_device* device, const char* id, const char* fields_json,
+                                    const char* as_read_json, tsunagu_error* err) {
+    return guarded(err, [&]() -> tsunagu_code {
+        if (!device || !id || !fields_json || !as_read_json) return missing(err, "device, id, fields_json and as_read_json");
+        Json fields;
+        if (!parse_json(fields_json, "fields_json", fields, err)) return TSUNAGU_INVALID_ARGUMENT;
+        tsunagu::sync::AsRead as_read;
+        if (!parse_as_read(as_read_json, as_read, err)) return TSUNAGU_INVALID_ARGUMENT;
+        return report(err, device->device.update(id, fields, as_read));
+    });
+}
+
+tsunagu_code tsunagu_delete_as_read(tsunagu_device* device, const char* id, const char* as_read_json,
+                                    tsunagu_error* err) {
+    return guarded(err, [&]() -> tsunagu_code {
+        if (!device || !id || !as_read_json) return missing(err, "device, id and as_read_json");
+        tsunagu::sync::AsRead as_read;
+        if (!parse_as_read(as_read_json, as_read, err)) return TSUNAGU_INVALID_ARGUMENT;
+        return report(err, device->device.remove(id, as_read));
+    });
+}
+
+tsunagu_code tsunagu_resolve_as_read(tsunagu_device* device, const char* id, const char* field, const char* value_json,
+                                     const char* as_read_json, tsunagu_error* err) {
+    return guarded(err, [&]() -> tsunagu_code {
+        if (!device || !id || !field || !value_json || !as_read_json) {
+            return missing(err, "device, id, field, value_json and as_read_json");
+        }
+        Json value;
+        if (!parse_json(value_json, "value_json", value, err)) return TSUNAGU_INVALID_ARGUMENT;
+        tsunagu::sync::AsRead as_read;
+        if (!parse_as_read(as_read_json, as_read, err)) return TSUNAGU_INVALID_ARGUMENT;
+        return report(err, device->device.resolve(id, field, value, as_read));
+    });
+}
+
 tsunagu_code tsunagu_get(tsunagu_device* device, const char* id, char** record_json_out, tsunagu_error* err) {
     if (record_json_out) *record_json_out = nullptr;
     return guarded(err, [&]() -> tsunagu_code {

@@ -479,6 +479,22 @@ Status Device::resolve(std::string_view record, std::string_view field, const sy
     return impl_->engine->resolve(record, field, value);
 }
 
+Status Device::update(std::string_view record, const sync::Json& fields, const sync::AsRead& as_read) {
+    TSUNAGU_TRY(impl_->ready_for_records());
+    return impl_->engine->update(record, fields, as_read);
+}
+
+Status Device::remove(std::string_view record, const sync::AsRead& as_read) {
+    TSUNAGU_TRY(impl_->ready_for_records());
+    return impl_->engine->remove(record, as_read);
+}
+
+Status Device::resolve(std::string_view record, std::string_view field, const sync::Json& value,
+                       const sync::AsRead& as_read) {
+    TSUNAGU_TRY(impl_->ready_for_records());
+    return impl_->engine->resolve(record, field, value, as_read);
+}
+
 Status Device::resolve_deletion(std::string_view record, sync::DeletionResolution resolution) {
     TSUNAGU_TRY(impl_->ready_for_records());
     return impl_->engine->resolve_deletion(record, resolution);

@@ -5,7 +5,7 @@
 //   WAL            [32-byte header] then frames of [24-byte frame header][P-byte page body].
 //                  Bodies are sealed with the frame's page number as associated data (not the
 //                  salts: SQLite zeroes them in headers it rewrites at commit, see page_cipher.h).
-//                  Frame checksums are stored masked, the magic number marking it (wal_masking.h);
+//                  Frame checksums are stored masked, the magic number marking it (checksum_masking.h);
 //                  a header goes to disk only with a fresh seal of its body, in one write.
 //   rollback journal  [sector-sized header] then records of [4-byte page number][P bytes][4-byte
 //                  checksum]. Bodies sit at offsets = 4 (mod 8), which no other write uses.
@@ -30,7 +30,7 @@
 #include "crypto/src/key_header.h"
 #include "crypto/src/page_cipher.h"
 #include "crypto/src/wal_format.h"
-#include "crypto/src/wal_masking.h"
+#include "crypto/src/checksum_masking.h"
 
 namespace tsunagu::crypto_detail {
 namespace {
@@ -95,6 +95,12 @@ struct FileState {
     // The lock SQLite holds on this file (SQLITE_LOCK_NONE ... EXCLUSIVE), as its xLock and xUnlock
     // last set it.
     int lock_level = SQLITE_LOCK_NONE;
+    // Journal only: where the body this handle last sealed or read lies, and its nonce, for the
+    // record's checksum, which SQLite writes or reads right after it (checksum_masking.h); and
+    // whether the journal's header named it one an earlier version wrote, checksums in clear.
+    sqlite3_int64 journal_body_at = -1;
+    std::uint8_t journal_body_nonce[kNonceBytes] = {};
+    bool journal_in_clear = false;
 
     PageKey key() const { return {keys->data_key.data(), keys->cipher}; }
     const std::uint8_t* checksum_key() const { return keys->checksum_key.data(); }
@@ -302,7 +308,7 @@ bool is_frame_body(int amount, sqlite3_int64 offset) {
 }
 
 // Sets `masked` to whether the frames of the WAL's current generation are stored masked
-// (wal_masking.h): unless its header, as on disk, carries SQLite's own magic (an earlier version's
+// (checksum_masking.h): unless its header, as on disk, carries SQLite's own magic (an earlier version's
 // WAL, in clear). A WAL too short to have a header is empty: the one this version writes will be.
 // A failed read is an error: taken for either answer, it would misread every checksum.
 int generation_masked(FileState& s, bool& masked) {
@@ -620,7 +626,7 @@ int write_wal_body(FileState& s, const std::uint8_t* in, sqlite3_int64 offset) {
     return s.real->pMethods->xWrite(s.real, frame, static_cast<int>(kFrame), header_at);
 }
 
-// Any other write: the WAL's header (its magic number stored as wal_masking.h says), or, never
+// Any other write: the WAL's header (its magic number stored as checksum_masking.h says), or, never
 // from SQLite itself, several frames at once (whole frames only, when the generation is masked).
 int write_wal(FileState& s, const std::uint8_t* in, int amount, sqlite3_int64 offset) {
     if (is_frame_body(amount, offset)) return write_wal_body(s, in, offset);
@@ -682,9 +688,22 @@ bool is_journal_body(int amount, sqlite3_int64 offset) {
     return amount == kPage && offset % 8 == 4;
 }
 
+// A journal's record checksum: the 4 bytes SQLite reads or writes right after the record's body
+// (at the body's end), which this handle just read or sealed.
+bool is_record_checksum(const FileState& s, int amount, sqlite3_int64 offset) {
+    return amount == 4 && s.journal_body_at >= 0 && offset == s.journal_body_at + kPage;
+}
+
 int read_journal(FileState& s, std::uint8_t* out, int amount, sqlite3_int64 offset) {
     int rc = s.real->pMethods->xRead(s.real, out, amount, offset);
-    if (!is_journal_body(amount, offset) || (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ)) {
+    if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ) return rc;
+    if (!is_journal_body(amount, offset)) {
+        if (is_record_checksum(s, amount, offset)) {
+            if (!s.journal_in_clear) toggle_checksum_mask(s.checksum_key(), s.journal_body_nonce, out, 4);
+        } else if (amount >= static_cast<int>(kJournalMagicBytes)) {  // a header (of a segment)
+            if (journal_magic_from_disk(out)) s.journal_in_clear = false;
+            else if (is_sqlite_journal_magic(out)) s.journal_in_clear = true;
+        }
         return rc;
     }
     std::uint8_t number[4] = {};
@@ -693,6 +712,8 @@ int read_journal(FileState& s, std::uint8_t* out, int amount, sqlite3_int64 offs
     if (int nrc = s.real->pMethods->xRead(s.real, number, 4, offset - 4); nrc != SQLITE_OK) {
         return nrc;
     }
+    s.journal_body_at = offset;
+    std::memcpy(s.journal_body_nonce, out + kUsableBytes, kNonceBytes);
     if (!open_page(s.key(), out, out, PageBinding::journal_page(be32(number)))) {
         if (rc == SQLITE_IOERR_SHORT_READ) {
             std::memset(out, 0, kPageSize);  // a torn tail: SQLite's checksum ends playback here
@@ -710,15 +731,33 @@ int read_journal(FileState& s, std::uint8_t* out, int amount, sqlite3_int64 offs
     return rc;
 }
 
+// A body is sealed with a fresh nonce; the record's checksum after it is stored masked with that
+// nonce; a header carrying SQLite's magic is stored with the masked journal's (this version writes
+// no other).
 int write_journal(FileState& s, const std::uint8_t* in, int amount, sqlite3_int64 offset) {
     if (!is_journal_body(amount, offset)) {
-        int rc = s.real->pMethods->xWrite(s.real, in, amount, offset);
+        const std::uint8_t* data = in;
+        std::uint8_t checksum[4];
+        std::vector<std::uint8_t> header;
+        if (is_record_checksum(s, amount, offset)) {
+            std::memcpy(checksum, in, 4);
+            toggle_checksum_mask(s.checksum_key(), s.journal_body_nonce, checksum, 4);
+            data = checksum;
+        } else if (amount >= static_cast<int>(kJournalMagicBytes) && is_sqlite_journal_magic(in)) {
+            header.assign(in, in + amount);
+            journal_magic_to_disk(header.data());
+            s.journal_in_clear = false;
+            data = header.data();
+        }
+        int rc = s.real->pMethods->xWrite(s.real, data, amount, offset);
         if (rc == SQLITE_OK) s.remember_metadata(in, amount, offset);
         return rc;
     }
     std::uint8_t number[4];
     if (s.metadata_at(offset - 4, 4, number) != SQLITE_OK) return SQLITE_IOERR_WRITE;
     seal_page(s.key(), in, s.scratch.data(), PageBinding::journal_page(be32(number)));
+    s.journal_body_at = offset;
+    std::memcpy(s.journal_body_nonce, s.scratch.data() + kUsableBytes, kNonceBytes);
     return s.real->pMethods->xWrite(s.real, s.scratch.data(), amount, offset);
 }
 

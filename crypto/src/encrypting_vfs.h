@@ -12,7 +12,7 @@
 
 #include "crypto/secret.h"
 #include "crypto/src/page_cipher.h"
-#include "crypto/src/wal_masking.h"
+#include "crypto/src/checksum_masking.h"
 #include "crypto/status.h"
 
 namespace tsunagu::crypto_detail {
@@ -27,10 +27,10 @@ enum class CorruptPart : int { page = 0, frame_header = 1, wal_header = 2 };
 // The keys and failure notes shared by one database's main, WAL and journal files.
 struct FileKeys {
     FileKeys(Secret key, PageCipher page_cipher)
-        : data_key(std::move(key)), cipher(page_cipher), checksum_key(wal_checksum_key(data_key.data())) {}
+        : data_key(std::move(key)), cipher(page_cipher), checksum_key(checksum_mask_key(data_key.data())) {}
     Secret data_key;
     const PageCipher cipher;
-    const Secret checksum_key;  // masks the WAL's frame checksums (wal_masking.h)
+    const Secret checksum_key;  // masks the WAL's frame checksums (checksum_masking.h)
     // Set once a WAL of this store is seen stored masked: every later one is (this version writes
     // no other), so the WAL's header need not be read again to tell.
     std::atomic<bool> wal_masked{false};

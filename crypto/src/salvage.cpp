@@ -17,7 +17,7 @@
 #include "crypto/src/key_header.h"
 #include "crypto/src/page_cipher.h"
 #include "crypto/src/wal_format.h"
-#include "crypto/src/wal_masking.h"
+#include "crypto/src/checksum_masking.h"
 
 namespace tsunagu {
 
@@ -30,7 +30,6 @@ constexpr std::uint64_t kWalHeader = kWalHeaderBytes;
 constexpr std::uint64_t kFrameHeader = kWalFrameHeaderBytes;
 constexpr std::uint64_t kFrame = kFrameHeader + kPage;
 constexpr std::uint64_t kJournalRecord = 4 + kPage + 4;  // page number, page, checksum
-constexpr std::uint8_t kJournalMagic[8] = {0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7};
 
 // One file of the damaged store, opened read-only; a file that does not exist reads as empty.
 struct SourceFile {
@@ -99,9 +98,16 @@ void gather_main(const SourceFile& main, PageVersions& versions) {
 Status gather_journal(const SourceFile& journal, PageVersions& versions, SalvageReport& report) {
     std::uint8_t header[28];
     if (journal.size < sizeof header) return Status::ok();
-    TSUNAGU_TRY(journal.read(header, sizeof header, 0));
+    // A segment's header as SQLite wrote it: its magic number stored as this version or an earlier
+    // one wrote it (checksum_masking.h; salvage reads no record checksum).
+    const auto read_header = [&](std::uint64_t at) -> Status {
+        TSUNAGU_TRY(journal.read(header, sizeof header, at));
+        journal_magic_from_disk(header);
+        return Status::ok();
+    };
+    TSUNAGU_TRY(read_header(0));
     // A journal SQLite finished with (deleted, zeroed or cut to nothing) is not hot.
-    if (std::memcmp(header, kJournalMagic, 8) != 0 || be32(header + 8) == 0) return Status::ok();
+    if (!is_sqlite_journal_magic(header) || be32(header + 8) == 0) return Status::ok();
     const std::uint32_t original_pages = be32(header + 16);
     const std::uint64_t sector = be32(header + 20);
     // The database before the transaction: at most the main file's pages and those it journaled.
@@ -114,9 +120,9 @@ Status gather_journal(const SourceFile& journal, PageVersions& versions, Salvage
     }
     std::vector<bool> seen(original_pages + 1, false);
     for (std::uint64_t segment = 0; segment + sector <= journal.size;) {
-        TSUNAGU_TRY(journal.read(header, sizeof header, segment));
+        TSUNAGU_TRY(read_header(segment));
         const std::uint32_t records = be32(header + 8);
-        if (std::memcmp(header, kJournalMagic, 8) != 0 || records == 0) break;  // never synced: not played
+        if (!is_sqlite_journal_magic(header) || records == 0) break;  // never synced: not played
         std::uint64_t record = segment + sector;
         for (std::uint32_t i = 0; i < records; ++i, record += kJournalRecord) {
             if (record + kJournalRecord > journal.size) return Status::ok();  // cut short, as SQLite stops
@@ -154,7 +160,7 @@ Status gather_wal(const SourceFile& wal, const PageKey& key, PageVersions& versi
     if (wal.size < kWalHeader + kFrame) return Status::ok();
     std::uint8_t header[kWalHeader];
     TSUNAGU_TRY(wal.read(header, kWalHeader, 0));
-    // Frame headers as SQLite wrote them (wal_masking.h): each checksum unmasked with its frame's
+    // Frame headers as SQLite wrote them (checksum_masking.h): each checksum unmasked with its frame's
     // nonce, unless the WAL is an earlier version's, in clear. A magic number of neither form (a
     // damaged header) is read both ways, and the reading under which more frames chain is kept.
     const bool in_clear = wal_stored_in_clear(header);
@@ -169,7 +175,7 @@ Status gather_wal(const SourceFile& wal, const PageKey& key, PageVersions& versi
     }
     std::vector<std::vector<std::uint8_t>> readings;
     if (!in_clear) {
-        const Secret checksum_key = wal_checksum_key(key.key);
+        const Secret checksum_key = checksum_mask_key(key.key);
         std::vector<std::uint8_t> unmasked = headers;
         for (std::uint64_t i = 0; i < frames; ++i) {
             std::uint8_t nonce[kNonceBytes];

@@ -1,6 +1,8 @@
 // build_change: the base each kind of edit records, and what each refuses.
 #include "sync/src/authoring.h"
 
+#include <set>
+
 #include "sync/src/json_writer.h"
 
 namespace tsunagu::sync::detail {
@@ -21,6 +23,44 @@ ChangeSet blank(const EditContext& context, const std::string& collection,
     change.user = context.user;
     change.schema_version = context.schema.version;
     return change;
+}
+
+// Made from what was read (AsRead): the versions of `field` an update supersedes. Those read with
+// the value read (the current one then, and any of an equal value), and those read that are no
+// longer in force (something superseded them since: naming them too is harmless). Not a version
+// that arrived since, which stays beside the update as a conflict, nor one a conflict opposed to
+// the value read (an update settles no conflict).
+std::vector<std::string> read_base(const RecordState& state, const AsRead& as_read, const std::string& field) {
+    std::vector<std::string> base;
+    const auto read = as_read.heads.find(field);
+    if (read == as_read.heads.end()) return base;
+    const auto value_read = as_read.fields.find(field);
+    const auto now = state.fields.find(field);
+    for (const std::string& id : read->second) {
+        const Head* in_force = nullptr;
+        if (now != state.fields.end()) {
+            for (const Head& head : now->second) {
+                if (state.version_of(head).change_id == id) in_force = &head;
+            }
+        }
+        if (in_force == nullptr || (value_read != as_read.fields.end() && in_force->value.json() == *value_read)) {
+            base.push_back(id);
+        }
+    }
+    return base;
+}
+
+// Every version of `field` that was read: what a resolution made from the reading settles.
+std::vector<std::string> read_heads(const AsRead& as_read, const std::string& field) {
+    const auto read = as_read.heads.find(field);
+    return read == as_read.heads.end() ? std::vector<std::string>{} : read->second;
+}
+
+// Every version of every field that was read: what a delete made from the reading has seen.
+std::vector<std::string> all_read(const AsRead& as_read) {
+    std::set<std::string> ids;
+    for (const auto& [field, heads] : as_read.heads) ids.insert(heads.begin(), heads.end());
+    return {ids.begin(), ids.end()};
 }
 
 bool has_deletion_conflict(const RecordState& state) {
@@ -162,7 +202,7 @@ Result<std::optional<ChangeSet>> build_change(const EditContext& context, const 
                     current ? current->value.json() == item.value() : item.value().is_null();
                 if (unchanged) continue;
                 change.set[item.key()] = item.value();
-                auto base = current_base(state, item.key());
+                auto base = edit.as_read ? read_base(state, *edit.as_read, item.key()) : current_base(state, item.key());
                 if (!base.empty()) change.base[item.key()] = std::move(base);
             }
             if (change.set.empty()) return std::optional<ChangeSet>();
@@ -171,7 +211,7 @@ Result<std::optional<ChangeSet>> build_change(const EditContext& context, const 
             if (deleted) return refuse(ErrorCode::conflict, edit, "is already deleted");
             change.set[kDeletedField] = true;
             change.base[kDeletedField] = head_ids(state, kDeletedField);
-            change.seen = all_field_head_ids(state);
+            change.seen = edit.as_read ? all_read(*edit.as_read) : all_field_head_ids(state);
             break;
         case Kind::resolve: {
             TSUNAGU_TRY(check_utf8(edit, edit.field, edit.value));
@@ -180,7 +220,7 @@ Result<std::optional<ChangeSet>> build_change(const EditContext& context, const 
                               "is deleted: settle the deletion first (resolve_deletion, tsunagu_resolve_deletion: keep it "
                               "deleted or restore it), then its fields");
             }
-            auto heads = head_ids(state, edit.field);
+            auto heads = edit.as_read ? read_heads(*edit.as_read, edit.field) : head_ids(state, edit.field);
             bool open = false;
             for (const Conflict& c : conflicts_of(state, {}, {})) open |= c.field == edit.field;
             if (!open) {
@@ -199,7 +239,7 @@ Result<std::optional<ChangeSet>> build_change(const EditContext& context, const 
             change.set[kDeletedField] = edit.resolution == DeletionResolution::keep_deleted;
             change.base[kDeletedField] = head_ids(state, kDeletedField);
             if (edit.resolution == DeletionResolution::keep_deleted)
-                change.seen = all_field_head_ids(state);
+                change.seen = edit.as_read ? all_read(*edit.as_read) : all_field_head_ids(state);
             break;
         case Kind::create:
             break;

@@ -20,6 +20,9 @@ struct Edit {
     std::string field;             // resolve
     Json value;                    // resolve
     DeletionResolution resolution = DeletionResolution::keep_deleted;  // resolve_deletion
+    // update, remove, resolve, resolve_deletion: what the person read, when the edit is made from
+    // it; unset: the replica's record as it stands (what the edit supersedes, see AsRead).
+    std::optional<AsRead> as_read;
 
     static Edit create(std::string_view collection, const Json& fields);
     static Edit update(std::string_view record, const Json& fields);

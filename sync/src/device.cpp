@@ -228,6 +228,25 @@ Status Device::resolve(std::string_view record, std::string_view field, const Js
     return impl_->edit(detail::Edit::resolve(record, field, value)).status();
 }
 
+namespace {
+detail::Edit made_from(detail::Edit edit, const AsRead& as_read) {
+    edit.as_read = as_read;
+    return edit;
+}
+}  // namespace
+
+Status Device::update(std::string_view record, const Json& fields, const AsRead& as_read) {
+    return impl_->edit(made_from(detail::Edit::update(record, fields), as_read)).status();
+}
+
+Status Device::remove(std::string_view record, const AsRead& as_read) {
+    return impl_->edit(made_from(detail::Edit::remove(record), as_read)).status();
+}
+
+Status Device::resolve(std::string_view record, std::string_view field, const Json& value, const AsRead& as_read) {
+    return impl_->edit(made_from(detail::Edit::resolve(record, field, value), as_read)).status();
+}
+
 Status Device::resolve_deletion(std::string_view record, DeletionResolution resolution) {
     return impl_->edit(detail::Edit::resolve_deletion(record, resolution)).status();
 }

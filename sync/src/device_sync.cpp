@@ -366,12 +366,14 @@ Result<Device::Impl::Acknowledged> Device::Impl::acknowledge(const PushOutcome& 
     }
     TSUNAGU_TRY(remove.run());  // steps the statement to its end, then resets it
     out.removed = true;
-    if (outcome.status == PushStatus::duplicate && outcome.seq > 0) {
-        // Taken before, at a sequence number the pulls have passed: a page brought the record
-        // with it already applied (a refused change a supervisor applied, retried since; a change
-        // whose answer was lost and that no pull asked after) and this change was replayed onto
-        // it, as a conflict with whatever superseded it there that the upstream does not have.
-        // The record is asked for whole, to be held as the upstream holds it.
+    if (outcome.seq > 0) {
+        // Taken at a sequence number the pulls have passed: a page brought the record with this
+        // change already applied, before this answer (a duplicate: a refused change a supervisor
+        // applied, retried since, or a change whose answer was lost and that no pull asked after;
+        // accepted: another process on this replica pushed it, and a page read meanwhile was
+        // applied first), and the outbox replayed it onto the page's copy, as a conflict with
+        // whatever superseded it there that the upstream does not have. The record is asked for
+        // whole, to be held as the upstream holds it.
         auto cursor = detail::meta_int(store, detail::kMetaCursor, 0);
         TSUNAGU_TRY(cursor);
         if (outcome.seq <= *cursor) {

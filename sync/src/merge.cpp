@@ -236,7 +236,10 @@ Record to_record(const RecordState& state, std::string id, std::string collectio
     record.deleted = state.deleted();
     record.fields = current_values(state);
     for (const auto& [field, heads] : state.fields) {
-        if (field != kDeletedField) record.versions[field] = state.version_of(heads.front());
+        if (field == kDeletedField) continue;
+        record.versions[field] = state.version_of(heads.front());
+        auto& ids = record.heads[field];
+        for (const Head& head : heads) ids.push_back(state.version_of(head).change_id);
     }
     return record;
 }

@@ -126,6 +126,7 @@ void to_json(Json& out, const Record& r) {
            {"deleted", r.deleted},
            {"fields", r.fields},
            {"versions", r.versions},
+           {"heads", r.heads},
            {"conflicts", r.conflicts}};
 }
 
@@ -367,6 +368,31 @@ void from_json(const Json& in, PullPage& p) {
     for (const auto& id : p.evicted_records) {
         if (!is_id(id)) throw std::invalid_argument("\"evicted_records\" holds a malformed id");
     }
+}
+
+Result<AsRead> AsRead::parse(const Json& record) {
+    const auto refuse = [](const std::string& what) {
+        return Status(ErrorCode::invalid_argument,
+                      "the record as read " + what + ": give it as the device answered it (its \"fields\" and \"heads\")");
+    };
+    if (!record.is_object()) return refuse("is not a JSON object");
+    const auto fields = record.find("fields");
+    const auto heads = record.find("heads");
+    if (fields == record.end() || !fields->is_object()) return refuse("has no \"fields\" object");
+    if (heads == record.end() || !heads->is_object()) return refuse("has no \"heads\" object");
+    AsRead read;
+    read.fields = *fields;
+    for (const auto& [field, ids] : heads->items()) {
+        if (!ids.is_array()) return refuse("names the heads of \"" + field + "\" other than as a list");
+        auto& out = read.heads[field];
+        for (const Json& id : ids) {
+            if (!id.is_string() || !is_id(id.get<std::string>())) {
+                return refuse("names a head of \"" + field + "\" that is not a change id");
+            }
+            out.push_back(id.get<std::string>());
+        }
+    }
+    return read;
 }
 
 Result<ChangeSet> parse_change_set(const Json& in) {

@@ -195,6 +195,13 @@ TEST_CASE("every role signs out its own session only, and no one signs out witho
             CHECK(staying.get("/v1/me").status == 200);  // the same user's other session goes on
         }
     }
+    // Each is on the trail, by its device.
+    ApiClient admin(t.server.url());
+    REQUIRE(admin.sign_in("admin", t.server.admin_password()).status == 200);
+    int sign_outs = 0;
+    const Reply trail = admin.get("/v1/admin/audit?limit=1000");
+    for (const auto& e : trail.body["entries"]) sign_outs += e["action"] == "auth.sign_out";
+    CHECK(sign_outs == static_cast<int>(kSignOuts.size()) * 3);
 }
 
 TEST_CASE("SIGTERM lets requests in flight finish, and every acknowledged push survives the restart") {

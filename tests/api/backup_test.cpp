@@ -146,6 +146,37 @@ TEST_CASE("a backup taken while a worker pushes restores what it held, the phone
     for (const auto& r : *everything) CHECK(new_phone.holds(r.id));  // nothing the worker did is lost
 }
 
+TEST_CASE("a salvage that falls back to older pages ends every session, and says to redo what may be undone") {
+    // A page that fell back may have held a device's revocation, an account's disabling or a
+    // password reset: a token from before must not open the salvaged server.
+    Office office;
+    ApiClient other_phone(office.server.url());
+    REQUIRE(other_phone.sign_in("aoi", "aoi-password-1").status == 200);
+    office.server.stop(SIGKILL);
+    const std::string db = office.data + "/tsunagu.db";
+    fs::remove(db + "-shm");
+    const auto frames = wal_frame_pages(db).size();
+    const std::size_t victim = wal_frame_holding(db, FrameVersion::last_with_older, wal_frame_offset(frames));
+    REQUIRE(victim < frames);
+    flip_byte(db + "-wal", wal_frame_offset(victim) + 24 + 500);
+
+    const std::string salvaged_dir = office.dir.file("salvaged");
+    const ProgramRun salvaged = server_command({"salvage", "--data", office.data, "--to", salvaged_dir});
+    INFO(salvaged.out << salvaged.err);
+    REQUIRE(salvaged.exit_code == 0);
+    CHECK(salvaged.out.find("nothing was lost") == std::string::npos);
+    CHECK(salvaged.out.find("every session was ended") != std::string::npos);
+    CHECK(salvaged.out.find("do those again") != std::string::npos);
+
+    ServerProcess server{TSUNAGU_SERVER_PATH, salvaged_dir, office.dir.file("salvaged.log")};
+    server.start();
+    for (ApiClient* before : {&office.phone->client, &other_phone}) {
+        ApiClient reconnected(server.url());
+        reconnected.token = before->token;
+        CHECK(reconnected.get("/v1/me").status == 401);
+    }
+}
+
 TEST_CASE("a backup or restore that cannot be done is refused with what to do, and changes nothing") {
     Office office;
     const std::string backup = office.dir.file("good.db");

@@ -455,10 +455,14 @@ TEST_CASE("a refused sign-in is audited by account id, and an unknown name is no
     ApiClient c(f.server.url());
     CHECK(c.sign_in("yui", "not-yui-password").status == 401);
     CHECK(c.sign_in("yui-password-typed-here", "x-password").status == 401);  // a password in the name field
+    // A disabled account's right password, on the phones' door as on the web page's.
+    REQUIRE(f.admin->patch("/v1/admin/users/" + yui, {{"disabled", true}}).status == 200);
+    CHECK(c.sign_in("yui", "yui-password-1").status == 403);
     auto failed = audited(*f.admin, "auth.sign_in_failed");
-    REQUIRE(failed.size() == 2);
+    REQUIRE(failed.size() == 3);
     CHECK(failed[0]["target"] == yui);
     CHECK(failed[1]["target"] == "(unknown user)");
+    CHECK(failed[2]["target"] == yui);
     CHECK(f.admin->get("/v1/admin/audit?limit=1000").raw.find("yui-password-typed-here") == std::string::npos);
 }
 

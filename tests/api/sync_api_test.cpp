@@ -625,6 +625,9 @@ TEST_CASE("invalid change sets are refused naming the field, and oversized batch
     CHECK(aoi->client.post("/v1/sync/push", {{"changes", many}}).status == 413);
     CHECK(aoi->client.get("/v1/sync/pull?after=-1").status == 400);
     CHECK(aoi->client.get("/v1/sync/pull?after=0&limit=999999").status == 400);
+    Reply floor = aoi->client.post("/v1/sync/pull", {{"after", 0}, {"outbox_floor", -1}});
+    CHECK(floor.status == 400);
+    CHECK(floor.body["message"].get<std::string>().find("outbox_floor") != std::string::npos);
 }
 
 TEST_CASE("malformed wrong-typed and oversized push bodies are refused whole and change nothing the server holds") {
@@ -1182,6 +1185,30 @@ TEST_CASE("a push says how wrong the phone's clock is and the administrator sees
     CHECK(entry["clock_ahead_ms"] == -kThirtyDays);  // the phone's clock is behind the server's
     CHECK(entry["clock_read_at"].get<std::int64_t>() > 0);
     (void)client;
+}
+
+TEST_CASE("a clock offset beyond a century either way is no clock's: the sync goes on, and the reading is not recorded") {
+    // -2^63 has no negation, and the difference of two extreme readings overflows: undefined
+    // behaviour a sanitizer build aborts the server on.
+    Organisation org;
+    auto aoi = org.device("aoi");
+    aoi->create("client", {{"pseudonym", "K-018"}, {"area", "kita"}});
+    auto batch = aoi->device->prepare_push();
+    REQUIRE(batch.is_ok());
+    const json changes = json(*batch)["changes"];
+    for (const std::int64_t offset : {INT64_MIN, INT64_MAX, -INT64_MAX}) {
+        INFO(offset);
+        CHECK(aoi->client.post("/v1/sync/push", {{"changes", changes}, {"clock_offset", offset}}).status == 200);
+        CHECK(aoi->client.post("/v1/sync/pull", {{"after", 0}, {"clock_offset", offset}}).status == 200);
+    }
+    const json devices = org.admin->get("/v1/admin/devices").body["devices"];
+    bool listed = false;
+    for (const auto& d : devices) {
+        if (d["id"] != aoi->client.device_id) continue;
+        listed = true;
+        CHECK(d["clock_read_at"] == 0);  // never read: none of those is a clock's
+    }
+    CHECK(listed);
 }
 
 TEST_CASE("a phone that only pulls has its clock read too") {

@@ -233,7 +233,31 @@ int main(int argc, char** argv) {
     expect(tsunagu_resolve_deletion(dev, NULL, "restore", &err) == TSUNAGU_INVALID_ARGUMENT,
            "settling a deletion needs an id", &err);
 
-    expect(tsunagu_delete(dev, visit_id, &err) == TSUNAGU_OK, "delete the visit", &err);
+    /* Edits made from the record as read: tsunagu_get's answer, kept while a form was open. */
+    char* as_read = NULL;
+    expect(tsunagu_get(dev, visit_id, &as_read, &err) == TSUNAGU_OK && as_read && strstr(as_read, "\"heads\"") != NULL,
+           "get names the versions in force, for an edit made from it", &err);
+    expect(tsunagu_update_as_read(dev, visit_id, "{\"duration_min\":60}", as_read, &err) == TSUNAGU_OK,
+           "an edit made from the record as read", &err);
+    expect(tsunagu_update_as_read(dev, visit_id, "{\"duration_min\":61}", "{\"fields\":{}}", &err) ==
+                   TSUNAGU_INVALID_ARGUMENT &&
+               err.message && strstr(err.message, "heads") != NULL,
+           "a record as read without its heads is refused, and the error says what to give", &err);
+    expect(tsunagu_update_as_read(dev, visit_id, "{\"duration_min\":61}", "{bad", &err) == TSUNAGU_INVALID_ARGUMENT &&
+               err.message && strstr(err.message, "as_read_json") != NULL,
+           "a record as read that is not JSON is refused", &err);
+    expect(tsunagu_update_as_read(dev, visit_id, "{\"duration_min\":61}", NULL, &err) == TSUNAGU_INVALID_ARGUMENT,
+           "an edit made from a reading needs the reading", &err);
+    expect(tsunagu_resolve_as_read(dev, visit_id, "duration_min", "62", as_read, &err) == TSUNAGU_CONFLICT,
+           "a field with no conflict has none to settle, from a reading as without", &err);
+    expect(tsunagu_delete_as_read(dev, visit_id, NULL, &err) == TSUNAGU_INVALID_ARGUMENT,
+           "a delete made from a reading needs the reading", &err);
+    tsunagu_free(as_read);
+    as_read = NULL;
+    expect(tsunagu_get(dev, visit_id, &as_read, &err) == TSUNAGU_OK, "read the visit again", &err);
+    expect(tsunagu_delete_as_read(dev, visit_id, as_read, &err) == TSUNAGU_OK, "delete the visit, from what was read",
+           &err);
+    tsunagu_free(as_read);
     expect(tsunagu_sync(dev, NULL, NULL, NULL, &err) == TSUNAGU_OK, "sync the delete", &err);
     tsunagu_close(dev);
 

@@ -859,6 +859,122 @@ TEST_CASE("a refused change retried after the upstream took it, pulled before it
     CHECK(ok(w.upstream.conflicts()).empty());
 }
 
+TEST_CASE("a change accepted while a page that already held it was applied first leaves no conflict on her device") {
+    // Two processes on her replica (the app and a command): one prepares a pull while her edit is
+    // still unsent, the other pushes the edit; a colleague's correction lands on top of it, and
+    // the page is applied before the push's answer arrives.
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    ok(w.upstream.set_scope("supervisor", {"*"}));
+    Device& alice = w.add_device("alice");
+    const std::string id = ok(alice.create("visit", kVisit));
+    sync(alice, w.upstream);
+    ok(alice.update(id, {{"notes", "her edit"}}));
+    const PullRequest asked_before = ok(alice.prepare_pull(100));
+    const PushBatch batch = ok(alice.prepare_push());
+    const auto answer = ok(w.upstream.push(batch));
+    REQUIRE(answer.outcomes[0].status == PushStatus::accepted);
+    ok(w.upstream.update("supervisor", id, {{"notes", "corrected"}}));
+    ok(alice.apply_pull(ok(w.upstream.pull(asked_before))));  // her edit replayed onto the page's copy
+    ok(alice.apply_push_result(answer));
+    CHECK(ok(alice.outbox()).empty());
+    // Accepted at a sequence number her pulls have passed: the record comes whole with the next pull.
+    sync(alice, w.upstream);
+    CHECK(ok(alice.get(id))->fields["notes"] == "corrected");
+    CHECK(ok(alice.conflicts()).empty());
+    CHECK(ok(w.upstream.conflicts()).empty());
+}
+
+TEST_CASE("an edit made from what the worker read keeps a value a sync brought meanwhile beside it as a conflict") {
+    // The form shows the notes; a background sync brings her supervisor's correction; she saves.
+    // Made from the replica as it stands, her save would supersede a correction she never saw.
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    ok(w.upstream.set_scope("supervisor", {"*"}));
+    Device& alice = w.add_device("alice");
+    const std::string id = ok(alice.create("visit", kVisit));
+    sync(alice, w.upstream);
+    const AsRead on_screen = AsRead::of(*ok(alice.get(id)));
+    ok(w.upstream.update("supervisor", id, {{"notes", "corrected by her supervisor"}}));
+    sync(alice, w.upstream);  // the correction arrives while the form is open
+
+    ok(alice.update(id, {{"notes", "her own words"}}, on_screen));
+    auto here = ok(alice.conflicts());
+    REQUIRE(here.size() == 1);
+    CHECK(here[0].field == "notes");
+    sync(alice, w.upstream);
+    auto upstream = ok(w.upstream.conflicts());
+    REQUIRE(upstream.size() == 1);
+    std::set<Json> values{upstream[0].current.value, upstream[0].losing.value};
+    CHECK(values == std::set<Json>{"corrected by her supervisor", "her own words"});
+
+    // Saved from a reading that is still current, an edit is what it always was: no conflict.
+    const AsRead fresh = AsRead::of(*ok(alice.get(id)));
+    ok(alice.resolve(id, "notes", "both, merged", fresh));
+    CHECK(ok(alice.conflicts()).empty());
+    ok(alice.update(id, {{"duration", 50}}, AsRead::of(*ok(alice.get(id)))));
+    sync(alice, w.upstream);
+    CHECK(ok(w.upstream.conflicts()).empty());
+    CHECK(ok(w.upstream.get(id))->fields["notes"] == "both, merged");
+}
+
+TEST_CASE("a resolution or a delete made from what was read leaves what arrived since in conflict, never settled unseen") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    ok(w.upstream.set_scope("bob", {"*"}));
+    Device& alice = w.add_device("alice");
+    Device& bob = w.add_device("bob");
+    const std::string id = ok(alice.create("visit", kVisit));
+    sync(alice, w.upstream);
+    sync(bob, w.upstream);
+    ok(alice.update(id, {{"notes", "X"}}));
+    ok(bob.update(id, {{"notes", "Y"}}));
+    sync(alice, w.upstream);
+    sync(bob, w.upstream);
+    sync(alice, w.upstream);
+    REQUIRE(ok(alice.conflicts()).size() == 1);
+    const AsRead conflict_on_screen = AsRead::of(*ok(alice.get(id)));
+    // Meanwhile a third value lands on top of the conflict's winner, and reaches her phone.
+    ok(w.upstream.update("bob", id, {{"notes", "Z"}}));
+    sync(alice, w.upstream);
+
+    SECTION("a resolution settles what she read; Z, which she did not, stays opposite it") {
+        ok(alice.resolve(id, "notes", "Y", conflict_on_screen));
+        auto left = ok(alice.conflicts());
+        REQUIRE(left.size() == 1);
+        std::set<Json> values{left[0].current.value, left[0].losing.value};
+        CHECK(values.contains("Z"));
+    }
+    SECTION("a delete keeps Z visible as an edit it did not see") {
+        ok(alice.remove(id, conflict_on_screen));
+        auto left = ok(alice.conflicts());
+        REQUIRE_FALSE(left.empty());
+        CHECK(left[0].kind == ConflictKind::edit_vs_delete);
+    }
+}
+
+TEST_CASE("a record as read names every version in force, and a malformed one is refused with what to give") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    Device& alice = w.add_device("alice");
+    const std::string id = ok(alice.create("visit", kVisit));
+    const Record read = *ok(alice.get(id));
+    const Json as_json = read;
+    const AsRead parsed = ok(AsRead::parse(as_json));
+    CHECK(parsed.fields == read.fields);
+    CHECK(parsed.heads == read.heads);
+    CHECK(read.heads.at("notes") == std::vector<std::string>{read.versions.at("notes").change_id});
+    for (const Json& bad : {Json("a record"), Json{{"fields", Json::object()}},
+                            Json{{"fields", Json::object()}, {"heads", {{"notes", "not a list"}}}},
+                            Json{{"fields", Json::object()}, {"heads", {{"notes", {"not-an-id"}}}}}}) {
+        INFO(bad.dump());
+        auto refused = AsRead::parse(bad);
+        REQUIRE_FALSE(refused.is_ok());
+        CHECK(refused.status().code() == ErrorCode::invalid_argument);
+        CHECK_THAT(refused.status().message(), Catch::Contains("the record as read"));
+    }
+}
+
 TEST_CASE("a create naming a record the upstream holds is refused and the record keeps its owner") {
     World w;
     ok(w.upstream.set_scope("alice", {"*"}));

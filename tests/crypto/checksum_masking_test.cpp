@@ -1,7 +1,8 @@
-// The WAL's frame checksums on disk: SQLite computes them over plaintext pages, so the store keeps
-// them masked (crypto/src/wal_masking.h), and a WAL an earlier version wrote in clear still
-// recovers. Each test reads the files as whoever holds the store's key would, and checks what lies
-// on disk against SQLite's own sums of the opened pages (crypto/src/wal_format.h).
+// The checksums SQLite logs beside sealed pages, on disk: a WAL frame's (two sums of its page's
+// words) and a rollback-journal record's (a sum of its page's bytes). SQLite computes them over
+// plaintext pages, so the store keeps them masked (crypto/src/checksum_masking.h), and a log an
+// earlier version wrote in clear still recovers. Each test reads the files as whoever holds the
+// store's key would, and checks what lies on disk against SQLite's own sums of the opened pages.
 #include <sqlite3.h>
 #include <catch2/catch.hpp>
 
@@ -16,8 +17,9 @@
 #include "crypto/src/big_endian.h"
 #include "crypto/src/page_cipher.h"
 #include "crypto/src/wal_format.h"
-#include "crypto/src/wal_masking.h"
+#include "crypto/src/checksum_masking.h"
 #include "crypto/salvage.h"
+#include "support/journal_layout.h"
 #include "support/temp_dir.h"
 #include "tests/crypto/damaged_stores.h"
 
@@ -45,7 +47,7 @@ ChecksumsOnDisk checksums_on_disk(const std::string& path) {
     std::string wal = read_bytes(path + "-wal");
     REQUIRE(wal.size() >= kWalHeaderBytes + kWalFrameBytes);
     const UnwrappedKey key = unwrapped_data_key(read_bytes(path).substr(0, kKeyHeaderBytes), path, test_key());
-    const Secret checksum_key = wal_checksum_key(key.data_key.data());
+    const Secret checksum_key = checksum_mask_key(key.data_key.data());
     ChecksumsOnDisk found;
     found.magic_is_sqlites = wal_stored_in_clear(bytes_at(wal, 0));
     wal_magic_from_disk(bytes_at(wal, 0));
@@ -74,7 +76,7 @@ ChecksumsOnDisk checksums_on_disk(const std::string& path) {
 void rewrite_wal_in_clear(const std::string& path) {
     std::string wal = read_bytes(path + "-wal");
     const UnwrappedKey key = unwrapped_data_key(read_bytes(path).substr(0, kKeyHeaderBytes), path, test_key());
-    const Secret checksum_key = wal_checksum_key(key.data_key.data());
+    const Secret checksum_key = checksum_mask_key(key.data_key.data());
     REQUIRE_FALSE(wal_stored_in_clear(bytes_at(wal, 0)));
     wal_magic_from_disk(bytes_at(wal, 0));
     for (std::size_t at = kWalHeaderBytes; at + kWalFrameBytes <= wal.size(); at += kWalFrameBytes) {
@@ -88,6 +90,62 @@ void close_leaving_wal(Store& store, const std::string& path) {
     REQUIRE(sqlite3_db_config(store.handle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr) == SQLITE_OK);
     store.close();
     fs::remove(path + "-shm");
+}
+
+// A rollback journal's record checksum as SQLite's pager computes it: the segment header's seed plus
+// every 200th byte of the page, from the end.
+std::uint32_t sqlite_record_checksum(std::uint32_t seed, const std::uint8_t* page) {
+    std::uint32_t sum = seed;
+    for (int i = static_cast<int>(kPageBytes) - 200; i > 0; i -= 200) sum += page[i];
+    return sum;
+}
+
+struct JournalChecksumsOnDisk {
+    bool magic_is_sqlites = false;  // SQLite's own magic number on disk (a journal in clear)
+    int records = 0;                // records the hot journal's playback reads
+    int stored_as_sqlites = 0;      // records whose stored checksum is SQLite's sum, as it is
+    int unmasked_as_sqlites = 0;    // records whose stored checksum, unmasked, is SQLite's sum
+};
+
+JournalChecksumsOnDisk journal_checksums_on_disk(const std::string& path) {
+    std::string journal = read_bytes(path + "-journal");
+    const JournalLayout layout = journal_layout(journal);
+    REQUIRE_FALSE(layout.records.empty());
+    const UnwrappedKey key = unwrapped_data_key(read_bytes(path).substr(0, kKeyHeaderBytes), path, test_key());
+    const Secret checksum_key = checksum_mask_key(key.data_key.data());
+    JournalChecksumsOnDisk found;
+    found.magic_is_sqlites = is_sqlite_journal_magic(bytes_at(journal, 0));
+    std::vector<std::uint8_t> page(kPageBytes);
+    for (const std::size_t record : layout.records) {
+        std::size_t segment = 0;
+        for (const std::size_t start : layout.segments) {
+            if (start < record) segment = start;
+        }
+        const std::uint8_t* sealed = bytes_at(journal, record + 4);
+        REQUIRE(open_page(key.page_key(), sealed, page.data(), PageBinding::journal_page(big_endian_at(journal, record))));
+        const std::uint32_t sum = sqlite_record_checksum(big_endian_at(journal, segment + 12), page.data());
+        std::uint8_t* stored = bytes_at(journal, record + 4 + kPageBytes);
+        ++found.records;
+        if (be32(stored) == sum) ++found.stored_as_sqlites;
+        toggle_checksum_mask(checksum_key.data(), sealed + kUsableBytes, stored, 4);
+        if (be32(stored) == sum) ++found.unmasked_as_sqlites;
+    }
+    return found;
+}
+
+// Rewrites the hot journal of the store at `path` as the version before masked checksums wrote it:
+// SQLite's magic number in each segment's header, every record's checksum in clear.
+void rewrite_journal_in_clear(const std::string& path) {
+    std::string journal = read_bytes(path + "-journal");
+    const JournalLayout layout = journal_layout(journal);
+    const UnwrappedKey key = unwrapped_data_key(read_bytes(path).substr(0, kKeyHeaderBytes), path, test_key());
+    const Secret checksum_key = checksum_mask_key(key.data_key.data());
+    for (const std::size_t segment : layout.segments) REQUIRE(journal_magic_from_disk(bytes_at(journal, segment)));
+    for (const std::size_t record : layout.records) {
+        toggle_checksum_mask(checksum_key.data(), bytes_at(journal, record + 4 + kUsableBytes),
+                             bytes_at(journal, record + 4 + kPageBytes), 4);
+    }
+    write_bytes(path + "-journal", journal);
 }
 
 }  // namespace
@@ -278,8 +336,8 @@ TEST_CASE("WAL checksums on disk: the stored magic number names the byte order t
 
 TEST_CASE("WAL checksums on disk: a mask applied twice gives the checksum back, and another nonce or data key another mask") {
     const std::vector<std::uint8_t> data_key(kDataKeyBytes, 7), other_data_key(kDataKeyBytes, 8);
-    const Secret key = wal_checksum_key(data_key.data());
-    const Secret other_key = wal_checksum_key(other_data_key.data());
+    const Secret key = checksum_mask_key(data_key.data());
+    const Secret other_key = checksum_mask_key(other_data_key.data());
     std::uint8_t nonce[kNonceBytes] = {1}, other_nonce[kNonceBytes] = {2};
     const std::array<std::uint8_t, 8> checksum{1, 2, 3, 4, 5, 6, 7, 8};
     auto masked = checksum;
@@ -293,4 +351,67 @@ TEST_CASE("WAL checksums on disk: a mask applied twice gives the checksum back, 
     toggle_checksum_mask(other_key.data(), nonce, with_other_key.data());
     CHECK(with_other_nonce != masked);
     CHECK(with_other_key != masked);
+}
+
+TEST_CASE("journal checksums on disk: no record's stored checksum is SQLite's sum of its page, and each unmasks to it") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    const auto crashed = dir.file("crashed.db");
+    make_store(path, JournalMode::rollback);
+    const auto committed = bodies(path);
+    REQUIRE(committed.is_ok());
+    copy_with_hot_journal(path, crashed);
+    const JournalChecksumsOnDisk found = journal_checksums_on_disk(crashed);
+    CHECK_FALSE(found.magic_is_sqlites);
+    CHECK(found.records > 3);
+    CHECK(found.stored_as_sqlites == 0);
+    CHECK(found.unmasked_as_sqlites == found.records);
+    // And the hot journal plays back whole: the rows as committed.
+    const auto played = bodies(crashed);
+    INFO(played.status().to_string());
+    REQUIRE(played.is_ok());
+    CHECK(*played == *committed);
+}
+
+TEST_CASE("journal checksums on disk: a hot journal an earlier version wrote in clear plays back whole, and is salvaged") {
+    TempDir dir;
+    const auto path = dir.file("s.db");
+    const auto crashed = dir.file("crashed.db");
+    make_store(path, JournalMode::rollback);
+    const auto committed = bodies(path);
+    REQUIRE(committed.is_ok());
+    copy_with_hot_journal(path, crashed);
+    rewrite_journal_in_clear(crashed);
+    const JournalChecksumsOnDisk in_clear = journal_checksums_on_disk(crashed);
+    REQUIRE(in_clear.magic_is_sqlites);
+    REQUIRE(in_clear.stored_as_sqlites == in_clear.records);
+
+    const auto copy = dir.file("copy.db");
+    fs::copy_file(crashed, copy);
+    fs::copy_file(crashed + "-journal", copy + "-journal");
+    auto report = salvage_store(copy, test_key(), dir.file("saved.db"), options_for(JournalMode::rollback));
+    INFO(report.status().to_string());
+    REQUIRE(report.is_ok());
+    CHECK(report->complete());
+    CHECK(report->journal_records == static_cast<std::uint32_t>(in_clear.records));
+
+    const auto played = bodies(crashed);
+    INFO(played.status().to_string());
+    REQUIRE(played.is_ok());
+    CHECK(*played == *committed);
+}
+
+TEST_CASE("journal checksums on disk: the stored magic number is not SQLite's, starts with a byte other than zero, and comes back") {
+    const std::uint8_t sqlites[kJournalMagicBytes] = {0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7};
+    std::uint8_t header[kJournalMagicBytes];
+    std::memcpy(header, sqlites, sizeof header);
+    CHECK(is_sqlite_journal_magic(header));
+    CHECK(journal_magic_to_disk(header));
+    CHECK_FALSE(is_sqlite_journal_magic(header));
+    CHECK(header[0] != 0);  // SQLite takes a journal starting with a zero byte for no hot journal
+    CHECK(journal_magic_from_disk(header));
+    CHECK(std::memcmp(header, sqlites, sizeof header) == 0);
+    std::uint8_t zeros[kJournalMagicBytes] = {};
+    CHECK_FALSE(journal_magic_to_disk(zeros));
+    CHECK_FALSE(journal_magic_from_disk(zeros));
 }
