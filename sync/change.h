@@ -110,11 +110,14 @@ struct Record {
 // was read, so a value that arrived since (a pull meanwhile) is never overwritten unseen: it stays
 // beside the edit as a conflict. `parse` takes it from the record's JSON (its "fields" and "heads").
 struct AsRead {
+    std::string record;  // its id: a reading is used for its own record only
     Json fields = Json::object();
     std::map<std::string, std::vector<std::string>> heads;
 
-    static AsRead of(const Record& record) { return {record.fields, record.heads}; }
+    static AsRead of(const Record& record) { return {record.id, record.fields, record.heads}; }
+    // At most kMaxHeads versions, in all.
     static Result<AsRead> parse(const Json& record);
+    static constexpr std::size_t kMaxHeads = 10'000;
 };
 
 enum class ChangeKind { create, edit, remove, restore, resolve };

@@ -321,12 +321,13 @@ HttpResponse apply_refused(RequestContext& ctx) {
 
 std::vector<Route> refused_routes() {
     return {
-        // Lists are read beside the writers, not in their group: a long one holds no push up.
+        // Read beside the writers, not in their group: a long list holds no push up (its audit
+        // entry, in the group, checks the session again).
         {"GET", "/v1/refused", Access::supervisor, list_refused, /*outside_group=*/true},
         {"GET", "/v1/refused/{id}", Access::supervisor, read_refused},
         {"POST", "/v1/refused/{id}/dismiss", Access::supervisor, dismiss_refused},
         {"POST", "/v1/refused/{id}/apply", Access::supervisor, apply_refused},
-        {"GET", "/v1/sync/refused", Access::signed_in, list_own_refused, /*outside_group=*/true},
+        {"GET", "/v1/sync/refused", Access::signed_in, list_own_refused},
     };
 }
 

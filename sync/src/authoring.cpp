@@ -25,29 +25,36 @@ ChangeSet blank(const EditContext& context, const std::string& collection,
     return change;
 }
 
-// Made from what was read (AsRead): the versions of `field` an update supersedes. Those read with
-// the value read (the current one then, and any of an equal value), and those read that are no
-// longer in force (something superseded them since: naming them too is harmless). Not a version
-// that arrived since, which stays beside the update as a conflict, nor one a conflict opposed to
-// the value read (an update settles no conflict).
+// The value of `field` as read: null when it was not set.
+Json value_read(const AsRead& as_read, const std::string& field) {
+    const auto read = as_read.fields.find(field);
+    return read == as_read.fields.end() ? Json() : *read;
+}
+
+// Made from what was read (AsRead): the versions of `field` an update supersedes. Those in force
+// with the value read (the current one then, any of an equal value, and one that set it again
+// since: the person saw that value), and those read that are no longer in force (something
+// superseded them since: naming them too is harmless). Not a version of another value that
+// arrived since, which stays beside the update as a conflict, nor one a conflict opposed to the
+// value read (an update settles no conflict).
 std::vector<std::string> read_base(const RecordState& state, const AsRead& as_read, const std::string& field) {
-    std::vector<std::string> base;
-    const auto read = as_read.heads.find(field);
-    if (read == as_read.heads.end()) return base;
-    const auto value_read = as_read.fields.find(field);
+    std::set<std::string> base;
+    const Json seen = value_read(as_read, field);
     const auto now = state.fields.find(field);
-    for (const std::string& id : read->second) {
-        const Head* in_force = nullptr;
-        if (now != state.fields.end()) {
-            for (const Head& head : now->second) {
-                if (state.version_of(head).change_id == id) in_force = &head;
-            }
-        }
-        if (in_force == nullptr || (value_read != as_read.fields.end() && in_force->value.json() == *value_read)) {
-            base.push_back(id);
+    std::set<std::string> in_force;
+    if (now != state.fields.end()) {
+        for (const Head& head : now->second) {
+            const std::string& id = state.version_of(head).change_id;
+            in_force.insert(id);
+            if (!seen.is_null() && head.value.json() == seen) base.insert(id);
         }
     }
-    return base;
+    if (const auto read = as_read.heads.find(field); read != as_read.heads.end()) {
+        for (const std::string& id : read->second) {
+            if (!in_force.contains(id)) base.insert(id);
+        }
+    }
+    return {base.begin(), base.end()};
 }
 
 // Every version of `field` that was read: what a resolution made from the reading settles.
@@ -186,6 +193,11 @@ Result<std::optional<ChangeSet>> build_change(const EditContext& context, const 
                       "is not a record id (32 lower-case hex characters)");
     }
     if (!target.state) return refuse(ErrorCode::not_found, edit, "no such record on this replica");
+    if (edit.as_read && edit.as_read->record != edit.record) {
+        return refuse(ErrorCode::invalid_argument, edit,
+                      "the record as read is " + (edit.as_read->record.empty() ? std::string("no record") : edit.as_read->record) +
+                          ": give this record's reading");
+    }
     const RecordState& state = *target.state;
     ChangeSet change = blank(context, *target.collection, edit.record);
     const bool deleted = state.deleted();
@@ -197,9 +209,12 @@ Result<std::optional<ChangeSet>> build_change(const EditContext& context, const 
                 return refuse(ErrorCode::conflict, edit, "was deleted; it cannot be edited");
             }
             for (const auto& item : edit.fields.items()) {
+                // Unchanged: as read, when made from a reading (a form sends back the fields it did
+                // not touch, which must not put back what a sync brought since); else as it stands.
                 const Head* current = state.winner(item.key());
-                const bool unchanged =
-                    current ? current->value.json() == item.value() : item.value().is_null();
+                const bool unchanged = edit.as_read ? value_read(*edit.as_read, item.key()) == item.value()
+                                       : current    ? current->value.json() == item.value()
+                                                    : item.value().is_null();
                 if (unchanged) continue;
                 change.set[item.key()] = item.value();
                 auto base = edit.as_read ? read_base(state, *edit.as_read, item.key()) : current_base(state, item.key());
@@ -221,11 +236,15 @@ Result<std::optional<ChangeSet>> build_change(const EditContext& context, const 
                               "deleted or restore it), then its fields");
             }
             auto heads = edit.as_read ? read_heads(*edit.as_read, edit.field) : head_ids(state, edit.field);
-            bool open = false;
-            for (const Conflict& c : conflicts_of(state, {}, {})) open |= c.field == edit.field;
+            // Made from a reading, it settles the conflict that was read: refused when none was;
+            // one settled or joined since stays beside the resolution as a conflict.
+            bool open = edit.as_read && heads.size() >= 2;
+            if (!edit.as_read) {
+                for (const Conflict& c : conflicts_of(state, {}, {})) open |= c.field == edit.field;
+            }
             if (!open) {
                 return refuse(ErrorCode::conflict, edit,
-                              "field \"" + edit.field + "\" has no conflict to resolve");
+                              "field \"" + edit.field + "\" " + (edit.as_read ? "had" : "has") + " no conflict to resolve");
             }
             change.set[edit.field] = edit.value;
             change.base[edit.field] = std::move(heads);

@@ -376,14 +376,19 @@ Result<AsRead> AsRead::parse(const Json& record) {
                       "the record as read " + what + ": give it as the device answered it (its \"fields\" and \"heads\")");
     };
     if (!record.is_object()) return refuse("is not a JSON object");
+    const auto id = record.find("id");
+    if (id == record.end() || !id->is_string() || !is_id(id->get<std::string>())) return refuse("names no record \"id\"");
     const auto fields = record.find("fields");
     const auto heads = record.find("heads");
     if (fields == record.end() || !fields->is_object()) return refuse("has no \"fields\" object");
     if (heads == record.end() || !heads->is_object()) return refuse("has no \"heads\" object");
     AsRead read;
+    read.record = id->get<std::string>();
     read.fields = *fields;
+    std::size_t count = 0;
     for (const auto& [field, ids] : heads->items()) {
         if (!ids.is_array()) return refuse("names the heads of \"" + field + "\" other than as a list");
+        if ((count += ids.size()) > kMaxHeads) return refuse("names more versions than any record holds");
         auto& out = read.heads[field];
         for (const Json& id : ids) {
             if (!id.is_string() || !is_id(id.get<std::string>())) {

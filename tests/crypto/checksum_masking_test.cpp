@@ -71,6 +71,15 @@ ChecksumsOnDisk checksums_on_disk(const std::string& path) {
     return found;
 }
 
+// Checks that the WAL `found` describes is this version's: its magic altered, and each of its (at
+// least `at_least`) frames' checksums masked, each unmasking to SQLite's own.
+void check_masked(const ChecksumsOnDisk& found, int at_least) {
+    CHECK_FALSE(found.magic_is_sqlites);
+    CHECK(found.frames >= at_least);
+    CHECK(found.stored_as_sqlites == 0);
+    CHECK(found.unmasked_as_sqlites == found.frames);
+}
+
 // Rewrites the WAL of the store at `path` as the version before masked checksums wrote it: SQLite's
 // magic number and every frame's checksum in clear.
 void rewrite_wal_in_clear(const std::string& path) {
@@ -154,11 +163,7 @@ TEST_CASE("WAL checksums on disk: no frame's stored checksum is SQLite's sum of 
     TempDir dir;
     const auto path = dir.file("s.db");
     store_with_three_commits_in_wal(path);
-    const ChecksumsOnDisk found = checksums_on_disk(path);
-    CHECK_FALSE(found.magic_is_sqlites);
-    CHECK(found.frames >= 3);
-    CHECK(found.stored_as_sqlites == 0);
-    CHECK(found.unmasked_as_sqlites == found.frames);
+    check_masked(checksums_on_disk(path), 3);
     // And the store recovers every commit from it.
     Store store = open_ok(path, test_key());
     CHECK(store.integrity_check().is_ok());
@@ -206,10 +211,7 @@ TEST_CASE("WAL checksums on disk: a transaction larger than the page cache, re-c
     }
     CHECK(resealed > 0);  // the in-place overwrites and the re-checksumming ran
     CHECK(kept > 0);
-    const ChecksumsOnDisk found = checksums_on_disk(path);
-    CHECK(found.frames > 100);
-    CHECK(found.stored_as_sqlites == 0);
-    CHECK(found.unmasked_as_sqlites == found.frames);
+    check_masked(checksums_on_disk(path), 101);
     Store store = open_ok(path, test_key());
     CHECK(store.integrity_check().is_ok());
     CHECK(query_int(store, "SELECT count(*) FROM note") == 1510);
@@ -243,11 +245,7 @@ TEST_CASE("WAL checksums on disk: a WAL an earlier version wrote in clear recove
         REQUIRE(insert_rows(store, 700, 100).is_ok());
         close_leaving_wal(store, path);
     }
-    const ChecksumsOnDisk restarted = checksums_on_disk(path);
-    CHECK_FALSE(restarted.magic_is_sqlites);
-    CHECK(restarted.frames > 0);
-    CHECK(restarted.stored_as_sqlites == 0);
-    CHECK(restarted.unmasked_as_sqlites == restarted.frames);
+    check_masked(checksums_on_disk(path), 1);
     Store store = open_ok(path, test_key());
     CHECK(store.integrity_check().is_ok());
     CHECK(query_int(store, "SELECT count(*) FROM note") == 600);
@@ -268,10 +266,7 @@ TEST_CASE("WAL checksums on disk: a WAL restarted over a longer one in clear rec
         close_leaving_wal(store, path);
     }
     const ChecksumsOnDisk restarted = checksums_on_disk(path);
-    CHECK_FALSE(restarted.magic_is_sqlites);
-    CHECK(restarted.frames > 0);
-    CHECK(restarted.stored_as_sqlites == 0);
-    CHECK(restarted.unmasked_as_sqlites == restarted.frames);
+    check_masked(restarted, 1);
     REQUIRE(fs::file_size(path + "-wal") > kWalHeaderBytes + restarted.frames * kWalFrameBytes);  // the earlier WAL's frames beyond
 
     const auto copy = dir.file("copy.db");

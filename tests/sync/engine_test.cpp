@@ -799,16 +799,22 @@ namespace {
 // Alice's edit of her visit, refused (the record was locked for review); the supervisor applies
 // it for her (the same change set, as the server's apply sends it), then corrects it: her value
 // is superseded on the upstream, not in conflict there.
-struct AppliedForHer {
+// Alice's visit, synced; her supervisor sees every record too.
+struct SyncedVisit {
     World w;
     Device* alice = nullptr;
     std::string id;
-    AppliedForHer() {
+    SyncedVisit() {
         ok(w.upstream.set_scope("alice", {"*"}));
         ok(w.upstream.set_scope("supervisor", {"*"}));
         alice = &w.add_device("alice");
         id = ok(alice->create("visit", kVisit));
         sync(*alice, w.upstream);
+    }
+};
+
+struct AppliedForHer : SyncedVisit {
+    AppliedForHer() {
         ok(alice->update(id, {{"notes", "her edit"}}));
         const PushBatch batch = ok(alice->prepare_push());
         const PushGate locked = [](const ChangeSet&, const RecordState*) {
@@ -863,12 +869,10 @@ TEST_CASE("a change accepted while a page that already held it was applied first
     // Two processes on her replica (the app and a command): one prepares a pull while her edit is
     // still unsent, the other pushes the edit; a colleague's correction lands on top of it, and
     // the page is applied before the push's answer arrives.
-    World w;
-    ok(w.upstream.set_scope("alice", {"*"}));
-    ok(w.upstream.set_scope("supervisor", {"*"}));
-    Device& alice = w.add_device("alice");
-    const std::string id = ok(alice.create("visit", kVisit));
-    sync(alice, w.upstream);
+    SyncedVisit t;
+    World& w = t.w;
+    Device& alice = *t.alice;
+    const std::string& id = t.id;
     ok(alice.update(id, {{"notes", "her edit"}}));
     const PullRequest asked_before = ok(alice.prepare_pull(100));
     const PushBatch batch = ok(alice.prepare_push());
@@ -888,12 +892,10 @@ TEST_CASE("a change accepted while a page that already held it was applied first
 TEST_CASE("an edit made from what the worker read keeps a value a sync brought meanwhile beside it as a conflict") {
     // The form shows the notes; a background sync brings her supervisor's correction; she saves.
     // Made from the replica as it stands, her save would supersede a correction she never saw.
-    World w;
-    ok(w.upstream.set_scope("alice", {"*"}));
-    ok(w.upstream.set_scope("supervisor", {"*"}));
-    Device& alice = w.add_device("alice");
-    const std::string id = ok(alice.create("visit", kVisit));
-    sync(alice, w.upstream);
+    SyncedVisit t;
+    World& w = t.w;
+    Device& alice = *t.alice;
+    const std::string& id = t.id;
     const AsRead on_screen = AsRead::of(*ok(alice.get(id)));
     ok(w.upstream.update("supervisor", id, {{"notes", "corrected by her supervisor"}}));
     sync(alice, w.upstream);  // the correction arrives while the form is open
@@ -953,6 +955,68 @@ TEST_CASE("a resolution or a delete made from what was read leaves what arrived 
     }
 }
 
+TEST_CASE("a form that sends back the fields it did not touch puts back nothing a sync brought meanwhile") {
+    SyncedVisit t;
+    World& w = t.w;
+    Device& alice = *t.alice;
+    const std::string& id = t.id;
+    const Record read = *ok(alice.get(id));
+    ok(w.upstream.update("supervisor", id, {{"notes", "corrected"}}));
+    sync(alice, w.upstream);
+    Json form = read.fields;  // every field as shown; she changes the duration only
+    form["duration"] = 45;
+    ok(alice.update(id, form, AsRead::of(read)));
+    CHECK(ok(alice.conflicts()).empty());
+    CHECK(ok(alice.get(id))->fields["notes"] == "corrected");
+    CHECK(ok(alice.get(id))->fields["duration"] == 45);
+    sync(alice, w.upstream);
+    CHECK(ok(w.upstream.conflicts()).empty());
+    // A reading is of one record: another's is refused, nothing queued.
+    const std::string other = ok(alice.create("visit", kVisit));
+    const Status wrong = alice.update(other, {{"duration", 5}}, AsRead::of(read));
+    CHECK(wrong.code() == ErrorCode::invalid_argument);
+    CHECK_THAT(wrong.message(), Catch::Contains("give this record's reading"));
+}
+
+TEST_CASE("a reading of a conflict: an edit supersedes the value read even set again since, a resolution needs the conflict read") {
+    World w;
+    for (const char* user : {"alice", "bob", "supervisor"}) ok(w.upstream.set_scope(user, {"*"}));
+    Device& alice = w.add_device("alice");
+    Device& bob = w.add_device("bob");
+    const std::string id = ok(alice.create("visit", kVisit));
+    const AsRead before_conflict = AsRead::of(*ok(alice.get(id)));
+    sync(alice, w.upstream);
+    sync(bob, w.upstream);
+    ok(alice.update(id, {{"notes", "X"}}));
+    ok(bob.update(id, {{"notes", "Y"}}));
+    sync(alice, w.upstream);
+    sync(bob, w.upstream);
+    sync(alice, w.upstream);
+    REQUIRE(ok(alice.conflicts()).size() == 1);
+    const Record read = *ok(alice.get(id));
+    // Her supervisor settles it on the value she saw, and that reaches her phone.
+    ok(w.upstream.resolve("supervisor", id, "notes", read.fields["notes"]));
+    sync(alice, w.upstream);
+    REQUIRE(ok(alice.conflicts()).empty());
+
+    SECTION("an edit from the reading supersedes that value, set again by the resolution, with no conflict") {
+        ok(alice.update(id, {{"notes", "her own words"}}, AsRead::of(read)));
+        CHECK(ok(alice.conflicts()).empty());
+        sync(alice, w.upstream);
+        CHECK(ok(w.upstream.conflicts()).empty());
+        CHECK(ok(w.upstream.get(id))->fields["notes"] == "her own words");
+    }
+    SECTION("a resolution from the reading, settled since, stays beside that settlement as a conflict") {
+        ok(alice.resolve(id, "notes", "both, merged", AsRead::of(read)));
+        CHECK(ok(alice.conflicts()).size() == 1);
+    }
+    SECTION("a resolution from a reading that showed no conflict is refused") {
+        const Status refused = alice.resolve(id, "notes", "both, merged", before_conflict);
+        CHECK(refused.code() == ErrorCode::conflict);
+        CHECK_THAT(refused.message(), Catch::Contains("had no conflict to resolve"));
+    }
+}
+
 TEST_CASE("a record as read names every version in force, and a malformed one is refused with what to give") {
     World w;
     ok(w.upstream.set_scope("alice", {"*"}));
@@ -964,9 +1028,10 @@ TEST_CASE("a record as read names every version in force, and a malformed one is
     CHECK(parsed.fields == read.fields);
     CHECK(parsed.heads == read.heads);
     CHECK(read.heads.at("notes") == std::vector<std::string>{read.versions.at("notes").change_id});
-    for (const Json& bad : {Json("a record"), Json{{"fields", Json::object()}},
-                            Json{{"fields", Json::object()}, {"heads", {{"notes", "not a list"}}}},
-                            Json{{"fields", Json::object()}, {"heads", {{"notes", {"not-an-id"}}}}}}) {
+    for (const Json& bad : {Json("a record"), Json{{"fields", Json::object()}, {"heads", Json::object()}},
+                            Json{{"id", id}, {"fields", Json::object()}},
+                            Json{{"id", id}, {"fields", Json::object()}, {"heads", {{"notes", "not a list"}}}},
+                            Json{{"id", id}, {"fields", Json::object()}, {"heads", {{"notes", {"not-an-id"}}}}}}) {
         INFO(bad.dump());
         auto refused = AsRead::parse(bad);
         REQUIRE_FALSE(refused.is_ok());
