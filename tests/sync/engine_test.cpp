@@ -811,6 +811,14 @@ struct SyncedVisit {
         id = ok(alice->create("visit", kVisit));
         sync(*alice, w.upstream);
     }
+    // After one more sync: her device holds the visit as the upstream does (its notes `notes`),
+    // and neither has a conflict.
+    void check_held_as_upstream(const std::string& notes) {
+        sync(*alice, w.upstream);
+        CHECK(ok(alice->get(id))->fields["notes"] == notes);
+        CHECK(ok(alice->conflicts()).empty());
+        CHECK(ok(w.upstream.conflicts()).empty());
+    }
 };
 
 struct AppliedForHer : SyncedVisit {
@@ -849,7 +857,6 @@ TEST_CASE("a refused change retried after the upstream took it, pulled before it
     AppliedForHer t;
     World& w = t.w;
     Device& alice = *t.alice;
-    const std::string& id = t.id;
 
     // She retries it (now unsent, so her pull does not ask after it), and pulls before she pushes
     // (a phone rebooted with changes waiting pulls first): the page's record is rebased under
@@ -859,10 +866,7 @@ TEST_CASE("a refused change retried after the upstream took it, pulled before it
     push_all(alice, w.upstream);
     CHECK(ok(alice.outbox()).empty());
     // The duplicate's record comes whole with the next pull: held as the upstream holds it.
-    sync(alice, w.upstream);
-    CHECK(ok(alice.get(id))->fields["notes"] == "corrected");
-    CHECK(ok(alice.conflicts()).empty());
-    CHECK(ok(w.upstream.conflicts()).empty());
+    t.check_held_as_upstream("corrected");
 }
 
 TEST_CASE("a change accepted while a page that already held it was applied first leaves no conflict on her device") {
@@ -883,10 +887,7 @@ TEST_CASE("a change accepted while a page that already held it was applied first
     ok(alice.apply_push_result(answer));
     CHECK(ok(alice.outbox()).empty());
     // Accepted at a sequence number her pulls have passed: the record comes whole with the next pull.
-    sync(alice, w.upstream);
-    CHECK(ok(alice.get(id))->fields["notes"] == "corrected");
-    CHECK(ok(alice.conflicts()).empty());
-    CHECK(ok(w.upstream.conflicts()).empty());
+    t.check_held_as_upstream("corrected");
 }
 
 TEST_CASE("an edit made from what the worker read keeps a value a sync brought meanwhile beside it as a conflict") {
