@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -109,12 +110,20 @@ struct Record {
 // open (its current values and the versions in force). An edit made from it supersedes only what
 // was read, so a value that arrived since (a pull meanwhile) is never overwritten unseen: it stays
 // beside the edit as a conflict. `parse` takes it from the record's JSON (its "fields" and "heads").
+//
+// An update made from a reading of the record before it was deleted (the delete arrived while the
+// form was open) is kept beside the delete as an edit_vs_delete conflict, for its supervisor to
+// restore or let go knowingly; one made from a reading of the deleted record, or one that does not
+// say (no "deleted"), is refused.
 struct AsRead {
     std::string record;  // its id: a reading is used for its own record only
     Json fields = Json::object();
     std::map<std::string, std::vector<std::string>> heads;
+    // Whether the record was deleted when read (its JSON's "deleted"; absent: not known, and an
+    // update of a record deleted now is refused as without a reading).
+    std::optional<bool> deleted;
 
-    static AsRead of(const Record& record) { return {record.id, record.fields, record.heads}; }
+    static AsRead of(const Record& record) { return {record.id, record.fields, record.heads, record.deleted}; }
     // At most kMaxHeads versions, in all.
     static Result<AsRead> parse(const Json& record);
     static constexpr std::size_t kMaxHeads = 10'000;

@@ -54,6 +54,12 @@ struct UpstreamOptions {
     // this. Such a change is not refused: it is re-stamped, with the device's skew (measured from
     // PushBatch::sent_at_ms) taken off, or else with the upstream's own time; in batch order.
     std::int64_t max_clock_ahead_ms = 60'000;
+    // The upstream's own clock (kept in the store, shared by the servers of one database) is let
+    // go of when it is further ahead of this machine's wall clock than this: the machine's clock
+    // ran fast and was set back, or another server sharing the database runs fast. Stamps then
+    // follow this machine's clock again (see take_clock_let_go_ms). Servers whose clocks differ
+    // by less follow the one furthest ahead, as hybrid clocks do.
+    std::int64_t max_stored_clock_ahead_ms = 10 * 60'000;
     // Upper bound on PullRequest::limit.
     std::size_t max_page = 5'000;
     IdSource ids = new_id;
@@ -143,6 +149,13 @@ class Upstream {
     // After a commit, outside a transaction: notes the committed sequence number in the shared
     // `seen` (when set), below which no later write may find the store.
     Status note_committed_sequence();
+    // How far ahead of this upstream's wall clock the clock it last let go of was (0: none since
+    // the last call), and forgets it. A transaction that finds the stored clock further ahead than
+    // UpstreamOptions::max_stored_clock_ahead_ms (this machine's clock ran fast and was set back,
+    // or a server whose clock runs fast shares the database) stamps by the wall clock again and
+    // tells devices that time: the changes stamped while it ran fast keep their stamps, and win
+    // ties with concurrent edits made since (which stay beside them as conflicts). For the log.
+    std::int64_t take_clock_let_go_ms();
 
     // Run once on a store just restored from a backup, before any device syncs with it. Devices
     // may have pulled, from the server that was lost, sequence numbers beyond the backup's; were

@@ -53,7 +53,8 @@ using BootClock = std::function<BootReading()>;
 BootClock system_boot_clock();
 
 // A replica's clock. Every tick() is strictly greater than every earlier tick and every reading
-// passed to observe(), whatever the wall clock does. Not thread-safe: one owner.
+// passed to observe(), whatever the wall clock does, unless its owner lets go of a reading too far
+// ahead (let_go_if_ahead) or rewinds it (rewind_to). Not thread-safe: one owner.
 class HybridClock {
   public:
     explicit HybridClock(WallClock wall, Hlc last = {}, BootClock boot = {});
@@ -87,6 +88,12 @@ class HybridClock {
 
     // The latest reading issued or observed.
     Hlc last() const noexcept { return last_; }
+    // Lets go of a latest reading more than `max_ahead_ms` ahead of wall_now(): its wall clock was
+    // set back since (it ran fast), or the reading came from a store a fast clock wrote. Later
+    // ticks follow wall time again instead of counting on from a time that has not come; the
+    // readings issued while it ran fast keep their stamps. Returns how far ahead the reading
+    // was, 0 when it is kept.
+    std::int64_t let_go_if_ahead(std::int64_t max_ahead_ms);
     // Sets the latest reading, possibly backwards: only for a device whose earlier readings came
     // from a skewed wall clock and are being re-stamped (see Device). Later ticks follow `to`.
     void rewind_to(Hlc to) noexcept { last_ = to; }

@@ -56,6 +56,21 @@ Result<Caseload> Caseloads::get(Store& store, const std::string& client_id) {
 }
 
 Status Caseloads::assign(Store& store, sync::Upstream& upstream, const Caseload& caseload, std::int64_t now) {
+    return assign(store, upstream, std::span<const Caseload>(&caseload, 1), now);
+}
+
+Status Caseloads::assign(Store& store, sync::Upstream& upstream, std::span<const Caseload> caseloads,
+                         std::int64_t now) {
+    std::set<std::string> affected;
+    TSUNAGU_TRY(with_transaction(store, [&]() -> Status {
+        for (const Caseload& caseload : caseloads) TSUNAGU_TRY(file(store, upstream, caseload, now, affected));
+        return Status::ok();
+    }));
+    return refresh(store, upstream, std::vector<std::string>(affected.begin(), affected.end()));
+}
+
+Status Caseloads::file(Store& store, sync::Upstream& upstream, const Caseload& caseload, std::int64_t now,
+                       std::set<std::string>& affected) {
     // A client filed under a team that does not exist would be no supervisor's: unreviewed, and
     // counted in no area of the report.
     auto missing = team_missing(store, caseload.team_id);
@@ -63,7 +78,7 @@ Status Caseloads::assign(Store& store, sync::Upstream& upstream, const Caseload&
     if (*missing) return no_such_team(caseload.team_id);
     auto before = get(store, caseload.client_id);
     if (!before) return before.status();
-    std::set<std::string> affected(before->worker_ids.begin(), before->worker_ids.end());
+    affected.insert(before->worker_ids.begin(), before->worker_ids.end());
     affected.insert(caseload.worker_ids.begin(), caseload.worker_ids.end());
     for (const std::string& team : {before->team_id, caseload.team_id}) {
         if (team.empty()) continue;
@@ -71,41 +86,38 @@ Status Caseloads::assign(Store& store, sync::Upstream& upstream, const Caseload&
         if (!sups) return sups.status();
         affected.insert(sups->begin(), sups->end());
     }
-    TSUNAGU_TRY(with_transaction(store, [&]() -> Status {
-        if (before->team_id != caseload.team_id) {
-            TSUNAGU_TRY(date_area_change(store, AreaOf::client, caseload.client_id, before->team_id, caseload.team_id,
-                                         sync::local_date(upstream.schema(), now * 1000)));
+    if (before->team_id != caseload.team_id) {
+        TSUNAGU_TRY(date_area_change(store, AreaOf::client, caseload.client_id, before->team_id, caseload.team_id,
+                                     sync::local_date(upstream.schema(), now * 1000)));
+    }
+    auto& clear = store.cached("DELETE FROM caseload WHERE client_id = ?1");
+    clear.bind(1, caseload.client_id);
+    TSUNAGU_TRY(clear.run());
+    if (caseload.team_id.empty()) {
+        auto& drop = store.cached("DELETE FROM client_area WHERE client_id = ?1");
+        drop.bind(1, caseload.client_id);
+        TSUNAGU_TRY(drop.run());
+    } else {
+        auto& area = store.cached(
+            "INSERT INTO client_area(client_id, team_id) VALUES(?1, ?2) "
+            "ON CONFLICT(client_id) DO UPDATE SET team_id = excluded.team_id");
+        area.bind(1, caseload.client_id).bind(2, caseload.team_id);
+        Status s = area.run();
+        if (s.code() == ErrorCode::constraint) {
+            return Status(ErrorCode::validation, "team_id: no team " + caseload.team_id);
         }
-        auto& clear = store.cached("DELETE FROM caseload WHERE client_id = ?1");
-        clear.bind(1, caseload.client_id);
-        TSUNAGU_TRY(clear.run());
-        if (caseload.team_id.empty()) {
-            auto& drop = store.cached("DELETE FROM client_area WHERE client_id = ?1");
-            drop.bind(1, caseload.client_id);
-            TSUNAGU_TRY(drop.run());
-        } else {
-            auto& area = store.cached(
-                "INSERT INTO client_area(client_id, team_id) VALUES(?1, ?2) "
-                "ON CONFLICT(client_id) DO UPDATE SET team_id = excluded.team_id");
-            area.bind(1, caseload.client_id).bind(2, caseload.team_id);
-            Status s = area.run();
-            if (s.code() == ErrorCode::constraint) {
-                return Status(ErrorCode::validation, "team_id: no team " + caseload.team_id);
-            }
-            TSUNAGU_TRY(s);
+        TSUNAGU_TRY(s);
+    }
+    for (const auto& worker : caseload.worker_ids) {
+        auto& add = store.cached("INSERT OR IGNORE INTO caseload(client_id, user_id) VALUES(?1, ?2)");
+        add.bind(1, caseload.client_id).bind(2, worker);
+        Status s = add.run();
+        if (s.code() == ErrorCode::constraint) {
+            return Status(ErrorCode::validation, "worker_ids: no user " + worker);
         }
-        for (const auto& worker : caseload.worker_ids) {
-            auto& add = store.cached("INSERT OR IGNORE INTO caseload(client_id, user_id) VALUES(?1, ?2)");
-            add.bind(1, caseload.client_id).bind(2, worker);
-            Status s = add.run();
-            if (s.code() == ErrorCode::constraint) {
-                return Status(ErrorCode::validation, "worker_ids: no user " + worker);
-            }
-            TSUNAGU_TRY(s);
-        }
-        return Status::ok();
-    }));
-    return refresh(store, upstream, std::vector<std::string>(affected.begin(), affected.end()));
+        TSUNAGU_TRY(s);
+    }
+    return Status::ok();
 }
 
 Result<std::vector<std::string>> Caseloads::scope_keys(Store& store, const User& user) {

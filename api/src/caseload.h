@@ -8,6 +8,7 @@
 
 #include <map>
 #include <set>
+#include <span>
 #include <utility>
 #include <string>
 #include <vector>
@@ -34,6 +35,10 @@ public:
     // dated: the client is in the new area from today (the schema's local date at `now`, unix
     // seconds) on, and stays in the old one for the days before (api/src/area_history.h).
     static Status assign(Store& store, sync::Upstream& upstream, const Caseload& caseload, std::int64_t now);
+    // assign() for several clients, in order, refreshing each affected user's scope once at the
+    // end (a push creating many clients re-reads a supervisor's whole scope once, not per client).
+    static Status assign(Store& store, sync::Upstream& upstream, std::span<const Caseload> caseloads,
+                         std::int64_t now);
     static Result<Caseload> get(Store& store, const std::string& client_id);
     // Scope keys of one user, computed from the tables above.
     static Result<std::vector<std::string>> scope_keys(Store& store, const User& user);
@@ -43,6 +48,11 @@ public:
     static Status refresh(Store& store, sync::Upstream& upstream, const std::vector<std::string>& user_ids);
     // The supervisors of a team.
     static Result<std::vector<std::string>> supervisors_of(Store& store, const std::string& team_id);
+
+private:
+    // One client's rows, inside assign()'s transaction; adds those whose scope it changes to `affected`.
+    static Status file(Store& store, sync::Upstream& upstream, const Caseload& caseload, std::int64_t now,
+                       std::set<std::string>& affected);
 };
 
 }  // namespace tsunagu::api

@@ -14,6 +14,7 @@
 // after it returns.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -91,6 +92,9 @@ private:
     // cache stays valid from one group to the next (another connection's commit would make
     // SQLite drop it, and every page read again is a page decrypted again). Replaced when lost.
     std::unique_ptr<ServerConnection> connection_;
+    // When "clock_was_ahead" was last logged (with writer_): once every ten minutes at most, for a
+    // server sharing its database with one whose clock runs fast meets it at every commit.
+    std::optional<std::chrono::steady_clock::time_point> clock_warned_;
     const std::size_t max_group_;
     mutable std::mutex mutex_;
     std::deque<Item*> waiting_;

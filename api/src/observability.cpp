@@ -83,7 +83,7 @@ std::string Metrics::render(std::size_t in_flight, std::size_t queue_depth, std:
         << "# HELP tsunagu_sync_refusals_kept_total Refused change sets kept for supervisors (counted per refusal).\n"
         << "# TYPE tsunagu_sync_refusals_kept_total counter\n"
         << "tsunagu_sync_refusals_kept_total " << refusals_kept_.load() << "\n"
-        << "# HELP tsunagu_sync_refusals_not_kept_total Refusals not kept: a device over its limit, or a change set too large.\n"
+        << "# HELP tsunagu_sync_refusals_not_kept_total Refusals not kept: a device or its user over their limit, or a change set too large.\n"
         << "# TYPE tsunagu_sync_refusals_not_kept_total counter\n"
         << "tsunagu_sync_refusals_not_kept_total " << refusals_not_kept_.load() << "\n"
         << "# HELP tsunagu_compactions_total Whole compaction runs (timer and administrators').\n"

@@ -1,6 +1,8 @@
 // Refused changes, kept for the worker's supervisors (see refused_changes.h).
 #include "api/src/refused_changes.h"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "sync/change.h"
@@ -51,12 +53,19 @@ Status drop_taken(Store& store, const std::string& device_id, const std::vector<
     return Status::ok();
 }
 
-Result<std::int64_t> open_count(Store& store, const std::string& device_id) {
-    auto& count = store.cached("SELECT count(*) FROM refused_change WHERE device_id = ?1 AND dismissed_by = ''");
-    count.bind(1, device_id);
-    std::int64_t n = 0;
-    TSUNAGU_TRY(each_row(count, [&](const Statement& row) { n = row.column_int(0); }));
-    return n;
+// How many more open refusals `device_id` of `user_id` may keep.
+Result<std::int64_t> room_left(Store& store, const std::string& device_id, const std::string& user_id) {
+    auto& count = store.cached(
+        "SELECT (SELECT count(*) FROM refused_change WHERE device_id = ?1 AND dismissed_by = ''),"
+        " (SELECT count(*) FROM refused_change WHERE user_id = ?2 AND dismissed_by = '')");
+    count.bind(1, device_id).bind(2, user_id);
+    std::int64_t device = 0, user = 0;
+    TSUNAGU_TRY(each_row(count, [&](const Statement& row) {
+        device = row.column_int(0);
+        user = row.column_int(1);
+    }));
+    return std::min(static_cast<std::int64_t>(RefusedChanges::kMaxKeptPerDevice) - device,
+                    static_cast<std::int64_t>(RefusedChanges::kMaxKeptPerUser) - user);
 }
 
 }  // namespace
@@ -94,9 +103,9 @@ Result<KeptRefusals> RefusedChanges::keep(Store& store, const sync::PushBatch& b
     if (any_taken) TSUNAGU_TRY(drop_taken(store, batch.replica, outcomes));
     if (!any_refused) return result;
 
-    auto open = open_count(store, batch.replica);
-    TSUNAGU_TRY(open);
-    std::int64_t room = static_cast<std::int64_t>(kMaxKeptPerDevice) - *open;
+    auto room_found = room_left(store, batch.replica, batch.user);
+    TSUNAGU_TRY(room_found);
+    std::int64_t room = *room_found;
     auto& known = store.cached("SELECT change_id, device_id, dismissed_by, comment FROM refused_change WHERE change_id = ?1");
     auto& again = store.cached(
         "UPDATE refused_change SET last_at = ?2, times = times + 1, code = ?3, reason = ?4, cause = ?5 "

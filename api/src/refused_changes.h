@@ -8,9 +8,10 @@
 // Contract:
 // - keep() runs in the push's transaction: refused change sets are kept (again: counted, reason
 //   updated), accepted and duplicate ones that were kept are dropped (they are now in their
-//   record's history). At most kMaxKeptPerDevice open entries per device, each at most
-//   kMaxKeptBytes of change set: beyond that a refusal is answered but not kept (a device sending
-//   thousands of refusals is broken or hostile), and keep() says how many were not.
+//   record's history). At most kMaxKeptPerDevice open entries per device and kMaxKeptPerUser per
+//   user (devices cost a sign-in each, so the device limit alone would not bound a user), each at
+//   most kMaxKeptBytes of change set: beyond that a refusal is answered but not kept (a device
+//   sending thousands of refusals is broken or hostile), and keep() says how many were not.
 // - A kept change belongs to the team of its worker when it was refused: that team's supervisors
 //   list it, read it whole and dismiss it; nobody else does.
 // - A dismissed change stays (it is still someone's work, with the supervisor's comment); if the
@@ -52,12 +53,13 @@ struct RefusedChange {
 
 struct KeptRefusals {
     std::size_t kept = 0;      // refusals kept (new or again)
-    std::size_t not_kept = 0;  // over a device's limit, or too large
+    std::size_t not_kept = 0;  // over a device's or its user's limit, or too large
 };
 
 class RefusedChanges {
 public:
     static constexpr std::size_t kMaxKeptPerDevice = 1000;
+    static constexpr std::size_t kMaxKeptPerUser = 5000;
     static constexpr std::size_t kMaxKeptBytes = 64 * 1024;
 
     static Status create_schema(Store& store);

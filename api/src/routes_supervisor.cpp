@@ -62,7 +62,8 @@ std::string record_version(const sync::Record& r) {
 }
 
 // A decision's "seen" (record_version of what the page showed) against the record as it is now:
-// nothing when it matches or the caller sent none (a script that read the record just before).
+// nothing when it matches, or for a review the caller sent none (a script that read the record
+// just before; a resolution must send it).
 std::optional<HttpResponse> changed_since_read(const Json& body, const sync::Record& record) {
     if (!body.contains("seen") || body["seen"].get<std::string>() == record_version(record)) return std::nullopt;
     return HttpResponse::error(409, "changed_since_read",
@@ -135,7 +136,9 @@ HttpResponse list_records(RequestContext& ctx) {
     std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
     // No content, but whose records, of which clients, when: the listing is on the trail, with its
     // filters and how many it showed (each record read whole is audited by its id). The filters
-    // are as the address gave them: bytes that are not UTF-8 are written as U+FFFD.
+    // are as the address gave them: bytes that are not UTF-8 are written as U+FFFD. Not the ids:
+    // the page lists the whole area and filters by status itself, so each view would write every
+    // record id of the area to the trail (append-only, in the writers' group).
     Json filters = Json::object();
     for (const auto& [key, value] : q) filters[key] = value;
     const std::string detail =
@@ -259,6 +262,13 @@ HttpResponse resolve_conflict(RequestContext& ctx) {
     if (!shape) return error_response(shape);
     auto record = visible_record(ctx, (*body)["record"]);
     if (!record) return error_response(record.status());
+    // A resolution settles the values its supervisor read: one made without saying what was read
+    // could settle a value that arrived since, unseen (and hide it under the chosen one).
+    if (!body->contains("seen")) {
+        return HttpResponse::error(400, "invalid",
+                                   "field \"seen\": required; give the conflict's \"record_version\" from GET "
+                                   "/v1/conflicts (or the record's \"version\" from GET /v1/records/{id}) as read");
+    }
     if (auto changed = changed_since_read(*body, *record)) return *changed;
     Status s;
     if (body->contains("deletion")) {

@@ -1,6 +1,8 @@
 // A batch applied as its worker's push (see worker_push.h).
 #include "api/src/worker_push.h"
 
+#include <set>
+
 #include "api/src/caseload.h"
 #include "domain/review.h"
 
@@ -14,17 +16,20 @@ namespace {
 Result<std::vector<std::string>> adopt_new_clients(Store& store, sync::Upstream& upstream, const User& worker,
                                                    const sync::PushBatch& batch, std::int64_t now) {
     std::vector<std::string> adopted;
+    std::vector<Caseload> caseloads;
+    std::set<std::string> seen;
     for (const auto& change : batch.changes) {
-        if (change.collection != "client" || !change.create) continue;
+        if (change.collection != "client" || !change.create || !seen.insert(change.record).second) continue;
         auto fresh = is_new_client(store, upstream, change.record);
         TSUNAGU_TRY(fresh);
         if (!*fresh) continue;
         Caseload caseload{change.record, worker.team_id, {}};
         if (is_field_worker(worker.role)) caseload.worker_ids.push_back(worker.id);
         if (caseload.team_id.empty() && caseload.worker_ids.empty()) continue;
-        TSUNAGU_TRY(Caseloads::assign(store, upstream, caseload, now));
+        caseloads.push_back(std::move(caseload));
         adopted.push_back(change.record);
     }
+    if (!caseloads.empty()) TSUNAGU_TRY(Caseloads::assign(store, upstream, caseloads, now));
     return adopted;
 }
 
@@ -34,6 +39,7 @@ Result<std::vector<std::string>> adopt_new_clients(Store& store, sync::Upstream&
 // the worker's; she keeps them in view, and her create, sent again once mended, is in her scope.
 Status release_unmade_clients(Store& store, sync::Upstream& upstream, const std::vector<std::string>& adopted,
                               std::int64_t now) {
+    std::vector<Caseload> released;
     for (const std::string& client : adopted) {
         auto held = upstream.get(client);
         if (!held) return held.status();
@@ -41,9 +47,10 @@ Status release_unmade_clients(Store& store, sync::Upstream& upstream, const std:
         auto used = upstream.scope_key_ever_used("client:" + client);
         if (!used) return used.status();
         if (*used) continue;
-        TSUNAGU_TRY(Caseloads::assign(store, upstream, Caseload{client, "", {}}, now));
+        released.push_back(Caseload{client, "", {}});
     }
-    return Status::ok();
+    if (released.empty()) return Status::ok();
+    return Caseloads::assign(store, upstream, released, now);
 }
 
 }  // namespace

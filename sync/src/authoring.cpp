@@ -205,7 +205,9 @@ Result<std::optional<ChangeSet>> build_change(const EditContext& context, const 
     switch (edit.kind) {
         case Kind::update:
             TSUNAGU_TRY(check_fields_object(edit));
-            if (deleted) {
+            // Made from a reading of the record before the delete arrived, the edit is concurrent
+            // with it: kept beside it as an edit_vs_delete conflict (the delete did not see it).
+            if (deleted && !(edit.as_read && edit.as_read->deleted == false)) {
                 return refuse(ErrorCode::conflict, edit, "was deleted; it cannot be edited");
             }
             for (const auto& item : edit.fields.items()) {

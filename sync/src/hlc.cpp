@@ -81,6 +81,14 @@ void HybridClock::observe(Hlc remote) {
     if (remote > last_) last_ = remote;
 }
 
+std::int64_t HybridClock::let_go_if_ahead(std::int64_t max_ahead_ms) {
+    const std::int64_t now = wall_now();
+    if (last_.wall_ms - now <= max_ahead_ms) return 0;
+    const std::int64_t ahead = last_.wall_ms - now;
+    last_ = Hlc{now, 0};
+    return ahead;
+}
+
 bool HybridClock::is_too_far_ahead(Hlc remote, std::int64_t max_ahead_ms) const {
     return remote.wall_ms > wall_now() + max_ahead_ms;
 }

@@ -1,5 +1,6 @@
 // The upstream: opening, accepting pushed change sets, server-side edits, reads and history.
 #include <algorithm>
+#include <utility>
 
 #include "sync/src/authoring.h"
 #include "sync/src/change_list.h"
@@ -109,9 +110,7 @@ Result<Upstream> Upstream::open(Store& store, Schema schema, UpstreamOptions opt
     TSUNAGU_TRY(tables);
     auto impl =
         std::make_unique<Impl>(store, std::move(schema), std::move(options), std::move(*tables));
-    auto clock = detail::meta_int(store, detail::kMetaClock, 0);
-    TSUNAGU_TRY(clock);
-    impl->clock.observe(Hlc::from_packed(*clock));
+    TSUNAGU_TRY(impl->read_clock());
     auto epoch = detail::meta_text(store, detail::kMetaEpoch);
     TSUNAGU_TRY(epoch);
     impl->epoch = epoch->empty() ? impl->replica : *epoch;
@@ -168,10 +167,21 @@ Status Upstream::Impl::read_counters(bool writing) {
         }
     }
     seq = *last;
+    return read_clock();
+}
+
+Status Upstream::Impl::read_clock() {
     auto stored_clock = detail::meta_int(store, detail::kMetaClock, 0);
     TSUNAGU_TRY(stored_clock);
     clock.observe(Hlc::from_packed(*stored_clock));
+    if (const std::int64_t ahead = clock.let_go_if_ahead(options.max_stored_clock_ahead_ms); ahead > 0) {
+        clock_let_go_ms = ahead;
+    }
     return Status::ok();
+}
+
+std::int64_t Upstream::take_clock_let_go_ms() {
+    return std::exchange(impl_->clock_let_go_ms, 0);
 }
 
 Status Upstream::Impl::write_counters() {

@@ -43,6 +43,7 @@ struct Upstream::Impl {
     std::shared_ptr<std::atomic<std::int64_t>> sequence_seen;
     detail::RecordTable records;
     std::int64_t seq = 0;  // the last sequence number given out; valid inside a write
+    std::int64_t clock_let_go_ms = 0;  // Upstream::take_clock_let_go_ms's
     // The scope keys this transaction has noted in sync_scope_keys (a push of ten visits to one
     // client notes its key once); emptied by read_counters(), which each transaction starts with.
     std::unordered_set<std::string> keys_noted;
@@ -61,6 +62,9 @@ struct Upstream::Impl {
     // store's sequence number checked against share_sequence_seen's (a read transaction's snapshot
     // may predate a commit already noted).
     Status read_counters(bool writing = true);
+    // Observes the clock stored in the upstream's meta, unless it is further ahead of the wall
+    // clock than options.max_stored_clock_ahead_ms: then the clock counts from the wall clock again.
+    Status read_clock();
     // Inside a write transaction: stores them back, and files the log by key when a chunk of
     // lines is due (UpstreamOptions::file_log_every; sync_log_by_key).
     Status write_counters();

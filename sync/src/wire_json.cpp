@@ -385,16 +385,20 @@ Result<AsRead> AsRead::parse(const Json& record) {
     AsRead read;
     read.record = id->get<std::string>();
     read.fields = *fields;
+    if (const auto deleted = record.find("deleted"); deleted != record.end()) {
+        if (!deleted->is_boolean()) return refuse("has a \"deleted\" that is not true or false");
+        read.deleted = deleted->get<bool>();
+    }
     std::size_t count = 0;
     for (const auto& [field, ids] : heads->items()) {
         if (!ids.is_array()) return refuse("names the heads of \"" + field + "\" other than as a list");
         if ((count += ids.size()) > kMaxHeads) return refuse("names more versions than any record holds");
         auto& out = read.heads[field];
-        for (const Json& id : ids) {
-            if (!id.is_string() || !is_id(id.get<std::string>())) {
+        for (const Json& head : ids) {
+            if (!head.is_string() || !is_id(head.get<std::string>())) {
                 return refuse("names a head of \"" + field + "\" that is not a change id");
             }
-            out.push_back(id.get<std::string>());
+            out.push_back(head.get<std::string>());
         }
     }
     return read;

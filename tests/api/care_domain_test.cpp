@@ -409,8 +409,16 @@ TEST_CASE("a record with open conflicts cannot be approved: 409 says to resolve 
     CHECK_THAT(refused.body["message"].get<std::string>(),
                Catch::Contains("observations") && Catch::Contains("resolve them first"));
     CHECK(supervisor->get("/v1/records/" + record).body["record"]["fields"]["review_status"] == "submitted");
-    REQUIRE(supervisor->post("/v1/conflicts/resolve",
-                             {{"record", record}, {"field", "observations"}, {"value", "両方の記録を確認した。"}})
+    // A resolution says which reading it settles; without it, it is refused and changes nothing.
+    Reply unread = supervisor->post("/v1/conflicts/resolve",
+                                    {{"record", record}, {"field", "observations"}, {"value", "両方の記録を確認した。"}});
+    CHECK(unread.status == 400);
+    CHECK_THAT(unread.body["message"].get<std::string>(), Catch::Contains("\"seen\": required"));
+    CHECK(supervisor->get("/v1/conflicts").body["conflicts"].size() == 1);
+    REQUIRE(supervisor->post("/v1/conflicts/resolve", {{"record", record},
+                                                       {"field", "observations"},
+                                                       {"value", "両方の記録を確認した。"},
+                                                       {"seen", conflicts.body["conflicts"][0]["record_version"]}})
                 .status == 200);
     CHECK(supervisor->post("/v1/records/" + record + "/review", {{"decision", "approve"}}).status == 200);
 }

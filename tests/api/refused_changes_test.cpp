@@ -107,6 +107,25 @@ TEST_CASE("a device keeps at most 1,000 open refusals, each at most 64 KiB: the 
     CHECK(kept->kept == 1);
 }
 
+TEST_CASE("a user keeps at most 5,000 open refusals whatever the number of devices they sign in from") {
+    Kept k;
+    const std::size_t devices = RefusedChanges::kMaxKeptPerUser / RefusedChanges::kMaxKeptPerDevice;
+    for (std::size_t i = 0; i < devices; ++i) {
+        auto full = Kept::batch("phone-" + std::to_string(i), RefusedChanges::kMaxKeptPerDevice, sync::PushStatus::refused);
+        for (auto& change : full.first.changes) change.user = full.first.user = "worker";
+        REQUIRE(k.keep(full)->kept == RefusedChanges::kMaxKeptPerDevice);
+    }
+    auto one_more = Kept::batch("phone-new", 1, sync::PushStatus::refused);
+    one_more.first.user = "worker";
+    auto kept = k.keep(one_more);
+    REQUIRE(kept);
+    CHECK(kept->kept == 0);
+    CHECK(kept->not_kept == 1);
+    // Another user has room of their own.
+    auto other = Kept::batch("phone-other", 1, sync::PushStatus::refused);
+    CHECK(k.keep(other)->kept == 1);
+}
+
 TEST_CASE("a change id kept for one device is not touched by another device's push") {
     Kept k;
     auto mine = Kept::batch("phone-1", 1, sync::PushStatus::refused, "mine");

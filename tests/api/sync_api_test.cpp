@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <set>
 #include <thread>
 
 #include "crypto/src/key_header.h"
@@ -326,6 +327,39 @@ TEST_CASE("a client adopted for a create the push refuses is given up again") {
     Reply caseload = org.admin->get("/v1/admin/clients/" + client + "/caseload");
     CHECK(caseload.body["team_id"] == "");
     CHECK(caseload.body["worker_ids"].empty());
+}
+
+TEST_CASE("a push creating several clients gives each to its worker and area, and gives up the one refused") {
+    Organisation org;
+    auto phone = org.device("aoi");
+    for (const char* pseudonym : {"K-021", "K-022", "K-023"}) phone->create("client", {{"pseudonym", pseudonym}, {"area", "kita"}});
+    auto batch = phone->device->prepare_push();
+    REQUIRE(batch.is_ok());
+    json changes = json(*batch)["changes"];
+    REQUIRE(changes.size() == 3);
+    changes[2]["set"]["pseudonym"] = 42;  // a value the schema refuses
+    Reply r = phone->client.post("/v1/sync/push", {{"changes", changes}});
+    REQUIRE(r.status == 200);
+    CHECK(r.body["outcomes"][0]["status"] == "accepted");
+    CHECK(r.body["outcomes"][1]["status"] == "accepted");
+    CHECK(r.body["outcomes"][2]["status"] == "refused");
+    for (int i = 0; i < 2; ++i) {
+        Reply caseload = org.admin->get("/v1/admin/clients/" + changes[i]["record"].get<std::string>() + "/caseload");
+        CHECK(caseload.body["team_id"] == org.kita);
+        CHECK(caseload.body["worker_ids"] == json::array({org.ids["aoi"]}));
+    }
+    Reply released = org.admin->get("/v1/admin/clients/" + changes[2]["record"].get<std::string>() + "/caseload");
+    CHECK(released.body["team_id"] == "");
+    CHECK(released.body["worker_ids"].empty());
+    // Her supervisor's scope took both at once: both are in her list.
+    std::set<std::string> listed;
+    Reply list = org.device("sato")->client.get("/v1/records?collection=client");
+    INFO(list.body.dump());
+    for (const json& row : list.body["records"]) {
+        listed.insert(row["id"].get<std::string>());
+    }
+    CHECK(listed.contains(changes[0]["record"].get<std::string>()));
+    CHECK(listed.contains(changes[1]["record"].get<std::string>()));
 }
 
 TEST_CASE("a create naming a colleague's record is refused and the record keeps its owner") {

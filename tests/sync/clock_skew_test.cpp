@@ -309,4 +309,45 @@ TEST_CASE("a device says how far its clock is off with its pulls too, for phones
     }
 }
 
+TEST_CASE("an upstream whose clock ran a day fast and was set back stamps by its wall clock again, and its devices too") {
+    World w;
+    ok(w.upstream.set_scope("alice", {"*"}));
+    Device& alice = w.add_device("alice");
+    constexpr std::int64_t kDayMs = 24 * kHourMs;
+    // Pushes alice's outbox; the stamp the upstream gave its one change.
+    auto push_one = [&] {
+        PushResult result = ok(w.upstream.push(ok(alice.prepare_push())));
+        REQUIRE(result.outcomes.size() == 1);
+        REQUIRE(result.outcomes[0].status == PushStatus::accepted);
+        ok(alice.apply_push_result(result));
+        return result.outcomes[0].hlc;
+    };
+    // The server booted a day fast (before NTP); alice synced with it and learned its time.
+    *w.upstream_clock.now += kDayMs;
+    const std::string id = ok(alice.create("visit", kVisit));
+    sync(alice, w.upstream);
+    REQUIRE(alice.clock_offset_ms().value_or(0) >= kDayMs - 1000);
+    ok(alice.update(id, {{"notes", "stamped in the server's fast day"}}));
+    REQUIRE(push_one().wall_ms >= kStartMs + kDayMs - 1000);
+
+    // Its clock is set right. A server started on the store now lets go of the stored clock.
+    *w.upstream_clock.now -= kDayMs;
+    Upstream restarted =
+        ok(Upstream::open(w.upstream_store, test_schema(), UpstreamOptions{.wall = w.upstream_clock.wall()}));
+    CHECK(restarted.take_clock_let_go_ms() >= kDayMs - 1000);
+    CHECK(restarted.take_clock_let_go_ms() == 0);  // said once
+    // The running one, too, at its next transaction: her edit is stamped when it was made, in
+    // the server's real time, and her phone learns that time (not the day ahead it held).
+    ok(alice.update(id, {{"notes", "after the server's clock was set right"}}));
+    CHECK(push_one().wall_ms <= kStartMs + 1000);
+    CHECK(w.upstream.take_clock_let_go_ms() >= kDayMs - 60'000);
+    CHECK(std::llabs(alice.clock_offset_ms().value_or(kDayMs)) < 1000);
+    ok(alice.create("visit", kVisit));
+    CHECK(push_one().wall_ms <= kStartMs + 1000);
+    // Nothing was lost: her last edit is the value in force (it had seen the fast-stamped one).
+    sync(alice, w.upstream);
+    CHECK(ok(w.upstream.get(id))->fields["notes"] == "after the server's clock was set right");
+    CHECK(ok(alice.get(id))->conflicts.empty());
+}
+
 }  // namespace tsunagu::sync

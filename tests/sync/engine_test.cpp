@@ -1018,6 +1018,49 @@ TEST_CASE("a reading of a conflict: an edit supersedes the value read even set a
     }
 }
 
+TEST_CASE("an edit from a reading taken before a delete arrived is kept beside the delete as a conflict") {
+    World w;
+    for (const char* user : {"alice", "bob", "supervisor"}) ok(w.upstream.set_scope(user, {"*"}));
+    Device& alice = w.add_device("alice");
+    Device& bob = w.add_device("bob");
+    const std::string id = ok(alice.create("visit", kVisit));
+    sync(alice, w.upstream);
+    sync(bob, w.upstream);
+    // Her form is open when a sync brings bob's delete.
+    const AsRead on_screen = AsRead::of(*ok(alice.get(id)));
+    ok(bob.remove(id));
+    sync(bob, w.upstream);
+    sync(alice, w.upstream);
+    REQUIRE(ok(alice.get(id))->deleted);
+    CHECK(alice.update(id, {{"notes", "x"}}).code() == ErrorCode::conflict);  // no reading: refused
+    const AsRead deleted_on_screen = AsRead::of(*ok(alice.get(id)));
+    CHECK(deleted_on_screen.deleted == true);
+    AsRead not_saying = on_screen;  // a reading that does not say whether it was deleted
+    not_saying.deleted.reset();
+    CHECK(alice.update(id, {{"notes", "x"}}, not_saying).code() == ErrorCode::conflict);
+    const Status from_deleted = alice.update(id, {{"notes", "x"}}, deleted_on_screen);
+    CHECK(from_deleted.code() == ErrorCode::conflict);
+    CHECK_THAT(from_deleted.message(), Catch::Contains("was deleted"));
+
+    // Saved from what she read, her words stay beside the delete, on her phone and the server.
+    ok(alice.update(id, {{"notes", "written while it was deleted"}}, on_screen));
+    sync(alice, w.upstream);
+    for (std::optional<Record> record : {ok(alice.get(id)), ok(w.upstream.get(id))}) {
+        REQUIRE(record.has_value());
+        CHECK(record->deleted);
+        REQUIRE(record->conflicts.size() == 1);
+        CHECK(record->conflicts[0].kind == ConflictKind::edit_vs_delete);
+        CHECK(record->conflicts[0].losing.value == "written while it was deleted");
+    }
+    // Her supervisor restores it: her words are the record's.
+    ok(w.upstream.resolve_deletion("supervisor", id, DeletionResolution::restore));
+    sync(alice, w.upstream);
+    const Record restored = *ok(alice.get(id));
+    CHECK_FALSE(restored.deleted);
+    CHECK(restored.fields["notes"] == "written while it was deleted");
+    CHECK(restored.conflicts.empty());
+}
+
 TEST_CASE("a record as read names every version in force, and a malformed one is refused with what to give") {
     World w;
     ok(w.upstream.set_scope("alice", {"*"}));
@@ -1028,11 +1071,18 @@ TEST_CASE("a record as read names every version in force, and a malformed one is
     const AsRead parsed = ok(AsRead::parse(as_json));
     CHECK(parsed.fields == read.fields);
     CHECK(parsed.heads == read.heads);
+    CHECK(parsed.deleted == false);
+    Json deleted_reading = as_json;
+    deleted_reading["deleted"] = true;
+    CHECK(ok(AsRead::parse(deleted_reading)).deleted == true);
+    deleted_reading.erase("deleted");
+    CHECK_FALSE(ok(AsRead::parse(deleted_reading)).deleted.has_value());
     CHECK(read.heads.at("notes") == std::vector<std::string>{read.versions.at("notes").change_id});
     for (const Json& bad : {Json("a record"), Json{{"fields", Json::object()}, {"heads", Json::object()}},
                             Json{{"id", id}, {"fields", Json::object()}},
                             Json{{"id", id}, {"fields", Json::object()}, {"heads", {{"notes", "not a list"}}}},
-                            Json{{"id", id}, {"fields", Json::object()}, {"heads", {{"notes", {"not-an-id"}}}}}}) {
+                            Json{{"id", id}, {"fields", Json::object()}, {"heads", {{"notes", {"not-an-id"}}}}},
+                            Json{{"id", id}, {"fields", Json::object()}, {"heads", Json::object()}, {"deleted", "no"}}}) {
         INFO(bad.dump());
         auto refused = AsRead::parse(bad);
         REQUIRE_FALSE(refused.is_ok());

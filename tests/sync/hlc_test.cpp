@@ -64,6 +64,19 @@ TEST_CASE("a reading further ahead than the bound is recognised as a wrong clock
     CHECK_FALSE(clock.is_too_far_ahead(Hlc{wall.now + 60'001, 0}, 60'000));
 }
 
+TEST_CASE("a clock lets go of a reading further ahead of its wall time than the bound, and only then") {
+    ManualWall wall;
+    HybridClock clock(wall.wall());
+    clock.observe(Hlc{wall.now + 600'000, 3});  // exactly at the bound: kept
+    CHECK(clock.let_go_if_ahead(600'000) == 0);
+    CHECK(clock.last() == Hlc{wall.now + 600'000, 3});
+    clock.observe(Hlc{wall.now + 600'001, 0});  // beyond it: let go, ticks follow the wall clock
+    CHECK(clock.let_go_if_ahead(600'000) == 600'001);
+    CHECK(clock.tick() == Hlc{wall.now, 1});
+    wall.now += 5;
+    CHECK(clock.tick() == Hlc{wall.now, 0});
+}
+
 TEST_CASE("clock readings round-trip through their wire form and malformed ones are refused") {
     const Hlc reading{1'750'000'000'123, 42};
     CHECK(Hlc::parse(reading.to_string()) == reading);
