@@ -88,6 +88,8 @@ class World {
         for (const auto& outcome : pushed["outcomes"]) {
             if (outcome["status"] != "accepted") fail("the world's push was refused: " + pushed.dump(), "");
         }
+        // What a supervisor read of the visit, for the decisions that must say so ("seen").
+        visit_version_ = expect_ok(send(supervisor_.token, "GET", "/v1/records/" + visit_, ""))["version"];
     }
 
     api::HttpResponse send(const std::string& token, std::string method, std::string target, std::string body) {
@@ -141,7 +143,7 @@ class World {
             "supervisor POST /v1/records/" + visit_ + "/review\n" R"({"decision":"approve"})",
             "supervisor GET /v1/conflicts\n",
             "supervisor POST /v1/conflicts/resolve\n" R"({"record":")" + visit_ +
-                R"(","field":"duration_min","value":45})",
+                R"(","field":"duration_min","value":45,"seen":")" + visit_version_ + R"("})",
             "supervisor GET /v1/refused?status=dismissed\n",
             "supervisor GET /v1/refused/" + some_change + "\n",
             "supervisor POST /v1/refused/" + some_change + "/dismiss\n" R"({"comment":"entered twice"})",
@@ -180,7 +182,7 @@ class World {
     testing::InProcessServer server_{dir_, [](api::ServerConfig& c) { c.web_idle_seconds = 7 * 24 * 3600; }};
     Account admin_, supervisor_, worker_, other_;
     Caller web_;
-    std::string kita_, client_, visit_, push_body_;
+    std::string kita_, client_, visit_, visit_version_, push_body_;
     int clock_ = 0;
 
     static json expect_ok(const api::HttpResponse& r) {
