@@ -72,6 +72,12 @@ struct PushOutcome {
 
 struct PushResult {
     Hlc upstream_time;  // the upstream's clock when it answered: devices correct skew with it
+    // Device side only, never sent: how long before it is applied the upstream read
+    // `upstream_time`, at least (ms; -1: not known, taken as 0). The device's transport counts
+    // from when the answer began to arrive (the upstream read its clock before it answered), so a
+    // body that took long to download, or waited to be applied, does not make a right clock look
+    // ahead by that time. A lower bound: the device's clock is never set ahead by it.
+    std::int64_t upstream_time_age_ms = -1;
     std::vector<PushOutcome> outcomes;  // one per change, in the batch's order
     // Which life of the upstream answered (Upstream::epoch): another one than a device last heard
     // means the upstream was restored from a backup, and may lack changes it had acknowledged.
@@ -184,6 +190,7 @@ struct PullPage {
     std::int64_t next = 0;
     bool more = false;  // another page follows now
     Hlc upstream_time;
+    std::int64_t upstream_time_age_ms = -1;  // as PushResult's: device side only, never sent
     std::vector<RecordSnapshot> records;       // in-scope records changed after `after`
     std::vector<std::string> evicted_records;  // records that left the user's scope
     std::vector<std::string> evicted_scopes;   // scope keys the user no longer has

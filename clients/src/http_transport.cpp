@@ -110,6 +110,7 @@ public:
             request.set_response_stream(streams::ostream(streams::streambuf<std::uint8_t>(sink)));
             pplx::cancellation_token_source cancel;
             http::http_response response = client_.request(request, cancel.get_token()).get();
+            const auto headers_at = std::chrono::steady_clock::now();
             // An answer refused before its body is read: the exchange is ended (its connection
             // closed) and waited for, so that nothing reads on in the background after send().
             auto refuse = [&](Status why) {
@@ -122,6 +123,7 @@ public:
             };
             HttpAnswer answer;
             answer.status = response.status_code();
+            answer.headers_at = headers_at;
             for (const auto& [name, value] : response.headers()) {
                 std::string lower = name;
                 for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

@@ -4,9 +4,11 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <cstddef>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "crypto/status.h"
@@ -17,6 +19,9 @@ struct HttpAnswer {
     int status = 0;
     std::string body;
     std::map<std::string, std::string> headers;  // names lower-cased
+    // When the answer's status and headers had arrived, before its body (unset: not known). The
+    // server read its clock before answering: the device counts the age of that reading from here.
+    std::optional<std::chrono::steady_clock::time_point> headers_at;
 };
 
 struct TransportOptions {

@@ -195,6 +195,11 @@ std::string dump_in_place(const sync::Json& body) {
 
 }  // namespace
 
+std::int64_t ServerAnswer::ms_since_headers() const {
+    if (!headers_at) return -1;
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - *headers_at).count();
+}
+
 Result<ServerAnswer> ServerLink::send(const std::string& method, const std::string& path,
                                       const sync::Json& body, std::string_view token,
                                       std::size_t* retries, bool* maybe_done) {
@@ -204,6 +209,7 @@ Result<ServerAnswer> ServerLink::send(const std::string& method, const std::stri
     if (!answer) return answer.status();
     ServerAnswer out;
     out.status = answer->status;
+    out.headers_at = answer->headers_at;
     out.body = sync::Json::parse(answer->body, nullptr, false);
     wipe(answer->body);
     return out;
@@ -216,6 +222,7 @@ Result<ServerAnswer> ServerLink::send_text(const std::string& method, const std:
     if (!answer) return answer.status();
     ServerAnswer out;
     out.status = answer->status;
+    out.headers_at = answer->headers_at;
     if (out.status == 200) {
         out.text = std::move(answer->body);
     } else {

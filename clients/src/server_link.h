@@ -16,6 +16,10 @@ struct ServerAnswer {
     int status = 0;
     sync::Json body;  // the parsed answer (discarded value when the body was not JSON)
     std::string text;  // send_text(): a 200 answer's body, unparsed (body is then null)
+    std::optional<std::chrono::steady_clock::time_point> headers_at;  // HttpAnswer::headers_at
+    // How long ago the headers arrived, in ms (-1: not known): the age of the server's clock
+    // reading in the answer, at least.
+    std::int64_t ms_since_headers() const;
 
     // The server's error code ("wipe", "session_expired", ...) or "".
     std::string error() const;

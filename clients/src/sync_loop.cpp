@@ -167,6 +167,7 @@ struct SyncRun {
             // Rolled back, by an error or an exception, the clock goes back with the answer it
             // learnt the time from.
             sync::Device::ClockRestore restore(engine);
+            result->upstream_time_age_ms = answer->ms_since_headers();
             Status step = with_transaction(*d.store, [&]() -> Status {
                 applied = engine.apply_push_result(*result);
                 if (!*applied) return applied->status();
@@ -221,6 +222,7 @@ struct SyncRun {
                               std::to_string(page->next) + "); the pull stopped and nothing of the page was applied. "
                               "Sync again later; if it persists, report it to the server's administrator");
             }
+            page->upstream_time_age_ms = answer->ms_since_headers();
             auto applied = engine.apply_pull(*page);
             if (!applied) return applied.status();
             if (applied->stale) {

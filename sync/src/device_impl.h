@@ -32,7 +32,8 @@ struct Device::Impl {
     // Inside a transaction: takes the upstream's clock reading; corrects the wall-clock offset and,
     // when this device's clock proves ahead, or set back since it last heard the upstream's time,
     // re-stamps its unsent changes. Returns how many.
-    Result<std::size_t> learn_time(Hlc upstream);
+    // `age_ms`: how long ago the upstream read `upstream`, at least (-1: not known, taken as 0).
+    Result<std::size_t> learn_time(Hlc upstream, std::int64_t age_ms);
     // Inside a write transaction that began with catch_up_clock(): stores the clock (no other
     // connection can have saved a later reading meanwhile).
     Status save_clock();

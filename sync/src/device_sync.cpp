@@ -192,7 +192,7 @@ Result<PushReport> Device::apply_push_result(const PushResult& result) {
         }
         // After the answers are settled: a change refused in this answer is re-stamped with the
         // unsent ones, should the clock prove ahead (it is sent again once due).
-        auto restamped = im.learn_time(result.upstream_time);
+        auto restamped = im.learn_time(result.upstream_time, result.upstream_time_age_ms);
         TSUNAGU_TRY(restamped);
         report.restamped += *restamped;
         TSUNAGU_TRY(im.prune_journal());
@@ -474,7 +474,7 @@ Result<PullReport> Device::apply_pull(const PullPage& page) {
         auto heard = im.heard_epoch(page.epoch);
         TSUNAGU_TRY(heard);
         report.resent = heard->resent;
-        auto restamped = im.learn_time(page.upstream_time);
+        auto restamped = im.learn_time(page.upstream_time, page.upstream_time_age_ms);
         TSUNAGU_TRY(restamped);
         report.restamped = *restamped;
         if (heard->restored) {
@@ -842,13 +842,17 @@ Result<bool> Device::needs_time_first() {
     return waiting;
 }
 
-Result<std::size_t> Device::Impl::learn_time(Hlc upstream) {
+Result<std::size_t> Device::Impl::learn_time(Hlc upstream, std::int64_t age_ms) {
     const std::int64_t bound = options.max_clock_ahead_ms;
     // The offset the stamps made since the device last heard the upstream's time were made with
     // (none known before it first heard it).
     const std::int64_t believed = clock.offset_ms();
     const bool believed_known = knows_upstream_time;
-    const std::int64_t offset = upstream.wall_ms - options.wall();
+    // The upstream's time now, at least: as it read it, plus the time measured since (an age
+    // beyond a day is no measure of anything). The comparisons below keep the reading itself.
+    const std::int64_t since_read = age_ms > 0 && age_ms < 24 * 3'600'000 ? age_ms : 0;
+    const std::int64_t upstream_now = upstream.wall_ms + since_read;
+    const std::int64_t offset = upstream_now - options.wall();
     if (std::llabs(offset - clock.offset_ms()) > kOffsetSlackMs) {
         clock.set_offset_ms(offset);
         TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaOffset, offset));
@@ -858,10 +862,10 @@ Result<std::size_t> Device::Impl::learn_time(Hlc upstream) {
     // From now on, until the machine restarts, time counts on from the upstream's by the boot
     // clock: stamps made after a sync keep their real time whatever the wall clock is set to.
     if (const BootReading at = clock.boot_now(); at.boot != 0) {
-        clock.anchor(at, upstream.wall_ms);
+        clock.anchor(at, upstream_now);
         TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaAnchorBoot, static_cast<std::int64_t>(at.boot)));
         TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaAnchorBootMs, at.ms));
-        TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaAnchorWall, upstream.wall_ms));
+        TSUNAGU_TRY(detail::set_meta_int(store, detail::kMetaAnchorWall, upstream_now));
     }
     const bool ahead = clock.last().wall_ms > upstream.wall_ms + bound;
     const bool set_back = clock.offset_ms() > believed + bound;

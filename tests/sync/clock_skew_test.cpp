@@ -309,6 +309,33 @@ TEST_CASE("a device says how far its clock is off with its pulls too, for phones
     }
 }
 
+TEST_CASE("an answer slow to arrive does not set a right clock back: the reading's age is counted from its start") {
+    World w;
+    ok(w.upstream.set_scope("sato", {"*"}));
+    Device& sato = w.add_device("sato", test_schema(), /*boot_clock=*/true);  // its clock is right
+    ok(sato.create("visit", kVisit));
+    // The upstream reads its clock as it answers; the answer takes 10 s to download over a poor
+    // line (or waits for another to be applied): the device counts those 10 s.
+    PushResult result = ok(w.upstream.push(ok(sato.prepare_push())));
+    w.advance(10'000);
+    result.upstream_time_age_ms = 10'000;
+    ok(sato.apply_push_result(result));
+    CHECK(std::llabs(sato.clock_offset_ms().value_or(kHourMs)) <= 1'000);
+    PullPage page = ok(w.upstream.pull(ok(sato.prepare_pull(100))));
+    w.advance(10'000);
+    page.upstream_time_age_ms = 10'000;
+    ok(sato.apply_pull(page));
+    CHECK(std::llabs(sato.clock_offset_ms().value_or(kHourMs)) <= 1'000);
+    // Uncounted, it would have set her clock 10 s back; counted, the time it keeps by the boot
+    // clock is the upstream's too: an edit after her wall clock is set wrong is stamped right.
+    w.advance(5'000);
+    w.clock_of(0).set(kStartMs - 3 * kHourMs);
+    ok(sato.create("visit", kVisit));
+    const PushBatch next = ok(sato.prepare_push());
+    REQUIRE(next.changes.size() == 1);
+    CHECK(std::llabs(next.changes[0].hlc.wall_ms - *w.upstream_clock.now) <= 1'000);
+}
+
 TEST_CASE("an upstream whose clock ran a day fast and was set back stamps by its wall clock again, and its devices too") {
     World w;
     ok(w.upstream.set_scope("alice", {"*"}));

@@ -229,7 +229,7 @@ class World {
                       const std::map<std::string, std::string>& headers) -> Result<client::HttpAnswer> {
             api::HttpRequest request = http_request(method, path, headers, body);
             const api::HttpResponse response = server_.handle(request);
-            return client::HttpAnswer{response.status, response.body, {}};
+            return client::HttpAnswer{response.status, response.body, {}, std::nullopt};
         };
     }
 
@@ -275,7 +275,7 @@ class Script {
             const json parsed = json::parse(body, nullptr, false);
             if (parsed.is_object() && parsed.contains("error") && parsed["error"] == "wipe") said_wipe = true;
         }
-        return client::HttpAnswer{status, body, {}};
+        return client::HttpAnswer{status, body, {}, std::nullopt};
     }
 
     // Read once the device is done with the script.
