@@ -1019,17 +1019,13 @@ TEST_CASE("a reading of a conflict: an edit supersedes the value read even set a
 }
 
 TEST_CASE("an edit from a reading taken before a delete arrived is kept beside the delete as a conflict") {
-    World w;
-    for (const char* user : {"alice", "bob", "supervisor"}) ok(w.upstream.set_scope(user, {"*"}));
-    Device& alice = w.add_device("alice");
-    Device& bob = w.add_device("bob");
-    const std::string id = ok(alice.create("visit", kVisit));
-    sync(alice, w.upstream);
-    sync(bob, w.upstream);
-    // Her form is open when a sync brings bob's delete.
+    SyncedVisit t;
+    World& w = t.w;
+    Device& alice = *t.alice;
+    const std::string& id = t.id;
+    // Her form is open when a sync brings her supervisor's delete.
     const AsRead on_screen = AsRead::of(*ok(alice.get(id)));
-    ok(bob.remove(id));
-    sync(bob, w.upstream);
+    ok(w.upstream.remove("supervisor", id));
     sync(alice, w.upstream);
     REQUIRE(ok(alice.get(id))->deleted);
     CHECK(alice.update(id, {{"notes", "x"}}).code() == ErrorCode::conflict);  // no reading: refused
