@@ -610,21 +610,41 @@ TEST_CASE("concurrent offline edits of one field converge with the loser kept as
     REQUIRE(ok(w.upstream.conflicts()).size() == 1);
 }
 
-TEST_CASE("resolving a conflict on one device clears it everywhere") {
+namespace {
+
+// The visit's notes edited offline by alice (`hers`) and bob (`his`) at once, then synced by
+// alice, bob and alice again: the conflict is on both phones and the upstream. Her supervisor
+// sees every record too.
+struct NotesInConflict {
     World w;
-    ok(w.upstream.set_scope("alice", {"*"}));
-    ok(w.upstream.set_scope("bob", {"*"}));
     Device& alice = w.add_device("alice");
     Device& bob = w.add_device("bob");
-    const std::string id = ok(alice.create("visit", kVisit));
-    sync(alice, w.upstream);
-    sync(bob, w.upstream);
-    ok(alice.update(id, {{"notes", "alice"}}));
-    ok(bob.update(id, {{"notes", "bob"}}));
-    sync(alice, w.upstream);
-    sync(bob, w.upstream);
-    sync(alice, w.upstream);
-    REQUIRE(ok(alice.conflicts()).size() == 1);
+    std::string id;
+    AsRead before_edits;  // her reading of the visit as created, before either edit
+
+    NotesInConflict(const std::string& hers, const std::string& his) {
+        for (const char* user : {"alice", "bob", "supervisor"}) ok(w.upstream.set_scope(user, {"*"}));
+        id = ok(alice.create("visit", kVisit));
+        sync(alice, w.upstream);
+        sync(bob, w.upstream);
+        before_edits = AsRead::of(*ok(alice.get(id)));
+        ok(alice.update(id, {{"notes", hers}}));
+        ok(bob.update(id, {{"notes", his}}));
+        sync(alice, w.upstream);
+        sync(bob, w.upstream);
+        sync(alice, w.upstream);
+        REQUIRE(ok(alice.conflicts()).size() == 1);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("resolving a conflict on one device clears it everywhere") {
+    NotesInConflict t("alice", "bob");
+    World& w = t.w;
+    Device& alice = t.alice;
+    Device& bob = t.bob;
+    const std::string& id = t.id;
     CHECK_FALSE(alice.resolve(id, "duration", 5).is_ok());  // no conflict there
     ok(alice.resolve(id, "notes", "alice and bob"));
     CHECK(ok(alice.conflicts()).empty());
@@ -922,20 +942,10 @@ TEST_CASE("an edit made from what the worker read keeps a value a sync brought m
 }
 
 TEST_CASE("a resolution or a delete made from what was read leaves what arrived since in conflict, never settled unseen") {
-    World w;
-    ok(w.upstream.set_scope("alice", {"*"}));
-    ok(w.upstream.set_scope("bob", {"*"}));
-    Device& alice = w.add_device("alice");
-    Device& bob = w.add_device("bob");
-    const std::string id = ok(alice.create("visit", kVisit));
-    sync(alice, w.upstream);
-    sync(bob, w.upstream);
-    ok(alice.update(id, {{"notes", "X"}}));
-    ok(bob.update(id, {{"notes", "Y"}}));
-    sync(alice, w.upstream);
-    sync(bob, w.upstream);
-    sync(alice, w.upstream);
-    REQUIRE(ok(alice.conflicts()).size() == 1);
+    NotesInConflict t("X", "Y");
+    World& w = t.w;
+    Device& alice = t.alice;
+    const std::string& id = t.id;
     const AsRead conflict_on_screen = AsRead::of(*ok(alice.get(id)));
     // Meanwhile a third value lands on top of the conflict's winner, and reaches her phone.
     ok(w.upstream.update("bob", id, {{"notes", "Z"}}));
@@ -980,20 +990,10 @@ TEST_CASE("a form that sends back the fields it did not touch puts back nothing 
 }
 
 TEST_CASE("a reading of a conflict: an edit supersedes the value read even set again since, a resolution needs the conflict read") {
-    World w;
-    for (const char* user : {"alice", "bob", "supervisor"}) ok(w.upstream.set_scope(user, {"*"}));
-    Device& alice = w.add_device("alice");
-    Device& bob = w.add_device("bob");
-    const std::string id = ok(alice.create("visit", kVisit));
-    const AsRead before_conflict = AsRead::of(*ok(alice.get(id)));
-    sync(alice, w.upstream);
-    sync(bob, w.upstream);
-    ok(alice.update(id, {{"notes", "X"}}));
-    ok(bob.update(id, {{"notes", "Y"}}));
-    sync(alice, w.upstream);
-    sync(bob, w.upstream);
-    sync(alice, w.upstream);
-    REQUIRE(ok(alice.conflicts()).size() == 1);
+    NotesInConflict t("X", "Y");
+    World& w = t.w;
+    Device& alice = t.alice;
+    const std::string& id = t.id;
     const Record read = *ok(alice.get(id));
     // Her supervisor settles it on the value she saw, and that reaches her phone.
     ok(w.upstream.resolve("supervisor", id, "notes", read.fields["notes"]));
@@ -1012,7 +1012,7 @@ TEST_CASE("a reading of a conflict: an edit supersedes the value read even set a
         CHECK(ok(alice.conflicts()).size() == 1);
     }
     SECTION("a resolution from a reading that showed no conflict is refused") {
-        const Status refused = alice.resolve(id, "notes", "both, merged", before_conflict);
+        const Status refused = alice.resolve(id, "notes", "both, merged", t.before_edits);
         CHECK(refused.code() == ErrorCode::conflict);
         CHECK_THAT(refused.message(), Catch::Contains("had no conflict to resolve"));
     }
