@@ -186,15 +186,17 @@ void CommitGroup::execute(std::deque<Item*>& group) {
     // What is committed now can never be missing later, unless the database went back in time.
     if (connection.upstream) {
         (void)connection.upstream->note_committed_sequence();
-        const std::int64_t ahead = connection.upstream->take_clock_let_go_ms();
-        const auto now = std::chrono::steady_clock::now();
-        if (ahead > 0 && (!clock_warned_ || now - *clock_warned_ >= std::chrono::minutes(10))) {
-            clock_warned_ = now;
-            log_event("warning", "clock_was_ahead",
-                      {{"ahead_ms", std::to_string(ahead)},
-                       {"hint", "the stored clock was ahead of this machine's: this machine's clock ran fast and was "
-                                "set back, or another server sharing the database runs fast. Changes are stamped by "
-                                "this machine's clock again; keep every server's clock synchronised (NTP)"}});
+        if (const std::int64_t ahead = connection.upstream->take_clock_let_go_ms(); ahead > 0) {
+            const auto now = std::chrono::steady_clock::now();
+            if (!clock_warned_ || now - *clock_warned_ >= std::chrono::minutes(10)) {
+                clock_warned_ = now;
+                log_event("warning", "clock_was_ahead",
+                          {{"ahead_ms", std::to_string(ahead)},
+                           {"hint", "the stored clock was ahead of this machine's: this machine's clock ran fast and "
+                                    "was set back, or another server sharing the database runs fast. Changes are "
+                                    "stamped by this machine's clock again; keep every server's clock synchronised "
+                                    "(NTP)"}});
+            }
         }
     }
     std::lock_guard lock(mutex_);
