@@ -121,6 +121,9 @@ struct SyncReport {
     // may predate them (see sync::DeviceOptions::keep_acknowledged_ms); those it still had are
     // answered as duplicates.
     std::size_t resent = 0;
+    // Values only this replica held of records the server lost with a restore (a colleague's edit
+    // whose phone is gone), sent again as this user's changes (sync::PullReport::recovered).
+    std::size_t recovered = 0;
     std::vector<RefusedChange> refused;          // newly refused in this sync
     std::vector<sync::Conflict> new_conflicts;   // conflicts this replica did not hold before
     // The unsent changes (their ids) of records evicted in this sync: kept on the device, held

@@ -357,6 +357,11 @@ struct PullReport {
     std::size_t restamped = 0;  // outbox changes re-stamped after learning the upstream's time
     // As PushReport::resent: push again.
     std::size_t resent = 0;
+    // Values only this device's copy held, of records a page brought (a restored upstream lost
+    // them with the backup's later changes: a colleague's edit whose phone is gone), queued again
+    // as this user's changes on top of the page's version (Device::Impl::keep_lost_heads): push
+    // again. Nothing a copy kept through a restore is replaced unseen.
+    std::size_t recovered = 0;
     // The page came from an upstream restored from a backup (a new epoch): nothing else of it
     // was applied, and the cursor went back to the start. Pull again, whatever `more` said: the
     // pull brings everything in scope again (what the backup's caseloads give the user) and takes

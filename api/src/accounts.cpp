@@ -14,6 +14,7 @@
 #include "api/src/observability.h"
 #include "api/src/session_cache.h"
 #include "api/src/sign_in_throttle.h"
+#include "sync/change.h"
 
 namespace tsunagu::api {
 namespace {
@@ -707,6 +708,9 @@ Result<Authentication> Accounts::authenticate(const std::string& bearer_token, s
     }
     const std::string session_id = bearer_token.substr(prefix.size(), dot - prefix.size());
     const std::string secret = bearer_token.substr(dot + 1);
+    // Sessions are named by 32 hex characters (random_id): anything else is no session, answered
+    // without asking the store (PostgreSQL would refuse bytes that are not UTF-8 as an error).
+    if (!sync::is_id(session_id)) return result;
 
     // The cache needs the generation the SQLite store's triggers keep (PostgreSQL has none), and a
     // read outside any transaction: inside one (the writers' group) what is read may roll back.

@@ -81,6 +81,7 @@ std::vector<Route> auth_routes() {
          Lane::password},
         {"POST", "/v1/auth/sign-out", Access::signed_in,
          [](RequestContext& ctx) {
+             if (ctx.via_session_cookie) return web_sign_out(ctx);  // the cookie and its web session too
              Status s = ctx.accounts.sign_out(ctx.who().session_id);
              if (!s) return error_response(s);
              if (Status a = ctx.audit("auth.sign_out", ctx.who().device.id); !a) return error_response(a);

@@ -72,10 +72,12 @@ std::optional<HttpResponse> changed_since_read(const Json& body, const sync::Rec
                                    "decided): read it again, then decide; nothing was changed");
 }
 
-std::string newest_change(const sync::Record& r) {
+// The clock reading of the record's newest version. (Compared as readings: as text, "…-9" would
+// sort above "…-10" within one millisecond.)
+sync::Hlc newest_change(const sync::Record& r) {
     sync::Hlc newest;
     for (const auto& [field, v] : r.versions) newest = std::max(newest, v.hlc);
-    return newest.to_string();
+    return newest;
 }
 
 // The date a record is listed and filtered by: its date, else its start date (a case).
@@ -111,7 +113,7 @@ HttpResponse list_records(RequestContext& ctx) {
     } else {
         for (const auto& c : domain::care_schema().collections) collections.push_back(c.name);
     }
-    std::vector<std::pair<std::string, Json>> rows;
+    std::vector<std::pair<sync::Hlc, Json>> rows;
     std::map<std::string, int> counts;
     for (const auto& collection : collections) {
         auto records = ctx.upstream.list(collection);
@@ -121,6 +123,7 @@ HttpResponse list_records(RequestContext& ctx) {
             const std::string review_status = domain::review_status_of(r);
             ++counts[review_status];
             if (!matches(r, q)) continue;
+            const sync::Hlc updated = newest_change(r);
             // Listing shows what a supervisor needs to pick a record, never free-text content.
             Json row = {{"id", r.id},
                         {"collection", r.collection},
@@ -129,8 +132,8 @@ HttpResponse list_records(RequestContext& ctx) {
                         {"date", record_date(r)},
                         {"client", r.text("client")},
                         {"conflicts", r.conflicts.size()},
-                        {"updated", newest_change(r)}};
-            rows.emplace_back(newest_change(r), std::move(row));
+                        {"updated", updated.to_string()}};
+            rows.emplace_back(updated, std::move(row));
         }
     }
     std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.first > b.first; });

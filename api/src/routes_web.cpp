@@ -145,16 +145,6 @@ HttpResponse current_session(RequestContext& ctx) {
                                {"must_change_password", ctx.who().user.must_change_password}});
 }
 
-HttpResponse sign_out(RequestContext& ctx) {
-    if (Status s = ctx.accounts.sign_out(ctx.who().session_id); !s) return error_response(s);
-    if (Status s = WebSessions::forget(ctx.store, ctx.who().session_id); !s)
-        return error_response(s);
-    if (Status a = ctx.audit("auth.sign_out", ctx.who().device.id, "web"); !a) return error_response(a);
-    HttpResponse r = json_response(200, {{"signed_out", true}});
-    r.headers.emplace_back("Set-Cookie", expired_session_cookie());
-    return r;
-}
-
 // GET /v1/web/directory: the names the supervisor's screens show instead of ids: their team, its
 // members and their devices, the server's replica, and the pseudonym and area of each client in
 // their scope.
@@ -210,6 +200,16 @@ HttpResponse directory(RequestContext& ctx) {
 
 }  // namespace
 
+HttpResponse web_sign_out(RequestContext& ctx) {
+    if (Status s = ctx.accounts.sign_out(ctx.who().session_id); !s) return error_response(s);
+    if (Status s = WebSessions::forget(ctx.store, ctx.who().session_id); !s)
+        return error_response(s);
+    if (Status a = ctx.audit("auth.sign_out", ctx.who().device.id, "web"); !a) return error_response(a);
+    HttpResponse r = json_response(200, {{"signed_out", true}});
+    r.headers.emplace_back("Set-Cookie", expired_session_cookie());
+    return r;
+}
+
 std::vector<Route> web_routes() {
     std::vector<Route> routes;
     for (const WebAsset& asset : web_assets()) {
@@ -220,7 +220,7 @@ std::vector<Route> web_routes() {
     routes.push_back({"POST", "/v1/web/sign-in", Access::anyone, sign_in, /*outside_group=*/true,
                       /*before_own_password=*/false, Lane::password});
     routes.push_back({"GET", "/v1/web/session", Access::signed_in, current_session, false, /*before_own_password=*/true});
-    routes.push_back({"POST", "/v1/web/sign-out", Access::signed_in, sign_out, false, /*before_own_password=*/true});
+    routes.push_back({"POST", "/v1/web/sign-out", Access::signed_in, web_sign_out, false, /*before_own_password=*/true});
     routes.push_back({"GET", "/v1/web/directory", Access::supervisor, directory, /*outside_group=*/true});
     return routes;
 }

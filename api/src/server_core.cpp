@@ -3,6 +3,7 @@
 
 #include "api/src/audit.h"
 #include "api/src/commit_group.h"
+#include "sync/protocol.h"
 
 #include <chrono>
 #include <cstdio>
@@ -329,6 +330,14 @@ HttpResponse ServerCore::dispatch(const Route* route, bool path_known, HttpReque
         return path_known ? HttpResponse::error(405, "method_not_allowed",
                                                 request.method + " is not allowed on " + request.path)
                           : HttpResponse::error(404, "not_found", "no such endpoint: " + request.path);
+    }
+    // Nor are bytes that are not UTF-8 (%F6): no id or filter is made of them, and PostgreSQL's
+    // text would refuse them as an error of its own.
+    bool text = sync::is_utf8(request.path);
+    for (const auto& [key, value] : request.query) text = text && sync::is_utf8(key) && sync::is_utf8(value);
+    if (!text) {
+        return HttpResponse::error(400, "invalid",
+                                   "the address holds bytes that are not UTF-8 text (a %-escape such as %F6): correct it");
     }
     if (route->outside_group) {
         auto lease = pool_.borrow();

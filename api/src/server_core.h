@@ -204,6 +204,10 @@ std::vector<Route> refused_routes();
 std::vector<Route> report_routes();
 std::vector<Route> web_routes();
 
+// Signs out the web page's session a request came with (routes_web.cpp): the session, its web
+// session's row and the cookie end. POST /v1/auth/sign-out made with the cookie does the same.
+HttpResponse web_sign_out(RequestContext& ctx);
+
 // The web page's session rules, for an authenticated request (web_gate.cpp): a web session ends
 // after its idle time or lifetime (and is then signed out, when `may_write`); the session cookie
 // carries web sessions only; a state-changing request made with the cookie must carry the

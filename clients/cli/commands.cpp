@@ -307,6 +307,11 @@ int cmd_sync(const Invocation& inv) {
                       << (report->refused.empty() ? " has all your work again\n"
                                                   : " has all your work again but what it refused (below)\n");
         }
+        if (report->recovered > 0) {
+            std::cout << report->recovered
+                      << " value(s) the restored server had lost, kept on this device only, sent again as your"
+                         " change(s)\n";
+        }
         if (!report->evicted_pending.empty()) {
             std::cout << report->evicted_pending.size()
                       << " unsent change(s) of records no longer in your caseload are kept on this device (held):"

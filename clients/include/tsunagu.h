@@ -129,8 +129,8 @@ tsunagu_code tsunagu_delete(tsunagu_device* device, const char* id, tsunagu_erro
 /* The same edits made from the record as the person read it: `as_read_json` is tsunagu_get's
  * answer for `id`, kept while the form (or the conflict) was on screen. What a sync brought since
  * is not overwritten unseen: a value stays beside the update as a conflict, an edit beside the
- * delete, a competing value beside the resolution; an update from a reading taken before a delete
- * arrived stays beside that delete as a conflict (TSUNAGU_CONFLICT for a reading of the deleted
+ * delete, a competing value beside the resolution; an update or a resolution from a reading taken
+ * before a delete arrived stays beside that delete as a conflict (TSUNAGU_CONFLICT for a reading of the deleted
  * record). An app that shows a record and saves it later uses these; the ones without act on the
  * record as the replica holds it when they run. */
 tsunagu_code tsunagu_update_as_read(tsunagu_device* device, const char* id, const char* fields_json,

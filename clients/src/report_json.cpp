@@ -27,7 +27,7 @@ void to_json(sync::Json& out, const KeptRefusal& k) {
 void to_json(sync::Json& out, const SyncReport& r) {
     out = {{"pushed", r.pushed},   {"pulled", r.pulled},   {"evicted", r.evicted},
            {"retries", r.retries}, {"wiped", r.wiped}, {"wiped_unsent", r.wiped_unsent ? sync::Json(*r.wiped_unsent) : sync::Json()},     {"refused", r.refused},
-           {"resent", r.resent},   {"new_conflicts", r.new_conflicts}, {"evicted_pending", r.evicted_pending}};
+           {"resent", r.resent},   {"recovered", r.recovered}, {"new_conflicts", r.new_conflicts}, {"evicted_pending", r.evicted_pending}};
 }
 
 void to_json(sync::Json& out, const DeviceStatus& s) {

@@ -236,6 +236,7 @@ struct SyncRun {
             page_limit = std::min(std::max<std::size_t>(d.options.pull_page, 1), page_limit * 2);
             report.pulled += applied->records;
             report.resent += applied->resent;
+            report.recovered += applied->recovered;
             report.evicted += applied->evicted;
             for (auto& r : applied->evicted_pending) report.evicted_pending.push_back(std::move(r));
             notify(SyncProgress::Phase::pull, report.pulled, report.pulled + (page->more ? request->limit : 0));
@@ -326,15 +327,16 @@ Result<SyncReport> Device::sync(const ProgressCallback& progress) {
         if (report.wiped) return report;
     }
 
-    // Push, then pull; once more when an answer came from a server restored from a backup (a new
-    // epoch): the changes it had acknowledged, which the engine queued again, go first.
-    for (int round = 0; round < 2; ++round) {
-        const std::size_t resent_before = report.resent;
+    // Push, then pull; again (twice at most) when an answer came from a server restored from a backup (a new
+    // epoch): the changes it had acknowledged, which the engine queued again, go first; and so do
+    // the values of this replica's copies the restored server lacked, which a pull queued again.
+    for (int round = 0; round < 3; ++round) {
+        const std::size_t resent_before = report.resent, recovered_before = report.recovered;
         TSUNAGU_TRY(run.push());
         if (report.wiped) return report;
         TSUNAGU_TRY(run.pull());
         if (report.wiped) return report;
-        if (report.resent == resent_before) break;
+        if (report.resent == resent_before && report.recovered == recovered_before) break;
     }
 
     auto after = engine.conflicts();

@@ -30,6 +30,9 @@ ErrorCode code_of(const char* sqlstate) {
     if (state == "55P03") return ErrorCode::busy;
     // idle_in_transaction_session_timeout: this server stalled, and PostgreSQL ended its session.
     if (state == "25P03") return ErrorCode::unavailable;
+    // Text the database cannot take: bytes that are not UTF-8 (an address a client escaped so), or
+    // a character its encoding lacks. The request's, not the server's.
+    if (state == "22021" || state == "22P05") return ErrorCode::invalid_argument;
     if (state == "53100") return ErrorCode::storage_full;  // disk_full
     if (state == "53200") return ErrorCode::io_error;      // out of memory
     return ErrorCode::internal;
@@ -160,6 +163,21 @@ Result<Connection> Connection::open(const std::string& conninfo) {
         return Status(ErrorCode::unavailable,
                       "cannot connect to PostgreSQL (" + libpq_message(conn) +
                           "): check that it runs and that --postgres names its host and database");
+    }
+    // Text goes both ways as UTF-8, whatever PGCLIENTENCODING says: names and notes are Japanese.
+    // A database that cannot hold all of it (EUC_JP, LATIN1: every write of a character it lacks
+    // would fail) is refused here, with what to do; SQL_ASCII keeps the bytes as they come.
+    const char* encoding = PQparameterStatus(conn, "server_encoding");
+    const std::string server_encoding = encoding == nullptr ? "unknown" : encoding;
+    if (server_encoding != "UTF8" && server_encoding != "SQL_ASCII") {
+        return Status(ErrorCode::invalid_argument,
+                      "the PostgreSQL database's encoding is " + server_encoding +
+                          ", which cannot hold every name and note Tsunagu keeps: use a database created with "
+                          "ENCODING 'UTF8' (createdb -E UTF8 -T template0 NAME), and move the data with "
+                          "pg_dump and pg_restore");
+    }
+    if (PQsetClientEncoding(conn, "UTF8") != 0) {
+        return Status(ErrorCode::unavailable, "PostgreSQL refused the client encoding UTF8 (" + libpq_message(conn) + ")");
     }
     // Server-side timestamps in UTC and no notices on stderr: logs are the server's, as JSON.
     PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);

@@ -232,7 +232,9 @@ Result<std::optional<ChangeSet>> build_change(const EditContext& context, const 
             break;
         case Kind::resolve: {
             TSUNAGU_TRY(check_utf8(edit, edit.field, edit.value));
-            if (deleted) {
+            // As an update: made from a reading of the record before the delete arrived, the
+            // resolution is concurrent with it and kept beside it (edit_vs_delete).
+            if (deleted && !(edit.as_read && edit.as_read->deleted == false)) {
                 return refuse(ErrorCode::conflict, edit,
                               "is deleted: settle the deletion first (resolve_deletion, tsunagu_resolve_deletion: keep it "
                               "deleted or restore it), then its fields");

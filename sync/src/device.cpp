@@ -196,20 +196,24 @@ Result<std::string> Device::Impl::edit(const detail::Edit& edit) {
             row.scope_key = detail::scope_key_for(schema, row.collection, row.id, state);
         TSUNAGU_TRY(records.save(row, encode_state(state)));
 
-        auto cursor = detail::meta_int(store, detail::kMetaCursor, 0);
-        TSUNAGU_TRY(cursor);
-        Statement& queue = store.cached(
-            "INSERT INTO sync_outbox(change_id, record_id, state, hlc, raw_wall_ms, cursor, change)"
-            " VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6)");
-        const detail::IdBytes id = detail::id_to_bytes(made.id);
-        const detail::IdBytes record = detail::id_to_bytes(made.record);
-        queue.bind_blob(1, id).bind_blob(2, record).bind(3, made.hlc.packed());
-        queue.bind(4, options.wall()).bind(5, *cursor).bind(6, Json(made).dump());
-        TSUNAGU_TRY(queue.run());
+        TSUNAGU_TRY(queue(made));
         return save_clock();
     });
     TSUNAGU_TRY(status);
     return record_id;
+}
+
+Status Device::Impl::queue(const ChangeSet& change) {
+    auto cursor = detail::meta_int(store, detail::kMetaCursor, 0);
+    TSUNAGU_TRY(cursor);
+    Statement& insert = store.cached(
+        "INSERT INTO sync_outbox(change_id, record_id, state, hlc, raw_wall_ms, cursor, change)"
+        " VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6)");
+    const detail::IdBytes id = detail::id_to_bytes(change.id);
+    const detail::IdBytes record = detail::id_to_bytes(change.record);
+    insert.bind_blob(1, id).bind_blob(2, record).bind(3, change.hlc.packed());
+    insert.bind(4, options.wall()).bind(5, *cursor).bind(6, Json(change).dump());
+    return insert.run();
 }
 
 Result<std::string> Device::create(std::string_view collection, const Json& fields) {

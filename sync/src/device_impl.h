@@ -48,6 +48,19 @@ struct Device::Impl {
     std::int64_t clock_data_version = -1;  // PRAGMA data_version when the clock was last read
     // Inside a transaction: the record stored with every outbox change for it re-applied on top.
     Status rebase(const RecordSnapshot& snapshot);
+    // Inside a transaction: queues `change` (made here, stamped) at the end of the outbox.
+    Status queue(const ChangeSet& change);
+    // Inside a write transaction: `snapshot` is a page's version of a record whose copy here may
+    // hold versions the upstream lacks (kept through a pull from the start after a restore, and
+    // asked about, or newer than the page's). Each value of the copy that no version the page's
+    // holds, and no change of the outbox or journal, accounts for is queued again as this user's
+    // change, one per lost version in their order, and the record is rebased on the snapshot; its
+    // release ask is closed. `ancestor`: the snapshot is a state the copy grew from (older: a
+    // restored upstream numbers everything after the backup above it), so each queued value
+    // supersedes the values it overwrote there, as it did; otherwise it stays beside the
+    // upstream's as a conflict. A deletion is never queued again (the record stays, live).
+    // Returns how many changes it queued.
+    Result<std::size_t> keep_lost_heads(const RecordSnapshot& snapshot, bool ancestor);
     // Inside a transaction: notes `record` (an id) in sync_refetch, for pulls to ask for it whole
     // until a page brings it or evicts it (answered_refetch).
     Status ask_whole(const std::string& record);
@@ -58,7 +71,8 @@ struct Device::Impl {
     Status ask_release(const std::string& record);
     // Inside a transaction: takes the page's answers to PullRequest::release. A record released
     // goes (as an eviction), unless it has outbox changes (made since it was asked about) or the
-    // page carries it; one in scope is asked about no more; one not held waits DeviceOptions::release_ask_again_ms.
+    // page carries it; one in scope is asked for whole (ask_whole), its ask kept until a page brings it
+    // (keep_lost_heads closes it); one not held waits DeviceOptions::release_ask_again_ms.
     // Returns how many went.
     Result<std::size_t> answered_release(const PullPage& page);
     // Inside a transaction: drops a record that left the scope, and what the journal keeps of it;

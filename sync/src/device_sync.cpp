@@ -511,13 +511,12 @@ Result<PullReport> Device::apply_pull(const PullPage& page) {
         }
         // Kept through a pull from the start after a restore, and asked about: such a record goes
         // only when the upstream answers that it holds all of it (answered_release), whatever a
-        // page's evictions say (a refetch's included): its copy may hold the last of a change.
+        // page's evictions say (a refetch's included): its copy may hold the last of a change. And
+        // a page's version of it does not replace that copy unseen (keep_lost_heads, below).
         std::unordered_set<std::string> asked;
-        if (!page.evicted_records.empty() || !page.evicted_scopes.empty()) {
-            TSUNAGU_TRY(detail::each_row(im.store.cached("SELECT record_id FROM sync_release_asks"), [&](const Statement& s) {
-                asked.insert(detail::id_from_bytes(s.column_blob(0)));
-            }));
-        }
+        TSUNAGU_TRY(detail::each_row(im.store.cached("SELECT record_id FROM sync_release_asks"), [&](const Statement& s) {
+            asked.insert(detail::id_from_bytes(s.column_blob(0)));
+        }));
         // (record, the scope key it goes with; empty when the record itself moved out)
         std::vector<std::pair<std::string, std::string>> evicted;
         // An eviction passed over is asked about once the pull ends: replayed, the upstream
@@ -593,10 +592,21 @@ Result<PullReport> Device::apply_pull(const PullPage& page) {
             if (const auto ours = acked.find(snapshot.id); ours != acked.end() && ours->second > snapshot.seq) {
                 continue;
             }
-            if (after_restore) {
+            // A copy newer than the page's version (numbered by the lost upstream, during the pull
+            // from the start after a restore), or kept and asked about, may hold the last of a
+            // change: what only it holds is queued again on top of the page's version.
+            const bool kept_copy = asked.contains(snapshot.id);
+            if (after_restore || kept_copy) {
                 auto held = im.records.find(snapshot.id);
                 TSUNAGU_TRY(held);
-                if (*held && (*held)->seq > snapshot.seq) continue;  // newer here: numbered by the lost upstream
+                const bool newer_here = *held && (*held)->seq > snapshot.seq;
+                if (newer_here || (*held && kept_copy)) {
+                    auto recovered = im.keep_lost_heads(snapshot, newer_here);
+                    TSUNAGU_TRY(recovered);
+                    report.recovered += *recovered;
+                    ++report.records;
+                    continue;
+                }
             }
             if (outbox_empty) {
                 TSUNAGU_TRY(im.records.put(snapshot));
@@ -782,13 +792,17 @@ Result<std::size_t> Device::Impl::answered_release(const PullPage& page) {
         TSUNAGU_TRY(evict(record));  // (which drops its ask)
         ++gone;
     }
-    Statement& done = store.cached("DELETE FROM sync_release_asks WHERE record_id = ?1");
-    for (const std::string& record : answers.in_scope) {
-        if (is_id(record)) TSUNAGU_TRY(done.bind_blob(1, detail::id_to_bytes(record)).run());
-    }
     Statement& later = store.cached("UPDATE sync_release_asks SET asked_ms = ?2 WHERE record_id = ?1");
     for (const std::string& record : answers.not_held) {
         if (is_id(record)) TSUNAGU_TRY(later.bind_blob(1, detail::id_to_bytes(record)).bind(2, clock.wall_now()).run());
+    }
+    // In scope there: asked for whole, its ask kept (and not made again meanwhile) until a page
+    // brings it, which then keeps what only the copy holds (keep_lost_heads) and closes the ask.
+    // (Dropped at once, the copy's last values went with the next version a page brought.)
+    for (const std::string& record : answers.in_scope) {
+        if (!is_id(record) || carried.contains(record)) continue;
+        TSUNAGU_TRY(ask_whole(record));
+        TSUNAGU_TRY(later.bind_blob(1, detail::id_to_bytes(record)).bind(2, clock.wall_now()).run());
     }
     return gone;
 }

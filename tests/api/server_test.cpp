@@ -564,6 +564,27 @@ TEST_CASE("bad input gets a clear 4xx JSON error and leaves the server unaffecte
     CHECK(c.get("/healthz").status == 200);
 }
 
+TEST_CASE("a token or an address holding bytes that are not UTF-8 is refused as such, never a server error") {
+    // PostgreSQL's text refuses such bytes as an error of its own: they never reach the store.
+    Fixture f;
+    ApiClient forged(f.server.url());
+    forged.token = std::string("tsn_\xF6\xFF.secret");
+    Reply unknown = forged.get("/v1/me");
+    CHECK(unknown.status == 401);
+    CHECK(unknown.body["error"] == "unauthenticated");
+    std::unique_ptr<ApiClient> supervisor = f.user("sato", "supervisor");
+    for (auto [client, address] : {std::pair{supervisor.get(), "/v1/records/%F6"},
+                                   std::pair{supervisor.get(), "/v1/records?worker=%F6%FF"},
+                                   std::pair{f.admin.get(), "/v1/admin/audit?target=%F6"}}) {
+        INFO(address);
+        Reply bad = client->get(address);
+        CHECK(bad.status == 400);
+        CHECK_THAT(bad.body["message"].get<std::string>(), Catch::Contains("not UTF-8"));
+    }
+    CHECK(f.admin->get("/v1/me").status == 200);
+    CHECK(f.admin->get("/v1/admin/audit?target=%E6%97%A5").status == 200);  // UTF-8 escaped: read as text
+}
+
 TEST_CASE("a body over the limit is refused with 413 before it is read") {
     Fixture f({"--max-body", "65536"});
     ApiClient c(f.server.url());

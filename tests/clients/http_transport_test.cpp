@@ -1,6 +1,7 @@
 // The cpprestsdk transport against a real listener on loopback: it never follows a redirect (the
 // session token goes to the configured server only), it refuses an answer larger than it reads
-// without holding it, and a URL the library refuses is an answer, never an exception.
+// without holding it, a URL the library refuses is an answer, never an exception, and it notes when
+// an answer's headers arrived (the age of the server's clock reading).
 // (The one test file that includes cpprestsdk: its listener plays the server.)
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -12,6 +13,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -24,6 +28,7 @@
 #include "crypto/unique_fd.h"
 #include "support/run_program.h"
 #include "support/temp_dir.h"
+#include "sync/hlc.h"
 
 using namespace tsunagu;
 using namespace tsunagu::testing;
@@ -252,4 +257,50 @@ TEST_CASE("an answer the network cut short is a network failure and never a shor
         REQUIRE_FALSE(got.is_ok());
         CHECK(got.status().code() == ErrorCode::unavailable);
     }
+}
+
+TEST_CASE("a pull answer whose body comes seconds after its headers does not set a right clock back") {
+    // The server reads its clock, sends the answer's headers, and the page follows 2 s later (a
+    // poor line). The device counts the reading's age from the headers (HttpAnswer::headers_at,
+    // through the sync loop to learn_time): its right clock stays right. Taken as the time the
+    // page was applied, the reading would set it 2 s back, past the engine's 1 s of slack.
+    using namespace std::chrono;
+    constexpr auto kBodyLate = milliseconds(2000);
+    Listener server;
+    server.on("/v1/auth/sign-in", [](http::http_request request) {
+        const nlohmann::json answer = {{"token", "tsu_session.secret"},
+                                       {"device_id", "0123456789abcdef0123456789abcdef"},
+                                       {"user", {{"id", "u-aoi"}, {"username", "aoi"}, {"role", "peer_supporter"}}}};
+        request.reply(http::status_codes::OK, answer.dump(), "application/json");
+    });
+    std::atomic<int> pulls{0};
+    server.on("/v1/sync/pull", [&](http::http_request request) {
+        ++pulls;
+        const auto read_at = system_clock::now();
+        concurrency::streams::producer_consumer_buffer<std::uint8_t> body;
+        http::http_response response(http::status_codes::OK);
+        response.set_body(concurrency::streams::istream(body), "application/json");
+        request.reply(response);
+        std::this_thread::sleep_for(kBodyLate);
+        const sync::Hlc upstream{duration_cast<milliseconds>(read_at.time_since_epoch()).count(), 0};
+        const std::string page = nlohmann::json{{"after", 0}, {"next", 0}, {"more", false},
+                                                {"upstream_time", upstream.to_string()},
+                                                {"records", nlohmann::json::array()}}
+                                     .dump();
+        body.putn_nocopy(reinterpret_cast<const std::uint8_t*>(page.data()), page.size()).wait();
+        body.close(std::ios_base::out).wait();
+    });
+    TempDir dir("tsunagu-late-body");
+    auto device = client::Device::open(dir.file("home"), "aoi passphrase", test_options());
+    REQUIRE(device.is_ok());
+    REQUIRE(device->sign_in(server.url(), "aoi", "aoi-password-1").is_ok());
+
+    auto synced = device->sync();
+    REQUIRE(synced.is_ok());
+    CHECK(pulls.load() >= 1);
+    auto status = device->status();
+    REQUIRE(status.is_ok());
+    REQUIRE(status->clock_offset_ms.has_value());
+    INFO("the clock offset the device learnt: " << *status->clock_offset_ms << " ms");
+    CHECK(std::llabs(*status->clock_offset_ms) < 1000);
 }

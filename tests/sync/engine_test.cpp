@@ -1057,6 +1057,41 @@ TEST_CASE("an edit from a reading taken before a delete arrived is kept beside t
     CHECK(restored.conflicts.empty());
 }
 
+TEST_CASE("a resolution from a reading taken before a delete arrived is kept beside the delete as a conflict") {
+    NotesInConflict t("X", "Y");
+    World& w = t.w;
+    Device& alice = t.alice;
+    const std::string& id = t.id;
+    // The conflict is on her screen when a sync brings her supervisor's delete.
+    const AsRead on_screen = AsRead::of(*ok(alice.get(id)));
+    ok(w.upstream.remove("supervisor", id));
+    sync(alice, w.upstream);
+    REQUIRE(ok(alice.get(id))->deleted);
+    // Without a reading, or from a reading of the deleted record: the deletion is settled first.
+    const Status unread = alice.resolve(id, "notes", "both");
+    CHECK(unread.code() == ErrorCode::conflict);
+    CHECK_THAT(unread.message(), Catch::Contains("settle the deletion first"));
+    CHECK(alice.resolve(id, "notes", "both", AsRead::of(*ok(alice.get(id)))).code() == ErrorCode::conflict);
+
+    // From what she read, her resolution stays beside the delete, on her phone and the server.
+    ok(alice.resolve(id, "notes", "X and Y, merged", on_screen));
+    sync(alice, w.upstream);
+    for (std::optional<Record> record : {ok(alice.get(id)), ok(w.upstream.get(id))}) {
+        REQUIRE(record.has_value());
+        CHECK(record->deleted);
+        REQUIRE(record->conflicts.size() == 1);
+        CHECK(record->conflicts[0].kind == ConflictKind::edit_vs_delete);
+        CHECK(record->conflicts[0].losing.value == "X and Y, merged");
+    }
+    // Restored, the record holds her resolution, and the conflict she resolved is gone.
+    ok(w.upstream.resolve_deletion("supervisor", id, DeletionResolution::restore));
+    sync(alice, w.upstream);
+    const Record restored = *ok(alice.get(id));
+    CHECK_FALSE(restored.deleted);
+    CHECK(restored.fields["notes"] == "X and Y, merged");
+    CHECK(restored.conflicts.empty());
+}
+
 TEST_CASE("a record as read names every version in force, and a malformed one is refused with what to give") {
     World w;
     ok(w.upstream.set_scope("alice", {"*"}));

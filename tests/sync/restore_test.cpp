@@ -1,6 +1,7 @@
 // An upstream restored from a backup: devices that pulled beyond the backup miss nothing new.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <memory>
@@ -289,6 +290,83 @@ TEST_CASE("a record kept after a restore, whose copy holds what the upstream lac
     // Nor does compacting the device drop it.
     ok(t.alice.compact());
     CHECK(holds(t.alice, t.z_visit));
+}
+
+TEST_CASE("a copy newer than the restored upstream's keeps its lost edit, sent again as hers, and every device converges") {
+    CaseloadAfterBackup t;
+    // The pull from the start brings y's visit as the backup held it: the colleague's notes,
+    // written after the backup and lost with the server, are on her phone only. They are queued
+    // again as her change, on top of the backup's version (which they superseded: no conflict).
+    const PullTotals pulled = pull_all(t.alice, *t.restored);
+    CHECK(pulled.records > 0);
+    auto mine = ok(t.alice.get(t.y_visit));
+    CHECK(mine->fields["notes"] == "written after the backup");
+    CHECK(mine->conflicts.empty());
+    std::vector<ChangeSet> queued;
+    for (const auto& pending : ok(t.alice.outbox(PendingState::unsent))) {
+        if (pending.change.record == t.y_visit) queued.push_back(pending.change);
+    }
+    REQUIRE(queued.size() == 1);
+    CHECK(queued[0].user == "alice");
+    CHECK(queued[0].set == Json{{"notes", "written after the backup"}});
+    push_all(t.alice, *t.restored);
+    CHECK(ok(t.restored->get(t.y_visit))->fields["notes"] == "written after the backup");
+
+    // The next version the upstream takes of it replaces her copy, and loses nothing now.
+    ok(t.restored->update("office", t.y_visit, {{"duration", 30}}));
+    sync(t.alice, *t.restored);
+    mine = ok(t.alice.get(t.y_visit));
+    CHECK(mine->fields["notes"] == "written after the backup");
+    CHECK(mine->fields["duration"] == 30);
+    CHECK(mine->conflicts.empty());
+    ok(t.restored->set_scope("carol", {"*"}));
+    Device& carol = t.w.add_device("carol");
+    pull_all(carol, *t.restored);
+    CHECK(ok(carol.get(t.y_visit))->fields == mine->fields);
+}
+
+TEST_CASE("a record kept after a restore, given back to its worker and changed upstream since, keeps its lost edit beside the change") {
+    CaseloadAfterBackup t;
+    pull_all(t.alice, *t.restored);
+    pull_all(t.alice, *t.restored);  // asks: z goes; z's visit is not held upstream as her copy holds it
+    REQUIRE(holds(t.alice, t.z_visit));
+    // Upstream, z is hers again, and its visit changed after the backup was restored.
+    ok(t.restored->set_scope("alice", {"client:" + t.x, "client:" + t.y, "client:" + t.z}));
+    ok(t.restored->update("office", t.z_visit, {{"notes", "written after the restore"}, {"duration", 30}}));
+    sync(t.alice, *t.restored);
+    sync(t.alice, *t.restored);
+    // The page's version came, with the edit only her copy held beside it, as her change: the
+    // two notes are a conflict, on her phone and upstream, for someone to settle. Nothing is lost.
+    for (std::optional<Record> record : {ok(t.alice.get(t.z_visit)), ok(t.restored->get(t.z_visit))}) {
+        REQUIRE(record.has_value());
+        CHECK(record->fields["duration"] == 30);
+        REQUIRE(record->conflicts.size() == 1);
+        std::set<Json> notes{record->conflicts[0].current.value, record->conflicts[0].losing.value};
+        CHECK(notes == std::set<Json>{"written after the backup", "written after the restore"});
+    }
+    CHECK(ok(t.alice.prepare_pull(100)).release.empty());  // asked about no more
+}
+
+TEST_CASE("a record the restored upstream answers is in scope is asked for whole, and its lost edit kept when it comes") {
+    CaseloadAfterBackup t;
+    pull_all(t.alice, *t.restored);
+    // z is hers again upstream before she asks about z's visit: the answer says it is in scope.
+    // A page of one record does not bring the visit: it is asked for whole, and the page that
+    // brings it keeps what only her copy held.
+    ok(t.restored->set_scope("alice", {"client:" + t.x, "client:" + t.y, "client:" + t.z}));
+    const PullPage answered = ok(t.restored->pull(ok(t.alice.prepare_pull(1))));
+    const auto& in_scope = answered.release.in_scope;
+    REQUIRE(std::find(in_scope.begin(), in_scope.end(), t.z_visit) != in_scope.end());
+    for (const RecordSnapshot& r : answered.records) CHECK(r.id != t.z_visit);
+    ok(t.alice.apply_pull(answered));
+    CHECK(ok(t.alice.prepare_pull(100)).refetch == std::vector<std::string>{t.z_visit});
+    sync(t.alice, *t.restored);
+    sync(t.alice, *t.restored);
+    for (std::optional<Record> record : {ok(t.alice.get(t.z_visit)), ok(t.restored->get(t.z_visit))}) {
+        REQUIRE(record.has_value());
+        CHECK(record->fields["notes"] == "written after the backup");
+        CHECK(record->conflicts.empty());
+    }
 }
 
 TEST_CASE("a pull begun again after a restore and cut off part-way goes on from its page after the app is reopened") {

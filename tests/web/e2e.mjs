@@ -458,9 +458,16 @@ try {
     check(data.record.fields.review_status === 'returned', `kept: ${data.record.fields.review_status}`);
   });
 
-  await step('signing out ends the session on the server', async () => {
+  await step('signing out ends the session on the server, and in the page\'s other tabs at once', async () => {
+    const otherTab = await newPage(context);
+    await otherTab.goto(`${server.url}/`);
+    await otherTab.locator('#sign-out').waitFor();  // signed in there too: the cookie is the page's
     await page.click('#sign-out');
     await page.locator('#sign-in-message', { hasText: 'サインアウトしました' }).waitFor();
+    // Left alone, the other tab shows the team's work no more (not after its idle time: now).
+    await otherTab.locator('#sign-in-message', { hasText: 'サインアウトしました' }).waitFor({ timeout: 3000 });
+    check(await otherTab.locator('form.sign-in').count() === 1, 'the other tab does not show the sign-in form');
+    await otherTab.close();
     const session = await context.request.get(`${server.url}/v1/web/session`);
     check(session.status() === 401, `the cookie still works: ${session.status()}`);
   });

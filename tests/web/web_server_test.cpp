@@ -289,11 +289,14 @@ TEST_CASE("the cookie carries web sessions only: a device's token in it is refus
     CHECK(office.send("GET", "/v1/admin/teams").status == 401);
 }
 
-TEST_CASE("signing out ends the web session and erases the cookie") {
+TEST_CASE("signing out ends the web session and erases the cookie, by either sign-out route") {
     Office office;
+    // The page's own route, or the devices' one sent with the page's cookie: the same ending.
+    const std::string route = GENERATE(std::string("/v1/web/sign-out"), std::string("/v1/auth/sign-out"));
+    INFO(route);
     WebSession s = office.sign_in("sato");
     BrowserAnswer out = office.send(
-        "POST", "/v1/web/sign-out",
+        "POST", route,
         {{"Cookie", s.cookie}, {"X-CSRF-Token", s.csrf}, {"Content-Type", "application/json"}},
         "{}");
     CHECK(out.status == 200);

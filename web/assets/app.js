@@ -120,6 +120,15 @@ function signedIn(session) {
   show(navigation[session.user.role][0]);
 }
 
+// A sign-out in one tab signs out every tab of the page: the cookie they share is gone, and on a
+// shared office computer the next person would otherwise find a record on screen in another tab
+// until its idle time ran out. Told through localStorage (a time, nothing else), which fires
+// 'storage' in the other tabs only.
+const signedOutKey = 'tsunagu.signed_out';
+window.addEventListener('storage', (event) => {
+  if (event.key === signedOutKey && state.session) showSignIn({ key: 'sign_in.signed_out' });
+});
+
 async function signOut() {
   try {
     await post('/v1/web/sign-out');
@@ -131,6 +140,7 @@ async function signOut() {
       return;
     }
   }
+  try { localStorage.setItem(signedOutKey, String(Date.now())); } catch { /* storage off: each tab on its own */ }
   showSignIn({ key: 'sign_in.signed_out' });
 }
 
