@@ -1018,6 +1018,30 @@ TEST_CASE("a reading of a conflict: an edit supersedes the value read even set a
     }
 }
 
+namespace {
+
+// After alice's sync: her notes `value`, saved from a reading taken before her supervisor's delete
+// arrived, stand beside that delete as its one conflict, on her phone and upstream; once the
+// supervisor restores the record, they are its notes, with no conflict left.
+void beside_the_delete_until_restored(World& w, Device& alice, const std::string& id, const std::string& value) {
+    sync(alice, w.upstream);
+    for (std::optional<Record> record : {ok(alice.get(id)), ok(w.upstream.get(id))}) {
+        REQUIRE(record.has_value());
+        CHECK(record->deleted);
+        REQUIRE(record->conflicts.size() == 1);
+        CHECK(record->conflicts[0].kind == ConflictKind::edit_vs_delete);
+        CHECK(record->conflicts[0].losing.value == value);
+    }
+    ok(w.upstream.resolve_deletion("supervisor", id, DeletionResolution::restore));
+    sync(alice, w.upstream);
+    const Record restored = *ok(alice.get(id));
+    CHECK_FALSE(restored.deleted);
+    CHECK(restored.fields["notes"] == value);
+    CHECK(restored.conflicts.empty());
+}
+
+}  // namespace
+
 TEST_CASE("an edit from a reading taken before a delete arrived is kept beside the delete as a conflict") {
     SyncedVisit t;
     World& w = t.w;
@@ -1040,21 +1064,7 @@ TEST_CASE("an edit from a reading taken before a delete arrived is kept beside t
 
     // Saved from what she read, her words stay beside the delete, on her phone and the server.
     ok(alice.update(id, {{"notes", "written while it was deleted"}}, on_screen));
-    sync(alice, w.upstream);
-    for (std::optional<Record> record : {ok(alice.get(id)), ok(w.upstream.get(id))}) {
-        REQUIRE(record.has_value());
-        CHECK(record->deleted);
-        REQUIRE(record->conflicts.size() == 1);
-        CHECK(record->conflicts[0].kind == ConflictKind::edit_vs_delete);
-        CHECK(record->conflicts[0].losing.value == "written while it was deleted");
-    }
-    // Her supervisor restores it: her words are the record's.
-    ok(w.upstream.resolve_deletion("supervisor", id, DeletionResolution::restore));
-    sync(alice, w.upstream);
-    const Record restored = *ok(alice.get(id));
-    CHECK_FALSE(restored.deleted);
-    CHECK(restored.fields["notes"] == "written while it was deleted");
-    CHECK(restored.conflicts.empty());
+    beside_the_delete_until_restored(w, alice, id, "written while it was deleted");
 }
 
 TEST_CASE("a resolution from a reading taken before a delete arrived is kept beside the delete as a conflict") {
@@ -1073,23 +1083,10 @@ TEST_CASE("a resolution from a reading taken before a delete arrived is kept bes
     CHECK_THAT(unread.message(), Catch::Contains("settle the deletion first"));
     CHECK(alice.resolve(id, "notes", "both", AsRead::of(*ok(alice.get(id)))).code() == ErrorCode::conflict);
 
-    // From what she read, her resolution stays beside the delete, on her phone and the server.
+    // From what she read, her resolution stays beside the delete, on her phone and the server;
+    // restored, the record holds it, and the conflict she resolved is gone.
     ok(alice.resolve(id, "notes", "X and Y, merged", on_screen));
-    sync(alice, w.upstream);
-    for (std::optional<Record> record : {ok(alice.get(id)), ok(w.upstream.get(id))}) {
-        REQUIRE(record.has_value());
-        CHECK(record->deleted);
-        REQUIRE(record->conflicts.size() == 1);
-        CHECK(record->conflicts[0].kind == ConflictKind::edit_vs_delete);
-        CHECK(record->conflicts[0].losing.value == "X and Y, merged");
-    }
-    // Restored, the record holds her resolution, and the conflict she resolved is gone.
-    ok(w.upstream.resolve_deletion("supervisor", id, DeletionResolution::restore));
-    sync(alice, w.upstream);
-    const Record restored = *ok(alice.get(id));
-    CHECK_FALSE(restored.deleted);
-    CHECK(restored.fields["notes"] == "X and Y, merged");
-    CHECK(restored.conflicts.empty());
+    beside_the_delete_until_restored(w, alice, id, "X and Y, merged");
 }
 
 TEST_CASE("a record as read names every version in force, and a malformed one is refused with what to give") {
